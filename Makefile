@@ -1,0 +1,93 @@
+# codebuild-local - plain Makefile (see ../shared/design.md "Build and test")
+CC ?= cc
+PKGS := yaml-0.1 libgit2 libarchive libcurl openssl jansson libxml-2.0
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wformat=2 -Wvla -Wwrite-strings -fno-common -Wno-missing-field-initializers
+OPT ?= -O2 -g
+CFLAGS ?=
+CFLAGS += -std=gnu17 $(OPT) $(WARN) -D_FORTIFY_SOURCE=2 -D_GNU_SOURCE -I. $(PKG_CFLAGS)
+LDLIBS += $(PKG_LIBS) -lpthread
+
+ifneq ($(SANITIZE),)
+CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=$(SANITIZE)
+OPT := -O1 -g
+BUILD ?= build-san
+endif
+BUILD ?= build
+
+MODULES := util spec runner store artifacts cache images
+LIB_SRC := $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_SRC := $(wildcard cli/*.c)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+LIB := $(BUILD)/libcodebuild-local.a
+BIN := $(BUILD)/codebuild-local
+
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+PREFIX ?= /usr/local
+
+.PHONY: all deps demo test unit e2e bench fuzz install clean check-deps
+
+all: $(BIN)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BIN): $(CLI_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/tap.h $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
+
+# Installs build and test dependencies when anything is missing.
+check-deps:
+	@bash scripts/install-deps.sh
+
+deps:
+	bash scripts/install-deps.sh
+
+test: check-deps
+	$(MAKE) $(BIN) $(UNIT_BIN)
+	BUILD=$(BUILD) bash scripts/run-tests.sh
+
+unit: $(UNIT_BIN)
+	BUILD=$(BUILD) bash scripts/run-tests.sh unit
+
+e2e: $(BIN)
+	BUILD=$(BUILD) bash scripts/run-tests.sh e2e
+
+demo: check-deps
+	$(MAKE) $(BIN)
+	bash scripts/demo.sh $(BIN)
+
+bench: $(BIN)
+	bash bench/overhead.sh $(BIN)
+
+FUZZ_BUILD := build-fuzz
+FUZZ_TIME ?= 60
+fuzz:
+	$(MAKE) CC=clang BUILD=$(FUZZ_BUILD) CFLAGS="-fsanitize=fuzzer-no-link,address,undefined" $(FUZZ_BUILD)/libcodebuild-local.a
+	clang -std=gnu17 -g -O1 -I. -D_GNU_SOURCE $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined \
+		-o $(FUZZ_BUILD)/fuzz_spec tests/fuzz/fuzz_spec.c $(FUZZ_BUILD)/libcodebuild-local.a $(LDLIBS)
+	bash scripts/fuzz.sh $(FUZZ_BUILD)/fuzz_spec $(FUZZ_TIME)
+
+install: $(BIN)
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/codebuild-local
+
+clean:
+	rm -rf build build-san build-fuzz

@@ -1,0 +1,38 @@
+/* cli/cli.h - the command table and helpers shared by the subcommands.
+ * Only cli/ (and server/) print and choose exit codes. */
+#ifndef CLI_CLI_H
+#define CLI_CLI_H
+
+#include <stdio.h>
+
+#include "util/error.h"
+#include "util/strv.h"
+
+/* Exit codes (design.md) */
+enum {
+	CLI_EXIT_OK = 0,
+	CLI_EXIT_FAILED = 1,
+	CLI_EXIT_USAGE = 2,
+	CLI_EXIT_FAULT = 3,
+	CLI_EXIT_TIMED_OUT = 4,
+	CLI_EXIT_STOPPED = 5,
+};
+
+struct cmd_struct {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *summary;
+};
+
+int cmd_run(int argc, char **argv);
+int cmd_validate(int argc, char **argv);
+int cmd_batch_get_builds(int argc, char **argv);
+
+/* Prints "codebuild-local: error: <msg>" to stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints an error from the library, with file:line:col when it has one. */
+void cli_report(const cbl_error *e);
+/* Reads a KEY=VALUE env file (docker / AWS local agent format). */
+int cli_read_env_file(const char *path, cbl_strv *out, cbl_error **err);
+
+#endif

@@ -1,0 +1,342 @@
+/* cli/cmd_run.c - `codebuild-local run`: the main job. */
+#include "cli/cli.h"
+#include "runner/runner.h"
+#include "util/alloc.h"
+#include "util/buf.h"
+#include "util/time.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/banned.h"
+
+static const char run_usage[] =
+	"usage: codebuild-local run [options] [DIR]\n"
+	"\n"
+	"Runs the buildspec of DIR (default: the current directory) through CodeBuild's\n"
+	"phases (DOWNLOAD_SOURCE, INSTALL, PRE_BUILD, BUILD, POST_BUILD, UPLOAD_ARTIFACTS)\n"
+	"with CodeBuild's command model, environment variables and log format.\n"
+	"\n"
+	"options:\n"
+	"  -b, --buildspec FILE     buildspec path, relative to DIR (default buildspec.yml)\n"
+	"  -e, --env NAME=VALUE     environment variable override (repeatable; beats the\n"
+	"                           project and the buildspec)\n"
+	"      --env-file FILE      NAME=VALUE lines ('#' comments), like docker's --env-file\n"
+	"      --secrets-file FILE  offline values for parameter-store and secrets-manager:\n"
+	"                           {\"parameter-store\": {NAME: VALUE},\n"
+	"                            \"secrets-manager\": {SECRET_ID: SECRET_STRING}}\n"
+	"      --project NAME       project name (default: DIR's name)\n"
+	"  -i, --image IMAGE        build image name recorded in the build (default host)\n"
+	"      --compute-type TYPE  compute type recorded in the build (default BUILD_GENERAL1_SMALL)\n"
+	"      --source-version V   CODEBUILD_SOURCE_VERSION\n"
+	"      --region REGION      AWS_REGION of the build (default us-east-1)\n"
+	"      --timeout T          build timeout: minutes (CodeBuild's unit), or 90s, 2m, 1h\n"
+	"                           (default 60 minutes)\n"
+	"      --strict             buildspec warnings are errors\n"
+	"      --json               stream events as JSON lines, ending with {\"build\": {...}}\n"
+	"  -h, --help               this help\n"
+	"\n"
+	"Output: on a terminal, a compact progress view (NO_COLOR disables colour); piped,\n"
+	"the plain CodeBuild log.  The build record and log are stored under\n"
+	"$CODEBUILD_LOCAL_HOME (default ~/.local/share/codebuild-local)/builds/PROJECT/UUID/.\n"
+	"\n"
+	"Exit status: 0 SUCCEEDED, 1 FAILED, 2 usage error or invalid buildspec, 3 FAULT,\n"
+	"4 TIMED_OUT, 5 STOPPED.\n";
+
+enum { OPT_ENV_FILE = 256, OPT_SECRETS, OPT_PROJECT, OPT_COMPUTE, OPT_SRCVER, OPT_REGION,
+       OPT_TIMEOUT, OPT_STRICT, OPT_JSON };
+
+static const struct option run_options[] = {
+	{"buildspec", required_argument, NULL, 'b'},
+	{"env", required_argument, NULL, 'e'},
+	{"env-file", required_argument, NULL, OPT_ENV_FILE},
+	{"secrets-file", required_argument, NULL, OPT_SECRETS},
+	{"project", required_argument, NULL, OPT_PROJECT},
+	{"image", required_argument, NULL, 'i'},
+	{"compute-type", required_argument, NULL, OPT_COMPUTE},
+	{"source-version", required_argument, NULL, OPT_SRCVER},
+	{"region", required_argument, NULL, OPT_REGION},
+	{"timeout", required_argument, NULL, OPT_TIMEOUT},
+	{"strict", no_argument, NULL, OPT_STRICT},
+	{"json", no_argument, NULL, OPT_JSON},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
+};
+
+typedef enum { OUT_PLAIN, OUT_TTY, OUT_JSON } out_mode;
+
+typedef struct view {
+	out_mode mode;
+	bool color;
+	int64_t phase_start_us;
+} view;
+
+static runner_build *g_build; /* for the signal handler only */
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	if (g_build)
+		runner_build_stop(g_build);
+}
+
+static const char *c(const view *v, const char *code) { return v->color ? code : ""; }
+
+static void print_json_event(const runner_event *ev)
+{
+	static const char *const kinds[] = {"log", "phase-start", "phase-end", "command-start",
+					    "command-exit", "warning"};
+	json_t *j = json_object();
+	char ts[32];
+	cbl_format_iso_time(ts, ev->time_us);
+	json_object_set_new(j, "event", json_string(kinds[ev->kind]));
+	json_object_set_new(j, "time", json_string(ts));
+	json_object_set_new(j, "phase", json_string(runner_phase_name(ev->phase)));
+	switch (ev->kind) {
+	case RUNNER_EV_LOG:
+		json_object_set_new(j, "line", json_string(ev->text));
+		json_object_set_new(j, "agent", json_boolean(ev->agent));
+		break;
+	case RUNNER_EV_PHASE_END:
+		json_object_set_new(j, "status", json_string(runner_status_name(ev->status)));
+		json_object_set_new(j, "statusCode", json_string(ev->context_code));
+		json_object_set_new(j, "message", json_string(ev->context_message));
+		break;
+	case RUNNER_EV_COMMAND_START:
+		json_object_set_new(j, "command", json_string(ev->text));
+		break;
+	case RUNNER_EV_COMMAND_EXIT:
+		json_object_set_new(j, "command", json_string(ev->text));
+		json_object_set_new(j, "exitStatus", json_integer(ev->exit_status));
+		break;
+	case RUNNER_EV_WARNING:
+		json_object_set_new(j, "message", json_string(ev->text));
+		break;
+	default:
+		break;
+	}
+	char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	if (s) {
+		fputs(s, stdout);
+		fputc('\n', stdout);
+		free(s);
+	}
+	json_decref(j);
+	fflush(stdout);
+}
+
+static bool user_phase(runner_phase_type p)
+{
+	return p >= RUNNER_PHASE_DOWNLOAD_SOURCE && p <= RUNNER_PHASE_UPLOAD_ARTIFACTS;
+}
+
+static void on_event(const runner_event *ev, void *payload)
+{
+	view *v = payload;
+	if (v->mode == OUT_JSON) {
+		print_json_event(ev);
+		return;
+	}
+	if (v->mode == OUT_PLAIN) {
+		if (ev->kind == RUNNER_EV_LOG) {
+			fputs(ev->text, stdout);
+			fputc('\n', stdout);
+			fflush(stdout);
+		}
+		return;
+	}
+	/* terminal view: phases, commands, their output; agent lines stay in the log */
+	switch (ev->kind) {
+	case RUNNER_EV_PHASE_START:
+		v->phase_start_us = ev->time_us;
+		if (user_phase(ev->phase))
+			printf("%s▸ %s%s\n", c(v, "\033[1m"), runner_phase_name(ev->phase), c(v, "\033[0m"));
+		break;
+	case RUNNER_EV_PHASE_END:
+		if (!user_phase(ev->phase))
+			break;
+		if (ev->status == RUNNER_STATUS_SUCCEEDED)
+			printf("%s✓ %s%s %.2fs\n", c(v, "\033[32m"), runner_phase_name(ev->phase),
+			       c(v, "\033[0m"), (double)(ev->time_us - v->phase_start_us) / 1e6);
+		else
+			printf("%s✗ %s %s%s %.2fs  %s%s%s\n", c(v, "\033[31;1m"),
+			       runner_phase_name(ev->phase), runner_status_name(ev->status),
+			       c(v, "\033[0m"), (double)(ev->time_us - v->phase_start_us) / 1e6,
+			       ev->context_code, *ev->context_code ? ": " : "", ev->context_message);
+		break;
+	case RUNNER_EV_COMMAND_START:
+		printf("  %s$ %s%s\n", c(v, "\033[36m"), ev->text, c(v, "\033[0m"));
+		break;
+	case RUNNER_EV_COMMAND_EXIT:
+		if (ev->exit_status)
+			printf("  %s✗ exit status %d%s\n", c(v, "\033[31m"), ev->exit_status, c(v, "\033[0m"));
+		break;
+	case RUNNER_EV_LOG:
+		if (!ev->agent && *ev->text)
+			printf("    %s\n", ev->text);
+		else if (ev->agent && strstr(ev->text, ": error: "))
+			printf("  %s%s%s\n", c(v, "\033[31m"), strstr(ev->text, " ") ? ev->text : ev->text,
+			       c(v, "\033[0m"));
+		break;
+	case RUNNER_EV_WARNING:
+		printf("  %swarning:%s %s\n", c(v, "\033[33m"), c(v, "\033[0m"), ev->text);
+		break;
+	}
+	fflush(stdout);
+}
+
+static int exit_code_for(runner_build *b)
+{
+	if (runner_build_spec_invalid(b))
+		return CLI_EXIT_USAGE;
+	switch (runner_build_status(b)) {
+	case RUNNER_STATUS_SUCCEEDED:
+		return CLI_EXIT_OK;
+	case RUNNER_STATUS_FAILED:
+		return CLI_EXIT_FAILED;
+	case RUNNER_STATUS_TIMED_OUT:
+		return CLI_EXIT_TIMED_OUT;
+	case RUNNER_STATUS_STOPPED:
+		return CLI_EXIT_STOPPED;
+	default:
+		return CLI_EXIT_FAULT;
+	}
+}
+
+int cmd_run(int argc, char **argv)
+{
+	runner_opts o = RUNNER_OPTS_INIT;
+	cbl_strv env = CBL_STRV_INIT;
+	cbl_strv file_env = CBL_STRV_INIT;
+	cbl_error *err = NULL;
+	runner_build *b = NULL;
+	view v = {0};
+	bool json = false;
+	int rc = CLI_EXIT_USAGE, opt;
+	const char *env_file = NULL;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "b:e:i:h", run_options, NULL)) != -1) {
+		switch (opt) {
+		case 'b': o.buildspec = optarg; break;
+		case 'e':
+			if (!strchr(optarg, '=') || optarg[0] == '=') {
+				cli_error("-e expects NAME=VALUE, got '%s'", optarg);
+				goto out;
+			}
+			cbl_strv_push(&env, optarg);
+			break;
+		case 'i': o.image = optarg; break;
+		case OPT_ENV_FILE: env_file = optarg; break;
+		case OPT_SECRETS: o.secrets_file = optarg; break;
+		case OPT_PROJECT: o.project_name = optarg; break;
+		case OPT_COMPUTE: o.compute_type = optarg; break;
+		case OPT_SRCVER: o.source_version = optarg; break;
+		case OPT_REGION: o.region = optarg; break;
+		case OPT_TIMEOUT:
+			if (cbl_parse_duration_ms(optarg, &o.timeout_ms, &err) < 0) {
+				cli_report(err);
+				goto out;
+			}
+			break;
+		case OPT_STRICT: o.strict = true; break;
+		case OPT_JSON: json = true; break;
+		case 'h':
+			fputs(run_usage, stdout);
+			rc = CLI_EXIT_OK;
+			goto out;
+		default:
+			fputs(run_usage, stderr);
+			goto out;
+		}
+	}
+	if (argc - optind > 1) {
+		cli_error("run takes one source directory, got %d arguments", argc - optind);
+		goto out;
+	}
+	o.source_dir = optind < argc ? argv[optind] : ".";
+	if (strstr(o.source_dir, "://") || !strncmp(o.source_dir, "git@", 4)) {
+		cli_error("'%s' looks like a git URL; git sources are not supported yet: clone it and "
+			  "run in the clone",
+			  o.source_dir);
+		goto out;
+	}
+	if (env_file && cli_read_env_file(env_file, &file_env, &err) < 0) {
+		cli_report(err);
+		goto out;
+	}
+	/* -e beats --env-file: apply the file first */
+	for (size_t i = 0; i < env.n; i++)
+		cbl_strv_push(&file_env, env.v[i]);
+	o.env_overrides = (const char *const *)file_env.v;
+
+	v.mode = json ? OUT_JSON : (isatty(1) ? OUT_TTY : OUT_PLAIN);
+	v.color = v.mode == OUT_TTY && !getenv("NO_COLOR");
+	o.on_event = on_event;
+	o.payload = &v;
+
+	if (runner_build_new(&b, &o, &err) < 0) {
+		cli_report(err);
+		rc = err->code == CBL_EINVAL || err->code == CBL_ENOENT ? CLI_EXIT_USAGE : CLI_EXIT_FAULT;
+		goto out;
+	}
+	g_build = b;
+	struct sigaction sa = {0};
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (runner_build_run(b, &err) < 0) {
+		cli_report(err);
+		rc = CLI_EXIT_FAULT;
+		goto out;
+	}
+	rc = exit_code_for(b);
+	if (v.mode == OUT_JSON) {
+		json_t *wrap = json_object();
+		json_object_set(wrap, "build", runner_build_record(b));
+		char *s = json_dumps(wrap, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		if (s)
+			printf("%s\n", s);
+		free(s);
+		json_decref(wrap);
+	} else {
+		FILE *f = v.mode == OUT_TTY ? stdout : stderr;
+		const char *st = runner_status_name(runner_build_status(b));
+		bool good = runner_build_status(b) == RUNNER_STATUS_SUCCEEDED;
+		json_t *rec = runner_build_record(b);
+		double secs = json_real_value(json_object_get(rec, "endTime")) -
+			      json_real_value(json_object_get(rec, "startTime"));
+		fprintf(f, "%sBuild %s %s%s in %.2fs\n", v.color ? (good ? "\033[32;1m" : "\033[31;1m") : "",
+			runner_build_id(b), st, v.color ? "\033[0m" : "", secs);
+		if (runner_build_spec_invalid(b) && v.mode == OUT_TTY) {
+			const spec_diags *d = runner_build_diags(b);
+			for (size_t i = 0; i < d->n; i++) {
+				cbl_buf line = CBL_BUF_INIT;
+				spec_diag_format(d, &d->items[i], &line);
+				fprintf(f, "%s\n", line.ptr);
+				cbl_buf_release(&line);
+			}
+		}
+		fprintf(f, "Record: %s/build.json\nLog:    %s\n", runner_build_dir(b),
+			runner_build_log_path(b));
+	}
+	g_build = NULL;
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+out:
+	fflush(stdout);
+	g_build = NULL;
+	runner_build_free(b);
+	cbl_error_free(err);
+	cbl_strv_release(&env);
+	cbl_strv_release(&file_env);
+	return rc;
+}

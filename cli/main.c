@@ -1,0 +1,70 @@
+/* cli/main.c - entry point and command table (git's cmd_struct style). */
+#include "cli/cli.h"
+#include "util/buf.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/banned.h"
+
+static const struct cmd_struct commands[] = {
+	{"run", cmd_run, "run a buildspec on a local directory, like CodeBuild would"},
+	{"validate", cmd_validate, "check a buildspec offline and print every problem"},
+	{"batch-get-builds", cmd_batch_get_builds, "print build records (aws codebuild batch-get-builds)"},
+};
+
+void cli_error(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("codebuild-local: error: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void cli_report(const cbl_error *e)
+{
+	if (!e) {
+		cli_error("unknown error");
+		return;
+	}
+	if (e->file && e->line)
+		fprintf(stderr, "%s:%d:%d: error: %s\n", e->file, e->line, e->col, e->msg);
+	else
+		cli_error("%s", e->msg);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: codebuild-local <command> [options]\n\n"
+		   "A local, AWS CodeBuild-compatible build runner.\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(*commands); i++)
+		fprintf(f, "  %-18s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\n'codebuild-local <command> --help' tells more about a command.\n"
+		   "Exit codes: 0 succeeded, 1 build FAILED, 2 usage or invalid buildspec, 3 FAULT,\n"
+		   "4 TIMED_OUT, 5 STOPPED.\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return CLI_EXIT_OK;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("codebuild-local 0.1.0\n");
+		return CLI_EXIT_OK;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(*commands); i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].fn(argc - 1, argv + 1);
+	cli_error("unknown command '%s'", argv[1]);
+	usage(stderr);
+	return CLI_EXIT_USAGE;
+}

@@ -1,0 +1,1 @@
+# makes the project root importable for `pytest tests/`

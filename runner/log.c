@@ -1,0 +1,52 @@
+/* runner/log.c - secret masking.  Parameter Store and Secrets Manager values
+ * never reach the log: every occurrence becomes "***" (the service masks
+ * them; its exact mask text is undocumented, reference §3.3). */
+#include "runner/runner_internal.h"
+#include "util/alloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/banned.h"
+
+void runner_mask_add(runner_mask *m, const char *secret)
+{
+	if (!secret || !*secret)
+		return;
+	for (size_t i = 0; i < m->secrets.n; i++)
+		if (!strcmp(m->secrets.v[i], secret))
+			return;
+	cbl_strv_push(&m->secrets, secret);
+	/* longest first, so a secret that contains another is masked whole */
+	for (size_t i = m->secrets.n - 1; i > 0; i--) {
+		if (strlen(m->secrets.v[i]) <= strlen(m->secrets.v[i - 1]))
+			break;
+		char *t = m->secrets.v[i];
+		m->secrets.v[i] = m->secrets.v[i - 1];
+		m->secrets.v[i - 1] = t;
+	}
+}
+
+char *runner_mask_apply(const runner_mask *m, const char *s, size_t len)
+{
+	cbl_buf out = CBL_BUF_INIT;
+	size_t i = 0;
+	cbl_buf_append(&out, "", 0);
+	while (i < len) {
+		bool hit = false;
+		for (size_t k = 0; k < m->secrets.n; k++) {
+			size_t sl = strlen(m->secrets.v[k]);
+			if (sl <= len - i && memcmp(s + i, m->secrets.v[k], sl) == 0) {
+				cbl_buf_puts(&out, "***");
+				i += sl;
+				hit = true;
+				break;
+			}
+		}
+		if (!hit)
+			cbl_buf_putc(&out, s[i++]);
+	}
+	return cbl_buf_detach(&out);
+}
+
+void runner_mask_release(runner_mask *m) { cbl_strv_release(&m->secrets); }

@@ -1,0 +1,1035 @@
+/* runner/runner.c - one build through CodeBuild's phases.
+ *
+ * Transition rules (reference buildspec.md §2.4, backed by real logs):
+ *   DOWNLOAD_SOURCE fails       -> FINALIZING
+ *   INSTALL / PRE_BUILD fails   -> FINALIZING (no POST_BUILD, no UPLOAD_ARTIFACTS)
+ *   BUILD fails                 -> POST_BUILD, then UPLOAD_ARTIFACTS
+ *   POST_BUILD fails            -> UPLOAD_ARTIFACTS
+ *   on-failure: CONTINUE        -> next phase, build still ends FAILED
+ *   on-failure: ABORT           -> FINALIZING ([inferred] even for BUILD/POST_BUILD)
+ *   TIMED_OUT / STOPPED         -> FINALIZING ([inferred])
+ * buildStatus = the first phase status that is not SUCCEEDED.
+ */
+#include "runner/runner_internal.h"
+#include "store/store.h"
+#include "util/alloc.h"
+#include "util/fs.h"
+#include "util/time.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <git2.h>
+#include <regex.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/banned.h"
+
+#define CBL_VERSION "0.1.0"
+
+typedef struct phase_rec {
+	bool started, ended;
+	runner_status status;
+	int64_t start_us, end_us;
+	char *code, *message;
+} phase_rec;
+
+struct runner_build {
+	/* identity */
+	char *home, *project, *uuid, *id, *arn, *dir, *log_path, *tmpdir;
+	int64_t number;
+	/* inputs */
+	char *source_dir, *buildspec_path, *buildspec_display;
+	char *image, *compute_type, *region, *account, *initiator, *source_version;
+	char *secrets_file;
+	cbl_strv overrides, project_env;
+	int64_t timeout_ms;
+	bool strict;
+	runner_event_fn on_event;
+	void *payload;
+	/* state */
+	int64_t start_us, end_us;
+	phase_rec phases[RUNNER_PHASE_COUNT];
+	runner_phase_type current;
+	runner_status status;
+	bool spec_invalid;
+	spec_diags diags;
+	spec_buildspec *spec;
+	runner_mask mask;
+	int log_fd;
+	int stop_pipe[2];
+	volatile sig_atomic_t stop_requested;
+	cbl_strv env;
+	runner_shell sh;
+	bool shell_ready;
+	char *resolved_version, *repo_url;
+	cbl_strv exported_names, exported_values;
+	json_t *record;
+};
+
+static const char *const status_names[] = {"SUCCEEDED", "FAILED", "FAULT", "TIMED_OUT", "IN_PROGRESS",
+					   "STOPPED"};
+static const char *const phase_names[] = {"SUBMITTED", "QUEUED", "PROVISIONING", "DOWNLOAD_SOURCE",
+					  "INSTALL", "PRE_BUILD", "BUILD", "POST_BUILD",
+					  "UPLOAD_ARTIFACTS", "FINALIZING", "COMPLETED"};
+
+const char *runner_status_name(runner_status s)
+{
+	return (unsigned)s < sizeof(status_names) / sizeof(*status_names) ? status_names[s] : "UNKNOWN";
+}
+
+const char *runner_phase_name(runner_phase_type p)
+{
+	return (unsigned)p < RUNNER_PHASE_COUNT ? phase_names[p] : "UNKNOWN";
+}
+
+/* ---------------------------------------------------------------- events */
+
+static void emit(runner_build *b, runner_event *ev)
+{
+	if (!ev->time_us)
+		ev->time_us = cbl_now_us();
+	if (b->on_event)
+		b->on_event(ev, b->payload);
+}
+
+static void log_line(runner_build *b, const char *text, size_t len, bool agent)
+{
+	char *masked = runner_mask_apply(&b->mask, text, len);
+	if (b->log_fd >= 0) {
+		size_t ml = strlen(masked);
+		cbl_write_all(b->log_fd, masked, ml);
+		cbl_write_all(b->log_fd, "\n", 1);
+	}
+	runner_event ev = {.kind = RUNNER_EV_LOG, .phase = b->current, .text = masked, .agent = agent};
+	emit(b, &ev);
+	free(masked);
+}
+
+static void agent(runner_build *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void agent(runner_build *b, const char *fmt, ...)
+{
+	char ts[32];
+	cbl_buf line = CBL_BUF_INIT;
+	cbl_format_log_time(ts, cbl_now_us());
+	cbl_buf_printf(&line, "[Container] %s ", ts);
+	va_list ap;
+	va_start(ap, fmt);
+	cbl_buf_vprintf(&line, fmt, ap);
+	va_end(ap);
+	log_line(b, line.ptr, line.len, true);
+	cbl_buf_release(&line);
+}
+
+/* Something a local run does differently from the cloud: said loudly, in the
+ * log (so it is in the record's log stream too) and as an event. */
+static void warn(runner_build *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void warn(runner_build *b, const char *fmt, ...)
+{
+	cbl_buf msg = CBL_BUF_INIT;
+	va_list ap;
+	va_start(ap, fmt);
+	cbl_buf_vprintf(&msg, fmt, ap);
+	va_end(ap);
+	agent(b, "[codebuild-local] WARNING: %s", msg.ptr);
+	char *masked = runner_mask_apply(&b->mask, msg.ptr, msg.len);
+	runner_event ev = {.kind = RUNNER_EV_WARNING, .phase = b->current, .text = masked};
+	emit(b, &ev);
+	free(masked);
+	cbl_buf_release(&msg);
+}
+
+static void on_output_line(const char *line, size_t len, void *payload)
+{
+	log_line(payload, line, len, false);
+}
+
+/* ---------------------------------------------------------------- record */
+
+static json_t *jtime(int64_t us) { return json_real((double)us / 1e6); }
+
+static json_t *build_record(runner_build *b)
+{
+	json_t *r = json_object();
+	json_object_set_new(r, "id", json_string(b->id));
+	json_object_set_new(r, "arn", json_string(b->arn));
+	json_object_set_new(r, "buildNumber", json_integer(b->number));
+	json_object_set_new(r, "startTime", jtime(b->start_us));
+	if (b->end_us)
+		json_object_set_new(r, "endTime", jtime(b->end_us));
+	json_object_set_new(r, "currentPhase", json_string(runner_phase_name(b->current)));
+	json_object_set_new(r, "buildStatus", json_string(runner_status_name(b->status)));
+	if (b->source_version)
+		json_object_set_new(r, "sourceVersion", json_string(b->source_version));
+	if (b->resolved_version)
+		json_object_set_new(r, "resolvedSourceVersion", json_string(b->resolved_version));
+	json_object_set_new(r, "projectName", json_string(b->project));
+
+	json_t *phases = json_array();
+	for (int p = 0; p < RUNNER_PHASE_COUNT; p++) {
+		phase_rec *pr = &b->phases[p];
+		if (!pr->started)
+			continue;
+		json_t *ph = json_object();
+		json_object_set_new(ph, "phaseType", json_string(phase_names[p]));
+		if (p != RUNNER_PHASE_COMPLETED && pr->ended)
+			json_object_set_new(ph, "phaseStatus", json_string(runner_status_name(pr->status)));
+		json_object_set_new(ph, "startTime", jtime(pr->start_us));
+		if (p != RUNNER_PHASE_COMPLETED && pr->ended) {
+			json_object_set_new(ph, "endTime", jtime(pr->end_us));
+			json_object_set_new(ph, "durationInSeconds",
+					    json_integer((pr->end_us - pr->start_us) / 1000000));
+			json_t *ctxs = json_array();
+			if (p >= RUNNER_PHASE_PROVISIONING) {
+				json_t *c = json_object();
+				json_object_set_new(c, "statusCode", json_string(pr->code ? pr->code : ""));
+				json_object_set_new(c, "message", json_string(pr->message ? pr->message : ""));
+				json_array_append_new(ctxs, c);
+			}
+			json_object_set_new(ph, "contexts", ctxs);
+		}
+		json_array_append_new(phases, ph);
+	}
+	json_object_set_new(r, "phases", phases);
+
+	json_t *src = json_object();
+	json_object_set_new(src, "type", json_string("NO_SOURCE"));
+	json_object_set_new(src, "location", json_string(b->source_dir));
+	json_object_set_new(src, "buildspec", json_string(b->buildspec_display ? b->buildspec_display : ""));
+	json_object_set_new(src, "insecureSsl", json_false());
+	json_object_set_new(r, "source", src);
+	json_object_set_new(r, "secondarySources", json_array());
+	json_object_set_new(r, "secondarySourceVersions", json_array());
+
+	json_t *art = json_object();
+	json_object_set_new(art, "location", json_string(""));
+	json_object_set_new(r, "artifacts", art);
+	json_object_set_new(r, "secondaryArtifacts", json_array());
+
+	json_t *cache = json_object();
+	json_object_set_new(cache, "type", json_string("NO_CACHE"));
+	json_object_set_new(r, "cache", cache);
+
+	json_t *env = json_object();
+	json_object_set_new(env, "type", json_string("LINUX_CONTAINER"));
+	json_object_set_new(env, "image", json_string(b->image));
+	json_object_set_new(env, "computeType", json_string(b->compute_type));
+	json_t *evs = json_array();
+	for (size_t i = 0; i < b->project_env.n; i++) {
+		const char *eq = strchr(b->project_env.v[i], '=');
+		json_t *e = json_object();
+		json_object_set_new(e, "name", json_stringn(b->project_env.v[i],
+							     (size_t)(eq - b->project_env.v[i])));
+		json_object_set_new(e, "value", json_string(eq + 1));
+		json_object_set_new(e, "type", json_string("PLAINTEXT"));
+		json_array_append_new(evs, e);
+	}
+	json_object_set_new(env, "environmentVariables", evs);
+	json_object_set_new(env, "privilegedMode", json_false());
+	json_object_set_new(env, "imagePullCredentialsType", json_string("CODEBUILD"));
+	json_object_set_new(r, "environment", env);
+
+	json_t *logs = json_object();
+	char *group = cbl_xasprintf("/aws/codebuild/%s", b->project);
+	char *deep = cbl_xasprintf("file://%s", b->log_path);
+	char *lgarn = cbl_xasprintf("arn:aws:logs:%s:%s:log-group:%s:log-stream:%s", b->region,
+				    b->account, group, b->uuid);
+	json_object_set_new(logs, "groupName", json_string(group));
+	json_object_set_new(logs, "streamName", json_string(b->uuid));
+	json_object_set_new(logs, "deepLink", json_string(deep));
+	json_object_set_new(logs, "cloudWatchLogsArn", json_string(lgarn));
+	json_t *cwl = json_object();
+	json_object_set_new(cwl, "status", json_string("ENABLED"));
+	json_object_set_new(cwl, "groupName", json_string(group));
+	json_object_set_new(cwl, "streamName", json_string(b->uuid));
+	json_object_set_new(logs, "cloudWatchLogs", cwl);
+	json_t *s3l = json_object();
+	json_object_set_new(s3l, "status", json_string("DISABLED"));
+	json_object_set_new(s3l, "encryptionDisabled", json_false());
+	json_object_set_new(logs, "s3Logs", s3l);
+	json_object_set_new(r, "logs", logs);
+	free(group);
+	free(deep);
+	free(lgarn);
+
+	json_object_set_new(r, "timeoutInMinutes", json_integer((b->timeout_ms + 59999) / 60000));
+	json_object_set_new(r, "queuedTimeoutInMinutes", json_integer(480));
+	json_object_set_new(r, "buildComplete", json_boolean(b->end_us != 0));
+	json_object_set_new(r, "initiator", json_string(b->initiator));
+	char *kms = cbl_xasprintf("arn:aws:kms:%s:%s:alias/aws/s3", b->region, b->account);
+	json_object_set_new(r, "encryptionKey", json_string(kms));
+	free(kms);
+	json_t *exp = json_array();
+	for (size_t i = 0; i < b->exported_names.n; i++) {
+		json_t *e = json_object();
+		json_object_set_new(e, "name", json_string(b->exported_names.v[i]));
+		char *m = runner_mask_apply(&b->mask, b->exported_values.v[i],
+					    strlen(b->exported_values.v[i]));
+		json_object_set_new(e, "value", json_string(m));
+		free(m);
+		json_array_append_new(exp, e);
+	}
+	json_object_set_new(r, "exportedEnvironmentVariables", exp);
+	json_object_set_new(r, "reportArns", json_array());
+	json_object_set_new(r, "fileSystemLocations", json_array());
+	return r;
+}
+
+static void save_record(runner_build *b, bool durable, cbl_error **err)
+{
+	json_decref(b->record);
+	b->record = build_record(b);
+	store_build_save(b->dir, b->record, durable, err);
+}
+
+/* ---------------------------------------------------------------- phases */
+
+static void phase_start(runner_build *b, runner_phase_type p)
+{
+	phase_rec *pr = &b->phases[p];
+	pr->started = true;
+	pr->start_us = cbl_now_us();
+	b->current = p;
+	runner_event ev = {.kind = RUNNER_EV_PHASE_START, .phase = p, .time_us = pr->start_us};
+	emit(b, &ev);
+}
+
+static void phase_set_context(phase_rec *pr, const char *code, const char *msg)
+{
+	free(pr->code);
+	free(pr->message);
+	pr->code = code ? cbl_xstrdup(code) : NULL;
+	pr->message = msg ? cbl_xstrdup(msg) : NULL;
+}
+
+/* Ends phase p; agent lines only for the phases the service logs them for. */
+static void phase_end(runner_build *b, runner_phase_type p, runner_status st, bool log)
+{
+	phase_rec *pr = &b->phases[p];
+	pr->ended = true;
+	pr->status = st;
+	pr->end_us = cbl_now_us();
+	if (log) {
+		agent(b, "Phase complete: %s State: %s", phase_names[p], runner_status_name(st));
+		char *m = runner_mask_apply(&b->mask, pr->message ? pr->message : "",
+					    pr->message ? strlen(pr->message) : 0);
+		agent(b, "Phase context status code: %s Message: %s", pr->code ? pr->code : "", m);
+		free(m);
+	}
+	runner_event ev = {.kind = RUNNER_EV_PHASE_END,
+			   .phase = p,
+			   .status = st,
+			   .time_us = pr->end_us,
+			   .context_code = pr->code ? pr->code : "",
+			   .context_message = pr->message ? pr->message : ""};
+	emit(b, &ev);
+	if (st != RUNNER_STATUS_SUCCEEDED && b->status == RUNNER_STATUS_IN_PROGRESS)
+		b->status = st;
+}
+
+static void set_succeeding(runner_build *b, bool ok)
+{
+	const char *v = ok ? "1" : "0";
+	cbl_env_set(&b->env, "CODEBUILD_BUILD_SUCCEEDING", v);
+	if (b->shell_ready) {
+		cbl_error *e = NULL;
+		runner_shell_set_var(&b->sh, "CODEBUILD_BUILD_SUCCEEDING", v, &e);
+		cbl_error_free(e);
+	}
+}
+
+typedef enum { CMDS_OK, CMDS_FAILED, CMDS_TIMED_OUT, CMDS_STOPPED, CMDS_FAULT } cmds_result;
+
+static cmds_result run_commands(runner_build *b, runner_phase_type p, const spec_strlist *cmds,
+				phase_rec *pr)
+{
+	for (size_t i = 0; i < cmds->n; i++) {
+		const char *cmd = cmds->items[i].s;
+		if (b->stop_requested) {
+			phase_set_context(pr, "BUILD_STOPPED", "Build was stopped");
+			return CMDS_STOPPED;
+		}
+		agent(b, "Running command %s", cmd);
+		char *masked = runner_mask_apply(&b->mask, cmd, strlen(cmd));
+		runner_event ev = {.kind = RUNNER_EV_COMMAND_START, .phase = p, .text = masked};
+		emit(b, &ev);
+		runner_cmd_outcome how = RUNNER_CMD_EXITED;
+		int status = 0;
+		cbl_error *e = NULL;
+		if (runner_shell_exec(&b->sh, cmd, b->env.v, &how, &status, &e) < 0) {
+			phase_set_context(pr, "CLIENT_ERROR", e->msg);
+			agent(b, "Runtime error (%s)", e->msg);
+			cbl_error_free(e);
+			free(masked);
+			return CMDS_FAULT;
+		}
+		/* recent agents write one empty line after each command's output */
+		log_line(b, "", 0, false);
+		runner_event ev2 = {.kind = RUNNER_EV_COMMAND_EXIT, .phase = p, .text = masked,
+				    .exit_status = status};
+		emit(b, &ev2);
+		free(masked);
+		if (how == RUNNER_CMD_TIMED_OUT) {
+			phase_set_context(pr, "BUILD_TIMED_OUT", "Build has timed out. ");
+			return CMDS_TIMED_OUT;
+		}
+		if (how == RUNNER_CMD_STOPPED) {
+			phase_set_context(pr, "BUILD_STOPPED", "Build was stopped");
+			return CMDS_STOPPED;
+		}
+		if (status != 0) {
+			char reason[64];
+			if (status > 128 && status <= 128 + 64)
+				snprintf(reason, sizeof(reason), "signal: %s",
+					 status - 128 == SIGKILL ? "killed" : strsignal(status - 128));
+			else
+				snprintf(reason, sizeof(reason), "exit status %d", status);
+			agent(b, "Command did not exit successfully %s %s", cmd, reason);
+			char *msg = cbl_xasprintf("Error while executing command: %s. Reason: %s", cmd,
+						  reason);
+			phase_set_context(pr, "COMMAND_EXECUTION_ERROR", msg);
+			free(msg);
+			return CMDS_FAILED;
+		}
+	}
+	return CMDS_OK;
+}
+
+/* Retry policy of an on-failure: RETRY* value. */
+static bool retry_allowed(const spec_on_failure *of, int attempt, const char *message)
+{
+	if (of->kind != SPEC_ON_FAILURE_RETRY || attempt >= of->retry_count)
+		return false;
+	if (!of->retry_regex)
+		return true;
+	regex_t re;
+	if (regcomp(&re, of->retry_regex, REG_EXTENDED | REG_NOSUB))
+		return false;
+	bool m = regexec(&re, message ? message : "", 0, NULL, 0) == 0;
+	regfree(&re);
+	return m;
+}
+
+static runner_status run_phase(runner_build *b, runner_phase_type p)
+{
+	spec_phase_id sid = (spec_phase_id)(p - RUNNER_PHASE_INSTALL);
+	const spec_phase *sp = &b->spec->phases[sid];
+	phase_rec *pr = &b->phases[p];
+	runner_status st = RUNNER_STATUS_SUCCEEDED;
+	phase_start(b, p);
+	agent(b, "Entering phase %s", phase_names[p]);
+	if (sp->present && (sp->run_as || b->spec->run_as)) {
+		const char *user = sp->run_as ? sp->run_as : b->spec->run_as;
+		warn(b, "run-as '%s' is not applied without the sandbox: commands run as the invoking user",
+		     user);
+	}
+	for (int attempt = 0;; attempt++) {
+		phase_set_context(pr, NULL, NULL);
+		cmds_result r = run_commands(b, p, &sp->commands, pr);
+		if (r == CMDS_TIMED_OUT || r == CMDS_STOPPED) {
+			st = r == CMDS_TIMED_OUT ? RUNNER_STATUS_TIMED_OUT : RUNNER_STATUS_STOPPED;
+			break;
+		}
+		cmds_result fr = CMDS_OK;
+		if (sp->finally.n) {
+			phase_rec tmp = {0};
+			fr = run_commands(b, p, &sp->finally, &tmp);
+			if (r == CMDS_OK && fr != CMDS_OK)
+				phase_set_context(pr, tmp.code, tmp.message);
+			free(tmp.code);
+			free(tmp.message);
+			if (fr == CMDS_TIMED_OUT || fr == CMDS_STOPPED) {
+				if (r == CMDS_OK || r == CMDS_FAILED)
+					phase_set_context(pr, fr == CMDS_TIMED_OUT ? "BUILD_TIMED_OUT"
+										   : "BUILD_STOPPED",
+							  fr == CMDS_TIMED_OUT ? "Build has timed out. "
+									       : "Build was stopped");
+				st = fr == CMDS_TIMED_OUT ? RUNNER_STATUS_TIMED_OUT : RUNNER_STATUS_STOPPED;
+				break;
+			}
+		}
+		if (r == CMDS_FAULT || fr == CMDS_FAULT) {
+			st = RUNNER_STATUS_FAULT;
+			break;
+		}
+		if (r == CMDS_OK && fr == CMDS_OK) {
+			st = RUNNER_STATUS_SUCCEEDED;
+			break;
+		}
+		st = RUNNER_STATUS_FAILED;
+		if (!retry_allowed(&sp->on_failure, attempt, pr->message))
+			break;
+		/* [inferred] RETRY re-runs the phase (reference §10.2) */
+		agent(b, "Phase complete: %s State: FAILED", phase_names[p]);
+		agent(b, "Phase context status code: %s Message: %s", pr->code ? pr->code : "",
+		      pr->message ? pr->message : "");
+		agent(b, "Retrying phase %s (attempt %d of %d)", phase_names[p], attempt + 2,
+		      sp->on_failure.retry_count + 1);
+	}
+	phase_end(b, p, st, true);
+	if (st != RUNNER_STATUS_SUCCEEDED)
+		set_succeeding(b, false);
+	return st;
+}
+
+/* ---------------------------------------------------------------- DOWNLOAD_SOURCE */
+
+static void git_info(runner_build *b)
+{
+	git_repository *repo = NULL;
+	git_oid oid;
+	git_libgit2_init();
+	if (git_repository_open_ext(&repo, b->source_dir, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) == 0) {
+		if (git_reference_name_to_id(&oid, repo, "HEAD") == 0) {
+			char hex[GIT_OID_MAX_HEXSIZE + 1];
+			git_oid_tostr(hex, sizeof(hex), &oid);
+			b->resolved_version = cbl_xstrdup(hex);
+		}
+		git_remote *remote = NULL;
+		if (git_remote_lookup(&remote, repo, "origin") == 0) {
+			const char *url = git_remote_url(remote);
+			if (url)
+				b->repo_url = cbl_xstrdup(url);
+			git_remote_free(remote);
+		}
+		git_repository_free(repo);
+	}
+	git_libgit2_shutdown();
+}
+
+static void set_codebuild_env(runner_build *b)
+{
+	cbl_strv *e = &b->env;
+	char buf[64];
+	runner_env_host_base(e);
+	cbl_env_set(e, "AWS_DEFAULT_REGION", b->region);
+	cbl_env_set(e, "AWS_REGION", b->region);
+	cbl_env_set(e, "CODEBUILD_BUILD_ARN", b->arn);
+	cbl_env_set(e, "CODEBUILD_BUILD_ID", b->id);
+	cbl_env_set(e, "CODEBUILD_BUILD_IMAGE", b->image);
+	snprintf(buf, sizeof(buf), "%lld", (long long)b->number);
+	cbl_env_set(e, "CODEBUILD_BUILD_NUMBER", buf);
+	cbl_env_set(e, "CODEBUILD_BUILD_SUCCEEDING", "1");
+	char *url = cbl_xasprintf("https://%s.console.aws.amazon.com/codebuild/home?region=%s#/builds/%s/view/new",
+				  b->region, b->region, b->id);
+	cbl_env_set(e, "CODEBUILD_BUILD_URL", url);
+	free(url);
+	cbl_env_set(e, "CODEBUILD_CI", "true");
+	cbl_env_set(e, "CODEBUILD_CONTAINER_NAME", "default");
+	cbl_env_set(e, "CODEBUILD_INITIATOR", b->initiator);
+	char *kms = cbl_xasprintf("arn:aws:kms:%s:%s:alias/aws/s3", b->region, b->account);
+	cbl_env_set(e, "CODEBUILD_KMS_KEY_ID", kms);
+	free(kms);
+	cbl_env_set(e, "CODEBUILD_LAST_EXIT", "0");
+	cbl_env_set(e, "CODEBUILD_LOCAL_BUILD", "true");
+	cbl_env_set(e, "CODEBUILD_LOG_PATH", b->uuid);
+	if (b->resolved_version)
+		cbl_env_set(e, "CODEBUILD_RESOLVED_SOURCE_VERSION", b->resolved_version);
+	cbl_env_set(e, "CODEBUILD_SOURCE_REPO_URL", b->repo_url ? b->repo_url : "");
+	cbl_env_set(e, "CODEBUILD_SOURCE_VERSION",
+		    b->source_version ? b->source_version : (b->resolved_version ? b->resolved_version : ""));
+	cbl_env_set(e, "CODEBUILD_SRC_DIR", b->source_dir);
+	snprintf(buf, sizeof(buf), "%lld", (long long)(b->start_us / 1000));
+	cbl_env_set(e, "CODEBUILD_START_TIME", buf);
+}
+
+static void apply_assignments(cbl_strv *env, const cbl_strv *list)
+{
+	for (size_t i = 0; i < list->n; i++) {
+		const char *eq = strchr(list->v[i], '=');
+		char *name = cbl_xstrndup(list->v[i], (size_t)(eq - list->v[i]));
+		cbl_env_set(env, name, eq + 1);
+		free(name);
+	}
+}
+
+static bool overridden(const runner_build *b, const char *name)
+{
+	return cbl_env_get(&b->overrides, name) || cbl_env_get(&b->project_env, name);
+}
+
+/* Resolves parameter-store and secrets-manager variables (DOWNLOAD_SOURCE). */
+static int resolve_secrets(runner_build *b, phase_rec *pr)
+{
+	const spec_buildspec *bs = b->spec;
+	runner_secrets *secrets = NULL;
+	cbl_error *e = NULL;
+	int rc = 0;
+	if (!bs->env.parameter_store.n && !bs->env.secrets_manager.n)
+		return 0;
+	if (b->secrets_file && runner_secrets_load(&secrets, b->secrets_file, &e) < 0) {
+		phase_set_context(pr, "CLIENT_ERROR", e->msg);
+		cbl_error_free(e);
+		return -1;
+	}
+	if (bs->env.parameter_store.n) {
+		agent(b, "Decrypting parameter store environment variables");
+		for (size_t i = 0; i < bs->env.parameter_store.n; i++) {
+			const spec_kv *kv = &bs->env.parameter_store.items[i];
+			char *v = NULL;
+			if (runner_secrets_parameter(secrets, kv->value, &v, &e) < 0) {
+				char *m = b->secrets_file
+						  ? cbl_xstrdup(e->msg)
+						  : cbl_xasprintf("%s (no --secrets-file given: parameter-store "
+								  "values are read from it offline)",
+								  e->msg);
+				phase_set_context(pr, "Decrypted Variables Error", m);
+				free(m);
+				cbl_error_free(e);
+				rc = -1;
+				goto out;
+			}
+			runner_mask_add(&b->mask, v);
+			if (!overridden(b, kv->key))
+				cbl_env_set(&b->env, kv->key, v);
+			free(v);
+		}
+	}
+	for (size_t i = 0; i < bs->env.secrets_manager.n; i++) {
+		const spec_kv *kv = &bs->env.secrets_manager.items[i];
+		char *v = NULL;
+		if (runner_secrets_secret(secrets, kv->value, &v, &e) < 0) {
+			char *m = b->secrets_file
+					  ? cbl_xasprintf("ResourceNotFoundException: %s", e->msg)
+					  : cbl_xasprintf("ResourceNotFoundException: %s (no --secrets-file "
+							  "given: secrets-manager values are read from it offline)",
+							  e->msg);
+			phase_set_context(pr, "Secrets Manager Error", m);
+			free(m);
+			cbl_error_free(e);
+			rc = -1;
+			goto out;
+		}
+		runner_mask_add(&b->mask, v);
+		if (!overridden(b, kv->key))
+			cbl_env_set(&b->env, kv->key, v);
+		free(v);
+	}
+out:
+	runner_secrets_free(secrets);
+	return rc;
+}
+
+static void log_diags(runner_build *b)
+{
+	for (size_t i = 0; i < b->diags.n; i++) {
+		cbl_buf s = CBL_BUF_INIT;
+		spec_diag_format(&b->diags, &b->diags.items[i], &s);
+		if (b->diags.items[i].severity == SPEC_DIAG_WARNING) {
+			agent(b, "[codebuild-local] %s", s.ptr);
+			runner_event ev = {.kind = RUNNER_EV_WARNING, .phase = b->current, .text = s.ptr};
+			emit(b, &ev);
+		} else {
+			agent(b, "%s", s.ptr);
+		}
+		cbl_buf_release(&s);
+	}
+}
+
+static runner_status download_source(runner_build *b)
+{
+	phase_rec *pr = &b->phases[RUNNER_PHASE_DOWNLOAD_SOURCE];
+	cbl_error *e = NULL;
+	phase_start(b, RUNNER_PHASE_DOWNLOAD_SOURCE);
+	agent(b, "Phase is DOWNLOAD_SOURCE");
+	agent(b, "CODEBUILD_SRC_DIR=%s", b->source_dir);
+	git_info(b);
+
+	struct stat st;
+	if (stat(b->buildspec_path, &st) < 0) {
+		char *m = errno == ENOENT ? cbl_xstrdup("YAML file does not exist")
+					  : cbl_xasprintf("stat %s: %s", b->buildspec_path, strerror(errno));
+		phase_set_context(pr, "YAML_FILE_ERROR", m);
+		free(m);
+		b->spec_invalid = true;
+		return RUNNER_STATUS_FAILED;
+	}
+	agent(b, "YAML location is %s", b->buildspec_path);
+	spec_parse_opts po = SPEC_PARSE_OPTS_INIT;
+	po.strict = b->strict;
+	if (spec_parse_file(&b->spec, &b->diags, b->buildspec_path, b->buildspec_display, &po, &e) < 0) {
+		log_diags(b);
+		cbl_buf m = CBL_BUF_INIT;
+		if (e->file && e->line)
+			cbl_buf_printf(&m, "%s:%d:%d: %s", e->file, e->line, e->col, e->msg);
+		else
+			cbl_buf_puts(&m, e->msg);
+		phase_set_context(pr, "YAML_FILE_ERROR", m.ptr);
+		cbl_buf_release(&m);
+		cbl_error_free(e);
+		b->spec_invalid = true;
+		return RUNNER_STATUS_FAILED;
+	}
+	log_diags(b);
+	if (b->spec->has_phases == false && b->spec->batch.present)
+		warn(b, "this buildspec only defines a batch; batch builds are not run by codebuild-local yet, "
+			"so no phase has commands");
+
+	agent(b, "Processing environment variables");
+	set_codebuild_env(b);
+	for (size_t i = 0; i < b->spec->env.variables.n; i++) {
+		const spec_kv *kv = &b->spec->env.variables.items[i];
+		cbl_env_set(&b->env, kv->key, kv->value);
+	}
+	if (resolve_secrets(b, pr) < 0)
+		return RUNNER_STATUS_FAILED;
+	apply_assignments(&b->env, &b->project_env);
+	apply_assignments(&b->env, &b->overrides);
+
+	const char *shell = b->spec->env.shell;
+	if (runner_shell_init(&b->sh, b->tmpdir, shell, b->spec->version == SPEC_VERSION_0_2,
+			      b->source_dir, (const char *const *)b->env.v, &e) < 0) {
+		phase_set_context(pr, "CLIENT_ERROR", e->msg);
+		cbl_error_free(e);
+		return RUNNER_STATUS_FAILED;
+	}
+	b->sh.stop_r = b->stop_pipe[0];
+	b->sh.on_line = on_output_line;
+	b->sh.payload = b;
+	b->sh.deadline_mono_us = cbl_mono_us() + b->timeout_ms * 1000;
+	b->shell_ready = true;
+
+	const spec_phase *inst = &b->spec->phases[SPEC_PHASE_INSTALL];
+	if (inst->runtime_versions.n) {
+		for (size_t i = 0; i < inst->runtime_versions.n; i++) {
+			const spec_kv *kv = &inst->runtime_versions.items[i];
+			agent(b, "Selecting '%s' runtime version '%s' based on manual selections...",
+			      kv->key, kv->value);
+		}
+		warn(b, "image '%s' does not switch runtimes: runtime-versions are logged, and the build uses "
+			"whatever versions this machine has",
+		     b->image);
+	} else {
+		agent(b, "No runtime version selected in buildspec.");
+	}
+	agent(b, "Moving to directory %s", b->source_dir);
+	if (!b->spec->cache.present) {
+		agent(b, "Cache is not defined in the buildspec");
+		agent(b, "Skip cache due to: no paths specified to be cached");
+	} else {
+		warn(b, "the buildspec defines a cache, but this version of codebuild-local neither restores "
+			"nor saves caches: every build starts cold");
+	}
+	agent(b, "Registering with agent");
+	int nphases = 0;
+	for (int i = 0; i < SPEC_PHASE_COUNT; i++)
+		nphases += b->spec->phases[i].present;
+	agent(b, "Phases found in YAML: %d", nphases);
+	for (int i = 0; i < SPEC_PHASE_COUNT; i++)
+		if (b->spec->phases[i].present)
+			agent(b, " %s: %zu commands", spec_phase_api_name((spec_phase_id)i),
+			      b->spec->phases[i].commands.n);
+	return RUNNER_STATUS_SUCCEEDED;
+}
+
+static void capture_exported(runner_build *b)
+{
+	const spec_strlist *ev = &b->spec->env.exported_variables;
+	if (!ev->n || !b->shell_ready)
+		return;
+	const char **names = cbl_xcalloc(ev->n, sizeof(char *));
+	for (size_t i = 0; i < ev->n; i++)
+		names[i] = ev->items[i].s;
+	char **vals = NULL;
+	cbl_error *e = NULL;
+	if (runner_shell_read_vars(&b->sh, b->env.v, names, ev->n, &vals, &e) == 0) {
+		for (size_t i = 0; i < ev->n; i++) {
+			cbl_strv_push(&b->exported_names, names[i]);
+			cbl_strv_push_take(&b->exported_values, vals[i]);
+		}
+		free(vals);
+	} else {
+		warn(b, "cannot capture exported variables: %s", e->msg);
+		cbl_error_free(e);
+	}
+	free(names);
+}
+
+static void upload_artifacts(runner_build *b)
+{
+	phase_start(b, RUNNER_PHASE_UPLOAD_ARTIFACTS);
+	if (b->spec->artifacts.present)
+		warn(b, "the buildspec declares artifacts, but this version of codebuild-local does not "
+			"package them yet: nothing was uploaded");
+	if (b->spec->nreports)
+		warn(b, "the buildspec declares %zu report group(s), but this version of codebuild-local "
+			"does not process reports yet",
+		     b->spec->nreports);
+	phase_end(b, RUNNER_PHASE_UPLOAD_ARTIFACTS, RUNNER_STATUS_SUCCEEDED, true);
+}
+
+/* ---------------------------------------------------------------- public */
+
+int runner_build_new(runner_build **out, const runner_opts *opts, cbl_error **err)
+{
+	runner_build *b = cbl_xcalloc(1, sizeof(*b));
+	char uuid[37];
+	int rc = 0;
+	b->log_fd = -1;
+	b->stop_pipe[0] = b->stop_pipe[1] = -1;
+	b->status = RUNNER_STATUS_IN_PROGRESS;
+	if (!opts->source_dir) {
+		rc = cbl_error_set(err, CBL_EINVAL, "no source directory given");
+		goto fail;
+	}
+	rc = cbl_realpath(opts->source_dir, &b->source_dir, err);
+	if (rc)
+		goto fail;
+	struct stat st;
+	if (stat(b->source_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		rc = cbl_error_set(err, CBL_EINVAL, "source '%s' is not a directory", opts->source_dir);
+		goto fail;
+	}
+	const char *bs = opts->buildspec ? opts->buildspec : "buildspec.yml";
+	b->buildspec_path = bs[0] == '/' ? cbl_xstrdup(bs) : cbl_path_join(b->source_dir, bs);
+	{
+		const char *slash = strrchr(bs, '/');
+		b->buildspec_display = cbl_xstrdup(opts->buildspec ? bs : (slash ? slash + 1 : bs));
+	}
+	b->home = cbl_xstrdup(opts->home ? opts->home : "");
+	if (!opts->home) {
+		free(b->home);
+		b->home = store_default_home();
+	}
+	if (opts->project_name) {
+		if (!store_project_name_valid(opts->project_name)) {
+			rc = cbl_error_set(err, CBL_EINVAL,
+					   "invalid project name '%s' (2-255 letters, digits, '-' or '_', "
+					   "starting with a letter or digit)",
+					   opts->project_name);
+			goto fail;
+		}
+		b->project = cbl_xstrdup(opts->project_name);
+	} else {
+		b->project = store_project_name_from_dir(b->source_dir);
+	}
+	b->image = cbl_xstrdup(opts->image ? opts->image : "host");
+	b->compute_type = cbl_xstrdup(opts->compute_type ? opts->compute_type : "BUILD_GENERAL1_SMALL");
+	b->region = cbl_xstrdup(opts->region ? opts->region : "us-east-1");
+	b->account = cbl_xstrdup(opts->account_id ? opts->account_id : "000000000000");
+	const char *user = getenv("USER");
+	b->initiator = cbl_xstrdup(opts->initiator ? opts->initiator : (user && *user ? user : "local"));
+	b->source_version = opts->source_version ? cbl_xstrdup(opts->source_version) : NULL;
+	b->secrets_file = opts->secrets_file ? cbl_xstrdup(opts->secrets_file) : NULL;
+	b->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : 60 * 60000;
+	b->strict = opts->strict;
+	b->on_event = opts->on_event;
+	b->payload = opts->payload;
+	for (const char *const *e = opts->env_overrides; e && *e; e++) {
+		if (!strchr(*e, '=') || **e == '=') {
+			rc = cbl_error_set(err, CBL_EINVAL, "invalid environment variable '%s' (expected NAME=VALUE)", *e);
+			goto fail;
+		}
+		cbl_strv_push(&b->overrides, *e);
+	}
+	for (const char *const *e = opts->project_env; e && *e; e++) {
+		if (!strchr(*e, '=') || **e == '=') {
+			rc = cbl_error_set(err, CBL_EINVAL, "invalid environment variable '%s' (expected NAME=VALUE)", *e);
+			goto fail;
+		}
+		cbl_strv_push(&b->project_env, *e);
+	}
+	cbl_uuid4(uuid);
+	b->uuid = cbl_xstrdup(uuid);
+	b->id = cbl_xasprintf("%s:%s", b->project, uuid);
+	b->arn = cbl_xasprintf("arn:aws:codebuild:%s:%s:build/%s", b->region, b->account, b->id);
+	rc = store_next_build_number(b->home, b->project, &b->number, err);
+	if (rc)
+		goto fail;
+	rc = store_build_dir_create(b->home, b->project, uuid, &b->dir, err);
+	if (rc)
+		goto fail;
+	b->log_path = cbl_path_join(b->dir, "build.log");
+	b->tmpdir = cbl_path_join(b->dir, "tmp");
+	if (pipe2(b->stop_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+		rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot create pipe");
+		goto fail;
+	}
+	*out = b;
+	return 0;
+fail:
+	runner_build_free(b);
+	return rc;
+}
+
+void runner_build_stop(runner_build *b)
+{
+	b->stop_requested = 1;
+	if (b->stop_pipe[1] >= 0) {
+		char c = 's';
+		ssize_t r = write(b->stop_pipe[1], &c, 1);
+		(void)r;
+	}
+}
+
+static void finalize_status(runner_build *b)
+{
+	if (b->status == RUNNER_STATUS_IN_PROGRESS)
+		b->status = RUNNER_STATUS_SUCCEEDED;
+}
+
+int runner_build_run(runner_build *b, cbl_error **err)
+{
+	int rc = 0;
+	/* orphaned daemons of the build re-parent to us, so none survives it */
+	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+	b->start_us = cbl_now_us();
+	b->log_fd = open(b->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_APPEND, 0644);
+	if (b->log_fd < 0)
+		return cbl_error_set_errno(err, CBL_EIO, errno, "cannot create '%s'", b->log_path);
+
+	phase_start(b, RUNNER_PHASE_SUBMITTED);
+	phase_end(b, RUNNER_PHASE_SUBMITTED, RUNNER_STATUS_SUCCEEDED, false);
+	phase_start(b, RUNNER_PHASE_QUEUED);
+	phase_end(b, RUNNER_PHASE_QUEUED, RUNNER_STATUS_SUCCEEDED, false);
+	phase_start(b, RUNNER_PHASE_PROVISIONING);
+	{
+		cbl_error *e = NULL;
+		save_record(b, false, &e);
+		if (e) {
+			rc = cbl_error_wrap(&e, "cannot write build record");
+			*err = e;
+			return rc;
+		}
+	}
+	agent(b, "Running on codebuild-local %s (image %s, %s)", CBL_VERSION, b->image, b->compute_type);
+	warn(b, "no sandbox: commands run directly on this machine as the invoking user, in %s",
+	     b->source_dir);
+	agent(b, "Waiting for agent ping");
+	agent(b, "Waiting for DOWNLOAD_SOURCE");
+	phase_end(b, RUNNER_PHASE_PROVISIONING, RUNNER_STATUS_SUCCEEDED, false);
+
+	runner_status st = download_source(b);
+	if (b->stop_requested && st == RUNNER_STATUS_SUCCEEDED) {
+		phase_set_context(&b->phases[RUNNER_PHASE_DOWNLOAD_SOURCE], "BUILD_STOPPED", "Build was stopped");
+		st = RUNNER_STATUS_STOPPED;
+	}
+	phase_end(b, RUNNER_PHASE_DOWNLOAD_SOURCE, st, true);
+	if (st != RUNNER_STATUS_SUCCEEDED)
+		goto finalize;
+	{
+		cbl_error *e = NULL;
+		save_record(b, false, &e);
+		cbl_error_free(e);
+	}
+
+	bool upload = true;
+	for (runner_phase_type p = RUNNER_PHASE_INSTALL; p <= RUNNER_PHASE_POST_BUILD; p++) {
+		if (b->stop_requested) {
+			b->status = RUNNER_STATUS_STOPPED;
+			upload = false;
+			break;
+		}
+		st = run_phase(b, p);
+		{
+			cbl_error *e = NULL;
+			save_record(b, false, &e);
+			cbl_error_free(e);
+		}
+		if (st == RUNNER_STATUS_SUCCEEDED)
+			continue;
+		if (st != RUNNER_STATUS_FAILED) { /* TIMED_OUT, STOPPED, FAULT */
+			upload = false;
+			break;
+		}
+		spec_on_failure_kind of = b->spec->phases[p - RUNNER_PHASE_INSTALL].on_failure.kind;
+		if (of == SPEC_ON_FAILURE_CONTINUE)
+			continue;
+		if (of == SPEC_ON_FAILURE_ABORT) {
+			upload = false;
+			break;
+		}
+		if (p == RUNNER_PHASE_INSTALL || p == RUNNER_PHASE_PRE_BUILD) {
+			upload = false;
+			break;
+		}
+		/* BUILD and POST_BUILD failures go on */
+	}
+	capture_exported(b);
+	if (upload)
+		upload_artifacts(b);
+
+finalize:
+	phase_start(b, RUNNER_PHASE_FINALIZING);
+	if (b->shell_ready) {
+		runner_shell_drain(&b->sh, 0);
+		runner_shell_kill_all(&b->sh);
+		runner_shell_drain(&b->sh, 0);
+	}
+	phase_end(b, RUNNER_PHASE_FINALIZING, RUNNER_STATUS_SUCCEEDED, false);
+	phase_start(b, RUNNER_PHASE_COMPLETED);
+	b->end_us = b->phases[RUNNER_PHASE_COMPLETED].start_us;
+	finalize_status(b);
+	{
+		cbl_error *e = NULL;
+		save_record(b, true, &e);
+		if (e) {
+			rc = cbl_error_wrap(&e, "cannot write build record");
+			*err = e;
+		}
+	}
+	if (b->shell_ready) {
+		cbl_error *e = NULL;
+		cbl_rm_rf(b->tmpdir, &e);
+		cbl_error_free(e);
+	}
+	if (b->log_fd >= 0) {
+		close(b->log_fd);
+		b->log_fd = -1;
+	}
+	return rc;
+}
+
+runner_status runner_build_status(const runner_build *b) { return b->status; }
+bool runner_build_spec_invalid(const runner_build *b) { return b->spec_invalid; }
+const spec_diags *runner_build_diags(const runner_build *b) { return &b->diags; }
+const char *runner_build_id(const runner_build *b) { return b->id; }
+const char *runner_build_dir(const runner_build *b) { return b->dir; }
+const char *runner_build_log_path(const runner_build *b) { return b->log_path; }
+
+json_t *runner_build_record(runner_build *b)
+{
+	if (!b->record)
+		b->record = build_record(b);
+	return b->record;
+}
+
+void runner_build_free(runner_build *b)
+{
+	if (!b)
+		return;
+	if (b->shell_ready)
+		runner_shell_release(&b->sh);
+	for (int i = 0; i < RUNNER_PHASE_COUNT; i++) {
+		free(b->phases[i].code);
+		free(b->phases[i].message);
+	}
+	char **strs[] = {&b->home, &b->project, &b->uuid, &b->id, &b->arn, &b->dir, &b->log_path,
+			 &b->tmpdir, &b->source_dir, &b->buildspec_path, &b->buildspec_display,
+			 &b->image, &b->compute_type, &b->region, &b->account, &b->initiator,
+			 &b->source_version, &b->secrets_file, &b->resolved_version, &b->repo_url};
+	for (size_t i = 0; i < sizeof(strs) / sizeof(*strs); i++)
+		free(*strs[i]);
+	cbl_strv_release(&b->overrides);
+	cbl_strv_release(&b->project_env);
+	cbl_strv_release(&b->env);
+	cbl_strv_release(&b->exported_names);
+	cbl_strv_release(&b->exported_values);
+	spec_diags_release(&b->diags);
+	spec_buildspec_free(b->spec);
+	runner_mask_release(&b->mask);
+	if (b->log_fd >= 0)
+		close(b->log_fd);
+	if (b->stop_pipe[0] >= 0)
+		close(b->stop_pipe[0]);
+	if (b->stop_pipe[1] >= 0)
+		close(b->stop_pipe[1]);
+	json_decref(b->record);
+	free(b);
+}

@@ -1,0 +1,128 @@
+/* runner/runner.h - one CodeBuild build, run locally.
+ *
+ * runner_build_new() prepares a build (id, number, state directory);
+ * runner_build_run() runs it to completion through CodeBuild's phases:
+ * SUBMITTED, QUEUED, PROVISIONING, DOWNLOAD_SOURCE, INSTALL, PRE_BUILD, BUILD,
+ * POST_BUILD, UPLOAD_ARTIFACTS, FINALIZING, COMPLETED, with the service's
+ * transition rules and command model (reference buildspec.md §2).
+ *
+ * The library never prints: everything a user sees arrives through the
+ * on_event callback (agent lines, command output, phase changes) and is
+ * also written to the build's stored log.
+ *
+ * Thread safety: a runner_build is used by one thread, except
+ * runner_build_stop(), which is async-signal-safe and may be called from a
+ * signal handler or another thread.
+ */
+#ifndef RUNNER_RUNNER_H
+#define RUNNER_RUNNER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "spec/spec.h"
+#include "util/error.h"
+
+typedef enum runner_status {
+	RUNNER_STATUS_SUCCEEDED = 0,
+	RUNNER_STATUS_FAILED,
+	RUNNER_STATUS_FAULT,
+	RUNNER_STATUS_TIMED_OUT,
+	RUNNER_STATUS_IN_PROGRESS,
+	RUNNER_STATUS_STOPPED,
+} runner_status;
+
+const char *runner_status_name(runner_status s);
+
+typedef enum runner_phase_type {
+	RUNNER_PHASE_SUBMITTED = 0,
+	RUNNER_PHASE_QUEUED,
+	RUNNER_PHASE_PROVISIONING,
+	RUNNER_PHASE_DOWNLOAD_SOURCE,
+	RUNNER_PHASE_INSTALL,
+	RUNNER_PHASE_PRE_BUILD,
+	RUNNER_PHASE_BUILD,
+	RUNNER_PHASE_POST_BUILD,
+	RUNNER_PHASE_UPLOAD_ARTIFACTS,
+	RUNNER_PHASE_FINALIZING,
+	RUNNER_PHASE_COMPLETED,
+	RUNNER_PHASE_COUNT
+} runner_phase_type;
+
+const char *runner_phase_name(runner_phase_type p);
+
+typedef enum runner_event_kind {
+	RUNNER_EV_LOG = 0,       /* one log line (agent line or command output) */
+	RUNNER_EV_PHASE_START,
+	RUNNER_EV_PHASE_END,
+	RUNNER_EV_COMMAND_START,
+	RUNNER_EV_COMMAND_EXIT,
+	RUNNER_EV_WARNING,       /* something the local run cannot do like the cloud */
+} runner_event_kind;
+
+typedef struct runner_event {
+	runner_event_kind kind;
+	int64_t time_us;          /* wall clock */
+	runner_phase_type phase;
+	runner_status status;     /* PHASE_END */
+	const char *text;         /* LOG: the line as stored (masked, no newline);
+				     COMMAND_*: the command (masked); WARNING: message */
+	bool agent;               /* LOG: an agent ("[Container] ...") line */
+	int exit_status;          /* COMMAND_EXIT: exit status, or 128+signal */
+	const char *context_code; /* PHASE_END */
+	const char *context_message;
+} runner_event;
+
+typedef void (*runner_event_fn)(const runner_event *ev, void *payload);
+
+typedef struct runner_opts {
+	const char *source_dir;      /* required: the primary source directory */
+	const char *buildspec;       /* path relative to source_dir or absolute; NULL = buildspec.yml */
+	const char *project_name;    /* NULL = derived from source_dir's name */
+	const char *home;            /* state directory; NULL = store_default_home() */
+	const char *image;           /* NULL = "host" */
+	const char *compute_type;    /* NULL = BUILD_GENERAL1_SMALL */
+	const char *region;          /* NULL = us-east-1 */
+	const char *account_id;      /* NULL = 000000000000 */
+	const char *initiator;       /* NULL = $USER */
+	const char *source_version;  /* CODEBUILD_SOURCE_VERSION; NULL = none */
+	const char *const *env_overrides;  /* "NAME=VALUE" (highest precedence); NULL-terminated */
+	const char *const *project_env;    /* "NAME=VALUE" project variables; NULL-terminated */
+	const char *secrets_file;    /* offline parameter-store / secrets-manager values */
+	int64_t timeout_ms;          /* 0 = 60 minutes */
+	bool strict;                 /* buildspec warnings become errors */
+	runner_event_fn on_event;
+	void *payload;
+} runner_opts;
+
+#define RUNNER_OPTS_INIT {0}
+
+typedef struct runner_build runner_build;
+
+/* Prepares a build: allocates its id (<project>:<uuid>), its build number and
+ * its directory under the state directory.  Nothing runs yet. */
+int runner_build_new(runner_build **out, const runner_opts *opts, cbl_error **err);
+
+/* Runs the build to its end.  Returns 0 when the build ran, whatever its
+ * status (see runner_build_status); a negative code only when it could not be
+ * run or recorded at all. */
+int runner_build_run(runner_build *b, cbl_error **err);
+
+/* Asks a running build to stop (status STOPPED).  Async-signal-safe. */
+void runner_build_stop(runner_build *b);
+
+runner_status runner_build_status(const runner_build *b);
+/* True when the build failed because the buildspec is invalid. */
+bool runner_build_spec_invalid(const runner_build *b);
+/* The buildspec diagnostics (errors and warnings) of DOWNLOAD_SOURCE. */
+const spec_diags *runner_build_diags(const runner_build *b);
+const char *runner_build_id(const runner_build *b);
+const char *runner_build_dir(const runner_build *b);
+const char *runner_build_log_path(const runner_build *b);
+/* The Build record in the CodeBuild API's shape (borrowed; valid until free). */
+json_t *runner_build_record(runner_build *b);
+
+void runner_build_free(runner_build *b);
+
+#endif

@@ -1,0 +1,84 @@
+/* runner/runner_internal.h - internals shared by the runner sources and unit tests. */
+#ifndef RUNNER_INTERNAL_H
+#define RUNNER_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "runner/runner.h"
+#include "util/buf.h"
+#include "util/strv.h"
+
+/* ---- secret masking (runner/log.c) ---- */
+typedef struct runner_mask {
+	cbl_strv secrets; /* longest first */
+} runner_mask;
+
+void runner_mask_add(runner_mask *m, const char *secret);
+/* Replaces every occurrence of every secret in s with "***"; caller frees. */
+char *runner_mask_apply(const runner_mask *m, const char *s, size_t len);
+void runner_mask_release(runner_mask *m);
+
+/* ---- shell session: CodeBuild's command model (runner/shell.c) ---- */
+typedef enum runner_cmd_outcome {
+	RUNNER_CMD_EXITED = 0,  /* ran; *status is its exit status */
+	RUNNER_CMD_TIMED_OUT,   /* the build deadline passed; the command was killed */
+	RUNNER_CMD_STOPPED,     /* runner_build_stop() was called; the command was killed */
+} runner_cmd_outcome;
+
+typedef void (*runner_line_fn)(const char *line, size_t len, void *payload);
+
+typedef struct runner_shell {
+	char *tmpdir;        /* holds script.sh, env.sh, dir.txt */
+	char *script_path;
+	char *env_path;
+	char *dir_path;
+	char *shell;         /* absolute path of the shell */
+	bool carry;          /* 0.2: cwd + variables carry over; 0.1: nothing does */
+	char *start_dir;     /* CODEBUILD_SRC_DIR */
+	char *cwd;           /* current directory carried between commands */
+	int out_r, out_w;    /* one pipe for every command of the build */
+	int stop_r;          /* readable when the build is asked to stop */
+	int64_t deadline_mono_us; /* 0 = none */
+	pid_t *pgids;        /* process groups started (killed at the end) */
+	size_t npgids, cap_pgids;
+	cbl_buf pending;     /* output bytes not yet ended by a newline */
+	runner_line_fn on_line;
+	void *payload;
+} runner_shell;
+
+int runner_shell_init(runner_shell *sh, const char *tmpdir, const char *shell, bool carry,
+		      const char *start_dir, const char *const *path_env, cbl_error **err);
+/* Runs one command.  envp is the base environment (image + CodeBuild
+ * variables); carried state comes from env.sh. */
+int runner_shell_exec(runner_shell *sh, const char *command, char *const envp[],
+		      runner_cmd_outcome *how, int *status, cbl_error **err);
+/* Appends `export NAME='value'` to the carried environment. */
+int runner_shell_set_var(runner_shell *sh, const char *name, const char *value, cbl_error **err);
+/* Reads the current values of names (as the next command would see them). */
+int runner_shell_read_vars(runner_shell *sh, char *const envp[], const char *const *names,
+			   size_t n, char ***values_out, cbl_error **err);
+/* Reads output that is already in the pipe (e.g. from background jobs). */
+void runner_shell_drain(runner_shell *sh, int wait_ms);
+/* Kills every process the build started (SIGKILL) and reaps them. */
+void runner_shell_kill_all(runner_shell *sh);
+void runner_shell_release(runner_shell *sh);
+
+/* ---- environment (runner/env.c) ---- */
+typedef struct runner_secrets runner_secrets;
+int runner_secrets_load(runner_secrets **out, const char *path, cbl_error **err);
+/* Resolves an SSM parameter name.  CBL_ENOENT with a service-like message if unknown. */
+int runner_secrets_parameter(const runner_secrets *s, const char *name, char **out, cbl_error **err);
+/* Resolves "secret-id:json-key:version-stage:version-id". */
+int runner_secrets_secret(const runner_secrets *s, const char *ref, char **out, cbl_error **err);
+void runner_secrets_free(runner_secrets *s);
+
+/* Parses a secrets-manager reference into its four fields (ARN-aware). */
+int runner_secret_ref_parse(const char *ref, char **id, char **json_key, char **stage,
+			    char **version, cbl_error **err);
+
+/* Base environment a host-image build starts from (PATH, LANG, ... of the host). */
+void runner_env_host_base(cbl_strv *env);
+
+#endif

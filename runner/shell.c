@@ -1,0 +1,487 @@
+/* runner/shell.c - CodeBuild's command model.
+ *
+ * What the service really does (reference buildspec.md §2.1, [inferred] from
+ * AWS's own imitation in codecatalyst-runner-cli and from real logs): every
+ * command is written to a script and run by a fresh /bin/sh process.  State is
+ * carried between commands through files: the exported environment
+ * (`export -p` into env.sh, sourced with `set -a` on) and the working
+ * directory (dir.txt).  Consequences we reproduce exactly:
+ *   - cwd and every assigned variable carry over (set -a exports them);
+ *   - functions, aliases, `set -e`, traps do not;
+ *   - `exit N` skips the save lines: that command's changes are lost;
+ *   - the user's command is line 4 of script.sh (3 preamble lines), so
+ *     shell errors read "script.sh: line 4: ..." like the service's.
+ * Version 0.1 runs every command in a fresh shell with nothing carried.
+ *
+ * Every command shares one output pipe (stdout and stderr together, so they
+ * interleave as written).  We wait for the shell's exit, not for EOF: a
+ * background job (`dockerd &`) may keep the pipe open and outlive its
+ * command, as on the service; its later output still reaches the log.
+ * Each command runs in its own process group, all of which are killed when
+ * the build ends, times out or is stopped.
+ */
+#include "runner/runner_internal.h"
+#include "util/alloc.h"
+#include "util/fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/banned.h"
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+static char *find_in_path(const char *name, const char *path)
+{
+	if (strchr(name, '/'))
+		return access(name, X_OK) == 0 ? cbl_xstrdup(name) : NULL;
+	const char *p = path && *path ? path : "/usr/local/bin:/usr/bin:/bin";
+	while (*p) {
+		const char *e = strchr(p, ':');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+		if (n) {
+			char *cand = cbl_xasprintf("%.*s/%s", (int)n, p, name);
+			if (access(cand, X_OK) == 0)
+				return cand;
+			free(cand);
+		}
+		if (!e)
+			break;
+		p = e + 1;
+	}
+	return NULL;
+}
+
+int runner_shell_init(runner_shell *sh, const char *tmpdir, const char *shell, bool carry,
+		      const char *start_dir, const char *const *path_env, cbl_error **err)
+{
+	int fds[2] = {-1, -1};
+	memset(sh, 0, sizeof(*sh));
+	sh->out_r = sh->out_w = sh->stop_r = -1;
+	const char *path = NULL;
+	for (const char *const *e = path_env; e && *e; e++)
+		if (!strncmp(*e, "PATH=", 5))
+			path = *e + 5;
+	const char *want = shell && *shell ? shell : "/bin/sh";
+	sh->shell = find_in_path(want, path);
+	if (!sh->shell)
+		return cbl_error_set(err, CBL_EINVAL, "shell '%s' not found in the build image", want);
+	int rc = cbl_mkdir_p(tmpdir, 0700, err);
+	if (rc)
+		return rc;
+	sh->tmpdir = cbl_xstrdup(tmpdir);
+	sh->script_path = cbl_path_join(tmpdir, "script.sh");
+	sh->env_path = cbl_path_join(tmpdir, "env.sh");
+	sh->dir_path = cbl_path_join(tmpdir, "dir.txt");
+	sh->carry = carry;
+	sh->start_dir = cbl_xstrdup(start_dir);
+	sh->cwd = cbl_xstrdup(start_dir);
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return cbl_error_set_errno(err, CBL_EIO, errno, "cannot create output pipe");
+	sh->out_r = fds[0];
+	sh->out_w = fds[1];
+	fcntl(sh->out_r, F_SETFL, fcntl(sh->out_r, F_GETFL) | O_NONBLOCK);
+	/* an empty env.sh so the first command's `.` works */
+	if (carry) {
+		rc = cbl_write_file_atomic(sh->env_path, "", 0, 0600, false, err);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static void emit_lines(runner_shell *sh, bool flush_partial)
+{
+	size_t start = 0;
+	for (size_t i = 0; i < sh->pending.len; i++) {
+		if (sh->pending.ptr[i] == '\n') {
+			size_t end = i;
+			if (end > start && sh->pending.ptr[end - 1] == '\r')
+				end--;
+			sh->on_line(sh->pending.ptr + start, end - start, sh->payload);
+			start = i + 1;
+		}
+	}
+	cbl_buf_consume(&sh->pending, start);
+	/* a line that never ends (progress bars) is emitted once it is long
+	 * or when the command is over, so nothing waits behind it */
+	if (sh->pending.len && (flush_partial || sh->pending.len >= 65536)) {
+		sh->on_line(sh->pending.ptr, sh->pending.len, sh->payload);
+		cbl_buf_reset(&sh->pending);
+	}
+}
+
+/* Returns 0 on EAGAIN/EOF-less drain, 1 if anything was read. */
+static int read_output(runner_shell *sh)
+{
+	char buf[16384];
+	int got = 0;
+	for (;;) {
+		ssize_t n = read(sh->out_r, buf, sizeof(buf));
+		if (n > 0) {
+			cbl_buf_append(&sh->pending, buf, (size_t)n);
+			got = 1;
+			if (sh->pending.len > 65536)
+				emit_lines(sh, false);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		break;
+	}
+	if (got)
+		emit_lines(sh, false);
+	return got;
+}
+
+void runner_shell_drain(runner_shell *sh, int wait_ms)
+{
+	if (sh->out_r < 0)
+		return;
+	struct pollfd p = {.fd = sh->out_r, .events = POLLIN};
+	while (poll(&p, 1, wait_ms) > 0 && read_output(sh))
+		;
+	emit_lines(sh, true);
+}
+
+static void build_script(runner_shell *sh, const char *command, cbl_buf *s)
+{
+	/* three preamble lines: the user's command is line 4, as on the service */
+	if (sh->carry) {
+		cbl_buf_puts(s, "set -a\n. ");
+		cbl_buf_shquote(s, sh->env_path);
+		cbl_buf_puts(s, "\ncd -- ");
+		cbl_buf_shquote(s, sh->cwd);
+		cbl_buf_putc(s, '\n');
+	} else {
+		cbl_buf_puts(s, "set -a\n:\ncd -- ");
+		cbl_buf_shquote(s, sh->start_dir);
+		cbl_buf_putc(s, '\n');
+	}
+	cbl_buf_puts(s, command);
+	cbl_buf_putc(s, '\n');
+	cbl_buf_puts(s, "CODEBUILD_LAST_EXIT=$?\n");
+	if (sh->carry) {
+		cbl_buf_puts(s, "export -p > ");
+		cbl_buf_shquote(s, sh->env_path);
+		cbl_buf_puts(s, "\npwd > ");
+		cbl_buf_shquote(s, sh->dir_path);
+		cbl_buf_putc(s, '\n');
+	}
+	cbl_buf_puts(s, "exit $CODEBUILD_LAST_EXIT\n");
+}
+
+static int spawn_shell(runner_shell *sh, const char *script, char *const envp[], pid_t *pid_out,
+		       cbl_error **err)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t none, all;
+	int rc = 0;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawnattr_init(&attr);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, sh->out_w, 1);
+	posix_spawn_file_actions_adddup2(&fa, sh->out_w, 2);
+	/* start where the command will run; the script's own cd reports a
+	 * vanished directory like the service does */
+	if (access(sh->carry ? sh->cwd : sh->start_dir, X_OK) == 0)
+		posix_spawn_file_actions_addchdir_np(&fa, sh->carry ? sh->cwd : sh->start_dir);
+	sigemptyset(&none);
+	sigfillset(&all);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &all);
+	posix_spawnattr_setpgroup(&attr, 0);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+						POSIX_SPAWN_SETSIGDEF);
+	char *argv[] = {sh->shell, (char *)script, NULL};
+	int e = posix_spawn(pid_out, sh->shell, &fa, &attr, argv, envp);
+	if (e)
+		rc = cbl_error_set_errno(err, CBL_EIO, e, "cannot start %s", sh->shell);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	return rc;
+}
+
+static void note_pgid(runner_shell *sh, pid_t pgid)
+{
+	CBL_GROW(sh->pgids, sh->npgids + 1, sh->cap_pgids);
+	sh->pgids[sh->npgids++] = pgid;
+}
+
+static int wait_child(runner_shell *sh, pid_t pid, runner_cmd_outcome *how, int *status)
+{
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	int ws = 0;
+	*how = RUNNER_CMD_EXITED;
+	for (;;) {
+		struct pollfd p[3];
+		nfds_t np = 0;
+		p[np++] = (struct pollfd){.fd = sh->out_r, .events = POLLIN};
+		if (pidfd >= 0)
+			p[np++] = (struct pollfd){.fd = pidfd, .events = POLLIN};
+		if (sh->stop_r >= 0)
+			p[np++] = (struct pollfd){.fd = sh->stop_r, .events = POLLIN};
+		int timeout = pidfd >= 0 ? -1 : 20;
+		if (sh->deadline_mono_us) {
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			int64_t now = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+			int64_t left = (sh->deadline_mono_us - now + 999) / 1000;
+			if (left <= 0) {
+				*how = RUNNER_CMD_TIMED_OUT;
+				break;
+			}
+			if (timeout < 0 || left < timeout)
+				timeout = left > 1000000 ? 1000000 : (int)left;
+		}
+		int r = poll(p, np, timeout);
+		if (r < 0 && errno != EINTR)
+			break;
+		if (r > 0) {
+			if (p[0].revents)
+				read_output(sh);
+			for (nfds_t i = 1; i < np; i++) {
+				if (p[i].fd == sh->stop_r && p[i].revents) {
+					*how = RUNNER_CMD_STOPPED;
+				}
+			}
+			if (*how == RUNNER_CMD_STOPPED)
+				break;
+		}
+		pid_t w = waitpid(pid, &ws, WNOHANG);
+		if (w == pid)
+			goto exited;
+		if (w < 0 && errno == ECHILD)
+			goto exited;
+	}
+	/* timed out or stopped: kill the command's group, then reap it */
+	kill(-pid, SIGKILL);
+	kill(pid, SIGKILL);
+	while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
+		;
+exited:
+	if (pidfd >= 0)
+		close(pidfd);
+	/* whatever the command wrote is in the pipe now */
+	read_output(sh);
+	emit_lines(sh, true);
+	if (WIFEXITED(ws))
+		*status = WEXITSTATUS(ws);
+	else if (WIFSIGNALED(ws))
+		*status = 128 + WTERMSIG(ws);
+	else
+		*status = 1;
+	return 0;
+}
+
+int runner_shell_exec(runner_shell *sh, const char *command, char *const envp[],
+		      runner_cmd_outcome *how, int *status, cbl_error **err)
+{
+	cbl_buf script = CBL_BUF_INIT;
+	pid_t pid = -1;
+	int rc;
+	build_script(sh, command, &script);
+	rc = cbl_write_file_atomic(sh->script_path, script.ptr, script.len, 0700, false, err);
+	if (rc)
+		goto out;
+	rc = spawn_shell(sh, sh->script_path, envp, &pid, err);
+	if (rc)
+		goto out;
+	note_pgid(sh, pid);
+	rc = wait_child(sh, pid, how, status);
+	if (sh->carry && *how == RUNNER_CMD_EXITED) {
+		char *dir = NULL;
+		size_t len = 0;
+		cbl_error *e2 = NULL;
+		if (cbl_read_file(sh->dir_path, 1 << 16, &dir, &len, &e2) == 0) {
+			while (len && (dir[len - 1] == '\n' || dir[len - 1] == '\r'))
+				dir[--len] = '\0';
+			if (len) {
+				free(sh->cwd);
+				sh->cwd = dir;
+				dir = NULL;
+			}
+			free(dir);
+		}
+		cbl_error_free(e2);
+	}
+out:
+	cbl_buf_release(&script);
+	return rc;
+}
+
+int runner_shell_set_var(runner_shell *sh, const char *name, const char *value, cbl_error **err)
+{
+	if (!sh->carry)
+		return 0;
+	cbl_buf line = CBL_BUF_INIT;
+	int rc = 0;
+	cbl_buf_printf(&line, "export %s=", name);
+	cbl_buf_shquote(&line, value);
+	cbl_buf_putc(&line, '\n');
+	int fd = open(sh->env_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0 || cbl_write_all(fd, line.ptr, line.len) < 0)
+		rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot update '%s'", sh->env_path);
+	if (fd >= 0)
+		close(fd);
+	cbl_buf_release(&line);
+	return rc;
+}
+
+static bool valid_name(const char *n)
+{
+	if (!*n || (*n >= '0' && *n <= '9'))
+		return false;
+	for (; *n; n++)
+		if (!((*n >= 'a' && *n <= 'z') || (*n >= 'A' && *n <= 'Z') ||
+		      (*n >= '0' && *n <= '9') || *n == '_'))
+			return false;
+	return true;
+}
+
+int runner_shell_read_vars(runner_shell *sh, char *const envp[], const char *const *names,
+			   size_t n, char ***values_out, cbl_error **err)
+{
+	/* a tiny script prints each value NUL-terminated, after sourcing the
+	 * carried environment exactly as a next command would */
+	cbl_buf s = CBL_BUF_INIT;
+	char *path = cbl_path_join(sh->tmpdir, "read-vars.sh");
+	char *outp = cbl_path_join(sh->tmpdir, "read-vars.out");
+	char **vals = cbl_xcalloc(n + 1, sizeof(char *));
+	char *data = NULL;
+	size_t len = 0;
+	pid_t pid = -1;
+	int rc, ws = 0;
+	if (sh->carry) {
+		cbl_buf_puts(&s, "set -a\n. ");
+		cbl_buf_shquote(&s, sh->env_path);
+		cbl_buf_puts(&s, " 2>/dev/null\n");
+	}
+	cbl_buf_puts(&s, "exec > ");
+	cbl_buf_shquote(&s, outp);
+	cbl_buf_putc(&s, '\n');
+	for (size_t i = 0; i < n; i++) {
+		if (valid_name(names[i]))
+			cbl_buf_printf(&s, "printf '%%s\\0' \"${%s-}\"\n", names[i]);
+		else
+			cbl_buf_puts(&s, "printf '\\0'\n");
+	}
+	rc = cbl_write_file_atomic(path, s.ptr, s.len, 0700, false, err);
+	if (rc)
+		goto out;
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, sh->out_w, 2);
+	char *argv[] = {sh->shell, path, NULL};
+	int e = posix_spawn(&pid, sh->shell, &fa, NULL, argv, envp);
+	posix_spawn_file_actions_destroy(&fa);
+	if (e) {
+		rc = cbl_error_set_errno(err, CBL_EIO, e, "cannot start %s", sh->shell);
+		goto out;
+	}
+	while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
+		;
+	rc = cbl_read_file(outp, 0, &data, &len, err);
+	if (rc)
+		goto out;
+	size_t off = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (off > len)
+			break;
+		size_t l = strnlen(data + off, len - off);
+		vals[i] = cbl_xstrndup(data + off, l);
+		off += l + 1;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!vals[i])
+			vals[i] = cbl_xstrdup("");
+	*values_out = vals;
+	vals = NULL;
+out:
+	if (vals) {
+		for (size_t i = 0; i < n; i++)
+			free(vals[i]);
+		free(vals);
+	}
+	unlink(outp);
+	free(data);
+	free(path);
+	free(outp);
+	cbl_buf_release(&s);
+	return rc;
+}
+
+/* Collects the pids of our children (as a subreaper we inherit orphans). */
+static size_t list_children(pid_t *out, size_t max)
+{
+	size_t n = 0;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%ld/task/%ld/children", (long)getpid(),
+		 (long)getpid());
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	long p;
+	while (n < max && fscanf(f, "%ld", &p) == 1)
+		out[n++] = (pid_t)p;
+	fclose(f);
+	return n;
+}
+
+void runner_shell_kill_all(runner_shell *sh)
+{
+	for (size_t i = 0; i < sh->npgids; i++)
+		kill(-sh->pgids[i], SIGKILL);
+	/* daemons that left their process group were re-parented to us (the
+	 * runner is a child subreaper): kill and reap them too */
+	for (int round = 0; round < 50; round++) {
+		pid_t kids[256];
+		size_t n = list_children(kids, 256);
+		int ws;
+		while (waitpid(-1, &ws, WNOHANG) > 0)
+			;
+		if (!n)
+			break;
+		for (size_t i = 0; i < n; i++) {
+			kill(-kids[i], SIGKILL);
+			kill(kids[i], SIGKILL);
+		}
+		for (size_t i = 0; i < n; i++)
+			waitpid(kids[i], &ws, 0);
+	}
+	sh->npgids = 0;
+}
+
+void runner_shell_release(runner_shell *sh)
+{
+	if (sh->out_r >= 0)
+		close(sh->out_r);
+	if (sh->out_w >= 0)
+		close(sh->out_w);
+	free(sh->tmpdir);
+	free(sh->script_path);
+	free(sh->env_path);
+	free(sh->dir_path);
+	free(sh->shell);
+	free(sh->start_dir);
+	free(sh->cwd);
+	free(sh->pgids);
+	cbl_buf_release(&sh->pending);
+	memset(sh, 0, sizeof(*sh));
+	sh->out_r = sh->out_w = sh->stop_r = -1;
+}

@@ -1,0 +1,225 @@
+/* Unit tests for runner/ internals: secret masking, secret references, the
+ * offline secrets file, and the command model of runner/shell.c. */
+#include "tests/unit/tap.h"
+#include "runner/runner_internal.h"
+#include "util/alloc.h"
+#include "util/fs.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static void test_mask(void)
+{
+	runner_mask m = {0};
+	runner_mask_add(&m, "pw");
+	runner_mask_add(&m, "hunter2-pw");
+	runner_mask_add(&m, "");
+	runner_mask_add(&m, "pw");
+	is_int(m.secrets.n, 2, "empty and duplicate secrets ignored");
+	char *s = runner_mask_apply(&m, "x hunter2-pw y pw z", 19);
+	is_str(s, "x *** y *** z", "longest secret masked whole");
+	free(s);
+	s = runner_mask_apply(&m, "nothing", 7);
+	is_str(s, "nothing", "no secret, no change");
+	free(s);
+	runner_mask_release(&m);
+}
+
+static void test_secret_ref(void)
+{
+	char *id, *key, *stage, *ver;
+	cbl_error *e = NULL;
+	ok(runner_secret_ref_parse("prod/db:password", &id, &key, &stage, &ver, &e) == 0, "id:key");
+	is_str(id, "prod/db", "id");
+	is_str(key, "password", "json key");
+	ok(stage == NULL && ver == NULL, "no stage/version");
+	free(id); free(key);
+	ok(runner_secret_ref_parse("name::AWSPREVIOUS", &id, &key, &stage, &ver, &e) == 0, "empty middle field");
+	is_str(key, "", "empty key");
+	is_str(stage, "AWSPREVIOUS", "stage");
+	free(id); free(key); free(stage); free(ver);
+	ok(runner_secret_ref_parse("arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf:user",
+				   &id, &key, &stage, &ver, &e) == 0, "ARN reference");
+	is_str(id, "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf", "ARN id kept whole");
+	is_str(key, "user", "key after ARN");
+	free(id); free(key);
+	ok(runner_secret_ref_parse("plain", &id, &key, &stage, &ver, &e) == 0 && !key, "id only");
+	free(id);
+	ok(runner_secret_ref_parse("a:b:c:d:e", &id, &key, &stage, &ver, &e) == CBL_EINVAL, "five fields rejected");
+	cbl_error_clear(&e);
+}
+
+static void test_secrets_file(void)
+{
+	char path[] = "/tmp/cbl-secrets-XXXXXX";
+	int fd = mkstemp(path);
+	const char *json = "{\"parameter-store\": {\"/app/pw\": \"s3cr3t\"},"
+			   " \"secrets-manager\": {\"prod/db\": \"{\\\"username\\\": \\\"app\\\", \\\"port\\\": 5432}\","
+			   " \"plain\": \"just-a-string\"}}";
+	ok(write(fd, json, strlen(json)) == (ssize_t)strlen(json), "write secrets file");
+	close(fd);
+	runner_secrets *s = NULL;
+	cbl_error *e = NULL;
+	char *v = NULL;
+	ok(runner_secrets_load(&s, path, &e) == 0, "load");
+	ok(runner_secrets_parameter(s, "/app/pw", &v, &e) == 0 && !strcmp(v, "s3cr3t"), "parameter");
+	free(v);
+	ok(runner_secrets_parameter(s, "/does/not/exist", &v, &e) == CBL_ENOENT, "missing parameter");
+	ok(e && strstr(e->msg, "/does/not/exist"), "message names the parameter");
+	cbl_error_clear(&e);
+	ok(runner_secrets_secret(s, "prod/db:username", &v, &e) == 0 && !strcmp(v, "app"), "json key");
+	free(v);
+	ok(runner_secrets_secret(s, "prod/db:port", &v, &e) == 0 && !strcmp(v, "5432"), "non-string json value");
+	free(v);
+	ok(runner_secrets_secret(s, "plain", &v, &e) == 0 && !strcmp(v, "just-a-string"), "whole secret");
+	free(v);
+	ok(runner_secrets_secret(s, "prod/db:nokey", &v, &e) == CBL_ENOENT, "missing json key");
+	cbl_error_clear(&e);
+	ok(runner_secrets_secret(s, "plain:key", &v, &e) == CBL_EINVAL, "json key of a non-JSON secret");
+	cbl_error_clear(&e);
+	ok(runner_secrets_secret(s, "nope", &v, &e) == CBL_ENOENT, "missing secret");
+	cbl_error_clear(&e);
+	runner_secrets_free(s);
+	FILE *f = fopen(path, "w");
+	fputs("{\"other\": {}}", f);
+	fclose(f);
+	ok(runner_secrets_load(&s, path, &e) == CBL_EINVAL, "unknown section rejected");
+	cbl_error_clear(&e);
+	f = fopen(path, "w");
+	fputs("{not json", f);
+	fclose(f);
+	ok(runner_secrets_load(&s, path, &e) == CBL_EINVAL && strstr(e->msg, path), "syntax error names the file");
+	cbl_error_clear(&e);
+	unlink(path);
+}
+
+/* command model ------------------------------------------------------ */
+
+typedef struct lines {
+	cbl_strv v;
+} lines;
+
+static void collect(const char *line, size_t len, void *payload)
+{
+	lines *l = payload;
+	cbl_strv_push_take(&l->v, cbl_xstrndup(line, len));
+}
+
+static bool has_line(lines *l, const char *s)
+{
+	for (size_t i = 0; i < l->v.n; i++)
+		if (strstr(l->v.v[i], s))
+			return true;
+	return false;
+}
+
+static int run(runner_shell *sh, const char *cmd, char **envp)
+{
+	runner_cmd_outcome how;
+	int status = -1;
+	cbl_error *e = NULL;
+	int rc = runner_shell_exec(sh, cmd, envp, &how, &status, &e);
+	cbl_error_free(e);
+	return rc < 0 ? -1000 : status;
+}
+
+static void test_shell(bool carry)
+{
+	char tmpl[] = "/tmp/cbl-shell-XXXXXX";
+	char *dir = mkdtemp(tmpl);
+	char *tmp = cbl_path_join(dir, "tmp");
+	char *src = cbl_path_join(dir, "src");
+	cbl_error *e = NULL;
+	cbl_mkdir_p(src, 0755, &e);
+	char *envp[] = {(char *)"PATH=/usr/bin:/bin", (char *)"BASE=base", NULL};
+	runner_shell sh;
+	lines out = {CBL_STRV_INIT};
+	ok(runner_shell_init(&sh, tmp, NULL, carry, src, (const char *const *)envp, &e) == 0, "init (%s)",
+	   carry ? "0.2" : "0.1");
+	sh.on_line = collect;
+	sh.payload = &out;
+	is_int(run(&sh, "mkdir -p sub && cd sub", envp), 0, "cd");
+	is_int(run(&sh, "export X=1; Y=2; f() { echo fn; }; set -e", envp), 0, "assign");
+	is_int(run(&sh, "echo \"pwd=$(basename $PWD) x=[$X] y=[$Y] base=$BASE\"; f || echo nofn", envp), 0, "read back");
+	if (carry)
+		ok(has_line(&out, "pwd=sub x=[1] y=[2] base=base"), "0.2: cwd, exports and assignments carry");
+	else
+		ok(has_line(&out, "pwd=src x=[] y=[] base=base"), "0.1: nothing carries");
+	ok(has_line(&out, "nofn"), "functions never carry");
+	is_int(run(&sh, "false; true", envp), 0, "status is the last command's");
+	is_int(run(&sh, "true\nfalse", envp), 1, "multi-line: last line decides");
+	is_int(run(&sh, "exit 7", envp), 7, "exit N is the status");
+	is_int(run(&sh, "export LOST=yes; cd /; exit 0", envp), 0, "exit 0 succeeds");
+	is_int(run(&sh, "echo \"lost=[$LOST] $(pwd)\"", envp), 0, "after exit");
+	ok(has_line(&out, carry ? "lost=[] " : "lost=[] "), "exit discards that command's changes");
+	is_int(run(&sh, "nosuchcommand-xyz", envp), 127, "command not found is 127");
+	ok(has_line(&out, "script.sh: 4:") || has_line(&out, "script.sh: line 4:"),
+	   "errors point at line 4 of script.sh like the service's");
+	is_int(run(&sh, "echo to-stderr >&2", envp), 0, "stderr");
+	ok(has_line(&out, "to-stderr"), "stderr is captured");
+	is_int(run(&sh, "printf 'no newline'", envp), 0, "partial line");
+	ok(has_line(&out, "no newline"), "a last line without newline is emitted");
+	if (carry) {
+		ok(runner_shell_set_var(&sh, "CODEBUILD_BUILD_SUCCEEDING", "0", &e) == 0, "set var");
+		const char *names[] = {"CODEBUILD_BUILD_SUCCEEDING", "X", "NOPE", "BAD-NAME"};
+		char **vals = NULL;
+		ok(runner_shell_read_vars(&sh, envp, names, 4, &vals, &e) == 0, "read vars");
+		if (vals) {
+			is_str(vals[0], "0", "set var visible");
+			is_str(vals[1], "1", "carried var readable");
+			is_str(vals[2], "", "unset is empty");
+			is_str(vals[3], "", "invalid name is empty");
+			for (int i = 0; i < 4; i++)
+				free(vals[i]);
+			free(vals);
+		}
+	}
+	/* a background job outlives its command and does not block the runner */
+	is_int(run(&sh, "sleep 30 &", envp), 0, "background job");
+	runner_shell_kill_all(&sh);
+	ok(1, "kill_all returns with a background job running");
+	runner_shell_release(&sh);
+	cbl_strv_release(&out.v);
+	cbl_rm_rf(dir, &e);
+	free(tmp);
+	free(src);
+}
+
+static void test_timeout(void)
+{
+	char tmpl[] = "/tmp/cbl-shell-XXXXXX";
+	char *dir = mkdtemp(tmpl);
+	char *tmp = cbl_path_join(dir, "tmp");
+	cbl_error *e = NULL;
+	char *envp[] = {(char *)"PATH=/usr/bin:/bin", NULL};
+	runner_shell sh;
+	lines out = {CBL_STRV_INIT};
+	runner_shell_init(&sh, tmp, NULL, true, dir, (const char *const *)envp, &e);
+	sh.on_line = collect;
+	sh.payload = &out;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	sh.deadline_mono_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 + 300000;
+	runner_cmd_outcome how = RUNNER_CMD_EXITED;
+	int status = 0;
+	ok(runner_shell_exec(&sh, "sleep 30", envp, &how, &status, &e) == 0, "exec");
+	is_int(how, RUNNER_CMD_TIMED_OUT, "a hanging command is ended by the deadline");
+	runner_shell_kill_all(&sh);
+	runner_shell_release(&sh);
+	cbl_strv_release(&out.v);
+	cbl_rm_rf(dir, &e);
+	free(tmp);
+}
+
+int main(void)
+{
+	test_mask();
+	test_secret_ref();
+	test_secrets_file();
+	test_shell(true);
+	test_shell(false);
+	test_timeout();
+	return tap_done();
+}

@@ -1,0 +1,142 @@
+/* Unit tests for util/: buffers, errors, env vectors, durations, files. */
+#include "tests/unit/tap.h"
+#include "util/alloc.h"
+#include "util/buf.h"
+#include "util/error.h"
+#include "util/fs.h"
+#include "util/strv.h"
+#include "util/time.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void test_buf(void)
+{
+	cbl_buf b = CBL_BUF_INIT;
+	is_str(cbl_buf_cstr(&b), "", "empty buffer reads as empty string");
+	cbl_buf_puts(&b, "abc");
+	cbl_buf_printf(&b, "-%d-", 42);
+	is_str(b.ptr, "abc-42-", "puts + printf");
+	cbl_buf_consume(&b, 4);
+	is_str(b.ptr, "42-", "consume");
+	cbl_buf_reset(&b);
+	cbl_buf_shquote(&b, "it's");
+	is_str(b.ptr, "'it'\\''s'", "shquote escapes single quotes");
+	for (int i = 0; i < 10000; i++)
+		cbl_buf_putc(&b, 'x');
+	is_int(b.len, 10000 + 9, "grows");
+	char *d = cbl_buf_detach(&b);
+	ok(b.ptr == NULL && b.len == 0, "detach resets");
+	free(d);
+}
+
+static void test_error(void)
+{
+	cbl_error *e = NULL;
+	int rc = cbl_error_set(&e, CBL_EINVAL, "bad %s", "thing");
+	is_int(rc, CBL_EINVAL, "set returns the code");
+	is_str(e->msg, "bad thing", "message");
+	cbl_error_set(&e, CBL_EIO, "second");
+	is_str(e->msg, "bad thing", "first error is kept");
+	cbl_error_wrap(&e, "phase '%s'", "BUILD");
+	is_str(e->msg, "phase 'BUILD': bad thing", "wrap prefixes context");
+	cbl_error_clear(&e);
+	ok(e == NULL, "clear");
+	cbl_error_set_at(&e, CBL_ESPEC, "buildspec.yml", 5, 17, "bad on-failure");
+	ok(e->line == 5 && e->col == 17 && !strcmp(e->file, "buildspec.yml"), "position kept");
+	cbl_error_free(e);
+	is_int(cbl_error_set(NULL, CBL_EIO, "x"), CBL_EIO, "NULL err pointer is allowed");
+}
+
+static void test_env(void)
+{
+	cbl_strv env = CBL_STRV_INIT;
+	cbl_env_set(&env, "A", "1");
+	cbl_env_set(&env, "AB", "2");
+	cbl_env_set(&env, "A", "3");
+	is_int(env.n, 2, "replace keeps one entry");
+	is_str(cbl_env_get(&env, "A"), "3", "A replaced");
+	is_str(cbl_env_get(&env, "AB"), "2", "prefix names are distinct");
+	ok(cbl_env_get(&env, "B") == NULL, "missing is NULL");
+	cbl_env_unset(&env, "A");
+	ok(cbl_env_get(&env, "A") == NULL && env.n == 1 && env.v[1] == NULL, "unset keeps NULL terminator");
+	cbl_strv_release(&env);
+}
+
+static void test_duration(void)
+{
+	int64_t ms = 0;
+	cbl_error *e = NULL;
+	ok(cbl_parse_duration_ms("5", &ms, &e) == 0 && ms == 300000, "bare number is minutes");
+	ok(cbl_parse_duration_ms("90s", &ms, &e) == 0 && ms == 90000, "seconds");
+	ok(cbl_parse_duration_ms("2m", &ms, &e) == 0 && ms == 120000, "minutes");
+	ok(cbl_parse_duration_ms("1h", &ms, &e) == 0 && ms == 3600000, "hours");
+	ok(cbl_parse_duration_ms("0.5s", &ms, &e) == 0 && ms == 500, "fractions");
+	ok(cbl_parse_duration_ms("abc", &ms, &e) == CBL_EINVAL && e, "garbage rejected");
+	cbl_error_clear(&e);
+	ok(cbl_parse_duration_ms("5x", &ms, &e) == CBL_EINVAL, "unknown unit rejected");
+	cbl_error_clear(&e);
+	ok(cbl_parse_duration_ms("-1", &ms, &e) == CBL_EINVAL, "negative rejected");
+	cbl_error_clear(&e);
+}
+
+static void test_time(void)
+{
+	char ts[32];
+	cbl_format_log_time(ts, 1700000000123456LL);
+	is_str(ts, "2023/11/14 22:13:20.123456", "Go log format with microseconds, UTC");
+	cbl_format_iso_time(ts, 1700000000123456LL);
+	is_str(ts, "2023-11-14T22:13:20.123Z", "ISO time");
+	char u1[37], u2[37];
+	cbl_uuid4(u1);
+	cbl_uuid4(u2);
+	ok(strlen(u1) == 36 && u1[14] == '4' && strchr("89ab", u1[19]), "uuid v4 shape");
+	ok(strcmp(u1, u2) != 0, "uuids differ");
+}
+
+static void test_fs(void)
+{
+	char tmpl[] = "/tmp/cbl-test-XXXXXX";
+	char *dir = mkdtemp(tmpl);
+	ok(dir != NULL, "mkdtemp");
+	cbl_error *e = NULL;
+	char *deep = cbl_path_join(dir, "a/b/c");
+	ok(cbl_mkdir_p(deep, 0755, &e) == 0, "mkdir -p");
+	char *f = cbl_path_join(deep, "f.txt");
+	ok(cbl_write_file_atomic(f, "hello", 5, 0644, true, &e) == 0, "atomic write");
+	char *data = NULL;
+	size_t len = 0;
+	ok(cbl_read_file(f, 0, &data, &len, &e) == 0 && len == 5 && !strcmp(data, "hello"), "read back");
+	free(data);
+	ok(cbl_read_file(f, 3, &data, &len, &e) == CBL_EINVAL, "size limit enforced");
+	cbl_error_clear(&e);
+	char *missing = cbl_path_join(dir, "nope");
+	ok(cbl_read_file(missing, 0, &data, &len, &e) == CBL_ENOENT, "missing file is ENOENT");
+	cbl_error_clear(&e);
+	char *link = cbl_path_join(dir, "link");
+	ok(symlink("/etc", link) == 0, "symlink");
+	ok(cbl_rm_rf(dir, &e) == 0, "rm -rf");
+	struct stat st;
+	ok(stat(dir, &st) < 0, "tree gone");
+	ok(stat("/etc/hostname", &st) == 0 || stat("/etc", &st) == 0, "symlink target untouched");
+	char *j = cbl_path_join("/a/", "/b");
+	is_str(j, "/a/b", "path_join normalises slashes");
+	free(j);
+	free(deep);
+	free(f);
+	free(missing);
+	free(link);
+}
+
+int main(void)
+{
+	test_buf();
+	test_error();
+	test_env();
+	test_duration();
+	test_time();
+	test_fs();
+	return tap_done();
+}

@@ -1,0 +1,194 @@
+#include "util/fs.h"
+#include "util/alloc.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/banned.h"
+
+char *cbl_path_join(const char *a, const char *b)
+{
+	size_t la = strlen(a);
+	if (la && a[la - 1] == '/')
+		return cbl_xasprintf("%s%s", a, b[0] == '/' ? b + 1 : b);
+	return cbl_xasprintf("%s/%s", a, b[0] == '/' ? b + 1 : b);
+}
+
+int cbl_mkdir_p(const char *path, mode_t mode, cbl_error **err)
+{
+	char *p = cbl_xstrdup(path);
+	int rc = 0;
+	for (char *s = p + 1; ; s++) {
+		if (*s == '/' || *s == '\0') {
+			char c = *s;
+			*s = '\0';
+			if (mkdir(p, mode) < 0 && errno != EEXIST) {
+				rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot create directory '%s'", p);
+				goto out;
+			}
+			*s = c;
+			if (!c)
+				break;
+		}
+	}
+	struct stat st;
+	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+		rc = cbl_error_set(err, CBL_EIO, "'%s' exists and is not a directory", path);
+out:
+	free(p);
+	return rc;
+}
+
+int cbl_read_file(const char *path, size_t max_size, char **out, size_t *len, cbl_error **err)
+{
+	int fd = -1, rc = 0;
+	char *buf = NULL;
+	size_t n = 0, cap = 0;
+	if (!max_size)
+		max_size = 64u << 20;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = cbl_error_set_errno(err, errno == ENOENT ? CBL_ENOENT : CBL_EIO, errno,
+					 "cannot open '%s'", path);
+		goto out;
+	}
+	for (;;) {
+		if (n + 4096 + 1 > cap) {
+			cap = cap ? cap * 2 : 8192;
+			buf = cbl_xrealloc(buf, cap);
+		}
+		ssize_t r = read(fd, buf + n, cap - n - 1);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot read '%s'", path);
+			goto out;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+		if (n > max_size) {
+			rc = cbl_error_set(err, CBL_EINVAL, "'%s' is larger than %zu bytes", path, max_size);
+			goto out;
+		}
+	}
+	if (!buf)
+		buf = cbl_xmalloc(1);
+	buf[n] = '\0';
+	*out = buf;
+	buf = NULL;
+	if (len)
+		*len = n;
+out:
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+int cbl_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	while (len) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+int cbl_write_file_atomic(const char *path, const char *data, size_t len, mode_t mode, bool sync,
+			  cbl_error **err)
+{
+	char *tmp = cbl_xasprintf("%s.tmp.%ld", path, (long)getpid());
+	int rc = 0;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0) {
+		rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot create '%s'", tmp);
+		goto out;
+	}
+	if (cbl_write_all(fd, data, len) < 0 || (sync && fsync(fd) < 0)) {
+		rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot write '%s'", tmp);
+		close(fd);
+		unlink(tmp);
+		goto out;
+	}
+	if (close(fd) < 0) {
+		rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot write '%s'", tmp);
+		unlink(tmp);
+		goto out;
+	}
+	if (rename(tmp, path) < 0) {
+		rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot rename '%s' to '%s'", tmp, path);
+		unlink(tmp);
+	}
+out:
+	free(tmp);
+	return rc;
+}
+
+static int rm_rf_at(int parent, const char *name, int depth)
+{
+	struct stat st;
+	if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -1;
+	if (!S_ISDIR(st.st_mode))
+		return unlinkat(parent, name, 0) < 0 && errno != ENOENT ? -1 : 0;
+	if (depth > 256)
+		return -1;
+	int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		/* an unreadable directory: make it readable and retry once */
+		if (fchmodat(parent, name, 0700, 0) < 0)
+			return -1;
+		fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			return -1;
+	}
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -1;
+	}
+	int rc = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (rm_rf_at(dirfd(d), de->d_name, depth + 1) < 0)
+			rc = -1;
+	}
+	closedir(d);
+	if (unlinkat(parent, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		rc = -1;
+	return rc;
+}
+
+int cbl_rm_rf(const char *path, cbl_error **err)
+{
+	if (rm_rf_at(AT_FDCWD, path, 0) < 0)
+		return cbl_error_set_errno(err, CBL_EIO, errno, "cannot remove '%s'", path);
+	return 0;
+}
+
+int cbl_realpath(const char *path, char **out, cbl_error **err)
+{
+	char *r = realpath(path, NULL);
+	if (!r)
+		return cbl_error_set_errno(err, errno == ENOENT ? CBL_ENOENT : CBL_EIO, errno,
+					   "cannot resolve '%s'", path);
+	*out = r;
+	return 0;
+}

@@ -1,0 +1,28 @@
+/* util/fs.h - small filesystem helpers. */
+#ifndef CBL_FS_H
+#define CBL_FS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "util/error.h"
+
+/* "a" + "/" + "b" (no doubled slash); caller frees. */
+char *cbl_path_join(const char *a, const char *b);
+/* mkdir -p with the given mode for created directories. */
+int cbl_mkdir_p(const char *path, mode_t mode, cbl_error **err);
+/* Reads a whole file (NUL-terminated; *len excludes the NUL). max_size 0 = 64 MiB. */
+int cbl_read_file(const char *path, size_t max_size, char **out, size_t *len, cbl_error **err);
+/* Writes data to path.tmp.<pid> then renames over path (atomic publish).
+ * sync: fsync the data before the rename (durable across a crash). */
+int cbl_write_file_atomic(const char *path, const char *data, size_t len, mode_t mode, bool sync,
+			  cbl_error **err);
+/* rm -rf; never follows symlinks.  Missing path is not an error. */
+int cbl_rm_rf(const char *path, cbl_error **err);
+/* realpath that reports errors */
+int cbl_realpath(const char *path, char **out, cbl_error **err);
+/* Writes all of buf to fd, retrying on EINTR / short writes. */
+int cbl_write_all(int fd, const void *buf, size_t len);
+
+#endif
