@@ -484,6 +484,14 @@ static void git_info(runner_build *b)
 {
 	git_repository *repo = NULL;
 	git_oid oid;
+	/* libgit2's initialisation loads the TLS trust store (milliseconds):
+	 * only pay for it when the source is a repository */
+	char *dotgit = cbl_path_join(b->source_dir, ".git");
+	struct stat st;
+	bool is_repo = lstat(dotgit, &st) == 0;
+	free(dotgit);
+	if (!is_repo)
+		return;
 	git_libgit2_init();
 	if (git_repository_open_ext(&repo, b->source_dir, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) == 0) {
 		if (git_reference_name_to_id(&oid, repo, "HEAD") == 0) {

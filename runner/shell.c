@@ -201,7 +201,15 @@ static int spawn_shell(runner_shell *sh, const char *script, char *const envp[],
 	if (access(sh->carry ? sh->cwd : sh->start_dir, X_OK) == 0)
 		posix_spawn_file_actions_addchdir_np(&fa, sh->carry ? sh->cwd : sh->start_dir);
 	sigemptyset(&none);
-	sigfillset(&all);
+	/* dispositions the runner (or its caller) may have changed; an ignored
+	 * SIGPIPE would otherwise be inherited by every build command */
+	sigemptyset(&all);
+	sigaddset(&all, SIGPIPE);
+	sigaddset(&all, SIGINT);
+	sigaddset(&all, SIGTERM);
+	sigaddset(&all, SIGHUP);
+	sigaddset(&all, SIGQUIT);
+	sigaddset(&all, SIGCHLD);
 	posix_spawnattr_setsigmask(&attr, &none);
 	posix_spawnattr_setsigdefault(&attr, &all);
 	posix_spawnattr_setpgroup(&attr, 0);
