@@ -60,7 +60,7 @@ int cmd_batch_get_builds(int argc, char **argv)
 	json_t *outj = json_object();
 	json_object_set(outj, "builds", builds);
 	json_object_set(outj, "buildsNotFound", missing);
-	char *s = json_dumps(outj, JSON_INDENT(4) | JSON_PRESERVE_ORDER);
+	char *s = json_dumps(outj, JSON_INDENT(4) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(13));
 	if (s)
 		printf("%s\n", s);
 	free(s);

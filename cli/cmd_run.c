@@ -119,7 +119,7 @@ static void print_json_event(const runner_event *ev)
 	default:
 		break;
 	}
-	char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(13));
 	if (s) {
 		fputs(s, stdout);
 		fputc('\n', stdout);
@@ -168,9 +168,17 @@ static void on_event(const runner_event *ev, void *payload)
 			       c(v, "\033[0m"), (double)(ev->time_us - v->phase_start_us) / 1e6,
 			       ev->context_code, *ev->context_code ? ": " : "", ev->context_message);
 		break;
-	case RUNNER_EV_COMMAND_START:
-		printf("  %s$ %s%s\n", c(v, "\033[36m"), ev->text, c(v, "\033[0m"));
+	case RUNNER_EV_COMMAND_START: {
+		/* multi-line commands: continuation lines indented under the first */
+		printf("  %s$ ", c(v, "\033[36m"));
+		for (const char *t = ev->text; *t; t++) {
+			putchar(*t);
+			if (*t == '\n' && t[1])
+				fputs("    ", stdout);
+		}
+		printf("%s\n", c(v, "\033[0m"));
 		break;
+	}
 	case RUNNER_EV_COMMAND_EXIT:
 		if (ev->exit_status)
 			printf("  %s✗ exit status %d%s\n", c(v, "\033[31m"), ev->exit_status, c(v, "\033[0m"));
@@ -179,8 +187,7 @@ static void on_event(const runner_event *ev, void *payload)
 		if (!ev->agent && *ev->text)
 			printf("    %s\n", ev->text);
 		else if (ev->agent && strstr(ev->text, ": error: "))
-			printf("  %s%s%s\n", c(v, "\033[31m"), strstr(ev->text, " ") ? ev->text : ev->text,
-			       c(v, "\033[0m"));
+			printf("  %s%s%s\n", c(v, "\033[31m"), ev->text, c(v, "\033[0m"));
 		break;
 	case RUNNER_EV_WARNING:
 		printf("  %swarning:%s %s\n", c(v, "\033[33m"), c(v, "\033[0m"), ev->text);
@@ -302,7 +309,7 @@ int cmd_run(int argc, char **argv)
 	if (v.mode == OUT_JSON) {
 		json_t *wrap = json_object();
 		json_object_set(wrap, "build", runner_build_record(b));
-		char *s = json_dumps(wrap, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		char *s = json_dumps(wrap, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(13));
 		if (s)
 			printf("%s\n", s);
 		free(s);

@@ -152,7 +152,7 @@ static void on_output_line(const char *line, size_t len, void *payload)
 
 /* ---------------------------------------------------------------- record */
 
-static json_t *jtime(int64_t us) { return json_real((double)us / 1e6); }
+static json_t *jtime(int64_t us) { return json_real((double)(us / 1000) / 1e3); }
 
 static json_t *build_record(runner_build *b)
 {
@@ -185,14 +185,15 @@ static json_t *build_record(runner_build *b)
 			json_object_set_new(ph, "endTime", jtime(pr->end_us));
 			json_object_set_new(ph, "durationInSeconds",
 					    json_integer((pr->end_us - pr->start_us) / 1000000));
-			json_t *ctxs = json_array();
+			/* SUBMITTED and QUEUED carry no contexts on the service */
 			if (p >= RUNNER_PHASE_PROVISIONING) {
+				json_t *ctxs = json_array();
 				json_t *c = json_object();
 				json_object_set_new(c, "statusCode", json_string(pr->code ? pr->code : ""));
 				json_object_set_new(c, "message", json_string(pr->message ? pr->message : ""));
 				json_array_append_new(ctxs, c);
+				json_object_set_new(ph, "contexts", ctxs);
 			}
-			json_object_set_new(ph, "contexts", ctxs);
 		}
 		json_array_append_new(phases, ph);
 	}

@@ -18,6 +18,7 @@ fi
 id=$(ls -t "$CODEBUILD_LOCAL_HOME/builds/hello" | grep -v '^\.' | head -1)
 echo
 echo "== its record, as 'aws codebuild batch-get-builds' would print it:"
-"$BIN" batch-get-builds --ids "hello:$id" | head -20
+out=$("$BIN" batch-get-builds --ids "hello:$id")
+head -20 <<<"$out"
 echo "   ..."
 echo "record: $CODEBUILD_LOCAL_HOME/builds/hello/$id/build.json"

@@ -119,7 +119,7 @@ int store_build_dir_create(const char *home, const char *project, const char *uu
 
 int store_build_save(const char *build_dir, json_t *record, bool durable, cbl_error **err)
 {
-	char *s = json_dumps(record, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	char *s = json_dumps(record, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(13));
 	if (!s)
 		return cbl_error_set(err, CBL_EINTERNAL, "cannot serialize build record");
 	char *path = cbl_path_join(build_dir, "build.json");
