@@ -31,30 +31,37 @@ int runner_secrets_load(runner_secrets **out, const char *path, cbl_error **err)
 	}
 	const char *k;
 	json_t *v;
+	int rc = 0;
 	json_object_foreach(root, k, v)
 	{
 		if (strcmp(k, "parameter-store") && strcmp(k, "secrets-manager")) {
-			json_decref(root);
-			return cbl_error_set(err, CBL_EINVAL,
-					     "%s: unknown key \"%s\" (expected \"parameter-store\" or "
-					     "\"secrets-manager\")",
-					     path, k);
+			rc = cbl_error_set(err, CBL_EINVAL,
+					   "%s: unknown key \"%s\" (expected \"parameter-store\" or "
+					   "\"secrets-manager\")",
+					   path, k);
+			break;
 		}
 		if (!json_is_object(v)) {
-			json_decref(root);
-			return cbl_error_set(err, CBL_EINVAL, "%s: \"%s\" must be an object of strings",
-					     path, k);
+			rc = cbl_error_set(err, CBL_EINVAL, "%s: \"%s\" must be an object of strings",
+					   path, k);
+			break;
 		}
 		const char *k2;
 		json_t *v2;
 		json_object_foreach(v, k2, v2)
 		{
 			if (!json_is_string(v2)) {
-				json_decref(root);
-				return cbl_error_set(err, CBL_EINVAL,
-						     "%s: \"%s\".\"%s\" must be a string", path, k, k2);
+				rc = cbl_error_set(err, CBL_EINVAL, "%s: \"%s\".\"%s\" must be a string",
+						   path, k, k2);
+				break;
 			}
 		}
+		if (rc)
+			break;
+	}
+	if (rc) {
+		json_decref(root); /* after the message is built: k points into root */
+		return rc;
 	}
 	runner_secrets *s = cbl_xcalloc(1, sizeof(*s));
 	s->root = root;
