@@ -59,6 +59,13 @@ int runner_shell_set_var(runner_shell *sh, const char *name, const char *value, 
 /* Reads the current values of names (as the next command would see them). */
 int runner_shell_read_vars(runner_shell *sh, char *const envp[], const char *const *names,
 			   size_t n, char ***values_out, cbl_error **err);
+/* Shell-expands strings as the service does for artifact names, file
+ * paths, base directories and cache keys: parameter expansion, command
+ * substitution and arithmetic, like inside double quotes (no word splitting,
+ * no globbing), with the carried environment, in the current directory.
+ * *out is a NULL-terminated array of n strings (caller frees each and it). */
+int runner_shell_expand(runner_shell *sh, char *const envp[], const char *const *strings, size_t n,
+			char ***out, cbl_error **err);
 /* Reads output that is already in the pipe (e.g. from background jobs). */
 void runner_shell_drain(runner_shell *sh, int wait_ms);
 /* Kills every process the build started (SIGKILL) and reaps them. */

@@ -361,14 +361,14 @@ static bool valid_name(const char *n)
 	return true;
 }
 
-int runner_shell_read_vars(runner_shell *sh, char *const envp[], const char *const *names,
-			   size_t n, char ***values_out, cbl_error **err)
+/* Runs a helper script whose stdout is redirected to a file of
+ * NUL-separated values, one per item, and reads them back. */
+static int run_value_script(runner_shell *sh, char *const envp[], const char *body, size_t n,
+			    char ***values_out, cbl_error **err)
 {
-	/* a tiny script prints each value NUL-terminated, after sourcing the
-	 * carried environment exactly as a next command would */
 	cbl_buf s = CBL_BUF_INIT;
-	char *path = cbl_path_join(sh->tmpdir, "read-vars.sh");
-	char *outp = cbl_path_join(sh->tmpdir, "read-vars.out");
+	char *path = cbl_path_join(sh->tmpdir, "values.sh");
+	char *outp = cbl_path_join(sh->tmpdir, "values.out");
 	char **vals = cbl_xcalloc(n + 1, sizeof(char *));
 	char *data = NULL;
 	size_t len = 0;
@@ -379,15 +379,12 @@ int runner_shell_read_vars(runner_shell *sh, char *const envp[], const char *con
 		cbl_buf_shquote(&s, sh->env_path);
 		cbl_buf_puts(&s, " 2>/dev/null\n");
 	}
-	cbl_buf_puts(&s, "exec > ");
+	cbl_buf_puts(&s, "cd -- ");
+	cbl_buf_shquote(&s, sh->carry ? sh->cwd : sh->start_dir);
+	cbl_buf_puts(&s, " 2>/dev/null\nexec > ");
 	cbl_buf_shquote(&s, outp);
 	cbl_buf_putc(&s, '\n');
-	for (size_t i = 0; i < n; i++) {
-		if (valid_name(names[i]))
-			cbl_buf_printf(&s, "printf '%%s\\0' \"${%s-}\"\n", names[i]);
-		else
-			cbl_buf_puts(&s, "printf '\\0'\n");
-	}
+	cbl_buf_puts(&s, body);
 	rc = cbl_write_file_atomic(path, s.ptr, s.len, 0700, false, err);
 	if (rc)
 		goto out;
@@ -408,9 +405,7 @@ int runner_shell_read_vars(runner_shell *sh, char *const envp[], const char *con
 	if (rc)
 		goto out;
 	size_t off = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (off > len)
-			break;
+	for (size_t i = 0; i < n && off < len; i++) {
 		size_t l = strnlen(data + off, len - off);
 		vals[i] = cbl_xstrndup(data + off, l);
 		off += l + 1;
@@ -427,10 +422,51 @@ out:
 		free(vals);
 	}
 	unlink(outp);
+	unlink(path);
 	free(data);
 	free(path);
 	free(outp);
 	cbl_buf_release(&s);
+	return rc;
+}
+
+int runner_shell_read_vars(runner_shell *sh, char *const envp[], const char *const *names,
+			   size_t n, char ***values_out, cbl_error **err)
+{
+	cbl_buf body = CBL_BUF_INIT;
+	for (size_t i = 0; i < n; i++) {
+		if (valid_name(names[i]))
+			cbl_buf_printf(&body, "printf '%%s\\0' \"${%s-}\"\n", names[i]);
+		else
+			cbl_buf_puts(&body, "printf '\\0'\n");
+	}
+	int rc = run_value_script(sh, envp, cbl_buf_cstr(&body), n, values_out, err);
+	cbl_buf_release(&body);
+	return rc;
+}
+
+int runner_shell_expand(runner_shell *sh, char *const envp[], const char *const *strings, size_t n,
+			char ***out, cbl_error **err)
+{
+	/* An unquoted here-document expands $VAR, ${...}, $(...), `...` and
+	 * $((...)) exactly like double quotes do, without word splitting or
+	 * globbing, and needs no escaping of the user's text.  The delimiter
+	 * cannot occur in the text (it contains a NUL-free random-ish tag and
+	 * is checked). */
+	cbl_buf body = CBL_BUF_INIT;
+	int rc = 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *tag = "CBL_EXPAND_EOF_7f3a9c";
+		if (strstr(strings[i], tag) || strchr(strings[i], '\n')) {
+			rc = cbl_error_set(err, CBL_EINVAL, "cannot expand '%s': it spans lines", strings[i]);
+			goto out;
+		}
+		cbl_buf_printf(&body, "v=$(cat <<%s\n%s\n%s\n)\nprintf '%%s\\0' \"$v\"\n", tag,
+			       strings[i], tag);
+	}
+	rc = run_value_script(sh, envp, cbl_buf_cstr(&body), n, out, err);
+out:
+	cbl_buf_release(&body);
 	return rc;
 }
 

@@ -176,6 +176,22 @@ static void test_shell(bool carry)
 			free(vals);
 		}
 	}
+	if (carry) {
+		const char *in[] = {"out-$X-$(echo sub)-$((1+2))", "*.zip $NOPE", "'quoted' \"dq\" \\$X"};
+		char **exp = NULL;
+		ok(runner_shell_expand(&sh, envp, in, 3, &exp, &e) == 0, "expand");
+		if (exp) {
+			is_str(exp[0], "out-1-sub-3", "variables, command substitution, arithmetic");
+			is_str(exp[1], "*.zip ", "no globbing, unset is empty");
+			is_str(exp[2], "'quoted' \"dq\" $X", "quotes kept, \\$ escapes");
+			for (int i = 0; i < 3; i++)
+				free(exp[i]);
+			free(exp);
+		}
+		const char *bad[] = {"two\nlines"};
+		ok(runner_shell_expand(&sh, envp, bad, 1, &exp, &e) == CBL_EINVAL, "multi-line rejected");
+		cbl_error_clear(&e);
+	}
 	/* a background job outlives its command and does not block the runner */
 	is_int(run(&sh, "sleep 30 &", envp), 0, "background job");
 	runner_shell_kill_all(&sh);
