@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <signal.h>
+#include <strings.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -36,6 +37,12 @@ static const char run_usage[] =
 	"      --region REGION      AWS_REGION of the build (default us-east-1)\n"
 	"      --timeout T          build timeout: minutes (CodeBuild's unit), or 90s, 2m, 1h\n"
 	"                           (default 60 minutes)\n"
+	"  -a, --artifacts DIR      write artifacts to DIR: DIR/artifacts.zip and\n"
+	"                           DIR/<artifactIdentifier>.zip (default: the build's directory)\n"
+	"      --artifacts-packaging ZIP|NONE\n"
+	"                           ZIP (default) or NONE (plain directories)\n"
+	"      --reports DIR        also write each report group's API JSON (Report,\n"
+	"                           TestCase, CodeCoverage) and raw files to DIR/<group>/\n"
 	"      --strict             buildspec warnings are errors\n"
 	"      --json               stream events as JSON lines, ending with {\"build\": {...}}\n"
 	"  -h, --help               this help\n"
@@ -48,7 +55,7 @@ static const char run_usage[] =
 	"4 TIMED_OUT, 5 STOPPED.\n";
 
 enum { OPT_ENV_FILE = 256, OPT_SECRETS, OPT_PROJECT, OPT_COMPUTE, OPT_SRCVER, OPT_REGION,
-       OPT_TIMEOUT, OPT_STRICT, OPT_JSON };
+       OPT_TIMEOUT, OPT_STRICT, OPT_JSON, OPT_PACKAGING, OPT_REPORTS };
 
 static const struct option run_options[] = {
 	{"buildspec", required_argument, NULL, 'b'},
@@ -61,6 +68,9 @@ static const struct option run_options[] = {
 	{"source-version", required_argument, NULL, OPT_SRCVER},
 	{"region", required_argument, NULL, OPT_REGION},
 	{"timeout", required_argument, NULL, OPT_TIMEOUT},
+	{"artifacts", required_argument, NULL, 'a'},
+	{"artifacts-packaging", required_argument, NULL, OPT_PACKAGING},
+	{"reports", required_argument, NULL, OPT_REPORTS},
 	{"strict", no_argument, NULL, OPT_STRICT},
 	{"json", no_argument, NULL, OPT_JSON},
 	{"help", no_argument, NULL, 'h'},
@@ -196,6 +206,48 @@ static void on_event(const runner_event *ev, void *payload)
 	fflush(stdout);
 }
 
+/* The end-of-run summary: one line per report group, then what failed. */
+static void print_reports(FILE *f, json_t *reports, const view *v)
+{
+	size_t i;
+	json_t *r;
+	json_array_foreach(reports, i, r)
+	{
+		const char *status = json_string_value(json_object_get(r, "status"));
+		bool good = status && !strcmp(status, "SUCCEEDED");
+		fprintf(f, "Report %s%s%s %s: %s\n", v->color ? "\033[1m" : "",
+			json_string_value(json_object_get(r, "name")), v->color ? "\033[0m" : "",
+			status ? status : "?", json_string_value(json_object_get(r, "summary")));
+		json_t *why = json_object_get(r, "statusReason");
+		if (why)
+			fprintf(f, "  %s\n", json_string_value(why));
+		size_t k;
+		json_t *c;
+		json_t *failing = json_object_get(r, "failingCases");
+		json_array_foreach(failing, k, c)
+		{
+			if (k == 20) {
+				fprintf(f, "  ... and %zu more\n", json_array_size(failing) - 20);
+				break;
+			}
+			const char *prefix = json_string_value(json_object_get(c, "prefix"));
+			const char *loc = json_string_value(json_object_get(c, "location"));
+			const char *msg = json_string_value(json_object_get(c, "message"));
+			fprintf(f, "  %s%s %s%s%s%s%s\n", good ? "" : (v->color ? "\033[31m" : ""),
+				json_string_value(json_object_get(c, "status")), prefix && *prefix ? prefix : "",
+				prefix && *prefix ? "." : "", json_string_value(json_object_get(c, "name")),
+				v->color ? "\033[0m" : "", "");
+			if (loc)
+				fprintf(f, "    at %s\n", loc);
+			if (msg && *msg) {
+				/* first line of the message only */
+				const char *nl = strchr(msg, '\n');
+				fprintf(f, "    %.*s\n", (int)(nl ? nl - msg : (long)strlen(msg)), msg);
+			}
+		}
+	}
+}
+
 static int exit_code_for(runner_build *b)
 {
 	if (runner_build_spec_invalid(b))
@@ -227,7 +279,7 @@ int cmd_run(int argc, char **argv)
 	const char *env_file = NULL;
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "b:e:i:h", run_options, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "a:b:e:i:h", run_options, NULL)) != -1) {
 		switch (opt) {
 		case 'b': o.buildspec = optarg; break;
 		case 'e':
@@ -238,6 +290,16 @@ int cmd_run(int argc, char **argv)
 			cbl_strv_push(&env, optarg);
 			break;
 		case 'i': o.image = optarg; break;
+		case 'a': o.artifacts_dir = optarg; break;
+		case OPT_PACKAGING:
+			if (!strcasecmp(optarg, "NONE")) {
+				o.packaging_none = true;
+			} else if (strcasecmp(optarg, "ZIP")) {
+				cli_error("--artifacts-packaging takes ZIP or NONE, got '%s'", optarg);
+				goto out;
+			}
+			break;
+		case OPT_REPORTS: o.reports_dir = optarg; break;
 		case OPT_ENV_FILE: env_file = optarg; break;
 		case OPT_SECRETS: o.secrets_file = optarg; break;
 		case OPT_PROJECT: o.project_name = optarg; break;
@@ -332,6 +394,7 @@ int cmd_run(int argc, char **argv)
 				cbl_buf_release(&line);
 			}
 		}
+		print_reports(f, runner_build_reports(b), &v);
 		fprintf(f, "Record: %s/build.json\nLog:    %s\n", runner_build_dir(b),
 			runner_build_log_path(b));
 	}

@@ -33,46 +33,6 @@
 
 #define CBL_VERSION "0.1.0"
 
-typedef struct phase_rec {
-	bool started, ended;
-	runner_status status;
-	int64_t start_us, end_us;
-	char *code, *message;
-} phase_rec;
-
-struct runner_build {
-	/* identity */
-	char *home, *project, *uuid, *id, *arn, *dir, *log_path, *tmpdir;
-	int64_t number;
-	/* inputs */
-	char *source_dir, *buildspec_path, *buildspec_display;
-	char *image, *compute_type, *region, *account, *initiator, *source_version;
-	char *secrets_file;
-	cbl_strv overrides, project_env;
-	int64_t timeout_ms;
-	bool strict;
-	runner_event_fn on_event;
-	void *payload;
-	/* state */
-	int64_t start_us, end_us;
-	phase_rec phases[RUNNER_PHASE_COUNT];
-	runner_phase_type current;
-	runner_status status;
-	bool spec_invalid;
-	spec_diags diags;
-	spec_buildspec *spec;
-	runner_mask mask;
-	int log_fd;
-	int stop_pipe[2];
-	volatile sig_atomic_t stop_requested;
-	cbl_strv env;
-	runner_shell sh;
-	bool shell_ready;
-	char *resolved_version, *repo_url;
-	cbl_strv exported_names, exported_values;
-	json_t *record;
-};
-
 static const char *const status_names[] = {"SUCCEEDED", "FAILED", "FAULT", "TIMED_OUT", "IN_PROGRESS",
 					   "STOPPED"};
 static const char *const phase_names[] = {"SUBMITTED", "QUEUED", "PROVISIONING", "DOWNLOAD_SOURCE",
@@ -91,7 +51,7 @@ const char *runner_phase_name(runner_phase_type p)
 
 /* ---------------------------------------------------------------- events */
 
-static void emit(runner_build *b, runner_event *ev)
+void runner_emit(runner_build *b, runner_event *ev)
 {
 	if (!ev->time_us)
 		ev->time_us = cbl_now_us();
@@ -108,12 +68,11 @@ static void log_line(runner_build *b, const char *text, size_t len, bool agent)
 		cbl_write_all(b->log_fd, "\n", 1);
 	}
 	runner_event ev = {.kind = RUNNER_EV_LOG, .phase = b->current, .text = masked, .agent = agent};
-	emit(b, &ev);
+	runner_emit(b, &ev);
 	free(masked);
 }
 
-static void agent(runner_build *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void agent(runner_build *b, const char *fmt, ...)
+void runner_agent(runner_build *b, const char *fmt, ...)
 {
 	char ts[32];
 	cbl_buf line = CBL_BUF_INIT;
@@ -129,18 +88,17 @@ static void agent(runner_build *b, const char *fmt, ...)
 
 /* Something a local run does differently from the cloud: said loudly, in the
  * log (so it is in the record's log stream too) and as an event. */
-static void warn(runner_build *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void warn(runner_build *b, const char *fmt, ...)
+void runner_warn(runner_build *b, const char *fmt, ...)
 {
 	cbl_buf msg = CBL_BUF_INIT;
 	va_list ap;
 	va_start(ap, fmt);
 	cbl_buf_vprintf(&msg, fmt, ap);
 	va_end(ap);
-	agent(b, "[codebuild-local] WARNING: %s", msg.ptr);
+	runner_agent(b, "[codebuild-local] WARNING: %s", msg.ptr);
 	char *masked = runner_mask_apply(&b->mask, msg.ptr, msg.len);
 	runner_event ev = {.kind = RUNNER_EV_WARNING, .phase = b->current, .text = masked};
-	emit(b, &ev);
+	runner_emit(b, &ev);
 	free(masked);
 	cbl_buf_release(&msg);
 }
@@ -208,10 +166,15 @@ static json_t *build_record(runner_build *b)
 	json_object_set_new(r, "secondarySources", json_array());
 	json_object_set_new(r, "secondarySourceVersions", json_array());
 
-	json_t *art = json_object();
-	json_object_set_new(art, "location", json_string(""));
-	json_object_set_new(r, "artifacts", art);
-	json_object_set_new(r, "secondaryArtifacts", json_array());
+	if (b->artifacts_rec) {
+		json_object_set(r, "artifacts", b->artifacts_rec);
+	} else {
+		json_t *art = json_object();
+		json_object_set_new(art, "location", json_string(""));
+		json_object_set_new(r, "artifacts", art);
+	}
+	json_object_set_new(r, "secondaryArtifacts",
+			    b->secondary_recs ? json_deep_copy(b->secondary_recs) : json_array());
 
 	json_t *cache = json_object();
 	json_object_set_new(cache, "type", json_string("NO_CACHE"));
@@ -277,7 +240,10 @@ static json_t *build_record(runner_build *b)
 		json_array_append_new(exp, e);
 	}
 	json_object_set_new(r, "exportedEnvironmentVariables", exp);
-	json_object_set_new(r, "reportArns", json_array());
+	json_t *rarns = json_array();
+	for (size_t i = 0; i < b->report_arns.n; i++)
+		json_array_append_new(rarns, json_string(b->report_arns.v[i]));
+	json_object_set_new(r, "reportArns", rarns);
 	json_object_set_new(r, "fileSystemLocations", json_array());
 	return r;
 }
@@ -298,7 +264,7 @@ static void phase_start(runner_build *b, runner_phase_type p)
 	pr->start_us = cbl_now_us();
 	b->current = p;
 	runner_event ev = {.kind = RUNNER_EV_PHASE_START, .phase = p, .time_us = pr->start_us};
-	emit(b, &ev);
+	runner_emit(b, &ev);
 }
 
 static void phase_set_context(phase_rec *pr, const char *code, const char *msg)
@@ -317,10 +283,10 @@ static void phase_end(runner_build *b, runner_phase_type p, runner_status st, bo
 	pr->status = st;
 	pr->end_us = cbl_now_us();
 	if (log) {
-		agent(b, "Phase complete: %s State: %s", phase_names[p], runner_status_name(st));
+		runner_agent(b, "Phase complete: %s State: %s", phase_names[p], runner_status_name(st));
 		char *m = runner_mask_apply(&b->mask, pr->message ? pr->message : "",
 					    pr->message ? strlen(pr->message) : 0);
-		agent(b, "Phase context status code: %s Message: %s", pr->code ? pr->code : "", m);
+		runner_agent(b, "Phase context status code: %s Message: %s", pr->code ? pr->code : "", m);
 		free(m);
 	}
 	runner_event ev = {.kind = RUNNER_EV_PHASE_END,
@@ -329,7 +295,7 @@ static void phase_end(runner_build *b, runner_phase_type p, runner_status st, bo
 			   .time_us = pr->end_us,
 			   .context_code = pr->code ? pr->code : "",
 			   .context_message = pr->message ? pr->message : ""};
-	emit(b, &ev);
+	runner_emit(b, &ev);
 	if (st != RUNNER_STATUS_SUCCEEDED && b->status == RUNNER_STATUS_IN_PROGRESS)
 		b->status = st;
 }
@@ -356,16 +322,16 @@ static cmds_result run_commands(runner_build *b, runner_phase_type p, const spec
 			phase_set_context(pr, "BUILD_STOPPED", "Build was stopped");
 			return CMDS_STOPPED;
 		}
-		agent(b, "Running command %s", cmd);
+		runner_agent(b, "Running command %s", cmd);
 		char *masked = runner_mask_apply(&b->mask, cmd, strlen(cmd));
 		runner_event ev = {.kind = RUNNER_EV_COMMAND_START, .phase = p, .text = masked};
-		emit(b, &ev);
+		runner_emit(b, &ev);
 		runner_cmd_outcome how = RUNNER_CMD_EXITED;
 		int status = 0;
 		cbl_error *e = NULL;
 		if (runner_shell_exec(&b->sh, cmd, b->env.v, &how, &status, &e) < 0) {
 			phase_set_context(pr, "CLIENT_ERROR", e->msg);
-			agent(b, "Runtime error (%s)", e->msg);
+			runner_agent(b, "Runtime error (%s)", e->msg);
 			cbl_error_free(e);
 			free(masked);
 			return CMDS_FAULT;
@@ -374,7 +340,7 @@ static cmds_result run_commands(runner_build *b, runner_phase_type p, const spec
 		log_line(b, "", 0, false);
 		runner_event ev2 = {.kind = RUNNER_EV_COMMAND_EXIT, .phase = p, .text = masked,
 				    .exit_status = status};
-		emit(b, &ev2);
+		runner_emit(b, &ev2);
 		free(masked);
 		if (how == RUNNER_CMD_TIMED_OUT) {
 			phase_set_context(pr, "BUILD_TIMED_OUT", "Build has timed out. ");
@@ -391,7 +357,7 @@ static cmds_result run_commands(runner_build *b, runner_phase_type p, const spec
 					 status - 128 == SIGKILL ? "killed" : strsignal(status - 128));
 			else
 				snprintf(reason, sizeof(reason), "exit status %d", status);
-			agent(b, "Command did not exit successfully %s %s", cmd, reason);
+			runner_agent(b, "Command did not exit successfully %s %s", cmd, reason);
 			char *msg = cbl_xasprintf("Error while executing command: %s. Reason: %s", cmd,
 						  reason);
 			phase_set_context(pr, "COMMAND_EXECUTION_ERROR", msg);
@@ -424,10 +390,10 @@ static runner_status run_phase(runner_build *b, runner_phase_type p)
 	phase_rec *pr = &b->phases[p];
 	runner_status st = RUNNER_STATUS_SUCCEEDED;
 	phase_start(b, p);
-	agent(b, "Entering phase %s", phase_names[p]);
+	runner_agent(b, "Entering phase %s", phase_names[p]);
 	if (sp->present && (sp->run_as || b->spec->run_as)) {
 		const char *user = sp->run_as ? sp->run_as : b->spec->run_as;
-		warn(b, "run-as '%s' is not applied without the sandbox: commands run as the invoking user",
+		runner_warn(b, "run-as '%s' is not applied without the sandbox: commands run as the invoking user",
 		     user);
 	}
 	for (int attempt = 0;; attempt++) {
@@ -467,10 +433,10 @@ static runner_status run_phase(runner_build *b, runner_phase_type p)
 		if (!retry_allowed(&sp->on_failure, attempt, pr->message))
 			break;
 		/* [inferred] RETRY re-runs the phase (reference §10.2) */
-		agent(b, "Phase complete: %s State: FAILED", phase_names[p]);
-		agent(b, "Phase context status code: %s Message: %s", pr->code ? pr->code : "",
+		runner_agent(b, "Phase complete: %s State: FAILED", phase_names[p]);
+		runner_agent(b, "Phase context status code: %s Message: %s", pr->code ? pr->code : "",
 		      pr->message ? pr->message : "");
-		agent(b, "Retrying phase %s (attempt %d of %d)", phase_names[p], attempt + 2,
+		runner_agent(b, "Retrying phase %s (attempt %d of %d)", phase_names[p], attempt + 2,
 		      sp->on_failure.retry_count + 1);
 	}
 	phase_end(b, p, st, true);
@@ -578,7 +544,7 @@ static int resolve_secrets(runner_build *b, phase_rec *pr)
 		return -1;
 	}
 	if (bs->env.parameter_store.n) {
-		agent(b, "Decrypting parameter store environment variables");
+		runner_agent(b, "Decrypting parameter store environment variables");
 		for (size_t i = 0; i < bs->env.parameter_store.n; i++) {
 			const spec_kv *kv = &bs->env.parameter_store.items[i];
 			char *v = NULL;
@@ -631,11 +597,11 @@ static void log_diags(runner_build *b)
 		cbl_buf s = CBL_BUF_INIT;
 		spec_diag_format(&b->diags, &b->diags.items[i], &s);
 		if (b->diags.items[i].severity == SPEC_DIAG_WARNING) {
-			agent(b, "[codebuild-local] %s", s.ptr);
+			runner_agent(b, "[codebuild-local] %s", s.ptr);
 			runner_event ev = {.kind = RUNNER_EV_WARNING, .phase = b->current, .text = s.ptr};
-			emit(b, &ev);
+			runner_emit(b, &ev);
 		} else {
-			agent(b, "%s", s.ptr);
+			runner_agent(b, "%s", s.ptr);
 		}
 		cbl_buf_release(&s);
 	}
@@ -646,8 +612,8 @@ static runner_status download_source(runner_build *b)
 	phase_rec *pr = &b->phases[RUNNER_PHASE_DOWNLOAD_SOURCE];
 	cbl_error *e = NULL;
 	phase_start(b, RUNNER_PHASE_DOWNLOAD_SOURCE);
-	agent(b, "Phase is DOWNLOAD_SOURCE");
-	agent(b, "CODEBUILD_SRC_DIR=%s", b->source_dir);
+	runner_agent(b, "Phase is DOWNLOAD_SOURCE");
+	runner_agent(b, "CODEBUILD_SRC_DIR=%s", b->source_dir);
 	git_info(b);
 
 	struct stat st;
@@ -659,7 +625,7 @@ static runner_status download_source(runner_build *b)
 		b->spec_invalid = true;
 		return RUNNER_STATUS_FAILED;
 	}
-	agent(b, "YAML location is %s", b->buildspec_path);
+	runner_agent(b, "YAML location is %s", b->buildspec_path);
 	spec_parse_opts po = SPEC_PARSE_OPTS_INIT;
 	po.strict = b->strict;
 	if (spec_parse_file(&b->spec, &b->diags, b->buildspec_path, b->buildspec_display, &po, &e) < 0) {
@@ -677,10 +643,10 @@ static runner_status download_source(runner_build *b)
 	}
 	log_diags(b);
 	if (b->spec->has_phases == false && b->spec->batch.present)
-		warn(b, "this buildspec only defines a batch; batch builds are not run by codebuild-local yet, "
+		runner_warn(b, "this buildspec only defines a batch; batch builds are not run by codebuild-local yet, "
 			"so no phase has commands");
 
-	agent(b, "Processing environment variables");
+	runner_agent(b, "Processing environment variables");
 	set_codebuild_env(b);
 	for (size_t i = 0; i < b->spec->env.variables.n; i++) {
 		const spec_kv *kv = &b->spec->env.variables.items[i];
@@ -708,31 +674,31 @@ static runner_status download_source(runner_build *b)
 	if (inst->runtime_versions.n) {
 		for (size_t i = 0; i < inst->runtime_versions.n; i++) {
 			const spec_kv *kv = &inst->runtime_versions.items[i];
-			agent(b, "Selecting '%s' runtime version '%s' based on manual selections...",
+			runner_agent(b, "Selecting '%s' runtime version '%s' based on manual selections...",
 			      kv->key, kv->value);
 		}
-		warn(b, "image '%s' does not switch runtimes: runtime-versions are logged, and the build uses "
+		runner_warn(b, "image '%s' does not switch runtimes: runtime-versions are logged, and the build uses "
 			"whatever versions this machine has",
 		     b->image);
 	} else {
-		agent(b, "No runtime version selected in buildspec.");
+		runner_agent(b, "No runtime version selected in buildspec.");
 	}
-	agent(b, "Moving to directory %s", b->source_dir);
+	runner_agent(b, "Moving to directory %s", b->source_dir);
 	if (!b->spec->cache.present) {
-		agent(b, "Cache is not defined in the buildspec");
-		agent(b, "Skip cache due to: no paths specified to be cached");
+		runner_agent(b, "Cache is not defined in the buildspec");
+		runner_agent(b, "Skip cache due to: no paths specified to be cached");
 	} else {
-		warn(b, "the buildspec defines a cache, but this version of codebuild-local neither restores "
+		runner_warn(b, "the buildspec defines a cache, but this version of codebuild-local neither restores "
 			"nor saves caches: every build starts cold");
 	}
-	agent(b, "Registering with agent");
+	runner_agent(b, "Registering with agent");
 	int nphases = 0;
 	for (int i = 0; i < SPEC_PHASE_COUNT; i++)
 		nphases += b->spec->phases[i].present;
-	agent(b, "Phases found in YAML: %d", nphases);
+	runner_agent(b, "Phases found in YAML: %d", nphases);
 	for (int i = 0; i < SPEC_PHASE_COUNT; i++)
 		if (b->spec->phases[i].present)
-			agent(b, " %s: %zu commands", spec_phase_api_name((spec_phase_id)i),
+			runner_agent(b, " %s: %zu commands", spec_phase_api_name((spec_phase_id)i),
 			      b->spec->phases[i].commands.n);
 	return RUNNER_STATUS_SUCCEEDED;
 }
@@ -754,7 +720,7 @@ static void capture_exported(runner_build *b)
 		}
 		free(vals);
 	} else {
-		warn(b, "cannot capture exported variables: %s", e->msg);
+		runner_warn(b, "cannot capture exported variables: %s", e->msg);
 		cbl_error_free(e);
 	}
 	free(names);
@@ -763,14 +729,8 @@ static void capture_exported(runner_build *b)
 static void upload_artifacts(runner_build *b)
 {
 	phase_start(b, RUNNER_PHASE_UPLOAD_ARTIFACTS);
-	if (b->spec->artifacts.present)
-		warn(b, "the buildspec declares artifacts, but this version of codebuild-local does not "
-			"package them yet: nothing was uploaded");
-	if (b->spec->nreports)
-		warn(b, "the buildspec declares %zu report group(s), but this version of codebuild-local "
-			"does not process reports yet",
-		     b->spec->nreports);
-	phase_end(b, RUNNER_PHASE_UPLOAD_ARTIFACTS, RUNNER_STATUS_SUCCEEDED, true);
+	runner_status st = runner_upload(b);
+	phase_end(b, RUNNER_PHASE_UPLOAD_ARTIFACTS, st, true);
 }
 
 /* ---------------------------------------------------------------- public */
@@ -827,6 +787,9 @@ int runner_build_new(runner_build **out, const runner_opts *opts, cbl_error **er
 	b->source_version = opts->source_version ? cbl_xstrdup(opts->source_version) : NULL;
 	b->secrets_file = opts->secrets_file ? cbl_xstrdup(opts->secrets_file) : NULL;
 	b->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : 60 * 60000;
+	b->packaging_none = opts->packaging_none;
+	b->reports_dir = opts->reports_dir ? cbl_xstrdup(opts->reports_dir) : NULL;
+	b->artifacts_dir = opts->artifacts_dir ? cbl_xstrdup(opts->artifacts_dir) : NULL;
 	b->strict = opts->strict;
 	b->on_event = opts->on_event;
 	b->payload = opts->payload;
@@ -855,6 +818,8 @@ int runner_build_new(runner_build **out, const runner_opts *opts, cbl_error **er
 	if (rc)
 		goto fail;
 	b->log_path = cbl_path_join(b->dir, "build.log");
+	if (!b->artifacts_dir)
+		b->artifacts_dir = cbl_path_join(b->dir, "artifacts");
 	b->tmpdir = cbl_path_join(b->dir, "tmp");
 	if (pipe2(b->stop_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
 		rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot create pipe");
@@ -907,11 +872,11 @@ int runner_build_run(runner_build *b, cbl_error **err)
 			return rc;
 		}
 	}
-	agent(b, "Running on codebuild-local %s (image %s, %s)", CBL_VERSION, b->image, b->compute_type);
-	warn(b, "no sandbox: commands run directly on this machine as the invoking user, in %s",
+	runner_agent(b, "Running on codebuild-local %s (image %s, %s)", CBL_VERSION, b->image, b->compute_type);
+	runner_warn(b, "no sandbox: commands run directly on this machine as the invoking user, in %s",
 	     b->source_dir);
-	agent(b, "Waiting for agent ping");
-	agent(b, "Waiting for DOWNLOAD_SOURCE");
+	runner_agent(b, "Waiting for agent ping");
+	runner_agent(b, "Waiting for DOWNLOAD_SOURCE");
 	phase_end(b, RUNNER_PHASE_PROVISIONING, RUNNER_STATUS_SUCCEEDED, false);
 
 	runner_status st = download_source(b);
@@ -996,6 +961,7 @@ finalize:
 }
 
 runner_status runner_build_status(const runner_build *b) { return b->status; }
+json_t *runner_build_reports(const runner_build *b) { return b->reports; }
 bool runner_build_spec_invalid(const runner_build *b) { return b->spec_invalid; }
 const spec_diags *runner_build_diags(const runner_build *b) { return &b->diags; }
 const char *runner_build_id(const runner_build *b) { return b->id; }
@@ -1022,7 +988,8 @@ void runner_build_free(runner_build *b)
 	char **strs[] = {&b->home, &b->project, &b->uuid, &b->id, &b->arn, &b->dir, &b->log_path,
 			 &b->tmpdir, &b->source_dir, &b->buildspec_path, &b->buildspec_display,
 			 &b->image, &b->compute_type, &b->region, &b->account, &b->initiator,
-			 &b->source_version, &b->secrets_file, &b->resolved_version, &b->repo_url};
+			 &b->source_version, &b->secrets_file, &b->resolved_version, &b->repo_url,
+			 &b->artifacts_dir, &b->reports_dir};
 	for (size_t i = 0; i < sizeof(strs) / sizeof(*strs); i++)
 		free(*strs[i]);
 	cbl_strv_release(&b->overrides);
@@ -1040,5 +1007,9 @@ void runner_build_free(runner_build *b)
 	if (b->stop_pipe[1] >= 0)
 		close(b->stop_pipe[1]);
 	json_decref(b->record);
+	json_decref(b->artifacts_rec);
+	json_decref(b->secondary_recs);
+	json_decref(b->reports);
+	cbl_strv_release(&b->report_arns);
 	free(b);
 }

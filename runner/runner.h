@@ -91,6 +91,9 @@ typedef struct runner_opts {
 	const char *const *project_env;    /* "NAME=VALUE" project variables; NULL-terminated */
 	const char *secrets_file;    /* offline parameter-store / secrets-manager values */
 	int64_t timeout_ms;          /* 0 = 60 minutes */
+	const char *artifacts_dir;   /* -a: where artifacts go; NULL = <build dir>/artifacts */
+	bool packaging_none;         /* packaging NONE (directories) instead of ZIP */
+	const char *reports_dir;     /* --reports: also write reports (API JSON + raw files) here */
 	bool strict;                 /* buildspec warnings become errors */
 	runner_event_fn on_event;
 	void *payload;
@@ -120,6 +123,11 @@ const spec_diags *runner_build_diags(const runner_build *b);
 const char *runner_build_id(const runner_build *b);
 const char *runner_build_dir(const runner_build *b);
 const char *runner_build_log_path(const runner_build *b);
+/* The reports of the build: an array of the API's Report objects, each with
+ * an extra "testCases" / "codeCoverages" array and "failingCases" summary
+ * lines (borrowed; NULL before UPLOAD_ARTIFACTS ran). */
+json_t *runner_build_reports(const runner_build *b);
+
 /* The Build record in the CodeBuild API's shape (borrowed; valid until free). */
 json_t *runner_build_record(runner_build *b);
 

@@ -9,6 +9,9 @@
 #include "runner/runner.h"
 #include "util/buf.h"
 #include "util/strv.h"
+#include "spec/spec.h"
+#include <jansson.h>
+#include <signal.h>
 
 /* ---- secret masking (runner/log.c) ---- */
 typedef struct runner_mask {
@@ -87,5 +90,64 @@ int runner_secret_ref_parse(const char *ref, char **id, char **json_key, char **
 
 /* Base environment a host-image build starts from (PATH, LANG, ... of the host). */
 void runner_env_host_base(cbl_strv *env);
+
+/* ---- the build object (runner/runner.c) ---- */
+typedef struct phase_rec {
+	bool started, ended;
+	runner_status status;
+	int64_t start_us, end_us;
+	char *code, *message;
+} phase_rec;
+
+struct runner_build {
+	/* identity */
+	char *home, *project, *uuid, *id, *arn, *dir, *log_path, *tmpdir;
+	int64_t number;
+	/* inputs */
+	char *source_dir, *buildspec_path, *buildspec_display;
+	char *image, *compute_type, *region, *account, *initiator, *source_version;
+	char *secrets_file;
+	cbl_strv overrides, project_env;
+	int64_t timeout_ms;
+	bool strict;
+	runner_event_fn on_event;
+	void *payload;
+	/* state */
+	int64_t start_us, end_us;
+	phase_rec phases[RUNNER_PHASE_COUNT];
+	runner_phase_type current;
+	runner_status status;
+	bool spec_invalid;
+	spec_diags diags;
+	spec_buildspec *spec;
+	runner_mask mask;
+	int log_fd;
+	int stop_pipe[2];
+	volatile sig_atomic_t stop_requested;
+	cbl_strv env;
+	runner_shell sh;
+	bool shell_ready;
+	char *resolved_version, *repo_url;
+	cbl_strv exported_names, exported_values;
+	json_t *record;
+	/* UPLOAD_ARTIFACTS */
+	char *artifacts_dir, *reports_dir;
+	bool packaging_none;
+	json_t *artifacts_rec;   /* BuildArtifacts, NULL = none */
+	json_t *secondary_recs;  /* list of BuildArtifacts */
+	json_t *reports;         /* see runner_build_reports() */
+	cbl_strv report_arns;
+};
+
+/* UPLOAD_ARTIFACTS (runner/upload.c): artifacts and reports.  Returns the
+ * phase status; sets the phase context on failure. */
+runner_status runner_upload(runner_build *b);
+
+
+/* An agent line "[Container] <time> <msg>": to the log, masked, and as an event. */
+void runner_agent(runner_build *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* "[codebuild-local] WARNING: ...": what a local run does unlike the cloud. */
+void runner_warn(runner_build *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void runner_emit(runner_build *b, runner_event *ev);
 
 #endif

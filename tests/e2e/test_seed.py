@@ -45,16 +45,21 @@ def venv(tmp_path_factory):
     return d
 
 
+def zip_listing(path):
+    out = subprocess.run(["unzip", "-Z1", str(path)], capture_output=True, text=True, check=True)
+    return sorted(out.stdout.split())
+
+
 def test_seed_python(cbl, tmp_path, venv):
     src = example(tmp_path, "python", by_marker("pytest tests/"))
     path = f"{venv}/bin:/usr/bin:/bin"
-    p = cbl("run", "-e", "PIP_NO_INDEX=1", "-e", "PIP_DISABLE_PIP_VERSION_CHECK=1", cwd=src,
-            env={"PATH": path}, timeout=300)
+    p = cbl("run", "-a", tmp_path / "out", "-e", "PIP_NO_INDEX=1", "-e",
+            "PIP_DISABLE_PIP_VERSION_CHECK=1", cwd=src, env={"PATH": path}, timeout=300)
     assert p.returncode == 0, p.output
     assert "Selecting 'python' runtime version '3.11' based on manual selections..." in p.output
     assert "1 passed" in p.output
     assert "Phase complete: BUILD State: SUCCEEDED" in p.output
-    assert (src / "build" / "lib" / "app" / "__init__.py").exists()
+    assert zip_listing(tmp_path / "out" / "artifacts.zip") == ["lib/app/__init__.py"]
     # what cannot be done locally yet is said, not hidden
     assert "WARNING" in p.output and "cache" in p.output
 
@@ -62,7 +67,7 @@ def test_seed_python(cbl, tmp_path, venv):
 @pytest.mark.skipif(shutil.which("npm") is None, reason="npm not installed")
 def test_seed_node(cbl, tmp_path):
     src = example(tmp_path, "node", by_marker("npm run test:integration"))
-    p = cbl("run", "-e", "npm_config_audit=false", "-e", "npm_config_fund=false",
+    p = cbl("run", "-a", tmp_path / "out", "-e", "npm_config_audit=false", "-e", "npm_config_fund=false",
             "-e", "npm_config_offline=true", "-e", "npm_config_update_notifier=false", cwd=src,
             timeout=300)
     assert p.returncode == 0, p.output
@@ -70,7 +75,8 @@ def test_seed_node(cbl, tmp_path):
         assert f"Phase complete: {phase} State: SUCCEEDED" in p.output
     assert "integration tests passed" in p.output
     assert (src / "test-results.xml").exists()
-    assert (src / "build" / "index.html").exists()
+    assert zip_listing(tmp_path / "out" / "artifacts.zip") == ["index.html", "index.js"]
+    assert "Report node-test_report SUCCEEDED: 1 test: 1 succeeded" in p.output
 
 
 def test_seed_docker_fails_cleanly(cbl, tmp_path):
@@ -86,3 +92,4 @@ def test_seed_docker_fails_cleanly(cbl, tmp_path):
     # PRE_BUILD failure goes straight to FINALIZING, as on the service
     assert "Entering phase BUILD" not in p.output
     assert "Building Docker image" not in p.output
+    assert "UPLOAD_ARTIFACTS" not in p.output

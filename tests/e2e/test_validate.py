@@ -57,7 +57,7 @@ def test_missing_and_bad_version(cbl):
 
 
 def test_yaml_syntax_error(cbl):
-    src = cbl.project("syntax", "version: 0.2\nphases:\n  build:\n    commands:\n      - echo \"unterminated\n")
+    src = cbl.project("syntax", "version: 0.2\nphases:\n  build:\n    commands:\n      - \"echo unterminated\n")
     p = cbl("validate", src, check=2)
     assert re.search(r"buildspec\.yml:\d+:\d+: error: ", p.output), p.output
 

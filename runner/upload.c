@@ -1,0 +1,366 @@
+/* runner/upload.c - UPLOAD_ARTIFACTS: the primary and secondary artifacts,
+ * then the reports (reference buildspec.md §5, §6).
+ *
+ * Artifact strings (files, base-directory, name) are shell-expanded first,
+ * as the service does (§1.8).  Nothing matched fails the phase with
+ * CLIENT_ERROR "no matching artifact paths found".  Output layout follows
+ * AWS's local agent so its users' scripts keep working: DIR/artifacts.zip
+ * (or DIR/artifacts/ with packaging NONE) and DIR/<artifactIdentifier>.zip
+ * per secondary artifact.
+ *
+ * Reports never change the build status (§6.1): a file that cannot be
+ * parsed marks its report FAILED with the reason, and that is all.
+ */
+#include "runner/runner_internal.h"
+#include "artifacts/artifacts.h"
+#include "artifacts/report.h"
+#include "util/alloc.h"
+#include "util/fs.h"
+#include "util/time.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "util/banned.h"
+
+static void collect_log(const char *line, void *payload) { runner_agent(payload, "%s", line); }
+
+/* Expands the artifact's strings: files, base-directory, name. */
+static int expand_artifact(runner_build *b, const spec_artifact *a, char ***files, char **base,
+			   char **name, cbl_error **err)
+{
+	size_t n = a->files.n + 2;
+	const char **in = cbl_xcalloc(n, sizeof(char *));
+	char **out = NULL;
+	for (size_t i = 0; i < a->files.n; i++)
+		in[i] = a->files.items[i].s;
+	in[a->files.n] = a->base_directory ? a->base_directory : "";
+	in[a->files.n + 1] = a->name ? a->name : "";
+	int rc = runner_shell_expand(&b->sh, b->env.v, in, n, &out, err);
+	free(in);
+	if (rc)
+		return rc;
+	*files = out; /* first a->files.n entries (NULL-terminated after we cut) */
+	*base = a->base_directory ? out[a->files.n] : NULL;
+	if (!a->base_directory)
+		free(out[a->files.n]);
+	*name = a->name ? out[a->files.n + 1] : NULL;
+	if (!a->name)
+		free(out[a->files.n + 1]);
+	out[a->files.n] = NULL;
+	out[a->files.n + 1] = NULL;
+	return 0;
+}
+
+static void free_strs(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* Collects and packages one artifact.  Returns 0, or CBL_ENOENT when nothing
+ * matched (the caller fails the phase), or another error. */
+static int one_artifact(runner_build *b, const spec_artifact *a, const char *out_name, json_t **rec,
+			cbl_error **err)
+{
+	char **files = NULL, *base = NULL, *name = NULL, *dest = NULL;
+	artifacts_list *list = NULL;
+	char sha[65] = "", md5[33] = "";
+	int rc = expand_artifact(b, a, &files, &base, &name, err);
+	if (rc)
+		goto out;
+	rc = artifacts_collect(&list, b->source_dir, a, (const char *const *)files, base, collect_log,
+			       b, err);
+	if (rc)
+		goto out;
+	rc = cbl_mkdir_p(b->artifacts_dir, 0755, err);
+	if (rc)
+		goto out;
+	if (b->packaging_none) {
+		dest = cbl_path_join(b->artifacts_dir, out_name);
+		rc = artifacts_write_dir(list, dest, a->enable_symlinks, err);
+	} else {
+		char *fname = cbl_xasprintf("%s.zip", out_name);
+		dest = cbl_path_join(b->artifacts_dir, fname);
+		free(fname);
+		/* symlinks are kept in ZIP output only with enable-symlinks (§5.1) */
+		rc = artifacts_write_zip(list, dest, a->enable_symlinks, sha, md5, err);
+	}
+	if (rc)
+		goto out;
+	runner_agent(b, "Uploading artifact %s (%zu file(s)) to %s", a->identifier ? a->identifier : "primary",
+		     list->n, dest);
+	*rec = json_object();
+	json_object_set_new(*rec, "location", json_string(dest));
+	if (!b->packaging_none) {
+		json_object_set_new(*rec, "sha256sum", json_string(sha));
+		json_object_set_new(*rec, "md5sum", json_string(md5));
+	}
+	json_object_set_new(*rec, "overrideArtifactName", json_boolean(name != NULL));
+	json_object_set_new(*rec, "encryptionDisabled", json_false());
+	if (a->identifier)
+		json_object_set_new(*rec, "artifactIdentifier", json_string(a->identifier));
+	if (name) {
+		/* the service would upload under this name (its S3 key); the
+		 * local file keeps the local agent's name (BuildArtifacts has no
+		 * name member), so the log says what the name became */
+		runner_agent(b, "Artifact name resolved to %s", name);
+	}
+out:
+	artifacts_list_free(list);
+	free_strs(files);
+	free(base);
+	free(name);
+	free(dest);
+	return rc;
+}
+
+static runner_status upload_artifacts(runner_build *b, phase_rec *pr)
+{
+	const spec_artifacts *arts = &b->spec->artifacts;
+	cbl_error *e = NULL;
+	if (!arts->present || !arts->primary.files.n) {
+		if (!arts->nsecondary)
+			return RUNNER_STATUS_SUCCEEDED;
+	}
+	if (arts->present && arts->primary.files.n) {
+		json_t *rec = NULL;
+		if (one_artifact(b, &arts->primary, "artifacts", &rec, &e) < 0) {
+			/* "no matching artifact paths found" and packaging
+			 * failures alike are the service's CLIENT_ERROR */
+			free(pr->code);
+			pr->code = cbl_xstrdup("CLIENT_ERROR");
+			free(pr->message);
+			pr->message = cbl_xstrdup(e->msg);
+			cbl_error_free(e);
+			return RUNNER_STATUS_FAILED;
+		}
+		json_decref(b->artifacts_rec);
+		b->artifacts_rec = rec;
+	}
+	if (!arts->nsecondary) {
+		runner_agent(b, "No secondary artifacts defined in buildspec");
+		return RUNNER_STATUS_SUCCEEDED;
+	}
+	runner_agent(b, "Preparing to copy secondary artifacts");
+	for (size_t i = 0; i < arts->nsecondary; i++) {
+		const spec_artifact *a = &arts->secondary[i];
+		json_t *rec = NULL;
+		if (one_artifact(b, a, a->identifier, &rec, &e) < 0) {
+			free(pr->code);
+			pr->code = cbl_xstrdup("CLIENT_ERROR");
+			free(pr->message);
+			pr->message = cbl_xasprintf("%s (secondary artifact %s)", e->msg, a->identifier);
+			cbl_error_free(e);
+			return RUNNER_STATUS_FAILED;
+		}
+		json_array_append_new(b->secondary_recs, rec);
+	}
+	return RUNNER_STATUS_SUCCEEDED;
+}
+
+/* ---------------------------------------------------------------- reports */
+
+static int write_json(const char *dir, const char *file, const char *key, json_t *value, cbl_error **err)
+{
+	json_t *wrap = json_object();
+	json_object_set(wrap, key, value);
+	char *s = json_dumps(wrap, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(13));
+	json_decref(wrap);
+	char *path = cbl_path_join(dir, file);
+	int rc = cbl_write_file_atomic(path, s, strlen(s), 0644, false, err);
+	free(path);
+	free(s);
+	return rc;
+}
+
+static void copy_raw(const char *src, const char *dst_dir, const char *name)
+{
+	char *data = NULL;
+	size_t len = 0;
+	cbl_error *e = NULL;
+	char *dst = cbl_path_join(dst_dir, name);
+	char *slash = strrchr(dst, '/');
+	if (slash) {
+		*slash = '\0';
+		cbl_mkdir_p(dst, 0755, &e);
+		*slash = '/';
+	}
+	if (!e && cbl_read_file(src, 256u << 20, &data, &len, &e) == 0)
+		cbl_write_file_atomic(dst, data, len, 0644, false, &e);
+	cbl_error_free(e);
+	free(data);
+	free(dst);
+}
+
+/* Writes one report's JSON (and raw files) into dir/<group name>/. */
+static void save_report(runner_build *b, const char *root, const char *group_name, json_t *report,
+			json_t *cases, json_t *cov, const artifacts_list *files)
+{
+	cbl_error *e = NULL;
+	char *dir = cbl_xasprintf("%s/%s", root, group_name);
+	if (cbl_mkdir_p(dir, 0755, &e) == 0) {
+		json_t *arr = json_array();
+		json_array_append(arr, report);
+		write_json(dir, "report.json", "reports", arr, &e);
+		json_decref(arr);
+		if (cases)
+			write_json(dir, "test-cases.json", "testCases", cases, &e);
+		if (cov)
+			write_json(dir, "code-coverages.json", "codeCoverages", cov, &e);
+		char *raw = cbl_path_join(dir, "raw");
+		for (size_t i = 0; files && i < files->n; i++)
+			copy_raw(files->items[i].path, raw, files->items[i].name);
+		free(raw);
+	}
+	if (e) {
+		runner_warn(b, "cannot write report %s into %s: %s", group_name, root, e->msg);
+		cbl_error_free(e);
+	}
+	free(dir);
+}
+
+static void one_report(runner_build *b, const spec_report *r)
+{
+	cbl_error *e = NULL;
+	char **exp = NULL;
+	artifacts_list *list = NULL;
+	artifacts_report rep;
+	const char *status_override = NULL;
+	cbl_buf reason = CBL_BUF_INIT;
+	artifacts_report_init(&rep, r->format);
+
+	/* group name ($VARS allowed), files and base-directory, expanded */
+	size_t n = r->files.n + 2;
+	const char **in = cbl_xcalloc(n, sizeof(char *));
+	in[0] = r->group;
+	in[1] = r->base_directory ? r->base_directory : "";
+	for (size_t i = 0; i < r->files.n; i++)
+		in[i + 2] = r->files.items[i].s;
+	int rc = runner_shell_expand(&b->sh, b->env.v, in, n, &exp, &e);
+	free(in);
+	if (rc) {
+		runner_warn(b, "report group %s: %s", r->group, e->msg);
+		cbl_error_free(e);
+		artifacts_report_release(&rep);
+		return;
+	}
+	const char *key = exp[0];
+	char *group_name, *group_arn;
+	if (!strncmp(key, "arn:", 4)) {
+		const char *slash = strstr(key, "report-group/");
+		group_name = cbl_xstrdup(slash ? slash + strlen("report-group/") : key);
+		group_arn = cbl_xstrdup(key);
+	} else {
+		/* a plain name makes the group <project>-<name> (§6.1) */
+		group_name = cbl_xasprintf("%s-%s", b->project, key);
+		group_arn = cbl_xasprintf("arn:aws:codebuild:%s:%s:report-group/%s", b->region, b->account,
+					  group_name);
+	}
+	char uuid[37];
+	cbl_uuid4(uuid);
+	char *arn = cbl_xasprintf("arn:aws:codebuild:%s:%s:report/%s:%s", b->region, b->account,
+				  group_name, uuid);
+	runner_agent(b, "Preparing to upload report group %s (%s)", group_name,
+		     spec_report_format_name(r->format));
+
+	spec_artifact sa = {0};
+	sa.files = r->files;
+	sa.base_directory = r->base_directory;
+	sa.discard_paths = r->discard_paths;
+	rc = artifacts_collect(&list, b->source_dir, &sa, (const char *const *)(exp + 2),
+			       r->base_directory ? exp[1] : NULL, collect_log, b, &e);
+	if (rc) {
+		status_override = "INCOMPLETE";
+		cbl_buf_printf(&reason, "%s", e->msg);
+		runner_agent(b, "Report group %s: %s", group_name, e->msg);
+		cbl_error_clear(&e);
+	}
+	for (size_t i = 0; list && i < list->n; i++) {
+		if (artifacts_report_parse_file(&rep, r->format, list->items[i].path, list->items[i].name,
+						&e) < 0) {
+			status_override = "FAILED";
+			runner_agent(b, "Report %s: cannot parse %s: %s", group_name, list->items[i].name,
+				     e->msg);
+			if (reason.len)
+				cbl_buf_puts(&reason, "; ");
+			cbl_buf_puts(&reason, e->msg);
+			cbl_error_clear(&e);
+		}
+	}
+	artifacts_report_meta meta = ARTIFACTS_REPORT_META_INIT;
+	meta.arn = arn;
+	meta.name = group_name;
+	meta.report_group_arn = group_arn;
+	meta.execution_id = b->arn;
+	meta.created_us = cbl_now_us();
+	meta.status = status_override;
+	json_t *report = artifacts_report_to_json(&rep, &meta);
+	json_t *cases = rep.type == ARTIFACTS_REPORT_TEST ? artifacts_report_test_cases_json(&rep, &meta) : NULL;
+	json_t *cov = rep.type == ARTIFACTS_REPORT_TEST ? NULL : artifacts_report_coverages_json(&rep, &meta);
+
+	cbl_buf summary = CBL_BUF_INIT;
+	artifacts_report_summary_line(&rep, &summary);
+	runner_agent(b, "Report %s %s: %s", group_name, json_string_value(json_object_get(report, "status")),
+		     summary.ptr ? summary.ptr : "");
+
+	char *root = cbl_path_join(b->dir, "reports");
+	save_report(b, root, group_name, report, cases, cov, NULL);
+	free(root);
+	if (b->reports_dir)
+		save_report(b, b->reports_dir, group_name, report, cases, cov, list);
+
+	/* the CLI's summary: the Report plus what failed, where */
+	json_t *entry = json_deep_copy(report);
+	json_object_set_new(entry, "summary", json_string(summary.ptr ? summary.ptr : ""));
+	if (reason.len)
+		json_object_set_new(entry, "statusReason", json_string(reason.ptr));
+	json_t *failing = json_array();
+	const artifacts_report_case **fc = NULL;
+	size_t nf = artifacts_report_failing_cases(&rep, &fc);
+	for (size_t i = 0; i < nf; i++) {
+		json_t *f = json_object();
+		char *loc = artifacts_report_case_location(fc[i]);
+		json_object_set_new(f, "status", json_string(artifacts_report_test_status_name(fc[i]->status)));
+		json_object_set_new(f, "prefix", json_string(fc[i]->prefix ? fc[i]->prefix : ""));
+		json_object_set_new(f, "name", json_string(fc[i]->name ? fc[i]->name : ""));
+		json_object_set_new(f, "message", json_string(fc[i]->message ? fc[i]->message : ""));
+		if (loc)
+			json_object_set_new(f, "location", json_string(loc));
+		free(loc);
+		json_array_append_new(failing, f);
+	}
+	free(fc);
+	json_object_set_new(entry, "failingCases", failing);
+	json_array_append_new(b->reports, entry);
+	cbl_strv_push(&b->report_arns, arn);
+
+	cbl_buf_release(&summary);
+	cbl_buf_release(&reason);
+	json_decref(report);
+	json_decref(cases);
+	json_decref(cov);
+	free(group_name);
+	free(group_arn);
+	free(arn);
+	free_strs(exp);
+	artifacts_list_free(list);
+	artifacts_report_release(&rep);
+}
+
+runner_status runner_upload(runner_build *b)
+{
+	phase_rec *pr = &b->phases[RUNNER_PHASE_UPLOAD_ARTIFACTS];
+	if (!b->secondary_recs)
+		b->secondary_recs = json_array();
+	if (!b->reports)
+		b->reports = json_array();
+	runner_status st = upload_artifacts(b, pr);
+	/* reports are uploaded whether or not the artifacts were */
+	for (size_t i = 0; i < b->spec->nreports; i++)
+		one_report(b, &b->spec->reports[i]);
+	return st;
+}
