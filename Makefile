@@ -1,6 +1,6 @@
 # codebuild-local - plain Makefile (see ../shared/design.md "Build and test")
 CC ?= cc
-PKGS := yaml-0.1 libgit2 libarchive libcurl openssl jansson libxml-2.0
+PKGS := yaml-0.1 libgit2 libarchive libcurl openssl jansson libxml-2.0 libseccomp zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -77,6 +77,7 @@ demo: check-deps
 
 bench: $(BIN)
 	bash bench/overhead.sh $(BIN)
+	bash bench/artifacts.sh $(BIN)
 
 FUZZ_BUILD := build-fuzz
 FUZZ_TIME ?= 60

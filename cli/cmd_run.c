@@ -43,6 +43,10 @@ static const char run_usage[] =
 	"                           ZIP (default) or NONE (plain directories)\n"
 	"      --reports DIR        also write each report group's API JSON (Report,\n"
 	"                           TestCase, CodeCoverage) and raw files to DIR/<group>/\n"
+	"      --sandbox MODE       namespaces (default): every command runs in Linux\n"
+	"                           namespaces on a throw-away copy-on-write root; none: run\n"
+	"                           directly on this machine, unisolated (said in the log)\n"
+	"      --network MODE       default (the host's network) or none (loopback only)\n"
 	"      --strict             buildspec warnings are errors\n"
 	"      --json               stream events as JSON lines, ending with {\"build\": {...}}\n"
 	"  -h, --help               this help\n"
@@ -55,7 +59,7 @@ static const char run_usage[] =
 	"4 TIMED_OUT, 5 STOPPED.\n";
 
 enum { OPT_ENV_FILE = 256, OPT_SECRETS, OPT_PROJECT, OPT_COMPUTE, OPT_SRCVER, OPT_REGION,
-       OPT_TIMEOUT, OPT_STRICT, OPT_JSON, OPT_PACKAGING, OPT_REPORTS };
+       OPT_TIMEOUT, OPT_STRICT, OPT_JSON, OPT_PACKAGING, OPT_REPORTS, OPT_SANDBOX, OPT_NETWORK };
 
 static const struct option run_options[] = {
 	{"buildspec", required_argument, NULL, 'b'},
@@ -71,6 +75,8 @@ static const struct option run_options[] = {
 	{"artifacts", required_argument, NULL, 'a'},
 	{"artifacts-packaging", required_argument, NULL, OPT_PACKAGING},
 	{"reports", required_argument, NULL, OPT_REPORTS},
+	{"sandbox", required_argument, NULL, OPT_SANDBOX},
+	{"network", required_argument, NULL, OPT_NETWORK},
 	{"strict", no_argument, NULL, OPT_STRICT},
 	{"json", no_argument, NULL, OPT_JSON},
 	{"help", no_argument, NULL, 'h'},
@@ -300,6 +306,22 @@ int cmd_run(int argc, char **argv)
 			}
 			break;
 		case OPT_REPORTS: o.reports_dir = optarg; break;
+		case OPT_SANDBOX:
+			if (!strcmp(optarg, "none")) {
+				o.sandbox = RUNNER_SANDBOX_NONE;
+			} else if (strcmp(optarg, "namespaces")) {
+				cli_error("--sandbox takes namespaces or none, got '%s'", optarg);
+				goto out;
+			}
+			break;
+		case OPT_NETWORK:
+			if (!strcmp(optarg, "none")) {
+				o.network_none = true;
+			} else if (strcmp(optarg, "default")) {
+				cli_error("--network takes default or none, got '%s'", optarg);
+				goto out;
+			}
+			break;
 		case OPT_ENV_FILE: env_file = optarg; break;
 		case OPT_SECRETS: o.secrets_file = optarg; break;
 		case OPT_PROJECT: o.project_name = optarg; break;

@@ -11,6 +11,7 @@
  * buildStatus = the first phase status that is not SUCCEEDED.
  */
 #include "runner/runner_internal.h"
+#include "runner/sandbox.h"
 #include "store/store.h"
 #include "util/alloc.h"
 #include "util/fs.h"
@@ -26,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -351,8 +353,13 @@ static cmds_result run_commands(runner_build *b, runner_phase_type p, const spec
 			return CMDS_STOPPED;
 		}
 		if (status != 0) {
-			char reason[64];
-			if (status > 128 && status <= 128 + 64)
+			char reason[128];
+			if (status == 128 + SIGKILL && b->sandbox && runner_sandbox_oom(b->sandbox)) {
+				const runner_compute *ct = runner_compute_find(b->compute_type);
+				snprintf(reason, sizeof(reason),
+					 "signal: killed (out of memory: over the %d GB of %s)",
+					 ct ? ct->memory_gb : 0, b->compute_type);
+			} else if (status > 128 && status <= 128 + 64)
 				snprintf(reason, sizeof(reason), "signal: %s",
 					 status - 128 == SIGKILL ? "killed" : strsignal(status - 128));
 			else
@@ -391,10 +398,15 @@ static runner_status run_phase(runner_build *b, runner_phase_type p)
 	runner_status st = RUNNER_STATUS_SUCCEEDED;
 	phase_start(b, p);
 	runner_agent(b, "Entering phase %s", phase_names[p]);
-	if (sp->present && (sp->run_as || b->spec->run_as)) {
-		const char *user = sp->run_as ? sp->run_as : b->spec->run_as;
-		runner_warn(b, "run-as '%s' is not applied without the sandbox: commands run as the invoking user",
-		     user);
+	const char *user = sp->run_as ? sp->run_as : b->spec->run_as;
+	b->sh.run_as = NULL;
+	if (sp->present && user) {
+		if (b->sandbox && geteuid() == 0)
+			b->sh.run_as = user;
+		else
+			runner_warn(b, "run-as '%s' is not applied %s: commands run as the invoking user", user,
+				    b->sandbox ? "in an unprivileged sandbox (only root is mapped)"
+					       : "without the sandbox");
 	}
 	for (int attempt = 0;; attempt++) {
 		phase_set_context(pr, NULL, NULL);
@@ -439,6 +451,7 @@ static runner_status run_phase(runner_build *b, runner_phase_type p)
 		runner_agent(b, "Retrying phase %s (attempt %d of %d)", phase_names[p], attempt + 2,
 		      sp->on_failure.retry_count + 1);
 	}
+	b->sh.run_as = NULL; /* the agent's own steps run as root */
 	phase_end(b, p, st, true);
 	if (st != RUNNER_STATUS_SUCCEEDED)
 		set_succeeding(b, false);
@@ -509,7 +522,14 @@ static void set_codebuild_env(runner_build *b)
 	cbl_env_set(e, "CODEBUILD_SOURCE_REPO_URL", b->repo_url ? b->repo_url : "");
 	cbl_env_set(e, "CODEBUILD_SOURCE_VERSION",
 		    b->source_version ? b->source_version : (b->resolved_version ? b->resolved_version : ""));
-	cbl_env_set(e, "CODEBUILD_SRC_DIR", b->source_dir);
+	cbl_env_set(e, "CODEBUILD_SRC_DIR", b->src_inner);
+	if (b->sandbox) {
+		/* inside, the build is root like on the service */
+		cbl_env_set(e, "HOME", "/root");
+		cbl_env_unset(e, "USER");
+		cbl_env_unset(e, "LOGNAME");
+		cbl_env_set(e, "OLDPWD", "/codebuild/readonly");
+	}
 	snprintf(buf, sizeof(buf), "%lld", (long long)(b->start_us / 1000));
 	cbl_env_set(e, "CODEBUILD_START_TIME", buf);
 }
@@ -613,7 +633,7 @@ static runner_status download_source(runner_build *b)
 	cbl_error *e = NULL;
 	phase_start(b, RUNNER_PHASE_DOWNLOAD_SOURCE);
 	runner_agent(b, "Phase is DOWNLOAD_SOURCE");
-	runner_agent(b, "CODEBUILD_SRC_DIR=%s", b->source_dir);
+	runner_agent(b, "CODEBUILD_SRC_DIR=%s", b->src_inner);
 	git_info(b);
 
 	struct stat st;
@@ -625,7 +645,14 @@ static runner_status download_source(runner_build *b)
 		b->spec_invalid = true;
 		return RUNNER_STATUS_FAILED;
 	}
-	runner_agent(b, "YAML location is %s", b->buildspec_path);
+	{
+		/* the path as the build sees it */
+		size_t sl = strlen(b->source_dir);
+		if (!strncmp(b->buildspec_path, b->source_dir, sl) && b->buildspec_path[sl] == '/')
+			runner_agent(b, "YAML location is %s%s", b->src_inner, b->buildspec_path + sl);
+		else
+			runner_agent(b, "YAML location is %s", b->buildspec_path);
+	}
 	spec_parse_opts po = SPEC_PARSE_OPTS_INIT;
 	po.strict = b->strict;
 	if (spec_parse_file(&b->spec, &b->diags, b->buildspec_path, b->buildspec_display, &po, &e) < 0) {
@@ -659,10 +686,15 @@ static runner_status download_source(runner_build *b)
 
 	const char *shell = b->spec->env.shell;
 	if (runner_shell_init(&b->sh, b->tmpdir, shell, b->spec->version == SPEC_VERSION_0_2,
-			      b->source_dir, (const char *const *)b->env.v, &e) < 0) {
+			      b->src_inner, (const char *const *)b->env.v, &e) < 0) {
 		phase_set_context(pr, "CLIENT_ERROR", e->msg);
 		cbl_error_free(e);
 		return RUNNER_STATUS_FAILED;
+	}
+	if (b->sandbox) {
+		runner_shell_adopt_pipe(&b->sh, b->out_pipe[0], b->out_pipe[1]);
+		b->out_pipe[0] = b->out_pipe[1] = -1;
+		runner_shell_use_sandbox(&b->sh, b->sandbox, "/codebuild/output/tmp");
 	}
 	b->sh.stop_r = b->stop_pipe[0];
 	b->sh.on_line = on_output_line;
@@ -683,7 +715,7 @@ static runner_status download_source(runner_build *b)
 	} else {
 		runner_agent(b, "No runtime version selected in buildspec.");
 	}
-	runner_agent(b, "Moving to directory %s", b->source_dir);
+	runner_agent(b, "Moving to directory %s", b->src_inner);
 	if (!b->spec->cache.present) {
 		runner_agent(b, "Cache is not defined in the buildspec");
 		runner_agent(b, "Skip cache due to: no paths specified to be cached");
@@ -742,6 +774,7 @@ int runner_build_new(runner_build **out, const runner_opts *opts, cbl_error **er
 	int rc = 0;
 	b->log_fd = -1;
 	b->stop_pipe[0] = b->stop_pipe[1] = -1;
+	b->out_pipe[0] = b->out_pipe[1] = -1;
 	b->status = RUNNER_STATUS_IN_PROGRESS;
 	if (!opts->source_dir) {
 		rc = cbl_error_set(err, CBL_EINVAL, "no source directory given");
@@ -779,7 +812,21 @@ int runner_build_new(runner_build **out, const runner_opts *opts, cbl_error **er
 		b->project = store_project_name_from_dir(b->source_dir);
 	}
 	b->image = cbl_xstrdup(opts->image ? opts->image : "host");
-	b->compute_type = cbl_xstrdup(opts->compute_type ? opts->compute_type : "BUILD_GENERAL1_SMALL");
+	const runner_compute *ct = runner_compute_find(opts->compute_type ? opts->compute_type
+									  : "BUILD_GENERAL1_SMALL");
+	if (!ct) {
+		rc = cbl_error_set(err, CBL_EINVAL, "unknown compute type '%s' (expected one of %s)",
+				   opts->compute_type, runner_compute_names());
+		goto fail;
+	}
+	b->compute_type = cbl_xstrdup(ct->name);
+	b->sandbox_mode = opts->sandbox;
+	b->network_none = opts->network_none;
+	if (b->network_none && b->sandbox_mode == RUNNER_SANDBOX_NONE) {
+		rc = cbl_error_set(err, CBL_EINVAL, "--network none needs the sandbox (it cannot be combined "
+						    "with --sandbox none)");
+		goto fail;
+	}
 	b->region = cbl_xstrdup(opts->region ? opts->region : "us-east-1");
 	b->account = cbl_xstrdup(opts->account_id ? opts->account_id : "000000000000");
 	const char *user = getenv("USER");
@@ -820,6 +867,16 @@ int runner_build_new(runner_build **out, const runner_opts *opts, cbl_error **er
 	b->log_path = cbl_path_join(b->dir, "build.log");
 	if (!b->artifacts_dir)
 		b->artifacts_dir = cbl_path_join(b->dir, "artifacts");
+	if (b->sandbox_mode == RUNNER_SANDBOX_NAMESPACES) {
+		/* the service's shape: a random number of 2 to 10 digits [obs] */
+		uint32_t r = 0;
+		if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+			r = (uint32_t)cbl_mono_us();
+		b->src_inner = cbl_xasprintf("/codebuild/output/src%u/src", r % 4000000000u + 10);
+		b->scratch = cbl_path_join(b->dir, "sandbox");
+	} else {
+		b->src_inner = cbl_xstrdup(b->source_dir);
+	}
 	b->tmpdir = cbl_path_join(b->dir, "tmp");
 	if (pipe2(b->stop_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
 		rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot create pipe");
@@ -840,6 +897,49 @@ void runner_build_stop(runner_build *b)
 		ssize_t r = write(b->stop_pipe[1], &c, 1);
 		(void)r;
 	}
+}
+
+/* PROVISIONING: the build's namespaces, limits from the compute type. */
+static int provision_sandbox(runner_build *b)
+{
+	cbl_error *e = NULL;
+	phase_rec *pr = &b->phases[RUNNER_PHASE_PROVISIONING];
+	const runner_compute *ct = runner_compute_find(b->compute_type);
+	if (pipe2(b->out_pipe, O_CLOEXEC) < 0) {
+		cbl_error_set_errno(&e, CBL_EIO, errno, "cannot create the output pipe");
+		goto fail;
+	}
+	if (cbl_mkdir_p(b->scratch, 0700, &e) < 0 || cbl_mkdir_p(b->tmpdir, 0700, &e) < 0)
+		goto fail;
+	runner_sandbox_opts so = {0};
+	so.scratch = b->scratch;
+	so.src_host = b->source_dir;
+	so.src_inner = b->src_inner;
+	so.tmp_host = b->tmpdir;
+	so.tmp_inner = "/codebuild/output/tmp";
+	so.hostname = "codebuild-local";
+	so.network_none = b->network_none;
+	so.out_fd = b->out_pipe[1];
+	so.memory_bytes = (int64_t)ct->memory_gb << 30;
+	so.pids_max = 32768; /* ours: the service publishes no process limit */
+	so.cpus = ct->vcpus;
+	so.cgroup_name = b->uuid;
+	if (runner_sandbox_start(&b->sandbox, &so, &e) < 0)
+		goto fail;
+	for (const char *const *w = runner_sandbox_warnings(b->sandbox); *w; w++)
+		runner_warn(b, "%s", *w);
+	if (geteuid() != 0)
+		runner_warn(b, "not root: the sandbox shows the host's / read-only (no overlay in an "
+			       "unprivileged user namespace); /tmp, /root and /var/tmp are private");
+	return 0;
+fail:
+	{
+		char *m = cbl_xasprintf("%s (run with --sandbox none to build without isolation)", e->msg);
+		phase_set_context(pr, "CLIENT_ERROR", m);
+		free(m);
+		cbl_error_free(e);
+	}
+	return -1;
 }
 
 static void finalize_status(runner_build *b)
@@ -872,9 +972,16 @@ int runner_build_run(runner_build *b, cbl_error **err)
 			return rc;
 		}
 	}
-	runner_agent(b, "Running on codebuild-local %s (image %s, %s)", CBL_VERSION, b->image, b->compute_type);
-	runner_warn(b, "no sandbox: commands run directly on this machine as the invoking user, in %s",
-	     b->source_dir);
+	runner_agent(b, "Running on codebuild-local %s (image %s, %s, %s)", CBL_VERSION, b->image,
+		     b->compute_type, b->sandbox_mode == RUNNER_SANDBOX_NONE ? "no sandbox" : "sandboxed");
+	if (b->sandbox_mode == RUNNER_SANDBOX_NONE)
+		runner_warn(b, "no sandbox (--sandbox none): commands run directly on this machine as the "
+			       "invoking user, in %s",
+			    b->source_dir);
+	else if (provision_sandbox(b) < 0) {
+		phase_end(b, RUNNER_PHASE_PROVISIONING, RUNNER_STATUS_FAULT, true);
+		goto finalize;
+	}
 	runner_agent(b, "Waiting for agent ping");
 	runner_agent(b, "Waiting for DOWNLOAD_SOURCE");
 	phase_end(b, RUNNER_PHASE_PROVISIONING, RUNNER_STATUS_SUCCEEDED, false);
@@ -936,6 +1043,15 @@ finalize:
 		runner_shell_kill_all(&b->sh);
 		runner_shell_drain(&b->sh, 0);
 	}
+	if (b->sandbox) {
+		/* the init takes the whole PID namespace and its mounts with it */
+		runner_sandbox_free(b->sandbox);
+		b->sandbox = NULL;
+		if (b->shell_ready)
+			b->sh.sandbox = NULL;
+	}
+	if (b->scratch)
+		rmdir(b->scratch);
 	phase_end(b, RUNNER_PHASE_FINALIZING, RUNNER_STATUS_SUCCEEDED, false);
 	phase_start(b, RUNNER_PHASE_COMPLETED);
 	b->end_us = b->phases[RUNNER_PHASE_COMPLETED].start_us;
@@ -989,7 +1105,7 @@ void runner_build_free(runner_build *b)
 			 &b->tmpdir, &b->source_dir, &b->buildspec_path, &b->buildspec_display,
 			 &b->image, &b->compute_type, &b->region, &b->account, &b->initiator,
 			 &b->source_version, &b->secrets_file, &b->resolved_version, &b->repo_url,
-			 &b->artifacts_dir, &b->reports_dir};
+			 &b->artifacts_dir, &b->reports_dir, &b->src_inner, &b->scratch};
 	for (size_t i = 0; i < sizeof(strs) / sizeof(*strs); i++)
 		free(*strs[i]);
 	cbl_strv_release(&b->overrides);
@@ -1002,6 +1118,10 @@ void runner_build_free(runner_build *b)
 	runner_mask_release(&b->mask);
 	if (b->log_fd >= 0)
 		close(b->log_fd);
+	runner_sandbox_free(b->sandbox);
+	for (int i = 0; i < 2; i++)
+		if (b->out_pipe[i] >= 0)
+			close(b->out_pipe[i]);
 	if (b->stop_pipe[0] >= 0)
 		close(b->stop_pipe[0]);
 	if (b->stop_pipe[1] >= 0)

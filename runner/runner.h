@@ -52,6 +52,11 @@ typedef enum runner_phase_type {
 
 const char *runner_phase_name(runner_phase_type p);
 
+typedef enum runner_sandbox_mode {
+	RUNNER_SANDBOX_NAMESPACES = 0, /* the default: Linux namespaces, refuse if unavailable */
+	RUNNER_SANDBOX_NONE,           /* run on the host, unisolated (said loudly in the log) */
+} runner_sandbox_mode;
+
 typedef enum runner_event_kind {
 	RUNNER_EV_LOG = 0,       /* one log line (agent line or command output) */
 	RUNNER_EV_PHASE_START,
@@ -94,6 +99,8 @@ typedef struct runner_opts {
 	const char *artifacts_dir;   /* -a: where artifacts go; NULL = <build dir>/artifacts */
 	bool packaging_none;         /* packaging NONE (directories) instead of ZIP */
 	const char *reports_dir;     /* --reports: also write reports (API JSON + raw files) here */
+	runner_sandbox_mode sandbox;
+	bool network_none;           /* --network none: loopback only (sandbox only) */
 	bool strict;                 /* buildspec warnings become errors */
 	runner_event_fn on_event;
 	void *payload;

@@ -32,11 +32,17 @@ typedef enum runner_cmd_outcome {
 
 typedef void (*runner_line_fn)(const char *line, size_t len, void *payload);
 
+typedef struct runner_sandbox runner_sandbox;
+
 typedef struct runner_shell {
-	char *tmpdir;        /* holds script.sh, env.sh, dir.txt */
+	char *tmpdir;        /* holds script.sh, env.sh, dir.txt (host path) */
 	char *script_path;
 	char *env_path;
 	char *dir_path;
+	/* the same files as the build sees them (== host paths without sandbox) */
+	char *tmpdir_inner, *script_inner, *env_inner, *dir_inner;
+	runner_sandbox *sandbox; /* NULL = commands run on the host */
+	const char *run_as;  /* user the next commands run as (sandbox only), borrowed */
 	char *shell;         /* absolute path of the shell */
 	bool carry;          /* 0.2: cwd + variables carry over; 0.1: nothing does */
 	char *start_dir;     /* CODEBUILD_SRC_DIR */
@@ -53,6 +59,12 @@ typedef struct runner_shell {
 
 int runner_shell_init(runner_shell *sh, const char *tmpdir, const char *shell, bool carry,
 		      const char *start_dir, const char *const *path_env, cbl_error **err);
+/* Replaces the shell's output pipe by (r, w), e.g. one the sandbox already
+ * holds; the shell owns them from now on. */
+void runner_shell_adopt_pipe(runner_shell *sh, int r, int w);
+/* Runs commands inside sb (borrowed) from now on; tmp_inner is where the
+ * sandbox shows tmpdir, start_dir (given to init) is already an inner path. */
+void runner_shell_use_sandbox(runner_shell *sh, runner_sandbox *sb, const char *tmp_inner);
 /* Runs one command.  envp is the base environment (image + CodeBuild
  * variables); carried state comes from env.sh. */
 int runner_shell_exec(runner_shell *sh, const char *command, char *const envp[],
@@ -90,6 +102,16 @@ int runner_secret_ref_parse(const char *ref, char **id, char **json_key, char **
 
 /* Base environment a host-image build starts from (PATH, LANG, ... of the host). */
 void runner_env_host_base(cbl_strv *env);
+
+/* ---- compute types (runner/compute.c) ---- */
+typedef struct runner_compute {
+	const char *name;
+	int memory_gb;
+	int vcpus; /* 0 = not published */
+} runner_compute;
+
+const runner_compute *runner_compute_find(const char *name);
+const char *runner_compute_names(void);
 
 /* ---- the build object (runner/runner.c) ---- */
 typedef struct phase_rec {
@@ -137,6 +159,13 @@ struct runner_build {
 	json_t *secondary_recs;  /* list of BuildArtifacts */
 	json_t *reports;         /* see runner_build_reports() */
 	cbl_strv report_arns;
+	/* sandbox */
+	int sandbox_mode;        /* runner_sandbox_mode */
+	bool network_none;
+	char *src_inner;         /* /codebuild/output/srcN/src, or the host path */
+	char *scratch;           /* mount point of the sandbox's private tmpfs */
+	runner_sandbox *sandbox;
+	int out_pipe[2];         /* command output, created in PROVISIONING */
 };
 
 /* UPLOAD_ARTIFACTS (runner/upload.c): artifacts and reports.  Returns the

@@ -23,6 +23,7 @@
 #include "runner/runner_internal.h"
 #include "util/alloc.h"
 #include "util/fs.h"
+#include "runner/sandbox.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -86,6 +88,10 @@ int runner_shell_init(runner_shell *sh, const char *tmpdir, const char *shell, b
 	sh->script_path = cbl_path_join(tmpdir, "script.sh");
 	sh->env_path = cbl_path_join(tmpdir, "env.sh");
 	sh->dir_path = cbl_path_join(tmpdir, "dir.txt");
+	sh->tmpdir_inner = cbl_xstrdup(sh->tmpdir);
+	sh->script_inner = cbl_xstrdup(sh->script_path);
+	sh->env_inner = cbl_xstrdup(sh->env_path);
+	sh->dir_inner = cbl_xstrdup(sh->dir_path);
 	sh->carry = carry;
 	sh->start_dir = cbl_xstrdup(start_dir);
 	sh->cwd = cbl_xstrdup(start_dir);
@@ -101,6 +107,34 @@ int runner_shell_init(runner_shell *sh, const char *tmpdir, const char *shell, b
 			return rc;
 	}
 	return 0;
+}
+
+void runner_shell_adopt_pipe(runner_shell *sh, int r, int w)
+{
+	if (sh->out_r >= 0)
+		close(sh->out_r);
+	if (sh->out_w >= 0)
+		close(sh->out_w);
+	sh->out_r = r;
+	sh->out_w = w;
+	fcntl(sh->out_r, F_SETFL, fcntl(sh->out_r, F_GETFL) | O_NONBLOCK);
+}
+
+void runner_shell_use_sandbox(runner_shell *sh, runner_sandbox *sb, const char *tmp_inner)
+{
+	sh->sandbox = sb;
+	/* a run-as user must be able to carry state too: the scratch is the
+	 * build's own, inside its sandbox */
+	chmod(sh->tmpdir, 01777);
+	chmod(sh->env_path, 0666);
+	free(sh->tmpdir_inner);
+	free(sh->script_inner);
+	free(sh->env_inner);
+	free(sh->dir_inner);
+	sh->tmpdir_inner = cbl_xstrdup(tmp_inner);
+	sh->script_inner = cbl_path_join(tmp_inner, "script.sh");
+	sh->env_inner = cbl_path_join(tmp_inner, "env.sh");
+	sh->dir_inner = cbl_path_join(tmp_inner, "dir.txt");
 }
 
 static void emit_lines(runner_shell *sh, bool flush_partial)
@@ -162,7 +196,7 @@ static void build_script(runner_shell *sh, const char *command, cbl_buf *s)
 	/* three preamble lines: the user's command is line 4, as on the service */
 	if (sh->carry) {
 		cbl_buf_puts(s, "set -a\n. ");
-		cbl_buf_shquote(s, sh->env_path);
+		cbl_buf_shquote(s, sh->env_inner);
 		cbl_buf_puts(s, "\ncd -- ");
 		cbl_buf_shquote(s, sh->cwd);
 		cbl_buf_putc(s, '\n');
@@ -176,9 +210,9 @@ static void build_script(runner_shell *sh, const char *command, cbl_buf *s)
 	cbl_buf_puts(s, "CODEBUILD_LAST_EXIT=$?\n");
 	if (sh->carry) {
 		cbl_buf_puts(s, "export -p > ");
-		cbl_buf_shquote(s, sh->env_path);
+		cbl_buf_shquote(s, sh->env_inner);
 		cbl_buf_puts(s, "\npwd > ");
-		cbl_buf_shquote(s, sh->dir_path);
+		cbl_buf_shquote(s, sh->dir_inner);
 		cbl_buf_putc(s, '\n');
 	}
 	cbl_buf_puts(s, "exit $CODEBUILD_LAST_EXIT\n");
@@ -232,7 +266,9 @@ static void note_pgid(runner_shell *sh, pid_t pgid)
 
 static int wait_child(runner_shell *sh, pid_t pid, runner_cmd_outcome *how, int *status)
 {
-	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	/* in the sandbox the command is the init's child: its end arrives as a
+	 * record on the init's socket */
+	int pidfd = sh->sandbox ? runner_sandbox_fd(sh->sandbox) : (int)syscall(SYS_pidfd_open, pid, 0);
 	int ws = 0;
 	*how = RUNNER_CMD_EXITED;
 	for (;;) {
@@ -270,6 +306,15 @@ static int wait_child(runner_shell *sh, pid_t pid, runner_cmd_outcome *how, int 
 			if (*how == RUNNER_CMD_STOPPED)
 				break;
 		}
+		if (sh->sandbox) {
+			if (r > 0 && p[1].revents) {
+				cbl_error *e = NULL;
+				runner_sandbox_wait(sh->sandbox, &ws, &e);
+				cbl_error_free(e);
+				goto exited;
+			}
+			continue;
+		}
 		pid_t w = waitpid(pid, &ws, WNOHANG);
 		if (w == pid)
 			goto exited;
@@ -277,12 +322,19 @@ static int wait_child(runner_shell *sh, pid_t pid, runner_cmd_outcome *how, int 
 			goto exited;
 	}
 	/* timed out or stopped: kill the command's group, then reap it */
-	kill(-pid, SIGKILL);
-	kill(pid, SIGKILL);
-	while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
-		;
+	if (sh->sandbox) {
+		cbl_error *e = NULL;
+		runner_sandbox_kill_all(sh->sandbox);
+		runner_sandbox_wait(sh->sandbox, &ws, &e);
+		cbl_error_free(e);
+	} else {
+		kill(-pid, SIGKILL);
+		kill(pid, SIGKILL);
+		while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
+			;
+	}
 exited:
-	if (pidfd >= 0)
+	if (pidfd >= 0 && !sh->sandbox)
 		close(pidfd);
 	/* whatever the command wrote is in the pipe now */
 	read_output(sh);
@@ -303,13 +355,22 @@ int runner_shell_exec(runner_shell *sh, const char *command, char *const envp[],
 	pid_t pid = -1;
 	int rc;
 	build_script(sh, command, &script);
-	rc = cbl_write_file_atomic(sh->script_path, script.ptr, script.len, 0700, false, err);
+	rc = cbl_write_file_atomic(sh->script_path, script.ptr, script.len, 0755, false, err);
 	if (rc)
 		goto out;
-	rc = spawn_shell(sh, sh->script_path, envp, &pid, err);
-	if (rc)
-		goto out;
-	note_pgid(sh, pid);
+	/* readable by a run-as user too */
+	chmod(sh->script_path, 0755);
+	if (sh->sandbox) {
+		rc = runner_sandbox_spawn(sh->sandbox, sh->shell, sh->script_inner, sh->cwd, sh->run_as,
+					  envp, err);
+		if (rc)
+			goto out;
+	} else {
+		rc = spawn_shell(sh, sh->script_path, envp, &pid, err);
+		if (rc)
+			goto out;
+		note_pgid(sh, pid);
+	}
 	rc = wait_child(sh, pid, how, status);
 	if (sh->carry && *how == RUNNER_CMD_EXITED) {
 		char *dir = NULL;
@@ -369,6 +430,8 @@ static int run_value_script(runner_shell *sh, char *const envp[], const char *bo
 	cbl_buf s = CBL_BUF_INIT;
 	char *path = cbl_path_join(sh->tmpdir, "values.sh");
 	char *outp = cbl_path_join(sh->tmpdir, "values.out");
+	char *outp_inner = cbl_path_join(sh->tmpdir_inner, "values.out");
+	char *path_inner = cbl_path_join(sh->tmpdir_inner, "values.sh");
 	char **vals = cbl_xcalloc(n + 1, sizeof(char *));
 	char *data = NULL;
 	size_t len = 0;
@@ -376,31 +439,42 @@ static int run_value_script(runner_shell *sh, char *const envp[], const char *bo
 	int rc, ws = 0;
 	if (sh->carry) {
 		cbl_buf_puts(&s, "set -a\n. ");
-		cbl_buf_shquote(&s, sh->env_path);
+		cbl_buf_shquote(&s, sh->env_inner);
 		cbl_buf_puts(&s, " 2>/dev/null\n");
 	}
 	cbl_buf_puts(&s, "cd -- ");
 	cbl_buf_shquote(&s, sh->carry ? sh->cwd : sh->start_dir);
 	cbl_buf_puts(&s, " 2>/dev/null\nexec > ");
-	cbl_buf_shquote(&s, outp);
+	cbl_buf_shquote(&s, outp_inner);
 	cbl_buf_putc(&s, '\n');
 	cbl_buf_puts(&s, body);
-	rc = cbl_write_file_atomic(path, s.ptr, s.len, 0700, false, err);
+	rc = cbl_write_file_atomic(path, s.ptr, s.len, 0755, false, err);
 	if (rc)
 		goto out;
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, sh->out_w, 2);
-	char *argv[] = {sh->shell, path, NULL};
-	int e = posix_spawn(&pid, sh->shell, &fa, NULL, argv, envp);
-	posix_spawn_file_actions_destroy(&fa);
-	if (e) {
-		rc = cbl_error_set_errno(err, CBL_EIO, e, "cannot start %s", sh->shell);
-		goto out;
+	chmod(path, 0755);
+	if (sh->sandbox) {
+		rc = runner_sandbox_spawn(sh->sandbox, sh->shell, path_inner, sh->carry ? sh->cwd : sh->start_dir,
+					  sh->run_as, envp, err);
+		if (rc)
+			goto out;
+		rc = runner_sandbox_wait(sh->sandbox, &ws, err);
+		if (rc)
+			goto out;
+	} else {
+		posix_spawn_file_actions_t fa;
+		posix_spawn_file_actions_init(&fa);
+		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+		posix_spawn_file_actions_adddup2(&fa, sh->out_w, 2);
+		char *argv[] = {sh->shell, path, NULL};
+		int e = posix_spawn(&pid, sh->shell, &fa, NULL, argv, envp);
+		posix_spawn_file_actions_destroy(&fa);
+		if (e) {
+			rc = cbl_error_set_errno(err, CBL_EIO, e, "cannot start %s", sh->shell);
+			goto out;
+		}
+		while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
+			;
 	}
-	while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
-		;
 	rc = cbl_read_file(outp, 0, &data, &len, err);
 	if (rc)
 		goto out;
@@ -426,6 +500,8 @@ out:
 	free(data);
 	free(path);
 	free(outp);
+	free(outp_inner);
+	free(path_inner);
 	cbl_buf_release(&s);
 	return rc;
 }
@@ -489,6 +565,8 @@ static size_t list_children(pid_t *out, size_t max)
 
 void runner_shell_kill_all(runner_shell *sh)
 {
+	if (sh->sandbox)
+		runner_sandbox_kill_all(sh->sandbox);
 	for (size_t i = 0; i < sh->npgids; i++)
 		kill(-sh->pgids[i], SIGKILL);
 	/* daemons that left their process group were re-parented to us (the
@@ -521,6 +599,10 @@ void runner_shell_release(runner_shell *sh)
 	free(sh->script_path);
 	free(sh->env_path);
 	free(sh->dir_path);
+	free(sh->tmpdir_inner);
+	free(sh->script_inner);
+	free(sh->env_inner);
+	free(sh->dir_inner);
 	free(sh->shell);
 	free(sh->start_dir);
 	free(sh->cwd);

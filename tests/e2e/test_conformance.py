@@ -10,15 +10,16 @@ CASES = sorted(p for p in (SHARED / "conformance").glob("*/") if (p / "expect").
     if (SHARED / "conformance").exists() else []
 
 
+@pytest.mark.parametrize("sandbox", ["namespaces", "none"])
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_conformance(case, cbl, tmp_path):
+def test_conformance(case, sandbox, cbl, tmp_path):
     src = copy_case(case, tmp_path / "src" / case.name)
     lines = (case / "expect").read_text().splitlines()
     args = []
     for line in lines:
         if line.startswith("args "):
             args = shlex.split(line[5:])
-    p = cbl("run", *args, cwd=src)
+    p = cbl("run", "--sandbox", sandbox, *args, cwd=src)
     out = p.output
     for line in lines:
         if not line.strip():

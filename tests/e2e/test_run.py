@@ -98,9 +98,10 @@ phases:
 """)
     p = cbl("run", src, check=0)
     out = p.stdout
-    for line in ["Phase is DOWNLOAD_SOURCE", f"CODEBUILD_SRC_DIR={src}",
-                 f"YAML location is {src}/buildspec.yml", "Processing environment variables",
-                 "No runtime version selected in buildspec.", f"Moving to directory {src}",
+    srcdir = re.search(r"CODEBUILD_SRC_DIR=(/codebuild/output/src\d+/src)$", out, re.M).group(1)
+    for line in ["Phase is DOWNLOAD_SOURCE",
+                 f"YAML location is {srcdir}/buildspec.yml", "Processing environment variables",
+                 "No runtime version selected in buildspec.", f"Moving to directory {srcdir}",
                  "Phases found in YAML: 2", " PRE_BUILD: 1 commands", " BUILD: 2 commands",
                  "Phase complete: DOWNLOAD_SOURCE State: SUCCEEDED",
                  "Entering phase INSTALL", "Phase complete: INSTALL State: SUCCEEDED"]:
@@ -205,7 +206,7 @@ phases:
     assert env["CODEBUILD_BUILD_ARN"] == r["arn"]
     assert env["CODEBUILD_BUILD_NUMBER"] == "1"
     assert env["CODEBUILD_BUILD_SUCCEEDING"] == "1"
-    assert env["CODEBUILD_SRC_DIR"] == str(src)
+    assert re.fullmatch(r"/codebuild/output/src\d+/src", env["CODEBUILD_SRC_DIR"])
     assert env["CODEBUILD_LOG_PATH"] == r["logs"]["streamName"]
     assert env["CODEBUILD_SOURCE_VERSION"] == "main"
     assert re.fullmatch(r"\d{13}", env["CODEBUILD_START_TIME"])
@@ -305,7 +306,7 @@ phases:
         echo "CHECK block scalar is one command"
 """)
     p = cbl("run", src, check=0)
-    assert f"CHECK {src} style" in p.output
+    assert re.search(r"CHECK /codebuild/output/src\d+/src style", p.output), p.output
     assert "CHECK block scalar is one command" in p.output
 
 
@@ -332,21 +333,22 @@ phases:
     assert "Entering phase" not in p.output
 
 
-def test_timeout_kills_everything(cbl, tmp_path):
-    marker = tmp_path / "bg-alive"
-    src = cbl.project("tmo", f"""version: 0.2
+@pytest.mark.parametrize("sandbox", ["namespaces", "none"])
+def test_timeout_kills_everything(cbl, tmp_path, sandbox):
+    src = cbl.project("tmo", """version: 0.2
 phases:
   build:
     commands:
-      - (while true; do touch {marker}; sleep 0.1; done) &
+      - (while true; do touch "$CODEBUILD_SRC_DIR/bg-alive"; sleep 0.1; done) &
       - setsid sh -c 'while true; do sleep 1; done' &
       - sleep 60
   post_build:
     commands:
       - echo "CHECK post must not run"
 """)
+    marker = src / "bg-alive"
     t0 = time.time()
-    p = cbl("run", "--timeout", "2s", src, check=4)
+    p = cbl("run", "--sandbox", sandbox, "--timeout", "2s", src, check=4)
     assert time.time() - t0 < 15
     assert "Phase complete: BUILD State: TIMED_OUT" in p.output
     assert "CHECK post must not run" not in p.output
@@ -358,16 +360,18 @@ phases:
     assert not marker.exists(), "a background job survived the build"
 
 
-def test_ctrl_c_stops(cbl, tmp_path):
-    marker = tmp_path / "alive"
-    src = cbl.project("stop", f"""version: 0.2
+@pytest.mark.parametrize("sandbox", ["namespaces", "none"])
+def test_ctrl_c_stops(cbl, tmp_path, sandbox):
+    src = cbl.project("stop", """version: 0.2
 phases:
   build:
     commands:
-      - (while true; do touch {marker}; sleep 0.1; done) &
+      - (while true; do touch "$CODEBUILD_SRC_DIR/alive"; sleep 0.1; done) &
       - echo CHECK started; sleep 60
 """)
-    proc = subprocess.Popen([str(BIN), "run", str(src)], env=cbl.env(), stdout=subprocess.PIPE,
+    marker = src / "alive"
+    proc = subprocess.Popen([str(BIN), "run", "--sandbox", sandbox, str(src)], env=cbl.env(),
+                            stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 20
     while not marker.exists() and time.time() < deadline:

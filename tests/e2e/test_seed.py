@@ -38,11 +38,16 @@ def test_seed_has_three_buildspecs():
 
 
 @pytest.fixture(scope="module")
-def venv(tmp_path_factory):
-    """python / pip / pytest for the Python example: a venv over Debian's python3."""
-    d = tmp_path_factory.mktemp("venv") / "v"
-    subprocess.run(["/usr/bin/python3", "-m", "venv", "--system-site-packages", str(d)], check=True)
-    return d
+def venv():
+    """python / pip / pytest for the Python example: a venv over Debian's python3.
+    Outside /tmp, which the sandbox replaces with a private tmpfs."""
+    import tempfile
+    (ROOT / "build").mkdir(exist_ok=True)
+    base = tempfile.mkdtemp(prefix="e2e-venv-", dir=ROOT / "build")
+    d = os.path.join(base, "v")
+    subprocess.run(["/usr/bin/python3", "-m", "venv", "--system-site-packages", d], check=True)
+    yield d
+    shutil.rmtree(base, ignore_errors=True)
 
 
 def zip_listing(path):

@@ -1,0 +1,161 @@
+"""The sandbox: Linux namespaces, a throw-away root, no orphans, limits."""
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import BIN
+
+
+def pgrep(pattern):
+    out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
+    return [l for l in out.stdout.split() if l]
+
+
+def test_host_untouched_and_processes_hidden(cbl):
+    src = cbl.project("iso", """version: 0.2
+phases:
+  build:
+    commands:
+      - echo x > /usr/local/bin/cbl-sandbox-test && echo foo > /etc/cbl-sandbox-foo
+      - mkdir -p /var/lib/cbl-sandbox-dpkg && touch /var/lib/cbl-sandbox-dpkg/status
+      - echo "CHECK wrote $(cat /usr/local/bin/cbl-sandbox-test)"
+      - echo "CHECK procs=$(ps -e --no-headers | wc -l) pid1=$(cat /proc/1/comm) host=$(hostname)"
+      - echo "CHECK uid=$(id -u) home=$HOME"
+      - echo private > /tmp/cbl-sandbox-tmp && echo src-write > written-in-build.txt
+""")
+    p = cbl("run", src, check=0)
+    assert "CHECK wrote x" in p.output
+    m = re.search(r"CHECK procs=(\d+) pid1=(\S+) host=(\S+)", p.output)
+    assert m and int(m.group(1)) <= 5, p.output
+    assert m.group(2) == "codebuild-local" and m.group(3) == "codebuild-local"
+    assert "CHECK uid=0 home=/root" in p.output
+    for path in ("/usr/local/bin/cbl-sandbox-test", "/etc/cbl-sandbox-foo", "/var/lib/cbl-sandbox-dpkg",
+                 "/tmp/cbl-sandbox-tmp"):
+        assert not os.path.exists(path), f"{path} leaked to the host"
+    # the source is the real directory, as in the service's container
+    assert (src / "written-in-build.txt").read_text() == "src-write\n"
+
+
+def test_network_none_cannot_reach_host_loopback(cbl):
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    port = srv.getsockname()[1]
+    stop = threading.Event()
+
+    def serve():
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                c, _ = srv.accept()
+                c.sendall(b"hello\n")
+                c.close()
+            except OSError:
+                pass
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        spec = f"""version: 0.2
+phases:
+  build:
+    commands:
+      - /usr/bin/python3 -c "import socket; s=socket.create_connection(('127.0.0.1', {port}), 2); print('CHECK got', s.recv(10))" || echo CHECK unreachable
+      - /usr/bin/python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); print('CHECK own loopback works')"
+"""
+        src = cbl.project("net", spec)
+        p = cbl("run", src, check=0)
+        assert re.search(r"^CHECK got b'hello", p.output, re.M), "default network reaches the host"
+        p = cbl("run", "--network", "none", src, check=0)
+        assert re.search(r"^CHECK unreachable", p.output, re.M), p.output
+        assert not re.search(r"^CHECK got", p.output, re.M)
+        assert re.search(r"^CHECK own loopback works", p.output, re.M)
+    finally:
+        stop.set()
+        t.join()
+        srv.close()
+
+
+DAEMONS = """version: 0.2
+phases:
+  build:
+    commands:
+      - sleep {tag}1 &
+      - setsid sleep {tag}2 &
+      - sh -c '(sleep {tag}3 &) &'
+      - nohup sleep {tag}4 > /dev/null 2>&1 &
+      - echo CHECK daemons started; touch "$CODEBUILD_SRC_DIR/started"
+      - sleep {wait}
+"""
+
+
+def test_daemons_gone_after_build(cbl):
+    tag = "1037."
+    src = cbl.project("daemons", DAEMONS.format(tag=tag, wait=0))
+    cbl("run", src, check=0)
+    time.sleep(0.3)
+    assert pgrep(f"sleep {tag}") == []
+
+
+def test_daemons_gone_when_runner_is_killed(cbl):
+    tag = "2039."
+    src = cbl.project("killed", DAEMONS.format(tag=tag, wait=300))
+    proc = subprocess.Popen([str(BIN), "run", str(src)], env=cbl.env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 30
+    while not (src / "started").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    assert pgrep(f"sleep {tag}"), "daemons did not start"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 2
+    while pgrep(f"sleep {tag}") and time.time() < deadline:
+        time.sleep(0.05)
+    assert pgrep(f"sleep {tag}") == [], "a process of the build survived SIGKILL of the runner"
+
+
+def test_memory_limit(cbl):
+    src = cbl.project("oom", """version: 0.2
+phases:
+  build:
+    commands:
+      - /usr/bin/python3 -c "b = bytearray(1600 * 1024 * 1024); b[::4096] = b'x' * len(b[::4096]); print('CHECK allocated')"
+""")
+    p = cbl("run", "--compute-type", "BUILD_LAMBDA_1GB", src, timeout=300)
+    if "memory limit of the compute type could not be applied" in p.output:
+        pytest.skip("no writable memory cgroup on this host")
+    assert p.returncode == 1, p.output
+    assert not re.search(r"^CHECK allocated", p.output, re.M)
+    assert "out of memory" in p.output and "BUILD_LAMBDA_1GB" in p.output
+
+
+def test_nproc_and_run_as(cbl):
+    src = cbl.project("runas", """version: 0.2
+phases:
+  pre_build:
+    commands:
+      - echo "CHECK nproc=$(nproc)"
+  build:
+    run-as: nobody
+    commands:
+      - echo "CHECK uid=$(id -u)"
+""")
+    p = cbl("run", src, check=0)
+    assert f"CHECK nproc={min(2, os.cpu_count())}" in p.output
+    if os.geteuid() == 0:
+        assert "CHECK uid=65534" in p.output
+
+
+def test_sandbox_none_says_so(cbl):
+    src = cbl.project("nosb", "version: 0.2\nphases:\n  build:\n    commands:\n      - echo \"CHECK $CODEBUILD_SRC_DIR\"\n")
+    p = cbl("run", "--sandbox", "none", src, check=0)
+    assert "WARNING: no sandbox" in p.output
+    assert f"CHECK {src}" in p.output
+    p = cbl("run", "--sandbox", "none", "--network", "none", src, check=2)
+    assert "--network none needs the sandbox" in p.output
+    p = cbl("run", "--sandbox", "bogus", src, check=2)
