@@ -17,6 +17,7 @@
 #include "util/fs.h"
 #include "util/strv.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -632,8 +633,44 @@ static void build_plan(plan *p, const runner_sandbox_opts *o, bool userns)
 		free(opts);
 	} else {
 		/* an unprivileged user namespace cannot clone / into an overlay
-		 * (its submounts are locked): the host root read-only instead */
-		add(p, STEP_RBIND_RO, "/", root, 0);
+		 * (its submounts are locked): a tmpfs root holding the host's
+		 * top-level directories bound read-only, and its symlinks */
+		add(p, STEP_TMPFS, NULL, root, 0755);
+		DIR *d = opendir("/");
+		struct dirent *de;
+		while (d && (de = readdir(d))) {
+			const char *n = de->d_name;
+			static const char *const skip[] = {".", "..", "proc", "dev", "sys", "tmp", "root",
+							   "codebuild", "lost+found", NULL};
+			bool skipped = false;
+			for (const char *const *k = skip; *k; k++)
+				skipped |= !strcmp(n, *k);
+			if (skipped)
+				continue;
+			char host[4096], target[4096];
+			snprintf(host, sizeof(host), "/%s", n);
+			snprintf(path, sizeof(path), "%s/%s", root, n);
+			struct stat st;
+			if (lstat(host, &st) < 0)
+				continue;
+			if (S_ISLNK(st.st_mode)) {
+				ssize_t l = readlink(host, target, sizeof(target) - 1);
+				if (l > 0) {
+					target[l] = '\0';
+					add(p, STEP_SYMLINK, target, path, 0);
+				}
+			} else if (S_ISDIR(st.st_mode)) {
+				add(p, STEP_MKDIR, NULL, path, 0);
+				add(p, STEP_RBIND_RO, host, path, 0);
+			}
+		}
+		if (d)
+			closedir(d);
+		snprintf(path, sizeof(path), "%s/sys", root);
+		add(p, STEP_MKDIR, NULL, path, 0);
+		add(p, STEP_RBIND_RO, "/sys", path, 0);
+		snprintf(path, sizeof(path), "%s/root", root);
+		add(p, STEP_MKDIR, NULL, path, 0);
 	}
 #define AT(rel) (snprintf(path, sizeof(path), "%s%s", root, rel), path)
 	add(p, STEP_MKDIR, NULL, AT("/proc"), 0);
@@ -660,8 +697,8 @@ static void build_plan(plan *p, const runner_sandbox_opts *o, bool userns)
 	add(p, STEP_TMPFS, NULL, AT("/tmp"), 01777);
 	if (userns) {
 		add(p, STEP_TMPFS, NULL, AT("/root"), 0700);
-		add(p, STEP_MKDIR, NULL, AT("/var/tmp"), 0);
-		add(p, STEP_TMPFS, NULL, AT("/var/tmp"), 01777);
+		if (access("/var/tmp", F_OK) == 0)
+			add(p, STEP_TMPFS, NULL, AT("/var/tmp"), 01777);
 	}
 	add(p, STEP_MKDIR, NULL, AT("/codebuild/output"), 0);
 	add(p, STEP_TMPFS, NULL, AT("/codebuild/output"), 0755);

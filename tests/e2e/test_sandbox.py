@@ -159,3 +159,39 @@ def test_sandbox_none_says_so(cbl):
     p = cbl("run", "--sandbox", "none", "--network", "none", src, check=2)
     assert "--network none needs the sandbox" in p.output
     p = cbl("run", "--sandbox", "bogus", src, check=2)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/usr/bin/setpriv"),
+                    reason="needs root to drop to an unprivileged user")
+def test_unprivileged_user_namespace():
+    """As a normal user: a user namespace, the host root read-only, private /tmp."""
+    import shutil
+    import tempfile
+    base = tempfile.mkdtemp(prefix="cbl-unpriv-")
+    try:
+        os.chmod(base, 0o777)
+        src = os.path.join(base, "src")
+        os.mkdir(src)
+        with open(os.path.join(src, "buildspec.yml"), "w") as f:
+            f.write("""version: 0.2
+phases:
+  build:
+    commands:
+      - echo "CHECK uid=$(id -u) procs=$(ps -e --no-headers | wc -l)"
+      - touch /usr/cbl-unpriv-test 2>/dev/null || echo CHECK usr read-only
+      - echo hi > /tmp/x && echo CHECK tmp writable
+      - echo out > built.txt
+""")
+        os.chmod(src, 0o777)
+        env = dict(os.environ, HOME=base, CODEBUILD_LOCAL_HOME=os.path.join(base, "state"))
+        p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", str(BIN),
+                            "run", src], env=env, capture_output=True, text=True, timeout=120)
+        out = p.stdout + p.stderr
+        assert p.returncode == 0, out
+        m = re.search(r"CHECK uid=0 procs=(\d+)", out)
+        assert m and int(m.group(1)) <= 5, out
+        assert "CHECK usr read-only" in out and "CHECK tmp writable" in out
+        assert "not root: the sandbox shows the host's / read-only" in out
+        assert open(os.path.join(src, "built.txt")).read() == "out\n"
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
