@@ -59,6 +59,7 @@ typedef enum step_kind {
 	STEP_LOOPBACK,  /* bring lo up */
 	STEP_PIVOT,     /* b = new root */
 	STEP_CHDIR,     /* b = dir */
+	STEP_HOSTS,     /* a = line appended to b (the build's /etc/hosts) */
 } step_kind;
 
 typedef struct step {
@@ -104,6 +105,7 @@ static const char *step_desc(const step *s, char *buf, size_t len)
 	case STEP_LOOPBACK: snprintf(buf, len, "bring up loopback"); break;
 	case STEP_PIVOT: snprintf(buf, len, "pivot_root into the build root"); break;
 	case STEP_CHDIR: snprintf(buf, len, "chdir %s", s->b); break;
+	case STEP_HOSTS: snprintf(buf, len, "add the hostname to /etc/hosts"); break;
 	}
 	return buf;
 }
@@ -240,6 +242,15 @@ static int run_step(const step *s)
 	}
 	case STEP_CHDIR:
 		return chdir(s->b);
+	case STEP_HOSTS: {
+		/* copy-up into the overlay: the host's file is untouched */
+		int fd = open(s->b, O_WRONLY | O_APPEND | O_CLOEXEC);
+		if (fd < 0)
+			return errno == ENOENT ? 0 : -1;
+		int rc = cbl_write_all(fd, s->a, strlen(s->a));
+		close(fd);
+		return rc;
+	}
 	}
 	errno = EINVAL;
 	return -1;
@@ -631,6 +642,12 @@ static void build_plan(plan *p, const runner_sandbox_opts *o, bool userns)
 		char *opts = cbl_xasprintf("lowerdir=/,upperdir=%s,workdir=%s", upper, work);
 		add(p, STEP_OVERLAY, opts, root, 0);
 		free(opts);
+		/* the build's hostname resolves, as in a container */
+		char *hosts = cbl_path_join(root, "etc/hosts");
+		char *line = cbl_xasprintf("127.0.1.1\t%s\n", o->hostname ? o->hostname : "codebuild-local");
+		add(p, STEP_HOSTS, line, hosts, 0);
+		free(hosts);
+		free(line);
 	} else {
 		/* an unprivileged user namespace cannot clone / into an overlay
 		 * (its submounts are locked): a tmpfs root holding the host's

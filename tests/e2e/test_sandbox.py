@@ -42,6 +42,23 @@ phases:
     assert (src / "written-in-build.txt").read_text() == "src-write\n"
 
 
+def test_seccomp_and_hostname(cbl):
+    src = cbl.project("seccomp", """version: 0.2
+phases:
+  build:
+    commands:
+      - mkdir -p /mnt/x && (mount -t tmpfs none /mnt/x 2>&1 || echo CHECK mount denied)
+      - getent hosts "$(hostname)" >/dev/null && echo CHECK hostname resolves
+      - grep -q NoNewPrivs:.*1 /proc/self/status && echo CHECK no new privs
+""")
+    p = cbl("run", src, check=0)
+    assert re.search(r"^CHECK mount denied", p.output, re.M), p.output
+    assert re.search(r"^CHECK hostname resolves", p.output, re.M), p.output
+    assert re.search(r"^CHECK no new privs", p.output, re.M), p.output
+    hosts = open("/etc/hosts").read()
+    assert "codebuild-local" not in hosts, "the host's /etc/hosts was modified"
+
+
 def test_network_none_cannot_reach_host_loopback(cbl):
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
