@@ -47,6 +47,8 @@ static const char run_usage[] =
 	"                           namespaces on a throw-away copy-on-write root; none: run\n"
 	"                           directly on this machine, unisolated (said in the log)\n"
 	"      --network MODE       default (the host's network) or none (loopback only)\n"
+	"      --source-mode MODE   snapshot (default): the build sees a copy-on-write view of\n"
+	"                           DIR and can never change it; mount: DIR itself, read-write\n"
 	"      --strict             buildspec warnings are errors\n"
 	"      --json               stream events as JSON lines, ending with {\"build\": {...}}\n"
 	"  -h, --help               this help\n"
@@ -59,7 +61,7 @@ static const char run_usage[] =
 	"4 TIMED_OUT, 5 STOPPED.\n";
 
 enum { OPT_ENV_FILE = 256, OPT_SECRETS, OPT_PROJECT, OPT_COMPUTE, OPT_SRCVER, OPT_REGION,
-       OPT_TIMEOUT, OPT_STRICT, OPT_JSON, OPT_PACKAGING, OPT_REPORTS, OPT_SANDBOX, OPT_NETWORK };
+       OPT_TIMEOUT, OPT_STRICT, OPT_JSON, OPT_PACKAGING, OPT_REPORTS, OPT_SANDBOX, OPT_NETWORK, OPT_SOURCE_MODE };
 
 static const struct option run_options[] = {
 	{"buildspec", required_argument, NULL, 'b'},
@@ -77,6 +79,7 @@ static const struct option run_options[] = {
 	{"reports", required_argument, NULL, OPT_REPORTS},
 	{"sandbox", required_argument, NULL, OPT_SANDBOX},
 	{"network", required_argument, NULL, OPT_NETWORK},
+	{"source-mode", required_argument, NULL, OPT_SOURCE_MODE},
 	{"strict", no_argument, NULL, OPT_STRICT},
 	{"json", no_argument, NULL, OPT_JSON},
 	{"help", no_argument, NULL, 'h'},
@@ -311,6 +314,14 @@ int cmd_run(int argc, char **argv)
 				o.sandbox = RUNNER_SANDBOX_NONE;
 			} else if (strcmp(optarg, "namespaces")) {
 				cli_error("--sandbox takes namespaces or none, got '%s'", optarg);
+				goto out;
+			}
+			break;
+		case OPT_SOURCE_MODE:
+			if (!strcmp(optarg, "mount")) {
+				o.source_mode = RUNNER_SOURCE_MOUNT;
+			} else if (strcmp(optarg, "snapshot")) {
+				cli_error("--source-mode takes snapshot or mount, got '%s'", optarg);
 				goto out;
 			}
 			break;

@@ -26,6 +26,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -821,6 +823,7 @@ int runner_build_new(runner_build **out, const runner_opts *opts, cbl_error **er
 	}
 	b->compute_type = cbl_xstrdup(ct->name);
 	b->sandbox_mode = opts->sandbox;
+	b->source_mode = opts->source_mode;
 	b->network_none = opts->network_none;
 	if (b->network_none && b->sandbox_mode == RUNNER_SANDBOX_NONE) {
 		rc = cbl_error_set(err, CBL_EINVAL, "--network none needs the sandbox (it cannot be combined "
@@ -867,6 +870,9 @@ int runner_build_new(runner_build **out, const runner_opts *opts, cbl_error **er
 	b->log_path = cbl_path_join(b->dir, "build.log");
 	if (!b->artifacts_dir)
 		b->artifacts_dir = cbl_path_join(b->dir, "artifacts");
+	if (b->source_mode == RUNNER_SOURCE_SNAPSHOT &&
+	    (b->sandbox_mode == RUNNER_SANDBOX_NONE || !runner_sandbox_can_overlay_source()))
+		b->src_copy = cbl_path_join(b->dir, "src");
 	if (b->sandbox_mode == RUNNER_SANDBOX_NAMESPACES) {
 		/* the service's shape: a random number of 2 to 10 digits [obs] */
 		uint32_t r = 0;
@@ -875,8 +881,9 @@ int runner_build_new(runner_build **out, const runner_opts *opts, cbl_error **er
 		b->src_inner = cbl_xasprintf("/codebuild/output/src%u/src", r % 4000000000u + 10);
 		b->scratch = cbl_path_join(b->dir, "sandbox");
 	} else {
-		b->src_inner = cbl_xstrdup(b->source_dir);
+		b->src_inner = cbl_xstrdup(b->src_copy ? b->src_copy : b->source_dir);
 	}
+	b->view = cbl_xstrdup(b->src_copy ? b->src_copy : b->source_dir);
 	b->tmpdir = cbl_path_join(b->dir, "tmp");
 	if (pipe2(b->stop_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
 		rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot create pipe");
@@ -899,6 +906,54 @@ void runner_build_stop(runner_build *b)
 	}
 }
 
+/* Snapshot mode with an overlay: the working tree is the read-only lower
+ * layer of an overlay mounted in a private mount namespace of the runner
+ * (so nothing is ever mounted on the host, and it all vanishes with the
+ * runner whatever happens), whose upper layer is a tmpfs.  The sandbox binds
+ * that view at /codebuild/output/srcN/src and the runner reads the build's
+ * results (artifacts, reports) from the same view.  It costs the same for 10
+ * files or 100,000, and the build can never change the working tree. */
+static int setup_view(runner_build *b, cbl_error **err)
+{
+	char *tmp = cbl_path_join(b->dir, "view-tmp");
+	char *view = cbl_path_join(b->dir, "view");
+	char *upper = cbl_path_join(tmp, "upper");
+	char *work = cbl_path_join(tmp, "work");
+	char *opts = NULL;
+	int rc = 0;
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+		rc = cbl_error_set_errno(err, CBL_EIO, errno, "sandbox: cannot make a private mount namespace");
+		goto out;
+	}
+	if (cbl_mkdir_p(tmp, 0700, err) < 0 || cbl_mkdir_p(view, 0755, err) < 0) {
+		rc = CBL_EIO;
+		goto out;
+	}
+	if (mount("tmpfs", tmp, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700") < 0) {
+		rc = cbl_error_set_errno(err, CBL_EIO, errno, "sandbox: mount tmpfs on %s", tmp);
+		goto out;
+	}
+	mkdir(upper, 0755);
+	mkdir(work, 0700);
+	opts = cbl_xasprintf("lowerdir=%s,upperdir=%s,workdir=%s", b->source_dir, upper, work);
+	if (mount("overlay", view, "overlay", 0, opts) < 0) {
+		rc = cbl_error_set_errno(err, CBL_EIO, errno, "sandbox: mount overlay on the source %s",
+					 b->source_dir);
+		goto out;
+	}
+	free(b->view);
+	b->view = view;
+	view = NULL;
+	b->view_mounted = true;
+out:
+	free(tmp);
+	free(view);
+	free(upper);
+	free(work);
+	free(opts);
+	return rc;
+}
+
 /* PROVISIONING: the build's namespaces, limits from the compute type. */
 static int provision_sandbox(runner_build *b)
 {
@@ -913,8 +968,14 @@ static int provision_sandbox(runner_build *b)
 		goto fail;
 	runner_sandbox_opts so = {0};
 	so.scratch = b->scratch;
-	so.src_host = b->source_dir;
+	so.src_host = b->src_copy ? b->src_copy : b->source_dir;
 	so.src_inner = b->src_inner;
+	so.src_snapshot = false;
+	if (b->source_mode == RUNNER_SOURCE_SNAPSHOT && !b->src_copy) {
+		if (setup_view(b, &e) < 0)
+			goto fail;
+		so.src_host = b->view;
+	}
 	so.tmp_host = b->tmpdir;
 	so.tmp_inner = "/codebuild/output/tmp";
 	so.hostname = "codebuild-local";
@@ -928,6 +989,7 @@ static int provision_sandbox(runner_build *b)
 		goto fail;
 	for (const char *const *w = runner_sandbox_warnings(b->sandbox); *w; w++)
 		runner_warn(b, "%s", *w);
+
 	if (geteuid() != 0)
 		runner_warn(b, "not root: the sandbox shows the host's / read-only (no overlay in an "
 			       "unprivileged user namespace); /tmp, /root and /var/tmp are private");
@@ -974,6 +1036,16 @@ int runner_build_run(runner_build *b, cbl_error **err)
 	}
 	runner_agent(b, "Running on codebuild-local %s (image %s, %s, %s)", CBL_VERSION, b->image,
 		     b->compute_type, b->sandbox_mode == RUNNER_SANDBOX_NONE ? "no sandbox" : "sandboxed");
+	if (b->src_copy) {
+		/* snapshot without an overlay: the build gets its own copy */
+		cbl_error *e = NULL;
+		if (cbl_copy_tree(b->source_dir, b->src_copy, &e) < 0) {
+			phase_set_context(&b->phases[RUNNER_PHASE_PROVISIONING], "CLIENT_ERROR", e->msg);
+			cbl_error_free(e);
+			phase_end(b, RUNNER_PHASE_PROVISIONING, RUNNER_STATUS_FAULT, true);
+			goto finalize;
+		}
+	}
 	if (b->sandbox_mode == RUNNER_SANDBOX_NONE)
 		runner_warn(b, "no sandbox (--sandbox none): commands run directly on this machine as the "
 			       "invoking user, in %s",
@@ -1052,6 +1124,20 @@ finalize:
 	}
 	if (b->scratch)
 		rmdir(b->scratch);
+	if (b->src_copy) {
+		cbl_error *e = NULL;
+		cbl_rm_rf(b->src_copy, &e);
+		cbl_error_free(e);
+	}
+	if (b->view_mounted) {
+		char *tmp = cbl_path_join(b->dir, "view-tmp");
+		umount2(b->view, MNT_DETACH);
+		umount2(tmp, MNT_DETACH);
+		rmdir(b->view);
+		rmdir(tmp);
+		free(tmp);
+		b->view_mounted = false;
+	}
 	phase_end(b, RUNNER_PHASE_FINALIZING, RUNNER_STATUS_SUCCEEDED, false);
 	phase_start(b, RUNNER_PHASE_COMPLETED);
 	b->end_us = b->phases[RUNNER_PHASE_COMPLETED].start_us;
@@ -1105,7 +1191,8 @@ void runner_build_free(runner_build *b)
 			 &b->tmpdir, &b->source_dir, &b->buildspec_path, &b->buildspec_display,
 			 &b->image, &b->compute_type, &b->region, &b->account, &b->initiator,
 			 &b->source_version, &b->secrets_file, &b->resolved_version, &b->repo_url,
-			 &b->artifacts_dir, &b->reports_dir, &b->src_inner, &b->scratch};
+			 &b->artifacts_dir, &b->reports_dir, &b->src_inner, &b->scratch, &b->src_copy,
+			 &b->view};
 	for (size_t i = 0; i < sizeof(strs) / sizeof(*strs); i++)
 		free(*strs[i]);
 	cbl_strv_release(&b->overrides);

@@ -57,6 +57,12 @@ typedef enum runner_sandbox_mode {
 	RUNNER_SANDBOX_NONE,           /* run on the host, unisolated (said loudly in the log) */
 } runner_sandbox_mode;
 
+typedef enum runner_source_mode {
+	RUNNER_SOURCE_SNAPSHOT = 0, /* the default: the build sees a copy-on-write view; the
+				       working tree is never changed */
+	RUNNER_SOURCE_MOUNT,        /* the directory itself, read-write (changes visible) */
+} runner_source_mode;
+
 typedef enum runner_event_kind {
 	RUNNER_EV_LOG = 0,       /* one log line (agent line or command output) */
 	RUNNER_EV_PHASE_START,
@@ -100,6 +106,7 @@ typedef struct runner_opts {
 	bool packaging_none;         /* packaging NONE (directories) instead of ZIP */
 	const char *reports_dir;     /* --reports: also write reports (API JSON + raw files) here */
 	runner_sandbox_mode sandbox;
+	runner_source_mode source_mode;
 	bool network_none;           /* --network none: loopback only (sandbox only) */
 	bool strict;                 /* buildspec warnings become errors */
 	runner_event_fn on_event;

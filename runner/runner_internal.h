@@ -166,6 +166,10 @@ struct runner_build {
 	char *scratch;           /* mount point of the sandbox's private tmpfs */
 	runner_sandbox *sandbox;
 	int out_pipe[2];         /* command output, created in PROVISIONING */
+	int source_mode;         /* runner_source_mode */
+	char *src_copy;          /* snapshot by copy (no overlay): our copy of the tree */
+	char *view;              /* host path of the build's view of its source (artifacts) */
+	bool view_mounted;       /* view is our overlay (snapshot mode with the sandbox) */
 };
 
 /* UPLOAD_ARTIFACTS (runner/upload.c): artifacts and reports.  Returns the

@@ -31,6 +31,7 @@ typedef struct runner_sandbox_opts {
 	const char *scratch;       /* host dir the private tmpfs is mounted on (must exist) */
 	const char *src_host;      /* primary source directory on the host */
 	const char *src_inner;     /* where the build sees it: /codebuild/output/srcN/src */
+	bool src_snapshot;         /* overlay src_host (read-only lower) instead of binding it */
 	const char *tmp_host;      /* build scratch (script.sh, env.sh, ...) on the host */
 	const char *tmp_inner;     /* /codebuild/output/tmp */
 	const char *hostname;
@@ -65,6 +66,13 @@ void runner_sandbox_kill_all(runner_sandbox *s);
 
 /* True when the memory limit was hit (an OOM kill happened). */
 bool runner_sandbox_oom(runner_sandbox *s);
+
+/* PID (in our namespace) of the build's init: /proc/PID/root is the build's
+ * view of its files. */
+pid_t runner_sandbox_pid(const runner_sandbox *s);
+/* False when the sandbox could not overlay the source (unprivileged), so
+ * the caller must give it a copy instead. */
+bool runner_sandbox_can_overlay_source(void);
 
 /* Ends the sandbox: kills everything, reaps the init, removes cgroups. */
 void runner_sandbox_free(runner_sandbox *s);

@@ -27,6 +27,20 @@
 
 static void collect_log(const char *line, void *payload) { runner_agent(payload, "%s", line); }
 
+/* An absolute path the build wrote ($CODEBUILD_SRC_DIR/dist) names a place
+ * in its own view of the source: map it to where we can read that view. */
+static void map_inner(runner_build *b, char **path)
+{
+	if (!*path || (*path)[0] != '/')
+		return;
+	size_t l = strlen(b->src_inner);
+	if (strncmp(*path, b->src_inner, l) || ((*path)[l] && (*path)[l] != '/'))
+		return;
+	char *m = cbl_xasprintf("%s%s", b->view, *path + l);
+	free(*path);
+	*path = m;
+}
+
 /* Expands the artifact's strings: files, base-directory, name. */
 static int expand_artifact(runner_build *b, const spec_artifact *a, char ***files, char **base,
 			   char **name, cbl_error **err)
@@ -72,7 +86,8 @@ static int one_artifact(runner_build *b, const spec_artifact *a, const char *out
 	int rc = expand_artifact(b, a, &files, &base, &name, err);
 	if (rc)
 		goto out;
-	rc = artifacts_collect(&list, b->source_dir, a, (const char *const *)files, base, collect_log,
+	map_inner(b, &base);
+	rc = artifacts_collect(&list, b->view, a, (const char *const *)files, base, collect_log,
 			       b, err);
 	if (rc)
 		goto out;
@@ -271,8 +286,11 @@ static void one_report(runner_build *b, const spec_report *r)
 	sa.files = r->files;
 	sa.base_directory = r->base_directory;
 	sa.discard_paths = r->discard_paths;
-	rc = artifacts_collect(&list, b->source_dir, &sa, (const char *const *)(exp + 2),
-			       r->base_directory ? exp[1] : NULL, collect_log, b, &e);
+	char *rbase = r->base_directory ? cbl_xstrdup(exp[1]) : NULL;
+	map_inner(b, &rbase);
+	rc = artifacts_collect(&list, b->view, &sa, (const char *const *)(exp + 2), rbase, collect_log, b,
+			       &e);
+	free(rbase);
 	if (rc) {
 		status_override = "INCOMPLETE";
 		cbl_buf_printf(&reason, "%s", e->msg);

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <linux/fs.h>
 #include <unistd.h>
 
 #include "util/banned.h"
@@ -181,6 +183,146 @@ int cbl_rm_rf(const char *path, cbl_error **err)
 	if (rm_rf_at(AT_FDCWD, path, 0) < 0)
 		return cbl_error_set_errno(err, CBL_EIO, errno, "cannot remove '%s'", path);
 	return 0;
+}
+
+static int copy_file_at(int sfd_dir, int dfd_dir, const char *name, const struct stat *st)
+{
+	int in = openat(sfd_dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (in < 0)
+		return -1;
+	int out = openat(dfd_dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			 st->st_mode & 07777);
+	if (out < 0) {
+		close(in);
+		return -1;
+	}
+	int rc = 0;
+	if (st->st_size > 0 && ioctl(out, FICLONE, in) < 0) {
+		off_t left = st->st_size;
+		while (left > 0) {
+			ssize_t n = copy_file_range(in, NULL, out, NULL, (size_t)left, 0);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL)) {
+				/* plain read/write fallback */
+				char buf[65536];
+				ssize_t r;
+				while ((r = read(in, buf, sizeof(buf))) > 0)
+					if (cbl_write_all(out, buf, (size_t)r) < 0) {
+						rc = -1;
+						break;
+					}
+				if (r < 0)
+					rc = -1;
+				break;
+			}
+			if (n <= 0) {
+				rc = n < 0 ? -1 : 0;
+				break;
+			}
+			left -= n;
+		}
+	}
+	if (rc == 0) {
+		fchmod(out, st->st_mode & 07777);
+		struct timespec ts[2] = {st->st_atim, st->st_mtim};
+		futimens(out, ts);
+	}
+	int e = errno;
+	close(in);
+	close(out);
+	errno = e;
+	return rc;
+}
+
+static int copy_dir_at(int sfd, int dfd, const char *path, int depth, cbl_error **err)
+{
+	if (depth > 256)
+		return cbl_error_set(err, CBL_EINVAL, "'%s': directories nested too deep", path);
+	DIR *d = fdopendir(dup(sfd));
+	if (!d)
+		return cbl_error_set_errno(err, CBL_EIO, errno, "cannot read '%s'", path);
+	int rc = 0;
+	struct dirent *de;
+	while (!rc && (de = readdir(d))) {
+		const char *n = de->d_name;
+		if (!strcmp(n, ".") || !strcmp(n, ".."))
+			continue;
+		struct stat st;
+		if (fstatat(sfd, n, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot stat '%s/%s'", path, n);
+			break;
+		}
+		if (S_ISDIR(st.st_mode)) {
+			if (mkdirat(dfd, n, 0700) < 0) {
+				rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot create '%s/%s'", path, n);
+				break;
+			}
+			int s2 = openat(sfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			int d2 = openat(dfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (s2 < 0 || d2 < 0) {
+				rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot open '%s/%s'", path, n);
+			} else {
+				char *sub = cbl_xasprintf("%s/%s", path, n);
+				rc = copy_dir_at(s2, d2, sub, depth + 1, err);
+				free(sub);
+				fchmod(d2, st.st_mode & 07777);
+				struct timespec ts[2] = {st.st_atim, st.st_mtim};
+				futimens(d2, ts);
+			}
+			if (s2 >= 0)
+				close(s2);
+			if (d2 >= 0)
+				close(d2);
+		} else if (S_ISREG(st.st_mode)) {
+			if (copy_file_at(sfd, dfd, n, &st) < 0)
+				rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot copy '%s/%s'", path, n);
+		} else if (S_ISLNK(st.st_mode)) {
+			char target[4096];
+			ssize_t l = readlinkat(sfd, n, target, sizeof(target) - 1);
+			if (l < 0 || (target[l] = '\0', symlinkat(target, dfd, n) < 0))
+				rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot copy symlink '%s/%s'", path, n);
+			else {
+				struct timespec ts[2] = {st.st_atim, st.st_mtim};
+				utimensat(dfd, n, ts, AT_SYMLINK_NOFOLLOW);
+			}
+		}
+		/* fifos, sockets and devices are not part of a source tree */
+	}
+	closedir(d);
+	return rc;
+}
+
+int cbl_copy_tree(const char *src, const char *dst, cbl_error **err)
+{
+	int sfd = -1, dfd = -1, rc = 0;
+	struct stat st;
+	sfd = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (sfd < 0 || fstat(sfd, &st) < 0) {
+		rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot open '%s'", src);
+		goto out;
+	}
+	if (mkdir(dst, 0700) < 0) {
+		rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot create '%s'", dst);
+		goto out;
+	}
+	dfd = open(dst, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0) {
+		rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot open '%s'", dst);
+		goto out;
+	}
+	rc = copy_dir_at(sfd, dfd, src, 0, err);
+	if (!rc) {
+		fchmod(dfd, st.st_mode & 07777);
+		struct timespec ts[2] = {st.st_atim, st.st_mtim};
+		futimens(dfd, ts);
+	}
+out:
+	if (sfd >= 0)
+		close(sfd);
+	if (dfd >= 0)
+		close(dfd);
+	return rc;
 }
 
 int cbl_realpath(const char *path, char **out, cbl_error **err)

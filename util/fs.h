@@ -20,6 +20,12 @@ int cbl_write_file_atomic(const char *path, const char *data, size_t len, mode_t
 			  cbl_error **err);
 /* rm -rf; never follows symlinks.  Missing path is not an error. */
 int cbl_rm_rf(const char *path, cbl_error **err);
+/* Copies the tree at src to dst (which must not exist), like `cp -a` of the
+ * tree's own content: directories, regular files (reflinked where the
+ * filesystem can, else copy_file_range), symlinks as symlinks (never
+ * followed, so nothing outside src is read), modes and mtimes.  Other file
+ * types are skipped.  On failure dst may be partial: the caller removes it. */
+int cbl_copy_tree(const char *src, const char *dst, cbl_error **err);
 /* realpath that reports errors */
 int cbl_realpath(const char *path, char **out, cbl_error **err);
 /* Writes all of buf to fd, retrying on EINTR / short writes. */

@@ -153,7 +153,7 @@ phases:
       - n=$(cat count 2>/dev/null || echo 0); echo $((n+1)) > count
       - test "$(cat count)" -ge 3
 """)
-    p = cbl("run", src, check=0)
+    p = cbl("run", "--source-mode", "mount", src, check=0)
     assert (src / "count").read_text().strip() == "3"
     assert p.output.count("Entering phase BUILD") == 1
     src = cbl.project("retryre", """version: 0.2
@@ -164,7 +164,7 @@ phases:
       - n=$(cat count 2>/dev/null || echo 0); echo $((n+1)) > count
       - exit 4
 """)
-    cbl("run", src, check=1)
+    cbl("run", "--source-mode", "mount", src, check=1)
     assert (src / "count").read_text().strip() == "1", "regex does not match: no retry"
 
 
@@ -348,7 +348,7 @@ phases:
 """)
     marker = src / "bg-alive"
     t0 = time.time()
-    p = cbl("run", "--sandbox", sandbox, "--timeout", "2s", src, check=4)
+    p = cbl("run", "--sandbox", sandbox, "--source-mode", "mount", "--timeout", "2s", src, check=4)
     assert time.time() - t0 < 15
     assert "Phase complete: BUILD State: TIMED_OUT" in p.output
     assert "CHECK post must not run" not in p.output
@@ -370,7 +370,8 @@ phases:
       - echo CHECK started; sleep 60
 """)
     marker = src / "alive"
-    proc = subprocess.Popen([str(BIN), "run", "--sandbox", sandbox, str(src)], env=cbl.env(),
+    proc = subprocess.Popen([str(BIN), "run", "--sandbox", sandbox, "--source-mode", "mount", str(src)],
+                            env=cbl.env(),
                             stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 20

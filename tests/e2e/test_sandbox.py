@@ -38,8 +38,8 @@ phases:
     for path in ("/usr/local/bin/cbl-sandbox-test", "/etc/cbl-sandbox-foo", "/var/lib/cbl-sandbox-dpkg",
                  "/tmp/cbl-sandbox-tmp"):
         assert not os.path.exists(path), f"{path} leaked to the host"
-    # the source is the real directory, as in the service's container
-    assert (src / "written-in-build.txt").read_text() == "src-write\n"
+    # snapshot mode (the default): the working tree is never changed
+    assert not (src / "written-in-build.txt").exists()
 
 
 def test_seccomp_and_hostname(cbl):
@@ -122,8 +122,8 @@ def test_daemons_gone_after_build(cbl):
 def test_daemons_gone_when_runner_is_killed(cbl):
     tag = "2039."
     src = cbl.project("killed", DAEMONS.format(tag=tag, wait=300))
-    proc = subprocess.Popen([str(BIN), "run", str(src)], env=cbl.env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([str(BIN), "run", "--source-mode", "mount", str(src)], env=cbl.env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 30
     while not (src / "started").exists() and time.time() < deadline:
         time.sleep(0.05)
@@ -172,7 +172,9 @@ def test_sandbox_none_says_so(cbl):
     src = cbl.project("nosb", "version: 0.2\nphases:\n  build:\n    commands:\n      - echo \"CHECK $CODEBUILD_SRC_DIR\"\n")
     p = cbl("run", "--sandbox", "none", src, check=0)
     assert "WARNING: no sandbox" in p.output
-    assert f"CHECK {src}" in p.output
+    assert re.search(r"^CHECK /.+/builds/nosb/[0-9a-f-]{36}/src$", p.output, re.M), p.output
+    p = cbl("run", "--sandbox", "none", "--source-mode", "mount", src, check=0)
+    assert re.search(rf"^CHECK {re.escape(str(src))}$", p.output, re.M), p.output
     p = cbl("run", "--sandbox", "none", "--network", "none", src, check=2)
     assert "--network none needs the sandbox" in p.output
     p = cbl("run", "--sandbox", "bogus", src, check=2)
@@ -209,6 +211,37 @@ phases:
         assert m and int(m.group(1)) <= 5, out
         assert "CHECK usr read-only" in out and "CHECK tmp writable" in out
         assert "not root: the sandbox shows the host's / read-only" in out
-        assert open(os.path.join(src, "built.txt")).read() == "out\n"
+        assert not os.path.exists(os.path.join(src, "built.txt")), "snapshot: tree untouched"
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.parametrize("sandbox", ["namespaces", "none"])
+def test_snapshot_and_mount_modes(cbl, tmp_path, sandbox):
+    spec = """version: 0.2
+phases:
+  build:
+    commands:
+      - rm keep.txt && echo rewritten > data.txt && mkdir -p new/deep && echo n > new/deep/f
+      - test ! -e keep.txt && echo CHECK deleted
+      - rm -rf sub
+artifacts:
+  files:
+    - data.txt
+    - new/**/*
+"""
+    src = cbl.project("modes", spec, files={"keep.txt": "keep\n", "data.txt": "orig\n",
+                                             "sub/x.txt": "x\n"})
+    out = tmp_path / "out"
+    p = cbl("run", "--sandbox", sandbox, "-a", out, src, check=0)
+    assert re.search(r"^CHECK deleted", p.output, re.M)
+    assert (src / "keep.txt").read_text() == "keep\n"
+    assert (src / "data.txt").read_text() == "orig\n"
+    assert (src / "sub" / "x.txt").exists() and not (src / "new").exists()
+    # the artifact holds what the build made, not the working tree
+    listing = subprocess.run(["unzip", "-p", str(out / "artifacts.zip"), "data.txt"],
+                             capture_output=True, text=True).stdout
+    assert listing == "rewritten\n"
+    p = cbl("run", "--sandbox", sandbox, "--source-mode", "mount", src, check=0)
+    assert not (src / "keep.txt").exists() and (src / "data.txt").read_text() == "rewritten\n"
+    assert (src / "new" / "deep" / "f").exists() and not (src / "sub").exists()

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 static void test_buf(void)
@@ -130,6 +131,43 @@ static void test_fs(void)
 	free(link);
 }
 
+static void test_copy_tree(void)
+{
+	char tmpl[] = "/tmp/cbl-copy-XXXXXX";
+	char *dir = mkdtemp(tmpl);
+	cbl_error *e = NULL;
+	char *src = cbl_path_join(dir, "src"), *dst = cbl_path_join(dir, "dst");
+	char *sub = cbl_path_join(src, "a/b");
+	cbl_mkdir_p(sub, 0755, &e);
+	char *f = cbl_path_join(sub, "f.sh");
+	cbl_write_file_atomic(f, "#!/bin/sh\n", 10, 0755, false, &e);
+	chmod(f, 0751);
+	struct timespec ts[2] = {{1000000000, 0}, {1000000000, 0}};
+	utimensat(AT_FDCWD, f, ts, 0);
+	char *empty = cbl_path_join(src, "empty");
+	cbl_write_file_atomic(empty, "", 0, 0600, false, &e);
+	char *l1 = cbl_path_join(src, "out-link"), *l2 = cbl_path_join(src, "in-link");
+	ok(symlink("/etc/passwd", l1) == 0 && symlink("a/b/f.sh", l2) == 0, "fixture symlinks");
+	ok(cbl_copy_tree(src, dst, &e) == 0, "copy tree");
+	char *df = cbl_path_join(dst, "a/b/f.sh");
+	struct stat st;
+	ok(stat(df, &st) == 0 && (st.st_mode & 07777) == 0751, "mode kept");
+	ok(st.st_mtime == 1000000000, "mtime kept");
+	char *data = NULL;
+	size_t len = 0;
+	ok(cbl_read_file(df, 0, &data, &len, &e) == 0 && !strcmp(data, "#!/bin/sh\n"), "content");
+	free(data);
+	char *dl1 = cbl_path_join(dst, "out-link"), buf[256];
+	ssize_t n = readlink(dl1, buf, sizeof(buf) - 1);
+	ok(n > 0 && (buf[n] = 0, !strcmp(buf, "/etc/passwd")), "symlink copied as a link, not followed");
+	char *de = cbl_path_join(dst, "empty");
+	ok(stat(de, &st) == 0 && st.st_size == 0, "empty file");
+	ok(cbl_copy_tree(src, dst, &e) == CBL_EIO, "existing destination refused");
+	cbl_error_clear(&e);
+	cbl_rm_rf(dir, &e);
+	free(src); free(dst); free(sub); free(f); free(empty); free(l1); free(l2); free(df); free(dl1); free(de);
+}
+
 int main(void)
 {
 	test_buf();
@@ -138,5 +176,6 @@ int main(void)
 	test_duration();
 	test_time();
 	test_fs();
+	test_copy_tree();
 	return tap_done();
 }

@@ -1,0 +1,93 @@
+/* runner/source.h - fetching a build's source from a git repository (libgit2).
+ *
+ * runner_source_git_fetch() produces what CodeBuild's DOWNLOAD_SOURCE phase
+ * produces for a git source: a working tree of one commit, by default a
+ * shallow single-ref clone (git_clone_depth 1), with HEAD detached at the
+ * commit, optionally with submodules and tags.
+ *
+ * Thread safety: calls are independent (no globals; libgit2 is initialised and
+ * shut down, reference-counted, inside each call), so several builds may fetch
+ * concurrently into different destinations.  The call reads HOME,
+ * XDG_CONFIG_HOME and SSH_AUTH_SOCK from the environment; do not setenv()
+ * concurrently.  The progress callback runs on the calling thread.
+ */
+#ifndef RUNNER_SOURCE_H
+#define RUNNER_SOURCE_H
+
+#include <stdbool.h>
+
+#include "util/error.h"
+
+typedef struct runner_source_git_opts {
+	/* Required.  https://, http://, ssh://, git://, scp-like user@host:path,
+	 * file:// or a local path (a work tree or a bare repository). */
+	const char *url;
+	/* What to check out (CodeBuild's sourceVersion):
+	 *   NULL or ""          the remote's HEAD (its default branch)
+	 *   "main"              a branch (refs/heads/main), else a tag (refs/tags/main)
+	 *   "refs/..."          that exact ref, e.g. refs/pull/7/head, refs/tags/v1
+	 *   "pr/7"              = refs/pull/7/head (GitHub pull request)
+	 *   full or abbreviated commit SHA (7..40 hex digits) when no ref of that
+	 *                       name exists
+	 *   "branch^{SHA}"      CodeBuild's form: check out SHA, which must be
+	 *                       reachable from branch (error otherwise)
+	 * HEAD is always detached at the resolved commit; for a branch the local
+	 * branch is also created with its upstream set (origin/<branch>). */
+	const char *version;
+	/* History depth: 1 = CodeBuild's default git_clone_depth; 0 = full.
+	 * `git log` in the result shows exactly `depth` commits when the history
+	 * is longer (for local and file:// sources too, see source_git.c). */
+	int depth;
+	/* Fetch and check out submodules recursively, at their recorded commits,
+	 * with the same depth (CodeBuild's fetchSubmodules). */
+	bool submodules;
+	/* Fetch all tags too (default off; a tag asked for as version is always
+	 * fetched). */
+	bool tags;
+	/* Human progress lines without a newline ("Receiving objects: 45%
+	 * (450/1000), 1.2 MiB | 3.4 MiB/s"), at most one per 100 ms per phase plus
+	 * a final ", done." line.  May be NULL.  The caller decides whether to
+	 * show them (e.g. only on a TTY).  `line` is borrowed for the call. */
+	void (*progress)(const char *line, void *payload);
+	void *payload;
+} runner_source_git_opts;
+
+#define RUNNER_SOURCE_GIT_OPTS_INIT {NULL, NULL, 1, false, false, NULL, NULL}
+
+/* Fetches o->url at o->version into dest_dir, which must not exist or be an
+ * empty directory (its parent must exist).  The work happens in a sibling
+ * "<dest_dir>.tmp.<pid>.XXXXXX" that is renamed into place only when
+ * everything (fetch, checkout, submodules) succeeded and removed otherwise, so
+ * on failure dest_dir is left as it was (absent or empty).
+ *
+ * resolved_sha_out (may be NULL): on success, the checked-out commit's full
+ * hex SHA; the caller frees it.
+ *
+ * Credentials, tried once each per connection (then "authentication failed"):
+ * user:password embedded in the URL, then the `git credential-store` files
+ * (~/.git-credentials, then ${XDG_CONFIG_HOME:-~/.config}/git/credentials;
+ * first line whose protocol and host[:port], and user when the URL names
+ * one, match - paths are ignored like git's default credential.useHttpPath),
+ * and for ssh the ssh-agent.  The user's ~/.gitconfig is honoured as libgit2
+ * does (url.<base>.insteadOf, http.sslVerify, proxies).
+ *
+ * Errors (messages never contain a URL's password; it is shown as ***):
+ *   CBL_EINVAL  bad options; dest_dir not empty;
+ *               "authentication failed for URL";
+ *               "commit SHA is not on branch B in URL" (branch^{SHA})
+ *   CBL_ENOENT  "repository not found: URL" (HTTP 404, no repository at a
+ *               local path);
+ *               "reference not found: refs/heads/X in URL" (no branch or tag
+ *               of that name; the message names the branch ref, or the
+ *               exact ref asked for);
+ *               "commit X not found in URL";
+ *               "repository is empty: URL"
+ *   CBL_EIO     "cannot reach URL: <libgit2 message>" (connection refused,
+ *               DNS failure, TLS failure); other fetch, checkout and
+ *               filesystem failures ("git fetch from URL failed: ...")
+ * Submodule failures are wrapped as "submodule 'path': ...".
+ */
+int runner_source_git_fetch(const runner_source_git_opts *o, const char *dest_dir,
+			    char **resolved_sha_out, cbl_error **err);
+
+#endif
