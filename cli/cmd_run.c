@@ -49,6 +49,7 @@ static const char run_usage[] =
 	"      --network MODE       default (the host's network) or none (loopback only)\n"
 	"      --source-mode MODE   snapshot (default): the build sees a copy-on-write view of\n"
 	"                           DIR and can never change it; mount: DIR itself, read-write\n"
+	"      --git-tracked-only   show the build only what a clone of HEAD would contain\n"
 	"      --strict             buildspec warnings are errors\n"
 	"      --json               stream events as JSON lines, ending with {\"build\": {...}}\n"
 	"  -h, --help               this help\n"
@@ -61,7 +62,7 @@ static const char run_usage[] =
 	"4 TIMED_OUT, 5 STOPPED.\n";
 
 enum { OPT_ENV_FILE = 256, OPT_SECRETS, OPT_PROJECT, OPT_COMPUTE, OPT_SRCVER, OPT_REGION,
-       OPT_TIMEOUT, OPT_STRICT, OPT_JSON, OPT_PACKAGING, OPT_REPORTS, OPT_SANDBOX, OPT_NETWORK, OPT_SOURCE_MODE };
+       OPT_TIMEOUT, OPT_STRICT, OPT_JSON, OPT_PACKAGING, OPT_REPORTS, OPT_SANDBOX, OPT_NETWORK, OPT_SOURCE_MODE, OPT_TRACKED };
 
 static const struct option run_options[] = {
 	{"buildspec", required_argument, NULL, 'b'},
@@ -80,6 +81,7 @@ static const struct option run_options[] = {
 	{"sandbox", required_argument, NULL, OPT_SANDBOX},
 	{"network", required_argument, NULL, OPT_NETWORK},
 	{"source-mode", required_argument, NULL, OPT_SOURCE_MODE},
+	{"git-tracked-only", no_argument, NULL, OPT_TRACKED},
 	{"strict", no_argument, NULL, OPT_STRICT},
 	{"json", no_argument, NULL, OPT_JSON},
 	{"help", no_argument, NULL, 'h'},
@@ -317,6 +319,7 @@ int cmd_run(int argc, char **argv)
 				goto out;
 			}
 			break;
+		case OPT_TRACKED: o.git_tracked_only = true; break;
 		case OPT_SOURCE_MODE:
 			if (!strcmp(optarg, "mount")) {
 				o.source_mode = RUNNER_SOURCE_MOUNT;

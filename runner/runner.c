@@ -481,6 +481,30 @@ static void git_info(runner_build *b)
 			git_oid_tostr(hex, sizeof(hex), &oid);
 			b->resolved_version = cbl_xstrdup(hex);
 		}
+		if (!b->tracked_dir) {
+			/* what a cloud build would not see */
+			git_status_options so = GIT_STATUS_OPTIONS_INIT;
+			so.show = GIT_STATUS_SHOW_WORKDIR_ONLY;
+			so.flags = GIT_STATUS_OPT_INCLUDE_UNTRACKED | GIT_STATUS_OPT_EXCLUDE_SUBMODULES;
+			git_status_list *sl = NULL;
+			if (git_status_list_new(&sl, repo, &so) == 0) {
+				size_t untracked = 0, modified = 0;
+				for (size_t i = 0; i < git_status_list_entrycount(sl); i++) {
+					const git_status_entry *se = git_status_byindex(sl, i);
+					if (se->status & GIT_STATUS_WT_NEW)
+						untracked++;
+					else if (se->status & (GIT_STATUS_WT_MODIFIED | GIT_STATUS_WT_DELETED |
+							       GIT_STATUS_WT_TYPECHANGE | GIT_STATUS_WT_RENAMED))
+						modified++;
+				}
+				if (untracked || modified)
+					runner_warn(b, "the working tree has %zu untracked and %zu modified file(s) "
+						       "that a cloud build of commit %.12s would not see "
+						       "(--git-tracked-only shows the build only what HEAD contains)",
+						    untracked, modified, b->resolved_version ? b->resolved_version : "HEAD");
+				git_status_list_free(sl);
+			}
+		}
 		git_remote *remote = NULL;
 		if (git_remote_lookup(&remote, repo, "origin") == 0) {
 			const char *url = git_remote_url(remote);
@@ -870,8 +894,10 @@ int runner_build_new(runner_build **out, const runner_opts *opts, cbl_error **er
 	b->log_path = cbl_path_join(b->dir, "build.log");
 	if (!b->artifacts_dir)
 		b->artifacts_dir = cbl_path_join(b->dir, "artifacts");
-	if (b->source_mode == RUNNER_SOURCE_SNAPSHOT &&
-	    (b->sandbox_mode == RUNNER_SANDBOX_NONE || !runner_sandbox_can_overlay_source()))
+	if (opts->git_tracked_only)
+		b->tracked_dir = cbl_path_join(b->dir, "tracked"); /* private already: no snapshot needed */
+	else if (b->source_mode == RUNNER_SOURCE_SNAPSHOT &&
+		 (b->sandbox_mode == RUNNER_SANDBOX_NONE || !runner_sandbox_can_overlay_source()))
 		b->src_copy = cbl_path_join(b->dir, "src");
 	if (b->sandbox_mode == RUNNER_SANDBOX_NAMESPACES) {
 		/* the service's shape: a random number of 2 to 10 digits [obs] */
@@ -881,9 +907,10 @@ int runner_build_new(runner_build **out, const runner_opts *opts, cbl_error **er
 		b->src_inner = cbl_xasprintf("/codebuild/output/src%u/src", r % 4000000000u + 10);
 		b->scratch = cbl_path_join(b->dir, "sandbox");
 	} else {
-		b->src_inner = cbl_xstrdup(b->src_copy ? b->src_copy : b->source_dir);
+		b->src_inner = cbl_xstrdup(b->tracked_dir ? b->tracked_dir
+						       : b->src_copy ? b->src_copy : b->source_dir);
 	}
-	b->view = cbl_xstrdup(b->src_copy ? b->src_copy : b->source_dir);
+	b->view = cbl_xstrdup(b->tracked_dir ? b->tracked_dir : b->src_copy ? b->src_copy : b->source_dir);
 	b->tmpdir = cbl_path_join(b->dir, "tmp");
 	if (pipe2(b->stop_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
 		rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot create pipe");
@@ -904,6 +931,37 @@ void runner_build_stop(runner_build *b)
 		ssize_t r = write(b->stop_pipe[1], &c, 1);
 		(void)r;
 	}
+}
+
+/* --git-tracked-only: the build sees exactly what a clone of HEAD would
+ * contain, checked out by libgit2 into a private directory. */
+static int checkout_tracked(runner_build *b, cbl_error **err)
+{
+	git_repository *repo = NULL;
+	git_object *tree = NULL;
+	int rc = 0;
+	git_libgit2_init();
+	if (git_repository_open_ext(&repo, b->source_dir, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) < 0 ||
+	    git_revparse_single(&tree, repo, "HEAD^{tree}") < 0) {
+		const git_error *ge = git_error_last();
+		rc = cbl_error_set(err, CBL_EINVAL, "--git-tracked-only: %s is not a git repository with a "
+						    "commit (%s)",
+				   b->source_dir, ge && ge->message ? ge->message : "no HEAD");
+		goto out;
+	}
+	git_checkout_options co = GIT_CHECKOUT_OPTIONS_INIT;
+	co.checkout_strategy = GIT_CHECKOUT_FORCE;
+	co.target_directory = b->tracked_dir;
+	if (git_checkout_tree(repo, tree, &co) < 0) {
+		const git_error *ge = git_error_last();
+		rc = cbl_error_set(err, CBL_EIO, "--git-tracked-only: cannot check out HEAD: %s",
+				   ge && ge->message ? ge->message : "unknown error");
+	}
+out:
+	git_object_free(tree);
+	git_repository_free(repo);
+	git_libgit2_shutdown();
+	return rc;
 }
 
 /* Snapshot mode with an overlay: the working tree is the read-only lower
@@ -968,10 +1026,10 @@ static int provision_sandbox(runner_build *b)
 		goto fail;
 	runner_sandbox_opts so = {0};
 	so.scratch = b->scratch;
-	so.src_host = b->src_copy ? b->src_copy : b->source_dir;
+	so.src_host = b->tracked_dir ? b->tracked_dir : b->src_copy ? b->src_copy : b->source_dir;
 	so.src_inner = b->src_inner;
 	so.src_snapshot = false;
-	if (b->source_mode == RUNNER_SOURCE_SNAPSHOT && !b->src_copy) {
+	if (b->source_mode == RUNNER_SOURCE_SNAPSHOT && !b->src_copy && !b->tracked_dir) {
 		if (setup_view(b, &e) < 0)
 			goto fail;
 		so.src_host = b->view;
@@ -1036,6 +1094,15 @@ int runner_build_run(runner_build *b, cbl_error **err)
 	}
 	runner_agent(b, "Running on codebuild-local %s (image %s, %s, %s)", CBL_VERSION, b->image,
 		     b->compute_type, b->sandbox_mode == RUNNER_SANDBOX_NONE ? "no sandbox" : "sandboxed");
+	if (b->tracked_dir) {
+		cbl_error *e = NULL;
+		if (checkout_tracked(b, &e) < 0) {
+			phase_set_context(&b->phases[RUNNER_PHASE_PROVISIONING], "CLIENT_ERROR", e->msg);
+			cbl_error_free(e);
+			phase_end(b, RUNNER_PHASE_PROVISIONING, RUNNER_STATUS_FAILED, true);
+			goto finalize;
+		}
+	}
 	if (b->src_copy) {
 		/* snapshot without an overlay: the build gets its own copy */
 		cbl_error *e = NULL;
@@ -1124,9 +1191,9 @@ finalize:
 	}
 	if (b->scratch)
 		rmdir(b->scratch);
-	if (b->src_copy) {
+	if (b->src_copy || b->tracked_dir) {
 		cbl_error *e = NULL;
-		cbl_rm_rf(b->src_copy, &e);
+		cbl_rm_rf(b->src_copy ? b->src_copy : b->tracked_dir, &e);
 		cbl_error_free(e);
 	}
 	if (b->view_mounted) {
@@ -1192,7 +1259,7 @@ void runner_build_free(runner_build *b)
 			 &b->image, &b->compute_type, &b->region, &b->account, &b->initiator,
 			 &b->source_version, &b->secrets_file, &b->resolved_version, &b->repo_url,
 			 &b->artifacts_dir, &b->reports_dir, &b->src_inner, &b->scratch, &b->src_copy,
-			 &b->view};
+			 &b->view, &b->tracked_dir};
 	for (size_t i = 0; i < sizeof(strs) / sizeof(*strs); i++)
 		free(*strs[i]);
 	cbl_strv_release(&b->overrides);

@@ -107,6 +107,7 @@ typedef struct runner_opts {
 	const char *reports_dir;     /* --reports: also write reports (API JSON + raw files) here */
 	runner_sandbox_mode sandbox;
 	runner_source_mode source_mode;
+	bool git_tracked_only;       /* the build sees only what a clone of HEAD contains */
 	bool network_none;           /* --network none: loopback only (sandbox only) */
 	bool strict;                 /* buildspec warnings become errors */
 	runner_event_fn on_event;

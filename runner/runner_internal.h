@@ -169,7 +169,8 @@ struct runner_build {
 	int source_mode;         /* runner_source_mode */
 	char *src_copy;          /* snapshot by copy (no overlay): our copy of the tree */
 	char *view;              /* host path of the build's view of its source (artifacts) */
-	bool view_mounted;       /* view is our overlay (snapshot mode with the sandbox) */
+	bool view_mounted;
+	char *tracked_dir;       /* --git-tracked-only: HEAD checked out here */       /* view is our overlay (snapshot mode with the sandbox) */
 };
 
 /* UPLOAD_ARTIFACTS (runner/upload.c): artifacts and reports.  Returns the

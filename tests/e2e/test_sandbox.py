@@ -245,3 +245,29 @@ artifacts:
     p = cbl("run", "--sandbox", sandbox, "--source-mode", "mount", src, check=0)
     assert not (src / "keep.txt").exists() and (src / "data.txt").read_text() == "rewritten\n"
     assert (src / "new" / "deep" / "f").exists() and not (src / "sub").exists()
+
+
+@pytest.mark.parametrize("sandbox", ["namespaces", "none"])
+def test_git_tracked_only_and_untracked_warning(cbl, sandbox):
+    src = cbl.project("tracked", """version: 0.2
+phases:
+  build:
+    commands:
+      - "ls -a | sort | tr '\\\\n' ' ' | sed 's/^/CHECK files= /'; echo"
+      - echo "CHECK content=$(cat committed.txt)"
+""", files={"committed.txt": "v1\n"})
+    git = ["git", "-C", str(src), "-c", "user.email=t@example.com", "-c", "user.name=t"]
+    subprocess.run(["git", "init", "-q", str(src)], check=True)
+    subprocess.run(git + ["add", "."], check=True)
+    subprocess.run(git + ["commit", "-q", "-m", "c1"], check=True)
+    (src / "committed.txt").write_text("v2-modified\n")
+    (src / "untracked.txt").write_text("u\n")
+    p = cbl("run", "--sandbox", sandbox, src, check=0)
+    assert "1 untracked and 1 modified file(s)" in p.output
+    assert "CHECK content=v2-modified" in p.output and "untracked.txt" in p.output
+    p = cbl("run", "--sandbox", sandbox, "--git-tracked-only", src, check=0)
+    assert "CHECK content=v1" in p.output
+    files = re.search(r"^CHECK files= (.*)$", p.output, re.M).group(1).split()
+    assert "untracked.txt" not in files and "buildspec.yml" in files
+    assert "untracked and" not in p.output
+    assert (src / "committed.txt").read_text() == "v2-modified\n"
