@@ -2,7 +2,8 @@
 # Overhead of a build: a 4-phase buildspec whose commands are `true`, run N
 # times (default 20), against the baseline `bash -c 'true; true; true; true'`.
 # Prints both medians, the median overhead per build and the ratio.
-# Target (issue "codebuild-local run"): overhead under 15 ms without sandbox.
+# Target (issue "codebuild-local run"): overhead under 15 ms without sandbox
+# (--sandbox none; bench/sandbox.sh measures what the sandbox adds).
 # Usage: bench/overhead.sh [BIN] [N]
 set -euo pipefail
 BIN=${1:-build/codebuild-local}
@@ -33,12 +34,12 @@ now_ns() { date +%s%N; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 # warm-up (page cache, dynamic loader)
-"$BIN" run "$work/src" >/dev/null 2>&1
+"$BIN" run --sandbox none "$work/src" >/dev/null 2>&1
 bash -c 'true; true; true; true'
 
 : > "$work/cbl.txt"; : > "$work/bash.txt"
 for _ in $(seq "$N"); do
-  t0=$(now_ns); "$BIN" run "$work/src" >/dev/null 2>&1; t1=$(now_ns)
+  t0=$(now_ns); "$BIN" run --sandbox none "$work/src" >/dev/null 2>&1; t1=$(now_ns)
   echo $(( (t1 - t0) / 1000 )) >> "$work/cbl.txt"
   t0=$(now_ns); bash -c 'true; true; true; true'; t1=$(now_ns)
   echo $(( (t1 - t0) / 1000 )) >> "$work/bash.txt"
