@@ -72,15 +72,17 @@ typedef struct runner_source_git_opts {
  * does (url.<base>.insteadOf, http.sslVerify, proxies).
  *
  * Errors (messages never contain a URL's password; it is shown as ***):
- *   CBL_EINVAL  bad options; dest_dir not empty;
- *               "authentication failed for URL";
- *               "commit SHA is not on branch B in URL" (branch^{SHA})
+ *   CBL_EINVAL  bad options; dest_dir not empty or not a directory;
+ *               "authentication failed for URL" (HTTP 401 after every
+ *               credential source was tried once, ssh auth failure);
+ *               "commit prefix X is ambiguous in URL"
  *   CBL_ENOENT  "repository not found: URL" (HTTP 404, no repository at a
  *               local path);
  *               "reference not found: refs/heads/X in URL" (no branch or tag
  *               of that name; the message names the branch ref, or the
- *               exact ref asked for);
+ *               exact ref asked for: refs/pull/7/head for pr/7);
  *               "commit X not found in URL";
+ *               "commit X is not on branch B in URL" (branch^{SHA});
  *               "repository is empty: URL"
  *   CBL_EIO     "cannot reach URL: <libgit2 message>" (connection refused,
  *               DNS failure, TLS failure); other fetch, checkout and

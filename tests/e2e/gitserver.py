@@ -18,9 +18,11 @@ From Python tests: `with GitServer(root) as srv: srv.url("repo.git")`.
 import argparse
 import base64
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -161,9 +163,11 @@ class GitServer:
 
     def __init__(self, root, auth=None):
         self.root, self.auth, self.proc, self.port = str(root), auth, None, None
+        self._tmp = None
 
     def __enter__(self):
-        pf = os.path.join(self.root, ".port.%d" % os.getpid())
+        self._tmp = tempfile.mkdtemp(prefix="gitserver-")
+        pf = os.path.join(self._tmp, "port")
         cmd = [PYTHON, os.path.abspath(__file__), "--root", self.root, "--port-file", pf]
         if self.auth:
             cmd += ["--auth", self.auth]
@@ -176,7 +180,6 @@ class GitServer:
             time.sleep(0.02)
         with open(pf) as f:
             self.port = int(f.read())
-        os.unlink(pf)
         return self
 
     def url(self, repo):
@@ -190,6 +193,9 @@ class GitServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self._tmp:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
 
 
 def main():

@@ -1,0 +1,1476 @@
+/* runner/source_git.c - git sources through libgit2 (contract in source.h).
+ *
+ * Shape of a fetch, per repository (the top-level one and each submodule):
+ *   init an empty repository, add remote "origin", connect once and read the
+ *   advertised refs, decide what to fetch from `version` (resolve_version),
+ *   fetch only that refspec with `depth`, then detach HEAD at the commit and
+ *   check it out, then the submodules, recursively.
+ *
+ * Why not git_clone(): it fetches the default branch or a branch/tag by name
+ * only; CodeBuild's source versions also name commits, pull-request refs and
+ * "branch^{SHA}", and a shallow clone of a commit has to fetch that commit
+ * itself.
+ *
+ * Commits: libgit2 (1.5+) fetches an object id given as a refspec when the
+ * server advertises allow-tip-sha1-in-want / allow-reachable-sha1-in-want
+ * (GitHub, GitLab, and git http-backend with uploadpack.allowAnySHA1InWant or
+ * allowReachableSHA1InWant).  libgit2 speaks protocol v0/v1 only, where those
+ * capabilities are what matters.  When that fails, or the SHA is abbreviated
+ * and matches no advertised tip, all branches and tags are fetched in full and
+ * the commit looked up; the result is then cut to `depth` (make_shallow).
+ *
+ * Local sources (paths, file://): libgit2's local transport refuses shallow
+ * fetches ("shallow fetch is not supported by the local transport") and copies
+ * every object reachable from the source's refs.  So a local source is fetched
+ * in full and then made shallow the way git itself records shallowness: the
+ * commits at the depth boundary that have parents are written to
+ * .git/shallow.  git (and libgit2) then treat them as parentless, so
+ * `git log` shows exactly `depth` commits and `git fsck` is clean; the extra
+ * objects stay in the pack (they cost disk space, not correctness).
+ *
+ * HEAD is detached at the commit, like CodeBuild's checkout ("HEAD detached at
+ * ..."), and for a branch the local branch is also created with its upstream,
+ * as `git clone --single-branch --branch B` leaves it, so `git branch` and
+ * `git log origin/B` work in the build.
+ */
+#include "runner/source.h"
+
+#include "util/alloc.h"
+#include "util/buf.h"
+#include "util/error.h"
+#include "util/fs.h"
+#include "util/strv.h"
+#include "util/time.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <git2.h>
+#include <git2/sys/errors.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/banned.h"
+
+#define PROGRESS_INTERVAL_US 100000
+#define MIN_ABBREV 7
+#define MAX_SUBMODULE_NESTING 16
+
+/* ---------------------------------------------------------------- URLs --- */
+
+typedef struct url_parts {
+	char *scheme; /* lower-case */
+	char *user;   /* percent-decoded; NULL if none */
+	char *pass;   /* percent-decoded; NULL if none */
+	char *host;   /* host[:port], lower-case */
+	char *path;   /* "" when none */
+} url_parts;
+
+static void url_parts_release(url_parts *u)
+{
+	free(u->scheme);
+	free(u->user);
+	free(u->pass);
+	free(u->host);
+	free(u->path);
+	memset(u, 0, sizeof(*u));
+}
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = tolower(c);
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+static char *pct_decode(const char *s, size_t n)
+{
+	char *out = cbl_xmalloc(n + 1);
+	size_t j = 0;
+	for (size_t i = 0; i < n; i++) {
+		int h, l;
+		if (s[i] == '%' && i + 2 < n && (h = hexval((unsigned char)s[i + 1])) >= 0 &&
+		    (l = hexval((unsigned char)s[i + 2])) >= 0) {
+			out[j++] = (char)(h * 16 + l);
+			i += 2;
+		} else {
+			out[j++] = s[i];
+		}
+	}
+	out[j] = '\0';
+	return out;
+}
+
+static char *lower_dup(const char *s, size_t n)
+{
+	char *r = cbl_xstrndup(s, n);
+	for (char *p = r; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	return r;
+}
+
+/* Parses "scheme://[user[:pass]@]host[:port][/path]".  Returns 0, or -1 when
+ * s has no scheme:// (scp-like, local path). */
+static int url_parse(const char *s, url_parts *u)
+{
+	memset(u, 0, sizeof(*u));
+	const char *sep = strstr(s, "://");
+	if (!sep || sep == s)
+		return -1;
+	for (const char *p = s; p < sep; p++)
+		if (!isalnum((unsigned char)*p) && *p != '+' && *p != '-' && *p != '.')
+			return -1;
+	u->scheme = lower_dup(s, (size_t)(sep - s));
+	const char *auth = sep + 3;
+	size_t alen = strcspn(auth, "/?#");
+	const char *at = NULL;
+	for (size_t i = 0; i < alen; i++)
+		if (auth[i] == '@')
+			at = auth + i;
+	const char *host = auth;
+	if (at) {
+		const char *colon = memchr(auth, ':', (size_t)(at - auth));
+		if (colon) {
+			u->user = pct_decode(auth, (size_t)(colon - auth));
+			u->pass = pct_decode(colon + 1, (size_t)(at - colon - 1));
+		} else {
+			u->user = pct_decode(auth, (size_t)(at - auth));
+		}
+		host = at + 1;
+	}
+	u->host = lower_dup(host, (size_t)(auth + alen - host));
+	u->path = cbl_xstrdup(auth + alen);
+	return 0;
+}
+
+static bool is_http_scheme(const char *scheme)
+{
+	return scheme && (!strcmp(scheme, "http") || !strcmp(scheme, "https"));
+}
+
+/* The URL for messages: a password (and for http(s), where a token is often
+ * given as the user name, the whole user part) becomes "***". */
+static char *url_display(const char *url)
+{
+	const char *sep = strstr(url, "://");
+	if (!sep)
+		return cbl_xstrdup(url);
+	const char *auth = sep + 3;
+	size_t alen = strcspn(auth, "/?#");
+	const char *at = NULL;
+	for (size_t i = 0; i < alen; i++)
+		if (auth[i] == '@')
+			at = auth + i;
+	if (!at)
+		return cbl_xstrdup(url);
+	cbl_buf b = CBL_BUF_INIT;
+	cbl_buf_append(&b, url, (size_t)(auth - url));
+	const char *colon = memchr(auth, ':', (size_t)(at - auth));
+	bool http = (sep - url == 4 && !strncasecmp(url, "http", 4)) ||
+		    (sep - url == 5 && !strncasecmp(url, "https", 5));
+	if (colon && !http) {
+		cbl_buf_append(&b, auth, (size_t)(colon - auth));
+		cbl_buf_puts(&b, ":***");
+	} else if (colon || http) {
+		cbl_buf_puts(&b, "***");
+	} else {
+		cbl_buf_append(&b, auth, (size_t)(at - auth));
+	}
+	cbl_buf_puts(&b, at);
+	return cbl_buf_detach(&b);
+}
+
+/* scp-like "[user@]host:path": a ':' before any '/', per git's url rules. */
+static bool is_scp_like(const char *url)
+{
+	const char *colon = strchr(url, ':');
+	const char *slash = strchr(url, '/');
+	return colon && colon != url && (!slash || colon < slash);
+}
+
+static bool is_local_url(const char *url)
+{
+	if (!strncmp(url, "file://", 7))
+		return true;
+	return !strstr(url, "://") && !is_scp_like(url);
+}
+
+/* ------------------------------------------------------------ context --- */
+
+typedef struct progress_state {
+	void (*cb)(const char *line, void *payload);
+	void *payload;
+	bool started, recv_done, deltas_done;
+	int64_t start_us, last_us; /* first data; last line */
+	size_t last_bytes;         /* received_bytes at the last line */
+	git_indexer_progress last;
+	int64_t co_last_us;
+	bool co_done;
+} progress_state;
+
+typedef struct cred_state {
+	bool tried_url, tried_store, tried_agent, tried_username;
+	bool exhausted;
+} cred_state;
+
+typedef struct fetch_ctx {
+	const runner_source_git_opts *o;
+	progress_state prog;
+	cred_state cred;
+	cbl_strv secrets; /* strings scrubbed out of libgit2's messages */
+	char *sm_prefix;  /* "" or "lib/" while inside submodule lib (messages) */
+} fetch_ctx;
+
+static void remember_secrets(fetch_ctx *c, const char *url)
+{
+	url_parts u;
+	if (url_parse(url, &u) < 0)
+		return;
+	if (u.pass && strlen(u.pass) >= 3)
+		cbl_strv_push(&c->secrets, u.pass);
+	if (is_http_scheme(u.scheme) && !u.pass && u.user && strlen(u.user) >= 3) /* a token */
+		cbl_strv_push(&c->secrets, u.user);
+	url_parts_release(&u);
+}
+
+/* libgit2's message with every known secret replaced by "***". */
+static char *scrub(const fetch_ctx *c, const char *msg)
+{
+	char *cur = cbl_xstrdup(msg ? msg : "unknown error");
+	for (size_t i = 0; i < c->secrets.n; i++) {
+		const char *sec = c->secrets.v[i];
+		size_t sl = strlen(sec);
+		cbl_buf b = CBL_BUF_INIT;
+		const char *p = cur, *hit;
+		while ((hit = strstr(p, sec))) {
+			cbl_buf_append(&b, p, (size_t)(hit - p));
+			cbl_buf_puts(&b, "***");
+			p = hit + sl;
+		}
+		cbl_buf_puts(&b, p);
+		free(cur);
+		cur = cbl_buf_detach(&b);
+	}
+	return cur;
+}
+
+/* ----------------------------------------------------------- progress --- */
+
+static void emitf(fetch_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void emitf(fetch_ctx *c, const char *fmt, ...)
+{
+	if (!c->prog.cb)
+		return;
+	cbl_buf b = CBL_BUF_INIT;
+	va_list ap;
+	va_start(ap, fmt);
+	cbl_buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	c->prog.cb(cbl_buf_cstr(&b), c->prog.payload);
+	cbl_buf_release(&b);
+}
+
+static void human_bytes(char *out, size_t n, double v)
+{
+	if (v < 1024)
+		snprintf(out, n, "%.0f bytes", v);
+	else if (v < 1024.0 * 1024)
+		snprintf(out, n, "%.1f KiB", v / 1024);
+	else if (v < 1024.0 * 1024 * 1024)
+		snprintf(out, n, "%.1f MiB", v / (1024.0 * 1024));
+	else
+		snprintf(out, n, "%.1f GiB", v / (1024.0 * 1024 * 1024));
+}
+
+static unsigned pct(unsigned cur, unsigned total)
+{
+	return total ? (unsigned)((unsigned long long)cur * 100 / total) : 100;
+}
+
+/* The rate is git's kind: over the last interval while receiving, over the
+ * whole transfer (from the first data) on the final line. */
+static void emit_receiving(fetch_ctx *c, const git_indexer_progress *s, bool done)
+{
+	progress_state *p = &c->prog;
+	int64_t now = cbl_mono_us();
+	int64_t el = done ? now - p->start_us : now - p->last_us;
+	double bytes = done ? (double)s->received_bytes : (double)(s->received_bytes - p->last_bytes);
+	if (el < PROGRESS_INTERVAL_US)
+		el = PROGRESS_INTERVAL_US;
+	char size[32], rate[32];
+	human_bytes(size, sizeof(size), (double)s->received_bytes);
+	human_bytes(rate, sizeof(rate), bytes * 1e6 / (double)el);
+	emitf(c, "Receiving objects: %3u%% (%u/%u), %s | %s/s%s", pct(s->received_objects, s->total_objects),
+	      s->received_objects, s->total_objects, size, rate, done ? ", done." : "");
+	p->last_bytes = s->received_bytes;
+}
+
+static void emit_deltas(fetch_ctx *c, const git_indexer_progress *s, bool done)
+{
+	emitf(c, "Resolving deltas: %3u%% (%u/%u)%s", pct(s->indexed_deltas, s->total_deltas),
+	      s->indexed_deltas, s->total_deltas, done ? ", done." : "");
+}
+
+static int on_transfer(const git_indexer_progress *s, void *payload)
+{
+	fetch_ctx *c = payload;
+	progress_state *p = &c->prog;
+	if (!p->cb)
+		return 0;
+	int64_t now = cbl_mono_us();
+	if (!p->started) {
+		p->started = true;
+		p->start_us = now;
+		p->last_us = now; /* first intermediate line after an interval */
+		p->last_bytes = s->received_bytes;
+	}
+	p->last = *s;
+	if (!s->total_objects)
+		return 0;
+	if (!p->recv_done) {
+		if (s->received_objects >= s->total_objects) {
+			emit_receiving(c, s, true);
+			p->recv_done = true;
+			p->last_us = now;
+		} else if (now - p->last_us >= PROGRESS_INTERVAL_US) {
+			emit_receiving(c, s, false);
+			p->last_us = now;
+		}
+		return 0;
+	}
+	if (s->total_deltas && !p->deltas_done) {
+		if (s->indexed_deltas >= s->total_deltas) {
+			emit_deltas(c, s, true);
+			p->deltas_done = true;
+		} else if (now - p->last_us >= PROGRESS_INTERVAL_US) {
+			emit_deltas(c, s, false);
+			p->last_us = now;
+		}
+	}
+	return 0;
+}
+
+static void progress_reset(fetch_ctx *c)
+{
+	progress_state *p = &c->prog;
+	p->started = p->recv_done = p->deltas_done = false;
+	p->start_us = p->last_us = 0;
+	p->last_bytes = 0;
+	memset(&p->last, 0, sizeof(p->last));
+	p->co_last_us = 0;
+	p->co_done = false;
+}
+
+/* After a successful fetch: the closing lines the callback did not reach. */
+static void progress_finish(fetch_ctx *c)
+{
+	progress_state *p = &c->prog;
+	if (!p->started || !p->last.total_objects)
+		return;
+	if (!p->recv_done)
+		emit_receiving(c, &p->last, true);
+	if (p->last.total_deltas && !p->deltas_done) {
+		git_indexer_progress s = p->last;
+		s.indexed_deltas = s.total_deltas;
+		emit_deltas(c, &s, true);
+	}
+	p->recv_done = p->deltas_done = true;
+}
+
+static void on_checkout(const char *path, size_t cur, size_t total, void *payload)
+{
+	fetch_ctx *c = payload;
+	progress_state *p = &c->prog;
+	(void)path;
+	if (!p->cb || !total || p->co_done)
+		return;
+	int64_t now = cbl_mono_us();
+	if (!p->co_last_us)
+		p->co_last_us = now;
+	if (cur >= total) {
+		emitf(c, "Updating files: 100%% (%zu/%zu), done.", total, total);
+		p->co_done = true;
+	} else if (now - p->co_last_us >= PROGRESS_INTERVAL_US) {
+		emitf(c, "Updating files: %3u%% (%zu/%zu)", (unsigned)(cur * 100 / total), cur, total);
+		p->co_last_us = now;
+	}
+}
+
+/* -------------------------------------------------------- credentials --- */
+
+static char *home_dir(void)
+{
+	const char *h = getenv("HOME");
+	if (h && *h)
+		return cbl_xstrdup(h);
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+	if (getpwuid_r(getuid(), &pw, buf, sizeof(buf), &res) == 0 && res && res->pw_dir)
+		return cbl_xstrdup(res->pw_dir);
+	return NULL;
+}
+
+/* One `git credential-store` file: lines "scheme://user:pass@host[:port][/path]".
+ * Like git with credential.useHttpPath=false (its default) the path is not
+ * compared.  Returns 1 and sets *out on a match, 0 for none, <0 on a libgit2
+ * error. */
+static int cred_from_store_file(const char *file, const url_parts *want, const char *want_user,
+				git_credential **out)
+{
+	char *data = NULL;
+	size_t len = 0;
+	int rc = 0;
+	if (cbl_read_file(file, 1 << 20, &data, &len, NULL) < 0)
+		return 0;
+	char *line = data;
+	while (line && *line) {
+		char *nl = strchr(line, '\n');
+		if (nl)
+			*nl = '\0';
+		size_t l = strlen(line);
+		while (l && isspace((unsigned char)line[l - 1]))
+			line[--l] = '\0';
+		while (isspace((unsigned char)*line))
+			line++;
+		url_parts e;
+		if (*line && *line != '#' && url_parse(line, &e) == 0) {
+			bool match = e.user && e.pass && !strcmp(e.scheme, want->scheme) &&
+				     !strcmp(e.host, want->host) &&
+				     (!want_user || !*want_user || !strcmp(want_user, e.user));
+			if (match)
+				rc = git_credential_userpass_plaintext_new(out, e.user, e.pass) < 0 ? -1 : 1;
+			url_parts_release(&e);
+			if (rc)
+				break;
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+	if (data)
+		explicit_bzero(data, len);
+	free(data);
+	return rc;
+}
+
+static int cred_from_stores(const url_parts *want, const char *want_user, git_credential **out)
+{
+	char *home = home_dir();
+	char *f1 = home ? cbl_path_join(home, ".git-credentials") : NULL;
+	const char *xdg = getenv("XDG_CONFIG_HOME");
+	char *f2 = NULL;
+	if (xdg && *xdg)
+		f2 = cbl_xasprintf("%s/git/credentials", xdg);
+	else if (home)
+		f2 = cbl_path_join(home, ".config/git/credentials");
+	int rc = 0;
+	if (f1)
+		rc = cred_from_store_file(f1, want, want_user, out);
+	if (!rc && f2)
+		rc = cred_from_store_file(f2, want, want_user, out);
+	free(f1);
+	free(f2);
+	free(home);
+	return rc;
+}
+
+/* Each method is offered once per connection; then the fetch fails with
+ * "authentication failed" instead of libgit2 asking again and again. */
+static int on_credentials(git_credential **out, const char *url, const char *user_from_url,
+			  unsigned int allowed, void *payload)
+{
+	fetch_ctx *c = payload;
+	cred_state *cs = &c->cred;
+	url_parts u;
+	bool parsed = url && url_parse(url, &u) == 0;
+	int rc;
+
+	if (allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) {
+		/* user:password from the URL.  libgit2's HTTP transport presents
+		 * those itself before calling us, so only other transports
+		 * (ssh password authentication) need them here. */
+		if (!cs->tried_url) {
+			cs->tried_url = true;
+			if (parsed && u.user && u.pass && !is_http_scheme(u.scheme)) {
+				rc = git_credential_userpass_plaintext_new(out, u.user, u.pass);
+				goto out;
+			}
+		}
+		if (!cs->tried_store) {
+			cs->tried_store = true;
+			if (parsed) {
+				rc = cred_from_stores(&u, user_from_url, out);
+				if (rc != 0) {
+					rc = rc > 0 ? 0 : rc;
+					goto out;
+				}
+			}
+		}
+	}
+	if ((allowed & GIT_CREDENTIAL_SSH_KEY) && !cs->tried_agent) {
+		cs->tried_agent = true;
+		const char *sock = getenv("SSH_AUTH_SOCK");
+		if (sock && *sock) {
+			rc = git_credential_ssh_key_from_agent(out, user_from_url ? user_from_url : "git");
+			goto out;
+		}
+	}
+	if ((allowed & GIT_CREDENTIAL_USERNAME) && !cs->tried_username) {
+		cs->tried_username = true;
+		rc = git_credential_username_new(out, user_from_url ? user_from_url : "git");
+		goto out;
+	}
+	cs->exhausted = true;
+	git_error_set_str(GIT_ERROR_NET, "no more credentials to try");
+	rc = GIT_EAUTH;
+out:
+	if (parsed)
+		url_parts_release(&u);
+	return rc;
+}
+
+static git_remote_callbacks make_callbacks(fetch_ctx *c)
+{
+	git_remote_callbacks cb = GIT_REMOTE_CALLBACKS_INIT;
+	cb.credentials = on_credentials;
+	cb.transfer_progress = on_transfer;
+	cb.payload = c;
+	return cb;
+}
+
+/* ------------------------------------------------------------- errors --- */
+
+static const char *git_msg(void)
+{
+	const git_error *e = git_error_last();
+	return e && e->message && *e->message ? e->message : "unknown error";
+}
+
+static int git_klass(void)
+{
+	const git_error *e = git_error_last();
+	return e ? e->klass : 0;
+}
+
+/* Maps a failed connect/fetch to our error codes and texts (see source.h). */
+static int remote_error(fetch_ctx *c, int gerr, bool connecting, const char *disp, cbl_error **err)
+{
+	const char *m = git_msg();
+	int klass = git_klass();
+	char *msg = scrub(c, m);
+	int rc;
+	if (c->cred.exhausted || gerr == GIT_EAUTH || strstr(m, "authentication"))
+		rc = cbl_error_set(err, CBL_EINVAL, "authentication failed for %s", disp);
+	else if (strstr(m, "status code: 404") || strstr(m, "could not find repository") ||
+		 (connecting && gerr == GIT_ENOTFOUND))
+		rc = cbl_error_set(err, CBL_ENOENT, "repository not found: %s", disp);
+	else if (strstr(m, "unsupported URL protocol"))
+		rc = cbl_error_set(err, CBL_EINVAL, "unsupported git URL %s: %s", disp, msg);
+	else if (connecting && (klass == GIT_ERROR_NET || klass == GIT_ERROR_OS || klass == GIT_ERROR_SSL ||
+				klass == GIT_ERROR_SSH || klass == GIT_ERROR_HTTP))
+		rc = cbl_error_set(err, CBL_EIO, "cannot reach %s: %s", disp, msg);
+	else
+		rc = cbl_error_set(err, CBL_EIO, "git fetch from %s failed: %s", disp, msg);
+	free(msg);
+	return rc;
+}
+
+static int local_error(fetch_ctx *c, const char *what, cbl_error **err)
+{
+	char *msg = scrub(c, git_msg());
+	int rc = cbl_error_set(err, CBL_EIO, "%s: %s", what, msg);
+	free(msg);
+	return rc;
+}
+
+/* ------------------------------------------------------ advertised refs --- */
+
+typedef struct adv_ref {
+	char *name;
+	git_oid oid;
+} adv_ref;
+
+typedef struct adv_list {
+	adv_ref *v;
+	size_t n, cap;
+	char *default_branch; /* "refs/heads/main" or NULL */
+	bool has_head;
+	git_oid head;
+} adv_list;
+
+static void adv_release(adv_list *a)
+{
+	for (size_t i = 0; i < a->n; i++)
+		free(a->v[i].name);
+	free(a->v);
+	free(a->default_branch);
+	memset(a, 0, sizeof(*a));
+}
+
+static const adv_ref *adv_find(const adv_list *a, const char *name)
+{
+	for (size_t i = 0; i < a->n; i++)
+		if (!strcmp(a->v[i].name, name))
+			return &a->v[i];
+	return NULL;
+}
+
+static bool is_hex(const char *s, size_t min, size_t max)
+{
+	size_t n = strlen(s);
+	if (n < min || n > max)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isxdigit((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
+/* ---------------------------------------------------------- resolving --- */
+
+typedef enum plan_kind { PLAN_BRANCH, PLAN_TAG, PLAN_REF, PLAN_COMMIT } plan_kind;
+
+typedef struct plan {
+	plan_kind kind;
+	char *ref;         /* remote ref to fetch; NULL for a bare commit */
+	char *branch;      /* short name: PLAN_BRANCH, or PLAN_COMMIT from "branch^{SHA}" */
+	char *sha;         /* PLAN_COMMIT: the commit, lower-case hex, maybe abbreviated */
+	bool default_head; /* version was empty: also set refs/remotes/origin/HEAD */
+} plan;
+
+static void plan_release(plan *p)
+{
+	free(p->ref);
+	free(p->branch);
+	free(p->sha);
+	memset(p, 0, sizeof(*p));
+}
+
+static char *lower_str(const char *s)
+{
+	return lower_dup(s, strlen(s));
+}
+
+static int ref_not_found(const char *ref, const char *disp, cbl_error **err)
+{
+	return cbl_error_set(err, CBL_ENOENT, "reference not found: %s in %s", ref, disp);
+}
+
+static void plan_for_ref(plan *p, const char *ref)
+{
+	p->ref = cbl_xstrdup(ref);
+	if (!strncmp(ref, "refs/heads/", 11)) {
+		p->kind = PLAN_BRANCH;
+		p->branch = cbl_xstrdup(ref + 11);
+	} else if (!strncmp(ref, "refs/tags/", 10)) {
+		p->kind = PLAN_TAG;
+	} else {
+		p->kind = PLAN_REF;
+	}
+}
+
+static bool is_pr_number(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!isdigit((unsigned char)*s))
+			return false;
+	return true;
+}
+
+static int resolve_version(const adv_list *a, const char *version, const char *disp, plan *p,
+			   cbl_error **err)
+{
+	int rc = 0;
+	char *tmp = NULL;
+	memset(p, 0, sizeof(*p));
+
+	if (!version || !*version || !strcmp(version, "HEAD")) {
+		if (a->default_branch && !strncmp(a->default_branch, "refs/heads/", 11) &&
+		    adv_find(a, a->default_branch)) {
+			plan_for_ref(p, a->default_branch);
+			p->default_head = true;
+		} else if (a->has_head) {
+			char hex[GIT_OID_MAX_HEXSIZE + 1];
+			git_oid_tostr(hex, sizeof(hex), &a->head);
+			p->kind = PLAN_COMMIT;
+			p->sha = cbl_xstrdup(hex);
+		} else if (!a->n) {
+			rc = cbl_error_set(err, CBL_ENOENT, "repository is empty: %s", disp);
+		} else {
+			rc = ref_not_found("HEAD", disp, err);
+		}
+		goto out;
+	}
+
+	/* CodeBuild's "branch^{SHA}" */
+	size_t vl = strlen(version);
+	const char *caret = strstr(version, "^{");
+	if (caret && caret != version && vl > 3 && version[vl - 1] == '}') {
+		char *branch = cbl_xstrndup(version, (size_t)(caret - version));
+		char *sha = cbl_xstrndup(caret + 2, (size_t)(version + vl - 1 - (caret + 2)));
+		if (!is_hex(sha, MIN_ABBREV, GIT_OID_SHA1_HEXSIZE)) {
+			rc = cbl_error_set(err, CBL_EINVAL,
+					   "invalid source version '%s': expected branch^{commit SHA}", version);
+			free(branch);
+			free(sha);
+			goto out;
+		}
+		p->kind = PLAN_COMMIT;
+		p->branch = cbl_xstrdup(!strncmp(branch, "refs/heads/", 11) ? branch + 11 : branch);
+		p->ref = cbl_xasprintf("refs/heads/%s", p->branch);
+		p->sha = lower_str(sha);
+		free(branch);
+		free(sha);
+		if (!adv_find(a, p->ref))
+			rc = ref_not_found(p->ref, disp, err);
+		goto out;
+	}
+
+	if (!strncmp(version, "pr/", 3) && is_pr_number(version + 3)) {
+		tmp = cbl_xasprintf("refs/pull/%s/head", version + 3);
+		if (!adv_find(a, tmp)) {
+			rc = ref_not_found(tmp, disp, err);
+			goto out;
+		}
+		plan_for_ref(p, tmp);
+		goto out;
+	}
+
+	if (!strncmp(version, "refs/", 5)) {
+		if (!adv_find(a, version)) {
+			rc = ref_not_found(version, disp, err);
+			goto out;
+		}
+		plan_for_ref(p, version);
+		goto out;
+	}
+
+	/* A name: a branch first, then a tag (git clone --branch), then a commit. */
+	tmp = cbl_xasprintf("refs/heads/%s", version);
+	if (adv_find(a, tmp)) {
+		plan_for_ref(p, tmp);
+		goto out;
+	}
+	free(tmp);
+	tmp = cbl_xasprintf("refs/tags/%s", version);
+	if (adv_find(a, tmp)) {
+		plan_for_ref(p, tmp);
+		goto out;
+	}
+	if (is_hex(version, MIN_ABBREV, GIT_OID_SHA1_HEXSIZE)) {
+		p->kind = PLAN_COMMIT;
+		p->sha = lower_str(version);
+		goto out;
+	}
+	free(tmp);
+	tmp = cbl_xasprintf("refs/heads/%s", version);
+	rc = ref_not_found(tmp, disp, err);
+out:
+	free(tmp);
+	if (rc)
+		plan_release(p);
+	return rc;
+}
+
+/* ------------------------------------------------------------ shallow --- */
+
+typedef struct oidset {
+	git_oid *v;
+	unsigned char *used;
+	size_t cap, n;
+} oidset;
+
+static size_t oid_hash(const git_oid *o)
+{
+	size_t h;
+	memcpy(&h, o->id, sizeof(h));
+	return h;
+}
+
+static void oidset_release(oidset *s)
+{
+	free(s->v);
+	free(s->used);
+	memset(s, 0, sizeof(*s));
+}
+
+/* Returns true when o was not in the set (and adds it). */
+static bool oidset_add(oidset *s, const git_oid *o)
+{
+	if ((s->n + 1) * 2 > s->cap) {
+		oidset old = *s;
+		s->cap = old.cap ? old.cap * 2 : 64;
+		s->v = cbl_xcalloc(s->cap, sizeof(*s->v));
+		s->used = cbl_xcalloc(s->cap, 1);
+		s->n = 0;
+		for (size_t i = 0; i < old.cap; i++)
+			if (old.used[i])
+				oidset_add(s, &old.v[i]);
+		oidset_release(&old);
+	}
+	size_t i = oid_hash(o) & (s->cap - 1);
+	while (s->used[i]) {
+		if (git_oid_equal(&s->v[i], o))
+			return false;
+		i = (i + 1) & (s->cap - 1);
+	}
+	s->used[i] = 1;
+	git_oid_cpy(&s->v[i], o);
+	s->n++;
+	return true;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Cuts the history of `tip` to `depth` commits the way a shallow fetch
+ * records it: breadth-first by distance from tip (the smallest distance wins,
+ * like upload-pack's deepen), and every commit at distance depth-1 that has
+ * parents goes into .git/shallow (merged with what is already there). */
+static int make_shallow(fetch_ctx *c, git_repository *repo, const git_oid *tip, int depth,
+			cbl_error **err)
+{
+	struct qent {
+		git_oid oid;
+		int dist;
+	} *q = NULL;
+	size_t qn = 0, qcap = 0;
+	oidset seen = {0};
+	cbl_strv lines = CBL_STRV_INIT;
+	cbl_buf out = CBL_BUF_INIT;
+	char *path = NULL, *old = NULL;
+	size_t oldlen = 0;
+	int rc = 0;
+
+	CBL_GROW(q, qn + 1, qcap);
+	git_oid_cpy(&q[qn].oid, tip);
+	q[qn++].dist = 0;
+	oidset_add(&seen, tip);
+	for (size_t i = 0; i < qn; i++) {
+		git_commit *cm = NULL;
+		if (git_commit_lookup(&cm, repo, &q[i].oid) < 0) {
+			rc = local_error(c, "cannot read commit while cutting history", err);
+			goto out;
+		}
+		unsigned int np = git_commit_parentcount(cm);
+		if (q[i].dist >= depth - 1) {
+			if (np) {
+				char hex[GIT_OID_MAX_HEXSIZE + 1];
+				git_oid_tostr(hex, sizeof(hex), &q[i].oid);
+				cbl_strv_push(&lines, hex);
+			}
+		} else {
+			for (unsigned int k = 0; k < np; k++) {
+				const git_oid *po = git_commit_parent_id(cm, k);
+				if (po && oidset_add(&seen, po)) {
+					CBL_GROW(q, qn + 1, qcap);
+					git_oid_cpy(&q[qn].oid, po);
+					q[qn++].dist = q[i].dist + 1;
+				}
+			}
+		}
+		git_commit_free(cm);
+	}
+
+	path = cbl_path_join(git_repository_path(repo), "shallow");
+	if (cbl_read_file(path, 0, &old, &oldlen, NULL) == 0) {
+		char *s = old;
+		while (*s) {
+			size_t l = strcspn(s, "\n");
+			if (l)
+				cbl_strv_push_take(&lines, cbl_xstrndup(s, l));
+			s += l;
+			if (*s)
+				s++;
+		}
+	}
+	if (!lines.n)
+		goto out;
+	qsort(lines.v, lines.n, sizeof(*lines.v), cmp_str);
+	for (size_t i = 0; i < lines.n; i++) {
+		if (i && !strcmp(lines.v[i], lines.v[i - 1]))
+			continue;
+		cbl_buf_printf(&out, "%s\n", lines.v[i]);
+	}
+	rc = cbl_write_file_atomic(path, out.ptr, out.len, 0644, false, err);
+out:
+	free(q);
+	oidset_release(&seen);
+	cbl_strv_release(&lines);
+	cbl_buf_release(&out);
+	free(path);
+	free(old);
+	return rc;
+}
+
+/* ------------------------------------------------------------ fetching --- */
+
+static int do_fetch(fetch_ctx *c, git_remote *remote, const char *const *specs, size_t nspecs, int depth,
+		    bool all_tags, const char *disp, cbl_error **err)
+{
+	git_fetch_options fo = GIT_FETCH_OPTIONS_INIT;
+	cbl_strv sv = CBL_STRV_INIT;
+	for (size_t i = 0; i < nspecs; i++)
+		cbl_strv_push(&sv, specs[i]);
+	git_strarray arr = {sv.v, sv.n};
+	char *reflog = cbl_xasprintf("clone: from %s", disp);
+	fo.callbacks = make_callbacks(c);
+	fo.depth = depth;
+	fo.download_tags = all_tags ? GIT_REMOTE_DOWNLOAD_TAGS_ALL : GIT_REMOTE_DOWNLOAD_TAGS_NONE;
+	fo.update_fetchhead = 0;
+	memset(&c->cred, 0, sizeof(c->cred));
+	progress_reset(c);
+	int rc = 0;
+	int g = git_remote_fetch(remote, &arr, &fo, reflog);
+	if (g < 0)
+		rc = remote_error(c, g, false, disp, err);
+	else
+		progress_finish(c);
+	free(reflog);
+	cbl_strv_release(&sv);
+	return rc;
+}
+
+static int peel_ref(fetch_ctx *c, git_repository *repo, const char *ref, const char *disp, git_oid *out,
+		    cbl_error **err)
+{
+	git_object *obj = NULL;
+	git_reference *r = NULL;
+	int rc = 0;
+	if (git_reference_lookup(&r, repo, ref) < 0) {
+		rc = cbl_error_set(err, CBL_EIO, "git fetch from %s did not produce %s", disp, ref);
+		goto out;
+	}
+	if (git_reference_peel(&obj, r, GIT_OBJECT_COMMIT) < 0) {
+		char *m = scrub(c, git_msg());
+		rc = cbl_error_set(err, CBL_EINVAL, "%s in %s does not point to a commit: %s", ref, disp, m);
+		free(m);
+		goto out;
+	}
+	git_oid_cpy(out, git_object_id(obj));
+out:
+	git_object_free(obj);
+	git_reference_free(r);
+	return rc;
+}
+
+/* Looks a full or abbreviated SHA up among the fetched objects.  Returns 0,
+ * or 1 when absent (no error set), or <0 (ambiguous: error set). */
+static int lookup_commit_prefix(git_repository *repo, const char *sha, const char *disp, git_oid *out,
+				cbl_error **err)
+{
+	git_oid prefix;
+	git_object *obj = NULL;
+	size_t len = strlen(sha);
+	if (git_oid_fromstrn(&prefix, sha, len) < 0)
+		return 1;
+	int g = git_object_lookup_prefix(&obj, repo, &prefix, len, GIT_OBJECT_COMMIT);
+	if (g == GIT_EAMBIGUOUS)
+		return cbl_error_set(err, CBL_EINVAL, "commit prefix %s is ambiguous in %s", sha, disp);
+	if (g < 0) {
+		git_error_clear();
+		return 1;
+	}
+	git_oid_cpy(out, git_object_id(obj));
+	git_object_free(obj);
+	return 0;
+}
+
+/* The unique advertised tip (peeled tags included) whose id starts with sha. */
+static bool adv_unique_prefix(const adv_list *a, const char *sha, git_oid *out)
+{
+	size_t len = strlen(sha);
+	bool found = false;
+	for (size_t i = 0; i < a->n; i++) {
+		char hex[GIT_OID_MAX_HEXSIZE + 1];
+		git_oid_tostr(hex, sizeof(hex), &a->v[i].oid);
+		if (strncmp(hex, sha, len))
+			continue;
+		if (found && !git_oid_equal(out, &a->v[i].oid))
+			return false;
+		git_oid_cpy(out, &a->v[i].oid);
+		found = true;
+	}
+	return found;
+}
+
+/* "branch^{SHA}": when SHA is the branch's tip a shallow fetch of the branch
+ * is enough; otherwise the branch's whole history is fetched to prove SHA is
+ * on it (and cut to depth afterwards: *full). */
+static int fetch_commit_on_branch(fetch_ctx *c, git_repository *repo, git_remote *remote, const adv_list *adv,
+				  const plan *p, int fetch_depth, const char *disp, git_oid *target, bool *full,
+				  cbl_error **err)
+{
+	const adv_ref *tip = adv_find(adv, p->ref); /* resolve_version checked it */
+	char hex[GIT_OID_MAX_HEXSIZE + 1];
+	git_oid_tostr(hex, sizeof(hex), &tip->oid);
+	bool at_tip = !strncmp(hex, p->sha, strlen(p->sha));
+	char *spec = cbl_xasprintf("+%s:refs/remotes/origin/%s", p->ref, p->branch);
+	int rc = do_fetch(c, remote, (const char *const[]){spec}, 1, at_tip ? fetch_depth : 0, c->o->tags, disp,
+			  err);
+	free(spec);
+	if (rc < 0)
+		return rc;
+	if (at_tip) {
+		git_oid_cpy(target, &tip->oid);
+		return 0;
+	}
+	*full = true;
+	int r = lookup_commit_prefix(repo, p->sha, disp, target, err);
+	if (r < 0)
+		return r;
+	if (r > 0 || (!git_oid_equal(target, &tip->oid) && git_graph_descendant_of(repo, &tip->oid, target) != 1))
+		return cbl_error_set(err, CBL_ENOENT, "commit %s is not on branch %s in %s", p->sha, p->branch,
+				     disp);
+	return 0;
+}
+
+/* A commit by SHA: fetched by id when the full id is known (given, or the
+ * unique advertised tip with that prefix) and the server allows it; else
+ * every branch and tag in full, then looked up (and cut to depth: *full). */
+static int fetch_commit(fetch_ctx *c, git_repository *repo, git_remote *remote, const adv_list *adv,
+			const plan *p, int fetch_depth, const char *disp, git_oid *target, bool *full,
+			cbl_error **err)
+{
+	static const char *const all[] = {"+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"};
+	git_oid want;
+	bool have_full = strlen(p->sha) == GIT_OID_SHA1_HEXSIZE ? git_oid_fromstr(&want, p->sha) == 0
+								  : adv_unique_prefix(adv, p->sha, &want);
+	if (have_full) {
+		char hex[GIT_OID_MAX_HEXSIZE + 1];
+		cbl_error *ferr = NULL;
+		git_oid_tostr(hex, sizeof(hex), &want);
+		int fr = do_fetch(c, remote, (const char *const[]){hex}, 1, fetch_depth, c->o->tags, disp, &ferr);
+		if (fr == 0) {
+			git_commit *cm = NULL;
+			if (git_commit_lookup(&cm, repo, &want) == 0) {
+				git_commit_free(cm);
+				git_oid_cpy(target, &want);
+				return 0;
+			}
+			git_error_clear();
+		} else if (fr == CBL_EINVAL || c->cred.exhausted) {
+			/* authentication or a bad URL: the fallback cannot help */
+			if (err && !*err)
+				*err = ferr;
+			else
+				cbl_error_free(ferr);
+			return fr;
+		}
+		cbl_error_free(ferr); /* e.g. "cannot fetch a specific object", "not our ref" */
+	}
+	*full = true;
+	int rc = do_fetch(c, remote, all, 2, 0, c->o->tags, disp, err);
+	if (rc < 0)
+		return rc;
+	int r = lookup_commit_prefix(repo, p->sha, disp, target, err);
+	if (r < 0)
+		return r;
+	if (r > 0)
+		return cbl_error_set(err, CBL_ENOENT, "commit %s not found in %s", p->sha, disp);
+	return 0;
+}
+
+static int set_config(git_repository *repo, const char *key, const char *value, cbl_error **err)
+{
+	git_config *cfg = NULL;
+	int rc = 0;
+	if (git_repository_config(&cfg, repo) < 0 || git_config_set_string(cfg, key, value) < 0)
+		rc = cbl_error_set(err, CBL_EIO, "cannot set %s in the clone's config: %s", key, git_msg());
+	git_config_free(cfg);
+	return rc;
+}
+
+/* What `git clone --single-branch --branch B` leaves: the local branch with
+ * its upstream, and a fetch refspec for that branch only. */
+static int setup_branch(fetch_ctx *c, git_repository *repo, const char *branch, bool default_head,
+			cbl_error **err)
+{
+	git_oid tip;
+	git_commit *cm = NULL;
+	git_reference *br = NULL, *sym = NULL;
+	char *rref = cbl_xasprintf("refs/remotes/origin/%s", branch);
+	char *key = NULL, *val = NULL;
+	int rc = 0;
+
+	if ((rc = peel_ref(c, repo, rref, "origin", &tip, err)) < 0)
+		goto out;
+	if (git_commit_lookup(&cm, repo, &tip) < 0 || git_branch_create(&br, repo, branch, cm, 1) < 0) {
+		rc = local_error(c, "cannot create the local branch", err);
+		goto out;
+	}
+	key = cbl_xasprintf("branch.%s.remote", branch);
+	if ((rc = set_config(repo, key, "origin", err)) < 0)
+		goto out;
+	free(key);
+	key = cbl_xasprintf("branch.%s.merge", branch);
+	val = cbl_xasprintf("refs/heads/%s", branch);
+	if ((rc = set_config(repo, key, val, err)) < 0)
+		goto out;
+	free(val);
+	val = cbl_xasprintf("+refs/heads/%s:refs/remotes/origin/%s", branch, branch);
+	if ((rc = set_config(repo, "remote.origin.fetch", val, err)) < 0)
+		goto out;
+	if (default_head &&
+	    git_reference_symbolic_create(&sym, repo, "refs/remotes/origin/HEAD", rref, 1, NULL) < 0) {
+		rc = local_error(c, "cannot set refs/remotes/origin/HEAD", err);
+		goto out;
+	}
+out:
+	git_reference_free(sym);
+	git_reference_free(br);
+	git_commit_free(cm);
+	free(rref);
+	free(key);
+	free(val);
+	return rc;
+}
+
+static int checkout_detached(fetch_ctx *c, git_repository *repo, const git_oid *oid, cbl_error **err)
+{
+	git_checkout_options co = GIT_CHECKOUT_OPTIONS_INIT;
+	co.checkout_strategy = GIT_CHECKOUT_FORCE;
+	co.progress_cb = on_checkout;
+	co.progress_payload = c;
+	progress_reset(c);
+	if (git_repository_set_head_detached(repo, oid) < 0)
+		return local_error(c, "cannot set HEAD", err);
+	if (git_checkout_head(repo, &co) < 0)
+		return local_error(c, "checkout failed", err);
+	return 0;
+}
+
+static int fetch_repo(fetch_ctx *c, git_repository *repo, const char *url, const char *version, int level,
+		      git_oid *out, cbl_error **err);
+
+static int collect_submodule(git_submodule *sm, const char *name, void *payload)
+{
+	(void)sm;
+	cbl_strv_push(payload, name);
+	return 0;
+}
+
+/* Every submodule of the checked-out tree at its recorded commit, with the
+ * same depth, recursively (git submodule update --init --recursive --depth). */
+static int update_submodules(fetch_ctx *c, git_repository *repo, int level, cbl_error **err)
+{
+	cbl_strv names = CBL_STRV_INIT;
+	int rc = 0;
+
+	if (level >= MAX_SUBMODULE_NESTING)
+		return cbl_error_set(err, CBL_EINVAL, "submodules nested more than %d levels deep",
+				     MAX_SUBMODULE_NESTING);
+	if (git_submodule_foreach(repo, collect_submodule, &names) < 0) {
+		rc = local_error(c, "cannot read .gitmodules", err);
+		goto out;
+	}
+	for (size_t i = 0; i < names.n; i++) {
+		git_submodule *sm = NULL;
+		git_repository *sub = NULL;
+		git_buf url = GIT_BUF_INIT;
+		char *path = NULL;
+		git_oid got;
+		if (git_submodule_lookup(&sm, repo, names.v[i]) < 0) {
+			rc = local_error(c, "cannot read submodule", err);
+			goto next;
+		}
+		path = cbl_xstrdup(git_submodule_path(sm));
+		const git_oid *pin = git_submodule_head_id(sm);
+		if (!pin || git_submodule_update_strategy(sm) == GIT_SUBMODULE_UPDATE_NONE)
+			goto next;
+		if (!git_submodule_url(sm)) {
+			rc = cbl_error_set(err, CBL_EINVAL, "submodule '%s' has no url in .gitmodules", path);
+			goto next;
+		}
+		if (git_submodule_resolve_url(&url, repo, git_submodule_url(sm)) < 0 ||
+		    git_submodule_init(sm, 0) < 0 || git_submodule_repo_init(&sub, sm, 1) < 0) {
+			rc = local_error(c, "cannot initialise submodule", err);
+			goto wrap;
+		}
+		{
+			char hex[GIT_OID_MAX_HEXSIZE + 1];
+			char *disp = url_display(url.ptr);
+			char *outer = c->sm_prefix;
+			char *full = cbl_xasprintf("%s%s", outer ? outer : "", path);
+			git_oid_tostr(hex, sizeof(hex), pin);
+			emitf(c, "Submodule '%s' (%s) registered for path '%s'", names.v[i], disp, full);
+			free(disp);
+			c->sm_prefix = cbl_xasprintf("%s/", full);
+			rc = fetch_repo(c, sub, url.ptr, hex, level + 1, &got, err);
+			free(c->sm_prefix);
+			c->sm_prefix = outer;
+			if (!rc)
+				emitf(c, "Submodule path '%s': checked out '%s'", full, hex);
+			free(full);
+		}
+	wrap:
+		if (rc && err && *err)
+			cbl_error_wrap(err, "submodule '%s'", path);
+	next:
+		free(path);
+		git_buf_dispose(&url);
+		git_repository_free(sub);
+		git_submodule_free(sm);
+		if (rc)
+			goto out;
+	}
+out:
+	cbl_strv_release(&names);
+	return rc;
+}
+
+/* Fetches url at version into the freshly initialised repo, checks it out
+ * and (opts->submodules) its submodules. */
+static int fetch_repo(fetch_ctx *c, git_repository *repo, const char *url, const char *version, int level,
+		      git_oid *out, cbl_error **err)
+{
+	const runner_source_git_opts *o = c->o;
+	git_remote *remote = NULL;
+	git_buf defbranch = GIT_BUF_INIT;
+	adv_list adv = {0};
+	plan p = {0};
+	char *abs = NULL, *disp = url_display(url), *spec = NULL;
+	const char *remote_url = url;
+	bool local = is_local_url(url);
+	int depth = o->depth, rc = 0, g;
+	int fetch_depth = local ? 0 : depth; /* see the top of this file */
+	bool full = fetch_depth == 0;
+	git_oid target;
+
+	remember_secrets(c, url);
+	if (local && strncmp(url, "file://", 7)) {
+		/* like git, "path" may name "path.git" */
+		abs = realpath(url, NULL);
+		if (!abs) {
+			char *alt = cbl_xasprintf("%s.git", url);
+			abs = realpath(alt, NULL);
+			free(alt);
+		}
+		if (!abs) {
+			rc = cbl_error_set(err, CBL_ENOENT, "repository not found: %s", disp);
+			goto out;
+		}
+		remote_url = abs;
+	}
+	/* A submodule's repository already has "origin" (git_submodule_repo_init). */
+	if (git_remote_lookup(&remote, repo, "origin") == 0) {
+		git_remote_free(remote);
+		remote = NULL;
+		if (git_remote_set_url(repo, "origin", remote_url) < 0 ||
+		    git_remote_lookup(&remote, repo, "origin") < 0) {
+			rc = local_error(c, "cannot configure the remote", err);
+			goto out;
+		}
+	} else if (git_remote_create(&remote, repo, "origin", remote_url) < 0) {
+		char *m = scrub(c, git_msg());
+		rc = cbl_error_set(err, CBL_EINVAL, "invalid git URL %s: %s", disp, m);
+		free(m);
+		goto out;
+	}
+
+	/* Connect once to learn the refs (and the default branch). */
+	{
+		git_remote_connect_options co = GIT_REMOTE_CONNECT_OPTIONS_INIT;
+		co.callbacks = make_callbacks(c);
+		memset(&c->cred, 0, sizeof(c->cred));
+		if ((g = git_remote_connect_ext(remote, GIT_DIRECTION_FETCH, &co)) < 0) {
+			rc = remote_error(c, g, true, disp, err);
+			goto out;
+		}
+		const git_remote_head **heads = NULL;
+		size_t n = 0;
+		if ((g = git_remote_ls(&heads, &n, remote)) < 0) {
+			rc = remote_error(c, g, true, disp, err);
+			goto out;
+		}
+		for (size_t i = 0; i < n; i++) {
+			if (!strcmp(heads[i]->name, "HEAD")) {
+				adv.has_head = true;
+				git_oid_cpy(&adv.head, &heads[i]->oid);
+				if (heads[i]->symref_target)
+					adv.default_branch = cbl_xstrdup(heads[i]->symref_target);
+				continue;
+			}
+			CBL_GROW(adv.v, adv.n + 1, adv.cap);
+			adv.v[adv.n].name = cbl_xstrdup(heads[i]->name);
+			git_oid_cpy(&adv.v[adv.n++].oid, &heads[i]->oid);
+		}
+		if (!adv.default_branch && adv.has_head && git_remote_default_branch(&defbranch, remote) == 0)
+			adv.default_branch = cbl_xstrdup(defbranch.ptr);
+		git_error_clear();
+	}
+	if ((rc = resolve_version(&adv, version, disp, &p, err)) < 0)
+		goto out;
+
+	switch (p.kind) {
+	case PLAN_BRANCH:
+		spec = cbl_xasprintf("+%s:refs/remotes/origin/%s", p.ref, p.branch);
+		if ((rc = do_fetch(c, remote, (const char *const[]){spec}, 1, fetch_depth, o->tags, disp, err)) < 0)
+			goto out;
+		free(spec);
+		spec = cbl_xasprintf("refs/remotes/origin/%s", p.branch);
+		if ((rc = peel_ref(c, repo, spec, disp, &target, err)) < 0)
+			goto out;
+		break;
+	case PLAN_TAG:
+	case PLAN_REF:
+		spec = cbl_xasprintf("+%s:%s", p.ref, p.ref);
+		if ((rc = do_fetch(c, remote, (const char *const[]){spec}, 1, fetch_depth, o->tags, disp, err)) < 0)
+			goto out;
+		if ((rc = peel_ref(c, repo, p.ref, disp, &target, err)) < 0)
+			goto out;
+		break;
+	case PLAN_COMMIT:
+		rc = p.branch ? fetch_commit_on_branch(c, repo, remote, &adv, &p, fetch_depth, disp, &target, &full, err)
+			      : fetch_commit(c, repo, remote, &adv, &p, fetch_depth, disp, &target, &full, err);
+		if (rc < 0)
+			goto out;
+		break;
+	}
+
+	if (full && depth > 0 && (rc = make_shallow(c, repo, &target, depth, err)) < 0)
+		goto out;
+	if (p.branch && (rc = setup_branch(c, repo, p.branch, p.default_head, err)) < 0)
+		goto out;
+	if (!o->tags && git_remote_set_autotag(repo, "origin", GIT_REMOTE_DOWNLOAD_TAGS_NONE) < 0) {
+		rc = local_error(c, "cannot configure the remote", err);
+		goto out;
+	}
+	if ((rc = checkout_detached(c, repo, &target, err)) < 0)
+		goto out;
+	if (o->submodules && (rc = update_submodules(c, repo, level, err)) < 0)
+		goto out;
+	git_oid_cpy(out, &target);
+out:
+	plan_release(&p);
+	adv_release(&adv);
+	git_buf_dispose(&defbranch);
+	git_remote_free(remote);
+	free(abs);
+	free(disp);
+	free(spec);
+	return rc;
+}
+
+/* ------------------------------------------------------------ the call --- */
+
+static int dir_state(const char *path, bool *exists, cbl_error **err)
+{
+	struct stat st;
+	*exists = false;
+	if (lstat(path, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return cbl_error_set_errno(err, CBL_EIO, errno, "cannot access '%s'", path);
+	}
+	if (!S_ISDIR(st.st_mode))
+		return cbl_error_set(err, CBL_EINVAL, "destination '%s' exists and is not a directory", path);
+	DIR *d = opendir(path);
+	if (!d)
+		return cbl_error_set_errno(err, CBL_EIO, errno, "cannot open '%s'", path);
+	struct dirent *e;
+	bool empty = true;
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+			empty = false;
+			break;
+		}
+	closedir(d);
+	if (!empty)
+		return cbl_error_set(err, CBL_EINVAL, "destination '%s' is not empty", path);
+	*exists = true;
+	return 0;
+}
+
+int runner_source_git_fetch(const runner_source_git_opts *o, const char *dest_dir, char **resolved_sha_out,
+			    cbl_error **err)
+{
+	fetch_ctx c = {0};
+	git_repository *repo = NULL;
+	char *dest = NULL, *tmp = NULL;
+	bool exists = false, made_tmp = false, inited = false;
+	git_oid oid;
+	int rc = 0;
+
+	if (resolved_sha_out)
+		*resolved_sha_out = NULL;
+	if (!o || !o->url || !*o->url || !dest_dir || !*dest_dir)
+		return cbl_error_set(err, CBL_EINVAL, "git source: a URL and a destination are required");
+	if (o->depth < 0)
+		return cbl_error_set(err, CBL_EINVAL, "git clone depth must be 0 (full) or positive, not %d",
+				     o->depth);
+
+	dest = cbl_xstrdup(dest_dir);
+	for (size_t l = strlen(dest); l > 1 && dest[l - 1] == '/'; l--)
+		dest[l - 1] = '\0';
+	if ((rc = dir_state(dest, &exists, err)) < 0)
+		goto out;
+	for (int tries = 0;; tries++) {
+		char uuid[37];
+		cbl_uuid4(uuid);
+		uuid[8] = '\0';
+		free(tmp);
+		tmp = cbl_xasprintf("%s.tmp.%ld.%s", dest, (long)getpid(), uuid);
+		if (mkdir(tmp, 0777) == 0)
+			break;
+		if (errno != EEXIST || tries > 10) {
+			rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot create a directory next to '%s'",
+						 dest);
+			goto out;
+		}
+	}
+	made_tmp = true;
+
+	if (git_libgit2_init() < 0) {
+		rc = cbl_error_set(err, CBL_EINTERNAL, "cannot initialise libgit2: %s", git_msg());
+		goto out;
+	}
+	inited = true;
+	c.o = o;
+	c.prog.cb = o->progress;
+	c.prog.payload = o->payload;
+
+	git_repository_init_options io = GIT_REPOSITORY_INIT_OPTIONS_INIT;
+	io.flags = GIT_REPOSITORY_INIT_NO_REINIT;
+	if (git_repository_init_ext(&repo, tmp, &io) < 0) {
+		rc = local_error(&c, "cannot create the repository", err);
+		goto out;
+	}
+	if ((rc = fetch_repo(&c, repo, o->url, o->version, 0, &oid, err)) < 0)
+		goto out;
+	git_repository_free(repo);
+	repo = NULL;
+	/* rename(2) replaces an empty directory atomically. */
+	if (rename(tmp, dest) < 0) {
+		rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot move the clone to '%s'", dest);
+		goto out;
+	}
+	made_tmp = false;
+	if (resolved_sha_out) {
+		char hex[GIT_OID_MAX_HEXSIZE + 1];
+		git_oid_tostr(hex, sizeof(hex), &oid);
+		*resolved_sha_out = cbl_xstrdup(hex);
+	}
+out:
+	git_repository_free(repo);
+	if (made_tmp)
+		cbl_rm_rf(tmp, NULL);
+	if (inited)
+		git_libgit2_shutdown();
+	cbl_strv_release(&c.secrets);
+	free(tmp);
+	free(dest);
+	return rc;
+}
