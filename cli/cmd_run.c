@@ -16,9 +16,10 @@
 #include "util/banned.h"
 
 static const char run_usage[] =
-	"usage: codebuild-local run [options] [DIR]\n"
+	"usage: codebuild-local run [options] [DIR | GIT-URL]\n"
 	"\n"
-	"Runs the buildspec of DIR (default: the current directory) through CodeBuild's\n"
+	"Runs the buildspec of DIR (default: the current directory), or of a shallow clone\n"
+	"of GIT-URL (https://, http://, ssh://, git@host:path, file://), through CodeBuild's\n"
 	"phases (DOWNLOAD_SOURCE, INSTALL, PRE_BUILD, BUILD, POST_BUILD, UPLOAD_ARTIFACTS)\n"
 	"with CodeBuild's command model, environment variables and log format.\n"
 	"\n"
@@ -33,7 +34,11 @@ static const char run_usage[] =
 	"      --project NAME       project name (default: DIR's name)\n"
 	"  -i, --image IMAGE        build image name recorded in the build (default host)\n"
 	"      --compute-type TYPE  compute type recorded in the build (default BUILD_GENERAL1_SMALL)\n"
-	"      --source-version V   CODEBUILD_SOURCE_VERSION\n"
+	"      --source-version V   git: the branch, tag, commit, pr/N, refs/pull/N/head or\n"
+	"                           branch^{SHA} to build (default: the default branch);\n"
+	"                           also CODEBUILD_SOURCE_VERSION\n"
+	"      --clone-depth N      git: history depth, like git_clone_depth (default 1; 0 = full)\n"
+	"      --fetch-submodules   git: clone submodules too\n"
 	"      --region REGION      AWS_REGION of the build (default us-east-1)\n"
 	"      --timeout T          build timeout: minutes (CodeBuild's unit), or 90s, 2m, 1h\n"
 	"                           (default 60 minutes)\n"
@@ -62,7 +67,7 @@ static const char run_usage[] =
 	"4 TIMED_OUT, 5 STOPPED.\n";
 
 enum { OPT_ENV_FILE = 256, OPT_SECRETS, OPT_PROJECT, OPT_COMPUTE, OPT_SRCVER, OPT_REGION,
-       OPT_TIMEOUT, OPT_STRICT, OPT_JSON, OPT_PACKAGING, OPT_REPORTS, OPT_SANDBOX, OPT_NETWORK, OPT_SOURCE_MODE, OPT_TRACKED };
+       OPT_TIMEOUT, OPT_STRICT, OPT_JSON, OPT_PACKAGING, OPT_REPORTS, OPT_SANDBOX, OPT_NETWORK, OPT_SOURCE_MODE, OPT_TRACKED, OPT_DEPTH, OPT_SUBMODULES };
 
 static const struct option run_options[] = {
 	{"buildspec", required_argument, NULL, 'b'},
@@ -82,6 +87,8 @@ static const struct option run_options[] = {
 	{"network", required_argument, NULL, OPT_NETWORK},
 	{"source-mode", required_argument, NULL, OPT_SOURCE_MODE},
 	{"git-tracked-only", no_argument, NULL, OPT_TRACKED},
+	{"clone-depth", required_argument, NULL, OPT_DEPTH},
+	{"fetch-submodules", no_argument, NULL, OPT_SUBMODULES},
 	{"strict", no_argument, NULL, OPT_STRICT},
 	{"json", no_argument, NULL, OPT_JSON},
 	{"help", no_argument, NULL, 'h'},
@@ -110,7 +117,7 @@ static const char *c(const view *v, const char *code) { return v->color ? code :
 static void print_json_event(const runner_event *ev)
 {
 	static const char *const kinds[] = {"log", "phase-start", "phase-end", "command-start",
-					    "command-exit", "warning"};
+					    "command-exit", "warning", "progress"};
 	json_t *j = json_object();
 	char ts[32];
 	cbl_format_iso_time(ts, ev->time_us);
@@ -162,6 +169,8 @@ static void on_event(const runner_event *ev, void *payload)
 		print_json_event(ev);
 		return;
 	}
+	if (ev->kind == RUNNER_EV_PROGRESS && v->mode != OUT_TTY)
+		return;
 	if (v->mode == OUT_PLAIN) {
 		if (ev->kind == RUNNER_EV_LOG) {
 			fputs(ev->text, stdout);
@@ -212,6 +221,12 @@ static void on_event(const runner_event *ev, void *payload)
 		break;
 	case RUNNER_EV_WARNING:
 		printf("  %swarning:%s %s\n", c(v, "\033[33m"), c(v, "\033[0m"), ev->text);
+		break;
+	case RUNNER_EV_PROGRESS:
+		/* one line rewritten in place until it is done */
+		printf("\r\033[K  %s", ev->text);
+		if (strstr(ev->text, "done.") || !strncmp(ev->text, "Submodule", 9))
+			putchar('\n');
 		break;
 	}
 	fflush(stdout);
@@ -288,6 +303,7 @@ int cmd_run(int argc, char **argv)
 	bool json = false;
 	int rc = CLI_EXIT_USAGE, opt;
 	const char *env_file = NULL;
+	bool depth_set = false;
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "a:b:e:i:h", run_options, NULL)) != -1) {
@@ -320,6 +336,18 @@ int cmd_run(int argc, char **argv)
 			}
 			break;
 		case OPT_TRACKED: o.git_tracked_only = true; break;
+		case OPT_SUBMODULES: o.fetch_submodules = true; break;
+		case OPT_DEPTH: {
+			char *end = NULL;
+			long d = strtol(optarg, &end, 10);
+			if (!*optarg || *end || d < 0 || d > 1000000) {
+				cli_error("--clone-depth takes a number >= 0 (0 = full history), got '%s'", optarg);
+				goto out;
+			}
+			o.clone_depth = (int)d;
+			depth_set = true;
+			break;
+		}
 		case OPT_SOURCE_MODE:
 			if (!strcmp(optarg, "mount")) {
 				o.source_mode = RUNNER_SOURCE_MOUNT;
@@ -364,10 +392,14 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	o.source_dir = optind < argc ? argv[optind] : ".";
-	if (strstr(o.source_dir, "://") || !strncmp(o.source_dir, "git@", 4)) {
-		cli_error("'%s' looks like a git URL; git sources are not supported yet: clone it and "
-			  "run in the clone",
-			  o.source_dir);
+	if (strstr(o.source_dir, "://") ||
+	    (strchr(o.source_dir, '@') && strchr(o.source_dir, ':') && access(o.source_dir, F_OK) < 0)) {
+		o.git_url = o.source_dir;
+		o.source_dir = NULL;
+		if (!depth_set)
+			o.clone_depth = 1; /* CodeBuild's default git_clone_depth */
+	} else if (depth_set || o.fetch_submodules) {
+		cli_error("--clone-depth and --fetch-submodules apply to a git URL source");
 		goto out;
 	}
 	if (env_file && cli_read_env_file(env_file, &file_env, &err) < 0) {

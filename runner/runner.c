@@ -12,6 +12,7 @@
  */
 #include "runner/runner_internal.h"
 #include "runner/sandbox.h"
+#include "runner/source.h"
 #include "store/store.h"
 #include "util/alloc.h"
 #include "util/fs.h"
@@ -114,6 +115,8 @@ static void on_output_line(const char *line, size_t len, void *payload)
 
 /* ---------------------------------------------------------------- record */
 
+static char *redact_url(const char *url);
+
 static json_t *jtime(int64_t us) { return json_real((double)(us / 1000) / 1e3); }
 
 static json_t *build_record(runner_build *b)
@@ -162,8 +165,24 @@ static json_t *build_record(runner_build *b)
 	json_object_set_new(r, "phases", phases);
 
 	json_t *src = json_object();
-	json_object_set_new(src, "type", json_string("NO_SOURCE"));
-	json_object_set_new(src, "location", json_string(b->source_dir));
+	if (b->git_url) {
+		const char *type = strstr(b->git_url, "github.com") ? "GITHUB"
+				   : strstr(b->git_url, "gitlab.com") ? "GITLAB"
+				   : strstr(b->git_url, "bitbucket.org") ? "BITBUCKET"
+				   : strstr(b->git_url, "git-codecommit.") ? "CODECOMMIT"
+									   : "GITHUB_ENTERPRISE";
+		char *shown = redact_url(b->git_url);
+		json_object_set_new(src, "type", json_string(type));
+		json_object_set_new(src, "location", json_string(shown));
+		json_object_set_new(src, "gitCloneDepth", json_integer(b->clone_depth));
+		json_t *sub = json_object();
+		json_object_set_new(sub, "fetchSubmodules", json_boolean(b->fetch_submodules));
+		json_object_set_new(src, "gitSubmodulesConfig", sub);
+		free(shown);
+	} else {
+		json_object_set_new(src, "type", json_string("NO_SOURCE"));
+		json_object_set_new(src, "location", json_string(b->source_dir));
+	}
 	json_object_set_new(src, "buildspec", json_string(b->buildspec_display ? b->buildspec_display : ""));
 	json_object_set_new(src, "insecureSsl", json_false());
 	json_object_set_new(r, "source", src);
@@ -517,6 +536,59 @@ static void git_info(runner_build *b)
 	git_libgit2_shutdown();
 }
 
+static void on_clone_progress(const char *line, void *payload)
+{
+	runner_build *b = payload;
+	runner_event ev = {.kind = RUNNER_EV_PROGRESS, .phase = b->current, .text = line};
+	runner_emit(b, &ev);
+}
+
+/* A URL as it may be shown: credentials replaced by "***". */
+static char *redact_url(const char *url)
+{
+	const char *scheme = strstr(url, "://");
+	const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
+	const char *slash = scheme ? strchr(scheme + 3, '/') : NULL;
+	if (!at || (slash && at > slash))
+		return cbl_xstrdup(url);
+	return cbl_xasprintf("%.*s***%s", (int)(scheme + 3 - url), url, at);
+}
+
+/* DOWNLOAD_SOURCE for a git source: a shallow clone of the one ref asked
+ * for, as CodeBuild's git_clone_depth does. */
+static int clone_source(runner_build *b, phase_rec *pr)
+{
+	char *shown = redact_url(b->git_url);
+	cbl_error *e = NULL;
+	runner_source_git_opts go = RUNNER_SOURCE_GIT_OPTS_INIT;
+	go.url = b->git_url;
+	go.version = b->source_version;
+	go.depth = b->clone_depth;
+	go.submodules = b->fetch_submodules;
+	go.progress = on_clone_progress;
+	go.payload = b;
+	if (b->clone_depth)
+		runner_agent(b, "Cloning %s%s%s (depth %d)", shown, b->source_version ? " at " : "",
+			     b->source_version ? b->source_version : "", b->clone_depth);
+	else
+		runner_agent(b, "Cloning %s%s%s (full history)", shown, b->source_version ? " at " : "",
+			     b->source_version ? b->source_version : "");
+	char *sha = NULL;
+	int rc = runner_source_git_fetch(&go, b->source_dir, &sha, &e);
+	if (rc < 0) {
+		/* the service reports source problems as CLIENT_ERROR in DOWNLOAD_SOURCE */
+		phase_set_context(pr, "CLIENT_ERROR", e->msg);
+		cbl_error_free(e);
+	} else {
+		b->resolved_version = sha;
+		b->repo_url = shown;
+		shown = NULL;
+		runner_agent(b, "Checked out commit %s", b->resolved_version);
+	}
+	free(shown);
+	return rc;
+}
+
 static void set_codebuild_env(runner_build *b)
 {
 	cbl_strv *e = &b->env;
@@ -660,7 +732,12 @@ static runner_status download_source(runner_build *b)
 	phase_start(b, RUNNER_PHASE_DOWNLOAD_SOURCE);
 	runner_agent(b, "Phase is DOWNLOAD_SOURCE");
 	runner_agent(b, "CODEBUILD_SRC_DIR=%s", b->src_inner);
-	git_info(b);
+	if (b->git_url) {
+		if (clone_source(b, pr) < 0)
+			return RUNNER_STATUS_FAILED;
+	} else {
+		git_info(b);
+	}
 
 	struct stat st;
 	if (stat(b->buildspec_path, &st) < 0) {
@@ -802,20 +879,32 @@ int runner_build_new(runner_build **out, const runner_opts *opts, cbl_error **er
 	b->stop_pipe[0] = b->stop_pipe[1] = -1;
 	b->out_pipe[0] = b->out_pipe[1] = -1;
 	b->status = RUNNER_STATUS_IN_PROGRESS;
-	if (!opts->source_dir) {
+	if (opts->git_url) {
+		b->git_url = cbl_xstrdup(opts->git_url);
+		b->clone_depth = opts->clone_depth;
+		b->fetch_submodules = opts->fetch_submodules;
+	} else if (!opts->source_dir) {
 		rc = cbl_error_set(err, CBL_EINVAL, "no source directory given");
 		goto fail;
+	} else {
+		rc = cbl_realpath(opts->source_dir, &b->source_dir, err);
+		if (rc)
+			goto fail;
+		struct stat st;
+		if (stat(b->source_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+			rc = cbl_error_set(err, CBL_EINVAL, "source '%s' is not a directory", opts->source_dir);
+			goto fail;
+		}
 	}
-	rc = cbl_realpath(opts->source_dir, &b->source_dir, err);
-	if (rc)
-		goto fail;
-	struct stat st;
-	if (stat(b->source_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		rc = cbl_error_set(err, CBL_EINVAL, "source '%s' is not a directory", opts->source_dir);
+	if (b->git_url && (opts->git_tracked_only || opts->source_mode == RUNNER_SOURCE_MOUNT)) {
+		rc = cbl_error_set(err, CBL_EINVAL, "--git-tracked-only and --source-mode mount apply to a "
+						    "local directory, not to a git URL");
 		goto fail;
 	}
 	const char *bs = opts->buildspec ? opts->buildspec : "buildspec.yml";
-	b->buildspec_path = bs[0] == '/' ? cbl_xstrdup(bs) : cbl_path_join(b->source_dir, bs);
+	b->buildspec_arg = cbl_xstrdup(bs);
+	if (b->source_dir)
+		b->buildspec_path = bs[0] == '/' ? cbl_xstrdup(bs) : cbl_path_join(b->source_dir, bs);
 	{
 		const char *slash = strrchr(bs, '/');
 		b->buildspec_display = cbl_xstrdup(opts->buildspec ? bs : (slash ? slash + 1 : bs));
@@ -834,6 +923,19 @@ int runner_build_new(runner_build **out, const runner_opts *opts, cbl_error **er
 			goto fail;
 		}
 		b->project = cbl_xstrdup(opts->project_name);
+	} else if (b->git_url) {
+		/* named after the repository: .../org/app.git -> app */
+		char *u = cbl_xstrdup(b->git_url);
+		size_t ul = strlen(u);
+		while (ul && u[ul - 1] == '/')
+			u[--ul] = '\0';
+		if (ul > 4 && !strcmp(u + ul - 4, ".git"))
+			u[ul - 4] = '\0';
+		char *base = strrchr(u, '/');
+		char *colon = strrchr(u, ':');
+		const char *name = base ? base + 1 : colon ? colon + 1 : u;
+		b->project = store_project_name_from_dir(name);
+		free(u);
 	} else {
 		b->project = store_project_name_from_dir(b->source_dir);
 	}
@@ -894,7 +996,13 @@ int runner_build_new(runner_build **out, const runner_opts *opts, cbl_error **er
 	b->log_path = cbl_path_join(b->dir, "build.log");
 	if (!b->artifacts_dir)
 		b->artifacts_dir = cbl_path_join(b->dir, "artifacts");
-	if (opts->git_tracked_only)
+	if (b->git_url) {
+		/* the clone is private already: no snapshot needed */
+		b->git_parent = cbl_path_join(b->dir, "git");
+		b->source_dir = cbl_path_join(b->git_parent, "src");
+		b->buildspec_path = b->buildspec_arg[0] == '/' ? cbl_xstrdup(b->buildspec_arg)
+							       : cbl_path_join(b->source_dir, b->buildspec_arg);
+	} else if (opts->git_tracked_only)
 		b->tracked_dir = cbl_path_join(b->dir, "tracked"); /* private already: no snapshot needed */
 	else if (b->source_mode == RUNNER_SOURCE_SNAPSHOT &&
 		 (b->sandbox_mode == RUNNER_SANDBOX_NONE || !runner_sandbox_can_overlay_source()))
@@ -1029,7 +1137,8 @@ static int provision_sandbox(runner_build *b)
 	so.src_host = b->tracked_dir ? b->tracked_dir : b->src_copy ? b->src_copy : b->source_dir;
 	so.src_inner = b->src_inner;
 	so.src_snapshot = false;
-	if (b->source_mode == RUNNER_SOURCE_SNAPSHOT && !b->src_copy && !b->tracked_dir) {
+	so.src_parent_host = b->git_parent;
+	if (b->source_mode == RUNNER_SOURCE_SNAPSHOT && !b->src_copy && !b->tracked_dir && !b->git_parent) {
 		if (setup_view(b, &e) < 0)
 			goto fail;
 		so.src_host = b->view;
@@ -1094,6 +1203,15 @@ int runner_build_run(runner_build *b, cbl_error **err)
 	}
 	runner_agent(b, "Running on codebuild-local %s (image %s, %s, %s)", CBL_VERSION, b->image,
 		     b->compute_type, b->sandbox_mode == RUNNER_SANDBOX_NONE ? "no sandbox" : "sandboxed");
+	if (b->git_parent) {
+		cbl_error *e = NULL;
+		if (cbl_mkdir_p(b->git_parent, 0755, &e) < 0) {
+			phase_set_context(&b->phases[RUNNER_PHASE_PROVISIONING], "CLIENT_ERROR", e->msg);
+			cbl_error_free(e);
+			phase_end(b, RUNNER_PHASE_PROVISIONING, RUNNER_STATUS_FAULT, true);
+			goto finalize;
+		}
+	}
 	if (b->tracked_dir) {
 		cbl_error *e = NULL;
 		if (checkout_tracked(b, &e) < 0) {
@@ -1191,9 +1309,9 @@ finalize:
 	}
 	if (b->scratch)
 		rmdir(b->scratch);
-	if (b->src_copy || b->tracked_dir) {
+	if (b->src_copy || b->tracked_dir || b->git_parent) {
 		cbl_error *e = NULL;
-		cbl_rm_rf(b->src_copy ? b->src_copy : b->tracked_dir, &e);
+		cbl_rm_rf(b->src_copy ? b->src_copy : b->tracked_dir ? b->tracked_dir : b->git_parent, &e);
 		cbl_error_free(e);
 	}
 	if (b->view_mounted) {
@@ -1259,7 +1377,7 @@ void runner_build_free(runner_build *b)
 			 &b->image, &b->compute_type, &b->region, &b->account, &b->initiator,
 			 &b->source_version, &b->secrets_file, &b->resolved_version, &b->repo_url,
 			 &b->artifacts_dir, &b->reports_dir, &b->src_inner, &b->scratch, &b->src_copy,
-			 &b->view, &b->tracked_dir};
+			 &b->view, &b->tracked_dir, &b->git_url, &b->git_parent, &b->buildspec_arg};
 	for (size_t i = 0; i < sizeof(strs) / sizeof(*strs); i++)
 		free(*strs[i]);
 	cbl_strv_release(&b->overrides);

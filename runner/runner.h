@@ -70,6 +70,7 @@ typedef enum runner_event_kind {
 	RUNNER_EV_COMMAND_START,
 	RUNNER_EV_COMMAND_EXIT,
 	RUNNER_EV_WARNING,       /* something the local run cannot do like the cloud */
+	RUNNER_EV_PROGRESS,      /* transient progress (clone): text; not in the log */
 } runner_event_kind;
 
 typedef struct runner_event {
@@ -88,7 +89,10 @@ typedef struct runner_event {
 typedef void (*runner_event_fn)(const runner_event *ev, void *payload);
 
 typedef struct runner_opts {
-	const char *source_dir;      /* required: the primary source directory */
+	const char *source_dir;      /* the primary source directory (or NULL with git_url) */
+	const char *git_url;         /* a git repository to clone as the source instead */
+	int clone_depth;             /* git: CodeBuild's git_clone_depth; 1 by default, 0 = full */
+	bool fetch_submodules;       /* git: fetch submodules too */
 	const char *buildspec;       /* path relative to source_dir or absolute; NULL = buildspec.yml */
 	const char *project_name;    /* NULL = derived from source_dir's name */
 	const char *home;            /* state directory; NULL = store_default_home() */

@@ -170,7 +170,12 @@ struct runner_build {
 	char *src_copy;          /* snapshot by copy (no overlay): our copy of the tree */
 	char *view;              /* host path of the build's view of its source (artifacts) */
 	bool view_mounted;
-	char *tracked_dir;       /* --git-tracked-only: HEAD checked out here */       /* view is our overlay (snapshot mode with the sandbox) */
+	char *tracked_dir;       /* --git-tracked-only: HEAD checked out here */
+	char *git_url;           /* git source: cloned into git_parent/src in DOWNLOAD_SOURCE */
+	char *git_parent;
+	char *buildspec_arg;
+	int clone_depth;
+	bool fetch_submodules;       /* view is our overlay (snapshot mode with the sandbox) */
 };
 
 /* UPLOAD_ARTIFACTS (runner/upload.c): artifacts and reports.  Returns the

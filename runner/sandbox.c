@@ -719,8 +719,15 @@ static void build_plan(plan *p, const runner_sandbox_opts *o, bool userns)
 	}
 	add(p, STEP_MKDIR, NULL, AT("/codebuild/output"), 0);
 	add(p, STEP_TMPFS, NULL, AT("/codebuild/output"), 0755);
-	add(p, STEP_MKDIR, NULL, AT(o->src_inner), 0);
-	if (o->src_snapshot && !userns) {
+	if (o->src_parent_host) {
+		char parent[4096];
+		snprintf(parent, sizeof(parent), "%s", o->src_inner);
+		char *slash = strrchr(parent, '/');
+		if (slash && slash != parent)
+			*slash = '\0';
+		add(p, STEP_MKDIR, NULL, AT(parent), 0);
+		add(p, STEP_RBIND, o->src_parent_host, AT(parent), 0);
+	} else if (add(p, STEP_MKDIR, NULL, AT(o->src_inner), 0), o->src_snapshot && !userns) {
 		/* the working tree is the read-only lower layer: the build may
 		 * delete and rewrite anything, the tree stays as it was, and it
 		 * costs the same for 10 files or 100,000 */
@@ -744,7 +751,8 @@ static void build_plan(plan *p, const runner_sandbox_opts *o, bool userns)
 	if (o->network_none)
 		add(p, STEP_LOOPBACK, NULL, NULL, 0);
 	add(p, STEP_PIVOT, NULL, root, 0);
-	add(p, STEP_CHDIR, NULL, o->src_inner, 0);
+	/* a source that arrives later (git clone) is not there yet */
+	add(p, STEP_CHDIR, NULL, o->src_parent_host ? "/" : o->src_inner, 0);
 	free(upper);
 	free(work);
 	free(root);

@@ -32,6 +32,8 @@ typedef struct runner_sandbox_opts {
 	const char *src_host;      /* primary source directory on the host */
 	const char *src_inner;     /* where the build sees it: /codebuild/output/srcN/src */
 	bool src_snapshot;         /* overlay src_host (read-only lower) instead of binding it */
+	const char *src_parent_host; /* bind this at dirname(src_inner) instead (the source
+				      * appears in it later: a git clone renamed into place) */
 	const char *tmp_host;      /* build scratch (script.sh, env.sh, ...) on the host */
 	const char *tmp_inner;     /* /codebuild/output/tmp */
 	const char *hostname;

@@ -1,0 +1,154 @@
+"""`codebuild-local run GIT-URL`: sources cloned from a real git smart-HTTP
+server on 127.0.0.1 (git http-backend), the way CodeBuild clones them."""
+import os
+import re
+import subprocess
+
+import pytest
+
+from gitserver import GitServer
+
+GIT = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", "-c", "init.defaultBranch=main",
+       "-c", "protocol.file.allow=always"]
+
+BUILDSPEC = """version: 0.2
+phases:
+  build:
+    commands:
+      - echo "CHECK commits=$(git rev-list --count HEAD) head=$(git rev-parse HEAD)"
+      - echo "CHECK resolved=$CODEBUILD_RESOLVED_SOURCE_VERSION version=$CODEBUILD_SOURCE_VERSION"
+      - echo "CHECK file=$(cat version.txt)"
+      - echo "CHECK sub=$(cat lib/lib.txt 2>/dev/null || echo none)"
+"""
+
+
+def git(*args, cwd=None):
+    return subprocess.run(GIT + list(args), cwd=cwd, check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def repos(tmp_path_factory):
+    root = tmp_path_factory.mktemp("repos")
+    lib = root / "lib.git"
+    work = root / "work-lib"
+    git("init", "-q", str(work))
+    (work / "lib.txt").write_text("lib v1\n")
+    git("add", ".", cwd=work)
+    git("commit", "-q", "-m", "lib", cwd=work)
+    git("clone", "-q", "--bare", str(work), str(lib))
+    app = root / "work-app"
+    git("init", "-q", str(app))
+    (app / "buildspec.yml").write_text(BUILDSPEC)
+    shas = {}
+    for i in range(1, 6):
+        (app / "version.txt").write_text(f"main {i}\n")
+        git("add", ".", cwd=app)
+        git("commit", "-q", "-m", f"c{i}", cwd=app)
+        shas[i] = git("rev-parse", "HEAD", cwd=app)
+    git("tag", "-a", "v1.0", "-m", "v1.0", shas[3], cwd=app)
+    git("checkout", "-q", "-b", "feature", cwd=app)
+    (app / "version.txt").write_text("feature\n")
+    git("commit", "-q", "-am", "f1", cwd=app)
+    shas["feature"] = git("rev-parse", "HEAD", cwd=app)
+    git("checkout", "-q", "main", cwd=app)
+    git("update-ref", "refs/pull/7/head", shas["feature"], cwd=app)
+    bare = root / "app.git"
+    git("clone", "-q", "--bare", "--mirror", str(app), str(bare))
+    git("config", "uploadpack.allowAnySHA1InWant", "true", cwd=bare)
+    # a repository with a submodule, relative URL
+    sm = root / "work-sm"
+    git("init", "-q", str(sm))
+    (sm / "buildspec.yml").write_text(BUILDSPEC)
+    (sm / "version.txt").write_text("with submodule\n")
+    git("-c", "protocol.file.allow=always", "submodule", "add", "-q", str(lib), "lib", cwd=sm)
+    git("config", "-f", ".gitmodules", "submodule.lib.url", "../lib.git", cwd=sm)
+    git("add", ".", cwd=sm)
+    git("commit", "-q", "-m", "sm", cwd=sm)
+    git("clone", "-q", "--bare", str(sm), str(root / "sm.git"))
+    with GitServer(root) as srv:
+        yield srv, shas, root
+
+
+def check(p, key):
+    m = re.search(rf"^CHECK (?:\S+=\S* )*{key}=(\S*)", p.output, re.M)
+    assert m, p.output
+    return m.group(1)
+
+
+def test_default_branch_depth_1(cbl, repos):
+    srv, shas, _ = repos
+    p = cbl("run", srv.url("app.git"), check=0)
+    assert check(p, "commits") == "1"
+    assert check(p, "head") == shas[5] and check(p, "resolved") == shas[5]
+    assert check(p, "file") == "main"
+    assert "Cloning http://127.0.0.1:" in p.output
+    assert re.search(r"CODEBUILD_SRC_DIR=/codebuild/output/src\d+/src", p.output)
+
+
+def test_depth_n_and_full(cbl, repos):
+    srv, shas, _ = repos
+    p = cbl("run", "--clone-depth", "3", srv.url("app.git"), check=0)
+    assert check(p, "commits") == "3"
+    p = cbl("run", "--clone-depth", "0", srv.url("app.git"), check=0)
+    assert check(p, "commits") == "5"
+
+
+@pytest.mark.parametrize("version,expect", [
+    ("feature", "feature"), ("v1.0", "c3"), ("refs/pull/7/head", "feature"), ("pr/7", "feature"),
+])
+def test_versions(cbl, repos, version, expect):
+    srv, shas, _ = repos
+    p = cbl("run", "--source-version", version, srv.url("app.git"), check=0)
+    want = shas["feature"] if expect == "feature" else shas[3]
+    assert check(p, "head") == want
+    assert check(p, "version") == version
+
+
+def test_commit_sha_and_branch_sha(cbl, repos):
+    srv, shas, _ = repos
+    p = cbl("run", "--source-version", shas[2], srv.url("app.git"), check=0)
+    assert check(p, "head") == shas[2] and check(p, "commits") == "1"
+    p = cbl("run", "--source-version", f"main^{{{shas[4]}}}", srv.url("app.git"), check=0)
+    assert check(p, "head") == shas[4]
+
+
+def test_submodules(cbl, repos):
+    srv, _, _ = repos
+    p = cbl("run", "--fetch-submodules", srv.url("sm.git"), check=0)
+    assert check(p, "sub") == "lib"
+    p = cbl("run", srv.url("sm.git"), check=0)
+    assert check(p, "sub") == "none"
+
+
+def test_unknown_ref_fails_download_source(cbl, repos):
+    srv, _, _ = repos
+    p = cbl("run", "--source-version", "no-such-branch", srv.url("app.git"), check=1)
+    assert "Phase complete: DOWNLOAD_SOURCE State: FAILED" in p.output
+    assert re.search(r"Phase context status code: CLIENT_ERROR Message: .*no-such-branch", p.output)
+    assert "Entering phase" not in p.output
+
+
+def test_unreachable_and_missing_repo(cbl, repos):
+    srv, _, _ = repos
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    p = cbl("run", f"http://127.0.0.1:{port}/app.git", check=1, timeout=60)
+    assert re.search(r"CLIENT_ERROR Message: cannot reach http://127\.0\.0\.1:\d+/app\.git", p.output), p.output
+    p = cbl("run", srv.url("nope.git"), check=1)
+    assert "CLIENT_ERROR Message: repository not found" in p.output
+
+
+def test_file_url_and_record(cbl, repos):
+    _, shas, root = repos
+    p = cbl("run", "--sandbox", "none", "--clone-depth", "2", f"file://{root}/app.git", check=0)
+    assert check(p, "commits") == "2"
+    rec_id = re.search(r"Build (\S+:[0-9a-f-]{36}) ", p.output).group(1)
+    assert rec_id.startswith("app:")
+    import json
+    rec = json.loads(cbl("batch-get-builds", "--ids", rec_id, check=0).stdout)["builds"][0]
+    assert rec["resolvedSourceVersion"] == shas[5]
+    assert rec["source"]["gitCloneDepth"] == 2 and rec["source"]["location"] == f"file://{root}/app.git"
