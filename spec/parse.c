@@ -43,11 +43,12 @@ static const char *const phase_keys[] = {"run-as", "on-failure", "runtime-versio
 
 /* on-failure ------------------------------------------------------------------- */
 
-/* glibc's regcomp copies the operand of a repetition: `x+` becomes `xx*`
- * and `x{m,n}` n copies of x, so stacked or nested repetitions grow the
- * automaton exponentially (`a++++++++++++++++++++++++` exhausts memory).
- * Estimate the size the way glibc expands it and refuse anything beyond
- * what a retry regex could sensibly need. */
+/* glibc's regcomp copies the operand of a repetition (`x+` becomes `xx*`,
+ * `x{m,n}` n copies of x), and stacked repetitions such as `x*+++++++++++`
+ * make its epsilon-closure pass run for many seconds (fuzzer finds).  So:
+ * adjacent repetition operators, which POSIX leaves undefined in an ERE, are
+ * refused, and the size glibc would expand to is estimated and capped at
+ * far more than a retry regex could sensibly need. */
 #define REGEX_MAX_LEN 256
 #define REGEX_MAX_COST 10000
 
@@ -62,16 +63,18 @@ static unsigned long read_bound(const char **pp)
 	return v;
 }
 
-static bool regex_too_complex(const char *re)
+/* NULL when the regex is acceptable, else why not. */
+static const char *regex_too_complex(const char *re)
 {
 	struct {
 		unsigned long sum, last;
 	} st[REGEX_MAX_LEN + 1];
 	size_t sp = 0;
 	const char *p = re;
+	bool after_rep = false;
 
 	if (strlen(re) > REGEX_MAX_LEN)
-		return true;
+		return "the regex is longer than 256 characters";
 	st[0].sum = st[0].last = 0;
 	while (*p) {
 		unsigned long factor = 0; /* 0: not a repetition */
@@ -79,6 +82,7 @@ static bool regex_too_complex(const char *re)
 			st[++sp].sum = 0;
 			st[sp].last = 0;
 			p++;
+			after_rep = false;
 			continue;
 		}
 		if (*p == ')' && sp > 0) {
@@ -127,20 +131,23 @@ static bool regex_too_complex(const char *re)
 			st[sp].last = 1;
 		}
 		if (factor) {
+			if (after_rep)
+				return "the regex repeats a repetition (like 'a+*'), which POSIX leaves undefined";
 			unsigned long grown = st[sp].last * factor;
 			if (grown > REGEX_MAX_COST)
-				return true;
+				return "the regex is too complex";
 			st[sp].sum += grown - st[sp].last;
 			st[sp].last = grown;
 		}
+		after_rep = factor != 0;
 		if (st[sp].sum > REGEX_MAX_COST)
-			return true;
+			return "the regex is too complex";
 	}
 	while (sp > 0) {
 		unsigned long g = st[sp--].sum + 1;
 		st[sp].sum += g;
 	}
-	return st[0].sum > REGEX_MAX_COST;
+	return st[0].sum > REGEX_MAX_COST ? "the regex is too complex" : NULL;
 }
 
 static bool parse_retry_count(const char *s, size_t n, int *out)
@@ -202,9 +209,10 @@ bool spec_parse_on_failure(const char *s, spec_on_failure *out, cbl_buf *why)
 	}
 	if (re) {
 		regex_t rx;
-		if (regex_too_complex(re)) {
+		const char *too = regex_too_complex(re);
+		if (too) {
 			if (why)
-				cbl_buf_puts(why, "the regex is too long or too complex");
+				cbl_buf_puts(why, too);
 			return false;
 		}
 		int rc = regcomp(&rx, re, REG_EXTENDED | REG_NOSUB);

@@ -933,6 +933,92 @@ static void test_strict_counts(void)
 	done(&b);
 }
 
+/* One line per shape: the text after "version: 0.2\nphases: {build: {commands: [a]}}\n"
+ * (so it starts on line 3) and the diagnostic it must produce. */
+static void test_shapes(void)
+{
+	static const struct {
+		const char *yaml;
+		spec_severity sev;
+		int line;
+		const char *msg;
+	} cases[] = {
+		{"env:\n", SPEC_DIAG_WARNING, 3, "env is empty (null)"},
+		{"env:\n  variables:\n    my-var: x\n", SPEC_DIAG_WARNING, 5, "'my-var' is not a valid shell variable name"},
+		{"env:\n  variables:\n", SPEC_DIAG_WARNING, 4, "env.variables is empty (null)"},
+		{"env:\n  shell: powershell.exe\n", SPEC_DIAG_WARNING, 4, "is a Windows shell"},
+		{"env:\n  git-credential-helper: sometimes\n", SPEC_DIAG_ERROR, 4, "env.git-credential-helper must be a boolean"},
+		{"env:\n  secrets-manager: [a]\n", SPEC_DIAG_ERROR, 4, "env.secrets-manager must be a mapping of NAME: value, not a list"},
+		{"env:\n  variables:\n    A: [1]\n", SPEC_DIAG_ERROR, 5, "env.variables.A must be a string, not a list"},
+		{"env:\n  varaibles: {A: b}\n", SPEC_DIAG_WARNING, 4, "unknown key 'varaibles' in env (did you mean 'variables'?)"},
+		{"environment_variables:\n", SPEC_DIAG_WARNING, 3, "environment_variables is empty (null)"},
+		{"environment_variables: [a]\n", SPEC_DIAG_ERROR, 3, "environment_variables must be a mapping, not a list"},
+		{"environment_variables:\n  plaintext: {A: b}\n", SPEC_DIAG_WARNING, 3, "version 0.2 uses env.variables"},
+		{"environment_variables:\n  plain: {A: b}\n", SPEC_DIAG_WARNING, 4, "unknown key 'plain' in environment_variables"},
+		{"proxy:\n", SPEC_DIAG_WARNING, 3, "proxy is empty (null)"},
+		{"proxy:\n  upload: yes\n", SPEC_DIAG_WARNING, 4, "unknown key 'upload' in proxy"},
+		{"proxy:\n  logs: 2\n", SPEC_DIAG_ERROR, 4, "proxy.logs must be a boolean (yes/no/true/false/on/off), not '2'"},
+		{"run-as:\n", SPEC_DIAG_WARNING, 3, "run-as is empty (null); ignored"},
+		{"reports:\n", SPEC_DIAG_WARNING, 3, "reports is empty (null)"},
+		{"reports:\n  g:\n    files: [a]\n    file-format: [JUNITXML]\n", SPEC_DIAG_ERROR, 6, "reports.g.file-format must be a string, not a list"},
+		{"reports:\n  g:\n    files: [a]\n    format: JUNITXML\n", SPEC_DIAG_WARNING, 6, "unknown key 'format' in reports.g"},
+		{"reports:\n  g:\n    files:\n", SPEC_DIAG_ERROR, 5, "reports.g.files is empty (null)"},
+		{"reports: {a: {files: [x]}, b: {files: [x]}, c: {files: [x]}, d: {files: [x]}, e: {files: [x]}, f: {files: [x]}}\n",
+		 SPEC_DIAG_WARNING, 3, "at most 5 per project"},
+		{"cache:\n", SPEC_DIAG_WARNING, 3, "cache is empty (null)"},
+		{"cache:\n  paths: [x]\n  action: [save]\n", SPEC_DIAG_ERROR, 5, "cache.action must be restore or save, not a list"},
+		{"cache:\n  paths: [x]\n  pahts: [y]\n", SPEC_DIAG_WARNING, 5, "unknown key 'pahts' in cache (did you mean 'paths'?)"},
+		{"cache:\n  paths: [x]\n  fallback-keys: [a]\n", SPEC_DIAG_WARNING, 5, "cache.fallback-keys is ignored without cache.key"},
+		{"artifacts:\n  files: [a]\n  secondary-artifacts:\n", SPEC_DIAG_WARNING, 5, "artifacts.secondary-artifacts is empty (null)"},
+		{"artifacts:\n  files: [a]\n  secondary-artifacts: [a]\n", SPEC_DIAG_ERROR, 5, "artifacts.secondary-artifacts must be a mapping"},
+		{"artifacts:\n  files: [a]\n  type: zip\n", SPEC_DIAG_WARNING, 5, "artifacts.type is a version 0.1 key"},
+		{"artifacts:\n  files: [a]\n  exclude-paths: x\n", SPEC_DIAG_WARNING, 5, "artifacts.exclude-paths is a single string"},
+		{"artifacts:\n  files: [{a: b}]\n", SPEC_DIAG_ERROR, 4, "artifacts.files[0] must be a string, not a mapping"},
+		{"artifacts:\n  files: [a]\n  name: {a: b}\n", SPEC_DIAG_ERROR, 5, "artifacts.name must be a string, not a mapping"},
+		{"artifacts:\n  files: [a]\n  secondary-artifacts:\n    s:\n      files: [b]\n      secondary-artifacts: {}\n",
+		 SPEC_DIAG_WARNING, 8, "unknown key 'secondary-artifacts' in artifacts.secondary-artifacts.s"},
+		{"batch:\n", SPEC_DIAG_WARNING, 3, "batch is empty (null)"},
+		{"batch:\n  build-list: [x]\n", SPEC_DIAG_ERROR, 4, "batch.build-list[0] must be a mapping with an identifier, not a string"},
+		{"batch:\n  build-list:\n    - identifier: a\n      env: [x]\n", SPEC_DIAG_ERROR, 6, "batch.build-list[0].env must be a mapping, not a list"},
+		{"batch:\n  build-list:\n    - identifier: a\n      env:\n", SPEC_DIAG_WARNING, 6, "batch.build-list[0].env is empty (null)"},
+		{"batch:\n  build-list:\n    - identifier: a\n      env: {imag: x}\n", SPEC_DIAG_WARNING, 6, "did you mean 'image'"},
+		{"batch:\n  build-graph: {a: b}\n", SPEC_DIAG_ERROR, 4, "batch.build-graph must be a list of builds, not a mapping"},
+		{"batch:\n  build-matrix: [a]\n", SPEC_DIAG_ERROR, 4, "batch.build-matrix must be a mapping (static:, dynamic:), not a list"},
+		{"batch:\n  build-matrix:\n    statik: {}\n", SPEC_DIAG_WARNING, 5, "unknown key 'statik' in batch.build-matrix (did you mean 'static'?)"},
+		{"batch:\n  build-matrix:\n    static: [a]\n", SPEC_DIAG_ERROR, 5, "batch.build-matrix.static must be a mapping, not a list"},
+		{"batch:\n  build-matrix:\n    static:\n      buildspec: x.yml\n", SPEC_DIAG_WARNING, 6, "unknown key 'buildspec' in batch.build-matrix.static"},
+		{"batch:\n  build-matrix:\n    dynamic:\n      env: [a]\n", SPEC_DIAG_ERROR, 6, "batch.build-matrix.dynamic.env must be a mapping, not a list"},
+		{"batch:\n  build-matrix:\n    dynamic:\n      env:\n        variables: [a]\n", SPEC_DIAG_ERROR, 7, "batch.build-matrix.dynamic.env.variables must be a mapping of NAME: [values], not a list"},
+		{"batch:\n  build-matrix:\n    dynamic:\n      env:\n        images: [a]\n", SPEC_DIAG_WARNING, 7, "did you mean 'image'"},
+		{"batch:\n  build-fanout: [a]\n", SPEC_DIAG_ERROR, 4, "batch.build-fanout must be a mapping (parallelism:), not a list"},
+		{"batch:\n  build-fanout:\n    ignore-failure: yes\n", SPEC_DIAG_ERROR, 4, "batch.build-fanout.parallelism is required"},
+		{"batch:\n  build-fanout:\n    parallelism: [2]\n", SPEC_DIAG_ERROR, 5, "batch.build-fanout.parallelism must be an integer, not a list"},
+		{"batch:\n  build-fanout:\n    parallelism: 2\n    paralelism: 3\n", SPEC_DIAG_WARNING, 6, "did you mean 'parallelism'"},
+		{"batch:\n  build-fanout:\n    parallelism: -1\n", SPEC_DIAG_ERROR, 5, "must be an integer of at least 1, not '-1'"},
+		{"batch:\n  buildlist: []\n", SPEC_DIAG_WARNING, 4, "unknown key 'buildlist' in batch (did you mean 'build-list'?)"},
+		{"<<: {env: {variables: {M: merged}}}\n", SPEC_DIAG_WARNING, 0, "env.variables.M"},
+		{"x: {<<: 5}\n", SPEC_DIAG_WARNING, 3, "unknown key 'x'"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *y = cbl_xasprintf("version: 0.2\nphases: {build: {commands: [a]}}\n%s", cases[i].yaml);
+		result r = parse(y);
+		if (cases[i].line == 0 && !strcmp(cases[i].msg, "env.variables.M")) {
+			/* a merge at the top level brings env in */
+			ok(r.bs && r.bs->env.variables.n == 1 && !strcmp(r.bs->env.variables.items[0].value, "merged"),
+			   "top-level merge key");
+		} else {
+			ok_diag(r, cases[i].sev, cases[i].line, cases[i].msg, "shape %zu: %s", i, cases[i].msg);
+		}
+		done(&r);
+		free(y);
+	}
+
+	result r = parse("version: 0.1\nenv:\n  variables: {A: b}\nphases:\n  build:\n    commands: [a]\n    on-failure: ABORT\n");
+	ok_warn(r, 2, "env is a version 0.2 key", "env in 0.1 warns");
+	ok_warn(r, 7, "on-failure is a version 0.2 key", "on-failure in 0.1 warns");
+	done(&r);
+}
+
 static void test_duplicates(void)
 {
 	result r = parse("version: 0.2\nenv:\n  variables:\n    A: one\n    B: two\n    A: three\n"
@@ -1290,6 +1376,11 @@ static const char fuzz_oom_regex[] =
 	"\347\347\347\347\347\347\347\347\34700000any problems{000o many \220\215"
 	"\220\235\223\232\222\215{{{{{{{{{ env:\012  . ild-liste ";
 
+/* glibc regcomp spent ~30 s in its epsilon closure on `*+++++++++++++` */
+static const char fuzz_timeout_regex[] =
+	"RETRY-:i\024+++++++,2++++++++\253++0++p++\377\377\377\377\377\377\377*++"
+	"+++++++++++nyste ";
+
 static void test_fuzz_regressions(void)
 {
 	/* glibc regcomp exhausted memory on stacked '+' in a RETRY-<regex> */
@@ -1298,10 +1389,14 @@ static void test_fuzz_regressions(void)
 	result r = parse_n(fuzz_oom_regex, sizeof(fuzz_oom_regex) - 1, false);
 	ok_rejected(r, "fuzz oom-c3270c19 as a buildspec");
 	done(&r);
+	ok(!spec_parse_on_failure(fuzz_timeout_regex, &of, NULL), "fuzz timeout-59beb6a4: stacked repetitions refused");
+	r = parse_n(fuzz_timeout_regex, sizeof(fuzz_timeout_regex) - 1, false);
+	ok_rejected(r, "fuzz timeout-59beb6a4 as a buildspec");
+	done(&r);
 	/* the same shape, as valid UTF-8, in a buildspec */
 	r = parse("version: 0.2\nphases:\n  build:\n    commands: [a]\n"
 		  "    on-failure: RETRY-6000000x++++++++++++++++++++++++++++++++++++++\n");
-	ok_err(r, 5, "the regex is too long or too complex", "fuzz oom-c3270c19 as on-failure");
+	ok_err(r, 5, "repeats a repetition", "fuzz oom-c3270c19 as on-failure");
 	done(&r);
 }
 
@@ -1411,6 +1506,7 @@ int main(void)
 	test_unknown_keys();
 	test_duplicates();
 	test_strict_counts();
+	test_shapes();
 	test_artifacts();
 	test_cache();
 	test_env_warnings();
