@@ -8,6 +8,8 @@
 #include <string.h>
 
 static int set_v(cbl_error **err, int code, int errnum, const char *file, int line, int col,
+		 const char *fmt, va_list ap) __attribute__((format(printf, 7, 0)));
+static int set_v(cbl_error **err, int code, int errnum, const char *file, int line, int col,
 		 const char *fmt, va_list ap)
 {
 	if (!err || *err)
