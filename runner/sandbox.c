@@ -33,6 +33,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -114,6 +115,9 @@ static const char *step_desc(const step *s, char *buf, size_t len)
 
 enum { REC_READY = 1, REC_SETUP_ERR, REC_STARTED, REC_EXITED, REC_SPAWN_ERR };
 
+/* the sync byte's low bits: rlimit fallbacks the init applies */
+enum { RLIM_FALLBACK_AS = 1, RLIM_FALLBACK_NPROC = 2, SYNC_BASE = 0x40 };
+
 typedef struct rec {
 	int32_t kind;
 	int32_t status;
@@ -125,6 +129,7 @@ struct runner_sandbox {
 	pid_t init;
 	int sock;
 	bool running;          /* a command is running */
+	int rlim_fallback;     /* RLIM_FALLBACK_* to apply in the init */
 	char *cg_mem, *cg_pids, *cg_v2; /* cgroup dirs we created */
 	char *cg_v2_parent;
 	cbl_strv warnings;
@@ -390,6 +395,16 @@ static __attribute__((noreturn)) void init_main(const plan *p, int sock, int syn
 	if (read(sync_fd, &c, 1) != 1)
 		_exit(1);
 	close(sync_fd);
+	/* limits the cgroups could not take: rlimits instead (inherited by
+	 * every command; the parent has warned about their weaknesses) */
+	if (c & RLIM_FALLBACK_AS) {
+		struct rlimit rl = {(rlim_t)o->memory_bytes, (rlim_t)o->memory_bytes};
+		setrlimit(RLIMIT_AS, &rl);
+	}
+	if (c & RLIM_FALLBACK_NPROC) {
+		struct rlimit rl = {(rlim_t)o->pids_max, (rlim_t)o->pids_max};
+		setrlimit(RLIMIT_NPROC, &rl);
+	}
 	for (size_t i = 0; i < p->n; i++) {
 		if (run_step(&p->v[i]) < 0) {
 			int e = errno;
@@ -565,8 +580,11 @@ static void setup_cgroups(runner_sandbox *s, pid_t pid, const runner_sandbox_opt
 		} else {
 			rmdir(dir);
 			free(dir);
-			cbl_strv_push(&s->warnings, "the memory limit of the compute type could not be applied: "
-						    "no writable memory cgroup on this host");
+			s->rlim_fallback |= RLIM_FALLBACK_AS;
+			cbl_strv_push(&s->warnings, "no writable memory cgroup on this host: the compute type's "
+						    "memory limit is applied as RLIMIT_AS (address space), which "
+						    "runtimes that reserve large address ranges (JVM, Go) may hit "
+						    "below the limit, and an out-of-memory kill is not reported as such");
 		}
 	}
 	if (o->pids_max) {
@@ -588,8 +606,10 @@ static void setup_cgroups(runner_sandbox *s, pid_t pid, const runner_sandbox_opt
 		} else {
 			rmdir(dir);
 			free(dir);
-			cbl_strv_push(&s->warnings, "the process limit could not be applied: no writable pids "
-						    "cgroup on this host");
+			s->rlim_fallback |= RLIM_FALLBACK_NPROC;
+			cbl_strv_push(&s->warnings, "no writable pids cgroup on this host: the process limit is "
+						    "applied as RLIMIT_NPROC, which counts all processes of the "
+						    "invoking user, not only the build's (and not at all for root)");
 		}
 	}
 }
@@ -814,7 +834,8 @@ int runner_sandbox_start(runner_sandbox **out, const runner_sandbox_opts *o, cbl
 		goto fail;
 	}
 	setup_cgroups(s, pid, o);
-	if (write(sync[1], "g", 1) != 1) {
+	char go = (char)(SYNC_BASE | s->rlim_fallback);
+	if (write(sync[1], &go, 1) != 1) {
 		rc = cbl_error_set_errno(err, CBL_EIO, errno, "sandbox: the init process died");
 		goto fail;
 	}
