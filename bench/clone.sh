@@ -6,12 +6,13 @@
 # (default 5), medians and their ratio.  Target (issue "Sources"): <= 1.0.
 # Usage: bench/clone.sh [BIN] [N] [FILES] [COMMITS]
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 BIN=${1:-build/codebuild-local}
 N=${2:-5}
 FILES=${3:-5000}
 COMMITS=${4:-30}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
+BIN=$(abs_path "$BIN")
 work=$(mktemp -d /var/tmp/cbl-clone-XXXXXX)
 srv_pid=
 cleanup() { [ -n "$srv_pid" ] && kill "$srv_pid" 2>/dev/null; rm -rf "$work"; }
@@ -47,8 +48,6 @@ srv_pid=$!
 for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.05; done
 url="http://127.0.0.1:$(cat "$work/port")/app.git"
 export CODEBUILD_LOCAL_HOME="$work/state"
-now_us() { local t; t=$(date +%s%N); echo $((t / 1000)); }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 "$BIN" run --sandbox none "$url" >/dev/null 2>&1 || { "$BIN" run --sandbox none "$url"; exit 1; }
 : > "$work/cbl"; : > "$work/git"
 for i in $(seq "$N"); do

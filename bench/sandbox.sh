@@ -6,31 +6,14 @@
 # Target (issue "Sandbox"): the sandbox adds under 10 ms per build.
 # Usage: bench/sandbox.sh [BIN] [N]
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 BIN=${1:-build/codebuild-local}
 N=${2:-20}
-BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
+BIN=$(abs_path "$BIN")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/src"
-cat > "$work/src/buildspec.yml" <<'YML'
-version: 0.2
-phases:
-  install:
-    commands:
-      - true
-  pre_build:
-    commands:
-      - true
-  build:
-    commands:
-      - true
-  post_build:
-    commands:
-      - true
-YML
+trivial_buildspec "$work/src"
 export CODEBUILD_LOCAL_HOME="$work/state"
-now_us() { local t; t=$(date +%s%N); echo $((t / 1000)); }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 "$BIN" run "$work/src" >/dev/null 2>&1 || { echo "the sandboxed build fails here:"; "$BIN" run "$work/src"; exit 1; }
 "$BIN" run --sandbox none "$work/src" >/dev/null 2>&1

@@ -6,10 +6,11 @@
 #    of the same tree; target: the copy costs <= 1.0x cp -a.
 # N runs each (default 5), medians.  Usage: bench/snapshot.sh [BIN] [N] [FILES]
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 BIN=${1:-build/codebuild-local}
 N=${2:-5}
 FILES=${3:-10000}
-BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
+BIN=$(abs_path "$BIN")
 work=$(mktemp -d /var/tmp/cbl-bench-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 src="$work/src"
@@ -27,8 +28,6 @@ with open(os.path.join(root, "buildspec.yml"), "w") as f:
     f.write("version: 0.2\nphases:\n  build:\n    commands:\n      - true\n")
 PY
 export CODEBUILD_LOCAL_HOME="$work/state"
-now_us() { local t; t=$(date +%s%N); echo $((t / 1000)); }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 time_it() { local t0 t1; t0=$(now_us); "$@" >/dev/null 2>&1; t1=$(now_us); echo $((t1 - t0)); }
 
 "$BIN" run "$src" >/dev/null 2>&1 || { "$BIN" run "$src"; exit 1; }

@@ -1329,7 +1329,10 @@ finalize:
 	finalize_status(b);
 	{
 		cbl_error *e = NULL;
-		save_record(b, true, &e);
+		/* no fsync: the rename publishes it atomically (ext4's
+		 * auto_da_alloc flushes a replaced file's data first), and an
+		 * fsync under I/O load cost more than the whole build */
+		save_record(b, false, &e);
 		if (e) {
 			rc = cbl_error_wrap(&e, "cannot write build record");
 			*err = e;

@@ -514,6 +514,32 @@ static bool read_counter(const char *path, const char *key, long long *out)
 	return found;
 }
 
+/* A cgroup v1 directory codebuild-local/<name> of controller with file set
+ * to value and pid in it; NULL (nothing left behind) when that fails. */
+static char *v1_limit(const char *controller, const char *file, int64_t value, const char *name,
+		      const char *pid)
+{
+	char *dir = cbl_xasprintf("/sys/fs/cgroup/%s/codebuild-local/%s", controller, name);
+	cbl_error *e = NULL;
+	bool ok = false;
+	if (cbl_mkdir_p(dir, 0755, &e) == 0) {
+		char v[32];
+		snprintf(v, sizeof(v), "%lld", (long long)value);
+		char *f = cbl_path_join(dir, file);
+		char *t = cbl_path_join(dir, "cgroup.procs");
+		ok = write_str(f, v) == 0 && write_str(t, pid) == 0;
+		free(f);
+		free(t);
+	}
+	cbl_error_free(e);
+	if (!ok) {
+		rmdir(dir);
+		free(dir);
+		dir = NULL;
+	}
+	return dir;
+}
+
 /* Puts pid into memory and pids cgroups (v2 if the host has its memory
  * controller there, else v1).  What cannot be applied becomes a warning. */
 static void setup_cgroups(runner_sandbox *s, pid_t pid, const runner_sandbox_opts *o)
@@ -562,24 +588,8 @@ static void setup_cgroups(runner_sandbox *s, pid_t pid, const runner_sandbox_opt
 	}
 	/* cgroup v1 */
 	if (o->memory_bytes) {
-		char *dir = cbl_xasprintf("/sys/fs/cgroup/memory/codebuild-local/%s", o->cgroup_name);
-		cbl_error *e = NULL;
-		bool ok = false;
-		if (cbl_mkdir_p(dir, 0755, &e) == 0) {
-			char v[32];
-			snprintf(v, sizeof(v), "%lld", (long long)o->memory_bytes);
-			char *f = cbl_path_join(dir, "memory.limit_in_bytes");
-			char *t = cbl_path_join(dir, "cgroup.procs");
-			ok = write_str(f, v) == 0 && write_str(t, num) == 0;
-			free(f);
-			free(t);
-		}
-		cbl_error_free(e);
-		if (ok) {
-			s->cg_mem = dir;
-		} else {
-			rmdir(dir);
-			free(dir);
+		s->cg_mem = v1_limit("memory", "memory.limit_in_bytes", o->memory_bytes, o->cgroup_name, num);
+		if (!s->cg_mem) {
 			s->rlim_fallback |= RLIM_FALLBACK_AS;
 			cbl_strv_push(&s->warnings, "no writable memory cgroup on this host: the compute type's "
 						    "memory limit is applied as RLIMIT_AS (address space), which "
@@ -588,24 +598,8 @@ static void setup_cgroups(runner_sandbox *s, pid_t pid, const runner_sandbox_opt
 		}
 	}
 	if (o->pids_max) {
-		char *dir = cbl_xasprintf("/sys/fs/cgroup/pids/codebuild-local/%s", o->cgroup_name);
-		cbl_error *e = NULL;
-		bool ok = false;
-		if (cbl_mkdir_p(dir, 0755, &e) == 0) {
-			char v[32];
-			snprintf(v, sizeof(v), "%lld", (long long)o->pids_max);
-			char *f = cbl_path_join(dir, "pids.max");
-			char *t = cbl_path_join(dir, "cgroup.procs");
-			ok = write_str(f, v) == 0 && write_str(t, num) == 0;
-			free(f);
-			free(t);
-		}
-		cbl_error_free(e);
-		if (ok) {
-			s->cg_pids = dir;
-		} else {
-			rmdir(dir);
-			free(dir);
+		s->cg_pids = v1_limit("pids", "pids.max", o->pids_max, o->cgroup_name, num);
+		if (!s->cg_pids) {
 			s->rlim_fallback |= RLIM_FALLBACK_NPROC;
 			cbl_strv_push(&s->warnings, "no writable pids cgroup on this host: the process limit is "
 						    "applied as RLIMIT_NPROC, which counts all processes of the "
