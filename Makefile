@@ -77,15 +77,28 @@ demo: check-deps
 
 bench: $(BIN)
 	bash bench/overhead.sh $(BIN)
+	bash bench/sandbox.sh $(BIN)
 	bash bench/artifacts.sh $(BIN)
 
+# `make fuzz` builds every tests/fuzz/fuzz_*.c target and runs FUZZ_TARGETS
+# (default fuzz_spec; "all" = every target; or a list such as
+# "fuzz_report_junit fuzz_report_trx"), each for FUZZ_TIME seconds, one after
+# the other; it fails when any of them finds something.
 FUZZ_BUILD := build-fuzz
 FUZZ_TIME ?= 60
+FUZZ_ALL := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_TARGETS ?= fuzz_spec
+FUZZ_RUN := $(if $(filter all,$(FUZZ_TARGETS)),$(FUZZ_ALL),$(FUZZ_TARGETS))
 fuzz:
-	$(MAKE) CC=clang BUILD=$(FUZZ_BUILD) CFLAGS="-fsanitize=fuzzer-no-link,address,undefined" $(FUZZ_BUILD)/libcodebuild-local.a
-	clang -std=gnu17 -g -O1 -I. -D_GNU_SOURCE $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined \
-		-o $(FUZZ_BUILD)/fuzz_spec tests/fuzz/fuzz_spec.c $(FUZZ_BUILD)/libcodebuild-local.a $(LDLIBS)
-	bash scripts/fuzz.sh $(FUZZ_BUILD)/fuzz_spec $(FUZZ_TIME)
+	$(MAKE) CC="clang -fsanitize=fuzzer-no-link,address,undefined" WARN="$(WARN) -Wno-error" \
+		BUILD=$(FUZZ_BUILD) $(FUZZ_BUILD)/libcodebuild-local.a
+	set -e; for t in $(FUZZ_ALL); do \
+		clang -std=gnu17 -g -O1 -I. -D_GNU_SOURCE $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined \
+			-o $(FUZZ_BUILD)/$$t tests/fuzz/$$t.c $(FUZZ_BUILD)/libcodebuild-local.a $(LDLIBS); \
+	done
+	rc=0; for t in $(FUZZ_RUN); do \
+		bash scripts/fuzz.sh $(FUZZ_BUILD)/$$t $(FUZZ_TIME) || rc=1; \
+	done; exit $$rc
 
 install: $(BIN)
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/codebuild-local

@@ -10,17 +10,26 @@
  * - Percentages are plain doubles, covered * 100 / (covered + missed); with
  *   nothing to cover the percentage is 0 (the API's Percentage shape is a
  *   0..100 double, so no NaN and no null).
+ * - Retention (report.h): the cases a report keeps are exactly the ones
+ *   artifacts_report_select_cases() would pick from all of them, so they are
+ *   decided as cases arrive.  The retained cases of each rank are then the
+ *   first min(count, room left by the better ranks) of that rank, which the
+ *   summary counts alone determine (retained_by_rank).  An eviction lowers
+ *   the sum of the retained ranks, which never exceeds 3 * 500, so a report
+ *   sees at most 1,500 of them however many cases it counts.
  */
 #include "artifacts/report_internal.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util/alloc.h"
 #include "util/fs.h"
@@ -48,16 +57,6 @@ void artifacts_report_init(artifacts_report *rep, spec_report_format fmt)
 		spec_report_format_is_coverage(fmt) ? ARTIFACTS_REPORT_CODE_COVERAGE : ARTIFACTS_REPORT_TEST;
 }
 
-static void case_release(artifacts_report_case *c)
-{
-	free(c->prefix);
-	free(c->name);
-	free(c->test_suite_name);
-	free(c->message);
-	free(c->file);
-	free(c->raw_path);
-}
-
 static void cov_release(artifacts_report_coverage *c)
 {
 	free(c->path);
@@ -72,7 +71,7 @@ void artifacts_report_release(artifacts_report *rep)
 	if (!rep)
 		return;
 	for (size_t i = 0; i < rep->ncases; i++)
-		case_release(&rep->cases[i]);
+		artifacts_report_case_release(&rep->cases[i]);
 	free(rep->cases);
 	for (size_t i = 0; i < rep->nfiles; i++)
 		cov_release(&rep->files[i]);
@@ -83,16 +82,119 @@ void artifacts_report_release(artifacts_report *rep)
 
 /* ------------------------------------------------------------ builders */
 
-artifacts_report_case *artifacts_report_case_add(artifacts_report *rep, const char *raw_path)
+int artifacts_report_case_rank(artifacts_report_test_status s)
 {
-	CBL_GROW(rep->cases, rep->ncases + 1, rep->cases_cap);
-	artifacts_report_case *c = &rep->cases[rep->ncases++];
+	switch (s) {
+	case ARTIFACTS_REPORT_FAILED:
+		return 0;
+	case ARTIFACTS_REPORT_ERROR:
+		return 1;
+	case ARTIFACTS_REPORT_UNKNOWN:
+		return 2;
+	default:
+		return 3;
+	}
+}
+
+#define NRANKS 4
+
+/* How many cases of each rank the retention rule keeps, given the counts of
+ * every case the report has seen. */
+static size_t retained_by_rank(const artifacts_report_test_summary *t, size_t keep[NRANKS])
+{
+	size_t by_rank[NRANKS] = {
+		t->counts[ARTIFACTS_REPORT_FAILED],
+		t->counts[ARTIFACTS_REPORT_ERROR],
+		t->counts[ARTIFACTS_REPORT_UNKNOWN],
+		t->counts[ARTIFACTS_REPORT_SUCCEEDED] + t->counts[ARTIFACTS_REPORT_SKIPPED],
+	};
+	size_t left = ARTIFACTS_REPORT_MAX_CASES;
+	for (int r = 0; r < NRANKS; r++) {
+		keep[r] = by_rank[r] < left ? by_rank[r] : left;
+		left -= keep[r];
+	}
+	return ARTIFACTS_REPORT_MAX_CASES - left;
+}
+
+static artifacts_report_test_status valid_status(artifacts_report_test_status s)
+{
+	return (unsigned)s < ARTIFACTS_REPORT_STATUS_COUNT ? s : ARTIFACTS_REPORT_UNKNOWN;
+}
+
+bool artifacts_report_case_wanted(const artifacts_report *rep, artifacts_report_test_status s)
+{
+	size_t keep[NRANKS];
+	if (retained_by_rank(&rep->test, keep) < ARTIFACTS_REPORT_MAX_CASES)
+		return true;
+	for (int r = NRANKS - 1; r > artifacts_report_case_rank(valid_status(s)); r--)
+		if (keep[r])
+			return true;
+	return false;
+}
+
+void artifacts_report_case_release(artifacts_report_case *c)
+{
+	free(c->prefix);
+	free(c->name);
+	free(c->test_suite_name);
+	free(c->message);
+	free(c->file);
+	free(c->raw_path);
 	memset(c, 0, sizeof(*c));
-	c->prefix = cbl_xstrdup("");
-	c->name = cbl_xstrdup("");
-	c->raw_path = cbl_xstrdup(raw_path ? raw_path : "");
-	c->status = ARTIFACTS_REPORT_UNKNOWN;
-	return c;
+}
+
+static int64_t sat_add(int64_t a, int64_t b)
+{
+	if (b > 0 && a > INT64_MAX - b)
+		return INT64_MAX;
+	return a + b;
+}
+
+/* Drops the last retained case of the worst rank. */
+static void evict_one(artifacts_report *rep)
+{
+	size_t victim = 0;
+	int worst = -1;
+	for (size_t i = rep->ncases; i-- > 0;) {
+		int r = artifacts_report_case_rank(rep->cases[i].status);
+		if (r > worst) {
+			worst = r;
+			victim = i;
+		}
+	}
+	if (worst < 0)
+		return;
+	artifacts_report_case_release(&rep->cases[victim]);
+	memmove(&rep->cases[victim], &rep->cases[victim + 1],
+		(rep->ncases - victim - 1) * sizeof(rep->cases[0]));
+	rep->ncases--;
+}
+
+void artifacts_report_case_push(artifacts_report *rep, artifacts_report_case *c, const char *raw_path)
+{
+	c->status = valid_status(c->status);
+	if (c->duration_ns < 0)
+		c->duration_ns = 0;
+	bool keep = artifacts_report_case_wanted(rep, c->status);
+	rep->test.total++;
+	rep->test.counts[c->status]++;
+	rep->test.duration_ns = sat_add(rep->test.duration_ns, c->duration_ns);
+	if (!keep) {
+		artifacts_report_case_release(c);
+		return;
+	}
+	if (rep->ncases >= ARTIFACTS_REPORT_MAX_CASES)
+		evict_one(rep);
+	CBL_GROW(rep->cases, rep->ncases + 1, rep->cases_cap);
+	artifacts_report_case *d = &rep->cases[rep->ncases++];
+	*d = *c;
+	memset(c, 0, sizeof(*c));
+	if (!d->prefix)
+		d->prefix = cbl_xstrdup("");
+	if (!d->name)
+		d->name = cbl_xstrdup("");
+	free(d->raw_path);
+	d->raw_path = cbl_xstrdup(raw_path ? raw_path : "");
 }
 
 void artifacts_report_str_set(char **dst, const char *s)
@@ -112,6 +214,21 @@ static void trim_span(const char **s, size_t *n)
 		(*n)--;
 }
 
+/* At most max bytes of s, not splitting a UTF-8 sequence. */
+static size_t utf8_prefix(const char *s, size_t n, size_t max)
+{
+	if (n <= max)
+		return n;
+	while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
+		max--;
+	return max;
+}
+
+static char *message_dup(const char *s, size_t n)
+{
+	return cbl_xstrndup(s, utf8_prefix(s, n, ARTIFACTS_REPORT_MAX_MESSAGE));
+}
+
 char *artifacts_report_message(const char *message, const char *details)
 {
 	const char *m = message ? message : "", *d = details ? details : "";
@@ -121,18 +238,62 @@ char *artifacts_report_message(const char *message, const char *details)
 	if (!mn && !dn)
 		return NULL;
 	if (!dn || (mn && dn >= mn && !memcmp(d, m, mn) && dn == mn))
-		return cbl_xstrndup(m, mn);
+		return message_dup(m, mn);
 	if (!mn)
-		return cbl_xstrndup(d, dn);
+		return message_dup(d, dn);
 	/* details that already start with the message (a stack trace whose
 	 * first line is the message) replace it */
 	if (dn > mn && !memcmp(d, m, mn))
-		return cbl_xstrndup(d, dn);
+		return message_dup(d, dn);
+	mn = utf8_prefix(m, mn, ARTIFACTS_REPORT_MAX_MESSAGE);
 	cbl_buf b = CBL_BUF_INIT;
 	cbl_buf_append(&b, m, mn);
-	cbl_buf_putc(&b, '\n');
-	cbl_buf_append(&b, d, dn);
+	if (mn + 1 < ARTIFACTS_REPORT_MAX_MESSAGE) {
+		cbl_buf_putc(&b, '\n');
+		cbl_buf_append(&b, d, utf8_prefix(d, dn, ARTIFACTS_REPORT_MAX_MESSAGE - mn - 1));
+	}
 	return cbl_buf_detach(&b);
+}
+
+const char *artifacts_report_trimmed(cbl_buf *b)
+{
+	if (!b->len)
+		return NULL;
+	size_t start = 0, end = b->len;
+	while (start < end && strchr(" \t\r\n", b->ptr[start]))
+		start++;
+	while (end > start && strchr(" \t\r\n", b->ptr[end - 1]))
+		end--;
+	if (start == end)
+		return NULL;
+	b->ptr[end] = '\0';
+	b->len = end;
+	return b->ptr + start;
+}
+
+void artifacts_report_slot_set(artifacts_report_slot *s, const char *v)
+{
+	cbl_buf_reset(&s->b);
+	s->set = v != NULL;
+	if (v)
+		cbl_buf_puts(&s->b, v);
+}
+
+void artifacts_report_slot_clear(artifacts_report_slot *s)
+{
+	cbl_buf_reset(&s->b);
+	s->set = false;
+}
+
+const char *artifacts_report_slot_get(const artifacts_report_slot *s)
+{
+	return s->set ? cbl_buf_cstr(&s->b) : NULL;
+}
+
+void artifacts_report_slot_release(artifacts_report_slot *s)
+{
+	cbl_buf_release(&s->b);
+	s->set = false;
 }
 
 /* ------------------------------------------------------------ coverage */
@@ -198,13 +359,6 @@ void artifacts_report_cov_add_branches(artifacts_report_coverage *c, uint32_t nr
 		bcov = btot;
 	p->lines[p->nlines++] = (struct artifacts_report_covline){
 		.nr = nr, .hit = 0, .has_line = 0, .bcov = bcov, .btot = btot};
-}
-
-static int64_t sat_add(int64_t a, int64_t b)
-{
-	if (b > 0 && a > INT64_MAX - b)
-		return INT64_MAX;
-	return a + b;
 }
 
 void artifacts_report_cov_add_counters(artifacts_report_coverage *c, int64_t lc, int64_t lm, int64_t bc,
@@ -312,20 +466,27 @@ static void recompute_coverage_summary(artifacts_report *rep)
 /* Moves everything of the scratch report src into rep; src is left empty. */
 static void merge_into(artifacts_report *rep, artifacts_report *src)
 {
+	/* the counts first: they decide what both sets of retained cases keep */
+	rep->test.total += src->test.total;
+	for (int st = 0; st < ARTIFACTS_REPORT_STATUS_COUNT; st++)
+		rep->test.counts[st] += src->test.counts[st];
+	rep->test.duration_ns = sat_add(rep->test.duration_ns, src->test.duration_ns);
 	if (src->ncases) {
 		CBL_GROW(rep->cases, rep->ncases + src->ncases, rep->cases_cap);
-		for (size_t i = 0; i < src->ncases; i++) {
-			artifacts_report_case *c = &src->cases[i];
-			if (c->duration_ns < 0)
-				c->duration_ns = 0;
-			if ((unsigned)c->status >= ARTIFACTS_REPORT_STATUS_COUNT)
-				c->status = ARTIFACTS_REPORT_UNKNOWN;
-			rep->test.total++;
-			rep->test.counts[c->status]++;
-			rep->test.duration_ns = sat_add(rep->test.duration_ns, c->duration_ns);
-			rep->cases[rep->ncases++] = *c;
-		}
+		memcpy(&rep->cases[rep->ncases], src->cases, src->ncases * sizeof(src->cases[0]));
+		size_t n = rep->ncases + src->ncases, w = 0, keep[NRANKS], seen[NRANKS] = {0};
 		src->ncases = 0;
+		retained_by_rank(&rep->test, keep);
+		for (size_t i = 0; i < n; i++) {
+			int r = artifacts_report_case_rank(rep->cases[i].status);
+			if (seen[r] < keep[r]) {
+				seen[r]++;
+				rep->cases[w++] = rep->cases[i];
+			} else {
+				artifacts_report_case_release(&rep->cases[i]);
+			}
+		}
+		rep->ncases = w;
 	}
 	for (size_t i = 0; i < src->nfiles; i++) {
 		artifacts_report_coverage *from = &src->files[i];
@@ -364,7 +525,7 @@ int artifacts_report_fail(cbl_error **err, const char *display, int line, const 
 	return rc;
 }
 
-typedef int (*xml_parser_fn)(artifacts_report *rep, artifacts_report_xml *x, cbl_error **err);
+typedef int (*xml_parser_fn)(artifacts_report *rep, const artifacts_report_input *in, cbl_error **err);
 
 static xml_parser_fn xml_parser_for(spec_report_format fmt)
 {
@@ -392,59 +553,87 @@ static xml_parser_fn xml_parser_for(spec_report_format fmt)
 	return NULL;
 }
 
-int artifacts_report_parse_buffer(artifacts_report *rep, spec_report_format fmt, const char *data, size_t len,
-				  const char *display_path, cbl_error **err)
+static bool is_json_format(spec_report_format fmt)
+{
+	return fmt == SPEC_REPORT_CUCUMBERJSON || fmt == SPEC_REPORT_SIMPLECOV;
+}
+
+static int check_type(const artifacts_report *rep, spec_report_format fmt, const char *display, cbl_error **err)
+{
+	artifacts_report_type t =
+		spec_report_format_is_coverage(fmt) ? ARTIFACTS_REPORT_CODE_COVERAGE : ARTIFACTS_REPORT_TEST;
+	if (t != rep->type)
+		return cbl_error_set(err, CBL_EINVAL, "%s: %s is a %s format but the report is a %s report",
+				     display, spec_report_format_name(fmt),
+				     t == ARTIFACTS_REPORT_TEST ? "test" : "code coverage",
+				     rep->type == ARTIFACTS_REPORT_TEST ? "test" : "code coverage");
+	if (!is_json_format(fmt) && !xml_parser_for(fmt))
+		return cbl_error_set(err, CBL_EINVAL, "%s: unknown report format %d", display, (int)fmt);
+	return 0;
+}
+
+/* Parses one document into a scratch report and merges it on success.  XML
+ * formats stream from in (descriptor or buffer); the JSON ones need the
+ * whole document in in->data. */
+int artifacts_report_parse_input(artifacts_report *rep, spec_report_format fmt, const artifacts_report_input *in,
+				 cbl_error **err)
 {
 	artifacts_report scratch;
-	artifacts_report_xml x = {0};
-	int rc = 0;
-	const char *display = display_path ? display_path : "(report)";
+	int rc = check_type(rep, fmt, in->display ? in->display : "(report)", err);
+	if (rc < 0)
+		return rc;
 
 	artifacts_report_init(&scratch, fmt);
-	if (scratch.type != rep->type) {
-		rc = cbl_error_set(err, CBL_EINVAL, "%s: %s is a %s format but the report is a %s report",
-				   display, spec_report_format_name(fmt),
-				   scratch.type == ARTIFACTS_REPORT_TEST ? "test" : "code coverage",
-				   rep->type == ARTIFACTS_REPORT_TEST ? "test" : "code coverage");
-		goto out;
-	}
-	if (fmt == SPEC_REPORT_CUCUMBERJSON) {
-		rc = artifacts_report_parse_cucumber(&scratch, data, len, display, err);
-	} else if (fmt == SPEC_REPORT_SIMPLECOV) {
-		rc = artifacts_report_parse_simplecov(&scratch, data, len, display, err);
-	} else {
-		xml_parser_fn fn = xml_parser_for(fmt);
-		if (!fn) {
-			rc = cbl_error_set(err, CBL_EINVAL, "%s: unknown report format %d", display,
-					   (int)fmt);
-			goto out;
-		}
-		rc = artifacts_report_xml_parse(&x, data, len, display, err);
-		if (rc < 0)
-			goto out;
-		rc = fn(&scratch, &x, err);
-	}
+	if (fmt == SPEC_REPORT_CUCUMBERJSON)
+		rc = artifacts_report_parse_cucumber(&scratch, in->data, in->len, in->display, err);
+	else if (fmt == SPEC_REPORT_SIMPLECOV)
+		rc = artifacts_report_parse_simplecov(&scratch, in->data, in->len, in->display, err);
+	else
+		rc = xml_parser_for(fmt)(&scratch, in, err);
 	if (rc < 0)
 		goto out;
 	for (size_t i = 0; i < scratch.nfiles; i++)
 		cov_normalize(&scratch.files[i]);
 	merge_into(rep, &scratch);
 out:
-	artifacts_report_xml_release(&x);
 	artifacts_report_release(&scratch);
 	return rc;
+}
+
+int artifacts_report_parse_buffer(artifacts_report *rep, spec_report_format fmt, const char *data, size_t len,
+				  const char *display_path, cbl_error **err)
+{
+	artifacts_report_input in = {.fd = -1, .data = data ? data : "", .len = data ? len : 0,
+				     .display = display_path ? display_path : "(report)"};
+	return artifacts_report_parse_input(rep, fmt, &in, err);
 }
 
 int artifacts_report_parse_file(artifacts_report *rep, spec_report_format fmt, const char *path,
 				const char *display_path, cbl_error **err)
 {
+	artifacts_report_input in = {.fd = -1, .display = display_path ? display_path : path};
 	char *data = NULL;
-	size_t len = 0;
-	int rc = cbl_read_file(path, 0, &data, &len, err);
+	int rc = check_type(rep, fmt, in.display, err);
 	if (rc < 0)
 		goto out;
-	rc = artifacts_report_parse_buffer(rep, fmt, data, len, display_path ? display_path : path, err);
+	if (is_json_format(fmt)) {
+		/* jansson needs the whole document: cbl_read_file's size cap applies */
+		rc = cbl_read_file(path, 0, &data, &in.len, err);
+		if (rc < 0)
+			goto out;
+		in.data = data;
+	} else {
+		in.fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (in.fd < 0) {
+			rc = cbl_error_set_errno(err, errno == ENOENT ? CBL_ENOENT : CBL_EIO, errno,
+						 "cannot open '%s'", path);
+			goto out;
+		}
+	}
+	rc = artifacts_report_parse_input(rep, fmt, &in, err);
 out:
+	if (in.fd >= 0)
+		close(in.fd);
 	free(data);
 	return rc;
 }
@@ -627,29 +816,16 @@ const char *artifacts_report_status_name(const artifacts_report *rep)
 {
 	if (rep->type == ARTIFACTS_REPORT_CODE_COVERAGE)
 		return "SUCCEEDED";
-	for (size_t i = 0; i < rep->ncases; i++)
-		if (case_fails(&rep->cases[i]))
-			return "FAILED";
+	const size_t *n = rep->test.counts;
+	if (n[ARTIFACTS_REPORT_FAILED] || n[ARTIFACTS_REPORT_ERROR] || n[ARTIFACTS_REPORT_UNKNOWN])
+		return "FAILED";
 	return "SUCCEEDED";
 }
 
 bool artifacts_report_truncated(const artifacts_report *rep)
 {
-	return rep->type == ARTIFACTS_REPORT_TEST && rep->ncases > ARTIFACTS_REPORT_MAX_CASES;
-}
-
-static int case_rank(artifacts_report_test_status s)
-{
-	switch (s) {
-	case ARTIFACTS_REPORT_FAILED:
-		return 0;
-	case ARTIFACTS_REPORT_ERROR:
-		return 1;
-	case ARTIFACTS_REPORT_UNKNOWN:
-		return 2;
-	default:
-		return 3;
-	}
+	return rep->type == ARTIFACTS_REPORT_TEST &&
+	       (rep->test.total > ARTIFACTS_REPORT_MAX_CASES || rep->ncases > ARTIFACTS_REPORT_MAX_CASES);
 }
 
 size_t artifacts_report_select_cases(const artifacts_report *rep, size_t max, size_t **out)
@@ -664,7 +840,7 @@ size_t artifacts_report_select_cases(const artifacts_report *rep, size_t max, si
 	size_t k = 0;
 	for (int rank = 0; rank <= 3 && k < n; rank++)
 		for (size_t i = 0; i < rep->ncases && k < n; i++)
-			if (case_rank(rep->cases[i].status) == rank)
+			if (artifacts_report_case_rank(rep->cases[i].status) == rank)
 				idx[k++] = i;
 	*out = idx;
 	return k;

@@ -12,13 +12,35 @@
  *   coverage: CLOVERXML, COBERTURAXML, JACOCOXML, SIMPLECOV (simplecov's own
  *             `.resultset.json`, not simplecov-json)
  *
+ * Streaming: the XML formats are read in one pass of libxml2's SAX2 push
+ * parser, in chunks, without building a tree and without a file size limit;
+ * memory depends on the cases retained (below), not on the file.  Text that
+ * no field needs (<system-out>, <system-err>, <StdOut>, of any size) is
+ * skipped unread; text that is needed (a failure's stack trace) is read up to
+ * ARTIFACTS_REPORT_MAX_MESSAGE bytes.  The JSON formats (CUCUMBERJSON,
+ * SIMPLECOV) are loaded whole and limited to 64 MiB.
+ *
  * XML safety: files are parsed with libxml2 without network access
  * (XML_PARSE_NONET), without loading external DTDs (JaCoCo's DOCTYPE is never
  * fetched), without substituting entities (no XML_PARSE_NOENT) and with
- * libxml2's default size/depth limits (no XML_PARSE_HUGE).  Text is read from
- * text and CDATA nodes only: references to entities declared in a DTD are
- * dropped, never expanded (no XXE, no billion laughs).  The predefined
- * entities (&lt; ...) and character references are ordinary text.
+ * libxml2's default size/depth limits (no XML_PARSE_HUGE; text and CDATA of
+ * any length are fine, an attribute value or a comment above 10 MB is not).
+ * Text is read from text and CDATA only: references to entities declared in
+ * a DTD are dropped, never expanded (no XXE, no billion laughs).  The
+ * predefined entities (&lt; ...) and character references are ordinary text.
+ *
+ * Retention: a TEST report counts every case in its summary (test.total,
+ * test.counts, test.duration_ns) but keeps at most ARTIFACTS_REPORT_MAX_CASES
+ * of them in cases[]: exactly the ones the stored report shows, i.e. the
+ * first cases in this order: FAILED, then ERROR, then UNKNOWN, then the rest
+ * (SUCCEEDED and SKIPPED together), each group in file order (files in parse
+ * order).  Cases are decided as they are parsed: one that cannot make the
+ * cut is counted and dropped without its strings being built, and a
+ * retained case is evicted (the last one of the worst group) when a better
+ * one arrives.  So a 1,000,000-case file costs 500 cases of memory, and
+ * cases[], artifacts_report_select_cases() and the TestCase JSON are what
+ * they would be if every case had been kept.  A report that counted more
+ * than ARTIFACTS_REPORT_MAX_CASES cases is truncated.
  *
  * Ownership: artifacts_report is a transparent value owned by the caller:
  * artifacts_report_init() before use, artifacts_report_release() after.
@@ -34,7 +56,9 @@
  *
  * Thread safety: functions are reentrant; distinct reports may be used from
  * distinct threads.  libxml2 is initialised once (pthread_once) and never
- * cleaned up here (xmlCleanupParser is the program's business).
+ * cleaned up here (xmlCleanupParser is the program's business); while a
+ * file is parsed, the calling thread's libxml2 error handlers (thread-local)
+ * are replaced by silent ones and restored afterwards.
  */
 #ifndef ARTIFACTS_REPORT_H
 #define ARTIFACTS_REPORT_H
@@ -48,8 +72,13 @@
 #include "util/buf.h"
 #include "util/error.h"
 
-/* CodeBuild keeps at most this many test cases per report (reference §6.1). */
+/* CodeBuild keeps at most this many test cases per report (reference §6.1);
+ * so does artifacts_report (see Retention above). */
 #define ARTIFACTS_REPORT_MAX_CASES 500
+
+/* TestCase.message is cut to this many bytes (at a UTF-8 character
+ * boundary): a message, then as much of the details as fits. */
+#define ARTIFACTS_REPORT_MAX_MESSAGE (64 * 1024)
 
 /* Reports expire 30 days after they are created. */
 #define ARTIFACTS_REPORT_EXPIRY_US (30LL * 24 * 3600 * 1000000)
@@ -78,7 +107,8 @@ typedef struct artifacts_report_case {
 	char *test_suite_name; /* enclosing suite; NULL when the format has none */
 	artifacts_report_test_status status;
 	int64_t duration_ns; /* >= 0 */
-	char *message;	     /* failure/error/skip message and details; NULL if none */
+	char *message;	     /* failure/error/skip message and details (at most
+			      * ARTIFACTS_REPORT_MAX_MESSAGE bytes); NULL if none */
 	char *file;	     /* source file when the format records one; else NULL */
 	int line;	     /* 1-based source line; 0 = unknown */
 	char *raw_path;	     /* the report file it came from (display path); never NULL */
@@ -94,7 +124,7 @@ typedef struct artifacts_report_coverage {
 } artifacts_report_coverage;
 
 typedef struct artifacts_report_test_summary {
-	size_t total;				      /* every case, truncated ones included */
+	size_t total;				      /* every case, dropped ones included */
 	size_t counts[ARTIFACTS_REPORT_STATUS_COUNT]; /* by artifacts_report_test_status */
 	int64_t duration_ns;			      /* sum of the cases' durations */
 } artifacts_report_test_summary;
@@ -109,12 +139,14 @@ typedef struct artifacts_report_coverage_summary {
 typedef struct artifacts_report {
 	artifacts_report_type type;
 	spec_report_format format;    /* format given to init */
-	artifacts_report_case *cases; /* TEST: in file order, files in parse order */
+	artifacts_report_case *cases; /* TEST: the retained cases (at most
+				       * ARTIFACTS_REPORT_MAX_CASES, see Retention),
+				       * in file order, files in parse order */
 	size_t ncases, cases_cap;
 	artifacts_report_coverage *files; /* CODE_COVERAGE: one entry per source path */
 	size_t nfiles, files_cap;
 	size_t nraw;				    /* report files parsed successfully */
-	artifacts_report_test_summary test;	    /* kept up to date by parse_file */
+	artifacts_report_test_summary test;	    /* every case parsed; kept up to date by parse_file */
 	artifacts_report_coverage_summary coverage; /* kept up to date by parse_file */
 } artifacts_report;
 
@@ -124,10 +156,12 @@ void artifacts_report_init(artifacts_report *rep, spec_report_format fmt);
 /* Frees everything inside; rep may be re-initialised afterwards. */
 void artifacts_report_release(artifacts_report *rep);
 
-/* Parses one report file and appends its cases (TEST) or per-file coverage
- * (CODE_COVERAGE) to rep.  display_path (NULL = path) is what messages and
- * TestCase.testRawDataPath show, e.g. the path relative to the source dir.
- * fmt must be of rep's type (CBL_EINVAL otherwise).
+/* Parses one report file and adds its cases (TEST: counted, retained as
+ * described above) or per-file coverage (CODE_COVERAGE) to rep.  XML files
+ * are streamed (no size limit); JSON files may not exceed 64 MiB.
+ * display_path (NULL = path) is what messages and TestCase.testRawDataPath
+ * show, e.g. the path relative to the source dir.  fmt must be of rep's
+ * type (CBL_EINVAL otherwise).
  *
  * Coverage of a source path already in rep (from an earlier file, or another
  * <class> of the same Cobertura file) is added to the existing entry: line
@@ -146,16 +180,20 @@ int artifacts_report_parse_buffer(artifacts_report *rep, spec_report_format fmt,
 
 /* "SUCCEEDED" or "FAILED": a TEST report is SUCCEEDED when no case is FAILED,
  * ERROR or UNKNOWN (SKIPPED cases do not fail it; no cases at all is
- * SUCCEEDED); a CODE_COVERAGE report is always SUCCEEDED. */
+ * SUCCEEDED), judged on the counts of all cases; a CODE_COVERAGE report is
+ * always SUCCEEDED. */
 const char *artifacts_report_status_name(const artifacts_report *rep);
 
-/* True when the report has more than ARTIFACTS_REPORT_MAX_CASES cases. */
+/* True when the report counted more than ARTIFACTS_REPORT_MAX_CASES cases
+ * (test.total), i.e. when some were dropped. */
 bool artifacts_report_truncated(const artifacts_report *rep);
 
 /* Picks the cases a stored report keeps: at most max (0 = the CodeBuild
  * limit), FAILED first, then ERROR, then UNKNOWN, then the rest, each group in
- * file order.  Writes indexes into rep->cases to *out (caller frees, NULL
- * when none) and returns their number. */
+ * file order, among the retained cases (so a max above
+ * ARTIFACTS_REPORT_MAX_CASES gives no more than it).  Writes indexes into
+ * rep->cases to *out (caller frees, NULL when none) and returns their
+ * number. */
 size_t artifacts_report_select_cases(const artifacts_report *rep, size_t max, size_t **out);
 
 /* Who/when a rendered report belongs to; all strings borrowed, NULL = omit. */
@@ -195,9 +233,10 @@ json_t *artifacts_report_coverages_json(const artifacts_report *rep, const artif
 double artifacts_report_coverage_line_pct(const artifacts_report_coverage *c);
 double artifacts_report_coverage_branch_pct(const artifacts_report_coverage *c);
 
-/* For the CLI: the cases that are not SUCCEEDED or SKIPPED, in file order.
- * *out is a caller-freed array of pointers borrowed from rep (NULL when none);
- * returns the count. */
+/* For the CLI: the retained cases that are not SUCCEEDED or SKIPPED, in
+ * file order (all of them unless more than ARTIFACTS_REPORT_MAX_CASES cases
+ * failed; test.counts has the full numbers).  *out is a caller-freed array
+ * of pointers borrowed from rep (NULL when none); returns the count. */
 size_t artifacts_report_failing_cases(const artifacts_report *rep, const artifacts_report_case ***out);
 
 /* "file:line", "file", or NULL when the case has no source position.  Caller

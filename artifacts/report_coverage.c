@@ -34,6 +34,11 @@
  *   without source info) falls back to its <class sourcefilename> counters.
  * - The DOCTYPE naming report.dtd is never loaded (see artifacts_report_xml.c).
  *
+ * The three XML formats are read in one streaming pass (report_xml.c); what
+ * a format only knows at the end of an element (a Clover file's <metrics>
+ * used when it has no <line>s, a JaCoCo package's <class> counters used when
+ * it has no <sourcefile>s) is held until that element ends.
+ *
  * SimpleCov's own .resultset.json:
  *   {"<command>": {"coverage": {"<file>": {"lines": [null, 1, 0, "ignored"],
  *                                           "branches": {"[:if, 0, 3, 4, 7, 7]":
@@ -65,73 +70,125 @@ static uint32_t u32(int64_t v)
 	return v < 0 ? 0 : v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
 }
 
-/* --------------------------------------------------------------- Clover */
-
-static void clover_file(artifacts_report *rep, artifacts_report_xml *x, xmlNode *f)
+static int64_t add_sat(int64_t a, int64_t b)
 {
-	const char *path = artifacts_report_xml_attr(x, f, "path");
-	if (!path || !*path)
-		path = artifacts_report_xml_attr(x, f, "name");
-	if (!path || !*path)
-		return;
-	artifacts_report_coverage *c = artifacts_report_cov_get(rep, path);
-	bool any = false;
-	for (xmlNode *l = artifacts_report_xml_child(f, "line"); l;
-	     l = artifacts_report_xml_next(l, "line")) {
-		uint32_t nr = u32(artifacts_report_parse_int(artifacts_report_xml_attr(x, l, "num")));
-		const char *type = artifacts_report_xml_attr(x, l, "type");
-		any = true;
-		if (type && !strcmp(type, "cond")) {
-			int64_t tc = artifacts_report_parse_int(artifacts_report_xml_attr(x, l, "truecount"));
-			int64_t fc =
-				artifacts_report_parse_int(artifacts_report_xml_attr(x, l, "falsecount"));
-			artifacts_report_cov_add_line(c, nr, tc > 0 || fc > 0, (tc > 0) + (fc > 0), 2);
-		} else {
-			artifacts_report_cov_add_line(
-				c, nr,
-				artifacts_report_parse_int(artifacts_report_xml_attr(x, l, "count")) > 0, 0,
-				0);
-		}
-	}
-	if (any)
-		return;
-	xmlNode *m = artifacts_report_xml_child(f, "metrics");
-	if (!m)
-		return;
-	int64_t st = artifacts_report_parse_int(artifacts_report_xml_attr(x, m, "statements"));
-	int64_t cst = artifacts_report_parse_int(artifacts_report_xml_attr(x, m, "coveredstatements"));
-	int64_t co = artifacts_report_parse_int(artifacts_report_xml_attr(x, m, "conditionals"));
-	int64_t cco = artifacts_report_parse_int(artifacts_report_xml_attr(x, m, "coveredconditionals"));
-	if (cst > st)
-		cst = st;
-	if (cco > co)
-		cco = co;
-	artifacts_report_cov_add_counters(c, cst, st - cst, cco, co - cco);
+	return b > 0 && a > INT64_MAX - b ? INT64_MAX : a + b;
 }
 
-int artifacts_report_parse_clover(artifacts_report *rep, artifacts_report_xml *x, cbl_error **err)
+/* What an open element is to a coverage parser, by depth. */
+struct kinds {
+	unsigned char *k;
+	size_t cap;
+};
+
+static void kind_set(struct kinds *f, int depth, int k)
+{
+	CBL_GROW(f->k, (size_t)depth + 1, f->cap);
+	f->k[depth] = (unsigned char)k;
+}
+
+static int kind_of(const struct kinds *f, int depth)
+{
+	return depth >= 0 && (size_t)depth < f->cap ? f->k[depth] : 0;
+}
+
+/* --------------------------------------------------------------- Clover */
+
+enum { C_OTHER = 0, C_ROOT, C_PROJECT, C_PACKAGE, C_FILE };
+
+struct clover {
+	artifacts_report *rep;
+	struct kinds fr;
+	int root_line;
+	bool project_seen, packages_seen;
+	/* the open <file> */
+	artifacts_report_coverage *c;
+	bool any_line, metrics_seen;
+	int64_t st, cst, co, cco;
+};
+
+static int clover_start(artifacts_report_xml *x, void *user, const char *el, int depth)
+{
+	struct clover *cl = user;
+	int p = depth ? kind_of(&cl->fr, depth - 1) : C_OTHER, k = C_OTHER;
+	if (depth == 0) {
+		k = C_ROOT;
+		cl->root_line = artifacts_report_xml_line(x);
+	} else if (p == C_ROOT) {
+		if (!strcmp(el, "project")) {
+			k = C_PROJECT;
+			cl->project_seen = true;
+		} else if (!strcmp(el, "packages")) {
+			cl->packages_seen = true;
+		}
+	} else if ((p == C_PROJECT || p == C_PACKAGE) && !strcmp(el, "file")) {
+		const char *path = artifacts_report_xml_attr(x, "path");
+		if (!path || !*path)
+			path = artifacts_report_xml_attr(x, "name");
+		if (path && *path) {
+			k = C_FILE;
+			cl->c = artifacts_report_cov_get(cl->rep, path);
+			cl->any_line = cl->metrics_seen = false;
+		}
+	} else if (p == C_PROJECT && !strcmp(el, "package")) {
+		k = C_PACKAGE;
+	} else if (p == C_FILE && !strcmp(el, "line")) {
+		uint32_t nr = u32(artifacts_report_parse_int(artifacts_report_xml_attr(x, "num")));
+		const char *type = artifacts_report_xml_attr(x, "type");
+		cl->any_line = true;
+		if (type && !strcmp(type, "cond")) {
+			int64_t tc = artifacts_report_parse_int(artifacts_report_xml_attr(x, "truecount"));
+			int64_t fc = artifacts_report_parse_int(artifacts_report_xml_attr(x, "falsecount"));
+			artifacts_report_cov_add_line(cl->c, nr, tc > 0 || fc > 0, (tc > 0) + (fc > 0), 2);
+		} else {
+			artifacts_report_cov_add_line(
+				cl->c, nr, artifacts_report_parse_int(artifacts_report_xml_attr(x, "count")) > 0, 0,
+				0);
+		}
+	} else if (p == C_FILE && !strcmp(el, "metrics") && !cl->metrics_seen) {
+		cl->metrics_seen = true;
+		cl->st = artifacts_report_parse_int(artifacts_report_xml_attr(x, "statements"));
+		cl->cst = artifacts_report_parse_int(artifacts_report_xml_attr(x, "coveredstatements"));
+		cl->co = artifacts_report_parse_int(artifacts_report_xml_attr(x, "conditionals"));
+		cl->cco = artifacts_report_parse_int(artifacts_report_xml_attr(x, "coveredconditionals"));
+	}
+	kind_set(&cl->fr, depth, k);
+	return 0;
+}
+
+static void clover_end(artifacts_report_xml *x, void *user, const char *el, int depth)
+{
+	(void)x;
+	(void)el;
+	struct clover *cl = user;
+	if (kind_of(&cl->fr, depth) != C_FILE)
+		return;
+	if (!cl->any_line && cl->metrics_seen) {
+		int64_t cst = cl->cst > cl->st ? cl->st : cl->cst;
+		int64_t cco = cl->cco > cl->co ? cl->co : cl->cco;
+		artifacts_report_cov_add_counters(cl->c, cst, cl->st - cst, cco, cl->co - cco);
+	}
+	cl->c = NULL;
+}
+
+static int clover_finish(artifacts_report_xml *x, void *user)
+{
+	struct clover *cl = user;
+	if (!cl->project_seen && cl->packages_seen)
+		return artifacts_report_xml_fail(
+			x, cl->root_line, "<coverage> has <packages> but no <project>: a Cobertura file, not Clover");
+	return 0;
+}
+
+int artifacts_report_parse_clover(artifacts_report *rep, const artifacts_report_input *in, cbl_error **err)
 {
 	static const char *const roots[] = {"coverage", NULL};
-	xmlNode *root;
-	int rc = artifacts_report_xml_root(x, roots, &root, err);
-	if (rc < 0)
-		return rc;
-	if (!artifacts_report_xml_child(root, "project") && artifacts_report_xml_child(root, "packages"))
-		return artifacts_report_fail(
-			err, x->display, artifacts_report_xml_line(root),
-			"<coverage> has <packages> but no <project>: a Cobertura file, not Clover");
-	for (xmlNode *p = artifacts_report_xml_child(root, "project"); p;
-	     p = artifacts_report_xml_next(p, "project"))
-		for (xmlNode *ch = artifacts_report_xml_child(p, NULL); ch;
-		     ch = artifacts_report_xml_next(ch, NULL)) {
-			if (artifacts_report_xml_is(ch, "file"))
-				clover_file(rep, x, ch);
-			else if (artifacts_report_xml_is(ch, "package"))
-				for (xmlNode *f = artifacts_report_xml_child(ch, "file"); f;
-				     f = artifacts_report_xml_next(f, "file"))
-					clover_file(rep, x, f);
-		}
-	return 0;
+	static const artifacts_report_xml_ops ops = {
+		.roots = roots, .start = clover_start, .end = clover_end, .finish = clover_finish};
+	struct clover cl = {.rep = rep};
+	int rc = artifacts_report_xml_run(in, &ops, &cl, err);
+	free(cl.fr.k);
+	return rc;
 }
 
 /* ------------------------------------------------------------ Cobertura */
@@ -154,67 +211,105 @@ static bool condition_coverage(const char *s, uint32_t *cov, uint32_t *tot)
 	return true;
 }
 
-int artifacts_report_parse_cobertura(artifacts_report *rep, artifacts_report_xml *x, cbl_error **err)
+enum { B_OTHER = 0, B_ROOT, B_PACKAGES, B_PACKAGE, B_CLASSES, B_CLASS, B_LINES };
+
+struct cobertura {
+	artifacts_report *rep;
+	struct kinds fr;
+	int root_line;
+	bool project_seen, packages_seen;
+	artifacts_report_coverage *c; /* the open <class> */
+};
+
+static int cobertura_start(artifacts_report_xml *x, void *user, const char *el, int depth)
+{
+	struct cobertura *cb = user;
+	int p = depth ? kind_of(&cb->fr, depth - 1) : B_OTHER, k = B_OTHER;
+	if (depth == 0) {
+		k = B_ROOT;
+		cb->root_line = artifacts_report_xml_line(x);
+	} else if (p == B_ROOT) {
+		if (!strcmp(el, "packages")) {
+			k = B_PACKAGES;
+			cb->packages_seen = true;
+		} else if (!strcmp(el, "project")) {
+			cb->project_seen = true;
+		}
+	} else if (p == B_PACKAGES && !strcmp(el, "package")) {
+		k = B_PACKAGE;
+	} else if (p == B_PACKAGE && !strcmp(el, "classes")) {
+		k = B_CLASSES;
+	} else if (p == B_CLASSES && !strcmp(el, "class")) {
+		const char *fn = artifacts_report_xml_attr(x, "filename");
+		if (fn && *fn) {
+			k = B_CLASS;
+			cb->c = artifacts_report_cov_get(cb->rep, fn);
+		}
+	} else if (p == B_CLASS && !strcmp(el, "lines")) {
+		k = B_LINES;
+	} else if (p == B_LINES && !strcmp(el, "line")) {
+		uint32_t nr = u32(artifacts_report_parse_int(artifacts_report_xml_attr(x, "number")));
+		bool hit = artifacts_report_parse_int(artifacts_report_xml_attr(x, "hits")) > 0;
+		uint32_t bc = 0, bt = 0;
+		const char *br = artifacts_report_xml_attr(x, "branch");
+		if (br && !strcmp(br, "true"))
+			condition_coverage(artifacts_report_xml_attr(x, "condition-coverage"), &bc, &bt);
+		artifacts_report_cov_add_line(cb->c, nr, hit, bc, bt);
+	}
+	kind_set(&cb->fr, depth, k);
+	return 0;
+}
+
+static int cobertura_finish(artifacts_report_xml *x, void *user)
+{
+	struct cobertura *cb = user;
+	if (!cb->packages_seen && cb->project_seen)
+		return artifacts_report_xml_fail(
+			x, cb->root_line, "<coverage> has <project> but no <packages>: a Clover file, not Cobertura");
+	return 0;
+}
+
+int artifacts_report_parse_cobertura(artifacts_report *rep, const artifacts_report_input *in, cbl_error **err)
 {
 	static const char *const roots[] = {"coverage", NULL};
-	xmlNode *root;
-	int rc = artifacts_report_xml_root(x, roots, &root, err);
-	if (rc < 0)
-		return rc;
-	if (!artifacts_report_xml_child(root, "packages") && artifacts_report_xml_child(root, "project"))
-		return artifacts_report_fail(
-			err, x->display, artifacts_report_xml_line(root),
-			"<coverage> has <project> but no <packages>: a Clover file, not Cobertura");
-	for (xmlNode *pkgs = artifacts_report_xml_child(root, "packages"); pkgs;
-	     pkgs = artifacts_report_xml_next(pkgs, "packages"))
-		for (xmlNode *pkg = artifacts_report_xml_child(pkgs, "package"); pkg;
-		     pkg = artifacts_report_xml_next(pkg, "package"))
-			for (xmlNode *cls = artifacts_report_xml_child(pkg, "classes"); cls;
-			     cls = artifacts_report_xml_next(cls, "classes"))
-				for (xmlNode *k = artifacts_report_xml_child(cls, "class"); k;
-				     k = artifacts_report_xml_next(k, "class")) {
-					const char *fn = artifacts_report_xml_attr(x, k, "filename");
-					if (!fn || !*fn)
-						continue;
-					artifacts_report_coverage *c = artifacts_report_cov_get(rep, fn);
-					for (xmlNode *ls = artifacts_report_xml_child(k, "lines"); ls;
-					     ls = artifacts_report_xml_next(ls, "lines"))
-						for (xmlNode *l = artifacts_report_xml_child(ls, "line"); l;
-						     l = artifacts_report_xml_next(l, "line")) {
-							uint32_t nr = u32(artifacts_report_parse_int(
-								artifacts_report_xml_attr(x, l, "number")));
-							bool hit = artifacts_report_parse_int(
-									   artifacts_report_xml_attr(
-										   x, l, "hits")) > 0;
-							uint32_t bc = 0, bt = 0;
-							const char *br =
-								artifacts_report_xml_attr(x, l, "branch");
-							if (br && !strcmp(br, "true"))
-								condition_coverage(
-									artifacts_report_xml_attr(
-										x, l, "condition-coverage"),
-									&bc, &bt);
-							artifacts_report_cov_add_line(c, nr, hit, bc, bt);
-						}
-				}
-	return 0;
+	static const artifacts_report_xml_ops ops = {
+		.roots = roots, .start = cobertura_start, .finish = cobertura_finish};
+	struct cobertura cb = {.rep = rep};
+	int rc = artifacts_report_xml_run(in, &ops, &cb, err);
+	free(cb.fr.k);
+	return rc;
 }
 
 /* --------------------------------------------------------------- JaCoCo */
 
-static void jacoco_counters(artifacts_report_xml *x, xmlNode *n, artifacts_report_coverage *c)
-{
-	for (xmlNode *k = artifacts_report_xml_child(n, "counter"); k;
-	     k = artifacts_report_xml_next(k, "counter")) {
-		const char *type = artifacts_report_xml_attr(x, k, "type");
-		int64_t mi = artifacts_report_parse_int(artifacts_report_xml_attr(x, k, "missed"));
-		int64_t co = artifacts_report_parse_int(artifacts_report_xml_attr(x, k, "covered"));
-		if (type && !strcmp(type, "LINE"))
-			artifacts_report_cov_add_counters(c, co, mi, 0, 0);
-		else if (type && !strcmp(type, "BRANCH"))
-			artifacts_report_cov_add_counters(c, 0, 0, co, mi);
-	}
-}
+enum { J_OTHER = 0, J_GROUP, J_PACKAGE, J_SOURCEFILE, J_CLASS };
+
+#define JACOCO_MAX_GROUP 64 /* groups nested deeper are not read */
+
+struct jacoco_counts {
+	int64_t lc, lm, bc, bm;
+};
+
+struct jacoco_class {
+	char *path;
+	struct jacoco_counts n;
+};
+
+struct jacoco {
+	artifacts_report *rep;
+	struct kinds fr;
+	unsigned char *glevel; /* group nesting of J_GROUP frames, by depth */
+	size_t glevel_cap;
+	/* the open <package> */
+	cbl_buf pname;
+	bool any_sourcefile;
+	struct jacoco_class *classes; /* counters of its <class sourcefilename>es */
+	size_t nclasses, classes_cap;
+	/* the open <sourcefile> or <class> */
+	artifacts_report_coverage *c;
+	bool any_line;
+	struct jacoco_counts n;
+};
 
 static char *jacoco_path(const char *pkg, const char *file)
 {
@@ -223,67 +318,119 @@ static char *jacoco_path(const char *pkg, const char *file)
 	return cbl_xasprintf("%s/%s", pkg, file);
 }
 
-static void jacoco_package(artifacts_report *rep, artifacts_report_xml *x, xmlNode *pkg)
+static void jacoco_counter(artifacts_report_xml *x, struct jacoco_counts *n)
 {
-	const char *pname = artifacts_report_xml_attr(x, pkg, "name");
-	bool any = false;
-	for (xmlNode *sf = artifacts_report_xml_child(pkg, "sourcefile"); sf;
-	     sf = artifacts_report_xml_next(sf, "sourcefile")) {
-		const char *name = artifacts_report_xml_attr(x, sf, "name");
-		if (!name || !*name)
-			continue;
-		any = true;
-		char *path = jacoco_path(pname, name);
-		artifacts_report_coverage *c = artifacts_report_cov_get(rep, path);
-		free(path);
-		xmlNode *l = artifacts_report_xml_child(sf, "line");
-		if (!l) {
-			jacoco_counters(x, sf, c);
-			continue;
-		}
-		for (; l; l = artifacts_report_xml_next(l, "line")) {
-			uint32_t nr = u32(artifacts_report_parse_int(artifacts_report_xml_attr(x, l, "nr")));
-			int64_t ci = artifacts_report_parse_int(artifacts_report_xml_attr(x, l, "ci"));
-			int64_t mb = artifacts_report_parse_int(artifacts_report_xml_attr(x, l, "mb"));
-			int64_t cb = artifacts_report_parse_int(artifacts_report_xml_attr(x, l, "cb"));
-			artifacts_report_cov_add_line(c, nr, ci > 0, u32(cb), u32(mb + cb));
-		}
-	}
-	if (any)
-		return;
-	for (xmlNode *k = artifacts_report_xml_child(pkg, "class"); k;
-	     k = artifacts_report_xml_next(k, "class")) {
-		const char *sfn = artifacts_report_xml_attr(x, k, "sourcefilename");
-		if (!sfn || !*sfn)
-			continue;
-		char *path = jacoco_path(pname, sfn);
-		jacoco_counters(x, k, artifacts_report_cov_get(rep, path));
-		free(path);
+	const char *type = artifacts_report_xml_attr(x, "type");
+	int64_t mi = artifacts_report_parse_int(artifacts_report_xml_attr(x, "missed"));
+	int64_t co = artifacts_report_parse_int(artifacts_report_xml_attr(x, "covered"));
+	if (type && !strcmp(type, "LINE")) {
+		n->lc = add_sat(n->lc, co);
+		n->lm = add_sat(n->lm, mi);
+	} else if (type && !strcmp(type, "BRANCH")) {
+		n->bc = add_sat(n->bc, co);
+		n->bm = add_sat(n->bm, mi);
 	}
 }
 
-static void jacoco_group(artifacts_report *rep, artifacts_report_xml *x, xmlNode *g, int depth)
+static void jacoco_drop_classes(struct jacoco *j)
 {
-	if (depth > 64)
-		return;
-	for (xmlNode *ch = artifacts_report_xml_child(g, NULL); ch;
-	     ch = artifacts_report_xml_next(ch, NULL)) {
-		if (artifacts_report_xml_is(ch, "package"))
-			jacoco_package(rep, x, ch);
-		else if (artifacts_report_xml_is(ch, "group"))
-			jacoco_group(rep, x, ch, depth + 1);
+	for (size_t i = 0; i < j->nclasses; i++)
+		free(j->classes[i].path);
+	j->nclasses = 0;
+}
+
+static int jacoco_start(artifacts_report_xml *x, void *user, const char *el, int depth)
+{
+	struct jacoco *j = user;
+	int p = depth ? kind_of(&j->fr, depth - 1) : J_OTHER, k = J_OTHER, level = 0;
+	if (depth == 0) {
+		k = J_GROUP;
+	} else if (p == J_GROUP && j->glevel[depth - 1] <= JACOCO_MAX_GROUP) {
+		if (!strcmp(el, "package")) {
+			k = J_PACKAGE;
+			const char *name = artifacts_report_xml_attr(x, "name");
+			cbl_buf_reset(&j->pname);
+			cbl_buf_puts(&j->pname, name ? name : "");
+			j->any_sourcefile = false;
+			jacoco_drop_classes(j);
+		} else if (!strcmp(el, "group")) {
+			k = J_GROUP;
+			level = j->glevel[depth - 1] + 1;
+		}
+	} else if (p == J_PACKAGE && !strcmp(el, "sourcefile")) {
+		const char *name = artifacts_report_xml_attr(x, "name");
+		if (name && *name) {
+			k = J_SOURCEFILE;
+			j->any_sourcefile = true;
+			char *path = jacoco_path(cbl_buf_cstr(&j->pname), name);
+			j->c = artifacts_report_cov_get(j->rep, path);
+			free(path);
+			j->any_line = false;
+			j->n = (struct jacoco_counts){0};
+		}
+	} else if (p == J_PACKAGE && !strcmp(el, "class") && !j->any_sourcefile) {
+		const char *sfn = artifacts_report_xml_attr(x, "sourcefilename");
+		if (sfn && *sfn) {
+			k = J_CLASS;
+			CBL_GROW(j->classes, j->nclasses + 1, j->classes_cap);
+			j->classes[j->nclasses++] = (struct jacoco_class){
+				.path = jacoco_path(cbl_buf_cstr(&j->pname), sfn)};
+		}
+	} else if (p == J_SOURCEFILE && !strcmp(el, "line")) {
+		uint32_t nr = u32(artifacts_report_parse_int(artifacts_report_xml_attr(x, "nr")));
+		int64_t ci = artifacts_report_parse_int(artifacts_report_xml_attr(x, "ci"));
+		int64_t mb = artifacts_report_parse_int(artifacts_report_xml_attr(x, "mb"));
+		int64_t cb = artifacts_report_parse_int(artifacts_report_xml_attr(x, "cb"));
+		j->any_line = true;
+		artifacts_report_cov_add_line(j->c, nr, ci > 0, u32(cb), u32(add_sat(mb, cb)));
+	} else if (p == J_SOURCEFILE && !strcmp(el, "counter")) {
+		jacoco_counter(x, &j->n);
+	} else if (p == J_CLASS && !strcmp(el, "counter") && j->nclasses) {
+		jacoco_counter(x, &j->classes[j->nclasses - 1].n);
+	}
+	kind_set(&j->fr, depth, k);
+	CBL_GROW(j->glevel, (size_t)depth + 1, j->glevel_cap);
+	j->glevel[depth] = (unsigned char)(level > 255 ? 255 : level);
+	return 0;
+}
+
+static void jacoco_end(artifacts_report_xml *x, void *user, const char *el, int depth)
+{
+	(void)x;
+	(void)el;
+	struct jacoco *j = user;
+	switch (kind_of(&j->fr, depth)) {
+	case J_SOURCEFILE:
+		if (!j->any_line)
+			artifacts_report_cov_add_counters(j->c, j->n.lc, j->n.lm, j->n.bc, j->n.bm);
+		j->c = NULL;
+		break;
+	case J_PACKAGE:
+		/* no <sourcefile>s (a report made without source info) */
+		for (size_t i = 0; !j->any_sourcefile && i < j->nclasses; i++) {
+			const struct jacoco_class *k = &j->classes[i];
+			artifacts_report_cov_add_counters(artifacts_report_cov_get(j->rep, k->path), k->n.lc,
+							  k->n.lm, k->n.bc, k->n.bm);
+		}
+		jacoco_drop_classes(j);
+		break;
+	default:
+		break;
 	}
 }
 
-int artifacts_report_parse_jacoco(artifacts_report *rep, artifacts_report_xml *x, cbl_error **err)
+int artifacts_report_parse_jacoco(artifacts_report *rep, const artifacts_report_input *in, cbl_error **err)
 {
 	static const char *const roots[] = {"report", NULL};
-	xmlNode *root;
-	int rc = artifacts_report_xml_root(x, roots, &root, err);
-	if (rc < 0)
-		return rc;
-	jacoco_group(rep, x, root, 0);
-	return 0;
+	static const artifacts_report_xml_ops ops = {.roots = roots, .start = jacoco_start, .end = jacoco_end};
+	struct jacoco j = {.rep = rep};
+	int rc = artifacts_report_xml_run(in, &ops, &j, err);
+	jacoco_drop_classes(&j);
+	free(j.classes);
+	free(j.fr.k);
+	free(j.glevel);
+	cbl_buf_release(&j.pname);
+	return rc;
 }
 
 /* ------------------------------------------------------------ SimpleCov */

@@ -105,14 +105,17 @@ static void add_scenario(artifacts_report *rep, const char *display, const json_
 	static const artifacts_report_test_status by_rank[] = {
 		ARTIFACTS_REPORT_SUCCEEDED, ARTIFACTS_REPORT_SKIPPED, ARTIFACTS_REPORT_UNKNOWN,
 		ARTIFACTS_REPORT_ERROR, ARTIFACTS_REPORT_FAILED};
-	artifacts_report_case *c = artifacts_report_case_add(rep, display);
+	artifacts_report_case cs = {.status = by_rank[a->rank], .duration_ns = a->duration_ns};
+	artifacts_report_case *c = &cs;
+	if (!artifacts_report_case_wanted(rep, cs.status)) {
+		artifacts_report_case_push(rep, &cs, display); /* counted only */
+		return;
+	}
 	const char *fname = jstr(feature, "name");
 	artifacts_report_str_set(&c->prefix, fname ? fname : "");
 	artifacts_report_str_set(&c->test_suite_name, fname);
 	const char *name = jstr(el, "name");
 	artifacts_report_str_set(&c->name, name ? name : "");
-	c->status = by_rank[a->rank];
-	c->duration_ns = a->duration_ns;
 	const char *uri = jstr(feature, "uri");
 	if (uri && !strncmp(uri, "file://", 7))
 		uri += 7;
@@ -138,6 +141,7 @@ static void add_scenario(artifacts_report *rep, const char *display, const json_
 		if (jline(a->decisive) > 0)
 			c->line = jline(a->decisive);
 	}
+	artifacts_report_case_push(rep, &cs, display);
 }
 
 int artifacts_report_parse_cucumber(artifacts_report *rep, const char *data, size_t len, const char *display,

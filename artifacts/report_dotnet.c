@@ -37,6 +37,14 @@
  * Both NUnit formats: testSuiteName = the enclosing TestFixture suite (the
  * nearest suite when there is no fixture); message = failure/message plus
  * failure/stack-trace, or reason/message; file:line from the stack trace.
+ *
+ * All three are read in one streaming pass (report_xml.c).  TRX names a
+ * result's class and assembly only in <TestDefinitions>, which vstest
+ * writes after <Results>: a retained case carries its testId in
+ * test_suite_name until the document ends, then gets prefix, name and suite
+ * from its definition.  Definitions read before any result are all kept
+ * (one small entry per test, class and assembly strings shared); once
+ * results have been seen, only those of retained cases are.
  */
 #include "artifacts/report_internal.h"
 
@@ -45,28 +53,148 @@
 #include <strings.h>
 
 #include "util/alloc.h"
+#include "util/buf.h"
 
 #include "util/banned.h"
 
+/* ------------------------------------------------------------ string map */
+
+/* Open addressing, keys owned by the map, values borrowed/owned by the user. */
+struct strmap {
+	char **keys;
+	void **vals;
+	size_t n, cap; /* cap: 0 or a power of two */
+};
+
+static uint64_t str_hash(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+static size_t strmap_find(const struct strmap *m, const char *key)
+{
+	size_t mask = m->cap - 1, i = (size_t)str_hash(key) & mask;
+	while (m->keys[i] && strcmp(m->keys[i], key) != 0)
+		i = (i + 1) & mask;
+	return i;
+}
+
+static void *strmap_get(const struct strmap *m, const char *key)
+{
+	if (!m->cap || !key)
+		return NULL;
+	size_t i = strmap_find(m, key);
+	return m->keys[i] ? m->vals[i] : NULL;
+}
+
+static bool strmap_has(const struct strmap *m, const char *key)
+{
+	return m->cap && key && m->keys[strmap_find(m, key)];
+}
+
+/* The stored key equal to key, inserted with val when new (*fresh). */
+static const char *strmap_put(struct strmap *m, const char *key, void *val, bool *fresh)
+{
+	if ((m->n + 1) * 2 > m->cap) {
+		struct strmap g = {.cap = m->cap ? m->cap * 2 : 64};
+		g.keys = cbl_xcalloc(g.cap, sizeof(*g.keys));
+		g.vals = cbl_xcalloc(g.cap, sizeof(*g.vals));
+		for (size_t i = 0; i < m->cap; i++)
+			if (m->keys[i]) {
+				size_t j = strmap_find(&g, m->keys[i]);
+				g.keys[j] = m->keys[i];
+				g.vals[j] = m->vals[i];
+			}
+		g.n = m->n;
+		free(m->keys);
+		free(m->vals);
+		*m = g;
+	}
+	size_t i = strmap_find(m, key);
+	*fresh = !m->keys[i];
+	if (*fresh) {
+		m->keys[i] = cbl_xstrdup(key);
+		m->vals[i] = val;
+		m->n++;
+	}
+	return m->keys[i];
+}
+
+static void strmap_release(struct strmap *m, bool free_vals)
+{
+	for (size_t i = 0; i < m->cap; i++) {
+		free(m->keys[i]);
+		if (free_vals)
+			free(m->vals[i]);
+	}
+	free(m->keys);
+	free(m->vals);
+	memset(m, 0, sizeof(*m));
+}
+
 /* ------------------------------------------------------------------ TRX */
 
+enum trx_frame {
+	T_OTHER = 0,
+	T_ROOT,
+	T_RESULTS,   /* <Results> under the root */
+	T_RESULT,    /* a UnitTestResult (level in the frame) */
+	T_INNER,     /* the first <InnerResults> of a result */
+	T_OUTPUT,    /* the first <Output> of a result */
+	T_ERRORINFO, /* the first <ErrorInfo> of that */
+	T_DEFS,	     /* <TestDefinitions> under the root */
+	T_UNITTEST,  /* a definition with an id */
+};
+
+#define TRX_LEVELS 9 /* a result and up to 8 levels of InnerResults */
+
+struct trx_frame_s {
+	unsigned char kind;
+	unsigned char level;
+};
+
+struct trx_result {
+	artifacts_report_slot id, name, outcome, duration;
+	bool has_inner, inner_seen, output_seen, errorinfo_seen, msg_seen, stack_seen;
+	cbl_buf msg, stack;
+};
+
 struct trx_def {
-	const char *id;
-	const char *cls; /* heap copy, cut at ',' */
-	const char *assembly;
+	const char *cls;      /* interned, cut at ',' */
+	const char *assembly; /* interned base name */
 };
 
-struct trx_ctx {
+struct trx {
 	artifacts_report *rep;
-	artifacts_report_xml *x;
-	struct trx_def *defs;
-	size_t ndefs, cap;
-	cbl_strv owned;
+	const char *display;
+	struct trx_frame_s *fr;
+	size_t frcap;
+	struct trx_result res[TRX_LEVELS];
+	bool results_seen;
+	struct strmap defs;   /* id -> struct trx_def * */
+	struct strmap strs;   /* interned class and assembly names */
+	struct strmap wanted; /* ids of retained cases, while reading definitions after results */
+	/* the open definition */
+	artifacts_report_slot def_id, def_storage, def_cls, def_codebase;
+	bool def_method_seen;
 };
 
-static int def_cmp(const void *a, const void *b)
+static void trx_frame(struct trx *t, int depth, enum trx_frame k, int level)
 {
-	return strcmp(((const struct trx_def *)a)->id, ((const struct trx_def *)b)->id);
+	CBL_GROW(t->fr, (size_t)depth + 1, t->frcap);
+	t->fr[depth] = (struct trx_frame_s){.kind = (unsigned char)k, .level = (unsigned char)level};
+}
+
+static struct trx_frame_s trx_frame_of(const struct trx *t, int depth)
+{
+	if (depth < 0 || (size_t)depth >= t->frcap)
+		return (struct trx_frame_s){T_OTHER, 0};
+	return t->fr[depth];
 }
 
 static const char *base_name(const char *p)
@@ -78,43 +206,10 @@ static const char *base_name(const char *p)
 	return b;
 }
 
-static void trx_load_defs(struct trx_ctx *t, xmlNode *root)
+static const char *intern(struct trx *t, const char *s)
 {
-	artifacts_report_xml *x = t->x;
-	for (xmlNode *defs = artifacts_report_xml_child(root, "TestDefinitions"); defs;
-	     defs = artifacts_report_xml_next(defs, "TestDefinitions"))
-		for (xmlNode *ut = artifacts_report_xml_child(defs, NULL); ut;
-		     ut = artifacts_report_xml_next(ut, NULL)) {
-			const char *id = artifacts_report_xml_attr(x, ut, "id");
-			if (!id)
-				continue;
-			xmlNode *tm = artifacts_report_xml_child(ut, "TestMethod");
-			const char *cls = artifacts_report_xml_attr(x, tm, "className");
-			const char *asm_path = artifacts_report_xml_attr(x, tm, "codeBase");
-			if (!asm_path || !*asm_path)
-				asm_path = artifacts_report_xml_attr(x, ut, "storage");
-			CBL_GROW(t->defs, t->ndefs + 1, t->cap);
-			struct trx_def *d = &t->defs[t->ndefs++];
-			d->id = id;
-			d->cls = NULL;
-			if (cls) {
-				const char *comma = strchr(cls, ',');
-				char *c = comma ? cbl_xstrndup(cls, (size_t)(comma - cls)) : cbl_xstrdup(cls);
-				cbl_strv_push_take(&t->owned, c);
-				d->cls = c;
-			}
-			d->assembly = asm_path && *asm_path ? base_name(asm_path) : NULL;
-		}
-	if (t->ndefs > 1)
-		qsort(t->defs, t->ndefs, sizeof(t->defs[0]), def_cmp);
-}
-
-static const struct trx_def *trx_def(const struct trx_ctx *t, const char *id)
-{
-	if (!id || !t->ndefs)
-		return NULL;
-	struct trx_def key = {.id = id};
-	return bsearch(&key, t->defs, t->ndefs, sizeof(t->defs[0]), def_cmp);
+	bool fresh;
+	return s ? strmap_put(&t->strs, s, NULL, &fresh) : NULL;
 }
 
 static artifacts_report_test_status trx_status(const char *o)
@@ -141,81 +236,212 @@ static artifacts_report_test_status trx_status(const char *o)
 	return ARTIFACTS_REPORT_UNKNOWN;
 }
 
-static void trx_result(struct trx_ctx *t, xmlNode *r, int depth)
+static void trx_result_begin(struct trx *t, artifacts_report_xml *x, int level)
 {
-	artifacts_report_xml *x = t->x;
-	xmlNode *inner = artifacts_report_xml_child(r, "InnerResults");
-	if (inner && artifacts_report_xml_child(inner, NULL) && depth < 8) {
-		for (xmlNode *ir = artifacts_report_xml_child(inner, NULL); ir;
-		     ir = artifacts_report_xml_next(ir, NULL))
-			if (artifacts_report_xml_is(ir, "UnitTestResult"))
-				trx_result(t, ir, depth + 1);
-		return;
-	}
-	artifacts_report_case *c = artifacts_report_case_add(t->rep, x->display);
-	const struct trx_def *d = trx_def(t, artifacts_report_xml_attr(x, r, "testId"));
-	const char *name = artifacts_report_xml_attr(x, r, "testName");
-	if (!name)
-		name = "";
-	if (d && d->cls) {
-		size_t cn = strlen(d->cls);
-		if (!strncmp(name, d->cls, cn) && name[cn] == '.' && name[cn + 1])
-			name += cn + 1;
-		artifacts_report_str_set(&c->prefix, d->cls);
-	}
-	artifacts_report_str_set(&c->name, name);
-	if (d && d->assembly)
-		artifacts_report_str_set(&c->test_suite_name, d->assembly);
-	c->status = trx_status(artifacts_report_xml_attr(x, r, "outcome"));
-	c->duration_ns = artifacts_report_parse_timespan_ns(artifacts_report_xml_attr(x, r, "duration"));
-	xmlNode *ei = artifacts_report_xml_child(artifacts_report_xml_child(r, "Output"), "ErrorInfo");
-	if (ei) {
-		const char *stack =
-			artifacts_report_xml_text(x, artifacts_report_xml_child(ei, "StackTrace"));
-		c->message = artifacts_report_message(
-			artifacts_report_xml_text(x, artifacts_report_xml_child(ei, "Message")), stack);
-		artifacts_report_stack_location(stack, NULL, &c->file, &c->line);
+	struct trx_result *r = &t->res[level];
+	artifacts_report_slot_set(&r->id, artifacts_report_xml_attr(x, "testId"));
+	artifacts_report_slot_set(&r->name, artifacts_report_xml_attr(x, "testName"));
+	artifacts_report_slot_set(&r->outcome, artifacts_report_xml_attr(x, "outcome"));
+	artifacts_report_slot_set(&r->duration, artifacts_report_xml_attr(x, "duration"));
+	r->has_inner = r->inner_seen = r->output_seen = r->errorinfo_seen = r->msg_seen = r->stack_seen = false;
+	cbl_buf_reset(&r->msg);
+	cbl_buf_reset(&r->stack);
+	t->results_seen = true;
+}
+
+/* Definitions read after results: only those of the retained cases. */
+static void trx_wanted_ids(struct trx *t)
+{
+	strmap_release(&t->wanted, false);
+	for (size_t i = 0; i < t->rep->ncases; i++) {
+		bool fresh;
+		if (t->rep->cases[i].test_suite_name)
+			strmap_put(&t->wanted, t->rep->cases[i].test_suite_name, NULL, &fresh);
 	}
 }
 
-int artifacts_report_parse_trx(artifacts_report *rep, artifacts_report_xml *x, cbl_error **err)
+static int trx_start(artifacts_report_xml *x, void *user, const char *el, int depth)
 {
-	static const char *const roots[] = {"TestRun", NULL};
-	xmlNode *root;
-	int rc = artifacts_report_xml_root(x, roots, &root, err);
-	if (rc < 0)
-		return rc;
-	struct trx_ctx t = {.rep = rep, .x = x};
-	trx_load_defs(&t, root);
-	for (xmlNode *res = artifacts_report_xml_child(root, "Results"); res;
-	     res = artifacts_report_xml_next(res, "Results"))
-		for (xmlNode *r = artifacts_report_xml_child(res, "UnitTestResult"); r;
-		     r = artifacts_report_xml_next(r, "UnitTestResult"))
-			trx_result(&t, r, 0);
-	free(t.defs);
-	cbl_strv_release(&t.owned);
+	struct trx *t = user;
+	struct trx_frame_s p = depth ? trx_frame_of(t, depth - 1) : (struct trx_frame_s){T_OTHER, 0};
+	enum trx_frame k = T_OTHER;
+	int level = 0;
+	if (depth == 0) {
+		k = T_ROOT;
+	} else if (p.kind == T_ROOT) {
+		if (!strcmp(el, "Results")) {
+			k = T_RESULTS;
+		} else if (!strcmp(el, "TestDefinitions")) {
+			k = T_DEFS;
+			if (t->results_seen)
+				trx_wanted_ids(t);
+		}
+	} else if (p.kind == T_RESULTS && !strcmp(el, "UnitTestResult")) {
+		k = T_RESULT;
+		trx_result_begin(t, x, 0);
+	} else if (p.kind == T_RESULT) {
+		struct trx_result *r = &t->res[p.level];
+		if (!strcmp(el, "InnerResults") && !r->inner_seen) {
+			r->inner_seen = true;
+			k = T_INNER;
+			level = p.level;
+		} else if (!strcmp(el, "Output") && !r->output_seen) {
+			r->output_seen = true;
+			k = T_OUTPUT;
+			level = p.level;
+		}
+	} else if (p.kind == T_INNER && p.level + 1 < TRX_LEVELS) {
+		/* any element in it replaces the parent by its inner results */
+		t->res[p.level].has_inner = true;
+		if (!strcmp(el, "UnitTestResult")) {
+			k = T_RESULT;
+			level = p.level + 1;
+			trx_result_begin(t, x, level);
+		}
+	} else if (p.kind == T_OUTPUT && !strcmp(el, "ErrorInfo") && !t->res[p.level].errorinfo_seen) {
+		t->res[p.level].errorinfo_seen = true;
+		k = T_ERRORINFO;
+		level = p.level;
+	} else if (p.kind == T_ERRORINFO) {
+		struct trx_result *r = &t->res[p.level];
+		if (!strcmp(el, "Message") && !r->msg_seen) {
+			r->msg_seen = true;
+			artifacts_report_xml_capture(x, &r->msg);
+		} else if (!strcmp(el, "StackTrace") && !r->stack_seen) {
+			r->stack_seen = true;
+			artifacts_report_xml_capture(x, &r->stack);
+		}
+	} else if (p.kind == T_DEFS) {
+		const char *id = artifacts_report_xml_attr(x, "id");
+		if (id) {
+			k = T_UNITTEST;
+			artifacts_report_slot_set(&t->def_id, id);
+			artifacts_report_slot_set(&t->def_storage, artifacts_report_xml_attr(x, "storage"));
+			artifacts_report_slot_clear(&t->def_cls);
+			artifacts_report_slot_clear(&t->def_codebase);
+			t->def_method_seen = false;
+		}
+	} else if (p.kind == T_UNITTEST && !strcmp(el, "TestMethod") && !t->def_method_seen) {
+		t->def_method_seen = true;
+		artifacts_report_slot_set(&t->def_cls, artifacts_report_xml_attr(x, "className"));
+		artifacts_report_slot_set(&t->def_codebase, artifacts_report_xml_attr(x, "codeBase"));
+	}
+	trx_frame(t, depth, k, level);
 	return 0;
 }
 
-/* ---------------------------------------------------------------- NUnit */
-
-/* failure/message + failure/stack-trace, else reason/message. */
-static void nunit_message(artifacts_report_xml *x, xmlNode *tc, artifacts_report_case *c)
+static void trx_result_end(struct trx *t, int level)
 {
-	xmlNode *f = artifacts_report_xml_child(tc, "failure");
-	if (f) {
-		const char *stack =
-			artifacts_report_xml_text(x, artifacts_report_xml_child(f, "stack-trace"));
-		c->message = artifacts_report_message(
-			artifacts_report_xml_text(x, artifacts_report_xml_child(f, "message")), stack);
-		artifacts_report_stack_location(stack, NULL, &c->file, &c->line);
+	struct trx_result *r = &t->res[level];
+	if (r->has_inner)
 		return;
+	const char *dur = artifacts_report_slot_get(&r->duration);
+	artifacts_report_case c = {.status = trx_status(artifacts_report_slot_get(&r->outcome)),
+				   .duration_ns = artifacts_report_parse_timespan_ns(dur)};
+	if (artifacts_report_case_wanted(t->rep, c.status)) {
+		const char *name = artifacts_report_slot_get(&r->name);
+		c.name = cbl_xstrdup(name ? name : "");
+		/* the testId until trx_finish resolves it */
+		artifacts_report_str_set(&c.test_suite_name, artifacts_report_slot_get(&r->id));
+		if (r->errorinfo_seen) {
+			const char *stack = artifacts_report_trimmed(&r->stack);
+			c.message = artifacts_report_message(artifacts_report_trimmed(&r->msg), stack);
+			artifacts_report_stack_location(stack, NULL, &c.file, &c.line);
+		}
 	}
-	xmlNode *r = artifacts_report_xml_child(tc, "reason");
-	if (r)
-		c->message = artifacts_report_message(
-			artifacts_report_xml_text(x, artifacts_report_xml_child(r, "message")), NULL);
+	artifacts_report_case_push(t->rep, &c, t->display);
 }
+
+static void trx_def_end(struct trx *t)
+{
+	const char *id = artifacts_report_slot_get(&t->def_id);
+	if (!id || (t->results_seen && !strmap_has(&t->wanted, id)))
+		return;
+	const char *cls = artifacts_report_slot_get(&t->def_cls);
+	const char *asm_path = artifacts_report_slot_get(&t->def_codebase);
+	if (!asm_path || !*asm_path)
+		asm_path = artifacts_report_slot_get(&t->def_storage);
+	struct trx_def *d = cbl_xcalloc(1, sizeof(*d));
+	if (cls) {
+		const char *comma = strchr(cls, ',');
+		if (comma) {
+			char *cut = cbl_xstrndup(cls, (size_t)(comma - cls));
+			d->cls = intern(t, cut);
+			free(cut);
+		} else {
+			d->cls = intern(t, cls);
+		}
+	}
+	d->assembly = asm_path && *asm_path ? intern(t, base_name(asm_path)) : NULL;
+	bool fresh;
+	strmap_put(&t->defs, id, d, &fresh);
+	if (!fresh)
+		free(d); /* the first definition of an id wins */
+}
+
+static void trx_end(artifacts_report_xml *x, void *user, const char *el, int depth)
+{
+	(void)x;
+	(void)el;
+	struct trx *t = user;
+	struct trx_frame_s f = trx_frame_of(t, depth);
+	if (f.kind == T_RESULT)
+		trx_result_end(t, f.level);
+	else if (f.kind == T_UNITTEST)
+		trx_def_end(t);
+}
+
+static int trx_finish(artifacts_report_xml *x, void *user)
+{
+	(void)x;
+	struct trx *t = user;
+	for (size_t i = 0; i < t->rep->ncases; i++) {
+		artifacts_report_case *c = &t->rep->cases[i];
+		const struct trx_def *d = strmap_get(&t->defs, c->test_suite_name);
+		free(c->test_suite_name);
+		c->test_suite_name = NULL;
+		if (!d)
+			continue;
+		if (d->cls) {
+			size_t cn = strlen(d->cls);
+			if (!strncmp(c->name, d->cls, cn) && c->name[cn] == '.' && c->name[cn + 1])
+				memmove(c->name, c->name + cn + 1, strlen(c->name + cn + 1) + 1);
+			artifacts_report_str_set(&c->prefix, d->cls);
+		}
+		if (d->assembly)
+			artifacts_report_str_set(&c->test_suite_name, d->assembly);
+	}
+	return 0;
+}
+
+int artifacts_report_parse_trx(artifacts_report *rep, const artifacts_report_input *in, cbl_error **err)
+{
+	static const char *const roots[] = {"TestRun", NULL};
+	static const artifacts_report_xml_ops ops = {
+		.roots = roots, .start = trx_start, .end = trx_end, .finish = trx_finish};
+	struct trx t = {.rep = rep, .display = in->display};
+	int rc = artifacts_report_xml_run(in, &ops, &t, err);
+	free(t.fr);
+	for (int i = 0; i < TRX_LEVELS; i++) {
+		struct trx_result *r = &t.res[i];
+		artifacts_report_slot_release(&r->id);
+		artifacts_report_slot_release(&r->name);
+		artifacts_report_slot_release(&r->outcome);
+		artifacts_report_slot_release(&r->duration);
+		cbl_buf_release(&r->msg);
+		cbl_buf_release(&r->stack);
+	}
+	strmap_release(&t.defs, true);
+	strmap_release(&t.strs, false);
+	strmap_release(&t.wanted, false);
+	artifacts_report_slot_release(&t.def_id);
+	artifacts_report_slot_release(&t.def_storage);
+	artifacts_report_slot_release(&t.def_cls);
+	artifacts_report_slot_release(&t.def_codebase);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- NUnit */
 
 static bool is_fixture(const char *type)
 {
@@ -241,9 +467,8 @@ static void split_qualified(const char *full, artifacts_report_case *c)
 	artifacts_report_str_set(&c->name, dot + 1);
 }
 
-static artifacts_report_test_status nunit2_status(artifacts_report_xml *x, xmlNode *tc)
+static artifacts_report_test_status nunit2_status(const char *r, const char *ex, const char *ok)
 {
-	const char *r = artifacts_report_xml_attr(x, tc, "result");
 	if (r) {
 		if (!strcmp(r, "Success"))
 			return ARTIFACTS_REPORT_SUCCEEDED;
@@ -256,19 +481,15 @@ static artifacts_report_test_status nunit2_status(artifacts_report_xml *x, xmlNo
 			return ARTIFACTS_REPORT_SKIPPED;
 		return ARTIFACTS_REPORT_UNKNOWN;
 	}
-	const char *ex = artifacts_report_xml_attr(x, tc, "executed");
 	if (ex && !strcasecmp(ex, "False"))
 		return ARTIFACTS_REPORT_SKIPPED;
-	const char *ok = artifacts_report_xml_attr(x, tc, "success");
 	if (ok)
 		return !strcasecmp(ok, "True") ? ARTIFACTS_REPORT_SUCCEEDED : ARTIFACTS_REPORT_FAILED;
 	return ARTIFACTS_REPORT_UNKNOWN;
 }
 
-static artifacts_report_test_status nunit3_status(artifacts_report_xml *x, xmlNode *tc)
+static artifacts_report_test_status nunit3_status(const char *r, const char *label)
 {
-	const char *r = artifacts_report_xml_attr(x, tc, "result");
-	const char *label = artifacts_report_xml_attr(x, tc, "label");
 	if (!r)
 		return ARTIFACTS_REPORT_UNKNOWN;
 	if (!strcmp(r, "Passed") || !strcmp(r, "Warning"))
@@ -283,79 +504,209 @@ static artifacts_report_test_status nunit3_status(artifacts_report_xml *x, xmlNo
 	return ARTIFACTS_REPORT_UNKNOWN;
 }
 
-struct nunit_ctx {
-	artifacts_report *rep;
-	artifacts_report_xml *x;
-	bool v3;
+enum nunit_frame {
+	N_OTHER = 0,
+	N_WALK,	   /* the root, a <test-suite> or <results> being walked */
+	N_CASE,	   /* a <test-case> */
+	N_FAILURE, /* its first <failure> */
+	N_REASON,  /* its first <reason> */
 };
 
-static void nunit_case(struct nunit_ctx *n, xmlNode *tc, const char *suite)
+#define NUNIT_MAX_WALK 200 /* suites nested deeper are not walked */
+
+struct nunit_level {
+	char *fixture; /* innermost *Fixture suite's name (NULL = none) */
+	char *nearest; /* innermost suite's name */
+};
+
+struct nunit {
+	artifacts_report *rep;
+	const char *display;
+	bool v3;
+	unsigned char *fr;
+	size_t frcap;
+	struct nunit_level *walk; /* one per open N_WALK frame */
+	size_t nwalk, walkcap;
+	/* the open <test-case> */
+	artifacts_report_test_status status;
+	int64_t duration_ns;
+	artifacts_report_slot name, cls, full;
+	bool failure_seen, reason_seen, fmsg_seen, fstack_seen, rmsg_seen;
+	cbl_buf fmsg, fstack, rmsg;
+};
+
+static enum nunit_frame nunit_frame_of(const struct nunit *n, int depth)
 {
-	artifacts_report_xml *x = n->x;
-	artifacts_report_case *c = artifacts_report_case_add(n->rep, x->display);
-	const char *name = artifacts_report_xml_attr(x, tc, "name");
-	if (n->v3) {
-		const char *cls = artifacts_report_xml_attr(x, tc, "classname");
-		if (cls && *cls) {
-			artifacts_report_str_set(&c->prefix, cls);
-			artifacts_report_str_set(&c->name, name ? name : "");
-		} else {
-			const char *full = artifacts_report_xml_attr(x, tc, "fullname");
-			split_qualified(full ? full : name ? name : "", c);
-		}
-		c->status = nunit3_status(x, tc);
-		c->duration_ns =
-			artifacts_report_parse_seconds_ns(artifacts_report_xml_attr(x, tc, "duration"));
-	} else {
-		split_qualified(name ? name : "", c);
-		c->status = nunit2_status(x, tc);
-		c->duration_ns = artifacts_report_parse_seconds_ns(artifacts_report_xml_attr(x, tc, "time"));
-	}
-	artifacts_report_str_set(&c->test_suite_name, suite);
-	nunit_message(x, tc, c);
+	return depth >= 0 && (size_t)depth < n->frcap ? (enum nunit_frame)n->fr[depth] : N_OTHER;
 }
 
-/* Walks test-suite / results / test-case.  fixture: the innermost enclosing
- * *Fixture suite's name (NULL when none yet); nearest: the innermost suite's. */
-static void nunit_walk(struct nunit_ctx *n, xmlNode *node, const char *fixture, const char *nearest,
-		       int depth)
+static char *dup_or_null(const char *s)
 {
-	if (depth > 200)
+	return s ? cbl_xstrdup(s) : NULL;
+}
+
+static void nunit_push_walk(struct nunit *n, const char *fixture, const char *nearest)
+{
+	CBL_GROW(n->walk, n->nwalk + 1, n->walkcap);
+	n->walk[n->nwalk++] = (struct nunit_level){dup_or_null(fixture), dup_or_null(nearest)};
+}
+
+static int nunit_start(artifacts_report_xml *x, void *user, const char *el, int depth)
+{
+	struct nunit *n = user;
+	enum nunit_frame p = depth ? nunit_frame_of(n, depth - 1) : N_OTHER;
+	enum nunit_frame k = N_OTHER;
+	if (depth == 0) {
+		k = N_WALK;
+		nunit_push_walk(n, NULL, NULL);
+	} else if (p == N_WALK && depth - 1 <= NUNIT_MAX_WALK && n->nwalk) {
+		const struct nunit_level *up = &n->walk[n->nwalk - 1];
+		if (!strcmp(el, "test-case")) {
+			k = N_CASE;
+			const char *name = artifacts_report_xml_attr(x, "name");
+			artifacts_report_slot_set(&n->name, name);
+			if (n->v3) {
+				artifacts_report_slot_set(&n->cls, artifacts_report_xml_attr(x, "classname"));
+				artifacts_report_slot_set(&n->full, artifacts_report_xml_attr(x, "fullname"));
+				n->status = nunit3_status(artifacts_report_xml_attr(x, "result"),
+							  artifacts_report_xml_attr(x, "label"));
+				n->duration_ns =
+					artifacts_report_parse_seconds_ns(artifacts_report_xml_attr(x, "duration"));
+			} else {
+				n->status = nunit2_status(artifacts_report_xml_attr(x, "result"),
+							  artifacts_report_xml_attr(x, "executed"),
+							  artifacts_report_xml_attr(x, "success"));
+				n->duration_ns =
+					artifacts_report_parse_seconds_ns(artifacts_report_xml_attr(x, "time"));
+			}
+			n->failure_seen = n->reason_seen = n->fmsg_seen = n->fstack_seen = n->rmsg_seen = false;
+			cbl_buf_reset(&n->fmsg);
+			cbl_buf_reset(&n->fstack);
+			cbl_buf_reset(&n->rmsg);
+		} else if (!strcmp(el, "test-suite")) {
+			k = N_WALK;
+			const char *name = artifacts_report_xml_attr(x, "name");
+			bool fx = is_fixture(artifacts_report_xml_attr(x, "type"));
+			/* copies first: up may move when the stack grows */
+			char *fixture = dup_or_null(fx ? name : up->fixture);
+			char *nearest = dup_or_null(name ? name : up->nearest);
+			CBL_GROW(n->walk, n->nwalk + 1, n->walkcap);
+			n->walk[n->nwalk++] = (struct nunit_level){fixture, nearest};
+		} else if (!strcmp(el, "results")) {
+			k = N_WALK;
+			char *fixture = dup_or_null(up->fixture), *nearest = dup_or_null(up->nearest);
+			CBL_GROW(n->walk, n->nwalk + 1, n->walkcap);
+			n->walk[n->nwalk++] = (struct nunit_level){fixture, nearest};
+		}
+	} else if (p == N_CASE) {
+		if (!strcmp(el, "failure") && !n->failure_seen) {
+			n->failure_seen = true;
+			k = N_FAILURE;
+		} else if (!strcmp(el, "reason") && !n->reason_seen) {
+			n->reason_seen = true;
+			k = N_REASON;
+		}
+	} else if (p == N_FAILURE) {
+		if (!strcmp(el, "message") && !n->fmsg_seen) {
+			n->fmsg_seen = true;
+			artifacts_report_xml_capture(x, &n->fmsg);
+		} else if (!strcmp(el, "stack-trace") && !n->fstack_seen) {
+			n->fstack_seen = true;
+			artifacts_report_xml_capture(x, &n->fstack);
+		}
+	} else if (p == N_REASON && !strcmp(el, "message") && !n->rmsg_seen) {
+		n->rmsg_seen = true;
+		artifacts_report_xml_capture(x, &n->rmsg);
+	}
+	CBL_GROW(n->fr, (size_t)depth + 1, n->frcap);
+	n->fr[depth] = (unsigned char)k;
+	return 0;
+}
+
+static void nunit_case(struct nunit *n)
+{
+	artifacts_report_case c = {.status = n->status, .duration_ns = n->duration_ns};
+	if (!artifacts_report_case_wanted(n->rep, c.status)) {
+		artifacts_report_case_push(n->rep, &c, n->display);
 		return;
-	for (xmlNode *ch = artifacts_report_xml_child(node, NULL); ch;
-	     ch = artifacts_report_xml_next(ch, NULL)) {
-		if (artifacts_report_xml_is(ch, "test-case")) {
-			nunit_case(n, ch, fixture ? fixture : nearest);
-		} else if (artifacts_report_xml_is(ch, "test-suite")) {
-			const char *name = artifacts_report_xml_attr(n->x, ch, "name");
-			bool fx = is_fixture(artifacts_report_xml_attr(n->x, ch, "type"));
-			nunit_walk(n, ch, fx ? name : fixture, name ? name : nearest, depth + 1);
-		} else if (artifacts_report_xml_is(ch, "results")) {
-			nunit_walk(n, ch, fixture, nearest, depth + 1);
+	}
+	const struct nunit_level *up = n->nwalk ? &n->walk[n->nwalk - 1] : NULL;
+	const char *name = artifacts_report_slot_get(&n->name);
+	if (n->v3) {
+		const char *cls = artifacts_report_slot_get(&n->cls);
+		if (cls && *cls) {
+			c.prefix = cbl_xstrdup(cls);
+			c.name = cbl_xstrdup(name ? name : "");
+		} else {
+			const char *full = artifacts_report_slot_get(&n->full);
+			split_qualified(full ? full : name ? name : "", &c);
 		}
+	} else {
+		split_qualified(name ? name : "", &c);
+	}
+	if (up)
+		artifacts_report_str_set(&c.test_suite_name, up->fixture ? up->fixture : up->nearest);
+	if (n->failure_seen) {
+		const char *stack = artifacts_report_trimmed(&n->fstack);
+		c.message = artifacts_report_message(artifacts_report_trimmed(&n->fmsg), stack);
+		artifacts_report_stack_location(stack, NULL, &c.file, &c.line);
+	} else if (n->reason_seen) {
+		c.message = artifacts_report_message(artifacts_report_trimmed(&n->rmsg), NULL);
+	}
+	artifacts_report_case_push(n->rep, &c, n->display);
+}
+
+static void nunit_end(artifacts_report_xml *x, void *user, const char *el, int depth)
+{
+	(void)x;
+	(void)el;
+	struct nunit *n = user;
+	switch (nunit_frame_of(n, depth)) {
+	case N_WALK:
+		if (n->nwalk) {
+			n->nwalk--;
+			free(n->walk[n->nwalk].fixture);
+			free(n->walk[n->nwalk].nearest);
+		}
+		break;
+	case N_CASE:
+		nunit_case(n);
+		break;
+	default:
+		break;
 	}
 }
 
-int artifacts_report_parse_nunit2(artifacts_report *rep, artifacts_report_xml *x, cbl_error **err)
+static int nunit_parse(artifacts_report *rep, const artifacts_report_input *in, bool v3, cbl_error **err)
 {
-	static const char *const roots[] = {"test-results", NULL};
-	xmlNode *root;
-	int rc = artifacts_report_xml_root(x, roots, &root, err);
-	if (rc < 0)
-		return rc;
-	struct nunit_ctx n = {.rep = rep, .x = x, .v3 = false};
-	nunit_walk(&n, root, NULL, NULL, 0);
-	return 0;
+	static const char *const roots2[] = {"test-results", NULL};
+	static const char *const roots3[] = {"test-run", NULL};
+	static const artifacts_report_xml_ops ops2 = {.roots = roots2, .start = nunit_start, .end = nunit_end};
+	static const artifacts_report_xml_ops ops3 = {.roots = roots3, .start = nunit_start, .end = nunit_end};
+	struct nunit n = {.rep = rep, .display = in->display, .v3 = v3};
+	int rc = artifacts_report_xml_run(in, v3 ? &ops3 : &ops2, &n, err);
+	while (n.nwalk) {
+		n.nwalk--;
+		free(n.walk[n.nwalk].fixture);
+		free(n.walk[n.nwalk].nearest);
+	}
+	free(n.walk);
+	free(n.fr);
+	artifacts_report_slot_release(&n.name);
+	artifacts_report_slot_release(&n.cls);
+	artifacts_report_slot_release(&n.full);
+	cbl_buf_release(&n.fmsg);
+	cbl_buf_release(&n.fstack);
+	cbl_buf_release(&n.rmsg);
+	return rc;
 }
 
-int artifacts_report_parse_nunit3(artifacts_report *rep, artifacts_report_xml *x, cbl_error **err)
+int artifacts_report_parse_nunit2(artifacts_report *rep, const artifacts_report_input *in, cbl_error **err)
 {
-	static const char *const roots[] = {"test-run", NULL};
-	xmlNode *root;
-	int rc = artifacts_report_xml_root(x, roots, &root, err);
-	if (rc < 0)
-		return rc;
-	struct nunit_ctx n = {.rep = rep, .x = x, .v3 = true};
-	nunit_walk(&n, root, NULL, NULL, 0);
-	return 0;
+	return nunit_parse(rep, in, false, err);
+}
+
+int artifacts_report_parse_nunit3(artifacts_report *rep, const artifacts_report_input *in, cbl_error **err)
+{
+	return nunit_parse(rep, in, true, err);
 }

@@ -742,7 +742,9 @@ static void test_truncation(void)
 	is_int(artifacts_report_parse_buffer(&rep, SPEC_REPORT_JUNITXML, b.ptr, b.len, "big.xml", &err), 0,
 	       "600-case report parses");
 	cbl_buf_release(&b);
-	ok(rep.ncases == 600 && COUNT(&rep, FAILED) == 20 && COUNT(&rep, ERROR) == 5, "600 cases, 20 failed, 5 errors");
+	/* retention (report.h): all 600 are counted, the 500 shown are kept */
+	ok(rep.test.total == 600 && rep.ncases == 500 && COUNT(&rep, FAILED) == 20 && COUNT(&rep, ERROR) == 5,
+	   "600 cases counted (500 retained), 20 failed, 5 errors");
 	ok(artifacts_report_truncated(&rep), "more than 500: truncated");
 	json_t *r = artifacts_report_to_json(&rep, NULL);
 	ok(json_is_true(json_object_get(r, "truncated")), "Report.truncated true");
@@ -785,6 +787,607 @@ static void test_truncation(void)
 	artifacts_report_release(&rep);
 }
 
+
+/* ------------------------------------------------------------- streaming */
+
+/* Writes len bytes to a new temporary file; returns its path (caller
+ * unlinks and frees) or NULL. */
+static char *temp_file(const char *data, size_t len)
+{
+	char *path = cbl_xstrdup("/tmp/cbl-report-test-XXXXXX");
+	int fd = mkstemp(path);
+	if (fd < 0) {
+		free(path);
+		return NULL;
+	}
+	bool ok_ = cbl_write_all(fd, data, len) == 0;
+	close(fd);
+	if (!ok_) {
+		unlink(path);
+		free(path);
+		return NULL;
+	}
+	return path;
+}
+
+/* The status of case i of the generated 20,000-case file. */
+static artifacts_report_test_status gen_status(int i)
+{
+	if (i % 151 == 150)
+		return ARTIFACTS_REPORT_FAILED;
+	if (i % 409 == 7)
+		return ARTIFACTS_REPORT_ERROR;
+	if (i % 20 == 3)
+		return ARTIFACTS_REPORT_SKIPPED;
+	return ARTIFACTS_REPORT_SUCCEEDED;
+}
+
+static void gen_junit(cbl_buf *b, int n, const char *tag, bool close)
+{
+	cbl_buf_puts(b, "<?xml version=\"1.0\"?>\n<testsuites>\n<testsuite name=\"gen\">\n");
+	for (int i = 0; i < n; i++) {
+		cbl_buf_printf(b, "<testcase classname=\"gen.%s\" name=\"c%05d\" time=\"0.001\">", tag, i);
+		switch (gen_status(i)) {
+		case ARTIFACTS_REPORT_FAILED:
+			cbl_buf_printf(b, "<failure message=\"boom %d\">at gen.%s.c(G.java:%d)</failure>", i, tag,
+				       i + 1);
+			break;
+		case ARTIFACTS_REPORT_ERROR:
+			cbl_buf_puts(b, "<error type=\"Crash\"/>");
+			break;
+		case ARTIFACTS_REPORT_SKIPPED:
+			cbl_buf_puts(b, "<skipped/>");
+			break;
+		default:
+			cbl_buf_puts(b, "<system-out><![CDATA[some output]]></system-out>");
+			break;
+		}
+		cbl_buf_puts(b, "</testcase>\n");
+	}
+	if (close)
+		cbl_buf_puts(b, "</testsuite>\n</testsuites>\n");
+}
+
+/* Brute force: what select_cases would pick if every case had been kept. */
+static size_t expected_selection(const artifacts_report_test_status *st, size_t n, size_t *out)
+{
+	size_t k = 0;
+	for (int rank = 0; rank < 4; rank++)
+		for (size_t i = 0; i < n && k < ARTIFACTS_REPORT_MAX_CASES; i++)
+			if (artifacts_report_case_rank(st[i]) == rank)
+				out[k++] = i;
+	return k;
+}
+
+static void test_streaming_junit(void)
+{
+	enum { N = 20000 };
+	cbl_buf b = CBL_BUF_INIT;
+	gen_junit(&b, N, "A", true);
+	char *path = temp_file(b.ptr, b.len);
+	ok(path != NULL, "20,000-case JUnit file written (%zu bytes)", b.len);
+	cbl_buf_release(&b);
+	if (!path)
+		return;
+
+	size_t want[ARTIFACTS_REPORT_STATUS_COUNT] = {0};
+	for (int i = 0; i < N; i++)
+		want[gen_status(i)]++;
+	artifacts_report rep;
+	cbl_error *err = NULL;
+	artifacts_report_init(&rep, SPEC_REPORT_JUNITXML);
+	is_int(artifacts_report_parse_file(&rep, SPEC_REPORT_JUNITXML, path, "gen.xml", &err), 0,
+	       "20,000-case file streams");
+	ok(rep.test.total == N && COUNT(&rep, SUCCEEDED) == want[ARTIFACTS_REPORT_SUCCEEDED] &&
+		   COUNT(&rep, FAILED) == want[ARTIFACTS_REPORT_FAILED] &&
+		   COUNT(&rep, ERROR) == want[ARTIFACTS_REPORT_ERROR] &&
+		   COUNT(&rep, SKIPPED) == want[ARTIFACTS_REPORT_SKIPPED] && COUNT(&rep, UNKNOWN) == 0,
+	   "every case counted exactly (%zu failed, %zu errors, %zu skipped)", want[ARTIFACTS_REPORT_FAILED],
+	   want[ARTIFACTS_REPORT_ERROR], want[ARTIFACTS_REPORT_SKIPPED]);
+	is_int(rep.test.duration_ns, (int64_t)N * 1000000, "duration sums all 20,000 cases");
+	is_int(rep.ncases, ARTIFACTS_REPORT_MAX_CASES, "500 cases retained");
+	ok(artifacts_report_truncated(&rep), "truncated");
+	is_str(artifacts_report_status_name(&rep), "FAILED", "report FAILED");
+
+	artifacts_report_test_status *st = cbl_xreallocarray(NULL, N, sizeof(*st));
+	for (int i = 0; i < N; i++)
+		st[i] = gen_status(i);
+	size_t exp[ARTIFACTS_REPORT_MAX_CASES];
+	size_t ne = expected_selection(st, N, exp);
+	json_t *cases = artifacts_report_test_cases_json(&rep, NULL);
+	bool same = json_array_size(cases) == ne;
+	for (size_t k = 0; same && k < ne; k++) {
+		char name[16];
+		snprintf(name, sizeof(name), "c%05zu", exp[k]);
+		const json_t *tc = json_array_get(cases, k);
+		same = !strcmp(json_string_value(json_object_get(tc, "name")), name) &&
+		       !strcmp(json_string_value(json_object_get(tc, "status")),
+			       artifacts_report_test_status_name(st[exp[k]]));
+	}
+	ok(same, "TestCase list = FAILED, then ERROR, then the first others, each in file order");
+	is_str(json_string_value(json_object_get(json_array_get(cases, 0), "status")), "FAILED", "FAILED first");
+	json_decref(cases);
+	bool in_order = true;
+	for (size_t i = 1; i < rep.ncases; i++)
+		in_order = in_order && strcmp(rep.cases[i - 1].name, rep.cases[i].name) < 0;
+	ok(in_order, "retained cases stay in file order");
+	const artifacts_report_case *c = find_case(&rep, "c00150");
+	ok(c && c->status == ARTIFACTS_REPORT_FAILED && c->message && !strcmp(c->message, "boom 150\nat gen.A.c(G.java:151)") &&
+		   c->file && !strcmp(c->file, "G.java") && c->line == 151 && !strcmp(c->raw_path, "gen.xml"),
+	   "a retained failure has its message, location and raw path");
+
+	/* a second file with more failures: FAILED cases of both, in order */
+	cbl_buf b2 = CBL_BUF_INIT;
+	cbl_buf_puts(&b2, "<testsuite name=\"more\">");
+	for (int i = 0; i < 450; i++)
+		cbl_buf_printf(&b2, "<testcase name=\"m%03d\"><failure/></testcase>", i);
+	cbl_buf_puts(&b2, "</testsuite>");
+	is_int(artifacts_report_parse_buffer(&rep, SPEC_REPORT_JUNITXML, b2.ptr, b2.len, "more.xml", &err), 0,
+	       "second file merges");
+	cbl_buf_release(&b2);
+	size_t nf = want[ARTIFACTS_REPORT_FAILED];
+	ok(rep.test.total == N + 450 && COUNT(&rep, FAILED) == nf + 450 && rep.ncases == 500,
+	   "merged counts; still 500 retained");
+	bool all_failed = true;
+	for (size_t i = 0; i < rep.ncases; i++)
+		all_failed = all_failed && rep.cases[i].status == ARTIFACTS_REPORT_FAILED;
+	ok(all_failed && !strcmp(rep.cases[0].name, "c00150") && nf < 500 &&
+		   !strcmp(rep.cases[nf - 1].name, "c19931") && !strcmp(rep.cases[nf].name, "m000"),
+	   "only FAILED kept: the first file's, then the second's");
+	char last[8];
+	snprintf(last, sizeof(last), "m%03zu", 500 - nf - 1);
+	is_str(rep.cases[499].name, last, "the last retained is the 500th failure");
+	const artifacts_report_case **fails = NULL;
+	is_int(artifacts_report_failing_cases(&rep, &fails), 500, "failing_cases: the retained failures");
+	free(fails);
+	free(st);
+	cbl_error_free(err);
+	artifacts_report_release(&rep);
+	unlink(path);
+	free(path);
+}
+
+/* Random statuses in NUnit 3 files (all five statuses), parsed into one
+ * report (evictions inside a file, merges across files), against the
+ * brute-force selection. */
+static void test_retention_random(void)
+{
+	enum { N = 6000 };
+	static const char *const results[ARTIFACTS_REPORT_STATUS_COUNT] = {
+		[ARTIFACTS_REPORT_SUCCEEDED] = "result=\"Passed\"", [ARTIFACTS_REPORT_FAILED] = "result=\"Failed\"",
+		[ARTIFACTS_REPORT_ERROR] = "result=\"Failed\" label=\"Error\"",
+		[ARTIFACTS_REPORT_SKIPPED] = "result=\"Skipped\"", [ARTIFACTS_REPORT_UNKNOWN] = "result=\"Odd\""};
+	artifacts_report_test_status *st = cbl_xreallocarray(NULL, N, sizeof(*st));
+	size_t exp[ARTIFACTS_REPORT_MAX_CASES];
+	unsigned seed = 12345;
+	bool all_ok = true;
+	int files = 0;
+	for (int round = 0; round < 40 && all_ok; round++) {
+		/* skewed mixes: some rounds mostly failures, some mostly passes */
+		int mix = round % 5;
+		size_t n = (size_t)(round * 137 % N) + 1;
+		artifacts_report rep;
+		artifacts_report_init(&rep, SPEC_REPORT_NUNIT3XML);
+		cbl_buf doc = CBL_BUF_INIT;
+		for (size_t i = 0; i < n; i++) {
+			seed = seed * 1103515245u + 12345u;
+			unsigned r = (seed >> 16) % 100;
+			st[i] = mix == 0   ? (r < 50 ? ARTIFACTS_REPORT_FAILED : ARTIFACTS_REPORT_SUCCEEDED)
+				: mix == 1 ? (r < 2 ? ARTIFACTS_REPORT_FAILED : r < 4 ? ARTIFACTS_REPORT_UNKNOWN
+									: ARTIFACTS_REPORT_SKIPPED)
+					   : (artifacts_report_test_status)(r % ARTIFACTS_REPORT_STATUS_COUNT);
+			if (mix == 3 && i > n / 2)
+				st[i] = ARTIFACTS_REPORT_FAILED; /* late failures evict early passes */
+			if (!doc.len)
+				cbl_buf_puts(&doc, "<test-run><test-suite name=\"S\">");
+			cbl_buf_printf(&doc, "<test-case name=\"%06zu\" %s/>", i, results[st[i]]);
+			if ((seed >> 8) % 331 == 0 || i + 1 == n) { /* end of a file */
+				cbl_buf_puts(&doc, "</test-suite></test-run>");
+				all_ok = all_ok && artifacts_report_parse_buffer(&rep, SPEC_REPORT_NUNIT3XML, doc.ptr,
+										 doc.len, "r.xml", NULL) == 0;
+				cbl_buf_reset(&doc);
+				files++;
+			}
+		}
+		cbl_buf_release(&doc);
+		size_t ne = expected_selection(st, n, exp);
+		size_t *idx = NULL;
+		size_t ns = artifacts_report_select_cases(&rep, 0, &idx);
+		bool same = ns == ne && rep.test.total == n && rep.ncases == ne;
+		for (size_t k = 0; same && k < ne; k++)
+			same = (size_t)atol(rep.cases[idx[k]].name) == exp[k];
+		if (!same)
+			printf("#   round %d (n=%zu, mix %d): selection differs\n", round, n, mix);
+		all_ok = all_ok && same;
+		free(idx);
+		artifacts_report_release(&rep);
+	}
+	ok(all_ok, "retention = brute-force selection over 40 random runs (%d files: evictions, merges)", files);
+	free(st);
+}
+
+static void test_streaming_big_text(void)
+{
+	/* 20 MB of system-out as text, then as CDATA; a 20 MB stack trace */
+	enum { MB20 = 20 * 1000 * 1000 };
+	static const char *const forms[] = {"text", "CDATA", "failure"};
+	for (int f = 0; f < 3; f++) {
+		cbl_buf b = CBL_BUF_INIT;
+		cbl_buf_puts(&b, "<?xml version=\"1.0\"?>\n<testsuite name=\"s\">\n<testcase classname=\"k\" name=\"big\">");
+		cbl_buf_puts(&b, f == 0 ? "<system-out>" : f == 1 ? "<system-out><![CDATA[" : "<failure message=\"m\">");
+		size_t start = b.len;
+		while (b.len - start < MB20)
+			cbl_buf_puts(&b, "0123456789 \xc3\xa9 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ\n");
+		cbl_buf_puts(&b, f == 0 ? "</system-out>" : f == 1 ? "]]></system-out>" : "</failure>");
+		cbl_buf_puts(&b, "</testcase>\n<testcase classname=\"k\" name=\"after\"/>\n</testsuite>\n");
+		char *path = temp_file(b.ptr, b.len);
+		cbl_buf_release(&b);
+		artifacts_report rep;
+		cbl_error *err = NULL;
+		artifacts_report_init(&rep, SPEC_REPORT_JUNITXML);
+		int rc = path ? artifacts_report_parse_file(&rep, SPEC_REPORT_JUNITXML, path, "big.xml", &err) : -1;
+		ok(rc == 0 && rep.ncases == 2 && find_case(&rep, "after"), "a 20 MB %s parses (%s)", forms[f],
+		   err ? err->msg : "ok");
+		if (f == 2) {
+			const artifacts_report_case *c = find_case(&rep, "big");
+			size_t n = c && c->message ? strlen(c->message) : 0;
+			json_t *js = c && c->message ? json_string(c->message) : NULL; /* NULL for bad UTF-8 */
+			ok(c && c->status == ARTIFACTS_REPORT_FAILED && n > 60000 && n <= ARTIFACTS_REPORT_MAX_MESSAGE &&
+				   js != NULL,
+			   "a 20 MB failure text is cut to at most 64 KiB of valid UTF-8 (%zu bytes)", n);
+			json_decref(js);
+		}
+		cbl_error_free(err);
+		artifacts_report_release(&rep);
+		if (path)
+			unlink(path);
+		free(path);
+	}
+}
+
+static void test_streaming_malformed_end(void)
+{
+	artifacts_report rep;
+	cbl_error *err = NULL;
+	artifacts_report_init(&rep, SPEC_REPORT_JUNITXML);
+	is_int(parse(&rep, SPEC_REPORT_JUNITXML, "junit-pytest.xml"), 0, "setup: one good file");
+
+	/* 20,000 good cases, then the document breaks off in a bad tag */
+	cbl_buf b = CBL_BUF_INIT;
+	gen_junit(&b, 20000, "B", false);
+	cbl_buf_puts(&b, "<testcase name=\"x\"></testsuite>\n");
+	size_t lines = 0;
+	for (size_t i = 0; i < b.len; i++)
+		lines += b.ptr[i] == '\n';
+	char *path = temp_file(b.ptr, b.len);
+	cbl_buf_release(&b);
+	int rc = path ? artifacts_report_parse_file(&rep, SPEC_REPORT_JUNITXML, path, "broken.xml", &err) : 0;
+	is_int(rc, CBL_EINVAL, "malformed at the end: CBL_EINVAL");
+	ok(err && starts_with(err->msg, "broken.xml:") && strstr(err->msg, "invalid XML") &&
+		   (size_t)err->line >= lines - 1 && (size_t)err->line <= lines + 1,
+	   "error names the file and the last line, %zu (%s)", lines, err ? err->msg : "");
+	ok(rep.ncases == 5 && rep.test.total == 5 && rep.nraw == 1 && COUNT(&rep, FAILED) == 1,
+	   "report unchanged: none of the 20,000 cases counted");
+	cbl_error_clear(&err);
+
+	/* a non-fatal error (undeclared namespace prefix) before the fatal one */
+	static const char ns_then_fatal[] = "<testsuite xsi:type=\"x\">\n<testcase name=\"a\">\n</testsuite>\n";
+	rc = artifacts_report_parse_buffer(&rep, SPEC_REPORT_JUNITXML, ns_then_fatal, sizeof(ns_then_fatal) - 1, "ns.xml",
+					   &err);
+	ok(rc == CBL_EINVAL && err && starts_with(err->msg, "ns.xml:3: invalid XML: Opening and ending tag mismatch"),
+	   "the fatal error is reported, not an earlier namespace error (%s)", err ? err->msg : "");
+	cbl_error_clear(&err);
+
+	/* an unclosed document */
+	static const char unclosed[] = "<testsuite><testcase name=\"a\"/>\n<testcase name=\"b\">\n";
+	rc = artifacts_report_parse_buffer(&rep, SPEC_REPORT_JUNITXML, unclosed, sizeof(unclosed) - 1, "u.xml", &err);
+	ok(rc == CBL_EINVAL && err && err->line > 0 && rep.test.total == 5, "unclosed document: error at a line (%s)",
+	   err ? err->msg : "");
+	cbl_error_clear(&err);
+	artifacts_report_release(&rep);
+	if (path)
+		unlink(path);
+	free(path);
+}
+
+static void test_streaming_formats(void)
+{
+	/* TRX: definitions first, and definitions after more than 500 results */
+	static const char defs_first[] =
+		"<TestRun><TestDefinitions><UnitTest id=\"a\"><TestMethod className=\"K, Asm\" codeBase=\"/x/y.dll\"/>"
+		"</UnitTest></TestDefinitions><Results><UnitTestResult testId=\"a\" testName=\"K.m\" outcome=\"Failed\">"
+		"<Output><ErrorInfo><Message>bad</Message></ErrorInfo></Output></UnitTestResult></Results></TestRun>";
+	artifacts_report rep;
+	cbl_error *err = NULL;
+	artifacts_report_init(&rep, SPEC_REPORT_VISUALSTUDIOTRX);
+	is_int(artifacts_report_parse_buffer(&rep, SPEC_REPORT_VISUALSTUDIOTRX, defs_first, sizeof(defs_first) - 1,
+					     "d.trx", &err),
+	       0, "TRX with definitions before results");
+	ok(rep.ncases == 1 && !strcmp(rep.cases[0].prefix, "K") && !strcmp(rep.cases[0].name, "m") &&
+		   rep.cases[0].test_suite_name && !strcmp(rep.cases[0].test_suite_name, "y.dll") &&
+		   !strcmp(rep.cases[0].message, "bad"),
+	   "definition resolved");
+	artifacts_report_release(&rep);
+
+	cbl_buf b = CBL_BUF_INIT;
+	cbl_buf_puts(&b, "<TestRun><Results>");
+	for (int i = 0; i < 2000; i++)
+		cbl_buf_printf(&b, "<UnitTestResult testId=\"id%d\" testName=\"Ns.C%d.t%d\" outcome=\"%s\" duration=\"00:00:01\"/>",
+			       i, i % 7, i, i % 3 == 0 ? "Failed" : "Passed");
+	cbl_buf_puts(&b, "</Results><TestDefinitions>");
+	for (int i = 0; i < 2000; i++)
+		cbl_buf_printf(&b, "<UnitTest id=\"id%d\" storage=\"/b/T.dll\"><TestMethod className=\"Ns.C%d\"/></UnitTest>", i,
+			       i % 7);
+	cbl_buf_puts(&b, "</TestDefinitions></TestRun>");
+	artifacts_report_init(&rep, SPEC_REPORT_VISUALSTUDIOTRX);
+	is_int(artifacts_report_parse_buffer(&rep, SPEC_REPORT_VISUALSTUDIOTRX, b.ptr, b.len, "big.trx", &err), 0,
+	       "TRX with 2,000 results then their definitions");
+	cbl_buf_release(&b);
+	bool resolved = rep.ncases == 500;
+	for (size_t i = 0; resolved && i < rep.ncases; i++) {
+		const artifacts_report_case *c = &rep.cases[i];
+		resolved = !strncmp(c->prefix, "Ns.C", 4) && c->name[0] == 't' && c->test_suite_name &&
+			   !strcmp(c->test_suite_name, "T.dll");
+	}
+	ok(resolved && rep.test.total == 2000 && COUNT(&rep, FAILED) == 667 && rep.test.duration_ns == 2000000000000LL,
+	   "TRX: 2,000 counted, the 500 retained resolved against definitions read after them");
+	artifacts_report_release(&rep);
+
+	/* TestNG and NUnit 3 beyond 500 cases */
+	b = (cbl_buf)CBL_BUF_INIT;
+	cbl_buf_puts(&b, "<testng-results><suite name=\"S\"><test name=\"T\"><class name=\"K\">");
+	for (int i = 0; i < 1000; i++)
+		cbl_buf_printf(&b, "<test-method name=\"m%d\" status=\"%s\" duration-ms=\"1\"/>", i, i == 999 ? "FAIL" : "PASS");
+	cbl_buf_puts(&b, "</class></test></suite></testng-results>");
+	artifacts_report_init(&rep, SPEC_REPORT_TESTNGXML);
+	is_int(artifacts_report_parse_buffer(&rep, SPEC_REPORT_TESTNGXML, b.ptr, b.len, "t.xml", &err), 0, "TestNG, 1,000 methods");
+	cbl_buf_release(&b);
+	ok(rep.test.total == 1000 && rep.ncases == 500 && rep.cases[499].status == ARTIFACTS_REPORT_FAILED &&
+		   !strcmp(rep.cases[499].name, "m999") && !strcmp(rep.cases[498].name, "m498"),
+	   "TestNG: the late failure evicted the 500th pass");
+	artifacts_report_release(&rep);
+
+	b = (cbl_buf)CBL_BUF_INIT;
+	cbl_buf_puts(&b, "<test-run><test-suite type=\"TestFixture\" name=\"F\">");
+	for (int i = 0; i < 1000; i++)
+		cbl_buf_printf(&b, "<test-case name=\"n%d\" classname=\"K\" result=\"%s\" duration=\"0.5\"/>", i,
+			       i % 2 ? "Skipped" : "Passed");
+	cbl_buf_puts(&b, "</test-suite></test-run>");
+	artifacts_report_init(&rep, SPEC_REPORT_NUNIT3XML);
+	is_int(artifacts_report_parse_buffer(&rep, SPEC_REPORT_NUNIT3XML, b.ptr, b.len, "n.xml", &err), 0, "NUnit 3, 1,000 cases");
+	cbl_buf_release(&b);
+	ok(rep.test.total == 1000 && COUNT(&rep, SKIPPED) == 500 && rep.ncases == 500 &&
+		   !strcmp(rep.cases[499].name, "n499") && !strcmp(rep.cases[0].test_suite_name, "F") &&
+		   !strcmp(artifacts_report_status_name(&rep), "SUCCEEDED"),
+	   "NUnit 3: first 500 kept, all counted, SUCCEEDED");
+	artifacts_report_release(&rep);
+	cbl_error_free(err);
+}
+
+
+/* ------------------------------------------------------------- chunking, fuzz regressions */
+
+static bool str_same(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+static bool same_report(const artifacts_report *a, const artifacts_report *b)
+{
+	if (a->type != b->type || a->ncases != b->ncases || a->nfiles != b->nfiles || a->nraw != b->nraw ||
+	    memcmp(&a->test, &b->test, sizeof(a->test)) != 0)
+		return false;
+	for (size_t i = 0; i < a->ncases; i++) {
+		const artifacts_report_case *x = &a->cases[i], *y = &b->cases[i];
+		if (!str_same(x->prefix, y->prefix) || !str_same(x->name, y->name) ||
+		    !str_same(x->test_suite_name, y->test_suite_name) || x->status != y->status ||
+		    x->duration_ns != y->duration_ns || !str_same(x->message, y->message) ||
+		    !str_same(x->file, y->file) || x->line != y->line || !str_same(x->raw_path, y->raw_path))
+			return false;
+	}
+	for (size_t i = 0; i < a->nfiles; i++) {
+		const artifacts_report_coverage *x = &a->files[i], *y = &b->files[i];
+		if (strcmp(x->path, y->path) || x->lines_covered != y->lines_covered ||
+		    x->lines_missed != y->lines_missed || x->branches_covered != y->branches_covered ||
+		    x->branches_missed != y->branches_missed)
+			return false;
+	}
+	return true;
+}
+
+/* Parses data whole and in chunks of 1, 2, 3, 7, 64 and 1000 bytes: same
+ * verdict, same report. */
+static bool chunking_invariant(spec_report_format fmt, const char *data, size_t len, int *whole_rc)
+{
+	static const size_t chunks[] = {1, 2, 3, 7, 64, 1000};
+	artifacts_report a;
+	artifacts_report_init(&a, fmt);
+	artifacts_report_input in = {.fd = -1, .data = data, .len = len, .display = "c.xml"};
+	int rc = artifacts_report_parse_input(&a, fmt, &in, NULL);
+	bool same = true;
+	for (size_t i = 0; i < sizeof(chunks) / sizeof(chunks[0]) && same; i++) {
+		artifacts_report b;
+		artifacts_report_init(&b, fmt);
+		in.chunk = chunks[i];
+		int rc2 = artifacts_report_parse_input(&b, fmt, &in, NULL);
+		same = (rc2 == 0) == (rc == 0) && same_report(&a, &b);
+		if (!same)
+			printf("#   chunk %zu differs (rc %d vs %d)\n", chunks[i], rc2, rc);
+		artifacts_report_release(&b);
+	}
+	artifacts_report_release(&a);
+	if (whole_rc)
+		*whole_rc = rc;
+	return same;
+}
+
+static void test_chunking(void)
+{
+	static const struct {
+		const char *file;
+		spec_report_format fmt;
+	} fx[] = {
+		{"junit-pytest.xml", SPEC_REPORT_JUNITXML},
+		{"TEST-com.example.calc.CalculatorTest.xml", SPEC_REPORT_JUNITXML},
+		{"junit-nested.xml", SPEC_REPORT_JUNITXML},
+		{"junit-empty.xml", SPEC_REPORT_JUNITXML},
+		{"junit-truncated.xml", SPEC_REPORT_JUNITXML},
+		{"junit-xxe.xml", SPEC_REPORT_JUNITXML},
+		{"junit-billion-laughs.xml", SPEC_REPORT_JUNITXML},
+		{"testng-results.xml", SPEC_REPORT_TESTNGXML},
+		{"results.trx", SPEC_REPORT_VISUALSTUDIOTRX},
+		{"nunit2.xml", SPEC_REPORT_NUNITXML},
+		{"nunit3.xml", SPEC_REPORT_NUNIT3XML},
+		{"clover.xml", SPEC_REPORT_CLOVERXML},
+		{"clover-openclover.xml", SPEC_REPORT_CLOVERXML},
+		{"cobertura-coveragepy.xml", SPEC_REPORT_COBERTURAXML},
+		{"cobertura-java.xml", SPEC_REPORT_COBERTURAXML},
+		{"jacoco.xml", SPEC_REPORT_JACOCOXML},
+		{"fuzz/junit-encoding-error-halts.xml", SPEC_REPORT_JUNITXML},
+	};
+	bool all = true;
+	for (size_t i = 0; i < sizeof(fx) / sizeof(fx[0]); i++) {
+		char *path = cbl_xasprintf(FX "%s", fx[i].file), *data = NULL;
+		size_t len = 0;
+		bool same = cbl_read_file(path, 0, &data, &len, NULL) == 0 &&
+			    chunking_invariant(fx[i].fmt, data, len, NULL);
+		if (!same)
+			printf("#   %s: chunking changes the result\n", fx[i].file);
+		all = all && same;
+		free(data);
+		free(path);
+	}
+	ok(all, "every XML fixture parses the same whole and in chunks of 1..1000 bytes");
+
+	/* text, CDATA and attribute values with '>' split across chunks */
+	static const char tricky[] =
+		"<?xml version=\"1.0\"?><testsuite name=\"a&gt;b\"><testcase classname=\"x > y\" name=\"n&#10;&#x1F600;\">"
+		"<failure message=\"1 &lt; 2 > 0 &amp;&amp; ok\" type=\"T\"><![CDATA[x]]]]><![CDATA[>y <z>]]>tail &amp; "
+		"more<!-- c --><?pi x?></failure></testcase></testsuite>";
+	int rc = -1;
+	ok(chunking_invariant(SPEC_REPORT_JUNITXML, tricky, sizeof(tricky) - 1, &rc) && rc == 0,
+	   "quotes, CDATA ends and references across chunk boundaries");
+	artifacts_report rep;
+	artifacts_report_init(&rep, SPEC_REPORT_JUNITXML);
+	artifacts_report_parse_buffer(&rep, SPEC_REPORT_JUNITXML, tricky, sizeof(tricky) - 1, "t.xml", NULL);
+	ok(rep.ncases == 1 && !strcmp(rep.cases[0].prefix, "x > y") &&
+		   !strcmp(rep.cases[0].name, "n\n\xf0\x9f\x98\x80") &&
+		   !strcmp(rep.cases[0].test_suite_name, "a>b") &&
+		   !strcmp(rep.cases[0].message, "1 < 2 > 0 && ok\nx]]>y <z>tail & more"),
+	   "attribute and text decoding");
+	artifacts_report_release(&rep);
+}
+
+/* Runs fn with stderr redirected to a temporary file; true when nothing
+ * was written to it. */
+static bool silent(void (*fn)(void))
+{
+	char path[] = "/tmp/cbl-report-stderr-XXXXXX";
+	int fd = mkstemp(path);
+	if (fd < 0)
+		return false;
+	fflush(stderr);
+	int saved = dup(2);
+	dup2(fd, 2);
+	fn();
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	off_t n = lseek(fd, 0, SEEK_END);
+	close(fd);
+	unlink(path);
+	return n == 0;
+}
+
+static void parse_bad_inputs(void)
+{
+	static const char *const bad[] = {"fuzz/junit-encoding-error-halts.xml", "junit-truncated.xml",
+					  "junit-billion-laughs.xml", "junit-xxe.xml", "results.trx"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		artifacts_report rep;
+		artifacts_report_init(&rep, SPEC_REPORT_JUNITXML);
+		char *path = cbl_xasprintf(FX "%s", bad[i]);
+		artifacts_report_parse_file(&rep, SPEC_REPORT_JUNITXML, path, NULL, NULL);
+		free(path);
+		artifacts_report_release(&rep);
+	}
+	char *data = NULL;
+	size_t len = 0;
+	if (cbl_read_file(FX "fuzz/testng-unknown-encoding-chunked.xml", 0, &data, &len, NULL) == 0) {
+		artifacts_report t;
+		artifacts_report_input in = {.fd = -1, .data = data, .len = len, .display = "e.xml", .chunk = 8};
+		artifacts_report_init(&t, SPEC_REPORT_TESTNGXML);
+		artifacts_report_parse_input(&t, SPEC_REPORT_TESTNGXML, &in, NULL);
+		artifacts_report_release(&t);
+	}
+	free(data);
+	static const char latin[] = "<?xml version=\"1.0\" encoding=\"UTF-16\"?><a/>";
+	artifacts_report rep;
+	artifacts_report_init(&rep, SPEC_REPORT_JUNITXML);
+	artifacts_report_parse_buffer(&rep, SPEC_REPORT_JUNITXML, latin, sizeof(latin) - 1, "l.xml", NULL);
+	artifacts_report_release(&rep);
+}
+
+static void test_fuzz_regressions(void)
+{
+	artifacts_report rep;
+	cbl_error *err = NULL;
+
+	/* fuzz_report_junit: a byte sequence the declared encoding cannot
+	 * convert halts libxml2's push parser without an error; streamed in
+	 * small chunks the file was accepted with 0 cases */
+	artifacts_report_init(&rep, SPEC_REPORT_JUNITXML);
+	is_int(parse(&rep, SPEC_REPORT_JUNITXML, "junit-pytest.xml"), 0, "setup");
+	int rc = artifacts_report_parse_file(&rep, SPEC_REPORT_JUNITXML, FX "fuzz/junit-encoding-error-halts.xml",
+					     "enc.xml", &err);
+	ok(rc == CBL_EINVAL && err && starts_with(err->msg, "enc.xml:2: invalid XML: input conversion failed"),
+	   "encoding error: CBL_EINVAL naming the cause (%s)", err ? err->msg : "");
+	ok(rep.test.total == 5 && rep.nraw == 1, "encoding error: report unchanged");
+	cbl_error_clear(&err);
+	char *data = NULL;
+	size_t len = 0;
+	cbl_read_file(FX "fuzz/junit-encoding-error-halts.xml", 0, &data, &len, NULL);
+	/* (data reused below) */
+	int whole = 0;
+	ok(data && chunking_invariant(SPEC_REPORT_JUNITXML, data, len, &whole) && whole < 0,
+	   "encoding error: refused whole and in every chunking");
+	free(data);
+	artifacts_report_release(&rep);
+
+	/* fuzz_report_junit: a '>' inside the DOCTYPE's system literal; libxml2
+	 * 2.9's push parser only handles it when the DOCTYPE arrives in one
+	 * chunk, which the first 64 KiB chunk guarantees */
+	artifacts_report_init(&rep, SPEC_REPORT_JUNITXML);
+	rc = artifacts_report_parse_file(&rep, SPEC_REPORT_JUNITXML, FX "fuzz/junit-doctype-gt-in-literal.xml", NULL,
+					 &err);
+	ok(rc == 0 && rep.ncases == 1 && rep.cases[0].status == ARTIFACTS_REPORT_FAILED &&
+		   !strcmp(rep.cases[0].message, "leak\ncontents:  end"),
+	   "DOCTYPE with '>' in its system literal parses (%s)", err ? err->msg : "ok");
+	cbl_error_clear(&err);
+	artifacts_report_release(&rep);
+
+	/* fuzz_report_testng: an encoding libxml2 cannot convert the document
+	 * from ("UTF08") and a byte it rejects: whether that fails the
+	 * document depends on the chunk it arrives in (libxml2 2.9); either
+	 * way the parse ends cleanly and the report is consistent */
+	data = NULL;
+	cbl_read_file(FX "fuzz/testng-unknown-encoding-chunked.xml", 0, &data, &len, NULL);
+	bool consistent = data != NULL;
+	for (size_t chunk = 0; data && chunk < 100; chunk += 7) {
+		artifacts_report_input in = {.fd = -1, .data = data, .len = len, .display = "e.xml", .chunk = chunk};
+		artifacts_report_init(&rep, SPEC_REPORT_TESTNGXML);
+		rc = artifacts_report_parse_input(&rep, SPEC_REPORT_TESTNGXML, &in, &err);
+		consistent = consistent && (rc == 0 ? !err && rep.nraw == 1 && rep.test.total == rep.ncases
+					       : err && err->line > 0 && rep.nraw == 0 && rep.test.total == 0);
+		cbl_error_clear(&err);
+		artifacts_report_release(&rep);
+	}
+	free(data);
+	ok(consistent, "unconvertible bytes: accepted or refused per chunking, consistently");
+
+	ok(silent(parse_bad_inputs), "libxml2 prints nothing for bad input (encoding errors included)");
+}
+
 static void test_numbers(void)
 {
 	is_int(artifacts_report_parse_seconds_ns("0.001"), 1000000, "0.001 s");
@@ -820,5 +1423,12 @@ int main(void)
 	test_coverage();
 	test_json();
 	test_truncation();
+	test_streaming_junit();
+	test_retention_random();
+	test_streaming_big_text();
+	test_streaming_malformed_end();
+	test_streaming_formats();
+	test_chunking();
+	test_fuzz_regressions();
 	return tap_done();
 }
