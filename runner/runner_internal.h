@@ -167,6 +167,7 @@ struct runner_build {
 	runner_sandbox *sandbox;
 	int out_pipe[2];         /* command output, created in PROVISIONING */
 	int source_mode;         /* runner_source_mode */
+	bool compute_explicit;   /* --compute-type given: enforce its memory/pids limits */
 	char *src_copy;          /* snapshot by copy (no overlay): our copy of the tree */
 	char *view;              /* host path of the build's view of its source (artifacts) */
 	bool view_mounted;
