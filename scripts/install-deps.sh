@@ -7,7 +7,7 @@ PKGS=(
   build-essential pkg-config clang libclang-rt-14-dev
   libyaml-dev libarchive-dev libcurl4-openssl-dev libssl-dev
   libjansson-dev libsqlite3-dev libxml2-dev libexpat1-dev libseccomp-dev
-  git unzip zip python3-pytest python3-boto3 python3-yaml python3-venv python3-setuptools awscli
+  git unzip zip python3-pytest python3-boto3 python3-yaml python3-venv python3-setuptools python3-coverage awscli
 )
 BACKPORT_PKGS=(libgit2-dev)
 
