@@ -204,27 +204,27 @@ static int fetch(const char *url, const char *version, int depth, bool submodule
 
 static char *rev(const char *repo, const char *what)
 {
-	return cap("git -C '%s/work/%s' rev-parse '%s'", tmp_root, repo, what);
+	return cap("git -C '%s/wtree/%s' rev-parse '%s'", tmp_root, repo, what);
 }
 
 static int build_fixtures(void)
 {
 	return sh("set -e; cd '%s'; exec >fixture.log 2>&1\n"
 		  "G='git -c protocol.file.allow=always'\n"
-		  "mkdir -p work srv srv-auth out\n"
+		  "mkdir -p wtree srv srv-auth out\n"
 		  /* leaf <- sub (submodule deep) <- withsub (submodule lib) */
-		  "git init -q -b main work/leaf\n"
-		  "echo leaf > work/leaf/leaf.txt; git -C work/leaf add .; git -C work/leaf commit -qm leaf\n"
-		  "git init -q -b main work/sub\n"
-		  "echo sub1 > work/sub/s.txt; git -C work/sub add .; git -C work/sub commit -qm s1\n"
-		  "(cd work/sub && $G submodule add -q ../leaf deep && git commit -qm 'add deep')\n"
-		  "echo sub2 > work/sub/s.txt; git -C work/sub commit -qam s2\n"
-		  "git init -q -b main work/withsub\n"
-		  "echo top > work/withsub/top.txt; git -C work/withsub add .; git -C work/withsub commit -qm top\n"
-		  "(cd work/withsub && $G submodule add -q ../sub lib && git -C lib checkout -q HEAD~1"
+		  "git init -q -b main wtree/leaf\n"
+		  "echo leaf > wtree/leaf/leaf.txt; git -C wtree/leaf add .; git -C wtree/leaf commit -qm leaf\n"
+		  "git init -q -b main wtree/sub\n"
+		  "echo sub1 > wtree/sub/s.txt; git -C wtree/sub add .; git -C wtree/sub commit -qm s1\n"
+		  "(cd wtree/sub && $G submodule add -q ../leaf deep && git commit -qm 'add deep')\n"
+		  "echo sub2 > wtree/sub/s.txt; git -C wtree/sub commit -qam s2\n"
+		  "git init -q -b main wtree/withsub\n"
+		  "echo top > wtree/withsub/top.txt; git -C wtree/withsub add .; git -C wtree/withsub commit -qm top\n"
+		  "(cd wtree/withsub && $G submodule add -q ../sub lib && git -C lib checkout -q HEAD~1"
 		  " && git add lib && git commit -qm 'pin lib')\n"
 		  /* main: 5 commits, tags, feature (+2), refs/pull/7/head */
-		  "git init -q -b main work/main; cd work/main\n"
+		  "git init -q -b main wtree/main; cd wtree/main\n"
 		  "for i in 1 2 3 4 5; do echo v$i > file.txt; git add file.txt; git commit -qm c$i; done\n"
 		  "git tag -a v1.0 -m 'release 1.0' HEAD~1\n"
 		  "git tag light HEAD~2\n"
@@ -235,11 +235,11 @@ static int build_fixtures(void)
 		  "git checkout -q main\n"
 		  "cd ../..\n"
 		  "for r in main sub leaf withsub; do\n"
-		  "  git clone -q --mirror work/$r srv/$r.git\n"
+		  "  git clone -q --mirror wtree/$r srv/$r.git\n"
 		  "  git -C srv/$r.git config uploadpack.allowAnySHA1InWant true\n"
 		  "done\n"
-		  "git clone -q --mirror work/main srv-auth/main.git\n"
-		  "git clone -q --mirror work/main srv/noany.git\n" /* no SHA-in-want allowed */
+		  "git clone -q --mirror wtree/main srv-auth/main.git\n"
+		  "git clone -q --mirror wtree/main srv/noany.git\n" /* no SHA-in-want allowed */
 		  "git init -q --bare srv/empty.git\n",
 		  tmp_root);
 }
@@ -624,7 +624,7 @@ static void test_errors(void)
 	free(d);
 	cbl_error_clear(&e);
 
-	url = cbl_xasprintf("%s/work", tmp_root); /* a directory, not a repository */
+	url = cbl_xasprintf("%s/wtree", tmp_root); /* a directory, not a repository */
 	d = new_dest();
 	rc = fetch(url, NULL, 1, false, false, d, NULL, &e);
 	is_int(rc, CBL_ENOENT, "a directory that is no repository is CBL_ENOENT (%s)", e ? e->msg : "");
@@ -779,7 +779,7 @@ static void test_local(void)
 	free(d);
 	cbl_error_clear(&e);
 
-	char *work = cbl_xasprintf("%s/work/main", tmp_root);
+	char *work = cbl_xasprintf("%s/wtree/main", tmp_root);
 	d = new_dest();
 	rc = fetch(work, "feature", 2, false, false, d, NULL, &e);
 	is_int(rc, 0, "local work tree, branch, depth 2 (%s)", e ? e->msg : "ok");
