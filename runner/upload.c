@@ -19,6 +19,7 @@
 #include "util/time.h"
 
 #include <errno.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -108,8 +109,40 @@ static int one_artifact(runner_build *b, const spec_artifact *a, const char *out
 		goto out;
 	runner_agent(b, "Uploading artifact %s (%zu file(s)) to %s", a->identifier ? a->identifier : "primary",
 		     list->n, dest);
+	const char *location = dest;
+	char *named = NULL;
+	if (name && *name && !b->packaging_none) {
+		/* artifacts.name is the object's key on the service (S3): the
+		 * artifact is also published under it in DIR (a hard link to
+		 * the local agent's file name), and the record's location
+		 * names it, as the cloud's would */
+		size_t nl = strlen(name);
+		bool escapes = name[0] == '/' || !strcmp(name, "..") || !strncmp(name, "../", 3) ||
+			       strstr(name, "/../") || (nl >= 3 && !strcmp(name + nl - 3, "/.."));
+		if (escapes) {
+			runner_warn(b, "artifact name '%s' would leave %s: kept as %s only", name,
+				    b->artifacts_dir, dest);
+		} else {
+			named = cbl_path_join(b->artifacts_dir, name);
+			char *slash = strrchr(named, '/');
+			cbl_error *e2 = NULL;
+			*slash = '\0';
+			cbl_mkdir_p(named, 0755, &e2);
+			*slash = '/';
+			cbl_error_free(e2);
+			char *tmp = cbl_xasprintf("%s.tmp.%ld", named, (long)getpid());
+			unlink(tmp);
+			if (link(dest, tmp) == 0 && rename(tmp, named) == 0) {
+				location = named;
+			} else {
+				unlink(tmp);
+				runner_warn(b, "cannot publish the artifact as %s: %s", named, strerror(errno));
+			}
+			free(tmp);
+		}
+	}
 	*rec = json_object();
-	json_object_set_new(*rec, "location", json_string(dest));
+	json_object_set_new(*rec, "location", json_string(location));
 	if (!b->packaging_none) {
 		json_object_set_new(*rec, "sha256sum", json_string(sha));
 		json_object_set_new(*rec, "md5sum", json_string(md5));
@@ -118,12 +151,9 @@ static int one_artifact(runner_build *b, const spec_artifact *a, const char *out
 	json_object_set_new(*rec, "encryptionDisabled", json_false());
 	if (a->identifier)
 		json_object_set_new(*rec, "artifactIdentifier", json_string(a->identifier));
-	if (name) {
-		/* the service would upload under this name (its S3 key); the
-		 * local file keeps the local agent's name (BuildArtifacts has no
-		 * name member), so the log says what the name became */
+	if (name)
 		runner_agent(b, "Artifact name resolved to %s", name);
-	}
+	free(named);
 out:
 	artifacts_list_free(list);
 	free_strs(files);

@@ -42,7 +42,9 @@ artifacts:
     rec = json.loads(cbl("batch-get-builds", "--ids", p.output.split("Build ")[-1].split()[0],
                          check=0).stdout)["builds"][0]
     art = rec["artifacts"]
-    assert art["location"] == str(out / "artifacts.zip")
+    # published under its resolved name too (the S3 key on the service), which the record names
+    assert art["location"] == str(out / "app-1")
+    assert (out / "app-1").read_bytes() == (out / "artifacts.zip").read_bytes()
     assert len(art["sha256sum"]) == 64 and len(art["md5sum"]) == 32
     assert art["overrideArtifactName"] is True
     sha = subprocess.run(["sha256sum", str(out / "artifacts.zip")], capture_output=True,
