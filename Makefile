@@ -78,7 +78,10 @@ demo: check-deps
 bench: $(BIN)
 	bash bench/overhead.sh $(BIN)
 	bash bench/sandbox.sh $(BIN)
+	bash bench/snapshot.sh $(BIN)
+	bash bench/clone.sh $(BIN)
 	bash bench/artifacts.sh $(BIN)
+	bash bench/reports.sh
 
 # `make fuzz` builds every tests/fuzz/fuzz_*.c target and runs FUZZ_TARGETS
 # (default fuzz_spec; "all" = every target; or a list such as
