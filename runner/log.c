@@ -9,10 +9,34 @@
 
 #include "util/banned.h"
 
+static void mask_add_one(runner_mask *m, const char *secret);
+
 void runner_mask_add(runner_mask *m, const char *secret)
 {
 	if (!secret || !*secret)
 		return;
+	mask_add_one(m, secret);
+	/* the log is masked line by line: a multi-line secret (a PEM key) is
+	 * also masked one line at a time */
+	if (strchr(secret, '\n')) {
+		const char *p = secret;
+		while (*p) {
+			const char *nl = strchr(p, '\n');
+			size_t l = nl ? (size_t)(nl - p) : strlen(p);
+			if (l && p[l - 1] == '\r')
+				l--;
+			if (l >= 4) { /* not every short line of a secret is secret */
+				char *line = cbl_xstrndup(p, l);
+				mask_add_one(m, line);
+				free(line);
+			}
+			p = nl ? nl + 1 : p + strlen(p);
+		}
+	}
+}
+
+static void mask_add_one(runner_mask *m, const char *secret)
+{
 	for (size_t i = 0; i < m->secrets.n; i++)
 		if (!strcmp(m->secrets.v[i], secret))
 			return;

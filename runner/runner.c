@@ -290,13 +290,17 @@ static void phase_start(runner_build *b, runner_phase_type p)
 	runner_emit(b, &ev);
 }
 
-static void phase_set_context(phase_rec *pr, const char *code, const char *msg)
+static void phase_set_context_masked(const runner_mask *m, phase_rec *pr, const char *code,
+				    const char *msg)
 {
 	free(pr->code);
 	free(pr->message);
 	pr->code = code ? cbl_xstrdup(code) : NULL;
-	pr->message = msg ? cbl_xstrdup(msg) : NULL;
+	/* stored masked: the record and events never carry a secret */
+	pr->message = msg ? (m ? runner_mask_apply(m, msg, strlen(msg)) : cbl_xstrdup(msg)) : NULL;
 }
+
+#define phase_set_context(pr, code, msg) phase_set_context_masked(&b->mask, (pr), (code), (msg))
 
 /* Ends phase p; agent lines only for the phases the service logs them for. */
 static void phase_end(runner_build *b, runner_phase_type p, runner_status st, bool log)
@@ -336,6 +340,29 @@ static void set_succeeding(runner_build *b, bool ok)
 
 typedef enum { CMDS_OK, CMDS_FAILED, CMDS_TIMED_OUT, CMDS_STOPPED, CMDS_FAULT } cmds_result;
 
+/* Go's syscall.Signal strings (the agent is a Go program). */
+static const char *go_signal_name(int sig)
+{
+	switch (sig) {
+	case SIGHUP: return "hangup";
+	case SIGINT: return "interrupt";
+	case SIGQUIT: return "quit";
+	case SIGILL: return "illegal instruction";
+	case SIGTRAP: return "trace/breakpoint trap";
+	case SIGABRT: return "aborted";
+	case SIGBUS: return "bus error";
+	case SIGFPE: return "floating point exception";
+	case SIGKILL: return "killed";
+	case SIGUSR1: return "user defined signal 1";
+	case SIGSEGV: return "segmentation fault";
+	case SIGUSR2: return "user defined signal 2";
+	case SIGPIPE: return "broken pipe";
+	case SIGALRM: return "alarm clock";
+	case SIGTERM: return "terminated";
+	default: return "unknown signal";
+	}
+}
+
 static cmds_result run_commands(runner_build *b, runner_phase_type p, const spec_strlist *cmds,
 				phase_rec *pr)
 {
@@ -373,16 +400,22 @@ static cmds_result run_commands(runner_build *b, runner_phase_type p, const spec
 			phase_set_context(pr, "BUILD_STOPPED", "Build was stopped");
 			return CMDS_STOPPED;
 		}
+		if (b->sh.init_gone) {
+			phase_set_context(pr, "CLIENT_ERROR", "sandbox: the build's init process died");
+			runner_agent(b, "Runtime error (sandbox: the build's init process died)");
+			return CMDS_FAULT;
+		}
 		if (status != 0) {
 			char reason[128];
-			if (status == 128 + SIGKILL && b->sandbox && runner_sandbox_oom(b->sandbox)) {
+			int sig = b->sh.last_signal;
+			if ((sig == SIGKILL || status == 128 + SIGKILL) && b->sandbox && runner_sandbox_oom(b->sandbox)) {
 				const runner_compute *ct = runner_compute_find(b->compute_type);
 				snprintf(reason, sizeof(reason),
 					 "signal: killed (out of memory: over the %d GB of %s)",
 					 ct ? ct->memory_gb : 0, b->compute_type);
-			} else if (status > 128 && status <= 128 + 64)
-				snprintf(reason, sizeof(reason), "signal: %s",
-					 status - 128 == SIGKILL ? "killed" : strsignal(status - 128));
+			} else if (sig)
+				/* Go's exec.ExitError wording, as the agent prints it */
+				snprintf(reason, sizeof(reason), "signal: %s", go_signal_name(sig));
 			else
 				snprintf(reason, sizeof(reason), "exit status %d", status);
 			runner_agent(b, "Command did not exit successfully %s %s", cmd, reason);
@@ -1307,7 +1340,8 @@ int runner_build_run(runner_build *b, cbl_error **err)
 finalize:
 	phase_start(b, RUNNER_PHASE_FINALIZING);
 	if (b->shell_ready) {
-		runner_shell_drain(&b->sh, 0);
+		/* kill first: a background job flooding the pipe cannot hold
+		 * FINALIZING open; then take what is left in the pipe */
 		runner_shell_kill_all(&b->sh);
 		runner_shell_drain(&b->sh, 0);
 	}

@@ -55,6 +55,8 @@ typedef struct runner_shell {
 	cbl_buf pending;     /* output bytes not yet ended by a newline */
 	runner_line_fn on_line;
 	void *payload;
+	int last_signal;     /* the last command's shell was killed by this signal (0 = exited) */
+	bool init_gone;      /* the sandbox's init died: a FAULT, not the command's failure */
 } runner_shell;
 
 int runner_shell_init(runner_shell *sh, const char *tmpdir, const char *shell, bool carry,

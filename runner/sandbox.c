@@ -352,12 +352,14 @@ static void spawn_command(int sock, int out_fd, char *req, uint32_t len, pid_t *
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		signal(SIGPIPE, SIG_DFL);
-		setpgid(0, 0);
+		setsid(); /* no controlling terminal: /dev/tty fails as on the service */
 		int dn = open("/dev/null", O_RDONLY | O_CLOEXEC);
 		if (dn >= 0)
 			dup2(dn, 0);
 		dup2(out_fd, 1);
 		dup2(out_fd, 2);
+		/* nothing the runner (or its caller) had open leaks into the build */
+		syscall(SYS_close_range, 3, ~0U, 0);
 		if (chdir(f[2]) < 0 && chdir("/") < 0)
 			_exit(126);
 		if (pw) {

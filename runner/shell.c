@@ -163,7 +163,9 @@ static int read_output(runner_shell *sh)
 {
 	char buf[16384];
 	int got = 0;
-	for (;;) {
+	/* bounded: a background job that never stops writing must not keep
+	 * the runner from seeing the deadline, a stop or the command's end */
+	for (int reads = 0; reads < 64; reads++) {
 		ssize_t n = read(sh->out_r, buf, sizeof(buf));
 		if (n > 0) {
 			cbl_buf_append(&sh->pending, buf, (size_t)n);
@@ -186,7 +188,8 @@ void runner_shell_drain(runner_shell *sh, int wait_ms)
 	if (sh->out_r < 0)
 		return;
 	struct pollfd p = {.fd = sh->out_r, .events = POLLIN};
-	while (poll(&p, 1, wait_ms) > 0 && read_output(sh))
+	/* bounded: a writer that never stops cannot hold the build open */
+	for (int rounds = 0; rounds < 16 && poll(&p, 1, wait_ms) > 0 && read_output(sh); rounds++)
 		;
 	emit_lines(sh, true);
 }
@@ -230,6 +233,7 @@ static int spawn_shell(runner_shell *sh, const char *script, char *const envp[],
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, sh->out_w, 1);
 	posix_spawn_file_actions_adddup2(&fa, sh->out_w, 2);
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3); /* nothing of ours leaks into the build */
 	/* start where the command will run; the script's own cd reports a
 	 * vanished directory like the service does */
 	if (access(sh->carry ? sh->cwd : sh->start_dir, X_OK) == 0)
@@ -246,8 +250,10 @@ static int spawn_shell(runner_shell *sh, const char *script, char *const envp[],
 	sigaddset(&all, SIGCHLD);
 	posix_spawnattr_setsigmask(&attr, &none);
 	posix_spawnattr_setsigdefault(&attr, &all);
-	posix_spawnattr_setpgroup(&attr, 0);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+	/* a session of its own: no controlling terminal, so a command that
+	 * opens /dev/tty fails at once as on the service instead of being
+	 * stopped by SIGTTIN; the session id is the process group we kill */
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
 						POSIX_SPAWN_SETSIGDEF);
 	char *argv[] = {sh->shell, (char *)script, NULL};
 	int e = posix_spawn(pid_out, sh->shell, &fa, &attr, argv, envp);
@@ -309,7 +315,8 @@ static int wait_child(runner_shell *sh, pid_t pid, runner_cmd_outcome *how, int 
 		if (sh->sandbox) {
 			if (r > 0 && p[1].revents) {
 				cbl_error *e = NULL;
-				runner_sandbox_wait(sh->sandbox, &ws, &e);
+				if (runner_sandbox_wait(sh->sandbox, &ws, &e) < 0)
+					sh->init_gone = true; /* not the command's fault */
 				cbl_error_free(e);
 				goto exited;
 			}
@@ -339,12 +346,15 @@ exited:
 	/* whatever the command wrote is in the pipe now */
 	read_output(sh);
 	emit_lines(sh, true);
-	if (WIFEXITED(ws))
+	sh->last_signal = 0;
+	if (WIFEXITED(ws)) {
 		*status = WEXITSTATUS(ws);
-	else if (WIFSIGNALED(ws))
+	} else if (WIFSIGNALED(ws)) {
+		sh->last_signal = WTERMSIG(ws);
 		*status = 128 + WTERMSIG(ws);
-	else
+	} else {
 		*status = 1;
+	}
 	return 0;
 }
 
@@ -376,7 +386,7 @@ int runner_shell_exec(runner_shell *sh, const char *command, char *const envp[],
 		char *dir = NULL;
 		size_t len = 0;
 		cbl_error *e2 = NULL;
-		if (cbl_read_file(sh->dir_path, 1 << 16, &dir, &len, &e2) == 0) {
+		if (cbl_read_regular_file(sh->dir_path, 1 << 16, &dir, &len, &e2) == 0) {
 			while (len && (dir[len - 1] == '\n' || dir[len - 1] == '\r'))
 				dir[--len] = '\0';
 			if (len) {
@@ -402,7 +412,7 @@ int runner_shell_set_var(runner_shell *sh, const char *name, const char *value, 
 	cbl_buf_printf(&line, "export %s=", name);
 	cbl_buf_shquote(&line, value);
 	cbl_buf_putc(&line, '\n');
-	int fd = open(sh->env_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	int fd = open(sh->env_path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
 	if (fd < 0 || cbl_write_all(fd, line.ptr, line.len) < 0)
 		rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot update '%s'", sh->env_path);
 	if (fd >= 0)
@@ -436,7 +446,7 @@ static int run_value_script(runner_shell *sh, char *const envp[], const char *bo
 	char *data = NULL;
 	size_t len = 0;
 	pid_t pid = -1;
-	int rc, ws = 0;
+	int rc;
 	if (sh->carry) {
 		cbl_buf_puts(&s, "set -a\n. ");
 		cbl_buf_shquote(&s, sh->env_inner);
@@ -457,25 +467,38 @@ static int run_value_script(runner_shell *sh, char *const envp[], const char *bo
 					  sh->run_as, envp, err);
 		if (rc)
 			goto out;
-		rc = runner_sandbox_wait(sh->sandbox, &ws, err);
-		if (rc)
-			goto out;
 	} else {
 		posix_spawn_file_actions_t fa;
+		posix_spawnattr_t attr;
 		posix_spawn_file_actions_init(&fa);
+		posix_spawnattr_init(&attr);
+		posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
 		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 		posix_spawn_file_actions_adddup2(&fa, sh->out_w, 2);
+		posix_spawn_file_actions_addclosefrom_np(&fa, 3);
 		char *argv[] = {sh->shell, path, NULL};
-		int e = posix_spawn(&pid, sh->shell, &fa, NULL, argv, envp);
+		int e = posix_spawn(&pid, sh->shell, &fa, &attr, argv, envp);
 		posix_spawn_file_actions_destroy(&fa);
+		posix_spawnattr_destroy(&attr);
 		if (e) {
 			rc = cbl_error_set_errno(err, CBL_EIO, e, "cannot start %s", sh->shell);
 			goto out;
 		}
-		while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
-			;
+		note_pgid(sh, pid);
 	}
-	rc = cbl_read_file(outp, 0, &data, &len, err);
+	{
+		/* the same deadline, stop and output handling as a command:
+		 * `name: x$(sleep 1000)` cannot outlive the build timeout */
+		runner_cmd_outcome how = RUNNER_CMD_EXITED;
+		int st = 0;
+		wait_child(sh, pid, &how, &st);
+		if (how != RUNNER_CMD_EXITED) {
+			rc = cbl_error_set(err, how == RUNNER_CMD_TIMED_OUT ? CBL_ETIMEDOUT : CBL_ESTOPPED,
+					   how == RUNNER_CMD_TIMED_OUT ? "the build timed out" : "the build was stopped");
+			goto out;
+		}
+	}
+	rc = cbl_read_regular_file(outp, 0, &data, &len, err);
 	if (rc)
 		goto out;
 	size_t off = 0;
@@ -579,12 +602,21 @@ void runner_shell_kill_all(runner_shell *sh)
 			;
 		if (!n)
 			break;
+		/* the sandbox's init is not ours to kill here: its owner reaps it */
+		pid_t init = sh->sandbox ? runner_sandbox_pid(sh->sandbox) : -1;
+		size_t others = 0;
 		for (size_t i = 0; i < n; i++) {
+			if (kids[i] == init)
+				continue;
 			kill(-kids[i], SIGKILL);
 			kill(kids[i], SIGKILL);
+			others++;
 		}
 		for (size_t i = 0; i < n; i++)
-			waitpid(kids[i], &ws, 0);
+			if (kids[i] != init)
+				waitpid(kids[i], &ws, 0);
+		if (!others)
+			break;
 	}
 	sh->npgids = 0;
 }

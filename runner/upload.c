@@ -30,10 +30,69 @@ static void collect_log(const char *line, void *payload) { runner_agent(payload,
 
 /* An absolute path the build wrote ($CODEBUILD_SRC_DIR/dist) names a place
  * in its own view of the source: map it to where we can read that view. */
+/* Lexically normalises an absolute path: "." and ".." resolved, "//"
+ * folded ("/a/b/../c" -> "/a/c"; ".." never climbs above "/"). */
+static char *normalize_abs(const char *path)
+{
+	cbl_strv parts = CBL_STRV_INIT;
+	const char *p = path;
+	while (*p) {
+		while (*p == '/')
+			p++;
+		const char *e = strchr(p, '/');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+		if (l == 0)
+			break;
+		if (l == 1 && p[0] == '.') {
+			/* nothing */
+		} else if (l == 2 && p[0] == '.' && p[1] == '.') {
+			if (parts.n) {
+				free(parts.v[--parts.n]);
+				parts.v[parts.n] = NULL;
+			}
+		} else {
+			cbl_strv_push_take(&parts, cbl_xstrndup(p, l));
+		}
+		p += l;
+	}
+	cbl_buf out = CBL_BUF_INIT;
+	for (size_t i = 0; i < parts.n; i++)
+		cbl_buf_printf(&out, "/%s", parts.v[i]);
+	if (!out.len)
+		cbl_buf_putc(&out, '/');
+	cbl_strv_release(&parts);
+	return cbl_buf_detach(&out);
+}
+
+/* An absolute base directory must name a place in the build's source: with
+ * the sandbox, any other absolute path is the build's own filesystem, which
+ * the runner does not read (it would read the host's instead). */
+static int check_base(runner_build *b, const char *base, cbl_error **err)
+{
+	if (!base || base[0] != '/' || !b->sandbox)
+		return 0;
+	char *n = normalize_abs(base);
+	size_t vl = strlen(b->view);
+	bool inside = !strncmp(n, b->view, vl) && (n[vl] == '\0' || n[vl] == '/');
+	free(n);
+	if (inside)
+		return 0;
+	return cbl_error_set(err, CBL_EINVAL,
+			     "base-directory %s is outside CODEBUILD_SRC_DIR: codebuild-local packages "
+			     "artifacts and reports from the source directory only",
+			     base);
+}
+
 static void map_inner(runner_build *b, char **path)
 {
 	if (!*path || (*path)[0] != '/')
 		return;
+	{
+		/* "$CODEBUILD_SRC_DIR/../.." must not climb out before mapping */
+		char *n = normalize_abs(*path);
+		free(*path);
+		*path = n;
+	}
 	size_t l = strlen(b->src_inner);
 	if (strncmp(*path, b->src_inner, l) || ((*path)[l] && (*path)[l] != '/'))
 		return;
@@ -88,6 +147,9 @@ static int one_artifact(runner_build *b, const spec_artifact *a, const char *out
 	if (rc)
 		goto out;
 	map_inner(b, &base);
+	rc = check_base(b, base, err);
+	if (rc)
+		goto out;
 	rc = artifacts_collect(&list, b->view, a, (const char *const *)files, base, collect_log,
 			       b, err);
 	if (rc)
@@ -174,6 +236,17 @@ static runner_status upload_artifacts(runner_build *b, phase_rec *pr)
 	if (arts->present && arts->primary.files.n) {
 		json_t *rec = NULL;
 		if (one_artifact(b, &arts->primary, "artifacts", &rec, &e) < 0) {
+			if (e->code == CBL_ETIMEDOUT || e->code == CBL_ESTOPPED) {
+				runner_status st = e->code == CBL_ETIMEDOUT ? RUNNER_STATUS_TIMED_OUT
+									    : RUNNER_STATUS_STOPPED;
+				free(pr->code);
+				pr->code = cbl_xstrdup(e->code == CBL_ETIMEDOUT ? "BUILD_TIMED_OUT" : "BUILD_STOPPED");
+				free(pr->message);
+				pr->message = cbl_xstrdup(e->code == CBL_ETIMEDOUT ? "Build has timed out. "
+										   : "Build was stopped");
+				cbl_error_free(e);
+				return st;
+			}
 			/* "no matching artifact paths found" and packaging
 			 * failures alike are the service's CLIENT_ERROR */
 			free(pr->code);
@@ -295,6 +368,26 @@ static void one_report(runner_build *b, const spec_report *r)
 	}
 	const char *key = exp[0];
 	char *group_name, *group_arn;
+	{
+		/* CodeBuild's report group names: letters, digits, '-' and '_' (an
+		 * ARN's name part too); anything else is refused, never a path */
+		const char *nm = !strncmp(key, "arn:", 4) && strstr(key, "report-group/")
+					 ? strstr(key, "report-group/") + strlen("report-group/")
+					 : key;
+		size_t nl = strlen(nm);
+		bool valid = nl >= 1 && nl <= 128;
+		for (size_t i = 0; valid && i < nl; i++)
+			valid = (nm[i] >= 'a' && nm[i] <= 'z') || (nm[i] >= 'A' && nm[i] <= 'Z') ||
+				(nm[i] >= '0' && nm[i] <= '9') || nm[i] == '-' || nm[i] == '_';
+		if (!valid) {
+			runner_warn(b, "report group '%s' is not a valid report group name or ARN (letters, "
+				       "digits, '-' and '_'): skipped",
+				    key);
+			free_strs(exp);
+			artifacts_report_release(&rep);
+			return;
+		}
+	}
 	if (!strncmp(key, "arn:", 4)) {
 		const char *slash = strstr(key, "report-group/");
 		group_name = cbl_xstrdup(slash ? slash + strlen("report-group/") : key);
@@ -318,8 +411,10 @@ static void one_report(runner_build *b, const spec_report *r)
 	sa.discard_paths = r->discard_paths;
 	char *rbase = r->base_directory ? cbl_xstrdup(exp[1]) : NULL;
 	map_inner(b, &rbase);
-	rc = artifacts_collect(&list, b->view, &sa, (const char *const *)(exp + 2), rbase, collect_log, b,
-			       &e);
+	rc = check_base(b, rbase, &e);
+	if (!rc)
+		rc = artifacts_collect(&list, b->view, &sa, (const char *const *)(exp + 2), rbase,
+				       collect_log, b, &e);
 	free(rbase);
 	if (rc) {
 		status_override = "INCOMPLETE";

@@ -108,7 +108,8 @@ int store_build_dir_create(const char *home, const char *project, const char *uu
 			   cbl_error **err)
 {
 	char *dir = cbl_xasprintf("%s/builds/%s/%s", home, project, uuid);
-	int rc = cbl_mkdir_p(dir, 0755, err);
+	/* private: it holds the build's carried environment (secrets included) */
+	int rc = cbl_mkdir_p(dir, 0700, err);
 	if (rc) {
 		free(dir);
 		return rc;

@@ -48,18 +48,26 @@ out:
 	return rc;
 }
 
-int cbl_read_file(const char *path, size_t max_size, char **out, size_t *len, cbl_error **err)
+static int read_file_flags(const char *path, int flags, size_t max_size, char **out, size_t *len,
+			   cbl_error **err)
 {
 	int fd = -1, rc = 0;
 	char *buf = NULL;
 	size_t n = 0, cap = 0;
 	if (!max_size)
 		max_size = 64u << 20;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_CLOEXEC | flags);
 	if (fd < 0) {
 		rc = cbl_error_set_errno(err, errno == ENOENT ? CBL_ENOENT : CBL_EIO, errno,
 					 "cannot open '%s'", path);
 		goto out;
+	}
+	if (flags & O_NOFOLLOW) {
+		struct stat st;
+		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+			rc = cbl_error_set(err, CBL_EIO, "'%s' is not a regular file", path);
+			goto out;
+		}
 	}
 	for (;;) {
 		if (n + 4096 + 1 > cap) {
@@ -95,6 +103,18 @@ out:
 	return rc;
 }
 
+int cbl_read_file(const char *path, size_t max_size, char **out, size_t *len, cbl_error **err)
+{
+	return read_file_flags(path, 0, max_size, out, len, err);
+}
+
+int cbl_read_regular_file(const char *path, size_t max_size, char **out, size_t *len,
+			  cbl_error **err)
+{
+	/* O_NONBLOCK: a FIFO planted there must not block the reader */
+	return read_file_flags(path, O_NOFOLLOW | O_NONBLOCK, max_size, out, len, err);
+}
+
 int cbl_write_all(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;
@@ -116,7 +136,8 @@ int cbl_write_file_atomic(const char *path, const char *data, size_t len, mode_t
 {
 	char *tmp = cbl_xasprintf("%s.tmp.%ld", path, (long)getpid());
 	int rc = 0;
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	unlink(tmp); /* a leftover, or something planted: never written through */
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 	if (fd < 0) {
 		rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot create '%s'", tmp);
 		goto out;

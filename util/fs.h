@@ -14,7 +14,13 @@ char *cbl_path_join(const char *a, const char *b);
 int cbl_mkdir_p(const char *path, mode_t mode, cbl_error **err);
 /* Reads a whole file (NUL-terminated; *len excludes the NUL). max_size 0 = 64 MiB. */
 int cbl_read_file(const char *path, size_t max_size, char **out, size_t *len, cbl_error **err);
-/* Writes data to path.tmp.<pid> then renames over path (atomic publish).
+/* Same, but the last component must be a regular file, not a symlink: for
+ * files in a directory someone else (a build) can write to. */
+int cbl_read_regular_file(const char *path, size_t max_size, char **out, size_t *len,
+			  cbl_error **err);
+/* Writes data to path.tmp.<pid> (created exclusively, never through a
+ * symlink) then renames over path (atomic publish; a symlink at path is
+ * replaced, not followed).
  * sync: fsync the data before the rename (durable across a crash). */
 int cbl_write_file_atomic(const char *path, const char *data, size_t len, mode_t mode, bool sync,
 			  cbl_error **err);
