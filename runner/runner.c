@@ -817,6 +817,41 @@ static runner_status download_source(runner_build *b)
 	}
 	if (resolve_secrets(b, pr) < 0)
 		return RUNNER_STATUS_FAILED;
+	if (b->spec->env.git_credential_helper) {
+		/* CodeBuild's helper hands the source's credentials to the build's
+		 * git commands; locally those are the user's stored git
+		 * credentials, offered read-only through git's own store helper */
+		const char *home = getenv("HOME");
+		char *creds = home && *home ? cbl_path_join(home, ".git-credentials") : NULL;
+		struct stat cst;
+		char *data = NULL;
+		size_t dlen = 0;
+		cbl_error *ce = NULL;
+		if (creds && stat(creds, &cst) == 0 && cbl_mkdir_p(b->tmpdir, 0700, &ce) == 0 &&
+		    cbl_read_file(creds, 1 << 20, &data, &dlen, &ce) == 0) {
+			/* a copy in the build's scratch, where the sandbox shows it */
+			char *copy = cbl_path_join(b->tmpdir, "git-credentials");
+			cbl_write_file_atomic(copy, data, dlen, 0600, false, &ce);
+			free(copy);
+			char *inner = cbl_path_join(b->sandbox ? "/codebuild/output/tmp" : b->tmpdir,
+						    "git-credentials");
+			char *helper = cbl_xasprintf("store --file=%s", inner);
+			free(inner);
+			cbl_env_set(&b->env, "GIT_CONFIG_COUNT", "1");
+			cbl_env_set(&b->env, "GIT_CONFIG_KEY_0", "credential.helper");
+			cbl_env_set(&b->env, "GIT_CONFIG_VALUE_0", helper);
+			runner_agent(b, "git-credential-helper: the build's git uses the credentials in %s", creds);
+			free(helper);
+			free(data);
+			cbl_error_free(ce);
+		} else {
+			free(data);
+			cbl_error_free(ce);
+			runner_warn(b, "git-credential-helper: yes, but there is no ~/.git-credentials to offer "
+				       "the build's git commands");
+		}
+		free(creds);
+	}
 	apply_assignments(&b->env, &b->project_env);
 	apply_assignments(&b->env, &b->overrides);
 
@@ -1383,7 +1418,8 @@ finalize:
 			*err = e;
 		}
 	}
-	if (b->shell_ready) {
+	{
+		/* the scratch (carried env, credentials copy) never outlives the build */
 		cbl_error *e = NULL;
 		cbl_rm_rf(b->tmpdir, &e);
 		cbl_error_free(e);

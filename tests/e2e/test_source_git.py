@@ -152,3 +152,23 @@ def test_file_url_and_record(cbl, repos):
     rec = json.loads(cbl("batch-get-builds", "--ids", rec_id, check=0).stdout)["builds"][0]
     assert rec["resolvedSourceVersion"] == shas[5]
     assert rec["source"]["gitCloneDepth"] == 2 and rec["source"]["location"] == f"file://{root}/app.git"
+
+
+@pytest.mark.parametrize("sandbox", ["namespaces", "none"])
+def test_git_credential_helper(cbl, tmp_path, sandbox):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".git-credentials").write_text("http://bob:s3cret-token@127.0.0.1%3a9\n")
+    src = cbl.project("credhelper", """version: 0.2
+env:
+  git-credential-helper: yes
+phases:
+  build:
+    commands:
+      - printf 'protocol=http\\nhost=127.0.0.1:9\\n\\n' | git credential fill | sed -n 's/^username=/CHECK user=/p'
+""")
+    p = cbl("run", "--sandbox", sandbox, src, env={"HOME": str(home)}, check=0)
+    assert "CHECK user=bob" in p.output, p.output
+    src2 = cbl.project("nohelper", "version: 0.2\nenv:\n  git-credential-helper: yes\nphases:\n  build:\n    commands:\n      - 'true'\n")
+    p = cbl("run", "--sandbox", sandbox, src2, env={"HOME": str(tmp_path)}, check=0)
+    assert "there is no ~/.git-credentials" in p.output
