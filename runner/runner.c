@@ -1170,7 +1170,7 @@ static int setup_view(runner_build *b, cbl_error **err)
 	}
 	mkdir(upper, 0755);
 	mkdir(work, 0700);
-	opts = cbl_xasprintf("lowerdir=%s,upperdir=%s,workdir=%s", b->source_dir, upper, work);
+	opts = runner_overlay_opts(b->source_dir, upper, work);
 	if (mount("overlay", view, "overlay", 0, opts) < 0) {
 		rc = cbl_error_set_errno(err, CBL_EIO, errno, "sandbox: mount overlay on the source %s",
 					 b->source_dir);

@@ -641,6 +641,27 @@ bool runner_sandbox_oom(runner_sandbox *s)
 
 /* ---------------------------------------------------------------- parent side */
 
+static void put_escaped(cbl_buf *b, const char *path)
+{
+	for (const char *c = path; *c; c++) {
+		if (*c == '\\' || *c == ',' || *c == ':')
+			cbl_buf_putc(b, '\\');
+		cbl_buf_putc(b, *c);
+	}
+}
+
+char *runner_overlay_opts(const char *lower, const char *upper, const char *work)
+{
+	cbl_buf b = CBL_BUF_INIT;
+	cbl_buf_puts(&b, "lowerdir=");
+	put_escaped(&b, lower);
+	cbl_buf_puts(&b, ",upperdir=");
+	put_escaped(&b, upper);
+	cbl_buf_puts(&b, ",workdir=");
+	put_escaped(&b, work);
+	return cbl_buf_detach(&b);
+}
+
 static void build_plan(plan *p, const runner_sandbox_opts *o, bool userns)
 {
 	char *upper = cbl_path_join(o->scratch, "upper");
@@ -655,7 +676,7 @@ static void build_plan(plan *p, const runner_sandbox_opts *o, bool userns)
 	if (!userns) {
 		/* the host's / is the read-only lower layer; every write lands in
 		 * the private tmpfs and vanishes with the namespace */
-		char *opts = cbl_xasprintf("lowerdir=/,upperdir=%s,workdir=%s", upper, work);
+		char *opts = runner_overlay_opts("/", upper, work);
 		add(p, STEP_OVERLAY, opts, root, 0);
 		free(opts);
 		/* the build's hostname resolves, as in a container */
@@ -751,7 +772,7 @@ static void build_plan(plan *p, const runner_sandbox_opts *o, bool userns)
 		char *sw = cbl_path_join(o->scratch, "src-work");
 		add(p, STEP_MKDIR, NULL, su, 0);
 		add(p, STEP_MKDIR, NULL, sw, 0);
-		char *opts = cbl_xasprintf("lowerdir=%s,upperdir=%s,workdir=%s", o->src_host, su, sw);
+		char *opts = runner_overlay_opts(o->src_host, su, sw);
 		add(p, STEP_OVERLAY, opts, AT(o->src_inner), 0);
 		free(opts);
 		free(su);

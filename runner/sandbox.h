@@ -76,6 +76,10 @@ pid_t runner_sandbox_pid(const runner_sandbox *s);
  * the caller must give it a copy instead. */
 bool runner_sandbox_can_overlay_source(void);
 
+/* overlayfs mount options for one lower layer, with '\\', ',' and ':' in the
+ * paths escaped as overlayfs expects.  Caller frees. */
+char *runner_overlay_opts(const char *lower, const char *upper, const char *work);
+
 /* Ends the sandbox: kills everything, reaps the init, removes cgroups. */
 void runner_sandbox_free(runner_sandbox *s);
 

@@ -148,3 +148,12 @@ artifacts:
     p = cbl("run", "-a", tmp_path / "o", src, check=1)
     assert "is outside CODEBUILD_SRC_DIR" in p.output
     assert not (tmp_path / "o" / "artifacts.zip").exists()
+
+
+def test_commas_and_colons_in_paths(cbl, tmp_path):
+    src = tmp_path / "a,b:c"
+    src.mkdir()
+    (src / "buildspec.yml").write_text("version: 0.2\nphases:\n  build:\n    commands:\n      - echo CHECK ok > out.txt; cat out.txt\n")
+    p = cbl("run", src, env={"CODEBUILD_LOCAL_HOME": str(tmp_path / "st,ate:x")}, check=0)
+    assert re.search(r"^CHECK ok", p.output, re.M)
+    assert not (src / "out.txt").exists()
