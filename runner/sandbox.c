@@ -160,22 +160,6 @@ static int read_full(int fd, void *buf, size_t len)
 
 /* ---------------------------------------------------------------- child side */
 
-static int mkdir_p(const char *path)
-{
-	char tmp[4096];
-	if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
-		return -1;
-	for (char *s = tmp + 1; *s; s++) {
-		if (*s == '/') {
-			*s = '\0';
-			if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-				return -1;
-			*s = '/';
-		}
-	}
-	return mkdir(tmp, 0755) < 0 && errno != EEXIST ? -1 : 0;
-}
-
 static int loopback_up(void)
 {
 	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -204,7 +188,7 @@ static int run_step(const step *s)
 		return mount("tmpfs", s->b, "tmpfs", MS_NOSUID | MS_NODEV, opts);
 	}
 	case STEP_MKDIR:
-		return mkdir_p(s->b);
+		return cbl_mkdir_p(s->b, 0755, NULL) < 0 ? -1 : 0;
 	case STEP_OVERLAY:
 		return mount("overlay", s->b, "overlay", 0, s->a);
 	case STEP_RBIND:
