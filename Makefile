@@ -1,6 +1,6 @@
 # codebuild-local - plain Makefile (see ../shared/design.md "Build and test")
 CC ?= cc
-PKGS := yaml-0.1 libgit2 libarchive libcurl openssl jansson libxml-2.0 libseccomp zlib
+PKGS := yaml-0.1 libgit2 libarchive libcurl openssl jansson libxml-2.0 libseccomp zlib sqlite3 libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -19,7 +19,7 @@ BUILD ?= build-san
 endif
 BUILD ?= build
 
-MODULES := util spec runner store artifacts cache images
+MODULES := util spec runner store artifacts cache images server
 LIB_SRC := $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_SRC := $(wildcard cli/*.c)

@@ -23,6 +23,8 @@ enum {
 	CBL_ETIMEDOUT = -6,
 	CBL_ESTOPPED = -7,
 	CBL_EINTERNAL = -8,
+	CBL_EEXIST = -9,    /* something named already exists (API: ResourceAlreadyExistsException) */
+	CBL_ELIMIT = -10,   /* a quota or size limit was hit (API: AccountLimitExceededException) */
 };
 
 typedef struct cbl_error {
