@@ -41,6 +41,10 @@ static const char run_usage[] =
 	"                           also CODEBUILD_SOURCE_VERSION\n"
 	"      --clone-depth N      git: history depth, like git_clone_depth (default 1; 0 = full)\n"
 	"      --fetch-submodules   git: clone submodules too\n"
+	"      --secondary-source ID=DIR|URL[@VERSION]\n"
+	"                           a secondary source (repeatable), at CODEBUILD_SRC_DIR_ID;\n"
+	"                           every source then sits in .../src/s3/NN as on the service\n"
+	"                           (the primary in s3/00)\n"
 	"      --region REGION      AWS_REGION of the build (default us-east-1)\n"
 	"      --timeout T          build timeout: minutes (CodeBuild's unit), or 90s, 2m, 1h\n"
 	"                           (default 60 minutes)\n"
@@ -69,7 +73,7 @@ static const char run_usage[] =
 	"4 TIMED_OUT, 5 STOPPED.\n";
 
 enum { OPT_ENV_FILE = 256, OPT_SECRETS, OPT_PROJECT, OPT_COMPUTE, OPT_SRCVER, OPT_REGION,
-       OPT_TIMEOUT, OPT_STRICT, OPT_JSON, OPT_PACKAGING, OPT_REPORTS, OPT_SANDBOX, OPT_NETWORK, OPT_SOURCE_MODE, OPT_TRACKED, OPT_DEPTH, OPT_SUBMODULES };
+       OPT_TIMEOUT, OPT_STRICT, OPT_JSON, OPT_PACKAGING, OPT_REPORTS, OPT_SANDBOX, OPT_NETWORK, OPT_SOURCE_MODE, OPT_TRACKED, OPT_DEPTH, OPT_SUBMODULES, OPT_SECONDARY };
 
 static const struct option run_options[] = {
 	{"buildspec", required_argument, NULL, 'b'},
@@ -91,6 +95,7 @@ static const struct option run_options[] = {
 	{"git-tracked-only", no_argument, NULL, OPT_TRACKED},
 	{"clone-depth", required_argument, NULL, OPT_DEPTH},
 	{"fetch-submodules", no_argument, NULL, OPT_SUBMODULES},
+	{"secondary-source", required_argument, NULL, OPT_SECONDARY},
 	{"strict", no_argument, NULL, OPT_STRICT},
 	{"json", no_argument, NULL, OPT_JSON},
 	{"help", no_argument, NULL, 'h'},
@@ -112,6 +117,37 @@ static void on_signal(int sig)
 	(void)sig;
 	if (g_build)
 		runner_build_stop(g_build);
+}
+
+static bool looks_like_url(const char *s)
+{
+	return strstr(s, "://") || (strchr(s, '@') && strchr(s, ':') && access(s, F_OK) < 0);
+}
+
+/* ID=DIR or ID=URL[@VERSION]; the version is an '@' after the URL's last '/'
+ * (so user@host stays the URL's). */
+static int parse_secondary(char *arg, runner_secondary_source *out)
+{
+	char *eq = strchr(arg, '=');
+	if (!eq || eq == arg || !eq[1]) {
+		cli_error("--secondary-source expects ID=DIR or ID=URL[@VERSION], got '%s'", arg);
+		return -1;
+	}
+	*eq = '\0';
+	out->id = arg;
+	char *val = eq + 1;
+	if (!looks_like_url(val)) {
+		out->dir = val;
+		return 0;
+	}
+	out->git_url = val;
+	char *slash = strrchr(val, '/');
+	char *at = strrchr(val, '@');
+	if (slash && at && at > slash && at[1]) {
+		*at = '\0';
+		out->version = at + 1;
+	}
+	return 0;
 }
 
 static const char *c(const view *v, const char *code) { return v->color ? code : ""; }
@@ -306,6 +342,9 @@ int cmd_run(int argc, char **argv)
 	int rc = CLI_EXIT_USAGE, opt;
 	const char *env_file = NULL;
 	bool depth_set = false;
+	runner_secondary_source *secondary = NULL;
+	size_t n_secondary = 0;
+	bool any_git = false;
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "a:b:e:i:h", run_options, NULL)) != -1) {
@@ -339,6 +378,14 @@ int cmd_run(int argc, char **argv)
 			break;
 		case OPT_TRACKED: o.git_tracked_only = true; break;
 		case OPT_SUBMODULES: o.fetch_submodules = true; break;
+		case OPT_SECONDARY:
+			secondary = cbl_xrealloc(secondary, (n_secondary + 1) * sizeof(*secondary));
+			memset(&secondary[n_secondary], 0, sizeof(*secondary));
+			if (parse_secondary(optarg, &secondary[n_secondary]) < 0)
+				goto out;
+			any_git |= secondary[n_secondary].git_url != NULL;
+			n_secondary++;
+			break;
 		case OPT_DEPTH: {
 			char *end = NULL;
 			long d = strtol(optarg, &end, 10);
@@ -394,16 +441,18 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	o.source_dir = optind < argc ? argv[optind] : ".";
-	if (strstr(o.source_dir, "://") ||
-	    (strchr(o.source_dir, '@') && strchr(o.source_dir, ':') && access(o.source_dir, F_OK) < 0)) {
+	if (looks_like_url(o.source_dir)) {
 		o.git_url = o.source_dir;
 		o.source_dir = NULL;
-		if (!depth_set)
-			o.clone_depth = 1; /* CodeBuild's default git_clone_depth */
-	} else if (depth_set || o.fetch_submodules) {
+		any_git = true;
+	} else if (!any_git && (depth_set || o.fetch_submodules)) {
 		cli_error("--clone-depth and --fetch-submodules apply to a git URL source");
 		goto out;
 	}
+	if (any_git && !depth_set)
+		o.clone_depth = 1; /* CodeBuild's default git_clone_depth */
+	o.secondary = secondary;
+	o.n_secondary = n_secondary;
 	if (env_file && cli_read_env_file(env_file, &file_env, &err) < 0) {
 		cli_report(err);
 		goto out;
@@ -478,5 +527,6 @@ out:
 	cbl_error_free(err);
 	cbl_strv_release(&env);
 	cbl_strv_release(&file_env);
+	free(secondary);
 	return rc;
 }

@@ -115,9 +115,32 @@ static void on_output_line(const char *line, size_t len, void *payload)
 
 /* ---------------------------------------------------------------- record */
 
-static char *redact_url(const char *url);
 
 static json_t *jtime(int64_t us) { return json_real((double)(us / 1000) / 1e3); }
+
+json_t *runner_source_json(const char *git_url, const char *dir, int depth, bool submodules)
+{
+	json_t *src = json_object();
+	if (git_url) {
+		const char *type = strstr(git_url, "github.com") ? "GITHUB"
+				   : strstr(git_url, "gitlab.com") ? "GITLAB"
+				   : strstr(git_url, "bitbucket.org") ? "BITBUCKET"
+				   : strstr(git_url, "git-codecommit.") ? "CODECOMMIT"
+									 : "GITHUB_ENTERPRISE";
+		char *shown = runner_redact_url(git_url);
+		json_object_set_new(src, "type", json_string(type));
+		json_object_set_new(src, "location", json_string(shown));
+		json_object_set_new(src, "gitCloneDepth", json_integer(depth));
+		json_t *sub = json_object();
+		json_object_set_new(sub, "fetchSubmodules", json_boolean(submodules));
+		json_object_set_new(src, "gitSubmodulesConfig", sub);
+		free(shown);
+	} else {
+		json_object_set_new(src, "type", json_string("NO_SOURCE"));
+		json_object_set_new(src, "location", json_string(dir ? dir : ""));
+	}
+	return src;
+}
 
 static json_t *build_record(runner_build *b)
 {
@@ -164,30 +187,11 @@ static json_t *build_record(runner_build *b)
 	}
 	json_object_set_new(r, "phases", phases);
 
-	json_t *src = json_object();
-	if (b->git_url) {
-		const char *type = strstr(b->git_url, "github.com") ? "GITHUB"
-				   : strstr(b->git_url, "gitlab.com") ? "GITLAB"
-				   : strstr(b->git_url, "bitbucket.org") ? "BITBUCKET"
-				   : strstr(b->git_url, "git-codecommit.") ? "CODECOMMIT"
-									   : "GITHUB_ENTERPRISE";
-		char *shown = redact_url(b->git_url);
-		json_object_set_new(src, "type", json_string(type));
-		json_object_set_new(src, "location", json_string(shown));
-		json_object_set_new(src, "gitCloneDepth", json_integer(b->clone_depth));
-		json_t *sub = json_object();
-		json_object_set_new(sub, "fetchSubmodules", json_boolean(b->fetch_submodules));
-		json_object_set_new(src, "gitSubmodulesConfig", sub);
-		free(shown);
-	} else {
-		json_object_set_new(src, "type", json_string("NO_SOURCE"));
-		json_object_set_new(src, "location", json_string(b->source_dir));
-	}
+	json_t *src = runner_source_json(b->git_url, b->source_dir, b->clone_depth, b->fetch_submodules);
 	json_object_set_new(src, "buildspec", json_string(b->buildspec_display ? b->buildspec_display : ""));
 	json_object_set_new(src, "insecureSsl", json_false());
 	json_object_set_new(r, "source", src);
-	json_object_set_new(r, "secondarySources", json_array());
-	json_object_set_new(r, "secondarySourceVersions", json_array());
+	runner_sources_record(b, r);
 
 	if (b->artifacts_rec) {
 		json_object_set(r, "artifacts", b->artifacts_rec);
@@ -516,8 +520,6 @@ static runner_status run_phase(runner_build *b, runner_phase_type p)
 
 static void git_info(runner_build *b)
 {
-	git_repository *repo = NULL;
-	git_oid oid;
 	/* libgit2's initialisation loads the TLS trust store (milliseconds):
 	 * only pay for it when the source is a repository */
 	char *dotgit = cbl_path_join(b->source_dir, ".git");
@@ -527,49 +529,37 @@ static void git_info(runner_build *b)
 	if (!is_repo)
 		return;
 	git_libgit2_init();
-	if (git_repository_open_ext(&repo, b->source_dir, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) == 0) {
-		if (git_reference_name_to_id(&oid, repo, "HEAD") == 0) {
-			char hex[GIT_OID_MAX_HEXSIZE + 1];
-			git_oid_tostr(hex, sizeof(hex), &oid);
-			b->resolved_version = cbl_xstrdup(hex);
-		}
-		if (!b->tracked_dir) {
-			/* what a cloud build would not see */
-			git_status_options so = GIT_STATUS_OPTIONS_INIT;
-			so.show = GIT_STATUS_SHOW_WORKDIR_ONLY;
-			so.flags = GIT_STATUS_OPT_INCLUDE_UNTRACKED | GIT_STATUS_OPT_EXCLUDE_SUBMODULES;
-			git_status_list *sl = NULL;
-			if (git_status_list_new(&sl, repo, &so) == 0) {
-				size_t untracked = 0, modified = 0;
-				for (size_t i = 0; i < git_status_list_entrycount(sl); i++) {
-					const git_status_entry *se = git_status_byindex(sl, i);
-					if (se->status & GIT_STATUS_WT_NEW)
-						untracked++;
-					else if (se->status & (GIT_STATUS_WT_MODIFIED | GIT_STATUS_WT_DELETED |
-							       GIT_STATUS_WT_TYPECHANGE | GIT_STATUS_WT_RENAMED))
-						modified++;
-				}
-				if (untracked || modified)
-					runner_warn(b, "the working tree has %zu untracked and %zu modified file(s) "
-						       "that a cloud build of commit %.12s would not see "
-						       "(--git-tracked-only shows the build only what HEAD contains)",
-						    untracked, modified, b->resolved_version ? b->resolved_version : "HEAD");
-				git_status_list_free(sl);
+	runner_local_git_head(b->source_dir, &b->resolved_version, &b->repo_url);
+	git_repository *repo = NULL;
+	if (!b->tracked_dir && git_repository_open_ext(&repo, b->source_dir, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) == 0) {
+		/* what a cloud build would not see */
+		git_status_options so = GIT_STATUS_OPTIONS_INIT;
+		so.show = GIT_STATUS_SHOW_WORKDIR_ONLY;
+		so.flags = GIT_STATUS_OPT_INCLUDE_UNTRACKED | GIT_STATUS_OPT_EXCLUDE_SUBMODULES;
+		git_status_list *sl = NULL;
+		if (git_status_list_new(&sl, repo, &so) == 0) {
+			size_t untracked = 0, modified = 0;
+			for (size_t i = 0; i < git_status_list_entrycount(sl); i++) {
+				const git_status_entry *se = git_status_byindex(sl, i);
+				if (se->status & GIT_STATUS_WT_NEW)
+					untracked++;
+				else if (se->status & (GIT_STATUS_WT_MODIFIED | GIT_STATUS_WT_DELETED |
+						       GIT_STATUS_WT_TYPECHANGE | GIT_STATUS_WT_RENAMED))
+					modified++;
 			}
-		}
-		git_remote *remote = NULL;
-		if (git_remote_lookup(&remote, repo, "origin") == 0) {
-			const char *url = git_remote_url(remote);
-			if (url)
-				b->repo_url = cbl_xstrdup(url);
-			git_remote_free(remote);
+			if (untracked || modified)
+				runner_warn(b, "the working tree has %zu untracked and %zu modified file(s) "
+					       "that a cloud build of commit %.12s would not see "
+					       "(--git-tracked-only shows the build only what HEAD contains)",
+					    untracked, modified, b->resolved_version ? b->resolved_version : "HEAD");
+			git_status_list_free(sl);
 		}
 		git_repository_free(repo);
 	}
 	git_libgit2_shutdown();
 }
 
-static void on_clone_progress(const char *line, void *payload)
+void runner_clone_progress(const char *line, void *payload)
 {
 	runner_build *b = payload;
 	runner_event ev = {.kind = RUNNER_EV_PROGRESS, .phase = b->current, .text = line};
@@ -577,7 +567,7 @@ static void on_clone_progress(const char *line, void *payload)
 }
 
 /* A URL as it may be shown: credentials replaced by "***". */
-static char *redact_url(const char *url)
+char *runner_redact_url(const char *url)
 {
 	const char *scheme = strstr(url, "://");
 	const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
@@ -591,14 +581,14 @@ static char *redact_url(const char *url)
  * for, as CodeBuild's git_clone_depth does. */
 static int clone_source(runner_build *b, phase_rec *pr)
 {
-	char *shown = redact_url(b->git_url);
+	char *shown = runner_redact_url(b->git_url);
 	cbl_error *e = NULL;
 	runner_source_git_opts go = RUNNER_SOURCE_GIT_OPTS_INIT;
 	go.url = b->git_url;
 	go.version = b->source_version;
 	go.depth = b->clone_depth;
 	go.submodules = b->fetch_submodules;
-	go.progress = on_clone_progress;
+	go.progress = runner_clone_progress;
 	go.payload = b;
 	if (b->clone_depth)
 		runner_agent(b, "Cloning %s%s%s (depth %d)", shown, b->source_version ? " at " : "",
@@ -654,6 +644,7 @@ static void set_codebuild_env(runner_build *b)
 	cbl_env_set(e, "CODEBUILD_SOURCE_VERSION",
 		    b->source_version ? b->source_version : (b->resolved_version ? b->resolved_version : ""));
 	cbl_env_set(e, "CODEBUILD_SRC_DIR", b->src_inner);
+	runner_sources_env(b);
 	if (b->sandbox) {
 		/* inside, the build is root like on the service */
 		cbl_env_set(e, "HOME", "/root");
@@ -765,11 +756,17 @@ static runner_status download_source(runner_build *b)
 	phase_start(b, RUNNER_PHASE_DOWNLOAD_SOURCE);
 	runner_agent(b, "Phase is DOWNLOAD_SOURCE");
 	runner_agent(b, "CODEBUILD_SRC_DIR=%s", b->src_inner);
+	runner_sources_log_dirs(b);
 	if (b->git_url) {
 		if (clone_source(b, pr) < 0)
 			return RUNNER_STATUS_FAILED;
 	} else {
 		git_info(b);
+	}
+	if (runner_sources_download(b, &e) < 0) {
+		phase_set_context(pr, "CLIENT_ERROR", e->msg);
+		cbl_error_free(e);
+		return RUNNER_STATUS_FAILED;
 	}
 
 	struct stat st;
@@ -947,10 +944,10 @@ int runner_build_new(runner_build **out, const runner_opts *opts, cbl_error **er
 	b->stop_pipe[0] = b->stop_pipe[1] = -1;
 	b->out_pipe[0] = b->out_pipe[1] = -1;
 	b->status = RUNNER_STATUS_IN_PROGRESS;
+	b->clone_depth = opts->clone_depth;
+	b->fetch_submodules = opts->fetch_submodules;
 	if (opts->git_url) {
 		b->git_url = cbl_xstrdup(opts->git_url);
-		b->clone_depth = opts->clone_depth;
-		b->fetch_submodules = opts->fetch_submodules;
 	} else if (!opts->source_dir) {
 		rc = cbl_error_set(err, CBL_EINVAL, "no source directory given");
 		goto fail;
@@ -1089,6 +1086,11 @@ int runner_build_new(runner_build **out, const runner_opts *opts, cbl_error **er
 	}
 	b->view = cbl_xstrdup(b->tracked_dir ? b->tracked_dir : b->src_copy ? b->src_copy : b->source_dir);
 	b->tmpdir = cbl_path_join(b->dir, "tmp");
+	if (opts->n_secondary) {
+		rc = runner_sources_init(b, opts, err);
+		if (rc)
+			goto fail;
+	}
 	if (pipe2(b->stop_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
 		rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot create pipe");
 		goto fail;
@@ -1150,43 +1152,16 @@ out:
  * files or 100,000, and the build can never change the working tree. */
 static int setup_view(runner_build *b, cbl_error **err)
 {
-	char *tmp = cbl_path_join(b->dir, "view-tmp");
 	char *view = cbl_path_join(b->dir, "view");
-	char *upper = cbl_path_join(tmp, "upper");
-	char *work = cbl_path_join(tmp, "work");
-	char *opts = NULL;
-	int rc = 0;
-	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
-		rc = cbl_error_set_errno(err, CBL_EIO, errno, "sandbox: cannot make a private mount namespace");
-		goto out;
-	}
-	if (cbl_mkdir_p(tmp, 0700, err) < 0 || cbl_mkdir_p(view, 0755, err) < 0) {
-		rc = CBL_EIO;
-		goto out;
-	}
-	if (mount("tmpfs", tmp, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700") < 0) {
-		rc = cbl_error_set_errno(err, CBL_EIO, errno, "sandbox: mount tmpfs on %s", tmp);
-		goto out;
-	}
-	mkdir(upper, 0755);
-	mkdir(work, 0700);
-	opts = runner_overlay_opts(b->source_dir, upper, work);
-	if (mount("overlay", view, "overlay", 0, opts) < 0) {
-		rc = cbl_error_set_errno(err, CBL_EIO, errno, "sandbox: mount overlay on the source %s",
-					 b->source_dir);
-		goto out;
+	int rc = runner_private_overlay(b, b->source_dir, view, err);
+	if (rc) {
+		free(view);
+		return rc;
 	}
 	free(b->view);
 	b->view = view;
-	view = NULL;
 	b->view_mounted = true;
-out:
-	free(tmp);
-	free(view);
-	free(upper);
-	free(work);
-	free(opts);
-	return rc;
+	return 0;
 }
 
 /* PROVISIONING: the build's namespaces, limits from the compute type. */
@@ -1207,7 +1182,11 @@ static int provision_sandbox(runner_build *b)
 	so.src_inner = b->src_inner;
 	so.src_snapshot = false;
 	so.src_parent_host = b->git_parent;
-	if (b->source_mode == RUNNER_SOURCE_SNAPSHOT && !b->src_copy && !b->tracked_dir && !b->git_parent) {
+	if (b->multi_root) {
+		so.src_host = b->multi_root;
+		so.src_inner = b->multi_inner;
+		so.binds = (const char *const *)b->sandbox_binds.v;
+	} else if (b->source_mode == RUNNER_SOURCE_SNAPSHOT && !b->src_copy && !b->tracked_dir && !b->git_parent) {
 		if (setup_view(b, &e) < 0)
 			goto fail;
 		so.src_host = b->view;
@@ -1282,6 +1261,15 @@ int runner_build_run(runner_build *b, cbl_error **err)
 	}
 	runner_agent(b, "Running on codebuild-local %s (image %s, %s, %s)", CBL_VERSION, b->image,
 		     b->compute_type, b->sandbox_mode == RUNNER_SANDBOX_NONE ? "no sandbox" : "sandboxed");
+	if (b->multi_root) {
+		cbl_error *e = NULL;
+		if (runner_sources_provision(b, &b->sandbox_binds, &e) < 0) {
+			phase_set_context(&b->phases[RUNNER_PHASE_PROVISIONING], "CLIENT_ERROR", e->msg);
+			cbl_error_free(e);
+			phase_end(b, RUNNER_PHASE_PROVISIONING, RUNNER_STATUS_FAULT, true);
+			goto finalize;
+		}
+	}
 	if (b->git_parent) {
 		cbl_error *e = NULL;
 		if (cbl_mkdir_p(b->git_parent, 0755, &e) < 0) {
@@ -1389,19 +1377,20 @@ finalize:
 	}
 	if (b->scratch)
 		rmdir(b->scratch);
-	if (b->src_copy || b->tracked_dir || b->git_parent) {
-		cbl_error *e = NULL;
-		cbl_rm_rf(b->src_copy ? b->src_copy : b->tracked_dir ? b->tracked_dir : b->git_parent, &e);
-		cbl_error_free(e);
-	}
+	/* overlays first: the trees removed next hold their mount points */
+	runner_private_ns_cleanup(b);
 	if (b->view_mounted) {
-		char *tmp = cbl_path_join(b->dir, "view-tmp");
-		umount2(b->view, MNT_DETACH);
-		umount2(tmp, MNT_DETACH);
 		rmdir(b->view);
-		rmdir(tmp);
-		free(tmp);
 		b->view_mounted = false;
+	}
+	if (b->multi_root || b->src_copy || b->tracked_dir || b->git_parent) {
+		cbl_error *e = NULL;
+		cbl_rm_rf(b->multi_root	 ? b->multi_root
+			  : b->src_copy	 ? b->src_copy
+			  : b->tracked_dir ? b->tracked_dir
+					   : b->git_parent,
+			  &e);
+		cbl_error_free(e);
 	}
 	phase_end(b, RUNNER_PHASE_FINALIZING, RUNNER_STATUS_SUCCEEDED, false);
 	phase_start(b, RUNNER_PHASE_COMPLETED);
@@ -1487,5 +1476,7 @@ void runner_build_free(runner_build *b)
 	json_decref(b->secondary_recs);
 	json_decref(b->reports);
 	cbl_strv_release(&b->report_arns);
+	cbl_strv_release(&b->sandbox_binds);
+	runner_sources_free(b);
 	free(b);
 }

@@ -88,11 +88,24 @@ typedef struct runner_event {
 
 typedef void (*runner_event_fn)(const runner_event *ev, void *payload);
 
+/* A secondary source (--secondary-source ID=DIR|URL[@VERSION]): available to
+ * the build at CODEBUILD_SRC_DIR_<id>.  With secondary sources every source
+ * sits in a numbered folder as on the service: the primary at
+ * <srcroot>/s3/00, the secondaries at s3/01, s3/02, ... */
+typedef struct runner_secondary_source {
+	const char *id;              /* sourceIdentifier: [A-Za-z0-9_], 1-127 characters */
+	const char *dir;             /* a local directory, or NULL with git_url */
+	const char *git_url;         /* a git repository, cloned like the primary */
+	const char *version;         /* git: branch, tag, SHA, ... (NULL = default branch) */
+} runner_secondary_source;
+
 typedef struct runner_opts {
 	const char *source_dir;      /* the primary source directory (or NULL with git_url) */
 	const char *git_url;         /* a git repository to clone as the source instead */
 	int clone_depth;             /* git: CodeBuild's git_clone_depth; 1 by default, 0 = full */
 	bool fetch_submodules;       /* git: fetch submodules too */
+	const runner_secondary_source *secondary; /* n_secondary secondary sources */
+	size_t n_secondary;
 	const char *buildspec;       /* path relative to source_dir or absolute; NULL = buildspec.yml */
 	const char *project_name;    /* NULL = derived from source_dir's name */
 	const char *home;            /* state directory; NULL = store_default_home() */

@@ -116,6 +116,17 @@ const runner_compute *runner_compute_find(const char *name);
 const char *runner_compute_names(void);
 
 /* ---- the build object (runner/runner.c) ---- */
+/* A secondary source as the build has it. */
+typedef struct runner_src2 {
+	char *id, *dir, *git_url, *version;
+	char *host;          /* where the runner sees it (the clone, the copy, the overlay) */
+	char *inner;         /* CODEBUILD_SRC_DIR_<id> */
+	bool bind;           /* mount mode: the sandbox binds dir itself at inner */
+	bool overlay;        /* snapshot by an overlay (runner's mount namespace) at host */
+	bool copy;           /* snapshot by a copy at host */
+	char *resolved, *repo_url;
+} runner_src2;
+
 typedef struct phase_rec {
 	bool started, ended;
 	runner_status status;
@@ -178,7 +189,19 @@ struct runner_build {
 	char *git_parent;
 	char *buildspec_arg;
 	int clone_depth;
-	bool fetch_submodules;       /* view is our overlay (snapshot mode with the sandbox) */
+	bool fetch_submodules;
+	/* secondary sources: every source in <multi_root>/s3/NN */
+	runner_src2 *srcs;
+	size_t nsrcs;
+	char *multi_root;        /* host: <build dir>/sources (NULL = one source) */
+	char *multi_inner;       /* what the build sees: /codebuild/output/srcN/src */
+	bool primary_bind;       /* mount mode with the layout: the sandbox binds source_dir */
+	bool private_ns;         /* the runner has its own mount namespace (overlays) */
+	int n_overlays;
+	/* inner path prefixes and the host paths the runner reads them from
+	 * (artifacts, reports), longest first */
+	cbl_strv map_inner, map_host;
+	cbl_strv sandbox_binds;  /* host, inner pairs the sandbox binds (mount mode) */
 };
 
 /* UPLOAD_ARTIFACTS (runner/upload.c): artifacts and reports.  Returns the
@@ -191,5 +214,29 @@ void runner_agent(runner_build *b, const char *fmt, ...) __attribute__((format(p
 /* "[codebuild-local] WARNING: ...": what a local run does unlike the cloud. */
 void runner_warn(runner_build *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void runner_emit(runner_build *b, runner_event *ev);
+
+/* A URL as it may be shown: credentials replaced by "***".  Caller frees. */
+char *runner_redact_url(const char *url);
+/* Clone progress callback (payload = the build). */
+void runner_clone_progress(const char *line, void *payload);
+/* A ProjectSource object for a git URL or a local directory. */
+json_t *runner_source_json(const char *git_url, const char *dir, int depth, bool submodules);
+
+/* runner/sources.c: secondary sources and the s3/NN layout. */
+int runner_sources_init(runner_build *b, const runner_opts *opts, cbl_error **err);
+/* PROVISIONING: copies and overlays; binds gets host/inner pairs for the sandbox. */
+int runner_sources_provision(runner_build *b, cbl_strv *binds, cbl_error **err);
+/* Mounts an overlay (lower read-only, upper on a private tmpfs) at target in
+ * the runner's own mount namespace, created on first use. */
+int runner_private_overlay(runner_build *b, const char *lower, const char *target, cbl_error **err);
+/* Unmounts what runner_private_overlay mounted. */
+void runner_private_ns_cleanup(runner_build *b);
+void runner_local_git_head(const char *dir, char **sha, char **url);
+void runner_sources_log_dirs(runner_build *b);
+/* DOWNLOAD_SOURCE: clones the git secondaries; reads local ones' HEAD. */
+int runner_sources_download(runner_build *b, cbl_error **err);
+void runner_sources_env(runner_build *b);
+void runner_sources_record(runner_build *b, json_t *r);
+void runner_sources_free(runner_build *b);
 
 #endif

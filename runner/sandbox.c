@@ -764,6 +764,10 @@ static void build_plan(plan *p, const runner_sandbox_opts *o, bool userns)
 	} else {
 		add(p, STEP_RBIND, o->src_host, AT(o->src_inner), 0);
 	}
+	for (const char *const *bd = o->binds; bd && bd[0] && bd[1]; bd += 2) {
+		add(p, STEP_MKDIR, NULL, AT(bd[1]), 0);
+		add(p, STEP_RBIND, bd[0], AT(bd[1]), 0);
+	}
 	add(p, STEP_MKDIR, NULL, AT(o->tmp_inner), 0);
 	add(p, STEP_RBIND, o->tmp_host, AT(o->tmp_inner), 0);
 	add(p, STEP_MKDIR, NULL, AT("/codebuild/readonly"), 0);

@@ -34,6 +34,9 @@ typedef struct runner_sandbox_opts {
 	bool src_snapshot;         /* overlay src_host (read-only lower) instead of binding it */
 	const char *src_parent_host; /* bind this at dirname(src_inner) instead (the source
 				      * appears in it later: a git clone renamed into place) */
+	const char *const *binds;  /* NULL-terminated pairs: host dir, inner path, bound
+				      * read-write after the source (secondary sources in
+				      * mount mode); inner paths lie inside src_inner */
 	const char *tmp_host;      /* build scratch (script.sh, env.sh, ...) on the host */
 	const char *tmp_inner;     /* /codebuild/output/tmp */
 	const char *hostname;

@@ -26,7 +26,25 @@
 
 #include "util/banned.h"
 
-static void collect_log(const char *line, void *payload) { runner_agent(payload, "%s", line); }
+/* Artifact lines name paths as the build sees them: the host path the
+ * runner reads (its view of the source) is shown as the inner one. */
+static void collect_log(const char *line, void *payload)
+{
+	runner_build *b = payload;
+	const char *one_inner[] = {b->src_inner}, *one_host[] = {b->view};
+	const char *const *inner = b->map_inner.n ? (const char *const *)b->map_inner.v : one_inner;
+	const char *const *host = b->map_inner.n ? (const char *const *)b->map_host.v : one_host;
+	size_t n = b->map_inner.n ? b->map_inner.n : 1;
+	for (size_t i = 0; b->sandbox && i < n; i++) {
+		const char *at = strstr(line, host[i]);
+		size_t hl = strlen(host[i]);
+		if (at && (at[hl] == '\0' || at[hl] == '/')) {
+			runner_agent(b, "%.*s%s%s", (int)(at - line), line, inner[i], at + hl);
+			return;
+		}
+	}
+	runner_agent(b, "%s", line);
+}
 
 /* An absolute path the build wrote ($CODEBUILD_SRC_DIR/dist) names a place
  * in its own view of the source: map it to where we can read that view. */
@@ -67,19 +85,26 @@ static char *normalize_abs(const char *path)
 /* An absolute base directory must name a place in the build's source: with
  * the sandbox, any other absolute path is the build's own filesystem, which
  * the runner does not read (it would read the host's instead). */
+static bool under(const char *path, const char *dir)
+{
+	size_t l = strlen(dir);
+	return !strncmp(path, dir, l) && (path[l] == '\0' || path[l] == '/');
+}
+
 static int check_base(runner_build *b, const char *base, cbl_error **err)
 {
 	if (!base || base[0] != '/' || !b->sandbox)
 		return 0;
 	char *n = normalize_abs(base);
-	size_t vl = strlen(b->view);
-	bool inside = !strncmp(n, b->view, vl) && (n[vl] == '\0' || n[vl] == '/');
+	bool inside = under(n, b->view);
+	for (size_t i = 0; !inside && i < b->map_host.n; i++)
+		inside = under(n, b->map_host.v[i]);
 	free(n);
 	if (inside)
 		return 0;
 	return cbl_error_set(err, CBL_EINVAL,
 			     "base-directory %s is outside CODEBUILD_SRC_DIR: codebuild-local packages "
-			     "artifacts and reports from the source directory only",
+			     "artifacts and reports from the source directories only",
 			     base);
 }
 
@@ -93,12 +118,20 @@ static void map_inner(runner_build *b, char **path)
 		free(*path);
 		*path = n;
 	}
-	size_t l = strlen(b->src_inner);
-	if (strncmp(*path, b->src_inner, l) || ((*path)[l] && (*path)[l] != '/'))
+	/* one source: its inner path and its view; with secondary sources, the
+	 * table (bound directories first, then the sources root) */
+	const char *one_inner[] = {b->src_inner}, *one_host[] = {b->view};
+	const char *const *inner = b->map_inner.n ? (const char *const *)b->map_inner.v : one_inner;
+	const char *const *host = b->map_inner.n ? (const char *const *)b->map_host.v : one_host;
+	size_t n = b->map_inner.n ? b->map_inner.n : 1;
+	for (size_t i = 0; i < n; i++) {
+		if (!under(*path, inner[i]))
+			continue;
+		char *m = cbl_xasprintf("%s%s", host[i], *path + strlen(inner[i]));
+		free(*path);
+		*path = m;
 		return;
-	char *m = cbl_xasprintf("%s%s", b->view, *path + l);
-	free(*path);
-	*path = m;
+	}
 }
 
 /* Expands the artifact's strings: files, base-directory, name. */

@@ -1,0 +1,390 @@
+/* runner/sources.c - secondary sources and the service's multi-source layout.
+ *
+ * With secondary sources the service puts every source in a numbered folder
+ * (reference buildspec.md §3.4): the primary at <srcroot>/s3/00, the
+ * secondaries at s3/01, s3/02, ..., each secondary at
+ * CODEBUILD_SRC_DIR_<sourceIdentifier>, and the agent logs one
+ * "CODEBUILD_SRC_DIR_<id>=" line per secondary source.
+ *
+ * Where the runner keeps them (<build dir>/sources, bound by the sandbox at
+ * /codebuild/output/srcN/src):
+ *   git source            cloned into sources/s3/NN in DOWNLOAD_SOURCE
+ *   directory, snapshot   an overlay at sources/s3/NN whose read-only lower
+ *                         layer is the directory, mounted in a private mount
+ *                         namespace of the runner (nothing is mounted on the
+ *                         host; the runner reads artifacts from it); a copy
+ *                         when overlays are not available (no sandbox, or not
+ *                         root)
+ *   directory, mount      bound by the sandbox itself at its inner path, so
+ *                         the runner never has a user's directory mounted
+ *                         under a tree it removes afterwards
+ */
+#include "runner/runner_internal.h"
+#include "runner/sandbox.h"
+#include "runner/source.h"
+#include "util/alloc.h"
+#include "util/fs.h"
+
+#include <errno.h>
+#include <git2.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/banned.h"
+
+static bool id_valid(const char *id)
+{
+	size_t n = strlen(id);
+	if (n == 0 || n > 127)
+		return false;
+	for (const char *p = id; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		      *p == '_'))
+			return false;
+	return true;
+}
+
+static char *slot_path(const char *root, size_t i)
+{
+	char rel[32];
+	snprintf(rel, sizeof(rel), "s3/%02zu", i);
+	return cbl_path_join(root, rel);
+}
+
+int runner_sources_init(runner_build *b, const runner_opts *opts, cbl_error **err)
+{
+	bool sandbox = b->sandbox_mode == RUNNER_SANDBOX_NAMESPACES;
+	bool overlay = sandbox && runner_sandbox_can_overlay_source();
+	b->srcs = cbl_xcalloc(opts->n_secondary, sizeof(*b->srcs));
+	b->nsrcs = opts->n_secondary;
+	for (size_t i = 0; i < opts->n_secondary; i++) {
+		const runner_secondary_source *in = &opts->secondary[i];
+		runner_src2 *s = &b->srcs[i];
+		if (!in->id || !id_valid(in->id))
+			return cbl_error_set(err, CBL_EINVAL,
+					     "invalid secondary source identifier '%s' (1-127 letters, digits "
+					     "or '_')",
+					     in->id ? in->id : "");
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(b->srcs[j].id, in->id))
+				return cbl_error_set(err, CBL_EINVAL, "secondary source identifier '%s' given twice",
+						     in->id);
+		s->id = cbl_xstrdup(in->id);
+		if (!!in->dir == !!in->git_url)
+			return cbl_error_set(err, CBL_EINVAL,
+					     "secondary source '%s': give either a directory or a git URL", in->id);
+		if (in->dir) {
+			int rc = cbl_realpath(in->dir, &s->dir, err);
+			if (rc)
+				return cbl_error_wrap(err, "secondary source '%s'", in->id);
+			struct stat st;
+			if (stat(s->dir, &st) < 0 || !S_ISDIR(st.st_mode))
+				return cbl_error_set(err, CBL_EINVAL, "secondary source '%s': '%s' is not a directory",
+						     in->id, in->dir);
+			if (in->version)
+				return cbl_error_set(err, CBL_EINVAL,
+						     "secondary source '%s': a version applies to a git URL, not to "
+						     "the directory %s",
+						     in->id, in->dir);
+		} else {
+			s->git_url = cbl_xstrdup(in->git_url);
+		}
+		s->version = in->version ? cbl_xstrdup(in->version) : NULL;
+	}
+
+	/* the primary moves to s3/00 */
+	b->multi_root = cbl_path_join(b->dir, "sources");
+	if (sandbox) {
+		b->multi_inner = b->src_inner; /* /codebuild/output/srcN/src */
+		b->src_inner = NULL;
+	} else {
+		b->multi_inner = cbl_xstrdup(b->multi_root);
+	}
+	char *p00 = slot_path(b->multi_root, 0);
+	if (b->git_url) {
+		free(b->source_dir);
+		b->source_dir = cbl_xstrdup(p00);
+		free(b->buildspec_path);
+		b->buildspec_path = b->buildspec_arg[0] == '/' ? cbl_xstrdup(b->buildspec_arg)
+							       : cbl_path_join(b->source_dir, b->buildspec_arg);
+		free(b->git_parent);
+		b->git_parent = NULL;
+	} else if (b->tracked_dir) {
+		free(b->tracked_dir);
+		b->tracked_dir = cbl_xstrdup(p00);
+	} else if (b->source_mode == RUNNER_SOURCE_SNAPSHOT) {
+		if (!overlay) {
+			free(b->src_copy);
+			b->src_copy = cbl_xstrdup(p00);
+		}
+	} else if (sandbox) {
+		b->primary_bind = true;
+	}
+	free(b->view);
+	if (b->source_mode == RUNNER_SOURCE_MOUNT && !b->git_url && !b->tracked_dir)
+		b->view = cbl_xstrdup(b->source_dir);
+	else
+		b->view = cbl_xstrdup(p00);
+	if (sandbox)
+		b->src_inner = slot_path(b->multi_inner, 0);
+	else
+		b->src_inner = cbl_xstrdup(b->view);
+	free(p00);
+
+	for (size_t i = 0; i < b->nsrcs; i++) {
+		runner_src2 *s = &b->srcs[i];
+		char *slot = slot_path(b->multi_root, i + 1);
+		if (s->dir && b->source_mode == RUNNER_SOURCE_MOUNT) {
+			s->host = cbl_xstrdup(s->dir);
+			s->bind = sandbox;
+			s->inner = sandbox ? slot_path(b->multi_inner, i + 1) : cbl_xstrdup(s->dir);
+			free(slot);
+			continue;
+		}
+		if (s->dir) {
+			s->overlay = overlay;
+			s->copy = !overlay;
+		}
+		s->host = slot;
+		s->inner = sandbox ? slot_path(b->multi_inner, i + 1) : cbl_xstrdup(slot);
+	}
+
+	if (sandbox) {
+		/* what the runner reads for an inner path: binds first (longer) */
+		if (b->primary_bind) {
+			cbl_strv_push(&b->map_inner, b->src_inner);
+			cbl_strv_push(&b->map_host, b->source_dir);
+		}
+		for (size_t i = 0; i < b->nsrcs; i++)
+			if (b->srcs[i].bind) {
+				cbl_strv_push(&b->map_inner, b->srcs[i].inner);
+				cbl_strv_push(&b->map_host, b->srcs[i].dir);
+			}
+		cbl_strv_push(&b->map_inner, b->multi_inner);
+		cbl_strv_push(&b->map_host, b->multi_root);
+	}
+	return 0;
+}
+
+int runner_private_overlay(runner_build *b, const char *lower, const char *target, cbl_error **err)
+{
+	char *tmp = cbl_path_join(b->dir, "view-tmp");
+	char name[32];
+	char *upper = NULL, *work = NULL, *opts = NULL;
+	int rc = 0;
+	if (!b->private_ns) {
+		if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+			rc = cbl_error_set_errno(err, CBL_EIO, errno,
+						 "sandbox: cannot make a private mount namespace");
+			goto out;
+		}
+		if (cbl_mkdir_p(tmp, 0700, err) < 0) {
+			rc = CBL_EIO;
+			goto out;
+		}
+		if (mount("tmpfs", tmp, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700") < 0) {
+			rc = cbl_error_set_errno(err, CBL_EIO, errno, "sandbox: mount tmpfs on %s", tmp);
+			goto out;
+		}
+		b->private_ns = true;
+	}
+	snprintf(name, sizeof(name), "upper%d", b->n_overlays);
+	upper = cbl_path_join(tmp, name);
+	snprintf(name, sizeof(name), "work%d", b->n_overlays);
+	work = cbl_path_join(tmp, name);
+	b->n_overlays++;
+	if (cbl_mkdir_p(target, 0755, err) < 0) {
+		rc = CBL_EIO;
+		goto out;
+	}
+	mkdir(upper, 0755);
+	mkdir(work, 0700);
+	opts = runner_overlay_opts(lower, upper, work);
+	if (mount("overlay", target, "overlay", 0, opts) < 0) {
+		rc = cbl_error_set_errno(err, CBL_EIO, errno, "sandbox: mount overlay on the source %s", lower);
+		goto out;
+	}
+out:
+	free(tmp);
+	free(upper);
+	free(work);
+	free(opts);
+	return rc;
+}
+
+int runner_sources_provision(runner_build *b, cbl_strv *binds, cbl_error **err)
+{
+	char *s3 = cbl_path_join(b->multi_root, "s3");
+	int rc = cbl_mkdir_p(s3, 0755, err);
+	free(s3);
+	if (rc)
+		return rc;
+	if (b->sandbox_mode == RUNNER_SANDBOX_NAMESPACES && b->source_mode == RUNNER_SOURCE_SNAPSHOT &&
+	    !b->git_url && !b->tracked_dir && !b->src_copy) {
+		rc = runner_private_overlay(b, b->source_dir, b->view, err);
+		if (rc)
+			return rc;
+	}
+	if (b->primary_bind) {
+		cbl_strv_push(binds, b->source_dir);
+		cbl_strv_push(binds, b->src_inner);
+	}
+	for (size_t i = 0; i < b->nsrcs; i++) {
+		runner_src2 *s = &b->srcs[i];
+		if (s->copy)
+			rc = cbl_copy_tree(s->dir, s->host, err);
+		else if (s->overlay)
+			rc = runner_private_overlay(b, s->dir, s->host, err);
+		else if (s->bind) {
+			cbl_strv_push(binds, s->dir);
+			cbl_strv_push(binds, s->inner);
+		}
+		if (rc)
+			return cbl_error_wrap(err, "secondary source '%s'", s->id);
+	}
+	return 0;
+}
+
+/* HEAD's commit and origin's URL of a local repository (NULLs when the
+ * directory is not one). */
+void runner_local_git_head(const char *dir, char **sha, char **url)
+{
+	git_repository *repo = NULL;
+	git_oid oid;
+	char *dotgit = cbl_path_join(dir, ".git");
+	struct stat st;
+	bool is_repo = lstat(dotgit, &st) == 0;
+	free(dotgit);
+	if (!is_repo)
+		return;
+	git_libgit2_init();
+	if (git_repository_open_ext(&repo, dir, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) == 0) {
+		if (git_reference_name_to_id(&oid, repo, "HEAD") == 0) {
+			char hex[GIT_OID_MAX_HEXSIZE + 1];
+			git_oid_tostr(hex, sizeof(hex), &oid);
+			*sha = cbl_xstrdup(hex);
+		}
+		git_remote *remote = NULL;
+		if (git_remote_lookup(&remote, repo, "origin") == 0) {
+			const char *u = git_remote_url(remote);
+			if (u)
+				*url = runner_redact_url(u);
+			git_remote_free(remote);
+		}
+		git_repository_free(repo);
+	}
+	git_libgit2_shutdown();
+}
+
+void runner_sources_log_dirs(runner_build *b)
+{
+	for (size_t i = 0; i < b->nsrcs; i++)
+		runner_agent(b, "CODEBUILD_SRC_DIR_%s=%s", b->srcs[i].id, b->srcs[i].inner);
+}
+
+int runner_sources_download(runner_build *b, cbl_error **err)
+{
+	for (size_t i = 0; i < b->nsrcs; i++) {
+		runner_src2 *s = &b->srcs[i];
+		if (!s->git_url) {
+			runner_local_git_head(s->dir, &s->resolved, &s->repo_url);
+			continue;
+		}
+		char *shown = runner_redact_url(s->git_url);
+		runner_source_git_opts go = RUNNER_SOURCE_GIT_OPTS_INIT;
+		go.url = s->git_url;
+		go.version = s->version;
+		go.depth = b->clone_depth;
+		go.submodules = b->fetch_submodules;
+		go.progress = runner_clone_progress;
+		go.payload = b;
+		runner_agent(b, "Cloning secondary source %s: %s%s%s", s->id, shown, s->version ? " at " : "",
+			     s->version ? s->version : "");
+		int rc = runner_source_git_fetch(&go, s->host, &s->resolved, err);
+		if (rc < 0) {
+			free(shown);
+			return cbl_error_wrap(err, "secondary source %s", s->id);
+		}
+		runner_agent(b, "Checked out commit %s for secondary source %s", s->resolved, s->id);
+		s->repo_url = shown;
+	}
+	return 0;
+}
+
+void runner_sources_env(runner_build *b)
+{
+	for (size_t i = 0; i < b->nsrcs; i++) {
+		runner_src2 *s = &b->srcs[i];
+		char name[160];
+		snprintf(name, sizeof(name), "CODEBUILD_SRC_DIR_%s", s->id);
+		cbl_env_set(&b->env, name, s->inner);
+		snprintf(name, sizeof(name), "CODEBUILD_SOURCE_VERSION_%s", s->id);
+		cbl_env_set(&b->env, name, s->version ? s->version : s->resolved ? s->resolved : "");
+		snprintf(name, sizeof(name), "CODEBUILD_SOURCE_REPO_URL_%s", s->id);
+		cbl_env_set(&b->env, name, s->repo_url ? s->repo_url : "");
+	}
+}
+
+void runner_sources_record(runner_build *b, json_t *r)
+{
+	json_t *srcs = json_array(), *vers = json_array();
+	for (size_t i = 0; i < b->nsrcs; i++) {
+		runner_src2 *s = &b->srcs[i];
+		json_t *o = runner_source_json(s->git_url, s->dir, b->clone_depth, b->fetch_submodules);
+		json_object_set_new(o, "sourceIdentifier", json_string(s->id));
+		json_array_append_new(srcs, o);
+		const char *v = s->version ? s->version : s->resolved;
+		if (v) {
+			json_t *sv = json_object();
+			json_object_set_new(sv, "sourceIdentifier", json_string(s->id));
+			json_object_set_new(sv, "sourceVersion", json_string(v));
+			json_array_append_new(vers, sv);
+		}
+	}
+	json_object_set_new(r, "secondarySources", srcs);
+	json_object_set_new(r, "secondarySourceVersions", vers);
+}
+
+void runner_private_ns_cleanup(runner_build *b)
+{
+	if (!b->private_ns)
+		return;
+	/* the overlays first (their mount points lie under the trees the
+	 * caller removes next), then their tmpfs */
+	for (size_t i = 0; i < b->nsrcs; i++)
+		if (b->srcs[i].overlay)
+			umount2(b->srcs[i].host, MNT_DETACH);
+	size_t dl = strlen(b->dir);
+	if (!strncmp(b->view, b->dir, dl) && b->view[dl] == '/')
+		umount2(b->view, MNT_DETACH);
+	char *tmp = cbl_path_join(b->dir, "view-tmp");
+	umount2(tmp, MNT_DETACH);
+	rmdir(tmp);
+	free(tmp);
+	b->private_ns = false;
+}
+
+void runner_sources_free(runner_build *b)
+{
+	for (size_t i = 0; i < b->nsrcs; i++) {
+		runner_src2 *s = &b->srcs[i];
+		free(s->id);
+		free(s->dir);
+		free(s->git_url);
+		free(s->version);
+		free(s->host);
+		free(s->inner);
+		free(s->resolved);
+		free(s->repo_url);
+	}
+	free(b->srcs);
+	free(b->multi_root);
+	free(b->multi_inner);
+	cbl_strv_release(&b->map_inner);
+	cbl_strv_release(&b->map_host);
+}
