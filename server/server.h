@@ -1,0 +1,103 @@
+/* server/server.h - the HTTP API server: AWS JSON 1.1 over libmicrohttpd.
+ *
+ * Every operation is `POST /` with an `X-Amz-Target: <Prefix>.<Op>` header
+ * and a JSON object body; CodeBuild (CodeBuild_20161006.*) and CloudWatch
+ * Logs (Logs_20140328.*) share one port.  The server authenticates the
+ * request (SigV4, server/sigv4.h, against a server_creds set), parses the
+ * body with jansson and hands (target, request) to a dispatch callback; it
+ * has no operation logic of its own.  Replies are
+ * `application/x-amz-json-1.1` with an `x-amzn-RequestId` header; errors are
+ * `{"__type": "<Code>", "message": "..."}` with an `x-amzn-ErrorType` header,
+ * HTTP 400 for everything the client did wrong (clients retry 5xx, see
+ * ../shared/reference/api.md section 5) and 500 only for internal faults:
+ *
+ *   no/garbled signature   400 MissingAuthenticationTokenException,
+ *                              IncompleteSignatureException
+ *   unknown access key     400 UnrecognizedClientException
+ *   bad signature, scope,  400 InvalidSignatureException
+ *     clock skew > 15 min
+ *   body over max_body     413 RequestEntityTooLargeException
+ *   no / unknown target    400 UnknownOperationException
+ *   body not a JSON object 400 SerializationException
+ *   dispatch CBL_EINVAL    400 InvalidInputException (Logs targets:
+ *                              InvalidParameterException)
+ *            CBL_ENOENT    400 ResourceNotFoundException
+ *            CBL_EEXIST    400 ResourceAlreadyExistsException
+ *            CBL_ELIMIT    400 AccountLimitExceededException
+ *            other         500 InternalFailure
+ *   not POST               405; a path other than "/": 404 (both JSON errors)
+ *
+ * Thread safety: the dispatch, known and log callbacks are called
+ * concurrently from several connection threads; they must be reentrant.
+ */
+#ifndef SERVER_SERVER_H
+#define SERVER_SERVER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "server/creds.h"
+#include "util/error.h"
+
+/* Handles one operation.  request: the parsed body (borrowed, a JSON
+ * object).  On success returns 0 and stores a new reference in *out (NULL
+ * means an empty object).  On failure returns a negative CBL_E* code and sets
+ * *err; the message goes to the client as is. */
+typedef int (*server_dispatch_fn)(const char *target, json_t *request, json_t **out,
+				  cbl_error **err, void *payload);
+/* True if target (e.g. "CodeBuild_20161006.ListProjects") is an operation
+ * the dispatcher implements. */
+typedef bool (*server_known_fn)(const char *target, void *payload);
+/* One line of diagnostics (no trailing newline): access log and
+ * libmicrohttpd's own errors. */
+typedef void (*server_log_fn)(const char *line, void *payload);
+
+struct server_opts {
+	/* "HOST:PORT": an IPv4 literal, "[IPv6]" literal or a host name
+	 * (first address it resolves to); "PORT" alone = 127.0.0.1:PORT; port 0
+	 * = any free port (read it back with server_port). NULL = 127.0.0.1:0. */
+	const char *listen;
+	/* Accepted keys (borrowed; must outlive the server).  NULL = accept
+	 * every request unsigned or signed by anyone (--no-auth). */
+	const server_creds *creds;
+	/* Credential scope region a request must be signed for; NULL = any. */
+	const char *region;
+	size_t max_body;          /* bytes; 0 = 8 MiB */
+	unsigned threads;         /* 0 = a thread per connection; N = N polling threads */
+	unsigned max_connections; /* 0 = 256 */
+	server_dispatch_fn dispatch;
+	server_known_fn known;
+	void *payload;            /* passed to dispatch and known */
+	server_log_fn log;        /* optional */
+	bool access_log;          /* one log line per request */
+	void *log_payload;
+};
+
+#define SERVER_OPTS_INIT {NULL}
+
+typedef struct server server;
+
+/* Binds, listens and starts serving in background threads.  CBL_EINVAL for
+ * a malformed listen address or missing dispatch callbacks, CBL_EIO when
+ * the address cannot be bound. */
+int server_start(const struct server_opts *opts, server **out, cbl_error **err);
+
+/* The bound port (the real one when 0 was asked for). */
+int server_port(const server *s);
+/* "http://127.0.0.1:PORT" (IPv6: "http://[::1]:PORT"); borrowed. */
+const char *server_url(const server *s);
+/* False when the listen address is reachable from other machines
+ * (not 127.0.0.0/8 or ::1): the caller should warn. */
+bool server_is_loopback(const server *s);
+
+/* Stops accepting, closes connections after their current request and
+ * joins every thread, then frees s.  NULL is fine. */
+void server_stop(server *s);
+
+/* The AWS error shape for a dispatch error code and target:
+ * ("InvalidInputException", 400) etc.  Exposed for tests and for faces
+ * that print the same codes. */
+const char *server_error_type(int code, const char *target, unsigned *out_status);
+
+#endif
