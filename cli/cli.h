@@ -27,6 +27,7 @@ struct cmd_struct {
 int cmd_run(int argc, char **argv);
 int cmd_validate(int argc, char **argv);
 int cmd_batch_get_builds(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 /* Prints "codebuild-local: error: <msg>" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

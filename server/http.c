@@ -593,8 +593,8 @@ int server_start(const struct server_opts *opts, server **out, cbl_error **err)
 		{MHD_OPTION_END, 0, NULL},
 	};
 	s->mhd = MHD_start_daemon(
-		flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+		flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s,
+		MHD_OPTION_LISTEN_SOCKET, s->listen_fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
 		s, MHD_OPTION_UNESCAPE_CALLBACK, unescape_identity, NULL,
 		MHD_OPTION_CONNECTION_LIMIT, s->opts.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
 		(unsigned)120, MHD_OPTION_ARRAY, s->opts.threads > 1 ? pool : pool + 1,

@@ -1,0 +1,253 @@
+/* cli/cmd_serve.c - `codebuild-local serve`: the CodeBuild and CloudWatch Logs
+ * JSON API over HTTP for the AWS CLI and SDKs (--endpoint-url).
+ *
+ * The server (server/server.h) knows HTTP, SigV4 and the error shapes; the
+ * operations are the store's dispatcher, wired in here. */
+#include "cli/cli.h"
+#include "server/creds.h"
+#include "server/server.h"
+#include "store/store.h"
+#include "util/alloc.h"
+#include "util/time.h"
+
+#if __has_include("store/api.h")
+#include "store/api.h"
+#define HAVE_STORE_API 1
+#endif
+
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/banned.h"
+
+#define DEFAULT_LISTEN "127.0.0.1:8787"
+
+static const char serve_usage[] =
+	"usage: codebuild-local serve [--listen HOST:PORT] [--credentials-file FILE]...\n"
+	"                             [--no-auth] [--region REGION] [--quiet]\n"
+	"\n"
+	"Serves the CodeBuild API (AWS JSON 1.1, X-Amz-Target CodeBuild_20161006.*) and\n"
+	"CloudWatch Logs GetLogEvents (Logs_20140328.*) on one port, for the AWS CLI and\n"
+	"SDKs pointed at it with --endpoint-url / endpoint_url:\n"
+	"\n"
+	"  aws codebuild list-projects --endpoint-url http://127.0.0.1:8787 --region us-east-1\n"
+	"\n"
+	"Options:\n"
+	"  --listen HOST:PORT       address to listen on (default " DEFAULT_LISTEN "); port 0\n"
+	"                           picks a free one; [::1]:PORT for IPv6.  An address other\n"
+	"                           than loopback is reachable from other machines: a warning\n"
+	"                           is printed, since the API runs builds on this machine.\n"
+	"  --credentials-file FILE  accept every key pair of this AWS credentials file (INI,\n"
+	"                           like ~/.aws/credentials); may be repeated\n"
+	"  --no-auth                accept requests without checking their signature\n"
+	"  --region REGION          only accept requests signed for REGION (default: any)\n"
+	"  --threads N              N polling threads instead of a thread per connection\n"
+	"  --quiet                  no access log on stderr\n"
+	"\n"
+	"Requests are authenticated with AWS Signature Version 4 against the key pair in\n"
+	"this process's AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and the credentials\n"
+	"files given.  Without any key the server refuses to start unless --no-auth.\n"
+	"Once ready it prints 'listening on http://HOST:PORT' on stdout.  SIGINT or\n"
+	"SIGTERM stop it after the requests in progress.\n"
+	"State: $CODEBUILD_LOCAL_HOME (default ~/.local/share/codebuild-local).\n";
+
+struct serve_ctx {
+	char *home;
+};
+
+#ifdef HAVE_STORE_API
+static int serve_dispatch(const char *target, json_t *request, json_t **out, cbl_error **err,
+			  void *payload)
+{
+	struct serve_ctx *ctx = payload;
+	return store_api_dispatch(ctx->home, target, request, out, err);
+}
+
+static bool serve_known(const char *target, void *payload)
+{
+	(void)payload;
+	return store_api_known(target);
+}
+#else
+/* Until the store's dispatcher exists, no operation is served (every target
+ * answers UnknownOperationException); authentication and errors work. */
+static int serve_dispatch(const char *target, json_t *request, json_t **out, cbl_error **err,
+			  void *payload)
+{
+	(void)request;
+	(void)payload;
+	*out = NULL;
+	return cbl_error_set(err, CBL_EINTERNAL, "%s is not implemented", target);
+}
+
+static bool serve_known(const char *target, void *payload)
+{
+	(void)target;
+	(void)payload;
+	return false;
+}
+#endif
+
+static void serve_log(const char *line, void *payload)
+{
+	(void)payload;
+	char ts[32];
+	cbl_format_iso_time(ts, cbl_now_us());
+	fprintf(stderr, "%s %s\n", ts, line);
+}
+
+int cmd_serve(int argc, char **argv)
+{
+	enum { OPT_LISTEN = 256, OPT_CREDS, OPT_NO_AUTH, OPT_REGION, OPT_THREADS, OPT_QUIET };
+	static const struct option longopts[] = {
+		{"listen", required_argument, NULL, OPT_LISTEN},
+		{"credentials-file", required_argument, NULL, OPT_CREDS},
+		{"no-auth", no_argument, NULL, OPT_NO_AUTH},
+		{"region", required_argument, NULL, OPT_REGION},
+		{"threads", required_argument, NULL, OPT_THREADS},
+		{"quiet", no_argument, NULL, OPT_QUIET},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct server_opts so = SERVER_OPTS_INIT;
+	struct serve_ctx ctx = {0};
+	server_creds *creds = server_creds_new();
+	server *srv = NULL;
+	cbl_error *err = NULL;
+	const char *listen = DEFAULT_LISTEN, *region = NULL;
+	bool no_auth = false, quiet = false;
+	unsigned threads = 0;
+	int rc = CLI_EXIT_USAGE, c;
+	sigset_t sigs;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_LISTEN:
+			listen = optarg;
+			break;
+		case OPT_CREDS: {
+			size_t added = 0;
+			if (server_creds_load_file(creds, optarg, &added, &err) < 0) {
+				cli_report(err);
+				goto out;
+			}
+			if (!added)
+				fprintf(stderr,
+					"codebuild-local: warning: %s holds no complete key pair\n",
+					optarg);
+			break;
+		}
+		case OPT_NO_AUTH:
+			no_auth = true;
+			break;
+		case OPT_REGION:
+			region = optarg;
+			break;
+		case OPT_THREADS: {
+			char *end;
+			long n = strtol(optarg, &end, 10);
+			if (*end || n < 0 || n > 256) {
+				cli_error("--threads wants a number from 0 to 256");
+				goto out;
+			}
+			threads = (unsigned)n;
+			break;
+		}
+		case OPT_QUIET:
+			quiet = true;
+			break;
+		case 'h':
+			fputs(serve_usage, stdout);
+			rc = CLI_EXIT_OK;
+			goto out;
+		default:
+			fputs(serve_usage, stderr);
+			goto out;
+		}
+	}
+	if (optind < argc) {
+		cli_error("unexpected argument '%s'", argv[optind]);
+		fputs(serve_usage, stderr);
+		goto out;
+	}
+
+	const char *env_akid = getenv("AWS_ACCESS_KEY_ID");
+	const char *env_secret = getenv("AWS_SECRET_ACCESS_KEY");
+	bool have_akid = env_akid && *env_akid, have_secret = env_secret && *env_secret;
+	if (have_akid != have_secret) {
+		cli_error("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together");
+		goto out;
+	}
+	if (have_akid && server_creds_add(creds, env_akid, env_secret, &err) < 0) {
+		cli_report(err);
+		goto out;
+	}
+	if (!no_auth && server_creds_count(creds) == 0) {
+		cli_error("no credentials to check requests against: set AWS_ACCESS_KEY_ID and "
+			  "AWS_SECRET_ACCESS_KEY, pass --credentials-file FILE, or --no-auth to "
+			  "accept unauthenticated requests");
+		goto out;
+	}
+
+	ctx.home = store_default_home();
+	so.listen = listen;
+	so.creds = no_auth ? NULL : creds;
+	so.region = region;
+	so.threads = threads;
+	so.dispatch = serve_dispatch;
+	so.known = serve_known;
+	so.payload = &ctx;
+	so.log = serve_log;
+	so.access_log = !quiet;
+
+	/* Every thread the server starts inherits this mask, so SIGINT and
+	 * SIGTERM reach only sigwait below. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (server_start(&so, &srv, &err) < 0) {
+		cli_report(err);
+		rc = err && err->code == CBL_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAULT;
+		goto out;
+	}
+	if (no_auth)
+		fprintf(stderr,
+			"codebuild-local: WARNING: --no-auth: requests are NOT authenticated. Anyone "
+			"who can reach %s can create projects and run builds (commands) on this "
+			"machine.\n",
+			server_url(srv));
+	if (!server_is_loopback(srv))
+		fprintf(stderr,
+			"codebuild-local: WARNING: %s is not a loopback address: other machines can "
+			"reach this API, and builds run commands on this machine. Requests travel "
+			"unencrypted (plain HTTP).\n",
+			server_url(srv));
+#ifndef HAVE_STORE_API
+	fprintf(stderr, "codebuild-local: warning: this build has no API operations yet\n");
+#endif
+	printf("listening on %s\n", server_url(srv));
+	fflush(stdout);
+
+	int sig = 0;
+	while (sigwait(&sigs, &sig) != 0)
+		;
+	fprintf(stderr, "codebuild-local: %s received, stopping\n", strsignal(sig));
+	server_stop(srv);
+	srv = NULL;
+	rc = CLI_EXIT_OK;
+out:
+	server_stop(srv);
+	server_creds_free(creds);
+	cbl_error_free(err);
+	free(ctx.home);
+	return rc;
+}
