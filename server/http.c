@@ -369,6 +369,16 @@ out:
 	return res;
 }
 
+/* Client-chosen text for the log: printable ASCII only, bounded, so a
+ * request cannot forge log lines or send escape sequences to a terminal. */
+static void printable(char *out, size_t size, const char *in)
+{
+	size_t j = 0;
+	for (; *in && j + 1 < size; in++)
+		out[j++] = (*in >= 0x20 && *in < 0x7f) ? *in : '?';
+	out[j] = '\0';
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
 				  const char *method, const char *version, const char *upload_data,
 				  size_t *upload_data_size, void **req_cls)
@@ -409,12 +419,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	char *akid = NULL;
 	enum MHD_Result res = handle(s, c, url, method, r, &status, &target, &akid);
 	if (s->opts.access_log && s->opts.log) {
-		char addr[INET6_ADDRSTRLEN + 1];
+		char addr[INET6_ADDRSTRLEN + 1], what[128], key[64], meth[16];
 		client_address(c, addr);
-		logf_(s, "%s %s %s %u %.1fms%s%s", addr, method,
-		      target && *target ? target : url, status,
-		      (double)(cbl_mono_us() - r->t0) / 1000.0, akid ? " key=" : "",
-		      akid ? akid : "");
+		printable(meth, sizeof(meth), method);
+		printable(what, sizeof(what), target && *target ? target : url);
+		printable(key, sizeof(key), akid ? akid : "");
+		logf_(s, "%s %s %s %u %.1fms%s%s", addr, meth, what, status,
+		      (double)(cbl_mono_us() - r->t0) / 1000.0, akid ? " key=" : "", key);
 	}
 	free(akid);
 	return res;

@@ -195,6 +195,20 @@ static server *start(struct server_opts *o, struct stub *st, const server_creds 
 	return s;
 }
 
+struct logbuf {
+	pthread_mutex_t lock;
+	cbl_buf text;
+};
+
+static void capture_log(const char *line, void *payload)
+{
+	struct logbuf *l = payload;
+	pthread_mutex_lock(&l->lock);
+	cbl_buf_puts(&l->text, line);
+	cbl_buf_putc(&l->text, '\n');
+	pthread_mutex_unlock(&l->lock);
+}
+
 /* ---- tests ------------------------------------------------------------------- */
 
 static void expect_error(int port, const struct call *c, long status, const char *type,
@@ -214,7 +228,11 @@ static void test_basics(const server_creds *creds)
 {
 	struct stub st = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, false, false};
 	struct server_opts o = SERVER_OPTS_INIT;
+	struct logbuf lb = {PTHREAD_MUTEX_INITIALIZER, CBL_BUF_INIT};
 	o.max_body = 4096;
+	o.log = capture_log;
+	o.log_payload = &lb;
+	o.access_log = true;
 	server *s = start(&o, &st, creds);
 	ok(s != NULL, "server starts on 127.0.0.1:0");
 	if (!s)
@@ -343,7 +361,18 @@ static void test_basics(const server_creds *creds)
 	reply_release(&r);
 	is_int(st.calls - before, 1, "no rejected request reached the dispatcher");
 
+	struct call evil = {.target = "CodeBuild_20161006.List\x1b[31mProjects", .akid = "k\x1b",
+			    .secret = "x"};
+	call(port, &evil, &r);
+	reply_release(&r);
 	server_stop(s);
+	const char *log = cbl_buf_cstr(&lb.text);
+	ok(strstr(log, "127.0.0.1 POST CodeBuild_20161006.ListProjects 200 ") != NULL,
+	   "access log line: address, method, target, status");
+	ok(strstr(log, " 400 ") && strstr(log, "key=nobody"), "... rejected requests name the key");
+	ok(strstr(log, "List?[31mProjects") && strstr(log, "key=k?") && !strchr(log, '\x1b'),
+	   "... control characters from the client are neutralized");
+	cbl_buf_release(&lb.text);
 }
 
 struct worker {
