@@ -1053,6 +1053,7 @@ int runner_build_new(runner_build **out, const runner_opts *opts, cbl_error **er
 	b->uuid = cbl_xstrdup(uuid);
 	b->id = cbl_xasprintf("%s:%s", b->project, uuid);
 	b->arn = cbl_xasprintf("arn:aws:codebuild:%s:%s:build/%s", b->region, b->account, b->id);
+	runner_sweep_trash(b->home);
 	rc = store_next_build_number(b->home, b->project, &b->number, err);
 	if (rc)
 		goto fail;
@@ -1383,15 +1384,11 @@ finalize:
 		rmdir(b->view);
 		b->view_mounted = false;
 	}
-	if (b->multi_root || b->src_copy || b->tracked_dir || b->git_parent) {
-		cbl_error *e = NULL;
-		cbl_rm_rf(b->multi_root	 ? b->multi_root
-			  : b->src_copy	 ? b->src_copy
-			  : b->tracked_dir ? b->tracked_dir
-					   : b->git_parent,
-			  &e);
-		cbl_error_free(e);
-	}
+	if (b->multi_root || b->src_copy || b->tracked_dir || b->git_parent)
+		runner_discard_tree(b, b->multi_root	? b->multi_root
+				       : b->src_copy	? b->src_copy
+				       : b->tracked_dir ? b->tracked_dir
+							: b->git_parent);
 	phase_end(b, RUNNER_PHASE_FINALIZING, RUNNER_STATUS_SUCCEEDED, false);
 	phase_start(b, RUNNER_PHASE_COMPLETED);
 	b->end_us = b->phases[RUNNER_PHASE_COMPLETED].start_us;

@@ -238,5 +238,11 @@ int runner_sources_download(runner_build *b, cbl_error **err);
 void runner_sources_env(runner_build *b);
 void runner_sources_record(runner_build *b, json_t *r);
 void runner_sources_free(runner_build *b);
+/* Removes a build's scratch tree (a clone, a copy) without making the user
+ * wait: renamed into <home>/trash (same filesystem, atomic) and removed by a
+ * detached low-priority process; removed here when that cannot be done. */
+void runner_discard_tree(runner_build *b, const char *path);
+/* Hands trees left in <home>/trash by an interrupted remover to a new one. */
+void runner_sweep_trash(const char *home);
 
 #endif

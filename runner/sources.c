@@ -25,14 +25,20 @@
 #include "util/alloc.h"
 #include "util/fs.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <git2.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/mount.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "util/banned.h"
@@ -387,4 +393,77 @@ void runner_sources_free(runner_build *b)
 	free(b->multi_inner);
 	cbl_strv_release(&b->map_inner);
 	cbl_strv_release(&b->map_host);
+}
+
+/* A detached, low-priority process that removes dir (the runner does not
+ * wait for it, nor does anything else). */
+static int spawn_remover(const char *dir)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		setsid();
+		if (fork() != 0)
+			_exit(0);
+		int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (nul >= 0) {
+			dup2(nul, 0);
+			dup2(nul, 1);
+			dup2(nul, 2);
+		}
+		closefrom(3);
+		setpriority(PRIO_PROCESS, 0, 19);
+		/* IOPRIO_WHO_PROCESS, class IDLE */
+		syscall(SYS_ioprio_set, 1, 0, 3 << 13);
+		cbl_rm_rf(dir, NULL);
+		_exit(0);
+	}
+	int st;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	return 0;
+}
+
+void runner_discard_tree(runner_build *b, const char *path)
+{
+	static const char suffix[] = "0123456789";
+	char *trash = cbl_path_join(b->home, "trash");
+	char *dst = NULL;
+	mkdir(trash, 0700);
+	for (int i = 0; i < 10 && !dst; i++) {
+		char *d = cbl_xasprintf("%s/%s-%c", trash, b->uuid, suffix[i]);
+		if (rename(path, d) == 0)
+			dst = d;
+		else
+			free(d);
+		if (errno == ENOENT && !dst)
+			break;
+	}
+	if (!dst || spawn_remover(dst) < 0)
+		cbl_rm_rf(dst ? dst : path, NULL);
+	free(dst);
+	free(trash);
+}
+
+void runner_sweep_trash(const char *home)
+{
+	/* trees whose remover was killed (reboot, SIGKILL of the group) are
+	 * handed to a new one once they have waited a minute */
+	char *trash = cbl_path_join(home, "trash");
+	DIR *d = opendir(trash);
+	struct dirent *de;
+	time_t now = time(NULL);
+	while (d && (de = readdir(d))) {
+		struct stat st;
+		if (de->d_name[0] == '.' || fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    now - st.st_ctime < 60)
+			continue;
+		char *p = cbl_path_join(trash, de->d_name);
+		spawn_remover(p);
+		free(p);
+	}
+	if (d)
+		closedir(d);
+	free(trash);
 }

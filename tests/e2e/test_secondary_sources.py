@@ -183,3 +183,19 @@ def test_duplicate_identifier(cbl, sources):
     app, lib = sources
     p = cbl("run", "--secondary-source", f"lib={lib}", "--secondary-source", f"lib={lib}", app, check=2)
     assert "secondary source identifier 'lib' given twice" in p.output
+
+
+def test_scratch_trees_removed_after_the_build(cbl, sources, libserver, home):
+    """Clones and copies go to <home>/trash and a detached remover deletes
+    them: nothing of them is left in the build's directory, and the trash
+    empties by itself."""
+    import time
+    app, lib = sources
+    p = cbl("run", "--sandbox", "none", "--secondary-source", f"lib={lib}",
+            "--secondary-source", f"g={libserver.url('lib.git')}", app, check=0)
+    build_dir = record(p)["id"].split(":")[1]
+    assert not list(home.glob(f"builds/*/{build_dir}/sources"))
+    deadline = time.time() + 30
+    while list((home / "trash").iterdir()) and time.time() < deadline:
+        time.sleep(0.05)
+    assert not list((home / "trash").iterdir())
