@@ -1,0 +1,522 @@
+/* images/catalog.c - the curated CodeBuild images and their runtime
+ * versions (images/catalog.json, embedded at build time), the
+ * runtime-versions check, and the host's runtimes for the "host" image.
+ *
+ * The JSON is linked into the binary with the assembler's .incbin (the path
+ * is relative to the directory make runs in, the repository root), so a
+ * clean checkout and `make install` need no data file at run time.
+ *
+ * Version forms (reference buildspec.md 8.4): an exact key ("3.11",
+ * "corretto17", "18"), "<prefix>.x" (the newest key that is prefix or starts
+ * with "prefix."), "latest" (the newest key).  "Newest" compares digit runs
+ * as numbers (strverscmp: 3.14 > 3.9).
+ */
+#include "images/images_internal.h"
+#include "util/alloc.h"
+#include "util/buf.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "util/banned.h"
+
+__asm__(".pushsection .rodata\n"
+	".global images_catalog_json_start\n"
+	".type images_catalog_json_start, @object\n"
+	".balign 16\n"
+	"images_catalog_json_start:\n"
+	".incbin \"images/catalog.json\"\n"
+	".global images_catalog_json_end\n"
+	"images_catalog_json_end:\n"
+	".byte 0\n"
+	".popsection\n");
+extern const char images_catalog_json_start[];
+extern const char images_catalog_json_end[];
+
+typedef struct curated_runtime {
+	char *name;
+	cbl_strv versions;
+	char *def;
+} curated_runtime;
+
+struct images_curated {
+	char *name;
+	cbl_strv aliases;
+	char *location;
+	cbl_strv runtime_names;
+	curated_runtime *rt;
+	size_t nrt;
+};
+
+struct images_catalog {
+	images_curated *img;
+	size_t n;
+	cbl_strv endpoint_from, endpoint_to;
+};
+
+static const char *const empty_list[] = {NULL};
+
+void images_catalog_free(images_catalog *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->n; i++) {
+		images_curated *ci = &c->img[i];
+		free(ci->name);
+		free(ci->location);
+		cbl_strv_release(&ci->aliases);
+		cbl_strv_release(&ci->runtime_names);
+		for (size_t j = 0; j < ci->nrt; j++) {
+			free(ci->rt[j].name);
+			cbl_strv_release(&ci->rt[j].versions);
+			free(ci->rt[j].def);
+		}
+		free(ci->rt);
+	}
+	free(c->img);
+	cbl_strv_release(&c->endpoint_from);
+	cbl_strv_release(&c->endpoint_to);
+	free(c);
+}
+
+int images_catalog_parse(const char *json, size_t len, images_catalog **out, cbl_error **err)
+{
+	json_error_t je;
+	json_t *j = json_loadb(json, len, 0, &je);
+	images_catalog *c = NULL;
+	int rc = 0;
+	*out = NULL;
+	if (!json_is_object(j)) {
+		rc = cbl_error_set(err, CBL_EINVAL, "image catalog: line %d: %s", je.line,
+				   j ? "not an object" : je.text);
+		goto out;
+	}
+	c = cbl_xcalloc(1, sizeof(*c));
+	const char *k;
+	json_t *v;
+	json_object_foreach(json_object_get(j, "endpoints"), k, v)
+		if (json_is_string(v)) {
+			cbl_strv_push(&c->endpoint_from, k);
+			cbl_strv_push(&c->endpoint_to, json_string_value(v));
+		}
+	json_t *imgs = json_object_get(j, "images");
+	if (!json_is_array(imgs)) {
+		rc = cbl_error_set(err, CBL_EINVAL, "image catalog: no images array");
+		goto out;
+	}
+	c->img = cbl_xcalloc(json_array_size(imgs) + 1, sizeof(*c->img));
+	size_t i;
+	json_t *im;
+	json_array_foreach(imgs, i, im) {
+		const char *name = images_json_str(im, "name");
+		if (!name) {
+			rc = cbl_error_set(err, CBL_EINVAL, "image catalog: image %zu has no name", i);
+			goto out;
+		}
+		images_curated *ci = &c->img[c->n++];
+		ci->name = cbl_xstrdup(name);
+		const char *loc = images_json_str(im, "location");
+		ci->location = loc ? cbl_xstrdup(loc) : NULL;
+		size_t a;
+		json_t *av;
+		json_array_foreach(json_object_get(im, "aliases"), a, av)
+			if (json_is_string(av))
+				cbl_strv_push(&ci->aliases, json_string_value(av));
+		json_t *rts = json_object_get(im, "runtimes");
+		ci->rt = cbl_xcalloc(json_object_size(rts) + 1, sizeof(*ci->rt));
+		const char *rk;
+		json_t *rv;
+		json_object_foreach(rts, rk, rv) {
+			curated_runtime *r = &ci->rt[ci->nrt++];
+			r->name = cbl_xstrdup(rk);
+			cbl_strv_push(&ci->runtime_names, rk);
+			size_t x;
+			json_t *xv;
+			json_array_foreach(json_object_get(rv, "versions"), x, xv)
+				if (json_is_string(xv))
+					cbl_strv_push(&r->versions, json_string_value(xv));
+			const char *d = images_json_str(rv, "default");
+			r->def = d ? cbl_xstrdup(d) : NULL;
+		}
+	}
+	*out = c;
+	c = NULL;
+out:
+	images_catalog_free(c);
+	json_decref(j);
+	return rc;
+}
+
+int images_catalog_default(images_catalog **out, cbl_error **err)
+{
+	size_t len = (size_t)(images_catalog_json_end - images_catalog_json_start);
+	int rc = images_catalog_parse(images_catalog_json_start, len, out, err);
+	if (rc)
+		cbl_error_wrap(err, "built-in images/catalog.json");
+	return rc;
+}
+
+/* "public.ecr.aws/codebuild/x:1" and "aws/codebuild/x:1" name the same image;
+ * so do the docker-normalized forms of either. */
+static bool same_name(const char *a, const char *b)
+{
+	if (!strcmp(a, b))
+		return true;
+	images_ref ra, rb;
+	bool same = false;
+	if (images_ref_parse(a, &ra, NULL))
+		return false;
+	if (!images_ref_parse(b, &rb, NULL)) {
+		char *x = images_ref_string(&ra), *y = images_ref_string(&rb);
+		same = !strcmp(x, y);
+		free(x);
+		free(y);
+		images_ref_release(&rb);
+	}
+	images_ref_release(&ra);
+	return same;
+}
+
+const images_curated *images_catalog_find(const images_catalog *c, const char *image)
+{
+	if (!c || !image)
+		return NULL;
+	for (size_t i = 0; i < c->n; i++) {
+		const images_curated *ci = &c->img[i];
+		if (!strcmp(ci->name, image))
+			return ci;
+		for (size_t a = 0; a < ci->aliases.n; a++)
+			if (!strcmp(ci->aliases.v[a], image))
+				return ci;
+	}
+	for (size_t i = 0; i < c->n; i++) {
+		const images_curated *ci = &c->img[i];
+		if (same_name(ci->name, image) || (ci->location && same_name(ci->location, image)))
+			return ci;
+		for (size_t a = 0; a < ci->aliases.n; a++)
+			if (same_name(ci->aliases.v[a], image))
+				return ci;
+	}
+	return NULL;
+}
+
+const char *images_catalog_endpoint(const images_catalog *c, const char *domain)
+{
+	for (size_t i = 0; c && i < c->endpoint_from.n; i++)
+		if (!strcmp(c->endpoint_from.v[i], domain))
+			return c->endpoint_to.v[i];
+	return domain;
+}
+
+const char *images_curated_name(const images_curated *ci) { return ci->name; }
+const char *images_curated_location(const images_curated *ci) { return ci->location; }
+
+const char *const *images_curated_runtimes(const images_curated *ci)
+{
+	return ci->runtime_names.n ? (const char *const *)ci->runtime_names.v : empty_list;
+}
+
+static const curated_runtime *find_rt(const images_curated *ci, const char *runtime)
+{
+	for (size_t i = 0; i < ci->nrt; i++)
+		if (!strcmp(ci->rt[i].name, runtime))
+			return &ci->rt[i];
+	return NULL;
+}
+
+const char *const *images_curated_versions(const images_curated *ci, const char *runtime)
+{
+	const curated_runtime *r = find_rt(ci, runtime);
+	if (!r)
+		return NULL;
+	return r->versions.n ? (const char *const *)r->versions.v : empty_list;
+}
+
+const char *images_curated_default(const images_curated *ci, const char *runtime)
+{
+	const curated_runtime *r = find_rt(ci, runtime);
+	return r ? r->def : NULL;
+}
+
+static void join(cbl_buf *b, const char *const *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		cbl_buf_printf(b, "%s%s", i ? ", " : "", v[i]);
+}
+
+/* Picks the key a version form means among keys, or NULL. */
+static const char *pick(const char *const *keys, size_t n, const char *want)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(keys[i], want))
+			return keys[i];
+	size_t wl = strlen(want);
+	bool latest = !strcmp(want, "latest");
+	bool dotx = wl > 2 && !strcmp(want + wl - 2, ".x");
+	if (!latest && !dotx)
+		return NULL;
+	const char *best = NULL;
+	size_t pl = dotx ? wl - 2 : 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *k = keys[i];
+		if (dotx && !(strlen(k) >= pl && !strncmp(k, want, pl) && (k[pl] == '\0' || k[pl] == '.')))
+			continue;
+		if (!best || strverscmp(k, best) > 0)
+			best = k;
+	}
+	return best;
+}
+
+/* ---- the host ------------------------------------------------------------ */
+
+static const struct host_rt {
+	const char *runtime;
+	const char *cmd;
+	const char *arg;
+	bool major_only;
+} host_rts[] = {
+	{"nodejs", "node", "--version", true},
+	{"python", "python3", "--version", false},
+	{"java", "java", "-version", true},
+	{"golang", "go", "version", false},
+	{"ruby", "ruby", "--version", false},
+	{"php", "php", "--version", false},
+	{"dotnet", "dotnet", "--version", false},
+	{"rust", "rustc", "--version", false},
+	{"docker", "docker", "--version", true},
+};
+
+static const struct host_rt *host_rt_find(const char *runtime)
+{
+	for (size_t i = 0; i < sizeof(host_rts) / sizeof(*host_rts); i++)
+		if (!strcmp(host_rts[i].runtime, runtime))
+			return &host_rts[i];
+	return NULL;
+}
+
+static char *path_lookup(const char *cmd)
+{
+	const char *path = getenv("PATH");
+	if (!path || !*path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	for (const char *p = path;;) {
+		const char *e = strchr(p, ':');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+		if (l) {
+			char *f = cbl_xasprintf("%.*s/%s", (int)l, p, cmd);
+			struct stat st;
+			if (stat(f, &st) == 0 && S_ISREG(st.st_mode) && access(f, X_OK) == 0)
+				return f;
+			free(f);
+		}
+		if (!e)
+			return NULL;
+		p = e + 1;
+	}
+}
+
+void images_host_runtimes(cbl_strv *out)
+{
+	for (size_t i = 0; i < sizeof(host_rts) / sizeof(*host_rts); i++) {
+		char *f = path_lookup(host_rts[i].cmd);
+		if (f)
+			cbl_strv_push(out, host_rts[i].runtime);
+		free(f);
+	}
+}
+
+char *images_host_parse_version(const char *runtime, const char *output)
+{
+	const struct host_rt *h = host_rt_find(runtime);
+	if (!h || !output)
+		return NULL;
+	const char *p = output;
+	if (!strcmp(runtime, "java")) {
+		/* openjdk version "17.0.9" / java version "1.8.0_392" */
+		const char *q = strstr(output, "version \"");
+		if (q)
+			p = q + 9;
+	} else if (!strcmp(runtime, "golang")) {
+		const char *q = strstr(output, "go1.");
+		if (q)
+			p = q + 2;
+	}
+	while (*p && !(*p >= '0' && *p <= '9'))
+		p++;
+	if (!*p)
+		return NULL;
+	unsigned long major = strtoul(p, (char **)&p, 10), minor = 0;
+	bool has_minor = false;
+	if (*p == '.' && p[1] >= '0' && p[1] <= '9') {
+		minor = strtoul(p + 1, (char **)&p, 10);
+		has_minor = true;
+	}
+	if (!strcmp(runtime, "java") && major == 1 && has_minor)
+		return cbl_xasprintf("%lu", minor); /* 1.8 = 8 */
+	if (h->major_only || !has_minor)
+		return cbl_xasprintf("%lu", major);
+	return cbl_xasprintf("%lu.%lu", major, minor);
+}
+
+/* Runs `path arg` with stdout and stderr captured (4 KiB, 5 s at most). */
+static int run_capture(const char *path, const char *arg, char **out)
+{
+	int pfd[2];
+	*out = NULL;
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return -1;
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, pfd[1], 2);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	char *argv[] = {(char *)path, (char *)arg, NULL};
+	extern char **environ;
+	pid_t pid;
+	int rc = posix_spawn(&pid, path, &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(pfd[1]);
+	if (rc) {
+		close(pfd[0]);
+		return -1;
+	}
+	cbl_buf b = CBL_BUF_INIT;
+	char buf[1024];
+	int64_t left_ms = 5000;
+	while (b.len < 4096 && left_ms > 0) {
+		struct pollfd p = {pfd[0], POLLIN, 0};
+		int pr = poll(&p, 1, 100);
+		if (pr < 0 && errno != EINTR)
+			break;
+		if (pr <= 0) {
+			left_ms -= 100;
+			continue;
+		}
+		ssize_t r = read(pfd[0], buf, sizeof(buf));
+		if (r <= 0)
+			break;
+		cbl_buf_append(&b, buf, (size_t)r);
+	}
+	close(pfd[0]);
+	if (left_ms <= 0)
+		kill(pid, SIGKILL);
+	int st;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	*out = cbl_buf_detach(&b);
+	return 0;
+}
+
+int images_host_runtime_version(const char *runtime, char **out, cbl_error **err)
+{
+	const struct host_rt *h = host_rt_find(runtime);
+	*out = NULL;
+	if (!h)
+		return cbl_error_set(err, CBL_ENOENT, "no host detection for runtime '%s'", runtime);
+	char *path = path_lookup(h->cmd);
+	if (!path)
+		return cbl_error_set(err, CBL_ENOENT, "%s is not on this host's PATH", h->cmd);
+	char *txt = NULL;
+	int rc = run_capture(path, h->arg, &txt);
+	char *v = rc ? NULL : images_host_parse_version(runtime, txt);
+	free(txt);
+	if (!v) {
+		rc = cbl_error_set(err, CBL_EIO, "could not read the version of %s (%s %s)", runtime, path, h->arg);
+		free(path);
+		return rc;
+	}
+	free(path);
+	*out = v;
+	return 0;
+}
+
+/* The host's version "17" against a request "corretto17", "17", "17.x". */
+static bool host_match(const char *host, const char *want)
+{
+	if (!strcmp(want, "latest"))
+		return true;
+	const char *w = want;
+	while (*w && !(*w >= '0' && *w <= '9'))
+		w++; /* corretto17 -> 17 */
+	size_t wl = strlen(w);
+	if (wl > 2 && !strcmp(w + wl - 2, ".x"))
+		wl -= 2;
+	size_t hl = strlen(host);
+	if (!strncmp(host, w, wl) && (host[wl] == '\0' || host[wl] == '.'))
+		return true; /* 3 / 3.x ~ 3.11 */
+	return !strncmp(w, host, hl) && (w[hl] == '\0' || w[hl] == '.'); /* 18.17 ~ 18 */
+}
+
+int images_runtime_check(const images_curated *ci, const char *runtime, const char *version,
+			 char **out_version, cbl_error **err)
+{
+	cbl_buf list = CBL_BUF_INIT;
+	int rc = 0;
+	if (out_version)
+		*out_version = NULL;
+	if (!runtime || !version)
+		return cbl_error_set(err, CBL_EINVAL, "runtime-versions: empty runtime or version");
+	if (!ci) {
+		cbl_strv have = CBL_STRV_INIT;
+		images_host_runtimes(&have);
+		bool found = false;
+		for (size_t i = 0; i < have.n; i++)
+			found |= !strcmp(have.v[i], runtime);
+		if (!found) {
+			join(&list, (const char *const *)have.v, have.n);
+			rc = cbl_error_set(err, CBL_EINVAL,
+					   "Unknown runtime named '%s'. This build image has the following runtimes: %s",
+					   runtime, have.n ? list.ptr : "(none)");
+			cbl_strv_release(&have);
+			goto out;
+		}
+		cbl_strv_release(&have);
+		char *hv = NULL;
+		rc = images_host_runtime_version(runtime, &hv, err);
+		if (rc)
+			goto out;
+		if (!host_match(hv, version)) {
+			rc = cbl_error_set(err, CBL_EINVAL,
+					   "Unknown runtime version named '%s' of %s. This build image has the following "
+					   "versions: %s",
+					   version, runtime, hv);
+			free(hv);
+			goto out;
+		}
+		if (out_version)
+			*out_version = hv;
+		else
+			free(hv);
+		goto out;
+	}
+	const curated_runtime *r = find_rt(ci, runtime);
+	if (!r) {
+		join(&list, (const char *const *)ci->runtime_names.v, ci->runtime_names.n);
+		rc = cbl_error_set(err, CBL_EINVAL,
+				   "Unknown runtime named '%s'. This build image has the following runtimes: %s", runtime,
+				   ci->runtime_names.n ? list.ptr : "(none)");
+		goto out;
+	}
+	const char *k = pick((const char *const *)r->versions.v, r->versions.n, version);
+	if (!k) {
+		join(&list, (const char *const *)r->versions.v, r->versions.n);
+		rc = cbl_error_set(err, CBL_EINVAL,
+				   "Unknown runtime version named '%s' of %s. This build image has the following "
+				   "versions: %s",
+				   version, runtime, r->versions.n ? list.ptr : "(none)");
+		goto out;
+	}
+	if (out_version)
+		*out_version = cbl_xstrdup(k);
+out:
+	cbl_buf_release(&list);
+	return rc;
+}
