@@ -1,5 +1,6 @@
 /* cli/main.c - entry point and command table (git's cmd_struct style). */
 #include "cli/cli.h"
+#include "cli/cli_api.h"
 #include "util/buf.h"
 
 #include <stdarg.h>
@@ -11,7 +12,17 @@
 static const struct cmd_struct commands[] = {
 	{"run", cmd_run, "run a buildspec on a local directory, like CodeBuild would"},
 	{"validate", cmd_validate, "check a buildspec offline and print every problem"},
+	{"create-project", cmd_create_project, "create a build project (aws codebuild create-project)"},
+	{"update-project", cmd_update_project, "change a build project (aws codebuild update-project)"},
+	{"delete-project", cmd_delete_project, "delete a build project (aws codebuild delete-project)"},
+	{"batch-get-projects", cmd_batch_get_projects, "print projects (aws codebuild batch-get-projects)"},
+	{"list-projects", cmd_list_projects, "list project names (aws codebuild list-projects)"},
 	{"batch-get-builds", cmd_batch_get_builds, "print build records (aws codebuild batch-get-builds)"},
+	{"list-builds", cmd_list_builds, "list build ids (aws codebuild list-builds)"},
+	{"list-builds-for-project", cmd_list_builds_for_project,
+	 "list a project's build ids (aws codebuild list-builds-for-project)"},
+	{"batch-delete-builds", cmd_batch_delete_builds, "delete builds (aws codebuild batch-delete-builds)"},
+	{"logs", cmd_logs, "read a build's log (aws logs get-log-events)"},
 };
 
 void cli_error(const char *fmt, ...)
@@ -41,7 +52,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: codebuild-local <command> [options]\n\n"
 		   "A local, AWS CodeBuild-compatible build runner.\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(*commands); i++)
-		fprintf(f, "  %-18s %s\n", commands[i].name, commands[i].summary);
+		fprintf(f, "  %-24s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "\n'codebuild-local <command> --help' tells more about a command.\n"
 		   "Exit codes: 0 succeeded, 1 build FAILED, 2 usage or invalid buildspec, 3 FAULT,\n"
 		   "4 TIMED_OUT, 5 STOPPED.\n");

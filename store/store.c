@@ -1,4 +1,5 @@
 #include "store/store.h"
+#include "store/store_internal.h"
 #include "util/alloc.h"
 #include "util/buf.h"
 #include "util/fs.h"
@@ -9,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -59,48 +59,33 @@ char *store_project_name_from_dir(const char *dir)
 	return cbl_buf_detach(&b);
 }
 
-static char *project_dir(const char *home, const char *project)
-{
-	return cbl_xasprintf("%s/builds/%s", home, project);
-}
-
 int store_next_build_number(const char *home, const char *project, int64_t *out, cbl_error **err)
 {
-	char *dir = project_dir(home, project);
-	char *path = NULL;
-	int fd = -1, rc;
-	rc = cbl_mkdir_p(dir, 0755, err);
+	store_db *h = NULL;
+	sqlite3_stmt *st = NULL;
+	int rc = store_db_acquire(home, &h, err);
+	if (rc)
+		return rc;
+	/* one statement, so one atomic transaction: concurrent runners of a
+	 * project (other processes included) get distinct numbers */
+	rc = store_prepare(h->db,
+			   "INSERT INTO build_counters(project, last_number) VALUES(?1, 1)"
+			   " ON CONFLICT(project) DO UPDATE SET last_number = last_number + 1"
+			   " RETURNING last_number",
+			   &st, err);
 	if (rc)
 		goto out;
-	path = cbl_xasprintf("%s/.counter", dir);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot open '%s'", path);
+	sqlite3_bind_text(st, 1, project, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		rc = store_sql_error(h->db, err, "cannot allocate a build number");
 		goto out;
 	}
-	while (flock(fd, LOCK_EX) < 0) {
-		if (errno != EINTR) {
-			rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot lock '%s'", path);
-			goto out;
-		}
-	}
-	char buf[32] = {0};
-	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
-	long long cur = n > 0 ? strtoll(buf, NULL, 10) : 0;
-	if (cur < 0)
-		cur = 0;
-	cur++;
-	int len = snprintf(buf, sizeof(buf), "%lld\n", cur);
-	if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)len, 0) != len) {
-		rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot update '%s'", path);
-		goto out;
-	}
-	*out = cur;
+	*out = sqlite3_column_int64(st, 0);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = store_sql_error(h->db, err, "cannot allocate a build number");
 out:
-	if (fd >= 0)
-		close(fd); /* releases the lock */
-	free(path);
-	free(dir);
+	sqlite3_finalize(st);
+	store_db_release(h);
 	return rc;
 }
 
@@ -118,6 +103,34 @@ int store_build_dir_create(const char *home, const char *project, const char *uu
 	return 0;
 }
 
+/* <home>/builds/<project>/<uuid> -> <home>, or NULL if build_dir is not a
+ * build directory of a state directory. */
+static char *home_of_build_dir(const char *build_dir)
+{
+	char *p = cbl_xstrdup(build_dir);
+	size_t n = strlen(p);
+	while (n > 1 && p[n - 1] == '/')
+		p[--n] = '\0';
+	for (int i = 0; i < 2; i++) {
+		char *slash = strrchr(p, '/');
+		if (!slash || slash == p) {
+			free(p);
+			return NULL;
+		}
+		*slash = '\0';
+	}
+	char *slash = strrchr(p, '/');
+	if (!slash || strcmp(slash + 1, "builds")) {
+		free(p);
+		return NULL;
+	}
+	if (slash == p)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	return p;
+}
+
 int store_build_save(const char *build_dir, json_t *record, bool durable, cbl_error **err)
 {
 	char *s = json_dumps(record, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(13));
@@ -127,33 +140,50 @@ int store_build_save(const char *build_dir, json_t *record, bool durable, cbl_er
 	int rc = cbl_write_file_atomic(path, s, strlen(s), 0644, durable, err);
 	free(path);
 	free(s);
+	if (rc)
+		return rc;
+	char *home = home_of_build_dir(build_dir);
+	if (!home)
+		return 0; /* not under a state directory: the file is all there is */
+	store_db *h = NULL;
+	rc = store_db_acquire(home, &h, err);
+	if (!rc) {
+		rc = store_db_build_upsert(h, build_dir, record, err);
+		store_db_release(h);
+	}
+	free(home);
 	return rc;
 }
 
 static int split_id(const char *build_id, char **project, char **uuid, cbl_error **err)
 {
-	const char *colon = strrchr(build_id, ':');
-	if (!colon || colon == build_id || !colon[1])
-		return cbl_error_set(err, CBL_ENOENT, "invalid build id '%s' (expected <project>:<uuid>)",
-				     build_id);
-	*project = cbl_xstrndup(build_id, (size_t)(colon - build_id));
-	*uuid = cbl_xstrdup(colon + 1);
-	/* no path tricks through ids */
-	if (strchr(*project, '/') || strchr(*uuid, '/') || !strcmp(*uuid, "..") ||
-	    !strcmp(*uuid, ".") || !strcmp(*project, "..") || !strcmp(*project, ".")) {
-		free(*project);
-		free(*uuid);
-		return cbl_error_set(err, CBL_ENOENT, "invalid build id '%s'", build_id);
+	cbl_error *e = NULL;
+	int rc = store_split_build_id(build_id, project, uuid, &e);
+	if (rc) {
+		/* an id that cannot exist is simply not found here */
+		rc = cbl_error_set(err, CBL_ENOENT, "%s", e->msg);
+		cbl_error_free(e);
 	}
-	return 0;
+	return rc;
 }
 
 int store_build_load(const char *home, const char *build_id, json_t **out, cbl_error **err)
 {
-	char *project = NULL, *uuid = NULL, *path = NULL;
+	char *project = NULL, *uuid = NULL, *path = NULL, *id = NULL;
+	store_db *h = NULL;
 	int rc = split_id(build_id, &project, &uuid, err);
 	if (rc)
 		return rc;
+	id = cbl_xasprintf("%s:%s", project, uuid);
+	rc = store_db_acquire(home, &h, err);
+	if (rc)
+		goto out;
+	rc = store_db_build_get(h, id, out, err);
+	store_db_release(h);
+	if (rc != CBL_ENOENT)
+		goto out;
+	/* not in the database (a record written outside it): the file */
+	cbl_error_clear(err);
 	path = cbl_xasprintf("%s/builds/%s/%s/build.json", home, project, uuid);
 	json_error_t jerr;
 	json_t *j = json_load_file(path, 0, &jerr);
@@ -163,8 +193,11 @@ int store_build_load(const char *home, const char *build_id, json_t **out, cbl_e
 		else
 			rc = cbl_error_set(err, CBL_EIO, "cannot read build record '%s': %s", path, jerr.text);
 	} else {
+		rc = 0;
 		*out = j;
 	}
+out:
+	free(id);
 	free(path);
 	free(project);
 	free(uuid);
@@ -186,4 +219,75 @@ int store_build_log_path(const char *home, const char *build_id, char **out, cbl
 	}
 	*out = path;
 	return 0;
+}
+
+int store_build_request_stop(const char *home, const char *build_id, cbl_error **err)
+{
+	char *project = NULL, *uuid = NULL;
+	store_db *h = NULL;
+	int rc = split_id(build_id, &project, &uuid, err);
+	if (rc)
+		return rc;
+	char *id = cbl_xasprintf("%s:%s", project, uuid);
+	rc = store_db_acquire(home, &h, err);
+	if (!rc) {
+		rc = store_db_request_stop(h, id, err);
+		store_db_release(h);
+	}
+	free(id);
+	free(project);
+	free(uuid);
+	return rc;
+}
+
+int store_build_stop_requested(const char *home, const char *build_id, bool *out, cbl_error **err)
+{
+	char *project = NULL, *uuid = NULL;
+	store_db *h = NULL;
+	int rc = split_id(build_id, &project, &uuid, err);
+	if (rc)
+		return rc;
+	char *id = cbl_xasprintf("%s:%s", project, uuid);
+	rc = store_db_acquire(home, &h, err);
+	if (!rc) {
+		rc = store_db_stop_requested(h, id, out, err);
+		store_db_release(h);
+	}
+	free(id);
+	free(project);
+	free(uuid);
+	return rc;
+}
+
+int store_project_ensure_implicit(const char *home, const char *name, const char *source_dir,
+				  cbl_error **err)
+{
+	if (!store_project_name_valid(name))
+		return cbl_error_set(err, CBL_EINVAL, "invalid project name '%s'", name);
+	store_db *h = NULL;
+	int rc = store_db_acquire(home, &h, err);
+	if (rc)
+		return rc;
+	char *loc = source_dir[0] == '/' ? cbl_xasprintf("file://%s", source_dir) : cbl_xstrdup(source_dir);
+	bool git = strstr(source_dir, "://") && strncmp(source_dir, "file://", 7);
+	rc = store_db_project_ensure_implicit_raw(h->db, name, loc, git ? "GITHUB_ENTERPRISE" : "NO_SOURCE",
+						  STORE_DEFAULT_REGION, STORE_DEFAULT_ACCOUNT, err);
+	store_db_release(h);
+	free(loc);
+	return rc;
+}
+
+int store_project_get(const char *home, const char *name, json_t **out, cbl_error **err)
+{
+	store_db *h = NULL;
+	int rc = store_db_acquire(home, &h, err);
+	if (rc)
+		return rc;
+	rc = store_db_project_get(h, name, out, err);
+	store_db_release(h);
+	if (rc == CBL_ENOENT) {
+		cbl_error_clear(err);
+		rc = store_project_not_found(name, err);
+	}
+	return rc;
 }

@@ -1,14 +1,26 @@
 /* store/store.h - where builds live on disk, and their records.
  *
  * Layout under the state directory (design.md):
+ *   codebuild-local.db                   SQLite (WAL): projects, builds (the
+ *                                        Build record + indexed columns),
+ *                                        build numbers, exported variables,
+ *                                        log stream index, reports schema
  *   builds/<project>/<uuid>/build.json   the Build record (CodeBuild API shape)
- *   builds/<project>/<uuid>/build.log    the log stream
- *   builds/<project>/.counter            last build number (flock-protected)
+ *   builds/<project>/<uuid>/build.log    the log stream (text stays in files)
  *
- * Records are written atomically (temp file + rename), so a reader never sees
- * a half-written record.  JSON files now; SQLite arrives with the API issue.
- * Thread safety: functions are reentrant; concurrent builds of one project
- * get distinct build numbers through the counter file's lock.
+ * build.json is written atomically (temp file + rename), so a reader never
+ * sees a half-written record; the database row is upserted right after, in
+ * one transaction.  A database made by an earlier version's JSON files is
+ * imported on first use (records and .counter files).
+ *
+ * Crash safety: while a build is not complete its row names the runner
+ * (pid + process start time); any read of a build whose runner is gone
+ * finishes it as FAULT (or STOPPED if a stop was requested), so no build
+ * stays IN_PROGRESS forever.
+ *
+ * Thread safety: every function may be called from any thread; a process
+ * keeps one connection per state directory (store_internal.h).
+ * The data operations of the API are in store/api.h.
  */
 #ifndef STORE_STORE_H
 #define STORE_STORE_H
@@ -29,22 +41,48 @@ bool store_project_name_valid(const char *name);
 /* Turns a directory base name into a valid project name (caller frees). */
 char *store_project_name_from_dir(const char *dir);
 
-/* Allocates the next build number of a project (1, 2, 3, ...). */
+/* Allocates the next build number of a project (1, 2, 3, ...) in one
+ * database transaction: concurrent runners (threads or processes) get
+ * distinct numbers; numbers are never reused, deleted builds included. */
 int store_next_build_number(const char *home, const char *project, int64_t *out, cbl_error **err);
 
 /* Creates builds/<project>/<uuid>/ and returns its path (caller frees). */
 int store_build_dir_create(const char *home, const char *project, const char *uuid, char **out,
 			   cbl_error **err);
 
-/* Writes the record atomically into the build's directory; durable = fsync
- * before publishing (the final record). */
+/* Writes the record atomically into the build's directory (durable = fsync
+ * before publishing), then, when build_dir is <home>/builds/<project>/<uuid>,
+ * upserts it into <home>'s database: the row records this process as the
+ * build's runner while buildComplete is false, indexes its log stream, keeps
+ * its exported variables once complete, and creates the implicit project
+ * (store_project_ensure_implicit) the first time a project is seen.
+ * Called at every phase change: a few hundred microseconds. */
 int store_build_save(const char *build_dir, json_t *record, bool durable, cbl_error **err);
 
-/* Loads the record of build id "<project>:<uuid>".  CBL_ENOENT if unknown.
- * *out is a new reference. */
+/* Loads the record of build id "<project>:<uuid>" from the database (a
+ * build whose runner died is finished first, see above), else from its
+ * build.json.  CBL_ENOENT if unknown or malformed.  *out is a new reference. */
 int store_build_load(const char *home, const char *build_id, json_t **out, cbl_error **err);
 
 /* Path of a build's log given its id (caller frees), or CBL_ENOENT. */
 int store_build_log_path(const char *home, const char *build_id, char **out, cbl_error **err);
+
+/* Flags a stop request on a build (StopBuild): if its runner dies before
+ * finishing, the build ends STOPPED instead of FAULT.  The caller still
+ * signals the runner.  No-op on a complete build; CBL_ENOENT if unknown. */
+int store_build_request_stop(const char *home, const char *build_id, cbl_error **err);
+/* Whether a stop was requested (a runner may poll it).  CBL_ENOENT if unknown. */
+int store_build_stop_requested(const char *home, const char *build_id, bool *out, cbl_error **err);
+
+/* Creates the implicit project of `run` without a project, if no project of
+ * that name exists: source NO_SOURCE with location file://<source_dir> (a
+ * local directory), or a git type for a git URL; NO_ARTIFACTS; image host.
+ * store_build_save does it too, from the record. */
+int store_project_ensure_implicit(const char *home, const char *name, const char *source_dir,
+				  cbl_error **err);
+
+/* The stored Project (API shape) of a name; CBL_ENOENT (with the service's
+ * "Project cannot be found: <arn>") if unknown.  *out is a new reference. */
+int store_project_get(const char *home, const char *name, json_t **out, cbl_error **err);
 
 #endif

@@ -1,0 +1,59 @@
+/* cli/cli_api.h - the faces of the API data operations (`create-project`,
+ * `batch-get-builds`, `logs get-log-events`, ...): the AWS CLI's flag names,
+ * its shorthand syntax and --cli-input-json, its JSON output (4-space
+ * indent; timestamps as the wire's epoch-second numbers, like
+ * `cli_timestamp_format = wire`), its error line.  Each command builds the
+ * request JSON and goes through store_api_dispatch, exactly as the HTTP
+ * server does.
+ *
+ * Exit status: 0 success, 2 usage error or InvalidInputException /
+ * InvalidParameterException, 1 any other service error
+ * (ResourceNotFoundException, ResourceAlreadyExistsException, ...),
+ * 3 internal failure (I/O, database).
+ */
+#ifndef CLI_CLI_API_H
+#define CLI_CLI_API_H
+
+#include <stddef.h>
+
+typedef enum {
+	CA_STR,         /* --flag VALUE */
+	CA_INT,         /* --flag N */
+	CA_BOOL,        /* --flag / --no-flag */
+	CA_STRUCT,      /* --flag key=value,... | --flag '{"json": ...}' | file://F */
+	CA_LIST_STRUCT, /* --flag k=v,k=v k=v,k=v ... | --flag '[...]' */
+	CA_LIST_STR,    /* --flag A B C | --flag '["A", ...]' */
+} cli_api_kind;
+
+typedef struct cli_api_arg {
+	const char *flag;   /* without the leading "--" */
+	const char *member; /* the request member */
+	cli_api_kind kind;
+	const char *help;
+} cli_api_arg;
+
+typedef struct cli_api_cmd {
+	const char *name;      /* "create-project" (or "logs get-log-events") */
+	const char *target;    /* "CodeBuild_20161006.CreateProject" */
+	const char *summary;
+	const cli_api_arg *args;
+	size_t nargs;
+	const char *paginate;  /* list member merged over pages (the CLI's
+				  auto-pagination), NULL if not paginated */
+} cli_api_cmd;
+
+/* Runs one command: argv[0] is the command name. Returns the exit status. */
+int cli_api_run(const cli_api_cmd *cmd, int argc, char **argv);
+
+int cmd_create_project(int argc, char **argv);
+int cmd_update_project(int argc, char **argv);
+int cmd_delete_project(int argc, char **argv);
+int cmd_batch_get_projects(int argc, char **argv);
+int cmd_list_projects(int argc, char **argv);
+/* cmd_batch_get_builds is declared in cli/cli.h */
+int cmd_list_builds(int argc, char **argv);
+int cmd_list_builds_for_project(int argc, char **argv);
+int cmd_batch_delete_builds(int argc, char **argv);
+int cmd_logs(int argc, char **argv);
+
+#endif

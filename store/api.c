@@ -1,0 +1,89 @@
+/* store/api.c - the dispatcher of the data operations (store/api.h). */
+#include "store/api.h"
+#include "store/store_internal.h"
+
+#include <string.h>
+
+#include "util/banned.h"
+
+#define CB "CodeBuild_20161006."
+#define LOGS "Logs_20140328."
+
+static const struct {
+	const char *target;
+	store_op_fn fn;
+} ops[] = {
+	{CB "CreateProject", store_op_create_project},
+	{CB "UpdateProject", store_op_update_project},
+	{CB "DeleteProject", store_op_delete_project},
+	{CB "BatchGetProjects", store_op_batch_get_projects},
+	{CB "ListProjects", store_op_list_projects},
+	{CB "BatchGetBuilds", store_op_batch_get_builds},
+	{CB "ListBuilds", store_op_list_builds},
+	{CB "ListBuildsForProject", store_op_list_builds_for_project},
+	{CB "BatchDeleteBuilds", store_op_batch_delete_builds},
+	{LOGS "GetLogEvents", store_op_get_log_events},
+};
+
+static store_op_fn find(const char *target)
+{
+	if (!target)
+		return NULL;
+	for (size_t i = 0; i < sizeof(ops) / sizeof(*ops); i++)
+		if (!strcmp(ops[i].target, target))
+			return ops[i].fn;
+	return NULL;
+}
+
+bool store_api_known(const char *target) { return find(target) != NULL; }
+
+const char *store_api_operation(const char *target)
+{
+	const char *dot = target ? strrchr(target, '.') : NULL;
+	return dot ? dot + 1 : target ? target : "";
+}
+
+const char *store_api_error_type(const char *target, int code)
+{
+	bool logs = target && !strncmp(target, LOGS, strlen(LOGS));
+	switch (code) {
+	case CBL_EINVAL:
+		return logs ? "InvalidParameterException" : "InvalidInputException";
+	case CBL_ENOENT:
+		return "ResourceNotFoundException";
+	case CBL_EEXIST:
+		return "ResourceAlreadyExistsException";
+	case CBL_ELIMIT:
+		return logs ? "InvalidParameterException" : "AccountLimitExceededException"; /* never a retried code */
+	default:
+		return logs ? "ServiceUnavailableException" : "InternalFailure";
+	}
+}
+
+int store_api_dispatch(const char *home, const char *target, json_t *request, json_t **out,
+		       cbl_error **err)
+{
+	store_op_fn fn = find(target);
+	if (!fn)
+		return cbl_error_set(err, CBL_EINVAL, "Unknown operation %s", target ? target : "(none)");
+	json_t *empty = NULL;
+	if (!request)
+		request = empty = json_object();
+	if (!json_is_object(request)) {
+		json_decref(empty);
+		return cbl_error_set(err, CBL_EINVAL, "The request body must be a JSON object");
+	}
+	store_db *h = NULL;
+	int rc = store_db_acquire(home, &h, err);
+	if (!rc) {
+		json_t *res = NULL;
+		rc = fn(h, request, &res, err);
+		store_db_release(h);
+		if (!rc)
+			*out = res;
+		else
+			json_decref(res);
+	}
+	json_decref(empty);
+	return rc < 0 ? rc : 0;
+}

@@ -1,0 +1,74 @@
+/* store/api.h - the CodeBuild / CloudWatch Logs data operations behind one
+ * dispatcher, shared by the HTTP server (server/) and the CLI faces (cli/),
+ * so both behave identically.
+ *
+ * Operations (X-Amz-Target values):
+ *   CodeBuild_20161006.CreateProject, UpdateProject, DeleteProject,
+ *   BatchGetProjects, ListProjects, BatchGetBuilds, ListBuilds,
+ *   ListBuildsForProject, BatchDeleteBuilds;  Logs_20140328.GetLogEvents.
+ * StartBuild / StopBuild / RetryBuild launch builds and live in runner/.
+ *
+ * Every request is validated here (clients check almost nothing): required
+ * members, types, enums, ranges, name patterns, build ids <project>:<uuid>
+ * (a build ARN is accepted too).  Unknown members are ignored.
+ *
+ * Behaviour a caller may rely on (and local choices where the service
+ * documents none):
+ *   - Lists page by 100 with an opaque nextToken (keyset: stable while
+ *     records come and go); no nextToken on the last page.
+ *   - ListBuildsForProject sorts by build number (DESCENDING by default, as
+ *     the model documents); ListBuilds by start time (DESCENDING by
+ *     default); ListProjects by NAME, ASCENDING unless sortBy / sortOrder
+ *     say otherwise.
+ *   - Projects: region us-east-1, account 000000000000 in ARNs.  serviceRole
+ *     is optional (no IAM locally).  Source types: the git types (GITHUB,
+ *     GITLAB, GITLAB_SELF_MANAGED, BITBUCKET, CODECOMMIT, GITHUB_ENTERPRISE)
+ *     take any git URL or a file:// path as location; NO_SOURCE takes an
+ *     inline buildspec, or - the model has no local type - a local
+ *     directory as location "file:///abs/dir" (the `run` of a directory).
+ *     S3 and CODEPIPELINE are refused (InvalidInputException).
+ *     environment.image "host" means the host image.
+ *   - DeleteProject of an unknown project: ResourceNotFoundException; a
+ *     project's builds stay (as on the service) and its build numbers are
+ *     never reused.
+ *   - BatchDeleteBuilds: a running build is not deleted (statusCode
+ *     BUILD_IN_PROGRESS), an unknown one neither (BUILD_NOT_FOUND);
+ *     deleting removes the build's directory (record, log, artifacts).
+ *   - Reads finish builds whose runner died: FAULT (context INTERNAL_ERROR,
+ *     "Build runner exited unexpectedly" on the phase that was running),
+ *     or STOPPED if a stop had been requested.
+ *   - GetLogEvents: see store/logs.c (one event per log line, message with
+ *     its trailing newline, f/ b/ tokens, same token back at the end).
+ *
+ * Thread safety: any thread may call these; a process keeps one database
+ * connection per home (see store_internal.h), used by one caller at a time.
+ */
+#ifndef STORE_API_H
+#define STORE_API_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "util/error.h"
+
+/* True if target (the X-Amz-Target value) is one of the operations above. */
+bool store_api_known(const char *target);
+
+/* target = the X-Amz-Target value, e.g. "CodeBuild_20161006.ListProjects" or
+ * "Logs_20140328.GetLogEvents". request = the parsed JSON body (borrowed;
+ * NULL = {}). On success *out is a new reference to the response object.
+ * Errors: CBL_EINVAL -> InvalidInputException (InvalidParameterException
+ * for Logs), CBL_ENOENT -> ResourceNotFoundException, CBL_EEXIST ->
+ * ResourceAlreadyExistsException, CBL_ELIMIT -> AccountLimitExceededException,
+ * anything else -> internal failure; the message is the AWS-style text. */
+int store_api_dispatch(const char *home, const char *target, json_t *request, json_t **out,
+		       cbl_error **err);
+
+/* The AWS error code ("__type") for a dispatch error code from target, e.g.
+ * "InvalidInputException"; "InternalFailure" for internal errors. */
+const char *store_api_error_type(const char *target, int code);
+
+/* The operation name of a target ("ListProjects"), borrowed from target. */
+const char *store_api_operation(const char *target);
+
+#endif

@@ -1,0 +1,183 @@
+/* store/store_internal.h - the store's internals, shared by the store/ sources and
+ * tests/unit/test_store.c.  Nothing outside store/ and the tests includes it.
+ *
+ * The database: <home>/codebuild-local.db, SQLite in WAL mode,
+ * synchronous=NORMAL, busy_timeout 10 s, schema versioned by
+ * PRAGMA user_version and brought up to date by store_db_migrate().
+ *
+ * Connections: one per (process, home), opened lazily and cached in a list
+ * guarded by a mutex (the one piece of process-wide mutable state, design.md
+ * rule 10 allows it for this).  Each handle has its own mutex: holders of a
+ * handle (store_db_acquire .. store_db_release) have the connection to
+ * themselves, so a transaction never interleaves with another thread's.
+ * A handle opened before a fork() is never used by the child (SQLite forbids
+ * it): the child opens its own.
+ */
+#ifndef STORE_STORE_INTERNAL_H
+#define STORE_STORE_INTERNAL_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "util/buf.h"
+#include "util/error.h"
+
+#define STORE_DB_FILE "codebuild-local.db"
+/* 1: projects, counters, builds, log streams; 2: exported variables (backfilled from the
+ *    records), report groups, reports, test cases, code coverages. */
+#define STORE_SCHEMA_VERSION 2
+
+#define STORE_DEFAULT_REGION "us-east-1"
+#define STORE_DEFAULT_ACCOUNT "000000000000"
+#define STORE_PAGE_SIZE 100
+
+typedef struct store_db {
+	char *home;
+	sqlite3 *db;
+	pid_t pid;               /* the process that opened it */
+	long long pstart;        /* that process's start time (/proc/self/stat field 22) */
+	pthread_mutex_t lock;
+	struct store_db *next;
+} store_db;
+
+/* Returns the (locked) handle of home's database, opening, creating and
+ * migrating it on first use in this process.  Release with store_db_release. */
+int store_db_acquire(const char *home, store_db **out, cbl_error **err);
+void store_db_release(store_db *h);
+
+/* Opens <home>/codebuild-local.db without the cache (tests, tools), migrated
+ * to version `target` (0 = the latest).  Caller closes with sqlite3_close. */
+int store_db_open(const char *home, int target, sqlite3 **out, cbl_error **err);
+/* Applies every migration above the file's user_version up to target
+ * (0 = latest), all in one IMMEDIATE transaction (re-checking the version
+ * inside it, so concurrent openers migrate once).  A database created from
+ * scratch up to the latest version also imports the JSON files of an
+ * earlier version found under home (NULL = none), in the same transaction. */
+int store_db_migrate(sqlite3 *db, const char *home, int target, cbl_error **err);
+int store_db_user_version(sqlite3 *db, int *out, cbl_error **err);
+
+/* sqlite3 error -> cbl_error (CBL_EIO, "<what>: <sqlite message>"). */
+int store_sql_error(sqlite3 *db, cbl_error **err, const char *what);
+/* Runs SQL without results. */
+int store_exec(sqlite3 *db, const char *sql, cbl_error **err);
+int store_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out, cbl_error **err);
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK (rollback ignores errors). */
+int store_begin(sqlite3 *db, cbl_error **err);
+int store_commit(sqlite3 *db, cbl_error **err);
+void store_rollback(sqlite3 *db);
+
+/* Start time of a process in clock ticks since boot (/proc/<pid>/stat field
+ * 22), or -1 if there is no such process. */
+long long store_proc_start_time(pid_t pid);
+/* True while the process that wrote a record still runs (same pid, same
+ * start time). */
+bool store_runner_alive(long long pid, long long start);
+
+/* Build ids: "<project>:<uuid>" (or the build's ARN).  Splits and checks
+ * the shape; CBL_EINVAL with an AWS-style message when malformed. */
+int store_split_build_id(const char *id, char **project, char **uuid, cbl_error **err);
+
+/* ---- builds (builds.c) */
+/* Upserts a build record into the database (store_build_save's second half),
+ * in one transaction: the row (with this process as the runner while the
+ * build is not complete), its log stream, its exported variables once
+ * complete, and the implicit project if its project does not exist. */
+int store_db_build_upsert(store_db *h, const char *build_dir, json_t *record, cbl_error **err);
+/* The same inside the caller's transaction; pid 0 = no runner recorded. */
+int store_db_build_upsert_raw(sqlite3 *db, const char *build_dir, json_t *record, long long pid,
+			      long long pstart, cbl_error **err);
+int store_db_request_stop(store_db *h, const char *id, cbl_error **err);
+int store_db_stop_requested(store_db *h, const char *id, bool *out, cbl_error **err);
+/* Finishes every incomplete build whose runner is gone (FAULT, or STOPPED
+ * when a stop was requested); only_id limits it to one build (NULL = all).
+ * Returns the number of builds it finished, or a negative code. */
+int store_db_recover(store_db *h, const char *only_id, cbl_error **err);
+/* Loads a build's record (after recovering it if its runner died).
+ * CBL_ENOENT if the database does not have it. */
+int store_db_build_get(store_db *h, const char *id, json_t **out, cbl_error **err);
+/* Applies what a dead runner leaves undone to a record (in place). */
+void store_record_finish_dead(json_t *record, bool stopped, int64_t now_ms);
+
+/* ---- projects (projects.c) */
+int store_db_project_get(store_db *h, const char *name, json_t **out, cbl_error **err);
+/* INSERT OR IGNORE of the implicit project (source NO_SOURCE, location
+ * file://<dir>, or the git URL); arn_prefix "arn:aws:codebuild:<r>:<a>". */
+int store_db_project_ensure_implicit_raw(sqlite3 *db, const char *name, const char *location,
+					 const char *source_type, const char *region,
+					 const char *account, cbl_error **err);
+/* ResourceNotFoundException's text for a project. */
+int store_project_not_found(const char *name, cbl_error **err);
+
+/* ---- validation (shape.c): a small table-driven checker that validates a
+ * request member against the model's constraints and returns a normalized
+ * copy holding only the members the model knows, in model order. */
+typedef enum {
+	SF_STR,
+	SF_INT,
+	SF_BOOL,
+	SF_STRUCT,    /* sub = the member shape */
+	SF_LIST_STR,
+	SF_LIST_STRUCT,
+	SF_ANY,       /* kept as given (structures we do not interpret) */
+} store_field_type;
+
+typedef struct store_shape store_shape;
+typedef struct store_field {
+	const char *name;
+	store_field_type type;
+	bool required;
+	const store_shape *sub;
+	const char *const *enumv;  /* NULL-terminated, for SF_STR / SF_LIST_STR */
+	long long min, max;        /* int: value; str/list: length; max 0 = none */
+	bool (*pattern)(const char *s);
+	const char *pattern_text;
+} store_field;
+
+struct store_shape {
+	const store_field *fields;
+	size_t n;
+};
+
+/* Collected validation errors, printed like the service:
+ * "2 validation errors detected: Value 'x' at 'a.b' failed to satisfy
+ * constraint: Member must ...; Value null at 'c' ..." */
+typedef struct store_verr {
+	cbl_buf msg;
+	int count;
+} store_verr;
+#define STORE_VERR_INIT {CBL_BUF_INIT, 0}
+
+void store_verr_add(store_verr *v, const char *path, const json_t *value, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Validates obj against shape; *out (may be NULL) gets the normalized copy. */
+void store_shape_check(const store_shape *shape, const char *path, json_t *obj, json_t **out,
+		       store_verr *v);
+/* CBL_EINVAL with the collected message if there were errors, else 0;
+ * releases v either way. */
+int store_verr_finish(store_verr *v, cbl_error **err);
+
+bool store_name_pattern_ok(const char *s);
+
+/* ---- operations behind store_api_dispatch: req is the validated-here
+ * request object, *out a new response object. */
+typedef int (*store_op_fn)(store_db *h, json_t *req, json_t **out, cbl_error **err);
+int store_op_create_project(store_db *h, json_t *req, json_t **out, cbl_error **err);
+int store_op_update_project(store_db *h, json_t *req, json_t **out, cbl_error **err);
+int store_op_delete_project(store_db *h, json_t *req, json_t **out, cbl_error **err);
+int store_op_batch_get_projects(store_db *h, json_t *req, json_t **out, cbl_error **err);
+int store_op_list_projects(store_db *h, json_t *req, json_t **out, cbl_error **err);
+int store_op_batch_get_builds(store_db *h, json_t *req, json_t **out, cbl_error **err);
+int store_op_list_builds(store_db *h, json_t *req, json_t **out, cbl_error **err);
+int store_op_list_builds_for_project(store_db *h, json_t *req, json_t **out, cbl_error **err);
+int store_op_batch_delete_builds(store_db *h, json_t *req, json_t **out, cbl_error **err);
+int store_op_get_log_events(store_db *h, json_t *req, json_t **out, cbl_error **err);
+
+/* ---- API helpers */
+int64_t store_json_time_ms(const json_t *t);
+json_t *store_json_time(int64_t ms);
+
+#endif
