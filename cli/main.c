@@ -9,6 +9,9 @@
 
 #include "util/banned.h"
 
+int cmd_cache(int argc, char **argv); /* cli/cmd_cache.c */
+int cmd_hash_files(int argc, char **argv); /* cli/cmd_hash_files.c */
+
 static const struct cmd_struct commands[] = {
 	{"run", cmd_run, "run a buildspec on a local directory, like CodeBuild would"},
 	{"validate", cmd_validate, "check a buildspec offline and print every problem"},
@@ -23,6 +26,8 @@ static const struct cmd_struct commands[] = {
 	 "list a project's build ids (aws codebuild list-builds-for-project)"},
 	{"batch-delete-builds", cmd_batch_delete_builds, "delete builds (aws codebuild batch-delete-builds)"},
 	{"logs", cmd_logs, "read a build's log (aws logs get-log-events)"},
+	{"cache", cmd_cache, "the build cache: ls, explain, prune"},
+	{"hash-files", cmd_hash_files, "SHA-256 over matched files, for cache keys (codebuild-hash-files)"},
 };
 
 void cli_error(const char *fmt, ...)
@@ -60,6 +65,10 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+	/* the build's PATH has a codebuild-hash-files link to this binary */
+	const char *prog = strrchr(argv[0], '/');
+	if (!strcmp(prog ? prog + 1 : argv[0], "codebuild-hash-files"))
+		return cmd_hash_files(argc, argv);
 	if (argc < 2) {
 		usage(stderr);
 		return CLI_EXIT_USAGE;
