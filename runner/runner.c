@@ -579,7 +579,34 @@ char *runner_redact_url(const char *url)
 
 /* DOWNLOAD_SOURCE for a git source: a shallow clone of the one ref asked
  * for, as CodeBuild's git_clone_depth does. */
-static int clone_source(runner_build *b, phase_rec *pr)
+bool runner_fetch_cancelled(void *payload)
+{
+	runner_build *b = payload;
+	return b->stop_requested || cbl_mono_us() >= b->deadline_mono_us;
+}
+
+runner_status runner_fetch_failed(runner_build *b, phase_rec *pr, const char *what, cbl_error *e)
+{
+	runner_status st = RUNNER_STATUS_FAILED;
+	if (b->stop_requested) {
+		phase_set_context(pr, "BUILD_STOPPED", "Build was stopped");
+		st = RUNNER_STATUS_STOPPED;
+	} else if (cbl_mono_us() >= b->deadline_mono_us) {
+		phase_set_context(pr, "BUILD_TIMED_OUT", "Build has timed out. ");
+		st = RUNNER_STATUS_TIMED_OUT;
+	} else {
+		/* the service reports source problems as CLIENT_ERROR in DOWNLOAD_SOURCE */
+		char *m = what ? cbl_xasprintf("%s: %s", what, e->msg) : cbl_xstrdup(e->msg);
+		phase_set_context(pr, "CLIENT_ERROR", m);
+		free(m);
+	}
+	cbl_error_free(e);
+	return st;
+}
+
+/* DOWNLOAD_SOURCE for a git source: a shallow clone of the one ref asked
+ * for, as CodeBuild's git_clone_depth does. */
+static runner_status clone_source(runner_build *b, phase_rec *pr)
 {
 	char *shown = runner_redact_url(b->git_url);
 	cbl_error *e = NULL;
@@ -589,6 +616,8 @@ static int clone_source(runner_build *b, phase_rec *pr)
 	go.depth = b->clone_depth;
 	go.submodules = b->fetch_submodules;
 	go.progress = runner_clone_progress;
+	go.cancelled = runner_fetch_cancelled;
+	go.deadline_mono_us = b->deadline_mono_us;
 	go.payload = b;
 	if (b->clone_depth)
 		runner_agent(b, "Cloning %s%s%s (depth %d)", shown, b->source_version ? " at " : "",
@@ -597,11 +626,9 @@ static int clone_source(runner_build *b, phase_rec *pr)
 		runner_agent(b, "Cloning %s%s%s (full history)", shown, b->source_version ? " at " : "",
 			     b->source_version ? b->source_version : "");
 	char *sha = NULL;
-	int rc = runner_source_git_fetch(&go, b->source_dir, &sha, &e);
-	if (rc < 0) {
-		/* the service reports source problems as CLIENT_ERROR in DOWNLOAD_SOURCE */
-		phase_set_context(pr, "CLIENT_ERROR", e->msg);
-		cbl_error_free(e);
+	runner_status st = RUNNER_STATUS_SUCCEEDED;
+	if (runner_source_git_fetch(&go, b->source_dir, &sha, &e) < 0) {
+		st = runner_fetch_failed(b, pr, NULL, e);
 	} else {
 		b->resolved_version = sha;
 		b->repo_url = shown;
@@ -609,7 +636,7 @@ static int clone_source(runner_build *b, phase_rec *pr)
 		runner_agent(b, "Checked out commit %s", b->resolved_version);
 	}
 	free(shown);
-	return rc;
+	return st;
 }
 
 static void set_codebuild_env(runner_build *b)
@@ -758,15 +785,16 @@ static runner_status download_source(runner_build *b)
 	runner_agent(b, "CODEBUILD_SRC_DIR=%s", b->src_inner);
 	runner_sources_log_dirs(b);
 	if (b->git_url) {
-		if (clone_source(b, pr) < 0)
-			return RUNNER_STATUS_FAILED;
+		runner_status cst = clone_source(b, pr);
+		if (cst != RUNNER_STATUS_SUCCEEDED)
+			return cst;
 	} else {
 		git_info(b);
 	}
-	if (runner_sources_download(b, &e) < 0) {
-		phase_set_context(pr, "CLIENT_ERROR", e->msg);
-		cbl_error_free(e);
-		return RUNNER_STATUS_FAILED;
+	{
+		runner_status sst = runner_sources_download(b, pr);
+		if (sst != RUNNER_STATUS_SUCCEEDED)
+			return sst;
 	}
 
 	struct stat st;
@@ -867,7 +895,7 @@ static runner_status download_source(runner_build *b)
 	b->sh.stop_r = b->stop_pipe[0];
 	b->sh.on_line = on_output_line;
 	b->sh.payload = b;
-	b->sh.deadline_mono_us = cbl_mono_us() + b->timeout_ms * 1000;
+	b->sh.deadline_mono_us = b->deadline_mono_us;
 	b->shell_ready = true;
 
 	const spec_phase *inst = &b->spec->phases[SPEC_PHASE_INSTALL];
@@ -1242,6 +1270,8 @@ int runner_build_run(runner_build *b, cbl_error **err)
 	/* orphaned daemons of the build re-parent to us, so none survives it */
 	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 	b->start_us = cbl_now_us();
+	/* the timeout covers the whole build, source download included */
+	b->deadline_mono_us = cbl_mono_us() + b->timeout_ms * 1000;
 	b->log_fd = open(b->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_APPEND, 0644);
 	if (b->log_fd < 0)
 		return cbl_error_set_errno(err, CBL_EIO, errno, "cannot create '%s'", b->log_path);
@@ -1328,6 +1358,12 @@ int runner_build_run(runner_build *b, cbl_error **err)
 	bool upload = true;
 	for (runner_phase_type p = RUNNER_PHASE_INSTALL; p <= RUNNER_PHASE_POST_BUILD; p++) {
 		if (b->stop_requested) {
+			/* stopped between two phases: the next one is entered and
+			 * ends STOPPED, as the service shows a stopped build */
+			phase_start(b, p);
+			runner_agent(b, "Entering phase %s", runner_phase_name(p));
+			phase_set_context(&b->phases[p], "BUILD_STOPPED", "Build was stopped");
+			phase_end(b, p, RUNNER_STATUS_STOPPED, true);
 			b->status = RUNNER_STATUS_STOPPED;
 			upload = false;
 			break;

@@ -202,6 +202,7 @@ struct runner_build {
 	 * (artifacts, reports), longest first */
 	cbl_strv map_inner, map_host;
 	cbl_strv sandbox_binds;  /* host, inner pairs the sandbox binds (mount mode) */
+	int64_t deadline_mono_us; /* start + timeout (CLOCK_MONOTONIC) */
 };
 
 /* UPLOAD_ARTIFACTS (runner/upload.c): artifacts and reports.  Returns the
@@ -234,7 +235,12 @@ void runner_private_ns_cleanup(runner_build *b);
 void runner_local_git_head(const char *dir, char **sha, char **url);
 void runner_sources_log_dirs(runner_build *b);
 /* DOWNLOAD_SOURCE: clones the git secondaries; reads local ones' HEAD. */
-int runner_sources_download(runner_build *b, cbl_error **err);
+runner_status runner_sources_download(runner_build *b, phase_rec *pr);
+/* A fetch's cancel hook: the build was stopped or its deadline passed. */
+bool runner_fetch_cancelled(void *payload);
+/* Sets DOWNLOAD_SOURCE's context for a failed fetch (STOPPED, TIMED_OUT or
+ * CLIENT_ERROR "<what>: <message>") and returns the phase status; frees e. */
+runner_status runner_fetch_failed(runner_build *b, phase_rec *pr, const char *what, cbl_error *e);
 void runner_sources_env(runner_build *b);
 void runner_sources_record(runner_build *b, json_t *r);
 void runner_sources_free(runner_build *b);

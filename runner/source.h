@@ -15,6 +15,7 @@
 #define RUNNER_SOURCE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "util/error.h"
 
@@ -49,6 +50,14 @@ typedef struct runner_source_git_opts {
 	 * a final ", done." line.  May be NULL.  The caller decides whether to
 	 * show them (e.g. only on a TTY).  `line` is borrowed for the call. */
 	void (*progress)(const char *line, void *payload);
+	/* Polled while data arrives (and between steps): returning true stops
+	 * the fetch, which then fails with CBL_ESTOPPED ("fetch cancelled") and
+	 * leaves nothing behind.  May be NULL. */
+	bool (*cancelled)(void *payload);
+	/* CLOCK_MONOTONIC microseconds (cbl_mono_us) after which connecting or
+	 * waiting for the server gives up; 0 = the system's defaults.  (libgit2's
+	 * timeouts are process-wide: one fetch at a time per process.) */
+	int64_t deadline_mono_us;
 	void *payload;
 } runner_source_git_opts;
 

@@ -229,7 +229,15 @@ typedef struct fetch_ctx {
 	cred_state cred;
 	cbl_strv secrets; /* strings scrubbed out of libgit2's messages */
 	char *sm_prefix;  /* "" or "lib/" while inside submodule lib (messages) */
+	bool cancelled;   /* o->cancelled said so: the fetch was stopped */
 } fetch_ctx;
+
+static bool check_cancel(fetch_ctx *c)
+{
+	if (!c->cancelled && c->o && c->o->cancelled && c->o->cancelled(c->o->payload))
+		c->cancelled = true;
+	return c->cancelled;
+}
 
 static void remember_secrets(fetch_ctx *c, const char *url)
 {
@@ -325,6 +333,10 @@ static int on_transfer(const git_indexer_progress *s, void *payload)
 {
 	fetch_ctx *c = payload;
 	progress_state *p = &c->prog;
+	if (check_cancel(c)) {
+		git_error_set_str(GIT_ERROR_NET, "fetch cancelled");
+		return -1;
+	}
 	if (!p->cb)
 		return 0;
 	int64_t now = cbl_mono_us();
@@ -1438,6 +1450,12 @@ int runner_source_git_fetch(const runner_source_git_opts *o, const char *dest_di
 		goto out;
 	}
 	inited = true;
+	if (o->deadline_mono_us) {
+		int64_t left = (o->deadline_mono_us - cbl_mono_us()) / 1000;
+		int ms = left < 1 ? 1 : left > INT32_MAX ? INT32_MAX : (int)left;
+		git_libgit2_opts(GIT_OPT_SET_SERVER_CONNECT_TIMEOUT, ms);
+		git_libgit2_opts(GIT_OPT_SET_SERVER_TIMEOUT, ms);
+	}
 	c.o = o;
 	c.prog.cb = o->progress;
 	c.prog.payload = o->payload;
@@ -1448,8 +1466,14 @@ int runner_source_git_fetch(const runner_source_git_opts *o, const char *dest_di
 		rc = local_error(&c, "cannot create the repository", err);
 		goto out;
 	}
-	if ((rc = fetch_repo(&c, repo, o->url, o->version, 0, &oid, err)) < 0)
+	if ((rc = fetch_repo(&c, repo, o->url, o->version, 0, &oid, err)) < 0 || check_cancel(&c)) {
+		if (check_cancel(&c)) {
+			/* whatever libgit2 made of the callback's refusal */
+			cbl_error_clear(err);
+			rc = cbl_error_set(err, CBL_ESTOPPED, "fetch cancelled");
+		}
 		goto out;
+	}
 	git_repository_free(repo);
 	repo = NULL;
 	/* rename(2) replaces an empty directory atomically. */

@@ -293,7 +293,7 @@ void runner_sources_log_dirs(runner_build *b)
 		runner_agent(b, "CODEBUILD_SRC_DIR_%s=%s", b->srcs[i].id, b->srcs[i].inner);
 }
 
-int runner_sources_download(runner_build *b, cbl_error **err)
+runner_status runner_sources_download(runner_build *b, phase_rec *pr)
 {
 	for (size_t i = 0; i < b->nsrcs; i++) {
 		runner_src2 *s = &b->srcs[i];
@@ -302,24 +302,29 @@ int runner_sources_download(runner_build *b, cbl_error **err)
 			continue;
 		}
 		char *shown = runner_redact_url(s->git_url);
+		cbl_error *e = NULL;
 		runner_source_git_opts go = RUNNER_SOURCE_GIT_OPTS_INIT;
 		go.url = s->git_url;
 		go.version = s->version;
 		go.depth = b->clone_depth;
 		go.submodules = b->fetch_submodules;
 		go.progress = runner_clone_progress;
+		go.cancelled = runner_fetch_cancelled;
+		go.deadline_mono_us = b->deadline_mono_us;
 		go.payload = b;
 		runner_agent(b, "Cloning secondary source %s: %s%s%s", s->id, shown, s->version ? " at " : "",
 			     s->version ? s->version : "");
-		int rc = runner_source_git_fetch(&go, s->host, &s->resolved, err);
-		if (rc < 0) {
+		if (runner_source_git_fetch(&go, s->host, &s->resolved, &e) < 0) {
 			free(shown);
-			return cbl_error_wrap(err, "secondary source %s", s->id);
+			char *what = cbl_xasprintf("secondary source %s", s->id);
+			runner_status st = runner_fetch_failed(b, pr, what, e);
+			free(what);
+			return st;
 		}
 		runner_agent(b, "Checked out commit %s for secondary source %s", s->resolved, s->id);
 		s->repo_url = shown;
 	}
-	return 0;
+	return RUNNER_STATUS_SUCCEEDED;
 }
 
 void runner_sources_env(runner_build *b)
