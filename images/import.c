@@ -584,7 +584,7 @@ static int docker_import(src *x, const images_catalog *cat, const char *want_nam
 		/* an uncompressed layer's digest is its diff_id */
 		if (cfg.diff_ids.n == json_array_size(layers) && !strcmp(mt, "application/vnd.oci.image.layer.v1.tar") &&
 		    strcmp(cfg.diff_ids.v[i], ld)) {
-			rc = cbl_error_set(err, CBL_EINVAL,
+			rc = cbl_error_set(err, CBL_EIO,
 					   "layer %s (%s) does not match the image config's diff_id %s: corrupt archive",
 					   json_string_value(v), ld, cfg.diff_ids.v[i]);
 			goto out;

@@ -575,11 +575,11 @@ int images_registry_manifest(images_registry *r, const char *reference, char **o
 	char got[72];
 	images_sha256_digest(cbl_buf_cstr(&p.body), p.body.len, got);
 	if (images_digest_valid(reference) && strcmp(reference, got)) {
-		rc = cbl_error_set(err, CBL_EINVAL, "manifest %s: digest mismatch (the data has %s)", reference, got);
+		rc = cbl_error_set(err, CBL_EIO, "manifest %s: digest mismatch (the data has %s)", reference, got);
 		goto out;
 	}
 	if (p.digest && !strncmp(p.digest, "sha256:", 7) && strcmp(p.digest, got)) {
-		rc = cbl_error_set(err, CBL_EINVAL,
+		rc = cbl_error_set(err, CBL_EIO,
 				   "manifest %s: the registry says its digest is %s but the data has %s", reference,
 				   p.digest, got);
 		goto out;

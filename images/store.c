@@ -166,7 +166,7 @@ int images_blob_writer_restart(images_blob_writer *w, cbl_error **err)
 int images_blob_writer_write(images_blob_writer *w, const void *data, size_t len, cbl_error **err)
 {
 	if (w->size >= 0 && w->n + len > (uint64_t)w->size)
-		return cbl_error_set(err, CBL_EINVAL, "blob %s: more data than the %lld bytes its descriptor says",
+		return cbl_error_set(err, CBL_EIO, "blob %s: more data than the %lld bytes its descriptor says",
 				     w->digest ? w->digest : "(import)", (long long)w->size);
 	if (cbl_write_all(w->fd, data, len) < 0)
 		return cbl_error_set_errno(err, CBL_EIO, errno, "write %s", w->part);
@@ -187,12 +187,12 @@ int images_blob_writer_commit(images_blob_writer *w, char *out_digest, cbl_error
 	for (unsigned i = 0; i < mdlen && i < 32; i++)
 		snprintf(got + 7 + 2 * i, 3, "%02x", md[i]);
 	if (w->size >= 0 && w->n != (uint64_t)w->size) {
-		rc = cbl_error_set(err, CBL_EINVAL, "blob %s: got %llu bytes, its descriptor says %lld; nothing stored",
+		rc = cbl_error_set(err, CBL_EIO, "blob %s: got %llu bytes, its descriptor says %lld; nothing stored",
 				   w->digest ? w->digest : got, (unsigned long long)w->n, (long long)w->size);
 		goto fail;
 	}
 	if (w->digest && strcmp(got, w->digest)) {
-		rc = cbl_error_set(err, CBL_EINVAL,
+		rc = cbl_error_set(err, CBL_EIO,
 				   "blob %s: digest mismatch (the data has %s): corrupt or tampered; nothing stored",
 				   w->digest, got);
 		goto fail;
@@ -236,7 +236,7 @@ int images_store_put_blob(images_store *s, const char *digest, const void *data,
 	char got[72];
 	images_sha256_digest(data, len, got);
 	if (digest && strcmp(digest, got))
-		return cbl_error_set(err, CBL_EINVAL,
+		return cbl_error_set(err, CBL_EIO,
 				     "blob %s: digest mismatch (the data has %s): corrupt or tampered; nothing stored",
 				     digest, got);
 	if (out_digest)
@@ -265,7 +265,7 @@ int images_store_read_blob(const images_store *s, const char *digest, char **out
 	if (strcmp(got, digest)) {
 		free(*out);
 		*out = NULL;
-		return cbl_error_set(err, CBL_EINVAL, "stored blob %s is corrupt (has %s); run `images prune` and pull again",
+		return cbl_error_set(err, CBL_EIO, "stored blob %s is corrupt (has %s); run `images prune` and pull again",
 				     digest, got);
 	}
 	return 0;

@@ -229,7 +229,7 @@ static void test_blobs(void)
 	ok(images_blob_writer_open(&w, &s, wrong, -1, false, &e) == 0, "writer opens");
 	images_blob_writer_write(&w, data, strlen(data), &e);
 	int rc = images_blob_writer_commit(&w, NULL, &e);
-	ok(rc == CBL_EINVAL && e && strstr(e->msg, "digest mismatch") && strstr(e->msg, "nothing stored"),
+	ok(rc == CBL_EIO && e && strstr(e->msg, "digest mismatch") && strstr(e->msg, "nothing stored"),
 	   "digest mismatch: %s", e ? e->msg : "");
 	cbl_error_clear(&e);
 	char *bp = images_store_blob_path(&s, wrong);
@@ -241,7 +241,7 @@ static void test_blobs(void)
 
 	/* more bytes than the descriptor says */
 	ok(images_blob_writer_open(&w, &s, d, 4, false, &e) == 0, "writer with size");
-	ok(images_blob_writer_write(&w, data, strlen(data), &e) == CBL_EINVAL, "oversized blob refused");
+	ok(images_blob_writer_write(&w, data, strlen(data), &e) == CBL_EIO, "oversized blob refused");
 	cbl_error_clear(&e);
 	images_blob_writer_release(&w, false);
 
@@ -263,7 +263,7 @@ static void test_blobs(void)
 	/* a corrupted stored blob is noticed on read */
 	bp = images_store_blob_path(&s, d);
 	cbl_write_file_atomic(bp, "HELLO blob store", 16, 0644, false, NULL);
-	ok(images_store_read_blob(&s, d, &out, &len, &e) == CBL_EINVAL && strstr(e->msg, "corrupt"),
+	ok(images_store_read_blob(&s, d, &out, &len, &e) == CBL_EIO && strstr(e->msg, "corrupt"),
 	   "corrupt stored blob detected");
 	cbl_error_clear(&e);
 	free(bp);
@@ -549,7 +549,7 @@ static void test_import(void)
 	/* a tampered layer: diff_id mismatch */
 	const ent ents2[] = {{"etc/os-release", 'f', "ID=tampered\n", 0}};
 	mktar(l, ents2, N(ents2), false);
-	ok(images_import(home, dir, "imported/app:2", NULL, NULL, &e) == CBL_EINVAL && strstr(e->msg, "diff_id"),
+	ok(images_import(home, dir, "imported/app:2", NULL, NULL, &e) == CBL_EIO && strstr(e->msg, "diff_id"),
 	   "a layer that does not match diff_ids is refused: %s", e ? e->msg : "");
 	cbl_error_clear(&e);
 
@@ -586,7 +586,7 @@ static void test_import(void)
 	f = cbl_xasprintf("%s/oci-layout", bad);
 	cbl_write_file_atomic(f, "{\"imageLayoutVersion\":\"1.0.0\"}", 30, 0644, false, NULL);
 	free(f);
-	ok(images_import(home, bad, "bad/oci:1", NULL, NULL, &e) == CBL_EINVAL && strstr(e->msg, "digest mismatch"),
+	ok(images_import(home, bad, "bad/oci:1", NULL, NULL, &e) == CBL_EIO && strstr(e->msg, "digest mismatch"),
 	   "OCI blob that does not match its digest: %s", e ? e->msg : "");
 	cbl_error_clear(&e);
 	images_store s = IMAGES_STORE_INIT;
