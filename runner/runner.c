@@ -625,6 +625,10 @@ static runner_status clone_source(runner_build *b, phase_rec *pr)
 	else
 		runner_agent(b, "Cloning %s%s%s (full history)", shown, b->source_version ? " at " : "",
 			     b->source_version ? b->source_version : "");
+	if (b->clone_depth && runner_source_git_is_ssh(b->git_url))
+		runner_warn(b, "libgit2 cannot fetch shallow over SSH: the whole history is downloaded, "
+			       "then cut to depth %d",
+			    b->clone_depth);
 	char *sha = NULL;
 	runner_status st = RUNNER_STATUS_SUCCEEDED;
 	if (runner_source_git_fetch(&go, b->source_dir, &sha, &e) < 0) {

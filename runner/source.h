@@ -98,6 +98,10 @@ typedef struct runner_source_git_opts {
  *               filesystem failures ("git fetch from URL failed: ...")
  * Submodule failures are wrapped as "submodule 'path': ...".
  */
+/* True for SSH URLs (ssh://, scp-like user@host:path): a depth-limited fetch
+ * over SSH downloads the whole history and cuts it (see source_git.c). */
+bool runner_source_git_is_ssh(const char *url);
+
 int runner_source_git_fetch(const runner_source_git_opts *o, const char *dest_dir,
 			    char **resolved_sha_out, cbl_error **err);
 

@@ -205,6 +205,19 @@ static bool is_local_url(const char *url)
 	return !strstr(url, "://") && !is_scp_like(url);
 }
 
+/* libgit2 (1.7, 1.8) breaks shallow fetches over its stateful SSH transport:
+ * it repeats the want list after the shallow negotiation and upload-pack
+ * refuses it ("expected SHA1 list, got 'want ...'"; libgit2 upstream, seen
+ * by git2-rs users too).  SSH sources are therefore fetched like local ones:
+ * in full, then cut to depth. */
+static bool is_ssh_url(const char *url)
+{
+	return !strncmp(url, "ssh://", 6) || !strncmp(url, "git+ssh://", 10) ||
+	       !strncmp(url, "ssh+git://", 10) || (!strstr(url, "://") && is_scp_like(url));
+}
+
+bool runner_source_git_is_ssh(const char *url) { return is_ssh_url(url); }
+
 /* ------------------------------------------------------------ context --- */
 
 typedef struct progress_state {
@@ -1257,7 +1270,7 @@ static int fetch_repo(fetch_ctx *c, git_repository *repo, const char *url, const
 	const char *remote_url = url;
 	bool local = is_local_url(url);
 	int depth = o->depth, rc = 0, g;
-	int fetch_depth = local ? 0 : depth; /* see the top of this file */
+	int fetch_depth = local || is_ssh_url(url) ? 0 : depth; /* see the top of this file */
 	bool full = fetch_depth == 0;
 	git_oid target;
 
