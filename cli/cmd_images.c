@@ -32,6 +32,9 @@ static const char images_usage[] =
 	"  import [--name NAME] PATH\n"
 	"                          import a `docker save` tar or an OCI layout (directory\n"
 	"                          or tar), offline\n"
+	"  inspect [--offline] IMAGE\n"
+	"                          resolve IMAGE as a build would (pulling it if needed)\n"
+	"                          and print its root filesystem and config as JSON\n"
 	"  rm IMAGE...             forget images (their layers go when nothing uses them)\n"
 	"  prune                   delete whatever no image uses (layers, roots, partial\n"
 	"                          downloads)\n"
@@ -60,6 +63,7 @@ static const struct option images_options[] = {
 	{"retries", required_argument, NULL, 'r'},
 	{"name", required_argument, NULL, 'n'},
 	{"json", no_argument, NULL, 'J'},
+	{"offline", no_argument, NULL, 'O'},
 	{"quiet", no_argument, NULL, 'q'},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
@@ -231,6 +235,7 @@ int cmd_images(int argc, char **argv)
 		}
 		case 'n': name = optarg; break;
 		case 'J': json = true; break;
+		case 'O': o.offline = true; break;
 		case 'q': quiet = true; break;
 		case 'h': fputs(images_usage, stdout); rc = CLI_EXIT_OK; goto out;
 		default: fputs(images_usage, stderr); rc = CLI_EXIT_USAGE; goto out;
@@ -291,6 +296,46 @@ int cmd_images(int argc, char **argv)
 			goto out;
 		}
 		printf("%s: %s\n", r->name, r->digest);
+		images_root_free(r);
+	} else if (!strcmp(sub, "inspect")) {
+		if (nargs != 1) {
+			cli_error("images inspect takes one image");
+			rc = CLI_EXIT_USAGE;
+			goto out;
+		}
+		images_root *r = NULL;
+		int lrc = images_resolve(home, args[0], &o, &r, &err);
+		on_progress(&(images_progress){.stage = IMAGES_STAGE_DONE}, &pg);
+		if (lrc) {
+			cli_report(err);
+			rc = exit_for(lrc);
+			goto out;
+		}
+		static const char *const kinds[] = {"host", "directory", "image"};
+		json_t *j = json_pack("{s:s, s:s}", "name", r->name, "kind", kinds[r->kind]);
+		if (r->rootfs)
+			json_object_set_new(j, "rootfs", json_string(r->rootfs));
+		if (r->digest)
+			json_object_set_new(j, "digest", json_string(r->digest));
+		json_t *env = json_array();
+		for (size_t i = 0; i < r->env.n; i++)
+			json_array_append_new(env, json_string(r->env.v[i]));
+		json_object_set_new(j, "env", env);
+		if (r->working_dir)
+			json_object_set_new(j, "workingDir", json_string(r->working_dir));
+		if (r->user)
+			json_object_set_new(j, "user", json_string(r->user));
+		if (r->os)
+			json_object_set_new(j, "os", json_string(r->os));
+		if (r->arch)
+			json_object_set_new(j, "architecture", json_string(r->arch));
+		if (r->variant)
+			json_object_set_new(j, "variant", json_string(r->variant));
+		json_object_set_new(j, "pulled", json_boolean(r->pulled));
+		char *txt = json_dumps(j, JSON_INDENT(2));
+		printf("%s\n", txt);
+		free(txt);
+		json_decref(j);
 		images_root_free(r);
 	} else if (!strcmp(sub, "rm") || !strcmp(sub, "rmi")) {
 		if (nargs < 1) {

@@ -112,6 +112,16 @@ def test_pull_multilayer_whiteouts(cbl, world):
     assert root.stat().st_ino == before
     out = cbl("images", "ls", check=0).stdout
     assert ref in out and "LAST USED" in out
+    # what the runner gets: the root and the config (Entrypoint ignored)
+    info = json.loads(cbl("images", "inspect", "--offline", ref, check=0).stdout)
+    assert info["rootfs"] == str(root) and info["kind"] == "image" and info["pulled"] is False
+    assert info["env"] == ["PATH=/bin", "IMG=multi"] and info["workingDir"] == "/opt" and info["user"] == "0:0"
+    assert info["architecture"] == ARCH
+    p = cbl("images", "inspect", "--offline", "%s/test/multi:absent" % world.reg.host, check=2)
+    assert "not in the local store" in p.stderr
+    info = json.loads(cbl("images", "inspect", str(root), check=0).stdout)
+    assert info["kind"] == "directory" and info["rootfs"] == str(root)
+    assert json.loads(cbl("images", "inspect", "host", check=0).stdout)["kind"] == "host"
 
 
 def test_manifest_list_picks_host_platform(cbl, world):
