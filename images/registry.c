@@ -356,7 +356,7 @@ static void set_basic(images_registry *r, CURL *h)
 
 /* One small GET; no auth handling. */
 static int simple_get(images_registry *r, const char *url, struct curl_slist *hdrs, bool basic,
-		      bool tls_insecure, resp *p, cbl_error **err)
+		      bool tls_insecure, long timeout_s, resp *p, cbl_error **err)
 {
 	CURL *h = r->h;
 	curl_easy_reset(h);
@@ -367,7 +367,7 @@ static int simple_get(images_registry *r, const char *url, struct curl_slist *hd
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, p);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, p);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT, 300L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, timeout_s);
 	if (basic && r->user) {
 		curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
 		curl_easy_setopt(h, CURLOPT_USERNAME, r->user);
@@ -406,7 +406,8 @@ static int probe(images_registry *r, cbl_error **err)
 	char *url = cbl_xasprintf("https://%s/v2/", r->endpoint);
 	resp p = {0};
 	cbl_error *e = NULL;
-	int rc = simple_get(r, url, NULL, false, true, &p, &e);
+	/* bounded: a plain-HTTP server may sit on a TLS hello it cannot parse */
+	int rc = simple_get(r, url, NULL, false, true, 5L, &p, &e);
 	free(url);
 	resp_release(&p);
 	cbl_error_free(e);
@@ -475,7 +476,7 @@ static int authenticate(images_registry *r, const char *www_auth, cbl_error **er
 	free(scope_raw);
 	url = cbl_buf_detach(&u);
 	rc = simple_get(r, url, NULL, r->user != NULL, realm_https && images_host_insecure(realm_host, r->insecure_list),
-			&p, err);
+			120L, &p, err);
 	if (rc)
 		goto out;
 	if (p.status == 401 || p.status == 403) {
@@ -523,7 +524,7 @@ static int api_get(images_registry *r, const char *path, const char *accept, res
 			free(a);
 		}
 		h = auth_headers(r, h);
-		rc = simple_get(r, url, h, r->use_basic, r->insecure, p, err);
+		rc = simple_get(r, url, h, r->use_basic, r->insecure, 300L, p, err);
 		curl_slist_free_all(h);
 		if (rc || p->status != 401 || attempt == 2)
 			break;

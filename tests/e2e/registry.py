@@ -241,9 +241,17 @@ class Proxy:
 
         class H(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            timeout = 10
 
             def log_message(self, *a):
                 pass
+
+            def handle(self):
+                # a TLS hello (clients try https first on loopback): hang up
+                # at once, as a plain-HTTP server that cannot parse it would
+                if self.connection.recv(1, socket.MSG_PEEK) == b"\x16":
+                    return
+                super().handle()
 
             def do_GET(self):
                 owner._forward(self, "GET")
