@@ -9,12 +9,14 @@
 
 #include "util/banned.h"
 
+int cmd_images(int argc, char **argv); /* cli/cmd_images.c */
 int cmd_cache(int argc, char **argv); /* cli/cmd_cache.c */
 int cmd_hash_files(int argc, char **argv); /* cli/cmd_hash_files.c */
 
 static const struct cmd_struct commands[] = {
 	{"run", cmd_run, "run a buildspec on a local directory, like CodeBuild would"},
 	{"validate", cmd_validate, "check a buildspec offline and print every problem"},
+	{"images", cmd_images, "build images: ls, pull, import, rm, prune (no Docker needed)"},
 	{"create-project", cmd_create_project, "create a build project (aws codebuild create-project)"},
 	{"update-project", cmd_update_project, "change a build project (aws codebuild update-project)"},
 	{"delete-project", cmd_delete_project, "delete a build project (aws codebuild delete-project)"},
