@@ -49,7 +49,7 @@ typedef enum images_kind {
 	IMAGES_KIND_REGISTRY,  /* an OCI image (pulled or imported) */
 } images_kind;
 
-/* Which kind of name this is (no I/O beyond nothing: purely lexical). */
+/* Which kind of name this is (purely lexical, no I/O). */
 images_kind images_classify(const char *image);
 
 /* ---- progress ---------------------------------------------------------- */
