@@ -1,7 +1,9 @@
 /* store/api.c - the dispatcher of the data operations (store/api.h). */
 #include "store/api.h"
 #include "store/store_internal.h"
+#include "util/alloc.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/banned.h"
@@ -86,4 +88,36 @@ int store_api_dispatch(const char *home, const char *target, json_t *request, js
 	}
 	json_decref(empty);
 	return rc < 0 ? rc : 0;
+}
+
+int store_api_dispatch_text(const char *home, const char *target, json_t *request, char **out,
+			    size_t *len, cbl_error **err)
+{
+	if (!target || strcmp(target, CB "BatchGetBuilds") || !json_is_object(request)) {
+		json_t *res = NULL;
+		int rc = store_api_dispatch(home, target, request, &res, err);
+		if (rc)
+			return rc;
+		char *s = json_dumps(res, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(13));
+		json_decref(res);
+		if (!s)
+			return cbl_error_set(err, CBL_EINTERNAL, "cannot serialize the response");
+		*len = strlen(s);
+		*out = s;
+		return 0;
+	}
+	store_db *h = NULL;
+	cbl_buf b = CBL_BUF_INIT;
+	int rc = store_db_acquire(home, &h, err);
+	if (rc)
+		return rc;
+	rc = store_op_batch_get_builds_text(h, request, &b, err);
+	store_db_release(h);
+	if (rc) {
+		cbl_buf_release(&b);
+		return rc;
+	}
+	*len = b.len;
+	*out = cbl_buf_detach(&b);
+	return 0;
 }

@@ -64,6 +64,13 @@ bool store_api_known(const char *target);
 int store_api_dispatch(const char *home, const char *target, json_t *request, json_t **out,
 		       cbl_error **err);
 
+/* The same, with the response serialized (compact JSON, UTF-8, timestamps
+ * as epoch-second numbers; *out caller-freed, *len its length).  The HTTP
+ * server's fast path: BatchGetBuilds splices the stored records into the
+ * text without parsing them (~10x cheaper than building a json_t). */
+int store_api_dispatch_text(const char *home, const char *target, json_t *request, char **out,
+			    size_t *len, cbl_error **err);
+
 /* The AWS error code ("__type") for a dispatch error code from target, e.g.
  * "InvalidInputException"; "InternalFailure" for internal errors. */
 const char *store_api_error_type(const char *target, int code);

@@ -85,24 +85,25 @@ static char *region_account_from_arn(const char *arn, char **account)
 	return region;
 }
 
-static int replace_exported(sqlite3 *db, const char *id, json_t *record, cbl_error **err)
+static const char sql_exported_del[] = "DELETE FROM build_exported_variables WHERE build_id = ?1";
+static const char sql_exported_ins[] = "INSERT INTO build_exported_variables(build_id, seq, name, value)"
+				       " VALUES(?1, ?2, ?3, ?4)";
+
+static int replace_exported(store_db *h, const char *id, json_t *record, cbl_error **err)
 {
 	sqlite3_stmt *del = NULL, *ins = NULL;
-	int rc = store_prepare(db, "DELETE FROM build_exported_variables WHERE build_id = ?1", &del, err);
+	int rc = store_stmt(h, sql_exported_del, &del, err);
 	if (rc)
 		goto out;
 	sqlite3_bind_text(del, 1, id, -1, SQLITE_STATIC);
 	if (sqlite3_step(del) != SQLITE_DONE) {
-		rc = store_sql_error(db, err, "cannot update exported variables");
+		rc = store_sql_error(h->db, err, "cannot update exported variables");
 		goto out;
 	}
 	json_t *vars = json_object_get(record, "exportedEnvironmentVariables");
 	if (!json_array_size(vars))
 		goto out;
-	rc = store_prepare(db,
-			   "INSERT INTO build_exported_variables(build_id, seq, name, value) "
-			   "VALUES(?1, ?2, ?3, ?4)",
-			   &ins, err);
+	rc = store_stmt(h, sql_exported_ins, &ins, err);
 	if (rc)
 		goto out;
 	size_t i;
@@ -117,19 +118,33 @@ static int replace_exported(sqlite3 *db, const char *id, json_t *record, cbl_err
 		sqlite3_bind_text(ins, 3, name, -1, SQLITE_STATIC);
 		sqlite3_bind_text(ins, 4, jstr(v, "value"), -1, SQLITE_STATIC);
 		if (sqlite3_step(ins) != SQLITE_DONE) {
-			rc = store_sql_error(db, err, "cannot update exported variables");
+			rc = store_sql_error(h->db, err, "cannot update exported variables");
 			goto out;
 		}
 	}
 out:
-	sqlite3_finalize(del);
-	sqlite3_finalize(ins);
+	store_stmt_done(del);
+	store_stmt_done(ins);
 	return rc;
 }
 
-int store_db_build_upsert_raw(sqlite3 *db, const char *build_dir, json_t *record, long long pid,
+static const char sql_upsert[] =
+	"INSERT INTO builds(id, project, uuid, number, start_ms, end_ms, status, phase, complete,"
+	"                   runner_pid, runner_start, dir, record)"
+	" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+	" ON CONFLICT(id) DO UPDATE SET number = excluded.number, start_ms = excluded.start_ms,"
+	"   end_ms = excluded.end_ms, status = excluded.status, phase = excluded.phase,"
+	"   complete = excluded.complete, runner_pid = excluded.runner_pid,"
+	"   runner_start = excluded.runner_start, dir = excluded.dir, record = excluded.record"
+	/* a record finished by recovery stays finished */
+	" WHERE builds.complete = 0 OR excluded.complete = 1";
+static const char sql_stream[] = "INSERT OR IGNORE INTO log_streams(group_name, stream_name, build_id,"
+				 " path, created_ms) VALUES(?1, ?2, ?3, ?4, ?5)";
+
+int store_db_build_upsert_raw(store_db *h, const char *build_dir, json_t *record, long long pid,
 			      long long pstart, cbl_error **err)
 {
+	sqlite3 *db = h->db;
 	sqlite3_stmt *st = NULL;
 	char *text = NULL, *project = NULL, *uuid = NULL, *group = NULL, *log = NULL;
 	char *region = NULL, *account = NULL, *location = NULL;
@@ -144,18 +159,7 @@ int store_db_build_upsert_raw(sqlite3 *db, const char *build_dir, json_t *record
 		rc = cbl_error_set(err, CBL_EINTERNAL, "cannot serialize build record");
 		goto out;
 	}
-	rc = store_prepare(
-		db,
-		"INSERT INTO builds(id, project, uuid, number, start_ms, end_ms, status, phase, complete,"
-		"                   runner_pid, runner_start, dir, record)"
-		" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
-		" ON CONFLICT(id) DO UPDATE SET number = excluded.number, start_ms = excluded.start_ms,"
-		"   end_ms = excluded.end_ms, status = excluded.status, phase = excluded.phase,"
-		"   complete = excluded.complete, runner_pid = excluded.runner_pid,"
-		"   runner_start = excluded.runner_start, dir = excluded.dir, record = excluded.record"
-		/* a record finished by recovery stays finished */
-		" WHERE builds.complete = 0 OR excluded.complete = 1",
-		&st, err);
+	rc = store_stmt(h, sql_upsert, &st, err);
 	if (rc)
 		goto out;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
@@ -178,7 +182,7 @@ int store_db_build_upsert_raw(sqlite3 *db, const char *build_dir, json_t *record
 		rc = store_sql_error(db, err, "cannot save the build record");
 		goto out;
 	}
-	sqlite3_finalize(st);
+	store_stmt_done(st);
 	st = NULL;
 
 	/* the log stream index: CloudWatch's names for build.log */
@@ -190,10 +194,7 @@ int store_db_build_upsert_raw(sqlite3 *db, const char *build_dir, json_t *record
 				     ? jstr(logs, "streamName")
 				     : uuid;
 	log = cbl_path_join(build_dir, "build.log");
-	rc = store_prepare(db,
-			   "INSERT OR IGNORE INTO log_streams(group_name, stream_name, build_id, path,"
-			   " created_ms) VALUES(?1, ?2, ?3, ?4, ?5)",
-			   &st, err);
+	rc = store_stmt(h, sql_stream, &st, err);
 	if (rc)
 		goto out;
 	sqlite3_bind_text(st, 1, group, -1, SQLITE_STATIC);
@@ -206,8 +207,10 @@ int store_db_build_upsert_raw(sqlite3 *db, const char *build_dir, json_t *record
 		goto out;
 	}
 
+	store_stmt_done(st);
+	st = NULL;
 	if (complete) {
-		rc = replace_exported(db, id, record, err);
+		rc = replace_exported(h, id, record, err);
 		if (rc)
 			goto out;
 	}
@@ -220,9 +223,9 @@ int store_db_build_upsert_raw(sqlite3 *db, const char *build_dir, json_t *record
 		stype = "NO_SOURCE";
 	location = sloc[0] == '/' ? cbl_xasprintf("file://%s", sloc) : cbl_xstrdup(sloc);
 	region = region_account_from_arn(json_string_value(json_object_get(record, "arn")), &account);
-	rc = store_db_project_ensure_implicit_raw(db, project, location, stype, region, account, err);
+	rc = store_db_project_ensure_implicit_raw(h, project, location, stype, region, account, err);
 out:
-	sqlite3_finalize(st);
+	store_stmt_done(st);
 	free(text);
 	free(project);
 	free(uuid);
@@ -239,7 +242,7 @@ int store_db_build_upsert(store_db *h, const char *build_dir, json_t *record, cb
 	int rc = store_begin(h->db, err);
 	if (rc)
 		return rc;
-	rc = store_db_build_upsert_raw(h->db, build_dir, record, h->pid, h->pstart, err);
+	rc = store_db_build_upsert_raw(h, build_dir, record, h->pid, h->pstart, err);
 	if (!rc)
 		rc = store_commit(h->db, err);
 	if (rc)
@@ -354,18 +357,18 @@ typedef struct dead_build {
 	char *dir;
 } dead_build;
 
-static int find_dead(sqlite3 *db, const char *only_id, dead_build **out, size_t *nout,
+static const char sql_running_one[] = "SELECT id, runner_pid, runner_start, dir FROM builds"
+				     " WHERE complete = 0 AND id = ?1";
+static const char sql_running[] = "SELECT id, runner_pid, runner_start, dir FROM builds WHERE complete = 0";
+
+static int find_dead(store_db *h, const char *only_id, dead_build **out, size_t *nout,
 		     cbl_error **err)
 {
+	sqlite3 *db = h->db;
 	sqlite3_stmt *st = NULL;
 	size_t n = 0, cap = 0;
 	dead_build *v = NULL;
-	int rc = store_prepare(db,
-			       only_id ? "SELECT id, runner_pid, runner_start, dir FROM builds"
-					 " WHERE complete = 0 AND id = ?1"
-				       : "SELECT id, runner_pid, runner_start, dir FROM builds"
-					 " WHERE complete = 0",
-			       &st, err);
+	int rc = store_stmt(h, only_id ? sql_running_one : sql_running, &st, err);
 	if (rc)
 		return rc;
 	if (only_id)
@@ -383,7 +386,7 @@ static int find_dead(sqlite3 *db, const char *only_id, dead_build **out, size_t 
 	}
 	if (s != SQLITE_DONE)
 		rc = store_sql_error(db, err, "cannot read running builds");
-	sqlite3_finalize(st);
+	store_stmt_done(st);
 	*out = v;
 	*nout = n;
 	return rc;
@@ -398,7 +401,7 @@ int store_db_recover(store_db *h, const char *only_id, cbl_error **err)
 	json_t **fixed = NULL;
 	int done = 0;
 	/* cheap, lock-free look first: most calls find nothing to do */
-	int rc = find_dead(db, only_id, &dead, &ndead, err);
+	int rc = find_dead(h, only_id, &dead, &ndead, err);
 	if (rc || !ndead)
 		goto out;
 	fixed = cbl_xcalloc(ndead, sizeof(*fixed));
@@ -483,13 +486,15 @@ out:
 	return rc ? rc : done;
 }
 
+static const char sql_record[] = "SELECT record FROM builds WHERE id = ?1";
+
 int store_db_build_get(store_db *h, const char *id, json_t **out, cbl_error **err)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = store_db_recover(h, id, err);
 	if (rc < 0)
 		return rc;
-	rc = store_prepare(h->db, "SELECT record FROM builds WHERE id = ?1", &st, err);
+	rc = store_stmt(h, sql_record, &st, err);
 	if (rc)
 		return rc;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
@@ -507,7 +512,7 @@ int store_db_build_get(store_db *h, const char *id, json_t **out, cbl_error **er
 	} else {
 		rc = store_sql_error(h->db, err, "cannot read a build record");
 	}
-	sqlite3_finalize(st);
+	store_stmt_done(st);
 	return rc;
 }
 
@@ -570,15 +575,18 @@ static char *canonical_id(const char *id)
 	return c;
 }
 
-int store_op_batch_get_builds(store_db *h, json_t *req, json_t **out, cbl_error **err)
+/* BatchGetBuilds, answered as a json_t (out) or, without parsing a single
+ * record, as the response text (text): the stored records are compact JSON
+ * already, so the fast path only splices them. */
+static int batch_get(store_db *h, json_t *req, json_t **out, cbl_buf *text, cbl_error **err)
 {
 	const char **ids = NULL;
-	size_t n = 0;
+	size_t n = 0, nfound = 0;
 	sqlite3_stmt *st = NULL;
-	json_t *builds = NULL, *missing = NULL;
+	json_t *builds = NULL, *missing = json_array();
 	int rc = check_ids(req, &ids, &n, err);
 	if (rc)
-		return rc;
+		goto out;
 	for (size_t i = 0; i < n; i++) {
 		char *p = NULL, *u = NULL;
 		rc = store_split_build_id(ids[i], &p, &u, err);
@@ -590,38 +598,60 @@ int store_op_batch_get_builds(store_db *h, json_t *req, json_t **out, cbl_error 
 	rc = store_db_recover(h, NULL, err);
 	if (rc < 0)
 		goto out;
-	rc = store_prepare(h->db, "SELECT record FROM builds WHERE id = ?1", &st, err);
+	rc = store_stmt(h, sql_record, &st, err);
 	if (rc)
 		goto out;
-	builds = json_array();
-	missing = json_array();
+	if (text)
+		cbl_buf_puts(text, "{\"builds\":[");
+	else
+		builds = json_array();
 	for (size_t i = 0; i < n; i++) {
 		char *id = canonical_id(ids[i]);
 		sqlite3_reset(st);
 		sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
 		free(id);
 		int s = sqlite3_step(st);
-		json_t *rec = NULL;
-		if (s == SQLITE_ROW)
-			rec = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
-		else if (s != SQLITE_DONE) {
+		if (s != SQLITE_ROW && s != SQLITE_DONE) {
 			rc = store_sql_error(h->db, err, "cannot read a build record");
 			goto out;
 		}
-		if (rec)
-			json_array_append_new(builds, rec);
-		else
+		const char *rec = s == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+		json_t *j = rec && !text ? json_loads(rec, 0, NULL) : NULL;
+		if (rec && text) {
+			if (nfound++)
+				cbl_buf_putc(text, ',');
+			cbl_buf_append(text, rec, (size_t)sqlite3_column_bytes(st, 0));
+		} else if (j) {
+			json_array_append_new(builds, j);
+		} else {
 			json_array_append_new(missing, json_string(ids[i]));
+		}
 	}
-	*out = json_object();
-	json_object_set(*out, "builds", builds);
-	json_object_set(*out, "buildsNotFound", missing);
+	if (text) {
+		char *m = json_dumps(missing, JSON_COMPACT);
+		cbl_buf_printf(text, "],\"buildsNotFound\":%s}", m ? m : "[]");
+		free(m);
+	} else {
+		*out = json_object();
+		json_object_set(*out, "builds", builds);
+		json_object_set(*out, "buildsNotFound", missing);
+	}
 out:
-	sqlite3_finalize(st);
+	store_stmt_done(st);
 	json_decref(builds);
 	json_decref(missing);
 	free(ids);
 	return rc;
+}
+
+int store_op_batch_get_builds(store_db *h, json_t *req, json_t **out, cbl_error **err)
+{
+	return batch_get(h, req, out, NULL, err);
+}
+
+int store_op_batch_get_builds_text(store_db *h, json_t *req, cbl_buf *out, cbl_error **err)
+{
+	return batch_get(h, req, NULL, out, err);
 }
 
 static int check_sort_order(json_t *req, bool *desc, cbl_error **err)

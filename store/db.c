@@ -44,6 +44,38 @@ int store_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out, cbl_error **
 	return 0;
 }
 
+int store_stmt(store_db *h, const char *sql, sqlite3_stmt **out, cbl_error **err)
+{
+	for (size_t i = 0; i < h->ncache; i++)
+		if (h->cache[i].sql == sql) {
+			*out = h->cache[i].st;
+			return 0;
+		}
+	if (h->ncache == STORE_STMT_CACHE)
+		return cbl_error_set(err, CBL_EINTERNAL, "the statement cache is full");
+	if (sqlite3_prepare_v3(h->db, sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL) != SQLITE_OK)
+		return store_sql_error(h->db, err, "cannot prepare a database statement");
+	h->cache[h->ncache].sql = sql;
+	h->cache[h->ncache].st = *out;
+	h->ncache++;
+	return 0;
+}
+
+void store_stmt_done(sqlite3_stmt *st)
+{
+	if (st) {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+	}
+}
+
+void store_stmt_cache_clear(store_db *h)
+{
+	for (size_t i = 0; i < h->ncache; i++)
+		sqlite3_finalize(h->cache[i].st);
+	h->ncache = 0;
+}
+
 int store_begin(sqlite3 *db, cbl_error **err) { return store_exec(db, "BEGIN IMMEDIATE", err); }
 int store_commit(sqlite3 *db, cbl_error **err) { return store_exec(db, "COMMIT", err); }
 
@@ -224,6 +256,7 @@ static int import_legacy(sqlite3 *db, const char *home, cbl_error **err)
 		free(root);
 		return 0;
 	}
+	store_db tmp = {.db = db};
 	struct dirent *de;
 	while (!rc && (de = readdir(d))) {
 		if (de->d_name[0] == '.' || !store_project_name_valid(de->d_name))
@@ -262,7 +295,7 @@ static int import_legacy(sqlite3 *db, const char *home, cbl_error **err)
 			char *rpath = cbl_path_join(bdir, "build.json");
 			json_t *rec = json_load_file(rpath, 0, NULL);
 			if (rec && json_is_object(rec) && json_is_string(json_object_get(rec, "id")))
-				rc = store_db_build_upsert_raw(db, bdir, rec, 0, 0, err);
+				rc = store_db_build_upsert_raw(&tmp, bdir, rec, 0, 0, err);
 			json_decref(rec);
 			free(rpath);
 			free(bdir);
@@ -273,6 +306,7 @@ static int import_legacy(sqlite3 *db, const char *home, cbl_error **err)
 	}
 	closedir(d);
 	free(root);
+	store_stmt_cache_clear(&tmp);
 	if (!rc)
 		/* counters at least as high as any imported number */
 		rc = store_exec(db,

@@ -431,17 +431,20 @@ out:
 	return rc;
 }
 
-int store_db_project_ensure_implicit_raw(sqlite3 *db, const char *name, const char *location,
+static const char sql_project_exists[] = "SELECT 1 FROM projects WHERE name = ?1";
+
+int store_db_project_ensure_implicit_raw(store_db *h, const char *name, const char *location,
 					 const char *source_type, const char *region,
 					 const char *account, cbl_error **err)
 {
+	sqlite3 *db = h->db;
 	sqlite3_stmt *st = NULL;
-	int rc = store_prepare(db, "SELECT 1 FROM projects WHERE name = ?1", &st, err);
+	int rc = store_stmt(h, sql_project_exists, &st, err);
 	if (rc)
 		return rc;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	int s = sqlite3_step(st);
-	sqlite3_finalize(st);
+	store_stmt_done(st);
 	if (s == SQLITE_ROW)
 		return 0;
 	if (s != SQLITE_DONE)

@@ -68,11 +68,10 @@ int store_next_build_number(const char *home, const char *project, int64_t *out,
 		return rc;
 	/* one statement, so one atomic transaction: concurrent runners of a
 	 * project (other processes included) get distinct numbers */
-	rc = store_prepare(h->db,
-			   "INSERT INTO build_counters(project, last_number) VALUES(?1, 1)"
-			   " ON CONFLICT(project) DO UPDATE SET last_number = last_number + 1"
-			   " RETURNING last_number",
-			   &st, err);
+	static const char sql[] = "INSERT INTO build_counters(project, last_number) VALUES(?1, 1)"
+				  " ON CONFLICT(project) DO UPDATE SET last_number = last_number + 1"
+				  " RETURNING last_number";
+	rc = store_stmt(h, sql, &st, err);
 	if (rc)
 		goto out;
 	sqlite3_bind_text(st, 1, project, -1, SQLITE_STATIC);
@@ -84,7 +83,7 @@ int store_next_build_number(const char *home, const char *project, int64_t *out,
 	if (sqlite3_step(st) != SQLITE_DONE)
 		rc = store_sql_error(h->db, err, "cannot allocate a build number");
 out:
-	sqlite3_finalize(st);
+	store_stmt_done(st);
 	store_db_release(h);
 	return rc;
 }
@@ -270,7 +269,7 @@ int store_project_ensure_implicit(const char *home, const char *name, const char
 		return rc;
 	char *loc = source_dir[0] == '/' ? cbl_xasprintf("file://%s", source_dir) : cbl_xstrdup(source_dir);
 	bool git = strstr(source_dir, "://") && strncmp(source_dir, "file://", 7);
-	rc = store_db_project_ensure_implicit_raw(h->db, name, loc, git ? "GITHUB_ENTERPRISE" : "NO_SOURCE",
+	rc = store_db_project_ensure_implicit_raw(h, name, loc, git ? "GITHUB_ENTERPRISE" : "NO_SOURCE",
 						  STORE_DEFAULT_REGION, STORE_DEFAULT_ACCOUNT, err);
 	store_db_release(h);
 	free(loc);

@@ -35,6 +35,8 @@
 #define STORE_DEFAULT_ACCOUNT "000000000000"
 #define STORE_PAGE_SIZE 100
 
+#define STORE_STMT_CACHE 24
+
 typedef struct store_db {
 	char *home;
 	sqlite3 *db;
@@ -42,6 +44,13 @@ typedef struct store_db {
 	long long pstart;        /* that process's start time (/proc/self/stat field 22) */
 	pthread_mutex_t lock;
 	struct store_db *next;
+	/* prepared statements of the hot paths (a build's save at every phase
+	 * change, BatchGetBuilds), keyed by their SQL's address */
+	struct {
+		const char *sql;
+		sqlite3_stmt *st;
+	} cache[STORE_STMT_CACHE];
+	size_t ncache;
 } store_db;
 
 /* Returns the (locked) handle of home's database, opening, creating and
@@ -65,6 +74,13 @@ int store_sql_error(sqlite3 *db, cbl_error **err, const char *what);
 /* Runs SQL without results. */
 int store_exec(sqlite3 *db, const char *sql, cbl_error **err);
 int store_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out, cbl_error **err);
+/* A cached prepared statement for a static SQL string (compiled once per
+ * connection).  Hand it back with store_stmt_done (reset + clear bindings,
+ * which also ends its read of the database); never finalize it. */
+int store_stmt(store_db *h, const char *sql, sqlite3_stmt **out, cbl_error **err);
+void store_stmt_done(sqlite3_stmt *st);
+/* Finalizes a handle's cached statements (a handle made for a moment). */
+void store_stmt_cache_clear(store_db *h);
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK (rollback ignores errors). */
 int store_begin(sqlite3 *db, cbl_error **err);
 int store_commit(sqlite3 *db, cbl_error **err);
@@ -88,7 +104,7 @@ int store_split_build_id(const char *id, char **project, char **uuid, cbl_error 
  * complete, and the implicit project if its project does not exist. */
 int store_db_build_upsert(store_db *h, const char *build_dir, json_t *record, cbl_error **err);
 /* The same inside the caller's transaction; pid 0 = no runner recorded. */
-int store_db_build_upsert_raw(sqlite3 *db, const char *build_dir, json_t *record, long long pid,
+int store_db_build_upsert_raw(store_db *h, const char *build_dir, json_t *record, long long pid,
 			      long long pstart, cbl_error **err);
 int store_db_request_stop(store_db *h, const char *id, cbl_error **err);
 int store_db_stop_requested(store_db *h, const char *id, bool *out, cbl_error **err);
@@ -106,7 +122,7 @@ void store_record_finish_dead(json_t *record, bool stopped, int64_t now_ms);
 int store_db_project_get(store_db *h, const char *name, json_t **out, cbl_error **err);
 /* INSERT OR IGNORE of the implicit project (source NO_SOURCE, location
  * file://<dir>, or the git URL); arn_prefix "arn:aws:codebuild:<r>:<a>". */
-int store_db_project_ensure_implicit_raw(sqlite3 *db, const char *name, const char *location,
+int store_db_project_ensure_implicit_raw(store_db *h, const char *name, const char *location,
 					 const char *source_type, const char *region,
 					 const char *account, cbl_error **err);
 /* ResourceNotFoundException's text for a project. */
@@ -171,6 +187,8 @@ int store_op_delete_project(store_db *h, json_t *req, json_t **out, cbl_error **
 int store_op_batch_get_projects(store_db *h, json_t *req, json_t **out, cbl_error **err);
 int store_op_list_projects(store_db *h, json_t *req, json_t **out, cbl_error **err);
 int store_op_batch_get_builds(store_db *h, json_t *req, json_t **out, cbl_error **err);
+/* The same response as compact JSON text, appended to out. */
+int store_op_batch_get_builds_text(store_db *h, json_t *req, cbl_buf *out, cbl_error **err);
 int store_op_list_builds(store_db *h, json_t *req, json_t **out, cbl_error **err);
 int store_op_list_builds_for_project(store_db *h, json_t *req, json_t **out, cbl_error **err);
 int store_op_batch_delete_builds(store_db *h, json_t *req, json_t **out, cbl_error **err);

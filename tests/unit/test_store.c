@@ -660,6 +660,31 @@ static void test_batch_builds(void)
 	is_int(rc, 0, "BatchGetBuilds");
 	is_int(json_array_size(json_object_get(res, "builds")), 2, "found by id and by ARN, once each");
 	is_int(json_array_size(json_object_get(res, "buildsNotFound")), 1, "the unknown one not found");
+	/* the server's fast path answers the same, as text */
+	json_t *jreq = json_loads(req, 0, NULL);
+	char *text = NULL;
+	size_t tlen = 0;
+	is_int(store_api_dispatch_text(home, CB "BatchGetBuilds", jreq, &text, &tlen, &e), 0,
+	       "BatchGetBuilds as text");
+	json_t *parsed = text ? json_loadb(text, tlen, 0, NULL) : NULL;
+	ok(parsed && json_equal(parsed, res), "the spliced text is the same response");
+	json_decref(parsed);
+	free(text);
+	text = NULL;
+	json_decref(jreq);
+	jreq = json_loads("{\"ids\": [\"x\"]}", 0, NULL);
+	ok(store_api_dispatch_text(home, CB "BatchGetBuilds", jreq, &text, &tlen, &e) == CBL_EINVAL &&
+		   !text,
+	   "and the same errors");
+	cbl_error_clear(&e);
+	json_decref(jreq);
+	jreq = json_loads("{\"projectName\": \"bb\"}", 0, NULL);
+	is_int(store_api_dispatch_text(home, CB "ListBuildsForProject", jreq, &text, &tlen, &e), 0,
+	       "any other operation as text");
+	ok(text && !strncmp(text, "{\"ids\":[\"bb:", 12) && tlen == strlen(text), "compact JSON: %s",
+	   text ? text : "");
+	free(text);
+	json_decref(jreq);
 	json_decref(res);
 	expect_invalid(home, CB "BatchGetBuilds", "{\"ids\": [\"no-colon\"]}",
 		       "Invalid build ID provided: no-colon", "malformed id");
