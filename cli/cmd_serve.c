@@ -6,14 +6,10 @@
 #include "cli/cli.h"
 #include "server/creds.h"
 #include "server/server.h"
+#include "store/api.h"
 #include "store/store.h"
 #include "util/alloc.h"
 #include "util/time.h"
-
-#if __has_include("store/api.h")
-#include "store/api.h"
-#define HAVE_STORE_API 1
-#endif
 
 #include <errno.h>
 #include <getopt.h>
@@ -60,7 +56,6 @@ struct serve_ctx {
 	char *home;
 };
 
-#ifdef HAVE_STORE_API
 static int serve_dispatch(const char *target, json_t *request, json_t **out, cbl_error **err,
 			  void *payload)
 {
@@ -73,25 +68,6 @@ static bool serve_known(const char *target, void *payload)
 	(void)payload;
 	return store_api_known(target);
 }
-#else
-/* Until the store's dispatcher exists, no operation is served (every target
- * answers UnknownOperationException); authentication and errors work. */
-static int serve_dispatch(const char *target, json_t *request, json_t **out, cbl_error **err,
-			  void *payload)
-{
-	(void)request;
-	(void)payload;
-	*out = NULL;
-	return cbl_error_set(err, CBL_EINTERNAL, "%s is not implemented", target);
-}
-
-static bool serve_known(const char *target, void *payload)
-{
-	(void)target;
-	(void)payload;
-	return false;
-}
-#endif
 
 static void serve_log(const char *line, void *payload)
 {
@@ -231,9 +207,6 @@ int cmd_serve(int argc, char **argv)
 			"reach this API, and builds run commands on this machine. Requests travel "
 			"unencrypted (plain HTTP).\n",
 			server_url(srv));
-#ifndef HAVE_STORE_API
-	fprintf(stderr, "codebuild-local: warning: this build has no API operations yet\n");
-#endif
 	printf("listening on %s\n", server_url(srv));
 	fflush(stdout);
 

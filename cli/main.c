@@ -28,6 +28,7 @@ static const struct cmd_struct commands[] = {
 	 "list a project's build ids (aws codebuild list-builds-for-project)"},
 	{"batch-delete-builds", cmd_batch_delete_builds, "delete builds (aws codebuild batch-delete-builds)"},
 	{"logs", cmd_logs, "read a build's log (aws logs get-log-events)"},
+	{"serve", cmd_serve, "serve the CodeBuild API over HTTP for the AWS CLI and SDKs"},
 	{"cache", cmd_cache, "the build cache: ls, explain, prune"},
 	{"hash-files", cmd_hash_files, "SHA-256 over matched files, for cache keys (codebuild-hash-files)"},
 };
