@@ -207,7 +207,7 @@ def test_killed_runner_shows_fault(cbl, tmp_path):
 phases:
   build:
     commands:
-      - touch {mark}; sleep 60
+      - echo $$ > {mark}.tmp; mv {mark}.tmp {mark}; sleep 60
 """)
     proc = subprocess.Popen([str(BIN), "run", "--sandbox", "none", str(src)], env=cbl.env(),
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -230,6 +230,13 @@ phases:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+        if mark.exists():
+            # the build's shell has a session of its own: the runner's death
+            # leaves it behind
+            try:
+                os.killpg(int(mark.read_text()), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
     rec = out_json(cbl("batch-get-builds", "--ids", ids[0]))["builds"][0]
     assert rec["buildStatus"] == "FAULT"
     assert rec["buildComplete"] is True and rec["currentPhase"] == "COMPLETED"
