@@ -150,13 +150,14 @@ static size_t unescape_identity(void *cls, struct MHD_Connection *c, char *uri)
 
 /* ---- responses ---------------------------------------------------------- */
 
+/* Takes body (malloc'ed). */
 static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, char *body,
-				 const char *error_type, const char *extra_name,
+				 size_t len, const char *error_type, const char *extra_name,
 				 const char *extra_value)
 {
 	char rid[37];
 	struct MHD_Response *resp =
-		MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+		MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
 	if (!resp) {
 		free(body);
 		return MHD_NO;
@@ -187,7 +188,7 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, con
 	json_decref(o);
 	if (!body)
 		return MHD_NO;
-	return send_json(c, status, body, type, status == 405 ? "Allow" : NULL,
+	return send_json(c, status, body, strlen(body), type, status == 405 ? "Allow" : NULL,
 			 status == 405 ? "POST" : NULL);
 }
 
@@ -344,24 +345,35 @@ static enum MHD_Result handle(server *s, struct MHD_Connection *c, const char *u
 		}
 	}
 
-	int rc = s->opts.dispatch(target, request, &response, &err, s->opts.payload);
+	char *body = NULL;
+	size_t len = 0;
+	int rc = s->opts.dispatch_text
+			 ? s->opts.dispatch_text(target, request, &body, &len, &err, s->opts.payload)
+			 : s->opts.dispatch(target, request, &response, &err, s->opts.payload);
 	if (rc < 0) {
 		unsigned st;
 		const char *type = server_error_type(rc, target, &st);
+		free(body);
 		*out_status = st;
 		res = send_error(c, st, type, err ? err->msg : "internal error");
 		goto out;
 	}
-	if (!response)
-		response = json_object();
-	char *body = json_dumps(response, JSON_COMPACT | JSON_REAL_PRECISION(16));
+	if (!s->opts.dispatch_text) {
+		if (!response)
+			response = json_object();
+		body = json_dumps(response, JSON_COMPACT | JSON_REAL_PRECISION(16));
+		len = body ? strlen(body) : 0;
+	} else if (!body) {
+		body = cbl_xstrdup("{}");
+		len = 2;
+	}
 	if (!body) {
 		*out_status = 500;
 		res = send_error(c, 500, "InternalFailure", "response could not be encoded as JSON");
 		goto out;
 	}
 	*out_status = 200;
-	res = send_json(c, 200, body, NULL, NULL, NULL);
+	res = send_json(c, 200, body, len, NULL, NULL, NULL);
 out:
 	cbl_error_free(err);
 	json_decref(request);
@@ -578,8 +590,9 @@ int server_start(const struct server_opts *opts, server **out, cbl_error **err)
 {
 	int rc;
 	*out = NULL;
-	if (!opts->dispatch || !opts->known)
-		return cbl_error_set(err, CBL_EINVAL, "server: dispatch and known callbacks are required");
+	if ((!opts->dispatch && !opts->dispatch_text) || !opts->known)
+		return cbl_error_set(err, CBL_EINVAL,
+				     "server: a dispatch and a known callback are required");
 	server *s = cbl_xcalloc(1, sizeof(*s));
 	s->opts = *opts;
 	s->listen_fd = -1;

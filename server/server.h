@@ -46,6 +46,11 @@
  * *err; the message goes to the client as is. */
 typedef int (*server_dispatch_fn)(const char *target, json_t *request, json_t **out,
 				  cbl_error **err, void *payload);
+/* The same with the response already serialized: *out is a malloc'ed
+ * compact JSON object text (freed with free()), *out_len its length.  Lets
+ * a dispatcher splice stored JSON without building a json_t. */
+typedef int (*server_dispatch_text_fn)(const char *target, json_t *request, char **out,
+				       size_t *out_len, cbl_error **err, void *payload);
 /* True if target (e.g. "CodeBuild_20161006.ListProjects") is an operation
  * the dispatcher implements. */
 typedef bool (*server_known_fn)(const char *target, void *payload);
@@ -67,6 +72,7 @@ struct server_opts {
 	unsigned threads;         /* 0 = a thread per connection; N = N polling threads */
 	unsigned max_connections; /* 0 = 256 */
 	server_dispatch_fn dispatch;
+	server_dispatch_text_fn dispatch_text; /* used instead of dispatch when set */
 	server_known_fn known;
 	void *payload;            /* passed to dispatch and known */
 	server_log_fn log;        /* optional */
@@ -79,7 +85,8 @@ struct server_opts {
 typedef struct server server;
 
 /* Binds, listens and starts serving in background threads.  CBL_EINVAL for
- * a malformed listen address or missing dispatch callbacks, CBL_EIO when
+ * a malformed listen address or missing callbacks (known, and dispatch or
+ * dispatch_text), CBL_EIO when
  * the address cannot be bound. */
 int server_start(const struct server_opts *opts, server **out, cbl_error **err);
 

@@ -432,6 +432,36 @@ def test_projects_with_the_cli_and_boto3(server, tmp_path, clean_aws_env):
     assert p.returncode == 0 and p.stdout.strip().startswith('"'), p.stdout  # a timestamp the CLI parsed
 
 
+def test_a_local_build_through_the_api(server, cbl, clean_aws_env):
+    import datetime
+    import re
+
+    src = cbl.project("apibuild", "version: 0.2\nphases:\n  build:\n    commands:\n      - echo hello-from-the-build\n")
+    p = cbl("run", src, check=0)
+    build_id = re.search(r"Build (\S+:[0-9a-f-]{36}) ", p.output).group(1)
+    project, uuid = build_id.split(":")
+
+    p = aws(server.url, "codebuild", "batch-get-builds", "--ids", build_id, "apibuild:" + "0" * 36)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert [b["id"] for b in out["builds"]] == [build_id]
+    assert out["builds"][0]["buildStatus"] == "SUCCEEDED"
+    assert out["buildsNotFound"] == ["apibuild:" + "0" * 36]
+
+    c = client(server.url)
+    b = c.batch_get_builds(ids=[build_id])["builds"][0]
+    assert b["buildStatus"] == "SUCCEEDED" and b["buildComplete"] is True
+    assert isinstance(b["startTime"], datetime.datetime) and b["endTime"] >= b["startTime"]
+    assert {ph["phaseType"] for ph in b["phases"]} >= {"SUBMITTED", "BUILD", "COMPLETED"}
+    assert c.list_builds_for_project(projectName=project)["ids"] == [build_id]
+
+    p = aws(server.url, "logs", "get-log-events", "--log-group-name", f"/aws/codebuild/{project}",
+            "--log-stream-name", uuid, "--start-from-head")
+    assert p.returncode == 0, p.stderr
+    messages = [e["message"] for e in json.loads(p.stdout)["events"]]
+    assert any("hello-from-the-build" in m for m in messages), messages
+
+
 # ---- the JavaScript SDK v3 -------------------------------------------------------------------
 
 JS = r"""

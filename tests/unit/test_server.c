@@ -53,6 +53,26 @@ static int stub_dispatch(const char *target, json_t *request, json_t **out, cbl_
 	return 0;
 }
 
+/* Serialized variant: {"code": N} fails, {"empty": true} returns no text,
+ * anything else a fixed text. */
+static int stub_dispatch_text(const char *target, json_t *request, char **out, size_t *len,
+			      cbl_error **err, void *payload)
+{
+	(void)target;
+	(void)payload;
+	json_t *code = json_object_get(request, "code");
+	if (json_is_integer(code))
+		return cbl_error_set(err, (int)json_integer_value(code), "text failure");
+	if (json_is_true(json_object_get(request, "empty"))) {
+		*out = NULL;
+		*len = 0;
+		return 0;
+	}
+	*out = cbl_xstrdup("{\"builds\":[{\"id\":\"p:1\",\"startTime\":1700000000.5}]}");
+	*len = strlen(*out);
+	return 0;
+}
+
 static bool stub_known(const char *target, void *payload)
 {
 	(void)payload;
@@ -491,6 +511,37 @@ static void test_graceful_stop(void)
 	ok(x.done, "server_stop returned");
 }
 
+static void test_text_dispatch(const server_creds *creds)
+{
+	struct server_opts o = SERVER_OPTS_INIT;
+	server *s = NULL;
+	cbl_error *err = NULL;
+	o.dispatch_text = stub_dispatch_text;
+	o.known = stub_known;
+	o.creds = creds;
+	if (server_start(&o, &s, &err) < 0) {
+		ok(0, "text-dispatch server starts: %s", err ? err->msg : "");
+		cbl_error_free(err);
+		return;
+	}
+	struct reply r;
+	struct call c = {.target = "CodeBuild_20161006.BatchGetBuilds", .akid = "test",
+			 .secret = "test"};
+	call(server_port(s), &c, &r);
+	ok(r.status == 200 && !strcmp(cbl_buf_cstr(&r.body),
+				      "{\"builds\":[{\"id\":\"p:1\",\"startTime\":1700000000.5}]}"),
+	   "serialized dispatcher: its text is the response body");
+	reply_release(&r);
+	c.body = "{\"empty\": true}";
+	call(server_port(s), &c, &r);
+	is_str(cbl_buf_cstr(&r.body), "{}", "... no text is an empty object");
+	reply_release(&r);
+	c.body = "{\"code\": -9}";
+	expect_error(server_port(s), &c, 400, "ResourceAlreadyExistsException",
+		     "... its errors map like dispatch's");
+	server_stop(s);
+}
+
 static void test_listen(void)
 {
 	struct stub st = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, false, false};
@@ -617,6 +668,7 @@ int main(void)
 	test_concurrency(creds, 0);
 	test_concurrency(creds, 2);
 	test_graceful_stop();
+	test_text_dispatch(creds);
 	test_listen();
 
 	server_creds_free(creds);
