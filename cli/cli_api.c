@@ -502,7 +502,9 @@ int cli_api_run(const cli_api_cmd *cmd, int argc, char **argv)
 	json_object_update(req, flags);
 	home = store_default_home();
 	bool all_pages = cmd->paginate && !no_paginate && !json_object_get(req, "nextToken");
-	if (store_api_dispatch(home, cmd->target, req, &res, &err))
+	int (*dispatch)(const char *, const char *, json_t *, json_t **, cbl_error **) =
+		cmd->dispatch ? cmd->dispatch : store_api_dispatch;
+	if (dispatch(home, cmd->target, req, &res, &err))
 		goto fail;
 	while (all_pages && json_is_string(json_object_get(res, "nextToken"))) {
 		json_t *next = NULL;
@@ -513,7 +515,7 @@ int cli_api_run(const cli_api_cmd *cmd, int argc, char **argv)
 			goto out;
 		}
 		json_object_set(req, "nextToken", tok);
-		if (store_api_dispatch(home, cmd->target, req, &next, &err))
+		if (dispatch(home, cmd->target, req, &next, &err))
 			goto fail;
 		json_array_extend(json_object_get(res, cmd->paginate), json_object_get(next, cmd->paginate));
 		json_t *nt = json_object_get(next, "nextToken");

@@ -14,7 +14,10 @@
 #ifndef CLI_CLI_API_H
 #define CLI_CLI_API_H
 
+#include <jansson.h>
 #include <stddef.h>
+
+#include "util/error.h"
 
 typedef enum {
 	CA_STR,         /* --flag VALUE */
@@ -40,6 +43,11 @@ typedef struct cli_api_cmd {
 	size_t nargs;
 	const char *paginate;  /* list member merged over pages (the CLI's
 				  auto-pagination), NULL if not paginated */
+	/* the operation's implementation, with store_api_dispatch's contract;
+	 * NULL = store_api_dispatch (operations outside store/, e.g. a
+	 * StartBuild in runner/, plug theirs in here) */
+	int (*dispatch)(const char *home, const char *target, json_t *request, json_t **out,
+			cbl_error **err);
 } cli_api_cmd;
 
 /* Runs one command: argv[0] is the command name. Returns the exit status. */

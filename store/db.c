@@ -294,8 +294,14 @@ static int import_legacy(sqlite3 *db, const char *home, cbl_error **err)
 			char *bdir = cbl_path_join(pdir, be->d_name);
 			char *rpath = cbl_path_join(bdir, "build.json");
 			json_t *rec = json_load_file(rpath, 0, NULL);
-			if (rec && json_is_object(rec) && json_is_string(json_object_get(rec, "id")))
+			const char *id = json_string_value(json_object_get(rec, "id"));
+			char *p = NULL, *u = NULL;
+			/* a record the store could not have written is left alone */
+			if (id && !store_split_build_id(id, &p, &u, NULL) && !strcmp(p, de->d_name) &&
+			    !strcmp(u, be->d_name))
 				rc = store_db_build_upsert_raw(&tmp, bdir, rec, 0, 0, err);
+			free(p);
+			free(u);
 			json_decref(rec);
 			free(rpath);
 			free(bdir);

@@ -201,6 +201,19 @@ static void test_legacy_import(void)
 	json_t *r = make_record("legacy", uuid, 3, 1700000000000, true);
 	char *path = cbl_path_join(dir, "build.json");
 	json_dump_file(r, path, 0);
+	/* leftovers that are not records are skipped, not fatal */
+	char *junk = cbl_xasprintf("%s/builds/legacy/not-a-uuid!", home);
+	cbl_mkdir_p(junk, 0755, &e);
+	char *junk_rec = cbl_path_join(junk, "build.json");
+	cbl_write_file_atomic(junk_rec, "{\"id\": \"legacy:not-a-uuid!\"}", 30, 0644, false, &e);
+	char *junk2 = cbl_xasprintf("%s/builds/legacy/0000", home);
+	cbl_mkdir_p(junk2, 0755, &e);
+	char *junk2_rec = cbl_path_join(junk2, "build.json");
+	cbl_write_file_atomic(junk2_rec, "not json", 8, 0644, false, &e);
+	free(junk);
+	free(junk_rec);
+	free(junk2);
+	free(junk2_rec);
 	char *counter = cbl_xasprintf("%s/builds/legacy/.counter", home);
 	cbl_write_file_atomic(counter, "7\n", 2, 0644, false, &e);
 	int64_t n = 0;
