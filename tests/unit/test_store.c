@@ -205,11 +205,12 @@ static void test_legacy_import(void)
 	char *junk = cbl_xasprintf("%s/builds/legacy/not-a-uuid!", home);
 	cbl_mkdir_p(junk, 0755, &e);
 	char *junk_rec = cbl_path_join(junk, "build.json");
-	cbl_write_file_atomic(junk_rec, "{\"id\": \"legacy:not-a-uuid!\"}", 30, 0644, false, &e);
+	static const char junk_text[] = "{\"id\": \"legacy:not-a-uuid!\"}";
+	cbl_write_file_atomic(junk_rec, junk_text, strlen(junk_text), 0644, false, &e);
 	char *junk2 = cbl_xasprintf("%s/builds/legacy/0000", home);
 	cbl_mkdir_p(junk2, 0755, &e);
 	char *junk2_rec = cbl_path_join(junk2, "build.json");
-	cbl_write_file_atomic(junk2_rec, "not json", 8, 0644, false, &e);
+	cbl_write_file_atomic(junk2_rec, "not json", strlen("not json"), 0644, false, &e);
 	free(junk);
 	free(junk_rec);
 	free(junk2);
