@@ -27,10 +27,12 @@ static const char *const bool_members[] = {
 };
 static const char *const int_members[] = {
 	"gitCloneDepth", "timeoutInMinutes", "queuedTimeoutInMinutes", "concurrentBuildLimit",
-	"limit", "timeoutInMins", "autoRetryLimit", "startTime", "endTime", NULL,
+	"limit", "timeoutInMins", "autoRetryLimit", "startTime", "endTime", "timeoutInMinutesOverride",
+	"gitCloneDepthOverride", "queuedTimeoutInMinutesOverride", NULL,
 };
 static const char *const list_members[] = {
-	"modes", "subnets", "securityGroupIds", "environmentVariables", NULL,
+	"modes", "subnets", "securityGroupIds", "environmentVariables", "environmentVariablesOverride",
+	"secondarySourcesVersionOverride", NULL,
 };
 
 static bool member_in(const char *k, const char *const *set)

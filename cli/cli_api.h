@@ -63,5 +63,8 @@ int cmd_list_builds(int argc, char **argv);
 int cmd_list_builds_for_project(int argc, char **argv);
 int cmd_batch_delete_builds(int argc, char **argv);
 int cmd_logs(int argc, char **argv);
+int cmd_start_build(int argc, char **argv);
+int cmd_stop_build(int argc, char **argv);
+int cmd_retry_build(int argc, char **argv);
 
 #endif

@@ -73,7 +73,8 @@ static const char run_usage[] =
 	"4 TIMED_OUT, 5 STOPPED.\n";
 
 enum { OPT_ENV_FILE = 256, OPT_SECRETS, OPT_PROJECT, OPT_COMPUTE, OPT_SRCVER, OPT_REGION,
-       OPT_TIMEOUT, OPT_STRICT, OPT_JSON, OPT_PACKAGING, OPT_REPORTS, OPT_SANDBOX, OPT_NETWORK, OPT_SOURCE_MODE, OPT_TRACKED, OPT_DEPTH, OPT_SUBMODULES, OPT_SECONDARY };
+       OPT_TIMEOUT, OPT_STRICT, OPT_JSON, OPT_PACKAGING, OPT_REPORTS, OPT_SANDBOX, OPT_NETWORK, OPT_SOURCE_MODE, OPT_TRACKED, OPT_DEPTH, OPT_SUBMODULES, OPT_SECONDARY,
+       OPT_LAUNCHED, OPT_BUILD_UUID, OPT_BUILD_NUMBER, OPT_PROJECT_ENV };
 
 static const struct option run_options[] = {
 	{"buildspec", required_argument, NULL, 'b'},
@@ -96,16 +97,22 @@ static const struct option run_options[] = {
 	{"clone-depth", required_argument, NULL, OPT_DEPTH},
 	{"fetch-submodules", no_argument, NULL, OPT_SUBMODULES},
 	{"secondary-source", required_argument, NULL, OPT_SECONDARY},
+	/* used by StartBuild's launcher (runner/launch.c), not documented */
+	{"launched", no_argument, NULL, OPT_LAUNCHED},
+	{"build-uuid", required_argument, NULL, OPT_BUILD_UUID},
+	{"build-number", required_argument, NULL, OPT_BUILD_NUMBER},
+	{"project-env", required_argument, NULL, OPT_PROJECT_ENV},
 	{"strict", no_argument, NULL, OPT_STRICT},
 	{"json", no_argument, NULL, OPT_JSON},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
 
-typedef enum { OUT_PLAIN, OUT_TTY, OUT_JSON } out_mode;
+typedef enum { OUT_PLAIN, OUT_TTY, OUT_JSON, OUT_NONE } out_mode;
 
 typedef struct view {
 	out_mode mode;
+	int ready_fd;        /* --launched: "ok" once the first record is saved */
 	bool color;
 	int64_t phase_start_us;
 } view;
@@ -200,9 +207,25 @@ static bool user_phase(runner_phase_type p)
 	return p >= RUNNER_PHASE_DOWNLOAD_SOURCE && p <= RUNNER_PHASE_UPLOAD_ARTIFACTS;
 }
 
+/* --launched: the launcher waits on fd 3 for "ok" (the build's first record
+ * is saved: the runner's first line comes after it) or "error: <message>". */
+static void launched_say(view *v, const char *what, const char *msg)
+{
+	if (v->ready_fd < 0)
+		return;
+	dprintf(v->ready_fd, "%s%s%s\n", what, msg ? ": " : "", msg ? msg : "");
+	close(v->ready_fd);
+	v->ready_fd = -1;
+}
+
 static void on_event(const runner_event *ev, void *payload)
 {
 	view *v = payload;
+	if (v->mode == OUT_NONE) {
+		if (ev->kind == RUNNER_EV_LOG)
+			launched_say(v, "ok", NULL);
+		return;
+	}
 	if (v->mode == OUT_JSON) {
 		print_json_event(ev);
 		return;
@@ -345,6 +368,8 @@ int cmd_run(int argc, char **argv)
 	runner_secondary_source *secondary = NULL;
 	size_t n_secondary = 0;
 	bool any_git = false;
+	bool launched = false;
+	cbl_strv project_env = CBL_STRV_INIT;
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "a:b:e:i:h", run_options, NULL)) != -1) {
@@ -378,6 +403,16 @@ int cmd_run(int argc, char **argv)
 			break;
 		case OPT_TRACKED: o.git_tracked_only = true; break;
 		case OPT_SUBMODULES: o.fetch_submodules = true; break;
+		case OPT_LAUNCHED: launched = true; break;
+		case OPT_BUILD_UUID: o.uuid = optarg; break;
+		case OPT_BUILD_NUMBER: o.number = strtoll(optarg, NULL, 10); break;
+		case OPT_PROJECT_ENV:
+			if (!strchr(optarg, '=') || optarg[0] == '=') {
+				cli_error("--project-env expects NAME=VALUE, got '%s'", optarg);
+				goto out;
+			}
+			cbl_strv_push(&project_env, optarg);
+			break;
 		case OPT_SECONDARY:
 			secondary = cbl_xrealloc(secondary, (n_secondary + 1) * sizeof(*secondary));
 			memset(&secondary[n_secondary], 0, sizeof(*secondary));
@@ -462,12 +497,19 @@ int cmd_run(int argc, char **argv)
 		cbl_strv_push(&file_env, env.v[i]);
 	o.env_overrides = (const char *const *)file_env.v;
 
+	o.project_env = (const char *const *)project_env.v;
+	v.ready_fd = -1;
 	v.mode = json ? OUT_JSON : (isatty(1) ? OUT_TTY : OUT_PLAIN);
+	if (launched) {
+		v.mode = OUT_NONE;
+		v.ready_fd = 3;
+	}
 	v.color = v.mode == OUT_TTY && !getenv("NO_COLOR");
 	o.on_event = on_event;
 	o.payload = &v;
 
 	if (runner_build_new(&b, &o, &err) < 0) {
+		launched_say(&v, "error", err->msg);
 		cli_report(err);
 		rc = err->code == CBL_EINVAL || err->code == CBL_ENOENT ? CLI_EXIT_USAGE : CLI_EXIT_FAULT;
 		goto out;
@@ -482,12 +524,15 @@ int cmd_run(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	if (runner_build_run(b, &err) < 0) {
+		launched_say(&v, "error", err->msg);
 		cli_report(err);
 		rc = CLI_EXIT_FAULT;
 		goto out;
 	}
 	rc = exit_code_for(b);
-	if (v.mode == OUT_JSON) {
+	if (v.mode == OUT_NONE) {
+		launched_say(&v, "ok", NULL);
+	} else if (v.mode == OUT_JSON) {
 		json_t *wrap = json_object();
 		json_object_set(wrap, "build", runner_build_record(b));
 		char *s = json_dumps(wrap, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(13));
@@ -527,6 +572,7 @@ out:
 	cbl_error_free(err);
 	cbl_strv_release(&env);
 	cbl_strv_release(&file_env);
+	cbl_strv_release(&project_env);
 	free(secondary);
 	return rc;
 }

@@ -1081,13 +1081,24 @@ int runner_build_new(runner_build **out, const runner_opts *opts, cbl_error **er
 		}
 		cbl_strv_push(&b->project_env, *e);
 	}
-	cbl_uuid4(uuid);
+	if (opts->uuid) {
+		/* a launcher's (StartBuild): it already answered with this id */
+		size_t ul = strlen(opts->uuid);
+		if (ul != 36 || strspn(opts->uuid, "0123456789abcdef-") != ul) {
+			rc = cbl_error_set(err, CBL_EINVAL, "invalid build uuid '%s'", opts->uuid);
+			goto fail;
+		}
+		snprintf(uuid, sizeof(uuid), "%s", opts->uuid);
+	} else {
+		cbl_uuid4(uuid);
+	}
 	b->uuid = cbl_xstrdup(uuid);
 	b->id = cbl_xasprintf("%s:%s", b->project, uuid);
 	b->arn = cbl_xasprintf("arn:aws:codebuild:%s:%s:build/%s", b->region, b->account, b->id);
 	runner_sweep_trash(b->home);
-	rc = store_next_build_number(b->home, b->project, &b->number, err);
-	if (rc)
+	if (opts->number > 0)
+		b->number = opts->number;
+	else if ((rc = store_next_build_number(b->home, b->project, &b->number, err)))
 		goto fail;
 	rc = store_build_dir_create(b->home, b->project, uuid, &b->dir, err);
 	if (rc)
@@ -1279,6 +1290,7 @@ int runner_build_run(runner_build *b, cbl_error **err)
 	b->log_fd = open(b->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_APPEND, 0644);
 	if (b->log_fd < 0)
 		return cbl_error_set_errno(err, CBL_EIO, errno, "cannot create '%s'", b->log_path);
+	runner_write_pidfile(b->dir);
 
 	phase_start(b, RUNNER_PHASE_SUBMITTED);
 	phase_end(b, RUNNER_PHASE_SUBMITTED, RUNNER_STATUS_SUCCEEDED, false);

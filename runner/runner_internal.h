@@ -248,6 +248,9 @@ void runner_sources_free(runner_build *b);
  * wait: renamed into <home>/trash (same filesystem, atomic) and removed by a
  * detached low-priority process; removed here when that cannot be done. */
 void runner_discard_tree(runner_build *b, const char *path);
+/* <build dir>/runner.pid: "<pid> <start time>" of this process, so StopBuild
+ * can signal the build's runner (runner/launch.c). */
+void runner_write_pidfile(const char *build_dir);
 /* Hands trees left in <home>/trash by an interrupted remover to a new one. */
 void runner_sweep_trash(const char *home);
 

@@ -1,0 +1,823 @@
+/* runner/launch.c - StartBuild / StopBuild / RetryBuild (see launch.h). */
+#include "runner/launch.h"
+#include "runner/runner_internal.h"
+#include "store/store.h"
+#include "util/alloc.h"
+#include "util/buf.h"
+#include "util/fs.h"
+#include "util/strv.h"
+#include "util/time.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "util/banned.h"
+
+extern char **environ;
+
+#define CB "CodeBuild_20161006."
+
+typedef struct queued {
+	char *id, *dir;
+	cbl_strv argv;
+	struct queued *next;
+} queued;
+
+struct runner_launcher {
+	char *home, *exe, *region;
+	int max_running;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int running;
+	queued *head, *tail;
+	bool stopping;
+	bool reaper_started;
+	pthread_t reaper;
+};
+
+/* ------------------------------------------------------------ pidfile --- */
+
+/* Field 22 of /proc/PID/stat: the process's start time (clock ticks since
+ * boot), which tells a live runner from a recycled pid. */
+static long long proc_start_time(pid_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+	if (!p)
+		return -1;
+	p++; /* the space before field 3 */
+	for (int field = 3; field < 22 && p; field++)
+		p = strchr(p + 1, ' ');
+	return p ? strtoll(p + 1, NULL, 10) : -1;
+}
+
+void runner_write_pidfile(const char *build_dir)
+{
+	char line[64];
+	int n = snprintf(line, sizeof(line), "%ld %lld\n", (long)getpid(), proc_start_time(getpid()));
+	char *path = cbl_path_join(build_dir, "runner.pid");
+	cbl_write_file_atomic(path, line, (size_t)n, 0600, false, NULL);
+	free(path);
+}
+
+/* The runner of a build if it still runs, else 0. */
+static pid_t live_runner(const char *build_dir)
+{
+	char *path = cbl_path_join(build_dir, "runner.pid"), *data = NULL;
+	size_t len = 0;
+	pid_t pid = 0;
+	if (cbl_read_file(path, 4096, &data, &len, NULL) == 0) {
+		long p = 0;
+		long long st = 0;
+		if (sscanf(data, "%ld %lld", &p, &st) == 2 && p > 1 && proc_start_time((pid_t)p) == st)
+			pid = (pid_t)p;
+	}
+	free(data);
+	free(path);
+	return pid;
+}
+
+/* ----------------------------------------------------------- requests --- */
+
+static const char *jstr(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+	return json_is_string(v) && *json_string_value(v) ? json_string_value(v) : NULL;
+}
+
+static int opt_str(json_t *req, const char *key, const char **out, cbl_error **err)
+{
+	json_t *v = json_object_get(req, key);
+	*out = NULL;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_string(v))
+		return cbl_error_set(err, CBL_EINVAL, "%s must be a string", key);
+	*out = json_string_value(v);
+	return 0;
+}
+
+static int opt_int(json_t *req, const char *key, long long lo, long long hi, long long *out, cbl_error **err)
+{
+	json_t *v = json_object_get(req, key);
+	*out = -1;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
+		return cbl_error_set(err, CBL_EINVAL, "%s must be an integer from %lld to %lld", key, lo, hi);
+	*out = json_integer_value(v);
+	return 0;
+}
+
+/* -e / --project-env arguments from a list of EnvironmentVariable. */
+static int env_args(json_t *list, const char *flag, const char *what, cbl_strv *argv, cbl_error **err)
+{
+	if (!list || json_is_null(list))
+		return 0;
+	if (!json_is_array(list))
+		return cbl_error_set(err, CBL_EINVAL, "%s must be a list", what);
+	size_t i;
+	json_t *ev;
+	json_array_foreach(list, i, ev) {
+		const char *name = jstr(ev, "name");
+		json_t *value = json_object_get(ev, "value");
+		const char *type = jstr(ev, "type");
+		if (!name || !json_is_string(value))
+			return cbl_error_set(err, CBL_EINVAL, "%s[%zu] needs a name and a value", what, i);
+		if (strchr(name, '='))
+			return cbl_error_set(err, CBL_EINVAL, "%s[%zu]: invalid name '%s'", what, i, name);
+		if (type && strcmp(type, "PLAINTEXT"))
+			return cbl_error_set(err, CBL_EINVAL,
+					     "%s '%s': type %s needs the parameter or secret's value, which "
+					     "a local build has only from a buildspec's env with "
+					     "--secrets-file; use PLAINTEXT",
+					     what, name, type);
+		cbl_strv_push(argv, flag);
+		cbl_strv_push_take(argv, cbl_xasprintf("%s=%s", name, json_string_value(value)));
+	}
+	return 0;
+}
+
+static bool is_git_type(const char *t)
+{
+	static const char *const git[] = {"GITHUB", "GITHUB_ENTERPRISE", "GITLAB", "GITLAB_SELF_MANAGED",
+					  "BITBUCKET", "CODECOMMIT"};
+	for (size_t i = 0; i < sizeof(git) / sizeof(*git); i++)
+		if (!strcmp(t, git[i]))
+			return true;
+	return false;
+}
+
+static const char *strip_file_url(const char *loc)
+{
+	return !strncmp(loc, "file://", 7) ? loc + 7 : loc;
+}
+
+/* An inline buildspec (YAML text) rather than a path in the source. */
+static bool inline_buildspec(const char *bs)
+{
+	return strchr(bs, '\n') || !strncmp(bs, "version:", 8);
+}
+
+/* The `run` arguments of a StartBuild request against its project. */
+static int build_argv(runner_launcher *l, json_t *req, json_t *proj, const char *dir, cbl_strv *argv,
+		      cbl_error **err)
+{
+	json_t *src = json_object_get(proj, "source");
+	json_t *env = json_object_get(proj, "environment");
+	const char *type = jstr(src, "type") ? jstr(src, "type") : "NO_SOURCE";
+	const char *location = jstr(src, "location");
+	const char *buildspec = jstr(src, "buildspec");
+	const char *s = NULL;
+	long long n = -1;
+	int rc;
+
+	if ((rc = opt_str(req, "sourceTypeOverride", &s, err)))
+		return rc;
+	if (s)
+		type = s;
+	if ((rc = opt_str(req, "sourceLocationOverride", &s, err)))
+		return rc;
+	if (s)
+		location = s;
+	if ((rc = opt_str(req, "buildspecOverride", &s, err)))
+		return rc;
+	if (s && *s)
+		buildspec = s;
+	bool git = is_git_type(type);
+	if (!git && strcmp(type, "NO_SOURCE"))
+		return cbl_error_set(err, CBL_EINVAL, "source type %s cannot be built locally (git types and "
+						      "NO_SOURCE can)", type);
+	if (git && !location)
+		return cbl_error_set(err, CBL_EINVAL, "source type %s needs a location", type);
+
+	cbl_strv_push(argv, l->exe);
+	cbl_strv_push(argv, "run");
+	cbl_strv_push(argv, "--launched");
+	if (buildspec && inline_buildspec(buildspec)) {
+		char *path = cbl_path_join(dir, "buildspec-inline.yml");
+		if ((rc = cbl_write_file_atomic(path, buildspec, strlen(buildspec), 0600, false, err))) {
+			free(path);
+			return rc;
+		}
+		cbl_strv_push(argv, "-b");
+		cbl_strv_push_take(argv, path);
+	} else if (buildspec) {
+		cbl_strv_push(argv, "-b");
+		cbl_strv_push(argv, buildspec);
+	} else if (!git && !location) {
+		return cbl_error_set(err, CBL_EINVAL, "a NO_SOURCE project needs a buildspec (inline YAML in "
+						      "source.buildspec or buildspecOverride)");
+	}
+
+	const char *image = jstr(env, "image"), *compute = jstr(env, "computeType");
+	if ((rc = opt_str(req, "imageOverride", &s, err)))
+		return rc;
+	if (s)
+		image = s;
+	if ((rc = opt_str(req, "computeTypeOverride", &s, err)))
+		return rc;
+	if (s)
+		compute = s;
+	if (image) {
+		cbl_strv_push(argv, "-i");
+		cbl_strv_push(argv, image);
+	}
+	if (compute) {
+		cbl_strv_push(argv, "--compute-type");
+		cbl_strv_push(argv, compute);
+	}
+	if ((rc = env_args(json_object_get(env, "environmentVariables"), "--project-env",
+			   "environment variable", argv, err)) ||
+	    (rc = env_args(json_object_get(req, "environmentVariablesOverride"), "-e",
+			   "environmentVariablesOverride", argv, err)))
+		return rc;
+
+	json_t *t = json_object_get(proj, "timeoutInMinutes");
+	long long timeout = json_is_integer(t) ? json_integer_value(t) : 60;
+	if ((rc = opt_int(req, "timeoutInMinutesOverride", 5, 2160, &n, err)))
+		return rc;
+	if (n > 0)
+		timeout = n;
+	cbl_strv_push(argv, "--timeout");
+	cbl_strv_push_take(argv, cbl_xasprintf("%lld", timeout));
+
+	if (git) {
+		const char *version = jstr(proj, "sourceVersion");
+		if ((rc = opt_str(req, "sourceVersion", &s, err)))
+			return rc;
+		if (s && *s)
+			version = s;
+		if (version) {
+			cbl_strv_push(argv, "--source-version");
+			cbl_strv_push(argv, version);
+		}
+		json_t *d = json_object_get(src, "gitCloneDepth");
+		long long depth = json_is_integer(d) ? json_integer_value(d) : 1;
+		if ((rc = opt_int(req, "gitCloneDepthOverride", 0, 1000000, &n, err)))
+			return rc;
+		if (n >= 0)
+			depth = n;
+		cbl_strv_push(argv, "--clone-depth");
+		cbl_strv_push_take(argv, cbl_xasprintf("%lld", depth));
+		json_t *sub = json_object_get(req, "gitSubmodulesConfigOverride");
+		if (!json_is_object(sub))
+			sub = json_object_get(src, "gitSubmodulesConfig");
+		if (json_is_true(json_object_get(sub, "fetchSubmodules")))
+			cbl_strv_push(argv, "--fetch-submodules");
+	}
+
+	/* secondary sources, their versions from the project and the override */
+	json_t *secs = json_object_get(proj, "secondarySources");
+	json_t *vers = json_object_get(req, "secondarySourcesVersionOverride");
+	json_t *pvers = json_object_get(proj, "secondarySourceVersions");
+	size_t i;
+	json_t *sec;
+	json_array_foreach(secs, i, sec) {
+		const char *id = jstr(sec, "sourceIdentifier"), *loc = jstr(sec, "location");
+		if (!id || !loc)
+			return cbl_error_set(err, CBL_EINVAL, "secondary source %zu needs a sourceIdentifier and a "
+							      "location", i);
+		const char *ver = NULL;
+		json_t *lists[] = {vers, pvers};
+		for (int k = 0; k < 2 && !ver; k++) {
+			size_t j;
+			json_t *v;
+			json_array_foreach(lists[k], j, v) {
+				const char *vid = jstr(v, "sourceIdentifier");
+				if (vid && !strcmp(vid, id))
+					ver = jstr(v, "sourceVersion");
+			}
+		}
+		cbl_strv_push(argv, "--secondary-source");
+		bool sgit = jstr(sec, "type") && is_git_type(jstr(sec, "type"));
+		if (sgit && !strncmp(loc, "file://", 7) && !ver)
+			cbl_strv_push_take(argv, cbl_xasprintf("%s=%s", id, loc));
+		else if (sgit)
+			cbl_strv_push_take(argv, cbl_xasprintf("%s=%s%s%s", id, loc, ver ? "@" : "", ver ? ver : ""));
+		else
+			cbl_strv_push_take(argv, cbl_xasprintf("%s=%s", id, strip_file_url(loc)));
+	}
+
+	json_t *art = json_object_get(proj, "artifacts");
+	const char *packaging = jstr(art, "packaging");
+	if (packaging && !strcmp(packaging, "NONE")) {
+		cbl_strv_push(argv, "--artifacts-packaging");
+		cbl_strv_push(argv, "NONE");
+	}
+	cbl_strv_push(argv, "--project");
+	cbl_strv_push(argv, jstr(proj, "name"));
+	cbl_strv_push(argv, "--region");
+	cbl_strv_push(argv, l->region);
+
+	/* the source last: a git URL, a directory, or an empty one */
+	if (git) {
+		/* file:///repo stays a URL: a clone, as for a repository */
+		cbl_strv_push(argv, location);
+	} else if (location) {
+		cbl_strv_push(argv, strip_file_url(location));
+	} else {
+		char *empty = cbl_path_join(dir, "nosource");
+		if ((rc = cbl_mkdir_p(empty, 0755, err))) {
+			free(empty);
+			return rc;
+		}
+		cbl_strv_push_take(argv, empty);
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ spawning --- */
+
+/* Starts `argv` in a session of its own, stdio on /dev/null, the ready pipe
+ * as fd 3.  *ready_r gets the read end when ready_r is not NULL. */
+static int spawn_runner(const cbl_strv *argv, int *ready_r, pid_t *pid_out, cbl_error **err)
+{
+	int p[2] = {-1, -1};
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return cbl_error_set_errno(err, CBL_EIO, errno, "cannot create a pipe");
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawnattr_init(&attr);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, p[1], 3);
+	posix_spawn_file_actions_addclosefrom_np(&fa, 4);
+	sigset_t none, all;
+	sigemptyset(&none);
+	sigfillset(&all);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &all);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	pid_t pid;
+	int rc = posix_spawn(&pid, argv->v[0], &fa, &attr, argv->v, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	close(p[1]);
+	if (rc != 0) {
+		close(p[0]);
+		return cbl_error_set_errno(err, CBL_EIO, rc, "cannot start %s", argv->v[0]);
+	}
+	*pid_out = pid;
+	if (ready_r)
+		*ready_r = p[0];
+	else
+		close(p[0]);
+	return 0;
+}
+
+/* Waits for the runner's "ok" (its first record is saved) or its
+ * "error: <message>" (it could not start the build). */
+static int wait_ready(int fd, cbl_error **err)
+{
+	cbl_buf b = CBL_BUF_INIT;
+	char chunk[4096];
+	ssize_t n;
+	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		cbl_buf_append(&b, chunk, (size_t)n);
+	}
+	close(fd);
+	int rc = 0;
+	const char *s = b.len ? cbl_buf_cstr(&b) : "";
+	if (!strncmp(s, "ok", 2))
+		rc = 0;
+	else if (!strncmp(s, "error: ", 7))
+		rc = cbl_error_set(err, CBL_EINVAL, "%.*s", (int)strcspn(s + 7, "\n"), s + 7);
+	else
+		rc = cbl_error_set(err, CBL_EINTERNAL, "the build's runner exited before starting the build");
+	cbl_buf_release(&b);
+	return rc;
+}
+
+/* The record of a build that waits for a free slot. */
+static json_t *queued_record(runner_launcher *l, json_t *proj, const char *id, int64_t number)
+{
+	int64_t now = cbl_now_us();
+	json_t *r = json_object();
+	json_t *t = json_real((double)(now / 1000) / 1e3);
+	const char *uuid = strchr(id, ':') + 1;
+	json_object_set_new(r, "id", json_string(id));
+	json_object_set_new(r, "arn", json_sprintf("arn:aws:codebuild:%s:000000000000:build/%s", l->region, id));
+	json_object_set_new(r, "buildNumber", json_integer(number));
+	json_object_set(r, "startTime", t);
+	json_object_set_new(r, "currentPhase", json_string("QUEUED"));
+	json_object_set_new(r, "buildStatus", json_string("IN_PROGRESS"));
+	json_object_set_new(r, "projectName", json_string(jstr(proj, "name")));
+	json_t *phases = json_array(), *sub = json_object(), *q = json_object();
+	json_object_set_new(sub, "phaseType", json_string("SUBMITTED"));
+	json_object_set_new(sub, "phaseStatus", json_string("SUCCEEDED"));
+	json_object_set(sub, "startTime", t);
+	json_object_set(sub, "endTime", t);
+	json_object_set_new(sub, "durationInSeconds", json_integer(0));
+	json_array_append_new(phases, sub);
+	json_object_set_new(q, "phaseType", json_string("QUEUED"));
+	json_object_set(q, "startTime", t);
+	json_array_append_new(phases, q);
+	json_object_set_new(r, "phases", phases);
+	json_t *src = json_object_get(proj, "source");
+	json_object_set_new(r, "source", src ? json_deep_copy(src) : json_object());
+	json_t *env = json_object_get(proj, "environment");
+	json_object_set_new(r, "environment", env ? json_deep_copy(env) : json_object());
+	json_t *logs = json_object();
+	json_object_set_new(logs, "groupName", json_sprintf("/aws/codebuild/%s", jstr(proj, "name")));
+	json_object_set_new(logs, "streamName", json_string(uuid));
+	json_object_set_new(r, "logs", logs);
+	json_object_set_new(r, "buildComplete", json_false());
+	json_object_set_new(r, "initiator", json_string("codebuild-local"));
+	json_decref(t);
+	return r;
+}
+
+static void finish_unstarted(const char *dir, json_t *rec, const char *code, const char *message)
+{
+	int64_t now = cbl_now_us();
+	json_t *t = json_real((double)(now / 1000) / 1e3);
+	json_t *phases = json_object_get(rec, "phases");
+	json_t *q = json_array_get(phases, json_array_size(phases) - 1);
+	json_object_set_new(q, "phaseStatus", json_string("STOPPED"));
+	json_object_set(q, "endTime", t);
+	json_object_set_new(q, "durationInSeconds", json_integer(0));
+	json_t *ctxs = json_array(), *c = json_object();
+	json_object_set_new(c, "statusCode", json_string(code));
+	json_object_set_new(c, "message", json_string(message));
+	json_array_append_new(ctxs, c);
+	json_object_set_new(q, "contexts", ctxs);
+	json_object_set_new(rec, "buildStatus", json_string("STOPPED"));
+	json_object_set_new(rec, "currentPhase", json_string("COMPLETED"));
+	json_object_set_new(rec, "buildComplete", json_true());
+	json_object_set(rec, "endTime", t);
+	json_decref(t);
+	store_build_save(dir, rec, false, NULL);
+}
+
+/* Starts queued builds while slots are free.  Called with mu held. */
+static void start_queued_locked(runner_launcher *l)
+{
+	while (l->head && (l->max_running <= 0 || l->running < l->max_running)) {
+		queued *q = l->head;
+		l->head = q->next;
+		if (!l->head)
+			l->tail = NULL;
+		pid_t pid;
+		cbl_error *e = NULL;
+		if (spawn_runner(&q->argv, NULL, &pid, &e) == 0) {
+			l->running++;
+		} else {
+			json_t *rec = NULL;
+			if (store_build_load(l->home, q->id, &rec, NULL) == 0) {
+				finish_unstarted(q->dir, rec, "CLIENT_ERROR", e->msg);
+				json_decref(rec);
+			}
+			cbl_error_free(e);
+		}
+		free(q->id);
+		free(q->dir);
+		cbl_strv_release(&q->argv);
+		free(q);
+	}
+}
+
+static void *reaper_main(void *arg)
+{
+	runner_launcher *l = arg;
+	pthread_mutex_lock(&l->mu);
+	while (!l->stopping) {
+		if (l->running == 0) {
+			pthread_cond_wait(&l->cv, &l->mu);
+			continue;
+		}
+		pthread_mutex_unlock(&l->mu);
+		int st;
+		pid_t pid = waitpid(-1, &st, WNOHANG);
+		if (pid <= 0) {
+			poll(NULL, 0, 50);
+			pthread_mutex_lock(&l->mu);
+			continue;
+		}
+		pthread_mutex_lock(&l->mu);
+		if (l->running > 0)
+			l->running--;
+		start_queued_locked(l);
+	}
+	pthread_mutex_unlock(&l->mu);
+	return NULL;
+}
+
+/* ----------------------------------------------------------- operations --- */
+
+static int load_build(runner_launcher *l, json_t *req, json_t **rec, char **dir, cbl_error **err)
+{
+	const char *id = jstr(req, "id");
+	if (!id)
+		return cbl_error_set(err, CBL_EINVAL, "1 validation error detected: Value null at 'id' failed to "
+						      "satisfy constraint: Member must not be null");
+	const char *b = strstr(id, ":build/");
+	if (!strncmp(id, "arn:", 4) && b)
+		id = b + 7;
+	const char *colon = strchr(id, ':');
+	if (!colon || colon == id || !colon[1] || strchr(colon + 1, '/') || strstr(id, ".."))
+		return cbl_error_set(err, CBL_EINVAL, "Invalid build ID provided");
+	int rc = store_build_load(l->home, id, rec, err);
+	if (rc == CBL_ENOENT) {
+		cbl_error_clear(err);
+		return cbl_error_set(err, CBL_ENOENT, "Build not found: %s", id);
+	}
+	if (rc)
+		return rc;
+	*dir = cbl_xasprintf("%s/builds/%.*s/%s", l->home, (int)(colon - id), id, colon + 1);
+	return 0;
+}
+
+static int start_build(runner_launcher *l, json_t *req, json_t **out, cbl_error **err)
+{
+	json_t *proj = NULL, *rec = NULL;
+	cbl_strv argv = CBL_STRV_INIT;
+	char *dir = NULL, *id = NULL;
+	char uuid[37];
+	int64_t number = 0;
+	int rc, ready = -1;
+	if (!json_is_object(req))
+		return cbl_error_set(err, CBL_EINVAL, "the request must be a JSON object");
+	const char *name = jstr(req, "projectName");
+	if (!name)
+		return cbl_error_set(err, CBL_EINVAL, "1 validation error detected: Value null at 'projectName' "
+						      "failed to satisfy constraint: Member must not be null");
+	if ((rc = store_project_get(l->home, name, &proj, err)))
+		return rc;
+	cbl_uuid4(uuid);
+	id = cbl_xasprintf("%s:%s", name, uuid);
+	if ((rc = store_next_build_number(l->home, name, &number, err)) ||
+	    (rc = store_build_dir_create(l->home, name, uuid, &dir, err)))
+		goto out;
+	if ((rc = build_argv(l, req, proj, dir, &argv, err)))
+		goto fail_dir;
+	cbl_strv_push(&argv, "--build-uuid");
+	cbl_strv_push(&argv, uuid);
+	cbl_strv_push(&argv, "--build-number");
+	cbl_strv_push_take(&argv, cbl_xasprintf("%lld", (long long)number));
+	/* `run [options] SOURCE`: the source was pushed last by build_argv;
+	 * getopt permutes, so options after it are fine */
+	{
+		char *rq = json_dumps(req, JSON_COMPACT | JSON_SORT_KEYS);
+		char *path = cbl_path_join(dir, "request.json");
+		rc = cbl_write_file_atomic(path, rq, strlen(rq), 0600, false, err);
+		free(path);
+		free(rq);
+		if (rc)
+			goto fail_dir;
+	}
+	pthread_mutex_lock(&l->mu);
+	bool slot = l->max_running <= 0 || (l->running < l->max_running && !l->head);
+	if (!slot) {
+		rec = queued_record(l, proj, id, number);
+		rc = store_build_save(dir, rec, false, err);
+		if (rc == 0) {
+			queued *q = cbl_xcalloc(1, sizeof(*q));
+			q->id = cbl_xstrdup(id);
+			q->dir = cbl_xstrdup(dir);
+			q->argv = argv;
+			argv = (cbl_strv)CBL_STRV_INIT;
+			if (l->tail)
+				l->tail->next = q;
+			else
+				l->head = q;
+			l->tail = q;
+		}
+		pthread_mutex_unlock(&l->mu);
+		if (rc)
+			goto fail_dir;
+		goto answer;
+	}
+	pid_t pid;
+	rc = spawn_runner(&argv, &ready, &pid, err);
+	if (rc == 0 && l->max_running > 0) {
+		l->running++;
+		pthread_cond_signal(&l->cv);
+	}
+	pthread_mutex_unlock(&l->mu);
+	if (rc)
+		goto fail_dir;
+	if ((rc = wait_ready(ready, err))) {
+		if (l->max_running <= 0)
+			waitpid(pid, NULL, WNOHANG);
+		goto fail_dir;
+	}
+	if ((rc = store_build_load(l->home, id, &rec, err)))
+		goto out;
+answer:
+	*out = json_object();
+	json_object_set(*out, "build", rec);
+	goto out;
+fail_dir:
+	cbl_rm_rf(dir, NULL);
+out:
+	json_decref(rec);
+	json_decref(proj);
+	cbl_strv_release(&argv);
+	free(dir);
+	free(id);
+	return rc;
+}
+
+/* Removes a queued build from the queue (it never starts).  True if it was
+ * queued. */
+static bool dequeue(runner_launcher *l, const char *id)
+{
+	bool found = false;
+	pthread_mutex_lock(&l->mu);
+	for (queued **pp = &l->head, *prev = NULL; *pp; prev = *pp, pp = &(*pp)->next) {
+		queued *q = *pp;
+		if (strcmp(q->id, id))
+			continue;
+		*pp = q->next;
+		if (l->tail == q)
+			l->tail = prev;
+		free(q->id);
+		free(q->dir);
+		cbl_strv_release(&q->argv);
+		free(q);
+		found = true;
+		break;
+	}
+	pthread_mutex_unlock(&l->mu);
+	return found;
+}
+
+static int stop_build(runner_launcher *l, json_t *req, json_t **out, cbl_error **err)
+{
+	json_t *rec = NULL;
+	char *dir = NULL;
+	int rc = load_build(l, req, &rec, &dir, err);
+	if (rc)
+		return rc;
+	const char *id = json_string_value(json_object_get(rec, "id"));
+	if (!json_is_true(json_object_get(rec, "buildComplete"))) {
+		if (dequeue(l, id)) {
+			finish_unstarted(dir, rec, "BUILD_STOPPED", "Build was stopped");
+		} else {
+			store_build_request_stop(l->home, id, NULL);
+			pid_t pid = live_runner(dir);
+			if (pid)
+				kill(pid, SIGTERM);
+			/* the runner ends every process within a second or two:
+			 * answer with the stopped build when it is that quick */
+			int64_t until = cbl_mono_us() + 5000000;
+			char *idc = cbl_xstrdup(id);
+			while (cbl_mono_us() < until) {
+				json_t *now = NULL;
+				if (store_build_load(l->home, idc, &now, NULL) < 0)
+					break;
+				json_decref(rec);
+				rec = now;
+				if (json_is_true(json_object_get(rec, "buildComplete")))
+					break;
+				poll(NULL, 0, 20);
+			}
+			free(idc);
+		}
+		json_t *now = NULL;
+		if (store_build_load(l->home, json_string_value(json_object_get(rec, "id")), &now, NULL) == 0) {
+			json_decref(rec);
+			rec = now;
+		}
+	}
+	*out = json_object();
+	json_object_set_new(*out, "build", rec);
+	free(dir);
+	return 0;
+}
+
+static int retry_build(runner_launcher *l, json_t *req, json_t **out, cbl_error **err)
+{
+	json_t *rec = NULL, *orig = NULL;
+	char *dir = NULL, *path = NULL;
+	int rc = load_build(l, req, &rec, &dir, err);
+	if (rc)
+		return rc;
+	path = cbl_path_join(dir, "request.json");
+	json_error_t je;
+	orig = json_load_file(path, 0, &je);
+	if (!orig) {
+		rc = cbl_error_set(err, CBL_EINVAL,
+				   "Build %s cannot be retried: it was not started by StartBuild (a `run` "
+				   "build; run it again instead)",
+				   json_string_value(json_object_get(rec, "id")));
+		goto out;
+	}
+	rc = start_build(l, orig, out, err);
+out:
+	json_decref(orig);
+	json_decref(rec);
+	free(path);
+	free(dir);
+	return rc;
+}
+
+/* ------------------------------------------------------------- public --- */
+
+bool runner_launcher_known(const char *target)
+{
+	return target && (!strcmp(target, CB "StartBuild") || !strcmp(target, CB "StopBuild") ||
+			  !strcmp(target, CB "RetryBuild"));
+}
+
+int runner_launcher_dispatch(runner_launcher *l, const char *target, json_t *request, json_t **out,
+			     cbl_error **err)
+{
+	json_t *empty = NULL;
+	if (!request)
+		request = empty = json_object();
+	int rc;
+	if (!strcmp(target, CB "StartBuild"))
+		rc = start_build(l, request, out, err);
+	else if (!strcmp(target, CB "StopBuild"))
+		rc = stop_build(l, request, out, err);
+	else if (!strcmp(target, CB "RetryBuild"))
+		rc = retry_build(l, request, out, err);
+	else
+		rc = cbl_error_set(err, CBL_EINVAL, "unknown operation %s", target);
+	json_decref(empty);
+	return rc;
+}
+
+int runner_launcher_new(runner_launcher **out, const runner_launcher_opts *o, cbl_error **err)
+{
+	if (!o->home || !o->exe)
+		return cbl_error_set(err, CBL_EINVAL, "a launcher needs a state directory and the program");
+	runner_launcher *l = cbl_xcalloc(1, sizeof(*l));
+	l->home = cbl_xstrdup(o->home);
+	l->exe = cbl_xstrdup(o->exe);
+	l->region = cbl_xstrdup(o->region ? o->region : "us-east-1");
+	l->max_running = o->max_running;
+	pthread_mutex_init(&l->mu, NULL);
+	pthread_cond_init(&l->cv, NULL);
+	if (l->max_running > 0) {
+		if (pthread_create(&l->reaper, NULL, reaper_main, l) != 0) {
+			runner_launcher_free(l);
+			return cbl_error_set(err, CBL_EIO, "cannot start the launcher's thread");
+		}
+		l->reaper_started = true;
+	}
+	*out = l;
+	return 0;
+}
+
+void runner_launcher_free(runner_launcher *l)
+{
+	if (!l)
+		return;
+	pthread_mutex_lock(&l->mu);
+	l->stopping = true;
+	pthread_cond_broadcast(&l->cv);
+	queued *q = l->head;
+	l->head = l->tail = NULL;
+	pthread_mutex_unlock(&l->mu);
+	if (l->reaper_started)
+		pthread_join(l->reaper, NULL);
+	while (q) {
+		queued *next = q->next;
+		json_t *rec = NULL;
+		if (store_build_load(l->home, q->id, &rec, NULL) == 0) {
+			finish_unstarted(q->dir, rec, "BUILD_STOPPED",
+					 "codebuild-local serve stopped before the build left the queue");
+			json_decref(rec);
+		}
+		free(q->id);
+		free(q->dir);
+		cbl_strv_release(&q->argv);
+		free(q);
+		q = next;
+	}
+	pthread_mutex_destroy(&l->mu);
+	pthread_cond_destroy(&l->cv);
+	free(l->home);
+	free(l->exe);
+	free(l->region);
+	free(l);
+}
