@@ -4,6 +4,7 @@
  * The server (server/server.h) knows HTTP, SigV4 and the error shapes; the
  * operations are the store's dispatcher, wired in here. */
 #include "cli/cli.h"
+#include "runner/launch.h"
 #include "server/creds.h"
 #include "server/server.h"
 #include "store/api.h"
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util/banned.h"
 
@@ -43,6 +45,9 @@ static const char serve_usage[] =
 	"  --no-auth                accept requests without checking their signature\n"
 	"  --region REGION          only accept requests signed for REGION (default: any)\n"
 	"  --threads N              N polling threads instead of a thread per connection\n"
+	"  --max-builds N           builds running at once (default: the number of CPUs);\n"
+	"                           StartBuild beyond that answers with a QUEUED build that\n"
+	"                           starts when a running one ends\n"
 	"  --quiet                  no access log on stderr\n"
 	"\n"
 	"Requests are authenticated with AWS Signature Version 4 against the key pair in\n"
@@ -54,12 +59,15 @@ static const char serve_usage[] =
 
 struct serve_ctx {
 	char *home;
+	runner_launcher *launcher; /* StartBuild, StopBuild, RetryBuild */
 };
 
 static int serve_dispatch(const char *target, json_t *request, json_t **out, cbl_error **err,
 			  void *payload)
 {
 	struct serve_ctx *ctx = payload;
+	if (runner_launcher_known(target))
+		return runner_launcher_dispatch(ctx->launcher, target, request, out, err);
 	return store_api_dispatch(ctx->home, target, request, out, err);
 }
 
@@ -69,13 +77,26 @@ static int serve_dispatch_text(const char *target, json_t *request, char **out, 
 			       cbl_error **err, void *payload)
 {
 	struct serve_ctx *ctx = payload;
+	if (runner_launcher_known(target)) {
+		json_t *res = NULL;
+		int rc = runner_launcher_dispatch(ctx->launcher, target, request, &res, err);
+		if (rc)
+			return rc;
+		/* timestamps as the store writes them: epoch seconds, milliseconds */
+		*out = json_dumps(res, JSON_COMPACT | JSON_REAL_PRECISION(13));
+		json_decref(res);
+		if (!*out)
+			return cbl_error_set(err, CBL_EINTERNAL, "cannot serialize the response");
+		*len = strlen(*out);
+		return 0;
+	}
 	return store_api_dispatch_text(ctx->home, target, request, out, len, err);
 }
 
 static bool serve_known(const char *target, void *payload)
 {
 	(void)payload;
-	return store_api_known(target);
+	return store_api_known(target) || runner_launcher_known(target);
 }
 
 static void serve_log(const char *line, void *payload)
@@ -88,7 +109,7 @@ static void serve_log(const char *line, void *payload)
 
 int cmd_serve(int argc, char **argv)
 {
-	enum { OPT_LISTEN = 256, OPT_CREDS, OPT_NO_AUTH, OPT_REGION, OPT_THREADS, OPT_QUIET };
+	enum { OPT_LISTEN = 256, OPT_CREDS, OPT_NO_AUTH, OPT_REGION, OPT_THREADS, OPT_QUIET, OPT_MAX_BUILDS };
 	static const struct option longopts[] = {
 		{"listen", required_argument, NULL, OPT_LISTEN},
 		{"credentials-file", required_argument, NULL, OPT_CREDS},
@@ -96,6 +117,7 @@ int cmd_serve(int argc, char **argv)
 		{"region", required_argument, NULL, OPT_REGION},
 		{"threads", required_argument, NULL, OPT_THREADS},
 		{"quiet", no_argument, NULL, OPT_QUIET},
+		{"max-builds", required_argument, NULL, OPT_MAX_BUILDS},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -107,6 +129,7 @@ int cmd_serve(int argc, char **argv)
 	const char *listen = DEFAULT_LISTEN, *region = NULL;
 	bool no_auth = false, quiet = false;
 	unsigned threads = 0;
+	long max_builds = sysconf(_SC_NPROCESSORS_ONLN);
 	int rc = CLI_EXIT_USAGE, c;
 	sigset_t sigs;
 
@@ -147,6 +170,15 @@ int cmd_serve(int argc, char **argv)
 		case OPT_QUIET:
 			quiet = true;
 			break;
+		case OPT_MAX_BUILDS: {
+			char *end;
+			max_builds = strtol(optarg, &end, 10);
+			if (*end || max_builds < 1 || max_builds > 1024) {
+				cli_error("--max-builds wants a number from 1 to 1024");
+				goto out;
+			}
+			break;
+		}
 		case 'h':
 			fputs(serve_usage, stdout);
 			rc = CLI_EXIT_OK;
@@ -199,6 +231,20 @@ int cmd_serve(int argc, char **argv)
 	sigaddset(&sigs, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* after the mask: the launcher's thread must not take SIGINT */
+	{
+		char *exe = realpath("/proc/self/exe", NULL);
+		runner_launcher_opts lo = {.home = ctx.home, .exe = exe,
+					   .max_running = max_builds < 1 ? 1 : (int)max_builds};
+		int lrc = exe ? runner_launcher_new(&ctx.launcher, &lo, &err)
+			      : cbl_error_set_errno(&err, CBL_EIO, errno, "cannot find this program");
+		free(exe);
+		if (lrc < 0) {
+			cli_report(err);
+			rc = CLI_EXIT_FAULT;
+			goto out;
+		}
+	}
 
 	if (server_start(&so, &srv, &err) < 0) {
 		cli_report(err);
@@ -229,6 +275,7 @@ int cmd_serve(int argc, char **argv)
 	rc = CLI_EXIT_OK;
 out:
 	server_stop(srv);
+	runner_launcher_free(ctx.launcher);
 	server_creds_free(creds);
 	cbl_error_free(err);
 	free(ctx.home);

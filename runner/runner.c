@@ -292,6 +292,12 @@ static void phase_start(runner_build *b, runner_phase_type p)
 	b->current = p;
 	runner_event ev = {.kind = RUNNER_EV_PHASE_START, .phase = p, .time_us = pr->start_us};
 	runner_emit(b, &ev);
+	if (p >= RUNNER_PHASE_DOWNLOAD_SOURCE && p <= RUNNER_PHASE_UPLOAD_ARTIFACTS) {
+		/* readers (BatchGetBuilds) see the phase that runs now */
+		cbl_error *e = NULL;
+		save_record(b, false, &e);
+		cbl_error_free(e);
+	}
 }
 
 static void phase_set_context_masked(const runner_mask *m, phase_rec *pr, const char *code,
