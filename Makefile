@@ -54,6 +54,9 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/tap.h $(LIB)
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
 
+# the catalog is embedded with .incbin, which -MMD does not see
+$(BUILD)/obj/images/catalog.o: images/catalog.json
+
 # Installs build and test dependencies when anything is missing.
 check-deps:
 	@bash scripts/install-deps.sh
@@ -82,6 +85,7 @@ bench: $(BIN)
 	bash bench/clone.sh $(BIN)
 	bash bench/artifacts.sh $(BIN)
 	bash bench/reports.sh
+	bash bench/images.sh $(BIN)
 
 # `make fuzz` builds every tests/fuzz/fuzz_*.c target and runs FUZZ_TARGETS
 # (default fuzz_spec; "all" = every target; or a list such as

@@ -462,7 +462,7 @@ static runner_status run_phase(runner_build *b, runner_phase_type p)
 	runner_status st = RUNNER_STATUS_SUCCEEDED;
 	phase_start(b, p);
 	runner_agent(b, "Entering phase %s", phase_names[p]);
-	const char *user = sp->run_as ? sp->run_as : b->spec->run_as;
+	const char *user = sp->run_as ? sp->run_as : b->spec->run_as ? b->spec->run_as : runner_image_user(b);
 	b->sh.run_as = NULL;
 	if (sp->present && user) {
 		if (b->sandbox && geteuid() == 0)
@@ -653,7 +653,7 @@ static void set_codebuild_env(runner_build *b)
 {
 	cbl_strv *e = &b->env;
 	char buf[64];
-	runner_env_host_base(e);
+	runner_image_base_env(b, e);
 	cbl_env_set(e, "AWS_DEFAULT_REGION", b->region);
 	cbl_env_set(e, "AWS_REGION", b->region);
 	cbl_env_set(e, "CODEBUILD_BUILD_ARN", b->arn);
@@ -908,18 +908,16 @@ static runner_status download_source(runner_build *b)
 	b->sh.deadline_mono_us = b->deadline_mono_us;
 	b->shell_ready = true;
 
-	const spec_phase *inst = &b->spec->phases[SPEC_PHASE_INSTALL];
-	if (inst->runtime_versions.n) {
-		for (size_t i = 0; i < inst->runtime_versions.n; i++) {
-			const spec_kv *kv = &inst->runtime_versions.items[i];
-			runner_agent(b, "Selecting '%s' runtime version '%s' based on manual selections...",
-			      kv->key, kv->value);
+	{
+		char *code = NULL, *msg = NULL;
+		runner_status rst = runner_runtime_versions(b, pr, &code, &msg);
+		if (rst != RUNNER_STATUS_SUCCEEDED) {
+			phase_set_context(pr, code, msg);
+			free(code);
+			free(msg);
+			b->spec_invalid = true;
+			return rst;
 		}
-		runner_warn(b, "image '%s' does not switch runtimes: runtime-versions are logged, and the build uses "
-			"whatever versions this machine has",
-		     b->image);
-	} else {
-		runner_agent(b, "No runtime version selected in buildspec.");
 	}
 	runner_agent(b, "Moving to directory %s", b->src_inner);
 	if (!b->spec->cache.present) {
@@ -1043,6 +1041,12 @@ int runner_build_new(runner_build **out, const runner_opts *opts, cbl_error **er
 		b->project = store_project_name_from_dir(b->source_dir);
 	}
 	b->image = cbl_xstrdup(opts->image ? opts->image : "host");
+	if (!runner_image_is_host(b->image) && opts->sandbox == RUNNER_SANDBOX_NONE) {
+		rc = cbl_error_set(err, CBL_EINVAL, "image '%s' needs the sandbox: its root filesystem is what "
+						    "the build runs on (--sandbox none runs on this machine)",
+				   b->image);
+		goto fail;
+	}
 	const runner_compute *ct = runner_compute_find(opts->compute_type ? opts->compute_type
 									  : "BUILD_GENERAL1_SMALL");
 	if (!ct) {
@@ -1227,6 +1231,7 @@ static int provision_sandbox(runner_build *b)
 	if (cbl_mkdir_p(b->scratch, 0700, &e) < 0 || cbl_mkdir_p(b->tmpdir, 0700, &e) < 0)
 		goto fail;
 	runner_sandbox_opts so = {0};
+	so.rootfs = runner_image_rootfs(b);
 	so.scratch = b->scratch;
 	so.src_host = b->tracked_dir ? b->tracked_dir : b->src_copy ? b->src_copy : b->source_dir;
 	so.src_inner = b->src_inner;
@@ -1348,6 +1353,16 @@ int runner_build_run(runner_build *b, cbl_error **err)
 			phase_set_context(&b->phases[RUNNER_PHASE_PROVISIONING], "CLIENT_ERROR", e->msg);
 			cbl_error_free(e);
 			phase_end(b, RUNNER_PHASE_PROVISIONING, RUNNER_STATUS_FAULT, true);
+			goto finalize;
+		}
+	}
+	if (!runner_image_is_host(b->image)) {
+		char *code = NULL, *msg = NULL;
+		if (runner_image_resolve(b, &code, &msg) < 0) {
+			phase_set_context(&b->phases[RUNNER_PHASE_PROVISIONING], code, msg);
+			free(code);
+			free(msg);
+			phase_end(b, RUNNER_PHASE_PROVISIONING, RUNNER_STATUS_FAILED, true);
 			goto finalize;
 		}
 	}
@@ -1533,5 +1548,6 @@ void runner_build_free(runner_build *b)
 	cbl_strv_release(&b->report_arns);
 	cbl_strv_release(&b->sandbox_binds);
 	runner_sources_free(b);
+	runner_image_free(b);
 	free(b);
 }

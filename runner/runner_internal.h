@@ -203,6 +203,7 @@ struct runner_build {
 	cbl_strv map_inner, map_host;
 	cbl_strv sandbox_binds;  /* host, inner pairs the sandbox binds (mount mode) */
 	int64_t deadline_mono_us; /* start + timeout (CLOCK_MONOTONIC) */
+	struct images_root *img;  /* the build image (NULL until PROVISIONING) */
 };
 
 /* UPLOAD_ARTIFACTS (runner/upload.c): artifacts and reports.  Returns the
@@ -248,6 +249,20 @@ void runner_sources_free(runner_build *b);
  * wait: renamed into <home>/trash (same filesystem, atomic) and removed by a
  * detached low-priority process; removed here when that cannot be done. */
 void runner_discard_tree(runner_build *b, const char *path);
+/* runner/image.c: the build image. */
+bool runner_image_is_host(const char *image);
+/* PROVISIONING: resolves (pulls, unpacks) the image; on failure *code and
+ * *message are the phase context (caller frees). */
+int runner_image_resolve(runner_build *b, char **code, char **message);
+/* The image's root filesystem, NULL for the host. */
+const char *runner_image_rootfs(const runner_build *b);
+/* The environment the build starts from: the host's basics, or the image's Env. */
+void runner_image_base_env(runner_build *b, cbl_strv *env);
+/* The image's User when it is not root (the default run-as), else NULL. */
+const char *runner_image_user(const runner_build *b);
+/* DOWNLOAD_SOURCE: runtime-versions checked against the image. */
+runner_status runner_runtime_versions(runner_build *b, phase_rec *pr, char **code, char **message);
+void runner_image_free(runner_build *b);
 /* <build dir>/runner.pid: "<pid> <start time>" of this process, so StopBuild
  * can signal the build's runner (runner/launch.c). */
 void runner_write_pidfile(const char *build_dir);

@@ -61,6 +61,7 @@ typedef enum step_kind {
 	STEP_PIVOT,     /* b = new root */
 	STEP_CHDIR,     /* b = dir */
 	STEP_HOSTS,     /* a = line appended to b (the build's /etc/hosts) */
+	STEP_WRITE,     /* a = content of the file b (created or replaced) */
 } step_kind;
 
 typedef struct step {
@@ -107,6 +108,7 @@ static const char *step_desc(const step *s, char *buf, size_t len)
 	case STEP_PIVOT: snprintf(buf, len, "pivot_root into the build root"); break;
 	case STEP_CHDIR: snprintf(buf, len, "chdir %s", s->b); break;
 	case STEP_HOSTS: snprintf(buf, len, "add the hostname to /etc/hosts"); break;
+	case STEP_WRITE: snprintf(buf, len, "write %s", s->b); break;
 	}
 	return buf;
 }
@@ -232,8 +234,24 @@ static int run_step(const step *s)
 	case STEP_CHDIR:
 		return chdir(s->b);
 	case STEP_HOSTS: {
-		/* copy-up into the overlay: the host's file is untouched */
-		int fd = open(s->b, O_WRONLY | O_APPEND | O_CLOEXEC);
+		/* copy-up into the overlay: the host's (the image's) file is
+		 * untouched; an image without one gets localhost too */
+		int fd = open(s->b, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+		if (fd < 0)
+			return errno == ENOENT ? 0 : -1;
+		struct stat st;
+		int rc = 0;
+		if (fstat(fd, &st) == 0 && st.st_size == 0)
+			rc = cbl_write_all(fd, "127.0.0.1\tlocalhost\n::1\tlocalhost\n", 33);
+		if (rc == 0)
+			rc = cbl_write_all(fd, s->a, strlen(s->a));
+		close(fd);
+		return rc;
+	}
+	case STEP_WRITE: {
+		/* replaces whatever is there, a symlink included, never through it */
+		unlink(s->b);
+		int fd = open(s->b, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 		if (fd < 0)
 			return errno == ENOENT ? 0 : -1;
 		int rc = cbl_write_all(fd, s->a, strlen(s->a));
@@ -657,12 +675,29 @@ static void build_plan(plan *p, const runner_sandbox_opts *o, bool userns)
 	add(p, STEP_MKDIR, NULL, upper, 0);
 	add(p, STEP_MKDIR, NULL, work, 0);
 	add(p, STEP_MKDIR, NULL, root, 0);
+	const char *lower = o->rootfs ? o->rootfs : "/";
 	if (!userns) {
-		/* the host's / is the read-only lower layer; every write lands in
-		 * the private tmpfs and vanishes with the namespace */
-		char *opts = runner_overlay_opts("/", upper, work);
+		/* the host's / (or the image's root) is the read-only lower layer;
+		 * every write lands in the private tmpfs and vanishes with the
+		 * namespace */
+		char *opts = runner_overlay_opts(lower, upper, work);
 		add(p, STEP_OVERLAY, opts, root, 0);
 		free(opts);
+		if (o->rootfs) {
+			/* names resolve as on the host, as docker gives a container
+			 * the host's resolver configuration */
+			char *data = NULL;
+			size_t dlen = 0;
+			if (cbl_read_file("/etc/resolv.conf", 1 << 16, &data, &dlen, NULL) == 0) {
+				char *etc = cbl_path_join(root, "etc");
+				char *rc = cbl_path_join(root, "etc/resolv.conf");
+				add(p, STEP_MKDIR, NULL, etc, 0);
+				add(p, STEP_WRITE, data, rc, 0);
+				free(etc);
+				free(rc);
+				free(data);
+			}
+		}
 		/* the build's hostname resolves, as in a container */
 		char *hosts = cbl_path_join(root, "etc/hosts");
 		char *line = cbl_xasprintf("127.0.1.1\t%s\n", o->hostname ? o->hostname : "codebuild-local");
@@ -674,7 +709,7 @@ static void build_plan(plan *p, const runner_sandbox_opts *o, bool userns)
 		 * (its submounts are locked): a tmpfs root holding the host's
 		 * top-level directories bound read-only, and its symlinks */
 		add(p, STEP_TMPFS, NULL, root, 0755);
-		DIR *d = opendir("/");
+		DIR *d = opendir(lower);
 		struct dirent *de;
 		while (d && (de = readdir(d))) {
 			const char *n = de->d_name;
@@ -686,7 +721,7 @@ static void build_plan(plan *p, const runner_sandbox_opts *o, bool userns)
 			if (skipped)
 				continue;
 			char host[4096], target[4096];
-			snprintf(host, sizeof(host), "/%s", n);
+			snprintf(host, sizeof(host), "%s/%s", o->rootfs ? o->rootfs : "", n);
 			snprintf(path, sizeof(path), "%s/%s", root, n);
 			struct stat st;
 			if (lstat(host, &st) < 0)

@@ -28,6 +28,8 @@
 typedef struct runner_sandbox runner_sandbox;
 
 typedef struct runner_sandbox_opts {
+	const char *rootfs;        /* the build image's root (read-only lower layer);
+				      NULL = the host's / */
 	const char *scratch;       /* host dir the private tmpfs is mounted on (must exist) */
 	const char *src_host;      /* primary source directory on the host */
 	const char *src_inner;     /* where the build sees it: /codebuild/output/srcN/src */

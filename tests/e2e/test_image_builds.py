@@ -1,0 +1,140 @@
+"""Builds inside a pulled image (`run -i REF`): the image's root filesystem is
+the build's /, its Env the base environment, its User the default run-as;
+runtime-versions are checked against the image (or the host)."""
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import registry as R  # noqa: E402
+
+pytestmark = pytest.mark.skipif(
+    not all(os.path.exists(p) for p in (R.REGISTRY, R.SKOPEO, R.BUSYBOX)) or os.geteuid() != 0,
+    reason="needs docker-registry, skopeo, busybox-static and root")
+
+APPLETS = ["cat", "id", "ls", "rm", "mkdir", "uname", "whoami", "env", "sleep", "true", "false"]
+
+
+def tools():
+    return [("bin/" + a, "l", "busybox") for a in APPLETS]
+
+
+@pytest.fixture(scope="module")
+def reg(tmp_path_factory):
+    work = tmp_path_factory.mktemp("imgbuild")
+    r = R.Registry(str(work))
+    lay = R.Layout(str(work / "layout"))
+    arch = R.host_arch()
+    base = R.base_entries("cblbuild") + tools() + [
+        ("etc/group", "f", b"root:x:0:\nbuilder:x:1000:\n"),
+        ("home", "d", None), ("root", "d", None)]
+    img = lay.image([(base, "gzip")], arch=arch, env=["PATH=/bin", "IMG_VAR=from-image", "SHARED=image"])
+    lay.tag(img, "plain")
+    passwd = b"root:x:0:0:root:/root:/bin/sh\nbuilder:x:1000:1000:b:/home/builder:/bin/sh\n"
+    user = lay.image([(base + [("etc/passwd", "f", passwd), ("home/builder", "d", None)], "gzip")],
+                     arch=arch, env=["PATH=/bin"], user="builder")
+    lay.tag(user, "user")
+    r.push(lay.path, "plain", "test/build:v1")
+    r.push(lay.path, "user", "test/build:user")
+    yield r
+    r.stop()
+
+
+BUILDSPEC = """version: 0.2
+env:
+  variables:
+    SHARED: buildspec
+phases:
+  build:
+    commands:
+      - cat /etc/os-release
+      - echo "img=$IMG_VAR shared=$SHARED uid=$(id -u) src=$CODEBUILD_SRC_DIR"
+      - cat input.txt
+      - echo made > made.txt
+artifacts:
+  files: [made.txt]
+"""
+
+
+def test_build_runs_in_the_image(cbl, reg, tmp_path):
+    src = cbl.project("app", BUILDSPEC, {"input.txt": "from the source\n"})
+    ref = f"{reg.host}/test/build:v1"
+    p = cbl("run", "-i", ref, "-a", tmp_path / "out", src, check=0)
+    assert "ID=cblbuild" in p.output            # the image's, not the host's
+    assert re.search(r"^img=from-image shared=buildspec uid=0 src=/codebuild/output/src\d+/src$",
+                     p.output, re.M), p.output
+    assert "from the source" in p.output
+    assert "Pulled image" in p.output
+    assert (tmp_path / "out" / "artifacts.zip").exists()
+    rec = json.loads(Path(re.search(r"^Record: (.+)$", p.output, re.M).group(1)).read_text())
+    assert rec["environment"]["image"] == ref
+    # the second build uses the unpacked root as it is
+    p = cbl("run", "-i", ref, src, check=0)
+    assert "Using image" in p.output and "Pulled image" not in p.output
+    assert "ID=cblbuild" in p.output
+
+
+def test_image_user_is_the_default_run_as(cbl, reg):
+    src = cbl.project("user", "version: 0.2\nphases:\n  build:\n    commands:\n"
+                              "      - echo \"who=$(whoami)\"\n")
+    p = cbl("run", "-i", f"{reg.host}/test/build:user", src, check=0)
+    assert "who=builder" in p.output, p.output
+
+
+def test_unknown_image_fails_provisioning(cbl, reg):
+    src = cbl.project("missing", BUILDSPEC, {"input.txt": "x\n"})
+    p = cbl("run", "-i", f"{reg.host}/test/nope:v1", src, check=1)
+    rec = json.loads(Path(re.search(r"^Record: (.+)$", p.output, re.M).group(1)).read_text())
+    prov = next(x for x in rec["phases"] if x["phaseType"] == "PROVISIONING")
+    assert prov["phaseStatus"] == "FAILED"
+    assert prov["contexts"][0]["statusCode"] == "BUILD_CONTAINER_UNABLE_TO_PULL_IMAGE"
+    assert not any(x["phaseType"] == "BUILD" for x in rec["phases"])
+
+
+def test_image_needs_the_sandbox(cbl, reg):
+    src = cbl.project("nosb", BUILDSPEC)
+    p = cbl("run", "--sandbox", "none", "-i", f"{reg.host}/test/build:v1", src, check=2)
+    assert "needs the sandbox" in p.output
+
+
+def test_runtime_versions_in_an_image_without_runtimes(cbl, reg):
+    src = cbl.project("rt", "version: 0.2\nphases:\n  install:\n    runtime-versions:\n"
+                            "      python: 3.12\n  build:\n    commands:\n      - echo built\n")
+    p = cbl("run", "-i", f"{reg.host}/test/build:v1", src, check=0)
+    assert "Skipping install of runtimes. Runtime version selection is not supported by this build image" \
+        in p.output
+
+
+def test_unknown_runtime_on_the_host_fails_download_source(cbl):
+    src = cbl.project("rt2", "version: 0.2\nphases:\n  install:\n    runtime-versions:\n"
+                             "      cobolscript: 9\n  build:\n    commands:\n      - echo never\n")
+    p = cbl("run", src, check=2)  # exit 2: the buildspec asks for what the image lacks
+    assert "Phase complete: DOWNLOAD_SOURCE State: FAILED" in p.output
+    assert re.search(r"YAML_FILE_ERROR Message: Unknown runtime named 'cobolscript'\. "
+                     r"This build image has the following runtimes: ", p.output), p.output
+    assert "echo never" not in p.output
+
+
+RT = "version: 0.2\nphases:\n  install:\n    runtime-versions:\n      python: {py}\n      nodejs: {node}\n" \
+     "  build:\n    commands:\n      - x\n"
+
+
+def test_validate_runtimes_against_a_curated_image(cbl, tmp_path):
+    d = tmp_path / "v"
+    d.mkdir()
+    (d / "buildspec.yml").write_text(RT.format(py="3.12", node="20"))
+    cbl("validate", "-i", "aws/codebuild/amazonlinux2-x86_64-standard:5.0", d, check=0)
+    (d / "buildspec.yml").write_text(RT.format(py="3.99", node="20"))
+    p = cbl("validate", "-i", "aws/codebuild/amazonlinux2-x86_64-standard:5.0", d, check=2)
+    assert re.search(r"buildspec\.yml:5:7: error: Unknown runtime version named '3\.99' of python\. "
+                     r"This build image has the following versions: .*3\.12", p.output), p.output
+    (d / "buildspec.yml").write_text(RT.format(py="3.12", node="20").replace("nodejs", "cobol"))
+    p = cbl("validate", "-i", "aws/codebuild/amazonlinux2-x86_64-standard:5.0", d, check=2)
+    assert "Unknown runtime named 'cobol'. This build image has the following runtimes: " in p.output
+    # an image outside the catalog cannot be checked offline: said, not failed
+    p = cbl("validate", "-i", "example.invalid/own/image:1", d, check=0)
+    assert "cannot be checked offline" in p.output
