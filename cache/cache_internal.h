@@ -85,10 +85,11 @@ void cache_escape(cbl_buf *b, const char *s);
  *   d <mode> 0 0 - <path>
  * Digests come from map when present there (keyed by path), else are
  * computed.  The name is the SHA-256 of header + listing.  per_base_files /
- * per_base_bytes (nbases long) receive the counts of p<i>. */
+ * per_base_bytes / per_base_hashed (nbases long, may be NULL) receive the
+ * counts of p<i> (hashed: files whose digest had to be computed). */
 int cache_listing_build(int dirfd, const char *header, const cache_digest_map *map, size_t nbases,
 			cbl_buf *listing, char name_hex[65], uint64_t *per_base_files,
-			uint64_t *per_base_bytes, cbl_error **err);
+			uint64_t *per_base_bytes, uint64_t *per_base_hashed, cbl_error **err);
 
 /* The header hashed before the listing: the format and, per base,
  * "base <i> <escaped base>" and its patterns. */

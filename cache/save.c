@@ -160,20 +160,18 @@ static int take_lower(sctx *c, int lfd, int sfd, const char *name, const struct 
 	return 0;
 }
 
-static int hash_into_map(sctx *c, int sfd, const char *name)
+/* True when some base nested in b lies below rel (so rel's subtree is not
+ * all b's). */
+static bool has_nested_below(const cache_session *s, const cache_base *b, const char *rel)
 {
-	unsigned char d[32];
-	int fd = openat(sfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 || cache_hash_fd(fd, d) < 0) {
-		int rc = cbl_error_set_errno(c->err, CBL_EIO, errno, "cache: cannot read '%s'",
-					     cbl_buf_cstr(&c->rel));
-		if (fd >= 0)
-			close(fd);
-		return rc;
+	for (size_t i = 0; i < b->nnested; i++) {
+		const char *nb = s->bases[b->nested[i]].base;
+		const char *suffix = !strcmp(b->base, ".") ? nb : !strcmp(b->base, "/") ? nb + 1 : nb + strlen(b->base) + 1;
+		size_t rl = strlen(rel);
+		if (!rl || (!strncmp(suffix, rel, rl) && suffix[rl] == '/'))
+			return true;
 	}
-	close(fd);
-	cache_digest_map_put(c->newmap, new_key(c, cbl_buf_cstr(&c->rel)), d);
-	return 0;
+	return false;
 }
 
 static int merge_dir(sctx *c, int lfd, int ufd, int sfd, bool all, int depth)
@@ -222,8 +220,26 @@ static int merge_dir(sctx *c, int lfd, int ufd, int sfd, bool all, int depth)
 				ovl_xattr(c->upath.ptr, "opaque", v, sizeof(v));
 				bool opaque = !strcmp(v, "y");
 				bool sel = all || cache_base_selects(b, rel);
+				bool lower_dir = !opaque && in_lower && S_ISDIR(ls.st_mode);
+				if (!lower_dir && sel && !has_nested_below(c->s, b, rel)) {
+					/* all of it is new and all of it is cached: one
+					 * rename (the listing walk hashes and counts it,
+					 * and drops anything that is not a file or link) */
+					file_hook(c);
+					if (opaque) {
+						/* meaningless in a snapshot; it would hide a
+						 * second lower layer the runner may stack */
+						lremovexattr(c->upath.ptr, "trusted.overlay.opaque");
+						lremovexattr(c->upath.ptr, "user.overlay.opaque");
+					}
+					if (renameat(ufd, n, sfd, n) < 0) {
+						rc = cbl_error_set_errno(c->err, CBL_EIO, errno, "cache: cannot move '%s'", rel);
+						break;
+					}
+					continue;
+				}
 				int l2 = -1, u2 = -1, s2 = -1;
-				if (!opaque && in_lower && S_ISDIR(ls.st_mode))
+				if (lower_dir)
 					l2 = openat(lfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 				u2 = openat(ufd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 				if (mkdirat(sfd, n, 0700) < 0 ||
@@ -262,10 +278,10 @@ static int merge_dir(sctx *c, int lfd, int ufd, int sfd, bool all, int depth)
 				if ((rc = cache_copy_file(ufd, n, sfd, n, &us, d, c->err)) < 0)
 					break;
 				cache_digest_map_put(c->newmap, new_key(c, rel), d);
-			} else if (S_ISREG(us.st_mode) && (rc = hash_into_map(c, sfd, n)) < 0) {
-				break;
+				c->changed++;
+			} else if (S_ISLNK(us.st_mode)) {
+				c->changed++; /* files are counted when the listing hashes them */
 			}
-			c->changed++;
 			continue;
 		}
 		if (!in_lower)
@@ -625,7 +641,7 @@ int cache_save(cache_session *s, cbl_error **err_out)
 	int rc = 0, stfd = -1;
 	char *stage = NULL;
 	cache_digest_map *oldmap = NULL, *newmap = NULL;
-	uint64_t *pf = NULL, *pb = NULL;
+	uint64_t *pf = NULL, *pb = NULL, *ph = NULL;
 	cbl_buf listing = CBL_BUF_INIT, header = CBL_BUF_INIT;
 	sctx c = {0};
 	if (s->sres != CACHE_S_NONE)
@@ -685,6 +701,16 @@ int cache_save(cache_session *s, cbl_error **err_out)
 		char pn[32];
 		snprintf(pn, sizeof(pn), "p%zu", i);
 		int pfd = -1;
+		const cache_base *b = &s->bases[i];
+		if (b->kind == CACHE_KIND_MOUNT && !s->st[i].lower_rel && b->match_all && !b->nnested) {
+			/* nothing to merge: the upper dir is the new subtree */
+			cache_hook(s, "stage-file");
+			if (renameat(AT_FDCWD, s->st[i].upper, stfd, pn) < 0) {
+				rc = cbl_error_set_errno(err, CBL_EIO, errno, "cache: cannot move '%s'", s->st[i].upper);
+				break;
+			}
+			continue;
+		}
 		if (mkdirat(stfd, pn, 0755) < 0 ||
 		    (pfd = openat(stfd, pn, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
 			rc = cbl_error_set_errno(err, CBL_EIO, errno, "cache: cannot create '%s/%s'", stage, pn);
@@ -705,13 +731,17 @@ int cache_save(cache_session *s, cbl_error **err_out)
 	pb = cbl_xcalloc(s->nbases, sizeof(uint64_t));
 	cache_listing_header(s->bases, s->nbases, &header);
 	char name[65];
-	rc = cache_listing_build(stfd, cbl_buf_cstr(&header), newmap, s->nbases, &listing, name, pf, pb, err);
+	ph = cbl_xcalloc(s->nbases, sizeof(uint64_t));
+	rc = cache_listing_build(stfd, cbl_buf_cstr(&header), newmap, s->nbases, &listing, name, pf, pb, ph,
+				 err);
 	if (rc < 0)
 		goto done;
 	uint64_t total = 0;
 	for (size_t i = 0; i < s->nbases; i++) {
 		s->st[i].saved_files = pf[i];
 		s->st[i].saved_bytes = pb[i];
+		s->st[i].changed += ph[i];
+		s->changed += ph[i];
 		total += pf[i];
 	}
 	if (!total) {
@@ -767,6 +797,7 @@ done:
 	cache_digest_map_free(newmap);
 	free(pf);
 	free(pb);
+	free(ph);
 	free(stage);
 	if (le) {
 		if (err_out && !*err_out)

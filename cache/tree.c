@@ -308,7 +308,7 @@ int cache_mkdirs_at(int dirfd, const char *rel, mode_t mode, cbl_error **err)
 typedef struct lctx {
 	const cache_digest_map *map;
 	cbl_buf *out;
-	uint64_t files, bytes;
+	uint64_t files, bytes, hashed;
 	bool prune;
 	cbl_buf path;
 	cbl_error **err;
@@ -383,6 +383,7 @@ static int walk_listing(lctx *c, int dfd, bool *nonempty, int depth)
 				}
 				close(fd);
 				d = buf;
+				c->hashed++;
 			}
 			char hex[65];
 			cache_hex(d, 32, hex);
@@ -418,7 +419,7 @@ static int walk_listing(lctx *c, int dfd, bool *nonempty, int depth)
 
 static int listing_run(int dirfd, const char *header, const cache_digest_map *map, size_t nbases,
 		       bool prune, cbl_buf *listing, char name_hex[65], uint64_t *pf, uint64_t *pb,
-		       cbl_error **err)
+		       uint64_t *ph, cbl_error **err)
 {
 	lctx c = {0};
 	c.map = map;
@@ -430,7 +431,7 @@ static int listing_run(int dirfd, const char *header, const cache_digest_map *ma
 	for (size_t i = 0; i < nbases; i++) {
 		char name[32];
 		snprintf(name, sizeof(name), "p%zu", i);
-		c.files = c.bytes = 0;
+		c.files = c.bytes = c.hashed = 0;
 		int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd >= 0) {
 			cbl_buf_reset(&c.path);
@@ -447,6 +448,8 @@ static int listing_run(int dirfd, const char *header, const cache_digest_map *ma
 			pf[i] = c.files;
 		if (pb)
 			pb[i] = c.bytes;
+		if (ph)
+			ph[i] = c.hashed;
 	}
 	cbl_buf_release(&c.path);
 	if (rc < 0)
@@ -464,10 +467,10 @@ static int listing_run(int dirfd, const char *header, const cache_digest_map *ma
 
 int cache_listing_build(int dirfd, const char *header, const cache_digest_map *map, size_t nbases,
 			cbl_buf *listing, char name_hex[65], uint64_t *per_base_files,
-			uint64_t *per_base_bytes, cbl_error **err)
+			uint64_t *per_base_bytes, uint64_t *per_base_hashed, cbl_error **err)
 {
 	return listing_run(dirfd, header, map, nbases, true, listing, name_hex, per_base_files,
-			   per_base_bytes, err);
+			   per_base_bytes, per_base_hashed, err);
 }
 
 int cache_verify_object(cache_store *s, const char *hex, cbl_error **err)
@@ -498,7 +501,8 @@ int cache_verify_object(cache_store *s, const char *hex, cbl_error **err)
 		goto out;
 	}
 	char name[65];
-	rc = listing_run(dfd, cbl_buf_cstr(&header), NULL, nbases, false, &listing, name, NULL, NULL, err);
+	rc = listing_run(dfd, cbl_buf_cstr(&header), NULL, nbases, false, &listing, name, NULL, NULL, NULL,
+			 err);
 	if (rc < 0)
 		goto out;
 	if (strcmp(name, hex) || listing.len != len || memcmp(listing.ptr, text, len))

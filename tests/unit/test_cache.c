@@ -631,6 +631,9 @@ static void test_merge(cache_store *st)
 	free(p);
 	mkfile(up, "dir2/y", "y");
 	mkfile(up, "new", "new");
+	p = cbl_path_join(up, "dir");
+	ino_t dir_ino = ino(p);
+	free(p);
 	is_int(do_save(s), 0, "merge: second save");
 	char *o2 = ref_object(st, "merge", cache_session_version(s), NULL);
 	char *d2 = cbl_xasprintf("%s/%s/p0", st->objects, o2);
@@ -639,6 +642,11 @@ static void test_merge(cache_store *st)
 	       "merge: whiteouts delete, opaque dirs replace, upper files win");
 	char *k2 = cbl_path_join(d2, "keep");
 	ok(ino(k2) == keep_ino, "merge: unchanged files are hard links to the old snapshot");
+	p = cbl_path_join(d2, "dir");
+	char xv[8];
+	ok(ino(p) == dir_ino, "merge: a directory with nothing to merge is moved in whole");
+	ok(lgetxattr(p, "trusted.overlay.opaque", xv, sizeof(xv)) < 0, "merge: its opaque mark is dropped");
+	free(p);
 	l = save_line(s);
 	ok(strstr(l, "4 new or changed") != NULL, "merge: change count (%s)", l);
 	free(l);
