@@ -12,13 +12,18 @@
 #include "images/images.h"
 #include "runner/runner_internal.h"
 #include "util/alloc.h"
+#include "util/buf.h"
 #include "util/fs.h"
 #include "util/time.h"
 
+#include <fcntl.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "util/banned.h"
 
@@ -100,6 +105,12 @@ const char *runner_image_user(const runner_build *b)
 	return u;
 }
 
+#define SPEC_STRLIST_PUSH_TAKE(l, str)                                                       \
+	do {                                                                                 \
+		(l)->items = cbl_xreallocarray((l)->items, (l)->n + 1, sizeof(*(l)->items));   \
+		(l)->items[(l)->n++] = (spec_str){.s = (str)};                                 \
+	} while (0)
+
 /* A runtime-versions value may name a variable ("$MY_RUBY_VAR"). */
 static const char *version_value(runner_build *b, const char *v)
 {
@@ -113,36 +124,136 @@ static const char *version_value(runner_build *b, const char *v)
 	return val ? val : v;
 }
 
-runner_status runner_runtime_versions(runner_build *b, phase_rec *pr, char **code, char **message)
+/* The image's runtimes.yml, NULL when it has none (or it is unreadable:
+ * *bad is then set with the reason). */
+static spec_runtimes *image_runtimes(runner_build *b, char **bad)
+{
+	const char *root = runner_image_rootfs(b);
+	if (!root)
+		return NULL;
+	char *data = NULL;
+	size_t len = 0;
+	spec_runtimes *rt = NULL;
+	cbl_error *e = NULL;
+	/* resolved inside the image's root: its symlinks (absolute ones too)
+	 * never lead to the host's files */
+	int dfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct open_how how = {.flags = O_RDONLY | O_CLOEXEC,
+			       .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV};
+	int fd = dfd < 0 ? -1
+			 : (int)syscall(SYS_openat2, dfd, "codebuild/image/config/runtimes.yml", &how, sizeof(how));
+	struct stat st;
+	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size < (16 << 20)) {
+		cbl_buf text = CBL_BUF_INIT;
+		char chunk[65536];
+		ssize_t n;
+		while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+			cbl_buf_append(&text, chunk, (size_t)n);
+		len = text.len;
+		data = cbl_buf_detach(&text);
+		if (spec_runtimes_parse(&rt, "/codebuild/image/config/runtimes.yml", data ? data : "", len, &e) < 0) {
+			*bad = cbl_xasprintf("the image's runtimes.yml is not valid: %s", e->msg);
+			rt = NULL;
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	if (dfd >= 0)
+		close(dfd);
+	cbl_error_free(e);
+	free(data);
+	return rt;
+}
+
+static void join_keys(cbl_buf *out, const char *const *keys, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		cbl_buf_printf(out, "%s%s", i ? ", " : "", keys[i]);
+}
+
+/* One runtime-versions entry against the image's runtimes.yml: its
+ * commands appended to cmds (the default's, with $VERSION, for a version
+ * the image does not have pre-installed). */
+static int select_from_file(const spec_runtimes *rts, const char *name, const char *v, spec_strlist *cmds,
+			    char **message)
+{
+	const spec_runtime *rt = spec_runtimes_find(rts, name);
+	cbl_buf m = CBL_BUF_INIT;
+	if (!rt) {
+		const char **names = cbl_xcalloc(rts->n + 1, sizeof(char *));
+		for (size_t i = 0; i < rts->n; i++)
+			names[i] = rts->items[i].name;
+		cbl_buf_printf(&m, "Unknown runtime named '%s'. This build image has the following runtimes: ", name);
+		join_keys(&m, names, rts->n);
+		free(names);
+		*message = cbl_buf_detach(&m);
+		return -1;
+	}
+	const spec_runtime_version *rv = spec_runtime_select(rt, v);
+	const spec_strlist *src = rv ? &rv->commands : rt->has_default ? &rt->default_commands : NULL;
+	if (!src) {
+		const char **keys = cbl_xcalloc(rt->n + 1, sizeof(char *));
+		for (size_t i = 0; i < rt->n; i++)
+			keys[i] = rt->versions[i].key;
+		cbl_buf_printf(&m, "Unknown runtime version named '%s' of %s. This build image has the following "
+				   "versions: ",
+			       v, name);
+		join_keys(&m, keys, rt->n);
+		free(keys);
+		*message = cbl_buf_detach(&m);
+		return -1;
+	}
+	if (!rv) {
+		cbl_buf q = CBL_BUF_INIT;
+		cbl_buf_puts(&q, "export VERSION=");
+		cbl_buf_shquote(&q, v);
+		SPEC_STRLIST_PUSH_TAKE(cmds, cbl_buf_detach(&q));
+	}
+	for (size_t i = 0; i < src->n; i++)
+		SPEC_STRLIST_PUSH_TAKE(cmds, cbl_xstrdup(src->items[i].s));
+	return 0;
+}
+
+runner_status runner_runtime_versions(runner_build *b, spec_strlist *cmds, char **code, char **message)
 {
 	const spec_phase *inst = &b->spec->phases[SPEC_PHASE_INSTALL];
 	if (!inst->runtime_versions.n) {
 		runner_agent(b, "No runtime version selected in buildspec.");
 		return RUNNER_STATUS_SUCCEEDED;
 	}
-	(void)pr;
 	images_catalog *cat = NULL;
 	const images_curated *ci = NULL;
 	cbl_error *e = NULL;
 	runner_status st = RUNNER_STATUS_SUCCEEDED;
+	char *bad = NULL;
 	bool host = !runner_image_rootfs(b);
-	if (!host) {
+	spec_runtimes *rts = image_runtimes(b, &bad);
+	if (bad) {
+		*code = cbl_xstrdup("YAML_FILE_ERROR");
+		*message = bad;
+		return RUNNER_STATUS_FAILED;
+	}
+	if (!host && !rts) {
 		if (images_catalog_default(&cat, &e) == 0)
 			ci = images_catalog_find(cat, b->image);
 		cbl_error_clear(&e);
-	}
-	if (!host && !ci) {
-		/* an image that is not a curated one: what the agent says of an
-		 * image without its runtimes file */
-		runner_agent(b, "Skipping install of runtimes. Runtime version selection is not supported by "
-				"this build image");
-		goto out;
+		if (!ci) {
+			/* the agent's words for an image without runtimes.yml */
+			runner_agent(b, "Skipping install of runtimes. Runtime version selection is not supported "
+					"by this build image");
+			goto out;
+		}
 	}
 	for (size_t i = 0; i < inst->runtime_versions.n; i++) {
 		const spec_kv *kv = &inst->runtime_versions.items[i];
 		const char *v = version_value(b, kv->value);
-		char *resolved = NULL;
-		if (images_runtime_check(ci, kv->key, v, &resolved, &e) < 0) {
+		if (rts) {
+			if (select_from_file(rts, kv->key, v, cmds, message) < 0) {
+				*code = cbl_xstrdup("YAML_FILE_ERROR");
+				st = RUNNER_STATUS_FAILED;
+				goto out;
+			}
+		} else if (images_runtime_check(ci, kv->key, v, NULL, &e) < 0) {
 			*code = cbl_xstrdup("YAML_FILE_ERROR");
 			*message = cbl_xstrdup(e->msg);
 			cbl_error_free(e);
@@ -150,14 +261,13 @@ runner_status runner_runtime_versions(runner_build *b, phase_rec *pr, char **cod
 			goto out;
 		}
 		runner_agent(b, "Selecting '%s' runtime version '%s' based on manual selections...", kv->key, v);
-		free(resolved);
 	}
 	if (ci)
-		runner_warn(b, "the runtimes of %s are checked against the image, but its runtime selection "
-			       "commands (runtimes.yml) are not run yet: the build uses the image's default "
-			       "versions",
+		runner_warn(b, "%s has no /codebuild/image/config/runtimes.yml: its runtimes are checked against "
+			       "the catalog, and the build uses the image's default versions",
 			    b->image);
 out:
+	spec_runtimes_free(rts);
 	images_catalog_free(cat);
 	return st;
 }

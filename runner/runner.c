@@ -910,7 +910,8 @@ static runner_status download_source(runner_build *b)
 
 	{
 		char *code = NULL, *msg = NULL;
-		runner_status rst = runner_runtime_versions(b, pr, &code, &msg);
+		spec_strlist cmds = {0};
+		runner_status rst = runner_runtime_versions(b, &cmds, &code, &msg);
 		if (rst != RUNNER_STATUS_SUCCEEDED) {
 			phase_set_context(pr, code, msg);
 			free(code);
@@ -918,6 +919,17 @@ static runner_status download_source(runner_build *b)
 			b->spec_invalid = true;
 			return rst;
 		}
+		/* the image's selection commands, through the normal command
+		 * wrapper, so their exports carry over (reference §8.4) */
+		cmds_result cr = run_commands(b, RUNNER_PHASE_DOWNLOAD_SOURCE, &cmds, pr);
+		for (size_t i = 0; i < cmds.n; i++)
+			free(cmds.items[i].s);
+		free(cmds.items);
+		if (cr != CMDS_OK)
+			return cr == CMDS_TIMED_OUT  ? RUNNER_STATUS_TIMED_OUT
+			       : cr == CMDS_STOPPED  ? RUNNER_STATUS_STOPPED
+			       : cr == CMDS_FAULT    ? RUNNER_STATUS_FAULT
+						     : RUNNER_STATUS_FAILED;
 	}
 	runner_agent(b, "Moving to directory %s", b->src_inner);
 	if (!b->spec->cache.present) {

@@ -260,8 +260,10 @@ const char *runner_image_rootfs(const runner_build *b);
 void runner_image_base_env(runner_build *b, cbl_strv *env);
 /* The image's User when it is not root (the default run-as), else NULL. */
 const char *runner_image_user(const runner_build *b);
-/* DOWNLOAD_SOURCE: runtime-versions checked against the image. */
-runner_status runner_runtime_versions(runner_build *b, phase_rec *pr, char **code, char **message);
+/* DOWNLOAD_SOURCE: runtime-versions checked against the image (its
+ * runtimes.yml, else the catalog, or the host); cmds gets the selection
+ * commands to run (caller releases). */
+runner_status runner_runtime_versions(runner_build *b, spec_strlist *cmds, char **code, char **message);
 void runner_image_free(runner_build *b);
 /* <build dir>/runner.pid: "<pid> <start time>" of this process, so StopBuild
  * can signal the build's runner (runner/launch.c). */

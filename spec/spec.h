@@ -281,4 +281,39 @@ int spec_parse_buffer(spec_buildspec **out, spec_diags *diags, const char *displ
 int spec_parse_file(spec_buildspec **out, spec_diags *diags, const char *path,
 		    const char *display_name, const spec_parse_opts *opts, cbl_error **err);
 
+/* ---- runtimes.yml ------------------------------------------------------
+ * The curated images' runtime catalogue (/codebuild/image/config/runtimes.yml):
+ *   runtimes: <name>: versions: <key>: commands: [...]
+ * with an optional `default` version whose commands install any other
+ * version (they read $VERSION).  Parsed with the same loader and limits as
+ * a buildspec (anchors, merge keys, size caps). */
+typedef struct spec_runtime_version {
+	char *key;             /* "3.11", "corretto17", "18" */
+	spec_strlist commands;
+} spec_runtime_version;
+
+typedef struct spec_runtime {
+	char *name;            /* "python" */
+	spec_runtime_version *versions; /* in file order, `default` not among them */
+	size_t n;
+	bool has_default;
+	spec_strlist default_commands;
+} spec_runtime;
+
+typedef struct spec_runtimes {
+	spec_runtime *items;
+	size_t n;
+} spec_runtimes;
+
+/* Parses runtimes.yml text.  Errors: CBL_ESPEC "<name>:<line>:<col>: ..." for
+ * a file that does not have the shape above. */
+int spec_runtimes_parse(spec_runtimes **out, const char *name, const char *data, size_t len, cbl_error **err);
+void spec_runtimes_free(spec_runtimes *r);
+/* The runtime of that name, or NULL. */
+const spec_runtime *spec_runtimes_find(const spec_runtimes *r, const char *name);
+/* Resolves a runtime-versions value the way the agent does: an exact key,
+ * "<major>.x" (that major's newest minor), "latest" (the newest key).  NULL
+ * when none matches (the caller may use the default commands). */
+const spec_runtime_version *spec_runtime_select(const spec_runtime *rt, const char *version);
+
 #endif

@@ -23,6 +23,29 @@ def tools():
     return [("bin/" + a, "l", "busybox") for a in APPLETS]
 
 
+RUNTIMES = """version: 0.1
+runtimes:
+  python:
+    versions:
+      "3.11":
+        commands:
+          - export PYVER=3.11
+      "3.12":
+        commands:
+          - echo "Installing Python version 3.12 ..."
+          - export PYVER=3.12
+      default:
+        commands:
+          - echo "Installing custom Python version $VERSION ..."
+          - export PYVER=custom-$VERSION
+  nodejs:
+    versions:
+      "20":
+        commands:
+          - export NODEVER=20
+"""
+
+
 @pytest.fixture(scope="module")
 def reg(tmp_path_factory):
     work = tmp_path_factory.mktemp("imgbuild")
@@ -38,8 +61,14 @@ def reg(tmp_path_factory):
     user = lay.image([(base + [("etc/passwd", "f", passwd), ("home/builder", "d", None)], "gzip")],
                      arch=arch, env=["PATH=/bin"], user="builder")
     lay.tag(user, "user")
+    rt = lay.image([(base + [("codebuild", "d", None), ("codebuild/image", "d", None),
+                             ("codebuild/image/config", "d", None),
+                             ("codebuild/image/config/runtimes.yml", "f", RUNTIMES.encode())], "gzip")],
+                   arch=arch, env=["PATH=/bin"])
+    lay.tag(rt, "runtimes")
     r.push(lay.path, "plain", "test/build:v1")
     r.push(lay.path, "user", "test/build:user")
+    r.push(lay.path, "runtimes", "test/build:runtimes")
     yield r
     r.stop()
 
@@ -138,3 +167,33 @@ def test_validate_runtimes_against_a_curated_image(cbl, tmp_path):
     # an image outside the catalog cannot be checked offline: said, not failed
     p = cbl("validate", "-i", "example.invalid/own/image:1", d, check=0)
     assert "cannot be checked offline" in p.output
+
+
+def rt_build(cbl, reg, name, versions):
+    spec = "version: 0.2\nphases:\n  install:\n    runtime-versions:\n"
+    spec += "".join(f"      {k}: \"{v}\"\n" for k, v in versions.items())
+    spec += "  build:\n    commands:\n      - echo \"py=$PYVER node=$NODEVER\"\n"
+    return cbl.project(name, spec)
+
+
+def test_runtime_selection_runs_the_image_runtimes_file(cbl, reg):
+    ref = f"{reg.host}/test/build:runtimes"
+    p = cbl("run", "-i", ref, rt_build(cbl, reg, "sel", {"python": "3.x", "nodejs": "20"}), check=0)
+    assert "Selecting 'python' runtime version '3.x' based on manual selections..." in p.output
+    assert "Running command export PYVER=3.12" in p.output
+    assert "Installing Python version 3.12 ..." in p.output
+    assert "py=3.12 node=20" in p.output          # the exports carried into BUILD
+    ds = p.output.split("Phase complete: DOWNLOAD_SOURCE")[0]
+    assert "Running command export NODEVER=20" in ds  # they ran in DOWNLOAD_SOURCE
+    p = cbl("run", "-i", ref, rt_build(cbl, reg, "custom", {"python": "3.9"}), check=0)
+    assert "Installing custom Python version 3.9 ..." in p.output and "py=custom-3.9" in p.output
+
+
+def test_runtime_selection_errors_name_what_the_image_has(cbl, reg):
+    ref = f"{reg.host}/test/build:runtimes"
+    p = cbl("run", "-i", ref, rt_build(cbl, reg, "badv", {"nodejs": "18"}), check=2)
+    assert ("YAML_FILE_ERROR Message: Unknown runtime version named '18' of nodejs. "
+            "This build image has the following versions: 20") in p.output
+    p = cbl("run", "-i", ref, rt_build(cbl, reg, "badr", {"ruby": "3.2"}), check=2)
+    assert ("Unknown runtime named 'ruby'. This build image has the following runtimes: python, nodejs"
+            in p.output)
