@@ -103,6 +103,10 @@ typedef struct cache_session_opts {
 	bool sandbox;             /* the build runs in the sandbox: bases become
 				   * overlay mounts, absolute paths are the build's
 				   * own (never touched on the host) */
+	bool copy_in_source;      /* with the sandbox: bases inside the source are
+				   * copied into src_view rather than mounted, so
+				   * that whoever reads src_view (artifact packaging)
+				   * sees them; paths outside stay overlays */
 	const char *build_id;     /* recorded in refs and explain; may be NULL */
 	bool durable;             /* syncfs before publishing (default true) */
 	cache_test_hook_fn test_hook;
@@ -133,12 +137,17 @@ int cache_restore(cache_session *s, cbl_error **err);
 /* One overlay the runner must mount for the build, parents before children
  * (sorted by depth).  Strings are borrowed from the session.
  *   target       where the build sees the directory (absolute, in the
- *                build's view, e.g. /root/.m2 or <src_dir>/node_modules)
+ *                build's view, e.g. /root/.m2 or <src_dir>/node_modules):
+ *                mount it there in the sandbox's mount namespace.  The key
+ *                is evaluated by the build's shell, so this usually happens
+ *                in a running sandbox (a request to its init), not in the
+ *                initial plan.
  *   view_target  the same directory under src_view when it lies inside the
- *                source, else NULL.  Mounting there, in the runner's mount
- *                namespace and before the sandbox binds the view, makes the
- *                content visible to the build AND to artifact packaging;
- *                otherwise mount at target inside the sandbox plan.
+ *                source, else NULL.  A mount made only inside the sandbox is
+ *                not seen by whoever reads src_view (artifact packaging):
+ *                mount there instead when the view is what the sandbox binds
+ *                and it is mounted before that bind, or ask for copies of
+ *                the source's paths (copy_in_source).
  *   lower        read-only lower layer (the snapshot's subtree, or an empty
  *                dir on a miss).  The target may already hold content in
  *                the build's view (the image's /root/.m2): the runner may

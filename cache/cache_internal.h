@@ -210,7 +210,7 @@ struct cache_session {
 	char *scope, *key, *build_id, *src_dir, *src_view;
 	cbl_strv fallback;
 	spec_cache_action action;
-	bool sandbox, durable;
+	bool sandbox, durable, copy_in_source;
 	cache_test_hook_fn hook;
 	void *hook_payload;
 	cache_base *bases;

@@ -75,7 +75,7 @@ static int place_bases(cache_session *s, cbl_error **err)
 			b->host = cbl_xstrdup(b->base);
 		if (!s->sandbox) {
 			b->kind = CACHE_KIND_COPY;
-		} else if (suffix && !*suffix) {
+		} else if (suffix && (!*suffix || s->copy_in_source)) {
 			/* an overlay on the source directory itself would hide it */
 			b->kind = CACHE_KIND_COPY;
 		} else if (s->src_dir && path_within(s->src_dir, b->inner)) {
@@ -118,6 +118,7 @@ int cache_session_new(cache_session **out, cache_store *store, const cache_sessi
 				cbl_strv_push(&s->fallback, o->fallback_keys[i]);
 	s->action = o->action;
 	s->sandbox = o->sandbox;
+	s->copy_in_source = o->copy_in_source;
 	s->durable = o->durable;
 	s->hook = o->test_hook;
 	s->hook_payload = o->test_payload;

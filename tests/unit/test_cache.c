@@ -789,6 +789,23 @@ static void test_kinds(cache_store *st)
 	cache_session_log_lines(s, CACHE_STAGE_RESTORE, &l);
 	ok(l.n == 4 && strstr(l.v[0], "skipped: a cache path above the source"), "kinds: one log line per base");
 	cbl_strv_release(&l);
+	size_t nm = 0;
+	cache_session_mounts(s, &nm);
+	is_int(nm, 2, "kinds: two overlays");
+	cache_session_free(s);
+	// copy_in_source: what lies in the source is copied into the view
+	cache_session_opts o = CACHE_SESSION_OPTS_INIT;
+	o.scope = "kinds";
+	o.paths = paths;
+	o.npaths = count(paths);
+	o.src_dir = "/codebuild/output/src1/src";
+	o.src_view = view;
+	o.sandbox = true;
+	o.copy_in_source = true;
+	s = NULL;
+	cache_session_new(&s, st, &o, NULL);
+	ok(s && s->bases[2].kind == CACHE_KIND_MOUNT && s->bases[3].kind == CACHE_KIND_COPY,
+	   "kinds: copy_in_source copies the source's paths, mounts the others");
 	cache_session_free(s);
 	free(view);
 }
