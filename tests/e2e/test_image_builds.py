@@ -197,3 +197,20 @@ def test_runtime_selection_errors_name_what_the_image_has(cbl, reg):
     p = cbl("run", "-i", ref, rt_build(cbl, reg, "badr", {"ruby": "3.2"}), check=2)
     assert ("Unknown runtime named 'ruby'. This build image has the following runtimes: python, nodejs"
             in p.output)
+
+
+def test_a_directory_as_the_image(cbl, tmp_path):
+    root = tmp_path / "rootfs"
+    (root / "bin").mkdir(parents=True)
+    (root / "etc").mkdir()
+    import shutil
+    shutil.copy(R.BUSYBOX, root / "bin" / "busybox")
+    for a in ["sh"] + APPLETS:
+        os.symlink("busybox", root / "bin" / a)
+    (root / "etc" / "os-release").write_text("ID=dirimage\n")
+    (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
+    src = cbl.project("dirimg", "version: 0.2\nphases:\n  build:\n    commands:\n"
+                                "      - cat /etc/os-release\n      - echo x > /etc/written\n")
+    p = cbl("run", "-i", str(root), src, check=0)
+    assert "ID=dirimage" in p.output
+    assert not (root / "etc" / "written").exists()  # the directory is a read-only lower layer
