@@ -116,6 +116,12 @@ int images_resolve(const char *home, const char *image, const images_resolve_opt
 		   images_root **out, cbl_error **err);
 void images_root_free(images_root *r);
 
+/* Marks a registry image's root as in use (a shared flock) until the
+ * returned descriptor is closed: `images rm` / `prune` leave it alone
+ * meanwhile.  -1 (no error) for HOST / DIR roots; CBL_ENOENT when the root
+ * was removed since it was resolved. */
+int images_root_hold(const images_root *r, cbl_error **err);
+
 /* Pulls (always re-reading the tag from the registry) and unpacks an image;
  * *out as images_resolve.  The CLI's `images pull`. */
 int images_pull(const char *home, const char *image, const images_resolve_opts *o,

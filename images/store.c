@@ -750,6 +750,40 @@ static void remove_counted(const char *path, uint64_t *freed)
 	cbl_error_free(e);
 }
 
+/* A build holds a shared flock on the root it runs on (images_root_hold). */
+static bool root_in_use(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	bool busy = flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+	close(fd);
+	return busy;
+}
+
+int images_root_hold(const images_root *r, cbl_error **err)
+{
+	if (!r->rootfs || r->kind != IMAGES_KIND_REGISTRY)
+		return -1;
+	int fd = open(r->rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || flock(fd, LOCK_SH) < 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		return cbl_error_set_errno(err, CBL_EIO, e, "cannot hold the image root %s", r->rootfs);
+	}
+	/* pruned between resolving and holding: the caller resolves again */
+	char *js = cbl_xasprintf("%s.json", r->rootfs);
+	struct stat st;
+	bool gone = stat(js, &st) < 0;
+	free(js);
+	if (gone) {
+		close(fd);
+		return cbl_error_set(err, CBL_ENOENT, "image root %s was removed", r->rootfs);
+	}
+	return fd;
+}
+
 /* Removes what no name uses.  Holds the store's lock. */
 static int gc(images_store *s, uint64_t *freed, cbl_error **err)
 {
@@ -771,6 +805,13 @@ static int gc(images_store *s, uint64_t *freed, cbl_error **err)
 		memcpy(hex, de->d_name, 64);
 		hex[64] = '\0';
 		if (hexset_has(&roots, hex))
+			continue;
+		/* a running build's lower layer stays, its summary too: a
+		 * later prune takes both */
+		char *rootdir = cbl_path_join(dir, hex);
+		bool busy = root_in_use(rootdir);
+		free(rootdir);
+		if (busy)
 			continue;
 		char *p = cbl_path_join(dir, de->d_name);
 		remove_counted(p, freed);

@@ -58,7 +58,24 @@ int runner_image_resolve(runner_build *b, char **code, char **message)
 	io.payload = b;
 	cbl_error *e = NULL;
 	int64_t t0 = cbl_mono_us();
-	if (images_resolve(b->home, b->image, &io, &b->img, &e) < 0) {
+	int rc = images_resolve(b->home, b->image, &io, &b->img, &e);
+	if (rc == 0) {
+		/* held for the build: rm / prune leave a root in use alone */
+		b->img_hold = images_root_hold(b->img, &e);
+		if (b->img_hold == CBL_ENOENT) {
+			cbl_error_clear(&e);
+			images_root_free(b->img);
+			b->img = NULL;
+			rc = images_resolve(b->home, b->image, &io, &b->img, &e);
+			if (rc == 0)
+				b->img_hold = images_root_hold(b->img, &e);
+		}
+		if (b->img_hold < -1) {
+			rc = b->img_hold;
+			b->img_hold = -1;
+		}
+	}
+	if (rc < 0) {
 		/* the service's context for an image it cannot pull */
 		*code = cbl_xstrdup("BUILD_CONTAINER_UNABLE_TO_PULL_IMAGE");
 		*message = cbl_xasprintf("Unable to pull customer's container image. %s", e->msg);
@@ -274,6 +291,9 @@ out:
 
 void runner_image_free(runner_build *b)
 {
+	if (b->img_hold >= 0)
+		close(b->img_hold);
+	b->img_hold = -1;
 	images_root_free(b->img);
 	b->img = NULL;
 }

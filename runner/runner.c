@@ -989,6 +989,7 @@ int runner_build_new(runner_build **out, const runner_opts *opts, cbl_error **er
 	char uuid[37];
 	int rc = 0;
 	b->log_fd = -1;
+	b->img_hold = -1;
 	b->stop_pipe[0] = b->stop_pipe[1] = -1;
 	b->out_pipe[0] = b->out_pipe[1] = -1;
 	b->status = RUNNER_STATUS_IN_PROGRESS;

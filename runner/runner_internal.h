@@ -204,6 +204,7 @@ struct runner_build {
 	cbl_strv sandbox_binds;  /* host, inner pairs the sandbox binds (mount mode) */
 	int64_t deadline_mono_us; /* start + timeout (CLOCK_MONOTONIC) */
 	struct images_root *img;  /* the build image (NULL until PROVISIONING) */
+	int img_hold;             /* its root held in use (images_root_hold), or -1 */
 };
 
 /* UPLOAD_ARTIFACTS (runner/upload.c): artifacts and reports.  Returns the

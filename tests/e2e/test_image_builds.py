@@ -214,3 +214,29 @@ def test_a_directory_as_the_image(cbl, tmp_path):
     p = cbl("run", "-i", str(root), src, check=0)
     assert "ID=dirimage" in p.output
     assert not (root / "etc" / "written").exists()  # the directory is a read-only lower layer
+
+
+def test_prune_leaves_a_root_in_use_alone(cbl, reg):
+    import subprocess
+    import time
+    from conftest import BIN
+    ref = f"{reg.host}/test/build:v1"
+    src = cbl.project("busy", "version: 0.2\nphases:\n  build:\n    commands:\n"
+                              "      - sleep 3\n      - cat /etc/os-release\n")
+    cbl("images", "pull", ref, check=0)
+    roots = Path(cbl.home) / "images" / "roots"
+    before = sorted(p.name for p in roots.iterdir())
+    proc = subprocess.Popen([str(BIN), "run", "-i", ref, str(src)], env=cbl.env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 20
+    log = Path(cbl.home) / "builds"
+    while time.time() < deadline and not any("Running command sleep" in f.read_text()
+                                             for f in log.glob("*/*/build.log")):
+        time.sleep(0.05)
+    cbl("images", "rm", ref, check=0)
+    cbl("images", "prune", check=0)
+    assert sorted(p.name for p in roots.iterdir()) == before, "a root in use was removed"
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and "ID=cblbuild" in out, out
+    cbl("images", "prune", check=0)
+    assert not any(roots.iterdir()), "the root is pruned once the build is over"
