@@ -136,6 +136,7 @@ int runner_sources_init(runner_build *b, const runner_opts *opts, cbl_error **er
 		b->view = cbl_xstrdup(b->source_dir);
 	else
 		b->view = cbl_xstrdup(p00);
+	free(b->src_inner);
 	if (sandbox)
 		b->src_inner = slot_path(b->multi_inner, 0);
 	else
