@@ -66,5 +66,14 @@ int cmd_logs(int argc, char **argv);
 int cmd_start_build(int argc, char **argv);
 int cmd_stop_build(int argc, char **argv);
 int cmd_retry_build(int argc, char **argv);
+/* cli/cmd_reports.c */
+int cmd_list_report_groups(int argc, char **argv);
+int cmd_batch_get_report_groups(int argc, char **argv);
+int cmd_list_reports(int argc, char **argv);
+int cmd_list_reports_for_report_group(int argc, char **argv);
+int cmd_batch_get_reports(int argc, char **argv);
+int cmd_describe_test_cases(int argc, char **argv);
+int cmd_describe_code_coverages(int argc, char **argv);
+int cmd_get_report_group_trend(int argc, char **argv);
 
 #endif

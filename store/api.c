@@ -24,6 +24,14 @@ static const struct {
 	{CB "ListBuilds", store_op_list_builds},
 	{CB "ListBuildsForProject", store_op_list_builds_for_project},
 	{CB "BatchDeleteBuilds", store_op_batch_delete_builds},
+	{CB "ListReportGroups", store_op_list_report_groups},
+	{CB "BatchGetReportGroups", store_op_batch_get_report_groups},
+	{CB "ListReports", store_op_list_reports},
+	{CB "ListReportsForReportGroup", store_op_list_reports_for_report_group},
+	{CB "BatchGetReports", store_op_batch_get_reports},
+	{CB "DescribeTestCases", store_op_describe_test_cases},
+	{CB "DescribeCodeCoverages", store_op_describe_code_coverages},
+	{CB "GetReportGroupTrend", store_op_get_report_group_trend},
 	{LOGS "GetLogEvents", store_op_get_log_events},
 };
 

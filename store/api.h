@@ -5,7 +5,10 @@
  * Operations (X-Amz-Target values):
  *   CodeBuild_20161006.CreateProject, UpdateProject, DeleteProject,
  *   BatchGetProjects, ListProjects, BatchGetBuilds, ListBuilds,
- *   ListBuildsForProject, BatchDeleteBuilds;  Logs_20140328.GetLogEvents.
+ *   ListBuildsForProject, BatchDeleteBuilds, ListReportGroups,
+ *   BatchGetReportGroups, ListReports, ListReportsForReportGroup,
+ *   BatchGetReports, DescribeTestCases, DescribeCodeCoverages,
+ *   GetReportGroupTrend;  Logs_20140328.GetLogEvents.
  * StartBuild / StopBuild / RetryBuild launch builds and live in runner/.
  *
  * Every request is validated here (clients check almost nothing): required
@@ -37,6 +40,36 @@
  *   - Reads finish builds whose runner died: FAULT (context INTERNAL_ERROR,
  *     "Build runner exited unexpectedly" on the phase that was running),
  *     or STOPPED if a stop had been requested.
+ *   - Reports (store/reports.c): a build's reports enter the store when its
+ *     record is saved complete, from what the runner wrote under
+ *     <build dir>/reports/ (only the ARNs the record's reportArns lists, so
+ *     BatchGetBuilds and BatchGetReports agree).  A buildspec's report group
+ *     <name> is the group "<project>-<name>", a group named by ARN keeps its
+ *     ARN; a group is created by its first report (type, created =
+ *     lastModified = that report's creation; status ACTIVE, NO_EXPORT) and
+ *     keeps its type.  Report ARNs: arn:aws:codebuild:<r>:<a>:report/
+ *     <group name>:<uuid>.
+ *   - Reports outlive their build and project, as on the service (reports
+ *     belong to their report group): BatchDeleteBuilds and DeleteProject
+ *     leave report groups, reports, test cases and coverages in place.
+ *     Reports are not hidden after their `expired` time (30 days) either.
+ *   - Local orders where the service documents none: ListReportGroups by
+ *     NAME ascending; ListReports / ListReportsForReportGroup by creation,
+ *     newest first (sortOrder ASCENDING: oldest first); DescribeTestCases
+ *     in the report's order (FAILED, ERROR, UNKNOWN first, then the rest,
+ *     each in file order); DescribeCodeCoverages by FILE_PATH ascending.
+ *     Pages default to and are capped at 100 (maxResults 1..100).
+ *   - DescribeTestCases: filter.status is one of the five TestCase statuses
+ *     (else InvalidInputException), filter.keyword a case-sensitive
+ *     substring of the name or the prefix; an unknown report is
+ *     ResourceNotFoundException.  DescribeCodeCoverages of an unknown
+ *     report is an empty list (the model lists no ResourceNotFound).
+ *     ListReportsForReportGroup / GetReportGroupTrend of an unknown group:
+ *     ResourceNotFoundException.
+ *   - GetReportGroupTrend: over the most recent numOfReports (default 100)
+ *     reports that have the field (PASS_RATE = SUCCEEDED / total * 100);
+ *     values as text, whole numbers exactly, others with two decimals;
+ *     stats {} and rawData [] when no report has the field.
  *   - GetLogEvents: see store/logs.c (one event per log line, message with
  *     its trailing newline, f/ b/ tokens, same token back at the end).
  *

@@ -182,6 +182,8 @@ int store_db_build_upsert_raw(store_db *h, const char *build_dir, json_t *record
 		rc = store_sql_error(db, err, "cannot save the build record");
 		goto out;
 	}
+	/* 0 when a record finished by recovery stayed as it was */
+	bool changed = sqlite3_changes(db) > 0;
 	store_stmt_done(st);
 	st = NULL;
 
@@ -224,6 +226,9 @@ int store_db_build_upsert_raw(store_db *h, const char *build_dir, json_t *record
 	location = sloc[0] == '/' ? cbl_xasprintf("file://%s", sloc) : cbl_xstrdup(sloc);
 	region = region_account_from_arn(json_string_value(json_object_get(record, "arn")), &account);
 	rc = store_db_project_ensure_implicit_raw(h, project, location, stype, region, account, err);
+	/* the reports, once the runner has written them all */
+	if (!rc && complete && changed)
+		rc = store_db_reports_ingest(h, build_dir, record, err);
 out:
 	store_stmt_done(st);
 	free(text);

@@ -244,6 +244,28 @@ static const char schema_v2[] =
 	"  expired_ms INTEGER,"
 	"  PRIMARY KEY (report_arn, seq)) WITHOUT ROWID;";
 
+/* 3: report group names are not unique (a group named by its ARN in a
+ * buildspec may share its name with another account's or region's), lists
+ * page by (key, arn); the reports of builds already stored are ingested
+ * from their directories (store_db_reports_backfill). */
+static const char schema_v3[] =
+	"CREATE TABLE report_groups_v3 ("
+	"  arn TEXT PRIMARY KEY,"
+	"  name TEXT NOT NULL,"
+	"  type TEXT NOT NULL,"
+	"  project TEXT,"
+	"  created_ms INTEGER NOT NULL,"
+	"  modified_ms INTEGER NOT NULL,"
+	"  record TEXT NOT NULL);"
+	"INSERT INTO report_groups_v3 (arn, name, type, project, created_ms, modified_ms, record)"
+	"  SELECT arn, name, type, project, created_ms, modified_ms, record FROM report_groups;"
+	"DROP TABLE report_groups;"
+	"ALTER TABLE report_groups_v3 RENAME TO report_groups;"
+	"CREATE INDEX report_groups_name ON report_groups(name, arn);"
+	"CREATE INDEX report_groups_created ON report_groups(created_ms, arn);"
+	"CREATE INDEX report_groups_modified ON report_groups(modified_ms, arn);"
+	"CREATE INDEX reports_created ON reports(created_ms, arn);";
+
 /* Earlier versions kept only builds/<project>/.counter and
  * builds/<project>/<uuid>/build.json: bring them in, so history, numbers and
  * logs survive the upgrade.  Unreadable leftovers are skipped. */
@@ -331,6 +353,10 @@ static int migrate_one(sqlite3 *db, int to, cbl_error **err)
 		return store_exec(db, schema_v1, err);
 	case 2:
 		return store_exec(db, schema_v2, err);
+	case 3: {
+		int rc = store_exec(db, schema_v3, err);
+		return rc ? rc : store_db_reports_backfill(db, err);
+	}
 	default:
 		return cbl_error_set(err, CBL_EINTERNAL, "no migration to schema version %d", to);
 	}

@@ -4,9 +4,13 @@
  *   codebuild-local.db                   SQLite (WAL): projects, builds (the
  *                                        Build record + indexed columns),
  *                                        build numbers, exported variables,
- *                                        log stream index, reports schema
+ *                                        log stream index, report groups,
+ *                                        reports, test cases, code coverages
  *   builds/<project>/<uuid>/build.json   the Build record (CodeBuild API shape)
  *   builds/<project>/<uuid>/build.log    the log stream (text stays in files)
+ *   builds/<project>/<uuid>/reports/     the runner's reports, ingested into
+ *                                        the database once the build is
+ *                                        complete (store/reports.c)
  *
  * build.json is written atomically (temp file + rename), so a reader never
  * sees a half-written record; the database row is upserted right after, in
@@ -54,7 +58,8 @@ int store_build_dir_create(const char *home, const char *project, const char *uu
  * before publishing), then, when build_dir is <home>/builds/<project>/<uuid>,
  * upserts it into <home>'s database: the row records this process as the
  * build's runner while buildComplete is false, indexes its log stream, keeps
- * its exported variables once complete, and creates the implicit project
+ * its exported variables and ingests its reports once complete (a report
+ * that cannot be read is left out, never the record), and creates the implicit project
  * (store_project_ensure_implicit) the first time a project is seen.
  * Called at every phase change: a few hundred microseconds. */
 int store_build_save(const char *build_dir, json_t *record, bool durable, cbl_error **err);

@@ -28,8 +28,9 @@
 
 #define STORE_DB_FILE "codebuild-local.db"
 /* 1: projects, counters, builds, log streams; 2: exported variables (backfilled from the
- *    records), report groups, reports, test cases, code coverages. */
-#define STORE_SCHEMA_VERSION 2
+ *    records), report groups, reports, test cases, code coverages; 3: report group names
+ *    not unique, list indexes, reports of stored builds ingested from their directories. */
+#define STORE_SCHEMA_VERSION 3
 
 #define STORE_DEFAULT_REGION "us-east-1"
 #define STORE_DEFAULT_ACCOUNT "000000000000"
@@ -118,6 +119,20 @@ int store_db_build_get(store_db *h, const char *id, json_t **out, cbl_error **er
 /* Applies what a dead runner leaves undone to a record (in place). */
 void store_record_finish_dead(json_t *record, bool stopped, int64_t now_ms);
 
+/* ---- reports (reports.c) */
+/* Ingests the reports a complete build's runner wrote under
+ * <build_dir>/reports/<group>/ (report.json, test-cases.json,
+ * code-coverages.json; runner/upload.c) whose ARNs the record lists in
+ * reportArns: creates their report groups, replaces the reports, their test
+ * cases and code coverages.  Runs in the caller's transaction, inside a
+ * savepoint of its own: a report that cannot be read is skipped, and a
+ * database error rolls back only the reports (the build's record is never
+ * lost to them); returns a negative code only for errors outside the
+ * savepoint. */
+int store_db_reports_ingest(store_db *h, const char *build_dir, json_t *record, cbl_error **err);
+/* Migration 3: ingests the reports of every complete build already stored. */
+int store_db_reports_backfill(sqlite3 *db, cbl_error **err);
+
 /* ---- projects (projects.c) */
 int store_db_project_get(store_db *h, const char *name, json_t **out, cbl_error **err);
 /* INSERT OR IGNORE of the implicit project (source NO_SOURCE, location
@@ -193,6 +208,14 @@ int store_op_list_builds(store_db *h, json_t *req, json_t **out, cbl_error **err
 int store_op_list_builds_for_project(store_db *h, json_t *req, json_t **out, cbl_error **err);
 int store_op_batch_delete_builds(store_db *h, json_t *req, json_t **out, cbl_error **err);
 int store_op_get_log_events(store_db *h, json_t *req, json_t **out, cbl_error **err);
+int store_op_list_report_groups(store_db *h, json_t *req, json_t **out, cbl_error **err);
+int store_op_batch_get_report_groups(store_db *h, json_t *req, json_t **out, cbl_error **err);
+int store_op_list_reports(store_db *h, json_t *req, json_t **out, cbl_error **err);
+int store_op_list_reports_for_report_group(store_db *h, json_t *req, json_t **out, cbl_error **err);
+int store_op_batch_get_reports(store_db *h, json_t *req, json_t **out, cbl_error **err);
+int store_op_describe_test_cases(store_db *h, json_t *req, json_t **out, cbl_error **err);
+int store_op_describe_code_coverages(store_db *h, json_t *req, json_t **out, cbl_error **err);
+int store_op_get_report_group_trend(store_db *h, json_t *req, json_t **out, cbl_error **err);
 
 /* ---- API helpers */
 int64_t store_json_time_ms(const json_t *t);
