@@ -204,7 +204,15 @@ static json_t *build_record(runner_build *b)
 			    b->secondary_recs ? json_deep_copy(b->secondary_recs) : json_array());
 
 	json_t *cache = json_object();
-	json_object_set_new(cache, "type", json_string("NO_CACHE"));
+	if (b->cache_sess) {
+		/* the local store, keyed like the service's S3 caches */
+		json_object_set_new(cache, "type", json_string("LOCAL"));
+		json_t *modes = json_array();
+		json_array_append_new(modes, json_string("LOCAL_CUSTOM_CACHE"));
+		json_object_set_new(cache, "modes", modes);
+	} else {
+		json_object_set_new(cache, "type", json_string("NO_CACHE"));
+	}
 	json_object_set_new(r, "cache", cache);
 
 	json_t *env = json_object();
@@ -887,6 +895,7 @@ static runner_status download_source(runner_build *b)
 		}
 		free(creds);
 	}
+	runner_cache_hash_files_tool(b);
 	apply_assignments(&b->env, &b->project_env);
 	apply_assignments(&b->env, &b->overrides);
 
@@ -932,12 +941,13 @@ static runner_status download_source(runner_build *b)
 						     : RUNNER_STATUS_FAILED;
 	}
 	runner_agent(b, "Moving to directory %s", b->src_inner);
-	if (!b->spec->cache.present) {
+	if (!b->spec->cache.present || !b->spec->cache.paths.n) {
 		runner_agent(b, "Cache is not defined in the buildspec");
 		runner_agent(b, "Skip cache due to: no paths specified to be cached");
+	} else if (b->no_cache) {
+		runner_agent(b, "Skip cache due to: --no-cache");
 	} else {
-		runner_warn(b, "the buildspec defines a cache, but this version of codebuild-local neither restores "
-			"nor saves caches: every build starts cold");
+		runner_cache_restore(b);
 	}
 	runner_agent(b, "Registering with agent");
 	int nphases = 0;
@@ -1088,6 +1098,8 @@ int runner_build_new(runner_build **out, const runner_opts *opts, cbl_error **er
 	b->reports_dir = opts->reports_dir ? cbl_xstrdup(opts->reports_dir) : NULL;
 	b->artifacts_dir = opts->artifacts_dir ? cbl_xstrdup(opts->artifacts_dir) : NULL;
 	b->strict = opts->strict;
+	b->no_cache = opts->no_cache;
+	b->cache_dir = opts->cache_dir ? cbl_xstrdup(opts->cache_dir) : NULL;
 	b->on_event = opts->on_event;
 	b->payload = opts->payload;
 	for (const char *const *e = opts->env_overrides; e && *e; e++) {
@@ -1464,6 +1476,8 @@ finalize:
 	}
 	if (b->scratch)
 		rmdir(b->scratch);
+	/* the cache's overlays went with the sandbox; the view is still here */
+	runner_cache_save(b);
 	/* overlays first: the trees removed next hold their mount points */
 	runner_private_ns_cleanup(b);
 	if (b->view_mounted) {
@@ -1562,5 +1576,6 @@ void runner_build_free(runner_build *b)
 	cbl_strv_release(&b->sandbox_binds);
 	runner_sources_free(b);
 	runner_image_free(b);
+	runner_cache_free(b);
 	free(b);
 }

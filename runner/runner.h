@@ -127,6 +127,8 @@ typedef struct runner_opts {
 	bool git_tracked_only;       /* the build sees only what a clone of HEAD contains */
 	bool network_none;           /* --network none: loopback only (sandbox only) */
 	bool strict;                 /* buildspec warnings become errors */
+	bool no_cache;               /* --no-cache: neither restore nor save the cache */
+	const char *cache_dir;       /* --cache-dir: the cache store (NULL = <home>/cache) */
 	const char *uuid;            /* the build's uuid, allocated by a launcher (NULL = new) */
 	int64_t number;              /* its build number (0 = allocate the next one) */
 	runner_event_fn on_event;

@@ -205,6 +205,11 @@ struct runner_build {
 	int64_t deadline_mono_us; /* start + timeout (CLOCK_MONOTONIC) */
 	struct images_root *img;  /* the build image (NULL until PROVISIONING) */
 	int img_hold;             /* its root held in use (images_root_hold), or -1 */
+	/* cache (runner/cache.c) */
+	bool no_cache;
+	char *cache_dir;
+	struct cache_store *cache_store;
+	struct cache_session *cache_sess;
 };
 
 /* UPLOAD_ARTIFACTS (runner/upload.c): artifacts and reports.  Returns the
@@ -266,6 +271,14 @@ const char *runner_image_user(const runner_build *b);
  * commands to run (caller releases). */
 runner_status runner_runtime_versions(runner_build *b, spec_strlist *cmds, char **code, char **message);
 void runner_image_free(runner_build *b);
+/* runner/cache.c: the build cache. */
+/* codebuild-hash-files on the build's PATH (host image). */
+void runner_cache_hash_files_tool(runner_build *b);
+/* DOWNLOAD_SOURCE, with the shell up: expands, restores, mounts. */
+void runner_cache_restore(runner_build *b);
+/* FINALIZING, sandbox gone, view still there: saves what changed. */
+void runner_cache_save(runner_build *b);
+void runner_cache_free(runner_build *b);
 /* <build dir>/runner.pid: "<pid> <start time>" of this process, so StopBuild
  * can signal the build's runner (runner/launch.c). */
 void runner_write_pidfile(const char *build_dir);

@@ -135,6 +135,7 @@ struct runner_sandbox {
 	char *cg_mem, *cg_pids, *cg_v2; /* cgroup dirs we created */
 	char *cg_v2_parent;
 	cbl_strv warnings;
+	bool userns;           /* an unprivileged user namespace */
 };
 
 static int send_rec(int fd, int kind, int status, int err, const char *msg)
@@ -839,6 +840,7 @@ int runner_sandbox_start(runner_sandbox **out, const runner_sandbox_opts *o, cbl
 	int sv[2] = {-1, -1}, sync[2] = {-1, -1};
 	int rc = 0;
 	bool userns = geteuid() != 0;
+	s->userns = userns;
 	s->init = -1;
 	s->sock = -1;
 	build_plan(&p, o, userns);
@@ -978,6 +980,74 @@ void runner_sandbox_kill_all(runner_sandbox *s)
 	memcpy(msg, &len, 4);
 	msg[4] = 'K';
 	cbl_write_all(s->sock, msg, sizeof(msg));
+}
+
+/* The new mount API builds the overlay in the runner's namespace (where the
+ * layers' host paths resolve), then the detached mount is moved into the
+ * sandbox's namespace by a child that joined it (setns needs a
+ * single-threaded caller; the init itself runs under a seccomp filter that
+ * forbids mounts, which the build inherits). */
+int runner_sandbox_mount_overlay(runner_sandbox *s, const char *lower, const char *upper, const char *work,
+				 const char *target, cbl_error **err)
+{
+	if (s->userns)
+		return cbl_error_set(err, CBL_EINVAL, "sandbox: no overlay mounts in an unprivileged sandbox");
+	char ns[64];
+	snprintf(ns, sizeof(ns), "/proc/%ld/ns/mnt", (long)s->init);
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return cbl_error_set_errno(err, CBL_EIO, errno, "sandbox: pipe");
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		return cbl_error_set_errno(err, CBL_EIO, errno, "sandbox: fork");
+	}
+	if (pid == 0) {
+		close(p[0]);
+		const char *what = "open the overlay";
+		int fs = (int)syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC);
+		int nsfd = open(ns, O_RDONLY | O_CLOEXEC);
+		int mfd = -1;
+		if (fs < 0 || nsfd < 0)
+			goto fail;
+		what = "configure the overlay";
+		if (syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "lowerdir", lower, 0) < 0 ||
+		    syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "upperdir", upper, 0) < 0 ||
+		    syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "workdir", work, 0) < 0 ||
+		    syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+			goto fail;
+		what = "create the overlay";
+		mfd = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, 0);
+		if (mfd < 0)
+			goto fail;
+		what = "join the build's mount namespace";
+		if (setns(nsfd, CLONE_NEWNS) < 0)
+			goto fail;
+		what = "create the mount point";
+		if (cbl_mkdir_p(target, 0755, NULL) < 0)
+			goto fail;
+		what = "attach the overlay";
+		if (syscall(SYS_move_mount, mfd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+			goto fail;
+		_exit(0);
+	fail:;
+		int e = errno;
+		dprintf(p[1], "%s: %s", what, strerror(e));
+		_exit(1);
+	}
+	close(p[1]);
+	char msg[256];
+	ssize_t n = read(p[0], msg, sizeof(msg) - 1);
+	close(p[0]);
+	int st = 0;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		return 0;
+	msg[n > 0 ? n : 0] = '\0';
+	return cbl_error_set(err, CBL_EIO, "sandbox: mount overlay on %s: %s", target,
+			     n > 0 ? msg : "the helper process failed");
 }
 
 void runner_sandbox_free(runner_sandbox *s)

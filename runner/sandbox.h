@@ -85,6 +85,14 @@ bool runner_sandbox_can_overlay_source(void);
  * paths escaped as overlayfs expects.  Caller frees. */
 char *runner_overlay_opts(const char *lower, const char *upper, const char *work);
 
+/* Mounts an overlay (lower read-only; upper and work: host directories) at
+ * target, a path as the build sees it, in the running sandbox's mount
+ * namespace (target is created if missing).  The layers are opened on the
+ * host side, so they need not be visible inside.  Root only (not in an
+ * unprivileged user namespace): CBL_EINVAL there. */
+int runner_sandbox_mount_overlay(runner_sandbox *s, const char *lower, const char *upper, const char *work,
+				 const char *target, cbl_error **err);
+
 /* Ends the sandbox: kills everything, reaps the init, removes cgroups. */
 void runner_sandbox_free(runner_sandbox *s);
 
