@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "util/banned.h"
 
@@ -354,8 +355,10 @@ static void usage(const cli_api_cmd *cmd, FILE *f)
 			"one page and its nextToken (default: every page, merged, as the AWS CLI does)");
 	fprintf(f,
 		"\nStructures take the AWS CLI's shorthand (key=value,key=value, {...} and [...] nest)\n"
-		"or JSON; any value may be file://FILE.  Output: the response as `aws` prints it\n"
-		"(timestamps as epoch seconds, like cli_timestamp_format = wire).\n"
+		"or JSON; any value may be file://FILE.  Output: the response as `aws` prints it:\n"
+		"timestamps in ISO 8601, local time, or epoch seconds with\n"
+		"--cli-timestamp-format wire (or cli_timestamp_format = wire in the AWS CLI's\n"
+		"config file, $AWS_CONFIG_FILE or ~/.aws/config, profile $AWS_PROFILE).\n"
 		"Exit status: 0 success, 2 usage or invalid input, 1 other service errors\n"
 		"(e.g. ResourceNotFoundException), 3 internal failure.\n");
 }
@@ -398,8 +401,111 @@ static const cli_api_arg *find_arg(const cli_api_cmd *cmd, const char *name, siz
 	return NULL;
 }
 
+/* ------------------------------------------------------------- timestamps */
+
+/* The AWS CLI (v2) prints timestamps as ISO 8601 in local time unless
+ * cli_timestamp_format = wire (or --cli-timestamp-format wire) says to keep
+ * the wire's epoch seconds.  Its config file: $AWS_CONFIG_FILE, else
+ * ~/.aws/config; its profile: $AWS_PROFILE, else default. */
+static char *config_timestamp_format(void)
+{
+	const char *file = getenv("AWS_CONFIG_FILE");
+	const char *home = getenv("HOME");
+	char *path = file && *file ? cbl_xstrdup(file) : home && *home ? cbl_path_join(home, ".aws/config") : NULL;
+	const char *profile = getenv("AWS_PROFILE");
+	char *want = profile && *profile && strcmp(profile, "default") ? cbl_xasprintf("[profile %s]", profile)
+								     : cbl_xstrdup("[default]");
+	char *data = NULL, *found = NULL;
+	size_t len = 0;
+	if (path && cbl_read_file(path, 1 << 20, &data, &len, NULL) == 0) {
+		bool in = false;
+		for (char *line = data; line && *line;) {
+			char *nl = strchr(line, '\n');
+			if (nl)
+				*nl = '\0';
+			while (*line == ' ' || *line == '\t')
+				line++;
+			size_t l = strlen(line);
+			while (l && (line[l - 1] == ' ' || line[l - 1] == '\r' || line[l - 1] == '\t'))
+				line[--l] = '\0';
+			if (*line == '[') {
+				in = !strcmp(line, want);
+			} else if (in && !strncmp(line, "cli_timestamp_format", 20)) {
+				char *v = line + 20;
+				while (*v == ' ' || *v == '\t')
+					v++;
+				if (*v == '=') {
+					v++;
+					while (*v == ' ' || *v == '\t')
+						v++;
+					free(found);
+					found = cbl_xstrdup(v);
+				}
+			}
+			line = nl ? nl + 1 : NULL;
+		}
+	}
+	free(data);
+	free(path);
+	free(want);
+	return found;
+}
+
+/* Members of the CodeBuild model whose shape is a timestamp. */
+static bool timestamp_member(const char *k)
+{
+	static const char *const names[] = {"created", "endTime", "expired", "lastModified",
+					    "lastModifiedSecret", "requestTime", "requestedOn",
+					    "startTime", "submitTime", NULL};
+	return member_in(k, names);
+}
+
+/* 1795637915.774 -> "2026-11-25T20:18:35.774000+00:00", as Python's
+ * datetime.isoformat() of botocore's local-time datetime. */
+static json_t *iso_time(double v)
+{
+	long long us = (long long)(v * 1e6 + (v >= 0 ? 0.5 : -0.5));
+	time_t sec = (time_t)(us / 1000000);
+	long frac = (long)(us % 1000000);
+	if (frac < 0) {
+		frac += 1000000;
+		sec--;
+	}
+	struct tm tm;
+	localtime_r(&sec, &tm);
+	char buf[64], off[40];
+	size_t n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+	if (frac)
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, ".%06ld", frac);
+	long g = tm.tm_gmtoff;
+	snprintf(off, sizeof(off), "%c%02ld:%02ld", g < 0 ? '-' : '+', labs(g) / 3600, labs(g) % 3600 / 60);
+	snprintf(buf + n, sizeof(buf) - n, "%s", off);
+	return json_string(buf);
+}
+
+static void iso_timestamps(json_t *j)
+{
+	if (json_is_array(j)) {
+		size_t i;
+		json_t *v;
+		json_array_foreach(j, i, v)
+			iso_timestamps(v);
+		return;
+	}
+	if (!json_is_object(j))
+		return;
+	const char *k;
+	json_t *v;
+	json_object_foreach(j, k, v) {
+		if (json_is_number(v) && timestamp_member(k))
+			json_object_set_new(j, k, iso_time(json_number_value(v)));
+		else
+			iso_timestamps(v);
+	}
+}
+
 static int parse_args(const cli_api_cmd *cmd, int argc, char **argv, json_t *flags, json_t **input,
-		      bool *no_paginate, bool *help)
+		      bool *no_paginate, bool *help, char **ts_format)
 {
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i];
@@ -415,6 +521,16 @@ static int parse_args(const cli_api_cmd *cmd, int argc, char **argv, json_t *fla
 		size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
 		if (cmd->paginate && nlen == 11 && !strncmp(name, "no-paginate", 11) && !eq) {
 			*no_paginate = true;
+			continue;
+		}
+		if (nlen == 20 && !strncmp(name, "cli-timestamp-format", 20)) {
+			const char *v = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
+			if (!v || (strcmp(v, "iso8601") && strcmp(v, "wire"))) {
+				cli_error("--cli-timestamp-format takes iso8601 or wire");
+				return -1;
+			}
+			free(*ts_format);
+			*ts_format = cbl_xstrdup(v);
 			continue;
 		}
 		if (nlen == 14 && !strncmp(name, "cli-input-json", 14)) {
@@ -488,10 +604,10 @@ int cli_api_run(const cli_api_cmd *cmd, int argc, char **argv)
 {
 	json_t *flags = json_object(), *input = NULL, *req = NULL, *res = NULL;
 	bool no_paginate = false, help = false;
-	char *home = NULL;
+	char *home = NULL, *ts_format = NULL;
 	cbl_error *err = NULL;
 	int rc = CLI_EXIT_USAGE;
-	if (parse_args(cmd, argc, argv, flags, &input, &no_paginate, &help)) {
+	if (parse_args(cmd, argc, argv, flags, &input, &no_paginate, &help, &ts_format)) {
 		fprintf(stderr, "(see 'codebuild-local %s --help')\n", cmd->name);
 		goto out;
 	}
@@ -527,6 +643,10 @@ int cli_api_run(const cli_api_cmd *cmd, int argc, char **argv)
 			json_object_del(res, "nextToken");
 		json_decref(next);
 	}
+	if (!ts_format)
+		ts_format = config_timestamp_format();
+	if (!strncmp(cmd->target, "CodeBuild_", 10) && (!ts_format || strcmp(ts_format, "wire")))
+		iso_timestamps(res);
 	print_json(res);
 	rc = CLI_EXIT_OK;
 	goto out;
@@ -541,5 +661,6 @@ out:
 	json_decref(req);
 	json_decref(res);
 	free(home);
+	free(ts_format);
 	return rc;
 }

@@ -28,6 +28,10 @@ class Runner:
         env = dict(os.environ)
         env["CODEBUILD_LOCAL_HOME"] = str(self.home)
         env.pop("NO_COLOR", None)
+        # the API faces read the AWS CLI's config (cli_timestamp_format):
+        # none of the user's leaks into a test
+        env["AWS_CONFIG_FILE"] = "/dev/null"
+        env.pop("AWS_PROFILE", None)
         if extra:
             env.update(extra)
         return env

@@ -90,7 +90,8 @@ def world(tmp_path_factory):
 
 
 def face(w, *args, check=0):
-    p = w.cbl(*args, check=check)
+    # the same AWS CLI config as aws_json(): timestamps on the wire's form
+    p = w.cbl(*args, check=check, env={"AWS_CONFIG_FILE": str(w.cfg)})
     return json.loads(p.stdout) if p.stdout.strip() else None
 
 

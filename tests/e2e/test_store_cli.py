@@ -2,6 +2,7 @@
 (create-project & co., list-builds*, batch-*-builds, logs get-log-events),
 backed by the SQLite store."""
 import json
+import re
 import os
 import signal
 import subprocess
@@ -71,7 +72,9 @@ def test_projects_lifecycle(cbl, tmp_path):
     assert created["source"] == {"type": "NO_SOURCE", "location": f"file://{src}", "insecureSsl": False}
     assert created["timeoutInMinutes"] == 30 and created["queuedTimeoutInMinutes"] == 480
     assert created["environment"]["environmentVariables"][0]["value"] == "staging"
-    assert isinstance(created["created"], float) and created["created"] == created["lastModified"]
+    # timestamps as the AWS CLI prints them (ISO 8601, local time)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?[+-]\d\d:\d\d", created["created"])
+    assert created["created"] == created["lastModified"]
 
     # shorthand, as the AWS CLI takes it
     out = out_json(cbl("create-project", "--name", "short-hand",
