@@ -17,8 +17,7 @@
 #   - restore, sandbox: cache_restore (lookup + overlay dirs) and, as root,
 #     the overlay mount itself, for 10 MB and 130 MB (target < 50 ms,
 #     independent of size);  restore, no sandbox: the copy.
-# The end-to-end restore of a real sandboxed build needs the runner glue:
-# see the TODO section at the end.
+# And, at the end, the restore inside a real sandboxed build (as root).
 #
 # The tree is generated offline and deterministically (seeded, /usr/bin/python3):
 # packages with package.json, README, LICENSE, JS-like text of lognormal
@@ -26,7 +25,8 @@
 # binaries.  mtimes are fixed (1985-10-26, as npm sets them).
 #
 # Usage: bench/cache.sh [RUNS]
-# Environment: BENCH_FILES (10000), BENCH_BYTES (130000000), BENCH_DIR (where
+# Environment: BENCH_FILES (10000), BENCH_BYTES (130000000), BENCH_BIN (the
+#              binary for the build-level restore; build/codebuild-local), BENCH_DIR (where, default /var/tmp;
 #              the work directory goes; default $TMPDIR or /tmp), BENCH_KEEP=1.
 # Not a test: `make bench` can run it, `make test` does not.
 set -euo pipefail
@@ -40,7 +40,8 @@ PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 command -v zstd >/dev/null || { echo "bench/cache.sh: zstd is not installed" >&2; exit 2; }
 
-work=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/cbl-cache-bench.XXXXXX")
+# not /tmp: a build sees a private /tmp, and the build-level part reads the trees
+work=$(mktemp -d "${BENCH_DIR:-/var/tmp}/cbl-cache-bench.XXXXXX")
 if [ "${BENCH_KEEP:-}" = 1 ]; then
   echo "work directory: $work"
 else
@@ -190,10 +191,55 @@ awk -v tar="$tar_us" -v ovl="$ovl" -v nd="$ovl_nd" -v copy="$copy" -v inc="$inc"
 }'
 
 # ---------------------------------------------------------------------------
-# TODO(runner glue, issue 7): restore time of a real sandboxed build.
-# Once runner/ calls cache_restore / mounts cache_session_mounts(), time
-# `codebuild-local run` of a buildspec with `cache: paths: [node_modules/**/*]`
-# whose node_modules is already cached (big and small trees), minus the same
-# build without a cache entry, and print it next to the module-level numbers
-# above (target < 50 ms, the same for 10 MB and 130 MB).
-# ---------------------------------------------------------------------------
+# A real sandboxed build (root only): `codebuild-local run` of a buildspec
+# whose cache path lies outside the source (an overlay mount), once to fill
+# the cache with the tree, then RUNS more builds that restore it.  The restore
+# time is read from the build's own log: from "Expanded cache path" to
+# "Registering with agent" (lookup, overlay dirs, the mount into the running
+# sandbox, the log lines).  Target < 50 ms, the same for both sizes.
+BIN=${BENCH_BIN:-$root/build/codebuild-local}
+if [ "$(id -u)" = 0 ] && [ -x "$BIN" ]; then
+  for sz in big small; do
+    src="$work/src-$sz"; mkdir -p "$src"
+    cat > "$src/buildspec.yml" <<YML
+version: 0.2
+phases:
+  build:
+    commands:
+      - test -d /root/.bench-cache/node_modules || cp -a $work/$sz/node_modules /root/.bench-cache/
+cache:
+  paths:
+    - /root/.bench-cache/**/*
+YML
+    export CODEBUILD_LOCAL_HOME="$work/state-$sz"
+    "$BIN" run "$src" > "$work/first-$sz.log" 2>&1 || { cat "$work/first-$sz.log"; exit 1; }
+    : > "$work/b.$sz"
+    for run in $(seq "$RUNS"); do
+      "$BIN" run "$src" > "$work/run.log" 2>&1 || { cat "$work/run.log"; exit 1; }
+      grep -qE "Cache restore /root/.bench-cache/\\*\\*/\\*: (hit|restored)" "$work/run.log" || { cat "$work/run.log"; exit 1; }
+      "$PY" - "$work/run.log" >> "$work/b.$sz" <<'PY'
+import re, sys
+t = {}
+for line in open(sys.argv[1]):
+    m = re.match(r"\[Container\] \S+ (\d+):(\d+):(\d+)\.(\d+) (.*)", line)
+    if not m:
+        continue
+    us = ((int(m.group(1)) * 60 + int(m.group(2))) * 60 + int(m.group(3))) * 1000000 + int(m.group(4))
+    msg = m.group(5)
+    if msg.startswith("Expanded cache path") and "a" not in t:
+        t["a"] = us
+    if msg.startswith("Registering with agent"):
+        t["b"] = us
+print(t["b"] - t["a"])
+PY
+    done
+    unset CODEBUILD_LOCAL_HOME
+  done
+  bb=$(median < "$work/b.big"); bs=$(median < "$work/b.small")
+  awk -v bb="$bb" -v bs="$bs" -v mb="$big_mb" -v smb="$small_mb" 'BEGIN {
+    printf "restore in a sandboxed build, %3d MB: %6.2f ms   target < 50 ms\n", mb, bb / 1000
+    printf "restore in a sandboxed build, %3d MB: %6.2f ms   (%.2fx the %d MB restore)\n", smb, bs / 1000, bb / bs, mb
+  }'
+else
+  echo "restore in a sandboxed build: skipped (needs root and $BIN)"
+fi

@@ -318,6 +318,21 @@ static int build_argv(runner_launcher *l, json_t *req, json_t *proj, const char 
 			cbl_strv_push_take(argv, cbl_xasprintf("%s=%s", id, strip_file_url(loc)));
 	}
 
+	/* the project's cache: NO_CACHE (the default) ignores the buildspec's
+	 * cache section, as the service does; S3 and LOCAL with
+	 * LOCAL_CUSTOM_CACHE use the local store */
+	json_t *cache = json_object_get(proj, "cache");
+	const char *ctype = jstr(cache, "type") ? jstr(cache, "type") : "NO_CACHE";
+	bool custom = !strcmp(ctype, "S3");
+	if (!strcmp(ctype, "LOCAL")) {
+		size_t mi;
+		json_t *mode;
+		json_array_foreach(json_object_get(cache, "modes"), mi, mode)
+			custom |= json_is_string(mode) && !strcmp(json_string_value(mode), "LOCAL_CUSTOM_CACHE");
+	}
+	if (!custom)
+		cbl_strv_push(argv, "--no-cache");
+
 	json_t *art = json_object_get(proj, "artifacts");
 	const char *packaging = jstr(art, "packaging");
 	if (packaging && !strcmp(packaging, "NONE")) {

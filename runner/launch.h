@@ -18,7 +18,9 @@
  * NO_SOURCE with an inline buildspec), buildspec (a path in the source or
  * inline YAML), environment image/computeType/environmentVariables
  * (PLAINTEXT), timeoutInMinutes, gitCloneDepth, gitSubmodulesConfig,
- * secondarySources and their versions, artifacts packaging; StartBuild's
+ * secondarySources and their versions, artifacts packaging, cache (NO_CACHE,
+ * the default, ignores the buildspec's cache section as the service does; S3
+ * or LOCAL with LOCAL_CUSTOM_CACHE use the local store); StartBuild's
  * overrides: sourceVersion, environmentVariablesOverride,
  * buildspecOverride, timeoutInMinutesOverride, imageOverride,
  * computeTypeOverride, gitCloneDepthOverride, secondarySourcesVersionOverride.

@@ -172,3 +172,36 @@ def test_start_build_errors(cbl, tmp_path, src):
     p = cbl("start-build", "--project-name", "gone", check=2)
     assert "missing" in aws_error(p, "StartBuild", "InvalidInputException")
     assert out_json(cbl("list-builds-for-project", "--project-name", "gone"))["ids"] == []
+
+
+CACHED = """version: 0.2
+phases:
+  build:
+    commands:
+      - echo "seen=$(cat /root/.dl/x 2>/dev/null || echo none)"
+      - mkdir -p /root/.dl && echo "$STAMP" > /root/.dl/x
+cache:
+  paths: ['/root/.dl/**/*']
+"""
+
+
+@pytest.mark.parametrize("cache,used", [
+    (None, False),
+    ({"type": "NO_CACHE"}, False),
+    ({"type": "LOCAL", "modes": ["LOCAL_SOURCE_CACHE"]}, False),
+    ({"type": "LOCAL", "modes": ["LOCAL_CUSTOM_CACHE"]}, True),
+    ({"type": "S3", "location": "bucket/prefix"}, True),
+])
+def test_project_cache_type_decides_whether_the_buildspec_cache_is_used(cbl, tmp_path, cache, used):
+    import os
+    if os.geteuid() != 0:
+        pytest.skip("the cache overlays need root")
+    src = cbl.project("cached", CACHED)
+    extra = {"cache": cache} if cache else {}
+    create(cbl, tmp_path, "cached", {"type": "NO_SOURCE", "location": f"file://{src}"}, **extra)
+    for stamp in ("first", "second"):
+        b = out_json(cbl("start-build", "--project-name", "cached", "--environment-variables-override",
+                         f"name=STAMP,value={stamp}"))["build"]
+        text = log_text(cbl, wait_done(cbl, b["id"]))
+    assert ("seen=first" in text) == used, text
+    assert ("Skip cache due to: --no-cache" in text) == (not used)
