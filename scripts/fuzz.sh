@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fuzzes one libFuzzer target: the buildspec parser (fuzz_spec) or a report
+# Fuzzes one libFuzzer target: the buildspec parser (fuzz_spec), the images'
+# runtimes.yml parser (fuzz_runtimes, seeded like fuzz_spec) or a report
 # parser (fuzz_report_<format>).
 # Usage: scripts/fuzz.sh BIN SECONDS
 #   BIN      a libFuzzer binary built from tests/fuzz/<name>.c (make fuzz)
@@ -58,8 +59,14 @@ fuzz_report_*)
   [ -f "$d" ] && dict=(-dict="$d")
   ;;
 *)
-  corpus=build-fuzz/corpus
-  artifacts=build-fuzz/artifacts
+  # fuzz_spec, and fuzz_runtimes (the images' runtimes.yml): YAML seeds
+  if [ "$name" = fuzz_spec ]; then
+    corpus=build-fuzz/corpus
+    artifacts=build-fuzz/artifacts
+  else
+    corpus=build-fuzz/corpus-$name
+    artifacts=build-fuzz/artifacts-$name
+  fi
   mkdir -p "$corpus" "$artifacts"
   roots=(.)
   for d in "$shared/conformance" "$shared/wild-buildspecs"; do
