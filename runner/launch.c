@@ -47,33 +47,10 @@ struct runner_launcher {
 
 /* ------------------------------------------------------------ pidfile --- */
 
-/* Field 22 of /proc/PID/stat: the process's start time (clock ticks since
- * boot), which tells a live runner from a recycled pid. */
-static long long proc_start_time(pid_t pid)
-{
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	char *p = strrchr(buf, ')'); /* the command name may hold spaces */
-	if (!p)
-		return -1;
-	p++; /* the space before field 3 */
-	for (int field = 3; field < 22 && p; field++)
-		p = strchr(p + 1, ' ');
-	return p ? strtoll(p + 1, NULL, 10) : -1;
-}
-
 void runner_write_pidfile(const char *build_dir)
 {
 	char line[64];
-	int n = snprintf(line, sizeof(line), "%ld %lld\n", (long)getpid(), proc_start_time(getpid()));
+	int n = snprintf(line, sizeof(line), "%ld %lld\n", (long)getpid(), cbl_proc_start_time(getpid()));
 	char *path = cbl_path_join(build_dir, "runner.pid");
 	cbl_write_file_atomic(path, line, (size_t)n, 0600, false, NULL);
 	free(path);
@@ -88,7 +65,7 @@ static pid_t live_runner(const char *build_dir)
 	if (cbl_read_file(path, 4096, &data, &len, NULL) == 0) {
 		long p = 0;
 		long long st = 0;
-		if (sscanf(data, "%ld %lld", &p, &st) == 2 && p > 1 && proc_start_time((pid_t)p) == st)
+		if (sscanf(data, "%ld %lld", &p, &st) == 2 && p > 1 && cbl_proc_start_time((pid_t)p) == st)
 			pid = (pid_t)p;
 	}
 	free(data);

@@ -99,38 +99,7 @@ int store_db_user_version(sqlite3 *db, int *out, cbl_error **err)
 	return rc;
 }
 
-long long store_proc_start_time(pid_t pid)
-{
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	/* comm may hold spaces and ')': fields count from the last ')' */
-	char *p = strrchr(buf, ')');
-	if (!p)
-		return -1;
-	p++;
-	/* after ')' come field 3 (state) .. ; starttime is field 22 */
-	for (int field = 3; field < 22; field++) {
-		while (*p == ' ')
-			p++;
-		while (*p && *p != ' ')
-			p++;
-		if (!*p)
-			return -1;
-	}
-	while (*p == ' ')
-		p++;
-	char *end = NULL;
-	long long v = strtoll(p, &end, 10);
-	return end == p ? -1 : v;
-}
+long long store_proc_start_time(pid_t pid) { return cbl_proc_start_time(pid); }
 
 bool store_runner_alive(long long pid, long long start)
 {

@@ -37,4 +37,8 @@ int cbl_realpath(const char *path, char **out, cbl_error **err);
 /* Writes all of buf to fd, retrying on EINTR / short writes. */
 int cbl_write_all(int fd, const void *buf, size_t len);
 
+/* Field 22 of /proc/PID/stat: when the process started (clock ticks since
+ * boot), which tells a live process from a recycled pid; -1 if it is gone. */
+long long cbl_proc_start_time(pid_t pid);
+
 #endif
