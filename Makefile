@@ -86,6 +86,7 @@ bench: $(BIN)
 	bash bench/artifacts.sh $(BIN)
 	bash bench/reports.sh
 	bash bench/images.sh $(BIN)
+	bash bench/api.sh $(BIN)
 	BENCH_BIN=$(BIN) bash bench/cache.sh
 
 # `make fuzz` builds every tests/fuzz/fuzz_*.c target and runs FUZZ_TARGETS
