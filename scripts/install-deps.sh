@@ -8,7 +8,7 @@ PKGS=(
   libyaml-dev libarchive-dev libcurl4-openssl-dev libssl-dev
   libjansson-dev libsqlite3-dev libxml2-dev libexpat1-dev libseccomp-dev libmicrohttpd-dev
   git unzip zip python3-pytest python3-boto3 python3-yaml python3-venv python3-setuptools python3-coverage awscli
-  docker-registry skopeo umoci busybox-static zstd openssh-server openssh-client
+  docker-registry skopeo umoci busybox-static zstd openssh-server openssh-client wrk
 )
 BACKPORT_PKGS=(libgit2-dev)
 

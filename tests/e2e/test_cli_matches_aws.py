@@ -29,20 +29,24 @@ def world(tmp_path_factory):
     cbl = Runner(home, tmp)
     src = cbl.project("src", BUILDSPEC)
     server = start_server(home)
-    cb = client(server.url)
-    cb.create_project(name="my-project", source={"type": "NO_SOURCE", "location": f"file://{src}"},
-                      artifacts={"type": "NO_ARTIFACTS"},
-                      environment={"type": "LINUX_CONTAINER", "image": "host",
-                                   "computeType": "BUILD_GENERAL1_SMALL"},
-                      serviceRole="arn:aws:iam::000000000000:role/codebuild")
-    ids = []
-    for _ in range(2):
-        bid = cb.start_build(projectName="my-project")["build"]["id"]
-        deadline = time.time() + 60
-        while not cb.batch_get_builds(ids=[bid])["builds"][0]["buildComplete"]:
-            assert time.time() < deadline
-            time.sleep(0.05)
-        ids.append(bid)
+    try:
+        cb = client(server.url)
+        cb.create_project(name="my-project", source={"type": "NO_SOURCE", "location": f"file://{src}"},
+                          artifacts={"type": "NO_ARTIFACTS"},
+                          environment={"type": "LINUX_CONTAINER", "image": "host",
+                                       "computeType": "BUILD_GENERAL1_SMALL"},
+                          serviceRole="arn:aws:iam::000000000000:role/codebuild")
+        ids = []
+        for _ in range(2):
+            bid = cb.start_build(projectName="my-project")["build"]["id"]
+            deadline = time.time() + 60
+            while not cb.batch_get_builds(ids=[bid])["builds"][0]["buildComplete"]:
+                assert time.time() < deadline
+                time.sleep(0.05)
+            ids.append(bid)
+    except BaseException:
+        server.stop()  # a failed setup leaves no server behind
+        raise
     yield cbl, server, ids
     assert server.stop() == 0, server.stderr
 

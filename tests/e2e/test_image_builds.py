@@ -50,25 +50,29 @@ runtimes:
 def reg(tmp_path_factory):
     work = tmp_path_factory.mktemp("imgbuild")
     r = R.Registry(str(work))
-    lay = R.Layout(str(work / "layout"))
-    arch = R.host_arch()
-    base = R.base_entries("cblbuild") + tools() + [
-        ("etc/group", "f", b"root:x:0:\nbuilder:x:1000:\n"),
-        ("home", "d", None), ("root", "d", None)]
-    img = lay.image([(base, "gzip")], arch=arch, env=["PATH=/bin", "IMG_VAR=from-image", "SHARED=image"])
-    lay.tag(img, "plain")
-    passwd = b"root:x:0:0:root:/root:/bin/sh\nbuilder:x:1000:1000:b:/home/builder:/bin/sh\n"
-    user = lay.image([(base + [("etc/passwd", "f", passwd), ("home/builder", "d", None)], "gzip")],
-                     arch=arch, env=["PATH=/bin"], user="builder")
-    lay.tag(user, "user")
-    rt = lay.image([(base + [("codebuild", "d", None), ("codebuild/image", "d", None),
-                             ("codebuild/image/config", "d", None),
-                             ("codebuild/image/config/runtimes.yml", "f", RUNTIMES.encode())], "gzip")],
-                   arch=arch, env=["PATH=/bin"])
-    lay.tag(rt, "runtimes")
-    r.push(lay.path, "plain", "test/build:v1")
-    r.push(lay.path, "user", "test/build:user")
-    r.push(lay.path, "runtimes", "test/build:runtimes")
+    try:
+        lay = R.Layout(str(work / "layout"))
+        arch = R.host_arch()
+        base = R.base_entries("cblbuild") + tools() + [
+            ("etc/group", "f", b"root:x:0:\nbuilder:x:1000:\n"),
+            ("home", "d", None), ("root", "d", None)]
+        img = lay.image([(base, "gzip")], arch=arch, env=["PATH=/bin", "IMG_VAR=from-image", "SHARED=image"])
+        lay.tag(img, "plain")
+        passwd = b"root:x:0:0:root:/root:/bin/sh\nbuilder:x:1000:1000:b:/home/builder:/bin/sh\n"
+        user = lay.image([(base + [("etc/passwd", "f", passwd), ("home/builder", "d", None)], "gzip")],
+                         arch=arch, env=["PATH=/bin"], user="builder")
+        lay.tag(user, "user")
+        rt = lay.image([(base + [("codebuild", "d", None), ("codebuild/image", "d", None),
+                                 ("codebuild/image/config", "d", None),
+                                 ("codebuild/image/config/runtimes.yml", "f", RUNTIMES.encode())], "gzip")],
+                       arch=arch, env=["PATH=/bin"])
+        lay.tag(rt, "runtimes")
+        r.push(lay.path, "plain", "test/build:v1")
+        r.push(lay.path, "user", "test/build:user")
+        r.push(lay.path, "runtimes", "test/build:runtimes")
+    except BaseException:
+        r.stop()  # a failed setup leaves no registry behind
+        raise
     yield r
     r.stop()
 

@@ -46,33 +46,38 @@ PidFile {d}/sshd.pid
     os.makedirs("/run/sshd", exist_ok=True)
     sshd = subprocess.Popen([SSHD, "-D", "-e", "-f", str(d / "sshd_config")],
                             stdout=subprocess.DEVNULL, stderr=open(d / "sshd.log", "w"))
-    deadline = time.time() + 10
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    # the repository
-    work = d / "work"
-    subprocess.run(GIT + ["init", "-q", str(work)], check=True)
-    (work / "buildspec.yml").write_text(
-        "version: 0.2\nphases:\n  build:\n    commands:\n"
-        "      - echo \"CHECK file=$(cat f.txt) commits=$(git rev-list --count HEAD)\"\n")
-    for i in (1, 2):
-        (work / "f.txt").write_text(f"v{i}\n")
-        subprocess.run(GIT + ["add", "."], cwd=work, check=True)
-        subprocess.run(GIT + ["commit", "-q", "-m", f"c{i}"], cwd=work, check=True)
-    subprocess.run(GIT + ["clone", "-q", "--bare", str(work), str(d / "app.git")], check=True)
-    # the client's HOME: known_hosts with the server's key
-    home = d / "home"
-    (home / ".ssh").mkdir(parents=True)
-    hostkey = (d / "host.pub").read_text().split()
-    (home / ".ssh" / "known_hosts").write_text(f"[127.0.0.1]:{port} {hostkey[0]} {hostkey[1]}\n")
-    agent = subprocess.run(["ssh-agent", "-s"], check=True, capture_output=True, text=True).stdout
-    env = dict(re.findall(r"(SSH_AUTH_SOCK|SSH_AGENT_PID)=([^;]+);", agent))
-    subprocess.run(["ssh-add", "-q", str(d / "client")], env={**os.environ, **env}, check=True,
-                   capture_output=True)
+    try:
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        # the repository
+        work = d / "work"
+        subprocess.run(GIT + ["init", "-q", str(work)], check=True)
+        (work / "buildspec.yml").write_text(
+            "version: 0.2\nphases:\n  build:\n    commands:\n"
+            "      - echo \"CHECK file=$(cat f.txt) commits=$(git rev-list --count HEAD)\"\n")
+        for i in (1, 2):
+            (work / "f.txt").write_text(f"v{i}\n")
+            subprocess.run(GIT + ["add", "."], cwd=work, check=True)
+            subprocess.run(GIT + ["commit", "-q", "-m", f"c{i}"], cwd=work, check=True)
+        subprocess.run(GIT + ["clone", "-q", "--bare", str(work), str(d / "app.git")], check=True)
+        # the client's HOME: known_hosts with the server's key
+        home = d / "home"
+        (home / ".ssh").mkdir(parents=True)
+        hostkey = (d / "host.pub").read_text().split()
+        (home / ".ssh" / "known_hosts").write_text(f"[127.0.0.1]:{port} {hostkey[0]} {hostkey[1]}\n")
+        agent = subprocess.run(["ssh-agent", "-s"], check=True, capture_output=True, text=True).stdout
+        env = dict(re.findall(r"(SSH_AUTH_SOCK|SSH_AGENT_PID)=([^;]+);", agent))
+        subprocess.run(["ssh-add", "-q", str(d / "client")], env={**os.environ, **env}, check=True,
+                       capture_output=True)
+    except BaseException:
+        sshd.terminate()  # a failed setup leaves no server behind
+        sshd.wait()
+        raise
     yield {"url": f"ssh://root@127.0.0.1:{port}{d}/app.git", "home": str(home), "env": env, "dir": d}
     sshd.terminate()
     sshd.wait()
