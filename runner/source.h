@@ -59,9 +59,33 @@ typedef struct runner_source_git_opts {
 	 * timeouts are process-wide: one fetch at a time per process.) */
 	int64_t deadline_mono_us;
 	void *payload;
+	/* LOCAL_SOURCE_CACHE: a directory of per-repository object stores
+	 * (created if missing), e.g. <cache dir>/git; NULL = no cache.  See
+	 * "Source cache" below.  Local sources (paths, file://) never use it. */
+	const char *object_cache_dir;
+	/* Filled in when not NULL (on failure too): what came from the server
+	 * and what the cache did. */
+	struct runner_source_git_stats *stats;
 } runner_source_git_opts;
 
 #define RUNNER_SOURCE_GIT_OPTS_INIT {NULL, NULL, 1, false, false, NULL, NULL}
+
+/* What the source cache did for the top-level repository. */
+typedef enum runner_source_cache_state {
+	RUNNER_SOURCE_CACHE_OFF = 0, /* no object_cache_dir */
+	RUNNER_SOURCE_CACHE_USED,    /* its objects were offered to the server ("have"s) */
+	RUNNER_SOURCE_CACHE_EMPTY,   /* nothing cached yet for this URL: filled by this fetch */
+	RUNNER_SOURCE_CACHE_REBUILT, /* unusable (corrupt): discarded, refilled by this fetch */
+	RUNNER_SOURCE_CACHE_SKIPPED, /* not used (note says why); the fetch went on without it */
+} runner_source_cache_state;
+
+typedef struct runner_source_git_stats {
+	unsigned received_objects; /* objects the server sent, submodules included */
+	uint64_t received_bytes;   /* pack bytes the server sent */
+	unsigned cached_objects;   /* objects the cache held for this fetch (0 without) */
+	runner_source_cache_state cache;
+	char note[160];            /* why SKIPPED / REBUILT; "" otherwise */
+} runner_source_git_stats;
 
 /* Fetches o->url at o->version into dest_dir, which must not exist or be an
  * empty directory (its parent must exist).  The work happens in a sibling
@@ -104,5 +128,36 @@ bool runner_source_git_is_ssh(const char *url);
 
 int runner_source_git_fetch(const runner_source_git_opts *o, const char *dest_dir,
 			    char **resolved_sha_out, cbl_error **err);
+
+/* Source cache (CodeBuild's LOCAL_SOURCE_CACHE), with o->object_cache_dir:
+ *
+ * Each remote repository (and each submodule) has a bare repository of its
+ * own, <object_cache_dir>/<sha256 of the URL without credentials>/, holding
+ * the packs earlier fetches received, a packed-refs file naming the commits
+ * they fetched, and the shallow boundary of what it holds.  A fetch
+ *   1. hard-links (or copies) the store's packs into the new clone and names
+ *      their commits under refs/cbl-have/ there, so libgit2 offers them to
+ *      the server as "have"s and only what is new is sent; the store's
+ *      shallow boundary goes along, so a shallow fetch deepens correctly;
+ *   2. fetches as without the cache, removes refs/cbl-have/ and writes the
+ *      clone's own shallow boundary: exactly `depth` commits, checked
+ *      against the objects actually present;
+ *   3. publishes the packs it received into the store (each file renamed
+ *      into place, the .idx last) and then the refs and the boundary.
+ * The clone shares no file that can change: packs are immutable and linked,
+ * never referenced through objects/info/alternates, so deleting, pruning or
+ * rebuilding the store never breaks a finished clone.
+ *
+ * Locks: <sha>.lock, shared while the store is read (step 1), exclusive
+ * while it is created, published to (step 3) or discarded; never held while
+ * talking to the server.  A killed fetch leaves at most an unused pack or a
+ * boundary that is too conservative.  A store that fails its checks (pack and
+ * index trailers, the files' syntax), or a fetch that fails for local
+ * reasons while the store was used, discards the store and the fetch runs
+ * once more with an empty one: a broken store never fails a build. */
+
+/* One agent line for the log: "Source cache: ...", from o->stats after a
+ * fetch with object_cache_dir.  Caller frees. */
+char *runner_source_git_cache_summary(const runner_source_git_stats *s);
 
 #endif

@@ -32,8 +32,20 @@
  * ..."), and for a branch the local branch is also created with its upstream,
  * as `git clone --single-branch --branch B` leaves it, so `git branch` and
  * `git log origin/B` work in the build.
+ *
+ * The source cache (source.h; stores in source_cache.c) wraps the fetch of
+ * each remote repository: cache_begin() seeds the fresh repository after the
+ * refs were read (so a server that refuses us never sees cached objects
+ * handed out), cache_end() checks the depth and publishes.  A commit the
+ * store already holds is still asked for when the fetch has a depth
+ * (libgit2 1.8 marks a want "local" only for full fetches), so the server
+ * deepens past the store's boundary where needed; a full fetch (depth 0)
+ * from a shallow store asks it to unshallow (GIT_FETCH_DEPTH_UNSHALLOW).
+ * Should a libgit2 skip such a want anyway, cache_end() finds the history
+ * short and the fetch runs again without the store.
  */
 #include "runner/source.h"
+#include "runner/source_cache.h"
 
 #include "util/alloc.h"
 #include "util/buf.h"
@@ -224,6 +236,7 @@ typedef struct progress_state {
 	void (*cb)(const char *line, void *payload);
 	void *payload;
 	bool started, recv_done, deltas_done;
+	bool got; /* the transfer callback ran during this fetch: a pack came */
 	int64_t start_us, last_us; /* first data; last line */
 	size_t last_bytes;         /* received_bytes at the last line */
 	git_indexer_progress last;
@@ -243,6 +256,9 @@ typedef struct fetch_ctx {
 	cbl_strv secrets; /* strings scrubbed out of libgit2's messages */
 	char *sm_prefix;  /* "" or "lib/" while inside submodule lib (messages) */
 	bool cancelled;   /* o->cancelled said so: the fetch was stopped */
+	runner_source_git_stats st;
+	bool unshallow;     /* the repository being fetched into was seeded with a shallow store */
+	bool cache_suspect; /* a fetch failed with the store's objects in it: retry without them */
 } fetch_ctx;
 
 static bool check_cancel(fetch_ctx *c)
@@ -350,6 +366,7 @@ static int on_transfer(const git_indexer_progress *s, void *payload)
 		git_error_set_str(GIT_ERROR_NET, "fetch cancelled");
 		return -1;
 	}
+	p->got = true;
 	if (!p->cb)
 		return 0;
 	int64_t now = cbl_mono_us();
@@ -388,7 +405,7 @@ static int on_transfer(const git_indexer_progress *s, void *payload)
 static void progress_reset(fetch_ctx *c)
 {
 	progress_state *p = &c->prog;
-	p->started = p->recv_done = p->deltas_done = false;
+	p->started = p->recv_done = p->deltas_done = p->got = false;
 	p->start_us = p->last_us = 0;
 	p->last_bytes = 0;
 	memset(&p->last, 0, sizeof(p->last));
@@ -952,17 +969,23 @@ static int do_fetch(fetch_ctx *c, git_remote *remote, const char *const *specs, 
 	git_strarray arr = {sv.v, sv.n};
 	char *reflog = cbl_xasprintf("clone: from %s", disp);
 	fo.callbacks = make_callbacks(c);
-	fo.depth = depth;
+	fo.depth = depth == 0 && c->unshallow ? GIT_FETCH_DEPTH_UNSHALLOW : depth;
 	fo.download_tags = all_tags ? GIT_REMOTE_DOWNLOAD_TAGS_ALL : GIT_REMOTE_DOWNLOAD_TAGS_NONE;
 	fo.update_fetchhead = 0;
 	memset(&c->cred, 0, sizeof(c->cred));
 	progress_reset(c);
 	int rc = 0;
 	int g = git_remote_fetch(remote, &arr, &fo, reflog);
-	if (g < 0)
+	if (g < 0) {
 		rc = remote_error(c, g, false, disp, err);
-	else
+	} else {
 		progress_finish(c);
+		if (c->prog.got) { /* else the stats are an earlier fetch's */
+			const git_indexer_progress *st = git_remote_stats(remote);
+			c->st.received_objects += st->received_objects;
+			c->st.received_bytes += st->received_bytes;
+		}
+	}
 	free(reflog);
 	cbl_strv_release(&sv);
 	return rc;
@@ -1177,6 +1200,148 @@ static int checkout_detached(fetch_ctx *c, git_repository *repo, const git_oid *
 	return 0;
 }
 
+/* ------------------------------------------------------- source cache --- */
+
+typedef struct repo_cache {
+	runner_srccache *sc;
+	bool seeded;
+} repo_cache;
+
+static bool cache_stop(void *payload)
+{
+	return check_cancel(payload);
+}
+
+static void cache_state(fetch_ctx *c, int level, runner_source_cache_state st, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void cache_state(fetch_ctx *c, int level, runner_source_cache_state st, const char *fmt, ...)
+{
+	if (level)
+		return; /* the summary speaks of the top-level repository */
+	if (c->st.cache == RUNNER_SOURCE_CACHE_REBUILT && st == RUNNER_SOURCE_CACHE_EMPTY)
+		return; /* the retry after a discard: still "rebuilt" */
+	c->st.cache = st;
+	if (fmt) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(c->st.note, sizeof(c->st.note), fmt, ap);
+		va_end(ap);
+	}
+}
+
+/* After the refs were read, before anything is fetched: opens the store
+ * and seeds repo with it when it can help.  Fails only when seeding failed
+ * half-way (then c->cache_suspect: the caller retries without the store). */
+static int cache_begin(fetch_ctx *c, git_repository *repo, const char *url, int level, repo_cache *rc_out,
+		       cbl_error **err)
+{
+	const char *root = c->o->object_cache_dir;
+	cbl_error *e = NULL;
+	char *rebuilt = NULL;
+	unsigned objects = 0;
+	int rc = 0;
+
+	memset(rc_out, 0, sizeof(*rc_out));
+	if (!root || !*root)
+		return 0;
+	if (is_local_url(url)) {
+		cache_state(c, level, RUNNER_SOURCE_CACHE_SKIPPED, "a local repository");
+		return 0;
+	}
+	if (runner_srccache_open(&rc_out->sc, root, url, cache_stop, c, &rebuilt, &e) < 0) {
+		cache_state(c, level, RUNNER_SOURCE_CACHE_SKIPPED, "%s", e->msg);
+		cbl_error_free(e);
+		return 0;
+	}
+	runner_srccache *sc = rc_out->sc;
+	if (rebuilt)
+		cache_state(c, level, RUNNER_SOURCE_CACHE_REBUILT, "it was damaged: %s", rebuilt);
+	free(rebuilt);
+	if (runner_srccache_empty(sc)) {
+		cache_state(c, level, RUNNER_SOURCE_CACHE_EMPTY, NULL);
+		goto out;
+	}
+	if (is_ssh_url(url) && runner_srccache_shallow(sc)) {
+		/* unshallowing needs the deepen libgit2 gets wrong over SSH */
+		cache_state(c, level, RUNNER_SOURCE_CACHE_SKIPPED, "a shallow cache of an SSH repository");
+		goto out;
+	}
+	if ((rc = runner_srccache_seed(sc, repo, &objects, err)) < 0) {
+		c->cache_suspect = true;
+		runner_srccache_discard(sc);
+		goto out;
+	}
+	rc_out->seeded = true;
+	c->unshallow = runner_srccache_shallow(sc);
+	c->st.cached_objects += objects;
+	cache_state(c, level, RUNNER_SOURCE_CACHE_USED, NULL);
+out:
+	runner_srccache_unlock(sc);
+	return rc;
+}
+
+/* After the fetch, before the checkout: the clone's own shallow boundary
+ * (exactly `depth` commits, from the objects really present) when it was
+ * seeded, then the store gets what was fetched (best effort). */
+static int cache_end(fetch_ctx *c, git_repository *repo, repo_cache *rcache, const git_oid *target, int depth,
+		     int level, const char *disp, bool *cut_done, cbl_error **err)
+{
+	char *path = cbl_path_join(git_repository_path(repo), "shallow"), *fetched = NULL, *text = NULL;
+	size_t len = 0;
+	cbl_strv bnd = CBL_STRV_INIT;
+	git_odb *odb = NULL;
+	cbl_error *e = NULL;
+	int rc = 0;
+
+	c->unshallow = false;
+	*cut_done = false;
+	if (rcache->seeded && (rc = runner_srccache_drop_haves(repo, err)) < 0)
+		goto out;
+	if (cbl_read_file(path, 0, &fetched, &len, NULL) < 0)
+		fetched = cbl_xstrdup("");
+	if (rcache->seeded) {
+		if (git_repository_odb(&odb, repo) < 0) {
+			rc = local_error(c, "cannot open the object database", err);
+			goto out;
+		}
+		int w = runner_srccache_window(odb, target, depth, &bnd, NULL, err);
+		if (w < 0) {
+			rc = w;
+			goto out;
+		}
+		if (w == 0) {
+			char hex[GIT_OID_MAX_HEXSIZE + 1];
+			git_oid_tostr(hex, sizeof(hex), target);
+			rc = cbl_error_set(err, CBL_EIO, "the fetch from %s with the source cache left the history of %s incomplete",
+					   disp, hex);
+			goto out;
+		}
+		cbl_buf b = CBL_BUF_INIT;
+		for (size_t i = 0; i < bnd.n; i++)
+			cbl_buf_printf(&b, "%s\n", bnd.v[i]);
+		text = cbl_buf_detach(&b);
+		if (*text)
+			rc = cbl_write_file_atomic(path, text, strlen(text), 0644, false, err);
+		else if (unlink(path) < 0 && errno != ENOENT)
+			rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot remove '%s'", path);
+		if (rc < 0)
+			goto out;
+		*cut_done = true;
+	}
+	if (runner_srccache_publish(rcache->sc, repo, fetched, target, cache_stop, c, &e) < 0) {
+		if (!level && !c->st.note[0])
+			snprintf(c->st.note, sizeof(c->st.note), "%s", e->msg);
+		cbl_error_free(e);
+	}
+out:
+	git_odb_free(odb);
+	cbl_strv_release(&bnd);
+	free(path);
+	free(fetched);
+	free(text);
+	return rc;
+}
+
 static int fetch_repo(fetch_ctx *c, git_repository *repo, const char *url, const char *version, int level,
 		      git_oid *out, cbl_error **err);
 
@@ -1271,8 +1436,9 @@ static int fetch_repo(fetch_ctx *c, git_repository *repo, const char *url, const
 	bool local = is_local_url(url);
 	int depth = o->depth, rc = 0, g;
 	int fetch_depth = local || is_ssh_url(url) ? 0 : depth; /* see the top of this file */
-	bool full = fetch_depth == 0;
+	bool full = fetch_depth == 0, cut_done = false;
 	git_oid target;
+	repo_cache rcache = {0};
 
 	remember_secrets(c, url);
 	if (local && strncmp(url, "file://", 7)) {
@@ -1338,6 +1504,8 @@ static int fetch_repo(fetch_ctx *c, git_repository *repo, const char *url, const
 	}
 	if ((rc = resolve_version(&adv, version, disp, &p, err)) < 0)
 		goto out;
+	if ((rc = cache_begin(c, repo, url, level, &rcache, err)) < 0)
+		goto out;
 
 	switch (p.kind) {
 	case PLAN_BRANCH:
@@ -1365,7 +1533,9 @@ static int fetch_repo(fetch_ctx *c, git_repository *repo, const char *url, const
 		break;
 	}
 
-	if (full && depth > 0 && (rc = make_shallow(c, repo, &target, depth, err)) < 0)
+	if (rcache.sc && (rc = cache_end(c, repo, &rcache, &target, depth, level, disp, &cut_done, err)) < 0)
+		goto out;
+	if (full && depth > 0 && !cut_done && (rc = make_shallow(c, repo, &target, depth, err)) < 0)
 		goto out;
 	if (p.branch && (rc = setup_branch(c, repo, p.branch, p.default_head, err)) < 0)
 		goto out;
@@ -1379,6 +1549,13 @@ static int fetch_repo(fetch_ctx *c, git_repository *repo, const char *url, const
 		goto out;
 	git_oid_cpy(out, &target);
 out:
+	if (rc == CBL_EIO && rcache.seeded && !check_cancel(c)) {
+		/* perhaps the store's fault (a damaged object): never again */
+		c->cache_suspect = true;
+		runner_srccache_discard(rcache.sc);
+	}
+	c->unshallow = false;
+	runner_srccache_free(rcache.sc);
 	plan_release(&p);
 	adv_release(&adv);
 	git_buf_dispose(&defbranch);
@@ -1473,18 +1650,42 @@ int runner_source_git_fetch(const runner_source_git_opts *o, const char *dest_di
 	c.prog.cb = o->progress;
 	c.prog.payload = o->payload;
 
-	git_repository_init_options io = GIT_REPOSITORY_INIT_OPTIONS_INIT;
-	io.flags = GIT_REPOSITORY_INIT_NO_REINIT;
-	if (git_repository_init_ext(&repo, tmp, &io) < 0) {
-		rc = local_error(&c, "cannot create the repository", err);
-		goto out;
-	}
-	if ((rc = fetch_repo(&c, repo, o->url, o->version, 0, &oid, err)) < 0 || check_cancel(&c)) {
+	for (int attempt = 0;; attempt++) {
+		git_repository_init_options io = GIT_REPOSITORY_INIT_OPTIONS_INIT;
+		cbl_error *ferr = NULL;
+		io.flags = GIT_REPOSITORY_INIT_NO_REINIT;
+		if (git_repository_init_ext(&repo, tmp, &io) < 0) {
+			rc = local_error(&c, "cannot create the repository", err);
+			goto out;
+		}
+		rc = fetch_repo(&c, repo, o->url, o->version, 0, &oid, &ferr);
 		if (check_cancel(&c)) {
 			/* whatever libgit2 made of the callback's refusal */
-			cbl_error_clear(err);
+			cbl_error_free(ferr);
 			rc = cbl_error_set(err, CBL_ESTOPPED, "fetch cancelled");
+			goto out;
 		}
+		if (rc == 0)
+			break;
+		if (attempt == 0 && c.cache_suspect) {
+			/* the store that was used is discarded: once more without it */
+			snprintf(c.st.note, sizeof(c.st.note), "the cached objects did not work: %s", ferr->msg);
+			c.st.cache = RUNNER_SOURCE_CACHE_REBUILT;
+			c.cache_suspect = false;
+			c.st.cached_objects = 0;
+			cbl_error_free(ferr);
+			git_repository_free(repo);
+			repo = NULL;
+			if (cbl_rm_rf(tmp, err) < 0 || mkdir(tmp, 0777) < 0) {
+				rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot create '%s'", tmp);
+				goto out;
+			}
+			continue;
+		}
+		if (err && !*err)
+			*err = ferr;
+		else
+			cbl_error_free(ferr);
 		goto out;
 	}
 	git_repository_free(repo);
@@ -1506,8 +1707,42 @@ out:
 		cbl_rm_rf(tmp, NULL);
 	if (inited)
 		git_libgit2_shutdown();
+	if (o->stats) {
+		*o->stats = c.st;
+		if (!o->object_cache_dir || !*o->object_cache_dir)
+			o->stats->cache = RUNNER_SOURCE_CACHE_OFF;
+	}
 	cbl_strv_release(&c.secrets);
 	free(tmp);
 	free(dest);
 	return rc;
+}
+
+char *runner_source_git_cache_summary(const runner_source_git_stats *s)
+{
+	char got[32], line[512];
+	human_bytes(got, sizeof(got), (double)s->received_bytes);
+	switch (s->cache) {
+	case RUNNER_SOURCE_CACHE_OFF:
+		return cbl_xstrdup("Source cache: off");
+	case RUNNER_SOURCE_CACHE_USED:
+		snprintf(line, sizeof(line), "Source cache: used (%u objects cached); %u objects (%s) from the server%s%s%s",
+			 s->cached_objects, s->received_objects, got, s->note[0] ? " (the cache was not updated: " : "",
+			 s->note, s->note[0] ? ")" : "");
+		break;
+	case RUNNER_SOURCE_CACHE_EMPTY:
+		snprintf(line, sizeof(line), "Source cache: empty for this repository; %u objects (%s) from the server, %s%s",
+			 s->received_objects, got, s->note[0] ? "not kept: " : "kept for the next build", s->note);
+		break;
+	case RUNNER_SOURCE_CACHE_REBUILT:
+		snprintf(line, sizeof(line), "Source cache: rebuilt (%s); %u objects (%s) from the server", s->note,
+			 s->received_objects, got);
+		break;
+	case RUNNER_SOURCE_CACHE_SKIPPED:
+	default:
+		snprintf(line, sizeof(line), "Source cache: not used (%s); %u objects (%s) from the server", s->note,
+			 s->received_objects, got);
+		break;
+	}
+	return cbl_xstrdup(line);
 }
