@@ -136,14 +136,22 @@ int store_build_save(const char *build_dir, json_t *record, bool durable, cbl_er
 	if (!s)
 		return cbl_error_set(err, CBL_EINTERNAL, "cannot serialize build record");
 	char *path = cbl_path_join(build_dir, "build.json");
-	int rc = cbl_write_file_atomic(path, s, strlen(s), 0644, durable, err);
+	char *home = home_of_build_dir(build_dir);
+	/* build.json is written when the build starts and when it ends (and
+	 * always outside a state directory, where the file is all there is);
+	 * the states in between live in the database, which readers consult
+	 * first: on a slow disk each new file costs more than the whole
+	 * database update */
+	bool complete = json_is_true(json_object_get(record, "buildComplete"));
+	int rc = 0;
+	if (!home || complete || durable || access(path, F_OK) != 0)
+		rc = cbl_write_file_atomic(path, s, strlen(s), 0644, durable, err);
 	free(path);
 	free(s);
-	if (rc)
+	if (rc || !home) {
+		free(home);
 		return rc;
-	char *home = home_of_build_dir(build_dir);
-	if (!home)
-		return 0; /* not under a state directory: the file is all there is */
+	}
 	store_db *h = NULL;
 	rc = store_db_acquire(home, &h, err);
 	if (!rc) {

@@ -55,7 +55,9 @@ int store_build_dir_create(const char *home, const char *project, const char *uu
 			   cbl_error **err);
 
 /* Writes the record atomically into the build's directory (durable = fsync
- * before publishing), then, when build_dir is <home>/builds/<project>/<uuid>,
+ * before publishing; under a state directory only the first and the final
+ * record, and durable ones, go to build.json), then, when build_dir is
+ * <home>/builds/<project>/<uuid>,
  * upserts it into <home>'s database: the row records this process as the
  * build's runner while buildComplete is false, indexes its log stream, keeps
  * its exported variables and ingests its reports once complete (a report
