@@ -47,6 +47,9 @@ static const char run_usage[] =
 	"                           (the primary in s3/00)\n"
 	"      --no-cache           neither restore nor save the buildspec's cache\n"
 	"      --cache-dir DIR      the cache store (default: $CODEBUILD_LOCAL_HOME/cache)\n"
+	"      --source-cache       git: LOCAL_SOURCE_CACHE: keep each repository's objects in\n"
+	"                           the cache store (DIR/git) so later clones fetch only what\n"
+	"                           is new (not with --no-cache)\n"
 	"      --region REGION      AWS_REGION of the build (default us-east-1)\n"
 	"      --timeout T          build timeout: minutes (CodeBuild's unit), or 90s, 2m, 1h\n"
 	"                           (default 60 minutes)\n"
@@ -76,7 +79,7 @@ static const char run_usage[] =
 
 enum { OPT_ENV_FILE = 256, OPT_SECRETS, OPT_PROJECT, OPT_COMPUTE, OPT_SRCVER, OPT_REGION,
        OPT_TIMEOUT, OPT_STRICT, OPT_JSON, OPT_PACKAGING, OPT_REPORTS, OPT_SANDBOX, OPT_NETWORK, OPT_SOURCE_MODE, OPT_TRACKED, OPT_DEPTH, OPT_SUBMODULES, OPT_SECONDARY,
-       OPT_LAUNCHED, OPT_BUILD_UUID, OPT_BUILD_NUMBER, OPT_PROJECT_ENV, OPT_NO_CACHE, OPT_CACHE_DIR };
+       OPT_LAUNCHED, OPT_BUILD_UUID, OPT_BUILD_NUMBER, OPT_PROJECT_ENV, OPT_NO_CACHE, OPT_CACHE_DIR, OPT_SOURCE_CACHE };
 
 static const struct option run_options[] = {
 	{"buildspec", required_argument, NULL, 'b'},
@@ -101,6 +104,7 @@ static const struct option run_options[] = {
 	{"secondary-source", required_argument, NULL, OPT_SECONDARY},
 	{"no-cache", no_argument, NULL, OPT_NO_CACHE},
 	{"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
+	{"source-cache", no_argument, NULL, OPT_SOURCE_CACHE},
 	/* used by StartBuild's launcher (runner/launch.c), not documented */
 	{"launched", no_argument, NULL, OPT_LAUNCHED},
 	{"build-uuid", required_argument, NULL, OPT_BUILD_UUID},
@@ -410,6 +414,7 @@ int cmd_run(int argc, char **argv)
 		case OPT_LAUNCHED: launched = true; break;
 		case OPT_NO_CACHE: o.no_cache = true; break;
 		case OPT_CACHE_DIR: o.cache_dir = optarg; break;
+		case OPT_SOURCE_CACHE: o.source_cache = true; break;
 		case OPT_BUILD_UUID: o.uuid = optarg; break;
 		case OPT_BUILD_NUMBER: o.number = strtoll(optarg, NULL, 10); break;
 		case OPT_PROJECT_ENV:

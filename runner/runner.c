@@ -11,6 +11,7 @@
  * buildStatus = the first phase status that is not SUCCEEDED.
  */
 #include "runner/runner_internal.h"
+#include "cache/cache.h"
 #include "runner/sandbox.h"
 #include "runner/source.h"
 #include "store/store.h"
@@ -633,6 +634,9 @@ static runner_status clone_source(runner_build *b, phase_rec *pr)
 	go.cancelled = runner_fetch_cancelled;
 	go.deadline_mono_us = b->deadline_mono_us;
 	go.payload = b;
+	runner_source_git_stats stats;
+	go.object_cache_dir = b->source_cache_dir;
+	go.stats = &stats;
 	if (b->clone_depth)
 		runner_agent(b, "Cloning %s%s%s (depth %d)", shown, b->source_version ? " at " : "",
 			     b->source_version ? b->source_version : "", b->clone_depth);
@@ -645,7 +649,13 @@ static runner_status clone_source(runner_build *b, phase_rec *pr)
 			    b->clone_depth);
 	char *sha = NULL;
 	runner_status st = RUNNER_STATUS_SUCCEEDED;
-	if (runner_source_git_fetch(&go, b->source_dir, &sha, &e) < 0) {
+	int frc = runner_source_git_fetch(&go, b->source_dir, &sha, &e);
+	if (b->source_cache_dir) {
+		char *line = runner_source_git_cache_summary(&stats);
+		runner_agent(b, "%s", line);
+		free(line);
+	}
+	if (frc < 0) {
 		st = runner_fetch_failed(b, pr, NULL, e);
 	} else {
 		b->resolved_version = sha;
@@ -1100,6 +1110,11 @@ int runner_build_new(runner_build **out, const runner_opts *opts, cbl_error **er
 	b->strict = opts->strict;
 	b->no_cache = opts->no_cache;
 	b->cache_dir = opts->cache_dir ? cbl_xstrdup(opts->cache_dir) : NULL;
+	if (opts->source_cache && !opts->no_cache) {
+		char *root = b->cache_dir ? cbl_xstrdup(b->cache_dir) : cache_default_dir(b->home);
+		b->source_cache_dir = cbl_path_join(root, "git");
+		free(root);
+	}
 	b->on_event = opts->on_event;
 	b->payload = opts->payload;
 	for (const char *const *e = opts->env_overrides; e && *e; e++) {
@@ -1547,7 +1562,8 @@ void runner_build_free(runner_build *b)
 			 &b->image, &b->compute_type, &b->region, &b->account, &b->initiator,
 			 &b->source_version, &b->secrets_file, &b->resolved_version, &b->repo_url,
 			 &b->artifacts_dir, &b->reports_dir, &b->src_inner, &b->scratch, &b->src_copy,
-			 &b->view, &b->tracked_dir, &b->git_url, &b->git_parent, &b->buildspec_arg};
+			 &b->view, &b->tracked_dir, &b->git_url, &b->git_parent, &b->buildspec_arg,
+			 &b->source_cache_dir};
 	for (size_t i = 0; i < sizeof(strs) / sizeof(*strs); i++)
 		free(*strs[i]);
 	cbl_strv_release(&b->overrides);

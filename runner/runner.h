@@ -129,6 +129,8 @@ typedef struct runner_opts {
 	bool strict;                 /* buildspec warnings become errors */
 	bool no_cache;               /* --no-cache: neither restore nor save the cache */
 	const char *cache_dir;       /* --cache-dir: the cache store (NULL = <home>/cache) */
+	bool source_cache;           /* --source-cache (LOCAL_SOURCE_CACHE): git sources' objects kept
+					in <cache dir>/git between builds (off with no_cache) */
 	const char *uuid;            /* the build's uuid, allocated by a launcher (NULL = new) */
 	int64_t number;              /* its build number (0 = allocate the next one) */
 	runner_event_fn on_event;

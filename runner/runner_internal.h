@@ -208,6 +208,7 @@ struct runner_build {
 	/* cache (runner/cache.c) */
 	bool no_cache;
 	char *cache_dir;
+	char *source_cache_dir;  /* --source-cache: <cache dir>/git, NULL = off (runner/source.h) */
 	struct cache_store *cache_store;
 	struct cache_session *cache_sess;
 };
