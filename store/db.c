@@ -408,7 +408,7 @@ int store_db_open(const char *home, int target, sqlite3 **out, cbl_error **err)
 	 * startup cost (a checkpoint's two fsyncs are cheaper) */
 	rc = store_exec(db,
 			"PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
-			"PRAGMA wal_autocheckpoint = 1000; PRAGMA foreign_keys = OFF; "
+			"PRAGMA wal_autocheckpoint = 64; PRAGMA foreign_keys = OFF; "
 			"PRAGMA temp_store = MEMORY",
 			err);
 	if (rc)
