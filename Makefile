@@ -1,8 +1,13 @@
 # codebuild-local - plain Makefile (see ../shared/design.md "Build and test")
 CC ?= cc
-PKGS := yaml-0.1 libgit2 libarchive libcurl openssl jansson libxml-2.0 libseccomp zlib sqlite3 libmicrohttpd
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKGS := yaml-0.1 libgit2 openssl jansson libxml-2.0 libseccomp zlib sqlite3
+# loaded with dlopen when an image is pulled or unpacked, or `serve` starts
+# (images/dl.c, server/dl.c): not a cost of every start of the program
+DL_PKGS := libarchive libcurl libmicrohttpd
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) $(DL_PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# the unit tests use them directly (to build archives, as HTTP clients)
+DL_LIBS := $(shell pkg-config --libs $(DL_PKGS) 2>/dev/null)
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wformat=2 -Wvla -Wwrite-strings -fno-common -Wno-missing-field-initializers
@@ -50,7 +55,7 @@ $(BIN): $(CLI_OBJ) $(LIB)
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/tap.h $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) $(DL_LIBS)
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
 
@@ -103,7 +108,7 @@ fuzz:
 		BUILD=$(FUZZ_BUILD) $(FUZZ_BUILD)/libcodebuild-local.a
 	set -e; for t in $(FUZZ_ALL); do \
 		clang -std=gnu17 -g -O1 -I. -D_GNU_SOURCE $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined \
-			-o $(FUZZ_BUILD)/$$t tests/fuzz/$$t.c $(FUZZ_BUILD)/libcodebuild-local.a $(LDLIBS); \
+			-o $(FUZZ_BUILD)/$$t tests/fuzz/$$t.c $(FUZZ_BUILD)/libcodebuild-local.a $(LDLIBS) $(DL_LIBS); \
 	done
 	rc=0; for t in $(FUZZ_RUN); do \
 		bash scripts/fuzz.sh $(FUZZ_BUILD)/$$t $(FUZZ_TIME) || rc=1; \

@@ -16,8 +16,7 @@
 #include "util/buf.h"
 #include "util/fs.h"
 
-#include <archive.h>
-#include <archive_entry.h>
+#include "images/dl.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -129,6 +128,8 @@ static bool small_member(const char *name, int64_t size)
 /* Streams a tar into the store. */
 static int tar_load(src *x, const char *path, cbl_error **err)
 {
+	if (images_dl_load(err) < 0)
+		return CBL_EIO;
 	struct archive *a = archive_read_new();
 	struct archive_entry *e;
 	images_blob_writer w = IMAGES_BLOB_WRITER_INIT;

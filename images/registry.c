@@ -28,7 +28,7 @@
 #include "util/fs.h"
 
 #include <ctype.h>
-#include <curl/curl.h>
+#include "images/dl.h"
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -200,6 +200,8 @@ static void load_docker_auth(images_registry *r)
 int images_registry_open(images_registry **out, const images_ref *ref, const images_catalog *cat,
 			 const images_resolve_opts *o, cbl_error **err)
 {
+	if (images_dl_load(err) < 0)
+		return CBL_EIO;
 	pthread_once(&curl_once, curl_init_once);
 	images_registry *r = cbl_xcalloc(1, sizeof(*r));
 	r->domain = cbl_xstrdup(ref->domain);

@@ -28,8 +28,7 @@
 #include "util/alloc.h"
 #include "util/buf.h"
 
-#include <archive.h>
-#include <archive_entry.h>
+#include "images/dl.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -333,6 +332,8 @@ static int copy_data(struct archive *a, struct archive *w, uint64_t *bytes, cbl_
 
 int images_unpack_layer(images_unpack_ctx *ctx, const char *layer_path, cbl_error **err)
 {
+	if (images_dl_load(err) < 0)
+		return CBL_EIO;
 	struct archive *a = archive_read_new();
 	struct archive *w = archive_write_disk_new();
 	struct archive_entry *e;

@@ -22,7 +22,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <microhttpd.h>
+#include "server/dl.h"
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -588,6 +588,8 @@ static int open_listener(server *s, cbl_error **err)
 
 int server_start(const struct server_opts *opts, server **out, cbl_error **err)
 {
+	if (server_dl_load(err) < 0)
+		return CBL_EIO;
 	int rc;
 	*out = NULL;
 	if ((!opts->dispatch && !opts->dispatch_text) || !opts->known)
