@@ -7,6 +7,11 @@
 # codebuild-local hands the clone's removal to a detached low-priority
 # process (the user does not wait for it): each timed run waits until that
 # removal is over before git's run starts, so git never competes with it.
+# Then the warm source cache (LOCAL_SOURCE_CACHE): before each run one new
+# commit is pushed, and `codebuild-local run --source-cache URL` (its cache
+# filled by an untimed first run) is timed against `git clone --depth 1` of
+# the same commit; the objects and bytes the server sent to each are printed
+# too (from the agent's "Source cache:" line and from git's pack).
 # Usage: bench/clone.sh [BIN] [N] [FILES] [COMMITS]
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -65,4 +70,29 @@ awk -v c="$c" -v g="$g" -v n="$N" -v f="$FILES" -v k="$COMMITS" 'BEGIN {
   printf "codebuild-local run URL (whole build): %8.1f ms\n", c / 1000
   printf "git clone --depth 1 --single-branch:    %8.1f ms\n", g / 1000
   printf "ratio:                                  %8.2f (target <= 1.0)\n", c / g
+}'
+
+# --- warm source cache: one new commit before each run ---
+"$BIN" run --sandbox none --source-cache "$url" >/dev/null 2>&1 || { "$BIN" run --sandbox none --source-cache "$url"; exit 1; }
+: > "$work/cbl_sc"; : > "$work/git_sc"; : > "$work/sc_lines"; : > "$work/git_pack"
+for i in $(seq "$N"); do
+  echo "bench $i;" >> "$work/repo/src/mod00/pkg0/file00000.c"
+  git -C "$work/repo" commit -q -am "bench $i"
+  git -C "$work/repo" push -q "$work/srv/app.git" main
+  while [ -n "$(ls -A "$CODEBUILD_LOCAL_HOME/trash" 2>/dev/null)" ]; do sleep 0.02; done
+  t0=$(now_us); "$BIN" run --sandbox none --source-cache "$url" > "$work/log" 2>&1; t1=$(now_us)
+  echo $((t1 - t0)) >> "$work/cbl_sc"
+  grep -o 'Source cache: .*' "$work/log" | head -1 >> "$work/sc_lines"
+  while [ -n "$(ls -A "$CODEBUILD_LOCAL_HOME/trash" 2>/dev/null)" ]; do sleep 0.02; done
+  t0=$(now_us); git clone -q --depth 1 --single-branch "$url" "$work/g$i"; t1=$(now_us); echo $((t1 - t0)) >> "$work/git_sc"
+  du -cb "$work/g$i"/.git/objects/pack/*.pack | tail -1 | cut -f1 >> "$work/git_pack"
+  rm -rf "$work/g$i"
+done
+c=$(median < "$work/cbl_sc"); g=$(median < "$work/git_sc"); gp=$(median < "$work/git_pack")
+echo "warm source cache, one new commit per run (medians of $N):"
+echo "  last agent line: $(tail -1 "$work/sc_lines")"
+awk -v c="$c" -v g="$g" -v gp="$gp" 'BEGIN {
+  printf "  codebuild-local run --source-cache URL (whole build): %8.1f ms\n", c / 1000
+  printf "  git clone --depth 1 --single-branch:                  %8.1f ms (pack %.1f KiB)\n", g / 1000, gp / 1024
+  printf "  ratio:                                                %8.2f\n", c / g
 }'

@@ -26,6 +26,16 @@
  * the store's boundary, so the server deepens (sends "unshallow") where the
  * depth asked for reaches past it.
  *
+ * Why a fetch that deepens (a depth, or unshallowing) offers at most 16
+ * commits: libgit2 1.8 sends haves in rounds of 20, and with stateless HTTP
+ * a second round of a shallow negotiation breaks ("incomplete pack header").
+ * The walk it takes the haves from stops at shallow roots, so the clone gets
+ * the refs' commits and their newest ancestors, 16 in all, and the commits
+ * at that edge declared shallow: one round.  The cost: when the depth asked
+ * for reaches past that edge the server sends that history again (objects
+ * the store may hold already).  A full fetch from a complete store offers
+ * its whole history, rounds and all, as git does.
+ *
  * Publishing (exclusive lock) in an order that a kill at any point leaves a
  * usable store:
  *   1. shallow := shallow U fetched boundary      (only ever too conservative)
@@ -68,7 +78,14 @@
 #define LOCK_WAIT_US (30 * 1000000LL)
 #define LOCK_POLL_US 20000
 #define MAX_HAVES 1000
+/* commits a fetch that deepens offers: fewer than libgit2's round of 20 */
+#define MAX_SHALLOW_HAVES 16
 #define MAX_REFS 20000
+/* more packs than this and a publish rewrites them as one (libgit2's
+ * packbuilder: ~0.1 s for 5,000 objects); not for huge stores, whose
+ * rewrite would hold the lock too long */
+#define MAX_PACKS 32
+#define MAX_REPACK_OBJECTS 1000000
 #define HAVE_PREFIX "refs/cbl-have/"
 
 struct runner_srccache {
@@ -123,6 +140,18 @@ static bool oidset_add(oidset *s, const git_oid *o)
 	git_oid_cpy(&s->v[i], o);
 	s->n++;
 	return true;
+}
+
+static bool oidset_has(const oidset *s, const git_oid *o)
+{
+	if (!s->cap)
+		return false;
+	size_t h;
+	memcpy(&h, o->id, sizeof(h));
+	for (size_t i = h & (s->cap - 1); s->used[i]; i = (i + 1) & (s->cap - 1))
+		if (git_oid_equal(&s->v[i], o))
+			return true;
+	return false;
 }
 
 static bool is_hex40(const char *s, size_t n)
@@ -912,16 +941,85 @@ out:
 
 /* ---------------------------------------------------------------- seed --- */
 
-int runner_srccache_seed(runner_srccache *sc, git_repository *repo, unsigned *objects, cbl_error **err)
+/* The haves of a fetch that deepens: the refs' commits (the previous build's
+ * first) and their history breadth-first, MAX_SHALLOW_HAVES commits in all;
+ * those whose parents did not fit become shallow roots (added to lines), so
+ * libgit2's walk yields exactly these commits.  Unreadable objects are the
+ * store's damage: an error. */
+static int shallow_haves(runner_srccache *sc, git_odb *odb, cbl_strv *haves, cbl_strv *lines, cbl_error **err)
+{
+	oidset seen = {0}, roots = {0};
+	git_oid q[MAX_SHALLOW_HAVES];
+	size_t qn = 0;
+	int rc = 0;
+	for (size_t i = 0; i < lines->n; i++) {
+		git_oid id;
+		if (git_oid_fromstr(&id, lines->v[i]) == 0)
+			oidset_add(&roots, &id);
+	}
+	for (size_t i = 0; i < sc->haves.n && qn < MAX_SHALLOW_HAVES; i++) {
+		git_oid id, commit;
+		int r = git_oid_fromstr(&id, sc->haves.v[i]) < 0 ? 0 : peel_raw(odb, &id, &commit);
+		if (r < 0) {
+			rc = -1;
+			goto out;
+		}
+		if (r == 1 && oidset_add(&seen, &commit)) {
+			char hex[GIT_OID_MAX_HEXSIZE + 1];
+			git_oid_cpy(&q[qn++], &commit);
+			git_oid_tostr(hex, sizeof(hex), &commit);
+			cbl_strv_push(haves, hex);
+		}
+	}
+	for (size_t i = 0; i < qn; i++) {
+		git_oid *par = NULL;
+		size_t np = 0, fresh = 0;
+		if (oidset_has(&roots, &q[i]))
+			continue; /* already a root */
+		if (raw_commit(odb, &q[i], &par, &np) < 0) {
+			rc = -1;
+			goto out;
+		}
+		bool all = true;
+		for (size_t k = 0; k < np; k++) {
+			if (!git_odb_exists_ext(odb, &par[k], GIT_ODB_LOOKUP_NO_REFRESH))
+				all = false;
+			else if (!oidset_has(&seen, &par[k]))
+				fresh++;
+		}
+		if (np && (!all || qn + fresh > MAX_SHALLOW_HAVES)) {
+			char hex[GIT_OID_MAX_HEXSIZE + 1];
+			git_oid_tostr(hex, sizeof(hex), &q[i]);
+			cbl_strv_push(lines, hex);
+		} else {
+			for (size_t k = 0; k < np; k++)
+				if (oidset_add(&seen, &par[k]))
+					git_oid_cpy(&q[qn++], &par[k]);
+		}
+		free(par);
+	}
+out:
+	oidset_release(&seen);
+	oidset_release(&roots);
+	git_error_clear();
+	if (rc < 0)
+		rc = cbl_error_set(err, CBL_EIO, "the cached objects cannot be read");
+	return rc;
+}
+
+int runner_srccache_seed(runner_srccache *sc, git_repository *repo, bool tips_shallow, unsigned *objects,
+			 bool *shallow, cbl_error **err)
 {
 	const char *gitdir = git_repository_path(repo);
 	char *dst = cbl_path_join(gitdir, "objects/pack");
 	char *src = cbl_path_join(sc->dir, "objects/pack");
-	char *p = NULL;
+	char *p = NULL, *text = NULL;
+	cbl_strv lines = CBL_STRV_INIT, haves = CBL_STRV_INIT;
 	git_odb *odb = NULL;
 	int rc = 0;
 
 	*objects = 0;
+	*shallow = false;
 	if ((rc = cbl_mkdir_p(dst, 0755, err)) < 0)
 		goto out;
 	for (size_t i = 0; i < sc->packs.n; i++) {
@@ -937,35 +1035,47 @@ int runner_srccache_seed(runner_srccache *sc, git_repository *repo, unsigned *ob
 		}
 	}
 	*objects = sc->objects;
-	if (sc->shallow && *sc->shallow) {
-		p = cbl_path_join(gitdir, "shallow");
-		if ((rc = cbl_write_file_atomic(p, sc->shallow, strlen(sc->shallow), 0644, false, err)) < 0)
-			goto out;
-		free(p);
-		p = NULL;
-	}
-	if (sc->haves.n) {
-		struct stat st;
-		p = cbl_path_join(gitdir, "packed-refs");
-		if (lstat(p, &st) == 0)
-			goto refresh; /* not a fresh repository: its own refs will do */
-		cbl_buf b = CBL_BUF_INIT;
-		cbl_buf_puts(&b, "# pack-refs with: sorted \n");
-		for (size_t i = 0; i < sc->haves.n; i++)
-			cbl_buf_printf(&b, "%s " HAVE_PREFIX "%06zu\n", sc->haves.v[i], i);
-		rc = cbl_write_file_atomic(p, b.ptr, b.len, 0644, false, err);
-		cbl_buf_release(&b);
-		if (rc < 0)
-			goto out;
-	}
-refresh:
 	if (git_repository_odb(&odb, repo) < 0 || git_odb_refresh(odb) < 0) {
 		const git_error *ge = git_error_last();
 		rc = cbl_error_set(err, CBL_EIO, "cannot load the cached objects: %s",
 				   ge && ge->message ? ge->message : "unknown error");
+		goto out;
+	}
+	if (sc->shallow)
+		parse_shallow(sc->shallow, &lines);
+	if (tips_shallow && (rc = shallow_haves(sc, odb, &haves, &lines, err)) < 0)
+		goto out;
+	if (!tips_shallow) {
+		for (size_t i = 0; i < sc->haves.n; i++)
+			cbl_strv_push(&haves, sc->haves.v[i]);
+	}
+	if (lines.n) {
+		qsort(lines.v, lines.n, sizeof(*lines.v), cmp_str);
+		text = join_lines(&lines);
+		p = cbl_path_join(gitdir, "shallow");
+		if ((rc = cbl_write_file_atomic(p, text, strlen(text), 0644, false, err)) < 0)
+			goto out;
+		*shallow = true;
+		free(p);
+		p = NULL;
+	}
+	if (haves.n) {
+		struct stat st;
+		p = cbl_path_join(gitdir, "packed-refs");
+		if (lstat(p, &st) == 0)
+			goto out; /* not a fresh repository: its own refs will do */
+		cbl_buf b = CBL_BUF_INIT;
+		cbl_buf_puts(&b, "# pack-refs with: sorted \n");
+		for (size_t i = 0; i < haves.n; i++)
+			cbl_buf_printf(&b, "%s " HAVE_PREFIX "%06zu\n", haves.v[i], i);
+		rc = cbl_write_file_atomic(p, b.ptr, b.len, 0644, false, err);
+		cbl_buf_release(&b);
 	}
 out:
 	git_odb_free(odb);
+	cbl_strv_release(&lines);
+	cbl_strv_release(&haves);
+	free(text);
 	free(p);
 	free(dst);
 	free(src);
@@ -1055,19 +1165,205 @@ static int write_or_remove(const char *path, const char *text, cbl_error **err)
 	return 0;
 }
 
+/* Exclusive lock held: the store's shallow file becomes those of `lines`
+ * (sorted hex) whose commit is present with a parent missing. */
+static int narrow_shallow(runner_srccache *sc, const cbl_strv *lines, cbl_error **err)
+{
+	char *objects = cbl_path_join(sc->dir, "objects"), *spath = cbl_path_join(sc->dir, "shallow");
+	char *text = NULL, *cur = NULL;
+	size_t len = 0;
+	cbl_strv keep = CBL_STRV_INIT;
+	git_odb *odb = NULL;
+	int rc = 0;
+	if (git_odb_open(&odb, objects) < 0) {
+		const git_error *ge = git_error_last();
+		rc = cbl_error_set(err, CBL_EIO, "cannot open the source cache's objects: %s",
+				   ge && ge->message ? ge->message : "unknown error");
+		goto out;
+	}
+	for (size_t i = 0; i < lines->n; i++) {
+		git_oid id, *par = NULL;
+		size_t np = 0;
+		if ((i && !strcmp(lines->v[i], lines->v[i - 1])) || git_oid_fromstr(&id, lines->v[i]) < 0)
+			continue;
+		int r = raw_commit(odb, &id, &par, &np);
+		bool k = r < 0; /* unreadable: stay conservative */
+		for (size_t j = 0; r > 0 && j < np && !k; j++)
+			k = !git_odb_exists_ext(odb, &par[j], GIT_ODB_LOOKUP_NO_REFRESH);
+		if (k)
+			cbl_strv_push(&keep, lines->v[i]);
+		free(par);
+	}
+	git_error_clear();
+	text = join_lines(&keep);
+	if (cbl_read_file(spath, 0, &cur, &len, NULL) < 0)
+		cur = cbl_xstrdup("");
+	if (strcmp(text, cur))
+		rc = write_or_remove(spath, text, err);
+out:
+	git_odb_free(odb);
+	cbl_strv_release(&keep);
+	free(objects);
+	free(spath);
+	free(text);
+	free(cur);
+	return rc;
+}
+
+/* What a repack keeps: the refs' annotated tags, and every commit the refs
+ * reach (with its tree) down to the shallow boundary.  The walk is ours:
+ * libgit2's revwalk does not stop at a repository's shallow roots. */
+static int repack_insert(git_odb *odb, git_packbuilder *pb, const reflist *refs, const cbl_strv *shallow)
+{
+	oidset roots = {0}, seen = {0};
+	git_oid *q = NULL;
+	size_t qn = 0, qcap = 0;
+	int rc = 0;
+	for (size_t i = 0; i < shallow->n; i++) {
+		git_oid id;
+		if (git_oid_fromstr(&id, shallow->v[i]) == 0)
+			oidset_add(&roots, &id);
+	}
+	for (size_t i = 0; i < refs->n && !rc; i++) {
+		git_oid id;
+		if (git_oid_fromstr(&id, refs->v[i].hex) < 0)
+			continue;
+		for (int depth = 0; depth < 8; depth++) {
+			git_odb_object *obj = NULL;
+			if (git_odb_read(&obj, odb, &id) < 0) {
+				rc = -1;
+				break;
+			}
+			git_object_t t = git_odb_object_type(obj);
+			const char *d = git_odb_object_data(obj);
+			size_t len = git_odb_object_size(obj);
+			bool tag = t == GIT_OBJECT_TAG && len > 7 + GIT_OID_SHA1_HEXSIZE && !memcmp(d, "object ", 7);
+			if (t == GIT_OBJECT_COMMIT && oidset_add(&seen, &id)) {
+				CBL_GROW(q, qn + 1, qcap);
+				git_oid_cpy(&q[qn++], &id);
+			}
+			if (tag && git_packbuilder_insert(pb, &id, NULL) < 0)
+				rc = -1;
+			if (tag && git_oid_fromstrn(&id, d + 7, GIT_OID_SHA1_HEXSIZE) < 0)
+				tag = false;
+			git_odb_object_free(obj);
+			if (!tag || rc)
+				break;
+		}
+	}
+	for (size_t i = 0; i < qn && !rc; i++) {
+		git_oid *par = NULL;
+		size_t np = 0;
+		if (git_packbuilder_insert_commit(pb, &q[i]) < 0 || raw_commit(odb, &q[i], &par, &np) < 0) {
+			rc = -1;
+		} else if (!oidset_has(&roots, &q[i])) { /* a shallow root's parents are not ours */
+			for (size_t k = 0; k < np; k++) {
+				if (git_odb_exists_ext(odb, &par[k], GIT_ODB_LOOKUP_NO_REFRESH) && oidset_add(&seen, &par[k])) {
+					CBL_GROW(q, qn + 1, qcap);
+					git_oid_cpy(&q[qn++], &par[k]);
+				}
+			}
+		}
+		free(par);
+	}
+	free(q);
+	oidset_release(&roots);
+	oidset_release(&seen);
+	return rc;
+}
+
+/* Exclusive lock held: one pack of everything the refs reach (down to the
+ * shallow boundary, see repack_insert), then the
+ * other packs, the refs whose objects went with them and the boundary
+ * entries of commits no longer there are removed.  Objects no ref reaches
+ * are dropped: they could not be offered as haves anyway. */
+static int consolidate(runner_srccache *sc, cbl_error **err)
+{
+	char *packdir = cbl_path_join(sc->dir, "objects/pack"), *keep = NULL;
+	char *rpath = cbl_path_join(sc->dir, "packed-refs"), *spath = cbl_path_join(sc->dir, "shallow");
+	char *data = NULL, *text = NULL;
+	size_t len = 0;
+	cbl_strv old = CBL_STRV_INIT, lines = CBL_STRV_INIT;
+	reflist refs = {0}, kept = {0};
+	git_repository *r = NULL;
+	git_packbuilder *pb = NULL;
+	git_odb *odb = NULL;
+	int rc = 0;
+
+	if (list_packs(packdir, &old) < 0 || cbl_read_regular_file(rpath, 64 << 20, &data, &len, NULL) < 0 ||
+	    !parse_packed_refs(data, &refs))
+		goto fail;
+	free(data);
+	data = NULL;
+	if (cbl_read_file(spath, 0, &data, &len, NULL) == 0 && !parse_shallow(data, &lines))
+		goto fail;
+	if (git_repository_open_bare(&r, sc->dir) < 0 || git_repository_odb(&odb, r) < 0 ||
+	    git_packbuilder_new(&pb, r) < 0 || repack_insert(odb, pb, &refs, &lines) < 0)
+		goto fail;
+	if (git_packbuilder_write(pb, packdir, 0, NULL, NULL) < 0 || !git_packbuilder_name(pb))
+		goto fail;
+	keep = cbl_xasprintf("pack-%s", git_packbuilder_name(pb));
+	unsigned count = 0;
+	if (!pack_ok(packdir, keep, &count))
+		goto fail;
+	for (size_t i = 0; i < old.n; i++) {
+		if (!strcmp(old.v[i], keep))
+			continue;
+		for (int k = 0; k < 2; k++) { /* the index first: a pack alone is ignored */
+			char *f = cbl_xasprintf("%s/%s.%s", packdir, old.v[i], k ? "pack" : "idx");
+			unlink(f);
+			free(f);
+		}
+	}
+	if (git_odb_refresh(odb) < 0)
+		goto fail;
+	for (size_t i = 0; i < refs.n; i++) {
+		git_oid id;
+		if (git_oid_fromstr(&id, refs.v[i].hex) == 0 && git_odb_exists(odb, &id))
+			reflist_set(&kept, refs.v[i].name, refs.v[i].hex);
+	}
+	git_error_clear();
+	text = packed_refs_text(&kept);
+	if ((rc = cbl_write_file_atomic(rpath, text, strlen(text), 0644, false, err)) < 0)
+		goto out;
+	if (lines.n)
+		rc = narrow_shallow(sc, &lines, err);
+	goto out;
+fail:
+	{
+		const git_error *ge = git_error_last();
+		rc = cbl_error_set(err, CBL_EIO, "cannot repack the source cache: %s",
+				   ge && ge->message ? ge->message : "unreadable");
+	}
+out:
+	git_odb_free(odb);
+	git_packbuilder_free(pb);
+	git_repository_free(r);
+	reflist_release(&refs);
+	reflist_release(&kept);
+	cbl_strv_release(&old);
+	cbl_strv_release(&lines);
+	free(packdir);
+	free(keep);
+	free(rpath);
+	free(spath);
+	free(data);
+	free(text);
+	return rc;
+}
+
 int runner_srccache_publish(runner_srccache *sc, git_repository *repo, const char *fetched_shallow,
 			    const git_oid *target, runner_srccache_stop_fn stop, void *payload, cbl_error **err)
 {
 	view v = {0};
-	cbl_strv s1 = CBL_STRV_INIT, mine = CBL_STRV_INIT, s2 = CBL_STRV_INIT;
-	char *why = NULL, *cur = NULL, *t1 = NULL, *t2 = NULL, *refs_text = NULL;
+	cbl_strv s1 = CBL_STRV_INIT, mine = CBL_STRV_INIT;
+	char *why = NULL, *cur = NULL, *t1 = NULL, *refs_text = NULL;
 	char *spath = cbl_path_join(sc->dir, "shallow"), *rpath = cbl_path_join(sc->dir, "packed-refs");
 	char *dstpack = cbl_path_join(sc->dir, "objects/pack");
 	char *srcpack = cbl_path_join(git_repository_path(repo), "objects/pack");
-	char *objects = cbl_path_join(sc->dir, "objects");
 	git_reference_iterator *it = NULL;
 	git_reference *ref = NULL;
-	git_odb *odb = NULL;
+	size_t added = 0;
 	int rc = 0;
 
 	runner_srccache_unlock(sc);
@@ -1113,10 +1409,12 @@ int runner_srccache_publish(runner_srccache *sc, git_repository *repo, const cha
 	}
 	for (size_t i = 0; i < mine.n; i++) {
 		bool have = false;
+		unsigned count = 0;
 		for (size_t j = 0; j < v.packs.n && !have; j++)
 			have = !strcmp(v.packs.v[j], mine.v[i]);
-		if (have)
-			continue;
+		if (have || !pack_ok(srcpack, mine.v[i], &count) || !count)
+			continue; /* known, damaged, or empty (a fetch that found nothing new) */
+		added++;
 		for (int k = 0; k < 2; k++) {
 			char *a = cbl_xasprintf("%s/%s.%s", srcpack, mine.v[i], k ? "idx" : "pack");
 			char *b = cbl_xasprintf("%s/%s.%s", dstpack, mine.v[i], k ? "idx" : "pack");
@@ -1154,51 +1452,26 @@ int runner_srccache_publish(runner_srccache *sc, git_repository *repo, const cha
 		goto out;
 
 	/* 4. the boundary, only where parents are missing */
-	if (s1.n) {
-		if (git_odb_open(&odb, objects) < 0) {
-			const git_error *ge = git_error_last();
-			rc = cbl_error_set(err, CBL_EIO, "cannot open the source cache's objects: %s",
-					   ge && ge->message ? ge->message : "unknown error");
-			goto out;
-		}
-		for (size_t i = 0; i < s1.n; i++) {
-			git_oid id, *par = NULL;
-			size_t np = 0;
-			if (i && !strcmp(s1.v[i], s1.v[i - 1]))
-				continue;
-			if (git_oid_fromstr(&id, s1.v[i]) < 0)
-				continue;
-			int r = raw_commit(odb, &id, &par, &np);
-			bool keep = r < 0; /* unreadable: stay conservative */
-			for (size_t k = 0; r > 0 && k < np && !keep; k++)
-				keep = !git_odb_exists_ext(odb, &par[k], GIT_ODB_LOOKUP_NO_REFRESH);
-			if (keep)
-				cbl_strv_push(&s2, s1.v[i]);
-			free(par);
-		}
-		git_error_clear();
-		t2 = join_lines(&s2);
-		if (strcmp(t2, t1) && (rc = write_or_remove(spath, t2, err)) < 0)
-			goto out;
-	}
+	if (s1.n && (rc = narrow_shallow(sc, &s1, err)) < 0)
+		goto out;
+
+	/* 5. one pack instead of many, now and then */
+	if (v.packs.n + added > MAX_PACKS && v.objects <= MAX_REPACK_OBJECTS)
+		consolidate(sc, NULL); /* best effort: the store is sound either way */
 out:
 	runner_srccache_unlock(sc);
 	git_reference_free(ref);
 	git_reference_iterator_free(it);
-	git_odb_free(odb);
 	view_release(&v);
 	cbl_strv_release(&s1);
-	cbl_strv_release(&s2);
 	cbl_strv_release(&mine);
 	free(why);
 	free(cur);
 	free(t1);
-	free(t2);
 	free(refs_text);
 	free(spath);
 	free(rpath);
 	free(dstpack);
 	free(srcpack);
-	free(objects);
 	return rc;
 }

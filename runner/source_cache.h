@@ -47,9 +47,13 @@ bool runner_srccache_shallow(const runner_srccache *sc);
  * repository nothing was fetched into yet: its packs are hard-linked (copied
  * across filesystems) into repo's objects/pack, its shallow boundary becomes
  * repo's, and the commits of its refs are named refs/cbl-have/NNNNNN in
- * repo's packed-refs so that a fetch offers them as "have"s.  *objects: the
- * objects the linked packs hold. */
-int runner_srccache_seed(runner_srccache *sc, git_repository *repo, unsigned *objects, cbl_error **err);
+ * repo's packed-refs so that a fetch offers them as "have"s.  tips_shallow
+ * (for a fetch that deepens): 16 commits in all, the refs' and their newest
+ * ancestors, with shallow roots where that set ends (see source_cache.c).
+ * *objects: the objects the linked packs hold; *shallow: repo got a shallow
+ * boundary.  Errors: CBL_EIO (the store's files or objects cannot be read). */
+int runner_srccache_seed(runner_srccache *sc, git_repository *repo, bool tips_shallow, unsigned *objects,
+			 bool *shallow, cbl_error **err);
 
 /* Releases the shared lock (idempotent). */
 void runner_srccache_unlock(runner_srccache *sc);

@@ -1232,8 +1232,8 @@ static void cache_state(fetch_ctx *c, int level, runner_source_cache_state st, c
 /* After the refs were read, before anything is fetched: opens the store
  * and seeds repo with it when it can help.  Fails only when seeding failed
  * half-way (then c->cache_suspect: the caller retries without the store). */
-static int cache_begin(fetch_ctx *c, git_repository *repo, const char *url, int level, repo_cache *rc_out,
-		       cbl_error **err)
+static int cache_begin(fetch_ctx *c, git_repository *repo, const char *url, int fetch_depth, int level,
+		       repo_cache *rc_out, cbl_error **err)
 {
 	const char *root = c->o->object_cache_dir;
 	cbl_error *e = NULL;
@@ -1266,13 +1266,15 @@ static int cache_begin(fetch_ctx *c, git_repository *repo, const char *url, int 
 		cache_state(c, level, RUNNER_SOURCE_CACHE_SKIPPED, "a shallow cache of an SSH repository");
 		goto out;
 	}
-	if ((rc = runner_srccache_seed(sc, repo, &objects, err)) < 0) {
+	bool shallow = false;
+	if ((rc = runner_srccache_seed(sc, repo, fetch_depth > 0 || runner_srccache_shallow(sc), &objects, &shallow,
+				       err)) < 0) {
 		c->cache_suspect = true;
 		runner_srccache_discard(sc);
 		goto out;
 	}
 	rc_out->seeded = true;
-	c->unshallow = runner_srccache_shallow(sc);
+	c->unshallow = shallow;
 	c->st.cached_objects += objects;
 	cache_state(c, level, RUNNER_SOURCE_CACHE_USED, NULL);
 out:
@@ -1504,7 +1506,7 @@ static int fetch_repo(fetch_ctx *c, git_repository *repo, const char *url, const
 	}
 	if ((rc = resolve_version(&adv, version, disp, &p, err)) < 0)
 		goto out;
-	if ((rc = cache_begin(c, repo, url, level, &rcache, err)) < 0)
+	if ((rc = cache_begin(c, repo, url, fetch_depth, level, &rcache, err)) < 0)
 		goto out;
 
 	switch (p.kind) {

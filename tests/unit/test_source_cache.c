@@ -502,6 +502,75 @@ static void test_concurrent(void)
 	free(url);
 }
 
+/* one pack per fetch that brought something: past 32 they become one */
+static void test_consolidate(void)
+{
+	cbl_error *e = NULL;
+	runner_source_git_stats st;
+	char *url = cbl_xasprintf("%s/lib.git", base), *sd = store_dir(url);
+	int fails = 0, max_packs = 0;
+	for (int i = 0; i < 36; i++) {
+		char text[32];
+		snprintf(text, sizeof(text), "lib %d", i);
+		char *d = new_dest();
+		if (new_commit("lib", "lib.txt", text) != 0 || cfetch(url, NULL, 1, false, d, NULL, &st, &e) != 0)
+			fails++;
+		cbl_error_clear(&e);
+		cbl_rm_rf(d, NULL);
+		free(d);
+		char *n = cap("ls '%s/objects/pack' | grep -c '\\.pack$'", sd);
+		if (atoi(n) > max_packs)
+			max_packs = atoi(n);
+		if (getenv("CBL_TEST_VERBOSE"))
+			printf("# %d: %s packs\n", i, n);
+		free(n);
+	}
+	is_int(fails, 0, "36 commits fetched one by one with the cache");
+	ok(max_packs <= 33, "the store never held more than 33 packs (%d)", max_packs);
+	char *n = cap("ls '%s/objects/pack' | grep -c '\\.pack$'", sd);
+	ok(atoi(n) < 10, "they were rewritten as one (%s packs now)", n);
+	free(n);
+	is_int(sh("git -C '%s' fsck >/dev/null 2>&1", sd), 0, "the repacked store is sound");
+	char *t = tip("lib");
+	n = cap("git -C '%s' rev-parse refs/heads/main", sd);
+	is_str(n, t, "its refs survived");
+	free(n);
+	char *d = new_dest();
+	int rc = cfetch(url, NULL, 3, false, d, NULL, &st, &e);
+	is_int(rc, 0, "fetch from the repacked store, depth 3 (%s)", e ? e->msg : "ok");
+	is_int(st.cache, RUNNER_SOURCE_CACHE_USED, "used");
+	is_int(st.received_objects, 0, "nothing from the server");
+	is_int(commits(d), 3, "exactly three commits");
+	is_int(sh("git -C '%s' fsck >/dev/null 2>&1", d), 0, "git fsck clean");
+	cbl_error_clear(&e);
+	free(d);
+
+	/* full history: the store becomes complete; then a full fetch of one
+	 * more commit negotiates over 36 commits (several rounds, no deepen) */
+	d = new_dest();
+	rc = cfetch(url, NULL, 0, false, d, NULL, &st, &e);
+	is_int(rc, 0, "full history from the shallow store (%s)", e ? e->msg : "ok");
+	is_int(commits(d), 37, "all 37 commits");
+	cbl_error_clear(&e);
+	free(d);
+	n = cap("cat '%s/shallow' 2>/dev/null", sd);
+	is_str(n, "", "the store is complete");
+	free(n);
+	is_int(new_commit("lib", "lib.txt", "one more"), 0, "one more commit");
+	d = new_dest();
+	rc = cfetch(url, NULL, 0, false, d, NULL, &st, &e);
+	is_int(rc, 0, "full fetch from a complete store (%s)", e ? e->msg : "ok");
+	is_int(st.cache, RUNNER_SOURCE_CACHE_USED, "used");
+	ok(st.received_objects > 0 && st.received_objects <= 3, "only the new commit's objects (%u)", st.received_objects);
+	is_int(commits(d), 38, "all 38 commits");
+	is_int(sh("git -C '%s' fsck >/dev/null 2>&1", d), 0, "git fsck clean");
+	cbl_error_clear(&e);
+	free(d);
+	free(t);
+	free(sd);
+	free(url);
+}
+
 static void test_misc(void)
 {
 	cbl_error *e = NULL;
@@ -647,6 +716,7 @@ int main(void)
 	test_incremental();
 	test_damaged();
 	test_concurrent();
+	test_consolidate();
 	test_misc();
 	return tap_done();
 }
