@@ -32,7 +32,10 @@ static const char run_usage[] =
 	"                           {\"parameter-store\": {NAME: VALUE},\n"
 	"                            \"secrets-manager\": {SECRET_ID: SECRET_STRING}}\n"
 	"      --project NAME       project name (default: DIR's name)\n"
-	"  -i, --image IMAGE        build image name recorded in the build (default host)\n"
+	"  -i, --image IMAGE        the build image: host (default), a curated name, a registry\n"
+	"                           reference or a root filesystem directory\n"
+	"      --insecure-registry HOST\n"
+	"                           plain HTTP for that registry (loopback needs none; repeatable)\n"
 	"      --compute-type TYPE  compute type (default BUILD_GENERAL1_SMALL); when given, the\n"
 	"                           sandbox enforces its memory and process limits (cgroups)\n"
 	"                           and always shows the build its vCPUs\n"
@@ -79,7 +82,8 @@ static const char run_usage[] =
 
 enum { OPT_ENV_FILE = 256, OPT_SECRETS, OPT_PROJECT, OPT_COMPUTE, OPT_SRCVER, OPT_REGION,
        OPT_TIMEOUT, OPT_STRICT, OPT_JSON, OPT_PACKAGING, OPT_REPORTS, OPT_SANDBOX, OPT_NETWORK, OPT_SOURCE_MODE, OPT_TRACKED, OPT_DEPTH, OPT_SUBMODULES, OPT_SECONDARY,
-       OPT_LAUNCHED, OPT_BUILD_UUID, OPT_BUILD_NUMBER, OPT_PROJECT_ENV, OPT_NO_CACHE, OPT_CACHE_DIR, OPT_SOURCE_CACHE };
+       OPT_LAUNCHED, OPT_BUILD_UUID, OPT_BUILD_NUMBER, OPT_PROJECT_ENV, OPT_NO_CACHE, OPT_CACHE_DIR,
+       OPT_NO_BUILDSPEC_CACHE, OPT_INSECURE_REGISTRY, OPT_SOURCE_CACHE };
 
 static const struct option run_options[] = {
 	{"buildspec", required_argument, NULL, 'b'},
@@ -103,6 +107,8 @@ static const struct option run_options[] = {
 	{"fetch-submodules", no_argument, NULL, OPT_SUBMODULES},
 	{"secondary-source", required_argument, NULL, OPT_SECONDARY},
 	{"no-cache", no_argument, NULL, OPT_NO_CACHE},
+	{"no-buildspec-cache", no_argument, NULL, OPT_NO_BUILDSPEC_CACHE}, /* the launcher's */
+	{"insecure-registry", required_argument, NULL, OPT_INSECURE_REGISTRY},
 	{"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
 	{"source-cache", no_argument, NULL, OPT_SOURCE_CACHE},
 	/* used by StartBuild's launcher (runner/launch.c), not documented */
@@ -378,6 +384,7 @@ int cmd_run(int argc, char **argv)
 	bool any_git = false;
 	bool launched = false;
 	cbl_strv project_env = CBL_STRV_INIT;
+	cbl_strv insecure = CBL_STRV_INIT;
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "a:b:e:i:h", run_options, NULL)) != -1) {
@@ -413,6 +420,8 @@ int cmd_run(int argc, char **argv)
 		case OPT_SUBMODULES: o.fetch_submodules = true; break;
 		case OPT_LAUNCHED: launched = true; break;
 		case OPT_NO_CACHE: o.no_cache = true; break;
+		case OPT_NO_BUILDSPEC_CACHE: o.no_buildspec_cache = true; break;
+		case OPT_INSECURE_REGISTRY: cbl_strv_push(&insecure, optarg); break;
 		case OPT_CACHE_DIR: o.cache_dir = optarg; break;
 		case OPT_SOURCE_CACHE: o.source_cache = true; break;
 		case OPT_BUILD_UUID: o.uuid = optarg; break;
@@ -509,6 +518,7 @@ int cmd_run(int argc, char **argv)
 	o.env_overrides = (const char *const *)file_env.v;
 
 	o.project_env = (const char *const *)project_env.v;
+	o.insecure_registries = insecure.n ? (const char *const *)insecure.v : NULL;
 	v.ready_fd = -1;
 	v.mode = json ? OUT_JSON : (isatty(1) ? OUT_TTY : OUT_PLAIN);
 	if (launched) {
@@ -584,6 +594,7 @@ out:
 	cbl_strv_release(&env);
 	cbl_strv_release(&file_env);
 	cbl_strv_release(&project_env);
+	cbl_strv_release(&insecure);
 	free(secondary);
 	return rc;
 }

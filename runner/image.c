@@ -56,6 +56,7 @@ int runner_image_resolve(runner_build *b, char **code, char **message)
 	images_resolve_opts io = IMAGES_RESOLVE_OPTS_INIT;
 	io.progress = on_pull;
 	io.payload = b;
+	io.insecure_registries = b->insecure_registries;
 	cbl_error *e = NULL;
 	int64_t t0 = cbl_mono_us();
 	int rc = images_resolve(b->home, b->image, &io, &b->img, &e);

@@ -300,15 +300,19 @@ static int build_argv(runner_launcher *l, json_t *req, json_t *proj, const char 
 	 * LOCAL_CUSTOM_CACHE use the local store */
 	json_t *cache = json_object_get(proj, "cache");
 	const char *ctype = jstr(cache, "type") ? jstr(cache, "type") : "NO_CACHE";
-	bool custom = !strcmp(ctype, "S3");
+	bool custom = !strcmp(ctype, "S3"), source = false;
 	if (!strcmp(ctype, "LOCAL")) {
 		size_t mi;
 		json_t *mode;
-		json_array_foreach(json_object_get(cache, "modes"), mi, mode)
+		json_array_foreach(json_object_get(cache, "modes"), mi, mode) {
 			custom |= json_is_string(mode) && !strcmp(json_string_value(mode), "LOCAL_CUSTOM_CACHE");
+			source |= json_is_string(mode) && !strcmp(json_string_value(mode), "LOCAL_SOURCE_CACHE");
+		}
 	}
 	if (!custom)
-		cbl_strv_push(argv, "--no-cache");
+		cbl_strv_push(argv, "--no-buildspec-cache");
+	if (source)
+		cbl_strv_push(argv, "--source-cache");
 
 	json_t *art = json_object_get(proj, "artifacts");
 	const char *packaging = jstr(art, "packaging");

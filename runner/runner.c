@@ -955,7 +955,7 @@ static runner_status download_source(runner_build *b)
 		runner_agent(b, "Cache is not defined in the buildspec");
 		runner_agent(b, "Skip cache due to: no paths specified to be cached");
 	} else if (b->no_cache) {
-		runner_agent(b, "Skip cache due to: --no-cache");
+		runner_agent(b, "Skip cache due to: %s", b->no_cache_why);
 	} else {
 		runner_cache_restore(b);
 	}
@@ -1108,7 +1108,9 @@ int runner_build_new(runner_build **out, const runner_opts *opts, cbl_error **er
 	b->reports_dir = opts->reports_dir ? cbl_xstrdup(opts->reports_dir) : NULL;
 	b->artifacts_dir = opts->artifacts_dir ? cbl_xstrdup(opts->artifacts_dir) : NULL;
 	b->strict = opts->strict;
-	b->no_cache = opts->no_cache;
+	b->no_cache = opts->no_cache || opts->no_buildspec_cache;
+	b->no_cache_why = opts->no_cache ? "--no-cache" : "the project's cache type (NO_CACHE, or LOCAL without LOCAL_CUSTOM_CACHE)";
+	b->insecure_registries = opts->insecure_registries;
 	b->cache_dir = opts->cache_dir ? cbl_xstrdup(opts->cache_dir) : NULL;
 	if (opts->source_cache && !opts->no_cache) {
 		char *root = b->cache_dir ? cbl_xstrdup(b->cache_dir) : cache_default_dir(b->home);

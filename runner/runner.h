@@ -128,6 +128,9 @@ typedef struct runner_opts {
 	bool network_none;           /* --network none: loopback only (sandbox only) */
 	bool strict;                 /* buildspec warnings become errors */
 	bool no_cache;               /* --no-cache: neither restore nor save the cache */
+	bool no_buildspec_cache;     /* the project's cache has no custom mode: the buildspec's
+					cache section is skipped (a source cache still works) */
+	const char *const *insecure_registries; /* NULL-terminated: plain HTTP allowed (images) */
 	const char *cache_dir;       /* --cache-dir: the cache store (NULL = <home>/cache) */
 	bool source_cache;           /* --source-cache (LOCAL_SOURCE_CACHE): git sources' objects kept
 					in <cache dir>/git between builds (off with no_cache) */

@@ -207,7 +207,9 @@ struct runner_build {
 	int img_hold;             /* its root held in use (images_root_hold), or -1 */
 	/* cache (runner/cache.c) */
 	bool no_cache;
+	const char *no_cache_why; /* a literal */
 	char *cache_dir;
+	const char *const *insecure_registries; /* borrowed from the options */
 	char *source_cache_dir;  /* --source-cache: <cache dir>/git, NULL = off (runner/source.h) */
 	struct cache_store *cache_store;
 	struct cache_session *cache_sess;

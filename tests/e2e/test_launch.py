@@ -204,4 +204,27 @@ def test_project_cache_type_decides_whether_the_buildspec_cache_is_used(cbl, tmp
                          f"name=STAMP,value={stamp}"))["build"]
         text = log_text(cbl, wait_done(cbl, b["id"]))
     assert ("seen=first" in text) == used, text
-    assert ("Skip cache due to: --no-cache" in text) == (not used)
+    assert ("Skip cache due to: the project's cache type" in text) == (not used)
+
+
+def test_local_source_cache_mode_keeps_the_git_objects(cbl, tmp_path):
+    from gitserver import GitServer
+    work = tmp_path / "work"
+    subprocess.run(GIT + ["init", "-q", str(work)], check=True)
+    (work / "buildspec.yml").write_text("version: 0.2\nphases:\n  build:\n    commands:\n      - echo built\n")
+    subprocess.run(GIT + ["add", "."], cwd=work, check=True)
+    subprocess.run(GIT + ["commit", "-q", "-m", "one"], cwd=work, check=True)
+    root = tmp_path / "srv"
+    root.mkdir()
+    subprocess.run(GIT + ["clone", "-q", "--bare", str(work), str(root / "app.git")], check=True)
+    with GitServer(root) as srv:
+        create(cbl, tmp_path, "srccache", {"type": "GITHUB", "location": srv.url("app.git")},
+               cache={"type": "LOCAL", "modes": ["LOCAL_SOURCE_CACHE"]})
+        texts = []
+        for _ in range(2):
+            b = out_json(cbl("start-build", "--project-name", "srccache"))["build"]
+            done = wait_done(cbl, b["id"])
+            assert done["buildStatus"] == "SUCCEEDED"
+            texts.append(log_text(cbl, done))
+    assert "Source cache: empty for this repository" in texts[0], texts[0]
+    assert "Source cache: used" in texts[1], texts[1]
