@@ -137,13 +137,15 @@ int runner_source_git_fetch(const runner_source_git_opts *o, const char *dest_di
  * they fetched, and the shallow boundary of what it holds.  A fetch
  *   1. hard-links (or copies) the store's packs into the new clone and names
  *      their commits under refs/cbl-have/ there, so libgit2 offers them to
- *      the server as "have"s and only what is new is sent; the store's
+ *      the server as "have"s and only what is new is sent (a fetch with a
+ *      depth offers the newest 16 commits: see source_cache.c); the store's
  *      shallow boundary goes along, so a shallow fetch deepens correctly;
  *   2. fetches as without the cache, removes refs/cbl-have/ and writes the
  *      clone's own shallow boundary: exactly `depth` commits, checked
  *      against the objects actually present;
  *   3. publishes the packs it received into the store (each file renamed
- *      into place, the .idx last) and then the refs and the boundary.
+ *      into place, the .idx last) and then the refs and the boundary; past
+ *      32 packs the store is repacked as one.
  * The clone shares no file that can change: packs are immutable and linked,
  * never referenced through objects/info/alternates, so deleting, pruning or
  * rebuilding the store never breaks a finished clone.
