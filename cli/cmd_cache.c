@@ -1,10 +1,12 @@
 /* cli/cmd_cache.c - `codebuild-local cache ls | explain | prune`: look at
  * and trim the local build cache (cache/cache.h). */
 #include "cli/cli.h"
+#include "runner/source_cache.h"
 #include "cache/cache.h"
 #include "store/store.h"
 #include "util/alloc.h"
 #include "util/buf.h"
+#include "util/fs.h"
 #include "util/time.h"
 
 #include <errno.h>
@@ -24,14 +26,16 @@ static const char cache_usage[] =
 	"restored as an overlay in constant time.\n"
 	"\n"
 	"  ls        every cache entry: project (or cache namespace), key, paths version,\n"
-	"            snapshot, files, size, when it was saved and last restored\n"
+	"            snapshot, files, size, when it was saved and last restored; then\n"
+	"            the source cache's repositories (run --source-cache)\n"
 	"  explain   what the last build of a project did with the cache: the keys\n"
 	"            tried, hit / fallback / miss, sizes, restore and save times\n"
 	"            (--project defaults to the current directory's name, as `run`)\n"
 	"  prune     drops entries not restored for DURATION (a number with s, m, h,\n"
 	"            d or w: 7d), then the least recently used ones until the cache\n"
 	"            holds at most SIZE (bytes, or with K, M, G, T: 5G), then every\n"
-	"            snapshot no entry names\n"
+	"            snapshot no entry names; --older-than also removes the source\n"
+	"            cache's repositories not changed for DURATION (not in use)\n"
 	"\n"
 	"  --cache-dir DIR  the cache (default $CODEBUILD_LOCAL_HOME/cache)\n"
 	"\n"
@@ -194,7 +198,7 @@ out:
 	return rc;
 }
 
-static int do_prune(cache_store *st, const cache_prune_opts *po)
+static int do_prune(cache_store *st, const cache_prune_opts *po, bool has_age)
 {
 	cache_prune_result res = {0};
 	cbl_error *err = NULL;
@@ -209,7 +213,47 @@ static int do_prune(cache_store *st, const cache_prune_opts *po)
 	       res.refs_removed == 1 ? "y" : "ies", res.objects_removed, res.objects_removed == 1 ? "" : "s",
 	       cbl_buf_cstr(&size));
 	cbl_buf_release(&size);
+	if (has_age) {
+		/* the source cache's stores (run --source-cache) age the same way */
+		size_t n = 0;
+		uint64_t bytes = 0;
+		char *git = cbl_path_join(cache_store_dir(st), "git");
+		int rc = runner_srccache_prune(git, po->older_than_ms, &n, &bytes, &err);
+		free(git);
+		if (rc < 0) {
+			cli_report(err);
+			cbl_error_free(err);
+			return CLI_EXIT_FAULT;
+		}
+		cache_format_size(&size, bytes);
+		printf("Removed %zu source cache repositor%s (%s).\n", n, n == 1 ? "y" : "ies", cbl_buf_cstr(&size));
+		cbl_buf_release(&size);
+	}
 	return CLI_EXIT_OK;
+}
+
+/* The source cache's stores, after the entries (`cache ls`). */
+static void ls_source_caches(cache_store *st)
+{
+	cbl_strv stores = CBL_STRV_INIT;
+	char *git = cbl_path_join(cache_store_dir(st), "git");
+	if (runner_srccache_list(git, &stores, NULL) == 0 && stores.n) {
+		printf("\nSOURCE CACHE (git objects, run --source-cache)  SIZE  CHANGED\n");
+		for (size_t i = 0; i < stores.n; i++) {
+			char key[65], when[32];
+			unsigned long long bytes = 0;
+			long long us = 0;
+			if (sscanf(stores.v[i], "%64[0-9a-f]\t%llu\t%lld", key, &bytes, &us) != 3)
+				continue;
+			cbl_buf size = CBL_BUF_INIT;
+			cache_format_size(&size, bytes);
+			cbl_format_iso_time(when, us);
+			printf("%.12s  %10s  %s\n", key, cbl_buf_cstr(&size), when);
+			cbl_buf_release(&size);
+		}
+	}
+	cbl_strv_release(&stores);
+	free(git);
 }
 
 static const struct option cache_options[] = {
@@ -286,10 +330,12 @@ int cmd_cache(int argc, char **argv)
 		rc = CLI_EXIT_FAULT;
 	} else if (is_ls) {
 		rc = do_ls(st, json);
+		if (rc == CLI_EXIT_OK && !json)
+			ls_source_caches(st);
 	} else if (is_explain) {
 		rc = do_explain(st, project, json);
 	} else {
-		rc = do_prune(st, &po);
+		rc = do_prune(st, &po, has_age);
 	}
 	cache_store_free(st);
 	free(home);

@@ -1475,3 +1475,88 @@ out:
 	free(srcpack);
 	return rc;
 }
+
+/* ----------------------------------------------------------- ls / prune --- */
+
+static bool is_store_name(const char *n)
+{
+	return strlen(n) == 64 && strspn(n, "0123456789abcdef") == 64;
+}
+
+static uint64_t tree_size(int dfd, const char *name)
+{
+	struct stat st;
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return 0;
+	uint64_t n = (uint64_t)st.st_blocks * 512;
+	if (!S_ISDIR(st.st_mode))
+		return n;
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return n;
+	}
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			n += tree_size(dirfd(d), de->d_name);
+	closedir(d);
+	return n;
+}
+
+int runner_srccache_list(const char *root, cbl_strv *out, cbl_error **err)
+{
+	DIR *d = opendir(root);
+	if (!d)
+		return errno == ENOENT ? 0 : cbl_error_set_errno(err, CBL_EIO, errno, "cannot read %s", root);
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		struct stat st;
+		if (!is_store_name(de->d_name) || fstatat(dirfd(d), de->d_name, &st, 0) < 0 || !S_ISDIR(st.st_mode))
+			continue;
+		long long us = (long long)st.st_mtim.tv_sec * 1000000 + st.st_mtim.tv_nsec / 1000;
+		cbl_strv_push_take(out, cbl_xasprintf("%s\t%llu\t%lld", de->d_name,
+						       (unsigned long long)tree_size(dirfd(d), de->d_name), us));
+	}
+	closedir(d);
+	return 0;
+}
+
+int runner_srccache_prune(const char *root, int64_t older_than_ms, size_t *removed, uint64_t *bytes,
+			  cbl_error **err)
+{
+	cbl_strv stores = CBL_STRV_INIT;
+	int rc = runner_srccache_list(root, &stores, err);
+	long long now = (long long)cbl_now_us();
+	for (size_t i = 0; !rc && i < stores.n; i++) {
+		char key[65];
+		unsigned long long size = 0;
+		long long mtime = 0;
+		if (sscanf(stores.v[i], "%64[0-9a-f]\t%llu\t%lld", key, &size, &mtime) != 3)
+			continue;
+		if (older_than_ms > 0 && now - mtime < older_than_ms * 1000)
+			continue;
+		char *lock = cbl_xasprintf("%s/%s.lock", root, key);
+		int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			/* out of the way first: a build that opens it next finds it gone */
+			char *dir = cbl_xasprintf("%s/%s", root, key);
+			char *gone = cbl_xasprintf("%s/.pruned-%s-%ld", root, key, (long)getpid());
+			if (rename(dir, gone) == 0) {
+				cbl_rm_rf(gone, NULL);
+				unlink(lock);
+				*removed += 1;
+				*bytes += size;
+			}
+			free(dir);
+			free(gone);
+		}
+		if (fd >= 0)
+			close(fd);
+		free(lock);
+	}
+	cbl_strv_release(&stores);
+	return rc;
+}

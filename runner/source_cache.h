@@ -85,4 +85,13 @@ void runner_srccache_free(runner_srccache *sc);
 int runner_srccache_window(git_odb *odb, const git_oid *tip, int depth, cbl_strv *boundary, git_oid *commit_out,
 			   cbl_error **err);
 
+/* `cache ls` / `cache prune` for the stores under root (<cache dir>/git):
+ * one line per store ("<key>\t<bytes>\t<last change, epoch us>"), and the
+ * removal of the stores unchanged for older_than_ms (0 = every store) that
+ * no build holds (their lock is taken without waiting; a busy store stays).
+ * A missing root is an empty list. */
+int runner_srccache_list(const char *root, cbl_strv *out, cbl_error **err);
+int runner_srccache_prune(const char *root, int64_t older_than_ms, size_t *removed, uint64_t *bytes,
+			  cbl_error **err);
+
 #endif

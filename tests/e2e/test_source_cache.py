@@ -174,3 +174,25 @@ def test_two_builds_at_once(cbl, repos):
     p = cbl("run", "--source-cache", url, check=0)
     m = USED.search(p.output)
     assert m and int(m.group(2)) == 0, p.output
+
+
+def test_cache_ls_and_prune_cover_the_source_cache(cbl, repos):
+    import os
+    import time
+    srv, _ = repos
+    url = srv.url("app.git")
+    cbl("run", "--source-cache", url, check=0)
+    key = store_key(url)
+    p = cbl("cache", "ls", check=0)
+    assert "SOURCE CACHE" in p.stdout and key[:12] in p.stdout, p.stdout
+    store = cbl.home / "cache" / "git" / key
+    # a recent store survives --older-than; an old one goes
+    p = cbl("cache", "prune", "--older-than", "1h", check=0)
+    assert "Removed 0 source cache repositories" in p.stdout and store.is_dir()
+    old = time.time() - 7200
+    os.utime(store, (old, old))
+    p = cbl("cache", "prune", "--older-than", "1h", check=0)
+    assert "Removed 1 source cache repository" in p.stdout, p.stdout
+    assert not store.exists()
+    p = cbl("run", "--source-cache", url, check=0)
+    assert "Source cache: empty for this repository" in p.output
