@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util/banned.h"
@@ -406,8 +407,22 @@ int store_db_open(const char *home, int target, sqlite3 **out, cbl_error **err)
 	 * without closing (no checkpoint), and the next first opener replays
 	 * the whole WAL into a fresh index, so its size is every build's
 	 * startup cost (a checkpoint's two fsyncs are cheaper) */
+	/* switching a new file to WAL takes an exclusive lock for which SQLite
+	 * does not call the busy handler: two first openers at the same moment
+	 * (two builds started together) retry instead of failing */
+	for (int tries = 0;; tries++) {
+		int src = sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+		if (src == SQLITE_OK)
+			break;
+		if (((src & 0xff) != SQLITE_BUSY && (src & 0xff) != SQLITE_LOCKED) || tries >= 1000) {
+			rc = store_sql_error(db, err, "cannot switch the database to WAL");
+			goto out;
+		}
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
 	rc = store_exec(db,
-			"PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
+			"PRAGMA synchronous = NORMAL; "
 			"PRAGMA wal_autocheckpoint = 64; PRAGMA foreign_keys = OFF; "
 			"PRAGMA temp_store = MEMORY",
 			err);
