@@ -619,43 +619,52 @@ runner_status runner_fetch_failed(runner_build *b, phase_rec *pr, const char *wh
 	return st;
 }
 
-/* DOWNLOAD_SOURCE for a git source: a shallow clone of the one ref asked
- * for, as CodeBuild's git_clone_depth does. */
-static runner_status clone_source(runner_build *b, phase_rec *pr)
+int runner_fetch_git(runner_build *b, const char *url, const char *version, const char *dest,
+		     const char *secondary, char **sha, cbl_error **err)
 {
-	char *shown = runner_redact_url(b->git_url);
-	cbl_error *e = NULL;
 	runner_source_git_opts go = RUNNER_SOURCE_GIT_OPTS_INIT;
-	go.url = b->git_url;
-	go.version = b->source_version;
+	runner_source_git_stats stats;
+	go.url = url;
+	go.version = version;
 	go.depth = b->clone_depth;
 	go.submodules = b->fetch_submodules;
 	go.progress = runner_clone_progress;
 	go.cancelled = runner_fetch_cancelled;
 	go.deadline_mono_us = b->deadline_mono_us;
 	go.payload = b;
-	runner_source_git_stats stats;
 	go.object_cache_dir = b->source_cache_dir;
 	go.stats = &stats;
+	if (b->clone_depth && runner_source_git_is_ssh(url))
+		runner_warn(b, "libgit2 cannot fetch shallow over SSH: the whole history is downloaded, "
+			       "then cut to depth %d",
+			    b->clone_depth);
+	int rc = runner_source_git_fetch(&go, dest, sha, err);
+	if (b->source_cache_dir) {
+		char *line = runner_source_git_cache_summary(&stats);
+		if (secondary)
+			runner_agent(b, "%s (secondary source %s)", line, secondary);
+		else
+			runner_agent(b, "%s", line);
+		free(line);
+	}
+	return rc;
+}
+
+/* DOWNLOAD_SOURCE for a git source: a shallow clone of the one ref asked
+ * for, as CodeBuild's git_clone_depth does. */
+static runner_status clone_source(runner_build *b, phase_rec *pr)
+{
+	char *shown = runner_redact_url(b->git_url);
+	cbl_error *e = NULL;
 	if (b->clone_depth)
 		runner_agent(b, "Cloning %s%s%s (depth %d)", shown, b->source_version ? " at " : "",
 			     b->source_version ? b->source_version : "", b->clone_depth);
 	else
 		runner_agent(b, "Cloning %s%s%s (full history)", shown, b->source_version ? " at " : "",
 			     b->source_version ? b->source_version : "");
-	if (b->clone_depth && runner_source_git_is_ssh(b->git_url))
-		runner_warn(b, "libgit2 cannot fetch shallow over SSH: the whole history is downloaded, "
-			       "then cut to depth %d",
-			    b->clone_depth);
 	char *sha = NULL;
 	runner_status st = RUNNER_STATUS_SUCCEEDED;
-	int frc = runner_source_git_fetch(&go, b->source_dir, &sha, &e);
-	if (b->source_cache_dir) {
-		char *line = runner_source_git_cache_summary(&stats);
-		runner_agent(b, "%s", line);
-		free(line);
-	}
-	if (frc < 0) {
+	if (runner_fetch_git(b, b->git_url, b->source_version, b->source_dir, NULL, &sha, &e) < 0) {
 		st = runner_fetch_failed(b, pr, NULL, e);
 	} else {
 		b->resolved_version = sha;

@@ -246,6 +246,11 @@ void runner_local_git_head(const char *dir, char **sha, char **url);
 void runner_sources_log_dirs(runner_build *b);
 /* DOWNLOAD_SOURCE: clones the git secondaries; reads local ones' HEAD. */
 runner_status runner_sources_download(runner_build *b, phase_rec *pr);
+/* Fetches a git source with the build's settings (depth, submodules,
+ * deadline, stop, progress, source cache: its line logged, naming the
+ * secondary source when given). */
+int runner_fetch_git(runner_build *b, const char *url, const char *version, const char *dest,
+		     const char *secondary, char **sha, cbl_error **err);
 /* A fetch's cancel hook: the build was stopped or its deadline passed. */
 bool runner_fetch_cancelled(void *payload);
 /* Sets DOWNLOAD_SOURCE's context for a failed fetch (STOPPED, TIMED_OUT or

@@ -304,27 +304,9 @@ runner_status runner_sources_download(runner_build *b, phase_rec *pr)
 		}
 		char *shown = runner_redact_url(s->git_url);
 		cbl_error *e = NULL;
-		runner_source_git_opts go = RUNNER_SOURCE_GIT_OPTS_INIT;
-		go.url = s->git_url;
-		go.version = s->version;
-		go.depth = b->clone_depth;
-		go.submodules = b->fetch_submodules;
-		go.progress = runner_clone_progress;
-		go.cancelled = runner_fetch_cancelled;
-		go.deadline_mono_us = b->deadline_mono_us;
-		go.payload = b;
-		runner_source_git_stats stats;
-		go.object_cache_dir = b->source_cache_dir;
-		go.stats = &stats;
 		runner_agent(b, "Cloning secondary source %s: %s%s%s", s->id, shown, s->version ? " at " : "",
 			     s->version ? s->version : "");
-		int frc = runner_source_git_fetch(&go, s->host, &s->resolved, &e);
-		if (b->source_cache_dir) {
-			char *line = runner_source_git_cache_summary(&stats);
-			runner_agent(b, "%s (secondary source %s)", line, s->id);
-			free(line);
-		}
-		if (frc < 0) {
+		if (runner_fetch_git(b, s->git_url, s->version, s->host, s->id, &s->resolved, &e) < 0) {
 			free(shown);
 			char *what = cbl_xasprintf("secondary source %s", s->id);
 			runner_status st = runner_fetch_failed(b, pr, what, e);
