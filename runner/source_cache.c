@@ -102,31 +102,25 @@ struct runner_srccache {
 
 /* ---------------------------------------------------------------- oids --- */
 
-typedef struct oidset {
-	git_oid *v;
-	unsigned char *used;
-	size_t cap, n;
-} oidset;
-
-static void oidset_release(oidset *s)
+void runner_oidset_release(runner_oidset *s)
 {
 	free(s->v);
 	free(s->used);
 	memset(s, 0, sizeof(*s));
 }
 
-static bool oidset_add(oidset *s, const git_oid *o)
+bool runner_oidset_add(runner_oidset *s, const git_oid *o)
 {
 	if ((s->n + 1) * 2 > s->cap) {
-		oidset old = *s;
+		runner_oidset old = *s;
 		s->cap = old.cap ? old.cap * 2 : 64;
 		s->v = cbl_xcalloc(s->cap, sizeof(*s->v));
 		s->used = cbl_xcalloc(s->cap, 1);
 		s->n = 0;
 		for (size_t i = 0; i < old.cap; i++)
 			if (old.used[i])
-				oidset_add(s, &old.v[i]);
-		oidset_release(&old);
+				runner_oidset_add(s, &old.v[i]);
+		runner_oidset_release(&old);
 	}
 	size_t h;
 	memcpy(&h, o->id, sizeof(h));
@@ -142,7 +136,7 @@ static bool oidset_add(oidset *s, const git_oid *o)
 	return true;
 }
 
-static bool oidset_has(const oidset *s, const git_oid *o)
+bool runner_oidset_has(const runner_oidset *s, const git_oid *o)
 {
 	if (!s->cap)
 		return false;
@@ -686,17 +680,17 @@ static void take_view(runner_srccache *sc, view *v)
 	sc->shallow = join_lines(&v->shallow);
 	/* refs/cbl/last (the previous build's commit) first: libgit2 offers
 	 * haves newest first anyway, this only matters for the cap */
-	oidset seen = {0};
+	runner_oidset seen = {0};
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t i = 0; i < v->refs.n && sc->haves.n < MAX_HAVES; i++) {
 			bool last = !strcmp(v->refs.v[i].name, "refs/cbl/last");
 			if (last != (pass == 0))
 				continue;
 			git_oid o;
-			if (git_oid_fromstr(&o, v->refs.v[i].hex) == 0 && oidset_add(&seen, &o))
+			if (git_oid_fromstr(&o, v->refs.v[i].hex) == 0 && runner_oidset_add(&seen, &o))
 				cbl_strv_push(&sc->haves, v->refs.v[i].hex);
 		}
-	oidset_release(&seen);
+	runner_oidset_release(&seen);
 	struct stat st;
 	if (stat(sc->dir, &st) == 0) {
 		sc->dev = st.st_dev;
@@ -886,7 +880,7 @@ int runner_srccache_window(git_odb *odb, const git_oid *tip, int depth, cbl_strv
 		int dist;
 	} *q = NULL;
 	size_t qn = 0, qcap = 0;
-	oidset seen = {0};
+	runner_oidset seen = {0};
 	git_oid start;
 	/* packs fetched since the odb was loaded; lookups below skip the refresh */
 	if (git_odb_refresh(odb) < 0)
@@ -899,7 +893,7 @@ int runner_srccache_window(git_odb *odb, const git_oid *tip, int depth, cbl_strv
 	CBL_GROW(q, qn + 1, qcap);
 	git_oid_cpy(&q[qn].oid, &start);
 	q[qn++].dist = 0;
-	oidset_add(&seen, &start);
+	runner_oidset_add(&seen, &start);
 	rc = 1;
 	for (size_t i = 0; i < qn && rc == 1; i++) {
 		git_oid *par = NULL;
@@ -919,7 +913,7 @@ int runner_srccache_window(git_odb *odb, const git_oid *tip, int depth, cbl_strv
 					rc = 0;
 					break;
 				}
-				if (oidset_add(&seen, &par[k])) {
+				if (runner_oidset_add(&seen, &par[k])) {
 					CBL_GROW(q, qn + 1, qcap);
 					git_oid_cpy(&q[qn].oid, &par[k]);
 					q[qn++].dist = q[i].dist + 1;
@@ -935,7 +929,7 @@ out:
 				   ge && ge->message ? ge->message : "unknown error");
 	}
 	free(q);
-	oidset_release(&seen);
+	runner_oidset_release(&seen);
 	return rc;
 }
 
@@ -948,14 +942,14 @@ out:
  * store's damage: an error. */
 static int shallow_haves(runner_srccache *sc, git_odb *odb, cbl_strv *haves, cbl_strv *lines, cbl_error **err)
 {
-	oidset seen = {0}, roots = {0};
+	runner_oidset seen = {0}, roots = {0};
 	git_oid q[MAX_SHALLOW_HAVES];
 	size_t qn = 0;
 	int rc = 0;
 	for (size_t i = 0; i < lines->n; i++) {
 		git_oid id;
 		if (git_oid_fromstr(&id, lines->v[i]) == 0)
-			oidset_add(&roots, &id);
+			runner_oidset_add(&roots, &id);
 	}
 	for (size_t i = 0; i < sc->haves.n && qn < MAX_SHALLOW_HAVES; i++) {
 		git_oid id, commit;
@@ -964,7 +958,7 @@ static int shallow_haves(runner_srccache *sc, git_odb *odb, cbl_strv *haves, cbl
 			rc = -1;
 			goto out;
 		}
-		if (r == 1 && oidset_add(&seen, &commit)) {
+		if (r == 1 && runner_oidset_add(&seen, &commit)) {
 			char hex[GIT_OID_MAX_HEXSIZE + 1];
 			git_oid_cpy(&q[qn++], &commit);
 			git_oid_tostr(hex, sizeof(hex), &commit);
@@ -974,7 +968,7 @@ static int shallow_haves(runner_srccache *sc, git_odb *odb, cbl_strv *haves, cbl
 	for (size_t i = 0; i < qn; i++) {
 		git_oid *par = NULL;
 		size_t np = 0, fresh = 0;
-		if (oidset_has(&roots, &q[i]))
+		if (runner_oidset_has(&roots, &q[i]))
 			continue; /* already a root */
 		if (raw_commit(odb, &q[i], &par, &np) < 0) {
 			rc = -1;
@@ -984,7 +978,7 @@ static int shallow_haves(runner_srccache *sc, git_odb *odb, cbl_strv *haves, cbl
 		for (size_t k = 0; k < np; k++) {
 			if (!git_odb_exists_ext(odb, &par[k], GIT_ODB_LOOKUP_NO_REFRESH))
 				all = false;
-			else if (!oidset_has(&seen, &par[k]))
+			else if (!runner_oidset_has(&seen, &par[k]))
 				fresh++;
 		}
 		if (np && (!all || qn + fresh > MAX_SHALLOW_HAVES)) {
@@ -993,14 +987,14 @@ static int shallow_haves(runner_srccache *sc, git_odb *odb, cbl_strv *haves, cbl
 			cbl_strv_push(lines, hex);
 		} else {
 			for (size_t k = 0; k < np; k++)
-				if (oidset_add(&seen, &par[k]))
+				if (runner_oidset_add(&seen, &par[k]))
 					git_oid_cpy(&q[qn++], &par[k]);
 		}
 		free(par);
 	}
 out:
-	oidset_release(&seen);
-	oidset_release(&roots);
+	runner_oidset_release(&seen);
+	runner_oidset_release(&roots);
 	git_error_clear();
 	if (rc < 0)
 		rc = cbl_error_set(err, CBL_EIO, "the cached objects cannot be read");
@@ -1215,14 +1209,14 @@ out:
  * libgit2's revwalk does not stop at a repository's shallow roots. */
 static int repack_insert(git_odb *odb, git_packbuilder *pb, const reflist *refs, const cbl_strv *shallow)
 {
-	oidset roots = {0}, seen = {0};
+	runner_oidset roots = {0}, seen = {0};
 	git_oid *q = NULL;
 	size_t qn = 0, qcap = 0;
 	int rc = 0;
 	for (size_t i = 0; i < shallow->n; i++) {
 		git_oid id;
 		if (git_oid_fromstr(&id, shallow->v[i]) == 0)
-			oidset_add(&roots, &id);
+			runner_oidset_add(&roots, &id);
 	}
 	for (size_t i = 0; i < refs->n && !rc; i++) {
 		git_oid id;
@@ -1238,7 +1232,7 @@ static int repack_insert(git_odb *odb, git_packbuilder *pb, const reflist *refs,
 			const char *d = git_odb_object_data(obj);
 			size_t len = git_odb_object_size(obj);
 			bool tag = t == GIT_OBJECT_TAG && len > 7 + GIT_OID_SHA1_HEXSIZE && !memcmp(d, "object ", 7);
-			if (t == GIT_OBJECT_COMMIT && oidset_add(&seen, &id)) {
+			if (t == GIT_OBJECT_COMMIT && runner_oidset_add(&seen, &id)) {
 				CBL_GROW(q, qn + 1, qcap);
 				git_oid_cpy(&q[qn++], &id);
 			}
@@ -1256,9 +1250,9 @@ static int repack_insert(git_odb *odb, git_packbuilder *pb, const reflist *refs,
 		size_t np = 0;
 		if (git_packbuilder_insert_commit(pb, &q[i]) < 0 || raw_commit(odb, &q[i], &par, &np) < 0) {
 			rc = -1;
-		} else if (!oidset_has(&roots, &q[i])) { /* a shallow root's parents are not ours */
+		} else if (!runner_oidset_has(&roots, &q[i])) { /* a shallow root's parents are not ours */
 			for (size_t k = 0; k < np; k++) {
-				if (git_odb_exists_ext(odb, &par[k], GIT_ODB_LOOKUP_NO_REFRESH) && oidset_add(&seen, &par[k])) {
+				if (git_odb_exists_ext(odb, &par[k], GIT_ODB_LOOKUP_NO_REFRESH) && runner_oidset_add(&seen, &par[k])) {
 					CBL_GROW(q, qn + 1, qcap);
 					git_oid_cpy(&q[qn++], &par[k]);
 				}
@@ -1267,8 +1261,8 @@ static int repack_insert(git_odb *odb, git_packbuilder *pb, const reflist *refs,
 		free(par);
 	}
 	free(q);
-	oidset_release(&roots);
-	oidset_release(&seen);
+	runner_oidset_release(&roots);
+	runner_oidset_release(&seen);
 	return rc;
 }
 

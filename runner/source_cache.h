@@ -85,6 +85,17 @@ void runner_srccache_free(runner_srccache *sc);
 int runner_srccache_window(git_odb *odb, const git_oid *tip, int depth, cbl_strv *boundary, git_oid *commit_out,
 			   cbl_error **err);
 
+/* A set of object ids (open addressing), for history walks. */
+typedef struct runner_oidset {
+	git_oid *v;
+	unsigned char *used;
+	size_t cap, n;
+} runner_oidset;
+/* Adds o; true when it was not in the set yet. */
+bool runner_oidset_add(runner_oidset *s, const git_oid *o);
+bool runner_oidset_has(const runner_oidset *s, const git_oid *o);
+void runner_oidset_release(runner_oidset *s);
+
 /* `cache ls` / `cache prune` for the stores under root (<cache dir>/git):
  * one line per store ("<key>\t<bytes>\t<last change, epoch us>"), and the
  * removal of the stores unchanged for older_than_ms (0 = every store) that

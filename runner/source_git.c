@@ -826,52 +826,6 @@ out:
 
 /* ------------------------------------------------------------ shallow --- */
 
-typedef struct oidset {
-	git_oid *v;
-	unsigned char *used;
-	size_t cap, n;
-} oidset;
-
-static size_t oid_hash(const git_oid *o)
-{
-	size_t h;
-	memcpy(&h, o->id, sizeof(h));
-	return h;
-}
-
-static void oidset_release(oidset *s)
-{
-	free(s->v);
-	free(s->used);
-	memset(s, 0, sizeof(*s));
-}
-
-/* Returns true when o was not in the set (and adds it). */
-static bool oidset_add(oidset *s, const git_oid *o)
-{
-	if ((s->n + 1) * 2 > s->cap) {
-		oidset old = *s;
-		s->cap = old.cap ? old.cap * 2 : 64;
-		s->v = cbl_xcalloc(s->cap, sizeof(*s->v));
-		s->used = cbl_xcalloc(s->cap, 1);
-		s->n = 0;
-		for (size_t i = 0; i < old.cap; i++)
-			if (old.used[i])
-				oidset_add(s, &old.v[i]);
-		oidset_release(&old);
-	}
-	size_t i = oid_hash(o) & (s->cap - 1);
-	while (s->used[i]) {
-		if (git_oid_equal(&s->v[i], o))
-			return false;
-		i = (i + 1) & (s->cap - 1);
-	}
-	s->used[i] = 1;
-	git_oid_cpy(&s->v[i], o);
-	s->n++;
-	return true;
-}
-
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -889,7 +843,7 @@ static int make_shallow(fetch_ctx *c, git_repository *repo, const git_oid *tip, 
 		int dist;
 	} *q = NULL;
 	size_t qn = 0, qcap = 0;
-	oidset seen = {0};
+	runner_oidset seen = {0};
 	cbl_strv lines = CBL_STRV_INIT;
 	cbl_buf out = CBL_BUF_INIT;
 	char *path = NULL, *old = NULL;
@@ -899,7 +853,7 @@ static int make_shallow(fetch_ctx *c, git_repository *repo, const git_oid *tip, 
 	CBL_GROW(q, qn + 1, qcap);
 	git_oid_cpy(&q[qn].oid, tip);
 	q[qn++].dist = 0;
-	oidset_add(&seen, tip);
+	runner_oidset_add(&seen, tip);
 	for (size_t i = 0; i < qn; i++) {
 		git_commit *cm = NULL;
 		if (git_commit_lookup(&cm, repo, &q[i].oid) < 0) {
@@ -916,7 +870,7 @@ static int make_shallow(fetch_ctx *c, git_repository *repo, const git_oid *tip, 
 		} else {
 			for (unsigned int k = 0; k < np; k++) {
 				const git_oid *po = git_commit_parent_id(cm, k);
-				if (po && oidset_add(&seen, po)) {
+				if (po && runner_oidset_add(&seen, po)) {
 					CBL_GROW(q, qn + 1, qcap);
 					git_oid_cpy(&q[qn].oid, po);
 					q[qn++].dist = q[i].dist + 1;
@@ -949,7 +903,7 @@ static int make_shallow(fetch_ctx *c, git_repository *repo, const git_oid *tip, 
 	rc = cbl_write_file_atomic(path, out.ptr, out.len, 0644, false, err);
 out:
 	free(q);
-	oidset_release(&seen);
+	runner_oidset_release(&seen);
 	cbl_strv_release(&lines);
 	cbl_buf_release(&out);
 	free(path);
