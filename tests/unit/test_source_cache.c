@@ -4,6 +4,7 @@
  * http-backend) on 127.0.0.1, read back with /usr/bin/git.
  * Run with cwd = the project root. */
 #include "tests/unit/tap.h"
+#include "tests/unit/git_helpers.h"
 #include "runner/source.h"
 #include "runner/source_cache.h"
 #include "util/alloc.h"
@@ -47,66 +48,6 @@ static void on_signal(int sig)
 	cleanup();
 	signal(sig, SIG_DFL);
 	raise(sig);
-}
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	va_list ap;
-	char *cmd = NULL;
-	va_start(ap, fmt);
-	if (vasprintf(&cmd, fmt, ap) < 0)
-		abort();
-	va_end(ap);
-	int st = system(cmd);
-	free(cmd);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
-
-static char *cap(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *cap(const char *fmt, ...)
-{
-	va_list ap;
-	char *cmd = NULL;
-	va_start(ap, fmt);
-	if (vasprintf(&cmd, fmt, ap) < 0)
-		abort();
-	va_end(ap);
-	FILE *f = popen(cmd, "r");
-	free(cmd);
-	if (!f)
-		return cbl_xstrdup("");
-	char buf[4096];
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	buf[n] = '\0';
-	pclose(f);
-	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-		buf[--n] = '\0';
-	return cbl_xstrdup(buf);
-}
-
-static int commits(const char *dir)
-{
-	char *s = cap("git -C '%s' log --oneline 2>/dev/null | wc -l", dir);
-	int n = atoi(s);
-	free(s);
-	return n;
-}
-
-static char *file_text(const char *dir, const char *rel)
-{
-	char *p = cbl_path_join(dir, rel), *data = NULL;
-	size_t len;
-	if (cbl_read_file(p, 0, &data, &len, NULL) < 0)
-		data = NULL;
-	free(p);
-	return data;
-}
-
-static bool exists(const char *p)
-{
-	struct stat st;
-	return lstat(p, &st) == 0;
 }
 
 static bool exists_in(const char *dir, const char *rel)
