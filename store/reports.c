@@ -427,6 +427,24 @@ static int parse_arn_token(const json_t *in, bool *have, long long *key, const c
 	return 0;
 }
 
+/* The end of a paged listing: {member: list, nextToken} or the step's
+ * error (list and token are consumed either way). */
+static int finish_page(sqlite3 *db, int s, json_t *list, char *token, const char *member, const char *what,
+		       json_t **out, cbl_error **err)
+{
+	if (s != SQLITE_DONE) {
+		json_decref(list);
+		free(token);
+		return store_sql_error(db, err, what);
+	}
+	*out = json_object();
+	if (token)
+		json_object_set_new(*out, "nextToken", json_string(token));
+	json_object_set_new(*out, member, list);
+	free(token);
+	return 0;
+}
+
 /* Steps a statement whose rows are (key, arn), bound with LIMIT page + 1,
  * into {"nextToken"?, member: [arns]}. */
 static int arn_page(sqlite3 *db, sqlite3_stmt *st, const char *member, size_t page, json_t **out,
@@ -446,17 +464,7 @@ static int arn_page(sqlite3 *db, sqlite3_stmt *st, const char *member, size_t pa
 		last_key = sqlite3_column_int64(st, 0);
 		json_array_append_new(list, json_string((const char *)sqlite3_column_text(st, 1)));
 	}
-	if (s != SQLITE_DONE) {
-		json_decref(list);
-		free(token);
-		return store_sql_error(db, err, "cannot list reports");
-	}
-	*out = json_object();
-	if (token)
-		json_object_set_new(*out, "nextToken", json_string(token));
-	json_object_set_new(*out, member, list);
-	free(token);
-	return 0;
+	return finish_page(db, s, list, token, member, "cannot list reports", out, err);
 }
 
 static bool row_exists(sqlite3 *db, const char *sql, const char *arn, int *rc, cbl_error **err)
@@ -773,17 +781,7 @@ static int seq_page(sqlite3 *db, sqlite3_stmt *st, const char *member, size_t pa
 		last = sqlite3_column_int64(st, 0);
 		json_array_append_new(list, row(st, arn));
 	}
-	if (s != SQLITE_DONE) {
-		json_decref(list);
-		free(token);
-		return store_sql_error(db, err, "cannot read a report's details");
-	}
-	*out = json_object();
-	if (token)
-		json_object_set_new(*out, "nextToken", json_string(token));
-	json_object_set_new(*out, member, list);
-	free(token);
-	return 0;
+	return finish_page(db, s, list, token, member, "cannot read a report's details", out, err);
 }
 
 /* TestCase, in the model's member order. */
