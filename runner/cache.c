@@ -177,3 +177,19 @@ void runner_cache_free(runner_build *b)
 	free(b->cache_dir);
 	b->cache_dir = NULL;
 }
+
+/* The cache-restore stage: the buildspec's cache, unless it has none or the
+ * build runs without one (the service's "Skip cache due to" lines). */
+runner_status runner_stage_cache_restore(runner_build *b, runner_outcome *o)
+{
+	(void)o;
+	if (!b->spec->cache.present || !b->spec->cache.paths.n) {
+		runner_agent(b, "Cache is not defined in the buildspec");
+		runner_agent(b, "Skip cache due to: no paths specified to be cached");
+	} else if (b->no_cache) {
+		runner_agent(b, "Skip cache due to: %s", b->no_cache_why);
+	} else {
+		runner_cache_restore(b);
+	}
+	return RUNNER_STATUS_SUCCEEDED;
+}

@@ -1,8 +1,13 @@
-/* runner/log.c - secret masking.  Parameter Store and Secrets Manager values
- * never reach the log: every occurrence becomes "***" (the service masks
- * them; its exact mask text is undocumented, reference §3.3). */
+/* runner/log.c - the build's log and events, and secret masking.
+ * Parameter Store and Secrets Manager values never reach the log: every
+ * occurrence becomes "***" (the service masks them; its exact mask text is
+ * undocumented, reference §3.3). */
 #include "runner/runner_internal.h"
 #include "util/alloc.h"
+#include "util/fs.h"
+#include "util/time.h"
+
+#include <stdarg.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -74,3 +79,64 @@ char *runner_mask_apply(const runner_mask *m, const char *s, size_t len)
 }
 
 void runner_mask_release(runner_mask *m) { cbl_strv_release(&m->secrets); }
+
+/* ---------------------------------------------------------------- the log and events
+ * Every line a build logs goes through here: masked, written to the build's
+ * log file, and emitted as an event. */
+
+void runner_emit(runner_build *b, runner_event *ev)
+{
+	if (!ev->time_us)
+		ev->time_us = cbl_now_us();
+	if (b->on_event)
+		b->on_event(ev, b->payload);
+}
+
+void runner_log_line(runner_build *b, const char *text, size_t len, bool agent)
+{
+	char *masked = runner_mask_apply(&b->mask, text, len);
+	if (b->log_fd >= 0) {
+		size_t ml = strlen(masked);
+		cbl_write_all(b->log_fd, masked, ml);
+		cbl_write_all(b->log_fd, "\n", 1);
+	}
+	runner_event ev = {.kind = RUNNER_EV_LOG, .phase = b->current, .text = masked, .agent = agent};
+	runner_emit(b, &ev);
+	free(masked);
+}
+
+void runner_agent(runner_build *b, const char *fmt, ...)
+{
+	char ts[32];
+	cbl_buf line = CBL_BUF_INIT;
+	cbl_format_log_time(ts, cbl_now_us());
+	cbl_buf_printf(&line, "[Container] %s ", ts);
+	va_list ap;
+	va_start(ap, fmt);
+	cbl_buf_vprintf(&line, fmt, ap);
+	va_end(ap);
+	runner_log_line(b, line.ptr, line.len, true);
+	cbl_buf_release(&line);
+}
+
+/* Something a local run does differently from the cloud: said loudly, in the
+ * log (so it is in the record's log stream too) and as an event. */
+void runner_warn(runner_build *b, const char *fmt, ...)
+{
+	cbl_buf msg = CBL_BUF_INIT;
+	va_list ap;
+	va_start(ap, fmt);
+	cbl_buf_vprintf(&msg, fmt, ap);
+	va_end(ap);
+	runner_agent(b, "[codebuild-local] WARNING: %s", msg.ptr);
+	char *masked = runner_mask_apply(&b->mask, msg.ptr, msg.len);
+	runner_event ev = {.kind = RUNNER_EV_WARNING, .phase = b->current, .text = masked};
+	runner_emit(b, &ev);
+	free(masked);
+	cbl_buf_release(&msg);
+}
+
+void runner_log_output(const char *line, size_t len, void *payload)
+{
+	runner_log_line(payload, line, len, false);
+}

@@ -127,11 +127,18 @@ typedef struct runner_src2 {
 	char *resolved, *repo_url;
 } runner_src2;
 
+/* What a stage reports when it fails: the phase's context (runner.c turns
+ * it into the phase's end). */
+typedef struct runner_outcome {
+	char *code, *message; /* masked when set */
+	bool spec_invalid;    /* the buildspec is at fault */
+} runner_outcome;
+
 typedef struct phase_rec {
 	bool started, ended;
 	runner_status status;
 	int64_t start_us, end_us;
-	char *code, *message;
+	runner_outcome ctx;
 } phase_rec;
 
 struct runner_build {
@@ -215,16 +222,64 @@ struct runner_build {
 	struct cache_session *cache_sess;
 };
 
-/* UPLOAD_ARTIFACTS (runner/upload.c): artifacts and reports.  Returns the
- * phase status; sets the phase context on failure. */
-runner_status runner_upload(runner_build *b);
+/* ---- the stages ----
+ * A stage does one step of a phase's work and returns RUNNER_STATUS_SUCCEEDED,
+ * or the phase's status with its context set in *o (runner_outcome_set). */
+typedef runner_status (*runner_stage_fn)(runner_build *b, runner_outcome *o);
 
+/* PROVISIONING (provision.c): the sources' layout, snapshot, image, sandbox. */
+runner_status runner_provision(runner_build *b, runner_outcome *o);
+/* DOWNLOAD_SOURCE, in this order: */
+runner_status runner_stage_fetch(runner_build *b, runner_outcome *o);         /* fetch.c */
+runner_status runner_stage_buildspec(runner_build *b, runner_outcome *o);     /* buildspec.c */
+runner_status runner_stage_env(runner_build *b, runner_outcome *o);           /* buildenv.c */
+runner_status runner_stage_shell(runner_build *b, runner_outcome *o);         /* startshell.c */
+runner_status runner_stage_runtimes(runner_build *b, runner_outcome *o);      /* startshell.c */
+runner_status runner_stage_cache_restore(runner_build *b, runner_outcome *o); /* cache.c */
+runner_status runner_stage_register(runner_build *b, runner_outcome *o);      /* startshell.c */
+/* INSTALL .. POST_BUILD (phases.c): one phase, started and ended here. */
+runner_status runner_run_phase(runner_build *b, runner_phase_type p);
+/* After the phases: exported-variables captured from the shell. */
+void runner_capture_exported(runner_build *b);
+/* UPLOAD_ARTIFACTS (upload.c): artifacts and reports. */
+runner_status runner_upload(runner_build *b, runner_outcome *o);
+/* FINALIZING and COMPLETED (finalize.c): tear down, cache save, record. */
+int runner_finalize(runner_build *b, cbl_error **err);
 
+typedef enum runner_cmds_result {
+	RUNNER_CMDS_OK,
+	RUNNER_CMDS_FAILED,
+	RUNNER_CMDS_TIMED_OUT,
+	RUNNER_CMDS_STOPPED,
+	RUNNER_CMDS_FAULT,
+} runner_cmds_result;
+/* Runs commands one by one in the build's shell as the agent does (phases.c);
+ * on failure *o holds the context. */
+runner_cmds_result runner_run_commands(runner_build *b, runner_phase_type p, const spec_strlist *cmds,
+				       runner_outcome *o);
+
+/* ---- phases and the record (record.c) ---- */
+void runner_outcome_set(runner_build *b, runner_outcome *o, const char *code, const char *msg);
+void runner_outcome_setf(runner_build *b, runner_outcome *o, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+void runner_outcome_release(runner_outcome *o);
+/* Starts phase p (an event; the record is saved for the phases readers
+ * watch).  runner_phase_end ends it: agent lines when log is set. */
+void runner_phase_start(runner_build *b, runner_phase_type p);
+void runner_phase_end(runner_build *b, runner_phase_type p, runner_status st, bool log);
+/* Rebuilds the Build record and stores it (store_build_save). */
+void runner_record_save(runner_build *b, bool durable, cbl_error **err);
+
+/* ---- the log and events (log.c) ---- */
 /* An agent line "[Container] <time> <msg>": to the log, masked, and as an event. */
 void runner_agent(runner_build *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* "[codebuild-local] WARNING: ...": what a local run does unlike the cloud. */
 void runner_warn(runner_build *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void runner_emit(runner_build *b, runner_event *ev);
+/* One line to the log (masked) and as an event. */
+void runner_log_line(runner_build *b, const char *text, size_t len, bool agent);
+/* The shell's output callback (payload = the build). */
+void runner_log_output(const char *line, size_t len, void *payload);
 
 /* A URL as it may be shown: credentials replaced by "***".  Caller frees. */
 char *runner_redact_url(const char *url);
@@ -245,7 +300,7 @@ void runner_private_ns_cleanup(runner_build *b);
 void runner_local_git_head(const char *dir, char **sha, char **url);
 void runner_sources_log_dirs(runner_build *b);
 /* DOWNLOAD_SOURCE: clones the git secondaries; reads local ones' HEAD. */
-runner_status runner_sources_download(runner_build *b, phase_rec *pr);
+runner_status runner_sources_download(runner_build *b, runner_outcome *o);
 /* Fetches a git source with the build's settings (depth, submodules,
  * deadline, stop, progress, source cache: its line logged, naming the
  * secondary source when given). */
@@ -255,7 +310,7 @@ int runner_fetch_git(runner_build *b, const char *url, const char *version, cons
 bool runner_fetch_cancelled(void *payload);
 /* Sets DOWNLOAD_SOURCE's context for a failed fetch (STOPPED, TIMED_OUT or
  * CLIENT_ERROR "<what>: <message>") and returns the phase status; frees e. */
-runner_status runner_fetch_failed(runner_build *b, phase_rec *pr, const char *what, cbl_error *e);
+runner_status runner_fetch_failed(runner_build *b, runner_outcome *o, const char *what, cbl_error *e);
 void runner_sources_env(runner_build *b);
 void runner_sources_record(runner_build *b, json_t *r);
 void runner_sources_free(runner_build *b);

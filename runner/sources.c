@@ -294,7 +294,7 @@ void runner_sources_log_dirs(runner_build *b)
 		runner_agent(b, "CODEBUILD_SRC_DIR_%s=%s", b->srcs[i].id, b->srcs[i].inner);
 }
 
-runner_status runner_sources_download(runner_build *b, phase_rec *pr)
+runner_status runner_sources_download(runner_build *b, runner_outcome *o)
 {
 	for (size_t i = 0; i < b->nsrcs; i++) {
 		runner_src2 *s = &b->srcs[i];
@@ -309,7 +309,7 @@ runner_status runner_sources_download(runner_build *b, phase_rec *pr)
 		if (runner_fetch_git(b, s->git_url, s->version, s->host, s->id, &s->resolved, &e) < 0) {
 			free(shown);
 			char *what = cbl_xasprintf("secondary source %s", s->id);
-			runner_status st = runner_fetch_failed(b, pr, what, e);
+			runner_status st = runner_fetch_failed(b, o, what, e);
 			free(what);
 			return st;
 		}

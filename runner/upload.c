@@ -258,7 +258,7 @@ out:
 	return rc;
 }
 
-static runner_status upload_artifacts(runner_build *b, phase_rec *pr)
+static runner_status upload_artifacts(runner_build *b, runner_outcome *o)
 {
 	const spec_artifacts *arts = &b->spec->artifacts;
 	cbl_error *e = NULL;
@@ -272,20 +272,14 @@ static runner_status upload_artifacts(runner_build *b, phase_rec *pr)
 			if (e->code == CBL_ETIMEDOUT || e->code == CBL_ESTOPPED) {
 				runner_status st = e->code == CBL_ETIMEDOUT ? RUNNER_STATUS_TIMED_OUT
 									    : RUNNER_STATUS_STOPPED;
-				free(pr->code);
-				pr->code = cbl_xstrdup(e->code == CBL_ETIMEDOUT ? "BUILD_TIMED_OUT" : "BUILD_STOPPED");
-				free(pr->message);
-				pr->message = cbl_xstrdup(e->code == CBL_ETIMEDOUT ? "Build has timed out. "
-										   : "Build was stopped");
+				runner_outcome_set(b, o, e->code == CBL_ETIMEDOUT ? "BUILD_TIMED_OUT" : "BUILD_STOPPED",
+						   e->code == CBL_ETIMEDOUT ? "Build has timed out. " : "Build was stopped");
 				cbl_error_free(e);
 				return st;
 			}
 			/* "no matching artifact paths found" and packaging
 			 * failures alike are the service's CLIENT_ERROR */
-			free(pr->code);
-			pr->code = cbl_xstrdup("CLIENT_ERROR");
-			free(pr->message);
-			pr->message = cbl_xstrdup(e->msg);
+			runner_outcome_set(b, o, "CLIENT_ERROR", e->msg);
 			cbl_error_free(e);
 			return RUNNER_STATUS_FAILED;
 		}
@@ -301,10 +295,7 @@ static runner_status upload_artifacts(runner_build *b, phase_rec *pr)
 		const spec_artifact *a = &arts->secondary[i];
 		json_t *rec = NULL;
 		if (one_artifact(b, a, a->identifier, &rec, &e) < 0) {
-			free(pr->code);
-			pr->code = cbl_xstrdup("CLIENT_ERROR");
-			free(pr->message);
-			pr->message = cbl_xasprintf("%s (secondary artifact %s)", e->msg, a->identifier);
+			runner_outcome_setf(b, o, "CLIENT_ERROR", "%s (secondary artifact %s)", e->msg, a->identifier);
 			cbl_error_free(e);
 			return RUNNER_STATUS_FAILED;
 		}
@@ -527,14 +518,13 @@ static void one_report(runner_build *b, const spec_report *r)
 	artifacts_report_release(&rep);
 }
 
-runner_status runner_upload(runner_build *b)
+runner_status runner_upload(runner_build *b, runner_outcome *o)
 {
-	phase_rec *pr = &b->phases[RUNNER_PHASE_UPLOAD_ARTIFACTS];
 	if (!b->secondary_recs)
 		b->secondary_recs = json_array();
 	if (!b->reports)
 		b->reports = json_array();
-	runner_status st = upload_artifacts(b, pr);
+	runner_status st = upload_artifacts(b, o);
 	/* reports are uploaded whether or not the artifacts were */
 	for (size_t i = 0; i < b->spec->nreports; i++)
 		one_report(b, &b->spec->reports[i]);

@@ -1,0 +1,297 @@
+/* runner/build.c - a build object: its identity, inputs and layout from the options (runner_build_new), and its end (runner_build_free). */
+#include "runner/runner_internal.h"
+#include "cache/cache.h"
+#include "runner/sandbox.h"
+#include "store/store.h"
+#include "util/alloc.h"
+#include "util/fs.h"
+#include "util/time.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/banned.h"
+
+static int check_assignments(cbl_strv *out, const char *const *list, cbl_error **err)
+{
+	for (const char *const *e = list; e && *e; e++) {
+		if (!strchr(*e, '=') || **e == '=')
+			return cbl_error_set(err, CBL_EINVAL, "invalid environment variable '%s' (expected NAME=VALUE)", *e);
+		cbl_strv_push(out, *e);
+	}
+	return 0;
+}
+
+/* The primary source (a directory or a git URL) and the buildspec's path. */
+static int init_source(runner_build *b, const runner_opts *opts, cbl_error **err)
+{
+	b->clone_depth = opts->clone_depth;
+	b->fetch_submodules = opts->fetch_submodules;
+	if (opts->git_url) {
+		b->git_url = cbl_xstrdup(opts->git_url);
+		if (opts->git_tracked_only || opts->source_mode == RUNNER_SOURCE_MOUNT)
+			return cbl_error_set(err, CBL_EINVAL, "--git-tracked-only and --source-mode mount apply to a "
+							      "local directory, not to a git URL");
+	} else if (!opts->source_dir) {
+		return cbl_error_set(err, CBL_EINVAL, "no source directory given");
+	} else {
+		int rc = cbl_realpath(opts->source_dir, &b->source_dir, err);
+		if (rc)
+			return rc;
+		struct stat st;
+		if (stat(b->source_dir, &st) < 0 || !S_ISDIR(st.st_mode))
+			return cbl_error_set(err, CBL_EINVAL, "source '%s' is not a directory", opts->source_dir);
+	}
+	const char *bs = opts->buildspec ? opts->buildspec : "buildspec.yml";
+	b->buildspec_arg = cbl_xstrdup(bs);
+	if (b->source_dir)
+		b->buildspec_path = bs[0] == '/' ? cbl_xstrdup(bs) : cbl_path_join(b->source_dir, bs);
+	const char *slash = strrchr(bs, '/');
+	b->buildspec_display = cbl_xstrdup(opts->buildspec ? bs : (slash ? slash + 1 : bs));
+	return 0;
+}
+
+/* The project's name: given, or named after the repository or directory. */
+static int init_project(runner_build *b, const runner_opts *opts, cbl_error **err)
+{
+	if (opts->project_name) {
+		if (!store_project_name_valid(opts->project_name))
+			return cbl_error_set(err, CBL_EINVAL,
+					     "invalid project name '%s' (2-255 letters, digits, '-' or '_', "
+					     "starting with a letter or digit)",
+					     opts->project_name);
+		b->project = cbl_xstrdup(opts->project_name);
+	} else if (b->git_url) {
+		/* named after the repository: .../org/app.git -> app */
+		char *u = cbl_xstrdup(b->git_url);
+		size_t ul = strlen(u);
+		while (ul && u[ul - 1] == '/')
+			u[--ul] = '\0';
+		if (ul > 4 && !strcmp(u + ul - 4, ".git"))
+			u[ul - 4] = '\0';
+		char *base = strrchr(u, '/');
+		char *colon = strrchr(u, ':');
+		const char *name = base ? base + 1 : colon ? colon + 1 : u;
+		b->project = store_project_name_from_dir(name);
+		free(u);
+	} else {
+		b->project = store_project_name_from_dir(b->source_dir);
+	}
+	return 0;
+}
+
+/* The environment the build runs in: image, compute type, isolation. */
+static int init_environment(runner_build *b, const runner_opts *opts, cbl_error **err)
+{
+	b->image = cbl_xstrdup(opts->image ? opts->image : "host");
+	if (!runner_image_is_host(b->image) && opts->sandbox == RUNNER_SANDBOX_NONE)
+		return cbl_error_set(err, CBL_EINVAL, "image '%s' needs the sandbox: its root filesystem is what "
+						      "the build runs on (--sandbox none runs on this machine)",
+				     b->image);
+	const runner_compute *ct = runner_compute_find(opts->compute_type ? opts->compute_type
+									  : "BUILD_GENERAL1_SMALL");
+	if (!ct)
+		return cbl_error_set(err, CBL_EINVAL, "unknown compute type '%s' (expected one of %s)",
+				     opts->compute_type, runner_compute_names());
+	b->compute_type = cbl_xstrdup(ct->name);
+	b->compute_explicit = opts->compute_type != NULL;
+	b->sandbox_mode = opts->sandbox;
+	b->source_mode = opts->source_mode;
+	b->network_none = opts->network_none;
+	if (b->network_none && b->sandbox_mode == RUNNER_SANDBOX_NONE)
+		return cbl_error_set(err, CBL_EINVAL, "--network none needs the sandbox (it cannot be combined "
+						      "with --sandbox none)");
+	b->region = cbl_xstrdup(opts->region ? opts->region : "us-east-1");
+	b->account = cbl_xstrdup(opts->account_id ? opts->account_id : "000000000000");
+	const char *user = getenv("USER");
+	b->initiator = cbl_xstrdup(opts->initiator ? opts->initiator : (user && *user ? user : "local"));
+	b->source_version = opts->source_version ? cbl_xstrdup(opts->source_version) : NULL;
+	b->secrets_file = opts->secrets_file ? cbl_xstrdup(opts->secrets_file) : NULL;
+	b->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : 60 * 60000;
+	b->strict = opts->strict;
+	b->on_event = opts->on_event;
+	b->payload = opts->payload;
+	int rc = check_assignments(&b->overrides, opts->env_overrides, err);
+	return rc ? rc : check_assignments(&b->project_env, opts->project_env, err);
+}
+
+/* Where results go: artifacts, reports, the cache and the source cache. */
+static void init_outputs(runner_build *b, const runner_opts *opts)
+{
+	b->packaging_none = opts->packaging_none;
+	b->reports_dir = opts->reports_dir ? cbl_xstrdup(opts->reports_dir) : NULL;
+	b->artifacts_dir = opts->artifacts_dir ? cbl_xstrdup(opts->artifacts_dir) : NULL;
+	b->no_cache = opts->no_cache || opts->no_buildspec_cache;
+	b->no_cache_why = opts->no_cache ? "--no-cache"
+					 : "the project's cache type (NO_CACHE, or LOCAL without LOCAL_CUSTOM_CACHE)";
+	b->insecure_registries = opts->insecure_registries;
+	b->cache_dir = opts->cache_dir ? cbl_xstrdup(opts->cache_dir) : NULL;
+	if (opts->source_cache && !opts->no_cache) {
+		char *root = b->cache_dir ? cbl_xstrdup(b->cache_dir) : cache_default_dir(b->home);
+		b->source_cache_dir = cbl_path_join(root, "git");
+		free(root);
+	}
+}
+
+/* The build's id, ARN, number and directory in the state directory. */
+static int init_identity(runner_build *b, const runner_opts *opts, cbl_error **err)
+{
+	char uuid[37];
+	if (opts->uuid) {
+		/* a launcher's (StartBuild): it already answered with this id */
+		size_t ul = strlen(opts->uuid);
+		if (ul != 36 || strspn(opts->uuid, "0123456789abcdef-") != ul)
+			return cbl_error_set(err, CBL_EINVAL, "invalid build uuid '%s'", opts->uuid);
+		snprintf(uuid, sizeof(uuid), "%s", opts->uuid);
+	} else {
+		cbl_uuid4(uuid);
+	}
+	b->uuid = cbl_xstrdup(uuid);
+	b->id = cbl_xasprintf("%s:%s", b->project, uuid);
+	b->arn = cbl_xasprintf("arn:aws:codebuild:%s:%s:build/%s", b->region, b->account, b->id);
+	runner_sweep_trash(b->home);
+	int rc = 0;
+	if (opts->number > 0)
+		b->number = opts->number;
+	else if ((rc = store_next_build_number(b->home, b->project, &b->number, err)))
+		return rc;
+	rc = store_build_dir_create(b->home, b->project, uuid, &b->dir, err);
+	if (rc)
+		return rc;
+	b->log_path = cbl_path_join(b->dir, "build.log");
+	b->tmpdir = cbl_path_join(b->dir, "tmp");
+	if (!b->artifacts_dir)
+		b->artifacts_dir = cbl_path_join(b->dir, "artifacts");
+	return 0;
+}
+
+/* Where the build's source lives on the host and as the build sees it. */
+static void init_layout(runner_build *b, const runner_opts *opts)
+{
+	if (b->git_url) {
+		/* the clone is private already: no snapshot needed */
+		b->git_parent = cbl_path_join(b->dir, "git");
+		b->source_dir = cbl_path_join(b->git_parent, "src");
+		b->buildspec_path = b->buildspec_arg[0] == '/' ? cbl_xstrdup(b->buildspec_arg)
+							       : cbl_path_join(b->source_dir, b->buildspec_arg);
+	} else if (opts->git_tracked_only) {
+		b->tracked_dir = cbl_path_join(b->dir, "tracked"); /* private already: no snapshot needed */
+	} else if (b->source_mode == RUNNER_SOURCE_SNAPSHOT &&
+		   (b->sandbox_mode == RUNNER_SANDBOX_NONE || !runner_sandbox_can_overlay_source())) {
+		b->src_copy = cbl_path_join(b->dir, "src");
+	}
+	const char *host = b->tracked_dir ? b->tracked_dir : b->src_copy ? b->src_copy : b->source_dir;
+	if (b->sandbox_mode == RUNNER_SANDBOX_NAMESPACES) {
+		/* the service's shape: a random number of 2 to 10 digits [obs] */
+		uint32_t r = 0;
+		if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+			r = (uint32_t)cbl_mono_us();
+		b->src_inner = cbl_xasprintf("/codebuild/output/src%u/src", r % 4000000000u + 10);
+		b->scratch = cbl_path_join(b->dir, "sandbox");
+	} else {
+		b->src_inner = cbl_xstrdup(host);
+	}
+	b->view = cbl_xstrdup(host);
+}
+
+int runner_build_new(runner_build **out, const runner_opts *opts, cbl_error **err)
+{
+	runner_build *b = cbl_xcalloc(1, sizeof(*b));
+	int rc = 0;
+	b->log_fd = -1;
+	b->img_hold = -1;
+	b->stop_pipe[0] = b->stop_pipe[1] = -1;
+	b->out_pipe[0] = b->out_pipe[1] = -1;
+	b->status = RUNNER_STATUS_IN_PROGRESS;
+	b->home = opts->home ? cbl_xstrdup(opts->home) : store_default_home();
+	if ((rc = init_source(b, opts, err)) || (rc = init_project(b, opts, err)) ||
+	    (rc = init_environment(b, opts, err)))
+		goto fail;
+	init_outputs(b, opts);
+	if ((rc = init_identity(b, opts, err)))
+		goto fail;
+	init_layout(b, opts);
+	if (opts->n_secondary && (rc = runner_sources_init(b, opts, err)))
+		goto fail;
+	if (pipe2(b->stop_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+		rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot create pipe");
+		goto fail;
+	}
+	*out = b;
+	return 0;
+fail:
+	runner_build_free(b);
+	return rc;
+}
+
+void runner_build_stop(runner_build *b)
+{
+	b->stop_requested = 1;
+	if (b->stop_pipe[1] >= 0) {
+		char c = 's';
+		ssize_t r = write(b->stop_pipe[1], &c, 1);
+		(void)r;
+	}
+}
+
+runner_status runner_build_status(const runner_build *b) { return b->status; }
+json_t *runner_build_reports(const runner_build *b) { return b->reports; }
+bool runner_build_spec_invalid(const runner_build *b) { return b->spec_invalid; }
+const spec_diags *runner_build_diags(const runner_build *b) { return &b->diags; }
+const char *runner_build_id(const runner_build *b) { return b->id; }
+const char *runner_build_dir(const runner_build *b) { return b->dir; }
+const char *runner_build_log_path(const runner_build *b) { return b->log_path; }
+
+
+void runner_build_free(runner_build *b)
+{
+	if (!b)
+		return;
+	if (b->shell_ready)
+		runner_shell_release(&b->sh);
+	for (int i = 0; i < RUNNER_PHASE_COUNT; i++) {
+		runner_outcome_release(&b->phases[i].ctx);
+	}
+	char **strs[] = {&b->home, &b->project, &b->uuid, &b->id, &b->arn, &b->dir, &b->log_path,
+			 &b->tmpdir, &b->source_dir, &b->buildspec_path, &b->buildspec_display,
+			 &b->image, &b->compute_type, &b->region, &b->account, &b->initiator,
+			 &b->source_version, &b->secrets_file, &b->resolved_version, &b->repo_url,
+			 &b->artifacts_dir, &b->reports_dir, &b->src_inner, &b->scratch, &b->src_copy,
+			 &b->view, &b->tracked_dir, &b->git_url, &b->git_parent, &b->buildspec_arg,
+			 &b->source_cache_dir};
+	for (size_t i = 0; i < sizeof(strs) / sizeof(*strs); i++)
+		free(*strs[i]);
+	cbl_strv_release(&b->overrides);
+	cbl_strv_release(&b->project_env);
+	cbl_strv_release(&b->env);
+	cbl_strv_release(&b->exported_names);
+	cbl_strv_release(&b->exported_values);
+	spec_diags_release(&b->diags);
+	spec_buildspec_free(b->spec);
+	runner_mask_release(&b->mask);
+	if (b->log_fd >= 0)
+		close(b->log_fd);
+	runner_sandbox_free(b->sandbox);
+	for (int i = 0; i < 2; i++)
+		if (b->out_pipe[i] >= 0)
+			close(b->out_pipe[i]);
+	if (b->stop_pipe[0] >= 0)
+		close(b->stop_pipe[0]);
+	if (b->stop_pipe[1] >= 0)
+		close(b->stop_pipe[1]);
+	json_decref(b->record);
+	json_decref(b->artifacts_rec);
+	json_decref(b->secondary_recs);
+	json_decref(b->reports);
+	cbl_strv_release(&b->report_arns);
+	cbl_strv_release(&b->sandbox_binds);
+	runner_sources_free(b);
+	runner_image_free(b);
+	runner_cache_free(b);
+	free(b);
+}

@@ -1,0 +1,172 @@
+/* runner/fetch.c - the fetch-sources stage (DOWNLOAD_SOURCE): the primary git clone or the local tree's HEAD, then the secondary sources. */
+#include "runner/runner_internal.h"
+#include "runner/source.h"
+#include "util/alloc.h"
+#include "util/fs.h"
+#include "util/time.h"
+#include <git2.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "util/banned.h"
+
+static void git_info(runner_build *b)
+{
+	/* libgit2's initialisation loads the TLS trust store (milliseconds):
+	 * only pay for it when the source is a repository */
+	char *dotgit = cbl_path_join(b->source_dir, ".git");
+	struct stat st;
+	bool is_repo = lstat(dotgit, &st) == 0;
+	free(dotgit);
+	if (!is_repo)
+		return;
+	git_libgit2_init();
+	runner_local_git_head(b->source_dir, &b->resolved_version, &b->repo_url);
+	git_repository *repo = NULL;
+	if (!b->tracked_dir && git_repository_open_ext(&repo, b->source_dir, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) == 0) {
+		/* what a cloud build would not see */
+		git_status_options so = GIT_STATUS_OPTIONS_INIT;
+		so.show = GIT_STATUS_SHOW_WORKDIR_ONLY;
+		so.flags = GIT_STATUS_OPT_INCLUDE_UNTRACKED | GIT_STATUS_OPT_EXCLUDE_SUBMODULES;
+		git_status_list *sl = NULL;
+		if (git_status_list_new(&sl, repo, &so) == 0) {
+			size_t untracked = 0, modified = 0;
+			for (size_t i = 0; i < git_status_list_entrycount(sl); i++) {
+				const git_status_entry *se = git_status_byindex(sl, i);
+				if (se->status & GIT_STATUS_WT_NEW)
+					untracked++;
+				else if (se->status & (GIT_STATUS_WT_MODIFIED | GIT_STATUS_WT_DELETED |
+						       GIT_STATUS_WT_TYPECHANGE | GIT_STATUS_WT_RENAMED))
+					modified++;
+			}
+			if (untracked || modified)
+				runner_warn(b, "the working tree has %zu untracked and %zu modified file(s) "
+					       "that a cloud build of commit %.12s would not see "
+					       "(--git-tracked-only shows the build only what HEAD contains)",
+					    untracked, modified, b->resolved_version ? b->resolved_version : "HEAD");
+			git_status_list_free(sl);
+		}
+		git_repository_free(repo);
+	}
+	git_libgit2_shutdown();
+}
+
+void runner_clone_progress(const char *line, void *payload)
+{
+	runner_build *b = payload;
+	runner_event ev = {.kind = RUNNER_EV_PROGRESS, .phase = b->current, .text = line};
+	runner_emit(b, &ev);
+}
+
+/* A URL as it may be shown: credentials replaced by "***". */
+char *runner_redact_url(const char *url)
+{
+	const char *scheme = strstr(url, "://");
+	const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
+	const char *slash = scheme ? strchr(scheme + 3, '/') : NULL;
+	if (!at || (slash && at > slash))
+		return cbl_xstrdup(url);
+	return cbl_xasprintf("%.*s***%s", (int)(scheme + 3 - url), url, at);
+}
+
+/* DOWNLOAD_SOURCE for a git source: a shallow clone of the one ref asked
+ * for, as CodeBuild's git_clone_depth does. */
+bool runner_fetch_cancelled(void *payload)
+{
+	runner_build *b = payload;
+	return b->stop_requested || cbl_mono_us() >= b->deadline_mono_us;
+}
+
+runner_status runner_fetch_failed(runner_build *b, runner_outcome *o, const char *what, cbl_error *e)
+{
+	runner_status st = RUNNER_STATUS_FAILED;
+	if (b->stop_requested) {
+		runner_outcome_set(b, o, "BUILD_STOPPED", "Build was stopped");
+		st = RUNNER_STATUS_STOPPED;
+	} else if (cbl_mono_us() >= b->deadline_mono_us) {
+		runner_outcome_set(b, o, "BUILD_TIMED_OUT", "Build has timed out. ");
+		st = RUNNER_STATUS_TIMED_OUT;
+	} else {
+		/* the service reports source problems as CLIENT_ERROR in DOWNLOAD_SOURCE */
+		char *m = what ? cbl_xasprintf("%s: %s", what, e->msg) : cbl_xstrdup(e->msg);
+		runner_outcome_set(b, o, "CLIENT_ERROR", m);
+		free(m);
+	}
+	cbl_error_free(e);
+	return st;
+}
+
+int runner_fetch_git(runner_build *b, const char *url, const char *version, const char *dest,
+		     const char *secondary, char **sha, cbl_error **err)
+{
+	runner_source_git_opts go = RUNNER_SOURCE_GIT_OPTS_INIT;
+	runner_source_git_stats stats;
+	go.url = url;
+	go.version = version;
+	go.depth = b->clone_depth;
+	go.submodules = b->fetch_submodules;
+	go.progress = runner_clone_progress;
+	go.cancelled = runner_fetch_cancelled;
+	go.deadline_mono_us = b->deadline_mono_us;
+	go.payload = b;
+	go.object_cache_dir = b->source_cache_dir;
+	go.stats = &stats;
+	if (b->clone_depth && runner_source_git_is_ssh(url))
+		runner_warn(b, "libgit2 cannot fetch shallow over SSH: the whole history is downloaded, "
+			       "then cut to depth %d",
+			    b->clone_depth);
+	int rc = runner_source_git_fetch(&go, dest, sha, err);
+	if (b->source_cache_dir) {
+		char *line = runner_source_git_cache_summary(&stats);
+		if (secondary)
+			runner_agent(b, "%s (secondary source %s)", line, secondary);
+		else
+			runner_agent(b, "%s", line);
+		free(line);
+	}
+	return rc;
+}
+
+/* DOWNLOAD_SOURCE for a git source: a shallow clone of the one ref asked
+ * for, as CodeBuild's git_clone_depth does. */
+static runner_status clone_source(runner_build *b, runner_outcome *o)
+{
+	char *shown = runner_redact_url(b->git_url);
+	cbl_error *e = NULL;
+	if (b->clone_depth)
+		runner_agent(b, "Cloning %s%s%s (depth %d)", shown, b->source_version ? " at " : "",
+			     b->source_version ? b->source_version : "", b->clone_depth);
+	else
+		runner_agent(b, "Cloning %s%s%s (full history)", shown, b->source_version ? " at " : "",
+			     b->source_version ? b->source_version : "");
+	char *sha = NULL;
+	runner_status st = RUNNER_STATUS_SUCCEEDED;
+	if (runner_fetch_git(b, b->git_url, b->source_version, b->source_dir, NULL, &sha, &e) < 0) {
+		st = runner_fetch_failed(b, o, NULL, e);
+	} else {
+		b->resolved_version = sha;
+		b->repo_url = shown;
+		shown = NULL;
+		runner_agent(b, "Checked out commit %s", b->resolved_version);
+	}
+	free(shown);
+	return st;
+}
+
+/* The fetch-sources stage: where the sources are, the primary's clone (or
+ * the local tree's HEAD), then the secondary sources. */
+runner_status runner_stage_fetch(runner_build *b, runner_outcome *o)
+{
+	runner_agent(b, "Phase is DOWNLOAD_SOURCE");
+	runner_agent(b, "CODEBUILD_SRC_DIR=%s", b->src_inner);
+	runner_sources_log_dirs(b);
+	if (b->git_url) {
+		runner_status st = clone_source(b, o);
+		if (st != RUNNER_STATUS_SUCCEEDED)
+			return st;
+	} else {
+		git_info(b);
+	}
+	return runner_sources_download(b, o);
+}

@@ -1,0 +1,281 @@
+/* runner/record.c - the phases' records (start, end, context) and the Build record in the API's shape. */
+#include "runner/runner_internal.h"
+#include "store/store.h"
+#include "util/alloc.h"
+#include "util/time.h"
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/banned.h"
+
+
+static const char *const status_names[] = {"SUCCEEDED", "FAILED", "FAULT", "TIMED_OUT", "IN_PROGRESS",
+					   "STOPPED"};
+static const char *const phase_names[] = {"SUBMITTED", "QUEUED", "PROVISIONING", "DOWNLOAD_SOURCE",
+					  "INSTALL", "PRE_BUILD", "BUILD", "POST_BUILD",
+					  "UPLOAD_ARTIFACTS", "FINALIZING", "COMPLETED"};
+
+const char *runner_status_name(runner_status s)
+{
+	return (unsigned)s < sizeof(status_names) / sizeof(*status_names) ? status_names[s] : "UNKNOWN";
+}
+
+const char *runner_phase_name(runner_phase_type p)
+{
+	return (unsigned)p < RUNNER_PHASE_COUNT ? phase_names[p] : "UNKNOWN";
+}
+
+/* ---------------------------------------------------------------- record */
+
+
+static json_t *jtime(int64_t us) { return json_real((double)(us / 1000) / 1e3); }
+
+json_t *runner_source_json(const char *git_url, const char *dir, int depth, bool submodules)
+{
+	json_t *src = json_object();
+	if (git_url) {
+		const char *type = strstr(git_url, "github.com") ? "GITHUB"
+				   : strstr(git_url, "gitlab.com") ? "GITLAB"
+				   : strstr(git_url, "bitbucket.org") ? "BITBUCKET"
+				   : strstr(git_url, "git-codecommit.") ? "CODECOMMIT"
+									 : "GITHUB_ENTERPRISE";
+		char *shown = runner_redact_url(git_url);
+		json_object_set_new(src, "type", json_string(type));
+		json_object_set_new(src, "location", json_string(shown));
+		json_object_set_new(src, "gitCloneDepth", json_integer(depth));
+		json_t *sub = json_object();
+		json_object_set_new(sub, "fetchSubmodules", json_boolean(submodules));
+		json_object_set_new(src, "gitSubmodulesConfig", sub);
+		free(shown);
+	} else {
+		json_object_set_new(src, "type", json_string("NO_SOURCE"));
+		json_object_set_new(src, "location", json_string(dir ? dir : ""));
+	}
+	return src;
+}
+
+static json_t *build_record(runner_build *b)
+{
+	json_t *r = json_object();
+	json_object_set_new(r, "id", json_string(b->id));
+	json_object_set_new(r, "arn", json_string(b->arn));
+	json_object_set_new(r, "buildNumber", json_integer(b->number));
+	json_object_set_new(r, "startTime", jtime(b->start_us));
+	if (b->end_us)
+		json_object_set_new(r, "endTime", jtime(b->end_us));
+	json_object_set_new(r, "currentPhase", json_string(runner_phase_name(b->current)));
+	json_object_set_new(r, "buildStatus", json_string(runner_status_name(b->status)));
+	if (b->source_version)
+		json_object_set_new(r, "sourceVersion", json_string(b->source_version));
+	if (b->resolved_version)
+		json_object_set_new(r, "resolvedSourceVersion", json_string(b->resolved_version));
+	json_object_set_new(r, "projectName", json_string(b->project));
+
+	json_t *phases = json_array();
+	for (int p = 0; p < RUNNER_PHASE_COUNT; p++) {
+		phase_rec *pr = &b->phases[p];
+		if (!pr->started)
+			continue;
+		json_t *ph = json_object();
+		json_object_set_new(ph, "phaseType", json_string(phase_names[p]));
+		if (p != RUNNER_PHASE_COMPLETED && pr->ended)
+			json_object_set_new(ph, "phaseStatus", json_string(runner_status_name(pr->status)));
+		json_object_set_new(ph, "startTime", jtime(pr->start_us));
+		if (p != RUNNER_PHASE_COMPLETED && pr->ended) {
+			json_object_set_new(ph, "endTime", jtime(pr->end_us));
+			json_object_set_new(ph, "durationInSeconds",
+					    json_integer((pr->end_us - pr->start_us) / 1000000));
+			/* SUBMITTED and QUEUED carry no contexts on the service */
+			if (p >= RUNNER_PHASE_PROVISIONING) {
+				json_t *ctxs = json_array();
+				json_t *c = json_object();
+				json_object_set_new(c, "statusCode", json_string(pr->ctx.code ? pr->ctx.code : ""));
+				json_object_set_new(c, "message", json_string(pr->ctx.message ? pr->ctx.message : ""));
+				json_array_append_new(ctxs, c);
+				json_object_set_new(ph, "contexts", ctxs);
+			}
+		}
+		json_array_append_new(phases, ph);
+	}
+	json_object_set_new(r, "phases", phases);
+
+	json_t *src = runner_source_json(b->git_url, b->source_dir, b->clone_depth, b->fetch_submodules);
+	json_object_set_new(src, "buildspec", json_string(b->buildspec_display ? b->buildspec_display : ""));
+	json_object_set_new(src, "insecureSsl", json_false());
+	json_object_set_new(r, "source", src);
+	runner_sources_record(b, r);
+
+	if (b->artifacts_rec) {
+		json_object_set(r, "artifacts", b->artifacts_rec);
+	} else {
+		json_t *art = json_object();
+		json_object_set_new(art, "location", json_string(""));
+		json_object_set_new(r, "artifacts", art);
+	}
+	json_object_set_new(r, "secondaryArtifacts",
+			    b->secondary_recs ? json_deep_copy(b->secondary_recs) : json_array());
+
+	json_t *cache = json_object();
+	if (b->cache_sess) {
+		/* the local store, keyed like the service's S3 caches */
+		json_object_set_new(cache, "type", json_string("LOCAL"));
+		json_t *modes = json_array();
+		json_array_append_new(modes, json_string("LOCAL_CUSTOM_CACHE"));
+		json_object_set_new(cache, "modes", modes);
+	} else {
+		json_object_set_new(cache, "type", json_string("NO_CACHE"));
+	}
+	json_object_set_new(r, "cache", cache);
+
+	json_t *env = json_object();
+	json_object_set_new(env, "type", json_string("LINUX_CONTAINER"));
+	json_object_set_new(env, "image", json_string(b->image));
+	json_object_set_new(env, "computeType", json_string(b->compute_type));
+	json_t *evs = json_array();
+	for (size_t i = 0; i < b->project_env.n; i++) {
+		const char *eq = strchr(b->project_env.v[i], '=');
+		json_t *e = json_object();
+		json_object_set_new(e, "name", json_stringn(b->project_env.v[i],
+							     (size_t)(eq - b->project_env.v[i])));
+		json_object_set_new(e, "value", json_string(eq + 1));
+		json_object_set_new(e, "type", json_string("PLAINTEXT"));
+		json_array_append_new(evs, e);
+	}
+	json_object_set_new(env, "environmentVariables", evs);
+	json_object_set_new(env, "privilegedMode", json_false());
+	json_object_set_new(env, "imagePullCredentialsType", json_string("CODEBUILD"));
+	json_object_set_new(r, "environment", env);
+
+	json_t *logs = json_object();
+	char *group = cbl_xasprintf("/aws/codebuild/%s", b->project);
+	char *deep = cbl_xasprintf("file://%s", b->log_path);
+	char *lgarn = cbl_xasprintf("arn:aws:logs:%s:%s:log-group:%s:log-stream:%s", b->region,
+				    b->account, group, b->uuid);
+	json_object_set_new(logs, "groupName", json_string(group));
+	json_object_set_new(logs, "streamName", json_string(b->uuid));
+	json_object_set_new(logs, "deepLink", json_string(deep));
+	json_object_set_new(logs, "cloudWatchLogsArn", json_string(lgarn));
+	json_t *cwl = json_object();
+	json_object_set_new(cwl, "status", json_string("ENABLED"));
+	json_object_set_new(cwl, "groupName", json_string(group));
+	json_object_set_new(cwl, "streamName", json_string(b->uuid));
+	json_object_set_new(logs, "cloudWatchLogs", cwl);
+	json_t *s3l = json_object();
+	json_object_set_new(s3l, "status", json_string("DISABLED"));
+	json_object_set_new(s3l, "encryptionDisabled", json_false());
+	json_object_set_new(logs, "s3Logs", s3l);
+	json_object_set_new(r, "logs", logs);
+	free(group);
+	free(deep);
+	free(lgarn);
+
+	json_object_set_new(r, "timeoutInMinutes", json_integer((b->timeout_ms + 59999) / 60000));
+	json_object_set_new(r, "queuedTimeoutInMinutes", json_integer(480));
+	json_object_set_new(r, "buildComplete", json_boolean(b->end_us != 0));
+	json_object_set_new(r, "initiator", json_string(b->initiator));
+	char *kms = cbl_xasprintf("arn:aws:kms:%s:%s:alias/aws/s3", b->region, b->account);
+	json_object_set_new(r, "encryptionKey", json_string(kms));
+	free(kms);
+	json_t *exp = json_array();
+	for (size_t i = 0; i < b->exported_names.n; i++) {
+		json_t *e = json_object();
+		json_object_set_new(e, "name", json_string(b->exported_names.v[i]));
+		char *m = runner_mask_apply(&b->mask, b->exported_values.v[i],
+					    strlen(b->exported_values.v[i]));
+		json_object_set_new(e, "value", json_string(m));
+		free(m);
+		json_array_append_new(exp, e);
+	}
+	json_object_set_new(r, "exportedEnvironmentVariables", exp);
+	json_t *rarns = json_array();
+	for (size_t i = 0; i < b->report_arns.n; i++)
+		json_array_append_new(rarns, json_string(b->report_arns.v[i]));
+	json_object_set_new(r, "reportArns", rarns);
+	json_object_set_new(r, "fileSystemLocations", json_array());
+	return r;
+}
+
+void runner_record_save(runner_build *b, bool durable, cbl_error **err)
+{
+	json_decref(b->record);
+	b->record = build_record(b);
+	store_build_save(b->dir, b->record, durable, err);
+}
+
+/* ---------------------------------------------------------------- phases */
+
+void runner_phase_start(runner_build *b, runner_phase_type p)
+{
+	phase_rec *pr = &b->phases[p];
+	pr->started = true;
+	pr->start_us = cbl_now_us();
+	b->current = p;
+	runner_event ev = {.kind = RUNNER_EV_PHASE_START, .phase = p, .time_us = pr->start_us};
+	runner_emit(b, &ev);
+	if (p >= RUNNER_PHASE_DOWNLOAD_SOURCE && p <= RUNNER_PHASE_UPLOAD_ARTIFACTS) {
+		/* readers (BatchGetBuilds) see the phase that runs now */
+		cbl_error *e = NULL;
+		runner_record_save(b, false, &e);
+		cbl_error_free(e);
+	}
+}
+
+void runner_outcome_set(runner_build *b, runner_outcome *o, const char *code, const char *msg)
+{
+	free(o->code);
+	free(o->message);
+	o->code = code ? cbl_xstrdup(code) : NULL;
+	/* stored masked: the record and events never carry a secret */
+	o->message = msg ? runner_mask_apply(&b->mask, msg, strlen(msg)) : NULL;
+}
+
+void runner_outcome_setf(runner_build *b, runner_outcome *o, const char *code, const char *fmt, ...)
+{
+	cbl_buf m = CBL_BUF_INIT;
+	va_list ap;
+	va_start(ap, fmt);
+	cbl_buf_vprintf(&m, fmt, ap);
+	va_end(ap);
+	runner_outcome_set(b, o, code, m.ptr);
+	cbl_buf_release(&m);
+}
+
+void runner_outcome_release(runner_outcome *o)
+{
+	free(o->code);
+	free(o->message);
+	o->code = o->message = NULL;
+}
+
+/* Ends phase p; agent lines only for the phases the service logs them for. */
+void runner_phase_end(runner_build *b, runner_phase_type p, runner_status st, bool log)
+{
+	phase_rec *pr = &b->phases[p];
+	pr->ended = true;
+	pr->status = st;
+	pr->end_us = cbl_now_us();
+	if (log) {
+		runner_agent(b, "Phase complete: %s State: %s", phase_names[p], runner_status_name(st));
+		char *m = runner_mask_apply(&b->mask, pr->ctx.message ? pr->ctx.message : "",
+					    pr->ctx.message ? strlen(pr->ctx.message) : 0);
+		runner_agent(b, "Phase context status code: %s Message: %s", pr->ctx.code ? pr->ctx.code : "", m);
+		free(m);
+	}
+	runner_event ev = {.kind = RUNNER_EV_PHASE_END,
+			   .phase = p,
+			   .status = st,
+			   .time_us = pr->end_us,
+			   .context_code = pr->ctx.code ? pr->ctx.code : "",
+			   .context_message = pr->ctx.message ? pr->ctx.message : ""};
+	runner_emit(b, &ev);
+	if (st != RUNNER_STATUS_SUCCEEDED && b->status == RUNNER_STATUS_IN_PROGRESS)
+		b->status = st;
+}
+
+json_t *runner_build_record(runner_build *b)
+{
+	if (!b->record)
+		b->record = build_record(b);
+	return b->record;
+}
