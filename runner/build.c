@@ -30,29 +30,29 @@ static int check_assignments(cbl_strv *out, const char *const *list, cbl_error *
 /* The primary source (a directory or a git URL) and the buildspec's path. */
 static int init_source(runner_build *b, const runner_opts *opts, cbl_error **err)
 {
-	b->clone_depth = opts->clone_depth;
-	b->fetch_submodules = opts->fetch_submodules;
+	b->src.clone_depth = opts->clone_depth;
+	b->src.fetch_submodules = opts->fetch_submodules;
 	if (opts->git_url) {
-		b->git_url = cbl_xstrdup(opts->git_url);
+		b->src.git_url = cbl_xstrdup(opts->git_url);
 		if (opts->git_tracked_only || opts->source_mode == RUNNER_SOURCE_MOUNT)
 			return cbl_error_set(err, CBL_EINVAL, "--git-tracked-only and --source-mode mount apply to a "
 							      "local directory, not to a git URL");
 	} else if (!opts->source_dir) {
 		return cbl_error_set(err, CBL_EINVAL, "no source directory given");
 	} else {
-		int rc = cbl_realpath(opts->source_dir, &b->source_dir, err);
+		int rc = cbl_realpath(opts->source_dir, &b->src.source_dir, err);
 		if (rc)
 			return rc;
 		struct stat st;
-		if (stat(b->source_dir, &st) < 0 || !S_ISDIR(st.st_mode))
+		if (stat(b->src.source_dir, &st) < 0 || !S_ISDIR(st.st_mode))
 			return cbl_error_set(err, CBL_EINVAL, "source '%s' is not a directory", opts->source_dir);
 	}
 	const char *bs = opts->buildspec ? opts->buildspec : "buildspec.yml";
-	b->buildspec_arg = cbl_xstrdup(bs);
-	if (b->source_dir)
-		b->buildspec_path = bs[0] == '/' ? cbl_xstrdup(bs) : cbl_path_join(b->source_dir, bs);
+	b->src.buildspec_arg = cbl_xstrdup(bs);
+	if (b->src.source_dir)
+		b->src.buildspec_path = bs[0] == '/' ? cbl_xstrdup(bs) : cbl_path_join(b->src.source_dir, bs);
 	const char *slash = strrchr(bs, '/');
-	b->buildspec_display = cbl_xstrdup(opts->buildspec ? bs : (slash ? slash + 1 : bs));
+	b->src.buildspec_display = cbl_xstrdup(opts->buildspec ? bs : (slash ? slash + 1 : bs));
 	return 0;
 }
 
@@ -65,10 +65,10 @@ static int init_project(runner_build *b, const runner_opts *opts, cbl_error **er
 					     "invalid project name '%s' (2-255 letters, digits, '-' or '_', "
 					     "starting with a letter or digit)",
 					     opts->project_name);
-		b->project = cbl_xstrdup(opts->project_name);
-	} else if (b->git_url) {
+		b->ident.project = cbl_xstrdup(opts->project_name);
+	} else if (b->src.git_url) {
 		/* named after the repository: .../org/app.git -> app */
-		char *u = cbl_xstrdup(b->git_url);
+		char *u = cbl_xstrdup(b->src.git_url);
 		size_t ul = strlen(u);
 		while (ul && u[ul - 1] == '/')
 			u[--ul] = '\0';
@@ -77,10 +77,10 @@ static int init_project(runner_build *b, const runner_opts *opts, cbl_error **er
 		char *base = strrchr(u, '/');
 		char *colon = strrchr(u, ':');
 		const char *name = base ? base + 1 : colon ? colon + 1 : u;
-		b->project = store_project_name_from_dir(name);
+		b->ident.project = store_project_name_from_dir(name);
 		free(u);
 	} else {
-		b->project = store_project_name_from_dir(b->source_dir);
+		b->ident.project = store_project_name_from_dir(b->src.source_dir);
 	}
 	return 0;
 }
@@ -88,52 +88,52 @@ static int init_project(runner_build *b, const runner_opts *opts, cbl_error **er
 /* The environment the build runs in: image, compute type, isolation. */
 static int init_environment(runner_build *b, const runner_opts *opts, cbl_error **err)
 {
-	b->image = cbl_xstrdup(opts->image ? opts->image : "host");
-	if (!runner_image_is_host(b->image) && opts->sandbox == RUNNER_SANDBOX_NONE)
+	b->cfg.image = cbl_xstrdup(opts->image ? opts->image : "host");
+	if (!runner_image_is_host(b->cfg.image) && opts->sandbox == RUNNER_SANDBOX_NONE)
 		return cbl_error_set(err, CBL_EINVAL, "image '%s' needs the sandbox: its root filesystem is what "
 						      "the build runs on (--sandbox none runs on this machine)",
-				     b->image);
+				     b->cfg.image);
 	const runner_compute *ct = runner_compute_find(opts->compute_type ? opts->compute_type
 									  : "BUILD_GENERAL1_SMALL");
 	if (!ct)
 		return cbl_error_set(err, CBL_EINVAL, "unknown compute type '%s' (expected one of %s)",
 				     opts->compute_type, runner_compute_names());
-	b->compute_type = cbl_xstrdup(ct->name);
-	b->compute_explicit = opts->compute_type != NULL;
-	b->sandbox_mode = opts->sandbox;
-	b->source_mode = opts->source_mode;
-	b->network_none = opts->network_none;
-	if (b->network_none && b->sandbox_mode == RUNNER_SANDBOX_NONE)
+	b->cfg.compute_type = cbl_xstrdup(ct->name);
+	b->cfg.compute_explicit = opts->compute_type != NULL;
+	b->cfg.sandbox_mode = opts->sandbox;
+	b->src.source_mode = opts->source_mode;
+	b->cfg.network_none = opts->network_none;
+	if (b->cfg.network_none && b->cfg.sandbox_mode == RUNNER_SANDBOX_NONE)
 		return cbl_error_set(err, CBL_EINVAL, "--network none needs the sandbox (it cannot be combined "
 						      "with --sandbox none)");
-	b->region = cbl_xstrdup(opts->region ? opts->region : "us-east-1");
-	b->account = cbl_xstrdup(opts->account_id ? opts->account_id : "000000000000");
+	b->ident.region = cbl_xstrdup(opts->region ? opts->region : "us-east-1");
+	b->ident.account = cbl_xstrdup(opts->account_id ? opts->account_id : "000000000000");
 	const char *user = getenv("USER");
-	b->initiator = cbl_xstrdup(opts->initiator ? opts->initiator : (user && *user ? user : "local"));
-	b->source_version = opts->source_version ? cbl_xstrdup(opts->source_version) : NULL;
-	b->secrets_file = opts->secrets_file ? cbl_xstrdup(opts->secrets_file) : NULL;
-	b->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : 60 * 60000;
-	b->strict = opts->strict;
-	b->on_event = opts->on_event;
-	b->payload = opts->payload;
-	int rc = check_assignments(&b->overrides, opts->env_overrides, err);
-	return rc ? rc : check_assignments(&b->project_env, opts->project_env, err);
+	b->ident.initiator = cbl_xstrdup(opts->initiator ? opts->initiator : (user && *user ? user : "local"));
+	b->cfg.source_version = opts->source_version ? cbl_xstrdup(opts->source_version) : NULL;
+	b->cfg.secrets_file = opts->secrets_file ? cbl_xstrdup(opts->secrets_file) : NULL;
+	b->cfg.timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : 60 * 60000;
+	b->cfg.strict = opts->strict;
+	b->log.on_event = opts->on_event;
+	b->log.payload = opts->payload;
+	int rc = check_assignments(&b->vars.overrides, opts->env_overrides, err);
+	return rc ? rc : check_assignments(&b->vars.project_env, opts->project_env, err);
 }
 
 /* Where results go: artifacts, reports, the cache and the source cache. */
 static void init_outputs(runner_build *b, const runner_opts *opts)
 {
-	b->packaging_none = opts->packaging_none;
-	b->reports_dir = opts->reports_dir ? cbl_xstrdup(opts->reports_dir) : NULL;
-	b->artifacts_dir = opts->artifacts_dir ? cbl_xstrdup(opts->artifacts_dir) : NULL;
-	b->no_cache = opts->no_cache || opts->no_buildspec_cache;
-	b->no_cache_why = opts->no_cache ? "--no-cache"
+	b->up.packaging_none = opts->packaging_none;
+	b->up.reports_dir = opts->reports_dir ? cbl_xstrdup(opts->reports_dir) : NULL;
+	b->up.artifacts_dir = opts->artifacts_dir ? cbl_xstrdup(opts->artifacts_dir) : NULL;
+	b->cache.off = opts->no_cache || opts->no_buildspec_cache;
+	b->cache.off_why = opts->no_cache ? "--no-cache"
 					 : "the project's cache type (NO_CACHE, or LOCAL without LOCAL_CUSTOM_CACHE)";
-	b->insecure_registries = opts->insecure_registries;
-	b->cache_dir = opts->cache_dir ? cbl_xstrdup(opts->cache_dir) : NULL;
+	b->img.insecure_registries = opts->insecure_registries;
+	b->cache.dir = opts->cache_dir ? cbl_xstrdup(opts->cache_dir) : NULL;
 	if (opts->source_cache && !opts->no_cache) {
-		char *root = b->cache_dir ? cbl_xstrdup(b->cache_dir) : cache_default_dir(b->home);
-		b->source_cache_dir = cbl_path_join(root, "git");
+		char *root = b->cache.dir ? cbl_xstrdup(b->cache.dir) : cache_default_dir(b->ident.home);
+		b->src.source_cache_dir = cbl_path_join(root, "git");
 		free(root);
 	}
 }
@@ -151,64 +151,64 @@ static int init_identity(runner_build *b, const runner_opts *opts, cbl_error **e
 	} else {
 		cbl_uuid4(uuid);
 	}
-	b->uuid = cbl_xstrdup(uuid);
-	b->id = cbl_xasprintf("%s:%s", b->project, uuid);
-	b->arn = cbl_xasprintf("arn:aws:codebuild:%s:%s:build/%s", b->region, b->account, b->id);
-	runner_sweep_trash(b->home);
+	b->ident.uuid = cbl_xstrdup(uuid);
+	b->ident.id = cbl_xasprintf("%s:%s", b->ident.project, uuid);
+	b->ident.arn = cbl_xasprintf("arn:aws:codebuild:%s:%s:build/%s", b->ident.region, b->ident.account, b->ident.id);
+	runner_sweep_trash(b->ident.home);
 	int rc = 0;
 	if (opts->number > 0)
-		b->number = opts->number;
-	else if ((rc = store_next_build_number(b->home, b->project, &b->number, err)))
+		b->ident.number = opts->number;
+	else if ((rc = store_next_build_number(b->ident.home, b->ident.project, &b->ident.number, err)))
 		return rc;
-	rc = store_build_dir_create(b->home, b->project, uuid, &b->dir, err);
+	rc = store_build_dir_create(b->ident.home, b->ident.project, uuid, &b->ident.dir, err);
 	if (rc)
 		return rc;
-	b->log_path = cbl_path_join(b->dir, "build.log");
-	b->tmpdir = cbl_path_join(b->dir, "tmp");
-	if (!b->artifacts_dir)
-		b->artifacts_dir = cbl_path_join(b->dir, "artifacts");
+	b->ident.log_path = cbl_path_join(b->ident.dir, "build.log");
+	b->ident.tmpdir = cbl_path_join(b->ident.dir, "tmp");
+	if (!b->up.artifacts_dir)
+		b->up.artifacts_dir = cbl_path_join(b->ident.dir, "artifacts");
 	return 0;
 }
 
 /* Where the build's source lives on the host and as the build sees it. */
 static void init_layout(runner_build *b, const runner_opts *opts)
 {
-	if (b->git_url) {
+	if (b->src.git_url) {
 		/* the clone is private already: no snapshot needed */
-		b->git_parent = cbl_path_join(b->dir, "git");
-		b->source_dir = cbl_path_join(b->git_parent, "src");
-		b->buildspec_path = b->buildspec_arg[0] == '/' ? cbl_xstrdup(b->buildspec_arg)
-							       : cbl_path_join(b->source_dir, b->buildspec_arg);
+		b->src.git_parent = cbl_path_join(b->ident.dir, "git");
+		b->src.source_dir = cbl_path_join(b->src.git_parent, "src");
+		b->src.buildspec_path = b->src.buildspec_arg[0] == '/' ? cbl_xstrdup(b->src.buildspec_arg)
+							       : cbl_path_join(b->src.source_dir, b->src.buildspec_arg);
 	} else if (opts->git_tracked_only) {
-		b->tracked_dir = cbl_path_join(b->dir, "tracked"); /* private already: no snapshot needed */
-	} else if (b->source_mode == RUNNER_SOURCE_SNAPSHOT &&
-		   (b->sandbox_mode == RUNNER_SANDBOX_NONE || !runner_sandbox_can_overlay_source())) {
-		b->src_copy = cbl_path_join(b->dir, "src");
+		b->src.tracked_dir = cbl_path_join(b->ident.dir, "tracked"); /* private already: no snapshot needed */
+	} else if (b->src.source_mode == RUNNER_SOURCE_SNAPSHOT &&
+		   (b->cfg.sandbox_mode == RUNNER_SANDBOX_NONE || !runner_sandbox_can_overlay_source())) {
+		b->src.src_copy = cbl_path_join(b->ident.dir, "src");
 	}
-	const char *host = b->tracked_dir ? b->tracked_dir : b->src_copy ? b->src_copy : b->source_dir;
-	if (b->sandbox_mode == RUNNER_SANDBOX_NAMESPACES) {
+	const char *host = b->src.tracked_dir ? b->src.tracked_dir : b->src.src_copy ? b->src.src_copy : b->src.source_dir;
+	if (b->cfg.sandbox_mode == RUNNER_SANDBOX_NAMESPACES) {
 		/* the service's shape: a random number of 2 to 10 digits [obs] */
 		uint32_t r = 0;
 		if (getrandom(&r, sizeof(r), 0) != sizeof(r))
 			r = (uint32_t)cbl_mono_us();
-		b->src_inner = cbl_xasprintf("/codebuild/output/src%u/src", r % 4000000000u + 10);
-		b->scratch = cbl_path_join(b->dir, "sandbox");
+		b->src.src_inner = cbl_xasprintf("/codebuild/output/src%u/src", r % 4000000000u + 10);
+		b->src.scratch = cbl_path_join(b->ident.dir, "sandbox");
 	} else {
-		b->src_inner = cbl_xstrdup(host);
+		b->src.src_inner = cbl_xstrdup(host);
 	}
-	b->view = cbl_xstrdup(host);
+	b->src.view = cbl_xstrdup(host);
 }
 
 int runner_build_new(runner_build **out, const runner_opts *opts, cbl_error **err)
 {
 	runner_build *b = cbl_xcalloc(1, sizeof(*b));
 	int rc = 0;
-	b->log_fd = -1;
-	b->img_hold = -1;
+	b->log.fd = -1;
+	b->img.hold = -1;
 	b->stop_pipe[0] = b->stop_pipe[1] = -1;
 	b->out_pipe[0] = b->out_pipe[1] = -1;
 	b->status = RUNNER_STATUS_IN_PROGRESS;
-	b->home = opts->home ? cbl_xstrdup(opts->home) : store_default_home();
+	b->ident.home = opts->home ? cbl_xstrdup(opts->home) : store_default_home();
 	if ((rc = init_source(b, opts, err)) || (rc = init_project(b, opts, err)) ||
 	    (rc = init_environment(b, opts, err)))
 		goto fail;
@@ -240,12 +240,12 @@ void runner_build_stop(runner_build *b)
 }
 
 runner_status runner_build_status(const runner_build *b) { return b->status; }
-json_t *runner_build_reports(const runner_build *b) { return b->reports; }
+json_t *runner_build_reports(const runner_build *b) { return b->up.reports; }
 bool runner_build_spec_invalid(const runner_build *b) { return b->spec_invalid; }
 const spec_diags *runner_build_diags(const runner_build *b) { return &b->diags; }
-const char *runner_build_id(const runner_build *b) { return b->id; }
-const char *runner_build_dir(const runner_build *b) { return b->dir; }
-const char *runner_build_log_path(const runner_build *b) { return b->log_path; }
+const char *runner_build_id(const runner_build *b) { return b->ident.id; }
+const char *runner_build_dir(const runner_build *b) { return b->ident.dir; }
+const char *runner_build_log_path(const runner_build *b) { return b->ident.log_path; }
 
 
 void runner_build_free(runner_build *b)
@@ -257,25 +257,25 @@ void runner_build_free(runner_build *b)
 	for (int i = 0; i < RUNNER_PHASE_COUNT; i++) {
 		runner_outcome_release(&b->phases[i].ctx);
 	}
-	char **strs[] = {&b->home, &b->project, &b->uuid, &b->id, &b->arn, &b->dir, &b->log_path,
-			 &b->tmpdir, &b->source_dir, &b->buildspec_path, &b->buildspec_display,
-			 &b->image, &b->compute_type, &b->region, &b->account, &b->initiator,
-			 &b->source_version, &b->secrets_file, &b->resolved_version, &b->repo_url,
-			 &b->artifacts_dir, &b->reports_dir, &b->src_inner, &b->scratch, &b->src_copy,
-			 &b->view, &b->tracked_dir, &b->git_url, &b->git_parent, &b->buildspec_arg,
-			 &b->source_cache_dir};
+	char **strs[] = {&b->ident.home, &b->ident.project, &b->ident.uuid, &b->ident.id, &b->ident.arn, &b->ident.dir, &b->ident.log_path,
+			 &b->ident.tmpdir, &b->src.source_dir, &b->src.buildspec_path, &b->src.buildspec_display,
+			 &b->cfg.image, &b->cfg.compute_type, &b->ident.region, &b->ident.account, &b->ident.initiator,
+			 &b->cfg.source_version, &b->cfg.secrets_file, &b->src.resolved_version, &b->src.repo_url,
+			 &b->up.artifacts_dir, &b->up.reports_dir, &b->src.src_inner, &b->src.scratch, &b->src.src_copy,
+			 &b->src.view, &b->src.tracked_dir, &b->src.git_url, &b->src.git_parent, &b->src.buildspec_arg,
+			 &b->src.source_cache_dir};
 	for (size_t i = 0; i < sizeof(strs) / sizeof(*strs); i++)
 		free(*strs[i]);
-	cbl_strv_release(&b->overrides);
-	cbl_strv_release(&b->project_env);
-	cbl_strv_release(&b->env);
-	cbl_strv_release(&b->exported_names);
-	cbl_strv_release(&b->exported_values);
+	cbl_strv_release(&b->vars.overrides);
+	cbl_strv_release(&b->vars.project_env);
+	cbl_strv_release(&b->vars.env);
+	cbl_strv_release(&b->vars.exported_names);
+	cbl_strv_release(&b->vars.exported_values);
 	spec_diags_release(&b->diags);
 	spec_buildspec_free(b->spec);
-	runner_mask_release(&b->mask);
-	if (b->log_fd >= 0)
-		close(b->log_fd);
+	runner_mask_release(&b->log.mask);
+	if (b->log.fd >= 0)
+		close(b->log.fd);
 	runner_sandbox_free(b->sandbox);
 	for (int i = 0; i < 2; i++)
 		if (b->out_pipe[i] >= 0)
@@ -285,11 +285,11 @@ void runner_build_free(runner_build *b)
 	if (b->stop_pipe[1] >= 0)
 		close(b->stop_pipe[1]);
 	json_decref(b->record);
-	json_decref(b->artifacts_rec);
-	json_decref(b->secondary_recs);
-	json_decref(b->reports);
-	cbl_strv_release(&b->report_arns);
-	cbl_strv_release(&b->sandbox_binds);
+	json_decref(b->up.artifacts_rec);
+	json_decref(b->up.secondary_recs);
+	json_decref(b->up.reports);
+	cbl_strv_release(&b->up.report_arns);
+	cbl_strv_release(&b->src.sandbox_binds);
 	runner_sources_free(b);
 	runner_image_free(b);
 	runner_cache_free(b);

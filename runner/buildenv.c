@@ -11,36 +11,36 @@
 
 static void set_codebuild_env(runner_build *b)
 {
-	cbl_strv *e = &b->env;
+	cbl_strv *e = &b->vars.env;
 	char buf[64];
 	runner_image_base_env(b, e);
-	cbl_env_set(e, "AWS_DEFAULT_REGION", b->region);
-	cbl_env_set(e, "AWS_REGION", b->region);
-	cbl_env_set(e, "CODEBUILD_BUILD_ARN", b->arn);
-	cbl_env_set(e, "CODEBUILD_BUILD_ID", b->id);
-	cbl_env_set(e, "CODEBUILD_BUILD_IMAGE", b->image);
-	snprintf(buf, sizeof(buf), "%lld", (long long)b->number);
+	cbl_env_set(e, "AWS_DEFAULT_REGION", b->ident.region);
+	cbl_env_set(e, "AWS_REGION", b->ident.region);
+	cbl_env_set(e, "CODEBUILD_BUILD_ARN", b->ident.arn);
+	cbl_env_set(e, "CODEBUILD_BUILD_ID", b->ident.id);
+	cbl_env_set(e, "CODEBUILD_BUILD_IMAGE", b->cfg.image);
+	snprintf(buf, sizeof(buf), "%lld", (long long)b->ident.number);
 	cbl_env_set(e, "CODEBUILD_BUILD_NUMBER", buf);
 	cbl_env_set(e, "CODEBUILD_BUILD_SUCCEEDING", "1");
 	char *url = cbl_xasprintf("https://%s.console.aws.amazon.com/codebuild/home?region=%s#/builds/%s/view/new",
-				  b->region, b->region, b->id);
+				  b->ident.region, b->ident.region, b->ident.id);
 	cbl_env_set(e, "CODEBUILD_BUILD_URL", url);
 	free(url);
 	cbl_env_set(e, "CODEBUILD_CI", "true");
 	cbl_env_set(e, "CODEBUILD_CONTAINER_NAME", "default");
-	cbl_env_set(e, "CODEBUILD_INITIATOR", b->initiator);
-	char *kms = cbl_xasprintf("arn:aws:kms:%s:%s:alias/aws/s3", b->region, b->account);
+	cbl_env_set(e, "CODEBUILD_INITIATOR", b->ident.initiator);
+	char *kms = cbl_xasprintf("arn:aws:kms:%s:%s:alias/aws/s3", b->ident.region, b->ident.account);
 	cbl_env_set(e, "CODEBUILD_KMS_KEY_ID", kms);
 	free(kms);
 	cbl_env_set(e, "CODEBUILD_LAST_EXIT", "0");
 	cbl_env_set(e, "CODEBUILD_LOCAL_BUILD", "true");
-	cbl_env_set(e, "CODEBUILD_LOG_PATH", b->uuid);
-	if (b->resolved_version)
-		cbl_env_set(e, "CODEBUILD_RESOLVED_SOURCE_VERSION", b->resolved_version);
-	cbl_env_set(e, "CODEBUILD_SOURCE_REPO_URL", b->repo_url ? b->repo_url : "");
+	cbl_env_set(e, "CODEBUILD_LOG_PATH", b->ident.uuid);
+	if (b->src.resolved_version)
+		cbl_env_set(e, "CODEBUILD_RESOLVED_SOURCE_VERSION", b->src.resolved_version);
+	cbl_env_set(e, "CODEBUILD_SOURCE_REPO_URL", b->src.repo_url ? b->src.repo_url : "");
 	cbl_env_set(e, "CODEBUILD_SOURCE_VERSION",
-		    b->source_version ? b->source_version : (b->resolved_version ? b->resolved_version : ""));
-	cbl_env_set(e, "CODEBUILD_SRC_DIR", b->src_inner);
+		    b->cfg.source_version ? b->cfg.source_version : (b->src.resolved_version ? b->src.resolved_version : ""));
+	cbl_env_set(e, "CODEBUILD_SRC_DIR", b->src.src_inner);
 	runner_sources_env(b);
 	if (b->sandbox) {
 		/* inside, the build is root like on the service */
@@ -65,7 +65,7 @@ static void apply_assignments(cbl_strv *env, const cbl_strv *list)
 
 static bool overridden(const runner_build *b, const char *name)
 {
-	return cbl_env_get(&b->overrides, name) || cbl_env_get(&b->project_env, name);
+	return cbl_env_get(&b->vars.overrides, name) || cbl_env_get(&b->vars.project_env, name);
 }
 
 /* Resolves parameter-store and secrets-manager variables (DOWNLOAD_SOURCE). */
@@ -77,7 +77,7 @@ static int resolve_secrets(runner_build *b, runner_outcome *o)
 	int rc = 0;
 	if (!bs->env.parameter_store.n && !bs->env.secrets_manager.n)
 		return 0;
-	if (b->secrets_file && runner_secrets_load(&secrets, b->secrets_file, &e) < 0) {
+	if (b->cfg.secrets_file && runner_secrets_load(&secrets, b->cfg.secrets_file, &e) < 0) {
 		runner_outcome_set(b, o, "CLIENT_ERROR", e->msg);
 		cbl_error_free(e);
 		return -1;
@@ -88,7 +88,7 @@ static int resolve_secrets(runner_build *b, runner_outcome *o)
 			const spec_kv *kv = &bs->env.parameter_store.items[i];
 			char *v = NULL;
 			if (runner_secrets_parameter(secrets, kv->value, &v, &e) < 0) {
-				char *m = b->secrets_file
+				char *m = b->cfg.secrets_file
 						  ? cbl_xstrdup(e->msg)
 						  : cbl_xasprintf("%s (no --secrets-file given: parameter-store "
 								  "values are read from it offline)",
@@ -99,9 +99,9 @@ static int resolve_secrets(runner_build *b, runner_outcome *o)
 				rc = -1;
 				goto out;
 			}
-			runner_mask_add(&b->mask, v);
+			runner_mask_add(&b->log.mask, v);
 			if (!overridden(b, kv->key))
-				cbl_env_set(&b->env, kv->key, v);
+				cbl_env_set(&b->vars.env, kv->key, v);
 			free(v);
 		}
 	}
@@ -109,7 +109,7 @@ static int resolve_secrets(runner_build *b, runner_outcome *o)
 		const spec_kv *kv = &bs->env.secrets_manager.items[i];
 		char *v = NULL;
 		if (runner_secrets_secret(secrets, kv->value, &v, &e) < 0) {
-			char *m = b->secrets_file
+			char *m = b->cfg.secrets_file
 					  ? cbl_xasprintf("ResourceNotFoundException: %s", e->msg)
 					  : cbl_xasprintf("ResourceNotFoundException: %s (no --secrets-file "
 							  "given: secrets-manager values are read from it offline)",
@@ -120,9 +120,9 @@ static int resolve_secrets(runner_build *b, runner_outcome *o)
 			rc = -1;
 			goto out;
 		}
-		runner_mask_add(&b->mask, v);
+		runner_mask_add(&b->log.mask, v);
 		if (!overridden(b, kv->key))
-			cbl_env_set(&b->env, kv->key, v);
+			cbl_env_set(&b->vars.env, kv->key, v);
 		free(v);
 	}
 out:
@@ -141,18 +141,18 @@ static void offer_git_credentials(runner_build *b)
 	char *data = NULL;
 	size_t dlen = 0;
 	cbl_error *ce = NULL;
-	if (creds && stat(creds, &cst) == 0 && cbl_mkdir_p(b->tmpdir, 0700, &ce) == 0 &&
+	if (creds && stat(creds, &cst) == 0 && cbl_mkdir_p(b->ident.tmpdir, 0700, &ce) == 0 &&
 	    cbl_read_file(creds, 1 << 20, &data, &dlen, &ce) == 0) {
 		/* a copy in the build's scratch, where the sandbox shows it */
-		char *copy = cbl_path_join(b->tmpdir, "git-credentials");
+		char *copy = cbl_path_join(b->ident.tmpdir, "git-credentials");
 		cbl_write_file_atomic(copy, data, dlen, 0600, false, &ce);
 		free(copy);
-		char *inner = cbl_path_join(b->sandbox ? "/codebuild/output/tmp" : b->tmpdir, "git-credentials");
+		char *inner = cbl_path_join(b->sandbox ? "/codebuild/output/tmp" : b->ident.tmpdir, "git-credentials");
 		char *helper = cbl_xasprintf("store --file=%s", inner);
 		free(inner);
-		cbl_env_set(&b->env, "GIT_CONFIG_COUNT", "1");
-		cbl_env_set(&b->env, "GIT_CONFIG_KEY_0", "credential.helper");
-		cbl_env_set(&b->env, "GIT_CONFIG_VALUE_0", helper);
+		cbl_env_set(&b->vars.env, "GIT_CONFIG_COUNT", "1");
+		cbl_env_set(&b->vars.env, "GIT_CONFIG_KEY_0", "credential.helper");
+		cbl_env_set(&b->vars.env, "GIT_CONFIG_VALUE_0", helper);
 		runner_agent(b, "git-credential-helper: the build's git uses the credentials in %s", creds);
 		free(helper);
 	} else {
@@ -173,14 +173,14 @@ runner_status runner_stage_env(runner_build *b, runner_outcome *o)
 	set_codebuild_env(b);
 	for (size_t i = 0; i < b->spec->env.variables.n; i++) {
 		const spec_kv *kv = &b->spec->env.variables.items[i];
-		cbl_env_set(&b->env, kv->key, kv->value);
+		cbl_env_set(&b->vars.env, kv->key, kv->value);
 	}
 	if (resolve_secrets(b, o) < 0)
 		return RUNNER_STATUS_FAILED;
 	if (b->spec->env.git_credential_helper)
 		offer_git_credentials(b);
 	runner_cache_hash_files_tool(b);
-	apply_assignments(&b->env, &b->project_env);
-	apply_assignments(&b->env, &b->overrides);
+	apply_assignments(&b->vars.env, &b->vars.project_env);
+	apply_assignments(&b->vars.env, &b->vars.overrides);
 	return RUNNER_STATUS_SUCCEEDED;
 }

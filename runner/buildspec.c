@@ -30,23 +30,23 @@ runner_status runner_stage_buildspec(runner_build *b, runner_outcome *o)
 {
 	cbl_error *e = NULL;
 	struct stat st;
-	if (stat(b->buildspec_path, &st) < 0) {
+	if (stat(b->src.buildspec_path, &st) < 0) {
 		if (errno == ENOENT)
 			runner_outcome_set(b, o, "YAML_FILE_ERROR", "YAML file does not exist");
 		else
-			runner_outcome_setf(b, o, "YAML_FILE_ERROR", "stat %s: %s", b->buildspec_path, strerror(errno));
+			runner_outcome_setf(b, o, "YAML_FILE_ERROR", "stat %s: %s", b->src.buildspec_path, strerror(errno));
 		o->spec_invalid = true;
 		return RUNNER_STATUS_FAILED;
 	}
 	/* the path as the build sees it */
-	size_t sl = strlen(b->source_dir);
-	if (!strncmp(b->buildspec_path, b->source_dir, sl) && b->buildspec_path[sl] == '/')
-		runner_agent(b, "YAML location is %s%s", b->src_inner, b->buildspec_path + sl);
+	size_t sl = strlen(b->src.source_dir);
+	if (!strncmp(b->src.buildspec_path, b->src.source_dir, sl) && b->src.buildspec_path[sl] == '/')
+		runner_agent(b, "YAML location is %s%s", b->src.src_inner, b->src.buildspec_path + sl);
 	else
-		runner_agent(b, "YAML location is %s", b->buildspec_path);
+		runner_agent(b, "YAML location is %s", b->src.buildspec_path);
 	spec_parse_opts po = SPEC_PARSE_OPTS_INIT;
-	po.strict = b->strict;
-	if (spec_parse_file(&b->spec, &b->diags, b->buildspec_path, b->buildspec_display, &po, &e) < 0) {
+	po.strict = b->cfg.strict;
+	if (spec_parse_file(&b->spec, &b->diags, b->src.buildspec_path, b->src.buildspec_display, &po, &e) < 0) {
 		log_diags(b);
 		if (e->file && e->line)
 			runner_outcome_setf(b, o, "YAML_FILE_ERROR", "%s:%d:%d: %s", e->file, e->line, e->col, e->msg);

@@ -32,7 +32,7 @@
 static void log_stage(runner_build *b, cache_stage stage)
 {
 	cbl_strv lines = CBL_STRV_INIT;
-	cache_session_log_lines(b->cache_sess, stage, &lines);
+	cache_session_log_lines(b->cache.sess, stage, &lines);
 	for (size_t i = 0; i < lines.n; i++)
 		runner_agent(b, "%s", lines.v[i]);
 	cbl_strv_release(&lines);
@@ -55,13 +55,13 @@ void runner_cache_hash_files_tool(runner_build *b)
 	if (runner_image_rootfs(b))
 		return;
 	char *exe = realpath("/proc/self/exe", NULL);
-	char *bin = cbl_path_join(b->tmpdir, "bin");
+	char *bin = cbl_path_join(b->ident.tmpdir, "bin");
 	char *link = cbl_path_join(bin, "codebuild-hash-files");
 	if (exe && cbl_mkdir_p(bin, 0755, NULL) == 0 && (symlink(exe, link) == 0 || access(link, X_OK) == 0)) {
-		const char *path = cbl_env_get(&b->env, "PATH");
+		const char *path = cbl_env_get(&b->vars.env, "PATH");
 		char *inner = b->sandbox ? cbl_xstrdup("/codebuild/output/tmp/bin") : cbl_xstrdup(bin);
 		char *np = cbl_xasprintf("%s%s%s", path ? path : "", path && *path ? ":" : "", inner);
-		cbl_env_set(&b->env, "PATH", np);
+		cbl_env_set(&b->vars.env, "PATH", np);
 		free(np);
 		free(inner);
 	}
@@ -82,7 +82,7 @@ void runner_cache_restore(runner_build *b)
 		in[1 + i] = c->fallback_keys.items[i].s;
 	for (size_t i = 0; i < c->paths.n; i++)
 		in[1 + c->fallback_keys.n + i] = c->paths.items[i].s;
-	if (runner_shell_expand(&b->sh, b->env.v, in, n, &out, &e) < 0) {
+	if (runner_shell_expand(&b->sh, b->vars.env.v, in, n, &out, &e) < 0) {
 		runner_warn(b, "cache: cannot expand the cache key and paths (%s): no cache for this build", e->msg);
 		goto out;
 	}
@@ -90,9 +90,9 @@ void runner_cache_restore(runner_build *b)
 	const char *const *paths = (const char *const *)out + 1 + c->fallback_keys.n;
 	for (size_t i = 0; i < c->paths.n; i++)
 		runner_agent(b, "Expanded cache path %s", paths[i]);
-	if (!b->cache_dir)
-		b->cache_dir = cache_default_dir(b->home);
-	if (cache_store_open(&b->cache_store, b->cache_dir, &e) < 0) {
+	if (!b->cache.dir)
+		b->cache.dir = cache_default_dir(b->ident.home);
+	if (cache_store_open(&b->cache.store, b->cache.dir, &e) < 0) {
 		runner_warn(b, "cache: %s: no cache for this build", e->msg);
 		goto out;
 	}
@@ -103,36 +103,36 @@ void runner_cache_restore(runner_build *b)
 		goto out;
 	}
 	cache_session_opts so = CACHE_SESSION_OPTS_INIT;
-	so.scope = b->project;
+	so.scope = b->ident.project;
 	so.paths = paths;
 	so.npaths = c->paths.n;
 	so.key = out[0][0] ? out[0] : NULL;
 	so.fallback_keys = fallbacks;
 	so.nfallback_keys = c->fallback_keys.n;
 	so.action = c->action;
-	so.src_dir = b->src_inner;
-	so.src_view = b->view;
+	so.src_dir = b->src.src_inner;
+	so.src_view = b->src.view;
 	so.sandbox = sandboxed;
 	so.copy_in_source = true;
-	so.build_id = b->id;
+	so.build_id = b->ident.id;
 	const char *kill_at = getenv("CODEBUILD_LOCAL_TEST_KILL_IN_CACHE_SAVE");
 	if (kill_at && *kill_at) {
 		so.test_hook = kill_hook;
 		so.test_payload = (void *)kill_at;
 	}
-	if (cache_session_new(&b->cache_sess, b->cache_store, &so, &e) < 0) {
+	if (cache_session_new(&b->cache.sess, b->cache.store, &so, &e) < 0) {
 		runner_warn(b, "cache: %s: no cache for this build", e->msg);
 		goto out;
 	}
 	if (!sandboxed)
 		runner_warn(b, "cache: without the sandbox, cached paths outside the source are this machine's "
 			       "own directories: a restore copies files into them");
-	if (cache_restore(b->cache_sess, &e) < 0) {
+	if (cache_restore(b->cache.sess, &e) < 0) {
 		runner_warn(b, "cache: restore failed (%s): the build goes on without it", e->msg);
 		cbl_error_clear(&e);
 	}
 	size_t nm = 0;
-	const cache_mount *m = cache_session_mounts(b->cache_sess, &nm);
+	const cache_mount *m = cache_session_mounts(b->cache.sess, &nm);
 	for (size_t i = 0; i < nm; i++) {
 		if (runner_sandbox_mount_overlay(b->sandbox, m[i].lower, m[i].upper, m[i].work, m[i].target, &e) < 0) {
 			runner_warn(b, "cache: %s: %s is not restored", e->msg, m[i].target);
@@ -151,31 +151,31 @@ out:
 
 void runner_cache_save(runner_build *b)
 {
-	if (!b->cache_sess)
+	if (!b->cache.sess)
 		return;
 	cbl_error *e = NULL;
 	if (b->status == RUNNER_STATUS_STOPPED || b->status == RUNNER_STATUS_TIMED_OUT) {
 		runner_agent(b, "Cache not saved: the build was %s", runner_status_name(b->status));
 	} else {
-		if (cache_save(b->cache_sess, &e) < 0) {
+		if (cache_save(b->cache.sess, &e) < 0) {
 			/* a warning, as the service treats cache failures */
 			runner_warn(b, "cache: save failed (%s): the previous cache is kept", e->msg);
 			cbl_error_clear(&e);
 		}
 		log_stage(b, CACHE_STAGE_SAVE);
 	}
-	if (cache_explain_write(b->cache_sess, b->project, &e) < 0)
+	if (cache_explain_write(b->cache.sess, b->ident.project, &e) < 0)
 		cbl_error_clear(&e);
 }
 
 void runner_cache_free(runner_build *b)
 {
-	cache_session_free(b->cache_sess);
-	b->cache_sess = NULL;
-	cache_store_free(b->cache_store);
-	b->cache_store = NULL;
-	free(b->cache_dir);
-	b->cache_dir = NULL;
+	cache_session_free(b->cache.sess);
+	b->cache.sess = NULL;
+	cache_store_free(b->cache.store);
+	b->cache.store = NULL;
+	free(b->cache.dir);
+	b->cache.dir = NULL;
 }
 
 /* The cache-restore stage: the buildspec's cache, unless it has none or the
@@ -186,8 +186,8 @@ runner_status runner_stage_cache_restore(runner_build *b, runner_outcome *o)
 	if (!b->spec->cache.present || !b->spec->cache.paths.n) {
 		runner_agent(b, "Cache is not defined in the buildspec");
 		runner_agent(b, "Skip cache due to: no paths specified to be cached");
-	} else if (b->no_cache) {
-		runner_agent(b, "Skip cache due to: %s", b->no_cache_why);
+	} else if (b->cache.off) {
+		runner_agent(b, "Skip cache due to: %s", b->cache.off_why);
 	} else {
 		runner_cache_restore(b);
 	}

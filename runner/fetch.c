@@ -15,16 +15,16 @@ static void git_info(runner_build *b)
 {
 	/* libgit2's initialisation loads the TLS trust store (milliseconds):
 	 * only pay for it when the source is a repository */
-	char *dotgit = cbl_path_join(b->source_dir, ".git");
+	char *dotgit = cbl_path_join(b->src.source_dir, ".git");
 	struct stat st;
 	bool is_repo = lstat(dotgit, &st) == 0;
 	free(dotgit);
 	if (!is_repo)
 		return;
 	git_libgit2_init();
-	runner_local_git_head(b->source_dir, &b->resolved_version, &b->repo_url);
+	runner_local_git_head(b->src.source_dir, &b->src.resolved_version, &b->src.repo_url);
 	git_repository *repo = NULL;
-	if (!b->tracked_dir && git_repository_open_ext(&repo, b->source_dir, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) == 0) {
+	if (!b->src.tracked_dir && git_repository_open_ext(&repo, b->src.source_dir, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) == 0) {
 		/* what a cloud build would not see */
 		git_status_options so = GIT_STATUS_OPTIONS_INIT;
 		so.show = GIT_STATUS_SHOW_WORKDIR_ONLY;
@@ -44,7 +44,7 @@ static void git_info(runner_build *b)
 				runner_warn(b, "the working tree has %zu untracked and %zu modified file(s) "
 					       "that a cloud build of commit %.12s would not see "
 					       "(--git-tracked-only shows the build only what HEAD contains)",
-					    untracked, modified, b->resolved_version ? b->resolved_version : "HEAD");
+					    untracked, modified, b->src.resolved_version ? b->src.resolved_version : "HEAD");
 			git_status_list_free(sl);
 		}
 		git_repository_free(repo);
@@ -104,20 +104,20 @@ int runner_fetch_git(runner_build *b, const char *url, const char *version, cons
 	runner_source_git_stats stats;
 	go.url = url;
 	go.version = version;
-	go.depth = b->clone_depth;
-	go.submodules = b->fetch_submodules;
+	go.depth = b->src.clone_depth;
+	go.submodules = b->src.fetch_submodules;
 	go.progress = runner_clone_progress;
 	go.cancelled = runner_fetch_cancelled;
 	go.deadline_mono_us = b->deadline_mono_us;
 	go.payload = b;
-	go.object_cache_dir = b->source_cache_dir;
+	go.object_cache_dir = b->src.source_cache_dir;
 	go.stats = &stats;
-	if (b->clone_depth && runner_source_git_is_ssh(url))
+	if (b->src.clone_depth && runner_source_git_is_ssh(url))
 		runner_warn(b, "libgit2 cannot fetch shallow over SSH: the whole history is downloaded, "
 			       "then cut to depth %d",
-			    b->clone_depth);
+			    b->src.clone_depth);
 	int rc = runner_source_git_fetch(&go, dest, sha, err);
-	if (b->source_cache_dir) {
+	if (b->src.source_cache_dir) {
 		char *line = runner_source_git_cache_summary(&stats);
 		if (secondary)
 			runner_agent(b, "%s (secondary source %s)", line, secondary);
@@ -132,23 +132,23 @@ int runner_fetch_git(runner_build *b, const char *url, const char *version, cons
  * for, as CodeBuild's git_clone_depth does. */
 static runner_status clone_source(runner_build *b, runner_outcome *o)
 {
-	char *shown = runner_redact_url(b->git_url);
+	char *shown = runner_redact_url(b->src.git_url);
 	cbl_error *e = NULL;
-	if (b->clone_depth)
-		runner_agent(b, "Cloning %s%s%s (depth %d)", shown, b->source_version ? " at " : "",
-			     b->source_version ? b->source_version : "", b->clone_depth);
+	if (b->src.clone_depth)
+		runner_agent(b, "Cloning %s%s%s (depth %d)", shown, b->cfg.source_version ? " at " : "",
+			     b->cfg.source_version ? b->cfg.source_version : "", b->src.clone_depth);
 	else
-		runner_agent(b, "Cloning %s%s%s (full history)", shown, b->source_version ? " at " : "",
-			     b->source_version ? b->source_version : "");
+		runner_agent(b, "Cloning %s%s%s (full history)", shown, b->cfg.source_version ? " at " : "",
+			     b->cfg.source_version ? b->cfg.source_version : "");
 	char *sha = NULL;
 	runner_status st = RUNNER_STATUS_SUCCEEDED;
-	if (runner_fetch_git(b, b->git_url, b->source_version, b->source_dir, NULL, &sha, &e) < 0) {
+	if (runner_fetch_git(b, b->src.git_url, b->cfg.source_version, b->src.source_dir, NULL, &sha, &e) < 0) {
 		st = runner_fetch_failed(b, o, NULL, e);
 	} else {
-		b->resolved_version = sha;
-		b->repo_url = shown;
+		b->src.resolved_version = sha;
+		b->src.repo_url = shown;
 		shown = NULL;
-		runner_agent(b, "Checked out commit %s", b->resolved_version);
+		runner_agent(b, "Checked out commit %s", b->src.resolved_version);
 	}
 	free(shown);
 	return st;
@@ -159,9 +159,9 @@ static runner_status clone_source(runner_build *b, runner_outcome *o)
 runner_status runner_stage_fetch(runner_build *b, runner_outcome *o)
 {
 	runner_agent(b, "Phase is DOWNLOAD_SOURCE");
-	runner_agent(b, "CODEBUILD_SRC_DIR=%s", b->src_inner);
+	runner_agent(b, "CODEBUILD_SRC_DIR=%s", b->src.src_inner);
 	runner_sources_log_dirs(b);
-	if (b->git_url) {
+	if (b->src.git_url) {
 		runner_status st = clone_source(b, o);
 		if (st != RUNNER_STATUS_SUCCEEDED)
 			return st;

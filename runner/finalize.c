@@ -24,20 +24,20 @@ static void tear_down(runner_build *b)
 		if (b->shell_ready)
 			b->sh.sandbox = NULL;
 	}
-	if (b->scratch)
-		rmdir(b->scratch);
+	if (b->src.scratch)
+		rmdir(b->src.scratch);
 	/* the cache's overlays went with the sandbox; the view is still here */
 	runner_cache_save(b);
 	/* overlays first: the trees removed next hold their mount points */
 	runner_private_ns_cleanup(b);
-	if (b->view_mounted) {
-		rmdir(b->view);
-		b->view_mounted = false;
+	if (b->src.view_mounted) {
+		rmdir(b->src.view);
+		b->src.view_mounted = false;
 	}
-	const char *tree = b->multi_root ? b->multi_root
-			   : b->src_copy ? b->src_copy
-			   : b->tracked_dir ? b->tracked_dir
-					    : b->git_parent;
+	const char *tree = b->src.multi_root ? b->src.multi_root
+			   : b->src.src_copy ? b->src.src_copy
+			   : b->src.tracked_dir ? b->src.tracked_dir
+					    : b->src.git_parent;
 	if (tree)
 		runner_discard_tree(b, tree);
 }
@@ -63,11 +63,11 @@ int runner_finalize(runner_build *b, cbl_error **err)
 	}
 	/* the scratch (carried env, credentials copy) never outlives the build */
 	cbl_error *re = NULL;
-	cbl_rm_rf(b->tmpdir, &re);
+	cbl_rm_rf(b->ident.tmpdir, &re);
 	cbl_error_free(re);
-	if (b->log_fd >= 0) {
-		close(b->log_fd);
-		b->log_fd = -1;
+	if (b->log.fd >= 0) {
+		close(b->log.fd);
+		b->log.fd = -1;
 	}
 	return rc;
 }

@@ -33,11 +33,11 @@ static void on_pull(const images_progress *p, void *payload)
 	char line[256];
 	switch (p->stage) {
 	case IMAGES_STAGE_DOWNLOAD:
-		snprintf(line, sizeof(line), "Pulling %s: %llu/%llu MiB", b->image,
+		snprintf(line, sizeof(line), "Pulling %s: %llu/%llu MiB", b->cfg.image,
 			 (unsigned long long)(p->all_done >> 20), (unsigned long long)(p->all_total >> 20));
 		break;
 	case IMAGES_STAGE_UNPACK:
-		snprintf(line, sizeof(line), "Unpacking %s: layer %zu/%zu", b->image, p->index + 1, p->count);
+		snprintf(line, sizeof(line), "Unpacking %s: layer %zu/%zu", b->cfg.image, p->index + 1, p->count);
 		break;
 	default:
 		return;
@@ -56,24 +56,24 @@ int runner_image_resolve(runner_build *b, char **code, char **message)
 	images_resolve_opts io = IMAGES_RESOLVE_OPTS_INIT;
 	io.progress = on_pull;
 	io.payload = b;
-	io.insecure_registries = b->insecure_registries;
+	io.insecure_registries = b->img.insecure_registries;
 	cbl_error *e = NULL;
 	int64_t t0 = cbl_mono_us();
-	int rc = images_resolve(b->home, b->image, &io, &b->img, &e);
+	int rc = images_resolve(b->ident.home, b->cfg.image, &io, &b->img.root, &e);
 	if (rc == 0) {
 		/* held for the build: rm / prune leave a root in use alone */
-		b->img_hold = images_root_hold(b->img, &e);
-		if (b->img_hold == CBL_ENOENT) {
+		b->img.hold = images_root_hold(b->img.root, &e);
+		if (b->img.hold == CBL_ENOENT) {
 			cbl_error_clear(&e);
-			images_root_free(b->img);
-			b->img = NULL;
-			rc = images_resolve(b->home, b->image, &io, &b->img, &e);
+			images_root_free(b->img.root);
+			b->img.root = NULL;
+			rc = images_resolve(b->ident.home, b->cfg.image, &io, &b->img.root, &e);
 			if (rc == 0)
-				b->img_hold = images_root_hold(b->img, &e);
+				b->img.hold = images_root_hold(b->img.root, &e);
 		}
-		if (b->img_hold < -1) {
-			rc = b->img_hold;
-			b->img_hold = -1;
+		if (b->img.hold < -1) {
+			rc = b->img.hold;
+			b->img.hold = -1;
 		}
 	}
 	if (rc < 0) {
@@ -83,18 +83,18 @@ int runner_image_resolve(runner_build *b, char **code, char **message)
 		cbl_error_free(e);
 		return -1;
 	}
-	if (b->img->pulled)
-		runner_agent(b, "Pulled image %s%s%s in %.1fs", b->img->name, b->img->digest ? "@" : "",
-			     b->img->digest ? b->img->digest : "", (double)(cbl_mono_us() - t0) / 1e6);
+	if (b->img.root->pulled)
+		runner_agent(b, "Pulled image %s%s%s in %.1fs", b->img.root->name, b->img.root->digest ? "@" : "",
+			     b->img.root->digest ? b->img.root->digest : "", (double)(cbl_mono_us() - t0) / 1e6);
 	else
-		runner_agent(b, "Using image %s%s%s", b->img->name, b->img->digest ? "@" : "",
-			     b->img->digest ? b->img->digest : "");
+		runner_agent(b, "Using image %s%s%s", b->img.root->name, b->img.root->digest ? "@" : "",
+			     b->img.root->digest ? b->img.root->digest : "");
 	return 0;
 }
 
 const char *runner_image_rootfs(const runner_build *b)
 {
-	return b->img && b->img->kind != IMAGES_KIND_HOST ? b->img->rootfs : NULL;
+	return b->img.root && b->img.root->kind != IMAGES_KIND_HOST ? b->img.root->rootfs : NULL;
 }
 
 void runner_image_base_env(runner_build *b, cbl_strv *env)
@@ -103,11 +103,11 @@ void runner_image_base_env(runner_build *b, cbl_strv *env)
 		runner_env_host_base(env);
 		return;
 	}
-	for (size_t i = 0; i < b->img->env.n; i++) {
-		const char *eq = strchr(b->img->env.v[i], '=');
-		if (!eq || eq == b->img->env.v[i])
+	for (size_t i = 0; i < b->img.root->env.n; i++) {
+		const char *eq = strchr(b->img.root->env.v[i], '=');
+		if (!eq || eq == b->img.root->env.v[i])
 			continue;
-		char *name = cbl_xstrndup(b->img->env.v[i], (size_t)(eq - b->img->env.v[i]));
+		char *name = cbl_xstrndup(b->img.root->env.v[i], (size_t)(eq - b->img.root->env.v[i]));
 		cbl_env_set(env, name, eq + 1);
 		free(name);
 	}
@@ -117,7 +117,7 @@ void runner_image_base_env(runner_build *b, cbl_strv *env)
 
 const char *runner_image_user(const runner_build *b)
 {
-	const char *u = runner_image_rootfs(b) ? b->img->user : NULL;
+	const char *u = runner_image_rootfs(b) ? b->img.root->user : NULL;
 	if (!u || !*u || !strcmp(u, "root") || !strcmp(u, "0") || !strcmp(u, "0:0"))
 		return NULL;
 	return u;
@@ -137,7 +137,7 @@ static const char *version_value(runner_build *b, const char *v)
 	const char *name = v[1] == '{' ? v + 2 : v + 1;
 	size_t n = strcspn(name, "}");
 	char *key = cbl_xstrndup(name, n);
-	const char *val = cbl_env_get(&b->env, key);
+	const char *val = cbl_env_get(&b->vars.env, key);
 	free(key);
 	return val ? val : v;
 }
@@ -253,7 +253,7 @@ runner_status runner_runtime_versions(runner_build *b, spec_strlist *cmds, char 
 	}
 	if (!host && !rts) {
 		if (images_catalog_default(&cat, &e) == 0)
-			ci = images_catalog_find(cat, b->image);
+			ci = images_catalog_find(cat, b->cfg.image);
 		cbl_error_clear(&e);
 		if (!ci) {
 			/* the agent's words for an image without runtimes.yml */
@@ -283,7 +283,7 @@ runner_status runner_runtime_versions(runner_build *b, spec_strlist *cmds, char 
 	if (ci)
 		runner_warn(b, "%s has no /codebuild/image/config/runtimes.yml: its runtimes are checked against "
 			       "the catalog, and the build uses the image's default versions",
-			    b->image);
+			    b->cfg.image);
 out:
 	spec_runtimes_free(rts);
 	images_catalog_free(cat);
@@ -292,9 +292,9 @@ out:
 
 void runner_image_free(runner_build *b)
 {
-	if (b->img_hold >= 0)
-		close(b->img_hold);
-	b->img_hold = -1;
-	images_root_free(b->img);
-	b->img = NULL;
+	if (b->img.hold >= 0)
+		close(b->img.hold);
+	b->img.hold = -1;
+	images_root_free(b->img.root);
+	b->img.root = NULL;
 }

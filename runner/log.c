@@ -88,17 +88,17 @@ void runner_emit(runner_build *b, runner_event *ev)
 {
 	if (!ev->time_us)
 		ev->time_us = cbl_now_us();
-	if (b->on_event)
-		b->on_event(ev, b->payload);
+	if (b->log.on_event)
+		b->log.on_event(ev, b->log.payload);
 }
 
 void runner_log_line(runner_build *b, const char *text, size_t len, bool agent)
 {
-	char *masked = runner_mask_apply(&b->mask, text, len);
-	if (b->log_fd >= 0) {
+	char *masked = runner_mask_apply(&b->log.mask, text, len);
+	if (b->log.fd >= 0) {
 		size_t ml = strlen(masked);
-		cbl_write_all(b->log_fd, masked, ml);
-		cbl_write_all(b->log_fd, "\n", 1);
+		cbl_write_all(b->log.fd, masked, ml);
+		cbl_write_all(b->log.fd, "\n", 1);
 	}
 	runner_event ev = {.kind = RUNNER_EV_LOG, .phase = b->current, .text = masked, .agent = agent};
 	runner_emit(b, &ev);
@@ -129,7 +129,7 @@ void runner_warn(runner_build *b, const char *fmt, ...)
 	cbl_buf_vprintf(&msg, fmt, ap);
 	va_end(ap);
 	runner_agent(b, "[codebuild-local] WARNING: %s", msg.ptr);
-	char *masked = runner_mask_apply(&b->mask, msg.ptr, msg.len);
+	char *masked = runner_mask_apply(&b->log.mask, msg.ptr, msg.len);
 	runner_event ev = {.kind = RUNNER_EV_WARNING, .phase = b->current, .text = masked};
 	runner_emit(b, &ev);
 	free(masked);

@@ -14,7 +14,7 @@
 static void set_succeeding(runner_build *b, bool ok)
 {
 	const char *v = ok ? "1" : "0";
-	cbl_env_set(&b->env, "CODEBUILD_BUILD_SUCCEEDING", v);
+	cbl_env_set(&b->vars.env, "CODEBUILD_BUILD_SUCCEEDING", v);
 	if (b->shell_ready) {
 		cbl_error *e = NULL;
 		runner_shell_set_var(&b->sh, "CODEBUILD_BUILD_SUCCEEDING", v, &e);
@@ -56,13 +56,13 @@ runner_cmds_result runner_run_commands(runner_build *b, runner_phase_type p, con
 			return RUNNER_CMDS_STOPPED;
 		}
 		runner_agent(b, "Running command %s", cmd);
-		char *masked = runner_mask_apply(&b->mask, cmd, strlen(cmd));
+		char *masked = runner_mask_apply(&b->log.mask, cmd, strlen(cmd));
 		runner_event ev = {.kind = RUNNER_EV_COMMAND_START, .phase = p, .text = masked};
 		runner_emit(b, &ev);
 		runner_cmd_outcome how = RUNNER_CMD_EXITED;
 		int status = 0;
 		cbl_error *e = NULL;
-		if (runner_shell_exec(&b->sh, cmd, b->env.v, &how, &status, &e) < 0) {
+		if (runner_shell_exec(&b->sh, cmd, b->vars.env.v, &how, &status, &e) < 0) {
 			runner_outcome_set(b, o, "CLIENT_ERROR", e->msg);
 			runner_agent(b, "Runtime error (%s)", e->msg);
 			cbl_error_free(e);
@@ -92,10 +92,10 @@ runner_cmds_result runner_run_commands(runner_build *b, runner_phase_type p, con
 			char reason[128];
 			int sig = b->sh.last_signal;
 			if ((sig == SIGKILL || status == 128 + SIGKILL) && b->sandbox && runner_sandbox_oom(b->sandbox)) {
-				const runner_compute *ct = runner_compute_find(b->compute_type);
+				const runner_compute *ct = runner_compute_find(b->cfg.compute_type);
 				snprintf(reason, sizeof(reason),
 					 "signal: killed (out of memory: over the %d GB of %s)",
-					 ct ? ct->memory_gb : 0, b->compute_type);
+					 ct ? ct->memory_gb : 0, b->cfg.compute_type);
 			} else if (sig)
 				/* Go's exec.ExitError wording, as the agent prints it */
 				snprintf(reason, sizeof(reason), "signal: %s", go_signal_name(sig));
@@ -212,10 +212,10 @@ void runner_capture_exported(runner_build *b)
 		names[i] = ev->items[i].s;
 	char **vals = NULL;
 	cbl_error *e = NULL;
-	if (runner_shell_read_vars(&b->sh, b->env.v, names, ev->n, &vals, &e) == 0) {
+	if (runner_shell_read_vars(&b->sh, b->vars.env.v, names, ev->n, &vals, &e) == 0) {
 		for (size_t i = 0; i < ev->n; i++) {
-			cbl_strv_push(&b->exported_names, names[i]);
-			cbl_strv_push_take(&b->exported_values, vals[i]);
+			cbl_strv_push(&b->vars.exported_names, names[i]);
+			cbl_strv_push_take(&b->vars.exported_values, vals[i]);
 		}
 		free(vals);
 	} else {

@@ -20,17 +20,17 @@ static int checkout_tracked(runner_build *b, cbl_error **err)
 	git_object *tree = NULL;
 	int rc = 0;
 	git_libgit2_init();
-	if (git_repository_open_ext(&repo, b->source_dir, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) < 0 ||
+	if (git_repository_open_ext(&repo, b->src.source_dir, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) < 0 ||
 	    git_revparse_single(&tree, repo, "HEAD^{tree}") < 0) {
 		const git_error *ge = git_error_last();
 		rc = cbl_error_set(err, CBL_EINVAL, "--git-tracked-only: %s is not a git repository with a "
 						    "commit (%s)",
-				   b->source_dir, ge && ge->message ? ge->message : "no HEAD");
+				   b->src.source_dir, ge && ge->message ? ge->message : "no HEAD");
 		goto out;
 	}
 	git_checkout_options co = GIT_CHECKOUT_OPTIONS_INIT;
 	co.checkout_strategy = GIT_CHECKOUT_FORCE;
-	co.target_directory = b->tracked_dir;
+	co.target_directory = b->src.tracked_dir;
 	if (git_checkout_tree(repo, tree, &co) < 0) {
 		const git_error *ge = git_error_last();
 		rc = cbl_error_set(err, CBL_EIO, "--git-tracked-only: cannot check out HEAD: %s",
@@ -52,15 +52,15 @@ out:
  * files or 100,000, and the build can never change the working tree. */
 static int setup_view(runner_build *b, cbl_error **err)
 {
-	char *view = cbl_path_join(b->dir, "view");
-	int rc = runner_private_overlay(b, b->source_dir, view, err);
+	char *view = cbl_path_join(b->ident.dir, "view");
+	int rc = runner_private_overlay(b, b->src.source_dir, view, err);
 	if (rc) {
 		free(view);
 		return rc;
 	}
-	free(b->view);
-	b->view = view;
-	b->view_mounted = true;
+	free(b->src.view);
+	b->src.view = view;
+	b->src.view_mounted = true;
 	return 0;
 }
 
@@ -68,39 +68,39 @@ static int setup_view(runner_build *b, cbl_error **err)
 static int provision_sandbox(runner_build *b, cbl_error **err)
 {
 	cbl_error *e = NULL;
-	const runner_compute *ct = runner_compute_find(b->compute_type);
+	const runner_compute *ct = runner_compute_find(b->cfg.compute_type);
 	if (pipe2(b->out_pipe, O_CLOEXEC) < 0) {
 		cbl_error_set_errno(&e, CBL_EIO, errno, "cannot create the output pipe");
 		goto fail;
 	}
-	if (cbl_mkdir_p(b->scratch, 0700, &e) < 0 || cbl_mkdir_p(b->tmpdir, 0700, &e) < 0)
+	if (cbl_mkdir_p(b->src.scratch, 0700, &e) < 0 || cbl_mkdir_p(b->ident.tmpdir, 0700, &e) < 0)
 		goto fail;
 	runner_sandbox_opts so = {0};
 	so.rootfs = runner_image_rootfs(b);
-	so.scratch = b->scratch;
-	so.src_host = b->tracked_dir ? b->tracked_dir : b->src_copy ? b->src_copy : b->source_dir;
-	so.src_inner = b->src_inner;
+	so.scratch = b->src.scratch;
+	so.src_host = b->src.tracked_dir ? b->src.tracked_dir : b->src.src_copy ? b->src.src_copy : b->src.source_dir;
+	so.src_inner = b->src.src_inner;
 	so.src_snapshot = false;
-	so.src_parent_host = b->git_parent;
-	if (b->multi_root) {
-		so.src_host = b->multi_root;
-		so.src_inner = b->multi_inner;
-		so.binds = (const char *const *)b->sandbox_binds.v;
-	} else if (b->source_mode == RUNNER_SOURCE_SNAPSHOT && !b->src_copy && !b->tracked_dir && !b->git_parent) {
+	so.src_parent_host = b->src.git_parent;
+	if (b->src.multi_root) {
+		so.src_host = b->src.multi_root;
+		so.src_inner = b->src.multi_inner;
+		so.binds = (const char *const *)b->src.sandbox_binds.v;
+	} else if (b->src.source_mode == RUNNER_SOURCE_SNAPSHOT && !b->src.src_copy && !b->src.tracked_dir && !b->src.git_parent) {
 		if (setup_view(b, &e) < 0)
 			goto fail;
-		so.src_host = b->view;
+		so.src_host = b->src.view;
 	}
-	so.tmp_host = b->tmpdir;
+	so.tmp_host = b->ident.tmpdir;
 	so.tmp_inner = "/codebuild/output/tmp";
 	so.hostname = "codebuild-local";
-	so.network_none = b->network_none;
+	so.network_none = b->cfg.network_none;
 	so.out_fd = b->out_pipe[1];
 	/* Putting a process into a cgroup v1 costs one RCU grace period in the
 	 * kernel (15-20 ms on a small VM), more than the rest of the sandbox:
 	 * the limits are enforced when a compute type is asked for, and the
 	 * default says so instead of slowing every build. */
-	if (b->compute_explicit) {
+	if (b->cfg.compute_explicit) {
 		so.memory_bytes = (int64_t)ct->memory_gb << 30;
 		so.pids_max = 32768; /* ours: the service publishes no process limit */
 	} else {
@@ -109,7 +109,7 @@ static int provision_sandbox(runner_build *b, cbl_error **err)
 			     ct->name, ct->memory_gb);
 	}
 	so.cpus = ct->vcpus;
-	so.cgroup_name = b->uuid;
+	so.cgroup_name = b->ident.uuid;
 	if (runner_sandbox_start(&b->sandbox, &so, &e) < 0)
 		goto fail;
 	for (const char *const *w = runner_sandbox_warnings(b->sandbox); *w; w++)
@@ -137,16 +137,16 @@ static runner_status provision_failed(runner_build *b, runner_outcome *o, runner
 runner_status runner_provision(runner_build *b, runner_outcome *o)
 {
 	cbl_error *e = NULL;
-	if (b->multi_root && runner_sources_provision(b, &b->sandbox_binds, &e) < 0)
+	if (b->src.multi_root && runner_sources_provision(b, &b->src.sandbox_binds, &e) < 0)
 		return provision_failed(b, o, RUNNER_STATUS_FAULT, e);
-	if (b->git_parent && cbl_mkdir_p(b->git_parent, 0755, &e) < 0)
+	if (b->src.git_parent && cbl_mkdir_p(b->src.git_parent, 0755, &e) < 0)
 		return provision_failed(b, o, RUNNER_STATUS_FAULT, e);
-	if (b->tracked_dir && checkout_tracked(b, &e) < 0)
+	if (b->src.tracked_dir && checkout_tracked(b, &e) < 0)
 		return provision_failed(b, o, RUNNER_STATUS_FAILED, e);
 	/* snapshot without an overlay: the build gets its own copy */
-	if (b->src_copy && cbl_copy_tree(b->source_dir, b->src_copy, &e) < 0)
+	if (b->src.src_copy && cbl_copy_tree(b->src.source_dir, b->src.src_copy, &e) < 0)
 		return provision_failed(b, o, RUNNER_STATUS_FAULT, e);
-	if (!runner_image_is_host(b->image)) {
+	if (!runner_image_is_host(b->cfg.image)) {
 		char *code = NULL, *msg = NULL;
 		if (runner_image_resolve(b, &code, &msg) < 0) {
 			runner_outcome_set(b, o, code, msg);
@@ -155,10 +155,10 @@ runner_status runner_provision(runner_build *b, runner_outcome *o)
 			return RUNNER_STATUS_FAILED;
 		}
 	}
-	if (b->sandbox_mode == RUNNER_SANDBOX_NONE) {
+	if (b->cfg.sandbox_mode == RUNNER_SANDBOX_NONE) {
 		runner_warn(b, "no sandbox (--sandbox none): commands run directly on this machine as the "
 			       "invoking user, in %s",
-			    b->source_dir);
+			    b->src.source_dir);
 	} else if (provision_sandbox(b, &e) < 0) {
 		runner_outcome_setf(b, o, "CLIENT_ERROR", "%s (run with --sandbox none to build without isolation)",
 				    e->msg);

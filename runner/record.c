@@ -58,19 +58,19 @@ json_t *runner_source_json(const char *git_url, const char *dir, int depth, bool
 static json_t *build_record(runner_build *b)
 {
 	json_t *r = json_object();
-	json_object_set_new(r, "id", json_string(b->id));
-	json_object_set_new(r, "arn", json_string(b->arn));
-	json_object_set_new(r, "buildNumber", json_integer(b->number));
+	json_object_set_new(r, "id", json_string(b->ident.id));
+	json_object_set_new(r, "arn", json_string(b->ident.arn));
+	json_object_set_new(r, "buildNumber", json_integer(b->ident.number));
 	json_object_set_new(r, "startTime", jtime(b->start_us));
 	if (b->end_us)
 		json_object_set_new(r, "endTime", jtime(b->end_us));
 	json_object_set_new(r, "currentPhase", json_string(runner_phase_name(b->current)));
 	json_object_set_new(r, "buildStatus", json_string(runner_status_name(b->status)));
-	if (b->source_version)
-		json_object_set_new(r, "sourceVersion", json_string(b->source_version));
-	if (b->resolved_version)
-		json_object_set_new(r, "resolvedSourceVersion", json_string(b->resolved_version));
-	json_object_set_new(r, "projectName", json_string(b->project));
+	if (b->cfg.source_version)
+		json_object_set_new(r, "sourceVersion", json_string(b->cfg.source_version));
+	if (b->src.resolved_version)
+		json_object_set_new(r, "resolvedSourceVersion", json_string(b->src.resolved_version));
+	json_object_set_new(r, "projectName", json_string(b->ident.project));
 
 	json_t *phases = json_array();
 	for (int p = 0; p < RUNNER_PHASE_COUNT; p++) {
@@ -100,24 +100,24 @@ static json_t *build_record(runner_build *b)
 	}
 	json_object_set_new(r, "phases", phases);
 
-	json_t *src = runner_source_json(b->git_url, b->source_dir, b->clone_depth, b->fetch_submodules);
-	json_object_set_new(src, "buildspec", json_string(b->buildspec_display ? b->buildspec_display : ""));
+	json_t *src = runner_source_json(b->src.git_url, b->src.source_dir, b->src.clone_depth, b->src.fetch_submodules);
+	json_object_set_new(src, "buildspec", json_string(b->src.buildspec_display ? b->src.buildspec_display : ""));
 	json_object_set_new(src, "insecureSsl", json_false());
 	json_object_set_new(r, "source", src);
 	runner_sources_record(b, r);
 
-	if (b->artifacts_rec) {
-		json_object_set(r, "artifacts", b->artifacts_rec);
+	if (b->up.artifacts_rec) {
+		json_object_set(r, "artifacts", b->up.artifacts_rec);
 	} else {
 		json_t *art = json_object();
 		json_object_set_new(art, "location", json_string(""));
 		json_object_set_new(r, "artifacts", art);
 	}
 	json_object_set_new(r, "secondaryArtifacts",
-			    b->secondary_recs ? json_deep_copy(b->secondary_recs) : json_array());
+			    b->up.secondary_recs ? json_deep_copy(b->up.secondary_recs) : json_array());
 
 	json_t *cache = json_object();
-	if (b->cache_sess) {
+	if (b->cache.sess) {
 		/* the local store, keyed like the service's S3 caches */
 		json_object_set_new(cache, "type", json_string("LOCAL"));
 		json_t *modes = json_array();
@@ -130,14 +130,14 @@ static json_t *build_record(runner_build *b)
 
 	json_t *env = json_object();
 	json_object_set_new(env, "type", json_string("LINUX_CONTAINER"));
-	json_object_set_new(env, "image", json_string(b->image));
-	json_object_set_new(env, "computeType", json_string(b->compute_type));
+	json_object_set_new(env, "image", json_string(b->cfg.image));
+	json_object_set_new(env, "computeType", json_string(b->cfg.compute_type));
 	json_t *evs = json_array();
-	for (size_t i = 0; i < b->project_env.n; i++) {
-		const char *eq = strchr(b->project_env.v[i], '=');
+	for (size_t i = 0; i < b->vars.project_env.n; i++) {
+		const char *eq = strchr(b->vars.project_env.v[i], '=');
 		json_t *e = json_object();
-		json_object_set_new(e, "name", json_stringn(b->project_env.v[i],
-							     (size_t)(eq - b->project_env.v[i])));
+		json_object_set_new(e, "name", json_stringn(b->vars.project_env.v[i],
+							     (size_t)(eq - b->vars.project_env.v[i])));
 		json_object_set_new(e, "value", json_string(eq + 1));
 		json_object_set_new(e, "type", json_string("PLAINTEXT"));
 		json_array_append_new(evs, e);
@@ -148,18 +148,18 @@ static json_t *build_record(runner_build *b)
 	json_object_set_new(r, "environment", env);
 
 	json_t *logs = json_object();
-	char *group = cbl_xasprintf("/aws/codebuild/%s", b->project);
-	char *deep = cbl_xasprintf("file://%s", b->log_path);
-	char *lgarn = cbl_xasprintf("arn:aws:logs:%s:%s:log-group:%s:log-stream:%s", b->region,
-				    b->account, group, b->uuid);
+	char *group = cbl_xasprintf("/aws/codebuild/%s", b->ident.project);
+	char *deep = cbl_xasprintf("file://%s", b->ident.log_path);
+	char *lgarn = cbl_xasprintf("arn:aws:logs:%s:%s:log-group:%s:log-stream:%s", b->ident.region,
+				    b->ident.account, group, b->ident.uuid);
 	json_object_set_new(logs, "groupName", json_string(group));
-	json_object_set_new(logs, "streamName", json_string(b->uuid));
+	json_object_set_new(logs, "streamName", json_string(b->ident.uuid));
 	json_object_set_new(logs, "deepLink", json_string(deep));
 	json_object_set_new(logs, "cloudWatchLogsArn", json_string(lgarn));
 	json_t *cwl = json_object();
 	json_object_set_new(cwl, "status", json_string("ENABLED"));
 	json_object_set_new(cwl, "groupName", json_string(group));
-	json_object_set_new(cwl, "streamName", json_string(b->uuid));
+	json_object_set_new(cwl, "streamName", json_string(b->ident.uuid));
 	json_object_set_new(logs, "cloudWatchLogs", cwl);
 	json_t *s3l = json_object();
 	json_object_set_new(s3l, "status", json_string("DISABLED"));
@@ -170,27 +170,27 @@ static json_t *build_record(runner_build *b)
 	free(deep);
 	free(lgarn);
 
-	json_object_set_new(r, "timeoutInMinutes", json_integer((b->timeout_ms + 59999) / 60000));
+	json_object_set_new(r, "timeoutInMinutes", json_integer((b->cfg.timeout_ms + 59999) / 60000));
 	json_object_set_new(r, "queuedTimeoutInMinutes", json_integer(480));
 	json_object_set_new(r, "buildComplete", json_boolean(b->end_us != 0));
-	json_object_set_new(r, "initiator", json_string(b->initiator));
-	char *kms = cbl_xasprintf("arn:aws:kms:%s:%s:alias/aws/s3", b->region, b->account);
+	json_object_set_new(r, "initiator", json_string(b->ident.initiator));
+	char *kms = cbl_xasprintf("arn:aws:kms:%s:%s:alias/aws/s3", b->ident.region, b->ident.account);
 	json_object_set_new(r, "encryptionKey", json_string(kms));
 	free(kms);
 	json_t *exp = json_array();
-	for (size_t i = 0; i < b->exported_names.n; i++) {
+	for (size_t i = 0; i < b->vars.exported_names.n; i++) {
 		json_t *e = json_object();
-		json_object_set_new(e, "name", json_string(b->exported_names.v[i]));
-		char *m = runner_mask_apply(&b->mask, b->exported_values.v[i],
-					    strlen(b->exported_values.v[i]));
+		json_object_set_new(e, "name", json_string(b->vars.exported_names.v[i]));
+		char *m = runner_mask_apply(&b->log.mask, b->vars.exported_values.v[i],
+					    strlen(b->vars.exported_values.v[i]));
 		json_object_set_new(e, "value", json_string(m));
 		free(m);
 		json_array_append_new(exp, e);
 	}
 	json_object_set_new(r, "exportedEnvironmentVariables", exp);
 	json_t *rarns = json_array();
-	for (size_t i = 0; i < b->report_arns.n; i++)
-		json_array_append_new(rarns, json_string(b->report_arns.v[i]));
+	for (size_t i = 0; i < b->up.report_arns.n; i++)
+		json_array_append_new(rarns, json_string(b->up.report_arns.v[i]));
 	json_object_set_new(r, "reportArns", rarns);
 	json_object_set_new(r, "fileSystemLocations", json_array());
 	return r;
@@ -200,7 +200,7 @@ void runner_record_save(runner_build *b, bool durable, cbl_error **err)
 {
 	json_decref(b->record);
 	b->record = build_record(b);
-	store_build_save(b->dir, b->record, durable, err);
+	store_build_save(b->ident.dir, b->record, durable, err);
 }
 
 /* ---------------------------------------------------------------- phases */
@@ -227,7 +227,7 @@ void runner_outcome_set(runner_build *b, runner_outcome *o, const char *code, co
 	free(o->message);
 	o->code = code ? cbl_xstrdup(code) : NULL;
 	/* stored masked: the record and events never carry a secret */
-	o->message = msg ? runner_mask_apply(&b->mask, msg, strlen(msg)) : NULL;
+	o->message = msg ? runner_mask_apply(&b->log.mask, msg, strlen(msg)) : NULL;
 }
 
 void runner_outcome_setf(runner_build *b, runner_outcome *o, const char *code, const char *fmt, ...)
@@ -257,7 +257,7 @@ void runner_phase_end(runner_build *b, runner_phase_type p, runner_status st, bo
 	pr->end_us = cbl_now_us();
 	if (log) {
 		runner_agent(b, "Phase complete: %s State: %s", phase_names[p], runner_status_name(st));
-		char *m = runner_mask_apply(&b->mask, pr->ctx.message ? pr->ctx.message : "",
+		char *m = runner_mask_apply(&b->log.mask, pr->ctx.message ? pr->ctx.message : "",
 					    pr->ctx.message ? strlen(pr->ctx.message) : 0);
 		runner_agent(b, "Phase context status code: %s Message: %s", pr->ctx.code ? pr->ctx.code : "", m);
 		free(m);

@@ -119,11 +119,11 @@ static int start(runner_build *b, cbl_error **err)
 	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 	b->start_us = cbl_now_us();
 	/* the timeout covers the whole build, source download included */
-	b->deadline_mono_us = cbl_mono_us() + b->timeout_ms * 1000;
-	b->log_fd = open(b->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_APPEND, 0644);
-	if (b->log_fd < 0)
-		return cbl_error_set_errno(err, CBL_EIO, errno, "cannot create '%s'", b->log_path);
-	runner_write_pidfile(b->dir);
+	b->deadline_mono_us = cbl_mono_us() + b->cfg.timeout_ms * 1000;
+	b->log.fd = open(b->ident.log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_APPEND, 0644);
+	if (b->log.fd < 0)
+		return cbl_error_set_errno(err, CBL_EIO, errno, "cannot create '%s'", b->ident.log_path);
+	runner_write_pidfile(b->ident.dir);
 	runner_phase_start(b, RUNNER_PHASE_SUBMITTED);
 	runner_phase_end(b, RUNNER_PHASE_SUBMITTED, RUNNER_STATUS_SUCCEEDED, false);
 	runner_phase_start(b, RUNNER_PHASE_QUEUED);
@@ -136,8 +136,8 @@ static int start(runner_build *b, cbl_error **err)
 		*err = e;
 		return rc;
 	}
-	runner_agent(b, "Running on codebuild-local %s (image %s, %s, %s)", CBL_VERSION, b->image,
-		     b->compute_type, b->sandbox_mode == RUNNER_SANDBOX_NONE ? "no sandbox" : "sandboxed");
+	runner_agent(b, "Running on codebuild-local %s (image %s, %s, %s)", CBL_VERSION, b->cfg.image,
+		     b->cfg.compute_type, b->cfg.sandbox_mode == RUNNER_SANDBOX_NONE ? "no sandbox" : "sandboxed");
 	return 0;
 }
 

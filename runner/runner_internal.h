@@ -141,62 +141,38 @@ typedef struct phase_rec {
 	runner_outcome ctx;
 } phase_rec;
 
-struct runner_build {
-	/* identity */
+/* The build object, in parts each filled by one stage or initialiser (the
+ * comment says which); the others read them. */
+typedef struct runner_identity { /* build.c init_project / init_identity */
 	char *home, *project, *uuid, *id, *arn, *dir, *log_path, *tmpdir;
 	int64_t number;
-	/* inputs */
-	char *source_dir, *buildspec_path, *buildspec_display;
-	char *image, *compute_type, *region, *account, *initiator, *source_version;
-	char *secrets_file;
-	cbl_strv overrides, project_env;
-	int64_t timeout_ms;
-	bool strict;
-	runner_event_fn on_event;
-	void *payload;
-	/* state */
-	int64_t start_us, end_us;
-	phase_rec phases[RUNNER_PHASE_COUNT];
-	runner_phase_type current;
-	runner_status status;
-	bool spec_invalid;
-	spec_diags diags;
-	spec_buildspec *spec;
-	runner_mask mask;
-	int log_fd;
-	int stop_pipe[2];
-	volatile sig_atomic_t stop_requested;
-	cbl_strv env;
-	runner_shell sh;
-	bool shell_ready;
-	char *resolved_version, *repo_url;
-	cbl_strv exported_names, exported_values;
-	json_t *record;
-	/* UPLOAD_ARTIFACTS */
-	char *artifacts_dir, *reports_dir;
-	bool packaging_none;
-	json_t *artifacts_rec;   /* BuildArtifacts, NULL = none */
-	json_t *secondary_recs;  /* list of BuildArtifacts */
-	json_t *reports;         /* see runner_build_reports() */
-	cbl_strv report_arns;
-	/* sandbox */
+	char *region, *account, *initiator;
+} runner_identity;
+
+typedef struct runner_config { /* build.c init_environment: what was asked for */
+	char *image, *compute_type, *secrets_file, *source_version;
+	bool compute_explicit;   /* --compute-type given: enforce its memory/pids limits */
 	int sandbox_mode;        /* runner_sandbox_mode */
 	bool network_none;
+	int64_t timeout_ms;
+	bool strict;
+} runner_config;
+
+typedef struct runner_layout { /* build.c init_source / init_layout, provision.c, fetch.c, sources.c */
+	char *source_dir, *buildspec_path, *buildspec_display, *buildspec_arg;
+	char *git_url;           /* git source: cloned into git_parent/src in DOWNLOAD_SOURCE */
+	char *git_parent;
+	int clone_depth;
+	bool fetch_submodules;
+	char *source_cache_dir;  /* --source-cache: <cache dir>/git, NULL = off (runner/source.h) */
+	int source_mode;         /* runner_source_mode */
 	char *src_inner;         /* /codebuild/output/srcN/src, or the host path */
 	char *scratch;           /* mount point of the sandbox's private tmpfs */
-	runner_sandbox *sandbox;
-	int out_pipe[2];         /* command output, created in PROVISIONING */
-	int source_mode;         /* runner_source_mode */
-	bool compute_explicit;   /* --compute-type given: enforce its memory/pids limits */
 	char *src_copy;          /* snapshot by copy (no overlay): our copy of the tree */
 	char *view;              /* host path of the build's view of its source (artifacts) */
 	bool view_mounted;
 	char *tracked_dir;       /* --git-tracked-only: HEAD checked out here */
-	char *git_url;           /* git source: cloned into git_parent/src in DOWNLOAD_SOURCE */
-	char *git_parent;
-	char *buildspec_arg;
-	int clone_depth;
-	bool fetch_submodules;
+	char *resolved_version, *repo_url;
 	/* secondary sources: every source in <multi_root>/s3/NN */
 	runner_src2 *srcs;
 	size_t nsrcs;
@@ -209,17 +185,72 @@ struct runner_build {
 	 * (artifacts, reports), longest first */
 	cbl_strv map_inner, map_host;
 	cbl_strv sandbox_binds;  /* host, inner pairs the sandbox binds (mount mode) */
-	int64_t deadline_mono_us; /* start + timeout (CLOCK_MONOTONIC) */
-	struct images_root *img;  /* the build image (NULL until PROVISIONING) */
-	int img_hold;             /* its root held in use (images_root_hold), or -1 */
-	/* cache (runner/cache.c) */
-	bool no_cache;
-	const char *no_cache_why; /* a literal */
-	char *cache_dir;
+} runner_layout;
+
+typedef struct runner_vars { /* buildenv.c; exported ones by phases.c */
+	cbl_strv env;            /* what every command starts with */
+	cbl_strv overrides, project_env; /* NAME=VALUE */
+	cbl_strv exported_names, exported_values;
+} runner_vars;
+
+typedef struct runner_uploads { /* upload.c */
+	char *artifacts_dir, *reports_dir;
+	bool packaging_none;
+	json_t *artifacts_rec;   /* BuildArtifacts, NULL = none */
+	json_t *secondary_recs;  /* list of BuildArtifacts */
+	json_t *reports;         /* see runner_build_reports() */
+	cbl_strv report_arns;
+} runner_uploads;
+
+typedef struct runner_cache_part { /* cache.c */
+	bool off;
+	const char *off_why;     /* a literal */
+	char *dir;
+	struct cache_store *store;
+	struct cache_session *sess;
+} runner_cache_part;
+
+typedef struct runner_image_part { /* image.c */
+	struct images_root *root; /* the build image (NULL until PROVISIONING) */
+	int hold;                 /* its root held in use (images_root_hold), or -1 */
 	const char *const *insecure_registries; /* borrowed from the options */
-	char *source_cache_dir;  /* --source-cache: <cache dir>/git, NULL = off (runner/source.h) */
-	struct cache_store *cache_store;
-	struct cache_session *cache_sess;
+} runner_image_part;
+
+typedef struct runner_log { /* log.c */
+	int fd;
+	runner_mask mask;
+	runner_event_fn on_event;
+	void *payload;
+} runner_log;
+
+struct runner_build {
+	runner_identity ident;
+	runner_config cfg;
+	runner_layout src;
+	runner_vars vars;
+	runner_uploads up;
+	runner_cache_part cache;
+	runner_image_part img;
+	runner_log log;
+	/* the shell (startshell.c) */
+	runner_shell sh;
+	bool shell_ready;
+	/* the state machine (runner.c, record.c) */
+	int64_t start_us, end_us;
+	int64_t deadline_mono_us; /* start + timeout (CLOCK_MONOTONIC) */
+	phase_rec phases[RUNNER_PHASE_COUNT];
+	runner_phase_type current;
+	runner_status status;
+	json_t *record;
+	int stop_pipe[2];
+	volatile sig_atomic_t stop_requested;
+	/* the buildspec (buildspec.c) */
+	bool spec_invalid;
+	spec_diags diags;
+	spec_buildspec *spec;
+	/* the sandbox (provision.c) */
+	runner_sandbox *sandbox;
+	int out_pipe[2];         /* command output, created in PROVISIONING */
 };
 
 /* ---- the stages ----

@@ -64,20 +64,20 @@ static char *slot_path(const char *root, size_t i)
 
 int runner_sources_init(runner_build *b, const runner_opts *opts, cbl_error **err)
 {
-	bool sandbox = b->sandbox_mode == RUNNER_SANDBOX_NAMESPACES;
+	bool sandbox = b->cfg.sandbox_mode == RUNNER_SANDBOX_NAMESPACES;
 	bool overlay = sandbox && runner_sandbox_can_overlay_source();
-	b->srcs = cbl_xcalloc(opts->n_secondary, sizeof(*b->srcs));
-	b->nsrcs = opts->n_secondary;
+	b->src.srcs = cbl_xcalloc(opts->n_secondary, sizeof(*b->src.srcs));
+	b->src.nsrcs = opts->n_secondary;
 	for (size_t i = 0; i < opts->n_secondary; i++) {
 		const runner_secondary_source *in = &opts->secondary[i];
-		runner_src2 *s = &b->srcs[i];
+		runner_src2 *s = &b->src.srcs[i];
 		if (!in->id || !id_valid(in->id))
 			return cbl_error_set(err, CBL_EINVAL,
 					     "invalid secondary source identifier '%s' (1-127 letters, digits "
 					     "or '_')",
 					     in->id ? in->id : "");
 		for (size_t j = 0; j < i; j++)
-			if (!strcmp(b->srcs[j].id, in->id))
+			if (!strcmp(b->src.srcs[j].id, in->id))
 				return cbl_error_set(err, CBL_EINVAL, "secondary source identifier '%s' given twice",
 						     in->id);
 		s->id = cbl_xstrdup(in->id);
@@ -104,52 +104,52 @@ int runner_sources_init(runner_build *b, const runner_opts *opts, cbl_error **er
 	}
 
 	/* the primary moves to s3/00 */
-	b->multi_root = cbl_path_join(b->dir, "sources");
+	b->src.multi_root = cbl_path_join(b->ident.dir, "sources");
 	if (sandbox) {
-		b->multi_inner = b->src_inner; /* /codebuild/output/srcN/src */
-		b->src_inner = NULL;
+		b->src.multi_inner = b->src.src_inner; /* /codebuild/output/srcN/src */
+		b->src.src_inner = NULL;
 	} else {
-		b->multi_inner = cbl_xstrdup(b->multi_root);
+		b->src.multi_inner = cbl_xstrdup(b->src.multi_root);
 	}
-	char *p00 = slot_path(b->multi_root, 0);
-	if (b->git_url) {
-		free(b->source_dir);
-		b->source_dir = cbl_xstrdup(p00);
-		free(b->buildspec_path);
-		b->buildspec_path = b->buildspec_arg[0] == '/' ? cbl_xstrdup(b->buildspec_arg)
-							       : cbl_path_join(b->source_dir, b->buildspec_arg);
-		free(b->git_parent);
-		b->git_parent = NULL;
-	} else if (b->tracked_dir) {
-		free(b->tracked_dir);
-		b->tracked_dir = cbl_xstrdup(p00);
-	} else if (b->source_mode == RUNNER_SOURCE_SNAPSHOT) {
+	char *p00 = slot_path(b->src.multi_root, 0);
+	if (b->src.git_url) {
+		free(b->src.source_dir);
+		b->src.source_dir = cbl_xstrdup(p00);
+		free(b->src.buildspec_path);
+		b->src.buildspec_path = b->src.buildspec_arg[0] == '/' ? cbl_xstrdup(b->src.buildspec_arg)
+							       : cbl_path_join(b->src.source_dir, b->src.buildspec_arg);
+		free(b->src.git_parent);
+		b->src.git_parent = NULL;
+	} else if (b->src.tracked_dir) {
+		free(b->src.tracked_dir);
+		b->src.tracked_dir = cbl_xstrdup(p00);
+	} else if (b->src.source_mode == RUNNER_SOURCE_SNAPSHOT) {
 		if (!overlay) {
-			free(b->src_copy);
-			b->src_copy = cbl_xstrdup(p00);
+			free(b->src.src_copy);
+			b->src.src_copy = cbl_xstrdup(p00);
 		}
 	} else if (sandbox) {
-		b->primary_bind = true;
+		b->src.primary_bind = true;
 	}
-	free(b->view);
-	if (b->source_mode == RUNNER_SOURCE_MOUNT && !b->git_url && !b->tracked_dir)
-		b->view = cbl_xstrdup(b->source_dir);
+	free(b->src.view);
+	if (b->src.source_mode == RUNNER_SOURCE_MOUNT && !b->src.git_url && !b->src.tracked_dir)
+		b->src.view = cbl_xstrdup(b->src.source_dir);
 	else
-		b->view = cbl_xstrdup(p00);
-	free(b->src_inner);
+		b->src.view = cbl_xstrdup(p00);
+	free(b->src.src_inner);
 	if (sandbox)
-		b->src_inner = slot_path(b->multi_inner, 0);
+		b->src.src_inner = slot_path(b->src.multi_inner, 0);
 	else
-		b->src_inner = cbl_xstrdup(b->view);
+		b->src.src_inner = cbl_xstrdup(b->src.view);
 	free(p00);
 
-	for (size_t i = 0; i < b->nsrcs; i++) {
-		runner_src2 *s = &b->srcs[i];
-		char *slot = slot_path(b->multi_root, i + 1);
-		if (s->dir && b->source_mode == RUNNER_SOURCE_MOUNT) {
+	for (size_t i = 0; i < b->src.nsrcs; i++) {
+		runner_src2 *s = &b->src.srcs[i];
+		char *slot = slot_path(b->src.multi_root, i + 1);
+		if (s->dir && b->src.source_mode == RUNNER_SOURCE_MOUNT) {
 			s->host = cbl_xstrdup(s->dir);
 			s->bind = sandbox;
-			s->inner = sandbox ? slot_path(b->multi_inner, i + 1) : cbl_xstrdup(s->dir);
+			s->inner = sandbox ? slot_path(b->src.multi_inner, i + 1) : cbl_xstrdup(s->dir);
 			free(slot);
 			continue;
 		}
@@ -158,33 +158,33 @@ int runner_sources_init(runner_build *b, const runner_opts *opts, cbl_error **er
 			s->copy = !overlay;
 		}
 		s->host = slot;
-		s->inner = sandbox ? slot_path(b->multi_inner, i + 1) : cbl_xstrdup(slot);
+		s->inner = sandbox ? slot_path(b->src.multi_inner, i + 1) : cbl_xstrdup(slot);
 	}
 
 	if (sandbox) {
 		/* what the runner reads for an inner path: binds first (longer) */
-		if (b->primary_bind) {
-			cbl_strv_push(&b->map_inner, b->src_inner);
-			cbl_strv_push(&b->map_host, b->source_dir);
+		if (b->src.primary_bind) {
+			cbl_strv_push(&b->src.map_inner, b->src.src_inner);
+			cbl_strv_push(&b->src.map_host, b->src.source_dir);
 		}
-		for (size_t i = 0; i < b->nsrcs; i++)
-			if (b->srcs[i].bind) {
-				cbl_strv_push(&b->map_inner, b->srcs[i].inner);
-				cbl_strv_push(&b->map_host, b->srcs[i].dir);
+		for (size_t i = 0; i < b->src.nsrcs; i++)
+			if (b->src.srcs[i].bind) {
+				cbl_strv_push(&b->src.map_inner, b->src.srcs[i].inner);
+				cbl_strv_push(&b->src.map_host, b->src.srcs[i].dir);
 			}
-		cbl_strv_push(&b->map_inner, b->multi_inner);
-		cbl_strv_push(&b->map_host, b->multi_root);
+		cbl_strv_push(&b->src.map_inner, b->src.multi_inner);
+		cbl_strv_push(&b->src.map_host, b->src.multi_root);
 	}
 	return 0;
 }
 
 int runner_private_overlay(runner_build *b, const char *lower, const char *target, cbl_error **err)
 {
-	char *tmp = cbl_path_join(b->dir, "view-tmp");
+	char *tmp = cbl_path_join(b->ident.dir, "view-tmp");
 	char name[32];
 	char *upper = NULL, *work = NULL, *opts = NULL;
 	int rc = 0;
-	if (!b->private_ns) {
+	if (!b->src.private_ns) {
 		if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
 			rc = cbl_error_set_errno(err, CBL_EIO, errno,
 						 "sandbox: cannot make a private mount namespace");
@@ -198,13 +198,13 @@ int runner_private_overlay(runner_build *b, const char *lower, const char *targe
 			rc = cbl_error_set_errno(err, CBL_EIO, errno, "sandbox: mount tmpfs on %s", tmp);
 			goto out;
 		}
-		b->private_ns = true;
+		b->src.private_ns = true;
 	}
-	snprintf(name, sizeof(name), "upper%d", b->n_overlays);
+	snprintf(name, sizeof(name), "upper%d", b->src.n_overlays);
 	upper = cbl_path_join(tmp, name);
-	snprintf(name, sizeof(name), "work%d", b->n_overlays);
+	snprintf(name, sizeof(name), "work%d", b->src.n_overlays);
 	work = cbl_path_join(tmp, name);
-	b->n_overlays++;
+	b->src.n_overlays++;
 	if (cbl_mkdir_p(target, 0755, err) < 0) {
 		rc = CBL_EIO;
 		goto out;
@@ -226,23 +226,23 @@ out:
 
 int runner_sources_provision(runner_build *b, cbl_strv *binds, cbl_error **err)
 {
-	char *s3 = cbl_path_join(b->multi_root, "s3");
+	char *s3 = cbl_path_join(b->src.multi_root, "s3");
 	int rc = cbl_mkdir_p(s3, 0755, err);
 	free(s3);
 	if (rc)
 		return rc;
-	if (b->sandbox_mode == RUNNER_SANDBOX_NAMESPACES && b->source_mode == RUNNER_SOURCE_SNAPSHOT &&
-	    !b->git_url && !b->tracked_dir && !b->src_copy) {
-		rc = runner_private_overlay(b, b->source_dir, b->view, err);
+	if (b->cfg.sandbox_mode == RUNNER_SANDBOX_NAMESPACES && b->src.source_mode == RUNNER_SOURCE_SNAPSHOT &&
+	    !b->src.git_url && !b->src.tracked_dir && !b->src.src_copy) {
+		rc = runner_private_overlay(b, b->src.source_dir, b->src.view, err);
 		if (rc)
 			return rc;
 	}
-	if (b->primary_bind) {
-		cbl_strv_push(binds, b->source_dir);
-		cbl_strv_push(binds, b->src_inner);
+	if (b->src.primary_bind) {
+		cbl_strv_push(binds, b->src.source_dir);
+		cbl_strv_push(binds, b->src.src_inner);
 	}
-	for (size_t i = 0; i < b->nsrcs; i++) {
-		runner_src2 *s = &b->srcs[i];
+	for (size_t i = 0; i < b->src.nsrcs; i++) {
+		runner_src2 *s = &b->src.srcs[i];
 		if (s->copy)
 			rc = cbl_copy_tree(s->dir, s->host, err);
 		else if (s->overlay)
@@ -290,14 +290,14 @@ void runner_local_git_head(const char *dir, char **sha, char **url)
 
 void runner_sources_log_dirs(runner_build *b)
 {
-	for (size_t i = 0; i < b->nsrcs; i++)
-		runner_agent(b, "CODEBUILD_SRC_DIR_%s=%s", b->srcs[i].id, b->srcs[i].inner);
+	for (size_t i = 0; i < b->src.nsrcs; i++)
+		runner_agent(b, "CODEBUILD_SRC_DIR_%s=%s", b->src.srcs[i].id, b->src.srcs[i].inner);
 }
 
 runner_status runner_sources_download(runner_build *b, runner_outcome *o)
 {
-	for (size_t i = 0; i < b->nsrcs; i++) {
-		runner_src2 *s = &b->srcs[i];
+	for (size_t i = 0; i < b->src.nsrcs; i++) {
+		runner_src2 *s = &b->src.srcs[i];
 		if (!s->git_url) {
 			runner_local_git_head(s->dir, &s->resolved, &s->repo_url);
 			continue;
@@ -321,24 +321,24 @@ runner_status runner_sources_download(runner_build *b, runner_outcome *o)
 
 void runner_sources_env(runner_build *b)
 {
-	for (size_t i = 0; i < b->nsrcs; i++) {
-		runner_src2 *s = &b->srcs[i];
+	for (size_t i = 0; i < b->src.nsrcs; i++) {
+		runner_src2 *s = &b->src.srcs[i];
 		char name[160];
 		snprintf(name, sizeof(name), "CODEBUILD_SRC_DIR_%s", s->id);
-		cbl_env_set(&b->env, name, s->inner);
+		cbl_env_set(&b->vars.env, name, s->inner);
 		snprintf(name, sizeof(name), "CODEBUILD_SOURCE_VERSION_%s", s->id);
-		cbl_env_set(&b->env, name, s->version ? s->version : s->resolved ? s->resolved : "");
+		cbl_env_set(&b->vars.env, name, s->version ? s->version : s->resolved ? s->resolved : "");
 		snprintf(name, sizeof(name), "CODEBUILD_SOURCE_REPO_URL_%s", s->id);
-		cbl_env_set(&b->env, name, s->repo_url ? s->repo_url : "");
+		cbl_env_set(&b->vars.env, name, s->repo_url ? s->repo_url : "");
 	}
 }
 
 void runner_sources_record(runner_build *b, json_t *r)
 {
 	json_t *srcs = json_array(), *vers = json_array();
-	for (size_t i = 0; i < b->nsrcs; i++) {
-		runner_src2 *s = &b->srcs[i];
-		json_t *o = runner_source_json(s->git_url, s->dir, b->clone_depth, b->fetch_submodules);
+	for (size_t i = 0; i < b->src.nsrcs; i++) {
+		runner_src2 *s = &b->src.srcs[i];
+		json_t *o = runner_source_json(s->git_url, s->dir, b->src.clone_depth, b->src.fetch_submodules);
 		json_object_set_new(o, "sourceIdentifier", json_string(s->id));
 		json_array_append_new(srcs, o);
 		const char *v = s->version ? s->version : s->resolved;
@@ -355,27 +355,27 @@ void runner_sources_record(runner_build *b, json_t *r)
 
 void runner_private_ns_cleanup(runner_build *b)
 {
-	if (!b->private_ns)
+	if (!b->src.private_ns)
 		return;
 	/* the overlays first (their mount points lie under the trees the
 	 * caller removes next), then their tmpfs */
-	for (size_t i = 0; i < b->nsrcs; i++)
-		if (b->srcs[i].overlay)
-			umount2(b->srcs[i].host, MNT_DETACH);
-	size_t dl = strlen(b->dir);
-	if (!strncmp(b->view, b->dir, dl) && b->view[dl] == '/')
-		umount2(b->view, MNT_DETACH);
-	char *tmp = cbl_path_join(b->dir, "view-tmp");
+	for (size_t i = 0; i < b->src.nsrcs; i++)
+		if (b->src.srcs[i].overlay)
+			umount2(b->src.srcs[i].host, MNT_DETACH);
+	size_t dl = strlen(b->ident.dir);
+	if (!strncmp(b->src.view, b->ident.dir, dl) && b->src.view[dl] == '/')
+		umount2(b->src.view, MNT_DETACH);
+	char *tmp = cbl_path_join(b->ident.dir, "view-tmp");
 	umount2(tmp, MNT_DETACH);
 	rmdir(tmp);
 	free(tmp);
-	b->private_ns = false;
+	b->src.private_ns = false;
 }
 
 void runner_sources_free(runner_build *b)
 {
-	for (size_t i = 0; i < b->nsrcs; i++) {
-		runner_src2 *s = &b->srcs[i];
+	for (size_t i = 0; i < b->src.nsrcs; i++) {
+		runner_src2 *s = &b->src.srcs[i];
 		free(s->id);
 		free(s->dir);
 		free(s->git_url);
@@ -385,11 +385,11 @@ void runner_sources_free(runner_build *b)
 		free(s->resolved);
 		free(s->repo_url);
 	}
-	free(b->srcs);
-	free(b->multi_root);
-	free(b->multi_inner);
-	cbl_strv_release(&b->map_inner);
-	cbl_strv_release(&b->map_host);
+	free(b->src.srcs);
+	free(b->src.multi_root);
+	free(b->src.multi_inner);
+	cbl_strv_release(&b->src.map_inner);
+	cbl_strv_release(&b->src.map_host);
 }
 
 /* A detached, low-priority process that removes dir (the runner does not
@@ -425,11 +425,11 @@ static int spawn_remover(const char *dir)
 void runner_discard_tree(runner_build *b, const char *path)
 {
 	static const char suffix[] = "0123456789";
-	char *trash = cbl_path_join(b->home, "trash");
+	char *trash = cbl_path_join(b->ident.home, "trash");
 	char *dst = NULL;
 	mkdir(trash, 0700);
 	for (int i = 0; i < 10 && !dst; i++) {
-		char *d = cbl_xasprintf("%s/%s-%c", trash, b->uuid, suffix[i]);
+		char *d = cbl_xasprintf("%s/%s-%c", trash, b->ident.uuid, suffix[i]);
 		if (rename(path, d) == 0)
 			dst = d;
 		else

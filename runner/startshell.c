@@ -12,8 +12,8 @@
 runner_status runner_stage_shell(runner_build *b, runner_outcome *o)
 {
 	cbl_error *e = NULL;
-	if (runner_shell_init(&b->sh, b->tmpdir, b->spec->env.shell, b->spec->version == SPEC_VERSION_0_2,
-			      b->src_inner, (const char *const *)b->env.v, &e) < 0) {
+	if (runner_shell_init(&b->sh, b->ident.tmpdir, b->spec->env.shell, b->spec->version == SPEC_VERSION_0_2,
+			      b->src.src_inner, (const char *const *)b->vars.env.v, &e) < 0) {
 		runner_outcome_set(b, o, "CLIENT_ERROR", e->msg);
 		cbl_error_free(e);
 		return RUNNER_STATUS_FAILED;
@@ -57,7 +57,7 @@ runner_status runner_stage_runtimes(runner_build *b, runner_outcome *o)
 	case RUNNER_CMDS_FAULT: return RUNNER_STATUS_FAULT;
 	case RUNNER_CMDS_FAILED: return RUNNER_STATUS_FAILED;
 	}
-	runner_agent(b, "Moving to directory %s", b->src_inner);
+	runner_agent(b, "Moving to directory %s", b->src.src_inner);
 	return RUNNER_STATUS_SUCCEEDED;
 }
 

@@ -31,10 +31,10 @@
 static void collect_log(const char *line, void *payload)
 {
 	runner_build *b = payload;
-	const char *one_inner[] = {b->src_inner}, *one_host[] = {b->view};
-	const char *const *inner = b->map_inner.n ? (const char *const *)b->map_inner.v : one_inner;
-	const char *const *host = b->map_inner.n ? (const char *const *)b->map_host.v : one_host;
-	size_t n = b->map_inner.n ? b->map_inner.n : 1;
+	const char *one_inner[] = {b->src.src_inner}, *one_host[] = {b->src.view};
+	const char *const *inner = b->src.map_inner.n ? (const char *const *)b->src.map_inner.v : one_inner;
+	const char *const *host = b->src.map_inner.n ? (const char *const *)b->src.map_host.v : one_host;
+	size_t n = b->src.map_inner.n ? b->src.map_inner.n : 1;
 	for (size_t i = 0; b->sandbox && i < n; i++) {
 		const char *at = strstr(line, host[i]);
 		size_t hl = strlen(host[i]);
@@ -96,9 +96,9 @@ static int check_base(runner_build *b, const char *base, cbl_error **err)
 	if (!base || base[0] != '/' || !b->sandbox)
 		return 0;
 	char *n = normalize_abs(base);
-	bool inside = under(n, b->view);
-	for (size_t i = 0; !inside && i < b->map_host.n; i++)
-		inside = under(n, b->map_host.v[i]);
+	bool inside = under(n, b->src.view);
+	for (size_t i = 0; !inside && i < b->src.map_host.n; i++)
+		inside = under(n, b->src.map_host.v[i]);
 	free(n);
 	if (inside)
 		return 0;
@@ -120,10 +120,10 @@ static void map_inner(runner_build *b, char **path)
 	}
 	/* one source: its inner path and its view; with secondary sources, the
 	 * table (bound directories first, then the sources root) */
-	const char *one_inner[] = {b->src_inner}, *one_host[] = {b->view};
-	const char *const *inner = b->map_inner.n ? (const char *const *)b->map_inner.v : one_inner;
-	const char *const *host = b->map_inner.n ? (const char *const *)b->map_host.v : one_host;
-	size_t n = b->map_inner.n ? b->map_inner.n : 1;
+	const char *one_inner[] = {b->src.src_inner}, *one_host[] = {b->src.view};
+	const char *const *inner = b->src.map_inner.n ? (const char *const *)b->src.map_inner.v : one_inner;
+	const char *const *host = b->src.map_inner.n ? (const char *const *)b->src.map_host.v : one_host;
+	size_t n = b->src.map_inner.n ? b->src.map_inner.n : 1;
 	for (size_t i = 0; i < n; i++) {
 		if (!under(*path, inner[i]))
 			continue;
@@ -145,7 +145,7 @@ static int expand_artifact(runner_build *b, const spec_artifact *a, char ***file
 		in[i] = a->files.items[i].s;
 	in[a->files.n] = a->base_directory ? a->base_directory : "";
 	in[a->files.n + 1] = a->name ? a->name : "";
-	int rc = runner_shell_expand(&b->sh, b->env.v, in, n, &out, err);
+	int rc = runner_shell_expand(&b->sh, b->vars.env.v, in, n, &out, err);
 	free(in);
 	if (rc)
 		return rc;
@@ -183,19 +183,19 @@ static int one_artifact(runner_build *b, const spec_artifact *a, const char *out
 	rc = check_base(b, base, err);
 	if (rc)
 		goto out;
-	rc = artifacts_collect(&list, b->view, a, (const char *const *)files, base, collect_log,
+	rc = artifacts_collect(&list, b->src.view, a, (const char *const *)files, base, collect_log,
 			       b, err);
 	if (rc)
 		goto out;
-	rc = cbl_mkdir_p(b->artifacts_dir, 0755, err);
+	rc = cbl_mkdir_p(b->up.artifacts_dir, 0755, err);
 	if (rc)
 		goto out;
-	if (b->packaging_none) {
-		dest = cbl_path_join(b->artifacts_dir, out_name);
+	if (b->up.packaging_none) {
+		dest = cbl_path_join(b->up.artifacts_dir, out_name);
 		rc = artifacts_write_dir(list, dest, a->enable_symlinks, err);
 	} else {
 		char *fname = cbl_xasprintf("%s.zip", out_name);
-		dest = cbl_path_join(b->artifacts_dir, fname);
+		dest = cbl_path_join(b->up.artifacts_dir, fname);
 		free(fname);
 		/* symlinks are kept in ZIP output only with enable-symlinks (§5.1) */
 		rc = artifacts_write_zip(list, dest, a->enable_symlinks, sha, md5, err);
@@ -206,7 +206,7 @@ static int one_artifact(runner_build *b, const spec_artifact *a, const char *out
 		     list->n, dest);
 	const char *location = dest;
 	char *named = NULL;
-	if (name && *name && !b->packaging_none) {
+	if (name && *name && !b->up.packaging_none) {
 		/* artifacts.name is the object's key on the service (S3): the
 		 * artifact is also published under it in DIR (a hard link to
 		 * the local agent's file name), and the record's location
@@ -216,9 +216,9 @@ static int one_artifact(runner_build *b, const spec_artifact *a, const char *out
 			       strstr(name, "/../") || (nl >= 3 && !strcmp(name + nl - 3, "/.."));
 		if (escapes) {
 			runner_warn(b, "artifact name '%s' would leave %s: kept as %s only", name,
-				    b->artifacts_dir, dest);
+				    b->up.artifacts_dir, dest);
 		} else {
-			named = cbl_path_join(b->artifacts_dir, name);
+			named = cbl_path_join(b->up.artifacts_dir, name);
 			char *slash = strrchr(named, '/');
 			cbl_error *e2 = NULL;
 			*slash = '\0';
@@ -238,7 +238,7 @@ static int one_artifact(runner_build *b, const spec_artifact *a, const char *out
 	}
 	*rec = json_object();
 	json_object_set_new(*rec, "location", json_string(location));
-	if (!b->packaging_none) {
+	if (!b->up.packaging_none) {
 		json_object_set_new(*rec, "sha256sum", json_string(sha));
 		json_object_set_new(*rec, "md5sum", json_string(md5));
 	}
@@ -283,8 +283,8 @@ static runner_status upload_artifacts(runner_build *b, runner_outcome *o)
 			cbl_error_free(e);
 			return RUNNER_STATUS_FAILED;
 		}
-		json_decref(b->artifacts_rec);
-		b->artifacts_rec = rec;
+		json_decref(b->up.artifacts_rec);
+		b->up.artifacts_rec = rec;
 	}
 	if (!arts->nsecondary) {
 		runner_agent(b, "No secondary artifacts defined in buildspec");
@@ -299,7 +299,7 @@ static runner_status upload_artifacts(runner_build *b, runner_outcome *o)
 			cbl_error_free(e);
 			return RUNNER_STATUS_FAILED;
 		}
-		json_array_append_new(b->secondary_recs, rec);
+		json_array_append_new(b->up.secondary_recs, rec);
 	}
 	return RUNNER_STATUS_SUCCEEDED;
 }
@@ -382,7 +382,7 @@ static void one_report(runner_build *b, const spec_report *r)
 	in[1] = r->base_directory ? r->base_directory : "";
 	for (size_t i = 0; i < r->files.n; i++)
 		in[i + 2] = r->files.items[i].s;
-	int rc = runner_shell_expand(&b->sh, b->env.v, in, n, &exp, &e);
+	int rc = runner_shell_expand(&b->sh, b->vars.env.v, in, n, &exp, &e);
 	free(in);
 	if (rc) {
 		runner_warn(b, "report group %s: %s", r->group, e->msg);
@@ -418,13 +418,13 @@ static void one_report(runner_build *b, const spec_report *r)
 		group_arn = cbl_xstrdup(key);
 	} else {
 		/* a plain name makes the group <project>-<name> (§6.1) */
-		group_name = cbl_xasprintf("%s-%s", b->project, key);
-		group_arn = cbl_xasprintf("arn:aws:codebuild:%s:%s:report-group/%s", b->region, b->account,
+		group_name = cbl_xasprintf("%s-%s", b->ident.project, key);
+		group_arn = cbl_xasprintf("arn:aws:codebuild:%s:%s:report-group/%s", b->ident.region, b->ident.account,
 					  group_name);
 	}
 	char uuid[37];
 	cbl_uuid4(uuid);
-	char *arn = cbl_xasprintf("arn:aws:codebuild:%s:%s:report/%s:%s", b->region, b->account,
+	char *arn = cbl_xasprintf("arn:aws:codebuild:%s:%s:report/%s:%s", b->ident.region, b->ident.account,
 				  group_name, uuid);
 	runner_agent(b, "Preparing to upload report group %s (%s)", group_name,
 		     spec_report_format_name(r->format));
@@ -437,7 +437,7 @@ static void one_report(runner_build *b, const spec_report *r)
 	map_inner(b, &rbase);
 	rc = check_base(b, rbase, &e);
 	if (!rc)
-		rc = artifacts_collect(&list, b->view, &sa, (const char *const *)(exp + 2), rbase,
+		rc = artifacts_collect(&list, b->src.view, &sa, (const char *const *)(exp + 2), rbase,
 				       collect_log, b, &e);
 	free(rbase);
 	if (rc) {
@@ -462,7 +462,7 @@ static void one_report(runner_build *b, const spec_report *r)
 	meta.arn = arn;
 	meta.name = group_name;
 	meta.report_group_arn = group_arn;
-	meta.execution_id = b->arn;
+	meta.execution_id = b->ident.arn;
 	meta.created_us = cbl_now_us();
 	meta.status = status_override;
 	json_t *report = artifacts_report_to_json(&rep, &meta);
@@ -474,11 +474,11 @@ static void one_report(runner_build *b, const spec_report *r)
 	runner_agent(b, "Report %s %s: %s", group_name, json_string_value(json_object_get(report, "status")),
 		     summary.ptr ? summary.ptr : "");
 
-	char *root = cbl_path_join(b->dir, "reports");
+	char *root = cbl_path_join(b->ident.dir, "reports");
 	save_report(b, root, group_name, report, cases, cov, NULL);
 	free(root);
-	if (b->reports_dir)
-		save_report(b, b->reports_dir, group_name, report, cases, cov, list);
+	if (b->up.reports_dir)
+		save_report(b, b->up.reports_dir, group_name, report, cases, cov, list);
 
 	/* the CLI's summary: the Report plus what failed, where */
 	json_t *entry = json_deep_copy(report);
@@ -502,8 +502,8 @@ static void one_report(runner_build *b, const spec_report *r)
 	}
 	free(fc);
 	json_object_set_new(entry, "failingCases", failing);
-	json_array_append_new(b->reports, entry);
-	cbl_strv_push(&b->report_arns, arn);
+	json_array_append_new(b->up.reports, entry);
+	cbl_strv_push(&b->up.report_arns, arn);
 
 	cbl_buf_release(&summary);
 	cbl_buf_release(&reason);
@@ -520,10 +520,10 @@ static void one_report(runner_build *b, const spec_report *r)
 
 runner_status runner_upload(runner_build *b, runner_outcome *o)
 {
-	if (!b->secondary_recs)
-		b->secondary_recs = json_array();
-	if (!b->reports)
-		b->reports = json_array();
+	if (!b->up.secondary_recs)
+		b->up.secondary_recs = json_array();
+	if (!b->up.reports)
+		b->up.reports = json_array();
 	runner_status st = upload_artifacts(b, o);
 	/* reports are uploaded whether or not the artifacts were */
 	for (size_t i = 0; i < b->spec->nreports; i++)
