@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import SHARED
+from conftest import SHARED, needs_shared
 from test_server import AKID, REGION, SECRET, aws, client, start_server
 
 SEED = sorted((SHARED / "seed").glob("*")) if (SHARED / "seed").exists() else []
@@ -26,8 +26,7 @@ artifacts:
 
 
 def seed_text():
-    if not SEED:
-        pytest.skip("the operations guide (../shared/seed) is not here")
+    assert SEED, f"the operations guide is not under {SHARED}/seed"
     return SEED[0].read_text()
 
 
@@ -72,6 +71,7 @@ def wait_build(url, build_id, timeout=60):
     raise AssertionError("build did not finish")
 
 
+@needs_shared
 def test_seed_cli_commands(api, cbl):
     create_project(api.url, cbl)
     cmds = [line for line in seed_block("bash")[0].replace("\\\n", " ").splitlines()
@@ -102,6 +102,7 @@ def test_seed_cli_commands(api, cbl):
     assert any("deploying to" in e["message"] for e in events)
 
 
+@needs_shared
 def test_seed_boto3_snippet(api, cbl, tmp_path):
     create_project(api.url, cbl)
     code = seed_block("python")[0]

@@ -4,7 +4,9 @@ import shlex
 
 import pytest
 
-from conftest import SHARED, copy_case
+from conftest import SHARED, copy_case, needs_shared
+
+pytestmark = needs_shared
 
 CASES = sorted(p for p in (SHARED / "conformance").glob("*/") if (p / "expect").exists()) \
     if (SHARED / "conformance").exists() else []

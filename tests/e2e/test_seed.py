@@ -8,7 +8,9 @@ import sys
 
 import pytest
 
-from conftest import ROOT, SHARED
+from conftest import ROOT, SHARED, needs_shared
+
+pytestmark = needs_shared
 
 SEED_FILES = sorted((SHARED / "seed").glob("*")) if (SHARED / "seed").exists() else []
 

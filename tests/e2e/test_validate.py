@@ -1,7 +1,7 @@
 """`codebuild-local validate`: every problem, with file:line:col, exit 2 on errors."""
 import re
 
-from conftest import SHARED
+from conftest import SHARED, needs_shared
 
 
 def test_valid(cbl):
@@ -10,6 +10,7 @@ def test_valid(cbl):
     assert "valid" in p.stdout
 
 
+@needs_shared
 def test_conformance_invalid_type(cbl):
     p = cbl("validate", "-b", SHARED / "conformance/c09-invalid-type/buildspec.yml", check=2)
     assert re.search(r"buildspec\.yml:5:\d+: error: .*on-failure", p.output), p.output

@@ -1,11 +1,15 @@
-/* tests/unit/tap.h - a tiny TAP harness.  Each test file includes it once. */
+/* tests/unit/tap.h - a tiny TAP harness.  Each test file includes it once.
+ * scripts/run-tests.sh counts "ok" lines as passed, "not ok" lines as
+ * failed and "ok N # SKIP reason" lines (skip() below) as skipped. */
 #ifndef CBL_TAP_H
 #define CBL_TAP_H
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
-static int tap_n, tap_failed;
+static int tap_n, tap_failed, tap_skipped;
 
 #define ok(cond, ...)                                                         \
 	do {                                                                  \
@@ -40,8 +44,34 @@ static int tap_n, tap_failed;
 			printf("#   got \"%s\", want \"%s\"\n", g_ ? g_ : "(null)", w_ ? w_ : "(null)"); \
 	} while (0)
 
+/* A check that cannot run here, and why: TAP "ok N # SKIP reason", counted
+ * as skipped, never as passed.  Not for a check that could run and failed. */
+#define skip(...)                                                             \
+	do {                                                                  \
+		tap_n++;                                                      \
+		tap_skipped++;                                                \
+		printf("ok %d # SKIP ", tap_n);                               \
+		printf(__VA_ARGS__);                                          \
+		printf("\n");                                                 \
+	} while (0)
+
+/* The project's companion directory: $CBL_SHARED (scripts/run-tests.sh sets
+ * it), else ../shared from the project root where the tests run; NULL when
+ * it is not here.  Its absence is a skip (a clone of the project alone);
+ * a file missing from a present one is a failure. */
+static inline const char *tap_shared(void)
+{
+	const char *s = getenv("CBL_SHARED");
+	struct stat st;
+	if (!s || !*s)
+		s = "../shared";
+	return stat(s, &st) == 0 && S_ISDIR(st.st_mode) ? s : NULL;
+}
+
 static inline int tap_done(void)
 {
+	if (tap_skipped)
+		printf("# %d skipped\n", tap_skipped);
 	printf("1..%d\n", tap_n);
 	return tap_failed ? 1 : 0;
 }

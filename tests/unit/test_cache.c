@@ -565,7 +565,7 @@ static void whiteout(const char *path)
 static void test_merge(cache_store *st)
 {
 	if (geteuid() != 0) {
-		ok(1, "# SKIP merge: whiteouts need root");
+		skip("merge: whiteouts need root");
 		return;
 	}
 	char *view = P("merge/view");
@@ -703,7 +703,7 @@ static void test_merge(cache_store *st)
 static void test_real_overlay(cache_store *st)
 {
 	if (!can_mount) {
-		ok(1, "# SKIP real overlay: not root or no mount namespace");
+		skip("real overlay: not root or no mount namespace");
 		return;
 	}
 	char *view = P("ovl/view"), *mnt = P("ovl/mnt");
@@ -730,7 +730,7 @@ static void test_real_overlay(cache_store *st)
 	char opts[4096];
 	snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s", m[0].lower, m[0].upper, m[0].work);
 	if (mount("overlay", mnt, "overlay", 0, opts) < 0) {
-		ok(1, "# SKIP real overlay: mount: %s", strerror(errno));
+		skip("real overlay: mount: %s", strerror(errno));
 		cache_session_free(s);
 		free(view);
 		free(mnt);
@@ -919,13 +919,13 @@ static void test_killed(void)
 static void test_enospc(void)
 {
 	if (!can_mount) {
-		ok(1, "# SKIP ENOSPC: needs root to mount a small tmpfs");
+		skip("ENOSPC: needs root to mount a small tmpfs");
 		return;
 	}
 	char *small = P("enospc/small");
 	cbl_mkdir_p(small, 0755, NULL);
 	if (mount("tmpfs", small, "tmpfs", 0, "size=1m") < 0) {
-		ok(1, "# SKIP ENOSPC: mount tmpfs: %s", strerror(errno));
+		skip("ENOSPC: mount tmpfs: %s", strerror(errno));
 		free(small);
 		return;
 	}

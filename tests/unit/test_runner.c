@@ -125,6 +125,21 @@ static int run(runner_shell *sh, const char *cmd, char **envp)
 	return rc < 0 ? -1000 : status;
 }
 
+/* The state letter of /proc/<pid>/stat ('S', 'Z', ...), 0 when it is gone. */
+static char proc_state(long pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
 static void test_shell(bool carry)
 {
 	char tmpl[] = "/tmp/cbl-shell-XXXXXX";
@@ -193,9 +208,20 @@ static void test_shell(bool carry)
 		cbl_error_clear(&e);
 	}
 	/* a background job outlives its command and does not block the runner */
-	is_int(run(&sh, "sleep 30 &", envp), 0, "background job");
+	is_int(run(&sh, "sleep 30 & echo \"bg-pid=$!\"", envp), 0, "background job");
+	long bg = 0;
+	for (size_t i = 0; i < out.v.n; i++)
+		if (!strncmp(out.v.v[i], "bg-pid=", 7))
+			bg = strtol(out.v.v[i] + 7, NULL, 10);
+	char before = bg > 0 ? proc_state(bg) : 0;
+	ok(before && before != 'Z', "the background job runs after its command (%c)", before ? before : '-');
 	runner_shell_kill_all(&sh);
-	ok(1, "kill_all returns with a background job running");
+	char after = bg > 0 ? proc_state(bg) : 0;
+	for (int i = 0; i < 200 && after && after != 'Z'; i++) {
+		usleep(10000);
+		after = proc_state(bg);
+	}
+	ok(bg > 0 && (!after || after == 'Z'), "kill_all killed the background job (%c)", after ? after : '-');
 	runner_shell_release(&sh);
 	cbl_strv_release(&out.v);
 	cbl_rm_rf(dir, &e);
