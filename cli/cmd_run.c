@@ -1,5 +1,6 @@
 /* cli/cmd_run.c - `codebuild-local run`: the main job. */
 #include "cli/cli.h"
+#include "runner/launch.h"
 #include "runner/runner.h"
 #include "util/alloc.h"
 #include "util/buf.h"
@@ -8,6 +9,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <signal.h>
+#include <stddef.h>
 #include <strings.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +17,7 @@
 
 #include "util/banned.h"
 
-static const char run_usage[] =
+static const char run_usage_head[] =
 	"usage: codebuild-local run [options] [DIR | GIT-URL]\n"
 	"\n"
 	"Runs the buildspec of DIR (default: the current directory), or of a shallow clone\n"
@@ -23,55 +25,9 @@ static const char run_usage[] =
 	"phases (DOWNLOAD_SOURCE, INSTALL, PRE_BUILD, BUILD, POST_BUILD, UPLOAD_ARTIFACTS)\n"
 	"with CodeBuild's command model, environment variables and log format.\n"
 	"\n"
-	"options:\n"
-	"  -b, --buildspec FILE     buildspec path, relative to DIR (default buildspec.yml)\n"
-	"  -e, --env NAME=VALUE     environment variable override (repeatable; beats the\n"
-	"                           project and the buildspec)\n"
-	"      --env-file FILE      NAME=VALUE lines ('#' comments), like docker's --env-file\n"
-	"      --secrets-file FILE  offline values for parameter-store and secrets-manager:\n"
-	"                           {\"parameter-store\": {NAME: VALUE},\n"
-	"                            \"secrets-manager\": {SECRET_ID: SECRET_STRING}}\n"
-	"      --project NAME       project name (default: DIR's name)\n"
-	"  -i, --image IMAGE        the build image: host (default), a curated name, a registry\n"
-	"                           reference or a root filesystem directory\n"
-	"      --insecure-registry HOST\n"
-	"                           plain HTTP for that registry (loopback needs none; repeatable)\n"
-	"      --compute-type TYPE  compute type (default BUILD_GENERAL1_SMALL); when given, the\n"
-	"                           sandbox enforces its memory and process limits (cgroups)\n"
-	"                           and always shows the build its vCPUs\n"
-	"      --source-version V   git: the branch, tag, commit, pr/N, refs/pull/N/head or\n"
-	"                           branch^{SHA} to build (default: the default branch);\n"
-	"                           also CODEBUILD_SOURCE_VERSION\n"
-	"      --clone-depth N      git: history depth, like git_clone_depth (default 1; 0 = full)\n"
-	"      --fetch-submodules   git: clone submodules too\n"
-	"      --secondary-source ID=DIR|URL[@VERSION]\n"
-	"                           a secondary source (repeatable), at CODEBUILD_SRC_DIR_ID;\n"
-	"                           every source then sits in .../src/s3/NN as on the service\n"
-	"                           (the primary in s3/00)\n"
-	"      --no-cache           neither restore nor save the buildspec's cache\n"
-	"      --cache-dir DIR      the cache store (default: $CODEBUILD_LOCAL_HOME/cache)\n"
-	"      --source-cache       git: LOCAL_SOURCE_CACHE: keep each repository's objects in\n"
-	"                           the cache store (DIR/git) so later clones fetch only what\n"
-	"                           is new (not with --no-cache)\n"
-	"      --region REGION      AWS_REGION of the build (default us-east-1)\n"
-	"      --timeout T          build timeout: minutes (CodeBuild's unit), or 90s, 2m, 1h\n"
-	"                           (default 60 minutes)\n"
-	"  -a, --artifacts DIR      write artifacts to DIR: DIR/artifacts.zip and\n"
-	"                           DIR/<artifactIdentifier>.zip (default: the build's directory)\n"
-	"      --artifacts-packaging ZIP|NONE\n"
-	"                           ZIP (default) or NONE (plain directories)\n"
-	"      --reports DIR        also write each report group's API JSON (Report,\n"
-	"                           TestCase, CodeCoverage) and raw files to DIR/<group>/\n"
-	"      --sandbox MODE       namespaces (default): every command runs in Linux\n"
-	"                           namespaces on a throw-away copy-on-write root; none: run\n"
-	"                           directly on this machine, unisolated (said in the log)\n"
-	"      --network MODE       default (the host's network) or none (loopback only)\n"
-	"      --source-mode MODE   snapshot (default): the build sees a copy-on-write view of\n"
-	"                           DIR and can never change it; mount: DIR itself, read-write\n"
-	"      --git-tracked-only   show the build only what a clone of HEAD would contain\n"
-	"      --strict             buildspec warnings are errors\n"
-	"      --json               stream events as JSON lines, ending with {\"build\": {...}}\n"
-	"  -h, --help               this help\n"
+	"options:\n";
+
+static const char run_usage_tail[] =
 	"\n"
 	"Output: on a terminal, a compact progress view (NO_COLOR disables colour); piped,\n"
 	"the plain CodeBuild log.  The build record and log are stored under\n"
@@ -80,56 +36,35 @@ static const char run_usage[] =
 	"Exit status: 0 SUCCEEDED, 1 FAILED, 2 usage error or invalid buildspec, 3 FAULT,\n"
 	"4 TIMED_OUT, 5 STOPPED.\n";
 
-enum { OPT_ENV_FILE = 256, OPT_SECRETS, OPT_PROJECT, OPT_COMPUTE, OPT_SRCVER, OPT_REGION,
-       OPT_TIMEOUT, OPT_STRICT, OPT_JSON, OPT_PACKAGING, OPT_REPORTS, OPT_SANDBOX, OPT_NETWORK, OPT_SOURCE_MODE, OPT_TRACKED, OPT_DEPTH, OPT_SUBMODULES, OPT_SECONDARY,
-       OPT_LAUNCHED, OPT_BUILD_UUID, OPT_BUILD_NUMBER, OPT_PROJECT_ENV, OPT_NO_CACHE, OPT_CACHE_DIR,
-       OPT_NO_BUILDSPEC_CACHE, OPT_INSECURE_REGISTRY, OPT_SOURCE_CACHE };
+/* What the command line gives, on its way to runner_opts. */
+typedef struct run_args {
+	runner_opts o;
+	cbl_strv env;                /* -e, in order */
+	cbl_strv insecure;           /* --insecure-registry */
+	const char *env_file;
+	const char *launched;        /* --launched DIR (runner/launch.h) */
+	runner_secondary_source *secondary;
+	size_t n_secondary;
+	bool depth_set, json;
+	int n_opts;                  /* options given, --launched aside */
+} run_args;
 
-static const struct option run_options[] = {
-	{"buildspec", required_argument, NULL, 'b'},
-	{"env", required_argument, NULL, 'e'},
-	{"env-file", required_argument, NULL, OPT_ENV_FILE},
-	{"secrets-file", required_argument, NULL, OPT_SECRETS},
-	{"project", required_argument, NULL, OPT_PROJECT},
-	{"image", required_argument, NULL, 'i'},
-	{"compute-type", required_argument, NULL, OPT_COMPUTE},
-	{"source-version", required_argument, NULL, OPT_SRCVER},
-	{"region", required_argument, NULL, OPT_REGION},
-	{"timeout", required_argument, NULL, OPT_TIMEOUT},
-	{"artifacts", required_argument, NULL, 'a'},
-	{"artifacts-packaging", required_argument, NULL, OPT_PACKAGING},
-	{"reports", required_argument, NULL, OPT_REPORTS},
-	{"sandbox", required_argument, NULL, OPT_SANDBOX},
-	{"network", required_argument, NULL, OPT_NETWORK},
-	{"source-mode", required_argument, NULL, OPT_SOURCE_MODE},
-	{"git-tracked-only", no_argument, NULL, OPT_TRACKED},
-	{"clone-depth", required_argument, NULL, OPT_DEPTH},
-	{"fetch-submodules", no_argument, NULL, OPT_SUBMODULES},
-	{"secondary-source", required_argument, NULL, OPT_SECONDARY},
-	{"no-cache", no_argument, NULL, OPT_NO_CACHE},
-	{"no-buildspec-cache", no_argument, NULL, OPT_NO_BUILDSPEC_CACHE}, /* the launcher's */
-	{"insecure-registry", required_argument, NULL, OPT_INSECURE_REGISTRY},
-	{"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
-	{"source-cache", no_argument, NULL, OPT_SOURCE_CACHE},
-	/* used by StartBuild's launcher (runner/launch.c), not documented */
-	{"launched", no_argument, NULL, OPT_LAUNCHED},
-	{"build-uuid", required_argument, NULL, OPT_BUILD_UUID},
-	{"build-number", required_argument, NULL, OPT_BUILD_NUMBER},
-	{"project-env", required_argument, NULL, OPT_PROJECT_ENV},
-	{"strict", no_argument, NULL, OPT_STRICT},
-	{"json", no_argument, NULL, OPT_JSON},
-	{"help", no_argument, NULL, 'h'},
-	{NULL, 0, NULL, 0},
-};
+/* 0 = go on, -1 = usage error (said), 1 = done (--help) */
+typedef int (*run_opt_fn)(run_args *a, char *arg);
 
-typedef enum { OUT_PLAIN, OUT_TTY, OUT_JSON, OUT_NONE } out_mode;
+/* One option: its runner_opts field (a string with arg, else a bool) when
+ * fn is NULL, else fn.  help NULL = not in the usage. */
+typedef struct run_opt {
+	const char *name;
+	int short_name;
+	const char *arg;
+	run_opt_fn fn;
+	size_t field;
+	const char *help;
+} run_opt;
 
-typedef struct view {
-	out_mode mode;
-	int ready_fd;        /* --launched: "ok" once the first record is saved */
-	bool color;
-	int64_t phase_start_us;
-} view;
+#define FIELD(f) NULL, offsetof(runner_opts, f)
+#define FN(f) f, 0
 
 static runner_build *g_build; /* for the signal handler only */
 
@@ -140,24 +75,22 @@ static void on_signal(int sig)
 		runner_build_stop(g_build);
 }
 
-static bool looks_like_url(const char *s)
-{
-	return strstr(s, "://") || (strchr(s, '@') && strchr(s, ':') && access(s, F_OK) < 0);
-}
-
 /* ID=DIR or ID=URL[@VERSION]; the version is an '@' after the URL's last '/'
  * (so user@host stays the URL's). */
-static int parse_secondary(char *arg, runner_secondary_source *out)
+static int opt_secondary(run_args *a, char *arg)
 {
 	char *eq = strchr(arg, '=');
 	if (!eq || eq == arg || !eq[1]) {
 		cli_error("--secondary-source expects ID=DIR or ID=URL[@VERSION], got '%s'", arg);
 		return -1;
 	}
+	a->secondary = cbl_xrealloc(a->secondary, (a->n_secondary + 1) * sizeof(*a->secondary));
+	runner_secondary_source *out = &a->secondary[a->n_secondary++];
+	memset(out, 0, sizeof(*out));
 	*eq = '\0';
 	out->id = arg;
 	char *val = eq + 1;
-	if (!looks_like_url(val)) {
+	if (!runner_source_is_url(val)) {
 		out->dir = val;
 		return 0;
 	}
@@ -170,6 +103,291 @@ static int parse_secondary(char *arg, runner_secondary_source *out)
 	}
 	return 0;
 }
+
+static int opt_env(run_args *a, char *arg)
+{
+	if (!strchr(arg, '=') || arg[0] == '=') {
+		cli_error("-e expects NAME=VALUE, got '%s'", arg);
+		return -1;
+	}
+	cbl_strv_push(&a->env, arg);
+	return 0;
+}
+
+static int opt_env_file(run_args *a, char *arg)
+{
+	a->env_file = arg;
+	return 0;
+}
+
+static int opt_insecure(run_args *a, char *arg)
+{
+	cbl_strv_push(&a->insecure, arg);
+	return 0;
+}
+
+static int opt_packaging(run_args *a, char *arg)
+{
+	if (!strcasecmp(arg, "NONE"))
+		a->o.packaging_none = true;
+	else if (strcasecmp(arg, "ZIP"))
+		return cli_error("--artifacts-packaging takes ZIP or NONE, got '%s'", arg), -1;
+	return 0;
+}
+
+static int opt_sandbox(run_args *a, char *arg)
+{
+	if (!strcmp(arg, "none"))
+		a->o.sandbox = RUNNER_SANDBOX_NONE;
+	else if (strcmp(arg, "namespaces"))
+		return cli_error("--sandbox takes namespaces or none, got '%s'", arg), -1;
+	return 0;
+}
+
+static int opt_network(run_args *a, char *arg)
+{
+	if (!strcmp(arg, "none"))
+		a->o.network_none = true;
+	else if (strcmp(arg, "default"))
+		return cli_error("--network takes default or none, got '%s'", arg), -1;
+	return 0;
+}
+
+static int opt_source_mode(run_args *a, char *arg)
+{
+	if (!strcmp(arg, "mount"))
+		a->o.source_mode = RUNNER_SOURCE_MOUNT;
+	else if (strcmp(arg, "snapshot"))
+		return cli_error("--source-mode takes snapshot or mount, got '%s'", arg), -1;
+	return 0;
+}
+
+static int opt_depth(run_args *a, char *arg)
+{
+	char *end = NULL;
+	long d = strtol(arg, &end, 10);
+	if (!*arg || *end || d < 0 || d > 1000000)
+		return cli_error("--clone-depth takes a number >= 0 (0 = full history), got '%s'", arg), -1;
+	a->o.clone_depth = (int)d;
+	a->depth_set = true;
+	return 0;
+}
+
+static int opt_timeout(run_args *a, char *arg)
+{
+	cbl_error *err = NULL;
+	if (cbl_parse_duration_ms(arg, &a->o.timeout_ms, &err) < 0) {
+		cli_report(err);
+		cbl_error_free(err);
+		return -1;
+	}
+	return 0;
+}
+
+static int opt_json(run_args *a, char *arg)
+{
+	(void)arg;
+	a->json = true;
+	return 0;
+}
+
+static int opt_launched(run_args *a, char *arg)
+{
+	a->launched = arg;
+	return 0;
+}
+
+static int opt_help(run_args *a, char *arg);
+
+static const run_opt run_opts[] = {
+	{"buildspec", 'b', "FILE", FIELD(buildspec), "buildspec path, relative to DIR (default buildspec.yml)"},
+	{"env", 'e', "NAME=VALUE", FN(opt_env), "environment variable override (repeatable; beats the\n"
+						"project and the buildspec)"},
+	{"env-file", 0, "FILE", FN(opt_env_file), "NAME=VALUE lines ('#' comments), like docker's --env-file"},
+	{"secrets-file", 0, "FILE", FIELD(secrets_file),
+	 "offline values for parameter-store and secrets-manager:\n"
+	 "{\"parameter-store\": {NAME: VALUE},\n"
+	 " \"secrets-manager\": {SECRET_ID: SECRET_STRING}}"},
+	{"project", 0, "NAME", FIELD(project_name), "project name (default: DIR's name)"},
+	{"image", 'i', "IMAGE", FIELD(image), "the build image: host (default), a curated name, a registry\n"
+					      "reference or a root filesystem directory"},
+	{"insecure-registry", 0, "HOST", FN(opt_insecure),
+	 "plain HTTP for that registry (loopback needs none; repeatable)"},
+	{"compute-type", 0, "TYPE", FIELD(compute_type),
+	 "compute type (default BUILD_GENERAL1_SMALL); when given, the\n"
+	 "sandbox enforces its memory and process limits (cgroups)\n"
+	 "and always shows the build its vCPUs"},
+	{"source-version", 0, "V", FIELD(source_version),
+	 "git: the branch, tag, commit, pr/N, refs/pull/N/head or\n"
+	 "branch^{SHA} to build (default: the default branch);\n"
+	 "also CODEBUILD_SOURCE_VERSION"},
+	{"clone-depth", 0, "N", FN(opt_depth), "git: history depth, like git_clone_depth (default 1; 0 = full)"},
+	{"fetch-submodules", 0, NULL, FIELD(fetch_submodules), "git: clone submodules too"},
+	{"secondary-source", 0, "ID=DIR|URL[@VERSION]", FN(opt_secondary),
+	 "a secondary source (repeatable), at CODEBUILD_SRC_DIR_ID;\n"
+	 "every source then sits in .../src/s3/NN as on the service\n"
+	 "(the primary in s3/00)"},
+	{"no-cache", 0, NULL, FIELD(no_cache), "neither restore nor save the buildspec's cache"},
+	{"cache-dir", 0, "DIR", FIELD(cache_dir), "the cache store (default: $CODEBUILD_LOCAL_HOME/cache)"},
+	{"source-cache", 0, NULL, FIELD(source_cache),
+	 "git: LOCAL_SOURCE_CACHE: keep each repository's objects in\n"
+	 "the cache store (DIR/git) so later clones fetch only what\n"
+	 "is new (not with --no-cache)"},
+	{"region", 0, "REGION", FIELD(region), "AWS_REGION of the build (default us-east-1)"},
+	{"timeout", 0, "T", FN(opt_timeout), "build timeout: minutes (CodeBuild's unit), or 90s, 2m, 1h\n"
+					     "(default 60 minutes)"},
+	{"artifacts", 'a', "DIR", FIELD(artifacts_dir), "write artifacts to DIR: DIR/artifacts.zip and\n"
+							"DIR/<artifactIdentifier>.zip (default: the build's directory)"},
+	{"artifacts-packaging", 0, "ZIP|NONE", FN(opt_packaging), "ZIP (default) or NONE (plain directories)"},
+	{"reports", 0, "DIR", FIELD(reports_dir), "also write each report group's API JSON (Report,\n"
+						  "TestCase, CodeCoverage) and raw files to DIR/<group>/"},
+	{"sandbox", 0, "MODE", FN(opt_sandbox), "namespaces (default): every command runs in Linux\n"
+						"namespaces on a throw-away copy-on-write root; none: run\n"
+						"directly on this machine, unisolated (said in the log)"},
+	{"network", 0, "MODE", FN(opt_network), "default (the host's network) or none (loopback only)"},
+	{"source-mode", 0, "MODE", FN(opt_source_mode),
+	 "snapshot (default): the build sees a copy-on-write view of\n"
+	 "DIR and can never change it; mount: DIR itself, read-write"},
+	{"git-tracked-only", 0, NULL, FIELD(git_tracked_only), "show the build only what a clone of HEAD would contain"},
+	{"strict", 0, NULL, FIELD(strict), "buildspec warnings are errors"},
+	{"json", 0, NULL, FN(opt_json), "stream events as JSON lines, ending with {\"build\": {...}}"},
+	{"help", 'h', NULL, FN(opt_help), "this help"},
+	/* a build started by StartBuild's launcher: everything else comes from
+	 * DIR/launch.json */
+	{"launched", 0, "DIR", FN(opt_launched), NULL},
+};
+
+#define N_RUN_OPTS (sizeof(run_opts) / sizeof(*run_opts))
+
+/* The usage, its option lines from run_opts: the help at column 27, on a
+ * line of its own after a long option. */
+static void print_usage(FILE *f)
+{
+	fputs(run_usage_head, f);
+	for (size_t i = 0; i < N_RUN_OPTS; i++) {
+		const run_opt *ro = &run_opts[i];
+		if (!ro->help)
+			continue;
+		char head[64];
+		int n = ro->short_name ? snprintf(head, sizeof(head), "  -%c, --%s", ro->short_name, ro->name)
+				       : snprintf(head, sizeof(head), "      --%s", ro->name);
+		if (ro->arg)
+			n += snprintf(head + n, sizeof(head) - (size_t)n, " %s", ro->arg);
+		fputs(head, f);
+		if (n <= 25)
+			fprintf(f, "%*s", 27 - n, "");
+		else
+			fprintf(f, "\n%27s", "");
+		for (const char *h = ro->help; *h; h++) {
+			fputc(*h, f);
+			if (*h == '\n')
+				fprintf(f, "%27s", "");
+		}
+		fputc('\n', f);
+	}
+	fputs(run_usage_tail, f);
+}
+
+static int opt_help(run_args *a, char *arg)
+{
+	(void)a;
+	(void)arg;
+	print_usage(stdout);
+	return 1;
+}
+
+static int apply_opt(run_args *a, const run_opt *ro, char *arg)
+{
+	if (ro->fn != opt_launched)
+		a->n_opts++;
+	if (ro->fn)
+		return ro->fn(a, arg);
+	char *field = (char *)&a->o + ro->field;
+	if (ro->arg)
+		*(const char **)field = arg;
+	else
+		*(bool *)field = true;
+	return 0;
+}
+
+/* getopt_long over run_opts: 0, -1 (usage error, said) or 1 (--help). */
+static int parse_opts(run_args *a, int argc, char **argv)
+{
+	struct option longopts[N_RUN_OPTS + 1];
+	char shorts[2 * N_RUN_OPTS + 1];
+	size_t ns = 0;
+	for (size_t i = 0; i < N_RUN_OPTS; i++) {
+		longopts[i] = (struct option){run_opts[i].name, run_opts[i].arg ? required_argument : no_argument,
+					      NULL, 256 + (int)i};
+		if (run_opts[i].short_name) {
+			shorts[ns++] = (char)run_opts[i].short_name;
+			if (run_opts[i].arg)
+				shorts[ns++] = ':';
+		}
+	}
+	longopts[N_RUN_OPTS] = (struct option){NULL, 0, NULL, 0};
+	shorts[ns] = '\0';
+	int c, rc;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, shorts, longopts, NULL)) != -1) {
+		const run_opt *ro = NULL;
+		for (size_t i = 0; i < N_RUN_OPTS && !ro; i++)
+			if (c == 256 + (int)i || (c < 256 && c == run_opts[i].short_name))
+				ro = &run_opts[i];
+		if (!ro) {
+			print_usage(stderr);
+			return -1;
+		}
+		if ((rc = apply_opt(a, ro, optarg)))
+			return rc;
+	}
+	return 0;
+}
+
+/* The source argument, git defaults and the environment variables. */
+static int finish_opts(run_args *a, int argc, char **argv)
+{
+	cbl_error *err = NULL;
+	bool any_git = false;
+	if (argc - optind > 1)
+		return cli_error("run takes one source directory, got %d arguments", argc - optind), -1;
+	for (size_t i = 0; i < a->n_secondary; i++)
+		any_git |= a->secondary[i].git_url != NULL;
+	a->o.source_dir = optind < argc ? argv[optind] : ".";
+	if (runner_source_is_url(a->o.source_dir)) {
+		a->o.git_url = a->o.source_dir;
+		a->o.source_dir = NULL;
+		any_git = true;
+	} else if (!any_git && (a->depth_set || a->o.fetch_submodules)) {
+		return cli_error("--clone-depth and --fetch-submodules apply to a git URL source"), -1;
+	}
+	if (any_git && !a->depth_set)
+		a->o.clone_depth = 1; /* CodeBuild's default git_clone_depth */
+	a->o.secondary = a->secondary;
+	a->o.n_secondary = a->n_secondary;
+	/* -e beats --env-file: the file first */
+	cbl_strv file_env = CBL_STRV_INIT;
+	if (a->env_file && cli_read_env_file(a->env_file, &file_env, &err) < 0) {
+		cli_report(err);
+		cbl_error_free(err);
+		return -1;
+	}
+	for (size_t i = 0; i < a->env.n; i++)
+		cbl_strv_push(&file_env, a->env.v[i]);
+	cbl_strv_release(&a->env);
+	a->env = file_env;
+	a->o.env_overrides = (const char *const *)a->env.v;
+	a->o.insecure_registries = a->insecure.n ? (const char *const *)a->insecure.v : NULL;
+	return 0;
+}
+typedef enum { OUT_PLAIN, OUT_TTY, OUT_JSON, OUT_NONE } out_mode;
+
+typedef struct view {
+	out_mode mode;
+	int ready_fd;        /* --launched: "ok" once the first record is saved */
+	bool color;
+	int64_t phase_start_us;
+} view;
 
 static const char *c(const view *v, const char *code) { return v->color ? code : ""; }
 
@@ -367,170 +585,54 @@ static int exit_code_for(runner_build *b)
 	}
 }
 
-int cmd_run(int argc, char **argv)
+/* After the build: the final record (--json) or the summary. */
+static void print_result(runner_build *b, view *v)
 {
-	runner_opts o = RUNNER_OPTS_INIT;
-	cbl_strv env = CBL_STRV_INIT;
-	cbl_strv file_env = CBL_STRV_INIT;
-	cbl_error *err = NULL;
+	if (v->mode == OUT_NONE) {
+		launched_say(v, "ok", NULL);
+		return;
+	}
+	if (v->mode == OUT_JSON) {
+		json_t *wrap = json_object();
+		json_object_set(wrap, "build", runner_build_record(b));
+		char *s = json_dumps(wrap, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(13));
+		if (s)
+			printf("%s\n", s);
+		free(s);
+		json_decref(wrap);
+		return;
+	}
+	FILE *f = v->mode == OUT_TTY ? stdout : stderr;
+	const char *st = runner_status_name(runner_build_status(b));
+	bool good = runner_build_status(b) == RUNNER_STATUS_SUCCEEDED;
+	json_t *rec = runner_build_record(b);
+	double secs = json_real_value(json_object_get(rec, "endTime")) -
+		      json_real_value(json_object_get(rec, "startTime"));
+	fprintf(f, "%sBuild %s %s%s in %.2fs\n", v->color ? (good ? "\033[32;1m" : "\033[31;1m") : "",
+		runner_build_id(b), st, v->color ? "\033[0m" : "", secs);
+	if (runner_build_spec_invalid(b) && v->mode == OUT_TTY) {
+		const spec_diags *d = runner_build_diags(b);
+		for (size_t i = 0; i < d->n; i++) {
+			cbl_buf line = CBL_BUF_INIT;
+			spec_diag_format(d, &d->items[i], &line);
+			fprintf(f, "%s\n", line.ptr);
+			cbl_buf_release(&line);
+		}
+	}
+	print_reports(f, runner_build_reports(b), v);
+	fprintf(f, "Record: %s/build.json\nLog:    %s\n", runner_build_dir(b), runner_build_log_path(b));
+}
+
+/* Runs the build of o, its events shown through v; the exit code. */
+static int run_build(runner_opts *o, view *v)
+{
 	runner_build *b = NULL;
-	view v = {0};
-	bool json = false;
-	int rc = CLI_EXIT_USAGE, opt;
-	const char *env_file = NULL;
-	bool depth_set = false;
-	runner_secondary_source *secondary = NULL;
-	size_t n_secondary = 0;
-	bool any_git = false;
-	bool launched = false;
-	cbl_strv project_env = CBL_STRV_INIT;
-	cbl_strv insecure = CBL_STRV_INIT;
-
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "a:b:e:i:h", run_options, NULL)) != -1) {
-		switch (opt) {
-		case 'b': o.buildspec = optarg; break;
-		case 'e':
-			if (!strchr(optarg, '=') || optarg[0] == '=') {
-				cli_error("-e expects NAME=VALUE, got '%s'", optarg);
-				goto out;
-			}
-			cbl_strv_push(&env, optarg);
-			break;
-		case 'i': o.image = optarg; break;
-		case 'a': o.artifacts_dir = optarg; break;
-		case OPT_PACKAGING:
-			if (!strcasecmp(optarg, "NONE")) {
-				o.packaging_none = true;
-			} else if (strcasecmp(optarg, "ZIP")) {
-				cli_error("--artifacts-packaging takes ZIP or NONE, got '%s'", optarg);
-				goto out;
-			}
-			break;
-		case OPT_REPORTS: o.reports_dir = optarg; break;
-		case OPT_SANDBOX:
-			if (!strcmp(optarg, "none")) {
-				o.sandbox = RUNNER_SANDBOX_NONE;
-			} else if (strcmp(optarg, "namespaces")) {
-				cli_error("--sandbox takes namespaces or none, got '%s'", optarg);
-				goto out;
-			}
-			break;
-		case OPT_TRACKED: o.git_tracked_only = true; break;
-		case OPT_SUBMODULES: o.fetch_submodules = true; break;
-		case OPT_LAUNCHED: launched = true; break;
-		case OPT_NO_CACHE: o.no_cache = true; break;
-		case OPT_NO_BUILDSPEC_CACHE: o.no_buildspec_cache = true; break;
-		case OPT_INSECURE_REGISTRY: cbl_strv_push(&insecure, optarg); break;
-		case OPT_CACHE_DIR: o.cache_dir = optarg; break;
-		case OPT_SOURCE_CACHE: o.source_cache = true; break;
-		case OPT_BUILD_UUID: o.uuid = optarg; break;
-		case OPT_BUILD_NUMBER: o.number = strtoll(optarg, NULL, 10); break;
-		case OPT_PROJECT_ENV:
-			if (!strchr(optarg, '=') || optarg[0] == '=') {
-				cli_error("--project-env expects NAME=VALUE, got '%s'", optarg);
-				goto out;
-			}
-			cbl_strv_push(&project_env, optarg);
-			break;
-		case OPT_SECONDARY:
-			secondary = cbl_xrealloc(secondary, (n_secondary + 1) * sizeof(*secondary));
-			memset(&secondary[n_secondary], 0, sizeof(*secondary));
-			if (parse_secondary(optarg, &secondary[n_secondary]) < 0)
-				goto out;
-			any_git |= secondary[n_secondary].git_url != NULL;
-			n_secondary++;
-			break;
-		case OPT_DEPTH: {
-			char *end = NULL;
-			long d = strtol(optarg, &end, 10);
-			if (!*optarg || *end || d < 0 || d > 1000000) {
-				cli_error("--clone-depth takes a number >= 0 (0 = full history), got '%s'", optarg);
-				goto out;
-			}
-			o.clone_depth = (int)d;
-			depth_set = true;
-			break;
-		}
-		case OPT_SOURCE_MODE:
-			if (!strcmp(optarg, "mount")) {
-				o.source_mode = RUNNER_SOURCE_MOUNT;
-			} else if (strcmp(optarg, "snapshot")) {
-				cli_error("--source-mode takes snapshot or mount, got '%s'", optarg);
-				goto out;
-			}
-			break;
-		case OPT_NETWORK:
-			if (!strcmp(optarg, "none")) {
-				o.network_none = true;
-			} else if (strcmp(optarg, "default")) {
-				cli_error("--network takes default or none, got '%s'", optarg);
-				goto out;
-			}
-			break;
-		case OPT_ENV_FILE: env_file = optarg; break;
-		case OPT_SECRETS: o.secrets_file = optarg; break;
-		case OPT_PROJECT: o.project_name = optarg; break;
-		case OPT_COMPUTE: o.compute_type = optarg; break;
-		case OPT_SRCVER: o.source_version = optarg; break;
-		case OPT_REGION: o.region = optarg; break;
-		case OPT_TIMEOUT:
-			if (cbl_parse_duration_ms(optarg, &o.timeout_ms, &err) < 0) {
-				cli_report(err);
-				goto out;
-			}
-			break;
-		case OPT_STRICT: o.strict = true; break;
-		case OPT_JSON: json = true; break;
-		case 'h':
-			fputs(run_usage, stdout);
-			rc = CLI_EXIT_OK;
-			goto out;
-		default:
-			fputs(run_usage, stderr);
-			goto out;
-		}
-	}
-	if (argc - optind > 1) {
-		cli_error("run takes one source directory, got %d arguments", argc - optind);
-		goto out;
-	}
-	o.source_dir = optind < argc ? argv[optind] : ".";
-	if (looks_like_url(o.source_dir)) {
-		o.git_url = o.source_dir;
-		o.source_dir = NULL;
-		any_git = true;
-	} else if (!any_git && (depth_set || o.fetch_submodules)) {
-		cli_error("--clone-depth and --fetch-submodules apply to a git URL source");
-		goto out;
-	}
-	if (any_git && !depth_set)
-		o.clone_depth = 1; /* CodeBuild's default git_clone_depth */
-	o.secondary = secondary;
-	o.n_secondary = n_secondary;
-	if (env_file && cli_read_env_file(env_file, &file_env, &err) < 0) {
-		cli_report(err);
-		goto out;
-	}
-	/* -e beats --env-file: apply the file first */
-	for (size_t i = 0; i < env.n; i++)
-		cbl_strv_push(&file_env, env.v[i]);
-	o.env_overrides = (const char *const *)file_env.v;
-
-	o.project_env = (const char *const *)project_env.v;
-	o.insecure_registries = insecure.n ? (const char *const *)insecure.v : NULL;
-	v.ready_fd = -1;
-	v.mode = json ? OUT_JSON : (isatty(1) ? OUT_TTY : OUT_PLAIN);
-	if (launched) {
-		v.mode = OUT_NONE;
-		v.ready_fd = 3;
-	}
-	v.color = v.mode == OUT_TTY && !getenv("NO_COLOR");
-	o.on_event = on_event;
-	o.payload = &v;
-
-	if (runner_build_new(&b, &o, &err) < 0) {
-		launched_say(&v, "error", err->msg);
+	cbl_error *err = NULL;
+	int rc;
+	o->on_event = on_event;
+	o->payload = v;
+	if (runner_build_new(&b, o, &err) < 0) {
+		launched_say(v, "error", err->msg);
 		cli_report(err);
 		rc = err->code == CBL_EINVAL || err->code == CBL_ENOENT ? CLI_EXIT_USAGE : CLI_EXIT_FAULT;
 		goto out;
@@ -543,46 +645,14 @@ int cmd_run(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-
 	if (runner_build_run(b, &err) < 0) {
-		launched_say(&v, "error", err->msg);
+		launched_say(v, "error", err->msg);
 		cli_report(err);
 		rc = CLI_EXIT_FAULT;
 		goto out;
 	}
 	rc = exit_code_for(b);
-	if (v.mode == OUT_NONE) {
-		launched_say(&v, "ok", NULL);
-	} else if (v.mode == OUT_JSON) {
-		json_t *wrap = json_object();
-		json_object_set(wrap, "build", runner_build_record(b));
-		char *s = json_dumps(wrap, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(13));
-		if (s)
-			printf("%s\n", s);
-		free(s);
-		json_decref(wrap);
-	} else {
-		FILE *f = v.mode == OUT_TTY ? stdout : stderr;
-		const char *st = runner_status_name(runner_build_status(b));
-		bool good = runner_build_status(b) == RUNNER_STATUS_SUCCEEDED;
-		json_t *rec = runner_build_record(b);
-		double secs = json_real_value(json_object_get(rec, "endTime")) -
-			      json_real_value(json_object_get(rec, "startTime"));
-		fprintf(f, "%sBuild %s %s%s in %.2fs\n", v.color ? (good ? "\033[32;1m" : "\033[31;1m") : "",
-			runner_build_id(b), st, v.color ? "\033[0m" : "", secs);
-		if (runner_build_spec_invalid(b) && v.mode == OUT_TTY) {
-			const spec_diags *d = runner_build_diags(b);
-			for (size_t i = 0; i < d->n; i++) {
-				cbl_buf line = CBL_BUF_INIT;
-				spec_diag_format(d, &d->items[i], &line);
-				fprintf(f, "%s\n", line.ptr);
-				cbl_buf_release(&line);
-			}
-		}
-		print_reports(f, runner_build_reports(b), &v);
-		fprintf(f, "Record: %s/build.json\nLog:    %s\n", runner_build_dir(b),
-			runner_build_log_path(b));
-	}
+	print_result(b, v);
 	g_build = NULL;
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
@@ -591,10 +661,57 @@ out:
 	g_build = NULL;
 	runner_build_free(b);
 	cbl_error_free(err);
-	cbl_strv_release(&env);
-	cbl_strv_release(&file_env);
-	cbl_strv_release(&project_env);
-	cbl_strv_release(&insecure);
-	free(secondary);
+	return rc;
+}
+
+/* run --launched DIR: the options StartBuild's launcher kept in DIR
+ * (runner/launch.h); it waits on fd 3 for the outcome of the start. */
+static int launched_opts(run_args *a, runner_launch_mem *mem, view *v, int argc)
+{
+	cbl_error *err = NULL;
+	v->mode = OUT_NONE;
+	v->ready_fd = 3;
+	if (a->n_opts || optind < argc) {
+		launched_say(v, "error", "--launched DIR takes no other options or arguments");
+		cli_error("--launched DIR takes no other options or arguments");
+		return -1;
+	}
+	if (runner_launch_load(&a->o, mem, a->launched, &err) < 0) {
+		launched_say(v, "error", err->msg);
+		cli_report(err);
+		cbl_error_free(err);
+		return -1;
+	}
+	return 0;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	run_args a = {.o = RUNNER_OPTS_INIT, .env = CBL_STRV_INIT, .insecure = CBL_STRV_INIT};
+	runner_launch_mem mem = RUNNER_LAUNCH_MEM_INIT;
+	view v = {.ready_fd = -1};
+	int rc = parse_opts(&a, argc, argv);
+	if (rc) {
+		rc = rc > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+		goto out;
+	}
+	if (a.launched) {
+		rc = launched_opts(&a, &mem, &v, argc);
+	} else {
+		rc = finish_opts(&a, argc, argv);
+		v.mode = a.json ? OUT_JSON : (isatty(1) ? OUT_TTY : OUT_PLAIN);
+	}
+	if (rc) {
+		rc = CLI_EXIT_USAGE;
+		goto out;
+	}
+	v.color = v.mode == OUT_TTY && !getenv("NO_COLOR");
+	rc = run_build(&a.o, &v);
+out:
+	fflush(stdout);
+	runner_launch_mem_release(&mem);
+	cbl_strv_release(&a.env);
+	cbl_strv_release(&a.insecure);
+	free(a.secondary);
 	return rc;
 }

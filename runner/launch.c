@@ -75,13 +75,13 @@ static pid_t live_runner(const char *build_dir)
 
 /* ----------------------------------------------------------- requests --- */
 
-static const char *jstr(json_t *o, const char *key)
+static const char *jstr(const json_t *o, const char *key)
 {
 	json_t *v = json_object_get(o, key);
 	return json_is_string(v) && *json_string_value(v) ? json_string_value(v) : NULL;
 }
 
-static int opt_str(json_t *req, const char *key, const char **out, cbl_error **err)
+static int opt_str(const json_t *req, const char *key, const char **out, cbl_error **err)
 {
 	json_t *v = json_object_get(req, key);
 	*out = NULL;
@@ -93,7 +93,8 @@ static int opt_str(json_t *req, const char *key, const char **out, cbl_error **e
 	return 0;
 }
 
-static int opt_int(json_t *req, const char *key, long long lo, long long hi, long long *out, cbl_error **err)
+static int opt_int(const json_t *req, const char *key, long long lo, long long hi, long long *out,
+		   cbl_error **err)
 {
 	json_t *v = json_object_get(req, key);
 	*out = -1;
@@ -105,8 +106,9 @@ static int opt_int(json_t *req, const char *key, long long lo, long long hi, lon
 	return 0;
 }
 
-/* -e / --project-env arguments from a list of EnvironmentVariable. */
-static int env_args(json_t *list, const char *flag, const char *what, cbl_strv *argv, cbl_error **err)
+/* NAME=VALUE entries from a list of EnvironmentVariable.  A local build has
+ * no parameter store or secrets manager to resolve the other types with. */
+static int env_list(const json_t *list, const char *what, cbl_strv *out, cbl_error **err)
 {
 	if (!list || json_is_null(list))
 		return 0;
@@ -128,10 +130,14 @@ static int env_args(json_t *list, const char *flag, const char *what, cbl_strv *
 					     "a local build has only from a buildspec's env with "
 					     "--secrets-file; use PLAINTEXT",
 					     what, name, type);
-		cbl_strv_push(argv, flag);
-		cbl_strv_push_take(argv, cbl_xasprintf("%s=%s", name, json_string_value(value)));
+		cbl_strv_push_take(out, cbl_xasprintf("%s=%s", name, json_string_value(value)));
 	}
 	return 0;
+}
+
+bool runner_source_is_url(const char *s)
+{
+	return strstr(s, "://") || (strchr(s, '@') && strchr(s, ':') && access(s, F_OK) < 0);
 }
 
 static bool is_git_type(const char *t)
@@ -155,191 +161,311 @@ static bool inline_buildspec(const char *bs)
 	return strchr(bs, '\n') || !strncmp(bs, "version:", 8);
 }
 
-/* The `run` arguments of a StartBuild request against its project. */
-static int build_argv(runner_launcher *l, json_t *req, json_t *proj, const char *dir, cbl_strv *argv,
-		      cbl_error **err)
-{
-	json_t *src = json_object_get(proj, "source");
-	json_t *env = json_object_get(proj, "environment");
-	const char *type = jstr(src, "type") ? jstr(src, "type") : "NO_SOURCE";
-	const char *location = jstr(src, "location");
-	const char *buildspec = jstr(src, "buildspec");
-	const char *s = NULL;
-	long long n = -1;
-	int rc;
+/* The state of one mapping, between its steps. */
+typedef struct launch_map {
+	runner_opts *o;
+	runner_launch_mem *mem;
+	const json_t *proj, *req, *src;
+	const runner_launch_info *info;
+	const char *type, *location; /* the primary source, overrides applied */
+	bool git;
+} launch_map;
 
-	if ((rc = opt_str(req, "sourceTypeOverride", &s, err)))
+static const char *keep(launch_map *m, char *s)
+{
+	cbl_strv_push_take(&m->mem->strings, s);
+	return s;
+}
+
+/* The primary source's type and location, and the buildspec. */
+static int map_source(launch_map *m, cbl_error **err)
+{
+	const char *buildspec = jstr(m->src, "buildspec"), *s = NULL;
+	int rc;
+	m->type = jstr(m->src, "type") ? jstr(m->src, "type") : "NO_SOURCE";
+	m->location = jstr(m->src, "location");
+	if ((rc = opt_str(m->req, "sourceTypeOverride", &s, err)))
 		return rc;
 	if (s)
-		type = s;
-	if ((rc = opt_str(req, "sourceLocationOverride", &s, err)))
+		m->type = s;
+	if ((rc = opt_str(m->req, "sourceLocationOverride", &s, err)))
 		return rc;
 	if (s)
-		location = s;
-	if ((rc = opt_str(req, "buildspecOverride", &s, err)))
+		m->location = s;
+	if ((rc = opt_str(m->req, "buildspecOverride", &s, err)))
 		return rc;
 	if (s && *s)
 		buildspec = s;
-	bool git = is_git_type(type);
-	if (!git && strcmp(type, "NO_SOURCE"))
+	m->git = is_git_type(m->type);
+	if (!m->git && strcmp(m->type, "NO_SOURCE"))
 		return cbl_error_set(err, CBL_EINVAL, "source type %s cannot be built locally (git types and "
-						      "NO_SOURCE can)", type);
-	if (git && !location)
-		return cbl_error_set(err, CBL_EINVAL, "source type %s needs a location", type);
-
-	cbl_strv_push(argv, l->exe);
-	cbl_strv_push(argv, "run");
-	cbl_strv_push(argv, "--launched");
+						      "NO_SOURCE can)", m->type);
+	if (m->git && !m->location)
+		return cbl_error_set(err, CBL_EINVAL, "source type %s needs a location", m->type);
+	if (m->git && !runner_source_is_url(m->location))
+		return cbl_error_set(err, CBL_EINVAL, "source type %s needs a git URL (https://, ssh://, "
+						      "git@host:path or file://), got '%s'", m->type, m->location);
 	if (buildspec && inline_buildspec(buildspec)) {
-		char *path = cbl_path_join(dir, "buildspec-inline.yml");
-		if ((rc = cbl_write_file_atomic(path, buildspec, strlen(buildspec), 0600, false, err))) {
-			free(path);
+		const char *path = keep(m, cbl_path_join(m->info->dir, "buildspec-inline.yml"));
+		if ((rc = cbl_write_file_atomic(path, buildspec, strlen(buildspec), 0600, false, err)))
 			return rc;
-		}
-		cbl_strv_push(argv, "-b");
-		cbl_strv_push_take(argv, path);
+		m->o->buildspec = path;
 	} else if (buildspec) {
-		cbl_strv_push(argv, "-b");
-		cbl_strv_push(argv, buildspec);
-	} else if (!git && !location) {
+		m->o->buildspec = buildspec;
+	} else if (!m->git && !m->location) {
 		return cbl_error_set(err, CBL_EINVAL, "a NO_SOURCE project needs a buildspec (inline YAML in "
 						      "source.buildspec or buildspecOverride)");
 	}
+	return 0;
+}
 
-	const char *image = jstr(env, "image"), *compute = jstr(env, "computeType");
-	if ((rc = opt_str(req, "imageOverride", &s, err)))
+/* Image, compute type (checked by runner_build_new), environment variables. */
+static int map_environment(launch_map *m, cbl_error **err)
+{
+	const json_t *env = json_object_get(m->proj, "environment");
+	const char *s = NULL;
+	int rc;
+	m->o->image = jstr(env, "image");
+	m->o->compute_type = jstr(env, "computeType");
+	if ((rc = opt_str(m->req, "imageOverride", &s, err)))
 		return rc;
 	if (s)
-		image = s;
-	if ((rc = opt_str(req, "computeTypeOverride", &s, err)))
+		m->o->image = s;
+	if ((rc = opt_str(m->req, "computeTypeOverride", &s, err)))
 		return rc;
 	if (s)
-		compute = s;
-	if (image) {
-		cbl_strv_push(argv, "-i");
-		cbl_strv_push(argv, image);
-	}
-	if (compute) {
-		cbl_strv_push(argv, "--compute-type");
-		cbl_strv_push(argv, compute);
-	}
-	if ((rc = env_args(json_object_get(env, "environmentVariables"), "--project-env",
-			   "environment variable", argv, err)) ||
-	    (rc = env_args(json_object_get(req, "environmentVariablesOverride"), "-e",
-			   "environmentVariablesOverride", argv, err)))
+		m->o->compute_type = s;
+	if ((rc = env_list(json_object_get(env, "environmentVariables"), "environment variable",
+			   &m->mem->project_env, err)) ||
+	    (rc = env_list(json_object_get(m->req, "environmentVariablesOverride"),
+			   "environmentVariablesOverride", &m->mem->env, err)))
 		return rc;
+	return 0;
+}
 
-	json_t *t = json_object_get(proj, "timeoutInMinutes");
-	long long timeout = json_is_integer(t) ? json_integer_value(t) : 60;
-	if ((rc = opt_int(req, "timeoutInMinutesOverride", 5, 2160, &n, err)))
+static int map_timeout(launch_map *m, cbl_error **err)
+{
+	json_t *t = json_object_get(m->proj, "timeoutInMinutes");
+	long long minutes = json_is_integer(t) ? json_integer_value(t) : 60, n = -1;
+	int rc = opt_int(m->req, "timeoutInMinutesOverride", 5, 2160, &n, err);
+	if (rc)
 		return rc;
 	if (n > 0)
-		timeout = n;
-	cbl_strv_push(argv, "--timeout");
-	cbl_strv_push_take(argv, cbl_xasprintf("%lld", timeout));
+		minutes = n;
+	if (minutes < 1 || minutes > 1000000000)
+		return cbl_error_set(err, CBL_EINVAL, "timeoutInMinutes must be a positive number of minutes, "
+						      "got %lld", minutes);
+	m->o->timeout_ms = (int64_t)minutes * 60000;
+	return 0;
+}
 
-	if (git) {
-		const char *version = jstr(proj, "sourceVersion");
-		if ((rc = opt_str(req, "sourceVersion", &s, err)))
-			return rc;
-		if (s && *s)
-			version = s;
-		if (version) {
-			cbl_strv_push(argv, "--source-version");
-			cbl_strv_push(argv, version);
+/* A git primary: the version, clone depth and submodules. */
+static int map_git(launch_map *m, cbl_error **err)
+{
+	const char *version = jstr(m->proj, "sourceVersion"), *s = NULL;
+	long long n = -1;
+	int rc;
+	if (!m->git)
+		return 0;
+	if ((rc = opt_str(m->req, "sourceVersion", &s, err)))
+		return rc;
+	if (s && *s)
+		version = s;
+	m->o->source_version = version;
+	json_t *d = json_object_get(m->src, "gitCloneDepth");
+	long long depth = json_is_integer(d) ? json_integer_value(d) : 1;
+	if ((rc = opt_int(m->req, "gitCloneDepthOverride", 0, 1000000, &n, err)))
+		return rc;
+	if (n >= 0)
+		depth = n;
+	if (depth < 0 || depth > 1000000)
+		return cbl_error_set(err, CBL_EINVAL, "gitCloneDepth must be from 0 to 1000000 (0 = full "
+						      "history), got %lld", depth);
+	m->o->clone_depth = (int)depth;
+	json_t *sub = json_object_get(m->req, "gitSubmodulesConfigOverride");
+	if (!json_is_object(sub))
+		sub = json_object_get(m->src, "gitSubmodulesConfig");
+	m->o->fetch_submodules = json_is_true(json_object_get(sub, "fetchSubmodules"));
+	return 0;
+}
+
+/* A secondary source's version: the request's override, else the project's. */
+static const char *secondary_version(const launch_map *m, const char *id)
+{
+	const json_t *lists[] = {json_object_get(m->req, "secondarySourcesVersionOverride"),
+				 json_object_get(m->proj, "secondarySourceVersions")};
+	const char *ver = NULL;
+	for (int k = 0; k < 2 && !ver; k++) {
+		size_t j;
+		json_t *v;
+		json_array_foreach(lists[k], j, v) {
+			const char *vid = jstr(v, "sourceIdentifier");
+			if (vid && !strcmp(vid, id))
+				ver = jstr(v, "sourceVersion");
 		}
-		json_t *d = json_object_get(src, "gitCloneDepth");
-		long long depth = json_is_integer(d) ? json_integer_value(d) : 1;
-		if ((rc = opt_int(req, "gitCloneDepthOverride", 0, 1000000, &n, err)))
-			return rc;
-		if (n >= 0)
-			depth = n;
-		cbl_strv_push(argv, "--clone-depth");
-		cbl_strv_push_take(argv, cbl_xasprintf("%lld", depth));
-		json_t *sub = json_object_get(req, "gitSubmodulesConfigOverride");
-		if (!json_is_object(sub))
-			sub = json_object_get(src, "gitSubmodulesConfig");
-		if (json_is_true(json_object_get(sub, "fetchSubmodules")))
-			cbl_strv_push(argv, "--fetch-submodules");
 	}
+	return ver;
+}
 
-	/* secondary sources, their versions from the project and the override */
-	json_t *secs = json_object_get(proj, "secondarySources");
-	json_t *vers = json_object_get(req, "secondarySourcesVersionOverride");
-	json_t *pvers = json_object_get(proj, "secondarySourceVersions");
-	size_t i;
-	json_t *sec;
+/* Git secondary sources are cloned (at their version); the others are
+ * directories (file:// or a path). */
+static int map_secondary(launch_map *m, cbl_error **err)
+{
+	json_t *secs = json_object_get(m->proj, "secondarySources"), *sec;
+	size_t n = json_array_size(secs), i;
+	if (!n)
+		return 0;
+	m->mem->secondary = cbl_xcalloc(n, sizeof(*m->mem->secondary));
 	json_array_foreach(secs, i, sec) {
+		runner_secondary_source *s = &m->mem->secondary[i];
 		const char *id = jstr(sec, "sourceIdentifier"), *loc = jstr(sec, "location");
+		const char *type = jstr(sec, "type");
 		if (!id || !loc)
 			return cbl_error_set(err, CBL_EINVAL, "secondary source %zu needs a sourceIdentifier and a "
 							      "location", i);
-		const char *ver = NULL;
-		json_t *lists[] = {vers, pvers};
-		for (int k = 0; k < 2 && !ver; k++) {
-			size_t j;
-			json_t *v;
-			json_array_foreach(lists[k], j, v) {
-				const char *vid = jstr(v, "sourceIdentifier");
-				if (vid && !strcmp(vid, id))
-					ver = jstr(v, "sourceVersion");
-			}
+		s->id = id;
+		if (type && is_git_type(type) && runner_source_is_url(loc)) {
+			s->git_url = loc;
+			s->version = secondary_version(m, id);
+		} else {
+			s->dir = strip_file_url(loc);
 		}
-		cbl_strv_push(argv, "--secondary-source");
-		bool sgit = jstr(sec, "type") && is_git_type(jstr(sec, "type"));
-		if (sgit && !strncmp(loc, "file://", 7) && !ver)
-			cbl_strv_push_take(argv, cbl_xasprintf("%s=%s", id, loc));
-		else if (sgit)
-			cbl_strv_push_take(argv, cbl_xasprintf("%s=%s%s%s", id, loc, ver ? "@" : "", ver ? ver : ""));
-		else
-			cbl_strv_push_take(argv, cbl_xasprintf("%s=%s", id, strip_file_url(loc)));
 	}
+	m->o->secondary = m->mem->secondary;
+	m->o->n_secondary = n;
+	return 0;
+}
 
-	/* the project's cache: NO_CACHE (the default) ignores the buildspec's
-	 * cache section, as the service does; S3 and LOCAL with
-	 * LOCAL_CUSTOM_CACHE use the local store */
-	json_t *cache = json_object_get(proj, "cache");
+/* The project's cache: NO_CACHE (the default) ignores the buildspec's cache
+ * section, as the service does; S3 and LOCAL with LOCAL_CUSTOM_CACHE use the
+ * local store; LOCAL_SOURCE_CACHE is the source cache. */
+static void map_cache(launch_map *m)
+{
+	json_t *cache = json_object_get(m->proj, "cache"), *mode;
 	const char *ctype = jstr(cache, "type") ? jstr(cache, "type") : "NO_CACHE";
 	bool custom = !strcmp(ctype, "S3"), source = false;
+	size_t i;
 	if (!strcmp(ctype, "LOCAL")) {
-		size_t mi;
-		json_t *mode;
-		json_array_foreach(json_object_get(cache, "modes"), mi, mode) {
+		json_array_foreach(json_object_get(cache, "modes"), i, mode) {
 			custom |= json_is_string(mode) && !strcmp(json_string_value(mode), "LOCAL_CUSTOM_CACHE");
 			source |= json_is_string(mode) && !strcmp(json_string_value(mode), "LOCAL_SOURCE_CACHE");
 		}
 	}
-	if (!custom)
-		cbl_strv_push(argv, "--no-buildspec-cache");
-	if (source)
-		cbl_strv_push(argv, "--source-cache");
+	m->o->no_buildspec_cache = !custom;
+	m->o->source_cache = source;
+}
 
-	json_t *art = json_object_get(proj, "artifacts");
-	const char *packaging = jstr(art, "packaging");
-	if (packaging && !strcmp(packaging, "NONE")) {
-		cbl_strv_push(argv, "--artifacts-packaging");
-		cbl_strv_push(argv, "NONE");
-	}
-	cbl_strv_push(argv, "--project");
-	cbl_strv_push(argv, jstr(proj, "name"));
-	cbl_strv_push(argv, "--region");
-	cbl_strv_push(argv, l->region);
-
-	/* the source last: a git URL, a directory, or an empty one */
-	if (git) {
-		/* file:///repo stays a URL: a clone, as for a repository */
-		cbl_strv_push(argv, location);
-	} else if (location) {
-		cbl_strv_push(argv, strip_file_url(location));
+/* The primary source itself: a git URL (file:///repo stays a URL: a clone,
+ * as for a repository), a directory, or an empty one. */
+static int map_location(launch_map *m, cbl_error **err)
+{
+	if (m->git) {
+		m->o->git_url = m->location;
+	} else if (m->location) {
+		m->o->source_dir = strip_file_url(m->location);
 	} else {
-		char *empty = cbl_path_join(dir, "nosource");
-		if ((rc = cbl_mkdir_p(empty, 0755, err))) {
-			free(empty);
+		const char *empty = keep(m, cbl_path_join(m->info->dir, "nosource"));
+		int rc = cbl_mkdir_p(empty, 0755, err);
+		if (rc)
 			return rc;
-		}
-		cbl_strv_push_take(argv, empty);
+		m->o->source_dir = empty;
 	}
+	/* CodeBuild's default git_clone_depth for git secondaries of a
+	 * directory primary */
+	for (size_t i = 0; !m->git && i < m->o->n_secondary; i++)
+		if (m->o->secondary[i].git_url)
+			m->o->clone_depth = 1;
 	return 0;
+}
+
+int runner_launch_opts(runner_opts *out, runner_launch_mem *mem, const json_t *project,
+		       const json_t *request, const runner_launch_info *info, cbl_error **err)
+{
+	static const runner_opts init = RUNNER_OPTS_INIT;
+	*out = init;
+	if (!json_is_object(project))
+		return cbl_error_set(err, CBL_EINVAL, "the project must be a JSON object");
+	if (request && !json_is_object(request))
+		return cbl_error_set(err, CBL_EINVAL, "the request must be a JSON object");
+	if (!info || !info->dir)
+		return cbl_error_set(err, CBL_EINVAL, "a launched build needs its directory");
+	launch_map m = {.o = out, .mem = mem, .proj = project, .req = request, .info = info,
+			.src = json_object_get(project, "source")};
+	int rc;
+	if ((rc = map_source(&m, err)) || (rc = map_environment(&m, err)) || (rc = map_timeout(&m, err)) ||
+	    (rc = map_git(&m, err)) || (rc = map_secondary(&m, err)))
+		return rc;
+	map_cache(&m);
+	const char *packaging = jstr(json_object_get(project, "artifacts"), "packaging");
+	out->packaging_none = packaging && !strcmp(packaging, "NONE");
+	if (!(out->project_name = jstr(project, "name")))
+		return cbl_error_set(err, CBL_EINVAL, "the project has no name");
+	if ((rc = map_location(&m, err)))
+		return rc;
+	out->env_overrides = (const char *const *)mem->env.v;
+	out->project_env = (const char *const *)mem->project_env.v;
+	out->region = info->region;
+	out->home = info->home;
+	out->uuid = info->uuid;
+	out->number = info->number;
+	return 0;
+}
+
+void runner_launch_mem_release(runner_launch_mem *mem)
+{
+	json_decref(mem->doc);
+	cbl_strv_release(&mem->strings);
+	cbl_strv_release(&mem->env);
+	cbl_strv_release(&mem->project_env);
+	free(mem->secondary);
+	*mem = (runner_launch_mem)RUNNER_LAUNCH_MEM_INIT;
+}
+
+int runner_launch_save(const json_t *project, const json_t *request, const runner_launch_info *info,
+		       cbl_error **err)
+{
+	json_t *doc = json_object();
+	json_object_set_new(doc, "project", json_deep_copy(project));
+	json_object_set_new(doc, "request", request ? json_deep_copy(request) : json_object());
+	if (info->uuid)
+		json_object_set_new(doc, "buildUuid", json_string(info->uuid));
+	if (info->number > 0)
+		json_object_set_new(doc, "buildNumber", json_integer(info->number));
+	if (info->region)
+		json_object_set_new(doc, "region", json_string(info->region));
+	if (info->home)
+		json_object_set_new(doc, "home", json_string(info->home));
+	char *text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+	char *path = cbl_path_join(info->dir, "launch.json");
+	int rc = text ? cbl_write_file_atomic(path, text, strlen(text), 0600, false, err)
+		      : cbl_error_set(err, CBL_EINVAL, "the project or request cannot be written as JSON");
+	free(path);
+	free(text);
+	json_decref(doc);
+	return rc;
+}
+
+int runner_launch_load(runner_opts *out, runner_launch_mem *mem, const char *dir, cbl_error **err)
+{
+	static const runner_opts init = RUNNER_OPTS_INIT;
+	char *path = cbl_path_join(dir, "launch.json");
+	json_error_t je;
+	*out = init;
+	json_t *doc = json_load_file(path, 0, &je);
+	free(path);
+	if (!doc)
+		return cbl_error_set(err, CBL_EINVAL, "%s/launch.json: %s", dir, je.text);
+	mem->doc = doc;
+	json_t *num = json_object_get(doc, "buildNumber");
+	runner_launch_info info = {
+		.dir = dir,
+		.home = jstr(doc, "home"),
+		.region = jstr(doc, "region"),
+		.uuid = jstr(doc, "buildUuid"),
+		.number = json_is_integer(num) ? json_integer_value(num) : 0,
+	};
+	return runner_launch_opts(out, mem, json_object_get(doc, "project"), json_object_get(doc, "request"),
+				  &info, err);
 }
 
 /* ------------------------------------------------------------ spawning --- */
@@ -550,6 +676,35 @@ static int load_build(runner_launcher *l, json_t *req, json_t **rec, char **dir,
 	return 0;
 }
 
+/* Checks the request against the project (the launched runner maps it
+ * again, from launch.json), keeps both in the build's directory, and gives
+ * the runner's command line. */
+static int prepare_launch(runner_launcher *l, json_t *req, json_t *proj, const char *dir, const char *uuid,
+			  int64_t number, cbl_strv *argv, cbl_error **err)
+{
+	runner_launch_info info = {.dir = dir, .home = l->home, .region = l->region, .uuid = uuid,
+				   .number = number};
+	runner_launch_mem mem = RUNNER_LAUNCH_MEM_INIT;
+	runner_opts o;
+	int rc = runner_launch_opts(&o, &mem, proj, req, &info, err);
+	runner_launch_mem_release(&mem);
+	if (rc || (rc = runner_launch_save(proj, req, &info, err)))
+		return rc;
+	/* the request alone, for RetryBuild */
+	char *rq = json_dumps(req, JSON_COMPACT | JSON_SORT_KEYS);
+	char *path = cbl_path_join(dir, "request.json");
+	rc = cbl_write_file_atomic(path, rq, strlen(rq), 0600, false, err);
+	free(path);
+	free(rq);
+	if (rc)
+		return rc;
+	cbl_strv_push(argv, l->exe);
+	cbl_strv_push(argv, "run");
+	cbl_strv_push(argv, "--launched");
+	cbl_strv_push(argv, dir);
+	return 0;
+}
+
 static int start_build(runner_launcher *l, json_t *req, json_t **out, cbl_error **err)
 {
 	json_t *proj = NULL, *rec = NULL;
@@ -571,23 +726,8 @@ static int start_build(runner_launcher *l, json_t *req, json_t **out, cbl_error 
 	if ((rc = store_next_build_number(l->home, name, &number, err)) ||
 	    (rc = store_build_dir_create(l->home, name, uuid, &dir, err)))
 		goto out;
-	if ((rc = build_argv(l, req, proj, dir, &argv, err)))
+	if ((rc = prepare_launch(l, req, proj, dir, uuid, number, &argv, err)))
 		goto fail_dir;
-	cbl_strv_push(&argv, "--build-uuid");
-	cbl_strv_push(&argv, uuid);
-	cbl_strv_push(&argv, "--build-number");
-	cbl_strv_push_take(&argv, cbl_xasprintf("%lld", (long long)number));
-	/* `run [options] SOURCE`: the source was pushed last by build_argv;
-	 * getopt permutes, so options after it are fine */
-	{
-		char *rq = json_dumps(req, JSON_COMPACT | JSON_SORT_KEYS);
-		char *path = cbl_path_join(dir, "request.json");
-		rc = cbl_write_file_atomic(path, rq, strlen(rq), 0600, false, err);
-		free(path);
-		free(rq);
-		if (rc)
-			goto fail_dir;
-	}
 	pthread_mutex_lock(&l->mu);
 	bool slot = l->max_running <= 0 || (l->running < l->max_running && !l->head);
 	if (!slot) {
