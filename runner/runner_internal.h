@@ -210,7 +210,7 @@ struct runner_build {
 	const char *no_cache_why; /* a literal */
 	char *cache_dir;
 	const char *const *insecure_registries; /* borrowed from the options */
-	char *source_cache_dir;  /* --source-cache: <cache dir>/git, NULL = off (runner/source.h) */
+	char *source_cache_dir;  /* --source-cache: <cache dir>/git, NULL = off (source/source.h) */
 	struct cache_store *cache_store;
 	struct cache_session *cache_sess;
 };
