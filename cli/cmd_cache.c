@@ -1,7 +1,7 @@
 /* cli/cmd_cache.c - `codebuild-local cache ls | explain | prune`: look at
  * and trim the local build cache (cache/cache.h). */
 #include "cli/cli.h"
-#include "runner/source_cache.h"
+#include "source/source.h"
 #include "cache/cache.h"
 #include "store/store.h"
 #include "util/alloc.h"
@@ -218,7 +218,7 @@ static int do_prune(cache_store *st, const cache_prune_opts *po, bool has_age)
 		size_t n = 0;
 		uint64_t bytes = 0;
 		char *git = cbl_path_join(cache_store_dir(st), "git");
-		int rc = runner_srccache_prune(git, po->older_than_ms, &n, &bytes, &err);
+		int rc = source_cache_prune(git, po->older_than_ms, &n, &bytes, &err);
 		free(git);
 		if (rc < 0) {
 			cli_report(err);
@@ -237,7 +237,7 @@ static void ls_source_caches(cache_store *st)
 {
 	cbl_strv stores = CBL_STRV_INIT;
 	char *git = cbl_path_join(cache_store_dir(st), "git");
-	if (runner_srccache_list(git, &stores, NULL) == 0 && stores.n) {
+	if (source_cache_list(git, &stores, NULL) == 0 && stores.n) {
 		printf("\nSOURCE CACHE (git objects, run --source-cache)  SIZE  CHANGED\n");
 		for (size_t i = 0; i < stores.n; i++) {
 			char key[65], when[32];

@@ -1,6 +1,6 @@
 /* runner/fetch.c - the fetch-sources stage (DOWNLOAD_SOURCE): the primary git clone or the local tree's HEAD, then the secondary sources. */
 #include "runner/runner_internal.h"
-#include "runner/source.h"
+#include "source/source.h"
 #include "util/alloc.h"
 #include "util/fs.h"
 #include "util/time.h"
@@ -100,8 +100,8 @@ runner_status runner_fetch_failed(runner_build *b, runner_outcome *o, const char
 int runner_fetch_git(runner_build *b, const char *url, const char *version, const char *dest,
 		     const char *secondary, char **sha, cbl_error **err)
 {
-	runner_source_git_opts go = RUNNER_SOURCE_GIT_OPTS_INIT;
-	runner_source_git_stats stats;
+	source_git_opts go = SOURCE_GIT_OPTS_INIT;
+	source_git_stats stats;
 	go.url = url;
 	go.version = version;
 	go.depth = b->src.clone_depth;
@@ -112,13 +112,13 @@ int runner_fetch_git(runner_build *b, const char *url, const char *version, cons
 	go.payload = b;
 	go.object_cache_dir = b->src.source_cache_dir;
 	go.stats = &stats;
-	if (b->src.clone_depth && runner_source_git_is_ssh(url))
+	if (b->src.clone_depth && source_git_is_ssh(url))
 		runner_warn(b, "libgit2 cannot fetch shallow over SSH: the whole history is downloaded, "
 			       "then cut to depth %d",
 			    b->src.clone_depth);
-	int rc = runner_source_git_fetch(&go, dest, sha, err);
+	int rc = source_git_fetch(&go, dest, sha, err);
 	if (b->src.source_cache_dir) {
-		char *line = runner_source_git_cache_summary(&stats);
+		char *line = source_git_cache_summary(&stats);
 		if (secondary)
 			runner_agent(b, "%s (secondary source %s)", line, secondary);
 		else

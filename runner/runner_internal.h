@@ -164,7 +164,7 @@ typedef struct runner_layout { /* build.c init_source / init_layout, provision.c
 	char *git_parent;
 	int clone_depth;
 	bool fetch_submodules;
-	char *source_cache_dir;  /* --source-cache: <cache dir>/git, NULL = off (runner/source.h) */
+	char *source_cache_dir;  /* --source-cache: <cache dir>/git, NULL = off (source/source.h) */
 	int source_mode;         /* runner_source_mode */
 	char *src_inner;         /* /codebuild/output/srcN/src, or the host path */
 	char *scratch;           /* mount point of the sandbox's private tmpfs */

@@ -21,7 +21,7 @@
  */
 #include "runner/runner_internal.h"
 #include "runner/sandbox.h"
-#include "runner/source.h"
+#include "source/source.h"
 #include "util/alloc.h"
 #include "util/fs.h"
 

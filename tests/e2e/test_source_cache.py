@@ -38,7 +38,7 @@ def check(p, key):
 
 
 def store_key(url):
-    # the URL without credentials, scheme and host lower-cased (runner/source_cache.c)
+    # the URL without credentials, scheme and host lower-cased (source/cache.c)
     return hashlib.sha256(url.rstrip("/").encode()).hexdigest()
 
 

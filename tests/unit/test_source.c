@@ -1,10 +1,10 @@
-/* Unit tests for runner/source_git.c against real repositories: fixtures
+/* Unit tests for source/git.c against real repositories: fixtures
  * built with /usr/bin/git, served over smart HTTP by tests/e2e/gitserver.py
  * (git http-backend) on 127.0.0.1, and read back with /usr/bin/git.
  * Run with cwd = the project root. */
 #include "tests/unit/tap.h"
 #include "tests/unit/git_helpers.h"
-#include "runner/source.h"
+#include "source/source.h"
 #include "util/alloc.h"
 #include "util/error.h"
 #include "util/fs.h"
@@ -132,13 +132,13 @@ static void on_progress(const char *line, void *payload)
 static int fetch(const char *url, const char *version, int depth, bool submodules, bool tags, const char *dest,
 		 char **sha, cbl_error **e)
 {
-	runner_source_git_opts o = RUNNER_SOURCE_GIT_OPTS_INIT;
+	source_git_opts o = SOURCE_GIT_OPTS_INIT;
 	o.url = url;
 	o.version = version;
 	o.depth = depth;
 	o.submodules = submodules;
 	o.tags = tags;
-	return runner_source_git_fetch(&o, dest, sha, e);
+	return source_git_fetch(&o, dest, sha, e);
 }
 
 /* ------------------------------------------------------------ fixtures --- */
@@ -196,11 +196,11 @@ static void test_http_refs(void)
 	char *tip = rev("main", "main"), *d = new_dest(), *want0 = NULL;
 	progress_log pl = {0};
 
-	runner_source_git_opts o = RUNNER_SOURCE_GIT_OPTS_INIT;
+	source_git_opts o = SOURCE_GIT_OPTS_INIT;
 	o.url = url;
 	o.progress = on_progress;
 	o.payload = &pl;
-	int rc = runner_source_git_fetch(&o, d, &sha, &e);
+	int rc = source_git_fetch(&o, d, &sha, &e);
 	is_int(rc, 0, "default HEAD, depth 1 (%s)", e ? e->msg : "ok");
 	is_int(commits(d), 1, "depth 1: one commit in git log");
 	char *t = file_text(d, "file.txt");
@@ -472,12 +472,12 @@ static void test_submodules(void)
 	char *url = cbl_xasprintf("%s/withsub.git", base), *d = new_dest();
 	char *pin = rev("sub", "HEAD~1");
 	progress_log pl = {0};
-	runner_source_git_opts o = RUNNER_SOURCE_GIT_OPTS_INIT;
+	source_git_opts o = SOURCE_GIT_OPTS_INIT;
 	o.url = url;
 	o.submodules = true;
 	o.progress = on_progress;
 	o.payload = &pl;
-	int rc = runner_source_git_fetch(&o, d, NULL, &e);
+	int rc = source_git_fetch(&o, d, NULL, &e);
 	is_int(rc, 0, "submodules, recursive (%s)", e ? e->msg : "ok");
 	char *t = file_text(d, "lib/s.txt");
 	is_str(t, "sub1\n", "submodule at its pinned commit, not the sub repo's tip");
@@ -690,11 +690,11 @@ static void test_local(void)
 	char *path = cbl_xasprintf("%s/srv/main.git", tmp_root), *d = new_dest();
 	char *sha = NULL, *tip = rev("main", "main");
 	progress_log pl = {0};
-	runner_source_git_opts o = RUNNER_SOURCE_GIT_OPTS_INIT;
+	source_git_opts o = SOURCE_GIT_OPTS_INIT;
 	o.url = path;
 	o.progress = on_progress;
 	o.payload = &pl;
-	int rc = runner_source_git_fetch(&o, d, &sha, &e);
+	int rc = source_git_fetch(&o, d, &sha, &e);
 	is_int(rc, 0, "local bare path, depth 1 (%s)", e ? e->msg : "ok");
 	is_int(commits(d), 1, "local: git log shows one commit");
 	is_int(sh("git -C '%s' fsck >/dev/null 2>&1", d), 0, "local: git fsck clean");

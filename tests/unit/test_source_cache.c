@@ -1,12 +1,12 @@
-/* Unit tests for the source cache (runner/source_cache.c through
- * runner_source_git_fetch with object_cache_dir): fixtures built with
+/* Unit tests for the source cache (source/cache.c through
+ * source_git_fetch with object_cache_dir): fixtures built with
  * /usr/bin/git, served over smart HTTP by tests/e2e/gitserver.py (git
  * http-backend) on 127.0.0.1, read back with /usr/bin/git.
  * Run with cwd = the project root. */
 #include "tests/unit/tap.h"
 #include "tests/unit/git_helpers.h"
-#include "runner/source.h"
-#include "runner/source_cache.h"
+#include "source/source.h"
+#include "source/source_internal.h"
 #include "util/alloc.h"
 #include "util/error.h"
 #include "util/fs.h"
@@ -89,9 +89,9 @@ static pid_t start_server(const char *root, int *port)
 
 /* one fetch with the cache; stats into *st */
 static int cfetch(const char *url, const char *version, int depth, bool submodules, const char *dest, char **sha,
-		  runner_source_git_stats *st, cbl_error **e)
+		  source_git_stats *st, cbl_error **e)
 {
-	runner_source_git_opts o = RUNNER_SOURCE_GIT_OPTS_INIT;
+	source_git_opts o = SOURCE_GIT_OPTS_INIT;
 	o.url = url;
 	o.version = version;
 	o.depth = depth;
@@ -99,9 +99,9 @@ static int cfetch(const char *url, const char *version, int depth, bool submodul
 	o.object_cache_dir = cache_root;
 	o.stats = st;
 	memset(st, 0, sizeof(*st));
-	int rc = runner_source_git_fetch(&o, dest, sha, e);
+	int rc = source_git_fetch(&o, dest, sha, e);
 	if (getenv("CBL_TEST_VERBOSE")) {
-		char *line = runner_source_git_cache_summary(st);
+		char *line = source_git_cache_summary(st);
 		printf("# %s\n", line);
 		free(line);
 	}
@@ -123,7 +123,7 @@ static char *tip(const char *repo)
 
 static char *store_dir(const char *url)
 {
-	char *key = runner_srccache_key(url);
+	char *key = source_cache_key(url);
 	char *d = cbl_path_join(cache_root, key);
 	free(key);
 	return d;
@@ -164,13 +164,13 @@ static int build_fixtures(void)
 static void test_incremental(void)
 {
 	cbl_error *e = NULL;
-	runner_source_git_stats st;
+	source_git_stats st;
 	char *url = cbl_xasprintf("%s/big.git", base), *d = new_dest(), *sha = NULL;
 	char *t3 = tip("big");
 
 	int rc = cfetch(url, NULL, 1, false, d, &sha, &st, &e);
 	is_int(rc, 0, "cold fetch with the cache (%s)", e ? e->msg : "ok");
-	is_int(st.cache, RUNNER_SOURCE_CACHE_EMPTY, "cold: the cache was empty");
+	is_int(st.cache, SOURCE_CACHE_EMPTY, "cold: the cache was empty");
 	unsigned cold_objects = st.received_objects;
 	uint64_t cold_bytes = st.received_bytes;
 	ok(cold_objects >= 400, "cold: every object of the tree came from the server (%u)", cold_objects);
@@ -196,7 +196,7 @@ static void test_incremental(void)
 	char *d2 = new_dest();
 	rc = cfetch(url, NULL, 1, false, d2, &sha, &st, &e);
 	is_int(rc, 0, "warm fetch (%s)", e ? e->msg : "ok");
-	is_int(st.cache, RUNNER_SOURCE_CACHE_USED, "warm: the cache was used");
+	is_int(st.cache, SOURCE_CACHE_USED, "warm: the cache was used");
 	ok(st.cached_objects >= cold_objects, "warm: %u objects were in the cache", st.cached_objects);
 	ok(st.received_objects > 0 && st.received_objects <= 6,
 	   "warm: only the new objects came from the server (%u objects; %u cold)", st.received_objects, cold_objects);
@@ -240,7 +240,7 @@ static void test_incremental(void)
 	char *d4 = new_dest();
 	rc = cfetch(url, NULL, 3, false, d4, NULL, &st, &e);
 	is_int(rc, 0, "depth 3 again (%s)", e ? e->msg : "ok");
-	is_int(st.cache, RUNNER_SOURCE_CACHE_USED, "depth 3 again: cache used");
+	is_int(st.cache, SOURCE_CACHE_USED, "depth 3 again: cache used");
 	is_int(st.received_objects, 0, "depth 3 again: nothing from the server");
 	is_int(commits(d4), 3, "depth 3 again: exactly three commits");
 	cbl_error_clear(&e);
@@ -298,7 +298,7 @@ static void test_incremental(void)
 	char *d9 = new_dest();
 	rc = cfetch(url, NULL, 1, false, d9, NULL, &st, &e);
 	is_int(rc, 0, "fetch after the cache was removed (%s)", e ? e->msg : "ok");
-	is_int(st.cache, RUNNER_SOURCE_CACHE_EMPTY, "the cache starts empty again");
+	is_int(st.cache, SOURCE_CACHE_EMPTY, "the cache starts empty again");
 	cbl_error_clear(&e);
 
 	free(c2);
@@ -320,7 +320,7 @@ static void test_incremental(void)
 static void test_damaged(void)
 {
 	cbl_error *e = NULL;
-	runner_source_git_stats st;
+	source_git_stats st;
 	char *url = cbl_xasprintf("%s/big.git", base), *sd = store_dir(url);
 
 	/* a truncated pack: found when the store is opened */
@@ -334,7 +334,7 @@ static void test_damaged(void)
 	d = new_dest();
 	rc = cfetch(url, NULL, 1, false, d, NULL, &st, &e);
 	is_int(rc, 0, "fetch with a truncated store succeeds (%s)", e ? e->msg : "ok");
-	is_int(st.cache, RUNNER_SOURCE_CACHE_REBUILT, "the store was rebuilt");
+	is_int(st.cache, SOURCE_CACHE_REBUILT, "the store was rebuilt");
 	ok(strstr(st.note, "damaged") != NULL, "note: %s", st.note);
 	is_int(commits(d), 1, "rebuilt: depth 1");
 	is_int(sh("git -C '%s' fsck >/dev/null 2>&1", d), 0, "rebuilt: git fsck clean");
@@ -351,7 +351,7 @@ static void test_damaged(void)
 	d = new_dest();
 	rc = cfetch(url, NULL, 1, false, d, NULL, &st, &e);
 	is_int(rc, 0, "fetch with unreadable cached objects succeeds (%s)", e ? e->msg : "ok");
-	is_int(st.cache, RUNNER_SOURCE_CACHE_REBUILT, "rebuilt after the failed attempt (%s)", st.note);
+	is_int(st.cache, SOURCE_CACHE_REBUILT, "rebuilt after the failed attempt (%s)", st.note);
 	char *t = file_text(d, "version.txt");
 	is_str(t, "v5\n", "content of the new commit");
 	free(t);
@@ -365,14 +365,14 @@ static void test_damaged(void)
 	d = new_dest();
 	rc = cfetch(url, NULL, 1, false, d, NULL, &st, &e);
 	is_int(rc, 0, "fetch with a bad packed-refs (%s)", e ? e->msg : "ok");
-	is_int(st.cache, RUNNER_SOURCE_CACHE_REBUILT, "rebuilt (%s)", st.note);
+	is_int(st.cache, SOURCE_CACHE_REBUILT, "rebuilt (%s)", st.note);
 	cbl_error_clear(&e);
 	free(d);
 	is_int(sh("rm -f '%s/HEAD'", sd), 0, "HEAD removed");
 	d = new_dest();
 	rc = cfetch(url, NULL, 1, false, d, NULL, &st, &e);
 	is_int(rc, 0, "fetch with no HEAD in the store (%s)", e ? e->msg : "ok");
-	is_int(st.cache, RUNNER_SOURCE_CACHE_REBUILT, "rebuilt (%s)", st.note);
+	is_int(st.cache, SOURCE_CACHE_REBUILT, "rebuilt (%s)", st.note);
 	cbl_error_clear(&e);
 	free(d);
 
@@ -384,7 +384,7 @@ static void test_damaged(void)
 	d = new_dest();
 	rc = cfetch(url, NULL, 1, false, d, NULL, &st, &e);
 	is_int(rc, 0, "fetch with a half-published pack (%s)", e ? e->msg : "ok");
-	is_int(st.cache, RUNNER_SOURCE_CACHE_USED, "a half-published pack does not spoil the store");
+	is_int(st.cache, SOURCE_CACHE_USED, "a half-published pack does not spoil the store");
 	is_int(st.received_objects, 0, "nothing new from the server");
 	ok(sh("ls '%s'/objects/pack/*.tmp.999999999 >/dev/null 2>&1", sd) != 0, "the stale temporary file was removed");
 	cbl_error_clear(&e);
@@ -406,7 +406,7 @@ static void test_concurrent(void)
 	for (int i = 0; i < N; i++) {
 		kids[i] = fork();
 		if (kids[i] == 0) {
-			runner_source_git_stats st;
+			source_git_stats st;
 			cbl_error *e = NULL;
 			char *sha = NULL;
 			int rc = cfetch(url, NULL, 1, false, dests[i], &sha, &st, &e);
@@ -429,12 +429,12 @@ static void test_concurrent(void)
 	}
 	char *sd = store_dir(url);
 	is_int(sh("git -C '%s' fsck >/dev/null 2>&1", sd), 0, "the store is sound afterwards");
-	runner_source_git_stats st;
+	source_git_stats st;
 	cbl_error *e = NULL;
 	char *d = new_dest();
 	int rc = cfetch(url, NULL, 1, false, d, NULL, &st, &e);
 	is_int(rc, 0, "and used by the next fetch (%s)", e ? e->msg : "ok");
-	is_int(st.cache, RUNNER_SOURCE_CACHE_USED, "cache used");
+	is_int(st.cache, SOURCE_CACHE_USED, "cache used");
 	is_int(st.received_objects, 0, "nothing new from the server");
 	cbl_error_clear(&e);
 	free(d);
@@ -447,7 +447,7 @@ static void test_concurrent(void)
 static void test_consolidate(void)
 {
 	cbl_error *e = NULL;
-	runner_source_git_stats st;
+	source_git_stats st;
 	char *url = cbl_xasprintf("%s/lib.git", base), *sd = store_dir(url);
 	int fails = 0, max_packs = 0;
 	for (int i = 0; i < 36; i++) {
@@ -479,7 +479,7 @@ static void test_consolidate(void)
 	char *d = new_dest();
 	int rc = cfetch(url, NULL, 3, false, d, NULL, &st, &e);
 	is_int(rc, 0, "fetch from the repacked store, depth 3 (%s)", e ? e->msg : "ok");
-	is_int(st.cache, RUNNER_SOURCE_CACHE_USED, "used");
+	is_int(st.cache, SOURCE_CACHE_USED, "used");
 	is_int(st.received_objects, 0, "nothing from the server");
 	is_int(commits(d), 3, "exactly three commits");
 	is_int(sh("git -C '%s' fsck >/dev/null 2>&1", d), 0, "git fsck clean");
@@ -501,7 +501,7 @@ static void test_consolidate(void)
 	d = new_dest();
 	rc = cfetch(url, NULL, 0, false, d, NULL, &st, &e);
 	is_int(rc, 0, "full fetch from a complete store (%s)", e ? e->msg : "ok");
-	is_int(st.cache, RUNNER_SOURCE_CACHE_USED, "used");
+	is_int(st.cache, SOURCE_CACHE_USED, "used");
 	ok(st.received_objects > 0 && st.received_objects <= 3, "only the new commit's objects (%u)", st.received_objects);
 	is_int(commits(d), 38, "all 38 commits");
 	is_int(sh("git -C '%s' fsck >/dev/null 2>&1", d), 0, "git fsck clean");
@@ -515,11 +515,11 @@ static void test_consolidate(void)
 static void test_misc(void)
 {
 	cbl_error *e = NULL;
-	runner_source_git_stats st;
+	source_git_stats st;
 
-	char *k1 = runner_srccache_key("http://user:s3cret@Example.COM:8080/org/Repo.git/");
-	char *k2 = runner_srccache_key("HTTP://example.com:8080/org/Repo.git");
-	char *k3 = runner_srccache_key("http://example.com:8080/org/repo.git");
+	char *k1 = source_cache_key("http://user:s3cret@Example.COM:8080/org/Repo.git/");
+	char *k2 = source_cache_key("HTTP://example.com:8080/org/Repo.git");
+	char *k3 = source_cache_key("http://example.com:8080/org/repo.git");
 	is_str(k1, k2, "the store's key ignores credentials, the case of scheme and host, trailing slashes");
 	ok(strcmp(k2, k3) != 0, "but not the path's case");
 	is_int(strlen(k1), 64, "a SHA-256 in hex");
@@ -541,7 +541,7 @@ static void test_misc(void)
 	d = new_dest();
 	rc = cfetch(url, NULL, 1, true, d, NULL, &st, &e);
 	is_int(rc, 0, "submodules with the cache, warm (%s)", e ? e->msg : "ok");
-	is_int(st.cache, RUNNER_SOURCE_CACHE_USED, "warm: used");
+	is_int(st.cache, SOURCE_CACHE_USED, "warm: used");
 	is_int(st.received_objects, 0, "warm: nothing from the server, submodule included");
 	t = file_text(d, "lib/lib.txt");
 	is_str(t, "lib1\n", "warm: submodule content");
@@ -558,7 +558,7 @@ static void test_misc(void)
 	d = new_dest();
 	rc = cfetch(path, NULL, 1, false, d, NULL, &st, &e);
 	is_int(rc, 0, "a local path with the cache option (%s)", e ? e->msg : "ok");
-	is_int(st.cache, RUNNER_SOURCE_CACHE_SKIPPED, "skipped");
+	is_int(st.cache, SOURCE_CACHE_SKIPPED, "skipped");
 	is_str(st.note, "a local repository", "note");
 	cbl_error_clear(&e);
 	free(d);
@@ -567,14 +567,14 @@ static void test_misc(void)
 	/* no option: off, and the stats still count */
 	url = cbl_xasprintf("%s/big.git", base);
 	d = new_dest();
-	runner_source_git_opts o = RUNNER_SOURCE_GIT_OPTS_INIT;
+	source_git_opts o = SOURCE_GIT_OPTS_INIT;
 	o.url = url;
 	o.stats = &st;
-	rc = runner_source_git_fetch(&o, d, NULL, &e);
+	rc = source_git_fetch(&o, d, NULL, &e);
 	is_int(rc, 0, "without the cache (%s)", e ? e->msg : "ok");
-	is_int(st.cache, RUNNER_SOURCE_CACHE_OFF, "off");
+	is_int(st.cache, SOURCE_CACHE_OFF, "off");
 	ok(st.received_objects >= 400, "objects counted without the cache too (%u)", st.received_objects);
-	char *line = runner_source_git_cache_summary(&st);
+	char *line = source_git_cache_summary(&st);
 	is_str(line, "Source cache: off", "summary when off");
 	free(line);
 	cbl_error_clear(&e);
@@ -590,17 +590,17 @@ static void test_misc(void)
 	free(d);
 	free(bad);
 
-	runner_source_git_stats s = {0};
-	s.cache = RUNNER_SOURCE_CACHE_USED;
+	source_git_stats s = {0};
+	s.cache = SOURCE_CACHE_USED;
 	s.cached_objects = 1234;
 	s.received_objects = 3;
 	s.received_bytes = 2048;
-	line = runner_source_git_cache_summary(&s);
+	line = source_git_cache_summary(&s);
 	is_str(line, "Source cache: used (1234 objects cached); 3 objects (2.0 KiB) from the server", "summary: used");
 	free(line);
-	s.cache = RUNNER_SOURCE_CACHE_SKIPPED;
+	s.cache = SOURCE_CACHE_SKIPPED;
 	snprintf(s.note, sizeof(s.note), "a local repository");
-	line = runner_source_git_cache_summary(&s);
+	line = source_git_cache_summary(&s);
 	is_str(line, "Source cache: not used (a local repository); 3 objects (2.0 KiB) from the server", "summary: skipped");
 	free(line);
 	free(url);

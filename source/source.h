@@ -1,6 +1,9 @@
-/* runner/source.h - fetching a build's source from a git repository (libgit2).
+/* source/source.h - the source module's contract: fetching a build's source
+ * from a git repository (libgit2), and the source cache's maintenance.
+ * runner/ and cli/ include this header only; source/source_internal.h is
+ * the module's own (and its unit tests').
  *
- * runner_source_git_fetch() produces what CodeBuild's DOWNLOAD_SOURCE phase
+ * source_git_fetch() produces what CodeBuild's DOWNLOAD_SOURCE phase
  * produces for a git source: a working tree of one commit, by default a
  * shallow single-ref clone (git_clone_depth 1), with HEAD detached at the
  * commit, optionally with submodules and tags.
@@ -10,16 +13,23 @@
  * concurrently into different destinations.  The call reads HOME,
  * XDG_CONFIG_HOME and SSH_AUTH_SOCK from the environment; do not setenv()
  * concurrently.  The progress callback runs on the calling thread.
+ *
+ * Errors follow util/error.h (last argument, negative CBL_E* code); nothing
+ * here prints or exits.  Ownership: strings returned through `char **` or
+ * as `char *` belong to the caller (free()); strings passed in are
+ * borrowed for the call.
  */
-#ifndef RUNNER_SOURCE_H
-#define RUNNER_SOURCE_H
+#ifndef SOURCE_SOURCE_H
+#define SOURCE_SOURCE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "util/error.h"
+#include "util/strv.h"
 
-typedef struct runner_source_git_opts {
+typedef struct source_git_opts {
 	/* Required.  https://, http://, ssh://, git://, scp-like user@host:path,
 	 * file:// or a local path (a work tree or a bare repository). */
 	const char *url;
@@ -37,7 +47,7 @@ typedef struct runner_source_git_opts {
 	const char *version;
 	/* History depth: 1 = CodeBuild's default git_clone_depth; 0 = full.
 	 * `git log` in the result shows exactly `depth` commits when the history
-	 * is longer (for local and file:// sources too, see source_git.c). */
+	 * is longer (for local and file:// sources too, see source/git.c). */
 	int depth;
 	/* Fetch and check out submodules recursively, at their recorded commits,
 	 * with the same depth (CodeBuild's fetchSubmodules). */
@@ -65,27 +75,31 @@ typedef struct runner_source_git_opts {
 	const char *object_cache_dir;
 	/* Filled in when not NULL (on failure too): what came from the server
 	 * and what the cache did. */
-	struct runner_source_git_stats *stats;
-} runner_source_git_opts;
+	struct source_git_stats *stats;
+} source_git_opts;
 
-#define RUNNER_SOURCE_GIT_OPTS_INIT {NULL, NULL, 1, false, false, NULL, NULL}
+#define SOURCE_GIT_OPTS_INIT {NULL, NULL, 1, false, false, NULL, NULL}
 
 /* What the source cache did for the top-level repository. */
-typedef enum runner_source_cache_state {
-	RUNNER_SOURCE_CACHE_OFF = 0, /* no object_cache_dir */
-	RUNNER_SOURCE_CACHE_USED,    /* its objects were offered to the server ("have"s) */
-	RUNNER_SOURCE_CACHE_EMPTY,   /* nothing cached yet for this URL: filled by this fetch */
-	RUNNER_SOURCE_CACHE_REBUILT, /* unusable (corrupt): discarded, refilled by this fetch */
-	RUNNER_SOURCE_CACHE_SKIPPED, /* not used (note says why); the fetch went on without it */
-} runner_source_cache_state;
+typedef enum source_cache_state {
+	SOURCE_CACHE_OFF = 0, /* no object_cache_dir */
+	SOURCE_CACHE_USED,    /* its objects were offered to the server ("have"s) */
+	SOURCE_CACHE_EMPTY,   /* nothing cached yet for this URL: filled by this fetch */
+	SOURCE_CACHE_REBUILT, /* unusable (corrupt): discarded, refilled by this fetch */
+	SOURCE_CACHE_SKIPPED, /* not used (note says why); the fetch went on without it */
+} source_cache_state;
 
-typedef struct runner_source_git_stats {
+typedef struct source_git_stats {
 	unsigned received_objects; /* objects the server sent, submodules included */
 	uint64_t received_bytes;   /* pack bytes the server sent */
 	unsigned cached_objects;   /* objects the cache held for this fetch (0 without) */
-	runner_source_cache_state cache;
+	source_cache_state cache;
 	char note[160];            /* why SKIPPED / REBUILT; "" otherwise */
-} runner_source_git_stats;
+} source_git_stats;
+
+/* True for SSH URLs (ssh://, scp-like user@host:path): a depth-limited fetch
+ * over SSH downloads the whole history and cuts it (see source/git.c). */
+bool source_git_is_ssh(const char *url);
 
 /* Fetches o->url at o->version into dest_dir, which must not exist or be an
  * empty directory (its parent must exist).  The work happens in a sibling
@@ -120,14 +134,11 @@ typedef struct runner_source_git_stats {
  *   CBL_EIO     "cannot reach URL: <libgit2 message>" (connection refused,
  *               DNS failure, TLS failure); other fetch, checkout and
  *               filesystem failures ("git fetch from URL failed: ...")
+ *   CBL_ESTOPPED  o->cancelled said so ("fetch cancelled")
  * Submodule failures are wrapped as "submodule 'path': ...".
  */
-/* True for SSH URLs (ssh://, scp-like user@host:path): a depth-limited fetch
- * over SSH downloads the whole history and cuts it (see source_git.c). */
-bool runner_source_git_is_ssh(const char *url);
-
-int runner_source_git_fetch(const runner_source_git_opts *o, const char *dest_dir,
-			    char **resolved_sha_out, cbl_error **err);
+int source_git_fetch(const source_git_opts *o, const char *dest_dir, char **resolved_sha_out,
+		     cbl_error **err);
 
 /* Source cache (CodeBuild's LOCAL_SOURCE_CACHE), with o->object_cache_dir:
  *
@@ -138,7 +149,7 @@ int runner_source_git_fetch(const runner_source_git_opts *o, const char *dest_di
  *   1. hard-links (or copies) the store's packs into the new clone and names
  *      their commits under refs/cbl-have/ there, so libgit2 offers them to
  *      the server as "have"s and only what is new is sent (a fetch with a
- *      depth offers the newest 16 commits: see source_cache.c); the store's
+ *      depth offers the newest 16 commits: see source/cache.c); the store's
  *      shallow boundary goes along, so a shallow fetch deepens correctly;
  *   2. fetches as without the cache, removes refs/cbl-have/ and writes the
  *      clone's own shallow boundary: exactly `depth` commits, checked
@@ -160,6 +171,17 @@ int runner_source_git_fetch(const runner_source_git_opts *o, const char *dest_di
 
 /* One agent line for the log: "Source cache: ...", from o->stats after a
  * fetch with object_cache_dir.  Caller frees. */
-char *runner_source_git_cache_summary(const runner_source_git_stats *s);
+char *source_git_cache_summary(const source_git_stats *s);
+
+/* `cache ls` / `cache prune` for the stores under root (<cache dir>/git):
+ * one line per store appended to out ("<key>\t<bytes>\t<last change, epoch
+ * us>"), and the removal of the stores unchanged for older_than_ms (0 =
+ * every store) that no build holds (their lock is taken without waiting; a
+ * busy store stays), adding to *removed and *bytes.  A missing root is an
+ * empty list.  Errors: CBL_EIO (root cannot be read).  Safe to call while
+ * builds use the stores (the locks above). */
+int source_cache_list(const char *root, cbl_strv *out, cbl_error **err);
+int source_cache_prune(const char *root, int64_t older_than_ms, size_t *removed, uint64_t *bytes,
+		       cbl_error **err);
 
 #endif

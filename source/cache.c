@@ -1,5 +1,5 @@
-/* runner/source_cache.c - the source cache's object stores (runner/source.h,
- * "Source cache"; internal API in runner/source_cache.h).
+/* source/cache.c - the source cache's object stores (source/source.h,
+ * "Source cache"; internal API in source/source_internal.h).
  *
  * A store is a bare repository laid out the way git would, so `git -C STORE
  * log --all` works on it:
@@ -47,7 +47,7 @@
  * A store's refs then always name commits whose history is present down to
  * its shallow boundary, which is what "have" promises the server.
  */
-#include "runner/source_cache.h"
+#include "source/source_internal.h"
 
 #include "util/alloc.h"
 #include "util/buf.h"
@@ -88,7 +88,7 @@
 #define MAX_REPACK_OBJECTS 1000000
 #define HAVE_PREFIX "refs/cbl-have/"
 
-struct runner_srccache {
+struct source_cache {
 	char *root, *key, *dir, *lockpath;
 	int lockfd;
 	int locked; /* 0, LOCK_SH or LOCK_EX */
@@ -96,57 +96,9 @@ struct runner_srccache {
 	ino_t ino;  /* the store directory this handle opened (see discard) */
 	cbl_strv packs; /* "pack-<sha>" names with a good .idx and .pack */
 	unsigned objects;
-	char *shallow;  /* normalised "hex\n" lines, "" when none */
+	source_shallow shallow;
 	cbl_strv haves; /* hex ids of the refs, unique, refs/cbl/last first */
 };
-
-/* ---------------------------------------------------------------- oids --- */
-
-void runner_oidset_release(runner_oidset *s)
-{
-	free(s->v);
-	free(s->used);
-	memset(s, 0, sizeof(*s));
-}
-
-bool runner_oidset_add(runner_oidset *s, const git_oid *o)
-{
-	if ((s->n + 1) * 2 > s->cap) {
-		runner_oidset old = *s;
-		s->cap = old.cap ? old.cap * 2 : 64;
-		s->v = cbl_xcalloc(s->cap, sizeof(*s->v));
-		s->used = cbl_xcalloc(s->cap, 1);
-		s->n = 0;
-		for (size_t i = 0; i < old.cap; i++)
-			if (old.used[i])
-				runner_oidset_add(s, &old.v[i]);
-		runner_oidset_release(&old);
-	}
-	size_t h;
-	memcpy(&h, o->id, sizeof(h));
-	size_t i = h & (s->cap - 1);
-	while (s->used[i]) {
-		if (git_oid_equal(&s->v[i], o))
-			return false;
-		i = (i + 1) & (s->cap - 1);
-	}
-	s->used[i] = 1;
-	git_oid_cpy(&s->v[i], o);
-	s->n++;
-	return true;
-}
-
-bool runner_oidset_has(const runner_oidset *s, const git_oid *o)
-{
-	if (!s->cap)
-		return false;
-	size_t h;
-	memcpy(&h, o->id, sizeof(h));
-	for (size_t i = h & (s->cap - 1); s->used[i]; i = (i + 1) & (s->cap - 1))
-		if (git_oid_equal(&s->v[i], o))
-			return true;
-	return false;
-}
 
 static bool is_hex40(const char *s, size_t n)
 {
@@ -160,7 +112,7 @@ static bool is_hex40(const char *s, size_t n)
 
 /* ----------------------------------------------------------------- key --- */
 
-char *runner_srccache_key(const char *url)
+char *source_cache_key(const char *url)
 {
 	cbl_buf b = CBL_BUF_INIT;
 	const char *sep = strstr(url, "://");
@@ -281,6 +233,22 @@ static int link_or_copy(const char *src, const char *dst, cbl_error **err)
 	return rc;
 }
 
+/* Links (or copies) pack `name` from srcdir to dstdir: the .pack first, so
+ * that an index never names a pack that is not there (libgit2 ignores a
+ * pack without its index, not an index without its pack). */
+static int link_pack(const char *srcdir, const char *dstdir, const char *name, cbl_error **err)
+{
+	int rc = 0;
+	for (int k = 0; k < 2 && !rc; k++) {
+		char *a = cbl_xasprintf("%s/%s.%s", srcdir, name, k ? "idx" : "pack");
+		char *b = cbl_xasprintf("%s/%s.%s", dstdir, name, k ? "idx" : "pack");
+		rc = link_or_copy(a, b, err);
+		free(a);
+		free(b);
+	}
+	return rc;
+}
+
 static uint32_t be32(const unsigned char *p)
 {
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
@@ -345,38 +313,6 @@ static int list_packs(const char *dir, cbl_strv *out)
 	if (out->n)
 		qsort(out->v, out->n, sizeof(*out->v), cmp_str);
 	return 0;
-}
-
-/* "hex\n" lines of a shallow file: normalised (sorted, unique) into *out.
- * Returns false on anything else. */
-static bool parse_shallow(const char *data, cbl_strv *out)
-{
-	const char *s = data;
-	while (*s) {
-		size_t l = strcspn(s, "\n");
-		if (l) {
-			if (!is_hex40(s, l))
-				return false;
-			cbl_strv_push_take(out, cbl_xstrndup(s, l));
-		}
-		s += l;
-		if (*s)
-			s++;
-	}
-	if (out->n)
-		qsort(out->v, out->n, sizeof(*out->v), cmp_str);
-	return true;
-}
-
-static char *join_lines(const cbl_strv *lines)
-{
-	cbl_buf b = CBL_BUF_INIT;
-	for (size_t i = 0; i < lines->n; i++) {
-		if (i && !strcmp(lines->v[i], lines->v[i - 1]))
-			continue;
-		cbl_buf_printf(&b, "%s\n", lines->v[i]);
-	}
-	return cbl_buf_detach(&b);
 }
 
 typedef struct refent {
@@ -473,14 +409,14 @@ static char *packed_refs_text(reflist *r)
 typedef struct view {
 	cbl_strv packs;
 	unsigned objects;
-	cbl_strv shallow; /* sorted */
+	source_shallow shallow;
 	reflist refs;
 } view;
 
 static void view_release(view *v)
 {
 	cbl_strv_release(&v->packs);
-	cbl_strv_release(&v->shallow);
+	source_shallow_release(&v->shallow);
 	reflist_release(&v->refs);
 	memset(v, 0, sizeof(*v));
 }
@@ -528,21 +464,12 @@ static int inspect(const char *dir, view *v, char **why)
 		}
 		v->objects += n;
 	}
-	free(p);
-	p = cbl_path_join(dir, "shallow");
-	if (cbl_read_regular_file(p, 64 << 20, &data, &len, NULL) == 0) {
-		if (strlen(data) != len || !parse_shallow(data, &v->shallow)) {
-			*why = cbl_xstrdup("its shallow file is damaged");
-			rc = STORE_BAD;
-			goto out;
-		}
-	} else if (lstat(p, &st) == 0) {
-		*why = cbl_xstrdup("its shallow file is unreadable");
+	int sr = source_shallow_read(&v->shallow, dir, NULL);
+	if (sr < 0) {
+		*why = cbl_xstrdup(sr == CBL_EINVAL ? "its shallow file is damaged" : "its shallow file is unreadable");
 		rc = STORE_BAD;
 		goto out;
 	}
-	free(data);
-	data = NULL;
 	free(p);
 	p = cbl_path_join(dir, "packed-refs");
 	if (cbl_read_regular_file(p, 64 << 20, &data, &len, NULL) == 0) {
@@ -566,7 +493,7 @@ out:
 
 /* ---------------------------------------------------------------- lock --- */
 
-static int lock_wait(runner_srccache *sc, int op, runner_srccache_stop_fn stop, void *payload, cbl_error **err)
+static int lock_wait(source_cache *sc, int op, source_cache_stop_fn stop, void *payload, cbl_error **err)
 {
 	int64_t start = cbl_mono_us();
 	for (;;) {
@@ -586,7 +513,7 @@ static int lock_wait(runner_srccache *sc, int op, runner_srccache_stop_fn stop, 
 	}
 }
 
-void runner_srccache_unlock(runner_srccache *sc)
+void source_cache_unlock(source_cache *sc)
 {
 	if (sc && sc->locked) {
 		flock(sc->lockfd, LOCK_UN);
@@ -598,7 +525,7 @@ void runner_srccache_unlock(runner_srccache *sc)
 
 /* Leftovers of killed creators and discarders of this store (exclusive lock
  * held: no live creator; a live discarder's pid is alive). */
-static void remove_leftovers(runner_srccache *sc)
+static void remove_leftovers(source_cache *sc)
 {
 	DIR *d = opendir(sc->root);
 	if (!d)
@@ -620,7 +547,7 @@ static void remove_leftovers(runner_srccache *sc)
 }
 
 /* Exclusive lock held: moves the store aside and removes it. */
-static void trash_store(runner_srccache *sc)
+static void trash_store(source_cache *sc)
 {
 	char uuid[37];
 	cbl_uuid4(uuid);
@@ -634,7 +561,7 @@ static void trash_store(runner_srccache *sc)
 }
 
 /* Exclusive lock held, no store: an empty bare repository, renamed into place. */
-static int create_store(runner_srccache *sc, cbl_error **err)
+static int create_store(source_cache *sc, cbl_error **err)
 {
 	char uuid[37];
 	cbl_uuid4(uuid);
@@ -669,28 +596,29 @@ out:
 	return rc;
 }
 
-static void take_view(runner_srccache *sc, view *v)
+static void take_view(source_cache *sc, view *v)
 {
 	cbl_strv_release(&sc->packs);
 	cbl_strv_release(&sc->haves);
-	free(sc->shallow);
+	source_shallow_release(&sc->shallow);
 	sc->packs = v->packs;
 	memset(&v->packs, 0, sizeof(v->packs));
 	sc->objects = v->objects;
-	sc->shallow = join_lines(&v->shallow);
+	sc->shallow = v->shallow;
+	memset(&v->shallow, 0, sizeof(v->shallow));
 	/* refs/cbl/last (the previous build's commit) first: libgit2 offers
 	 * haves newest first anyway, this only matters for the cap */
-	runner_oidset seen = {0};
+	source_oidset seen = {0};
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t i = 0; i < v->refs.n && sc->haves.n < MAX_HAVES; i++) {
 			bool last = !strcmp(v->refs.v[i].name, "refs/cbl/last");
 			if (last != (pass == 0))
 				continue;
 			git_oid o;
-			if (git_oid_fromstr(&o, v->refs.v[i].hex) == 0 && runner_oidset_add(&seen, &o))
+			if (git_oid_fromstr(&o, v->refs.v[i].hex) == 0 && source_oidset_add(&seen, &o))
 				cbl_strv_push(&sc->haves, v->refs.v[i].hex);
 		}
-	runner_oidset_release(&seen);
+	source_oidset_release(&seen);
 	struct stat st;
 	if (stat(sc->dir, &st) == 0) {
 		sc->dev = st.st_dev;
@@ -698,10 +626,10 @@ static void take_view(runner_srccache *sc, view *v)
 	}
 }
 
-int runner_srccache_open(runner_srccache **out, const char *root, const char *url, runner_srccache_stop_fn stop,
+int source_cache_open(source_cache **out, const char *root, const char *url, source_cache_stop_fn stop,
 			 void *payload, char **rebuilt, cbl_error **err)
 {
-	runner_srccache *sc = cbl_xcalloc(1, sizeof(*sc));
+	source_cache *sc = cbl_xcalloc(1, sizeof(*sc));
 	view v = {0};
 	char *why = NULL;
 	int rc = 0;
@@ -710,7 +638,7 @@ int runner_srccache_open(runner_srccache **out, const char *root, const char *ur
 	*rebuilt = NULL;
 	sc->lockfd = -1;
 	sc->root = cbl_xstrdup(root);
-	sc->key = runner_srccache_key(url);
+	sc->key = source_cache_key(url);
 	sc->dir = cbl_path_join(root, sc->key);
 	sc->lockpath = cbl_xasprintf("%s/%s.lock", root, sc->key);
 	if ((rc = cbl_mkdir_p(root, 0755, err)) < 0)
@@ -734,7 +662,7 @@ int runner_srccache_open(runner_srccache **out, const char *root, const char *ur
 		free(why);
 		why = NULL;
 		/* flock converts by unlocking first: look again once exclusive */
-		runner_srccache_unlock(sc);
+		source_cache_unlock(sc);
 		if ((rc = lock_wait(sc, LOCK_EX, stop, payload, err)) < 0)
 			goto out;
 		st = inspect(sc->dir, &v, &why);
@@ -753,7 +681,7 @@ int runner_srccache_open(runner_srccache **out, const char *root, const char *ur
 			if ((rc = create_store(sc, err)) < 0)
 				goto out;
 		}
-		runner_srccache_unlock(sc);
+		source_cache_unlock(sc);
 	}
 	take_view(sc, &v);
 	*out = sc;
@@ -765,200 +693,64 @@ out:
 		free(*rebuilt);
 		*rebuilt = NULL;
 	}
-	runner_srccache_free(sc);
+	source_cache_free(sc);
 	return rc;
 }
 
-const char *runner_srccache_dir(const runner_srccache *sc) { return sc->dir; }
-bool runner_srccache_empty(const runner_srccache *sc) { return sc->packs.n == 0; }
-bool runner_srccache_shallow(const runner_srccache *sc) { return sc->shallow && *sc->shallow; }
+bool source_cache_empty(const source_cache *sc) { return sc->packs.n == 0; }
+bool source_cache_shallow(const source_cache *sc) { return sc->shallow.n > 0; }
 
-void runner_srccache_discard(runner_srccache *sc)
+void source_cache_discard(source_cache *sc)
 {
 	if (!sc || sc->lockfd < 0)
 		return;
-	runner_srccache_unlock(sc);
+	source_cache_unlock(sc);
 	if (lock_wait(sc, LOCK_EX, NULL, NULL, NULL) < 0)
 		return;
 	struct stat st;
 	if (stat(sc->dir, &st) == 0 && st.st_dev == sc->dev && st.st_ino == sc->ino)
 		trash_store(sc);
-	runner_srccache_unlock(sc);
+	source_cache_unlock(sc);
 }
 
-void runner_srccache_free(runner_srccache *sc)
+void source_cache_free(source_cache *sc)
 {
 	if (!sc)
 		return;
-	runner_srccache_unlock(sc);
+	source_cache_unlock(sc);
 	if (sc->lockfd >= 0)
 		close(sc->lockfd);
 	free(sc->root);
 	free(sc->key);
 	free(sc->dir);
 	free(sc->lockpath);
-	free(sc->shallow);
+	source_shallow_release(&sc->shallow);
 	cbl_strv_release(&sc->packs);
 	cbl_strv_release(&sc->haves);
 	free(sc);
-}
-
-/* ------------------------------------------------------------ history --- */
-
-/* The parents of a commit, from its own text (no shallow grafts).
- * Returns 1 (a commit), 0 (missing or not a commit), <0 (unreadable). */
-static int raw_commit(git_odb *odb, const git_oid *id, git_oid **parents, size_t *np)
-{
-	git_odb_object *obj = NULL;
-	*parents = NULL;
-	*np = 0;
-	int g = git_odb_read(&obj, odb, id);
-	if (g == GIT_ENOTFOUND) {
-		git_error_clear();
-		return 0;
-	}
-	if (g < 0)
-		return -1;
-	if (git_odb_object_type(obj) != GIT_OBJECT_COMMIT) {
-		git_odb_object_free(obj);
-		return 0;
-	}
-	const char *s = git_odb_object_data(obj);
-	size_t len = git_odb_object_size(obj), cap = 0;
-	const char *end = s + len;
-	while (s < end && *s != '\n') {
-		const char *nl = memchr(s, '\n', (size_t)(end - s));
-		if (!nl)
-			break;
-		if ((size_t)(nl - s) == 7 + GIT_OID_SHA1_HEXSIZE && !memcmp(s, "parent ", 7)) {
-			CBL_GROW(*parents, *np + 1, cap);
-			if (git_oid_fromstrn(&(*parents)[*np], s + 7, GIT_OID_SHA1_HEXSIZE) == 0)
-				(*np)++;
-		}
-		s = nl + 1;
-	}
-	git_odb_object_free(obj);
-	return 1;
-}
-
-/* Peels annotated tags: out = the commit id.  1, 0 (missing / no commit), <0. */
-static int peel_raw(git_odb *odb, const git_oid *id, git_oid *out)
-{
-	git_oid cur;
-	git_oid_cpy(&cur, id);
-	for (int i = 0; i < 16; i++) {
-		git_odb_object *obj = NULL;
-		int g = git_odb_read(&obj, odb, &cur);
-		if (g == GIT_ENOTFOUND) {
-			git_error_clear();
-			return 0;
-		}
-		if (g < 0)
-			return -1;
-		git_object_t t = git_odb_object_type(obj);
-		if (t == GIT_OBJECT_COMMIT) {
-			git_odb_object_free(obj);
-			git_oid_cpy(out, &cur);
-			return 1;
-		}
-		const char *s = git_odb_object_data(obj);
-		size_t len = git_odb_object_size(obj);
-		int ok = t == GIT_OBJECT_TAG && len > 7 + GIT_OID_SHA1_HEXSIZE && !memcmp(s, "object ", 7) &&
-			 git_oid_fromstrn(&cur, s + 7, GIT_OID_SHA1_HEXSIZE) == 0;
-		git_odb_object_free(obj);
-		if (!ok)
-			return 0;
-	}
-	return 0;
-}
-
-int runner_srccache_window(git_odb *odb, const git_oid *tip, int depth, cbl_strv *boundary, git_oid *commit_out,
-			   cbl_error **err)
-{
-	struct qent {
-		git_oid oid;
-		int dist;
-	} *q = NULL;
-	size_t qn = 0, qcap = 0;
-	runner_oidset seen = {0};
-	git_oid start;
-	/* packs fetched since the odb was loaded; lookups below skip the refresh */
-	if (git_odb_refresh(odb) < 0)
-		git_error_clear();
-	int rc = peel_raw(odb, tip, &start);
-	if (rc <= 0)
-		goto out;
-	if (commit_out)
-		git_oid_cpy(commit_out, &start);
-	CBL_GROW(q, qn + 1, qcap);
-	git_oid_cpy(&q[qn].oid, &start);
-	q[qn++].dist = 0;
-	runner_oidset_add(&seen, &start);
-	rc = 1;
-	for (size_t i = 0; i < qn && rc == 1; i++) {
-		git_oid *par = NULL;
-		size_t np = 0;
-		int r = raw_commit(odb, &q[i].oid, &par, &np);
-		if (r <= 0) {
-			rc = r;
-		} else if (depth > 0 && q[i].dist >= depth - 1) {
-			if (np) {
-				char hex[GIT_OID_MAX_HEXSIZE + 1];
-				git_oid_tostr(hex, sizeof(hex), &q[i].oid);
-				cbl_strv_push(boundary, hex);
-			}
-		} else {
-			for (size_t k = 0; k < np; k++) {
-				if (!git_odb_exists_ext(odb, &par[k], GIT_ODB_LOOKUP_NO_REFRESH)) {
-					rc = 0;
-					break;
-				}
-				if (runner_oidset_add(&seen, &par[k])) {
-					CBL_GROW(q, qn + 1, qcap);
-					git_oid_cpy(&q[qn].oid, &par[k]);
-					q[qn++].dist = q[i].dist + 1;
-				}
-			}
-		}
-		free(par);
-	}
-out:
-	if (rc < 0) {
-		const git_error *ge = git_error_last();
-		rc = cbl_error_set(err, CBL_EIO, "cannot read the history: %s",
-				   ge && ge->message ? ge->message : "unknown error");
-	}
-	free(q);
-	runner_oidset_release(&seen);
-	return rc;
 }
 
 /* ---------------------------------------------------------------- seed --- */
 
 /* The haves of a fetch that deepens: the refs' commits (the previous build's
  * first) and their history breadth-first, MAX_SHALLOW_HAVES commits in all;
- * those whose parents did not fit become shallow roots (added to lines), so
+ * those whose parents did not fit become shallow roots (added to bnd), so
  * libgit2's walk yields exactly these commits.  Unreadable objects are the
  * store's damage: an error. */
-static int shallow_haves(runner_srccache *sc, git_odb *odb, cbl_strv *haves, cbl_strv *lines, cbl_error **err)
+static int shallow_haves(source_cache *sc, git_odb *odb, cbl_strv *haves, source_shallow *bnd, cbl_error **err)
 {
-	runner_oidset seen = {0}, roots = {0};
+	source_oidset seen = {0};
 	git_oid q[MAX_SHALLOW_HAVES];
 	size_t qn = 0;
 	int rc = 0;
-	for (size_t i = 0; i < lines->n; i++) {
-		git_oid id;
-		if (git_oid_fromstr(&id, lines->v[i]) == 0)
-			runner_oidset_add(&roots, &id);
-	}
 	for (size_t i = 0; i < sc->haves.n && qn < MAX_SHALLOW_HAVES; i++) {
 		git_oid id, commit;
-		int r = git_oid_fromstr(&id, sc->haves.v[i]) < 0 ? 0 : peel_raw(odb, &id, &commit);
+		int r = git_oid_fromstr(&id, sc->haves.v[i]) < 0 ? 0 : source_odb_peel(odb, &id, &commit);
 		if (r < 0) {
 			rc = -1;
 			goto out;
 		}
-		if (r == 1 && runner_oidset_add(&seen, &commit)) {
+		if (r == 1 && source_oidset_add(&seen, &commit)) {
 			char hex[GIT_OID_MAX_HEXSIZE + 1];
 			git_oid_cpy(&q[qn++], &commit);
 			git_oid_tostr(hex, sizeof(hex), &commit);
@@ -968,9 +760,9 @@ static int shallow_haves(runner_srccache *sc, git_odb *odb, cbl_strv *haves, cbl
 	for (size_t i = 0; i < qn; i++) {
 		git_oid *par = NULL;
 		size_t np = 0, fresh = 0;
-		if (runner_oidset_has(&roots, &q[i]))
+		if (source_shallow_has(bnd, &q[i]))
 			continue; /* already a root */
-		if (raw_commit(odb, &q[i], &par, &np) < 0) {
+		if (source_odb_parents(odb, &q[i], &par, &np) < 0) {
 			rc = -1;
 			goto out;
 		}
@@ -978,37 +770,35 @@ static int shallow_haves(runner_srccache *sc, git_odb *odb, cbl_strv *haves, cbl
 		for (size_t k = 0; k < np; k++) {
 			if (!git_odb_exists_ext(odb, &par[k], GIT_ODB_LOOKUP_NO_REFRESH))
 				all = false;
-			else if (!runner_oidset_has(&seen, &par[k]))
+			else if (!source_oidset_has(&seen, &par[k]))
 				fresh++;
 		}
 		if (np && (!all || qn + fresh > MAX_SHALLOW_HAVES)) {
-			char hex[GIT_OID_MAX_HEXSIZE + 1];
-			git_oid_tostr(hex, sizeof(hex), &q[i]);
-			cbl_strv_push(lines, hex);
+			source_shallow_add(bnd, &q[i]);
 		} else {
 			for (size_t k = 0; k < np; k++)
-				if (runner_oidset_add(&seen, &par[k]))
+				if (source_oidset_add(&seen, &par[k]))
 					git_oid_cpy(&q[qn++], &par[k]);
 		}
 		free(par);
 	}
 out:
-	runner_oidset_release(&seen);
-	runner_oidset_release(&roots);
+	source_oidset_release(&seen);
 	git_error_clear();
 	if (rc < 0)
 		rc = cbl_error_set(err, CBL_EIO, "the cached objects cannot be read");
 	return rc;
 }
 
-int runner_srccache_seed(runner_srccache *sc, git_repository *repo, bool tips_shallow, unsigned *objects,
+int source_cache_seed(source_cache *sc, git_repository *repo, bool tips_shallow, unsigned *objects,
 			 bool *shallow, cbl_error **err)
 {
 	const char *gitdir = git_repository_path(repo);
 	char *dst = cbl_path_join(gitdir, "objects/pack");
 	char *src = cbl_path_join(sc->dir, "objects/pack");
-	char *p = NULL, *text = NULL;
-	cbl_strv lines = CBL_STRV_INIT, haves = CBL_STRV_INIT;
+	char *p = NULL;
+	cbl_strv haves = CBL_STRV_INIT;
+	source_shallow bnd = {0};
 	git_odb *odb = NULL;
 	int rc = 0;
 
@@ -1016,18 +806,9 @@ int runner_srccache_seed(runner_srccache *sc, git_repository *repo, bool tips_sh
 	*shallow = false;
 	if ((rc = cbl_mkdir_p(dst, 0755, err)) < 0)
 		goto out;
-	for (size_t i = 0; i < sc->packs.n; i++) {
-		/* .pack first: an index whose pack is missing would break the clone */
-		for (int k = 0; k < 2; k++) {
-			char *a = cbl_xasprintf("%s/%s.%s", src, sc->packs.v[i], k ? "idx" : "pack");
-			char *b = cbl_xasprintf("%s/%s.%s", dst, sc->packs.v[i], k ? "idx" : "pack");
-			rc = link_or_copy(a, b, err);
-			free(a);
-			free(b);
-			if (rc < 0)
-				goto out;
-		}
-	}
+	for (size_t i = 0; i < sc->packs.n; i++)
+		if ((rc = link_pack(src, dst, sc->packs.v[i], err)) < 0)
+			goto out;
 	*objects = sc->objects;
 	if (git_repository_odb(&odb, repo) < 0 || git_odb_refresh(odb) < 0) {
 		const git_error *ge = git_error_last();
@@ -1035,23 +816,17 @@ int runner_srccache_seed(runner_srccache *sc, git_repository *repo, bool tips_sh
 				   ge && ge->message ? ge->message : "unknown error");
 		goto out;
 	}
-	if (sc->shallow)
-		parse_shallow(sc->shallow, &lines);
-	if (tips_shallow && (rc = shallow_haves(sc, odb, &haves, &lines, err)) < 0)
+	source_shallow_merge(&bnd, &sc->shallow);
+	if (tips_shallow && (rc = shallow_haves(sc, odb, &haves, &bnd, err)) < 0)
 		goto out;
 	if (!tips_shallow) {
 		for (size_t i = 0; i < sc->haves.n; i++)
 			cbl_strv_push(&haves, sc->haves.v[i]);
 	}
-	if (lines.n) {
-		qsort(lines.v, lines.n, sizeof(*lines.v), cmp_str);
-		text = join_lines(&lines);
-		p = cbl_path_join(gitdir, "shallow");
-		if ((rc = cbl_write_file_atomic(p, text, strlen(text), 0644, false, err)) < 0)
+	if (bnd.n) {
+		if ((rc = source_shallow_write(&bnd, gitdir, err)) < 0)
 			goto out;
 		*shallow = true;
-		free(p);
-		p = NULL;
 	}
 	if (haves.n) {
 		struct stat st;
@@ -1067,16 +842,15 @@ int runner_srccache_seed(runner_srccache *sc, git_repository *repo, bool tips_sh
 	}
 out:
 	git_odb_free(odb);
-	cbl_strv_release(&lines);
+	source_shallow_release(&bnd);
 	cbl_strv_release(&haves);
-	free(text);
 	free(p);
 	free(dst);
 	free(src);
 	return rc;
 }
 
-int runner_srccache_drop_haves(git_repository *repo, cbl_error **err)
+int source_cache_drop_haves(git_repository *repo, cbl_error **err)
 {
 	const char *gitdir = git_repository_path(repo);
 	char *p = cbl_path_join(gitdir, "packed-refs"), *loose = cbl_path_join(gitdir, "refs/cbl-have");
@@ -1150,23 +924,12 @@ static void remove_stale_tmp(const char *packdir)
 	cbl_strv_release(&gone);
 }
 
-static int write_or_remove(const char *path, const char *text, cbl_error **err)
+/* Exclusive lock held: the store's shallow file becomes those commits of
+ * `bnd` that are present with a parent missing. */
+static int narrow_shallow(source_cache *sc, const source_shallow *bnd, cbl_error **err)
 {
-	if (*text)
-		return cbl_write_file_atomic(path, text, strlen(text), 0644, false, err);
-	if (unlink(path) < 0 && errno != ENOENT)
-		return cbl_error_set_errno(err, CBL_EIO, errno, "cannot remove '%s'", path);
-	return 0;
-}
-
-/* Exclusive lock held: the store's shallow file becomes those of `lines`
- * (sorted hex) whose commit is present with a parent missing. */
-static int narrow_shallow(runner_srccache *sc, const cbl_strv *lines, cbl_error **err)
-{
-	char *objects = cbl_path_join(sc->dir, "objects"), *spath = cbl_path_join(sc->dir, "shallow");
-	char *text = NULL, *cur = NULL;
-	size_t len = 0;
-	cbl_strv keep = CBL_STRV_INIT;
+	char *objects = cbl_path_join(sc->dir, "objects");
+	source_shallow keep = {0};
 	git_odb *odb = NULL;
 	int rc = 0;
 	if (git_odb_open(&odb, objects) < 0) {
@@ -1175,49 +938,35 @@ static int narrow_shallow(runner_srccache *sc, const cbl_strv *lines, cbl_error 
 				   ge && ge->message ? ge->message : "unknown error");
 		goto out;
 	}
-	for (size_t i = 0; i < lines->n; i++) {
-		git_oid id, *par = NULL;
+	for (size_t i = 0; i < bnd->n; i++) {
+		git_oid *par = NULL;
 		size_t np = 0;
-		if ((i && !strcmp(lines->v[i], lines->v[i - 1])) || git_oid_fromstr(&id, lines->v[i]) < 0)
-			continue;
-		int r = raw_commit(odb, &id, &par, &np);
+		int r = source_odb_parents(odb, &bnd->v[i], &par, &np);
 		bool k = r < 0; /* unreadable: stay conservative */
 		for (size_t j = 0; r > 0 && j < np && !k; j++)
 			k = !git_odb_exists_ext(odb, &par[j], GIT_ODB_LOOKUP_NO_REFRESH);
 		if (k)
-			cbl_strv_push(&keep, lines->v[i]);
+			source_shallow_add(&keep, &bnd->v[i]);
 		free(par);
 	}
 	git_error_clear();
-	text = join_lines(&keep);
-	if (cbl_read_file(spath, 0, &cur, &len, NULL) < 0)
-		cur = cbl_xstrdup("");
-	if (strcmp(text, cur))
-		rc = write_or_remove(spath, text, err);
+	rc = source_shallow_write(&keep, sc->dir, err);
 out:
 	git_odb_free(odb);
-	cbl_strv_release(&keep);
+	source_shallow_release(&keep);
 	free(objects);
-	free(spath);
-	free(text);
-	free(cur);
 	return rc;
 }
 
 /* What a repack keeps: the refs' annotated tags, and every commit the refs
  * reach (with its tree) down to the shallow boundary.  The walk is ours:
  * libgit2's revwalk does not stop at a repository's shallow roots. */
-static int repack_insert(git_odb *odb, git_packbuilder *pb, const reflist *refs, const cbl_strv *shallow)
+static int repack_insert(git_odb *odb, git_packbuilder *pb, const reflist *refs, const source_shallow *roots)
 {
-	runner_oidset roots = {0}, seen = {0};
+	source_oidset seen = {0};
 	git_oid *q = NULL;
 	size_t qn = 0, qcap = 0;
 	int rc = 0;
-	for (size_t i = 0; i < shallow->n; i++) {
-		git_oid id;
-		if (git_oid_fromstr(&id, shallow->v[i]) == 0)
-			runner_oidset_add(&roots, &id);
-	}
 	for (size_t i = 0; i < refs->n && !rc; i++) {
 		git_oid id;
 		if (git_oid_fromstr(&id, refs->v[i].hex) < 0)
@@ -1232,7 +981,7 @@ static int repack_insert(git_odb *odb, git_packbuilder *pb, const reflist *refs,
 			const char *d = git_odb_object_data(obj);
 			size_t len = git_odb_object_size(obj);
 			bool tag = t == GIT_OBJECT_TAG && len > 7 + GIT_OID_SHA1_HEXSIZE && !memcmp(d, "object ", 7);
-			if (t == GIT_OBJECT_COMMIT && runner_oidset_add(&seen, &id)) {
+			if (t == GIT_OBJECT_COMMIT && source_oidset_add(&seen, &id)) {
 				CBL_GROW(q, qn + 1, qcap);
 				git_oid_cpy(&q[qn++], &id);
 			}
@@ -1248,11 +997,11 @@ static int repack_insert(git_odb *odb, git_packbuilder *pb, const reflist *refs,
 	for (size_t i = 0; i < qn && !rc; i++) {
 		git_oid *par = NULL;
 		size_t np = 0;
-		if (git_packbuilder_insert_commit(pb, &q[i]) < 0 || raw_commit(odb, &q[i], &par, &np) < 0) {
+		if (git_packbuilder_insert_commit(pb, &q[i]) < 0 || source_odb_parents(odb, &q[i], &par, &np) < 0) {
 			rc = -1;
-		} else if (!runner_oidset_has(&roots, &q[i])) { /* a shallow root's parents are not ours */
+		} else if (!source_shallow_has(roots, &q[i])) { /* a shallow root's parents are not ours */
 			for (size_t k = 0; k < np; k++) {
-				if (git_odb_exists_ext(odb, &par[k], GIT_ODB_LOOKUP_NO_REFRESH) && runner_oidset_add(&seen, &par[k])) {
+				if (git_odb_exists_ext(odb, &par[k], GIT_ODB_LOOKUP_NO_REFRESH) && source_oidset_add(&seen, &par[k])) {
 					CBL_GROW(q, qn + 1, qcap);
 					git_oid_cpy(&q[qn++], &par[k]);
 				}
@@ -1261,8 +1010,7 @@ static int repack_insert(git_odb *odb, git_packbuilder *pb, const reflist *refs,
 		free(par);
 	}
 	free(q);
-	runner_oidset_release(&roots);
-	runner_oidset_release(&seen);
+	source_oidset_release(&seen);
 	return rc;
 }
 
@@ -1271,13 +1019,14 @@ static int repack_insert(git_odb *odb, git_packbuilder *pb, const reflist *refs,
  * other packs, the refs whose objects went with them and the boundary
  * entries of commits no longer there are removed.  Objects no ref reaches
  * are dropped: they could not be offered as haves anyway. */
-static int consolidate(runner_srccache *sc, cbl_error **err)
+static int consolidate(source_cache *sc, cbl_error **err)
 {
 	char *packdir = cbl_path_join(sc->dir, "objects/pack"), *keep = NULL;
-	char *rpath = cbl_path_join(sc->dir, "packed-refs"), *spath = cbl_path_join(sc->dir, "shallow");
+	char *rpath = cbl_path_join(sc->dir, "packed-refs");
 	char *data = NULL, *text = NULL;
 	size_t len = 0;
-	cbl_strv old = CBL_STRV_INIT, lines = CBL_STRV_INIT;
+	cbl_strv old = CBL_STRV_INIT;
+	source_shallow bnd = {0};
 	reflist refs = {0}, kept = {0};
 	git_repository *r = NULL;
 	git_packbuilder *pb = NULL;
@@ -1287,12 +1036,10 @@ static int consolidate(runner_srccache *sc, cbl_error **err)
 	if (list_packs(packdir, &old) < 0 || cbl_read_regular_file(rpath, 64 << 20, &data, &len, NULL) < 0 ||
 	    !parse_packed_refs(data, &refs))
 		goto fail;
-	free(data);
-	data = NULL;
-	if (cbl_read_file(spath, 0, &data, &len, NULL) == 0 && !parse_shallow(data, &lines))
+	if (source_shallow_read(&bnd, sc->dir, NULL) < 0)
 		goto fail;
 	if (git_repository_open_bare(&r, sc->dir) < 0 || git_repository_odb(&odb, r) < 0 ||
-	    git_packbuilder_new(&pb, r) < 0 || repack_insert(odb, pb, &refs, &lines) < 0)
+	    git_packbuilder_new(&pb, r) < 0 || repack_insert(odb, pb, &refs, &bnd) < 0)
 		goto fail;
 	if (git_packbuilder_write(pb, packdir, 0, NULL, NULL) < 0 || !git_packbuilder_name(pb))
 		goto fail;
@@ -1320,8 +1067,8 @@ static int consolidate(runner_srccache *sc, cbl_error **err)
 	text = packed_refs_text(&kept);
 	if ((rc = cbl_write_file_atomic(rpath, text, strlen(text), 0644, false, err)) < 0)
 		goto out;
-	if (lines.n)
-		rc = narrow_shallow(sc, &lines, err);
+	if (bnd.n)
+		rc = narrow_shallow(sc, &bnd, err);
 	goto out;
 fail:
 	{
@@ -1336,34 +1083,22 @@ out:
 	reflist_release(&refs);
 	reflist_release(&kept);
 	cbl_strv_release(&old);
-	cbl_strv_release(&lines);
+	source_shallow_release(&bnd);
 	free(packdir);
 	free(keep);
 	free(rpath);
-	free(spath);
 	free(data);
 	free(text);
 	return rc;
 }
 
-int runner_srccache_publish(runner_srccache *sc, git_repository *repo, const char *fetched_shallow,
-			    const git_oid *target, runner_srccache_stop_fn stop, void *payload, cbl_error **err)
+/* Exclusive lock held: reads the store into v, first (re)creating it when
+ * it is missing or fails its checks. */
+static int publish_view(source_cache *sc, view *v, cbl_error **err)
 {
-	view v = {0};
-	cbl_strv s1 = CBL_STRV_INIT, mine = CBL_STRV_INIT;
-	char *why = NULL, *cur = NULL, *t1 = NULL, *refs_text = NULL;
-	char *spath = cbl_path_join(sc->dir, "shallow"), *rpath = cbl_path_join(sc->dir, "packed-refs");
-	char *dstpack = cbl_path_join(sc->dir, "objects/pack");
-	char *srcpack = cbl_path_join(git_repository_path(repo), "objects/pack");
-	git_reference_iterator *it = NULL;
-	git_reference *ref = NULL;
-	size_t added = 0;
+	char *why = NULL;
 	int rc = 0;
-
-	runner_srccache_unlock(sc);
-	if ((rc = lock_wait(sc, LOCK_EX, stop, payload, err)) < 0)
-		goto out;
-	int st = inspect(sc->dir, &v, &why);
+	int st = inspect(sc->dir, v, &why);
 	if (st == STORE_BAD) {
 		trash_store(sc);
 		st = STORE_MISSING;
@@ -1372,31 +1107,23 @@ int runner_srccache_publish(runner_srccache *sc, git_repository *repo, const cha
 		remove_leftovers(sc);
 		if ((rc = create_store(sc, err)) < 0)
 			goto out;
-		view_release(&v);
+		view_release(v);
 		free(why);
 		why = NULL;
-		if (inspect(sc->dir, &v, &why) != STORE_OK) {
+		if (inspect(sc->dir, v, &why) != STORE_OK)
 			rc = cbl_error_set(err, CBL_EIO, "the source cache '%s' cannot be set up", sc->dir);
-			goto out;
-		}
 	}
-	remove_stale_tmp(dstpack);
+out:
+	free(why);
+	return rc;
+}
 
-	/* 1. the boundary, widened */
-	cur = join_lines(&v.shallow);
-	for (size_t i = 0; i < v.shallow.n; i++)
-		cbl_strv_push(&s1, v.shallow.v[i]);
-	if (fetched_shallow && !parse_shallow(fetched_shallow, &s1)) {
-		rc = cbl_error_set(err, CBL_EINVAL, "the fetched shallow boundary is malformed");
-		goto out;
-	}
-	if (s1.n)
-		qsort(s1.v, s1.n, sizeof(*s1.v), cmp_str);
-	t1 = join_lines(&s1);
-	if (strcmp(t1, cur) && (rc = write_or_remove(spath, t1, err)) < 0)
-		goto out;
-
-	/* 2. the packs it lacks, .idx last */
+/* Links into dstpack the packs of srcpack that v lacks and that are sound
+ * and not empty; *added counts them. */
+static int publish_packs(const view *v, const char *srcpack, const char *dstpack, size_t *added, cbl_error **err)
+{
+	cbl_strv mine = CBL_STRV_INIT;
+	int rc = 0;
 	if (list_packs(srcpack, &mine) < 0) {
 		rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot list '%s'", srcpack);
 		goto out;
@@ -1404,67 +1131,93 @@ int runner_srccache_publish(runner_srccache *sc, git_repository *repo, const cha
 	for (size_t i = 0; i < mine.n; i++) {
 		bool have = false;
 		unsigned count = 0;
-		for (size_t j = 0; j < v.packs.n && !have; j++)
-			have = !strcmp(v.packs.v[j], mine.v[i]);
+		for (size_t j = 0; j < v->packs.n && !have; j++)
+			have = !strcmp(v->packs.v[j], mine.v[i]);
 		if (have || !pack_ok(srcpack, mine.v[i], &count) || !count)
 			continue; /* known, damaged, or empty (a fetch that found nothing new) */
-		added++;
-		for (int k = 0; k < 2; k++) {
-			char *a = cbl_xasprintf("%s/%s.%s", srcpack, mine.v[i], k ? "idx" : "pack");
-			char *b = cbl_xasprintf("%s/%s.%s", dstpack, mine.v[i], k ? "idx" : "pack");
-			rc = link_or_copy(a, b, err);
-			free(a);
-			free(b);
-			if (rc < 0)
-				goto out;
-		}
+		(*added)++;
+		if ((rc = link_pack(srcpack, dstpack, mine.v[i], err)) < 0)
+			goto out;
 	}
+out:
+	cbl_strv_release(&mine);
+	return rc;
+}
 
-	/* 3. refs */
+/* The store's packed-refs: refs (what it had) updated with repo's refs
+ * under their store names, and refs/cbl/last = target. */
+static int publish_refs(const source_cache *sc, git_repository *repo, reflist *refs, const git_oid *target,
+			cbl_error **err)
+{
+	char *rpath = cbl_path_join(sc->dir, "packed-refs"), *text = NULL;
+	git_reference_iterator *it = NULL;
+	git_reference *ref = NULL;
+	char hex[GIT_OID_MAX_HEXSIZE + 1];
 	if (git_reference_iterator_new(&it, repo) == 0) {
 		while (git_reference_next(&ref, it) == 0) {
 			char *name = NULL;
 			if (git_reference_type(ref) == GIT_REFERENCE_DIRECT &&
 			    (name = store_ref_name(git_reference_name(ref)))) {
-				char hex[GIT_OID_MAX_HEXSIZE + 1];
 				git_oid_tostr(hex, sizeof(hex), git_reference_target(ref));
-				reflist_set(&v.refs, name, hex);
+				reflist_set(refs, name, hex);
 			}
 			free(name);
 			git_reference_free(ref);
 			ref = NULL;
 		}
 	}
+	git_reference_iterator_free(it);
 	git_error_clear();
 	if (target) {
-		char hex[GIT_OID_MAX_HEXSIZE + 1];
 		git_oid_tostr(hex, sizeof(hex), target);
-		reflist_set(&v.refs, "refs/cbl/last", hex);
+		reflist_set(refs, "refs/cbl/last", hex);
 	}
-	refs_text = packed_refs_text(&v.refs);
-	if ((rc = cbl_write_file_atomic(rpath, refs_text, strlen(refs_text), 0644, false, err)) < 0)
-		goto out;
+	text = packed_refs_text(refs);
+	int rc = cbl_write_file_atomic(rpath, text, strlen(text), 0644, false, err);
+	free(text);
+	free(rpath);
+	return rc;
+}
 
+int source_cache_publish(source_cache *sc, git_repository *repo, const source_shallow *fetched,
+			 const git_oid *target, source_cache_stop_fn stop, void *payload, cbl_error **err)
+{
+	view v = {0};
+	source_shallow wide = {0};
+	char *dstpack = cbl_path_join(sc->dir, "objects/pack");
+	char *srcpack = cbl_path_join(git_repository_path(repo), "objects/pack");
+	size_t added = 0;
+	int rc = 0;
+
+	source_cache_unlock(sc);
+	if ((rc = lock_wait(sc, LOCK_EX, stop, payload, err)) < 0)
+		goto out;
+	if ((rc = publish_view(sc, &v, err)) < 0)
+		goto out;
+	remove_stale_tmp(dstpack);
+
+	/* 1. the boundary, widened */
+	source_shallow_merge(&wide, &v.shallow);
+	if (fetched)
+		source_shallow_merge(&wide, fetched);
+	if ((rc = source_shallow_write(&wide, sc->dir, err)) < 0)
+		goto out;
+	/* 2. the packs it lacks, .idx last */
+	if ((rc = publish_packs(&v, srcpack, dstpack, &added, err)) < 0)
+		goto out;
+	/* 3. refs */
+	if ((rc = publish_refs(sc, repo, &v.refs, target, err)) < 0)
+		goto out;
 	/* 4. the boundary, only where parents are missing */
-	if (s1.n && (rc = narrow_shallow(sc, &s1, err)) < 0)
+	if (wide.n && (rc = narrow_shallow(sc, &wide, err)) < 0)
 		goto out;
-
 	/* 5. one pack instead of many, now and then */
 	if (v.packs.n + added > MAX_PACKS && v.objects <= MAX_REPACK_OBJECTS)
 		consolidate(sc, NULL); /* best effort: the store is sound either way */
 out:
-	runner_srccache_unlock(sc);
-	git_reference_free(ref);
-	git_reference_iterator_free(it);
+	source_cache_unlock(sc);
 	view_release(&v);
-	cbl_strv_release(&s1);
-	cbl_strv_release(&mine);
-	free(why);
-	free(cur);
-	free(t1);
-	free(refs_text);
-	free(spath);
-	free(rpath);
+	source_shallow_release(&wide);
 	free(dstpack);
 	free(srcpack);
 	return rc;
@@ -1500,7 +1253,7 @@ static uint64_t tree_size(int dfd, const char *name)
 	return n;
 }
 
-int runner_srccache_list(const char *root, cbl_strv *out, cbl_error **err)
+int source_cache_list(const char *root, cbl_strv *out, cbl_error **err)
 {
 	DIR *d = opendir(root);
 	if (!d)
@@ -1518,11 +1271,11 @@ int runner_srccache_list(const char *root, cbl_strv *out, cbl_error **err)
 	return 0;
 }
 
-int runner_srccache_prune(const char *root, int64_t older_than_ms, size_t *removed, uint64_t *bytes,
+int source_cache_prune(const char *root, int64_t older_than_ms, size_t *removed, uint64_t *bytes,
 			  cbl_error **err)
 {
 	cbl_strv stores = CBL_STRV_INIT;
-	int rc = runner_srccache_list(root, &stores, err);
+	int rc = source_cache_list(root, &stores, err);
 	long long now = (long long)cbl_now_us();
 	for (size_t i = 0; !rc && i < stores.n; i++) {
 		char key[65];

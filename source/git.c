@@ -1,4 +1,4 @@
-/* runner/source_git.c - git sources through libgit2 (contract in source.h).
+/* source/git.c - git sources through libgit2 (contract in source/source.h).
  *
  * Shape of a fetch, per repository (the top-level one and each submodule):
  *   init an empty repository, add remote "origin", connect once and read the
@@ -33,7 +33,7 @@
  * as `git clone --single-branch --branch B` leaves it, so `git branch` and
  * `git log origin/B` work in the build.
  *
- * The source cache (source.h; stores in source_cache.c) wraps the fetch of
+ * The source cache (source.h; stores in cache.c) wraps the fetch of
  * each remote repository: cache_begin() seeds the fresh repository after the
  * refs were read (so a server that refuses us never sees cached objects
  * handed out), cache_end() checks the depth and publishes.  A commit the
@@ -44,8 +44,7 @@
  * Should a libgit2 skip such a want anyway, cache_end() finds the history
  * short and the fetch runs again without the store.
  */
-#include "runner/source.h"
-#include "runner/source_cache.h"
+#include "source/source_internal.h"
 
 #include "util/alloc.h"
 #include "util/buf.h"
@@ -59,13 +58,11 @@
 #include <errno.h>
 #include <git2.h>
 #include <git2/sys/errors.h>
-#include <pwd.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -75,160 +72,8 @@
 #define MIN_ABBREV 7
 #define MAX_SUBMODULE_NESTING 16
 
-/* ---------------------------------------------------------------- URLs --- */
-
-typedef struct url_parts {
-	char *scheme; /* lower-case */
-	char *user;   /* percent-decoded; NULL if none */
-	char *pass;   /* percent-decoded; NULL if none */
-	char *host;   /* host[:port], lower-case */
-	char *path;   /* "" when none */
-} url_parts;
-
-static void url_parts_release(url_parts *u)
-{
-	free(u->scheme);
-	free(u->user);
-	free(u->pass);
-	free(u->host);
-	free(u->path);
-	memset(u, 0, sizeof(*u));
-}
-
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower(c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-static char *pct_decode(const char *s, size_t n)
-{
-	char *out = cbl_xmalloc(n + 1);
-	size_t j = 0;
-	for (size_t i = 0; i < n; i++) {
-		int h, l;
-		if (s[i] == '%' && i + 2 < n && (h = hexval((unsigned char)s[i + 1])) >= 0 &&
-		    (l = hexval((unsigned char)s[i + 2])) >= 0) {
-			out[j++] = (char)(h * 16 + l);
-			i += 2;
-		} else {
-			out[j++] = s[i];
-		}
-	}
-	out[j] = '\0';
-	return out;
-}
-
-static char *lower_dup(const char *s, size_t n)
-{
-	char *r = cbl_xstrndup(s, n);
-	for (char *p = r; *p; p++)
-		*p = (char)tolower((unsigned char)*p);
-	return r;
-}
-
-/* Parses "scheme://[user[:pass]@]host[:port][/path]".  Returns 0, or -1 when
- * s has no scheme:// (scp-like, local path). */
-static int url_parse(const char *s, url_parts *u)
-{
-	memset(u, 0, sizeof(*u));
-	const char *sep = strstr(s, "://");
-	if (!sep || sep == s)
-		return -1;
-	for (const char *p = s; p < sep; p++)
-		if (!isalnum((unsigned char)*p) && *p != '+' && *p != '-' && *p != '.')
-			return -1;
-	u->scheme = lower_dup(s, (size_t)(sep - s));
-	const char *auth = sep + 3;
-	size_t alen = strcspn(auth, "/?#");
-	const char *at = NULL;
-	for (size_t i = 0; i < alen; i++)
-		if (auth[i] == '@')
-			at = auth + i;
-	const char *host = auth;
-	if (at) {
-		const char *colon = memchr(auth, ':', (size_t)(at - auth));
-		if (colon) {
-			u->user = pct_decode(auth, (size_t)(colon - auth));
-			u->pass = pct_decode(colon + 1, (size_t)(at - colon - 1));
-		} else {
-			u->user = pct_decode(auth, (size_t)(at - auth));
-		}
-		host = at + 1;
-	}
-	u->host = lower_dup(host, (size_t)(auth + alen - host));
-	u->path = cbl_xstrdup(auth + alen);
-	return 0;
-}
-
-static bool is_http_scheme(const char *scheme)
-{
-	return scheme && (!strcmp(scheme, "http") || !strcmp(scheme, "https"));
-}
-
-/* The URL for messages: a password (and for http(s), where a token is often
- * given as the user name, the whole user part) becomes "***". */
-static char *url_display(const char *url)
-{
-	const char *sep = strstr(url, "://");
-	if (!sep)
-		return cbl_xstrdup(url);
-	const char *auth = sep + 3;
-	size_t alen = strcspn(auth, "/?#");
-	const char *at = NULL;
-	for (size_t i = 0; i < alen; i++)
-		if (auth[i] == '@')
-			at = auth + i;
-	if (!at)
-		return cbl_xstrdup(url);
-	cbl_buf b = CBL_BUF_INIT;
-	cbl_buf_append(&b, url, (size_t)(auth - url));
-	const char *colon = memchr(auth, ':', (size_t)(at - auth));
-	bool http = (sep - url == 4 && !strncasecmp(url, "http", 4)) ||
-		    (sep - url == 5 && !strncasecmp(url, "https", 5));
-	if (colon && !http) {
-		cbl_buf_append(&b, auth, (size_t)(colon - auth));
-		cbl_buf_puts(&b, ":***");
-	} else if (colon || http) {
-		cbl_buf_puts(&b, "***");
-	} else {
-		cbl_buf_append(&b, auth, (size_t)(at - auth));
-	}
-	cbl_buf_puts(&b, at);
-	return cbl_buf_detach(&b);
-}
-
-/* scp-like "[user@]host:path": a ':' before any '/', per git's url rules. */
-static bool is_scp_like(const char *url)
-{
-	const char *colon = strchr(url, ':');
-	const char *slash = strchr(url, '/');
-	return colon && colon != url && (!slash || colon < slash);
-}
-
-static bool is_local_url(const char *url)
-{
-	if (!strncmp(url, "file://", 7))
-		return true;
-	return !strstr(url, "://") && !is_scp_like(url);
-}
-
-/* libgit2 (1.7, 1.8) breaks shallow fetches over its stateful SSH transport:
- * it repeats the want list after the shallow negotiation and upload-pack
- * refuses it ("expected SHA1 list, got 'want ...'"; libgit2 upstream, seen
- * by git2-rs users too).  SSH sources are therefore fetched like local ones:
- * in full, then cut to depth. */
-static bool is_ssh_url(const char *url)
-{
-	return !strncmp(url, "ssh://", 6) || !strncmp(url, "git+ssh://", 10) ||
-	       !strncmp(url, "ssh+git://", 10) || (!strstr(url, "://") && is_scp_like(url));
-}
-
-bool runner_source_git_is_ssh(const char *url) { return is_ssh_url(url); }
+/* why SSH sources are fetched whole and cut: source_url_is_ssh (url.c) */
+bool source_git_is_ssh(const char *url) { return source_url_is_ssh(url); }
 
 /* ------------------------------------------------------------ context --- */
 
@@ -250,13 +95,13 @@ typedef struct cred_state {
 } cred_state;
 
 typedef struct fetch_ctx {
-	const runner_source_git_opts *o;
+	const source_git_opts *o;
 	progress_state prog;
 	cred_state cred;
 	cbl_strv secrets; /* strings scrubbed out of libgit2's messages */
 	char *sm_prefix;  /* "" or "lib/" while inside submodule lib (messages) */
 	bool cancelled;   /* o->cancelled said so: the fetch was stopped */
-	runner_source_git_stats st;
+	source_git_stats st;
 	bool unshallow;     /* the repository being fetched into was seeded with a shallow store */
 	bool cache_suspect; /* a fetch failed with the store's objects in it: retry without them */
 } fetch_ctx;
@@ -270,14 +115,14 @@ static bool check_cancel(fetch_ctx *c)
 
 static void remember_secrets(fetch_ctx *c, const char *url)
 {
-	url_parts u;
-	if (url_parse(url, &u) < 0)
+	source_url u;
+	if (source_url_parse(&u, url) < 0)
 		return;
 	if (u.pass && strlen(u.pass) >= 3)
 		cbl_strv_push(&c->secrets, u.pass);
-	if (is_http_scheme(u.scheme) && !u.pass && u.user && strlen(u.user) >= 3) /* a token */
+	if (source_url_scheme_is_http(u.scheme) && !u.pass && u.user && strlen(u.user) >= 3) /* a token */
 		cbl_strv_push(&c->secrets, u.user);
-	url_parts_release(&u);
+	source_url_release(&u);
 }
 
 /* libgit2's message with every known secret replaced by "***". */
@@ -450,80 +295,6 @@ static void on_checkout(const char *path, size_t cur, size_t total, void *payloa
 
 /* -------------------------------------------------------- credentials --- */
 
-static char *home_dir(void)
-{
-	const char *h = getenv("HOME");
-	if (h && *h)
-		return cbl_xstrdup(h);
-	struct passwd pw, *res = NULL;
-	char buf[4096];
-	if (getpwuid_r(getuid(), &pw, buf, sizeof(buf), &res) == 0 && res && res->pw_dir)
-		return cbl_xstrdup(res->pw_dir);
-	return NULL;
-}
-
-/* One `git credential-store` file: lines "scheme://user:pass@host[:port][/path]".
- * Like git with credential.useHttpPath=false (its default) the path is not
- * compared.  Returns 1 and sets *out on a match, 0 for none, <0 on a libgit2
- * error. */
-static int cred_from_store_file(const char *file, const url_parts *want, const char *want_user,
-				git_credential **out)
-{
-	char *data = NULL;
-	size_t len = 0;
-	int rc = 0;
-	if (cbl_read_file(file, 1 << 20, &data, &len, NULL) < 0)
-		return 0;
-	char *line = data;
-	while (line && *line) {
-		char *nl = strchr(line, '\n');
-		if (nl)
-			*nl = '\0';
-		size_t l = strlen(line);
-		while (l && isspace((unsigned char)line[l - 1]))
-			line[--l] = '\0';
-		while (isspace((unsigned char)*line))
-			line++;
-		url_parts e;
-		if (*line && *line != '#' && url_parse(line, &e) == 0) {
-			bool match = e.user && e.pass && !strcmp(e.scheme, want->scheme) &&
-				     !strcmp(e.host, want->host) &&
-				     (!want_user || !*want_user || !strcmp(want_user, e.user));
-			if (match)
-				rc = git_credential_userpass_plaintext_new(out, e.user, e.pass) < 0 ? -1 : 1;
-			url_parts_release(&e);
-			if (rc)
-				break;
-		}
-		line = nl ? nl + 1 : NULL;
-	}
-	if (data)
-		explicit_bzero(data, len);
-	free(data);
-	return rc;
-}
-
-static int cred_from_stores(const url_parts *want, const char *want_user, git_credential **out)
-{
-	char *home = home_dir();
-	char *f1 = home ? cbl_path_join(home, ".git-credentials") : NULL;
-	const char *xdg = getenv("XDG_CONFIG_HOME");
-	char *f2 = NULL;
-	if (xdg && *xdg)
-		f2 = cbl_xasprintf("%s/git/credentials", xdg);
-	else if (home)
-		f2 = cbl_path_join(home, ".config/git/credentials");
-	int rc = 0;
-	if (f1)
-		rc = cred_from_store_file(f1, want, want_user, out);
-	if (!rc && f2)
-		rc = cred_from_store_file(f2, want, want_user, out);
-	free(f1);
-	free(f2);
-	free(home);
-	return rc;
-}
-
 /* Each method is offered once per connection; then the fetch fails with
  * "authentication failed" instead of libgit2 asking again and again. */
 static int on_credentials(git_credential **out, const char *url, const char *user_from_url,
@@ -531,8 +302,8 @@ static int on_credentials(git_credential **out, const char *url, const char *use
 {
 	fetch_ctx *c = payload;
 	cred_state *cs = &c->cred;
-	url_parts u;
-	bool parsed = url && url_parse(url, &u) == 0;
+	source_url u;
+	bool parsed = url && source_url_parse(&u, url) == 0;
 	int rc;
 
 	if (allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) {
@@ -541,7 +312,7 @@ static int on_credentials(git_credential **out, const char *url, const char *use
 		 * (ssh password authentication) need them here. */
 		if (!cs->tried_url) {
 			cs->tried_url = true;
-			if (parsed && u.user && u.pass && !is_http_scheme(u.scheme)) {
+			if (parsed && u.user && u.pass && !source_url_scheme_is_http(u.scheme)) {
 				rc = git_credential_userpass_plaintext_new(out, u.user, u.pass);
 				goto out;
 			}
@@ -549,7 +320,7 @@ static int on_credentials(git_credential **out, const char *url, const char *use
 		if (!cs->tried_store) {
 			cs->tried_store = true;
 			if (parsed) {
-				rc = cred_from_stores(&u, user_from_url, out);
+				rc = source_url_credential(out, &u, user_from_url);
 				if (rc != 0) {
 					rc = rc > 0 ? 0 : rc;
 					goto out;
@@ -575,7 +346,7 @@ static int on_credentials(git_credential **out, const char *url, const char *use
 	rc = GIT_EAUTH;
 out:
 	if (parsed)
-		url_parts_release(&u);
+		source_url_release(&u);
 	return rc;
 }
 
@@ -698,7 +469,10 @@ static void plan_release(plan *p)
 
 static char *lower_str(const char *s)
 {
-	return lower_dup(s, strlen(s));
+	char *r = cbl_xstrdup(s);
+	for (char *p = r; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	return r;
 }
 
 static int ref_not_found(const char *ref, const char *disp, cbl_error **err)
@@ -826,88 +600,36 @@ out:
 
 /* ------------------------------------------------------------ shallow --- */
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Cuts the history of `tip` to `depth` commits the way a shallow fetch
- * records it: breadth-first by distance from tip (the smallest distance wins,
- * like upload-pack's deepen), and every commit at distance depth-1 that has
- * parents goes into .git/shallow (merged with what is already there). */
-static int make_shallow(fetch_ctx *c, git_repository *repo, const git_oid *tip, int depth,
-			cbl_error **err)
+ * records it: the depth window (source_shallow_window: breadth-first by
+ * distance from tip, the smallest distance wins, like upload-pack's deepen)
+ * over the history the repository has, honouring a boundary it has already
+ * as git's grafts do; the window's boundary is merged into .git/shallow. */
+static int make_shallow(fetch_ctx *c, git_repository *repo, const git_oid *tip, int depth, cbl_error **err)
 {
-	struct qent {
-		git_oid oid;
-		int dist;
-	} *q = NULL;
-	size_t qn = 0, qcap = 0;
-	runner_oidset seen = {0};
-	cbl_strv lines = CBL_STRV_INIT;
-	cbl_buf out = CBL_BUF_INIT;
-	char *path = NULL, *old = NULL;
-	size_t oldlen = 0;
+	const char *gitdir = git_repository_path(repo);
+	source_shallow old = {0}, bnd = {0};
+	git_odb *odb = NULL;
 	int rc = 0;
 
-	CBL_GROW(q, qn + 1, qcap);
-	git_oid_cpy(&q[qn].oid, tip);
-	q[qn++].dist = 0;
-	runner_oidset_add(&seen, tip);
-	for (size_t i = 0; i < qn; i++) {
-		git_commit *cm = NULL;
-		if (git_commit_lookup(&cm, repo, &q[i].oid) < 0) {
-			rc = local_error(c, "cannot read commit while cutting history", err);
-			goto out;
-		}
-		unsigned int np = git_commit_parentcount(cm);
-		if (q[i].dist >= depth - 1) {
-			if (np) {
-				char hex[GIT_OID_MAX_HEXSIZE + 1];
-				git_oid_tostr(hex, sizeof(hex), &q[i].oid);
-				cbl_strv_push(&lines, hex);
-			}
-		} else {
-			for (unsigned int k = 0; k < np; k++) {
-				const git_oid *po = git_commit_parent_id(cm, k);
-				if (po && runner_oidset_add(&seen, po)) {
-					CBL_GROW(q, qn + 1, qcap);
-					git_oid_cpy(&q[qn].oid, po);
-					q[qn++].dist = q[i].dist + 1;
-				}
-			}
-		}
-		git_commit_free(cm);
-	}
-
-	path = cbl_path_join(git_repository_path(repo), "shallow");
-	if (cbl_read_file(path, 0, &old, &oldlen, NULL) == 0) {
-		char *s = old;
-		while (*s) {
-			size_t l = strcspn(s, "\n");
-			if (l)
-				cbl_strv_push_take(&lines, cbl_xstrndup(s, l));
-			s += l;
-			if (*s)
-				s++;
-		}
-	}
-	if (!lines.n)
+	if ((rc = source_shallow_read(&old, gitdir, err)) < 0)
 		goto out;
-	qsort(lines.v, lines.n, sizeof(*lines.v), cmp_str);
-	for (size_t i = 0; i < lines.n; i++) {
-		if (i && !strcmp(lines.v[i], lines.v[i - 1]))
-			continue;
-		cbl_buf_printf(&out, "%s\n", lines.v[i]);
+	if (git_repository_odb(&odb, repo) < 0) {
+		rc = local_error(c, "cannot open the object database", err);
+		goto out;
 	}
-	rc = cbl_write_file_atomic(path, out.ptr, out.len, 0644, false, err);
+	int w = source_shallow_window(odb, tip, depth, &old, &bnd, NULL, err);
+	if (w <= 0) {
+		rc = w < 0 ? w : cbl_error_set(err, CBL_EIO, "cannot read commit while cutting history: a commit is missing");
+		goto out;
+	}
+	source_shallow_merge(&bnd, &old);
+	if (bnd.n)
+		rc = source_shallow_write(&bnd, gitdir, err);
 out:
-	free(q);
-	runner_oidset_release(&seen);
-	cbl_strv_release(&lines);
-	cbl_buf_release(&out);
-	free(path);
-	free(old);
+	git_odb_free(odb);
+	source_shallow_release(&old);
+	source_shallow_release(&bnd);
 	return rc;
 }
 
@@ -1157,7 +879,7 @@ static int checkout_detached(fetch_ctx *c, git_repository *repo, const git_oid *
 /* ------------------------------------------------------- source cache --- */
 
 typedef struct repo_cache {
-	runner_srccache *sc;
+	source_cache *sc;
 	bool seeded;
 } repo_cache;
 
@@ -1166,13 +888,13 @@ static bool cache_stop(void *payload)
 	return check_cancel(payload);
 }
 
-static void cache_state(fetch_ctx *c, int level, runner_source_cache_state st, const char *fmt, ...)
+static void cache_state(fetch_ctx *c, int level, source_cache_state st, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
-static void cache_state(fetch_ctx *c, int level, runner_source_cache_state st, const char *fmt, ...)
+static void cache_state(fetch_ctx *c, int level, source_cache_state st, const char *fmt, ...)
 {
 	if (level)
 		return; /* the summary speaks of the top-level repository */
-	if (c->st.cache == RUNNER_SOURCE_CACHE_REBUILT && st == RUNNER_SOURCE_CACHE_EMPTY)
+	if (c->st.cache == SOURCE_CACHE_REBUILT && st == SOURCE_CACHE_EMPTY)
 		return; /* the retry after a discard: still "rebuilt" */
 	c->st.cache = st;
 	if (fmt) {
@@ -1198,103 +920,108 @@ static int cache_begin(fetch_ctx *c, git_repository *repo, const char *url, int 
 	memset(rc_out, 0, sizeof(*rc_out));
 	if (!root || !*root)
 		return 0;
-	if (is_local_url(url)) {
-		cache_state(c, level, RUNNER_SOURCE_CACHE_SKIPPED, "a local repository");
+	if (source_url_is_local(url)) {
+		cache_state(c, level, SOURCE_CACHE_SKIPPED, "a local repository");
 		return 0;
 	}
-	if (runner_srccache_open(&rc_out->sc, root, url, cache_stop, c, &rebuilt, &e) < 0) {
-		cache_state(c, level, RUNNER_SOURCE_CACHE_SKIPPED, "%s", e->msg);
+	if (source_cache_open(&rc_out->sc, root, url, cache_stop, c, &rebuilt, &e) < 0) {
+		cache_state(c, level, SOURCE_CACHE_SKIPPED, "%s", e->msg);
 		cbl_error_free(e);
 		return 0;
 	}
-	runner_srccache *sc = rc_out->sc;
+	source_cache *sc = rc_out->sc;
 	if (rebuilt)
-		cache_state(c, level, RUNNER_SOURCE_CACHE_REBUILT, "it was damaged: %s", rebuilt);
+		cache_state(c, level, SOURCE_CACHE_REBUILT, "it was damaged: %s", rebuilt);
 	free(rebuilt);
-	if (runner_srccache_empty(sc)) {
-		cache_state(c, level, RUNNER_SOURCE_CACHE_EMPTY, NULL);
+	if (source_cache_empty(sc)) {
+		cache_state(c, level, SOURCE_CACHE_EMPTY, NULL);
 		goto out;
 	}
-	if (is_ssh_url(url) && runner_srccache_shallow(sc)) {
+	if (source_url_is_ssh(url) && source_cache_shallow(sc)) {
 		/* unshallowing needs the deepen libgit2 gets wrong over SSH */
-		cache_state(c, level, RUNNER_SOURCE_CACHE_SKIPPED, "a shallow cache of an SSH repository");
+		cache_state(c, level, SOURCE_CACHE_SKIPPED, "a shallow cache of an SSH repository");
 		goto out;
 	}
 	bool shallow = false;
-	if ((rc = runner_srccache_seed(sc, repo, fetch_depth > 0 || runner_srccache_shallow(sc), &objects, &shallow,
+	if ((rc = source_cache_seed(sc, repo, fetch_depth > 0 || source_cache_shallow(sc), &objects, &shallow,
 				       err)) < 0) {
 		c->cache_suspect = true;
-		runner_srccache_discard(sc);
+		source_cache_discard(sc);
 		goto out;
 	}
 	rc_out->seeded = true;
 	c->unshallow = shallow;
 	c->st.cached_objects += objects;
-	cache_state(c, level, RUNNER_SOURCE_CACHE_USED, NULL);
+	cache_state(c, level, SOURCE_CACHE_USED, NULL);
 out:
-	runner_srccache_unlock(sc);
+	source_cache_unlock(sc);
 	return rc;
 }
 
-/* After the fetch, before the checkout: the clone's own shallow boundary
- * (exactly `depth` commits, from the objects really present) when it was
- * seeded, then the store gets what was fetched (best effort). */
+/* A seeded clone's own shallow boundary: exactly `depth` commits of
+ * target, from the objects really present.  Fails when the fetch left a
+ * hole inside the window (the store's haves misled the server). */
+static int cache_cut(fetch_ctx *c, git_repository *repo, const git_oid *target, int depth, const char *disp,
+		     cbl_error **err)
+{
+	source_shallow bnd = {0};
+	git_odb *odb = NULL;
+	int rc = 0;
+	if (git_repository_odb(&odb, repo) < 0) {
+		rc = local_error(c, "cannot open the object database", err);
+		goto out;
+	}
+	int w = source_shallow_window(odb, target, depth, NULL, &bnd, NULL, err);
+	if (w < 0) {
+		rc = w;
+		goto out;
+	}
+	if (w == 0) {
+		char hex[GIT_OID_MAX_HEXSIZE + 1];
+		git_oid_tostr(hex, sizeof(hex), target);
+		rc = cbl_error_set(err, CBL_EIO, "the fetch from %s with the source cache left the history of %s incomplete",
+				   disp, hex);
+		goto out;
+	}
+	rc = source_shallow_write(&bnd, git_repository_path(repo), err);
+out:
+	git_odb_free(odb);
+	source_shallow_release(&bnd);
+	return rc;
+}
+
+/* After the fetch, before the checkout: the clone's own boundary when it
+ * was seeded (cache_cut), then the store gets what was fetched (best
+ * effort: a failure is only a note). */
 static int cache_end(fetch_ctx *c, git_repository *repo, repo_cache *rcache, const git_oid *target, int depth,
 		     int level, const char *disp, bool *cut_done, cbl_error **err)
 {
-	char *path = cbl_path_join(git_repository_path(repo), "shallow"), *fetched = NULL, *text = NULL;
-	size_t len = 0;
-	cbl_strv bnd = CBL_STRV_INIT;
-	git_odb *odb = NULL;
+	source_shallow fetched = {0};
 	cbl_error *e = NULL;
 	int rc = 0;
 
 	c->unshallow = false;
 	*cut_done = false;
-	if (rcache->seeded && (rc = runner_srccache_drop_haves(repo, err)) < 0)
+	if (rcache->seeded && (rc = source_cache_drop_haves(repo, err)) < 0)
 		goto out;
-	if (cbl_read_file(path, 0, &fetched, &len, NULL) < 0)
-		fetched = cbl_xstrdup("");
+	/* what the fetch left, for the store: before the cut */
+	int fr = source_shallow_read(&fetched, git_repository_path(repo), &e);
 	if (rcache->seeded) {
-		if (git_repository_odb(&odb, repo) < 0) {
-			rc = local_error(c, "cannot open the object database", err);
-			goto out;
-		}
-		int w = runner_srccache_window(odb, target, depth, &bnd, NULL, err);
-		if (w < 0) {
-			rc = w;
-			goto out;
-		}
-		if (w == 0) {
-			char hex[GIT_OID_MAX_HEXSIZE + 1];
-			git_oid_tostr(hex, sizeof(hex), target);
-			rc = cbl_error_set(err, CBL_EIO, "the fetch from %s with the source cache left the history of %s incomplete",
-					   disp, hex);
-			goto out;
-		}
-		cbl_buf b = CBL_BUF_INIT;
-		for (size_t i = 0; i < bnd.n; i++)
-			cbl_buf_printf(&b, "%s\n", bnd.v[i]);
-		text = cbl_buf_detach(&b);
-		if (*text)
-			rc = cbl_write_file_atomic(path, text, strlen(text), 0644, false, err);
-		else if (unlink(path) < 0 && errno != ENOENT)
-			rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot remove '%s'", path);
-		if (rc < 0)
+		/* the window walks the commits' own parents: the store's boundary
+		 * (which came along) and the fetch's do not count */
+		if ((rc = cache_cut(c, repo, target, depth, disp, err)) < 0)
 			goto out;
 		*cut_done = true;
 	}
-	if (runner_srccache_publish(rcache->sc, repo, fetched, target, cache_stop, c, &e) < 0) {
+	if (fr == 0)
+		fr = source_cache_publish(rcache->sc, repo, &fetched, target, cache_stop, c, &e);
+	if (fr < 0) {
 		if (!level && !c->st.note[0])
 			snprintf(c->st.note, sizeof(c->st.note), "%s", e->msg);
-		cbl_error_free(e);
 	}
 out:
-	git_odb_free(odb);
-	cbl_strv_release(&bnd);
-	free(path);
-	free(fetched);
-	free(text);
+	cbl_error_free(e);
+	source_shallow_release(&fetched);
 	return rc;
 }
 
@@ -1347,7 +1074,7 @@ static int update_submodules(fetch_ctx *c, git_repository *repo, int level, cbl_
 		}
 		{
 			char hex[GIT_OID_MAX_HEXSIZE + 1];
-			char *disp = url_display(url.ptr);
+			char *disp = source_url_display(url.ptr);
 			char *outer = c->sm_prefix;
 			char *full = cbl_xasprintf("%s%s", outer ? outer : "", path);
 			git_oid_tostr(hex, sizeof(hex), pin);
@@ -1377,28 +1104,17 @@ out:
 	return rc;
 }
 
-/* Fetches url at version into the freshly initialised repo, checks it out
- * and (opts->submodules) its submodules. */
-static int fetch_repo(fetch_ctx *c, git_repository *repo, const char *url, const char *version, int level,
-		      git_oid *out, cbl_error **err)
+/* Points repo's "origin" at url (a local path made absolute: like git,
+ * "path" may name "path.git").  A submodule's repository already has
+ * "origin" (git_submodule_repo_init). */
+static int open_remote(fetch_ctx *c, git_repository *repo, const char *url, const char *disp, git_remote **out,
+		       cbl_error **err)
 {
-	const runner_source_git_opts *o = c->o;
-	git_remote *remote = NULL;
-	git_buf defbranch = GIT_BUF_INIT;
-	adv_list adv = {0};
-	plan p = {0};
-	char *abs = NULL, *disp = url_display(url), *spec = NULL;
+	char *abs = NULL;
 	const char *remote_url = url;
-	bool local = is_local_url(url);
-	int depth = o->depth, rc = 0, g;
-	int fetch_depth = local || is_ssh_url(url) ? 0 : depth; /* see the top of this file */
-	bool full = fetch_depth == 0, cut_done = false;
-	git_oid target;
-	repo_cache rcache = {0};
-
-	remember_secrets(c, url);
-	if (local && strncmp(url, "file://", 7)) {
-		/* like git, "path" may name "path.git" */
+	int rc = 0;
+	*out = NULL;
+	if (source_url_is_local(url) && strncmp(url, "file://", 7)) {
 		abs = realpath(url, NULL);
 		if (!abs) {
 			char *alt = cbl_xasprintf("%s.git", url);
@@ -1411,84 +1127,109 @@ static int fetch_repo(fetch_ctx *c, git_repository *repo, const char *url, const
 		}
 		remote_url = abs;
 	}
-	/* A submodule's repository already has "origin" (git_submodule_repo_init). */
-	if (git_remote_lookup(&remote, repo, "origin") == 0) {
-		git_remote_free(remote);
-		remote = NULL;
-		if (git_remote_set_url(repo, "origin", remote_url) < 0 ||
-		    git_remote_lookup(&remote, repo, "origin") < 0) {
+	if (git_remote_lookup(out, repo, "origin") == 0) {
+		git_remote_free(*out);
+		*out = NULL;
+		if (git_remote_set_url(repo, "origin", remote_url) < 0 || git_remote_lookup(out, repo, "origin") < 0)
 			rc = local_error(c, "cannot configure the remote", err);
-			goto out;
-		}
-	} else if (git_remote_create(&remote, repo, "origin", remote_url) < 0) {
+	} else if (git_remote_create(out, repo, "origin", remote_url) < 0) {
 		char *m = scrub(c, git_msg());
 		rc = cbl_error_set(err, CBL_EINVAL, "invalid git URL %s: %s", disp, m);
 		free(m);
-		goto out;
 	}
+out:
+	free(abs);
+	return rc;
+}
 
-	/* Connect once to learn the refs (and the default branch). */
-	{
-		git_remote_connect_options co = GIT_REMOTE_CONNECT_OPTIONS_INIT;
-		co.callbacks = make_callbacks(c);
-		memset(&c->cred, 0, sizeof(c->cred));
-		if ((g = git_remote_connect_ext(remote, GIT_DIRECTION_FETCH, &co)) < 0) {
-			rc = remote_error(c, g, true, disp, err);
-			goto out;
+/* Connects once to learn the refs (and the default branch). */
+static int list_remote(fetch_ctx *c, git_remote *remote, const char *disp, adv_list *adv, cbl_error **err)
+{
+	git_remote_connect_options co = GIT_REMOTE_CONNECT_OPTIONS_INIT;
+	git_buf defbranch = GIT_BUF_INIT;
+	const git_remote_head **heads = NULL;
+	size_t n = 0;
+	int g;
+	co.callbacks = make_callbacks(c);
+	memset(&c->cred, 0, sizeof(c->cred));
+	if ((g = git_remote_connect_ext(remote, GIT_DIRECTION_FETCH, &co)) < 0 ||
+	    (g = git_remote_ls(&heads, &n, remote)) < 0)
+		return remote_error(c, g, true, disp, err);
+	for (size_t i = 0; i < n; i++) {
+		if (!strcmp(heads[i]->name, "HEAD")) {
+			adv->has_head = true;
+			git_oid_cpy(&adv->head, &heads[i]->oid);
+			if (heads[i]->symref_target)
+				adv->default_branch = cbl_xstrdup(heads[i]->symref_target);
+			continue;
 		}
-		const git_remote_head **heads = NULL;
-		size_t n = 0;
-		if ((g = git_remote_ls(&heads, &n, remote)) < 0) {
-			rc = remote_error(c, g, true, disp, err);
-			goto out;
-		}
-		for (size_t i = 0; i < n; i++) {
-			if (!strcmp(heads[i]->name, "HEAD")) {
-				adv.has_head = true;
-				git_oid_cpy(&adv.head, &heads[i]->oid);
-				if (heads[i]->symref_target)
-					adv.default_branch = cbl_xstrdup(heads[i]->symref_target);
-				continue;
-			}
-			CBL_GROW(adv.v, adv.n + 1, adv.cap);
-			adv.v[adv.n].name = cbl_xstrdup(heads[i]->name);
-			git_oid_cpy(&adv.v[adv.n++].oid, &heads[i]->oid);
-		}
-		if (!adv.default_branch && adv.has_head && git_remote_default_branch(&defbranch, remote) == 0)
-			adv.default_branch = cbl_xstrdup(defbranch.ptr);
-		git_error_clear();
+		CBL_GROW(adv->v, adv->n + 1, adv->cap);
+		adv->v[adv->n].name = cbl_xstrdup(heads[i]->name);
+		git_oid_cpy(&adv->v[adv->n++].oid, &heads[i]->oid);
 	}
-	if ((rc = resolve_version(&adv, version, disp, &p, err)) < 0)
-		goto out;
-	if ((rc = cache_begin(c, repo, url, fetch_depth, level, &rcache, err)) < 0)
-		goto out;
+	if (!adv->default_branch && adv->has_head && git_remote_default_branch(&defbranch, remote) == 0)
+		adv->default_branch = cbl_xstrdup(defbranch.ptr);
+	git_buf_dispose(&defbranch);
+	git_error_clear();
+	return 0;
+}
 
-	switch (p.kind) {
+/* Fetches what plan p names; *target = the commit to check out.  *full:
+ * the history came whole and is to be cut to depth afterwards. */
+static int fetch_plan(fetch_ctx *c, git_repository *repo, git_remote *remote, const adv_list *adv, const plan *p,
+		      int fetch_depth, const char *disp, git_oid *target, bool *full, cbl_error **err)
+{
+	bool tags = c->o->tags;
+	char *spec = NULL;
+	int rc = 0;
+	switch (p->kind) {
 	case PLAN_BRANCH:
-		spec = cbl_xasprintf("+%s:refs/remotes/origin/%s", p.ref, p.branch);
-		if ((rc = do_fetch(c, remote, (const char *const[]){spec}, 1, fetch_depth, o->tags, disp, err)) < 0)
-			goto out;
+		spec = cbl_xasprintf("+%s:refs/remotes/origin/%s", p->ref, p->branch);
+		if ((rc = do_fetch(c, remote, (const char *const[]){spec}, 1, fetch_depth, tags, disp, err)) < 0)
+			break;
 		free(spec);
-		spec = cbl_xasprintf("refs/remotes/origin/%s", p.branch);
-		if ((rc = peel_ref(c, repo, spec, disp, &target, err)) < 0)
-			goto out;
+		spec = cbl_xasprintf("refs/remotes/origin/%s", p->branch);
+		rc = peel_ref(c, repo, spec, disp, target, err);
 		break;
 	case PLAN_TAG:
 	case PLAN_REF:
-		spec = cbl_xasprintf("+%s:%s", p.ref, p.ref);
-		if ((rc = do_fetch(c, remote, (const char *const[]){spec}, 1, fetch_depth, o->tags, disp, err)) < 0)
-			goto out;
-		if ((rc = peel_ref(c, repo, p.ref, disp, &target, err)) < 0)
-			goto out;
+		spec = cbl_xasprintf("+%s:%s", p->ref, p->ref);
+		if ((rc = do_fetch(c, remote, (const char *const[]){spec}, 1, fetch_depth, tags, disp, err)) < 0)
+			break;
+		rc = peel_ref(c, repo, p->ref, disp, target, err);
 		break;
 	case PLAN_COMMIT:
-		rc = p.branch ? fetch_commit_on_branch(c, repo, remote, &adv, &p, fetch_depth, disp, &target, &full, err)
-			      : fetch_commit(c, repo, remote, &adv, &p, fetch_depth, disp, &target, &full, err);
-		if (rc < 0)
-			goto out;
+		rc = p->branch ? fetch_commit_on_branch(c, repo, remote, adv, p, fetch_depth, disp, target, full, err)
+			       : fetch_commit(c, repo, remote, adv, p, fetch_depth, disp, target, full, err);
 		break;
 	}
+	free(spec);
+	return rc;
+}
 
+/* Fetches url at version into the freshly initialised repo, checks it out
+ * and (opts->submodules) its submodules. */
+static int fetch_repo(fetch_ctx *c, git_repository *repo, const char *url, const char *version, int level,
+		      git_oid *out, cbl_error **err)
+{
+	const source_git_opts *o = c->o;
+	git_remote *remote = NULL;
+	adv_list adv = {0};
+	plan p = {0};
+	char *disp = source_url_display(url);
+	int depth = o->depth, rc = 0;
+	int fetch_depth = source_url_is_local(url) || source_url_is_ssh(url) ? 0 : depth; /* see the top of this file */
+	bool full = fetch_depth == 0, cut_done = false;
+	git_oid target;
+	repo_cache rcache = {0};
+
+	remember_secrets(c, url);
+	if ((rc = open_remote(c, repo, url, disp, &remote, err)) < 0 ||
+	    (rc = list_remote(c, remote, disp, &adv, err)) < 0 ||
+	    (rc = resolve_version(&adv, version, disp, &p, err)) < 0 ||
+	    (rc = cache_begin(c, repo, url, fetch_depth, level, &rcache, err)) < 0 ||
+	    (rc = fetch_plan(c, repo, remote, &adv, &p, fetch_depth, disp, &target, &full, err)) < 0)
+		goto out;
 	if (rcache.sc && (rc = cache_end(c, repo, &rcache, &target, depth, level, disp, &cut_done, err)) < 0)
 		goto out;
 	if (full && depth > 0 && !cut_done && (rc = make_shallow(c, repo, &target, depth, err)) < 0)
@@ -1508,17 +1249,14 @@ out:
 	if (rc == CBL_EIO && rcache.seeded && !check_cancel(c)) {
 		/* perhaps the store's fault (a damaged object): never again */
 		c->cache_suspect = true;
-		runner_srccache_discard(rcache.sc);
+		source_cache_discard(rcache.sc);
 	}
 	c->unshallow = false;
-	runner_srccache_free(rcache.sc);
+	source_cache_free(rcache.sc);
 	plan_release(&p);
 	adv_release(&adv);
-	git_buf_dispose(&defbranch);
 	git_remote_free(remote);
-	free(abs);
 	free(disp);
-	free(spec);
 	return rc;
 }
 
@@ -1552,29 +1290,11 @@ static int dir_state(const char *path, bool *exists, cbl_error **err)
 	return 0;
 }
 
-int runner_source_git_fetch(const runner_source_git_opts *o, const char *dest_dir, char **resolved_sha_out,
-			    cbl_error **err)
+/* A fresh directory "<dest>.tmp.<pid>.<random>" next to dest (the same
+ * filesystem, so that the clone can be renamed into place). */
+static int make_sibling_dir(const char *dest, char **out, cbl_error **err)
 {
-	fetch_ctx c = {0};
-	git_repository *repo = NULL;
-	char *dest = NULL, *tmp = NULL;
-	bool exists = false, made_tmp = false, inited = false;
-	git_oid oid;
-	int rc = 0;
-
-	if (resolved_sha_out)
-		*resolved_sha_out = NULL;
-	if (!o || !o->url || !*o->url || !dest_dir || !*dest_dir)
-		return cbl_error_set(err, CBL_EINVAL, "git source: a URL and a destination are required");
-	if (o->depth < 0)
-		return cbl_error_set(err, CBL_EINVAL, "git clone depth must be 0 (full) or positive, not %d",
-				     o->depth);
-
-	dest = cbl_xstrdup(dest_dir);
-	for (size_t l = strlen(dest); l > 1 && dest[l - 1] == '/'; l--)
-		dest[l - 1] = '\0';
-	if ((rc = dir_state(dest, &exists, err)) < 0)
-		goto out;
+	char *tmp = NULL;
 	for (int tries = 0;; tries++) {
 		char uuid[37];
 		cbl_uuid4(uuid);
@@ -1584,51 +1304,55 @@ int runner_source_git_fetch(const runner_source_git_opts *o, const char *dest_di
 		if (mkdir(tmp, 0777) == 0)
 			break;
 		if (errno != EEXIST || tries > 10) {
-			rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot create a directory next to '%s'",
-						 dest);
-			goto out;
+			int rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot create a directory next to '%s'", dest);
+			free(tmp);
+			return rc;
 		}
 	}
-	made_tmp = true;
+	*out = tmp;
+	return 0;
+}
 
-	if (git_libgit2_init() < 0) {
-		rc = cbl_error_set(err, CBL_EINTERNAL, "cannot initialise libgit2: %s", git_msg());
-		goto out;
-	}
-	inited = true;
-	if (o->deadline_mono_us) {
-		int64_t left = (o->deadline_mono_us - cbl_mono_us()) / 1000;
-		int ms = left < 1 ? 1 : left > INT32_MAX ? INT32_MAX : (int)left;
-		git_libgit2_opts(GIT_OPT_SET_SERVER_CONNECT_TIMEOUT, ms);
-		git_libgit2_opts(GIT_OPT_SET_SERVER_TIMEOUT, ms);
-	}
-	c.o = o;
-	c.prog.cb = o->progress;
-	c.prog.payload = o->payload;
+/* libgit2's timeouts from the build's deadline (process-wide: see source.h). */
+static void set_deadline(int64_t deadline_mono_us)
+{
+	if (!deadline_mono_us)
+		return;
+	int64_t left = (deadline_mono_us - cbl_mono_us()) / 1000;
+	int ms = left < 1 ? 1 : left > INT32_MAX ? INT32_MAX : (int)left;
+	git_libgit2_opts(GIT_OPT_SET_SERVER_CONNECT_TIMEOUT, ms);
+	git_libgit2_opts(GIT_OPT_SET_SERVER_TIMEOUT, ms);
+}
 
+/* The top-level fetch into the empty directory tmp; when it failed with the
+ * source cache's objects in it (c->cache_suspect), once more without them
+ * (the store was discarded).  *oid: the checked-out commit. */
+static int fetch_with_retry(fetch_ctx *c, const char *tmp, git_oid *oid, cbl_error **err)
+{
+	git_repository *repo = NULL;
+	int rc = 0;
 	for (int attempt = 0;; attempt++) {
 		git_repository_init_options io = GIT_REPOSITORY_INIT_OPTIONS_INIT;
 		cbl_error *ferr = NULL;
 		io.flags = GIT_REPOSITORY_INIT_NO_REINIT;
 		if (git_repository_init_ext(&repo, tmp, &io) < 0) {
-			rc = local_error(&c, "cannot create the repository", err);
+			rc = local_error(c, "cannot create the repository", err);
 			goto out;
 		}
-		rc = fetch_repo(&c, repo, o->url, o->version, 0, &oid, &ferr);
-		if (check_cancel(&c)) {
+		rc = fetch_repo(c, repo, c->o->url, c->o->version, 0, oid, &ferr);
+		if (check_cancel(c)) {
 			/* whatever libgit2 made of the callback's refusal */
 			cbl_error_free(ferr);
 			rc = cbl_error_set(err, CBL_ESTOPPED, "fetch cancelled");
 			goto out;
 		}
 		if (rc == 0)
-			break;
-		if (attempt == 0 && c.cache_suspect) {
-			/* the store that was used is discarded: once more without it */
-			snprintf(c.st.note, sizeof(c.st.note), "the cached objects did not work: %s", ferr->msg);
-			c.st.cache = RUNNER_SOURCE_CACHE_REBUILT;
-			c.cache_suspect = false;
-			c.st.cached_objects = 0;
+			goto out;
+		if (attempt == 0 && c->cache_suspect) {
+			snprintf(c->st.note, sizeof(c->st.note), "the cached objects did not work: %s", ferr->msg);
+			c->st.cache = SOURCE_CACHE_REBUILT;
+			c->cache_suspect = false;
+			c->st.cached_objects = 0;
 			cbl_error_free(ferr);
 			git_repository_free(repo);
 			repo = NULL;
@@ -1644,29 +1368,64 @@ int runner_source_git_fetch(const runner_source_git_opts *o, const char *dest_di
 			cbl_error_free(ferr);
 		goto out;
 	}
+out:
 	git_repository_free(repo);
-	repo = NULL;
+	return rc;
+}
+
+int source_git_fetch(const source_git_opts *o, const char *dest_dir, char **resolved_sha_out, cbl_error **err)
+{
+	fetch_ctx c = {0};
+	char *dest = NULL, *tmp = NULL;
+	bool exists = false, inited = false;
+	git_oid oid;
+	int rc = 0;
+
+	if (resolved_sha_out)
+		*resolved_sha_out = NULL;
+	if (!o || !o->url || !*o->url || !dest_dir || !*dest_dir)
+		return cbl_error_set(err, CBL_EINVAL, "git source: a URL and a destination are required");
+	if (o->depth < 0)
+		return cbl_error_set(err, CBL_EINVAL, "git clone depth must be 0 (full) or positive, not %d",
+				     o->depth);
+
+	dest = cbl_xstrdup(dest_dir);
+	for (size_t l = strlen(dest); l > 1 && dest[l - 1] == '/'; l--)
+		dest[l - 1] = '\0';
+	if ((rc = dir_state(dest, &exists, err)) < 0 || (rc = make_sibling_dir(dest, &tmp, err)) < 0)
+		goto out;
+	if (git_libgit2_init() < 0) {
+		rc = cbl_error_set(err, CBL_EINTERNAL, "cannot initialise libgit2: %s", git_msg());
+		goto out;
+	}
+	inited = true;
+	set_deadline(o->deadline_mono_us);
+	c.o = o;
+	c.prog.cb = o->progress;
+	c.prog.payload = o->payload;
+	if ((rc = fetch_with_retry(&c, tmp, &oid, err)) < 0)
+		goto out;
 	/* rename(2) replaces an empty directory atomically. */
 	if (rename(tmp, dest) < 0) {
 		rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot move the clone to '%s'", dest);
 		goto out;
 	}
-	made_tmp = false;
+	free(tmp);
+	tmp = NULL;
 	if (resolved_sha_out) {
 		char hex[GIT_OID_MAX_HEXSIZE + 1];
 		git_oid_tostr(hex, sizeof(hex), &oid);
 		*resolved_sha_out = cbl_xstrdup(hex);
 	}
 out:
-	git_repository_free(repo);
-	if (made_tmp)
+	if (tmp)
 		cbl_rm_rf(tmp, NULL);
 	if (inited)
 		git_libgit2_shutdown();
 	if (o->stats) {
 		*o->stats = c.st;
 		if (!o->object_cache_dir || !*o->object_cache_dir)
-			o->stats->cache = RUNNER_SOURCE_CACHE_OFF;
+			o->stats->cache = SOURCE_CACHE_OFF;
 	}
 	cbl_strv_release(&c.secrets);
 	free(tmp);
@@ -1674,27 +1433,27 @@ out:
 	return rc;
 }
 
-char *runner_source_git_cache_summary(const runner_source_git_stats *s)
+char *source_git_cache_summary(const source_git_stats *s)
 {
 	char got[32], line[512];
 	human_bytes(got, sizeof(got), (double)s->received_bytes);
 	switch (s->cache) {
-	case RUNNER_SOURCE_CACHE_OFF:
+	case SOURCE_CACHE_OFF:
 		return cbl_xstrdup("Source cache: off");
-	case RUNNER_SOURCE_CACHE_USED:
+	case SOURCE_CACHE_USED:
 		snprintf(line, sizeof(line), "Source cache: used (%u objects cached); %u objects (%s) from the server%s%s%s",
 			 s->cached_objects, s->received_objects, got, s->note[0] ? " (the cache was not updated: " : "",
 			 s->note, s->note[0] ? ")" : "");
 		break;
-	case RUNNER_SOURCE_CACHE_EMPTY:
+	case SOURCE_CACHE_EMPTY:
 		snprintf(line, sizeof(line), "Source cache: empty for this repository; %u objects (%s) from the server, %s%s",
 			 s->received_objects, got, s->note[0] ? "not kept: " : "kept for the next build", s->note);
 		break;
-	case RUNNER_SOURCE_CACHE_REBUILT:
+	case SOURCE_CACHE_REBUILT:
 		snprintf(line, sizeof(line), "Source cache: rebuilt (%s); %u objects (%s) from the server", s->note,
 			 s->received_objects, got);
 		break;
-	case RUNNER_SOURCE_CACHE_SKIPPED:
+	case SOURCE_CACHE_SKIPPED:
 	default:
 		snprintf(line, sizeof(line), "Source cache: not used (%s); %u objects (%s) from the server", s->note,
 			 s->received_objects, got);
