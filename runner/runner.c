@@ -12,7 +12,7 @@
  */
 #include "runner/runner_internal.h"
 #include "cache/cache.h"
-#include "runner/sandbox.h"
+#include "sandbox/sandbox.h"
 #include "runner/source.h"
 #include "store/store.h"
 #include "util/alloc.h"
@@ -427,7 +427,7 @@ static cmds_result run_commands(runner_build *b, runner_phase_type p, const spec
 		if (status != 0) {
 			char reason[128];
 			int sig = b->sh.last_signal;
-			if ((sig == SIGKILL || status == 128 + SIGKILL) && b->sandbox && runner_sandbox_oom(b->sandbox)) {
+			if ((sig == SIGKILL || status == 128 + SIGKILL) && b->sandbox && sandbox_oom(b->sandbox)) {
 				const runner_compute *ct = runner_compute_find(b->compute_type);
 				snprintf(reason, sizeof(reason),
 					 "signal: killed (out of memory: over the %d GB of %s)",
@@ -1176,7 +1176,7 @@ int runner_build_new(runner_build **out, const runner_opts *opts, cbl_error **er
 	} else if (opts->git_tracked_only)
 		b->tracked_dir = cbl_path_join(b->dir, "tracked"); /* private already: no snapshot needed */
 	else if (b->source_mode == RUNNER_SOURCE_SNAPSHOT &&
-		 (b->sandbox_mode == RUNNER_SANDBOX_NONE || !runner_sandbox_can_overlay_source()))
+		 (b->sandbox_mode == RUNNER_SANDBOX_NONE || !sandbox_can_overlay()))
 		b->src_copy = cbl_path_join(b->dir, "src");
 	if (b->sandbox_mode == RUNNER_SANDBOX_NAMESPACES) {
 		/* the service's shape: a random number of 2 to 10 digits [obs] */
@@ -1281,24 +1281,41 @@ static int provision_sandbox(runner_build *b)
 	}
 	if (cbl_mkdir_p(b->scratch, 0700, &e) < 0 || cbl_mkdir_p(b->tmpdir, 0700, &e) < 0)
 		goto fail;
-	runner_sandbox_opts so = {0};
+	sandbox_opts so = SANDBOX_OPTS_INIT;
 	so.rootfs = runner_image_rootfs(b);
 	so.scratch = b->scratch;
-	so.src_host = b->tracked_dir ? b->tracked_dir : b->src_copy ? b->src_copy : b->source_dir;
-	so.src_inner = b->src_inner;
-	so.src_snapshot = false;
-	so.src_parent_host = b->git_parent;
+	const char *src_host = b->tracked_dir ? b->tracked_dir : b->src_copy ? b->src_copy : b->source_dir;
+	const char *src_inner = b->src_inner;
+	const char *const *binds = NULL;
 	if (b->multi_root) {
-		so.src_host = b->multi_root;
-		so.src_inner = b->multi_inner;
-		so.binds = (const char *const *)b->sandbox_binds.v;
+		src_host = b->multi_root;
+		src_inner = b->multi_inner;
+		binds = (const char *const *)b->sandbox_binds.v;
 	} else if (b->source_mode == RUNNER_SOURCE_SNAPSHOT && !b->src_copy && !b->tracked_dir && !b->git_parent) {
 		if (setup_view(b, &e) < 0)
 			goto fail;
-		so.src_host = b->view;
+		src_host = b->view;
 	}
-	so.tmp_host = b->tmpdir;
-	so.tmp_inner = "/codebuild/output/tmp";
+	/* /codebuild/output: the source (for a git clone, its parent: the clone
+	 * is renamed into it later) and the build's scratch */
+	sandbox_mount *mounts = cbl_xcalloc(4 + b->sandbox_binds.n / 2, sizeof(*mounts));
+	size_t nm = 0;
+	char *src_parent = cbl_xstrdup(src_inner);
+	char *slash = strrchr(src_parent, '/');
+	if (slash && slash != src_parent)
+		*slash = '\0';
+	mounts[nm++] = (sandbox_mount){SANDBOX_MOUNT_TMPFS, NULL, "/codebuild/output", 0755};
+	if (b->git_parent)
+		mounts[nm++] = (sandbox_mount){SANDBOX_MOUNT_BIND, b->git_parent, src_parent, 0};
+	else
+		mounts[nm++] = (sandbox_mount){SANDBOX_MOUNT_BIND, src_host, src_inner, 0};
+	for (const char *const *bd = binds; bd && bd[0] && bd[1]; bd += 2)
+		mounts[nm++] = (sandbox_mount){SANDBOX_MOUNT_BIND, bd[0], bd[1], 0};
+	mounts[nm++] = (sandbox_mount){SANDBOX_MOUNT_BIND, b->tmpdir, "/codebuild/output/tmp", 0};
+	mounts[nm++] = (sandbox_mount){SANDBOX_MOUNT_DIR, NULL, "/codebuild/readonly", 0};
+	so.mounts = mounts;
+	so.n_mounts = nm;
+	so.cwd = b->git_parent ? "/" : src_inner; /* a clone is not there yet */
 	so.hostname = "codebuild-local";
 	so.network_none = b->network_none;
 	so.out_fd = b->out_pipe[1];
@@ -1316,9 +1333,12 @@ static int provision_sandbox(runner_build *b)
 	}
 	so.cpus = ct->vcpus;
 	so.cgroup_name = b->uuid;
-	if (runner_sandbox_start(&b->sandbox, &so, &e) < 0)
+	int started = sandbox_start(&b->sandbox, &so, &e);
+	free(mounts);
+	free(src_parent);
+	if (started < 0)
 		goto fail;
-	for (const char *const *w = runner_sandbox_warnings(b->sandbox); *w; w++)
+	for (const char *const *w = sandbox_warnings(b->sandbox); *w; w++)
 		runner_warn(b, "%s", *w);
 
 	if (geteuid() != 0)
@@ -1495,7 +1515,7 @@ finalize:
 	}
 	if (b->sandbox) {
 		/* the init takes the whole PID namespace and its mounts with it */
-		runner_sandbox_free(b->sandbox);
+		sandbox_free(b->sandbox);
 		b->sandbox = NULL;
 		if (b->shell_ready)
 			b->sh.sandbox = NULL;
@@ -1587,7 +1607,7 @@ void runner_build_free(runner_build *b)
 	runner_mask_release(&b->mask);
 	if (b->log_fd >= 0)
 		close(b->log_fd);
-	runner_sandbox_free(b->sandbox);
+	sandbox_free(b->sandbox);
 	for (int i = 0; i < 2; i++)
 		if (b->out_pipe[i] >= 0)
 			close(b->out_pipe[i]);
