@@ -1,7 +1,7 @@
 /* runner/build.c - a build object: its identity, inputs and layout from the options (runner_build_new), and its end (runner_build_free). */
 #include "runner/runner_internal.h"
 #include "cache/cache.h"
-#include "runner/sandbox.h"
+#include "sandbox/sandbox.h"
 #include "store/store.h"
 #include "util/alloc.h"
 #include "util/fs.h"
@@ -182,7 +182,7 @@ static void init_layout(runner_build *b, const runner_opts *opts)
 	} else if (opts->git_tracked_only) {
 		b->src.tracked_dir = cbl_path_join(b->ident.dir, "tracked"); /* private already: no snapshot needed */
 	} else if (b->src.source_mode == RUNNER_SOURCE_SNAPSHOT &&
-		   (b->cfg.sandbox_mode == RUNNER_SANDBOX_NONE || !runner_sandbox_can_overlay_source())) {
+		   (b->cfg.sandbox_mode == RUNNER_SANDBOX_NONE || !sandbox_can_overlay())) {
 		b->src.src_copy = cbl_path_join(b->ident.dir, "src");
 	}
 	const char *host = b->src.tracked_dir ? b->src.tracked_dir : b->src.src_copy ? b->src.src_copy : b->src.source_dir;
@@ -276,7 +276,7 @@ void runner_build_free(runner_build *b)
 	runner_mask_release(&b->log.mask);
 	if (b->log.fd >= 0)
 		close(b->log.fd);
-	runner_sandbox_free(b->sandbox);
+	sandbox_free(b->sandbox);
 	for (int i = 0; i < 2; i++)
 		if (b->out_pipe[i] >= 0)
 			close(b->out_pipe[i]);

@@ -17,7 +17,7 @@
  */
 #include "cache/cache.h"
 #include "runner/runner_internal.h"
-#include "runner/sandbox.h"
+#include "sandbox/sandbox.h"
 #include "util/alloc.h"
 #include "util/fs.h"
 
@@ -134,7 +134,7 @@ void runner_cache_restore(runner_build *b)
 	size_t nm = 0;
 	const cache_mount *m = cache_session_mounts(b->cache.sess, &nm);
 	for (size_t i = 0; i < nm; i++) {
-		if (runner_sandbox_mount_overlay(b->sandbox, m[i].lower, m[i].upper, m[i].work, m[i].target, &e) < 0) {
+		if (sandbox_mount_overlay(b->sandbox, m[i].lower, m[i].upper, m[i].work, m[i].target, &e) < 0) {
 			runner_warn(b, "cache: %s: %s is not restored", e->msg, m[i].target);
 			cbl_error_clear(&e);
 		}

@@ -1,7 +1,7 @@
 /* runner/finalize.c - FINALIZING and COMPLETED: the build's processes and
  * sandbox gone, the cache saved, the snapshot discarded, the final record. */
 #include "runner/runner_internal.h"
-#include "runner/sandbox.h"
+#include "sandbox/sandbox.h"
 #include "util/fs.h"
 
 #include <unistd.h>
@@ -19,7 +19,7 @@ static void tear_down(runner_build *b)
 	}
 	if (b->sandbox) {
 		/* the init takes the whole PID namespace and its mounts with it */
-		runner_sandbox_free(b->sandbox);
+		sandbox_free(b->sandbox);
 		b->sandbox = NULL;
 		if (b->shell_ready)
 			b->sh.sandbox = NULL;

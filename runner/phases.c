@@ -1,6 +1,6 @@
 /* runner/phases.c - INSTALL, PRE_BUILD, BUILD, POST_BUILD: CodeBuild's command model, on-failure and finally. */
 #include "runner/runner_internal.h"
-#include "runner/sandbox.h"
+#include "sandbox/sandbox.h"
 #include "util/alloc.h"
 #include <regex.h>
 #include <signal.h>
@@ -91,7 +91,7 @@ runner_cmds_result runner_run_commands(runner_build *b, runner_phase_type p, con
 		if (status != 0) {
 			char reason[128];
 			int sig = b->sh.last_signal;
-			if ((sig == SIGKILL || status == 128 + SIGKILL) && b->sandbox && runner_sandbox_oom(b->sandbox)) {
+			if ((sig == SIGKILL || status == 128 + SIGKILL) && b->sandbox && sandbox_oom(b->sandbox)) {
 				const runner_compute *ct = runner_compute_find(b->cfg.compute_type);
 				snprintf(reason, sizeof(reason),
 					 "signal: killed (out of memory: over the %d GB of %s)",

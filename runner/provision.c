@@ -1,6 +1,6 @@
 /* runner/provision.c - the PROVISIONING stage: the source snapshot (overlay view, copy, tracked checkout), the image, the sandbox. */
 #include "runner/runner_internal.h"
-#include "runner/sandbox.h"
+#include "sandbox/sandbox.h"
 #include "util/alloc.h"
 #include "util/fs.h"
 #include <errno.h>
@@ -64,64 +64,97 @@ static int setup_view(runner_build *b, cbl_error **err)
 	return 0;
 }
 
-/* PROVISIONING: the build's namespaces, limits from the compute type. */
-static int provision_sandbox(runner_build *b, cbl_error **err)
+/* What the sandbox mounts under /codebuild: a private /codebuild/output
+ * with the source (for a git clone, its parent: the clone is renamed into
+ * it later), the secondary sources, the build's scratch, and
+ * /codebuild/readonly.  *out is caller-freed; *parent_out too. */
+static int source_mounts(runner_build *b, sandbox_mount **out, size_t *n_out, char **parent_out, cbl_error **err)
 {
-	cbl_error *e = NULL;
+	const runner_layout *l = &b->src;
+	const char *src_host = l->tracked_dir ? l->tracked_dir : l->src_copy ? l->src_copy : l->source_dir;
+	const char *src_inner = l->src_inner;
+	const char *const *binds = NULL;
+	if (l->multi_root) {
+		src_host = l->multi_root;
+		src_inner = l->multi_inner;
+		binds = (const char *const *)l->sandbox_binds.v;
+	} else if (l->source_mode == RUNNER_SOURCE_SNAPSHOT && !l->src_copy && !l->tracked_dir && !l->git_parent) {
+		if (setup_view(b, err) < 0)
+			return -1;
+		src_host = b->src.view;
+	}
+	sandbox_mount *m = cbl_xcalloc(4 + l->sandbox_binds.n / 2, sizeof(*m));
+	size_t n = 0;
+	char *parent = cbl_xstrdup(src_inner);
+	char *slash = strrchr(parent, '/');
+	if (slash && slash != parent)
+		*slash = '\0';
+	m[n++] = (sandbox_mount){SANDBOX_MOUNT_TMPFS, NULL, "/codebuild/output", 0755};
+	if (l->git_parent)
+		m[n++] = (sandbox_mount){SANDBOX_MOUNT_BIND, l->git_parent, parent, 0};
+	else
+		m[n++] = (sandbox_mount){SANDBOX_MOUNT_BIND, src_host, src_inner, 0};
+	for (const char *const *bd = binds; bd && bd[0] && bd[1]; bd += 2)
+		m[n++] = (sandbox_mount){SANDBOX_MOUNT_BIND, bd[0], bd[1], 0};
+	m[n++] = (sandbox_mount){SANDBOX_MOUNT_BIND, b->ident.tmpdir, "/codebuild/output/tmp", 0};
+	m[n++] = (sandbox_mount){SANDBOX_MOUNT_DIR, NULL, "/codebuild/readonly", 0};
+	*out = m;
+	*n_out = n;
+	*parent_out = parent;
+	return 0;
+}
+
+/* The compute type's limits.  Putting a process into a cgroup v1 costs one
+ * RCU grace period in the kernel (15-20 ms on a small VM), more than the rest
+ * of the sandbox: the limits are enforced when a compute type is asked for,
+ * and the default says so instead of slowing every build. */
+static void compute_limits(runner_build *b, sandbox_opts *so)
+{
 	const runner_compute *ct = runner_compute_find(b->cfg.compute_type);
-	if (pipe2(b->out_pipe, O_CLOEXEC) < 0) {
-		cbl_error_set_errno(&e, CBL_EIO, errno, "cannot create the output pipe");
-		goto fail;
-	}
-	if (cbl_mkdir_p(b->src.scratch, 0700, &e) < 0 || cbl_mkdir_p(b->ident.tmpdir, 0700, &e) < 0)
-		goto fail;
-	runner_sandbox_opts so = {0};
-	so.rootfs = runner_image_rootfs(b);
-	so.scratch = b->src.scratch;
-	so.src_host = b->src.tracked_dir ? b->src.tracked_dir : b->src.src_copy ? b->src.src_copy : b->src.source_dir;
-	so.src_inner = b->src.src_inner;
-	so.src_snapshot = false;
-	so.src_parent_host = b->src.git_parent;
-	if (b->src.multi_root) {
-		so.src_host = b->src.multi_root;
-		so.src_inner = b->src.multi_inner;
-		so.binds = (const char *const *)b->src.sandbox_binds.v;
-	} else if (b->src.source_mode == RUNNER_SOURCE_SNAPSHOT && !b->src.src_copy && !b->src.tracked_dir && !b->src.git_parent) {
-		if (setup_view(b, &e) < 0)
-			goto fail;
-		so.src_host = b->src.view;
-	}
-	so.tmp_host = b->ident.tmpdir;
-	so.tmp_inner = "/codebuild/output/tmp";
-	so.hostname = "codebuild-local";
-	so.network_none = b->cfg.network_none;
-	so.out_fd = b->out_pipe[1];
-	/* Putting a process into a cgroup v1 costs one RCU grace period in the
-	 * kernel (15-20 ms on a small VM), more than the rest of the sandbox:
-	 * the limits are enforced when a compute type is asked for, and the
-	 * default says so instead of slowing every build. */
 	if (b->cfg.compute_explicit) {
-		so.memory_bytes = (int64_t)ct->memory_gb << 30;
-		so.pids_max = 32768; /* ours: the service publishes no process limit */
+		so->memory_bytes = (int64_t)ct->memory_gb << 30;
+		so->pids_max = 32768; /* ours: the service publishes no process limit */
 	} else {
 		runner_agent(b, "[codebuild-local] Compute type %s (the default): its %d GB memory limit is not "
 				"enforced; pass --compute-type to enforce it",
 			     ct->name, ct->memory_gb);
 	}
-	so.cpus = ct->vcpus;
-	so.cgroup_name = b->ident.uuid;
-	if (runner_sandbox_start(&b->sandbox, &so, &e) < 0)
-		goto fail;
-	for (const char *const *w = runner_sandbox_warnings(b->sandbox); *w; w++)
-		runner_warn(b, "%s", *w);
+	so->cpus = ct->vcpus;
+	so->cgroup_name = b->ident.uuid;
+}
 
+/* PROVISIONING: the build's namespaces, limits from the compute type. */
+static int provision_sandbox(runner_build *b, cbl_error **err)
+{
+	sandbox_mount *mounts = NULL;
+	size_t nm = 0;
+	char *src_parent = NULL;
+	if (pipe2(b->out_pipe, O_CLOEXEC) < 0)
+		return cbl_error_set_errno(err, CBL_EIO, errno, "cannot create the output pipe");
+	if (cbl_mkdir_p(b->src.scratch, 0700, err) < 0 || cbl_mkdir_p(b->ident.tmpdir, 0700, err) < 0 ||
+	    source_mounts(b, &mounts, &nm, &src_parent, err) < 0)
+		return -1;
+	sandbox_opts so = SANDBOX_OPTS_INIT;
+	so.rootfs = runner_image_rootfs(b);
+	so.scratch = b->src.scratch;
+	so.mounts = mounts;
+	so.n_mounts = nm;
+	so.cwd = b->src.git_parent ? "/" : b->src.multi_root ? b->src.multi_inner : b->src.src_inner; /* a clone is not there yet */
+	so.hostname = "codebuild-local";
+	so.network_none = b->cfg.network_none;
+	so.out_fd = b->out_pipe[1];
+	compute_limits(b, &so);
+	int rc = sandbox_start(&b->sandbox, &so, err);
+	free(mounts);
+	free(src_parent);
+	if (rc < 0)
+		return rc;
+	for (const char *const *w = sandbox_warnings(b->sandbox); *w; w++)
+		runner_warn(b, "%s", *w);
 	if (geteuid() != 0)
 		runner_warn(b, "not root: the sandbox shows the host's / read-only (no overlay in an "
 			       "unprivileged user namespace); /tmp, /root and /var/tmp are private");
 	return 0;
-fail:
-	*err = e;
-	return -1;
 }
 
 /* A failed step of PROVISIONING: its status, CLIENT_ERROR and the error. */

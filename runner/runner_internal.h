@@ -32,7 +32,7 @@ typedef enum runner_cmd_outcome {
 
 typedef void (*runner_line_fn)(const char *line, size_t len, void *payload);
 
-typedef struct runner_sandbox runner_sandbox;
+typedef struct sandbox_handle sandbox_handle;
 
 typedef struct runner_shell {
 	char *tmpdir;        /* holds script.sh, env.sh, dir.txt (host path) */
@@ -41,7 +41,7 @@ typedef struct runner_shell {
 	char *dir_path;
 	/* the same files as the build sees them (== host paths without sandbox) */
 	char *tmpdir_inner, *script_inner, *env_inner, *dir_inner;
-	runner_sandbox *sandbox; /* NULL = commands run on the host */
+	sandbox_handle *sandbox; /* NULL = commands run on the host */
 	const char *run_as;  /* user the next commands run as (sandbox only), borrowed */
 	char *shell;         /* absolute path of the shell */
 	bool carry;          /* 0.2: cwd + variables carry over; 0.1: nothing does */
@@ -66,7 +66,7 @@ int runner_shell_init(runner_shell *sh, const char *tmpdir, const char *shell, b
 void runner_shell_adopt_pipe(runner_shell *sh, int r, int w);
 /* Runs commands inside sb (borrowed) from now on; tmp_inner is where the
  * sandbox shows tmpdir, start_dir (given to init) is already an inner path. */
-void runner_shell_use_sandbox(runner_shell *sh, runner_sandbox *sb, const char *tmp_inner);
+void runner_shell_use_sandbox(runner_shell *sh, sandbox_handle *sb, const char *tmp_inner);
 /* Runs one command.  envp is the base environment (image + CodeBuild
  * variables); carried state comes from env.sh. */
 int runner_shell_exec(runner_shell *sh, const char *command, char *const envp[],
@@ -249,7 +249,7 @@ struct runner_build {
 	spec_diags diags;
 	spec_buildspec *spec;
 	/* the sandbox (provision.c) */
-	runner_sandbox *sandbox;
+	sandbox_handle *sandbox;
 	int out_pipe[2];         /* command output, created in PROVISIONING */
 };
 

@@ -23,7 +23,7 @@
 #include "runner/runner_internal.h"
 #include "util/alloc.h"
 #include "util/fs.h"
-#include "runner/sandbox.h"
+#include "sandbox/sandbox.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -120,7 +120,7 @@ void runner_shell_adopt_pipe(runner_shell *sh, int r, int w)
 	fcntl(sh->out_r, F_SETFL, fcntl(sh->out_r, F_GETFL) | O_NONBLOCK);
 }
 
-void runner_shell_use_sandbox(runner_shell *sh, runner_sandbox *sb, const char *tmp_inner)
+void runner_shell_use_sandbox(runner_shell *sh, sandbox_handle *sb, const char *tmp_inner)
 {
 	sh->sandbox = sb;
 	/* a run-as user must be able to carry state too: the scratch is the
@@ -274,7 +274,7 @@ static int wait_child(runner_shell *sh, pid_t pid, runner_cmd_outcome *how, int 
 {
 	/* in the sandbox the command is the init's child: its end arrives as a
 	 * record on the init's socket */
-	int pidfd = sh->sandbox ? runner_sandbox_fd(sh->sandbox) : (int)syscall(SYS_pidfd_open, pid, 0);
+	int pidfd = sh->sandbox ? sandbox_fd(sh->sandbox) : (int)syscall(SYS_pidfd_open, pid, 0);
 	int ws = 0;
 	*how = RUNNER_CMD_EXITED;
 	for (;;) {
@@ -315,7 +315,7 @@ static int wait_child(runner_shell *sh, pid_t pid, runner_cmd_outcome *how, int 
 		if (sh->sandbox) {
 			if (r > 0 && p[1].revents) {
 				cbl_error *e = NULL;
-				if (runner_sandbox_wait(sh->sandbox, &ws, &e) < 0)
+				if (sandbox_wait(sh->sandbox, &ws, &e) < 0)
 					sh->init_gone = true; /* not the command's fault */
 				cbl_error_free(e);
 				goto exited;
@@ -331,8 +331,8 @@ static int wait_child(runner_shell *sh, pid_t pid, runner_cmd_outcome *how, int 
 	/* timed out or stopped: kill the command's group, then reap it */
 	if (sh->sandbox) {
 		cbl_error *e = NULL;
-		runner_sandbox_kill_all(sh->sandbox);
-		runner_sandbox_wait(sh->sandbox, &ws, &e);
+		sandbox_kill_all(sh->sandbox);
+		sandbox_wait(sh->sandbox, &ws, &e);
 		cbl_error_free(e);
 	} else {
 		kill(-pid, SIGKILL);
@@ -371,7 +371,7 @@ int runner_shell_exec(runner_shell *sh, const char *command, char *const envp[],
 	/* readable by a run-as user too */
 	chmod(sh->script_path, 0755);
 	if (sh->sandbox) {
-		rc = runner_sandbox_spawn(sh->sandbox, sh->shell, sh->script_inner, sh->cwd, sh->run_as,
+		rc = sandbox_spawn(sh->sandbox, sh->shell, sh->script_inner, sh->cwd, sh->run_as,
 					  envp, err);
 		if (rc)
 			goto out;
@@ -463,7 +463,7 @@ static int run_value_script(runner_shell *sh, char *const envp[], const char *bo
 		goto out;
 	chmod(path, 0755);
 	if (sh->sandbox) {
-		rc = runner_sandbox_spawn(sh->sandbox, sh->shell, path_inner, sh->carry ? sh->cwd : sh->start_dir,
+		rc = sandbox_spawn(sh->sandbox, sh->shell, path_inner, sh->carry ? sh->cwd : sh->start_dir,
 					  sh->run_as, envp, err);
 		if (rc)
 			goto out;
@@ -589,7 +589,7 @@ static size_t list_children(pid_t *out, size_t max)
 void runner_shell_kill_all(runner_shell *sh)
 {
 	if (sh->sandbox)
-		runner_sandbox_kill_all(sh->sandbox);
+		sandbox_kill_all(sh->sandbox);
 	for (size_t i = 0; i < sh->npgids; i++)
 		kill(-sh->pgids[i], SIGKILL);
 	/* daemons that left their process group were re-parented to us (the
@@ -603,7 +603,7 @@ void runner_shell_kill_all(runner_shell *sh)
 		if (!n)
 			break;
 		/* the sandbox's init is not ours to kill here: its owner reaps it */
-		pid_t init = sh->sandbox ? runner_sandbox_pid(sh->sandbox) : -1;
+		pid_t init = sh->sandbox ? sandbox_pid(sh->sandbox) : -1;
 		size_t others = 0;
 		for (size_t i = 0; i < n; i++) {
 			if (kids[i] == init)

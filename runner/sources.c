@@ -20,7 +20,7 @@
  *                         under a tree it removes afterwards
  */
 #include "runner/runner_internal.h"
-#include "runner/sandbox.h"
+#include "sandbox/sandbox.h"
 #include "source/source.h"
 #include "util/alloc.h"
 #include "util/fs.h"
@@ -65,7 +65,7 @@ static char *slot_path(const char *root, size_t i)
 int runner_sources_init(runner_build *b, const runner_opts *opts, cbl_error **err)
 {
 	bool sandbox = b->cfg.sandbox_mode == RUNNER_SANDBOX_NAMESPACES;
-	bool overlay = sandbox && runner_sandbox_can_overlay_source();
+	bool overlay = sandbox && sandbox_can_overlay();
 	b->src.srcs = cbl_xcalloc(opts->n_secondary, sizeof(*b->src.srcs));
 	b->src.nsrcs = opts->n_secondary;
 	for (size_t i = 0; i < opts->n_secondary; i++) {
@@ -211,7 +211,7 @@ int runner_private_overlay(runner_build *b, const char *lower, const char *targe
 	}
 	mkdir(upper, 0755);
 	mkdir(work, 0700);
-	opts = runner_overlay_opts(lower, upper, work);
+	opts = sandbox_overlay_opts(lower, upper, work);
 	if (mount("overlay", target, "overlay", 0, opts) < 0) {
 		rc = cbl_error_set_errno(err, CBL_EIO, errno, "sandbox: mount overlay on the source %s", lower);
 		goto out;

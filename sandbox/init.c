@@ -1,0 +1,221 @@
+/* sandbox/init.c - PID 1 of the sandbox: replays the plan's steps, then
+ * starts the commands the parent asks for and reaps every process.
+ *
+ * Why an init process serves the commands instead of the parent spawning
+ * them with setns(): joining a PID namespace only affects later children and
+ * a mount namespace cannot be joined by a multi-threaded process, while a
+ * long-lived PID 1 inside the namespaces can fork each command cheaply,
+ * reaps every orphan, and takes everything down with it.
+ *
+ * It runs in a fork of the parent and reports over the socket as typed
+ * records (sandbox_internal.h); it never returns.
+ */
+#include "sandbox/sandbox_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "util/banned.h"
+
+/* Reads one length-prefixed request. */
+static char *read_request(int fd, uint32_t *len)
+{
+	if (sandbox_read_full(fd, len, sizeof(*len)) < 0 || *len > (64u << 20))
+		return NULL;
+	char *buf = malloc(*len + 1);
+	if (!buf)
+		return NULL;
+	if (sandbox_read_full(fd, buf, *len) < 0) {
+		free(buf);
+		return NULL;
+	}
+	buf[*len] = '\0';
+	return buf;
+}
+
+static __attribute__((noreturn)) void exec_command(char *const f[4], struct passwd *pw, int out_fd,
+						   char **envp)
+{
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	setsid(); /* no controlling terminal: /dev/tty fails */
+	int dn = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (dn >= 0)
+		dup2(dn, 0);
+	dup2(out_fd, 1);
+	dup2(out_fd, 2);
+	/* nothing the parent (or its caller) had open leaks inside */
+	syscall(SYS_close_range, 3, ~0U, 0);
+	if (chdir(f[2]) < 0 && chdir("/") < 0)
+		_exit(126);
+	if (pw) {
+		if (setgroups(0, NULL) < 0 && errno != EPERM)
+			_exit(126);
+		initgroups(pw->pw_name, pw->pw_gid);
+		if (setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
+			dprintf(2, "run-as %s: %s\n", pw->pw_name, strerror(errno));
+			_exit(126);
+		}
+	}
+	char *argv[] = {f[0], f[1], NULL};
+	execve(f[0], argv, envp);
+	dprintf(2, "%s: %s\n", f[0], strerror(errno));
+	_exit(127);
+}
+
+static void spawn_command(int sock, int out_fd, char *req, uint32_t len, pid_t *cmd_pid)
+{
+	/* S \0 path \0 arg \0 cwd \0 user \0 env... */
+	char *f[4];
+	char *p = req + 2, *end = req + len;
+	for (int i = 0; i < 4; i++) {
+		f[i] = p;
+		p += strlen(p) + 1;
+		if (p > end) {
+			sandbox_send_rec(sock, SANDBOX_REC_SPAWN_ERR, 0, EINVAL, "malformed request");
+			return;
+		}
+	}
+	size_t nenv = 0;
+	for (char *q = p; q < end; q += strlen(q) + 1)
+		nenv++;
+	char **envp = calloc(nenv + 1, sizeof(char *));
+	if (!envp) {
+		sandbox_send_rec(sock, SANDBOX_REC_SPAWN_ERR, 0, ENOMEM, "out of memory");
+		return;
+	}
+	size_t k = 0;
+	for (char *q = p; q < end; q += strlen(q) + 1)
+		envp[k++] = q;
+	struct passwd *pw = NULL;
+	if (*f[3]) {
+		pw = getpwnam(f[3]);
+		if (!pw) {
+			char m[200];
+			snprintf(m, sizeof(m), "run-as: no user '%s' in the image", f[3]);
+			free(envp);
+			sandbox_send_rec(sock, SANDBOX_REC_SPAWN_ERR, 0, ENOENT, m);
+			return;
+		}
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		free(envp);
+		sandbox_send_rec(sock, SANDBOX_REC_SPAWN_ERR, 0, errno, "fork failed");
+		return;
+	}
+	if (pid == 0)
+		exec_command(f, pw, out_fd, envp);
+	free(envp);
+	*cmd_pid = pid;
+	sandbox_send_rec(sock, SANDBOX_REC_STARTED, pid, 0, NULL);
+}
+
+static void kill_everything(void)
+{
+	/* as PID 1 of the namespace, -1 reaches every other process in it */
+	kill(-1, SIGKILL);
+}
+
+/* A limit the cgroups could not take: an rlimit instead, inherited by every
+ * command (the parent has warned about its weaknesses). */
+static void rlimit_fallback(const sandbox_step *st, int sync)
+{
+	struct rlimit rl = {(rlim_t)st->num, (rlim_t)st->num};
+	if (st->kind == SANDBOX_STEP_MEMORY_LIMIT && (sync & SANDBOX_RLIM_AS))
+		setrlimit(RLIMIT_AS, &rl);
+	else if (st->kind == SANDBOX_STEP_PIDS_LIMIT && (sync & SANDBOX_RLIM_NPROC))
+		setrlimit(RLIMIT_NPROC, &rl);
+}
+
+static void init_setup(const sandbox_plan *p, int sock, int sync_fd)
+{
+	char buf[256], desc[200];
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* wait until the parent has run its steps (id maps, cgroups) */
+	char c;
+	if (read(sync_fd, &c, 1) != 1)
+		_exit(1);
+	close(sync_fd);
+	for (size_t i = 0; i < p->n; i++) {
+		const sandbox_step *st = &p->v[i];
+		if (sandbox_step_side(st->kind) != SANDBOX_IN_INIT) {
+			rlimit_fallback(st, c);
+			continue;
+		}
+		if (sandbox_step_run(st) < 0) {
+			int e = errno;
+			snprintf(buf, sizeof(buf), "%s: %s", sandbox_step_describe(st, desc, sizeof(desc)),
+				 strerror(e));
+			sandbox_send_rec(sock, SANDBOX_REC_SETUP_ERR, (int)i, e, buf);
+			_exit(1);
+		}
+	}
+}
+
+static __attribute__((noreturn)) void init_serve(int sock, int out_fd)
+{
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, NULL);
+	int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+	sandbox_send_rec(sock, SANDBOX_REC_READY, 0, 0, NULL);
+
+	pid_t cmd_pid = -1;
+	for (;;) {
+		struct pollfd pf[2] = {{.fd = sock, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
+		if (poll(pf, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (pf[1].revents) {
+			struct signalfd_siginfo si;
+			while (read(sfd, &si, sizeof(si)) == sizeof(si))
+				;
+		}
+		/* reap everything: commands and orphaned daemons alike */
+		for (;;) {
+			int ws;
+			pid_t w = waitpid(-1, &ws, WNOHANG);
+			if (w <= 0)
+				break;
+			if (w == cmd_pid) {
+				cmd_pid = -1;
+				sandbox_send_rec(sock, SANDBOX_REC_EXITED, ws, 0, NULL);
+			}
+		}
+		if (pf[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+			uint32_t len = 0;
+			char *req = read_request(sock, &len);
+			if (!req)
+				break; /* the parent went away */
+			if (len >= 1 && req[0] == 'S')
+				spawn_command(sock, out_fd, req, len, &cmd_pid);
+			else if (len >= 1 && req[0] == 'K')
+				kill_everything();
+			free(req);
+		}
+	}
+	kill_everything();
+	_exit(0);
+}
+
+void sandbox_init_main(const sandbox_plan *p, int sock, int sync_fd, int out_fd)
+{
+	init_setup(p, sock, sync_fd);
+	init_serve(sock, out_fd);
+}

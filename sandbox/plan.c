@@ -1,0 +1,431 @@
+/* sandbox/plan.c - the options become a list of typed steps (see
+ * sandbox_internal.h).  Nothing here changes the system: the plan is built in
+ * the parent before the clone, so it can be inspected (tests) and so the
+ * cloned init only replays it, reporting the first step that fails.
+ */
+#include "sandbox/sandbox_internal.h"
+#include "util/alloc.h"
+#include "util/buf.h"
+#include "util/fs.h"
+
+#include <dirent.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/banned.h"
+
+/* ---------------------------------------------------------------- tables */
+
+/* when a namespace is part of the clone */
+enum { NS_ALWAYS, NS_UNPRIVILEGED, NS_NETWORK_NONE };
+
+static const struct ns_kind {
+	const char *name;
+	int flag;
+	int when;
+} ns_kinds[SANDBOX_NS_COUNT] = {
+	[SANDBOX_NS_MOUNT] = {"mount", CLONE_NEWNS, NS_ALWAYS},
+	[SANDBOX_NS_PID] = {"pid", CLONE_NEWPID, NS_ALWAYS},
+	[SANDBOX_NS_IPC] = {"ipc", CLONE_NEWIPC, NS_ALWAYS},
+	[SANDBOX_NS_UTS] = {"uts", CLONE_NEWUTS, NS_ALWAYS},
+	/* without root, a user namespace is what allows the mounts at all */
+	[SANDBOX_NS_USER] = {"user", CLONE_NEWUSER, NS_UNPRIVILEGED},
+	[SANDBOX_NS_NET] = {"network", CLONE_NEWNET, NS_NETWORK_NONE},
+};
+
+int sandbox_ns_flag(sandbox_ns ns)
+{
+	return (unsigned)ns < SANDBOX_NS_COUNT ? ns_kinds[ns].flag : 0;
+}
+
+const char *sandbox_ns_name(sandbox_ns ns)
+{
+	return (unsigned)ns < SANDBOX_NS_COUNT ? ns_kinds[ns].name : "?";
+}
+
+static const struct step_kind {
+	const char *name;
+	sandbox_side side;
+} step_kinds[SANDBOX_STEP_KIND_COUNT] = {
+	[SANDBOX_STEP_NAMESPACE] = {"namespace", SANDBOX_AT_CLONE},
+	[SANDBOX_STEP_UID_MAP] = {"uid-map", SANDBOX_IN_PARENT},
+	[SANDBOX_STEP_GID_MAP] = {"gid-map", SANDBOX_IN_PARENT},
+	[SANDBOX_STEP_MEMORY_LIMIT] = {"memory-limit", SANDBOX_IN_PARENT},
+	[SANDBOX_STEP_PIDS_LIMIT] = {"pids-limit", SANDBOX_IN_PARENT},
+	[SANDBOX_STEP_PRIVATE] = {"private", SANDBOX_IN_INIT},
+	[SANDBOX_STEP_MKDIR] = {"mkdir", SANDBOX_IN_INIT},
+	[SANDBOX_STEP_TMPFS] = {"tmpfs", SANDBOX_IN_INIT},
+	[SANDBOX_STEP_OVERLAY] = {"overlay", SANDBOX_IN_INIT},
+	[SANDBOX_STEP_BIND] = {"bind", SANDBOX_IN_INIT},
+	[SANDBOX_STEP_REMOUNT_RO] = {"remount-ro", SANDBOX_IN_INIT},
+	[SANDBOX_STEP_PROC] = {"proc", SANDBOX_IN_INIT},
+	[SANDBOX_STEP_DEVPTS] = {"devpts", SANDBOX_IN_INIT},
+	[SANDBOX_STEP_DEVNODE] = {"devnode", SANDBOX_IN_INIT},
+	[SANDBOX_STEP_SYMLINK] = {"symlink", SANDBOX_IN_INIT},
+	[SANDBOX_STEP_WRITE] = {"write", SANDBOX_IN_INIT},
+	[SANDBOX_STEP_HOSTS] = {"hosts", SANDBOX_IN_INIT},
+	[SANDBOX_STEP_HOSTNAME] = {"hostname", SANDBOX_IN_INIT},
+	[SANDBOX_STEP_LOOPBACK] = {"loopback", SANDBOX_IN_INIT},
+	[SANDBOX_STEP_PIVOT] = {"pivot", SANDBOX_IN_INIT},
+	[SANDBOX_STEP_CHDIR] = {"chdir", SANDBOX_IN_INIT},
+	[SANDBOX_STEP_CPUS] = {"cpus", SANDBOX_IN_INIT},
+	[SANDBOX_STEP_NO_NEW_PRIVS] = {"no-new-privs", SANDBOX_IN_INIT},
+	[SANDBOX_STEP_SECCOMP] = {"seccomp", SANDBOX_IN_INIT},
+};
+
+sandbox_side sandbox_step_side(sandbox_step_kind kind)
+{
+	return (unsigned)kind < SANDBOX_STEP_KIND_COUNT ? step_kinds[kind].side : SANDBOX_IN_INIT;
+}
+
+const char *sandbox_step_name(sandbox_step_kind kind)
+{
+	return (unsigned)kind < SANDBOX_STEP_KIND_COUNT ? step_kinds[kind].name : "?";
+}
+
+const char *sandbox_step_describe(const sandbox_step *s, char *buf, size_t len)
+{
+	switch (s->kind) {
+	case SANDBOX_STEP_NAMESPACE:
+		snprintf(buf, len, "create the %s namespace", sandbox_ns_name((sandbox_ns)s->num));
+		break;
+	case SANDBOX_STEP_UID_MAP: snprintf(buf, len, "write the user namespace's uid map"); break;
+	case SANDBOX_STEP_GID_MAP: snprintf(buf, len, "write the user namespace's gid map"); break;
+	case SANDBOX_STEP_MEMORY_LIMIT: snprintf(buf, len, "limit memory to %lld bytes", (long long)s->num); break;
+	case SANDBOX_STEP_PIDS_LIMIT: snprintf(buf, len, "limit processes to %lld", (long long)s->num); break;
+	case SANDBOX_STEP_PRIVATE: snprintf(buf, len, "make / private"); break;
+	case SANDBOX_STEP_MKDIR: snprintf(buf, len, "create directory %s", s->path); break;
+	case SANDBOX_STEP_TMPFS: snprintf(buf, len, "mount tmpfs on %s", s->path); break;
+	case SANDBOX_STEP_OVERLAY: snprintf(buf, len, "mount overlay on %s", s->path); break;
+	case SANDBOX_STEP_BIND: snprintf(buf, len, "bind %s on %s", s->arg, s->path); break;
+	case SANDBOX_STEP_REMOUNT_RO: snprintf(buf, len, "remount %s read-only", s->path); break;
+	case SANDBOX_STEP_PROC: snprintf(buf, len, "mount proc on /proc"); break;
+	case SANDBOX_STEP_DEVPTS: snprintf(buf, len, "mount devpts on /dev/pts"); break;
+	case SANDBOX_STEP_DEVNODE: snprintf(buf, len, "bind %s", s->arg); break;
+	case SANDBOX_STEP_SYMLINK: snprintf(buf, len, "symlink %s", s->path); break;
+	case SANDBOX_STEP_WRITE: snprintf(buf, len, "write %s", s->path); break;
+	case SANDBOX_STEP_HOSTS: snprintf(buf, len, "add the hostname to /etc/hosts"); break;
+	case SANDBOX_STEP_HOSTNAME: snprintf(buf, len, "set hostname"); break;
+	case SANDBOX_STEP_LOOPBACK: snprintf(buf, len, "bring up loopback"); break;
+	case SANDBOX_STEP_PIVOT: snprintf(buf, len, "pivot_root into the new root"); break;
+	case SANDBOX_STEP_CHDIR: snprintf(buf, len, "chdir %s", s->path); break;
+	case SANDBOX_STEP_CPUS: snprintf(buf, len, "keep %lld CPUs", (long long)s->num); break;
+	case SANDBOX_STEP_NO_NEW_PRIVS: snprintf(buf, len, "set no_new_privs"); break;
+	case SANDBOX_STEP_SECCOMP: snprintf(buf, len, "install the seccomp filter"); break;
+	default: snprintf(buf, len, "step of kind %d", (int)s->kind); break;
+	}
+	return buf;
+}
+
+/* ---------------------------------------------------------------- the list */
+
+static void add(sandbox_plan *p, sandbox_step_kind k, const char *arg, const char *path, int64_t num)
+{
+	CBL_GROW(p->v, p->n + 1, p->cap);
+	p->v[p->n++] = (sandbox_step){k, arg ? cbl_xstrdup(arg) : NULL, path ? cbl_xstrdup(path) : NULL, num};
+}
+
+/* a step on rel (absolute, as inside) under the new root */
+static void add_in(sandbox_plan *p, const char *root, sandbox_step_kind k, const char *arg, const char *rel,
+		   int64_t num)
+{
+	char *path = cbl_xasprintf("%s%s", root, rel);
+	add(p, k, arg, path, num);
+	free(path);
+}
+
+void sandbox_plan_release(sandbox_plan *p)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		free(p->v[i].arg);
+		free(p->v[i].path);
+	}
+	free(p->v);
+	*p = (sandbox_plan)SANDBOX_PLAN_INIT;
+}
+
+unsigned long sandbox_plan_clone_flags(const sandbox_plan *p)
+{
+	unsigned long flags = 0;
+	for (size_t i = 0; i < p->n; i++)
+		if (p->v[i].kind == SANDBOX_STEP_NAMESPACE)
+			flags |= (unsigned long)sandbox_ns_flag((sandbox_ns)p->v[i].num);
+	return flags;
+}
+
+static void put_escaped(cbl_buf *b, const char *path)
+{
+	for (const char *c = path; *c; c++) {
+		if (*c == '\\' || *c == ',' || *c == ':')
+			cbl_buf_putc(b, '\\');
+		cbl_buf_putc(b, *c);
+	}
+}
+
+char *sandbox_overlay_opts(const char *lower, const char *upper, const char *work)
+{
+	cbl_buf b = CBL_BUF_INIT;
+	cbl_buf_puts(&b, "lowerdir=");
+	put_escaped(&b, lower);
+	cbl_buf_puts(&b, ",upperdir=");
+	put_escaped(&b, upper);
+	cbl_buf_puts(&b, ",workdir=");
+	put_escaped(&b, work);
+	return cbl_buf_detach(&b);
+}
+
+/* ---------------------------------------------------------------- building */
+
+static int check_opts(const sandbox_opts *o, bool userns, cbl_error **err)
+{
+	if (!o->scratch || !*o->scratch)
+		return cbl_error_set(err, CBL_EINVAL, "sandbox: no scratch directory");
+	if (o->cwd && o->cwd[0] != '/')
+		return cbl_error_set(err, CBL_EINVAL, "sandbox: the working directory %s is not absolute", o->cwd);
+	if (o->memory_bytes < 0 || o->pids_max < 0 || o->cpus < 0)
+		return cbl_error_set(err, CBL_EINVAL, "sandbox: a negative limit");
+	if ((o->memory_bytes || o->pids_max) && (!o->cgroup_name || !*o->cgroup_name || strchr(o->cgroup_name, '/')))
+		return cbl_error_set(err, CBL_EINVAL, "sandbox: a limit needs a cgroup name (without '/')");
+	for (size_t i = 0; i < o->n_mounts; i++) {
+		const sandbox_mount *m = &o->mounts[i];
+		if (!m->target || m->target[0] != '/')
+			return cbl_error_set(err, CBL_EINVAL, "sandbox: mount %zu: the target %s is not absolute", i,
+					     m->target ? m->target : "(none)");
+		if ((unsigned)m->kind > SANDBOX_MOUNT_DIR)
+			return cbl_error_set(err, CBL_EINVAL, "sandbox: %s: unknown mount kind %d", m->target,
+					     (int)m->kind);
+		bool needs_source = m->kind == SANDBOX_MOUNT_BIND || m->kind == SANDBOX_MOUNT_BIND_RO ||
+				    m->kind == SANDBOX_MOUNT_OVERLAY;
+		if (needs_source && (!m->source || !*m->source))
+			return cbl_error_set(err, CBL_EINVAL, "sandbox: %s: no source to mount", m->target);
+		if (m->kind == SANDBOX_MOUNT_OVERLAY && userns)
+			return cbl_error_set(err, CBL_EINVAL, "sandbox: %s: no overlay mounts in an unprivileged "
+							      "sandbox", m->target);
+	}
+	return 0;
+}
+
+static void plan_clone(sandbox_plan *p, const sandbox_opts *o, uid_t uid, gid_t gid)
+{
+	bool userns = uid != 0;
+	for (int ns = 0; ns < SANDBOX_NS_COUNT; ns++) {
+		int when = ns_kinds[ns].when;
+		if (when == NS_ALWAYS || (when == NS_UNPRIVILEGED && userns) ||
+		    (when == NS_NETWORK_NONE && o->network_none))
+			add(p, SANDBOX_STEP_NAMESPACE, NULL, NULL, ns);
+	}
+	if (userns) {
+		/* root inside is the caller outside, and nobody else exists */
+		add(p, SANDBOX_STEP_UID_MAP, NULL, NULL, uid);
+		add(p, SANDBOX_STEP_GID_MAP, NULL, NULL, gid);
+	}
+	if (o->memory_bytes)
+		add(p, SANDBOX_STEP_MEMORY_LIMIT, o->cgroup_name, NULL, o->memory_bytes);
+	if (o->pids_max)
+		add(p, SANDBOX_STEP_PIDS_LIMIT, o->cgroup_name, NULL, o->pids_max);
+}
+
+static const char *hostname_of(const sandbox_opts *o)
+{
+	return o->hostname ? o->hostname : "sandbox";
+}
+
+/* The root's (or the image's) / is the read-only lower layer: every write
+ * lands in the private tmpfs and vanishes with the namespace. */
+static void plan_root_overlay(sandbox_plan *p, const sandbox_opts *o, const char *root, const char *upper,
+			      const char *work)
+{
+	char *opts = sandbox_overlay_opts(o->rootfs ? o->rootfs : "/", upper, work);
+	add(p, SANDBOX_STEP_OVERLAY, opts, root, 0);
+	free(opts);
+	if (o->rootfs) {
+		/* names resolve as on the host, as docker gives a container the
+		 * host's resolver configuration */
+		char *data = NULL;
+		size_t dlen = 0;
+		if (cbl_read_file("/etc/resolv.conf", 1 << 16, &data, &dlen, NULL) == 0) {
+			add_in(p, root, SANDBOX_STEP_MKDIR, NULL, "/etc", 0);
+			add_in(p, root, SANDBOX_STEP_WRITE, data, "/etc/resolv.conf", 0);
+			free(data);
+		}
+	}
+	/* the hostname resolves, as in a container */
+	char *line = cbl_xasprintf("127.0.1.1\t%s\n", hostname_of(o));
+	add_in(p, root, SANDBOX_STEP_HOSTS, line, "/etc/hosts", 0);
+	free(line);
+}
+
+/* A top-level name of the root not carried over from rootfs: mounted fresh,
+ * or holding the caller's mounts (inside a read-only bind their mount points
+ * could not be created). */
+static bool not_carried(const char *name, const sandbox_opts *o)
+{
+	static const char *const fresh[] = {".", "..", "proc", "dev", "sys", "tmp", "root", "lost+found"};
+	for (size_t i = 0; i < sizeof(fresh) / sizeof(*fresh); i++)
+		if (!strcmp(name, fresh[i]))
+			return true;
+	size_t len = strlen(name);
+	for (size_t i = 0; i < o->n_mounts; i++) {
+		const char *t = o->mounts[i].target + 1;
+		if (strcspn(t, "/") == len && !strncmp(t, name, len))
+			return true;
+	}
+	return false;
+}
+
+/* An unprivileged user namespace cannot clone / into an overlay (its
+ * submounts are locked): a tmpfs root holding rootfs's top-level
+ * directories bound read-only, and its symlinks. */
+static void plan_root_userns(sandbox_plan *p, const sandbox_opts *o, const char *root)
+{
+	add(p, SANDBOX_STEP_TMPFS, NULL, root, 0755);
+	DIR *d = opendir(o->rootfs ? o->rootfs : "/");
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (not_carried(de->d_name, o))
+			continue;
+		char *host = cbl_xasprintf("%s/%s", o->rootfs ? o->rootfs : "", de->d_name);
+		char *path = cbl_xasprintf("%s/%s", root, de->d_name);
+		char target[4096];
+		struct stat st;
+		bool found = lstat(host, &st) == 0;
+		if (found && S_ISLNK(st.st_mode)) {
+			ssize_t l = readlink(host, target, sizeof(target) - 1);
+			if (l > 0) {
+				target[l] = '\0';
+				add(p, SANDBOX_STEP_SYMLINK, target, path, 0);
+			}
+		} else if (found && S_ISDIR(st.st_mode)) {
+			add(p, SANDBOX_STEP_MKDIR, NULL, path, 0);
+			add(p, SANDBOX_STEP_BIND, host, path, 0);
+			add(p, SANDBOX_STEP_REMOUNT_RO, NULL, path, 0);
+		}
+		free(host);
+		free(path);
+	}
+	if (d)
+		closedir(d);
+	add_in(p, root, SANDBOX_STEP_MKDIR, NULL, "/sys", 0);
+	add_in(p, root, SANDBOX_STEP_BIND, "/sys", "/sys", 0);
+	add_in(p, root, SANDBOX_STEP_REMOUNT_RO, NULL, "/sys", 0);
+	add_in(p, root, SANDBOX_STEP_MKDIR, NULL, "/root", 0);
+}
+
+/* /proc, a minimal /dev, private /tmp (and /root, /var/tmp unprivileged,
+ * where the rest of / is read-only) */
+static void plan_system(sandbox_plan *p, const char *root, bool userns)
+{
+	add_in(p, root, SANDBOX_STEP_MKDIR, NULL, "/proc", 0);
+	add_in(p, root, SANDBOX_STEP_PROC, NULL, "/proc", 0);
+	add_in(p, root, SANDBOX_STEP_MKDIR, NULL, "/dev", 0);
+	add_in(p, root, SANDBOX_STEP_TMPFS, NULL, "/dev", 0755);
+	static const char *const nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
+	for (size_t i = 0; i < sizeof(nodes) / sizeof(*nodes); i++) {
+		char node[64];
+		snprintf(node, sizeof(node), "/dev/%s", nodes[i]);
+		add_in(p, root, SANDBOX_STEP_DEVNODE, node, node, 0);
+	}
+	add_in(p, root, SANDBOX_STEP_MKDIR, NULL, "/dev/pts", 0);
+	add_in(p, root, SANDBOX_STEP_DEVPTS, NULL, "/dev/pts", 0);
+	add_in(p, root, SANDBOX_STEP_SYMLINK, "pts/ptmx", "/dev/ptmx", 0);
+	add_in(p, root, SANDBOX_STEP_MKDIR, NULL, "/dev/shm", 0);
+	add_in(p, root, SANDBOX_STEP_TMPFS, NULL, "/dev/shm", 01777);
+	add_in(p, root, SANDBOX_STEP_SYMLINK, "/proc/self/fd", "/dev/fd", 0);
+	add_in(p, root, SANDBOX_STEP_SYMLINK, "/proc/self/fd/0", "/dev/stdin", 0);
+	add_in(p, root, SANDBOX_STEP_SYMLINK, "/proc/self/fd/1", "/dev/stdout", 0);
+	add_in(p, root, SANDBOX_STEP_SYMLINK, "/proc/self/fd/2", "/dev/stderr", 0);
+	add_in(p, root, SANDBOX_STEP_MKDIR, NULL, "/tmp", 0);
+	add_in(p, root, SANDBOX_STEP_TMPFS, NULL, "/tmp", 01777);
+	if (userns) {
+		add_in(p, root, SANDBOX_STEP_TMPFS, NULL, "/root", 0700);
+		if (access("/var/tmp", F_OK) == 0)
+			add_in(p, root, SANDBOX_STEP_TMPFS, NULL, "/var/tmp", 01777);
+	}
+}
+
+static void plan_mounts(sandbox_plan *p, const sandbox_opts *o, const char *root)
+{
+	for (size_t i = 0; i < o->n_mounts; i++) {
+		const sandbox_mount *m = &o->mounts[i];
+		add_in(p, root, SANDBOX_STEP_MKDIR, NULL, m->target, 0);
+		switch (m->kind) {
+		case SANDBOX_MOUNT_BIND:
+			add_in(p, root, SANDBOX_STEP_BIND, m->source, m->target, 0);
+			break;
+		case SANDBOX_MOUNT_BIND_RO:
+			add_in(p, root, SANDBOX_STEP_BIND, m->source, m->target, 0);
+			add_in(p, root, SANDBOX_STEP_REMOUNT_RO, NULL, m->target, 0);
+			break;
+		case SANDBOX_MOUNT_TMPFS:
+			add_in(p, root, SANDBOX_STEP_TMPFS, NULL, m->target, m->mode ? m->mode : 0755);
+			break;
+		case SANDBOX_MOUNT_OVERLAY: {
+			/* the directory is the read-only lower layer: the commands
+			 * may delete and rewrite anything, it stays as it was, and
+			 * it costs the same for 10 files or 100,000 */
+			char name[64];
+			snprintf(name, sizeof(name), "overlay%zu-upper", i);
+			char *upper = cbl_path_join(o->scratch, name);
+			snprintf(name, sizeof(name), "overlay%zu-work", i);
+			char *work = cbl_path_join(o->scratch, name);
+			add(p, SANDBOX_STEP_MKDIR, NULL, upper, 0);
+			add(p, SANDBOX_STEP_MKDIR, NULL, work, 0);
+			char *opts = sandbox_overlay_opts(m->source, upper, work);
+			add_in(p, root, SANDBOX_STEP_OVERLAY, opts, m->target, 0);
+			free(opts);
+			free(upper);
+			free(work);
+			break;
+		}
+		case SANDBOX_MOUNT_DIR:
+			break;
+		}
+	}
+}
+
+/* the last steps: names, then into the new root, then the restrictions the
+ * commands inherit */
+static void plan_finish(sandbox_plan *p, const sandbox_opts *o, const char *root)
+{
+	add(p, SANDBOX_STEP_HOSTNAME, hostname_of(o), NULL, 0);
+	if (o->network_none)
+		add(p, SANDBOX_STEP_LOOPBACK, NULL, NULL, 0);
+	add(p, SANDBOX_STEP_PIVOT, NULL, root, 0);
+	add(p, SANDBOX_STEP_CHDIR, NULL, o->cwd ? o->cwd : "/", 0);
+	if (o->cpus > 0)
+		add(p, SANDBOX_STEP_CPUS, NULL, NULL, o->cpus);
+	add(p, SANDBOX_STEP_NO_NEW_PRIVS, NULL, NULL, 0);
+	add(p, SANDBOX_STEP_SECCOMP, NULL, NULL, 0);
+}
+
+int sandbox_plan_build(sandbox_plan *p, const sandbox_opts *o, uid_t uid, gid_t gid, cbl_error **err)
+{
+	bool userns = uid != 0;
+	int rc = check_opts(o, userns, err);
+	if (rc)
+		return rc;
+	char *upper = cbl_path_join(o->scratch, "upper");
+	char *work = cbl_path_join(o->scratch, "work");
+	char *root = cbl_path_join(o->scratch, "root");
+	plan_clone(p, o, uid, gid);
+	add(p, SANDBOX_STEP_PRIVATE, NULL, NULL, 0);
+	add(p, SANDBOX_STEP_TMPFS, NULL, o->scratch, 0755);
+	add(p, SANDBOX_STEP_MKDIR, NULL, upper, 0);
+	add(p, SANDBOX_STEP_MKDIR, NULL, work, 0);
+	add(p, SANDBOX_STEP_MKDIR, NULL, root, 0);
+	if (userns)
+		plan_root_userns(p, o, root);
+	else
+		plan_root_overlay(p, o, root, upper, work);
+	plan_system(p, root, userns);
+	plan_mounts(p, o, root);
+	plan_finish(p, o, root);
+	free(upper);
+	free(work);
+	free(root);
+	return 0;
+}

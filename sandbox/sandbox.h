@@ -1,0 +1,145 @@
+/* sandbox/sandbox.h - run commands inside Linux namespaces, with no daemon.
+ *
+ * bubblewrap's model, plan then execute: sandbox_start() turns the options
+ * into a typed list of setup steps (sandbox_internal.h), clones an init
+ * process into new mount, PID, IPC and UTS namespaces (plus a user namespace
+ * when not root, and a network namespace for network_none), and the init
+ * replays the steps:
+ *   - the root filesystem: `rootfs` (NULL = the host's /) as the read-only
+ *     lower layer of an overlay whose upper layer is a private tmpfs on
+ *     `scratch`, so a command may write anywhere and nothing reaches the
+ *     host.  Unprivileged (no overlay of / in a user namespace): a tmpfs root
+ *     holding rootfs's top-level directories bound read-only;
+ *   - fresh /proc, a minimal /dev (null zero full random urandom tty, devpts,
+ *     /dev/shm), private /tmp (and /root, /var/tmp when unprivileged);
+ *   - the caller's mounts (`mounts`, in order), the hostname, loopback;
+ *   - pivot_root, chdir `cwd`, CPU affinity, no_new_privs and a seccomp
+ *     filter that forbids mounts, module loading, kexec, the keyring, ...
+ * then serves requests: start a command, kill everything.
+ *
+ * It knows nothing of builds: the caller says what goes where.
+ *
+ * No orphans: the init has PR_SET_PDEATHSIG(SIGKILL), so when the caller
+ * dies for any reason the kernel kills the whole PID namespace.
+ *
+ * Errors: functions returning int return 0 or a negative CBL_E* code and set
+ * *err (the caller frees it); messages start with "sandbox: " and name the
+ * setup step that failed, e.g. "sandbox: mount overlay on /x: permission
+ * denied".  Nothing here prints or exits (the init and its helpers report to
+ * the parent, then _exit).
+ *
+ * Ownership: sandbox_start() hands out a handle the caller frees with
+ * sandbox_free(); options and their strings are borrowed only during
+ * sandbox_start().  Returned strings and arrays are borrowed from the handle.
+ *
+ * Thread safety: a handle is used by one thread at a time; handles are
+ * independent (no global state).  sandbox_start() and
+ * sandbox_mount_overlay() fork the calling process without running
+ * pthread_atfork handlers: as with any fork of a threaded program, the
+ * child must not need a lock another thread holds.
+ */
+#ifndef SANDBOX_SANDBOX_H
+#define SANDBOX_SANDBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "util/error.h"
+
+typedef struct sandbox_handle sandbox_handle;
+
+/* One of the caller's mounts.  Its target (created if missing, like every
+ * directory leading to it) is an absolute path as the sandbox sees it. */
+typedef enum sandbox_mount_kind {
+	SANDBOX_MOUNT_BIND,     /* source (a host directory), read-write, submounts too */
+	SANDBOX_MOUNT_BIND_RO,  /* the same, then remounted read-only */
+	SANDBOX_MOUNT_TMPFS,    /* a fresh tmpfs of the given mode (0 = 0755) */
+	SANDBOX_MOUNT_OVERLAY,  /* source as the read-only lower layer of an overlay whose
+				 * upper layer is in the private tmpfs: writes vanish with
+				 * the sandbox.  Root only (sandbox_can_overlay()) */
+	SANDBOX_MOUNT_DIR,      /* only the directory */
+} sandbox_mount_kind;
+
+typedef struct sandbox_mount {
+	sandbox_mount_kind kind;
+	const char *source;        /* host path (BIND, BIND_RO, OVERLAY) */
+	const char *target;        /* absolute path inside */
+	unsigned mode;             /* TMPFS */
+} sandbox_mount;
+
+typedef struct sandbox_opts {
+	const char *rootfs;        /* root of the image (read-only lower layer); NULL = the host's / */
+	const char *scratch;       /* host dir the private tmpfs is mounted on (must exist) */
+	const sandbox_mount *mounts; /* n_mounts mounts, after the system ones, in order; the
+				      * top-level directory of a target is not carried over from
+				      * rootfs in an unprivileged sandbox (it would be read-only) */
+	size_t n_mounts;
+	const char *cwd;           /* the init's working directory; NULL = "/" */
+	const char *hostname;      /* NULL = "sandbox" */
+	bool network_none;         /* private network namespace, loopback only */
+	int out_fd;                /* commands' stdout and stderr */
+	int64_t memory_bytes;      /* 0 = no limit */
+	int64_t pids_max;          /* 0 = no limit */
+	int cpus;                  /* CPUs the commands may use (nproc); 0 = all */
+	const char *cgroup_name;   /* unique name for the cgroups; required with a limit */
+} sandbox_opts;
+
+#define SANDBOX_OPTS_INIT {0}
+
+/* Starts the sandbox.  Limits that cgroups cannot enforce fall back to
+ * rlimits, with a warning (sandbox_warnings).  Invalid options (a relative
+ * target, an overlay when unprivileged, a limit without cgroup_name):
+ * CBL_EINVAL; a failed setup step: CBL_EIO. */
+int sandbox_start(sandbox_handle **out, const sandbox_opts *opts, cbl_error **err);
+
+/* Warnings from start (limits that could not be applied as asked);
+ * NULL-terminated, borrowed. */
+const char *const *sandbox_warnings(const sandbox_handle *s);
+
+/* Starts `path arg` (a shell and its script) inside, in cwd (or / when cwd
+ * is missing), as user (a name in the sandbox's /etc/passwd; NULL = root),
+ * with exactly envp, stdin /dev/null, stdout and stderr out_fd, in a new
+ * session.  One command at a time. */
+int sandbox_spawn(sandbox_handle *s, const char *path, const char *arg, const char *cwd,
+		  const char *user, char *const envp[], cbl_error **err);
+
+/* Readable when the running command has ended. */
+int sandbox_fd(const sandbox_handle *s);
+
+/* Reads the end of the running command: its wait status (as waitpid's).
+ * When the init is gone: CBL_EIO, and *wstatus says "killed by SIGKILL". */
+int sandbox_wait(sandbox_handle *s, int *wstatus, cbl_error **err);
+
+/* Kills every process inside except the init (SIGKILL). */
+void sandbox_kill_all(sandbox_handle *s);
+
+/* True when the memory limit was hit (an OOM kill happened). */
+bool sandbox_oom(sandbox_handle *s);
+
+/* PID (in the caller's namespace) of the init: /proc/PID/root is the
+ * sandbox's view of its files. */
+pid_t sandbox_pid(const sandbox_handle *s);
+
+/* False when the sandbox cannot mount overlays (unprivileged), so a caller
+ * that wants a disposable view of a directory must give it a copy. */
+bool sandbox_can_overlay(void);
+
+/* overlayfs mount options for one lower layer, with '\\', ',' and ':' in the
+ * paths escaped as overlayfs expects.  Caller frees. */
+char *sandbox_overlay_opts(const char *lower, const char *upper, const char *work);
+
+/* Mounts an overlay (lower read-only; upper and work: host directories) at
+ * target, a path as the sandbox sees it, in the running sandbox's mount
+ * namespace (target is created if missing).  The layers are opened on the
+ * host side, so they need not be visible inside.  Root only (not in an
+ * unprivileged user namespace): CBL_EINVAL there. */
+int sandbox_mount_overlay(sandbox_handle *s, const char *lower, const char *upper, const char *work,
+			  const char *target, cbl_error **err);
+
+/* Ends the sandbox: kills everything, reaps the init, removes the cgroups.
+ * NULL is fine. */
+void sandbox_free(sandbox_handle *s);
+
+#endif

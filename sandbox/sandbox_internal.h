@@ -1,0 +1,145 @@
+/* sandbox/sandbox_internal.h - the plan, and what the files of sandbox/
+ * share: plan.c builds the plan, exec.c runs its steps, init.c is the init
+ * process, cgroup.c the limits, sandbox.c the handle.  Tests include it to
+ * inspect plans without running them.
+ *
+ * A plan is a list of typed steps.  Each kind of step runs in one place
+ * (sandbox_step_side): at the clone (namespaces), in the parent while the
+ * init waits (id maps, cgroups), or in the init, in order.  A new isolation
+ * feature is a new step kind: a line in the kinds table of plan.c, a case in
+ * the plan builder and one in its executor.
+ */
+#ifndef SANDBOX_SANDBOX_INTERNAL_H
+#define SANDBOX_SANDBOX_INTERNAL_H
+
+#include "sandbox/sandbox.h"
+#include "util/strv.h"
+
+/* ---- namespaces: a table in plan.c */
+typedef enum sandbox_ns {
+	SANDBOX_NS_MOUNT,
+	SANDBOX_NS_PID,
+	SANDBOX_NS_IPC,
+	SANDBOX_NS_UTS,
+	SANDBOX_NS_USER,
+	SANDBOX_NS_NET,
+	SANDBOX_NS_COUNT
+} sandbox_ns;
+
+/* Its clone flag (CLONE_NEW*) and its name ("mount", "pid", ...). */
+int sandbox_ns_flag(sandbox_ns ns);
+const char *sandbox_ns_name(sandbox_ns ns);
+
+/* ---- steps */
+typedef enum sandbox_side {
+	SANDBOX_AT_CLONE,   /* a flag of the clone */
+	SANDBOX_IN_PARENT,  /* by the parent after the clone, before the init goes on */
+	SANDBOX_IN_INIT,    /* by the init, in plan order */
+} sandbox_side;
+
+/* arg, path and num of each kind; paths of IN_INIT steps before PIVOT are
+ * as the parent sees them (under the new root), after it as inside. */
+typedef enum sandbox_step_kind {
+	SANDBOX_STEP_NAMESPACE,    /* num = sandbox_ns */
+	SANDBOX_STEP_UID_MAP,      /* num = the outer uid that is 0 inside (one id) */
+	SANDBOX_STEP_GID_MAP,      /* num = the outer gid that is 0 inside; setgroups denied */
+	SANDBOX_STEP_MEMORY_LIMIT, /* arg = cgroup name, num = bytes (RLIMIT_AS without cgroup) */
+	SANDBOX_STEP_PIDS_LIMIT,   /* arg = cgroup name, num = processes (RLIMIT_NPROC without) */
+	SANDBOX_STEP_PRIVATE,      /* make / recursively private */
+	SANDBOX_STEP_MKDIR,        /* path (mkdir -p) */
+	SANDBOX_STEP_TMPFS,        /* path, num = mode */
+	SANDBOX_STEP_OVERLAY,      /* arg = overlayfs options, path */
+	SANDBOX_STEP_BIND,         /* arg = source, path (recursive) */
+	SANDBOX_STEP_REMOUNT_RO,   /* path: the bind mount at path becomes read-only */
+	SANDBOX_STEP_PROC,         /* path */
+	SANDBOX_STEP_DEVPTS,       /* path */
+	SANDBOX_STEP_DEVNODE,      /* arg = host device node, path = file bound onto */
+	SANDBOX_STEP_SYMLINK,      /* arg = link text, path */
+	SANDBOX_STEP_WRITE,        /* arg = content of the file path (replaced, never followed) */
+	SANDBOX_STEP_HOSTS,        /* arg = line appended to path (an /etc/hosts) */
+	SANDBOX_STEP_HOSTNAME,     /* arg = name */
+	SANDBOX_STEP_LOOPBACK,     /* bring lo up */
+	SANDBOX_STEP_PIVOT,        /* path = new root */
+	SANDBOX_STEP_CHDIR,        /* path */
+	SANDBOX_STEP_CPUS,         /* num = CPUs kept in the affinity mask */
+	SANDBOX_STEP_NO_NEW_PRIVS,
+	SANDBOX_STEP_SECCOMP,      /* the deny list of exec.c */
+	SANDBOX_STEP_KIND_COUNT
+} sandbox_step_kind;
+
+typedef struct sandbox_step {
+	sandbox_step_kind kind;
+	char *arg;    /* owned; NULL when the kind has none */
+	char *path;   /* owned; NULL when the kind has none */
+	int64_t num;
+} sandbox_step;
+
+typedef struct sandbox_plan {
+	sandbox_step *v;
+	size_t n, cap;
+} sandbox_plan;
+
+#define SANDBOX_PLAN_INIT {NULL, 0, 0}
+
+/* Turns opts into steps for a caller with effective ids uid and gid (not 0:
+ * an unprivileged user namespace) without running anything; it only reads
+ * the host (rootfs's top level, /etc/resolv.conf).  *out must be
+ * SANDBOX_PLAN_INIT; release it with sandbox_plan_release, on failure too.
+ * Invalid options: CBL_EINVAL. */
+int sandbox_plan_build(sandbox_plan *out, const sandbox_opts *opts, uid_t uid, gid_t gid, cbl_error **err);
+void sandbox_plan_release(sandbox_plan *p);
+
+/* The clone flags of the plan's NAMESPACE steps. */
+unsigned long sandbox_plan_clone_flags(const sandbox_plan *p);
+
+sandbox_side sandbox_step_side(sandbox_step_kind kind);
+const char *sandbox_step_name(sandbox_step_kind kind); /* "bind", "tmpfs", ... */
+/* What the step does, for error messages: "bind /a on /b". */
+const char *sandbox_step_describe(const sandbox_step *s, char *buf, size_t len);
+
+/* ---- executing (exec.c) */
+/* Runs one IN_INIT step in the calling process: 0, or -1 with errno. */
+int sandbox_step_run(const sandbox_step *s);
+/* Runs the IN_PARENT steps for the init pid: the id maps, then the cgroup
+ * limits (what cgroups cannot take sets s->rlim_fallback and a warning). */
+int sandbox_plan_run_parent(sandbox_handle *s, const sandbox_plan *p, pid_t pid, cbl_error **err);
+
+/* ---- the init (init.c); never returns */
+/* the sync byte the parent sends when the IN_PARENT steps are done: its low
+ * bits say which limits the init applies as rlimits */
+enum { SANDBOX_RLIM_AS = 1, SANDBOX_RLIM_NPROC = 2, SANDBOX_SYNC_BASE = 0x40 };
+__attribute__((noreturn)) void sandbox_init_main(const sandbox_plan *p, int sock, int sync_fd, int out_fd);
+
+/* ---- records from the init to the parent (and the protocol's helpers) */
+enum { SANDBOX_REC_READY = 1, SANDBOX_REC_SETUP_ERR, SANDBOX_REC_STARTED, SANDBOX_REC_EXITED,
+       SANDBOX_REC_SPAWN_ERR };
+
+typedef struct sandbox_rec {
+	int32_t kind;
+	int32_t status;
+	int32_t err;
+	char msg[244];
+} sandbox_rec;
+
+int sandbox_send_rec(int fd, int kind, int status, int err, const char *msg);
+int sandbox_read_full(int fd, void *buf, size_t len);
+/* Writes s to the existing file path: 0, or -1 with errno. */
+int sandbox_write_str(const char *path, const char *s);
+
+/* ---- cgroups (cgroup.c) */
+void sandbox_cgroups_apply(sandbox_handle *s, pid_t pid, const char *name, int64_t memory_bytes,
+			   int64_t pids_max);
+void sandbox_cgroups_remove(sandbox_handle *s);
+
+struct sandbox_handle {
+	pid_t init;
+	int sock;
+	bool running;          /* a command is running */
+	int rlim_fallback;     /* SANDBOX_RLIM_* to apply in the init */
+	char *cg_mem, *cg_pids, *cg_v2; /* cgroup dirs we created */
+	char *cg_v2_parent;
+	cbl_strv warnings;
+	bool userns;           /* an unprivileged user namespace */
+};
+
+#endif

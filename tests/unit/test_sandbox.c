@@ -1,0 +1,432 @@
+/* Unit tests for sandbox/: the plan for several option sets (root and
+ * unprivileged, the host's / and an image's root, network none, read-only
+ * binds, tmpfs, overlays, limits, invalid options), read off its step list
+ * without running it; then a real sandbox running a few commands, when this
+ * machine allows namespaces. */
+#include "tests/unit/tap.h"
+#include "sandbox/sandbox_internal.h"
+#include "util/alloc.h"
+#include "util/fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define SCRATCH "/sbx-scratch"
+#define ROOT SCRATCH "/root"
+
+/* index of the first step of kind k on path (NULL: any), from start; -1 */
+static long find_from(const sandbox_plan *p, size_t start, sandbox_step_kind k, const char *path)
+{
+	for (size_t i = start; i < p->n; i++)
+		if (p->v[i].kind == k && (!path || (p->v[i].path && !strcmp(p->v[i].path, path))))
+			return (long)i;
+	return -1;
+}
+
+static long find(const sandbox_plan *p, sandbox_step_kind k, const char *path)
+{
+	return find_from(p, 0, k, path);
+}
+
+static size_t count(const sandbox_plan *p, sandbox_step_kind k)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < p->n; i++)
+		n += p->v[i].kind == k;
+	return n;
+}
+
+static bool has_ns(const sandbox_plan *p, sandbox_ns ns)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (p->v[i].kind == SANDBOX_STEP_NAMESPACE && p->v[i].num == ns)
+			return true;
+	return false;
+}
+
+/* steps of the clone, then of the parent, then of the init */
+static bool sides_in_order(const sandbox_plan *p)
+{
+	for (size_t i = 1; i < p->n; i++)
+		if (sandbox_step_side(p->v[i].kind) < sandbox_step_side(p->v[i - 1].kind))
+			return false;
+	return true;
+}
+
+static void test_tables(void)
+{
+	is_int(sandbox_ns_flag(SANDBOX_NS_MOUNT), CLONE_NEWNS, "mount namespace flag");
+	is_int(sandbox_ns_flag(SANDBOX_NS_USER), CLONE_NEWUSER, "user namespace flag");
+	is_int(sandbox_ns_flag(SANDBOX_NS_NET), CLONE_NEWNET, "network namespace flag");
+	is_str(sandbox_ns_name(SANDBOX_NS_PID), "pid", "namespace names");
+	bool named = true;
+	for (int k = 0; k < SANDBOX_STEP_KIND_COUNT; k++)
+		named &= sandbox_step_name((sandbox_step_kind)k) != NULL &&
+			 strcmp(sandbox_step_name((sandbox_step_kind)k), "?") != 0;
+	ok(named, "every step kind has a name in the table");
+	is_int(sandbox_step_side(SANDBOX_STEP_NAMESPACE), SANDBOX_AT_CLONE, "namespaces: at the clone");
+	is_int(sandbox_step_side(SANDBOX_STEP_UID_MAP), SANDBOX_IN_PARENT, "id maps: in the parent");
+	is_int(sandbox_step_side(SANDBOX_STEP_PIDS_LIMIT), SANDBOX_IN_PARENT, "limits: in the parent");
+	is_int(sandbox_step_side(SANDBOX_STEP_BIND), SANDBOX_IN_INIT, "mounts: in the init");
+	char *o = sandbox_overlay_opts("/a,b:c\\d", "/u", "/w");
+	is_str(o, "lowerdir=/a\\,b\\:c\\\\d,upperdir=/u,workdir=/w", "overlay options escape , : and \\");
+	free(o);
+}
+
+static void test_plan_root_host(void)
+{
+	sandbox_opts o = SANDBOX_OPTS_INIT;
+	o.scratch = SCRATCH;
+	sandbox_plan p = SANDBOX_PLAN_INIT;
+	cbl_error *e = NULL;
+	is_int(sandbox_plan_build(&p, &o, 0, 0, &e), 0, "root, host's /: planned");
+	ok(has_ns(&p, SANDBOX_NS_MOUNT) && has_ns(&p, SANDBOX_NS_PID) && has_ns(&p, SANDBOX_NS_IPC) &&
+	   has_ns(&p, SANDBOX_NS_UTS), "mount, pid, ipc and uts namespaces");
+	ok(!has_ns(&p, SANDBOX_NS_USER) && !has_ns(&p, SANDBOX_NS_NET), "no user or network namespace as root");
+	is_int(sandbox_plan_clone_flags(&p), CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS,
+	       "clone flags from the table");
+	ok(count(&p, SANDBOX_STEP_UID_MAP) == 0 && count(&p, SANDBOX_STEP_GID_MAP) == 0, "no id maps as root");
+	ok(count(&p, SANDBOX_STEP_MEMORY_LIMIT) == 0 && count(&p, SANDBOX_STEP_CPUS) == 0, "no limits asked, none");
+	ok(sides_in_order(&p), "clone steps, then parent steps, then init steps");
+	long priv = find(&p, SANDBOX_STEP_PRIVATE, NULL);
+	long tmp = find(&p, SANDBOX_STEP_TMPFS, SCRATCH);
+	ok(priv >= 0 && tmp > priv, "/ private, then the private tmpfs on scratch");
+	long ov = find(&p, SANDBOX_STEP_OVERLAY, ROOT);
+	ok(ov > tmp, "the root is an overlay");
+	is_str(ov >= 0 ? p.v[ov].arg : NULL,
+	       "lowerdir=/,upperdir=" SCRATCH "/upper,workdir=" SCRATCH "/work", "host's / is its lower layer");
+	ok(find(&p, SANDBOX_STEP_WRITE, ROOT "/etc/resolv.conf") < 0, "the host's own resolv.conf is kept");
+	long hosts = find(&p, SANDBOX_STEP_HOSTS, ROOT "/etc/hosts");
+	is_str(hosts >= 0 ? p.v[hosts].arg : NULL, "127.0.1.1\tsandbox\n", "the default hostname resolves");
+	ok(find(&p, SANDBOX_STEP_PROC, ROOT "/proc") > ov, "fresh /proc");
+	ok(find(&p, SANDBOX_STEP_DEVNODE, ROOT "/dev/null") > find(&p, SANDBOX_STEP_TMPFS, ROOT "/dev"),
+	   "/dev/null bound into a /dev tmpfs");
+	is_int(count(&p, SANDBOX_STEP_DEVNODE), 6, "six device nodes");
+	long t = find(&p, SANDBOX_STEP_TMPFS, ROOT "/tmp");
+	ok(t >= 0 && p.v[t].num == 01777, "/tmp: a sticky tmpfs");
+	ok(find(&p, SANDBOX_STEP_TMPFS, ROOT "/root") < 0, "root keeps the overlay's /root");
+	ok(count(&p, SANDBOX_STEP_LOOPBACK) == 0, "no loopback step without network none");
+	long hn = find(&p, SANDBOX_STEP_HOSTNAME, NULL);
+	is_str(hn >= 0 ? p.v[hn].arg : NULL, "sandbox", "default hostname");
+	long pv = find(&p, SANDBOX_STEP_PIVOT, ROOT);
+	long cd = find(&p, SANDBOX_STEP_CHDIR, "/");
+	ok(pv > hn && cd == pv + 1, "pivot into the root, then chdir / (the default)");
+	ok(p.n >= 2 && p.v[p.n - 2].kind == SANDBOX_STEP_NO_NEW_PRIVS && p.v[p.n - 1].kind == SANDBOX_STEP_SECCOMP,
+	   "no_new_privs and seccomp come last");
+	char d[256];
+	is_str(sandbox_step_describe(&p.v[ov], d, sizeof(d)), "mount overlay on " ROOT, "a step describes itself");
+	sandbox_plan_release(&p);
+	ok(p.v == NULL && p.n == 0, "released plan is empty");
+}
+
+static void test_plan_root_image(void)
+{
+	sandbox_opts o = SANDBOX_OPTS_INIT;
+	o.scratch = SCRATCH;
+	o.rootfs = "/images/x/rootfs";
+	o.hostname = "box";
+	o.cwd = "/work";
+	o.cpus = 2;
+	sandbox_plan p = SANDBOX_PLAN_INIT;
+	is_int(sandbox_plan_build(&p, &o, 0, 0, NULL), 0, "root, image rootfs: planned");
+	long ov = find(&p, SANDBOX_STEP_OVERLAY, ROOT);
+	is_str(ov >= 0 ? p.v[ov].arg : NULL,
+	       "lowerdir=/images/x/rootfs,upperdir=" SCRATCH "/upper,workdir=" SCRATCH "/work",
+	       "the image is the lower layer");
+	if (access("/etc/resolv.conf", R_OK) == 0)
+		ok(find(&p, SANDBOX_STEP_WRITE, ROOT "/etc/resolv.conf") > ov, "the host's resolv.conf is written in");
+	else
+		ok(find(&p, SANDBOX_STEP_WRITE, NULL) < 0, "no host resolv.conf, nothing written");
+	long hosts = find(&p, SANDBOX_STEP_HOSTS, ROOT "/etc/hosts");
+	is_str(hosts >= 0 ? p.v[hosts].arg : NULL, "127.0.1.1\tbox\n", "the hostname resolves");
+	ok(find(&p, SANDBOX_STEP_CHDIR, "/work") > find(&p, SANDBOX_STEP_PIVOT, NULL), "chdir cwd after pivot");
+	long c = find(&p, SANDBOX_STEP_CPUS, NULL);
+	ok(c > 0 && p.v[c].num == 2, "cpus: an affinity step");
+	sandbox_plan_release(&p);
+}
+
+/* an image root: usr/ etc/ proc/ codebuild/ lib -> usr/lib, file */
+static char *make_rootfs(void)
+{
+	char tmpl[] = "/tmp/cbl-sbx-rootfs-XXXXXX";
+	char *dir = cbl_xstrdup(mkdtemp(tmpl));
+	const char *dirs[] = {"usr", "usr/lib", "etc", "proc", "work"};
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(*dirs); i++) {
+		char *p = cbl_path_join(dir, dirs[i]);
+		mkdir(p, 0755);
+		free(p);
+	}
+	char *p = cbl_path_join(dir, "lib");
+	ok(symlink("usr/lib", p) == 0, "fixture: symlink");
+	free(p);
+	p = cbl_path_join(dir, "file");
+	cbl_write_file_atomic(p, "x", 1, 0644, false, NULL);
+	free(p);
+	return dir;
+}
+
+static void test_plan_unprivileged(void)
+{
+	char *rootfs = make_rootfs();
+	sandbox_mount m[] = {{SANDBOX_MOUNT_BIND, "/host/src", "/work/src", 0}};
+	sandbox_opts o = SANDBOX_OPTS_INIT;
+	o.scratch = SCRATCH;
+	o.rootfs = rootfs;
+	o.mounts = m;
+	o.n_mounts = 1;
+	sandbox_plan p = SANDBOX_PLAN_INIT;
+	is_int(sandbox_plan_build(&p, &o, 1000, 1001, NULL), 0, "unprivileged, image rootfs: planned");
+	ok(has_ns(&p, SANDBOX_NS_USER), "a user namespace");
+	ok(sandbox_plan_clone_flags(&p) & CLONE_NEWUSER, "CLONE_NEWUSER in the clone flags");
+	long um = find(&p, SANDBOX_STEP_UID_MAP, NULL), gm = find(&p, SANDBOX_STEP_GID_MAP, NULL);
+	ok(um >= 0 && p.v[um].num == 1000 && gm >= 0 && p.v[gm].num == 1001, "uid and gid maps of the caller");
+	ok(sides_in_order(&p), "clone steps, then parent steps, then init steps");
+	ok(count(&p, SANDBOX_STEP_OVERLAY) == 0, "no overlay unprivileged");
+	long root = find(&p, SANDBOX_STEP_TMPFS, ROOT);
+	ok(root >= 0, "the root is a tmpfs");
+	char *host = cbl_path_join(rootfs, "usr");
+	long b = find(&p, SANDBOX_STEP_BIND, ROOT "/usr");
+	is_str(b >= 0 ? p.v[b].arg : NULL, host, "the image's /usr bound");
+	ok(b > 0 && b + 1 < (long)p.n && p.v[b + 1].kind == SANDBOX_STEP_REMOUNT_RO &&
+	   !strcmp(p.v[b + 1].path, ROOT "/usr"), "then remounted read-only");
+	free(host);
+	long l = find(&p, SANDBOX_STEP_SYMLINK, ROOT "/lib");
+	is_str(l >= 0 ? p.v[l].arg : NULL, "usr/lib", "top-level symlinks copied");
+	ok(find(&p, SANDBOX_STEP_BIND, ROOT "/proc") < 0, "the image's /proc not carried over");
+	ok(find(&p, SANDBOX_STEP_BIND, ROOT "/file") < 0 && find(&p, SANDBOX_STEP_MKDIR, ROOT "/file") < 0,
+	   "top-level files ignored");
+	ok(find(&p, SANDBOX_STEP_BIND, ROOT "/work") < 0, "a mount target's top-level directory not carried over");
+	long sys = find(&p, SANDBOX_STEP_BIND, ROOT "/sys");
+	ok(sys >= 0 && p.v[sys + 1].kind == SANDBOX_STEP_REMOUNT_RO, "/sys bound read-only");
+	long r = find(&p, SANDBOX_STEP_TMPFS, ROOT "/root");
+	ok(r >= 0 && p.v[r].num == 0700, "a private /root");
+	long src = find(&p, SANDBOX_STEP_BIND, ROOT "/work/src");
+	ok(src > r && find(&p, SANDBOX_STEP_MKDIR, ROOT "/work/src") == src - 1, "the caller's bind, after the system");
+	ok(find(&p, SANDBOX_STEP_HOSTS, NULL) < 0, "no /etc/hosts edit on a read-only /etc");
+	sandbox_plan_release(&p);
+
+	sandbox_mount ov[] = {{SANDBOX_MOUNT_OVERLAY, "/host/src", "/src", 0}};
+	o.mounts = ov;
+	cbl_error *e = NULL;
+	is_int(sandbox_plan_build(&p, &o, 1000, 1000, &e), CBL_EINVAL, "no overlay unprivileged");
+	ok(e && strstr(e->msg, "unprivileged"), "and the error says why");
+	cbl_error_free(e);
+	sandbox_plan_release(&p);
+	cbl_rm_rf(rootfs, NULL);
+	free(rootfs);
+}
+
+static void test_plan_network_none(void)
+{
+	sandbox_opts o = SANDBOX_OPTS_INIT;
+	o.scratch = SCRATCH;
+	o.network_none = true;
+	sandbox_plan p = SANDBOX_PLAN_INIT;
+	is_int(sandbox_plan_build(&p, &o, 0, 0, NULL), 0, "network none: planned");
+	ok(has_ns(&p, SANDBOX_NS_NET) && (sandbox_plan_clone_flags(&p) & CLONE_NEWNET), "a network namespace");
+	long lo = find(&p, SANDBOX_STEP_LOOPBACK, NULL);
+	ok(lo >= 0 && lo < find(&p, SANDBOX_STEP_PIVOT, NULL), "loopback brought up before the pivot");
+	sandbox_plan_release(&p);
+}
+
+static void test_plan_mounts(void)
+{
+	sandbox_mount m[] = {
+		{SANDBOX_MOUNT_TMPFS, NULL, "/out", 0},
+		{SANDBOX_MOUNT_BIND_RO, "/host/data", "/out/data", 0},
+		{SANDBOX_MOUNT_BIND, "/host/rw", "/out/rw", 0},
+		{SANDBOX_MOUNT_OVERLAY, "/host/tree", "/out/tree", 0},
+		{SANDBOX_MOUNT_TMPFS, NULL, "/cache", 0700},
+		{SANDBOX_MOUNT_DIR, NULL, "/made"},
+	};
+	sandbox_opts o = SANDBOX_OPTS_INIT;
+	o.scratch = SCRATCH;
+	o.mounts = m;
+	o.n_mounts = sizeof(m) / sizeof(*m);
+	sandbox_plan p = SANDBOX_PLAN_INIT;
+	is_int(sandbox_plan_build(&p, &o, 0, 0, NULL), 0, "mounts: planned");
+	long t = find(&p, SANDBOX_STEP_TMPFS, ROOT "/out");
+	ok(t > find(&p, SANDBOX_STEP_TMPFS, ROOT "/tmp"), "the caller's mounts follow the system ones");
+	ok(t >= 0 && p.v[t].num == 0755 && p.v[t - 1].kind == SANDBOX_STEP_MKDIR, "tmpfs: 0755 by default, mkdir first");
+	long ro = find(&p, SANDBOX_STEP_BIND, ROOT "/out/data");
+	ok(ro > t && !strcmp(p.v[ro].arg, "/host/data"), "read-only bind: a bind");
+	ok(find(&p, SANDBOX_STEP_REMOUNT_RO, ROOT "/out/data") == ro + 1, "then a read-only remount");
+	long rw = find(&p, SANDBOX_STEP_BIND, ROOT "/out/rw");
+	ok(rw > ro && find(&p, SANDBOX_STEP_REMOUNT_RO, ROOT "/out/rw") < 0, "read-write bind: no remount");
+	long ov = find(&p, SANDBOX_STEP_OVERLAY, ROOT "/out/tree");
+	is_str(ov >= 0 ? p.v[ov].arg : NULL,
+	       "lowerdir=/host/tree,upperdir=" SCRATCH "/overlay3-upper,workdir=" SCRATCH "/overlay3-work",
+	       "overlay: upper and work in the private tmpfs");
+	ok(ov > rw && find(&p, SANDBOX_STEP_MKDIR, SCRATCH "/overlay3-upper") > rw, "its layers created first");
+	long c = find(&p, SANDBOX_STEP_TMPFS, ROOT "/cache");
+	ok(c > ov && p.v[c].num == 0700, "tmpfs with a mode");
+	long md = find(&p, SANDBOX_STEP_MKDIR, ROOT "/made");
+	ok(md > c && p.v[md + 1].kind == SANDBOX_STEP_HOSTNAME, "dir: only a mkdir, and the mounts are over");
+	sandbox_plan_release(&p);
+}
+
+static void test_plan_limits(void)
+{
+	sandbox_opts o = SANDBOX_OPTS_INIT;
+	o.scratch = SCRATCH;
+	o.memory_bytes = 3LL << 30;
+	o.pids_max = 100;
+	o.cgroup_name = "job-1";
+	sandbox_plan p = SANDBOX_PLAN_INIT;
+	is_int(sandbox_plan_build(&p, &o, 0, 0, NULL), 0, "limits: planned");
+	long m = find(&p, SANDBOX_STEP_MEMORY_LIMIT, NULL), n = find(&p, SANDBOX_STEP_PIDS_LIMIT, NULL);
+	ok(m >= 0 && p.v[m].num == 3LL << 30 && !strcmp(p.v[m].arg, "job-1"), "memory limit with its cgroup");
+	ok(n >= 0 && p.v[n].num == 100, "pids limit");
+	ok(m < find(&p, SANDBOX_STEP_PRIVATE, NULL), "limits before the init's steps");
+	sandbox_plan_release(&p);
+	o.cgroup_name = NULL;
+	is_int(sandbox_plan_build(&p, &o, 0, 0, NULL), CBL_EINVAL, "a limit without a cgroup name");
+	sandbox_plan_release(&p);
+}
+
+static void test_plan_invalid(void)
+{
+	sandbox_plan p = SANDBOX_PLAN_INIT;
+	sandbox_opts o = SANDBOX_OPTS_INIT;
+	is_int(sandbox_plan_build(&p, &o, 0, 0, NULL), CBL_EINVAL, "no scratch");
+	o.scratch = SCRATCH;
+	o.cwd = "rel";
+	is_int(sandbox_plan_build(&p, &o, 0, 0, NULL), CBL_EINVAL, "relative cwd");
+	o.cwd = NULL;
+	sandbox_mount rel[] = {{SANDBOX_MOUNT_BIND, "/a", "a", 0}};
+	o.mounts = rel;
+	o.n_mounts = 1;
+	cbl_error *e = NULL;
+	is_int(sandbox_plan_build(&p, &o, 0, 0, &e), CBL_EINVAL, "relative target");
+	ok(e && !strncmp(e->msg, "sandbox: ", 9), "errors start with sandbox:");
+	cbl_error_free(e);
+	sandbox_mount nosrc[] = {{SANDBOX_MOUNT_BIND_RO, NULL, "/a", 0}};
+	o.mounts = nosrc;
+	is_int(sandbox_plan_build(&p, &o, 0, 0, NULL), CBL_EINVAL, "a bind without source");
+	ok(p.n == 0, "nothing planned on invalid options");
+	sandbox_plan_release(&p);
+}
+
+/* ---------------------------------------------------------------- a real one */
+
+static char *slurp_nonblock(int fd)
+{
+	char buf[8192];
+	size_t len = 0;
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	for (;;) {
+		ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	return cbl_xstrdup(buf);
+}
+
+static int run(sandbox_handle *s, const char *script, char *const envp[], int *ws)
+{
+	cbl_error *e = NULL;
+	int rc = sandbox_spawn(s, "/bin/sh", script, "/", NULL, envp, &e);
+	if (rc == 0)
+		rc = sandbox_wait(s, ws, &e);
+	if (rc)
+		printf("# %s\n", e ? e->msg : "?");
+	cbl_error_free(e);
+	return rc;
+}
+
+static void write_script(const char *dir, const char *name, const char *body)
+{
+	char *p = cbl_path_join(dir, name);
+	cbl_write_file_atomic(p, body, strlen(body), 0755, false, NULL);
+	free(p);
+}
+
+static void test_real(void)
+{
+	char t1[] = "/tmp/cbl-sbx-scratch-XXXXXX", t2[] = "/tmp/cbl-sbx-data-XXXXXX", t3[] = "/tmp/cbl-sbx-rw-XXXXXX";
+	char *scratch = mkdtemp(t1), *data = mkdtemp(t2), *rw = mkdtemp(t3);
+	char *f = cbl_path_join(data, "f");
+	cbl_write_file_atomic(f, "from-host\n", 10, 0644, false, NULL);
+	free(f);
+	write_script(rw, "main.sh",
+		     "echo hi; cat /data/f; (echo x > /data/g) 2>/dev/null || echo ro-ok; echo pid=$$; "
+		     "hostname; pwd; echo env=$FOO; touch /cbl-sbx-escape && echo wrote-root; exit 3\n");
+	write_script(rw, "kill.sh", "kill -9 $$\n");
+	int out[2];
+	ok(pipe2(out, O_CLOEXEC) == 0, "output pipe");
+	sandbox_mount m[] = {
+		{SANDBOX_MOUNT_BIND_RO, data, "/data", 0},
+		{SANDBOX_MOUNT_BIND, rw, "/rw", 0},
+	};
+	sandbox_opts o = SANDBOX_OPTS_INIT;
+	o.scratch = scratch;
+	o.mounts = m;
+	o.n_mounts = 2;
+	o.cwd = "/rw";
+	o.hostname = "unit-box";
+	o.network_none = true;
+	o.out_fd = out[1];
+	sandbox_handle *s = NULL;
+	cbl_error *e = NULL;
+	if (sandbox_start(&s, &o, &e) < 0) {
+		/* no namespaces on this machine (a container without the rights) */
+		printf("# skipped the real sandbox: %s\n", e ? e->msg : "?");
+		cbl_error_free(e);
+		goto out;
+	}
+	ok(sandbox_pid(s) > 0, "an init process");
+	ok(sandbox_warnings(s)[0] == NULL, "no warnings without limits");
+	char foo[] = "FOO=bar", path[] = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
+	char *env[] = {foo, path, NULL};
+	int ws = -1;
+	is_int(run(s, "/rw/main.sh", env, &ws), 0, "spawn and wait");
+	ok(WIFEXITED(ws) && WEXITSTATUS(ws) == 3, "its exit status");
+	char *text = slurp_nonblock(out[0]);
+	ok(strstr(text, "hi\nfrom-host\nro-ok\npid=") != NULL, "read-only bind readable, not writable");
+	ok(strstr(text, "unit-box\n/\nenv=bar\n") != NULL, "hostname, cwd of the spawn, exactly envp");
+	ok(strstr(text, "wrote-root") != NULL || geteuid() != 0, "as root, / is writable inside (the overlay)");
+	printf("# output: %s", text);
+	free(text);
+	ok(access("/cbl-sbx-escape", F_OK) != 0, "nothing written to the host's /");
+	char *g = cbl_path_join(data, "g");
+	ok(access(g, F_OK) != 0, "nothing written through the read-only bind");
+	free(g);
+	is_int(run(s, "/rw/kill.sh", env, &ws), 0, "a command killed by a signal");
+	ok(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL, "its wait status says so");
+	is_int(sandbox_spawn(s, "/bin/sh", "/rw/main.sh", "/", "no-such-user-cbl", env, &e), CBL_EIO,
+	       "an unknown user");
+	ok(e && strstr(e->msg, "no-such-user-cbl"), "the error names it");
+	cbl_error_clear(&e);
+	pid_t init = sandbox_pid(s);
+	sandbox_free(s);
+	ok(kill(init, 0) < 0 && errno == ESRCH, "the init is gone after free");
+out:
+	close(out[0]);
+	close(out[1]);
+	cbl_rm_rf(scratch, NULL);
+	cbl_rm_rf(data, NULL);
+	cbl_rm_rf(rw, NULL);
+}
+
+int main(void)
+{
+	test_tables();
+	test_plan_root_host();
+	test_plan_root_image();
+	test_plan_unprivileged();
+	test_plan_network_none();
+	test_plan_mounts();
+	test_plan_limits();
+	test_plan_invalid();
+	test_real();
+	return tap_done();
+}
