@@ -140,3 +140,44 @@ void runner_log_output(const char *line, size_t len, void *payload)
 {
 	runner_log_line(payload, line, len, false);
 }
+
+/* ---------------------------------------------------------------- what may be shown */
+
+void runner_outcome_set(runner_build *b, runner_outcome *o, const char *code, const char *msg)
+{
+	free(o->code);
+	free(o->message);
+	o->code = code ? cbl_xstrdup(code) : NULL;
+	/* stored masked: the record and events never carry a secret */
+	o->message = msg ? runner_mask_apply(&b->log.mask, msg, strlen(msg)) : NULL;
+}
+
+void runner_outcome_setf(runner_build *b, runner_outcome *o, const char *code, const char *fmt, ...)
+{
+	cbl_buf m = CBL_BUF_INIT;
+	va_list ap;
+	va_start(ap, fmt);
+	cbl_buf_vprintf(&m, fmt, ap);
+	va_end(ap);
+	runner_outcome_set(b, o, code, m.ptr);
+	cbl_buf_release(&m);
+}
+
+void runner_outcome_release(runner_outcome *o)
+{
+	free(o->code);
+	free(o->message);
+	o->code = o->message = NULL;
+}
+
+/* A URL as it may be shown: credentials replaced by "***". */
+char *runner_redact_url(const char *url)
+{
+	const char *scheme = strstr(url, "://");
+	const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
+	const char *slash = scheme ? strchr(scheme + 3, '/') : NULL;
+	if (!at || (slash && at > slash))
+		return cbl_xstrdup(url);
+	return cbl_xasprintf("%.*s***%s", (int)(scheme + 3 - url), url, at);
+}
+

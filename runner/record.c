@@ -31,50 +31,12 @@ const char *runner_phase_name(runner_phase_type p)
 
 static json_t *jtime(int64_t us) { return json_real((double)(us / 1000) / 1e3); }
 
-json_t *runner_source_json(const char *git_url, const char *dir, int depth, bool submodules)
-{
-	json_t *src = json_object();
-	if (git_url) {
-		const char *type = strstr(git_url, "github.com") ? "GITHUB"
-				   : strstr(git_url, "gitlab.com") ? "GITLAB"
-				   : strstr(git_url, "bitbucket.org") ? "BITBUCKET"
-				   : strstr(git_url, "git-codecommit.") ? "CODECOMMIT"
-									 : "GITHUB_ENTERPRISE";
-		char *shown = runner_redact_url(git_url);
-		json_object_set_new(src, "type", json_string(type));
-		json_object_set_new(src, "location", json_string(shown));
-		json_object_set_new(src, "gitCloneDepth", json_integer(depth));
-		json_t *sub = json_object();
-		json_object_set_new(sub, "fetchSubmodules", json_boolean(submodules));
-		json_object_set_new(src, "gitSubmodulesConfig", sub);
-		free(shown);
-	} else {
-		json_object_set_new(src, "type", json_string("NO_SOURCE"));
-		json_object_set_new(src, "location", json_string(dir ? dir : ""));
-	}
-	return src;
-}
 
-static json_t *build_record(runner_build *b)
+static json_t *record_phases(const runner_build *b)
 {
-	json_t *r = json_object();
-	json_object_set_new(r, "id", json_string(b->ident.id));
-	json_object_set_new(r, "arn", json_string(b->ident.arn));
-	json_object_set_new(r, "buildNumber", json_integer(b->ident.number));
-	json_object_set_new(r, "startTime", jtime(b->start_us));
-	if (b->end_us)
-		json_object_set_new(r, "endTime", jtime(b->end_us));
-	json_object_set_new(r, "currentPhase", json_string(runner_phase_name(b->current)));
-	json_object_set_new(r, "buildStatus", json_string(runner_status_name(b->status)));
-	if (b->cfg.source_version)
-		json_object_set_new(r, "sourceVersion", json_string(b->cfg.source_version));
-	if (b->src.resolved_version)
-		json_object_set_new(r, "resolvedSourceVersion", json_string(b->src.resolved_version));
-	json_object_set_new(r, "projectName", json_string(b->ident.project));
-
 	json_t *phases = json_array();
 	for (int p = 0; p < RUNNER_PHASE_COUNT; p++) {
-		phase_rec *pr = &b->phases[p];
+		const phase_rec *pr = &b->phases[p];
 		if (!pr->started)
 			continue;
 		json_t *ph = json_object();
@@ -98,14 +60,12 @@ static json_t *build_record(runner_build *b)
 		}
 		json_array_append_new(phases, ph);
 	}
-	json_object_set_new(r, "phases", phases);
+	return phases;
+}
 
-	json_t *src = runner_source_json(b->src.git_url, b->src.source_dir, b->src.clone_depth, b->src.fetch_submodules);
-	json_object_set_new(src, "buildspec", json_string(b->src.buildspec_display ? b->src.buildspec_display : ""));
-	json_object_set_new(src, "insecureSsl", json_false());
-	json_object_set_new(r, "source", src);
-	runner_sources_record(b, r);
-
+/* artifacts, secondaryArtifacts and cache */
+static void record_outputs(const runner_build *b, json_t *r)
+{
 	if (b->up.artifacts_rec) {
 		json_object_set(r, "artifacts", b->up.artifacts_rec);
 	} else {
@@ -128,6 +88,10 @@ static json_t *build_record(runner_build *b)
 	}
 	json_object_set_new(r, "cache", cache);
 
+}
+
+static json_t *record_environment(const runner_build *b)
+{
 	json_t *env = json_object();
 	json_object_set_new(env, "type", json_string("LINUX_CONTAINER"));
 	json_object_set_new(env, "image", json_string(b->cfg.image));
@@ -145,8 +109,12 @@ static json_t *build_record(runner_build *b)
 	json_object_set_new(env, "environmentVariables", evs);
 	json_object_set_new(env, "privilegedMode", json_false());
 	json_object_set_new(env, "imagePullCredentialsType", json_string("CODEBUILD"));
-	json_object_set_new(r, "environment", env);
 
+	return env;
+}
+
+static json_t *record_logs(const runner_build *b)
+{
 	json_t *logs = json_object();
 	char *group = cbl_xasprintf("/aws/codebuild/%s", b->ident.project);
 	char *deep = cbl_xasprintf("file://%s", b->ident.log_path);
@@ -165,18 +133,15 @@ static json_t *build_record(runner_build *b)
 	json_object_set_new(s3l, "status", json_string("DISABLED"));
 	json_object_set_new(s3l, "encryptionDisabled", json_false());
 	json_object_set_new(logs, "s3Logs", s3l);
-	json_object_set_new(r, "logs", logs);
 	free(group);
 	free(deep);
 	free(lgarn);
 
-	json_object_set_new(r, "timeoutInMinutes", json_integer((b->cfg.timeout_ms + 59999) / 60000));
-	json_object_set_new(r, "queuedTimeoutInMinutes", json_integer(480));
-	json_object_set_new(r, "buildComplete", json_boolean(b->end_us != 0));
-	json_object_set_new(r, "initiator", json_string(b->ident.initiator));
-	char *kms = cbl_xasprintf("arn:aws:kms:%s:%s:alias/aws/s3", b->ident.region, b->ident.account);
-	json_object_set_new(r, "encryptionKey", json_string(kms));
-	free(kms);
+	return logs;
+}
+
+static json_t *record_exported(const runner_build *b)
+{
 	json_t *exp = json_array();
 	for (size_t i = 0; i < b->vars.exported_names.n; i++) {
 		json_t *e = json_object();
@@ -187,7 +152,48 @@ static json_t *build_record(runner_build *b)
 		free(m);
 		json_array_append_new(exp, e);
 	}
-	json_object_set_new(r, "exportedEnvironmentVariables", exp);
+	return exp;
+}
+
+static json_t *build_record(runner_build *b)
+{
+	json_t *r = json_object();
+	json_object_set_new(r, "id", json_string(b->ident.id));
+	json_object_set_new(r, "arn", json_string(b->ident.arn));
+	json_object_set_new(r, "buildNumber", json_integer(b->ident.number));
+	json_object_set_new(r, "startTime", jtime(b->start_us));
+	if (b->end_us)
+		json_object_set_new(r, "endTime", jtime(b->end_us));
+	json_object_set_new(r, "currentPhase", json_string(runner_phase_name(b->current)));
+	json_object_set_new(r, "buildStatus", json_string(runner_status_name(b->status)));
+	if (b->cfg.source_version)
+		json_object_set_new(r, "sourceVersion", json_string(b->cfg.source_version));
+	if (b->src.resolved_version)
+		json_object_set_new(r, "resolvedSourceVersion", json_string(b->src.resolved_version));
+	json_object_set_new(r, "projectName", json_string(b->ident.project));
+
+	json_t *phases = record_phases(b);
+	json_object_set_new(r, "phases", phases);
+
+	json_t *src = runner_source_json(b->src.git_url, b->src.source_dir, b->src.clone_depth, b->src.fetch_submodules);
+	json_object_set_new(src, "buildspec", json_string(b->src.buildspec_display ? b->src.buildspec_display : ""));
+	json_object_set_new(src, "insecureSsl", json_false());
+	json_object_set_new(r, "source", src);
+	runner_sources_record(b, r);
+
+	record_outputs(b, r);
+
+	json_object_set_new(r, "environment", record_environment(b));
+	json_object_set_new(r, "logs", record_logs(b));
+
+	json_object_set_new(r, "timeoutInMinutes", json_integer((b->cfg.timeout_ms + 59999) / 60000));
+	json_object_set_new(r, "queuedTimeoutInMinutes", json_integer(480));
+	json_object_set_new(r, "buildComplete", json_boolean(b->end_us != 0));
+	json_object_set_new(r, "initiator", json_string(b->ident.initiator));
+	char *kms = cbl_xasprintf("arn:aws:kms:%s:%s:alias/aws/s3", b->ident.region, b->ident.account);
+	json_object_set_new(r, "encryptionKey", json_string(kms));
+	free(kms);
+	json_object_set_new(r, "exportedEnvironmentVariables", record_exported(b));
 	json_t *rarns = json_array();
 	for (size_t i = 0; i < b->up.report_arns.n; i++)
 		json_array_append_new(rarns, json_string(b->up.report_arns.v[i]));
@@ -221,32 +227,8 @@ void runner_phase_start(runner_build *b, runner_phase_type p)
 	}
 }
 
-void runner_outcome_set(runner_build *b, runner_outcome *o, const char *code, const char *msg)
-{
-	free(o->code);
-	free(o->message);
-	o->code = code ? cbl_xstrdup(code) : NULL;
-	/* stored masked: the record and events never carry a secret */
-	o->message = msg ? runner_mask_apply(&b->log.mask, msg, strlen(msg)) : NULL;
-}
 
-void runner_outcome_setf(runner_build *b, runner_outcome *o, const char *code, const char *fmt, ...)
-{
-	cbl_buf m = CBL_BUF_INIT;
-	va_list ap;
-	va_start(ap, fmt);
-	cbl_buf_vprintf(&m, fmt, ap);
-	va_end(ap);
-	runner_outcome_set(b, o, code, m.ptr);
-	cbl_buf_release(&m);
-}
 
-void runner_outcome_release(runner_outcome *o)
-{
-	free(o->code);
-	free(o->message);
-	o->code = o->message = NULL;
-}
 
 /* Ends phase p; agent lines only for the phases the service logs them for. */
 void runner_phase_end(runner_build *b, runner_phase_type p, runner_status st, bool log)

@@ -464,3 +464,27 @@ void runner_sweep_trash(const char *home)
 		closedir(d);
 	free(trash);
 }
+
+json_t *runner_source_json(const char *git_url, const char *dir, int depth, bool submodules)
+{
+	json_t *src = json_object();
+	if (git_url) {
+		const char *type = strstr(git_url, "github.com") ? "GITHUB"
+				   : strstr(git_url, "gitlab.com") ? "GITLAB"
+				   : strstr(git_url, "bitbucket.org") ? "BITBUCKET"
+				   : strstr(git_url, "git-codecommit.") ? "CODECOMMIT"
+									 : "GITHUB_ENTERPRISE";
+		char *shown = runner_redact_url(git_url);
+		json_object_set_new(src, "type", json_string(type));
+		json_object_set_new(src, "location", json_string(shown));
+		json_object_set_new(src, "gitCloneDepth", json_integer(depth));
+		json_t *sub = json_object();
+		json_object_set_new(sub, "fetchSubmodules", json_boolean(submodules));
+		json_object_set_new(src, "gitSubmodulesConfig", sub);
+		free(shown);
+	} else {
+		json_object_set_new(src, "type", json_string("NO_SOURCE"));
+		json_object_set_new(src, "location", json_string(dir ? dir : ""));
+	}
+	return src;
+}

@@ -365,13 +365,108 @@ static void save_report(runner_build *b, const char *root, const char *group_nam
 	free(dir);
 }
 
+/* CodeBuild's report group names: letters, digits, '-' and '_' (an ARN's
+ * name part too); anything else is refused, never a path. */
+static bool report_group_valid(const char *key)
+{
+	const char *nm = !strncmp(key, "arn:", 4) && strstr(key, "report-group/")
+				 ? strstr(key, "report-group/") + strlen("report-group/")
+				 : key;
+	size_t nl = strlen(nm);
+	bool valid = nl >= 1 && nl <= 128;
+	for (size_t i = 0; valid && i < nl; i++)
+		valid = (nm[i] >= 'a' && nm[i] <= 'z') || (nm[i] >= 'A' && nm[i] <= 'Z') ||
+			(nm[i] >= '0' && nm[i] <= '9') || nm[i] == '-' || nm[i] == '_';
+	return valid;
+}
+
+/* The group's name and ARN: an ARN as given, a plain name becomes the
+ * group <project>-<name> (§6.1). */
+static void report_group_names(const runner_build *b, const char *key, char **name, char **arn)
+{
+	if (!strncmp(key, "arn:", 4)) {
+		const char *slash = strstr(key, "report-group/");
+		*name = cbl_xstrdup(slash ? slash + strlen("report-group/") : key);
+		*arn = cbl_xstrdup(key);
+	} else {
+		*name = cbl_xasprintf("%s-%s", b->ident.project, key);
+		*arn = cbl_xasprintf("arn:aws:codebuild:%s:%s:report-group/%s", b->ident.region, b->ident.account,
+				     *name);
+	}
+}
+
+/* The report's files found and parsed into rep; returns the status that
+ * overrides the parsed one (INCOMPLETE: files missing, FAILED: a file does
+ * not parse), with the reason, or NULL. */
+static const char *report_parse(runner_build *b, const spec_report *r, char **exp, const char *group_name,
+				artifacts_report *rep, artifacts_list **list, cbl_buf *reason)
+{
+	const char *status = NULL;
+	cbl_error *e = NULL;
+	spec_artifact sa = {0};
+	sa.files = r->files;
+	sa.base_directory = r->base_directory;
+	sa.discard_paths = r->discard_paths;
+	char *rbase = r->base_directory ? cbl_xstrdup(exp[1]) : NULL;
+	map_inner(b, &rbase);
+	int rc = check_base(b, rbase, &e);
+	if (!rc)
+		rc = artifacts_collect(list, b->src.view, &sa, (const char *const *)(exp + 2), rbase, collect_log, b, &e);
+	free(rbase);
+	if (rc) {
+		status = "INCOMPLETE";
+		cbl_buf_printf(reason, "%s", e->msg);
+		runner_agent(b, "Report group %s: %s", group_name, e->msg);
+		cbl_error_clear(&e);
+	}
+	for (size_t i = 0; *list && i < (*list)->n; i++) {
+		const artifacts_entry *it = &(*list)->items[i];
+		if (artifacts_report_parse_file(rep, r->format, it->path, it->name, &e) < 0) {
+			status = "FAILED";
+			runner_agent(b, "Report %s: cannot parse %s: %s", group_name, it->name, e->msg);
+			if (reason->len)
+				cbl_buf_puts(reason, "; ");
+			cbl_buf_puts(reason, e->msg);
+			cbl_error_clear(&e);
+		}
+	}
+	return status;
+}
+
+/* The CLI's summary: the Report plus what failed, where. */
+static json_t *report_entry(const json_t *report, const artifacts_report *rep, const char *summary,
+			    const cbl_buf *reason)
+{
+	json_t *entry = json_deep_copy(report);
+	json_object_set_new(entry, "summary", json_string(summary ? summary : ""));
+	if (reason->len)
+		json_object_set_new(entry, "statusReason", json_string(reason->ptr));
+	json_t *failing = json_array();
+	const artifacts_report_case **fc = NULL;
+	size_t nf = artifacts_report_failing_cases(rep, &fc);
+	for (size_t i = 0; i < nf; i++) {
+		json_t *f = json_object();
+		char *loc = artifacts_report_case_location(fc[i]);
+		json_object_set_new(f, "status", json_string(artifacts_report_test_status_name(fc[i]->status)));
+		json_object_set_new(f, "prefix", json_string(fc[i]->prefix ? fc[i]->prefix : ""));
+		json_object_set_new(f, "name", json_string(fc[i]->name ? fc[i]->name : ""));
+		json_object_set_new(f, "message", json_string(fc[i]->message ? fc[i]->message : ""));
+		if (loc)
+			json_object_set_new(f, "location", json_string(loc));
+		free(loc);
+		json_array_append_new(failing, f);
+	}
+	free(fc);
+	json_object_set_new(entry, "failingCases", failing);
+	return entry;
+}
+
 static void one_report(runner_build *b, const spec_report *r)
 {
 	cbl_error *e = NULL;
 	char **exp = NULL;
 	artifacts_list *list = NULL;
 	artifacts_report rep;
-	const char *status_override = NULL;
 	cbl_buf reason = CBL_BUF_INIT;
 	artifacts_report_init(&rep, r->format);
 
@@ -390,81 +485,29 @@ static void one_report(runner_build *b, const spec_report *r)
 		artifacts_report_release(&rep);
 		return;
 	}
-	const char *key = exp[0];
+	if (!report_group_valid(exp[0])) {
+		runner_warn(b, "report group '%s' is not a valid report group name or ARN (letters, "
+			       "digits, '-' and '_'): skipped",
+			    exp[0]);
+		free_strs(exp);
+		artifacts_report_release(&rep);
+		return;
+	}
 	char *group_name, *group_arn;
-	{
-		/* CodeBuild's report group names: letters, digits, '-' and '_' (an
-		 * ARN's name part too); anything else is refused, never a path */
-		const char *nm = !strncmp(key, "arn:", 4) && strstr(key, "report-group/")
-					 ? strstr(key, "report-group/") + strlen("report-group/")
-					 : key;
-		size_t nl = strlen(nm);
-		bool valid = nl >= 1 && nl <= 128;
-		for (size_t i = 0; valid && i < nl; i++)
-			valid = (nm[i] >= 'a' && nm[i] <= 'z') || (nm[i] >= 'A' && nm[i] <= 'Z') ||
-				(nm[i] >= '0' && nm[i] <= '9') || nm[i] == '-' || nm[i] == '_';
-		if (!valid) {
-			runner_warn(b, "report group '%s' is not a valid report group name or ARN (letters, "
-				       "digits, '-' and '_'): skipped",
-				    key);
-			free_strs(exp);
-			artifacts_report_release(&rep);
-			return;
-		}
-	}
-	if (!strncmp(key, "arn:", 4)) {
-		const char *slash = strstr(key, "report-group/");
-		group_name = cbl_xstrdup(slash ? slash + strlen("report-group/") : key);
-		group_arn = cbl_xstrdup(key);
-	} else {
-		/* a plain name makes the group <project>-<name> (§6.1) */
-		group_name = cbl_xasprintf("%s-%s", b->ident.project, key);
-		group_arn = cbl_xasprintf("arn:aws:codebuild:%s:%s:report-group/%s", b->ident.region, b->ident.account,
-					  group_name);
-	}
+	report_group_names(b, exp[0], &group_name, &group_arn);
 	char uuid[37];
 	cbl_uuid4(uuid);
 	char *arn = cbl_xasprintf("arn:aws:codebuild:%s:%s:report/%s:%s", b->ident.region, b->ident.account,
 				  group_name, uuid);
-	runner_agent(b, "Preparing to upload report group %s (%s)", group_name,
-		     spec_report_format_name(r->format));
+	runner_agent(b, "Preparing to upload report group %s (%s)", group_name, spec_report_format_name(r->format));
 
-	spec_artifact sa = {0};
-	sa.files = r->files;
-	sa.base_directory = r->base_directory;
-	sa.discard_paths = r->discard_paths;
-	char *rbase = r->base_directory ? cbl_xstrdup(exp[1]) : NULL;
-	map_inner(b, &rbase);
-	rc = check_base(b, rbase, &e);
-	if (!rc)
-		rc = artifacts_collect(&list, b->src.view, &sa, (const char *const *)(exp + 2), rbase,
-				       collect_log, b, &e);
-	free(rbase);
-	if (rc) {
-		status_override = "INCOMPLETE";
-		cbl_buf_printf(&reason, "%s", e->msg);
-		runner_agent(b, "Report group %s: %s", group_name, e->msg);
-		cbl_error_clear(&e);
-	}
-	for (size_t i = 0; list && i < list->n; i++) {
-		if (artifacts_report_parse_file(&rep, r->format, list->items[i].path, list->items[i].name,
-						&e) < 0) {
-			status_override = "FAILED";
-			runner_agent(b, "Report %s: cannot parse %s: %s", group_name, list->items[i].name,
-				     e->msg);
-			if (reason.len)
-				cbl_buf_puts(&reason, "; ");
-			cbl_buf_puts(&reason, e->msg);
-			cbl_error_clear(&e);
-		}
-	}
 	artifacts_report_meta meta = ARTIFACTS_REPORT_META_INIT;
+	meta.status = report_parse(b, r, exp, group_name, &rep, &list, &reason);
 	meta.arn = arn;
 	meta.name = group_name;
 	meta.report_group_arn = group_arn;
 	meta.execution_id = b->ident.arn;
 	meta.created_us = cbl_now_us();
-	meta.status = status_override;
 	json_t *report = artifacts_report_to_json(&rep, &meta);
 	json_t *cases = rep.type == ARTIFACTS_REPORT_TEST ? artifacts_report_test_cases_json(&rep, &meta) : NULL;
 	json_t *cov = rep.type == ARTIFACTS_REPORT_TEST ? NULL : artifacts_report_coverages_json(&rep, &meta);
@@ -479,30 +522,7 @@ static void one_report(runner_build *b, const spec_report *r)
 	free(root);
 	if (b->up.reports_dir)
 		save_report(b, b->up.reports_dir, group_name, report, cases, cov, list);
-
-	/* the CLI's summary: the Report plus what failed, where */
-	json_t *entry = json_deep_copy(report);
-	json_object_set_new(entry, "summary", json_string(summary.ptr ? summary.ptr : ""));
-	if (reason.len)
-		json_object_set_new(entry, "statusReason", json_string(reason.ptr));
-	json_t *failing = json_array();
-	const artifacts_report_case **fc = NULL;
-	size_t nf = artifacts_report_failing_cases(&rep, &fc);
-	for (size_t i = 0; i < nf; i++) {
-		json_t *f = json_object();
-		char *loc = artifacts_report_case_location(fc[i]);
-		json_object_set_new(f, "status", json_string(artifacts_report_test_status_name(fc[i]->status)));
-		json_object_set_new(f, "prefix", json_string(fc[i]->prefix ? fc[i]->prefix : ""));
-		json_object_set_new(f, "name", json_string(fc[i]->name ? fc[i]->name : ""));
-		json_object_set_new(f, "message", json_string(fc[i]->message ? fc[i]->message : ""));
-		if (loc)
-			json_object_set_new(f, "location", json_string(loc));
-		free(loc);
-		json_array_append_new(failing, f);
-	}
-	free(fc);
-	json_object_set_new(entry, "failingCases", failing);
-	json_array_append_new(b->up.reports, entry);
+	json_array_append_new(b->up.reports, report_entry(report, &rep, summary.ptr, &reason));
 	cbl_strv_push(&b->up.report_arns, arn);
 
 	cbl_buf_release(&summary);
