@@ -3,6 +3,7 @@
 #include "cache/cache_internal.h"
 #include "util/alloc.h"
 #include "util/fs.h"
+#include "util/json.h"
 #include "util/time.h"
 
 #include <stdlib.h>
@@ -133,11 +134,6 @@ void cache_session_log_lines(const cache_session *s, cache_stage stage, cbl_strv
 	}
 }
 
-static json_t *jstr(const char *s)
-{
-	return s ? json_string(s) : json_null();
-}
-
 static json_t *jms(int64_t us)
 {
 	return json_integer((json_int_t)((us + 500) / 1000));
@@ -153,11 +149,11 @@ int cache_explain_write(const cache_session *s, const char *project, cbl_error *
 	cbl_format_iso_time(iso, cbl_now_us());
 	json_object_set_new(j, "format", json_integer(CACHE_FORMAT));
 	json_object_set_new(j, "project", json_string(project));
-	json_object_set_new(j, "build", jstr(s->build_id));
+	json_object_set_new(j, "build", cbl_json_string_or_null(s->build_id));
 	json_object_set_new(j, "time", json_string(iso));
 	json_object_set_new(j, "scope", json_string(s->scope));
 	json_object_set_new(j, "version", json_string(s->version));
-	json_object_set_new(j, "key", jstr(s->key));
+	json_object_set_new(j, "key", cbl_json_string_or_null(s->key));
 	for (size_t i = 0; i < s->fallback.n; i++)
 		json_array_append_new(fb, json_string(s->fallback.v[i]));
 	json_object_set_new(j, "fallback_keys", fb);
@@ -167,16 +163,16 @@ int cache_explain_write(const cache_session *s, const char *project, cbl_error *
 	json_object_set_new(j, "sandbox", json_boolean(s->sandbox));
 	json_t *r = json_object();
 	json_object_set_new(r, "result", json_string(rres_name(s->rres)));
-	json_object_set_new(r, "matched_key", jstr(s->hit_object ? s->hit_key : NULL));
-	json_object_set_new(r, "object", jstr(s->hit_object));
+	json_object_set_new(r, "matched_key", cbl_json_string_or_null(s->hit_object ? s->hit_key : NULL));
+	json_object_set_new(r, "object", cbl_json_string_or_null(s->hit_object));
 	json_object_set_new(r, "ms", jms(s->restore_us));
-	json_object_set_new(r, "error", jstr(s->restore_error));
+	json_object_set_new(r, "error", cbl_json_string_or_null(s->restore_error));
 	json_object_set_new(j, "restore", r);
 	json_t *sv = json_object();
 	json_object_set_new(sv, "result", json_string(sres_name(s->sres)));
-	json_object_set_new(sv, "reason", jstr(s->save_reason));
-	json_object_set_new(sv, "error", jstr(s->save_error));
-	json_object_set_new(sv, "object", jstr(s->saved_object));
+	json_object_set_new(sv, "reason", cbl_json_string_or_null(s->save_reason));
+	json_object_set_new(sv, "error", cbl_json_string_or_null(s->save_error));
+	json_object_set_new(sv, "object", cbl_json_string_or_null(s->saved_object));
 	json_object_set_new(sv, "ms", jms(s->save_us));
 	json_object_set_new(sv, "changed_files", json_integer((json_int_t)s->changed));
 	json_object_set_new(j, "save", sv);
@@ -188,7 +184,7 @@ int cache_explain_write(const cache_session *s, const char *project, cbl_error *
 			json_array_append_new(shown, json_string(b->shown.v[k]));
 		json_object_set_new(p, "paths", shown);
 		json_object_set_new(p, "base", json_string(b->base));
-		json_object_set_new(p, "target", jstr(b->inner));
+		json_object_set_new(p, "target", cbl_json_string_or_null(b->inner));
 		json_object_set_new(p, "mode", json_string(kind_name(b->kind)));
 		if (b->kind == CACHE_KIND_SKIP)
 			json_object_set_new(p, "skipped", json_string(b->skip_reason));

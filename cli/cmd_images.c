@@ -5,6 +5,7 @@
 #include "store/store.h"
 #include "util/alloc.h"
 #include "util/buf.h"
+#include "util/json.h"
 #include "util/strv.h"
 #include "util/time.h"
 
@@ -313,24 +314,17 @@ int cmd_images(int argc, char **argv)
 		}
 		static const char *const kinds[] = {"host", "directory", "image"};
 		json_t *j = json_pack("{s:s, s:s}", "name", r->name, "kind", kinds[r->kind]);
-		if (r->rootfs)
-			json_object_set_new(j, "rootfs", json_string(r->rootfs));
-		if (r->digest)
-			json_object_set_new(j, "digest", json_string(r->digest));
+		cbl_json_set_str(j, "rootfs", r->rootfs);
+		cbl_json_set_str(j, "digest", r->digest);
 		json_t *env = json_array();
 		for (size_t i = 0; i < r->env.n; i++)
 			json_array_append_new(env, json_string(r->env.v[i]));
 		json_object_set_new(j, "env", env);
-		if (r->working_dir)
-			json_object_set_new(j, "workingDir", json_string(r->working_dir));
-		if (r->user)
-			json_object_set_new(j, "user", json_string(r->user));
-		if (r->os)
-			json_object_set_new(j, "os", json_string(r->os));
-		if (r->arch)
-			json_object_set_new(j, "architecture", json_string(r->arch));
-		if (r->variant)
-			json_object_set_new(j, "variant", json_string(r->variant));
+		cbl_json_set_str(j, "workingDir", r->working_dir);
+		cbl_json_set_str(j, "user", r->user);
+		cbl_json_set_str(j, "os", r->os);
+		cbl_json_set_str(j, "architecture", r->arch);
+		cbl_json_set_str(j, "variant", r->variant);
 		json_object_set_new(j, "pulled", json_boolean(r->pulled));
 		char *txt = json_dumps(j, JSON_INDENT(2));
 		printf("%s\n", txt);

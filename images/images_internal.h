@@ -244,8 +244,4 @@ const char *images_catalog_endpoint(const images_catalog *c, const char *domain)
  * ("Python 3.11.2" -> "3.11", "v18.19.0" -> "18"). Caller frees; NULL if none. */
 char *images_host_parse_version(const char *runtime, const char *output);
 
-/* ---- small JSON helpers (manifest.c) ---------------------------------- */
-/* Borrowed string member or NULL. */
-const char *images_json_str(const json_t *o, const char *key);
-
 #endif

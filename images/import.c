@@ -15,6 +15,7 @@
 #include "util/alloc.h"
 #include "util/buf.h"
 #include "util/fs.h"
+#include "util/json.h"
 
 #include "images/dl.h"
 #include <errno.h>
@@ -552,7 +553,7 @@ static int docker_import(src *x, const images_catalog *cat, const char *want_nam
 	json_t *tags = json_object_get(entry, "RepoTags");
 	if (json_is_string(json_array_get(tags, 0)))
 		*found_name = cbl_xstrdup(json_string_value(json_array_get(tags, 0)));
-	const char *cfgname = images_json_str(entry, "Config");
+	const char *cfgname = cbl_json_str(entry, "Config");
 	json_t *layers = json_object_get(entry, "Layers");
 	if (!cfgname || !json_is_array(layers)) {
 		rc = cbl_error_set(err, CBL_EINVAL, "manifest.json: an image without Config or Layers");

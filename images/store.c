@@ -11,6 +11,7 @@
 #include "util/alloc.h"
 #include "util/buf.h"
 #include "util/fs.h"
+#include "util/json.h"
 #include "util/time.h"
 
 #include <dirent.h>
@@ -303,7 +304,7 @@ static int ref_load(const char *path, json_t **out, cbl_error **err)
 		return rc;
 	json_t *j = json_loadb(txt, len, 0, NULL);
 	free(txt);
-	if (!json_is_object(j) || !images_json_str(j, "name") || !images_digest_valid(images_json_str(j, "digest"))) {
+	if (!json_is_object(j) || !cbl_json_str(j, "name") || !images_digest_valid(cbl_json_str(j, "digest"))) {
 		json_decref(j);
 		return cbl_error_set(err, CBL_EINVAL, "%s: not an image record", path);
 	}
@@ -319,7 +320,7 @@ int images_store_ref_get(const images_store *s, const char *name, char **out_dig
 	*out_digest = NULL;
 	int rc = ref_load(p, &j, &e);
 	free(p);
-	if (rc == CBL_ENOENT || (!rc && strcmp(images_json_str(j, "name"), name))) {
+	if (rc == CBL_ENOENT || (!rc && strcmp(cbl_json_str(j, "name"), name))) {
 		cbl_error_free(e);
 		json_decref(j);
 		return cbl_error_set(err, CBL_ENOENT, "image %s is not in the local store", name);
@@ -331,7 +332,7 @@ int images_store_ref_get(const images_store *s, const char *name, char **out_dig
 			cbl_error_free(e);
 		return rc;
 	}
-	*out_digest = cbl_xstrdup(images_json_str(j, "digest"));
+	*out_digest = cbl_xstrdup(cbl_json_str(j, "digest"));
 	json_decref(j);
 	return 0;
 }
@@ -366,7 +367,7 @@ void images_root_free(images_root *r)
 
 static char *jdup(const json_t *o, const char *k)
 {
-	const char *s = images_json_str(o, k);
+	const char *s = cbl_json_str(o, k);
 	return s ? cbl_xstrdup(s) : NULL;
 }
 
@@ -501,16 +502,11 @@ int images_store_materialize(images_store *s, const char *name, const char *dige
 	for (size_t i = 0; i < cfg.env.n; i++)
 		json_array_append_new(env, json_string(cfg.env.v[i]));
 	json_object_set_new(meta, "env", env);
-	if (cfg.working_dir)
-		json_object_set_new(meta, "working_dir", json_string(cfg.working_dir));
-	if (cfg.user)
-		json_object_set_new(meta, "user", json_string(cfg.user));
-	if (cfg.os)
-		json_object_set_new(meta, "os", json_string(cfg.os));
-	if (cfg.arch)
-		json_object_set_new(meta, "architecture", json_string(cfg.arch));
-	if (cfg.variant)
-		json_object_set_new(meta, "variant", json_string(cfg.variant));
+	cbl_json_set_str(meta, "working_dir", cfg.working_dir);
+	cbl_json_set_str(meta, "user", cfg.user);
+	cbl_json_set_str(meta, "os", cfg.os);
+	cbl_json_set_str(meta, "architecture", cfg.arch);
+	cbl_json_set_str(meta, "variant", cfg.variant);
 	if (ctx.skipped)
 		json_object_set_new(meta, "skipped_entries", json_integer((json_int_t)ctx.skipped));
 	txt = json_dumps(meta, JSON_INDENT(1) | JSON_SORT_KEYS);
@@ -611,11 +607,11 @@ static void ls_one(const char *path, json_t *rec, void *payload)
 {
 	(void)path;
 	struct ls_state *st = payload;
-	const char *digest = images_json_str(rec, "digest");
+	const char *digest = cbl_json_str(rec, "digest");
 	CBL_GROW(st->l->items, st->l->n + 1, st->cap);
 	images_info *in = &st->l->items[st->l->n++];
 	memset(in, 0, sizeof(*in));
-	in->name = cbl_xstrdup(images_json_str(rec, "name"));
+	in->name = cbl_xstrdup(cbl_json_str(rec, "name"));
 	in->digest = cbl_xstrdup(digest);
 	json_t *c = json_object_get(rec, "created");
 	in->created_us = json_is_integer(c) ? (int64_t)json_integer_value(c) : 0;
@@ -700,7 +696,7 @@ static void mark_one(const char *path, json_t *rec, void *payload)
 	void **pp = payload;
 	const images_store *s = pp[0];
 	hexset *roots = pp[1], *blobs = pp[2];
-	const char *digest = images_json_str(rec, "digest");
+	const char *digest = cbl_json_str(rec, "digest");
 	hexset_add(roots, digest);
 	hexset_add(blobs, digest);
 	char *mb = NULL;

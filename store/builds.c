@@ -6,6 +6,7 @@
 #include "store/store_internal.h"
 #include "util/alloc.h"
 #include "util/fs.h"
+#include "util/json.h"
 #include "util/time.h"
 
 #include <ctype.h>
@@ -53,14 +54,6 @@ int store_split_build_id(const char *id, char **project, char **uuid, cbl_error 
 	return 0;
 bad:
 	return cbl_error_set(err, CBL_EINVAL, "Invalid build ID provided: %s", id);
-}
-
-/* ---------------------------------------------------------------- upsert */
-
-static const char *jstr(const json_t *o, const char *k)
-{
-	const char *s = json_string_value(json_object_get(o, k));
-	return s ? s : "";
 }
 
 static char *region_account_from_arn(const char *arn, char **account)
@@ -116,7 +109,7 @@ static int replace_exported(store_db *h, const char *id, json_t *record, cbl_err
 		sqlite3_bind_text(ins, 1, id, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(ins, 2, (sqlite3_int64)i);
 		sqlite3_bind_text(ins, 3, name, -1, SQLITE_STATIC);
-		sqlite3_bind_text(ins, 4, jstr(v, "value"), -1, SQLITE_STATIC);
+		sqlite3_bind_text(ins, 4, cbl_json_str_or_empty(v, "value"), -1, SQLITE_STATIC);
 		if (sqlite3_step(ins) != SQLITE_DONE) {
 			rc = store_sql_error(h->db, err, "cannot update exported variables");
 			goto out;
@@ -148,7 +141,7 @@ int store_db_build_upsert_raw(store_db *h, const char *build_dir, json_t *record
 	sqlite3_stmt *st = NULL;
 	char *text = NULL, *project = NULL, *uuid = NULL, *group = NULL, *log = NULL;
 	char *region = NULL, *account = NULL, *location = NULL;
-	const char *id = jstr(record, "id");
+	const char *id = cbl_json_str_or_empty(record, "id");
 	int rc = store_split_build_id(id, &project, &uuid, err);
 	if (rc)
 		return cbl_error_wrap(err, "build record in '%s'", build_dir);
@@ -169,8 +162,8 @@ int store_db_build_upsert_raw(store_db *h, const char *build_dir, json_t *record
 	sqlite3_bind_int64(st, 5, store_json_time_ms(json_object_get(record, "startTime")));
 	if (end)
 		sqlite3_bind_int64(st, 6, store_json_time_ms(end));
-	sqlite3_bind_text(st, 7, jstr(record, "buildStatus"), -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 8, jstr(record, "currentPhase"), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, cbl_json_str_or_empty(record, "buildStatus"), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 8, cbl_json_str_or_empty(record, "currentPhase"), -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 9, complete);
 	if (!complete && pid > 0) {
 		sqlite3_bind_int64(st, 10, pid);
@@ -190,10 +183,10 @@ int store_db_build_upsert_raw(store_db *h, const char *build_dir, json_t *record
 	/* the log stream index: CloudWatch's names for build.log */
 	const json_t *logs = json_object_get(record, "logs");
 	group = json_string_value(json_object_get(logs, "groupName"))
-			? cbl_xstrdup(jstr(logs, "groupName"))
+			? cbl_xstrdup(cbl_json_str_or_empty(logs, "groupName"))
 			: cbl_xasprintf("/aws/codebuild/%s", project);
 	const char *stream = json_string_value(json_object_get(logs, "streamName"))
-				     ? jstr(logs, "streamName")
+				     ? cbl_json_str_or_empty(logs, "streamName")
 				     : uuid;
 	log = cbl_path_join(build_dir, "build.log");
 	rc = store_stmt(h, sql_stream, &st, err);
@@ -219,8 +212,8 @@ int store_db_build_upsert_raw(store_db *h, const char *build_dir, json_t *record
 
 	/* `run` without a project: the implicit project shows in list-projects */
 	const json_t *src = json_object_get(record, "source");
-	const char *stype = jstr(src, "type");
-	const char *sloc = jstr(src, "location");
+	const char *stype = cbl_json_str_or_empty(src, "type");
+	const char *sloc = cbl_json_str_or_empty(src, "location");
 	if (!*stype)
 		stype = "NO_SOURCE";
 	location = sloc[0] == '/' ? cbl_xasprintf("file://%s", sloc) : cbl_xstrdup(sloc);
@@ -319,14 +312,14 @@ void store_record_finish_dead(json_t *record, bool stopped, int64_t now_ms)
 		running = last;
 		at = n - 1;
 	} else if (last) {
-		const char *next = next_phase(jstr(last, "phaseType"), jstr(last, "phaseStatus"));
+		const char *next = next_phase(cbl_json_str_or_empty(last, "phaseType"), cbl_json_str_or_empty(last, "phaseStatus"));
 		if (next && strcmp(next, "COMPLETED")) {
 			running = json_pack("{s:s, s:O}", "phaseType", next, "startTime",
 					    json_object_get(last, "endTime"));
 			json_array_append_new(phases, running);
 		}
 	}
-	if (running && strcmp(jstr(running, "phaseType"), "COMPLETED")) {
+	if (running && strcmp(cbl_json_str_or_empty(running, "phaseType"), "COMPLETED")) {
 		int64_t start = store_json_time_ms(json_object_get(running, "startTime"));
 		json_t *fresh = json_object();
 		json_object_set(fresh, "phaseType", json_object_get(running, "phaseType"));
@@ -345,7 +338,7 @@ void store_record_finish_dead(json_t *record, bool stopped, int64_t now_ms)
 	}
 	n = json_array_size(phases);
 	last = n ? json_array_get(phases, n - 1) : NULL;
-	if (!last || strcmp(jstr(last, "phaseType"), "COMPLETED")) {
+	if (!last || strcmp(cbl_json_str_or_empty(last, "phaseType"), "COMPLETED")) {
 		json_t *done = json_object();
 		json_object_set_new(done, "phaseType", json_string("COMPLETED"));
 		json_object_set_new(done, "startTime", store_json_time(now_ms));

@@ -1,9 +1,10 @@
-/* Unit tests for util/: buffers, errors, env vectors, durations, files. */
+/* Unit tests for util/: buffers, errors, env vectors, durations, files, JSON helpers. */
 #include "tests/unit/tap.h"
 #include "util/alloc.h"
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/json.h"
 #include "util/strv.h"
 #include "util/time.h"
 
@@ -168,6 +169,37 @@ static void test_copy_tree(void)
 	free(src); free(dst); free(sub); free(f); free(empty); free(l1); free(l2); free(df); free(dl1); free(de);
 }
 
+static void test_json(void)
+{
+	json_t *o = json_pack("{s:s, s:i, s:n}", "name", "x", "num", 3, "nul");
+	is_str(cbl_json_str(o, "name"), "x", "cbl_json_str reads a string member");
+	ok(cbl_json_str(o, "num") == NULL, "cbl_json_str: NULL for a number");
+	ok(cbl_json_str(o, "nope") == NULL, "cbl_json_str: NULL when absent");
+	ok(cbl_json_str(NULL, "name") == NULL, "cbl_json_str: NULL object");
+	is_str(cbl_json_str_or_empty(o, "nul"), "", "cbl_json_str_or_empty: \"\" for null");
+	is_str(cbl_json_str_or_empty(o, "name"), "x", "cbl_json_str_or_empty reads a string");
+
+	json_t *j = cbl_json_string_or_null(NULL);
+	ok(json_is_null(j), "cbl_json_string_or_null(NULL) is null");
+	json_decref(j);
+	j = cbl_json_string_or_null("a");
+	is_str(json_string_value(j), "a", "cbl_json_string_or_null builds a string");
+	json_decref(j);
+
+	j = cbl_json_string_lossy("ok \xc3\xa9");
+	is_str(json_string_value(j), "ok \xc3\xa9", "cbl_json_string_lossy keeps valid UTF-8");
+	json_decref(j);
+	j = cbl_json_string_lossy("bad \xff\xfe.");
+	is_str(json_string_value(j), "bad ??.", "cbl_json_string_lossy replaces invalid bytes");
+	json_decref(j);
+
+	cbl_json_set_str(o, "set", "v");
+	cbl_json_set_str(o, "unset", NULL);
+	is_str(cbl_json_str(o, "set"), "v", "cbl_json_set_str sets a string");
+	ok(json_object_get(o, "unset") == NULL, "cbl_json_set_str(NULL) sets nothing");
+	json_decref(o);
+}
+
 int main(void)
 {
 	test_buf();
@@ -177,5 +209,6 @@ int main(void)
 	test_time();
 	test_fs();
 	test_copy_tree();
+	test_json();
 	return tap_done();
 }
