@@ -17,6 +17,7 @@
 // -Wcomment rejects inside block comments.)
 #include "artifacts/artifacts.h"
 #include "util/alloc.h"
+#include "util/array.h"
 #include "util/buf.h"
 #include "util/fs.h"
 #include "util/strv.h"
@@ -80,7 +81,7 @@ static bool match_class(const char *p, unsigned char c, size_t *plen)
 			bool known = false;
 			if (end) {
 				size_t nl = (size_t)(end - (q + 2));
-				for (size_t i = 0; i < sizeof(classes) / sizeof(classes[0]); i++) {
+				for (size_t i = 0; i < ARRAY_SIZE(classes); i++) {
 					if (strlen(classes[i].name) == nl &&
 					    !strncmp(classes[i].name, q + 2, nl)) {
 						known = true;

@@ -9,6 +9,7 @@
  * listing, so only new or changed content is ever read to hash it. */
 #include "cache/cache_internal.h"
 #include "util/alloc.h"
+#include "util/array.h"
 #include "util/fs.h"
 
 #include <dirent.h>
@@ -768,7 +769,7 @@ void cache_format_size(cbl_buf *b, uint64_t bytes)
 	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
 	double v = (double)bytes;
 	size_t u = 0;
-	while (v >= 1024 && u + 1 < sizeof(units) / sizeof(*units)) {
+	while (v >= 1024 && u + 1 < ARRAY_SIZE(units)) {
 		v /= 1024;
 		u++;
 	}

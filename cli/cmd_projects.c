@@ -2,10 +2,10 @@
  * `batch-get-projects`, `list-projects`: `aws codebuild`'s flags and output. */
 #include "cli/cli.h"
 #include "cli/cli_api.h"
+#include "util/array.h"
 
 #include "util/banned.h"
 
-#define N(a) (sizeof(a) / sizeof(*(a)))
 #define CB "CodeBuild_20161006."
 
 #define PROJECT_ARGS                                                                               \
@@ -45,7 +45,7 @@ static const cli_api_cmd create_cmd = {
 	"Creates a build project (aws codebuild create-project): name, source, artifacts and\n"
 	"environment are required.  A local directory is source type NO_SOURCE with location\n"
 	"file:///abs/dir; environment image 'host' runs on this machine's own filesystem.",
-	create_args, N(create_args), NULL,
+	create_args, ARRAY_SIZE(create_args), NULL,
 };
 
 static const cli_api_arg update_args[] = {
@@ -56,7 +56,7 @@ static const cli_api_cmd update_cmd = {
 	"update-project", CB "UpdateProject",
 	"Changes a build project (aws codebuild update-project): each member given replaces\n"
 	"the project's member of that name.",
-	update_args, N(update_args), NULL,
+	update_args, ARRAY_SIZE(update_args), NULL,
 };
 
 static const cli_api_arg delete_args[] = {
@@ -65,7 +65,7 @@ static const cli_api_arg delete_args[] = {
 static const cli_api_cmd delete_cmd = {
 	"delete-project", CB "DeleteProject",
 	"Deletes a build project (aws codebuild delete-project); its builds stay.",
-	delete_args, N(delete_args), NULL,
+	delete_args, ARRAY_SIZE(delete_args), NULL,
 };
 
 static const cli_api_arg batch_get_args[] = {
@@ -74,7 +74,7 @@ static const cli_api_arg batch_get_args[] = {
 static const cli_api_cmd batch_get_cmd = {
 	"batch-get-projects", CB "BatchGetProjects",
 	"Prints {\"projects\": [...], \"projectsNotFound\": [...]} (aws codebuild batch-get-projects).",
-	batch_get_args, N(batch_get_args), NULL,
+	batch_get_args, ARRAY_SIZE(batch_get_args), NULL,
 };
 
 static const cli_api_arg list_args[] = {
@@ -85,7 +85,7 @@ static const cli_api_arg list_args[] = {
 static const cli_api_cmd list_cmd = {
 	"list-projects", CB "ListProjects",
 	"Prints {\"projects\": [names]} (aws codebuild list-projects).",
-	list_args, N(list_args), "projects",
+	list_args, ARRAY_SIZE(list_args), "projects",
 };
 
 int cmd_create_project(int argc, char **argv) { return cli_api_run(&create_cmd, argc, argv); }

@@ -5,13 +5,13 @@
 #include "cli/cli.h"
 #include "cli/cli_api.h"
 #include "runner/launch.h"
+#include "util/array.h"
 
 #include <errno.h>
 #include <stdlib.h>
 
 #include "util/banned.h"
 
-#define N(a) (sizeof(a) / sizeof(*(a)))
 #define CB "CodeBuild_20161006."
 
 /* One launcher per command: builds run as `codebuild-local run` processes of
@@ -52,7 +52,7 @@ static const cli_api_cmd start_cmd = {
 	"Starts a build of a project (aws codebuild start-build) and prints {\"build\": {...}}\n"
 	"as soon as the build is under way; it runs on in the background (follow it with\n"
 	"batch-get-builds or logs get-log-events).",
-	start_args, N(start_args), NULL, launch,
+	start_args, ARRAY_SIZE(start_args), NULL, launch,
 };
 
 static const cli_api_arg id_args[] = {
@@ -69,7 +69,7 @@ static const cli_api_cmd retry_cmd = {
 	"retry-build", CB "RetryBuild",
 	"Starts a new build with the settings of a build that start-build started\n"
 	"(aws codebuild retry-build); prints {\"build\": {...}} of the new build.",
-	id_args, N(id_args), NULL, launch,
+	id_args, ARRAY_SIZE(id_args), NULL, launch,
 };
 
 int cmd_start_build(int argc, char **argv) { return cli_api_run(&start_cmd, argc, argv); }

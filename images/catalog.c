@@ -13,6 +13,7 @@
  */
 #include "images/images_internal.h"
 #include "util/alloc.h"
+#include "util/array.h"
 #include "util/buf.h"
 #include "util/json.h"
 
@@ -297,7 +298,7 @@ static const struct host_rt {
 
 static const struct host_rt *host_rt_find(const char *runtime)
 {
-	for (size_t i = 0; i < sizeof(host_rts) / sizeof(*host_rts); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(host_rts); i++)
 		if (!strcmp(host_rts[i].runtime, runtime))
 			return &host_rts[i];
 	return NULL;
@@ -326,7 +327,7 @@ static char *path_lookup(const char *cmd)
 
 void images_host_runtimes(cbl_strv *out)
 {
-	for (size_t i = 0; i < sizeof(host_rts) / sizeof(*host_rts); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(host_rts); i++) {
 		char *f = path_lookup(host_rts[i].cmd);
 		if (f)
 			cbl_strv_push(out, host_rts[i].runtime);

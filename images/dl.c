@@ -1,6 +1,7 @@
 /* images/dl.c - see images/dl.h. */
 #define IMAGES_DL_LOADER
 #include "images/dl.h"
+#include "util/array.h"
 
 #include <dlfcn.h>
 #include <pthread.h>
@@ -17,8 +18,8 @@ static char failure[512]; /* set by the one load, read after it */
 static void load(void)
 {
 	static const char *const sonames[] = {"libcurl.so.4", "libarchive.so.13"};
-	void *h[sizeof(sonames) / sizeof(*sonames)];
-	for (size_t i = 0; i < sizeof(sonames) / sizeof(*sonames); i++) {
+	void *h[ARRAY_SIZE(sonames)];
+	for (size_t i = 0; i < ARRAY_SIZE(sonames); i++) {
 		h[i] = dlopen(sonames[i], RTLD_NOW | RTLD_LOCAL);
 		if (!h[i]) {
 			const char *m = dlerror();
@@ -28,7 +29,7 @@ static void load(void)
 	}
 	/* each function from whichever of the libraries has it */
 #define LOAD(f)                                                                              \
-	for (size_t i = 0; i < sizeof(h) / sizeof(*h) && !images_dl_table.f; i++)            \
+	for (size_t i = 0; i < ARRAY_SIZE(h) && !images_dl_table.f; i++)            \
 		*(void **)(&images_dl_table.f) = dlsym(h[i], #f);                              \
 	if (!images_dl_table.f && !failure[0])                                                 \
 		snprintf(failure, sizeof(failure), "%s cannot be used: it has no %s", sonames[0], #f);

@@ -8,6 +8,7 @@
  */
 #include "images/images_internal.h"
 #include "util/alloc.h"
+#include "util/array.h"
 #include "util/buf.h"
 #include "util/json.h"
 
@@ -218,7 +219,7 @@ void images_platform_host(images_platform *out)
 		{"i386", "386", NULL},       {"ppc64le", "ppc64le", NULL}, {"s390x", "s390x", NULL},
 		{"riscv64", "riscv64", NULL},
 	};
-	for (size_t i = 0; i < sizeof(map) / sizeof(*map); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(map); i++)
 		if (!strcmp(m, map[i].machine)) {
 			out->arch = cbl_xstrdup(map[i].arch);
 			out->variant = dup_or_null(map[i].variant);

@@ -9,6 +9,7 @@
  */
 #include "images/images_internal.h"
 #include "util/alloc.h"
+#include "util/array.h"
 #include "util/buf.h"
 #include "util/fs.h"
 #include "util/json.h"
@@ -43,7 +44,7 @@ int images_store_open(images_store *s, const char *home, cbl_error **err)
 	rc = cbl_realpath(dir, &real, err);
 	if (rc)
 		goto out;
-	for (size_t i = 0; i < sizeof(subdirs) / sizeof(*subdirs); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(subdirs); i++) {
 		char *p = cbl_path_join(real, subdirs[i]);
 		rc = cbl_mkdir_p(p, 0755, err);
 		free(p);

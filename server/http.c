@@ -17,6 +17,7 @@
 #include "server/server.h"
 #include "server/sigv4.h"
 #include "util/alloc.h"
+#include "util/array.h"
 #include "util/buf.h"
 #include "util/time.h"
 
@@ -78,7 +79,7 @@ static const struct service_prefix *service_of(const char *target)
 {
 	if (!target)
 		return NULL;
-	for (size_t i = 0; i < sizeof(services) / sizeof(*services); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(services); i++)
 		if (!strncmp(target, services[i].prefix, strlen(services[i].prefix)))
 			return &services[i];
 	return NULL;

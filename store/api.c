@@ -2,6 +2,7 @@
 #include "store/api.h"
 #include "store/store_internal.h"
 #include "util/alloc.h"
+#include "util/array.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +40,7 @@ static store_op_fn find(const char *target)
 {
 	if (!target)
 		return NULL;
-	for (size_t i = 0; i < sizeof(ops) / sizeof(*ops); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(ops); i++)
 		if (!strcmp(ops[i].target, target))
 			return ops[i].fn;
 	return NULL;

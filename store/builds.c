@@ -5,6 +5,7 @@
 #include "store/store.h"
 #include "store/store_internal.h"
 #include "util/alloc.h"
+#include "util/array.h"
 #include "util/fs.h"
 #include "util/json.h"
 #include "util/time.h"
@@ -867,7 +868,7 @@ int store_op_batch_delete_builds(store_db *h, json_t *req, json_t **out, cbl_err
 			cbl_strv_pushf(&dirs, "%s/builds/%s/%s", h->home,
 				       (const char *)sqlite3_column_text(sel, 1),
 				       (const char *)sqlite3_column_text(sel, 2));
-			for (size_t k = 0; !rc && k < sizeof(dels) / sizeof(*dels); k++) {
+			for (size_t k = 0; !rc && k < ARRAY_SIZE(dels); k++) {
 				sqlite3_stmt *d = NULL;
 				rc = store_prepare(h->db, dels[k], &d, err);
 				if (!rc) {

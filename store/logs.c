@@ -16,6 +16,7 @@
  */
 #include "store/store_internal.h"
 #include "util/alloc.h"
+#include "util/array.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -158,7 +159,7 @@ static const store_field req_f[] = {
 	{"startFromHead", SF_BOOL},
 	{"unmask", SF_BOOL},
 };
-static const store_shape req_s = {req_f, sizeof(req_f) / sizeof(*req_f)};
+static const store_shape req_s = {req_f, ARRAY_SIZE(req_f)};
 
 /* Finds the stream's file, its build's start time and whether it is complete. */
 static int find_stream(store_db *h, const char *group, const char *stream, char **path,

@@ -4,6 +4,7 @@
 #include "store/store.h"
 #include "store/store_internal.h"
 #include "util/alloc.h"
+#include "util/array.h"
 #include "util/json.h"
 #include "util/time.h"
 
@@ -15,8 +16,7 @@
 
 /* ---------------------------------------------------------------- shapes */
 
-#define N(a) (sizeof(a) / sizeof(*(a)))
-#define SHAPE(f) {f, N(f)}
+#define SHAPE(f) {f, ARRAY_SIZE(f)}
 
 static const char *const source_types[] = {"CODECOMMIT", "CODEPIPELINE", "GITHUB", "GITLAB",
 					   "GITLAB_SELF_MANAGED", "S3", "BITBUCKET",
@@ -328,7 +328,7 @@ static json_t *project_record(const json_t *in, const char *region, const char *
 		json_object_set_new(env, "imagePullCredentialsType", json_string("CODEBUILD"));
 	/* model order */
 	json_t *env_sorted = json_object();
-	for (size_t i = 0; i < N(environment_f); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(environment_f); i++)
 		copy_if(env_sorted, env, environment_f[i].name);
 	json_decref(env);
 	json_object_set_new(p, "environment", env_sorted);

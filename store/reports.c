@@ -22,6 +22,7 @@
 #include "store/store.h"
 #include "store/store_internal.h"
 #include "util/alloc.h"
+#include "util/array.h"
 #include "util/fs.h"
 #include "util/json.h"
 
@@ -33,8 +34,7 @@
 
 #include "util/banned.h"
 
-#define N(a) (sizeof(a) / sizeof(*(a)))
-#define SHAPE(f) {f, N(f)}
+#define SHAPE(f) {f, ARRAY_SIZE(f)}
 
 /* a report's files are the runner's own; this only bounds a damaged one */
 #define REPORT_FILE_MAX (256u << 20)
@@ -256,7 +256,7 @@ static int ingest_one(sqlite3 *db, const char *dir, const char *build_id, const 
 	st = NULL;
 	static const char *const dels[] = {"DELETE FROM test_cases WHERE report_arn = ?1",
 					   "DELETE FROM code_coverages WHERE report_arn = ?1"};
-	for (size_t k = 0; !rc && k < N(dels); k++) {
+	for (size_t k = 0; !rc && k < ARRAY_SIZE(dels); k++) {
 		rc = store_prepare(db, dels[k], &st, err);
 		if (!rc) {
 			sqlite3_bind_text(st, 1, arn, -1, SQLITE_STATIC);
@@ -996,7 +996,7 @@ static bool trend_value(const json_t *rep, const char *field, double *out)
 		*out = (json_is_number(ok) ? json_number_value(ok) : 0) * 100.0 / json_number_value(total);
 		return true;
 	}
-	for (size_t i = 0; i < N(map); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(map); i++) {
 		if (strcmp(field, map[i].field))
 			continue;
 		const json_t *x = json_object_get(map[i].test ? ts : cs, map[i].member);
