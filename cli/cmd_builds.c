@@ -3,17 +3,17 @@
  * and output. */
 #include "cli/cli.h"
 #include "cli/cli_api.h"
+#include "store/api.h"
 #include "util/array.h"
 
 #include "util/banned.h"
 
-#define CB "CodeBuild_20161006."
 
 static const cli_api_arg ids_args[] = {
 	{"ids", "ids", CA_LIST_STR, "build ids <project>:<uuid> (or build ARNs), 1 to 100, required"},
 };
 static const cli_api_cmd batch_get_cmd = {
-	"batch-get-builds", CB "BatchGetBuilds",
+	"batch-get-builds", STORE_TARGET_CODEBUILD "BatchGetBuilds",
 	"Prints {\"builds\": [...], \"buildsNotFound\": [...]} like `aws codebuild\n"
 	"batch-get-builds`; each build is the record of the CodeBuild API's Build shape.\n"
 	"IDs are <project>:<uuid>, as `run` prints them.  A build whose runner died shows\n"
@@ -22,7 +22,7 @@ static const cli_api_cmd batch_get_cmd = {
 };
 
 static const cli_api_cmd batch_delete_cmd = {
-	"batch-delete-builds", CB "BatchDeleteBuilds",
+	"batch-delete-builds", STORE_TARGET_CODEBUILD "BatchDeleteBuilds",
 	"Deletes builds (record, log, artifacts): prints {\"buildsDeleted\": [...],\n"
 	"\"buildsNotDeleted\": [{\"id\", \"statusCode\"}]} (aws codebuild batch-delete-builds).\n"
 	"A running build is not deleted (BUILD_IN_PROGRESS).",
@@ -34,7 +34,7 @@ static const cli_api_arg list_args[] = {
 	{"next-token", "nextToken", CA_STR, "continue after a page (implies --no-paginate)"},
 };
 static const cli_api_cmd list_cmd = {
-	"list-builds", CB "ListBuilds",
+	"list-builds", STORE_TARGET_CODEBUILD "ListBuilds",
 	"Prints {\"ids\": [...]} of every build, by start time (aws codebuild list-builds).",
 	list_args, ARRAY_SIZE(list_args), "ids",
 };
@@ -45,7 +45,7 @@ static const cli_api_arg list_project_args[] = {
 	{"next-token", "nextToken", CA_STR, "continue after a page (implies --no-paginate)"},
 };
 static const cli_api_cmd list_project_cmd = {
-	"list-builds-for-project", CB "ListBuildsForProject",
+	"list-builds-for-project", STORE_TARGET_CODEBUILD "ListBuildsForProject",
 	"Prints {\"ids\": [...]} of a project's builds (aws codebuild list-builds-for-project).",
 	list_project_args, ARRAY_SIZE(list_project_args), "ids",
 };

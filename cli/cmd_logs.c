@@ -2,6 +2,7 @@
  * get-log-events` over the builds' log streams. */
 #include "cli/cli.h"
 #include "cli/cli_api.h"
+#include "store/api.h"
 #include "util/array.h"
 
 #include <stdio.h>
@@ -22,7 +23,7 @@ static const cli_api_arg gle_args[] = {
 	{"unmask", "unmask", CA_BOOL, "accepted; logs are masked when written"},
 };
 static const cli_api_cmd gle_cmd = {
-	"logs get-log-events", "Logs_20140328.GetLogEvents",
+	"logs get-log-events", STORE_TARGET_LOGS "GetLogEvents",
 	"Prints {\"events\": [{timestamp, message, ingestionTime}], \"nextForwardToken\",\n"
 	"\"nextBackwardToken\"} for a build's log (aws logs get-log-events): one event per\n"
 	"line; at the end of the stream the token passed in comes back.",

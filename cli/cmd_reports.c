@@ -18,7 +18,6 @@
 
 #include "util/banned.h"
 
-#define CB "CodeBuild_20161006."
 
 #define PAGE_ARGS                                                                                  \
 	{"page-size", "maxResults", CA_INT, "items per request, 1..100 (default 100); every page is " \
@@ -31,7 +30,7 @@ static const cli_api_arg list_groups_args[] = {
 	PAGE_ARGS,
 };
 static const cli_api_cmd list_groups_cmd = {
-	"list-report-groups", CB "ListReportGroups",
+	"list-report-groups", STORE_TARGET_CODEBUILD "ListReportGroups",
 	"Prints {\"reportGroups\": [ARNs]} (aws codebuild list-report-groups).  A buildspec's\n"
 	"report group <name> is the group <project>-<name>, created by its first report.",
 	list_groups_args, ARRAY_SIZE(list_groups_args), "reportGroups",
@@ -41,7 +40,7 @@ static const cli_api_arg batch_get_groups_args[] = {
 	{"report-group-arns", "reportGroupArns", CA_LIST_STR, "report group ARNs (1 to 100), required"},
 };
 static const cli_api_cmd batch_get_groups_cmd = {
-	"batch-get-report-groups", CB "BatchGetReportGroups",
+	"batch-get-report-groups", STORE_TARGET_CODEBUILD "BatchGetReportGroups",
 	"Prints {\"reportGroups\": [...], \"reportGroupsNotFound\": [...]}\n"
 	"(aws codebuild batch-get-report-groups).",
 	batch_get_groups_args, ARRAY_SIZE(batch_get_groups_args), NULL,
@@ -53,7 +52,7 @@ static const cli_api_arg list_reports_args[] = {
 	PAGE_ARGS,
 };
 static const cli_api_cmd list_reports_cmd = {
-	"list-reports", CB "ListReports",
+	"list-reports", STORE_TARGET_CODEBUILD "ListReports",
 	"Prints {\"reports\": [ARNs]} of every report, by creation time (aws codebuild list-reports).",
 	list_reports_args, ARRAY_SIZE(list_reports_args), "reports",
 };
@@ -65,7 +64,7 @@ static const cli_api_arg list_group_reports_args[] = {
 	PAGE_ARGS,
 };
 static const cli_api_cmd list_group_reports_cmd = {
-	"list-reports-for-report-group", CB "ListReportsForReportGroup",
+	"list-reports-for-report-group", STORE_TARGET_CODEBUILD "ListReportsForReportGroup",
 	"Prints {\"reports\": [ARNs]} of a report group's reports, by creation time\n"
 	"(aws codebuild list-reports-for-report-group).",
 	list_group_reports_args, ARRAY_SIZE(list_group_reports_args), "reports",
@@ -76,7 +75,7 @@ static const cli_api_arg batch_get_reports_args[] = {
 						   "its reportArns"},
 };
 static const cli_api_cmd batch_get_reports_cmd = {
-	"batch-get-reports", CB "BatchGetReports",
+	"batch-get-reports", STORE_TARGET_CODEBUILD "BatchGetReports",
 	"Prints {\"reports\": [...], \"reportsNotFound\": [...]} (aws codebuild batch-get-reports):\n"
 	"each Report with its testSummary or codeCoverageSummary.",
 	batch_get_reports_args, ARRAY_SIZE(batch_get_reports_args), NULL,
@@ -89,7 +88,7 @@ static const cli_api_arg test_cases_args[] = {
 	PAGE_ARGS,
 };
 static const cli_api_cmd test_cases_cmd = {
-	"describe-test-cases", CB "DescribeTestCases",
+	"describe-test-cases", STORE_TARGET_CODEBUILD "DescribeTestCases",
 	"Prints {\"testCases\": [...]} of a test report (aws codebuild describe-test-cases):\n"
 	"failed cases first, as the report keeps them (at most 500).",
 	test_cases_args, ARRAY_SIZE(test_cases_args), "testCases",
@@ -124,7 +123,7 @@ static int coverages_dispatch(const char *home, const char *target, json_t *requ
 }
 
 static const cli_api_cmd coverages_cmd = {
-	"describe-code-coverages", CB "DescribeCodeCoverages",
+	"describe-code-coverages", STORE_TARGET_CODEBUILD "DescribeCodeCoverages",
 	"Prints {\"codeCoverages\": [...]}, one per source file of a coverage report\n"
 	"(aws codebuild describe-code-coverages).",
 	coverages_args, ARRAY_SIZE(coverages_args), "codeCoverages", coverages_dispatch,
@@ -138,7 +137,7 @@ static const cli_api_arg trend_args[] = {
 	 "LINES_MISSED, BRANCH_COVERAGE, BRANCHES_COVERED, BRANCHES_MISSED (coverage reports)"},
 };
 static const cli_api_cmd trend_cmd = {
-	"get-report-group-trend", CB "GetReportGroupTrend",
+	"get-report-group-trend", STORE_TARGET_CODEBUILD "GetReportGroupTrend",
 	"Prints {\"stats\": {average, max, min}, \"rawData\": [{reportArn, data}]} over a\n"
 	"report group's most recent reports (aws codebuild get-report-group-trend).",
 	trend_args, ARRAY_SIZE(trend_args), NULL,

@@ -16,6 +16,7 @@
  */
 #include "server/server.h"
 #include "server/sigv4.h"
+#include "store/api.h"
 #include "util/alloc.h"
 #include "util/array.h"
 #include "util/buf.h"
@@ -71,8 +72,8 @@ struct service_prefix {
 };
 
 static const struct service_prefix services[] = {
-	{"CodeBuild_20161006.", "codebuild", "InvalidInputException"},
-	{"Logs_20140328.", "logs", "InvalidParameterException"},
+	{STORE_TARGET_CODEBUILD, "codebuild", "InvalidInputException"},
+	{STORE_TARGET_LOGS, "logs", "InvalidParameterException"},
 };
 
 static const struct service_prefix *service_of(const char *target)

@@ -9,31 +9,29 @@
 
 #include "util/banned.h"
 
-#define CB "CodeBuild_20161006."
-#define LOGS "Logs_20140328."
 
 static const struct {
 	const char *target;
 	store_op_fn fn;
 } ops[] = {
-	{CB "CreateProject", store_op_create_project},
-	{CB "UpdateProject", store_op_update_project},
-	{CB "DeleteProject", store_op_delete_project},
-	{CB "BatchGetProjects", store_op_batch_get_projects},
-	{CB "ListProjects", store_op_list_projects},
-	{CB "BatchGetBuilds", store_op_batch_get_builds},
-	{CB "ListBuilds", store_op_list_builds},
-	{CB "ListBuildsForProject", store_op_list_builds_for_project},
-	{CB "BatchDeleteBuilds", store_op_batch_delete_builds},
-	{CB "ListReportGroups", store_op_list_report_groups},
-	{CB "BatchGetReportGroups", store_op_batch_get_report_groups},
-	{CB "ListReports", store_op_list_reports},
-	{CB "ListReportsForReportGroup", store_op_list_reports_for_report_group},
-	{CB "BatchGetReports", store_op_batch_get_reports},
-	{CB "DescribeTestCases", store_op_describe_test_cases},
-	{CB "DescribeCodeCoverages", store_op_describe_code_coverages},
-	{CB "GetReportGroupTrend", store_op_get_report_group_trend},
-	{LOGS "GetLogEvents", store_op_get_log_events},
+	{STORE_TARGET_CODEBUILD "CreateProject", store_op_create_project},
+	{STORE_TARGET_CODEBUILD "UpdateProject", store_op_update_project},
+	{STORE_TARGET_CODEBUILD "DeleteProject", store_op_delete_project},
+	{STORE_TARGET_CODEBUILD "BatchGetProjects", store_op_batch_get_projects},
+	{STORE_TARGET_CODEBUILD "ListProjects", store_op_list_projects},
+	{STORE_TARGET_CODEBUILD "BatchGetBuilds", store_op_batch_get_builds},
+	{STORE_TARGET_CODEBUILD "ListBuilds", store_op_list_builds},
+	{STORE_TARGET_CODEBUILD "ListBuildsForProject", store_op_list_builds_for_project},
+	{STORE_TARGET_CODEBUILD "BatchDeleteBuilds", store_op_batch_delete_builds},
+	{STORE_TARGET_CODEBUILD "ListReportGroups", store_op_list_report_groups},
+	{STORE_TARGET_CODEBUILD "BatchGetReportGroups", store_op_batch_get_report_groups},
+	{STORE_TARGET_CODEBUILD "ListReports", store_op_list_reports},
+	{STORE_TARGET_CODEBUILD "ListReportsForReportGroup", store_op_list_reports_for_report_group},
+	{STORE_TARGET_CODEBUILD "BatchGetReports", store_op_batch_get_reports},
+	{STORE_TARGET_CODEBUILD "DescribeTestCases", store_op_describe_test_cases},
+	{STORE_TARGET_CODEBUILD "DescribeCodeCoverages", store_op_describe_code_coverages},
+	{STORE_TARGET_CODEBUILD "GetReportGroupTrend", store_op_get_report_group_trend},
+	{STORE_TARGET_LOGS "GetLogEvents", store_op_get_log_events},
 };
 
 static store_op_fn find(const char *target)
@@ -56,7 +54,7 @@ const char *store_api_operation(const char *target)
 
 const char *store_api_error_type(const char *target, int code)
 {
-	bool logs = target && !strncmp(target, LOGS, strlen(LOGS));
+	bool logs = target && !strncmp(target, STORE_TARGET_LOGS, strlen(STORE_TARGET_LOGS));
 	switch (code) {
 	case CBL_EINVAL:
 		return logs ? "InvalidParameterException" : "InvalidInputException";
@@ -102,7 +100,7 @@ int store_api_dispatch(const char *home, const char *target, json_t *request, js
 int store_api_dispatch_text(const char *home, const char *target, json_t *request, char **out,
 			    size_t *len, cbl_error **err)
 {
-	if (!target || strcmp(target, CB "BatchGetBuilds") || !json_is_object(request)) {
+	if (!target || strcmp(target, STORE_TARGET_CODEBUILD "BatchGetBuilds") || !json_is_object(request)) {
 		json_t *res = NULL;
 		int rc = store_api_dispatch(home, target, request, &res, err);
 		if (rc)

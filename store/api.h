@@ -84,6 +84,11 @@
 
 #include "util/error.h"
 
+/* The X-Amz-Target prefixes of the two services (with the dot), the one
+ * spelling of the API versions: STORE_TARGET_CODEBUILD "ListProjects". */
+#define STORE_TARGET_CODEBUILD "CodeBuild_20161006."
+#define STORE_TARGET_LOGS "Logs_20140328."
+
 /* True if target (the X-Amz-Target value) is one of the operations above. */
 bool store_api_known(const char *target);
 

@@ -15,8 +15,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define CB "CodeBuild_20161006."
-#define LOGS "Logs_20140328.GetLogEvents"
+#define CB STORE_TARGET_CODEBUILD
+#define LOGS STORE_TARGET_LOGS "GetLogEvents"
 
 static char *new_home(const char *tag)
 {
