@@ -1,7 +1,8 @@
-/* Unit tests for util/: buffers, errors, env vectors, durations, files, JSON helpers. */
+/* Unit tests for util/: buffers, errors, env vectors, durations, files, JSON helpers, the dlopen loader. */
 #include "tests/unit/tap.h"
 #include "util/alloc.h"
 #include "util/buf.h"
+#include "util/dl.h"
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/json.h"
@@ -200,6 +201,36 @@ static void test_json(void)
 	json_decref(o);
 }
 
+static void test_dl(void)
+{
+	size_t (*my_strlen)(const char *) = NULL;
+	int (*nope)(void) = NULL;
+	static const char *const libc[] = {"libc.so.6"};
+	const cbl_dl_sym good_syms[] = {{"strlen", (void **)&my_strlen}};
+	cbl_dl_lib good = CBL_DL_LIB_INIT(libc, good_syms);
+	cbl_error *e = NULL;
+	is_int(cbl_dl_load(&good, &e), 0, "cbl_dl_load: libc's strlen");
+	ok(my_strlen && my_strlen("four") == 4, "the pointer is the function");
+	is_int(cbl_dl_load(&good, &e), 0, "a second load is a no-op");
+	cbl_error_clear(&e);
+
+	const cbl_dl_sym bad_syms[] = {{"strlen", (void **)&my_strlen},
+				       {"cbl_no_such_function", (void **)&nope}};
+	cbl_dl_lib missing = CBL_DL_LIB_INIT(libc, bad_syms);
+	my_strlen = NULL;
+	is_int(cbl_dl_load(&missing, &e), CBL_EIO, "a missing function is CBL_EIO");
+	ok(e && strstr(e->msg, "has no cbl_no_such_function"), "naming it (%s)", e ? e->msg : "");
+	cbl_error_clear(&e);
+	is_int(cbl_dl_load(&missing, &e), CBL_EIO, "the same answer the second time");
+	cbl_error_clear(&e);
+
+	static const char *const nolib[] = {"libcbl-no-such-library.so.0"};
+	cbl_dl_lib absent = CBL_DL_LIB_INIT(nolib, good_syms);
+	is_int(cbl_dl_load(&absent, &e), CBL_EIO, "a missing library is CBL_EIO");
+	ok(e && strstr(e->msg, "cannot load libcbl-no-such-library.so.0"), "naming it");
+	cbl_error_clear(&e);
+}
+
 int main(void)
 {
 	test_buf();
@@ -210,5 +241,6 @@ int main(void)
 	test_fs();
 	test_copy_tree();
 	test_json();
+	test_dl();
 	return tap_done();
 }
