@@ -52,21 +52,47 @@ const char *store_api_operation(const char *target)
 	return dot ? dot + 1 : target ? target : "";
 }
 
+/* The one error -> AWS exception table, for the server and the CLI faces.
+ * Per the service models (../shared/reference/models): every CodeBuild
+ * operation may answer InvalidInputException, the creating ones
+ * ResourceAlreadyExistsException / AccountLimitExceededException;
+ * GetLogEvents only InvalidParameterException, ResourceNotFoundException
+ * and the fault ServiceUnavailableException, so on Logs a limit is an
+ * invalid parameter (LimitExceededException would be retried by the
+ * clients) and an internal failure is ServiceUnavailableException.  A bad
+ * buildspec (CBL_ESPEC) is bad input.  Everything but an internal fault is
+ * HTTP 400: the clients retry 5xx. */
+static const struct {
+	int code;
+	const char *codebuild;
+	const char *logs;
+} error_types[] = {
+	{CBL_EINVAL, "InvalidInputException", "InvalidParameterException"},
+	{CBL_ESPEC, "InvalidInputException", "InvalidParameterException"},
+	{CBL_ENOENT, "ResourceNotFoundException", "ResourceNotFoundException"},
+	{CBL_EEXIST, "ResourceAlreadyExistsException", "ResourceAlreadyExistsException"},
+	{CBL_ELIMIT, "AccountLimitExceededException", "InvalidParameterException"},
+};
+
+static bool is_logs(const char *target)
+{
+	return target && !strncmp(target, STORE_TARGET_LOGS, strlen(STORE_TARGET_LOGS));
+}
+
 const char *store_api_error_type(const char *target, int code)
 {
-	bool logs = target && !strncmp(target, STORE_TARGET_LOGS, strlen(STORE_TARGET_LOGS));
-	switch (code) {
-	case CBL_EINVAL:
-		return logs ? "InvalidParameterException" : "InvalidInputException";
-	case CBL_ENOENT:
-		return "ResourceNotFoundException";
-	case CBL_EEXIST:
-		return "ResourceAlreadyExistsException";
-	case CBL_ELIMIT:
-		return logs ? "InvalidParameterException" : "AccountLimitExceededException"; /* never a retried code */
-	default:
-		return logs ? "ServiceUnavailableException" : "InternalFailure";
-	}
+	for (size_t i = 0; i < ARRAY_SIZE(error_types); i++)
+		if (error_types[i].code == code)
+			return is_logs(target) ? error_types[i].logs : error_types[i].codebuild;
+	return is_logs(target) ? "ServiceUnavailableException" : "InternalFailure";
+}
+
+unsigned store_api_error_status(int code)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(error_types); i++)
+		if (error_types[i].code == code)
+			return 400;
+	return 500;
 }
 
 int store_api_dispatch(const char *home, const char *target, json_t *request, json_t **out,

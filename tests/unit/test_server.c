@@ -301,6 +301,10 @@ static void test_basics(const server_creds *creds)
 		{CBL_EEXIST, "CodeBuild_20161006.ListProjects", 400, "ResourceAlreadyExistsException"},
 		{CBL_ELIMIT, "CodeBuild_20161006.ListProjects", 400, "AccountLimitExceededException"},
 		{CBL_EIO, "CodeBuild_20161006.ListProjects", 500, "InternalFailure"},
+		/* where the server's and the CLI's tables disagreed (store/api.h) */
+		{CBL_ESPEC, "CodeBuild_20161006.ListProjects", 400, "InvalidInputException"},
+		{CBL_ELIMIT, "Logs_20140328.GetLogEvents", 400, "InvalidParameterException"},
+		{CBL_EIO, "Logs_20140328.GetLogEvents", 500, "ServiceUnavailableException"},
 	};
 	for (size_t i = 0; i < sizeof(errs) / sizeof(*errs); i++) {
 		char body[64], what[96];
