@@ -157,8 +157,7 @@ static int do_ls(const char *home, bool json)
 	cbl_error *err = NULL;
 	int rc = images_ls(home, &l, &err);
 	if (rc) {
-		cli_report(err);
-		cbl_error_free(err);
+		cli_report_clear(&err);
 		return exit_for(rc);
 	}
 	if (json) {
@@ -341,8 +340,7 @@ int cmd_images(int argc, char **argv)
 			uint64_t freed = 0;
 			int lrc = images_rm(home, args[i], &freed, &err);
 			if (lrc) {
-				cli_report(err);
-				cbl_error_clear(&err);
+				cli_report_clear(&err);
 				rc = exit_for(lrc);
 				continue;
 			}

@@ -71,6 +71,12 @@ void cli_report(const cbl_error *e)
 		cli_error("%s", e->msg);
 }
 
+void cli_report_clear(cbl_error **err)
+{
+	cli_report(*err);
+	cbl_error_clear(err);
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: codebuild-local <command> [options]\n\n"
