@@ -372,11 +372,6 @@ void artifacts_report_cov_add_counters(artifacts_report_coverage *c, int64_t lc,
 	p->bm = sat_add(p->bm, bm < 0 ? 0 : bm);
 }
 
-bool artifacts_report_cov_has_lines(const artifacts_report_coverage *c)
-{
-	return c->priv && c->priv->nlines;
-}
-
 static int covline_cmp(const void *a, const void *b)
 {
 	uint32_t x = ((const struct artifacts_report_covline *)a)->nr;

@@ -356,11 +356,6 @@ static void sax_pi(void *ctx, const xmlChar *target, const xmlChar *data)
 
 /* ------------------------------------------------------------ driver */
 
-const char *artifacts_report_xml_display(const artifacts_report_xml *x)
-{
-	return x->display;
-}
-
 int artifacts_report_xml_line(const artifacts_report_xml *x)
 {
 	int l = x->ctxt ? xmlSAX2GetLineNumber(x->ctxt) : 0;

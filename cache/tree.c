@@ -285,27 +285,6 @@ int cache_read_dir_sorted(int fd, cbl_strv *out, cbl_error **err)
 	return 0;
 }
 
-int cache_mkdirs_at(int dirfd, const char *rel, mode_t mode, cbl_error **err)
-{
-	char *p = cbl_xstrdup(rel);
-	int rc = 0;
-	for (char *s = p;; s++) {
-		if (*s == '/' || *s == '\0') {
-			char c = *s;
-			*s = '\0';
-			if (*p && mkdirat(dirfd, p, mode) < 0 && errno != EEXIST) {
-				rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot create directory '%s'", p);
-				break;
-			}
-			*s = c;
-			if (!c)
-				break;
-		}
-	}
-	free(p);
-	return rc;
-}
-
 typedef struct lctx {
 	const cache_digest_map *map;
 	cbl_buf *out;

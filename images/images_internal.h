@@ -33,8 +33,6 @@ int images_ref_parse(const char *s, images_ref *out, cbl_error **err);
 void images_ref_release(images_ref *r);
 /* "domain/path[:tag][@digest]" (caller frees). */
 char *images_ref_string(const images_ref *r);
-/* "domain/path" (caller frees). */
-char *images_ref_repo(const images_ref *r);
 
 /* True for "sha256:" + 64 lower-case hex digits. */
 bool images_digest_valid(const char *digest);
