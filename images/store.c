@@ -426,15 +426,102 @@ static void progress(const images_resolve_opts *o, images_progress *p)
 		o->progress(p, o->payload);
 }
 
+/* Reads an image's manifest and config from the blob store and checks that
+ * every layer is there; *all_total = the layers' size. */
+static int load_image(images_store *s, const char *name, const char *digest, images_manifest *m,
+		      images_config *cfg, uint64_t *all_total, cbl_error **err)
+{
+	char *mbody = NULL, *cbody = NULL;
+	size_t mlen = 0, clen = 0;
+	int rc = images_store_read_blob(s, digest, &mbody, &mlen, err);
+	if (rc)
+		goto out;
+	rc = images_manifest_parse(mbody, mlen, NULL, m, err);
+	if (rc)
+		goto out;
+	if (m->kind != IMAGES_MANIFEST_IMAGE) {
+		rc = cbl_error_set(err, CBL_EINVAL, "%s is an index, not an image manifest", digest);
+		goto out;
+	}
+	rc = images_store_read_blob(s, m->config.digest, &cbody, &clen, err);
+	if (rc)
+		goto out;
+	rc = images_config_parse(cbody, clen, cfg, err);
+	if (rc)
+		goto out;
+	*all_total = 0;
+	for (size_t i = 0; i < m->nlayers; i++) {
+		if (!images_store_has_blob(s, m->layers[i].digest, m->layers[i].size)) {
+			rc = cbl_error_set(err, CBL_ENOENT, "layer %s of %s is not stored (or truncated)",
+					   m->layers[i].digest, name ? name : digest);
+			goto out;
+		}
+		*all_total += (uint64_t)m->layers[i].size;
+	}
+out:
+	free(mbody);
+	free(cbody);
+	return rc;
+}
+
+/* Unpacks the layers, in order, into ctx->root, with progress. */
+static int unpack_layers(images_store *s, const images_resolve_opts *o, const images_manifest *m,
+			 uint64_t all_total, images_unpack_ctx *ctx, cbl_error **err)
+{
+	uint64_t done = 0;
+	for (size_t i = 0; i < m->nlayers; i++) {
+		images_progress p = {.stage = IMAGES_STAGE_UNPACK, .digest = m->layers[i].digest,
+				     .done = 0, .total = (uint64_t)m->layers[i].size, .all_done = done,
+				     .all_total = all_total, .index = i, .count = m->nlayers};
+		progress(o, &p);
+		char *lp = images_store_blob_path(s, m->layers[i].digest);
+		int rc = images_unpack_layer(ctx, lp, err);
+		free(lp);
+		if (rc) {
+			cbl_error_wrap(err, "layer %zu/%zu (%s)", i + 1, m->nlayers, m->layers[i].digest);
+			return rc;
+		}
+		done += (uint64_t)m->layers[i].size;
+	}
+	return 0;
+}
+
+/* Writes a root's summary (meta.json at mp): sizes, counts and the config
+ * a build needs. */
+static int write_root_meta(const char *mp, const char *digest, const images_manifest *m,
+			   const images_config *cfg, const images_unpack_ctx *ctx, uint64_t blob_bytes,
+			   cbl_error **err)
+{
+	json_t *meta = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}", "digest", digest, "config",
+				 m->config.digest, "root_bytes", (json_int_t)ctx->bytes, "blob_bytes",
+				 (json_int_t)blob_bytes, "created", (json_int_t)cbl_now_us(), "entries",
+				 (json_int_t)ctx->entries);
+	json_t *env = json_array();
+	for (size_t i = 0; i < cfg->env.n; i++)
+		json_array_append_new(env, json_string(cfg->env.v[i]));
+	json_object_set_new(meta, "env", env);
+	cbl_json_set_str(meta, "working_dir", cfg->working_dir);
+	cbl_json_set_str(meta, "user", cfg->user);
+	cbl_json_set_str(meta, "os", cfg->os);
+	cbl_json_set_str(meta, "architecture", cfg->arch);
+	cbl_json_set_str(meta, "variant", cfg->variant);
+	if (ctx->skipped)
+		json_object_set_new(meta, "skipped_entries", json_integer((json_int_t)ctx->skipped));
+	char *txt = json_dumps(meta, JSON_INDENT(1) | JSON_SORT_KEYS);
+	int rc = cbl_write_file_atomic(mp, txt, strlen(txt), 0644, false, err);
+	free(txt);
+	json_decref(meta);
+	return rc;
+}
+
 int images_store_materialize(images_store *s, const char *name, const char *digest,
 			     const images_resolve_opts *o, bool *did_unpack, images_root **out,
 			     cbl_error **err)
 {
-	char *mbody = NULL, *cbody = NULL, *tmp = NULL, *rp = NULL, *mp = NULL, *txt = NULL;
-	size_t mlen = 0, clen = 0;
+	char *tmp = NULL, *rp = NULL, *mp = NULL;
 	images_manifest m = {0};
 	images_config cfg = {0};
-	json_t *meta = NULL;
+	uint64_t all_total = 0;
 	struct stat st;
 	int rc;
 	if (did_unpack)
@@ -445,32 +532,9 @@ int images_store_materialize(images_store *s, const char *name, const char *dige
 		rc = images_store_root_load(s, name, digest, out, err);
 		goto out;
 	}
-	rc = images_store_read_blob(s, digest, &mbody, &mlen, err);
+	rc = load_image(s, name, digest, &m, &cfg, &all_total, err);
 	if (rc)
 		goto out;
-	rc = images_manifest_parse(mbody, mlen, NULL, &m, err);
-	if (rc)
-		goto out;
-	if (m.kind != IMAGES_MANIFEST_IMAGE) {
-		rc = cbl_error_set(err, CBL_EINVAL, "%s is an index, not an image manifest", digest);
-		goto out;
-	}
-	rc = images_store_read_blob(s, m.config.digest, &cbody, &clen, err);
-	if (rc)
-		goto out;
-	rc = images_config_parse(cbody, clen, &cfg, err);
-	if (rc)
-		goto out;
-	uint64_t blob_bytes = (uint64_t)m.config.size, all_total = 0;
-	for (size_t i = 0; i < m.nlayers; i++) {
-		if (!images_store_has_blob(s, m.layers[i].digest, m.layers[i].size)) {
-			rc = cbl_error_set(err, CBL_ENOENT, "layer %s of %s is not stored (or truncated)",
-					   m.layers[i].digest, name ? name : digest);
-			goto out;
-		}
-		all_total += (uint64_t)m.layers[i].size;
-	}
-	blob_bytes += all_total;
 
 	/* leftovers of a crashed unpack of this same image */
 	char u[37];
@@ -481,42 +545,13 @@ int images_store_materialize(images_store *s, const char *name, const char *dige
 		goto out;
 	}
 	images_unpack_ctx ctx = {.root = tmp, .as_root = geteuid() == 0};
-	uint64_t done = 0;
-	for (size_t i = 0; i < m.nlayers; i++) {
-		images_progress p = {.stage = IMAGES_STAGE_UNPACK, .digest = m.layers[i].digest,
-				     .done = 0, .total = (uint64_t)m.layers[i].size, .all_done = done,
-				     .all_total = all_total, .index = i, .count = m.nlayers};
-		progress(o, &p);
-		char *lp = images_store_blob_path(s, m.layers[i].digest);
-		rc = images_unpack_layer(&ctx, lp, err);
-		free(lp);
-		if (rc) {
-			cbl_error_wrap(err, "layer %zu/%zu (%s)", i + 1, m.nlayers, m.layers[i].digest);
-			goto out;
-		}
-		done += (uint64_t)m.layers[i].size;
-	}
-	meta = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}", "digest", digest, "config", m.config.digest,
-			 "root_bytes", (json_int_t)ctx.bytes, "blob_bytes", (json_int_t)blob_bytes, "created",
-			 (json_int_t)cbl_now_us(), "entries", (json_int_t)ctx.entries);
-	json_t *env = json_array();
-	for (size_t i = 0; i < cfg.env.n; i++)
-		json_array_append_new(env, json_string(cfg.env.v[i]));
-	json_object_set_new(meta, "env", env);
-	cbl_json_set_str(meta, "working_dir", cfg.working_dir);
-	cbl_json_set_str(meta, "user", cfg.user);
-	cbl_json_set_str(meta, "os", cfg.os);
-	cbl_json_set_str(meta, "architecture", cfg.arch);
-	cbl_json_set_str(meta, "variant", cfg.variant);
-	if (ctx.skipped)
-		json_object_set_new(meta, "skipped_entries", json_integer((json_int_t)ctx.skipped));
-	txt = json_dumps(meta, JSON_INDENT(1) | JSON_SORT_KEYS);
-	rc = cbl_write_file_atomic(mp, txt, strlen(txt), 0644, false, err);
+	rc = unpack_layers(s, o, &m, all_total, &ctx, err);
 	if (rc)
 		goto out;
-	cbl_error *e2 = NULL;
-	cbl_rm_rf(rp, &e2); /* a root without its summary: an interrupted publish */
-	cbl_error_free(e2);
+	rc = write_root_meta(mp, digest, &m, &cfg, &ctx, (uint64_t)m.config.size + all_total, err);
+	if (rc)
+		goto out;
+	cbl_rm_rf(rp, NULL); /* a root without its summary: an interrupted publish */
 	if (rename(tmp, rp) < 0) {
 		rc = cbl_error_set_errno(err, CBL_EIO, errno, "rename %s", tmp);
 		goto out;
@@ -531,15 +566,9 @@ int images_store_materialize(images_store *s, const char *name, const char *dige
 	rc = images_store_root_load(s, name, digest, out, err);
 out:
 	if (tmp) {
-		cbl_error *e = NULL;
-		cbl_rm_rf(tmp, &e);
-		cbl_error_free(e);
+		cbl_rm_rf(tmp, NULL);
 		free(tmp);
 	}
-	json_decref(meta);
-	free(txt);
-	free(mbody);
-	free(cbody);
 	free(rp);
 	free(mp);
 	images_manifest_release(&m);
