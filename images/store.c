@@ -615,10 +615,8 @@ static int each_ref(const images_store *s, void (*fn)(const char *path, json_t *
 			continue;
 		char *p = cbl_path_join(dir, de->d_name);
 		json_t *j = NULL;
-		cbl_error *e = NULL;
-		if (ref_load(p, &j, &e) == 0)
+		if (ref_load(p, &j, NULL) == 0)
 			fn(p, j, payload);
-		cbl_error_free(e);
 		json_decref(j);
 		free(p);
 	}

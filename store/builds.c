@@ -464,10 +464,8 @@ int store_db_recover(store_db *h, const char *only_id, cbl_error **err)
 			continue;
 		char *s = json_dumps(fixed[i], JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(13));
 		char *path = cbl_path_join(dead[i].dir, "build.json");
-		cbl_error *e = NULL;
 		if (s && access(dead[i].dir, F_OK) == 0)
-			cbl_write_file_atomic(path, s, strlen(s), 0644, false, &e);
-		cbl_error_free(e);
+			cbl_write_file_atomic(path, s, strlen(s), 0644, false, NULL);
 		free(path);
 		free(s);
 	}
@@ -891,9 +889,7 @@ int store_op_batch_delete_builds(store_db *h, json_t *req, json_t **out, cbl_err
 		goto out;
 	}
 	for (size_t i = 0; i < dirs.n; i++) {
-		cbl_error *e = NULL;
-		cbl_rm_rf(dirs.v[i], &e);
-		cbl_error_free(e);
+		cbl_rm_rf(dirs.v[i], NULL);
 	}
 	*out = json_object();
 	json_object_set(*out, "buildsDeleted", deleted);
