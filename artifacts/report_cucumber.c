@@ -68,7 +68,7 @@ static void acc_steps(struct scenario_acc *a, const json_t *steps)
 			a->duration_ns = dv >= 9.2e18 || a->duration_ns > INT64_MAX - (int64_t)dv
 						 ? INT64_MAX
 						 : a->duration_ns + (int64_t)dv;
-		int r = step_rank(json_string_value(json_object_get(res, "status")));
+		int r = step_rank(cbl_json_str(res, "status"));
 		if (r > a->rank) {
 			a->rank = r;
 			a->decisive = st;

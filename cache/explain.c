@@ -234,11 +234,6 @@ out:
 	return rc;
 }
 
-static const char *gs(const json_t *o, const char *k)
-{
-	return json_string_value(json_object_get(o, k));
-}
-
 static unsigned long long gi(const json_t *o, const char *k)
 {
 	return (unsigned long long)json_integer_value(json_object_get(o, k));
@@ -247,12 +242,12 @@ static unsigned long long gi(const json_t *o, const char *k)
 void cache_explain_format(const json_t *j, cbl_buf *b)
 {
 	const json_t *r = json_object_get(j, "restore"), *sv = json_object_get(j, "save");
-	cbl_buf_printf(b, "Project:        %s\n", gs(j, "project") ? gs(j, "project") : "?");
-	cbl_buf_printf(b, "Build:          %s (%s)\n", gs(j, "build") ? gs(j, "build") : "?",
-		       gs(j, "time") ? gs(j, "time") : "?");
-	cbl_buf_printf(b, "Cache scope:    %s, version %.12s\n", gs(j, "scope") ? gs(j, "scope") : "?",
-		       gs(j, "version") ? gs(j, "version") : "?");
-	cbl_buf_printf(b, "Key:            %s\n", gs(j, "key") ? gs(j, "key") : "(none: the rolling entry)");
+	cbl_buf_printf(b, "Project:        %s\n", cbl_json_str(j, "project") ? cbl_json_str(j, "project") : "?");
+	cbl_buf_printf(b, "Build:          %s (%s)\n", cbl_json_str(j, "build") ? cbl_json_str(j, "build") : "?",
+		       cbl_json_str(j, "time") ? cbl_json_str(j, "time") : "?");
+	cbl_buf_printf(b, "Cache scope:    %s, version %.12s\n", cbl_json_str(j, "scope") ? cbl_json_str(j, "scope") : "?",
+		       cbl_json_str(j, "version") ? cbl_json_str(j, "version") : "?");
+	cbl_buf_printf(b, "Key:            %s\n", cbl_json_str(j, "key") ? cbl_json_str(j, "key") : "(none: the rolling entry)");
 	const json_t *fb = json_object_get(j, "fallback_keys");
 	if (json_array_size(fb)) {
 		cbl_buf_puts(b, "Fallback keys:  ");
@@ -262,25 +257,25 @@ void cache_explain_format(const json_t *j, cbl_buf *b)
 			cbl_buf_printf(b, "%s%s", i ? ", " : "", json_string_value(v));
 		cbl_buf_putc(b, '\n');
 	}
-	cbl_buf_printf(b, "Action:         %s%s\n", gs(j, "action") ? gs(j, "action") : "?",
+	cbl_buf_printf(b, "Action:         %s%s\n", cbl_json_str(j, "action") ? cbl_json_str(j, "action") : "?",
 		       json_is_true(json_object_get(j, "sandbox")) ? "" : " (no sandbox: copies)");
-	const char *rr = gs(r, "result") ? gs(r, "result") : "?";
+	const char *rr = cbl_json_str(r, "result") ? cbl_json_str(r, "result") : "?";
 	cbl_buf_printf(b, "Restore:        %s", rr);
 	if (!strcmp(rr, "hit") || !strcmp(rr, "fallback"))
 		cbl_buf_printf(b, " on key %s, object %.12s",
-			       gs(r, "matched_key") ? gs(r, "matched_key") : "(rolling)",
-			       gs(r, "object") ? gs(r, "object") : "?");
-	if (gs(r, "error"))
-		cbl_buf_printf(b, ": %s", gs(r, "error"));
+			       cbl_json_str(r, "matched_key") ? cbl_json_str(r, "matched_key") : "(rolling)",
+			       cbl_json_str(r, "object") ? cbl_json_str(r, "object") : "?");
+	if (cbl_json_str(r, "error"))
+		cbl_buf_printf(b, ": %s", cbl_json_str(r, "error"));
 	cbl_buf_printf(b, " (%llu ms)\n", gi(r, "ms"));
-	const char *sr = gs(sv, "result") ? gs(sv, "result") : "?";
+	const char *sr = cbl_json_str(sv, "result") ? cbl_json_str(sv, "result") : "?";
 	cbl_buf_printf(b, "Save:           %s", sr);
-	if (gs(sv, "reason"))
-		cbl_buf_printf(b, ": %s", gs(sv, "reason"));
-	if (gs(sv, "error"))
-		cbl_buf_printf(b, ": %s", gs(sv, "error"));
-	if (gs(sv, "object") && !strcmp(sr, "saved"))
-		cbl_buf_printf(b, " as object %.12s, %llu new or changed files", gs(sv, "object"),
+	if (cbl_json_str(sv, "reason"))
+		cbl_buf_printf(b, ": %s", cbl_json_str(sv, "reason"));
+	if (cbl_json_str(sv, "error"))
+		cbl_buf_printf(b, ": %s", cbl_json_str(sv, "error"));
+	if (cbl_json_str(sv, "object") && !strcmp(sr, "saved"))
+		cbl_buf_printf(b, " as object %.12s, %llu new or changed files", cbl_json_str(sv, "object"),
 			       gi(sv, "changed_files"));
 	cbl_buf_printf(b, " (%llu ms)\n", gi(sv, "ms"));
 	size_t i;
@@ -291,10 +286,10 @@ void cache_explain_format(const json_t *j, cbl_buf *b)
 		json_t *v;
 		json_array_foreach(json_object_get(p, "paths"), k, v)
 			cbl_buf_printf(b, "%s%s", k ? ", " : "", json_string_value(v));
-		cbl_buf_printf(b, " -> %s [%s]\n", gs(p, "target") ? gs(p, "target") : "?",
-			       gs(p, "mode") ? gs(p, "mode") : "?");
-		if (gs(p, "skipped")) {
-			cbl_buf_printf(b, "  skipped: %s\n", gs(p, "skipped"));
+		cbl_buf_printf(b, " -> %s [%s]\n", cbl_json_str(p, "target") ? cbl_json_str(p, "target") : "?",
+			       cbl_json_str(p, "mode") ? cbl_json_str(p, "mode") : "?");
+		if (cbl_json_str(p, "skipped")) {
+			cbl_buf_printf(b, "  skipped: %s\n", cbl_json_str(p, "skipped"));
 			continue;
 		}
 		if (json_is_true(json_object_get(p, "restored"))) {

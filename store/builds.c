@@ -103,7 +103,7 @@ static int replace_exported(store_db *h, const char *id, json_t *record, cbl_err
 	size_t i;
 	json_t *v;
 	json_array_foreach(vars, i, v) {
-		const char *name = json_string_value(json_object_get(v, "name"));
+		const char *name = cbl_json_str(v, "name");
 		if (!name)
 			continue;
 		sqlite3_reset(ins);
@@ -183,10 +183,10 @@ int store_db_build_upsert_raw(store_db *h, const char *build_dir, json_t *record
 
 	/* the log stream index: CloudWatch's names for build.log */
 	const json_t *logs = json_object_get(record, "logs");
-	group = json_string_value(json_object_get(logs, "groupName"))
+	group = cbl_json_str(logs, "groupName")
 			? cbl_xstrdup(cbl_json_str_or_empty(logs, "groupName"))
 			: cbl_xasprintf("/aws/codebuild/%s", project);
-	const char *stream = json_string_value(json_object_get(logs, "streamName"))
+	const char *stream = cbl_json_str(logs, "streamName")
 				     ? cbl_json_str_or_empty(logs, "streamName")
 				     : uuid;
 	log = cbl_path_join(build_dir, "build.log");
@@ -218,7 +218,7 @@ int store_db_build_upsert_raw(store_db *h, const char *build_dir, json_t *record
 	if (!*stype)
 		stype = "NO_SOURCE";
 	location = sloc[0] == '/' ? cbl_xasprintf("file://%s", sloc) : cbl_xstrdup(sloc);
-	region = region_account_from_arn(json_string_value(json_object_get(record, "arn")), &account);
+	region = region_account_from_arn(cbl_json_str(record, "arn"), &account);
 	rc = store_db_project_ensure_implicit_raw(h, project, location, stype, region, account, err);
 	/* the reports, once the runner has written them all */
 	if (!rc && complete && changed)

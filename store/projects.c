@@ -582,7 +582,7 @@ int store_op_delete_project(store_db *h, json_t *req, json_t **out, cbl_error **
 	int rc = check_name_member(req, "name", err);
 	if (rc)
 		return rc;
-	const char *name = name_of(json_string_value(json_object_get(req, "name")));
+	const char *name = name_of(cbl_json_str(req, "name"));
 	rc = store_prepare(h->db, "DELETE FROM projects WHERE name = ?1", &st, err);
 	if (rc)
 		return rc;
@@ -672,7 +672,7 @@ int store_op_list_projects(store_db *h, json_t *req, json_t **out, cbl_error **e
 	bool have = false;
 	long long key = 0;
 	const char *after = "";
-	const char *tok = json_string_value(json_object_get(in, "nextToken"));
+	const char *tok = cbl_json_str(in, "nextToken");
 	if (tok) {
 		char *end = NULL;
 		key = strtoll(tok, &end, 10);

@@ -405,7 +405,7 @@ static size_t page_size(const json_t *in)
 static int parse_arn_token(const json_t *in, bool *have, long long *key, const char **arn,
 			   cbl_error **err)
 {
-	const char *t = json_string_value(json_object_get(in, "nextToken"));
+	const char *t = cbl_json_str(in, "nextToken");
 	*have = false;
 	*key = 0;
 	*arn = "";
@@ -655,7 +655,7 @@ static int list_reports(store_db *h, json_t *in, const char *group, json_t **out
 	if (rc)
 		return rc;
 	size_t page = page_size(in);
-	const char *status = json_string_value(json_object_get(json_object_get(in, "filter"), "status"));
+	const char *status = cbl_json_str(json_object_get(in, "filter"), "status");
 	sqlite3_bind_int(st, 1, have);
 	sqlite3_bind_int64(st, 2, key);
 	sqlite3_bind_text(st, 3, after, -1, SQLITE_STATIC);
@@ -718,7 +718,7 @@ int store_op_batch_get_reports(store_db *h, json_t *req, json_t **out, cbl_error
 /* Tokens of the detail lists: the last row's sequence number in its report. */
 static int parse_seq_token(const json_t *in, bool *have, long long *seq, cbl_error **err)
 {
-	const char *t = json_string_value(json_object_get(in, "nextToken"));
+	const char *t = cbl_json_str(in, "nextToken");
 	*have = false;
 	*seq = -1;
 	if (!t)
@@ -827,8 +827,8 @@ int store_op_describe_test_cases(store_db *h, json_t *req, json_t **out, cbl_err
 	if (rc)
 		goto out;
 	const json_t *filter = json_object_get(in, "filter");
-	const char *status = json_string_value(json_object_get(filter, "status"));
-	const char *keyword = json_string_value(json_object_get(filter, "keyword"));
+	const char *status = cbl_json_str(filter, "status");
+	const char *keyword = cbl_json_str(filter, "keyword");
 	size_t page = page_size(in);
 	sqlite3_bind_text(st, 1, arn, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, seq);
