@@ -17,6 +17,7 @@
 // -Wcomment rejects inside block comments.)
 #include "artifacts/artifacts.h"
 #include "util/alloc.h"
+#include "util/array.h"
 #include "util/buf.h"
 #include "util/fs.h"
 #include "util/strv.h"
@@ -80,7 +81,7 @@ static bool match_class(const char *p, unsigned char c, size_t *plen)
 			bool known = false;
 			if (end) {
 				size_t nl = (size_t)(end - (q + 2));
-				for (size_t i = 0; i < sizeof(classes) / sizeof(classes[0]); i++) {
+				for (size_t i = 0; i < ARRAY_SIZE(classes); i++) {
 					if (strlen(classes[i].name) == nl &&
 					    !strncmp(classes[i].name, q + 2, nl)) {
 						known = true;
@@ -748,38 +749,53 @@ static char *strip_abs(const char *file, const char *const *dirs, size_t ndirs)
 	return r;
 }
 
-int artifacts_collect(artifacts_list **out, const char *src_dir, const spec_artifact *a,
-		      const char *const *expanded_files, const char *expanded_base_dir,
-		      artifacts_log_fn log, void *payload, cbl_error **err)
+// The state of one artifacts_collect: the source, the exclude patterns and
+// what the walks of every (base, file pattern) pair found so far.
+typedef struct collect_ctx {
+	const spec_artifact *a;
+	const char *const *expanded_files;
+	char *src_real, *src_abs;
+	bool base_abs;         // the base-directory is an absolute path
+	pat *exc;
+	size_t nexc;
+	size_t *exc_off;
+	found *all;
+	size_t nall, capall;
+	devino *anc;           // kept from walk to walk (only its storage)
+	size_t capanc;
+	artifacts_log_fn log;
+	void *payload;
+	cbl_error **err;
+} collect_ctx;
+
+// The source directory as a real path and as a normalised absolute one
+// (what absolute file patterns are matched against).
+static int collect_source(collect_ctx *cc, const char *src_dir)
 {
-	int rc = 0;
-	char *src_real = NULL, *src_abs = NULL;
-	pat bpat = {0}, *exc = NULL;
-	size_t nexc = 0;
-	size_t *exc_off = NULL;
-	found *bases = NULL, *all = NULL;
-	size_t nbases = 0, nall = 0, capall = 0;
-	devino *anc = NULL;
-	size_t capanc = 0;
-
-	rc = cbl_realpath(src_dir, &src_real, err);
+	int rc = cbl_realpath(src_dir, &cc->src_real, cc->err);
 	if (rc < 0)
-		goto out;
+		return rc;
 	if (src_dir[0] == '/') {
-		src_abs = normalize_abs(src_dir);
-	} else {
-		char *cwd = getcwd(NULL, 0);
-		if (!cwd) {
-			rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot get the working directory");
-			goto out;
-		}
-		char *j = cbl_path_join(cwd, src_dir);
-		src_abs = normalize_abs(j);
-		free(j);
-		free(cwd);
+		cc->src_abs = normalize_abs(src_dir);
+		return 0;
 	}
+	char *cwd = getcwd(NULL, 0);
+	if (!cwd)
+		return cbl_error_set_errno(cc->err, CBL_EIO, errno, "cannot get the working directory");
+	char *j = cbl_path_join(cwd, src_dir);
+	cc->src_abs = normalize_abs(j);
+	free(j);
+	free(cwd);
+	return 0;
+}
 
-	// --- base directory
+// The directories the base-directory (a glob) names, in *bases.
+static int collect_bases(collect_ctx *cc, const char *expanded_base_dir, found **bases, size_t *nbases)
+{
+	const spec_artifact *a = cc->a;
+	artifacts_log_fn log = cc->log;
+	void *payload = cc->payload;
+	pat bpat = {0};
 	const char *base_exp = expanded_base_dir && *expanded_base_dir ? expanded_base_dir : NULL;
 	const char *base_raw = base_exp && a->base_directory && *a->base_directory
 				       ? a->base_directory
@@ -791,129 +807,144 @@ int artifacts_collect(artifacts_list **out, const char *src_dir, const spec_arti
 	emit(log, payload, "Assembling file list");
 	emit(log, payload, "Expanding %s", base_shown);
 
-	bool base_abs = base_exp && base_exp[0] == '/';
-	if (pat_compile(&bpat, base_abs ? base_exp + 1 : base_shown) < 0) {
-		rc = cbl_error_set(err, CBL_EINVAL,
-				   "base-directory '%s' is outside the source directory", base_shown);
-		goto out;
+	cc->base_abs = base_exp && base_exp[0] == '/';
+	if (pat_compile(&bpat, cc->base_abs ? base_exp + 1 : base_shown) < 0) {
+		pat_release(&bpat);
+		return cbl_error_set(cc->err, CBL_EINVAL,
+				     "base-directory '%s' is outside the source directory", base_shown);
 	}
-	{
-		walk_ctx bc = {0};
-		bc.root = base_abs ? "/" : src_real;
-		bc.follow = true;
-		bc.dirs_mode = true;
-		bc.inc = &bpat;
-		bc.nstates = bpat.n + 1;
-		bc.key_prefix = "";
-		bc.log = log;
-		bc.payload = payload;
-		bc.err = err;
-		rc = walk_start(&bc, base_abs ? "/" : src_real);
-		free(bc.anc);
-		bases = bc.out;
-		nbases = bc.nout;
-		if (rc < 0)
-			goto out;
-	}
-	if (nbases == 0) {
+	walk_ctx bc = {0};
+	bc.root = cc->base_abs ? "/" : cc->src_real;
+	bc.follow = true;
+	bc.dirs_mode = true;
+	bc.inc = &bpat;
+	bc.nstates = bpat.n + 1;
+	bc.key_prefix = "";
+	bc.log = log;
+	bc.payload = payload;
+	bc.err = cc->err;
+	int rc = walk_start(&bc, cc->base_abs ? "/" : cc->src_real);
+	free(bc.anc);
+	*bases = bc.out;
+	*nbases = bc.nout;
+	if (rc == 0 && bc.nout == 0) {
 		if (bpat.all_literal)
 			emit(log, payload, "Skipping invalid file path %s", base_shown);
-		rc = cbl_error_set(err, CBL_ENOENT, ARTIFACTS_NO_MATCH_MSG);
-		goto out;
+		rc = cbl_error_set(cc->err, CBL_ENOENT, ARTIFACTS_NO_MATCH_MSG);
 	}
+	pat_release(&bpat);
+	return rc;
+}
 
-	// --- exclude patterns (invalid ones can never match: dropped)
-	exc = cbl_xcalloc(a->exclude_paths.n + 1, sizeof(pat));
-	exc_off = cbl_xcalloc(a->exclude_paths.n + 1, sizeof(size_t));
+// The exclude patterns (invalid ones can never match: dropped).
+static void collect_excludes(collect_ctx *cc)
+{
+	const spec_artifact *a = cc->a;
+	cc->exc = cbl_xcalloc(a->exclude_paths.n + 1, sizeof(pat));
+	cc->exc_off = cbl_xcalloc(a->exclude_paths.n + 1, sizeof(size_t));
 	for (size_t i = 0; i < a->exclude_paths.n; i++) {
 		const char *t = a->exclude_paths.items[i].s;
 		if (!t || !*t || t[0] == '/')
 			continue;
-		if (pat_compile(&exc[nexc], t) == 0)
-			nexc++;
+		if (pat_compile(&cc->exc[cc->nexc], t) == 0)
+			cc->nexc++;
 	}
+}
 
-	for (size_t b = 0; b < nbases; b++) {
-		char *base_real = NULL, *logical = NULL, *prefix = NULL;
-		const char *brel = bases[b].key;
-		// bases[].path is the real path for symlinked bases, else the
-		// joined one; resolve to bound the walk.
-		rc = cbl_realpath(bases[b].path, &base_real, err);
-		if (rc < 0)
-			goto out;
-		if (base_abs) {
-			logical = strcmp(brel, ".") ? cbl_xasprintf("/%s", brel) : cbl_xstrdup("/");
-			prefix = strcmp(brel, ".") ? cbl_xasprintf("/%s/", brel) : cbl_xstrdup("/");
-		} else {
-			logical = strcmp(brel, ".") ? cbl_path_join(src_abs, brel) : cbl_xstrdup(src_abs);
-			prefix = strcmp(brel, ".") ? cbl_xasprintf("%s/", brel) : cbl_xstrdup("");
-		}
-		emit(log, payload, "Expanding file paths for base directory %s",
-		     base_abs ? logical : brel);
-		emit(log, payload, "Assembling file list");
-
-		for (size_t f = 0; f < a->files.n; f++) {
-			const char *raw = a->files.items[f].s ? a->files.items[f].s : "";
-			const char *exp = expanded_files && expanded_files[f] ? expanded_files[f] : raw;
-			pat fp = {0};
-			char *stripped = NULL;
-			emit(log, payload, "Expanding %s", raw);
-			if (strcmp(raw, exp))
-				emit(log, payload, "Expanded to %s", exp);
-			const char *rel = exp;
-			if (exp[0] == '/') {
-				const char *dirs[] = {base_real, logical};
-				stripped = strip_abs(exp, dirs, 2);
-				rel = stripped;
-			}
-			if (!rel || !*rel || pat_compile(&fp, rel) < 0) {
-				emit(log, payload, "Skipping invalid file path %s", exp);
-				free(stripped);
-				continue;
-			}
-			walk_ctx c = {0};
-			c.root = path_under(base_real, src_real) ? src_real : base_real;
-			c.follow = !a->enable_symlinks;
-			c.discard = a->discard_paths;
-			c.inc = &fp;
-			c.exc = exc;
-			c.nexc = nexc;
-			c.exc_off = exc_off;
-			c.nstates = fp.n + 1;
-			for (size_t k = 0; k < nexc; k++) {
-				exc_off[k] = c.nstates;
-				c.nstates += exc[k].n + 1;
-			}
-			c.key_prefix = prefix;
-			c.anc = anc;
-			c.capanc = capanc;
-			c.out = all;
-			c.nout = nall;
-			c.capout = capall;
-			c.log = log;
-			c.payload = payload;
-			c.err = err;
-			rc = walk_start(&c, base_real);
-			anc = c.anc;
-			capanc = c.capanc;
-			all = c.out;
-			nall = c.nout;
-			capall = c.capout;
-			if (rc == 0 && c.nmatched == 0 && fp.all_literal)
-				emit(log, payload, "Skipping invalid file path %s", exp);
-			pat_release(&fp);
-			free(stripped);
-			if (rc < 0)
-				break;
-		}
-		free(base_real);
-		free(logical);
-		free(prefix);
-		if (rc < 0)
-			goto out;
+// Walks one base directory for file pattern number f; adds to cc->all.
+static int collect_pattern(collect_ctx *cc, size_t f, const char *base_real, const char *logical,
+			   const char *prefix)
+{
+	const spec_artifact *a = cc->a;
+	artifacts_log_fn log = cc->log;
+	void *payload = cc->payload;
+	const char *raw = a->files.items[f].s ? a->files.items[f].s : "";
+	const char *exp = cc->expanded_files && cc->expanded_files[f] ? cc->expanded_files[f] : raw;
+	pat fp = {0};
+	char *stripped = NULL;
+	emit(log, payload, "Expanding %s", raw);
+	if (strcmp(raw, exp))
+		emit(log, payload, "Expanded to %s", exp);
+	const char *rel = exp;
+	if (exp[0] == '/') {
+		const char *dirs[] = {base_real, logical};
+		stripped = strip_abs(exp, dirs, 2);
+		rel = stripped;
 	}
+	if (!rel || !*rel || pat_compile(&fp, rel) < 0) {
+		emit(log, payload, "Skipping invalid file path %s", exp);
+		free(stripped);
+		return 0;
+	}
+	walk_ctx c = {0};
+	c.root = path_under(base_real, cc->src_real) ? cc->src_real : base_real;
+	c.follow = !a->enable_symlinks;
+	c.discard = a->discard_paths;
+	c.inc = &fp;
+	c.exc = cc->exc;
+	c.nexc = cc->nexc;
+	c.exc_off = cc->exc_off;
+	c.nstates = fp.n + 1;
+	for (size_t k = 0; k < cc->nexc; k++) {
+		cc->exc_off[k] = c.nstates;
+		c.nstates += cc->exc[k].n + 1;
+	}
+	c.key_prefix = prefix;
+	c.anc = cc->anc;
+	c.capanc = cc->capanc;
+	c.out = cc->all;
+	c.nout = cc->nall;
+	c.capout = cc->capall;
+	c.log = log;
+	c.payload = payload;
+	c.err = cc->err;
+	int rc = walk_start(&c, base_real);
+	cc->anc = c.anc;
+	cc->capanc = c.capanc;
+	cc->all = c.out;
+	cc->nall = c.nout;
+	cc->capall = c.capout;
+	if (rc == 0 && c.nmatched == 0 && fp.all_literal)
+		emit(log, payload, "Skipping invalid file path %s", exp);
+	pat_release(&fp);
+	free(stripped);
+	return rc;
+}
 
-	// --- sort by (name, source); equal names: the greatest source wins.
+// Walks one base directory (a match of the base-directory) for every file
+// pattern.
+static int collect_base(collect_ctx *cc, const found *base)
+{
+	char *base_real = NULL, *logical = NULL, *prefix = NULL;
+	const char *brel = base->key;
+	// base->path is the real path for symlinked bases, else the joined
+	// one; resolve to bound the walk.
+	int rc = cbl_realpath(base->path, &base_real, cc->err);
+	if (rc < 0)
+		return rc;
+	if (cc->base_abs) {
+		logical = strcmp(brel, ".") ? cbl_xasprintf("/%s", brel) : cbl_xstrdup("/");
+		prefix = strcmp(brel, ".") ? cbl_xasprintf("/%s/", brel) : cbl_xstrdup("/");
+	} else {
+		logical = strcmp(brel, ".") ? cbl_path_join(cc->src_abs, brel) : cbl_xstrdup(cc->src_abs);
+		prefix = strcmp(brel, ".") ? cbl_xasprintf("%s/", brel) : cbl_xstrdup("");
+	}
+	emit(cc->log, cc->payload, "Expanding file paths for base directory %s",
+	     cc->base_abs ? logical : brel);
+	emit(cc->log, cc->payload, "Assembling file list");
+	for (size_t f = 0; f < cc->a->files.n && rc >= 0; f++)
+		rc = collect_pattern(cc, f, base_real, logical, prefix);
+	free(base_real);
+	free(logical);
+	free(prefix);
+	return rc;
+}
+
+// The list: sorted by (name, source); equal names: the greatest source wins.
+static int collect_list(collect_ctx *cc, artifacts_list **out)
+{
+	found *all = cc->all;
+	size_t nall = cc->nall;
 	if (nall)
 		qsort(all, nall, sizeof(found), cmp_found);
 	artifacts_list *l = cbl_xcalloc(1, sizeof(*l));
@@ -929,21 +960,41 @@ int artifacts_collect(artifacts_list **out, const char *src_dir, const spec_arti
 	}
 	if (l->n == 0) {
 		artifacts_list_free(l);
-		rc = cbl_error_set(err, CBL_ENOENT, ARTIFACTS_NO_MATCH_MSG);
-		goto out;
+		return cbl_error_set(cc->err, CBL_ENOENT, ARTIFACTS_NO_MATCH_MSG);
 	}
-	emit(log, payload, "Found %zu file(s)", l->n);
+	emit(cc->log, cc->payload, "Found %zu file(s)", l->n);
 	*out = l;
+	return 0;
+}
+
+int artifacts_collect(artifacts_list **out, const char *src_dir, const spec_artifact *a,
+		      const char *const *expanded_files, const char *expanded_base_dir,
+		      artifacts_log_fn log, void *payload, cbl_error **err)
+{
+	collect_ctx cc = {.a = a, .expanded_files = expanded_files, .log = log, .payload = payload,
+			  .err = err};
+	found *bases = NULL;
+	size_t nbases = 0;
+	int rc = collect_source(&cc, src_dir);
+	if (rc < 0)
+		goto out;
+	rc = collect_bases(&cc, expanded_base_dir, &bases, &nbases);
+	if (rc < 0)
+		goto out;
+	collect_excludes(&cc);
+	for (size_t b = 0; b < nbases && rc >= 0; b++)
+		rc = collect_base(&cc, &bases[b]);
+	if (rc >= 0)
+		rc = collect_list(&cc, out);
 out:
-	found_release(all, nall);
+	found_release(cc.all, cc.nall);
 	found_release(bases, nbases);
-	for (size_t k = 0; k < nexc; k++)
-		pat_release(&exc[k]);
-	free(exc);
-	free(exc_off);
-	free(anc);
-	pat_release(&bpat);
-	free(src_real);
-	free(src_abs);
+	for (size_t k = 0; k < cc.nexc; k++)
+		pat_release(&cc.exc[k]);
+	free(cc.exc);
+	free(cc.exc_off);
+	free(cc.anc);
+	free(cc.src_real);
+	free(cc.src_abs);
 	return rc;
 }

@@ -33,6 +33,7 @@
 
 #include "util/alloc.h"
 #include "util/fs.h"
+#include "util/json.h"
 
 #include "util/banned.h"
 
@@ -369,11 +370,6 @@ void artifacts_report_cov_add_counters(artifacts_report_coverage *c, int64_t lc,
 	p->lm = sat_add(p->lm, lm < 0 ? 0 : lm);
 	p->bc = sat_add(p->bc, bc < 0 ? 0 : bc);
 	p->bm = sat_add(p->bm, bm < 0 ? 0 : bm);
-}
-
-bool artifacts_report_cov_has_lines(const artifacts_report_coverage *c)
-{
-	return c->priv && c->priv->nlines;
 }
 
 static int covline_cmp(const void *a, const void *b)
@@ -903,30 +899,10 @@ static json_t *jtime(int64_t us)
 	return json_real((double)us / 1e6);
 }
 
-static void set_str(json_t *o, const char *key, const char *v)
-{
-	if (v)
-		json_object_set_new(o, key, json_string(v));
-}
-
-/* jansson refuses invalid UTF-8; report files may carry any bytes. */
-static json_t *jstr(const char *s)
-{
-	json_t *j = json_string(s);
-	if (j)
-		return j;
-	cbl_buf b = CBL_BUF_INIT;
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-		cbl_buf_putc(&b, *p < 0x80 ? (char)*p : '?');
-	j = json_string(cbl_buf_cstr(&b));
-	cbl_buf_release(&b);
-	return j ? j : json_string("");
-}
-
 static void set_jstr(json_t *o, const char *key, const char *v)
 {
 	if (v)
-		json_object_set_new(o, key, jstr(v));
+		json_object_set_new(o, key, cbl_json_string_lossy(v));
 }
 
 static json_t *jint(int64_t v)
@@ -940,12 +916,12 @@ json_t *artifacts_report_to_json(const artifacts_report *rep, const artifacts_re
 	if (!meta)
 		meta = &none;
 	json_t *r = json_object();
-	set_str(r, "arn", meta->arn);
+	cbl_json_set_str(r, "arn", meta->arn);
 	json_object_set_new(r, "type",
 			    json_string(rep->type == ARTIFACTS_REPORT_TEST ? "TEST" : "CODE_COVERAGE"));
 	set_jstr(r, "name", meta->name);
-	set_str(r, "reportGroupArn", meta->report_group_arn);
-	set_str(r, "executionId", meta->execution_id);
+	cbl_json_set_str(r, "reportGroupArn", meta->report_group_arn);
+	cbl_json_set_str(r, "executionId", meta->execution_id);
 	json_object_set_new(r, "status",
 			    json_string(meta->status ? meta->status : artifacts_report_status_name(rep)));
 	if (meta->created_us) {
@@ -989,7 +965,7 @@ json_t *artifacts_report_test_cases_json(const artifacts_report *rep, const arti
 	for (size_t k = 0; k < n; k++) {
 		const artifacts_report_case *c = &rep->cases[idx[k]];
 		json_t *o = json_object();
-		set_str(o, "reportArn", meta->arn);
+		cbl_json_set_str(o, "reportArn", meta->arn);
 		set_jstr(o, "testRawDataPath", c->raw_path);
 		set_jstr(o, "prefix", c->prefix);
 		set_jstr(o, "name", c->name);
@@ -1040,7 +1016,7 @@ json_t *artifacts_report_coverages_json(const artifacts_report *rep, const artif
 		coverage_id(id, meta->arn, c->path);
 		json_t *o = json_object();
 		json_object_set_new(o, "id", json_string(id));
-		set_str(o, "reportARN", meta->arn);
+		cbl_json_set_str(o, "reportARN", meta->arn);
 		set_jstr(o, "filePath", c->path);
 		json_object_set_new(o, "lineCoveragePercentage",
 				    json_real(artifacts_report_coverage_line_pct(c)));

@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "util/alloc.h"
+#include "util/json.h"
 
 #include "util/banned.h"
 
@@ -67,7 +68,7 @@ static void acc_steps(struct scenario_acc *a, const json_t *steps)
 			a->duration_ns = dv >= 9.2e18 || a->duration_ns > INT64_MAX - (int64_t)dv
 						 ? INT64_MAX
 						 : a->duration_ns + (int64_t)dv;
-		int r = step_rank(json_string_value(json_object_get(res, "status")));
+		int r = step_rank(cbl_json_str(res, "status"));
 		if (r > a->rank) {
 			a->rank = r;
 			a->decisive = st;
@@ -88,11 +89,6 @@ static void acc_element(struct scenario_acc *a, const json_t *el)
 	acc_steps(a, json_object_get(el, "after"));
 }
 
-static const char *jstr(const json_t *o, const char *key)
-{
-	return json_string_value(json_object_get(o, key));
-}
-
 static int jline(const json_t *o)
 {
 	json_int_t l = json_integer_value(json_object_get(o, "line"));
@@ -111,12 +107,12 @@ static void add_scenario(artifacts_report *rep, const char *display, const json_
 		artifacts_report_case_push(rep, &cs, display); /* counted only */
 		return;
 	}
-	const char *fname = jstr(feature, "name");
+	const char *fname = cbl_json_str(feature, "name");
 	artifacts_report_str_set(&c->prefix, fname ? fname : "");
 	artifacts_report_str_set(&c->test_suite_name, fname);
-	const char *name = jstr(el, "name");
+	const char *name = cbl_json_str(el, "name");
 	artifacts_report_str_set(&c->name, name ? name : "");
-	const char *uri = jstr(feature, "uri");
+	const char *uri = cbl_json_str(feature, "uri");
 	if (uri && !strncmp(uri, "file://", 7))
 		uri += 7;
 	else if (uri && !strncmp(uri, "file:", 5))
@@ -126,13 +122,13 @@ static void add_scenario(artifacts_report *rep, const char *display, const json_
 	c->line = jline(el);
 	if (a->rank > 0 && a->decisive) {
 		const json_t *res = json_object_get(a->decisive, "result");
-		const char *em = jstr(res, "error_message");
+		const char *em = cbl_json_str(res, "error_message");
 		if (em && *em) {
 			c->message = artifacts_report_message(em, NULL);
 		} else {
-			const char *st = jstr(res, "status");
-			const char *kw = jstr(a->decisive, "keyword");
-			const char *sn = jstr(a->decisive, "name");
+			const char *st = cbl_json_str(res, "status");
+			const char *kw = cbl_json_str(a->decisive, "keyword");
+			const char *sn = cbl_json_str(a->decisive, "name");
 			char *m = cbl_xasprintf("%s step: %s%s", st ? st : "unknown", kw ? kw : "",
 						sn ? sn : "");
 			c->message = artifacts_report_message(m, NULL);
@@ -176,7 +172,7 @@ int artifacts_report_parse_cucumber(artifacts_report *rep, const char *data, siz
 		{
 			if (!json_is_object(el))
 				continue;
-			const char *type = jstr(el, "type");
+			const char *type = cbl_json_str(el, "type");
 			if (type && !strcmp(type, "background")) {
 				bg = (struct scenario_acc){0};
 				acc_element(&bg, el);

@@ -53,6 +53,7 @@
 #include <strings.h>
 
 #include "util/alloc.h"
+#include "util/array.h"
 #include "util/buf.h"
 
 #include "util/banned.h"
@@ -230,7 +231,7 @@ static artifacts_report_test_status trx_status(const char *o)
 		{"NotExecuted", ARTIFACTS_REPORT_SKIPPED},
 		{"Inconclusive", ARTIFACTS_REPORT_SKIPPED},
 	};
-	for (size_t i = 0; o && i < sizeof(map) / sizeof(map[0]); i++)
+	for (size_t i = 0; o && i < ARRAY_SIZE(map); i++)
 		if (!strcmp(o, map[i].name))
 			return map[i].st;
 	return ARTIFACTS_REPORT_UNKNOWN;

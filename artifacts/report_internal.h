@@ -77,8 +77,6 @@ void artifacts_report_cov_add_branches(artifacts_report_coverage *c, uint32_t nr
 				       uint32_t btot);
 void artifacts_report_cov_add_counters(artifacts_report_coverage *c, int64_t lc, int64_t lm, int64_t bc,
 				       int64_t bm);
-/* True when the entry has per-line data. */
-bool artifacts_report_cov_has_lines(const artifacts_report_coverage *c);
 
 /* ---- number parsing (report.c): lenient, never negative, 0 on garbage ---- */
 int64_t artifacts_report_parse_int(const char *s);
@@ -145,7 +143,6 @@ typedef struct artifacts_report_xml_ops {
  * refused by a callback, CBL_EIO when the descriptor cannot be read. */
 int artifacts_report_xml_run(const artifacts_report_input *in, const artifacts_report_xml_ops *ops, void *user,
 			     cbl_error **err);
-const char *artifacts_report_xml_display(const artifacts_report_xml *x);
 /* Line of the current event (1-based; 0 unknown). */
 int artifacts_report_xml_line(const artifacts_report_xml *x);
 /* Only inside start: the value of the attribute with this local name,

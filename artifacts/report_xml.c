@@ -57,6 +57,7 @@
 #include <unistd.h>
 
 #include "util/alloc.h"
+#include "util/array.h"
 #include "util/buf.h"
 
 #include "util/banned.h"
@@ -196,7 +197,7 @@ static void decode_value(char *w, const char *s, const char *end)
 				put_utf8(&w, cp);
 			continue;
 		}
-		for (size_t i = 0; i < sizeof(predef) / sizeof(predef[0]); i++)
+		for (size_t i = 0; i < ARRAY_SIZE(predef); i++)
 			if (strlen(predef[i].name) == rn && !memcmp(ref, predef[i].name, rn)) {
 				*w++ = predef[i].c;
 				break;
@@ -354,11 +355,6 @@ static void sax_pi(void *ctx, const xmlChar *target, const xmlChar *data)
 }
 
 /* ------------------------------------------------------------ driver */
-
-const char *artifacts_report_xml_display(const artifacts_report_xml *x)
-{
-	return x->display;
-}
 
 int artifacts_report_xml_line(const artifacts_report_xml *x)
 {

@@ -855,74 +855,91 @@ static int thread_count(const artifacts_zip_opts *opts, size_t n)
 	return (int)t;
 }
 
-int artifacts_write_zip_opts(const artifacts_list *l, const char *dest_path, bool keep_symlinks,
-			     const artifacts_zip_opts *opts, char sha256_hex[65], char md5_hex[33],
-			     cbl_error **err)
+static int check_zip_input(const artifacts_list *l, const artifacts_zip_opts *opts, cbl_error **err)
 {
-	static const artifacts_zip_opts defaults = ARTIFACTS_ZIP_OPTS_INIT;
-	zip_job *j = NULL;
-	worker *ws = NULL;
-	zrec *recs = NULL;
-	char *tmp = NULL;
-	zip_out o = {.fd = -1};
-	int rc = 0, nthreads = 0, started = 0;
-	bool sync_init = false;
-
-	if (!opts)
-		opts = &defaults;
 	if (opts->level < 0 || opts->level > 9)
 		return cbl_error_set(err, CBL_EINVAL, "invalid zip compression level %d", opts->level);
-	rc = artifacts_validate_list(l, err);
+	int rc = artifacts_validate_list(l, err);
 	if (rc < 0)
 		return rc;
 	for (size_t i = 0; i < l->n; i++)
 		if (strlen(l->items[i].name) > 0xffff)
 			return cbl_error_set(err, CBL_EINVAL, "artifact entry name too long: '%.64s...'",
 					     l->items[i].name);
-	rc = artifacts_mkdir_parent(dest_path, err);
-	if (rc < 0)
-		return rc;
+	return 0;
+}
 
-	j = cbl_xcalloc(1, sizeof(*j));
+/* The job and its lock and conditions; freed with job_free. */
+static int job_new(zip_job **out, const artifacts_list *l, bool keep_symlinks,
+		   const artifacts_zip_opts *opts, cbl_error **err)
+{
+	zip_job *j = cbl_xcalloc(1, sizeof(*j));
 	j->l = l;
 	j->keep_symlinks = keep_symlinks;
 	j->force_zip64 = opts->force_zip64;
 	j->level = opts->level ? opts->level : ARTIFACTS_ZIP_DEFAULT_LEVEL;
+	int rc = 0;
 	if (pthread_mutex_init(&j->mu, NULL) != 0) {
 		rc = cbl_error_set(err, CBL_EINTERNAL, "pthread_mutex_init failed");
-		goto out_nosync;
-	}
-	if (pthread_cond_init(&j->cv_work, NULL) != 0) {
+	} else if (pthread_cond_init(&j->cv_work, NULL) != 0) {
 		pthread_mutex_destroy(&j->mu);
 		rc = cbl_error_set(err, CBL_EINTERNAL, "pthread_cond_init failed");
-		goto out_nosync;
-	}
-	if (pthread_cond_init(&j->cv_write, NULL) != 0) {
+	} else if (pthread_cond_init(&j->cv_write, NULL) != 0) {
 		pthread_cond_destroy(&j->cv_work);
 		pthread_mutex_destroy(&j->mu);
 		rc = cbl_error_set(err, CBL_EINTERNAL, "pthread_cond_init failed");
-		goto out_nosync;
 	}
-	sync_init = true;
+	if (rc < 0) {
+		free(j);
+		return rc;
+	}
+	*out = j;
+	return 0;
+}
 
-	tmp = cbl_xasprintf("%s.tmp.%ld", dest_path, (long)getpid());
-	o.path = tmp;
-	o.buf = cbl_xmalloc(OUTBUF);
-	o.sha = EVP_MD_CTX_new();
-	o.md5 = EVP_MD_CTX_new();
-	if (!o.sha || !o.md5 || !EVP_DigestInit_ex(o.sha, EVP_sha256(), NULL) ||
-	    !EVP_DigestInit_ex(o.md5, EVP_md5(), NULL)) {
-		rc = cbl_error_set(err, CBL_EINTERNAL, "cannot initialise sha256/md5 digests");
-		goto out;
+static void job_free(zip_job *j)
+{
+	for (size_t i = 0; i < RING; i++) {
+		slot_free_chunks(&j->ring[i]);
+		cbl_error_free(j->ring[i].err);
 	}
-	o.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (o.fd < 0) {
-		rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot create '%s'", tmp);
-		goto out;
-	}
+	pthread_cond_destroy(&j->cv_write);
+	pthread_cond_destroy(&j->cv_work);
+	pthread_mutex_destroy(&j->mu);
+	free(j);
+}
 
-	nthreads = thread_count(opts, l->n);
-	ws = cbl_xcalloc(nthreads ? (size_t)nthreads : 1, sizeof(*ws));
+/* The temporary output file and its running digests. */
+static int out_open(zip_out *o, const char *tmp, cbl_error **err)
+{
+	o->path = tmp;
+	o->buf = cbl_xmalloc(OUTBUF);
+	o->sha = EVP_MD_CTX_new();
+	o->md5 = EVP_MD_CTX_new();
+	if (!o->sha || !o->md5 || !EVP_DigestInit_ex(o->sha, EVP_sha256(), NULL) ||
+	    !EVP_DigestInit_ex(o->md5, EVP_md5(), NULL))
+		return cbl_error_set(err, CBL_EINTERNAL, "cannot initialise sha256/md5 digests");
+	o->fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (o->fd < 0)
+		return cbl_error_set_errno(err, CBL_EIO, errno, "cannot create '%s'", tmp);
+	return 0;
+}
+
+static void out_release(zip_out *o)
+{
+	if (o->fd >= 0)
+		close(o->fd);
+	EVP_MD_CTX_free(o->sha);
+	EVP_MD_CTX_free(o->md5);
+	free(o->buf);
+}
+
+/* Starts up to nthreads compression threads (ws: room for nthreads);
+ * *started of them run.  Fewer than asked (thread limits) is fine, none is
+ * an error. */
+static int workers_start(zip_job *j, worker *ws, int nthreads, int *started, cbl_error **err)
+{
+	int rc = 0;
 	/* Workers get no signals: they belong to the caller's threads. */
 	sigset_t all, old;
 	sigfillset(&all);
@@ -935,44 +952,19 @@ int artifacts_write_zip_opts(const artifacts_list *l, const char *dest_path, boo
 			worker_release(&ws[t]);
 			break;
 		}
-		started++;
+		(*started)++;
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (started == 0 && nthreads > 0) {
+	if (*started == 0 && nthreads > 0)
 		rc = cbl_error_set(err, CBL_EINTERNAL, "cannot start a compression thread%s%s",
 				   terr ? ": " : "", terr ? terr->msg : "");
-		cbl_error_free(terr);
-		goto out;
-	}
-	/* fewer threads than asked (thread limits): the ones running suffice */
 	cbl_error_free(terr);
+	return rc;
+}
 
-	recs = cbl_xcalloc(l->n ? l->n : 1, sizeof(*recs));
-	rc = write_all_entries(j, &o, recs, err);
-	if (rc < 0)
-		goto out;
-	if (close(o.fd) < 0) {
-		o.fd = -1;
-		rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot write '%s'", tmp);
-		goto out;
-	}
-	o.fd = -1;
-	char sha[65], md5[33];
-	rc = digest_hex(o.sha, 32, sha, err);
-	if (rc == 0)
-		rc = digest_hex(o.md5, 16, md5, err);
-	if (rc < 0)
-		goto out;
-	if (rename(tmp, dest_path) < 0) {
-		rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot rename '%s' to '%s'", tmp,
-					 dest_path);
-		goto out;
-	}
-	if (sha256_hex)
-		memcpy(sha256_hex, sha, sizeof(sha));
-	if (md5_hex)
-		memcpy(md5_hex, md5, sizeof(md5));
-out:
+/* Aborts whatever is left of the job and joins the threads. */
+static void workers_stop(zip_job *j, worker *ws, int started)
+{
 	pthread_mutex_lock(&j->mu);
 	j->abort = true;
 	pthread_cond_broadcast(&j->cv_work);
@@ -981,27 +973,78 @@ out:
 		pthread_join(ws[t].tid, NULL);
 		worker_release(&ws[t]);
 	}
-	for (size_t i = 0; i < RING; i++) {
-		slot_free_chunks(&j->ring[i]);
-		cbl_error_free(j->ring[i].err);
-	}
-	if (o.fd >= 0)
-		close(o.fd);
-	if (rc < 0 && tmp)
+}
+
+/* Closes the written archive, reads its digests and renames it into place. */
+static int out_finish(zip_out *o, const char *dest_path, char sha256_hex[65], char md5_hex[33],
+		      cbl_error **err)
+{
+	int fd = o->fd;
+	o->fd = -1;
+	if (close(fd) < 0)
+		return cbl_error_set_errno(err, CBL_EIO, errno, "cannot write '%s'", o->path);
+	char sha[65], md5[33];
+	int rc = digest_hex(o->sha, 32, sha, err);
+	if (rc == 0)
+		rc = digest_hex(o->md5, 16, md5, err);
+	if (rc < 0)
+		return rc;
+	if (rename(o->path, dest_path) < 0)
+		return cbl_error_set_errno(err, CBL_EIO, errno, "cannot rename '%s' to '%s'", o->path,
+					   dest_path);
+	if (sha256_hex)
+		memcpy(sha256_hex, sha, sizeof(sha));
+	if (md5_hex)
+		memcpy(md5_hex, md5, sizeof(md5));
+	return 0;
+}
+
+int artifacts_write_zip_opts(const artifacts_list *l, const char *dest_path, bool keep_symlinks,
+			     const artifacts_zip_opts *opts, char sha256_hex[65], char md5_hex[33],
+			     cbl_error **err)
+{
+	static const artifacts_zip_opts defaults = ARTIFACTS_ZIP_OPTS_INIT;
+	zip_job *j = NULL;
+	worker *ws = NULL;
+	zrec *recs = NULL;
+	char *tmp = NULL;
+	zip_out o = {.fd = -1};
+	int rc = 0, nthreads = 0, started = 0;
+
+	if (!opts)
+		opts = &defaults;
+	rc = check_zip_input(l, opts, err);
+	if (rc < 0)
+		return rc;
+	rc = artifacts_mkdir_parent(dest_path, err);
+	if (rc < 0)
+		return rc;
+	rc = job_new(&j, l, keep_symlinks, opts, err);
+	if (rc < 0)
+		return rc;
+
+	tmp = cbl_xasprintf("%s.tmp.%ld", dest_path, (long)getpid());
+	rc = out_open(&o, tmp, err);
+	if (rc < 0)
+		goto out;
+	nthreads = thread_count(opts, l->n);
+	ws = cbl_xcalloc(nthreads ? (size_t)nthreads : 1, sizeof(*ws));
+	rc = workers_start(j, ws, nthreads, &started, err);
+	if (rc < 0)
+		goto out;
+	recs = cbl_xcalloc(l->n ? l->n : 1, sizeof(*recs));
+	rc = write_all_entries(j, &o, recs, err);
+	if (rc >= 0)
+		rc = out_finish(&o, dest_path, sha256_hex, md5_hex, err);
+out:
+	workers_stop(j, ws, started);
+	out_release(&o);
+	if (rc < 0)
 		unlink(tmp);
-	EVP_MD_CTX_free(o.sha);
-	EVP_MD_CTX_free(o.md5);
-	free(o.buf);
 	free(recs);
 	free(ws);
 	free(tmp);
-out_nosync:
-	if (sync_init) {
-		pthread_cond_destroy(&j->cv_write);
-		pthread_cond_destroy(&j->cv_work);
-		pthread_mutex_destroy(&j->mu);
-	}
-	free(j);
+	job_free(j);
 	return rc;
 }
 

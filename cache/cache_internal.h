@@ -116,9 +116,6 @@ int cache_copy_merge(const char *src, const char *dst, uint64_t *files, uint64_t
  * directory is an empty list when fd < 0. */
 int cache_read_dir_sorted(int fd, cbl_strv *out, cbl_error **err);
 
-/* mkdir -p relative to dirfd (components created with mode). */
-int cache_mkdirs_at(int dirfd, const char *rel, mode_t mode, cbl_error **err);
-
 /* ------------------------------------------------------------ store */
 
 struct cache_store {

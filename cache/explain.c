@@ -3,6 +3,7 @@
 #include "cache/cache_internal.h"
 #include "util/alloc.h"
 #include "util/fs.h"
+#include "util/json.h"
 #include "util/time.h"
 
 #include <stdlib.h>
@@ -133,11 +134,6 @@ void cache_session_log_lines(const cache_session *s, cache_stage stage, cbl_strv
 	}
 }
 
-static json_t *jstr(const char *s)
-{
-	return s ? json_string(s) : json_null();
-}
-
 static json_t *jms(int64_t us)
 {
 	return json_integer((json_int_t)((us + 500) / 1000));
@@ -153,11 +149,11 @@ int cache_explain_write(const cache_session *s, const char *project, cbl_error *
 	cbl_format_iso_time(iso, cbl_now_us());
 	json_object_set_new(j, "format", json_integer(CACHE_FORMAT));
 	json_object_set_new(j, "project", json_string(project));
-	json_object_set_new(j, "build", jstr(s->build_id));
+	json_object_set_new(j, "build", cbl_json_string_or_null(s->build_id));
 	json_object_set_new(j, "time", json_string(iso));
 	json_object_set_new(j, "scope", json_string(s->scope));
 	json_object_set_new(j, "version", json_string(s->version));
-	json_object_set_new(j, "key", jstr(s->key));
+	json_object_set_new(j, "key", cbl_json_string_or_null(s->key));
 	for (size_t i = 0; i < s->fallback.n; i++)
 		json_array_append_new(fb, json_string(s->fallback.v[i]));
 	json_object_set_new(j, "fallback_keys", fb);
@@ -167,16 +163,16 @@ int cache_explain_write(const cache_session *s, const char *project, cbl_error *
 	json_object_set_new(j, "sandbox", json_boolean(s->sandbox));
 	json_t *r = json_object();
 	json_object_set_new(r, "result", json_string(rres_name(s->rres)));
-	json_object_set_new(r, "matched_key", jstr(s->hit_object ? s->hit_key : NULL));
-	json_object_set_new(r, "object", jstr(s->hit_object));
+	json_object_set_new(r, "matched_key", cbl_json_string_or_null(s->hit_object ? s->hit_key : NULL));
+	json_object_set_new(r, "object", cbl_json_string_or_null(s->hit_object));
 	json_object_set_new(r, "ms", jms(s->restore_us));
-	json_object_set_new(r, "error", jstr(s->restore_error));
+	json_object_set_new(r, "error", cbl_json_string_or_null(s->restore_error));
 	json_object_set_new(j, "restore", r);
 	json_t *sv = json_object();
 	json_object_set_new(sv, "result", json_string(sres_name(s->sres)));
-	json_object_set_new(sv, "reason", jstr(s->save_reason));
-	json_object_set_new(sv, "error", jstr(s->save_error));
-	json_object_set_new(sv, "object", jstr(s->saved_object));
+	json_object_set_new(sv, "reason", cbl_json_string_or_null(s->save_reason));
+	json_object_set_new(sv, "error", cbl_json_string_or_null(s->save_error));
+	json_object_set_new(sv, "object", cbl_json_string_or_null(s->saved_object));
 	json_object_set_new(sv, "ms", jms(s->save_us));
 	json_object_set_new(sv, "changed_files", json_integer((json_int_t)s->changed));
 	json_object_set_new(j, "save", sv);
@@ -188,7 +184,7 @@ int cache_explain_write(const cache_session *s, const char *project, cbl_error *
 			json_array_append_new(shown, json_string(b->shown.v[k]));
 		json_object_set_new(p, "paths", shown);
 		json_object_set_new(p, "base", json_string(b->base));
-		json_object_set_new(p, "target", jstr(b->inner));
+		json_object_set_new(p, "target", cbl_json_string_or_null(b->inner));
 		json_object_set_new(p, "mode", json_string(kind_name(b->kind)));
 		if (b->kind == CACHE_KIND_SKIP)
 			json_object_set_new(p, "skipped", json_string(b->skip_reason));
@@ -238,11 +234,6 @@ out:
 	return rc;
 }
 
-static const char *gs(const json_t *o, const char *k)
-{
-	return json_string_value(json_object_get(o, k));
-}
-
 static unsigned long long gi(const json_t *o, const char *k)
 {
 	return (unsigned long long)json_integer_value(json_object_get(o, k));
@@ -251,12 +242,12 @@ static unsigned long long gi(const json_t *o, const char *k)
 void cache_explain_format(const json_t *j, cbl_buf *b)
 {
 	const json_t *r = json_object_get(j, "restore"), *sv = json_object_get(j, "save");
-	cbl_buf_printf(b, "Project:        %s\n", gs(j, "project") ? gs(j, "project") : "?");
-	cbl_buf_printf(b, "Build:          %s (%s)\n", gs(j, "build") ? gs(j, "build") : "?",
-		       gs(j, "time") ? gs(j, "time") : "?");
-	cbl_buf_printf(b, "Cache scope:    %s, version %.12s\n", gs(j, "scope") ? gs(j, "scope") : "?",
-		       gs(j, "version") ? gs(j, "version") : "?");
-	cbl_buf_printf(b, "Key:            %s\n", gs(j, "key") ? gs(j, "key") : "(none: the rolling entry)");
+	cbl_buf_printf(b, "Project:        %s\n", cbl_json_str(j, "project") ? cbl_json_str(j, "project") : "?");
+	cbl_buf_printf(b, "Build:          %s (%s)\n", cbl_json_str(j, "build") ? cbl_json_str(j, "build") : "?",
+		       cbl_json_str(j, "time") ? cbl_json_str(j, "time") : "?");
+	cbl_buf_printf(b, "Cache scope:    %s, version %.12s\n", cbl_json_str(j, "scope") ? cbl_json_str(j, "scope") : "?",
+		       cbl_json_str(j, "version") ? cbl_json_str(j, "version") : "?");
+	cbl_buf_printf(b, "Key:            %s\n", cbl_json_str(j, "key") ? cbl_json_str(j, "key") : "(none: the rolling entry)");
 	const json_t *fb = json_object_get(j, "fallback_keys");
 	if (json_array_size(fb)) {
 		cbl_buf_puts(b, "Fallback keys:  ");
@@ -266,25 +257,25 @@ void cache_explain_format(const json_t *j, cbl_buf *b)
 			cbl_buf_printf(b, "%s%s", i ? ", " : "", json_string_value(v));
 		cbl_buf_putc(b, '\n');
 	}
-	cbl_buf_printf(b, "Action:         %s%s\n", gs(j, "action") ? gs(j, "action") : "?",
+	cbl_buf_printf(b, "Action:         %s%s\n", cbl_json_str(j, "action") ? cbl_json_str(j, "action") : "?",
 		       json_is_true(json_object_get(j, "sandbox")) ? "" : " (no sandbox: copies)");
-	const char *rr = gs(r, "result") ? gs(r, "result") : "?";
+	const char *rr = cbl_json_str(r, "result") ? cbl_json_str(r, "result") : "?";
 	cbl_buf_printf(b, "Restore:        %s", rr);
 	if (!strcmp(rr, "hit") || !strcmp(rr, "fallback"))
 		cbl_buf_printf(b, " on key %s, object %.12s",
-			       gs(r, "matched_key") ? gs(r, "matched_key") : "(rolling)",
-			       gs(r, "object") ? gs(r, "object") : "?");
-	if (gs(r, "error"))
-		cbl_buf_printf(b, ": %s", gs(r, "error"));
+			       cbl_json_str(r, "matched_key") ? cbl_json_str(r, "matched_key") : "(rolling)",
+			       cbl_json_str(r, "object") ? cbl_json_str(r, "object") : "?");
+	if (cbl_json_str(r, "error"))
+		cbl_buf_printf(b, ": %s", cbl_json_str(r, "error"));
 	cbl_buf_printf(b, " (%llu ms)\n", gi(r, "ms"));
-	const char *sr = gs(sv, "result") ? gs(sv, "result") : "?";
+	const char *sr = cbl_json_str(sv, "result") ? cbl_json_str(sv, "result") : "?";
 	cbl_buf_printf(b, "Save:           %s", sr);
-	if (gs(sv, "reason"))
-		cbl_buf_printf(b, ": %s", gs(sv, "reason"));
-	if (gs(sv, "error"))
-		cbl_buf_printf(b, ": %s", gs(sv, "error"));
-	if (gs(sv, "object") && !strcmp(sr, "saved"))
-		cbl_buf_printf(b, " as object %.12s, %llu new or changed files", gs(sv, "object"),
+	if (cbl_json_str(sv, "reason"))
+		cbl_buf_printf(b, ": %s", cbl_json_str(sv, "reason"));
+	if (cbl_json_str(sv, "error"))
+		cbl_buf_printf(b, ": %s", cbl_json_str(sv, "error"));
+	if (cbl_json_str(sv, "object") && !strcmp(sr, "saved"))
+		cbl_buf_printf(b, " as object %.12s, %llu new or changed files", cbl_json_str(sv, "object"),
 			       gi(sv, "changed_files"));
 	cbl_buf_printf(b, " (%llu ms)\n", gi(sv, "ms"));
 	size_t i;
@@ -295,10 +286,10 @@ void cache_explain_format(const json_t *j, cbl_buf *b)
 		json_t *v;
 		json_array_foreach(json_object_get(p, "paths"), k, v)
 			cbl_buf_printf(b, "%s%s", k ? ", " : "", json_string_value(v));
-		cbl_buf_printf(b, " -> %s [%s]\n", gs(p, "target") ? gs(p, "target") : "?",
-			       gs(p, "mode") ? gs(p, "mode") : "?");
-		if (gs(p, "skipped")) {
-			cbl_buf_printf(b, "  skipped: %s\n", gs(p, "skipped"));
+		cbl_buf_printf(b, " -> %s [%s]\n", cbl_json_str(p, "target") ? cbl_json_str(p, "target") : "?",
+			       cbl_json_str(p, "mode") ? cbl_json_str(p, "mode") : "?");
+		if (cbl_json_str(p, "skipped")) {
+			cbl_buf_printf(b, "  skipped: %s\n", cbl_json_str(p, "skipped"));
 			continue;
 		}
 		if (json_is_true(json_object_get(p, "restored"))) {

@@ -174,9 +174,146 @@ static bool has_nested_below(const cache_session *s, const cache_base *b, const 
 	return false;
 }
 
-static int merge_dir(sctx *c, int lfd, int ufd, int sfd, bool all, int depth)
+static int merge_dir(sctx *c, int lfd, int ufd, int sfd, bool all, int depth);
+
+/* Stages a directory of the upper layer (and the lower one's, when the
+ * upper does not hide it): one rename when all of it is new and cached,
+ * else a merge of the two into a new staged directory. */
+static int merge_upper_dir(sctx *c, int lfd, int ufd, int sfd, const char *n, const struct stat *us,
+			   const struct stat *ls, bool in_lower, bool all, int depth)
 {
 	const cache_base *b = &c->s->bases[c->bi];
+	const char *rel = cbl_buf_cstr(&c->rel);
+	char v[16];
+	if (ovl_has_xattr(c->upath.ptr, "redirect"))
+		return cbl_error_set(c->err, CBL_EINVAL,
+				     "cache: '%s' was renamed with overlayfs redirect_dir, "
+				     "which the cache does not support", rel);
+	ovl_xattr(c->upath.ptr, "opaque", v, sizeof(v));
+	bool opaque = !strcmp(v, "y");
+	bool sel = all || cache_base_selects(b, rel);
+	bool lower_dir = !opaque && in_lower && S_ISDIR(ls->st_mode);
+	if (!lower_dir && sel && !has_nested_below(c->s, b, rel)) {
+		/* all of it is new and all of it is cached: one
+		 * rename (the listing walk hashes and counts it,
+		 * and drops anything that is not a file or link) */
+		file_hook(c);
+		if (opaque) {
+			/* meaningless in a snapshot; it would hide a
+			 * second lower layer the runner may stack */
+			lremovexattr(c->upath.ptr, "trusted.overlay.opaque");
+			lremovexattr(c->upath.ptr, "user.overlay.opaque");
+		}
+		if (renameat(ufd, n, sfd, n) < 0)
+			return cbl_error_set_errno(c->err, CBL_EIO, errno, "cache: cannot move '%s'", rel);
+		return 0;
+	}
+	int rc, l2 = -1, u2 = -1, s2 = -1;
+	if (lower_dir)
+		l2 = openat(lfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	u2 = openat(ufd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (mkdirat(sfd, n, 0700) < 0 ||
+	    (s2 = openat(sfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 || u2 < 0)
+		rc = cbl_error_set_errno(c->err, CBL_EIO, errno, "cache: cannot stage '%s'", rel);
+	else
+		rc = merge_dir(c, l2, u2, s2, sel, depth + 1);
+	if (!rc)
+		set_dir_attrs(s2, us);
+	if (l2 >= 0)
+		close(l2);
+	if (u2 >= 0)
+		close(u2);
+	if (s2 >= 0)
+		close(s2);
+	return rc;
+}
+
+/* Stages a file or symbolic link of the upper layer: moved, or copied
+ * across file systems. */
+static int merge_upper_file(sctx *c, int ufd, int sfd, const char *n, const struct stat *us)
+{
+	const char *rel = cbl_buf_cstr(&c->rel);
+	if (S_ISREG(us->st_mode) && us->st_blocks == 0 && us->st_size > 0 &&
+	    ovl_has_xattr(c->upath.ptr, "metacopy"))
+		return cbl_error_set(c->err, CBL_EINVAL,
+				     "cache: '%s' is an overlayfs metacopy file, which the cache does "
+				     "not support", rel);
+	file_hook(c);
+	if (renameat(ufd, n, sfd, n) < 0) {
+		if (errno != EXDEV || !S_ISREG(us->st_mode))
+			return cbl_error_set_errno(c->err, CBL_EIO, errno, "cache: cannot move '%s'", rel);
+		unsigned char d[32];
+		int rc = cache_copy_file(ufd, n, sfd, n, us, d, c->err);
+		if (rc < 0)
+			return rc;
+		cache_digest_map_put(c->newmap, new_key(c, rel), d);
+		c->changed++;
+	} else if (S_ISLNK(us->st_mode)) {
+		c->changed++; /* files are counted when the listing hashes them */
+	}
+	return 0;
+}
+
+/* Stages a directory only the lower layer has. */
+static int merge_lower_dir(sctx *c, int lfd, int sfd, const char *n, const struct stat *ls, bool all,
+			   int depth)
+{
+	const cache_base *b = &c->s->bases[c->bi];
+	const char *rel = cbl_buf_cstr(&c->rel);
+	bool sel = all || cache_base_selects(b, rel);
+	int rc, l2 = openat(lfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), s2 = -1;
+	if (l2 < 0 || mkdirat(sfd, n, 0700) < 0 ||
+	    (s2 = openat(sfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		rc = cbl_error_set_errno(c->err, CBL_EIO, errno, "cache: cannot stage '%s'", rel);
+	else
+		rc = merge_dir(c, l2, -1, s2, sel, depth + 1);
+	if (!rc)
+		set_dir_attrs(s2, ls);
+	if (l2 >= 0)
+		close(l2);
+	if (s2 >= 0)
+		close(s2);
+	return rc;
+}
+
+/* Stages the entry n of a directory (c->rel and c->upath name it): the
+ * upper layer's version wins, whiteouts delete, what the base does not
+ * select stays out. */
+static int merge_entry(sctx *c, int lfd, int ufd, int sfd, const char *n, bool all, int depth)
+{
+	const cache_base *b = &c->s->bases[c->bi];
+	const char *rel = cbl_buf_cstr(&c->rel);
+	if (cache_base_in_nested(c->s->bases, b, rel))
+		return 0;
+	struct stat us, ls;
+	bool in_upper = ufd >= 0 && fstatat(ufd, n, &us, AT_SYMLINK_NOFOLLOW) == 0;
+	bool in_lower = lfd >= 0 && fstatat(lfd, n, &ls, AT_SYMLINK_NOFOLLOW) == 0;
+	if (in_upper) {
+		if (S_ISCHR(us.st_mode) && us.st_rdev == 0)
+			return 0; /* whiteout: deleted */
+		if (S_ISREG(us.st_mode) && us.st_size == 0 && ovl_has_xattr(c->upath.ptr, "whiteout"))
+			return 0;
+		if (S_ISDIR(us.st_mode))
+			return merge_upper_dir(c, lfd, ufd, sfd, n, &us, &ls, in_lower, all, depth);
+		if (!S_ISREG(us.st_mode) && !S_ISLNK(us.st_mode))
+			return 0;
+		if (!all && !cache_base_selects(b, rel))
+			return 0;
+		return merge_upper_file(c, ufd, sfd, n, &us);
+	}
+	if (!in_lower)
+		return 0;
+	if (S_ISDIR(ls.st_mode))
+		return merge_lower_dir(c, lfd, sfd, n, &ls, all, depth);
+	if ((S_ISREG(ls.st_mode) || S_ISLNK(ls.st_mode)) && (all || cache_base_selects(b, rel))) {
+		file_hook(c);
+		return take_lower(c, lfd, sfd, n, &ls);
+	}
+	return 0;
+}
+
+static int merge_dir(sctx *c, int lfd, int ufd, int sfd, bool all, int depth)
+{
 	cbl_strv names = CBL_STRV_INIT;
 	int rc = union_names(lfd, ufd, &names, c->err);
 	if (rc < 0)
@@ -198,114 +335,7 @@ static int merge_dir(sctx *c, int lfd, int ufd, int sfd, bool all, int depth)
 		c->upath.ptr[ulen] = '\0';
 		cbl_buf_putc(&c->upath, '/');
 		cbl_buf_puts(&c->upath, n);
-		const char *rel = cbl_buf_cstr(&c->rel);
-		if (cache_base_in_nested(c->s->bases, b, rel))
-			continue;
-		struct stat us, ls;
-		bool in_upper = ufd >= 0 && fstatat(ufd, n, &us, AT_SYMLINK_NOFOLLOW) == 0;
-		bool in_lower = lfd >= 0 && fstatat(lfd, n, &ls, AT_SYMLINK_NOFOLLOW) == 0;
-		if (in_upper) {
-			if (S_ISCHR(us.st_mode) && us.st_rdev == 0)
-				continue; /* whiteout: deleted */
-			if (S_ISREG(us.st_mode) && us.st_size == 0 && ovl_has_xattr(c->upath.ptr, "whiteout"))
-				continue;
-			if (S_ISDIR(us.st_mode)) {
-				char v[16];
-				if (ovl_has_xattr(c->upath.ptr, "redirect")) {
-					rc = cbl_error_set(c->err, CBL_EINVAL,
-							   "cache: '%s' was renamed with overlayfs redirect_dir, "
-							   "which the cache does not support", rel);
-					break;
-				}
-				ovl_xattr(c->upath.ptr, "opaque", v, sizeof(v));
-				bool opaque = !strcmp(v, "y");
-				bool sel = all || cache_base_selects(b, rel);
-				bool lower_dir = !opaque && in_lower && S_ISDIR(ls.st_mode);
-				if (!lower_dir && sel && !has_nested_below(c->s, b, rel)) {
-					/* all of it is new and all of it is cached: one
-					 * rename (the listing walk hashes and counts it,
-					 * and drops anything that is not a file or link) */
-					file_hook(c);
-					if (opaque) {
-						/* meaningless in a snapshot; it would hide a
-						 * second lower layer the runner may stack */
-						lremovexattr(c->upath.ptr, "trusted.overlay.opaque");
-						lremovexattr(c->upath.ptr, "user.overlay.opaque");
-					}
-					if (renameat(ufd, n, sfd, n) < 0) {
-						rc = cbl_error_set_errno(c->err, CBL_EIO, errno, "cache: cannot move '%s'", rel);
-						break;
-					}
-					continue;
-				}
-				int l2 = -1, u2 = -1, s2 = -1;
-				if (lower_dir)
-					l2 = openat(lfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-				u2 = openat(ufd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-				if (mkdirat(sfd, n, 0700) < 0 ||
-				    (s2 = openat(sfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 || u2 < 0)
-					rc = cbl_error_set_errno(c->err, CBL_EIO, errno, "cache: cannot stage '%s'", rel);
-				else
-					rc = merge_dir(c, l2, u2, s2, sel, depth + 1);
-				if (!rc)
-					set_dir_attrs(s2, &us);
-				if (l2 >= 0)
-					close(l2);
-				if (u2 >= 0)
-					close(u2);
-				if (s2 >= 0)
-					close(s2);
-				continue;
-			}
-			if (!S_ISREG(us.st_mode) && !S_ISLNK(us.st_mode))
-				continue;
-			if (!all && !cache_base_selects(b, rel))
-				continue;
-			if (S_ISREG(us.st_mode) && us.st_blocks == 0 && us.st_size > 0 &&
-			    ovl_has_xattr(c->upath.ptr, "metacopy")) {
-				rc = cbl_error_set(c->err, CBL_EINVAL,
-						   "cache: '%s' is an overlayfs metacopy file, which the cache does "
-						   "not support", rel);
-				break;
-			}
-			file_hook(c);
-			if (renameat(ufd, n, sfd, n) < 0) {
-				if (errno != EXDEV || !S_ISREG(us.st_mode)) {
-					rc = cbl_error_set_errno(c->err, CBL_EIO, errno, "cache: cannot move '%s'", rel);
-					break;
-				}
-				unsigned char d[32];
-				if ((rc = cache_copy_file(ufd, n, sfd, n, &us, d, c->err)) < 0)
-					break;
-				cache_digest_map_put(c->newmap, new_key(c, rel), d);
-				c->changed++;
-			} else if (S_ISLNK(us.st_mode)) {
-				c->changed++; /* files are counted when the listing hashes them */
-			}
-			continue;
-		}
-		if (!in_lower)
-			continue;
-		if (S_ISDIR(ls.st_mode)) {
-			bool sel = all || cache_base_selects(b, rel);
-			int l2 = openat(lfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), s2 = -1;
-			if (l2 < 0 || mkdirat(sfd, n, 0700) < 0 ||
-			    (s2 = openat(sfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
-				rc = cbl_error_set_errno(c->err, CBL_EIO, errno, "cache: cannot stage '%s'", rel);
-			else
-				rc = merge_dir(c, l2, -1, s2, sel, depth + 1);
-			if (!rc)
-				set_dir_attrs(s2, &ls);
-			if (l2 >= 0)
-				close(l2);
-			if (s2 >= 0)
-				close(s2);
-			continue;
-		}
-		if ((S_ISREG(ls.st_mode) || S_ISLNK(ls.st_mode)) && (all || cache_base_selects(b, rel))) {
-			file_hook(c);
-			rc = take_lower(c, lfd, sfd, n, &ls);
-		}
+		rc = merge_entry(c, lfd, ufd, sfd, n, all, depth);
 	}
 	c->rel.len = rlen;
 	if (c->rel.ptr)
@@ -634,149 +664,196 @@ out:
 	return rc;
 }
 
-int cache_save(cache_session *s, cbl_error **err_out)
+/* The overlay fast path: no copied base and nothing in any upper dir =
+ * nothing changed. */
+static bool nothing_changed(const cache_session *s)
 {
-	cbl_error *le = NULL, **err = &le;
-	int64_t t0 = cbl_mono_us();
-	int rc = 0, stfd = -1;
-	char *stage = NULL;
-	cache_digest_map *oldmap = NULL, *newmap = NULL;
-	uint64_t *pf = NULL, *pb = NULL, *ph = NULL;
-	cbl_buf listing = CBL_BUF_INIT, header = CBL_BUF_INIT;
-	sctx c = {0};
-	if (s->sres != CACHE_S_NONE)
-		return cbl_error_set(err_out, CBL_EINVAL, "cache: save called twice");
-	if (s->action == SPEC_CACHE_ACTION_RESTORE) {
-		set_skip(s, "action: restore");
-		goto done;
-	}
-	if (s->key && s->rres == CACHE_R_HIT) {
-		set_skip(s, "cache key already exists, not saved");
-		goto done;
-	}
-	/* the overlay fast path: nothing in any upper = nothing changed */
-	bool any_copy = false, any_change = false;
 	for (size_t i = 0; i < s->nbases; i++) {
 		if (s->bases[i].kind == CACHE_KIND_COPY)
-			any_copy = true;
-		else if (s->bases[i].kind == CACHE_KIND_MOUNT && s->st[i].upper && !upper_empty(s->st[i].upper))
-			any_change = true;
+			return false;
+		if (s->bases[i].kind == CACHE_KIND_MOUNT && s->st[i].upper && !upper_empty(s->st[i].upper))
+			return false;
 	}
-	if (!any_copy && !any_change) {
-		if (!s->hit_object) {
-			set_skip(s, "no files matched the cache paths");
-		} else if (!s->key) {
-			set_skip(s, "no changes since restore");
-		} else {
-			/* a fallback entry reused as is: the new key names it */
-			rc = publish(s, NULL, s->hit_object, err);
-		}
-		goto done;
-	}
+	return true;
+}
 
-	cache_hook(s, "stage-begin");
-	stage = cbl_path_join(s->dir, "stage");
-	if (mkdir(stage, 0755) < 0 || (stfd = open(stage, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-		rc = cbl_error_set_errno(err, CBL_EIO, errno, "cache: cannot create '%s'", stage);
-		goto done;
+/* The save of an unchanged cache: skipped, or the restored object
+ * published under the new key. */
+static int save_unchanged(cache_session *s, const char *name, cbl_error **err)
+{
+	if (!name) {
+		set_skip(s, "no files matched the cache paths");
+	} else if (!s->key) {
+		set_skip(s, "no changes since restore");
+	} else {
+		/* a fallback entry reused as is: the new key names it */
+		return publish(s, NULL, name, err);
 	}
-	oldmap = cache_digest_map_new();
-	newmap = cache_digest_map_new();
-	if (s->hit_object) {
-		char *p = cbl_xasprintf("%s/%s/files", s->store->objects, s->hit_object);
-		char *text = NULL;
-		size_t len = 0;
-		if (cbl_read_file(p, 1u << 30, &text, &len, NULL) == 0)
-			cache_listing_parse(text, len, oldmap, NULL); /* missing digests get recomputed */
-		free(text);
-		free(p);
+	return 0;
+}
+
+/* The restored object's file digests, so unchanged files are not hashed
+ * again. */
+static void load_old_digests(const cache_session *s, cache_digest_map *oldmap)
+{
+	if (!s->hit_object)
+		return;
+	char *p = cbl_xasprintf("%s/%s/files", s->store->objects, s->hit_object);
+	char *text = NULL;
+	size_t len = 0;
+	if (cbl_read_file(p, 1u << 30, &text, &len, NULL) == 0)
+		cache_listing_parse(text, len, oldmap, NULL); /* missing digests get recomputed */
+	free(text);
+	free(p);
+}
+
+/* Stages base i into <stage>/p<i>. */
+static int stage_base(sctx *c, size_t i, int stfd, const char *stage)
+{
+	cache_session *s = c->s;
+	const cache_base *b = &s->bases[i];
+	char pn[32];
+	snprintf(pn, sizeof(pn), "p%zu", i);
+	if (b->kind == CACHE_KIND_MOUNT && !s->st[i].lower_rel && b->match_all && !b->nnested) {
+		/* nothing to merge: the upper dir is the new subtree */
+		cache_hook(s, "stage-file");
+		if (renameat(AT_FDCWD, s->st[i].upper, stfd, pn) < 0)
+			return cbl_error_set_errno(c->err, CBL_EIO, errno, "cache: cannot move '%s'", s->st[i].upper);
+		return 0;
 	}
-	c.s = s;
-	c.oldmap = oldmap;
-	c.newmap = newmap;
-	c.err = err;
-	for (size_t i = 0; i < s->nbases && !rc; i++) {
-		if (s->bases[i].kind == CACHE_KIND_SKIP)
-			continue;
-		char pn[32];
-		snprintf(pn, sizeof(pn), "p%zu", i);
-		int pfd = -1;
-		const cache_base *b = &s->bases[i];
-		if (b->kind == CACHE_KIND_MOUNT && !s->st[i].lower_rel && b->match_all && !b->nnested) {
-			/* nothing to merge: the upper dir is the new subtree */
-			cache_hook(s, "stage-file");
-			if (renameat(AT_FDCWD, s->st[i].upper, stfd, pn) < 0) {
-				rc = cbl_error_set_errno(err, CBL_EIO, errno, "cache: cannot move '%s'", s->st[i].upper);
-				break;
-			}
-			continue;
-		}
-		if (mkdirat(stfd, pn, 0755) < 0 ||
-		    (pfd = openat(stfd, pn, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
-			rc = cbl_error_set_errno(err, CBL_EIO, errno, "cache: cannot create '%s/%s'", stage, pn);
-			break;
-		}
-		c.bi = i;
-		uint64_t before_changed = c.changed;
-		rc = s->bases[i].kind == CACHE_KIND_MOUNT ? stage_mount(&c, pfd) : stage_copy(&c, pfd);
-		s->st[i].changed = c.changed - before_changed;
-		close(pfd);
-	}
-	s->changed = c.changed;
+	int pfd = -1;
+	if (mkdirat(stfd, pn, 0755) < 0 ||
+	    (pfd = openat(stfd, pn, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return cbl_error_set_errno(c->err, CBL_EIO, errno, "cache: cannot create '%s/%s'", stage, pn);
+	c->bi = i;
+	uint64_t before_changed = c->changed;
+	int rc = b->kind == CACHE_KIND_MOUNT ? stage_mount(c, pfd) : stage_copy(c, pfd);
+	s->st[i].changed = c->changed - before_changed;
+	close(pfd);
+	return rc;
+}
+
+/* Writes the object's "files" listing and manifest.json into the stage and
+ * syncs it when the store is durable. */
+static int write_object_meta(cache_session *s, int stfd, const char *stage, const cbl_buf *listing,
+			     const uint64_t *pf, const uint64_t *pb, cbl_error **err)
+{
+	int rc = write_at(stfd, "files", listing->ptr, listing->len, err);
 	if (rc < 0)
-		goto done;
-	cache_hook(s, "staged");
+		return rc;
+	json_t *m = manifest_json(s, pf, pb);
+	char *text = json_dumps(m, JSON_INDENT(2) | JSON_SORT_KEYS);
+	json_decref(m);
+	rc = write_at(stfd, "manifest.json", text, strlen(text), err);
+	free(text);
+	if (rc < 0)
+		return rc;
+	if (s->durable && syncfs(stfd) < 0)
+		return cbl_error_set_errno(err, CBL_EIO, errno, "cache: cannot sync '%s'", stage);
+	return 0;
+}
 
-	pf = cbl_xcalloc(s->nbases, sizeof(uint64_t));
-	pb = cbl_xcalloc(s->nbases, sizeof(uint64_t));
+/* Lists the stage (name = the object's content name) and records what each
+ * base saved; *total = the files saved. */
+static int list_stage(cache_session *s, int stfd, cache_digest_map *newmap, cbl_buf *listing,
+		      char name[65], uint64_t *pf, uint64_t *pb, uint64_t *total, cbl_error **err)
+{
+	cbl_buf header = CBL_BUF_INIT;
+	uint64_t *ph = cbl_xcalloc(s->nbases, sizeof(uint64_t));
 	cache_listing_header(s->bases, s->nbases, &header);
-	char name[65];
-	ph = cbl_xcalloc(s->nbases, sizeof(uint64_t));
-	rc = cache_listing_build(stfd, cbl_buf_cstr(&header), newmap, s->nbases, &listing, name, pf, pb, ph,
-				 err);
-	if (rc < 0)
-		goto done;
-	uint64_t total = 0;
-	for (size_t i = 0; i < s->nbases; i++) {
+	int rc = cache_listing_build(stfd, cbl_buf_cstr(&header), newmap, s->nbases, listing, name, pf, pb,
+				     ph, err);
+	*total = 0;
+	for (size_t i = 0; rc >= 0 && i < s->nbases; i++) {
 		s->st[i].saved_files = pf[i];
 		s->st[i].saved_bytes = pb[i];
 		s->st[i].changed += ph[i];
 		s->changed += ph[i];
-		total += pf[i];
+		*total += pf[i];
 	}
+	cbl_buf_release(&header);
+	free(ph);
+	return rc;
+}
+
+/* Stages, lists and publishes the new cache object (stage: <dir>/stage). */
+static int save_staged(cache_session *s, const char *stage, cbl_error **err)
+{
+	int rc = 0, stfd = -1;
+	cache_digest_map *oldmap = NULL, *newmap = NULL;
+	uint64_t *pf = NULL, *pb = NULL, total = 0;
+	cbl_buf listing = CBL_BUF_INIT;
+	sctx c = {0};
+	char name[65];
+
+	cache_hook(s, "stage-begin");
+	if (mkdir(stage, 0755) < 0 || (stfd = open(stage, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return cbl_error_set_errno(err, CBL_EIO, errno, "cache: cannot create '%s'", stage);
+	oldmap = cache_digest_map_new();
+	newmap = cache_digest_map_new();
+	load_old_digests(s, oldmap);
+	c.s = s;
+	c.oldmap = oldmap;
+	c.newmap = newmap;
+	c.err = err;
+	for (size_t i = 0; i < s->nbases && !rc; i++)
+		if (s->bases[i].kind != CACHE_KIND_SKIP)
+			rc = stage_base(&c, i, stfd, stage);
+	s->changed = c.changed;
+	if (rc < 0)
+		goto out;
+	cache_hook(s, "staged");
+
+	pf = cbl_xcalloc(s->nbases, sizeof(uint64_t));
+	pb = cbl_xcalloc(s->nbases, sizeof(uint64_t));
+	rc = list_stage(s, stfd, newmap, &listing, name, pf, pb, &total, err);
+	if (rc < 0)
+		goto out;
 	if (!total) {
 		set_skip(s, "no files matched the cache paths");
-		goto done;
+		goto out;
 	}
 	if (s->hit_object && !strcmp(name, s->hit_object)) {
-		if (!s->key)
-			set_skip(s, "no changes since restore");
-		else
-			rc = publish(s, NULL, name, err);
-		goto done;
+		rc = save_unchanged(s, name, err);
+		goto out;
 	}
-	if ((rc = write_at(stfd, "files", listing.ptr, listing.len, err)) < 0)
-		goto done;
-	{
-		json_t *m = manifest_json(s, pf, pb);
-		char *text = json_dumps(m, JSON_INDENT(2) | JSON_SORT_KEYS);
-		json_decref(m);
-		rc = write_at(stfd, "manifest.json", text, strlen(text), err);
-		free(text);
-		if (rc < 0)
-			goto done;
-	}
-	if (s->durable && syncfs(stfd) < 0) {
-		rc = cbl_error_set_errno(err, CBL_EIO, errno, "cache: cannot sync '%s'", stage);
-		goto done;
-	}
+	rc = write_object_meta(s, stfd, stage, &listing, pf, pb, err);
+	if (rc < 0)
+		goto out;
 	cache_hook(s, "synced");
 	rc = publish(s, stage, name, err);
-done:
-	if (stfd >= 0)
-		close(stfd);
-	if (stage)
+out:
+	close(stfd);
+	cbl_buf_release(&c.rel);
+	cbl_buf_release(&c.upath);
+	cbl_buf_release(&c.key);
+	cbl_buf_release(&listing);
+	cache_digest_map_free(oldmap);
+	cache_digest_map_free(newmap);
+	free(pf);
+	free(pb);
+	return rc;
+}
+
+int cache_save(cache_session *s, cbl_error **err_out)
+{
+	cbl_error *le = NULL, **err = &le;
+	int64_t t0 = cbl_mono_us();
+	int rc = 0;
+	char *stage = NULL;
+	if (s->sres != CACHE_S_NONE)
+		return cbl_error_set(err_out, CBL_EINVAL, "cache: save called twice");
+	if (s->action == SPEC_CACHE_ACTION_RESTORE) {
+		set_skip(s, "action: restore");
+	} else if (s->key && s->rres == CACHE_R_HIT) {
+		set_skip(s, "cache key already exists, not saved");
+	} else if (nothing_changed(s)) {
+		rc = save_unchanged(s, s->hit_object, err);
+	} else {
+		stage = cbl_path_join(s->dir, "stage");
+		rc = save_staged(s, stage, err);
 		cbl_rm_rf(stage, NULL);
+	}
 	if (rc == 0 && s->sres == CACHE_S_SAVED)
 		cache_gc(s->store, true, NULL, NULL, NULL);
 	if (rc < 0) {
@@ -788,16 +865,6 @@ done:
 		 * session */
 	}
 	s->save_us = cbl_mono_us() - t0;
-	cbl_buf_release(&c.rel);
-	cbl_buf_release(&c.upath);
-	cbl_buf_release(&c.key);
-	cbl_buf_release(&listing);
-	cbl_buf_release(&header);
-	cache_digest_map_free(oldmap);
-	cache_digest_map_free(newmap);
-	free(pf);
-	free(pb);
-	free(ph);
 	free(stage);
 	if (le) {
 		if (err_out && !*err_out)

@@ -4,6 +4,7 @@
 #include "cache/cache_internal.h"
 #include "util/alloc.h"
 #include "util/fs.h"
+#include "util/json.h"
 #include "util/time.h"
 
 #include <errno.h>
@@ -281,8 +282,8 @@ static void map_bases(cache_session *s, json_t *manifest)
 	json_t *b;
 	for (i = 0; i < s->nbases; i++) {
 		json_array_foreach(json_object_get(manifest, "bases"), k, b) {
-			const char *base = json_string_value(json_object_get(b, "base"));
-			const char *dir = json_string_value(json_object_get(b, "dir"));
+			const char *base = cbl_json_str(b, "base");
+			const char *dir = cbl_json_str(b, "dir");
 			if (!base || !dir || strcmp(base, s->bases[i].base) || dir[0] != 'p' || strchr(dir, '/'))
 				continue;
 			s->st[i].lower_rel = cbl_xstrdup(dir);

@@ -16,6 +16,7 @@
 #include "cache/cache_internal.h"
 #include "util/alloc.h"
 #include "util/fs.h"
+#include "util/json.h"
 #include "util/time.h"
 
 #include <dirent.h>
@@ -234,7 +235,7 @@ int cache_ref_read(const char *path, cache_ref *out, cbl_error **err)
 	json_error_t je;
 	json_t *j = json_loadb(text, len, 0, &je);
 	free(text);
-	const char *obj = j ? json_string_value(json_object_get(j, "object")) : NULL;
+	const char *obj = j ? cbl_json_str(j, "object") : NULL;
 	if (!obj || !is_hex64(obj)) {
 		json_decref(j);
 		return cbl_error_set(err, CBL_EINVAL, "cache ref '%s' is corrupt", path);
@@ -243,9 +244,9 @@ int cache_ref_read(const char *path, cache_ref *out, cbl_error **err)
 	const char *slash = strrchr(path, '/');
 	out->name = cbl_xstrdup(slash ? slash + 1 : path);
 	out->object = cbl_xstrdup(obj);
-	const char *k = json_string_value(json_object_get(j, "key"));
+	const char *k = cbl_json_str(j, "key");
 	out->key = k ? cbl_xstrdup(k) : NULL;
-	const char *b = json_string_value(json_object_get(j, "build"));
+	const char *b = cbl_json_str(j, "build");
 	out->build_id = b ? cbl_xstrdup(b) : NULL;
 	out->created_us = (int64_t)json_integer_value(json_object_get(j, "created_us"));
 	struct stat st;

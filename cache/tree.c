@@ -9,6 +9,7 @@
  * listing, so only new or changed content is ever read to hash it. */
 #include "cache/cache_internal.h"
 #include "util/alloc.h"
+#include "util/array.h"
 #include "util/fs.h"
 
 #include <dirent.h>
@@ -282,27 +283,6 @@ int cache_read_dir_sorted(int fd, cbl_strv *out, cbl_error **err)
 	if (out->n)
 		qsort(out->v, out->n, sizeof(char *), cmp_strp);
 	return 0;
-}
-
-int cache_mkdirs_at(int dirfd, const char *rel, mode_t mode, cbl_error **err)
-{
-	char *p = cbl_xstrdup(rel);
-	int rc = 0;
-	for (char *s = p;; s++) {
-		if (*s == '/' || *s == '\0') {
-			char c = *s;
-			*s = '\0';
-			if (*p && mkdirat(dirfd, p, mode) < 0 && errno != EEXIST) {
-				rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot create directory '%s'", p);
-				break;
-			}
-			*s = c;
-			if (!c)
-				break;
-		}
-	}
-	free(p);
-	return rc;
 }
 
 typedef struct lctx {
@@ -768,7 +748,7 @@ void cache_format_size(cbl_buf *b, uint64_t bytes)
 	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
 	double v = (double)bytes;
 	size_t u = 0;
-	while (v >= 1024 && u + 1 < sizeof(units) / sizeof(*units)) {
+	while (v >= 1024 && u + 1 < ARRAY_SIZE(units)) {
 		v /= 1024;
 		u++;
 	}

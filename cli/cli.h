@@ -33,6 +33,8 @@ int cmd_serve(int argc, char **argv);
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints an error from the library, with file:line:col when it has one. */
 void cli_report(const cbl_error *e);
+/* Reports *err (as cli_report) and drops it: frees it and sets it to NULL. */
+void cli_report_clear(cbl_error **err);
 /* Reads a KEY=VALUE env file (docker / AWS local agent format). */
 int cli_read_env_file(const char *path, cbl_strv *out, cbl_error **err);
 

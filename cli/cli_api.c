@@ -645,7 +645,7 @@ int cli_api_run(const cli_api_cmd *cmd, int argc, char **argv)
 	}
 	if (!ts_format)
 		ts_format = config_timestamp_format();
-	if (!strncmp(cmd->target, "CodeBuild_", 10) && (!ts_format || strcmp(ts_format, "wire")))
+	if (!strncmp(cmd->target, STORE_TARGET_CODEBUILD, strlen(STORE_TARGET_CODEBUILD)) && (!ts_format || strcmp(ts_format, "wire")))
 		iso_timestamps(res);
 	print_json(res);
 	rc = CLI_EXIT_OK;

@@ -3,30 +3,30 @@
  * and output. */
 #include "cli/cli.h"
 #include "cli/cli_api.h"
+#include "store/api.h"
+#include "util/array.h"
 
 #include "util/banned.h"
 
-#define N(a) (sizeof(a) / sizeof(*(a)))
-#define CB "CodeBuild_20161006."
 
 static const cli_api_arg ids_args[] = {
 	{"ids", "ids", CA_LIST_STR, "build ids <project>:<uuid> (or build ARNs), 1 to 100, required"},
 };
 static const cli_api_cmd batch_get_cmd = {
-	"batch-get-builds", CB "BatchGetBuilds",
+	"batch-get-builds", STORE_TARGET_CODEBUILD "BatchGetBuilds",
 	"Prints {\"builds\": [...], \"buildsNotFound\": [...]} like `aws codebuild\n"
 	"batch-get-builds`; each build is the record of the CodeBuild API's Build shape.\n"
 	"IDs are <project>:<uuid>, as `run` prints them.  A build whose runner died shows\n"
 	"as FAULT (or STOPPED if a stop was requested).",
-	ids_args, N(ids_args), NULL,
+	ids_args, ARRAY_SIZE(ids_args), NULL,
 };
 
 static const cli_api_cmd batch_delete_cmd = {
-	"batch-delete-builds", CB "BatchDeleteBuilds",
+	"batch-delete-builds", STORE_TARGET_CODEBUILD "BatchDeleteBuilds",
 	"Deletes builds (record, log, artifacts): prints {\"buildsDeleted\": [...],\n"
 	"\"buildsNotDeleted\": [{\"id\", \"statusCode\"}]} (aws codebuild batch-delete-builds).\n"
 	"A running build is not deleted (BUILD_IN_PROGRESS).",
-	ids_args, N(ids_args), NULL,
+	ids_args, ARRAY_SIZE(ids_args), NULL,
 };
 
 static const cli_api_arg list_args[] = {
@@ -34,9 +34,9 @@ static const cli_api_arg list_args[] = {
 	{"next-token", "nextToken", CA_STR, "continue after a page (implies --no-paginate)"},
 };
 static const cli_api_cmd list_cmd = {
-	"list-builds", CB "ListBuilds",
+	"list-builds", STORE_TARGET_CODEBUILD "ListBuilds",
 	"Prints {\"ids\": [...]} of every build, by start time (aws codebuild list-builds).",
-	list_args, N(list_args), "ids",
+	list_args, ARRAY_SIZE(list_args), "ids",
 };
 
 static const cli_api_arg list_project_args[] = {
@@ -45,9 +45,9 @@ static const cli_api_arg list_project_args[] = {
 	{"next-token", "nextToken", CA_STR, "continue after a page (implies --no-paginate)"},
 };
 static const cli_api_cmd list_project_cmd = {
-	"list-builds-for-project", CB "ListBuildsForProject",
+	"list-builds-for-project", STORE_TARGET_CODEBUILD "ListBuildsForProject",
 	"Prints {\"ids\": [...]} of a project's builds (aws codebuild list-builds-for-project).",
-	list_project_args, N(list_project_args), "ids",
+	list_project_args, ARRAY_SIZE(list_project_args), "ids",
 };
 
 int cmd_batch_get_builds(int argc, char **argv) { return cli_api_run(&batch_get_cmd, argc, argv); }

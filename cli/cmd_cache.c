@@ -107,8 +107,7 @@ static int do_ls(cache_store *st, bool json)
 	cache_entry_list *l = NULL;
 	cbl_error *err = NULL;
 	if (cache_list(st, &l, &err) < 0) {
-		cli_report(err);
-		cbl_error_free(err);
+		cli_report_clear(&err);
 		return CLI_EXIT_FAULT;
 	}
 	if (json) {
@@ -177,9 +176,8 @@ static int do_explain(cache_store *st, const char *project, bool json)
 	cbl_error *err = NULL;
 	int rc = CLI_EXIT_OK;
 	if (cache_explain_load(st, project, &rec, &err) < 0) {
-		cli_report(err);
 		rc = err->code == CBL_ENOENT ? CLI_EXIT_FAILED : CLI_EXIT_FAULT;
-		cbl_error_free(err);
+		cli_report_clear(&err);
 		goto out;
 	}
 	if (json) {
@@ -203,8 +201,7 @@ static int do_prune(cache_store *st, const cache_prune_opts *po, bool has_age)
 	cache_prune_result res = {0};
 	cbl_error *err = NULL;
 	if (cache_prune(st, po, &res, &err) < 0) {
-		cli_report(err);
-		cbl_error_free(err);
+		cli_report_clear(&err);
 		return CLI_EXIT_FAULT;
 	}
 	cbl_buf size = CBL_BUF_INIT;
@@ -221,8 +218,7 @@ static int do_prune(cache_store *st, const cache_prune_opts *po, bool has_age)
 		int rc = source_cache_prune(git, po->older_than_ms, &n, &bytes, &err);
 		free(git);
 		if (rc < 0) {
-			cli_report(err);
-			cbl_error_free(err);
+			cli_report_clear(&err);
 			return CLI_EXIT_FAULT;
 		}
 		cache_format_size(&size, bytes);
@@ -325,8 +321,7 @@ int cmd_cache(int argc, char **argv)
 	cbl_error *err = NULL;
 	int rc;
 	if (cache_store_open(&st, dir, &err) < 0) {
-		cli_report(err);
-		cbl_error_free(err);
+		cli_report_clear(&err);
 		rc = CLI_EXIT_FAULT;
 	} else if (is_ls) {
 		rc = do_ls(st, json);

@@ -48,8 +48,7 @@ int cmd_hash_files(int argc, char **argv)
 	int rc = cache_hash_files(".", (const char *const *)(argv + first), (size_t)(argc - first), hex, &n,
 				  &err);
 	if (rc < 0) {
-		cli_report(err);
-		cbl_error_free(err);
+		cli_report_clear(&err);
 		return CLI_EXIT_FAULT;
 	}
 	if (!n) {

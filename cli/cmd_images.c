@@ -4,7 +4,9 @@
 #include "images/images.h"
 #include "store/store.h"
 #include "util/alloc.h"
+#include "util/array.h"
 #include "util/buf.h"
+#include "util/json.h"
 #include "util/strv.h"
 #include "util/time.h"
 
@@ -150,17 +152,28 @@ static int exit_for(int rc)
 	return rc == CBL_EINVAL || rc == CBL_ENOENT ? CLI_EXIT_USAGE : CLI_EXIT_FAULT;
 }
 
-static int do_ls(const char *home, bool json)
+/* What a subcommand gets: the options (parsed for all of them) and its
+ * arguments. */
+struct images_args {
+	const char *home;
+	images_resolve_opts *o;
+	struct prog *pg;
+	const char *name; /* --name */
+	bool json;
+	int nargs;
+	char **args;
+};
+
+static int do_ls(const struct images_args *ia)
 {
 	images_list *l = NULL;
 	cbl_error *err = NULL;
-	int rc = images_ls(home, &l, &err);
+	int rc = images_ls(ia->home, &l, &err);
 	if (rc) {
-		cli_report(err);
-		cbl_error_free(err);
+		cli_report_clear(&err);
 		return exit_for(rc);
 	}
-	if (json) {
+	if (ia->json) {
 		json_t *arr = json_array();
 		for (size_t i = 0; i < l->n; i++) {
 			const images_info *in = &l->items[i];
@@ -193,17 +206,188 @@ static int do_ls(const char *home, bool json)
 	return CLI_EXIT_OK;
 }
 
+static int do_pull(const struct images_args *ia)
+{
+	images_root *r = NULL;
+	cbl_error *err = NULL;
+	int64_t t0 = cbl_mono_us();
+	int lrc = images_pull(ia->home, ia->args[0], ia->o, &r, &err);
+	on_progress(&(images_progress){.stage = IMAGES_STAGE_DONE}, ia->pg);
+	if (lrc) {
+		cli_report_clear(&err);
+		return exit_for(lrc);
+	}
+	printf("%s: %s (%.2f s)\n", r->name, r->digest, (double)(cbl_mono_us() - t0) / 1e6);
+	images_root_free(r);
+	return CLI_EXIT_OK;
+}
+
+static int do_import(const struct images_args *ia)
+{
+	images_root *r = NULL;
+	cbl_error *err = NULL;
+	int lrc = images_import(ia->home, ia->args[0], ia->name, ia->o, &r, &err);
+	on_progress(&(images_progress){.stage = IMAGES_STAGE_DONE}, ia->pg);
+	if (lrc) {
+		cli_report_clear(&err);
+		return exit_for(lrc);
+	}
+	printf("%s: %s\n", r->name, r->digest);
+	images_root_free(r);
+	return CLI_EXIT_OK;
+}
+
+static int do_inspect(const struct images_args *ia)
+{
+	images_root *r = NULL;
+	cbl_error *err = NULL;
+	int lrc = images_resolve(ia->home, ia->args[0], ia->o, &r, &err);
+	on_progress(&(images_progress){.stage = IMAGES_STAGE_DONE}, ia->pg);
+	if (lrc) {
+		cli_report_clear(&err);
+		return exit_for(lrc);
+	}
+	static const char *const kinds[] = {"host", "directory", "image"};
+	json_t *j = json_pack("{s:s, s:s}", "name", r->name, "kind", kinds[r->kind]);
+	cbl_json_set_str(j, "rootfs", r->rootfs);
+	cbl_json_set_str(j, "digest", r->digest);
+	json_t *env = json_array();
+	for (size_t i = 0; i < r->env.n; i++)
+		json_array_append_new(env, json_string(r->env.v[i]));
+	json_object_set_new(j, "env", env);
+	cbl_json_set_str(j, "workingDir", r->working_dir);
+	cbl_json_set_str(j, "user", r->user);
+	cbl_json_set_str(j, "os", r->os);
+	cbl_json_set_str(j, "architecture", r->arch);
+	cbl_json_set_str(j, "variant", r->variant);
+	json_object_set_new(j, "pulled", json_boolean(r->pulled));
+	char *txt = json_dumps(j, JSON_INDENT(2));
+	printf("%s\n", txt);
+	free(txt);
+	json_decref(j);
+	images_root_free(r);
+	return CLI_EXIT_OK;
+}
+
+static int do_rm(const struct images_args *ia)
+{
+	int rc = CLI_EXIT_OK;
+	for (int i = 0; i < ia->nargs; i++) {
+		uint64_t freed = 0;
+		cbl_error *err = NULL;
+		int lrc = images_rm(ia->home, ia->args[i], &freed, &err);
+		if (lrc) {
+			cli_report_clear(&err);
+			rc = exit_for(lrc);
+			continue;
+		}
+		char h[32];
+		human(h, freed);
+		printf("removed %s (%s freed)\n", ia->args[i], h);
+	}
+	return rc;
+}
+
+static int do_prune(const struct images_args *ia)
+{
+	uint64_t freed = 0;
+	cbl_error *err = NULL;
+	int lrc = images_prune(ia->home, &freed, &err);
+	if (lrc) {
+		cli_report_clear(&err);
+		return exit_for(lrc);
+	}
+	char h[32];
+	human(h, freed);
+	printf("reclaimed %s\n", h);
+	return CLI_EXIT_OK;
+}
+
+/* The subcommands: name, an alias, how many arguments (max -1 = any) and
+ * what to say when the count is wrong. */
+static const struct images_cmd {
+	const char *name, *alias;
+	int min_args, max_args;
+	const char *bad_args;
+	int (*fn)(const struct images_args *ia);
+} images_cmds[] = {
+	{"ls", "list", 0, 0, "images ls takes no arguments", do_ls},
+	{"pull", NULL, 1, 1, "images pull takes one image", do_pull},
+	{"import", NULL, 1, 1, "images import takes one file or directory", do_import},
+	{"inspect", NULL, 1, 1, "images inspect takes one image", do_inspect},
+	{"rm", "rmi", 1, -1, "images rm takes at least one image", do_rm},
+	{"prune", NULL, 0, -1, NULL, do_prune},
+};
+
+static const struct images_cmd *images_cmd_find(const char *sub)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(images_cmds); i++)
+		if (!strcmp(sub, images_cmds[i].name) ||
+		    (images_cmds[i].alias && !strcmp(sub, images_cmds[i].alias)))
+			return &images_cmds[i];
+	return NULL;
+}
+
+/* The options of every subcommand. */
+struct images_opts {
+	images_resolve_opts o;
+	cbl_strv insecure;
+	const char *name;
+	char *password;
+	bool json, quiet, pw_stdin;
+};
+
+/* Parses the options; -1 to go on, else the exit code. */
+static int parse_images_options(int argc, char **argv, struct images_opts *io)
+{
+	int opt;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "u:n:qh", images_options, NULL)) != -1) {
+		switch (opt) {
+		case 'I': cbl_strv_push(&io->insecure, optarg); break;
+		case 'P': io->o.platform = optarg; break;
+		case 'u': io->o.username = optarg; break;
+		case 'p':
+			free(io->password);
+			io->password = cbl_xstrdup(optarg);
+			break;
+		case 'S': io->pw_stdin = true; break;
+		case 'j': io->o.parallel = atoi(optarg); break;
+		case 'r': {
+			int n = atoi(optarg);
+			io->o.retries = n <= 0 ? -1 : n;
+			break;
+		}
+		case 'n': io->name = optarg; break;
+		case 'J': io->json = true; break;
+		case 'O': io->o.offline = true; break;
+		case 'q': io->quiet = true; break;
+		case 'h': fputs(images_usage, stdout); return CLI_EXIT_OK;
+		default: fputs(images_usage, stderr); return CLI_EXIT_USAGE;
+		}
+	}
+	return -1;
+}
+
+/* --password-stdin: all of standard input, without its trailing newline. */
+static char *read_password_stdin(void)
+{
+	cbl_buf b = CBL_BUF_INIT;
+	char buf[512];
+	size_t n;
+	while ((n = fread(buf, 1, sizeof(buf), stdin)) > 0)
+		cbl_buf_append(&b, buf, n);
+	while (b.len && (b.ptr[b.len - 1] == '\n' || b.ptr[b.len - 1] == '\r'))
+		b.ptr[--b.len] = '\0';
+	return cbl_buf_detach(&b);
+}
+
 int cmd_images(int argc, char **argv)
 {
-	images_resolve_opts o = IMAGES_RESOLVE_OPTS_INIT;
-	cbl_strv insecure = CBL_STRV_INIT;
-	const char *name = NULL;
-	char *password = NULL;
-	bool json = false, quiet = false, pw_stdin = false;
-	char *home = NULL;
-	cbl_error *err = NULL;
-	int opt, rc = CLI_EXIT_OK;
+	struct images_opts io = {.o = IMAGES_RESOLVE_OPTS_INIT, .insecure = CBL_STRV_INIT};
 	struct prog pg = {.tty = isatty(2) == 1};
+	char *home = NULL;
+	int rc;
 
 	if (argc < 2) {
 		fputs(images_usage, stderr);
@@ -214,171 +398,41 @@ int cmd_images(int argc, char **argv)
 		fputs(images_usage, stdout);
 		return CLI_EXIT_OK;
 	}
-	optind = 1;
 	argc--;
 	argv++;
-	while ((opt = getopt_long(argc, argv, "u:n:qh", images_options, NULL)) != -1) {
-		switch (opt) {
-		case 'I': cbl_strv_push(&insecure, optarg); break;
-		case 'P': o.platform = optarg; break;
-		case 'u': o.username = optarg; break;
-		case 'p':
-			free(password);
-			password = cbl_xstrdup(optarg);
-			break;
-		case 'S': pw_stdin = true; break;
-		case 'j': o.parallel = atoi(optarg); break;
-		case 'r': {
-			int n = atoi(optarg);
-			o.retries = n <= 0 ? -1 : n;
-			break;
-		}
-		case 'n': name = optarg; break;
-		case 'J': json = true; break;
-		case 'O': o.offline = true; break;
-		case 'q': quiet = true; break;
-		case 'h': fputs(images_usage, stdout); rc = CLI_EXIT_OK; goto out;
-		default: fputs(images_usage, stderr); rc = CLI_EXIT_USAGE; goto out;
-		}
+	rc = parse_images_options(argc, argv, &io);
+	if (rc >= 0)
+		goto out;
+	if (io.pw_stdin) {
+		free(io.password);
+		io.password = read_password_stdin();
 	}
-	if (pw_stdin) {
-		cbl_buf b = CBL_BUF_INIT;
-		char buf[512];
-		size_t n;
-		while ((n = fread(buf, 1, sizeof(buf), stdin)) > 0)
-			cbl_buf_append(&b, buf, n);
-		while (b.len && (b.ptr[b.len - 1] == '\n' || b.ptr[b.len - 1] == '\r'))
-			b.ptr[--b.len] = '\0';
-		free(password);
-		password = cbl_buf_detach(&b);
-	}
-	o.password = password;
-	o.insecure_registries = insecure.n ? (const char *const *)insecure.v : NULL;
-	if (!quiet) {
-		o.progress = on_progress;
-		o.payload = &pg;
+	io.o.password = io.password;
+	io.o.insecure_registries = io.insecure.n ? (const char *const *)io.insecure.v : NULL;
+	if (!io.quiet) {
+		io.o.progress = on_progress;
+		io.o.payload = &pg;
 	}
 	home = store_default_home();
-	int nargs = argc - optind;
-	char **args = argv + optind;
-
-	if (!strcmp(sub, "ls") || !strcmp(sub, "list")) {
-		rc = nargs ? (cli_error("images ls takes no arguments"), CLI_EXIT_USAGE) : do_ls(home, json);
-	} else if (!strcmp(sub, "pull")) {
-		if (nargs != 1) {
-			cli_error("images pull takes one image");
-			rc = CLI_EXIT_USAGE;
-			goto out;
-		}
-		images_root *r = NULL;
-		int64_t t0 = cbl_mono_us();
-		int lrc = images_pull(home, args[0], &o, &r, &err);
-		on_progress(&(images_progress){.stage = IMAGES_STAGE_DONE}, &pg);
-		if (lrc) {
-			cli_report(err);
-			rc = exit_for(lrc);
-			goto out;
-		}
-		printf("%s: %s (%.2f s)\n", r->name, r->digest, (double)(cbl_mono_us() - t0) / 1e6);
-		images_root_free(r);
-	} else if (!strcmp(sub, "import")) {
-		if (nargs != 1) {
-			cli_error("images import takes one file or directory");
-			rc = CLI_EXIT_USAGE;
-			goto out;
-		}
-		images_root *r = NULL;
-		int lrc = images_import(home, args[0], name, &o, &r, &err);
-		on_progress(&(images_progress){.stage = IMAGES_STAGE_DONE}, &pg);
-		if (lrc) {
-			cli_report(err);
-			rc = exit_for(lrc);
-			goto out;
-		}
-		printf("%s: %s\n", r->name, r->digest);
-		images_root_free(r);
-	} else if (!strcmp(sub, "inspect")) {
-		if (nargs != 1) {
-			cli_error("images inspect takes one image");
-			rc = CLI_EXIT_USAGE;
-			goto out;
-		}
-		images_root *r = NULL;
-		int lrc = images_resolve(home, args[0], &o, &r, &err);
-		on_progress(&(images_progress){.stage = IMAGES_STAGE_DONE}, &pg);
-		if (lrc) {
-			cli_report(err);
-			rc = exit_for(lrc);
-			goto out;
-		}
-		static const char *const kinds[] = {"host", "directory", "image"};
-		json_t *j = json_pack("{s:s, s:s}", "name", r->name, "kind", kinds[r->kind]);
-		if (r->rootfs)
-			json_object_set_new(j, "rootfs", json_string(r->rootfs));
-		if (r->digest)
-			json_object_set_new(j, "digest", json_string(r->digest));
-		json_t *env = json_array();
-		for (size_t i = 0; i < r->env.n; i++)
-			json_array_append_new(env, json_string(r->env.v[i]));
-		json_object_set_new(j, "env", env);
-		if (r->working_dir)
-			json_object_set_new(j, "workingDir", json_string(r->working_dir));
-		if (r->user)
-			json_object_set_new(j, "user", json_string(r->user));
-		if (r->os)
-			json_object_set_new(j, "os", json_string(r->os));
-		if (r->arch)
-			json_object_set_new(j, "architecture", json_string(r->arch));
-		if (r->variant)
-			json_object_set_new(j, "variant", json_string(r->variant));
-		json_object_set_new(j, "pulled", json_boolean(r->pulled));
-		char *txt = json_dumps(j, JSON_INDENT(2));
-		printf("%s\n", txt);
-		free(txt);
-		json_decref(j);
-		images_root_free(r);
-	} else if (!strcmp(sub, "rm") || !strcmp(sub, "rmi")) {
-		if (nargs < 1) {
-			cli_error("images rm takes at least one image");
-			rc = CLI_EXIT_USAGE;
-			goto out;
-		}
-		for (int i = 0; i < nargs; i++) {
-			uint64_t freed = 0;
-			int lrc = images_rm(home, args[i], &freed, &err);
-			if (lrc) {
-				cli_report(err);
-				cbl_error_clear(&err);
-				rc = exit_for(lrc);
-				continue;
-			}
-			char h[32];
-			human(h, freed);
-			printf("removed %s (%s freed)\n", args[i], h);
-		}
-	} else if (!strcmp(sub, "prune")) {
-		uint64_t freed = 0;
-		int lrc = images_prune(home, &freed, &err);
-		if (lrc) {
-			cli_report(err);
-			rc = exit_for(lrc);
-			goto out;
-		}
-		char h[32];
-		human(h, freed);
-		printf("reclaimed %s\n", h);
-	} else {
+	struct images_args ia = {.home = home, .o = &io.o, .pg = &pg, .name = io.name, .json = io.json,
+				 .nargs = argc - optind, .args = argv + optind};
+	const struct images_cmd *c = images_cmd_find(sub);
+	if (!c) {
 		cli_error("unknown images command '%s'", sub);
 		fputs(images_usage, stderr);
 		rc = CLI_EXIT_USAGE;
+	} else if (ia.nargs < c->min_args || (c->max_args >= 0 && ia.nargs > c->max_args)) {
+		cli_error("%s", c->bad_args);
+		rc = CLI_EXIT_USAGE;
+	} else {
+		rc = c->fn(&ia);
 	}
 out:
-	if (password) {
-		memset(password, 0, strlen(password));
-		free(password);
+	if (io.password) {
+		memset(io.password, 0, strlen(io.password));
+		free(io.password);
 	}
-	cbl_strv_release(&insecure);
-	cbl_error_free(err);
+	cbl_strv_release(&io.insecure);
 	free(home);
 	return rc;
 }

@@ -2,13 +2,14 @@
  * get-log-events` over the builds' log streams. */
 #include "cli/cli.h"
 #include "cli/cli_api.h"
+#include "store/api.h"
+#include "util/array.h"
 
 #include <stdio.h>
 #include <string.h>
 
 #include "util/banned.h"
 
-#define N(a) (sizeof(a) / sizeof(*(a)))
 
 static const cli_api_arg gle_args[] = {
 	{"log-group-name", "logGroupName", CA_STR, "/aws/codebuild/<project>"},
@@ -22,11 +23,11 @@ static const cli_api_arg gle_args[] = {
 	{"unmask", "unmask", CA_BOOL, "accepted; logs are masked when written"},
 };
 static const cli_api_cmd gle_cmd = {
-	"logs get-log-events", "Logs_20140328.GetLogEvents",
+	"logs get-log-events", STORE_TARGET_LOGS "GetLogEvents",
 	"Prints {\"events\": [{timestamp, message, ingestionTime}], \"nextForwardToken\",\n"
 	"\"nextBackwardToken\"} for a build's log (aws logs get-log-events): one event per\n"
 	"line; at the end of the stream the token passed in comes back.",
-	gle_args, N(gle_args), NULL,
+	gle_args, ARRAY_SIZE(gle_args), NULL,
 };
 
 static const struct {
@@ -41,7 +42,7 @@ static void logs_usage(FILE *f)
 	fputs("usage: codebuild-local logs <command> [options]\n\n"
 	      "CloudWatch Logs operations over the builds' logs (aws logs ...):\n",
 	      f);
-	for (size_t i = 0; i < N(subs); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(subs); i++)
 		fprintf(f, "  %s\n", subs[i].name);
 }
 
@@ -55,7 +56,7 @@ int cmd_logs(int argc, char **argv)
 		logs_usage(stdout);
 		return CLI_EXIT_OK;
 	}
-	for (size_t i = 0; i < N(subs); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(subs); i++)
 		if (!strcmp(argv[1], subs[i].name))
 			return cli_api_run(subs[i].cmd, argc - 1, argv + 1);
 	cli_error("unknown logs command '%s'", argv[1]);

@@ -2,11 +2,11 @@
  * `batch-get-projects`, `list-projects`: `aws codebuild`'s flags and output. */
 #include "cli/cli.h"
 #include "cli/cli_api.h"
+#include "store/api.h"
+#include "util/array.h"
 
 #include "util/banned.h"
 
-#define N(a) (sizeof(a) / sizeof(*(a)))
-#define CB "CodeBuild_20161006."
 
 #define PROJECT_ARGS                                                                               \
 	{"description", "description", CA_STR, "a description (up to 255 characters)"},          \
@@ -41,11 +41,11 @@ static const cli_api_arg create_args[] = {
 	PROJECT_ARGS,
 };
 static const cli_api_cmd create_cmd = {
-	"create-project", CB "CreateProject",
+	"create-project", STORE_TARGET_CODEBUILD "CreateProject",
 	"Creates a build project (aws codebuild create-project): name, source, artifacts and\n"
 	"environment are required.  A local directory is source type NO_SOURCE with location\n"
 	"file:///abs/dir; environment image 'host' runs on this machine's own filesystem.",
-	create_args, N(create_args), NULL,
+	create_args, ARRAY_SIZE(create_args), NULL,
 };
 
 static const cli_api_arg update_args[] = {
@@ -53,28 +53,28 @@ static const cli_api_arg update_args[] = {
 	PROJECT_ARGS,
 };
 static const cli_api_cmd update_cmd = {
-	"update-project", CB "UpdateProject",
+	"update-project", STORE_TARGET_CODEBUILD "UpdateProject",
 	"Changes a build project (aws codebuild update-project): each member given replaces\n"
 	"the project's member of that name.",
-	update_args, N(update_args), NULL,
+	update_args, ARRAY_SIZE(update_args), NULL,
 };
 
 static const cli_api_arg delete_args[] = {
 	{"name", "name", CA_STR, "the project to delete, required"},
 };
 static const cli_api_cmd delete_cmd = {
-	"delete-project", CB "DeleteProject",
+	"delete-project", STORE_TARGET_CODEBUILD "DeleteProject",
 	"Deletes a build project (aws codebuild delete-project); its builds stay.",
-	delete_args, N(delete_args), NULL,
+	delete_args, ARRAY_SIZE(delete_args), NULL,
 };
 
 static const cli_api_arg batch_get_args[] = {
 	{"names", "names", CA_LIST_STR, "project names or ARNs (1 to 100), required"},
 };
 static const cli_api_cmd batch_get_cmd = {
-	"batch-get-projects", CB "BatchGetProjects",
+	"batch-get-projects", STORE_TARGET_CODEBUILD "BatchGetProjects",
 	"Prints {\"projects\": [...], \"projectsNotFound\": [...]} (aws codebuild batch-get-projects).",
-	batch_get_args, N(batch_get_args), NULL,
+	batch_get_args, ARRAY_SIZE(batch_get_args), NULL,
 };
 
 static const cli_api_arg list_args[] = {
@@ -83,9 +83,9 @@ static const cli_api_arg list_args[] = {
 	{"next-token", "nextToken", CA_STR, "continue after a page (implies --no-paginate)"},
 };
 static const cli_api_cmd list_cmd = {
-	"list-projects", CB "ListProjects",
+	"list-projects", STORE_TARGET_CODEBUILD "ListProjects",
 	"Prints {\"projects\": [names]} (aws codebuild list-projects).",
-	list_args, N(list_args), "projects",
+	list_args, ARRAY_SIZE(list_args), "projects",
 };
 
 int cmd_create_project(int argc, char **argv) { return cli_api_run(&create_cmd, argc, argv); }

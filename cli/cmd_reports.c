@@ -10,6 +10,7 @@
 #include "cli/cli.h"
 #include "cli/cli_api.h"
 #include "store/api.h"
+#include "util/array.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -17,8 +18,6 @@
 
 #include "util/banned.h"
 
-#define N(a) (sizeof(a) / sizeof(*(a)))
-#define CB "CodeBuild_20161006."
 
 #define PAGE_ARGS                                                                                  \
 	{"page-size", "maxResults", CA_INT, "items per request, 1..100 (default 100); every page is " \
@@ -31,20 +30,20 @@ static const cli_api_arg list_groups_args[] = {
 	PAGE_ARGS,
 };
 static const cli_api_cmd list_groups_cmd = {
-	"list-report-groups", CB "ListReportGroups",
+	"list-report-groups", STORE_TARGET_CODEBUILD "ListReportGroups",
 	"Prints {\"reportGroups\": [ARNs]} (aws codebuild list-report-groups).  A buildspec's\n"
 	"report group <name> is the group <project>-<name>, created by its first report.",
-	list_groups_args, N(list_groups_args), "reportGroups",
+	list_groups_args, ARRAY_SIZE(list_groups_args), "reportGroups",
 };
 
 static const cli_api_arg batch_get_groups_args[] = {
 	{"report-group-arns", "reportGroupArns", CA_LIST_STR, "report group ARNs (1 to 100), required"},
 };
 static const cli_api_cmd batch_get_groups_cmd = {
-	"batch-get-report-groups", CB "BatchGetReportGroups",
+	"batch-get-report-groups", STORE_TARGET_CODEBUILD "BatchGetReportGroups",
 	"Prints {\"reportGroups\": [...], \"reportGroupsNotFound\": [...]}\n"
 	"(aws codebuild batch-get-report-groups).",
-	batch_get_groups_args, N(batch_get_groups_args), NULL,
+	batch_get_groups_args, ARRAY_SIZE(batch_get_groups_args), NULL,
 };
 
 static const cli_api_arg list_reports_args[] = {
@@ -53,9 +52,9 @@ static const cli_api_arg list_reports_args[] = {
 	PAGE_ARGS,
 };
 static const cli_api_cmd list_reports_cmd = {
-	"list-reports", CB "ListReports",
+	"list-reports", STORE_TARGET_CODEBUILD "ListReports",
 	"Prints {\"reports\": [ARNs]} of every report, by creation time (aws codebuild list-reports).",
-	list_reports_args, N(list_reports_args), "reports",
+	list_reports_args, ARRAY_SIZE(list_reports_args), "reports",
 };
 
 static const cli_api_arg list_group_reports_args[] = {
@@ -65,10 +64,10 @@ static const cli_api_arg list_group_reports_args[] = {
 	PAGE_ARGS,
 };
 static const cli_api_cmd list_group_reports_cmd = {
-	"list-reports-for-report-group", CB "ListReportsForReportGroup",
+	"list-reports-for-report-group", STORE_TARGET_CODEBUILD "ListReportsForReportGroup",
 	"Prints {\"reports\": [ARNs]} of a report group's reports, by creation time\n"
 	"(aws codebuild list-reports-for-report-group).",
-	list_group_reports_args, N(list_group_reports_args), "reports",
+	list_group_reports_args, ARRAY_SIZE(list_group_reports_args), "reports",
 };
 
 static const cli_api_arg batch_get_reports_args[] = {
@@ -76,10 +75,10 @@ static const cli_api_arg batch_get_reports_args[] = {
 						   "its reportArns"},
 };
 static const cli_api_cmd batch_get_reports_cmd = {
-	"batch-get-reports", CB "BatchGetReports",
+	"batch-get-reports", STORE_TARGET_CODEBUILD "BatchGetReports",
 	"Prints {\"reports\": [...], \"reportsNotFound\": [...]} (aws codebuild batch-get-reports):\n"
 	"each Report with its testSummary or codeCoverageSummary.",
-	batch_get_reports_args, N(batch_get_reports_args), NULL,
+	batch_get_reports_args, ARRAY_SIZE(batch_get_reports_args), NULL,
 };
 
 static const cli_api_arg test_cases_args[] = {
@@ -89,10 +88,10 @@ static const cli_api_arg test_cases_args[] = {
 	PAGE_ARGS,
 };
 static const cli_api_cmd test_cases_cmd = {
-	"describe-test-cases", CB "DescribeTestCases",
+	"describe-test-cases", STORE_TARGET_CODEBUILD "DescribeTestCases",
 	"Prints {\"testCases\": [...]} of a test report (aws codebuild describe-test-cases):\n"
 	"failed cases first, as the report keeps them (at most 500).",
-	test_cases_args, N(test_cases_args), "testCases",
+	test_cases_args, ARRAY_SIZE(test_cases_args), "testCases",
 };
 
 static const cli_api_arg coverages_args[] = {
@@ -110,7 +109,7 @@ static int coverages_dispatch(const char *home, const char *target, json_t *requ
 			      cbl_error **err)
 {
 	static const char *const members[] = {"minLineCoveragePercentage", "maxLineCoveragePercentage"};
-	for (size_t i = 0; i < N(members); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(members); i++) {
 		const char *s = json_string_value(json_object_get(request, members[i]));
 		if (!s)
 			continue;
@@ -124,10 +123,10 @@ static int coverages_dispatch(const char *home, const char *target, json_t *requ
 }
 
 static const cli_api_cmd coverages_cmd = {
-	"describe-code-coverages", CB "DescribeCodeCoverages",
+	"describe-code-coverages", STORE_TARGET_CODEBUILD "DescribeCodeCoverages",
 	"Prints {\"codeCoverages\": [...]}, one per source file of a coverage report\n"
 	"(aws codebuild describe-code-coverages).",
-	coverages_args, N(coverages_args), "codeCoverages", coverages_dispatch,
+	coverages_args, ARRAY_SIZE(coverages_args), "codeCoverages", coverages_dispatch,
 };
 
 static const cli_api_arg trend_args[] = {
@@ -138,10 +137,10 @@ static const cli_api_arg trend_args[] = {
 	 "LINES_MISSED, BRANCH_COVERAGE, BRANCHES_COVERED, BRANCHES_MISSED (coverage reports)"},
 };
 static const cli_api_cmd trend_cmd = {
-	"get-report-group-trend", CB "GetReportGroupTrend",
+	"get-report-group-trend", STORE_TARGET_CODEBUILD "GetReportGroupTrend",
 	"Prints {\"stats\": {average, max, min}, \"rawData\": [{reportArn, data}]} over a\n"
 	"report group's most recent reports (aws codebuild get-report-group-trend).",
-	trend_args, N(trend_args), NULL,
+	trend_args, ARRAY_SIZE(trend_args), NULL,
 };
 
 int cmd_list_report_groups(int argc, char **argv) { return cli_api_run(&list_groups_cmd, argc, argv); }

@@ -29,8 +29,8 @@ static const char serve_usage[] =
 	"usage: codebuild-local serve [--listen HOST:PORT] [--credentials-file FILE]...\n"
 	"                             [--no-auth] [--region REGION] [--quiet]\n"
 	"\n"
-	"Serves the CodeBuild API (AWS JSON 1.1, X-Amz-Target CodeBuild_20161006.*) and\n"
-	"CloudWatch Logs GetLogEvents (Logs_20140328.*) on one port, for the AWS CLI and\n"
+	"Serves the CodeBuild API (AWS JSON 1.1, X-Amz-Target " STORE_TARGET_CODEBUILD "*) and\n"
+	"CloudWatch Logs GetLogEvents (" STORE_TARGET_LOGS "*) on one port, for the AWS CLI and\n"
 	"SDKs pointed at it with --endpoint-url / endpoint_url:\n"
 	"\n"
 	"  aws codebuild list-projects --endpoint-url http://127.0.0.1:8787 --region us-east-1\n"
@@ -107,7 +107,27 @@ static void serve_log(const char *line, void *payload)
 	fprintf(stderr, "%s %s\n", ts, line);
 }
 
-int cmd_serve(int argc, char **argv)
+struct serve_flags {
+	const char *listen, *region;
+	bool no_auth, quiet;
+	unsigned threads;
+	long max_builds;
+};
+
+/* *out = arg, a whole number from min to max; false when it is not one. */
+static bool parse_count(const char *arg, long min, long max, long *out)
+{
+	char *end;
+	long n = strtol(arg, &end, 10);
+	if (*end || n < min || n > max)
+		return false;
+	*out = n;
+	return true;
+}
+
+/* Parses the options into f (credentials files into creds); -1 to go on,
+ * else the exit code. */
+static int parse_serve_options(int argc, char **argv, struct serve_flags *f, server_creds *creds)
 {
 	enum { OPT_LISTEN = 256, OPT_CREDS, OPT_NO_AUTH, OPT_REGION, OPT_THREADS, OPT_QUIET, OPT_MAX_BUILDS };
 	static const struct option longopts[] = {
@@ -121,29 +141,20 @@ int cmd_serve(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	struct server_opts so = SERVER_OPTS_INIT;
-	struct serve_ctx ctx = {0};
-	server_creds *creds = server_creds_new();
-	server *srv = NULL;
 	cbl_error *err = NULL;
-	const char *listen = DEFAULT_LISTEN, *region = NULL;
-	bool no_auth = false, quiet = false;
-	unsigned threads = 0;
-	long max_builds = sysconf(_SC_NPROCESSORS_ONLN);
-	int rc = CLI_EXIT_USAGE, c;
-	sigset_t sigs;
-
+	long n;
+	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_LISTEN:
-			listen = optarg;
+			f->listen = optarg;
 			break;
 		case OPT_CREDS: {
 			size_t added = 0;
 			if (server_creds_load_file(creds, optarg, &added, &err) < 0) {
-				cli_report(err);
-				goto out;
+				cli_report_clear(&err);
+				return CLI_EXIT_USAGE;
 			}
 			if (!added)
 				fprintf(stderr,
@@ -152,105 +163,88 @@ int cmd_serve(int argc, char **argv)
 			break;
 		}
 		case OPT_NO_AUTH:
-			no_auth = true;
+			f->no_auth = true;
 			break;
 		case OPT_REGION:
-			region = optarg;
+			f->region = optarg;
 			break;
-		case OPT_THREADS: {
-			char *end;
-			long n = strtol(optarg, &end, 10);
-			if (*end || n < 0 || n > 256) {
+		case OPT_THREADS:
+			if (!parse_count(optarg, 0, 256, &n)) {
 				cli_error("--threads wants a number from 0 to 256");
-				goto out;
+				return CLI_EXIT_USAGE;
 			}
-			threads = (unsigned)n;
+			f->threads = (unsigned)n;
 			break;
-		}
 		case OPT_QUIET:
-			quiet = true;
+			f->quiet = true;
 			break;
-		case OPT_MAX_BUILDS: {
-			char *end;
-			max_builds = strtol(optarg, &end, 10);
-			if (*end || max_builds < 1 || max_builds > 1024) {
+		case OPT_MAX_BUILDS:
+			if (!parse_count(optarg, 1, 1024, &f->max_builds)) {
 				cli_error("--max-builds wants a number from 1 to 1024");
-				goto out;
+				return CLI_EXIT_USAGE;
 			}
 			break;
-		}
 		case 'h':
 			fputs(serve_usage, stdout);
-			rc = CLI_EXIT_OK;
-			goto out;
+			return CLI_EXIT_OK;
 		default:
 			fputs(serve_usage, stderr);
-			goto out;
+			return CLI_EXIT_USAGE;
 		}
 	}
 	if (optind < argc) {
 		cli_error("unexpected argument '%s'", argv[optind]);
 		fputs(serve_usage, stderr);
-		goto out;
+		return CLI_EXIT_USAGE;
 	}
+	return -1;
+}
 
+/* Adds the environment's key pair; refuses to go on without any key
+ * unless --no-auth.  -1 to go on, else the exit code. */
+static int env_credentials(server_creds *creds, bool no_auth)
+{
+	cbl_error *err = NULL;
 	const char *env_akid = getenv("AWS_ACCESS_KEY_ID");
 	const char *env_secret = getenv("AWS_SECRET_ACCESS_KEY");
 	bool have_akid = env_akid && *env_akid, have_secret = env_secret && *env_secret;
 	if (have_akid != have_secret) {
 		cli_error("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together");
-		goto out;
+		return CLI_EXIT_USAGE;
 	}
 	if (have_akid && server_creds_add(creds, env_akid, env_secret, &err) < 0) {
-		cli_report(err);
-		goto out;
+		cli_report_clear(&err);
+		return CLI_EXIT_USAGE;
 	}
 	if (!no_auth && server_creds_count(creds) == 0) {
 		cli_error("no credentials to check requests against: set AWS_ACCESS_KEY_ID and "
 			  "AWS_SECRET_ACCESS_KEY, pass --credentials-file FILE, or --no-auth to "
 			  "accept unauthenticated requests");
-		goto out;
+		return CLI_EXIT_USAGE;
 	}
+	return -1;
+}
 
-	ctx.home = store_default_home();
-	so.listen = listen;
-	so.creds = no_auth ? NULL : creds;
-	so.region = region;
-	so.threads = threads;
-	so.dispatch = serve_dispatch;
-	so.dispatch_text = serve_dispatch_text;
-	so.known = serve_known;
-	so.payload = &ctx;
-	so.log = serve_log;
-	so.access_log = !quiet;
-
-	/* Every thread the server starts inherits this mask, so SIGINT and
-	 * SIGTERM reach only sigwait below. */
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	/* after the mask: the launcher's thread must not take SIGINT */
-	{
-		char *exe = realpath("/proc/self/exe", NULL);
-		runner_launcher_opts lo = {.home = ctx.home, .exe = exe,
-					   .max_running = max_builds < 1 ? 1 : (int)max_builds};
-		int lrc = exe ? runner_launcher_new(&ctx.launcher, &lo, &err)
-			      : cbl_error_set_errno(&err, CBL_EIO, errno, "cannot find this program");
-		free(exe);
-		if (lrc < 0) {
-			cli_report(err);
-			rc = CLI_EXIT_FAULT;
-			goto out;
-		}
+/* The launcher of StartBuild / StopBuild / RetryBuild, which runs builds by
+ * starting this program again. */
+static int start_launcher(struct serve_ctx *ctx, long max_builds)
+{
+	cbl_error *err = NULL;
+	char *exe = realpath("/proc/self/exe", NULL);
+	runner_launcher_opts lo = {.home = ctx->home, .exe = exe,
+				   .max_running = max_builds < 1 ? 1 : (int)max_builds};
+	int lrc = exe ? runner_launcher_new(&ctx->launcher, &lo, &err)
+		      : cbl_error_set_errno(&err, CBL_EIO, errno, "cannot find this program");
+	free(exe);
+	if (lrc < 0) {
+		cli_report_clear(&err);
+		return CLI_EXIT_FAULT;
 	}
+	return -1;
+}
 
-	if (server_start(&so, &srv, &err) < 0) {
-		cli_report(err);
-		rc = err && err->code == CBL_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAULT;
-		goto out;
-	}
+static void warn_exposure(const server *srv, bool no_auth)
+{
 	if (no_auth)
 		fprintf(stderr,
 			"codebuild-local: WARNING: --no-auth: requests are NOT authenticated. Anyone "
@@ -263,6 +257,55 @@ int cmd_serve(int argc, char **argv)
 			"reach this API, and builds run commands on this machine. Requests travel "
 			"unencrypted (plain HTTP).\n",
 			server_url(srv));
+}
+
+int cmd_serve(int argc, char **argv)
+{
+	struct serve_flags f = {.listen = DEFAULT_LISTEN, .max_builds = sysconf(_SC_NPROCESSORS_ONLN)};
+	struct server_opts so = SERVER_OPTS_INIT;
+	struct serve_ctx ctx = {0};
+	server_creds *creds = server_creds_new();
+	server *srv = NULL;
+	cbl_error *err = NULL;
+	int rc;
+	sigset_t sigs;
+
+	rc = parse_serve_options(argc, argv, &f, creds);
+	if (rc < 0)
+		rc = env_credentials(creds, f.no_auth);
+	if (rc >= 0)
+		goto out;
+
+	ctx.home = store_default_home();
+	so.listen = f.listen;
+	so.creds = f.no_auth ? NULL : creds;
+	so.region = f.region;
+	so.threads = f.threads;
+	so.dispatch = serve_dispatch;
+	so.dispatch_text = serve_dispatch_text;
+	so.known = serve_known;
+	so.payload = &ctx;
+	so.log = serve_log;
+	so.access_log = !f.quiet;
+
+	/* Every thread the server starts inherits this mask, so SIGINT and
+	 * SIGTERM reach only sigwait below. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	/* after the mask: the launcher's thread must not take SIGINT */
+	rc = start_launcher(&ctx, f.max_builds);
+	if (rc >= 0)
+		goto out;
+
+	if (server_start(&so, &srv, &err) < 0) {
+		cli_report(err);
+		rc = err && err->code == CBL_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAULT;
+		goto out;
+	}
+	warn_exposure(srv, f.no_auth);
 	printf("listening on %s\n", server_url(srv));
 	fflush(stdout);
 

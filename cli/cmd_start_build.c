@@ -4,15 +4,15 @@
  * written its first record; the build goes on in the background. */
 #include "cli/cli.h"
 #include "cli/cli_api.h"
+#include "store/api.h"
 #include "runner/launch.h"
+#include "util/array.h"
 
 #include <errno.h>
 #include <stdlib.h>
 
 #include "util/banned.h"
 
-#define N(a) (sizeof(a) / sizeof(*(a)))
-#define CB "CodeBuild_20161006."
 
 /* One launcher per command: builds run as `codebuild-local run` processes of
  * this same binary, detached, so the command can return at once. */
@@ -48,11 +48,11 @@ static const cli_api_arg start_args[] = {
 	{"idempotency-token", "idempotencyToken", CA_STR, "accepted, not used"},
 };
 static const cli_api_cmd start_cmd = {
-	"start-build", CB "StartBuild",
+	"start-build", STORE_TARGET_CODEBUILD "StartBuild",
 	"Starts a build of a project (aws codebuild start-build) and prints {\"build\": {...}}\n"
 	"as soon as the build is under way; it runs on in the background (follow it with\n"
 	"batch-get-builds or logs get-log-events).",
-	start_args, N(start_args), NULL, launch,
+	start_args, ARRAY_SIZE(start_args), NULL, launch,
 };
 
 static const cli_api_arg id_args[] = {
@@ -60,16 +60,16 @@ static const cli_api_arg id_args[] = {
 	{"idempotency-token", "idempotencyToken", CA_STR, "accepted, not used"},
 };
 static const cli_api_cmd stop_cmd = {
-	"stop-build", CB "StopBuild",
+	"stop-build", STORE_TARGET_CODEBUILD "StopBuild",
 	"Stops a running build (aws codebuild stop-build): every process of the build ends\n"
 	"and it is recorded STOPPED; prints {\"build\": {...}}.",
 	id_args, 1, NULL, launch,
 };
 static const cli_api_cmd retry_cmd = {
-	"retry-build", CB "RetryBuild",
+	"retry-build", STORE_TARGET_CODEBUILD "RetryBuild",
 	"Starts a new build with the settings of a build that start-build started\n"
 	"(aws codebuild retry-build); prints {\"build\": {...}} of the new build.",
-	id_args, N(id_args), NULL, launch,
+	id_args, ARRAY_SIZE(id_args), NULL, launch,
 };
 
 int cmd_start_build(int argc, char **argv) { return cli_api_run(&start_cmd, argc, argv); }

@@ -51,8 +51,7 @@ static int check_runtimes(const spec_buildspec *bs, const char *display, const c
 		return 0;
 	if (images_classify(image) != IMAGES_KIND_HOST) {
 		if (images_catalog_default(&cat, &e) < 0) {
-			cli_report(e);
-			cbl_error_free(e);
+			cli_report_clear(&e);
 			return -1;
 		}
 		ci = images_catalog_find(cat, image);

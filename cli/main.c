@@ -1,6 +1,7 @@
 /* cli/main.c - entry point and command table (git's cmd_struct style). */
 #include "cli/cli.h"
 #include "cli/cli_api.h"
+#include "util/array.h"
 #include "util/buf.h"
 
 #include <stdarg.h>
@@ -70,11 +71,17 @@ void cli_report(const cbl_error *e)
 		cli_error("%s", e->msg);
 }
 
+void cli_report_clear(cbl_error **err)
+{
+	cli_report(*err);
+	cbl_error_clear(err);
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: codebuild-local <command> [options]\n\n"
 		   "A local, AWS CodeBuild-compatible build runner.\n\ncommands:\n");
-	for (size_t i = 0; i < sizeof(commands) / sizeof(*commands); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
 		fprintf(f, "  %-24s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "\n'codebuild-local <command> --help' tells more about a command.\n"
 		   "Exit codes: 0 succeeded, 1 build FAILED, 2 usage or invalid buildspec, 3 FAULT,\n"
@@ -99,7 +106,7 @@ int main(int argc, char **argv)
 		printf("codebuild-local 0.1.0\n");
 		return CLI_EXIT_OK;
 	}
-	for (size_t i = 0; i < sizeof(commands) / sizeof(*commands); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
 		if (!strcmp(argv[1], commands[i].name))
 			return commands[i].fn(argc - 1, argv + 1);
 	cli_error("unknown command '%s'", argv[1]);

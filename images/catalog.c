@@ -13,7 +13,9 @@
  */
 #include "images/images_internal.h"
 #include "util/alloc.h"
+#include "util/array.h"
 #include "util/buf.h"
+#include "util/json.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -116,14 +118,14 @@ int images_catalog_parse(const char *json, size_t len, images_catalog **out, cbl
 	size_t i;
 	json_t *im;
 	json_array_foreach(imgs, i, im) {
-		const char *name = images_json_str(im, "name");
+		const char *name = cbl_json_str(im, "name");
 		if (!name) {
 			rc = cbl_error_set(err, CBL_EINVAL, "image catalog: image %zu has no name", i);
 			goto out;
 		}
 		images_curated *ci = &c->img[c->n++];
 		ci->name = cbl_xstrdup(name);
-		const char *loc = images_json_str(im, "location");
+		const char *loc = cbl_json_str(im, "location");
 		ci->location = loc ? cbl_xstrdup(loc) : NULL;
 		size_t a;
 		json_t *av;
@@ -143,7 +145,7 @@ int images_catalog_parse(const char *json, size_t len, images_catalog **out, cbl
 			json_array_foreach(json_object_get(rv, "versions"), x, xv)
 				if (json_is_string(xv))
 					cbl_strv_push(&r->versions, json_string_value(xv));
-			const char *d = images_json_str(rv, "default");
+			const char *d = cbl_json_str(rv, "default");
 			r->def = d ? cbl_xstrdup(d) : NULL;
 		}
 	}
@@ -296,7 +298,7 @@ static const struct host_rt {
 
 static const struct host_rt *host_rt_find(const char *runtime)
 {
-	for (size_t i = 0; i < sizeof(host_rts) / sizeof(*host_rts); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(host_rts); i++)
 		if (!strcmp(host_rts[i].runtime, runtime))
 			return &host_rts[i];
 	return NULL;
@@ -325,7 +327,7 @@ static char *path_lookup(const char *cmd)
 
 void images_host_runtimes(cbl_strv *out)
 {
-	for (size_t i = 0; i < sizeof(host_rts) / sizeof(*host_rts); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(host_rts); i++) {
 		char *f = path_lookup(host_rts[i].cmd);
 		if (f)
 			cbl_strv_push(out, host_rts[i].runtime);

@@ -1,45 +1,20 @@
-/* images/dl.c - see images/dl.h. */
+/* images/dl.c - see images/dl.h; the loading is util/dl.c's. */
 #define IMAGES_DL_LOADER
 #include "images/dl.h"
-
-#include <dlfcn.h>
-#include <pthread.h>
-#include <stdio.h>
-#include <string.h>
+#include "util/dl.h"
 
 #include "util/banned.h"
 
 images_dl_fns images_dl_table;
 
-static pthread_once_t once = PTHREAD_ONCE_INIT;
-static char failure[512]; /* set by the one load, read after it */
+static const char *const sonames[] = {"libcurl.so.4", "libarchive.so.13"};
 
-static void load(void)
-{
-	static const char *const sonames[] = {"libcurl.so.4", "libarchive.so.13"};
-	void *h[sizeof(sonames) / sizeof(*sonames)];
-	for (size_t i = 0; i < sizeof(sonames) / sizeof(*sonames); i++) {
-		h[i] = dlopen(sonames[i], RTLD_NOW | RTLD_LOCAL);
-		if (!h[i]) {
-			const char *m = dlerror();
-			snprintf(failure, sizeof(failure), "cannot load %s: %s", sonames[i], m ? m : "unknown error");
-			return;
-		}
-	}
-	/* each function from whichever of the libraries has it */
-#define LOAD(f)                                                                              \
-	for (size_t i = 0; i < sizeof(h) / sizeof(*h) && !images_dl_table.f; i++)            \
-		*(void **)(&images_dl_table.f) = dlsym(h[i], #f);                              \
-	if (!images_dl_table.f && !failure[0])                                                 \
-		snprintf(failure, sizeof(failure), "%s cannot be used: it has no %s", sonames[0], #f);
-	IMAGES_DL_FUNCTIONS(LOAD)
-#undef LOAD
-}
+static const cbl_dl_sym syms[] = {
+#define SYM(f) {#f, (void **)&images_dl_table.f},
+	IMAGES_DL_FUNCTIONS(SYM)
+#undef SYM
+};
 
-int images_dl_load(cbl_error **err)
-{
-	pthread_once(&once, load);
-	if (failure[0])
-		return cbl_error_set(err, CBL_EIO, "%s", failure);
-	return 0;
-}
+static cbl_dl_lib lib = CBL_DL_LIB_INIT(sonames, syms);
+
+int images_dl_load(cbl_error **err) { return cbl_dl_load(&lib, err); }

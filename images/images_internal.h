@@ -33,8 +33,6 @@ int images_ref_parse(const char *s, images_ref *out, cbl_error **err);
 void images_ref_release(images_ref *r);
 /* "domain/path[:tag][@digest]" (caller frees). */
 char *images_ref_string(const images_ref *r);
-/* "domain/path" (caller frees). */
-char *images_ref_repo(const images_ref *r);
 
 /* True for "sha256:" + 64 lower-case hex digits. */
 bool images_digest_valid(const char *digest);
@@ -243,9 +241,5 @@ const char *images_catalog_endpoint(const images_catalog *c, const char *domain)
 /* Parses the version out of `X --version` output for a runtime
  * ("Python 3.11.2" -> "3.11", "v18.19.0" -> "18"). Caller frees; NULL if none. */
 char *images_host_parse_version(const char *runtime, const char *output);
-
-/* ---- small JSON helpers (manifest.c) ---------------------------------- */
-/* Borrowed string member or NULL. */
-const char *images_json_str(const json_t *o, const char *key);
 
 #endif

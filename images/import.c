@@ -15,6 +15,7 @@
 #include "util/alloc.h"
 #include "util/buf.h"
 #include "util/fs.h"
+#include "util/json.h"
 
 #include "images/dl.h"
 #include <errno.h>
@@ -454,10 +455,8 @@ static int oci_import(src *x, const char *want_name, const images_platform *want
 		/* several images, or several platforms of one: a platform pick
 		 * when the entries carry platforms */
 		size_t i;
-		cbl_error *e = NULL;
-		if (images_index_select(&idx, want, &i, &e) == 0)
+		if (images_index_select(&idx, want, &i, NULL) == 0)
 			pick = (ssize_t)i;
-		cbl_error_free(e);
 	}
 	if (pick < 0) {
 		cbl_buf names = CBL_BUF_INIT;
@@ -504,12 +503,10 @@ static const char *sniff_layer_type(const images_store *s, const char *digest)
 static bool repotag_matches(const images_catalog *cat, const char *want_name, const char *tag)
 {
 	char *a = NULL, *b = NULL;
-	cbl_error *e = NULL;
 	bool same = false;
-	if (images_name_canonical(cat, want_name, &a, NULL, &e) == 0 &&
-	    images_name_canonical(cat, tag, &b, NULL, &e) == 0)
+	if (images_name_canonical(cat, want_name, &a, NULL, NULL) == 0 &&
+	    images_name_canonical(cat, tag, &b, NULL, NULL) == 0)
 		same = !strcmp(a, b);
-	cbl_error_free(e);
 	free(a);
 	free(b);
 	return same;
@@ -552,7 +549,7 @@ static int docker_import(src *x, const images_catalog *cat, const char *want_nam
 	json_t *tags = json_object_get(entry, "RepoTags");
 	if (json_is_string(json_array_get(tags, 0)))
 		*found_name = cbl_xstrdup(json_string_value(json_array_get(tags, 0)));
-	const char *cfgname = images_json_str(entry, "Config");
+	const char *cfgname = cbl_json_str(entry, "Config");
 	json_t *layers = json_object_get(entry, "Layers");
 	if (!cfgname || !json_is_array(layers)) {
 		rc = cbl_error_set(err, CBL_EINVAL, "manifest.json: an image without Config or Layers");

@@ -8,19 +8,15 @@
  */
 #include "images/images_internal.h"
 #include "util/alloc.h"
+#include "util/array.h"
 #include "util/buf.h"
+#include "util/json.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
 
 #include "util/banned.h"
-
-const char *images_json_str(const json_t *o, const char *key)
-{
-	json_t *v = json_object_get(o, key);
-	return json_is_string(v) ? json_string_value(v) : NULL;
-}
 
 static char *dup_or_null(const char *s) { return s ? cbl_xstrdup(s) : NULL; }
 
@@ -53,7 +49,7 @@ static int desc_parse(const json_t *j, images_desc *d, const char *what, cbl_err
 	memset(d, 0, sizeof(*d));
 	if (!json_is_object(j))
 		return cbl_error_set(err, CBL_EINVAL, "manifest: %s is not an object", what);
-	const char *dg = images_json_str(j, "digest");
+	const char *dg = cbl_json_str(j, "digest");
 	json_t *sz = json_object_get(j, "size");
 	if (!dg)
 		return cbl_error_set(err, CBL_EINVAL, "manifest: %s has no digest", what);
@@ -65,17 +61,17 @@ static int desc_parse(const json_t *j, images_desc *d, const char *what, cbl_err
 		return cbl_error_set(err, CBL_EINVAL, "manifest: %s %s has no valid size", what, dg);
 	d->digest = cbl_xstrdup(dg);
 	d->size = (int64_t)json_integer_value(sz);
-	d->media_type = dup_or_null(images_json_str(j, "mediaType"));
+	d->media_type = dup_or_null(cbl_json_str(j, "mediaType"));
 	json_t *pf = json_object_get(j, "platform");
 	if (json_is_object(pf)) {
-		d->os = dup_or_null(images_json_str(pf, "os"));
-		d->arch = dup_or_null(images_json_str(pf, "architecture"));
-		d->variant = dup_or_null(images_json_str(pf, "variant"));
+		d->os = dup_or_null(cbl_json_str(pf, "os"));
+		d->arch = dup_or_null(cbl_json_str(pf, "architecture"));
+		d->variant = dup_or_null(cbl_json_str(pf, "variant"));
 	}
 	json_t *an = json_object_get(j, "annotations");
 	if (json_is_object(an)) {
-		d->ref_name = dup_or_null(images_json_str(an, "org.opencontainers.image.ref.name"));
-		d->image_name = dup_or_null(images_json_str(an, "io.containerd.image.name"));
+		d->ref_name = dup_or_null(cbl_json_str(an, "org.opencontainers.image.ref.name"));
+		d->image_name = dup_or_null(cbl_json_str(an, "io.containerd.image.name"));
 	}
 	return 0;
 }
@@ -136,7 +132,7 @@ int images_manifest_parse(const char *body, size_t len, const char *content_type
 		rc = cbl_error_set(err, CBL_EINVAL, "manifest: unsupported schemaVersion");
 		goto out;
 	}
-	const char *mt = images_json_str(j, "mediaType");
+	const char *mt = cbl_json_str(j, "mediaType");
 	if (!mt && content_type && *content_type)
 		mt = content_type;
 	json_t *mans = json_object_get(j, "manifests");
@@ -223,7 +219,7 @@ void images_platform_host(images_platform *out)
 		{"i386", "386", NULL},       {"ppc64le", "ppc64le", NULL}, {"s390x", "s390x", NULL},
 		{"riscv64", "riscv64", NULL},
 	};
-	for (size_t i = 0; i < sizeof(map) / sizeof(*map); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(map); i++)
 		if (!strcmp(m, map[i].machine)) {
 			out->arch = cbl_xstrdup(map[i].arch);
 			out->variant = dup_or_null(map[i].variant);
@@ -326,9 +322,9 @@ int images_config_parse(const char *body, size_t len, images_config *out, cbl_er
 		json_decref(j);
 		return cbl_error_set(err, CBL_EINVAL, "image config is not a JSON object");
 	}
-	out->os = dup_or_null(images_json_str(j, "os"));
-	out->arch = dup_or_null(images_json_str(j, "architecture"));
-	out->variant = dup_or_null(images_json_str(j, "variant"));
+	out->os = dup_or_null(cbl_json_str(j, "os"));
+	out->arch = dup_or_null(cbl_json_str(j, "architecture"));
+	out->variant = dup_or_null(cbl_json_str(j, "variant"));
 	json_t *cfg = json_object_get(j, "config");
 	if (json_is_object(cfg)) {
 		json_t *env = json_object_get(cfg, "Env");
@@ -337,10 +333,10 @@ int images_config_parse(const char *body, size_t len, images_config *out, cbl_er
 		json_array_foreach(env, i, v)
 			if (json_is_string(v) && strchr(json_string_value(v), '='))
 				cbl_strv_push(&out->env, json_string_value(v));
-		const char *wd = images_json_str(cfg, "WorkingDir");
+		const char *wd = cbl_json_str(cfg, "WorkingDir");
 		if (wd && *wd)
 			out->working_dir = cbl_xstrdup(wd);
-		const char *u = images_json_str(cfg, "User");
+		const char *u = cbl_json_str(cfg, "User");
 		if (u && *u)
 			out->user = cbl_xstrdup(u);
 	}

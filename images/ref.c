@@ -246,11 +246,6 @@ out:
 	return rc;
 }
 
-char *images_ref_repo(const images_ref *r)
-{
-	return cbl_xasprintf("%s/%s", r->domain, r->path);
-}
-
 char *images_ref_string(const images_ref *r)
 {
 	cbl_buf b = CBL_BUF_INIT;

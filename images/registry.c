@@ -26,6 +26,7 @@
 #include "util/alloc.h"
 #include "util/buf.h"
 #include "util/fs.h"
+#include "util/json.h"
 
 #include <ctype.h>
 #include "images/dl.h"
@@ -168,7 +169,7 @@ static void load_docker_auth(images_registry *r)
 		free(h);
 		if (!match)
 			continue;
-		const char *a = images_json_str(v, "auth");
+		const char *a = cbl_json_str(v, "auth");
 		if (a && *a) {
 			size_t al = strlen(a);
 			unsigned char *dec = cbl_xmalloc(al + 4);
@@ -184,9 +185,9 @@ static void load_docker_auth(images_registry *r)
 				}
 			}
 			free(dec);
-		} else if (images_json_str(v, "username") && images_json_str(v, "password")) {
-			r->user = cbl_xstrdup(images_json_str(v, "username"));
-			r->pass = cbl_xstrdup(images_json_str(v, "password"));
+		} else if (cbl_json_str(v, "username") && cbl_json_str(v, "password")) {
+			r->user = cbl_xstrdup(cbl_json_str(v, "username"));
+			r->pass = cbl_xstrdup(cbl_json_str(v, "password"));
 		}
 		break;
 	}
@@ -393,9 +394,9 @@ static char *registry_error(const resp *p)
 	json_t *e0 = json_array_get(json_object_get(j, "errors"), 0);
 	char *s = NULL;
 	if (e0)
-		s = cbl_xasprintf("%s%s%s", images_json_str(e0, "code") ? images_json_str(e0, "code") : "",
-				  images_json_str(e0, "message") ? ": " : "",
-				  images_json_str(e0, "message") ? images_json_str(e0, "message") : "");
+		s = cbl_xasprintf("%s%s%s", cbl_json_str(e0, "code") ? cbl_json_str(e0, "code") : "",
+				  cbl_json_str(e0, "message") ? ": " : "",
+				  cbl_json_str(e0, "message") ? cbl_json_str(e0, "message") : "");
 	json_decref(j);
 	return s;
 }
@@ -492,9 +493,9 @@ static int authenticate(images_registry *r, const char *www_auth, cbl_error **er
 		goto out;
 	}
 	j = json_loadb(cbl_buf_cstr(&p.body), p.body.len, 0, NULL);
-	const char *tok = images_json_str(j, "token");
+	const char *tok = cbl_json_str(j, "token");
 	if (!tok || !*tok)
-		tok = images_json_str(j, "access_token");
+		tok = cbl_json_str(j, "access_token");
 	if (!tok || !*tok) {
 		rc = cbl_error_set(err, CBL_EIO, "registry %s: the token service gave no token", r->domain);
 		goto out;

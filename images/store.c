@@ -9,8 +9,10 @@
  */
 #include "images/images_internal.h"
 #include "util/alloc.h"
+#include "util/array.h"
 #include "util/buf.h"
 #include "util/fs.h"
+#include "util/json.h"
 #include "util/time.h"
 
 #include <dirent.h>
@@ -42,7 +44,7 @@ int images_store_open(images_store *s, const char *home, cbl_error **err)
 	rc = cbl_realpath(dir, &real, err);
 	if (rc)
 		goto out;
-	for (size_t i = 0; i < sizeof(subdirs) / sizeof(*subdirs); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(subdirs); i++) {
 		char *p = cbl_path_join(real, subdirs[i]);
 		rc = cbl_mkdir_p(p, 0755, err);
 		free(p);
@@ -303,7 +305,7 @@ static int ref_load(const char *path, json_t **out, cbl_error **err)
 		return rc;
 	json_t *j = json_loadb(txt, len, 0, NULL);
 	free(txt);
-	if (!json_is_object(j) || !images_json_str(j, "name") || !images_digest_valid(images_json_str(j, "digest"))) {
+	if (!json_is_object(j) || !cbl_json_str(j, "name") || !images_digest_valid(cbl_json_str(j, "digest"))) {
 		json_decref(j);
 		return cbl_error_set(err, CBL_EINVAL, "%s: not an image record", path);
 	}
@@ -319,7 +321,7 @@ int images_store_ref_get(const images_store *s, const char *name, char **out_dig
 	*out_digest = NULL;
 	int rc = ref_load(p, &j, &e);
 	free(p);
-	if (rc == CBL_ENOENT || (!rc && strcmp(images_json_str(j, "name"), name))) {
+	if (rc == CBL_ENOENT || (!rc && strcmp(cbl_json_str(j, "name"), name))) {
 		cbl_error_free(e);
 		json_decref(j);
 		return cbl_error_set(err, CBL_ENOENT, "image %s is not in the local store", name);
@@ -331,7 +333,7 @@ int images_store_ref_get(const images_store *s, const char *name, char **out_dig
 			cbl_error_free(e);
 		return rc;
 	}
-	*out_digest = cbl_xstrdup(images_json_str(j, "digest"));
+	*out_digest = cbl_xstrdup(cbl_json_str(j, "digest"));
 	json_decref(j);
 	return 0;
 }
@@ -366,7 +368,7 @@ void images_root_free(images_root *r)
 
 static char *jdup(const json_t *o, const char *k)
 {
-	const char *s = images_json_str(o, k);
+	const char *s = cbl_json_str(o, k);
 	return s ? cbl_xstrdup(s) : NULL;
 }
 
@@ -424,15 +426,102 @@ static void progress(const images_resolve_opts *o, images_progress *p)
 		o->progress(p, o->payload);
 }
 
+/* Reads an image's manifest and config from the blob store and checks that
+ * every layer is there; *all_total = the layers' size. */
+static int load_image(images_store *s, const char *name, const char *digest, images_manifest *m,
+		      images_config *cfg, uint64_t *all_total, cbl_error **err)
+{
+	char *mbody = NULL, *cbody = NULL;
+	size_t mlen = 0, clen = 0;
+	int rc = images_store_read_blob(s, digest, &mbody, &mlen, err);
+	if (rc)
+		goto out;
+	rc = images_manifest_parse(mbody, mlen, NULL, m, err);
+	if (rc)
+		goto out;
+	if (m->kind != IMAGES_MANIFEST_IMAGE) {
+		rc = cbl_error_set(err, CBL_EINVAL, "%s is an index, not an image manifest", digest);
+		goto out;
+	}
+	rc = images_store_read_blob(s, m->config.digest, &cbody, &clen, err);
+	if (rc)
+		goto out;
+	rc = images_config_parse(cbody, clen, cfg, err);
+	if (rc)
+		goto out;
+	*all_total = 0;
+	for (size_t i = 0; i < m->nlayers; i++) {
+		if (!images_store_has_blob(s, m->layers[i].digest, m->layers[i].size)) {
+			rc = cbl_error_set(err, CBL_ENOENT, "layer %s of %s is not stored (or truncated)",
+					   m->layers[i].digest, name ? name : digest);
+			goto out;
+		}
+		*all_total += (uint64_t)m->layers[i].size;
+	}
+out:
+	free(mbody);
+	free(cbody);
+	return rc;
+}
+
+/* Unpacks the layers, in order, into ctx->root, with progress. */
+static int unpack_layers(images_store *s, const images_resolve_opts *o, const images_manifest *m,
+			 uint64_t all_total, images_unpack_ctx *ctx, cbl_error **err)
+{
+	uint64_t done = 0;
+	for (size_t i = 0; i < m->nlayers; i++) {
+		images_progress p = {.stage = IMAGES_STAGE_UNPACK, .digest = m->layers[i].digest,
+				     .done = 0, .total = (uint64_t)m->layers[i].size, .all_done = done,
+				     .all_total = all_total, .index = i, .count = m->nlayers};
+		progress(o, &p);
+		char *lp = images_store_blob_path(s, m->layers[i].digest);
+		int rc = images_unpack_layer(ctx, lp, err);
+		free(lp);
+		if (rc) {
+			cbl_error_wrap(err, "layer %zu/%zu (%s)", i + 1, m->nlayers, m->layers[i].digest);
+			return rc;
+		}
+		done += (uint64_t)m->layers[i].size;
+	}
+	return 0;
+}
+
+/* Writes a root's summary (meta.json at mp): sizes, counts and the config
+ * a build needs. */
+static int write_root_meta(const char *mp, const char *digest, const images_manifest *m,
+			   const images_config *cfg, const images_unpack_ctx *ctx, uint64_t blob_bytes,
+			   cbl_error **err)
+{
+	json_t *meta = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}", "digest", digest, "config",
+				 m->config.digest, "root_bytes", (json_int_t)ctx->bytes, "blob_bytes",
+				 (json_int_t)blob_bytes, "created", (json_int_t)cbl_now_us(), "entries",
+				 (json_int_t)ctx->entries);
+	json_t *env = json_array();
+	for (size_t i = 0; i < cfg->env.n; i++)
+		json_array_append_new(env, json_string(cfg->env.v[i]));
+	json_object_set_new(meta, "env", env);
+	cbl_json_set_str(meta, "working_dir", cfg->working_dir);
+	cbl_json_set_str(meta, "user", cfg->user);
+	cbl_json_set_str(meta, "os", cfg->os);
+	cbl_json_set_str(meta, "architecture", cfg->arch);
+	cbl_json_set_str(meta, "variant", cfg->variant);
+	if (ctx->skipped)
+		json_object_set_new(meta, "skipped_entries", json_integer((json_int_t)ctx->skipped));
+	char *txt = json_dumps(meta, JSON_INDENT(1) | JSON_SORT_KEYS);
+	int rc = cbl_write_file_atomic(mp, txt, strlen(txt), 0644, false, err);
+	free(txt);
+	json_decref(meta);
+	return rc;
+}
+
 int images_store_materialize(images_store *s, const char *name, const char *digest,
 			     const images_resolve_opts *o, bool *did_unpack, images_root **out,
 			     cbl_error **err)
 {
-	char *mbody = NULL, *cbody = NULL, *tmp = NULL, *rp = NULL, *mp = NULL, *txt = NULL;
-	size_t mlen = 0, clen = 0;
+	char *tmp = NULL, *rp = NULL, *mp = NULL;
 	images_manifest m = {0};
 	images_config cfg = {0};
-	json_t *meta = NULL;
+	uint64_t all_total = 0;
 	struct stat st;
 	int rc;
 	if (did_unpack)
@@ -443,32 +532,9 @@ int images_store_materialize(images_store *s, const char *name, const char *dige
 		rc = images_store_root_load(s, name, digest, out, err);
 		goto out;
 	}
-	rc = images_store_read_blob(s, digest, &mbody, &mlen, err);
+	rc = load_image(s, name, digest, &m, &cfg, &all_total, err);
 	if (rc)
 		goto out;
-	rc = images_manifest_parse(mbody, mlen, NULL, &m, err);
-	if (rc)
-		goto out;
-	if (m.kind != IMAGES_MANIFEST_IMAGE) {
-		rc = cbl_error_set(err, CBL_EINVAL, "%s is an index, not an image manifest", digest);
-		goto out;
-	}
-	rc = images_store_read_blob(s, m.config.digest, &cbody, &clen, err);
-	if (rc)
-		goto out;
-	rc = images_config_parse(cbody, clen, &cfg, err);
-	if (rc)
-		goto out;
-	uint64_t blob_bytes = (uint64_t)m.config.size, all_total = 0;
-	for (size_t i = 0; i < m.nlayers; i++) {
-		if (!images_store_has_blob(s, m.layers[i].digest, m.layers[i].size)) {
-			rc = cbl_error_set(err, CBL_ENOENT, "layer %s of %s is not stored (or truncated)",
-					   m.layers[i].digest, name ? name : digest);
-			goto out;
-		}
-		all_total += (uint64_t)m.layers[i].size;
-	}
-	blob_bytes += all_total;
 
 	/* leftovers of a crashed unpack of this same image */
 	char u[37];
@@ -479,47 +545,13 @@ int images_store_materialize(images_store *s, const char *name, const char *dige
 		goto out;
 	}
 	images_unpack_ctx ctx = {.root = tmp, .as_root = geteuid() == 0};
-	uint64_t done = 0;
-	for (size_t i = 0; i < m.nlayers; i++) {
-		images_progress p = {.stage = IMAGES_STAGE_UNPACK, .digest = m.layers[i].digest,
-				     .done = 0, .total = (uint64_t)m.layers[i].size, .all_done = done,
-				     .all_total = all_total, .index = i, .count = m.nlayers};
-		progress(o, &p);
-		char *lp = images_store_blob_path(s, m.layers[i].digest);
-		rc = images_unpack_layer(&ctx, lp, err);
-		free(lp);
-		if (rc) {
-			cbl_error_wrap(err, "layer %zu/%zu (%s)", i + 1, m.nlayers, m.layers[i].digest);
-			goto out;
-		}
-		done += (uint64_t)m.layers[i].size;
-	}
-	meta = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}", "digest", digest, "config", m.config.digest,
-			 "root_bytes", (json_int_t)ctx.bytes, "blob_bytes", (json_int_t)blob_bytes, "created",
-			 (json_int_t)cbl_now_us(), "entries", (json_int_t)ctx.entries);
-	json_t *env = json_array();
-	for (size_t i = 0; i < cfg.env.n; i++)
-		json_array_append_new(env, json_string(cfg.env.v[i]));
-	json_object_set_new(meta, "env", env);
-	if (cfg.working_dir)
-		json_object_set_new(meta, "working_dir", json_string(cfg.working_dir));
-	if (cfg.user)
-		json_object_set_new(meta, "user", json_string(cfg.user));
-	if (cfg.os)
-		json_object_set_new(meta, "os", json_string(cfg.os));
-	if (cfg.arch)
-		json_object_set_new(meta, "architecture", json_string(cfg.arch));
-	if (cfg.variant)
-		json_object_set_new(meta, "variant", json_string(cfg.variant));
-	if (ctx.skipped)
-		json_object_set_new(meta, "skipped_entries", json_integer((json_int_t)ctx.skipped));
-	txt = json_dumps(meta, JSON_INDENT(1) | JSON_SORT_KEYS);
-	rc = cbl_write_file_atomic(mp, txt, strlen(txt), 0644, false, err);
+	rc = unpack_layers(s, o, &m, all_total, &ctx, err);
 	if (rc)
 		goto out;
-	cbl_error *e2 = NULL;
-	cbl_rm_rf(rp, &e2); /* a root without its summary: an interrupted publish */
-	cbl_error_free(e2);
+	rc = write_root_meta(mp, digest, &m, &cfg, &ctx, (uint64_t)m.config.size + all_total, err);
+	if (rc)
+		goto out;
+	cbl_rm_rf(rp, NULL); /* a root without its summary: an interrupted publish */
 	if (rename(tmp, rp) < 0) {
 		rc = cbl_error_set_errno(err, CBL_EIO, errno, "rename %s", tmp);
 		goto out;
@@ -534,15 +566,9 @@ int images_store_materialize(images_store *s, const char *name, const char *dige
 	rc = images_store_root_load(s, name, digest, out, err);
 out:
 	if (tmp) {
-		cbl_error *e = NULL;
-		cbl_rm_rf(tmp, &e);
-		cbl_error_free(e);
+		cbl_rm_rf(tmp, NULL);
 		free(tmp);
 	}
-	json_decref(meta);
-	free(txt);
-	free(mbody);
-	free(cbody);
 	free(rp);
 	free(mp);
 	images_manifest_release(&m);
@@ -589,10 +615,8 @@ static int each_ref(const images_store *s, void (*fn)(const char *path, json_t *
 			continue;
 		char *p = cbl_path_join(dir, de->d_name);
 		json_t *j = NULL;
-		cbl_error *e = NULL;
-		if (ref_load(p, &j, &e) == 0)
+		if (ref_load(p, &j, NULL) == 0)
 			fn(p, j, payload);
-		cbl_error_free(e);
 		json_decref(j);
 		free(p);
 	}
@@ -611,11 +635,11 @@ static void ls_one(const char *path, json_t *rec, void *payload)
 {
 	(void)path;
 	struct ls_state *st = payload;
-	const char *digest = images_json_str(rec, "digest");
+	const char *digest = cbl_json_str(rec, "digest");
 	CBL_GROW(st->l->items, st->l->n + 1, st->cap);
 	images_info *in = &st->l->items[st->l->n++];
 	memset(in, 0, sizeof(*in));
-	in->name = cbl_xstrdup(images_json_str(rec, "name"));
+	in->name = cbl_xstrdup(cbl_json_str(rec, "name"));
 	in->digest = cbl_xstrdup(digest);
 	json_t *c = json_object_get(rec, "created");
 	in->created_us = json_is_integer(c) ? (int64_t)json_integer_value(c) : 0;
@@ -700,7 +724,7 @@ static void mark_one(const char *path, json_t *rec, void *payload)
 	void **pp = payload;
 	const images_store *s = pp[0];
 	hexset *roots = pp[1], *blobs = pp[2];
-	const char *digest = images_json_str(rec, "digest");
+	const char *digest = cbl_json_str(rec, "digest");
 	hexset_add(roots, digest);
 	hexset_add(blobs, digest);
 	char *mb = NULL;

@@ -330,155 +330,167 @@ static int copy_data(struct archive *a, struct archive *w, uint64_t *bytes, cbl_
 	}
 }
 
-int images_unpack_layer(images_unpack_ctx *ctx, const char *layer_path, cbl_error **err)
-{
-	if (images_dl_load(err) < 0)
-		return CBL_EIO;
-	struct archive *a = archive_read_new();
-	struct archive *w = archive_write_disk_new();
-	struct archive_entry *e;
-	pathset added = {0};
-	cbl_buf name = CBL_BUF_INIT, link = CBL_BUF_INIT, full = CBL_BUF_INIT, parent = CBL_BUF_INIT;
-	cbl_buf rawb = CBL_BUF_INIT;
-	int rootfd = -1, rc = 0, r;
+/* One layer being unpacked: the archive, the disk writer, the root and the
+ * paths this layer added (its whiteouts do not delete those). */
+typedef struct layer {
+	images_unpack_ctx *ctx;
+	struct archive *a, *w;
+	int rootfd;
+	pathset added;
+	cbl_buf name, link, full, parent, rawb;
+} layer;
 
-	rootfd = open(ctx->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (rootfd < 0) {
-		rc = cbl_error_set_errno(err, CBL_EIO, errno, "open %s", ctx->root);
-		goto out;
-	}
-	archive_read_support_filter_gzip(a);
-	archive_read_support_filter_zstd(a);
-	archive_read_support_filter_xz(a);
-	archive_read_support_filter_bzip2(a);
-	archive_read_support_format_tar(a);
+static int layer_open(layer *l, const char *layer_path, cbl_error **err)
+{
+	images_unpack_ctx *ctx = l->ctx;
+	l->rootfd = open(ctx->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (l->rootfd < 0)
+		return cbl_error_set_errno(err, CBL_EIO, errno, "open %s", ctx->root);
+	archive_read_support_filter_gzip(l->a);
+	archive_read_support_filter_zstd(l->a);
+	archive_read_support_filter_xz(l->a);
+	archive_read_support_filter_bzip2(l->a);
+	archive_read_support_format_tar(l->a);
 	int flags = ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR |
 		    ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT;
 	if (ctx->as_root)
 		flags |= ARCHIVE_EXTRACT_OWNER;
-	archive_write_disk_set_options(w, flags);
-	if (archive_read_open_filename(a, layer_path, 256 << 10) != ARCHIVE_OK) {
-		rc = cbl_error_set(err, CBL_EIO, "open %s: %s", layer_path, archive_error_string(a));
-		goto out;
+	archive_write_disk_set_options(l->w, flags);
+	if (archive_read_open_filename(l->a, layer_path, 256 << 10) != ARCHIVE_OK)
+		return cbl_error_set(err, CBL_EIO, "open %s: %s", layer_path, archive_error_string(l->a));
+	return 0;
+}
+
+/* Creates the entry on disk (its header: the file, directory or link
+ * itself).  raw: the name as the layer gives it, for messages. */
+static int layer_write_header(layer *l, struct archive_entry *e, mode_t type, const char *raw,
+			      cbl_error **err)
+{
+	images_unpack_ctx *ctx = l->ctx;
+	int rc, r = archive_write_header(l->w, e);
+	if (r < ARCHIVE_WARN && type != AE_IFDIR) {
+		/* a directory in the way of a file: overlay semantics say the
+		 * new entry replaces it (libarchive only removes empty ones) */
+		struct stat st;
+		const char *b2;
+		split(l->name.ptr, &l->parent, &b2);
+		if (fstatat(l->rootfd, l->name.ptr, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
+			int pfd = open_dir_nofollow(l->rootfd, cbl_buf_cstr(&l->parent), err);
+			if (pfd < 0)
+				return pfd == -ENOENT ? cbl_error_set(err, CBL_EIO, "'%s' vanished", raw) : pfd;
+			rc = rm_at(pfd, b2, err);
+			close(pfd);
+			if (rc)
+				return rc;
+			archive_entry_set_pathname(e, l->full.ptr);
+			r = archive_write_header(l->w, e);
+		}
 	}
-	for (;;) {
-		r = archive_read_next_header(a, &e);
+	if (r < ARCHIVE_WARN) {
+		const char *msg = archive_error_string(l->w);
+		size_t rl = strlen(ctx->root);
+		const char *in = msg ? strstr(msg, ctx->root) : NULL;
+		if (in && in[rl] == '/')
+			return cbl_error_set(err, CBL_EINVAL, "entry '%s': %.*s%s: refused", raw, (int)(in - msg),
+					     msg, in + rl + 1);
+		return cbl_error_set(err, CBL_EINVAL, "entry '%s': %s", raw, msg ? msg : "cannot be created");
+	}
+	return 0;
+}
+
+/* Unpacks one entry of the layer: a whiteout deletes, anything else is
+ * created under the root (device nodes skipped when not root). */
+static int layer_entry(layer *l, struct archive_entry *e, cbl_error **err)
+{
+	images_unpack_ctx *ctx = l->ctx;
+	if (!archive_entry_pathname(e))
+		return cbl_error_set(err, CBL_EINVAL, "entry without a name");
+	/* the entry's own storage changes below: keep the name as given */
+	cbl_buf_reset(&l->rawb);
+	cbl_buf_puts(&l->rawb, archive_entry_pathname(e));
+	const char *raw = l->rawb.ptr;
+	int rc = clean_name(raw, &l->name, "entry", err);
+	if (rc)
+		return rc;
+	if (!l->name.len)
+		return 0; /* "./": the root keeps its own mode */
+	const char *base;
+	split(l->name.ptr, &l->parent, &base);
+	if (!strncmp(base, ".wh.", 4)) {
+		if (!strcmp(base, ".wh..wh..opq"))
+			return opaque(l->rootfd, &l->added, cbl_buf_cstr(&l->parent), err);
+		if (strncmp(base, ".wh..wh.", 8))
+			return whiteout(l->rootfd, &l->added, cbl_buf_cstr(&l->parent), base + 4, err);
+		return 0;
+	}
+	mode_t type = archive_entry_filetype(e);
+	if (!ctx->as_root && (type == AE_IFCHR || type == AE_IFBLK)) {
+		ctx->skipped++;
+		return 0;
+	}
+	set_add_path(&l->added, l->name.ptr);
+	cbl_buf_reset(&l->full);
+	cbl_buf_printf(&l->full, "%s/%s", ctx->root, l->name.ptr);
+	archive_entry_set_pathname(e, l->full.ptr);
+	const char *hl = archive_entry_hardlink(e);
+	if (hl) {
+		rc = clean_name(hl, &l->link, "hard link target", err);
+		if (rc)
+			return rc;
+		if (!l->link.len)
+			return cbl_error_set(err, CBL_EINVAL, "entry '%s' is a hard link to the root: refused", raw);
+		char *t = cbl_xasprintf("%s/%s", ctx->root, l->link.ptr);
+		archive_entry_set_hardlink(e, t);
+		free(t);
+	}
+	if (!ctx->as_root && type == AE_IFDIR)
+		archive_entry_set_perm(e, archive_entry_perm(e) | 0700);
+	rc = layer_write_header(l, e, type, raw, err);
+	if (rc)
+		return rc;
+	ctx->entries++;
+	if (type == AE_IFREG && archive_entry_size(e) > 0 && !hl) {
+		rc = copy_data(l->a, l->w, &ctx->bytes, err);
+		if (rc) {
+			cbl_error_wrap(err, "entry '%s'", raw);
+			return rc;
+		}
+	}
+	if (archive_write_finish_entry(l->w) < ARCHIVE_WARN)
+		return cbl_error_set(err, CBL_EIO, "entry '%s': %s", raw, archive_error_string(l->w));
+	return 0;
+}
+
+int images_unpack_layer(images_unpack_ctx *ctx, const char *layer_path, cbl_error **err)
+{
+	if (images_dl_load(err) < 0)
+		return CBL_EIO;
+	layer l = {.ctx = ctx, .a = archive_read_new(), .w = archive_write_disk_new(), .rootfd = -1};
+	struct archive_entry *e;
+	int rc = layer_open(&l, layer_path, err);
+	while (!rc) {
+		int r = archive_read_next_header(l.a, &e);
 		if (r == ARCHIVE_EOF)
 			break;
-		if (r < ARCHIVE_WARN) {
-			rc = cbl_error_set(err, CBL_EINVAL, "not a readable tar layer: %s", archive_error_string(a));
-			goto out;
-		}
-		if (!archive_entry_pathname(e)) {
-			rc = cbl_error_set(err, CBL_EINVAL, "entry without a name");
-			goto out;
-		}
-		/* the entry's own storage changes below: keep the name as given */
-		cbl_buf_reset(&rawb);
-		cbl_buf_puts(&rawb, archive_entry_pathname(e));
-		const char *raw = rawb.ptr;
-		rc = clean_name(raw, &name, "entry", err);
-		if (rc)
-			goto out;
-		if (!name.len)
-			continue; /* "./": the root keeps its own mode */
-		const char *base;
-		split(name.ptr, &parent, &base);
-		if (!strncmp(base, ".wh.", 4)) {
-			if (!strcmp(base, ".wh..wh..opq"))
-				rc = opaque(rootfd, &added, cbl_buf_cstr(&parent), err);
-			else if (strncmp(base, ".wh..wh.", 8))
-				rc = whiteout(rootfd, &added, cbl_buf_cstr(&parent), base + 4, err);
-			if (rc)
-				goto out;
-			continue;
-		}
-		mode_t type = archive_entry_filetype(e);
-		if (!ctx->as_root && (type == AE_IFCHR || type == AE_IFBLK)) {
-			ctx->skipped++;
-			continue;
-		}
-		set_add_path(&added, name.ptr);
-		cbl_buf_reset(&full);
-		cbl_buf_printf(&full, "%s/%s", ctx->root, name.ptr);
-		archive_entry_set_pathname(e, full.ptr);
-		const char *hl = archive_entry_hardlink(e);
-		if (hl) {
-			rc = clean_name(hl, &link, "hard link target", err);
-			if (rc)
-				goto out;
-			if (!link.len) {
-				rc = cbl_error_set(err, CBL_EINVAL, "entry '%s' is a hard link to the root: refused", raw);
-				goto out;
-			}
-			char *t = cbl_xasprintf("%s/%s", ctx->root, link.ptr);
-			archive_entry_set_hardlink(e, t);
-			free(t);
-		}
-		if (!ctx->as_root && type == AE_IFDIR)
-			archive_entry_set_perm(e, archive_entry_perm(e) | 0700);
-		r = archive_write_header(w, e);
-		if (r < ARCHIVE_WARN && type != AE_IFDIR) {
-			/* a directory in the way of a file: overlay semantics say the
-			 * new entry replaces it (libarchive only removes empty ones) */
-			struct stat st;
-			const char *b2;
-			split(name.ptr, &parent, &b2);
-			if (fstatat(rootfd, name.ptr, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
-				int pfd = open_dir_nofollow(rootfd, cbl_buf_cstr(&parent), err);
-				if (pfd < 0) {
-					rc = pfd == -ENOENT ? cbl_error_set(err, CBL_EIO, "'%s' vanished", raw) : pfd;
-					goto out;
-				}
-				rc = rm_at(pfd, b2, err);
-				close(pfd);
-				if (rc)
-					goto out;
-				archive_entry_set_pathname(e, full.ptr);
-				r = archive_write_header(w, e);
-			}
-		}
-		if (r < ARCHIVE_WARN) {
-			const char *msg = archive_error_string(w);
-			size_t rl = strlen(ctx->root);
-			const char *in = msg ? strstr(msg, ctx->root) : NULL;
-			if (in && in[rl] == '/')
-				rc = cbl_error_set(err, CBL_EINVAL, "entry '%s': %.*s%s: refused", raw, (int)(in - msg), msg,
-						   in + rl + 1);
-			else
-				rc = cbl_error_set(err, CBL_EINVAL, "entry '%s': %s", raw, msg ? msg : "cannot be created");
-			goto out;
-		}
-		ctx->entries++;
-		if (type == AE_IFREG && archive_entry_size(e) > 0 && !hl) {
-			rc = copy_data(a, w, &ctx->bytes, err);
-			if (rc) {
-				cbl_error_wrap(err, "entry '%s'", raw);
-				goto out;
-			}
-		}
-		r = archive_write_finish_entry(w);
-		if (r < ARCHIVE_WARN) {
-			rc = cbl_error_set(err, CBL_EIO, "entry '%s': %s", raw, archive_error_string(w));
-			goto out;
-		}
+		if (r < ARCHIVE_WARN)
+			rc = cbl_error_set(err, CBL_EINVAL, "not a readable tar layer: %s",
+					   archive_error_string(l.a));
+		else
+			rc = layer_entry(&l, e, err);
 	}
 	/* directory modes and times are fixed up last (a 0555 directory must
 	 * stay writable until its content is in) */
-	if (archive_write_close(w) < ARCHIVE_WARN) {
-		rc = cbl_error_set(err, CBL_EIO, "finishing layer: %s", archive_error_string(w));
-		goto out;
-	}
-out:
-	archive_read_free(a);
-	archive_write_free(w);
-	if (rootfd >= 0)
-		close(rootfd);
-	set_release(&added);
-	cbl_buf_release(&name);
-	cbl_buf_release(&link);
-	cbl_buf_release(&full);
-	cbl_buf_release(&parent);
-	cbl_buf_release(&rawb);
+	if (!rc && archive_write_close(l.w) < ARCHIVE_WARN)
+		rc = cbl_error_set(err, CBL_EIO, "finishing layer: %s", archive_error_string(l.w));
+	archive_read_free(l.a);
+	archive_write_free(l.w);
+	if (l.rootfd >= 0)
+		close(l.rootfd);
+	set_release(&l.added);
+	cbl_buf_release(&l.name);
+	cbl_buf_release(&l.link);
+	cbl_buf_release(&l.full);
+	cbl_buf_release(&l.parent);
+	cbl_buf_release(&l.rawb);
 	return rc;
 }

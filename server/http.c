@@ -16,7 +16,9 @@
  */
 #include "server/server.h"
 #include "server/sigv4.h"
+#include "store/api.h"
 #include "util/alloc.h"
+#include "util/array.h"
 #include "util/buf.h"
 #include "util/time.h"
 
@@ -66,51 +68,21 @@ struct req {
 struct service_prefix {
 	const char *prefix;   /* X-Amz-Target prefix, with the dot */
 	const char *signing;  /* SigV4 service name */
-	const char *invalid;  /* the service's "bad input" exception */
 };
 
 static const struct service_prefix services[] = {
-	{"CodeBuild_20161006.", "codebuild", "InvalidInputException"},
-	{"Logs_20140328.", "logs", "InvalidParameterException"},
+	{STORE_TARGET_CODEBUILD, "codebuild"},
+	{STORE_TARGET_LOGS, "logs"},
 };
 
 static const struct service_prefix *service_of(const char *target)
 {
 	if (!target)
 		return NULL;
-	for (size_t i = 0; i < sizeof(services) / sizeof(*services); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(services); i++)
 		if (!strncmp(target, services[i].prefix, strlen(services[i].prefix)))
 			return &services[i];
 	return NULL;
-}
-
-const char *server_error_type(int code, const char *target, unsigned *out_status)
-{
-	const struct service_prefix *svc = service_of(target);
-	unsigned st = 400;
-	const char *type;
-	switch (code) {
-	case CBL_EINVAL:
-	case CBL_ESPEC:
-		type = svc ? svc->invalid : "InvalidInputException";
-		break;
-	case CBL_ENOENT:
-		type = "ResourceNotFoundException";
-		break;
-	case CBL_EEXIST:
-		type = "ResourceAlreadyExistsException";
-		break;
-	case CBL_ELIMIT:
-		type = "AccountLimitExceededException";
-		break;
-	default:
-		type = "InternalFailure";
-		st = 500;
-		break;
-	}
-	if (out_status)
-		*out_status = st;
-	return type;
 }
 
 static void logf_(const server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -351,8 +323,8 @@ static enum MHD_Result handle(server *s, struct MHD_Connection *c, const char *u
 			 ? s->opts.dispatch_text(target, request, &body, &len, &err, s->opts.payload)
 			 : s->opts.dispatch(target, request, &response, &err, s->opts.payload);
 	if (rc < 0) {
-		unsigned st;
-		const char *type = server_error_type(rc, target, &st);
+		unsigned st = store_api_error_status(rc);
+		const char *type = store_api_error_type(target, rc);
 		free(body);
 		*out_status = st;
 		res = send_error(c, st, type, err ? err->msg : "internal error");

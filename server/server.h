@@ -19,12 +19,9 @@
  *   body over max_body     413 RequestEntityTooLargeException
  *   no / unknown target    400 UnknownOperationException
  *   body not a JSON object 400 SerializationException
- *   dispatch CBL_EINVAL    400 InvalidInputException (Logs targets:
- *                              InvalidParameterException)
- *            CBL_ENOENT    400 ResourceNotFoundException
- *            CBL_EEXIST    400 ResourceAlreadyExistsException
- *            CBL_ELIMIT    400 AccountLimitExceededException
- *            other         500 InternalFailure
+ *   dispatch errors        store/api.h's table (store_api_error_type,
+ *                              store_api_error_status): 400 with the
+ *                              modeled exception, 500 for internal faults
  *   not POST               405; a path other than "/": 404 (both JSON errors)
  *
  * Thread safety: the dispatch, known and log callbacks are called
@@ -101,10 +98,5 @@ bool server_is_loopback(const server *s);
 /* Stops accepting, closes connections after their current request and
  * joins every thread, then frees s.  NULL is fine. */
 void server_stop(server *s);
-
-/* The AWS error shape for a dispatch error code and target:
- * ("InvalidInputException", 400) etc.  Exposed for tests and for faces
- * that print the same codes. */
-const char *server_error_type(int code, const char *target, unsigned *out_status);
 
 #endif

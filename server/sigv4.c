@@ -496,6 +496,91 @@ static bool signed_has(const struct server_sigv4_auth *a, const char *name)
 	return false;
 }
 
+/* The credential scope against the request: terminator, date, service,
+ * region, and Host among the signed headers. */
+static int check_scope(const struct server_sigv4_auth *a, const char *amz_date,
+		       const struct server_sigv4_opts *opts, cbl_error **err)
+{
+	if (strcmp(a->terminator, "aws4_request"))
+		return cbl_error_set(err, CBL_EINVAL,
+				     "Credential should be scoped with a valid terminator: 'aws4_request', "
+				     "not '%s'.",
+				     a->terminator);
+	if (strncmp(a->date, amz_date, 8) || strlen(a->date) != 8)
+		return cbl_error_set(err, CBL_EINVAL,
+				     "Date in Credential scope does not match YYYYMMDD from ISO-8601 version "
+				     "of date from HTTP: '%s' != '%.8s', from '%s'.",
+				     a->date, amz_date, amz_date);
+	if (opts->service && strcmp(a->service, opts->service))
+		return cbl_error_set(err, CBL_EINVAL, "Credential should be scoped to correct service: '%s'.",
+				     opts->service);
+	if (opts->region && strcmp(a->region, opts->region))
+		return cbl_error_set(err, CBL_EINVAL,
+				     "Credential should be scoped to a valid region, not '%s'. This server "
+				     "serves region '%s'.",
+				     a->region, opts->region);
+	if (!signed_has(a, "host"))
+		return cbl_error_set(err, CBL_EINVAL,
+				     "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.");
+	return 0;
+}
+
+/* X-Amz-Date (t, as seconds) within opts->max_skew of opts->now. */
+static int check_skew(int64_t t, const char *amz_date, const struct server_sigv4_opts *opts,
+		      cbl_error **err)
+{
+	char nowbuf[32], limit[32];
+	if (opts->max_skew <= 0)
+		return 0;
+	if (t < opts->now - opts->max_skew) {
+		format_amz_date(opts->now, nowbuf);
+		format_amz_date(opts->now - opts->max_skew, limit);
+		return cbl_error_set(err, CBL_EINVAL,
+				     "Signature expired: %s is now earlier than %s (%s - %lld min.)",
+				     amz_date, limit, nowbuf, (long long)(opts->max_skew / 60));
+	}
+	if (t > opts->now + opts->max_skew) {
+		format_amz_date(opts->now, nowbuf);
+		format_amz_date(opts->now + opts->max_skew, limit);
+		return cbl_error_set(err, CBL_EINVAL,
+				     "Signature not yet current: %s is still later than %s (%s + %lld "
+				     "min.)",
+				     amz_date, limit, nowbuf, (long long)(opts->max_skew / 60));
+	}
+	return 0;
+}
+
+/* The body against x-amz-content-sha256, then the signature itself. */
+static int check_signature(const struct server_sigv4_request *req, const struct server_sigv4_auth *a,
+			   const char *amz_date, const char *secret,
+			   const struct server_sigv4_opts *opts, cbl_error **err)
+{
+	char body_hash[65];
+	server_sigv4_sha256_hex(req->body, req->body_len, body_hash);
+	const char *claimed = header_get(req, "x-amz-content-sha256", NULL);
+	if (claimed && strcmp(claimed, body_hash))
+		/* Also refuses UNSIGNED-PAYLOAD: the body must be covered. */
+		return cbl_error_set(err, CBL_EINVAL,
+				     "The provided 'x-amz-content-sha256' header does not match what was "
+				     "computed.");
+
+	int rc = 0;
+	char *creq = server_sigv4_canonical_request(req, a->signed_headers, body_hash, opts->normalize);
+	char *sts = server_sigv4_string_to_sign(amz_date, a->scope, creq);
+	char want[65];
+	server_sigv4_signature(secret, a->date, a->region, a->service, sts, want);
+	if (strlen(a->signature) != 64 || CRYPTO_memcmp(want, a->signature, 64) != 0)
+		rc = cbl_error_set(err, CBL_EINVAL,
+				   "The request signature we calculated does not match the signature you "
+				   "provided. Check your AWS Secret Access Key and signing method. Consult "
+				   "the service documentation for details.\n\nThe Canonical String for this "
+				   "request should have been\n'%s'\n\nThe String-to-Sign should have been\n'%s'\n",
+				   creq, sts);
+	free(creq);
+	free(sts);
+	return rc;
+}
+
 int server_sigv4_verify(const struct server_sigv4_request *req,
 			const struct server_sigv4_opts *opts, server_sigv4_secret_fn lookup,
 			void *payload, enum server_sigv4_status *out_status, char **out_akid,
@@ -503,7 +588,6 @@ int server_sigv4_verify(const struct server_sigv4_request *req,
 {
 	struct server_sigv4_auth a = SERVER_SIGV4_AUTH_INIT;
 	enum server_sigv4_status st = SERVER_SIGV4_INCOMPLETE;
-	char *creq = NULL, *sts = NULL;
 	int rc = CBL_EINVAL, n = 0;
 	const char *secret;
 	int64_t t = 0;
@@ -549,89 +633,14 @@ int server_sigv4_verify(const struct server_sigv4_request *req,
 	}
 
 	st = SERVER_SIGV4_BAD_SIGNATURE;
-	if (strcmp(a.terminator, "aws4_request")) {
-		cbl_error_set(err, CBL_EINVAL,
-			      "Credential should be scoped with a valid terminator: 'aws4_request', "
-			      "not '%s'.",
-			      a.terminator);
+	if (check_scope(&a, amz_date, opts, err) < 0 || check_skew(t, amz_date, opts, err) < 0 ||
+	    check_signature(req, &a, amz_date, secret, opts, err) < 0)
 		goto out;
-	}
-	if (strncmp(a.date, amz_date, 8) || strlen(a.date) != 8) {
-		cbl_error_set(err, CBL_EINVAL,
-			      "Date in Credential scope does not match YYYYMMDD from ISO-8601 version "
-			      "of date from HTTP: '%s' != '%.8s', from '%s'.",
-			      a.date, amz_date, amz_date);
-		goto out;
-	}
-	if (opts->service && strcmp(a.service, opts->service)) {
-		cbl_error_set(err, CBL_EINVAL, "Credential should be scoped to correct service: '%s'.",
-			      opts->service);
-		goto out;
-	}
-	if (opts->region && strcmp(a.region, opts->region)) {
-		cbl_error_set(err, CBL_EINVAL,
-			      "Credential should be scoped to a valid region, not '%s'. This server "
-			      "serves region '%s'.",
-			      a.region, opts->region);
-		goto out;
-	}
-	if (!signed_has(&a, "host")) {
-		cbl_error_set(err, CBL_EINVAL,
-			      "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.");
-		goto out;
-	}
-	if (opts->max_skew > 0) {
-		char nowbuf[32], limit[32];
-		if (t < opts->now - opts->max_skew) {
-			format_amz_date(opts->now, nowbuf);
-			format_amz_date(opts->now - opts->max_skew, limit);
-			cbl_error_set(err, CBL_EINVAL,
-				      "Signature expired: %s is now earlier than %s (%s - %lld min.)",
-				      amz_date, limit, nowbuf, (long long)(opts->max_skew / 60));
-			goto out;
-		}
-		if (t > opts->now + opts->max_skew) {
-			format_amz_date(opts->now, nowbuf);
-			format_amz_date(opts->now + opts->max_skew, limit);
-			cbl_error_set(err, CBL_EINVAL,
-				      "Signature not yet current: %s is still later than %s (%s + %lld "
-				      "min.)",
-				      amz_date, limit, nowbuf, (long long)(opts->max_skew / 60));
-			goto out;
-		}
-	}
-
-	char body_hash[65];
-	server_sigv4_sha256_hex(req->body, req->body_len, body_hash);
-	const char *claimed = header_get(req, "x-amz-content-sha256", NULL);
-	if (claimed && strcmp(claimed, body_hash)) {
-		/* Also refuses UNSIGNED-PAYLOAD: the body must be covered. */
-		cbl_error_set(err, CBL_EINVAL,
-			      "The provided 'x-amz-content-sha256' header does not match what was "
-			      "computed.");
-		goto out;
-	}
-
-	creq = server_sigv4_canonical_request(req, a.signed_headers, body_hash, opts->normalize);
-	sts = server_sigv4_string_to_sign(amz_date, a.scope, creq);
-	char want[65];
-	server_sigv4_signature(secret, a.date, a.region, a.service, sts, want);
-	if (strlen(a.signature) != 64 || CRYPTO_memcmp(want, a.signature, 64) != 0) {
-		cbl_error_set(err, CBL_EINVAL,
-			      "The request signature we calculated does not match the signature you "
-			      "provided. Check your AWS Secret Access Key and signing method. Consult "
-			      "the service documentation for details.\n\nThe Canonical String for this "
-			      "request should have been\n'%s'\n\nThe String-to-Sign should have been\n'%s'\n",
-			      creq, sts);
-		goto out;
-	}
 	st = SERVER_SIGV4_OK;
 	rc = 0;
 out:
 	if (out_status)
 		*out_status = st;
-	free(creq);
-	free(sts);
 	server_sigv4_auth_release(&a);
 	return rc;
 }

@@ -1,5 +1,6 @@
 /* spec/model.c - names of the enums and freeing of spec_buildspec. */
 #include "spec/spec_internal.h"
+#include "util/array.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +34,7 @@ static const char *const format_names[] = {
 	[SPEC_REPORT_SIMPLECOV] = "SIMPLECOV",
 };
 
-#define NFORMATS (sizeof(format_names) / sizeof(format_names[0]))
+#define NFORMATS ARRAY_SIZE(format_names)
 
 const char *spec_report_format_name(spec_report_format f)
 {

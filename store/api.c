@@ -2,44 +2,43 @@
 #include "store/api.h"
 #include "store/store_internal.h"
 #include "util/alloc.h"
+#include "util/array.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/banned.h"
 
-#define CB "CodeBuild_20161006."
-#define LOGS "Logs_20140328."
 
 static const struct {
 	const char *target;
 	store_op_fn fn;
 } ops[] = {
-	{CB "CreateProject", store_op_create_project},
-	{CB "UpdateProject", store_op_update_project},
-	{CB "DeleteProject", store_op_delete_project},
-	{CB "BatchGetProjects", store_op_batch_get_projects},
-	{CB "ListProjects", store_op_list_projects},
-	{CB "BatchGetBuilds", store_op_batch_get_builds},
-	{CB "ListBuilds", store_op_list_builds},
-	{CB "ListBuildsForProject", store_op_list_builds_for_project},
-	{CB "BatchDeleteBuilds", store_op_batch_delete_builds},
-	{CB "ListReportGroups", store_op_list_report_groups},
-	{CB "BatchGetReportGroups", store_op_batch_get_report_groups},
-	{CB "ListReports", store_op_list_reports},
-	{CB "ListReportsForReportGroup", store_op_list_reports_for_report_group},
-	{CB "BatchGetReports", store_op_batch_get_reports},
-	{CB "DescribeTestCases", store_op_describe_test_cases},
-	{CB "DescribeCodeCoverages", store_op_describe_code_coverages},
-	{CB "GetReportGroupTrend", store_op_get_report_group_trend},
-	{LOGS "GetLogEvents", store_op_get_log_events},
+	{STORE_TARGET_CODEBUILD "CreateProject", store_op_create_project},
+	{STORE_TARGET_CODEBUILD "UpdateProject", store_op_update_project},
+	{STORE_TARGET_CODEBUILD "DeleteProject", store_op_delete_project},
+	{STORE_TARGET_CODEBUILD "BatchGetProjects", store_op_batch_get_projects},
+	{STORE_TARGET_CODEBUILD "ListProjects", store_op_list_projects},
+	{STORE_TARGET_CODEBUILD "BatchGetBuilds", store_op_batch_get_builds},
+	{STORE_TARGET_CODEBUILD "ListBuilds", store_op_list_builds},
+	{STORE_TARGET_CODEBUILD "ListBuildsForProject", store_op_list_builds_for_project},
+	{STORE_TARGET_CODEBUILD "BatchDeleteBuilds", store_op_batch_delete_builds},
+	{STORE_TARGET_CODEBUILD "ListReportGroups", store_op_list_report_groups},
+	{STORE_TARGET_CODEBUILD "BatchGetReportGroups", store_op_batch_get_report_groups},
+	{STORE_TARGET_CODEBUILD "ListReports", store_op_list_reports},
+	{STORE_TARGET_CODEBUILD "ListReportsForReportGroup", store_op_list_reports_for_report_group},
+	{STORE_TARGET_CODEBUILD "BatchGetReports", store_op_batch_get_reports},
+	{STORE_TARGET_CODEBUILD "DescribeTestCases", store_op_describe_test_cases},
+	{STORE_TARGET_CODEBUILD "DescribeCodeCoverages", store_op_describe_code_coverages},
+	{STORE_TARGET_CODEBUILD "GetReportGroupTrend", store_op_get_report_group_trend},
+	{STORE_TARGET_LOGS "GetLogEvents", store_op_get_log_events},
 };
 
 static store_op_fn find(const char *target)
 {
 	if (!target)
 		return NULL;
-	for (size_t i = 0; i < sizeof(ops) / sizeof(*ops); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(ops); i++)
 		if (!strcmp(ops[i].target, target))
 			return ops[i].fn;
 	return NULL;
@@ -53,21 +52,47 @@ const char *store_api_operation(const char *target)
 	return dot ? dot + 1 : target ? target : "";
 }
 
+/* The one error -> AWS exception table, for the server and the CLI faces.
+ * Per the service models (../shared/reference/models): every CodeBuild
+ * operation may answer InvalidInputException, the creating ones
+ * ResourceAlreadyExistsException / AccountLimitExceededException;
+ * GetLogEvents only InvalidParameterException, ResourceNotFoundException
+ * and the fault ServiceUnavailableException, so on Logs a limit is an
+ * invalid parameter (LimitExceededException would be retried by the
+ * clients) and an internal failure is ServiceUnavailableException.  A bad
+ * buildspec (CBL_ESPEC) is bad input.  Everything but an internal fault is
+ * HTTP 400: the clients retry 5xx. */
+static const struct {
+	int code;
+	const char *codebuild;
+	const char *logs;
+} error_types[] = {
+	{CBL_EINVAL, "InvalidInputException", "InvalidParameterException"},
+	{CBL_ESPEC, "InvalidInputException", "InvalidParameterException"},
+	{CBL_ENOENT, "ResourceNotFoundException", "ResourceNotFoundException"},
+	{CBL_EEXIST, "ResourceAlreadyExistsException", "ResourceAlreadyExistsException"},
+	{CBL_ELIMIT, "AccountLimitExceededException", "InvalidParameterException"},
+};
+
+static bool is_logs(const char *target)
+{
+	return target && !strncmp(target, STORE_TARGET_LOGS, strlen(STORE_TARGET_LOGS));
+}
+
 const char *store_api_error_type(const char *target, int code)
 {
-	bool logs = target && !strncmp(target, LOGS, strlen(LOGS));
-	switch (code) {
-	case CBL_EINVAL:
-		return logs ? "InvalidParameterException" : "InvalidInputException";
-	case CBL_ENOENT:
-		return "ResourceNotFoundException";
-	case CBL_EEXIST:
-		return "ResourceAlreadyExistsException";
-	case CBL_ELIMIT:
-		return logs ? "InvalidParameterException" : "AccountLimitExceededException"; /* never a retried code */
-	default:
-		return logs ? "ServiceUnavailableException" : "InternalFailure";
-	}
+	for (size_t i = 0; i < ARRAY_SIZE(error_types); i++)
+		if (error_types[i].code == code)
+			return is_logs(target) ? error_types[i].logs : error_types[i].codebuild;
+	return is_logs(target) ? "ServiceUnavailableException" : "InternalFailure";
+}
+
+unsigned store_api_error_status(int code)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(error_types); i++)
+		if (error_types[i].code == code)
+			return 400;
+	return 500;
 }
 
 int store_api_dispatch(const char *home, const char *target, json_t *request, json_t **out,
@@ -101,7 +126,7 @@ int store_api_dispatch(const char *home, const char *target, json_t *request, js
 int store_api_dispatch_text(const char *home, const char *target, json_t *request, char **out,
 			    size_t *len, cbl_error **err)
 {
-	if (!target || strcmp(target, CB "BatchGetBuilds") || !json_is_object(request)) {
+	if (!target || strcmp(target, STORE_TARGET_CODEBUILD "BatchGetBuilds") || !json_is_object(request)) {
 		json_t *res = NULL;
 		int rc = store_api_dispatch(home, target, request, &res, err);
 		if (rc)

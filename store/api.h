@@ -84,16 +84,20 @@
 
 #include "util/error.h"
 
+/* The X-Amz-Target prefixes of the two services (with the dot), the one
+ * spelling of the API versions: STORE_TARGET_CODEBUILD "ListProjects". */
+#define STORE_TARGET_CODEBUILD "CodeBuild_20161006."
+#define STORE_TARGET_LOGS "Logs_20140328."
+
 /* True if target (the X-Amz-Target value) is one of the operations above. */
 bool store_api_known(const char *target);
 
 /* target = the X-Amz-Target value, e.g. "CodeBuild_20161006.ListProjects" or
  * "Logs_20140328.GetLogEvents". request = the parsed JSON body (borrowed;
  * NULL = {}). On success *out is a new reference to the response object.
- * Errors: CBL_EINVAL -> InvalidInputException (InvalidParameterException
- * for Logs), CBL_ENOENT -> ResourceNotFoundException, CBL_EEXIST ->
- * ResourceAlreadyExistsException, CBL_ELIMIT -> AccountLimitExceededException,
- * anything else -> internal failure; the message is the AWS-style text. */
+ * Errors: CBL_EINVAL, CBL_ENOENT, CBL_EEXIST, CBL_ELIMIT, anything else an
+ * internal failure (store_api_error_type names their AWS exceptions); the
+ * message is the AWS-style text. */
 int store_api_dispatch(const char *home, const char *target, json_t *request, json_t **out,
 		       cbl_error **err);
 
@@ -104,9 +108,23 @@ int store_api_dispatch(const char *home, const char *target, json_t *request, js
 int store_api_dispatch_text(const char *home, const char *target, json_t *request, char **out,
 			    size_t *len, cbl_error **err);
 
-/* The AWS error code ("__type") for a dispatch error code from target, e.g.
- * "InvalidInputException"; "InternalFailure" for internal errors. */
+/* The one error -> AWS exception table (the server's and the CLI faces'),
+ * for an error code from store_api_dispatch or a StartBuild / StopBuild /
+ * RetryBuild launch on target:
+ *
+ *   code        CodeBuild_20161006.*            Logs_20140328.*
+ *   CBL_EINVAL  InvalidInputException           InvalidParameterException
+ *   CBL_ESPEC   InvalidInputException           InvalidParameterException
+ *   CBL_ENOENT  ResourceNotFoundException       ResourceNotFoundException
+ *   CBL_EEXIST  ResourceAlreadyExistsException  ResourceAlreadyExistsException
+ *   CBL_ELIMIT  AccountLimitExceededException   InvalidParameterException
+ *   other       InternalFailure                 ServiceUnavailableException
+ *
+ * store_api_error_type gives the "__type" (static string), and
+ * store_api_error_status its HTTP status: 400, or 500 for the last row
+ * (internal faults only: the clients retry 5xx). */
 const char *store_api_error_type(const char *target, int code);
+unsigned store_api_error_status(int code);
 
 /* The operation name of a target ("ListProjects"), borrowed from target. */
 const char *store_api_operation(const char *target);

@@ -5,7 +5,9 @@
 #include "store/store.h"
 #include "store/store_internal.h"
 #include "util/alloc.h"
+#include "util/array.h"
 #include "util/fs.h"
+#include "util/json.h"
 #include "util/time.h"
 
 #include <ctype.h>
@@ -55,14 +57,6 @@ bad:
 	return cbl_error_set(err, CBL_EINVAL, "Invalid build ID provided: %s", id);
 }
 
-/* ---------------------------------------------------------------- upsert */
-
-static const char *jstr(const json_t *o, const char *k)
-{
-	const char *s = json_string_value(json_object_get(o, k));
-	return s ? s : "";
-}
-
 static char *region_account_from_arn(const char *arn, char **account)
 {
 	/* arn:aws:codebuild:<region>:<account>:... */
@@ -109,14 +103,14 @@ static int replace_exported(store_db *h, const char *id, json_t *record, cbl_err
 	size_t i;
 	json_t *v;
 	json_array_foreach(vars, i, v) {
-		const char *name = json_string_value(json_object_get(v, "name"));
+		const char *name = cbl_json_str(v, "name");
 		if (!name)
 			continue;
 		sqlite3_reset(ins);
 		sqlite3_bind_text(ins, 1, id, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(ins, 2, (sqlite3_int64)i);
 		sqlite3_bind_text(ins, 3, name, -1, SQLITE_STATIC);
-		sqlite3_bind_text(ins, 4, jstr(v, "value"), -1, SQLITE_STATIC);
+		sqlite3_bind_text(ins, 4, cbl_json_str_or_empty(v, "value"), -1, SQLITE_STATIC);
 		if (sqlite3_step(ins) != SQLITE_DONE) {
 			rc = store_sql_error(h->db, err, "cannot update exported variables");
 			goto out;
@@ -148,7 +142,7 @@ int store_db_build_upsert_raw(store_db *h, const char *build_dir, json_t *record
 	sqlite3_stmt *st = NULL;
 	char *text = NULL, *project = NULL, *uuid = NULL, *group = NULL, *log = NULL;
 	char *region = NULL, *account = NULL, *location = NULL;
-	const char *id = jstr(record, "id");
+	const char *id = cbl_json_str_or_empty(record, "id");
 	int rc = store_split_build_id(id, &project, &uuid, err);
 	if (rc)
 		return cbl_error_wrap(err, "build record in '%s'", build_dir);
@@ -169,8 +163,8 @@ int store_db_build_upsert_raw(store_db *h, const char *build_dir, json_t *record
 	sqlite3_bind_int64(st, 5, store_json_time_ms(json_object_get(record, "startTime")));
 	if (end)
 		sqlite3_bind_int64(st, 6, store_json_time_ms(end));
-	sqlite3_bind_text(st, 7, jstr(record, "buildStatus"), -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 8, jstr(record, "currentPhase"), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, cbl_json_str_or_empty(record, "buildStatus"), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 8, cbl_json_str_or_empty(record, "currentPhase"), -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 9, complete);
 	if (!complete && pid > 0) {
 		sqlite3_bind_int64(st, 10, pid);
@@ -189,11 +183,11 @@ int store_db_build_upsert_raw(store_db *h, const char *build_dir, json_t *record
 
 	/* the log stream index: CloudWatch's names for build.log */
 	const json_t *logs = json_object_get(record, "logs");
-	group = json_string_value(json_object_get(logs, "groupName"))
-			? cbl_xstrdup(jstr(logs, "groupName"))
+	group = cbl_json_str(logs, "groupName")
+			? cbl_xstrdup(cbl_json_str_or_empty(logs, "groupName"))
 			: cbl_xasprintf("/aws/codebuild/%s", project);
-	const char *stream = json_string_value(json_object_get(logs, "streamName"))
-				     ? jstr(logs, "streamName")
+	const char *stream = cbl_json_str(logs, "streamName")
+				     ? cbl_json_str_or_empty(logs, "streamName")
 				     : uuid;
 	log = cbl_path_join(build_dir, "build.log");
 	rc = store_stmt(h, sql_stream, &st, err);
@@ -219,12 +213,12 @@ int store_db_build_upsert_raw(store_db *h, const char *build_dir, json_t *record
 
 	/* `run` without a project: the implicit project shows in list-projects */
 	const json_t *src = json_object_get(record, "source");
-	const char *stype = jstr(src, "type");
-	const char *sloc = jstr(src, "location");
+	const char *stype = cbl_json_str_or_empty(src, "type");
+	const char *sloc = cbl_json_str_or_empty(src, "location");
 	if (!*stype)
 		stype = "NO_SOURCE";
 	location = sloc[0] == '/' ? cbl_xasprintf("file://%s", sloc) : cbl_xstrdup(sloc);
-	region = region_account_from_arn(json_string_value(json_object_get(record, "arn")), &account);
+	region = region_account_from_arn(cbl_json_str(record, "arn"), &account);
 	rc = store_db_project_ensure_implicit_raw(h, project, location, stype, region, account, err);
 	/* the reports, once the runner has written them all */
 	if (!rc && complete && changed)
@@ -319,14 +313,14 @@ void store_record_finish_dead(json_t *record, bool stopped, int64_t now_ms)
 		running = last;
 		at = n - 1;
 	} else if (last) {
-		const char *next = next_phase(jstr(last, "phaseType"), jstr(last, "phaseStatus"));
+		const char *next = next_phase(cbl_json_str_or_empty(last, "phaseType"), cbl_json_str_or_empty(last, "phaseStatus"));
 		if (next && strcmp(next, "COMPLETED")) {
 			running = json_pack("{s:s, s:O}", "phaseType", next, "startTime",
 					    json_object_get(last, "endTime"));
 			json_array_append_new(phases, running);
 		}
 	}
-	if (running && strcmp(jstr(running, "phaseType"), "COMPLETED")) {
+	if (running && strcmp(cbl_json_str_or_empty(running, "phaseType"), "COMPLETED")) {
 		int64_t start = store_json_time_ms(json_object_get(running, "startTime"));
 		json_t *fresh = json_object();
 		json_object_set(fresh, "phaseType", json_object_get(running, "phaseType"));
@@ -345,7 +339,7 @@ void store_record_finish_dead(json_t *record, bool stopped, int64_t now_ms)
 	}
 	n = json_array_size(phases);
 	last = n ? json_array_get(phases, n - 1) : NULL;
-	if (!last || strcmp(jstr(last, "phaseType"), "COMPLETED")) {
+	if (!last || strcmp(cbl_json_str_or_empty(last, "phaseType"), "COMPLETED")) {
 		json_t *done = json_object();
 		json_object_set_new(done, "phaseType", json_string("COMPLETED"));
 		json_object_set_new(done, "startTime", store_json_time(now_ms));
@@ -470,10 +464,8 @@ int store_db_recover(store_db *h, const char *only_id, cbl_error **err)
 			continue;
 		char *s = json_dumps(fixed[i], JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(13));
 		char *path = cbl_path_join(dead[i].dir, "build.json");
-		cbl_error *e = NULL;
 		if (s && access(dead[i].dir, F_OK) == 0)
-			cbl_write_file_atomic(path, s, strlen(s), 0644, false, &e);
-		cbl_error_free(e);
+			cbl_write_file_atomic(path, s, strlen(s), 0644, false, NULL);
 		free(path);
 		free(s);
 	}
@@ -874,7 +866,7 @@ int store_op_batch_delete_builds(store_db *h, json_t *req, json_t **out, cbl_err
 			cbl_strv_pushf(&dirs, "%s/builds/%s/%s", h->home,
 				       (const char *)sqlite3_column_text(sel, 1),
 				       (const char *)sqlite3_column_text(sel, 2));
-			for (size_t k = 0; !rc && k < sizeof(dels) / sizeof(*dels); k++) {
+			for (size_t k = 0; !rc && k < ARRAY_SIZE(dels); k++) {
 				sqlite3_stmt *d = NULL;
 				rc = store_prepare(h->db, dels[k], &d, err);
 				if (!rc) {
@@ -897,9 +889,7 @@ int store_op_batch_delete_builds(store_db *h, json_t *req, json_t **out, cbl_err
 		goto out;
 	}
 	for (size_t i = 0; i < dirs.n; i++) {
-		cbl_error *e = NULL;
-		cbl_rm_rf(dirs.v[i], &e);
-		cbl_error_free(e);
+		cbl_rm_rf(dirs.v[i], NULL);
 	}
 	*out = json_object();
 	json_object_set(*out, "buildsDeleted", deleted);

@@ -5,6 +5,7 @@
 #include "store/store_internal.h"
 #include "util/alloc.h"
 #include "util/fs.h"
+#include "util/json.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -286,7 +287,7 @@ static int import_legacy(sqlite3 *db, const char *home, cbl_error **err)
 			char *bdir = cbl_path_join(pdir, be->d_name);
 			char *rpath = cbl_path_join(bdir, "build.json");
 			json_t *rec = json_load_file(rpath, 0, NULL);
-			const char *id = json_string_value(json_object_get(rec, "id"));
+			const char *id = cbl_json_str(rec, "id");
 			char *p = NULL, *u = NULL;
 			/* a record the store could not have written is left alone */
 			if (id && !store_split_build_id(id, &p, &u, NULL) && !strcmp(p, de->d_name) &&

@@ -16,6 +16,8 @@
  */
 #include "store/store_internal.h"
 #include "util/alloc.h"
+#include "util/array.h"
+#include "util/json.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -158,7 +160,7 @@ static const store_field req_f[] = {
 	{"startFromHead", SF_BOOL},
 	{"unmask", SF_BOOL},
 };
-static const store_shape req_s = {req_f, sizeof(req_f) / sizeof(*req_f)};
+static const store_shape req_s = {req_f, ARRAY_SIZE(req_f)};
 
 /* Finds the stream's file, its build's start time and whether it is complete. */
 static int find_stream(store_db *h, const char *group, const char *stream, char **path,
@@ -224,13 +226,128 @@ out:
 	return rc;
 }
 
+/* The log group a request names, by logGroupName or logGroupIdentifier (a
+ * name or an ARN); *out caller-freed. */
+static int request_group(const json_t *in, char **out, cbl_error **err)
+{
+	const char *gname = cbl_json_str(in, "logGroupName");
+	const char *gid = cbl_json_str(in, "logGroupIdentifier");
+	if (gname && gid)
+		return logs_invalid(err, "LogGroupName and LogGroupIdentifier are mutually exclusive "
+					 "parameters.");
+	if (!gname && !gid)
+		return logs_invalid(err, "Either LogGroupName or LogGroupIdentifier must be specified.");
+	if (gid && !strncmp(gid, "arn:", 4)) {
+		/* arn:aws:logs:<region>:<account>:log-group:<name>[:*] */
+		const char *p = strstr(gid, ":log-group:");
+		if (!p)
+			return logs_invalid(err, "The specified logGroupIdentifier is not a valid log group "
+						 "name or ARN.");
+		char *group = cbl_xstrdup(p + 11);
+		size_t gl = strlen(group);
+		if (gl >= 2 && !strcmp(group + gl - 2, ":*"))
+			group[gl - 2] = '\0';
+		*out = group;
+	} else {
+		*out = cbl_xstrdup(gname ? gname : gid);
+	}
+	return 0;
+}
+
+/* Maps the log file (a missing or empty one: *map NULL, *len 0). */
+static int map_log(const char *path, int *fd, char **map, size_t *len, cbl_error **err)
+{
+	*fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	struct stat sb;
+	if (*fd >= 0 && fstat(*fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0) {
+		*len = (size_t)sb.st_size;
+		*map = mmap(NULL, *len, PROT_READ, MAP_PRIVATE, *fd, 0);
+		if (*map == MAP_FAILED) {
+			*map = NULL;
+			return cbl_error_set_errno(err, CBL_EIO, errno, "cannot read '%s'", path);
+		}
+	} else if (*fd < 0 && errno != ENOENT) {
+		return cbl_error_set_errno(err, CBL_EIO, errno, "cannot open '%s'", path);
+	}
+	return 0;
+}
+
+/* The events of a log, one per line, in [t0, t1): a line without an agent
+ * time stamp has the time of the one before it (the first ones the build's
+ * start).  The last line of an incomplete log may be half written: left
+ * out. */
+static void scan_events(const char *map, size_t map_len, bool complete, int64_t start_ms, int64_t t0,
+			int64_t t1, log_event **ev, size_t *nev)
+{
+	size_t cap = 0;
+	int64_t cur_ts = start_ms;
+	for (size_t off = 0; off < map_len;) {
+		const char *nl = memchr(map + off, '\n', map_len - off);
+		size_t len = nl ? (size_t)(nl - (map + off)) + 1 : map_len - off;
+		if (!nl && !complete)
+			break; /* still being written */
+		int64_t t = agent_time(map + off, nl ? len - 1 : len);
+		if (t >= 0)
+			cur_ts = t;
+		if (cur_ts >= t0 && cur_ts < t1) {
+			CBL_GROW(*ev, *nev + 1, cap);
+			(*ev)[(*nev)++] = (log_event){off, len, cur_ts};
+		}
+		off += len;
+	}
+}
+
+/* The page [*lo, *hi) from anchor, forward or backward, within the
+ * service's count and size limits. */
+static void page_range(const log_event *ev, size_t nev, bool forward, size_t anchor, size_t limit,
+		       size_t *lo, size_t *hi)
+{
+	size_t bytes = 0;
+	*lo = *hi = anchor;
+	if (forward) {
+		while (*hi < nev && *hi - *lo < limit &&
+		       bytes + ev[*hi].len + LOGS_EVENT_OVERHEAD <= LOGS_MAX_BYTES)
+			bytes += ev[(*hi)++].len + LOGS_EVENT_OVERHEAD;
+	} else {
+		while (*lo > 0 && *hi - *lo < limit &&
+		       bytes + ev[*lo - 1].len + LOGS_EVENT_OVERHEAD <= LOGS_MAX_BYTES)
+			bytes += ev[--(*lo)].len + LOGS_EVENT_OVERHEAD;
+	}
+}
+
+/* The response for the page [lo, hi). */
+static json_t *page_json(const char *map, const log_event *ev, size_t lo, size_t hi, const char *tok,
+			 bool forward)
+{
+	json_t *events = json_array();
+	for (size_t i = lo; i < hi; i++) {
+		json_t *e = json_object();
+		json_object_set_new(e, "timestamp", json_integer(ev[i].ts));
+		json_object_set_new(e, "message", message(map + ev[i].off, ev[i].len));
+		json_object_set_new(e, "ingestionTime", json_integer(ev[i].ts));
+		json_array_append_new(events, e);
+	}
+	json_t *out = json_object();
+	json_object_set_new(out, "events", events);
+	/* at an end of the stream, the caller's own token comes back */
+	if (tok && forward && hi == lo)
+		json_object_set_new(out, "nextForwardToken", json_string(tok));
+	else
+		json_object_set_new(out, "nextForwardToken", token('f', hi));
+	if (tok && !forward && hi == lo)
+		json_object_set_new(out, "nextBackwardToken", json_string(tok));
+	else
+		json_object_set_new(out, "nextBackwardToken", token('b', lo));
+	return out;
+}
+
 int store_op_get_log_events(store_db *h, json_t *req, json_t **out, cbl_error **err)
 {
 	store_verr v = STORE_VERR_INIT;
-	json_t *in = NULL, *events = NULL;
+	json_t *in = NULL;
 	char *path = NULL, *group = NULL;
 	log_event *ev = NULL;
-	size_t nev = 0, cap = 0;
+	size_t nev = 0;
 	char *map = NULL;
 	size_t map_len = 0;
 	int fd = -1;
@@ -238,34 +355,11 @@ int store_op_get_log_events(store_db *h, json_t *req, json_t **out, cbl_error **
 	int rc = store_verr_finish(&v, err);
 	if (rc)
 		goto out;
-	const char *gname = json_string_value(json_object_get(in, "logGroupName"));
-	const char *gid = json_string_value(json_object_get(in, "logGroupIdentifier"));
-	if (gname && gid) {
-		rc = logs_invalid(err, "LogGroupName and LogGroupIdentifier are mutually exclusive "
-				       "parameters.");
+	rc = request_group(in, &group, err);
+	if (rc)
 		goto out;
-	}
-	if (!gname && !gid) {
-		rc = logs_invalid(err, "Either LogGroupName or LogGroupIdentifier must be specified.");
-		goto out;
-	}
-	if (gid && !strncmp(gid, "arn:", 4)) {
-		/* arn:aws:logs:<region>:<account>:log-group:<name>[:*] */
-		const char *p = strstr(gid, ":log-group:");
-		if (!p) {
-			rc = logs_invalid(err, "The specified logGroupIdentifier is not a valid log group "
-					       "name or ARN.");
-			goto out;
-		}
-		group = cbl_xstrdup(p + 11);
-		size_t gl = strlen(group);
-		if (gl >= 2 && !strcmp(group + gl - 2, ":*"))
-			group[gl - 2] = '\0';
-	} else {
-		group = cbl_xstrdup(gname ? gname : gid);
-	}
-	const char *stream = json_string_value(json_object_get(in, "logStreamName"));
-	const char *tok = json_string_value(json_object_get(in, "nextToken"));
+	const char *stream = cbl_json_str(in, "logStreamName");
+	const char *tok = cbl_json_str(in, "nextToken");
 	char tdir = 0;
 	long long tpos = 0;
 	if (tok && parse_token(tok, &tdir, &tpos) < 0) {
@@ -284,72 +378,16 @@ int store_op_get_log_events(store_db *h, json_t *req, json_t **out, cbl_error **
 	rc = find_stream(h, group, stream, &path, &start_ms, &complete, err);
 	if (rc)
 		goto out;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	struct stat sb;
-	if (fd >= 0 && fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0) {
-		map_len = (size_t)sb.st_size;
-		map = mmap(NULL, map_len, PROT_READ, MAP_PRIVATE, fd, 0);
-		if (map == MAP_FAILED) {
-			map = NULL;
-			rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot read '%s'", path);
-			goto out;
-		}
-	} else if (fd < 0 && errno != ENOENT) {
-		rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot open '%s'", path);
+	rc = map_log(path, &fd, &map, &map_len, err);
+	if (rc)
 		goto out;
-	}
-	int64_t cur_ts = start_ms;
-	for (size_t off = 0; off < map_len;) {
-		const char *nl = memchr(map + off, '\n', map_len - off);
-		size_t len = nl ? (size_t)(nl - (map + off)) + 1 : map_len - off;
-		if (!nl && !complete)
-			break; /* still being written */
-		int64_t t = agent_time(map + off, nl ? len - 1 : len);
-		if (t >= 0)
-			cur_ts = t;
-		if (cur_ts >= t0 && cur_ts < t1) {
-			CBL_GROW(ev, nev + 1, cap);
-			ev[nev++] = (log_event){off, len, cur_ts};
-		}
-		off += len;
-	}
+	scan_events(map, map_len, complete, start_ms, t0, t1, &ev, &nev);
 
-	/* the page: [lo, hi) */
 	size_t lo, hi;
 	bool forward = tok ? tdir == 'f' : from_head;
 	size_t anchor = tok ? (tpos > (long long)nev ? nev : (size_t)tpos) : (from_head ? 0 : nev);
-	size_t bytes = 0;
-	if (forward) {
-		lo = hi = anchor;
-		while (hi < nev && hi - lo < limit &&
-		       bytes + ev[hi].len + LOGS_EVENT_OVERHEAD <= LOGS_MAX_BYTES)
-			bytes += ev[hi++].len + LOGS_EVENT_OVERHEAD;
-	} else {
-		lo = hi = anchor;
-		while (lo > 0 && hi - lo < limit &&
-		       bytes + ev[lo - 1].len + LOGS_EVENT_OVERHEAD <= LOGS_MAX_BYTES)
-			bytes += ev[--lo].len + LOGS_EVENT_OVERHEAD;
-	}
-	events = json_array();
-	for (size_t i = lo; i < hi; i++) {
-		json_t *e = json_object();
-		json_object_set_new(e, "timestamp", json_integer(ev[i].ts));
-		json_object_set_new(e, "message", message(map + ev[i].off, ev[i].len));
-		json_object_set_new(e, "ingestionTime", json_integer(ev[i].ts));
-		json_array_append_new(events, e);
-	}
-	*out = json_object();
-	json_object_set(*out, "events", events);
-	/* at an end of the stream, the caller's own token comes back */
-	if (tok && forward && hi == lo)
-		json_object_set_new(*out, "nextForwardToken", json_string(tok));
-	else
-		json_object_set_new(*out, "nextForwardToken", token('f', hi));
-	if (tok && !forward && hi == lo)
-		json_object_set_new(*out, "nextBackwardToken", json_string(tok));
-	else
-		json_object_set_new(*out, "nextBackwardToken", token('b', lo));
+	page_range(ev, nev, forward, anchor, limit, &lo, &hi);
+	*out = page_json(map, ev, lo, hi, tok, forward);
 out:
 	if (map)
 		munmap(map, map_len);
@@ -358,7 +396,6 @@ out:
 	free(ev);
 	free(path);
 	free(group);
-	json_decref(events);
 	json_decref(in);
 	return rc;
 }

@@ -4,6 +4,8 @@
 #include "store/store.h"
 #include "store/store_internal.h"
 #include "util/alloc.h"
+#include "util/array.h"
+#include "util/json.h"
 #include "util/time.h"
 
 #include <stdio.h>
@@ -14,8 +16,7 @@
 
 /* ---------------------------------------------------------------- shapes */
 
-#define N(a) (sizeof(a) / sizeof(*(a)))
-#define SHAPE(f) {f, N(f)}
+#define SHAPE(f) {f, ARRAY_SIZE(f)}
 
 static const char *const source_types[] = {"CODECOMMIT", "CODEPIPELINE", "GITHUB", "GITLAB",
 					   "GITLAB_SELF_MANAGED", "S3", "BITBUCKET",
@@ -201,22 +202,16 @@ static bool git_location_ok(const char *loc)
 	return colon && colon != loc && (!slash || colon < slash);
 }
 
-static const char *jstr(const json_t *o, const char *k)
-{
-	const char *s = json_string_value(json_object_get(o, k));
-	return s ? s : "";
-}
-
 static int check_source(const json_t *src, const char *what, bool secondary, cbl_error **err)
 {
-	const char *type = jstr(src, "type");
-	const char *loc = jstr(src, "location");
+	const char *type = cbl_json_str_or_empty(src, "type");
+	const char *loc = cbl_json_str_or_empty(src, "location");
 	if (!strcmp(type, "S3") || !strcmp(type, "CODEPIPELINE"))
 		return cbl_error_set(err, CBL_EINVAL,
 				     "Invalid %s: source type %s is not supported by codebuild-local "
 				     "(use a git source type with a git URL or file:// path, or NO_SOURCE)",
 				     what, type);
-	if (secondary && !*jstr(src, "sourceIdentifier"))
+	if (secondary && !*cbl_json_str_or_empty(src, "sourceIdentifier"))
 		return cbl_error_set(err, CBL_EINVAL, "Invalid %s: sourceIdentifier must be specified",
 				     what);
 	if (is_git_type(type)) {
@@ -239,7 +234,7 @@ static int check_source(const json_t *src, const char *what, bool secondary, cbl
 					     what, loc);
 		return 0;
 	}
-	if (!*jstr(src, "buildspec"))
+	if (!*cbl_json_str_or_empty(src, "buildspec"))
 		return cbl_error_set(err, CBL_EINVAL,
 				     "Invalid %s: buildspec must be specified for source type NO_SOURCE "
 				     "(or a file:// location of a local directory)",
@@ -258,20 +253,20 @@ static int check_semantics(const json_t *p, cbl_error **err)
 		rc = check_source(x, "secondary source", true, err);
 	}
 	const json_t *art = json_object_get(p, "artifacts");
-	if (!rc && !strcmp(jstr(art, "type"), "S3") && !*jstr(art, "location"))
+	if (!rc && !strcmp(cbl_json_str_or_empty(art, "type"), "S3") && !*cbl_json_str_or_empty(art, "location"))
 		rc = cbl_error_set(err, CBL_EINVAL,
 				   "Invalid artifacts: location must be specified for artifacts type S3");
 	json_array_foreach(json_object_get(p, "secondaryArtifacts"), i, x) {
 		if (rc)
 			break;
-		if (!*jstr(x, "artifactIdentifier"))
+		if (!*cbl_json_str_or_empty(x, "artifactIdentifier"))
 			rc = cbl_error_set(err, CBL_EINVAL,
 					   "Invalid secondary artifacts: artifactIdentifier must be specified");
 	}
 	const json_t *cache = json_object_get(p, "cache");
-	if (!rc && !strcmp(jstr(cache, "type"), "LOCAL") && !json_array_size(json_object_get(cache, "modes")))
+	if (!rc && !strcmp(cbl_json_str_or_empty(cache, "type"), "LOCAL") && !json_array_size(json_object_get(cache, "modes")))
 		rc = cbl_error_set(err, CBL_EINVAL, "Invalid cache: modes must be specified for cache type LOCAL");
-	if (!rc && !strcmp(jstr(cache, "type"), "S3") && !*jstr(cache, "location"))
+	if (!rc && !strcmp(cbl_json_str_or_empty(cache, "type"), "S3") && !*cbl_json_str_or_empty(cache, "location"))
 		rc = cbl_error_set(err, CBL_EINVAL, "Invalid cache: location must be specified for cache type S3");
 	return rc;
 }
@@ -296,7 +291,7 @@ static json_t *obj_or_empty_list(const json_t *src, const char *k)
 static json_t *project_record(const json_t *in, const char *region, const char *account,
 			      int64_t created_ms, int64_t modified_ms)
 {
-	const char *name = jstr(in, "name");
+	const char *name = cbl_json_str_or_empty(in, "name");
 	json_t *p = json_object();
 	json_object_set_new(p, "name", json_string(name));
 	char *arn = cbl_xasprintf("arn:aws:codebuild:%s:%s:project/%s", region, account, name);
@@ -333,7 +328,7 @@ static json_t *project_record(const json_t *in, const char *region, const char *
 		json_object_set_new(env, "imagePullCredentialsType", json_string("CODEBUILD"));
 	/* model order */
 	json_t *env_sorted = json_object();
-	for (size_t i = 0; i < N(environment_f); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(environment_f); i++)
 		copy_if(env_sorted, env, environment_f[i].name);
 	json_decref(env);
 	json_object_set_new(p, "environment", env_sorted);
@@ -415,7 +410,7 @@ static int project_put(sqlite3 *db, const char *sql, json_t *rec, bool implicit,
 	int rc = store_prepare(db, sql, &st, err);
 	if (rc)
 		goto out;
-	sqlite3_bind_text(st, 1, jstr(rec, "name"), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 1, cbl_json_str_or_empty(rec, "name"), -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, store_json_time_ms(json_object_get(rec, "created")));
 	sqlite3_bind_int64(st, 3, store_json_time_ms(json_object_get(rec, "lastModified")));
 	sqlite3_bind_int(st, 4, implicit);
@@ -484,7 +479,7 @@ int store_op_create_project(store_db *h, json_t *req, json_t **out, cbl_error **
 			 " VALUES(?1, ?2, ?3, ?4, ?5)",
 			 rec, false, err);
 	if (rc == CBL_EEXIST) {
-		rc = cbl_error_set(err, CBL_EEXIST, "Project already exists: %s", jstr(rec, "arn"));
+		rc = cbl_error_set(err, CBL_EEXIST, "Project already exists: %s", cbl_json_str_or_empty(rec, "arn"));
 		goto out;
 	}
 	if (rc)
@@ -508,7 +503,7 @@ int store_op_update_project(store_db *h, json_t *req, json_t **out, cbl_error **
 	rc = store_begin(h->db, err);
 	if (rc)
 		goto out;
-	const char *name = name_of(jstr(in, "name"));
+	const char *name = name_of(cbl_json_str_or_empty(in, "name"));
 	rc = store_db_project_get(h, name, &cur, err);
 	if (rc == CBL_ENOENT) {
 		cbl_error_clear(err);
@@ -530,7 +525,7 @@ int store_op_update_project(store_db *h, json_t *req, json_t **out, cbl_error **
 	char *region = NULL, *account = NULL;
 	{
 		/* keep the arn's region and account */
-		const char *arn = jstr(cur, "arn");
+		const char *arn = cbl_json_str_or_empty(cur, "arn");
 		const char *q = strchr(arn + (strncmp(arn, "arn:", 4) ? 0 : 4), ':');
 		q = q ? strchr(q + 1, ':') : NULL;
 		const char *r = q ? strchr(q + 1, ':') : NULL;
@@ -587,7 +582,7 @@ int store_op_delete_project(store_db *h, json_t *req, json_t **out, cbl_error **
 	int rc = check_name_member(req, "name", err);
 	if (rc)
 		return rc;
-	const char *name = name_of(json_string_value(json_object_get(req, "name")));
+	const char *name = name_of(cbl_json_str(req, "name"));
 	rc = store_prepare(h->db, "DELETE FROM projects WHERE name = ?1", &st, err);
 	if (rc)
 		return rc;
@@ -668,8 +663,8 @@ int store_op_list_projects(store_db *h, json_t *req, json_t **out, cbl_error **e
 	if (rc)
 		goto out;
 	/* local choice (the service documents no default): by name, ascending */
-	const char *by = json_object_get(in, "sortBy") ? jstr(in, "sortBy") : "NAME";
-	bool desc = !strcmp(jstr(in, "sortOrder"), "DESCENDING");
+	const char *by = json_object_get(in, "sortBy") ? cbl_json_str_or_empty(in, "sortBy") : "NAME";
+	bool desc = !strcmp(cbl_json_str_or_empty(in, "sortOrder"), "DESCENDING");
 	const char *col = !strcmp(by, "CREATED_TIME") ? "created_ms"
 			  : !strcmp(by, "LAST_MODIFIED_TIME") ? "modified_ms"
 							      : "0";
@@ -677,7 +672,7 @@ int store_op_list_projects(store_db *h, json_t *req, json_t **out, cbl_error **e
 	bool have = false;
 	long long key = 0;
 	const char *after = "";
-	const char *tok = json_string_value(json_object_get(in, "nextToken"));
+	const char *tok = cbl_json_str(in, "nextToken");
 	if (tok) {
 		char *end = NULL;
 		key = strtoll(tok, &end, 10);

@@ -22,7 +22,9 @@
 #include "store/store.h"
 #include "store/store_internal.h"
 #include "util/alloc.h"
+#include "util/array.h"
 #include "util/fs.h"
+#include "util/json.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -32,17 +34,10 @@
 
 #include "util/banned.h"
 
-#define N(a) (sizeof(a) / sizeof(*(a)))
-#define SHAPE(f) {f, N(f)}
+#define SHAPE(f) {f, ARRAY_SIZE(f)}
 
 /* a report's files are the runner's own; this only bounds a damaged one */
 #define REPORT_FILE_MAX (256u << 20)
-
-static const char *jstr(const json_t *o, const char *k)
-{
-	const char *s = json_string_value(json_object_get(o, k));
-	return s ? s : "";
-}
 
 /* ---------------------------------------------------------------- ingest */
 
@@ -148,8 +143,8 @@ static int ingest_cases(sqlite3 *db, const char *arn, json_t *cases, cbl_error *
 		sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
 		bind_text_or_null(st, 3, json_object_get(c, "testRawDataPath"));
 		bind_text_or_null(st, 4, json_object_get(c, "prefix"));
-		sqlite3_bind_text(st, 5, jstr(c, "name"), -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 6, *jstr(c, "status") ? jstr(c, "status") : "UNKNOWN", -1,
+		sqlite3_bind_text(st, 5, cbl_json_str_or_empty(c, "name"), -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 6, *cbl_json_str_or_empty(c, "status") ? cbl_json_str_or_empty(c, "status") : "UNKNOWN", -1,
 				  SQLITE_STATIC);
 		bind_int_or_null(st, 7, json_object_get(c, "durationInNanoSeconds"));
 		bind_text_or_null(st, 8, json_object_get(c, "message"));
@@ -175,13 +170,13 @@ static int ingest_coverages(sqlite3 *db, const char *arn, json_t *covs, cbl_erro
 	json_array_foreach(covs, i, c) {
 		if (rc)
 			break;
-		if (!json_is_object(c) || !*jstr(c, "filePath"))
+		if (!json_is_object(c) || !*cbl_json_str_or_empty(c, "filePath"))
 			continue;
 		sqlite3_reset(st);
 		sqlite3_bind_text(st, 1, arn, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
 		bind_text_or_null(st, 3, json_object_get(c, "id"));
-		sqlite3_bind_text(st, 4, jstr(c, "filePath"), -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, cbl_json_str_or_empty(c, "filePath"), -1, SQLITE_STATIC);
 		bind_real_or_null(st, 5, json_object_get(c, "lineCoveragePercentage"));
 		bind_int_or_null(st, 6, json_object_get(c, "linesCovered"));
 		bind_int_or_null(st, 7, json_object_get(c, "linesMissed"));
@@ -204,8 +199,8 @@ static int ingest_one(sqlite3 *db, const char *dir, const char *build_id, const 
 	sqlite3_stmt *st = NULL;
 	char *text = NULL;
 	int rc = 0;
-	const char *arn = jstr(rep, "arn"), *garn = jstr(rep, "reportGroupArn");
-	const char *type = jstr(rep, "type"), *gname = group_name_of(garn);
+	const char *arn = cbl_json_str_or_empty(rep, "arn"), *garn = cbl_json_str_or_empty(rep, "reportGroupArn");
+	const char *type = cbl_json_str_or_empty(rep, "type"), *gname = group_name_of(garn);
 	/* only the reports the record lists, and only well-formed ones */
 	bool listed = false;
 	size_t i;
@@ -215,7 +210,7 @@ static int ingest_one(sqlite3 *db, const char *dir, const char *build_id, const 
 			listed = true;
 	}
 	if (!listed || !*arn || !gname || (strcmp(type, "TEST") && strcmp(type, "CODE_COVERAGE")) ||
-	    !*jstr(rep, "status"))
+	    !*cbl_json_str_or_empty(rep, "status"))
 		goto out;
 	int64_t created = store_json_time_ms(json_object_get(rep, "created"));
 
@@ -253,7 +248,7 @@ static int ingest_one(sqlite3 *db, const char *dir, const char *build_id, const 
 	sqlite3_bind_text(st, 2, garn, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, build_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, type, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, jstr(rep, "status"), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, cbl_json_str_or_empty(rep, "status"), -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 6, created);
 	sqlite3_bind_text(st, 7, text ? text : "{}", -1, SQLITE_STATIC);
 	rc = step_done(db, st, err, "cannot store a report");
@@ -261,7 +256,7 @@ static int ingest_one(sqlite3 *db, const char *dir, const char *build_id, const 
 	st = NULL;
 	static const char *const dels[] = {"DELETE FROM test_cases WHERE report_arn = ?1",
 					   "DELETE FROM code_coverages WHERE report_arn = ?1"};
-	for (size_t k = 0; !rc && k < N(dels); k++) {
+	for (size_t k = 0; !rc && k < ARRAY_SIZE(dels); k++) {
 		rc = store_prepare(db, dels[k], &st, err);
 		if (!rc) {
 			sqlite3_bind_text(st, 1, arn, -1, SQLITE_STATIC);
@@ -296,7 +291,7 @@ static int cmp_str(const void *a, const void *b)
 static int ingest(sqlite3 *db, const char *build_dir, json_t *record, cbl_error **err)
 {
 	json_t *arns = json_object_get(record, "reportArns");
-	const char *id = jstr(record, "id");
+	const char *id = cbl_json_str_or_empty(record, "id");
 	char *project = NULL, *uuid = NULL;
 	if (!json_array_size(arns) || store_split_build_id(id, &project, &uuid, NULL))
 		return 0;
@@ -410,7 +405,7 @@ static size_t page_size(const json_t *in)
 static int parse_arn_token(const json_t *in, bool *have, long long *key, const char **arn,
 			   cbl_error **err)
 {
-	const char *t = json_string_value(json_object_get(in, "nextToken"));
+	const char *t = cbl_json_str(in, "nextToken");
 	*have = false;
 	*key = 0;
 	*arn = "";
@@ -438,8 +433,7 @@ static int finish_page(sqlite3 *db, int s, json_t *list, char *token, const char
 		return store_sql_error(db, err, what);
 	}
 	*out = json_object();
-	if (token)
-		json_object_set_new(*out, "nextToken", json_string(token));
+	cbl_json_set_str(*out, "nextToken", token);
 	json_object_set_new(*out, member, list);
 	free(token);
 	return 0;
@@ -515,8 +509,8 @@ int store_op_list_report_groups(store_db *h, json_t *req, json_t **out, cbl_erro
 	if (rc)
 		goto out;
 	/* local choice (the service documents no default): by name, ascending */
-	const char *by = json_object_get(in, "sortBy") ? jstr(in, "sortBy") : "NAME";
-	bool desc = !strcmp(jstr(in, "sortOrder"), "DESCENDING");
+	const char *by = json_object_get(in, "sortBy") ? cbl_json_str_or_empty(in, "sortBy") : "NAME";
+	bool desc = !strcmp(cbl_json_str_or_empty(in, "sortOrder"), "DESCENDING");
 	const char *dir = desc ? "DESC" : "ASC", *cmp = desc ? "<" : ">";
 	const char *after_name = "";
 	char sql[512];
@@ -649,7 +643,7 @@ static int list_reports(store_db *h, json_t *in, const char *group, json_t **out
 	if (rc)
 		return rc;
 	/* local choice (the service documents no default): newest first */
-	bool desc = strcmp(jstr(in, "sortOrder"), "ASCENDING") != 0;
+	bool desc = strcmp(cbl_json_str_or_empty(in, "sortOrder"), "ASCENDING") != 0;
 	const char *dir = desc ? "DESC" : "ASC";
 	char sql[512];
 	snprintf(sql, sizeof(sql),
@@ -661,7 +655,7 @@ static int list_reports(store_db *h, json_t *in, const char *group, json_t **out
 	if (rc)
 		return rc;
 	size_t page = page_size(in);
-	const char *status = json_string_value(json_object_get(json_object_get(in, "filter"), "status"));
+	const char *status = cbl_json_str(json_object_get(in, "filter"), "status");
 	sqlite3_bind_int(st, 1, have);
 	sqlite3_bind_int64(st, 2, key);
 	sqlite3_bind_text(st, 3, after, -1, SQLITE_STATIC);
@@ -704,7 +698,7 @@ int store_op_list_reports_for_report_group(store_db *h, json_t *req, json_t **ou
 	int rc = check(&s, req, &in, err);
 	if (rc)
 		return rc;
-	const char *group = jstr(in, "reportGroupArn");
+	const char *group = cbl_json_str_or_empty(in, "reportGroupArn");
 	if (!row_exists(h->db, "SELECT 1 FROM report_groups WHERE arn = ?1", group, &rc, err) && !rc)
 		rc = group_not_found(group, err);
 	if (!rc)
@@ -724,7 +718,7 @@ int store_op_batch_get_reports(store_db *h, json_t *req, json_t **out, cbl_error
 /* Tokens of the detail lists: the last row's sequence number in its report. */
 static int parse_seq_token(const json_t *in, bool *have, long long *seq, cbl_error **err)
 {
-	const char *t = json_string_value(json_object_get(in, "nextToken"));
+	const char *t = cbl_json_str(in, "nextToken");
 	*have = false;
 	*seq = -1;
 	if (!t)
@@ -817,7 +811,7 @@ int store_op_describe_test_cases(store_db *h, json_t *req, json_t **out, cbl_err
 		rc = parse_seq_token(in, &have, &seq, err);
 	if (rc)
 		goto out;
-	const char *arn = jstr(in, "reportArn");
+	const char *arn = cbl_json_str_or_empty(in, "reportArn");
 	if (!row_exists(h->db, "SELECT 1 FROM reports WHERE arn = ?1", arn, &rc, err)) {
 		if (!rc)
 			rc = report_not_found(arn, err);
@@ -833,8 +827,8 @@ int store_op_describe_test_cases(store_db *h, json_t *req, json_t **out, cbl_err
 	if (rc)
 		goto out;
 	const json_t *filter = json_object_get(in, "filter");
-	const char *status = json_string_value(json_object_get(filter, "status"));
-	const char *keyword = json_string_value(json_object_get(filter, "keyword"));
+	const char *status = cbl_json_str(filter, "status");
+	const char *keyword = cbl_json_str(filter, "keyword");
 	size_t page = page_size(in);
 	sqlite3_bind_text(st, 1, arn, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, seq);
@@ -911,10 +905,10 @@ int store_op_describe_code_coverages(store_db *h, json_t *req, json_t **out, cbl
 		rc = parse_seq_token(in, &have, &seq, err);
 	if (rc)
 		goto out;
-	const char *arn = jstr(in, "reportArn");
+	const char *arn = cbl_json_str_or_empty(in, "reportArn");
 	/* local choices (the service documents no default): by file path, ascending */
-	bool by_pct = !strcmp(jstr(in, "sortBy"), "LINE_COVERAGE_PERCENTAGE");
-	bool desc = !strcmp(jstr(in, "sortOrder"), "DESCENDING");
+	bool by_pct = !strcmp(cbl_json_str_or_empty(in, "sortBy"), "LINE_COVERAGE_PERCENTAGE");
+	bool desc = !strcmp(cbl_json_str_or_empty(in, "sortOrder"), "DESCENDING");
 	const char *dir = desc ? "DESC" : "ASC", *cmp = desc ? "<" : ">";
 	if (have) {
 		/* the token names a row of this report: the page goes on after it */
@@ -1002,7 +996,7 @@ static bool trend_value(const json_t *rep, const char *field, double *out)
 		*out = (json_is_number(ok) ? json_number_value(ok) : 0) * 100.0 / json_number_value(total);
 		return true;
 	}
-	for (size_t i = 0; i < N(map); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(map); i++) {
 		if (strcmp(field, map[i].field))
 			continue;
 		const json_t *x = json_object_get(map[i].test ? ts : cs, map[i].member);
@@ -1027,7 +1021,7 @@ int store_op_get_report_group_trend(store_db *h, json_t *req, json_t **out, cbl_
 	int rc = check(&s, req, &in, err);
 	if (rc)
 		return rc;
-	const char *group = jstr(in, "reportGroupArn"), *field = jstr(in, "trendField");
+	const char *group = cbl_json_str_or_empty(in, "reportGroupArn"), *field = cbl_json_str_or_empty(in, "trendField");
 	if (!row_exists(h->db, "SELECT 1 FROM report_groups WHERE arn = ?1", group, &rc, err)) {
 		if (!rc)
 			rc = group_not_found(group, err);

@@ -211,23 +211,6 @@ out:
 	return rc;
 }
 
-int store_build_log_path(const char *home, const char *build_id, char **out, cbl_error **err)
-{
-	char *project = NULL, *uuid = NULL;
-	int rc = split_id(build_id, &project, &uuid, err);
-	if (rc)
-		return rc;
-	char *path = cbl_xasprintf("%s/builds/%s/%s/build.log", home, project, uuid);
-	free(project);
-	free(uuid);
-	if (access(path, F_OK) < 0) {
-		free(path);
-		return cbl_error_set(err, CBL_ENOENT, "build '%s' has no log", build_id);
-	}
-	*out = path;
-	return 0;
-}
-
 int store_build_request_stop(const char *home, const char *build_id, cbl_error **err)
 {
 	char *project = NULL, *uuid = NULL;

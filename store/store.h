@@ -71,9 +71,6 @@ int store_build_save(const char *build_dir, json_t *record, bool durable, cbl_er
  * build.json.  CBL_ENOENT if unknown or malformed.  *out is a new reference. */
 int store_build_load(const char *home, const char *build_id, json_t **out, cbl_error **err);
 
-/* Path of a build's log given its id (caller frees), or CBL_ENOENT. */
-int store_build_log_path(const char *home, const char *build_id, char **out, cbl_error **err);
-
 /* Flags a stop request on a build (StopBuild): if its runner dies before
  * finishing, the build ends STOPPED instead of FAULT.  The caller still
  * signals the runner.  No-op on a complete build; CBL_ENOENT if unknown. */

@@ -3,7 +3,9 @@
  * Convention: every fallible function takes `cbl_error **err` as its last
  * argument, returns 0 on success or a negative CBL_E* code on failure, and on
  * failure stores a heap-allocated error in *err (when err is not NULL).  The
- * caller owns the error and frees it with cbl_error_free().
+ * caller owns the error and frees it with cbl_error_free().  A caller that
+ * has no use for the error passes NULL (the code is returned all the same)
+ * rather than collecting one only to free it.
  *
  * Buildspec problems also carry file/line/col (1-based; 0 = unknown).
  * Thread safety: none needed, errors are plain values.

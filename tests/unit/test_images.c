@@ -5,6 +5,7 @@
 #include "images/images.h"
 #include "images/images_internal.h"
 #include "util/alloc.h"
+#include "util/array.h"
 #include "util/buf.h"
 #include "util/fs.h"
 
@@ -325,7 +326,6 @@ static void mktar(const char *path, const ent *ents, size_t n, bool gz)
 	archive_write_free(a);
 }
 
-#define N(x) (sizeof(x) / sizeof(*(x)))
 
 static int apply(images_unpack_ctx *ctx, const char *tar, cbl_error **e)
 {
@@ -365,7 +365,7 @@ static void test_unpack(void)
 		{"bin", 'l', "usr/bin", 0},
 		{"dev/null", 'c', NULL, 0},
 	};
-	mktar(l1, layer1, N(layer1), true);
+	mktar(l1, layer1, ARRAY_SIZE(layer1), true);
 	ok(apply(&ctx, l1, &e) == 0, "layer 1 (gzip) applies: %s", e ? e->msg : "");
 	cbl_error_clear(&e);
 	p = tpath("root/etc/os-release");
@@ -403,7 +403,7 @@ static void test_unpack(void)
 		{"etc/os-release", 'f', "ID=two\n", 0},
 		{"ro/added", 'f', "into a 0555 dir", 0},
 	};
-	mktar(l2, layer2, N(layer2), false);
+	mktar(l2, layer2, ARRAY_SIZE(layer2), false);
 	ok(apply(&ctx, l2, &e) == 0, "layer 2 applies: %s", e ? e->msg : "");
 	cbl_error_clear(&e);
 	char *gone = tpath("root/etc/gone"), *keep = tpath("root/etc/keep"), *old = tpath("root/var/opq/old"),
@@ -448,7 +448,7 @@ static void test_unpack(void)
 		{"opaque whiteout through a symlink", {{"evil", 'l', NULL, 0}, {"evil/.wh..wh..opq", 'f', "", 0}}, 2},
 	};
 	char *target = cbl_xasprintf("%s/target", outside);
-	for (size_t i = 0; i < N(evil); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(evil); i++) {
 		char *r = cbl_xasprintf("%s/evilroot%zu", tmpdir, i), *tar = cbl_xasprintf("%s/evil%zu.tar", tmpdir, i);
 		mkdir(r, 0755);
 		cbl_write_file_atomic(target, "t", 1, 0644, false, NULL);
@@ -506,7 +506,7 @@ static void test_import(void)
 	mkdir(dir, 0755);
 	char *l = cbl_xasprintf("%s/layer.tar", dir);
 	const ent ents[] = {{"etc/os-release", 'f', "ID=imported\n", 0}, {"bin/", 'd', NULL, 0}};
-	mktar(l, ents, N(ents), false);
+	mktar(l, ents, ARRAY_SIZE(ents), false);
 	char *ltxt = NULL;
 	size_t llen = 0;
 	cbl_read_file(l, 0, &ltxt, &llen, NULL);
@@ -548,7 +548,7 @@ static void test_import(void)
 
 	/* a tampered layer: diff_id mismatch */
 	const ent ents2[] = {{"etc/os-release", 'f', "ID=tampered\n", 0}};
-	mktar(l, ents2, N(ents2), false);
+	mktar(l, ents2, ARRAY_SIZE(ents2), false);
 	ok(images_import(home, dir, "imported/app:2", NULL, NULL, &e) == CBL_EIO && strstr(e->msg, "diff_id"),
 	   "a layer that does not match diff_ids is refused: %s", e ? e->msg : "");
 	cbl_error_clear(&e);
@@ -740,7 +740,7 @@ static void test_catalog(void)
 		{"rust", "rustc 1.75.0 (82e1608df 2023-12-21)\n", "1.75"},
 		{"docker", "Docker version 20.10.24+dfsg1, build 297e128\n", "20"},
 	};
-	for (size_t i = 0; i < N(hv); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(hv); i++) {
 		char *g = images_host_parse_version(hv[i].rt, hv[i].out);
 		is_str(g, hv[i].want, "host %s version %s", hv[i].rt, hv[i].want);
 		free(g);

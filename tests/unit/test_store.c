@@ -5,6 +5,7 @@
 #include "store/store.h"
 #include "store/store_internal.h"
 #include "util/alloc.h"
+#include "util/array.h"
 #include "util/fs.h"
 #include "util/time.h"
 
@@ -15,8 +16,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define CB "CodeBuild_20161006."
-#define LOGS "Logs_20140328.GetLogEvents"
+#define CB STORE_TARGET_CODEBUILD
+#define LOGS STORE_TARGET_LOGS "GetLogEvents"
 
 static char *new_home(const char *tag)
 {
@@ -878,6 +879,40 @@ static void test_logs(void)
 	drop_home(home);
 }
 
+/* The one error -> AWS exception table (store/api.h), where the server's and
+ * the CLI's former tables disagreed: decided by the service models. */
+static void test_error_table(void)
+{
+	const struct {
+		const char *target;
+		int code;
+		const char *type;
+		unsigned status;
+	} rows[] = {
+		{CB "ListProjects", CBL_EINVAL, "InvalidInputException", 400},
+		{CB "StartBuild", CBL_ESPEC, "InvalidInputException", 400},
+		{CB "BatchGetBuilds", CBL_ENOENT, "ResourceNotFoundException", 400},
+		{CB "CreateProject", CBL_EEXIST, "ResourceAlreadyExistsException", 400},
+		{CB "CreateProject", CBL_ELIMIT, "AccountLimitExceededException", 400},
+		{CB "ListProjects", CBL_EIO, "InternalFailure", 500},
+		{CB "ListProjects", CBL_EINTERNAL, "InternalFailure", 500},
+		{LOGS, CBL_EINVAL, "InvalidParameterException", 400},
+		{LOGS, CBL_ESPEC, "InvalidParameterException", 400},
+		{LOGS, CBL_ENOENT, "ResourceNotFoundException", 400},
+		/* GetLogEvents models no AccountLimitExceeded; LimitExceeded is retried */
+		{LOGS, CBL_ELIMIT, "InvalidParameterException", 400},
+		/* its modeled fault, not CodeBuild's InternalFailure */
+		{LOGS, CBL_EIO, "ServiceUnavailableException", 500},
+		{NULL, CBL_EIO, "InternalFailure", 500},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		const char *t = store_api_error_type(rows[i].target, rows[i].code);
+		unsigned st = store_api_error_status(rows[i].code);
+		ok(!strcmp(t, rows[i].type) && st == rows[i].status, "error %d on %s: %s %u (got %s %u)",
+		   rows[i].code, rows[i].target ? rows[i].target : "(none)", rows[i].type, rows[i].status, t, st);
+	}
+}
+
 int main(void)
 {
 	test_schema();
@@ -889,5 +924,6 @@ int main(void)
 	test_projects();
 	test_batch_builds();
 	test_logs();
+	test_error_table();
 	return tap_done();
 }

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define CB "CodeBuild_20161006."
+#define CB STORE_TARGET_CODEBUILD
 #define REGION_ACCT "arn:aws:codebuild:us-east-1:000000000000"
 
 static char *new_home(const char *tag)

@@ -1,9 +1,11 @@
-/* Unit tests for util/: buffers, errors, env vectors, durations, files. */
+/* Unit tests for util/: buffers, errors, env vectors, durations, files, JSON helpers, the dlopen loader. */
 #include "tests/unit/tap.h"
 #include "util/alloc.h"
 #include "util/buf.h"
+#include "util/dl.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/json.h"
 #include "util/strv.h"
 #include "util/time.h"
 
@@ -168,6 +170,67 @@ static void test_copy_tree(void)
 	free(src); free(dst); free(sub); free(f); free(empty); free(l1); free(l2); free(df); free(dl1); free(de);
 }
 
+static void test_json(void)
+{
+	json_t *o = json_pack("{s:s, s:i, s:n}", "name", "x", "num", 3, "nul");
+	is_str(cbl_json_str(o, "name"), "x", "cbl_json_str reads a string member");
+	ok(cbl_json_str(o, "num") == NULL, "cbl_json_str: NULL for a number");
+	ok(cbl_json_str(o, "nope") == NULL, "cbl_json_str: NULL when absent");
+	ok(cbl_json_str(NULL, "name") == NULL, "cbl_json_str: NULL object");
+	is_str(cbl_json_str_or_empty(o, "nul"), "", "cbl_json_str_or_empty: \"\" for null");
+	is_str(cbl_json_str_or_empty(o, "name"), "x", "cbl_json_str_or_empty reads a string");
+
+	json_t *j = cbl_json_string_or_null(NULL);
+	ok(json_is_null(j), "cbl_json_string_or_null(NULL) is null");
+	json_decref(j);
+	j = cbl_json_string_or_null("a");
+	is_str(json_string_value(j), "a", "cbl_json_string_or_null builds a string");
+	json_decref(j);
+
+	j = cbl_json_string_lossy("ok \xc3\xa9");
+	is_str(json_string_value(j), "ok \xc3\xa9", "cbl_json_string_lossy keeps valid UTF-8");
+	json_decref(j);
+	j = cbl_json_string_lossy("bad \xff\xfe.");
+	is_str(json_string_value(j), "bad ??.", "cbl_json_string_lossy replaces invalid bytes");
+	json_decref(j);
+
+	cbl_json_set_str(o, "set", "v");
+	cbl_json_set_str(o, "unset", NULL);
+	is_str(cbl_json_str(o, "set"), "v", "cbl_json_set_str sets a string");
+	ok(json_object_get(o, "unset") == NULL, "cbl_json_set_str(NULL) sets nothing");
+	json_decref(o);
+}
+
+static void test_dl(void)
+{
+	size_t (*my_strlen)(const char *) = NULL;
+	int (*nope)(void) = NULL;
+	static const char *const libc[] = {"libc.so.6"};
+	const cbl_dl_sym good_syms[] = {{"strlen", (void **)&my_strlen}};
+	cbl_dl_lib good = CBL_DL_LIB_INIT(libc, good_syms);
+	cbl_error *e = NULL;
+	is_int(cbl_dl_load(&good, &e), 0, "cbl_dl_load: libc's strlen");
+	ok(my_strlen && my_strlen("four") == 4, "the pointer is the function");
+	is_int(cbl_dl_load(&good, &e), 0, "a second load is a no-op");
+	cbl_error_clear(&e);
+
+	const cbl_dl_sym bad_syms[] = {{"strlen", (void **)&my_strlen},
+				       {"cbl_no_such_function", (void **)&nope}};
+	cbl_dl_lib missing = CBL_DL_LIB_INIT(libc, bad_syms);
+	my_strlen = NULL;
+	is_int(cbl_dl_load(&missing, &e), CBL_EIO, "a missing function is CBL_EIO");
+	ok(e && strstr(e->msg, "has no cbl_no_such_function"), "naming it (%s)", e ? e->msg : "");
+	cbl_error_clear(&e);
+	is_int(cbl_dl_load(&missing, &e), CBL_EIO, "the same answer the second time");
+	cbl_error_clear(&e);
+
+	static const char *const nolib[] = {"libcbl-no-such-library.so.0"};
+	cbl_dl_lib absent = CBL_DL_LIB_INIT(nolib, good_syms);
+	is_int(cbl_dl_load(&absent, &e), CBL_EIO, "a missing library is CBL_EIO");
+	ok(e && strstr(e->msg, "cannot load libcbl-no-such-library.so.0"), "naming it");
+	cbl_error_clear(&e);
+}
+
 int main(void)
 {
 	test_buf();
@@ -177,5 +240,7 @@ int main(void)
 	test_time();
 	test_fs();
 	test_copy_tree();
+	test_json();
+	test_dl();
 	return tap_done();
 }

@@ -1,0 +1,40 @@
+/* util/json.c - see util/json.h. */
+#include "util/json.h"
+#include "util/buf.h"
+
+#include "util/banned.h"
+
+const char *cbl_json_str(const json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+const char *cbl_json_str_or_empty(const json_t *o, const char *key)
+{
+	const char *s = cbl_json_str(o, key);
+	return s ? s : "";
+}
+
+json_t *cbl_json_string_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+json_t *cbl_json_string_lossy(const char *s)
+{
+	json_t *j = json_string(s);
+	if (j)
+		return j;
+	cbl_buf b = CBL_BUF_INIT;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		cbl_buf_putc(&b, *p < 0x80 ? (char)*p : '?');
+	j = json_string(cbl_buf_cstr(&b));
+	cbl_buf_release(&b);
+	return j ? j : json_string("");
+}
+
+void cbl_json_set_str(json_t *o, const char *key, const char *s)
+{
+	if (s)
+		json_object_set_new(o, key, json_string(s));
+}
