@@ -15,6 +15,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "util/array.h"
+
+#include "util/json.h"
 #include "util/banned.h"
 
 static const char run_usage_head[] =
@@ -257,7 +260,7 @@ static const run_opt run_opts[] = {
 	{"launched", 0, "DIR", FN(opt_launched), NULL},
 };
 
-#define N_RUN_OPTS (sizeof(run_opts) / sizeof(*run_opts))
+#define N_RUN_OPTS (ARRAY_SIZE(run_opts))
 
 /* The usage, its option lines from run_opts: the help at column 27, on a
  * line of its own after a long option. */
@@ -532,11 +535,11 @@ static void print_reports(FILE *f, json_t *reports, const view *v)
 	json_t *r;
 	json_array_foreach(reports, i, r)
 	{
-		const char *status = json_string_value(json_object_get(r, "status"));
+		const char *status = cbl_json_str(r, "status");
 		bool good = status && !strcmp(status, "SUCCEEDED");
 		fprintf(f, "Report %s%s%s %s: %s\n", v->color ? "\033[1m" : "",
-			json_string_value(json_object_get(r, "name")), v->color ? "\033[0m" : "",
-			status ? status : "?", json_string_value(json_object_get(r, "summary")));
+			cbl_json_str(r, "name"), v->color ? "\033[0m" : "",
+			status ? status : "?", cbl_json_str(r, "summary"));
 		json_t *why = json_object_get(r, "statusReason");
 		if (why)
 			fprintf(f, "  %s\n", json_string_value(why));
@@ -549,12 +552,12 @@ static void print_reports(FILE *f, json_t *reports, const view *v)
 				fprintf(f, "  ... and %zu more\n", json_array_size(failing) - 20);
 				break;
 			}
-			const char *prefix = json_string_value(json_object_get(c, "prefix"));
-			const char *loc = json_string_value(json_object_get(c, "location"));
-			const char *msg = json_string_value(json_object_get(c, "message"));
+			const char *prefix = cbl_json_str(c, "prefix");
+			const char *loc = cbl_json_str(c, "location");
+			const char *msg = cbl_json_str(c, "message");
 			fprintf(f, "  %s%s %s%s%s%s%s\n", good ? "" : (v->color ? "\033[31m" : ""),
-				json_string_value(json_object_get(c, "status")), prefix && *prefix ? prefix : "",
-				prefix && *prefix ? "." : "", json_string_value(json_object_get(c, "name")),
+				cbl_json_str(c, "status"), prefix && *prefix ? prefix : "",
+				prefix && *prefix ? "." : "", cbl_json_str(c, "name"),
 				v->color ? "\033[0m" : "", "");
 			if (loc)
 				fprintf(f, "    at %s\n", loc);

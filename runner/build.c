@@ -15,6 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/array.h"
+
 #include "util/banned.h"
 
 static int check_assignments(cbl_strv *out, const char *const *list, cbl_error **err)
@@ -264,7 +266,7 @@ void runner_build_free(runner_build *b)
 			 &b->up.artifacts_dir, &b->up.reports_dir, &b->src.src_inner, &b->src.scratch, &b->src.src_copy,
 			 &b->src.view, &b->src.tracked_dir, &b->src.git_url, &b->src.git_parent, &b->src.buildspec_arg,
 			 &b->src.source_cache_dir};
-	for (size_t i = 0; i < sizeof(strs) / sizeof(*strs); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(strs); i++)
 		free(*strs[i]);
 	cbl_strv_release(&b->vars.overrides);
 	cbl_strv_release(&b->vars.project_env);

@@ -128,15 +128,13 @@ void runner_cache_restore(runner_build *b)
 		runner_warn(b, "cache: without the sandbox, cached paths outside the source are this machine's "
 			       "own directories: a restore copies files into them");
 	if (cache_restore(b->cache.sess, &e) < 0) {
-		runner_warn(b, "cache: restore failed (%s): the build goes on without it", e->msg);
-		cbl_error_clear(&e);
+		runner_warn_drop(b, &e, "cache: restore failed (%s): the build goes on without it", e->msg);
 	}
 	size_t nm = 0;
 	const cache_mount *m = cache_session_mounts(b->cache.sess, &nm);
 	for (size_t i = 0; i < nm; i++) {
 		if (sandbox_mount_overlay(b->sandbox, m[i].lower, m[i].upper, m[i].work, m[i].target, &e) < 0) {
-			runner_warn(b, "cache: %s: %s is not restored", e->msg, m[i].target);
-			cbl_error_clear(&e);
+			runner_warn_drop(b, &e, "cache: %s: %s is not restored", e->msg, m[i].target);
 		}
 	}
 	log_stage(b, CACHE_STAGE_RESTORE);
@@ -159,8 +157,7 @@ void runner_cache_save(runner_build *b)
 	} else {
 		if (cache_save(b->cache.sess, &e) < 0) {
 			/* a warning, as the service treats cache failures */
-			runner_warn(b, "cache: save failed (%s): the previous cache is kept", e->msg);
-			cbl_error_clear(&e);
+			runner_warn_drop(b, &e, "cache: save failed (%s): the previous cache is kept", e->msg);
 		}
 		log_stage(b, CACHE_STAGE_SAVE);
 	}

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "util/array.h"
+
 #include "util/banned.h"
 
 static const runner_compute compute_types[] = {
@@ -23,7 +25,7 @@ static const runner_compute compute_types[] = {
 
 const runner_compute *runner_compute_find(const char *name)
 {
-	for (size_t i = 0; i < sizeof(compute_types) / sizeof(*compute_types); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(compute_types); i++)
 		if (!strcasecmp(compute_types[i].name, name))
 			return &compute_types[i];
 	return NULL;

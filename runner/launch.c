@@ -2,6 +2,7 @@
 #include "runner/launch.h"
 #include "runner/runner_internal.h"
 #include "store/store.h"
+#include "store/api.h"
 #include "util/alloc.h"
 #include "util/buf.h"
 #include "util/fs.h"
@@ -21,11 +22,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "util/array.h"
+
+#include "util/json.h"
 #include "util/banned.h"
 
 extern char **environ;
 
-#define CB "CodeBuild_20161006."
 
 typedef struct queued {
 	char *id, *dir;
@@ -75,12 +78,6 @@ static pid_t live_runner(const char *build_dir)
 
 /* ----------------------------------------------------------- requests --- */
 
-static const char *jstr(const json_t *o, const char *key)
-{
-	json_t *v = json_object_get(o, key);
-	return json_is_string(v) && *json_string_value(v) ? json_string_value(v) : NULL;
-}
-
 static int opt_str(const json_t *req, const char *key, const char **out, cbl_error **err)
 {
 	json_t *v = json_object_get(req, key);
@@ -117,9 +114,9 @@ static int env_list(const json_t *list, const char *what, cbl_strv *out, cbl_err
 	size_t i;
 	json_t *ev;
 	json_array_foreach(list, i, ev) {
-		const char *name = jstr(ev, "name");
+		const char *name = cbl_json_str_nonempty(ev, "name");
 		json_t *value = json_object_get(ev, "value");
-		const char *type = jstr(ev, "type");
+		const char *type = cbl_json_str_nonempty(ev, "type");
 		if (!name || !json_is_string(value))
 			return cbl_error_set(err, CBL_EINVAL, "%s[%zu] needs a name and a value", what, i);
 		if (strchr(name, '='))
@@ -144,7 +141,7 @@ static bool is_git_type(const char *t)
 {
 	static const char *const git[] = {"GITHUB", "GITHUB_ENTERPRISE", "GITLAB", "GITLAB_SELF_MANAGED",
 					  "BITBUCKET", "CODECOMMIT"};
-	for (size_t i = 0; i < sizeof(git) / sizeof(*git); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(git); i++)
 		if (!strcmp(t, git[i]))
 			return true;
 	return false;
@@ -180,10 +177,10 @@ static const char *keep(launch_map *m, char *s)
 /* The primary source's type and location, and the buildspec. */
 static int map_source(launch_map *m, cbl_error **err)
 {
-	const char *buildspec = jstr(m->src, "buildspec"), *s = NULL;
+	const char *buildspec = cbl_json_str_nonempty(m->src, "buildspec"), *s = NULL;
 	int rc;
-	m->type = jstr(m->src, "type") ? jstr(m->src, "type") : "NO_SOURCE";
-	m->location = jstr(m->src, "location");
+	m->type = cbl_json_str_nonempty(m->src, "type") ? cbl_json_str_nonempty(m->src, "type") : "NO_SOURCE";
+	m->location = cbl_json_str_nonempty(m->src, "location");
 	if ((rc = opt_str(m->req, "sourceTypeOverride", &s, err)))
 		return rc;
 	if (s)
@@ -225,8 +222,8 @@ static int map_environment(launch_map *m, cbl_error **err)
 	const json_t *env = json_object_get(m->proj, "environment");
 	const char *s = NULL;
 	int rc;
-	m->o->image = jstr(env, "image");
-	m->o->compute_type = jstr(env, "computeType");
+	m->o->image = cbl_json_str_nonempty(env, "image");
+	m->o->compute_type = cbl_json_str_nonempty(env, "computeType");
 	if ((rc = opt_str(m->req, "imageOverride", &s, err)))
 		return rc;
 	if (s)
@@ -262,7 +259,7 @@ static int map_timeout(launch_map *m, cbl_error **err)
 /* A git primary: the version, clone depth and submodules. */
 static int map_git(launch_map *m, cbl_error **err)
 {
-	const char *version = jstr(m->proj, "sourceVersion"), *s = NULL;
+	const char *version = cbl_json_str_nonempty(m->proj, "sourceVersion"), *s = NULL;
 	long long n = -1;
 	int rc;
 	if (!m->git)
@@ -299,9 +296,9 @@ static const char *secondary_version(const launch_map *m, const char *id)
 		size_t j;
 		json_t *v;
 		json_array_foreach(lists[k], j, v) {
-			const char *vid = jstr(v, "sourceIdentifier");
+			const char *vid = cbl_json_str_nonempty(v, "sourceIdentifier");
 			if (vid && !strcmp(vid, id))
-				ver = jstr(v, "sourceVersion");
+				ver = cbl_json_str_nonempty(v, "sourceVersion");
 		}
 	}
 	return ver;
@@ -318,8 +315,8 @@ static int map_secondary(launch_map *m, cbl_error **err)
 	m->mem->secondary = cbl_xcalloc(n, sizeof(*m->mem->secondary));
 	json_array_foreach(secs, i, sec) {
 		runner_secondary_source *s = &m->mem->secondary[i];
-		const char *id = jstr(sec, "sourceIdentifier"), *loc = jstr(sec, "location");
-		const char *type = jstr(sec, "type");
+		const char *id = cbl_json_str_nonempty(sec, "sourceIdentifier"), *loc = cbl_json_str_nonempty(sec, "location");
+		const char *type = cbl_json_str_nonempty(sec, "type");
 		if (!id || !loc)
 			return cbl_error_set(err, CBL_EINVAL, "secondary source %zu needs a sourceIdentifier and a "
 							      "location", i);
@@ -342,7 +339,7 @@ static int map_secondary(launch_map *m, cbl_error **err)
 static void map_cache(launch_map *m)
 {
 	json_t *cache = json_object_get(m->proj, "cache"), *mode;
-	const char *ctype = jstr(cache, "type") ? jstr(cache, "type") : "NO_CACHE";
+	const char *ctype = cbl_json_str_nonempty(cache, "type") ? cbl_json_str_nonempty(cache, "type") : "NO_CACHE";
 	bool custom = !strcmp(ctype, "S3"), source = false;
 	size_t i;
 	if (!strcmp(ctype, "LOCAL")) {
@@ -396,9 +393,9 @@ int runner_launch_opts(runner_opts *out, runner_launch_mem *mem, const json_t *p
 	    (rc = map_git(&m, err)) || (rc = map_secondary(&m, err)))
 		return rc;
 	map_cache(&m);
-	const char *packaging = jstr(json_object_get(project, "artifacts"), "packaging");
+	const char *packaging = cbl_json_str_nonempty(json_object_get(project, "artifacts"), "packaging");
 	out->packaging_none = packaging && !strcmp(packaging, "NONE");
-	if (!(out->project_name = jstr(project, "name")))
+	if (!(out->project_name = cbl_json_str_nonempty(project, "name")))
 		return cbl_error_set(err, CBL_EINVAL, "the project has no name");
 	if ((rc = map_location(&m, err)))
 		return rc;
@@ -459,9 +456,9 @@ int runner_launch_load(runner_opts *out, runner_launch_mem *mem, const char *dir
 	json_t *num = json_object_get(doc, "buildNumber");
 	runner_launch_info info = {
 		.dir = dir,
-		.home = jstr(doc, "home"),
-		.region = jstr(doc, "region"),
-		.uuid = jstr(doc, "buildUuid"),
+		.home = cbl_json_str_nonempty(doc, "home"),
+		.region = cbl_json_str_nonempty(doc, "region"),
+		.uuid = cbl_json_str_nonempty(doc, "buildUuid"),
 		.number = json_is_integer(num) ? json_integer_value(num) : 0,
 	};
 	return runner_launch_opts(out, mem, json_object_get(doc, "project"), json_object_get(doc, "request"),
@@ -550,7 +547,7 @@ static json_t *queued_record(runner_launcher *l, json_t *proj, const char *id, i
 	json_object_set(r, "startTime", t);
 	json_object_set_new(r, "currentPhase", json_string("QUEUED"));
 	json_object_set_new(r, "buildStatus", json_string("IN_PROGRESS"));
-	json_object_set_new(r, "projectName", json_string(jstr(proj, "name")));
+	json_object_set_new(r, "projectName", json_string(cbl_json_str_nonempty(proj, "name")));
 	json_t *phases = json_array(), *sub = json_object(), *q = json_object();
 	json_object_set_new(sub, "phaseType", json_string("SUBMITTED"));
 	json_object_set_new(sub, "phaseStatus", json_string("SUCCEEDED"));
@@ -567,7 +564,7 @@ static json_t *queued_record(runner_launcher *l, json_t *proj, const char *id, i
 	json_t *env = json_object_get(proj, "environment");
 	json_object_set_new(r, "environment", env ? json_deep_copy(env) : json_object());
 	json_t *logs = json_object();
-	json_object_set_new(logs, "groupName", json_sprintf("/aws/codebuild/%s", jstr(proj, "name")));
+	json_object_set_new(logs, "groupName", json_sprintf("/aws/codebuild/%s", cbl_json_str_nonempty(proj, "name")));
 	json_object_set_new(logs, "streamName", json_string(uuid));
 	json_object_set_new(r, "logs", logs);
 	json_object_set_new(r, "buildComplete", json_false());
@@ -655,7 +652,7 @@ static void *reaper_main(void *arg)
 
 static int load_build(runner_launcher *l, json_t *req, json_t **rec, char **dir, cbl_error **err)
 {
-	const char *id = jstr(req, "id");
+	const char *id = cbl_json_str_nonempty(req, "id");
 	if (!id)
 		return cbl_error_set(err, CBL_EINVAL, "1 validation error detected: Value null at 'id' failed to "
 						      "satisfy constraint: Member must not be null");
@@ -715,7 +712,7 @@ static int start_build(runner_launcher *l, json_t *req, json_t **out, cbl_error 
 	int rc, ready = -1;
 	if (!json_is_object(req))
 		return cbl_error_set(err, CBL_EINVAL, "the request must be a JSON object");
-	const char *name = jstr(req, "projectName");
+	const char *name = cbl_json_str_nonempty(req, "projectName");
 	if (!name)
 		return cbl_error_set(err, CBL_EINVAL, "1 validation error detected: Value null at 'projectName' "
 						      "failed to satisfy constraint: Member must not be null");
@@ -812,7 +809,7 @@ static int stop_build(runner_launcher *l, json_t *req, json_t **out, cbl_error *
 	int rc = load_build(l, req, &rec, &dir, err);
 	if (rc)
 		return rc;
-	const char *id = json_string_value(json_object_get(rec, "id"));
+	const char *id = cbl_json_str(rec, "id");
 	if (!json_is_true(json_object_get(rec, "buildComplete"))) {
 		if (dequeue(l, id)) {
 			finish_unstarted(dir, rec, "BUILD_STOPPED", "Build was stopped");
@@ -838,7 +835,7 @@ static int stop_build(runner_launcher *l, json_t *req, json_t **out, cbl_error *
 			free(idc);
 		}
 		json_t *now = NULL;
-		if (store_build_load(l->home, json_string_value(json_object_get(rec, "id")), &now, NULL) == 0) {
+		if (store_build_load(l->home, cbl_json_str(rec, "id"), &now, NULL) == 0) {
 			json_decref(rec);
 			rec = now;
 		}
@@ -863,7 +860,7 @@ static int retry_build(runner_launcher *l, json_t *req, json_t **out, cbl_error 
 		rc = cbl_error_set(err, CBL_EINVAL,
 				   "Build %s cannot be retried: it was not started by StartBuild (a `run` "
 				   "build; run it again instead)",
-				   json_string_value(json_object_get(rec, "id")));
+				   cbl_json_str(rec, "id"));
 		goto out;
 	}
 	rc = start_build(l, orig, out, err);
@@ -879,8 +876,8 @@ out:
 
 bool runner_launcher_known(const char *target)
 {
-	return target && (!strcmp(target, CB "StartBuild") || !strcmp(target, CB "StopBuild") ||
-			  !strcmp(target, CB "RetryBuild"));
+	return target && (!strcmp(target, STORE_TARGET_CODEBUILD "StartBuild") || !strcmp(target, STORE_TARGET_CODEBUILD "StopBuild") ||
+			  !strcmp(target, STORE_TARGET_CODEBUILD "RetryBuild"));
 }
 
 int runner_launcher_dispatch(runner_launcher *l, const char *target, json_t *request, json_t **out,
@@ -890,11 +887,11 @@ int runner_launcher_dispatch(runner_launcher *l, const char *target, json_t *req
 	if (!request)
 		request = empty = json_object();
 	int rc;
-	if (!strcmp(target, CB "StartBuild"))
+	if (!strcmp(target, STORE_TARGET_CODEBUILD "StartBuild"))
 		rc = start_build(l, request, out, err);
-	else if (!strcmp(target, CB "StopBuild"))
+	else if (!strcmp(target, STORE_TARGET_CODEBUILD "StopBuild"))
 		rc = stop_build(l, request, out, err);
-	else if (!strcmp(target, CB "RetryBuild"))
+	else if (!strcmp(target, STORE_TARGET_CODEBUILD "RetryBuild"))
 		rc = retry_build(l, request, out, err);
 	else
 		rc = cbl_error_set(err, CBL_EINVAL, "unknown operation %s", target);

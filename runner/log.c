@@ -136,6 +136,20 @@ void runner_warn(runner_build *b, const char *fmt, ...)
 	cbl_buf_release(&msg);
 }
 
+/* runner_warn, then the error the message was made from is dropped: the
+ * build goes on (the arguments, e->msg among them, are used before the free). */
+void runner_warn_drop(runner_build *b, cbl_error **e, const char *fmt, ...)
+{
+	cbl_buf msg = CBL_BUF_INIT;
+	va_list ap;
+	va_start(ap, fmt);
+	cbl_buf_vprintf(&msg, fmt, ap);
+	va_end(ap);
+	runner_warn(b, "%s", msg.ptr);
+	cbl_buf_release(&msg);
+	cbl_error_clear(e);
+}
+
 void runner_log_output(const char *line, size_t len, void *payload)
 {
 	runner_log_line(payload, line, len, false);

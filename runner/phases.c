@@ -219,8 +219,7 @@ void runner_capture_exported(runner_build *b)
 		}
 		free(vals);
 	} else {
-		runner_warn(b, "cannot capture exported variables: %s", e->msg);
-		cbl_error_free(e);
+		runner_warn_drop(b, &e, "cannot capture exported variables: %s", e->msg);
 	}
 	free(names);
 }

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/array.h"
+
 #include "util/banned.h"
 
 
@@ -18,7 +20,7 @@ static const char *const phase_names[] = {"SUBMITTED", "QUEUED", "PROVISIONING",
 
 const char *runner_status_name(runner_status s)
 {
-	return (unsigned)s < sizeof(status_names) / sizeof(*status_names) ? status_names[s] : "UNKNOWN";
+	return (unsigned)s < ARRAY_SIZE(status_names) ? status_names[s] : "UNKNOWN";
 }
 
 const char *runner_phase_name(runner_phase_type p)

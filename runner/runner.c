@@ -23,6 +23,8 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "util/array.h"
+
 #include "util/banned.h"
 
 #define CBL_VERSION "0.1.0"
@@ -152,7 +154,7 @@ int runner_build_run(runner_build *b, cbl_error **err)
 	if (st == RUNNER_STATUS_SUCCEEDED) {
 		runner_phase_start(b, RUNNER_PHASE_DOWNLOAD_SOURCE);
 		st = run_stages(b, RUNNER_PHASE_DOWNLOAD_SOURCE, download_stages,
-				sizeof(download_stages) / sizeof(*download_stages));
+				ARRAY_SIZE(download_stages));
 		runner_phase_end(b, RUNNER_PHASE_DOWNLOAD_SOURCE, st, true);
 	}
 	if (st == RUNNER_STATUS_SUCCEEDED) {

@@ -306,6 +306,8 @@ void runner_record_save(runner_build *b, bool durable, cbl_error **err);
 void runner_agent(runner_build *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* "[codebuild-local] WARNING: ...": what a local run does unlike the cloud. */
 void runner_warn(runner_build *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* runner_warn, then *e is freed and set to NULL (a warning-only failure). */
+void runner_warn_drop(runner_build *b, cbl_error **e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void runner_emit(runner_build *b, runner_event *ev);
 /* One line to the log (masked) and as an event. */
 void runner_log_line(runner_build *b, const char *text, size_t len, bool agent);

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "util/json.h"
 #include "util/banned.h"
 
 /* Artifact lines name paths as the build sees them: the host path the
@@ -359,8 +360,7 @@ static void save_report(runner_build *b, const char *root, const char *group_nam
 		free(raw);
 	}
 	if (e) {
-		runner_warn(b, "cannot write report %s into %s: %s", group_name, root, e->msg);
-		cbl_error_free(e);
+		runner_warn_drop(b, &e, "cannot write report %s into %s: %s", group_name, root, e->msg);
 	}
 	free(dir);
 }
@@ -480,8 +480,7 @@ static void one_report(runner_build *b, const spec_report *r)
 	int rc = runner_shell_expand(&b->sh, b->vars.env.v, in, n, &exp, &e);
 	free(in);
 	if (rc) {
-		runner_warn(b, "report group %s: %s", r->group, e->msg);
-		cbl_error_free(e);
+		runner_warn_drop(b, &e, "report group %s: %s", r->group, e->msg);
 		artifacts_report_release(&rep);
 		return;
 	}
@@ -514,7 +513,7 @@ static void one_report(runner_build *b, const spec_report *r)
 
 	cbl_buf summary = CBL_BUF_INIT;
 	artifacts_report_summary_line(&rep, &summary);
-	runner_agent(b, "Report %s %s: %s", group_name, json_string_value(json_object_get(report, "status")),
+	runner_agent(b, "Report %s %s: %s", group_name, cbl_json_str(report, "status"),
 		     summary.ptr ? summary.ptr : "");
 
 	char *root = cbl_path_join(b->ident.dir, "reports");

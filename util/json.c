@@ -38,3 +38,9 @@ void cbl_json_set_str(json_t *o, const char *key, const char *s)
 	if (s)
 		json_object_set_new(o, key, json_string(s));
 }
+
+const char *cbl_json_str_nonempty(const json_t *o, const char *key)
+{
+	const char *s = cbl_json_str(o, key);
+	return s && *s ? s : NULL;
+}

@@ -16,6 +16,8 @@ const char *cbl_json_str(const json_t *o, const char *key);
 
 /* The same, "" instead of NULL. */
 const char *cbl_json_str_or_empty(const json_t *o, const char *key);
+/* Like cbl_json_str, but NULL for "" too (an unset optional field). */
+const char *cbl_json_str_nonempty(const json_t *o, const char *key);
 
 /* A JSON string of s, or JSON null when s is NULL. */
 json_t *cbl_json_string_or_null(const char *s);
