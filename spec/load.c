@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
 
 #include "util/alloc.h"
@@ -221,6 +222,50 @@ static bool on_event(loader *l, const yaml_event_t *ev)
 	}
 	default:
 		return true;
+	}
+}
+
+static spec_pos offset_pos(const char *data, size_t len, size_t off)
+{
+	spec_pos p = {1, 1};
+	if (off > len)
+		off = len;
+	for (size_t i = 0; i < off; i++) {
+		if (data[i] == '\n') {
+			p.line++;
+			p.col = 1;
+		} else if (p.col < INT_MAX) {
+			p.col++;
+		}
+		if (p.line == INT_MAX)
+			break;
+	}
+	return p;
+}
+
+void spec_yaml_error(spec_ctx *c, const yaml_parser_t *ps, const char *data, size_t len)
+{
+	const char *problem = ps->problem ? ps->problem : "unknown error";
+	switch (ps->error) {
+	case YAML_MEMORY_ERROR:
+		spec_err(c, (spec_pos){1, 1}, "YAML parser ran out of memory");
+		break;
+	case YAML_READER_ERROR:
+		if (ps->problem_value != -1)
+			spec_err(c, offset_pos(data, len, ps->problem_offset), "YAML syntax error: %s (byte 0x%02X)",
+				 problem, (unsigned)ps->problem_value & 0xffu);
+		else
+			spec_err(c, offset_pos(data, len, ps->problem_offset), "YAML syntax error: %s", problem);
+		break;
+	default:
+		if (ps->context) {
+			spec_pos cp = mark_pos(ps->context_mark);
+			spec_err(c, mark_pos(ps->problem_mark), "YAML syntax error: %s (%s at line %d, column %d)",
+				 problem, ps->context, cp.line, cp.col);
+		} else {
+			spec_err(c, mark_pos(ps->problem_mark), "YAML syntax error: %s", problem);
+		}
+		break;
 	}
 }
 
