@@ -16,6 +16,13 @@
 
 #include "util/banned.h"
 
+/* what unpacking left out (device nodes): on stderr, after the result */
+static void print_warnings(const images_root *r)
+{
+	for (size_t i = 0; i < r->warnings.n; i++)
+		fprintf(stderr, "codebuild-local: warning: %s\n", r->warnings.v[i]);
+}
+
 int cmd_images(int argc, char **argv);
 
 static const char images_usage[] =
@@ -280,6 +287,7 @@ int cmd_images(int argc, char **argv)
 			goto out;
 		}
 		printf("%s: %s (%.2f s)\n", r->name, r->digest, (double)(cbl_mono_us() - t0) / 1e6);
+		print_warnings(r);
 		images_root_free(r);
 	} else if (!strcmp(sub, "import")) {
 		if (nargs != 1) {
@@ -296,6 +304,7 @@ int cmd_images(int argc, char **argv)
 			goto out;
 		}
 		printf("%s: %s\n", r->name, r->digest);
+		print_warnings(r);
 		images_root_free(r);
 	} else if (!strcmp(sub, "inspect")) {
 		if (nargs != 1) {
@@ -334,6 +343,7 @@ int cmd_images(int argc, char **argv)
 		json_object_set_new(j, "pulled", json_boolean(r->pulled));
 		char *txt = json_dumps(j, JSON_INDENT(2));
 		printf("%s\n", txt);
+		print_warnings(r);
 		free(txt);
 		json_decref(j);
 		images_root_free(r);

@@ -36,12 +36,23 @@ int images_store_open(images_store *s, const char *home, cbl_error **err)
 	if (!home || !*home)
 		return cbl_error_set(err, CBL_EINVAL, "images: no state directory");
 	dir = cbl_path_join(home, "images");
-	rc = cbl_mkdir_p(dir, 0755, err);
+	rc = cbl_mkdir_p(dir, 0700, err);
 	if (rc)
 		goto out;
 	rc = cbl_realpath(dir, &real, err);
 	if (rc)
 		goto out;
+	/* roots unpacked as root keep their setuid binaries and owners: only
+	 * the store's owner may reach them (a store made before is closed up) */
+	struct stat st;
+	if (stat(real, &st) < 0) {
+		rc = cbl_error_set_errno(err, CBL_EIO, errno, "images: stat %s", real);
+		goto out;
+	}
+	if ((st.st_mode & 07777) != 0700 && st.st_uid == geteuid() && chmod(real, 0700) < 0) {
+		rc = cbl_error_set_errno(err, CBL_EIO, errno, "images: chmod 0700 %s", real);
+		goto out;
+	}
 	for (size_t i = 0; i < sizeof(subdirs) / sizeof(*subdirs); i++) {
 		char *p = cbl_path_join(real, subdirs[i]);
 		rc = cbl_mkdir_p(p, 0755, err);
@@ -356,6 +367,7 @@ void images_root_free(images_root *r)
 	free(r->rootfs);
 	free(r->digest);
 	cbl_strv_release(&r->env);
+	cbl_strv_release(&r->warnings);
 	free(r->working_dir);
 	free(r->user);
 	free(r->os);
@@ -478,7 +490,7 @@ int images_store_materialize(images_store *s, const char *name, const char *dige
 		rc = cbl_error_set_errno(err, CBL_EIO, errno, "mkdir %s", tmp);
 		goto out;
 	}
-	images_unpack_ctx ctx = {.root = tmp, .as_root = geteuid() == 0};
+	images_unpack_ctx ctx = {.root = tmp, .as_root = geteuid() == 0, .devices = CBL_STRV_INIT};
 	uint64_t done = 0;
 	for (size_t i = 0; i < m.nlayers; i++) {
 		images_progress p = {.stage = IMAGES_STAGE_UNPACK, .digest = m.layers[i].digest,
@@ -532,7 +544,18 @@ int images_store_materialize(images_store *s, const char *name, const char *dige
 			     .index = m.nlayers, .count = m.nlayers, .message = rp};
 	progress(o, &p);
 	rc = images_store_root_load(s, name, digest, out, err);
+	if (!rc && ctx.skipped) {
+		cbl_buf w = CBL_BUF_INIT;
+		cbl_buf_printf(&w, "%s: %zu device node(s) in its layers not created (a build has its own "
+				   "minimal /dev): ", name ? name : digest, ctx.skipped);
+		for (size_t i = 0; i < ctx.devices.n; i++)
+			cbl_buf_printf(&w, "%s%s", i ? ", " : "", ctx.devices.v[i]);
+		if (ctx.skipped > ctx.devices.n)
+			cbl_buf_puts(&w, ", ...");
+		cbl_strv_push_take(&(*out)->warnings, cbl_buf_detach(&w));
+	}
 out:
+	cbl_strv_release(&ctx.devices);
 	if (tmp) {
 		cbl_error *e = NULL;
 		cbl_rm_rf(tmp, &e);

@@ -19,8 +19,12 @@
  * - Owners: as root, the layer's numeric uid/gid (never the host's
  *   /etc/passwd names); as non-root, files belong to the caller (the build's
  *   user namespace maps the caller to root), directories get u+rwx so later
- *   layers can still write into them.  Device nodes cannot be created
- *   without privileges and are skipped (counted).
+ *   layers can still write into them.
+ * - Device nodes are skipped, as root too, as rootless unpackers must: a
+ *   build gets its own minimal /dev, and a block device node in the store
+ *   (or in the build's view) is the host's disk for whoever opens it.
+ *   Hard links to a skipped node go too.  The first few are named in
+ *   ctx->devices for the caller's warning.
  * - Replacing a directory by a non-directory removes the directory first,
  *   as overlay semantics require.
  */
@@ -330,6 +334,21 @@ static int copy_data(struct archive *a, struct archive *w, uint64_t *bytes, cbl_
 	}
 }
 
+enum { DEVICES_NAMED = 8 };
+
+static void skip_device(images_unpack_ctx *ctx, pathset *devices, const char *name, struct archive_entry *e,
+			mode_t type)
+{
+	set_insert_n(devices, name, strlen(name));
+	if (ctx->skipped++ >= DEVICES_NAMED)
+		return;
+	if (type == AE_IFCHR || type == AE_IFBLK)
+		cbl_strv_pushf(&ctx->devices, "%s (%s %lu,%lu)", name, type == AE_IFBLK ? "block" : "character",
+			       (unsigned long)archive_entry_rdevmajor(e), (unsigned long)archive_entry_rdevminor(e));
+	else
+		cbl_strv_pushf(&ctx->devices, "%s (a hard link to a device node)", name);
+}
+
 int images_unpack_layer(images_unpack_ctx *ctx, const char *layer_path, cbl_error **err)
 {
 	if (images_dl_load(err) < 0)
@@ -337,7 +356,7 @@ int images_unpack_layer(images_unpack_ctx *ctx, const char *layer_path, cbl_erro
 	struct archive *a = archive_read_new();
 	struct archive *w = archive_write_disk_new();
 	struct archive_entry *e;
-	pathset added = {0};
+	pathset added = {0}, devices = {0};
 	cbl_buf name = CBL_BUF_INIT, link = CBL_BUF_INIT, full = CBL_BUF_INIT, parent = CBL_BUF_INIT;
 	cbl_buf rawb = CBL_BUF_INIT;
 	int rootfd = -1, rc = 0, r;
@@ -394,8 +413,10 @@ int images_unpack_layer(images_unpack_ctx *ctx, const char *layer_path, cbl_erro
 			continue;
 		}
 		mode_t type = archive_entry_filetype(e);
-		if (!ctx->as_root && (type == AE_IFCHR || type == AE_IFBLK)) {
-			ctx->skipped++;
+		const char *hl0 = archive_entry_hardlink(e);
+		if (type == AE_IFCHR || type == AE_IFBLK ||
+		    (hl0 && clean_name(hl0, &link, "hard link target", NULL) == 0 && set_has(&devices, link.ptr))) {
+			skip_device(ctx, &devices, name.ptr, e, type);
 			continue;
 		}
 		set_add_path(&added, name.ptr);
@@ -475,6 +496,7 @@ out:
 	if (rootfd >= 0)
 		close(rootfd);
 	set_release(&added);
+	set_release(&devices);
 	cbl_buf_release(&name);
 	cbl_buf_release(&link);
 	cbl_buf_release(&full);
