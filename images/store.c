@@ -444,6 +444,7 @@ int images_store_materialize(images_store *s, const char *name, const char *dige
 	size_t mlen = 0, clen = 0;
 	images_manifest m = {0};
 	images_config cfg = {0};
+	images_unpack_ctx ctx = {.as_root = geteuid() == 0, .devices = CBL_STRV_INIT};
 	json_t *meta = NULL;
 	struct stat st;
 	int rc;
@@ -490,7 +491,7 @@ int images_store_materialize(images_store *s, const char *name, const char *dige
 		rc = cbl_error_set_errno(err, CBL_EIO, errno, "mkdir %s", tmp);
 		goto out;
 	}
-	images_unpack_ctx ctx = {.root = tmp, .as_root = geteuid() == 0, .devices = CBL_STRV_INIT};
+	ctx.root = tmp;
 	uint64_t done = 0;
 	for (size_t i = 0; i < m.nlayers; i++) {
 		images_progress p = {.stage = IMAGES_STAGE_UNPACK, .digest = m.layers[i].digest,
