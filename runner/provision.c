@@ -3,11 +3,10 @@
 #include "runner/runner_internal.h"
 #include "sandbox/sandbox.h"
 #include "util/alloc.h"
+#include "util/buf.h"
 #include "util/fs.h"
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <sys/stat.h>
 #include <git2.h>
 #include <stdlib.h>
 #include <string.h>

@@ -441,8 +441,8 @@ void sandbox_plan_mask(sandbox_plan *p, const sandbox_opts *o, const char *root,
 	struct stat st;
 	char *maskf = NULL;
 	bool hidden = false;
-	if (!real || stat(real, &st) < 0)
-		goto out;
+	if (!real || stat(real, &st) < 0 || !strcmp(real, "/"))
+		goto out; /* nothing there; or all of it, which is no view at all */
 	hidden = under_private(real);
 	for (size_t i = 0; i < N(never_shown) && !hidden; i++)
 		hidden = under(real, never_shown[i]);
