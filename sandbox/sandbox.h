@@ -18,8 +18,11 @@
  *     host's other mounts (a separate /opt, a bind mount) are overlaid like
  *     the root (read-only ones bound read-only), so none is silently empty;
  *   - fresh /proc, a minimal /dev (null zero full random urandom tty, devpts,
- *     /dev/shm), private /tmp (and /root, /var/tmp when unprivileged);
- *   - the caller's mounts (`mounts`, in order), the hostname, loopback;
+ *     /dev/shm), private /tmp (and /root, /var/tmp in an image's root when
+ *     unprivileged: the rest of it is read-only);
+ *   - the caller's mounts (`mounts`, in order; a target is resolved as
+ *     inside the view: a mount on /var/run/x lands on /run/x when /var/run is
+ *     a link to /run), the hostname, loopback;
  *   - pivot_root, chdir `cwd`, CPU affinity, no_new_privs and a seccomp
  *     filter that forbids mounts, module loading, kexec, the keyring, ...
  * then serves requests: start a command, kill everything.
