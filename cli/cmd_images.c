@@ -18,6 +18,13 @@
 
 #include "util/banned.h"
 
+/* what unpacking left out (device nodes): on stderr, after the result */
+static void print_warnings(const images_root *r)
+{
+	for (size_t i = 0; i < r->warnings.n; i++)
+		fprintf(stderr, "codebuild-local: warning: %s\n", r->warnings.v[i]);
+}
+
 int cmd_images(int argc, char **argv);
 
 static const char images_usage[] =
@@ -218,6 +225,7 @@ static int do_pull(const struct images_args *ia)
 		return exit_for(lrc);
 	}
 	printf("%s: %s (%.2f s)\n", r->name, r->digest, (double)(cbl_mono_us() - t0) / 1e6);
+	print_warnings(r);
 	images_root_free(r);
 	return CLI_EXIT_OK;
 }
@@ -233,6 +241,7 @@ static int do_import(const struct images_args *ia)
 		return exit_for(lrc);
 	}
 	printf("%s: %s\n", r->name, r->digest);
+	print_warnings(r);
 	images_root_free(r);
 	return CLI_EXIT_OK;
 }
@@ -263,6 +272,7 @@ static int do_inspect(const struct images_args *ia)
 	json_object_set_new(j, "pulled", json_boolean(r->pulled));
 	char *txt = json_dumps(j, JSON_INDENT(2));
 	printf("%s\n", txt);
+	print_warnings(r);
 	free(txt);
 	json_decref(j);
 	images_root_free(r);

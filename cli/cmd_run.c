@@ -44,6 +44,7 @@ typedef struct run_args {
 	runner_opts o;
 	cbl_strv env;                /* -e, in order */
 	cbl_strv insecure;           /* --insecure-registry */
+	cbl_strv mounts;             /* --mount, in order */
 	const char *env_file;
 	const char *launched;        /* --launched DIR (runner/launch.h) */
 	runner_secondary_source *secondary;
@@ -126,6 +127,12 @@ static int opt_env_file(run_args *a, char *arg)
 static int opt_insecure(run_args *a, char *arg)
 {
 	cbl_strv_push(&a->insecure, arg);
+	return 0;
+}
+
+static int opt_mount(run_args *a, char *arg)
+{
+	cbl_strv_push(&a->mounts, arg);
 	return 0;
 }
 
@@ -248,6 +255,13 @@ static const run_opt run_opts[] = {
 						"namespaces on a throw-away copy-on-write root; none: run\n"
 						"directly on this machine, unisolated (said in the log)"},
 	{"network", 0, "MODE", FN(opt_network), "default (the host's network) or none (loopback only)"},
+	{"mount", 0, "SRC:DST[:ro]", FN(opt_mount),
+	 "show the build the host's SRC (a directory or a file; it\n"
+	 "must exist) at DST (absolute; not under /proc, /sys, /dev\n"
+	 "or /codebuild), read-write (changes reach the host) or\n"
+	 "with :ro read-only (repeatable).  The sandbox hides the\n"
+	 "host's private data (/root, /home, /tmp, /run, ...):\n"
+	 "this is how a build gets some of it, on purpose"},
 	{"source-mode", 0, "MODE", FN(opt_source_mode),
 	 "snapshot (default): the build sees a copy-on-write view of\n"
 	 "DIR and can never change it; mount: DIR itself, read-write"},
@@ -381,6 +395,7 @@ static int finish_opts(run_args *a, int argc, char **argv)
 	a->env = file_env;
 	a->o.env_overrides = (const char *const *)a->env.v;
 	a->o.insecure_registries = a->insecure.n ? (const char *const *)a->insecure.v : NULL;
+	a->o.mounts = a->mounts.n ? (const char *const *)a->mounts.v : NULL;
 	return 0;
 }
 typedef enum { OUT_PLAIN, OUT_TTY, OUT_JSON, OUT_NONE } out_mode;
@@ -690,7 +705,7 @@ static int launched_opts(run_args *a, runner_launch_mem *mem, view *v, int argc)
 
 int cmd_run(int argc, char **argv)
 {
-	run_args a = {.o = RUNNER_OPTS_INIT, .env = CBL_STRV_INIT, .insecure = CBL_STRV_INIT};
+	run_args a = {.o = RUNNER_OPTS_INIT, .env = CBL_STRV_INIT, .insecure = CBL_STRV_INIT, .mounts = CBL_STRV_INIT};
 	runner_launch_mem mem = RUNNER_LAUNCH_MEM_INIT;
 	view v = {.ready_fd = -1};
 	int rc = parse_opts(&a, argc, argv);
@@ -715,6 +730,7 @@ out:
 	runner_launch_mem_release(&mem);
 	cbl_strv_release(&a.env);
 	cbl_strv_release(&a.insecure);
+	cbl_strv_release(&a.mounts);
 	free(a.secondary);
 	return rc;
 }

@@ -38,6 +38,8 @@
 	X(archive_entry_hardlink) \
 	X(archive_entry_pathname) \
 	X(archive_entry_perm) \
+	X(archive_entry_rdevmajor) \
+	X(archive_entry_rdevminor) \
 	X(archive_entry_set_hardlink) \
 	X(archive_entry_set_pathname) \
 	X(archive_entry_set_perm) \
@@ -129,6 +131,10 @@ int images_dl_load(cbl_error **err);
 #define archive_entry_pathname (images_dl_table.archive_entry_pathname)
 #undef archive_entry_perm
 #define archive_entry_perm (images_dl_table.archive_entry_perm)
+#undef archive_entry_rdevmajor
+#define archive_entry_rdevmajor (images_dl_table.archive_entry_rdevmajor)
+#undef archive_entry_rdevminor
+#define archive_entry_rdevminor (images_dl_table.archive_entry_rdevminor)
 #undef archive_entry_set_hardlink
 #define archive_entry_set_hardlink (images_dl_table.archive_entry_set_hardlink)
 #undef archive_entry_set_pathname

@@ -21,6 +21,9 @@
  *                             size); its mtime is the image's last use
  *   tmp/                      work in progress (never read by a build)
  *   lock                      flock: pulls, imports, rm and prune are serialized
+ * The store is 0700 (made so when opened): roots keep the layers' owners and
+ * setuid bits when unpacked as root, so no other local user may reach them.
+ * Device nodes in layers are never created (a warning says which).
  * A root is built in tmp/ and renamed into roots/ only when complete, and a
  * blob is renamed into blobs/ only when its SHA-256 matches, so a reader never
  * sees half of anything.  Roots are immutable once published: the runner uses
@@ -106,6 +109,8 @@ typedef struct images_root {
 	char *user;         /* config User ("", "name", "uid[:gid]"), NULL if unset */
 	char *os, *arch, *variant; /* config platform; NULL for HOST / DIR */
 	bool pulled;        /* true when this call downloaded or unpacked anything */
+	cbl_strv warnings;  /* what this call's unpacking left out (device nodes),
+			       for the caller to show; empty when nothing was unpacked */
 } images_root;
 
 /* Resolves an image name to a root filesystem, pulling and unpacking it when

@@ -198,13 +198,16 @@ typedef struct images_unpack_ctx {
 	bool as_root;      /* keep owners (euid 0); else files belong to us */
 	uint64_t bytes;    /* regular-file bytes written */
 	size_t entries;
-	size_t skipped;    /* entries that could not be created (device nodes as non-root) */
+	size_t skipped;    /* device nodes left out (and hard links to them) */
+	cbl_strv devices;  /* the first few of them: "dev/lo0 (block 7,0)"; the caller
+			      releases it */
 } images_unpack_ctx;
 
 /* Applies one layer (tar, gzip or zstd; detected) to ctx->root: OCI
  * whiteouts, permissions, owners, xattrs, links.  Refuses (CBL_EINVAL)
  * entries with absolute paths or ".." components and anything that would be
- * written through a symlink. */
+ * written through a symlink.  Device nodes are never created, as root
+ * either (a build gets its own minimal /dev): skipped and counted. */
 int images_unpack_layer(images_unpack_ctx *ctx, const char *layer_path, cbl_error **err);
 
 /* ---- registry client (registry.c) -------------------------------------- */

@@ -38,12 +38,23 @@ int images_store_open(images_store *s, const char *home, cbl_error **err)
 	if (!home || !*home)
 		return cbl_error_set(err, CBL_EINVAL, "images: no state directory");
 	dir = cbl_path_join(home, "images");
-	rc = cbl_mkdir_p(dir, 0755, err);
+	rc = cbl_mkdir_p(dir, 0700, err);
 	if (rc)
 		goto out;
 	rc = cbl_realpath(dir, &real, err);
 	if (rc)
 		goto out;
+	/* roots unpacked as root keep their setuid binaries and owners: only
+	 * the store's owner may reach them (a store made before is closed up) */
+	struct stat st;
+	if (stat(real, &st) < 0) {
+		rc = cbl_error_set_errno(err, CBL_EIO, errno, "images: stat %s", real);
+		goto out;
+	}
+	if ((st.st_mode & 07777) != 0700 && st.st_uid == geteuid() && chmod(real, 0700) < 0) {
+		rc = cbl_error_set_errno(err, CBL_EIO, errno, "images: chmod 0700 %s", real);
+		goto out;
+	}
 	for (size_t i = 0; i < ARRAY_SIZE(subdirs); i++) {
 		char *p = cbl_path_join(real, subdirs[i]);
 		rc = cbl_mkdir_p(p, 0755, err);
@@ -358,6 +369,7 @@ void images_root_free(images_root *r)
 	free(r->rootfs);
 	free(r->digest);
 	cbl_strv_release(&r->env);
+	cbl_strv_release(&r->warnings);
 	free(r->working_dir);
 	free(r->user);
 	free(r->os);
@@ -514,6 +526,19 @@ static int write_root_meta(const char *mp, const char *digest, const images_mani
 	return rc;
 }
 
+/* What unpacking left out, for the caller to say. */
+static void warn_devices(images_root *r, const char *name, const images_unpack_ctx *ctx)
+{
+	cbl_buf w = CBL_BUF_INIT;
+	cbl_buf_printf(&w, "%s: %zu device node(s) in its layers not created (a build has its own "
+			   "minimal /dev): ", name, ctx->skipped);
+	for (size_t i = 0; i < ctx->devices.n; i++)
+		cbl_buf_printf(&w, "%s%s", i ? ", " : "", ctx->devices.v[i]);
+	if (ctx->skipped > ctx->devices.n)
+		cbl_buf_puts(&w, ", ...");
+	cbl_strv_push_take(&r->warnings, cbl_buf_detach(&w));
+}
+
 int images_store_materialize(images_store *s, const char *name, const char *digest,
 			     const images_resolve_opts *o, bool *did_unpack, images_root **out,
 			     cbl_error **err)
@@ -522,6 +547,7 @@ int images_store_materialize(images_store *s, const char *name, const char *dige
 	images_manifest m = {0};
 	images_config cfg = {0};
 	uint64_t all_total = 0;
+	images_unpack_ctx ctx = {.as_root = geteuid() == 0, .devices = CBL_STRV_INIT};
 	struct stat st;
 	int rc;
 	if (did_unpack)
@@ -544,7 +570,7 @@ int images_store_materialize(images_store *s, const char *name, const char *dige
 		rc = cbl_error_set_errno(err, CBL_EIO, errno, "mkdir %s", tmp);
 		goto out;
 	}
-	images_unpack_ctx ctx = {.root = tmp, .as_root = geteuid() == 0};
+	ctx.root = tmp;
 	rc = unpack_layers(s, o, &m, all_total, &ctx, err);
 	if (rc)
 		goto out;
@@ -564,7 +590,10 @@ int images_store_materialize(images_store *s, const char *name, const char *dige
 			     .index = m.nlayers, .count = m.nlayers, .message = rp};
 	progress(o, &p);
 	rc = images_store_root_load(s, name, digest, out, err);
+	if (!rc && ctx.skipped)
+		warn_devices(*out, name ? name : digest, &ctx);
 out:
+	cbl_strv_release(&ctx.devices);
 	if (tmp) {
 		cbl_rm_rf(tmp, NULL);
 		free(tmp);

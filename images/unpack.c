@@ -19,8 +19,12 @@
  * - Owners: as root, the layer's numeric uid/gid (never the host's
  *   /etc/passwd names); as non-root, files belong to the caller (the build's
  *   user namespace maps the caller to root), directories get u+rwx so later
- *   layers can still write into them.  Device nodes cannot be created
- *   without privileges and are skipped (counted).
+ *   layers can still write into them.
+ * - Device nodes are skipped, as root too, as rootless unpackers must: a
+ *   build gets its own minimal /dev, and a block device node in the store
+ *   (or in the build's view) is the host's disk for whoever opens it.
+ *   Hard links to a skipped node go too.  The first few are named in
+ *   ctx->devices for the caller's warning.
  * - Replacing a directory by a non-directory removes the directory first,
  *   as overlay semantics require.
  */
@@ -337,8 +341,25 @@ typedef struct layer {
 	struct archive *a, *w;
 	int rootfd;
 	pathset added;
+	pathset devices; /* device nodes skipped (their hard links go too) */
 	cbl_buf name, link, full, parent, rawb;
 } layer;
+
+enum { DEVICES_NAMED = 8 };
+
+static void skip_device(images_unpack_ctx *ctx, pathset *devices, const char *name, struct archive_entry *e,
+			mode_t type)
+{
+	set_insert_n(devices, name, strlen(name));
+	if (ctx->skipped++ >= DEVICES_NAMED)
+		return;
+	if (type == AE_IFCHR || type == AE_IFBLK)
+		cbl_strv_pushf(&ctx->devices, "%s (%s %lu,%lu)", name, type == AE_IFBLK ? "block" : "character",
+			       (unsigned long)archive_entry_rdevmajor(e), (unsigned long)archive_entry_rdevminor(e));
+	else
+		cbl_strv_pushf(&ctx->devices, "%s (a hard link to a device node)", name);
+}
+
 
 static int layer_open(layer *l, const char *layer_path, cbl_error **err)
 {
@@ -424,8 +445,10 @@ static int layer_entry(layer *l, struct archive_entry *e, cbl_error **err)
 		return 0;
 	}
 	mode_t type = archive_entry_filetype(e);
-	if (!ctx->as_root && (type == AE_IFCHR || type == AE_IFBLK)) {
-		ctx->skipped++;
+	const char *hl0 = archive_entry_hardlink(e);
+	if (type == AE_IFCHR || type == AE_IFBLK ||
+	    (hl0 && clean_name(hl0, &l->link, "hard link target", NULL) == 0 && set_has(&l->devices, l->link.ptr))) {
+		skip_device(ctx, &l->devices, l->name.ptr, e, type);
 		return 0;
 	}
 	set_add_path(&l->added, l->name.ptr);
@@ -487,6 +510,7 @@ int images_unpack_layer(images_unpack_ctx *ctx, const char *layer_path, cbl_erro
 	if (l.rootfd >= 0)
 		close(l.rootfd);
 	set_release(&l.added);
+	set_release(&l.devices);
 	cbl_buf_release(&l.name);
 	cbl_buf_release(&l.link);
 	cbl_buf_release(&l.full);

@@ -119,7 +119,9 @@ static int init_environment(runner_build *b, const runner_opts *opts, cbl_error 
 	b->log.on_event = opts->on_event;
 	b->log.payload = opts->payload;
 	int rc = check_assignments(&b->vars.overrides, opts->env_overrides, err);
-	return rc ? rc : check_assignments(&b->vars.project_env, opts->project_env, err);
+	if (!rc)
+		rc = check_assignments(&b->vars.project_env, opts->project_env, err);
+	return rc ? rc : runner_binds_init(b, opts->mounts, err);
 }
 
 /* Where results go: artifacts, reports, the cache and the source cache. */
@@ -293,6 +295,7 @@ void runner_build_free(runner_build *b)
 	cbl_strv_release(&b->up.report_arns);
 	cbl_strv_release(&b->src.sandbox_binds);
 	runner_sources_free(b);
+	runner_binds_free(b);
 	runner_image_free(b);
 	runner_cache_free(b);
 	free(b);

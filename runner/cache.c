@@ -47,24 +47,34 @@ static void kill_hook(const char *point, void *payload)
 		raise(SIGKILL);
 }
 
+static void path_append(runner_build *b, const char *dir)
+{
+	const char *path = cbl_env_get(&b->vars.env, "PATH");
+	char *np = cbl_xasprintf("%s%s%s", path ? path : "", path && *path ? ":" : "", dir);
+	cbl_env_set(&b->vars.env, "PATH", np);
+	free(np);
+}
+
 void runner_cache_hash_files_tool(runner_build *b)
 {
 	/* the curated images' codebuild-hash-files, for cache keys: this very
 	 * binary under that name (it needs the host's libraries, so only on
-	 * the host image) */
+	 * the host image).  Sandboxed, the sandbox binds it read-only at
+	 * RUNNER_INNER_BIN (provision.c): a link to the binary's host path
+	 * would dangle when it lives in /tmp (private inside) or elsewhere
+	 * out of the build's view.  Without the sandbox, a link next to the
+	 * build's scratch. */
 	if (runner_image_rootfs(b))
 		return;
+	if (b->sandbox) {
+		path_append(b, RUNNER_INNER_BIN);
+		return;
+	}
 	char *exe = realpath("/proc/self/exe", NULL);
 	char *bin = cbl_path_join(b->ident.tmpdir, "bin");
 	char *link = cbl_path_join(bin, "codebuild-hash-files");
-	if (exe && cbl_mkdir_p(bin, 0755, NULL) == 0 && (symlink(exe, link) == 0 || access(link, X_OK) == 0)) {
-		const char *path = cbl_env_get(&b->vars.env, "PATH");
-		char *inner = b->sandbox ? cbl_xstrdup("/codebuild/output/tmp/bin") : cbl_xstrdup(bin);
-		char *np = cbl_xasprintf("%s%s%s", path ? path : "", path && *path ? ":" : "", inner);
-		cbl_env_set(&b->vars.env, "PATH", np);
-		free(np);
-		free(inner);
-	}
+	if (exe && cbl_mkdir_p(bin, 0755, NULL) == 0 && (symlink(exe, link) == 0 || access(link, X_OK) == 0))
+		path_append(b, bin);
 	free(exe);
 	free(bin);
 	free(link);

@@ -1,7 +1,9 @@
 /* runner/provision.c - the PROVISIONING stage: the source snapshot (overlay view, copy, tracked checkout), the image, the sandbox. */
+#include "cache/cache.h"
 #include "runner/runner_internal.h"
 #include "sandbox/sandbox.h"
 #include "util/alloc.h"
+#include "util/buf.h"
 #include "util/fs.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -64,11 +66,123 @@ static int setup_view(runner_build *b, cbl_error **err)
 	return 0;
 }
 
-/* What the sandbox mounts under /codebuild: a private /codebuild/output
- * with the source (for a git clone, its parent: the clone is renamed into
- * it later), the secondary sources, the build's scratch, and
- * /codebuild/readonly.  *out is caller-freed; *parent_out too. */
-static int source_mounts(runner_build *b, sandbox_mount **out, size_t *n_out, char **parent_out, cbl_error **err)
+/* --mount's DST: absolute, '/'-separated names without '.' or '..' (so what
+ * is checked is what is mounted), and not where the sandbox's own things
+ * are.  *out: DST without doubled or trailing slashes (caller frees). */
+static int bind_target_check(const char *spec, const char *dst, char **out, cbl_error **err)
+{
+	static const char *const reserved[] = {"/proc", "/sys", "/dev", "/codebuild"};
+	if (dst[0] != '/')
+		return cbl_error_set(err, CBL_EINVAL, "--mount %s: the target %s is not an absolute path", spec, dst);
+	cbl_buf norm = CBL_BUF_INIT;
+	for (const char *p = dst; *p;) {
+		while (*p == '/')
+			p++;
+		size_t l = strcspn(p, "/");
+		if (!l)
+			break;
+		if ((l == 1 && p[0] == '.') || (l == 2 && p[0] == '.' && p[1] == '.')) {
+			cbl_buf_release(&norm);
+			return cbl_error_set(err, CBL_EINVAL, "--mount %s: the target may not have '.' or '..' components",
+					     spec);
+		}
+		cbl_buf_putc(&norm, '/');
+		cbl_buf_append(&norm, p, l);
+		p += l;
+	}
+	if (!norm.len) {
+		cbl_buf_release(&norm);
+		return cbl_error_set(err, CBL_EINVAL, "--mount %s: the target may not be /", spec);
+	}
+	for (size_t i = 0; i < sizeof(reserved) / sizeof(*reserved); i++) {
+		size_t l = strlen(reserved[i]);
+		if (!strncmp(norm.ptr, reserved[i], l) && (norm.ptr[l] == '\0' || norm.ptr[l] == '/')) {
+			int rc = cbl_error_set(err, CBL_EINVAL, "--mount %s: the target may not be under %s (the "
+								"sandbox's own)", spec, reserved[i]);
+			cbl_buf_release(&norm);
+			return rc;
+		}
+	}
+	*out = cbl_buf_detach(&norm);
+	return 0;
+}
+
+int runner_binds_init(runner_build *b, const char *const *specs, cbl_error **err)
+{
+	for (size_t i = 0; specs && specs[i]; i++) {
+		const char *spec = specs[i];
+		size_t len = strlen(spec);
+		bool ro = false;
+		if (len > 3 && (!strcmp(spec + len - 3, ":ro") || !strcmp(spec + len - 3, ":rw"))) {
+			ro = spec[len - 2] == 'r' && spec[len - 1] == 'o';
+			len -= 3;
+		}
+		char *s = cbl_xstrndup(spec, len);
+		char *colon = strrchr(s, ':');
+		char *src = NULL, *dst = NULL;
+		int rc = 0;
+		if (!colon || colon == s || !colon[1]) {
+			rc = cbl_error_set(err, CBL_EINVAL, "--mount expects SRC:DST[:ro], got '%s'", spec);
+		} else {
+			*colon = '\0';
+			rc = bind_target_check(spec, colon + 1, &dst, err);
+			/* the source as it is now, symlinks and '..' resolved */
+			if (!rc && !(src = realpath(s, NULL)))
+				rc = cbl_error_set_errno(err, errno == ENOENT ? CBL_ENOENT : CBL_EINVAL, errno,
+							 "--mount %s: the source %s", spec, s);
+		}
+		free(s);
+		if (rc) {
+			free(dst);
+			return rc;
+		}
+		b->cfg.binds = cbl_xrealloc(b->cfg.binds, (b->cfg.n_binds + 1) * sizeof(*b->cfg.binds));
+		b->cfg.binds[b->cfg.n_binds++] = (runner_bind){src, dst, ro};
+	}
+	if (b->cfg.n_binds && b->cfg.sandbox_mode == RUNNER_SANDBOX_NONE)
+		return cbl_error_set(err, CBL_EINVAL, "--mount needs the sandbox (without it the build sees this "
+						      "machine's files anyway)");
+	return 0;
+}
+
+void runner_binds_free(runner_build *b)
+{
+	for (size_t i = 0; i < b->cfg.n_binds; i++) {
+		free(b->cfg.binds[i].source);
+		free(b->cfg.binds[i].target);
+	}
+	free(b->cfg.binds);
+	b->cfg.binds = NULL;
+	b->cfg.n_binds = 0;
+}
+
+/* What the runner keeps to itself, hidden from the host's view (a private
+ * directory like ~/.local hides them already; CODEBUILD_LOCAL_HOME and
+ * --cache-dir may be anywhere): the state directory (every build's record,
+ * log and scratch, the database, the image store) and the cache store.
+ * Real paths: the sandbox masks what the view shows.  Caller frees *out's
+ * strings. */
+static void runner_masks(runner_build *b, char *out[2])
+{
+	out[0] = realpath(b->ident.home, NULL);
+	char *cache = b->cache.dir ? cbl_xstrdup(b->cache.dir) : cache_default_dir(b->ident.home);
+	out[1] = realpath(cache, NULL);
+	free(cache);
+	size_t l = out[0] ? strlen(out[0]) : 0;
+	if (out[0] && out[1] && !strncmp(out[1], out[0], l) && (out[1][l] == '/' || !out[1][l])) {
+		free(out[1]);
+		out[1] = NULL;
+	}
+}
+
+/* What the sandbox mounts: the runner's state hidden, then under /codebuild
+ * a private /codebuild/output with the source (for a git clone, its parent:
+ * the clone is renamed into it later), the secondary sources, the build's
+ * scratch, and /codebuild/readonly with the runner's own binary (host
+ * image), then the user's --mount binds.  *out is caller-freed, with
+ * strs[] (the strings it borrows: the masks, the binary); *parent_out too. */
+static int source_mounts(runner_build *b, sandbox_mount **out, size_t *n_out, char **parent_out, char *strs[3],
+			 cbl_error **err)
 {
 	const runner_layout *l = &b->src;
 	const char *src_host = l->tracked_dir ? l->tracked_dir : l->src_copy ? l->src_copy : l->source_dir;
@@ -83,8 +197,24 @@ static int source_mounts(runner_build *b, sandbox_mount **out, size_t *n_out, ch
 			return -1;
 		src_host = b->src.view;
 	}
-	sandbox_mount *m = cbl_xcalloc(4 + l->sandbox_binds.n / 2, sizeof(*m));
+	sandbox_mount *m = cbl_xcalloc(8 + l->sandbox_binds.n / 2 + b->cfg.n_binds, sizeof(*m));
 	size_t n = 0;
+	runner_masks(b, strs);
+	/* by its path: /proc/self/exe names the file on a mount of this
+	 * namespace, which the sandbox's own cannot bind (EINVAL).  Gone when
+	 * the binary was deleted since it started (a rebuild under `serve`):
+	 * then the build has no codebuild-hash-files, and says so. */
+	strs[2] = realpath("/proc/self/exe", NULL);
+	if (strs[2] && access(strs[2], X_OK) < 0) {
+		free(strs[2]);
+		strs[2] = NULL;
+	}
+	if (!strs[2] && !runner_image_rootfs(b))
+		runner_warn(b, "this program's binary was removed or replaced since it started: "
+			       "codebuild-hash-files is not available in the build");
+	for (int i = 0; i < 2; i++)
+		if (strs[i])
+			m[n++] = (sandbox_mount){SANDBOX_MOUNT_MASK, NULL, strs[i], 0};
 	char *parent = cbl_xstrdup(src_inner);
 	char *slash = strrchr(parent, '/');
 	if (slash && slash != parent)
@@ -98,6 +228,15 @@ static int source_mounts(runner_build *b, sandbox_mount **out, size_t *n_out, ch
 		m[n++] = (sandbox_mount){SANDBOX_MOUNT_BIND, bd[0], bd[1], 0};
 	m[n++] = (sandbox_mount){SANDBOX_MOUNT_BIND, b->ident.tmpdir, "/codebuild/output/tmp", 0};
 	m[n++] = (sandbox_mount){SANDBOX_MOUNT_DIR, NULL, "/codebuild/readonly", 0};
+	if (!runner_image_rootfs(b) && strs[2]) {
+		/* reachable wherever the binary lives (a private /tmp, a mount);
+		 * only the host's libraries run it: the host image only */
+		m[n++] = (sandbox_mount){SANDBOX_MOUNT_BIND_RO, strs[2], RUNNER_INNER_BIN "/codebuild-local", 0};
+		m[n++] = (sandbox_mount){SANDBOX_MOUNT_BIND_RO, strs[2], RUNNER_INNER_BIN "/codebuild-hash-files", 0};
+	}
+	for (size_t i = 0; i < b->cfg.n_binds; i++)
+		m[n++] = (sandbox_mount){b->cfg.binds[i].read_only ? SANDBOX_MOUNT_BIND_RO : SANDBOX_MOUNT_BIND,
+					 b->cfg.binds[i].source, b->cfg.binds[i].target, 0};
 	*out = m;
 	*n_out = n;
 	*parent_out = parent;
@@ -128,11 +267,11 @@ static int provision_sandbox(runner_build *b, cbl_error **err)
 {
 	sandbox_mount *mounts = NULL;
 	size_t nm = 0;
-	char *src_parent = NULL;
+	char *src_parent = NULL, *strs[3] = {NULL, NULL, NULL};
 	if (pipe2(b->out_pipe, O_CLOEXEC) < 0)
 		return cbl_error_set_errno(err, CBL_EIO, errno, "cannot create the output pipe");
 	if (cbl_mkdir_p(b->src.scratch, 0700, err) < 0 || cbl_mkdir_p(b->ident.tmpdir, 0700, err) < 0 ||
-	    source_mounts(b, &mounts, &nm, &src_parent, err) < 0)
+	    source_mounts(b, &mounts, &nm, &src_parent, strs, err) < 0)
 		return -1;
 	sandbox_opts so = SANDBOX_OPTS_INIT;
 	so.rootfs = runner_image_rootfs(b);
@@ -147,13 +286,16 @@ static int provision_sandbox(runner_build *b, cbl_error **err)
 	int rc = sandbox_start(&b->sandbox, &so, err);
 	free(mounts);
 	free(src_parent);
+	for (int i = 0; i < 3; i++)
+		free(strs[i]);
 	if (rc < 0)
 		return rc;
 	for (const char *const *w = sandbox_warnings(b->sandbox); *w; w++)
 		runner_warn(b, "%s", *w);
 	if (geteuid() != 0)
 		runner_warn(b, "not root: the sandbox shows the host's / read-only (no overlay in an "
-			       "unprivileged user namespace); /tmp, /root and /var/tmp are private");
+			       "unprivileged user namespace); /tmp, /var/tmp, /root, /home, /run, /srv, /mnt and "
+			       "/media are private");
 	return 0;
 }
 

@@ -138,6 +138,10 @@ typedef struct runner_opts {
 	int64_t number;              /* its build number (0 = allocate the next one) */
 	runner_event_fn on_event;
 	void *payload;
+	const char *const *mounts;   /* --mount "SRC:DST[:ro]" (NULL-terminated): host paths the
+					user shows the build on purpose (the sandbox hides the
+					host's private data otherwise); SRC must exist, DST is
+					absolute and not under /proc, /sys, /dev or /codebuild */
 } runner_opts;
 
 #define RUNNER_OPTS_INIT {0}

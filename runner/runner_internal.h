@@ -149,6 +149,13 @@ typedef struct runner_identity { /* build.c init_project / init_identity */
 	char *region, *account, *initiator;
 } runner_identity;
 
+/* A --mount as the runner keeps it: the source resolved (realpath), the
+ * target normalized (provision.c runner_binds_init). */
+typedef struct runner_bind {
+	char *source, *target;
+	bool read_only;
+} runner_bind;
+
 typedef struct runner_config { /* build.c init_environment: what was asked for */
 	char *image, *compute_type, *secrets_file, *source_version;
 	bool compute_explicit;   /* --compute-type given: enforce its memory/pids limits */
@@ -156,6 +163,8 @@ typedef struct runner_config { /* build.c init_environment: what was asked for *
 	bool network_none;
 	int64_t timeout_ms;
 	bool strict;
+	runner_bind *binds;      /* --mount, in order */
+	size_t n_binds;
 } runner_config;
 
 typedef struct runner_layout { /* build.c init_source / init_layout, provision.c, fetch.c, sources.c */
@@ -260,6 +269,15 @@ typedef runner_status (*runner_stage_fn)(runner_build *b, runner_outcome *o);
 
 /* PROVISIONING (provision.c): the sources' layout, snapshot, image, sandbox. */
 runner_status runner_provision(runner_build *b, runner_outcome *o);
+/* The --mount specs ("SRC:DST[:ro|:rw]", NULL-terminated) checked and kept
+ * in b->cfg.binds: SRC must exist; DST absolute, without '.' or '..'
+ * components, not / nor under /proc, /sys, /dev or /codebuild.  CBL_EINVAL
+ * (CBL_ENOENT for a missing SRC) with the spec in the message. */
+int runner_binds_init(runner_build *b, const char *const *specs, cbl_error **err);
+void runner_binds_free(runner_build *b);
+/* Inside the sandbox with the host image: the runner's own binary, read-only,
+ * as codebuild-local and codebuild-hash-files (on the build's PATH). */
+#define RUNNER_INNER_BIN "/codebuild/readonly/bin"
 /* DOWNLOAD_SOURCE, in this order: */
 runner_status runner_stage_fetch(runner_build *b, runner_outcome *o);         /* fetch.c */
 runner_status runner_stage_buildspec(runner_build *b, runner_outcome *o);     /* buildspec.c */

@@ -73,15 +73,58 @@ static int append_hosts(const char *path, const char *line)
 }
 
 /* replaces whatever is there, a symlink included, never through it */
-static int replace_file(const char *path, const char *content)
+static int replace_file(const char *path, const char *content, mode_t mode)
 {
 	unlink(path);
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -1;
 	int rc = cbl_write_all(fd, content, strlen(content));
+	/* the exact mode, whatever the umask (sudo insists on 0440) */
+	if (rc == 0)
+		rc = fchmod(fd, mode);
 	close(fd);
 	return rc;
+}
+
+/* A bind of a file needs a file to cover: created empty when missing. */
+static int bind_target(const char *source, const char *target)
+{
+	struct stat st;
+	if (lstat(target, &st) == 0 || stat(source, &st) < 0 || S_ISDIR(st.st_mode))
+		return 0;
+	int fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	return 0;
+}
+
+/* Read-only all the way down: a recursive bind brings submounts, which
+ * MS_REMOUNT would leave writable (and in a user namespace it must repeat
+ * the locked flags of each, which mount_setattr leaves alone). */
+static int remount_ro(const char *path)
+{
+	struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
+	if (syscall(SYS_mount_setattr, AT_FDCWD, path, AT_RECURSIVE, &attr, sizeof(attr)) == 0)
+		return 0;
+	if (errno != ENOSYS)
+		return -1;
+	return mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL);
+}
+
+/* One of the host's mounts in the view: an overlay like the root's, or a
+ * read-only bind of it alone when it is read-only or overlayfs refuses it
+ * (a file, a filesystem overlayfs does not take).  A mount point that is
+ * gone (the mount was covered since) shows nothing. */
+static int submount(const sandbox_step *s)
+{
+	unsigned long flags = (unsigned long)s->num & (MS_NOSUID | MS_NODEV | MS_NOEXEC);
+	if (s->arg && mount("overlay", s->path, "overlay", flags, s->arg) == 0)
+		return 0;
+	if (mount(s->src, s->path, NULL, MS_BIND, NULL) < 0)
+		return errno == ENOENT ? 0 : -1;
+	return mount(NULL, s->path, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | flags, NULL);
 }
 
 /* the first n CPUs of the current affinity (nproc counts them) */
@@ -143,9 +186,13 @@ static int run_mount_step(const sandbox_step *s)
 	case SANDBOX_STEP_OVERLAY:
 		return mount("overlay", s->path, "overlay", 0, s->arg);
 	case SANDBOX_STEP_BIND:
+		if (bind_target(s->arg, s->path) < 0)
+			return -1;
 		return mount(s->arg, s->path, NULL, MS_BIND | MS_REC, NULL);
 	case SANDBOX_STEP_REMOUNT_RO:
-		return mount(NULL, s->path, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL);
+		return remount_ro(s->path);
+	case SANDBOX_STEP_SUBMOUNT:
+		return submount(s);
 	case SANDBOX_STEP_PROC:
 		return mount("proc", s->path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
 	case SANDBOX_STEP_DEVPTS:
@@ -172,7 +219,7 @@ int sandbox_step_run(const sandbox_step *s)
 	case SANDBOX_STEP_SYMLINK:
 		return symlink(s->arg, s->path) < 0 && errno != EEXIST ? -1 : 0;
 	case SANDBOX_STEP_WRITE:
-		return replace_file(s->path, s->arg);
+		return replace_file(s->path, s->arg, s->num ? (mode_t)s->num : 0644);
 	case SANDBOX_STEP_HOSTS:
 		return append_hosts(s->path, s->arg);
 	case SANDBOX_STEP_HOSTNAME:

@@ -62,6 +62,7 @@ static const struct step_kind {
 	[SANDBOX_STEP_OVERLAY] = {"overlay", SANDBOX_IN_INIT},
 	[SANDBOX_STEP_BIND] = {"bind", SANDBOX_IN_INIT},
 	[SANDBOX_STEP_REMOUNT_RO] = {"remount-ro", SANDBOX_IN_INIT},
+	[SANDBOX_STEP_SUBMOUNT] = {"submount", SANDBOX_IN_INIT},
 	[SANDBOX_STEP_PROC] = {"proc", SANDBOX_IN_INIT},
 	[SANDBOX_STEP_DEVPTS] = {"devpts", SANDBOX_IN_INIT},
 	[SANDBOX_STEP_DEVNODE] = {"devnode", SANDBOX_IN_INIT},
@@ -103,6 +104,7 @@ const char *sandbox_step_describe(const sandbox_step *s, char *buf, size_t len)
 	case SANDBOX_STEP_OVERLAY: snprintf(buf, len, "mount overlay on %s", s->path); break;
 	case SANDBOX_STEP_BIND: snprintf(buf, len, "bind %s on %s", s->arg, s->path); break;
 	case SANDBOX_STEP_REMOUNT_RO: snprintf(buf, len, "remount %s read-only", s->path); break;
+	case SANDBOX_STEP_SUBMOUNT: snprintf(buf, len, "show the host's mount %s on %s", s->src, s->path); break;
 	case SANDBOX_STEP_PROC: snprintf(buf, len, "mount proc on /proc"); break;
 	case SANDBOX_STEP_DEVPTS: snprintf(buf, len, "mount devpts on /dev/pts"); break;
 	case SANDBOX_STEP_DEVNODE: snprintf(buf, len, "bind %s", s->arg); break;
@@ -138,11 +140,23 @@ static void add_in(sandbox_plan *p, const char *root, sandbox_step_kind k, const
 	free(path);
 }
 
+void sandbox_plan_add(sandbox_plan *p, sandbox_step_kind k, const char *arg, const char *path, int64_t num)
+{
+	add(p, k, arg, path, num);
+}
+
+void sandbox_plan_add_in(sandbox_plan *p, const char *root, sandbox_step_kind k, const char *arg,
+			 const char *rel, int64_t num)
+{
+	add_in(p, root, k, arg, rel, num);
+}
+
 void sandbox_plan_release(sandbox_plan *p)
 {
 	for (size_t i = 0; i < p->n; i++) {
 		free(p->v[i].arg);
 		free(p->v[i].path);
+		free(p->v[i].src);
 	}
 	free(p->v);
 	*p = (sandbox_plan)SANDBOX_PLAN_INIT;
@@ -195,7 +209,7 @@ static int check_opts(const sandbox_opts *o, bool userns, cbl_error **err)
 		if (!m->target || m->target[0] != '/')
 			return cbl_error_set(err, CBL_EINVAL, "sandbox: mount %zu: the target %s is not absolute", i,
 					     m->target ? m->target : "(none)");
-		if ((unsigned)m->kind > SANDBOX_MOUNT_DIR)
+		if ((unsigned)m->kind > SANDBOX_MOUNT_MASK)
 			return cbl_error_set(err, CBL_EINVAL, "sandbox: %s: unknown mount kind %d", m->target,
 					     (int)m->kind);
 		bool needs_source = m->kind == SANDBOX_MOUNT_BIND || m->kind == SANDBOX_MOUNT_BIND_RO ||
@@ -259,19 +273,28 @@ static void plan_root_overlay(sandbox_plan *p, const sandbox_opts *o, const char
 	free(line);
 }
 
-/* A top-level name of the root not carried over from rootfs: mounted fresh,
- * or holding the caller's mounts (inside a read-only bind their mount points
- * could not be created). */
-static bool not_carried(const char *name, const sandbox_opts *o)
+/* A top-level name of the root not carried over from rootfs: mounted fresh
+ * (the host view's private directories too), or holding a caller's mount
+ * whose target rootfs lacks (inside a read-only bind it could not be
+ * created).  is_dir: name is a directory of rootfs. */
+static bool not_carried(const char *name, bool is_dir, const sandbox_opts *o)
 {
 	static const char *const fresh[] = {".", "..", "proc", "dev", "sys", "tmp", "root", "lost+found"};
 	for (size_t i = 0; i < sizeof(fresh) / sizeof(*fresh); i++)
 		if (!strcmp(name, fresh[i]))
 			return true;
+	if (!o->rootfs && is_dir && sandbox_host_private_top(name))
+		return true;
 	size_t len = strlen(name);
 	for (size_t i = 0; i < o->n_mounts; i++) {
 		const char *t = o->mounts[i].target + 1;
-		if (strcspn(t, "/") == len && !strncmp(t, name, len))
+		if (o->mounts[i].kind == SANDBOX_MOUNT_MASK || strcspn(t, "/") != len || strncmp(t, name, len))
+			continue;
+		char *in_root = cbl_xasprintf("%s%s", o->rootfs ? o->rootfs : "", o->mounts[i].target);
+		struct stat st;
+		bool there = lstat(in_root, &st) == 0;
+		free(in_root);
+		if (!there)
 			return true;
 	}
 	return false;
@@ -286,13 +309,17 @@ static void plan_root_userns(sandbox_plan *p, const sandbox_opts *o, const char 
 	DIR *d = opendir(o->rootfs ? o->rootfs : "/");
 	struct dirent *de;
 	while (d && (de = readdir(d))) {
-		if (not_carried(de->d_name, o))
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
 		char *host = cbl_xasprintf("%s/%s", o->rootfs ? o->rootfs : "", de->d_name);
-		char *path = cbl_xasprintf("%s/%s", root, de->d_name);
 		char target[4096];
 		struct stat st;
 		bool found = lstat(host, &st) == 0;
+		if (not_carried(de->d_name, found && S_ISDIR(st.st_mode), o)) {
+			free(host);
+			continue;
+		}
+		char *path = cbl_xasprintf("%s/%s", root, de->d_name);
 		if (found && S_ISLNK(st.st_mode)) {
 			ssize_t l = readlink(host, target, sizeof(target) - 1);
 			if (l > 0) {
@@ -315,9 +342,10 @@ static void plan_root_userns(sandbox_plan *p, const sandbox_opts *o, const char 
 	add_in(p, root, SANDBOX_STEP_MKDIR, NULL, "/root", 0);
 }
 
-/* /proc, a minimal /dev, private /tmp (and /root, /var/tmp unprivileged,
- * where the rest of / is read-only) */
-static void plan_system(sandbox_plan *p, const char *root, bool userns)
+/* /proc, a minimal /dev, private /tmp (and /root, /var/tmp in an image's
+ * root unprivileged, where the rest of / is read-only; the host's view has
+ * its own private directories) */
+static void plan_system(sandbox_plan *p, const sandbox_opts *o, const char *root, bool userns)
 {
 	add_in(p, root, SANDBOX_STEP_MKDIR, NULL, "/proc", 0);
 	add_in(p, root, SANDBOX_STEP_PROC, NULL, "/proc", 0);
@@ -340,28 +368,120 @@ static void plan_system(sandbox_plan *p, const char *root, bool userns)
 	add_in(p, root, SANDBOX_STEP_SYMLINK, "/proc/self/fd/2", "/dev/stderr", 0);
 	add_in(p, root, SANDBOX_STEP_MKDIR, NULL, "/tmp", 0);
 	add_in(p, root, SANDBOX_STEP_TMPFS, NULL, "/tmp", 01777);
-	if (userns) {
+	if (userns && o->rootfs) {
 		add_in(p, root, SANDBOX_STEP_TMPFS, NULL, "/root", 0700);
-		if (access("/var/tmp", F_OK) == 0)
+		char *vt = cbl_path_join(o->rootfs, "var/tmp");
+		if (access(vt, F_OK) == 0)
 			add_in(p, root, SANDBOX_STEP_TMPFS, NULL, "/var/tmp", 01777);
+		free(vt);
 	}
+}
+
+static void buf_truncate(cbl_buf *b, size_t n)
+{
+	if (b->ptr) {
+		b->len = n;
+		b->ptr[n] = '\0';
+	}
+}
+
+/* A caller's target with the symlinks of its existing part resolved as
+ * inside the view (an absolute link from the view's root), so that a mount
+ * through /var/run -> /run lands on /run of the view, not on whatever the
+ * link names from the init's (the host's) /.  A private directory of the
+ * host view is empty inside: the walk stops there.  Caller frees. */
+static char *resolve_in_view(const sandbox_opts *o, const char *target)
+{
+	const char *base = o->rootfs ? o->rootfs : "";
+	cbl_buf done = CBL_BUF_INIT;
+	char *rest = cbl_xstrdup(target), *p = rest;
+	int links = 0;
+	for (;;) {
+		while (*p == '/')
+			p++;
+		size_t l = strcspn(p, "/");
+		if (!l)
+			break;
+		if (l == 1 && p[0] == '.') {
+			p += l;
+			continue;
+		}
+		if (l == 2 && p[0] == '.' && p[1] == '.') {
+			char *slash = done.len ? strrchr(done.ptr, '/') : NULL;
+			buf_truncate(&done, slash ? (size_t)(slash - done.ptr) : 0);
+			p += l;
+			continue;
+		}
+		size_t mark = done.len;
+		cbl_buf_putc(&done, '/');
+		cbl_buf_append(&done, p, l);
+		p += l;
+		char *host = cbl_xasprintf("%s%s", base, done.ptr);
+		struct stat st;
+		char link[4096];
+		ssize_t n = -1;
+		int r = lstat(host, &st);
+		if (r == 0 && S_ISLNK(st.st_mode) && links++ < 40)
+			n = readlink(host, link, sizeof(link) - 1);
+		free(host);
+		if (n > 0) {
+			link[n] = '\0';
+			buf_truncate(&done, link[0] == '/' ? 0 : mark);
+			char *again = cbl_xasprintf("%s/%s", link, p);
+			free(rest);
+			rest = p = again;
+			continue;
+		}
+		if (r < 0 || !S_ISDIR(st.st_mode) || (!o->rootfs && sandbox_host_private(done.ptr))) {
+			cbl_buf_puts(&done, p); /* the rest as given */
+			break;
+		}
+	}
+	free(rest);
+	if (!done.len)
+		cbl_buf_putc(&done, '/');
+	return cbl_buf_detach(&done);
+}
+
+/* The directory a mount's target needs: the target itself, or for a bind of
+ * a file its parent (the file is created by the bind). */
+static void plan_mount_point(sandbox_plan *p, const char *root, const sandbox_mount *m, const char *target)
+{
+	struct stat st;
+	bool file = (m->kind == SANDBOX_MOUNT_BIND || m->kind == SANDBOX_MOUNT_BIND_RO) &&
+		    stat(m->source, &st) == 0 && !S_ISDIR(st.st_mode);
+	if (!file) {
+		add_in(p, root, SANDBOX_STEP_MKDIR, NULL, target, 0);
+		return;
+	}
+	char *parent = cbl_xstrdup(target);
+	char *slash = strrchr(parent, '/');
+	slash[slash == parent ? 1 : 0] = '\0';
+	add_in(p, root, SANDBOX_STEP_MKDIR, NULL, parent, 0);
+	free(parent);
 }
 
 static void plan_mounts(sandbox_plan *p, const sandbox_opts *o, const char *root)
 {
 	for (size_t i = 0; i < o->n_mounts; i++) {
 		const sandbox_mount *m = &o->mounts[i];
-		add_in(p, root, SANDBOX_STEP_MKDIR, NULL, m->target, 0);
+		if (m->kind == SANDBOX_MOUNT_MASK) {
+			if (!o->rootfs)
+				sandbox_plan_mask(p, o, root, m->target);
+			continue;
+		}
+		char *t = resolve_in_view(o, m->target);
+		plan_mount_point(p, root, m, t);
 		switch (m->kind) {
 		case SANDBOX_MOUNT_BIND:
-			add_in(p, root, SANDBOX_STEP_BIND, m->source, m->target, 0);
+			add_in(p, root, SANDBOX_STEP_BIND, m->source, t, 0);
 			break;
 		case SANDBOX_MOUNT_BIND_RO:
-			add_in(p, root, SANDBOX_STEP_BIND, m->source, m->target, 0);
-			add_in(p, root, SANDBOX_STEP_REMOUNT_RO, NULL, m->target, 0);
+			add_in(p, root, SANDBOX_STEP_BIND, m->source, t, 0);
+			add_in(p, root, SANDBOX_STEP_REMOUNT_RO, NULL, t, 0);
 			break;
 		case SANDBOX_MOUNT_TMPFS:
-			add_in(p, root, SANDBOX_STEP_TMPFS, NULL, m->target, m->mode ? m->mode : 0755);
+			add_in(p, root, SANDBOX_STEP_TMPFS, NULL, t, m->mode ? m->mode : 0755);
 			break;
 		case SANDBOX_MOUNT_OVERLAY: {
 			/* the directory is the read-only lower layer: the commands
@@ -375,15 +495,17 @@ static void plan_mounts(sandbox_plan *p, const sandbox_opts *o, const char *root
 			add(p, SANDBOX_STEP_MKDIR, NULL, upper, 0);
 			add(p, SANDBOX_STEP_MKDIR, NULL, work, 0);
 			char *opts = sandbox_overlay_opts(m->source, upper, work);
-			add_in(p, root, SANDBOX_STEP_OVERLAY, opts, m->target, 0);
+			add_in(p, root, SANDBOX_STEP_OVERLAY, opts, t, 0);
 			free(opts);
 			free(upper);
 			free(work);
 			break;
 		}
 		case SANDBOX_MOUNT_DIR:
+		case SANDBOX_MOUNT_MASK:
 			break;
 		}
+		free(t);
 	}
 }
 
@@ -421,7 +543,11 @@ int sandbox_plan_build(sandbox_plan *p, const sandbox_opts *o, uid_t uid, gid_t 
 		plan_root_userns(p, o, root);
 	else
 		plan_root_overlay(p, o, root, upper, work);
-	plan_system(p, root, userns);
+	if (!o->rootfs && !userns)
+		sandbox_plan_submounts(p, o, root);
+	plan_system(p, o, root, userns);
+	if (!o->rootfs)
+		sandbox_plan_host_private(p, o, root, userns);
 	plan_mounts(p, o, root);
 	plan_finish(p, o, root);
 	free(upper);

@@ -9,10 +9,20 @@
  *     lower layer of an overlay whose upper layer is a private tmpfs on
  *     `scratch`, so a command may write anywhere and nothing reaches the
  *     host.  Unprivileged (no overlay of / in a user namespace): a tmpfs root
- *     holding rootfs's top-level directories bound read-only;
+ *     holding rootfs's top-level directories bound read-only (recursively,
+ *     with the mounts under them);
+ *   - the host's view (rootfs NULL) shows nothing private to the host: /root,
+ *     /home, /run, /var/run, /tmp, /var/tmp, /srv, /mnt and /media are empty
+ *     tmpfs, /etc/shadow, /etc/gshadow, /etc/sudoers*, the ssh host keys and
+ *     a few more are masked (hostview.c has the lists), and as root the
+ *     host's other mounts (a separate /opt, a bind mount) are overlaid like
+ *     the root (read-only ones bound read-only), so none is silently empty;
  *   - fresh /proc, a minimal /dev (null zero full random urandom tty, devpts,
- *     /dev/shm), private /tmp (and /root, /var/tmp when unprivileged);
- *   - the caller's mounts (`mounts`, in order), the hostname, loopback;
+ *     /dev/shm), private /tmp (and /root, /var/tmp in an image's root when
+ *     unprivileged: the rest of it is read-only);
+ *   - the caller's mounts (`mounts`, in order; a target is resolved as
+ *     inside the view: a mount on /var/run/x lands on /run/x when /var/run is
+ *     a link to /run), the hostname, loopback;
  *   - pivot_root, chdir `cwd`, CPU affinity, no_new_privs and a seccomp
  *     filter that forbids mounts, module loading, kexec, the keyring, ...
  * then serves requests: start a command, kill everything.
@@ -60,11 +70,17 @@ typedef enum sandbox_mount_kind {
 				 * upper layer is in the private tmpfs: writes vanish with
 				 * the sandbox.  Root only (sandbox_can_overlay()) */
 	SANDBOX_MOUNT_DIR,      /* only the directory */
+	SANDBOX_MOUNT_MASK,     /* the host's view only (ignored with rootfs): target, a host
+				 * path (symlinks resolved), hidden: a directory by an empty
+				 * tmpfs, a file by an empty read-only file; nothing when it
+				 * does not exist.  For what the caller keeps to itself (its
+				 * state) */
 } sandbox_mount_kind;
 
 typedef struct sandbox_mount {
 	sandbox_mount_kind kind;
-	const char *source;        /* host path (BIND, BIND_RO, OVERLAY) */
+	const char *source;        /* host path (BIND, BIND_RO, OVERLAY): a directory, or for
+				    * the binds a file (bound onto a file) */
 	const char *target;        /* absolute path inside */
 	unsigned mode;             /* TMPFS */
 } sandbox_mount;
@@ -72,9 +88,10 @@ typedef struct sandbox_mount {
 typedef struct sandbox_opts {
 	const char *rootfs;        /* root of the image (read-only lower layer); NULL = the host's / */
 	const char *scratch;       /* host dir the private tmpfs is mounted on (must exist) */
-	const sandbox_mount *mounts; /* n_mounts mounts, after the system ones, in order; the
-				      * top-level directory of a target is not carried over from
-				      * rootfs in an unprivileged sandbox (it would be read-only) */
+	const sandbox_mount *mounts; /* n_mounts mounts, after the system ones, in order; in an
+				      * unprivileged sandbox the top-level directory of a target
+				      * that rootfs lacks is not carried over from rootfs (it is
+				      * read-only: the target could not be created in it) */
 	size_t n_mounts;
 	const char *cwd;           /* the init's working directory; NULL = "/" */
 	const char *hostname;      /* NULL = "sandbox" */

@@ -49,13 +49,20 @@ typedef enum sandbox_step_kind {
 	SANDBOX_STEP_MKDIR,        /* path (mkdir -p) */
 	SANDBOX_STEP_TMPFS,        /* path, num = mode */
 	SANDBOX_STEP_OVERLAY,      /* arg = overlayfs options, path */
-	SANDBOX_STEP_BIND,         /* arg = source, path (recursive) */
-	SANDBOX_STEP_REMOUNT_RO,   /* path: the bind mount at path becomes read-only */
+	SANDBOX_STEP_BIND,         /* arg = source, path (recursive); a source that is not a
+				    * directory is bound onto a file (created empty if missing) */
+	SANDBOX_STEP_REMOUNT_RO,   /* path: the mount at path and every mount under it become
+				    * read-only */
+	SANDBOX_STEP_SUBMOUNT,     /* src = a host mount point, path, num = its MS_NOSUID,
+				    * MS_NODEV, MS_NOEXEC; arg = overlayfs options (src as the
+				    * lower layer), or NULL (or overlayfs refuses src): src bound
+				    * read-only, alone; nothing when src or path is gone */
 	SANDBOX_STEP_PROC,         /* path */
 	SANDBOX_STEP_DEVPTS,       /* path */
 	SANDBOX_STEP_DEVNODE,      /* arg = host device node, path = file bound onto */
 	SANDBOX_STEP_SYMLINK,      /* arg = link text, path */
-	SANDBOX_STEP_WRITE,        /* arg = content of the file path (replaced, never followed) */
+	SANDBOX_STEP_WRITE,        /* arg = content of the file path (replaced, never followed),
+				    * num = its mode (0 = 0644) */
 	SANDBOX_STEP_HOSTS,        /* arg = line appended to path (an /etc/hosts) */
 	SANDBOX_STEP_HOSTNAME,     /* arg = name */
 	SANDBOX_STEP_LOOPBACK,     /* bring lo up */
@@ -72,6 +79,7 @@ typedef struct sandbox_step {
 	char *arg;    /* owned; NULL when the kind has none */
 	char *path;   /* owned; NULL when the kind has none */
 	int64_t num;
+	char *src;    /* owned; SUBMOUNT's host mount point, else NULL */
 } sandbox_step;
 
 typedef struct sandbox_plan {
@@ -89,6 +97,12 @@ typedef struct sandbox_plan {
 int sandbox_plan_build(sandbox_plan *out, const sandbox_opts *opts, uid_t uid, gid_t gid, cbl_error **err);
 void sandbox_plan_release(sandbox_plan *p);
 
+/* Appends a step (arg and path copied; NULL = none); _in: path is rel (absolute,
+ * as inside) under root. */
+void sandbox_plan_add(sandbox_plan *p, sandbox_step_kind k, const char *arg, const char *path, int64_t num);
+void sandbox_plan_add_in(sandbox_plan *p, const char *root, sandbox_step_kind k, const char *arg,
+			 const char *rel, int64_t num);
+
 /* The clone flags of the plan's NAMESPACE steps. */
 unsigned long sandbox_plan_clone_flags(const sandbox_plan *p);
 
@@ -96,6 +110,50 @@ sandbox_side sandbox_step_side(sandbox_step_kind kind);
 const char *sandbox_step_name(sandbox_step_kind kind); /* "bind", "tmpfs", ... */
 /* What the step does, for error messages: "bind /a on /b". */
 const char *sandbox_step_describe(const sandbox_step *s, char *buf, size_t len);
+
+/* ---- the host's view (hostview.c): with rootfs NULL the view is the host's /
+ * minus what is private to the host: /root, /home, /run, /tmp, /var/tmp, /srv,
+ * /mnt and /media are fresh tmpfs, the files that hold secrets (shadow,
+ * sudoers, ssh host keys, ...) are masked, and as root the host's other
+ * mounts (a separate /opt, a bind mount) are overlaid like the root. */
+
+/* One mount of the host a root sandbox shows besides the root. */
+typedef struct sandbox_submount {
+	char *path;            /* its mount point */
+	unsigned long flags;   /* MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC of the mount */
+	bool overlay;          /* read-write and overlayfs takes it as a lower layer;
+				* false: bound read-only */
+} sandbox_submount;
+
+typedef struct sandbox_submounts {
+	sandbox_submount *v;
+	size_t n, cap;
+} sandbox_submounts;
+
+#define SANDBOX_SUBMOUNTS_INIT {NULL, 0, 0}
+
+/* The mounts of /proc/self/mountinfo text that a host view shows, in mount
+ * order: real filesystems (no proc, sysfs, cgroup, ...), not the root, not
+ * at or under one of hidden (NULL-terminated absolute paths) or a private
+ * directory, not covered by a later mount on the same point, not on a mount
+ * that is left out.  *out must be SANDBOX_SUBMOUNTS_INIT. */
+void sandbox_submounts_parse(sandbox_submounts *out, const char *mountinfo, const char *const *hidden);
+void sandbox_submounts_release(sandbox_submounts *s);
+
+/* True when path is (or is under) a private directory of the host view. */
+bool sandbox_host_private(const char *path);
+/* True when name (a top-level entry of the host's /) is a private directory
+ * of the host view, so an unprivileged sandbox does not carry it over. */
+bool sandbox_host_private_top(const char *name);
+/* Steps of the host view (rootfs NULL): the host's other mounts (root only,
+ * after the root overlay), then (after the system mounts) the private
+ * directories and the masked files. */
+void sandbox_plan_submounts(sandbox_plan *p, const sandbox_opts *o, const char *root);
+void sandbox_plan_host_private(sandbox_plan *p, const sandbox_opts *o, const char *root, bool userns);
+/* A SANDBOX_MOUNT_MASK: the host path target (symlinks resolved) hidden
+ * under root: a directory by an empty tmpfs of its mode, a file by an empty
+ * read-only file; nothing when target does not exist. */
+void sandbox_plan_mask(sandbox_plan *p, const sandbox_opts *o, const char *root, const char *target);
 
 /* ---- executing (exec.c) */
 /* Runs one IN_INIT step in the calling process: 0, or -1 with errno. */

@@ -276,7 +276,7 @@ static void test_blobs(void)
 
 typedef struct ent {
 	const char *name;
-	char type; /* f d l h c */
+	char type; /* f d l h c b */
 	const char *data;  /* file content, or link target */
 	int mode;
 } ent;
@@ -310,6 +310,11 @@ static void mktar(const char *path, const ent *ents, size_t n, bool gz)
 		case 'c':
 			archive_entry_set_filetype(e, AE_IFCHR);
 			archive_entry_set_rdev(e, makedev(1, 3));
+			archive_entry_set_perm(e, 0666);
+			break;
+		case 'b':
+			archive_entry_set_filetype(e, AE_IFBLK);
+			archive_entry_set_rdev(e, makedev(7, 0));
 			archive_entry_set_perm(e, 0666);
 			break;
 		default:
@@ -388,7 +393,7 @@ static void test_unpack(void)
 	   "directory mode (0555 as root; u+rwx for later layers otherwise)");
 	free(p);
 	p = tpath("root/dev/null");
-	ok(ctx.as_root ? exists(p) : (!exists(p) && ctx.skipped == 1), "device node: created as root, skipped otherwise");
+	ok(!exists(p) && ctx.skipped == 1, "device node: skipped (as root too)");
 	free(p);
 
 	/* layer 2: whiteouts (opaque marker after the layer's own entries, to
@@ -494,6 +499,62 @@ static void test_unpack(void)
 	free(root);
 	free(l1);
 	free(l2);
+	cbl_strv_release(&ctx.devices);
+}
+
+/* ---- device nodes and the store's mode (issue 13) -------------------------- */
+
+/* A layer's device nodes are never created, whoever unpacks (a block node
+ * in the store is the host's disk for whoever opens it), and are named for
+ * the caller's warning; the store is 0700, an older 0755 one closed up. */
+static void test_devices_and_store_mode(void)
+{
+	char *root = tpath("devroot"), *tar = tpath("dev.tar"), *p;
+	cbl_error *e = NULL;
+	mkdir(root, 0755);
+	images_unpack_ctx ctx = {.root = root, .as_root = geteuid() == 0, .devices = CBL_STRV_INIT};
+	const ent layer[] = {
+		{"dev/", 'd', NULL, 0},
+		{"dev/lo0", 'b', NULL, 0},
+		{"dev/null", 'c', NULL, 0},
+		{"lo0-link", 'h', "dev/lo0", 0},
+		{"ok", 'f', "fine\n", 0},
+	};
+	mktar(tar, layer, ARRAY_SIZE(layer), false);
+	ok(apply(&ctx, tar, &e) == 0, "a layer with device nodes applies: %s", e ? e->msg : "");
+	cbl_error_clear(&e);
+	p = tpath("devroot/dev/lo0");
+	ok(!exists(p), "block device b 7,0: not created");
+	free(p);
+	p = tpath("devroot/dev/null");
+	ok(!exists(p), "character device: not created");
+	free(p);
+	p = tpath("devroot/lo0-link");
+	ok(!exists(p), "a hard link to a skipped node: skipped too");
+	free(p);
+	p = tpath("devroot/ok");
+	ok(exists(p), "the rest of the layer is there");
+	free(p);
+	is_int((int)ctx.skipped, 3, "three entries skipped");
+	is_str(ctx.devices.n ? ctx.devices.v[0] : NULL, "dev/lo0 (block 7,0)", "each named for the warning");
+	is_str(ctx.devices.n > 1 ? ctx.devices.v[1] : NULL, "dev/null (character 1,3)", "character nodes too");
+	cbl_strv_release(&ctx.devices);
+
+	images_store s = IMAGES_STORE_INIT;
+	struct stat st;
+	char *home = tpath("home-mode"), *store = tpath("home-mode/images");
+	ok(images_store_open(&s, home, &e) == 0, "a new store opens");
+	ok(stat(store, &st) == 0 && (st.st_mode & 0777) == 0700, "created 0700 (%o)", (unsigned)(st.st_mode & 0777));
+	images_store_release(&s);
+	chmod(store, 0755);
+	ok(images_store_open(&s, home, &e) == 0, "an old 0755 store opens");
+	ok(stat(store, &st) == 0 && (st.st_mode & 0777) == 0700, "and is made 0700 (%o)", (unsigned)(st.st_mode & 0777));
+	images_store_release(&s);
+	cbl_error_clear(&e);
+	free(home);
+	free(store);
+	free(root);
+	free(tar);
 }
 
 /* ---- import + materialize (store level) --------------------------------- */
@@ -779,6 +840,7 @@ int main(void)
 	test_manifests();
 	test_blobs();
 	test_unpack();
+	test_devices_and_store_mode();
 	test_import();
 	test_resolve_kinds();
 	test_catalog();

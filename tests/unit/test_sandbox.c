@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -111,7 +112,14 @@ static void test_plan_root_host(void)
 	is_int(count(&p, SANDBOX_STEP_DEVNODE), 6, "six device nodes");
 	long t = find(&p, SANDBOX_STEP_TMPFS, ROOT "/tmp");
 	ok(t >= 0 && p.v[t].num == 01777, "/tmp: a sticky tmpfs");
-	ok(find(&p, SANDBOX_STEP_TMPFS, ROOT "/root") < 0, "root keeps the overlay's /root");
+	long r = find(&p, SANDBOX_STEP_TMPFS, ROOT "/root");
+	ok(r > t && p.v[r].num == 0700, "the host's /root: a private tmpfs");
+	if (access("/home", F_OK) == 0)
+		ok(find(&p, SANDBOX_STEP_TMPFS, ROOT "/home") > t, "the host's /home: a private tmpfs");
+	if (access("/etc/shadow", F_OK) == 0) {
+		long sh = find(&p, SANDBOX_STEP_WRITE, ROOT "/etc/shadow");
+		ok(sh > ov && p.v[sh].arg && !*p.v[sh].arg, "/etc/shadow: replaced by an empty file in the overlay");
+	}
 	ok(count(&p, SANDBOX_STEP_LOOPBACK) == 0, "no loopback step without network none");
 	long hn = find(&p, SANDBOX_STEP_HOSTNAME, NULL);
 	is_str(hn >= 0 ? p.v[hn].arg : NULL, "sandbox", "default hostname");
@@ -272,6 +280,167 @@ static void test_plan_mounts(void)
 	sandbox_plan_release(&p);
 }
 
+/* the host view's private directories, masks and file binds, as root and not */
+static void test_plan_host_view(void)
+{
+	sandbox_mount m[] = {
+		{SANDBOX_MOUNT_MASK, NULL, "/usr/share", 0},
+		{SANDBOX_MOUNT_MASK, NULL, "/etc/passwd", 0},
+		{SANDBOX_MOUNT_MASK, NULL, "/tmp", 0},
+		{SANDBOX_MOUNT_MASK, NULL, "/no/such/cbl-path", 0},
+		{SANDBOX_MOUNT_BIND_RO, "/etc/passwd", "/x/y/passwd", 0},
+		{SANDBOX_MOUNT_BIND, "/usr/bin", "/root/bin", 0},
+	};
+	sandbox_opts o = SANDBOX_OPTS_INIT;
+	o.scratch = SCRATCH;
+	o.mounts = m;
+	o.n_mounts = sizeof(m) / sizeof(*m);
+	sandbox_plan p = SANDBOX_PLAN_INIT;
+	is_int(sandbox_plan_build(&p, &o, 0, 0, NULL), 0, "host view with masks: planned");
+	long md = find(&p, SANDBOX_STEP_TMPFS, ROOT "/usr/share");
+	struct stat st;
+	stat("/usr/share", &st);
+	ok(md > find(&p, SANDBOX_STEP_TMPFS, ROOT "/root") && p.v[md].num == (st.st_mode & 07777),
+	   "a masked directory: an empty tmpfs of its mode, after the private directories");
+	long mf = find(&p, SANDBOX_STEP_BIND, ROOT "/etc/passwd");
+	is_str(mf >= 0 ? p.v[mf].arg : NULL, SCRATCH "/mask-file", "a masked file: the empty file bound over it");
+	ok(mf > 0 && p.v[mf + 1].kind == SANDBOX_STEP_REMOUNT_RO, "read-only");
+	long ef = find(&p, SANDBOX_STEP_WRITE, SCRATCH "/mask-file");
+	ok(ef >= 0 && ef < mf && p.v[ef].arg && !*p.v[ef].arg, "the empty file made in the scratch first");
+	size_t tmpfs_tmp = 0;
+	for (size_t i = 0; i < p.n; i++)
+		tmpfs_tmp += p.v[i].kind == SANDBOX_STEP_TMPFS && !strcmp(p.v[i].path, ROOT "/tmp");
+	is_int((int)tmpfs_tmp, 1, "a mask under a private directory: nothing more");
+	ok(find(&p, SANDBOX_STEP_MKDIR, ROOT "/no/such/cbl-path") < 0, "a missing mask: nothing");
+	long fb = find(&p, SANDBOX_STEP_BIND, ROOT "/x/y/passwd");
+	ok(fb > 0 && find(&p, SANDBOX_STEP_MKDIR, ROOT "/x/y") == fb - 1 &&
+	   find(&p, SANDBOX_STEP_MKDIR, ROOT "/x/y/passwd") < 0,
+	   "a bind of a file: its parent directory made, not the target");
+	ok(find(&p, SANDBOX_STEP_BIND, ROOT "/root/bin") > find(&p, SANDBOX_STEP_TMPFS, ROOT "/root"),
+	   "a caller's bind into a private directory comes after its tmpfs");
+	sandbox_plan_release(&p);
+
+	/* unprivileged: private directories not carried, masks bound */
+	is_int(sandbox_plan_build(&p, &o, 1000, 1000, NULL), 0, "unprivileged host view: planned");
+	if (access("/home", F_OK) == 0) {
+		ok(find(&p, SANDBOX_STEP_BIND, ROOT "/home") < 0, "/home not carried over");
+		ok(find(&p, SANDBOX_STEP_TMPFS, ROOT "/home") > 0, "but a private tmpfs");
+	}
+	ok(find(&p, SANDBOX_STEP_BIND, ROOT "/usr") > 0, "/usr carried over (a mask under it does not change that)");
+	ok(find(&p, SANDBOX_STEP_BIND, ROOT "/etc") > 0, "/etc carried over (a file bound into it exists there)");
+	if (access("/etc/shadow", F_OK) == 0) {
+		long sh = find(&p, SANDBOX_STEP_BIND, ROOT "/etc/shadow");
+		is_str(sh >= 0 ? p.v[sh].arg : NULL, SCRATCH "/mask-file", "/etc/shadow: covered (read-only view)");
+	}
+	ok(find(&p, SANDBOX_STEP_SUBMOUNT, NULL) < 0, "no submount steps: the binds are recursive");
+	sandbox_plan_release(&p);
+
+	/* an image: none of it */
+	char *rootfs = make_rootfs();
+	o.rootfs = rootfs;
+	o.n_mounts = 2;
+	is_int(sandbox_plan_build(&p, &o, 0, 0, NULL), 0, "image with masks: planned");
+	ok(find(&p, SANDBOX_STEP_TMPFS, ROOT "/usr/share") < 0 && find(&p, SANDBOX_STEP_BIND, ROOT "/etc/passwd") < 0,
+	   "masks are for the host's view only");
+	ok(find(&p, SANDBOX_STEP_TMPFS, ROOT "/root") < 0 && find(&p, SANDBOX_STEP_WRITE, ROOT "/etc/shadow") < 0,
+	   "the image's /root and /etc are its own");
+	ok(find(&p, SANDBOX_STEP_SUBMOUNT, NULL) < 0, "no host submounts in an image");
+	sandbox_plan_release(&p);
+	cbl_rm_rf(rootfs, NULL);
+	free(rootfs);
+}
+
+/* targets resolved as inside: absolute links from the view's root */
+static void test_plan_targets_through_links(void)
+{
+	char *rootfs = make_rootfs();
+	char *p1 = cbl_path_join(rootfs, "run"), *p2 = cbl_path_join(rootfs, "var"), *p3 = cbl_path_join(rootfs, "var/run");
+	mkdir(p1, 0755);
+	mkdir(p2, 0755);
+	ok(symlink("/run", p3) == 0, "fixture: var/run -> /run");
+	sandbox_mount m[] = {
+		{SANDBOX_MOUNT_BIND, "/etc/passwd", "/var/run/x.sock", 0},
+		{SANDBOX_MOUNT_BIND, "/usr/bin", "/lib/../lib/tools", 0},
+	};
+	sandbox_opts o = SANDBOX_OPTS_INIT;
+	o.scratch = SCRATCH;
+	o.rootfs = rootfs;
+	o.mounts = m;
+	o.n_mounts = 2;
+	sandbox_plan p = SANDBOX_PLAN_INIT;
+	is_int(sandbox_plan_build(&p, &o, 0, 0, NULL), 0, "targets through links: planned");
+	ok(find(&p, SANDBOX_STEP_BIND, ROOT "/run/x.sock") > 0, "an absolute link: from the view's root");
+	ok(find(&p, SANDBOX_STEP_BIND, ROOT "/usr/lib/tools") > 0, "a relative link and '..'");
+	sandbox_plan_release(&p);
+	cbl_rm_rf(rootfs, NULL);
+	free(rootfs);
+	free(p1);
+	free(p2);
+	free(p3);
+}
+
+static const char mountinfo[] =
+	"22 27 0:21 / /proc rw,relatime - proc proc rw\n"
+	"24 27 0:6 / /dev rw - devtmpfs devtmpfs rw\n"
+	"27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n"
+	"40 27 254:1 / /opt rw,nosuid,nodev - ext4 /dev/vdb rw\n"
+	"41 40 0:50 / /opt/x\\040y rw - tmpfs tmpfs rw\n"
+	"42 27 254:2 / /home rw - ext4 /dev/vdc rw\n"
+	"43 42 254:2 /u /home/u/bind rw - ext4 /dev/vdc rw\n"
+	"44 27 0:51 / /boot/efi rw - vfat /dev/vdd1 rw\n"
+	"45 27 7:0 / /snap/core/1 ro,nodev - squashfs /dev/loop0 ro\n"
+	"46 27 0:52 / /srv/data rw - ext4 /dev/vde rw\n"
+	"47 27 0:53 / /var/lib/cbl-state rw - ext4 /dev/vdf rw\n"
+	"48 47 0:54 / /var/lib/cbl-state/sub rw - tmpfs tmpfs rw\n"
+	"49 27 0:55 / /data rw - ext4 /dev/vdg rw\n"
+	"50 27 0:56 / /data rw - xfs /dev/vdh rw\n"
+	"51 49 0:57 / /data/inner rw - ext4 /dev/vdi rw\n"
+	"52 27 0:58 / /etc/hosts rw - ext4 /dev/vdj rw\n"
+	"53 27 0:59 / /etc/resolv.conf ro - ext4 /dev/vdj rw\n"
+	"54 27 0:60 / /var/lib/docker/overlay2/abc/merged rw - overlay overlay rw\n"
+	"31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n"
+	"55 31 0:29 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n"
+	"56 27 0:61 / /auto rw - autofs systemd-1 rw\n"
+	"57 56 0:63 / /auto/real rw - ext4 /dev/vdk rw\n"
+	"58 27 0:62 / /usr/local rw shared:5 master:1 - ext4 /dev/vdl rw\n"
+	"not a mountinfo line\n";
+
+static void test_submounts_parse(void)
+{
+	const char *hidden[] = {"/var/lib/cbl-state", NULL};
+	sandbox_submounts s = SANDBOX_SUBMOUNTS_INIT;
+	sandbox_submounts_parse(&s, mountinfo, hidden);
+	static const struct {
+		const char *path;
+		bool overlay;
+		unsigned long flags;
+	} want[] = {
+		{"/opt", true, MS_NOSUID | MS_NODEV},
+		{"/opt/x y", true, 0},
+		{"/boot/efi", false, 0},
+		{"/snap/core/1", false, MS_RDONLY | MS_NODEV},
+		{"/data", true, 0},
+		{"/etc/resolv.conf", false, MS_RDONLY},
+		{"/usr/local", true, 0},
+	};
+	is_int((int)s.n, (int)(sizeof(want) / sizeof(*want)), "the mounts a host view shows");
+	for (size_t i = 0; i < s.n && i < sizeof(want) / sizeof(*want); i++) {
+		is_str(s.v[i].path, want[i].path, "submount %zu, in mount order", i);
+		ok(s.v[i].overlay == want[i].overlay && s.v[i].flags == want[i].flags, "%s: %s, flags %lx", want[i].path,
+		   want[i].overlay ? "overlaid" : "bound read-only", want[i].flags);
+	}
+	for (size_t i = 0; i < s.n; i++)
+		ok(strncmp(s.v[i].path, "/home", 5) && strncmp(s.v[i].path, "/srv", 4) &&
+		   strncmp(s.v[i].path, "/var/lib", 8) && strncmp(s.v[i].path, "/sys", 4) &&
+		   strncmp(s.v[i].path, "/auto", 5) && strcmp(s.v[i].path, "/etc/hosts") &&
+		   strcmp(s.v[i].path, "/data/inner") && strcmp(s.v[i].path, "/proc"),
+		   "%s: not a private, hidden, pseudo, covered or engine mount", s.v[i].path);
+	sandbox_submounts_release(&s);
+	sandbox_submounts_parse(&s, "", NULL);
+	ok(s.n == 0, "empty mountinfo: nothing");
+	sandbox_submounts_release(&s);
+}
+
 static void test_plan_limits(void)
 {
 	sandbox_opts o = SANDBOX_OPTS_INIT;
@@ -425,6 +594,9 @@ int main(void)
 	test_plan_unprivileged();
 	test_plan_network_none();
 	test_plan_mounts();
+	test_plan_host_view();
+	test_plan_targets_through_links();
+	test_submounts_parse();
 	test_plan_limits();
 	test_plan_invalid();
 	test_real();
