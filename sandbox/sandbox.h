@@ -2,9 +2,9 @@
  *
  * bubblewrap's model, plan then execute: sandbox_start() turns the options
  * into a typed list of setup steps (sandbox_internal.h), clones an init
- * process into new mount, PID, IPC and UTS namespaces (plus a user namespace
- * when not root, and a network namespace for network_none), and the init
- * replays the steps:
+ * process into new mount, PID, IPC, UTS and network namespaces (plus a user
+ * namespace when not root; no network namespace with SANDBOX_NET_HOST), and
+ * the init replays the steps:
  *   - the root filesystem: `rootfs` (NULL = the host's /) as the read-only
  *     lower layer of an overlay whose upper layer is a private tmpfs on
  *     `scratch`, so a command may write anywhere and nothing reaches the
@@ -13,6 +13,10 @@
  *   - fresh /proc, a minimal /dev (null zero full random urandom tty, devpts,
  *     /dev/shm), private /tmp (and /root, /var/tmp when unprivileged);
  *   - the caller's mounts (`mounts`, in order), the hostname, loopback;
+ *   - the network (`network`): by default outbound access through a
+ *     user-space NAT, slirp4netns, started by the parent on the init's
+ *     network namespace (see sandbox/net.c for why slirp4netns), with
+ *     /etc/resolv.conf naming its DNS forwarder;
  *   - pivot_root, chdir `cwd`, CPU affinity, no_new_privs and a seccomp
  *     filter that forbids mounts, module loading, kexec, the keyring, ...
  * then serves requests: start a command, kill everything.
@@ -69,6 +73,17 @@ typedef struct sandbox_mount {
 	unsigned mode;             /* TMPFS */
 } sandbox_mount;
 
+/* The network a sandbox gets.  The zero value is the default. */
+typedef enum sandbox_network {
+	SANDBOX_NET_NAT = 0,  /* its own network namespace, outbound through slirp4netns
+			       * (10.0.2.100/24, gateway 10.0.2.2, DNS 10.0.2.3): the host's
+			       * loopback, abstract unix sockets and network configuration are
+			       * out of reach.  Needs slirp4netns in PATH (and, unprivileged, a
+			       * usable /dev/net/tun): CBL_EIO naming it otherwise */
+	SANDBOX_NET_HOST,     /* the host's network namespace, shared */
+	SANDBOX_NET_NONE,     /* its own network namespace, loopback only */
+} sandbox_network;
+
 typedef struct sandbox_opts {
 	const char *rootfs;        /* root of the image (read-only lower layer); NULL = the host's / */
 	const char *scratch;       /* host dir the private tmpfs is mounted on (must exist) */
@@ -78,7 +93,7 @@ typedef struct sandbox_opts {
 	size_t n_mounts;
 	const char *cwd;           /* the init's working directory; NULL = "/" */
 	const char *hostname;      /* NULL = "sandbox" */
-	bool network_none;         /* private network namespace, loopback only */
+	sandbox_network network;   /* SANDBOX_NET_NAT (the zero value) = own namespace + NAT */
 	int out_fd;                /* commands' stdout and stderr */
 	int64_t memory_bytes;      /* 0 = no limit */
 	int64_t pids_max;          /* 0 = no limit */
@@ -138,8 +153,8 @@ char *sandbox_overlay_opts(const char *lower, const char *upper, const char *wor
 int sandbox_mount_overlay(sandbox_handle *s, const char *lower, const char *upper, const char *work,
 			  const char *target, cbl_error **err);
 
-/* Ends the sandbox: kills everything, reaps the init, removes the cgroups.
- * NULL is fine. */
+/* Ends the sandbox: kills everything, reaps the init and the NAT helper,
+ * removes the cgroups.  NULL is fine. */
 void sandbox_free(sandbox_handle *s);
 
 #endif
