@@ -41,7 +41,9 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -224,6 +226,8 @@ int sandbox_nat_start(sandbox_handle *s, const sandbox_step *st, pid_t pid, cbl_
 	rc = spawn_helper(s, st, pid, ready_w, exit_r, log[1], err);
 	if (rc)
 		goto out;
+	/* our unreaped child: its pid cannot be reused before this */
+	s->nat_pidfd = (int)syscall(SYS_pidfd_open, s->nat_pid, 0);
 	s->nat_ready = ready[0];
 	s->nat_exit = quit[1];
 	s->nat_log = log[0];
@@ -272,7 +276,8 @@ int sandbox_nat_wait(sandbox_handle *s, int timeout_ms, cbl_error **err)
 		return 0;
 	/* it failed, or hangs: it is gone, then what it said */
 	char log[512];
-	kill(s->nat_pid, SIGKILL);
+	if (s->nat_pidfd < 0 || syscall(SYS_pidfd_send_signal, s->nat_pidfd, SIGKILL, NULL, 0) < 0)
+		kill(s->nat_pid, SIGKILL);
 	while (waitpid(s->nat_pid, NULL, 0) < 0 && errno == EINTR)
 		;
 	s->nat_pid = -1;
@@ -290,17 +295,45 @@ int sandbox_nat_wait(sandbox_handle *s, int timeout_ms, cbl_error **err)
 			     hint);
 }
 
+static void *reap_helper(void *arg)
+{
+	pid_t pid = (pid_t)(intptr_t)arg;
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	return NULL;
+}
+
+/* The helper's end takes its tap device down (unregister_netdevice and an
+ * rcu_barrier: 15-40 ms on a small VM, measured), and waitpid returns only
+ * then: a detached thread waits for it so that the build does not (the
+ * runner exits or goes on meanwhile; a process that exits first leaves it to
+ * init).  Without a thread, the wait happens here. */
+static void reap_later(pid_t pid)
+{
+	if (waitpid(pid, NULL, WNOHANG) != 0)
+		return; /* reaped, or not ours any more */
+	pthread_attr_t at;
+	pthread_t t;
+	bool started = pthread_attr_init(&at) == 0 && pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED) == 0 &&
+		       pthread_create(&t, &at, reap_helper, (void *)(intptr_t)pid) == 0;
+	pthread_attr_destroy(&at);
+	if (!started)
+		reap_helper((void *)(intptr_t)pid);
+}
+
 void sandbox_nat_stop(sandbox_handle *s)
 {
-	/* closing the exit pipe would end it; SIGKILL does at once, and it
-	 * holds nothing that needs a clean exit */
+	/* closing the exit pipe would end it; SIGKILL does at once (through
+	 * the pidfd: never another process), and it holds nothing that needs a
+	 * clean exit */
 	close_fd(&s->nat_exit);
 	if (s->nat_pid > 0) {
-		kill(s->nat_pid, SIGKILL);
-		while (waitpid(s->nat_pid, NULL, 0) < 0 && errno == EINTR)
-			;
+		if (s->nat_pidfd < 0 || syscall(SYS_pidfd_send_signal, s->nat_pidfd, SIGKILL, NULL, 0) < 0)
+			kill(s->nat_pid, SIGKILL);
+		reap_later(s->nat_pid);
 	}
 	s->nat_pid = -1;
+	close_fd(&s->nat_pidfd);
 	close_fd(&s->nat_ready);
 	close_fd(&s->nat_log);
 }

@@ -91,7 +91,7 @@ int sandbox_start(sandbox_handle **out, const sandbox_opts *o, cbl_error **err)
 	s->init = -1;
 	s->sock = -1;
 	s->nat_pid = -1;
-	s->nat_ready = s->nat_exit = s->nat_log = -1;
+	s->nat_pidfd = s->nat_ready = s->nat_exit = s->nat_log = -1;
 	int rc = sandbox_plan_build(&p, o, uid, getegid(), err);
 	if (rc)
 		goto fail;
@@ -186,6 +186,11 @@ out:
 
 int sandbox_fd(const sandbox_handle *s) { return s->sock; }
 pid_t sandbox_pid(const sandbox_handle *s) { return s->init; }
+
+bool sandbox_owns(const sandbox_handle *s, pid_t pid)
+{
+	return pid > 0 && (pid == s->init || pid == s->nat_pid);
+}
 bool sandbox_can_overlay(void) { return geteuid() == 0; }
 
 int sandbox_wait(sandbox_handle *s, int *wstatus, cbl_error **err)

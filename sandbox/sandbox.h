@@ -137,6 +137,10 @@ bool sandbox_oom(sandbox_handle *s);
  * sandbox's view of its files. */
 pid_t sandbox_pid(const sandbox_handle *s);
 
+/* True when pid is a child of the caller that the sandbox owns (its init,
+ * its NAT helper): the sandbox kills and reaps it, nobody else should. */
+bool sandbox_owns(const sandbox_handle *s, pid_t pid);
+
 /* False when the sandbox cannot mount overlays (unprivileged), so a caller
  * that wants a disposable view of a directory must give it a copy. */
 bool sandbox_can_overlay(void);

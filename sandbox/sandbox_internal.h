@@ -146,7 +146,9 @@ int sandbox_nat_start(sandbox_handle *s, const sandbox_step *st, pid_t pid, cbl_
 /* Waits (at most timeout_ms) until the helper has configured the namespace.
  * No helper: 0 at once.  CBL_EIO with its own message when it failed. */
 int sandbox_nat_wait(sandbox_handle *s, int timeout_ms, cbl_error **err);
-/* Kills and reaps the helper, closes its descriptors.  Idempotent. */
+/* Kills the helper and reaps it (a detached thread waits for its end when
+ * it is still tearing its network device down), closes its descriptors.
+ * Idempotent. */
 void sandbox_nat_stop(sandbox_handle *s);
 /* Runs a SANDBOX_STEP_RESOLV step: 0, or -1 with errno. */
 int sandbox_resolv_put(const char *src, const char *root);
@@ -166,6 +168,7 @@ struct sandbox_handle {
 	cbl_strv warnings;
 	bool userns;           /* an unprivileged user namespace */
 	pid_t nat_pid;         /* the NAT helper (net.c), or -1 */
+	int nat_pidfd;         /* a pidfd of it (signals never reach a reused pid), or -1 */
 	int nat_ready;         /* its readiness pipe (read end), or -1 */
 	int nat_exit;          /* closing it tells the helper to exit (write end), or -1 */
 	int nat_log;           /* its stdout and stderr (read end, for errors), or -1 */
