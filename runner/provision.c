@@ -218,8 +218,10 @@ runner_status runner_provision(runner_build *b, runner_outcome *o)
 			       "invoking user, in %s",
 			    b->src.source_dir);
 	} else if (provision_sandbox(b, &e) < 0) {
-		runner_outcome_setf(b, o, "CLIENT_ERROR", "%s (run with --sandbox none to build without isolation)",
-				    e->msg);
+		bool nat = !strncmp(e->msg, "sandbox: network: ", 18);
+		runner_outcome_setf(b, o, "CLIENT_ERROR", "%s (%s)", e->msg,
+				    nat ? "or run with --network host or --network none"
+					: "run with --sandbox none to build without isolation");
 		cbl_error_free(e);
 		return RUNNER_STATUS_FAULT;
 	}

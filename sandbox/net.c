@@ -197,10 +197,10 @@ static int spawn_helper(sandbox_handle *s, const sandbox_step *st, pid_t pid, in
 		return 0;
 	s->nat_pid = -1;
 	if (rc == ENOENT)
-		return cbl_error_set(err, CBL_EIO, "sandbox: the network namespace's NAT needs %s, which is not "
-						   "installed (not found in PATH)",
+		return cbl_error_set(err, CBL_EIO, "sandbox: network: the NAT needs %s, which is not installed "
+						   "(not found in PATH)",
 				     st->arg);
-	return cbl_error_set_errno(err, CBL_EIO, rc, "sandbox: cannot start %s", st->arg);
+	return cbl_error_set_errno(err, CBL_EIO, rc, "sandbox: network: cannot start %s", st->arg);
 }
 
 int sandbox_nat_start(sandbox_handle *s, const sandbox_step *st, pid_t pid, cbl_error **err)
@@ -208,7 +208,7 @@ int sandbox_nat_start(sandbox_handle *s, const sandbox_step *st, pid_t pid, cbl_
 	int ready[2] = {-1, -1}, quit[2] = {-1, -1}, log[2] = {-1, -1};
 	int ready_w = -1, exit_r = -1, rc;
 	if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(quit, O_CLOEXEC) < 0 || pipe2(log, O_CLOEXEC) < 0) {
-		rc = cbl_error_set_errno(err, CBL_EIO, errno, "sandbox: cannot create the NAT helper's pipes");
+		rc = cbl_error_set_errno(err, CBL_EIO, errno, "sandbox: network: cannot create the NAT helper's pipes");
 		goto out;
 	}
 	/* the helper's 3 and 4 come from above 4, so that neither dup2
@@ -216,7 +216,7 @@ int sandbox_nat_start(sandbox_handle *s, const sandbox_step *st, pid_t pid, cbl_
 	ready_w = fcntl(ready[1], F_DUPFD_CLOEXEC, 5);
 	exit_r = fcntl(quit[0], F_DUPFD_CLOEXEC, 5);
 	if (ready_w < 0 || exit_r < 0) {
-		rc = cbl_error_set_errno(err, CBL_EIO, errno, "sandbox: cannot create the NAT helper's pipes");
+		rc = cbl_error_set_errno(err, CBL_EIO, errno, "sandbox: network: cannot create the NAT helper's pipes");
 		goto out;
 	}
 	/* a chatty helper never blocks on a log read only when it fails; the
@@ -243,17 +243,25 @@ out:
 	return rc;
 }
 
-/* What the helper said, on one line. */
+/* What the helper said, on one line, without the warning it always gives
+ * with --enable-seccomp. */
 static void read_log(int fd, char *buf, size_t size)
 {
-	size_t n = 0;
+	char raw[2048];
+	size_t n = 0, out = 0;
 	ssize_t got;
-	while (n + 1 < size && (got = read(fd, buf + n, size - 1 - n)) > 0)
+	while (n + 1 < sizeof(raw) && (got = read(fd, raw + n, sizeof(raw) - 1 - n)) > 0)
 		n += (size_t)got;
-	buf[n] = '\0';
-	for (char *c = buf; *c; c++)
-		if (*c == '\n')
-			*c = *(c + 1) ? ';' : '\0';
+	raw[n] = '\0';
+	buf[0] = '\0';
+	for (char *line = raw; *line;) {
+		size_t len = strcspn(line, "\n");
+		if (len && strncmp(line, "WARNING: Support for seccomp is experimental", 44) != 0 && out + 3 < size) {
+			int w = snprintf(buf + out, size - out, "%s%.*s", out ? "; " : "", (int)len, line);
+			out = w > 0 && (size_t)w < size - out ? out + (size_t)w : size - 1;
+		}
+		line += len + (line[len] == '\n');
+	}
 }
 
 int sandbox_nat_wait(sandbox_handle *s, int timeout_ms, cbl_error **err)
@@ -288,10 +296,10 @@ int sandbox_nat_wait(sandbox_handle *s, int timeout_ms, cbl_error **err)
 				     "which Debian's udev rules give everyone: mode 0666)"
 				   : "";
 	if (n == 0)
-		return cbl_error_set(err, CBL_EIO, "sandbox: the NAT helper did not configure the network "
-						   "namespace within %d ms%s%s",
+		return cbl_error_set(err, CBL_EIO, "sandbox: network: the NAT helper did not configure the "
+						   "network namespace within %d ms%s%s",
 				     timeout_ms, *log ? ": " : "", log);
-	return cbl_error_set(err, CBL_EIO, "sandbox: the NAT helper failed: %s%s", *log ? log : "it exited",
+	return cbl_error_set(err, CBL_EIO, "sandbox: network: the NAT helper failed: %s%s", *log ? log : "it exited",
 			     hint);
 }
 

@@ -29,7 +29,8 @@
  * Errors: functions returning int return 0 or a negative CBL_E* code and set
  * *err (the caller frees it); messages start with "sandbox: " and name the
  * setup step that failed, e.g. "sandbox: mount overlay on /x: permission
- * denied".  Nothing here prints or exits (the init and its helpers report to
+ * denied"; those of the default network's NAT start with "sandbox: network: "
+ * (another network mode needs no NAT).  Nothing here prints or exits (the init and its helpers report to
  * the parent, then _exit).
  *
  * Ownership: sandbox_start() hands out a handle the caller frees with

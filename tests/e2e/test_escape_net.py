@@ -370,3 +370,33 @@ except OSError as e:
     assert result(p, "dns") == "answered True", p.output
     with open("/etc/resolv.conf") as f:
         assert "10.0.2.3" not in f.read(), "the host's resolv.conf was changed"
+
+
+def test_project_vpc_config_is_reported_not_applied(cbl, tmp_path):
+    """A project's vpcConfig has no local equivalent: the launched build runs
+    with the default network and its log says the VPC is not applied."""
+    import json
+    import time
+    text, files = spec(tcp_attack("lo", "127.0.0.1", 9))
+    src = cbl.project("vpc", text, files=files)
+    doc = {"name": "vpc", "source": {"type": "NO_SOURCE", "location": f"file://{src}"},
+           "artifacts": {"type": "NO_ARTIFACTS"},
+           "environment": {"type": "LINUX_CONTAINER", "image": "host", "computeType": "BUILD_GENERAL1_SMALL"},
+           "vpcConfig": {"vpcId": "vpc-0abc", "subnets": ["subnet-1"], "securityGroupIds": ["sg-1"]}}
+    f = tmp_path / "vpc.json"
+    f.write_text(json.dumps(doc))
+    assert cbl("create-project", "--cli-input-json", f"file://{f}").returncode == 0
+    p = cbl("start-build", "--project-name", "vpc", check=0)
+    bid = json.loads(p.stdout)["build"]["id"]
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        b = json.loads(cbl("batch-get-builds", "--ids", bid, check=0).stdout)["builds"][0]
+        if b["buildComplete"]:
+            break
+        time.sleep(0.1)
+    assert b["buildStatus"] == "SUCCEEDED", b
+    ev = json.loads(cbl("logs", "get-log-events", "--log-group-name", b["logs"]["groupName"],
+                        "--log-stream-name", b["logs"]["streamName"], "--start-from-head", check=0).stdout)
+    log = "".join(e["message"] for e in ev["events"])
+    assert "the project's vpcConfig is not applied" in log, log
+    assert re.search(r"RESULT lo blocked", log), "the default network: not the host's loopback"
