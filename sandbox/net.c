@@ -243,6 +243,16 @@ out:
 	return rc;
 }
 
+/* Through the pidfd when there is one: if something else reaped the helper
+ * (a subreaper's waitpid(-1)), its pid may be another process's by now. */
+static void kill_helper(sandbox_handle *s)
+{
+	if (s->nat_pidfd >= 0)
+		syscall(SYS_pidfd_send_signal, s->nat_pidfd, SIGKILL, NULL, 0);
+	else
+		kill(s->nat_pid, SIGKILL);
+}
+
 /* What the helper said, on one line, without the warning it always gives
  * with --enable-seccomp. */
 static void read_log(int fd, char *buf, size_t size)
@@ -284,8 +294,7 @@ int sandbox_nat_wait(sandbox_handle *s, int timeout_ms, cbl_error **err)
 		return 0;
 	/* it failed, or hangs: it is gone, then what it said */
 	char log[512];
-	if (s->nat_pidfd < 0 || syscall(SYS_pidfd_send_signal, s->nat_pidfd, SIGKILL, NULL, 0) < 0)
-		kill(s->nat_pid, SIGKILL);
+	kill_helper(s);
 	while (waitpid(s->nat_pid, NULL, 0) < 0 && errno == EINTR)
 		;
 	s->nat_pid = -1;
@@ -331,13 +340,11 @@ static void reap_later(pid_t pid)
 
 void sandbox_nat_stop(sandbox_handle *s)
 {
-	/* closing the exit pipe would end it; SIGKILL does at once (through
-	 * the pidfd: never another process), and it holds nothing that needs a
-	 * clean exit */
+	/* closing the exit pipe would end it; SIGKILL does at once, and it
+	 * holds nothing that needs a clean exit */
 	close_fd(&s->nat_exit);
 	if (s->nat_pid > 0) {
-		if (s->nat_pidfd < 0 || syscall(SYS_pidfd_send_signal, s->nat_pidfd, SIGKILL, NULL, 0) < 0)
-			kill(s->nat_pid, SIGKILL);
+		kill_helper(s);
 		reap_later(s->nat_pid);
 	}
 	s->nat_pid = -1;
