@@ -400,3 +400,69 @@ def test_project_vpc_config_is_reported_not_applied(cbl, tmp_path):
     log = "".join(e["message"] for e in ev["events"])
     assert "the project's vpcConfig is not applied" in log, log
     assert re.search(r"RESULT lo blocked", log), "the default network: not the host's loopback"
+
+
+class FakeResolver:
+    """A DNS server on a loopback address (as systemd-resolved's 127.0.0.53):
+    A queries get 10.11.12.13, anything else an empty NOERROR answer."""
+
+    def __init__(self, addr):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((addr, 53))
+        self.sock.settimeout(0.2)
+        self.asked = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self.stop.is_set():
+            try:
+                q, peer = self.sock.recvfrom(512)
+            except OSError:
+                continue
+            i, labels = 12, []
+            while i < len(q) and q[i]:
+                labels.append(q[i + 1:i + 1 + q[i]].decode(errors="replace"))
+                i += 1 + q[i]
+            qtype = struct.unpack(">H", q[i + 1:i + 3])[0]
+            self.asked.append(".".join(labels))
+            question = q[12:i + 5]
+            if qtype == 1:
+                answer = b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 60, 4) + bytes([10, 11, 12, 13])
+                head = struct.pack(">HHHHHH", struct.unpack(">H", q[:2])[0], 0x8180, 1, 1, 0, 0)
+            else:
+                answer = b""
+                head = struct.pack(">HHHHHH", struct.unpack(">H", q[:2])[0], 0x8180, 1, 0, 0, 0)
+            self.sock.sendto(head + question + answer, peer)
+
+    def close(self):
+        self.stop.set()
+        self.thread.join()
+        self.sock.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None, reason="needs root (a private mount namespace)")
+def test_names_resolve_through_a_loopback_resolver(cbl, tmp_path):
+    """The host's resolv.conf names a loopback resolver, unreachable from the
+    build's namespace: the build asks the NAT's forwarder (10.0.2.3), which
+    asks it.  The runner runs in a private mount namespace whose
+    /etc/resolv.conf names 127.0.0.153 (a fake resolver of the test)."""
+    try:
+        res = FakeResolver("127.0.0.153")
+    except OSError as e:
+        pytest.skip(f"cannot serve DNS on 127.0.0.153: {e}")
+    try:
+        conf = tmp_path / "resolv.conf"
+        conf.write_text("nameserver 127.0.0.153\noptions timeout:2\n")
+        src = cbl.project("dns", spec("cat /etc/resolv.conf | sed 's/^/CHECK conf /'",
+                                      "getent ahostsv4 cbl-dns-test.example | sed 's/^/CHECK /'")[0])
+        p = subprocess.run(["unshare", "-m", "sh", "-c", 'mount --bind "$0" /etc/resolv.conf && exec "$@"',
+                            str(conf), str(BIN), "run", str(src)], env=cbl.env(), capture_output=True,
+                           text=True, timeout=120)
+        out = p.stdout + p.stderr
+        assert "CHECK conf nameserver 10.0.2.3" in out and "CHECK conf options timeout:2" in out, out
+        assert re.search(r"^CHECK 10\.11\.12\.13\s+\S+\s+cbl-dns-test\.example", out, re.M), out
+        assert "cbl-dns-test.example" in res.asked
+    finally:
+        res.close()
