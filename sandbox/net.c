@@ -5,14 +5,16 @@
  * Why slirp4netns rather than passt/pasta.  Measured on Debian 12
  * (slirp4netns 1.2.0 with libslirp 4.7.0; passt 0.0~git20230309) on a
  * 2-vCPU VM, a namespace downloading from an HTTP server on a non-loopback
- * address of the host (a veth address; see README "Network"):
- *   - startup, from spawning the helper to a configured namespace (median
- *     of 30): slirp4netns 3.2 ms (3.8 ms with --enable-sandbox
- *     --enable-seccomp, as used here), pasta 21.8 ms;
+ * address of the host (a veth address; bench/nat.sh), medians:
+ *   - startup, from spawning the helper to a configured namespace:
+ *     slirp4netns 3.2 ms (3.8 ms with --enable-sandbox --enable-seccomp, as
+ *     used here), pasta 21.8 ms; on the machine busy with other work (load
+ *     4-5): 6.8 ms vs 48 ms;
  *   - 100 MB download: 757 MB/s through slirp4netns, 777 MB/s through pasta
- *     (1361 MB/s on the host itself);
- *   - connect + small GET + close: 382 us vs 334 us median (host: 156 us).
- * Throughput and latency are the same for what a build downloads; the
+ *     (1361 MB/s on the host itself); busy: 606 vs 632 (856) MB/s;
+ *   - connect + small GET + close: 382 us vs 334 us (host: 156 us); busy:
+ *     440 vs 371 (192) us.
+ * Throughput and latency are about the same for what a build downloads; the
  * startup, which every build pays, is a sixth of pasta's, so the helper
  * starts while the init sets up its mounts and is ready before the init is
  * (no need to overlap it with the rest of the provisioning).  Its lifecycle
