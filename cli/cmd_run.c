@@ -157,9 +157,13 @@ static int opt_sandbox(run_args *a, char *arg)
 static int opt_network(run_args *a, char *arg)
 {
 	if (!strcmp(arg, "none"))
-		a->o.network_none = true;
-	else if (strcmp(arg, "default"))
-		return cli_error("--network takes default or none, got '%s'", arg), -1;
+		a->o.network = RUNNER_NETWORK_NONE;
+	else if (!strcmp(arg, "host"))
+		a->o.network = RUNNER_NETWORK_HOST;
+	else if (!strcmp(arg, "default"))
+		a->o.network = RUNNER_NETWORK_DEFAULT;
+	else
+		return cli_error("--network takes default, host or none, got '%s'", arg), -1;
 	return 0;
 }
 
@@ -254,7 +258,11 @@ static const run_opt run_opts[] = {
 	{"sandbox", 0, "MODE", FN(opt_sandbox), "namespaces (default): every command runs in Linux\n"
 						"namespaces on a throw-away copy-on-write root; none: run\n"
 						"directly on this machine, unisolated (said in the log)"},
-	{"network", 0, "MODE", FN(opt_network), "default (the host's network) or none (loopback only)"},
+	{"network", 0, "MODE", FN(opt_network), "default: the build's own network namespace, outbound\n"
+						"through a user-space NAT (slirp4netns), without this\n"
+						"machine's loopback services; host: this machine's\n"
+						"network, shared (reaches its loopback services, e.g. a\n"
+						"server on 127.0.0.1); none: loopback only"},
 	{"mount", 0, "SRC:DST[:ro]", FN(opt_mount),
 	 "show the build the host's SRC (a directory or a file; it\n"
 	 "must exist) at DST (absolute; not under /proc, /sys, /dev\n"

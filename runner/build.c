@@ -104,8 +104,11 @@ static int init_environment(runner_build *b, const runner_opts *opts, cbl_error 
 	b->cfg.compute_explicit = opts->compute_type != NULL;
 	b->cfg.sandbox_mode = opts->sandbox;
 	b->src.source_mode = opts->source_mode;
-	b->cfg.network_none = opts->network_none;
-	if (b->cfg.network_none && b->cfg.sandbox_mode == RUNNER_SANDBOX_NONE)
+	b->cfg.network = opts->network;
+	b->cfg.vpc_config = opts->vpc_config;
+	if ((unsigned)opts->network > RUNNER_NETWORK_NONE)
+		return cbl_error_set(err, CBL_EINVAL, "unknown network mode %d", (int)opts->network);
+	if (b->cfg.network == RUNNER_NETWORK_NONE && b->cfg.sandbox_mode == RUNNER_SANDBOX_NONE)
 		return cbl_error_set(err, CBL_EINVAL, "--network none needs the sandbox (it cannot be combined "
 						      "with --sandbox none)");
 	b->ident.region = cbl_xstrdup(opts->region ? opts->region : "us-east-1");

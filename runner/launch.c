@@ -352,6 +352,19 @@ static void map_cache(launch_map *m)
 	m->o->source_cache = source;
 }
 
+/* The network: a launched build gets the default (its own namespace, NAT);
+ * the project's vpcConfig (subnets of a VPC) has nothing to map to locally
+ * and is reported in the build's log as not applied.  StartBuild has no
+ * network override. */
+static void map_network(launch_map *m)
+{
+	json_t *vpc = json_object_get(m->proj, "vpcConfig");
+	m->o->network = RUNNER_NETWORK_DEFAULT;
+	m->o->vpc_config = json_is_object(vpc) && (cbl_json_str_nonempty(vpc, "vpcId") ||
+						   json_array_size(json_object_get(vpc, "subnets")) ||
+						   json_array_size(json_object_get(vpc, "securityGroupIds")));
+}
+
 /* The primary source itself: a git URL (file:///repo stays a URL: a clone,
  * as for a repository), a directory, or an empty one. */
 static int map_location(launch_map *m, cbl_error **err)
@@ -393,6 +406,7 @@ int runner_launch_opts(runner_opts *out, runner_launch_mem *mem, const json_t *p
 	    (rc = map_git(&m, err)) || (rc = map_secondary(&m, err)))
 		return rc;
 	map_cache(&m);
+	map_network(&m);
 	const char *packaging = cbl_json_str_nonempty(json_object_get(project, "artifacts"), "packaging");
 	out->packaging_none = packaging && !strcmp(packaging, "NONE");
 	if (!(out->project_name = cbl_json_str_nonempty(project, "name")))

@@ -27,7 +27,9 @@
  * (PLAINTEXT), timeoutInMinutes, gitCloneDepth, gitSubmodulesConfig,
  * secondarySources and their versions, artifacts packaging, cache (NO_CACHE,
  * the default, ignores the buildspec's cache section as the service does; S3
- * or LOCAL with LOCAL_CUSTOM_CACHE use the local store); StartBuild's
+ * or LOCAL with LOCAL_CUSTOM_CACHE use the local store), vpcConfig (not
+ * applied: the build gets the default network and its log says so);
+ * StartBuild's
  * overrides: sourceVersion, sourceTypeOverride, sourceLocationOverride,
  * environmentVariablesOverride, buildspecOverride, timeoutInMinutesOverride,
  * imageOverride, computeTypeOverride, gitCloneDepthOverride,

@@ -262,6 +262,30 @@ static void compute_limits(runner_build *b, sandbox_opts *so)
 	so->cgroup_name = b->ident.uuid;
 }
 
+static sandbox_network sandbox_network_of(int mode)
+{
+	switch (mode) {
+	case RUNNER_NETWORK_HOST: return SANDBOX_NET_HOST;
+	case RUNNER_NETWORK_NONE: return SANDBOX_NET_NONE;
+	default: return SANDBOX_NET_NAT;
+	}
+}
+
+/* What the network settings give up or leave out, in the log. */
+static void network_notes(runner_build *b)
+{
+	bool sandboxed = b->cfg.sandbox_mode != RUNNER_SANDBOX_NONE;
+	if (sandboxed && b->cfg.network == RUNNER_NETWORK_HOST)
+		runner_warn(b, "--network host: the build shares this machine's network, including its loopback "
+			       "services (e.g. a server on 127.0.0.1) and abstract unix sockets");
+	if (b->cfg.vpc_config)
+		runner_warn(b, "the project's vpcConfig is not applied: a local build has no VPC; it uses %s",
+			    !sandboxed || b->cfg.network == RUNNER_NETWORK_HOST ? "this machine's network"
+			    : b->cfg.network == RUNNER_NETWORK_NONE	  ? "loopback only (--network none)"
+									  : "the default network (outbound through a "
+									    "NAT)");
+}
+
 /* PROVISIONING: the build's namespaces, limits from the compute type. */
 static int provision_sandbox(runner_build *b, cbl_error **err)
 {
@@ -280,7 +304,7 @@ static int provision_sandbox(runner_build *b, cbl_error **err)
 	so.n_mounts = nm;
 	so.cwd = b->src.git_parent ? "/" : b->src.multi_root ? b->src.multi_inner : b->src.src_inner; /* a clone is not there yet */
 	so.hostname = "codebuild-local";
-	so.network_none = b->cfg.network_none;
+	so.network = sandbox_network_of(b->cfg.network);
 	so.out_fd = b->out_pipe[1];
 	compute_limits(b, &so);
 	int rc = sandbox_start(&b->sandbox, &so, err);
@@ -330,13 +354,16 @@ runner_status runner_provision(runner_build *b, runner_outcome *o)
 			return RUNNER_STATUS_FAILED;
 		}
 	}
+	network_notes(b);
 	if (b->cfg.sandbox_mode == RUNNER_SANDBOX_NONE) {
 		runner_warn(b, "no sandbox (--sandbox none): commands run directly on this machine as the "
 			       "invoking user, in %s",
 			    b->src.source_dir);
 	} else if (provision_sandbox(b, &e) < 0) {
-		runner_outcome_setf(b, o, "CLIENT_ERROR", "%s (run with --sandbox none to build without isolation)",
-				    e->msg);
+		bool nat = !strncmp(e->msg, "sandbox: network: ", 18);
+		runner_outcome_setf(b, o, "CLIENT_ERROR", "%s (%s)", e->msg,
+				    nat ? "or run with --network host or --network none"
+					: "run with --sandbox none to build without isolation");
 		cbl_error_free(e);
 		return RUNNER_STATUS_FAULT;
 	}

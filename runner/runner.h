@@ -57,6 +57,16 @@ typedef enum runner_sandbox_mode {
 	RUNNER_SANDBOX_NONE,           /* run on the host, unisolated (said loudly in the log) */
 } runner_sandbox_mode;
 
+/* The build's network (--network; a sandbox mode, see sandbox/sandbox.h). */
+typedef enum runner_network_mode {
+	RUNNER_NETWORK_DEFAULT = 0, /* its own network namespace with outbound access through a
+				       user-space NAT (slirp4netns): not this machine's loopback
+				       services, abstract unix sockets or network configuration.
+				       Without the sandbox: this machine's network */
+	RUNNER_NETWORK_HOST,        /* this machine's network, shared (said in the log) */
+	RUNNER_NETWORK_NONE,        /* loopback only (sandbox only) */
+} runner_network_mode;
+
 typedef enum runner_source_mode {
 	RUNNER_SOURCE_SNAPSHOT = 0, /* the default: the build sees a copy-on-write view; the
 				       working tree is never changed */
@@ -125,7 +135,8 @@ typedef struct runner_opts {
 	runner_sandbox_mode sandbox;
 	runner_source_mode source_mode;
 	bool git_tracked_only;       /* the build sees only what a clone of HEAD contains */
-	bool network_none;           /* --network none: loopback only (sandbox only) */
+	runner_network_mode network; /* --network */
+	bool vpc_config;             /* the project has a vpcConfig: not applied (said in the log) */
 	bool strict;                 /* buildspec warnings become errors */
 	bool no_cache;               /* --no-cache: neither restore nor save the cache */
 	bool no_buildspec_cache;     /* the project's cache has no custom mode: the buildspec's

@@ -160,7 +160,8 @@ typedef struct runner_config { /* build.c init_environment: what was asked for *
 	char *image, *compute_type, *secrets_file, *source_version;
 	bool compute_explicit;   /* --compute-type given: enforce its memory/pids limits */
 	int sandbox_mode;        /* runner_sandbox_mode */
-	bool network_none;
+	int network;             /* runner_network_mode */
+	bool vpc_config;         /* a project vpcConfig, not applied */
 	int64_t timeout_ms;
 	bool strict;
 	runner_bind *binds;      /* --mount, in order */

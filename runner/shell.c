@@ -602,18 +602,18 @@ void runner_shell_kill_all(runner_shell *sh)
 			;
 		if (!n)
 			break;
-		/* the sandbox's init is not ours to kill here: its owner reaps it */
-		pid_t init = sh->sandbox ? sandbox_pid(sh->sandbox) : -1;
+		/* the sandbox's init and NAT helper are not ours to kill here:
+		 * its owner reaps them */
 		size_t others = 0;
 		for (size_t i = 0; i < n; i++) {
-			if (kids[i] == init)
+			if (sh->sandbox && sandbox_owns(sh->sandbox, kids[i]))
 				continue;
 			kill(-kids[i], SIGKILL);
 			kill(kids[i], SIGKILL);
 			others++;
 		}
 		for (size_t i = 0; i < n; i++)
-			if (kids[i] != init)
+			if (!sh->sandbox || !sandbox_owns(sh->sandbox, kids[i]))
 				waitpid(kids[i], &ws, 0);
 		if (!others)
 			break;

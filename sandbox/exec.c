@@ -236,6 +236,8 @@ int sandbox_step_run(const sandbox_step *s)
 		return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 	case SANDBOX_STEP_SECCOMP:
 		return apply_seccomp();
+	case SANDBOX_STEP_RESOLV:
+		return sandbox_resolv_put(s->arg, s->path);
 	default:
 		return run_mount_step(s);
 	}
@@ -276,6 +278,10 @@ int sandbox_plan_run_parent(sandbox_handle *s, const sandbox_plan *p, pid_t pid,
 		case SANDBOX_STEP_PIDS_LIMIT:
 			cgroup = st->arg;
 			pids = st->num;
+			break;
+		case SANDBOX_STEP_NAT:
+			if (sandbox_nat_start(s, st, pid, err) < 0)
+				return CBL_EIO;
 			break;
 		default:
 			break;

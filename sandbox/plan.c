@@ -21,7 +21,7 @@
 /* ---------------------------------------------------------------- tables */
 
 /* when a namespace is part of the clone */
-enum { NS_ALWAYS, NS_UNPRIVILEGED, NS_NETWORK_NONE };
+enum { NS_ALWAYS, NS_UNPRIVILEGED, NS_OWN_NETWORK };
 
 static const struct ns_kind {
 	const char *name;
@@ -34,7 +34,9 @@ static const struct ns_kind {
 	[SANDBOX_NS_UTS] = {"uts", CLONE_NEWUTS, NS_ALWAYS},
 	/* without root, a user namespace is what allows the mounts at all */
 	[SANDBOX_NS_USER] = {"user", CLONE_NEWUSER, NS_UNPRIVILEGED},
-	[SANDBOX_NS_NET] = {"network", CLONE_NEWNET, NS_NETWORK_NONE},
+	/* every network but the host's: the host's loopback services, abstract
+	 * unix sockets and interfaces live in the host's network namespace */
+	[SANDBOX_NS_NET] = {"network", CLONE_NEWNET, NS_OWN_NETWORK},
 };
 
 int sandbox_ns_flag(sandbox_ns ns)
@@ -76,6 +78,8 @@ static const struct step_kind {
 	[SANDBOX_STEP_CPUS] = {"cpus", SANDBOX_IN_INIT},
 	[SANDBOX_STEP_NO_NEW_PRIVS] = {"no-new-privs", SANDBOX_IN_INIT},
 	[SANDBOX_STEP_SECCOMP] = {"seccomp", SANDBOX_IN_INIT},
+	[SANDBOX_STEP_NAT] = {"nat", SANDBOX_IN_PARENT},
+	[SANDBOX_STEP_RESOLV] = {"resolv", SANDBOX_IN_INIT},
 };
 
 sandbox_side sandbox_step_side(sandbox_step_kind kind)
@@ -118,6 +122,8 @@ const char *sandbox_step_describe(const sandbox_step *s, char *buf, size_t len)
 	case SANDBOX_STEP_CPUS: snprintf(buf, len, "keep %lld CPUs", (long long)s->num); break;
 	case SANDBOX_STEP_NO_NEW_PRIVS: snprintf(buf, len, "set no_new_privs"); break;
 	case SANDBOX_STEP_SECCOMP: snprintf(buf, len, "install the seccomp filter"); break;
+	case SANDBOX_STEP_NAT: snprintf(buf, len, "start %s for the network namespace", s->arg); break;
+	case SANDBOX_STEP_RESOLV: snprintf(buf, len, "point /etc/resolv.conf at the NAT's DNS"); break;
 	default: snprintf(buf, len, "step of kind %d", (int)s->kind); break;
 	}
 	return buf;
@@ -202,6 +208,8 @@ static int check_opts(const sandbox_opts *o, bool userns, cbl_error **err)
 		return cbl_error_set(err, CBL_EINVAL, "sandbox: the working directory %s is not absolute", o->cwd);
 	if (o->memory_bytes < 0 || o->pids_max < 0 || o->cpus < 0)
 		return cbl_error_set(err, CBL_EINVAL, "sandbox: a negative limit");
+	if ((unsigned)o->network > SANDBOX_NET_NONE)
+		return cbl_error_set(err, CBL_EINVAL, "sandbox: unknown network mode %d", (int)o->network);
 	if ((o->memory_bytes || o->pids_max) && (!o->cgroup_name || !*o->cgroup_name || strchr(o->cgroup_name, '/')))
 		return cbl_error_set(err, CBL_EINVAL, "sandbox: a limit needs a cgroup name (without '/')");
 	for (size_t i = 0; i < o->n_mounts; i++) {
@@ -229,7 +237,7 @@ static void plan_clone(sandbox_plan *p, const sandbox_opts *o, uid_t uid, gid_t 
 	for (int ns = 0; ns < SANDBOX_NS_COUNT; ns++) {
 		int when = ns_kinds[ns].when;
 		if (when == NS_ALWAYS || (when == NS_UNPRIVILEGED && userns) ||
-		    (when == NS_NETWORK_NONE && o->network_none))
+		    (when == NS_OWN_NETWORK && o->network != SANDBOX_NET_HOST))
 			add(p, SANDBOX_STEP_NAMESPACE, NULL, NULL, ns);
 	}
 	if (userns) {
@@ -241,6 +249,9 @@ static void plan_clone(sandbox_plan *p, const sandbox_opts *o, uid_t uid, gid_t 
 		add(p, SANDBOX_STEP_MEMORY_LIMIT, o->cgroup_name, NULL, o->memory_bytes);
 	if (o->pids_max)
 		add(p, SANDBOX_STEP_PIDS_LIMIT, o->cgroup_name, NULL, o->pids_max);
+	/* after the id maps: unprivileged, the helper joins the user namespace */
+	if (o->network == SANDBOX_NET_NAT)
+		add(p, SANDBOX_STEP_NAT, "slirp4netns", NULL, 65520);
 }
 
 static const char *hostname_of(const sandbox_opts *o)
@@ -256,9 +267,9 @@ static void plan_root_overlay(sandbox_plan *p, const sandbox_opts *o, const char
 	char *opts = sandbox_overlay_opts(o->rootfs ? o->rootfs : "/", upper, work);
 	add(p, SANDBOX_STEP_OVERLAY, opts, root, 0);
 	free(opts);
-	if (o->rootfs) {
+	if (o->rootfs && o->network != SANDBOX_NET_NAT) {
 		/* names resolve as on the host, as docker gives a container the
-		 * host's resolver configuration */
+		 * host's resolver configuration (behind the NAT: plan_finish) */
 		char *data = NULL;
 		size_t dlen = 0;
 		if (cbl_read_file("/etc/resolv.conf", 1 << 16, &data, &dlen, NULL) == 0) {
@@ -514,7 +525,22 @@ static void plan_mounts(sandbox_plan *p, const sandbox_opts *o, const char *root
 static void plan_finish(sandbox_plan *p, const sandbox_opts *o, const char *root)
 {
 	add(p, SANDBOX_STEP_HOSTNAME, hostname_of(o), NULL, 0);
-	if (o->network_none)
+	if (o->network == SANDBOX_NET_NAT) {
+		/* the host's resolver may be a loopback address (127.0.0.53)
+		 * that the namespace cannot reach: names go to the NAT's DNS
+		 * forwarder, which asks the host's resolver */
+		char *host = NULL, *conf;
+		size_t hlen = 0;
+		cbl_read_file("/etc/resolv.conf", 1 << 16, &host, &hlen, NULL);
+		conf = sandbox_nat_resolv_conf(host);
+		char *file = cbl_path_join(o->scratch, "resolv.conf");
+		add(p, SANDBOX_STEP_WRITE, conf, file, 0);
+		add(p, SANDBOX_STEP_RESOLV, file, root, 0);
+		free(file);
+		free(conf);
+		free(host);
+	}
+	if (o->network != SANDBOX_NET_HOST)
 		add(p, SANDBOX_STEP_LOOPBACK, NULL, NULL, 0);
 	add(p, SANDBOX_STEP_PIVOT, NULL, root, 0);
 	add(p, SANDBOX_STEP_CHDIR, NULL, o->cwd ? o->cwd : "/", 0);

@@ -90,6 +90,8 @@ int sandbox_start(sandbox_handle **out, const sandbox_opts *o, cbl_error **err)
 	s->userns = uid != 0;
 	s->init = -1;
 	s->sock = -1;
+	s->nat_pid = -1;
+	s->nat_pidfd = s->nat_ready = s->nat_exit = s->nat_log = -1;
 	int rc = sandbox_plan_build(&p, o, uid, getegid(), err);
 	if (rc)
 		goto fail;
@@ -118,6 +120,11 @@ int sandbox_start(sandbox_handle **out, const sandbox_opts *o, cbl_error **err)
 	if (rc)
 		goto fail;
 	rc = release_init(s, sync[1], err);
+	if (rc)
+		goto fail;
+	/* the NAT helper started with the parent's steps, while the init set
+	 * up its mounts: usually ready by now (3-4 ms) */
+	rc = sandbox_nat_wait(s, 10000, err);
 	if (rc)
 		goto fail;
 	close(sync[1]);
@@ -179,6 +186,11 @@ out:
 
 int sandbox_fd(const sandbox_handle *s) { return s->sock; }
 pid_t sandbox_pid(const sandbox_handle *s) { return s->init; }
+
+bool sandbox_owns(const sandbox_handle *s, pid_t pid)
+{
+	return pid > 0 && (pid == s->init || pid == s->nat_pid);
+}
 bool sandbox_can_overlay(void) { return geteuid() == 0; }
 
 int sandbox_wait(sandbox_handle *s, int *wstatus, cbl_error **err)
@@ -303,6 +315,7 @@ void sandbox_free(sandbox_handle *s)
 		while (waitpid(s->init, NULL, 0) < 0 && errno == EINTR)
 			;
 	}
+	sandbox_nat_stop(s);
 	if (s->sock >= 0)
 		close(s->sock);
 	sandbox_cgroups_remove(s);

@@ -2,9 +2,9 @@
  *
  * bubblewrap's model, plan then execute: sandbox_start() turns the options
  * into a typed list of setup steps (sandbox_internal.h), clones an init
- * process into new mount, PID, IPC and UTS namespaces (plus a user namespace
- * when not root, and a network namespace for network_none), and the init
- * replays the steps:
+ * process into new mount, PID, IPC, UTS and network namespaces (plus a user
+ * namespace when not root; no network namespace with SANDBOX_NET_HOST), and
+ * the init replays the steps:
  *   - the root filesystem: `rootfs` (NULL = the host's /) as the read-only
  *     lower layer of an overlay whose upper layer is a private tmpfs on
  *     `scratch`, so a command may write anywhere and nothing reaches the
@@ -23,6 +23,10 @@
  *   - the caller's mounts (`mounts`, in order; a target is resolved as
  *     inside the view: a mount on /var/run/x lands on /run/x when /var/run is
  *     a link to /run), the hostname, loopback;
+ *   - the network (`network`): by default outbound access through a
+ *     user-space NAT, slirp4netns, started by the parent on the init's
+ *     network namespace (see sandbox/net.c for why slirp4netns), with
+ *     /etc/resolv.conf naming its DNS forwarder;
  *   - pivot_root, chdir `cwd`, CPU affinity, no_new_privs and a seccomp
  *     filter that forbids mounts, module loading, kexec, the keyring, ...
  * then serves requests: start a command, kill everything.
@@ -35,7 +39,8 @@
  * Errors: functions returning int return 0 or a negative CBL_E* code and set
  * *err (the caller frees it); messages start with "sandbox: " and name the
  * setup step that failed, e.g. "sandbox: mount overlay on /x: permission
- * denied".  Nothing here prints or exits (the init and its helpers report to
+ * denied"; those of the default network's NAT start with "sandbox: network: "
+ * (another network mode needs no NAT).  Nothing here prints or exits (the init and its helpers report to
  * the parent, then _exit).
  *
  * Ownership: sandbox_start() hands out a handle the caller frees with
@@ -85,6 +90,17 @@ typedef struct sandbox_mount {
 	unsigned mode;             /* TMPFS */
 } sandbox_mount;
 
+/* The network a sandbox gets.  The zero value is the default. */
+typedef enum sandbox_network {
+	SANDBOX_NET_NAT = 0,  /* its own network namespace, outbound through slirp4netns
+			       * (10.0.2.100/24, gateway 10.0.2.2, DNS 10.0.2.3): the host's
+			       * loopback, abstract unix sockets and network configuration are
+			       * out of reach.  Needs slirp4netns in PATH (and, unprivileged, a
+			       * usable /dev/net/tun): CBL_EIO naming it otherwise */
+	SANDBOX_NET_HOST,     /* the host's network namespace, shared */
+	SANDBOX_NET_NONE,     /* its own network namespace, loopback only */
+} sandbox_network;
+
 typedef struct sandbox_opts {
 	const char *rootfs;        /* root of the image (read-only lower layer); NULL = the host's / */
 	const char *scratch;       /* host dir the private tmpfs is mounted on (must exist) */
@@ -95,7 +111,7 @@ typedef struct sandbox_opts {
 	size_t n_mounts;
 	const char *cwd;           /* the init's working directory; NULL = "/" */
 	const char *hostname;      /* NULL = "sandbox" */
-	bool network_none;         /* private network namespace, loopback only */
+	sandbox_network network;   /* SANDBOX_NET_NAT (the zero value) = own namespace + NAT */
 	int out_fd;                /* commands' stdout and stderr */
 	int64_t memory_bytes;      /* 0 = no limit */
 	int64_t pids_max;          /* 0 = no limit */
@@ -139,6 +155,10 @@ bool sandbox_oom(sandbox_handle *s);
  * sandbox's view of its files. */
 pid_t sandbox_pid(const sandbox_handle *s);
 
+/* True when pid is a child of the caller that the sandbox owns (its init,
+ * its NAT helper): the sandbox kills and reaps it, nobody else should. */
+bool sandbox_owns(const sandbox_handle *s, pid_t pid);
+
 /* False when the sandbox cannot mount overlays (unprivileged), so a caller
  * that wants a disposable view of a directory must give it a copy. */
 bool sandbox_can_overlay(void);
@@ -155,8 +175,8 @@ char *sandbox_overlay_opts(const char *lower, const char *upper, const char *wor
 int sandbox_mount_overlay(sandbox_handle *s, const char *lower, const char *upper, const char *work,
 			  const char *target, cbl_error **err);
 
-/* Ends the sandbox: kills everything, reaps the init, removes the cgroups.
- * NULL is fine. */
+/* Ends the sandbox: kills everything, reaps the init and the NAT helper,
+ * removes the cgroups.  NULL is fine. */
 void sandbox_free(sandbox_handle *s);
 
 #endif

@@ -1,6 +1,7 @@
 /* sandbox/sandbox_internal.h - the plan, and what the files of sandbox/
  * share: plan.c builds the plan, exec.c runs its steps, init.c is the init
- * process, cgroup.c the limits, sandbox.c the handle.  Tests include it to
+ * process, cgroup.c the limits, net.c the NAT helper and the resolver
+ * configuration, sandbox.c the handle.  Tests include it to
  * inspect plans without running them.
  *
  * A plan is a list of typed steps.  Each kind of step runs in one place
@@ -71,6 +72,10 @@ typedef enum sandbox_step_kind {
 	SANDBOX_STEP_CPUS,         /* num = CPUs kept in the affinity mask */
 	SANDBOX_STEP_NO_NEW_PRIVS,
 	SANDBOX_STEP_SECCOMP,      /* the deny list of exec.c */
+	SANDBOX_STEP_NAT,          /* arg = the helper (slirp4netns), num = MTU: started by the
+				    * parent on the init's network namespace (net.c) */
+	SANDBOX_STEP_RESOLV,       /* arg = a file in the private tmpfs, path = the new root:
+				    * its /etc/resolv.conf shows arg's content (net.c) */
 	SANDBOX_STEP_KIND_COUNT
 } sandbox_step_kind;
 
@@ -184,6 +189,28 @@ int sandbox_read_full(int fd, void *buf, size_t len);
 /* Writes s to the existing file path: 0, or -1 with errno. */
 int sandbox_write_str(const char *path, const char *s);
 
+/* ---- the network (net.c) */
+/* slirp4netns's fixed addresses (its defaults for 10.0.2.0/24) */
+#define SANDBOX_NAT_DNS "10.0.2.3"
+#define SANDBOX_NAT_GATEWAY "10.0.2.2"
+
+/* The resolver configuration inside: host_conf (the host's resolv.conf, may
+ * be NULL) with its nameservers replaced by the NAT's DNS forwarder.
+ * Caller frees. */
+char *sandbox_nat_resolv_conf(const char *host_conf);
+/* Starts the helper of a SANDBOX_STEP_NAT step for the init pid, its
+ * descriptors in s (nat_*).  CBL_EIO when it cannot be started. */
+int sandbox_nat_start(sandbox_handle *s, const sandbox_step *st, pid_t pid, cbl_error **err);
+/* Waits (at most timeout_ms) until the helper has configured the namespace.
+ * No helper: 0 at once.  CBL_EIO with its own message when it failed. */
+int sandbox_nat_wait(sandbox_handle *s, int timeout_ms, cbl_error **err);
+/* Kills the helper and reaps it (a detached thread waits for its end when
+ * it is still tearing its network device down), closes its descriptors.
+ * Idempotent. */
+void sandbox_nat_stop(sandbox_handle *s);
+/* Runs a SANDBOX_STEP_RESOLV step: 0, or -1 with errno. */
+int sandbox_resolv_put(const char *src, const char *root);
+
 /* ---- cgroups (cgroup.c) */
 void sandbox_cgroups_apply(sandbox_handle *s, pid_t pid, const char *name, int64_t memory_bytes,
 			   int64_t pids_max);
@@ -198,6 +225,11 @@ struct sandbox_handle {
 	char *cg_v2_parent;
 	cbl_strv warnings;
 	bool userns;           /* an unprivileged user namespace */
+	pid_t nat_pid;         /* the NAT helper (net.c), or -1 */
+	int nat_pidfd;         /* a pidfd of it (signals never reach a reused pid), or -1 */
+	int nat_ready;         /* its readiness pipe (read end), or -1 */
+	int nat_exit;          /* closing it tells the helper to exit (write end), or -1 */
+	int nat_log;           /* its stdout and stderr (read end, for errors), or -1 */
 };
 
 #endif

@@ -9,6 +9,7 @@ PKGS=(
   libjansson-dev libsqlite3-dev libxml2-dev libexpat1-dev libseccomp-dev libmicrohttpd-dev
   git unzip zip python3-pytest python3-boto3 python3-yaml python3-venv python3-setuptools python3-coverage awscli
   docker-registry skopeo umoci busybox-static zstd openssh-server openssh-client wrk
+  slirp4netns iproute2
 )
 BACKPORT_PKGS=(libgit2-dev)
 

@@ -402,6 +402,23 @@ static void test_runner_takes_them(void)
 	free(home);
 }
 
+/* the network: the default, a vpcConfig flagged (reported as not applied) */
+static void test_network(void)
+{
+	mapped m;
+	map(&m, NULL, NULL);
+	ok(m.rc == 0 && m.o.network == RUNNER_NETWORK_DEFAULT && !m.o.vpc_config, "default network, no VPC");
+	unmap(&m);
+	map(&m, "{\"vpcConfig\": {\"vpcId\": \"vpc-1\", \"subnets\": [\"subnet-1\"], "
+		"\"securityGroupIds\": [\"sg-1\"]}}", "{}");
+	ok(m.rc == 0 && m.o.network == RUNNER_NETWORK_DEFAULT && m.o.vpc_config,
+	   "a vpcConfig: flagged, the network stays the default");
+	unmap(&m);
+	map(&m, "{\"vpcConfig\": {}}", NULL);
+	ok(m.rc == 0 && !m.o.vpc_config, "an empty vpcConfig is no VPC");
+	unmap(&m);
+}
+
 static void test_is_url(void)
 {
 	ok(runner_source_is_url("https://h/r.git"), "https URL");
@@ -426,6 +443,7 @@ int main(void)
 	test_invalid();
 	test_launch_file();
 	test_runner_takes_them();
+	test_network();
 	test_is_url();
 	cbl_rm_rf(g_dir, NULL);
 	return tap_done();

@@ -85,6 +85,7 @@ static void test_plan_root_host(void)
 {
 	sandbox_opts o = SANDBOX_OPTS_INIT;
 	o.scratch = SCRATCH;
+	o.network = SANDBOX_NET_HOST; /* the default network: test_net_* at the end */
 	sandbox_plan p = SANDBOX_PLAN_INIT;
 	cbl_error *e = NULL;
 	is_int(sandbox_plan_build(&p, &o, 0, 0, &e), 0, "root, host's /: planned");
@@ -142,6 +143,7 @@ static void test_plan_root_image(void)
 	o.hostname = "box";
 	o.cwd = "/work";
 	o.cpus = 2;
+	o.network = SANDBOX_NET_HOST; /* the resolver behind the NAT: test_net_* */
 	sandbox_plan p = SANDBOX_PLAN_INIT;
 	is_int(sandbox_plan_build(&p, &o, 0, 0, NULL), 0, "root, image rootfs: planned");
 	long ov = find(&p, SANDBOX_STEP_OVERLAY, ROOT);
@@ -235,7 +237,7 @@ static void test_plan_network_none(void)
 {
 	sandbox_opts o = SANDBOX_OPTS_INIT;
 	o.scratch = SCRATCH;
-	o.network_none = true;
+	o.network = SANDBOX_NET_NONE;
 	sandbox_plan p = SANDBOX_PLAN_INIT;
 	is_int(sandbox_plan_build(&p, &o, 0, 0, NULL), 0, "network none: planned");
 	ok(has_ns(&p, SANDBOX_NS_NET) && (sandbox_plan_clone_flags(&p) & CLONE_NEWNET), "a network namespace");
@@ -542,7 +544,7 @@ static void test_real(void)
 	o.n_mounts = 2;
 	o.cwd = "/rw";
 	o.hostname = "unit-box";
-	o.network_none = true;
+	o.network = SANDBOX_NET_NONE;
 	o.out_fd = out[1];
 	sandbox_handle *s = NULL;
 	cbl_error *e = NULL;
@@ -586,6 +588,199 @@ out:
 	cbl_rm_rf(rw, NULL);
 }
 
+/* ---------------------------------------------------------------- the network
+ * (issue 13): the default is the sandbox's own network namespace behind
+ * slirp4netns; host shares the host's; none is loopback only. */
+
+static long find_kind_arg(const sandbox_plan *p, sandbox_step_kind k, const char *arg)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (p->v[i].kind == k && p->v[i].arg && !strcmp(p->v[i].arg, arg))
+			return (long)i;
+	return -1;
+}
+
+static void test_net_plan_default(void)
+{
+	sandbox_opts o = SANDBOX_OPTS_INIT;
+	o.scratch = SCRATCH;
+	sandbox_plan p = SANDBOX_PLAN_INIT;
+	is_int(sandbox_plan_build(&p, &o, 0, 0, NULL), 0, "net default (root): planned");
+	ok(has_ns(&p, SANDBOX_NS_NET) && (sandbox_plan_clone_flags(&p) & CLONE_NEWNET),
+	   "net default: a network namespace step");
+	long nat = find(&p, SANDBOX_STEP_NAT, NULL);
+	ok(nat >= 0 && !strcmp(p.v[nat].arg, "slirp4netns") && p.v[nat].num == 65520,
+	   "net default: the NAT helper is slirp4netns, MTU 65520");
+	is_int(sandbox_step_side(SANDBOX_STEP_NAT), SANDBOX_IN_PARENT, "net: the NAT starts in the parent");
+	is_int(sandbox_step_side(SANDBOX_STEP_RESOLV), SANDBOX_IN_INIT, "net: resolv.conf in the init");
+	ok(sides_in_order(&p), "net default: clone, parent, init steps in order");
+	long w = find(&p, SANDBOX_STEP_WRITE, SCRATCH "/resolv.conf");
+	ok(w >= 0 && !strncmp(p.v[w].arg, "nameserver " SANDBOX_NAT_DNS "\n", 20) &&
+	   !strstr(p.v[w].arg + 20, "nameserver"), "net default: resolv.conf names only the NAT's DNS");
+	long r = find_kind_arg(&p, SANDBOX_STEP_RESOLV, SCRATCH "/resolv.conf");
+	long pv = find(&p, SANDBOX_STEP_PIVOT, NULL);
+	ok(r > w && r > find(&p, SANDBOX_STEP_TMPFS, ROOT "/tmp") && r < pv && !strcmp(p.v[r].path, ROOT),
+	   "net default: resolv.conf placed in the new root after the mounts, before the pivot");
+	long lo = find(&p, SANDBOX_STEP_LOOPBACK, NULL);
+	ok(lo >= 0 && lo < pv, "net default: loopback up");
+	char d[256];
+	is_str(sandbox_step_describe(&p.v[nat], d, sizeof(d)), "start slirp4netns for the network namespace",
+	       "net: the NAT step describes itself");
+	sandbox_plan_release(&p);
+
+	/* unprivileged: the helper joins the user namespace, so after its maps */
+	is_int(sandbox_plan_build(&p, &o, 1000, 1000, NULL), 0, "net default (unprivileged): planned");
+	nat = find(&p, SANDBOX_STEP_NAT, NULL);
+	ok(nat > find(&p, SANDBOX_STEP_UID_MAP, NULL) && nat > find(&p, SANDBOX_STEP_GID_MAP, NULL) &&
+	   has_ns(&p, SANDBOX_NS_USER) && has_ns(&p, SANDBOX_NS_NET), "net default unprivileged: NAT after the id maps");
+	sandbox_plan_release(&p);
+
+	/* an image: the NAT's resolver replaces the host's copy */
+	o.rootfs = "/images/x/rootfs";
+	is_int(sandbox_plan_build(&p, &o, 0, 0, NULL), 0, "net default with an image: planned");
+	ok(find(&p, SANDBOX_STEP_WRITE, ROOT "/etc/resolv.conf") < 0 && find(&p, SANDBOX_STEP_RESOLV, ROOT) >= 0,
+	   "net default with an image: the NAT's resolv.conf, not the host's");
+	sandbox_plan_release(&p);
+}
+
+static void test_net_plan_host_none(void)
+{
+	sandbox_opts o = SANDBOX_OPTS_INIT;
+	o.scratch = SCRATCH;
+	o.network = SANDBOX_NET_HOST;
+	sandbox_plan p = SANDBOX_PLAN_INIT;
+	is_int(sandbox_plan_build(&p, &o, 0, 0, NULL), 0, "net host: planned");
+	ok(!has_ns(&p, SANDBOX_NS_NET) && !(sandbox_plan_clone_flags(&p) & CLONE_NEWNET),
+	   "net host: no network namespace step");
+	ok(count(&p, SANDBOX_STEP_NAT) == 0 && count(&p, SANDBOX_STEP_RESOLV) == 0 &&
+	   count(&p, SANDBOX_STEP_LOOPBACK) == 0, "net host: no NAT, resolv.conf or loopback step");
+	sandbox_plan_release(&p);
+	is_int(sandbox_plan_build(&p, &o, 1000, 1000, NULL), 0, "net host (unprivileged): planned");
+	ok(!has_ns(&p, SANDBOX_NS_NET), "net host unprivileged: no network namespace");
+	sandbox_plan_release(&p);
+
+	o.network = SANDBOX_NET_NONE;
+	is_int(sandbox_plan_build(&p, &o, 1000, 1000, NULL), 0, "net none (unprivileged): planned");
+	ok(has_ns(&p, SANDBOX_NS_NET) && count(&p, SANDBOX_STEP_LOOPBACK) == 1 && count(&p, SANDBOX_STEP_NAT) == 0 &&
+	   count(&p, SANDBOX_STEP_RESOLV) == 0, "net none: a namespace with loopback, no NAT");
+	sandbox_plan_release(&p);
+
+	o.network = (sandbox_network)7;
+	is_int(sandbox_plan_build(&p, &o, 0, 0, NULL), CBL_EINVAL, "net: an unknown mode is invalid");
+	sandbox_plan_release(&p);
+}
+
+static void test_net_resolv_conf(void)
+{
+	char *c = sandbox_nat_resolv_conf("# generated\nnameserver 127.0.0.53\noptions edns0 trust-ad\n"
+					  "nameserver\t10.1.1.1\nsearch example.com\n\n");
+	is_str(c, "nameserver 10.0.2.3\n# generated\noptions edns0 trust-ad\nsearch example.com\n",
+	       "net resolv.conf: the host's nameservers out, its options and search in");
+	free(c);
+	c = sandbox_nat_resolv_conf(NULL);
+	is_str(c, "nameserver 10.0.2.3\n", "net resolv.conf: no host file");
+	free(c);
+	c = sandbox_nat_resolv_conf("nameservers-are-not-this x\nnameserver 1.1.1.1");
+	is_str(c, "nameserver 10.0.2.3\nnameservers-are-not-this x\n", "net resolv.conf: last line unterminated");
+	free(c);
+}
+
+/* The init's step on a root whose /etc is its own (same filesystem):
+ * a symlink is replaced, never written through. */
+static void test_net_resolv_put(void)
+{
+	char t[] = "/tmp/cbl-sbx-resolv-XXXXXX";
+	char *dir = mkdtemp(t);
+	char *root = cbl_path_join(dir, "root"), *etc = cbl_path_join(dir, "root/etc");
+	char *src = cbl_path_join(dir, "resolv.conf"), *victim = cbl_path_join(dir, "victim");
+	char *link = cbl_path_join(etc, "resolv.conf");
+	cbl_mkdir_p(etc, 0755, NULL);
+	cbl_write_file_atomic(src, "nameserver 10.0.2.3\n", 20, 0644, false, NULL);
+	cbl_write_file_atomic(victim, "untouched\n", 10, 0644, false, NULL);
+	ok(symlink(victim, link) == 0, "net resolv put: /etc/resolv.conf is a symlink out of the root");
+	is_int(sandbox_resolv_put(src, root), 0, "net resolv put: placed");
+	struct stat st;
+	char *data = NULL, *vdata = NULL;
+	size_t len = 0;
+	ok(lstat(link, &st) == 0 && S_ISREG(st.st_mode), "net resolv put: now a regular file");
+	cbl_read_file(link, 4096, &data, &len, NULL);
+	is_str(data, "nameserver 10.0.2.3\n", "net resolv put: with the NAT's resolver");
+	cbl_read_file(victim, 4096, &vdata, &len, NULL);
+	is_str(vdata, "untouched\n", "net resolv put: the link's target untouched");
+	free(data);
+	free(vdata);
+	cbl_rm_rf(dir, NULL);
+	free(root);
+	free(etc);
+	free(src);
+	free(victim);
+	free(link);
+}
+
+/* A real sandbox behind the NAT, when this machine has slirp4netns (and,
+ * unprivileged, /dev/net/tun): eth0 configured, the resolver, the helper
+ * gone with the sandbox. */
+static void test_net_real(void)
+{
+	if (system("command -v slirp4netns >/dev/null 2>&1") != 0) {
+		skip("net real: slirp4netns is not installed");
+		return;
+	}
+	if (geteuid() != 0 && access("/dev/net/tun", R_OK | W_OK) != 0) {
+		skip("net real: /dev/net/tun is not usable by this user");
+		return;
+	}
+	char t1[] = "/tmp/cbl-sbx-nat-XXXXXX", t2[] = "/tmp/cbl-sbx-natrw-XXXXXX";
+	char *scratch = mkdtemp(t1), *rw = mkdtemp(t2);
+	write_script(rw, "net.sh", "cat /etc/resolv.conf; cat /proc/net/route | awk '$1 == \"eth0\" && $2 == "
+				   "\"00000000\" {print \"default-route-eth0\"}'\n");
+	int out[2];
+	ok(pipe2(out, O_CLOEXEC) == 0, "net real: output pipe");
+	sandbox_mount m[] = {{SANDBOX_MOUNT_BIND, rw, "/rw", 0}};
+	sandbox_opts o = SANDBOX_OPTS_INIT;
+	o.scratch = scratch;
+	o.mounts = m;
+	o.n_mounts = 1;
+	o.out_fd = out[1];
+	sandbox_handle *s = NULL;
+	cbl_error *e = NULL;
+	if (sandbox_start(&s, &o, &e) < 0) {
+		ok(0, "net real: started: %s", e ? e->msg : "?");
+		cbl_error_free(e);
+		goto out;
+	}
+	pid_t helper = s->nat_pid;
+	ok(helper > 0 && kill(helper, 0) == 0, "net real: the helper runs");
+	char path[] = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
+	char *env[] = {path, NULL};
+	int ws = -1;
+	is_int(run(s, "/rw/net.sh", env, &ws), 0, "net real: spawn and wait");
+	char *text = slurp_nonblock(out[0]);
+	ok(!strncmp(text, "nameserver 10.0.2.3\n", 20), "net real: resolv.conf names the NAT's DNS");
+	ok(strstr(text, "default-route-eth0\n") != NULL, "net real: the default route is eth0's (configured)");
+	printf("# output: %s", text);
+	free(text);
+	sandbox_free(s);
+	/* its tap device goes down after free returns (a thread reaps it) */
+	for (int i = 0; i < 200 && kill(helper, 0) == 0; i++)
+		usleep(10000);
+	ok(kill(helper, 0) < 0 && errno == ESRCH, "net real: the helper is killed and reaped with the sandbox");
+out:
+	close(out[0]);
+	close(out[1]);
+	cbl_rm_rf(scratch, NULL);
+	cbl_rm_rf(rw, NULL);
+}
+
+static void test_net(void)
+{
+	test_net_plan_default();
+	test_net_plan_host_none();
+	test_net_resolv_conf();
+	test_net_resolv_put();
+	test_net_real();
+}
+
 int main(void)
 {
 	test_tables();
@@ -600,5 +795,6 @@ int main(void)
 	test_plan_limits();
 	test_plan_invalid();
 	test_real();
+	test_net();
 	return tap_done();
 }
