@@ -77,6 +77,9 @@ void artifacts_report_release(artifacts_report *rep)
 	for (size_t i = 0; i < rep->nfiles; i++)
 		cov_release(&rep->files[i]);
 	free(rep->files);
+	for (size_t i = 0; i < rep->nwarnings; i++)
+		free(rep->warnings[i]);
+	free(rep->warnings);
 	spec_report_format fmt = rep->format;
 	artifacts_report_init(rep, fmt);
 }
@@ -196,6 +199,18 @@ void artifacts_report_case_push(artifacts_report *rep, artifacts_report_case *c,
 		d->name = cbl_xstrdup("");
 	free(d->raw_path);
 	d->raw_path = cbl_xstrdup(raw_path ? raw_path : "");
+}
+
+void artifacts_report_warn(artifacts_report *rep, const char *display, const char *fmt, ...)
+{
+	cbl_buf b = CBL_BUF_INIT;
+	va_list ap;
+	cbl_buf_printf(&b, "%s: ", display ? display : "(report)");
+	va_start(ap, fmt);
+	cbl_buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	CBL_GROW(rep->warnings, rep->nwarnings + 1, rep->warnings_cap);
+	rep->warnings[rep->nwarnings++] = cbl_buf_detach(&b);
 }
 
 void artifacts_report_str_set(char **dst, const char *s)
@@ -499,6 +514,12 @@ static void merge_into(artifacts_report *rep, artifacts_report *src)
 		cov_normalize(to);
 	}
 	recompute_coverage_summary(rep);
+	if (src->nwarnings) {
+		CBL_GROW(rep->warnings, rep->nwarnings + src->nwarnings, rep->warnings_cap);
+		memcpy(&rep->warnings[rep->nwarnings], src->warnings, src->nwarnings * sizeof(src->warnings[0]));
+		rep->nwarnings += src->nwarnings;
+		src->nwarnings = 0;
+	}
 	rep->nraw++;
 }
 

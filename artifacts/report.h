@@ -146,6 +146,13 @@ typedef struct artifacts_report {
 	artifacts_report_coverage *files; /* CODE_COVERAGE: one entry per source path */
 	size_t nfiles, files_cap;
 	size_t nraw;				    /* report files parsed successfully */
+	/* What parse_file noticed about files that did parse but may not have
+	 * been read as their tool meant (a coverage file whose own totals count
+	 * lines of which none could be read, a JUnit file whose totals count
+	 * tests but that has no <testcase>): "<display path>: <message>", in
+	 * parse order.  The report keeps them; the caller shows them. */
+	char **warnings;
+	size_t nwarnings, warnings_cap;
 	artifacts_report_test_summary test;	    /* every case parsed; kept up to date by parse_file */
 	artifacts_report_coverage_summary coverage; /* kept up to date by parse_file */
 } artifacts_report;

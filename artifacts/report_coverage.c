@@ -7,24 +7,37 @@
  * counts win.
  *
  * Clover (OpenClover, PHPUnit --coverage-clover, Istanbul's clover reporter):
- *   <coverage><project>(<package>)?<file name path?>
+ *   <coverage><project>(<package>)*<file name path?>
  *     <line num type="stmt|method|cond" count truecount falsecount/>
  *     <metrics statements coveredstatements conditionals coveredconditionals/>
- * - path = the path attribute, else name; files directly under <project> and
- *   inside <package> both count; <testproject> (coverage of the test code
- *   itself) does not.
- * - Lines of every type are lines (covered when count > 0; a cond line when
- *   either outcome was seen); a cond line has two branches, covered per
- *   truecount > 0 and falsecount > 0.
+ * - path = the path attribute, else name; a <file> counts wherever it is
+ *   (directly under <project>, in <package>s nested to any depth, even
+ *   directly under <coverage>: Istanbul's writer closes <project> early when
+ *   a directory has no files of its own and sub-directories, and nests
+ *   packages with its "nested" summarizer), except inside <testproject>
+ *   (coverage of the test code itself) or another <file>.
+ * - Lines of every type are lines.  A cond line means two things:
+ *   OpenClover writes no count and truecount / falsecount = times the
+ *   condition was true / false (two branches, covered per count > 0; the
+ *   line is covered when either was seen); Istanbul writes count (the line's
+ *   hits) and truecount / falsecount = covered / uncovered branches of the
+ *   line, so its totals match the tool's own (nyc's "Branches: 1/4").
  * - A file without <line> elements uses its <metrics>: statements /
  *   coveredstatements as lines, conditionals / coveredconditionals as
  *   branches.
+ * - The project's first direct <metrics> are the file's own totals: when
+ *   they count statements but no <file> gave any, the report gets a
+ *   warning naming the file (a layout not read here must not pass for 0%).
  *
  * Cobertura (coverage.py, gcovr, Istanbul, cobertura itself):
- *   <coverage><packages><package><classes><class filename>
+ *   <coverage lines-valid lines-covered><packages><package><classes><class filename>
  *     <lines><line number hits branch="true" condition-coverage="50% (1/2)"/>
- * - path = filename as written (relative to <sources>); methods/method/lines
- *   repeat the class lines and are not read.
+ * - path = filename as written (relative to <sources>); a <class filename>
+ *   counts wherever it is (Istanbul's "nested" summarizer puts <package>s
+ *   inside <classes>), except inside another <class>; only the class's own
+ *   <lines> are read: methods/method/lines repeat them.
+ * - When the root's lines-valid counts lines but no <line> was read, the
+ *   report gets a warning naming the file.
  *
  * JaCoCo: <report>(<group>)*<package name><sourcefile name>
  *     <line nr mi ci mb cb/>  <counter type="LINE|BRANCH" missed covered/>
@@ -33,6 +46,8 @@
  *   LINE and BRANCH counters; a package without <sourcefile>s (report made
  *   without source info) falls back to its <class sourcefilename> counters.
  * - The DOCTYPE naming report.dtd is never loaded (see artifacts_report_xml.c).
+ * - When the <report>'s own LINE counter counts lines but no source file or
+ *   class gave any, the report gets a warning naming the file.
  *
  * The three XML formats are read in one streaming pass (report_xml.c); what
  * a format only knows at the end of an element (a Clover file's <metrics>
@@ -55,6 +70,7 @@
  */
 #include "artifacts/report_internal.h"
 
+#include <inttypes.h>
 #include <jansson.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -94,18 +110,53 @@ static int kind_of(const struct kinds *f, int depth)
 
 /* --------------------------------------------------------------- Clover */
 
-enum { C_OTHER = 0, C_ROOT, C_PROJECT, C_PACKAGE, C_FILE };
+enum { C_OTHER = 0, C_ROOT, C_PROJECT, C_TEST, C_FILE };
 
 struct clover {
 	artifacts_report *rep;
+	const char *display;
 	struct kinds fr;
 	int root_line;
 	bool project_seen, packages_seen;
+	/* the project's own totals (its first direct <metrics>) */
+	bool totals_seen;
+	int64_t total_st, total_cst;
+	size_t nread; /* <line>s and <metrics> fallbacks read from <file>s */
 	/* the open <file> */
 	artifacts_report_coverage *c;
 	bool any_line, metrics_seen;
 	int64_t st, cst, co, cco;
 };
+
+static void clover_metrics(artifacts_report_xml *x, int64_t *st, int64_t *cst, int64_t *co, int64_t *cco)
+{
+	*st = artifacts_report_parse_int(artifacts_report_xml_attr(x, "statements"));
+	*cst = artifacts_report_parse_int(artifacts_report_xml_attr(x, "coveredstatements"));
+	if (co) {
+		*co = artifacts_report_parse_int(artifacts_report_xml_attr(x, "conditionals"));
+		*cco = artifacts_report_parse_int(artifacts_report_xml_attr(x, "coveredconditionals"));
+	}
+}
+
+static void clover_line(artifacts_report_xml *x, struct clover *cl)
+{
+	uint32_t nr = u32(artifacts_report_parse_int(artifacts_report_xml_attr(x, "num")));
+	const char *type = artifacts_report_xml_attr(x, "type");
+	const char *count = artifacts_report_xml_attr(x, "count");
+	cl->any_line = true;
+	cl->nread++;
+	if (type && !strcmp(type, "cond")) {
+		int64_t tc = artifacts_report_parse_int(artifacts_report_xml_attr(x, "truecount"));
+		int64_t fc = artifacts_report_parse_int(artifacts_report_xml_attr(x, "falsecount"));
+		if (count) /* Istanbul: covered / uncovered branches of the line */
+			artifacts_report_cov_add_line(cl->c, nr, artifacts_report_parse_int(count) > 0, u32(tc),
+						      u32(add_sat(tc, fc)));
+		else /* OpenClover: times the condition was true / false */
+			artifacts_report_cov_add_line(cl->c, nr, tc > 0 || fc > 0, (tc > 0) + (fc > 0), 2);
+	} else {
+		artifacts_report_cov_add_line(cl->c, nr, artifacts_report_parse_int(count) > 0, 0, 0);
+	}
+}
 
 static int clover_start(artifacts_report_xml *x, void *user, const char *el, int depth)
 {
@@ -114,14 +165,17 @@ static int clover_start(artifacts_report_xml *x, void *user, const char *el, int
 	if (depth == 0) {
 		k = C_ROOT;
 		cl->root_line = artifacts_report_xml_line(x);
-	} else if (p == C_ROOT) {
-		if (!strcmp(el, "project")) {
-			k = C_PROJECT;
-			cl->project_seen = true;
-		} else if (!strcmp(el, "packages")) {
-			cl->packages_seen = true;
-		}
-	} else if ((p == C_PROJECT || p == C_PACKAGE) && !strcmp(el, "file")) {
+	} else if (p == C_TEST || (p == C_ROOT && !strcmp(el, "testproject"))) {
+		k = C_TEST; /* coverage of the test code itself: not counted */
+	} else if (p == C_ROOT && !strcmp(el, "project")) {
+		k = C_PROJECT;
+		cl->project_seen = true;
+	} else if (p == C_ROOT && !strcmp(el, "packages")) {
+		cl->packages_seen = true;
+	} else if (p == C_PROJECT && !strcmp(el, "metrics") && !cl->totals_seen) {
+		cl->totals_seen = true;
+		clover_metrics(x, &cl->total_st, &cl->total_cst, NULL, NULL);
+	} else if (!cl->c && !strcmp(el, "file")) {
 		const char *path = artifacts_report_xml_attr(x, "path");
 		if (!path || !*path)
 			path = artifacts_report_xml_attr(x, "name");
@@ -130,27 +184,11 @@ static int clover_start(artifacts_report_xml *x, void *user, const char *el, int
 			cl->c = artifacts_report_cov_get(cl->rep, path);
 			cl->any_line = cl->metrics_seen = false;
 		}
-	} else if (p == C_PROJECT && !strcmp(el, "package")) {
-		k = C_PACKAGE;
 	} else if (p == C_FILE && !strcmp(el, "line")) {
-		uint32_t nr = u32(artifacts_report_parse_int(artifacts_report_xml_attr(x, "num")));
-		const char *type = artifacts_report_xml_attr(x, "type");
-		cl->any_line = true;
-		if (type && !strcmp(type, "cond")) {
-			int64_t tc = artifacts_report_parse_int(artifacts_report_xml_attr(x, "truecount"));
-			int64_t fc = artifacts_report_parse_int(artifacts_report_xml_attr(x, "falsecount"));
-			artifacts_report_cov_add_line(cl->c, nr, tc > 0 || fc > 0, (tc > 0) + (fc > 0), 2);
-		} else {
-			artifacts_report_cov_add_line(
-				cl->c, nr, artifacts_report_parse_int(artifacts_report_xml_attr(x, "count")) > 0, 0,
-				0);
-		}
+		clover_line(x, cl);
 	} else if (p == C_FILE && !strcmp(el, "metrics") && !cl->metrics_seen) {
 		cl->metrics_seen = true;
-		cl->st = artifacts_report_parse_int(artifacts_report_xml_attr(x, "statements"));
-		cl->cst = artifacts_report_parse_int(artifacts_report_xml_attr(x, "coveredstatements"));
-		cl->co = artifacts_report_parse_int(artifacts_report_xml_attr(x, "conditionals"));
-		cl->cco = artifacts_report_parse_int(artifacts_report_xml_attr(x, "coveredconditionals"));
+		clover_metrics(x, &cl->st, &cl->cst, &cl->co, &cl->cco);
 	}
 	kind_set(&cl->fr, depth, k);
 	return 0;
@@ -167,6 +205,7 @@ static void clover_end(artifacts_report_xml *x, void *user, const char *el, int 
 		int64_t cst = cl->cst > cl->st ? cl->st : cl->cst;
 		int64_t cco = cl->cco > cl->co ? cl->co : cl->cco;
 		artifacts_report_cov_add_counters(cl->c, cst, cl->st - cst, cco, cl->co - cco);
+		cl->nread += cl->st > 0;
 	}
 	cl->c = NULL;
 }
@@ -177,6 +216,12 @@ static int clover_finish(artifacts_report_xml *x, void *user)
 	if (!cl->project_seen && cl->packages_seen)
 		return artifacts_report_xml_fail(
 			x, cl->root_line, "<coverage> has <packages> but no <project>: a Cobertura file, not Clover");
+	if (cl->total_st > 0 && !cl->nread)
+		artifacts_report_warn(cl->rep, cl->display,
+				      "the project's own totals count %" PRId64 " statements (%" PRId64
+				      " covered) but no <file> with <line>s or <metrics> was found: this "
+				      "file adds no coverage to the report",
+				      cl->total_st, cl->total_cst);
 	return 0;
 }
 
@@ -185,7 +230,7 @@ int artifacts_report_parse_clover(artifacts_report *rep, const artifacts_report_
 	static const char *const roots[] = {"coverage", NULL};
 	static const artifacts_report_xml_ops ops = {
 		.roots = roots, .start = clover_start, .end = clover_end, .finish = clover_finish};
-	struct clover cl = {.rep = rep};
+	struct clover cl = {.rep = rep, .display = in->display};
 	int rc = artifacts_report_xml_run(in, &ops, &cl, err);
 	free(cl.fr.k);
 	return rc;
@@ -211,13 +256,17 @@ static bool condition_coverage(const char *s, uint32_t *cov, uint32_t *tot)
 	return true;
 }
 
-enum { B_OTHER = 0, B_ROOT, B_PACKAGES, B_PACKAGE, B_CLASSES, B_CLASS, B_LINES };
+enum { B_OTHER = 0, B_ROOT, B_CLASS, B_LINES };
 
 struct cobertura {
 	artifacts_report *rep;
+	const char *display;
 	struct kinds fr;
 	int root_line;
 	bool project_seen, packages_seen;
+	/* the root's own totals */
+	int64_t lines_valid, lines_covered;
+	size_t nread; /* <line>s read from <class>es */
 	artifacts_report_coverage *c; /* the open <class> */
 };
 
@@ -228,18 +277,13 @@ static int cobertura_start(artifacts_report_xml *x, void *user, const char *el, 
 	if (depth == 0) {
 		k = B_ROOT;
 		cb->root_line = artifacts_report_xml_line(x);
-	} else if (p == B_ROOT) {
-		if (!strcmp(el, "packages")) {
-			k = B_PACKAGES;
-			cb->packages_seen = true;
-		} else if (!strcmp(el, "project")) {
-			cb->project_seen = true;
-		}
-	} else if (p == B_PACKAGES && !strcmp(el, "package")) {
-		k = B_PACKAGE;
-	} else if (p == B_PACKAGE && !strcmp(el, "classes")) {
-		k = B_CLASSES;
-	} else if (p == B_CLASSES && !strcmp(el, "class")) {
+		cb->lines_valid = artifacts_report_parse_int(artifacts_report_xml_attr(x, "lines-valid"));
+		cb->lines_covered = artifacts_report_parse_int(artifacts_report_xml_attr(x, "lines-covered"));
+	} else if (p == B_ROOT && !strcmp(el, "packages")) {
+		cb->packages_seen = true;
+	} else if (p == B_ROOT && !strcmp(el, "project")) {
+		cb->project_seen = true;
+	} else if (!cb->c && !strcmp(el, "class")) {
 		const char *fn = artifacts_report_xml_attr(x, "filename");
 		if (fn && *fn) {
 			k = B_CLASS;
@@ -255,9 +299,19 @@ static int cobertura_start(artifacts_report_xml *x, void *user, const char *el, 
 		if (br && !strcmp(br, "true"))
 			condition_coverage(artifacts_report_xml_attr(x, "condition-coverage"), &bc, &bt);
 		artifacts_report_cov_add_line(cb->c, nr, hit, bc, bt);
+		cb->nread++;
 	}
 	kind_set(&cb->fr, depth, k);
 	return 0;
+}
+
+static void cobertura_end(artifacts_report_xml *x, void *user, const char *el, int depth)
+{
+	(void)x;
+	(void)el;
+	struct cobertura *cb = user;
+	if (kind_of(&cb->fr, depth) == B_CLASS)
+		cb->c = NULL;
 }
 
 static int cobertura_finish(artifacts_report_xml *x, void *user)
@@ -266,6 +320,13 @@ static int cobertura_finish(artifacts_report_xml *x, void *user)
 	if (!cb->packages_seen && cb->project_seen)
 		return artifacts_report_xml_fail(
 			x, cb->root_line, "<coverage> has <project> but no <packages>: a Clover file, not Cobertura");
+	if (cb->lines_valid > 0 && !cb->nread)
+		artifacts_report_warn(cb->rep, cb->display,
+				      "its own totals count %" PRId64 " lines (lines-valid=\"%" PRId64
+				      "\", lines-covered=\"%" PRId64
+				      "\") but no <class filename> with <lines><line> was found: this file "
+				      "adds no coverage to the report",
+				      cb->lines_valid, cb->lines_valid, cb->lines_covered);
 	return 0;
 }
 
@@ -273,8 +334,8 @@ int artifacts_report_parse_cobertura(artifacts_report *rep, const artifacts_repo
 {
 	static const char *const roots[] = {"coverage", NULL};
 	static const artifacts_report_xml_ops ops = {
-		.roots = roots, .start = cobertura_start, .finish = cobertura_finish};
-	struct cobertura cb = {.rep = rep};
+		.roots = roots, .start = cobertura_start, .end = cobertura_end, .finish = cobertura_finish};
+	struct cobertura cb = {.rep = rep, .display = in->display};
 	int rc = artifacts_report_xml_run(in, &ops, &cb, err);
 	free(cb.fr.k);
 	return rc;
@@ -297,7 +358,10 @@ struct jacoco_class {
 
 struct jacoco {
 	artifacts_report *rep;
+	const char *display;
 	struct kinds fr;
+	struct jacoco_counts totals; /* the <report>'s own counters */
+	size_t nread;		     /* <line>s and LINE counters read from source files or classes */
 	unsigned char *glevel; /* group nesting of J_GROUP frames, by depth */
 	size_t glevel_cap;
 	/* the open <package> */
@@ -345,6 +409,8 @@ static int jacoco_start(artifacts_report_xml *x, void *user, const char *el, int
 	int p = depth ? kind_of(&j->fr, depth - 1) : J_OTHER, k = J_OTHER, level = 0;
 	if (depth == 0) {
 		k = J_GROUP;
+	} else if (depth == 1 && !strcmp(el, "counter")) {
+		jacoco_counter(x, &j->totals);
 	} else if (p == J_GROUP && j->glevel[depth - 1] <= JACOCO_MAX_GROUP) {
 		if (!strcmp(el, "package")) {
 			k = J_PACKAGE;
@@ -382,6 +448,7 @@ static int jacoco_start(artifacts_report_xml *x, void *user, const char *el, int
 		int64_t mb = artifacts_report_parse_int(artifacts_report_xml_attr(x, "mb"));
 		int64_t cb = artifacts_report_parse_int(artifacts_report_xml_attr(x, "cb"));
 		j->any_line = true;
+		j->nread++;
 		artifacts_report_cov_add_line(j->c, nr, ci > 0, u32(cb), u32(add_sat(mb, cb)));
 	} else if (p == J_SOURCEFILE && !strcmp(el, "counter")) {
 		jacoco_counter(x, &j->n);
@@ -401,8 +468,10 @@ static void jacoco_end(artifacts_report_xml *x, void *user, const char *el, int 
 	struct jacoco *j = user;
 	switch (kind_of(&j->fr, depth)) {
 	case J_SOURCEFILE:
-		if (!j->any_line)
+		if (!j->any_line) {
 			artifacts_report_cov_add_counters(j->c, j->n.lc, j->n.lm, j->n.bc, j->n.bm);
+			j->nread += j->n.lc > 0 || j->n.lm > 0;
+		}
 		j->c = NULL;
 		break;
 	case J_PACKAGE:
@@ -411,6 +480,7 @@ static void jacoco_end(artifacts_report_xml *x, void *user, const char *el, int 
 			const struct jacoco_class *k = &j->classes[i];
 			artifacts_report_cov_add_counters(artifacts_report_cov_get(j->rep, k->path), k->n.lc,
 							  k->n.lm, k->n.bc, k->n.bm);
+			j->nread += k->n.lc > 0 || k->n.lm > 0;
 		}
 		jacoco_drop_classes(j);
 		break;
@@ -419,11 +489,26 @@ static void jacoco_end(artifacts_report_xml *x, void *user, const char *el, int 
 	}
 }
 
+static int jacoco_finish(artifacts_report_xml *x, void *user)
+{
+	(void)x;
+	struct jacoco *j = user;
+	int64_t lines = add_sat(j->totals.lc, j->totals.lm);
+	if (lines > 0 && !j->nread)
+		artifacts_report_warn(j->rep, j->display,
+				      "the report's own LINE counter counts %" PRId64 " lines (%" PRId64
+				      " covered) but no <sourcefile> or <class sourcefilename> with lines was "
+				      "found: this file adds no coverage to the report",
+				      lines, j->totals.lc);
+	return 0;
+}
+
 int artifacts_report_parse_jacoco(artifacts_report *rep, const artifacts_report_input *in, cbl_error **err)
 {
 	static const char *const roots[] = {"report", NULL};
-	static const artifacts_report_xml_ops ops = {.roots = roots, .start = jacoco_start, .end = jacoco_end};
-	struct jacoco j = {.rep = rep};
+	static const artifacts_report_xml_ops ops = {
+		.roots = roots, .start = jacoco_start, .end = jacoco_end, .finish = jacoco_finish};
+	struct jacoco j = {.rep = rep, .display = in->display};
 	int rc = artifacts_report_xml_run(in, &ops, &j, err);
 	jacoco_drop_classes(&j);
 	free(j.classes);

@@ -45,6 +45,9 @@ bool artifacts_report_case_wanted(const artifacts_report *rep, artifacts_report_
 void artifacts_report_case_push(artifacts_report *rep, artifacts_report_case *c, const char *raw_path);
 /* Frees the strings of a case that was never pushed; zeroes it. */
 void artifacts_report_case_release(artifacts_report_case *c);
+/* Adds "<display>: <message>" to rep->warnings. */
+void artifacts_report_warn(artifacts_report *rep, const char *display, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 /* Replaces *dst with a copy of s (NULL allowed). */
 void artifacts_report_str_set(char **dst, const char *s);
 /* Builds "message\ndetails" (either may be NULL/blank; details equal to the

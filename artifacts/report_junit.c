@@ -12,6 +12,8 @@
  * - message = the message attribute, then the element text (stack trace)
  *   unless it repeats the message; the type when there is neither.
  * - time is seconds ("1,234.5" from old Surefire locales accepted).
+ * - A root whose tests="N" counts tests while no <testcase> was read (a
+ *   layout not read here) gives the report a warning naming the file.
  * - file/line attributes when present (pytest's xunit1 family).  pytest
  *   writes 0-based line numbers (its item.location), so for suites named
  *   "pytest" (its default junit_suite_name) the line is made 1-based.  With
@@ -42,6 +44,7 @@
  */
 #include "artifacts/report_internal.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -105,6 +108,8 @@ struct junit {
 	char **suites; /* effective suite name per open suite (NULL = none) */
 	size_t nsuites, suites_cap;
 	bool pytest;
+	int64_t root_tests; /* the root's own tests="N" */
+	size_t ncases;	    /* <testcase>s read */
 	/* the open <testcase> */
 	artifacts_report_slot classname, name, file, line, msg, type;
 	int64_t duration_ns;
@@ -125,6 +130,8 @@ static int junit_start(artifacts_report_xml *x, void *user, const char *el, int 
 	if (parent == F_SUITE && (depth == 0 || !strcmp(el, "testsuite") || !strcmp(el, "testsuites"))) {
 		k = F_SUITE;
 		const char *name = artifacts_report_xml_attr(x, "name");
+		if (depth == 0)
+			j->root_tests = artifacts_report_parse_int(artifacts_report_xml_attr(x, "tests"));
 		if (!strcmp(el, "testsuite") && name && !strcmp(name, "pytest") && depth <= 1)
 			j->pytest = true;
 		const char *outer = junit_suite_name(j);
@@ -162,6 +169,7 @@ static void junit_case(struct junit *j)
 		ARTIFACTS_REPORT_SUCCEEDED, ARTIFACTS_REPORT_SKIPPED, ARTIFACTS_REPORT_ERROR,
 		ARTIFACTS_REPORT_FAILED};
 	artifacts_report_case c = {.status = by_rank[j->rank], .duration_ns = j->duration_ns};
+	j->ncases++;
 	if (!artifacts_report_case_wanted(j->rep, c.status)) {
 		artifacts_report_case_push(j->rep, &c, j->display); /* counted only */
 		return;
@@ -214,6 +222,12 @@ static int junit_finish(artifacts_report_xml *x, void *user)
 	(void)x;
 	struct junit *j = user;
 	fix_lines(j->rep, j->pytest);
+	if (j->root_tests > 0 && !j->ncases)
+		artifacts_report_warn(j->rep, j->display,
+				      "its own totals count %" PRId64 " tests (tests=\"%" PRId64
+				      "\") but no <testcase> was found inside <testsuite>s: this file adds "
+				      "no test cases to the report",
+				      j->root_tests, j->root_tests);
 	return 0;
 }
 

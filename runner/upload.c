@@ -502,6 +502,10 @@ static void one_report(runner_build *b, const spec_report *r)
 
 	artifacts_report_meta meta = ARTIFACTS_REPORT_META_INIT;
 	meta.status = report_parse(b, r, exp, group_name, &rep, &list, &reason);
+	for (size_t i = 0; i < rep.nwarnings; i++) {
+		runner_warn(b, "report %s: %s", group_name, rep.warnings[i]);
+		cbl_buf_printf(&reason, "%s%s", reason.len ? "; " : "", rep.warnings[i]);
+	}
 	meta.arn = arn;
 	meta.name = group_name;
 	meta.report_group_arn = group_arn;

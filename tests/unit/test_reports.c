@@ -641,6 +641,170 @@ static void check_model(void)
 	json_decref(model);
 }
 
+/* Parses an inline document into rep; the error, if any, is printed. */
+static int parse_str(artifacts_report *rep, spec_report_format fmt, const char *doc, const char *name)
+{
+	cbl_error *err = NULL;
+	int rc = artifacts_report_parse_buffer(rep, fmt, doc, strlen(doc), name, &err);
+	if (rc < 0)
+		printf("# parse %s: %s\n", name, err ? err->msg : "?");
+	cbl_error_free(err);
+	return rc;
+}
+
+/* Layouts Istanbul (nyc, jest, c8) writes besides the usual one: with the
+ * "nested" summarizer Cobertura <package>s nest inside <classes> and Clover
+ * <package>s inside <package>s; a directory with no files of its own makes
+ * Istanbul's Clover writer close <project> early, so later <package>s sit
+ * directly under <coverage>.  The shapes are those istanbul-reports 3.2.0
+ * wrote for a four-file project; the numbers are made up. */
+static void test_coverage_layouts(void)
+{
+	artifacts_report rep;
+	const artifacts_report_coverage *f;
+	static const char cob_nested[] =
+		"<?xml version=\"1.0\" ?>\n"
+		"<!DOCTYPE coverage SYSTEM \"http://cobertura.sourceforge.net/xml/coverage-04.dtd\">\n"
+		"<coverage lines-valid=\"7\" lines-covered=\"4\" branches-valid=\"2\" branches-covered=\"1\">\n"
+		" <sources><source>/src</source></sources>\n"
+		" <packages><package name=\"main\"><classes>\n"
+		"  <class name=\"index.js\" filename=\"index.js\">\n"
+		"   <methods><method name=\"main\" hits=\"0\" signature=\"()V\"><lines><line number=\"1\" hits=\"0\"/></lines></method></methods>\n"
+		"   <lines><line number=\"2\" hits=\"1\" branch=\"false\"/><line number=\"3\" hits=\"0\" branch=\"false\"/></lines>\n"
+		"  </class>\n"
+		"  <package name=\"lib\"><classes>\n"
+		"   <package name=\"a\"><classes>\n"
+		"    <class name=\"x.js\" filename=\"lib/a/x.js\"><methods/>\n"
+		"     <lines><line number=\"1\" hits=\"2\" branch=\"true\" condition-coverage=\"50% (1/2)\"/></lines>\n"
+		"    </class>\n"
+		"   </classes></package>\n"
+		"   <class name=\"y.js\" filename=\"lib/y.js\"><lines><line number=\"1\" hits=\"0\" branch=\"false\"/></lines></class>\n"
+		"  </classes></package>\n"
+		" </classes></package>\n"
+		" <class name=\"z.js\" filename=\"z.js\"><lines><line number=\"1\" hits=\"1\" branch=\"false\"/>"
+		"<line number=\"2\" hits=\"1\" branch=\"false\"/><line number=\"4\" hits=\"0\" branch=\"false\"/></lines></class>\n"
+		" </packages>\n"
+		"</coverage>\n";
+	artifacts_report_init(&rep, SPEC_REPORT_COBERTURAXML);
+	is_int(parse_str(&rep, SPEC_REPORT_COBERTURAXML, cob_nested, "cob-nested.xml"), 0, "nested Cobertura parses");
+	is_int(rep.nfiles, 4, "cobertura: classes in nested packages and directly under <packages>");
+	f = find_cov(&rep, "index.js");
+	ok(f && f->lines_covered == 1 && f->lines_missed == 1, "index.js: method lines are not lines of their own");
+	f = find_cov(&rep, "lib/a/x.js");
+	ok(f && f->lines_covered == 1 && f->branches_covered == 1 && f->branches_missed == 1,
+	   "lib/a/x.js: two packages down, branches read");
+	f = find_cov(&rep, "z.js");
+	ok(f && f->lines_covered == 2 && f->lines_missed == 1, "z.js: a <class> directly under <packages>");
+	ok(rep.coverage.lines_covered == 4 && rep.coverage.lines_missed == 3,
+	   "totals equal the file's own lines-valid=7 lines-covered=4");
+	is_int(rep.nwarnings, 0, "no warning when lines were read");
+	artifacts_report_release(&rep);
+
+	static const char clo_istanbul[] =
+		"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+		"<coverage generated=\"1\" clover=\"3.2.0\">\n"
+		" <project timestamp=\"1\" name=\"All files\">\n"
+		"  <metrics statements=\"7\" coveredstatements=\"4\" conditionals=\"6\" coveredconditionals=\"2\"/>\n"
+		"  <file name=\"index.js\" path=\"/src/index.js\">\n"
+		"   <metrics statements=\"2\" coveredstatements=\"1\" conditionals=\"0\" coveredconditionals=\"0\"/>\n"
+		"   <line num=\"1\" count=\"1\" type=\"stmt\"/><line num=\"2\" count=\"0\" type=\"stmt\"/>\n"
+		"  </file>\n"
+		"  <package name=\"lib\">\n"
+		"   <package name=\"a\">\n"
+		"    <file name=\"x.js\" path=\"/src/lib/a/x.js\">\n"
+		"     <line num=\"3\" count=\"0\" type=\"cond\" truecount=\"0\" falsecount=\"2\"/>\n"
+		"     <line num=\"4\" count=\"3\" type=\"cond\" truecount=\"2\" falsecount=\"2\"/>\n"
+		"    </file>\n"
+		"   </package>\n"
+		"  </package>\n"
+		" </project>\n"
+		" <package name=\"src\">\n"
+		"  <file name=\"m.js\" path=\"/src/src/m.js\"><line num=\"1\" count=\"5\" type=\"stmt\"/>"
+		"<line num=\"2\" count=\"1\" type=\"stmt\"/><line num=\"3\" count=\"0\" type=\"stmt\"/></file>\n"
+		" </package>\n"
+		" <testproject><file name=\"t.js\" path=\"/src/t.js\"><line num=\"1\" count=\"1\" type=\"stmt\"/></file></testproject>\n"
+		"</coverage>\n";
+	artifacts_report_init(&rep, SPEC_REPORT_CLOVERXML);
+	is_int(parse_str(&rep, SPEC_REPORT_CLOVERXML, clo_istanbul, "clover-istanbul.xml"), 0, "Istanbul Clover parses");
+	is_int(rep.nfiles, 3, "clover: nested packages and packages after </project>; <testproject> left out");
+	f = find_cov(&rep, "/src/lib/a/x.js");
+	ok(f && f->lines_covered == 1 && f->lines_missed == 1, "Istanbul cond lines: covered per count");
+	ok(f && f->branches_covered == 2 && f->branches_missed == 4,
+	   "Istanbul cond lines: truecount covered of truecount + falsecount branches");
+	f = find_cov(&rep, "/src/src/m.js");
+	ok(f && f->lines_covered == 2 && f->lines_missed == 1, "a file after </project> counts");
+	ok(rep.coverage.lines_covered == 4 && rep.coverage.lines_missed == 3 && rep.coverage.branches_covered == 2 &&
+		   rep.coverage.branches_missed == 4,
+	   "totals equal the project's own <metrics>: 4/7 statements, 2/6 conditionals");
+	is_int(rep.nwarnings, 0, "no warning when lines were read");
+	artifacts_report_release(&rep);
+}
+
+/* A coverage or test file whose own totals count lines or tests of which
+ * none could be read is a warning naming the file, not a silent 0%. */
+static void test_totals_warnings(void)
+{
+	artifacts_report rep;
+	artifacts_report_init(&rep, SPEC_REPORT_COBERTURAXML);
+	is_int(parse_str(&rep, SPEC_REPORT_COBERTURAXML,
+			 "<coverage lines-valid=\"71\" lines-covered=\"43\"><packages><package name=\"p\">"
+			 "<classes><class name=\"a\"/></classes></package></packages></coverage>",
+			 "coverage/cobertura-coverage.xml"),
+	       0, "cobertura without readable lines still parses");
+	is_int(rep.nwarnings, 1, "cobertura: one warning");
+	ok(rep.nwarnings == 1 && starts_with(rep.warnings[0], "coverage/cobertura-coverage.xml: ") &&
+		   strstr(rep.warnings[0], "71 lines") && strstr(rep.warnings[0], "lines-covered=\"43\""),
+	   "the warning names the file and its totals: %s", rep.nwarnings ? rep.warnings[0] : "");
+	is_int(parse_str(&rep, SPEC_REPORT_COBERTURAXML,
+			 "<coverage lines-valid=\"0\"><packages/></coverage>", "empty.xml"),
+	       0, "cobertura of nothing");
+	is_int(rep.nwarnings, 1, "no warning when the totals count no lines either");
+	cbl_error *err = NULL;
+	ok(artifacts_report_parse_buffer(&rep, SPEC_REPORT_COBERTURAXML, "<coverage lines-valid=\"3\">", 26, "bad.xml",
+					 &err) < 0,
+	   "a file that does not parse fails");
+	cbl_error_free(err);
+	is_int(rep.nwarnings, 1, "and adds no warning (the report is unchanged on error)");
+	artifacts_report_release(&rep);
+	is_int(rep.nwarnings, 0, "release empties the warnings");
+
+	artifacts_report_init(&rep, SPEC_REPORT_CLOVERXML);
+	is_int(parse_str(&rep, SPEC_REPORT_CLOVERXML,
+			 "<coverage><project><metrics statements=\"12\" coveredstatements=\"2\"/>"
+			 "<metrics statements=\"0\"/></project></coverage>",
+			 "clover.xml"),
+	       0, "clover without files");
+	ok(rep.nwarnings == 1 && starts_with(rep.warnings[0], "clover.xml: ") && strstr(rep.warnings[0], "12 statements"),
+	   "clover: the project's <metrics> count statements, none read");
+	is_int(parse_str(&rep, SPEC_REPORT_CLOVERXML,
+			 "<coverage><project><metrics statements=\"3\"/><file name=\"a\"><metrics statements=\"3\" "
+			 "coveredstatements=\"1\"/></file></project></coverage>",
+			 "clover2.xml"),
+	       0, "clover with file metrics only");
+	is_int(rep.nwarnings, 1, "file <metrics> count as read");
+	artifacts_report_release(&rep);
+
+	artifacts_report_init(&rep, SPEC_REPORT_JACOCOXML);
+	is_int(parse_str(&rep, SPEC_REPORT_JACOCOXML,
+			 "<report name=\"r\"><package name=\"p\"/><counter type=\"LINE\" missed=\"4\" covered=\"3\"/>"
+			 "</report>",
+			 "jacoco.xml"),
+	       0, "jacoco without source files");
+	ok(rep.nwarnings == 1 && starts_with(rep.warnings[0], "jacoco.xml: ") && strstr(rep.warnings[0], "7 lines"),
+	   "jacoco: the report's LINE counter counts lines, none read");
+	artifacts_report_release(&rep);
+
+	artifacts_report_init(&rep, SPEC_REPORT_JUNITXML);
+	is_int(parse_str(&rep, SPEC_REPORT_JUNITXML,
+			 "<testsuites tests=\"5\"><suite><testcase name=\"a\"/></suite></testsuites>", "junit.xml"),
+	       0, "junit without readable cases");
+	ok(rep.nwarnings == 1 && starts_with(rep.warnings[0], "junit.xml: ") && strstr(rep.warnings[0], "5 tests"),
+	   "junit: tests=\"5\" but no <testcase> inside <testsuite>s");
+	is_int(parse_str(&rep, SPEC_REPORT_JUNITXML, "<testsuite tests=\"0\"/>", "none.xml"), 0, "junit of nothing");
+	is_int(rep.nwarnings, 1, "no warning for a file that says it has no tests");
+	artifacts_report_release(&rep);
+}
+
 static void test_json(void)
 {
 	check_model();
@@ -1423,6 +1587,8 @@ int main(void)
 	test_trx();
 	test_nunit();
 	test_coverage();
+	test_coverage_layouts();
+	test_totals_warnings();
 	test_json();
 	test_truncation();
 	test_streaming_junit();
