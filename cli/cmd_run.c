@@ -214,6 +214,10 @@ static const run_opt run_opts[] = {
 	{"project", 0, "NAME", FIELD(project_name), "project name (default: DIR's name)"},
 	{"image", 'i', "IMAGE", FIELD(image), "the build image: host (default), a curated name, a registry\n"
 					      "reference or a root filesystem directory"},
+	{"host-runtimes", 0, NULL, FIELD(host_runtimes),
+	 "with the host image: a runtime-versions entry the host lacks\n"
+	 "is a warning (\"nodejs 12 requested, host has 20.20.2\"),\n"
+	 "and the build goes on with the host's version"},
 	{"insecure-registry", 0, "HOST", FN(opt_insecure),
 	 "plain HTTP for that registry (loopback needs none; repeatable)"},
 	{"compute-type", 0, "TYPE", FIELD(compute_type),
