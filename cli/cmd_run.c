@@ -336,15 +336,13 @@ static int parse_opts(run_args *a, int argc, char **argv)
 	shorts[ns] = '\0';
 	int c, rc;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, shorts, longopts, NULL)) != -1) {
+	while ((c = cli_getopt("run", argc, argv, shorts, longopts)) != -1) {
 		const run_opt *ro = NULL;
 		for (size_t i = 0; i < N_RUN_OPTS && !ro; i++)
 			if (c == 256 + (int)i || (c < 256 && c == run_opts[i].short_name))
 				ro = &run_opts[i];
-		if (!ro) {
-			print_usage(stderr);
-			return -1;
-		}
+		if (!ro)
+			return -1; /* said in one line by cli_getopt */
 		if ((rc = apply_opt(a, ro, optarg)))
 			return rc;
 	}

@@ -83,14 +83,14 @@ int cmd_validate(int argc, char **argv)
 	bool quiet = false;
 	int opt;
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "b:i:qh", validate_options, NULL)) != -1) {
+	while ((opt = cli_getopt("validate", argc, argv, "b:i:qh", validate_options)) != -1) {
 		switch (opt) {
 		case 'b': file = optarg; break;
 		case 'i': image = optarg; break;
 		case 's': po.strict = true; break;
 		case 'q': quiet = true; break;
 		case 'h': fputs(validate_usage, stdout); return CLI_EXIT_OK;
-		default: fputs(validate_usage, stderr); return CLI_EXIT_USAGE;
+		default: return CLI_EXIT_USAGE; /* said in one line by cli_getopt */
 		}
 	}
 	if (argc - optind > 1) {
