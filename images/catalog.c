@@ -279,6 +279,20 @@ bool images_curated_has_user(const images_curated *ci, const char *user)
 	return false;
 }
 
+void images_catalog_with_user(const images_catalog *c, const char *user, cbl_strv *out)
+{
+	images_platform host;
+	images_platform_host(&host);
+	for (int pass = 0; c && pass < 2; pass++)
+		for (size_t i = 0; i < c->n; i++) {
+			const images_curated *ci = &c->img[i];
+			if (ci->maintained == (pass == 0) && (!ci->arch || !strcmp(ci->arch, host.arch)) &&
+			    images_curated_has_user(ci, user))
+				cbl_strv_push(out, ci->name);
+		}
+	images_platform_release(&host);
+}
+
 void images_catalog_having(const images_catalog *c, const char *runtime, const char *version, cbl_strv *out)
 {
 	images_platform host;

@@ -195,6 +195,8 @@ bool images_curated_has_user(const images_curated *ci, const char *user);
  * version (images_runtime_check passes), maintained ones first, in catalog
  * order: their names appended to out. */
 void images_catalog_having(const images_catalog *c, const char *runtime, const char *version, cbl_strv *out);
+/* The same for the curated images that have a user (run-as). */
+void images_catalog_with_user(const images_catalog *c, const char *user, cbl_strv *out);
 
 /* Checks one runtime-versions entry against an image and resolves the
  * version form (exact key, "<major>.x", "latest") to one of the image's
