@@ -38,4 +38,14 @@ void cli_report_clear(cbl_error **err);
 /* Reads a KEY=VALUE env file (docker / AWS local agent format). */
 int cli_read_env_file(const char *path, cbl_strv *out, cbl_error **err);
 
+struct option;
+/* An unknown name, in one line: "codebuild-local: error: <what> '<word>'",
+ * then "did you mean '<suggestion>'? (see 'codebuild-local [help_cmd ]--help')"
+ * (suggestion NULL: the pointer to --help ends the first line instead). */
+void cli_unknown(const char *what, const char *word, const char *suggestion, const char *help_cmd);
+/* getopt_long (shorts without a leading ':') for subcommand cmd, its errors
+ * said as cli_unknown does (the nearest long option suggested): '?' then,
+ * never the usage.  Resets opterr. */
+int cli_getopt(const char *cmd, int argc, char **argv, const char *shorts, const struct option *longopts);
+
 #endif

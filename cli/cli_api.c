@@ -7,7 +7,10 @@
 #include "store/store.h"
 #include "util/alloc.h"
 #include "util/buf.h"
+#include "util/array.h"
 #include "util/fs.h"
+#include "util/strv.h"
+#include "util/suggest.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -377,6 +380,24 @@ static int exit_for(int code)
 	}
 }
 
+/* An option the command does not have: one line, and the nearest one. */
+static void unknown_option(const cli_api_cmd *cmd, const char *name, size_t n)
+{
+	static const char *const common[] = {"--cli-input-json", "--no-paginate", "--cli-timestamp-format", "--help"};
+	cbl_strv names = CBL_STRV_INIT;
+	for (size_t i = 0; i < cmd->nargs; i++) {
+		char *f = cbl_xasprintf("--%s", cmd->args[i].flag);
+		cbl_strv_push(&names, f);
+		free(f);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(common); i++)
+		cbl_strv_push(&names, common[i]);
+	char *word = cbl_xasprintf("--%.*s", (int)n, name);
+	cli_unknown("unknown option", word, cbl_suggest(word, (const char *const *)names.v, names.n), cmd->name);
+	free(word);
+	cbl_strv_release(&names);
+}
+
 static const cli_api_arg *find_arg(const cli_api_cmd *cmd, const char *name, size_t n, bool *negated)
 {
 	*negated = false;
@@ -552,8 +573,8 @@ static int parse_args(const cli_api_cmd *cmd, int argc, char **argv, json_t *fla
 		bool negated;
 		const cli_api_arg *a = find_arg(cmd, name, nlen, &negated);
 		if (!a) {
-			cli_error("unknown option '--%.*s'", (int)nlen, name);
-			return -1;
+			unknown_option(cmd, name, nlen);
+			return -2;
 		}
 		json_t *v = NULL;
 		if (a->kind == CA_BOOL) {
@@ -607,8 +628,10 @@ int cli_api_run(const cli_api_cmd *cmd, int argc, char **argv)
 	char *home = NULL, *ts_format = NULL;
 	cbl_error *err = NULL;
 	int rc = CLI_EXIT_USAGE;
-	if (parse_args(cmd, argc, argv, flags, &input, &no_paginate, &help, &ts_format)) {
-		fprintf(stderr, "(see 'codebuild-local %s --help')\n", cmd->name);
+	int pr = parse_args(cmd, argc, argv, flags, &input, &no_paginate, &help, &ts_format);
+	if (pr) {
+		if (pr == -1) /* -2: said with its pointer to --help */
+			fprintf(stderr, "(see 'codebuild-local %s --help')\n", cmd->name);
 		goto out;
 	}
 	if (help) {

@@ -8,6 +8,7 @@
 #include "util/buf.h"
 #include "util/fs.h"
 #include "util/time.h"
+#include "util/suggest.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -271,7 +272,7 @@ int cmd_cache(int argc, char **argv)
 	cache_prune_opts po = {0};
 	int opt;
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "p:h", cache_options, NULL)) != -1) {
+	while ((opt = cli_getopt("cache", argc, argv, "p:h", cache_options)) != -1) {
 		switch (opt) {
 		case 'C': dir = optarg; break;
 		case 'p': project = optarg; break;
@@ -291,7 +292,7 @@ int cmd_cache(int argc, char **argv)
 			po.has_max_bytes = true;
 			break;
 		case 'h': fputs(cache_usage, stdout); return CLI_EXIT_OK;
-		default: fputs(cache_usage, stderr); return CLI_EXIT_USAGE;
+		default: return CLI_EXIT_USAGE; /* said in one line by cli_getopt */
 		}
 	}
 	if (optind != argc - 1) {
@@ -303,8 +304,8 @@ int cmd_cache(int argc, char **argv)
 	const char *sub = argv[optind];
 	bool is_ls = !strcmp(sub, "ls"), is_explain = !strcmp(sub, "explain"), is_prune = !strcmp(sub, "prune");
 	if (!is_ls && !is_explain && !is_prune) {
-		cli_error("unknown cache subcommand '%s'", sub);
-		fputs(cache_usage, stderr);
+		static const char *const subs[] = {"ls", "explain", "prune"};
+		cli_unknown("unknown cache subcommand", sub, cbl_suggest(sub, subs, 3), "cache");
 		return CLI_EXIT_USAGE;
 	}
 	if (((has_age || po.has_max_bytes) && !is_prune) || (project && !is_explain) || (json && is_prune)) {

@@ -9,6 +9,7 @@
 #include "util/json.h"
 #include "util/strv.h"
 #include "util/time.h"
+#include "util/suggest.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -352,7 +353,7 @@ static int parse_images_options(int argc, char **argv, struct images_opts *io)
 {
 	int opt;
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "u:n:qh", images_options, NULL)) != -1) {
+	while ((opt = cli_getopt("images", argc, argv, "u:n:qh", images_options)) != -1) {
 		switch (opt) {
 		case 'I': cbl_strv_push(&io->insecure, optarg); break;
 		case 'P': io->o.platform = optarg; break;
@@ -373,7 +374,7 @@ static int parse_images_options(int argc, char **argv, struct images_opts *io)
 		case 'O': io->o.offline = true; break;
 		case 'q': io->quiet = true; break;
 		case 'h': fputs(images_usage, stdout); return CLI_EXIT_OK;
-		default: fputs(images_usage, stderr); return CLI_EXIT_USAGE;
+		default: return CLI_EXIT_USAGE; /* said in one line by cli_getopt */
 		}
 	}
 	return -1;
@@ -428,8 +429,10 @@ int cmd_images(int argc, char **argv)
 				 .nargs = argc - optind, .args = argv + optind};
 	const struct images_cmd *c = images_cmd_find(sub);
 	if (!c) {
-		cli_error("unknown images command '%s'", sub);
-		fputs(images_usage, stderr);
+		const char *names[ARRAY_SIZE(images_cmds)];
+		for (size_t i = 0; i < ARRAY_SIZE(images_cmds); i++)
+			names[i] = images_cmds[i].name;
+		cli_unknown("unknown images command", sub, cbl_suggest(sub, names, ARRAY_SIZE(names)), "images");
 		rc = CLI_EXIT_USAGE;
 	} else if (ia.nargs < c->min_args || (c->max_args >= 0 && ia.nargs > c->max_args)) {
 		cli_error("%s", c->bad_args);

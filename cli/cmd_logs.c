@@ -4,6 +4,7 @@
 #include "cli/cli_api.h"
 #include "store/api.h"
 #include "util/array.h"
+#include "util/suggest.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -59,7 +60,9 @@ int cmd_logs(int argc, char **argv)
 	for (size_t i = 0; i < ARRAY_SIZE(subs); i++)
 		if (!strcmp(argv[1], subs[i].name))
 			return cli_api_run(subs[i].cmd, argc - 1, argv + 1);
-	cli_error("unknown logs command '%s'", argv[1]);
-	logs_usage(stderr);
+	const char *names[ARRAY_SIZE(subs)];
+	for (size_t i = 0; i < ARRAY_SIZE(subs); i++)
+		names[i] = subs[i].name;
+	cli_unknown("unknown logs command", argv[1], cbl_suggest(argv[1], names, ARRAY_SIZE(names)), "logs");
 	return CLI_EXIT_USAGE;
 }

@@ -8,11 +8,13 @@
 
 #include <getopt.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
 #include <strings.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util/array.h"
@@ -225,6 +227,10 @@ static const run_opt run_opts[] = {
 	{"project", 0, "NAME", FIELD(project_name), "project name (default: DIR's name)"},
 	{"image", 'i', "IMAGE", FIELD(image), "the build image: host (default), a curated name, a registry\n"
 					      "reference or a root filesystem directory"},
+	{"host-runtimes", 0, NULL, FIELD(host_runtimes),
+	 "with the host image: a runtime-versions entry the host lacks\n"
+	 "is a warning (\"nodejs 12 requested, host has 20.20.2\"),\n"
+	 "and the build goes on with the host's version"},
 	{"insecure-registry", 0, "HOST", FN(opt_insecure),
 	 "plain HTTP for that registry (loopback needs none; repeatable)"},
 	{"compute-type", 0, "TYPE", FIELD(compute_type),
@@ -354,15 +360,13 @@ static int parse_opts(run_args *a, int argc, char **argv)
 	shorts[ns] = '\0';
 	int c, rc;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, shorts, longopts, NULL)) != -1) {
+	while ((c = cli_getopt("run", argc, argv, shorts, longopts)) != -1) {
 		const run_opt *ro = NULL;
 		for (size_t i = 0; i < N_RUN_OPTS && !ro; i++)
 			if (c == 256 + (int)i || (c < 256 && c == run_opts[i].short_name))
 				ro = &run_opts[i];
-		if (!ro) {
-			print_usage(stderr);
-			return -1;
-		}
+		if (!ro)
+			return -1; /* said in one line by cli_getopt */
 		if ((rc = apply_opt(a, ro, optarg)))
 			return rc;
 	}
@@ -413,6 +417,20 @@ typedef struct view {
 	int ready_fd;        /* --launched: "ok" once the first record is saved */
 	bool color;
 	int64_t phase_start_us;
+	/* the terminal view (OUT_TTY) */
+	runner_phase_type phase; /* the phase started last */
+	bool phase_shown;    /* its header is printed (it ran a command) */
+	int errors_shown;    /* buildspec errors printed in this phase */
+	/* the elapsed timer of a silent command: drawn by timer_main while
+	 * nothing else prints; mu guards stdout and these fields */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t timer;
+	bool timer_running, timer_stop;
+	bool in_cmd;
+	int64_t cmd_start_mono_us, last_out_mono_us;
+	bool timer_shown;    /* the timer line is on the screen (no newline yet) */
+	int64_t timer_secs;
 } view;
 
 static const char *c(const view *v, const char *code) { return v->color ? code : ""; }
@@ -476,6 +494,196 @@ static void launched_say(view *v, const char *what, const char *msg)
 	v->ready_fd = -1;
 }
 
+/* An agent line without its "[Container] <date> <time> " prefix. */
+static const char *agent_text(const char *t)
+{
+	if (strncmp(t, "[Container] ", 12))
+		return t;
+	const char *p = t + 12;
+	for (int i = 0; i < 2 && p; i++) {
+		p = strchr(p, ' ');
+		if (p)
+			p++;
+	}
+	return p ? p : t;
+}
+
+/* Redraws the timer line of a command silent for more than 2 s (called
+ * with v->mu held).  Called from the timer thread too: no stdio, no
+ * allocation (the runner clones its sandbox from the main thread, and a
+ * clone must not inherit a lock this thread holds). */
+static void timer_draw(view *v)
+{
+	int64_t now = cbl_mono_us();
+	if (!v->in_cmd || now - v->last_out_mono_us <= 2000000)
+		return;
+	int64_t secs = (now - v->cmd_start_mono_us) / 1000000;
+	if (v->timer_shown && secs == v->timer_secs)
+		return;
+	char line[64];
+	int n = snprintf(line, sizeof(line), "\r\033[K    %s\u2026 %llds%s", c(v, "\033[2m"), (long long)secs,
+			 c(v, "\033[0m"));
+	if (n > 0 && write(1, line, (size_t)n) == n) {
+		v->timer_shown = true;
+		v->timer_secs = secs;
+	}
+}
+
+/* The timer line leaves the screen before anything else prints; at the
+ * command's end (final) it stays, with the command's whole time. */
+static void timer_clear(view *v, bool final)
+{
+	if (!v->timer_shown)
+		return;
+	if (final)
+		printf("\r\033[K    %s\u2026 %.1fs%s\n", c(v, "\033[2m"),
+		       (double)(cbl_mono_us() - v->cmd_start_mono_us) / 1e6, c(v, "\033[0m"));
+	else
+		fputs("\r\033[K", stdout);
+	v->timer_shown = false;
+}
+
+static void *timer_main(void *payload)
+{
+	view *v = payload;
+	pthread_mutex_lock(&v->mu);
+	while (!v->timer_stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 250 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&v->cv, &v->mu, &ts);
+		if (!v->timer_stop)
+			timer_draw(v);
+	}
+	pthread_mutex_unlock(&v->mu);
+	return NULL;
+}
+
+/* The timer thread of the terminal view, all signals blocked (they are the
+ * main thread's: SIGINT stops the build). */
+static void timer_start(view *v)
+{
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	v->timer_running = pthread_create(&v->timer, NULL, timer_main, v) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+static void timer_stop(view *v)
+{
+	if (!v->timer_running)
+		return;
+	pthread_mutex_lock(&v->mu);
+	v->timer_stop = true;
+	pthread_cond_signal(&v->cv);
+	pthread_mutex_unlock(&v->mu);
+	pthread_join(v->timer, NULL);
+	v->timer_running = false;
+}
+
+/* A phase's header, printed once it has something to show. */
+static void show_phase(view *v)
+{
+	if (v->phase_shown || !user_phase(v->phase))
+		return;
+	printf("%s▸ %s%s\n", c(v, "\033[1m"), runner_phase_name(v->phase), c(v, "\033[0m"));
+	v->phase_shown = true;
+}
+
+static void tty_phase_end(view *v, const runner_event *ev)
+{
+	if (!user_phase(ev->phase))
+		return;
+	double secs = (double)(ev->time_us - v->phase_start_us) / 1e6;
+	if (ev->status == RUNNER_STATUS_SUCCEEDED) {
+		/* a phase without commands is not shown at all */
+		if (v->phase_shown)
+			printf("%s✓ %s%s %.2fs\n", c(v, "\033[32m"), runner_phase_name(ev->phase), c(v, "\033[0m"),
+			       secs);
+		return;
+	}
+	/* the buildspec errors are on the screen already: the context's
+	 * message is the first of them */
+	bool said = v->errors_shown && !strcmp(ev->context_code, "YAML_FILE_ERROR");
+	printf("%s✗ %s %s%s %.2fs  %s%s%s\n", c(v, "\033[31;1m"), runner_phase_name(ev->phase),
+	       runner_status_name(ev->status), c(v, "\033[0m"), secs, ev->context_code,
+	       *ev->context_code && !said ? ": " : "", said ? "" : ev->context_message);
+}
+
+/* A warning; a buildspec warning ("file:1:2: warning: msg") says
+ * "warning" once. */
+static void tty_warning(view *v, const char *text)
+{
+	const char *w = strstr(text, ": warning: ");
+	printf("  %swarning:%s ", c(v, "\033[33m"), c(v, "\033[0m"));
+	if (w)
+		printf("%.*s: %s\n", (int)(w - text), text, w + 11);
+	else
+		printf("%s\n", text);
+}
+
+/* The terminal view: the phases that run commands (and a failing one),
+ * commands, their output, warnings and buildspec errors once each; agent
+ * lines stay in the log. */
+static void tty_event(view *v, const runner_event *ev)
+{
+	switch (ev->kind) {
+	case RUNNER_EV_PHASE_START:
+		v->phase_start_us = ev->time_us;
+		v->phase = ev->phase;
+		v->phase_shown = false;
+		v->errors_shown = 0;
+		break;
+	case RUNNER_EV_PHASE_END:
+		tty_phase_end(v, ev);
+		break;
+	case RUNNER_EV_COMMAND_START: {
+		show_phase(v);
+		/* multi-line commands: continuation lines indented under the first */
+		printf("  %s$ ", c(v, "\033[36m"));
+		for (const char *t = ev->text; *t; t++) {
+			putchar(*t);
+			if (*t == '\n' && t[1])
+				fputs("    ", stdout);
+		}
+		printf("%s\n", c(v, "\033[0m"));
+		v->in_cmd = true;
+		v->cmd_start_mono_us = v->last_out_mono_us = cbl_mono_us();
+		break;
+	}
+	case RUNNER_EV_COMMAND_EXIT:
+		timer_clear(v, true);
+		v->in_cmd = false;
+		if (ev->exit_status)
+			printf("  %s✗ exit status %d%s\n", c(v, "\033[31m"), ev->exit_status, c(v, "\033[0m"));
+		break;
+	case RUNNER_EV_LOG:
+		if (!ev->agent && *ev->text) {
+			show_phase(v);
+			printf("    %s\n", ev->text);
+			v->last_out_mono_us = cbl_mono_us();
+		} else if (ev->agent && strstr(ev->text, ": error: ")) {
+			printf("  %s%s%s\n", c(v, "\033[31m"), agent_text(ev->text), c(v, "\033[0m"));
+			v->errors_shown++;
+		}
+		break;
+	case RUNNER_EV_WARNING:
+		tty_warning(v, ev->text);
+		break;
+	case RUNNER_EV_PROGRESS:
+		/* one line rewritten in place until it is done */
+		printf("\r\033[K  %s", ev->text);
+		if (strstr(ev->text, "done.") || !strncmp(ev->text, "Submodule", 9))
+			putchar('\n');
+		break;
+	}
+}
+
 static void on_event(const runner_event *ev, void *payload)
 {
 	view *v = payload;
@@ -498,57 +706,15 @@ static void on_event(const runner_event *ev, void *payload)
 		}
 		return;
 	}
-	/* terminal view: phases, commands, their output; agent lines stay in the log */
-	switch (ev->kind) {
-	case RUNNER_EV_PHASE_START:
-		v->phase_start_us = ev->time_us;
-		if (user_phase(ev->phase))
-			printf("%s▸ %s%s\n", c(v, "\033[1m"), runner_phase_name(ev->phase), c(v, "\033[0m"));
-		break;
-	case RUNNER_EV_PHASE_END:
-		if (!user_phase(ev->phase))
-			break;
-		if (ev->status == RUNNER_STATUS_SUCCEEDED)
-			printf("%s✓ %s%s %.2fs\n", c(v, "\033[32m"), runner_phase_name(ev->phase),
-			       c(v, "\033[0m"), (double)(ev->time_us - v->phase_start_us) / 1e6);
-		else
-			printf("%s✗ %s %s%s %.2fs  %s%s%s\n", c(v, "\033[31;1m"),
-			       runner_phase_name(ev->phase), runner_status_name(ev->status),
-			       c(v, "\033[0m"), (double)(ev->time_us - v->phase_start_us) / 1e6,
-			       ev->context_code, *ev->context_code ? ": " : "", ev->context_message);
-		break;
-	case RUNNER_EV_COMMAND_START: {
-		/* multi-line commands: continuation lines indented under the first */
-		printf("  %s$ ", c(v, "\033[36m"));
-		for (const char *t = ev->text; *t; t++) {
-			putchar(*t);
-			if (*t == '\n' && t[1])
-				fputs("    ", stdout);
-		}
-		printf("%s\n", c(v, "\033[0m"));
-		break;
-	}
-	case RUNNER_EV_COMMAND_EXIT:
-		if (ev->exit_status)
-			printf("  %s✗ exit status %d%s\n", c(v, "\033[31m"), ev->exit_status, c(v, "\033[0m"));
-		break;
-	case RUNNER_EV_LOG:
-		if (!ev->agent && *ev->text)
-			printf("    %s\n", ev->text);
-		else if (ev->agent && strstr(ev->text, ": error: "))
-			printf("  %s%s%s\n", c(v, "\033[31m"), ev->text, c(v, "\033[0m"));
-		break;
-	case RUNNER_EV_WARNING:
-		printf("  %swarning:%s %s\n", c(v, "\033[33m"), c(v, "\033[0m"), ev->text);
-		break;
-	case RUNNER_EV_PROGRESS:
-		/* one line rewritten in place until it is done */
-		printf("\r\033[K  %s", ev->text);
-		if (strstr(ev->text, "done.") || !strncmp(ev->text, "Submodule", 9))
-			putchar('\n');
-		break;
-	}
+	pthread_mutex_lock(&v->mu);
+	/* the timer line goes before anything else prints; a command's end
+	 * keeps it, final */
+	bool quiet_log = ev->kind == RUNNER_EV_LOG && (ev->agent ? !strstr(ev->text, ": error: ") : !*ev->text);
+	if (ev->kind != RUNNER_EV_COMMAND_EXIT && !quiet_log)
+		timer_clear(v, false);
+	tty_event(v, ev);
 	fflush(stdout);
+	pthread_mutex_unlock(&v->mu);
 }
 
 /* The end-of-run summary: one line per report group, then what failed. */
@@ -636,15 +802,6 @@ static void print_result(runner_build *b, view *v)
 		      json_real_value(json_object_get(rec, "startTime"));
 	fprintf(f, "%sBuild %s %s%s in %.2fs\n", v->color ? (good ? "\033[32;1m" : "\033[31;1m") : "",
 		runner_build_id(b), st, v->color ? "\033[0m" : "", secs);
-	if (runner_build_spec_invalid(b) && v->mode == OUT_TTY) {
-		const spec_diags *d = runner_build_diags(b);
-		for (size_t i = 0; i < d->n; i++) {
-			cbl_buf line = CBL_BUF_INIT;
-			spec_diag_format(d, &d->items[i], &line);
-			fprintf(f, "%s\n", line.ptr);
-			cbl_buf_release(&line);
-		}
-	}
 	print_reports(f, runner_build_reports(b), v);
 	fprintf(f, "Record: %s/build.json\nLog:    %s\n", runner_build_dir(b), runner_build_log_path(b));
 }
@@ -664,6 +821,8 @@ static int run_build(runner_opts *o, view *v)
 		goto out;
 	}
 	g_build = b;
+	if (v->mode == OUT_TTY)
+		timer_start(v);
 	struct sigaction sa = {0};
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
@@ -671,7 +830,9 @@ static int run_build(runner_opts *o, view *v)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	if (runner_build_run(b, &err) < 0) {
+	int ran = runner_build_run(b, &err);
+	timer_stop(v);
+	if (ran < 0) {
 		launched_say(v, "error", err->msg);
 		cli_report(err);
 		rc = CLI_EXIT_FAULT;
@@ -715,7 +876,7 @@ int cmd_run(int argc, char **argv)
 {
 	run_args a = {.o = RUNNER_OPTS_INIT, .env = CBL_STRV_INIT, .insecure = CBL_STRV_INIT, .mounts = CBL_STRV_INIT};
 	runner_launch_mem mem = RUNNER_LAUNCH_MEM_INIT;
-	view v = {.ready_fd = -1};
+	view v = {.ready_fd = -1, .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 	int rc = parse_opts(&a, argc, argv);
 	if (rc) {
 		rc = rc > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;

@@ -145,7 +145,7 @@ static int parse_serve_options(int argc, char **argv, struct serve_flags *f, ser
 	long n;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((c = cli_getopt("serve", argc, argv, "h", longopts)) != -1) {
 		switch (c) {
 		case OPT_LISTEN:
 			f->listen = optarg;
@@ -188,8 +188,7 @@ static int parse_serve_options(int argc, char **argv, struct serve_flags *f, ser
 			fputs(serve_usage, stdout);
 			return CLI_EXIT_OK;
 		default:
-			fputs(serve_usage, stderr);
-			return CLI_EXIT_USAGE;
+			return CLI_EXIT_USAGE; /* said in one line by cli_getopt */
 		}
 	}
 	if (optind < argc) {

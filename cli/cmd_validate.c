@@ -1,11 +1,14 @@
 /* cli/cmd_validate.c - `codebuild-local validate`: offline buildspec check. */
 #include "cli/cli.h"
 #include "images/images.h"
+#include "runner/runner.h"
 #include "spec/spec.h"
 #include "util/alloc.h"
 #include "util/buf.h"
 
 #include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,9 +21,10 @@ static const char validate_usage[] =
 	"running anything, and prints every problem as FILE:LINE:COL: error|warning: ...\n"
 	"\n"
 	"  -b, --buildspec FILE  the buildspec (default DIR/buildspec.yml)\n"
-	"  -i, --image IMAGE     also check install runtime-versions against IMAGE: a\n"
-	"                        curated image (aws/codebuild/standard:7.0, ...) by its\n"
-	"                        catalog, or host (the default for run) by this machine\n"
+	"  -i, --image IMAGE     check install runtime-versions and run-as users against\n"
+	"                        IMAGE: a curated image (aws/codebuild/standard:7.0, ...)\n"
+	"                        by its catalog, or host by this machine (errors); without\n"
+	"                        -i, against the host, run's default (warnings)\n"
 	"      --strict          warnings (unknown keys, odd shapes CodeBuild tolerates)\n"
 	"                        are errors\n"
 	"  -q, --quiet           print only errors\n"
@@ -37,43 +41,146 @@ static const struct option validate_options[] = {
 	{NULL, 0, NULL, 0},
 };
 
-/* runtime-versions against an image: the catalog for curated images, this
- * machine for host; other images cannot be checked offline.  Prints one
- * error per runtime the image lacks and returns how many (-1: no catalog). */
-static int check_runtimes(const spec_buildspec *bs, const char *display, const char *image)
+/* What validate checks beyond the grammar, against the image the build
+ * would run on (-i, else the host like run): found problems counted. */
+typedef struct image_check {
+	const char *display;     /* the buildspec as the user named it */
+	const char *image;       /* -i, or NULL: the host, run's default */
+	bool strict, quiet;
+	int errors, warnings;
+} image_check;
+
+static void say(image_check *x, spec_pos pos, bool error, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void say(image_check *x, spec_pos pos, bool error, const char *fmt, ...)
+{
+	va_list ap;
+	error |= x->strict;
+	if (error)
+		x->errors++;
+	else
+		x->warnings++;
+	if (x->quiet && !error)
+		return;
+	FILE *f = error ? stderr : stdout;
+	if (pos.line)
+		fprintf(f, "%s:%d:%d: %s: ", x->display, pos.line, pos.col, error ? "error" : "warning");
+	else
+		fprintf(f, "%s: %s: ", x->display, error ? "error" : "warning");
+	va_start(ap, fmt);
+	vfprintf(f, fmt, ap);
+	va_end(ap);
+	fputc('\n', f);
+}
+
+/* runtime-versions against the image: the catalog for curated images, this
+ * machine for the host (warnings without -i, where run would exit 2 unless
+ * --host-runtimes; errors with -i host); other images cannot be checked
+ * offline.  -1: no catalog. */
+static int check_runtimes(const spec_buildspec *bs, image_check *x)
 {
 	const spec_kvlist *rv = &bs->phases[SPEC_PHASE_INSTALL].runtime_versions;
 	images_catalog *cat = NULL;
 	const images_curated *ci = NULL;
 	cbl_error *e = NULL;
-	int rc = 0;
+	bool host = !x->image || images_classify(x->image) == IMAGES_KIND_HOST;
 	if (!rv->n)
 		return 0;
-	if (images_classify(image) != IMAGES_KIND_HOST) {
+	if (!host) {
 		if (images_catalog_default(&cat, &e) < 0) {
 			cli_report_clear(&e);
 			return -1;
 		}
-		ci = images_catalog_find(cat, image);
+		ci = images_catalog_find(cat, x->image);
 		if (!ci) {
 			printf("%s: warning: %s is not a curated image: its runtime-versions cannot be checked "
-			       "offline\n", display, image);
+			       "offline\n", x->display, x->image);
 			goto out;
 		}
 	}
 	for (size_t i = 0; i < rv->n; i++) {
-		if (rv->items[i].value[0] == '$')
+		const spec_kv *kv = &rv->items[i];
+		if (kv->value[0] == '$')
 			continue; /* a variable: known only when the build runs */
-		if (images_runtime_check(ci, rv->items[i].key, rv->items[i].value, NULL, &e) < 0) {
-			fprintf(stderr, "%s:%d:%d: error: %s\n", display, rv->items[i].pos.line, rv->items[i].pos.col,
-				e->msg);
+		int rc = host ? runner_host_runtime_check(kv->key, kv->value, &e)
+			      : images_runtime_check(ci, kv->key, kv->value, NULL, &e);
+		if (rc < 0) {
+			if (x->image)
+				say(x, kv->pos, true, "%s", e->msg);
+			else
+				say(x, kv->pos, false, "the host image (run's default): %s", e->msg);
 			cbl_error_clear(&e);
-			rc++;
 		}
 	}
 out:
 	images_catalog_free(cat);
-	return rc;
+	return 0;
+}
+
+/* True when root's etc/passwd names user ("/" = this machine's; the
+ * sandbox shows the build the host's own /etc/passwd). */
+static bool passwd_has(const char *root, const char *user)
+{
+	char *path = cbl_xasprintf("%s/etc/passwd", strcmp(root, "/") ? root : "");
+	FILE *f = fopen(path, "re");
+	char line[1024];
+	size_t ul = strlen(user);
+	bool found = false;
+	while (f && !found && fgets(line, sizeof(line), f))
+		found = !strncmp(line, user, ul) && line[ul] == ':';
+	if (f)
+		fclose(f);
+	free(path);
+	return found;
+}
+
+/* One run-as user against the image: the host's /etc/passwd (the host view
+ * adds no user of its own), a directory image's, or the catalog's users of a
+ * curated image; other images cannot be checked offline. */
+static void check_user(image_check *x, const images_catalog *cat, const char *user, spec_pos pos)
+{
+	const images_curated *ci = NULL;
+	images_kind kind = x->image ? images_classify(x->image) : IMAGES_KIND_HOST;
+	if (!user || !*user || strspn(user, "0123456789:") == strlen(user))
+		return; /* a uid is not looked up */
+	if (kind == IMAGES_KIND_HOST || kind == IMAGES_KIND_DIR) {
+		if (passwd_has(kind == IMAGES_KIND_HOST ? "/" : x->image, user))
+			return;
+		cbl_strv with = CBL_STRV_INIT;
+		images_catalog_with_user(cat, user, &with);
+		if (with.n)
+			say(x, pos, false, "run-as '%s': %s has no user '%s' (not in its /etc/passwd): the phase would fault; "
+					   "the curated images have it (-i %s)",
+			    user, kind == IMAGES_KIND_HOST ? "the host image" : x->image, user, with.v[0]);
+		else
+			say(x, pos, false, "run-as '%s': %s has no user '%s' (not in its /etc/passwd): the phase would fault",
+			    user, kind == IMAGES_KIND_HOST ? "the host image" : x->image, user);
+		cbl_strv_release(&with);
+		return;
+	}
+	ci = images_catalog_find(cat, x->image);
+	if (!ci || images_curated_has_user(ci, user))
+		return;
+	cbl_buf users = CBL_BUF_INIT;
+	for (const char *const *u = images_curated_users(ci); *u; u++)
+		cbl_buf_printf(&users, "%s%s", users.len ? ", " : "", *u);
+	say(x, pos, false, "run-as '%s': %s has no user '%s' (its users: %s)", user, x->image, user,
+	    users.len ? users.ptr : "none known");
+	cbl_buf_release(&users);
+}
+
+static void check_run_as(const spec_buildspec *bs, image_check *x)
+{
+	images_catalog *cat = NULL;
+	cbl_error *e = NULL;
+	if (images_catalog_default(&cat, &e) < 0)
+		cbl_error_clear(&e); /* only the hints need it */
+	if (bs->run_as)
+		check_user(x, cat, bs->run_as, bs->run_as_pos);
+	for (int p = 0; p < SPEC_PHASE_COUNT; p++)
+		if (bs->phases[p].present && bs->phases[p].run_as)
+			check_user(x, cat, bs->phases[p].run_as, bs->phases[p].run_as_pos);
+	images_catalog_free(cat);
 }
 
 int cmd_validate(int argc, char **argv)
@@ -83,14 +190,14 @@ int cmd_validate(int argc, char **argv)
 	bool quiet = false;
 	int opt;
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "b:i:qh", validate_options, NULL)) != -1) {
+	while ((opt = cli_getopt("validate", argc, argv, "b:i:qh", validate_options)) != -1) {
 		switch (opt) {
 		case 'b': file = optarg; break;
 		case 'i': image = optarg; break;
 		case 's': po.strict = true; break;
 		case 'q': quiet = true; break;
 		case 'h': fputs(validate_usage, stdout); return CLI_EXIT_OK;
-		default: fputs(validate_usage, stderr); return CLI_EXIT_USAGE;
+		default: return CLI_EXIT_USAGE; /* said in one line by cli_getopt */
 		}
 	}
 	if (argc - optind > 1) {
@@ -123,10 +230,13 @@ int cmd_validate(int argc, char **argv)
 		fprintf(diags.items[i].severity == SPEC_DIAG_ERROR ? stderr : stdout, "%s\n", line.ptr);
 		cbl_buf_release(&line);
 	}
-	int rt_errors = rc == 0 && image ? check_runtimes(bs, display, image) : 0;
-	if (rt_errors) {
-		fprintf(stderr, "%s: invalid for %s (%d runtime-versions error%s)\n", display, image,
-			rt_errors < 0 ? 0 : rt_errors, rt_errors == 1 ? "" : "s");
+	image_check x = {.display = display, .image = image, .strict = po.strict, .quiet = quiet};
+	int no_catalog = rc == 0 ? check_runtimes(bs, &x) : 0;
+	if (rc == 0)
+		check_run_as(bs, &x);
+	if (no_catalog || x.errors) {
+		fprintf(stderr, "%s: invalid for %s (%d error%s against the image)\n", display, image ? image : "host",
+			x.errors, x.errors == 1 ? "" : "s");
 		rc = CLI_EXIT_USAGE;
 		goto out;
 	}
@@ -139,8 +249,8 @@ int cmd_validate(int argc, char **argv)
 	} else {
 		if (!quiet)
 			printf("%s: valid (version %s, %zu warning%s)\n", display,
-			       bs->version == SPEC_VERSION_0_1 ? "0.1" : "0.2", diags.nwarnings,
-			       diags.nwarnings == 1 ? "" : "s");
+			       bs->version == SPEC_VERSION_0_1 ? "0.1" : "0.2", diags.nwarnings + (size_t)x.warnings,
+			       diags.nwarnings + (size_t)x.warnings == 1 ? "" : "s");
 		rc = CLI_EXIT_OK;
 	}
 out:

@@ -2,7 +2,9 @@
 #include "cli/cli.h"
 #include "cli/cli_api.h"
 #include "util/array.h"
+#include "util/alloc.h"
 #include "util/buf.h"
+#include "util/suggest.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -88,6 +90,31 @@ static void usage(FILE *f)
 		   "4 TIMED_OUT, 5 STOPPED.\n");
 }
 
+/* One line and the nearest command (or option: `version` -> --version). */
+static void unknown_command(const char *word)
+{
+	const char *names[ARRAY_SIZE(commands) + 3];
+	size_t n = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		names[n++] = commands[i].name;
+	names[n++] = "--help";
+	names[n++] = "--version";
+	names[n++] = "help";
+	const char *s = cbl_suggest(word, names, n);
+	if (!s && word[0] != '-') {
+		/* `version`, `-version`: an option typed as a command */
+		char *dashed = cbl_xasprintf("--%s", word + strspn(word, "-"));
+		s = cbl_suggest(dashed, names, n);
+		if (!s) {
+			for (size_t i = 0; i < n && !s; i++)
+				if (!strcmp(dashed, names[i]))
+					s = names[i];
+		}
+		free(dashed);
+	}
+	cli_unknown(word[0] == '-' ? "unknown option" : "unknown command", word, s, NULL);
+}
+
 int main(int argc, char **argv)
 {
 	/* the build's PATH has a codebuild-hash-files link to this binary */
@@ -109,7 +136,6 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
 		if (!strcmp(argv[1], commands[i].name))
 			return commands[i].fn(argc - 1, argv + 1);
-	cli_error("unknown command '%s'", argv[1]);
-	usage(stderr);
+	unknown_command(argv[1]);
 	return CLI_EXIT_USAGE;
 }

@@ -56,6 +56,9 @@ struct images_curated {
 	cbl_strv runtime_names;
 	curated_runtime *rt;
 	size_t nrt;
+	char *arch;      /* "amd64", "arm64"; NULL = unknown */
+	bool maintained;
+	cbl_strv users;  /* the image's own, else the catalog's "users" */
 };
 
 struct images_catalog {
@@ -66,6 +69,16 @@ struct images_catalog {
 
 static const char *const empty_list[] = {NULL};
 
+/* The strings of a JSON array appended to out. */
+static void push_strings(cbl_strv *out, json_t *arr)
+{
+	size_t i;
+	json_t *v;
+	json_array_foreach(arr, i, v)
+		if (json_is_string(v))
+			cbl_strv_push(out, json_string_value(v));
+}
+
 void images_catalog_free(images_catalog *c)
 {
 	if (!c)
@@ -74,6 +87,8 @@ void images_catalog_free(images_catalog *c)
 		images_curated *ci = &c->img[i];
 		free(ci->name);
 		free(ci->location);
+		free(ci->arch);
+		cbl_strv_release(&ci->users);
 		cbl_strv_release(&ci->aliases);
 		cbl_strv_release(&ci->runtime_names);
 		for (size_t j = 0; j < ci->nrt; j++) {
@@ -127,11 +142,14 @@ int images_catalog_parse(const char *json, size_t len, images_catalog **out, cbl
 		ci->name = cbl_xstrdup(name);
 		const char *loc = cbl_json_str(im, "location");
 		ci->location = loc ? cbl_xstrdup(loc) : NULL;
-		size_t a;
-		json_t *av;
-		json_array_foreach(json_object_get(im, "aliases"), a, av)
-			if (json_is_string(av))
-				cbl_strv_push(&ci->aliases, json_string_value(av));
+		const char *arch = cbl_json_str(im, "arch");
+		ci->arch = arch ? cbl_xstrdup(arch) : NULL;
+		ci->maintained = json_is_true(json_object_get(im, "maintained"));
+		push_strings(&ci->aliases, json_object_get(im, "aliases"));
+		/* every curated Dockerfile has `RUN useradd codebuild-user`: the
+		 * catalog says so once ("users"), an image may say otherwise */
+		json_t *users = json_object_get(im, "users");
+		push_strings(&ci->users, users ? users : json_object_get(j, "users"));
 		json_t *rts = json_object_get(im, "runtimes");
 		ci->rt = cbl_xcalloc(json_object_size(rts) + 1, sizeof(*ci->rt));
 		const char *rk;
@@ -248,6 +266,49 @@ const char *images_curated_default(const images_curated *ci, const char *runtime
 	return r ? r->def : NULL;
 }
 
+const char *const *images_curated_users(const images_curated *ci)
+{
+	return ci->users.n ? (const char *const *)ci->users.v : empty_list;
+}
+
+bool images_curated_has_user(const images_curated *ci, const char *user)
+{
+	for (size_t i = 0; i < ci->users.n; i++)
+		if (!strcmp(ci->users.v[i], user))
+			return true;
+	return false;
+}
+
+void images_catalog_with_user(const images_catalog *c, const char *user, cbl_strv *out)
+{
+	images_platform host;
+	images_platform_host(&host);
+	for (int pass = 0; c && pass < 2; pass++)
+		for (size_t i = 0; i < c->n; i++) {
+			const images_curated *ci = &c->img[i];
+			if (ci->maintained == (pass == 0) && (!ci->arch || !strcmp(ci->arch, host.arch)) &&
+			    images_curated_has_user(ci, user))
+				cbl_strv_push(out, ci->name);
+		}
+	images_platform_release(&host);
+}
+
+void images_catalog_having(const images_catalog *c, const char *runtime, const char *version, cbl_strv *out)
+{
+	images_platform host;
+	images_platform_host(&host);
+	/* two passes: the maintained images first */
+	for (int pass = 0; c && pass < 2; pass++)
+		for (size_t i = 0; i < c->n; i++) {
+			const images_curated *ci = &c->img[i];
+			if (ci->maintained != (pass == 0) || (ci->arch && strcmp(ci->arch, host.arch)))
+				continue;
+			if (images_runtime_check(ci, runtime, version, NULL, NULL) == 0)
+				cbl_strv_push(out, ci->name);
+		}
+	images_platform_release(&host);
+}
+
 static void join(cbl_buf *b, const char *const *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -335,11 +396,9 @@ void images_host_runtimes(cbl_strv *out)
 	}
 }
 
-char *images_host_parse_version(const char *runtime, const char *output)
+/* Where the version number starts in `X --version` output. */
+static const char *version_start(const char *runtime, const char *output)
 {
-	const struct host_rt *h = host_rt_find(runtime);
-	if (!h || !output)
-		return NULL;
 	const char *p = output;
 	if (!strcmp(runtime, "java")) {
 		/* openjdk version "17.0.9" / java version "1.8.0_392" */
@@ -353,7 +412,16 @@ char *images_host_parse_version(const char *runtime, const char *output)
 	}
 	while (*p && !(*p >= '0' && *p <= '9'))
 		p++;
-	if (!*p)
+	return *p ? p : NULL;
+}
+
+char *images_host_parse_version(const char *runtime, const char *output)
+{
+	const struct host_rt *h = host_rt_find(runtime);
+	if (!h || !output)
+		return NULL;
+	const char *p = version_start(runtime, output);
+	if (!p)
 		return NULL;
 	unsigned long major = strtoul(p, (char **)&p, 10), minor = 0;
 	bool has_minor = false;
@@ -366,6 +434,23 @@ char *images_host_parse_version(const char *runtime, const char *output)
 	if (h->major_only || !has_minor)
 		return cbl_xasprintf("%lu", major);
 	return cbl_xasprintf("%lu.%lu", major, minor);
+}
+
+char *images_host_parse_full_version(const char *runtime, const char *output)
+{
+	if (!host_rt_find(runtime) || !output)
+		return NULL;
+	const char *p = version_start(runtime, output);
+	if (!p)
+		return NULL;
+	size_t n = 0;
+	while ((p[n] >= '0' && p[n] <= '9') || (p[n] == '.' && p[n + 1] >= '0' && p[n + 1] <= '9'))
+		n++;
+	if (!strcmp(runtime, "java") && !strncmp(p, "1.", 2) && n > 2) {
+		p += 2; /* 1.8.0 = 8.0 */
+		n -= 2;
+	}
+	return cbl_xstrndup(p, n);
 }
 
 /* Runs `path arg` with stdout and stderr captured (4 KiB, 5 s at most). */
@@ -417,7 +502,8 @@ static int run_capture(const char *path, const char *arg, char **out)
 	return 0;
 }
 
-int images_host_runtime_version(const char *runtime, char **out, cbl_error **err)
+/* `X --version` of the host's runtime: its output (caller frees). */
+static int host_probe(const char *runtime, char **out, cbl_error **err)
 {
 	const struct host_rt *h = host_rt_find(runtime);
 	*out = NULL;
@@ -428,33 +514,85 @@ int images_host_runtime_version(const char *runtime, char **out, cbl_error **err
 		return cbl_error_set(err, CBL_ENOENT, "%s is not on this host's PATH", h->cmd);
 	char *txt = NULL;
 	int rc = run_capture(path, h->arg, &txt);
-	char *v = rc ? NULL : images_host_parse_version(runtime, txt);
-	free(txt);
-	if (!v) {
+	if (rc || !version_start(runtime, txt)) {
 		rc = cbl_error_set(err, CBL_EIO, "could not read the version of %s (%s %s)", runtime, path, h->arg);
+		free(txt);
 		free(path);
 		return rc;
 	}
 	free(path);
-	*out = v;
+	*out = txt;
 	return 0;
 }
 
-/* The host's version "17" against a request "corretto17", "17", "17.x". */
-static bool host_match(const char *host, const char *want)
+int images_host_runtime_version(const char *runtime, char **out, cbl_error **err)
+{
+	char *txt = NULL;
+	int rc = host_probe(runtime, &txt, err);
+	*out = rc ? NULL : images_host_parse_version(runtime, txt);
+	free(txt);
+	return rc;
+}
+
+/* The leading letters of a version form: "corretto" of corretto17. */
+static size_t dist_prefix(const char *want)
+{
+	size_t n = 0;
+	while ((want[n] >= 'a' && want[n] <= 'z') || (want[n] >= 'A' && want[n] <= 'Z'))
+		n++;
+	return want[n] >= '0' && want[n] <= '9' ? n : 0;
+}
+
+/* The rule of images.h: want's components (its distribution prefix and a
+ * trailing ".x" dropped) are the leading components of have, compared
+ * whole (3.1 is not a prefix of 3.11.7). */
+bool images_host_version_matches(const char *have, const char *want)
 {
 	if (!strcmp(want, "latest"))
 		return true;
-	const char *w = want;
-	while (*w && !(*w >= '0' && *w <= '9'))
-		w++; /* corretto17 -> 17 */
+	const char *w = want + dist_prefix(want);
 	size_t wl = strlen(w);
 	if (wl > 2 && !strcmp(w + wl - 2, ".x"))
 		wl -= 2;
-	size_t hl = strlen(host);
-	if (!strncmp(host, w, wl) && (host[wl] == '\0' || host[wl] == '.'))
-		return true; /* 3 / 3.x ~ 3.11 */
-	return !strncmp(w, host, hl) && (w[hl] == '\0' || w[hl] == '.'); /* 18.17 ~ 18 */
+	if (!wl || !(w[0] >= '0' && w[0] <= '9'))
+		return false;
+	return !strncmp(have, w, wl) && (have[wl] == '\0' || have[wl] == '.');
+}
+
+int images_host_choose(const char *runtime, const char *version, images_host_choice *out, cbl_error **err)
+{
+	char *txt = NULL;
+	memset(out, 0, sizeof(*out));
+	cbl_strv have = CBL_STRV_INIT;
+	images_host_runtimes(&have);
+	bool found = false;
+	for (size_t i = 0; i < have.n; i++)
+		found |= !strcmp(have.v[i], runtime);
+	cbl_strv_release(&have);
+	if (!found)
+		return 0;
+	int rc = host_probe(runtime, &txt, err);
+	if (rc)
+		return rc;
+	out->have = images_host_parse_full_version(runtime, txt);
+	out->key = images_host_parse_version(runtime, txt);
+	out->match = images_host_version_matches(out->have, version);
+	size_t pl = dist_prefix(version);
+	if (out->match && pl) {
+		/* corretto17 on an OpenJDK 17: matched, but another distribution */
+		char *dist = cbl_xstrndup(version, pl);
+		out->other_dist = !strcasestr(txt, dist);
+		free(dist);
+	}
+	free(txt);
+	return 0;
+}
+
+void images_host_choice_release(images_host_choice *c)
+{
+	free(c->have);
+	free(c->key);
+	memset(c, 0, sizeof(*c));
 }
 
 int images_runtime_check(const images_curated *ci, const char *runtime, const char *version,
@@ -467,36 +605,28 @@ int images_runtime_check(const images_curated *ci, const char *runtime, const ch
 	if (!runtime || !version)
 		return cbl_error_set(err, CBL_EINVAL, "runtime-versions: empty runtime or version");
 	if (!ci) {
-		cbl_strv have = CBL_STRV_INIT;
-		images_host_runtimes(&have);
-		bool found = false;
-		for (size_t i = 0; i < have.n; i++)
-			found |= !strcmp(have.v[i], runtime);
-		if (!found) {
+		images_host_choice ch;
+		rc = images_host_choose(runtime, version, &ch, err);
+		if (rc)
+			goto out;
+		if (!ch.have) {
+			cbl_strv have = CBL_STRV_INIT;
+			images_host_runtimes(&have);
 			join(&list, (const char *const *)have.v, have.n);
 			rc = cbl_error_set(err, CBL_EINVAL,
 					   "Unknown runtime named '%s'. This build image has the following runtimes: %s",
 					   runtime, have.n ? list.ptr : "(none)");
 			cbl_strv_release(&have);
-			goto out;
-		}
-		cbl_strv_release(&have);
-		char *hv = NULL;
-		rc = images_host_runtime_version(runtime, &hv, err);
-		if (rc)
-			goto out;
-		if (!host_match(hv, version)) {
+		} else if (!ch.match) {
 			rc = cbl_error_set(err, CBL_EINVAL,
 					   "Unknown runtime version named '%s' of %s. This build image has the following "
 					   "versions: %s",
-					   version, runtime, hv);
-			free(hv);
-			goto out;
+					   version, runtime, ch.key);
+		} else if (out_version) {
+			*out_version = ch.key;
+			ch.key = NULL;
 		}
-		if (out_version)
-			*out_version = hv;
-		else
-			free(hv);
+		images_host_choice_release(&ch);
 		goto out;
 	}
 	const curated_runtime *r = find_rt(ci, runtime);

@@ -192,6 +192,16 @@ const char *const *images_curated_runtimes(const images_curated *ci);
 const char *const *images_curated_versions(const images_curated *ci, const char *runtime);
 /* Default version (the image's `global` selection) or NULL. */
 const char *images_curated_default(const images_curated *ci, const char *runtime);
+/* The image's users (catalog "users": root and codebuild-user, which every
+ * curated Dockerfile adds), borrowed, NULL-terminated; and one lookup. */
+const char *const *images_curated_users(const images_curated *ci);
+bool images_curated_has_user(const images_curated *ci, const char *user);
+/* The curated images for this machine's architecture that offer runtime at
+ * version (images_runtime_check passes), maintained ones first, in catalog
+ * order: their names appended to out. */
+void images_catalog_having(const images_catalog *c, const char *runtime, const char *version, cbl_strv *out);
+/* The same for the curated images that have a user (run-as). */
+void images_catalog_with_user(const images_catalog *c, const char *user, cbl_strv *out);
 
 /* Checks one runtime-versions entry against an image and resolves the
  * version form (exact key, "<major>.x", "latest") to one of the image's
@@ -210,5 +220,33 @@ void images_host_runtimes(cbl_strv *out);
 /* The host's version of one runtime ("3.11", "18", "17", "1.21"), by running
  * its `--version`.  CBL_ENOENT when absent. */
 int images_host_runtime_version(const char *runtime, char **out, cbl_error **err);
+
+/* ---- the host image: one rule for runtime-versions ----------------------
+ * The host is no curated image: it has one version V of each runtime, as the
+ * runtime reports it (nodejs 20.20.2, python 3.11.7, java 17.0.15).  A
+ * runtime-versions value matches V when
+ *   - it is "latest" (whatever the host has), or
+ *   - without a distribution prefix (corretto17 -> 17, openjdk11 -> 11) and
+ *     without a trailing ".x", its components are V's leading components,
+ *     compared whole: 20, 20.x, 20.20 match 20.20.2; 3, 3.x, 3.11, 3.11.x
+ *     match 3.11.7; 3.1 does not.
+ * A match through a distribution prefix the host's runtime does not name
+ * (corretto17 on an OpenJDK 17) is still a match, flagged other_dist so the
+ * caller can say so.  Curated images keep the service's rule instead (an
+ * exact key, "<major>.x", "latest": images_runtime_check). */
+bool images_host_version_matches(const char *have, const char *want);
+
+typedef struct images_host_choice {
+	char *have;       /* the host's version as reported ("20.20.2"); NULL = no such runtime */
+	char *key;        /* the same as a curated image would name it ("20", "3.11") */
+	bool match;       /* version matches have (the rule above) */
+	bool other_dist;  /* matched, but the host's runtime is another distribution */
+} images_host_choice;
+
+/* One runtime-versions entry against the host: *out filled (caller
+ * releases), 0 even when the host lacks the runtime or the version; an error
+ * only when the runtime is there but its version cannot be read (CBL_EIO). */
+int images_host_choose(const char *runtime, const char *version, images_host_choice *out, cbl_error **err);
+void images_host_choice_release(images_host_choice *c);
 
 #endif

@@ -244,5 +244,8 @@ const char *images_catalog_endpoint(const images_catalog *c, const char *domain)
 /* Parses the version out of `X --version` output for a runtime
  * ("Python 3.11.2" -> "3.11", "v18.19.0" -> "18"). Caller frees; NULL if none. */
 char *images_host_parse_version(const char *runtime, const char *output);
+/* The whole version ("v20.20.2" -> "20.20.2", "java version \"1.8.0_392\"" ->
+ * "8.0"). Caller frees; NULL if none. */
+char *images_host_parse_full_version(const char *runtime, const char *output);
 
 #endif

@@ -119,6 +119,7 @@ static int init_environment(runner_build *b, const runner_opts *opts, cbl_error 
 	b->cfg.secrets_file = opts->secrets_file ? cbl_xstrdup(opts->secrets_file) : NULL;
 	b->cfg.timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : 60 * 60000;
 	b->cfg.strict = opts->strict;
+	b->cfg.host_runtimes = opts->host_runtimes;
 	b->log.on_event = opts->on_event;
 	b->log.payload = opts->payload;
 	int rc = check_assignments(&b->vars.overrides, opts->env_overrides, err);

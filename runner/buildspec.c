@@ -30,20 +30,27 @@ runner_status runner_stage_buildspec(runner_build *b, runner_outcome *o)
 {
 	cbl_error *e = NULL;
 	struct stat st;
+	/* the path as the build sees it */
+	size_t sl = strlen(b->src.source_dir);
+	char *inner = !strncmp(b->src.buildspec_path, b->src.source_dir, sl) && b->src.buildspec_path[sl] == '/'
+			      ? cbl_xasprintf("%s%s", b->src.src_inner, b->src.buildspec_path + sl)
+			      : cbl_xstrdup(b->src.buildspec_path);
 	if (stat(b->src.buildspec_path, &st) < 0) {
-		if (errno == ENOENT)
-			runner_outcome_set(b, o, "YAML_FILE_ERROR", "YAML file does not exist");
+		/* the service says only "YAML file does not exist"; the paths
+		 * (the build's, and this machine's when it differs) are ours */
+		if (errno == ENOENT && !strcmp(inner, b->src.buildspec_path))
+			runner_outcome_setf(b, o, "YAML_FILE_ERROR", "YAML file does not exist: %s", inner);
+		else if (errno == ENOENT)
+			runner_outcome_setf(b, o, "YAML_FILE_ERROR", "YAML file does not exist: %s (on this machine: %s)",
+					    inner, b->src.buildspec_path);
 		else
-			runner_outcome_setf(b, o, "YAML_FILE_ERROR", "stat %s: %s", b->src.buildspec_path, strerror(errno));
+			runner_outcome_setf(b, o, "YAML_FILE_ERROR", "stat %s: %s", inner, strerror(errno));
+		free(inner);
 		o->spec_invalid = true;
 		return RUNNER_STATUS_FAILED;
 	}
-	/* the path as the build sees it */
-	size_t sl = strlen(b->src.source_dir);
-	if (!strncmp(b->src.buildspec_path, b->src.source_dir, sl) && b->src.buildspec_path[sl] == '/')
-		runner_agent(b, "YAML location is %s%s", b->src.src_inner, b->src.buildspec_path + sl);
-	else
-		runner_agent(b, "YAML location is %s", b->src.buildspec_path);
+	runner_agent(b, "YAML location is %s", inner);
+	free(inner);
 	spec_parse_opts po = SPEC_PARSE_OPTS_INIT;
 	po.strict = b->cfg.strict;
 	if (spec_parse_file(&b->spec, &b->diags, b->src.buildspec_path, b->src.buildspec_display, &po, &e) < 0) {

@@ -195,7 +195,7 @@ static void join_keys(cbl_buf *out, const char *const *keys, size_t n)
  * commands appended to cmds (the default's, with $VERSION, for a version
  * the image does not have pre-installed). */
 static int select_from_file(const spec_runtimes *rts, const char *name, const char *v, spec_strlist *cmds,
-			    char **message)
+			    const char **chosen, char **message)
 {
 	const spec_runtime *rt = spec_runtimes_find(rts, name);
 	cbl_buf m = CBL_BUF_INIT;
@@ -210,6 +210,7 @@ static int select_from_file(const spec_runtimes *rts, const char *name, const ch
 		return -1;
 	}
 	const spec_runtime_version *rv = spec_runtime_select(rt, v);
+	*chosen = rv ? rv->key : NULL;
 	const spec_strlist *src = rv ? &rv->commands : rt->has_default ? &rt->default_commands : NULL;
 	if (!src) {
 		const char **keys = cbl_xcalloc(rt->n + 1, sizeof(char *));
@@ -234,6 +235,108 @@ static int select_from_file(const spec_runtimes *rts, const char *name, const ch
 	return 0;
 }
 
+/* The service's words for what the host lacks, then where to find it: the
+ * curated images that have it, and --host-runtimes. */
+static char *host_mismatch_message(const char *rt, const char *v, const images_host_choice *ch)
+{
+	cbl_buf m = CBL_BUF_INIT;
+	if (!ch->have) {
+		cbl_strv have = CBL_STRV_INIT;
+		images_host_runtimes(&have);
+		cbl_buf_printf(&m, "Unknown runtime named '%s'. This build image has the following runtimes: ", rt);
+		join_keys(&m, (const char *const *)have.v, have.n);
+		if (!have.n)
+			cbl_buf_puts(&m, "(none)");
+		cbl_strv_release(&have);
+	} else {
+		cbl_buf_printf(&m, "Unknown runtime version named '%s' of %s. This build image has the following "
+				   "versions: %s",
+			       v, rt, ch->key ? ch->key : ch->have);
+	}
+	images_catalog *cat = NULL;
+	cbl_strv having = CBL_STRV_INIT;
+	if (images_catalog_default(&cat, NULL) == 0)
+		images_catalog_having(cat, rt, v, &having);
+	images_catalog_free(cat);
+	if (!having.n)
+		cbl_buf_printf(&m, ". No curated image has %s %s", rt, v);
+	else if (having.n == 1)
+		cbl_buf_printf(&m, ". %s %s is in %s (-i %s)", rt, v, having.v[0], having.v[0]);
+	else if (having.n == 2)
+		cbl_buf_printf(&m, ". %s %s is in %s and %s (-i %s)", rt, v, having.v[0], having.v[1], having.v[0]);
+	else
+		cbl_buf_printf(&m, ". %s %s is in %s, %s and %zu more (-i %s)", rt, v, having.v[0], having.v[1],
+			       having.n - 2, having.v[0]);
+	cbl_strv_release(&having);
+	if (ch->have)
+		cbl_buf_printf(&m, "; --host-runtimes goes on with the host's %s %s", rt, ch->have);
+	else
+		cbl_buf_printf(&m, "; --host-runtimes goes on without %s", rt);
+	return cbl_buf_detach(&m);
+}
+
+int runner_host_runtime_check(const char *runtime, const char *version, cbl_error **err)
+{
+	images_host_choice ch;
+	int rc = images_host_choose(runtime, version, &ch, err);
+	if (rc == 0 && !ch.match) {
+		char *msg = host_mismatch_message(runtime, version, &ch);
+		rc = cbl_error_set(err, CBL_EINVAL, "%s", msg);
+		free(msg);
+	}
+	images_host_choice_release(&ch);
+	return rc;
+}
+
+/* runtime-versions on the host image: nothing is installed; each entry is
+ * matched against the host's runtime (images.h's rule) and the version the
+ * build gets is logged.  A mismatch fails, or with --host-runtimes is a
+ * warning and the build goes on with what the host has. */
+static runner_status host_versions(runner_build *b, const spec_kvlist *rv, char **code, char **message)
+{
+	for (size_t i = 0; i < rv->n; i++) {
+		const char *rt = rv->items[i].key;
+		const char *v = version_value(b, rv->items[i].value);
+		images_host_choice ch;
+		cbl_error *e = NULL;
+		if (images_host_choose(rt, v, &ch, &e) < 0) {
+			*code = cbl_xstrdup("YAML_FILE_ERROR");
+			*message = cbl_xstrdup(e->msg);
+			cbl_error_free(e);
+			return RUNNER_STATUS_FAILED;
+		}
+		if (!ch.match && !b->cfg.host_runtimes) {
+			*code = cbl_xstrdup("YAML_FILE_ERROR");
+			*message = host_mismatch_message(rt, v, &ch);
+			images_host_choice_release(&ch);
+			return RUNNER_STATUS_FAILED;
+		}
+		runner_agent(b, "Selecting '%s' runtime version '%s' based on manual selections...", rt, v);
+		if (!ch.match)
+			runner_warn(b, "%s %s requested, host has %s (--host-runtimes)", rt, v, ch.have ? ch.have : "none");
+		else if (ch.other_dist)
+			runner_agent(b, "[codebuild-local] %s %s: the host's %s %s, not %.*s (another distribution "
+					"of the same version)",
+				     rt, v, rt, ch.have, (int)strcspn(v, "0123456789"), v);
+		else
+			runner_agent(b, "[codebuild-local] %s %s: the host's %s %s", rt, v, rt, ch.have);
+		images_host_choice_release(&ch);
+	}
+	return RUNNER_STATUS_SUCCEEDED;
+}
+
+/* What a version form chose, when the form does not say it itself
+ * ("latest", "18.x"); chosen NULL: the image's default commands install v. */
+static void log_chosen(runner_build *b, const char *rt, const char *v, const char *chosen)
+{
+	if (!chosen)
+		runner_agent(b, "[codebuild-local] %s %s is not among the image's versions: its default commands "
+				"install it (VERSION=%s)",
+			     rt, v, v);
+	else if (strcmp(chosen, v))
+		runner_agent(b, "[codebuild-local] %s %s is %s", rt, v, chosen);
+}
+
 runner_status runner_runtime_versions(runner_build *b, spec_strlist *cmds, char **code, char **message)
 {
 	const spec_phase *inst = &b->spec->phases[SPEC_PHASE_INSTALL];
@@ -246,14 +349,15 @@ runner_status runner_runtime_versions(runner_build *b, spec_strlist *cmds, char 
 	cbl_error *e = NULL;
 	runner_status st = RUNNER_STATUS_SUCCEEDED;
 	char *bad = NULL;
-	bool host = !runner_image_rootfs(b);
+	if (!runner_image_rootfs(b))
+		return host_versions(b, &inst->runtime_versions, code, message);
 	spec_runtimes *rts = image_runtimes(b, &bad);
 	if (bad) {
 		*code = cbl_xstrdup("YAML_FILE_ERROR");
 		*message = bad;
 		return RUNNER_STATUS_FAILED;
 	}
-	if (!host && !rts) {
+	if (!rts) {
 		if (images_catalog_default(&cat, &e) == 0)
 			ci = images_catalog_find(cat, b->cfg.image);
 		cbl_error_clear(&e);
@@ -267,20 +371,26 @@ runner_status runner_runtime_versions(runner_build *b, spec_strlist *cmds, char 
 	for (size_t i = 0; i < inst->runtime_versions.n; i++) {
 		const spec_kv *kv = &inst->runtime_versions.items[i];
 		const char *v = version_value(b, kv->value);
+		const char *chosen = NULL;
+		char *key = NULL;
 		if (rts) {
-			if (select_from_file(rts, kv->key, v, cmds, message) < 0) {
+			if (select_from_file(rts, kv->key, v, cmds, &chosen, message) < 0) {
 				*code = cbl_xstrdup("YAML_FILE_ERROR");
 				st = RUNNER_STATUS_FAILED;
 				goto out;
 			}
-		} else if (images_runtime_check(ci, kv->key, v, NULL, &e) < 0) {
+		} else if (images_runtime_check(ci, kv->key, v, &key, &e) < 0) {
 			*code = cbl_xstrdup("YAML_FILE_ERROR");
 			*message = cbl_xstrdup(e->msg);
 			cbl_error_free(e);
 			st = RUNNER_STATUS_FAILED;
 			goto out;
+		} else {
+			chosen = key;
 		}
 		runner_agent(b, "Selecting '%s' runtime version '%s' based on manual selections...", kv->key, v);
+		log_chosen(b, kv->key, v, chosen);
+		free(key);
 	}
 	if (ci)
 		runner_warn(b, "%s has no /codebuild/image/config/runtimes.yml: its runtimes are checked against "

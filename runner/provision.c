@@ -253,6 +253,20 @@ static void compute_limits(runner_build *b, sandbox_opts *so)
 	if (b->cfg.compute_explicit) {
 		so->memory_bytes = (int64_t)ct->memory_gb << 30;
 		so->pids_max = 32768; /* ours: the service publishes no process limit */
+		/* how each limit is enforced here; a cgroup that turns out not
+		 * writable at start is a warning right after this line */
+		sandbox_limit_methods how;
+		sandbox_limit_methods_probe(&how);
+		char cpus[96];
+		if (!ct->vcpus)
+			snprintf(cpus, sizeof(cpus), "vCPUs not limited (Lambda compute publishes none)");
+		else if (how.cpus_available && how.cpus_available < ct->vcpus)
+			snprintf(cpus, sizeof(cpus), "%d vCPUs via %s (this machine has %d)", ct->vcpus, how.cpus,
+				 how.cpus_available);
+		else
+			snprintf(cpus, sizeof(cpus), "%d vCPUs via %s", ct->vcpus, how.cpus);
+		runner_agent(b, "[codebuild-local] Compute type %s: memory %d GB via %s, %s, processes %lld via %s",
+			     ct->name, ct->memory_gb, how.memory, cpus, (long long)so->pids_max, how.pids);
 	} else {
 		runner_agent(b, "[codebuild-local] Compute type %s (the default): its %d GB memory limit is not "
 				"enforced; pass --compute-type to enforce it",

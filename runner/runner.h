@@ -153,6 +153,8 @@ typedef struct runner_opts {
 					user shows the build on purpose (the sandbox hides the
 					host's private data otherwise); SRC must exist, DST is
 					absolute and not under /proc, /sys, /dev or /codebuild */
+	bool host_runtimes;          /* --host-runtimes: with the host image, a runtime-versions entry
+					the host lacks is a logged warning, not a failed build */
 } runner_opts;
 
 #define RUNNER_OPTS_INIT {0}
@@ -188,5 +190,15 @@ json_t *runner_build_reports(const runner_build *b);
 json_t *runner_build_record(runner_build *b);
 
 void runner_build_free(runner_build *b);
+
+/* One runtime-versions entry against the host image (the rule of
+ * images/images.h): 0 when the host has it.  Otherwise CBL_EINVAL with the
+ * service's YAML_FILE_ERROR message, then which curated images have it and
+ * what --host-runtimes does, e.g. "Unknown runtime version named '12' of
+ * nodejs. This build image has the following versions: 20. nodejs 12 is in
+ * aws/codebuild/standard:5.0 (-i aws/codebuild/standard:5.0);
+ * --host-runtimes goes on with the host's nodejs 20.20.2".  CBL_EIO when the
+ * host's version cannot be read. */
+int runner_host_runtime_check(const char *runtime, const char *version, cbl_error **err);
 
 #endif

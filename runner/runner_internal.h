@@ -166,6 +166,7 @@ typedef struct runner_config { /* build.c init_environment: what was asked for *
 	bool strict;
 	runner_bind *binds;      /* --mount, in order */
 	size_t n_binds;
+	bool host_runtimes;      /* --host-runtimes: the host's versions, mismatches logged */
 } runner_config;
 
 typedef struct runner_layout { /* build.c init_source / init_layout, provision.c, fetch.c, sources.c */

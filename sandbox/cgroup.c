@@ -6,6 +6,7 @@
 #include "util/fs.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,4 +187,19 @@ void sandbox_cgroups_remove(sandbox_handle *s)
 	s->cg_v2 = s->cg_mem = s->cg_pids = NULL;
 	free(s->cg_v2_parent);
 	s->cg_v2_parent = NULL;
+}
+
+void sandbox_limit_methods_probe(sandbox_limit_methods *out)
+{
+	/* the order of sandbox_cgroups_apply: a writable v2 hierarchy with the
+	 * memory controller, else the v1 controllers, else rlimits */
+	bool v2 = v2_has_memory() && access("/sys/fs/cgroup", W_OK) == 0;
+	out->memory = v2 ? "cgroup v2 memory.max"
+		      : access("/sys/fs/cgroup/memory", W_OK) == 0 ? "cgroup v1 memory.limit_in_bytes"
+								      : "RLIMIT_AS";
+	out->pids = v2 ? "cgroup v2 pids.max" : access("/sys/fs/cgroup/pids", W_OK) == 0 ? "cgroup v1 pids.max"
+											  : "RLIMIT_NPROC";
+	out->cpus = "CPU affinity";
+	cpu_set_t set;
+	out->cpus_available = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 0;
 }

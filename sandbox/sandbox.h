@@ -179,4 +179,17 @@ int sandbox_mount_overlay(sandbox_handle *s, const char *lower, const char *uppe
  * removes the cgroups.  NULL is fine. */
 void sandbox_free(sandbox_handle *s);
 
+/* How sandbox_start would enforce the limits on this machine, for the
+ * caller to say before it starts (a fallback at start is then a
+ * sandbox_warnings line): what it tries first that the machine offers
+ * writable.  Strings are static. */
+typedef struct sandbox_limit_methods {
+	const char *memory; /* "cgroup v2 memory.max", "cgroup v1 memory.limit_in_bytes" or "RLIMIT_AS" */
+	const char *pids;   /* "cgroup v2 pids.max", "cgroup v1 pids.max" or "RLIMIT_NPROC" */
+	const char *cpus;   /* "CPU affinity" (sched_setaffinity: what nproc counts) */
+	int cpus_available; /* CPUs this process may use, the most the affinity can give */
+} sandbox_limit_methods;
+
+void sandbox_limit_methods_probe(sandbox_limit_methods *out);
+
 #endif

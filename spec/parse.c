@@ -335,6 +335,7 @@ static void walk_phase(spec_ctx *c, spec_phase_id id, const spec_pair *p)
 		char *kpath = cbl_xasprintf("%s.%s", path, e->disp);
 		if (spec_name_is(e, "run-as")) {
 			spec_get_str(c, e, kpath, &ph->run_as);
+			ph->run_as_pos = spec_val_pos(e);
 		} else if (spec_name_is(e, "on-failure")) {
 			if (bs->version == SPEC_VERSION_0_1)
 				spec_warn(c, spec_key_pos(e), "on-failure is a version 0.2 key");
@@ -622,6 +623,7 @@ static void walk_root(spec_ctx *c, yaml_node_t *root)
 			continue;
 		} else if (spec_name_is(p, "run-as")) {
 			spec_get_str(c, p, "run-as", &bs->run_as);
+			bs->run_as_pos = spec_val_pos(p);
 		} else if (spec_name_is(p, "env")) {
 			walk_env(c, p);
 		} else if (spec_name_is(p, "environment_variables")) {

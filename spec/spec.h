@@ -88,6 +88,7 @@ typedef struct spec_phase {
 	spec_kvlist runtime_versions; /* install only */
 	spec_strlist commands;        /* a block scalar is one command */
 	spec_strlist finally;
+	spec_pos run_as_pos;          /* of the run-as value */
 } spec_phase;
 
 typedef struct spec_artifact {
@@ -225,6 +226,7 @@ typedef struct spec_buildspec {
 	size_t nreports;
 	spec_artifacts artifacts;
 	spec_cache cache;
+	spec_pos run_as_pos;       /* of the top-level run-as value */
 } spec_buildspec;
 
 void spec_buildspec_free(spec_buildspec *bs);

@@ -184,6 +184,8 @@ def test_runtime_selection_runs_the_image_runtimes_file(cbl, reg):
     ref = f"{reg.host}/test/build:runtimes"
     p = cbl("run", "-i", ref, rt_build(cbl, reg, "sel", {"python": "3.x", "nodejs": "20"}), check=0)
     assert "Selecting 'python' runtime version '3.x' based on manual selections..." in p.output
+    assert "[codebuild-local] python 3.x is 3.12" in p.output   # what the form chose
+    assert "nodejs 20 is" not in p.output                          # an exact key says it itself
     assert "Running command export PYVER=3.12" in p.output
     assert "Installing Python version 3.12 ..." in p.output
     assert "py=3.12 node=20" in p.output          # the exports carried into BUILD
@@ -191,6 +193,10 @@ def test_runtime_selection_runs_the_image_runtimes_file(cbl, reg):
     assert "Running command export NODEVER=20" in ds  # they ran in DOWNLOAD_SOURCE
     p = cbl("run", "-i", ref, rt_build(cbl, reg, "custom", {"python": "3.9"}), check=0)
     assert "Installing custom Python version 3.9 ..." in p.output and "py=custom-3.9" in p.output
+    assert ("[codebuild-local] python 3.9 is not among the image's versions: its default commands install "
+            "it (VERSION=3.9)") in p.output
+    p = cbl("run", "-i", ref, rt_build(cbl, reg, "latest", {"python": "latest"}), check=0)
+    assert "[codebuild-local] python latest is 3.12" in p.output and "py=3.12" in p.output
 
 
 def test_runtime_selection_errors_name_what_the_image_has(cbl, reg):

@@ -314,7 +314,13 @@ def test_missing_buildspec(cbl, tmp_path):
     d = tmp_path / "empty"
     d.mkdir()
     p = cbl("run", d, check=2)
-    assert "Phase context status code: YAML_FILE_ERROR Message: YAML file does not exist" in p.output
+    # the service's words, then the path it looked for: the build's and this machine's
+    assert re.search(r"Phase context status code: YAML_FILE_ERROR Message: YAML file does not exist: "
+                     r"/codebuild/output/src\d+/src/buildspec\.yml \(on this machine: "
+                     + re.escape(str(d / "buildspec.yml")) + r"\)$", p.output, re.M), p.output
+    p = cbl("run", "-b", "ci/nope.yml", d, check=2)
+    assert re.search(r"YAML file does not exist: /codebuild/output/src\d+/src/ci/nope\.yml \(on this machine: "
+                     + re.escape(str(d / "ci" / "nope.yml")) + r"\)$", p.output, re.M), p.output
 
 
 def test_invalid_buildspec_exit_2_with_position(cbl):
@@ -428,3 +434,109 @@ def test_help_everywhere(cbl):
     p = cbl("no-such-command", check=2)
     assert "unknown command" in p.stderr
     p = cbl("run", "--no-such-flag", check=2)
+
+
+def test_did_you_mean(cbl):
+    # one line, the nearest name and where the help is: never the usage
+    cases = [
+        (("runn",), "unknown command 'runn'", "did you mean 'run'? (see 'codebuild-local --help')"),
+        (("version",), "unknown command 'version'", "did you mean '--version'?"),
+        (("valdiate",), "unknown command 'valdiate'", "did you mean 'validate'?"),
+        (("run", "--netwrk", "none"), "run: unknown option '--netwrk'",
+         "did you mean '--network'? (see 'codebuild-local run --help')"),
+        (("run", "--buildpsec", "x.yml"), "run: unknown option '--buildpsec'", "did you mean '--buildspec'?"),
+        (("validate", "--stirct"), "validate: unknown option '--stirct'",
+         "did you mean '--strict'? (see 'codebuild-local validate --help')"),
+        (("images", "pul", "x"), "unknown images command 'pul'", "did you mean 'pull'?"),
+        (("cache", "lss"), "unknown cache subcommand 'lss'", "did you mean 'ls'?"),
+        (("list-projects", "--sort-byy", "NAME"), "unknown option '--sort-byy'", "did you mean '--sort-by'?"),
+    ]
+    for args, first, second in cases:
+        p = cbl(*args, check=2)
+        lines = p.stderr.splitlines()
+        assert lines == [f"codebuild-local: error: {first}", lines[1]] and lines[1].startswith(second), \
+            (args, p.stderr)
+        assert "usage:" not in p.output
+    p = cbl("frobnicate", check=2)
+    assert p.stderr == "codebuild-local: error: unknown command 'frobnicate' (see 'codebuild-local --help')\n"
+    p = cbl("run", "--json=yes", check=2)
+    assert p.stderr == ("codebuild-local: error: run: option '--json' takes no value "
+                        "(see 'codebuild-local run --help')\n")
+    p = cbl("run", "-i", check=2)
+    assert p.stderr == "codebuild-local: error: run: option '-i' needs a value (see 'codebuild-local run --help')\n"
+
+
+def host_version(cmd, *args):
+    """The host runtime's whole version as it prints it, or None."""
+    try:
+        out = subprocess.run([cmd, *args], capture_output=True, text=True, timeout=30)
+    except OSError:
+        return None
+    m = re.search(r"(\d+(?:\.\d+)*)", out.stdout + out.stderr)
+    return m.group(1) if m else None
+
+
+HOST_RT = "version: 0.2\nphases:\n  install:\n    runtime-versions:\n{rt}  build:\n    commands:\n      - echo built\n"
+
+
+def test_host_runtime_mismatch_names_the_images_and_the_flag(cbl):
+    node = host_version("node", "--version")
+    if not node:
+        pytest.skip("no node on this host")
+    want = "12" if not node.startswith("12.") else "14"
+    src = cbl.project("hostrt", HOST_RT.format(rt=f"      nodejs: {want}\n"))
+    p = cbl("run", src, check=2)
+    m = re.search(r"YAML_FILE_ERROR Message: Unknown runtime version named '(\d+)' of nodejs\. This build image "
+                  r"has the following versions: (\d+)\. (.*)$", p.output, re.M)
+    assert m and m.group(1) == want and m.group(2) == node.split(".")[0], p.output
+    hint = m.group(3)
+    if os.uname().machine == "x86_64":
+        assert hint.startswith(f"nodejs {want} is in aws/codebuild/standard:5.0 (-i aws/codebuild/standard:5.0)"), hint
+    assert hint.endswith(f"; --host-runtimes goes on with the host's nodejs {node}"), hint
+    assert "echo built" not in p.output
+    # --host-runtimes: the mismatch is logged and the build goes on with the host's
+    p = cbl("run", "--host-runtimes", src, check=0)
+    assert f"[codebuild-local] WARNING: nodejs {want} requested, host has {node} (--host-runtimes)" in p.output
+    assert "Running command echo built" in p.output
+
+
+def test_host_runtimes_log_the_version_they_give(cbl):
+    py = host_version("python3", "--version")
+    node = host_version("node", "--version")
+    rts = f"      python: latest\n      nodejs: {node.split('.')[0]}.x\n" if node else "      python: latest\n"
+    rts += "      cobolscript: 9\n"
+    src = cbl.project("hostlog", HOST_RT.format(rt=rts))
+    p = cbl("run", src, check=2)
+    assert ("Unknown runtime named 'cobolscript'. This build image has the following runtimes: " in p.output)
+    assert "No curated image has cobolscript 9; --host-runtimes goes on without cobolscript" in p.output
+    p = cbl("run", "--host-runtimes", src, check=0)
+    assert f"[codebuild-local] python latest: the host's python {py}" in p.output, p.output
+    if node:
+        assert f"[codebuild-local] nodejs {node.split('.')[0]}.x: the host's nodejs {node}" in p.output
+    assert "[codebuild-local] WARNING: cobolscript 9 requested, host has none (--host-runtimes)" in p.output
+
+
+def test_host_java_from_another_distribution(cbl):
+    out = subprocess.run(["sh", "-c", "java -version 2>&1"], capture_output=True, text=True).stdout
+    m = re.search(r'version "(?:1\.)?(\d+)[^"]*"', out)
+    if not m or "corretto" in out.lower():
+        pytest.skip("needs a java that is not Corretto")
+    major = m.group(1)
+    src = cbl.project("hostjava", HOST_RT.format(rt=f"      java: corretto{major}\n"))
+    p = cbl("run", src, check=0)
+    assert re.search(rf"\[codebuild-local\] java corretto{major}: the host's java {major}[.\d_]*, not corretto "
+                     r"\(another distribution of the same version\)", p.output), p.output
+
+
+def test_compute_type_says_how_its_limits_are_enforced(cbl):
+    if os.geteuid() != 0:
+        pytest.skip("the limits are enforced by the sandbox as root")
+    src = cbl.project("limits", "version: 0.2\nphases:\n  build:\n    commands:\n      - nproc\n")
+    p = cbl("run", "--compute-type", "BUILD_GENERAL1_MEDIUM", src, check=0)
+    assert re.search(r"\[codebuild-local\] Compute type BUILD_GENERAL1_MEDIUM: "
+                     r"memory 7 GB via (cgroup v2 memory\.max|cgroup v1 memory\.limit_in_bytes|RLIMIT_AS), "
+                     r"4 vCPUs via CPU affinity( \(this machine has \d+\))?, "
+                     r"processes 32768 via (cgroup v2 pids\.max|cgroup v1 pids\.max|RLIMIT_NPROC)$",
+                     p.output, re.M), p.output
+    p = cbl("run", src, check=0)
+    assert "Compute type BUILD_GENERAL1_SMALL (the default): its 3 GB memory limit is not enforced" in p.output

@@ -66,3 +66,99 @@ def test_yaml_syntax_error(cbl):
 def test_missing_file(cbl, tmp_path):
     p = cbl("validate", tmp_path / "nothing-here", check=2)
     assert "buildspec.yml" in p.output
+
+
+def host_node():
+    import subprocess
+    try:
+        out = subprocess.run(["node", "--version"], capture_output=True, text=True, timeout=30).stdout
+    except OSError:
+        return None
+    m = re.search(r"(\d+(?:\.\d+)*)", out)
+    return m.group(1) if m else None
+
+
+def test_runtimes_checked_against_the_host_without_image(cbl):
+    # run (host image) exits 2 on this; validate says so instead of "valid"
+    node = host_node()
+    src = cbl.project("rthost", """version: 0.2
+phases:
+  install:
+    runtime-versions:
+      cobolscript: 9
+  build:
+    commands:
+      - make
+""")
+    p = cbl("validate", src, check=0)
+    assert re.search(r"buildspec\.yml:5:7: warning: the host image \(run's default\): Unknown runtime named "
+                     r"'cobolscript'\. This build image has the following runtimes: .*\. No curated image has "
+                     r"cobolscript 9; --host-runtimes goes on without cobolscript$", p.stdout, re.M), p.output
+    assert re.search(r"valid \(version 0\.2, 1 warning\)", p.stdout), p.output
+    p = cbl("validate", "--strict", src, check=2)
+    assert "buildspec.yml:5:7: error: the host image (run's default): Unknown runtime named 'cobolscript'" \
+        in p.stderr, p.output
+    p = cbl("validate", "-i", "host", src, check=2)
+    assert "buildspec.yml:5:7: error: Unknown runtime named 'cobolscript'" in p.stderr, p.output
+    assert "invalid for host (1 error against the image)" in p.stderr
+    if node:
+        (src / "buildspec.yml").write_text(f"version: 0.2\nphases:\n  install:\n    runtime-versions:\n"
+                                           f"      nodejs: \"{node.split('.')[0]}.x\"\n      java: latest\n"
+                                           f"  build:\n    commands: [make]\n")
+        p = cbl("validate", src, check=0)
+        assert "warning:" not in p.output and "valid (version 0.2, 0 warnings)" in p.stdout, p.output
+        (src / "buildspec.yml").write_text("version: 0.2\nphases:\n  install:\n    runtime-versions:\n"
+                                           "      nodejs: 4\n  build:\n    commands: [make]\n")
+        p = cbl("validate", src, check=0)
+        assert re.search(r"buildspec\.yml:5:7: warning: the host image \(run's default\): Unknown runtime version "
+                         r"named '4' of nodejs\. This build image has the following versions: \d+\. No curated "
+                         r"image has nodejs 4; --host-runtimes goes on with the host's nodejs "
+                         + re.escape(node) + "$", p.stdout, re.M), p.output
+
+
+def passwd_has(user):
+    with open("/etc/passwd") as f:
+        return any(line.split(":")[0] == user for line in f)
+
+
+RUN_AS = """version: 0.2
+run-as: {top}
+phases:
+  build:
+    run-as: {phase}
+    commands:
+      - make
+"""
+
+
+def test_run_as_user_the_image_lacks(cbl, tmp_path):
+    src = cbl.project("runas", RUN_AS.format(top="codebuild-user", phase="root"))
+    if passwd_has("codebuild-user"):
+        cbl("validate", src, check=0)
+    else:
+        p = cbl("validate", src, check=0)
+        assert ("buildspec.yml:2:9: warning: run-as 'codebuild-user': the host image has no user 'codebuild-user' "
+                "(not in its /etc/passwd): the phase would fault; the curated images have it "
+                "(-i aws/codebuild/standard:7.0)") in p.stdout, p.output
+        assert "valid (version 0.2, 1 warning)" in p.stdout
+        cbl("validate", "--strict", src, check=2)
+    # the curated images have codebuild-user (and root)
+    p = cbl("validate", "-i", "aws/codebuild/standard:7.0", src, check=0)
+    assert "warning:" not in p.output, p.output
+    (src / "buildspec.yml").write_text(RUN_AS.format(top="root", phase="builder"))
+    p = cbl("validate", "-i", "aws/codebuild/amazonlinux-x86_64-standard:6.0", src, check=0)
+    assert ("buildspec.yml:5:13: warning: run-as 'builder': aws/codebuild/amazonlinux-x86_64-standard:6.0 has no "
+            "user 'builder' (its users: root, codebuild-user)") in p.stdout, p.output
+    # a directory image: its own /etc/passwd
+    root = tmp_path / "rootfs"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "passwd").write_text("root:x:0:0::/root:/bin/sh\nbuilder:x:1000:1000::/home/b:/bin/sh\n")
+    p = cbl("validate", "-i", root, src, check=0)
+    assert "warning:" not in p.output, p.output
+    (src / "buildspec.yml").write_text(RUN_AS.format(top="root", phase="codebuild-user"))
+    p = cbl("validate", "-i", root, src, check=0)
+    assert f"buildspec.yml:5:13: warning: run-as 'codebuild-user': {root} has no user 'codebuild-user'" in p.stdout
+    # a uid is not looked up
+    (src / "buildspec.yml").write_text(RUN_AS.format(top="1000", phase="0"))
+    p = cbl("validate", src, check=0)
+    assert "warning:" not in p.output, p.output

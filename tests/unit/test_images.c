@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -774,6 +775,25 @@ static void test_catalog(void)
 	ok(!images_curated_versions(s7, "rust"), "standard:7.0 has no rust");
 	const images_curated *s8 = images_catalog_find(c, "aws/codebuild/standard:8.0");
 	ok(s8 && images_runtime_check(s8, "rust", "1.93", NULL, &e) == 0, "standard:8.0 has rust 1.93");
+	ok(images_curated_has_user(s7, "codebuild-user") && images_curated_has_user(s7, "root") &&
+	   !images_curated_has_user(s7, "bob"), "curated images have codebuild-user and root");
+	is_str(images_curated_users(s7)[1], "codebuild-user", "the catalog's users");
+	cbl_strv having = CBL_STRV_INIT;
+	images_catalog_having(c, "nodejs", "12", &having);
+	struct utsname un;
+	bool amd64 = uname(&un) == 0 && !strcmp(un.machine, "x86_64");
+	if (amd64)
+		ok(having.n == 1 && !strcmp(having.v[0], "aws/codebuild/standard:5.0"), "nodejs 12: standard:5.0 only");
+	cbl_strv_release(&having);
+	images_catalog_having(c, "golang", "1.x", &having);
+	if (amd64)
+		ok(having.n >= 3 && !strcmp(having.v[0], "aws/codebuild/standard:7.0") &&
+		   !strcmp(having.v[1], "aws/codebuild/standard:8.0"),
+		   "golang 1.x: the maintained images first, in catalog order");
+	cbl_strv_release(&having);
+	images_catalog_having(c, "cobol", "1", &having);
+	ok(having.n == 0, "nobody has cobol");
+	cbl_strv_release(&having);
 	images_catalog_free(c);
 
 	const char *small = "{\"images\":[{\"name\":\"x/y:1\",\"runtimes\":{}}]}";
@@ -806,6 +826,29 @@ static void test_catalog(void)
 		is_str(g, hv[i].want, "host %s version %s", hv[i].rt, hv[i].want);
 		free(g);
 	}
+	static const char *const full[] = {"18.19.0", "3.11.2", "17.0.9", "8.0", "1.21.5", "3.1.2", "8.2.7",
+					   "8.0.100", "1.75.0", "20.10.24"};
+	for (size_t i = 0; i < ARRAY_SIZE(hv); i++) {
+		char *g = images_host_parse_full_version(hv[i].rt, hv[i].out);
+		is_str(g, full[i], "host %s full version %s", hv[i].rt, full[i]);
+		free(g);
+	}
+	/* the one rule for the host image */
+	struct {
+		const char *have, *want;
+		bool match;
+	} rule[] = {
+		{"20.20.2", "20", true},        {"20.20.2", "20.x", true},     {"20.20.2", "20.20", true},
+		{"20.20.2", "latest", true},    {"20.20.2", "12", false},      {"20.20.2", "2", false},
+		{"20.20.2", "20.2", false},     {"3.11.7", "3", true},         {"3.11.7", "3.x", true},
+		{"3.11.7", "3.11", true},       {"3.11.7", "3.11.x", true},    {"3.11.7", "3.1", false},
+		{"3.11.7", "3.12", false},      {"17.0.15", "corretto17", true}, {"17.0.15", "openjdk17", true},
+		{"17.0.15", "corretto11", false}, {"17.0.15", "corretto", false}, {"17.0.15", "x", false},
+		{"1.21.5", "1.x", true},        {"1.21.5", "1.21", true},      {"1.21.5", "1.22", false},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(rule); i++)
+		ok(images_host_version_matches(rule[i].have, rule[i].want) == rule[i].match, "host %s %s %s",
+		   rule[i].have, rule[i].match ? "matches" : "does not match", rule[i].want);
 	/* the host image: python3 is on every machine that runs these tests */
 	cbl_strv have = CBL_STRV_INIT;
 	images_host_runtimes(&have);
@@ -824,6 +867,15 @@ static void test_catalog(void)
 	ok(images_runtime_check(NULL, "cobol", "1", NULL, &e) == CBL_EINVAL && strstr(e->msg, "python"),
 	   "unknown host runtime lists the host's");
 	cbl_error_clear(&e);
+	images_host_choice ch;
+	ok(images_host_choose("python", "3.x", &ch, &e) == 0 && ch.have && ch.match && ch.key &&
+	   !strncmp(ch.have, ch.key, strlen(ch.key)) && strlen(ch.have) > strlen(ch.key),
+	   "host python 3.x: %s (%s)", ch.have ? ch.have : "?", ch.key ? ch.key : "?");
+	images_host_choice_release(&ch);
+	ok(images_host_choose("python", "2.7", &ch, &e) == 0 && ch.have && !ch.match, "host python 2.7: no match");
+	images_host_choice_release(&ch);
+	ok(images_host_choose("cobol", "1", &ch, &e) == 0 && !ch.have && !ch.match, "host cobol: none");
+	images_host_choice_release(&ch);
 	free(hv3);
 	cbl_strv_release(&have);
 }

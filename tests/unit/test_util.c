@@ -1,4 +1,5 @@
-/* Unit tests for util/: buffers, errors, env vectors, durations, files, JSON helpers, the dlopen loader. */
+/* Unit tests for util/: buffers, errors, env vectors, durations, files, JSON helpers, the dlopen loader,
+ * did-you-mean. */
 #include "tests/unit/tap.h"
 #include "util/alloc.h"
 #include "util/buf.h"
@@ -7,6 +8,7 @@
 #include "util/fs.h"
 #include "util/json.h"
 #include "util/strv.h"
+#include "util/suggest.h"
 #include "util/time.h"
 
 #include <stdlib.h>
@@ -231,8 +233,31 @@ static void test_dl(void)
 	cbl_error_clear(&e);
 }
 
+static void test_suggest(void)
+{
+	ok(cbl_edit_distance("", "") == 0 && cbl_edit_distance("run", "") == 3 && cbl_edit_distance("", "ab") == 2,
+	   "distance to nothing");
+	ok(cbl_edit_distance("runn", "run") == 1, "one deletion");
+	ok(cbl_edit_distance("valdiate", "validate") == 1, "a transposition is one edit");
+	ok(cbl_edit_distance("kitten", "sitting") == 3, "kitten -> sitting");
+	ok(cbl_edit_distance("version", "--version") == 2, "two insertions");
+	static const char *const cmds[] = {"run", "validate", "images", "serve", "start-build", "stop-build",
+					   "--version", "--help"};
+	size_t n = sizeof(cmds) / sizeof(cmds[0]);
+	is_str(cbl_suggest("runn", cmds, n), "run", "runn -> run");
+	is_str(cbl_suggest("valdiate", cmds, n), "validate", "valdiate -> validate");
+	is_str(cbl_suggest("version", cmds, n), "--version", "version -> --version");
+	is_str(cbl_suggest("val", cmds, n), "validate", "a prefix of one name");
+	is_str(cbl_suggest("stat-build", cmds, n), "start-build", "the nearest, then the first of equals");
+	ok(cbl_suggest("st", cmds, n) == NULL, "a prefix of two names: none");
+	ok(cbl_suggest("xyz", cmds, n) == NULL, "nothing near");
+	ok(cbl_suggest("run", cmds, n) == NULL, "the word itself is no suggestion");
+	ok(cbl_suggest("", cmds, n) == NULL, "nothing for nothing");
+}
+
 int main(void)
 {
+	test_suggest();
 	test_buf();
 	test_error();
 	test_env();
