@@ -245,6 +245,11 @@ static const run_opt run_opts[] = {
 						"namespaces on a throw-away copy-on-write root; none: run\n"
 						"directly on this machine, unisolated (said in the log)"},
 	{"network", 0, "MODE", FN(opt_network), "default (the host's network) or none (loopback only)"},
+	{"privileged", 0, NULL, FIELD(privileged),
+	 "privilegedMode: the build's root keeps every capability,\n"
+	 "without seccomp filter, /proc/sys writable (docker-in-docker);\n"
+	 "by default it has a container's default capabilities and\n"
+	 "seccomp profile"},
 	{"source-mode", 0, "MODE", FN(opt_source_mode),
 	 "snapshot (default): the build sees a copy-on-write view of\n"
 	 "DIR and can never change it; mount: DIR itself, read-write"},

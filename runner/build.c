@@ -103,6 +103,7 @@ static int init_environment(runner_build *b, const runner_opts *opts, cbl_error 
 	b->cfg.sandbox_mode = opts->sandbox;
 	b->src.source_mode = opts->source_mode;
 	b->cfg.network_none = opts->network_none;
+	b->cfg.privileged = opts->privileged;
 	if (b->cfg.network_none && b->cfg.sandbox_mode == RUNNER_SANDBOX_NONE)
 		return cbl_error_set(err, CBL_EINVAL, "--network none needs the sandbox (it cannot be combined "
 						      "with --sandbox none)");

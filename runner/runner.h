@@ -138,6 +138,9 @@ typedef struct runner_opts {
 	int64_t number;              /* its build number (0 = allocate the next one) */
 	runner_event_fn on_event;
 	void *payload;
+	bool privileged;             /* --privileged / privilegedMode: the build's root keeps every
+					capability, no seccomp filter, /proc/sys writable (for
+					docker-in-docker); said in the log */
 } runner_opts;
 
 #define RUNNER_OPTS_INIT {0}

@@ -156,6 +156,7 @@ typedef struct runner_config { /* build.c init_environment: what was asked for *
 	bool network_none;
 	int64_t timeout_ms;
 	bool strict;
+	bool privileged;         /* privilegedMode: the sandbox confines nothing but the view */
 } runner_config;
 
 typedef struct runner_layout { /* build.c init_source / init_layout, provision.c, fetch.c, sources.c */
