@@ -7,9 +7,9 @@
  * long-lived PID 1 inside the namespaces can fork each command cheaply,
  * reaps every orphan, and takes everything down with it.
  *
- * Why a fresh exec (sandbox_start clones, then the clone runs
- * /proc/self/exe SANDBOX_INIT_ARG) rather than the fork of the parent it
- * used to be: a fork is a copy of the runner, its memory (the state
+ * Why a fresh exec (sandbox_start clones, then the clone runs the embedded
+ * init program, sandbox/initexe/main.c, or /proc/self/exe, with
+ * SANDBOX_INIT_ARG) rather than the fork of the parent it used to be: a fork is a copy of the runner, its memory (the state
  * database's pages, a server's signing secret), its environment (the
  * invoking shell's AWS_SECRET_ACCESS_KEY) and its descriptors, and the
  * commands could read all of it from /proc/1.  The exec'd init starts with

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -27,61 +28,52 @@
 
 #include "util/banned.h"
 
-/* ---------------------------------------------------------------- records */
-
-int sandbox_send_rec(int fd, int kind, int status, int err, const char *msg)
-{
-	sandbox_rec r = {kind, status, err, {0}};
-	if (msg)
-		snprintf(r.msg, sizeof(r.msg), "%s", msg);
-	return cbl_write_all(fd, &r, sizeof(r));
-}
-
-int sandbox_read_full(int fd, void *buf, size_t len)
-{
-	char *p = buf;
-	while (len) {
-		ssize_t n = read(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-int sandbox_write_str(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	int rc = cbl_write_all(fd, s, strlen(s));
-	int e = errno;
-	close(fd);
-	errno = e;
-	return rc;
-}
-
 /* ---------------------------------------------------------------- start */
 
 /* Everything the clone needs before its exec, prepared beforehand: between
  * the clone of a (possibly multi-threaded) caller and the exec only
  * async-signal-safe calls run. */
 typedef struct init_exec {
-	int exe;                /* /proc/self/exe, O_PATH */
+	int elf;                /* the embedded init program, a sealed memfd */
+	int exe;                /* /proc/self/exe, O_PATH: where the kernel will not exec a memfd */
 	char *argv[3];
 	char *envp[2];
 	sandbox_rec failed;     /* what the clone reports when the exec fails */
 } init_exec;
 
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U
+#endif
+
+/* The embedded init in a sealed memfd: nobody can change what PID 1 runs
+ * (a file of the host could be rewritten through /proc/1/exe by a build
+ * with the capabilities to open it, as runc learned); -1 when this kernel
+ * has no executable memfds (vm.memfd_noexec = 2). */
+static int init_memfd(void)
+{
+	unsigned flags = MFD_CLOEXEC | MFD_ALLOW_SEALING;
+	int fd = memfd_create("codebuild-local-init", flags | MFD_EXEC);
+	if (fd < 0 && errno == EINVAL) /* before Linux 6.3: executable anyway */
+		fd = memfd_create("codebuild-local-init", flags);
+	if (fd < 0)
+		return -1;
+	size_t len = (size_t)(sandbox_init_elf_end - sandbox_init_elf);
+	if (cbl_write_all(fd, sandbox_init_elf, len) < 0 ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 static int init_exec_prepare(init_exec *x, cbl_error **err)
 {
+	x->elf = init_memfd();
 	/* the running program's file even if it was replaced or removed since */
 	x->exe = open("/proc/self/exe", O_PATH | O_CLOEXEC);
-	if (x->exe < 0)
-		return cbl_error_set_errno(err, CBL_EIO, errno, "sandbox: cannot open /proc/self/exe");
+	if (x->elf < 0 && x->exe < 0)
+		return cbl_error_set_errno(err, CBL_EIO, errno, "sandbox: no program to run as the init "
+								  "(memfd, /proc/self/exe)");
 	x->argv[0] = cbl_xstrdup("codebuild-local");
 	x->argv[1] = cbl_xstrdup(SANDBOX_INIT_ARG);
 	x->argv[2] = NULL;
@@ -93,15 +85,18 @@ static int init_exec_prepare(init_exec *x, cbl_error **err)
 	memset(&x->failed, 0, sizeof(x->failed));
 	x->failed.kind = SANDBOX_REC_SETUP_ERR;
 	x->failed.status = -1;
-	snprintf(x->failed.msg, sizeof(x->failed.msg), "exec the init (/proc/self/exe %s)", SANDBOX_INIT_ARG);
+	snprintf(x->failed.msg, sizeof(x->failed.msg), "exec the init (the embedded program, then "
+						       "/proc/self/exe %s)", SANDBOX_INIT_ARG);
 	return 0;
 }
 
 static void init_exec_release(init_exec *x)
 {
+	if (x->elf >= 0)
+		close(x->elf);
 	if (x->exe >= 0)
 		close(x->exe);
-	x->exe = -1;
+	x->elf = x->exe = -1;
 	for (int i = 0; i < 3; i++)
 		free(x->argv[i]);
 	free(x->envp[0]);
@@ -133,8 +128,9 @@ static __attribute__((noreturn)) void exec_init(init_exec *x, int sock, int out_
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	int nfd = null >= 0 ? fcntl(null, F_DUPFD_CLOEXEC, 10) : -1;
 	int o = out_fd >= 0 ? fcntl(out_fd, F_DUPFD_CLOEXEC, 10) : nfd;
-	int exe = fcntl(x->exe, F_DUPFD_CLOEXEC, 10);
-	if (s < 0 || nfd < 0 || o < 0 || exe < 0 || dup2(nfd, 0) < 0 || dup2(o, 1) < 0 || dup2(o, 2) < 0 ||
+	int elf = x->elf >= 0 ? fcntl(x->elf, F_DUPFD_CLOEXEC, 10) : -1;
+	int exe = x->exe >= 0 ? fcntl(x->exe, F_DUPFD_CLOEXEC, 10) : -1;
+	if (s < 0 || nfd < 0 || o < 0 || dup2(nfd, 0) < 0 || dup2(o, 1) < 0 || dup2(o, 2) < 0 ||
 	    dup2(s, SANDBOX_INIT_SOCK) < 0)
 		_exit(1);
 	cloexec_from(SANDBOX_INIT_SOCK + 1);
@@ -144,7 +140,10 @@ static __attribute__((noreturn)) void exec_init(init_exec *x, int sock, int out_
 		;
 	if (n != 1)
 		_exit(1); /* the parent gave up */
-	syscall(SYS_execveat, exe, "", x->argv, x->envp, AT_EMPTY_PATH);
+	if (elf >= 0)
+		syscall(SYS_execveat, elf, "", x->argv, x->envp, AT_EMPTY_PATH);
+	if (exe >= 0)
+		syscall(SYS_execveat, exe, "", x->argv, x->envp, AT_EMPTY_PATH);
 	x->failed.err = errno;
 	ssize_t w = write(SANDBOX_INIT_SOCK, &x->failed, sizeof(x->failed));
 	(void)w;
@@ -189,7 +188,7 @@ int sandbox_start(sandbox_handle **out, const sandbox_opts *o, cbl_error **err)
 {
 	sandbox_handle *s = cbl_xcalloc(1, sizeof(*s));
 	sandbox_plan p = SANDBOX_PLAN_INIT;
-	init_exec x = {.exe = -1};
+	init_exec x = {.elf = -1, .exe = -1};
 	char *plan = NULL;
 	size_t plan_len = 0;
 	int sv[2] = {-1, -1};

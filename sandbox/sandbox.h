@@ -25,15 +25,18 @@
  * leaves out the masks, the capability drop, no_new_privs and the filter
  * (docker's --privileged, for docker-in-docker builds).
  *
- * The init is out of the commands' reach: it is a fresh exec of the calling
- * program (/proc/self/exe, opened before the clone) rather than a fork of
- * it, so it holds none of the caller's memory, an empty environment (the
- * commands get theirs from sandbox_spawn) and only the descriptors it needs
- * (/dev/null, the output, its socket); it is not dumpable, so the commands
- * cannot ptrace it or read its /proc/1/{environ,mem,fd}.  Every program that
- * calls sandbox_start must therefore hand its arguments to
- * sandbox_init_main first thing in main() when argv[1] is SANDBOX_INIT_ARG
- * (cli/main.c and tests/unit/test_sandbox.c do).
+ * The init is out of the commands' reach: it is a fresh exec, not a fork of
+ * the caller, of a small program embedded in the library
+ * (sandbox/initexe/main.c) from a sealed memfd, so it holds none of the
+ * caller's memory, an empty environment (the commands get theirs from
+ * sandbox_spawn) and only the descriptors it needs (/dev/null, the output,
+ * its socket); it is not dumpable, so the commands cannot ptrace it or read
+ * its /proc/1/{environ,mem,fd}.  Where the kernel will not exec a memfd
+ * (vm.memfd_noexec = 2) the caller's own program runs as the init instead
+ * (/proc/self/exe, opened before the clone): every program that calls
+ * sandbox_start must therefore hand its arguments to sandbox_init_main
+ * first thing in main() when argv[1] is SANDBOX_INIT_ARG (cli/main.c and
+ * tests/unit/test_sandbox.c do).
  *
  * It knows nothing of builds: the caller says what goes where.
  *
@@ -163,7 +166,8 @@ int sandbox_mount_overlay(sandbox_handle *s, const char *lower, const char *uppe
 void sandbox_free(sandbox_handle *s);
 
 /* The hidden argument that makes a program the sandbox's init: sandbox_start
- * runs `/proc/self/exe SANDBOX_INIT_ARG` in the new namespaces. */
+ * runs `<init program> SANDBOX_INIT_ARG` in the new namespaces, the embedded
+ * one or /proc/self/exe. */
 #define SANDBOX_INIT_ARG "__codebuild-local-sandbox-init"
 
 /* The init's entry point (PID 1 of the sandbox): call it with main's

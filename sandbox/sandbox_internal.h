@@ -148,8 +148,10 @@ int sandbox_step_run(const sandbox_step *s);
 int sandbox_plan_run_parent(sandbox_handle *s, const sandbox_plan *p, pid_t pid, cbl_error **err);
 
 /* ---- the init (init.c)
- * A fresh exec of the calling program (sandbox_init_main), started by
- * sandbox_start's clone with exactly these descriptors: 0 /dev/null, 1 and 2
+ * A fresh exec, started by sandbox_start's clone: of the embedded init
+ * program from a sealed memfd, or where the kernel refuses that of the
+ * calling program (both run sandbox_init_main), with exactly these
+ * descriptors: 0 /dev/null, 1 and 2
  * the commands' output, SANDBOX_INIT_SOCK the socket to the parent.  On that
  * socket the parent sends, once its IN_PARENT steps are done: the go byte
  * (read before the exec), the sync byte (SANDBOX_SYNC_BASE | which limits the
@@ -157,6 +159,9 @@ int sandbox_plan_run_parent(sandbox_handle *s, const sandbox_plan *p, pid_t pid,
  * plan.  Then the records below flow back, and the requests of
  * sandbox_spawn / sandbox_kill_all forth. */
 enum { SANDBOX_RLIM_AS = 1, SANDBOX_RLIM_NPROC = 2, SANDBOX_SYNC_BASE = 0x40 };
+/* The init program (sandbox/initexe/main.c), embedded by initbin.c. */
+extern const char sandbox_init_elf[];
+extern const char sandbox_init_elf_end[];
 enum { SANDBOX_INIT_SOCK = 3, SANDBOX_INIT_OUT = 1 };
 enum { SANDBOX_PLAN_MAX = 64 << 20 };
 

@@ -530,6 +530,11 @@ static void check_init(pid_t init, const char *leak_path)
 		closedir(d);
 	ok(d && n <= 5, "the init holds %d descriptors (0-3 and its signalfd)", n);
 	ok(!leaked, "an inheritable descriptor of the caller does not reach the init");
+	char exe[256];
+	snprintf(path, sizeof(path), "/proc/%ld/exe", (long)init);
+	ssize_t l = readlink(path, exe, sizeof(exe) - 1);
+	exe[l > 0 ? l : 0] = '\0';
+	ok(!strncmp(exe, "/memfd:codebuild-local-init", 27), "the init runs the embedded program (%s)", exe);
 }
 
 static void test_real(void)
