@@ -62,6 +62,26 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/tap.h $(LIB)
 # the catalog is embedded with .incbin, which -MMD does not see
 $(BUILD)/obj/images/catalog.o: images/catalog.json
 
+# The sandbox's init is a small program of its own (sandbox/initexe/main.c
+# with the util/ and sandbox/ objects it needs and libseccomp, nothing else),
+# embedded in the library by sandbox/initbin.c's .incbin and exec'd from a
+# sealed memfd (sandbox/sandbox.c): it starts in a third of the time this
+# program with its thirty libraries does.
+INIT_ELF := $(BUILD)/sandbox-init
+INIT_BIN_OBJ := $(BUILD)/obj/sandbox/initbin.o
+INIT_MAIN_OBJ := $(BUILD)/obj/sandbox/initexe/main.o
+INIT_LIB := $(BUILD)/libcodebuild-local-init.a
+$(INIT_LIB): $(filter-out $(INIT_BIN_OBJ),$(filter $(BUILD)/obj/util/% $(BUILD)/obj/sandbox/%,$(LIB_OBJ)))
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+$(INIT_ELF): $(INIT_MAIN_OBJ) $(INIT_LIB)
+	$(CC) $(LDFLAGS) -s -Wl,--as-needed -o $@ $(INIT_MAIN_OBJ) $(INIT_LIB) $(PKG_LIBS) -lpthread
+$(INIT_BIN_OBJ): sandbox/initbin.c $(INIT_ELF)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DSANDBOX_INIT_ELF='"$(INIT_ELF)"' -MMD -MP -c $< -o $@
+-include $(INIT_MAIN_OBJ:.o=.d)
+
 # Installs build and test dependencies when anything is missing.
 check-deps:
 	@bash scripts/install-deps.sh

@@ -276,6 +276,11 @@ static const run_opt run_opts[] = {
 	 "with :ro read-only (repeatable).  The sandbox hides the\n"
 	 "host's private data (/root, /home, /tmp, /run, ...):\n"
 	 "this is how a build gets some of it, on purpose"},
+	{"privileged", 0, NULL, FIELD(privileged),
+	 "privilegedMode: the build's root keeps every capability,\n"
+	 "without seccomp filter, /proc/sys writable (docker-in-docker);\n"
+	 "by default it has a container's default capabilities and\n"
+	 "seccomp profile"},
 	{"source-mode", 0, "MODE", FN(opt_source_mode),
 	 "snapshot (default): the build sees a copy-on-write view of\n"
 	 "DIR and can never change it; mount: DIR itself, read-write"},

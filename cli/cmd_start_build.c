@@ -41,6 +41,8 @@ static const cli_api_arg start_args[] = {
 	{"image-override", "imageOverride", CA_STR, "build image"},
 	{"compute-type-override", "computeTypeOverride", CA_STR, "BUILD_GENERAL1_SMALL, ..."},
 	{"git-clone-depth-override", "gitCloneDepthOverride", CA_INT, "0 = full history"},
+	{"privileged-mode-override", "privilegedModeOverride", CA_BOOL,
+	 "the build's root keeps every capability, no seccomp filter (docker-in-docker)"},
 	{"source-type-override", "sourceTypeOverride", CA_STR, "GITHUB, ..., NO_SOURCE"},
 	{"source-location-override", "sourceLocationOverride", CA_STR, "git URL or file:// directory"},
 	{"secondary-sources-version-override", "secondarySourcesVersionOverride", CA_LIST_STRUCT,

@@ -3,6 +3,7 @@
 #include "cli/cli_api.h"
 #include "util/array.h"
 #include "util/alloc.h"
+#include "sandbox/sandbox.h"
 #include "util/buf.h"
 #include "util/suggest.h"
 
@@ -117,6 +118,10 @@ static void unknown_command(const char *word)
 
 int main(int argc, char **argv)
 {
+	/* PID 1 of a build's sandbox: this program exec'd again by
+	 * sandbox_start (sandbox/sandbox.h), with nothing of the caller */
+	if (argc > 1 && !strcmp(argv[1], SANDBOX_INIT_ARG))
+		return sandbox_init_main(argc, argv);
 	/* the build's PATH has a codebuild-hash-files link to this binary */
 	const char *prog = strrchr(argv[0], '/');
 	if (!strcmp(prog ? prog + 1 : argv[0], "codebuild-hash-files"))

@@ -106,6 +106,7 @@ static int init_environment(runner_build *b, const runner_opts *opts, cbl_error 
 	b->src.source_mode = opts->source_mode;
 	b->cfg.network = opts->network;
 	b->cfg.vpc_config = opts->vpc_config;
+	b->cfg.privileged = opts->privileged;
 	if ((unsigned)opts->network > RUNNER_NETWORK_NONE)
 		return cbl_error_set(err, CBL_EINVAL, "unknown network mode %d", (int)opts->network);
 	if (b->cfg.network == RUNNER_NETWORK_NONE && b->cfg.sandbox_mode == RUNNER_SANDBOX_NONE)

@@ -232,6 +232,13 @@ static int map_environment(launch_map *m, cbl_error **err)
 		return rc;
 	if (s)
 		m->o->compute_type = s;
+	/* privilegedMode, and StartBuild's privilegedModeOverride beating it */
+	json_t *priv = json_object_get(m->req, "privilegedModeOverride");
+	if (priv && !json_is_null(priv) && !json_is_boolean(priv))
+		return cbl_error_set(err, CBL_EINVAL, "privilegedModeOverride must be a boolean");
+	if (!json_is_boolean(priv))
+		priv = json_object_get(env, "privilegedMode");
+	m->o->privileged = json_is_true(priv);
 	if ((rc = env_list(json_object_get(env, "environmentVariables"), "environment variable",
 			   &m->mem->project_env, err)) ||
 	    (rc = env_list(json_object_get(m->req, "environmentVariablesOverride"),

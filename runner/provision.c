@@ -320,6 +320,7 @@ static int provision_sandbox(runner_build *b, cbl_error **err)
 	so.hostname = "codebuild-local";
 	so.network = sandbox_network_of(b->cfg.network);
 	so.out_fd = b->out_pipe[1];
+	so.privileged = b->cfg.privileged;
 	compute_limits(b, &so);
 	int rc = sandbox_start(&b->sandbox, &so, err);
 	free(mounts);
@@ -330,6 +331,11 @@ static int provision_sandbox(runner_build *b, cbl_error **err)
 		return rc;
 	for (const char *const *w = sandbox_warnings(b->sandbox); *w; w++)
 		runner_warn(b, "%s", *w);
+	if (b->cfg.privileged)
+		runner_warn(b, "privileged mode (--privileged / privilegedMode): the build's root has every "
+			       "capability, no seccomp filter and a writable /proc/sys; it can take over this "
+			       "machine (%s)",
+			    geteuid() == 0 ? "as root: the host's root" : "not root: the invoking user");
 	if (geteuid() != 0)
 		runner_warn(b, "not root: the sandbox shows the host's / read-only (no overlay in an "
 			       "unprivileged user namespace); /tmp, /var/tmp, /root, /home, /run, /srv, /mnt and "

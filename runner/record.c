@@ -109,7 +109,7 @@ static json_t *record_environment(const runner_build *b)
 		json_array_append_new(evs, e);
 	}
 	json_object_set_new(env, "environmentVariables", evs);
-	json_object_set_new(env, "privilegedMode", json_false());
+	json_object_set_new(env, "privilegedMode", json_boolean(b->cfg.privileged));
 	json_object_set_new(env, "imagePullCredentialsType", json_string("CODEBUILD"));
 
 	return env;

@@ -155,6 +155,9 @@ typedef struct runner_opts {
 					absolute and not under /proc, /sys, /dev or /codebuild */
 	bool host_runtimes;          /* --host-runtimes: with the host image, a runtime-versions entry
 					the host lacks is a logged warning, not a failed build */
+	bool privileged;             /* --privileged / privilegedMode: the build's root keeps every
+					capability, no seccomp filter, /proc/sys writable (for
+					docker-in-docker); said in the log */
 } runner_opts;
 
 #define RUNNER_OPTS_INIT {0}

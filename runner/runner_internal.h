@@ -167,6 +167,7 @@ typedef struct runner_config { /* build.c init_environment: what was asked for *
 	runner_bind *binds;      /* --mount, in order */
 	size_t n_binds;
 	bool host_runtimes;      /* --host-runtimes: the host's versions, mismatches logged */
+	bool privileged;         /* privilegedMode: the sandbox confines nothing but the view */
 } runner_config;
 
 typedef struct runner_layout { /* build.c init_source / init_layout, provision.c, fetch.c, sources.c */

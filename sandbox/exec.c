@@ -7,7 +7,6 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <sched.h>
-#include <seccomp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -15,6 +14,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -100,26 +100,14 @@ static int bind_target(const char *source, const char *target)
 	return 0;
 }
 
-/* Read-only all the way down: a recursive bind brings submounts, which
- * MS_REMOUNT would leave writable (and in a user namespace it must repeat
- * the locked flags of each, which mount_setattr leaves alone). */
-static int remount_ro(const char *path)
-{
-	struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
-	if (syscall(SYS_mount_setattr, AT_FDCWD, path, AT_RECURSIVE, &attr, sizeof(attr)) == 0)
-		return 0;
-	if (errno != ENOSYS)
-		return -1;
-	return mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL);
-}
-
 /* One of the host's mounts in the view: an overlay like the root's, or a
  * read-only bind of it alone when it is read-only or overlayfs refuses it
  * (a file, a filesystem overlayfs does not take).  A mount point that is
  * gone (the mount was covered since) shows nothing. */
 static int submount(const sandbox_step *s)
 {
-	unsigned long flags = (unsigned long)s->num & (MS_NOSUID | MS_NODEV | MS_NOEXEC);
+	/* nodev like every mount but the minimal /dev's */
+	unsigned long flags = ((unsigned long)s->num & (MS_NOSUID | MS_NOEXEC)) | MS_NODEV;
 	if (s->arg && mount("overlay", s->path, "overlay", flags, s->arg) == 0)
 		return 0;
 	if (mount(s->src, s->path, NULL, MS_BIND, NULL) < 0)
@@ -144,57 +132,97 @@ static int keep_cpus(int64_t n)
 	return 0;
 }
 
-/* What a sandboxed command never needs and a breakout would (kernel
- * modules, kexec, handle-based opens, the kernel keyring, new mounts). */
-static int apply_seccomp(void)
+/* Adds attributes to the mount at path (all the mounts under it too with
+ * AT_RECURSIVE).  mount_setattr changes only those, keeping the flags a
+ * user namespace locked (a remount that forgot one would fail there);
+ * before Linux 5.12, a remount of the top mount with its current flags. */
+static int mount_add_attr(const char *path, unsigned recursive, uint64_t attr)
 {
-	static const int denied[] = {
-		SCMP_SYS(kexec_load), SCMP_SYS(kexec_file_load), SCMP_SYS(init_module),
-		SCMP_SYS(finit_module), SCMP_SYS(delete_module), SCMP_SYS(open_by_handle_at),
-		SCMP_SYS(keyctl), SCMP_SYS(add_key), SCMP_SYS(request_key), SCMP_SYS(mount),
-		SCMP_SYS(umount2), SCMP_SYS(pivot_root), SCMP_SYS(swapon), SCMP_SYS(swapoff),
-		SCMP_SYS(reboot), SCMP_SYS(fsopen), SCMP_SYS(fsmount), SCMP_SYS(move_mount),
-		SCMP_SYS(open_tree),
+	struct mount_attr a = {.attr_set = attr};
+	if (mount_setattr(AT_FDCWD, path, recursive, &a, sizeof(a)) == 0)
+		return 0;
+	if (errno != ENOSYS)
+		return -1;
+	struct statvfs sv;
+	if (statvfs(path, &sv) < 0)
+		return -1;
+	static const struct {
+		unsigned long st, ms;
+		uint64_t attr;
+	} flags[] = {
+		{ST_RDONLY, MS_RDONLY, MOUNT_ATTR_RDONLY}, {ST_NOSUID, MS_NOSUID, MOUNT_ATTR_NOSUID},
+		{ST_NODEV, MS_NODEV, MOUNT_ATTR_NODEV},    {ST_NOEXEC, MS_NOEXEC, MOUNT_ATTR_NOEXEC},
+		{ST_NOATIME, MS_NOATIME, 0},               {ST_NODIRATIME, MS_NODIRATIME, 0},
+		{ST_RELATIME, MS_RELATIME, 0},
 	};
-	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
-	if (!ctx)
+	unsigned long f = MS_REMOUNT | MS_BIND;
+	for (size_t i = 0; i < sizeof(flags) / sizeof(*flags); i++)
+		if ((sv.f_flag & flags[i].st) || (attr & flags[i].attr))
+			f |= flags[i].ms;
+	return mount(NULL, path, NULL, f, NULL);
+}
+
+/* A file gets /dev/null (the host's: this runs before the pivot) bound over
+ * it, a directory an empty read-only tmpfs; what this kernel does not have
+ * needs no hiding. */
+static int mask_path(const char *path)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -1;
+	if (S_ISDIR(st.st_mode))
+		return mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+			     "mode=0555,size=4k");
+	return mount("/dev/null", path, NULL, MS_BIND, NULL);
+}
+
+/* path bound over itself, then read-only: writes fail with EROFS whoever
+ * makes them, and the commands cannot unmount it (no SYS_ADMIN, and the
+ * seccomp filter) */
+static int readonly_path(const char *path)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -1;
+	if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) < 0)
 		return -1;
-	int rc = 0;
-	for (size_t i = 0; i < sizeof(denied) / sizeof(*denied) && !rc; i++)
-		if (denied[i] >= 0)
-			rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), denied[i], 0);
-	if (!rc)
-		rc = seccomp_load(ctx);
-	seccomp_release(ctx);
-	if (rc) {
-		errno = -rc;
-		return -1;
-	}
-	return 0;
+	return mount_add_attr(path, AT_RECURSIVE,
+			      MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
 }
 
 static int run_mount_step(const sandbox_step *s)
 {
+	unsigned long nodev = sandbox_step_nodev(s->kind) ? MS_NODEV : 0;
 	switch (s->kind) {
 	case SANDBOX_STEP_PRIVATE:
 		return mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
 	case SANDBOX_STEP_TMPFS: {
 		char opts[32];
 		snprintf(opts, sizeof(opts), "mode=%llo", (unsigned long long)s->num);
-		return mount("tmpfs", s->path, "tmpfs", MS_NOSUID | MS_NODEV, opts);
+		return mount("tmpfs", s->path, "tmpfs", MS_NOSUID | nodev, opts);
 	}
 	case SANDBOX_STEP_OVERLAY:
-		return mount("overlay", s->path, "overlay", 0, s->arg);
+		return mount("overlay", s->path, "overlay", nodev, s->arg);
 	case SANDBOX_STEP_BIND:
 		if (bind_target(s->arg, s->path) < 0)
 			return -1;
-		return mount(s->arg, s->path, NULL, MS_BIND | MS_REC, NULL);
+		/* the bind keeps its source's flags: a host directory where
+		 * device nodes work would let the build's root use one it made
+		 * (CAP_MKNOD is in the default set) */
+		if (mount(s->arg, s->path, NULL, MS_BIND | MS_REC, NULL) < 0)
+			return -1;
+		return nodev ? mount_add_attr(s->path, AT_RECURSIVE, MOUNT_ATTR_NODEV) : 0;
 	case SANDBOX_STEP_REMOUNT_RO:
-		return remount_ro(s->path);
+		/* submounts too (a read-only --mount of a tree with mounts) */
+		return mount_add_attr(s->path, AT_RECURSIVE, MOUNT_ATTR_RDONLY);
 	case SANDBOX_STEP_SUBMOUNT:
 		return submount(s);
+	case SANDBOX_STEP_MASK:
+		return mask_path(s->path);
+	case SANDBOX_STEP_READONLY:
+		return readonly_path(s->path);
 	case SANDBOX_STEP_PROC:
-		return mount("proc", s->path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+		return mount("proc", s->path, "proc", MS_NOSUID | nodev | MS_NOEXEC, NULL);
 	case SANDBOX_STEP_DEVPTS:
 		return mount("devpts", s->path, "devpts", MS_NOSUID | MS_NOEXEC,
 			     "newinstance,ptmxmode=0666,mode=620");
@@ -235,9 +263,11 @@ int sandbox_step_run(const sandbox_step *s)
 	case SANDBOX_STEP_NO_NEW_PRIVS:
 		return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 	case SANDBOX_STEP_SECCOMP:
-		return apply_seccomp();
+		return sandbox_seccomp_load();
 	case SANDBOX_STEP_RESOLV:
 		return sandbox_resolv_put(s->arg, s->path);
+	case SANDBOX_STEP_CAPS:
+		return sandbox_caps_limit((uint64_t)s->num);
 	default:
 		return run_mount_step(s);
 	}

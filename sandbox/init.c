@@ -7,8 +7,19 @@
  * long-lived PID 1 inside the namespaces can fork each command cheaply,
  * reaps every orphan, and takes everything down with it.
  *
- * It runs in a fork of the parent and reports over the socket as typed
- * records (sandbox_internal.h); it never returns.
+ * Why a fresh exec (sandbox_start clones, then the clone runs the embedded
+ * init program, sandbox/initexe/main.c, or /proc/self/exe, with
+ * SANDBOX_INIT_ARG) rather than the fork of the parent it used to be: a fork is a copy of the runner, its memory (the state
+ * database's pages, a server's signing secret), its environment (the
+ * invoking shell's AWS_SECRET_ACCESS_KEY) and its descriptors, and the
+ * commands could read all of it from /proc/1.  The exec'd init starts with
+ * none of that: an empty environment, descriptors 0-3 only, and it makes
+ * itself non-dumpable before anything runs inside, so a command (whatever
+ * its capabilities short of SYS_PTRACE) can neither ptrace it nor open its
+ * /proc/1/{environ,mem,fd/N}.  It also means the clone of a multi-threaded
+ * runner runs only async-signal-safe calls before the exec.
+ *
+ * It reports over the socket as typed records (sandbox_internal.h).
  */
 #include "sandbox/sandbox_internal.h"
 
@@ -18,12 +29,14 @@
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -143,19 +156,13 @@ static void rlimit_fallback(const sandbox_step *st, int sync)
 		setrlimit(RLIMIT_NPROC, &rl);
 }
 
-static void init_setup(const sandbox_plan *p, int sock, int sync_fd)
+static void init_setup(const sandbox_plan *p, int sock, int sync)
 {
 	char buf[256], desc[200];
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	/* wait until the parent has run its steps (id maps, cgroups) */
-	char c;
-	if (read(sync_fd, &c, 1) != 1)
-		_exit(1);
-	close(sync_fd);
 	for (size_t i = 0; i < p->n; i++) {
 		const sandbox_step *st = &p->v[i];
 		if (sandbox_step_side(st->kind) != SANDBOX_IN_INIT) {
-			rlimit_fallback(st, c);
+			rlimit_fallback(st, sync);
 			continue;
 		}
 		if (sandbox_step_run(st) < 0) {
@@ -214,8 +221,52 @@ static __attribute__((noreturn)) void init_serve(int sock, int out_fd)
 	_exit(0);
 }
 
-void sandbox_init_main(const sandbox_plan *p, int sock, int sync_fd, int out_fd)
+/* Reads what the parent sends once its steps are done: the sync byte and
+ * the plan (the go byte was read before the exec). */
+static int read_plan(int sock, sandbox_plan *p, int *sync)
 {
-	init_setup(p, sock, sync_fd);
-	init_serve(sock, out_fd);
+	unsigned char c;
+	uint32_t len;
+	if (sandbox_read_full(sock, &c, 1) < 0 || (c & ~0x3f) != SANDBOX_SYNC_BASE ||
+	    sandbox_read_full(sock, &len, sizeof(len)) < 0 || len > SANDBOX_PLAN_MAX)
+		return -1;
+	char *buf = malloc(len ? len : 1);
+	if (!buf)
+		return -1;
+	int rc = sandbox_read_full(sock, buf, len) < 0 ? -1 : sandbox_plan_decode(p, buf, len);
+	free(buf);
+	*sync = c;
+	return rc;
+}
+
+/* Started by sandbox_start with 0 /dev/null, 1 and 2 the output and the
+ * socket at SANDBOX_INIT_SOCK: anything else is not ours to serve. */
+static bool started_as_init(int argc, char **argv)
+{
+	struct stat st;
+	return argc == 2 && !strcmp(argv[1], SANDBOX_INIT_ARG) && getpid() == 1 &&
+	       fstat(SANDBOX_INIT_SOCK, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+int sandbox_init_main(int argc, char **argv)
+{
+	if (!started_as_init(argc, argv))
+		return 2;
+	/* before anything of the build runs: no ptrace, no /proc/1/mem,
+	 * environ or fd for the commands */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	prctl(PR_SET_NAME, "codebuild-local", 0, 0, 0);
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	/* an exec keeps ignored signals: the reaping needs SIGCHLD's default */
+	signal(SIGCHLD, SIG_DFL);
+	sandbox_plan p = SANDBOX_PLAN_INIT;
+	int sync = 0;
+	if (read_plan(SANDBOX_INIT_SOCK, &p, &sync) < 0) {
+		sandbox_send_rec(SANDBOX_INIT_SOCK, SANDBOX_REC_SETUP_ERR, -1, EPROTO,
+				 "the init could not read the plan from its parent");
+		_exit(1);
+	}
+	init_setup(&p, SANDBOX_INIT_SOCK, sync);
+	sandbox_plan_release(&p);
+	init_serve(SANDBOX_INIT_SOCK, SANDBOX_INIT_OUT);
 }

@@ -49,42 +49,54 @@ const char *sandbox_ns_name(sandbox_ns ns)
 	return (unsigned)ns < SANDBOX_NS_COUNT ? ns_kinds[ns].name : "?";
 }
 
+/* nodev: a kind that mounts where device nodes must not work (every mount
+ * but the minimal /dev's: its bound nodes and devpts; a mask binds the
+ * host's /dev/null, or mounts a nodev tmpfs) */
 static const struct step_kind {
 	const char *name;
 	sandbox_side side;
+	bool nodev;
 } step_kinds[SANDBOX_STEP_KIND_COUNT] = {
-	[SANDBOX_STEP_NAMESPACE] = {"namespace", SANDBOX_AT_CLONE},
-	[SANDBOX_STEP_UID_MAP] = {"uid-map", SANDBOX_IN_PARENT},
-	[SANDBOX_STEP_GID_MAP] = {"gid-map", SANDBOX_IN_PARENT},
-	[SANDBOX_STEP_MEMORY_LIMIT] = {"memory-limit", SANDBOX_IN_PARENT},
-	[SANDBOX_STEP_PIDS_LIMIT] = {"pids-limit", SANDBOX_IN_PARENT},
-	[SANDBOX_STEP_PRIVATE] = {"private", SANDBOX_IN_INIT},
-	[SANDBOX_STEP_MKDIR] = {"mkdir", SANDBOX_IN_INIT},
-	[SANDBOX_STEP_TMPFS] = {"tmpfs", SANDBOX_IN_INIT},
-	[SANDBOX_STEP_OVERLAY] = {"overlay", SANDBOX_IN_INIT},
-	[SANDBOX_STEP_BIND] = {"bind", SANDBOX_IN_INIT},
-	[SANDBOX_STEP_REMOUNT_RO] = {"remount-ro", SANDBOX_IN_INIT},
-	[SANDBOX_STEP_SUBMOUNT] = {"submount", SANDBOX_IN_INIT},
-	[SANDBOX_STEP_PROC] = {"proc", SANDBOX_IN_INIT},
-	[SANDBOX_STEP_DEVPTS] = {"devpts", SANDBOX_IN_INIT},
-	[SANDBOX_STEP_DEVNODE] = {"devnode", SANDBOX_IN_INIT},
-	[SANDBOX_STEP_SYMLINK] = {"symlink", SANDBOX_IN_INIT},
-	[SANDBOX_STEP_WRITE] = {"write", SANDBOX_IN_INIT},
-	[SANDBOX_STEP_HOSTS] = {"hosts", SANDBOX_IN_INIT},
-	[SANDBOX_STEP_HOSTNAME] = {"hostname", SANDBOX_IN_INIT},
-	[SANDBOX_STEP_LOOPBACK] = {"loopback", SANDBOX_IN_INIT},
-	[SANDBOX_STEP_PIVOT] = {"pivot", SANDBOX_IN_INIT},
-	[SANDBOX_STEP_CHDIR] = {"chdir", SANDBOX_IN_INIT},
-	[SANDBOX_STEP_CPUS] = {"cpus", SANDBOX_IN_INIT},
-	[SANDBOX_STEP_NO_NEW_PRIVS] = {"no-new-privs", SANDBOX_IN_INIT},
-	[SANDBOX_STEP_SECCOMP] = {"seccomp", SANDBOX_IN_INIT},
-	[SANDBOX_STEP_NAT] = {"nat", SANDBOX_IN_PARENT},
-	[SANDBOX_STEP_RESOLV] = {"resolv", SANDBOX_IN_INIT},
+	[SANDBOX_STEP_NAMESPACE] = {"namespace", SANDBOX_AT_CLONE, false},
+	[SANDBOX_STEP_UID_MAP] = {"uid-map", SANDBOX_IN_PARENT, false},
+	[SANDBOX_STEP_GID_MAP] = {"gid-map", SANDBOX_IN_PARENT, false},
+	[SANDBOX_STEP_MEMORY_LIMIT] = {"memory-limit", SANDBOX_IN_PARENT, false},
+	[SANDBOX_STEP_PIDS_LIMIT] = {"pids-limit", SANDBOX_IN_PARENT, false},
+	[SANDBOX_STEP_PRIVATE] = {"private", SANDBOX_IN_INIT, false},
+	[SANDBOX_STEP_MKDIR] = {"mkdir", SANDBOX_IN_INIT, false},
+	[SANDBOX_STEP_TMPFS] = {"tmpfs", SANDBOX_IN_INIT, true},
+	[SANDBOX_STEP_OVERLAY] = {"overlay", SANDBOX_IN_INIT, true},
+	[SANDBOX_STEP_BIND] = {"bind", SANDBOX_IN_INIT, true},
+	[SANDBOX_STEP_REMOUNT_RO] = {"remount-ro", SANDBOX_IN_INIT, false},
+	[SANDBOX_STEP_SUBMOUNT] = {"submount", SANDBOX_IN_INIT, true},
+	[SANDBOX_STEP_PROC] = {"proc", SANDBOX_IN_INIT, true},
+	[SANDBOX_STEP_DEVPTS] = {"devpts", SANDBOX_IN_INIT, false},
+	[SANDBOX_STEP_DEVNODE] = {"devnode", SANDBOX_IN_INIT, false},
+	[SANDBOX_STEP_SYMLINK] = {"symlink", SANDBOX_IN_INIT, false},
+	[SANDBOX_STEP_WRITE] = {"write", SANDBOX_IN_INIT, false},
+	[SANDBOX_STEP_HOSTS] = {"hosts", SANDBOX_IN_INIT, false},
+	[SANDBOX_STEP_HOSTNAME] = {"hostname", SANDBOX_IN_INIT, false},
+	[SANDBOX_STEP_LOOPBACK] = {"loopback", SANDBOX_IN_INIT, false},
+	[SANDBOX_STEP_PIVOT] = {"pivot", SANDBOX_IN_INIT, false},
+	[SANDBOX_STEP_CHDIR] = {"chdir", SANDBOX_IN_INIT, false},
+	[SANDBOX_STEP_CPUS] = {"cpus", SANDBOX_IN_INIT, false},
+	[SANDBOX_STEP_NO_NEW_PRIVS] = {"no-new-privs", SANDBOX_IN_INIT, false},
+	[SANDBOX_STEP_SECCOMP] = {"seccomp", SANDBOX_IN_INIT, false},
+	[SANDBOX_STEP_NAT] = {"nat", SANDBOX_IN_PARENT, false},
+	[SANDBOX_STEP_RESOLV] = {"resolv", SANDBOX_IN_INIT, false},
+	[SANDBOX_STEP_MASK] = {"mask", SANDBOX_IN_INIT, false},
+	[SANDBOX_STEP_READONLY] = {"readonly", SANDBOX_IN_INIT, true},
+	[SANDBOX_STEP_CAPS] = {"caps", SANDBOX_IN_INIT, false},
 };
 
 sandbox_side sandbox_step_side(sandbox_step_kind kind)
 {
 	return (unsigned)kind < SANDBOX_STEP_KIND_COUNT ? step_kinds[kind].side : SANDBOX_IN_INIT;
+}
+
+bool sandbox_step_nodev(sandbox_step_kind kind)
+{
+	return (unsigned)kind < SANDBOX_STEP_KIND_COUNT && step_kinds[kind].nodev;
 }
 
 const char *sandbox_step_name(sandbox_step_kind kind)
@@ -124,6 +136,11 @@ const char *sandbox_step_describe(const sandbox_step *s, char *buf, size_t len)
 	case SANDBOX_STEP_SECCOMP: snprintf(buf, len, "install the seccomp filter"); break;
 	case SANDBOX_STEP_NAT: snprintf(buf, len, "start %s for the network namespace", s->arg); break;
 	case SANDBOX_STEP_RESOLV: snprintf(buf, len, "point /etc/resolv.conf at the NAT's DNS"); break;
+	case SANDBOX_STEP_MASK: snprintf(buf, len, "mask %s", s->path); break;
+	case SANDBOX_STEP_READONLY: snprintf(buf, len, "make %s read-only", s->path); break;
+	case SANDBOX_STEP_CAPS:
+		snprintf(buf, len, "drop capabilities (keep %#llx)", (unsigned long long)s->num);
+		break;
 	default: snprintf(buf, len, "step of kind %d", (int)s->kind); break;
 	}
 	return buf;
@@ -520,8 +537,29 @@ static void plan_mounts(sandbox_plan *p, const sandbox_opts *o, const char *root
 	}
 }
 
+/* What a container engine hides by default: kernel interfaces a build has
+ * no use for, some of them ways out (core_pattern runs a program as the
+ * host's root; sysrq-trigger; /proc/kcore the kernel's memory), read-only
+ * or masked over whatever mounts are there by then. */
+static const char *const readonly_paths[] = {
+	"/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs",
+};
+static const char *const masked_paths[] = {
+	"/proc/kcore",       "/proc/keys",        "/proc/timer_list", "/proc/timer_stats",
+	"/proc/latency_stats", "/proc/sched_debug", "/proc/acpi",       "/proc/asound",
+	"/proc/scsi",        "/sys/firmware",     "/sys/devices/virtual/powercap",
+};
+
+static void plan_masks(sandbox_plan *p, const char *root)
+{
+	for (size_t i = 0; i < sizeof(readonly_paths) / sizeof(*readonly_paths); i++)
+		add_in(p, root, SANDBOX_STEP_READONLY, NULL, readonly_paths[i], 0);
+	for (size_t i = 0; i < sizeof(masked_paths) / sizeof(*masked_paths); i++)
+		add_in(p, root, SANDBOX_STEP_MASK, NULL, masked_paths[i], 0);
+}
+
 /* the last steps: names, then into the new root, then the restrictions the
- * commands inherit */
+ * commands inherit (none but the affinity when privileged) */
 static void plan_finish(sandbox_plan *p, const sandbox_opts *o, const char *root)
 {
 	add(p, SANDBOX_STEP_HOSTNAME, hostname_of(o), NULL, 0);
@@ -546,6 +584,9 @@ static void plan_finish(sandbox_plan *p, const sandbox_opts *o, const char *root
 	add(p, SANDBOX_STEP_CHDIR, NULL, o->cwd ? o->cwd : "/", 0);
 	if (o->cpus > 0)
 		add(p, SANDBOX_STEP_CPUS, NULL, NULL, o->cpus);
+	if (o->privileged)
+		return;
+	add(p, SANDBOX_STEP_CAPS, NULL, NULL, (int64_t)sandbox_caps_default());
 	add(p, SANDBOX_STEP_NO_NEW_PRIVS, NULL, NULL, 0);
 	add(p, SANDBOX_STEP_SECCOMP, NULL, NULL, 0);
 }
@@ -575,9 +616,97 @@ int sandbox_plan_build(sandbox_plan *p, const sandbox_opts *o, uid_t uid, gid_t 
 	if (!o->rootfs)
 		sandbox_plan_host_private(p, o, root, userns);
 	plan_mounts(p, o, root);
+	if (!o->privileged)
+		plan_masks(p, root);
 	plan_finish(p, o, root);
 	free(upper);
 	free(work);
 	free(root);
 	return 0;
+}
+
+/* ---------------------------------------------------------------- as bytes */
+
+/* "CBLP", the step count, then each step: kind (int32), num (int64), arg
+ * and path as an int32 length (-1 = none) and their bytes; host order (the
+ * init is the same program on the same machine) */
+static const char plan_magic[4] = {'C', 'B', 'L', 'P'};
+
+static void put_str(cbl_buf *b, const char *s)
+{
+	int32_t len = s ? (int32_t)strlen(s) : -1;
+	cbl_buf_append(b, (const char *)&len, sizeof(len));
+	if (s)
+		cbl_buf_append(b, s, (size_t)len);
+}
+
+char *sandbox_plan_encode(const sandbox_plan *p, size_t *len)
+{
+	cbl_buf b = CBL_BUF_INIT;
+	uint32_t n = (uint32_t)p->n;
+	cbl_buf_append(&b, plan_magic, sizeof(plan_magic));
+	cbl_buf_append(&b, (const char *)&n, sizeof(n));
+	for (size_t i = 0; i < p->n; i++) {
+		int32_t kind = (int32_t)p->v[i].kind;
+		cbl_buf_append(&b, (const char *)&kind, sizeof(kind));
+		cbl_buf_append(&b, (const char *)&p->v[i].num, sizeof(p->v[i].num));
+		put_str(&b, p->v[i].arg);
+		put_str(&b, p->v[i].path);
+		put_str(&b, p->v[i].src);
+	}
+	*len = b.len;
+	return cbl_buf_detach(&b);
+}
+
+typedef struct reader {
+	const char *p, *end;
+} reader;
+
+static int take(reader *r, void *out, size_t n)
+{
+	if ((size_t)(r->end - r->p) < n)
+		return -1;
+	memcpy(out, r->p, n);
+	r->p += n;
+	return 0;
+}
+
+static int take_str(reader *r, char **out)
+{
+	int32_t len;
+	*out = NULL;
+	if (take(r, &len, sizeof(len)) < 0 || len < -1 || (len >= 0 && (size_t)(r->end - r->p) < (size_t)len))
+		return -1;
+	if (len >= 0) {
+		if (memchr(r->p, '\0', (size_t)len))
+			return -1;
+		*out = cbl_xstrndup(r->p, (size_t)len);
+		r->p += len;
+	}
+	return 0;
+}
+
+int sandbox_plan_decode(sandbox_plan *out, const char *buf, size_t len)
+{
+	reader r = {buf, buf + len};
+	char magic[4];
+	uint32_t n;
+	if (take(&r, magic, sizeof(magic)) < 0 || memcmp(magic, plan_magic, sizeof(magic)) ||
+	    take(&r, &n, sizeof(n)) < 0 || n > len)
+		return -1;
+	for (uint32_t i = 0; i < n; i++) {
+		int32_t kind;
+		int64_t num;
+		char *arg = NULL, *path = NULL, *src = NULL;
+		if (take(&r, &kind, sizeof(kind)) < 0 || kind < 0 || kind >= SANDBOX_STEP_KIND_COUNT ||
+		    take(&r, &num, sizeof(num)) < 0 || take_str(&r, &arg) < 0 || take_str(&r, &path) < 0 ||
+		    take_str(&r, &src) < 0) {
+			free(arg);
+			free(path);
+			return -1;
+		}
+		CBL_GROW(out->v, out->n + 1, out->cap);
+		out->v[out->n++] = (sandbox_step){(sandbox_step_kind)kind, arg, path, num, src};
+	}
+	return r.p == r.end ? 0 : -1;
 }

@@ -17,7 +17,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -25,55 +28,155 @@
 
 #include "util/banned.h"
 
-/* ---------------------------------------------------------------- records */
+/* ---------------------------------------------------------------- start */
 
-int sandbox_send_rec(int fd, int kind, int status, int err, const char *msg)
+/* Everything the clone needs before its exec, prepared beforehand: between
+ * the clone of a (possibly multi-threaded) caller and the exec only
+ * async-signal-safe calls run. */
+typedef struct init_exec {
+	int elf;                /* the embedded init program, a sealed memfd */
+	int exe;                /* /proc/self/exe, O_PATH: where the kernel will not exec a memfd */
+	char *argv[3];
+	char *envp[2];
+	sandbox_rec failed;     /* what the clone reports when the exec fails */
+} init_exec;
+
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U
+#endif
+
+/* The embedded init in a sealed memfd: nobody can change what PID 1 runs
+ * (a file of the host could be rewritten through /proc/1/exe by a build
+ * with the capabilities to open it, as runc learned); -1 when this kernel
+ * has no executable memfds (vm.memfd_noexec = 2). */
+static int init_memfd(void)
 {
-	sandbox_rec r = {kind, status, err, {0}};
-	if (msg)
-		snprintf(r.msg, sizeof(r.msg), "%s", msg);
-	return cbl_write_all(fd, &r, sizeof(r));
+	unsigned flags = MFD_CLOEXEC | MFD_ALLOW_SEALING;
+	int fd = memfd_create("codebuild-local-init", flags | MFD_EXEC);
+	if (fd < 0 && errno == EINVAL) /* before Linux 6.3: executable anyway */
+		fd = memfd_create("codebuild-local-init", flags);
+	if (fd < 0)
+		return -1;
+	size_t len = (size_t)(sandbox_init_elf_end - sandbox_init_elf);
+	if (cbl_write_all(fd, sandbox_init_elf, len) < 0 ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
 
-int sandbox_read_full(int fd, void *buf, size_t len)
+static int init_exec_prepare(init_exec *x, cbl_error **err)
 {
-	char *p = buf;
-	while (len) {
-		ssize_t n = read(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
+	x->elf = init_memfd();
+	/* the running program's file even if it was replaced or removed since */
+	x->exe = open("/proc/self/exe", O_PATH | O_CLOEXEC);
+	if (x->elf < 0 && x->exe < 0)
+		return cbl_error_set_errno(err, CBL_EIO, errno, "sandbox: no program to run as the init "
+								  "(memfd, /proc/self/exe)");
+	x->argv[0] = cbl_xstrdup("codebuild-local");
+	x->argv[1] = cbl_xstrdup(SANDBOX_INIT_ARG);
+	x->argv[2] = NULL;
+	/* an empty environment: the commands get theirs from sandbox_spawn.
+	 * Only what the dynamic loader may need to start this very program. */
+	const char *llp = getenv("LD_LIBRARY_PATH");
+	x->envp[0] = llp ? cbl_xasprintf("LD_LIBRARY_PATH=%s", llp) : NULL;
+	x->envp[1] = NULL;
+	memset(&x->failed, 0, sizeof(x->failed));
+	x->failed.kind = SANDBOX_REC_SETUP_ERR;
+	x->failed.status = -1;
+	snprintf(x->failed.msg, sizeof(x->failed.msg), "exec the init (the embedded program, then "
+						       "/proc/self/exe %s)", SANDBOX_INIT_ARG);
 	return 0;
 }
 
-int sandbox_write_str(const char *path, const char *s)
+static void init_exec_release(init_exec *x)
 {
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	int rc = cbl_write_all(fd, s, strlen(s));
-	int e = errno;
-	close(fd);
-	errno = e;
-	return rc;
+	if (x->elf >= 0)
+		close(x->elf);
+	if (x->exe >= 0)
+		close(x->exe);
+	x->elf = x->exe = -1;
+	for (int i = 0; i < 3; i++)
+		free(x->argv[i]);
+	free(x->envp[0]);
+	memset(x->argv, 0, sizeof(x->argv));
+	x->envp[0] = NULL;
 }
 
-/* ---------------------------------------------------------------- start */
-
-/* Lets the init go on with the limits it applies itself, and reads its
- * report of the setup. */
-static int release_init(sandbox_handle *s, int sync_w, cbl_error **err)
+/* Marks every descriptor from `from` on close-on-exec (close_range before
+ * Linux 5.11: one by one up to the limit). */
+static void cloexec_from(int from)
 {
-	char go = (char)(SANDBOX_SYNC_BASE | s->rlim_fallback);
-	if (write(sync_w, &go, 1) != 1)
-		return cbl_error_set_errno(err, CBL_EIO, errno, "sandbox: the init process died");
+	if (syscall(SYS_close_range, (unsigned)from, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+		return;
+	struct rlimit rl;
+	int max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536 ? (int)rl.rlim_cur : 65536;
+	for (int fd = from; fd < max; fd++)
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+/* In the clone: descriptors 0 /dev/null, 1 and 2 the output, the socket at
+ * SANDBOX_INIT_SOCK and nothing else across the exec; wait for the parent's
+ * go (a user namespace's id maps must be written before the exec, or the
+ * kernel would not give the init its capabilities in it), then exec. */
+static __attribute__((noreturn)) void exec_init(init_exec *x, int sock, int out_fd)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	/* out of the way of the targets first (any of these may be 0..3) */
+	int s = fcntl(sock, F_DUPFD_CLOEXEC, 10);
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	int nfd = null >= 0 ? fcntl(null, F_DUPFD_CLOEXEC, 10) : -1;
+	int o = out_fd >= 0 ? fcntl(out_fd, F_DUPFD_CLOEXEC, 10) : nfd;
+	int elf = x->elf >= 0 ? fcntl(x->elf, F_DUPFD_CLOEXEC, 10) : -1;
+	int exe = x->exe >= 0 ? fcntl(x->exe, F_DUPFD_CLOEXEC, 10) : -1;
+	if (s < 0 || nfd < 0 || o < 0 || dup2(nfd, 0) < 0 || dup2(o, 1) < 0 || dup2(o, 2) < 0 ||
+	    dup2(s, SANDBOX_INIT_SOCK) < 0)
+		_exit(1);
+	cloexec_from(SANDBOX_INIT_SOCK + 1);
+	char go;
+	ssize_t n;
+	while ((n = read(SANDBOX_INIT_SOCK, &go, 1)) < 0 && errno == EINTR)
+		;
+	if (n != 1)
+		_exit(1); /* the parent gave up */
+	if (elf >= 0)
+		syscall(SYS_execveat, elf, "", x->argv, x->envp, AT_EMPTY_PATH);
+	if (exe >= 0)
+		syscall(SYS_execveat, exe, "", x->argv, x->envp, AT_EMPTY_PATH);
+	x->failed.err = errno;
+	ssize_t w = write(SANDBOX_INIT_SOCK, &x->failed, sizeof(x->failed));
+	(void)w;
+	_exit(127);
+}
+
+/* Lets the init go on (the go byte, the limits it applies itself, the
+ * plan), and reads its report of the setup. */
+static int release_init(sandbox_handle *s, const char *plan, size_t plan_len, cbl_error **err)
+{
+	cbl_buf msg = CBL_BUF_INIT;
+	uint32_t len = (uint32_t)plan_len;
+	cbl_buf_putc(&msg, 'g');
+	cbl_buf_putc(&msg, (char)(SANDBOX_SYNC_BASE | s->rlim_fallback));
+	cbl_buf_append(&msg, (const char *)&len, sizeof(len));
+	cbl_buf_append(&msg, plan, plan_len);
+	/* an init that died (a failed exec) closes its end: no SIGPIPE, its
+	 * report is read below */
+	for (size_t off = 0; off < msg.len;) {
+		ssize_t w = send(s->sock, msg.ptr + off, msg.len - off, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
+	cbl_buf_release(&msg);
 	sandbox_rec r;
 	if (sandbox_read_full(s->sock, &r, sizeof(r)) < 0)
 		return cbl_error_set(err, CBL_EIO, "sandbox: the init process died during setup");
+	r.msg[sizeof(r.msg) - 1] = '\0';
+	if (r.kind == SANDBOX_REC_SETUP_ERR && r.status == -1 && r.err)
+		return cbl_error_set_errno(err, CBL_EIO, r.err, "sandbox: %s", r.msg);
 	if (r.kind == SANDBOX_REC_SETUP_ERR)
 		return cbl_error_set(err, CBL_EIO, "sandbox: %s", r.msg);
 	if (r.kind != SANDBOX_REC_READY)
@@ -85,7 +188,10 @@ int sandbox_start(sandbox_handle **out, const sandbox_opts *o, cbl_error **err)
 {
 	sandbox_handle *s = cbl_xcalloc(1, sizeof(*s));
 	sandbox_plan p = SANDBOX_PLAN_INIT;
-	int sv[2] = {-1, -1}, sync[2] = {-1, -1};
+	init_exec x = {.elf = -1, .exe = -1};
+	char *plan = NULL;
+	size_t plan_len = 0;
+	int sv[2] = {-1, -1};
 	uid_t uid = geteuid();
 	s->userns = uid != 0;
 	s->init = -1;
@@ -95,31 +201,34 @@ int sandbox_start(sandbox_handle **out, const sandbox_opts *o, cbl_error **err)
 	int rc = sandbox_plan_build(&p, o, uid, getegid(), err);
 	if (rc)
 		goto fail;
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 || pipe2(sync, O_CLOEXEC) < 0) {
+	plan = sandbox_plan_encode(&p, &plan_len);
+	if (plan_len > SANDBOX_PLAN_MAX) {
+		rc = cbl_error_set(err, CBL_EINVAL, "sandbox: the plan is too large (%zu bytes)", plan_len);
+		goto fail;
+	}
+	if ((rc = init_exec_prepare(&x, err)))
+		goto fail;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
 		rc = cbl_error_set_errno(err, CBL_EIO, errno, "sandbox: cannot create a socket pair");
 		goto fail;
 	}
-	/* a fork-like clone (no new stack): the child runs on a copy of ours */
+	/* a fork-like clone (no new stack): the child runs on a copy of ours
+	 * until its exec */
 	pid_t pid = (pid_t)syscall(SYS_clone, sandbox_plan_clone_flags(&p) | SIGCHLD, NULL, NULL, NULL, NULL);
 	if (pid < 0) {
 		rc = cbl_error_set_errno(err, CBL_EIO, errno, "sandbox: cannot create the namespaces (clone)");
 		goto fail;
 	}
-	if (pid == 0) {
-		close(sv[0]);
-		close(sync[1]);
-		sandbox_init_main(&p, sv[1], sync[0], o->out_fd);
-	}
+	if (pid == 0)
+		exec_init(&x, sv[1], o->out_fd);
 	s->init = pid;
 	close(sv[1]);
 	sv[1] = -1;
-	close(sync[0]);
-	sync[0] = -1;
 	s->sock = sv[0];
 	rc = sandbox_plan_run_parent(s, &p, pid, err);
 	if (rc)
 		goto fail;
-	rc = release_init(s, sync[1], err);
+	rc = release_init(s, plan, plan_len, err);
 	if (rc)
 		goto fail;
 	/* the NAT helper started with the parent's steps, while the init set
@@ -127,17 +236,18 @@ int sandbox_start(sandbox_handle **out, const sandbox_opts *o, cbl_error **err)
 	rc = sandbox_nat_wait(s, 10000, err);
 	if (rc)
 		goto fail;
-	close(sync[1]);
+	init_exec_release(&x);
+	free(plan);
 	sandbox_plan_release(&p);
 	*out = s;
 	return 0;
 fail:
-	for (int i = 0; i < 2; i++) {
-		if (sv[i] >= 0 && sv[i] != s->sock)
-			close(sv[i]);
-		if (sync[i] >= 0)
-			close(sync[i]);
-	}
+	if (sv[1] >= 0)
+		close(sv[1]);
+	if (sv[0] >= 0 && sv[0] != s->sock)
+		close(sv[0]);
+	init_exec_release(&x);
+	free(plan);
 	sandbox_plan_release(&p);
 	sandbox_free(s);
 	return rc;
@@ -242,7 +352,7 @@ static __attribute__((noreturn)) void overlay_helper(const char *ns, const char 
 	    syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
 		goto fail;
 	what = "create the overlay";
-	mfd = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, 0);
+	mfd = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV); /* as every mount inside */
 	if (mfd < 0)
 		goto fail;
 	what = "join the sandbox's mount namespace";

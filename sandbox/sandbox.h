@@ -27,9 +27,30 @@
  *     user-space NAT, slirp4netns, started by the parent on the init's
  *     network namespace (see sandbox/net.c for why slirp4netns), with
  *     /etc/resolv.conf naming its DNS forwarder;
- *   - pivot_root, chdir `cwd`, CPU affinity, no_new_privs and a seccomp
- *     filter that forbids mounts, module loading, kexec, the keyring, ...
- * then serves requests: start a command, kill everything.
+ *   - /proc/sys, /proc/sysrq-trigger, /proc/irq, /proc/bus, /proc/fs
+ *     read-only; /proc/kcore, /proc/keys, /proc/timer_list, /sys/firmware
+ *     and the like masked; every mount nodev but the minimal /dev's;
+ *   - pivot_root, chdir `cwd`, CPU affinity, the container engines' default
+ *     capability set (sandbox_internal.h), no_new_privs and a seccomp filter
+ *     in the spirit of their default profile (no mounts or new namespaces,
+ *     no clock setting, module loading, kexec, keyring, bpf, perf events,
+ *     userfaultfd, open_by_handle_at, block device nodes; seccomp.c);
+ * then serves requests: start a command, kill everything.  `privileged`
+ * leaves out the masks, the capability drop, no_new_privs and the filter
+ * (docker's --privileged, for docker-in-docker builds).
+ *
+ * The init is out of the commands' reach: it is a fresh exec, not a fork of
+ * the caller, of a small program embedded in the library
+ * (sandbox/initexe/main.c) from a sealed memfd, so it holds none of the
+ * caller's memory, an empty environment (the commands get theirs from
+ * sandbox_spawn) and only the descriptors it needs (/dev/null, the output,
+ * its socket); it is not dumpable, so the commands cannot ptrace it or read
+ * its /proc/1/{environ,mem,fd}.  Where the kernel will not exec a memfd
+ * (vm.memfd_noexec = 2) the caller's own program runs as the init instead
+ * (/proc/self/exe, opened before the clone): every program that calls
+ * sandbox_start must therefore hand its arguments to sandbox_init_main
+ * first thing in main() when argv[1] is SANDBOX_INIT_ARG (cli/main.c and
+ * tests/unit/test_sandbox.c do).
  *
  * It knows nothing of builds: the caller says what goes where.
  *
@@ -117,6 +138,8 @@ typedef struct sandbox_opts {
 	int64_t pids_max;          /* 0 = no limit */
 	int cpus;                  /* CPUs the commands may use (nproc); 0 = all */
 	const char *cgroup_name;   /* unique name for the cgroups; required with a limit */
+	bool privileged;           /* all capabilities, no seccomp filter, no masks (docker's
+				    * --privileged); the init stays out of reach */
 } sandbox_opts;
 
 #define SANDBOX_OPTS_INIT {0}
@@ -191,5 +214,16 @@ typedef struct sandbox_limit_methods {
 } sandbox_limit_methods;
 
 void sandbox_limit_methods_probe(sandbox_limit_methods *out);
+
+/* The hidden argument that makes a program the sandbox's init: sandbox_start
+ * runs `<init program> SANDBOX_INIT_ARG` in the new namespaces, the embedded
+ * one or /proc/self/exe. */
+#define SANDBOX_INIT_ARG "__codebuild-local-sandbox-init"
+
+/* The init's entry point (PID 1 of the sandbox): call it with main's
+ * arguments when argv[1] is SANDBOX_INIT_ARG, before anything else.  Never
+ * returns when started by sandbox_start; returns 2 at once (printing
+ * nothing) when the process was not, e.g. run by hand. */
+int sandbox_init_main(int argc, char **argv);
 
 #endif

@@ -76,6 +76,14 @@ typedef enum sandbox_step_kind {
 				    * parent on the init's network namespace (net.c) */
 	SANDBOX_STEP_RESOLV,       /* arg = a file in the private tmpfs, path = the new root:
 				    * its /etc/resolv.conf shows arg's content (net.c) */
+	SANDBOX_STEP_MASK,         /* path hidden: a file gets /dev/null bound over it, a
+				    * directory an empty read-only tmpfs; absent: nothing */
+	SANDBOX_STEP_READONLY,     /* path bound over itself read-only (and nosuid, nodev,
+				    * noexec), submounts too; absent: nothing */
+	SANDBOX_STEP_CAPS,         /* num = the capabilities kept (bit n = capability n) in the
+				    * bounding and inheritable sets; ambient cleared.  The init
+				    * keeps its own permitted set, a command run as root gets
+				    * exactly num at its exec (caps.c) */
 	SANDBOX_STEP_KIND_COUNT
 } sandbox_step_kind;
 
@@ -113,6 +121,10 @@ unsigned long sandbox_plan_clone_flags(const sandbox_plan *p);
 
 sandbox_side sandbox_step_side(sandbox_step_kind kind);
 const char *sandbox_step_name(sandbox_step_kind kind); /* "bind", "tmpfs", ... */
+/* True for a kind that mounts something where device nodes do not work
+ * (nodev): every mount but the minimal /dev's (its bound nodes, devpts) and
+ * the /dev/null bound over masked files.  The executor applies it. */
+bool sandbox_step_nodev(sandbox_step_kind kind);
 /* What the step does, for error messages: "bind /a on /b". */
 const char *sandbox_step_describe(const sandbox_step *s, char *buf, size_t len);
 
@@ -160,6 +172,37 @@ void sandbox_plan_host_private(sandbox_plan *p, const sandbox_opts *o, const cha
  * read-only file; nothing when target does not exist. */
 void sandbox_plan_mask(sandbox_plan *p, const sandbox_opts *o, const char *root, const char *target);
 
+/* The plan as bytes, to hand it to the init, a fresh exec that shares no
+ * memory with the parent.  encode: caller frees, *len its size.  decode:
+ * *out must be SANDBOX_PLAN_INIT (release it on failure too); -1 when buf is
+ * not a whole encoded plan. */
+char *sandbox_plan_encode(const sandbox_plan *p, size_t *len);
+int sandbox_plan_decode(sandbox_plan *out, const char *buf, size_t len);
+
+/* ---- confinement (caps.c, seccomp.c) */
+/* The container engines' default capability set: CHOWN DAC_OVERRIDE FOWNER
+ * FSETID KILL SETGID SETUID SETPCAP NET_BIND_SERVICE NET_RAW SYS_CHROOT
+ * MKNOD AUDIT_WRITE SETFCAP (bit n = capability n). */
+uint64_t sandbox_caps_default(void);
+/* Drops every capability not in keep from the bounding set, sets the
+ * inheritable set to keep, clears the ambient set: 0, or -1 with errno. */
+int sandbox_caps_limit(uint64_t keep);
+
+/* One syscall the filter refuses: by name, always, or when its argument
+ * arg masked with mask equals value (arg < 0 = always).  ENOSYS for clone3
+ * (so libc falls back to clone, whose flags the filter can see). */
+typedef struct sandbox_syscall_rule {
+	const char *name;
+	int err;
+	int arg;
+	uint64_t mask, value;
+} sandbox_syscall_rule;
+
+/* The rules, for the tests and the README: *n of them. */
+const sandbox_syscall_rule *sandbox_seccomp_rules(size_t *n);
+/* Loads the filter into the calling thread: 0, or -1 with errno. */
+int sandbox_seccomp_load(void);
+
 /* ---- executing (exec.c) */
 /* Runs one IN_INIT step in the calling process: 0, or -1 with errno. */
 int sandbox_step_run(const sandbox_step *s);
@@ -167,11 +210,23 @@ int sandbox_step_run(const sandbox_step *s);
  * limits (what cgroups cannot take sets s->rlim_fallback and a warning). */
 int sandbox_plan_run_parent(sandbox_handle *s, const sandbox_plan *p, pid_t pid, cbl_error **err);
 
-/* ---- the init (init.c); never returns */
-/* the sync byte the parent sends when the IN_PARENT steps are done: its low
- * bits say which limits the init applies as rlimits */
+/* ---- the init (init.c)
+ * A fresh exec, started by sandbox_start's clone: of the embedded init
+ * program from a sealed memfd, or where the kernel refuses that of the
+ * calling program (both run sandbox_init_main), with exactly these
+ * descriptors: 0 /dev/null, 1 and 2
+ * the commands' output, SANDBOX_INIT_SOCK the socket to the parent.  On that
+ * socket the parent sends, once its IN_PARENT steps are done: the go byte
+ * (read before the exec), the sync byte (SANDBOX_SYNC_BASE | which limits the
+ * init applies as rlimits), the plan's length (uint32_t) and the encoded
+ * plan.  Then the records below flow back, and the requests of
+ * sandbox_spawn / sandbox_kill_all forth. */
 enum { SANDBOX_RLIM_AS = 1, SANDBOX_RLIM_NPROC = 2, SANDBOX_SYNC_BASE = 0x40 };
-__attribute__((noreturn)) void sandbox_init_main(const sandbox_plan *p, int sock, int sync_fd, int out_fd);
+/* The init program (sandbox/initexe/main.c), embedded by initbin.c. */
+extern const char sandbox_init_elf[];
+extern const char sandbox_init_elf_end[];
+enum { SANDBOX_INIT_SOCK = 3, SANDBOX_INIT_OUT = 1 };
+enum { SANDBOX_PLAN_MAX = 64 << 20 };
 
 /* ---- records from the init to the parent (and the protocol's helpers) */
 enum { SANDBOX_REC_READY = 1, SANDBOX_REC_SETUP_ERR, SANDBOX_REC_STARTED, SANDBOX_REC_EXITED,

@@ -105,10 +105,12 @@ static void test_defaults(void)
 	is_str(m.o.uuid, "0123abcd-0000-4000-8000-000000000000", "build uuid");
 	is_int(m.o.number, 7, "build number");
 	ok(!m.o.on_event && !m.o.payload && m.o.sandbox == RUNNER_SANDBOX_NAMESPACES, "the rest untouched");
+	ok(!m.o.privileged, "not privileged by default");
 	unmap(&m);
 
 	map(&m, "{\"timeoutInMinutes\": \"x\", \"environment\": {\"privilegedMode\": true}}", "{}");
 	is_int(m.rc, 0, "privilegedMode and no image/compute type");
+	ok(m.o.privileged, "privilegedMode: a privileged build");
 	ok(!m.o.image && !m.o.compute_type, "the runner's defaults (host, SMALL)");
 	is_int(m.o.timeout_ms, 60 * 60000, "a non-integer timeout: 60 minutes");
 	unmap(&m);
@@ -117,6 +119,12 @@ static void test_defaults(void)
 static void test_overrides(void)
 {
 	mapped m;
+	map(&m, "{\"environment\": {\"privilegedMode\": true}}", "{\"privilegedModeOverride\": false}");
+	ok(m.rc == 0 && !m.o.privileged, "privilegedModeOverride false beats the project's privilegedMode");
+	unmap(&m);
+	map(&m, NULL, "{\"privilegedModeOverride\": true}");
+	ok(m.rc == 0 && m.o.privileged, "privilegedModeOverride true");
+	unmap(&m);
 	map(&m, NULL,
 	    "{\"imageOverride\": \"aws/codebuild/standard:7.0\", \"computeTypeOverride\": \"BUILD_GENERAL1_LARGE\","
 	    " \"timeoutInMinutesOverride\": 5, \"buildspecOverride\": \"ci/build.yml\","
@@ -294,6 +302,8 @@ static void test_invalid(void)
 	fails("{\"source\": {\"type\": \"GITHUB\", \"location\": \"https://h/r\"}}", "{\"sourceVersion\": 3}",
 	      "sourceVersion must be a string", "sourceVersion not a string");
 	fails(NULL, "{\"imageOverride\": 1}", "imageOverride must be a string", "imageOverride not a string");
+	fails(NULL, "{\"privilegedModeOverride\": \"true\"}", "privilegedModeOverride must be a boolean",
+	      "privilegedModeOverride not a boolean");
 	fails(NULL, "{\"computeTypeOverride\": []}", "computeTypeOverride must be a string", "compute type not a string");
 	fails(NULL, "{\"sourceTypeOverride\": 5}", "sourceTypeOverride must be a string", "type override not a string");
 	fails(NULL, "{\"sourceTypeOverride\": \"S3\"}", "source type S3 cannot be built locally", "S3 source");

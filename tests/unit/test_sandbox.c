@@ -1,16 +1,21 @@
 /* Unit tests for sandbox/: the plan for several option sets (root and
  * unprivileged, the host's / and an image's root, network none, read-only
- * binds, tmpfs, overlays, limits, invalid options), read off its step list
- * without running it; then a real sandbox running a few commands, when this
- * machine allows namespaces. */
+ * binds, tmpfs, overlays, limits, invalid options, the confinement steps and
+ * privileged), read off its step list without running it; the plan as bytes;
+ * the capability and seccomp tables; then a real sandbox running a few
+ * commands (confined, then privileged), when this machine allows
+ * namespaces. */
 #include "tests/unit/tap.h"
 #include "sandbox/sandbox_internal.h"
 #include "util/alloc.h"
 #include "util/fs.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <sched.h>
+#include <seccomp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +66,35 @@ static bool sides_in_order(const sandbox_plan *p)
 	return true;
 }
 
+/* /proc/sys & co read-only and /proc/kcore & co masked, after every mount
+ * (over whatever is there) and before the pivot */
+static void check_masks(const sandbox_plan *p, const char *root)
+{
+	char path[256];
+	long last_mount = -1;
+	for (size_t i = 0; i < p->n; i++)
+		if ((p->v[i].kind == SANDBOX_STEP_BIND || p->v[i].kind == SANDBOX_STEP_TMPFS ||
+		     p->v[i].kind == SANDBOX_STEP_OVERLAY || p->v[i].kind == SANDBOX_STEP_PROC))
+			last_mount = (long)i;
+	long pivot = find(p, SANDBOX_STEP_PIVOT, NULL);
+	const char *ro[] = {"/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus"};
+	bool all = true;
+	for (size_t i = 0; i < sizeof(ro) / sizeof(*ro); i++) {
+		snprintf(path, sizeof(path), "%s%s", root, ro[i]);
+		long k = find(p, SANDBOX_STEP_READONLY, path);
+		all &= k > last_mount && k < pivot;
+	}
+	ok(all, "/proc/sys, sysrq-trigger, irq, bus read-only, after the mounts, before the pivot");
+	const char *masked[] = {"/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"};
+	all = true;
+	for (size_t i = 0; i < sizeof(masked) / sizeof(*masked); i++) {
+		snprintf(path, sizeof(path), "%s%s", root, masked[i]);
+		long k = find(p, SANDBOX_STEP_MASK, path);
+		all &= k > last_mount && k < pivot;
+	}
+	ok(all, "/proc/kcore, keys, timer_list and /sys/firmware masked");
+}
+
 static void test_tables(void)
 {
 	is_int(sandbox_ns_flag(SANDBOX_NS_MOUNT), CLONE_NEWNS, "mount namespace flag");
@@ -76,6 +110,12 @@ static void test_tables(void)
 	is_int(sandbox_step_side(SANDBOX_STEP_UID_MAP), SANDBOX_IN_PARENT, "id maps: in the parent");
 	is_int(sandbox_step_side(SANDBOX_STEP_PIDS_LIMIT), SANDBOX_IN_PARENT, "limits: in the parent");
 	is_int(sandbox_step_side(SANDBOX_STEP_BIND), SANDBOX_IN_INIT, "mounts: in the init");
+	ok(sandbox_step_nodev(SANDBOX_STEP_TMPFS) && sandbox_step_nodev(SANDBOX_STEP_OVERLAY) &&
+	   sandbox_step_nodev(SANDBOX_STEP_BIND) && sandbox_step_nodev(SANDBOX_STEP_PROC) &&
+	   sandbox_step_nodev(SANDBOX_STEP_READONLY), "every mount kind is nodev ...");
+	ok(!sandbox_step_nodev(SANDBOX_STEP_DEVNODE) && !sandbox_step_nodev(SANDBOX_STEP_DEVPTS),
+	   "... but the minimal /dev's nodes and devpts");
+	is_int(sandbox_step_side(SANDBOX_STEP_CAPS), SANDBOX_IN_INIT, "capabilities: in the init");
 	char *o = sandbox_overlay_opts("/a,b:c\\d", "/u", "/w");
 	is_str(o, "lowerdir=/a\\,b\\:c\\\\d,upperdir=/u,workdir=/w", "overlay options escape , : and \\");
 	free(o);
@@ -127,8 +167,10 @@ static void test_plan_root_host(void)
 	long pv = find(&p, SANDBOX_STEP_PIVOT, ROOT);
 	long cd = find(&p, SANDBOX_STEP_CHDIR, "/");
 	ok(pv > hn && cd == pv + 1, "pivot into the root, then chdir / (the default)");
-	ok(p.n >= 2 && p.v[p.n - 2].kind == SANDBOX_STEP_NO_NEW_PRIVS && p.v[p.n - 1].kind == SANDBOX_STEP_SECCOMP,
-	   "no_new_privs and seccomp come last");
+	ok(p.n >= 3 && p.v[p.n - 3].kind == SANDBOX_STEP_CAPS && p.v[p.n - 2].kind == SANDBOX_STEP_NO_NEW_PRIVS &&
+	   p.v[p.n - 1].kind == SANDBOX_STEP_SECCOMP, "capabilities, no_new_privs and seccomp come last");
+	is_int(p.v[p.n - 3].num, 0xa80425fb, "the default capability set is kept");
+	check_masks(&p, ROOT);
 	char d[256];
 	is_str(sandbox_step_describe(&p.v[ov], d, sizeof(d)), "mount overlay on " ROOT, "a step describes itself");
 	sandbox_plan_release(&p);
@@ -220,6 +262,9 @@ static void test_plan_unprivileged(void)
 	long src = find(&p, SANDBOX_STEP_BIND, ROOT "/work/src");
 	ok(src > r && find(&p, SANDBOX_STEP_MKDIR, ROOT "/work/src") == src - 1, "the caller's bind, after the system");
 	ok(find(&p, SANDBOX_STEP_HOSTS, NULL) < 0, "no /etc/hosts edit on a read-only /etc");
+	ok(find(&p, SANDBOX_STEP_CAPS, NULL) >= 0 && find(&p, SANDBOX_STEP_SECCOMP, NULL) >= 0 &&
+	   find(&p, SANDBOX_STEP_NO_NEW_PRIVS, NULL) >= 0, "the same confinement in a user namespace");
+	check_masks(&p, ROOT);
 	sandbox_plan_release(&p);
 
 	sandbox_mount ov[] = {{SANDBOX_MOUNT_OVERLAY, "/host/src", "/src", 0}};
@@ -278,7 +323,8 @@ static void test_plan_mounts(void)
 	long c = find(&p, SANDBOX_STEP_TMPFS, ROOT "/cache");
 	ok(c > ov && p.v[c].num == 0700, "tmpfs with a mode");
 	long md = find(&p, SANDBOX_STEP_MKDIR, ROOT "/made");
-	ok(md > c && p.v[md + 1].kind == SANDBOX_STEP_HOSTNAME, "dir: only a mkdir, and the mounts are over");
+	ok(md > c && p.v[md + 1].kind == SANDBOX_STEP_READONLY, "dir: only a mkdir, and the mounts are over "
+								   "(the masks follow)");
 	sandbox_plan_release(&p);
 }
 
@@ -485,6 +531,108 @@ static void test_plan_invalid(void)
 	sandbox_plan_release(&p);
 }
 
+
+static void test_plan_privileged(void)
+{
+	sandbox_opts o = SANDBOX_OPTS_INIT;
+	o.scratch = SCRATCH;
+	o.privileged = true;
+	sandbox_plan p = SANDBOX_PLAN_INIT;
+	is_int(sandbox_plan_build(&p, &o, 0, 0, NULL), 0, "privileged: planned");
+	ok(count(&p, SANDBOX_STEP_CAPS) == 0 && count(&p, SANDBOX_STEP_SECCOMP) == 0 &&
+	   count(&p, SANDBOX_STEP_NO_NEW_PRIVS) == 0, "privileged: every capability, no filter, no_new_privs unset");
+	ok(count(&p, SANDBOX_STEP_MASK) == 0 && count(&p, SANDBOX_STEP_READONLY) == 0,
+	   "privileged: /proc/sys writable, nothing masked");
+	ok(find(&p, SANDBOX_STEP_PIVOT, ROOT) >= 0 && find(&p, SANDBOX_STEP_PROC, ROOT "/proc") >= 0,
+	   "privileged: still its own root and /proc");
+	ok(p.v[p.n - 1].kind == SANDBOX_STEP_CHDIR, "privileged: the chdir is the last step");
+	sandbox_plan_release(&p);
+}
+
+/* the plan crosses the exec as bytes */
+static void test_plan_bytes(void)
+{
+	sandbox_mount m[] = {{SANDBOX_MOUNT_BIND_RO, "/host/a,b", "/x", 0}, {SANDBOX_MOUNT_TMPFS, NULL, "/t", 0700}};
+	sandbox_opts o = SANDBOX_OPTS_INIT;
+	o.scratch = SCRATCH;
+	o.mounts = m;
+	o.n_mounts = 2;
+	o.memory_bytes = 1LL << 40;
+	o.cgroup_name = "c";
+	sandbox_plan p = SANDBOX_PLAN_INIT, q = SANDBOX_PLAN_INIT;
+	is_int(sandbox_plan_build(&p, &o, 1000, 1000, NULL), 0, "bytes: planned");
+	size_t len = 0;
+	char *buf = sandbox_plan_encode(&p, &len);
+	is_int(sandbox_plan_decode(&q, buf, len), 0, "bytes: decoded");
+	bool same = p.n == q.n;
+	for (size_t i = 0; same && i < p.n; i++) {
+		const sandbox_step *a = &p.v[i], *b = &q.v[i];
+		same = a->kind == b->kind && a->num == b->num && !a->arg == !b->arg && !a->path == !b->path &&
+		       (!a->arg || !strcmp(a->arg, b->arg)) && (!a->path || !strcmp(a->path, b->path));
+	}
+	ok(same, "bytes: the same %zu steps, arguments, paths and numbers", p.n);
+	sandbox_plan_release(&q);
+	is_int(sandbox_plan_decode(&q, buf, len - 1), -1, "bytes: a truncated plan is refused");
+	sandbox_plan_release(&q);
+	buf[0] = 'X';
+	is_int(sandbox_plan_decode(&q, buf, len), -1, "bytes: a foreign buffer is refused");
+	sandbox_plan_release(&q);
+	buf[0] = 'C';
+	int32_t bad = SANDBOX_STEP_KIND_COUNT;
+	memcpy(buf + 8, &bad, sizeof(bad));
+	is_int(sandbox_plan_decode(&q, buf, len), -1, "bytes: an unknown step kind is refused");
+	ok(q.n == 0, "and nothing decoded is kept");
+	sandbox_plan_release(&q);
+	free(buf);
+	sandbox_plan_release(&p);
+}
+
+static const sandbox_syscall_rule *rule_for(const char *name)
+{
+	size_t n = 0;
+	const sandbox_syscall_rule *r = sandbox_seccomp_rules(&n);
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(r[i].name, name))
+			return &r[i];
+	return NULL;
+}
+
+static void test_confinement_tables(void)
+{
+	uint64_t caps = sandbox_caps_default();
+	ok((caps & (1ULL << CAP_CHOWN)) && (caps & (1ULL << CAP_MKNOD)) && (caps & (1ULL << CAP_SETFCAP)) &&
+	   (caps & (1ULL << CAP_NET_RAW)), "kept: CHOWN, MKNOD, SETFCAP, NET_RAW, ...");
+	ok(!(caps & (1ULL << CAP_SYS_ADMIN)) && !(caps & (1ULL << CAP_NET_ADMIN)) &&
+	   !(caps & (1ULL << CAP_SYS_PTRACE)) && !(caps & (1ULL << CAP_SYS_MODULE)) &&
+	   !(caps & (1ULL << CAP_SYS_TIME)) && !(caps & (1ULL << CAP_DAC_READ_SEARCH)),
+	   "dropped: SYS_ADMIN, NET_ADMIN, SYS_PTRACE, SYS_MODULE, SYS_TIME, DAC_READ_SEARCH");
+	static const char *const denied[] = {
+		"clock_settime", "settimeofday", "adjtimex", "clock_adjtime", "fsopen", "fspick", "fsconfig",
+		"fsmount", "move_mount", "open_tree", "open_by_handle_at", "bpf", "perf_event_open", "keyctl",
+		"add_key", "request_key", "userfaultfd", "kexec_load", "kexec_file_load", "init_module",
+		"finit_module", "delete_module", "mount", "umount2", "pivot_root", "setns", "swapon", "reboot",
+	};
+	bool all = true;
+	for (size_t i = 0; i < sizeof(denied) / sizeof(*denied); i++) {
+		const sandbox_syscall_rule *r = rule_for(denied[i]);
+		bool good = r && r->err == EPERM && r->arg < 0 && seccomp_syscall_resolve_name(denied[i]) >= 0;
+		if (!good)
+			printf("# %s: not denied outright with EPERM on this architecture\n", denied[i]);
+		all &= good;
+	}
+	ok(all, "seccomp: clock setting, the new mount API, handles, bpf, perf, keyrings, userfaultfd, "
+		"kexec, modules, mounts, setns denied (EPERM)");
+	const sandbox_syscall_rule *u = rule_for("unshare"), *c = rule_for("clone"), *c3 = rule_for("clone3");
+	ok(u && u->arg == 0 && (u->mask & CLONE_NEWUSER) && (u->mask & CLONE_NEWNS) && !(u->mask & CLONE_FILES),
+	   "seccomp: unshare of a namespace denied, unshare(CLONE_FILES) allowed");
+	ok(c && (c->mask & CLONE_NEWUSER) && !(c->mask & CLONE_VM), "seccomp: clone with a namespace flag denied");
+	ok(c3 && c3->err == ENOSYS, "seccomp: clone3 is ENOSYS (libc falls back to clone)");
+	const sandbox_syscall_rule *mk = rule_for("mknodat");
+	ok(mk && mk->arg == 2 && mk->mask == S_IFMT && mk->value == S_IFBLK, "seccomp: block device nodes denied");
+	ok(!rule_for("ptrace") && !rule_for("chroot") && !rule_for("name_to_handle_at"),
+	   "seccomp: ptrace, chroot, name_to_handle_at stay (debuggers, sysroots)");
+}
+
 /* ---------------------------------------------------------------- a real one */
 
 static char *slurp_nonblock(int fd)
@@ -521,6 +669,45 @@ static void write_script(const char *dir, const char *name, const char *body)
 	free(p);
 }
 
+/* Seen from the caller: the init's environment is empty (the dynamic
+ * loader's LD_LIBRARY_PATH aside) and it holds nothing of ours but its
+ * socket and the output; a descriptor we leave inheritable does not reach
+ * it. */
+static void check_init(pid_t init, const char *leak_path)
+{
+	char path[64], *env = NULL;
+	size_t len = 0;
+	snprintf(path, sizeof(path), "/proc/%ld/environ", (long)init);
+	ok(cbl_read_file(path, 1 << 20, &env, &len, NULL) == 0, "the init's environ is readable by its caller");
+	ok(env && (len == 0 || !strncmp(env, "LD_LIBRARY_PATH=", 16)) && !memmem(env, len, "CBL_UNIT", 8),
+	   "the init's environment is empty");
+	free(env);
+	snprintf(path, sizeof(path), "/proc/%ld/fd", (long)init);
+	DIR *d = opendir(path);
+	int n = 0;
+	bool leaked = false;
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		n++;
+		char link[512], target[512];
+		snprintf(link, sizeof(link), "%s/%s", path, de->d_name);
+		ssize_t l = readlink(link, target, sizeof(target) - 1);
+		target[l > 0 ? l : 0] = '\0';
+		leaked |= !strcmp(target, leak_path);
+	}
+	if (d)
+		closedir(d);
+	ok(d && n <= 5, "the init holds %d descriptors (0-3 and its signalfd)", n);
+	ok(!leaked, "an inheritable descriptor of the caller does not reach the init");
+	char exe[256];
+	snprintf(path, sizeof(path), "/proc/%ld/exe", (long)init);
+	ssize_t l = readlink(path, exe, sizeof(exe) - 1);
+	exe[l > 0 ? l : 0] = '\0';
+	ok(!strncmp(exe, "/memfd:codebuild-local-init", 27), "the init runs the embedded program (%s)", exe);
+}
+
 static void test_real(void)
 {
 	char t1[] = "/tmp/cbl-sbx-scratch-XXXXXX", t2[] = "/tmp/cbl-sbx-data-XXXXXX", t3[] = "/tmp/cbl-sbx-rw-XXXXXX";
@@ -532,6 +719,18 @@ static void test_real(void)
 		     "echo hi; cat /data/f; (echo x > /data/g) 2>/dev/null || echo ro-ok; echo pid=$$; "
 		     "hostname; pwd; echo env=$FOO; touch /cbl-sbx-escape && echo wrote-root; exit 3\n");
 	write_script(rw, "kill.sh", "kill -9 $$\n");
+	write_script(rw, "confined.sh",
+		     "grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status; "
+		     "cat /proc/1/environ >/dev/null 2>&1 || echo environ-denied; "
+		     "readlink /proc/1/fd/3 >/dev/null 2>&1 || echo fd-denied; "
+		     "(echo 10 > /proc/sys/kernel/printk_ratelimit) 2>/dev/null || echo sys-ro; "
+		     "mknod /tmp/blk b 7 0 2>/dev/null || echo mknod-denied; "
+		     "echo keys=$(cat /proc/keys 2>/dev/null | wc -c)\n");
+	/* what the init must not inherit: an environment variable and a
+	 * descriptor without close-on-exec */
+	setenv("CBL_UNIT_INIT_MARKER", "leaked", 1);
+	char leak_path[] = "/tmp/cbl-sbx-leak-XXXXXX";
+	int leak = mkstemp(leak_path);
 	int out[2];
 	ok(pipe2(out, O_CLOEXEC) == 0, "output pipe");
 	sandbox_mount m[] = {
@@ -555,6 +754,7 @@ static void test_real(void)
 		goto out;
 	}
 	ok(sandbox_pid(s) > 0, "an init process");
+	check_init(sandbox_pid(s), leak_path);
 	ok(sandbox_warnings(s)[0] == NULL, "no warnings without limits");
 	char foo[] = "FOO=bar", path[] = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
 	char *env[] = {foo, path, NULL};
@@ -571,6 +771,16 @@ static void test_real(void)
 	char *g = cbl_path_join(data, "g");
 	ok(access(g, F_OK) != 0, "nothing written through the read-only bind");
 	free(g);
+	is_int(run(s, "/rw/confined.sh", env, &ws), 0, "the confinement, seen from inside");
+	text = slurp_nonblock(out[0]);
+	printf("# output: %s", text);
+	ok(strstr(text, "CapEff:\t00000000a80425fb\nCapBnd:\t00000000a80425fb\n") != NULL,
+	   "the commands' root has the default capability set");
+	ok(strstr(text, "NoNewPrivs:\t1\nSeccomp:\t2\n") != NULL, "no_new_privs and a seccomp filter");
+	ok(strstr(text, "environ-denied\nfd-denied\n") != NULL, "the init's environ and descriptors: not for them");
+	ok(strstr(text, "sys-ro\nmknod-denied\nkeys=0\n") != NULL,
+	   "/proc/sys read-only, no block device nodes, /proc/keys masked");
+	free(text);
 	is_int(run(s, "/rw/kill.sh", env, &ws), 0, "a command killed by a signal");
 	ok(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL, "its wait status says so");
 	is_int(sandbox_spawn(s, "/bin/sh", "/rw/main.sh", "/", "no-such-user-cbl", env, &e), CBL_EIO,
@@ -581,6 +791,10 @@ static void test_real(void)
 	sandbox_free(s);
 	ok(kill(init, 0) < 0 && errno == ESRCH, "the init is gone after free");
 out:
+	unsetenv("CBL_UNIT_INIT_MARKER");
+	if (leak >= 0)
+		close(leak);
+	unlink(leak_path);
 	close(out[0]);
 	close(out[1]);
 	cbl_rm_rf(scratch, NULL);
@@ -781,8 +995,85 @@ static void test_net(void)
 	test_net_real();
 }
 
-int main(void)
+/* A line of /proc/self/status (the value, caller frees), NULL if absent. */
+static char *status_field(const char *name)
 {
+	char *data = NULL, *val = NULL;
+	size_t len = 0;
+	if (cbl_read_file("/proc/self/status", 1 << 16, &data, &len, NULL) < 0)
+		return NULL;
+	size_t nl = strlen(name);
+	for (char *l = data; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+		if (!strncmp(l, name, nl) && l[nl] == ':') {
+			char *v = l + nl + 1;
+			while (*v == '\t' || *v == ' ')
+				v++;
+			val = cbl_xstrndup(v, strcspn(v, "\n"));
+			break;
+		}
+	free(data);
+	return val;
+}
+
+/* privileged: the build's root keeps what the caller's bounding set has,
+ * and runs without a filter */
+static void test_real_privileged(void)
+{
+	char t1[] = "/tmp/cbl-sbx-scratch-XXXXXX", t2[] = "/tmp/cbl-sbx-rw-XXXXXX";
+	char *scratch = mkdtemp(t1), *rw = mkdtemp(t2);
+	write_script(rw, "priv.sh", "grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status; "
+				    "(echo 5 > /proc/sys/kernel/printk_ratelimit) 2>/dev/null && echo sys-rw\n");
+	int out[2];
+	ok(pipe2(out, O_CLOEXEC) == 0, "privileged: output pipe");
+	sandbox_mount m[] = {{SANDBOX_MOUNT_BIND, rw, "/rw", 0}};
+	sandbox_opts o = SANDBOX_OPTS_INIT;
+	o.scratch = scratch;
+	o.mounts = m;
+	o.n_mounts = 1;
+	o.out_fd = out[1];
+	o.privileged = true;
+	sandbox_handle *s = NULL;
+	cbl_error *e = NULL;
+	char *bnd = status_field("CapBnd");
+	char *before = NULL;
+	size_t blen = 0;
+	cbl_read_file("/proc/sys/kernel/printk_ratelimit", 64, &before, &blen, NULL);
+	if (sandbox_start(&s, &o, &e) < 0) {
+		printf("# skipped the privileged sandbox: %s\n", e ? e->msg : "?");
+		cbl_error_free(e);
+		goto out;
+	}
+	char path[] = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
+	char *env[] = {path, NULL};
+	int ws = -1;
+	is_int(run(s, "/rw/priv.sh", env, &ws), 0, "privileged: spawn and wait");
+	char *text = slurp_nonblock(out[0]);
+	printf("# output: %s", text);
+	const char *eff = strstr(text, "CapEff:\t");
+	uint64_t caps = eff ? strtoull(eff + 8, NULL, 16) : 0;
+	/* as root, the caller's bounding set; in a user namespace all of them */
+	ok(geteuid() == 0 ? bnd && caps == strtoull(bnd, NULL, 16) : (caps & (1ULL << CAP_SYS_ADMIN)) != 0,
+	   "privileged: every capability (%#llx)", (unsigned long long)caps);
+	ok(strstr(text, "NoNewPrivs:\t0\nSeccomp:\t0\n") != NULL, "privileged: no no_new_privs, no filter");
+	ok(geteuid() != 0 || strstr(text, "sys-rw") != NULL, "privileged: /proc/sys writable as root");
+	free(text);
+	sandbox_free(s);
+	if (before)
+		sandbox_write_str("/proc/sys/kernel/printk_ratelimit", before);
+out:
+	free(before);
+	free(bnd);
+	close(out[0]);
+	close(out[1]);
+	cbl_rm_rf(scratch, NULL);
+	cbl_rm_rf(rw, NULL);
+}
+
+int main(int argc, char **argv)
+{
+	/* the real sandbox's init is this program exec'd again */
+	if (argc > 1 && !strcmp(argv[1], SANDBOX_INIT_ARG))
+		return sandbox_init_main(argc, argv);
 	test_tables();
 	test_plan_root_host();
 	test_plan_root_image();
@@ -794,7 +1085,11 @@ int main(void)
 	test_submounts_parse();
 	test_plan_limits();
 	test_plan_invalid();
+	test_plan_privileged();
+	test_plan_bytes();
+	test_confinement_tables();
 	test_real();
 	test_net();
+	test_real_privileged();
 	return tap_done();
 }
