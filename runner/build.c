@@ -271,6 +271,7 @@ void runner_build_free(runner_build *b)
 	cbl_strv_release(&b->vars.env);
 	cbl_strv_release(&b->vars.exported_names);
 	cbl_strv_release(&b->vars.exported_values);
+	cbl_strv_release(&b->vars.secret_names);
 	spec_diags_release(&b->diags);
 	spec_buildspec_free(b->spec);
 	runner_mask_release(&b->log.mask);
