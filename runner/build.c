@@ -49,6 +49,7 @@ static int init_source(runner_build *b, const runner_opts *opts, cbl_error **err
 	}
 	const char *bs = opts->buildspec ? opts->buildspec : "buildspec.yml";
 	b->src.buildspec_arg = cbl_xstrdup(bs);
+	b->src.buildspec_inline = opts->buildspec && opts->buildspec_inline;
 	if (b->src.source_dir)
 		b->src.buildspec_path = bs[0] == '/' ? cbl_xstrdup(bs) : cbl_path_join(b->src.source_dir, bs);
 	const char *slash = strrchr(bs, '/');

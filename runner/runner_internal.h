@@ -168,6 +168,7 @@ typedef struct runner_config { /* build.c init_environment: what was asked for *
 
 typedef struct runner_layout { /* build.c init_source / init_layout, provision.c, fetch.c, sources.c */
 	char *source_dir, *buildspec_path, *buildspec_display, *buildspec_arg;
+	bool buildspec_inline;   /* buildspec_path is the launcher's file, not the source's */
 	char *git_url;           /* git source: cloned into git_parent/src in DOWNLOAD_SOURCE */
 	char *git_parent;
 	int clone_depth;

@@ -277,6 +277,12 @@ typedef struct spec_parse_opts {
 int spec_parse_buffer(spec_buildspec **out, spec_diags *diags, const char *display_name,
 		      const char *data, size_t len, const spec_parse_opts *opts, cbl_error **err);
 
+/* Same for an open file (the caller opened it where it may: runner/buildspec.c
+ * opens the buildspec beneath the source directory).  Only a regular file
+ * is read (anything else is CBL_EIO).  display_name NULL = "buildspec". */
+int spec_parse_fd(spec_buildspec **out, spec_diags *diags, int fd, const char *display_name,
+		  const spec_parse_opts *opts, cbl_error **err);
+
 /* Same for a file.  A file that cannot be read is CBL_ENOENT / CBL_EIO. */
 int spec_parse_file(spec_buildspec **out, spec_diags *diags, const char *path,
 		    const char *display_name, const spec_parse_opts *opts, cbl_error **err);
