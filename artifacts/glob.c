@@ -19,6 +19,7 @@
 #include "util/alloc.h"
 #include "util/buf.h"
 #include "util/fs.h"
+#include "util/safeopen.h"
 #include "util/strv.h"
 
 #include <ctype.h>
@@ -27,6 +28,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +47,12 @@ void artifacts_list_free(artifacts_list *l)
 	for (size_t i = 0; i < l->n; i++) {
 		free(l->items[i].path);
 		free(l->items[i].name);
+		free(l->items[i].rel);
 	}
+	for (size_t i = 0; i < l->nfds; i++)
+		if (l->fds[i] >= 0)
+			close(l->fds[i]);
+	free(l->fds);
 	free(l->items);
 	free(l);
 }
@@ -349,11 +356,22 @@ bool artifacts_glob_match(const char *pattern, const char *path)
 
 // ---------------------------------------------------------------------------
 // The walk.
+//
+// The tree is the build's: it may swap a directory for a symlink
+// (renameat2 RENAME_EXCHANGE) at any moment.  So every directory is opened
+// from its parent's descriptor with O_NOFOLLOW (a swapped-in symlink is
+// never entered), and a symlink that is followed is opened beneath the
+// walk's root descriptor by its resolved, symlink-free path
+// (cbl_open_beneath, RESOLVE_NO_SYMLINKS): paths only decide, descriptors
+// read, and no descriptor ever reaches outside the root.  Each entry keeps
+// its root-relative path so that the packaging opens it the same way.
 
 typedef struct found {
 	char *path;  // disk path
 	char *name;  // output name
 	char *key;   // logical source path, for collisions
+	char *rel;   // beneath the root descriptor, no symlinks ("." = the root)
+	size_t root; // index of the root descriptor
 	bool is_symlink;
 } found;
 
@@ -364,6 +382,9 @@ typedef struct devino {
 
 typedef struct walk_ctx {
 	const char *root;      // realpath of the symlink bound
+	int root_fd;           // every open is beneath it
+	const char *fd_real;   // realpath of root_fd's directory (root lies under it)
+	size_t root_idx;
 	bool follow;           // follow symlinks that stay under root
 	bool dirs_mode;        // collect directories (base-directory glob)
 	bool discard;          // discard-paths
@@ -406,6 +427,18 @@ static bool path_under(const char *p, const char *root)
 	return !strncmp(p, root, n) && (p[n] == '/' || p[n] == '\0');
 }
 
+// The part of p below dir ("" for dir itself), or NULL when p is not under it.
+static const char *below(const char *p, const char *dir)
+{
+	if (!path_under(p, dir))
+		return NULL;
+	size_t n = strlen(dir);
+	const char *r = p + (n == 1 && dir[0] == '/' ? 1 : n);
+	while (*r == '/')
+		r++;
+	return r;
+}
+
 static bool exc_final(const walk_ctx *c, const uint8_t *S)
 {
 	for (size_t k = 0; k < c->nexc; k++)
@@ -422,15 +455,30 @@ static bool exc_covers_below(const walk_ctx *c, const uint8_t *S)
 	return false;
 }
 
-static void add_found(walk_ctx *c, const char *disk, const char *rel, bool is_symlink)
+// Records a file (or, in dirs_mode, a base directory).  disk must lie under
+// the root descriptor's directory: anything else cannot be opened safely
+// and is left out.
+static void add_found(walk_ctx *c, const char *disk, const char *name, const char *key, bool is_symlink)
 {
+	const char *r = below(disk, c->fd_real);
+	if (!r)
+		return;
 	CBL_GROW(c->out, c->nout + 1, c->capout);
 	found *f = &c->out[c->nout++];
 	f->path = cbl_xstrdup(disk);
-	const char *base = strrchr(rel, '/');
-	f->name = cbl_xstrdup(c->discard && base ? base + 1 : rel);
-	f->key = cbl_xasprintf("%s%s", c->key_prefix, rel);
+	f->name = cbl_xstrdup(name);
+	f->key = cbl_xstrdup(key);
+	f->rel = cbl_xstrdup(*r ? r : ".");
+	f->root = c->root_idx;
 	f->is_symlink = is_symlink;
+}
+
+static void add_file(walk_ctx *c, const char *disk, const char *rel, bool is_symlink)
+{
+	const char *base = strrchr(rel, '/');
+	char *key = cbl_xasprintf("%s%s", c->key_prefix, rel);
+	add_found(c, disk, c->discard && base ? base + 1 : rel, key, is_symlink);
+	free(key);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -468,13 +516,37 @@ static int list_dir(int dfd, const char *disk, cbl_strv *names, cbl_error **err)
 	return 0;
 }
 
-static int walk_dir(walk_ctx *c, const char *disk, const char *rel, const uint8_t *S, bool all,
+static int walk_dir(walk_ctx *c, int dfd, const char *disk, const char *rel, const uint8_t *S, bool all,
 		    int depth);
 
-// Handles one child whose (followed) type is known.  disk is where to read
-// it; T its state vector.
-static int visit(walk_ctx *c, const char *disk, const char *rel, mode_t type, const uint8_t *T,
-		 bool all, int depth)
+// Opens a child directory: name in parent, never through a symlink, or the
+// target a followed symlink was opened at (target >= 0).  -1 with errno.
+static int open_child_dir(int parent, const char *name, int target)
+{
+	if (target >= 0)
+		return openat(target, ".", O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_CLOEXEC);
+	return openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+}
+
+// Descends into a child directory (see open_child_dir); a directory that
+// vanished or was swapped for something else meanwhile is skipped.
+static int descend(walk_ctx *c, int parent, const char *name, int target, const char *disk, const char *rel,
+		   const uint8_t *T, bool all, int depth)
+{
+	int nd = open_child_dir(parent, name, target);
+	if (nd < 0) {
+		if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP)
+			return 0;
+		return cbl_error_set_errno(c->err, CBL_EIO, errno, "cannot open directory '%s'", disk);
+	}
+	return walk_dir(c, nd, disk, rel, T, all, depth + 1);
+}
+
+// Handles one child whose (followed) type is known: name in parent, or the
+// target of a followed symlink (target >= 0).  disk is its path, T its
+// state vector.
+static int visit(walk_ctx *c, int parent, const char *name, int target, const char *disk, const char *rel,
+		 mode_t type, const uint8_t *T, bool all, int depth)
 {
 	const pat *inc = c->inc;
 	bool final = all || pat_final(inc, T);
@@ -484,28 +556,22 @@ static int visit(walk_ctx *c, const char *disk, const char *rel, mode_t type, co
 			return 0;
 		c->nmatched++;
 		if (!exc_final(c, T))
-			add_found(c, disk, rel, false);
+			add_file(c, disk, rel, false);
 		return 0;
 	}
 	if (!S_ISDIR(type))
 		return 0;
 	if (c->dirs_mode) {
-		if (pat_final(inc, T)) {
-			CBL_GROW(c->out, c->nout + 1, c->capout);
-			found *f = &c->out[c->nout++];
-			f->path = cbl_xstrdup(disk);
-			f->name = cbl_xstrdup(rel);
-			f->key = cbl_xstrdup(rel);
-			f->is_symlink = false;
-		}
+		if (pat_final(inc, T))
+			add_found(c, disk, rel, rel, false);
 		if (!alive)
 			return 0;
-		return walk_dir(c, disk, rel, T, false, depth + 1);
+		return descend(c, parent, name, target, disk, rel, T, false, depth);
 	}
 	if (final)
-		return walk_dir(c, disk, rel, T, true, depth + 1);
+		return descend(c, parent, name, target, disk, rel, T, true, depth);
 	if (alive)
-		return walk_dir(c, disk, rel, T, false, depth + 1);
+		return descend(c, parent, name, target, disk, rel, T, false, depth);
 	return 0;
 }
 
@@ -517,15 +583,15 @@ static bool anc_has(const walk_ctx *c, dev_t dev, ino_t ino)
 	return false;
 }
 
-static int visit_symlink(walk_ctx *c, const char *disk, const char *rel, const uint8_t *T,
-			 bool all, int depth)
+static int visit_symlink(walk_ctx *c, const char *disk, const char *rel, const uint8_t *T, bool all,
+			 int depth)
 {
 	const pat *inc = c->inc;
 	bool final = all || pat_final(inc, T);
 	bool alive = !all && pat_alive(inc, T);
 	bool excluded = !c->dirs_mode && exc_final(c, T);
 	char *real = NULL;
-	int rc = 0;
+	int rc = 0, tfd = -1;
 	if (!final && !alive)
 		return 0;
 	if (!c->dirs_mode && !c->follow) {
@@ -533,54 +599,60 @@ static int visit_symlink(walk_ctx *c, const char *disk, const char *rel, const u
 		if (final) {
 			c->nmatched++;
 			if (!excluded)
-				add_found(c, disk, rel, true);
+				add_file(c, disk, rel, true);
 		}
 		return 0;
 	}
+	// the path decides where the link leads (realpath); the descriptor,
+	// opened beneath the root without symlinks, is what is read: a link
+	// changed meanwhile is refused, never followed elsewhere
 	struct stat st;
 	real = realpath(disk, NULL);
-	if (!real || stat(real, &st) < 0) {
+	const char *r = real && path_under(real, c->root) ? below(real, c->fd_real) : NULL;
+	if (real && r)
+		tfd = cbl_open_beneath(c->root_fd, *r ? r : ".", O_PATH, 0, CBL_RESOLVE_NO_SYMLINKS, NULL);
+	if (!real || (r && (tfd < 0 || fstat(tfd, &st) < 0))) {
 		if (final && !excluded)
 			emit(c->log, c->payload, "Skipping symlink %s%s: target does not exist", c->key_prefix, rel);
 		goto out;
 	}
-	bool is_dir = S_ISDIR(st.st_mode);
-	bool relevant = !excluded && (is_dir ? true : final);
-	if (!path_under(real, c->root)) {
-		if (relevant)
+	if (!r) {
+		struct stat ost;
+		bool is_dir = stat(real, &ost) == 0 && S_ISDIR(ost.st_mode);
+		if (!excluded && (is_dir || final))
 			emit(c->log, c->payload, "Skipping symlink %s%s: target is outside the source directory",
-			      c->key_prefix, rel);
+			     c->key_prefix, rel);
 		goto out;
 	}
+	bool is_dir = S_ISDIR(st.st_mode);
+	bool relevant = !excluded && (is_dir ? true : final);
 	if (is_dir && anc_has(c, st.st_dev, st.st_ino)) {
 		if (relevant)
 			emit(c->log, c->payload, "Skipping symlink %s%s: directory loop", c->key_prefix, rel);
 		goto out;
 	}
-	rc = visit(c, real, rel, st.st_mode & S_IFMT, T, all, depth);
+	rc = visit(c, -1, NULL, tfd, real, rel, st.st_mode & S_IFMT, T, all, depth);
 out:
+	if (tfd >= 0)
+		close(tfd);
 	free(real);
 	return rc;
 }
 
-static int walk_dir(walk_ctx *c, const char *disk, const char *rel, const uint8_t *S, bool all,
+// Walks the directory open at dfd (owned: closed here).
+static int walk_dir(walk_ctx *c, int dfd, const char *disk, const char *rel, const uint8_t *S, bool all,
 		    int depth)
 {
-	int dfd = -1, rc = 0;
+	int rc = 0;
 	cbl_strv names = CBL_STRV_INIT;
 	uint8_t *T = NULL;
 	char *cdisk = NULL, *crel = NULL;
 	bool pushed = false;
 
 	if (!c->dirs_mode && exc_covers_below(c, S))
-		return 0;
-	if (depth > WALK_MAX_DEPTH)
-		return cbl_error_set(c->err, CBL_EIO, "directory tree too deep at '%s'", disk);
-	dfd = open(disk, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0) {
-		if (errno == ENOENT || errno == ENOTDIR)
-			goto out; // vanished meanwhile
-		rc = cbl_error_set_errno(c->err, CBL_EIO, errno, "cannot open directory '%s'", disk);
+		goto out;
+	if (depth > WALK_MAX_DEPTH) {
+		rc = cbl_error_set(c->err, CBL_EIO, "directory tree too deep at '%s'", disk);
 		goto out;
 	}
 	struct stat dst;
@@ -609,6 +681,9 @@ static int walk_dir(walk_ctx *c, const char *disk, const char *rel, const uint8_
 		const char *name = names.v[i];
 		if (i && !strcmp(name, names.v[i - 1]))
 			continue;
+		// a literal component of a pattern is a name, never a path
+		if (!*name || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
+			continue;
 		struct stat st;
 		if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 			if (errno == ENOENT || errno == ENOTDIR)
@@ -630,7 +705,7 @@ static int walk_dir(walk_ctx *c, const char *disk, const char *rel, const uint8_
 		if (S_ISLNK(st.st_mode))
 			rc = visit_symlink(c, cdisk, crel, T, all, depth);
 		else
-			rc = visit(c, cdisk, crel, st.st_mode & S_IFMT, T, all, depth);
+			rc = visit(c, dfd, name, -1, cdisk, crel, st.st_mode & S_IFMT, T, all, depth);
 		if (rc < 0)
 			goto out;
 	}
@@ -641,13 +716,13 @@ out:
 	free(cdisk);
 	free(crel);
 	cbl_strv_release(&names);
-	if (dfd >= 0)
-		close(dfd);
+	close(dfd);
 	return rc;
 }
 
-// Starts a walk at `disk` (a directory); rel "" and the base's states.
-static int walk_start(walk_ctx *c, const char *disk)
+// Starts a walk at the directory open at fd (owned), whose path is disk;
+// rel "" and the base's states.
+static int walk_start(walk_ctx *c, int fd, const char *disk)
 {
 	uint8_t *S = cbl_xcalloc(c->nstates, 1);
 	int rc = 0;
@@ -655,19 +730,18 @@ static int walk_start(walk_ctx *c, const char *disk)
 	for (size_t k = 0; k < c->nexc; k++)
 		pat_start(&c->exc[k], S + c->exc_off[k]);
 	if (c->dirs_mode) {
-		if (pat_final(c->inc, S)) {
-			CBL_GROW(c->out, c->nout + 1, c->capout);
-			found *f = &c->out[c->nout++];
-			f->path = cbl_xstrdup(disk);
-			f->name = cbl_xstrdup(".");
-			f->key = cbl_xstrdup(".");
-			f->is_symlink = false;
+		if (pat_final(c->inc, S))
+			add_found(c, disk, ".", ".", false);
+		if (pat_alive(c->inc, S)) {
+			rc = walk_dir(c, fd, disk, "", S, false, 0);
+			fd = -1;
 		}
-		if (pat_alive(c->inc, S))
-			rc = walk_dir(c, disk, "", S, false, 0);
 	} else {
-		rc = walk_dir(c, disk, "", S, pat_final(c->inc, S), 0);
+		rc = walk_dir(c, fd, disk, "", S, pat_final(c->inc, S), 0);
+		fd = -1;
 	}
+	if (fd >= 0)
+		close(fd);
 	free(S);
 	return rc;
 }
@@ -678,6 +752,7 @@ static void found_release(found *f, size_t n)
 		free(f[i].path);
 		free(f[i].name);
 		free(f[i].key);
+		free(f[i].rel);
 	}
 	free(f);
 }
@@ -748,12 +823,116 @@ static char *strip_abs(const char *file, const char *const *dirs, size_t ndirs)
 	return r;
 }
 
+// The directories a collect may read beneath: the source first, then the
+// caller's bounds, each open with its real path.
+typedef struct roots {
+	int *fd;
+	char **real;
+	size_t n, cap;
+} roots;
+
+static size_t roots_add(roots *r, int fd, char *real)
+{
+	if (r->n == r->cap) {
+		r->cap = r->cap ? 2 * r->cap : 4;
+		r->fd = cbl_xreallocarray(r->fd, r->cap, sizeof(int));
+		r->real = cbl_xreallocarray(r->real, r->cap, sizeof(char *));
+	}
+	r->fd[r->n] = fd;
+	r->real[r->n] = real;
+	return r->n++;
+}
+
+static void roots_release(roots *r)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		if (r->fd[i] >= 0)
+			close(r->fd[i]);
+		free(r->real[i]);
+	}
+	free(r->fd);
+	free(r->real);
+	memset(r, 0, sizeof(*r));
+}
+
+// Where an open directory is (its real path), from /proc.
+static char *fd_real_path(int fd)
+{
+	char link[64], buf[PATH_MAX + 1];
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, buf, sizeof(buf) - 1);
+	if (n <= 0 || buf[0] != '/')
+		return NULL;
+	buf[n] = '\0';
+	return cbl_xstrdup(buf);
+}
+
+// An absolute base-directory: the root it is read beneath (the source or a
+// bound it lies in, lexically or by its real path), the rest of it relative
+// to that root, and the form of the root's path it was given under (for the
+// log lines).  Without bounds: "/" (the whole filesystem, as the caller
+// wants).  -1 when it lies in none.
+static int abs_base_root(roots *rs, const char *src_dir, const char *const *bounds, const char *base,
+			 char **rest, char **shown, cbl_error **err)
+{
+	char *norm = normalize_abs(base);
+	int found_idx = -1;
+	if (!bounds) {
+		int fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0) {
+			free(norm);
+			return cbl_error_set_errno(err, CBL_EIO, errno, "cannot open /");
+		}
+		found_idx = (int)roots_add(rs, fd, cbl_xstrdup("/"));
+		*rest = cbl_xstrdup(base + 1);
+		*shown = cbl_xstrdup("/");
+		free(norm);
+		return found_idx;
+	}
+	for (size_t i = 0; found_idx < 0 && (i == 0 || bounds[i - 1]); i++) {
+		const char *cand = i == 0 ? src_dir : bounds[i - 1];
+		char *cn = normalize_abs(cand), *cr = realpath(cand, NULL);
+		const char *r = below(norm, cn);
+		const char *as = cn;
+		if (!r && cr) {
+			r = below(norm, cr);
+			as = cr;
+		}
+		if (r) {
+			if (i == 0) {
+				found_idx = 0; // the source, already open
+			} else {
+				int fd = cr ? open(cr, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+				if (fd >= 0)
+					found_idx = (int)roots_add(rs, fd, cbl_xstrdup(cr));
+			}
+			if (found_idx >= 0) {
+				*rest = cbl_xstrdup(*r ? r : ".");
+				*shown = cbl_xstrdup(as);
+			}
+		}
+		free(cn);
+		free(cr);
+	}
+	free(norm);
+	if (found_idx < 0)
+		return cbl_error_set(err, CBL_EINVAL, "base-directory '%s' is outside the source directories", base);
+	return found_idx;
+}
+
 int artifacts_collect(artifacts_list **out, const char *src_dir, const spec_artifact *a,
 		      const char *const *expanded_files, const char *expanded_base_dir,
 		      artifacts_log_fn log, void *payload, cbl_error **err)
 {
+	return artifacts_collect_in(out, src_dir, NULL, a, expanded_files, expanded_base_dir, log, payload, err);
+}
+
+int artifacts_collect_in(artifacts_list **out, const char *src_dir, const artifacts_roots *where,
+			 const spec_artifact *a, const char *const *expanded_files,
+			 const char *expanded_base_dir, artifacts_log_fn log, void *payload, cbl_error **err)
+{
 	int rc = 0;
-	char *src_real = NULL, *src_abs = NULL;
+	char *src_real = NULL, *src_abs = NULL, *base_rest = NULL, *base_root_shown = NULL;
 	pat bpat = {0}, *exc = NULL;
 	size_t nexc = 0;
 	size_t *exc_off = NULL;
@@ -761,10 +940,34 @@ int artifacts_collect(artifacts_list **out, const char *src_dir, const spec_arti
 	size_t nbases = 0, nall = 0, capall = 0;
 	devino *anc = NULL;
 	size_t capanc = 0;
+	roots rs = {0};
 
-	rc = cbl_realpath(src_dir, &src_real, err);
-	if (rc < 0)
-		goto out;
+	// --- the source: its descriptor, everything is opened beneath it (or
+	// beneath a bound)
+	{
+		int sfd;
+		if (where && where->src_fd >= 0) {
+			sfd = fcntl(where->src_fd, F_DUPFD_CLOEXEC, 3);
+			src_real = sfd >= 0 ? fd_real_path(sfd) : NULL;
+			if (sfd < 0 || !src_real) {
+				if (sfd >= 0)
+					close(sfd);
+				rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot use the directory of '%s'", src_dir);
+				goto out;
+			}
+		} else {
+			rc = cbl_realpath(src_dir, &src_real, err);
+			if (rc < 0)
+				goto out;
+			sfd = open(src_real, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (sfd < 0) {
+				rc = cbl_error_set_errno(err, errno == ENOENT ? CBL_ENOENT : CBL_EIO, errno,
+							 "cannot open '%s'", src_dir);
+				goto out;
+			}
+		}
+		roots_add(&rs, sfd, cbl_xstrdup(src_real));
+	}
 	if (src_dir[0] == '/') {
 		src_abs = normalize_abs(src_dir);
 	} else {
@@ -792,14 +995,27 @@ int artifacts_collect(artifacts_list **out, const char *src_dir, const spec_arti
 	emit(log, payload, "Expanding %s", base_shown);
 
 	bool base_abs = base_exp && base_exp[0] == '/';
-	if (pat_compile(&bpat, base_abs ? base_exp + 1 : base_shown) < 0) {
+	size_t base_root = 0;
+	if (base_abs) {
+		int r = abs_base_root(&rs, src_dir, where ? where->bounds : NULL, base_exp, &base_rest,
+				      &base_root_shown, err);
+		if (r < 0) {
+			rc = r;
+			goto out;
+		}
+		base_root = (size_t)r;
+	}
+	if (pat_compile(&bpat, base_abs ? base_rest : base_shown) < 0) {
 		rc = cbl_error_set(err, CBL_EINVAL,
 				   "base-directory '%s' is outside the source directory", base_shown);
 		goto out;
 	}
 	{
 		walk_ctx bc = {0};
-		bc.root = base_abs ? "/" : src_real;
+		bc.root = base_abs && !(where && where->bounds) ? "/" : rs.real[base_root];
+		bc.root_fd = rs.fd[base_root];
+		bc.fd_real = rs.real[base_root];
+		bc.root_idx = base_root;
 		bc.follow = true;
 		bc.dirs_mode = true;
 		bc.inc = &bpat;
@@ -808,7 +1024,12 @@ int artifacts_collect(artifacts_list **out, const char *src_dir, const spec_arti
 		bc.log = log;
 		bc.payload = payload;
 		bc.err = err;
-		rc = walk_start(&bc, base_abs ? "/" : src_real);
+		int start = fcntl(rs.fd[base_root], F_DUPFD_CLOEXEC, 3);
+		if (start < 0) {
+			rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot open '%s'", rs.real[base_root]);
+			goto out;
+		}
+		rc = walk_start(&bc, start, rs.real[base_root]);
 		free(bc.anc);
 		bases = bc.out;
 		nbases = bc.nout;
@@ -834,16 +1055,19 @@ int artifacts_collect(artifacts_list **out, const char *src_dir, const spec_arti
 	}
 
 	for (size_t b = 0; b < nbases; b++) {
-		char *base_real = NULL, *logical = NULL, *prefix = NULL;
+		char *logical = NULL, *prefix = NULL;
+		// bases[].path is a real path: the walk composes real
+		// directories' names onto real paths
+		const char *base_real = bases[b].path;
 		const char *brel = bases[b].key;
-		// bases[].path is the real path for symlinked bases, else the
-		// joined one; resolve to bound the walk.
-		rc = cbl_realpath(bases[b].path, &base_real, err);
-		if (rc < 0)
-			goto out;
+		size_t ri = bases[b].root;
 		if (base_abs) {
-			logical = strcmp(brel, ".") ? cbl_xasprintf("/%s", brel) : cbl_xstrdup("/");
-			prefix = strcmp(brel, ".") ? cbl_xasprintf("/%s/", brel) : cbl_xstrdup("/");
+			bool top = !strcmp(base_root_shown, "/");
+			if (strcmp(brel, "."))
+				logical = cbl_xasprintf("%s/%s", top ? "" : base_root_shown, brel);
+			else
+				logical = cbl_xstrdup(base_root_shown);
+			prefix = !strcmp(logical, "/") ? cbl_xstrdup("/") : cbl_xasprintf("%s/", logical);
 		} else {
 			logical = strcmp(brel, ".") ? cbl_path_join(src_abs, brel) : cbl_xstrdup(src_abs);
 			prefix = strcmp(brel, ".") ? cbl_xasprintf("%s/", brel) : cbl_xstrdup("");
@@ -871,8 +1095,23 @@ int artifacts_collect(artifacts_list **out, const char *src_dir, const spec_arti
 				free(stripped);
 				continue;
 			}
+			// the base itself, beneath its root, never through a symlink
+			cbl_error *oe = NULL;
+			int bfd = cbl_open_dir_beneath(rs.fd[ri], bases[b].rel, CBL_RESOLVE_NO_SYMLINKS, &oe);
+			if (bfd < 0) {
+				rc = cbl_error_set(err, CBL_EIO, "cannot open base directory '%s': %s", logical,
+						   oe ? oe->msg : "error");
+				cbl_error_free(oe);
+				pat_release(&fp);
+				free(stripped);
+				break;
+			}
 			walk_ctx c = {0};
-			c.root = path_under(base_real, src_real) ? src_real : base_real;
+			c.root = path_under(base_real, src_real) && path_under(src_real, rs.real[ri]) ? src_real
+												     : base_real;
+			c.root_fd = rs.fd[ri];
+			c.fd_real = rs.real[ri];
+			c.root_idx = ri;
 			c.follow = !a->enable_symlinks;
 			c.discard = a->discard_paths;
 			c.inc = &fp;
@@ -893,7 +1132,7 @@ int artifacts_collect(artifacts_list **out, const char *src_dir, const spec_arti
 			c.log = log;
 			c.payload = payload;
 			c.err = err;
-			rc = walk_start(&c, base_real);
+			rc = walk_start(&c, bfd, base_real);
 			anc = c.anc;
 			capanc = c.capanc;
 			all = c.out;
@@ -906,7 +1145,6 @@ int artifacts_collect(artifacts_list **out, const char *src_dir, const spec_arti
 			if (rc < 0)
 				break;
 		}
-		free(base_real);
 		free(logical);
 		free(prefix);
 		if (rc < 0)
@@ -924,9 +1162,19 @@ int artifacts_collect(artifacts_list **out, const char *src_dir, const spec_arti
 		artifacts_entry *e = &l->items[l->n++];
 		e->path = all[i].path;
 		e->name = all[i].name;
+		e->rel = all[i].rel;
+		e->dirfd = rs.fd[all[i].root];
 		e->is_symlink = all[i].is_symlink;
-		all[i].path = all[i].name = NULL;
+		all[i].path = all[i].name = all[i].rel = NULL;
 	}
+	// the list keeps the descriptors its entries are beneath
+	l->fds = rs.fd;
+	l->nfds = rs.n;
+	rs.fd = NULL;
+	for (size_t i = 0; i < rs.n; i++)
+		free(rs.real[i]);
+	free(rs.real);
+	memset(&rs, 0, sizeof(rs));
 	if (l->n == 0) {
 		artifacts_list_free(l);
 		rc = cbl_error_set(err, CBL_ENOENT, ARTIFACTS_NO_MATCH_MSG);
@@ -943,7 +1191,10 @@ out:
 	free(exc_off);
 	free(anc);
 	pat_release(&bpat);
+	roots_release(&rs);
 	free(src_real);
 	free(src_abs);
+	free(base_rest);
+	free(base_root_shown);
 	return rc;
 }

@@ -319,11 +319,7 @@ static int do_symlink(worker *w, const artifacts_entry *e, slot *s, zrec *r, cbl
 {
 	struct stat st;
 	char *target = NULL;
-	if (lstat(e->path, &st) < 0)
-		return cbl_error_set_errno(err, CBL_EIO, errno, "cannot stat '%s'", e->path);
-	if (!S_ISLNK(st.st_mode))
-		return cbl_error_set(err, CBL_EIO, "'%s' is no longer a symlink", e->path);
-	int rc = artifacts_read_link(e->path, &target, err);
+	int rc = artifacts_entry_readlink(e, &st, &target, err);
 	if (rc < 0)
 		return rc;
 	size_t len = strlen(target);
@@ -435,7 +431,7 @@ static int do_entry(worker *w, size_t i, slot *s, cbl_error **err)
 		rc = do_symlink(w, e, s, &r, err);
 		goto out;
 	}
-	rc = artifacts_open_content(e, &fd, &st, err);
+	rc = artifacts_entry_open(e, &fd, &st, err);
 	if (rc < 0)
 		goto out;
 	uint64_t size = (uint64_t)st.st_size;

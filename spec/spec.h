@@ -126,6 +126,18 @@ typedef enum spec_report_format {
 const char *spec_report_format_name(spec_report_format f);
 bool spec_report_format_is_coverage(spec_report_format f);
 
+/* Identifiers are names, never paths (the service's rule for source
+ * identifiers, which artifact identifiers follow): 1-127 letters, digits
+ * or '_'.  Checked when parsing and again before anything is named after
+ * one (runner/upload.c). */
+bool spec_identifier_valid(const char *id);
+/* A report group as a buildspec names it: a name (1-128 letters, digits,
+ * '-' or '_') or a report group ARN whose name part is one. */
+bool spec_report_group_valid(const char *key);
+/* An artifact name that would climb out of its directory: absolute, or
+ * with a ".." component. */
+bool spec_artifact_name_escapes(const char *name);
+
 typedef struct spec_report {
 	char *group;       /* the key: a report group name or ARN (may contain $VARS) */
 	spec_pos pos;

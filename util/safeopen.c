@@ -126,7 +126,7 @@ static int walk(int dirfd, const char *relpath, int flags, mode_t mode, unsigned
 		if (!last) {
 			fd = openat(cur, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		} else {
-			int f = flags | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY;
+			int f = flags | O_NOFOLLOW | O_CLOEXEC | ((flags & O_PATH) ? 0 : O_NOCTTY);
 			if (dir_wanted)
 				f |= O_DIRECTORY;
 			fd = openat(cur, comp, f, mode);
@@ -232,7 +232,8 @@ int cbl_open_beneath(int dirfd, const char *relpath, int flags, mode_t mode, uns
 		return fail(err, EXDEV, p);
 	struct open_how how;
 	memset(&how, 0, sizeof(how));
-	how.flags = (uint64_t)(unsigned)(flags | O_CLOEXEC | O_NOCTTY);
+	/* openat2 refuses O_PATH with flags that mean nothing for it */
+	how.flags = (uint64_t)(unsigned)(flags | O_CLOEXEC | ((flags & O_PATH) ? 0 : O_NOCTTY));
 	how.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0;
 	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
 	if (resolve & CBL_RESOLVE_NO_SYMLINKS)

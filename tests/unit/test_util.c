@@ -225,6 +225,9 @@ static void test_safeopen_with(open_fn fn, const char *how)
 	ok(try_open(fn, dfd, "sub/../a.txt", O_RDONLY, 0) >= 0, "%s: '..' that stays beneath", how);
 	ok(try_open(fn, dfd, "", O_RDONLY | O_DIRECTORY, 0) >= 0, "%s: '' is the directory itself", how);
 	ok(try_open(fn, dfd, "rel-in", O_RDONLY, 0) >= 0, "%s: a relative symlink inside is followed", how);
+	ok(try_open(fn, dfd, "sub/b.txt", O_PATH, CBL_RESOLVE_NO_SYMLINKS) >= 0, "%s: O_PATH", how);
+	ok(try_open(fn, dfd, "rel-in", O_PATH, 0) >= 0, "%s: O_PATH through a symlink inside", how);
+	ok(try_open(fn, dfd, "rel-in", O_PATH, CBL_RESOLVE_NO_SYMLINKS) < 0, "%s: O_PATH, NO_SYMLINKS", how);
 	ok(try_open(fn, dfd, "subl/b.txt", O_RDONLY, 0) >= 0, "%s: a directory symlink inside is followed", how);
 	errno = 0;
 	ok(try_open(fn, dfd, "rel-in", O_RDONLY, CBL_RESOLVE_NO_SYMLINKS) < 0 && errno == ELOOP,
