@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/stat.h>
 
 #include "spec/spec.h"
@@ -199,6 +200,9 @@ typedef struct artifacts_zip_opts {
 			    * tests and consumers that want uniform records);
 			    * otherwise ZIP64 is used only where a size or
 			    * offset reaches 4 GiB or there are 65535+ entries */
+	int64_t deadline_mono_us; /* CLOCK_MONOTONIC (util/time.h cbl_mono_us) after
+				   * which packaging stops with CBL_ETIMEDOUT (a build's
+				   * deadline: its files may be huge); 0 = none */
 } artifacts_zip_opts;
 
 #define ARTIFACTS_ZIP_OPTS_INIT {0}
@@ -246,5 +250,9 @@ int artifacts_write_zip_opts(const artifacts_list *l, const char *dest_path, boo
  * names, e.g. both "a" and "a/b"). */
 int artifacts_write_dir(const artifacts_list *l, const char *dest_dir, bool keep_symlinks,
 			cbl_error **err);
+/* The same, stopping with CBL_ETIMEDOUT once CLOCK_MONOTONIC passes
+ * deadline_mono_us (0 = none). */
+int artifacts_write_dir_deadline(const artifacts_list *l, const char *dest_dir, bool keep_symlinks,
+				 int64_t deadline_mono_us, cbl_error **err);
 
 #endif

@@ -5,6 +5,7 @@
 #include "artifacts/artifacts_internal.h"
 #include "util/alloc.h"
 #include "util/fs.h"
+#include "util/time.h"
 #include "util/safeopen.h"
 
 #include <errno.h>
@@ -204,9 +205,11 @@ static int open_parent(int root_fd, const char *name, const char **last, int *ou
 	return 0;
 }
 
-static int copy_fd(int in, int out, const char *src, char *buf, cbl_error **err)
+static int copy_fd(int in, int out, const char *src, char *buf, int64_t deadline, cbl_error **err)
 {
 	for (;;) {
+		if (deadline && cbl_mono_us() >= deadline)
+			return cbl_error_set(err, CBL_ETIMEDOUT, "the build timed out while copying '%s'", src);
 		ssize_t r = read(in, buf, COPY_BUF);
 		if (r < 0) {
 			if (errno == EINTR)
@@ -221,7 +224,7 @@ static int copy_fd(int in, int out, const char *src, char *buf, cbl_error **err)
 	}
 }
 
-static int dir_one(int root_fd, const artifacts_entry *e, bool keep_symlinks, char *buf,
+static int dir_one(int root_fd, const artifacts_entry *e, bool keep_symlinks, char *buf, int64_t deadline,
 		   cbl_error **err)
 {
 	int dfd = -1, in = -1, outfd = -1, rc = 0;
@@ -257,7 +260,7 @@ static int dir_one(int root_fd, const artifacts_entry *e, bool keep_symlinks, ch
 			     : cbl_error_set_errno(err, CBL_EIO, errno, "cannot create '%s'", e->name);
 		goto out;
 	}
-	rc = copy_fd(in, outfd, e->path, buf, err);
+	rc = copy_fd(in, outfd, e->path, buf, deadline, err);
 	if (rc < 0)
 		goto out;
 	struct timespec ts[2] = {{0, UTIME_OMIT}, {st.st_mtim.tv_sec, 0}};
@@ -324,6 +327,12 @@ out:
 int artifacts_write_dir(const artifacts_list *l, const char *dest_dir, bool keep_symlinks,
 			cbl_error **err)
 {
+	return artifacts_write_dir_deadline(l, dest_dir, keep_symlinks, 0, err);
+}
+
+int artifacts_write_dir_deadline(const artifacts_list *l, const char *dest_dir, bool keep_symlinks,
+				 int64_t deadline, cbl_error **err)
+{
 	int rc = 0, root_fd = -1;
 	char *tmp = NULL, *buf = NULL, *dest = NULL;
 	bool made = false;
@@ -353,7 +362,7 @@ int artifacts_write_dir(const artifacts_list *l, const char *dest_dir, bool keep
 	}
 	buf = cbl_xmalloc(COPY_BUF);
 	for (size_t i = 0; i < l->n; i++) {
-		rc = dir_one(root_fd, &l->items[i], keep_symlinks, buf, err);
+		rc = dir_one(root_fd, &l->items[i], keep_symlinks, buf, deadline, err);
 		if (rc < 0)
 			goto out;
 	}

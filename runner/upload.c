@@ -227,13 +227,16 @@ static int one_artifact(runner_build *b, const spec_artifact *a, const char *out
 		goto out;
 	if (b->up.packaging_none) {
 		dest = cbl_path_join(b->up.artifacts_dir, out_name);
-		rc = artifacts_write_dir(list, dest, a->enable_symlinks, err);
+		rc = artifacts_write_dir_deadline(list, dest, a->enable_symlinks, b->deadline_mono_us, err);
 	} else {
 		char *fname = cbl_xasprintf("%s.zip", out_name);
 		dest = cbl_path_join(b->up.artifacts_dir, fname);
 		free(fname);
-		/* symlinks are kept in ZIP output only with enable-symlinks (§5.1) */
-		rc = artifacts_write_zip(list, dest, a->enable_symlinks, sha, md5, err);
+		/* symlinks are kept in ZIP output only with enable-symlinks (§5.1);
+		 * the build's deadline bounds the packaging of its files */
+		artifacts_zip_opts zo = ARTIFACTS_ZIP_OPTS_INIT;
+		zo.deadline_mono_us = b->deadline_mono_us;
+		rc = artifacts_write_zip_opts(list, dest, a->enable_symlinks, &zo, sha, md5, err);
 	}
 	if (rc)
 		goto out;
@@ -331,6 +334,14 @@ static runner_status upload_artifacts(runner_build *b, runner_outcome *o)
 			return RUNNER_STATUS_TIMED_OUT;
 		}
 		if (one_artifact(b, a, a->identifier, &rec, &e) < 0) {
+			if (e->code == CBL_ETIMEDOUT || e->code == CBL_ESTOPPED) {
+				runner_status st = e->code == CBL_ETIMEDOUT ? RUNNER_STATUS_TIMED_OUT
+									    : RUNNER_STATUS_STOPPED;
+				runner_outcome_set(b, o, e->code == CBL_ETIMEDOUT ? "BUILD_TIMED_OUT" : "BUILD_STOPPED",
+						   e->code == CBL_ETIMEDOUT ? "Build has timed out. " : "Build was stopped");
+				cbl_error_free(e);
+				return st;
+			}
 			runner_outcome_setf(b, o, "CLIENT_ERROR", "%s (secondary artifact %s)", e->msg, a->identifier);
 			cbl_error_free(e);
 			return RUNNER_STATUS_FAILED;

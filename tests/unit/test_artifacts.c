@@ -1281,6 +1281,23 @@ static void test_races(void)
 	mkfile(host, "r.xml", "HOST-ONLY-CONTENT");
 	result r = collect(src, (run){.files = F("**/*")});
 	is_int(r.rc, 0, "race tree collects");
+	{
+		// a deadline already past: packaging stops, with the timeout's code
+		artifacts_zip_opts zo = ARTIFACTS_ZIP_OPTS_INIT;
+		zo.deadline_mono_us = 1;
+		char *dz = cbl_path_join(tmproot, "late.zip"), *dd = cbl_path_join(tmproot, "late-dir");
+		cbl_error *le = NULL;
+		is_int(artifacts_write_zip_opts(r.l, dz, false, &zo, NULL, NULL, &le), CBL_ETIMEDOUT,
+		       "zip: past the deadline is CBL_ETIMEDOUT");
+		cbl_error_clear(&le);
+		is_int(artifacts_write_dir_deadline(r.l, dd, false, 1, &le), CBL_ETIMEDOUT,
+		       "packaging NONE: past the deadline is CBL_ETIMEDOUT");
+		cbl_error_clear(&le);
+		struct stat dst;
+		ok(stat(dz, &dst) < 0 && stat(dd, &dst) < 0, "nothing published after a timeout");
+		free(dz);
+		free(dd);
+	}
 	ok(r.l && r.l->n == 2 && r.l->items[0].rel && r.l->items[0].dirfd >= 0,
 	   "entries carry a directory descriptor and a relative path");
 	// d swapped for a symlink to the host directory after collection
