@@ -238,10 +238,13 @@ int cbl_open_beneath(int dirfd, const char *relpath, int flags, mode_t mode, uns
 	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
 	if (resolve & CBL_RESOLVE_NO_SYMLINKS)
 		how.resolve |= RESOLVE_NO_SYMLINKS;
-	int fd;
+	/* EAGAIN: a rename raced a ".." of the lookup (RESOLVE_BENEATH could
+	 * not prove it stayed beneath); retried, but a build renaming in a
+	 * loop must not keep the runner here: bounded */
+	int fd, tries = 0;
 	do
 		fd = (int)syscall(SYS_openat2, dirfd, p, &how, sizeof(how));
-	while (fd < 0 && (errno == EINTR || errno == EAGAIN));
+	while (fd < 0 && (errno == EINTR || errno == EAGAIN) && ++tries < 64);
 	if (fd >= 0)
 		return fd;
 	if (errno != ENOSYS)
