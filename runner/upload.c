@@ -208,7 +208,7 @@ static int one_artifact(runner_build *b, const spec_artifact *a, const char *out
 	int rc = 0;
 	/* the artifact's file or directory is named after it: a name, never a path */
 	if (a->identifier && !spec_identifier_valid(a->identifier)) {
-		rc = cbl_error_set(err, CBL_EINVAL, "invalid artifact identifier '%s' (1-127 letters, digits or '_')",
+		rc = cbl_error_set(err, CBL_EINVAL, "invalid artifact identifier '%s' (1-127 letters, digits, '-' or '_')",
 				   a->identifier);
 		goto out;
 	}

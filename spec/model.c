@@ -58,7 +58,7 @@ bool spec_identifier_valid(const char *id)
 	if (n < 1 || n > 127)
 		return false;
 	for (size_t i = 0; i < n; i++)
-		if (!name_char(id[i], false))
+		if (!name_char(id[i], true))
 			return false;
 	return true;
 }

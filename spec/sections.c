@@ -99,7 +99,7 @@ static void walk_secondary(spec_ctx *c, const spec_pair *p)
 			if (id && !spec_identifier_valid(id)) {
 				/* it names the artifact's file or directory: never a path */
 				spec_err(c, spec_key_pos(e),
-					 "artifact identifier '%s' is not valid (1-127 letters, digits or '_'; "
+					 "artifact identifier '%s' is not valid (1-127 letters, digits, '-' or '_'; "
 					 "an identifier is a name, never a path)",
 					 e->disp);
 				free(id);

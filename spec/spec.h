@@ -126,10 +126,12 @@ typedef enum spec_report_format {
 const char *spec_report_format_name(spec_report_format f);
 bool spec_report_format_is_coverage(spec_report_format f);
 
-/* Identifiers are names, never paths (the service's rule for source
- * identifiers, which artifact identifiers follow): 1-127 letters, digits
- * or '_'.  Checked when parsing and again before anything is named after
- * one (runner/upload.c). */
+/* Artifact identifiers are names, never paths: 1-127 letters, digits, '-'
+ * or '_'.  The service documents no pattern of its own; this is its source
+ * identifiers' rule (letters, digits, '_', under 128) widened by '-',
+ * which CodePipeline's output artifact names (that secondary artifact
+ * identifiers must match) allow.  Checked when parsing and again before
+ * anything is named after one (runner/upload.c). */
 bool spec_identifier_valid(const char *id);
 /* A report group as a buildspec names it: a name (1-128 letters, digits,
  * '-' or '_') or a report group ARN whose name part is one. */
