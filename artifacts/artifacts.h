@@ -18,18 +18,25 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
 
 #include "spec/spec.h"
 #include "util/error.h"
 
 /* One file of an artifact. */
 typedef struct artifacts_entry {
-	char *path;      /* absolute path on disk.  For a symlink kept as a symlink
-			  * (is_symlink) this is the link itself; for a followed
-			  * symlink it is the resolved target (realpath). */
+	char *path;      /* absolute path on disk, for messages.  For a symlink kept
+			  * as a symlink (is_symlink) this is the link itself; for a
+			  * followed symlink it is the resolved target (realpath). */
 	char *name;      /* path inside the artifact: relative, '/'-separated,
 			  * no "", "." or ".." components */
 	bool is_symlink; /* store as a symlink entry (enable-symlinks: yes) */
+	char *rel;       /* where it is read: path (without symlinks) beneath dirfd.
+			  * The tree is the build's, so the file is opened there
+			  * (util/safeopen.h), never by path.  NULL in a list made
+			  * by hand: then path is opened (O_NOFOLLOW). */
+	int dirfd;       /* borrowed from the list (artifacts_list.fds) */
 } artifacts_entry;
 
 /* A file list sorted by name (strcmp order), names unique.  Owned by the
@@ -37,7 +44,26 @@ typedef struct artifacts_entry {
 typedef struct artifacts_list {
 	artifacts_entry *items;
 	size_t n;
+	int *fds;        /* the directories the entries are beneath (owned) */
+	size_t nfds;
 } artifacts_list;
+
+/* Opens an entry's content read-only (O_NONBLOCK): beneath its directory
+ * descriptor without following any symlink, except that an is_symlink entry
+ * is followed as long as it stays beneath it.  Only a regular file: a FIFO,
+ * a device, a directory swapped in meanwhile are CBL_EIO, without blocking.
+ * *fd_out (caller closes) and *st receive the descriptor and its fstat. */
+int artifacts_entry_open(const artifacts_entry *e, int *fd_out, struct stat *st, cbl_error **err);
+
+/* The directory holding an entry, opened beneath the entry's directory
+ * descriptor without symlinks (O_RDONLY | O_DIRECTORY); *last is the
+ * entry's own name in it (borrowed from e).  For *at calls that must not
+ * follow the last component (fstatat, readlinkat, linkat). */
+int artifacts_entry_open_parent(const artifacts_entry *e, int *fd_out, const char **last, cbl_error **err);
+
+/* A symlink entry's lstat and target (caller frees *target).  CBL_EIO, also
+ * when it is no longer a symlink. */
+int artifacts_entry_readlink(const artifacts_entry *e, struct stat *st, char **target, cbl_error **err);
 
 void artifacts_list_free(artifacts_list *l); /* NULL is fine */
 
@@ -82,6 +108,13 @@ typedef void (*artifacts_log_fn)(const char *line, void *payload);
  *                   the source directory" / ": target does not exist" /
  *                   ": directory loop".  log may be NULL.
  *
+ * The tree may change while it is read (it is the build's): every directory
+ * is opened from its parent's descriptor without following a symlink, a
+ * followed symlink is opened beneath the source's descriptor by its
+ * resolved path, and each entry carries that descriptor and path
+ * (artifacts_entry.dirfd, .rel) so that packaging opens the very same way:
+ * a directory swapped for a symlink mid-way is never followed outside.
+ *
  * Symlinks (decisions, [inferred]): a symlink is never followed to a target
  * outside the bound.  enable-symlinks yes: every matched symlink (to a file,
  * a directory, or dangling) is one is_symlink entry and is never descended.
@@ -118,6 +151,25 @@ int artifacts_collect(artifacts_list **out, const char *src_dir, const spec_arti
 		      const char *const *expanded_files, const char *expanded_base_dir,
 		      artifacts_log_fn log, void *payload, cbl_error **err);
 
+/* Where artifacts_collect_in reads. */
+typedef struct artifacts_roots {
+	int src_fd;                /* src_dir already open (borrowed; the list keeps a
+				    * duplicate), or -1 to open src_dir */
+	const char *const *bounds; /* NULL-terminated directories an absolute
+				    * base-directory may lie in besides src_dir, each read
+				    * beneath its own descriptor (the secondary sources);
+				    * NULL = anywhere (no bound, as artifacts_collect) */
+} artifacts_roots;
+
+#define ARTIFACTS_ROOTS_INIT {-1, NULL}
+
+/* artifacts_collect, reading only beneath src_dir (or where->src_fd) and
+ * the bounds: an absolute base-directory elsewhere is CBL_EINVAL ("outside
+ * the source directories"); where NULL = artifacts_collect. */
+int artifacts_collect_in(artifacts_list **out, const char *src_dir, const artifacts_roots *where,
+			 const spec_artifact *a, const char *const *expanded_files,
+			 const char *expanded_base_dir, artifacts_log_fn log, void *payload, cbl_error **err);
+
 /* Full-path glob match with the rules above but without the directory rule:
  * true when `path` (relative, '/'-separated) matches `pattern` exactly.
  * `**` is handled by a set-of-states simulation (no exponential
@@ -148,6 +200,9 @@ typedef struct artifacts_zip_opts {
 			    * tests and consumers that want uniform records);
 			    * otherwise ZIP64 is used only where a size or
 			    * offset reaches 4 GiB or there are 65535+ entries */
+	int64_t deadline_mono_us; /* CLOCK_MONOTONIC (util/time.h cbl_mono_us) after
+				   * which packaging stops with CBL_ETIMEDOUT (a build's
+				   * deadline: its files may be huge); 0 = none */
 } artifacts_zip_opts;
 
 #define ARTIFACTS_ZIP_OPTS_INIT {0}
@@ -195,5 +250,9 @@ int artifacts_write_zip_opts(const artifacts_list *l, const char *dest_path, boo
  * names, e.g. both "a" and "a/b"). */
 int artifacts_write_dir(const artifacts_list *l, const char *dest_dir, bool keep_symlinks,
 			cbl_error **err);
+/* The same, stopping with CBL_ETIMEDOUT once CLOCK_MONOTONIC passes
+ * deadline_mono_us (0 = none). */
+int artifacts_write_dir_deadline(const artifacts_list *l, const char *dest_dir, bool keep_symlinks,
+				 int64_t deadline_mono_us, cbl_error **err);
 
 #endif

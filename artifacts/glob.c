@@ -20,6 +20,7 @@
 #include "util/array.h"
 #include "util/buf.h"
 #include "util/fs.h"
+#include "util/safeopen.h"
 #include "util/strv.h"
 
 #include <ctype.h>
@@ -28,6 +29,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +48,12 @@ void artifacts_list_free(artifacts_list *l)
 	for (size_t i = 0; i < l->n; i++) {
 		free(l->items[i].path);
 		free(l->items[i].name);
+		free(l->items[i].rel);
 	}
+	for (size_t i = 0; i < l->nfds; i++)
+		if (l->fds[i] >= 0)
+			close(l->fds[i]);
+	free(l->fds);
 	free(l->items);
 	free(l);
 }
@@ -350,11 +357,22 @@ bool artifacts_glob_match(const char *pattern, const char *path)
 
 // ---------------------------------------------------------------------------
 // The walk.
+//
+// The tree is the build's: it may swap a directory for a symlink
+// (renameat2 RENAME_EXCHANGE) at any moment.  So every directory is opened
+// from its parent's descriptor with O_NOFOLLOW (a swapped-in symlink is
+// never entered), and a symlink that is followed is opened beneath the
+// walk's root descriptor by its resolved, symlink-free path
+// (cbl_open_beneath, RESOLVE_NO_SYMLINKS): paths only decide, descriptors
+// read, and no descriptor ever reaches outside the root.  Each entry keeps
+// its root-relative path so that the packaging opens it the same way.
 
 typedef struct found {
 	char *path;  // disk path
 	char *name;  // output name
 	char *key;   // logical source path, for collisions
+	char *rel;   // beneath the root descriptor, no symlinks ("." = the root)
+	size_t root; // index of the root descriptor
 	bool is_symlink;
 } found;
 
@@ -365,6 +383,9 @@ typedef struct devino {
 
 typedef struct walk_ctx {
 	const char *root;      // realpath of the symlink bound
+	int root_fd;           // every open is beneath it
+	const char *fd_real;   // realpath of root_fd's directory (root lies under it)
+	size_t root_idx;
 	bool follow;           // follow symlinks that stay under root
 	bool dirs_mode;        // collect directories (base-directory glob)
 	bool discard;          // discard-paths
@@ -407,6 +428,18 @@ static bool path_under(const char *p, const char *root)
 	return !strncmp(p, root, n) && (p[n] == '/' || p[n] == '\0');
 }
 
+// The part of p below dir ("" for dir itself), or NULL when p is not under it.
+static const char *below(const char *p, const char *dir)
+{
+	if (!path_under(p, dir))
+		return NULL;
+	size_t n = strlen(dir);
+	const char *r = p + (n == 1 && dir[0] == '/' ? 1 : n);
+	while (*r == '/')
+		r++;
+	return r;
+}
+
 static bool exc_final(const walk_ctx *c, const uint8_t *S)
 {
 	for (size_t k = 0; k < c->nexc; k++)
@@ -423,15 +456,30 @@ static bool exc_covers_below(const walk_ctx *c, const uint8_t *S)
 	return false;
 }
 
-static void add_found(walk_ctx *c, const char *disk, const char *rel, bool is_symlink)
+// Records a file (or, in dirs_mode, a base directory).  disk must lie under
+// the root descriptor's directory: anything else cannot be opened safely
+// and is left out.
+static void add_found(walk_ctx *c, const char *disk, const char *name, const char *key, bool is_symlink)
 {
+	const char *r = below(disk, c->fd_real);
+	if (!r)
+		return;
 	CBL_GROW(c->out, c->nout + 1, c->capout);
 	found *f = &c->out[c->nout++];
 	f->path = cbl_xstrdup(disk);
-	const char *base = strrchr(rel, '/');
-	f->name = cbl_xstrdup(c->discard && base ? base + 1 : rel);
-	f->key = cbl_xasprintf("%s%s", c->key_prefix, rel);
+	f->name = cbl_xstrdup(name);
+	f->key = cbl_xstrdup(key);
+	f->rel = cbl_xstrdup(*r ? r : ".");
+	f->root = c->root_idx;
 	f->is_symlink = is_symlink;
+}
+
+static void add_file(walk_ctx *c, const char *disk, const char *rel, bool is_symlink)
+{
+	const char *base = strrchr(rel, '/');
+	char *key = cbl_xasprintf("%s%s", c->key_prefix, rel);
+	add_found(c, disk, c->discard && base ? base + 1 : rel, key, is_symlink);
+	free(key);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -469,13 +517,37 @@ static int list_dir(int dfd, const char *disk, cbl_strv *names, cbl_error **err)
 	return 0;
 }
 
-static int walk_dir(walk_ctx *c, const char *disk, const char *rel, const uint8_t *S, bool all,
+static int walk_dir(walk_ctx *c, int dfd, const char *disk, const char *rel, const uint8_t *S, bool all,
 		    int depth);
 
-// Handles one child whose (followed) type is known.  disk is where to read
-// it; T its state vector.
-static int visit(walk_ctx *c, const char *disk, const char *rel, mode_t type, const uint8_t *T,
-		 bool all, int depth)
+// Opens a child directory: name in parent, never through a symlink, or the
+// target a followed symlink was opened at (target >= 0).  -1 with errno.
+static int open_child_dir(int parent, const char *name, int target)
+{
+	if (target >= 0)
+		return openat(target, ".", O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_CLOEXEC);
+	return openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+}
+
+// Descends into a child directory (see open_child_dir); a directory that
+// vanished or was swapped for something else meanwhile is skipped.
+static int descend(walk_ctx *c, int parent, const char *name, int target, const char *disk, const char *rel,
+		   const uint8_t *T, bool all, int depth)
+{
+	int nd = open_child_dir(parent, name, target);
+	if (nd < 0) {
+		if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP)
+			return 0;
+		return cbl_error_set_errno(c->err, CBL_EIO, errno, "cannot open directory '%s'", disk);
+	}
+	return walk_dir(c, nd, disk, rel, T, all, depth + 1);
+}
+
+// Handles one child whose (followed) type is known: name in parent, or the
+// target of a followed symlink (target >= 0).  disk is its path, T its
+// state vector.
+static int visit(walk_ctx *c, int parent, const char *name, int target, const char *disk, const char *rel,
+		 mode_t type, const uint8_t *T, bool all, int depth)
 {
 	const pat *inc = c->inc;
 	bool final = all || pat_final(inc, T);
@@ -485,28 +557,22 @@ static int visit(walk_ctx *c, const char *disk, const char *rel, mode_t type, co
 			return 0;
 		c->nmatched++;
 		if (!exc_final(c, T))
-			add_found(c, disk, rel, false);
+			add_file(c, disk, rel, false);
 		return 0;
 	}
 	if (!S_ISDIR(type))
 		return 0;
 	if (c->dirs_mode) {
-		if (pat_final(inc, T)) {
-			CBL_GROW(c->out, c->nout + 1, c->capout);
-			found *f = &c->out[c->nout++];
-			f->path = cbl_xstrdup(disk);
-			f->name = cbl_xstrdup(rel);
-			f->key = cbl_xstrdup(rel);
-			f->is_symlink = false;
-		}
+		if (pat_final(inc, T))
+			add_found(c, disk, rel, rel, false);
 		if (!alive)
 			return 0;
-		return walk_dir(c, disk, rel, T, false, depth + 1);
+		return descend(c, parent, name, target, disk, rel, T, false, depth);
 	}
 	if (final)
-		return walk_dir(c, disk, rel, T, true, depth + 1);
+		return descend(c, parent, name, target, disk, rel, T, true, depth);
 	if (alive)
-		return walk_dir(c, disk, rel, T, false, depth + 1);
+		return descend(c, parent, name, target, disk, rel, T, false, depth);
 	return 0;
 }
 
@@ -518,15 +584,15 @@ static bool anc_has(const walk_ctx *c, dev_t dev, ino_t ino)
 	return false;
 }
 
-static int visit_symlink(walk_ctx *c, const char *disk, const char *rel, const uint8_t *T,
-			 bool all, int depth)
+static int visit_symlink(walk_ctx *c, const char *disk, const char *rel, const uint8_t *T, bool all,
+			 int depth)
 {
 	const pat *inc = c->inc;
 	bool final = all || pat_final(inc, T);
 	bool alive = !all && pat_alive(inc, T);
 	bool excluded = !c->dirs_mode && exc_final(c, T);
 	char *real = NULL;
-	int rc = 0;
+	int rc = 0, tfd = -1;
 	if (!final && !alive)
 		return 0;
 	if (!c->dirs_mode && !c->follow) {
@@ -534,54 +600,60 @@ static int visit_symlink(walk_ctx *c, const char *disk, const char *rel, const u
 		if (final) {
 			c->nmatched++;
 			if (!excluded)
-				add_found(c, disk, rel, true);
+				add_file(c, disk, rel, true);
 		}
 		return 0;
 	}
+	// the path decides where the link leads (realpath); the descriptor,
+	// opened beneath the root without symlinks, is what is read: a link
+	// changed meanwhile is refused, never followed elsewhere
 	struct stat st;
 	real = realpath(disk, NULL);
-	if (!real || stat(real, &st) < 0) {
+	const char *r = real && path_under(real, c->root) ? below(real, c->fd_real) : NULL;
+	if (real && r)
+		tfd = cbl_open_beneath(c->root_fd, *r ? r : ".", O_PATH, 0, CBL_RESOLVE_NO_SYMLINKS, NULL);
+	if (!real || (r && (tfd < 0 || fstat(tfd, &st) < 0))) {
 		if (final && !excluded)
 			emit(c->log, c->payload, "Skipping symlink %s%s: target does not exist", c->key_prefix, rel);
 		goto out;
 	}
-	bool is_dir = S_ISDIR(st.st_mode);
-	bool relevant = !excluded && (is_dir ? true : final);
-	if (!path_under(real, c->root)) {
-		if (relevant)
+	if (!r) {
+		struct stat ost;
+		bool is_dir = stat(real, &ost) == 0 && S_ISDIR(ost.st_mode);
+		if (!excluded && (is_dir || final))
 			emit(c->log, c->payload, "Skipping symlink %s%s: target is outside the source directory",
-			      c->key_prefix, rel);
+			     c->key_prefix, rel);
 		goto out;
 	}
+	bool is_dir = S_ISDIR(st.st_mode);
+	bool relevant = !excluded && (is_dir ? true : final);
 	if (is_dir && anc_has(c, st.st_dev, st.st_ino)) {
 		if (relevant)
 			emit(c->log, c->payload, "Skipping symlink %s%s: directory loop", c->key_prefix, rel);
 		goto out;
 	}
-	rc = visit(c, real, rel, st.st_mode & S_IFMT, T, all, depth);
+	rc = visit(c, -1, NULL, tfd, real, rel, st.st_mode & S_IFMT, T, all, depth);
 out:
+	if (tfd >= 0)
+		close(tfd);
 	free(real);
 	return rc;
 }
 
-static int walk_dir(walk_ctx *c, const char *disk, const char *rel, const uint8_t *S, bool all,
+// Walks the directory open at dfd (owned: closed here).
+static int walk_dir(walk_ctx *c, int dfd, const char *disk, const char *rel, const uint8_t *S, bool all,
 		    int depth)
 {
-	int dfd = -1, rc = 0;
+	int rc = 0;
 	cbl_strv names = CBL_STRV_INIT;
 	uint8_t *T = NULL;
 	char *cdisk = NULL, *crel = NULL;
 	bool pushed = false;
 
 	if (!c->dirs_mode && exc_covers_below(c, S))
-		return 0;
-	if (depth > WALK_MAX_DEPTH)
-		return cbl_error_set(c->err, CBL_EIO, "directory tree too deep at '%s'", disk);
-	dfd = open(disk, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0) {
-		if (errno == ENOENT || errno == ENOTDIR)
-			goto out; // vanished meanwhile
-		rc = cbl_error_set_errno(c->err, CBL_EIO, errno, "cannot open directory '%s'", disk);
+		goto out;
+	if (depth > WALK_MAX_DEPTH) {
+		rc = cbl_error_set(c->err, CBL_EIO, "directory tree too deep at '%s'", disk);
 		goto out;
 	}
 	struct stat dst;
@@ -610,6 +682,9 @@ static int walk_dir(walk_ctx *c, const char *disk, const char *rel, const uint8_
 		const char *name = names.v[i];
 		if (i && !strcmp(name, names.v[i - 1]))
 			continue;
+		// a literal component of a pattern is a name, never a path
+		if (!*name || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
+			continue;
 		struct stat st;
 		if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 			if (errno == ENOENT || errno == ENOTDIR)
@@ -631,7 +706,7 @@ static int walk_dir(walk_ctx *c, const char *disk, const char *rel, const uint8_
 		if (S_ISLNK(st.st_mode))
 			rc = visit_symlink(c, cdisk, crel, T, all, depth);
 		else
-			rc = visit(c, cdisk, crel, st.st_mode & S_IFMT, T, all, depth);
+			rc = visit(c, dfd, name, -1, cdisk, crel, st.st_mode & S_IFMT, T, all, depth);
 		if (rc < 0)
 			goto out;
 	}
@@ -642,13 +717,13 @@ out:
 	free(cdisk);
 	free(crel);
 	cbl_strv_release(&names);
-	if (dfd >= 0)
-		close(dfd);
+	close(dfd);
 	return rc;
 }
 
-// Starts a walk at `disk` (a directory); rel "" and the base's states.
-static int walk_start(walk_ctx *c, const char *disk)
+// Starts a walk at the directory open at fd (owned), whose path is disk;
+// rel "" and the base's states.
+static int walk_start(walk_ctx *c, int fd, const char *disk)
 {
 	uint8_t *S = cbl_xcalloc(c->nstates, 1);
 	int rc = 0;
@@ -656,19 +731,18 @@ static int walk_start(walk_ctx *c, const char *disk)
 	for (size_t k = 0; k < c->nexc; k++)
 		pat_start(&c->exc[k], S + c->exc_off[k]);
 	if (c->dirs_mode) {
-		if (pat_final(c->inc, S)) {
-			CBL_GROW(c->out, c->nout + 1, c->capout);
-			found *f = &c->out[c->nout++];
-			f->path = cbl_xstrdup(disk);
-			f->name = cbl_xstrdup(".");
-			f->key = cbl_xstrdup(".");
-			f->is_symlink = false;
+		if (pat_final(c->inc, S))
+			add_found(c, disk, ".", ".", false);
+		if (pat_alive(c->inc, S)) {
+			rc = walk_dir(c, fd, disk, "", S, false, 0);
+			fd = -1;
 		}
-		if (pat_alive(c->inc, S))
-			rc = walk_dir(c, disk, "", S, false, 0);
 	} else {
-		rc = walk_dir(c, disk, "", S, pat_final(c->inc, S), 0);
+		rc = walk_dir(c, fd, disk, "", S, pat_final(c->inc, S), 0);
+		fd = -1;
 	}
+	if (fd >= 0)
+		close(fd);
 	free(S);
 	return rc;
 }
@@ -679,6 +753,7 @@ static void found_release(found *f, size_t n)
 		free(f[i].path);
 		free(f[i].name);
 		free(f[i].key);
+		free(f[i].rel);
 	}
 	free(f);
 }
@@ -749,122 +824,256 @@ static char *strip_abs(const char *file, const char *const *dirs, size_t ndirs)
 	return r;
 }
 
-// The state of one artifacts_collect: the source, the exclude patterns and
-// what the walks of every (base, file pattern) pair found so far.
+// The directories a collect may read beneath: the source first, then the
+// caller's bounds, each open with its real path.
+typedef struct roots {
+	int *fd;
+	char **real;
+	size_t n, cap;
+} roots;
+
+static size_t roots_add(roots *r, int fd, char *real)
+{
+	if (r->n == r->cap) {
+		r->cap = r->cap ? 2 * r->cap : 4;
+		r->fd = cbl_xreallocarray(r->fd, r->cap, sizeof(int));
+		r->real = cbl_xreallocarray(r->real, r->cap, sizeof(char *));
+	}
+	r->fd[r->n] = fd;
+	r->real[r->n] = real;
+	return r->n++;
+}
+
+static void roots_release(roots *r)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		if (r->fd[i] >= 0)
+			close(r->fd[i]);
+		free(r->real[i]);
+	}
+	free(r->fd);
+	free(r->real);
+	memset(r, 0, sizeof(*r));
+}
+
+// Where an open directory is (its real path), from /proc.
+static char *fd_real_path(int fd)
+{
+	char link[64], buf[PATH_MAX + 1];
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, buf, sizeof(buf) - 1);
+	if (n <= 0 || buf[0] != '/')
+		return NULL;
+	buf[n] = '\0';
+	return cbl_xstrdup(buf);
+}
+
+// An absolute base-directory: the root it is read beneath (the source or a
+// bound it lies in, lexically or by its real path), the rest of it relative
+// to that root, and the form of the root's path it was given under (for the
+// log lines).  Without bounds: "/" (the whole filesystem, as the caller
+// wants).  -1 when it lies in none.
+static int abs_base_root(roots *rs, const char *src_dir, const char *const *bounds, const char *base,
+			 char **rest, char **shown, cbl_error **err)
+{
+	char *norm = normalize_abs(base);
+	int found_idx = -1;
+	if (!bounds) {
+		int fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0) {
+			free(norm);
+			return cbl_error_set_errno(err, CBL_EIO, errno, "cannot open /");
+		}
+		found_idx = (int)roots_add(rs, fd, cbl_xstrdup("/"));
+		*rest = cbl_xstrdup(base + 1);
+		*shown = cbl_xstrdup("/");
+		free(norm);
+		return found_idx;
+	}
+	for (size_t i = 0; found_idx < 0 && (i == 0 || bounds[i - 1]); i++) {
+		const char *cand = i == 0 ? src_dir : bounds[i - 1];
+		char *cn = normalize_abs(cand), *cr = realpath(cand, NULL);
+		const char *r = below(norm, cn);
+		const char *as = cn;
+		if (!r && cr) {
+			r = below(norm, cr);
+			as = cr;
+		}
+		if (r) {
+			if (i == 0) {
+				found_idx = 0; // the source, already open
+			} else {
+				int fd = cr ? open(cr, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+				if (fd >= 0)
+					found_idx = (int)roots_add(rs, fd, cbl_xstrdup(cr));
+			}
+			if (found_idx >= 0) {
+				*rest = cbl_xstrdup(*r ? r : ".");
+				*shown = cbl_xstrdup(as);
+			}
+		}
+		free(cn);
+		free(cr);
+	}
+	free(norm);
+	if (found_idx < 0)
+		return cbl_error_set(err, CBL_EINVAL, "base-directory '%s' is outside the source directories", base);
+	return found_idx;
+}
+
+int artifacts_collect(artifacts_list **out, const char *src_dir, const spec_artifact *a,
+		      const char *const *expanded_files, const char *expanded_base_dir,
+		      artifacts_log_fn log, void *payload, cbl_error **err)
+{
+	return artifacts_collect_in(out, src_dir, NULL, a, expanded_files, expanded_base_dir, log, payload, err);
+}
+
+// The state of one artifacts_collect_in: the source and the roots opened
+// beneath it, the exclude patterns, and what the walks of every (base, file
+// pattern) pair found so far.
 typedef struct collect_ctx {
+	const char *src_dir;
+	const artifacts_roots *where;
 	const spec_artifact *a;
 	const char *const *expanded_files;
-	char *src_real, *src_abs;
-	bool base_abs;         // the base-directory is an absolute path
+	artifacts_log_fn log;
+	void *payload;
+	cbl_error **err;
+	char *src_real, *src_abs, *base_rest, *base_root_shown;
+	bool base_abs;
 	pat *exc;
 	size_t nexc;
 	size_t *exc_off;
 	found *all;
 	size_t nall, capall;
-	devino *anc;           // kept from walk to walk (only its storage)
+	devino *anc; // kept from walk to walk (only its storage)
 	size_t capanc;
-	artifacts_log_fn log;
-	void *payload;
-	cbl_error **err;
+	roots rs;
 } collect_ctx;
 
-// The source directory as a real path and as a normalised absolute one
-// (what absolute file patterns are matched against).
-static int collect_source(collect_ctx *cc, const char *src_dir)
+// The source: its descriptor (everything is opened beneath it, or beneath a
+// bound) and its absolute path as given.
+static int collect_source(collect_ctx *c)
 {
-	int rc = cbl_realpath(src_dir, &cc->src_real, cc->err);
-	if (rc < 0)
-		return rc;
-	if (src_dir[0] == '/') {
-		cc->src_abs = normalize_abs(src_dir);
+	int sfd;
+	int rc;
+	if (c->where && c->where->src_fd >= 0) {
+		sfd = fcntl(c->where->src_fd, F_DUPFD_CLOEXEC, 3);
+		c->src_real = sfd >= 0 ? fd_real_path(sfd) : NULL;
+		if (sfd < 0 || !c->src_real) {
+			if (sfd >= 0)
+				close(sfd);
+			return cbl_error_set_errno(c->err, CBL_EIO, errno, "cannot use the directory of '%s'", c->src_dir);
+		}
+	} else {
+		rc = cbl_realpath(c->src_dir, &c->src_real, c->err);
+		if (rc < 0)
+			return rc;
+		sfd = open(c->src_real, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (sfd < 0)
+			return cbl_error_set_errno(c->err, errno == ENOENT ? CBL_ENOENT : CBL_EIO, errno,
+						   "cannot open '%s'", c->src_dir);
+	}
+	roots_add(&c->rs, sfd, cbl_xstrdup(c->src_real));
+	if (c->src_dir[0] == '/') {
+		c->src_abs = normalize_abs(c->src_dir);
 		return 0;
 	}
 	char *cwd = getcwd(NULL, 0);
 	if (!cwd)
-		return cbl_error_set_errno(cc->err, CBL_EIO, errno, "cannot get the working directory");
-	char *j = cbl_path_join(cwd, src_dir);
-	cc->src_abs = normalize_abs(j);
+		return cbl_error_set_errno(c->err, CBL_EIO, errno, "cannot get the working directory");
+	char *j = cbl_path_join(cwd, c->src_dir);
+	c->src_abs = normalize_abs(j);
 	free(j);
 	free(cwd);
 	return 0;
 }
 
-// The directories the base-directory (a glob) names, in *bases.
-static int collect_bases(collect_ctx *cc, const char *expanded_base_dir, found **bases, size_t *nbases)
+// The base directories the (expanded) base-directory pattern matches.
+static int collect_bases(collect_ctx *c, const char *expanded_base_dir, pat *bpat, found **bases, size_t *nbases)
 {
-	const spec_artifact *a = cc->a;
-	artifacts_log_fn log = cc->log;
-	void *payload = cc->payload;
-	pat bpat = {0};
+	const spec_artifact *a = c->a;
 	const char *base_exp = expanded_base_dir && *expanded_base_dir ? expanded_base_dir : NULL;
-	const char *base_raw = base_exp && a->base_directory && *a->base_directory
-				       ? a->base_directory
-				       : (base_exp ? base_exp : ".");
+	const char *base_raw = base_exp && a->base_directory && *a->base_directory ? a->base_directory
+										 : (base_exp ? base_exp : ".");
 	const char *base_shown = base_exp ? base_exp : ".";
-	emit(log, payload, "Expanding base directory path: %s", base_raw);
+	emit(c->log, c->payload, "Expanding base directory path: %s", base_raw);
 	if (strcmp(base_raw, base_shown))
-		emit(log, payload, "Expanded to %s", base_shown);
-	emit(log, payload, "Assembling file list");
-	emit(log, payload, "Expanding %s", base_shown);
+		emit(c->log, c->payload, "Expanded to %s", base_shown);
+	emit(c->log, c->payload, "Assembling file list");
+	emit(c->log, c->payload, "Expanding %s", base_shown);
 
-	cc->base_abs = base_exp && base_exp[0] == '/';
-	if (pat_compile(&bpat, cc->base_abs ? base_exp + 1 : base_shown) < 0) {
-		pat_release(&bpat);
-		return cbl_error_set(cc->err, CBL_EINVAL,
-				     "base-directory '%s' is outside the source directory", base_shown);
+	c->base_abs = base_exp && base_exp[0] == '/';
+	size_t base_root = 0;
+	if (c->base_abs) {
+		int r = abs_base_root(&c->rs, c->src_dir, c->where ? c->where->bounds : NULL, base_exp, &c->base_rest,
+				      &c->base_root_shown, c->err);
+		if (r < 0)
+			return r;
+		base_root = (size_t)r;
 	}
+	if (pat_compile(bpat, c->base_abs ? c->base_rest : base_shown) < 0)
+		return cbl_error_set(c->err, CBL_EINVAL, "base-directory '%s' is outside the source directory",
+				     base_shown);
 	walk_ctx bc = {0};
-	bc.root = cc->base_abs ? "/" : cc->src_real;
+	bc.root = c->base_abs && !(c->where && c->where->bounds) ? "/" : c->rs.real[base_root];
+	bc.root_fd = c->rs.fd[base_root];
+	bc.fd_real = c->rs.real[base_root];
+	bc.root_idx = base_root;
 	bc.follow = true;
 	bc.dirs_mode = true;
-	bc.inc = &bpat;
-	bc.nstates = bpat.n + 1;
+	bc.inc = bpat;
+	bc.nstates = bpat->n + 1;
 	bc.key_prefix = "";
-	bc.log = log;
-	bc.payload = payload;
-	bc.err = cc->err;
-	int rc = walk_start(&bc, cc->base_abs ? "/" : cc->src_real);
+	bc.log = c->log;
+	bc.payload = c->payload;
+	bc.err = c->err;
+	int start = fcntl(c->rs.fd[base_root], F_DUPFD_CLOEXEC, 3);
+	if (start < 0)
+		return cbl_error_set_errno(c->err, CBL_EIO, errno, "cannot open '%s'", c->rs.real[base_root]);
+	int rc = walk_start(&bc, start, c->rs.real[base_root]);
 	free(bc.anc);
 	*bases = bc.out;
 	*nbases = bc.nout;
-	if (rc == 0 && bc.nout == 0) {
-		if (bpat.all_literal)
-			emit(log, payload, "Skipping invalid file path %s", base_shown);
-		rc = cbl_error_set(cc->err, CBL_ENOENT, ARTIFACTS_NO_MATCH_MSG);
+	if (rc < 0)
+		return rc;
+	if (*nbases == 0) {
+		if (bpat->all_literal)
+			emit(c->log, c->payload, "Skipping invalid file path %s", base_shown);
+		return cbl_error_set(c->err, CBL_ENOENT, ARTIFACTS_NO_MATCH_MSG);
 	}
-	pat_release(&bpat);
-	return rc;
+	return 0;
 }
 
-// The exclude patterns (invalid ones can never match: dropped).
-static void collect_excludes(collect_ctx *cc)
+// Exclude patterns (invalid ones can never match: dropped).
+static void collect_excludes(collect_ctx *c)
 {
-	const spec_artifact *a = cc->a;
-	cc->exc = cbl_xcalloc(a->exclude_paths.n + 1, sizeof(pat));
-	cc->exc_off = cbl_xcalloc(a->exclude_paths.n + 1, sizeof(size_t));
+	const spec_artifact *a = c->a;
+	c->exc = cbl_xcalloc(a->exclude_paths.n + 1, sizeof(pat));
+	c->exc_off = cbl_xcalloc(a->exclude_paths.n + 1, sizeof(size_t));
 	for (size_t i = 0; i < a->exclude_paths.n; i++) {
 		const char *t = a->exclude_paths.items[i].s;
 		if (!t || !*t || t[0] == '/')
 			continue;
-		if (pat_compile(&cc->exc[cc->nexc], t) == 0)
-			cc->nexc++;
+		if (pat_compile(&c->exc[c->nexc], t) == 0)
+			c->nexc++;
 	}
 }
 
-// Walks one base directory for file pattern number f; adds to cc->all.
-static int collect_pattern(collect_ctx *cc, size_t f, const char *base_real, const char *logical,
-			   const char *prefix)
+// One file pattern (files[f]) walked from one base directory.
+static int collect_pattern(collect_ctx *c, const found *base, const char *logical, const char *prefix, size_t f)
 {
-	const spec_artifact *a = cc->a;
-	artifacts_log_fn log = cc->log;
-	void *payload = cc->payload;
+	const spec_artifact *a = c->a;
 	const char *raw = a->files.items[f].s ? a->files.items[f].s : "";
-	const char *exp = cc->expanded_files && cc->expanded_files[f] ? cc->expanded_files[f] : raw;
+	const char *exp = c->expanded_files && c->expanded_files[f] ? c->expanded_files[f] : raw;
+	const char *base_real = base->path;
+	size_t ri = base->root;
 	pat fp = {0};
 	char *stripped = NULL;
-	emit(log, payload, "Expanding %s", raw);
+	int rc = 0;
+	emit(c->log, c->payload, "Expanding %s", raw);
 	if (strcmp(raw, exp))
-		emit(log, payload, "Expanded to %s", exp);
+		emit(c->log, c->payload, "Expanded to %s", exp);
 	const char *rel = exp;
 	if (exp[0] == '/') {
 		const char *dirs[] = {base_real, logical};
@@ -872,129 +1081,154 @@ static int collect_pattern(collect_ctx *cc, size_t f, const char *base_real, con
 		rel = stripped;
 	}
 	if (!rel || !*rel || pat_compile(&fp, rel) < 0) {
-		emit(log, payload, "Skipping invalid file path %s", exp);
+		emit(c->log, c->payload, "Skipping invalid file path %s", exp);
 		free(stripped);
 		return 0;
 	}
-	walk_ctx c = {0};
-	c.root = path_under(base_real, cc->src_real) ? cc->src_real : base_real;
-	c.follow = !a->enable_symlinks;
-	c.discard = a->discard_paths;
-	c.inc = &fp;
-	c.exc = cc->exc;
-	c.nexc = cc->nexc;
-	c.exc_off = cc->exc_off;
-	c.nstates = fp.n + 1;
-	for (size_t k = 0; k < cc->nexc; k++) {
-		cc->exc_off[k] = c.nstates;
-		c.nstates += cc->exc[k].n + 1;
+	// the base itself, beneath its root, never through a symlink
+	cbl_error *oe = NULL;
+	int bfd = cbl_open_dir_beneath(c->rs.fd[ri], base->rel, CBL_RESOLVE_NO_SYMLINKS, &oe);
+	if (bfd < 0) {
+		rc = cbl_error_set(c->err, CBL_EIO, "cannot open base directory '%s': %s", logical,
+				   oe ? oe->msg : "error");
+		cbl_error_free(oe);
+		goto out;
 	}
-	c.key_prefix = prefix;
-	c.anc = cc->anc;
-	c.capanc = cc->capanc;
-	c.out = cc->all;
-	c.nout = cc->nall;
-	c.capout = cc->capall;
-	c.log = log;
-	c.payload = payload;
-	c.err = cc->err;
-	int rc = walk_start(&c, base_real);
-	cc->anc = c.anc;
-	cc->capanc = c.capanc;
-	cc->all = c.out;
-	cc->nall = c.nout;
-	cc->capall = c.capout;
-	if (rc == 0 && c.nmatched == 0 && fp.all_literal)
-		emit(log, payload, "Skipping invalid file path %s", exp);
+	walk_ctx w = {0};
+	w.root = path_under(base_real, c->src_real) && path_under(c->src_real, c->rs.real[ri]) ? c->src_real
+												 : base_real;
+	w.root_fd = c->rs.fd[ri];
+	w.fd_real = c->rs.real[ri];
+	w.root_idx = ri;
+	w.follow = !a->enable_symlinks;
+	w.discard = a->discard_paths;
+	w.inc = &fp;
+	w.exc = c->exc;
+	w.nexc = c->nexc;
+	w.exc_off = c->exc_off;
+	w.nstates = fp.n + 1;
+	for (size_t k = 0; k < c->nexc; k++) {
+		c->exc_off[k] = w.nstates;
+		w.nstates += c->exc[k].n + 1;
+	}
+	w.key_prefix = prefix;
+	w.anc = c->anc;
+	w.capanc = c->capanc;
+	w.out = c->all;
+	w.nout = c->nall;
+	w.capout = c->capall;
+	w.log = c->log;
+	w.payload = c->payload;
+	w.err = c->err;
+	rc = walk_start(&w, bfd, base_real);
+	c->anc = w.anc;
+	c->capanc = w.capanc;
+	c->all = w.out;
+	c->nall = w.nout;
+	c->capall = w.capout;
+	if (rc == 0 && w.nmatched == 0 && fp.all_literal)
+		emit(c->log, c->payload, "Skipping invalid file path %s", exp);
+out:
 	pat_release(&fp);
 	free(stripped);
 	return rc;
 }
 
-// Walks one base directory (a match of the base-directory) for every file
-// pattern.
-static int collect_base(collect_ctx *cc, const found *base)
+// Every file pattern from one base directory.
+static int collect_base(collect_ctx *c, const found *base)
 {
-	char *base_real = NULL, *logical = NULL, *prefix = NULL;
+	char *logical, *prefix;
+	// base->path is a real path: the walk composes real directories'
+	// names onto real paths
 	const char *brel = base->key;
-	// base->path is the real path for symlinked bases, else the joined
-	// one; resolve to bound the walk.
-	int rc = cbl_realpath(base->path, &base_real, cc->err);
-	if (rc < 0)
-		return rc;
-	if (cc->base_abs) {
-		logical = strcmp(brel, ".") ? cbl_xasprintf("/%s", brel) : cbl_xstrdup("/");
-		prefix = strcmp(brel, ".") ? cbl_xasprintf("/%s/", brel) : cbl_xstrdup("/");
+	if (c->base_abs) {
+		bool top = !strcmp(c->base_root_shown, "/");
+		if (strcmp(brel, "."))
+			logical = cbl_xasprintf("%s/%s", top ? "" : c->base_root_shown, brel);
+		else
+			logical = cbl_xstrdup(c->base_root_shown);
+		prefix = !strcmp(logical, "/") ? cbl_xstrdup("/") : cbl_xasprintf("%s/", logical);
 	} else {
-		logical = strcmp(brel, ".") ? cbl_path_join(cc->src_abs, brel) : cbl_xstrdup(cc->src_abs);
+		logical = strcmp(brel, ".") ? cbl_path_join(c->src_abs, brel) : cbl_xstrdup(c->src_abs);
 		prefix = strcmp(brel, ".") ? cbl_xasprintf("%s/", brel) : cbl_xstrdup("");
 	}
-	emit(cc->log, cc->payload, "Expanding file paths for base directory %s",
-	     cc->base_abs ? logical : brel);
-	emit(cc->log, cc->payload, "Assembling file list");
-	for (size_t f = 0; f < cc->a->files.n && rc >= 0; f++)
-		rc = collect_pattern(cc, f, base_real, logical, prefix);
-	free(base_real);
+	emit(c->log, c->payload, "Expanding file paths for base directory %s", c->base_abs ? logical : brel);
+	emit(c->log, c->payload, "Assembling file list");
+	int rc = 0;
+	for (size_t f = 0; f < c->a->files.n && rc == 0; f++)
+		rc = collect_pattern(c, base, logical, prefix, f);
 	free(logical);
 	free(prefix);
 	return rc;
 }
 
-// The list: sorted by (name, source); equal names: the greatest source wins.
-static int collect_list(collect_ctx *cc, artifacts_list **out)
+// The list: sorted by (name, source), equal names: the greatest source wins;
+// it keeps the descriptors its entries are beneath.
+static int collect_list(collect_ctx *c, artifacts_list **out)
 {
-	found *all = cc->all;
-	size_t nall = cc->nall;
-	if (nall)
-		qsort(all, nall, sizeof(found), cmp_found);
+	if (c->nall)
+		qsort(c->all, c->nall, sizeof(found), cmp_found);
 	artifacts_list *l = cbl_xcalloc(1, sizeof(*l));
-	l->items = cbl_xcalloc(nall + 1, sizeof(artifacts_entry));
-	for (size_t i = 0; i < nall; i++) {
-		if (i + 1 < nall && !strcmp(all[i].name, all[i + 1].name))
+	l->items = cbl_xcalloc(c->nall + 1, sizeof(artifacts_entry));
+	for (size_t i = 0; i < c->nall; i++) {
+		found *fi = &c->all[i];
+		if (i + 1 < c->nall && !strcmp(fi->name, c->all[i + 1].name))
 			continue;
 		artifacts_entry *e = &l->items[l->n++];
-		e->path = all[i].path;
-		e->name = all[i].name;
-		e->is_symlink = all[i].is_symlink;
-		all[i].path = all[i].name = NULL;
+		e->path = fi->path;
+		e->name = fi->name;
+		e->rel = fi->rel;
+		e->dirfd = c->rs.fd[fi->root];
+		e->is_symlink = fi->is_symlink;
+		fi->path = fi->name = fi->rel = NULL;
 	}
+	l->fds = c->rs.fd;
+	l->nfds = c->rs.n;
+	c->rs.fd = NULL;
+	for (size_t i = 0; i < c->rs.n; i++)
+		free(c->rs.real[i]);
+	free(c->rs.real);
+	memset(&c->rs, 0, sizeof(c->rs));
 	if (l->n == 0) {
 		artifacts_list_free(l);
-		return cbl_error_set(cc->err, CBL_ENOENT, ARTIFACTS_NO_MATCH_MSG);
+		return cbl_error_set(c->err, CBL_ENOENT, ARTIFACTS_NO_MATCH_MSG);
 	}
-	emit(cc->log, cc->payload, "Found %zu file(s)", l->n);
+	emit(c->log, c->payload, "Found %zu file(s)", l->n);
 	*out = l;
 	return 0;
 }
 
-int artifacts_collect(artifacts_list **out, const char *src_dir, const spec_artifact *a,
-		      const char *const *expanded_files, const char *expanded_base_dir,
-		      artifacts_log_fn log, void *payload, cbl_error **err)
+int artifacts_collect_in(artifacts_list **out, const char *src_dir, const artifacts_roots *where,
+			 const spec_artifact *a, const char *const *expanded_files,
+			 const char *expanded_base_dir, artifacts_log_fn log, void *payload, cbl_error **err)
 {
-	collect_ctx cc = {.a = a, .expanded_files = expanded_files, .log = log, .payload = payload,
-			  .err = err};
+	collect_ctx c = {.src_dir = src_dir, .where = where, .a = a, .expanded_files = expanded_files,
+			 .log = log, .payload = payload, .err = err};
+	pat bpat = {0};
 	found *bases = NULL;
 	size_t nbases = 0;
-	int rc = collect_source(&cc, src_dir);
-	if (rc < 0)
-		goto out;
-	rc = collect_bases(&cc, expanded_base_dir, &bases, &nbases);
-	if (rc < 0)
-		goto out;
-	collect_excludes(&cc);
-	for (size_t b = 0; b < nbases && rc >= 0; b++)
-		rc = collect_base(&cc, &bases[b]);
-	if (rc >= 0)
-		rc = collect_list(&cc, out);
-out:
-	found_release(cc.all, cc.nall);
+	int rc = collect_source(&c);
+	if (!rc)
+		rc = collect_bases(&c, expanded_base_dir, &bpat, &bases, &nbases);
+	if (!rc) {
+		collect_excludes(&c);
+		for (size_t b = 0; b < nbases && !rc; b++)
+			rc = collect_base(&c, &bases[b]);
+	}
+	if (!rc)
+		rc = collect_list(&c, out);
+	found_release(c.all, c.nall);
 	found_release(bases, nbases);
-	for (size_t k = 0; k < cc.nexc; k++)
-		pat_release(&cc.exc[k]);
-	free(cc.exc);
-	free(cc.exc_off);
-	free(cc.anc);
-	free(cc.src_real);
-	free(cc.src_abs);
+	for (size_t k = 0; k < c.nexc; k++)
+		pat_release(&c.exc[k]);
+	free(c.exc);
+	free(c.exc_off);
+	free(c.anc);
+	pat_release(&bpat);
+	roots_release(&c.rs);
+	free(c.src_real);
+	free(c.src_abs);
+	free(c.base_rest);
+	free(c.base_root_shown);
 	return rc;
 }

@@ -5,6 +5,8 @@
 #include "artifacts/artifacts_internal.h"
 #include "util/alloc.h"
 #include "util/fs.h"
+#include "util/time.h"
+#include "util/safeopen.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -70,12 +72,23 @@ void artifacts_to_hex(const unsigned char *d, unsigned n, char *out)
 	out[2 * n] = '\0';
 }
 
-int artifacts_open_content(const artifacts_entry *e, int *fd_out, struct stat *st,
-			   cbl_error **err)
+int artifacts_entry_open(const artifacts_entry *e, int *fd_out, struct stat *st, cbl_error **err)
 {
-	int fd = open(e->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | (e->is_symlink ? 0 : O_NOFOLLOW));
-	if (fd < 0)
-		return cbl_error_set_errno(err, CBL_EIO, errno, "cannot open '%s'", e->path);
+	int fd;
+	if (e->rel) {
+		cbl_error *oe = NULL;
+		fd = cbl_open_beneath(e->dirfd, e->rel, O_RDONLY | O_NONBLOCK, 0,
+				      e->is_symlink ? 0 : CBL_RESOLVE_NO_SYMLINKS, &oe);
+		if (fd < 0) {
+			int rc = cbl_error_set(err, CBL_EIO, "cannot open '%s': %s", e->path, oe ? oe->msg : "error");
+			cbl_error_free(oe);
+			return rc;
+		}
+	} else {
+		fd = open(e->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | (e->is_symlink ? 0 : O_NOFOLLOW));
+		if (fd < 0)
+			return cbl_error_set_errno(err, CBL_EIO, errno, "cannot open '%s'", e->path);
+	}
 	if (fstat(fd, st) < 0) {
 		int en = errno;
 		close(fd);
@@ -89,15 +102,62 @@ int artifacts_open_content(const artifacts_entry *e, int *fd_out, struct stat *s
 	return 0;
 }
 
-int artifacts_read_link(const char *path, char **out, cbl_error **err)
+int artifacts_entry_open_parent(const artifacts_entry *e, int *fd_out, const char **last, cbl_error **err)
 {
-	char buf[PATH_MAX + 1];
-	ssize_t n = readlink(path, buf, sizeof(buf) - 1);
-	if (n < 0)
-		return cbl_error_set_errno(err, CBL_EIO, errno, "cannot read symlink '%s'", path);
-	buf[n] = '\0';
-	*out = cbl_xstrdup(buf);
+	const char *p = e->rel ? e->rel : e->path;
+	const char *slash = strrchr(p, '/');
+	char *dir = slash ? cbl_xstrndup(p, (size_t)(slash - p)) : cbl_xstrdup(".");
+	int fd;
+	if (e->rel) {
+		cbl_error *oe = NULL;
+		fd = cbl_open_dir_beneath(e->dirfd, dir, CBL_RESOLVE_NO_SYMLINKS, &oe);
+		if (fd < 0) {
+			int rc = cbl_error_set(err, CBL_EIO, "cannot open the directory of '%s': %s", e->path,
+					       oe ? oe->msg : "error");
+			cbl_error_free(oe);
+			free(dir);
+			return rc;
+		}
+	} else {
+		fd = open(*dir ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0) {
+			int rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot open the directory of '%s'", e->path);
+			free(dir);
+			return rc;
+		}
+	}
+	free(dir);
+	*fd_out = fd;
+	*last = slash ? slash + 1 : p;
 	return 0;
+}
+
+int artifacts_entry_readlink(const artifacts_entry *e, struct stat *st, char **target, cbl_error **err)
+{
+	int pfd = -1, rc;
+	const char *last = NULL;
+	char buf[PATH_MAX + 1];
+	rc = artifacts_entry_open_parent(e, &pfd, &last, err);
+	if (rc < 0)
+		return rc;
+	if (fstatat(pfd, last, st, AT_SYMLINK_NOFOLLOW) < 0) {
+		rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot stat '%s'", e->path);
+		goto out;
+	}
+	if (!S_ISLNK(st->st_mode)) {
+		rc = cbl_error_set(err, CBL_EIO, "'%s' is no longer a symlink", e->path);
+		goto out;
+	}
+	ssize_t n = readlinkat(pfd, last, buf, sizeof(buf) - 1);
+	if (n < 0) {
+		rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot read symlink '%s'", e->path);
+		goto out;
+	}
+	buf[n] = '\0';
+	*target = cbl_xstrdup(buf);
+out:
+	close(pfd);
+	return rc;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -145,9 +205,11 @@ static int open_parent(int root_fd, const char *name, const char **last, int *ou
 	return 0;
 }
 
-static int copy_fd(int in, int out, const char *src, char *buf, cbl_error **err)
+static int copy_fd(int in, int out, const char *src, char *buf, int64_t deadline, cbl_error **err)
 {
 	for (;;) {
+		if (deadline && cbl_mono_us() >= deadline)
+			return cbl_error_set(err, CBL_ETIMEDOUT, "the build timed out while copying '%s'", src);
 		ssize_t r = read(in, buf, COPY_BUF);
 		if (r < 0) {
 			if (errno == EINTR)
@@ -162,7 +224,7 @@ static int copy_fd(int in, int out, const char *src, char *buf, cbl_error **err)
 	}
 }
 
-static int dir_one(int root_fd, const artifacts_entry *e, bool keep_symlinks, char *buf,
+static int dir_one(int root_fd, const artifacts_entry *e, bool keep_symlinks, char *buf, int64_t deadline,
 		   cbl_error **err)
 {
 	int dfd = -1, in = -1, outfd = -1, rc = 0;
@@ -174,11 +236,7 @@ static int dir_one(int root_fd, const artifacts_entry *e, bool keep_symlinks, ch
 	if (rc < 0)
 		goto out;
 	if (e->is_symlink && keep_symlinks) {
-		if (lstat(e->path, &st) < 0) {
-			rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot stat '%s'", e->path);
-			goto out;
-		}
-		rc = artifacts_read_link(e->path, &target, err);
+		rc = artifacts_entry_readlink(e, &st, &target, err);
 		if (rc < 0)
 			goto out;
 		if (symlinkat(target, dfd, last) < 0) {
@@ -192,7 +250,7 @@ static int dir_one(int root_fd, const artifacts_entry *e, bool keep_symlinks, ch
 		utimensat(dfd, last, ts, AT_SYMLINK_NOFOLLOW); /* best effort */
 		goto out;
 	}
-	rc = artifacts_open_content(e, &in, &st, err);
+	rc = artifacts_entry_open(e, &in, &st, err);
 	if (rc < 0)
 		goto out;
 	outfd = openat(dfd, last, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -202,7 +260,7 @@ static int dir_one(int root_fd, const artifacts_entry *e, bool keep_symlinks, ch
 			     : cbl_error_set_errno(err, CBL_EIO, errno, "cannot create '%s'", e->name);
 		goto out;
 	}
-	rc = copy_fd(in, outfd, e->path, buf, err);
+	rc = copy_fd(in, outfd, e->path, buf, deadline, err);
 	if (rc < 0)
 		goto out;
 	struct timespec ts[2] = {{0, UTIME_OMIT}, {st.st_mtim.tv_sec, 0}};
@@ -269,6 +327,12 @@ out:
 int artifacts_write_dir(const artifacts_list *l, const char *dest_dir, bool keep_symlinks,
 			cbl_error **err)
 {
+	return artifacts_write_dir_deadline(l, dest_dir, keep_symlinks, 0, err);
+}
+
+int artifacts_write_dir_deadline(const artifacts_list *l, const char *dest_dir, bool keep_symlinks,
+				 int64_t deadline, cbl_error **err)
+{
 	int rc = 0, root_fd = -1;
 	char *tmp = NULL, *buf = NULL, *dest = NULL;
 	bool made = false;
@@ -298,7 +362,7 @@ int artifacts_write_dir(const artifacts_list *l, const char *dest_dir, bool keep
 	}
 	buf = cbl_xmalloc(COPY_BUF);
 	for (size_t i = 0; i < l->n; i++) {
-		rc = dir_one(root_fd, &l->items[i], keep_symlinks, buf, err);
+		rc = dir_one(root_fd, &l->items[i], keep_symlinks, buf, deadline, err);
 		if (rc < 0)
 			goto out;
 	}

@@ -23,6 +23,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
@@ -34,6 +35,7 @@
 #include "util/alloc.h"
 #include "util/fs.h"
 #include "util/json.h"
+#include "util/safeopen.h"
 
 #include "util/banned.h"
 
@@ -625,33 +627,44 @@ int artifacts_report_parse_buffer(artifacts_report *rep, spec_report_format fmt,
 	return artifacts_report_parse_input(rep, fmt, &in, err);
 }
 
-int artifacts_report_parse_file(artifacts_report *rep, spec_report_format fmt, const char *path,
-				const char *display_path, cbl_error **err)
+int artifacts_report_parse_fd(artifacts_report *rep, spec_report_format fmt, int fd, const char *display_path,
+			      cbl_error **err)
 {
-	artifacts_report_input in = {.fd = -1, .display = display_path ? display_path : path};
+	artifacts_report_input in = {.fd = -1, .display = display_path ? display_path : "(report)"};
 	char *data = NULL;
 	int rc = check_type(rep, fmt, in.display, err);
 	if (rc < 0)
 		goto out;
 	if (is_json_format(fmt)) {
-		/* jansson needs the whole document: cbl_read_file's size cap applies */
-		rc = cbl_read_file(path, 0, &data, &in.len, err);
+		/* jansson needs the whole document: the same 64 MiB cap as a file */
+		rc = cbl_read_fd(fd, in.display, 0, &data, &in.len, err);
 		if (rc < 0)
 			goto out;
 		in.data = data;
 	} else {
-		in.fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (in.fd < 0) {
-			rc = cbl_error_set_errno(err, errno == ENOENT ? CBL_ENOENT : CBL_EIO, errno,
-						 "cannot open '%s'", path);
-			goto out;
-		}
+		in.fd = fd;
 	}
 	rc = artifacts_report_parse_input(rep, fmt, &in, err);
 out:
-	if (in.fd >= 0)
-		close(in.fd);
 	free(data);
+	return rc;
+}
+
+int artifacts_report_parse_file(artifacts_report *rep, spec_report_format fmt, const char *path,
+				const char *display_path, cbl_error **err)
+{
+	/* O_NONBLOCK and a regular file only: a FIFO must not block the reader */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return cbl_error_set_errno(err, errno == ENOENT ? CBL_ENOENT : CBL_EIO, errno, "cannot open '%s'",
+					   path);
+	struct stat st;
+	int rc;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		rc = cbl_error_set(err, CBL_EIO, "'%s' is not a regular file", path);
+	else
+		rc = artifacts_report_parse_fd(rep, fmt, fd, display_path ? display_path : path, err);
+	close(fd);
 	return rc;
 }
 

@@ -181,6 +181,12 @@ void artifacts_report_release(artifacts_report *rep);
 int artifacts_report_parse_file(artifacts_report *rep, spec_report_format fmt, const char *path,
 				const char *display_path, cbl_error **err);
 
+/* Same over an open file (a regular file the caller checked, e.g. with
+ * artifacts_entry_open: the runner never opens a build's report by path);
+ * fd is read from its offset and not closed. */
+int artifacts_report_parse_fd(artifacts_report *rep, spec_report_format fmt, int fd, const char *display_path,
+			      cbl_error **err);
+
 /* Same over an in-memory document (tests, fuzzing); display_path names it. */
 int artifacts_report_parse_buffer(artifacts_report *rep, spec_report_format fmt, const char *data, size_t len,
 				  const char *display_path, cbl_error **err);

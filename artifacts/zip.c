@@ -45,6 +45,7 @@
 #include "artifacts/artifacts_internal.h"
 #include "util/alloc.h"
 #include "util/fs.h"
+#include "util/time.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -117,6 +118,7 @@ typedef struct zip_job {
 	const artifacts_list *l;
 	bool keep_symlinks, force_zip64;
 	int level;
+	int64_t deadline_mono_us; /* 0 = none */
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv_work;  /* workers: window, budget, queue space, abort */
@@ -309,6 +311,17 @@ static int read_full(int fd, unsigned char *buf, size_t want, size_t *got, const
 	return 0;
 }
 
+/* The caller's deadline (a build's) has passed. */
+static bool past(const zip_job *j)
+{
+	return j->deadline_mono_us && cbl_mono_us() >= j->deadline_mono_us;
+}
+
+static int timed_out(const artifacts_entry *e, cbl_error **err)
+{
+	return cbl_error_set(err, CBL_ETIMEDOUT, "the build timed out while packaging '%s'", e->name);
+}
+
 static int changed(const char *path, cbl_error **err)
 {
 	return cbl_error_set(err, CBL_EIO, "'%s' changed while being archived", path);
@@ -319,11 +332,7 @@ static int do_symlink(worker *w, const artifacts_entry *e, slot *s, zrec *r, cbl
 {
 	struct stat st;
 	char *target = NULL;
-	if (lstat(e->path, &st) < 0)
-		return cbl_error_set_errno(err, CBL_EIO, errno, "cannot stat '%s'", e->path);
-	if (!S_ISLNK(st.st_mode))
-		return cbl_error_set(err, CBL_EIO, "'%s' is no longer a symlink", e->path);
-	int rc = artifacts_read_link(e->path, &target, err);
+	int rc = artifacts_entry_readlink(e, &st, &target, err);
 	if (rc < 0)
 		return rc;
 	size_t len = strlen(target);
@@ -360,6 +369,10 @@ static int do_stream(worker *w, int fd, const artifacts_entry *e, uint64_t size,
 	for (;;) {
 		if (zs->avail_in == 0 && !eof) {
 			size_t got = 0;
+			if (past(j)) {
+				rc = timed_out(e, err);
+				goto out;
+			}
 			rc = read_full(fd, w->in, READ_BLOCK, &got, e->path, err);
 			if (rc < 0)
 				goto out;
@@ -431,11 +444,15 @@ static int do_entry(worker *w, size_t i, slot *s, cbl_error **err)
 	struct stat st;
 	int fd = -1, rc = 0;
 
+	if (past(j)) {
+		rc = timed_out(e, err);
+		goto out;
+	}
 	if (e->is_symlink && j->keep_symlinks) {
 		rc = do_symlink(w, e, s, &r, err);
 		goto out;
 	}
-	rc = artifacts_open_content(e, &fd, &st, err);
+	rc = artifacts_entry_open(e, &fd, &st, err);
 	if (rc < 0)
 		goto out;
 	uint64_t size = (uint64_t)st.st_size;
@@ -877,6 +894,7 @@ static int job_new(zip_job **out, const artifacts_list *l, bool keep_symlinks,
 	j->l = l;
 	j->keep_symlinks = keep_symlinks;
 	j->force_zip64 = opts->force_zip64;
+	j->deadline_mono_us = opts->deadline_mono_us;
 	j->level = opts->level ? opts->level : ARTIFACTS_ZIP_DEFAULT_LEVEL;
 	int rc = 0;
 	if (pthread_mutex_init(&j->mu, NULL) != 0) {

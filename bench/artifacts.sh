@@ -199,11 +199,8 @@ for rel, i, kind, size in plan:
     nbytes += len(data)
 PY
 fi
-nfiles=$(find "$tree" -type f | wc -l)
-nbytes=$(find "$tree" -type f -printf '%s\n' | awk '{s += $1} END {printf "%d", s}')
-
-mkdir -p "$work/spec"
-cat > "$work/spec/buildspec.yml" <<'YML'
+# the buildspec is a file of the source (-b names one inside it)
+cat > "$tree/buildspec.yml" <<'YML'
 version: 0.2
 phases:
   build:
@@ -213,12 +210,14 @@ artifacts:
   files:
     - '**/*'
 YML
+nfiles=$(find "$tree" -type f | wc -l)
+nbytes=$(find "$tree" -type f -printf '%s\n' | awk '{s += $1} END {printf "%d", s}')
 export CODEBUILD_LOCAL_HOME=$work/state
 
 run_zip() { rm -f "$work/zip.zip"; (cd "$tree" && zip -qr "$work/zip.zip" . 2>"$work/zip.err"); }
 run_cbl() {
   rm -rf "$work/out"
-  "$BIN" run "${runopts[@]}" -b "$work/spec/buildspec.yml" -a "$work/out" "$tree" \
+  "$BIN" run "${runopts[@]}" -a "$work/out" "$tree" \
     >"$work/cbl.log" 2>&1 || {
     echo "codebuild-local run failed:" >&2; tail -20 "$work/cbl.log" >&2; exit 1; }
 }

@@ -34,6 +34,9 @@ typedef struct cache_base {
 	/* set by the session */
 	char *inner;       /* absolute path in the build's view */
 	char *host;        /* where the runner reaches it; NULL if it cannot */
+	char *host_rel;    /* inside the source: host relative to src_view ("" = the
+			    * view itself), reached beneath the session's view
+			    * descriptor (the build's tree: never by path) */
 	cache_kind kind;
 	const char *skip_reason;
 	bool match_all;    /* some pattern selects the whole tree */
@@ -111,6 +114,17 @@ int cache_copy_file(int sdir, const char *sname, int ddir, const char *dname, co
  * files and symlinks replace what is there.  CBL_EIO. */
 int cache_copy_merge(const char *src, const char *dst, uint64_t *files, uint64_t *bytes,
 		     cbl_error **err);
+/* The same into the directory open at dst_fd (dst names it in messages);
+ * created: it was just made, so it takes src's mode. */
+int cache_copy_merge_at(const char *src, int dst_fd, const char *dst, bool created, uint64_t *files,
+			uint64_t *bytes, cbl_error **err);
+
+/* A copied base's directory: beneath the session's view descriptor when it
+ * lies in the source (symlinks followed only while they stay beneath;
+ * create: missing directories made one by one, never through a symlink),
+ * else b->host itself.  *created: it did not exist.  Returns the
+ * descriptor (O_RDONLY | O_DIRECTORY) or a negative CBL code. */
+int cache_open_host(cache_session *s, const cache_base *b, bool create, bool *created, cbl_error **err);
 
 /* Directory entries except "." and "..", sorted (strcmp).  A missing
  * directory is an empty list when fd < 0. */
@@ -205,6 +219,7 @@ typedef struct cache_base_state {
 struct cache_session {
 	cache_store *store;
 	char *scope, *key, *build_id, *src_dir, *src_view;
+	int view_fd;              /* src_view, opened once: the build's tree is reached beneath it */
 	cbl_strv fallback;
 	spec_cache_action action;
 	bool sandbox, durable, copy_in_source;

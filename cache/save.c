@@ -391,9 +391,9 @@ static bool after(const struct timespec *a, const struct timespec *b)
 	return a->tv_sec > b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec > b->tv_nsec);
 }
 
-/* Creates the parents of rel in the stage with the modes they have on the
- * host (once per directory). */
-static int stage_parents(sctx *c, int pfd, const char *host, const char *rel, cbl_buf *last)
+/* Creates the parents of rel in the stage with the modes they have in the
+ * base open at hfd (once per directory). */
+static int stage_parents(sctx *c, int pfd, int hfd, const char *rel, cbl_buf *last)
 {
 	const char *slash = strrchr(rel, '/');
 	if (!slash)
@@ -408,9 +408,9 @@ static int stage_parents(sctx *c, int pfd, const char *host, const char *rel, cb
 			char ch = *p;
 			*p = '\0';
 			struct stat hs;
-			char *hp = cbl_path_join(host, dir);
-			mode_t mode = stat(hp, &hs) == 0 && S_ISDIR(hs.st_mode) ? (hs.st_mode & 07777) : 0755;
-			free(hp);
+			mode_t mode = fstatat(hfd, dir, &hs, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(hs.st_mode)
+					      ? (hs.st_mode & 07777)
+					      : 0755;
 			if (mkdirat(pfd, dir, 0700) == 0) {
 				if (fchmodat(pfd, dir, mode | 0700, 0) < 0) {
 					/* keeps 0700: still restorable */
@@ -437,25 +437,34 @@ static int stage_copy(sctx *c, int pfd)
 	artifacts_list *list = NULL;
 	cbl_error *e = NULL;
 	cbl_buf last = CBL_BUF_INIT;
-	int rc = 0, ofd = -1;
+	int rc = 0, ofd = -1, hfd = -1;
 	struct stat hs;
-	if (!b->host || stat(b->host, &hs) < 0 || !S_ISDIR(hs.st_mode))
+	/* the base is the build's tree: reached beneath the view, read through
+	 * the collected entries' descriptors, never by path */
+	if (!b->host || (hfd = cache_open_host(s, b, false, NULL, NULL)) < 0 || fstat(hfd, &hs) < 0) {
+		if (hfd >= 0)
+			close(hfd);
 		return 0; /* nothing there: nothing to save */
+	}
 	spec_artifact a = {0};
 	a.files.n = b->pats.n;
 	a.files.items = cbl_xcalloc(b->pats.n, sizeof(spec_str));
 	for (size_t i = 0; i < b->pats.n; i++)
 		a.files.items[i].s = b->pats.v[i];
 	a.enable_symlinks = true;
-	rc = artifacts_collect(&list, b->host, &a, NULL, NULL, NULL, NULL, &e);
+	artifacts_roots where = ARTIFACTS_ROOTS_INIT;
+	where.src_fd = hfd;
+	rc = artifacts_collect_in(&list, b->host, &where, &a, NULL, NULL, NULL, NULL, &e);
 	free(a.files.items);
 	if (rc == CBL_ENOENT) {
 		cbl_error_free(e);
+		close(hfd);
 		return 0;
 	}
 	if (rc < 0) {
 		cbl_error_set(c->err, rc, "cache: %s", e ? e->msg : "cannot list the cached files");
 		cbl_error_free(e);
+		close(hfd);
 		return rc;
 	}
 	set_dir_attrs(pfd, &hs);
@@ -467,21 +476,30 @@ static int stage_copy(sctx *c, int pfd)
 		if (cache_base_in_nested(s->bases, b, rel))
 			continue;
 		struct stat st, os;
-		if (lstat(en->path, &st) < 0) {
-			if (errno == ENOENT)
+		int epfd = -1;
+		const char *elast = NULL;
+		if (artifacts_entry_open_parent(en, &epfd, &elast, NULL) < 0)
+			continue; /* vanished (or replaced) meanwhile */
+		if (fstatat(epfd, elast, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			int en_errno = errno;
+			close(epfd);
+			if (en_errno == ENOENT)
 				continue; /* vanished meanwhile */
-			rc = cbl_error_set_errno(c->err, CBL_EIO, errno, "cache: cannot stat '%s'", en->path);
+			rc = cbl_error_set_errno(c->err, CBL_EIO, en_errno, "cache: cannot stat '%s'", en->path);
 			break;
 		}
-		if ((rc = stage_parents(c, pfd, b->host, rel, &last)) < 0)
+		if ((rc = stage_parents(c, pfd, hfd, rel, &last)) < 0) {
+			close(epfd);
 			break;
+		}
 		file_hook(c);
 		bool in_old = ofd >= 0 && fstatat(ofd, rel, &os, AT_SYMLINK_NOFOLLOW) == 0;
 		cbl_buf_reset(&c->rel);
 		cbl_buf_puts(&c->rel, rel);
 		if (S_ISLNK(st.st_mode)) {
 			char target[4096], otarget[4096];
-			ssize_t l = readlink(en->path, target, sizeof(target) - 1);
+			ssize_t l = readlinkat(epfd, elast, target, sizeof(target) - 1);
+			close(epfd);
 			if (l < 0 || (target[l] = '\0', symlinkat(target, pfd, rel) < 0)) {
 				rc = cbl_error_set_errno(c->err, CBL_EIO, errno, "cache: cannot stage link '%s'", rel);
 				break;
@@ -493,13 +511,16 @@ static int stage_copy(sctx *c, int pfd)
 				c->changed++;
 			continue;
 		}
-		if (!S_ISREG(st.st_mode))
+		if (!S_ISREG(st.st_mode)) {
+			close(epfd);
 			continue;
+		}
 		const cache_base_state *bs = &s->st[c->bi];
 		bool unchanged = bs->have_marker && in_old && S_ISREG(os.st_mode) && os.st_mode == st.st_mode &&
 				 os.st_size == st.st_size && same_time(&os.st_mtim, &st.st_mtim) &&
 				 !after(&st.st_ctim, &bs->restored_ctime);
 		if (unchanged && linkat(ofd, rel, pfd, rel, 0) == 0) {
+			close(epfd);
 			const unsigned char *d = cache_digest_map_get(c->oldmap, old_key(c, rel));
 			if (d) {
 				unsigned char copy[32];
@@ -509,13 +530,16 @@ static int stage_copy(sctx *c, int pfd)
 			continue;
 		}
 		unsigned char d[32];
-		if ((rc = cache_copy_file(AT_FDCWD, en->path, pfd, rel, &st, d, c->err)) < 0)
+		rc = cache_copy_file(epfd, elast, pfd, rel, &st, d, c->err);
+		close(epfd);
+		if (rc < 0)
 			break;
 		cache_digest_map_put(c->newmap, new_key(c, rel), d);
 		c->changed++;
 	}
 	if (ofd >= 0)
 		close(ofd);
+	close(hfd);
 	cbl_buf_release(&last);
 	artifacts_list_free(list);
 	return rc;

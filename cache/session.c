@@ -5,6 +5,7 @@
 #include "util/alloc.h"
 #include "util/fs.h"
 #include "util/json.h"
+#include "util/safeopen.h"
 #include "util/time.h"
 
 #include <errno.h>
@@ -70,8 +71,10 @@ static int place_bases(cache_session *s, cbl_error **err)
 			while (suffix && *suffix == '/')
 				suffix++;
 		}
-		if (suffix)
+		if (suffix) {
 			b->host = *suffix ? cbl_path_join(s->src_view, suffix) : cbl_xstrdup(s->src_view);
+			b->host_rel = cbl_xstrdup(suffix);
+		}
 		else if (!s->sandbox)
 			b->host = cbl_xstrdup(b->base);
 		if (!s->sandbox) {
@@ -96,6 +99,7 @@ int cache_session_new(cache_session **out, cache_store *store, const cache_sessi
 	cache_session *s = cbl_xcalloc(1, sizeof(*s));
 	int rc = 0;
 	s->lockfd = -1;
+	s->view_fd = -1;
 	s->store = store;
 	if (!o->scope || !scope_valid(o->scope)) {
 		rc = cbl_error_set(err, CBL_EINVAL, "invalid cache scope '%s' (a project name or cache namespace: "
@@ -127,6 +131,7 @@ int cache_session_new(cache_session **out, cache_store *store, const cache_sessi
 		goto out;
 	if ((rc = place_bases(s, err)) < 0)
 		goto out;
+
 	s->st = cbl_xcalloc(s->nbases, sizeof(*s->st));
 	for (size_t i = 0; i < s->nbases; i++) {
 		cbl_buf b = CBL_BUF_INIT;
@@ -163,6 +168,8 @@ void cache_session_free(cache_session *s)
 		cbl_rm_rf(s->dir, NULL);
 	if (s->lockfd >= 0)
 		close(s->lockfd);
+	if (s->view_fd >= 0)
+		close(s->view_fd);
 	/* the snapshot this session restored may have just lost its last
 	 * ref (a rolling entry replaced): collect it now that we let go */
 	if (s->sres == CACHE_S_SAVED && s->hit_object)
@@ -341,13 +348,12 @@ static int prepare_mount(cache_session *s, size_t i, cbl_error **err)
 
 /* ctime of a probe file created (and removed) in dir, on dir's filesystem
  * (its timestamp granularity is the one that matters). */
-static bool probe_ctime(const char *dir, struct timespec *out)
+static bool probe_ctime(int dfd, struct timespec *out)
 {
 	char name[48];
 	char rnd[17];
 	cache_random_hex(rnd, 8);
 	snprintf(name, sizeof(name), ".cbl-cache-probe-%s", rnd);
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return false;
 	int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -357,7 +363,6 @@ static bool probe_ctime(const char *dir, struct timespec *out)
 		close(fd);
 		unlinkat(dfd, name, 0);
 	}
-	close(dfd);
 	if (ok)
 		*out = st.st_ctim;
 	return ok;
@@ -377,11 +382,14 @@ static bool ts_after(const struct timespec *a, const struct timespec *b)
  * gets a strictly later ctime.  Costs at most one clock tick. */
 static void settle_ctimes(cache_session *s)
 {
+	int *fds = cbl_xcalloc(s->nbases ? s->nbases : 1, sizeof(int));
 	for (size_t i = 0; i < s->nbases; i++) {
 		cache_base_state *st = &s->st[i];
+		fds[i] = -1;
 		if (s->bases[i].kind != CACHE_KIND_COPY || !st->lower_rel || !s->bases[i].host)
 			continue;
-		st->have_marker = probe_ctime(s->bases[i].host, &st->restored_ctime);
+		fds[i] = cache_open_host(s, &s->bases[i], false, NULL, NULL);
+		st->have_marker = probe_ctime(fds[i], &st->restored_ctime);
 	}
 	for (size_t i = 0; i < s->nbases; i++) {
 		cache_base_state *st = &s->st[i];
@@ -389,7 +397,7 @@ static void settle_ctimes(cache_session *s)
 			continue;
 		struct timespec now = {0, 0};
 		for (int tries = 0; tries < 3000; tries++) {
-			if (!probe_ctime(s->bases[i].host, &now)) {
+			if (!probe_ctime(fds[i], &now)) {
 				st->have_marker = false;
 				break;
 			}
@@ -401,6 +409,77 @@ static void settle_ctimes(cache_session *s)
 		if (!ts_after(&now, &st->restored_ctime))
 			st->have_marker = false; /* a clock that does not move: copy everything */
 	}
+	for (size_t i = 0; i < s->nbases; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	free(fds);
+}
+
+int cache_open_host(cache_session *s, const cache_base *b, bool create, bool *created, cbl_error **err)
+{
+	if (created)
+		*created = false;
+	if (!b->host)
+		return cbl_error_set(err, CBL_EINVAL, "cache: no directory to reach");
+	/* the runner's own directory (the view it made): opened by path once,
+	 * everything below it is the build's and reached beneath it */
+	if (b->host_rel && s->view_fd < 0 && s->src_view) {
+		if (create && cbl_mkdir_p(s->src_view, 0755, err) < 0)
+			return CBL_EIO;
+		s->view_fd = open(s->src_view, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (s->view_fd < 0)
+			return cbl_error_set_errno(err, errno == ENOENT ? CBL_ENOENT : CBL_EIO, errno,
+						   "cache: cannot open the source '%s'", s->src_view);
+	}
+	if (!b->host_rel || s->view_fd < 0) {
+		/* outside the source, without the sandbox: this machine's own path */
+		if (create) {
+			struct stat st;
+			if (created)
+				*created = lstat(b->host, &st) < 0;
+			int rc = cbl_mkdir_p(b->host, 0755, err);
+			if (rc < 0)
+				return rc;
+		}
+		int fd = open(b->host, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			return cbl_error_set_errno(err, errno == ENOENT ? CBL_ENOENT : CBL_EIO, errno,
+						   "cache: cannot open '%s'", b->host);
+		return fd;
+	}
+	cbl_error *e = NULL;
+	int fd = cbl_open_dir_beneath(s->view_fd, b->host_rel, 0, &e);
+	if (fd >= 0 || fd != CBL_ENOENT || !create) {
+		if (fd < 0) {
+			fd = cbl_error_set(err, fd, "cache: cannot open '%s' in the source: %s", b->host_rel, e->msg);
+		}
+		cbl_error_free(e);
+		return fd;
+	}
+	cbl_error_free(e);
+	/* make what is missing, one component at a time, never through a symlink */
+	int cur = fcntl(s->view_fd, F_DUPFD_CLOEXEC, 3);
+	char *rel = cbl_xstrdup(b->host_rel);
+	for (char *p = rel, *next; cur >= 0 && p && *p; p = next) {
+		next = strchr(p, '/');
+		if (next)
+			*next++ = '\0';
+		if (!*p || !strcmp(p, "."))
+			continue;
+		if (mkdirat(cur, p, 0755) == 0 && created)
+			*created = true;
+		int nd = openat(cur, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int en = errno;
+		close(cur);
+		cur = nd;
+		if (cur < 0) {
+			cbl_error_set_errno(err, en == ELOOP || en == ENOTDIR ? CBL_EINVAL : CBL_EIO, en,
+					    "cache: cannot create '%s' in the source", b->host_rel);
+			cur = en == ELOOP || en == ENOTDIR ? CBL_EINVAL : CBL_EIO;
+		}
+	}
+	free(rel);
+	return cur;
 }
 
 int cache_restore(cache_session *s, cbl_error **err_out)
@@ -451,7 +530,13 @@ int cache_restore(cache_session *s, cbl_error **err_out)
 			continue;
 		int64_t t1 = cbl_mono_us();
 		char *src = cbl_xasprintf("%s/%s/%s", s->store->objects, s->hit_object, st->lower_rel);
-		rc = cache_copy_merge(src, b->host, &st->restored_files, &st->restored_bytes, err);
+		bool created = false;
+		int dfd = cache_open_host(s, b, true, &created, err);
+		rc = dfd < 0 ? dfd
+			     : cache_copy_merge_at(src, dfd, b->host, created, &st->restored_files,
+						   &st->restored_bytes, err);
+		if (dfd >= 0)
+			close(dfd);
 		free(src);
 		st->restore_us = cbl_mono_us() - t1;
 		copied = true;

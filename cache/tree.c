@@ -506,9 +506,15 @@ int cache_copy_file(int sdir, const char *sname, int ddir, const char *dname, co
 	int in = -1, out = -1, rc = 0;
 	char *buf = NULL;
 	EVP_MD_CTX *ctx = NULL;
-	in = openat(sdir, sname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	/* never blocking on a FIFO swapped in, a regular file only */
+	in = openat(sdir, sname, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (in < 0)
 		return cbl_error_set_errno(err, CBL_EIO, errno, "cannot open '%s'", sname);
+	struct stat ist;
+	if (fstat(in, &ist) < 0 || !S_ISREG(ist.st_mode)) {
+		close(in);
+		return cbl_error_set(err, CBL_EIO, "'%s' is not a regular file", sname);
+	}
 	out = openat(ddir, dname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (out < 0) {
 		rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot create '%s'", dname);
@@ -690,30 +696,22 @@ static int merge_dir(mctx *c, int sfd, int dfd, int depth)
 	return rc;
 }
 
-int cache_copy_merge(const char *src, const char *dst, uint64_t *files, uint64_t *bytes,
-		     cbl_error **err)
+int cache_copy_merge_at(const char *src, int dst_fd, const char *dst, bool created, uint64_t *files,
+			uint64_t *bytes, cbl_error **err)
 {
-	int sfd = -1, dfd = -1, rc = 0;
+	int sfd = -1, rc = 0;
 	mctx c = {0};
 	c.err = err;
-	struct stat st, dt;
+	struct stat st;
 	sfd = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (sfd < 0 || fstat(sfd, &st) < 0) {
 		rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot open '%s'", src);
 		goto out;
 	}
-	bool created = lstat(dst, &dt) < 0;
-	if ((rc = cbl_mkdir_p(dst, 0755, err)) < 0)
-		goto out;
-	dfd = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0) {
-		rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot open '%s'", dst);
-		goto out;
-	}
 	cbl_buf_puts(&c.dpath, dst);
-	rc = merge_dir(&c, sfd, dfd, 0);
+	rc = merge_dir(&c, sfd, dst_fd, 0);
 	if (!rc && created)
-		fchmod(dfd, st.st_mode & 07777);
+		fchmod(dst_fd, st.st_mode & 07777);
 out:
 	if (files)
 		*files = c.files;
@@ -722,8 +720,22 @@ out:
 	cbl_buf_release(&c.dpath);
 	if (sfd >= 0)
 		close(sfd);
-	if (dfd >= 0)
-		close(dfd);
+	return rc;
+}
+
+int cache_copy_merge(const char *src, const char *dst, uint64_t *files, uint64_t *bytes,
+		     cbl_error **err)
+{
+	struct stat dt;
+	bool created = lstat(dst, &dt) < 0;
+	int rc = cbl_mkdir_p(dst, 0755, err);
+	if (rc < 0)
+		return rc;
+	int dfd = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return cbl_error_set_errno(err, CBL_EIO, errno, "cannot open '%s'", dst);
+	rc = cache_copy_merge_at(src, dfd, dst, created, files, bytes, err);
+	close(dfd);
 	return rc;
 }
 

@@ -51,6 +51,7 @@ static int init_source(runner_build *b, const runner_opts *opts, cbl_error **err
 	}
 	const char *bs = opts->buildspec ? opts->buildspec : "buildspec.yml";
 	b->src.buildspec_arg = cbl_xstrdup(bs);
+	b->src.buildspec_inline = opts->buildspec && opts->buildspec_inline;
 	if (b->src.source_dir)
 		b->src.buildspec_path = bs[0] == '/' ? cbl_xstrdup(bs) : cbl_path_join(b->src.source_dir, bs);
 	const char *slash = strrchr(bs, '/');
@@ -280,6 +281,7 @@ void runner_build_free(runner_build *b)
 	cbl_strv_release(&b->vars.env);
 	cbl_strv_release(&b->vars.exported_names);
 	cbl_strv_release(&b->vars.exported_values);
+	cbl_strv_release(&b->vars.secret_names);
 	spec_diags_release(&b->diags);
 	spec_buildspec_free(b->spec);
 	runner_mask_release(&b->log.mask);

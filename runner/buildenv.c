@@ -68,7 +68,10 @@ static bool overridden(const runner_build *b, const char *name)
 	return cbl_env_get(&b->vars.overrides, name) || cbl_env_get(&b->vars.project_env, name);
 }
 
-/* Resolves parameter-store and secrets-manager variables (DOWNLOAD_SOURCE). */
+/* Resolves parameter-store and secrets-manager variables (DOWNLOAD_SOURCE).
+ * Their values live in the build's environment (b->vars.env, handed to each
+ * command's exec) and nowhere on disk: runner/shell.c keeps them out of the
+ * carried state, the log masks them. */
 static int resolve_secrets(runner_build *b, runner_outcome *o)
 {
 	const spec_buildspec *bs = b->spec;
@@ -100,8 +103,11 @@ static int resolve_secrets(runner_build *b, runner_outcome *o)
 				goto out;
 			}
 			runner_mask_add(&b->log.mask, v);
-			if (!overridden(b, kv->key))
+			if (!overridden(b, kv->key)) {
 				cbl_env_set(&b->vars.env, kv->key, v);
+				cbl_strv_push(&b->vars.secret_names, kv->key);
+			}
+			explicit_bzero(v, strlen(v));
 			free(v);
 		}
 	}
@@ -121,8 +127,11 @@ static int resolve_secrets(runner_build *b, runner_outcome *o)
 			goto out;
 		}
 		runner_mask_add(&b->log.mask, v);
-		if (!overridden(b, kv->key))
+		if (!overridden(b, kv->key)) {
 			cbl_env_set(&b->vars.env, kv->key, v);
+			cbl_strv_push(&b->vars.secret_names, kv->key);
+		}
+		explicit_bzero(v, strlen(v));
 		free(v);
 	}
 out:

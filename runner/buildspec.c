@@ -1,10 +1,18 @@
-/* runner/buildspec.c - the load-buildspec stage (DOWNLOAD_SOURCE). */
+/* runner/buildspec.c - the load-buildspec stage (DOWNLOAD_SOURCE).
+ *
+ * The buildspec is a file of the source (or a -b / buildspecOverride path in
+ * it): the build's own content, read beneath the source directory so that
+ * no path or symlink in it reaches a host file. */
 #include "runner/runner_internal.h"
 #include "util/alloc.h"
+#include "util/safeopen.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "util/banned.h"
 
@@ -24,36 +32,128 @@ static void log_diags(runner_build *b)
 	}
 }
 
+/* The buildspec named relative to the source directory: as given when
+ * relative, an absolute path only when it lies inside the source (lexically);
+ * NULL when it is outside.  Caller frees. */
+static char *relative_to_source(const char *arg, const char *source_dir)
+{
+	if (arg[0] != '/')
+		return cbl_xstrdup(arg);
+	size_t sl = strlen(source_dir);
+	while (sl > 1 && source_dir[sl - 1] == '/')
+		sl--;
+	if (strncmp(arg, source_dir, sl) || (arg[sl] != '/' && arg[sl] != '\0'))
+		return NULL;
+	const char *rest = arg + sl;
+	while (*rest == '/')
+		rest++;
+	return cbl_xstrdup(*rest ? rest : ".");
+}
+
+static runner_status yaml_file_error(runner_build *b, runner_outcome *o, const char *msg)
+{
+	runner_outcome_set(b, o, "YAML_FILE_ERROR", msg);
+	o->spec_invalid = true;
+	return RUNNER_STATUS_FAILED;
+}
+
+/* Opens the buildspec: a file of the source, beneath its directory (its
+ * content is the build's: a symlink to /etc/shadow, `..`, an absolute path
+ * elsewhere, a FIFO are refused, never read), or the launcher's own copy of
+ * an inline buildspec.  On failure *o and *st are set and -1 returned. */
+/* The buildspec's path as the build sees it (caller frees). */
+static char *buildspec_inner(const runner_build *b)
+{
+	size_t sl = strlen(b->src.source_dir);
+	if (!strncmp(b->src.buildspec_path, b->src.source_dir, sl) && b->src.buildspec_path[sl] == '/')
+		return cbl_xasprintf("%s%s", b->src.src_inner, b->src.buildspec_path + sl);
+	return cbl_xstrdup(b->src.buildspec_path);
+}
+
+/* The service says only "YAML file does not exist"; the paths (the
+ * build's, and this machine's when it differs) are ours. */
+static runner_status buildspec_missing(runner_build *b, runner_outcome *o)
+{
+	char *inner = buildspec_inner(b);
+	char *m = !strcmp(inner, b->src.buildspec_path)
+			  ? cbl_xasprintf("YAML file does not exist: %s", inner)
+			  : cbl_xasprintf("YAML file does not exist: %s (on this machine: %s)", inner,
+					  b->src.buildspec_path);
+	runner_status st = yaml_file_error(b, o, m);
+	free(m);
+	free(inner);
+	return st;
+}
+
+static int open_buildspec(runner_build *b, runner_outcome *o, runner_status *st)
+{
+	cbl_error *e = NULL;
+	int fd = -1, sfd = -1;
+	char *rel = NULL;
+	if (b->src.buildspec_inline) {
+		fd = open(b->src.buildspec_path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0) {
+			char *m = cbl_xasprintf("cannot read the inline buildspec: %s", strerror(errno));
+			*st = yaml_file_error(b, o, m);
+			free(m);
+		}
+		return fd;
+	}
+	rel = relative_to_source(b->src.buildspec_arg, b->src.source_dir);
+	if (!rel) {
+		char *m = cbl_xasprintf("buildspec %s is outside the source directory: a buildspec path names "
+					"a file in the source",
+					b->src.buildspec_arg);
+		*st = yaml_file_error(b, o, m);
+		free(m);
+		goto out;
+	}
+	sfd = open(b->src.source_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (sfd < 0) {
+		*st = buildspec_missing(b, o);
+		goto out;
+	}
+	fd = cbl_open_beneath_regular(sfd, rel, 0, NULL, &e);
+	if (fd < 0) {
+		int en = errno;
+		if (fd == CBL_ENOENT) {
+			*st = buildspec_missing(b, o);
+		} else {
+			const char *why = en == EXDEV ? "it leads outside the source directory"
+					  : en == ELOOP ? "too many symlinks"
+					  : fd == CBL_EINVAL ? "not a regular file"
+							     : e->msg;
+			char *m = cbl_xasprintf("cannot read buildspec %s: %s", b->src.buildspec_arg, why);
+			*st = yaml_file_error(b, o, m);
+			free(m);
+		}
+		fd = -1;
+	}
+out:
+	cbl_error_free(e);
+	if (sfd >= 0)
+		close(sfd);
+	free(rel);
+	return fd;
+}
+
 /* The load-buildspec stage: the file (as the build sees its path), parsed
  * and validated into the typed spec; its diagnostics logged. */
 runner_status runner_stage_buildspec(runner_build *b, runner_outcome *o)
 {
 	cbl_error *e = NULL;
-	struct stat st;
-	/* the path as the build sees it */
-	size_t sl = strlen(b->src.source_dir);
-	char *inner = !strncmp(b->src.buildspec_path, b->src.source_dir, sl) && b->src.buildspec_path[sl] == '/'
-			      ? cbl_xasprintf("%s%s", b->src.src_inner, b->src.buildspec_path + sl)
-			      : cbl_xstrdup(b->src.buildspec_path);
-	if (stat(b->src.buildspec_path, &st) < 0) {
-		/* the service says only "YAML file does not exist"; the paths
-		 * (the build's, and this machine's when it differs) are ours */
-		if (errno == ENOENT && !strcmp(inner, b->src.buildspec_path))
-			runner_outcome_setf(b, o, "YAML_FILE_ERROR", "YAML file does not exist: %s", inner);
-		else if (errno == ENOENT)
-			runner_outcome_setf(b, o, "YAML_FILE_ERROR", "YAML file does not exist: %s (on this machine: %s)",
-					    inner, b->src.buildspec_path);
-		else
-			runner_outcome_setf(b, o, "YAML_FILE_ERROR", "stat %s: %s", inner, strerror(errno));
-		free(inner);
-		o->spec_invalid = true;
-		return RUNNER_STATUS_FAILED;
-	}
+	runner_status st = RUNNER_STATUS_FAILED;
+	int fd = open_buildspec(b, o, &st);
+	if (fd < 0)
+		return st;
+	char *inner = buildspec_inner(b);
 	runner_agent(b, "YAML location is %s", inner);
 	free(inner);
 	spec_parse_opts po = SPEC_PARSE_OPTS_INIT;
 	po.strict = b->cfg.strict;
-	if (spec_parse_file(&b->spec, &b->diags, b->src.buildspec_path, b->src.buildspec_display, &po, &e) < 0) {
+	int rc = spec_parse_fd(&b->spec, &b->diags, fd, b->src.buildspec_display, &po, &e);
+	close(fd);
+	if (rc < 0) {
 		log_diags(b);
 		if (e->file && e->line)
 			runner_outcome_setf(b, o, "YAML_FILE_ERROR", "%s:%d:%d: %s", e->file, e->line, e->col, e->msg);

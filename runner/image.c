@@ -158,7 +158,8 @@ static spec_runtimes *image_runtimes(runner_build *b, char **bad)
 	/* resolved inside the image's root: its symlinks (absolute ones too)
 	 * never lead to the host's files */
 	int dfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	struct open_how how = {.flags = O_RDONLY | O_CLOEXEC,
+	/* O_NONBLOCK: the image's content is not ours; a FIFO there must not block */
+	struct open_how how = {.flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC,
 			       .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV};
 	int fd = dfd < 0 ? -1
 			 : (int)syscall(SYS_openat2, dfd, "codebuild/image/config/runtimes.yml", &how, sizeof(how));

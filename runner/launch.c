@@ -207,7 +207,9 @@ static int map_source(launch_map *m, cbl_error **err)
 		if ((rc = cbl_write_file_atomic(path, buildspec, strlen(buildspec), 0600, false, err)))
 			return rc;
 		m->o->buildspec = path;
+		m->o->buildspec_inline = true;
 	} else if (buildspec) {
+		/* a path: read inside the source (runner/buildspec.c), never on the host */
 		m->o->buildspec = buildspec;
 	} else if (!m->git && !m->location) {
 		return cbl_error_set(err, CBL_EINVAL, "a NO_SOURCE project needs a buildspec (inline YAML in "

@@ -116,7 +116,11 @@ typedef struct runner_opts {
 	bool fetch_submodules;       /* git: fetch submodules too */
 	const runner_secondary_source *secondary; /* n_secondary secondary sources */
 	size_t n_secondary;
-	const char *buildspec;       /* path relative to source_dir or absolute; NULL = buildspec.yml */
+	const char *buildspec;       /* a file in the source: relative to source_dir, or absolute
+				      * inside it (read beneath the source, never elsewhere);
+				      * NULL = buildspec.yml */
+	bool buildspec_inline;       /* buildspec is the launcher's copy of an inline buildspec
+				      * (a file it wrote in the build's directory): read as is */
 	const char *project_name;    /* NULL = derived from source_dir's name */
 	const char *home;            /* state directory; NULL = store_default_home() */
 	const char *image;           /* NULL = "host" */

@@ -35,10 +35,9 @@ typedef void (*runner_line_fn)(const char *line, size_t len, void *payload);
 typedef struct sandbox_handle sandbox_handle;
 
 typedef struct runner_shell {
-	char *tmpdir;        /* holds script.sh, env.sh, dir.txt (host path) */
-	char *script_path;
-	char *env_path;
-	char *dir_path;
+	char *tmpdir;        /* holds script.sh, env.sh, dir.txt (host path, 0700) */
+	int tmp_fd;          /* tmpdir: every file in it is opened beneath this
+			      * descriptor (the build can write there) */
 	/* the same files as the build sees them (== host paths without sandbox) */
 	char *tmpdir_inner, *script_inner, *env_inner, *dir_inner;
 	sandbox_handle *sandbox; /* NULL = commands run on the host */
@@ -57,6 +56,10 @@ typedef struct runner_shell {
 	void *payload;
 	int last_signal;     /* the last command's shell was killed by this signal (0 = exited) */
 	bool init_gone;      /* the sandbox's init died: a FAULT, not the command's failure */
+	cbl_strv secret_names; /* variables holding secrets: never written to env.sh */
+	int val_fd;          /* a value script's FIFO while it runs (-1 otherwise) */
+	cbl_buf val_buf;     /* what came out of it */
+	bool val_overflow;
 } runner_shell;
 
 int runner_shell_init(runner_shell *sh, const char *tmpdir, const char *shell, bool carry,
@@ -71,6 +74,11 @@ void runner_shell_use_sandbox(runner_shell *sh, sandbox_handle *sb, const char *
  * variables); carried state comes from env.sh. */
 int runner_shell_exec(runner_shell *sh, const char *command, char *const envp[],
 		      runner_cmd_outcome *how, int *status, cbl_error **err);
+/* Names the variables of envp that hold secrets (parameter-store,
+ * secrets-manager): they reach every command through its environment only.
+ * The command script leaves them out of the carried state (env.sh) unless
+ * the build gave them another value. */
+void runner_shell_set_secrets(runner_shell *sh, const char *const *names, size_t n);
 /* Appends `export NAME='value'` to the carried environment. */
 int runner_shell_set_var(runner_shell *sh, const char *name, const char *value, cbl_error **err);
 /* Reads the current values of names (as the next command would see them). */
@@ -172,6 +180,7 @@ typedef struct runner_config { /* build.c init_environment: what was asked for *
 
 typedef struct runner_layout { /* build.c init_source / init_layout, provision.c, fetch.c, sources.c */
 	char *source_dir, *buildspec_path, *buildspec_display, *buildspec_arg;
+	bool buildspec_inline;   /* buildspec_path is the launcher's file, not the source's */
 	char *git_url;           /* git source: cloned into git_parent/src in DOWNLOAD_SOURCE */
 	char *git_parent;
 	int clone_depth;
@@ -203,6 +212,7 @@ typedef struct runner_vars { /* buildenv.c; exported ones by phases.c */
 	cbl_strv env;            /* what every command starts with */
 	cbl_strv overrides, project_env; /* NAME=VALUE */
 	cbl_strv exported_names, exported_values;
+	cbl_strv secret_names;   /* variables of env set from parameter-store / secrets-manager */
 } runner_vars;
 
 typedef struct runner_uploads { /* upload.c */

@@ -19,10 +19,27 @@
  * command, as on the service; its later output still reaches the log.
  * Each command runs in its own process group, all of which are killed when
  * the build ends, times out or is stopped.
+ *
+ * The scratch directory is the build's too (it sees it as
+ * /codebuild/output/tmp and may replace anything in it), so the runner only
+ * ever touches its files beneath a descriptor of it (util/safeopen.h):
+ * script.sh is published by rename (a symlink planted there is replaced,
+ * never followed or chmod'ed), dir.txt and env.sh are opened without
+ * following symlinks and must be regular files, and the values of
+ * runner_shell_read_vars/expand come back through a FIFO the runner holds
+ * open, so nothing can block it.  The directory is 0700 (0711 while a
+ * run-as user needs to reach its files).
+ *
+ * Secrets (parameter-store, secrets-manager) reach each command through its
+ * environment only (envp, passed to the sandbox over its socket); the
+ * script remembers their values in unexported shell variables before it
+ * sources env.sh and unsets the ones still holding them before `export -p`,
+ * so env.sh never holds a secret the build did not reassign itself.
  */
 #include "runner/runner_internal.h"
 #include "util/alloc.h"
 #include "util/fs.h"
+#include "util/safeopen.h"
 #include "sandbox/sandbox.h"
 
 #include <errno.h>
@@ -67,12 +84,14 @@ static char *find_in_path(const char *name, const char *path)
 	return NULL;
 }
 
+static bool valid_name(const char *n);
+
 int runner_shell_init(runner_shell *sh, const char *tmpdir, const char *shell, bool carry,
 		      const char *start_dir, const char *const *path_env, cbl_error **err)
 {
 	int fds[2] = {-1, -1};
 	memset(sh, 0, sizeof(*sh));
-	sh->out_r = sh->out_w = sh->stop_r = -1;
+	sh->out_r = sh->out_w = sh->stop_r = sh->tmp_fd = sh->val_fd = -1;
 	const char *path = NULL;
 	for (const char *const *e = path_env; e && *e; e++)
 		if (!strncmp(*e, "PATH=", 5))
@@ -84,14 +103,16 @@ int runner_shell_init(runner_shell *sh, const char *tmpdir, const char *shell, b
 	int rc = cbl_mkdir_p(tmpdir, 0700, err);
 	if (rc)
 		return rc;
+	/* the runner made it, in the build's private directory: opening it by
+	 * path is safe; everything in it is opened beneath this descriptor */
+	sh->tmp_fd = open(tmpdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (sh->tmp_fd < 0 || fchmod(sh->tmp_fd, 0700) < 0)
+		return cbl_error_set_errno(err, CBL_EIO, errno, "cannot open the scratch directory '%s'", tmpdir);
 	sh->tmpdir = cbl_xstrdup(tmpdir);
-	sh->script_path = cbl_path_join(tmpdir, "script.sh");
-	sh->env_path = cbl_path_join(tmpdir, "env.sh");
-	sh->dir_path = cbl_path_join(tmpdir, "dir.txt");
 	sh->tmpdir_inner = cbl_xstrdup(sh->tmpdir);
-	sh->script_inner = cbl_xstrdup(sh->script_path);
-	sh->env_inner = cbl_xstrdup(sh->env_path);
-	sh->dir_inner = cbl_xstrdup(sh->dir_path);
+	sh->script_inner = cbl_path_join(tmpdir, "script.sh");
+	sh->env_inner = cbl_path_join(tmpdir, "env.sh");
+	sh->dir_inner = cbl_path_join(tmpdir, "dir.txt");
 	sh->carry = carry;
 	sh->start_dir = cbl_xstrdup(start_dir);
 	sh->cwd = cbl_xstrdup(start_dir);
@@ -102,11 +123,18 @@ int runner_shell_init(runner_shell *sh, const char *tmpdir, const char *shell, b
 	fcntl(sh->out_r, F_SETFL, fcntl(sh->out_r, F_GETFL) | O_NONBLOCK);
 	/* an empty env.sh so the first command's `.` works */
 	if (carry) {
-		rc = cbl_write_file_atomic(sh->env_path, "", 0, 0600, false, err);
+		rc = cbl_write_at_atomic(sh->tmp_fd, "env.sh", "", 0, 0600, err);
 		if (rc)
 			return rc;
 	}
 	return 0;
+}
+
+void runner_shell_set_secrets(runner_shell *sh, const char *const *names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (names[i] && valid_name(names[i]))
+			cbl_strv_push(&sh->secret_names, names[i]);
 }
 
 void runner_shell_adopt_pipe(runner_shell *sh, int r, int w)
@@ -123,10 +151,6 @@ void runner_shell_adopt_pipe(runner_shell *sh, int r, int w)
 void runner_shell_use_sandbox(runner_shell *sh, sandbox_handle *sb, const char *tmp_inner)
 {
 	sh->sandbox = sb;
-	/* a run-as user must be able to carry state too: the scratch is the
-	 * build's own, inside its sandbox */
-	chmod(sh->tmpdir, 01777);
-	chmod(sh->env_path, 0666);
 	free(sh->tmpdir_inner);
 	free(sh->script_inner);
 	free(sh->env_inner);
@@ -135,6 +159,30 @@ void runner_shell_use_sandbox(runner_shell *sh, sandbox_handle *sb, const char *
 	sh->script_inner = cbl_path_join(tmp_inner, "script.sh");
 	sh->env_inner = cbl_path_join(tmp_inner, "env.sh");
 	sh->dir_inner = cbl_path_join(tmp_inner, "dir.txt");
+}
+
+/* Makes the carried-state files usable by the next command's user: a
+ * run-as user (sandbox, as root) must search the scratch directory and
+ * write env.sh and dir.txt, which exist beforehand so it need not create
+ * anything there; otherwise all of it is the runner's alone (0700). */
+static void scratch_access(runner_shell *sh)
+{
+	bool other = sh->sandbox && sh->run_as;
+	fchmod(sh->tmp_fd, other ? 0711 : 0700);
+	if (!sh->carry)
+		return;
+	static const char *const files[] = {"env.sh", "dir.txt"};
+	for (size_t i = 0; i < 2; i++) {
+		cbl_error *e = NULL;
+		int fd = cbl_open_beneath(sh->tmp_fd, files[i], O_RDONLY | O_CREAT | O_NONBLOCK, 0600,
+					  CBL_RESOLVE_NO_SYMLINKS, &e);
+		struct stat st;
+		if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+			fchmod(fd, other ? 0666 : 0600);
+		if (fd >= 0)
+			close(fd);
+		cbl_error_free(e);
+	}
 }
 
 static void emit_lines(runner_shell *sh, bool flush_partial)
@@ -194,11 +242,30 @@ void runner_shell_drain(runner_shell *sh, int wait_ms)
 	emit_lines(sh, true);
 }
 
+/* Line 1 of a script: each secret's value (from the environment) kept in
+ * an unexported variable, then `set -a`. */
+static void stash_secrets(runner_shell *sh, cbl_buf *s)
+{
+	for (size_t i = 0; sh->carry && i < sh->secret_names.n; i++)
+		cbl_buf_printf(s, "__cbl_secret_%zu=${%s-}; ", i, sh->secret_names.v[i]);
+	cbl_buf_puts(s, "set -a\n");
+}
+
+/* Before `export -p`: a secret still holding its value is left out of the
+ * carried state (the next command gets it from its environment again). */
+static void drop_secrets(runner_shell *sh, cbl_buf *s)
+{
+	for (size_t i = 0; i < sh->secret_names.n; i++)
+		cbl_buf_printf(s, "[ \"${%s-}\" != \"$__cbl_secret_%zu\" ] || unset %s 2>/dev/null\n",
+			       sh->secret_names.v[i], i, sh->secret_names.v[i]);
+}
+
 static void build_script(runner_shell *sh, const char *command, cbl_buf *s)
 {
 	/* three preamble lines: the user's command is line 4, as on the service */
 	if (sh->carry) {
-		cbl_buf_puts(s, "set -a\n. ");
+		stash_secrets(sh, s);
+		cbl_buf_puts(s, ". ");
 		cbl_buf_shquote(s, sh->env_inner);
 		cbl_buf_puts(s, "\ncd -- ");
 		cbl_buf_shquote(s, sh->cwd);
@@ -212,6 +279,7 @@ static void build_script(runner_shell *sh, const char *command, cbl_buf *s)
 	cbl_buf_putc(s, '\n');
 	cbl_buf_puts(s, "CODEBUILD_LAST_EXIT=$?\n");
 	if (sh->carry) {
+		drop_secrets(sh, s);
 		cbl_buf_puts(s, "export -p > ");
 		cbl_buf_shquote(s, sh->env_inner);
 		cbl_buf_puts(s, "\npwd > ");
@@ -270,6 +338,25 @@ static void note_pgid(runner_shell *sh, pid_t pgid)
 	sh->pgids[sh->npgids++] = pgid;
 }
 
+/* Reads what a value script wrote into its FIFO so far (bounded). */
+static void read_values(runner_shell *sh)
+{
+	char buf[16384];
+	for (;;) {
+		ssize_t n = read(sh->val_fd, buf, sizeof(buf));
+		if (n > 0) {
+			if (sh->val_buf.len + (size_t)n <= (64u << 20))
+				cbl_buf_append(&sh->val_buf, buf, (size_t)n);
+			else
+				sh->val_overflow = true; /* drained all the same: the writer never blocks */
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		break;
+	}
+}
+
 static int wait_child(runner_shell *sh, pid_t pid, runner_cmd_outcome *how, int *status)
 {
 	/* in the sandbox the command is the init's child: its end arrives as a
@@ -278,13 +365,22 @@ static int wait_child(runner_shell *sh, pid_t pid, runner_cmd_outcome *how, int 
 	int ws = 0;
 	*how = RUNNER_CMD_EXITED;
 	for (;;) {
-		struct pollfd p[3];
+		struct pollfd p[4];
 		nfds_t np = 0;
+		int i_pid = -1, i_stop = -1, i_val = -1;
 		p[np++] = (struct pollfd){.fd = sh->out_r, .events = POLLIN};
-		if (pidfd >= 0)
+		if (pidfd >= 0) {
+			i_pid = (int)np;
 			p[np++] = (struct pollfd){.fd = pidfd, .events = POLLIN};
-		if (sh->stop_r >= 0)
+		}
+		if (sh->stop_r >= 0) {
+			i_stop = (int)np;
 			p[np++] = (struct pollfd){.fd = sh->stop_r, .events = POLLIN};
+		}
+		if (sh->val_fd >= 0) {
+			i_val = (int)np;
+			p[np++] = (struct pollfd){.fd = sh->val_fd, .events = POLLIN};
+		}
 		int timeout = pidfd >= 0 ? -1 : 20;
 		if (sh->deadline_mono_us) {
 			struct timespec ts;
@@ -304,16 +400,15 @@ static int wait_child(runner_shell *sh, pid_t pid, runner_cmd_outcome *how, int 
 		if (r > 0) {
 			if (p[0].revents)
 				read_output(sh);
-			for (nfds_t i = 1; i < np; i++) {
-				if (p[i].fd == sh->stop_r && p[i].revents) {
-					*how = RUNNER_CMD_STOPPED;
-				}
-			}
-			if (*how == RUNNER_CMD_STOPPED)
+			if (i_val >= 0 && p[i_val].revents)
+				read_values(sh);
+			if (i_stop >= 0 && p[i_stop].revents) {
+				*how = RUNNER_CMD_STOPPED;
 				break;
+			}
 		}
 		if (sh->sandbox) {
-			if (r > 0 && p[1].revents) {
+			if (r > 0 && i_pid >= 0 && p[i_pid].revents) {
 				cbl_error *e = NULL;
 				if (sandbox_wait(sh->sandbox, &ws, &e) < 0)
 					sh->init_gone = true; /* not the command's fault */
@@ -345,6 +440,8 @@ exited:
 		close(pidfd);
 	/* whatever the command wrote is in the pipe now */
 	read_output(sh);
+	if (sh->val_fd >= 0)
+		read_values(sh);
 	emit_lines(sh, true);
 	sh->last_signal = 0;
 	if (WIFEXITED(ws)) {
@@ -365,18 +462,22 @@ int runner_shell_exec(runner_shell *sh, const char *command, char *const envp[],
 	pid_t pid = -1;
 	int rc;
 	build_script(sh, command, &script);
-	rc = cbl_write_file_atomic(sh->script_path, script.ptr, script.len, 0755, false, err);
+	scratch_access(sh);
+	/* published by rename with its mode set on the descriptor: whatever
+	 * the build put at script.sh (a symlink to a host file) is replaced,
+	 * never followed; readable by a run-as user too */
+	rc = cbl_write_at_atomic(sh->tmp_fd, "script.sh", script.ptr, script.len, 0755, err);
 	if (rc)
 		goto out;
-	/* readable by a run-as user too */
-	chmod(sh->script_path, 0755);
 	if (sh->sandbox) {
 		rc = sandbox_spawn(sh->sandbox, sh->shell, sh->script_inner, sh->cwd, sh->run_as,
 					  envp, err);
 		if (rc)
 			goto out;
 	} else {
-		rc = spawn_shell(sh, sh->script_path, envp, &pid, err);
+		char *script_path = cbl_path_join(sh->tmpdir, "script.sh");
+		rc = spawn_shell(sh, script_path, envp, &pid, err);
+		free(script_path);
 		if (rc)
 			goto out;
 		note_pgid(sh, pid);
@@ -386,7 +487,7 @@ int runner_shell_exec(runner_shell *sh, const char *command, char *const envp[],
 		char *dir = NULL;
 		size_t len = 0;
 		cbl_error *e2 = NULL;
-		if (cbl_read_regular_file(sh->dir_path, 1 << 16, &dir, &len, &e2) == 0) {
+		if (cbl_read_beneath(sh->tmp_fd, "dir.txt", CBL_RESOLVE_NO_SYMLINKS, 1 << 16, &dir, &len, &e2) == 0) {
 			while (len && (dir[len - 1] == '\n' || dir[len - 1] == '\r'))
 				dir[--len] = '\0';
 			if (len) {
@@ -409,12 +510,19 @@ int runner_shell_set_var(runner_shell *sh, const char *name, const char *value, 
 		return 0;
 	cbl_buf line = CBL_BUF_INIT;
 	int rc = 0;
+	struct stat st;
 	cbl_buf_printf(&line, "export %s=", name);
 	cbl_buf_shquote(&line, value);
 	cbl_buf_putc(&line, '\n');
-	int fd = open(sh->env_path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
-	if (fd < 0 || cbl_write_all(fd, line.ptr, line.len) < 0)
-		rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot update '%s'", sh->env_path);
+	int fd = cbl_open_beneath(sh->tmp_fd, "env.sh", O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK, 0600,
+				  CBL_RESOLVE_NO_SYMLINKS, err);
+	if (fd < 0) {
+		rc = fd;
+	} else if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		rc = cbl_error_set(err, CBL_EINVAL, "cannot update env.sh: not a regular file");
+	} else if (cbl_write_all(fd, line.ptr, line.len) < 0) {
+		rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot update env.sh");
+	}
 	if (fd >= 0)
 		close(fd);
 	cbl_buf_release(&line);
@@ -432,21 +540,58 @@ static bool valid_name(const char *n)
 	return true;
 }
 
-/* Runs a helper script whose stdout is redirected to a file of
- * NUL-separated values, one per item, and reads them back. */
+/* A FIFO of the scratch directory that only the runner reads: created
+ * under a fresh name and opened read-write (so the runner is a writer too:
+ * no EOF, no hang-up before the script opens it), never blocking. */
+static int open_values_fifo(runner_shell *sh, char *name, size_t namesz, cbl_error **err)
+{
+	for (int tries = 0; tries < 16; tries++) {
+		unsigned r = 0;
+		if (getentropy(&r, sizeof(r)) < 0)
+			r = (unsigned)getpid() * 2654435761u + (unsigned)tries;
+		snprintf(name, namesz, "values.%08x", r);
+		if (mkfifoat(sh->tmp_fd, name, 0600) < 0) {
+			if (errno == EEXIST)
+				continue;
+			return cbl_error_set_errno(err, CBL_EIO, errno, "cannot create a FIFO in the scratch directory");
+		}
+		struct stat st;
+		int fd = cbl_open_beneath(sh->tmp_fd, name, O_RDWR | O_NONBLOCK, 0, CBL_RESOLVE_NO_SYMLINKS, err);
+		if (fd < 0)
+			return fd;
+		if (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode)) {
+			close(fd);
+			return cbl_error_set(err, CBL_EIO, "the scratch directory's FIFO was replaced");
+		}
+		fchmod(fd, sh->sandbox && sh->run_as ? 0622 : 0600);
+		return fd;
+	}
+	return cbl_error_set(err, CBL_EIO, "cannot create a FIFO in the scratch directory");
+}
+
+/* Runs a helper script whose stdout is a FIFO the runner reads while it
+ * runs: NUL-separated values, one per item.  Nothing of it rests on disk
+ * (the values may hold secrets). */
 static int run_value_script(runner_shell *sh, char *const envp[], const char *body, size_t n,
 			    char ***values_out, cbl_error **err)
 {
 	cbl_buf s = CBL_BUF_INIT;
+	char fifo[32] = "";
 	char *path = cbl_path_join(sh->tmpdir, "values.sh");
-	char *outp = cbl_path_join(sh->tmpdir, "values.out");
-	char *outp_inner = cbl_path_join(sh->tmpdir_inner, "values.out");
+	char *outp_inner = NULL;
 	char *path_inner = cbl_path_join(sh->tmpdir_inner, "values.sh");
 	char **vals = cbl_xcalloc(n + 1, sizeof(char *));
-	char *data = NULL;
-	size_t len = 0;
 	pid_t pid = -1;
 	int rc;
+	scratch_access(sh);
+	rc = open_values_fifo(sh, fifo, sizeof(fifo), err);
+	if (rc < 0)
+		goto out;
+	sh->val_fd = rc;
+	rc = 0;
+	cbl_buf_reset(&sh->val_buf);
+	sh->val_overflow = false;
+	outp_inner = cbl_path_join(sh->tmpdir_inner, fifo);
 	if (sh->carry) {
 		cbl_buf_puts(&s, "set -a\n. ");
 		cbl_buf_shquote(&s, sh->env_inner);
@@ -458,10 +603,9 @@ static int run_value_script(runner_shell *sh, char *const envp[], const char *bo
 	cbl_buf_shquote(&s, outp_inner);
 	cbl_buf_putc(&s, '\n');
 	cbl_buf_puts(&s, body);
-	rc = cbl_write_file_atomic(path, s.ptr, s.len, 0755, false, err);
+	rc = cbl_write_at_atomic(sh->tmp_fd, "values.sh", s.ptr, s.len, 0755, err);
 	if (rc)
 		goto out;
-	chmod(path, 0755);
 	if (sh->sandbox) {
 		rc = sandbox_spawn(sh->sandbox, sh->shell, path_inner, sh->carry ? sh->cwd : sh->start_dir,
 					  sh->run_as, envp, err);
@@ -498,10 +642,12 @@ static int run_value_script(runner_shell *sh, char *const envp[], const char *bo
 			goto out;
 		}
 	}
-	rc = cbl_read_regular_file(outp, 0, &data, &len, err);
-	if (rc)
+	if (sh->val_overflow) {
+		rc = cbl_error_set(err, CBL_EINVAL, "the expanded values are larger than 64 MiB");
 		goto out;
-	size_t off = 0;
+	}
+	const char *data = cbl_buf_cstr(&sh->val_buf);
+	size_t len = sh->val_buf.len, off = 0;
 	for (size_t i = 0; i < n && off < len; i++) {
 		size_t l = strnlen(data + off, len - off);
 		vals[i] = cbl_xstrndup(data + off, l);
@@ -518,11 +664,17 @@ out:
 			free(vals[i]);
 		free(vals);
 	}
-	unlink(outp);
-	unlink(path);
-	free(data);
+	if (sh->val_fd >= 0)
+		close(sh->val_fd);
+	sh->val_fd = -1;
+	/* the values may be secrets: not kept in memory longer than needed */
+	if (sh->val_buf.ptr)
+		explicit_bzero(sh->val_buf.ptr, sh->val_buf.len);
+	cbl_buf_release(&sh->val_buf);
+	if (*fifo)
+		unlinkat(sh->tmp_fd, fifo, 0);
+	unlinkat(sh->tmp_fd, "values.sh", 0);
 	free(path);
-	free(outp);
 	free(outp_inner);
 	free(path_inner);
 	cbl_buf_release(&s);
@@ -627,10 +779,13 @@ void runner_shell_release(runner_shell *sh)
 		close(sh->out_r);
 	if (sh->out_w >= 0)
 		close(sh->out_w);
+	if (sh->tmp_fd >= 0)
+		close(sh->tmp_fd);
+	if (sh->val_fd >= 0)
+		close(sh->val_fd);
+	cbl_strv_release(&sh->secret_names);
+	cbl_buf_release(&sh->val_buf);
 	free(sh->tmpdir);
-	free(sh->script_path);
-	free(sh->env_path);
-	free(sh->dir_path);
 	free(sh->tmpdir_inner);
 	free(sh->script_inner);
 	free(sh->env_inner);
@@ -641,5 +796,5 @@ void runner_shell_release(runner_shell *sh)
 	free(sh->pgids);
 	cbl_buf_release(&sh->pending);
 	memset(sh, 0, sizeof(*sh));
-	sh->out_r = sh->out_w = sh->stop_r = -1;
+	sh->out_r = sh->out_w = sh->stop_r = sh->tmp_fd = sh->val_fd = -1;
 }

@@ -18,6 +18,7 @@ runner_status runner_stage_shell(runner_build *b, runner_outcome *o)
 		cbl_error_free(e);
 		return RUNNER_STATUS_FAILED;
 	}
+	runner_shell_set_secrets(&b->sh, (const char *const *)b->vars.secret_names.v, b->vars.secret_names.n);
 	if (b->sandbox) {
 		runner_shell_adopt_pipe(&b->sh, b->out_pipe[0], b->out_pipe[1]);
 		b->out_pipe[0] = b->out_pipe[1] = -1;

@@ -10,12 +10,21 @@
  *
  * Reports never change the build status (§6.1): a file that cannot be
  * parsed marks its report FAILED with the reason, and that is all.
+ *
+ * What is read is the build's (its view of the source): artifacts_collect_in
+ * walks it by descriptors beneath the view (and, with secondary sources,
+ * beneath each source's directory), and every file, report included, is
+ * opened through its entry (artifacts_entry_open: no symlink, regular files
+ * only, never blocking).  What is written is named by identifiers and group
+ * names checked as names (spec_identifier_valid, spec_report_group_valid),
+ * never paths.  The deadline is checked between artifacts and reports.
  */
 #include "runner/runner_internal.h"
 #include "artifacts/artifacts.h"
 #include "artifacts/report.h"
 #include "util/alloc.h"
 #include "util/fs.h"
+#include "util/safeopen.h"
 #include "util/time.h"
 
 #include <errno.h>
@@ -169,6 +178,26 @@ static void free_strs(char **v)
 	free(v);
 }
 
+/* Collects one artifact's or report's files from the build's view: beneath
+ * the view and, in the sandbox, beneath the source directories an absolute
+ * base-directory may name (without the sandbox the build runs on the host
+ * itself: no bound). */
+static int collect(runner_build *b, const spec_artifact *a, char **files, const char *base, artifacts_list **list,
+		   cbl_error **err)
+{
+	artifacts_roots where = ARTIFACTS_ROOTS_INIT;
+	const char *const none[] = {NULL};
+	if (b->sandbox)
+		where.bounds = b->src.map_host.n ? (const char *const *)b->src.map_host.v : none;
+	return artifacts_collect_in(list, b->src.view, &where, a, (const char *const *)files, base, collect_log, b,
+				    err);
+}
+
+static bool past_deadline(const runner_build *b)
+{
+	return b->deadline_mono_us && cbl_mono_us() >= b->deadline_mono_us;
+}
+
 /* Collects and packages one artifact.  Returns 0, or CBL_ENOENT when nothing
  * matched (the caller fails the phase), or another error. */
 static int one_artifact(runner_build *b, const spec_artifact *a, const char *out_name, json_t **rec,
@@ -177,15 +206,21 @@ static int one_artifact(runner_build *b, const spec_artifact *a, const char *out
 	char **files = NULL, *base = NULL, *name = NULL, *dest = NULL;
 	artifacts_list *list = NULL;
 	char sha[65] = "", md5[33] = "";
-	int rc = expand_artifact(b, a, &files, &base, &name, err);
+	int rc = 0;
+	/* the artifact's file or directory is named after it: a name, never a path */
+	if (a->identifier && !spec_identifier_valid(a->identifier)) {
+		rc = cbl_error_set(err, CBL_EINVAL, "invalid artifact identifier '%s' (1-127 letters, digits, '-' or '_')",
+				   a->identifier);
+		goto out;
+	}
+	rc = expand_artifact(b, a, &files, &base, &name, err);
 	if (rc)
 		goto out;
 	map_inner(b, &base);
 	rc = check_base(b, base, err);
 	if (rc)
 		goto out;
-	rc = artifacts_collect(&list, b->src.view, a, (const char *const *)files, base, collect_log,
-			       b, err);
+	rc = collect(b, a, files, base, &list, err);
 	if (rc)
 		goto out;
 	rc = cbl_mkdir_p(b->up.artifacts_dir, 0755, err);
@@ -193,13 +228,16 @@ static int one_artifact(runner_build *b, const spec_artifact *a, const char *out
 		goto out;
 	if (b->up.packaging_none) {
 		dest = cbl_path_join(b->up.artifacts_dir, out_name);
-		rc = artifacts_write_dir(list, dest, a->enable_symlinks, err);
+		rc = artifacts_write_dir_deadline(list, dest, a->enable_symlinks, b->deadline_mono_us, err);
 	} else {
 		char *fname = cbl_xasprintf("%s.zip", out_name);
 		dest = cbl_path_join(b->up.artifacts_dir, fname);
 		free(fname);
-		/* symlinks are kept in ZIP output only with enable-symlinks (§5.1) */
-		rc = artifacts_write_zip(list, dest, a->enable_symlinks, sha, md5, err);
+		/* symlinks are kept in ZIP output only with enable-symlinks (§5.1);
+		 * the build's deadline bounds the packaging of its files */
+		artifacts_zip_opts zo = ARTIFACTS_ZIP_OPTS_INIT;
+		zo.deadline_mono_us = b->deadline_mono_us;
+		rc = artifacts_write_zip_opts(list, dest, a->enable_symlinks, &zo, sha, md5, err);
 	}
 	if (rc)
 		goto out;
@@ -212,10 +250,7 @@ static int one_artifact(runner_build *b, const spec_artifact *a, const char *out
 		 * artifact is also published under it in DIR (a hard link to
 		 * the local agent's file name), and the record's location
 		 * names it, as the cloud's would */
-		size_t nl = strlen(name);
-		bool escapes = name[0] == '/' || !strcmp(name, "..") || !strncmp(name, "../", 3) ||
-			       strstr(name, "/../") || (nl >= 3 && !strcmp(name + nl - 3, "/.."));
-		if (escapes) {
+		if (spec_artifact_name_escapes(name)) {
 			runner_warn(b, "artifact name '%s' would leave %s: kept as %s only", name,
 				    b->up.artifacts_dir, dest);
 		} else {
@@ -295,7 +330,19 @@ static runner_status upload_artifacts(runner_build *b, runner_outcome *o)
 	for (size_t i = 0; i < arts->nsecondary; i++) {
 		const spec_artifact *a = &arts->secondary[i];
 		json_t *rec = NULL;
+		if (past_deadline(b)) {
+			runner_outcome_set(b, o, "BUILD_TIMED_OUT", "Build has timed out. ");
+			return RUNNER_STATUS_TIMED_OUT;
+		}
 		if (one_artifact(b, a, a->identifier, &rec, &e) < 0) {
+			if (e->code == CBL_ETIMEDOUT || e->code == CBL_ESTOPPED) {
+				runner_status st = e->code == CBL_ETIMEDOUT ? RUNNER_STATUS_TIMED_OUT
+									    : RUNNER_STATUS_STOPPED;
+				runner_outcome_set(b, o, e->code == CBL_ETIMEDOUT ? "BUILD_TIMED_OUT" : "BUILD_STOPPED",
+						   e->code == CBL_ETIMEDOUT ? "Build has timed out. " : "Build was stopped");
+				cbl_error_free(e);
+				return st;
+			}
 			runner_outcome_setf(b, o, "CLIENT_ERROR", "%s (secondary artifact %s)", e->msg, a->identifier);
 			cbl_error_free(e);
 			return RUNNER_STATUS_FAILED;
@@ -320,20 +367,26 @@ static int write_json(const char *dir, const char *file, const char *key, json_t
 	return rc;
 }
 
-static void copy_raw(const char *src, const char *dst_dir, const char *name)
+/* Copies a report file (read through its entry, never by path) to
+ * dst_dir/<its name>. */
+static void copy_raw(const artifacts_entry *src, const char *dst_dir)
 {
 	char *data = NULL;
 	size_t len = 0;
 	cbl_error *e = NULL;
-	char *dst = cbl_path_join(dst_dir, name);
+	struct stat st;
+	int fd = -1;
+	char *dst = cbl_path_join(dst_dir, src->name);
 	char *slash = strrchr(dst, '/');
 	if (slash) {
 		*slash = '\0';
 		cbl_mkdir_p(dst, 0755, &e);
 		*slash = '/';
 	}
-	if (!e && cbl_read_file(src, 256u << 20, &data, &len, &e) == 0)
+	if (!e && artifacts_entry_open(src, &fd, &st, &e) == 0 && cbl_read_fd(fd, src->name, 256u << 20, &data, &len, &e) == 0)
 		cbl_write_file_atomic(dst, data, len, 0644, false, &e);
+	if (fd >= 0)
+		close(fd);
 	cbl_error_free(e);
 	free(data);
 	free(dst);
@@ -356,28 +409,13 @@ static void save_report(runner_build *b, const char *root, const char *group_nam
 			write_json(dir, "code-coverages.json", "codeCoverages", cov, &e);
 		char *raw = cbl_path_join(dir, "raw");
 		for (size_t i = 0; files && i < files->n; i++)
-			copy_raw(files->items[i].path, raw, files->items[i].name);
+			copy_raw(&files->items[i], raw);
 		free(raw);
 	}
 	if (e) {
 		runner_warn_drop(b, &e, "cannot write report %s into %s: %s", group_name, root, e->msg);
 	}
 	free(dir);
-}
-
-/* CodeBuild's report group names: letters, digits, '-' and '_' (an ARN's
- * name part too); anything else is refused, never a path. */
-static bool report_group_valid(const char *key)
-{
-	const char *nm = !strncmp(key, "arn:", 4) && strstr(key, "report-group/")
-				 ? strstr(key, "report-group/") + strlen("report-group/")
-				 : key;
-	size_t nl = strlen(nm);
-	bool valid = nl >= 1 && nl <= 128;
-	for (size_t i = 0; valid && i < nl; i++)
-		valid = (nm[i] >= 'a' && nm[i] <= 'z') || (nm[i] >= 'A' && nm[i] <= 'Z') ||
-			(nm[i] >= '0' && nm[i] <= '9') || nm[i] == '-' || nm[i] == '_';
-	return valid;
 }
 
 /* The group's name and ARN: an ARN as given, a plain name becomes the
@@ -411,7 +449,7 @@ static const char *report_parse(runner_build *b, const spec_report *r, char **ex
 	map_inner(b, &rbase);
 	int rc = check_base(b, rbase, &e);
 	if (!rc)
-		rc = artifacts_collect(list, b->src.view, &sa, (const char *const *)(exp + 2), rbase, collect_log, b, &e);
+		rc = collect(b, &sa, exp + 2, rbase, list, &e);
 	free(rbase);
 	if (rc) {
 		status = "INCOMPLETE";
@@ -421,7 +459,14 @@ static const char *report_parse(runner_build *b, const spec_report *r, char **ex
 	}
 	for (size_t i = 0; *list && i < (*list)->n; i++) {
 		const artifacts_entry *it = &(*list)->items[i];
-		if (artifacts_report_parse_file(rep, r->format, it->path, it->name, &e) < 0) {
+		struct stat st;
+		int fd = -1;
+		int prc = artifacts_entry_open(it, &fd, &st, &e);
+		if (prc == 0)
+			prc = artifacts_report_parse_fd(rep, r->format, fd, it->name, &e);
+		if (fd >= 0)
+			close(fd);
+		if (prc < 0) {
 			status = "FAILED";
 			runner_agent(b, "Report %s: cannot parse %s: %s", group_name, it->name, e->msg);
 			if (reason->len)
@@ -484,7 +529,7 @@ static void one_report(runner_build *b, const spec_report *r)
 		artifacts_report_release(&rep);
 		return;
 	}
-	if (!report_group_valid(exp[0])) {
+	if (!spec_report_group_valid(exp[0])) {
 		runner_warn(b, "report group '%s' is not a valid report group name or ARN (letters, "
 			       "digits, '-' and '_'): skipped",
 			    exp[0]);
@@ -548,8 +593,19 @@ runner_status runner_upload(runner_build *b, runner_outcome *o)
 	if (!b->up.reports)
 		b->up.reports = json_array();
 	runner_status st = upload_artifacts(b, o);
-	/* reports are uploaded whether or not the artifacts were */
-	for (size_t i = 0; i < b->spec->nreports; i++)
+	/* reports are uploaded whether or not the artifacts were, within the
+	 * build's time */
+	for (size_t i = 0; i < b->spec->nreports; i++) {
+		if (past_deadline(b)) {
+			runner_warn(b, "the build timed out: report group %s and the ones after it are not uploaded",
+				    b->spec->reports[i].group);
+			break;
+		}
 		one_report(b, &b->spec->reports[i]);
+	}
+	if (st == RUNNER_STATUS_SUCCEEDED && past_deadline(b)) {
+		runner_outcome_set(b, o, "BUILD_TIMED_OUT", "Build has timed out. ");
+		st = RUNNER_STATUS_TIMED_OUT;
+	}
 	return st;
 }

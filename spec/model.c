@@ -47,6 +47,61 @@ bool spec_report_format_is_coverage(spec_report_format f)
 	       f == SPEC_REPORT_SIMPLECOV;
 }
 
+static bool name_char(char c, bool dash)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+	       (dash && c == '-');
+}
+
+bool spec_identifier_valid(const char *id)
+{
+	size_t n = id ? strlen(id) : 0;
+	if (n < 1 || n > 127)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!name_char(id[i], true))
+			return false;
+	return true;
+}
+
+bool spec_report_group_valid(const char *key)
+{
+	if (!key)
+		return false;
+	const char *nm = key;
+	if (!strncmp(key, "arn:", 4)) {
+		const char *g = strstr(key, ":report-group/");
+		if (!g)
+			return false;
+		nm = g + strlen(":report-group/");
+	}
+	size_t n = strlen(nm);
+	if (n < 1 || n > 128)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!name_char(nm[i], true))
+			return false;
+	return true;
+}
+
+bool spec_artifact_name_escapes(const char *name)
+{
+	if (!name)
+		return false;
+	if (name[0] == '/')
+		return true;
+	for (const char *p = name; *p;) {
+		const char *e = strchr(p, '/');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+		if (l == 2 && p[0] == '.' && p[1] == '.')
+			return true;
+		if (!e)
+			break;
+		p = e + 1;
+	}
+	return false;
+}
+
 bool spec_report_format_parse(const char *s, spec_report_format *out)
 {
 	for (size_t i = 0; i < NFORMATS; i++) {

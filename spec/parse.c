@@ -765,49 +765,56 @@ finish:
 	return rc;
 }
 
-int spec_parse_file(spec_buildspec **out, spec_diags *diags, const char *path, const char *display_name,
-		    const spec_parse_opts *opts, cbl_error **err)
+int spec_parse_fd(spec_buildspec **out, spec_diags *diags, int fd, const char *display_name,
+		  const spec_parse_opts *opts, cbl_error **err)
 {
 	struct stat st;
 	cbl_buf b = CBL_BUF_INIT;
-	int rc, fd;
+	int rc;
+	const char *name = display_name ? display_name : "buildspec";
 
 	if (out)
 		*out = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return cbl_error_set_errno(err, errno == ENOENT ? CBL_ENOENT : CBL_EIO, errno, "cannot open %s",
-					   path);
-	if (fstat(fd, &st) < 0) {
-		rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot stat %s", path);
-		goto out;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		rc = cbl_error_set(err, CBL_EIO, "cannot read %s: is a directory", path);
-		goto out;
-	}
+	if (fstat(fd, &st) < 0)
+		return cbl_error_set_errno(err, CBL_EIO, errno, "cannot stat %s", name);
+	/* only a regular file: a FIFO or a device would block or never end */
+	if (!S_ISREG(st.st_mode))
+		return cbl_error_set(err, CBL_EIO, "cannot read %s: %s", name,
+				     S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
 	for (;;) {
 		char chunk[65536];
 		ssize_t n = read(fd, chunk, sizeof(chunk));
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot read %s", path);
+			rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot read %s", name);
 			goto out;
 		}
 		if (n == 0)
 			break;
 		if (b.len + (size_t)n > SPEC_MAX_FILE) {
-			rc = cbl_error_set_at(err, CBL_ESPEC, display_name ? display_name : path, 0, 0,
-					      "buildspec is larger than %u bytes", SPEC_MAX_FILE);
+			rc = cbl_error_set_at(err, CBL_ESPEC, name, 0, 0, "buildspec is larger than %u bytes",
+					      SPEC_MAX_FILE);
 			goto out;
 		}
 		cbl_buf_append(&b, chunk, (size_t)n);
 	}
-	rc = spec_parse_buffer(out, diags, display_name ? display_name : path, b.ptr ? b.ptr : "", b.len, opts,
-			       err);
+	rc = spec_parse_buffer(out, diags, name, b.ptr ? b.ptr : "", b.len, opts, err);
 out:
-	close(fd);
 	cbl_buf_release(&b);
+	return rc;
+}
+
+int spec_parse_file(spec_buildspec **out, spec_diags *diags, const char *path, const char *display_name,
+		    const spec_parse_opts *opts, cbl_error **err)
+{
+	if (out)
+		*out = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return cbl_error_set_errno(err, errno == ENOENT ? CBL_ENOENT : CBL_EIO, errno, "cannot open %s",
+					   path);
+	int rc = spec_parse_fd(out, diags, fd, display_name ? display_name : path, opts, err);
+	close(fd);
 	return rc;
 }

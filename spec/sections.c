@@ -35,7 +35,12 @@ static void walk_artifact(spec_ctx *c, const spec_pair *p, const char *path, spe
 			files = e;
 			spec_get_strlist(c, e, kpath, SPEC_LIST_SCALAR_OK | SPEC_LIST_NULL_ERROR, &a->files);
 		} else if (spec_name_is(e, "name")) {
-			spec_get_str(c, e, kpath, &a->name);
+			if (spec_get_str(c, e, kpath, &a->name) && !strpbrk(a->name, "$`") &&
+			    spec_artifact_name_escapes(a->name))
+				spec_warn(c, spec_node_pos(e->val),
+					  "%s '%s' leads outside the artifacts directory: a local run keeps the "
+					  "artifact under its default name only",
+					  kpath, a->name);
 		} else if (spec_name_is(e, "discard-paths")) {
 			spec_get_bool(c, e, kpath, &a->discard_paths);
 		} else if (spec_name_is(e, "base-directory")) {
@@ -91,6 +96,15 @@ static void walk_secondary(spec_ctx *c, const spec_pair *p)
 				 spec_kind(e->val));
 		} else {
 			char *id = spec_scalar_dup(c, e->key, path, false);
+			if (id && !spec_identifier_valid(id)) {
+				/* it names the artifact's file or directory: never a path */
+				spec_err(c, spec_key_pos(e),
+					 "artifact identifier '%s' is not valid (1-127 letters, digits, '-' or '_'; "
+					 "an identifier is a name, never a path)",
+					 e->disp);
+				free(id);
+				id = NULL;
+			}
 			if (id) {
 				SPEC_PUSH(arts->secondary, arts->nsecondary);
 				spec_artifact *a = &arts->secondary[arts->nsecondary++];
@@ -188,6 +202,15 @@ void spec_walk_reports(spec_ctx *c, const spec_pair *p)
 				 spec_kind(e->val));
 		} else {
 			char *group = spec_scalar_dup(c, e->key, path, false);
+			/* with $VARS it is checked once expanded (runner/upload.c) */
+			if (group && !strpbrk(group, "$`") && !spec_report_group_valid(group)) {
+				spec_err(c, spec_key_pos(e),
+					 "report group '%s' is not a valid report group name or ARN (1-128 "
+					 "letters, digits, '-' or '_')",
+					 e->disp);
+				free(group);
+				group = NULL;
+			}
 			if (group) {
 				SPEC_PUSH(bs->reports, bs->nreports);
 				spec_report *r = &bs->reports[bs->nreports++];

@@ -127,6 +127,20 @@ typedef enum spec_report_format {
 const char *spec_report_format_name(spec_report_format f);
 bool spec_report_format_is_coverage(spec_report_format f);
 
+/* Artifact identifiers are names, never paths: 1-127 letters, digits, '-'
+ * or '_'.  The service documents no pattern of its own; this is its source
+ * identifiers' rule (letters, digits, '_', under 128) widened by '-',
+ * which CodePipeline's output artifact names (that secondary artifact
+ * identifiers must match) allow.  Checked when parsing and again before
+ * anything is named after one (runner/upload.c). */
+bool spec_identifier_valid(const char *id);
+/* A report group as a buildspec names it: a name (1-128 letters, digits,
+ * '-' or '_') or a report group ARN whose name part is one. */
+bool spec_report_group_valid(const char *key);
+/* An artifact name that would climb out of its directory: absolute, or
+ * with a ".." component. */
+bool spec_artifact_name_escapes(const char *name);
+
 typedef struct spec_report {
 	char *group;       /* the key: a report group name or ARN (may contain $VARS) */
 	spec_pos pos;
@@ -278,6 +292,12 @@ typedef struct spec_parse_opts {
  * diags may be NULL (then only *err tells). */
 int spec_parse_buffer(spec_buildspec **out, spec_diags *diags, const char *display_name,
 		      const char *data, size_t len, const spec_parse_opts *opts, cbl_error **err);
+
+/* Same for an open file (the caller opened it where it may: runner/buildspec.c
+ * opens the buildspec beneath the source directory).  Only a regular file
+ * is read (anything else is CBL_EIO).  display_name NULL = "buildspec". */
+int spec_parse_fd(spec_buildspec **out, spec_diags *diags, int fd, const char *display_name,
+		  const spec_parse_opts *opts, cbl_error **err);
 
 /* Same for a file.  A file that cannot be read is CBL_ENOENT / CBL_EIO. */
 int spec_parse_file(spec_buildspec **out, spec_diags *diags, const char *path,

@@ -458,10 +458,16 @@ int store_db_recover(store_db *h, const char *only_id, cbl_error **err)
 		store_rollback(db);
 		goto out;
 	}
-	/* build.json tells the same story (best effort: the database is the truth) */
+	/* build.json tells the same story (best effort: the database is the truth),
+	 * and the dead build's scratch (builds/<p>/<uuid>/tmp: its command
+	 * scripts and carried state, credentials the runner handed it) goes:
+	 * nothing of a killed build stays behind */
 	for (size_t i = 0; i < ndead; i++) {
 		if (!fixed[i])
 			continue;
+		char *scratch = cbl_path_join(dead[i].dir, "tmp");
+		cbl_rm_rf(scratch, NULL);
+		free(scratch);
 		char *s = json_dumps(fixed[i], JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(13));
 		char *path = cbl_path_join(dead[i].dir, "build.json");
 		if (s && access(dead[i].dir, F_OK) == 0)

@@ -126,7 +126,8 @@ reports:
     files:
       - r.xml
 """)
-    p = cbl("run", src, check=0)
+    # refused with the buildspec (exit 2), as `validate` refuses it
+    p = cbl("run", src, check=2)
     assert not target.exists()
     assert "is not a valid report group name" in p.output
 

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1257,6 +1258,114 @@ static void test_write_dir(void)
 	free(outdir);
 }
 
+
+// The tree is the build's and may change between collection and packaging:
+// nothing outside the source is ever read.
+static bool file_has(const char *path, const char *needle)
+{
+	char *data = NULL;
+	size_t len = 0;
+	bool hit = false;
+	if (cbl_read_file(path, 0, &data, &len, NULL) == 0)
+		hit = memmem(data, len, needle, strlen(needle)) != NULL;
+	free(data);
+	return hit;
+}
+
+static void test_races(void)
+{
+	char *src = cbl_path_join(tmproot, "race"), *host = cbl_path_join(tmproot, "race-host");
+	mkfile(src, "d/f.txt", "BUILD-OWN");
+	mkfile(src, "r.xml", "<r/>");
+	mkfile(host, "f.txt", "HOST-ONLY-CONTENT");
+	mkfile(host, "r.xml", "HOST-ONLY-CONTENT");
+	result r = collect(src, (run){.files = F("**/*")});
+	is_int(r.rc, 0, "race tree collects");
+	{
+		// a deadline already past: packaging stops, with the timeout's code
+		artifacts_zip_opts zo = ARTIFACTS_ZIP_OPTS_INIT;
+		zo.deadline_mono_us = 1;
+		char *dz = cbl_path_join(tmproot, "late.zip"), *dd = cbl_path_join(tmproot, "late-dir");
+		cbl_error *le = NULL;
+		is_int(artifacts_write_zip_opts(r.l, dz, false, &zo, NULL, NULL, &le), CBL_ETIMEDOUT,
+		       "zip: past the deadline is CBL_ETIMEDOUT");
+		cbl_error_clear(&le);
+		is_int(artifacts_write_dir_deadline(r.l, dd, false, 1, &le), CBL_ETIMEDOUT,
+		       "packaging NONE: past the deadline is CBL_ETIMEDOUT");
+		cbl_error_clear(&le);
+		struct stat dst;
+		ok(stat(dz, &dst) < 0 && stat(dd, &dst) < 0, "nothing published after a timeout");
+		free(dz);
+		free(dd);
+	}
+	ok(r.l && r.l->n == 2 && r.l->items[0].rel && r.l->items[0].dirfd >= 0,
+	   "entries carry a directory descriptor and a relative path");
+	// d swapped for a symlink to the host directory after collection
+	char *d = cbl_path_join(src, "d"), *dold = cbl_path_join(src, "d.old");
+	ok(rename(d, dold) == 0 && symlink(host, d) == 0, "d swapped for a symlink to a host directory");
+	char *zip = cbl_path_join(tmproot, "race.zip");
+	cbl_error *e = NULL;
+	int rc = artifacts_write_zip(r.l, zip, false, NULL, NULL, &e);
+	ok(rc < 0, "packaging refuses the swapped directory");
+	cbl_error_clear(&e);
+	struct stat st;
+	ok(stat(zip, &st) < 0 || !file_has(zip, "HOST-ONLY-CONTENT"), "no host content in any archive");
+	char *outdir = cbl_path_join(tmproot, "race-out");
+	rc = artifacts_write_dir(r.l, outdir, false, &e);
+	ok(rc < 0, "packaging NONE refuses it too");
+	cbl_error_clear(&e);
+	// the FIFO: swapped in for a file after collection, refused at once
+	char *rx = cbl_path_join(src, "r.xml");
+	unlink(rx);
+	ok(mkfifo(rx, 0644) == 0, "r.xml swapped for a FIFO");
+	const artifacts_entry *en = NULL;
+	for (size_t i = 0; r.l && i < r.l->n; i++)
+		if (!strcmp(r.l->items[i].name, "r.xml"))
+			en = &r.l->items[i];
+	int fd = -1;
+	pid_t kid = fork();
+	if (kid == 0) {
+		alarm(5);
+		cbl_error *ce = NULL;
+		_exit(en && artifacts_entry_open(en, &fd, &st, &ce) < 0 ? 0 : 1);
+	}
+	int ws = 0;
+	waitpid(kid, &ws, 0);
+	ok(WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "a FIFO entry is refused without blocking");
+	result_release(&r);
+
+	// bounded collection: an absolute base outside the source and bounds is
+	// refused; a base that is a symlink out of its bound is not followed
+	unlink(d);
+	ok(rename(dold, d) == 0, "d back");
+	mklink(src, "out", host);
+	spec_artifact a = {0};
+	spec_str files[] = {{.s = (char *)"**/*"}};
+	a.files.items = files;
+	a.files.n = 1;
+	artifacts_list *l = NULL;
+	artifacts_roots where = ARTIFACTS_ROOTS_INIT;
+	const char *const bounds[] = {NULL};
+	where.bounds = bounds;
+	char *hostbase = cbl_path_join(host, ".");
+	ok(artifacts_collect_in(&l, src, &where, &a, NULL, host, NULL, NULL, &e) == CBL_EINVAL,
+	   "an absolute base outside the source and bounds is refused");
+	cbl_error_clear(&e);
+	char *outbase = cbl_path_join(src, "out");
+	rc = artifacts_collect_in(&l, src, &where, &a, NULL, outbase, NULL, NULL, &e);
+	ok(rc < 0 || !l, "a base that is a symlink out of the source selects nothing");
+	cbl_error_clear(&e);
+	artifacts_list_free(l);
+	l = NULL;
+	char *inbase = cbl_path_join(src, "d");
+	ok(artifacts_collect_in(&l, src, &where, &a, NULL, inbase, NULL, NULL, &e) == 0 && l && l->n == 1,
+	   "an absolute base inside the source works");
+	cbl_error_clear(&e);
+	artifacts_list_free(l);
+	free(src); free(host); free(d); free(dold); free(zip); free(outdir); free(rx);
+	free(hostbase); free(outbase); free(inbase);
+}
+
 int main(void)
 {
 	char tmpl[] = "/tmp/cbl-art-XXXXXX";
@@ -1284,6 +1393,7 @@ int main(void)
 	test_zip_many_entries();
 	test_zip_parallel_links_and_failures();
 	test_write_dir();
+	test_races();
 
 	cbl_rm_rf(tmproot, NULL);
 	free(tmproot);

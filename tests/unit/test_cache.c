@@ -1276,6 +1276,47 @@ static void test_tmp_clean(void)
 	free(dir);
 }
 
+
+// A cached path of the source is the build's: a symlink it plants there
+// (node_modules -> a host directory) is never followed, neither to restore
+// into nor to save from.
+static void test_symlinked_base(cache_store *st)
+{
+	char *src = TP("sl/src"), *src2 = TP("sl/src2"), *src3 = TP("sl/src3");
+	char *victim = TP("sl/victim"), *secret = TP("sl/secret");
+	mkfile(src, "node_modules/a.txt", "A");
+	mkfile(secret, "s.txt", "HOST-SECRET-CONTENT");
+	cbl_mkdir_p(victim, 0755, NULL);
+	cbl_mkdir_p(src2, 0755, NULL);
+	const char *paths[] = {"node_modules/**/*", NULL};
+	sess_args a = {.paths = paths, .src = src, .scope = "symlinked"};
+	cache_session *s = new_session(st, &a);
+	is_int(do_restore(s), 0, "symlinked base: first restore (miss)");
+	is_int(do_save(s), 0, "symlinked base: saved from a real directory");
+	cache_session_free(s);
+
+	// restore into a source whose node_modules is a symlink to a host directory
+	ok(symlink(victim, TP("sl/src2/node_modules")) == 0, "symlinked base: node_modules -> host directory");
+	a.src = src2;
+	s = new_session(st, &a);
+	do_restore(s);
+	cache_session_free(s);
+	ok(count_dir(victim) == 0, "symlinked base: nothing restored into the host directory");
+
+	// save from a source whose node_modules is a symlink to a host directory
+	cbl_mkdir_p(src3, 0755, NULL);
+	ok(symlink(secret, TP("sl/src3/node_modules")) == 0, "symlinked base: node_modules -> host secrets");
+	a.src = src3;
+	a.scope = "symlinked2";
+	s = new_session(st, &a);
+	do_restore(s);
+	do_save(s);
+	cache_session_free(s);
+	char out[512];
+	snprintf(out, sizeof(out), "grep -rl HOST-SECRET-CONTENT %s/store >/dev/null 2>&1", tmproot);
+	ok(system(out) != 0, "symlinked base: no host file saved into the cache");
+}
+
 int main(void)
 {
 	char tmpl[] = "/tmp/cbl-test-cache-XXXXXX";
@@ -1297,6 +1338,7 @@ int main(void)
 	}
 	test_paths();
 	test_copy_roundtrip(st);
+	test_symlinked_base(st);
 	test_keys(st);
 	test_diff_save(st);
 	test_merge(st);

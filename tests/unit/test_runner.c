@@ -5,7 +5,12 @@
 #include "util/alloc.h"
 #include "util/fs.h"
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -255,6 +260,101 @@ static void test_timeout(void)
 	free(tmp);
 }
 
+
+/* Secrets reach commands through their environment only; the scratch
+ * directory's files are never followed. */
+static void test_shell_scratch(void)
+{
+	char tmpl[] = "/tmp/cbl-scratch-XXXXXX";
+	char *dir = mkdtemp(tmpl);
+	char *tmp = cbl_path_join(dir, "tmp"), *src = cbl_path_join(dir, "src");
+	char *host = cbl_path_join(dir, "host-secret");
+	cbl_error *e = NULL;
+	cbl_mkdir_p(src, 0755, &e);
+	cbl_write_file_atomic(host, "host", 4, 0600, false, &e);
+	char *envp[] = {(char *)"PATH=/usr/bin:/bin", (char *)"DB_PASS=hunter2-xyz", (char *)"PLAIN=p", NULL};
+	runner_shell sh;
+	lines out = {CBL_STRV_INIT};
+	ok(runner_shell_init(&sh, tmp, NULL, true, src, (const char *const *)envp, &e) == 0, "init");
+	sh.on_line = collect;
+	sh.payload = &out;
+	const char *names[] = {"DB_PASS", "not a name"};
+	runner_shell_set_secrets(&sh, names, 2);
+	struct stat st;
+	ok(stat(tmp, &st) == 0 && (st.st_mode & 07777) == 0700, "the scratch directory is 0700");
+	char *envsh = cbl_path_join(tmp, "env.sh"), *data = NULL;
+	is_int(run(&sh, "export MINE=1; echo \"pw=[$DB_PASS]\"", envp), 0, "a command reads the secret");
+	ok(has_line(&out, "pw=[hunter2-xyz]"), "the secret is in the command's environment");
+	ok(cbl_read_file(envsh, 0, &data, NULL, &e) == 0 && strstr(data, "MINE") && !strstr(data, "hunter2"),
+	   "env.sh carries the build's variables, not the secret");
+	free(data);
+	is_int(run(&sh, "echo \"again=[$DB_PASS] mine=[$MINE]\"", envp), 0, "next command");
+	ok(has_line(&out, "again=[hunter2-xyz] mine=[1]"), "the secret and the carried state both reach it");
+	const char *want[] = {"DB_PASS"};
+	char **vals = NULL;
+	ok(runner_shell_read_vars(&sh, envp, want, 1, &vals, &e) == 0 && vals && !strcmp(vals[0], "hunter2-xyz"),
+	   "read_vars sees the secret (through the FIFO)");
+	if (vals) {
+		free(vals[0]);
+		free(vals);
+	}
+	is_int(run(&sh, "DB_PASS=reassigned", envp), 0, "the build reassigns the secret");
+	is_int(run(&sh, "echo \"now=[$DB_PASS]\"", envp), 0, "next command");
+	ok(has_line(&out, "now=[reassigned]"), "a reassigned secret carries over like any variable");
+	/* nothing of the values rests in the scratch directory */
+	bool values_left = false;
+	DIR *d = opendir(tmp);
+	for (struct dirent *de; d && (de = readdir(d));)
+		values_left |= !strncmp(de->d_name, "values", 6);
+	if (d)
+		closedir(d);
+	ok(!values_left, "no values file or FIFO left in the scratch directory");
+
+	/* script.sh swapped for a symlink to a 0600 host file */
+	char *script = cbl_path_join(tmp, "script.sh");
+	unlink(script);
+	ok(symlink(host, script) == 0, "script.sh is now a symlink to a host file");
+	is_int(run(&sh, "echo ran-after-swap", envp), 0, "the next command runs");
+	ok(has_line(&out, "ran-after-swap"), "its own script");
+	ok(stat(host, &st) == 0 && (st.st_mode & 07777) == 0600, "the host file is still 0600");
+	ok(cbl_read_file(host, 0, &data, NULL, &e) == 0 && !strcmp(data, "host"), "and unchanged");
+	free(data);
+
+	/* dir.txt a FIFO: the command's own `pwd >` blocks on it, the runner
+	 * does not (the deadline ends the command), nor does set_var */
+	char *dirtxt = cbl_path_join(tmp, "dir.txt");
+	pid_t kid = fork();
+	if (kid == 0) {
+		alarm(20);
+		cbl_error *ce = NULL;
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		sh.deadline_mono_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000 + 1500000;
+		unlink(dirtxt);
+		mkfifo(dirtxt, 0666);
+		runner_cmd_outcome how = RUNNER_CMD_EXITED;
+		int status = 0;
+		runner_shell_exec(&sh, "true", envp, &how, &status, &ce);
+		runner_shell_set_var(&sh, "X", "1", &ce);
+		_exit(how == RUNNER_CMD_TIMED_OUT ? 0 : 1);
+	}
+	int ws = 0;
+	waitpid(kid, &ws, 0);
+	ok(WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "a FIFO at dir.txt does not block the runner past the deadline");
+	unlink(dirtxt);
+	unlink(envsh);
+	ok(symlink(host, envsh) == 0, "env.sh is now a symlink to the host file");
+	ok(runner_shell_set_var(&sh, "X", "1", &e) < 0, "set_var refuses to follow it");
+	cbl_error_clear(&e);
+	ok(cbl_read_file(host, 0, &data, NULL, &e) == 0 && !strcmp(data, "host"), "the host file is unchanged");
+	free(data);
+	runner_shell_release(&sh);
+	cbl_strv_release(&out.v);
+	cbl_rm_rf(dir, &e);
+	cbl_error_free(e);
+	free(tmp); free(src); free(host); free(envsh); free(script); free(dirtxt);
+}
+
 int main(void)
 {
 	test_mask();
@@ -262,6 +362,7 @@ int main(void)
 	test_secrets_file();
 	test_shell(true);
 	test_shell(false);
+	test_shell_scratch();
 	test_timeout();
 	return tap_done();
 }

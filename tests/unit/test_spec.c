@@ -995,6 +995,19 @@ static void test_shapes(void)
 		{"batch:\n  buildlist: []\n", SPEC_DIAG_WARNING, 4, "unknown key 'buildlist' in batch (did you mean 'build-list'?)"},
 		{"<<: {env: {variables: {M: merged}}}\n", SPEC_DIAG_WARNING, 0, "env.variables.M"},
 		{"x: {<<: 5}\n", SPEC_DIAG_WARNING, 3, "unknown key 'x'"},
+		/* identifiers and group names are names, never paths */
+		{"artifacts:\n  files: [a]\n  secondary-artifacts:\n    ../../victimdir:\n      files: [b]\n",
+		 SPEC_DIAG_ERROR, 6, "artifact identifier '../../victimdir' is not valid"},
+		{"artifacts:\n  files: [a]\n  secondary-artifacts:\n    /tmp/escaped:\n      files: [b]\n",
+		 SPEC_DIAG_ERROR, 6, "artifact identifier '/tmp/escaped' is not valid"},
+		{"artifacts:\n  files: [a]\n  secondary-artifacts:\n    a.b:\n      files: [b]\n",
+		 SPEC_DIAG_ERROR, 6, "artifact identifier 'a.b' is not valid"},
+		{"reports:\n  ../../x:\n    files: [a]\n", SPEC_DIAG_ERROR, 4,
+		 "report group '../../x' is not a valid report group name or ARN"},
+		{"reports:\n  arn:aws:codebuild:us-east-1:1:report-group/../x:\n    files: [a]\n", SPEC_DIAG_ERROR, 4,
+		 "is not a valid report group name or ARN"},
+		{"artifacts:\n  files: [a]\n  name: ../../out\n", SPEC_DIAG_WARNING, 5,
+		 "artifacts.name '../../out' leads outside the artifacts directory"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char *y = cbl_xasprintf("version: 0.2\nphases: {build: {commands: [a]}}\n%s", cases[i].yaml);
@@ -1014,6 +1027,34 @@ static void test_shapes(void)
 	ok_warn(r, 2, "env is a version 0.2 key", "env in 0.1 warns");
 	ok_warn(r, 7, "on-failure is a version 0.2 key", "on-failure in 0.1 warns");
 	done(&r);
+}
+
+static void test_names(void)
+{
+	ok(spec_identifier_valid("docs") && spec_identifier_valid("build-output_1") &&
+		   spec_identifier_valid("A9"),
+	   "identifiers: letters, digits, '-', '_'");
+	ok(!spec_identifier_valid("") && !spec_identifier_valid("..") && !spec_identifier_valid("a/b") &&
+		   !spec_identifier_valid("../../victimdir") && !spec_identifier_valid("a.zip"),
+	   "identifiers: never a path or a dotted name");
+	char long_id[200];
+	memset(long_id, 'a', sizeof(long_id) - 1);
+	long_id[127] = '\0';
+	ok(spec_identifier_valid(long_id), "identifiers: 127 characters");
+	long_id[127] = 'a';
+	long_id[128] = '\0';
+	ok(!spec_identifier_valid(long_id), "identifiers: not 128");
+	ok(spec_report_group_valid("my-group_1") &&
+		   spec_report_group_valid("arn:aws:codebuild:us-east-1:123456789012:report-group/g-1"),
+	   "report groups: a name or an ARN");
+	ok(!spec_report_group_valid("a/b") && !spec_report_group_valid("arn:aws:codebuild:x:1:report-group/a/../b") &&
+		   !spec_report_group_valid("arn:aws:s3:::bucket"),
+	   "report groups: never a path");
+	ok(spec_artifact_name_escapes("../x") && spec_artifact_name_escapes("a/../../x") &&
+		   spec_artifact_name_escapes("/abs") && spec_artifact_name_escapes(".."),
+	   "artifact names that climb out");
+	ok(!spec_artifact_name_escapes("builds/1/app") && !spec_artifact_name_escapes("a..b"),
+	   "artifact names below the directory");
 }
 
 static void test_duplicates(void)
@@ -1501,6 +1542,7 @@ int main(void)
 	test_runtime_versions();
 	test_type_errors();
 	test_unknown_keys();
+	test_names();
 	test_duplicates();
 	test_strict_counts();
 	test_shapes();

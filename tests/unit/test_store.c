@@ -9,6 +9,7 @@
 #include "util/fs.h"
 #include "util/time.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -311,6 +312,13 @@ static void child_saves_and_dies(const char *home, const char *project, char uui
 	if (pid == 0) {
 		close(fds[0]);
 		char *dir = save_build(home, project, 1, cbl_now_us() / 1000 - 5000, false, uuid);
+		/* the scratch a killed build leaves: carried state, scripts */
+		char *tmp = cbl_path_join(dir, "tmp");
+		cbl_mkdir_p(tmp, 0700, NULL);
+		char *env = cbl_path_join(tmp, "env.sh");
+		cbl_write_file_atomic(env, "export A=1\n", 11, 0600, false, NULL);
+		free(env);
+		free(tmp);
 		free(dir);
 		if (write(fds[1], uuid, 37) != 37)
 			_exit(3);
@@ -356,6 +364,11 @@ static void test_recovery(void)
 	       "Build runner exited unexpectedly", "with the runner's death as context");
 	is_str(json_string_value(json_object_get(last, "phaseType")), "COMPLETED", "then COMPLETED");
 	json_decref(r);
+	/* the dead build's scratch is gone */
+	char *scratch = cbl_xasprintf("%s/builds/crash/%s/tmp", home, uuid);
+	struct stat sst;
+	ok(stat(scratch, &sst) < 0 && errno == ENOENT, "the dead build's scratch directory is removed");
+	free(scratch);
 	/* build.json agrees */
 	char *path = cbl_xasprintf("%s/builds/crash/%s/build.json", home, uuid);
 	r = json_load_file(path, 0, NULL);

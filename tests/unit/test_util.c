@@ -2,11 +2,13 @@
  * did-you-mean. */
 #include "tests/unit/tap.h"
 #include "util/alloc.h"
+#include "util/array.h"
 #include "util/buf.h"
 #include "util/dl.h"
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/json.h"
+#include "util/safeopen.h"
 #include "util/strv.h"
 #include "util/suggest.h"
 #include "util/time.h"
@@ -15,6 +17,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <fcntl.h>
+#include <errno.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static void test_buf(void)
@@ -243,7 +248,7 @@ static void test_suggest(void)
 	ok(cbl_edit_distance("version", "--version") == 2, "two insertions");
 	static const char *const cmds[] = {"run", "validate", "images", "serve", "start-build", "stop-build",
 					   "--version", "--help"};
-	size_t n = sizeof(cmds) / sizeof(cmds[0]);
+	size_t n = ARRAY_SIZE(cmds);
 	is_str(cbl_suggest("runn", cmds, n), "run", "runn -> run");
 	is_str(cbl_suggest("valdiate", cmds, n), "validate", "valdiate -> validate");
 	is_str(cbl_suggest("version", cmds, n), "--version", "version -> --version");
@@ -253,6 +258,148 @@ static void test_suggest(void)
 	ok(cbl_suggest("xyz", cmds, n) == NULL, "nothing near");
 	ok(cbl_suggest("run", cmds, n) == NULL, "the word itself is no suggestion");
 	ok(cbl_suggest("", cmds, n) == NULL, "nothing for nothing");
+}
+
+/* ---- util/safeopen: every attack, through openat2 and through the fallback walk */
+typedef int (*open_fn)(int, const char *, int, mode_t, unsigned, cbl_error **);
+
+static int try_open(open_fn fn, int dfd, const char *rel, int flags, unsigned resolve)
+{
+	cbl_error *e = NULL;
+	int fd = fn(dfd, rel, flags, 0, resolve, &e);
+	if (fd >= 0)
+		close(fd);
+	cbl_error_free(e);
+	return fd;
+}
+
+static void put(const char *dir, const char *rel, const char *text, mode_t mode)
+{
+	char *p = cbl_path_join(dir, rel);
+	cbl_error *e = NULL;
+	cbl_write_file_atomic(p, text, strlen(text), mode, false, &e);
+	cbl_error_free(e);
+	free(p);
+}
+
+static void test_safeopen_with(open_fn fn, const char *how)
+{
+	char tmpl[] = "/tmp/cbl-safe-XXXXXX";
+	char *top = mkdtemp(tmpl);
+	cbl_error *e = NULL;
+	char *root = cbl_path_join(top, "root"), *outside = cbl_path_join(top, "outside");
+	char *sub = cbl_path_join(root, "sub");
+	cbl_mkdir_p(sub, 0755, &e);
+	cbl_mkdir_p(outside, 0755, &e);
+	put(root, "a.txt", "A", 0644);
+	put(sub, "b.txt", "B", 0644);
+	put(top, "secret.txt", "S", 0600);
+	put(outside, "f", "O", 0600);
+	char *secret = cbl_path_join(top, "secret.txt");
+	int dfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ok(dfd >= 0, "%s: root opened", how);
+	char *p;
+#define LINK(target, name) do { p = cbl_path_join(root, name); ok(symlink(target, p) == 0, "%s: link %s", how, name); free(p); } while (0)
+	LINK("sub/b.txt", "rel-in");
+	LINK("../secret.txt", "rel-out");
+	LINK(secret, "abs-out");
+	LINK("/proc/self/root", "magic");
+	LINK("sub", "subl");
+#undef LINK
+
+	ok(try_open(fn, dfd, "a.txt", O_RDONLY, 0) >= 0, "%s: a plain file opens", how);
+	ok(try_open(fn, dfd, "sub/b.txt", O_RDONLY, CBL_RESOLVE_NO_SYMLINKS) >= 0, "%s: a file in a directory", how);
+	ok(try_open(fn, dfd, "sub/../a.txt", O_RDONLY, 0) >= 0, "%s: '..' that stays beneath", how);
+	ok(try_open(fn, dfd, "", O_RDONLY | O_DIRECTORY, 0) >= 0, "%s: '' is the directory itself", how);
+	ok(try_open(fn, dfd, "rel-in", O_RDONLY, 0) >= 0, "%s: a relative symlink inside is followed", how);
+	ok(try_open(fn, dfd, "sub/b.txt", O_PATH, CBL_RESOLVE_NO_SYMLINKS) >= 0, "%s: O_PATH", how);
+	ok(try_open(fn, dfd, "rel-in", O_PATH, 0) >= 0, "%s: O_PATH through a symlink inside", how);
+	ok(try_open(fn, dfd, "rel-in", O_PATH, CBL_RESOLVE_NO_SYMLINKS) < 0, "%s: O_PATH, NO_SYMLINKS", how);
+	ok(try_open(fn, dfd, "subl/b.txt", O_RDONLY, 0) >= 0, "%s: a directory symlink inside is followed", how);
+	errno = 0;
+	ok(try_open(fn, dfd, "rel-in", O_RDONLY, CBL_RESOLVE_NO_SYMLINKS) < 0 && errno == ELOOP,
+	   "%s: NO_SYMLINKS refuses the last component's symlink (ELOOP)", how);
+	ok(try_open(fn, dfd, "subl/b.txt", O_RDONLY, CBL_RESOLVE_NO_SYMLINKS) < 0,
+	   "%s: NO_SYMLINKS refuses a symlinked directory", how);
+	ok(try_open(fn, dfd, "rel-in", O_RDONLY | O_NOFOLLOW, 0) < 0, "%s: O_NOFOLLOW kept", how);
+	ok(try_open(fn, dfd, "../secret.txt", O_RDONLY, 0) < 0, "%s: '..' out refused", how);
+	ok(try_open(fn, dfd, "sub/../../secret.txt", O_RDONLY, 0) < 0, "%s: 'sub/../..' out refused", how);
+	ok(try_open(fn, dfd, secret, O_RDONLY, 0) < 0, "%s: an absolute path refused", how);
+	ok(try_open(fn, dfd, "rel-out", O_RDONLY, 0) < 0, "%s: a symlink escaping by '..' refused", how);
+	errno = 0;
+	ok(try_open(fn, dfd, "abs-out", O_RDONLY, 0) < 0 && errno == EXDEV, "%s: an absolute symlink refused (EXDEV)", how);
+	ok(try_open(fn, dfd, "magic/etc/passwd", O_RDONLY, 0) < 0, "%s: a symlink to /proc/self/root refused", how);
+	/* a magic link met beneath a directory descriptor of /proc itself */
+	int pfd = open("/proc/self", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ok(try_open(fn, pfd, "root/etc/passwd", O_RDONLY, 0) < 0, "%s: the magic link /proc/self/root refused", how);
+	char fdname[32];
+	int sfd = open(secret, O_RDONLY | O_CLOEXEC);
+	snprintf(fdname, sizeof(fdname), "fd/%d", sfd);
+	ok(try_open(fn, pfd, fdname, O_RDONLY, 0) < 0, "%s: the magic link /proc/self/fd/N refused", how);
+	close(sfd);
+	close(pfd);
+
+	/* a FIFO: refused at once, never waited on */
+	p = cbl_path_join(root, "fifo");
+	ok(mkfifo(p, 0644) == 0, "%s: fifo made", how);
+	free(p);
+	pid_t kid = fork();
+	if (kid == 0) {
+		alarm(5); /* a hang is a failure, not a stuck test run */
+		cbl_error *ce = NULL;
+		int fd = cbl_open_beneath_regular(dfd, "fifo", 0, NULL, &ce);
+		_exit(fd == CBL_EINVAL ? 0 : 1);
+	}
+	int ws = 0;
+	waitpid(kid, &ws, 0);
+	ok(WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "%s: a FIFO is refused as a regular file without blocking", how);
+	char *data = NULL;
+	ok(cbl_read_beneath(dfd, "sub", 0, 0, &data, NULL, &e) == CBL_EINVAL, "%s: a directory is not a regular file", how);
+	cbl_error_clear(&e);
+
+	/* a directory swapped for a symlink between two opens */
+	char *d = cbl_path_join(root, "d"), *dold = cbl_path_join(root, "d.old");
+	cbl_mkdir_p(d, 0755, &e);
+	put(d, "f", "D", 0644);
+	ok(try_open(fn, dfd, "d/f", O_RDONLY, CBL_RESOLVE_NO_SYMLINKS) >= 0, "%s: d/f before the swap", how);
+	ok(rename(d, dold) == 0 && symlink("../outside", d) == 0, "%s: d swapped for a symlink out", how);
+	ok(try_open(fn, dfd, "d/f", O_RDONLY, 0) < 0, "%s: d/f after the swap (symlink out) refused", how);
+	unlink(d);
+	ok(symlink(outside, d) == 0, "%s: d swapped for an absolute symlink", how);
+	ok(try_open(fn, dfd, "d/f", O_RDONLY, 0) < 0, "%s: d/f after the swap (absolute) refused", how);
+	ok(try_open(fn, dfd, "d/f", O_RDONLY, CBL_RESOLVE_NO_SYMLINKS) < 0, "%s: d/f with NO_SYMLINKS refused", how);
+
+	/* creating: never through a symlink out */
+	ok(try_open(fn, dfd, "d/new", O_WRONLY | O_CREAT, 0) < 0, "%s: O_CREAT through a symlink out refused", how);
+	char *created = cbl_path_join(outside, "new");
+	struct stat st;
+	ok(stat(created, &st) < 0, "%s: nothing created outside", how);
+	ok(try_open(fn, dfd, "sub/new", O_WRONLY | O_CREAT, 0) >= 0, "%s: O_CREAT inside works", how);
+	free(created);
+
+	/* the chmod attack: script.sh swapped for a symlink to a 0600 host file */
+	char *script = cbl_path_join(root, "script.sh");
+	ok(symlink(secret, script) == 0, "%s: script.sh is a symlink to a 0600 file", how);
+	ok(cbl_write_at_atomic(dfd, "script.sh", "echo hi\n", 8, 0755, &e) == 0, "%s: script published", how);
+	ok(stat(secret, &st) == 0 && (st.st_mode & 07777) == 0600 && st.st_size == 1,
+	   "%s: the symlink's target keeps its mode and content", how);
+	ok(lstat(script, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 07777) == 0755,
+	   "%s: script.sh replaced by a regular 0755 file", how);
+	ok(cbl_read_beneath(dfd, "script.sh", CBL_RESOLVE_NO_SYMLINKS, 0, &data, NULL, &e) == 0 &&
+		   !strcmp(data, "echo hi\n"),
+	   "%s: read back through the directory descriptor", how);
+	free(data);
+
+	close(dfd);
+	cbl_rm_rf(top, &e);
+	cbl_error_free(e);
+	free(root); free(outside); free(sub); free(secret); free(d); free(dold); free(script);
+}
+
+static void test_safeopen(void)
+{
+	test_safeopen_with(cbl_open_beneath, "openat2");
+	test_safeopen_with(cbl_open_beneath_walk, "fallback");
 }
 
 int main(void)
@@ -267,5 +414,6 @@ int main(void)
 	test_copy_tree();
 	test_json();
 	test_dl();
+	test_safeopen();
 	return tap_done();
 }
