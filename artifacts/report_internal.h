@@ -177,4 +177,8 @@ int artifacts_report_parse_cucumber(artifacts_report *rep, const char *data, siz
 int artifacts_report_parse_simplecov(artifacts_report *rep, const char *data, size_t len, const char *display,
 				     cbl_error **err);
 
+/* report.c: what one parsed document adds to rep (its coverage normalised,
+ * then merged); report_parse.c calls it. */
+void artifacts_report_merge_parsed(artifacts_report *rep, artifacts_report *scratch);
+
 #endif

@@ -148,43 +148,6 @@ const char *sandbox_step_describe(const sandbox_step *s, char *buf, size_t len)
 
 /* ---------------------------------------------------------------- the list */
 
-static void add(sandbox_plan *p, sandbox_step_kind k, const char *arg, const char *path, int64_t num)
-{
-	CBL_GROW(p->v, p->n + 1, p->cap);
-	p->v[p->n++] = (sandbox_step){k, arg ? cbl_xstrdup(arg) : NULL, path ? cbl_xstrdup(path) : NULL, num};
-}
-
-/* a step on rel (absolute, as inside) under the new root */
-static void add_in(sandbox_plan *p, const char *root, sandbox_step_kind k, const char *arg, const char *rel,
-		   int64_t num)
-{
-	char *path = cbl_xasprintf("%s%s", root, rel);
-	add(p, k, arg, path, num);
-	free(path);
-}
-
-void sandbox_plan_add(sandbox_plan *p, sandbox_step_kind k, const char *arg, const char *path, int64_t num)
-{
-	add(p, k, arg, path, num);
-}
-
-void sandbox_plan_add_in(sandbox_plan *p, const char *root, sandbox_step_kind k, const char *arg,
-			 const char *rel, int64_t num)
-{
-	add_in(p, root, k, arg, rel, num);
-}
-
-void sandbox_plan_release(sandbox_plan *p)
-{
-	for (size_t i = 0; i < p->n; i++) {
-		free(p->v[i].arg);
-		free(p->v[i].path);
-		free(p->v[i].src);
-	}
-	free(p->v);
-	*p = (sandbox_plan)SANDBOX_PLAN_INIT;
-}
-
 unsigned long sandbox_plan_clone_flags(const sandbox_plan *p)
 {
 	unsigned long flags = 0;
@@ -192,27 +155,6 @@ unsigned long sandbox_plan_clone_flags(const sandbox_plan *p)
 		if (p->v[i].kind == SANDBOX_STEP_NAMESPACE)
 			flags |= (unsigned long)sandbox_ns_flag((sandbox_ns)p->v[i].num);
 	return flags;
-}
-
-static void put_escaped(cbl_buf *b, const char *path)
-{
-	for (const char *c = path; *c; c++) {
-		if (*c == '\\' || *c == ',' || *c == ':')
-			cbl_buf_putc(b, '\\');
-		cbl_buf_putc(b, *c);
-	}
-}
-
-char *sandbox_overlay_opts(const char *lower, const char *upper, const char *work)
-{
-	cbl_buf b = CBL_BUF_INIT;
-	cbl_buf_puts(&b, "lowerdir=");
-	put_escaped(&b, lower);
-	cbl_buf_puts(&b, ",upperdir=");
-	put_escaped(&b, upper);
-	cbl_buf_puts(&b, ",workdir=");
-	put_escaped(&b, work);
-	return cbl_buf_detach(&b);
 }
 
 /* ---------------------------------------------------------------- building */
@@ -255,20 +197,20 @@ static void plan_clone(sandbox_plan *p, const sandbox_opts *o, uid_t uid, gid_t 
 		int when = ns_kinds[ns].when;
 		if (when == NS_ALWAYS || (when == NS_UNPRIVILEGED && userns) ||
 		    (when == NS_OWN_NETWORK && o->network != SANDBOX_NET_HOST))
-			add(p, SANDBOX_STEP_NAMESPACE, NULL, NULL, ns);
+			sandbox_plan_add(p, SANDBOX_STEP_NAMESPACE, NULL, NULL, ns);
 	}
 	if (userns) {
 		/* root inside is the caller outside, and nobody else exists */
-		add(p, SANDBOX_STEP_UID_MAP, NULL, NULL, uid);
-		add(p, SANDBOX_STEP_GID_MAP, NULL, NULL, gid);
+		sandbox_plan_add(p, SANDBOX_STEP_UID_MAP, NULL, NULL, uid);
+		sandbox_plan_add(p, SANDBOX_STEP_GID_MAP, NULL, NULL, gid);
 	}
 	if (o->memory_bytes)
-		add(p, SANDBOX_STEP_MEMORY_LIMIT, o->cgroup_name, NULL, o->memory_bytes);
+		sandbox_plan_add(p, SANDBOX_STEP_MEMORY_LIMIT, o->cgroup_name, NULL, o->memory_bytes);
 	if (o->pids_max)
-		add(p, SANDBOX_STEP_PIDS_LIMIT, o->cgroup_name, NULL, o->pids_max);
+		sandbox_plan_add(p, SANDBOX_STEP_PIDS_LIMIT, o->cgroup_name, NULL, o->pids_max);
 	/* after the id maps: unprivileged, the helper joins the user namespace */
 	if (o->network == SANDBOX_NET_NAT)
-		add(p, SANDBOX_STEP_NAT, "slirp4netns", NULL, 65520);
+		sandbox_plan_add(p, SANDBOX_STEP_NAT, "slirp4netns", NULL, 65520);
 }
 
 static const char *hostname_of(const sandbox_opts *o)
@@ -282,7 +224,7 @@ static void plan_root_overlay(sandbox_plan *p, const sandbox_opts *o, const char
 			      const char *work)
 {
 	char *opts = sandbox_overlay_opts(o->rootfs ? o->rootfs : "/", upper, work);
-	add(p, SANDBOX_STEP_OVERLAY, opts, root, 0);
+	sandbox_plan_add(p, SANDBOX_STEP_OVERLAY, opts, root, 0);
 	free(opts);
 	if (o->rootfs && o->network != SANDBOX_NET_NAT) {
 		/* names resolve as on the host, as docker gives a container the
@@ -290,14 +232,14 @@ static void plan_root_overlay(sandbox_plan *p, const sandbox_opts *o, const char
 		char *data = NULL;
 		size_t dlen = 0;
 		if (cbl_read_file("/etc/resolv.conf", 1 << 16, &data, &dlen, NULL) == 0) {
-			add_in(p, root, SANDBOX_STEP_MKDIR, NULL, "/etc", 0);
-			add_in(p, root, SANDBOX_STEP_WRITE, data, "/etc/resolv.conf", 0);
+			sandbox_plan_add_in(p, root, SANDBOX_STEP_MKDIR, NULL, "/etc", 0);
+			sandbox_plan_add_in(p, root, SANDBOX_STEP_WRITE, data, "/etc/resolv.conf", 0);
 			free(data);
 		}
 	}
 	/* the hostname resolves, as in a container */
 	char *line = cbl_xasprintf("127.0.1.1\t%s\n", hostname_of(o));
-	add_in(p, root, SANDBOX_STEP_HOSTS, line, "/etc/hosts", 0);
+	sandbox_plan_add_in(p, root, SANDBOX_STEP_HOSTS, line, "/etc/hosts", 0);
 	free(line);
 }
 
@@ -333,7 +275,7 @@ static bool not_carried(const char *name, bool is_dir, const sandbox_opts *o)
  * directories bound read-only, and its symlinks. */
 static void plan_root_userns(sandbox_plan *p, const sandbox_opts *o, const char *root)
 {
-	add(p, SANDBOX_STEP_TMPFS, NULL, root, 0755);
+	sandbox_plan_add(p, SANDBOX_STEP_TMPFS, NULL, root, 0755);
 	DIR *d = opendir(o->rootfs ? o->rootfs : "/");
 	struct dirent *de;
 	while (d && (de = readdir(d))) {
@@ -352,22 +294,22 @@ static void plan_root_userns(sandbox_plan *p, const sandbox_opts *o, const char 
 			ssize_t l = readlink(host, target, sizeof(target) - 1);
 			if (l > 0) {
 				target[l] = '\0';
-				add(p, SANDBOX_STEP_SYMLINK, target, path, 0);
+				sandbox_plan_add(p, SANDBOX_STEP_SYMLINK, target, path, 0);
 			}
 		} else if (found && S_ISDIR(st.st_mode)) {
-			add(p, SANDBOX_STEP_MKDIR, NULL, path, 0);
-			add(p, SANDBOX_STEP_BIND, host, path, 0);
-			add(p, SANDBOX_STEP_REMOUNT_RO, NULL, path, 0);
+			sandbox_plan_add(p, SANDBOX_STEP_MKDIR, NULL, path, 0);
+			sandbox_plan_add(p, SANDBOX_STEP_BIND, host, path, 0);
+			sandbox_plan_add(p, SANDBOX_STEP_REMOUNT_RO, NULL, path, 0);
 		}
 		free(host);
 		free(path);
 	}
 	if (d)
 		closedir(d);
-	add_in(p, root, SANDBOX_STEP_MKDIR, NULL, "/sys", 0);
-	add_in(p, root, SANDBOX_STEP_BIND, "/sys", "/sys", 0);
-	add_in(p, root, SANDBOX_STEP_REMOUNT_RO, NULL, "/sys", 0);
-	add_in(p, root, SANDBOX_STEP_MKDIR, NULL, "/root", 0);
+	sandbox_plan_add_in(p, root, SANDBOX_STEP_MKDIR, NULL, "/sys", 0);
+	sandbox_plan_add_in(p, root, SANDBOX_STEP_BIND, "/sys", "/sys", 0);
+	sandbox_plan_add_in(p, root, SANDBOX_STEP_REMOUNT_RO, NULL, "/sys", 0);
+	sandbox_plan_add_in(p, root, SANDBOX_STEP_MKDIR, NULL, "/root", 0);
 }
 
 /* /proc, a minimal /dev, private /tmp (and /root, /var/tmp in an image's
@@ -375,32 +317,32 @@ static void plan_root_userns(sandbox_plan *p, const sandbox_opts *o, const char 
  * its own private directories) */
 static void plan_system(sandbox_plan *p, const sandbox_opts *o, const char *root, bool userns)
 {
-	add_in(p, root, SANDBOX_STEP_MKDIR, NULL, "/proc", 0);
-	add_in(p, root, SANDBOX_STEP_PROC, NULL, "/proc", 0);
-	add_in(p, root, SANDBOX_STEP_MKDIR, NULL, "/dev", 0);
-	add_in(p, root, SANDBOX_STEP_TMPFS, NULL, "/dev", 0755);
+	sandbox_plan_add_in(p, root, SANDBOX_STEP_MKDIR, NULL, "/proc", 0);
+	sandbox_plan_add_in(p, root, SANDBOX_STEP_PROC, NULL, "/proc", 0);
+	sandbox_plan_add_in(p, root, SANDBOX_STEP_MKDIR, NULL, "/dev", 0);
+	sandbox_plan_add_in(p, root, SANDBOX_STEP_TMPFS, NULL, "/dev", 0755);
 	static const char *const nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
 	for (size_t i = 0; i < sizeof(nodes) / sizeof(*nodes); i++) {
 		char node[64];
 		snprintf(node, sizeof(node), "/dev/%s", nodes[i]);
-		add_in(p, root, SANDBOX_STEP_DEVNODE, node, node, 0);
+		sandbox_plan_add_in(p, root, SANDBOX_STEP_DEVNODE, node, node, 0);
 	}
-	add_in(p, root, SANDBOX_STEP_MKDIR, NULL, "/dev/pts", 0);
-	add_in(p, root, SANDBOX_STEP_DEVPTS, NULL, "/dev/pts", 0);
-	add_in(p, root, SANDBOX_STEP_SYMLINK, "pts/ptmx", "/dev/ptmx", 0);
-	add_in(p, root, SANDBOX_STEP_MKDIR, NULL, "/dev/shm", 0);
-	add_in(p, root, SANDBOX_STEP_TMPFS, NULL, "/dev/shm", 01777);
-	add_in(p, root, SANDBOX_STEP_SYMLINK, "/proc/self/fd", "/dev/fd", 0);
-	add_in(p, root, SANDBOX_STEP_SYMLINK, "/proc/self/fd/0", "/dev/stdin", 0);
-	add_in(p, root, SANDBOX_STEP_SYMLINK, "/proc/self/fd/1", "/dev/stdout", 0);
-	add_in(p, root, SANDBOX_STEP_SYMLINK, "/proc/self/fd/2", "/dev/stderr", 0);
-	add_in(p, root, SANDBOX_STEP_MKDIR, NULL, "/tmp", 0);
-	add_in(p, root, SANDBOX_STEP_TMPFS, NULL, "/tmp", 01777);
+	sandbox_plan_add_in(p, root, SANDBOX_STEP_MKDIR, NULL, "/dev/pts", 0);
+	sandbox_plan_add_in(p, root, SANDBOX_STEP_DEVPTS, NULL, "/dev/pts", 0);
+	sandbox_plan_add_in(p, root, SANDBOX_STEP_SYMLINK, "pts/ptmx", "/dev/ptmx", 0);
+	sandbox_plan_add_in(p, root, SANDBOX_STEP_MKDIR, NULL, "/dev/shm", 0);
+	sandbox_plan_add_in(p, root, SANDBOX_STEP_TMPFS, NULL, "/dev/shm", 01777);
+	sandbox_plan_add_in(p, root, SANDBOX_STEP_SYMLINK, "/proc/self/fd", "/dev/fd", 0);
+	sandbox_plan_add_in(p, root, SANDBOX_STEP_SYMLINK, "/proc/self/fd/0", "/dev/stdin", 0);
+	sandbox_plan_add_in(p, root, SANDBOX_STEP_SYMLINK, "/proc/self/fd/1", "/dev/stdout", 0);
+	sandbox_plan_add_in(p, root, SANDBOX_STEP_SYMLINK, "/proc/self/fd/2", "/dev/stderr", 0);
+	sandbox_plan_add_in(p, root, SANDBOX_STEP_MKDIR, NULL, "/tmp", 0);
+	sandbox_plan_add_in(p, root, SANDBOX_STEP_TMPFS, NULL, "/tmp", 01777);
 	if (userns && o->rootfs) {
-		add_in(p, root, SANDBOX_STEP_TMPFS, NULL, "/root", 0700);
+		sandbox_plan_add_in(p, root, SANDBOX_STEP_TMPFS, NULL, "/root", 0700);
 		char *vt = cbl_path_join(o->rootfs, "var/tmp");
 		if (access(vt, F_OK) == 0)
-			add_in(p, root, SANDBOX_STEP_TMPFS, NULL, "/var/tmp", 01777);
+			sandbox_plan_add_in(p, root, SANDBOX_STEP_TMPFS, NULL, "/var/tmp", 01777);
 		free(vt);
 	}
 }
@@ -479,13 +421,13 @@ static void plan_mount_point(sandbox_plan *p, const char *root, const sandbox_mo
 	bool file = (m->kind == SANDBOX_MOUNT_BIND || m->kind == SANDBOX_MOUNT_BIND_RO) &&
 		    stat(m->source, &st) == 0 && !S_ISDIR(st.st_mode);
 	if (!file) {
-		add_in(p, root, SANDBOX_STEP_MKDIR, NULL, target, 0);
+		sandbox_plan_add_in(p, root, SANDBOX_STEP_MKDIR, NULL, target, 0);
 		return;
 	}
 	char *parent = cbl_xstrdup(target);
 	char *slash = strrchr(parent, '/');
 	slash[slash == parent ? 1 : 0] = '\0';
-	add_in(p, root, SANDBOX_STEP_MKDIR, NULL, parent, 0);
+	sandbox_plan_add_in(p, root, SANDBOX_STEP_MKDIR, NULL, parent, 0);
 	free(parent);
 }
 
@@ -502,14 +444,14 @@ static void plan_mounts(sandbox_plan *p, const sandbox_opts *o, const char *root
 		plan_mount_point(p, root, m, t);
 		switch (m->kind) {
 		case SANDBOX_MOUNT_BIND:
-			add_in(p, root, SANDBOX_STEP_BIND, m->source, t, 0);
+			sandbox_plan_add_in(p, root, SANDBOX_STEP_BIND, m->source, t, 0);
 			break;
 		case SANDBOX_MOUNT_BIND_RO:
-			add_in(p, root, SANDBOX_STEP_BIND, m->source, t, 0);
-			add_in(p, root, SANDBOX_STEP_REMOUNT_RO, NULL, t, 0);
+			sandbox_plan_add_in(p, root, SANDBOX_STEP_BIND, m->source, t, 0);
+			sandbox_plan_add_in(p, root, SANDBOX_STEP_REMOUNT_RO, NULL, t, 0);
 			break;
 		case SANDBOX_MOUNT_TMPFS:
-			add_in(p, root, SANDBOX_STEP_TMPFS, NULL, t, m->mode ? m->mode : 0755);
+			sandbox_plan_add_in(p, root, SANDBOX_STEP_TMPFS, NULL, t, m->mode ? m->mode : 0755);
 			break;
 		case SANDBOX_MOUNT_OVERLAY: {
 			/* the directory is the read-only lower layer: the commands
@@ -520,10 +462,10 @@ static void plan_mounts(sandbox_plan *p, const sandbox_opts *o, const char *root
 			char *upper = cbl_path_join(o->scratch, name);
 			snprintf(name, sizeof(name), "overlay%zu-work", i);
 			char *work = cbl_path_join(o->scratch, name);
-			add(p, SANDBOX_STEP_MKDIR, NULL, upper, 0);
-			add(p, SANDBOX_STEP_MKDIR, NULL, work, 0);
+			sandbox_plan_add(p, SANDBOX_STEP_MKDIR, NULL, upper, 0);
+			sandbox_plan_add(p, SANDBOX_STEP_MKDIR, NULL, work, 0);
 			char *opts = sandbox_overlay_opts(m->source, upper, work);
-			add_in(p, root, SANDBOX_STEP_OVERLAY, opts, t, 0);
+			sandbox_plan_add_in(p, root, SANDBOX_STEP_OVERLAY, opts, t, 0);
 			free(opts);
 			free(upper);
 			free(work);
@@ -553,16 +495,16 @@ static const char *const masked_paths[] = {
 static void plan_masks(sandbox_plan *p, const char *root)
 {
 	for (size_t i = 0; i < sizeof(readonly_paths) / sizeof(*readonly_paths); i++)
-		add_in(p, root, SANDBOX_STEP_READONLY, NULL, readonly_paths[i], 0);
+		sandbox_plan_add_in(p, root, SANDBOX_STEP_READONLY, NULL, readonly_paths[i], 0);
 	for (size_t i = 0; i < sizeof(masked_paths) / sizeof(*masked_paths); i++)
-		add_in(p, root, SANDBOX_STEP_MASK, NULL, masked_paths[i], 0);
+		sandbox_plan_add_in(p, root, SANDBOX_STEP_MASK, NULL, masked_paths[i], 0);
 }
 
 /* the last steps: names, then into the new root, then the restrictions the
  * commands inherit (none but the affinity when privileged) */
 static void plan_finish(sandbox_plan *p, const sandbox_opts *o, const char *root)
 {
-	add(p, SANDBOX_STEP_HOSTNAME, hostname_of(o), NULL, 0);
+	sandbox_plan_add(p, SANDBOX_STEP_HOSTNAME, hostname_of(o), NULL, 0);
 	if (o->network == SANDBOX_NET_NAT) {
 		/* the host's resolver may be a loopback address (127.0.0.53)
 		 * that the namespace cannot reach: names go to the NAT's DNS
@@ -572,23 +514,23 @@ static void plan_finish(sandbox_plan *p, const sandbox_opts *o, const char *root
 		cbl_read_file("/etc/resolv.conf", 1 << 16, &host, &hlen, NULL);
 		conf = sandbox_nat_resolv_conf(host);
 		char *file = cbl_path_join(o->scratch, "resolv.conf");
-		add(p, SANDBOX_STEP_WRITE, conf, file, 0);
-		add(p, SANDBOX_STEP_RESOLV, file, root, 0);
+		sandbox_plan_add(p, SANDBOX_STEP_WRITE, conf, file, 0);
+		sandbox_plan_add(p, SANDBOX_STEP_RESOLV, file, root, 0);
 		free(file);
 		free(conf);
 		free(host);
 	}
 	if (o->network != SANDBOX_NET_HOST)
-		add(p, SANDBOX_STEP_LOOPBACK, NULL, NULL, 0);
-	add(p, SANDBOX_STEP_PIVOT, NULL, root, 0);
-	add(p, SANDBOX_STEP_CHDIR, NULL, o->cwd ? o->cwd : "/", 0);
+		sandbox_plan_add(p, SANDBOX_STEP_LOOPBACK, NULL, NULL, 0);
+	sandbox_plan_add(p, SANDBOX_STEP_PIVOT, NULL, root, 0);
+	sandbox_plan_add(p, SANDBOX_STEP_CHDIR, NULL, o->cwd ? o->cwd : "/", 0);
 	if (o->cpus > 0)
-		add(p, SANDBOX_STEP_CPUS, NULL, NULL, o->cpus);
+		sandbox_plan_add(p, SANDBOX_STEP_CPUS, NULL, NULL, o->cpus);
 	if (o->privileged)
 		return;
-	add(p, SANDBOX_STEP_CAPS, NULL, NULL, (int64_t)sandbox_caps_default());
-	add(p, SANDBOX_STEP_NO_NEW_PRIVS, NULL, NULL, 0);
-	add(p, SANDBOX_STEP_SECCOMP, NULL, NULL, 0);
+	sandbox_plan_add(p, SANDBOX_STEP_CAPS, NULL, NULL, (int64_t)sandbox_caps_default());
+	sandbox_plan_add(p, SANDBOX_STEP_NO_NEW_PRIVS, NULL, NULL, 0);
+	sandbox_plan_add(p, SANDBOX_STEP_SECCOMP, NULL, NULL, 0);
 }
 
 int sandbox_plan_build(sandbox_plan *p, const sandbox_opts *o, uid_t uid, gid_t gid, cbl_error **err)
@@ -601,11 +543,11 @@ int sandbox_plan_build(sandbox_plan *p, const sandbox_opts *o, uid_t uid, gid_t 
 	char *work = cbl_path_join(o->scratch, "work");
 	char *root = cbl_path_join(o->scratch, "root");
 	plan_clone(p, o, uid, gid);
-	add(p, SANDBOX_STEP_PRIVATE, NULL, NULL, 0);
-	add(p, SANDBOX_STEP_TMPFS, NULL, o->scratch, 0755);
-	add(p, SANDBOX_STEP_MKDIR, NULL, upper, 0);
-	add(p, SANDBOX_STEP_MKDIR, NULL, work, 0);
-	add(p, SANDBOX_STEP_MKDIR, NULL, root, 0);
+	sandbox_plan_add(p, SANDBOX_STEP_PRIVATE, NULL, NULL, 0);
+	sandbox_plan_add(p, SANDBOX_STEP_TMPFS, NULL, o->scratch, 0755);
+	sandbox_plan_add(p, SANDBOX_STEP_MKDIR, NULL, upper, 0);
+	sandbox_plan_add(p, SANDBOX_STEP_MKDIR, NULL, work, 0);
+	sandbox_plan_add(p, SANDBOX_STEP_MKDIR, NULL, root, 0);
 	if (userns)
 		plan_root_userns(p, o, root);
 	else

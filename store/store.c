@@ -27,16 +27,6 @@ char *store_default_home(void)
 	return cbl_xasprintf("%s/.local/share/codebuild-local", home && *home ? home : "/tmp");
 }
 
-bool store_project_name_valid(const char *name)
-{
-	size_t n = strlen(name);
-	if (n < 2 || n > 255 || !isalnum((unsigned char)name[0]))
-		return false;
-	for (size_t i = 1; i < n; i++)
-		if (!isalnum((unsigned char)name[i]) && name[i] != '-' && name[i] != '_')
-			return false;
-	return true;
-}
 
 char *store_project_name_from_dir(const char *dir)
 {

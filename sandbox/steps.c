@@ -1,0 +1,56 @@
+/* sandbox/steps.c - the plan's storage: adding and releasing steps, and the
+ * overlay option string; what plan.c and hostview.c build plans with. */
+#include "sandbox/sandbox_internal.h"
+#include "util/alloc.h"
+#include "util/buf.h"
+
+#include <stdlib.h>
+
+#include "util/banned.h"
+
+void sandbox_plan_add(sandbox_plan *p, sandbox_step_kind k, const char *arg, const char *path, int64_t num)
+{
+	CBL_GROW(p->v, p->n + 1, p->cap);
+	p->v[p->n++] = (sandbox_step){k, arg ? cbl_xstrdup(arg) : NULL, path ? cbl_xstrdup(path) : NULL, num};
+}
+
+/* a step on rel (absolute, as inside) under the new root */
+void sandbox_plan_add_in(sandbox_plan *p, const char *root, sandbox_step_kind k, const char *arg, const char *rel,
+			 int64_t num)
+{
+	char *path = cbl_xasprintf("%s%s", root, rel);
+	sandbox_plan_add(p, k, arg, path, num);
+	free(path);
+}
+
+void sandbox_plan_release(sandbox_plan *p)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		free(p->v[i].arg);
+		free(p->v[i].path);
+		free(p->v[i].src);
+	}
+	free(p->v);
+	*p = (sandbox_plan)SANDBOX_PLAN_INIT;
+}
+
+static void put_escaped(cbl_buf *b, const char *path)
+{
+	for (const char *c = path; *c; c++) {
+		if (*c == '\\' || *c == ',' || *c == ':')
+			cbl_buf_putc(b, '\\');
+		cbl_buf_putc(b, *c);
+	}
+}
+
+char *sandbox_overlay_opts(const char *lower, const char *upper, const char *work)
+{
+	cbl_buf b = CBL_BUF_INIT;
+	cbl_buf_puts(&b, "lowerdir=");
+	put_escaped(&b, lower);
+	cbl_buf_puts(&b, ",upperdir=");
+	put_escaped(&b, upper);
+	cbl_buf_puts(&b, ",workdir=");
+	put_escaped(&b, work);
+	return cbl_buf_detach(&b);
+}
