@@ -2,7 +2,7 @@
  *
  * Shape of a fetch, per repository (the top-level one and each submodule):
  *   init an empty repository, add remote "origin", connect once and read the
- *   advertised refs, decide what to fetch from `version` (resolve_version),
+ *   advertised refs, decide what to fetch from `version` (source_plan_resolve),
  *   fetch only that refspec with `depth`, then detach HEAD at the commit and
  *   check it out, then the submodules, recursively.
  *
@@ -53,7 +53,6 @@
 #include "util/strv.h"
 #include "util/time.h"
 
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <git2.h>
@@ -69,7 +68,6 @@
 #include "util/banned.h"
 
 #define PROGRESS_INTERVAL_US 100000
-#define MIN_ABBREV 7
 #define MAX_SUBMODULE_NESTING 16
 
 /* why SSH sources are fetched whole and cut: source_url_is_ssh (url.c) */
@@ -404,200 +402,6 @@ static int local_error(fetch_ctx *c, const char *what, cbl_error **err)
 	return rc;
 }
 
-/* ------------------------------------------------------ advertised refs --- */
-
-typedef struct adv_ref {
-	char *name;
-	git_oid oid;
-} adv_ref;
-
-typedef struct adv_list {
-	adv_ref *v;
-	size_t n, cap;
-	char *default_branch; /* "refs/heads/main" or NULL */
-	bool has_head;
-	git_oid head;
-} adv_list;
-
-static void adv_release(adv_list *a)
-{
-	for (size_t i = 0; i < a->n; i++)
-		free(a->v[i].name);
-	free(a->v);
-	free(a->default_branch);
-	memset(a, 0, sizeof(*a));
-}
-
-static const adv_ref *adv_find(const adv_list *a, const char *name)
-{
-	for (size_t i = 0; i < a->n; i++)
-		if (!strcmp(a->v[i].name, name))
-			return &a->v[i];
-	return NULL;
-}
-
-static bool is_hex(const char *s, size_t min, size_t max)
-{
-	size_t n = strlen(s);
-	if (n < min || n > max)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!isxdigit((unsigned char)s[i]))
-			return false;
-	return true;
-}
-
-/* ---------------------------------------------------------- resolving --- */
-
-typedef enum plan_kind { PLAN_BRANCH, PLAN_TAG, PLAN_REF, PLAN_COMMIT } plan_kind;
-
-typedef struct plan {
-	plan_kind kind;
-	char *ref;         /* remote ref to fetch; NULL for a bare commit */
-	char *branch;      /* short name: PLAN_BRANCH, or PLAN_COMMIT from "branch^{SHA}" */
-	char *sha;         /* PLAN_COMMIT: the commit, lower-case hex, maybe abbreviated */
-	bool default_head; /* version was empty: also set refs/remotes/origin/HEAD */
-} plan;
-
-static void plan_release(plan *p)
-{
-	free(p->ref);
-	free(p->branch);
-	free(p->sha);
-	memset(p, 0, sizeof(*p));
-}
-
-static char *lower_str(const char *s)
-{
-	char *r = cbl_xstrdup(s);
-	for (char *p = r; *p; p++)
-		*p = (char)tolower((unsigned char)*p);
-	return r;
-}
-
-static int ref_not_found(const char *ref, const char *disp, cbl_error **err)
-{
-	return cbl_error_set(err, CBL_ENOENT, "reference not found: %s in %s", ref, disp);
-}
-
-static void plan_for_ref(plan *p, const char *ref)
-{
-	p->ref = cbl_xstrdup(ref);
-	if (!strncmp(ref, "refs/heads/", 11)) {
-		p->kind = PLAN_BRANCH;
-		p->branch = cbl_xstrdup(ref + 11);
-	} else if (!strncmp(ref, "refs/tags/", 10)) {
-		p->kind = PLAN_TAG;
-	} else {
-		p->kind = PLAN_REF;
-	}
-}
-
-static bool is_pr_number(const char *s)
-{
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (!isdigit((unsigned char)*s))
-			return false;
-	return true;
-}
-
-static int resolve_version(const adv_list *a, const char *version, const char *disp, plan *p,
-			   cbl_error **err)
-{
-	int rc = 0;
-	char *tmp = NULL;
-	memset(p, 0, sizeof(*p));
-
-	if (!version || !*version || !strcmp(version, "HEAD")) {
-		if (a->default_branch && !strncmp(a->default_branch, "refs/heads/", 11) &&
-		    adv_find(a, a->default_branch)) {
-			plan_for_ref(p, a->default_branch);
-			p->default_head = true;
-		} else if (a->has_head) {
-			char hex[GIT_OID_MAX_HEXSIZE + 1];
-			git_oid_tostr(hex, sizeof(hex), &a->head);
-			p->kind = PLAN_COMMIT;
-			p->sha = cbl_xstrdup(hex);
-		} else if (!a->n) {
-			rc = cbl_error_set(err, CBL_ENOENT, "repository is empty: %s", disp);
-		} else {
-			rc = ref_not_found("HEAD", disp, err);
-		}
-		goto out;
-	}
-
-	/* CodeBuild's "branch^{SHA}" */
-	size_t vl = strlen(version);
-	const char *caret = strstr(version, "^{");
-	if (caret && caret != version && vl > 3 && version[vl - 1] == '}') {
-		char *branch = cbl_xstrndup(version, (size_t)(caret - version));
-		char *sha = cbl_xstrndup(caret + 2, (size_t)(version + vl - 1 - (caret + 2)));
-		if (!is_hex(sha, MIN_ABBREV, GIT_OID_SHA1_HEXSIZE)) {
-			rc = cbl_error_set(err, CBL_EINVAL,
-					   "invalid source version '%s': expected branch^{commit SHA}", version);
-			free(branch);
-			free(sha);
-			goto out;
-		}
-		p->kind = PLAN_COMMIT;
-		p->branch = cbl_xstrdup(!strncmp(branch, "refs/heads/", 11) ? branch + 11 : branch);
-		p->ref = cbl_xasprintf("refs/heads/%s", p->branch);
-		p->sha = lower_str(sha);
-		free(branch);
-		free(sha);
-		if (!adv_find(a, p->ref))
-			rc = ref_not_found(p->ref, disp, err);
-		goto out;
-	}
-
-	if (!strncmp(version, "pr/", 3) && is_pr_number(version + 3)) {
-		tmp = cbl_xasprintf("refs/pull/%s/head", version + 3);
-		if (!adv_find(a, tmp)) {
-			rc = ref_not_found(tmp, disp, err);
-			goto out;
-		}
-		plan_for_ref(p, tmp);
-		goto out;
-	}
-
-	if (!strncmp(version, "refs/", 5)) {
-		if (!adv_find(a, version)) {
-			rc = ref_not_found(version, disp, err);
-			goto out;
-		}
-		plan_for_ref(p, version);
-		goto out;
-	}
-
-	/* A name: a branch first, then a tag (git clone --branch), then a commit. */
-	tmp = cbl_xasprintf("refs/heads/%s", version);
-	if (adv_find(a, tmp)) {
-		plan_for_ref(p, tmp);
-		goto out;
-	}
-	free(tmp);
-	tmp = cbl_xasprintf("refs/tags/%s", version);
-	if (adv_find(a, tmp)) {
-		plan_for_ref(p, tmp);
-		goto out;
-	}
-	if (is_hex(version, MIN_ABBREV, GIT_OID_SHA1_HEXSIZE)) {
-		p->kind = PLAN_COMMIT;
-		p->sha = lower_str(version);
-		goto out;
-	}
-	free(tmp);
-	tmp = cbl_xasprintf("refs/heads/%s", version);
-	rc = ref_not_found(tmp, disp, err);
-out:
-	free(tmp);
-	if (rc)
-		plan_release(p);
-	return rc;
-}
-
 /* ------------------------------------------------------------ shallow --- */
 
 /* Cuts the history of `tip` to `depth` commits the way a shallow fetch
@@ -713,7 +517,7 @@ static int lookup_commit_prefix(git_repository *repo, const char *sha, const cha
 }
 
 /* The unique advertised tip (peeled tags included) whose id starts with sha. */
-static bool adv_unique_prefix(const adv_list *a, const char *sha, git_oid *out)
+static bool adv_unique_prefix(const source_refs *a, const char *sha, git_oid *out)
 {
 	size_t len = strlen(sha);
 	bool found = false;
@@ -733,11 +537,11 @@ static bool adv_unique_prefix(const adv_list *a, const char *sha, git_oid *out)
 /* "branch^{SHA}": when SHA is the branch's tip a shallow fetch of the branch
  * is enough; otherwise the branch's whole history is fetched to prove SHA is
  * on it (and cut to depth afterwards: *full). */
-static int fetch_commit_on_branch(fetch_ctx *c, git_repository *repo, git_remote *remote, const adv_list *adv,
-				  const plan *p, int fetch_depth, const char *disp, git_oid *target, bool *full,
+static int fetch_commit_on_branch(fetch_ctx *c, git_repository *repo, git_remote *remote, const source_refs *adv,
+				  const source_plan *p, int fetch_depth, const char *disp, git_oid *target, bool *full,
 				  cbl_error **err)
 {
-	const adv_ref *tip = adv_find(adv, p->ref); /* resolve_version checked it */
+	const source_ref *tip = source_refs_find(adv, p->ref); /* source_plan_resolve checked it */
 	char hex[GIT_OID_MAX_HEXSIZE + 1];
 	git_oid_tostr(hex, sizeof(hex), &tip->oid);
 	bool at_tip = !strncmp(hex, p->sha, strlen(p->sha));
@@ -764,8 +568,8 @@ static int fetch_commit_on_branch(fetch_ctx *c, git_repository *repo, git_remote
 /* A commit by SHA: fetched by id when the full id is known (given, or the
  * unique advertised tip with that prefix) and the server allows it; else
  * every branch and tag in full, then looked up (and cut to depth: *full). */
-static int fetch_commit(fetch_ctx *c, git_repository *repo, git_remote *remote, const adv_list *adv,
-			const plan *p, int fetch_depth, const char *disp, git_oid *target, bool *full,
+static int fetch_commit(fetch_ctx *c, git_repository *repo, git_remote *remote, const source_refs *adv,
+			const source_plan *p, int fetch_depth, const char *disp, git_oid *target, bool *full,
 			cbl_error **err)
 {
 	static const char *const all[] = {"+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"};
@@ -1143,7 +947,7 @@ out:
 }
 
 /* Connects once to learn the refs (and the default branch). */
-static int list_remote(fetch_ctx *c, git_remote *remote, const char *disp, adv_list *adv, cbl_error **err)
+static int list_remote(fetch_ctx *c, git_remote *remote, const char *disp, source_refs *adv, cbl_error **err)
 {
 	git_remote_connect_options co = GIT_REMOTE_CONNECT_OPTIONS_INIT;
 	git_buf defbranch = GIT_BUF_INIT;
@@ -1163,9 +967,7 @@ static int list_remote(fetch_ctx *c, git_remote *remote, const char *disp, adv_l
 				adv->default_branch = cbl_xstrdup(heads[i]->symref_target);
 			continue;
 		}
-		CBL_GROW(adv->v, adv->n + 1, adv->cap);
-		adv->v[adv->n].name = cbl_xstrdup(heads[i]->name);
-		git_oid_cpy(&adv->v[adv->n++].oid, &heads[i]->oid);
+		source_refs_add(adv, heads[i]->name, &heads[i]->oid);
 	}
 	if (!adv->default_branch && adv->has_head && git_remote_default_branch(&defbranch, remote) == 0)
 		adv->default_branch = cbl_xstrdup(defbranch.ptr);
@@ -1176,14 +978,14 @@ static int list_remote(fetch_ctx *c, git_remote *remote, const char *disp, adv_l
 
 /* Fetches what plan p names; *target = the commit to check out.  *full:
  * the history came whole and is to be cut to depth afterwards. */
-static int fetch_plan(fetch_ctx *c, git_repository *repo, git_remote *remote, const adv_list *adv, const plan *p,
+static int fetch_plan(fetch_ctx *c, git_repository *repo, git_remote *remote, const source_refs *adv, const source_plan *p,
 		      int fetch_depth, const char *disp, git_oid *target, bool *full, cbl_error **err)
 {
 	bool tags = c->o->tags;
 	char *spec = NULL;
 	int rc = 0;
 	switch (p->kind) {
-	case PLAN_BRANCH:
+	case SOURCE_PLAN_BRANCH:
 		spec = cbl_xasprintf("+%s:refs/remotes/origin/%s", p->ref, p->branch);
 		if ((rc = do_fetch(c, remote, (const char *const[]){spec}, 1, fetch_depth, tags, disp, err)) < 0)
 			break;
@@ -1191,14 +993,14 @@ static int fetch_plan(fetch_ctx *c, git_repository *repo, git_remote *remote, co
 		spec = cbl_xasprintf("refs/remotes/origin/%s", p->branch);
 		rc = peel_ref(c, repo, spec, disp, target, err);
 		break;
-	case PLAN_TAG:
-	case PLAN_REF:
+	case SOURCE_PLAN_TAG:
+	case SOURCE_PLAN_REF:
 		spec = cbl_xasprintf("+%s:%s", p->ref, p->ref);
 		if ((rc = do_fetch(c, remote, (const char *const[]){spec}, 1, fetch_depth, tags, disp, err)) < 0)
 			break;
 		rc = peel_ref(c, repo, p->ref, disp, target, err);
 		break;
-	case PLAN_COMMIT:
+	case SOURCE_PLAN_COMMIT:
 		rc = p->branch ? fetch_commit_on_branch(c, repo, remote, adv, p, fetch_depth, disp, target, full, err)
 			       : fetch_commit(c, repo, remote, adv, p, fetch_depth, disp, target, full, err);
 		break;
@@ -1214,8 +1016,8 @@ static int fetch_repo(fetch_ctx *c, git_repository *repo, const char *url, const
 {
 	const source_git_opts *o = c->o;
 	git_remote *remote = NULL;
-	adv_list adv = {0};
-	plan p = {0};
+	source_refs adv = {0};
+	source_plan p = {0};
 	char *disp = source_url_display(url);
 	int depth = o->depth, rc = 0;
 	int fetch_depth = source_url_is_local(url) || source_url_is_ssh(url) ? 0 : depth; /* see the top of this file */
@@ -1226,7 +1028,7 @@ static int fetch_repo(fetch_ctx *c, git_repository *repo, const char *url, const
 	remember_secrets(c, url);
 	if ((rc = open_remote(c, repo, url, disp, &remote, err)) < 0 ||
 	    (rc = list_remote(c, remote, disp, &adv, err)) < 0 ||
-	    (rc = resolve_version(&adv, version, disp, &p, err)) < 0 ||
+	    (rc = source_plan_resolve(&adv, version, disp, &p, err)) < 0 ||
 	    (rc = cache_begin(c, repo, url, fetch_depth, level, &rcache, err)) < 0 ||
 	    (rc = fetch_plan(c, repo, remote, &adv, &p, fetch_depth, disp, &target, &full, err)) < 0)
 		goto out;
@@ -1253,8 +1055,8 @@ out:
 	}
 	c->unshallow = false;
 	source_cache_free(rcache.sc);
-	plan_release(&p);
-	adv_release(&adv);
+	source_plan_release(&p);
+	source_refs_release(&adv);
 	git_remote_free(remote);
 	free(disp);
 	return rc;

@@ -56,6 +56,58 @@ bool source_url_is_ssh(const char *url);
  * XDG_CONFIG_HOME. */
 int source_url_credential(git_credential **out, const source_url *want, const char *want_user);
 
+/* ---------------------------------------------------------- refs (refs.c) --- */
+
+/* The shortest abbreviated commit id accepted as a source version. */
+#define SOURCE_MIN_ABBREV 7
+
+/* A repository's refs as a fetch sees them: what a server advertises, or
+ * what a local repository holds.  Zero-initialised ({0}) is empty; owns its
+ * strings; release with source_refs_release. */
+typedef struct source_ref {
+	char *name; /* "refs/heads/main" */
+	git_oid oid;
+} source_ref;
+
+typedef struct source_refs {
+	source_ref *v;
+	size_t n, cap;
+	char *default_branch; /* what HEAD points at ("refs/heads/main") or NULL */
+	bool has_head;        /* HEAD names a commit: head */
+	git_oid head;
+} source_refs;
+
+void source_refs_release(source_refs *a);
+void source_refs_add(source_refs *a, const char *name, const git_oid *oid);
+/* The ref of that exact name, or NULL (borrowed from a). */
+const source_ref *source_refs_find(const source_refs *a, const char *name);
+/* s is min..max hex digits. */
+bool source_is_hex(const char *s, size_t min, size_t max);
+
+/* What a source version (source_git_opts.version) asks for. */
+typedef enum source_plan_kind {
+	SOURCE_PLAN_BRANCH, /* ref = refs/heads/<branch> */
+	SOURCE_PLAN_TAG,    /* ref = refs/tags/<name> */
+	SOURCE_PLAN_REF,    /* ref = any other refs/... (refs/pull/7/head) */
+	SOURCE_PLAN_COMMIT, /* sha; with branch ("branch^{SHA}"): ref = refs/heads/<branch> */
+} source_plan_kind;
+
+typedef struct source_plan {
+	source_plan_kind kind;
+	char *ref;         /* the ref to fetch; NULL for a bare commit */
+	char *branch;      /* short name: SOURCE_PLAN_BRANCH, or SOURCE_PLAN_COMMIT from "branch^{SHA}" */
+	char *sha;         /* SOURCE_PLAN_COMMIT: the commit, lower-case hex, maybe abbreviated */
+	bool default_head; /* version was empty: also set refs/remotes/origin/HEAD */
+} source_plan;
+
+void source_plan_release(source_plan *p);
+/* Resolves version against refs (see source_git_opts.version): a branch
+ * before a tag of the same name, then a commit id.  disp: the URL for
+ * messages.  Errors: CBL_ENOENT ("reference not found: REF in URL",
+ * "repository is empty: URL"), CBL_EINVAL (a malformed branch^{SHA}). */
+int source_plan_resolve(const source_refs *refs, const char *version, const char *disp, source_plan *p,
+			cbl_error **err);
+
 /* ------------------------------------------------------ object-id set --- */
 
 /* A set of object ids (open addressing), for history walks.  Zero-
