@@ -672,6 +672,7 @@ static int checkout_detached(fetch_ctx *c, git_repository *repo, const git_oid *
 	co.checkout_strategy = GIT_CHECKOUT_FORCE;
 	co.progress_cb = on_checkout;
 	co.progress_payload = c;
+	co.disable_filters = !source_checkout_needs_filters(repo, oid);
 	progress_reset(c);
 	if (git_repository_set_head_detached(repo, oid) < 0)
 		return local_error(c, "cannot set HEAD", err);
@@ -724,10 +725,6 @@ static int cache_begin(fetch_ctx *c, git_repository *repo, const char *url, int 
 	memset(rc_out, 0, sizeof(*rc_out));
 	if (!root || !*root)
 		return 0;
-	if (source_url_is_local(url)) {
-		cache_state(c, level, SOURCE_CACHE_SKIPPED, "a local repository");
-		return 0;
-	}
 	if (source_cache_open(&rc_out->sc, root, url, cache_stop, c, &rebuilt, &e) < 0) {
 		cache_state(c, level, SOURCE_CACHE_SKIPPED, "%s", e->msg);
 		cbl_error_free(e);
@@ -919,13 +916,7 @@ static int open_remote(fetch_ctx *c, git_repository *repo, const char *url, cons
 	int rc = 0;
 	*out = NULL;
 	if (source_url_is_local(url) && strncmp(url, "file://", 7)) {
-		abs = realpath(url, NULL);
-		if (!abs) {
-			char *alt = cbl_xasprintf("%s.git", url);
-			abs = realpath(alt, NULL);
-			free(alt);
-		}
-		if (!abs) {
+		if (source_url_local_path(url, &abs) < 0) {
 			rc = cbl_error_set(err, CBL_ENOENT, "repository not found: %s", disp);
 			goto out;
 		}
@@ -1009,18 +1000,71 @@ static int fetch_plan(fetch_ctx *c, git_repository *repo, git_remote *remote, co
 	return rc;
 }
 
+/* After the objects came: the local branch, the remote's tags setting, the
+ * checkout and (o->submodules) the submodules. */
+static int finish_repo(fetch_ctx *c, git_repository *repo, const git_oid *target, const char *branch,
+		       bool default_head, int level, cbl_error **err)
+{
+	int rc;
+	if (branch && (rc = setup_branch(c, repo, branch, default_head, err)) < 0)
+		return rc;
+	if (!c->o->tags && git_remote_set_autotag(repo, "origin", GIT_REMOTE_DOWNLOAD_TAGS_NONE) < 0)
+		return local_error(c, "cannot configure the remote", err);
+	if ((rc = checkout_detached(c, repo, target, err)) < 0)
+		return rc;
+	if (c->o->submodules && (rc = update_submodules(c, repo, level, err)) < 0)
+		return rc;
+	return 0;
+}
+
+/* A local source: its objects copied straight from its object database
+ * (source/local.c), no transport and no source cache (nothing to save). */
+static int fetch_local(fetch_ctx *c, git_repository *repo, const char *url, const char *version, int level,
+		       git_oid *out, cbl_error **err)
+{
+	git_remote *remote = NULL;
+	char *disp = source_url_display(url);
+	source_local_req rq = {.url = url, .disp = disp, .version = version, .depth = c->o->depth,
+			       .tags = c->o->tags, .progress = on_transfer, .payload = c};
+	source_local_result res = {0};
+	int rc;
+
+	if (c->o->object_cache_dir && *c->o->object_cache_dir) {
+		cache_state(c, level, SOURCE_CACHE_SKIPPED, "a local repository");
+		if (!level)
+			c->st.local = true;
+	}
+	progress_reset(c);
+	if ((rc = open_remote(c, repo, url, disp, &remote, err)) < 0 ||
+	    (rc = source_local_fetch(repo, &rq, &res, err)) < 0)
+		goto out;
+	progress_finish(c);
+	c->st.received_objects += res.objects;
+	c->st.received_bytes += res.bytes;
+	if ((rc = finish_repo(c, repo, &res.target, res.branch, res.default_head, level, err)) < 0)
+		goto out;
+	git_oid_cpy(out, &res.target);
+out:
+	source_local_result_release(&res);
+	git_remote_free(remote);
+	free(disp);
+	return rc;
+}
+
 /* Fetches url at version into the freshly initialised repo, checks it out
  * and (opts->submodules) its submodules. */
 static int fetch_repo(fetch_ctx *c, git_repository *repo, const char *url, const char *version, int level,
 		      git_oid *out, cbl_error **err)
 {
+	if (source_url_is_local(url))
+		return fetch_local(c, repo, url, version, level, out, err);
 	const source_git_opts *o = c->o;
 	git_remote *remote = NULL;
 	source_refs adv = {0};
 	source_plan p = {0};
 	char *disp = source_url_display(url);
 	int depth = o->depth, rc = 0;
-	int fetch_depth = source_url_is_local(url) || source_url_is_ssh(url) ? 0 : depth; /* see the top of this file */
+	int fetch_depth = source_url_is_ssh(url) ? 0 : depth; /* see the top of this file */
 	bool full = fetch_depth == 0, cut_done = false;
 	git_oid target;
 	repo_cache rcache = {0};
@@ -1036,15 +1080,7 @@ static int fetch_repo(fetch_ctx *c, git_repository *repo, const char *url, const
 		goto out;
 	if (full && depth > 0 && !cut_done && (rc = make_shallow(c, repo, &target, depth, err)) < 0)
 		goto out;
-	if (p.branch && (rc = setup_branch(c, repo, p.branch, p.default_head, err)) < 0)
-		goto out;
-	if (!o->tags && git_remote_set_autotag(repo, "origin", GIT_REMOTE_DOWNLOAD_TAGS_NONE) < 0) {
-		rc = local_error(c, "cannot configure the remote", err);
-		goto out;
-	}
-	if ((rc = checkout_detached(c, repo, &target, err)) < 0)
-		goto out;
-	if (o->submodules && (rc = update_submodules(c, repo, level, err)) < 0)
+	if ((rc = finish_repo(c, repo, &target, p.branch, p.default_head, level, err)) < 0)
 		goto out;
 	git_oid_cpy(out, &target);
 out:
@@ -1256,6 +1292,14 @@ char *source_git_cache_summary(const source_git_stats *s)
 			 s->received_objects, got);
 		break;
 	case SOURCE_CACHE_SKIPPED:
+		if (s->local) {
+			snprintf(line, sizeof(line),
+				 "Source cache: not used (a local repository: its objects are read directly); "
+				 "%u objects (%s) copied",
+				 s->received_objects, got);
+			break;
+		}
+		/* fall through */
 	default:
 		snprintf(line, sizeof(line), "Source cache: not used (%s); %u objects (%s) from the server", s->note,
 			 s->received_objects, got);

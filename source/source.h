@@ -95,6 +95,8 @@ typedef struct source_git_stats {
 	unsigned cached_objects;   /* objects the cache held for this fetch (0 without) */
 	source_cache_state cache;
 	char note[160];            /* why SKIPPED / REBUILT; "" otherwise */
+	bool local;                /* SKIPPED for a local repository: the objects were copied from
+				    * it directly (received_* say what was copied) */
 } source_git_stats;
 
 /* True for SSH URLs (ssh://, scp-like user@host:path): a depth-limited fetch

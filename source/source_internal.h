@@ -19,6 +19,7 @@
 #include <git2.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "source/source.h"
 #include "util/error.h"
@@ -45,6 +46,12 @@ bool source_url_scheme_is_http(const char *scheme);
 char *source_url_display(const char *url);
 /* A path or file:// (libgit2's local transport). */
 bool source_url_is_local(const char *url);
+/* The directory a local source names: a file:// URL's path (file:///p or
+ * file://localhost/p, percent-decoded, as libgit2 reads it), or a path made
+ * absolute (like git, "path" may name "path.git").  Returns 0 (*out: caller
+ * frees), or -1 (*out NULL): a path that does not exist, a file:// URL that
+ * names another host or no absolute path. */
+int source_url_local_path(const char *url, char **out);
 /* ssh://, git+ssh://, ssh+git:// or scp-like [user@]host:path. */
 bool source_url_is_ssh(const char *url);
 
@@ -122,6 +129,15 @@ bool source_oidset_add(source_oidset *s, const git_oid *o);
 bool source_oidset_has(const source_oidset *s, const git_oid *o);
 void source_oidset_release(source_oidset *s);
 
+/* A list of object ids in the order added.  Zero-initialised ({0}) is
+ * empty; release with source_oidlist_release. */
+typedef struct source_oidlist {
+	git_oid *v;
+	size_t n, cap;
+} source_oidlist;
+void source_oidlist_add(source_oidlist *l, const git_oid *o);
+void source_oidlist_release(source_oidlist *l);
+
 /* ------------------------------------------------------------ commits --- */
 
 /* The parents of commit id as its own text names them (no shallow grafts).
@@ -179,6 +195,79 @@ int source_shallow_write(const source_shallow *s, const char *gitdir, cbl_error 
  * Refreshes odb first (packs fetched since it was opened). */
 int source_shallow_window(git_odb *odb, const git_oid *tip, int depth, const source_shallow *roots,
 			  source_shallow *boundary, git_oid *commit_out, cbl_error **err);
+
+/* The same walk with more to say, and no refresh of odb.  All fields may
+ * be NULL (wo itself too). */
+typedef struct source_walk_opts {
+	const source_shallow *roots; /* as above */
+	/* commits another walk took already: this walk does not enter them
+	 * (they are present; they are neither listed nor on its boundary) */
+	const source_oidset *stop;
+	source_oidlist *commits; /* on 1: every commit of the window appended, tip first */
+	git_oid *missing;        /* on 0: the commit that is missing (tip or a parent) */
+} source_walk_opts;
+
+int source_shallow_walk(git_odb *odb, const git_oid *tip, int depth, const source_walk_opts *wo,
+			source_shallow *boundary, git_oid *commit_out, cbl_error **err);
+
+/* ---------------------------------------------------------- checkout --- */
+
+/* False when no checkout filter (CRLF conversion, ident) can apply to the
+ * files of commit in repo: no attributes file in its tree or outside it
+ * (info/attributes, core.attributesFile or the XDG default, the system's),
+ * and core.autocrlf and core.eol ask for no conversion.  The checkout may
+ * then set disable_filters (source/checkout.c says why).  True when in
+ * doubt (something could not be read). */
+bool source_checkout_needs_filters(git_repository *repo, const git_oid *commit);
+
+/* ----------------------------------------------------------- packs --- */
+
+/* Writes the objects ids (each once; read from odb, stored whole: no
+ * deltas) as one pack with its index into dir (a repository's
+ * objects/pack): pack-<sha>.pack, then pack-<sha>.idx, each renamed into
+ * place, read-only.  progress (may be NULL) is called every few objects
+ * with the objects and bytes written so far; a non-zero return stops the
+ * write.  *bytes_out (may be NULL): the pack's size.  On failure nothing
+ * is left in dir.  Errors: CBL_ENOENT "object X is missing" (*missing, may
+ * be NULL, says which), CBL_ESTOPPED (progress said so), CBL_EIO. */
+int source_pack_write(git_odb *odb, const source_oidlist *ids, const char *dir, git_indexer_progress_cb progress,
+		      void *payload, uint64_t *bytes_out, git_oid *missing, cbl_error **err);
+
+/* --------------------------------------------------- local sources --- */
+
+/* A local source (source_url_is_local) fetched without a transport. */
+typedef struct source_local_req {
+	const char *url;     /* a path or a file:// URL */
+	const char *disp;    /* the URL for messages */
+	const char *version; /* source_git_opts.version */
+	int depth;           /* 0 = all */
+	bool tags;           /* every tag too, each with its own window */
+	git_indexer_progress_cb progress; /* as for source_pack_write */
+	void *payload;
+} source_local_req;
+
+typedef struct source_local_result {
+	git_oid target;    /* the commit to check out */
+	char *branch;      /* a branch was asked for (refs/remotes/origin/<branch> made), else NULL */
+	bool default_head; /* the version was empty: the branch is the source's HEAD */
+	unsigned objects;  /* copied */
+	uint64_t bytes;    /* the pack's size */
+} source_local_result;
+
+void source_local_result_release(source_local_result *r);
+
+/* Copies into dst (a fresh repository) what a `git clone --depth N` of
+ * rq->version from the local repository rq->url gets, read straight from
+ * its object database (source/local.c says what and why): one pack, the
+ * ref asked for (a branch as refs/remotes/origin/<branch>; a tag, pull
+ * request or other ref under its own name; with tags every tag), and the
+ * shallow boundary.  HEAD, the local branch and the work tree are the
+ * caller's.  Errors as source_git_fetch's for a version or repository
+ * that does not resolve; CBL_EIO "the source repository URL lacks object X
+ * (needed for V at depth N)" for an object of the copied history that is
+ * missing (one outside it is never read); CBL_ESTOPPED when progress said
+ * so. */
+int source_local_fetch(git_repository *dst, const source_local_req *rq, source_local_result *res, cbl_error **err);
 
 /* ------------------------------------------------------- source cache --- */
 
