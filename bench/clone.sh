@@ -177,6 +177,7 @@ for i in $(seq "$N"); do
   if [ $((i % 2)) = 1 ]; then run_cbl; sync; run_git; else run_git; sync; run_cbl; fi
   sync
 done
+[ -n "${BENCH_VERBOSE:-}" ] && { echo "cbl: $(tr "\n" " " < "$work/lcbl")"; echo "git: $(tr "\n" " " < "$work/lgit")"; }
 c=$(median < "$work/lcbl"); g=$(median < "$work/lgit"); cr=$(median < "$work/lcbl_run")
 awk -v c="$c" -v g="$g" -v cr="$cr" -v n="$N" -v f="$LFILES" -v k="$LCOMMITS" -v o="$lobjects" -v t="$ltag" \
     -v go="$(cat "$work/lgit_objects")" 'BEGIN {

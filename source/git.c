@@ -57,6 +57,8 @@
 #include <errno.h>
 #include <git2.h>
 #include <git2/sys/errors.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -666,16 +668,25 @@ out:
 	return rc;
 }
 
-static int checkout_detached(fetch_ctx *c, git_repository *repo, const git_oid *oid, cbl_error **err)
+/* HEAD detached at oid and its tree checked out: by source_checkout_fast
+ * when no filter can apply (several threads; alternate: another objects
+ * directory to read from, or NULL), else by libgit2. */
+static int checkout_detached(fetch_ctx *c, git_repository *repo, const git_oid *oid, const char *alternate,
+			     cbl_error **err)
 {
 	git_checkout_options co = GIT_CHECKOUT_OPTIONS_INIT;
 	co.checkout_strategy = GIT_CHECKOUT_FORCE;
 	co.progress_cb = on_checkout;
 	co.progress_payload = c;
-	co.disable_filters = !source_checkout_needs_filters(repo, oid);
 	progress_reset(c);
 	if (git_repository_set_head_detached(repo, oid) < 0)
 		return local_error(c, "cannot set HEAD", err);
+	if (!source_checkout_needs_filters(repo, oid)) {
+		int r = source_checkout_fast(repo, oid, alternate, on_checkout, c, err);
+		if (r <= 0)
+			return r;
+		co.disable_filters = 1;
+	}
 	if (git_checkout_head(repo, &co) < 0)
 		return local_error(c, "checkout failed", err);
 	return 0;
@@ -1000,21 +1011,85 @@ static int fetch_plan(fetch_ctx *c, git_repository *repo, git_remote *remote, co
 	return rc;
 }
 
-/* After the objects came: the local branch, the remote's tags setting, the
- * checkout and (o->submodules) the submodules. */
+/* After the objects came (or could be read): the local branch, the
+ * remote's tags setting and the checkout. */
 static int finish_repo(fetch_ctx *c, git_repository *repo, const git_oid *target, const char *branch,
-		       bool default_head, int level, cbl_error **err)
+		       bool default_head, const char *alternate, cbl_error **err)
 {
 	int rc;
 	if (branch && (rc = setup_branch(c, repo, branch, default_head, err)) < 0)
 		return rc;
 	if (!c->o->tags && git_remote_set_autotag(repo, "origin", GIT_REMOTE_DOWNLOAD_TAGS_NONE) < 0)
 		return local_error(c, "cannot configure the remote", err);
-	if ((rc = checkout_detached(c, repo, target, err)) < 0)
-		return rc;
-	if (c->o->submodules && (rc = update_submodules(c, repo, level, err)) < 0)
-		return rc;
-	return 0;
+	return checkout_detached(c, repo, target, alternate, err);
+}
+
+/* The pack of a local source, written on a thread of its own while the
+ * checkout reads the same objects from the source (an alternate of the
+ * clone's object database, in memory only): the copy's CPU time and the
+ * checkout's file creation overlap, as upload-pack and index-pack run
+ * beside each other in `git clone`.  The thread calls no user callback. */
+typedef struct pack_thread {
+	source_local *lf;
+	const char *gitdir;
+	atomic_bool stop;
+	uint64_t bytes;
+	cbl_error *err;
+	int rc;
+} pack_thread;
+
+static int pack_thread_progress(const git_indexer_progress *s, void *payload)
+{
+	(void)s;
+	return atomic_load(&((pack_thread *)payload)->stop) ? -1 : 0;
+}
+
+static void *pack_thread_main(void *arg)
+{
+	pack_thread *pt = arg;
+	pt->rc = source_local_write(pt->lf, pt->gitdir, pack_thread_progress, pt, &pt->bytes, &pt->err);
+	return NULL;
+}
+
+/* The refs and the checkout, reading the objects from the source while
+ * the pack is written (pack_thread); the pack's failure is the fetch's. */
+static int local_copy(fetch_ctx *c, git_repository *repo, source_local *lf, const source_local_result *res,
+		      uint64_t *bytes, cbl_error **err)
+{
+	pack_thread pt = {.lf = lf, .gitdir = git_repository_path(repo)};
+	git_odb *odb = NULL;
+	pthread_t th;
+	bool threaded = false;
+	int rc = 0;
+
+	atomic_init(&pt.stop, false);
+	if (git_repository_odb(&odb, repo) < 0 || git_odb_add_disk_alternate(odb, source_local_objects_dir(lf)) < 0) {
+		rc = local_error(c, "cannot read the source's objects", err);
+		goto out;
+	}
+	threaded = (git_libgit2_features() & GIT_FEATURE_THREADS) && pthread_create(&th, NULL, pack_thread_main, &pt) == 0;
+	if (!threaded)
+		pack_thread_main(&pt);
+	if ((rc = source_local_refs(lf, repo, err)) == 0)
+		rc = finish_repo(c, repo, &res->target, res->branch, res->default_head, source_local_objects_dir(lf),
+				 err);
+	if (threaded) {
+		if (rc)
+			atomic_store(&pt.stop, true);
+		pthread_join(th, NULL);
+	}
+	if (!rc && pt.rc) {
+		rc = pt.rc;
+		if (err && !*err) {
+			*err = pt.err;
+			pt.err = NULL;
+		}
+	}
+	*bytes = pt.bytes;
+out:
+	cbl_error_free(pt.err);
+	git_odb_free(odb);
+	return rc;
 }
 
 /* A local source: its objects copied straight from its object database
@@ -1023,10 +1098,11 @@ static int fetch_local(fetch_ctx *c, git_repository *repo, const char *url, cons
 		       git_oid *out, cbl_error **err)
 {
 	git_remote *remote = NULL;
+	source_local *lf = NULL;
 	char *disp = source_url_display(url);
-	source_local_req rq = {.url = url, .disp = disp, .version = version, .depth = c->o->depth,
-			       .tags = c->o->tags, .progress = on_transfer, .payload = c};
+	source_local_req rq = {.url = url, .disp = disp, .version = version, .depth = c->o->depth, .tags = c->o->tags};
 	source_local_result res = {0};
+	uint64_t bytes = 0;
 	int rc;
 
 	if (c->o->object_cache_dir && *c->o->object_cache_dir) {
@@ -1034,17 +1110,21 @@ static int fetch_local(fetch_ctx *c, git_repository *repo, const char *url, cons
 		if (!level)
 			c->st.local = true;
 	}
-	progress_reset(c);
 	if ((rc = open_remote(c, repo, url, disp, &remote, err)) < 0 ||
-	    (rc = source_local_fetch(repo, &rq, &res, err)) < 0)
+	    (rc = source_local_open(&lf, &rq, &res, err)) < 0 || (rc = local_copy(c, repo, lf, &res, &bytes, err)) < 0)
 		goto out;
-	progress_finish(c);
+	{
+		char size[32];
+		human_bytes(size, sizeof(size), (double)bytes);
+		emitf(c, "Copying objects: 100%% (%u/%u), %s, done.", res.objects, res.objects, size);
+	}
 	c->st.received_objects += res.objects;
-	c->st.received_bytes += res.bytes;
-	if ((rc = finish_repo(c, repo, &res.target, res.branch, res.default_head, level, err)) < 0)
+	c->st.received_bytes += bytes;
+	if (c->o->submodules && (rc = update_submodules(c, repo, level, err)) < 0)
 		goto out;
 	git_oid_cpy(out, &res.target);
 out:
+	source_local_free(lf);
 	source_local_result_release(&res);
 	git_remote_free(remote);
 	free(disp);
@@ -1080,7 +1160,9 @@ static int fetch_repo(fetch_ctx *c, git_repository *repo, const char *url, const
 		goto out;
 	if (full && depth > 0 && !cut_done && (rc = make_shallow(c, repo, &target, depth, err)) < 0)
 		goto out;
-	if ((rc = finish_repo(c, repo, &target, p.branch, p.default_head, level, err)) < 0)
+	if ((rc = finish_repo(c, repo, &target, p.branch, p.default_head, NULL, err)) < 0)
+		goto out;
+	if (o->submodules && (rc = update_submodules(c, repo, level, err)) < 0)
 		goto out;
 	git_oid_cpy(out, &target);
 out:

@@ -45,7 +45,7 @@
 /* trees nested deeper than this are damage (git's paths end long before) */
 #define MAX_TREE_DEPTH 4096
 
-typedef struct local_fetch {
+struct source_local {
 	const source_local_req *rq;
 	git_repository *src;
 	git_odb *odb;
@@ -57,7 +57,10 @@ typedef struct local_fetch {
 	source_oidlist objects;  /* the pack's objects, each once */
 	source_oidlist commits;  /* the commits whose trees are to be listed */
 	source_refs made;        /* the refs the clone gets */
-} local_fetch;
+	char *objects_dir;       /* the source's */
+};
+
+typedef source_local local_fetch;
 
 static const char *gmsg(void)
 {
@@ -412,40 +415,93 @@ static int add_contents(local_fetch *lf, cbl_error **err)
 
 /* ------------------------------------------------------------- clone --- */
 
-static int write_clone(local_fetch *lf, git_repository *dst, source_local_result *res, cbl_error **err)
+void source_local_free(source_local *lf)
 {
-	const char *gitdir = git_repository_path(dst);
-	char *dir = cbl_path_join(gitdir, "objects/pack"), *log = cbl_xasprintf("clone: from %s", lf->rq->disp);
-	git_odb *dodb = NULL;
-	git_oid missing;
-	int rc = cbl_mkdir_p(dir, 0777, err);
-	if (rc < 0)
+	if (!lf)
+		return;
+	source_refs_release(&lf->made);
+	source_oidlist_release(&lf->commits);
+	source_oidlist_release(&lf->objects);
+	source_oidset_release(&lf->have);
+	source_shallow_release(&lf->boundary);
+	source_shallow_release(&lf->roots);
+	source_plan_release(&lf->plan);
+	source_refs_release(&lf->refs);
+	git_odb_free(lf->odb);
+	git_repository_free(lf->src);
+	free(lf->objects_dir);
+	free(lf);
+}
+
+int source_local_open(source_local **out, const source_local_req *rq, source_local_result *res, cbl_error **err)
+{
+	source_local *lf = cbl_xcalloc(1, sizeof(*lf));
+	git_oid tip;
+	int rc;
+
+	*out = NULL;
+	memset(res, 0, sizeof(*res));
+	lf->rq = rq;
+	if ((rc = open_source(lf, err)) < 0 || (rc = list_refs(lf, err)) < 0 ||
+	    (rc = source_plan_resolve(&lf->refs, rq->version, rq->disp, &lf->plan, err)) < 0 ||
+	    (rc = plan_target(lf, &res->target, &tip, err)) < 0 || (rc = add_window(lf, &res->target, true, err)) < 0)
 		goto out;
-	rc = source_pack_write(lf->odb, &lf->objects, dir, lf->rq->progress, lf->rq->payload, &res->bytes, &missing,
-			       err);
-	if (rc == CBL_ENOENT)
-		rc = missing_object(lf, &missing, err);
-	if (rc < 0)
+	if (!git_oid_equal(&tip, &res->target) && (rc = add_branch_path(lf, &tip, &res->target, err)) < 0)
 		goto out;
+	if (rq->tags && (rc = add_tags(lf, err)) < 0)
+		goto out;
+	/* the source's own shallow roots the clone gets stay roots */
+	for (size_t i = 0; i < lf->commits.n; i++)
+		if (source_shallow_has(&lf->roots, &lf->commits.v[i]))
+			source_shallow_add(&lf->boundary, &lf->commits.v[i]);
+	if ((rc = add_contents(lf, err)) < 0)
+		goto out;
+	if (lf->plan.branch)
+		res->branch = cbl_xstrdup(lf->plan.branch);
+	res->default_head = lf->plan.default_head;
 	res->objects = (unsigned)lf->objects.n;
-	if (git_repository_odb(&dodb, dst) < 0 || git_odb_refresh(dodb) < 0) {
-		rc = cbl_error_set(err, CBL_EIO, "cannot open the clone's objects: %s", gmsg());
-		goto out;
-	}
-	for (size_t i = 0; i < lf->made.n; i++) {
+	lf->objects_dir = cbl_path_join(git_repository_commondir(lf->src), "objects");
+out:
+	if (rc < 0)
+		source_local_free(lf);
+	else
+		*out = lf;
+	return rc;
+}
+
+const char *source_local_objects_dir(const source_local *lf)
+{
+	return lf->objects_dir;
+}
+
+int source_local_refs(source_local *lf, git_repository *dst, cbl_error **err)
+{
+	char *log = cbl_xasprintf("clone: from %s", lf->rq->disp);
+	int rc = 0;
+	for (size_t i = 0; i < lf->made.n && !rc; i++) {
 		git_reference *r = NULL;
-		if (git_reference_create(&r, dst, lf->made.v[i].name, &lf->made.v[i].oid, 1, log) < 0) {
+		if (git_reference_create(&r, dst, lf->made.v[i].name, &lf->made.v[i].oid, 1, log) < 0)
 			rc = cbl_error_set(err, CBL_EIO, "cannot create %s in the clone: %s", lf->made.v[i].name,
 					   gmsg());
-			goto out;
-		}
 		git_reference_free(r);
 	}
-	rc = source_shallow_write(&lf->boundary, gitdir, err);
-out:
-	git_odb_free(dodb);
-	free(dir);
+	if (!rc)
+		rc = source_shallow_write(&lf->boundary, git_repository_path(dst), err);
 	free(log);
+	return rc;
+}
+
+int source_local_write(source_local *lf, const char *gitdir, git_indexer_progress_cb progress, void *payload,
+		       uint64_t *bytes, cbl_error **err)
+{
+	char *dir = cbl_path_join(gitdir, "objects/pack");
+	git_oid missing;
+	int rc = cbl_mkdir_p(dir, 0777, err);
+	if (rc == 0)
+		rc = source_pack_write(lf->odb, &lf->objects, dir, progress, payload, bytes, &missing, err);
+	if (rc == CBL_ENOENT)
+		rc = missing_object(lf, &missing, err);
+	free(dir);
 	return rc;
 }
 
@@ -453,42 +509,4 @@ void source_local_result_release(source_local_result *r)
 {
 	free(r->branch);
 	memset(r, 0, sizeof(*r));
-}
-
-int source_local_fetch(git_repository *dst, const source_local_req *rq, source_local_result *res, cbl_error **err)
-{
-	local_fetch lf = {.rq = rq};
-	git_oid tip;
-	int rc;
-
-	memset(res, 0, sizeof(*res));
-	if ((rc = open_source(&lf, err)) < 0 || (rc = list_refs(&lf, err)) < 0 ||
-	    (rc = source_plan_resolve(&lf.refs, rq->version, rq->disp, &lf.plan, err)) < 0 ||
-	    (rc = plan_target(&lf, &res->target, &tip, err)) < 0 || (rc = add_window(&lf, &res->target, true, err)) < 0)
-		goto out;
-	if (!git_oid_equal(&tip, &res->target) && (rc = add_branch_path(&lf, &tip, &res->target, err)) < 0)
-		goto out;
-	if (rq->tags && (rc = add_tags(&lf, err)) < 0)
-		goto out;
-	/* the source's own shallow roots the clone gets stay roots */
-	for (size_t i = 0; i < lf.commits.n; i++)
-		if (source_shallow_has(&lf.roots, &lf.commits.v[i]))
-			source_shallow_add(&lf.boundary, &lf.commits.v[i]);
-	if ((rc = add_contents(&lf, err)) < 0 || (rc = write_clone(&lf, dst, res, err)) < 0)
-		goto out;
-	if (lf.plan.branch)
-		res->branch = cbl_xstrdup(lf.plan.branch);
-	res->default_head = lf.plan.default_head;
-out:
-	source_refs_release(&lf.made);
-	source_oidlist_release(&lf.commits);
-	source_oidlist_release(&lf.objects);
-	source_oidset_release(&lf.have);
-	source_shallow_release(&lf.boundary);
-	source_shallow_release(&lf.roots);
-	source_plan_release(&lf.plan);
-	source_refs_release(&lf.refs);
-	git_odb_free(lf.odb);
-	git_repository_free(lf.src);
-	return rc;
 }

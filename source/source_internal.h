@@ -220,6 +220,19 @@ int source_shallow_walk(git_odb *odb, const git_oid *tip, int depth, const sourc
  * doubt (something could not be read). */
 bool source_checkout_needs_filters(git_repository *repo, const git_oid *commit);
 
+/* Checks commit out into repo's empty work tree, files created by a few
+ * threads, then writes the index (with the files' stat data): what
+ * git_checkout_head (GIT_CHECKOUT_FORCE) leaves in an empty work tree.
+ * Only when source_checkout_needs_filters said false.  HEAD is the
+ * caller's.  alternate (may be NULL): another objects directory to read
+ * from (a local source's, while its pack is written).  progress (may be
+ * NULL) runs on the calling thread (path NULL).  Returns 0; 1 when the tree
+ * holds something left to libgit2's checkout (a name it would refuse or
+ * treat specially, an odd mode), with nothing written; <0 (CBL_EIO) when
+ * a file cannot be written or an object read. */
+int source_checkout_fast(git_repository *repo, const git_oid *commit, const char *alternate,
+			 git_checkout_progress_cb progress, void *payload, cbl_error **err);
+
 /* ----------------------------------------------------------- packs --- */
 
 /* Writes the objects ids (each once; read from odb, stored whole: no
@@ -242,32 +255,46 @@ typedef struct source_local_req {
 	const char *version; /* source_git_opts.version */
 	int depth;           /* 0 = all */
 	bool tags;           /* every tag too, each with its own window */
-	git_indexer_progress_cb progress; /* as for source_pack_write */
-	void *payload;
 } source_local_req;
 
 typedef struct source_local_result {
 	git_oid target;    /* the commit to check out */
 	char *branch;      /* a branch was asked for (refs/remotes/origin/<branch> made), else NULL */
 	bool default_head; /* the version was empty: the branch is the source's HEAD */
-	unsigned objects;  /* copied */
-	uint64_t bytes;    /* the pack's size */
+	unsigned objects;  /* to copy */
 } source_local_result;
 
 void source_local_result_release(source_local_result *r);
 
-/* Copies into dst (a fresh repository) what a `git clone --depth N` of
- * rq->version from the local repository rq->url gets, read straight from
- * its object database (source/local.c says what and why): one pack, the
- * ref asked for (a branch as refs/remotes/origin/<branch>; a tag, pull
- * request or other ref under its own name; with tags every tag), and the
- * shallow boundary.  HEAD, the local branch and the work tree are the
- * caller's.  Errors as source_git_fetch's for a version or repository
- * that does not resolve; CBL_EIO "the source repository URL lacks object X
- * (needed for V at depth N)" for an object of the copied history that is
- * missing (one outside it is never read); CBL_ESTOPPED when progress said
- * so. */
-int source_local_fetch(git_repository *dst, const source_local_req *rq, source_local_result *res, cbl_error **err);
+/* What a `git clone --depth N` of rq->version from the local repository
+ * rq->url gets, read straight from its object database (source/local.c
+ * says what and why), in three steps: source_local_open resolves the
+ * version and lists the objects (nothing written); source_local_refs gives
+ * the clone dst the ref asked for (a branch as refs/remotes/origin/
+ * <branch>; a tag, pull request or other ref under its own name; with tags
+ * every tag) and the shallow boundary, once dst can read the objects (the
+ * pack written, or the source's objects directory added to dst's object
+ * database as an alternate: source_local_objects_dir, borrowed);
+ * source_local_write writes the pack into <gitdir>/objects/pack.  HEAD,
+ * the local branch and the work tree are the caller's.
+ *
+ * Thread safety: source_local_write touches only lf and files, and may run
+ * on another thread while the caller uses dst (libgit2 objects are not
+ * shared); nothing else may use lf meanwhile.
+ *
+ * Errors: as source_git_fetch's for a version or repository that does not
+ * resolve; CBL_EIO "the source repository URL lacks object X (needed for V
+ * at depth N)" for an object of the copied history that is missing (one
+ * outside it is never read); CBL_ESTOPPED when progress said so. */
+typedef struct source_local source_local;
+
+int source_local_open(source_local **out, const source_local_req *rq, source_local_result *res, cbl_error **err);
+const char *source_local_objects_dir(const source_local *lf);
+int source_local_refs(source_local *lf, git_repository *dst, cbl_error **err);
+/* progress as for source_pack_write; *bytes (may be NULL): the pack's size */
+int source_local_write(source_local *lf, const char *gitdir, git_indexer_progress_cb progress, void *payload,
+		       uint64_t *bytes, cbl_error **err);
+void source_local_free(source_local *lf);
 
 /* ------------------------------------------------------- source cache --- */
 
