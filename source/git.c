@@ -19,14 +19,14 @@
  * and matches no advertised tip, all branches and tags are fetched in full and
  * the commit looked up; the result is then cut to `depth` (make_shallow).
  *
- * Local sources (paths, file://): libgit2's local transport refuses shallow
- * fetches ("shallow fetch is not supported by the local transport") and copies
- * every object reachable from the source's refs.  So a local source is fetched
- * in full and then made shallow the way git itself records shallowness: the
- * commits at the depth boundary that have parents are written to
- * .git/shallow.  git (and libgit2) then treat them as parentless, so
- * `git log` shows exactly `depth` commits and `git fsck` is clean; the extra
- * objects stay in the pack (they cost disk space, not correctness).
+ * Local sources (paths, file://) go through no transport (libgit2's local
+ * one refuses shallow fetches and copies every object of every ref): the
+ * source's object database is read directly and only the requested ref's
+ * depth window is copied, as one pack written on a thread of its own while
+ * the checkout reads the same objects from the source (source/local.c,
+ * fetch_local below).  A checkout into the fresh work tree creates its files
+ * with a few threads when no filter can apply (source/checkout.c), for every
+ * source.
  *
  * HEAD is detached at the commit, like CodeBuild's checkout ("HEAD detached at
  * ..."), and for a branch the local branch is also created with its upstream,

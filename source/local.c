@@ -1,7 +1,7 @@
 /* source/local.c - local git sources (a path or a file:// URL) without a
  * transport: the source repository's object database is read directly, and
- * only what the clone needs is copied (source_local_fetch in
- * source/source_internal.h; git.c then checks it out).
+ * only what the clone needs is copied (source_local_open & co. in
+ * source/source_internal.h; git.c drives them and checks the result out).
  *
  * Why not libgit2's local transport: it refuses shallow fetches and copies
  * every object reachable from every ref of the source, so a depth-1 clone of
@@ -20,7 +20,8 @@
  * with `tags`, each tag and its own window (stopping where it meets what is
  * copied already).  One pack holds them (source/pack.c).  An object missing
  * outside that set is never looked at; one missing inside it is an error
- * naming it.
+ * naming it, found before anything is written (blobs are looked up, not
+ * read, until the copy).
  *
  * Refs are read from the source the way the local transport advertised
  * them (HEAD with its target, every ref resolved), so a version resolves
@@ -393,6 +394,17 @@ static int add_tree(local_fetch *lf, const git_oid *tree, int level, cbl_error *
 	return rc;
 }
 
+/* Every listed object is there (its index entry or loose file; blobs are
+ * not read before the copy): a missing one is named before anything is
+ * written, whichever of the copy and the checkout would meet it first. */
+static int check_present(local_fetch *lf, cbl_error **err)
+{
+	for (size_t i = 0; i < lf->objects.n; i++)
+		if (!git_odb_exists_ext(lf->odb, &lf->objects.v[i], GIT_ODB_LOOKUP_NO_REFRESH))
+			return missing_object(lf, &lf->objects.v[i], err);
+	return 0;
+}
+
 static int add_contents(local_fetch *lf, cbl_error **err)
 {
 	for (size_t i = 0; i < lf->commits.n; i++) {
@@ -454,7 +466,7 @@ int source_local_open(source_local **out, const source_local_req *rq, source_loc
 	for (size_t i = 0; i < lf->commits.n; i++)
 		if (source_shallow_has(&lf->roots, &lf->commits.v[i]))
 			source_shallow_add(&lf->boundary, &lf->commits.v[i]);
-	if ((rc = add_contents(lf, err)) < 0)
+	if ((rc = add_contents(lf, err)) < 0 || (rc = check_present(lf, err)) < 0)
 		goto out;
 	if (lf->plan.branch)
 		res->branch = cbl_xstrdup(lf->plan.branch);

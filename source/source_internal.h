@@ -44,7 +44,7 @@ bool source_url_scheme_is_http(const char *scheme);
 /* The URL for messages: a password (and for http(s), where a token is often
  * given as the user name, the whole user part) becomes "***".  Caller frees. */
 char *source_url_display(const char *url);
-/* A path or file:// (libgit2's local transport). */
+/* A path or file:// (read directly: source/local.c). */
 bool source_url_is_local(const char *url);
 /* The directory a local source names: a file:// URL's path (file:///p or
  * file://localhost/p, percent-decoded, as libgit2 reads it), or a path made
