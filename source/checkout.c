@@ -394,6 +394,21 @@ static unsigned co_workers(size_t n)
 	return w ? (unsigned)w : 1;
 }
 
+/* core.symlinks is not false (libgit2 sets it false at init where the
+ * filesystem cannot link; its checkout then writes links as files). */
+static bool symlinks_wanted(git_repository *repo)
+{
+	git_config *cfg = NULL;
+	int b = 1, g = git_repository_config_snapshot(&cfg, repo);
+	if (g == 0)
+		g = git_config_get_bool(&b, cfg, "core.symlinks");
+	if (g < 0 && g != GIT_ENOTFOUND)
+		b = 0; /* unreadable: libgit2's checkout decides */
+	git_error_clear();
+	git_config_free(cfg);
+	return b != 0;
+}
+
 /* Runs the workers (this thread is one of them). */
 static void co_run(co_job *j, git_checkout_progress_cb progress, void *payload)
 {
@@ -422,7 +437,8 @@ int source_checkout_fast(git_repository *repo, const git_oid *commit, const char
 	atomic_init(&j.done, 0);
 	atomic_init(&j.failed, false);
 	pthread_mutex_init(&j.lock, NULL);
-	if (!workdir || git_commit_lookup(&cm, repo, commit) < 0 || git_commit_tree(&tree, cm) < 0) {
+	if (!workdir || !symlinks_wanted(repo) || git_commit_lookup(&cm, repo, commit) < 0 ||
+	    git_commit_tree(&tree, cm) < 0) {
 		git_error_clear();
 		goto out; /* libgit2's checkout says what is wrong */
 	}
