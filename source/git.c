@@ -2,7 +2,7 @@
  *
  * Shape of a fetch, per repository (the top-level one and each submodule):
  *   init an empty repository, add remote "origin", connect once and read the
- *   advertised refs, decide what to fetch from `version` (resolve_version),
+ *   advertised refs, decide what to fetch from `version` (source_plan_resolve),
  *   fetch only that refspec with `depth`, then detach HEAD at the commit and
  *   check it out, then the submodules, recursively.
  *
@@ -19,14 +19,14 @@
  * and matches no advertised tip, all branches and tags are fetched in full and
  * the commit looked up; the result is then cut to `depth` (make_shallow).
  *
- * Local sources (paths, file://): libgit2's local transport refuses shallow
- * fetches ("shallow fetch is not supported by the local transport") and copies
- * every object reachable from the source's refs.  So a local source is fetched
- * in full and then made shallow the way git itself records shallowness: the
- * commits at the depth boundary that have parents are written to
- * .git/shallow.  git (and libgit2) then treat them as parentless, so
- * `git log` shows exactly `depth` commits and `git fsck` is clean; the extra
- * objects stay in the pack (they cost disk space, not correctness).
+ * Local sources (paths, file://) go through no transport (libgit2's local
+ * one refuses shallow fetches and copies every object of every ref): the
+ * source's object database is read directly and only the requested ref's
+ * depth window is copied, as one pack written on a thread of its own while
+ * the checkout reads the same objects from the source (source/local.c,
+ * fetch_local below).  A checkout into the fresh work tree creates its files
+ * with a few threads when no filter can apply (source/checkout.c), for every
+ * source.
  *
  * HEAD is detached at the commit, like CodeBuild's checkout ("HEAD detached at
  * ..."), and for a branch the local branch is also created with its upstream,
@@ -53,11 +53,12 @@
 #include "util/strv.h"
 #include "util/time.h"
 
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <git2.h>
 #include <git2/sys/errors.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -69,7 +70,6 @@
 #include "util/banned.h"
 
 #define PROGRESS_INTERVAL_US 100000
-#define MIN_ABBREV 7
 #define MAX_SUBMODULE_NESTING 16
 
 /* why SSH sources are fetched whole and cut: source_url_is_ssh (url.c) */
@@ -404,200 +404,6 @@ static int local_error(fetch_ctx *c, const char *what, cbl_error **err)
 	return rc;
 }
 
-/* ------------------------------------------------------ advertised refs --- */
-
-typedef struct adv_ref {
-	char *name;
-	git_oid oid;
-} adv_ref;
-
-typedef struct adv_list {
-	adv_ref *v;
-	size_t n, cap;
-	char *default_branch; /* "refs/heads/main" or NULL */
-	bool has_head;
-	git_oid head;
-} adv_list;
-
-static void adv_release(adv_list *a)
-{
-	for (size_t i = 0; i < a->n; i++)
-		free(a->v[i].name);
-	free(a->v);
-	free(a->default_branch);
-	memset(a, 0, sizeof(*a));
-}
-
-static const adv_ref *adv_find(const adv_list *a, const char *name)
-{
-	for (size_t i = 0; i < a->n; i++)
-		if (!strcmp(a->v[i].name, name))
-			return &a->v[i];
-	return NULL;
-}
-
-static bool is_hex(const char *s, size_t min, size_t max)
-{
-	size_t n = strlen(s);
-	if (n < min || n > max)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!isxdigit((unsigned char)s[i]))
-			return false;
-	return true;
-}
-
-/* ---------------------------------------------------------- resolving --- */
-
-typedef enum plan_kind { PLAN_BRANCH, PLAN_TAG, PLAN_REF, PLAN_COMMIT } plan_kind;
-
-typedef struct plan {
-	plan_kind kind;
-	char *ref;         /* remote ref to fetch; NULL for a bare commit */
-	char *branch;      /* short name: PLAN_BRANCH, or PLAN_COMMIT from "branch^{SHA}" */
-	char *sha;         /* PLAN_COMMIT: the commit, lower-case hex, maybe abbreviated */
-	bool default_head; /* version was empty: also set refs/remotes/origin/HEAD */
-} plan;
-
-static void plan_release(plan *p)
-{
-	free(p->ref);
-	free(p->branch);
-	free(p->sha);
-	memset(p, 0, sizeof(*p));
-}
-
-static char *lower_str(const char *s)
-{
-	char *r = cbl_xstrdup(s);
-	for (char *p = r; *p; p++)
-		*p = (char)tolower((unsigned char)*p);
-	return r;
-}
-
-static int ref_not_found(const char *ref, const char *disp, cbl_error **err)
-{
-	return cbl_error_set(err, CBL_ENOENT, "reference not found: %s in %s", ref, disp);
-}
-
-static void plan_for_ref(plan *p, const char *ref)
-{
-	p->ref = cbl_xstrdup(ref);
-	if (!strncmp(ref, "refs/heads/", 11)) {
-		p->kind = PLAN_BRANCH;
-		p->branch = cbl_xstrdup(ref + 11);
-	} else if (!strncmp(ref, "refs/tags/", 10)) {
-		p->kind = PLAN_TAG;
-	} else {
-		p->kind = PLAN_REF;
-	}
-}
-
-static bool is_pr_number(const char *s)
-{
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (!isdigit((unsigned char)*s))
-			return false;
-	return true;
-}
-
-static int resolve_version(const adv_list *a, const char *version, const char *disp, plan *p,
-			   cbl_error **err)
-{
-	int rc = 0;
-	char *tmp = NULL;
-	memset(p, 0, sizeof(*p));
-
-	if (!version || !*version || !strcmp(version, "HEAD")) {
-		if (a->default_branch && !strncmp(a->default_branch, "refs/heads/", 11) &&
-		    adv_find(a, a->default_branch)) {
-			plan_for_ref(p, a->default_branch);
-			p->default_head = true;
-		} else if (a->has_head) {
-			char hex[GIT_OID_MAX_HEXSIZE + 1];
-			git_oid_tostr(hex, sizeof(hex), &a->head);
-			p->kind = PLAN_COMMIT;
-			p->sha = cbl_xstrdup(hex);
-		} else if (!a->n) {
-			rc = cbl_error_set(err, CBL_ENOENT, "repository is empty: %s", disp);
-		} else {
-			rc = ref_not_found("HEAD", disp, err);
-		}
-		goto out;
-	}
-
-	/* CodeBuild's "branch^{SHA}" */
-	size_t vl = strlen(version);
-	const char *caret = strstr(version, "^{");
-	if (caret && caret != version && vl > 3 && version[vl - 1] == '}') {
-		char *branch = cbl_xstrndup(version, (size_t)(caret - version));
-		char *sha = cbl_xstrndup(caret + 2, (size_t)(version + vl - 1 - (caret + 2)));
-		if (!is_hex(sha, MIN_ABBREV, GIT_OID_SHA1_HEXSIZE)) {
-			rc = cbl_error_set(err, CBL_EINVAL,
-					   "invalid source version '%s': expected branch^{commit SHA}", version);
-			free(branch);
-			free(sha);
-			goto out;
-		}
-		p->kind = PLAN_COMMIT;
-		p->branch = cbl_xstrdup(!strncmp(branch, "refs/heads/", 11) ? branch + 11 : branch);
-		p->ref = cbl_xasprintf("refs/heads/%s", p->branch);
-		p->sha = lower_str(sha);
-		free(branch);
-		free(sha);
-		if (!adv_find(a, p->ref))
-			rc = ref_not_found(p->ref, disp, err);
-		goto out;
-	}
-
-	if (!strncmp(version, "pr/", 3) && is_pr_number(version + 3)) {
-		tmp = cbl_xasprintf("refs/pull/%s/head", version + 3);
-		if (!adv_find(a, tmp)) {
-			rc = ref_not_found(tmp, disp, err);
-			goto out;
-		}
-		plan_for_ref(p, tmp);
-		goto out;
-	}
-
-	if (!strncmp(version, "refs/", 5)) {
-		if (!adv_find(a, version)) {
-			rc = ref_not_found(version, disp, err);
-			goto out;
-		}
-		plan_for_ref(p, version);
-		goto out;
-	}
-
-	/* A name: a branch first, then a tag (git clone --branch), then a commit. */
-	tmp = cbl_xasprintf("refs/heads/%s", version);
-	if (adv_find(a, tmp)) {
-		plan_for_ref(p, tmp);
-		goto out;
-	}
-	free(tmp);
-	tmp = cbl_xasprintf("refs/tags/%s", version);
-	if (adv_find(a, tmp)) {
-		plan_for_ref(p, tmp);
-		goto out;
-	}
-	if (is_hex(version, MIN_ABBREV, GIT_OID_SHA1_HEXSIZE)) {
-		p->kind = PLAN_COMMIT;
-		p->sha = lower_str(version);
-		goto out;
-	}
-	free(tmp);
-	tmp = cbl_xasprintf("refs/heads/%s", version);
-	rc = ref_not_found(tmp, disp, err);
-out:
-	free(tmp);
-	if (rc)
-		plan_release(p);
-	return rc;
-}
-
 /* ------------------------------------------------------------ shallow --- */
 
 /* Cuts the history of `tip` to `depth` commits the way a shallow fetch
@@ -713,7 +519,7 @@ static int lookup_commit_prefix(git_repository *repo, const char *sha, const cha
 }
 
 /* The unique advertised tip (peeled tags included) whose id starts with sha. */
-static bool adv_unique_prefix(const adv_list *a, const char *sha, git_oid *out)
+static bool adv_unique_prefix(const source_refs *a, const char *sha, git_oid *out)
 {
 	size_t len = strlen(sha);
 	bool found = false;
@@ -733,11 +539,11 @@ static bool adv_unique_prefix(const adv_list *a, const char *sha, git_oid *out)
 /* "branch^{SHA}": when SHA is the branch's tip a shallow fetch of the branch
  * is enough; otherwise the branch's whole history is fetched to prove SHA is
  * on it (and cut to depth afterwards: *full). */
-static int fetch_commit_on_branch(fetch_ctx *c, git_repository *repo, git_remote *remote, const adv_list *adv,
-				  const plan *p, int fetch_depth, const char *disp, git_oid *target, bool *full,
+static int fetch_commit_on_branch(fetch_ctx *c, git_repository *repo, git_remote *remote, const source_refs *adv,
+				  const source_plan *p, int fetch_depth, const char *disp, git_oid *target, bool *full,
 				  cbl_error **err)
 {
-	const adv_ref *tip = adv_find(adv, p->ref); /* resolve_version checked it */
+	const source_ref *tip = source_refs_find(adv, p->ref); /* source_plan_resolve checked it */
 	char hex[GIT_OID_MAX_HEXSIZE + 1];
 	git_oid_tostr(hex, sizeof(hex), &tip->oid);
 	bool at_tip = !strncmp(hex, p->sha, strlen(p->sha));
@@ -764,8 +570,8 @@ static int fetch_commit_on_branch(fetch_ctx *c, git_repository *repo, git_remote
 /* A commit by SHA: fetched by id when the full id is known (given, or the
  * unique advertised tip with that prefix) and the server allows it; else
  * every branch and tag in full, then looked up (and cut to depth: *full). */
-static int fetch_commit(fetch_ctx *c, git_repository *repo, git_remote *remote, const adv_list *adv,
-			const plan *p, int fetch_depth, const char *disp, git_oid *target, bool *full,
+static int fetch_commit(fetch_ctx *c, git_repository *repo, git_remote *remote, const source_refs *adv,
+			const source_plan *p, int fetch_depth, const char *disp, git_oid *target, bool *full,
 			cbl_error **err)
 {
 	static const char *const all[] = {"+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"};
@@ -862,7 +668,11 @@ out:
 	return rc;
 }
 
-static int checkout_detached(fetch_ctx *c, git_repository *repo, const git_oid *oid, cbl_error **err)
+/* HEAD detached at oid and its tree checked out: by source_checkout_fast
+ * when no filter can apply (several threads; alternate: another objects
+ * directory to read from, or NULL), else by libgit2. */
+static int checkout_detached(fetch_ctx *c, git_repository *repo, const git_oid *oid, const char *alternate,
+			     cbl_error **err)
 {
 	git_checkout_options co = GIT_CHECKOUT_OPTIONS_INIT;
 	co.checkout_strategy = GIT_CHECKOUT_FORCE;
@@ -871,6 +681,12 @@ static int checkout_detached(fetch_ctx *c, git_repository *repo, const git_oid *
 	progress_reset(c);
 	if (git_repository_set_head_detached(repo, oid) < 0)
 		return local_error(c, "cannot set HEAD", err);
+	if (!source_checkout_needs_filters(repo, oid)) {
+		int r = source_checkout_fast(repo, oid, alternate, on_checkout, c, err);
+		if (r <= 0)
+			return r;
+		co.disable_filters = 1;
+	}
 	if (git_checkout_head(repo, &co) < 0)
 		return local_error(c, "checkout failed", err);
 	return 0;
@@ -920,10 +736,6 @@ static int cache_begin(fetch_ctx *c, git_repository *repo, const char *url, int 
 	memset(rc_out, 0, sizeof(*rc_out));
 	if (!root || !*root)
 		return 0;
-	if (source_url_is_local(url)) {
-		cache_state(c, level, SOURCE_CACHE_SKIPPED, "a local repository");
-		return 0;
-	}
 	if (source_cache_open(&rc_out->sc, root, url, cache_stop, c, &rebuilt, &e) < 0) {
 		cache_state(c, level, SOURCE_CACHE_SKIPPED, "%s", e->msg);
 		cbl_error_free(e);
@@ -1115,13 +927,7 @@ static int open_remote(fetch_ctx *c, git_repository *repo, const char *url, cons
 	int rc = 0;
 	*out = NULL;
 	if (source_url_is_local(url) && strncmp(url, "file://", 7)) {
-		abs = realpath(url, NULL);
-		if (!abs) {
-			char *alt = cbl_xasprintf("%s.git", url);
-			abs = realpath(alt, NULL);
-			free(alt);
-		}
-		if (!abs) {
+		if (source_url_local_path(url, &abs) < 0) {
 			rc = cbl_error_set(err, CBL_ENOENT, "repository not found: %s", disp);
 			goto out;
 		}
@@ -1143,7 +949,7 @@ out:
 }
 
 /* Connects once to learn the refs (and the default branch). */
-static int list_remote(fetch_ctx *c, git_remote *remote, const char *disp, adv_list *adv, cbl_error **err)
+static int list_remote(fetch_ctx *c, git_remote *remote, const char *disp, source_refs *adv, cbl_error **err)
 {
 	git_remote_connect_options co = GIT_REMOTE_CONNECT_OPTIONS_INIT;
 	git_buf defbranch = GIT_BUF_INIT;
@@ -1163,9 +969,7 @@ static int list_remote(fetch_ctx *c, git_remote *remote, const char *disp, adv_l
 				adv->default_branch = cbl_xstrdup(heads[i]->symref_target);
 			continue;
 		}
-		CBL_GROW(adv->v, adv->n + 1, adv->cap);
-		adv->v[adv->n].name = cbl_xstrdup(heads[i]->name);
-		git_oid_cpy(&adv->v[adv->n++].oid, &heads[i]->oid);
+		source_refs_add(adv, heads[i]->name, &heads[i]->oid);
 	}
 	if (!adv->default_branch && adv->has_head && git_remote_default_branch(&defbranch, remote) == 0)
 		adv->default_branch = cbl_xstrdup(defbranch.ptr);
@@ -1176,14 +980,14 @@ static int list_remote(fetch_ctx *c, git_remote *remote, const char *disp, adv_l
 
 /* Fetches what plan p names; *target = the commit to check out.  *full:
  * the history came whole and is to be cut to depth afterwards. */
-static int fetch_plan(fetch_ctx *c, git_repository *repo, git_remote *remote, const adv_list *adv, const plan *p,
+static int fetch_plan(fetch_ctx *c, git_repository *repo, git_remote *remote, const source_refs *adv, const source_plan *p,
 		      int fetch_depth, const char *disp, git_oid *target, bool *full, cbl_error **err)
 {
 	bool tags = c->o->tags;
 	char *spec = NULL;
 	int rc = 0;
 	switch (p->kind) {
-	case PLAN_BRANCH:
+	case SOURCE_PLAN_BRANCH:
 		spec = cbl_xasprintf("+%s:refs/remotes/origin/%s", p->ref, p->branch);
 		if ((rc = do_fetch(c, remote, (const char *const[]){spec}, 1, fetch_depth, tags, disp, err)) < 0)
 			break;
@@ -1191,14 +995,14 @@ static int fetch_plan(fetch_ctx *c, git_repository *repo, git_remote *remote, co
 		spec = cbl_xasprintf("refs/remotes/origin/%s", p->branch);
 		rc = peel_ref(c, repo, spec, disp, target, err);
 		break;
-	case PLAN_TAG:
-	case PLAN_REF:
+	case SOURCE_PLAN_TAG:
+	case SOURCE_PLAN_REF:
 		spec = cbl_xasprintf("+%s:%s", p->ref, p->ref);
 		if ((rc = do_fetch(c, remote, (const char *const[]){spec}, 1, fetch_depth, tags, disp, err)) < 0)
 			break;
 		rc = peel_ref(c, repo, p->ref, disp, target, err);
 		break;
-	case PLAN_COMMIT:
+	case SOURCE_PLAN_COMMIT:
 		rc = p->branch ? fetch_commit_on_branch(c, repo, remote, adv, p, fetch_depth, disp, target, full, err)
 			       : fetch_commit(c, repo, remote, adv, p, fetch_depth, disp, target, full, err);
 		break;
@@ -1207,18 +1011,140 @@ static int fetch_plan(fetch_ctx *c, git_repository *repo, git_remote *remote, co
 	return rc;
 }
 
+/* After the objects came (or could be read): the local branch, the
+ * remote's tags setting and the checkout. */
+static int finish_repo(fetch_ctx *c, git_repository *repo, const git_oid *target, const char *branch,
+		       bool default_head, const char *alternate, cbl_error **err)
+{
+	int rc;
+	if (branch && (rc = setup_branch(c, repo, branch, default_head, err)) < 0)
+		return rc;
+	if (!c->o->tags && git_remote_set_autotag(repo, "origin", GIT_REMOTE_DOWNLOAD_TAGS_NONE) < 0)
+		return local_error(c, "cannot configure the remote", err);
+	return checkout_detached(c, repo, target, alternate, err);
+}
+
+/* The pack of a local source, written on a thread of its own while the
+ * checkout reads the same objects from the source (an alternate of the
+ * clone's object database, in memory only): the copy's CPU time and the
+ * checkout's file creation overlap, as upload-pack and index-pack run
+ * beside each other in `git clone`.  The thread calls no user callback. */
+typedef struct pack_thread {
+	source_local *lf;
+	const char *gitdir;
+	atomic_bool stop;
+	uint64_t bytes;
+	cbl_error *err;
+	int rc;
+} pack_thread;
+
+static int pack_thread_progress(const git_indexer_progress *s, void *payload)
+{
+	(void)s;
+	return atomic_load(&((pack_thread *)payload)->stop) ? -1 : 0;
+}
+
+static void *pack_thread_main(void *arg)
+{
+	pack_thread *pt = arg;
+	pt->rc = source_local_write(pt->lf, pt->gitdir, pack_thread_progress, pt, &pt->bytes, &pt->err);
+	return NULL;
+}
+
+/* The refs and the checkout, reading the objects from the source while
+ * the pack is written (pack_thread); the pack's failure is the fetch's. */
+static int local_copy(fetch_ctx *c, git_repository *repo, source_local *lf, const source_local_result *res,
+		      uint64_t *bytes, cbl_error **err)
+{
+	pack_thread pt = {.lf = lf, .gitdir = git_repository_path(repo)};
+	git_odb *odb = NULL;
+	pthread_t th;
+	bool threaded = false;
+	int rc = 0;
+
+	atomic_init(&pt.stop, false);
+	if (git_repository_odb(&odb, repo) < 0 || git_odb_add_disk_alternate(odb, source_local_objects_dir(lf)) < 0) {
+		rc = local_error(c, "cannot read the source's objects", err);
+		goto out;
+	}
+	threaded = (git_libgit2_features() & GIT_FEATURE_THREADS) && pthread_create(&th, NULL, pack_thread_main, &pt) == 0;
+	if (!threaded)
+		pack_thread_main(&pt);
+	if ((rc = source_local_refs(lf, repo, err)) == 0)
+		rc = finish_repo(c, repo, &res->target, res->branch, res->default_head, source_local_objects_dir(lf),
+				 err);
+	if (threaded) {
+		if (rc)
+			atomic_store(&pt.stop, true);
+		pthread_join(th, NULL);
+	}
+	if (!rc && pt.rc) {
+		rc = pt.rc;
+		if (err && !*err) {
+			*err = pt.err;
+			pt.err = NULL;
+		}
+	}
+	*bytes = pt.bytes;
+out:
+	cbl_error_free(pt.err);
+	git_odb_free(odb);
+	return rc;
+}
+
+/* A local source: its objects copied straight from its object database
+ * (source/local.c), no transport and no source cache (nothing to save). */
+static int fetch_local(fetch_ctx *c, git_repository *repo, const char *url, const char *version, int level,
+		       git_oid *out, cbl_error **err)
+{
+	git_remote *remote = NULL;
+	source_local *lf = NULL;
+	char *disp = source_url_display(url);
+	source_local_req rq = {.url = url, .disp = disp, .version = version, .depth = c->o->depth, .tags = c->o->tags};
+	source_local_result res = {0};
+	uint64_t bytes = 0;
+	int rc;
+
+	if (c->o->object_cache_dir && *c->o->object_cache_dir) {
+		cache_state(c, level, SOURCE_CACHE_SKIPPED, "a local repository");
+		if (!level)
+			c->st.local = true;
+	}
+	if ((rc = open_remote(c, repo, url, disp, &remote, err)) < 0 ||
+	    (rc = source_local_open(&lf, &rq, &res, err)) < 0 || (rc = local_copy(c, repo, lf, &res, &bytes, err)) < 0)
+		goto out;
+	{
+		char size[32];
+		human_bytes(size, sizeof(size), (double)bytes);
+		emitf(c, "Copying objects: 100%% (%u/%u), %s, done.", res.objects, res.objects, size);
+	}
+	c->st.received_objects += res.objects;
+	c->st.received_bytes += bytes;
+	if (c->o->submodules && (rc = update_submodules(c, repo, level, err)) < 0)
+		goto out;
+	git_oid_cpy(out, &res.target);
+out:
+	source_local_free(lf);
+	source_local_result_release(&res);
+	git_remote_free(remote);
+	free(disp);
+	return rc;
+}
+
 /* Fetches url at version into the freshly initialised repo, checks it out
  * and (opts->submodules) its submodules. */
 static int fetch_repo(fetch_ctx *c, git_repository *repo, const char *url, const char *version, int level,
 		      git_oid *out, cbl_error **err)
 {
+	if (source_url_is_local(url))
+		return fetch_local(c, repo, url, version, level, out, err);
 	const source_git_opts *o = c->o;
 	git_remote *remote = NULL;
-	adv_list adv = {0};
-	plan p = {0};
+	source_refs adv = {0};
+	source_plan p = {0};
 	char *disp = source_url_display(url);
 	int depth = o->depth, rc = 0;
-	int fetch_depth = source_url_is_local(url) || source_url_is_ssh(url) ? 0 : depth; /* see the top of this file */
+	int fetch_depth = source_url_is_ssh(url) ? 0 : depth; /* see the top of this file */
 	bool full = fetch_depth == 0, cut_done = false;
 	git_oid target;
 	repo_cache rcache = {0};
@@ -1226,7 +1152,7 @@ static int fetch_repo(fetch_ctx *c, git_repository *repo, const char *url, const
 	remember_secrets(c, url);
 	if ((rc = open_remote(c, repo, url, disp, &remote, err)) < 0 ||
 	    (rc = list_remote(c, remote, disp, &adv, err)) < 0 ||
-	    (rc = resolve_version(&adv, version, disp, &p, err)) < 0 ||
+	    (rc = source_plan_resolve(&adv, version, disp, &p, err)) < 0 ||
 	    (rc = cache_begin(c, repo, url, fetch_depth, level, &rcache, err)) < 0 ||
 	    (rc = fetch_plan(c, repo, remote, &adv, &p, fetch_depth, disp, &target, &full, err)) < 0)
 		goto out;
@@ -1234,13 +1160,7 @@ static int fetch_repo(fetch_ctx *c, git_repository *repo, const char *url, const
 		goto out;
 	if (full && depth > 0 && !cut_done && (rc = make_shallow(c, repo, &target, depth, err)) < 0)
 		goto out;
-	if (p.branch && (rc = setup_branch(c, repo, p.branch, p.default_head, err)) < 0)
-		goto out;
-	if (!o->tags && git_remote_set_autotag(repo, "origin", GIT_REMOTE_DOWNLOAD_TAGS_NONE) < 0) {
-		rc = local_error(c, "cannot configure the remote", err);
-		goto out;
-	}
-	if ((rc = checkout_detached(c, repo, &target, err)) < 0)
+	if ((rc = finish_repo(c, repo, &target, p.branch, p.default_head, NULL, err)) < 0)
 		goto out;
 	if (o->submodules && (rc = update_submodules(c, repo, level, err)) < 0)
 		goto out;
@@ -1253,8 +1173,8 @@ out:
 	}
 	c->unshallow = false;
 	source_cache_free(rcache.sc);
-	plan_release(&p);
-	adv_release(&adv);
+	source_plan_release(&p);
+	source_refs_release(&adv);
 	git_remote_free(remote);
 	free(disp);
 	return rc;
@@ -1454,6 +1374,14 @@ char *source_git_cache_summary(const source_git_stats *s)
 			 s->received_objects, got);
 		break;
 	case SOURCE_CACHE_SKIPPED:
+		if (s->local) {
+			snprintf(line, sizeof(line),
+				 "Source cache: not used (a local repository: its objects are read directly); "
+				 "%u objects (%s) copied",
+				 s->received_objects, got);
+			break;
+		}
+		/* fall through */
 	default:
 		snprintf(line, sizeof(line), "Source cache: not used (%s); %u objects (%s) from the server", s->note,
 			 s->received_objects, got);

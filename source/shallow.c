@@ -86,6 +86,18 @@ bool source_oidset_has(const source_oidset *s, const git_oid *o)
 	return false;
 }
 
+void source_oidlist_add(source_oidlist *l, const git_oid *o)
+{
+	CBL_GROW(l->v, l->n + 1, l->cap);
+	git_oid_cpy(&l->v[l->n++], o);
+}
+
+void source_oidlist_release(source_oidlist *l)
+{
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
 /* ------------------------------------------------------------- commits --- */
 
 int source_odb_parents(git_odb *odb, const git_oid *id, git_oid **parents, size_t *np)
@@ -303,50 +315,63 @@ static void walk_push(window_walk *w, const git_oid *id, int dist)
 }
 
 /* One commit of the walk: 1 (go on), 0 (a parent inside the window is
- * missing), <0 (unreadable). */
-static int walk_step(git_odb *odb, window_walk *w, size_t i, int depth, const source_shallow *roots,
-		     source_shallow *boundary)
+ * missing: *missing), <0 (unreadable). */
+static int walk_step(git_odb *odb, window_walk *w, size_t i, int depth, const source_walk_opts *wo,
+		     source_shallow *boundary, git_oid *missing)
 {
 	git_oid *par = NULL, id = w->q[i].oid;
 	size_t np = 0;
 	int dist = w->q[i].dist;
 	int r = source_odb_parents(odb, &id, &par, &np);
+	if (r == 0)
+		git_oid_cpy(missing, &id);
 	if (r <= 0)
 		return r;
-	if (roots && source_shallow_has(roots, &id))
+	if (wo->roots && source_shallow_has(wo->roots, &id))
 		np = 0; /* the graft: its history ends here */
 	if (depth > 0 && dist >= depth - 1) {
 		if (np)
 			source_shallow_add(boundary, &id);
 	} else {
 		for (size_t k = 0; k < np && r == 1; k++) {
-			if (!git_odb_exists_ext(odb, &par[k], GIT_ODB_LOOKUP_NO_REFRESH))
+			if (wo->stop && source_oidset_has(wo->stop, &par[k]))
+				continue; /* another walk's: present */
+			if (!git_odb_exists_ext(odb, &par[k], GIT_ODB_LOOKUP_NO_REFRESH)) {
+				git_oid_cpy(missing, &par[k]);
 				r = 0;
-			else
+			} else {
 				walk_push(w, &par[k], dist + 1);
+			}
 		}
 	}
 	free(par);
 	return r;
 }
 
-int source_shallow_window(git_odb *odb, const git_oid *tip, int depth, const source_shallow *roots,
-			  source_shallow *boundary, git_oid *commit_out, cbl_error **err)
+int source_shallow_walk(git_odb *odb, const git_oid *tip, int depth, const source_walk_opts *wo,
+			source_shallow *boundary, git_oid *commit_out, cbl_error **err)
 {
+	static const source_walk_opts none = {0};
 	window_walk w = {0};
-	git_oid start;
-	/* packs fetched since the odb was loaded; the lookups below skip the refresh */
-	if (git_odb_refresh(odb) < 0)
-		git_error_clear();
+	git_oid start, missing;
+	if (!wo)
+		wo = &none;
+	git_oid_cpy(&missing, tip);
 	int rc = source_odb_peel(odb, tip, &start);
 	if (rc <= 0)
 		goto out;
 	if (commit_out)
 		git_oid_cpy(commit_out, &start);
-	walk_push(&w, &start, 0);
+	if (!wo->stop || !source_oidset_has(wo->stop, &start))
+		walk_push(&w, &start, 0);
 	for (size_t i = 0; i < w.n && rc == 1; i++)
-		rc = walk_step(odb, &w, i, depth, roots, boundary);
+		rc = walk_step(odb, &w, i, depth, wo, boundary, &missing);
+	if (rc == 1 && wo->commits)
+		for (size_t i = 0; i < w.n; i++)
+			source_oidlist_add(wo->commits, &w.q[i].oid);
 out:
+	if (rc == 0 && wo->missing)
+		git_oid_cpy(wo->missing, &missing);
 	if (rc < 0) {
 		const git_error *ge = git_error_last();
 		rc = cbl_error_set(err, CBL_EIO, "cannot read the history: %s",
@@ -355,4 +380,14 @@ out:
 	free(w.q);
 	source_oidset_release(&w.seen);
 	return rc;
+}
+
+int source_shallow_window(git_odb *odb, const git_oid *tip, int depth, const source_shallow *roots,
+			  source_shallow *boundary, git_oid *commit_out, cbl_error **err)
+{
+	source_walk_opts wo = {.roots = roots};
+	/* packs fetched since the odb was loaded; the walk's lookups skip the refresh */
+	if (git_odb_refresh(odb) < 0)
+		git_error_clear();
+	return source_shallow_walk(odb, tip, depth, &wo, boundary, commit_out, err);
 }

@@ -10,7 +10,9 @@
  *
  * Thread safety: calls are independent (no globals; libgit2 is initialised and
  * shut down, reference-counted, inside each call), so several builds may fetch
- * concurrently into different destinations.  The call reads HOME,
+ * concurrently into different destinations.  A call may start threads of its
+ * own (the checkout's file creation, a local source's copy), all joined
+ * before it returns; they call no callback.  The call reads HOME,
  * XDG_CONFIG_HOME and SSH_AUTH_SOCK from the environment; do not setenv()
  * concurrently.  The progress callback runs on the calling thread.
  *
@@ -47,7 +49,10 @@ typedef struct source_git_opts {
 	const char *version;
 	/* History depth: 1 = CodeBuild's default git_clone_depth; 0 = full.
 	 * `git log` in the result shows exactly `depth` commits when the history
-	 * is longer (for local and file:// sources too, see source/git.c). */
+	 * is longer.  A local source (a path, file://) is read directly: only
+	 * the objects of that window are read and copied (an object the source
+	 * lacks outside it does not matter; one inside it is an error), as
+	 * `git clone --depth N file://...` gets them (source/local.c). */
 	int depth;
 	/* Fetch and check out submodules recursively, at their recorded commits,
 	 * with the same depth (CodeBuild's fetchSubmodules). */
@@ -95,6 +100,8 @@ typedef struct source_git_stats {
 	unsigned cached_objects;   /* objects the cache held for this fetch (0 without) */
 	source_cache_state cache;
 	char note[160];            /* why SKIPPED / REBUILT; "" otherwise */
+	bool local;                /* SKIPPED for a local repository: the objects were copied from
+				    * it directly (received_* say what was copied) */
 } source_git_stats;
 
 /* True for SSH URLs (ssh://, scp-like user@host:path): a depth-limited fetch
@@ -133,7 +140,9 @@ bool source_git_is_ssh(const char *url);
  *               "repository is empty: URL"
  *   CBL_EIO     "cannot reach URL: <libgit2 message>" (connection refused,
  *               DNS failure, TLS failure); other fetch, checkout and
- *               filesystem failures ("git fetch from URL failed: ...")
+ *               filesystem failures ("git fetch from URL failed: ...");
+ *               "the source repository URL lacks object X (needed for V at
+ *               depth N)" (a local source missing an object of the window)
  *   CBL_ESTOPPED  o->cancelled said so ("fetch cancelled")
  * Submodule failures are wrapped as "submodule 'path': ...".
  */

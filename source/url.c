@@ -151,6 +151,29 @@ bool source_url_is_local(const char *url)
 	return !strstr(url, "://") && !is_scp_like(url);
 }
 
+int source_url_local_path(const char *url, char **out)
+{
+	*out = NULL;
+	if (!strncmp(url, "file://", 7)) {
+		/* libgit2's reading (git_fs_path_fromurl): file:///p, file://localhost/p */
+		const char *p = url + 7;
+		if (!strncmp(p, "localhost/", 10))
+			p += 9;
+		if (*p != '/' || p[1] == '/' || !p[1])
+			return -1;
+		*out = pct_decode(p, strlen(p));
+		return 0;
+	}
+	char *abs = realpath(url, NULL);
+	if (!abs) {
+		char *alt = cbl_xasprintf("%s.git", url);
+		abs = realpath(alt, NULL);
+		free(alt);
+	}
+	*out = abs;
+	return abs ? 0 : -1;
+}
+
 /* libgit2 (1.7, 1.8) breaks shallow fetches over its stateful SSH transport:
  * it repeats the want list after the shallow negotiation and upload-pack
  * refuses it ("expected SHA1 list, got 'want ...'"; libgit2 upstream, seen

@@ -196,3 +196,17 @@ def test_cache_ls_and_prune_cover_the_source_cache(cbl, repos):
     assert not store.exists()
     p = cbl("run", "--source-cache", url, check=0)
     assert "Source cache: empty for this repository" in p.output
+
+
+def test_local_repository_is_read_directly(cbl, repos, tmp_path):
+    # a file:// source needs no cache: its objects are copied straight from
+    # its object database, and the log says so
+    cdir = tmp_path / "cache"
+    url = f"file://{tmp_path}/repos/app.git"
+    p = cbl("run", "--sandbox", "none", "--source-cache", "--cache-dir", cdir, url, check=0)
+    m = re.search(r"Source cache: not used \(a local repository: its objects are read directly\); "
+                  r"(\d+) objects \(([^)]*)\) copied", p.output)
+    assert m, p.output
+    assert int(m.group(1)) > 300           # 300 files, their trees, the commit
+    assert check(p, "commits") == "1" and check(p, "fsck") == "ok"
+    assert not (cdir / "git" / store_key(url)).exists()

@@ -172,3 +172,135 @@ phases:
     src2 = cbl.project("nohelper", "version: 0.2\nenv:\n  git-credential-helper: yes\nphases:\n  build:\n    commands:\n      - 'true'\n")
     p = cbl("run", "--sandbox", sandbox, src2, env={"HOME": str(tmp_path)}, check=0)
     assert "there is no ~/.git-credentials" in p.output
+
+
+# --- local repositories: file:// read straight from the source's objects ---
+
+LOCAL_BUILDSPEC = """version: 0.2
+phases:
+  build:
+    commands:
+      - |
+        echo "CHECK objects=$(git cat-file --batch-all-objects --batch-check='%(objectname) %(objecttype)' | sort | md5sum | cut -c1-32)"
+        echo "CHECK shallow=$(sort .git/shallow 2>/dev/null | md5sum | cut -c1-32) commits=$(git rev-list --all | wc -l)"
+        git fsck --connectivity-only >/dev/null 2>&1 && git fsck >/dev/null 2>&1 && echo "CHECK fsck=ok"
+        echo "CHECK head=$(git rev-parse HEAD) resolved=$CODEBUILD_RESOLVED_SOURCE_VERSION"
+        echo "CHECK status=$(git status --porcelain | wc -l) files=$(git ls-files | wc -l)"
+"""
+
+
+def md5(text):
+    import hashlib
+    return hashlib.md5(text.encode()).hexdigest()
+
+
+def clone_facts(d):
+    """What LOCAL_BUILDSPEC prints, for a clone made here with git."""
+    objs = subprocess.run(["git", "-C", str(d), "cat-file", "--batch-all-objects",
+                           "--batch-check=%(objectname) %(objecttype)"],
+                          check=True, capture_output=True, text=True).stdout
+    shallow = d / ".git" / "shallow"
+    lines = sorted(shallow.read_text().splitlines()) if shallow.exists() else []
+    commits = git("-C", str(d), "rev-list", "--all").splitlines()
+    return {"objects": md5("".join(sorted(objs.splitlines(keepends=True)))),
+            "shallow": md5("".join(l + "\n" for l in lines)), "commits": str(len(commits))}
+
+
+@pytest.fixture(scope="module")
+def local_repos(tmp_path_factory):
+    """A repository like a project's mirror: 8 commits of 60 files, a
+    release tag, a pull request with its head and merge refs; a copy lacks
+    the one blob only refs/pull/1150/merge reaches (the issue's mirror)."""
+    root = tmp_path_factory.mktemp("local")
+    work = root / "work"
+    git("init", "-q", str(work))
+    (work / "buildspec.yml").write_text(LOCAL_BUILDSPEC)
+    shas = {}
+    for i in range(1, 9):
+        for d in range(6):
+            (work / f"pkg{d}").mkdir(exist_ok=True)
+            for f in range(10):
+                if (d + f + i) % 3 == 0 or i == 1:
+                    (work / f"pkg{d}" / f"f{f}.go").write_text(f"package p{d} // {f} rev {i}\n")
+        git("add", "-A", cwd=work)
+        git("commit", "-q", "-m", f"c{i}", cwd=work)
+        shas[i] = git("rev-parse", "HEAD", cwd=work)
+    git("tag", "-a", "v1.21.0", "-m", "v1.21.0", shas[5], cwd=work)
+    git("checkout", "-q", "-b", "pr", shas[6], cwd=work)
+    (work / "pr.txt").write_text("the pull request\n")
+    git("add", "-A", cwd=work)
+    git("commit", "-q", "-m", "pr", cwd=work)
+    git("update-ref", "refs/pull/1150/head", "HEAD", cwd=work)
+    git("checkout", "-q", "--detach", "main", cwd=work)
+    git("merge", "-q", "--no-ff", "pr", "-m", "merge 1150", cwd=work)
+    (work / "merge-only.txt").write_text("only the merge has this\n")
+    git("add", "-A", cwd=work)
+    git("commit", "-q", "--amend", "-m", "merge 1150", cwd=work)
+    git("update-ref", "refs/pull/1150/merge", "HEAD", cwd=work)
+    git("checkout", "-q", "main", cwd=work)
+    git("branch", "-D", "pr", cwd=work)
+    blob = git("rev-parse", "refs/pull/1150/merge:merge-only.txt", cwd=work)
+    for name in ("app.git", "mirror.git"):
+        git("clone", "-q", "--mirror", str(work), str(root / name))
+    loose = root / "mirror.git" / "objects" / blob[:2] / blob[2:]
+    assert loose.is_file()
+    loose.unlink()
+    return root, shas, blob
+
+
+def test_file_url_tag_from_a_mirror_lacking_another_refs_blob(cbl, local_repos, tmp_path):
+    root, shas, _ = local_repos
+    url = f"file://{root}/mirror.git"
+    p = cbl("run", "--sandbox", "none", "--source-version", "v1.21.0", url, check=0)
+    g = tmp_path / "g"
+    subprocess.run(["git", "-c", "advice.detachedHead=false", "clone", "-q", "--depth", "1", "--no-tags",
+                    "--branch", "v1.21.0", url, str(g)], check=True)
+    want = clone_facts(g)
+    assert check(p, "objects") == want["objects"]
+    assert check(p, "shallow") == want["shallow"] and check(p, "commits") == want["commits"] == "1"
+    assert check(p, "fsck") == "ok"
+    assert check(p, "head") == shas[5] and check(p, "resolved") == shas[5]
+    assert check(p, "status") == "0"
+    assert check(p, "files") == str(len(git("-C", str(g), "ls-files").splitlines()))
+
+
+def test_file_url_depth_3_like_git_clone(cbl, local_repos, tmp_path):
+    root, shas, _ = local_repos
+    url = f"file://{root}/app.git"
+    p = cbl("run", "--sandbox", "none", "--clone-depth", "3", url, check=0)
+    g = tmp_path / "g"
+    subprocess.run(["git", "clone", "-q", "--depth", "3", "--no-tags", url, str(g)], check=True)
+    want = clone_facts(g)
+    assert check(p, "objects") == want["objects"]
+    assert check(p, "shallow") == want["shallow"] and check(p, "commits") == want["commits"] == "3"
+    assert check(p, "fsck") == "ok" and check(p, "head") == shas[8]
+
+
+def test_file_url_missing_object_inside_the_window(cbl, local_repos):
+    root, _, blob = local_repos
+    url = f"file://{root}/mirror.git"
+    p = cbl("run", "--sandbox", "none", "--source-version", "refs/pull/1150/merge", url, check=1)
+    assert "Phase complete: DOWNLOAD_SOURCE State: FAILED" in p.output
+    assert re.search(rf"CLIENT_ERROR Message: the source repository {re.escape(url)} lacks object {blob} "
+                     rf"\(needed for refs/pull/1150/merge at depth 1\)", p.output), p.output
+    # the pull request's head does not need it
+    p = cbl("run", "--sandbox", "none", "--source-version", "pr/1150", url, check=0)
+    assert check(p, "fsck") == "ok"
+
+
+def test_local_paths_stay_directory_sources(cbl, local_repos, tmp_path):
+    # only file:// is cloned; a path (a work tree, a bare repository) is a
+    # directory source, snapshotted as it is (runner_source_is_url)
+    root, _, _ = local_repos
+    work = tmp_path / "checkout"
+    git("clone", "-q", str(root / "app.git"), str(work))
+    (work / "buildspec.yml").write_text("version: 0.2\nphases:\n  build:\n    commands:\n"
+                                        "      - echo \"CHECK untracked=$(cat untracked.txt)\"\n")
+    (work / "untracked.txt").write_text("here\n")
+    p = cbl("run", "--sandbox", "none", work, check=0)
+    assert check(p, "untracked") == "here" and "Cloning" not in p.output
+    bs = tmp_path / "bs.yml"
+    bs.write_text("version: 0.2\nphases:\n  build:\n    commands:\n"
+                  "      - echo \"CHECK objects=$(test -d objects && echo yes) head=$(cat HEAD)\"\n")
+    p = cbl("run", "--sandbox", "none", "-b", bs, root / "app.git", check=0)
+    assert check(p, "head") == "ref:" and check(p, "objects") == "yes" and "Cloning" not in p.output

@@ -782,6 +782,394 @@ static void test_local(void)
 	free(path);
 }
 
+
+/* ------------------------------------------- local sources, read directly --- */
+
+/* The fast path of source/local.c: a local repository's objects copied
+ * straight from its object database.  Each result is compared with what
+ * /usr/bin/git makes of the same request (`git clone --depth N file://`,
+ * `git fetch --depth N URL SHA`): the same objects, the same shallow
+ * boundary, the same work tree and index; and objects missing from the
+ * source matter only inside the requested window. */
+
+static int build_local_fixtures(void)
+{
+	return sh("set -e; cd '%s'; exec >>fixture.log 2>&1\n"
+		  "mkdir -p lsrv; git init -q -b main wtree/lf; cd wtree/lf\n"
+		  "mkdir -p d/e many\n"
+		  "for i in $(seq 1 300); do mkdir -p many/m$((i %% 7)); echo file $i > many/m$((i %% 7))/f$i.txt; done\n"
+		  "printf '#!/bin/sh\\necho hi\\n' > run.sh; chmod +x run.sh; ln -s f.txt link; : > empty\n"
+		  "for i in 1 2 3 4 5 6; do echo v$i > f.txt; echo $i > d/e/n$i.txt; git add -A; git commit -qm c$i; done\n"
+		  "git tag -a v1 -m 'release 1' HEAD~2\n"
+		  "git checkout -q -b feature\n"
+		  "for i in 1 2 3; do echo f$i > feature.txt; git add -A; git commit -qm f$i; done\n"
+		  "git checkout -q --detach main\n"
+		  "git merge -q --no-ff feature -m 'merge pr 3'\n"
+		  "echo only in the merge > merge-only.txt; git add merge-only.txt; git commit -q --amend -m 'merge pr 3'\n"
+		  "git update-ref refs/pull/3/merge HEAD; git update-ref refs/pull/3/head feature\n"
+		  "git checkout -q main\n"
+		  "cd ../..\n"
+		  "for r in lf lf-pruned lf-holed lf-nocommit 'lf sp'; do git clone -q --mirror wtree/lf \"lsrv/$r.git\"; done\n"
+		  "git -C lsrv/lf.git config uploadpack.allowAnySHA1InWant true\n"
+		  "loose() { echo \"$1/objects/$(echo $2 | cut -c1-2)/$(echo $2 | cut -c3-)\"; }\n"
+		  /* the blob only refs/pull/3/merge reaches */
+		  "b=$(git -C wtree/lf rev-parse refs/pull/3/merge:merge-only.txt); test -f $(loose lsrv/lf-pruned.git $b)\n"
+		  "rm $(loose lsrv/lf-pruned.git $b)\n"
+		  /* a blob of main's tip */
+		  "b=$(git -C wtree/lf rev-parse main:d/e/n6.txt); rm $(loose lsrv/lf-holed.git $b)\n"
+		  /* main's parent commit */
+		  "b=$(git -C wtree/lf rev-parse main~1); rm $(loose lsrv/lf-nocommit.git $b)\n"
+		  /* a shallow repository as the source */
+		  "git clone -q --depth 2 file://$PWD/lsrv/lf.git lsrv/shallow\n"
+		  /* attributes that change the checkout */
+		  "git init -q -b main wtree/attrs; cd wtree/attrs\n"
+		  "printf '*.txt eol=crlf\\n' > .gitattributes; printf 'a\\nb\\n' > t.txt; printf 'x\\n' > raw.bin\n"
+		  "git add -A; git commit -qm attrs; echo c >> t.txt; git commit -qam attrs2\n"
+		  "cd ../..; git clone -q --bare wtree/attrs lsrv/attrs.git\n",
+		  tmp_root);
+}
+
+/* The sorted ids of every object in the repository at dir. */
+static char *objects_of(const char *dir)
+{
+	return cap("git -C '%s' cat-file --batch-all-objects --batch-check='%%(objectname) %%(objecttype)' | sort | "
+		   "md5sum",
+		   dir);
+}
+
+static char *shallow_of(const char *dir)
+{
+	return cap("sort '%s/.git/shallow' 2>/dev/null | md5sum", dir);
+}
+
+/* Our clone d against git's clone g of the same request. */
+static void same_as_git(const char *d, const char *g, const char *what)
+{
+	char *a = objects_of(d), *b = objects_of(g);
+	is_str(a, b, "%s: the same objects as git's clone", what);
+	free(a);
+	free(b);
+	a = shallow_of(d);
+	b = shallow_of(g);
+	is_str(a, b, "%s: the same shallow boundary", what);
+	free(a);
+	free(b);
+	a = cap("git -C '%s' rev-list --all | wc -l", d);
+	b = cap("git -C '%s' rev-list --all | wc -l", g);
+	is_str(a, b, "%s: rev-list --all counts %s commits, as git's", what, b);
+	free(a);
+	free(b);
+	is_int(sh("git -C '%s' fsck --connectivity-only >/dev/null 2>&1 && git -C '%s' fsck >/dev/null 2>&1", d, d), 0,
+	       "%s: git fsck --connectivity-only and git fsck pass", what);
+	a = cap("cd '%s' && find . -path ./.git -prune -o -printf '%%m %%y %%p %%l\\n' | sort | md5sum", d);
+	b = cap("cd '%s' && find . -path ./.git -prune -o -printf '%%m %%y %%p %%l\\n' | sort | md5sum", g);
+	is_str(a, b, "%s: the same files, modes and links", what);
+	free(a);
+	free(b);
+	is_int(sh("diff -r --no-dereference --exclude=.git '%s' '%s' >/dev/null", d, g), 0, "%s: the same contents",
+	       what);
+	a = cap("git -C '%s' ls-files -s | md5sum", d);
+	b = cap("git -C '%s' ls-files -s | md5sum", g);
+	is_str(a, b, "%s: the same index", what);
+	free(a);
+	free(b);
+	a = cap("git -C '%s' status --porcelain", d);
+	is_str(a, "", "%s: git status is clean", what);
+	free(a);
+}
+
+static char *git_clone_as(const char *url, const char *args)
+{
+	char *g = new_dest();
+	if (sh("git -c advice.detachedHead=false clone -q --no-tags %s '%s' '%s' >/dev/null 2>&1", args, url, g))
+		fprintf(stderr, "# git clone %s %s failed\n", args, url);
+	return g;
+}
+
+static void test_local_fast_refs(const char *lurl)
+{
+	cbl_error *e = NULL;
+	char *sha = NULL, *d = new_dest(), *g = NULL;
+	char *tip = cap("git -C '%s/wtree/lf' rev-parse main", tmp_root);
+
+	int rc = fetch(lurl, NULL, 1, false, false, d, &sha, &e);
+	is_int(rc, 0, "local fast path: default branch, depth 1 (%s)", e ? e->msg : "ok");
+	is_str(sha, tip, "resolved to main's tip");
+	g = git_clone_as(lurl, "--depth 1");
+	same_as_git(d, g, "depth 1");
+	char *remote = cap("git -C '%s' config remote.origin.url", d);
+	is_str(remote, lurl, "remote origin is the URL as given");
+	free(remote);
+	char *up = cap("git -C '%s' rev-parse --abbrev-ref main@{upstream} 2>&1", d);
+	is_str(up, "origin/main", "the local branch tracks origin/main");
+	free(up);
+	is_int(sh("test -x '%s/run.sh' && test -L '%s/link' && test -f '%s/many/m3/f10.txt'", d, d, d), 0,
+	       "executable, symbolic link and the 300 small files are there");
+	free(sha);
+	sha = NULL;
+	free(d);
+	free(g);
+	cbl_error_clear(&e);
+
+	d = new_dest();
+	rc = fetch(lurl, "feature", 3, false, false, d, NULL, &e);
+	is_int(rc, 0, "a branch, depth 3 (%s)", e ? e->msg : "ok");
+	g = git_clone_as(lurl, "--depth 3 --branch feature");
+	same_as_git(d, g, "branch feature, depth 3");
+	is_int(commits(d), 3, "depth 3: three commits in git log");
+	free(d);
+	free(g);
+	cbl_error_clear(&e);
+
+	d = new_dest();
+	char *c4 = cap("git -C '%s/wtree/lf' rev-parse 'v1^{commit}'", tmp_root);
+	rc = fetch(lurl, "v1", 1, false, false, d, &sha, &e);
+	is_int(rc, 0, "an annotated tag, depth 1 (%s)", e ? e->msg : "ok");
+	is_str(sha, c4, "the tag peeled to its commit");
+	g = git_clone_as(lurl, "--depth 1 --branch v1");
+	same_as_git(d, g, "tag v1, depth 1");
+	char *tags = cap("git -C '%s' tag", d);
+	is_str(tags, "v1", "the tag is in the clone");
+	free(tags);
+	free(sha);
+	sha = NULL;
+	free(d);
+	free(g);
+	cbl_error_clear(&e);
+
+	/* a commit by id: git fetches it with `git fetch --depth N URL SHA` */
+	char *c3 = cap("git -C '%s/wtree/lf' rev-parse main~3", tmp_root);
+	for (int depth = 1; depth <= 2; depth++) {
+		d = new_dest();
+		rc = fetch(lurl, c3, depth, false, false, d, &sha, &e);
+		is_int(rc, 0, "a full SHA, depth %d (%s)", depth, e ? e->msg : "ok");
+		is_str(sha, c3, "the SHA checked out");
+		g = new_dest();
+		sh("git init -q '%s' && git -C '%s' fetch -q --depth %d '%s' %s && git -C '%s' checkout -q %s", g, g, depth,
+		   lurl, c3, g, c3);
+		char what[32];
+		snprintf(what, sizeof(what), "SHA, depth %d", depth);
+		same_as_git(d, g, what);
+		free(sha);
+		sha = NULL;
+		free(d);
+		free(g);
+		cbl_error_clear(&e);
+	}
+
+	/* branch^{SHA} below the tip: HEAD's window as for the SHA alone, the
+	 * branch whole from its tip down to it */
+	char *f1 = cap("git -C '%s/wtree/lf' rev-parse feature~2", tmp_root);
+	char *ftip = cap("git -C '%s/wtree/lf' rev-parse feature", tmp_root);
+	char *v = cbl_xasprintf("feature^{%s}", f1);
+	d = new_dest();
+	rc = fetch(lurl, v, 1, false, false, d, &sha, &e);
+	is_int(rc, 0, "branch^{SHA} two below the tip (%s)", e ? e->msg : "ok");
+	is_str(sha, f1, "the SHA checked out");
+	is_int(commits(d), 1, "HEAD: one commit");
+	char *n = cap("git -C '%s' rev-list --count feature", d);
+	is_str(n, "3", "the local branch goes from its tip down to the SHA");
+	free(n);
+	n = cap("git -C '%s' rev-parse feature", d);
+	is_str(n, ftip, "the local branch at the tip");
+	free(n);
+	is_int(sh("git -C '%s' fsck >/dev/null 2>&1", d), 0, "branch^{SHA}: git fsck passes");
+	free(sha);
+	sha = NULL;
+	free(v);
+	free(d);
+	cbl_error_clear(&e);
+
+	/* every tag too */
+	d = new_dest();
+	source_git_opts o = SOURCE_GIT_OPTS_INIT;
+	o.url = lurl;
+	o.tags = true;
+	rc = source_git_fetch(&o, d, NULL, &e);
+	is_int(rc, 0, "tags: true (%s)", e ? e->msg : "ok");
+	tags = cap("git -C '%s' tag", d);
+	is_str(tags, "v1", "the tag came along");
+	free(tags);
+	is_int(sh("git -C '%s' fsck >/dev/null 2>&1 && git -C '%s' log --oneline v1 | wc -l | grep -qx 1", d, d), 0,
+	       "the tag with its own window of depth 1; git fsck passes");
+	free(d);
+	cbl_error_clear(&e);
+
+	free(f1);
+	free(ftip);
+	free(c3);
+	free(c4);
+	free(tip);
+}
+
+static void test_local_fast_missing(void)
+{
+	cbl_error *e = NULL;
+	char *d = new_dest(), *g = NULL;
+	char *url = cbl_xasprintf("file://%s/lsrv/lf-pruned.git", tmp_root);
+
+	/* the case: a blob only refs/pull/N/merge reaches is gone */
+	int rc = fetch(url, "v1", 1, false, false, d, NULL, &e);
+	is_int(rc, 0, "a mirror lacking a blob of another ref: the tag clones (%s)", e ? e->msg : "ok");
+	g = git_clone_as(url, "--depth 1 --branch v1");
+	same_as_git(d, g, "pruned mirror, tag v1");
+	free(d);
+	free(g);
+	cbl_error_clear(&e);
+	d = new_dest();
+	rc = fetch(url, "pr/3", 2, false, false, d, NULL, &e);
+	is_int(rc, 0, "and pr/3 (refs/pull/3/head) at depth 2 (%s)", e ? e->msg : "ok");
+	free(d);
+	cbl_error_clear(&e);
+	d = new_dest();
+	char *blob = cap("git -C '%s/wtree/lf' rev-parse refs/pull/3/merge:merge-only.txt", tmp_root);
+	rc = fetch(url, "refs/pull/3/merge", 1, false, false, d, NULL, &e);
+	is_int(rc, CBL_EIO, "the ref that needs the missing blob fails");
+	char *want = cbl_xasprintf("the source repository %s lacks object %s (needed for refs/pull/3/merge at depth 1)",
+				   url, blob);
+	is_str(e ? e->msg : NULL, want, "the message names the object");
+	ok(!exists(d) && !leftover_tmp(d), "nothing left behind");
+	free(want);
+	free(blob);
+	free(d);
+	free(url);
+	cbl_error_clear(&e);
+
+	/* a blob inside the window */
+	url = cbl_xasprintf("%s/lsrv/lf-holed.git", tmp_root);
+	d = new_dest();
+	blob = cap("git -C '%s/wtree/lf' rev-parse main:d/e/n6.txt", tmp_root);
+	rc = fetch(url, NULL, 1, false, false, d, NULL, &e);
+	is_int(rc, CBL_EIO, "a blob of the tip missing: an error");
+	ok(e && strstr(e->msg, blob) && strstr(e->msg, "lacks object"), "message: %s", e ? e->msg : "(none)");
+	ok(!exists(d) && !leftover_tmp(d), "nothing left behind");
+	free(d);
+	free(blob);
+	cbl_error_clear(&e);
+	d = new_dest();
+	rc = fetch(url, "v1", 1, false, false, d, NULL, &e);
+	is_int(rc, 0, "the same repository at a tag that does not need it (%s)", e ? e->msg : "ok");
+	free(d);
+	free(url);
+	cbl_error_clear(&e);
+
+	/* a commit: outside the window at depth 1, inside at depth 2 */
+	url = cbl_xasprintf("%s/lsrv/lf-nocommit.git", tmp_root);
+	char *parent = cap("git -C '%s/wtree/lf' rev-parse main~1", tmp_root);
+	d = new_dest();
+	rc = fetch(url, NULL, 1, false, false, d, NULL, &e);
+	is_int(rc, 0, "the tip's parent missing, depth 1: fine (%s)", e ? e->msg : "ok");
+	/* git's upload-pack reads the parent and fails: compared with git's
+	 * clone of the intact repository */
+	char *intact = cbl_xasprintf("file://%s/lsrv/lf.git", tmp_root);
+	g = git_clone_as(intact, "--depth 1");
+	free(intact);
+	same_as_git(d, g, "missing parent, depth 1");
+	free(d);
+	free(g);
+	cbl_error_clear(&e);
+	d = new_dest();
+	rc = fetch(url, NULL, 2, false, false, d, NULL, &e);
+	is_int(rc, CBL_EIO, "depth 2 needs it: an error");
+	want = cbl_xasprintf("the source repository %s lacks object %s (needed for HEAD at depth 2)", url, parent);
+	is_str(e ? e->msg : NULL, want, "the message names the commit");
+	free(want);
+	free(parent);
+	free(d);
+	free(url);
+	cbl_error_clear(&e);
+}
+
+static void test_local_fast_sources(void)
+{
+	cbl_error *e = NULL;
+	char *d = new_dest(), *g = NULL;
+
+	/* file://localhost/ and a percent-encoded path */
+	char *url = cbl_xasprintf("file://localhost%s/lsrv/lf%%20sp.git", tmp_root);
+	int rc = fetch(url, "feature", 1, false, false, d, NULL, &e);
+	is_int(rc, 0, "file://localhost/... with %%20 (%s)", e ? e->msg : "ok");
+	free(url);
+	free(d);
+	cbl_error_clear(&e);
+	d = new_dest();
+	url = cbl_xasprintf("file://otherhost%s/lsrv/lf.git", tmp_root);
+	rc = fetch(url, NULL, 1, false, false, d, NULL, &e);
+	is_int(rc, CBL_EINVAL, "file:// of another host is refused");
+	free(url);
+	free(d);
+	cbl_error_clear(&e);
+
+	/* a shallow repository as the source: its boundary holds */
+	char *path = cbl_xasprintf("%s/lsrv/shallow", tmp_root);
+	d = new_dest();
+	rc = fetch(path, NULL, 5, false, false, d, NULL, &e);
+	is_int(rc, 0, "a shallow source, depth 5 (%s)", e ? e->msg : "ok");
+	is_int(commits(d), 2, "as deep as the source goes");
+	char *a = shallow_of(d), *b = cap("sort '%s/.git/shallow' | md5sum", path);
+	is_str(a, b, "the source's boundary becomes the clone's");
+	free(a);
+	free(b);
+	is_int(sh("git -C '%s' fsck >/dev/null 2>&1", d), 0, "git fsck passes");
+	free(d);
+	cbl_error_clear(&e);
+	d = new_dest();
+	rc = fetch(path, NULL, 1, false, false, d, NULL, &e);
+	is_int(rc, 0, "a shallow source, depth 1 (%s)", e ? e->msg : "ok");
+	is_int(commits(d), 1, "one commit");
+	free(d);
+	free(path);
+	cbl_error_clear(&e);
+
+	/* attributes that convert: libgit2's checkout, as git's */
+	url = cbl_xasprintf("file://%s/lsrv/attrs.git", tmp_root);
+	d = new_dest();
+	rc = fetch(url, NULL, 1, false, false, d, NULL, &e);
+	is_int(rc, 0, "a repository with eol=crlf attributes (%s)", e ? e->msg : "ok");
+	g = git_clone_as(url, "--depth 1");
+	same_as_git(d, g, "eol=crlf");
+	char *t = file_text(d, "t.txt");
+	is_str(t, "a\r\nb\r\nc\r\n", "converted as git converts it");
+	free(t);
+	free(g);
+	free(d);
+	free(url);
+	cbl_error_clear(&e);
+
+	/* the source cache is not used for a local repository, and says so */
+	char *cache = cbl_xasprintf("%s/lcache", tmp_root);
+	url = cbl_xasprintf("file://%s/lsrv/lf.git", tmp_root);
+	source_git_stats st;
+	source_git_opts o = SOURCE_GIT_OPTS_INIT;
+	o.url = url;
+	o.object_cache_dir = cache;
+	o.stats = &st;
+	d = new_dest();
+	rc = source_git_fetch(&o, d, NULL, &e);
+	is_int(rc, 0, "with a source cache (%s)", e ? e->msg : "ok");
+	ok(st.cache == SOURCE_CACHE_SKIPPED && st.local, "the cache is skipped for a local repository");
+	char *line = source_git_cache_summary(&st);
+	ok(!strncmp(line, "Source cache: not used (a local repository: its objects are read directly); ", 76) &&
+	       strstr(line, " objects (") && strstr(line, ") copied"),
+	   "summary: %s", line);
+	ok(!exists(cache) || sh("test -z \"$(ls -A '%s')\"", cache) == 0, "nothing stored in the cache");
+	free(line);
+	free(d);
+	free(url);
+	free(cache);
+	cbl_error_clear(&e);
+}
+
+static void test_local_fast(void)
+{
+	is_int(build_local_fixtures(), 0, "local fixtures built with git (log in %s/fixture.log)", tmp_root);
+	char *lurl = cbl_xasprintf("file://%s/lsrv/lf.git", tmp_root);
+	test_local_fast_refs(lurl);
+	free(lurl);
+	test_local_fast_missing();
+	test_local_fast_sources();
+}
+
 int main(void)
 {
 	snprintf(tmp_root, sizeof(tmp_root), "/tmp/cbl-source-XXXXXX");
@@ -840,6 +1228,7 @@ int main(void)
 	test_errors();
 	test_auth();
 	test_local();
+	test_local_fast();
 
 	stop_servers();
 	return tap_done();
