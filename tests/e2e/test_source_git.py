@@ -1,6 +1,7 @@
 """`codebuild-local run GIT-URL`: sources cloned from a real git smart-HTTP
 server on 127.0.0.1 (git http-backend), the way CodeBuild clones them."""
 import os
+import shutil
 import re
 import subprocess
 
@@ -299,8 +300,11 @@ def test_local_paths_stay_directory_sources(cbl, local_repos, tmp_path):
     (work / "untracked.txt").write_text("here\n")
     p = cbl("run", "--sandbox", "none", work, check=0)
     assert check(p, "untracked") == "here" and "Cloning" not in p.output
-    bs = tmp_path / "bs.yml"
-    bs.write_text("version: 0.2\nphases:\n  build:\n    commands:\n"
-                  "      - echo \"CHECK objects=$(test -d objects && echo yes) head=$(cat HEAD)\"\n")
-    p = cbl("run", "--sandbox", "none", "-b", bs, root / "app.git", check=0)
+    # a buildspec path names a file in the source: a copy of the bare
+    # repository holds one
+    bare = tmp_path / "bare.git"
+    shutil.copytree(root / "app.git", bare)
+    (bare / "bs.yml").write_text("version: 0.2\nphases:\n  build:\n    commands:\n"
+                                 "      - echo \"CHECK objects=$(test -d objects && echo yes) head=$(cat HEAD)\"\n")
+    p = cbl("run", "--sandbox", "none", "-b", "bs.yml", bare, check=0)
     assert check(p, "head") == "ref:" and check(p, "objects") == "yes" and "Cloning" not in p.output
