@@ -342,3 +342,34 @@ def test_privileged_build_has_full_power_and_says_so(build):
                   "--privileged", env={"CBL_ESCAPE_MARKER": "cbl-escape-priv-privileged-marker"})
     ran(q, "privileged-environ")
     assert "cbl-escape-priv-privileged-marker" not in q.output
+
+
+ENGINE_STEPS = (
+    # what a container engine (dockerd) does to the kernel to run a container
+    "unshare --mount --uts --ipc --net --pid --fork true && echo ENGINE-NAMESPACES",
+    "mkdir -p /tmp/o/l /tmp/o/u /tmp/o/w /tmp/o/m && mount -t overlay overlay "
+    "-o lowerdir=/tmp/o/l,upperdir=/tmp/o/u,workdir=/tmp/o/w /tmp/o/m && echo ENGINE-OVERLAY",
+    "ip link add cblbr0 type bridge && ip link set cblbr0 up && echo ENGINE-BRIDGE",
+    "ip link add cblve0 type veth peer name cblve1 && echo ENGINE-VETH",
+)
+
+
+def test_privileged_build_can_do_what_a_container_engine_needs(build):
+    """privilegedMode exists for docker-in-docker builds: such a build can
+    create namespaces, overlay mounts, a bridge and veth pairs (dockerd's
+    kernel needs; no Docker engine runs on this machine to try the real
+    one), and none of it reaches the host.  The same steps fail in a
+    non-privileged build."""
+    steps = ("echo ATTACK-RAN engine",) + tuple(f"({s}) 2>&1; true" for s in ENGINE_STEPS)
+    p = build.run(buildspec(*steps), "--privileged")
+    assert p.returncode == 0, p.output
+    ran(p, "engine")
+    for word in ("NAMESPACES", "OVERLAY", "BRIDGE", "VETH"):
+        assert said(p, f"ENGINE-{word}"), (word, p.output)
+    links = host("ip", "-o", "link", "show")
+    assert "cblbr0" not in links and "cblve0" not in links, "the build's links reached the host"
+    q = build.run(buildspec(*steps))
+    assert q.returncode == 0, q.output
+    ran(q, "engine")
+    for word in ("NAMESPACES", "OVERLAY", "BRIDGE", "VETH"):
+        assert not said(q, f"ENGINE-{word}"), (word, q.output)
