@@ -539,15 +539,18 @@ static int visit_symlink(walk_ctx *c, const char *disk, const char *rel, const u
 		return 0;
 	}
 	struct stat st;
-	real = realpath(disk, NULL);
-	if (!real || stat(real, &st) < 0) {
+	// cbl_realpath, not realpath(3): the source may be a sandbox's view
+	// reached through a descriptor ("/proc/self/fd/N/..."), which it
+	// resolves beneath; a link climbing out of it fails with EXDEV
+	bool out_of_root = cbl_realpath(disk, &real, NULL) < 0 && errno == EXDEV;
+	if (!out_of_root && (!real || stat(real, &st) < 0)) {
 		if (final && !excluded)
 			emit(c->log, c->payload, "Skipping symlink %s%s: target does not exist", c->key_prefix, rel);
 		goto out;
 	}
-	bool is_dir = S_ISDIR(st.st_mode);
+	bool is_dir = !out_of_root && S_ISDIR(st.st_mode);
 	bool relevant = !excluded && (is_dir ? true : final);
-	if (!path_under(real, c->root)) {
+	if (out_of_root || !path_under(real, c->root)) {
 		if (relevant)
 			emit(c->log, c->payload, "Skipping symlink %s%s: target is outside the source directory",
 			      c->key_prefix, rel);
@@ -808,13 +811,20 @@ static int collect_bases(collect_ctx *cc, const char *expanded_base_dir, found *
 	emit(log, payload, "Expanding %s", base_shown);
 
 	cc->base_abs = base_exp && base_exp[0] == '/';
-	if (pat_compile(&bpat, cc->base_abs ? base_exp + 1 : base_shown) < 0) {
+	// an absolute base under a descriptor's directory ("/proc/self/fd/N/x",
+	// a sandbox's view): walked from that directory, whose own link is not
+	// to be followed, and named with the prefix as a plain absolute base
+	size_t fdp = cc->base_abs ? cbl_fd_path_prefix(base_exp) : 0;
+	char *fd_root = fdp ? cbl_xstrndup(base_exp, fdp) : NULL;
+	const char *bp = fdp ? (base_exp[fdp] ? base_exp + fdp + 1 : ".") : cc->base_abs ? base_exp + 1 : base_shown;
+	if (pat_compile(&bpat, bp) < 0) {
 		pat_release(&bpat);
+		free(fd_root);
 		return cbl_error_set(cc->err, CBL_EINVAL,
 				     "base-directory '%s' is outside the source directory", base_shown);
 	}
 	walk_ctx bc = {0};
-	bc.root = cc->base_abs ? "/" : cc->src_real;
+	bc.root = fd_root ? fd_root : cc->base_abs ? "/" : cc->src_real;
 	bc.follow = true;
 	bc.dirs_mode = true;
 	bc.inc = &bpat;
@@ -823,8 +833,18 @@ static int collect_bases(collect_ctx *cc, const char *expanded_base_dir, found *
 	bc.log = log;
 	bc.payload = payload;
 	bc.err = cc->err;
-	int rc = walk_start(&bc, cc->base_abs ? "/" : cc->src_real);
+	int rc = walk_start(&bc, bc.root);
 	free(bc.anc);
+	for (size_t i = 0; fd_root && i < bc.nout; i++) {
+		found *f = &bc.out[i];
+		char *key = strcmp(f->key, ".") ? cbl_xasprintf("%s/%s", fd_root + 1, f->key)
+						: cbl_xstrdup(fd_root + 1);
+		free(f->key);
+		free(f->name);
+		f->key = key;
+		f->name = cbl_xstrdup(key);
+	}
+	free(fd_root);
 	*bases = bc.out;
 	*nbases = bc.nout;
 	if (rc == 0 && bc.nout == 0) {
