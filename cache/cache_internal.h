@@ -34,6 +34,10 @@ typedef struct cache_base {
 	/* set by the session */
 	char *inner;       /* absolute path in the build's view */
 	char *host;        /* where the runner reaches it; NULL if it cannot */
+	char *host_rel;    /* host below the source's view ("" = the view), or NULL:
+			    * the build may have made any of its components a
+			    * symlink, so it is only ever walked without following
+			    * them (cache_open_beneath) */
 	cache_kind kind;
 	const char *skip_reason;
 	bool match_all;    /* some pattern selects the whole tree */
@@ -108,9 +112,18 @@ int cache_copy_file(int sdir, const char *sname, int ddir, const char *dname, co
 		    unsigned char *digest, cbl_error **err);
 
 /* Copies the tree at src over dst, merging: directories are created or kept,
- * files and symlinks replace what is there.  CBL_EIO. */
-int cache_copy_merge(const char *src, const char *dst, uint64_t *files, uint64_t *bytes,
-		     cbl_error **err);
+ * files and symlinks replace what is there.  dst is dst_root when dst_rel is
+ * NULL (created if missing, like its parents), else dst_rel beneath dst_root,
+ * opened by cache_open_beneath (created if missing).  CBL_EIO. */
+int cache_copy_merge(const char *src, const char *dst_root, const char *dst_rel, uint64_t *files,
+		     uint64_t *bytes, cbl_error **err);
+
+/* Opens the directory rel ("" = root) beneath root for reading: root as
+ * given (the caller's own path, followed), then each component of rel
+ * without following a symlink (ELOOP or ENOTDIR: a link the build made
+ * cannot take a restore or a save out of its view).  create: missing
+ * components are made (0755).  A descriptor, or -1 with errno. */
+int cache_open_beneath(const char *root, const char *rel, bool create);
 
 /* Directory entries except "." and "..", sorted (strcmp).  A missing
  * directory is an empty list when fd < 0. */

@@ -207,6 +207,7 @@ void cache_bases_free(cache_base *b, size_t n)
 		free(b[i].nested);
 		free(b[i].inner);
 		free(b[i].host);
+		free(b[i].host_rel);
 	}
 	free(b);
 }

@@ -441,6 +441,16 @@ static int stage_copy(sctx *c, int pfd)
 	struct stat hs;
 	if (!b->host || stat(b->host, &hs) < 0 || !S_ISDIR(hs.st_mode))
 		return 0; /* nothing there: nothing to save */
+	if (b->host_rel) {
+		/* in the build's view: a base the build replaced by a symlink (to
+		 * /etc, a home directory) names nothing of the build's; neither
+		 * does any directory leading to it.  Below it the walk keeps
+		 * symlinks as symlinks */
+		int bfd = cache_open_beneath(s->src_view, b->host_rel, false);
+		if (bfd < 0)
+			return 0;
+		close(bfd);
+	}
 	spec_artifact a = {0};
 	a.files.n = b->pats.n;
 	a.files.items = cbl_xcalloc(b->pats.n, sizeof(spec_str));

@@ -70,8 +70,10 @@ static int place_bases(cache_session *s, cbl_error **err)
 			while (suffix && *suffix == '/')
 				suffix++;
 		}
-		if (suffix)
+		if (suffix) {
 			b->host = *suffix ? cbl_path_join(s->src_view, suffix) : cbl_xstrdup(s->src_view);
+			b->host_rel = cbl_xstrdup(suffix);
+		}
 		else if (!s->sandbox)
 			b->host = cbl_xstrdup(b->base);
 		if (!s->sandbox) {
@@ -451,7 +453,9 @@ int cache_restore(cache_session *s, cbl_error **err_out)
 			continue;
 		int64_t t1 = cbl_mono_us();
 		char *src = cbl_xasprintf("%s/%s/%s", s->store->objects, s->hit_object, st->lower_rel);
-		rc = cache_copy_merge(src, b->host, &st->restored_files, &st->restored_bytes, err);
+		rc = b->host_rel ? cache_copy_merge(src, s->src_view, b->host_rel, &st->restored_files,
+						    &st->restored_bytes, err)
+				 : cache_copy_merge(src, b->host, NULL, &st->restored_files, &st->restored_bytes, err);
 		free(src);
 		st->restore_us = cbl_mono_us() - t1;
 		copied = true;

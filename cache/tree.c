@@ -690,22 +690,61 @@ static int merge_dir(mctx *c, int sfd, int dfd, int depth)
 	return rc;
 }
 
-int cache_copy_merge(const char *src, const char *dst, uint64_t *files, uint64_t *bytes,
-		     cbl_error **err)
+int cache_open_beneath(const char *root, const char *rel, bool create)
+{
+	int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	char *copy = cbl_xstrdup(rel), *save = NULL;
+	for (char *c = strtok_r(copy, "/", &save); fd >= 0 && c; c = strtok_r(NULL, "/", &save)) {
+		if (!strcmp(c, ".") || !strcmp(c, "..")) {
+			close(fd);
+			fd = -1;
+			errno = EINVAL;
+			break;
+		}
+		int sub = openat(fd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sub < 0 && errno == ENOENT && create && (mkdirat(fd, c, 0755) == 0 || errno == EEXIST))
+			sub = openat(fd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int e = errno;
+		close(fd);
+		fd = sub;
+		errno = e;
+	}
+	int e = errno;
+	free(copy);
+	errno = e;
+	return fd;
+}
+
+int cache_copy_merge(const char *src, const char *dst_root, const char *dst_rel, uint64_t *files,
+		     uint64_t *bytes, cbl_error **err)
 {
 	int sfd = -1, dfd = -1, rc = 0;
 	mctx c = {0};
 	c.err = err;
-	struct stat st, dt;
+	struct stat st;
+	char *dst = dst_rel && *dst_rel ? cbl_path_join(dst_root, dst_rel) : cbl_xstrdup(dst_root);
+	bool created = false;
 	sfd = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (sfd < 0 || fstat(sfd, &st) < 0) {
 		rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot open '%s'", src);
 		goto out;
 	}
-	bool created = lstat(dst, &dt) < 0;
-	if ((rc = cbl_mkdir_p(dst, 0755, err)) < 0)
-		goto out;
-	dfd = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dst_rel) {
+		dfd = cache_open_beneath(dst_root, dst_rel, false);
+		if (dfd < 0 && errno == ENOENT) {
+			/* the root is the caller's own path: made like mkdir -p */
+			created = true;
+			if ((rc = cbl_mkdir_p(dst_root, 0755, err)) < 0)
+				goto out;
+			dfd = cache_open_beneath(dst_root, dst_rel, true);
+		}
+	} else {
+		struct stat dt;
+		created = lstat(dst, &dt) < 0;
+		if ((rc = cbl_mkdir_p(dst, 0755, err)) < 0)
+			goto out;
+		dfd = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
 	if (dfd < 0) {
 		rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot open '%s'", dst);
 		goto out;
@@ -724,6 +763,7 @@ out:
 		close(sfd);
 	if (dfd >= 0)
 		close(dfd);
+	free(dst);
 	return rc;
 }
 
