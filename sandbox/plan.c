@@ -217,7 +217,7 @@ char *sandbox_overlay_opts(const char *lower, const char *upper, const char *wor
 
 /* ---------------------------------------------------------------- building */
 
-static int check_opts(const sandbox_opts *o, bool userns, cbl_error **err)
+static int check_opts(const sandbox_opts *o, cbl_error **err)
 {
 	if (!o->scratch || !*o->scratch)
 		return cbl_error_set(err, CBL_EINVAL, "sandbox: no scratch directory");
@@ -241,9 +241,6 @@ static int check_opts(const sandbox_opts *o, bool userns, cbl_error **err)
 				    m->kind == SANDBOX_MOUNT_OVERLAY;
 		if (needs_source && (!m->source || !*m->source))
 			return cbl_error_set(err, CBL_EINVAL, "sandbox: %s: no source to mount", m->target);
-		if (m->kind == SANDBOX_MOUNT_OVERLAY && userns)
-			return cbl_error_set(err, CBL_EINVAL, "sandbox: %s: no overlay mounts in an unprivileged "
-							      "sandbox", m->target);
 	}
 	return 0;
 }
@@ -489,7 +486,7 @@ static void plan_mount_point(sandbox_plan *p, const char *root, const sandbox_mo
 	free(parent);
 }
 
-static void plan_mounts(sandbox_plan *p, const sandbox_opts *o, const char *root)
+static void plan_mounts(sandbox_plan *p, const sandbox_opts *o, const char *root, bool userns)
 {
 	for (size_t i = 0; i < o->n_mounts; i++) {
 		const sandbox_mount *m = &o->mounts[i];
@@ -514,7 +511,9 @@ static void plan_mounts(sandbox_plan *p, const sandbox_opts *o, const char *root
 		case SANDBOX_MOUNT_OVERLAY: {
 			/* the directory is the read-only lower layer: the commands
 			 * may delete and rewrite anything, it stays as it was, and
-			 * it costs the same for 10 files or 100,000 */
+			 * it costs the same for 10 files or 100,000.  In a user
+			 * namespace overlayfs cannot write trusted.* attributes:
+			 * "userxattr" marks opaque directories with user.* ones */
 			char name[64];
 			snprintf(name, sizeof(name), "overlay%zu-upper", i);
 			char *upper = cbl_path_join(o->scratch, name);
@@ -523,7 +522,12 @@ static void plan_mounts(sandbox_plan *p, const sandbox_opts *o, const char *root
 			add(p, SANDBOX_STEP_MKDIR, NULL, upper, 0);
 			add(p, SANDBOX_STEP_MKDIR, NULL, work, 0);
 			char *opts = sandbox_overlay_opts(m->source, upper, work);
-			add_in(p, root, SANDBOX_STEP_OVERLAY, opts, t, 0);
+			if (userns) {
+				char *u = cbl_xasprintf("%s,userxattr", opts);
+				free(opts);
+				opts = u;
+			}
+			add_in(p, root, SANDBOX_STEP_OVERLAY, opts, t, m->optional ? (int64_t)i + 1 : 0);
 			free(opts);
 			free(upper);
 			free(work);
@@ -594,7 +598,7 @@ static void plan_finish(sandbox_plan *p, const sandbox_opts *o, const char *root
 int sandbox_plan_build(sandbox_plan *p, const sandbox_opts *o, uid_t uid, gid_t gid, cbl_error **err)
 {
 	bool userns = uid != 0;
-	int rc = check_opts(o, userns, err);
+	int rc = check_opts(o, err);
 	if (rc)
 		return rc;
 	char *upper = cbl_path_join(o->scratch, "upper");
@@ -615,7 +619,7 @@ int sandbox_plan_build(sandbox_plan *p, const sandbox_opts *o, uid_t uid, gid_t 
 	plan_system(p, o, root, userns);
 	if (!o->rootfs)
 		sandbox_plan_host_private(p, o, root, userns);
-	plan_mounts(p, o, root);
+	plan_mounts(p, o, root, userns);
 	if (!o->privileged)
 		plan_masks(p, root);
 	plan_finish(p, o, root);
