@@ -539,10 +539,10 @@ static int visit_symlink(walk_ctx *c, const char *disk, const char *rel, const u
 		return 0;
 	}
 	struct stat st;
-	// cbl_realpath, not realpath(3): the source may be a sandbox's view
+	// cbl_realpath_fd, not realpath(3): the source may be a sandbox's view
 	// reached through a descriptor ("/proc/self/fd/N/..."), which it
 	// resolves beneath; a link climbing out of it fails with EXDEV
-	bool out_of_root = cbl_realpath(disk, &real, NULL) < 0 && errno == EXDEV;
+	bool out_of_root = cbl_realpath_fd(disk, &real, NULL) < 0 && errno == EXDEV;
 	if (!out_of_root && (!real || stat(real, &st) < 0)) {
 		if (final && !excluded)
 			emit(c->log, c->payload, "Skipping symlink %s%s: target does not exist", c->key_prefix, rel);
@@ -775,7 +775,7 @@ typedef struct collect_ctx {
 // (what absolute file patterns are matched against).
 static int collect_source(collect_ctx *cc, const char *src_dir)
 {
-	int rc = cbl_realpath(src_dir, &cc->src_real, cc->err);
+	int rc = cbl_realpath_fd(src_dir, &cc->src_real, cc->err);
 	if (rc < 0)
 		return rc;
 	if (src_dir[0] == '/') {
@@ -939,7 +939,7 @@ static int collect_base(collect_ctx *cc, const found *base)
 	const char *brel = base->key;
 	// base->path is the real path for symlinked bases, else the joined
 	// one; resolve to bound the walk.
-	int rc = cbl_realpath(base->path, &base_real, cc->err);
+	int rc = cbl_realpath_fd(base->path, &base_real, cc->err);
 	if (rc < 0)
 		return rc;
 	if (cc->base_abs) {

@@ -440,6 +440,16 @@ static char *resolve(const char *path, int *links)
 
 int cbl_realpath(const char *path, char **out, cbl_error **err)
 {
+	char *r = realpath(path, NULL);
+	if (!r)
+		return cbl_error_set_errno(err, errno == ENOENT ? CBL_ENOENT : CBL_EIO, errno,
+					   "cannot resolve '%s'", path);
+	*out = r;
+	return 0;
+}
+
+int cbl_realpath_fd(const char *path, char **out, cbl_error **err)
+{
 	int links = 0;
 	char *r = resolve(path, &links);
 	if (!r) {

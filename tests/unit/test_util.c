@@ -173,7 +173,7 @@ static void test_copy_tree(void)
 	free(src); free(dst); free(sub); free(f); free(empty); free(l1); free(l2); free(df); free(dl1); free(de);
 }
 
-/* cbl_realpath beneath a descriptor's directory: its magic link is kept,
+/* cbl_realpath_fd beneath a descriptor's directory: its magic link is kept,
  * the rest resolved below it */
 static void test_realpath_fd(void)
 {
@@ -207,7 +207,7 @@ static void test_realpath_fd(void)
 		p = cbl_xasprintf("%s%s", fp, cases[i][0]);
 		want = cases[i][1] ? cbl_xasprintf("%s%s", fp, cases[i][1]) : realpath("/etc", NULL);
 		out = NULL;
-		is_int(cbl_realpath(p, &out, NULL), 0, "%s", cases[i][2]);
+		is_int(cbl_realpath_fd(p, &out, NULL), 0, "%s", cases[i][2]);
 		is_str(out, want, "%s: the path", cases[i][2]);
 		free(out);
 		free(want);
@@ -215,16 +215,16 @@ static void test_realpath_fd(void)
 	}
 	p = cbl_xasprintf("%s/up", fp);
 	out = NULL;
-	ok(cbl_realpath(p, &out, NULL) < 0 && errno == EXDEV && !out, "a link climbing out: EXDEV");
+	ok(cbl_realpath_fd(p, &out, NULL) < 0 && errno == EXDEV && !out, "a link climbing out: EXDEV");
 	free(p);
 	p = cbl_xasprintf("%s/..", fp);
-	ok(cbl_realpath(p, &out, NULL) < 0 && errno == EXDEV, "dot-dot above: EXDEV");
+	ok(cbl_realpath_fd(p, &out, NULL) < 0 && errno == EXDEV, "dot-dot above: EXDEV");
 	free(p);
 	p = cbl_xasprintf("%s/loop", fp);
-	ok(cbl_realpath(p, &out, NULL) < 0 && errno == ELOOP, "a loop: ELOOP");
+	ok(cbl_realpath_fd(p, &out, NULL) < 0 && errno == ELOOP, "a loop: ELOOP");
 	free(p);
 	p = cbl_xasprintf("%s/missing", fp);
-	is_int(cbl_realpath(p, &out, NULL), CBL_ENOENT, "missing: CBL_ENOENT");
+	is_int(cbl_realpath_fd(p, &out, NULL), CBL_ENOENT, "missing: CBL_ENOENT");
 	free(p);
 	close(fd);
 	free(fp);
