@@ -64,6 +64,34 @@ static char *slot_path(const char *root, size_t i)
 	return cbl_path_join(root, rel);
 }
 
+/* What the runner reads for each inner path of the layout: binds first
+ * (longer), then the sandbox's overlays, then the sources root. */
+static void map_views(runner_build *b)
+{
+	if (b->src.primary_bind) {
+		cbl_strv_push(&b->src.map_inner, b->src.src_inner);
+		cbl_strv_push(&b->src.map_host, b->src.source_dir);
+	}
+	for (size_t i = 0; i < b->src.nsrcs; i++)
+		if (b->src.srcs[i].bind) {
+			cbl_strv_push(&b->src.map_inner, b->src.srcs[i].inner);
+			cbl_strv_push(&b->src.map_host, b->src.srcs[i].dir);
+		}
+	/* the sandbox's overlays: read through their descriptors once it
+	 * is up (provision.c replaces these host paths), or copies there */
+	if (b->src.sb_overlay) {
+		cbl_strv_push(&b->src.map_inner, b->src.src_inner);
+		cbl_strv_push(&b->src.map_host, b->src.view);
+	}
+	for (size_t i = 0; i < b->src.nsrcs; i++)
+		if (b->src.srcs[i].sb_overlay) {
+			cbl_strv_push(&b->src.map_inner, b->src.srcs[i].inner);
+			cbl_strv_push(&b->src.map_host, b->src.srcs[i].host);
+		}
+	cbl_strv_push(&b->src.map_inner, b->src.multi_inner);
+	cbl_strv_push(&b->src.map_host, b->src.multi_root);
+}
+
 int runner_sources_init(runner_build *b, const runner_opts *opts, cbl_error **err)
 {
 	bool sandbox = b->cfg.sandbox_mode == RUNNER_SANDBOX_NAMESPACES;
@@ -168,31 +196,8 @@ int runner_sources_init(runner_build *b, const runner_opts *opts, cbl_error **er
 		s->inner = sandbox ? slot_path(b->src.multi_inner, i + 1) : cbl_xstrdup(slot);
 	}
 
-	if (sandbox) {
-		/* what the runner reads for an inner path: binds first (longer) */
-		if (b->src.primary_bind) {
-			cbl_strv_push(&b->src.map_inner, b->src.src_inner);
-			cbl_strv_push(&b->src.map_host, b->src.source_dir);
-		}
-		for (size_t i = 0; i < b->src.nsrcs; i++)
-			if (b->src.srcs[i].bind) {
-				cbl_strv_push(&b->src.map_inner, b->src.srcs[i].inner);
-				cbl_strv_push(&b->src.map_host, b->src.srcs[i].dir);
-			}
-		/* the sandbox's overlays: read through their descriptors once it
-		 * is up (provision.c replaces these host paths), or copies there */
-		if (b->src.sb_overlay) {
-			cbl_strv_push(&b->src.map_inner, b->src.src_inner);
-			cbl_strv_push(&b->src.map_host, b->src.view);
-		}
-		for (size_t i = 0; i < b->src.nsrcs; i++)
-			if (b->src.srcs[i].sb_overlay) {
-				cbl_strv_push(&b->src.map_inner, b->src.srcs[i].inner);
-				cbl_strv_push(&b->src.map_host, b->src.srcs[i].host);
-			}
-		cbl_strv_push(&b->src.map_inner, b->src.multi_inner);
-		cbl_strv_push(&b->src.map_host, b->src.multi_root);
-	}
+	if (sandbox)
+		map_views(b);
 	return 0;
 }
 
