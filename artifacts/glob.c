@@ -608,7 +608,18 @@ static int visit_symlink(walk_ctx *c, const char *disk, const char *rel, const u
 	// opened beneath the root without symlinks, is what is read: a link
 	// changed meanwhile is refused, never followed elsewhere
 	struct stat st;
-	real = realpath(disk, NULL);
+	// cbl_realpath_fd, not realpath(3): the source may be a sandbox's view
+	// reached through a descriptor ("/proc/self/fd/N/..."), which it
+	// resolves beneath (a link climbing out of it: EXDEV, no real path)
+	if (cbl_realpath_fd(disk, &real, NULL) < 0) {
+		real = NULL;
+		if (errno == EXDEV) {
+			if (final && !excluded)
+				emit(c->log, c->payload, "Skipping symlink %s%s: target is outside the source directory",
+				     c->key_prefix, rel);
+			goto out;
+		}
+	}
 	const char *r = real && path_under(real, c->root) ? below(real, c->fd_real) : NULL;
 	if (real && r)
 		tfd = cbl_open_beneath(c->root_fd, *r ? r : ".", O_PATH, 0, CBL_RESOLVE_NO_SYMLINKS, NULL);
@@ -892,7 +903,9 @@ static int abs_base_root(roots *rs, const char *src_dir, const char *const *boun
 	}
 	for (size_t i = 0; found_idx < 0 && (i == 0 || bounds[i - 1]); i++) {
 		const char *cand = i == 0 ? src_dir : bounds[i - 1];
-		char *cn = normalize_abs(cand), *cr = realpath(cand, NULL);
+		char *cn = normalize_abs(cand), *cr = NULL;
+		if (cbl_realpath_fd(cand, &cr, NULL) < 0)
+			cr = NULL;
 		const char *r = below(norm, cn);
 		const char *as = cn;
 		if (!r && cr) {
@@ -966,7 +979,7 @@ static int collect_source(collect_ctx *c)
 			return cbl_error_set_errno(c->err, CBL_EIO, errno, "cannot use the directory of '%s'", c->src_dir);
 		}
 	} else {
-		rc = cbl_realpath(c->src_dir, &c->src_real, c->err);
+		rc = cbl_realpath_fd(c->src_dir, &c->src_real, c->err);
 		if (rc < 0)
 			return rc;
 		sfd = open(c->src_real, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -99,7 +99,11 @@ typedef struct cache_session_opts {
 	spec_cache_action action; /* RESTORE: never saves; SAVE: never restores */
 	const char *src_dir;      /* CODEBUILD_SRC_DIR as the build sees it (absolute) */
 	const char *src_view;     /* where the runner reads and writes that directory
-				   * (the sandbox's source view); NULL = src_dir */
+				   * (the sandbox's source view, possibly through a
+				   * descriptor: /proc/self/fd/N); NULL = src_dir.
+				   * Below it nothing is followed: a cached directory
+				   * the build made a symlink is neither restored
+				   * into nor saved from */
 	bool sandbox;             /* the build runs in the sandbox: bases become
 				   * overlay mounts, absolute paths are the build's
 				   * own (never touched on the host) */

@@ -191,9 +191,12 @@ static void init_layout(runner_build *b, const runner_opts *opts)
 							       : cbl_path_join(b->src.source_dir, b->src.buildspec_arg);
 	} else if (opts->git_tracked_only) {
 		b->src.tracked_dir = cbl_path_join(b->ident.dir, "tracked"); /* private already: no snapshot needed */
-	} else if (b->src.source_mode == RUNNER_SOURCE_SNAPSHOT &&
-		   (b->cfg.sandbox_mode == RUNNER_SANDBOX_NONE || !sandbox_can_overlay())) {
+	} else if (b->src.source_mode == RUNNER_SOURCE_SNAPSHOT && b->cfg.sandbox_mode == RUNNER_SANDBOX_NONE) {
 		b->src.src_copy = cbl_path_join(b->ident.dir, "src");
+	} else if (b->src.source_mode == RUNNER_SOURCE_SNAPSHOT && !sandbox_can_overlay()) {
+		/* not root: the sandbox overlays the tree in its user namespace
+		 * (provision.c), as constant in cost as root's overlay */
+		b->src.sb_overlay = true;
 	}
 	const char *host = b->src.tracked_dir ? b->src.tracked_dir : b->src.src_copy ? b->src.src_copy : b->src.source_dir;
 	if (b->cfg.sandbox_mode == RUNNER_SANDBOX_NAMESPACES) {
@@ -217,6 +220,7 @@ int runner_build_new(runner_build **out, const runner_opts *opts, cbl_error **er
 	b->img.hold = -1;
 	b->stop_pipe[0] = b->stop_pipe[1] = -1;
 	b->out_pipe[0] = b->out_pipe[1] = -1;
+	b->src.view_fd = -1;
 	b->status = RUNNER_STATUS_IN_PROGRESS;
 	b->ident.home = opts->home ? cbl_xstrdup(opts->home) : store_default_home();
 	if ((rc = init_source(b, opts, err)) || (rc = init_project(b, opts, err)) ||
@@ -288,6 +292,7 @@ void runner_build_free(runner_build *b)
 	if (b->log.fd >= 0)
 		close(b->log.fd);
 	sandbox_free(b->sandbox);
+	runner_sandbox_views_close(b);
 	for (int i = 0; i < 2; i++)
 		if (b->out_pipe[i] >= 0)
 			close(b->out_pipe[i]);

@@ -6,9 +6,11 @@
  * `$(codebuild-hash-files package-lock.json)` works), the entry is looked
  * up, and each cached base directory is mounted in the running sandbox as
  * an overlay whose read-only lower layer is the stored snapshot: constant
- * time, whatever the size.  Bases inside the source are copied into the
- * source's view instead, so that artifacts see them; without the sandbox
- * every base is copied into place.
+ * time, whatever the size.  Not root, the same overlays belong to the
+ * sandbox's user namespace (the store is the user's own, as overlayfs
+ * wants there).  Bases inside the source are copied into the source's
+ * view instead, so that artifacts see them; without the sandbox every base
+ * is copied into place.
  * FINALIZING, once the sandbox is gone (its overlays with it) and the view
  * still readable: what changed is saved as a new immutable snapshot.  A
  * cache failure is a warning, never a build failure (as on the service).
@@ -107,11 +109,6 @@ void runner_cache_restore(runner_build *b)
 		goto out;
 	}
 	bool sandboxed = b->sandbox != NULL;
-	if (sandboxed && geteuid() != 0) {
-		runner_warn(b, "cache: not restored or saved: an unprivileged sandbox cannot mount the cached "
-			       "directories");
-		goto out;
-	}
 	cache_session_opts so = CACHE_SESSION_OPTS_INIT;
 	so.scope = b->ident.project;
 	so.paths = paths;

@@ -26,8 +26,10 @@ static void tear_down(runner_build *b)
 	}
 	if (b->src.scratch)
 		rmdir(b->src.scratch);
-	/* the cache's overlays went with the sandbox; the view is still here */
+	/* the cache's overlays went with the sandbox; the view is still here
+	 * (not root: the sandbox's source overlays, held by descriptors) */
 	runner_cache_save(b);
+	runner_sandbox_views_close(b);
 	/* overlays first: the trees removed next hold their mount points */
 	runner_private_ns_cleanup(b);
 	if (b->src.view_mounted) {

@@ -192,12 +192,13 @@ static int source_mounts(runner_build *b, sandbox_mount **out, size_t *n_out, ch
 		src_host = l->multi_root;
 		src_inner = l->multi_inner;
 		binds = (const char *const *)l->sandbox_binds.v;
-	} else if (l->source_mode == RUNNER_SOURCE_SNAPSHOT && !l->src_copy && !l->tracked_dir && !l->git_parent) {
+	} else if (l->source_mode == RUNNER_SOURCE_SNAPSHOT && !l->src_copy && !l->tracked_dir && !l->git_parent &&
+		   !l->sb_overlay && !b->src.view_mounted) {
 		if (setup_view(b, err) < 0)
 			return -1;
 		src_host = b->src.view;
 	}
-	sandbox_mount *m = cbl_xcalloc(8 + l->sandbox_binds.n / 2 + b->cfg.n_binds, sizeof(*m));
+	sandbox_mount *m = cbl_xcalloc(9 + l->sandbox_binds.n / 2 + b->cfg.n_binds + l->nsrcs, sizeof(*m));
 	size_t n = 0;
 	runner_masks(b, strs);
 	/* by its path: /proc/self/exe names the file on a mount of this
@@ -222,10 +223,19 @@ static int source_mounts(runner_build *b, sandbox_mount **out, size_t *n_out, ch
 	m[n++] = (sandbox_mount){SANDBOX_MOUNT_TMPFS, NULL, "/codebuild/output", 0755};
 	if (l->git_parent)
 		m[n++] = (sandbox_mount){SANDBOX_MOUNT_BIND, l->git_parent, parent, 0};
+	else if (l->sb_overlay && !l->multi_root)
+		m[n++] = (sandbox_mount){SANDBOX_MOUNT_OVERLAY, l->source_dir, src_inner, 0, true};
 	else
 		m[n++] = (sandbox_mount){SANDBOX_MOUNT_BIND, src_host, src_inner, 0};
 	for (const char *const *bd = binds; bd && bd[0] && bd[1]; bd += 2)
 		m[n++] = (sandbox_mount){SANDBOX_MOUNT_BIND, bd[0], bd[1], 0};
+	/* not root, the snapshots of directories are overlays the sandbox
+	 * mounts in its user namespace, on their slots of the sources root */
+	if (l->multi_root && l->sb_overlay)
+		m[n++] = (sandbox_mount){SANDBOX_MOUNT_OVERLAY, l->source_dir, l->src_inner, 0, true};
+	for (size_t i = 0; l->multi_root && i < l->nsrcs; i++)
+		if (l->srcs[i].sb_overlay)
+			m[n++] = (sandbox_mount){SANDBOX_MOUNT_OVERLAY, l->srcs[i].dir, l->srcs[i].inner, 0, true};
 	m[n++] = (sandbox_mount){SANDBOX_MOUNT_BIND, b->ident.tmpdir, "/codebuild/output/tmp", 0};
 	m[n++] = (sandbox_mount){SANDBOX_MOUNT_DIR, NULL, "/codebuild/readonly", 0};
 	if (!runner_image_rootfs(b) && strs[2]) {
@@ -300,35 +310,126 @@ static void network_notes(runner_build *b)
 									    "NAT)");
 }
 
+/* Where the kernel refused an overlay of a source directory in the user
+ * namespace (a mount under the directory, a filesystem overlayfs does not
+ * take as a layer): that source becomes a copy, said in the log.  Returns
+ * how many fell back (0: the sandbox is fine as it is), or -1 (a failed
+ * copy, in *err). */
+static int snapshot_fallbacks(runner_build *b, const sandbox_mount *m, size_t nm, cbl_error **err)
+{
+	int fell = 0;
+	for (size_t i = 0; i < nm; i++) {
+		const char *why = m[i].optional ? sandbox_mount_error(b->sandbox, i) : NULL;
+		if (!why)
+			continue;
+		runner_src2 *s2 = NULL;
+		for (size_t k = 0; k < b->src.nsrcs; k++)
+			if (b->src.srcs[k].sb_overlay && !strcmp(b->src.srcs[k].inner, m[i].target))
+				s2 = &b->src.srcs[k];
+		const char *dir = s2 ? s2->dir : b->src.source_dir;
+		runner_warn(b, "source snapshot of %s: the kernel refused an overlay in the user namespace (%s): "
+			       "the build gets a copy instead",
+			    dir, why);
+		/* the copy goes where the sandbox binds it: a slot of the
+		 * sources root (left empty by the failed mount), or its own */
+		char *copy = s2 ? cbl_xstrdup(s2->host)
+			     : b->src.multi_root ? cbl_xstrdup(b->src.view) : cbl_path_join(b->ident.dir, "src");
+		rmdir(copy);
+		int rc = cbl_copy_tree(dir, copy, err);
+		if (s2) {
+			s2->sb_overlay = false;
+			s2->copy = true;
+		} else {
+			b->src.sb_overlay = false;
+			free(b->src.src_copy);
+			b->src.src_copy = cbl_xstrdup(copy);
+			free(b->src.view);
+			b->src.view = cbl_xstrdup(copy);
+		}
+		free(copy);
+		if (rc < 0)
+			return -1;
+		fell++;
+	}
+	return fell;
+}
+
+/* The sandbox's source overlays, opened: the runner reads the build's
+ * view of its sources (artifacts, reports, the cache) through them, also
+ * after the sandbox has ended. */
+static int open_views(runner_build *b, cbl_error **err)
+{
+	runner_layout *l = &b->src;
+	for (size_t k = 0; k <= l->nsrcs; k++) {
+		bool primary = k == l->nsrcs;
+		runner_src2 *s2 = primary ? NULL : &l->srcs[k];
+		if (!(primary ? l->sb_overlay : s2->sb_overlay))
+			continue;
+		const char *inner = primary ? l->src_inner : s2->inner;
+		int fd = -1;
+		if (sandbox_open_dir(b->sandbox, inner, &fd, err) < 0)
+			return -1;
+		char *path = cbl_fd_path(fd);
+		for (size_t i = 0; i < l->map_inner.n; i++)
+			if (!strcmp(l->map_inner.v[i], inner)) {
+				free(l->map_host.v[i]);
+				l->map_host.v[i] = cbl_xstrdup(path);
+			}
+		if (primary) {
+			l->view_fd = fd;
+			free(l->view);
+			l->view = path;
+		} else {
+			s2->view_fd = fd;
+			free(path);
+		}
+	}
+	return 0;
+}
+
 /* PROVISIONING: the build's namespaces, limits from the compute type. */
 static int provision_sandbox(runner_build *b, cbl_error **err)
 {
 	sandbox_mount *mounts = NULL;
 	size_t nm = 0;
 	char *src_parent = NULL, *strs[3] = {NULL, NULL, NULL};
+	int rc = 0;
 	if (pipe2(b->out_pipe, O_CLOEXEC) < 0)
 		return cbl_error_set_errno(err, CBL_EIO, errno, "cannot create the output pipe");
-	if (cbl_mkdir_p(b->src.scratch, 0700, err) < 0 || cbl_mkdir_p(b->ident.tmpdir, 0700, err) < 0 ||
-	    source_mounts(b, &mounts, &nm, &src_parent, strs, err) < 0)
+	if (cbl_mkdir_p(b->src.scratch, 0700, err) < 0 || cbl_mkdir_p(b->ident.tmpdir, 0700, err) < 0)
 		return -1;
 	sandbox_opts so = SANDBOX_OPTS_INIT;
 	so.rootfs = runner_image_rootfs(b);
 	so.scratch = b->src.scratch;
-	so.mounts = mounts;
-	so.n_mounts = nm;
 	so.cwd = b->src.git_parent ? "/" : b->src.multi_root ? b->src.multi_inner : b->src.src_inner; /* a clone is not there yet */
 	so.hostname = "codebuild-local";
 	so.network = sandbox_network_of(b->cfg.network);
 	so.out_fd = b->out_pipe[1];
 	so.privileged = b->cfg.privileged;
 	compute_limits(b, &so);
-	int rc = sandbox_start(&b->sandbox, &so, err);
-	free(mounts);
-	free(src_parent);
-	for (int i = 0; i < 3; i++)
-		free(strs[i]);
-	if (rc < 0)
-		return rc;
+	for (;;) {
+		if (source_mounts(b, &mounts, &nm, &src_parent, strs, err) < 0)
+			return -1;
+		so.mounts = mounts;
+		so.n_mounts = nm;
+		rc = sandbox_start(&b->sandbox, &so, err);
+		int fell = rc < 0 ? 0 : snapshot_fallbacks(b, mounts, nm, err);
+		free(mounts);
+		free(src_parent);
+		for (int i = 0; i < 3; i++)
+			free(strs[i]);
+		if (rc < 0)
+			return rc;
+		if (!fell)
+			break;
+		/* again, with copies bound where overlays were refused */
+		sandbox_free(b->sandbox);
+		b->sandbox = NULL;
+		if (fell < 0)
+			return -1;
+	}
+	if (open_views(b, err) < 0)
+		return -1;
 	for (const char *const *w = sandbox_warnings(b->sandbox); *w; w++)
 		runner_warn(b, "%s", *w);
 	if (b->cfg.privileged)

@@ -131,6 +131,9 @@ typedef struct runner_src2 {
 	char *inner;         /* CODEBUILD_SRC_DIR_<id> */
 	bool bind;           /* mount mode: the sandbox binds dir itself at inner */
 	bool overlay;        /* snapshot by an overlay (runner's mount namespace) at host */
+	bool sb_overlay;     /* snapshot by an overlay the sandbox mounts at inner (not
+			      * root: in its user namespace), read through view_fd */
+	int view_fd;         /* sb_overlay: the overlay, open (provision.c), or -1 */
 	bool copy;           /* snapshot by a copy at host */
 	char *resolved, *repo_url;
 } runner_src2;
@@ -190,8 +193,17 @@ typedef struct runner_layout { /* build.c init_source / init_layout, provision.c
 	char *src_inner;         /* /codebuild/output/srcN/src, or the host path */
 	char *scratch;           /* mount point of the sandbox's private tmpfs */
 	char *src_copy;          /* snapshot by copy (no overlay): our copy of the tree */
-	char *view;              /* host path of the build's view of its source (artifacts) */
+	char *view;              /* host path of the build's view of its source (artifacts);
+				  * with sb_overlay, "/proc/self/fd/<view_fd>" once the
+				  * sandbox is up (util/fs.h cbl_fd_path) */
 	bool view_mounted;
+	bool sb_overlay;         /* snapshot, not root: the sandbox mounts the source as an
+				  * overlay in its user namespace (upper layer in its private
+				  * tmpfs); a copy when the kernel refuses that */
+	int view_fd;             /* sb_overlay: that overlay, opened once the sandbox is up;
+				  * it stays readable after the sandbox ends, until
+				  * runner_sandbox_views_close (FINALIZING, after the cache
+				  * save).  -1 = none */
 	char *tracked_dir;       /* --git-tracked-only: HEAD checked out here */
 	char *resolved_version, *repo_url;
 	/* secondary sources: every source in <multi_root>/s3/NN */
@@ -361,6 +373,9 @@ int runner_sources_provision(runner_build *b, cbl_strv *binds, cbl_error **err);
 int runner_private_overlay(runner_build *b, const char *lower, const char *target, cbl_error **err);
 /* Unmounts what runner_private_overlay mounted. */
 void runner_private_ns_cleanup(runner_build *b);
+/* Closes the descriptors of the sandbox's source overlays (sb_overlay):
+ * the overlays and their upper layers go.  Idempotent. */
+void runner_sandbox_views_close(runner_build *b);
 void runner_local_git_head(const char *dir, char **sha, char **url);
 void runner_sources_log_dirs(runner_build *b);
 /* DOWNLOAD_SOURCE: clones the git secondaries; reads local ones' HEAD. */

@@ -12,9 +12,11 @@
  *   directory, snapshot   an overlay at sources/s3/NN whose read-only lower
  *                         layer is the directory, mounted in a private mount
  *                         namespace of the runner (nothing is mounted on the
- *                         host; the runner reads artifacts from it); a copy
- *                         when overlays are not available (no sandbox, or not
- *                         root)
+ *                         host; the runner reads artifacts from it); not
+ *                         root, an overlay the sandbox mounts at the inner
+ *                         path in its user namespace, which the runner reads
+ *                         through a descriptor (provision.c); a copy without
+ *                         the sandbox, or where the kernel refuses that
  *   directory, mount      bound by the sandbox itself at its inner path, so
  *                         the runner never has a user's directory mounted
  *                         under a tree it removes afterwards
@@ -62,12 +64,42 @@ static char *slot_path(const char *root, size_t i)
 	return cbl_path_join(root, rel);
 }
 
+/* What the runner reads for each inner path of the layout: binds first
+ * (longer), then the sandbox's overlays, then the sources root. */
+static void map_views(runner_build *b)
+{
+	if (b->src.primary_bind) {
+		cbl_strv_push(&b->src.map_inner, b->src.src_inner);
+		cbl_strv_push(&b->src.map_host, b->src.source_dir);
+	}
+	for (size_t i = 0; i < b->src.nsrcs; i++)
+		if (b->src.srcs[i].bind) {
+			cbl_strv_push(&b->src.map_inner, b->src.srcs[i].inner);
+			cbl_strv_push(&b->src.map_host, b->src.srcs[i].dir);
+		}
+	/* the sandbox's overlays: read through their descriptors once it
+	 * is up (provision.c replaces these host paths), or copies there */
+	if (b->src.sb_overlay) {
+		cbl_strv_push(&b->src.map_inner, b->src.src_inner);
+		cbl_strv_push(&b->src.map_host, b->src.view);
+	}
+	for (size_t i = 0; i < b->src.nsrcs; i++)
+		if (b->src.srcs[i].sb_overlay) {
+			cbl_strv_push(&b->src.map_inner, b->src.srcs[i].inner);
+			cbl_strv_push(&b->src.map_host, b->src.srcs[i].host);
+		}
+	cbl_strv_push(&b->src.map_inner, b->src.multi_inner);
+	cbl_strv_push(&b->src.map_host, b->src.multi_root);
+}
+
 int runner_sources_init(runner_build *b, const runner_opts *opts, cbl_error **err)
 {
 	bool sandbox = b->cfg.sandbox_mode == RUNNER_SANDBOX_NAMESPACES;
 	bool overlay = sandbox && sandbox_can_overlay();
 	b->src.srcs = cbl_xcalloc(opts->n_secondary, sizeof(*b->src.srcs));
 	b->src.nsrcs = opts->n_secondary;
+	for (size_t i = 0; i < opts->n_secondary; i++)
+		b->src.srcs[i].view_fd = -1;
 	for (size_t i = 0; i < opts->n_secondary; i++) {
 		const runner_secondary_source *in = &opts->secondary[i];
 		runner_src2 *s = &b->src.srcs[i];
@@ -124,7 +156,9 @@ int runner_sources_init(runner_build *b, const runner_opts *opts, cbl_error **er
 		free(b->src.tracked_dir);
 		b->src.tracked_dir = cbl_xstrdup(p00);
 	} else if (b->src.source_mode == RUNNER_SOURCE_SNAPSHOT) {
-		if (!overlay) {
+		/* not root, the sandbox overlays it itself; no sandbox: a copy */
+		b->src.sb_overlay = sandbox && !overlay;
+		if (!sandbox) {
 			free(b->src.src_copy);
 			b->src.src_copy = cbl_xstrdup(p00);
 		}
@@ -155,26 +189,15 @@ int runner_sources_init(runner_build *b, const runner_opts *opts, cbl_error **er
 		}
 		if (s->dir) {
 			s->overlay = overlay;
-			s->copy = !overlay;
+			s->sb_overlay = sandbox && !overlay;
+			s->copy = !sandbox;
 		}
 		s->host = slot;
 		s->inner = sandbox ? slot_path(b->src.multi_inner, i + 1) : cbl_xstrdup(slot);
 	}
 
-	if (sandbox) {
-		/* what the runner reads for an inner path: binds first (longer) */
-		if (b->src.primary_bind) {
-			cbl_strv_push(&b->src.map_inner, b->src.src_inner);
-			cbl_strv_push(&b->src.map_host, b->src.source_dir);
-		}
-		for (size_t i = 0; i < b->src.nsrcs; i++)
-			if (b->src.srcs[i].bind) {
-				cbl_strv_push(&b->src.map_inner, b->src.srcs[i].inner);
-				cbl_strv_push(&b->src.map_host, b->src.srcs[i].dir);
-			}
-		cbl_strv_push(&b->src.map_inner, b->src.multi_inner);
-		cbl_strv_push(&b->src.map_host, b->src.multi_root);
-	}
+	if (sandbox)
+		map_views(b);
 	return 0;
 }
 
@@ -232,7 +255,7 @@ int runner_sources_provision(runner_build *b, cbl_strv *binds, cbl_error **err)
 	if (rc)
 		return rc;
 	if (b->cfg.sandbox_mode == RUNNER_SANDBOX_NAMESPACES && b->src.source_mode == RUNNER_SOURCE_SNAPSHOT &&
-	    !b->src.git_url && !b->src.tracked_dir && !b->src.src_copy) {
+	    !b->src.git_url && !b->src.tracked_dir && !b->src.src_copy && !b->src.sb_overlay) {
 		rc = runner_private_overlay(b, b->src.source_dir, b->src.view, err);
 		if (rc)
 			return rc;
@@ -370,6 +393,18 @@ void runner_private_ns_cleanup(runner_build *b)
 	rmdir(tmp);
 	free(tmp);
 	b->src.private_ns = false;
+}
+
+void runner_sandbox_views_close(runner_build *b)
+{
+	if (b->src.view_fd >= 0)
+		close(b->src.view_fd);
+	b->src.view_fd = -1;
+	for (size_t i = 0; i < b->src.nsrcs; i++) {
+		if (b->src.srcs[i].view_fd >= 0)
+			close(b->src.srcs[i].view_fd);
+		b->src.srcs[i].view_fd = -1;
+	}
 }
 
 void runner_sources_free(runner_build *b)

@@ -169,6 +169,11 @@ static void init_setup(const sandbox_plan *p, int sock, int sync)
 			int e = errno;
 			snprintf(buf, sizeof(buf), "%s: %s", sandbox_step_describe(st, desc, sizeof(desc)),
 				 strerror(e));
+			if (st->kind == SANDBOX_STEP_OVERLAY && st->num > 0) {
+				/* the caller's optional overlay: it falls back */
+				sandbox_send_rec(sock, SANDBOX_REC_MOUNT_ERR, (int)(st->num - 1), e, buf);
+				continue;
+			}
 			sandbox_send_rec(sock, SANDBOX_REC_SETUP_ERR, (int)i, e, buf);
 			_exit(1);
 		}

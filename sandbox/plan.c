@@ -159,7 +159,7 @@ unsigned long sandbox_plan_clone_flags(const sandbox_plan *p)
 
 /* ---------------------------------------------------------------- building */
 
-static int check_opts(const sandbox_opts *o, bool userns, cbl_error **err)
+static int check_opts(const sandbox_opts *o, cbl_error **err)
 {
 	if (!o->scratch || !*o->scratch)
 		return cbl_error_set(err, CBL_EINVAL, "sandbox: no scratch directory");
@@ -183,9 +183,6 @@ static int check_opts(const sandbox_opts *o, bool userns, cbl_error **err)
 				    m->kind == SANDBOX_MOUNT_OVERLAY;
 		if (needs_source && (!m->source || !*m->source))
 			return cbl_error_set(err, CBL_EINVAL, "sandbox: %s: no source to mount", m->target);
-		if (m->kind == SANDBOX_MOUNT_OVERLAY && userns)
-			return cbl_error_set(err, CBL_EINVAL, "sandbox: %s: no overlay mounts in an unprivileged "
-							      "sandbox", m->target);
 	}
 	return 0;
 }
@@ -431,7 +428,7 @@ static void plan_mount_point(sandbox_plan *p, const char *root, const sandbox_mo
 	free(parent);
 }
 
-static void plan_mounts(sandbox_plan *p, const sandbox_opts *o, const char *root)
+static void plan_mounts(sandbox_plan *p, const sandbox_opts *o, const char *root, bool userns)
 {
 	for (size_t i = 0; i < o->n_mounts; i++) {
 		const sandbox_mount *m = &o->mounts[i];
@@ -456,7 +453,9 @@ static void plan_mounts(sandbox_plan *p, const sandbox_opts *o, const char *root
 		case SANDBOX_MOUNT_OVERLAY: {
 			/* the directory is the read-only lower layer: the commands
 			 * may delete and rewrite anything, it stays as it was, and
-			 * it costs the same for 10 files or 100,000 */
+			 * it costs the same for 10 files or 100,000.  In a user
+			 * namespace overlayfs cannot write trusted.* attributes:
+			 * "userxattr" marks opaque directories with user.* ones */
 			char name[64];
 			snprintf(name, sizeof(name), "overlay%zu-upper", i);
 			char *upper = cbl_path_join(o->scratch, name);
@@ -465,7 +464,12 @@ static void plan_mounts(sandbox_plan *p, const sandbox_opts *o, const char *root
 			sandbox_plan_add(p, SANDBOX_STEP_MKDIR, NULL, upper, 0);
 			sandbox_plan_add(p, SANDBOX_STEP_MKDIR, NULL, work, 0);
 			char *opts = sandbox_overlay_opts(m->source, upper, work);
-			sandbox_plan_add_in(p, root, SANDBOX_STEP_OVERLAY, opts, t, 0);
+			if (userns) {
+				char *u = cbl_xasprintf("%s,userxattr", opts);
+				free(opts);
+				opts = u;
+			}
+			sandbox_plan_add_in(p, root, SANDBOX_STEP_OVERLAY, opts, t, m->optional ? (int64_t)i + 1 : 0);
 			free(opts);
 			free(upper);
 			free(work);
@@ -536,7 +540,7 @@ static void plan_finish(sandbox_plan *p, const sandbox_opts *o, const char *root
 int sandbox_plan_build(sandbox_plan *p, const sandbox_opts *o, uid_t uid, gid_t gid, cbl_error **err)
 {
 	bool userns = uid != 0;
-	int rc = check_opts(o, userns, err);
+	int rc = check_opts(o, err);
 	if (rc)
 		return rc;
 	char *upper = cbl_path_join(o->scratch, "upper");
@@ -557,7 +561,7 @@ int sandbox_plan_build(sandbox_plan *p, const sandbox_opts *o, uid_t uid, gid_t 
 	plan_system(p, o, root, userns);
 	if (!o->rootfs)
 		sandbox_plan_host_private(p, o, root, userns);
-	plan_mounts(p, o, root);
+	plan_mounts(p, o, root, userns);
 	if (!o->privileged)
 		plan_masks(p, root);
 	plan_finish(p, o, root);

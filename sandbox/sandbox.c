@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <linux/openat2.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -151,8 +152,10 @@ static __attribute__((noreturn)) void exec_init(init_exec *x, int sock, int out_
 }
 
 /* Lets the init go on (the go byte, the limits it applies itself, the
- * plan), and reads its report of the setup. */
-static int release_init(sandbox_handle *s, const char *plan, size_t plan_len, cbl_error **err)
+ * plan), and reads its report of the setup: the optional overlays that
+ * failed, then ready or the step that failed. */
+static int release_init(sandbox_handle *s, const sandbox_opts *o, const char *plan, size_t plan_len,
+			cbl_error **err)
 {
 	cbl_buf msg = CBL_BUF_INIT;
 	uint32_t len = (uint32_t)plan_len;
@@ -172,9 +175,19 @@ static int release_init(sandbox_handle *s, const char *plan, size_t plan_len, cb
 	}
 	cbl_buf_release(&msg);
 	sandbox_rec r;
-	if (sandbox_read_full(s->sock, &r, sizeof(r)) < 0)
-		return cbl_error_set(err, CBL_EIO, "sandbox: the init process died during setup");
-	r.msg[sizeof(r.msg) - 1] = '\0';
+	for (;;) {
+		if (sandbox_read_full(s->sock, &r, sizeof(r)) < 0)
+			return cbl_error_set(err, CBL_EIO, "sandbox: the init process died during setup");
+		r.msg[sizeof(r.msg) - 1] = '\0';
+		if (r.kind != SANDBOX_REC_MOUNT_ERR)
+			break;
+		if (r.status < 0 || (size_t)r.status >= s->n_mounts)
+			return cbl_error_set(err, CBL_EIO, "sandbox: unexpected record from init");
+		const sandbox_mount *m = &o->mounts[r.status];
+		free(s->mount_errs[r.status]);
+		s->mount_errs[r.status] = cbl_xasprintf("mount an overlay of %s on %s: %s", m->source, m->target,
+						       strerror(r.err));
+	}
 	if (r.kind == SANDBOX_REC_SETUP_ERR && r.status == -1 && r.err)
 		return cbl_error_set_errno(err, CBL_EIO, r.err, "sandbox: %s", r.msg);
 	if (r.kind == SANDBOX_REC_SETUP_ERR)
@@ -194,6 +207,8 @@ int sandbox_start(sandbox_handle **out, const sandbox_opts *o, cbl_error **err)
 	int sv[2] = {-1, -1};
 	uid_t uid = geteuid();
 	s->userns = uid != 0;
+	s->n_mounts = o->n_mounts;
+	s->mount_errs = cbl_xcalloc(o->n_mounts ? o->n_mounts : 1, sizeof(char *));
 	s->init = -1;
 	s->sock = -1;
 	s->nat_pid = -1;
@@ -228,7 +243,7 @@ int sandbox_start(sandbox_handle **out, const sandbox_opts *o, cbl_error **err)
 	rc = sandbox_plan_run_parent(s, &p, pid, err);
 	if (rc)
 		goto fail;
-	rc = release_init(s, plan, plan_len, err);
+	rc = release_init(s, o, plan, plan_len, err);
 	if (rc)
 		goto fail;
 	/* the NAT helper started with the parent's steps, while the init set
@@ -251,6 +266,11 @@ fail:
 	sandbox_plan_release(&p);
 	sandbox_free(s);
 	return rc;
+}
+
+const char *sandbox_mount_error(const sandbox_handle *s, size_t i)
+{
+	return i < s->n_mounts ? s->mount_errs[i] : NULL;
 }
 
 const char *const *sandbox_warnings(const sandbox_handle *s)
@@ -333,22 +353,41 @@ void sandbox_kill_all(sandbox_handle *s)
 
 /* ---------------------------------------------------------------- overlays later */
 
-/* In a child: builds the overlay in the caller's namespace (where the layers'
- * host paths resolve), joins the sandbox's mount namespace and attaches it
- * at target.  Failure: what failed, written to report_fd. */
-static __attribute__((noreturn)) void overlay_helper(const char *ns, const char *lower, const char *upper,
-						     const char *work, const char *target, int report_fd)
+/* In a child: builds the overlay where the layers' host paths resolve,
+ * joins the sandbox's mount namespace and attaches it at target.  As root
+ * that is the caller's own namespace.  Unprivileged the overlay must belong
+ * to the sandbox's user namespace (only there may this process mount):
+ * the child joins it, then makes a mount namespace of its own in it, a copy
+ * of the caller's (so the host paths still resolve, and the mounts they lie
+ * on are in the namespace that mounts, as overlayfs wants).  Failure: what
+ * failed, written to report_fd. */
+static __attribute__((noreturn)) void overlay_helper(const char *mnt_ns, const char *user_ns, const char *lower,
+						     const char *upper, const char *work, const char *target,
+						     int report_fd)
 {
-	const char *what = "open the overlay";
-	int fs = (int)syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC);
-	int nsfd = open(ns, O_RDONLY | O_CLOEXEC);
-	int mfd = -1;
-	if (fs < 0 || nsfd < 0)
+	const char *what = "open the sandbox's namespaces";
+	int nsfd = open(mnt_ns, O_RDONLY | O_CLOEXEC);
+	int usfd = user_ns ? open(user_ns, O_RDONLY | O_CLOEXEC) : -1;
+	int fs = -1, mfd = -1;
+	if (nsfd < 0 || (user_ns && usfd < 0))
+		goto fail;
+	if (user_ns) {
+		what = "join the sandbox's user namespace";
+		if (setns(usfd, CLONE_NEWUSER) < 0)
+			goto fail;
+		what = "make a mount namespace in it";
+		if (unshare(CLONE_NEWNS) < 0)
+			goto fail;
+	}
+	what = "open the overlay";
+	fs = (int)syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC);
+	if (fs < 0)
 		goto fail;
 	what = "configure the overlay";
 	if (syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "lowerdir", lower, 0) < 0 ||
 	    syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "upperdir", upper, 0) < 0 ||
 	    syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "workdir", work, 0) < 0 ||
+	    (user_ns && syscall(SYS_fsconfig, fs, FSCONFIG_SET_FLAG, "userxattr", NULL, 0) < 0) ||
 	    syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
 		goto fail;
 	what = "create the overlay";
@@ -378,10 +417,9 @@ fail:;
 int sandbox_mount_overlay(sandbox_handle *s, const char *lower, const char *upper, const char *work,
 			  const char *target, cbl_error **err)
 {
-	if (s->userns)
-		return cbl_error_set(err, CBL_EINVAL, "sandbox: no overlay mounts in an unprivileged sandbox");
-	char ns[64];
+	char ns[64], user_ns[64];
 	snprintf(ns, sizeof(ns), "/proc/%ld/ns/mnt", (long)s->init);
+	snprintf(user_ns, sizeof(user_ns), "/proc/%ld/ns/user", (long)s->init);
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return cbl_error_set_errno(err, CBL_EIO, errno, "sandbox: pipe");
@@ -393,7 +431,7 @@ int sandbox_mount_overlay(sandbox_handle *s, const char *lower, const char *uppe
 	}
 	if (pid == 0) {
 		close(p[0]);
-		overlay_helper(ns, lower, upper, work, target, p[1]);
+		overlay_helper(ns, s->userns ? user_ns : NULL, lower, upper, work, target, p[1]);
 	}
 	close(p[1]);
 	char msg[256];
@@ -407,6 +445,37 @@ int sandbox_mount_overlay(sandbox_handle *s, const char *lower, const char *uppe
 	msg[n > 0 ? n : 0] = '\0';
 	return cbl_error_set(err, CBL_EIO, "sandbox: mount overlay on %s: %s", target,
 			     n > 0 ? msg : "the helper process failed");
+}
+
+/* The sandbox's root as its init sees it, then path beneath it without
+ * following a symlink (openat2: a component the commands replaced by a
+ * link cannot lead out).  The descriptor holds the mount it is on (a path
+ * reference), which outlives the namespace: when the sandbox ends its
+ * mounts are detached, not destroyed, while something still uses them. */
+int sandbox_open_dir(sandbox_handle *s, const char *path, int *out, cbl_error **err)
+{
+	char root[64];
+	snprintf(root, sizeof(root), "/proc/%ld/root", (long)s->init);
+	int rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rfd < 0)
+		return cbl_error_set_errno(err, CBL_EIO, errno, "sandbox: cannot open the sandbox's root");
+	const char *rel = path;
+	while (*rel == '/')
+		rel++;
+	struct open_how how = {
+		.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+	};
+	int fd = *rel ? (int)syscall(SYS_openat2, rfd, rel, &how, sizeof(how))
+		      : openat(rfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOSYS) /* before Linux 5.6: the last component, at least */
+		fd = openat(rfd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int e = errno;
+	close(rfd);
+	if (fd < 0)
+		return cbl_error_set_errno(err, CBL_EIO, e, "sandbox: cannot open %s inside", path);
+	*out = fd;
+	return 0;
 }
 
 /* ---------------------------------------------------------------- the end */
@@ -430,5 +499,8 @@ void sandbox_free(sandbox_handle *s)
 		close(s->sock);
 	sandbox_cgroups_remove(s);
 	cbl_strv_release(&s->warnings);
+	for (size_t i = 0; i < s->n_mounts; i++)
+		free(s->mount_errs[i]);
+	free(s->mount_errs);
 	free(s);
 }

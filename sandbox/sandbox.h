@@ -22,7 +22,9 @@
  *     unprivileged: the rest of it is read-only);
  *   - the caller's mounts (`mounts`, in order; a target is resolved as
  *     inside the view: a mount on /var/run/x lands on /run/x when /var/run is
- *     a link to /run), the hostname, loopback;
+ *     a link to /run; unprivileged, an overlay is mounted in the user
+ *     namespace, with the caller's own directories as layers), the
+ *     hostname, loopback;
  *   - the network (`network`): by default outbound access through a
  *     user-space NAT, slirp4netns, started by the parent on the init's
  *     network namespace (see sandbox/net.c for why slirp4netns), with
@@ -94,7 +96,9 @@ typedef enum sandbox_mount_kind {
 	SANDBOX_MOUNT_TMPFS,    /* a fresh tmpfs of the given mode (0 = 0755) */
 	SANDBOX_MOUNT_OVERLAY,  /* source as the read-only lower layer of an overlay whose
 				 * upper layer is in the private tmpfs: writes vanish with
-				 * the sandbox.  Root only (sandbox_can_overlay()) */
+				 * the sandbox.  Unprivileged it is mounted in the sandbox's
+				 * user namespace ("userxattr"), which the kernel allows when
+				 * source belongs to the caller and no mount lies under it */
 	SANDBOX_MOUNT_DIR,      /* only the directory */
 	SANDBOX_MOUNT_MASK,     /* the host's view only (ignored with rootfs): target, a host
 				 * path (symlinks resolved), hidden: a directory by an empty
@@ -109,6 +113,9 @@ typedef struct sandbox_mount {
 				    * the binds a file (bound onto a file) */
 	const char *target;        /* absolute path inside */
 	unsigned mode;             /* TMPFS */
+	bool optional;             /* OVERLAY: when the kernel refuses the overlay the target
+				    * stays an empty directory, the start goes on, and
+				    * sandbox_mount_error() says why (the caller falls back) */
 } sandbox_mount;
 
 /* The network a sandbox gets.  The zero value is the default. */
@@ -146,9 +153,14 @@ typedef struct sandbox_opts {
 
 /* Starts the sandbox.  Limits that cgroups cannot enforce fall back to
  * rlimits, with a warning (sandbox_warnings).  Invalid options (a relative
- * target, an overlay when unprivileged, a limit without cgroup_name):
- * CBL_EINVAL; a failed setup step: CBL_EIO. */
+ * target, a limit without cgroup_name): CBL_EINVAL; a failed setup step
+ * (but an optional overlay's): CBL_EIO. */
 int sandbox_start(sandbox_handle **out, const sandbox_opts *opts, cbl_error **err);
+
+/* Why the optional overlay opts->mounts[i] is not mounted (the step and the
+ * kernel's error, e.g. "mount overlay on /x: Invalid argument"), or NULL
+ * when it is (or i is not an optional overlay).  Borrowed from the handle. */
+const char *sandbox_mount_error(const sandbox_handle *s, size_t i);
 
 /* Warnings from start (limits that could not be applied as asked);
  * NULL-terminated, borrowed. */
@@ -182,9 +194,21 @@ pid_t sandbox_pid(const sandbox_handle *s);
  * its NAT helper): the sandbox kills and reaps it, nobody else should. */
 bool sandbox_owns(const sandbox_handle *s, pid_t pid);
 
-/* False when the sandbox cannot mount overlays (unprivileged), so a caller
- * that wants a disposable view of a directory must give it a copy. */
+/* True when the caller may mount overlays in its own mount namespace
+ * (root).  Unprivileged, overlays are mounted inside the sandbox's user
+ * namespace instead (SANDBOX_MOUNT_OVERLAY, sandbox_mount_overlay), where
+ * the kernel allows layers that belong to the caller; a caller that must
+ * read such an overlay opens it with sandbox_open_dir. */
 bool sandbox_can_overlay(void);
+
+/* Opens the directory path (absolute, as the sandbox sees it; no symlink
+ * followed, not even in its leading components) for reading: *out is a
+ * descriptor (close-on-exec, the caller closes it) that reaches the files
+ * of the mount it lies on from the caller's namespace, and keeps that
+ * mount alive, detached, once the sandbox has ended: an overlay of
+ * SANDBOX_MOUNT_OVERLAY stays readable with the changes the build made
+ * (not the mounts under path: they go with the sandbox).  CBL_EIO. */
+int sandbox_open_dir(sandbox_handle *s, const char *path, int *out, cbl_error **err);
 
 /* overlayfs mount options for one lower layer, with '\\', ',' and ':' in the
  * paths escaped as overlayfs expects.  Caller frees. */
@@ -193,8 +217,10 @@ char *sandbox_overlay_opts(const char *lower, const char *upper, const char *wor
 /* Mounts an overlay (lower read-only; upper and work: host directories) at
  * target, a path as the sandbox sees it, in the running sandbox's mount
  * namespace (target is created if missing).  The layers are opened on the
- * host side, so they need not be visible inside.  Root only (not in an
- * unprivileged user namespace): CBL_EINVAL there. */
+ * host side, so they need not be visible inside.  Unprivileged the overlay
+ * belongs to the sandbox's user namespace ("userxattr": the upper layer
+ * marks opaque directories and whiteouts with user.overlay.* attributes),
+ * which needs layers that belong to the caller.  CBL_EIO. */
 int sandbox_mount_overlay(sandbox_handle *s, const char *lower, const char *upper, const char *work,
 			  const char *target, cbl_error **err);
 

@@ -49,7 +49,9 @@ typedef enum sandbox_step_kind {
 	SANDBOX_STEP_PRIVATE,      /* make / recursively private */
 	SANDBOX_STEP_MKDIR,        /* path (mkdir -p) */
 	SANDBOX_STEP_TMPFS,        /* path, num = mode */
-	SANDBOX_STEP_OVERLAY,      /* arg = overlayfs options, path */
+	SANDBOX_STEP_OVERLAY,      /* arg = overlayfs options, path; num = 0, or 1 + the index
+				    * of the caller's optional mount: its failure is reported
+				    * (SANDBOX_REC_MOUNT_ERR) and the setup goes on */
 	SANDBOX_STEP_BIND,         /* arg = source, path (recursive); a source that is not a
 				    * directory is bound onto a file (created empty if missing) */
 	SANDBOX_STEP_REMOUNT_RO,   /* path: the mount at path and every mount under it become
@@ -229,8 +231,10 @@ enum { SANDBOX_INIT_SOCK = 3, SANDBOX_INIT_OUT = 1 };
 enum { SANDBOX_PLAN_MAX = 64 << 20 };
 
 /* ---- records from the init to the parent (and the protocol's helpers) */
+/* MOUNT_ERR: an optional overlay failed during setup (status = the caller's
+ * mount index, err = errno, msg = what failed); READY or SETUP_ERR follows */
 enum { SANDBOX_REC_READY = 1, SANDBOX_REC_SETUP_ERR, SANDBOX_REC_STARTED, SANDBOX_REC_EXITED,
-       SANDBOX_REC_SPAWN_ERR };
+       SANDBOX_REC_SPAWN_ERR, SANDBOX_REC_MOUNT_ERR };
 
 typedef struct sandbox_rec {
 	int32_t kind;
@@ -280,6 +284,8 @@ struct sandbox_handle {
 	char *cg_v2_parent;
 	cbl_strv warnings;
 	bool userns;           /* an unprivileged user namespace */
+	char **mount_errs;     /* per caller's mount: why an optional overlay is not there */
+	size_t n_mounts;
 	pid_t nat_pid;         /* the NAT helper (net.c), or -1 */
 	int nat_pidfd;         /* a pidfd of it (signals never reach a reused pid), or -1 */
 	int nat_ready;         /* its readiness pipe (read end), or -1 */

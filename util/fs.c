@@ -1,5 +1,6 @@
 #include "util/fs.h"
 #include "util/alloc.h"
+#include "util/buf.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -346,12 +347,117 @@ out:
 	return rc;
 }
 
+char *cbl_fd_path(int fd)
+{
+	return cbl_xasprintf("/proc/self/fd/%d", fd);
+}
+
+size_t cbl_fd_path_prefix(const char *path)
+{
+	static const char pre[] = "/proc/self/fd/";
+	size_t n = sizeof(pre) - 1;
+	if (strncmp(path, pre, n) || path[n] < '0' || path[n] > '9')
+		return 0;
+	while (path[n] >= '0' && path[n] <= '9')
+		n++;
+	return path[n] == '\0' || path[n] == '/' ? n : 0;
+}
+
+static char *resolve(const char *path, int *links);
+
+/* path below its "/proc/self/fd/N" prefix (pl bytes), component by
+ * component: the prefix is a magic link whose text (the directory's path in
+ * its own namespace) must not be read, so realpath(3) cannot walk it. */
+static char *resolve_beneath(const char *path, size_t pl, int *links)
+{
+	cbl_buf done = CBL_BUF_INIT;
+	char *rest = cbl_xstrdup(path + pl), *p = rest, *r = NULL;
+	struct stat st;
+	cbl_buf_append(&done, path, pl);
+	for (;;) {
+		while (*p == '/')
+			p++;
+		size_t l = strcspn(p, "/");
+		if (!l)
+			break;
+		if (l == 1 && p[0] == '.') {
+			p += l;
+			continue;
+		}
+		if (l == 2 && p[0] == '.' && p[1] == '.') {
+			if (done.len == pl) {
+				errno = EXDEV;
+				goto out;
+			}
+			done.len = (size_t)(strrchr(done.ptr, '/') - done.ptr);
+			done.ptr[done.len] = '\0';
+			p += l;
+			continue;
+		}
+		size_t mark = done.len;
+		cbl_buf_putc(&done, '/');
+		cbl_buf_append(&done, p, l);
+		p += l;
+		if (lstat(done.ptr, &st) < 0)
+			goto out;
+		if (!S_ISLNK(st.st_mode))
+			continue;
+		char link[PATH_MAX];
+		ssize_t n = -1;
+		if (++*links > 40)
+			errno = ELOOP;
+		else
+			n = readlink(done.ptr, link, sizeof(link) - 1);
+		if (n < 0)
+			goto out;
+		link[n] = '\0';
+		char *again = cbl_xasprintf("%s%s", link, p); /* p: "" or "/rest" */
+		free(rest);
+		rest = p = again;
+		if (link[0] == '/') {
+			/* out of the directory, from this process's root */
+			r = resolve(again, links);
+			goto out;
+		}
+		done.len = mark;
+		done.ptr[mark] = '\0';
+	}
+	if (stat(done.ptr, &st) == 0)
+		r = cbl_buf_detach(&done);
+out:;
+	int e = errno;
+	cbl_buf_release(&done);
+	free(rest);
+	errno = e;
+	return r;
+}
+
+static char *resolve(const char *path, int *links)
+{
+	size_t pl = cbl_fd_path_prefix(path);
+	return pl ? resolve_beneath(path, pl, links) : realpath(path, NULL);
+}
+
 int cbl_realpath(const char *path, char **out, cbl_error **err)
 {
 	char *r = realpath(path, NULL);
 	if (!r)
 		return cbl_error_set_errno(err, errno == ENOENT ? CBL_ENOENT : CBL_EIO, errno,
 					   "cannot resolve '%s'", path);
+	*out = r;
+	return 0;
+}
+
+int cbl_realpath_fd(const char *path, char **out, cbl_error **err)
+{
+	int links = 0;
+	char *r = resolve(path, &links);
+	if (!r) {
+		int e = errno;
+		cbl_error_set_errno(err, e == ENOENT ? CBL_ENOENT : CBL_EIO, e, "cannot resolve '%s'", path);
+		errno = e;
+		return e == ENOENT ? CBL_ENOENT : CBL_EIO;
+	}
 	*out = r;
 	return 0;
 }

@@ -34,6 +34,21 @@ int cbl_rm_rf(const char *path, cbl_error **err);
 int cbl_copy_tree(const char *src, const char *dst, cbl_error **err);
 /* realpath that reports errors */
 int cbl_realpath(const char *path, char **out, cbl_error **err);
+/* cbl_realpath (errno left set on failure), with one difference: a leading
+ * "/proc/self/fd/N" (cbl_fd_path: a directory this process holds open that
+ * may lie in another mount namespace, a sandbox's, where its own path names
+ * something else) is kept as it is and the rest is resolved beneath it: ".."
+ * never climbs above it (EXDEV), and an absolute symlink target is resolved
+ * from this process's "/", as realpath(3) does (it leaves the directory).
+ * For paths the runner built itself from such a descriptor, never for what
+ * a user typed. */
+int cbl_realpath_fd(const char *path, char **out, cbl_error **err);
+/* "/proc/self/fd/<fd>": a path that reaches the directory open at fd
+ * whatever its mount namespace.  Caller frees. */
+char *cbl_fd_path(int fd);
+/* Length of path's leading "/proc/self/fd/N" (followed by '/' or the end),
+ * 0 when it has none. */
+size_t cbl_fd_path_prefix(const char *path);
 /* Writes all of buf to fd, retrying on EINTR / short writes. */
 int cbl_write_all(int fd, const void *buf, size_t len);
 

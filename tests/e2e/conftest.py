@@ -1,7 +1,9 @@
 """Shared fixtures for end-to-end tests: they drive the real binary."""
 import os
+import pwd
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -41,9 +43,16 @@ class Runner:
             env.update(extra)
         return env
 
+    def argv(self, args):
+        return [str(BIN), *[str(a) for a in args]]
+
+    def own(self, path):
+        """Makes path (a tree) the runner's: a no-op as root."""
+        return path
+
     def __call__(self, *args, cwd=None, timeout=120, env=None, check=None):
         p = subprocess.run(
-            [str(BIN), *[str(a) for a in args]],
+            self.argv(args),
             cwd=str(cwd) if cwd else None,
             env=self.env(env),
             stdin=subprocess.DEVNULL,
@@ -65,13 +74,83 @@ class Runner:
             f = d / rel
             f.parent.mkdir(parents=True, exist_ok=True)
             f.write_text(content)
-        return d
+        return self.own(d)
 
 
 @pytest.fixture
 def cbl(home, tmp_path):
     assert BIN.exists(), f"{BIN} is not built"
     return Runner(home, tmp_path)
+
+
+# ---- rootless: the same runner as a normal user --------------------------------
+
+ROOTLESS_USER = "cbl-rootless"
+
+
+def rootless_user():
+    """The normal user the rootless tests run the binary as (created with
+    useradd -m when absent); skips where that cannot be done."""
+    if os.geteuid() != 0 or not shutil.which("setpriv") or not shutil.which("useradd"):
+        pytest.skip("rootless: needs root to create a user and setpriv to become it")
+    try:
+        return pwd.getpwnam(ROOTLESS_USER)
+    except KeyError:
+        subprocess.run(["useradd", "-m", ROOTLESS_USER], check=True, capture_output=True)
+        return pwd.getpwnam(ROOTLESS_USER)
+
+
+def chown_tree(path, uid, gid):
+    os.chown(path, uid, gid, follow_symlinks=False)
+    for d, dirs, files in os.walk(path):
+        for n in dirs + files:
+            os.chown(os.path.join(d, n), uid, gid, follow_symlinks=False)
+
+
+class UserRunner(Runner):
+    """Runs the binary as ROOTLESS_USER (setpriv), with a state directory and
+    a work directory it owns under /var/tmp (pytest's tmp_path is root's
+    0700 directory).  tmp_path is that work directory."""
+
+    def __init__(self, pw):
+        self.pw = pw
+        base = Path(tempfile.mkdtemp(prefix="cbl-rootless-", dir="/var/tmp"))
+        os.chmod(base, 0o755)
+        super().__init__(base / "state", base / "work")
+        self.base = base
+        for d in (self.home, self.tmp_path):
+            d.mkdir()
+        chown_tree(base, pw.pw_uid, pw.pw_gid)
+
+    def argv(self, args):
+        return ["setpriv", "--reuid", str(self.pw.pw_uid), "--regid", str(self.pw.pw_gid), "--init-groups",
+                *super().argv(args)]
+
+    def env(self, extra=None):
+        env = super().env(extra)
+        env.update(HOME=self.pw.pw_dir, USER=self.pw.pw_name, LOGNAME=self.pw.pw_name)
+        return env
+
+    def own(self, path):
+        chown_tree(path, self.pw.pw_uid, self.pw.pw_gid)
+        return path
+
+    def cleanup(self):
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+@pytest.fixture(params=["root", "user"])
+def cbl_as(request, home, tmp_path):
+    """cbl, once as root and once as a normal user (rootless)."""
+    assert BIN.exists(), f"{BIN} is not built"
+    if request.param == "root":
+        yield Runner(home, tmp_path)
+        return
+    r = UserRunner(rootless_user())
+    try:
+        yield r
+    finally:
+        r.cleanup()
 
 
 def copy_case(src: Path, dst: Path):

@@ -1,17 +1,28 @@
 """The build cache through real builds: restore and save, keys and fallback
 keys, --no-cache, a runner killed while saving, a full disk, two builds at
-once."""
+once.  Each test runs as root and as a normal user (cbl-rootless, created if
+absent, through setpriv, with a state directory it owns): not root, the
+cached directories outside the source are overlays in the sandbox's user
+namespace, with the same guarantees."""
 import hashlib
+import io
+import json
 import os
 import re
+import shutil
 import subprocess
+import tarfile
 import time
 
 import pytest
 
-from conftest import BIN
+from conftest import BIN, needs_shared
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the cache overlays need root")
+
+@pytest.fixture
+def cbl(cbl_as):
+    """Every test of this file as root and as a normal user."""
+    return cbl_as
 
 BUILDSPEC = """version: 0.2
 phases:
@@ -83,8 +94,8 @@ def test_no_cache_restores_and_saves_nothing(cbl, app):
     assert check(build(cbl, app, "three")) == ("one", "one")
 
 
-def test_cache_dir_option(cbl, app, tmp_path):
-    d = tmp_path / "elsewhere"
+def test_cache_dir_option(cbl, app):
+    d = cbl.tmp_path / "elsewhere"
     build(cbl, app, "one", "--cache-dir", d)
     assert (d / "objects").is_dir() and any((d / "objects").iterdir())
     assert check(build(cbl, app, "two")) == ("none", "none")  # not in the default store
@@ -106,10 +117,12 @@ def test_runner_killed_during_save_keeps_the_previous_snapshot(cbl, app, point):
     assert got == ("good", "good") or point == "object-published"
 
 
-def test_full_disk_during_save_is_a_warning(cbl, app, tmp_path):
-    d = tmp_path / "small"
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounts a small tmpfs")
+def test_full_disk_during_save_is_a_warning(cbl, app):
+    d = cbl.tmp_path / "small"
     d.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(d)], check=True)
+    cbl.own(d)
     try:
         build(cbl, app, "small", "--cache-dir", d)
         (app / "package.json").write_text('{"v": 2}\n')
@@ -122,13 +135,13 @@ def test_full_disk_during_save_is_a_warning(cbl, app, tmp_path):
         subprocess.run(["umount", "-l", str(d)], check=False)
 
 
-def test_two_builds_at_once_leave_exactly_one_save(cbl, tmp_path):
+def test_two_builds_at_once_leave_exactly_one_save(cbl):
     spec = BUILDSPEC.replace("  key: deps-$(codebuild-hash-files package.json)\n  fallback-keys:\n    - deps-\n", "")
     spec = spec.replace("      - echo \"$STAMP\" > node_modules/dep/index.js\n",
                         "      - echo \"$STAMP\" > node_modules/dep/index.js\n"
                         "      - for i in $(seq 50); do echo \"$STAMP $i\" > /root/.m2/repo/f$i; done\n")
     app = cbl.project("pair", spec)
-    procs = [subprocess.Popen([str(BIN), "run", "-e", f"STAMP={s}", str(app)], env=cbl.env(),
+    procs = [subprocess.Popen(cbl.argv(["run", "-e", f"STAMP={s}", app]), env=cbl.env(),
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for s in ("a", "b")]
     outs = [p.communicate(timeout=120)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
@@ -140,3 +153,68 @@ def test_two_builds_at_once_leave_exactly_one_save(cbl, tmp_path):
     assert m2 in ("a", "b") and node == m2, p.output
     digest = hashlib.md5("".join(f"{m2} {i}\n" for i in sorted(range(1, 51), key=str)).encode()).hexdigest()
     assert digest in p.output, "the cache is exactly one build's save"
+
+
+def _seed_node_buildspec():
+    import test_seed  # the guide's buildspecs, read from ../shared
+    return test_seed.by_marker("npm run test:integration")
+
+
+def _npm_tarball(path, name, version, body):
+    """An npm package tarball (package/ prefix) for a file: dependency."""
+    with tarfile.open(path, "w:gz") as t:
+        for rel, data in (("package/package.json", json.dumps({"name": name, "version": version,
+                                                                 "main": "index.js"})),
+                          ("package/index.js", body)):
+            b = data.encode()
+            info = tarfile.TarInfo(rel)
+            info.size = len(b)
+            info.mode = 0o644
+            t.addfile(info, io.BytesIO(b))
+
+
+@needs_shared
+@pytest.mark.skipif(shutil.which("npm") is None, reason="npm not installed")
+def test_seed_node_cache_and_a_path_outside_the_source_restore(cbl):
+    """The seed guide's multi-stage Node buildspec with its node_modules/**/*
+    cache, plus npm's own cache outside the source (/root/.npm): the second
+    build starts with both."""
+    from conftest import ROOT
+    src = cbl.tmp_path / "node"
+    shutil.copytree(ROOT / "examples" / "node", src)
+    pkg = json.loads((src / "package.json").read_text())
+    pkg["dependencies"] = {"left-pad-local": "file:vendor/left-pad-local-1.0.0.tgz"}
+    (src / "package.json").write_text(json.dumps(pkg, indent=2) + "\n")
+    (src / "vendor").mkdir()
+    _npm_tarball(src / "vendor" / "left-pad-local-1.0.0.tgz", "left-pad-local", "1.0.0",
+                 "module.exports = (s, n) => String(s).padStart(n);\n")
+    spec = _seed_node_buildspec()
+    assert "    - 'node_modules/**/*'" in spec and "      - npm install\n" in spec
+    spec = spec.replace("      - npm install\n",
+                        "      - echo \"BEFORE node_modules=$(ls node_modules 2>/dev/null | tr '\\n' ' ')"
+                        "npm=$(ls /root/.npm 2>/dev/null | wc -l)\"\n      - npm install\n")
+    spec = spec.replace("    - 'node_modules/**/*'", "    - 'node_modules/**/*'\n    - '/root/.npm/**/*'")
+    (src / "buildspec.yml").write_text(spec)
+    cbl.own(src)
+    npm_env = ["-e", "npm_config_audit=false", "-e", "npm_config_fund=false", "-e", "npm_config_offline=true",
+               "-e", "npm_config_update_notifier=false", "-e", "npm_config_cache=/root/.npm"]
+
+    def run():
+        p = cbl("run", *npm_env, src, timeout=300)
+        assert p.returncode == 0, p.output
+        assert "integration tests passed" in p.output
+        m = re.search(r"^BEFORE node_modules=(.*)npm=(\d+)$", p.output, re.M)
+        assert m, p.output
+        return p, m.group(1).split(), int(m.group(2))
+
+    p, mods, npm = run()
+    assert mods == [] and npm == 0, p.output
+    assert "WARNING: cache" not in p.output, p.output
+    assert re.search(r"Cache save node_modules/\*\*/\*: saved \(\d+ files", p.output), p.output
+    assert re.search(r"Cache save /root/\.npm/\*\*/\*: saved \(\d+ files", p.output), p.output
+    assert not (src / "node_modules").exists(), "the working tree is untouched (snapshot)"
+    p, mods, npm = run()
+    assert "left-pad-local" in mods, p.output
+    assert npm > 0, p.output
+    assert re.search(r"Cache restore node_modules/\*\*/\*: restored \(\d+ files.*copy", p.output), p.output
+    assert re.search(r"Cache restore /root/\.npm/\*\*/\*: restored \(\d+ files.*overlay", p.output), p.output

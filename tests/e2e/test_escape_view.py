@@ -25,6 +25,7 @@ import stat
 import subprocess
 import sys
 import tarfile
+import zipfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -165,20 +166,21 @@ class Mode:
             _chown_tree(path, self.host.uid, self.host.gid)
         return path
 
-    def project(self, name, commands):
-        """A source directory whose build runs commands (shell lines)."""
+    def project(self, name, commands, tail=""):
+        """A source directory whose build runs commands (shell lines); tail:
+        more of the buildspec (artifacts:, cache:)."""
         d = self.src / name
         d.mkdir(exist_ok=True)
         spec = "version: 0.2\nphases:\n  build:\n    commands:\n"
         for c in commands:
             spec += "      - |\n" + "".join("        %s\n" % line for line in c.splitlines())
-        (d / "buildspec.yml").write_text(spec)
+        (d / "buildspec.yml").write_text(spec + tail)
         return self.owned(d)
 
-    def attack(self, name, commands, *run_opts, check=0):
+    def attack(self, name, commands, *run_opts, check=0, tail=""):
         """Runs the attack's build (run_opts before the source); asserts it
         ran: its marker line, which only the command's output has."""
-        src = self.project(name, ["printf 'ATTACK %s ran\\n' " + name] + commands)
+        src = self.project(name, ["printf 'ATTACK %s ran\\n' " + name] + commands, tail)
         p = self("run", *run_opts, src, check=check)
         assert re.search(r"^ATTACK %s ran$" % re.escape(name), p.output, re.M), p.output
         return p
@@ -290,6 +292,45 @@ def test_cache_dir_elsewhere_is_absent(mode):
         'if [ -e %s/planted ]; then echo "FOUND cache"; else echo "ABSENT cache"; fi' % cache,
     ], "--cache-dir", cache)
     assert lines(p, "ABSENT") == ["cache"] and not lines(p, "FOUND"), p.output
+
+
+# ---- what the runner reads of the build's view ------------------------------------------
+# (not root, the view is the sandbox's overlay read through a descriptor)
+
+
+def test_cached_directory_turned_into_a_link_saves_nothing_of_the_host(mode, host):
+    """The build makes node_modules, a cache path in its source, a link to a
+    host directory the runner can read (the user's ~/.aws): the save must not
+    walk it, or the next build would read the host's files from its cache."""
+    tail = "cache:\n  paths:\n    - 'node_modules/**/*'\n"
+    p1 = mode.attack("cachelink", ["rm -rf node_modules; ln -s %s node_modules" % host.user_aws.parent], tail=tail)
+    p = mode.attack("cachelink", ['echo "CACHED $(cat node_modules/credentials 2>/dev/null | wc -c)"'], tail=tail)
+    assert lines(p, "CACHED") == ["0"], p.output
+    mode.assert_nowhere(p, host.user_aws_secret)
+    assert host.user_aws.read_text().endswith(host.user_aws_secret + "\n")
+    assert "Cache save node_modules/**/*: not saved: no files matched the cache paths" in p1.output, p1.output
+
+
+def test_artifact_links_out_of_the_view_are_not_followed(mode, host):
+    """Links in the build's output to a host file the runner can read, by
+    an absolute path and by climbing out with '..': skipped, not packaged."""
+    out = mode.src / "artlinks-out"
+    out.mkdir(exist_ok=True)
+    mode.owned(out)
+    tail = "artifacts:\n  files:\n    - 'dist/**/*'\n"
+    climb = "../" * 16 + str(host.user_aws).lstrip("/")
+    p = mode.attack("artlinks", [
+        "mkdir -p dist && echo ok > dist/ok.txt",
+        "ln -s %s dist/abs && ln -s %s dist/absdir && ln -s %s dist/climb" % (
+            host.user_aws, host.user_aws.parent, climb),
+    ], "-a", out, tail=tail)
+    for link in ("abs", "absdir", "climb"):
+        assert re.search(r"Skipping symlink dist/%s: target (is outside the source directory|does not exist)"
+                         % link, p.output), p.output
+    with zipfile.ZipFile(out / "artifacts.zip") as z:
+        assert z.namelist() == ["dist/ok.txt"]
+    assert host.user_aws_secret.encode() not in (out / "artifacts.zip").read_bytes()
+    mode.assert_nowhere(p, host.user_aws_secret)
 
 
 # ---- what the build is shown ----------------------------------------------------------

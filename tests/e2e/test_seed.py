@@ -41,8 +41,8 @@ def test_seed_has_three_buildspecs():
 
 @pytest.fixture(scope="module")
 def venv():
-    """python / pip / pytest for the Python example: a venv over Debian's python3.
-    Outside /tmp, which the sandbox replaces with a private tmpfs."""
+    """python / pip / pytest for the Python example: a venv over Debian's python3,
+    which the test mounts into the build (--mount)."""
     import tempfile
     (ROOT / "build").mkdir(exist_ok=True)
     base = tempfile.mkdtemp(prefix="e2e-venv-", dir=ROOT / "build")
@@ -60,8 +60,11 @@ def zip_listing(path):
 def test_seed_python(cbl, tmp_path, venv):
     src = example(tmp_path, "python", by_marker("pytest tests/"))
     path = f"{venv}/bin:/usr/bin:/bin"
+    # the venv is shown to the build where it is (the checkout may lie
+    # under /tmp or /var/tmp, which are the build's own)
     p = cbl("run", "-a", tmp_path / "out", "-e", "PIP_NO_INDEX=1", "-e",
-            "PIP_DISABLE_PIP_VERSION_CHECK=1", cwd=src, env={"PATH": path}, timeout=300)
+            "PIP_DISABLE_PIP_VERSION_CHECK=1", "--mount", f"{venv}:{venv}", cwd=src, env={"PATH": path},
+            timeout=300)
     assert p.returncode == 0, p.output
     assert "Selecting 'python' runtime version '3.11' based on manual selections..." in p.output
     assert "1 passed" in p.output

@@ -522,6 +522,42 @@ static void test_symlinks(void)
 	free(src);
 }
 
+// The source reached through a descriptor, as the runner reads a sandbox's
+// view when not root ("/proc/self/fd/N": the directory may be in another
+// mount namespace, where its own path means nothing here): the same
+// collection, the links resolved beneath it, a link that climbs above it
+// outside; an absolute base-directory under it.
+static void test_descriptor_source(void)
+{
+	int fd = open(src_s, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	char *src = cbl_fd_path(fd);
+	mklink(src_s, "climb", "../../../../../../etc");
+	result r = collect(src, (run){.files = F("**/*")});
+	is_int(r.rc, 0, "fd source: collects");
+	is_str(r.names, "d/inner.txt,ln_dir/inner.txt,ln_in,loop/f.txt,real.txt",
+	       "fd source: the same files as through the path");
+	bool under = r.l && r.l->n;
+	for (size_t i = 0; r.l && i < r.l->n; i++)
+		under &= !strncmp(r.l->items[i].path, src, strlen(src));
+	ok(under, "fd source: every file read through the descriptor");
+	ok(strstr(log_of(&r), "Skipping symlink ln_out: target is outside the source directory\n") &&
+		   strstr(log_of(&r), "Skipping symlink climb: target is outside the source directory\n") &&
+		   strstr(log_of(&r), "Skipping symlink loop/back: directory loop\n") &&
+		   strstr(log_of(&r), "Skipping symlink dangling: target does not exist\n"),
+	   "fd source: absolute links and links climbing out are outside, loops and dangling as before");
+	result_release(&r);
+	char *base = cbl_xasprintf("%s/d", src);
+	r = collect(src, (run){.files = F("*"), .base = base});
+	is_str(r.names, "inner.txt", "fd source: an absolute base-directory under the descriptor");
+	result_release(&r);
+	free(base);
+	char *lsrc = cbl_path_join(src_s, "climb");
+	unlink(lsrc);
+	free(lsrc);
+	free(src);
+	close(fd);
+}
+
 // ---------------------------------------------------------------------------
 // packaging
 
@@ -1387,6 +1423,7 @@ int main(void)
 	test_logs_and_missing();
 	test_matcher();
 	test_symlinks();
+	test_descriptor_source();
 	test_zip();
 	build_tree_parallel();
 	test_zip_parallel();

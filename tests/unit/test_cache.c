@@ -700,18 +700,21 @@ static void test_merge(cache_store *st)
 }
 
 // A real overlay: what the build saw just before the unmount is what is saved.
-static void test_real_overlay(cache_store *st)
+/* userxattr: the overlay as a user namespace mounts it (not root), whose
+ * whiteouts and opaque directories carry user.overlay.* attributes */
+static void test_real_overlay(cache_store *st, bool userxattr)
 {
 	if (!can_mount) {
 		skip("real overlay: not root or no mount namespace");
 		return;
 	}
-	char *view = P("ovl/view"), *mnt = P("ovl/mnt");
+	const char *scope = userxattr ? "ovlu" : "ovl";
+	char *view = P(userxattr ? "ovlu/view" : "ovl/view"), *mnt = P(userxattr ? "ovlu/mnt" : "ovl/mnt");
 	cbl_mkdir_p(view, 0755, NULL);
 	cbl_mkdir_p(mnt, 0755, NULL);
 	const char *paths[] = {"/root/.m2/**/*", NULL};
 	sess_args a = {.paths = paths, .src = "/codebuild/output/src1/src", .view = view, .sandbox = true,
-		       .scope = "ovl"};
+		       .scope = scope};
 	cache_session *s = new_session(st, &a);
 	do_restore(s);
 	size_t nm;
@@ -728,7 +731,8 @@ static void test_real_overlay(cache_store *st)
 	do_restore(s);
 	m = cache_session_mounts(s, &nm);
 	char opts[4096];
-	snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s", m[0].lower, m[0].upper, m[0].work);
+	snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s%s", m[0].lower, m[0].upper, m[0].work,
+		 userxattr ? ",userxattr" : "");
 	if (mount("overlay", mnt, "overlay", 0, opts) < 0) {
 		skip("real overlay: mount: %s", strerror(errno));
 		cache_session_free(s);
@@ -752,8 +756,14 @@ static void test_real_overlay(cache_store *st)
 	mkfile(mnt, "repo/c.jar", "c");
 	char *seen = tree(mnt);
 	umount2(mnt, MNT_DETACH);
+	char ux[8] = "";
+	char *od = cbl_path_join(m[0].upper, "repo/old");
+	ssize_t uxn = lgetxattr(od, userxattr ? "user.overlay.opaque" : "trusted.overlay.opaque", ux, sizeof(ux));
+	free(od);
+	ok(uxn == 1 && ux[0] == 'y', "overlay: the replaced directory is opaque by a %s attribute",
+	   userxattr ? "user.overlay" : "trusted.overlay");
 	is_int(do_save(s), 0, "overlay: save after unmount");
-	char *o = ref_object(st, "ovl", cache_session_version(s), NULL);
+	char *o = ref_object(st, scope, cache_session_version(s), NULL);
 	char *d = cbl_xasprintf("%s/%s/p0", st->objects, o);
 	char *saved = tree(d);
 	is_str(saved, seen, "overlay: the snapshot is exactly what the build saw");
@@ -766,6 +776,49 @@ static void test_real_overlay(cache_store *st)
 	free(d);
 	free(view);
 	free(mnt);
+}
+
+/* The build may turn a cached directory of its source into a symlink (to
+ * /etc, a home directory): the save must not read through it, nor a
+ * restore write through it (attack: the first would put the host's files
+ * in the next build's cache, the second write them on the host). */
+static void test_symlinked_base_view(cache_store *st)
+{
+	char *view = P("sl/view"), *outside = P("sl/outside");
+	mkfile(outside, "secret", "host secret");
+	cbl_mkdir_p(view, 0755, NULL);
+	ok(symlink(outside, TP("sl/view/node_modules")) == 0, "symlinked base: the build's link");
+	const char *paths[] = {"node_modules/**/*", NULL};
+	sess_args a = {.paths = paths, .src = view, .scope = "sl"};
+	cache_session *s = new_session(st, &a);
+	do_restore(s);
+	is_int(do_save(s), 0, "symlinked base: the save goes on");
+	char *l = save_line(s);
+	ok(strstr(l, "not saved: no files matched") != NULL, "symlinked base: nothing read through it (%s)", l);
+	free(l);
+	char *obj = ref_object(st, "sl", cache_session_version(s), NULL);
+	ok(!*obj, "symlinked base: no entry");
+	free(obj);
+	cache_session_free(s);
+	// a real entry, then a view whose node_modules (or a parent) is a link
+	unlink(TP("sl/view/node_modules"));
+	mkfile(view, "node_modules/m.js", "module");
+	s = new_session(st, &a);
+	do_restore(s);
+	do_save(s);
+	cache_session_free(s);
+	cbl_rm_rf(view, NULL);
+	cbl_mkdir_p(view, 0755, NULL);
+	ok(symlink(outside, TP("sl/view/node_modules")) == 0, "symlinked base: the link, before a restore");
+	s = new_session(st, &a);
+	do_restore(s);
+	l = restore_line(s);
+	ok(strstr(l, "failed") != NULL, "symlinked base: the restore refuses it (%s)", l);
+	free(l);
+	ok(access(TP("sl/outside/m.js"), F_OK) < 0, "symlinked base: nothing written through the link");
+	cache_session_free(s);
+	free(view);
+	free(outside);
 }
 
 static void test_kinds(cache_store *st)
@@ -1342,7 +1395,9 @@ int main(void)
 	test_keys(st);
 	test_diff_save(st);
 	test_merge(st);
-	test_real_overlay(st);
+	test_real_overlay(st, false);
+	test_real_overlay(st, true);
+	test_symlinked_base_view(st);
 	test_kinds(st);
 	test_explain(st);
 	test_copy_merge();

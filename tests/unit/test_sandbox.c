@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/capability.h>
 #include <sched.h>
 #include <seccomp.h>
@@ -20,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -267,12 +269,20 @@ static void test_plan_unprivileged(void)
 	check_masks(&p, ROOT);
 	sandbox_plan_release(&p);
 
-	sandbox_mount ov[] = {{SANDBOX_MOUNT_OVERLAY, "/host/src", "/src", 0}};
+	/* an overlay of the caller's own directory: in the user namespace,
+	 * with user.* attributes for whiteouts and opaque directories */
+	sandbox_mount ov[] = {{SANDBOX_MOUNT_OVERLAY, "/host/src", "/src", 0, true},
+			      {SANDBOX_MOUNT_OVERLAY, "/host/other", "/other", 0}};
 	o.mounts = ov;
-	cbl_error *e = NULL;
-	is_int(sandbox_plan_build(&p, &o, 1000, 1000, &e), CBL_EINVAL, "no overlay unprivileged");
-	ok(e && strstr(e->msg, "unprivileged"), "and the error says why");
-	cbl_error_free(e);
+	o.n_mounts = 2;
+	is_int(sandbox_plan_build(&p, &o, 1000, 1000, NULL), 0, "unprivileged overlays: planned");
+	long ovs = find(&p, SANDBOX_STEP_OVERLAY, ROOT "/src");
+	is_str(ovs >= 0 ? p.v[ovs].arg : NULL,
+	       "lowerdir=/host/src,upperdir=" SCRATCH "/overlay0-upper,workdir=" SCRATCH "/overlay0-work,userxattr",
+	       "an overlay in the user namespace: userxattr, upper in the private tmpfs");
+	ok(ovs >= 0 && p.v[ovs].num == 1, "optional: the step names the caller's mount (1 + index)");
+	long ovo = find(&p, SANDBOX_STEP_OVERLAY, ROOT "/other");
+	ok(ovo > ovs && p.v[ovo].num == 0, "not optional: a failure fails the start");
 	sandbox_plan_release(&p);
 	cbl_rm_rf(rootfs, NULL);
 	free(rootfs);
@@ -318,7 +328,7 @@ static void test_plan_mounts(void)
 	long ov = find(&p, SANDBOX_STEP_OVERLAY, ROOT "/out/tree");
 	is_str(ov >= 0 ? p.v[ov].arg : NULL,
 	       "lowerdir=/host/tree,upperdir=" SCRATCH "/overlay3-upper,workdir=" SCRATCH "/overlay3-work",
-	       "overlay: upper and work in the private tmpfs");
+	       "overlay: upper and work in the private tmpfs (root: trusted.* attributes)");
 	ok(ov > rw && find(&p, SANDBOX_STEP_MKDIR, SCRATCH "/overlay3-upper") > rw, "its layers created first");
 	long c = find(&p, SANDBOX_STEP_TMPFS, ROOT "/cache");
 	ok(c > ov && p.v[c].num == 0700, "tmpfs with a mode");
@@ -802,6 +812,215 @@ out:
 	cbl_rm_rf(rw, NULL);
 }
 
+/* An overlay of dir at /src (optional) and one of a missing directory
+ * (optional: reported, the start goes on); a command writes into the
+ * overlay; the runner's descriptor of it outlives the sandbox, the build's
+ * file readable through it, dir untouched; then an overlay mounted later
+ * (sandbox_mount_overlay) with host layers.  Returns what went wrong, or
+ * NULL.  Runs as the caller's user: the test runs it as root and, in a
+ * child that dropped to nobody, as a normal user (the user namespace's
+ * overlays). */
+static const char *overlay_scenario(const char *scratch, const char *dir, const char *layers)
+{
+	static char why[256];
+	int out[2] = {-1, -1};
+	sandbox_handle *s = NULL;
+	cbl_error *e = NULL;
+	int fd = -1;
+	const char *res = NULL;
+	char *missing = cbl_path_join(dir, "no-such-dir");
+	sandbox_mount m[] = {
+		{SANDBOX_MOUNT_OVERLAY, dir, "/src", 0, true},
+		{SANDBOX_MOUNT_OVERLAY, missing, "/gone", 0, true},
+		{SANDBOX_MOUNT_BIND_RO, layers, "/t", 0},
+	};
+	sandbox_opts o = SANDBOX_OPTS_INIT;
+	o.scratch = scratch;
+	o.mounts = m;
+	o.n_mounts = 3;
+	o.network = SANDBOX_NET_NONE;
+	if (pipe2(out, O_CLOEXEC) < 0)
+		return "pipe";
+	o.out_fd = out[1];
+	if (sandbox_start(&s, &o, &e) < 0) {
+		snprintf(why, sizeof(why), "start: %s", e ? e->msg : "?");
+		res = why;
+		goto done;
+	}
+	if (sandbox_mount_error(s, 0)) {
+		snprintf(why, sizeof(why), "the overlay of a directory of ours failed: %s", sandbox_mount_error(s, 0));
+		res = why;
+		goto done;
+	}
+	if (!sandbox_mount_error(s, 1) || !strstr(sandbox_mount_error(s, 1), missing)) {
+		res = "the failed optional overlay is not reported";
+		goto done;
+	}
+	if (sandbox_open_dir(s, "/src", &fd, &e) < 0) {
+		snprintf(why, sizeof(why), "open_dir: %s", e ? e->msg : "?");
+		res = why;
+		goto done;
+	}
+	char path[] = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
+	char *env[] = {path, NULL};
+	int ws = -1;
+	static const char w_sh[] = "echo built > /src/new && rm /src/old\n";
+	static const char m2_sh[] = "cat /root/.m2/cached && echo saved > /root/.m2/new\n";
+	char *f = cbl_path_join(layers, "w.sh");
+	cbl_write_file_atomic(f, w_sh, strlen(w_sh), 0755, false, NULL);
+	if (sandbox_spawn(s, "/bin/sh", "/t/w.sh", "/", NULL, env, &e) < 0 || sandbox_wait(s, &ws, &e) < 0 ||
+	    !WIFEXITED(ws) || WEXITSTATUS(ws)) {
+		free(f);
+		res = "the command writing into the overlay failed";
+		goto done;
+	}
+	free(f);
+	/* an overlay mounted into the running sandbox, layers on the host */
+	char *lower = cbl_path_join(layers, "lower"), *upper = cbl_path_join(layers, "upper"),
+	     *work = cbl_path_join(layers, "work");
+	int mrc = sandbox_mount_overlay(s, lower, upper, work, "/root/.m2", &e);
+	free(lower);
+	free(work);
+	if (mrc < 0) {
+		free(upper);
+		snprintf(why, sizeof(why), "mount_overlay: %s", e ? e->msg : "?");
+		res = why;
+		goto done;
+	}
+	f = cbl_path_join(layers, "m2.sh");
+	cbl_write_file_atomic(f, m2_sh, strlen(m2_sh), 0755, false, NULL);
+	mrc = sandbox_spawn(s, "/bin/sh", "/t/m2.sh", "/", NULL, env, &e) < 0 || sandbox_wait(s, &ws, &e) < 0 ||
+	      !WIFEXITED(ws) || WEXITSTATUS(ws);
+	free(f);
+	char *nf = cbl_path_join(upper, "new");
+	bool saved = access(nf, F_OK) == 0;
+	free(nf);
+	free(upper);
+	if (mrc || !saved) {
+		res = "the overlay mounted later: not readable, or the write is not in its upper layer";
+		goto done;
+	}
+	sandbox_free(s);
+	s = NULL;
+	/* the sandbox is gone: its view, through the descriptor, is not */
+	char buf[64] = "";
+	int nfd = openat(fd, "new", O_RDONLY | O_CLOEXEC);
+	ssize_t n = nfd >= 0 ? read(nfd, buf, sizeof(buf) - 1) : -1;
+	if (nfd >= 0)
+		close(nfd);
+	if (n != 6 || memcmp(buf, "built\n", 6) || faccessat(fd, "old", F_OK, 0) == 0) {
+		res = "the build's changes are not readable through the descriptor after the end";
+		goto done;
+	}
+	char *old = cbl_path_join(dir, "old"), *newf = cbl_path_join(dir, "new");
+	bool untouched = access(old, F_OK) == 0 && access(newf, F_OK) != 0;
+	free(old);
+	free(newf);
+	if (!untouched)
+		res = "the directory under the overlay changed";
+done:
+	if (fd >= 0)
+		close(fd);
+	sandbox_free(s);
+	cbl_error_free(e);
+	close(out[0]);
+	close(out[1]);
+	free(missing);
+	return res;
+}
+
+static void test_real_overlays(void)
+{
+	char t1[] = "/var/tmp/cbl-sbx-ov-XXXXXX";
+	char *base = mkdtemp(t1);
+	char *dirs[4];
+	const char *names[] = {"scratch", "src", "layers", "layers/lower"};
+	for (int i = 0; i < 4; i++) {
+		dirs[i] = cbl_path_join(base, names[i]);
+		cbl_mkdir_p(dirs[i], 0755, NULL);
+	}
+	char *p = cbl_path_join(dirs[1], "old");
+	cbl_write_file_atomic(p, "x", 1, 0644, false, NULL);
+	free(p);
+	p = cbl_path_join(dirs[3], "cached");
+	cbl_write_file_atomic(p, "from-cache\n", 11, 0644, false, NULL);
+	free(p);
+	for (int i = 0; i < 2; i++) {
+		p = cbl_path_join(dirs[2], i ? "work" : "upper");
+		mkdir(p, 0755);
+		free(p);
+	}
+	sandbox_handle *probe = NULL;
+	sandbox_opts po = SANDBOX_OPTS_INIT;
+	po.scratch = dirs[0];
+	po.network = SANDBOX_NET_NONE;
+	po.out_fd = -1;
+	if (sandbox_start(&probe, &po, NULL) < 0) {
+		printf("# skipped the real overlays: no sandbox here\n");
+		goto out;
+	}
+	sandbox_free(probe);
+	const char *why = overlay_scenario(dirs[0], dirs[1], dirs[2]);
+	ok(!why, "as root: an optional overlay, its view outliving the sandbox, an overlay mounted later%s%s",
+	   why ? ": " : "", why ? why : "");
+	if (geteuid() != 0)
+		goto out;
+	/* the same as a normal user (nobody), whose directories these are */
+	p = cbl_path_join(dirs[1], "new");
+	unlink(p);
+	free(p);
+	cbl_rm_rf(dirs[2], NULL);
+	cbl_mkdir_p(dirs[3], 0755, NULL);
+	p = cbl_path_join(dirs[3], "cached");
+	cbl_write_file_atomic(p, "from-cache\n", 11, 0644, false, NULL);
+	free(p);
+	for (int i = 0; i < 2; i++) {
+		p = cbl_path_join(dirs[2], i ? "work" : "upper");
+		mkdir(p, 0755);
+		free(p);
+	}
+	const char *all[] = {base, dirs[0], dirs[1], dirs[2], dirs[3]};
+	for (size_t i = 0; i < 5; i++)
+		if (chown(all[i], 65534, 65534) < 0)
+			goto out;
+	const char *files[] = {"src/old", "layers/upper", "layers/work", "layers/lower/cached"};
+	for (size_t i = 0; i < 4; i++) {
+		p = cbl_path_join(base, files[i]);
+		if (chown(p, 65534, 65534) < 0) {
+			free(p);
+			goto out;
+		}
+		free(p);
+	}
+	int rp[2];
+	if (pipe(rp) < 0)
+		goto out;
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(rp[0]);
+		const char *r = "cannot become nobody";
+		/* dumpable again, as after the exec of a normal user's program:
+		 * the parent writes the id maps of the sandbox's namespace */
+		if (setgroups(0, NULL) == 0 && setresgid(65534, 65534, 65534) == 0 &&
+		    setresuid(65534, 65534, 65534) == 0 && prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) == 0)
+			r = overlay_scenario(dirs[0], dirs[1], dirs[2]);
+		if (r)
+			cbl_write_all(rp[1], r, strlen(r));
+		_exit(0);
+	}
+	close(rp[1]);
+	char msg[512] = "";
+	ssize_t n = read(rp[0], msg, sizeof(msg) - 1);
+	msg[n > 0 ? n : 0] = '\0';
+	close(rp[0]);
+	waitpid(pid, NULL, 0);
+	ok(!*msg, "as a normal user: the same, in the user namespace%s%s", *msg ? ": " : "", msg);
+out:
+	cbl_rm_rf(base, NULL);
+	for (int i = 0; i < 4; i++)
+		free(dirs[i]);
+}
+
 /* ---------------------------------------------------------------- the network
  * (issue 13): the default is the sandbox's own network namespace behind
  * slirp4netns; host shares the host's; none is loopback only. */
@@ -1089,6 +1308,7 @@ int main(int argc, char **argv)
 	test_plan_bytes();
 	test_confinement_tables();
 	test_real();
+	test_real_overlays();
 	test_net();
 	test_real_privileged();
 	return tap_done();

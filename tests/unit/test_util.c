@@ -13,6 +13,7 @@
 #include "util/suggest.h"
 #include "util/time.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -175,6 +176,65 @@ static void test_copy_tree(void)
 	cbl_error_clear(&e);
 	cbl_rm_rf(dir, &e);
 	free(src); free(dst); free(sub); free(f); free(empty); free(l1); free(l2); free(df); free(dl1); free(de);
+}
+
+/* cbl_realpath_fd beneath a descriptor's directory: its magic link is kept,
+ * the rest resolved below it */
+static void test_realpath_fd(void)
+{
+	char tmpl[] = "/tmp/cbl-rp-XXXXXX";
+	char *dir = mkdtemp(tmpl);
+	char *sub = cbl_path_join(dir, "a/b");
+	cbl_mkdir_p(sub, 0755, NULL);
+	const char *links[][2] = {{"rel", "a/b"}, {"abs", "/etc"}, {"up", "../.."}, {"loop", "loop"},
+				  {"a/b/back", "../../rel"}};
+	for (size_t i = 0; i < 5; i++) {
+		char *l = cbl_path_join(dir, links[i][0]);
+		ok(symlink(links[i][1], l) == 0, "fixture link %s", links[i][0]);
+		free(l);
+	}
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	char *fp = cbl_fd_path(fd), *out = NULL, *want = NULL, *p = NULL;
+	is_int((int)cbl_fd_path_prefix(fp), (int)strlen(fp), "prefix: the whole descriptor path");
+	p = cbl_xasprintf("%s/x", fp);
+	is_int((int)cbl_fd_path_prefix(p), (int)strlen(fp), "prefix: before a component");
+	free(p);
+	ok(cbl_fd_path_prefix("/proc/self/fd/") == 0 && cbl_fd_path_prefix("/proc/self/fd/1x") == 0 &&
+		   cbl_fd_path_prefix("/proc/self/fdx/1") == 0 && cbl_fd_path_prefix("/tmp/x") == 0,
+	   "prefix: none on other paths");
+	const char *cases[][3] = {
+		{"", "", "the directory itself"},
+		{"/rel", "/a/b", "a relative link, beneath"},
+		{"/a/../rel/./back", "/a/b", "dot-dot inside, a link through a link"},
+		{"/abs", NULL, "an absolute link: from this process's root, as realpath(3)"},
+	};
+	for (size_t i = 0; i < 4; i++) {
+		p = cbl_xasprintf("%s%s", fp, cases[i][0]);
+		want = cases[i][1] ? cbl_xasprintf("%s%s", fp, cases[i][1]) : realpath("/etc", NULL);
+		out = NULL;
+		is_int(cbl_realpath_fd(p, &out, NULL), 0, "%s", cases[i][2]);
+		is_str(out, want, "%s: the path", cases[i][2]);
+		free(out);
+		free(want);
+		free(p);
+	}
+	p = cbl_xasprintf("%s/up", fp);
+	out = NULL;
+	ok(cbl_realpath_fd(p, &out, NULL) < 0 && errno == EXDEV && !out, "a link climbing out: EXDEV");
+	free(p);
+	p = cbl_xasprintf("%s/..", fp);
+	ok(cbl_realpath_fd(p, &out, NULL) < 0 && errno == EXDEV, "dot-dot above: EXDEV");
+	free(p);
+	p = cbl_xasprintf("%s/loop", fp);
+	ok(cbl_realpath_fd(p, &out, NULL) < 0 && errno == ELOOP, "a loop: ELOOP");
+	free(p);
+	p = cbl_xasprintf("%s/missing", fp);
+	is_int(cbl_realpath_fd(p, &out, NULL), CBL_ENOENT, "missing: CBL_ENOENT");
+	free(p);
+	close(fd);
+	free(fp);
+	free(sub);
+	cbl_rm_rf(dir, NULL);
 }
 
 static void test_json(void)
@@ -412,6 +472,7 @@ int main(void)
 	test_time();
 	test_fs();
 	test_copy_tree();
+	test_realpath_fd();
 	test_json();
 	test_dl();
 	test_safeopen();
