@@ -68,6 +68,20 @@ static bool overridden(const runner_build *b, const char *name)
 	return cbl_env_get(&b->vars.overrides, name) || cbl_env_get(&b->vars.project_env, name);
 }
 
+/* A resolved secret value: masked in the log, the variable's value unless
+ * overridden (and then passed to commands only through their environment),
+ * the copy wiped. */
+static void use_secret(runner_build *b, const char *name, char *v)
+{
+	runner_mask_add(&b->log.mask, v);
+	if (!overridden(b, name)) {
+		cbl_env_set(&b->vars.env, name, v);
+		cbl_strv_push(&b->vars.secret_names, name);
+	}
+	explicit_bzero(v, strlen(v));
+	free(v);
+}
+
 /* Resolves parameter-store and secrets-manager variables (DOWNLOAD_SOURCE).
  * Their values live in the build's environment (b->vars.env, handed to each
  * command's exec) and nowhere on disk: runner/shell.c keeps them out of the
@@ -102,13 +116,7 @@ static int resolve_secrets(runner_build *b, runner_outcome *o)
 				rc = -1;
 				goto out;
 			}
-			runner_mask_add(&b->log.mask, v);
-			if (!overridden(b, kv->key)) {
-				cbl_env_set(&b->vars.env, kv->key, v);
-				cbl_strv_push(&b->vars.secret_names, kv->key);
-			}
-			explicit_bzero(v, strlen(v));
-			free(v);
+			use_secret(b, kv->key, v);
 		}
 	}
 	for (size_t i = 0; i < bs->env.secrets_manager.n; i++) {
@@ -126,13 +134,7 @@ static int resolve_secrets(runner_build *b, runner_outcome *o)
 			rc = -1;
 			goto out;
 		}
-		runner_mask_add(&b->log.mask, v);
-		if (!overridden(b, kv->key)) {
-			cbl_env_set(&b->vars.env, kv->key, v);
-			cbl_strv_push(&b->vars.secret_names, kv->key);
-		}
-		explicit_bzero(v, strlen(v));
-		free(v);
+		use_secret(b, kv->key, v);
 	}
 out:
 	runner_secrets_free(secrets);

@@ -15,11 +15,7 @@ static void git_info(runner_build *b)
 {
 	/* libgit2's initialisation loads the TLS trust store (milliseconds):
 	 * only pay for it when the source is a repository */
-	char *dotgit = cbl_path_join(b->src.source_dir, ".git");
-	struct stat st;
-	bool is_repo = lstat(dotgit, &st) == 0;
-	free(dotgit);
-	if (!is_repo)
+	if (!runner_is_git_dir(b->src.source_dir))
 		return;
 	git_libgit2_init();
 	runner_local_git_head(b->src.source_dir, &b->src.resolved_version, &b->src.repo_url);

@@ -376,6 +376,8 @@ void runner_private_ns_cleanup(runner_build *b);
 /* Closes the descriptors of the sandbox's source overlays (sb_overlay):
  * the overlays and their upper layers go.  Idempotent. */
 void runner_sandbox_views_close(runner_build *b);
+/* dir holds a .git (a work tree of a repository). */
+bool runner_is_git_dir(const char *dir);
 void runner_local_git_head(const char *dir, char **sha, char **url);
 void runner_sources_log_dirs(runner_build *b);
 /* DOWNLOAD_SOURCE: clones the git secondaries; reads local ones' HEAD. */

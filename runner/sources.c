@@ -282,15 +282,20 @@ int runner_sources_provision(runner_build *b, cbl_strv *binds, cbl_error **err)
 
 /* HEAD's commit and origin's URL of a local repository (NULLs when the
  * directory is not one). */
-void runner_local_git_head(const char *dir, char **sha, char **url)
+bool runner_is_git_dir(const char *dir)
 {
-	git_repository *repo = NULL;
-	git_oid oid;
 	char *dotgit = cbl_path_join(dir, ".git");
 	struct stat st;
 	bool is_repo = lstat(dotgit, &st) == 0;
 	free(dotgit);
-	if (!is_repo)
+	return is_repo;
+}
+
+void runner_local_git_head(const char *dir, char **sha, char **url)
+{
+	git_repository *repo = NULL;
+	git_oid oid;
+	if (!runner_is_git_dir(dir))
 		return;
 	git_libgit2_init();
 	if (git_repository_open_ext(&repo, dir, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) == 0) {

@@ -294,6 +294,27 @@ out:
 	return rc;
 }
 
+/* A failed artifact: the deadline or a stop end the phase as such; "no
+ * matching artifact paths found" and packaging failures alike are the
+ * service's CLIENT_ERROR (naming a secondary artifact's identifier).
+ * Frees e. */
+static runner_status artifact_failed(runner_build *b, runner_outcome *o, cbl_error *e, const char *secondary)
+{
+	runner_status st = RUNNER_STATUS_FAILED;
+	if (e->code == CBL_ETIMEDOUT || e->code == CBL_ESTOPPED) {
+		bool t = e->code == CBL_ETIMEDOUT;
+		st = t ? RUNNER_STATUS_TIMED_OUT : RUNNER_STATUS_STOPPED;
+		runner_outcome_set(b, o, t ? "BUILD_TIMED_OUT" : "BUILD_STOPPED",
+				   t ? "Build has timed out. " : "Build was stopped");
+	} else if (secondary) {
+		runner_outcome_setf(b, o, "CLIENT_ERROR", "%s (secondary artifact %s)", e->msg, secondary);
+	} else {
+		runner_outcome_set(b, o, "CLIENT_ERROR", e->msg);
+	}
+	cbl_error_free(e);
+	return st;
+}
+
 static runner_status upload_artifacts(runner_build *b, runner_outcome *o)
 {
 	const spec_artifacts *arts = &b->spec->artifacts;
@@ -304,21 +325,8 @@ static runner_status upload_artifacts(runner_build *b, runner_outcome *o)
 	}
 	if (arts->present && arts->primary.files.n) {
 		json_t *rec = NULL;
-		if (one_artifact(b, &arts->primary, "artifacts", &rec, &e) < 0) {
-			if (e->code == CBL_ETIMEDOUT || e->code == CBL_ESTOPPED) {
-				runner_status st = e->code == CBL_ETIMEDOUT ? RUNNER_STATUS_TIMED_OUT
-									    : RUNNER_STATUS_STOPPED;
-				runner_outcome_set(b, o, e->code == CBL_ETIMEDOUT ? "BUILD_TIMED_OUT" : "BUILD_STOPPED",
-						   e->code == CBL_ETIMEDOUT ? "Build has timed out. " : "Build was stopped");
-				cbl_error_free(e);
-				return st;
-			}
-			/* "no matching artifact paths found" and packaging
-			 * failures alike are the service's CLIENT_ERROR */
-			runner_outcome_set(b, o, "CLIENT_ERROR", e->msg);
-			cbl_error_free(e);
-			return RUNNER_STATUS_FAILED;
-		}
+		if (one_artifact(b, &arts->primary, "artifacts", &rec, &e) < 0)
+			return artifact_failed(b, o, e, NULL);
 		json_decref(b->up.artifacts_rec);
 		b->up.artifacts_rec = rec;
 	}
@@ -334,19 +342,8 @@ static runner_status upload_artifacts(runner_build *b, runner_outcome *o)
 			runner_outcome_set(b, o, "BUILD_TIMED_OUT", "Build has timed out. ");
 			return RUNNER_STATUS_TIMED_OUT;
 		}
-		if (one_artifact(b, a, a->identifier, &rec, &e) < 0) {
-			if (e->code == CBL_ETIMEDOUT || e->code == CBL_ESTOPPED) {
-				runner_status st = e->code == CBL_ETIMEDOUT ? RUNNER_STATUS_TIMED_OUT
-									    : RUNNER_STATUS_STOPPED;
-				runner_outcome_set(b, o, e->code == CBL_ETIMEDOUT ? "BUILD_TIMED_OUT" : "BUILD_STOPPED",
-						   e->code == CBL_ETIMEDOUT ? "Build has timed out. " : "Build was stopped");
-				cbl_error_free(e);
-				return st;
-			}
-			runner_outcome_setf(b, o, "CLIENT_ERROR", "%s (secondary artifact %s)", e->msg, a->identifier);
-			cbl_error_free(e);
-			return RUNNER_STATUS_FAILED;
-		}
+		if (one_artifact(b, a, a->identifier, &rec, &e) < 0)
+			return artifact_failed(b, o, e, a->identifier);
 		json_array_append_new(b->up.secondary_recs, rec);
 	}
 	return RUNNER_STATUS_SUCCEEDED;

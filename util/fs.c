@@ -49,27 +49,13 @@ out:
 	return rc;
 }
 
-static int read_file_flags(const char *path, int flags, size_t max_size, char **out, size_t *len,
-			   cbl_error **err)
+int cbl_read_fd(int fd, const char *what, size_t max_size, char **out, size_t *len, cbl_error **err)
 {
-	int fd = -1, rc = 0;
 	char *buf = NULL;
 	size_t n = 0, cap = 0;
+	int rc = 0;
 	if (!max_size)
 		max_size = 64u << 20;
-	fd = open(path, O_RDONLY | O_CLOEXEC | flags);
-	if (fd < 0) {
-		rc = cbl_error_set_errno(err, errno == ENOENT ? CBL_ENOENT : CBL_EIO, errno,
-					 "cannot open '%s'", path);
-		goto out;
-	}
-	if (flags & O_NOFOLLOW) {
-		struct stat st;
-		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-			rc = cbl_error_set(err, CBL_EIO, "'%s' is not a regular file", path);
-			goto out;
-		}
-	}
 	for (;;) {
 		if (n + 4096 + 1 > cap) {
 			cap = cap ? cap * 2 : 8192;
@@ -79,14 +65,14 @@ static int read_file_flags(const char *path, int flags, size_t max_size, char **
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
-			rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot read '%s'", path);
+			rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot read '%s'", what);
 			goto out;
 		}
 		if (r == 0)
 			break;
 		n += (size_t)r;
 		if (n > max_size) {
-			rc = cbl_error_set(err, CBL_EINVAL, "'%s' is larger than %zu bytes", path, max_size);
+			rc = cbl_error_set(err, CBL_EINVAL, "'%s' is larger than %zu bytes", what, max_size);
 			goto out;
 		}
 	}
@@ -99,8 +85,25 @@ static int read_file_flags(const char *path, int flags, size_t max_size, char **
 		*len = n;
 out:
 	free(buf);
-	if (fd >= 0)
-		close(fd);
+	return rc;
+}
+
+static int read_file_flags(const char *path, int flags, size_t max_size, char **out, size_t *len,
+			   cbl_error **err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | flags);
+	if (fd < 0)
+		return cbl_error_set_errno(err, errno == ENOENT ? CBL_ENOENT : CBL_EIO, errno, "cannot open '%s'",
+					   path);
+	int rc = 0;
+	if (flags & O_NOFOLLOW) {
+		struct stat st;
+		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+			rc = cbl_error_set(err, CBL_EIO, "'%s' is not a regular file", path);
+	}
+	if (!rc)
+		rc = cbl_read_fd(fd, path, max_size, out, len, err);
+	close(fd);
 	return rc;
 }
 

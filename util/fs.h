@@ -14,6 +14,10 @@ char *cbl_path_join(const char *a, const char *b);
 int cbl_mkdir_p(const char *path, mode_t mode, cbl_error **err);
 /* Reads a whole file (NUL-terminated; *len excludes the NUL). max_size 0 = 64 MiB. */
 int cbl_read_file(const char *path, size_t max_size, char **out, size_t *len, cbl_error **err);
+/* Reads all of fd (from its offset), at most max_size bytes (0 = 64 MiB:
+ * more is CBL_EINVAL); the data is NUL-terminated, *len (may be NULL)
+ * excludes the NUL.  what names the file in messages. */
+int cbl_read_fd(int fd, const char *what, size_t max_size, char **out, size_t *len, cbl_error **err);
 /* Same, but the last component must be a regular file, not a symlink: for
  * files in a directory someone else (a build) can write to. */
 int cbl_read_regular_file(const char *path, size_t max_size, char **out, size_t *len,

@@ -311,44 +311,6 @@ int cbl_open_dir_beneath(int dirfd, const char *relpath, unsigned resolve, cbl_e
 	return cbl_open_beneath(dirfd, relpath, O_RDONLY | O_DIRECTORY | O_NONBLOCK, 0, resolve, err);
 }
 
-int cbl_read_fd(int fd, const char *what, size_t max_size, char **out, size_t *len, cbl_error **err)
-{
-	char *buf = NULL;
-	size_t n = 0, cap = 0;
-	int rc = 0;
-	if (!max_size)
-		max_size = 64u << 20;
-	for (;;) {
-		if (n + 4096 + 1 > cap) {
-			cap = cap ? cap * 2 : 8192;
-			buf = cbl_xrealloc(buf, cap);
-		}
-		ssize_t r = read(fd, buf + n, cap - n - 1);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot read '%s'", what);
-			goto out;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-		if (n > max_size) {
-			rc = cbl_error_set(err, CBL_EINVAL, "'%s' is larger than %zu bytes", what, max_size);
-			goto out;
-		}
-	}
-	if (!buf)
-		buf = cbl_xmalloc(1);
-	buf[n] = '\0';
-	*out = buf;
-	buf = NULL;
-	if (len)
-		*len = n;
-out:
-	free(buf);
-	return rc;
-}
 
 int cbl_read_beneath(int dirfd, const char *relpath, unsigned resolve, size_t max_size, char **out,
 		     size_t *len, cbl_error **err)

@@ -35,6 +35,7 @@
 #include <sys/types.h>
 
 #include "util/error.h"
+#include "util/fs.h"
 
 /* resolve bits for cbl_open_beneath */
 #define CBL_RESOLVE_NO_SYMLINKS 0x1u /* no symlink in any component, the last included */
@@ -55,11 +56,6 @@ int cbl_open_beneath_regular(int dirfd, const char *relpath, unsigned resolve, s
 
 /* A directory beneath dirfd (O_RDONLY | O_DIRECTORY). */
 int cbl_open_dir_beneath(int dirfd, const char *relpath, unsigned resolve, cbl_error **err);
-
-/* Reads all of fd (from its offset), at most max_size bytes (0 = 64 MiB:
- * more is CBL_EINVAL); the data is NUL-terminated, *len (may be NULL)
- * excludes the NUL.  what names the file in messages. */
-int cbl_read_fd(int fd, const char *what, size_t max_size, char **out, size_t *len, cbl_error **err);
 
 /* cbl_open_beneath_regular + cbl_read_fd. */
 int cbl_read_beneath(int dirfd, const char *relpath, unsigned resolve, size_t max_size, char **out,
