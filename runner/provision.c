@@ -55,7 +55,10 @@ out:
 static int setup_view(runner_build *b, cbl_error **err)
 {
 	char *view = cbl_path_join(b->ident.dir, "view");
-	int rc = runner_private_overlay(b, b->src.source_dir, view, err);
+	cbl_strv hide = CBL_STRV_INIT;
+	runner_snapshot_ignored(b, b->src.source_dir, NULL, &hide);
+	int rc = runner_private_overlay(b, b->src.source_dir, view, (const char *const *)hide.v, err);
+	cbl_strv_release(&hide);
 	if (rc) {
 		free(view);
 		return rc;
@@ -362,9 +365,16 @@ runner_status runner_provision(runner_build *b, runner_outcome *o)
 		return provision_failed(b, o, RUNNER_STATUS_FAULT, e);
 	if (b->src.tracked_dir && checkout_tracked(b, &e) < 0)
 		return provision_failed(b, o, RUNNER_STATUS_FAILED, e);
-	/* snapshot without an overlay: the build gets its own copy */
-	if (b->src.src_copy && cbl_copy_tree(b->src.source_dir, b->src.src_copy, &e) < 0)
-		return provision_failed(b, o, RUNNER_STATUS_FAULT, e);
+	/* snapshot without an overlay: the build gets its own copy (without
+	 * what git ignores) */
+	if (b->src.src_copy) {
+		cbl_strv hide = CBL_STRV_INIT;
+		runner_snapshot_ignored(b, b->src.source_dir, NULL, &hide);
+		int rc = cbl_copy_tree_except(b->src.source_dir, b->src.src_copy, (const char *const *)hide.v, &e);
+		cbl_strv_release(&hide);
+		if (rc < 0)
+			return provision_failed(b, o, RUNNER_STATUS_FAULT, e);
+	}
 	if (!runner_image_is_host(b->cfg.image)) {
 		char *code = NULL, *msg = NULL;
 		if (runner_image_resolve(b, &code, &msg) < 0) {
