@@ -127,6 +127,15 @@ void runner_shell_use_sandbox(runner_shell *sh, sandbox_handle *sb, const char *
 	 * build's own, inside its sandbox */
 	chmod(sh->tmpdir, 01777);
 	chmod(sh->env_path, 0666);
+	/* and where it carries its directory: made now, by the directory's
+	 * owner, or the sticky directory lets only root write it */
+	int fd = open(sh->dir_path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0666);
+	if (fd >= 0) {
+		if (fchmod(fd, 0666) < 0) {
+			/* the run-as user's commands then say so */
+		}
+		close(fd);
+	}
 	free(sh->tmpdir_inner);
 	free(sh->script_inner);
 	free(sh->env_inner);

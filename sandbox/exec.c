@@ -197,8 +197,9 @@ static int run_mount_step(const sandbox_step *s)
 	case SANDBOX_STEP_PRIVATE:
 		return mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
 	case SANDBOX_STEP_TMPFS: {
-		char opts[32];
-		snprintf(opts, sizeof(opts), "mode=%llo", (unsigned long long)s->num);
+		char opts[96];
+		snprintf(opts, sizeof(opts), "mode=%llo%s%s", (unsigned long long)s->num, s->arg ? "," : "",
+			 s->arg ? s->arg : "");
 		return mount("tmpfs", s->path, "tmpfs", MS_NOSUID | nodev, opts);
 	}
 	case SANDBOX_STEP_OVERLAY:
