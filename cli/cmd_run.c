@@ -171,10 +171,14 @@ static int opt_network(run_args *a, char *arg)
 
 static int opt_source_mode(run_args *a, char *arg)
 {
+	a->o.source_mode = RUNNER_SOURCE_SNAPSHOT;
+	a->o.include_ignored = false;
 	if (!strcmp(arg, "mount"))
 		a->o.source_mode = RUNNER_SOURCE_MOUNT;
+	else if (!strcmp(arg, "all"))
+		a->o.include_ignored = true;
 	else if (strcmp(arg, "snapshot"))
-		return cli_error("--source-mode takes snapshot or mount, got '%s'", arg), -1;
+		return cli_error("--source-mode takes snapshot, all or mount, got '%s'", arg), -1;
 	return 0;
 }
 
@@ -283,7 +287,9 @@ static const run_opt run_opts[] = {
 	 "seccomp profile"},
 	{"source-mode", 0, "MODE", FN(opt_source_mode),
 	 "snapshot (default): the build sees a copy-on-write view of\n"
-	 "DIR and can never change it; mount: DIR itself, read-write"},
+	 "DIR and can never change it, without the files git ignores\n"
+	 "(as a cloud build of a push); all: the same view with the\n"
+	 "ignored files; mount: DIR itself, read-write"},
 	{"git-tracked-only", 0, NULL, FIELD(git_tracked_only), "show the build only what a clone of HEAD would contain"},
 	{"strict", 0, NULL, FIELD(strict), "buildspec warnings are errors"},
 	{"json", 0, NULL, FN(opt_json), "stream events as JSON lines, ending with {\"build\": {...}}"},

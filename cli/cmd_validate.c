@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 #include "images/images.h"
 #include "runner/runner.h"
+#include "sandbox/sandbox.h"
 #include "spec/spec.h"
 #include "util/alloc.h"
 #include "util/buf.h"
@@ -134,9 +135,10 @@ static bool passwd_has(const char *root, const char *user)
 	return found;
 }
 
-/* One run-as user against the image: the host's /etc/passwd (the host view
- * adds no user of its own), a directory image's, or the catalog's users of a
- * curated image; other images cannot be checked offline. */
+/* One run-as user against the image: the host's /etc/passwd and the users
+ * the host view adds (codebuild-user), a directory image's, or the
+ * catalog's users of a curated image; other images cannot be checked
+ * offline. */
 static void check_user(image_check *x, const images_catalog *cat, const char *user, spec_pos pos)
 {
 	const images_curated *ci = NULL;
@@ -144,7 +146,8 @@ static void check_user(image_check *x, const images_catalog *cat, const char *us
 	if (!user || !*user || strspn(user, "0123456789:") == strlen(user))
 		return; /* a uid is not looked up */
 	if (kind == IMAGES_KIND_HOST || kind == IMAGES_KIND_DIR) {
-		if (passwd_has(kind == IMAGES_KIND_HOST ? "/" : x->image, user))
+		if (passwd_has(kind == IMAGES_KIND_HOST ? "/" : x->image, user) ||
+		    (kind == IMAGES_KIND_HOST && sandbox_host_view_user(user)))
 			return;
 		cbl_strv with = CBL_STRV_INIT;
 		images_catalog_with_user(cat, user, &with);

@@ -105,6 +105,7 @@ static int init_environment(runner_build *b, const runner_opts *opts, cbl_error 
 	b->cfg.compute_explicit = opts->compute_type != NULL;
 	b->cfg.sandbox_mode = opts->sandbox;
 	b->src.source_mode = opts->source_mode;
+	b->src.include_ignored = opts->include_ignored;
 	b->cfg.network = opts->network;
 	b->cfg.vpc_config = opts->vpc_config;
 	b->cfg.privileged = opts->privileged;

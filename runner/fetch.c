@@ -19,32 +19,22 @@ static void git_info(runner_build *b)
 		return;
 	git_libgit2_init();
 	runner_local_git_head(b->src.source_dir, &b->src.resolved_version, &b->src.repo_url);
-	git_repository *repo = NULL;
-	if (!b->src.tracked_dir && git_repository_open_ext(&repo, b->src.source_dir, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) == 0) {
-		/* what a cloud build would not see */
-		git_status_options so = GIT_STATUS_OPTIONS_INIT;
-		so.show = GIT_STATUS_SHOW_WORKDIR_ONLY;
-		so.flags = GIT_STATUS_OPT_INCLUDE_UNTRACKED | GIT_STATUS_OPT_EXCLUDE_SUBMODULES;
-		git_status_list *sl = NULL;
-		if (git_status_list_new(&sl, repo, &so) == 0) {
-			size_t untracked = 0, modified = 0;
-			for (size_t i = 0; i < git_status_list_entrycount(sl); i++) {
-				const git_status_entry *se = git_status_byindex(sl, i);
-				if (se->status & GIT_STATUS_WT_NEW)
-					untracked++;
-				else if (se->status & (GIT_STATUS_WT_MODIFIED | GIT_STATUS_WT_DELETED |
-						       GIT_STATUS_WT_TYPECHANGE | GIT_STATUS_WT_RENAMED))
-					modified++;
-			}
-			if (untracked || modified)
-				runner_warn(b, "the working tree has %zu untracked and %zu modified file(s) "
-					       "that a cloud build of commit %.12s would not see "
-					       "(--git-tracked-only shows the build only what HEAD contains)",
-					    untracked, modified, b->src.resolved_version ? b->src.resolved_version : "HEAD");
-			git_status_list_free(sl);
-		}
-		git_repository_free(repo);
+	/* what a cloud build would not see: read with the snapshot already,
+	 * else (mount mode) now */
+	source_worktree wt = SOURCE_WORKTREE_INIT;
+	bool have = b->src.wt_read;
+	if (have) {
+		wt.untracked = b->src.wt_untracked;
+		wt.modified = b->src.wt_modified;
+	} else if (!b->src.tracked_dir) {
+		have = source_worktree_status(&wt, b->src.source_dir, false, NULL) == 0;
 	}
+	if (have && (wt.untracked || wt.modified))
+		runner_warn(b, "the working tree has %zu untracked and %zu modified file(s) "
+			       "that a cloud build of commit %.12s would not see "
+			       "(--git-tracked-only shows the build only what HEAD contains)",
+			    wt.untracked, wt.modified, b->src.resolved_version ? b->src.resolved_version : "HEAD");
+	source_worktree_release(&wt);
 	git_libgit2_shutdown();
 }
 

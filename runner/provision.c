@@ -55,7 +55,10 @@ out:
 static int setup_view(runner_build *b, cbl_error **err)
 {
 	char *view = cbl_path_join(b->ident.dir, "view");
-	int rc = runner_private_overlay(b, b->src.source_dir, view, err);
+	cbl_strv hide = CBL_STRV_INIT;
+	runner_snapshot_ignored(b, b->src.source_dir, NULL, &hide);
+	int rc = runner_private_overlay(b, b->src.source_dir, view, (const char *const *)hide.v, err);
+	cbl_strv_release(&hide);
 	if (rc) {
 		free(view);
 		return rc;
@@ -175,6 +178,27 @@ static void runner_masks(runner_build *b, char *out[2])
 	}
 }
 
+/* The git-ignored paths the sandbox's overlay k leaves out (NULL: none). */
+static const char *const *hide_of(const runner_layout *l, size_t k)
+{
+	return l->sb_hide && l->sb_hide[k].n ? (const char *const *)l->sb_hide[k].v : NULL;
+}
+
+/* Reads, once, what each of the sandbox's source overlays leaves out (what
+ * git ignores, unless --source-mode all): a whiteout each. */
+static void sb_hides(runner_build *b)
+{
+	runner_layout *l = &b->src;
+	if (l->sb_hide)
+		return;
+	l->sb_hide = cbl_xcalloc(l->nsrcs + 1, sizeof(cbl_strv));
+	if (l->sb_overlay)
+		runner_snapshot_ignored(b, l->source_dir, NULL, &l->sb_hide[0]);
+	for (size_t i = 0; i < l->nsrcs; i++)
+		if (l->srcs[i].sb_overlay)
+			runner_snapshot_ignored(b, l->srcs[i].dir, l->srcs[i].id, &l->sb_hide[1 + i]);
+}
+
 /* What the sandbox mounts: the runner's state hidden, then under /codebuild
  * a private /codebuild/output with the source (for a git clone, its parent:
  * the clone is renamed into it later), the secondary sources, the build's
@@ -224,7 +248,7 @@ static int source_mounts(runner_build *b, sandbox_mount **out, size_t *n_out, ch
 	if (l->git_parent)
 		m[n++] = (sandbox_mount){SANDBOX_MOUNT_BIND, l->git_parent, parent, 0};
 	else if (l->sb_overlay && !l->multi_root)
-		m[n++] = (sandbox_mount){SANDBOX_MOUNT_OVERLAY, l->source_dir, src_inner, 0, true};
+		m[n++] = (sandbox_mount){SANDBOX_MOUNT_OVERLAY, l->source_dir, src_inner, 0, true, hide_of(l, 0)};
 	else
 		m[n++] = (sandbox_mount){SANDBOX_MOUNT_BIND, src_host, src_inner, 0};
 	for (const char *const *bd = binds; bd && bd[0] && bd[1]; bd += 2)
@@ -232,10 +256,11 @@ static int source_mounts(runner_build *b, sandbox_mount **out, size_t *n_out, ch
 	/* not root, the snapshots of directories are overlays the sandbox
 	 * mounts in its user namespace, on their slots of the sources root */
 	if (l->multi_root && l->sb_overlay)
-		m[n++] = (sandbox_mount){SANDBOX_MOUNT_OVERLAY, l->source_dir, l->src_inner, 0, true};
+		m[n++] = (sandbox_mount){SANDBOX_MOUNT_OVERLAY, l->source_dir, l->src_inner, 0, true, hide_of(l, 0)};
 	for (size_t i = 0; l->multi_root && i < l->nsrcs; i++)
 		if (l->srcs[i].sb_overlay)
-			m[n++] = (sandbox_mount){SANDBOX_MOUNT_OVERLAY, l->srcs[i].dir, l->srcs[i].inner, 0, true};
+			m[n++] = (sandbox_mount){SANDBOX_MOUNT_OVERLAY, l->srcs[i].dir, l->srcs[i].inner, 0, true,
+						 hide_of(l, 1 + i)};
 	m[n++] = (sandbox_mount){SANDBOX_MOUNT_BIND, b->ident.tmpdir, "/codebuild/output/tmp", 0};
 	m[n++] = (sandbox_mount){SANDBOX_MOUNT_DIR, NULL, "/codebuild/readonly", 0};
 	if (!runner_image_rootfs(b) && strs[2]) {
@@ -335,7 +360,7 @@ static int snapshot_fallbacks(runner_build *b, const sandbox_mount *m, size_t nm
 		char *copy = s2 ? cbl_xstrdup(s2->host)
 			     : b->src.multi_root ? cbl_xstrdup(b->src.view) : cbl_path_join(b->ident.dir, "src");
 		rmdir(copy);
-		int rc = cbl_copy_tree(dir, copy, err);
+		int rc = cbl_copy_tree_except(dir, copy, hide_of(&b->src, s2 ? 1 + (size_t)(s2 - b->src.srcs) : 0), err);
 		if (s2) {
 			s2->sb_overlay = false;
 			s2->copy = true;
@@ -407,6 +432,7 @@ static int provision_sandbox(runner_build *b, cbl_error **err)
 	so.out_fd = b->out_pipe[1];
 	so.privileged = b->cfg.privileged;
 	compute_limits(b, &so);
+	sb_hides(b);
 	for (;;) {
 		if (source_mounts(b, &mounts, &nm, &src_parent, strs, err) < 0)
 			return -1;
@@ -463,9 +489,16 @@ runner_status runner_provision(runner_build *b, runner_outcome *o)
 		return provision_failed(b, o, RUNNER_STATUS_FAULT, e);
 	if (b->src.tracked_dir && checkout_tracked(b, &e) < 0)
 		return provision_failed(b, o, RUNNER_STATUS_FAILED, e);
-	/* snapshot without an overlay: the build gets its own copy */
-	if (b->src.src_copy && cbl_copy_tree(b->src.source_dir, b->src.src_copy, &e) < 0)
-		return provision_failed(b, o, RUNNER_STATUS_FAULT, e);
+	/* snapshot without an overlay: the build gets its own copy (without
+	 * what git ignores) */
+	if (b->src.src_copy) {
+		cbl_strv hide = CBL_STRV_INIT;
+		runner_snapshot_ignored(b, b->src.source_dir, NULL, &hide);
+		int rc = cbl_copy_tree_except(b->src.source_dir, b->src.src_copy, (const char *const *)hide.v, &e);
+		cbl_strv_release(&hide);
+		if (rc < 0)
+			return provision_failed(b, o, RUNNER_STATUS_FAULT, e);
+	}
 	if (!runner_image_is_host(b->cfg.image)) {
 		char *code = NULL, *msg = NULL;
 		if (runner_image_resolve(b, &code, &msg) < 0) {

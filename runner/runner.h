@@ -69,7 +69,8 @@ typedef enum runner_network_mode {
 
 typedef enum runner_source_mode {
 	RUNNER_SOURCE_SNAPSHOT = 0, /* the default: the build sees a copy-on-write view; the
-				       working tree is never changed */
+				       working tree is never changed; git-ignored paths are
+				       left out (runner_opts.include_ignored keeps them) */
 	RUNNER_SOURCE_MOUNT,        /* the directory itself, read-write (changes visible) */
 } runner_source_mode;
 
@@ -162,6 +163,9 @@ typedef struct runner_opts {
 	bool privileged;             /* --privileged / privilegedMode: the build's root keeps every
 					capability, no seccomp filter, /proc/sys writable (for
 					docker-in-docker); said in the log */
+	bool include_ignored;        /* --source-mode all: a snapshot of a local git working tree
+					keeps its git-ignored files (by default they are left out,
+					as a cloud build of a push would not have them) */
 } runner_opts;
 
 #define RUNNER_OPTS_INIT {0}

@@ -190,6 +190,9 @@ typedef struct runner_layout { /* build.c init_source / init_layout, provision.c
 	bool fetch_submodules;
 	char *source_cache_dir;  /* --source-cache: <cache dir>/git, NULL = off (source/source.h) */
 	int source_mode;         /* runner_source_mode */
+	bool include_ignored;    /* --source-mode all: the snapshot keeps git-ignored files */
+	bool wt_read;            /* the primary's git status was read for its snapshot: */
+	size_t wt_untracked, wt_modified; /* its counts, for DOWNLOAD_SOURCE's warning */
 	char *src_inner;         /* /codebuild/output/srcN/src, or the host path */
 	char *scratch;           /* mount point of the sandbox's private tmpfs */
 	char *src_copy;          /* snapshot by copy (no overlay): our copy of the tree */
@@ -200,6 +203,8 @@ typedef struct runner_layout { /* build.c init_source / init_layout, provision.c
 	bool sb_overlay;         /* snapshot, not root: the sandbox mounts the source as an
 				  * overlay in its user namespace (upper layer in its private
 				  * tmpfs); a copy when the kernel refuses that */
+	cbl_strv *sb_hide;       /* sb_overlay: the git-ignored paths each overlay leaves out
+				  * ([0] the primary, [1 + i] secondary i; provision.c) */
 	int view_fd;             /* sb_overlay: that overlay, opened once the sandbox is up;
 				  * it stays readable after the sandbox ends, until
 				  * runner_sandbox_views_close (FINALIZING, after the cache
@@ -369,8 +374,16 @@ int runner_sources_init(runner_build *b, const runner_opts *opts, cbl_error **er
 /* PROVISIONING: copies and overlays; binds gets host/inner pairs for the sandbox. */
 int runner_sources_provision(runner_build *b, cbl_strv *binds, cbl_error **err);
 /* Mounts an overlay (lower read-only, upper on a private tmpfs) at target in
- * the runner's own mount namespace, created on first use. */
-int runner_private_overlay(runner_build *b, const char *lower, const char *target, cbl_error **err);
+ * the runner's own mount namespace, created on first use; hide's paths
+ * (relative to lower, NULL-terminated, may be NULL) are whited out. */
+int runner_private_overlay(runner_build *b, const char *lower, const char *target, const char *const *hide,
+			   cbl_error **err);
+/* What a snapshot of the local directory dir leaves out: its git-ignored
+ * paths into *hide (sorted; empty when dir is not the top of a git working
+ * tree, or with --source-mode all), said in the log; secondary names a
+ * secondary source (NULL: the primary, whose counts are kept for
+ * DOWNLOAD_SOURCE's warning).  Caller releases *hide. */
+void runner_snapshot_ignored(runner_build *b, const char *dir, const char *secondary, cbl_strv *hide);
 /* Unmounts what runner_private_overlay mounted. */
 void runner_private_ns_cleanup(runner_build *b);
 /* Closes the descriptors of the sandbox's source overlays (sb_overlay):

@@ -16,7 +16,10 @@
  *                         root, an overlay the sandbox mounts at the inner
  *                         path in its user namespace, which the runner reads
  *                         through a descriptor (provision.c); a copy without
- *                         the sandbox, or where the kernel refuses that
+ *                         the sandbox, or where the kernel refuses that;
+ *                         either way without the git-ignored paths
+ *                         (whiteouts in the overlay's upper layer, left out
+ *                         of the copy) unless --source-mode all
  *   directory, mount      bound by the sandbox itself at its inner path, so
  *                         the runner never has a user's directory mounted
  *                         under a tree it removes afterwards
@@ -201,7 +204,58 @@ int runner_sources_init(runner_build *b, const runner_opts *opts, cbl_error **er
 	return 0;
 }
 
-int runner_private_overlay(runner_build *b, const char *lower, const char *target, cbl_error **err)
+void runner_snapshot_ignored(runner_build *b, const char *dir, const char *secondary, cbl_strv *hide)
+{
+	source_worktree wt = SOURCE_WORKTREE_INIT;
+	cbl_error *e = NULL;
+	bool all = b->src.include_ignored;
+	char of[192] = "";
+	if (secondary)
+		snprintf(of, sizeof(of), " of secondary source %s", secondary);
+	int rc = source_worktree_status(&wt, dir, !all, &e);
+	if (rc == CBL_ENOENT) {
+		cbl_error_clear(&e); /* not a repository: nothing is ignored */
+		goto out;
+	}
+	if (rc < 0) {
+		runner_warn_drop(b, &e, "the source snapshot%s keeps its git-ignored files: %s", of, e->msg);
+		goto out;
+	}
+	if (!secondary) {
+		b->src.wt_read = true;
+		b->src.wt_untracked = wt.untracked;
+		b->src.wt_modified = wt.modified;
+	}
+	if (all) {
+		runner_agent(b, "[codebuild-local] Source snapshot%s: git-ignored files kept (--source-mode all); "
+				"a cloud build would not have them", of);
+		goto out;
+	}
+	if (!wt.ignored.n)
+		goto out;
+	/* a few names, directories with their '/' */
+	cbl_buf names = CBL_BUF_INIT;
+	for (size_t i = 0; i < wt.ignored.n && i < 3; i++) {
+		char *p = cbl_path_join(dir, wt.ignored.v[i]);
+		struct stat st;
+		bool is_dir = lstat(p, &st) == 0 && S_ISDIR(st.st_mode);
+		free(p);
+		cbl_buf_printf(&names, "%s%s%s", i ? ", " : "", wt.ignored.v[i], is_dir ? "/" : "");
+	}
+	if (wt.ignored.n > 3)
+		cbl_buf_puts(&names, ", ...");
+	runner_agent(b, "[codebuild-local] Source snapshot%s: %zu git-ignored path%s left out as a cloud build "
+			"would not have %s (%s); --source-mode all keeps them",
+		     of, wt.ignored.n, wt.ignored.n == 1 ? "" : "s", wt.ignored.n == 1 ? "it" : "them", names.ptr);
+	cbl_buf_release(&names);
+	*hide = wt.ignored;
+	wt.ignored = (cbl_strv)CBL_STRV_INIT;
+out:
+	source_worktree_release(&wt);
+}
+
+int runner_private_overlay(runner_build *b, const char *lower, const char *target, const char *const *hide,
+			   cbl_error **err)
 {
 	char *tmp = cbl_path_join(b->ident.dir, "view-tmp");
 	char name[32];
@@ -234,6 +288,10 @@ int runner_private_overlay(runner_build *b, const char *lower, const char *targe
 	}
 	mkdir(upper, 0755);
 	mkdir(work, 0700);
+	if (source_whiteouts(lower, upper, hide, err) < 0) {
+		rc = cbl_error_wrap(err, "the source snapshot of %s", lower);
+		goto out;
+	}
 	opts = sandbox_overlay_opts(lower, upper, work);
 	if (mount("overlay", target, "overlay", 0, opts) < 0) {
 		rc = cbl_error_set_errno(err, CBL_EIO, errno, "sandbox: mount overlay on the source %s", lower);
@@ -256,7 +314,10 @@ int runner_sources_provision(runner_build *b, cbl_strv *binds, cbl_error **err)
 		return rc;
 	if (b->cfg.sandbox_mode == RUNNER_SANDBOX_NAMESPACES && b->src.source_mode == RUNNER_SOURCE_SNAPSHOT &&
 	    !b->src.git_url && !b->src.tracked_dir && !b->src.src_copy && !b->src.sb_overlay) {
-		rc = runner_private_overlay(b, b->src.source_dir, b->src.view, err);
+		cbl_strv hide = CBL_STRV_INIT;
+		runner_snapshot_ignored(b, b->src.source_dir, NULL, &hide);
+		rc = runner_private_overlay(b, b->src.source_dir, b->src.view, (const char *const *)hide.v, err);
+		cbl_strv_release(&hide);
 		if (rc)
 			return rc;
 	}
@@ -266,11 +327,14 @@ int runner_sources_provision(runner_build *b, cbl_strv *binds, cbl_error **err)
 	}
 	for (size_t i = 0; i < b->src.nsrcs; i++) {
 		runner_src2 *s = &b->src.srcs[i];
-		if (s->copy)
-			rc = cbl_copy_tree(s->dir, s->host, err);
-		else if (s->overlay)
-			rc = runner_private_overlay(b, s->dir, s->host, err);
-		else if (s->bind) {
+		if (s->copy || s->overlay) {
+			cbl_strv hide = CBL_STRV_INIT;
+			runner_snapshot_ignored(b, s->dir, s->id, &hide);
+			const char *const *h = (const char *const *)hide.v;
+			rc = s->copy ? cbl_copy_tree_except(s->dir, s->host, h, err)
+				     : runner_private_overlay(b, s->dir, s->host, h, err);
+			cbl_strv_release(&hide);
+		} else if (s->bind) {
 			cbl_strv_push(binds, s->dir);
 			cbl_strv_push(binds, s->inner);
 		}
@@ -414,6 +478,9 @@ void runner_sandbox_views_close(runner_build *b)
 
 void runner_sources_free(runner_build *b)
 {
+	for (size_t i = 0; b->src.sb_hide && i <= b->src.nsrcs; i++)
+		cbl_strv_release(&b->src.sb_hide[i]);
+	free(b->src.sb_hide);
 	for (size_t i = 0; i < b->src.nsrcs; i++) {
 		runner_src2 *s = &b->src.srcs[i];
 		free(s->id);

@@ -1,6 +1,7 @@
 /* sandbox/exec.c - running the steps of a plan: the init's (mounts, names,
  * the new root, restrictions) and the parent's (id maps, limits). */
 #include "sandbox/sandbox_internal.h"
+#include "util/alloc.h"
 #include "util/fs.h"
 
 #include <errno.h>
@@ -13,7 +14,9 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -190,6 +193,39 @@ static int readonly_path(const char *path)
 			      MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
 }
 
+/* A whiteout for rel in the upper layer of an overlay not mounted yet: its
+ * parent directories made as in the lower layer (mode), then a 0/0
+ * character device (allowed unprivileged since Linux 5.8).  A path that
+ * is not a plain relative one is skipped. */
+static int whiteout(const char *lower, const char *upper, const char *rel)
+{
+	if (!rel || !*rel || rel[0] == '/' || strstr(rel, ".."))
+		return 0;
+	char *dup = cbl_xstrdup(rel);
+	size_t l = strlen(dup);
+	while (l && dup[l - 1] == '/')
+		dup[--l] = '\0';
+	int rc = 0;
+	for (char *c = strchr(dup, '/'); c && !rc; c = strchr(c + 1, '/')) {
+		*c = '\0';
+		char *lp = cbl_path_join(lower, dup), *up = cbl_path_join(upper, dup);
+		struct stat st;
+		mode_t mode = stat(lp, &st) == 0 ? st.st_mode & 07777 : 0755;
+		if (mkdir(up, mode) < 0 && errno != EEXIST)
+			rc = -1;
+		free(lp);
+		free(up);
+		*c = '/';
+	}
+	if (!rc) {
+		char *up = cbl_path_join(upper, dup);
+		rc = mknod(up, S_IFCHR | 0000, makedev(0, 0)) < 0 && errno != EEXIST ? -1 : 0;
+		free(up);
+	}
+	free(dup);
+	return rc;
+}
+
 static int run_mount_step(const sandbox_step *s)
 {
 	unsigned long nodev = sandbox_step_nodev(s->kind) ? MS_NODEV : 0;
@@ -197,8 +233,9 @@ static int run_mount_step(const sandbox_step *s)
 	case SANDBOX_STEP_PRIVATE:
 		return mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
 	case SANDBOX_STEP_TMPFS: {
-		char opts[32];
-		snprintf(opts, sizeof(opts), "mode=%llo", (unsigned long long)s->num);
+		char opts[96];
+		snprintf(opts, sizeof(opts), "mode=%llo%s%s", (unsigned long long)s->num, s->arg ? "," : "",
+			 s->arg ? s->arg : "");
 		return mount("tmpfs", s->path, "tmpfs", MS_NOSUID | nodev, opts);
 	}
 	case SANDBOX_STEP_OVERLAY:
@@ -268,6 +305,8 @@ int sandbox_step_run(const sandbox_step *s)
 		return sandbox_resolv_put(s->arg, s->path);
 	case SANDBOX_STEP_CAPS:
 		return sandbox_caps_limit((uint64_t)s->num);
+	case SANDBOX_STEP_WHITEOUT:
+		return whiteout(s->arg, s->path, s->src);
 	default:
 		return run_mount_step(s);
 	}

@@ -14,6 +14,14 @@
  *     view) an empty read-only file is bound over it.  /etc/sudoers keeps one
  *     line, root's, so `sudo` as root works as in the service's images;
  *   - masks the directories that hold secrets with an empty tmpfs;
+ *   - has the curated images' build user, codebuild-user (each of their
+ *     Dockerfiles runs `useradd codebuild-user` on a base image without
+ *     users: uid and gid 1000), when the host lacks it: its lines added to
+ *     the view's /etc/passwd and /etc/group (as root written in the overlay,
+ *     unprivileged generated files bound over them read-only), before any
+ *     host entry with the same id so the id's name is codebuild-user, and
+ *     an empty home, /home/codebuild-user (its own tmpfs, owned by it; a
+ *     directory of the private /home unprivileged, where 1000 is not mapped);
  *   - as root, shows the host's other mounts: the root overlay is one
  *     filesystem, so a separate /opt, /usr/local, /boot or a bind mount
  *     would be an empty directory.  Each real filesystem in
@@ -29,6 +37,7 @@
  */
 #include "sandbox/sandbox_internal.h"
 #include "util/alloc.h"
+#include "util/buf.h"
 #include "util/fs.h"
 
 #include <dirent.h>
@@ -70,6 +79,16 @@ static const struct masked_file {
 	{"/etc/security/opasswd", "", 0600},
 	{"/var/backups/shadow.bak", "", 0600},
 	{"/var/backups/gshadow.bak", "", 0600},
+};
+
+/* users every view has, as in the curated images (added when the host has
+ * no user of that name) */
+static const struct view_user {
+	const char *name;
+	unsigned uid, gid;
+	const char *home, *shell;
+} view_users[] = {
+	{"codebuild-user", 1000, 1000, "/home/codebuild-user", "/bin/sh"},
 };
 
 /* files of /etc/ssh matching this: the host's private keys */
@@ -480,6 +499,8 @@ static void keep_resolv_conf(sandbox_plan *p, const char *root)
 	free(real);
 }
 
+static void plan_view_users(sandbox_plan *p, const sandbox_opts *o, const char *root, bool userns);
+
 void sandbox_plan_host_private(sandbox_plan *p, const sandbox_opts *o, const char *root, bool userns)
 {
 	struct stat st;
@@ -513,4 +534,140 @@ void sandbox_plan_host_private(sandbox_plan *p, const sandbox_opts *o, const cha
 		if (lstat(masked_dirs[i], &st) == 0 && S_ISDIR(st.st_mode))
 			mask_dir(p, root, masked_dirs[i], &st);
 	free(maskf);
+	plan_view_users(p, o, root, userns);
+}
+
+/* ---------------------------------------------------------------- users */
+
+/* The line of text's entry named name ("name:..."), or NULL. */
+static const char *db_entry(const char *text, const char *name)
+{
+	size_t l = strlen(name);
+	for (const char *line = text; line && *line;) {
+		if (!strncmp(line, name, l) && line[l] == ':')
+			return line;
+		line = strchr(line, '\n');
+		if (line)
+			line++;
+	}
+	return NULL;
+}
+
+/* The third field (uid in passwd, gid in group) of an entry, or -1. */
+static long db_id(const char *line)
+{
+	const char *c = line;
+	for (int i = 0; i < 2 && c; i++) {
+		c = strchr(c, ':');
+		if (c)
+			c++;
+	}
+	if (!c || *c < '0' || *c > '9')
+		return -1;
+	char *end;
+	long v = strtol(c, &end, 10);
+	return *end == ':' || *end == '\n' || !*end ? v : -1;
+}
+
+/* text with entry inserted before the first entry whose id is id (so a
+ * lookup of the id finds it), else at the end.  Caller frees. */
+static char *db_insert(const char *text, const char *entry, long id)
+{
+	cbl_buf b = CBL_BUF_INIT;
+	const char *at = NULL;
+	for (const char *line = text; line && *line && !at;) {
+		if (*line != '#' && db_id(line) == id)
+			at = line;
+		line = strchr(line, '\n');
+		if (line)
+			line++;
+	}
+	if (at) {
+		cbl_buf_append(&b, text, (size_t)(at - text));
+		cbl_buf_puts(&b, entry);
+		cbl_buf_puts(&b, at);
+	} else {
+		cbl_buf_puts(&b, text);
+		if (b.len && b.ptr[b.len - 1] != '\n')
+			cbl_buf_putc(&b, '\n');
+		cbl_buf_puts(&b, entry);
+	}
+	return cbl_buf_detach(&b);
+}
+
+bool sandbox_host_view_user(const char *name)
+{
+	for (size_t i = 0; i < N(view_users); i++)
+		if (!strcmp(view_users[i].name, name))
+			return true;
+	return false;
+}
+
+/* path of the view replaced by content: written in the overlay as root,
+ * else a file of the scratch bound over it read-only */
+static void replace_view_file(sandbox_plan *p, const sandbox_opts *o, const char *root, const char *path,
+			      const char *content, mode_t mode, bool userns)
+{
+	if (!userns) {
+		sandbox_plan_add_in(p, root, SANDBOX_STEP_WRITE, content, path, mode);
+		return;
+	}
+	const char *base = strrchr(path, '/') + 1;
+	char *name = cbl_xasprintf("view-%s", base);
+	char *file = cbl_path_join(o->scratch, name);
+	sandbox_plan_add(p, SANDBOX_STEP_WRITE, content, file, mode);
+	sandbox_plan_add_in(p, root, SANDBOX_STEP_BIND, file, path, 0);
+	sandbox_plan_add_in(p, root, SANDBOX_STEP_REMOUNT_RO, NULL, path, 0);
+	free(file);
+	free(name);
+}
+
+static void plan_view_users(sandbox_plan *p, const sandbox_opts *o, const char *root, bool userns)
+{
+	char *passwd = NULL, *group = NULL;
+	size_t len = 0;
+	struct stat pst, gst, hst;
+	if (lstat("/etc/passwd", &pst) < 0 || !S_ISREG(pst.st_mode) || lstat("/etc/group", &gst) < 0 ||
+	    !S_ISREG(gst.st_mode) || cbl_read_file("/etc/passwd", 4 << 20, &passwd, &len, NULL) < 0 ||
+	    cbl_read_file("/etc/group", 4 << 20, &group, &len, NULL) < 0)
+		goto out;
+	bool changed = false;
+	bool home_dir = stat("/home", &hst) == 0 && S_ISDIR(hst.st_mode);
+	for (size_t i = 0; i < N(view_users); i++) {
+		const struct view_user *u = &view_users[i];
+		if (db_entry(passwd, u->name))
+			continue; /* the host's own */
+		long gid = u->gid;
+		const char *g = db_entry(group, u->name);
+		if (g && db_id(g) >= 0) {
+			gid = db_id(g);
+		} else {
+			char *entry = cbl_xasprintf("%s:x:%u:\n", u->name, u->gid);
+			char *ng = db_insert(group, entry, u->gid);
+			free(entry);
+			free(group);
+			group = ng;
+		}
+		char *entry = cbl_xasprintf("%s:x:%u:%ld::%s:%s\n", u->name, u->uid, gid, u->home, u->shell);
+		char *np = db_insert(passwd, entry, u->uid);
+		free(entry);
+		free(passwd);
+		passwd = np;
+		changed = true;
+		if (home_dir) {
+			sandbox_plan_add_in(p, root, SANDBOX_STEP_MKDIR, NULL, u->home, 0);
+			if (!userns) {
+				char *own = cbl_xasprintf("uid=%u,gid=%ld", u->uid, gid);
+				sandbox_plan_add_in(p, root, SANDBOX_STEP_TMPFS, own, u->home, 0750);
+				free(own);
+			}
+		}
+	}
+	if (changed) {
+		replace_view_file(p, o, root, "/etc/passwd", passwd, pst.st_mode & 07777, userns);
+		replace_view_file(p, o, root, "/etc/group", group, gst.st_mode & 07777, userns);
+	}
+out:
+	free(passwd);
+	free(group);
 }

@@ -87,6 +87,7 @@ static const struct step_kind {
 	[SANDBOX_STEP_MASK] = {"mask", SANDBOX_IN_INIT, false},
 	[SANDBOX_STEP_READONLY] = {"readonly", SANDBOX_IN_INIT, true},
 	[SANDBOX_STEP_CAPS] = {"caps", SANDBOX_IN_INIT, false},
+	[SANDBOX_STEP_WHITEOUT] = {"whiteout", SANDBOX_IN_INIT, false},
 };
 
 sandbox_side sandbox_step_side(sandbox_step_kind kind)
@@ -138,6 +139,7 @@ const char *sandbox_step_describe(const sandbox_step *s, char *buf, size_t len)
 	case SANDBOX_STEP_RESOLV: snprintf(buf, len, "point /etc/resolv.conf at the NAT's DNS"); break;
 	case SANDBOX_STEP_MASK: snprintf(buf, len, "mask %s", s->path); break;
 	case SANDBOX_STEP_READONLY: snprintf(buf, len, "make %s read-only", s->path); break;
+	case SANDBOX_STEP_WHITEOUT: snprintf(buf, len, "leave %s out of the overlay of %s", s->src, s->arg); break;
 	case SANDBOX_STEP_CAPS:
 		snprintf(buf, len, "drop capabilities (keep %#llx)", (unsigned long long)s->num);
 		break;
@@ -463,6 +465,10 @@ static void plan_mounts(sandbox_plan *p, const sandbox_opts *o, const char *root
 			char *work = cbl_path_join(o->scratch, name);
 			sandbox_plan_add(p, SANDBOX_STEP_MKDIR, NULL, upper, 0);
 			sandbox_plan_add(p, SANDBOX_STEP_MKDIR, NULL, work, 0);
+			for (const char *const *h = m->hide; h && *h; h++) {
+				sandbox_plan_add(p, SANDBOX_STEP_WHITEOUT, m->source, upper, 0);
+				p->v[p->n - 1].src = cbl_xstrdup(*h);
+			}
 			char *opts = sandbox_overlay_opts(m->source, upper, work);
 			if (userns) {
 				char *u = cbl_xasprintf("%s,userxattr", opts);

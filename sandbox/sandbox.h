@@ -14,7 +14,8 @@
  *   - the host's view (rootfs NULL) shows nothing private to the host: /root,
  *     /home, /run, /var/run, /tmp, /var/tmp, /srv, /mnt and /media are empty
  *     tmpfs, /etc/shadow, /etc/gshadow, /etc/sudoers*, the ssh host keys and
- *     a few more are masked (hostview.c has the lists), and as root the
+ *     a few more are masked (hostview.c has the lists), the curated images'
+ *     codebuild-user is added when the host has none, and as root the
  *     host's other mounts (a separate /opt, a bind mount) are overlaid like
  *     the root (read-only ones bound read-only), so none is silently empty;
  *   - fresh /proc, a minimal /dev (null zero full random urandom tty, devpts,
@@ -116,6 +117,9 @@ typedef struct sandbox_mount {
 	bool optional;             /* OVERLAY: when the kernel refuses the overlay the target
 				    * stays an empty directory, the start goes on, and
 				    * sandbox_mount_error() says why (the caller falls back) */
+	const char *const *hide;   /* OVERLAY: NULL-terminated paths relative to source that the
+				    * view leaves out (a whiteout each in the upper layer: a
+				    * directory costs one entry, never read), or NULL */
 } sandbox_mount;
 
 /* The network a sandbox gets.  The zero value is the default. */
@@ -193,6 +197,12 @@ pid_t sandbox_pid(const sandbox_handle *s);
 /* True when pid is a child of the caller that the sandbox owns (its init,
  * its NAT helper): the sandbox kills and reaps it, nobody else should. */
 bool sandbox_owns(const sandbox_handle *s, pid_t pid);
+
+/* True when the host's view (rootfs NULL) has the user name even if the
+ * host has not: the curated images' codebuild-user (uid and gid 1000, home
+ * /home/codebuild-user), added to the view's /etc/passwd and /etc/group
+ * when the host's lack it.  The host's files are never changed. */
+bool sandbox_host_view_user(const char *name);
 
 /* True when the caller may mount overlays in its own mount namespace
  * (root).  Unprivileged, overlays are mounted inside the sandbox's user

@@ -48,7 +48,7 @@ typedef enum sandbox_step_kind {
 	SANDBOX_STEP_PIDS_LIMIT,   /* arg = cgroup name, num = processes (RLIMIT_NPROC without) */
 	SANDBOX_STEP_PRIVATE,      /* make / recursively private */
 	SANDBOX_STEP_MKDIR,        /* path (mkdir -p) */
-	SANDBOX_STEP_TMPFS,        /* path, num = mode */
+	SANDBOX_STEP_TMPFS,        /* path, num = mode; arg = more tmpfs options (uid=,gid=) or NULL */
 	SANDBOX_STEP_OVERLAY,      /* arg = overlayfs options, path; num = 0, or 1 + the index
 				    * of the caller's optional mount: its failure is reported
 				    * (SANDBOX_REC_MOUNT_ERR) and the setup goes on */
@@ -86,6 +86,10 @@ typedef enum sandbox_step_kind {
 				    * bounding and inheritable sets; ambient cleared.  The init
 				    * keeps its own permitted set, a command run as root gets
 				    * exactly num at its exec (caps.c) */
+	SANDBOX_STEP_WHITEOUT,     /* arg = an overlay's lower layer, path = its upper layer, src =
+				    * a path relative to both: a whiteout for it in the upper
+				    * layer (its parents made with the lower's modes), before
+				    * the overlay is mounted (exec.c) */
 	SANDBOX_STEP_KIND_COUNT
 } sandbox_step_kind;
 
@@ -166,7 +170,7 @@ bool sandbox_host_private(const char *path);
 bool sandbox_host_private_top(const char *name);
 /* Steps of the host view (rootfs NULL): the host's other mounts (root only,
  * after the root overlay), then (after the system mounts) the private
- * directories and the masked files. */
+ * directories, the masked files and the view's users. */
 void sandbox_plan_submounts(sandbox_plan *p, const sandbox_opts *o, const char *root);
 void sandbox_plan_host_private(sandbox_plan *p, const sandbox_opts *o, const char *root, bool userns);
 /* A SANDBOX_MOUNT_MASK: the host path target (symlinks resolved) hidden

@@ -193,4 +193,35 @@ int source_cache_list(const char *root, cbl_strv *out, cbl_error **err);
 int source_cache_prune(const char *root, int64_t older_than_ms, size_t *removed, uint64_t *bytes,
 		       cbl_error **err);
 
+/* ------------------------------------------------------ local trees --- */
+
+/* What git status says of a local working tree: what a push would carry
+ * (tracked files with their changes, untracked files that are not ignored)
+ * and what it would not (ignored files). */
+typedef struct source_worktree {
+	size_t untracked;  /* untracked files that are not ignored */
+	size_t modified;   /* tracked files changed, deleted or retyped in the tree */
+	cbl_strv ignored;  /* with_ignored: the ignored paths, relative, '/'-separated,
+			      sorted by strcmp; an ignored directory is one entry (its
+			      content is never read) */
+} source_worktree;
+
+#define SOURCE_WORKTREE_INIT {0, 0, CBL_STRV_INIT}
+
+/* Reads dir's status (dir must be the top of the working tree; submodules
+ * are not looked into).  *out must be SOURCE_WORKTREE_INIT; release it with
+ * source_worktree_release, on failure too.  Errors: CBL_ENOENT (not the top
+ * of a working tree; libgit2 is not even loaded when dir has no .git),
+ * CBL_EIO (status failed). */
+int source_worktree_status(source_worktree *out, const char *dir, bool with_ignored, cbl_error **err);
+void source_worktree_release(source_worktree *w);
+
+/* Hides paths (relative to lower, as above) from an overlay whose lower
+ * layer is lower, before it is mounted: one whiteout each in upper (a
+ * directory's too: it hides the whole directory), with upper's parent
+ * directories given lower's mode, owner (when it can) and times.  A path
+ * whose parent is not a directory of lower is skipped.  Works as root and
+ * in a user namespace (Linux >= 5.8).  Errors: CBL_EIO. */
+int source_whiteouts(const char *lower, const char *upper, const char *const *paths, cbl_error **err);
+
 #endif

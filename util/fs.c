@@ -260,7 +260,30 @@ static int copy_file_at(int sfd_dir, int dfd_dir, const char *name, const struct
 	return rc;
 }
 
-static int copy_dir_at(int sfd, int dfd, const char *path, int depth, cbl_error **err)
+/* What a copy leaves out: sorted paths relative to the tree's top. */
+typedef struct copy_skip {
+	const char *const *v;
+	size_t n;
+} copy_skip;
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* rel "" is the top: name alone */
+static bool skipped(const copy_skip *sk, const char *rel, const char *name)
+{
+	if (!sk || !sk->n)
+		return false;
+	char *key = *rel ? cbl_xasprintf("%s/%s", rel, name) : cbl_xstrdup(name);
+	bool hit = bsearch(&key, sk->v, sk->n, sizeof(*sk->v), cmp_str) != NULL;
+	free(key);
+	return hit;
+}
+
+static int copy_dir_at(int sfd, int dfd, const char *path, const char *rel, const copy_skip *sk, int depth,
+		       cbl_error **err)
 {
 	if (depth > 256)
 		return cbl_error_set(err, CBL_EINVAL, "'%s': directories nested too deep", path);
@@ -271,7 +294,7 @@ static int copy_dir_at(int sfd, int dfd, const char *path, int depth, cbl_error 
 	struct dirent *de;
 	while (!rc && (de = readdir(d))) {
 		const char *n = de->d_name;
-		if (!strcmp(n, ".") || !strcmp(n, ".."))
+		if (!strcmp(n, ".") || !strcmp(n, "..") || skipped(sk, rel, n))
 			continue;
 		struct stat st;
 		if (fstatat(sfd, n, &st, AT_SYMLINK_NOFOLLOW) < 0) {
@@ -289,7 +312,9 @@ static int copy_dir_at(int sfd, int dfd, const char *path, int depth, cbl_error 
 				rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot open '%s/%s'", path, n);
 			} else {
 				char *sub = cbl_xasprintf("%s/%s", path, n);
-				rc = copy_dir_at(s2, d2, sub, depth + 1, err);
+				char *subrel = sk && sk->n ? (*rel ? cbl_xasprintf("%s/%s", rel, n) : cbl_xstrdup(n)) : NULL;
+				rc = copy_dir_at(s2, d2, sub, subrel ? subrel : "", sk, depth + 1, err);
+				free(subrel);
 				free(sub);
 				fchmod(d2, st.st_mode & 07777);
 				struct timespec ts[2] = {st.st_atim, st.st_mtim};
@@ -320,6 +345,14 @@ static int copy_dir_at(int sfd, int dfd, const char *path, int depth, cbl_error 
 
 int cbl_copy_tree(const char *src, const char *dst, cbl_error **err)
 {
+	return cbl_copy_tree_except(src, dst, NULL, err);
+}
+
+int cbl_copy_tree_except(const char *src, const char *dst, const char *const *skip, cbl_error **err)
+{
+	copy_skip sk = {skip, 0};
+	while (skip && skip[sk.n])
+		sk.n++;
 	int sfd = -1, dfd = -1, rc = 0;
 	struct stat st;
 	sfd = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -336,7 +369,7 @@ int cbl_copy_tree(const char *src, const char *dst, cbl_error **err)
 		rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot open '%s'", dst);
 		goto out;
 	}
-	rc = copy_dir_at(sfd, dfd, src, 0, err);
+	rc = copy_dir_at(sfd, dfd, src, "", &sk, 0, err);
 	if (!rc) {
 		fchmod(dfd, st.st_mode & 07777);
 		struct timespec ts[2] = {st.st_atim, st.st_mtim};

@@ -36,6 +36,9 @@ int cbl_rm_rf(const char *path, cbl_error **err);
  * followed, so nothing outside src is read), modes and mtimes.  Other file
  * types are skipped.  On failure dst may be partial: the caller removes it. */
 int cbl_copy_tree(const char *src, const char *dst, cbl_error **err);
+/* The same, leaving out skip's paths (NULL-terminated, relative to src,
+ * '/'-separated, sorted by strcmp; a directory's whole content with it). */
+int cbl_copy_tree_except(const char *src, const char *dst, const char *const *skip, cbl_error **err);
 /* realpath that reports errors */
 int cbl_realpath(const char *path, char **out, cbl_error **err);
 /* cbl_realpath (errno left set on failure), with one difference: a leading

@@ -233,11 +233,13 @@ def test_homes_and_credentials_are_absent(mode, host):
         "for f in /root/.aws/credentials %s %s; do\n"
         '  if [ -e "$f" ]; then echo "FOUND $f: $(cat "$f" 2>&1)"; else echo "ABSENT $f"; fi\n'
         "done" % (host.user_aws, host.user_ssh),
-        'echo "HOME $HOME: $(ls -A /root | wc -l) in /root, $(ls -A /home | wc -l) in /home"',
+        # /home holds nothing but the curated images' build user's empty home
+        'echo "HOME $HOME: $(ls -A /root | wc -l) in /root, $(ls -A /home | grep -vxc codebuild-user) in /home, '
+        '$(ls -A /home/codebuild-user 2>/dev/null | wc -l) in /home/codebuild-user"',
     ])
     assert lines(p, "FOUND") == [], p.output
     assert len(lines(p, "ABSENT")) == 3, p.output
-    assert lines(p, "HOME") == ["/root: 0 in /root, 0 in /home"], p.output
+    assert lines(p, "HOME") == ["/root: 0 in /root, 0 in /home, 0 in /home/codebuild-user"], p.output
     mode.assert_nowhere(p, host.root_aws_secret, host.user_aws_secret, host.user_ssh_secret)
     # the planted files are still there, untouched
     assert host.user_aws.read_text().endswith(host.user_aws_secret + "\n")

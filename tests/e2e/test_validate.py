@@ -132,16 +132,20 @@ phases:
 
 
 def test_run_as_user_the_image_lacks(cbl, tmp_path):
+    # the host image has the curated images' codebuild-user: the build's view adds it
     src = cbl.project("runas", RUN_AS.format(top="codebuild-user", phase="root"))
-    if passwd_has("codebuild-user"):
-        cbl("validate", src, check=0)
-    else:
-        p = cbl("validate", src, check=0)
-        assert ("buildspec.yml:2:9: warning: run-as 'codebuild-user': the host image has no user 'codebuild-user' "
-                "(not in its /etc/passwd): the phase would fault; the curated images have it "
-                "(-i aws/codebuild/standard:7.0)") in p.stdout, p.output
-        assert "valid (version 0.2, 1 warning)" in p.stdout
-        cbl("validate", "--strict", src, check=2)
+    p = cbl("validate", src, check=0)
+    assert "warning:" not in p.output, p.output
+    cbl("validate", "--strict", src, check=0)
+    # a user neither the host nor the view has
+    assert not passwd_has("cbl-nobody-here")
+    (src / "buildspec.yml").write_text(RUN_AS.format(top="cbl-nobody-here", phase="root"))
+    p = cbl("validate", src, check=0)
+    assert ("buildspec.yml:2:9: warning: run-as 'cbl-nobody-here': the host image has no user 'cbl-nobody-here' "
+            "(not in its /etc/passwd): the phase would fault") in p.stdout, p.output
+    assert "valid (version 0.2, 1 warning)" in p.stdout
+    cbl("validate", "--strict", src, check=2)
+    (src / "buildspec.yml").write_text(RUN_AS.format(top="codebuild-user", phase="root"))
     # the curated images have codebuild-user (and root)
     p = cbl("validate", "-i", "aws/codebuild/standard:7.0", src, check=0)
     assert "warning:" not in p.output, p.output
