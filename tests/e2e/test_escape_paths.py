@@ -352,7 +352,8 @@ def test_buildspec_outside_the_source_is_never_read(actor):
         b = json.loads(actor("start-build", "--project-name", "override", "--buildspec-override", target,
                              check=0).stdout)["build"]
         done = wait_done(actor, b["id"])
-        assert done["buildStatus"] == "FAILED", done
+        assert done["buildStatus"] == "FAILED", [(ph["phaseType"], ph.get("phaseStatus"), ph.get("contexts"))
+                                                 for ph in done["phases"]]
         ctx = [c for ph in done["phases"] for c in ph.get("contexts", []) if c.get("statusCode")]
         assert any(c["statusCode"] == "YAML_FILE_ERROR" and "outside the source" in c["message"] for c in ctx), ctx
         assert not files_containing(actor.state, secret)
