@@ -87,6 +87,7 @@ static const struct step_kind {
 	[SANDBOX_STEP_MASK] = {"mask", SANDBOX_IN_INIT, false},
 	[SANDBOX_STEP_READONLY] = {"readonly", SANDBOX_IN_INIT, true},
 	[SANDBOX_STEP_CAPS] = {"caps", SANDBOX_IN_INIT, false},
+	[SANDBOX_STEP_NOFILE] = {"nofile", SANDBOX_IN_INIT, false},
 };
 
 sandbox_side sandbox_step_side(sandbox_step_kind kind)
@@ -110,8 +111,11 @@ const char *sandbox_step_describe(const sandbox_step *s, char *buf, size_t len)
 	case SANDBOX_STEP_NAMESPACE:
 		snprintf(buf, len, "create the %s namespace", sandbox_ns_name((sandbox_ns)s->num));
 		break;
-	case SANDBOX_STEP_UID_MAP: snprintf(buf, len, "write the user namespace's uid map"); break;
-	case SANDBOX_STEP_GID_MAP: snprintf(buf, len, "write the user namespace's gid map"); break;
+	case SANDBOX_STEP_UID_MAP:
+	case SANDBOX_STEP_GID_MAP:
+		snprintf(buf, len, "write the user namespace's %s map%s%s", s->kind == SANDBOX_STEP_UID_MAP ? "uid" : "gid",
+			 s->path ? " with " : "", s->path ? s->path : "");
+		break;
 	case SANDBOX_STEP_MEMORY_LIMIT: snprintf(buf, len, "limit memory to %lld bytes", (long long)s->num); break;
 	case SANDBOX_STEP_PIDS_LIMIT: snprintf(buf, len, "limit processes to %lld", (long long)s->num); break;
 	case SANDBOX_STEP_PRIVATE: snprintf(buf, len, "make / private"); break;
@@ -141,6 +145,7 @@ const char *sandbox_step_describe(const sandbox_step *s, char *buf, size_t len)
 	case SANDBOX_STEP_CAPS:
 		snprintf(buf, len, "drop capabilities (keep %#llx)", (unsigned long long)s->num);
 		break;
+	case SANDBOX_STEP_NOFILE: snprintf(buf, len, "raise the open files limit to %lld", (long long)s->num); break;
 	default: snprintf(buf, len, "step of kind %d", (int)s->kind); break;
 	}
 	return buf;
@@ -248,19 +253,27 @@ static int check_opts(const sandbox_opts *o, bool userns, cbl_error **err)
 	return 0;
 }
 
-static void plan_clone(sandbox_plan *p, const sandbox_opts *o, uid_t uid, gid_t gid)
+static void plan_clone(sandbox_plan *p, const sandbox_opts *o, const sandbox_ids *ids)
 {
-	bool userns = uid != 0;
+	bool userns = ids->uid != 0;
 	for (int ns = 0; ns < SANDBOX_NS_COUNT; ns++) {
 		int when = ns_kinds[ns].when;
 		if (when == NS_ALWAYS || (when == NS_UNPRIVILEGED && userns) ||
 		    (when == NS_OWN_NETWORK && o->network != SANDBOX_NET_HOST))
 			add(p, SANDBOX_STEP_NAMESPACE, NULL, NULL, ns);
 	}
-	if (userns) {
+	if (userns && sandbox_ids_full(ids)) {
+		/* root inside is the caller outside, ids 1..N its subordinate
+		 * ids: written by the setuid helpers (idmap.c) */
+		char range[64];
+		snprintf(range, sizeof(range), "1 %lu %lu", (unsigned long)ids->subuid, (unsigned long)ids->nsubuid);
+		add(p, SANDBOX_STEP_UID_MAP, range, ids->newuidmap, ids->uid);
+		snprintf(range, sizeof(range), "1 %lu %lu", (unsigned long)ids->subgid, (unsigned long)ids->nsubgid);
+		add(p, SANDBOX_STEP_GID_MAP, range, ids->newgidmap, ids->gid);
+	} else if (userns) {
 		/* root inside is the caller outside, and nobody else exists */
-		add(p, SANDBOX_STEP_UID_MAP, NULL, NULL, uid);
-		add(p, SANDBOX_STEP_GID_MAP, NULL, NULL, gid);
+		add(p, SANDBOX_STEP_UID_MAP, NULL, NULL, ids->uid);
+		add(p, SANDBOX_STEP_GID_MAP, NULL, NULL, ids->gid);
 	}
 	if (o->memory_bytes)
 		add(p, SANDBOX_STEP_MEMORY_LIMIT, o->cgroup_name, NULL, o->memory_bytes);
@@ -277,11 +290,21 @@ static const char *hostname_of(const sandbox_opts *o)
 }
 
 /* The root's (or the image's) / is the read-only lower layer: every write
- * lands in the private tmpfs and vanishes with the namespace. */
+ * lands in the private tmpfs and vanishes with the namespace.  In a user
+ * namespace (an image's root only: the host's / has mounts under it, which
+ * overlayfs refuses to take there), overlayfs keeps its own attributes
+ * (opaque directories, redirects) in user.overlay.* xattrs instead of the
+ * trusted.* ones only the host's root may set: without userxattr, removing
+ * a directory of the image fails with EIO. */
 static void plan_root_overlay(sandbox_plan *p, const sandbox_opts *o, const char *root, const char *upper,
-			      const char *work)
+			      const char *work, bool userns)
 {
 	char *opts = sandbox_overlay_opts(o->rootfs ? o->rootfs : "/", upper, work);
+	if (userns) {
+		char *u = cbl_xasprintf("%s,userxattr", opts);
+		free(opts);
+		opts = u;
+	}
 	add(p, SANDBOX_STEP_OVERLAY, opts, root, 0);
 	free(opts);
 	if (o->rootfs && o->network != SANDBOX_NET_NAT) {
@@ -371,9 +394,9 @@ static void plan_root_userns(sandbox_plan *p, const sandbox_opts *o, const char 
 }
 
 /* /proc, a minimal /dev, private /tmp (and /root, /var/tmp in an image's
- * root unprivileged, where the rest of / is read-only; the host's view has
- * its own private directories) */
-static void plan_system(sandbox_plan *p, const sandbox_opts *o, const char *root, bool userns)
+ * root when it is read-only, o->ro_root; the host's view has its own
+ * private directories) */
+static void plan_system(sandbox_plan *p, const sandbox_opts *o, const char *root, bool ro_root)
 {
 	add_in(p, root, SANDBOX_STEP_MKDIR, NULL, "/proc", 0);
 	add_in(p, root, SANDBOX_STEP_PROC, NULL, "/proc", 0);
@@ -396,7 +419,7 @@ static void plan_system(sandbox_plan *p, const sandbox_opts *o, const char *root
 	add_in(p, root, SANDBOX_STEP_SYMLINK, "/proc/self/fd/2", "/dev/stderr", 0);
 	add_in(p, root, SANDBOX_STEP_MKDIR, NULL, "/tmp", 0);
 	add_in(p, root, SANDBOX_STEP_TMPFS, NULL, "/tmp", 01777);
-	if (userns && o->rootfs) {
+	if (ro_root && o->rootfs) {
 		add_in(p, root, SANDBOX_STEP_TMPFS, NULL, "/root", 0700);
 		char *vt = cbl_path_join(o->rootfs, "var/tmp");
 		if (access(vt, F_OK) == 0)
@@ -580,6 +603,10 @@ static void plan_finish(sandbox_plan *p, const sandbox_opts *o, const char *root
 	}
 	if (o->network != SANDBOX_NET_HOST)
 		add(p, SANDBOX_STEP_LOOPBACK, NULL, NULL, 0);
+	/* the same open files limit as root or not (sandbox_nofile_target) */
+	int64_t nofile = sandbox_nofile_target();
+	if (nofile > 0)
+		add(p, SANDBOX_STEP_NOFILE, NULL, NULL, nofile);
 	add(p, SANDBOX_STEP_PIVOT, NULL, root, 0);
 	add(p, SANDBOX_STEP_CHDIR, NULL, o->cwd ? o->cwd : "/", 0);
 	if (o->cpus > 0)
@@ -593,26 +620,40 @@ static void plan_finish(sandbox_plan *p, const sandbox_opts *o, const char *root
 
 int sandbox_plan_build(sandbox_plan *p, const sandbox_opts *o, uid_t uid, gid_t gid, cbl_error **err)
 {
-	bool userns = uid != 0;
+	sandbox_ids ids;
+	memset(&ids, 0, sizeof(ids));
+	ids.uid = uid;
+	ids.gid = gid;
+	snprintf(ids.missing, sizeof(ids.missing), "only the caller is mapped");
+	return sandbox_plan_build_ids(p, o, &ids, err);
+}
+
+int sandbox_plan_build_ids(sandbox_plan *p, const sandbox_opts *o, const sandbox_ids *ids, cbl_error **err)
+{
+	bool userns = ids->uid != 0;
 	int rc = check_opts(o, userns, err);
 	if (rc)
 		return rc;
 	char *upper = cbl_path_join(o->scratch, "upper");
 	char *work = cbl_path_join(o->scratch, "work");
 	char *root = cbl_path_join(o->scratch, "root");
-	plan_clone(p, o, uid, gid);
+	/* unprivileged, an image's root is an overlay like root's (its files
+	 * belong to the caller and its subordinate ids); the host's / is
+	 * bound read-only, piece by piece */
+	bool ro_root = userns && (!o->rootfs || o->ro_root);
+	plan_clone(p, o, ids);
 	add(p, SANDBOX_STEP_PRIVATE, NULL, NULL, 0);
 	add(p, SANDBOX_STEP_TMPFS, NULL, o->scratch, 0755);
 	add(p, SANDBOX_STEP_MKDIR, NULL, upper, 0);
 	add(p, SANDBOX_STEP_MKDIR, NULL, work, 0);
 	add(p, SANDBOX_STEP_MKDIR, NULL, root, 0);
-	if (userns)
+	if (ro_root)
 		plan_root_userns(p, o, root);
 	else
-		plan_root_overlay(p, o, root, upper, work);
+		plan_root_overlay(p, o, root, upper, work, userns);
 	if (!o->rootfs && !userns)
 		sandbox_plan_submounts(p, o, root);
-	plan_system(p, o, root, userns);
+	plan_system(p, o, root, ro_root);
 	if (!o->rootfs)
 		sandbox_plan_host_private(p, o, root, userns);
 	plan_mounts(p, o, root);

@@ -175,6 +175,8 @@ static int release_init(sandbox_handle *s, const char *plan, size_t plan_len, cb
 	if (sandbox_read_full(s->sock, &r, sizeof(r)) < 0)
 		return cbl_error_set(err, CBL_EIO, "sandbox: the init process died during setup");
 	r.msg[sizeof(r.msg) - 1] = '\0';
+	if (r.kind == SANDBOX_REC_SETUP_ERR)
+		s->failed_step = r.status;
 	if (r.kind == SANDBOX_REC_SETUP_ERR && r.status == -1 && r.err)
 		return cbl_error_set_errno(err, CBL_EIO, r.err, "sandbox: %s", r.msg);
 	if (r.kind == SANDBOX_REC_SETUP_ERR)
@@ -184,7 +186,11 @@ static int release_init(sandbox_handle *s, const char *plan, size_t plan_len, cb
 	return 0;
 }
 
-int sandbox_start(sandbox_handle **out, const sandbox_opts *o, cbl_error **err)
+/* One try: plan, clone, the parent's steps, the init's setup.
+ * *root_refused: the init failed to mount the overlay of the root (for
+ * sandbox_start's fallback). */
+static int start(sandbox_handle **out, const sandbox_opts *o, const sandbox_ids *ids, bool *root_refused,
+		 cbl_error **err)
 {
 	sandbox_handle *s = cbl_xcalloc(1, sizeof(*s));
 	sandbox_plan p = SANDBOX_PLAN_INIT;
@@ -192,13 +198,14 @@ int sandbox_start(sandbox_handle **out, const sandbox_opts *o, cbl_error **err)
 	char *plan = NULL;
 	size_t plan_len = 0;
 	int sv[2] = {-1, -1};
-	uid_t uid = geteuid();
-	s->userns = uid != 0;
+	s->userns = ids->uid != 0;
+	s->ids_full = sandbox_ids_full(ids);
 	s->init = -1;
 	s->sock = -1;
 	s->nat_pid = -1;
 	s->nat_pidfd = s->nat_ready = s->nat_exit = s->nat_log = -1;
-	int rc = sandbox_plan_build(&p, o, uid, getegid(), err);
+	s->failed_step = -1;
+	int rc = sandbox_plan_build_ids(&p, o, ids, err);
 	if (rc)
 		goto fail;
 	plan = sandbox_plan_encode(&p, &plan_len);
@@ -229,8 +236,13 @@ int sandbox_start(sandbox_handle **out, const sandbox_opts *o, cbl_error **err)
 	if (rc)
 		goto fail;
 	rc = release_init(s, plan, plan_len, err);
-	if (rc)
+	if (rc) {
+		char *root = cbl_path_join(o->scratch, "root");
+		const sandbox_step *f = s->failed_step >= 0 && (size_t)s->failed_step < p.n ? &p.v[s->failed_step] : NULL;
+		*root_refused = f && f->kind == SANDBOX_STEP_OVERLAY && f->path && !strcmp(f->path, root);
+		free(root);
 		goto fail;
+	}
 	/* the NAT helper started with the parent's steps, while the init set
 	 * up its mounts: usually ready by now (3-4 ms) */
 	rc = sandbox_nat_wait(s, 10000, err);
@@ -250,6 +262,33 @@ fail:
 	free(plan);
 	sandbox_plan_release(&p);
 	sandbox_free(s);
+	return rc;
+}
+
+int sandbox_start(sandbox_handle **out, const sandbox_opts *o, cbl_error **err)
+{
+	sandbox_ids ids;
+	sandbox_ids_probe(&ids);
+	bool refused = false;
+	cbl_error *first = NULL;
+	int rc = start(out, o, &ids, &refused, &first);
+	if (rc && refused && ids.uid != 0 && o->rootfs && !o->ro_root) {
+		/* overlayfs will not take this image's root in a user namespace
+		 * (a kernel before 5.11, a filesystem it refuses there): its
+		 * directories read-only, as before overlays were allowed there */
+		sandbox_opts ro = *o;
+		ro.ro_root = true;
+		rc = start(out, &ro, &ids, &refused, err);
+		if (rc == 0)
+			cbl_strv_pushf(&(*out)->warnings, "the image's root is read-only (%s): only /tmp, /var/tmp, "
+							   "/root and the mounts are writable", first->msg);
+		cbl_error_free(first);
+		return rc;
+	}
+	if (rc && err && !*err)
+		*err = first;
+	else
+		cbl_error_free(first);
 	return rc;
 }
 

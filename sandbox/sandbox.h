@@ -140,6 +140,10 @@ typedef struct sandbox_opts {
 	const char *cgroup_name;   /* unique name for the cgroups; required with a limit */
 	bool privileged;           /* all capabilities, no seccomp filter, no masks (docker's
 				    * --privileged); the init stays out of reach */
+	bool ro_root;              /* unprivileged with rootfs: its top-level directories bound
+				    * read-only on a tmpfs root instead of an overlay (what
+				    * sandbox_start falls back to, with a warning, when
+				    * overlayfs refuses rootfs in a user namespace) */
 } sandbox_opts;
 
 #define SANDBOX_OPTS_INIT {0}
@@ -201,6 +205,47 @@ int sandbox_mount_overlay(sandbox_handle *s, const char *lower, const char *uppe
 /* Ends the sandbox: kills everything, reaps the init and the NAT helper,
  * removes the cgroups.  NULL is fine. */
 void sandbox_free(sandbox_handle *s);
+
+/* ---- ids as a normal user (sandbox/idmap.c)
+ * Root inside an unprivileged user namespace is the caller outside.  With
+ * subordinate ids (/etc/subuid and /etc/subgid name the caller, as useradd
+ * gives every new user 65,536 of each) and the setuid helpers
+ * newuidmap/newgidmap (Debian's uidmap package), the namespace also maps
+ * ids 1..N onto that range: other users exist inside (run-as switches to a
+ * real uid, files keep distinct owners, setgroups works, so does a tool that
+ * drops privileges, like apt's _apt sandbox).  Without them only the caller
+ * is mapped: everything inside runs as root, files of other owners show as
+ * nobody, and setgroups is denied. */
+typedef struct sandbox_ids {
+	uid_t uid;              /* the caller's effective ids, 0 inside */
+	gid_t gid;
+	uint32_t subuid, nsubuid; /* its first subordinate uid and how many (0: none) */
+	uint32_t subgid, nsubgid;
+	char newuidmap[64];     /* the helpers' paths, "" when not installed */
+	char newgidmap[64];
+	char missing[256];      /* "" when the whole range is mapped; else what is
+				 * missing, in words for a log line */
+} sandbox_ids;
+
+/* Reads the caller's subordinate ids and looks for the helpers (a few
+ * small reads; nothing runs).  As root, nothing is missing (no user
+ * namespace is needed). */
+void sandbox_ids_probe(sandbox_ids *out);
+
+/* True when a sandbox started now maps more than the caller: run as root,
+ * or with subordinate ids and the helpers. */
+bool sandbox_ids_full(const sandbox_ids *ids);
+
+/* Runs fn(payload) in a child process that is root of a new user
+ * namespace with ids' whole range mapped (sandbox_ids_full must hold), so
+ * it can create files of any owner of the range and remove them (an image
+ * root unpacked with its owners belongs to them).  The child is a fork of
+ * the caller: what fn changes in memory stays in the child, so its results
+ * go back through payload in MAP_SHARED memory, and its return value
+ * (0..125) becomes *status.  CBL_EIO (nothing run) when the namespace
+ * cannot be made or mapped; when the child dies of a signal too. */
+int sandbox_ids_run(const sandbox_ids *ids, int (*fn)(void *payload), void *payload, int *status,
+		    cbl_error **err);
 
 /* How sandbox_start would enforce the limits on this machine, for the
  * caller to say before it starts (a fallback at start is then a

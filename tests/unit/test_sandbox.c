@@ -233,6 +233,7 @@ static void test_plan_unprivileged(void)
 	o.rootfs = rootfs;
 	o.mounts = m;
 	o.n_mounts = 1;
+	o.ro_root = true; /* the read-only root (an overlay: test_plan_ids) */
 	sandbox_plan p = SANDBOX_PLAN_INIT;
 	is_int(sandbox_plan_build(&p, &o, 1000, 1001, NULL), 0, "unprivileged, image rootfs: planned");
 	ok(has_ns(&p, SANDBOX_NS_USER), "a user namespace");
