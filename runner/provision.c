@@ -300,6 +300,27 @@ static void network_notes(runner_build *b)
 									    "NAT)");
 }
 
+/* What a normal user's sandbox gives up, once in the log: the read-only
+ * host image, and the ids when only the caller is mapped. */
+static void rootless_notes(runner_build *b)
+{
+	sandbox_ids ids;
+	sandbox_ids_probe(&ids);
+	b->ids_full = sandbox_ids_full(&ids);
+	b->ro_root = !runner_image_rootfs(b);
+	if (b->ro_root)
+		runner_warn(b, "not root: the sandbox shows the host's / read-only (no overlay of the host's / in "
+			       "an unprivileged user namespace); /tmp, /var/tmp, /root, /home, /run, /srv, /mnt and "
+			       "/media are private; an image's root (-i IMAGE) is writable");
+	if (!b->ids_full)
+		runner_warn(b, "not root and only one id mapped (%s): everything runs as root inside, run-as is "
+			       "not applied, files of other owners show as nobody, and tools that drop privileges "
+			       "fail (setgroups is denied; apt's _apt sandbox user does not exist: apt-get needs "
+			       "-o APT::Sandbox::User=root); with subordinate ids (useradd gives 65,536) and "
+			       "newuidmap/newgidmap (Debian's uidmap package) the sandbox maps them",
+			    ids.missing);
+}
+
 /* PROVISIONING: the build's namespaces, limits from the compute type. */
 static int provision_sandbox(runner_build *b, cbl_error **err)
 {
@@ -337,9 +358,7 @@ static int provision_sandbox(runner_build *b, cbl_error **err)
 			       "machine (%s)",
 			    geteuid() == 0 ? "as root: the host's root" : "not root: the invoking user");
 	if (geteuid() != 0)
-		runner_warn(b, "not root: the sandbox shows the host's / read-only (no overlay in an "
-			       "unprivileged user namespace); /tmp, /var/tmp, /root, /home, /run, /srv, /mnt and "
-			       "/media are private");
+		rootless_notes(b);
 	return 0;
 }
 
