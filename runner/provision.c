@@ -314,9 +314,9 @@ static void rootless_notes(runner_build *b)
 			       "/media are private; an image's root (-i IMAGE) is writable");
 	if (!b->ids_full)
 		runner_warn(b, "not root and only one id mapped (%s): everything runs as root inside, run-as is "
-			       "not applied, files of other owners show as nobody, and tools that drop privileges "
-			       "fail (setgroups is denied; apt's _apt sandbox user does not exist: apt-get needs "
-			       "-o APT::Sandbox::User=root); with subordinate ids (useradd gives 65,536) and "
+			       "not applied, an image's files all belong to root and the host's other owners show as "
+			       "nobody, and tools that drop privileges fail (setgroups is denied, apt's _apt sandbox "
+			       "user does not exist: apt-get needs -o APT::Sandbox::User=root); with subordinate ids (useradd gives 65,536) and "
 			       "newuidmap/newgidmap (Debian's uidmap package) the sandbox maps them",
 			    ids.missing);
 }
