@@ -415,3 +415,33 @@ out:
 	}
 	return rc;
 }
+
+/* ---------------------------------------------------------------- removal */
+
+static int rm_child(void *payload)
+{
+	return cbl_rm_rf(payload, NULL) == 0 ? 0 : 1;
+}
+
+int sandbox_ids_rm_rf(const char *path, cbl_error **err)
+{
+	cbl_error *first = NULL;
+	if (cbl_rm_rf(path, &first) == 0)
+		return 0;
+	sandbox_ids ids;
+	sandbox_ids_probe(&ids);
+	if (ids.uid == 0 || !sandbox_ids_full(&ids)) {
+		if (err && !*err)
+			*err = first;
+		else
+			cbl_error_free(first);
+		return CBL_EIO;
+	}
+	int status = -1;
+	int rc = sandbox_ids_run(&ids, rm_child, (void *)path, &status, err);
+	if (!rc && status != 0)
+		rc = cbl_error_set(err, CBL_EIO, "%s (in the user namespace of the subordinate ids too)",
+				   first ? first->msg : "cannot remove");
+	cbl_error_free(first);
+	return rc;
+}

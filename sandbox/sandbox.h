@@ -247,6 +247,14 @@ bool sandbox_ids_full(const sandbox_ids *ids);
 int sandbox_ids_run(const sandbox_ids *ids, int (*fn)(void *payload), void *payload, int *status,
 		    cbl_error **err);
 
+/* rm -rf of a tree a sandbox of the caller could write to (a bound
+ * directory, the build's scratch): what the caller cannot remove itself, a
+ * directory of another owner of its range (a build's `chown nobody d; chmod
+ * 700 d`), is removed as root of a namespace with the range mapped.  Never
+ * follows symlinks; a missing path is fine.  Forks (sandbox_ids_run) only
+ * when the plain removal fails. */
+int sandbox_ids_rm_rf(const char *path, cbl_error **err);
+
 /* How sandbox_start would enforce the limits on this machine, for the
  * caller to say before it starts (a fallback at start is then a
  * sandbox_warnings line): what it tries first that the machine offers

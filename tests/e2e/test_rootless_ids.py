@@ -395,6 +395,23 @@ def test_read_only_host_root_says_why_once(user):
     assert p.returncode == 1 and HINT not in p.output, p.output
 
 
+def test_files_of_other_ids_do_not_outlive_the_build(user):
+    """A build may leave files of the user's other ids (unreadable to the
+    user outside) in its scratch and its source: removed all the same."""
+    import time
+    p = user.run(buildspec("mkdir -p /codebuild/output/tmp/d && touch /codebuild/output/tmp/d/f",
+                           "chown -R nobody /codebuild/output/tmp/d && chmod 700 /codebuild/output/tmp/d",
+                           "mkdir d2 && touch d2/f && chown -R 1234 d2 && chmod 700 d2"))
+    assert p.returncode == 0, p.output
+    assert not list((user.state / "builds").glob("*/*/tmp")), "the build's scratch is gone"
+    trash = user.state / "trash"
+    for _ in range(50):
+        if not trash.exists() or not list(trash.iterdir()):
+            break
+        time.sleep(0.1)
+    assert not trash.exists() or not list(trash.iterdir()), list(trash.iterdir())
+
+
 def test_user_without_subordinate_ids_gets_one_id_and_says_so(noids):
     p = noids.run(buildspec("echo MAPLINES=$(wc -l < /proc/self/uid_map)",
                             "echo SETGROUPS=$(cat /proc/self/setgroups)", "echo UID=$(id -u)", run_as="nobody"))
