@@ -307,17 +307,25 @@ static void rootless_notes(runner_build *b)
 	sandbox_ids ids;
 	sandbox_ids_probe(&ids);
 	b->ids_full = sandbox_ids_full(&ids);
-	b->ro_root = !runner_image_rootfs(b);
-	if (b->ro_root)
+	b->ro_root = sandbox_root_readonly(b->sandbox);
+	if (!runner_image_rootfs(b) && sandbox_root_fuse(b->sandbox))
+		runner_agent(b, "[codebuild-local] not root: the host's / is writable through fuse-overlayfs "
+				"(squash_to_root: every file shows as root's; writes vanish with the build; files the "
+				"invoking user cannot read, such as /etc/shadow, cannot be changed); /tmp, /var/tmp, "
+				"/root, /home, /run, /srv, /mnt and /media are private");
+	else if (!runner_image_rootfs(b))
 		runner_warn(b, "not root: the sandbox shows the host's / read-only (no overlay of the host's / in "
-			       "an unprivileged user namespace); /tmp, /var/tmp, /root, /home, /run, /srv, /mnt and "
-			       "/media are private; an image's root (-i IMAGE) is writable");
+			       "an unprivileged user namespace; fuse-overlayfs would give one, but %s); /tmp, /var/tmp, "
+			       "/root, /home, /run, /srv, /mnt and /media are private; an image's root (-i IMAGE) is "
+			       "writable",
+			    ids.fuse_missing[0] ? ids.fuse_missing : "it failed");
 	if (!b->ids_full)
 		runner_warn(b, "not root and only one id mapped (%s): everything runs as root inside, run-as is "
 			       "not applied, an image's files all belong to root and the host's other owners show as "
 			       "nobody, and tools that drop privileges fail (setgroups is denied, apt's _apt sandbox "
-			       "user does not exist: apt-get needs -o APT::Sandbox::User=root); with subordinate ids (useradd gives 65,536) and "
-			       "newuidmap/newgidmap (Debian's uidmap package) the sandbox maps them",
+			       "user does not exist: apt-get needs -o APT::Sandbox::User=root); with subordinate ids "
+			       "(useradd gives 65,536) and newuidmap/newgidmap (Debian's uidmap package) the sandbox "
+			       "maps them",
 			    ids.missing);
 }
 

@@ -115,6 +115,7 @@ void sandbox_ids_probe(sandbox_ids *out)
 	memset(out, 0, sizeof(*out));
 	out->uid = geteuid();
 	out->gid = getegid();
+	sandbox_fuse_probe(out);
 	if (out->uid == 0)
 		return;
 	char buf[4096], name[64] = "";

@@ -88,6 +88,7 @@ static const struct step_kind {
 	[SANDBOX_STEP_READONLY] = {"readonly", SANDBOX_IN_INIT, true},
 	[SANDBOX_STEP_CAPS] = {"caps", SANDBOX_IN_INIT, false},
 	[SANDBOX_STEP_NOFILE] = {"nofile", SANDBOX_IN_INIT, false},
+	[SANDBOX_STEP_FUSE_ROOT] = {"fuse-root", SANDBOX_IN_INIT, true},
 };
 
 sandbox_side sandbox_step_side(sandbox_step_kind kind)
@@ -146,6 +147,7 @@ const char *sandbox_step_describe(const sandbox_step *s, char *buf, size_t len)
 		snprintf(buf, len, "drop capabilities (keep %#llx)", (unsigned long long)s->num);
 		break;
 	case SANDBOX_STEP_NOFILE: snprintf(buf, len, "raise the open files limit to %lld", (long long)s->num); break;
+	case SANDBOX_STEP_FUSE_ROOT: snprintf(buf, len, "mount the root with %s", s->src ? s->src : "fuse-overlayfs"); break;
 	default: snprintf(buf, len, "step of kind %d", (int)s->kind); break;
 	}
 	return buf;
@@ -319,6 +321,26 @@ static void plan_root_overlay(sandbox_plan *p, const sandbox_opts *o, const char
 		}
 	}
 	/* the hostname resolves, as in a container */
+	char *line = cbl_xasprintf("127.0.1.1\t%s\n", hostname_of(o));
+	add_in(p, root, SANDBOX_STEP_HOSTS, line, "/etc/hosts", 0);
+	free(line);
+}
+
+/* Unprivileged, the host's / through fuse-overlayfs where the caller can
+ * use it (sandbox/fuse.c): writable like root's overlay, every file shown
+ * as root's (squash_to_root), the host's submounts seen through it. */
+static void plan_root_fuse(sandbox_plan *p, const sandbox_opts *o, const sandbox_ids *ids, const char *root,
+			   const char *upper, const char *work)
+{
+	cbl_buf opts = CBL_BUF_INIT;
+	cbl_buf_puts(&opts, "lowerdir=/,upperdir=");
+	put_escaped(&opts, upper);
+	cbl_buf_puts(&opts, ",workdir=");
+	put_escaped(&opts, work);
+	cbl_buf_puts(&opts, ",squash_to_root");
+	add(p, SANDBOX_STEP_FUSE_ROOT, opts.ptr, root, 0);
+	p->v[p->n - 1].src = cbl_xstrdup(ids->fuse_overlayfs);
+	cbl_buf_release(&opts);
 	char *line = cbl_xasprintf("127.0.1.1\t%s\n", hostname_of(o));
 	add_in(p, root, SANDBOX_STEP_HOSTS, line, "/etc/hosts", 0);
 	free(line);
@@ -639,23 +661,30 @@ int sandbox_plan_build_ids(sandbox_plan *p, const sandbox_opts *o, const sandbox
 	char *root = cbl_path_join(o->scratch, "root");
 	/* unprivileged, an image's root is an overlay like root's (its files
 	 * belong to the caller and its subordinate ids); the host's / is
-	 * bound read-only, piece by piece */
-	bool ro_root = userns && (!o->rootfs || o->ro_root);
+	 * fuse-overlayfs where the caller may use it, else bound read-only,
+	 * piece by piece */
+	bool fuse = !o->rootfs && ids->fuse_overlayfs[0] && (userns || o->fuse_root);
+	bool ro_root = userns && !fuse && (!o->rootfs || o->ro_root);
 	plan_clone(p, o, ids);
 	add(p, SANDBOX_STEP_PRIVATE, NULL, NULL, 0);
 	add(p, SANDBOX_STEP_TMPFS, NULL, o->scratch, 0755);
 	add(p, SANDBOX_STEP_MKDIR, NULL, upper, 0);
 	add(p, SANDBOX_STEP_MKDIR, NULL, work, 0);
 	add(p, SANDBOX_STEP_MKDIR, NULL, root, 0);
-	if (ro_root)
+	if (fuse)
+		plan_root_fuse(p, o, ids, root, upper, work);
+	else if (ro_root)
 		plan_root_userns(p, o, root);
 	else
 		plan_root_overlay(p, o, root, upper, work, userns);
-	if (!o->rootfs && !userns)
+	if (!o->rootfs && !userns && !fuse)
 		sandbox_plan_submounts(p, o, root);
 	plan_system(p, o, root, ro_root);
+	/* the secret files covered, not replaced, where the root cannot
+	 * replace them: read-only, or fuse-overlayfs, which runs as the user
+	 * and cannot open them (/etc/shadow is not the user's to read) */
 	if (!o->rootfs)
-		sandbox_plan_host_private(p, o, root, userns);
+		sandbox_plan_host_private(p, o, root, ro_root || (fuse && userns));
 	plan_mounts(p, o, root);
 	if (!o->privileged)
 		plan_masks(p, root);

@@ -151,8 +151,10 @@ static __attribute__((noreturn)) void exec_init(init_exec *x, int sock, int out_
 }
 
 /* Lets the init go on (the go byte, the limits it applies itself, the
- * plan), and reads its report of the setup. */
-static int release_init(sandbox_handle *s, const char *plan, size_t plan_len, cbl_error **err)
+ * plan), does the steps it hands back (the root's fuse-overlayfs), and
+ * reads its report of the setup. */
+static int release_init(sandbox_handle *s, const sandbox_plan *p, const char *plan, size_t plan_len,
+			cbl_error **err)
 {
 	cbl_buf msg = CBL_BUF_INIT;
 	uint32_t len = (uint32_t)plan_len;
@@ -172,8 +174,23 @@ static int release_init(sandbox_handle *s, const char *plan, size_t plan_len, cb
 	}
 	cbl_buf_release(&msg);
 	sandbox_rec r;
-	if (sandbox_read_full(s->sock, &r, sizeof(r)) < 0)
-		return cbl_error_set(err, CBL_EIO, "sandbox: the init process died during setup");
+	for (;;) {
+		if (sandbox_read_full(s->sock, &r, sizeof(r)) < 0)
+			return cbl_error_set(err, CBL_EIO, "sandbox: the init process died during setup");
+		if (r.kind != SANDBOX_REC_PARENT_STEP)
+			break;
+		const sandbox_step *st = r.status >= 0 && (size_t)r.status < p->n ? &p->v[r.status] : NULL;
+		int rc = st && st->kind == SANDBOX_STEP_FUSE_ROOT
+				 ? sandbox_fuse_start(s, st, s->init, err)
+				 : cbl_error_set(err, CBL_EIO, "sandbox: the init asked for step %d", (int)r.status);
+		/* the init goes on, or exits at the 'x' */
+		if (cbl_write_all(s->sock, rc ? "x" : "c", 1) < 0 && !rc)
+			rc = cbl_error_set_errno(err, CBL_EIO, errno, "sandbox: the init is gone");
+		if (rc) {
+			s->failed_step = r.status;
+			return rc;
+		}
+	}
 	r.msg[sizeof(r.msg) - 1] = '\0';
 	if (r.kind == SANDBOX_REC_SETUP_ERR)
 		s->failed_step = r.status;
@@ -205,9 +222,20 @@ static int start(sandbox_handle **out, const sandbox_opts *o, const sandbox_ids 
 	s->nat_pid = -1;
 	s->nat_pidfd = s->nat_ready = s->nat_exit = s->nat_log = -1;
 	s->failed_step = -1;
+	s->fuse_pid = -1;
+	s->fuse_pidfd = -1;
+	s->fuse_log = -1;
 	int rc = sandbox_plan_build_ids(&p, o, ids, err);
 	if (rc)
 		goto fail;
+	/* read-only unless overlaid (an overlay or fuse-overlayfs at the root) */
+	char *newroot = cbl_path_join(o->scratch, "root");
+	s->root_ro = s->userns;
+	for (size_t i = 0; i < p.n; i++)
+		if ((p.v[i].kind == SANDBOX_STEP_OVERLAY || p.v[i].kind == SANDBOX_STEP_FUSE_ROOT) && p.v[i].path &&
+		    !strcmp(p.v[i].path, newroot))
+			s->root_ro = false;
+	free(newroot);
 	plan = sandbox_plan_encode(&p, &plan_len);
 	if (plan_len > SANDBOX_PLAN_MAX) {
 		rc = cbl_error_set(err, CBL_EINVAL, "sandbox: the plan is too large (%zu bytes)", plan_len);
@@ -235,11 +263,12 @@ static int start(sandbox_handle **out, const sandbox_opts *o, const sandbox_ids 
 	rc = sandbox_plan_run_parent(s, &p, pid, err);
 	if (rc)
 		goto fail;
-	rc = release_init(s, plan, plan_len, err);
+	rc = release_init(s, &p, plan, plan_len, err);
 	if (rc) {
 		char *root = cbl_path_join(o->scratch, "root");
 		const sandbox_step *f = s->failed_step >= 0 && (size_t)s->failed_step < p.n ? &p.v[s->failed_step] : NULL;
-		*root_refused = f && f->kind == SANDBOX_STEP_OVERLAY && f->path && !strcmp(f->path, root);
+		*root_refused = f && (f->kind == SANDBOX_STEP_FUSE_ROOT ||
+				      (f->kind == SANDBOX_STEP_OVERLAY && f->path && !strcmp(f->path, root)));
 		free(root);
 		goto fail;
 	}
@@ -272,16 +301,23 @@ int sandbox_start(sandbox_handle **out, const sandbox_opts *o, cbl_error **err)
 	bool refused = false;
 	cbl_error *first = NULL;
 	int rc = start(out, o, &ids, &refused, &first);
-	if (rc && refused && ids.uid != 0 && o->rootfs && !o->ro_root) {
+	if (rc && refused && !o->ro_root && (ids.uid != 0 || o->fuse_root)) {
 		/* overlayfs will not take this image's root in a user namespace
-		 * (a kernel before 5.11, a filesystem it refuses there): its
-		 * directories read-only, as before overlays were allowed there */
+		 * (a kernel before 5.11, a filesystem it refuses there), or
+		 * fuse-overlayfs failed: the root read-only (as root, the
+		 * kernel's overlay) */
 		sandbox_opts ro = *o;
-		ro.ro_root = true;
+		if (o->rootfs)
+			ro.ro_root = true;
+		ro.fuse_root = false;
+		ids.fuse_overlayfs[0] = '\0';
 		rc = start(out, &ro, &ids, &refused, err);
-		if (rc == 0)
-			cbl_strv_pushf(&(*out)->warnings, "the image's root is read-only (%s): only /tmp, /var/tmp, "
-							   "/root and the mounts are writable", first->msg);
+		if (rc == 0 && ids.uid != 0)
+			cbl_strv_pushf(&(*out)->warnings, "the %s root is read-only (%s): only /tmp, /var/tmp, /root "
+							   "and the mounts are writable",
+				       o->rootfs ? "image's" : "host's", first->msg);
+		else if (rc == 0)
+			cbl_strv_pushf(&(*out)->warnings, "the root is the kernel's overlay (%s)", first->msg);
 		cbl_error_free(first);
 		return rc;
 	}
@@ -338,9 +374,11 @@ pid_t sandbox_pid(const sandbox_handle *s) { return s->init; }
 
 bool sandbox_owns(const sandbox_handle *s, pid_t pid)
 {
-	return pid > 0 && (pid == s->init || pid == s->nat_pid);
+	return pid > 0 && (pid == s->init || pid == s->nat_pid || pid == s->fuse_pid);
 }
 bool sandbox_can_overlay(void) { return geteuid() == 0; }
+bool sandbox_root_readonly(const sandbox_handle *s) { return s->root_ro; }
+bool sandbox_root_fuse(const sandbox_handle *s) { return s->fuse_pid > 0; }
 
 int sandbox_wait(sandbox_handle *s, int *wstatus, cbl_error **err)
 {
@@ -465,6 +503,8 @@ void sandbox_free(sandbox_handle *s)
 			;
 	}
 	sandbox_nat_stop(s);
+	/* after the init: the mount namespace it serves is gone with it */
+	sandbox_fuse_stop(s);
 	if (s->sock >= 0)
 		close(s->sock);
 	sandbox_cgroups_remove(s);

@@ -140,6 +140,9 @@ typedef struct sandbox_opts {
 	const char *cgroup_name;   /* unique name for the cgroups; required with a limit */
 	bool privileged;           /* all capabilities, no seccomp filter, no masks (docker's
 				    * --privileged); the init stays out of reach */
+	bool fuse_root;            /* as root too, the host's / as fuse-overlayfs (as it is
+				    * unprivileged where fuse-overlayfs is usable): tests and
+				    * bench/fuse-overlay.sh */
 	bool ro_root;              /* unprivileged with rootfs: its top-level directories bound
 				    * read-only on a tmpfs root instead of an overlay (what
 				    * sandbox_start falls back to, with a warning, when
@@ -177,6 +180,13 @@ void sandbox_kill_all(sandbox_handle *s);
 
 /* True when the memory limit was hit (an OOM kill happened). */
 bool sandbox_oom(sandbox_handle *s);
+
+/* True when the build's / is read-only: unprivileged with the host's /
+ * and no usable fuse-overlayfs, or an image whose overlay was refused. */
+bool sandbox_root_readonly(const sandbox_handle *s);
+
+/* True when the build's / is the host's through fuse-overlayfs. */
+bool sandbox_root_fuse(const sandbox_handle *s);
 
 /* PID (in the caller's namespace) of the init: /proc/PID/root is the
  * sandbox's view of its files. */
@@ -225,11 +235,15 @@ typedef struct sandbox_ids {
 	char newgidmap[64];
 	char missing[256];      /* "" when the whole range is mapped; else what is
 				 * missing, in words for a log line */
+	char fuse_overlayfs[64]; /* fuse-overlayfs when the caller can use it (installed,
+				  * and /dev/fuse opens read-write): the host's / is then
+				  * a writable root unprivileged (sandbox/fuse.c); "" if not */
+	char fuse_missing[160];  /* why not, in words for a log line; "" when usable */
 } sandbox_ids;
 
-/* Reads the caller's subordinate ids and looks for the helpers (a few
- * small reads; nothing runs).  As root, nothing is missing (no user
- * namespace is needed). */
+/* Reads the caller's subordinate ids and looks for the helpers and
+ * fuse-overlayfs (a few small reads and an open of /dev/fuse; nothing runs).
+ * As root, no id is missing (no user namespace is needed). */
 void sandbox_ids_probe(sandbox_ids *out);
 
 /* True when a sandbox started now maps more than the caller: run as root,

@@ -92,6 +92,9 @@ typedef enum sandbox_step_kind {
 				    * exactly num at its exec (caps.c) */
 	SANDBOX_STEP_NOFILE,       /* num = the soft open files limit the commands start with
 				    * (sandbox_nofile_target(); the hard limit is kept) */
+	SANDBOX_STEP_FUSE_ROOT,    /* src = fuse-overlayfs, arg = its options, path = the new
+				    * root (made): the init asks the parent, which mounts it
+				    * in the init's namespaces and starts the daemon (fuse.c) */
 	SANDBOX_STEP_KIND_COUNT
 } sandbox_step_kind;
 
@@ -261,7 +264,10 @@ enum { SANDBOX_PLAN_MAX = 64 << 20 };
 
 /* ---- records from the init to the parent (and the protocol's helpers) */
 enum { SANDBOX_REC_READY = 1, SANDBOX_REC_SETUP_ERR, SANDBOX_REC_STARTED, SANDBOX_REC_EXITED,
-       SANDBOX_REC_SPAWN_ERR };
+       SANDBOX_REC_SPAWN_ERR,
+       SANDBOX_REC_PARENT_STEP, /* during setup: status = the index of a step the parent does
+				 * (FUSE_ROOT); the parent answers one byte, 'c' to go on */
+};
 
 typedef struct sandbox_rec {
 	int32_t kind;
@@ -297,6 +303,16 @@ void sandbox_nat_stop(sandbox_handle *s);
 /* Runs a SANDBOX_STEP_RESOLV step: 0, or -1 with errno. */
 int sandbox_resolv_put(const char *src, const char *root);
 
+/* ---- the host's / writable unprivileged (fuse.c) */
+enum { SANDBOX_FUSE_TIMEOUT_MS = 10000 };
+/* Fills ids->fuse_overlayfs (or ids->fuse_missing). */
+void sandbox_fuse_probe(sandbox_ids *ids);
+/* Runs a FUSE_ROOT step for the init pid: the daemon started, the mount
+ * there.  CBL_EIO with what the daemon said otherwise. */
+int sandbox_fuse_start(sandbox_handle *s, const sandbox_step *st, pid_t init, cbl_error **err);
+/* Kills and reaps the daemon.  Idempotent. */
+void sandbox_fuse_stop(sandbox_handle *s);
+
 /* ---- cgroups (cgroup.c) */
 void sandbox_cgroups_apply(sandbox_handle *s, pid_t pid, const char *name, int64_t memory_bytes,
 			   int64_t pids_max);
@@ -313,6 +329,10 @@ struct sandbox_handle {
 	bool userns;           /* an unprivileged user namespace */
 	bool ids_full;         /* ... mapping the caller's subordinate ids too */
 	long failed_step;      /* the plan's step the init failed on, or -1 */
+	pid_t fuse_pid;        /* the root's fuse-overlayfs (fuse.c), or -1 */
+	int fuse_pidfd;        /* a pidfd of it, or -1 */
+	int fuse_log;          /* its stderr (read end, never read once it runs), or -1 */
+	bool root_ro;          /* the build's / is read-only */
 	pid_t nat_pid;         /* the NAT helper (net.c), or -1 */
 	int nat_pidfd;         /* a pidfd of it (signals never reach a reused pid), or -1 */
 	int nat_ready;         /* its readiness pipe (read end), or -1 */

@@ -10,9 +10,11 @@ PKGS=(
   git unzip zip python3-pytest python3-boto3 python3-yaml python3-venv python3-setuptools python3-coverage awscli
   docker-registry skopeo umoci busybox-static zstd openssh-server openssh-client wrk
   slirp4netns iproute2
-  # rootless: newuidmap/newgidmap map a normal user's subordinate ids in the sandbox;
-  # debootstrap builds the Debian test image of tests/e2e/test_rootless_ids.py
-  uidmap debootstrap
+  # rootless: newuidmap/newgidmap map a normal user's subordinate ids in the sandbox,
+  # fuse-overlayfs gives it a writable host root where /dev/fuse is usable; debootstrap
+  # builds the Debian test image of tests/e2e/test_rootless_ids.py, and acl's setfacl
+  # lends its test user /dev/fuse for the length of one test
+  uidmap fuse-overlayfs debootstrap acl
   # the real test and coverage tools tests/e2e/test_real_reports.py runs inside builds
   # (pytest and coverage.py above; the npm ones come from the npm registry)
   golang-go gotestsum maven default-jdk-headless maven-debian-helper libsurefire-java junit4

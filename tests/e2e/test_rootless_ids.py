@@ -383,6 +383,8 @@ def test_initiator_and_home_rule(user, root):
 
 
 def test_read_only_host_root_says_why_once(user):
+    p0 = user.run(buildspec("true"))
+    assert "/dev/fuse cannot be opened" in p0.output, "why the host root is read-only"
     p = user.run(buildspec("echo ok", "touch /usr/local/bin/x", post=("mkdir /etc/y",)))
     assert p.returncode == 1, p.output
     lines = p.output.splitlines()
@@ -410,6 +412,40 @@ def test_files_of_other_ids_do_not_outlive_the_build(user):
             break
         time.sleep(0.1)
     assert not trash.exists() or not list(trash.iterdir()), list(trash.iterdir())
+
+
+@pytest.fixture
+def fuse_lent(ids_user):
+    """/dev/fuse lent to the test user (an ACL entry) for one test, as a
+    machine whose /dev/fuse the user may open; the ACL is restored after."""
+    if not shutil.which("setfacl") or not shutil.which("getfacl"):
+        pytest.skip("needs setfacl/getfacl (Debian's acl) to lend /dev/fuse to the test user")
+    if not os.path.exists("/usr/bin/fuse-overlayfs") or not os.path.exists("/dev/fuse"):
+        pytest.skip("needs fuse-overlayfs and /dev/fuse")
+    saved = subprocess.run(["getfacl", "-p", "/dev/fuse"], capture_output=True, text=True, check=True).stdout
+    subprocess.run(["setfacl", "-m", f"u:{IDS_USER}:rw", "/dev/fuse"], check=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["setfacl", "--restore=-"], input=saved, text=True, check=True)
+
+
+def test_host_root_writable_through_fuse_overlayfs(user, fuse_lent):
+    p = user.run(buildspec("echo ROOTFS=$(grep -E '^[0-9]+ [0-9]+ [^ ]+ [^ ]+ / ' /proc/self/mountinfo | tail -1 "
+                           "| sed 's/.* - //; s/ .*//')",
+                           "touch /usr/local/bin/cbl-fuse-x /etc/cbl-fuse-x /opt/cbl-fuse-x && echo WROTE=yes",
+                           "echo DAEMON=$(ps -e -o comm= | grep -c fuse-overlayfs)",
+                           "echo SHADOW=$(wc -c < /etc/shadow)", "echo HOMES=$(ls /home | wc -l)"))
+    assert p.returncode == 0, p.output
+    assert said(p, "ROOTFS") == "fuse.fuse-overlayfs"
+    assert said(p, "WROTE") == "yes" and HINT not in p.output
+    assert said(p, "DAEMON") == "0", "the daemon is out of the build's sight"
+    assert said(p, "SHADOW") == "0" and said(p, "HOMES") == "0", "the host's secrets stay hidden"
+    assert "writable through fuse-overlayfs" in p.output
+    for f in ("/usr/local/bin/cbl-fuse-x", "/etc/cbl-fuse-x", "/opt/cbl-fuse-x"):
+        assert not os.path.exists(f), f"{f} reached the host"
+    assert not subprocess.run(["pgrep", "-u", IDS_USER, "fuse-overlayfs"], capture_output=True).stdout, \
+        "no daemon outlives the build"
 
 
 def test_user_without_subordinate_ids_gets_one_id_and_says_so(noids):

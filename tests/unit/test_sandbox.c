@@ -1369,6 +1369,99 @@ static void test_ids_map_writer(void)
 	cbl_error_clear(&e);
 }
 
+/* The host's / through fuse-overlayfs, as an unprivileged sandbox gets it
+ * where /dev/fuse is usable; run here as root with fuse_root (the same
+ * steps but for the user namespace). */
+static void test_ids_fuse_plan(void)
+{
+	sandbox_opts o = SANDBOX_OPTS_INIT;
+	o.scratch = SCRATCH;
+	sandbox_plan p = SANDBOX_PLAN_INIT;
+	sandbox_ids ids = ids_of(1000, 1000, true);
+	snprintf(ids.fuse_overlayfs, sizeof(ids.fuse_overlayfs), "/usr/bin/fuse-overlayfs");
+	is_int(sandbox_plan_build_ids(&p, &o, &ids, NULL), 0, "fuse: the host's / unprivileged, planned");
+	long fr = find(&p, SANDBOX_STEP_FUSE_ROOT, ROOT);
+	ok(fr >= 0 && p.v[fr].src && !strcmp(p.v[fr].src, "/usr/bin/fuse-overlayfs"), "the root is fuse-overlayfs");
+	ok(fr >= 0 && strstr(p.v[fr].arg, "lowerdir=/,") && strstr(p.v[fr].arg, "squash_to_root") &&
+	   strstr(p.v[fr].arg, "upperdir=" SCRATCH "/upper"), "of the host's /, squash_to_root, upper in the tmpfs");
+	ok(fr > find(&p, SANDBOX_STEP_MKDIR, ROOT) && find(&p, SANDBOX_STEP_TMPFS, ROOT) < 0 &&
+	   find(&p, SANDBOX_STEP_BIND, ROOT "/usr") < 0, "its mount point made first; no read-only pieces");
+	ok(find(&p, SANDBOX_STEP_TMPFS, ROOT "/home") > fr, "the host's private directories on top");
+	ok(find(&p, SANDBOX_STEP_BIND, ROOT "/etc/shadow") > fr || access("/etc/shadow", F_OK) != 0,
+	   "secret files covered (the daemon, the user outside, cannot open them to replace them)");
+	size_t len = 0;
+	char *bytes = sandbox_plan_encode(&p, &len);
+	sandbox_plan q = SANDBOX_PLAN_INIT;
+	ok(sandbox_plan_decode(&q, bytes, len) == 0 && fr >= 0 && q.v[fr].src && !strcmp(q.v[fr].src, p.v[fr].src),
+	   "the helper survives the bytes");
+	sandbox_plan_release(&q);
+	free(bytes);
+	sandbox_plan_release(&p);
+	ids.fuse_overlayfs[0] = '\0';
+	is_int(sandbox_plan_build_ids(&p, &o, &ids, NULL), 0, "fuse: not usable, planned");
+	ok(find(&p, SANDBOX_STEP_FUSE_ROOT, NULL) < 0 && find(&p, SANDBOX_STEP_TMPFS, ROOT) >= 0,
+	   "without fuse-overlayfs: the read-only root");
+	sandbox_plan_release(&p);
+}
+
+static void test_ids_fuse_real(void)
+{
+	sandbox_ids me;
+	sandbox_ids_probe(&me);
+	if (geteuid() != 0 || !me.fuse_overlayfs[0]) {
+		skip("fuse: a real fuse-overlayfs root needs root and fuse-overlayfs here (%s)",
+		     me.fuse_missing[0] ? me.fuse_missing : "not root");
+		return;
+	}
+	char t1[] = "/tmp/cbl-sbx-fuse-XXXXXX";
+	char *scratch = mkdtemp(t1);
+	int out[2];
+	if (!scratch || pipe2(out, O_CLOEXEC) < 0)
+		return;
+	char *rw = cbl_xasprintf("%s-rw", scratch);
+	mkdir(rw, 0755);
+	write_script(rw, "fuse.sh", "awk '$5 == \"/\" {print \"rootfs=\" $9}' /proc/self/mountinfo | tail -1; "
+				    "echo x > /usr/cbl-sbx-fuse && echo wrote-usr; cat /usr/cbl-sbx-fuse; "
+				    "ps -e -o comm= | grep -c fuse-overlayfs; ls /home | wc -l\n");
+	sandbox_mount m[] = {{SANDBOX_MOUNT_BIND, rw, "/rw", 0}};
+	sandbox_opts o = SANDBOX_OPTS_INIT;
+	o.scratch = scratch;
+	o.mounts = m;
+	o.n_mounts = 1;
+	o.network = SANDBOX_NET_NONE;
+	o.out_fd = out[1];
+	o.fuse_root = true;
+	sandbox_handle *s = NULL;
+	cbl_error *e = NULL;
+	is_int(sandbox_start(&s, &o, &e), 0, "fuse: a sandbox on fuse-overlayfs starts");
+	if (e)
+		printf("# %s\n", e->msg);
+	cbl_error_clear(&e);
+	if (s) {
+		ok(sandbox_warnings(s)[0] == NULL, "fuse: no fallback");
+		ok(s->fuse_pid > 0 && sandbox_owns(s, s->fuse_pid), "fuse: the daemon is the sandbox's");
+		char path[] = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
+		char *env[] = {path, NULL};
+		int ws = -1;
+		is_int(run(s, "/rw/fuse.sh", env, &ws), 0, "fuse: a command runs");
+		char *text = slurp_nonblock(out[0]);
+		printf("# output: %s", text);
+		ok(strstr(text, "rootfs=fuse") != NULL, "fuse: / is the fuse mount");
+		ok(strstr(text, "wrote-usr\nx\n0\n0\n") != NULL,
+		   "fuse: /usr writable; the daemon out of the build's sight; /home still private");
+		free(text);
+		pid_t daemon = s->fuse_pid;
+		sandbox_free(s);
+		ok(kill(daemon, 0) < 0 && errno == ESRCH, "fuse: the daemon is gone after free");
+	}
+	ok(access("/usr/cbl-sbx-fuse", F_OK) != 0, "fuse: nothing written to the host's /usr");
+	close(out[0]);
+	close(out[1]);
+	cbl_rm_rf(scratch, NULL);
+	cbl_rm_rf(rw, NULL);
+	free(rw);
+}
+
 static void test_ids(void)
 {
 	test_ids_subids_parse();
@@ -1376,6 +1469,8 @@ static void test_ids(void)
 	test_ids_plan_image_overlay();
 	test_ids_plan_nofile();
 	test_ids_map_writer();
+	test_ids_fuse_plan();
+	test_ids_fuse_real();
 }
 
 int main(int argc, char **argv)
