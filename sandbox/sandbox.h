@@ -3,14 +3,19 @@
  * bubblewrap's model, plan then execute: sandbox_start() turns the options
  * into a typed list of setup steps (sandbox_internal.h), clones an init
  * process into new mount, PID, IPC, UTS and network namespaces (plus a user
- * namespace when not root; no network namespace with SANDBOX_NET_HOST), and
- * the init replays the steps:
+ * namespace when not root, mapping the caller's subordinate ids when it has
+ * them: sandbox_ids; no network namespace with SANDBOX_NET_HOST), and the
+ * init replays the steps:
  *   - the root filesystem: `rootfs` (NULL = the host's /) as the read-only
  *     lower layer of an overlay whose upper layer is a private tmpfs on
  *     `scratch`, so a command may write anywhere and nothing reaches the
- *     host.  Unprivileged (no overlay of / in a user namespace): a tmpfs root
- *     holding rootfs's top-level directories bound read-only (recursively,
- *     with the mounts under them);
+ *     host.  Unprivileged, an image's root is such an overlay too
+ *     (overlayfs's userxattr; its files belong to the caller and its
+ *     subordinate ids, sandbox_ids); the host's / is fuse-overlayfs where the
+ *     caller may open /dev/fuse (sandbox/fuse.c), else (overlayfs refuses /
+ *     in a user namespace) a tmpfs root holding its top-level directories
+ *     bound read-only (recursively, with the mounts under them), as is an
+ *     image's root that overlayfs refuses (ro_root, with a warning);
  *   - the host's view (rootfs NULL) shows nothing private to the host: /root,
  *     /home, /run, /var/run, /tmp, /var/tmp, /srv, /mnt and /media are empty
  *     tmpfs, /etc/shadow, /etc/gshadow, /etc/sudoers*, the ssh host keys and
