@@ -10,6 +10,8 @@
 # sandbox binds it, not through the root's overlay), N runs each (default 3),
 # interleaved.  Prints medians and fuse's cost over the kernel's overlay.
 # Needs root (the kernel's overlay of /) and fuse-overlayfs.
+# Measured (Debian 12, 2 vCPUs shared with other work): 1.34x, 1.41x, 1.60x the
+# kernel overlay's time in three runs of 5-7 (+3.8 to +8.9 s on 11-18 s).
 # Usage: bench/fuse-overlay.sh [N]
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
