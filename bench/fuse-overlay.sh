@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# What a writable host root would cost a normal user's build: a compile-heavy
+# What a writable host root costs a normal user's build: a compile-heavy
 # build (this project's library, `make -j2`, about a hundred C files against
 # the host's headers, compilers and libraries) with its / as
 #   kernel - the kernel's overlay of / (what root's builds get),
 #   fuse   - fuse-overlayfs of / with squash_to_root (what a normal user's
-#            build could get where /dev/fuse is usable: issue 14),
+#            build gets where /dev/fuse is usable: sandbox/fuse.c),
 #   host   - the host's / itself (the floor),
 # each in a private mount namespace and a chroot, the source bound in (as the
 # sandbox binds it, not through the root's overlay), N runs each (default 3),
