@@ -12,6 +12,7 @@
 #include <openssl/evp.h>
 
 #include "images/images.h"
+#include "sandbox/sandbox.h"
 #include "util/error.h"
 #include "util/strv.h"
 
@@ -209,6 +210,26 @@ typedef struct images_unpack_ctx {
  * written through a symlink.  Device nodes are never created, as root
  * either (a build gets its own minimal /dev): skipped and counted. */
 int images_unpack_layer(images_unpack_ctx *ctx, const char *layer_path, cbl_error **err);
+
+/* ---- a normal user's roots (userns.c) ----------------------------------- */
+
+/* True when a normal user's roots are unpacked with their owners: not root,
+ * and subordinate ids the sandbox maps (sandbox_ids_full). */
+bool images_ids_mapped(const sandbox_ids *ids);
+/* The id map roots are unpacked for, as recorded with a root ("root", or
+ * "0:UID:1,1:START:COUNT/0:GID:1,1:START:COUNT", the gid map after the
+ * '/').  Caller frees. */
+char *images_idmap_string(const sandbox_ids *ids);
+/* images_unpack_layer with owners, for a normal user (images_ids_mapped):
+ * in a child that is root of a user namespace with the sandbox's map.
+ * ctx's counts and devices are added to. */
+int images_unpack_layer_mapped(images_unpack_ctx *ctx, const sandbox_ids *ids, const char *layer_path,
+			       cbl_error **err);
+/* rm -rf of a root (or anything in the store), with *freed (may be NULL)
+ * increased by what it took on disk: for a normal user with subordinate
+ * ids, a directory is removed in such a namespace (its files may belong to
+ * them).  Missing path: 0. */
+int images_remove_tree(const char *path, uint64_t *freed, cbl_error **err);
 
 /* ---- registry client (registry.c) -------------------------------------- */
 

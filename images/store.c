@@ -421,6 +421,18 @@ int images_store_root_load(const images_store *s, const char *name, const char *
 	r->os = jdup(j, "os");
 	r->arch = jdup(j, "architecture");
 	r->variant = jdup(j, "variant");
+	const char *was = cbl_json_str(j, "idmap");
+	if (was) {
+		sandbox_ids ids;
+		sandbox_ids_probe(&ids);
+		char *now = images_idmap_string(&ids);
+		if (strcmp(was, now))
+			cbl_strv_pushf(&r->warnings, "%s was unpacked for the id map %s, this build's is %s: its files' "
+						     "owners are not the image's here (`codebuild-local images rm %s`, "
+						     "then pull or import it again)",
+				       r->name, was, now, r->name);
+		free(now);
+	}
 	/* last use: the summary's mtime (one syscall; failure is harmless) */
 	utimensat(AT_FDCWD, mp, NULL, AT_SYMLINK_NOFOLLOW);
 	*out = r;
@@ -476,9 +488,10 @@ out:
 	return rc;
 }
 
-/* Unpacks the layers, in order, into ctx->root, with progress. */
+/* Unpacks the layers, in order, into ctx->root, with progress; with a
+ * normal user's owners when ids has subordinate ids (userns.c). */
 static int unpack_layers(images_store *s, const images_resolve_opts *o, const images_manifest *m,
-			 uint64_t all_total, images_unpack_ctx *ctx, cbl_error **err)
+			 uint64_t all_total, const sandbox_ids *ids, images_unpack_ctx *ctx, cbl_error **err)
 {
 	uint64_t done = 0;
 	for (size_t i = 0; i < m->nlayers; i++) {
@@ -487,7 +500,8 @@ static int unpack_layers(images_store *s, const images_resolve_opts *o, const im
 				     .all_total = all_total, .index = i, .count = m->nlayers};
 		progress(o, &p);
 		char *lp = images_store_blob_path(s, m->layers[i].digest);
-		int rc = images_unpack_layer(ctx, lp, err);
+		int rc = images_ids_mapped(ids) ? images_unpack_layer_mapped(ctx, ids, lp, err)
+						 : images_unpack_layer(ctx, lp, err);
 		free(lp);
 		if (rc) {
 			cbl_error_wrap(err, "layer %zu/%zu (%s)", i + 1, m->nlayers, m->layers[i].digest);
@@ -502,7 +516,7 @@ static int unpack_layers(images_store *s, const images_resolve_opts *o, const im
  * a build needs. */
 static int write_root_meta(const char *mp, const char *digest, const images_manifest *m,
 			   const images_config *cfg, const images_unpack_ctx *ctx, uint64_t blob_bytes,
-			   cbl_error **err)
+			   const char *idmap, cbl_error **err)
 {
 	json_t *meta = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}", "digest", digest, "config",
 				 m->config.digest, "root_bytes", (json_int_t)ctx->bytes, "blob_bytes",
@@ -517,6 +531,7 @@ static int write_root_meta(const char *mp, const char *digest, const images_mani
 	cbl_json_set_str(meta, "os", cfg->os);
 	cbl_json_set_str(meta, "architecture", cfg->arch);
 	cbl_json_set_str(meta, "variant", cfg->variant);
+	cbl_json_set_str(meta, "idmap", idmap);
 	if (ctx->skipped)
 		json_object_set_new(meta, "skipped_entries", json_integer((json_int_t)ctx->skipped));
 	char *txt = json_dumps(meta, JSON_INDENT(1) | JSON_SORT_KEYS);
@@ -549,6 +564,8 @@ int images_store_materialize(images_store *s, const char *name, const char *dige
 	uint64_t all_total = 0;
 	images_unpack_ctx ctx = {.as_root = geteuid() == 0, .devices = CBL_STRV_INIT};
 	struct stat st;
+	sandbox_ids ids;
+	char *idmap = NULL;
 	int rc;
 	if (did_unpack)
 		*did_unpack = false;
@@ -571,13 +588,15 @@ int images_store_materialize(images_store *s, const char *name, const char *dige
 		goto out;
 	}
 	ctx.root = tmp;
-	rc = unpack_layers(s, o, &m, all_total, &ctx, err);
+	sandbox_ids_probe(&ids);
+	idmap = images_idmap_string(&ids);
+	rc = unpack_layers(s, o, &m, all_total, &ids, &ctx, err);
 	if (rc)
 		goto out;
-	rc = write_root_meta(mp, digest, &m, &cfg, &ctx, (uint64_t)m.config.size + all_total, err);
+	rc = write_root_meta(mp, digest, &m, &cfg, &ctx, (uint64_t)m.config.size + all_total, idmap, err);
 	if (rc)
 		goto out;
-	cbl_rm_rf(rp, NULL); /* a root without its summary: an interrupted publish */
+	images_remove_tree(rp, NULL, NULL); /* a root without its summary: an interrupted publish */
 	if (rename(tmp, rp) < 0) {
 		rc = cbl_error_set_errno(err, CBL_EIO, errno, "rename %s", tmp);
 		goto out;
@@ -595,9 +614,10 @@ int images_store_materialize(images_store *s, const char *name, const char *dige
 out:
 	cbl_strv_release(&ctx.devices);
 	if (tmp) {
-		cbl_rm_rf(tmp, NULL);
+		images_remove_tree(tmp, NULL, NULL);
 		free(tmp);
 	}
+	free(idmap);
 	free(rp);
 	free(mp);
 	images_manifest_release(&m);
@@ -771,36 +791,9 @@ static void mark_one(const char *path, json_t *rec, void *payload)
 	free(mb);
 }
 
-static uint64_t tree_bytes(const char *path)
-{
-	/* du of what we are about to delete (st_blocks: what the disk gets back) */
-	struct stat st;
-	if (lstat(path, &st) < 0)
-		return 0;
-	uint64_t n = (uint64_t)st.st_blocks * 512;
-	if (!S_ISDIR(st.st_mode))
-		return n;
-	DIR *d = opendir(path);
-	if (!d)
-		return n;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		char *p = cbl_path_join(path, de->d_name);
-		n += tree_bytes(p);
-		free(p);
-	}
-	closedir(d);
-	return n;
-}
-
 static void remove_counted(const char *path, uint64_t *freed)
 {
-	cbl_error *e = NULL;
-	*freed += tree_bytes(path);
-	cbl_rm_rf(path, &e);
-	cbl_error_free(e);
+	images_remove_tree(path, freed, NULL);
 }
 
 /* A build holds a shared flock on the root it runs on (images_root_hold). */

@@ -8,6 +8,7 @@
 #include "util/time.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +89,22 @@ static int init_project(runner_build *b, const runner_opts *opts, cbl_error **er
 	return 0;
 }
 
+/* CODEBUILD_INITIATOR's one rule, root or not: the name of the user who
+ * started the build, as AWS's local agent passes $USER (the service gives
+ * the IAM user's or role's name): $USER, else the password database's
+ * name of the real uid (root's builds say "root"), else "uid-N". */
+char *runner_invoking_user(void)
+{
+	const char *user = getenv("USER");
+	if (user && *user)
+		return cbl_xstrdup(user);
+	char buf[4096];
+	struct passwd pw, *pwp = NULL;
+	if (getpwuid_r(getuid(), &pw, buf, sizeof(buf), &pwp) == 0 && pwp && *pw.pw_name)
+		return cbl_xstrdup(pw.pw_name);
+	return cbl_xasprintf("uid-%lu", (unsigned long)getuid());
+}
+
 /* The environment the build runs in: image, compute type, isolation. */
 static int init_environment(runner_build *b, const runner_opts *opts, cbl_error **err)
 {
@@ -116,8 +133,7 @@ static int init_environment(runner_build *b, const runner_opts *opts, cbl_error 
 						      "with --sandbox none)");
 	b->ident.region = cbl_xstrdup(opts->region ? opts->region : "us-east-1");
 	b->ident.account = cbl_xstrdup(opts->account_id ? opts->account_id : "000000000000");
-	const char *user = getenv("USER");
-	b->ident.initiator = cbl_xstrdup(opts->initiator ? opts->initiator : (user && *user ? user : "local"));
+	b->ident.initiator = opts->initiator ? cbl_xstrdup(opts->initiator) : runner_invoking_user();
 	b->cfg.source_version = opts->source_version ? cbl_xstrdup(opts->source_version) : NULL;
 	b->cfg.secrets_file = opts->secrets_file ? cbl_xstrdup(opts->secrets_file) : NULL;
 	b->cfg.timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : 60 * 60000;

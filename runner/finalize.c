@@ -65,7 +65,7 @@ int runner_finalize(runner_build *b, cbl_error **err)
 	}
 	/* the scratch (carried env, credentials copy) never outlives the build */
 	cbl_error *re = NULL;
-	cbl_rm_rf(b->ident.tmpdir, &re);
+	sandbox_ids_rm_rf(b->ident.tmpdir, &re); /* files of the user's other ids too */
 	cbl_error_free(re);
 	if (b->log.fd >= 0) {
 		close(b->log.fd);

@@ -11,6 +11,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "util/banned.h"
 
@@ -150,8 +151,45 @@ void runner_warn_drop(runner_build *b, cbl_error **e, const char *fmt, ...)
 	cbl_error_clear(e);
 }
 
+static bool memmem_ci(const char *hay, size_t len, const char *needle)
+{
+	size_t n = strlen(needle);
+	for (size_t i = 0; n <= len && i <= len - n; i++)
+		if (!strncasecmp(hay + i, needle, n))
+			return true;
+	return false;
+}
+
+/* Says whether a line of a command's output reports a write refused on a
+ * read-only system directory: "Read-only file system" (strerror(EROFS)),
+ * node's "EROFS", or a permission denied naming /usr, /etc, /var, /opt,
+ * /bin, /sbin or /lib.  Kept simple: a hint, never a verdict. */
+bool runner_rofs_line(const char *line, size_t len)
+{
+	static const char *const sys[] = {"/usr", "/etc", "/var", "/opt", "/bin", "/sbin", "/lib"};
+	if (memmem_ci(line, len, "read-only file system") || memmem(line, len, "EROFS", 5))
+		return true;
+	if (!memmem_ci(line, len, "permission denied") && !memmem(line, len, "EACCES", 6))
+		return false;
+	for (size_t i = 0; i < sizeof(sys) / sizeof(*sys); i++) {
+		size_t l = strlen(sys[i]);
+		for (const char *p = line; (p = memmem(p, len - (size_t)(p - line), sys[i], l));) {
+			/* at a path's start, then a '/' or the end of the name */
+			bool start = p == line || strchr(" '\"`(:=", p[-1]);
+			bool end = (size_t)(p - line) + l == len || strchr("/ '\":", p[l]);
+			if (start && end)
+				return true;
+			p += l;
+		}
+	}
+	return false;
+}
+
 void runner_log_output(const char *line, size_t len, void *payload)
 {
+	runner_build *b = payload;
+	if (b->ro_root && !b->rofs_seen && runner_rofs_line(line, len))
+		b->rofs_seen = true;
 	runner_log_line(payload, line, len, false);
 }
 

@@ -46,6 +46,19 @@ static const char *go_signal_name(int sig)
 	}
 }
 
+/* A command failed on the read-only root of a normal user's host image:
+ * why, and what to do, once a build, right under the failure. */
+static void rofs_hint(runner_build *b)
+{
+	if (!b->ro_root || !b->rofs_seen || b->rofs_hinted)
+		return;
+	b->rofs_hinted = true;
+	runner_warn(b, "that command wrote to the host's system directories, which are read-only for a normal "
+		       "user's build (the host image: the host's / without an overlay). Use an image, whose root "
+		       "is writable and thrown away after the build (-i IMAGE, e.g. -i aws/codebuild/standard:7.0 "
+		       "or a Debian image imported with `codebuild-local images import`), or run as root");
+}
+
 runner_cmds_result runner_run_commands(runner_build *b, runner_phase_type p, const spec_strlist *cmds,
 				       runner_outcome *o)
 {
@@ -56,6 +69,7 @@ runner_cmds_result runner_run_commands(runner_build *b, runner_phase_type p, con
 			return RUNNER_CMDS_STOPPED;
 		}
 		runner_agent(b, "Running command %s", cmd);
+		b->rofs_seen = false;
 		char *masked = runner_mask_apply(&b->log.mask, cmd, strlen(cmd));
 		runner_event ev = {.kind = RUNNER_EV_COMMAND_START, .phase = p, .text = masked};
 		runner_emit(b, &ev);
@@ -102,6 +116,7 @@ runner_cmds_result runner_run_commands(runner_build *b, runner_phase_type p, con
 			else
 				snprintf(reason, sizeof(reason), "exit status %d", status);
 			runner_agent(b, "Command did not exit successfully %s %s", cmd, reason);
+			rofs_hint(b);
 			char *msg = cbl_xasprintf("Error while executing command: %s. Reason: %s", cmd,
 						  reason);
 			runner_outcome_set(b, o, "COMMAND_EXECUTION_ERROR", msg);
@@ -128,18 +143,23 @@ static bool retry_allowed(const spec_on_failure *of, int attempt, const char *me
 }
 
 /* The user a phase's commands run as: the phase's run-as, the buildspec's,
- * else the image's User; applied only where the sandbox can switch to it. */
+ * else the image's User; applied only where the sandbox can switch to it:
+ * as root, or as a normal user whose subordinate ids the sandbox maps. */
 static void apply_run_as(runner_build *b, const spec_phase *sp)
 {
 	const char *user = sp->run_as ? sp->run_as : b->spec->run_as ? b->spec->run_as : runner_image_user(b);
 	b->sh.run_as = NULL;
 	if (!sp->present || !user)
 		return;
-	if (b->sandbox && geteuid() == 0)
+	if (b->sandbox && (geteuid() == 0 || b->ids_full))
 		b->sh.run_as = user;
+	else if (b->sandbox)
+		runner_warn(b, "run-as '%s' is not applied: the sandbox maps only the invoking user (no subordinate "
+			       "ids, see above), so commands run as root inside",
+			    user);
 	else
-		runner_warn(b, "run-as '%s' is not applied %s: commands run as the invoking user", user,
-			    b->sandbox ? "in an unprivileged sandbox (only root is mapped)" : "without the sandbox");
+		runner_warn(b, "run-as '%s' is not applied without the sandbox: commands run as the invoking user",
+			    user);
 }
 
 static runner_status stopped_or_timed_out(runner_cmds_result r)

@@ -412,6 +412,35 @@ static int open_views(runner_build *b, cbl_error **err)
 	return 0;
 }
 
+/* What a normal user's sandbox gives up, once in the log: the read-only
+ * host image, and the ids when only the caller is mapped. */
+static void rootless_notes(runner_build *b)
+{
+	sandbox_ids ids;
+	sandbox_ids_probe(&ids);
+	b->ids_full = sandbox_ids_full(&ids);
+	b->ro_root = sandbox_root_readonly(b->sandbox);
+	if (!runner_image_rootfs(b) && sandbox_root_fuse(b->sandbox))
+		runner_agent(b, "[codebuild-local] not root: the host's / is writable through fuse-overlayfs "
+				"(squash_to_root: every file shows as root's; writes vanish with the build; files the "
+				"invoking user cannot read, such as /etc/shadow, cannot be changed); /tmp, /var/tmp, "
+				"/root, /home, /run, /srv, /mnt and /media are private");
+	else if (!runner_image_rootfs(b))
+		runner_warn(b, "not root: the sandbox shows the host's / read-only (no overlay of the host's / in "
+			       "an unprivileged user namespace; fuse-overlayfs would give one, but %s); /tmp, /var/tmp, "
+			       "/root, /home, /run, /srv, /mnt and /media are private; an image's root (-i IMAGE) is "
+			       "writable",
+			    ids.fuse_missing[0] ? ids.fuse_missing : "it failed");
+	if (!b->ids_full)
+		runner_warn(b, "not root and only one id mapped (%s): everything runs as root inside, run-as is "
+			       "not applied, an image's files all belong to root and the host's other owners show as "
+			       "nobody, and tools that drop privileges fail (setgroups is denied, apt's _apt sandbox "
+			       "user does not exist: apt-get needs -o APT::Sandbox::User=root); with subordinate ids "
+			       "(useradd gives 65,536) and newuidmap/newgidmap (Debian's uidmap package) the sandbox "
+			       "maps them",
+			    ids.missing);
+}
+
 /* PROVISIONING: the build's namespaces, limits from the compute type. */
 static int provision_sandbox(runner_build *b, cbl_error **err)
 {
@@ -464,9 +493,7 @@ static int provision_sandbox(runner_build *b, cbl_error **err)
 			       "machine (%s)",
 			    geteuid() == 0 ? "as root: the host's root" : "not root: the invoking user");
 	if (geteuid() != 0)
-		runner_warn(b, "not root: the sandbox shows the host's / read-only (no overlay in an "
-			       "unprivileged user namespace); /tmp, /var/tmp, /root, /home, /run, /srv, /mnt and "
-			       "/media are private");
+		rootless_notes(b);
 	return 0;
 }
 

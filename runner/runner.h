@@ -128,7 +128,7 @@ typedef struct runner_opts {
 	const char *compute_type;    /* NULL = BUILD_GENERAL1_SMALL */
 	const char *region;          /* NULL = us-east-1 */
 	const char *account_id;      /* NULL = 000000000000 */
-	const char *initiator;       /* NULL = $USER */
+	const char *initiator;       /* NULL = $USER, else the real uid's name */
 	const char *source_version;  /* CODEBUILD_SOURCE_VERSION; NULL = none */
 	const char *const *env_overrides;  /* "NAME=VALUE" (highest precedence); NULL-terminated */
 	const char *const *project_env;    /* "NAME=VALUE" project variables; NULL-terminated */

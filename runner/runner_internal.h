@@ -113,6 +113,10 @@ int runner_secret_ref_parse(const char *ref, char **id, char **json_key, char **
 /* Base environment a host-image build starts from (PATH, LANG, ... of the host). */
 void runner_env_host_base(cbl_strv *env);
 
+/* CODEBUILD_INITIATOR when the caller names none: $USER, else the real
+ * uid's name (build.c).  Caller frees. */
+char *runner_invoking_user(void);
+
 /* ---- compute types (runner/compute.c) ---- */
 typedef struct runner_compute {
 	const char *name;
@@ -290,6 +294,13 @@ struct runner_build {
 	/* the sandbox (provision.c) */
 	sandbox_handle *sandbox;
 	int out_pipe[2];         /* command output, created in PROVISIONING */
+	bool ids_full;           /* other users exist inside (root, or subordinate ids
+				  * mapped): run-as is applied */
+	bool ro_root;            /* the build's / is read-only (a normal user on the host
+				  * image): a command failing on it gets the hint, once */
+	bool rofs_seen;          /* the running command's output said "read-only file
+				  * system" (or denied a system path) */
+	bool rofs_hinted;
 };
 
 /* ---- the stages ----
@@ -354,6 +365,10 @@ void runner_record_save(runner_build *b, bool durable, cbl_error **err);
 void runner_agent(runner_build *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* "[codebuild-local] WARNING: ...": what a local run does unlike the cloud. */
 void runner_warn(runner_build *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* True when a line of a command's output reports a write refused on a
+ * read-only system directory ("Read-only file system", EROFS, a
+ * permission denied naming /usr, /etc, /var, /opt, /bin, /sbin or /lib). */
+bool runner_rofs_line(const char *line, size_t len);
 /* runner_warn, then *e is freed and set to NULL (a warning-only failure). */
 void runner_warn_drop(runner_build *b, cbl_error **e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void runner_emit(runner_build *b, runner_event *ev);

@@ -520,7 +520,7 @@ static int spawn_remover(const char *dir)
 		setpriority(PRIO_PROCESS, 0, 19);
 		/* IOPRIO_WHO_PROCESS, class IDLE */
 		syscall(SYS_ioprio_set, 1, 0, 3 << 13);
-		cbl_rm_rf(dir, NULL);
+		sandbox_ids_rm_rf(dir, NULL); /* files of the user's other ids too */
 		_exit(0);
 	}
 	int st;
@@ -545,7 +545,7 @@ void runner_discard_tree(runner_build *b, const char *path)
 			break;
 	}
 	if (!dst || spawn_remover(dst) < 0)
-		cbl_rm_rf(dst ? dst : path, NULL);
+		sandbox_ids_rm_rf(dst ? dst : path, NULL);
 	free(dst);
 	free(trash);
 }

@@ -9,10 +9,12 @@
 #include <net/if.h>
 #include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -276,6 +278,22 @@ static int run_mount_step(const sandbox_step *s)
 	}
 }
 
+
+/* the soft limit up to num, within the hard limit (never lowered) */
+static int raise_nofile(int64_t num)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return -1;
+	rlim_t want = (rlim_t)num;
+	if (rl.rlim_max != RLIM_INFINITY && want > rl.rlim_max)
+		want = rl.rlim_max;
+	if (want <= rl.rlim_cur)
+		return 0;
+	rl.rlim_cur = want;
+	return setrlimit(RLIMIT_NOFILE, &rl);
+}
+
 int sandbox_step_run(const sandbox_step *s)
 {
 	switch (s->kind) {
@@ -307,6 +325,8 @@ int sandbox_step_run(const sandbox_step *s)
 		return sandbox_caps_limit((uint64_t)s->num);
 	case SANDBOX_STEP_WHITEOUT:
 		return whiteout(s->arg, s->path, s->src);
+	case SANDBOX_STEP_NOFILE:
+		return raise_nofile(s->num);
 	default:
 		return run_mount_step(s);
 	}
@@ -314,31 +334,17 @@ int sandbox_step_run(const sandbox_step *s)
 
 /* ---------------------------------------------------------------- in the parent */
 
-static int write_id_map(pid_t pid, const char *file, int64_t outer)
-{
-	char path[64], line[64];
-	snprintf(path, sizeof(path), "/proc/%ld/%s", (long)pid, file);
-	snprintf(line, sizeof(line), "0 %lld 1\n", (long long)outer);
-	return sandbox_write_str(path, line);
-}
-
 int sandbox_plan_run_parent(sandbox_handle *s, const sandbox_plan *p, pid_t pid, cbl_error **err)
 {
 	const char *cgroup = NULL;
 	int64_t memory = 0, pids = 0;
-	char path[64];
 	for (size_t i = 0; i < p->n; i++) {
 		const sandbox_step *st = &p->v[i];
 		switch (st->kind) {
-		case SANDBOX_STEP_GID_MAP:
-			/* an unprivileged gid_map needs setgroups denied first */
-			snprintf(path, sizeof(path), "/proc/%ld/setgroups", (long)pid);
-			sandbox_write_str(path, "deny");
-			/* fall through */
 		case SANDBOX_STEP_UID_MAP:
-			if (write_id_map(pid, st->kind == SANDBOX_STEP_UID_MAP ? "uid_map" : "gid_map", st->num) < 0)
-				return cbl_error_set_errno(err, CBL_EIO, errno,
-							   "sandbox: cannot write the user namespace's id maps");
+		case SANDBOX_STEP_GID_MAP:
+			if (sandbox_idmap_write(st, pid, err) < 0)
+				return CBL_EIO;
 			break;
 		case SANDBOX_STEP_MEMORY_LIMIT:
 			cgroup = st->arg;

@@ -88,6 +88,8 @@ static const struct step_kind {
 	[SANDBOX_STEP_READONLY] = {"readonly", SANDBOX_IN_INIT, true},
 	[SANDBOX_STEP_CAPS] = {"caps", SANDBOX_IN_INIT, false},
 	[SANDBOX_STEP_WHITEOUT] = {"whiteout", SANDBOX_IN_INIT, false},
+	[SANDBOX_STEP_NOFILE] = {"nofile", SANDBOX_IN_INIT, false},
+	[SANDBOX_STEP_FUSE_ROOT] = {"fuse-root", SANDBOX_IN_INIT, true},
 };
 
 sandbox_side sandbox_step_side(sandbox_step_kind kind)
@@ -111,8 +113,11 @@ const char *sandbox_step_describe(const sandbox_step *s, char *buf, size_t len)
 	case SANDBOX_STEP_NAMESPACE:
 		snprintf(buf, len, "create the %s namespace", sandbox_ns_name((sandbox_ns)s->num));
 		break;
-	case SANDBOX_STEP_UID_MAP: snprintf(buf, len, "write the user namespace's uid map"); break;
-	case SANDBOX_STEP_GID_MAP: snprintf(buf, len, "write the user namespace's gid map"); break;
+	case SANDBOX_STEP_UID_MAP:
+	case SANDBOX_STEP_GID_MAP:
+		snprintf(buf, len, "write the user namespace's %s map%s%s", s->kind == SANDBOX_STEP_UID_MAP ? "uid" : "gid",
+			 s->path ? " with " : "", s->path ? s->path : "");
+		break;
 	case SANDBOX_STEP_MEMORY_LIMIT: snprintf(buf, len, "limit memory to %lld bytes", (long long)s->num); break;
 	case SANDBOX_STEP_PIDS_LIMIT: snprintf(buf, len, "limit processes to %lld", (long long)s->num); break;
 	case SANDBOX_STEP_PRIVATE: snprintf(buf, len, "make / private"); break;
@@ -143,6 +148,8 @@ const char *sandbox_step_describe(const sandbox_step *s, char *buf, size_t len)
 	case SANDBOX_STEP_CAPS:
 		snprintf(buf, len, "drop capabilities (keep %#llx)", (unsigned long long)s->num);
 		break;
+	case SANDBOX_STEP_NOFILE: snprintf(buf, len, "raise the open files limit to %lld", (long long)s->num); break;
+	case SANDBOX_STEP_FUSE_ROOT: snprintf(buf, len, "mount the root with %s", s->src ? s->src : "fuse-overlayfs"); break;
 	default: snprintf(buf, len, "step of kind %d", (int)s->kind); break;
 	}
 	return buf;
@@ -189,19 +196,27 @@ static int check_opts(const sandbox_opts *o, cbl_error **err)
 	return 0;
 }
 
-static void plan_clone(sandbox_plan *p, const sandbox_opts *o, uid_t uid, gid_t gid)
+static void plan_clone(sandbox_plan *p, const sandbox_opts *o, const sandbox_ids *ids)
 {
-	bool userns = uid != 0;
+	bool userns = ids->uid != 0;
 	for (int ns = 0; ns < SANDBOX_NS_COUNT; ns++) {
 		int when = ns_kinds[ns].when;
 		if (when == NS_ALWAYS || (when == NS_UNPRIVILEGED && userns) ||
 		    (when == NS_OWN_NETWORK && o->network != SANDBOX_NET_HOST))
 			sandbox_plan_add(p, SANDBOX_STEP_NAMESPACE, NULL, NULL, ns);
 	}
-	if (userns) {
+	if (userns && sandbox_ids_full(ids)) {
+		/* root inside is the caller outside, ids 1..N its subordinate
+		 * ids: written by the setuid helpers (idmap.c) */
+		char range[64];
+		snprintf(range, sizeof(range), "1 %lu %lu", (unsigned long)ids->subuid, (unsigned long)ids->nsubuid);
+		sandbox_plan_add(p, SANDBOX_STEP_UID_MAP, range, ids->newuidmap, ids->uid);
+		snprintf(range, sizeof(range), "1 %lu %lu", (unsigned long)ids->subgid, (unsigned long)ids->nsubgid);
+		sandbox_plan_add(p, SANDBOX_STEP_GID_MAP, range, ids->newgidmap, ids->gid);
+	} else if (userns) {
 		/* root inside is the caller outside, and nobody else exists */
-		sandbox_plan_add(p, SANDBOX_STEP_UID_MAP, NULL, NULL, uid);
-		sandbox_plan_add(p, SANDBOX_STEP_GID_MAP, NULL, NULL, gid);
+		sandbox_plan_add(p, SANDBOX_STEP_UID_MAP, NULL, NULL, ids->uid);
+		sandbox_plan_add(p, SANDBOX_STEP_GID_MAP, NULL, NULL, ids->gid);
 	}
 	if (o->memory_bytes)
 		sandbox_plan_add(p, SANDBOX_STEP_MEMORY_LIMIT, o->cgroup_name, NULL, o->memory_bytes);
@@ -218,11 +233,21 @@ static const char *hostname_of(const sandbox_opts *o)
 }
 
 /* The root's (or the image's) / is the read-only lower layer: every write
- * lands in the private tmpfs and vanishes with the namespace. */
+ * lands in the private tmpfs and vanishes with the namespace.  In a user
+ * namespace (an image's root only: the host's / has mounts under it, which
+ * overlayfs refuses to take there), overlayfs keeps its own attributes
+ * (opaque directories, redirects) in user.overlay.* xattrs instead of the
+ * trusted.* ones only the host's root may set: without userxattr, removing
+ * a directory of the image fails with EIO. */
 static void plan_root_overlay(sandbox_plan *p, const sandbox_opts *o, const char *root, const char *upper,
-			      const char *work)
+			      const char *work, bool userns)
 {
 	char *opts = sandbox_overlay_opts(o->rootfs ? o->rootfs : "/", upper, work);
+	if (userns) {
+		char *u = cbl_xasprintf("%s,userxattr", opts);
+		free(opts);
+		opts = u;
+	}
 	sandbox_plan_add(p, SANDBOX_STEP_OVERLAY, opts, root, 0);
 	free(opts);
 	if (o->rootfs && o->network != SANDBOX_NET_NAT) {
@@ -237,6 +262,26 @@ static void plan_root_overlay(sandbox_plan *p, const sandbox_opts *o, const char
 		}
 	}
 	/* the hostname resolves, as in a container */
+	char *line = cbl_xasprintf("127.0.1.1\t%s\n", hostname_of(o));
+	sandbox_plan_add_in(p, root, SANDBOX_STEP_HOSTS, line, "/etc/hosts", 0);
+	free(line);
+}
+
+/* Unprivileged, the host's / through fuse-overlayfs where the caller can
+ * use it (sandbox/fuse.c): writable like root's overlay, every file shown
+ * as root's (squash_to_root), the host's submounts seen through it. */
+static void plan_root_fuse(sandbox_plan *p, const sandbox_opts *o, const sandbox_ids *ids, const char *root,
+			   const char *upper, const char *work)
+{
+	cbl_buf opts = CBL_BUF_INIT;
+	cbl_buf_puts(&opts, "lowerdir=/,upperdir=");
+	sandbox_put_escaped(&opts, upper);
+	cbl_buf_puts(&opts, ",workdir=");
+	sandbox_put_escaped(&opts, work);
+	cbl_buf_puts(&opts, ",squash_to_root");
+	sandbox_plan_add(p, SANDBOX_STEP_FUSE_ROOT, opts.ptr, root, 0);
+	p->v[p->n - 1].src = cbl_xstrdup(ids->fuse_overlayfs);
+	cbl_buf_release(&opts);
 	char *line = cbl_xasprintf("127.0.1.1\t%s\n", hostname_of(o));
 	sandbox_plan_add_in(p, root, SANDBOX_STEP_HOSTS, line, "/etc/hosts", 0);
 	free(line);
@@ -312,9 +357,9 @@ static void plan_root_userns(sandbox_plan *p, const sandbox_opts *o, const char 
 }
 
 /* /proc, a minimal /dev, private /tmp (and /root, /var/tmp in an image's
- * root unprivileged, where the rest of / is read-only; the host's view has
- * its own private directories) */
-static void plan_system(sandbox_plan *p, const sandbox_opts *o, const char *root, bool userns)
+ * root when it is read-only, o->ro_root; the host's view has its own
+ * private directories) */
+static void plan_system(sandbox_plan *p, const sandbox_opts *o, const char *root, bool ro_root)
 {
 	sandbox_plan_add_in(p, root, SANDBOX_STEP_MKDIR, NULL, "/proc", 0);
 	sandbox_plan_add_in(p, root, SANDBOX_STEP_PROC, NULL, "/proc", 0);
@@ -337,7 +382,7 @@ static void plan_system(sandbox_plan *p, const sandbox_opts *o, const char *root
 	sandbox_plan_add_in(p, root, SANDBOX_STEP_SYMLINK, "/proc/self/fd/2", "/dev/stderr", 0);
 	sandbox_plan_add_in(p, root, SANDBOX_STEP_MKDIR, NULL, "/tmp", 0);
 	sandbox_plan_add_in(p, root, SANDBOX_STEP_TMPFS, NULL, "/tmp", 01777);
-	if (userns && o->rootfs) {
+	if (ro_root && o->rootfs) {
 		sandbox_plan_add_in(p, root, SANDBOX_STEP_TMPFS, NULL, "/root", 0700);
 		char *vt = cbl_path_join(o->rootfs, "var/tmp");
 		if (access(vt, F_OK) == 0)
@@ -532,6 +577,10 @@ static void plan_finish(sandbox_plan *p, const sandbox_opts *o, const char *root
 	}
 	if (o->network != SANDBOX_NET_HOST)
 		sandbox_plan_add(p, SANDBOX_STEP_LOOPBACK, NULL, NULL, 0);
+	/* the same open files limit as root or not (sandbox_nofile_target) */
+	int64_t nofile = sandbox_nofile_target();
+	if (nofile > 0)
+		sandbox_plan_add(p, SANDBOX_STEP_NOFILE, NULL, NULL, nofile);
 	sandbox_plan_add(p, SANDBOX_STEP_PIVOT, NULL, root, 0);
 	sandbox_plan_add(p, SANDBOX_STEP_CHDIR, NULL, o->cwd ? o->cwd : "/", 0);
 	if (o->cpus > 0)
@@ -545,28 +594,49 @@ static void plan_finish(sandbox_plan *p, const sandbox_opts *o, const char *root
 
 int sandbox_plan_build(sandbox_plan *p, const sandbox_opts *o, uid_t uid, gid_t gid, cbl_error **err)
 {
-	bool userns = uid != 0;
+	sandbox_ids ids;
+	memset(&ids, 0, sizeof(ids));
+	ids.uid = uid;
+	ids.gid = gid;
+	snprintf(ids.missing, sizeof(ids.missing), "only the caller is mapped");
+	return sandbox_plan_build_ids(p, o, &ids, err);
+}
+
+int sandbox_plan_build_ids(sandbox_plan *p, const sandbox_opts *o, const sandbox_ids *ids, cbl_error **err)
+{
+	bool userns = ids->uid != 0;
 	int rc = check_opts(o, err);
 	if (rc)
 		return rc;
 	char *upper = cbl_path_join(o->scratch, "upper");
 	char *work = cbl_path_join(o->scratch, "work");
 	char *root = cbl_path_join(o->scratch, "root");
-	plan_clone(p, o, uid, gid);
+	/* unprivileged, an image's root is an overlay like root's (its files
+	 * belong to the caller and its subordinate ids); the host's / is
+	 * fuse-overlayfs where the caller may use it, else bound read-only,
+	 * piece by piece */
+	bool fuse = !o->rootfs && ids->fuse_overlayfs[0] && (userns || o->fuse_root);
+	bool ro_root = userns && !fuse && (!o->rootfs || o->ro_root);
+	plan_clone(p, o, ids);
 	sandbox_plan_add(p, SANDBOX_STEP_PRIVATE, NULL, NULL, 0);
 	sandbox_plan_add(p, SANDBOX_STEP_TMPFS, NULL, o->scratch, 0755);
 	sandbox_plan_add(p, SANDBOX_STEP_MKDIR, NULL, upper, 0);
 	sandbox_plan_add(p, SANDBOX_STEP_MKDIR, NULL, work, 0);
 	sandbox_plan_add(p, SANDBOX_STEP_MKDIR, NULL, root, 0);
-	if (userns)
+	if (fuse)
+		plan_root_fuse(p, o, ids, root, upper, work);
+	else if (ro_root)
 		plan_root_userns(p, o, root);
 	else
-		plan_root_overlay(p, o, root, upper, work);
-	if (!o->rootfs && !userns)
+		plan_root_overlay(p, o, root, upper, work, userns);
+	if (!o->rootfs && !userns && !fuse)
 		sandbox_plan_submounts(p, o, root);
-	plan_system(p, o, root, userns);
+	plan_system(p, o, root, ro_root);
+	/* the secret files covered, not replaced, where the root cannot
+	 * replace them: read-only, or fuse-overlayfs, which runs as the user
+	 * and cannot open them (/etc/shadow is not the user's to read) */
 	if (!o->rootfs)
-		sandbox_plan_host_private(p, o, root, userns);
+		sandbox_plan_host_private(p, o, root, ro_root || (fuse && userns));
 	plan_mounts(p, o, root, userns);
 	if (!o->privileged)
 		plan_masks(p, root);

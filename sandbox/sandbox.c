@@ -152,9 +152,11 @@ static __attribute__((noreturn)) void exec_init(init_exec *x, int sock, int out_
 }
 
 /* Lets the init go on (the go byte, the limits it applies itself, the
- * plan), and reads its report of the setup: the optional overlays that
- * failed, then ready or the step that failed. */
-static int release_init(sandbox_handle *s, const sandbox_opts *o, const char *plan, size_t plan_len,
+ * plan), does the steps it hands back (the root's fuse-overlayfs), and
+ * reads its report of the setup: the optional overlays that failed, then
+ * ready or the step that failed. */
+static int release_init(sandbox_handle *s, const sandbox_opts *o, const sandbox_plan *p, const char *plan,
+			size_t plan_len,
 			cbl_error **err)
 {
 	cbl_buf msg = CBL_BUF_INIT;
@@ -179,15 +181,31 @@ static int release_init(sandbox_handle *s, const sandbox_opts *o, const char *pl
 		if (sandbox_read_full(s->sock, &r, sizeof(r)) < 0)
 			return cbl_error_set(err, CBL_EIO, "sandbox: the init process died during setup");
 		r.msg[sizeof(r.msg) - 1] = '\0';
-		if (r.kind != SANDBOX_REC_MOUNT_ERR)
+		if (r.kind == SANDBOX_REC_MOUNT_ERR) {
+			if (r.status < 0 || (size_t)r.status >= s->n_mounts)
+				return cbl_error_set(err, CBL_EIO, "sandbox: unexpected record from init");
+			const sandbox_mount *m = &o->mounts[r.status];
+			free(s->mount_errs[r.status]);
+			s->mount_errs[r.status] = cbl_xasprintf("mount an overlay of %s on %s: %s", m->source,
+							       m->target, strerror(r.err));
+			continue;
+		}
+		if (r.kind != SANDBOX_REC_PARENT_STEP)
 			break;
-		if (r.status < 0 || (size_t)r.status >= s->n_mounts)
-			return cbl_error_set(err, CBL_EIO, "sandbox: unexpected record from init");
-		const sandbox_mount *m = &o->mounts[r.status];
-		free(s->mount_errs[r.status]);
-		s->mount_errs[r.status] = cbl_xasprintf("mount an overlay of %s on %s: %s", m->source, m->target,
-						       strerror(r.err));
+		const sandbox_step *st = r.status >= 0 && (size_t)r.status < p->n ? &p->v[r.status] : NULL;
+		int rc = st && st->kind == SANDBOX_STEP_FUSE_ROOT
+				 ? sandbox_fuse_start(s, st, s->init, err)
+				 : cbl_error_set(err, CBL_EIO, "sandbox: the init asked for step %d", (int)r.status);
+		/* the init goes on, or exits at the 'x' */
+		if (cbl_write_all(s->sock, rc ? "x" : "c", 1) < 0 && !rc)
+			rc = cbl_error_set_errno(err, CBL_EIO, errno, "sandbox: the init is gone");
+		if (rc) {
+			s->failed_step = r.status;
+			return rc;
+		}
 	}
+	if (r.kind == SANDBOX_REC_SETUP_ERR)
+		s->failed_step = r.status;
 	if (r.kind == SANDBOX_REC_SETUP_ERR && r.status == -1 && r.err)
 		return cbl_error_set_errno(err, CBL_EIO, r.err, "sandbox: %s", r.msg);
 	if (r.kind == SANDBOX_REC_SETUP_ERR)
@@ -197,7 +215,11 @@ static int release_init(sandbox_handle *s, const sandbox_opts *o, const char *pl
 	return 0;
 }
 
-int sandbox_start(sandbox_handle **out, const sandbox_opts *o, cbl_error **err)
+/* One try: plan, clone, the parent's steps, the init's setup.
+ * *root_refused: the init failed to mount the overlay of the root (for
+ * sandbox_start's fallback). */
+static int start(sandbox_handle **out, const sandbox_opts *o, const sandbox_ids *ids, bool *root_refused,
+		 cbl_error **err)
 {
 	sandbox_handle *s = cbl_xcalloc(1, sizeof(*s));
 	sandbox_plan p = SANDBOX_PLAN_INIT;
@@ -205,17 +227,29 @@ int sandbox_start(sandbox_handle **out, const sandbox_opts *o, cbl_error **err)
 	char *plan = NULL;
 	size_t plan_len = 0;
 	int sv[2] = {-1, -1};
-	uid_t uid = geteuid();
-	s->userns = uid != 0;
+	s->userns = ids->uid != 0;
+	s->ids_full = sandbox_ids_full(ids);
 	s->n_mounts = o->n_mounts;
 	s->mount_errs = cbl_xcalloc(o->n_mounts ? o->n_mounts : 1, sizeof(char *));
 	s->init = -1;
 	s->sock = -1;
 	s->nat_pid = -1;
 	s->nat_pidfd = s->nat_ready = s->nat_exit = s->nat_log = -1;
-	int rc = sandbox_plan_build(&p, o, uid, getegid(), err);
+	s->failed_step = -1;
+	s->fuse_pid = -1;
+	s->fuse_pidfd = -1;
+	s->fuse_log = -1;
+	int rc = sandbox_plan_build_ids(&p, o, ids, err);
 	if (rc)
 		goto fail;
+	/* read-only unless overlaid (an overlay or fuse-overlayfs at the root) */
+	char *newroot = cbl_path_join(o->scratch, "root");
+	s->root_ro = s->userns;
+	for (size_t i = 0; i < p.n; i++)
+		if ((p.v[i].kind == SANDBOX_STEP_OVERLAY || p.v[i].kind == SANDBOX_STEP_FUSE_ROOT) && p.v[i].path &&
+		    !strcmp(p.v[i].path, newroot))
+			s->root_ro = false;
+	free(newroot);
 	plan = sandbox_plan_encode(&p, &plan_len);
 	if (plan_len > SANDBOX_PLAN_MAX) {
 		rc = cbl_error_set(err, CBL_EINVAL, "sandbox: the plan is too large (%zu bytes)", plan_len);
@@ -243,9 +277,15 @@ int sandbox_start(sandbox_handle **out, const sandbox_opts *o, cbl_error **err)
 	rc = sandbox_plan_run_parent(s, &p, pid, err);
 	if (rc)
 		goto fail;
-	rc = release_init(s, o, plan, plan_len, err);
-	if (rc)
+	rc = release_init(s, o, &p, plan, plan_len, err);
+	if (rc) {
+		char *root = cbl_path_join(o->scratch, "root");
+		const sandbox_step *f = s->failed_step >= 0 && (size_t)s->failed_step < p.n ? &p.v[s->failed_step] : NULL;
+		*root_refused = f && (f->kind == SANDBOX_STEP_FUSE_ROOT ||
+				      (f->kind == SANDBOX_STEP_OVERLAY && f->path && !strcmp(f->path, root)));
+		free(root);
 		goto fail;
+	}
 	/* the NAT helper started with the parent's steps, while the init set
 	 * up its mounts: usually ready by now (3-4 ms) */
 	rc = sandbox_nat_wait(s, 10000, err);
@@ -265,6 +305,40 @@ fail:
 	free(plan);
 	sandbox_plan_release(&p);
 	sandbox_free(s);
+	return rc;
+}
+
+int sandbox_start(sandbox_handle **out, const sandbox_opts *o, cbl_error **err)
+{
+	sandbox_ids ids;
+	sandbox_ids_probe(&ids);
+	bool refused = false;
+	cbl_error *first = NULL;
+	int rc = start(out, o, &ids, &refused, &first);
+	if (rc && refused && !o->ro_root && (ids.uid != 0 || o->fuse_root)) {
+		/* overlayfs will not take this image's root in a user namespace
+		 * (a kernel before 5.11, a filesystem it refuses there), or
+		 * fuse-overlayfs failed: the root read-only (as root, the
+		 * kernel's overlay) */
+		sandbox_opts ro = *o;
+		if (o->rootfs)
+			ro.ro_root = true;
+		ro.fuse_root = false;
+		ids.fuse_overlayfs[0] = '\0';
+		rc = start(out, &ro, &ids, &refused, err);
+		if (rc == 0 && ids.uid != 0)
+			cbl_strv_pushf(&(*out)->warnings, "the %s root is read-only (%s): only /tmp, /var/tmp, /root "
+							   "and the mounts are writable",
+				       o->rootfs ? "image's" : "host's", first->msg);
+		else if (rc == 0)
+			cbl_strv_pushf(&(*out)->warnings, "the root is the kernel's overlay (%s)", first->msg);
+		cbl_error_free(first);
+		return rc;
+	}
+	if (rc && err && !*err)
+		*err = first;
+	else
+		cbl_error_free(first);
 	return rc;
 }
 
@@ -319,9 +393,11 @@ pid_t sandbox_pid(const sandbox_handle *s) { return s->init; }
 
 bool sandbox_owns(const sandbox_handle *s, pid_t pid)
 {
-	return pid > 0 && (pid == s->init || pid == s->nat_pid);
+	return pid > 0 && (pid == s->init || pid == s->nat_pid || pid == s->fuse_pid);
 }
 bool sandbox_can_overlay(void) { return geteuid() == 0; }
+bool sandbox_root_readonly(const sandbox_handle *s) { return s->root_ro; }
+bool sandbox_root_fuse(const sandbox_handle *s) { return s->fuse_pid > 0; }
 
 int sandbox_wait(sandbox_handle *s, int *wstatus, cbl_error **err)
 {
@@ -447,6 +523,63 @@ int sandbox_mount_overlay(sandbox_handle *s, const char *lower, const char *uppe
 			     n > 0 ? msg : "the helper process failed");
 }
 
+/* path opened by a child that joined the sandbox's user and mount
+ * namespaces, its descriptor passed back (SCM_RIGHTS); -1 with errno. */
+static int open_dir_inside(const sandbox_handle *s, const char *path)
+{
+	char ns[64], user_ns[64];
+	snprintf(ns, sizeof(ns), "/proc/%ld/ns/mnt", (long)s->init);
+	snprintf(user_ns, sizeof(user_ns), "/proc/%ld/ns/user", (long)s->init);
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		int usfd = open(user_ns, O_RDONLY | O_CLOEXEC), nsfd = open(ns, O_RDONLY | O_CLOEXEC);
+		int e = EIO, fd = -1;
+		if (usfd >= 0 && nsfd >= 0 && setns(usfd, CLONE_NEWUSER) == 0 && setns(nsfd, CLONE_NEWNS) == 0)
+			fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			e = errno ? errno : EIO;
+		char buf[CMSG_SPACE(sizeof(int))];
+		memset(buf, 0, sizeof(buf));
+		struct iovec iov = {.iov_base = &e, .iov_len = sizeof(e)};
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+		if (fd >= 0) {
+			e = 0;
+			mh.msg_control = buf;
+			mh.msg_controllen = sizeof(buf);
+			struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+			c->cmsg_level = SOL_SOCKET;
+			c->cmsg_type = SCM_RIGHTS;
+			c->cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(c), &fd, sizeof(int));
+		}
+		_exit(sendmsg(sv[1], &mh, 0) < 0 ? 1 : 0);
+	}
+	close(sv[1]);
+	int e = EIO, fd = -1;
+	char buf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = {.iov_base = &e, .iov_len = sizeof(e)};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = buf, .msg_controllen = sizeof(buf)};
+	if (recvmsg(sv[0], &mh, MSG_CMSG_CLOEXEC) > 0) {
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+			memcpy(&fd, CMSG_DATA(c), sizeof(int));
+	}
+	close(sv[0]);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	if (fd < 0)
+		errno = e ? e : EIO;
+	return fd;
+}
+
 /* The sandbox's root as its init sees it, then path beneath it without
  * following a symlink (openat2: a component the commands replaced by a
  * link cannot lead out).  The descriptor holds the mount it is on (a path
@@ -472,6 +605,12 @@ int sandbox_open_dir(sandbox_handle *s, const char *path, int *out, cbl_error **
 		fd = openat(rfd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	int e = errno;
 	close(rfd);
+	if (fd < 0 && e == EACCES && s->userns) {
+		/* a root of fuse-overlayfs lets in only its user namespace's
+		 * processes: a child joins it to open the directory */
+		fd = open_dir_inside(s, path);
+		e = fd < 0 ? errno : 0;
+	}
 	if (fd < 0)
 		return cbl_error_set_errno(err, CBL_EIO, e, "sandbox: cannot open %s inside", path);
 	*out = fd;
@@ -495,6 +634,8 @@ void sandbox_free(sandbox_handle *s)
 			;
 	}
 	sandbox_nat_stop(s);
+	/* after the init: the mount namespace it serves is gone with it */
+	sandbox_fuse_stop(s);
 	if (s->sock >= 0)
 		close(s->sock);
 	sandbox_cgroups_remove(s);

@@ -3,14 +3,19 @@
  * bubblewrap's model, plan then execute: sandbox_start() turns the options
  * into a typed list of setup steps (sandbox_internal.h), clones an init
  * process into new mount, PID, IPC, UTS and network namespaces (plus a user
- * namespace when not root; no network namespace with SANDBOX_NET_HOST), and
- * the init replays the steps:
+ * namespace when not root, mapping the caller's subordinate ids when it has
+ * them: sandbox_ids; no network namespace with SANDBOX_NET_HOST), and the
+ * init replays the steps:
  *   - the root filesystem: `rootfs` (NULL = the host's /) as the read-only
  *     lower layer of an overlay whose upper layer is a private tmpfs on
  *     `scratch`, so a command may write anywhere and nothing reaches the
- *     host.  Unprivileged (no overlay of / in a user namespace): a tmpfs root
- *     holding rootfs's top-level directories bound read-only (recursively,
- *     with the mounts under them);
+ *     host.  Unprivileged, an image's root is such an overlay too
+ *     (overlayfs's userxattr; its files belong to the caller and its
+ *     subordinate ids, sandbox_ids); the host's / is fuse-overlayfs where the
+ *     caller may open /dev/fuse (sandbox/fuse.c), else (overlayfs refuses /
+ *     in a user namespace) a tmpfs root holding its top-level directories
+ *     bound read-only (recursively, with the mounts under them), as is an
+ *     image's root that overlayfs refuses (ro_root, with a warning);
  *   - the host's view (rootfs NULL) shows nothing private to the host: /root,
  *     /home, /run, /var/run, /tmp, /var/tmp, /srv, /mnt and /media are empty
  *     tmpfs, /etc/shadow, /etc/gshadow, /etc/sudoers*, the ssh host keys and
@@ -151,6 +156,13 @@ typedef struct sandbox_opts {
 	const char *cgroup_name;   /* unique name for the cgroups; required with a limit */
 	bool privileged;           /* all capabilities, no seccomp filter, no masks (docker's
 				    * --privileged); the init stays out of reach */
+	bool fuse_root;            /* as root too, the host's / as fuse-overlayfs (as it is
+				    * unprivileged where fuse-overlayfs is usable): tests and
+				    * bench/fuse-overlay.sh */
+	bool ro_root;              /* unprivileged with rootfs: its top-level directories bound
+				    * read-only on a tmpfs root instead of an overlay (what
+				    * sandbox_start falls back to, with a warning, when
+				    * overlayfs refuses rootfs in a user namespace) */
 } sandbox_opts;
 
 #define SANDBOX_OPTS_INIT {0}
@@ -189,6 +201,13 @@ void sandbox_kill_all(sandbox_handle *s);
 
 /* True when the memory limit was hit (an OOM kill happened). */
 bool sandbox_oom(sandbox_handle *s);
+
+/* True when the build's / is read-only: unprivileged with the host's /
+ * and no usable fuse-overlayfs, or an image whose overlay was refused. */
+bool sandbox_root_readonly(const sandbox_handle *s);
+
+/* True when the build's / is the host's through fuse-overlayfs. */
+bool sandbox_root_fuse(const sandbox_handle *s);
 
 /* PID (in the caller's namespace) of the init: /proc/PID/root is the
  * sandbox's view of its files. */
@@ -237,6 +256,59 @@ int sandbox_mount_overlay(sandbox_handle *s, const char *lower, const char *uppe
 /* Ends the sandbox: kills everything, reaps the init and the NAT helper,
  * removes the cgroups.  NULL is fine. */
 void sandbox_free(sandbox_handle *s);
+
+/* ---- ids as a normal user (sandbox/idmap.c)
+ * Root inside an unprivileged user namespace is the caller outside.  With
+ * subordinate ids (/etc/subuid and /etc/subgid name the caller, as useradd
+ * gives every new user 65,536 of each) and the setuid helpers
+ * newuidmap/newgidmap (Debian's uidmap package), the namespace also maps
+ * ids 1..N onto that range: other users exist inside (run-as switches to a
+ * real uid, files keep distinct owners, setgroups works, so does a tool that
+ * drops privileges, like apt's _apt sandbox).  Without them only the caller
+ * is mapped: everything inside runs as root, files of other owners show as
+ * nobody, and setgroups is denied. */
+typedef struct sandbox_ids {
+	uid_t uid;              /* the caller's effective ids, 0 inside */
+	gid_t gid;
+	uint32_t subuid, nsubuid; /* its first subordinate uid and how many (0: none) */
+	uint32_t subgid, nsubgid;
+	char newuidmap[64];     /* the helpers' paths, "" when not installed */
+	char newgidmap[64];
+	char missing[256];      /* "" when the whole range is mapped; else what is
+				 * missing, in words for a log line */
+	char fuse_overlayfs[64]; /* fuse-overlayfs when the caller can use it (installed,
+				  * and /dev/fuse opens read-write): the host's / is then
+				  * a writable root unprivileged (sandbox/fuse.c); "" if not */
+	char fuse_missing[160];  /* why not, in words for a log line; "" when usable */
+} sandbox_ids;
+
+/* Reads the caller's subordinate ids and looks for the helpers and
+ * fuse-overlayfs (a few small reads and an open of /dev/fuse; nothing runs).
+ * As root, no id is missing (no user namespace is needed). */
+void sandbox_ids_probe(sandbox_ids *out);
+
+/* True when a sandbox started now maps more than the caller: run as root,
+ * or with subordinate ids and the helpers. */
+bool sandbox_ids_full(const sandbox_ids *ids);
+
+/* Runs fn(payload) in a child process that is root of a new user
+ * namespace with ids' whole range mapped (sandbox_ids_full must hold), so
+ * it can create files of any owner of the range and remove them (an image
+ * root unpacked with its owners belongs to them).  The child is a fork of
+ * the caller: what fn changes in memory stays in the child, so its results
+ * go back through payload in MAP_SHARED memory, and its return value
+ * (0..125) becomes *status.  CBL_EIO (nothing run) when the namespace
+ * cannot be made or mapped; when the child dies of a signal too. */
+int sandbox_ids_run(const sandbox_ids *ids, int (*fn)(void *payload), void *payload, int *status,
+		    cbl_error **err);
+
+/* rm -rf of a tree a sandbox of the caller could write to (a bound
+ * directory, the build's scratch): what the caller cannot remove itself, a
+ * directory of another owner of its range (a build's `chown nobody d; chmod
+ * 700 d`), is removed as root of a namespace with the range mapped.  Never
+ * follows symlinks; a missing path is fine.  Forks (sandbox_ids_run) only
+ * when the plain removal fails. */
+int sandbox_ids_rm_rf(const char *path, cbl_error **err);
 
 /* How sandbox_start would enforce the limits on this machine, for the
  * caller to say before it starts (a fallback at start is then a

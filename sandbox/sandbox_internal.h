@@ -14,6 +14,7 @@
 #define SANDBOX_SANDBOX_INTERNAL_H
 
 #include "sandbox/sandbox.h"
+#include "util/buf.h"
 #include "util/strv.h"
 
 /* ---- namespaces: a table in plan.c */
@@ -42,8 +43,14 @@ typedef enum sandbox_side {
  * as the parent sees them (under the new root), after it as inside. */
 typedef enum sandbox_step_kind {
 	SANDBOX_STEP_NAMESPACE,    /* num = sandbox_ns */
-	SANDBOX_STEP_UID_MAP,      /* num = the outer uid that is 0 inside (one id) */
-	SANDBOX_STEP_GID_MAP,      /* num = the outer gid that is 0 inside; setgroups denied */
+	SANDBOX_STEP_UID_MAP,      /* num = the outer uid that is 0 inside; arg = NULL: that one
+				    * id, written by the parent; or the caller's subordinate
+				    * ids "1 START COUNT" (inside, outside, count), then path
+				    * = the setuid helper that writes the map (newuidmap),
+				    * run as `path PID 0 num 1 ... arg's fields` (idmap.c) */
+	SANDBOX_STEP_GID_MAP,      /* the same for gids (newgidmap); with one id setgroups is
+				    * denied first (the kernel's rule), with the range it is
+				    * allowed */
 	SANDBOX_STEP_MEMORY_LIMIT, /* arg = cgroup name, num = bytes (RLIMIT_AS without cgroup) */
 	SANDBOX_STEP_PIDS_LIMIT,   /* arg = cgroup name, num = processes (RLIMIT_NPROC without) */
 	SANDBOX_STEP_PRIVATE,      /* make / recursively private */
@@ -90,6 +97,11 @@ typedef enum sandbox_step_kind {
 				    * a path relative to both: a whiteout for it in the upper
 				    * layer (its parents made with the lower's modes), before
 				    * the overlay is mounted (exec.c) */
+	SANDBOX_STEP_NOFILE,       /* num = the soft open files limit the commands start with
+				    * (sandbox_nofile_target(); the hard limit is kept) */
+	SANDBOX_STEP_FUSE_ROOT,    /* src = fuse-overlayfs, arg = its options, path = the new
+				    * root (made): the init asks the parent, which mounts it
+				    * in the init's namespaces and starts the daemon (fuse.c) */
 	SANDBOX_STEP_KIND_COUNT
 } sandbox_step_kind;
 
@@ -114,6 +126,11 @@ typedef struct sandbox_plan {
  * SANDBOX_PLAN_INIT; release it with sandbox_plan_release, on failure too.
  * Invalid options: CBL_EINVAL. */
 int sandbox_plan_build(sandbox_plan *out, const sandbox_opts *opts, uid_t uid, gid_t gid, cbl_error **err);
+/* The same for the ids of sandbox_ids_probe (uid not 0: a user namespace,
+ * whose maps take the caller's subordinate ids when sandbox_ids_full);
+ * sandbox_plan_build maps the caller alone. */
+int sandbox_plan_build_ids(sandbox_plan *out, const sandbox_opts *opts, const sandbox_ids *ids,
+			   cbl_error **err);
 void sandbox_plan_release(sandbox_plan *p);
 
 /* Appends a step (arg and path copied; NULL = none); _in: path is rel (absolute,
@@ -209,12 +226,30 @@ const sandbox_syscall_rule *sandbox_seccomp_rules(size_t *n);
 /* Loads the filter into the calling thread: 0, or -1 with errno. */
 int sandbox_seccomp_load(void);
 
+/* The build's open files limit, the same rule as root or not: the soft
+ * limit raised to the caller's hard limit (what a normal user's login
+ * session gets is 1024 soft under a higher hard limit; root's is often
+ * both at once), at most 1048576 (docker's nofile for a container) and
+ * fs.nr_open.  0 when it cannot be read. */
+int64_t sandbox_nofile_target(void);
+
 /* ---- executing (exec.c) */
 /* Runs one IN_INIT step in the calling process: 0, or -1 with errno. */
 int sandbox_step_run(const sandbox_step *s);
 /* Runs the IN_PARENT steps for the init pid: the id maps, then the cgroup
  * limits (what cgroups cannot take sets s->rlim_fallback and a warning). */
 int sandbox_plan_run_parent(sandbox_handle *s, const sandbox_plan *p, pid_t pid, cbl_error **err);
+
+/* ---- id maps (idmap.c) */
+/* Writes pid's uid_map or gid_map for a UID_MAP / GID_MAP step: itself for
+ * one id, else through the step's setuid helper, run with an empty
+ * environment, nothing open but /dev/null and a pipe for its complaint,
+ * and at most SANDBOX_IDMAP_TIMEOUT_MS to do it (then killed). */
+enum { SANDBOX_IDMAP_TIMEOUT_MS = 5000 };
+int sandbox_idmap_write(const sandbox_step *st, pid_t pid, cbl_error **err);
+/* The lines of /etc/subuid-format text for a user (name or uid, as the file
+ * may name either): the first range's start and count, 0 and 0 when none. */
+void sandbox_subids_parse(const char *text, const char *name, unsigned long id, uint32_t *start, uint32_t *count);
 
 /* ---- the init (init.c)
  * A fresh exec, started by sandbox_start's clone: of the embedded init
@@ -238,7 +273,10 @@ enum { SANDBOX_PLAN_MAX = 64 << 20 };
 /* MOUNT_ERR: an optional overlay failed during setup (status = the caller's
  * mount index, err = errno, msg = what failed); READY or SETUP_ERR follows */
 enum { SANDBOX_REC_READY = 1, SANDBOX_REC_SETUP_ERR, SANDBOX_REC_STARTED, SANDBOX_REC_EXITED,
-       SANDBOX_REC_SPAWN_ERR, SANDBOX_REC_MOUNT_ERR };
+       SANDBOX_REC_SPAWN_ERR, SANDBOX_REC_MOUNT_ERR,
+       SANDBOX_REC_PARENT_STEP, /* during setup: status = the index of a step the parent does
+				 * (FUSE_ROOT); the parent answers one byte, 'c' to go on */
+};
 
 typedef struct sandbox_rec {
 	int32_t kind;
@@ -274,6 +312,16 @@ void sandbox_nat_stop(sandbox_handle *s);
 /* Runs a SANDBOX_STEP_RESOLV step: 0, or -1 with errno. */
 int sandbox_resolv_put(const char *src, const char *root);
 
+/* ---- the host's / writable unprivileged (fuse.c) */
+enum { SANDBOX_FUSE_TIMEOUT_MS = 10000 };
+/* Fills ids->fuse_overlayfs (or ids->fuse_missing). */
+void sandbox_fuse_probe(sandbox_ids *ids);
+/* Runs a FUSE_ROOT step for the init pid: the daemon started, the mount
+ * there.  CBL_EIO with what the daemon said otherwise. */
+int sandbox_fuse_start(sandbox_handle *s, const sandbox_step *st, pid_t init, cbl_error **err);
+/* Kills and reaps the daemon.  Idempotent. */
+void sandbox_fuse_stop(sandbox_handle *s);
+
 /* ---- cgroups (cgroup.c) */
 void sandbox_cgroups_apply(sandbox_handle *s, pid_t pid, const char *name, int64_t memory_bytes,
 			   int64_t pids_max);
@@ -290,11 +338,20 @@ struct sandbox_handle {
 	bool userns;           /* an unprivileged user namespace */
 	char **mount_errs;     /* per caller's mount: why an optional overlay is not there */
 	size_t n_mounts;
+	bool ids_full;         /* ... mapping the caller's subordinate ids too */
+	long failed_step;      /* the plan's step the init failed on, or -1 */
+	pid_t fuse_pid;        /* the root's fuse-overlayfs (fuse.c), or -1 */
+	int fuse_pidfd;        /* a pidfd of it, or -1 */
+	int fuse_log;          /* its stderr (read end, never read once it runs), or -1 */
+	bool root_ro;          /* the build's / is read-only */
 	pid_t nat_pid;         /* the NAT helper (net.c), or -1 */
 	int nat_pidfd;         /* a pidfd of it (signals never reach a reused pid), or -1 */
 	int nat_ready;         /* its readiness pipe (read end), or -1 */
 	int nat_exit;          /* closing it tells the helper to exit (write end), or -1 */
 	int nat_log;           /* its stdout and stderr (read end, for errors), or -1 */
 };
+
+/* Appends path to overlayfs options, its '\\', ',' and ':' escaped (steps.c). */
+void sandbox_put_escaped(cbl_buf *b, const char *path);
 
 #endif

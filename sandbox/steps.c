@@ -3,8 +3,11 @@
 #include "sandbox/sandbox_internal.h"
 #include "util/alloc.h"
 #include "util/buf.h"
+#include "util/fs.h"
 
+#include <stdint.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 
 #include "util/banned.h"
 
@@ -34,7 +37,7 @@ void sandbox_plan_release(sandbox_plan *p)
 	*p = (sandbox_plan)SANDBOX_PLAN_INIT;
 }
 
-static void put_escaped(cbl_buf *b, const char *path)
+void sandbox_put_escaped(cbl_buf *b, const char *path)
 {
 	for (const char *c = path; *c; c++) {
 		if (*c == '\\' || *c == ',' || *c == ':')
@@ -47,10 +50,30 @@ char *sandbox_overlay_opts(const char *lower, const char *upper, const char *wor
 {
 	cbl_buf b = CBL_BUF_INIT;
 	cbl_buf_puts(&b, "lowerdir=");
-	put_escaped(&b, lower);
+	sandbox_put_escaped(&b, lower);
 	cbl_buf_puts(&b, ",upperdir=");
-	put_escaped(&b, upper);
+	sandbox_put_escaped(&b, upper);
 	cbl_buf_puts(&b, ",workdir=");
-	put_escaped(&b, work);
+	sandbox_put_escaped(&b, work);
 	return cbl_buf_detach(&b);
+}
+
+/* The soft open files limit a sandbox's commands start with: the hard
+ * limit, at most nr_open and 1048576 (the same as root's or not). */
+int64_t sandbox_nofile_target(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 0;
+	uint64_t want = rl.rlim_max == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_max;
+	uint64_t cap = 1048576;
+	char *text = NULL;
+	size_t len = 0;
+	if (cbl_read_file("/proc/sys/fs/nr_open", 64, &text, &len, NULL) == 0) {
+		unsigned long long nr = strtoull(text, NULL, 10);
+		if (nr && nr < cap)
+			cap = nr;
+	}
+	free(text);
+	return (int64_t)(want < cap ? want : cap);
 }

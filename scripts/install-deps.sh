@@ -13,6 +13,11 @@ PKGS=(
   # used by the builds the tests run: pip by the seed guide's Python example
   # (examples/python), strace by the sandbox's ptrace test
   python3-pip strace
+  # rootless: newuidmap/newgidmap map a normal user's subordinate ids in the sandbox,
+  # fuse-overlayfs gives it a writable host root where /dev/fuse is usable; debootstrap
+  # builds the Debian test image of tests/e2e/test_rootless_ids.py, and acl's setfacl
+  # lends its test user /dev/fuse for the length of one test
+  uidmap fuse-overlayfs debootstrap acl
   # the real test and coverage tools tests/e2e/test_real_reports.py runs inside builds
   # (pytest and coverage.py above; the npm ones come from the npm registry)
   golang-go gotestsum maven default-jdk-headless maven-debian-helper libsurefire-java junit4

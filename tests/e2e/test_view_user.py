@@ -96,6 +96,6 @@ def test_view_user_unprivileged():
         assert p.returncode == 0, out
         assert "CHECK id=uid=1000(codebuild-user) gid=1000(codebuild-user)" in out, out
         assert "CHECK empty=0" in out, out
-        assert re.search(r"run-as 'codebuild-user' is not applied in an unprivileged sandbox", out), out
+        assert re.search(r"run-as 'codebuild-user' is not applied: the sandbox maps only the invoking user", out), out
     finally:
         shutil.rmtree(base, ignore_errors=True)

@@ -22,8 +22,10 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SCRATCH "/sbx-scratch"
@@ -235,6 +237,7 @@ static void test_plan_unprivileged(void)
 	o.rootfs = rootfs;
 	o.mounts = m;
 	o.n_mounts = 1;
+	o.ro_root = true; /* the read-only root (an overlay: test_plan_ids) */
 	sandbox_plan p = SANDBOX_PLAN_INIT;
 	is_int(sandbox_plan_build(&p, &o, 1000, 1001, NULL), 0, "unprivileged, image rootfs: planned");
 	ok(has_ns(&p, SANDBOX_NS_USER), "a user namespace");
@@ -1288,6 +1291,407 @@ out:
 	cbl_rm_rf(rw, NULL);
 }
 
+/* ---------------------------------------------------------------- a normal user's ids
+ * (sandbox/idmap.c): /etc/subuid parsing, the plan's maps with and without
+ * subordinate ids, an image's root as an overlay in a user namespace, the
+ * open files limit, and the map writer against a real (empty) user
+ * namespace: the single map, a helper that fails, one that writes nothing,
+ * one that hangs (killed at the deadline), and what a helper inherits. */
+
+static sandbox_ids ids_of(uid_t uid, gid_t gid, bool full)
+{
+	sandbox_ids ids;
+	memset(&ids, 0, sizeof(ids));
+	ids.uid = uid;
+	ids.gid = gid;
+	if (full) {
+		ids.subuid = 100000;
+		ids.nsubuid = 65536;
+		ids.subgid = 200000;
+		ids.nsubgid = 65536;
+		snprintf(ids.newuidmap, sizeof(ids.newuidmap), "/usr/bin/newuidmap");
+		snprintf(ids.newgidmap, sizeof(ids.newgidmap), "/usr/bin/newgidmap");
+	} else {
+		snprintf(ids.missing, sizeof(ids.missing), "u has no subordinate ids in /etc/subuid and /etc/subgid");
+	}
+	return ids;
+}
+
+static void test_ids_subids_parse(void)
+{
+	const char *text = "# comment\nalice:100000:65536\n1001:165536:65536\nbob:x:1\ncarol:5:0\n"
+			   "dave:4294967295:2\nalice:300000:10\n";
+	uint32_t s = 0, n = 0;
+	sandbox_subids_parse(text, "alice", 1000, &s, &n);
+	ok(s == 100000 && n == 65536, "subuid: by name, the first range");
+	sandbox_subids_parse(text, "nobody-here", 1001, &s, &n);
+	ok(s == 165536 && n == 65536, "subuid: by uid");
+	sandbox_subids_parse(text, "bob", 2000, &s, &n);
+	ok(s == 0 && n == 0, "subuid: a malformed line is no range");
+	sandbox_subids_parse(text, "carol", 2001, &s, &n);
+	ok(s == 0 && n == 0, "subuid: a count of 0 is no range");
+	sandbox_subids_parse(text, "dave", 2002, &s, &n);
+	ok(s == 0 && n == 0, "subuid: a range past the last id is refused");
+	sandbox_subids_parse("", "alice", 1000, &s, &n);
+	ok(s == 0 && n == 0, "subuid: an empty file");
+	sandbox_subids_parse("alice:7:3", "alice", 1000, &s, &n);
+	ok(s == 7 && n == 3, "subuid: a last line without a newline");
+	sandbox_subids_parse("alicex:7:3\nalic:8:3\n", "alice", 1000, &s, &n);
+	ok(s == 0 && n == 0, "subuid: only the whole name matches");
+}
+
+static void test_ids_plan_maps(void)
+{
+	sandbox_opts o = SANDBOX_OPTS_INIT;
+	o.scratch = SCRATCH;
+	sandbox_plan p = SANDBOX_PLAN_INIT;
+	sandbox_ids full = ids_of(1000, 1001, true);
+	is_int(sandbox_plan_build_ids(&p, &o, &full, NULL), 0, "ids: subordinate ids, planned");
+	long um = find(&p, SANDBOX_STEP_UID_MAP, NULL), gm = find(&p, SANDBOX_STEP_GID_MAP, NULL);
+	ok(um >= 0 && p.v[um].num == 1000, "the uid map: 0 is the caller");
+	is_str(um >= 0 ? p.v[um].arg : NULL, "1 100000 65536", "then 1.. its subordinate uids");
+	is_str(um >= 0 ? p.v[um].path : NULL, "/usr/bin/newuidmap", "written by newuidmap");
+	ok(gm >= 0 && p.v[gm].num == 1001, "the gid map: 0 is the caller's gid");
+	is_str(gm >= 0 ? p.v[gm].arg : NULL, "1 200000 65536", "then 1.. its subordinate gids");
+	is_str(gm >= 0 ? p.v[gm].path : NULL, "/usr/bin/newgidmap", "written by newgidmap");
+	ok(sandbox_step_side(SANDBOX_STEP_UID_MAP) == SANDBOX_IN_PARENT && sides_in_order(&p),
+	   "by the parent, before the init goes on");
+	long nat = find(&p, SANDBOX_STEP_NAT, NULL);
+	ok(nat > um && nat > gm, "the NAT helper joins the namespace after its maps");
+	char buf[200];
+	ok(um >= 0 && strstr(sandbox_step_describe(&p.v[um], buf, sizeof(buf)), "newuidmap"),
+	   "a failure names the helper");
+	/* through the bytes the init gets */
+	size_t len = 0;
+	char *bytes = sandbox_plan_encode(&p, &len);
+	sandbox_plan q = SANDBOX_PLAN_INIT;
+	is_int(sandbox_plan_decode(&q, bytes, len), 0, "ids: the plan decodes");
+	ok(um >= 0 && q.n == p.n && q.v[um].arg && !strcmp(q.v[um].arg, p.v[um].arg) && q.v[um].path &&
+	   !strcmp(q.v[um].path, p.v[um].path), "the maps' ranges and helpers survive the bytes");
+	sandbox_plan_release(&q);
+	free(bytes);
+	sandbox_plan_release(&p);
+
+	sandbox_ids single = ids_of(1000, 1001, false);
+	ok(!sandbox_ids_full(&single) && sandbox_ids_full(&full), "full: with the range only");
+	is_int(sandbox_plan_build_ids(&p, &o, &single, NULL), 0, "ids: no subordinate ids, planned");
+	um = find(&p, SANDBOX_STEP_UID_MAP, NULL);
+	gm = find(&p, SANDBOX_STEP_GID_MAP, NULL);
+	ok(um >= 0 && p.v[um].num == 1000 && !p.v[um].arg && !p.v[um].path && gm >= 0 && p.v[gm].num == 1001 &&
+	   !p.v[gm].arg && !p.v[gm].path, "the single mapping, written by the parent itself");
+	sandbox_plan_release(&p);
+
+	sandbox_ids root = ids_of(0, 0, false);
+	root.missing[0] = '\0';
+	is_int(sandbox_plan_build_ids(&p, &o, &root, NULL), 0, "ids: root, planned");
+	ok(count(&p, SANDBOX_STEP_UID_MAP) == 0 && !has_ns(&p, SANDBOX_NS_USER), "root: no user namespace, no maps");
+	sandbox_plan_release(&p);
+}
+
+static void test_ids_plan_image_overlay(void)
+{
+	char *rootfs = make_rootfs();
+	sandbox_opts o = SANDBOX_OPTS_INIT;
+	o.scratch = SCRATCH;
+	o.rootfs = rootfs;
+	o.network = SANDBOX_NET_NONE;
+	sandbox_plan p = SANDBOX_PLAN_INIT;
+	sandbox_ids full = ids_of(1000, 1000, true);
+	is_int(sandbox_plan_build_ids(&p, &o, &full, NULL), 0, "ids: an image's root unprivileged, planned");
+	long ov = find(&p, SANDBOX_STEP_OVERLAY, ROOT);
+	ok(ov >= 0, "the image's root is an overlay");
+	char *lower = cbl_xasprintf("lowerdir=%s,", rootfs);
+	ok(ov >= 0 && !strncmp(p.v[ov].arg, lower, strlen(lower)), "its lower layer is the image's root");
+	ok(ov >= 0 && strstr(p.v[ov].arg, "upperdir=" SCRATCH "/upper") && strstr(p.v[ov].arg, "workdir=" SCRATCH "/work"),
+	   "its upper layer in the private tmpfs");
+	ok(ov >= 0 && strstr(p.v[ov].arg, ",userxattr"), "with userxattr (no trusted.* xattrs in a user namespace)");
+	free(lower);
+	ok(find(&p, SANDBOX_STEP_TMPFS, ROOT) < 0 && find(&p, SANDBOX_STEP_BIND, ROOT "/usr") < 0,
+	   "no tmpfs root, no read-only binds");
+	ok(find(&p, SANDBOX_STEP_TMPFS, ROOT "/root") < 0, "the image's own /root (writable)");
+	ok(find(&p, SANDBOX_STEP_HOSTS, ROOT "/etc/hosts") > ov, "the hostname in its /etc/hosts");
+	ok(find(&p, SANDBOX_STEP_CAPS, NULL) >= 0 && find(&p, SANDBOX_STEP_SECCOMP, NULL) >= 0,
+	   "the same confinement");
+	check_masks(&p, ROOT);
+	sandbox_plan_release(&p);
+
+	o.ro_root = true;
+	is_int(sandbox_plan_build_ids(&p, &o, &full, NULL), 0, "ids: the read-only fallback, planned");
+	ok(find(&p, SANDBOX_STEP_OVERLAY, ROOT) < 0 && find(&p, SANDBOX_STEP_TMPFS, ROOT) >= 0 &&
+	   find(&p, SANDBOX_STEP_TMPFS, ROOT "/root") >= 0, "ro_root: a tmpfs root, a private /root");
+	sandbox_plan_release(&p);
+
+	/* the host's / stays read-only unprivileged (overlayfs refuses it) */
+	o.rootfs = NULL;
+	o.ro_root = false;
+	is_int(sandbox_plan_build_ids(&p, &o, &full, NULL), 0, "ids: the host's / unprivileged, planned");
+	ok(find(&p, SANDBOX_STEP_OVERLAY, ROOT) < 0 && find(&p, SANDBOX_STEP_TMPFS, ROOT) >= 0,
+	   "the host's /: no overlay");
+	sandbox_plan_release(&p);
+	cbl_rm_rf(rootfs, NULL);
+	free(rootfs);
+}
+
+static void test_ids_plan_nofile(void)
+{
+	sandbox_opts o = SANDBOX_OPTS_INIT;
+	o.scratch = SCRATCH;
+	sandbox_plan p = SANDBOX_PLAN_INIT;
+	struct rlimit rl;
+	getrlimit(RLIMIT_NOFILE, &rl);
+	int64_t want = sandbox_nofile_target();
+	ok(want > 0 && (rl.rlim_max == RLIM_INFINITY || (uint64_t)want <= (uint64_t)rl.rlim_max) && want <= 1048576,
+	   "nofile: the hard limit, at most 1048576");
+	for (int mode = 0; mode < 2; mode++) {
+		sandbox_ids ids = ids_of(mode ? 1000 : 0, mode ? 1000 : 0, mode == 1);
+		if (!mode)
+			ids.missing[0] = '\0';
+		sandbox_plan_build_ids(&p, &o, &ids, NULL);
+		long nf = find(&p, SANDBOX_STEP_NOFILE, NULL);
+		ok(nf >= 0 && p.v[nf].num == want && nf < find(&p, SANDBOX_STEP_PIVOT, NULL),
+		   "nofile: raised the same way %s", mode ? "unprivileged" : "as root");
+		sandbox_plan_release(&p);
+	}
+	o.privileged = true;
+	sandbox_plan_build(&p, &o, 0, 0, NULL);
+	ok(find(&p, SANDBOX_STEP_NOFILE, NULL) >= 0, "nofile: privileged too");
+	sandbox_plan_release(&p);
+}
+
+/* a child in a new user namespace whose maps are still empty, waiting */
+static pid_t empty_userns(int *hold)
+{
+	int pp[2];
+	if (pipe(pp) < 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(pp[1]);
+		if (unshare(CLONE_NEWUSER) < 0)
+			_exit(1);
+		char c;
+		while (read(pp[0], &c, 1) < 0 && errno == EINTR)
+			;
+		_exit(0);
+	}
+	close(pp[0]);
+	*hold = pp[1];
+	/* until its namespace is there */
+	for (int i = 0; i < 200; i++) {
+		char a[64], b[64];
+		snprintf(a, sizeof(a), "/proc/%ld/ns/user", (long)pid);
+		ssize_t la = readlink(a, b, sizeof(b));
+		char mine[64];
+		ssize_t lm = readlink("/proc/self/ns/user", mine, sizeof(mine));
+		if (la > 0 && lm > 0 && (la != lm || memcmp(b, mine, (size_t)la)))
+			break;
+		usleep(5000);
+	}
+	return pid;
+}
+
+static void end_child(pid_t pid, int hold)
+{
+	close(hold);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+static void test_ids_map_writer(void)
+{
+	if (geteuid() != 0) {
+		skip("ids: the map writer tests need root (a child's maps written from outside)");
+		return;
+	}
+	int hold = -1;
+	pid_t pid = empty_userns(&hold);
+	if (pid < 0) {
+		skip("ids: no user namespace here");
+		return;
+	}
+	cbl_error *e = NULL;
+	/* the single map, written by the parent */
+	sandbox_step one = {SANDBOX_STEP_UID_MAP, NULL, NULL, 0, NULL};
+	is_int(sandbox_idmap_write(&one, pid, &e), 0, "the single uid map is written");
+	char path[64], *text = NULL;
+	size_t len = 0;
+	snprintf(path, sizeof(path), "/proc/%ld/uid_map", (long)pid);
+	cbl_read_file(path, 4096, &text, &len, NULL);
+	ok(text && strstr(text, "0") && len > 0, "and is there");
+	free(text);
+	cbl_error_clear(&e);
+
+	/* a helper that fails: its status in the error */
+	sandbox_step f = {SANDBOX_STEP_GID_MAP, (char *)"1 200000 10", (char *)"/bin/false", 0, NULL};
+	ok(sandbox_idmap_write(&f, pid, &e) == CBL_EIO && e && strstr(e->msg, "/bin/false") &&
+	   strstr(e->msg, "exit status 1"), "a failing helper: its exit status");
+	cbl_error_clear(&e);
+	/* one that succeeds and writes nothing */
+	sandbox_step t = {SANDBOX_STEP_GID_MAP, (char *)"1 200000 10", (char *)"/bin/true", 0, NULL};
+	ok(sandbox_idmap_write(&t, pid, &e) == CBL_EIO && e && strstr(e->msg, "not written"),
+	   "a helper that writes no map: an error all the same");
+	cbl_error_clear(&e);
+
+	/* what a helper gets: a script that records its environment and descriptors */
+	char dir[] = "/tmp/cbl-ids-XXXXXX";
+	if (mkdtemp(dir)) {
+		char *script = cbl_xasprintf("%s/helper", dir);
+		char *body = cbl_xasprintf("#!/bin/sh\n/usr/bin/env > %s/env\nls -l /proc/$$/fd/ > %s/fds\n"
+					   "echo nope >&2\nexit 3\n", dir, dir);
+		cbl_write_file_atomic(script, body, strlen(body), 0755, false, NULL);
+		char *marker = cbl_xasprintf("%s/marker", dir);
+		cbl_write_file_atomic(marker, "", 0, 0644, false, NULL);
+		/* not close-on-exec: it must not reach the helper all the same */
+		int leak = open(marker, O_RDONLY);
+		free(marker);
+		setenv("CBL_IDS_SECRET", "s3cr3t", 1);
+		sandbox_step h = {SANDBOX_STEP_GID_MAP, (char *)"1 200000 10", script, 0, NULL};
+		ok(sandbox_idmap_write(&h, pid, &e) == CBL_EIO && e && strstr(e->msg, "exit status 3") &&
+		   strstr(e->msg, "nope"), "the helper's complaint is in the error");
+		cbl_error_clear(&e);
+		unsetenv("CBL_IDS_SECRET");
+		char *p2 = cbl_xasprintf("%s/env", dir), *env = NULL;
+		cbl_read_file(p2, 1 << 16, &env, &len, NULL);
+		ok(env && !strstr(env, "CBL_IDS_SECRET") && !strstr(env, "HOME="), "the helper gets no environment of ours");
+		free(env);
+		free(p2);
+		p2 = cbl_xasprintf("%s/fds", dir);
+		char *fds = NULL;
+		cbl_read_file(p2, 1 << 16, &fds, &len, NULL);
+		ok(fds && strstr(fds, "/dev/null") && !strstr(fds, "marker"),
+		   "no descriptor of ours reaches the helper");
+		free(fds);
+		free(p2);
+		close(leak);
+		free(body);
+		free(script);
+		cbl_rm_rf(dir, NULL);
+	}
+
+	/* one that hangs: killed at the deadline */
+	sandbox_step sl = {SANDBOX_STEP_UID_MAP, (char *)"1 1 1", (char *)"/bin/sleep", 100, NULL};
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ok(sandbox_idmap_write(&sl, pid, &e) == CBL_EIO && e && strstr(e->msg, "did not finish"),
+	   "a hanging helper is killed");
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	ok(secs < SANDBOX_IDMAP_TIMEOUT_MS / 1000.0 + 2, "within the deadline (%.1f s)", secs);
+	cbl_error_clear(&e);
+	end_child(pid, hold);
+
+	sandbox_ids me;
+	sandbox_ids_probe(&me);
+	ok(me.uid == 0 && sandbox_ids_full(&me) && !me.missing[0], "probe as root: nothing missing");
+	int status = 0;
+	ok(sandbox_ids_run(&me, NULL, NULL, &status, &e) == CBL_EINVAL, "ids_run: root needs no namespace");
+	cbl_error_clear(&e);
+}
+
+/* The host's / through fuse-overlayfs, as an unprivileged sandbox gets it
+ * where /dev/fuse is usable; run here as root with fuse_root (the same
+ * steps but for the user namespace). */
+static void test_ids_fuse_plan(void)
+{
+	sandbox_opts o = SANDBOX_OPTS_INIT;
+	o.scratch = SCRATCH;
+	sandbox_plan p = SANDBOX_PLAN_INIT;
+	sandbox_ids ids = ids_of(1000, 1000, true);
+	snprintf(ids.fuse_overlayfs, sizeof(ids.fuse_overlayfs), "/usr/bin/fuse-overlayfs");
+	is_int(sandbox_plan_build_ids(&p, &o, &ids, NULL), 0, "fuse: the host's / unprivileged, planned");
+	long fr = find(&p, SANDBOX_STEP_FUSE_ROOT, ROOT);
+	ok(fr >= 0 && p.v[fr].src && !strcmp(p.v[fr].src, "/usr/bin/fuse-overlayfs"), "the root is fuse-overlayfs");
+	ok(fr >= 0 && strstr(p.v[fr].arg, "lowerdir=/,") && strstr(p.v[fr].arg, "squash_to_root") &&
+	   strstr(p.v[fr].arg, "upperdir=" SCRATCH "/upper"), "of the host's /, squash_to_root, upper in the tmpfs");
+	ok(fr > find(&p, SANDBOX_STEP_MKDIR, ROOT) && find(&p, SANDBOX_STEP_TMPFS, ROOT) < 0 &&
+	   find(&p, SANDBOX_STEP_BIND, ROOT "/usr") < 0, "its mount point made first; no read-only pieces");
+	ok(find(&p, SANDBOX_STEP_TMPFS, ROOT "/home") > fr, "the host's private directories on top");
+	ok(find(&p, SANDBOX_STEP_BIND, ROOT "/etc/shadow") > fr || access("/etc/shadow", F_OK) != 0,
+	   "secret files covered (the daemon, the user outside, cannot open them to replace them)");
+	size_t len = 0;
+	char *bytes = sandbox_plan_encode(&p, &len);
+	sandbox_plan q = SANDBOX_PLAN_INIT;
+	ok(sandbox_plan_decode(&q, bytes, len) == 0 && fr >= 0 && q.v[fr].src && !strcmp(q.v[fr].src, p.v[fr].src),
+	   "the helper survives the bytes");
+	sandbox_plan_release(&q);
+	free(bytes);
+	sandbox_plan_release(&p);
+	ids.fuse_overlayfs[0] = '\0';
+	is_int(sandbox_plan_build_ids(&p, &o, &ids, NULL), 0, "fuse: not usable, planned");
+	ok(find(&p, SANDBOX_STEP_FUSE_ROOT, NULL) < 0 && find(&p, SANDBOX_STEP_TMPFS, ROOT) >= 0,
+	   "without fuse-overlayfs: the read-only root");
+	sandbox_plan_release(&p);
+}
+
+static void test_ids_fuse_real(void)
+{
+	sandbox_ids me;
+	sandbox_ids_probe(&me);
+	if (geteuid() != 0 || !me.fuse_overlayfs[0]) {
+		skip("fuse: a real fuse-overlayfs root needs root and fuse-overlayfs here (%s)",
+		     me.fuse_missing[0] ? me.fuse_missing : "not root");
+		return;
+	}
+	char t1[] = "/tmp/cbl-sbx-fuse-XXXXXX";
+	char *scratch = mkdtemp(t1);
+	int out[2];
+	if (!scratch || pipe2(out, O_CLOEXEC) < 0)
+		return;
+	char *rw = cbl_xasprintf("%s-rw", scratch);
+	mkdir(rw, 0755);
+	write_script(rw, "fuse.sh", "awk '$5 == \"/\" {print \"rootfs=\" $9}' /proc/self/mountinfo | tail -1; "
+				    "echo x > /usr/cbl-sbx-fuse && echo wrote-usr; cat /usr/cbl-sbx-fuse; "
+				    "ps -e -o comm= | grep -c fuse-overlayfs; ls /home | grep -vxc codebuild-user\n");
+	sandbox_mount m[] = {{SANDBOX_MOUNT_BIND, rw, "/rw", 0}};
+	sandbox_opts o = SANDBOX_OPTS_INIT;
+	o.scratch = scratch;
+	o.mounts = m;
+	o.n_mounts = 1;
+	o.network = SANDBOX_NET_NONE;
+	o.out_fd = out[1];
+	o.fuse_root = true;
+	sandbox_handle *s = NULL;
+	cbl_error *e = NULL;
+	is_int(sandbox_start(&s, &o, &e), 0, "fuse: a sandbox on fuse-overlayfs starts");
+	if (e)
+		printf("# %s\n", e->msg);
+	cbl_error_clear(&e);
+	if (s) {
+		ok(sandbox_warnings(s)[0] == NULL, "fuse: no fallback");
+		ok(s->fuse_pid > 0 && sandbox_owns(s, s->fuse_pid), "fuse: the daemon is the sandbox's");
+		char path[] = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
+		char *env[] = {path, NULL};
+		int ws = -1;
+		is_int(run(s, "/rw/fuse.sh", env, &ws), 0, "fuse: a command runs");
+		char *text = slurp_nonblock(out[0]);
+		printf("# output: %s", text);
+		ok(strstr(text, "rootfs=fuse") != NULL, "fuse: / is the fuse mount");
+		ok(strstr(text, "wrote-usr\nx\n0\n0\n") != NULL,
+		   "fuse: /usr writable; the daemon out of the build's sight; /home still private");
+		free(text);
+		pid_t daemon = s->fuse_pid;
+		sandbox_free(s);
+		ok(kill(daemon, 0) < 0 && errno == ESRCH, "fuse: the daemon is gone after free");
+	}
+	ok(access("/usr/cbl-sbx-fuse", F_OK) != 0, "fuse: nothing written to the host's /usr");
+	close(out[0]);
+	close(out[1]);
+	cbl_rm_rf(scratch, NULL);
+	cbl_rm_rf(rw, NULL);
+	free(rw);
+}
+
+static void test_ids(void)
+{
+	test_ids_subids_parse();
+	test_ids_plan_maps();
+	test_ids_plan_image_overlay();
+	test_ids_plan_nofile();
+	test_ids_map_writer();
+	test_ids_fuse_plan();
+	test_ids_fuse_real();
+}
+
 int main(int argc, char **argv)
 {
 	/* the real sandbox's init is this program exec'd again */
@@ -1311,5 +1715,6 @@ int main(int argc, char **argv)
 	test_real_overlays();
 	test_net();
 	test_real_privileged();
+	test_ids();
 	return tap_done();
 }
