@@ -187,7 +187,7 @@ static void test_plan_root_image(void)
 	o.scratch = SCRATCH;
 	o.rootfs = "/images/x/rootfs";
 	o.hostname = "box";
-	o.cwd = "/work";
+	o.cwd = "/data";
 	o.cpus = 2;
 	o.network = SANDBOX_NET_HOST; /* the resolver behind the NAT: test_net_* */
 	sandbox_plan p = SANDBOX_PLAN_INIT;
@@ -202,7 +202,7 @@ static void test_plan_root_image(void)
 		ok(find(&p, SANDBOX_STEP_WRITE, NULL) < 0, "no host resolv.conf, nothing written");
 	long hosts = find(&p, SANDBOX_STEP_HOSTS, ROOT "/etc/hosts");
 	is_str(hosts >= 0 ? p.v[hosts].arg : NULL, "127.0.1.1\tbox\n", "the hostname resolves");
-	ok(find(&p, SANDBOX_STEP_CHDIR, "/work") > find(&p, SANDBOX_STEP_PIVOT, NULL), "chdir cwd after pivot");
+	ok(find(&p, SANDBOX_STEP_CHDIR, "/data") > find(&p, SANDBOX_STEP_PIVOT, NULL), "chdir cwd after pivot");
 	long c = find(&p, SANDBOX_STEP_CPUS, NULL);
 	ok(c > 0 && p.v[c].num == 2, "cpus: an affinity step");
 	sandbox_plan_release(&p);
@@ -213,7 +213,7 @@ static char *make_rootfs(void)
 {
 	char tmpl[] = "/tmp/cbl-sbx-rootfs-XXXXXX";
 	char *dir = cbl_xstrdup(mkdtemp(tmpl));
-	const char *dirs[] = {"usr", "usr/lib", "etc", "proc", "work"};
+	const char *dirs[] = {"usr", "usr/lib", "etc", "proc", "data"};
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(*dirs); i++) {
 		char *p = cbl_path_join(dir, dirs[i]);
 		mkdir(p, 0755);
@@ -231,7 +231,7 @@ static char *make_rootfs(void)
 static void test_plan_unprivileged(void)
 {
 	char *rootfs = make_rootfs();
-	sandbox_mount m[] = {{SANDBOX_MOUNT_BIND, "/host/src", "/work/src", 0}};
+	sandbox_mount m[] = {{SANDBOX_MOUNT_BIND, "/host/src", "/data/src", 0}};
 	sandbox_opts o = SANDBOX_OPTS_INIT;
 	o.scratch = SCRATCH;
 	o.rootfs = rootfs;
@@ -259,13 +259,13 @@ static void test_plan_unprivileged(void)
 	ok(find(&p, SANDBOX_STEP_BIND, ROOT "/proc") < 0, "the image's /proc not carried over");
 	ok(find(&p, SANDBOX_STEP_BIND, ROOT "/file") < 0 && find(&p, SANDBOX_STEP_MKDIR, ROOT "/file") < 0,
 	   "top-level files ignored");
-	ok(find(&p, SANDBOX_STEP_BIND, ROOT "/work") < 0, "a mount target's top-level directory not carried over");
+	ok(find(&p, SANDBOX_STEP_BIND, ROOT "/data") < 0, "a mount target's top-level directory not carried over");
 	long sys = find(&p, SANDBOX_STEP_BIND, ROOT "/sys");
 	ok(sys >= 0 && p.v[sys + 1].kind == SANDBOX_STEP_REMOUNT_RO, "/sys bound read-only");
 	long r = find(&p, SANDBOX_STEP_TMPFS, ROOT "/root");
 	ok(r >= 0 && p.v[r].num == 0700, "a private /root");
-	long src = find(&p, SANDBOX_STEP_BIND, ROOT "/work/src");
-	ok(src > r && find(&p, SANDBOX_STEP_MKDIR, ROOT "/work/src") == src - 1, "the caller's bind, after the system");
+	long src = find(&p, SANDBOX_STEP_BIND, ROOT "/data/src");
+	ok(src > r && find(&p, SANDBOX_STEP_MKDIR, ROOT "/data/src") == src - 1, "the caller's bind, after the system");
 	ok(find(&p, SANDBOX_STEP_HOSTS, NULL) < 0, "no /etc/hosts edit on a read-only /etc");
 	ok(find(&p, SANDBOX_STEP_CAPS, NULL) >= 0 && find(&p, SANDBOX_STEP_SECCOMP, NULL) >= 0 &&
 	   find(&p, SANDBOX_STEP_NO_NEW_PRIVS, NULL) >= 0, "the same confinement in a user namespace");
