@@ -25,6 +25,8 @@
 #include "util/array.h"
 
 #include "util/json.h"
+#include "util/spawn.h"
+
 #include "util/banned.h"
 
 extern char **environ;
@@ -500,18 +502,12 @@ static int spawn_runner(const cbl_strv *argv, int *ready_r, pid_t *pid_out, cbl_
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
 	posix_spawn_file_actions_init(&fa);
-	posix_spawnattr_init(&attr);
+	cbl_spawnattr_clean(&attr, POSIX_SPAWN_SETSID);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, p[1], 3);
 	posix_spawn_file_actions_addclosefrom_np(&fa, 4);
-	sigset_t none, all;
-	sigemptyset(&none);
-	sigfillset(&all);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &all);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 	pid_t pid;
 	int rc = posix_spawn(&pid, argv->v[0], &fa, &attr, argv->v, environ);
 	posix_spawn_file_actions_destroy(&fa);

@@ -56,6 +56,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "util/spawn.h"
+
 #include "util/banned.h"
 
 /* ---------------------------------------------------------------- resolv.conf */
@@ -178,23 +180,17 @@ static int spawn_helper(sandbox_handle *s, const sandbox_step *st, pid_t pid, in
 	char *envp[] = {NULL}; /* nothing of the runner's environment */
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
-	sigset_t none, all;
 	posix_spawn_file_actions_init(&fa);
-	posix_spawnattr_init(&at);
+	/* its own process group: a terminal's ^C reaches the runner, which
+	 * ends the build and then the helper */
+	cbl_spawnattr_clean(&at, POSIX_SPAWN_SETPGROUP);
+	posix_spawnattr_setpgroup(&at, 0);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, log_w, 1);
 	posix_spawn_file_actions_adddup2(&fa, log_w, 2);
 	posix_spawn_file_actions_adddup2(&fa, ready_w, 3);
 	posix_spawn_file_actions_adddup2(&fa, exit_r, 4);
 	posix_spawn_file_actions_addclosefrom_np(&fa, 5);
-	sigemptyset(&none);
-	sigfillset(&all);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setsigdefault(&at, &all);
-	/* its own process group: a terminal's ^C reaches the runner, which
-	 * ends the build and then the helper */
-	posix_spawnattr_setpgroup(&at, 0);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
 	/* found in the runner's PATH; started with no environment */
 	int rc = posix_spawnp(&s->nat_pid, st->arg, &fa, &at, argv, envp);
 	posix_spawn_file_actions_destroy(&fa);
