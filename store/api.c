@@ -32,6 +32,9 @@ static const struct {
 	{STORE_TARGET_CODEBUILD "DescribeCodeCoverages", store_op_describe_code_coverages},
 	{STORE_TARGET_CODEBUILD "GetReportGroupTrend", store_op_get_report_group_trend},
 	{STORE_TARGET_LOGS "GetLogEvents", store_op_get_log_events},
+	{STORE_TARGET_LOGS "FilterLogEvents", store_op_filter_log_events},
+	{STORE_TARGET_LOGS "DescribeLogStreams", store_op_describe_log_streams},
+	{STORE_TARGET_LOGS "DescribeLogGroups", store_op_describe_log_groups},
 };
 
 static store_op_fn find(const char *target)

@@ -23,7 +23,7 @@
 
 
 
-static char *region_account_from_arn(const char *arn, char **account)
+char *store_arn_region_account(const char *arn, char **account)
 {
 	/* arn:aws:codebuild:<region>:<account>:... */
 	char *region = NULL;
@@ -184,7 +184,7 @@ int store_db_build_upsert_raw(store_db *h, const char *build_dir, json_t *record
 	if (!*stype)
 		stype = "NO_SOURCE";
 	location = sloc[0] == '/' ? cbl_xasprintf("file://%s", sloc) : cbl_xstrdup(sloc);
-	region = region_account_from_arn(cbl_json_str(record, "arn"), &account);
+	region = store_arn_region_account(cbl_json_str(record, "arn"), &account);
 	rc = store_db_project_ensure_implicit_raw(h, project, location, stype, region, account, err);
 	/* the reports, once the runner has written them all */
 	if (!rc && complete && changed)

@@ -35,17 +35,12 @@
 #define LOGS_MAX_BYTES (1024 * 1024)
 #define LOGS_EVENT_OVERHEAD 26 /* CloudWatch counts 26 bytes per event */
 
-typedef struct log_event {
-	size_t off, len; /* len includes the '\n' when there is one */
-	int64_t ts;
-} log_event;
-
 static int logs_invalid(cbl_error **err, const char *msg)
 {
 	return cbl_error_set(err, CBL_EINVAL, "%s", msg);
 }
 
-static bool group_name_ok(const char *s)
+bool store_logs_group_ok(const char *s)
 {
 	if (!*s)
 		return false;
@@ -58,10 +53,10 @@ static bool group_name_ok(const char *s)
 	return true;
 }
 
-static bool stream_name_ok(const char *s) { return !strchr(s, ':') && !strchr(s, '*'); }
+bool store_logs_stream_ok(const char *s) { return !strchr(s, ':') && !strchr(s, '*'); }
 
 /* "[Container] 2024/01/02 03:04:05.678901 ..." -> ms, or -1. */
-static int64_t agent_time(const char *p, size_t len)
+int64_t store_logs_agent_time(const char *p, size_t len)
 {
 	static const char prefix[] = "[Container] ";
 	const size_t pl = sizeof(prefix) - 1;
@@ -123,7 +118,7 @@ static json_t *token(char dir, size_t pos)
 }
 
 /* A build's output is bytes: invalid UTF-8 becomes U+FFFD, as CloudWatch does. */
-static json_t *message(const char *p, size_t len)
+json_t *store_logs_message(const char *p, size_t len)
 {
 	json_t *j = json_stringn(p, len);
 	if (j)
@@ -148,10 +143,10 @@ static json_t *message(const char *p, size_t len)
 }
 
 static const store_field req_f[] = {
-	{"logGroupName", SF_STR, .min = 1, .max = 512, .pattern = group_name_ok,
+	{"logGroupName", SF_STR, .min = 1, .max = 512, .pattern = store_logs_group_ok,
 	 .pattern_text = "[\\.\\-_/#A-Za-z0-9]+"},
 	{"logGroupIdentifier", SF_STR, .min = 1, .max = 2048},
-	{"logStreamName", SF_STR, true, .min = 1, .max = 512, .pattern = stream_name_ok,
+	{"logStreamName", SF_STR, true, .min = 1, .max = 512, .pattern = store_logs_stream_ok,
 	 .pattern_text = "[^:*]*"},
 	{"startTime", SF_INT, .min = 0},
 	{"endTime", SF_INT, .min = 0},
@@ -161,6 +156,28 @@ static const store_field req_f[] = {
 	{"unmask", SF_BOOL},
 };
 static const store_shape req_s = {req_f, ARRAY_SIZE(req_f)};
+
+int store_logs_group_exists(store_db *h, const char *group, bool *out, cbl_error **err)
+{
+	sqlite3_stmt *st = NULL;
+	/* a project's group exists before its first build: `aws logs tail
+	 * --follow` may start before the build does */
+	int rc = store_prepare(h->db,
+			       "SELECT 1 FROM log_streams WHERE group_name = ?1"
+			       " UNION ALL SELECT 1 FROM projects WHERE '/aws/codebuild/' || name = ?1"
+			       "   OR json_extract(record, '$.logsConfig.cloudWatchLogs.groupName') = ?1"
+			       " LIMIT 1",
+			       &st, err);
+	if (rc)
+		return rc;
+	sqlite3_bind_text(st, 1, group, -1, SQLITE_STATIC);
+	int s = sqlite3_step(st);
+	*out = s == SQLITE_ROW;
+	if (s != SQLITE_ROW && s != SQLITE_DONE)
+		rc = store_sql_error(h->db, err, "cannot read the log stream index");
+	sqlite3_finalize(st);
+	return rc;
+}
 
 /* Finds the stream's file, its build's start time and whether it is complete. */
 static int find_stream(store_db *h, const char *group, const char *stream, char **path,
@@ -189,17 +206,10 @@ static int find_stream(store_db *h, const char *group, const char *stream, char 
 	if (!build_id) {
 		/* which error: no such group, or no such stream in it */
 		bool group_exists = false;
-		rc = store_prepare(h->db,
-				   "SELECT 1 FROM log_streams WHERE group_name = ?1"
-				   " UNION ALL SELECT 1 FROM projects WHERE '/aws/codebuild/' || name = ?1"
-				   " LIMIT 1",
-				   &st, err);
-		if (rc)
-			goto out;
-		sqlite3_bind_text(st, 1, group, -1, SQLITE_STATIC);
-		group_exists = sqlite3_step(st) == SQLITE_ROW;
-		rc = cbl_error_set(err, CBL_ENOENT, group_exists ? "The specified log stream does not exist."
-								 : "The specified log group does not exist.");
+		rc = store_logs_group_exists(h, group, &group_exists, err);
+		if (!rc)
+			rc = cbl_error_set(err, CBL_ENOENT, group_exists ? "The specified log stream does not exist."
+									 : "The specified log group does not exist.");
 		goto out;
 	}
 	rc = store_db_recover(h, build_id, err);
@@ -228,7 +238,7 @@ out:
 
 /* The log group a request names, by logGroupName or logGroupIdentifier (a
  * name or an ARN); *out caller-freed. */
-static int request_group(const json_t *in, char **out, cbl_error **err)
+int store_logs_request_group(const json_t *in, char **out, cbl_error **err)
 {
 	const char *gname = cbl_json_str(in, "logGroupName");
 	const char *gid = cbl_json_str(in, "logGroupIdentifier");
@@ -255,7 +265,7 @@ static int request_group(const json_t *in, char **out, cbl_error **err)
 }
 
 /* Maps the log file (a missing or empty one: *map NULL, *len 0). */
-static int map_log(const char *path, int *fd, char **map, size_t *len, cbl_error **err)
+int store_logs_map(const char *path, int *fd, char **map, size_t *len, cbl_error **err)
 {
 	*fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	struct stat sb;
@@ -276,8 +286,8 @@ static int map_log(const char *path, int *fd, char **map, size_t *len, cbl_error
  * time stamp has the time of the one before it (the first ones the build's
  * start).  The last line of an incomplete log may be half written: left
  * out. */
-static void scan_events(const char *map, size_t map_len, bool complete, int64_t start_ms, int64_t t0,
-			int64_t t1, log_event **ev, size_t *nev)
+void store_logs_scan(const char *map, size_t map_len, bool complete, int64_t start_ms, int64_t t0,
+			int64_t t1, store_log_event **ev, size_t *nev)
 {
 	size_t cap = 0;
 	int64_t cur_ts = start_ms;
@@ -286,12 +296,12 @@ static void scan_events(const char *map, size_t map_len, bool complete, int64_t 
 		size_t len = nl ? (size_t)(nl - (map + off)) + 1 : map_len - off;
 		if (!nl && !complete)
 			break; /* still being written */
-		int64_t t = agent_time(map + off, nl ? len - 1 : len);
+		int64_t t = store_logs_agent_time(map + off, nl ? len - 1 : len);
 		if (t >= 0)
 			cur_ts = t;
 		if (cur_ts >= t0 && cur_ts < t1) {
 			CBL_GROW(*ev, *nev + 1, cap);
-			(*ev)[(*nev)++] = (log_event){off, len, cur_ts};
+			(*ev)[(*nev)++] = (store_log_event){off, len, cur_ts};
 		}
 		off += len;
 	}
@@ -299,7 +309,7 @@ static void scan_events(const char *map, size_t map_len, bool complete, int64_t 
 
 /* The page [*lo, *hi) from anchor, forward or backward, within the
  * service's count and size limits. */
-static void page_range(const log_event *ev, size_t nev, bool forward, size_t anchor, size_t limit,
+static void page_range(const store_log_event *ev, size_t nev, bool forward, size_t anchor, size_t limit,
 		       size_t *lo, size_t *hi)
 {
 	size_t bytes = 0;
@@ -316,14 +326,14 @@ static void page_range(const log_event *ev, size_t nev, bool forward, size_t anc
 }
 
 /* The response for the page [lo, hi). */
-static json_t *page_json(const char *map, const log_event *ev, size_t lo, size_t hi, const char *tok,
+static json_t *page_json(const char *map, const store_log_event *ev, size_t lo, size_t hi, const char *tok,
 			 bool forward)
 {
 	json_t *events = json_array();
 	for (size_t i = lo; i < hi; i++) {
 		json_t *e = json_object();
 		json_object_set_new(e, "timestamp", json_integer(ev[i].ts));
-		json_object_set_new(e, "message", message(map + ev[i].off, ev[i].len));
+		json_object_set_new(e, "message", store_logs_message(map + ev[i].off, ev[i].len));
 		json_object_set_new(e, "ingestionTime", json_integer(ev[i].ts));
 		json_array_append_new(events, e);
 	}
@@ -346,7 +356,7 @@ int store_op_get_log_events(store_db *h, json_t *req, json_t **out, cbl_error **
 	store_verr v = STORE_VERR_INIT;
 	json_t *in = NULL;
 	char *path = NULL, *group = NULL;
-	log_event *ev = NULL;
+	store_log_event *ev = NULL;
 	size_t nev = 0;
 	char *map = NULL;
 	size_t map_len = 0;
@@ -355,7 +365,7 @@ int store_op_get_log_events(store_db *h, json_t *req, json_t **out, cbl_error **
 	int rc = store_verr_finish(&v, err);
 	if (rc)
 		goto out;
-	rc = request_group(in, &group, err);
+	rc = store_logs_request_group(in, &group, err);
 	if (rc)
 		goto out;
 	const char *stream = cbl_json_str(in, "logStreamName");
@@ -378,10 +388,10 @@ int store_op_get_log_events(store_db *h, json_t *req, json_t **out, cbl_error **
 	rc = find_stream(h, group, stream, &path, &start_ms, &complete, err);
 	if (rc)
 		goto out;
-	rc = map_log(path, &fd, &map, &map_len, err);
+	rc = store_logs_map(path, &fd, &map, &map_len, err);
 	if (rc)
 		goto out;
-	scan_events(map, map_len, complete, start_ms, t0, t1, &ev, &nev);
+	store_logs_scan(map, map_len, complete, start_ms, t0, t1, &ev, &nev);
 
 	size_t lo, hi;
 	bool forward = tok ? tdir == 'f' : from_head;

@@ -119,6 +119,10 @@ int store_db_build_get(store_db *h, const char *id, json_t **out, cbl_error **er
 /* Applies what a dead runner leaves undone to a record (in place). */
 void store_record_finish_dead(json_t *record, bool stopped, int64_t now_ms);
 
+/* The region and (*account) of an ARN, both caller-freed; the defaults
+ * (STORE_DEFAULT_REGION / _ACCOUNT) when arn is NULL or not an ARN. */
+char *store_arn_region_account(const char *arn, char **account);
+
 /* ---- reports (reports.c) */
 /* Ingests the reports a complete build's runner wrote under
  * <build_dir>/reports/<group>/ (report.json, test-cases.json,
@@ -216,6 +220,35 @@ int store_op_batch_get_reports(store_db *h, json_t *req, json_t **out, cbl_error
 int store_op_describe_test_cases(store_db *h, json_t *req, json_t **out, cbl_error **err);
 int store_op_describe_code_coverages(store_db *h, json_t *req, json_t **out, cbl_error **err);
 int store_op_get_report_group_trend(store_db *h, json_t *req, json_t **out, cbl_error **err);
+
+/* ---- logs (logs.c; the other Logs operations in logs_filter.c) */
+/* One event of a build log: a line (len includes its '\n' when there is
+ * one) and its CloudWatch timestamp in ms. */
+typedef struct store_log_event {
+	size_t off, len;
+	int64_t ts;
+} store_log_event;
+bool store_logs_group_ok(const char *s);
+bool store_logs_stream_ok(const char *s);
+/* "[Container] YYYY/MM/DD HH:MM:SS.ffffff ..." -> ms, or -1. */
+int64_t store_logs_agent_time(const char *p, size_t len);
+/* A line as a JSON string (invalid UTF-8 -> U+FFFD). */
+json_t *store_logs_message(const char *p, size_t len);
+/* The group a request names (logGroupName / logGroupIdentifier, a name or
+ * an ARN); *out caller-freed.  CBL_EINVAL with the service's message. */
+int store_logs_request_group(const json_t *in, char **out, cbl_error **err);
+/* True if a stream of the group is indexed or a project logs to it. */
+int store_logs_group_exists(store_db *h, const char *group, bool *out, cbl_error **err);
+/* Maps a log file read-only (missing or empty: *map NULL, *len 0). */
+int store_logs_map(const char *path, int *fd, char **map, size_t *len, cbl_error **err);
+/* The events of a mapped log whose time is in [t0, t1): *ev (NULL and *nev
+ * 0 on entry) gets a caller-freed array; an incomplete log's unfinished last line is
+ * left out. */
+void store_logs_scan(const char *map, size_t map_len, bool complete, int64_t start_ms, int64_t t0,
+		     int64_t t1, store_log_event **ev, size_t *nev);
+int store_op_filter_log_events(store_db *h, json_t *req, json_t **out, cbl_error **err);
+int store_op_describe_log_streams(store_db *h, json_t *req, json_t **out, cbl_error **err);
+int store_op_describe_log_groups(store_db *h, json_t *req, json_t **out, cbl_error **err);
 
 /* ---- API helpers */
 int64_t store_json_time_ms(const json_t *t);
