@@ -786,6 +786,12 @@ static void not_deleted(json_t *list, const char *id, const char *code)
 	json_array_append_new(list, o);
 }
 
+static const char *build_arn_or(sqlite3_stmt *st, int col, const char *id)
+{
+	const char *arn = (const char *)sqlite3_column_text(st, col);
+	return arn && *arn ? arn : id;
+}
+
 int store_op_batch_delete_builds(store_db *h, json_t *req, json_t **out, cbl_error **err)
 {
 	const char **ids = NULL;
@@ -810,7 +816,8 @@ int store_op_batch_delete_builds(store_db *h, json_t *req, json_t **out, cbl_err
 	rc = store_begin(h->db, err);
 	if (rc)
 		goto out;
-	rc = store_prepare(h->db, "SELECT complete, project, uuid FROM builds WHERE id = ?1", &sel, err);
+	rc = store_prepare(h->db, "SELECT complete, project, uuid, json_extract(record, '$.arn') FROM builds"
+				  " WHERE id = ?1", &sel, err);
 	static const char *const dels[] = {
 		"DELETE FROM builds WHERE id = ?1",
 		"DELETE FROM log_streams WHERE build_id = ?1",
@@ -826,7 +833,9 @@ int store_op_batch_delete_builds(store_db *h, json_t *req, json_t **out, cbl_err
 		} else if (s != SQLITE_ROW) {
 			rc = store_sql_error(h->db, err, "cannot read a build");
 		} else if (!sqlite3_column_int(sel, 0)) {
-			not_deleted(kept, ids[i], "BUILD_IN_PROGRESS");
+			/* the service answers with the builds' ARNs (aws-cli's
+			 * documented batch-delete-builds example) */
+			not_deleted(kept, build_arn_or(sel, 3, ids[i]), "BUILD_IN_PROGRESS");
 		} else {
 			/* the directory we remove is the one the id names, never a
 			 * path read back from the database */
@@ -843,7 +852,7 @@ int store_op_batch_delete_builds(store_db *h, json_t *req, json_t **out, cbl_err
 				}
 				sqlite3_finalize(d);
 			}
-			json_array_append_new(deleted, json_string(ids[i]));
+			json_array_append_new(deleted, json_string(build_arn_or(sel, 3, ids[i])));
 		}
 		free(id);
 	}

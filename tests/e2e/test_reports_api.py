@@ -265,7 +265,7 @@ def test_reports_outlive_their_build(world, tmp_path):
     w = world
     victim = w.records[0]
     out = face(w, "batch-delete-builds", "--ids", victim["id"])
-    assert out["buildsDeleted"] == [victim["id"]]
+    assert out["buildsDeleted"] == [victim["arn"]]
     got = face(w, "batch-get-reports", "--report-arns", *victim["reportArns"])
     assert got["reportsNotFound"] == [] and len(got["reports"]) == 2
     cases = aws_json(w, "describe-test-cases", "--report-arn",

@@ -184,7 +184,8 @@ def test_builds_history_and_logs(cbl):
 
     # delete one build: its record, log and directory go; numbers are not reused
     deleted = out_json(cbl("batch-delete-builds", "--ids", first, "hist:" + "1" * 36))
-    assert deleted["buildsDeleted"] == [first]
+    # the service answers with ARNs (aws-cli's documented example)
+    assert deleted["buildsDeleted"] == [f"arn:aws:codebuild:us-east-1:000000000000:build/{first}"]
     assert deleted["buildsNotDeleted"] == [{"id": "hist:" + "1" * 36, "statusCode": "BUILD_NOT_FOUND"}]
     assert out_json(cbl("list-builds-for-project", "--project-name", "hist")) == {"ids": [second]}
     assert not (cbl.home / "builds" / "hist" / first.split(":")[1]).exists()
@@ -226,7 +227,7 @@ phases:
         assert rec["buildStatus"] == "IN_PROGRESS" and rec["buildComplete"] is False
         # running builds are not deleted
         nd = out_json(cbl("batch-delete-builds", "--ids", ids[0]))
-        assert nd["buildsNotDeleted"] == [{"id": ids[0], "statusCode": "BUILD_IN_PROGRESS"}]
+        assert nd["buildsNotDeleted"] == [{"id": f"arn:aws:codebuild:us-east-1:000000000000:build/{ids[0]}", "statusCode": "BUILD_IN_PROGRESS"}]
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
@@ -252,7 +253,8 @@ phases:
     with open(cbl.home / "builds" / "crash" / ids[0].split(":")[1] / "build.json") as fh:
         assert json.load(fh)["buildStatus"] == "FAULT"
     # now it can go
-    assert out_json(cbl("batch-delete-builds", "--ids", ids[0]))["buildsDeleted"] == ids
+    assert out_json(cbl("batch-delete-builds", "--ids", ids[0]))["buildsDeleted"] == [
+        f"arn:aws:codebuild:us-east-1:000000000000:build/{ids[0]}"]
 
 
 def test_help(cbl):

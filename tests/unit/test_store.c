@@ -725,8 +725,10 @@ static void test_batch_builds(void)
 	res = call(home, CB "BatchDeleteBuilds", req, &rc, NULL);
 	is_int(rc, 0, "BatchDeleteBuilds");
 	json_t *del = json_object_get(res, "buildsDeleted"), *kept = json_object_get(res, "buildsNotDeleted");
-	ok(json_array_size(del) == 1 && !strcmp(json_string_value(json_array_get(del, 0)) + 3, u1),
-	   "the finished build is deleted");
+	const char *darn = json_string_value(json_array_get(del, 0));
+	ok(json_array_size(del) == 1 && !strncmp(darn, "arn:aws:codebuild:", 18) && strstr(darn, ":build/bb:") &&
+	   !strcmp(strstr(darn, ":build/bb:") + 10, u1),
+	   "the finished build is deleted, answered by its ARN");
 	is_int(json_array_size(kept), 2, "two not deleted");
 	is_str(json_string_value(json_object_get(json_array_get(kept, 0), "statusCode")), "BUILD_IN_PROGRESS",
 	       "a running build is refused");
