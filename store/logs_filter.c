@@ -317,7 +317,8 @@ static int collect(lstreams *ls, const fpattern *p, const ftoken *tok, int64_t t
 		}
 		free(ev);
 	}
-	qsort(*out, *nout, sizeof(**out), fevent_cmp);
+	if (*nout)
+		qsort(*out, *nout, sizeof(**out), fevent_cmp);
 	return 0;
 }
 
