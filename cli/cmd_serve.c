@@ -49,6 +49,11 @@ static const char serve_usage[] =
 	"  --max-builds N           builds running at once (default: the number of CPUs);\n"
 	"                           StartBuild beyond that answers with a QUEUED build that\n"
 	"                           starts when a running one ends\n"
+	"  --account ID             the account of build ARNs (default 000000000000)\n"
+	"  --identity AKID=ARN      the IAM identity of an access key (may be repeated):\n"
+	"                           its account goes into the ARNs of the builds it starts\n"
+	"                           and the initiator is formed from it as the service\n"
+	"                           does (user/NAME -> NAME, assumed-role/R/S -> R/S)\n"
 	"  --quiet                  no access log on stderr\n"
 	"\n"
 	"Requests are authenticated with AWS Signature Version 4 against the key pair in\n"
@@ -61,7 +66,29 @@ static const char serve_usage[] =
 struct serve_ctx {
 	char *home;
 	runner_launcher *launcher; /* StartBuild, StopBuild, RetryBuild */
+	const cbl_strv *identities; /* "AKID=ARN" */
 };
+
+/* StartBuild & co. on behalf of the request's signer. */
+static int serve_dispatch_caller(const char *target, json_t *request, const server_caller *caller,
+				 json_t **out, cbl_error **err, void *payload)
+{
+	struct serve_ctx *ctx = payload;
+	runner_caller who = {.region = caller->region};
+	size_t kl = caller->access_key_id ? strlen(caller->access_key_id) : 0;
+	for (size_t i = 0; kl && ctx->identities && i < ctx->identities->n; i++) {
+		const char *e = ctx->identities->v[i];
+		if (!strncmp(e, caller->access_key_id, kl) && e[kl] == '=')
+			who.principal = e + kl + 1;
+	}
+	return runner_launcher_dispatch_as(ctx->launcher, target, request, &who, out, err);
+}
+
+static bool serve_caller_known(const char *target, void *payload)
+{
+	(void)payload;
+	return runner_launcher_known(target);
+}
 
 static int serve_dispatch(const char *target, json_t *request, json_t **out, cbl_error **err,
 			  void *payload)
@@ -109,7 +136,8 @@ static void serve_log(const char *line, void *payload)
 }
 
 struct serve_flags {
-	const char *listen, *region;
+	const char *listen, *region, *account;
+	cbl_strv identities;
 	bool no_auth, quiet;
 	unsigned threads;
 	long max_builds;
@@ -130,7 +158,8 @@ static bool parse_count(const char *arg, long min, long max, long *out)
  * else the exit code. */
 static int parse_serve_options(int argc, char **argv, struct serve_flags *f, server_creds *creds)
 {
-	enum { OPT_LISTEN = 256, OPT_CREDS, OPT_NO_AUTH, OPT_REGION, OPT_THREADS, OPT_QUIET, OPT_MAX_BUILDS };
+	enum { OPT_LISTEN = 256, OPT_CREDS, OPT_NO_AUTH, OPT_REGION, OPT_THREADS, OPT_QUIET, OPT_MAX_BUILDS,
+	       OPT_ACCOUNT, OPT_IDENTITY };
 	static const struct option longopts[] = {
 		{"listen", required_argument, NULL, OPT_LISTEN},
 		{"credentials-file", required_argument, NULL, OPT_CREDS},
@@ -139,6 +168,8 @@ static int parse_serve_options(int argc, char **argv, struct serve_flags *f, ser
 		{"threads", required_argument, NULL, OPT_THREADS},
 		{"quiet", no_argument, NULL, OPT_QUIET},
 		{"max-builds", required_argument, NULL, OPT_MAX_BUILDS},
+		{"account", required_argument, NULL, OPT_ACCOUNT},
+		{"identity", required_argument, NULL, OPT_IDENTITY},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -185,6 +216,21 @@ static int parse_serve_options(int argc, char **argv, struct serve_flags *f, ser
 				return CLI_EXIT_USAGE;
 			}
 			break;
+		case OPT_ACCOUNT:
+			if (strlen(optarg) != 12 || strspn(optarg, "0123456789") != 12) {
+				cli_error("--account wants a 12-digit AWS account id, got '%s'", optarg);
+				return CLI_EXIT_USAGE;
+			}
+			f->account = optarg;
+			break;
+		case OPT_IDENTITY:
+			if (!strchr(optarg, '=') || strncmp(strchr(optarg, '=') + 1, "arn:", 4)) {
+				cli_error("--identity wants AKID=ARN (e.g. AKID=arn:aws:iam::123456789012:user/alice), "
+					  "got '%s'", optarg);
+				return CLI_EXIT_USAGE;
+			}
+			cbl_strv_push(&f->identities, optarg);
+			break;
 		case 'h':
 			fputs(serve_usage, stdout);
 			return CLI_EXIT_OK;
@@ -227,12 +273,14 @@ static int env_credentials(server_creds *creds, bool no_auth)
 
 /* The launcher of StartBuild / StopBuild / RetryBuild, which runs builds by
  * starting this program again. */
-static int start_launcher(struct serve_ctx *ctx, long max_builds)
+static int start_launcher(struct serve_ctx *ctx, const struct serve_flags *f)
 {
 	cbl_error *err = NULL;
 	char *exe = realpath("/proc/self/exe", NULL);
+	long max_builds = f->max_builds;
 	runner_launcher_opts lo = {.home = ctx->home, .exe = exe,
-				   .max_running = max_builds < 1 ? 1 : (int)max_builds};
+				   .max_running = max_builds < 1 ? 1 : (int)max_builds,
+				   .region = f->region, .account = f->account};
 	int lrc = exe ? runner_launcher_new(&ctx->launcher, &lo, &err)
 		      : cbl_error_set_errno(&err, CBL_EIO, errno, "cannot find this program");
 	free(exe);
@@ -261,7 +309,8 @@ static void warn_exposure(const server *srv, bool no_auth)
 
 int cmd_serve(int argc, char **argv)
 {
-	struct serve_flags f = {.listen = DEFAULT_LISTEN, .max_builds = sysconf(_SC_NPROCESSORS_ONLN)};
+	struct serve_flags f = {.listen = DEFAULT_LISTEN, .max_builds = sysconf(_SC_NPROCESSORS_ONLN),
+				.identities = CBL_STRV_INIT};
 	struct server_opts so = SERVER_OPTS_INIT;
 	struct serve_ctx ctx = {0};
 	server_creds *creds = server_creds_new();
@@ -284,6 +333,9 @@ int cmd_serve(int argc, char **argv)
 	so.dispatch = serve_dispatch;
 	so.dispatch_text = serve_dispatch_text;
 	so.known = serve_known;
+	so.dispatch_caller = serve_dispatch_caller;
+	so.caller_known = serve_caller_known;
+	ctx.identities = &f.identities;
 	so.payload = &ctx;
 	so.log = serve_log;
 	so.access_log = !f.quiet;
@@ -296,7 +348,7 @@ int cmd_serve(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	/* after the mask: the launcher's thread must not take SIGINT */
-	rc = start_launcher(&ctx, f.max_builds);
+	rc = start_launcher(&ctx, &f);
 	if (rc >= 0)
 		goto out;
 
@@ -322,5 +374,6 @@ out:
 	server_creds_free(creds);
 	cbl_error_free(err);
 	free(ctx.home);
+	cbl_strv_release(&f.identities);
 	return rc;
 }

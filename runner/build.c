@@ -126,6 +126,9 @@ static int init_environment(runner_build *b, const runner_opts *opts, cbl_error 
 	b->cfg.network = opts->network;
 	b->cfg.vpc_config = opts->vpc_config;
 	b->cfg.privileged = opts->privileged;
+	b->cfg.log_group = opts->log_group ? cbl_xstrdup(opts->log_group) : NULL;
+	b->cfg.log_stream = opts->log_stream ? cbl_xstrdup(opts->log_stream) : NULL;
+	b->cfg.record_base = opts->record_base ? json_deep_copy(opts->record_base) : NULL;
 	if ((unsigned)opts->network > RUNNER_NETWORK_NONE)
 		return cbl_error_set(err, CBL_EINVAL, "unknown network mode %d", (int)opts->network);
 	if (b->cfg.network == RUNNER_NETWORK_NONE && b->cfg.sandbox_mode == RUNNER_SANDBOX_NONE)
@@ -294,9 +297,10 @@ void runner_build_free(runner_build *b)
 			 &b->cfg.source_version, &b->cfg.secrets_file, &b->src.resolved_version, &b->src.repo_url,
 			 &b->up.artifacts_dir, &b->up.reports_dir, &b->src.src_inner, &b->src.scratch, &b->src.src_copy,
 			 &b->src.view, &b->src.tracked_dir, &b->src.git_url, &b->src.git_parent, &b->src.buildspec_arg,
-			 &b->src.source_cache_dir};
+			 &b->src.source_cache_dir, &b->cfg.log_group, &b->cfg.log_stream};
 	for (size_t i = 0; i < ARRAY_SIZE(strs); i++)
 		free(*strs[i]);
+	json_decref(b->cfg.record_base);
 	cbl_strv_release(&b->vars.overrides);
 	cbl_strv_release(&b->vars.project_env);
 	cbl_strv_release(&b->vars.env);

@@ -34,7 +34,13 @@ static void set_codebuild_env(runner_build *b)
 	free(kms);
 	cbl_env_set(e, "CODEBUILD_LAST_EXIT", "0");
 	cbl_env_set(e, "CODEBUILD_LOCAL_BUILD", "true");
-	cbl_env_set(e, "CODEBUILD_LOG_PATH", b->ident.uuid);
+	cbl_env_set(e, "CODEBUILD_LOG_PATH", b->cfg.log_stream ? b->cfg.log_stream : b->ident.uuid);
+	/* the project's ARN (a `run` build's project is the implicit one
+	 * named after its directory, as in list-projects) */
+	char *parn = cbl_xasprintf("arn:aws:codebuild:%s:%s:project/%s", b->ident.region, b->ident.account,
+				   b->ident.project);
+	cbl_env_set(e, "CODEBUILD_PROJECT_ARN", parn);
+	free(parn);
 	if (b->src.resolved_version)
 		cbl_env_set(e, "CODEBUILD_RESOLVED_SOURCE_VERSION", b->src.resolved_version);
 	cbl_env_set(e, "CODEBUILD_SOURCE_REPO_URL", b->src.repo_url ? b->src.repo_url : "");

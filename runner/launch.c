@@ -39,7 +39,7 @@ typedef struct queued {
 } queued;
 
 struct runner_launcher {
-	char *home, *exe, *region;
+	char *home, *exe, *region, *account;
 	int max_running;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -426,6 +426,14 @@ int runner_launch_opts(runner_opts *out, runner_launch_mem *mem, const json_t *p
 		return rc;
 	out->env_overrides = (const char *const *)mem->env.v;
 	out->project_env = (const char *const *)mem->project_env.v;
+	json_decref(mem->record);
+	mem->record = runner_launch_record(project, request, info);
+	out->record_base = mem->record;
+	const json_t *logs = json_object_get(mem->record, "logs");
+	out->log_group = cbl_json_str_nonempty(logs, "groupName");
+	out->log_stream = cbl_json_str_nonempty(logs, "streamName");
+	out->account_id = info->account;
+	out->initiator = info->initiator;
 	out->region = info->region;
 	out->home = info->home;
 	out->uuid = info->uuid;
@@ -436,6 +444,7 @@ int runner_launch_opts(runner_opts *out, runner_launch_mem *mem, const json_t *p
 void runner_launch_mem_release(runner_launch_mem *mem)
 {
 	json_decref(mem->doc);
+	json_decref(mem->record);
 	cbl_strv_release(&mem->strings);
 	cbl_strv_release(&mem->env);
 	cbl_strv_release(&mem->project_env);
@@ -455,6 +464,10 @@ int runner_launch_save(const json_t *project, const json_t *request, const runne
 		json_object_set_new(doc, "buildNumber", json_integer(info->number));
 	if (info->region)
 		json_object_set_new(doc, "region", json_string(info->region));
+	if (info->account)
+		json_object_set_new(doc, "account", json_string(info->account));
+	if (info->initiator)
+		json_object_set_new(doc, "initiator", json_string(info->initiator));
 	if (info->home)
 		json_object_set_new(doc, "home", json_string(info->home));
 	char *text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
@@ -483,6 +496,8 @@ int runner_launch_load(runner_opts *out, runner_launch_mem *mem, const char *dir
 		.dir = dir,
 		.home = cbl_json_str_nonempty(doc, "home"),
 		.region = cbl_json_str_nonempty(doc, "region"),
+		.account = cbl_json_str_nonempty(doc, "account"),
+		.initiator = cbl_json_str_nonempty(doc, "initiator"),
 		.uuid = cbl_json_str_nonempty(doc, "buildUuid"),
 		.number = json_is_integer(num) ? json_integer_value(num) : 0,
 	};
@@ -553,19 +568,25 @@ static int wait_ready(int fd, cbl_error **err)
 	return rc;
 }
 
-/* The record of a build that waits for a free slot. */
-static json_t *queued_record(runner_launcher *l, json_t *proj, const char *id, int64_t number)
+/* The record of a build that waits for a free slot: the project's and the
+ * request's fields (runner_launch_record), SUBMITTED done and QUEUED open. */
+static json_t *queued_record(const json_t *proj, const json_t *req, const runner_launch_info *info,
+			     const char *id)
 {
 	int64_t now = cbl_now_us();
-	json_t *r = json_object();
+	json_t *r = json_object(), *base = runner_launch_record(proj, req, info);
 	json_t *t = json_real((double)(now / 1000) / 1e3);
-	const char *uuid = strchr(id, ':') + 1;
 	json_object_set_new(r, "id", json_string(id));
-	json_object_set_new(r, "arn", json_sprintf("arn:aws:codebuild:%s:000000000000:build/%s", l->region, id));
-	json_object_set_new(r, "buildNumber", json_integer(number));
+	json_object_set_new(r, "arn", json_sprintf("arn:aws:codebuild:%s:%s:build/%s",
+						   info->region ? info->region : "us-east-1",
+						   info->account ? info->account : "000000000000", id));
+	json_object_set_new(r, "buildNumber", json_integer(info->number));
 	json_object_set(r, "startTime", t);
 	json_object_set_new(r, "currentPhase", json_string("QUEUED"));
 	json_object_set_new(r, "buildStatus", json_string("IN_PROGRESS"));
+	json_object_set(r, "sourceVersion", json_object_get(base, "sourceVersion"));
+	if (!json_object_get(base, "sourceVersion"))
+		json_object_del(r, "sourceVersion");
 	json_object_set_new(r, "projectName", json_string(cbl_json_str_nonempty(proj, "name")));
 	json_t *phases = json_array(), *sub = json_object(), *q = json_object();
 	json_object_set_new(sub, "phaseType", json_string("SUBMITTED"));
@@ -578,17 +599,49 @@ static json_t *queued_record(runner_launcher *l, json_t *proj, const char *id, i
 	json_object_set(q, "startTime", t);
 	json_array_append_new(phases, q);
 	json_object_set_new(r, "phases", phases);
-	json_t *src = json_object_get(proj, "source");
-	json_object_set_new(r, "source", src ? json_deep_copy(src) : json_object());
-	json_t *env = json_object_get(proj, "environment");
-	json_object_set_new(r, "environment", env ? json_deep_copy(env) : json_object());
-	json_t *logs = json_object();
-	json_object_set_new(logs, "groupName", json_sprintf("/aws/codebuild/%s", cbl_json_str_nonempty(proj, "name")));
-	json_object_set_new(logs, "streamName", json_string(uuid));
-	json_object_set_new(r, "logs", logs);
+	static const char *const keys[] = {"source", "serviceRole", "environment", "logs", "timeoutInMinutes",
+					   "queuedTimeoutInMinutes", "cache", "encryptionKey", "initiator"};
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+		if (json_object_get(base, keys[i]))
+			json_object_set(r, keys[i], json_object_get(base, keys[i]));
+	json_object_set_new(r, "artifacts", json_pack("{s:s}", "location", ""));
+	json_object_set_new(r, "secondaryArtifacts", json_array());
 	json_object_set_new(r, "buildComplete", json_false());
-	json_object_set_new(r, "initiator", json_string("codebuild-local"));
+	if (!json_object_get(r, "initiator")) {
+		char *who = runner_invoking_user();
+		json_object_set_new(r, "initiator", json_string(who));
+		free(who);
+	}
+	json_decref(base);
 	json_decref(t);
+	return r;
+}
+
+/* StartBuild's answer, as the service's (aws-cli's documented start-build
+ * example): the build as it was queued, currentPhase QUEUED, SUBMITTED done
+ * and QUEUED still open, whatever the runner has done since. */
+static json_t *start_answer(const json_t *rec)
+{
+	json_t *r = json_deep_copy(rec), *phases = json_array(), *ph;
+	size_t i;
+	double sub_end = json_number_value(json_object_get(r, "startTime"));
+	json_array_foreach(json_object_get(rec, "phases"), i, ph) {
+		const char *type = cbl_json_str_or_empty(ph, "phaseType");
+		if (!strcmp(type, "SUBMITTED")) {
+			json_array_append_new(phases, json_deep_copy(ph));
+			if (json_is_number(json_object_get(ph, "endTime")))
+				sub_end = json_number_value(json_object_get(ph, "endTime"));
+		}
+	}
+	json_t *q = json_object();
+	json_object_set_new(q, "phaseType", json_string("QUEUED"));
+	json_object_set_new(q, "startTime", json_real(sub_end));
+	json_array_append_new(phases, q);
+	json_object_set_new(r, "phases", phases);
+	json_object_set_new(r, "currentPhase", json_string("QUEUED"));
+	json_object_set_new(r, "buildStatus", json_string("IN_PROGRESS"));
+	json_object_set_new(r, "buildComplete", json_false());
+	json_object_del(r, "endTime");
 	return r;
 }
 
@@ -692,19 +745,55 @@ static int load_build(runner_launcher *l, json_t *req, json_t **rec, char **dir,
 	return 0;
 }
 
+static bool region_name_ok(const char *s)
+{
+	size_t n = 0;
+	for (; s[n]; n++)
+		if (!((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= '0' && s[n] <= '9') || s[n] == '-'))
+			return false;
+	return n > 0 && n <= 32;
+}
+
+/* The caller's region, account and initiator into info (runner_caller);
+ * *account and *initiator are the strings it allocates. */
+static void caller_info(const runner_caller *caller, runner_launch_info *info, char **account, char **initiator)
+{
+	if (!caller)
+		return;
+	if (caller->region && region_name_ok(caller->region))
+		info->region = caller->region;
+	const char *arn = caller->principal;
+	/* arn:<partition>:<iam|sts>::<account>:<resource> */
+	const char *p = arn && !strncmp(arn, "arn:", 4) ? strchr(arn + 4, ':') : NULL;
+	const char *q = p ? strchr(p + 1, ':') : NULL;
+	const char *r = q ? strchr(q + 1, ':') : NULL;
+	const char *a = r ? strchr(r + 1, ':') : NULL;
+	if (!a)
+		return;
+	*account = cbl_xstrndup(r + 1, (size_t)(a - r - 1));
+	info->account = *account;
+	const char *res = a + 1, *slash = strchr(res, '/');
+	if (!strncmp(res, "assumed-role/", 13))
+		*initiator = cbl_xstrdup(res + 13);
+	else if (slash)
+		*initiator = cbl_xstrdup(strrchr(res, '/') + 1);
+	else
+		*initiator = cbl_xstrdup(res);
+	info->initiator = *initiator;
+}
+
 /* Checks the request against the project (the launched runner maps it
  * again, from launch.json), keeps both in the build's directory, and gives
  * the runner's command line. */
-static int prepare_launch(runner_launcher *l, json_t *req, json_t *proj, const char *dir, const char *uuid,
-			  int64_t number, cbl_strv *argv, cbl_error **err)
+static int prepare_launch(runner_launcher *l, json_t *req, json_t *proj, const runner_launch_info *info,
+			  cbl_strv *argv, cbl_error **err)
 {
-	runner_launch_info info = {.dir = dir, .home = l->home, .region = l->region, .uuid = uuid,
-				   .number = number};
+	const char *dir = info->dir;
 	runner_launch_mem mem = RUNNER_LAUNCH_MEM_INIT;
 	runner_opts o;
-	int rc = runner_launch_opts(&o, &mem, proj, req, &info, err);
+	int rc = runner_launch_opts(&o, &mem, proj, req, info, err);
 	runner_launch_mem_release(&mem);
-	if (rc || (rc = runner_launch_save(proj, req, &info, err)))
+	if (rc || (rc = runner_launch_save(proj, req, info, err)))
 		return rc;
 	/* the request alone, for RetryBuild */
 	char *rq = json_dumps(req, JSON_COMPACT | JSON_SORT_KEYS);
@@ -721,11 +810,12 @@ static int prepare_launch(runner_launcher *l, json_t *req, json_t *proj, const c
 	return 0;
 }
 
-static int start_build(runner_launcher *l, json_t *req, json_t **out, cbl_error **err)
+static int start_build(runner_launcher *l, json_t *req, const runner_caller *caller, json_t **out,
+		       cbl_error **err)
 {
 	json_t *proj = NULL, *rec = NULL;
 	cbl_strv argv = CBL_STRV_INIT;
-	char *dir = NULL, *id = NULL;
+	char *dir = NULL, *id = NULL, *who_account = NULL, *who = NULL;
 	char uuid[37];
 	int64_t number = 0;
 	int rc, ready = -1;
@@ -742,12 +832,15 @@ static int start_build(runner_launcher *l, json_t *req, json_t **out, cbl_error 
 	if ((rc = store_next_build_number(l->home, name, &number, err)) ||
 	    (rc = store_build_dir_create(l->home, name, uuid, &dir, err)))
 		goto out;
-	if ((rc = prepare_launch(l, req, proj, dir, uuid, number, &argv, err)))
+	runner_launch_info info = {.dir = dir, .home = l->home, .region = l->region, .account = l->account,
+				   .uuid = uuid, .number = number};
+	caller_info(caller, &info, &who_account, &who);
+	if ((rc = prepare_launch(l, req, proj, &info, &argv, err)))
 		goto fail_dir;
 	pthread_mutex_lock(&l->mu);
 	bool slot = l->max_running <= 0 || (l->running < l->max_running && !l->head);
 	if (!slot) {
-		rec = queued_record(l, proj, id, number);
+		rec = queued_record(proj, req, &info, id);
 		rc = store_build_save(dir, rec, false, err);
 		if (rc == 0) {
 			queued *q = cbl_xcalloc(1, sizeof(*q));
@@ -784,7 +877,7 @@ static int start_build(runner_launcher *l, json_t *req, json_t **out, cbl_error 
 		goto out;
 answer:
 	*out = json_object();
-	json_object_set(*out, "build", rec);
+	json_object_set_new(*out, "build", start_answer(rec));
 	goto out;
 fail_dir:
 	cbl_rm_rf(dir, NULL);
@@ -794,6 +887,8 @@ out:
 	cbl_strv_release(&argv);
 	free(dir);
 	free(id);
+	free(who_account);
+	free(who);
 	return rc;
 }
 
@@ -865,7 +960,8 @@ static int stop_build(runner_launcher *l, json_t *req, json_t **out, cbl_error *
 	return 0;
 }
 
-static int retry_build(runner_launcher *l, json_t *req, json_t **out, cbl_error **err)
+static int retry_build(runner_launcher *l, json_t *req, const runner_caller *caller, json_t **out,
+		       cbl_error **err)
 {
 	json_t *rec = NULL, *orig = NULL;
 	char *dir = NULL, *path = NULL;
@@ -882,7 +978,7 @@ static int retry_build(runner_launcher *l, json_t *req, json_t **out, cbl_error 
 				   cbl_json_str(rec, "id"));
 		goto out;
 	}
-	rc = start_build(l, orig, out, err);
+	rc = start_build(l, orig, caller, out, err);
 out:
 	json_decref(orig);
 	json_decref(rec);
@@ -902,16 +998,22 @@ bool runner_launcher_known(const char *target)
 int runner_launcher_dispatch(runner_launcher *l, const char *target, json_t *request, json_t **out,
 			     cbl_error **err)
 {
+	return runner_launcher_dispatch_as(l, target, request, NULL, out, err);
+}
+
+int runner_launcher_dispatch_as(runner_launcher *l, const char *target, json_t *request,
+				const runner_caller *caller, json_t **out, cbl_error **err)
+{
 	json_t *empty = NULL;
 	if (!request)
 		request = empty = json_object();
 	int rc;
 	if (!strcmp(target, STORE_TARGET_CODEBUILD "StartBuild"))
-		rc = start_build(l, request, out, err);
+		rc = start_build(l, request, caller, out, err);
 	else if (!strcmp(target, STORE_TARGET_CODEBUILD "StopBuild"))
 		rc = stop_build(l, request, out, err);
 	else if (!strcmp(target, STORE_TARGET_CODEBUILD "RetryBuild"))
-		rc = retry_build(l, request, out, err);
+		rc = retry_build(l, request, caller, out, err);
 	else
 		rc = cbl_error_set(err, CBL_EINVAL, "unknown operation %s", target);
 	json_decref(empty);
@@ -926,6 +1028,7 @@ int runner_launcher_new(runner_launcher **out, const runner_launcher_opts *o, cb
 	l->home = cbl_xstrdup(o->home);
 	l->exe = cbl_xstrdup(o->exe);
 	l->region = cbl_xstrdup(o->region ? o->region : "us-east-1");
+	l->account = o->account ? cbl_xstrdup(o->account) : NULL;
 	l->max_running = o->max_running;
 	pthread_mutex_init(&l->mu, NULL);
 	pthread_cond_init(&l->cv, NULL);
@@ -971,5 +1074,6 @@ void runner_launcher_free(runner_launcher *l)
 	free(l->home);
 	free(l->exe);
 	free(l->region);
+	free(l->account);
 	free(l);
 }

@@ -56,6 +56,7 @@ typedef struct runner_launcher_opts {
 	const char *exe;     /* this program: builds run as `exe run --launched DIR` */
 	int max_running;     /* builds running at once (more wait QUEUED); 0 = no limit */
 	const char *region;  /* NULL = us-east-1 */
+	const char *account; /* the account of callers without a principal (NULL = 000000000000) */
 } runner_launcher_opts;
 
 int runner_launcher_new(runner_launcher **out, const runner_launcher_opts *o, cbl_error **err);
@@ -66,6 +67,24 @@ bool runner_launcher_known(const char *target);
 /* Runs one of those operations: *out = {"build": Build}. */
 int runner_launcher_dispatch(runner_launcher *l, const char *target, json_t *request, json_t **out,
 			     cbl_error **err);
+
+/* Who asks: the region the request was signed for and the caller's
+ * identity, as the service writes them into the Build (its ARN, logs ARN,
+ * encryption key default and initiator). */
+typedef struct runner_caller {
+	const char *region;    /* the request's signing region (NULL or not a region name: the
+				  launcher's) */
+	const char *principal; /* the caller's IAM ARN (NULL = unknown: the launcher's account,
+				  the user running the launcher).  The initiator as the service
+				  forms it: an IAM user's name (arn:aws:iam::A:user/path/NAME ->
+				  NAME), an assumed role's "ROLE/SESSION"
+				  (arn:aws:sts::A:assumed-role/ROLE/SESSION), a federated user's
+				  name, "root" for the account's root; the account is the ARN's */
+} runner_caller;
+
+/* The same on behalf of a caller (NULL = runner_launcher_dispatch). */
+int runner_launcher_dispatch_as(runner_launcher *l, const char *target, json_t *request,
+				const runner_caller *caller, json_t **out, cbl_error **err);
 
 /* ---------------------------------------------------- request -> options ---
  *
@@ -81,6 +100,8 @@ typedef struct runner_launch_info {
 				 dir/nosource */
 	const char *home;     /* the state directory (NULL = store_default_home()) */
 	const char *region;   /* NULL = us-east-1 */
+	const char *account;  /* NULL = 000000000000 */
+	const char *initiator; /* the caller as the service names it (NULL = the user running it) */
 	const char *uuid;     /* the build's uuid (NULL = the runner allocates one) */
 	int64_t number;       /* its build number (0 = the runner allocates one) */
 } runner_launch_info;
@@ -91,9 +112,10 @@ typedef struct runner_launch_mem {
 	cbl_strv env;         /* environmentVariablesOverride as NAME=VALUE */
 	cbl_strv project_env; /* the project's environmentVariables as NAME=VALUE */
 	runner_secondary_source *secondary;
+	json_t *record;       /* runner_launch_record's fields */
 } runner_launch_mem;
 
-#define RUNNER_LAUNCH_MEM_INIT {NULL, CBL_STRV_INIT, CBL_STRV_INIT, CBL_STRV_INIT, NULL}
+#define RUNNER_LAUNCH_MEM_INIT {NULL, CBL_STRV_INIT, CBL_STRV_INIT, CBL_STRV_INIT, NULL, NULL}
 
 void runner_launch_mem_release(runner_launch_mem *mem);
 
@@ -107,6 +129,14 @@ void runner_launch_mem_release(runner_launch_mem *mem);
  * failure *mem may hold memory: release it anyway. */
 int runner_launch_opts(runner_opts *out, runner_launch_mem *mem, const json_t *project,
 		       const json_t *request, const runner_launch_info *info, cbl_error **err);
+
+/* The Build record's fields a launched build takes from its project and
+ * request, as the service writes them (runner/launchrec.c): source (the
+ * buildspec text or path as given, the project's location and type),
+ * sourceVersion, serviceRole, environment (overrides applied, variables
+ * merged), logs (logsConfig's group and stream prefix), timeoutInMinutes,
+ * queuedTimeoutInMinutes, cache, encryptionKey, initiator.  New object. */
+json_t *runner_launch_record(const json_t *project, const json_t *request, const runner_launch_info *info);
 
 /* Writes <info->dir>/launch.json: project, request and info. */
 int runner_launch_save(const json_t *project, const json_t *request, const runner_launch_info *info,

@@ -118,18 +118,20 @@ static json_t *record_environment(const runner_build *b)
 static json_t *record_logs(const runner_build *b)
 {
 	json_t *logs = json_object();
-	char *group = cbl_xasprintf("/aws/codebuild/%s", b->ident.project);
+	char *group = b->cfg.log_group ? cbl_xstrdup(b->cfg.log_group)
+				       : cbl_xasprintf("/aws/codebuild/%s", b->ident.project);
+	const char *stream = b->cfg.log_stream ? b->cfg.log_stream : b->ident.uuid;
 	char *deep = cbl_xasprintf("file://%s", b->ident.log_path);
 	char *lgarn = cbl_xasprintf("arn:aws:logs:%s:%s:log-group:%s:log-stream:%s", b->ident.region,
-				    b->ident.account, group, b->ident.uuid);
+				    b->ident.account, group, stream);
 	json_object_set_new(logs, "groupName", json_string(group));
-	json_object_set_new(logs, "streamName", json_string(b->ident.uuid));
+	json_object_set_new(logs, "streamName", json_string(stream));
 	json_object_set_new(logs, "deepLink", json_string(deep));
 	json_object_set_new(logs, "cloudWatchLogsArn", json_string(lgarn));
 	json_t *cwl = json_object();
 	json_object_set_new(cwl, "status", json_string("ENABLED"));
 	json_object_set_new(cwl, "groupName", json_string(group));
-	json_object_set_new(cwl, "streamName", json_string(b->ident.uuid));
+	json_object_set_new(cwl, "streamName", json_string(stream));
 	json_object_set_new(logs, "cloudWatchLogs", cwl);
 	json_t *s3l = json_object();
 	json_object_set_new(s3l, "status", json_string("DISABLED"));
@@ -155,6 +157,28 @@ static json_t *record_exported(const runner_build *b)
 		json_array_append_new(exp, e);
 	}
 	return exp;
+}
+
+/* A launched build: the fields the service takes from the project and the
+ * request replace what the run made of them (local paths, a guessed source
+ * type); the log's deepLink stays the local file. */
+static void record_overlay(const runner_build *b, json_t *r)
+{
+	static const char *const keys[] = {"source", "sourceVersion", "serviceRole", "environment",
+					   "timeoutInMinutes", "queuedTimeoutInMinutes", "cache",
+					   "encryptionKey", "initiator"};
+	const json_t *base = b->cfg.record_base;
+	if (!json_is_object(base))
+		return;
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		json_t *v = json_object_get(base, keys[i]);
+		if (v)
+			json_object_set_new(r, keys[i], json_deep_copy(v));
+	}
+	json_t *logs = json_object_get(r, "logs");
+	const char *lk;
+	json_t *lv;
+	json_object_foreach(json_object_get(base, "logs"), lk, lv) json_object_set_new(logs, lk, json_deep_copy(lv));
 }
 
 static json_t *build_record(runner_build *b)
@@ -201,6 +225,7 @@ static json_t *build_record(runner_build *b)
 		json_array_append_new(rarns, json_string(b->up.report_arns.v[i]));
 	json_object_set_new(r, "reportArns", rarns);
 	json_object_set_new(r, "fileSystemLocations", json_array());
+	record_overlay(b, r);
 	return r;
 }
 

@@ -151,6 +151,12 @@ typedef struct runner_opts {
 	bool source_cache;           /* --source-cache (LOCAL_SOURCE_CACHE): git sources' objects kept
 					in <cache dir>/git between builds (off with no_cache) */
 	const char *uuid;            /* the build's uuid, allocated by a launcher (NULL = new) */
+	const json_t *record_base;   /* a launched build: the Build record's fields as the service
+					writes them from the project and request
+					(runner_launch_record); they replace the run's own */
+	const char *log_group;       /* the log group and stream (NULL = /aws/codebuild/<project>,
+					the uuid) */
+	const char *log_stream;
 	int64_t number;              /* its build number (0 = allocate the next one) */
 	runner_event_fn on_event;
 	void *payload;

@@ -183,6 +183,8 @@ typedef struct runner_config { /* build.c init_environment: what was asked for *
 	size_t n_binds;
 	bool host_runtimes;      /* --host-runtimes: the host's versions, mismatches logged */
 	bool privileged;         /* privilegedMode: the sandbox confines nothing but the view */
+	char *log_group, *log_stream; /* NULL = /aws/codebuild/<project>, the uuid */
+	json_t *record_base;     /* a launched build's record fields (runner_opts.record_base) */
 } runner_config;
 
 typedef struct runner_layout { /* build.c init_source / init_layout, provision.c, fetch.c, sources.c */

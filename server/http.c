@@ -258,6 +258,21 @@ static int authenticate(server *s, struct MHD_Connection *c, const char *url,
 	return ret;
 }
 
+/* The caller of an authenticated request: its key, and the region its
+ * signature's scope names (the clients sign for the region they ask). */
+static int dispatch_as_caller(server *s, struct MHD_Connection *c, const char *target, json_t *request,
+			      json_t **response, cbl_error **err)
+{
+	struct server_sigv4_auth a = SERVER_SIGV4_AUTH_INIT;
+	const char *hdr = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+	bool parsed = hdr && server_sigv4_parse_authorization(hdr, &a, NULL) == 0;
+	server_caller who = {.access_key_id = parsed && s->opts.creds ? a.access_key_id : NULL,
+			     .region = parsed ? a.region : NULL};
+	int rc = s->opts.dispatch_caller(target, request, &who, response, err, s->opts.payload);
+	server_sigv4_auth_release(&a);
+	return rc;
+}
+
 static enum MHD_Result handle(server *s, struct MHD_Connection *c, const char *url,
 			      const char *method, struct req *r, unsigned *out_status,
 			      const char **out_target, char **out_akid)
@@ -319,9 +334,13 @@ static enum MHD_Result handle(server *s, struct MHD_Connection *c, const char *u
 
 	char *body = NULL;
 	size_t len = 0;
-	int rc = s->opts.dispatch_text
-			 ? s->opts.dispatch_text(target, request, &body, &len, &err, s->opts.payload)
-			 : s->opts.dispatch(target, request, &response, &err, s->opts.payload);
+	int rc;
+	if (s->opts.dispatch_caller && s->opts.caller_known && s->opts.caller_known(target, s->opts.payload))
+		rc = dispatch_as_caller(s, c, target, request, &response, &err);
+	else
+		rc = s->opts.dispatch_text
+			     ? s->opts.dispatch_text(target, request, &body, &len, &err, s->opts.payload)
+			     : s->opts.dispatch(target, request, &response, &err, s->opts.payload);
 	if (rc < 0) {
 		unsigned st = store_api_error_status(rc);
 		const char *type = store_api_error_type(target, rc);
@@ -330,14 +349,11 @@ static enum MHD_Result handle(server *s, struct MHD_Connection *c, const char *u
 		res = send_error(c, st, type, err ? err->msg : "internal error");
 		goto out;
 	}
-	if (!s->opts.dispatch_text) {
+	if (!body) {
 		if (!response)
 			response = json_object();
 		body = json_dumps(response, JSON_COMPACT | JSON_REAL_PRECISION(16));
 		len = body ? strlen(body) : 0;
-	} else if (!body) {
-		body = cbl_xstrdup("{}");
-		len = 2;
 	}
 	if (!body) {
 		*out_status = 500;

@@ -51,6 +51,17 @@ typedef int (*server_dispatch_text_fn)(const char *target, json_t *request, char
 /* True if target (e.g. "CodeBuild_20161006.ListProjects") is an operation
  * the dispatcher implements. */
 typedef bool (*server_known_fn)(const char *target, void *payload);
+/* Who sent a request: the access key that signed it (NULL when the server
+ * does not authenticate) and the region of its credential scope (NULL when
+ * unsigned; as the client wrote it). */
+typedef struct server_caller {
+	const char *access_key_id;
+	const char *region;
+} server_caller;
+/* dispatch for the operations that need the caller (StartBuild: the
+ * Build's ARN region and initiator). */
+typedef int (*server_dispatch_caller_fn)(const char *target, json_t *request, const server_caller *caller,
+					 json_t **out, cbl_error **err, void *payload);
 /* One line of diagnostics (no trailing newline): access log and
  * libmicrohttpd's own errors. */
 typedef void (*server_log_fn)(const char *line, void *payload);
@@ -71,6 +82,9 @@ struct server_opts {
 	server_dispatch_fn dispatch;
 	server_dispatch_text_fn dispatch_text; /* used instead of dispatch when set */
 	server_known_fn known;
+	/* optional: the targets caller_known accepts go to dispatch_caller */
+	server_dispatch_caller_fn dispatch_caller;
+	server_known_fn caller_known;
 	void *payload;            /* passed to dispatch and known */
 	server_log_fn log;        /* optional */
 	bool access_log;          /* one log line per request */

@@ -176,7 +176,11 @@ def test_pool_queues_builds_beyond_max_builds(home, cbl):
         env = [{"name": "SLEEP", "value": "2", "type": "PLAINTEXT"}]
         a = cb.start_build(projectName="my-project", environmentVariablesOverride=env)["build"]
         b = cb.start_build(projectName="my-project", environmentVariablesOverride=env)["build"]
-        assert a["currentPhase"] != "QUEUED"
+        # StartBuild answers QUEUED either way (aws-cli's documented example);
+        # the first one runs at once, the second waits
+        assert a["currentPhase"] == b["currentPhase"] == "QUEUED"
+        assert cb.batch_get_builds(ids=[a["id"]])["builds"][0]["currentPhase"] != "QUEUED"
+        assert cb.batch_get_builds(ids=[b["id"]])["builds"][0]["currentPhase"] == "QUEUED"
         assert b["currentPhase"] == "QUEUED" and b["buildStatus"] == "IN_PROGRESS"
         assert [p["phaseType"] for p in b["phases"]] == ["SUBMITTED", "QUEUED"]
         assert wait_build(s.url, a["id"])["buildStatus"] == "SUCCEEDED"
