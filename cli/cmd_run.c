@@ -53,6 +53,7 @@ typedef struct run_args {
 	size_t n_secondary;
 	bool depth_set, json;
 	int n_opts;                  /* options given, --launched aside */
+	cli_webhook wh;              /* --webhook-event and its facts */
 } run_args;
 
 /* 0 = go on, -1 = usage error (said), 1 = done (--help) */
@@ -219,6 +220,15 @@ static int opt_launched(run_args *a, char *arg)
 
 static int opt_help(run_args *a, char *arg);
 
+static int opt_wh_event(run_args *a, char *arg) { return cli_webhook_opt(&a->wh, "webhook-event", arg); }
+static int opt_wh_head(run_args *a, char *arg) { return cli_webhook_opt(&a->wh, "head-ref", arg); }
+static int opt_wh_base(run_args *a, char *arg) { return cli_webhook_opt(&a->wh, "base-ref", arg); }
+static int opt_wh_pr(run_args *a, char *arg) { return cli_webhook_opt(&a->wh, "pr", arg); }
+static int opt_wh_actor(run_args *a, char *arg) { return cli_webhook_opt(&a->wh, "actor-account-id", arg); }
+static int opt_wh_msg(run_args *a, char *arg) { return cli_webhook_opt(&a->wh, "commit-message", arg); }
+static int opt_wh_prev(run_args *a, char *arg) { return cli_webhook_opt(&a->wh, "prev-commit", arg); }
+static int opt_wh_tag(run_args *a, char *arg) { return cli_webhook_opt(&a->wh, "tag-name", arg); }
+
 static const run_opt run_opts[] = {
 	{"buildspec", 'b', "FILE", FIELD(buildspec), "buildspec path, relative to DIR (default buildspec.yml)"},
 	{"env", 'e', "NAME=VALUE", FN(opt_env), "environment variable override (repeatable; beats the\n"
@@ -291,6 +301,20 @@ static const run_opt run_opts[] = {
 	 "(as a cloud build of a push); all: the same view with the\n"
 	 "ignored files; mount: DIR itself, read-write"},
 	{"git-tracked-only", 0, NULL, FIELD(git_tracked_only), "show the build only what a clone of HEAD would contain"},
+	{"webhook-event", 0, "EVENT", FN(opt_wh_event),
+	 "run as a webhook would start the build: PUSH,\n"
+	 "PULL_REQUEST_CREATED (_UPDATED, _REOPENED, _MERGED, _CLOSED),\n"
+	 "RELEASED, PRERELEASED; sets CODEBUILD_WEBHOOK_* and\n"
+	 "CODEBUILD_SOURCE_VERSION as the service does"},
+	{"head-ref", 0, "REF", FN(opt_wh_head), "the event's head: a branch (refs/heads/X) or tag (refs/tags/X)"},
+	{"base-ref", 0, "REF", FN(opt_wh_base), "a pull request's base branch"},
+	{"pr", 0, "N", FN(opt_wh_pr), "a pull request's number (source version pr/N)"},
+	{"actor-account-id", 0, "ID", FN(opt_wh_actor), "the account id of who triggered the event"},
+	{"commit-message", 0, "MSG", FN(opt_wh_msg), "the head commit's message (default: from DIR's git)"},
+	{"prev-commit", 0, "SHA", FN(opt_wh_prev),
+	 "CODEBUILD_WEBHOOK_PREV_COMMIT (default, from DIR's git: the\n"
+	 "head's parent for a push, the merge base for a pull request)"},
+	{"tag-name", 0, "TAG", FN(opt_wh_tag), "a release event's tag"},
 	{"strict", 0, NULL, FIELD(strict), "buildspec warnings are errors"},
 	{"json", 0, NULL, FN(opt_json), "stream events as JSON lines, ending with {\"build\": {...}}"},
 	{"help", 'h', NULL, FN(opt_help), "this help"},
@@ -419,6 +443,15 @@ static int finish_opts(run_args *a, int argc, char **argv)
 	a->o.env_overrides = (const char *const *)a->env.v;
 	a->o.insecure_registries = a->insecure.n ? (const char *const *)a->insecure.v : NULL;
 	a->o.mounts = a->mounts.n ? (const char *const *)a->mounts.v : NULL;
+	if (cli_webhook_finish(&a->wh, a->o.source_dir, &a->o.source_version, &err) < 0) {
+		cli_report_clear(&err);
+		return -1;
+	}
+	if (a->wh.env.n) {
+		a->o.webhook_env = (const char *const *)a->wh.env.v;
+		if (!a->o.initiator)
+			a->o.initiator = CLI_WEBHOOK_INITIATOR;
+	}
 	return 0;
 }
 typedef enum { OUT_PLAIN, OUT_TTY, OUT_JSON, OUT_NONE } out_mode;
@@ -911,6 +944,7 @@ out:
 	cbl_strv_release(&a.env);
 	cbl_strv_release(&a.insecure);
 	cbl_strv_release(&a.mounts);
+	cli_webhook_release(&a.wh);
 	free(a.secondary);
 	return rc;
 }
