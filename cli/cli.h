@@ -3,6 +3,8 @@
 #ifndef CLI_CLI_H
 #define CLI_CLI_H
 
+#include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "util/error.h"
@@ -27,6 +29,7 @@ struct cmd_struct {
 int cmd_run(int argc, char **argv);
 int cmd_validate(int argc, char **argv);
 int cmd_webhook(int argc, char **argv);
+int cmd_replay(int argc, char **argv);
 int cmd_batch_get_builds(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 
@@ -59,6 +62,13 @@ int cli_webhook_opt(cli_webhook *w, const char *flag, const char *arg);
  * webhook flag was given. */
 int cli_webhook_finish(cli_webhook *w, const char *dir, const char **source_version, cbl_error **err);
 void cli_webhook_release(cli_webhook *w);
+
+struct runner_opts;
+/* Runs a build from ready options with run's output (the terminal view or
+ * the plain log; nothing when quiet); *record = its final record, *log_path
+ * its log (caller frees both; either may be NULL).  Returns run's exit
+ * status. */
+int cli_run_opts(struct runner_opts *o, bool quiet, json_t **record, char **log_path);
 
 struct option;
 /* An unknown name, in one line: "codebuild-local: error: <what> '<word>'",

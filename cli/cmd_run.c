@@ -850,8 +850,9 @@ static void print_result(runner_build *b, view *v)
 	fprintf(f, "Record: %s/build.json\nLog:    %s\n", runner_build_dir(b), runner_build_log_path(b));
 }
 
-/* Runs the build of o, its events shown through v; the exit code. */
-static int run_build(runner_opts *o, view *v)
+/* Runs the build of o, its events shown through v; the exit code.  With
+ * record / log_path, the final record and the log's path (caller frees). */
+static int run_build(runner_opts *o, view *v, json_t **record, char **log_path)
 {
 	runner_build *b = NULL;
 	cbl_error *err = NULL;
@@ -884,6 +885,10 @@ static int run_build(runner_opts *o, view *v)
 	}
 	rc = exit_code_for(b);
 	print_result(b, v);
+	if (record)
+		*record = json_incref(runner_build_record(b));
+	if (log_path)
+		*log_path = cbl_xstrdup(runner_build_log_path(b));
 	g_build = NULL;
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
@@ -916,6 +921,14 @@ static int launched_opts(run_args *a, runner_launch_mem *mem, view *v, int argc)
 	return 0;
 }
 
+int cli_run_opts(runner_opts *o, bool quiet, json_t **record, char **log_path)
+{
+	view v = {.ready_fd = -1, .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+	v.mode = quiet ? OUT_NONE : (isatty(1) ? OUT_TTY : OUT_PLAIN);
+	v.color = v.mode == OUT_TTY && !getenv("NO_COLOR");
+	return run_build(o, &v, record, log_path);
+}
+
 int cmd_run(int argc, char **argv)
 {
 	run_args a = {.o = RUNNER_OPTS_INIT, .env = CBL_STRV_INIT, .insecure = CBL_STRV_INIT, .mounts = CBL_STRV_INIT};
@@ -937,7 +950,7 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	v.color = v.mode == OUT_TTY && !getenv("NO_COLOR");
-	rc = run_build(&a.o, &v);
+	rc = run_build(&a.o, &v, NULL, NULL);
 out:
 	fflush(stdout);
 	runner_launch_mem_release(&mem);

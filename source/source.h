@@ -43,7 +43,8 @@ typedef struct source_git_opts {
 	 *   full or abbreviated commit SHA (7..40 hex digits) when no ref of that
 	 *                       name exists
 	 *   "branch^{SHA}"      CodeBuild's form: check out SHA, which must be
-	 *                       reachable from branch (error otherwise)
+	 *                       reachable from branch (error otherwise); "pr/7^{SHA}"
+	 *                       the same on refs/pull/7/head
 	 * HEAD is always detached at the resolved commit; for a branch the local
 	 * branch is also created with its upstream set (origin/<branch>). */
 	const char *version;
