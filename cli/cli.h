@@ -63,6 +63,15 @@ int cli_webhook_opt(cli_webhook *w, const char *flag, const char *arg);
 int cli_webhook_finish(cli_webhook *w, const char *dir, const char **source_version, cbl_error **err);
 void cli_webhook_release(cli_webhook *w);
 
+/* run --remote PROJECT (cli/cmd_remote.c). */
+typedef struct cli_remote {
+	const char *project, *region, *endpoint, *profile;
+	const char *dir;        /* the local source (its buildspec and HEAD) */
+	const char *buildspec;  /* relative to dir (NULL = buildspec.yml) */
+	cbl_strv env;           /* NAME=VALUE overrides */
+} cli_remote;
+int cli_remote_run(const cli_remote *r);
+
 struct runner_opts;
 /* Runs a build from ready options with run's output (the terminal view or
  * the plain log; nothing when quiet); *record = its final record, *log_path

@@ -186,10 +186,18 @@ static int fetch_aws(const replay_args *a, json_t **build, json_t **project, cbl
 		json_t *r = json_pack("{s:s, s:s, s:b}", "logGroupName", group, "logStreamName", stream, "startFromHead", 1);
 		if (token)
 			json_object_set_new(r, "nextToken", json_string(token));
-		rc = remote_call(cl, "logs", "GetLogEvents", r, &ans, err);
+		cbl_error *le = NULL;
+		rc = remote_call(cl, "logs", "GetLogEvents", r, &ans, &le);
 		json_decref(r);
-		if (rc < 0)
+		if (rc < 0) { /* no log (expired, never written): the rest is compared */
+			fprintf(stderr, "codebuild-local: warning: the cloud build's log cannot be read (%s): it is "
+					"not compared\n", le->msg);
+			cbl_error_free(le);
+			cbl_strv_release(log);
+			*have_log = false;
+			rc = 0;
 			break;
+		}
 		*have_log = true;
 		size_t i;
 		json_t *ev;

@@ -54,6 +54,7 @@ typedef struct run_args {
 	bool depth_set, json;
 	int n_opts;                  /* options given, --launched aside */
 	cli_webhook wh;              /* --webhook-event and its facts */
+	const char *remote, *endpoint, *profile; /* --remote PROJECT */
 } run_args;
 
 /* 0 = go on, -1 = usage error (said), 1 = done (--help) */
@@ -220,6 +221,10 @@ static int opt_launched(run_args *a, char *arg)
 
 static int opt_help(run_args *a, char *arg);
 
+static int opt_remote(run_args *a, char *arg) { return a->remote = arg, 0; }
+static int opt_endpoint(run_args *a, char *arg) { return a->endpoint = arg, 0; }
+static int opt_profile(run_args *a, char *arg) { return a->profile = arg, 0; }
+
 static int opt_wh_event(run_args *a, char *arg) { return cli_webhook_opt(&a->wh, "webhook-event", arg); }
 static int opt_wh_head(run_args *a, char *arg) { return cli_webhook_opt(&a->wh, "head-ref", arg); }
 static int opt_wh_base(run_args *a, char *arg) { return cli_webhook_opt(&a->wh, "base-ref", arg); }
@@ -301,6 +306,14 @@ static const run_opt run_opts[] = {
 	 "(as a cloud build of a push); all: the same view with the\n"
 	 "ignored files; mount: DIR itself, read-write"},
 	{"git-tracked-only", 0, NULL, FIELD(git_tracked_only), "show the build only what a clone of HEAD would contain"},
+	{"remote", 0, "PROJECT", FN(opt_remote),
+	 "run the build on CodeBuild instead, in PROJECT: the local\n"
+	 "buildspec as buildspecOverride, HEAD as sourceVersion (it\n"
+	 "must be pushed), -e values as overrides; the log streams\n"
+	 "live, Ctrl-C stops the remote build, the exit status is\n"
+	 "run's (--region, --profile, --endpoint-url)"},
+	{"endpoint-url", 0, "URL", FN(opt_endpoint), "--remote: the API's URL (e.g. a codebuild-local serve)"},
+	{"profile", 0, "NAME", FN(opt_profile), "--remote: the AWS profile whose keys sign the calls"},
 	{"webhook-event", 0, "EVENT", FN(opt_wh_event),
 	 "run as a webhook would start the build: PUSH,\n"
 	 "PULL_REQUEST_CREATED (_UPDATED, _REOPENED, _MERGED, _CLOSED),\n"
@@ -921,6 +934,30 @@ static int launched_opts(run_args *a, runner_launch_mem *mem, view *v, int argc)
 	return 0;
 }
 
+/* run --remote PROJECT: the build goes to the API (cli/cmd_remote.c). */
+static int remote_opts(run_args *a, int argc, char **argv)
+{
+	if (!a->remote)
+		return cli_error("--endpoint-url and --profile go with --remote PROJECT"), CLI_EXIT_USAGE;
+	if (argc - optind > 1)
+		return cli_error("run takes one source directory, got %d arguments", argc - optind), CLI_EXIT_USAGE;
+	cli_remote r = {.project = a->remote, .region = a->o.region, .endpoint = a->endpoint, .profile = a->profile,
+			.dir = optind < argc ? argv[optind] : ".", .buildspec = a->o.buildspec, .env = CBL_STRV_INIT};
+	if (runner_source_is_url(r.dir))
+		return cli_error("--remote builds the project's own source: give the local checkout, not a URL"),
+		       CLI_EXIT_USAGE;
+	cbl_error *err = NULL;
+	if (a->env_file && cli_read_env_file(a->env_file, &r.env, &err) < 0) {
+		cli_report_clear(&err);
+		return CLI_EXIT_USAGE;
+	}
+	for (size_t i = 0; i < a->env.n; i++)
+		cbl_strv_push(&r.env, a->env.v[i]);
+	int rc = cli_remote_run(&r);
+	cbl_strv_release(&r.env);
+	return rc;
+}
+
 int cli_run_opts(runner_opts *o, bool quiet, json_t **record, char **log_path)
 {
 	view v = {.ready_fd = -1, .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
@@ -937,6 +974,10 @@ int cmd_run(int argc, char **argv)
 	int rc = parse_opts(&a, argc, argv);
 	if (rc) {
 		rc = rc > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+		goto out;
+	}
+	if (a.remote || a.endpoint || a.profile) {
+		rc = remote_opts(&a, argc, argv);
 		goto out;
 	}
 	if (a.launched) {

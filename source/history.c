@@ -129,3 +129,39 @@ void source_history_release(source_history *h)
 	cbl_strv_release(&h->changed);
 	h->head_commit = h->message = h->prev_commit = NULL;
 }
+
+int source_commit_pushed(const char *repo_dir, const char *commit, char **remote_ref, cbl_error **err)
+{
+	git_libgit2_init();
+	git_repository *repo = NULL;
+	git_reference_iterator *it = NULL;
+	git_reference *ref = NULL;
+	git_oid want;
+	int rc = 0;
+	*remote_ref = NULL;
+	if (git_oid_fromstr(&want, commit) < 0)
+		return cbl_error_set(err, CBL_EINVAL, "not a commit id: %s", commit);
+	if (git_repository_open_ext(&repo, repo_dir, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) < 0)
+		return git_fail(err, CBL_ENOENT, "not a git repository:", repo_dir);
+	if (git_reference_iterator_glob_new(&it, repo, "refs/remotes/*") < 0) {
+		rc = git_fail(err, CBL_EIO, "listing the remote branches of", repo_dir);
+		goto out;
+	}
+	while (!rc && git_reference_next(&ref, it) == 0) {
+		git_object *obj = NULL;
+		if (git_reference_peel(&obj, ref, GIT_OBJECT_COMMIT) == 0) {
+			const git_oid *tip = git_object_id(obj);
+			if (git_oid_equal(tip, &want) || git_graph_descendant_of(repo, tip, &want) == 1) {
+				*remote_ref = cbl_xstrdup(git_reference_name(ref));
+				rc = 1;
+			}
+		}
+		git_object_free(obj);
+		git_reference_free(ref);
+		ref = NULL;
+	}
+out:
+	git_reference_iterator_free(it);
+	git_repository_free(repo);
+	return rc;
+}

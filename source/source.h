@@ -250,4 +250,9 @@ int source_history_read(source_history *out, const char *repo_dir, const char *h
 			cbl_error **err);
 void source_history_release(source_history *h);
 
+/* Whether commit (a full id) is on a remote-tracking branch of the
+ * repository at repo_dir (it was pushed): 1 yes (*remote_ref = the first
+ * such ref, caller frees), 0 no, <0 error (CBL_ENOENT: not a repository). */
+int source_commit_pushed(const char *repo_dir, const char *commit, char **remote_ref, cbl_error **err);
+
 #endif

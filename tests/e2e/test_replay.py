@@ -267,3 +267,66 @@ def test_credential_chain_errors(cbl, tmp_path):
     assert p.returncode == 2 and "uses SSO (sso_start_url)" in p.stderr, p.output
     p = cbl("replay", "--from-aws", "x:y", "--profile", "nope", "--endpoint-url", "http://127.0.0.1:9", env=env)
     assert p.returncode == 2 and "could not be found" in p.stderr, p.output
+
+
+def test_the_client_retries_throttling_and_5xx(cbl, tmp_path):
+    """A stand-in answering ThrottlingException, then a 503, then the Build:
+    the SDKs' retries (backoff with jitter) get through; every request
+    carries a SigV4 Authorization that signs X-Amz-Target and Content-Type."""
+    import http.server
+    import threading
+
+    record = {"builds": [{
+        "id": "pj:11111111-2222-3333-4444-555555555555", "projectName": "pj", "buildStatus": "SUCCEEDED",
+        "source": {"type": "NO_SOURCE", "buildspec": "version: 0.2\nphases:\n  build:\n    commands:\n"
+                                                     "      - echo retried\n"},
+        "environment": {"type": "LINUX_CONTAINER", "image": "host", "computeType": "BUILD_GENERAL1_SMALL"},
+        "logs": {"groupName": "/aws/codebuild/pj", "streamName": "11111111-2222-3333-4444-555555555555"},
+        "phases": [{"phaseType": "BUILD", "phaseStatus": "SUCCEEDED", "durationInSeconds": 1}]}]}
+    seen = []
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_POST(self):
+            req = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
+            target = self.headers["X-Amz-Target"]
+            seen.append((target, self.headers["Authorization"]))
+            n = sum(1 for t, _ in seen if t == target)
+            if target.endswith("BatchGetBuilds") and n == 1:
+                code, body = 400, {"__type": "ThrottlingException", "message": "Rate exceeded"}
+            elif target.endswith("BatchGetBuilds") and n == 2:
+                code, body = 503, {"__type": "ServiceUnavailableException", "message": "try later"}
+            elif target.endswith("BatchGetBuilds"):
+                code, body = 200, record
+            elif target.endswith("GetLogEvents") and req.get("nextToken") == "f/1":
+                code, body = 200, {"events": [], "nextForwardToken": "f/1", "nextBackwardToken": "b/1"}
+            elif target.endswith("GetLogEvents"):
+                code, body = 200, {"events": [{"timestamp": 1, "message": "retried\n"}],
+                                   "nextForwardToken": "f/1", "nextBackwardToken": "b/1"}
+            else:
+                code, body = 400, {"__type": "ResourceNotFoundException", "message": "no"}
+            data = json.dumps(body).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/x-amz-json-1.1")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        p = cbl("replay", "--from-aws", "pj:11111111-2222-3333-4444-555555555555", "--endpoint-url",
+                f"http://127.0.0.1:{srv.server_address[1]}", "--json",
+                env={"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "s", "AWS_REGION": "eu-west-1"})
+    finally:
+        srv.shutdown()
+    assert p.returncode == 0, p.output
+    assert [t for t, _ in seen].count("CodeBuild_20161006.BatchGetBuilds") == 3
+    for _, auth in seen:
+        assert auth.startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
+        assert "/eu-west-1/" in auth
+        assert "SignedHeaders=content-type;host;x-amz-date;x-amz-target" in auth
+    cmp = json.loads(p.stdout)
+    assert cmp["logCompared"] and cmp["firstDivergentLine"] is None, cmp
