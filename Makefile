@@ -24,7 +24,7 @@ BUILD ?= build-san
 endif
 BUILD ?= build
 
-MODULES := util spec source sandbox runner store artifacts cache images server
+MODULES := util spec source sandbox runner store artifacts cache images server remote
 LIB_SRC := $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_SRC := $(wildcard cli/*.c)

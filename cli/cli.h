@@ -3,6 +3,8 @@
 #ifndef CLI_CLI_H
 #define CLI_CLI_H
 
+#include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "util/error.h"
@@ -26,6 +28,8 @@ struct cmd_struct {
 
 int cmd_run(int argc, char **argv);
 int cmd_validate(int argc, char **argv);
+int cmd_webhook(int argc, char **argv);
+int cmd_replay(int argc, char **argv);
 int cmd_batch_get_builds(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 
@@ -37,6 +41,43 @@ void cli_report(const cbl_error *e);
 void cli_report_clear(cbl_error **err);
 /* Reads a KEY=VALUE env file (docker / AWS local agent format). */
 int cli_read_env_file(const char *path, cbl_strv *out, cbl_error **err);
+
+/* A simulated webhook event (run --webhook-event, webhook test): its flags,
+ * then the facts read from the source's git (cli/cmd_webhook.c). */
+#include "runner/webhook.h"
+typedef struct cli_webhook {
+	runner_webhook_event ev;
+	bool any;               /* a webhook flag was given */
+	cbl_strv env;           /* NAME=VALUE: CODEBUILD_WEBHOOK_* (after finish) */
+	cbl_strv changed;       /* --changed-file, else from git */
+	char *head_commit, *prev_commit, *message; /* from git */
+	char *source_version;   /* the default source version for the event */
+} cli_webhook;
+/* What CODEBUILD_INITIATOR says for a webhook's build (the service: the
+ * provider's agent, e.g. GitHub-Hookshot/<id>). */
+#define CLI_WEBHOOK_INITIATOR "GitHub-Hookshot/codebuild-local"
+int cli_webhook_opt(cli_webhook *w, const char *flag, const char *arg);
+/* Checks the event, reads what git knows of it from dir (when dir is a git
+ * working tree), sets *source_version when NULL, fills w->env.  0 when no
+ * webhook flag was given. */
+int cli_webhook_finish(cli_webhook *w, const char *dir, const char **source_version, cbl_error **err);
+void cli_webhook_release(cli_webhook *w);
+
+/* run --remote PROJECT (cli/cmd_remote.c). */
+typedef struct cli_remote {
+	const char *project, *region, *endpoint, *profile;
+	const char *dir;        /* the local source (its buildspec and HEAD) */
+	const char *buildspec;  /* relative to dir (NULL = buildspec.yml) */
+	cbl_strv env;           /* NAME=VALUE overrides */
+} cli_remote;
+int cli_remote_run(const cli_remote *r);
+
+struct runner_opts;
+/* Runs a build from ready options with run's output (the terminal view or
+ * the plain log; nothing when quiet); *record = its final record, *log_path
+ * its log (caller frees both; either may be NULL).  Returns run's exit
+ * status. */
+int cli_run_opts(struct runner_opts *o, bool quiet, json_t **record, char **log_path);
 
 struct option;
 /* An unknown name, in one line: "codebuild-local: error: <what> '<word>'",

@@ -53,6 +53,8 @@ typedef struct run_args {
 	size_t n_secondary;
 	bool depth_set, json;
 	int n_opts;                  /* options given, --launched aside */
+	cli_webhook wh;              /* --webhook-event and its facts */
+	const char *remote, *endpoint, *profile; /* --remote PROJECT */
 } run_args;
 
 /* 0 = go on, -1 = usage error (said), 1 = done (--help) */
@@ -219,6 +221,19 @@ static int opt_launched(run_args *a, char *arg)
 
 static int opt_help(run_args *a, char *arg);
 
+static int opt_remote(run_args *a, char *arg) { return a->remote = arg, 0; }
+static int opt_endpoint(run_args *a, char *arg) { return a->endpoint = arg, 0; }
+static int opt_profile(run_args *a, char *arg) { return a->profile = arg, 0; }
+
+static int opt_wh_event(run_args *a, char *arg) { return cli_webhook_opt(&a->wh, "webhook-event", arg); }
+static int opt_wh_head(run_args *a, char *arg) { return cli_webhook_opt(&a->wh, "head-ref", arg); }
+static int opt_wh_base(run_args *a, char *arg) { return cli_webhook_opt(&a->wh, "base-ref", arg); }
+static int opt_wh_pr(run_args *a, char *arg) { return cli_webhook_opt(&a->wh, "pr", arg); }
+static int opt_wh_actor(run_args *a, char *arg) { return cli_webhook_opt(&a->wh, "actor-account-id", arg); }
+static int opt_wh_msg(run_args *a, char *arg) { return cli_webhook_opt(&a->wh, "commit-message", arg); }
+static int opt_wh_prev(run_args *a, char *arg) { return cli_webhook_opt(&a->wh, "prev-commit", arg); }
+static int opt_wh_tag(run_args *a, char *arg) { return cli_webhook_opt(&a->wh, "tag-name", arg); }
+
 static const run_opt run_opts[] = {
 	{"buildspec", 'b', "FILE", FIELD(buildspec), "buildspec path, relative to DIR (default buildspec.yml)"},
 	{"env", 'e', "NAME=VALUE", FN(opt_env), "environment variable override (repeatable; beats the\n"
@@ -291,6 +306,28 @@ static const run_opt run_opts[] = {
 	 "(as a cloud build of a push); all: the same view with the\n"
 	 "ignored files; mount: DIR itself, read-write"},
 	{"git-tracked-only", 0, NULL, FIELD(git_tracked_only), "show the build only what a clone of HEAD would contain"},
+	{"remote", 0, "PROJECT", FN(opt_remote),
+	 "run the build on CodeBuild instead, in PROJECT: the local\n"
+	 "buildspec as buildspecOverride, HEAD as sourceVersion (it\n"
+	 "must be pushed), -e values as overrides; the log streams\n"
+	 "live, Ctrl-C stops the remote build, the exit status is\n"
+	 "run's (--region, --profile, --endpoint-url)"},
+	{"endpoint-url", 0, "URL", FN(opt_endpoint), "--remote: the API's URL (e.g. a codebuild-local serve)"},
+	{"profile", 0, "NAME", FN(opt_profile), "--remote: the AWS profile whose keys sign the calls"},
+	{"webhook-event", 0, "EVENT", FN(opt_wh_event),
+	 "run as a webhook would start the build: PUSH,\n"
+	 "PULL_REQUEST_CREATED (_UPDATED, _REOPENED, _MERGED, _CLOSED),\n"
+	 "RELEASED, PRERELEASED; sets CODEBUILD_WEBHOOK_* and\n"
+	 "CODEBUILD_SOURCE_VERSION as the service does"},
+	{"head-ref", 0, "REF", FN(opt_wh_head), "the event's head: a branch (refs/heads/X) or tag (refs/tags/X)"},
+	{"base-ref", 0, "REF", FN(opt_wh_base), "a pull request's base branch"},
+	{"pr", 0, "N", FN(opt_wh_pr), "a pull request's number (source version pr/N)"},
+	{"actor-account-id", 0, "ID", FN(opt_wh_actor), "the account id of who triggered the event"},
+	{"commit-message", 0, "MSG", FN(opt_wh_msg), "the head commit's message (default: from DIR's git)"},
+	{"prev-commit", 0, "SHA", FN(opt_wh_prev),
+	 "CODEBUILD_WEBHOOK_PREV_COMMIT (default, from DIR's git: the\n"
+	 "head's parent for a push, the merge base for a pull request)"},
+	{"tag-name", 0, "TAG", FN(opt_wh_tag), "a release event's tag"},
 	{"strict", 0, NULL, FIELD(strict), "buildspec warnings are errors"},
 	{"json", 0, NULL, FN(opt_json), "stream events as JSON lines, ending with {\"build\": {...}}"},
 	{"help", 'h', NULL, FN(opt_help), "this help"},
@@ -419,6 +456,15 @@ static int finish_opts(run_args *a, int argc, char **argv)
 	a->o.env_overrides = (const char *const *)a->env.v;
 	a->o.insecure_registries = a->insecure.n ? (const char *const *)a->insecure.v : NULL;
 	a->o.mounts = a->mounts.n ? (const char *const *)a->mounts.v : NULL;
+	if (cli_webhook_finish(&a->wh, a->o.source_dir, &a->o.source_version, &err) < 0) {
+		cli_report_clear(&err);
+		return -1;
+	}
+	if (a->wh.env.n) {
+		a->o.webhook_env = (const char *const *)a->wh.env.v;
+		if (!a->o.initiator)
+			a->o.initiator = CLI_WEBHOOK_INITIATOR;
+	}
 	return 0;
 }
 typedef enum { OUT_PLAIN, OUT_TTY, OUT_JSON, OUT_NONE } out_mode;
@@ -817,8 +863,9 @@ static void print_result(runner_build *b, view *v)
 	fprintf(f, "Record: %s/build.json\nLog:    %s\n", runner_build_dir(b), runner_build_log_path(b));
 }
 
-/* Runs the build of o, its events shown through v; the exit code. */
-static int run_build(runner_opts *o, view *v)
+/* Runs the build of o, its events shown through v; the exit code.  With
+ * record / log_path, the final record and the log's path (caller frees). */
+static int run_build(runner_opts *o, view *v, json_t **record, char **log_path)
 {
 	runner_build *b = NULL;
 	cbl_error *err = NULL;
@@ -851,6 +898,10 @@ static int run_build(runner_opts *o, view *v)
 	}
 	rc = exit_code_for(b);
 	print_result(b, v);
+	if (record)
+		*record = json_incref(runner_build_record(b));
+	if (log_path)
+		*log_path = cbl_xstrdup(runner_build_log_path(b));
 	g_build = NULL;
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
@@ -883,6 +934,38 @@ static int launched_opts(run_args *a, runner_launch_mem *mem, view *v, int argc)
 	return 0;
 }
 
+/* run --remote PROJECT: the build goes to the API (cli/cmd_remote.c). */
+static int remote_opts(run_args *a, int argc, char **argv)
+{
+	if (!a->remote)
+		return cli_error("--endpoint-url and --profile go with --remote PROJECT"), CLI_EXIT_USAGE;
+	if (argc - optind > 1)
+		return cli_error("run takes one source directory, got %d arguments", argc - optind), CLI_EXIT_USAGE;
+	cli_remote r = {.project = a->remote, .region = a->o.region, .endpoint = a->endpoint, .profile = a->profile,
+			.dir = optind < argc ? argv[optind] : ".", .buildspec = a->o.buildspec, .env = CBL_STRV_INIT};
+	if (runner_source_is_url(r.dir))
+		return cli_error("--remote builds the project's own source: give the local checkout, not a URL"),
+		       CLI_EXIT_USAGE;
+	cbl_error *err = NULL;
+	if (a->env_file && cli_read_env_file(a->env_file, &r.env, &err) < 0) {
+		cli_report_clear(&err);
+		return CLI_EXIT_USAGE;
+	}
+	for (size_t i = 0; i < a->env.n; i++)
+		cbl_strv_push(&r.env, a->env.v[i]);
+	int rc = cli_remote_run(&r);
+	cbl_strv_release(&r.env);
+	return rc;
+}
+
+int cli_run_opts(runner_opts *o, bool quiet, json_t **record, char **log_path)
+{
+	view v = {.ready_fd = -1, .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+	v.mode = quiet ? OUT_NONE : (isatty(1) ? OUT_TTY : OUT_PLAIN);
+	v.color = v.mode == OUT_TTY && !getenv("NO_COLOR");
+	return run_build(o, &v, record, log_path);
+}
+
 int cmd_run(int argc, char **argv)
 {
 	run_args a = {.o = RUNNER_OPTS_INIT, .env = CBL_STRV_INIT, .insecure = CBL_STRV_INIT, .mounts = CBL_STRV_INIT};
@@ -891,6 +974,10 @@ int cmd_run(int argc, char **argv)
 	int rc = parse_opts(&a, argc, argv);
 	if (rc) {
 		rc = rc > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+		goto out;
+	}
+	if (a.remote || a.endpoint || a.profile) {
+		rc = remote_opts(&a, argc, argv);
 		goto out;
 	}
 	if (a.launched) {
@@ -904,13 +991,14 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	v.color = v.mode == OUT_TTY && !getenv("NO_COLOR");
-	rc = run_build(&a.o, &v);
+	rc = run_build(&a.o, &v, NULL, NULL);
 out:
 	fflush(stdout);
 	runner_launch_mem_release(&mem);
 	cbl_strv_release(&a.env);
 	cbl_strv_release(&a.insecure);
 	cbl_strv_release(&a.mounts);
+	cli_webhook_release(&a.wh);
 	free(a.secondary);
 	return rc;
 }

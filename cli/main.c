@@ -49,6 +49,8 @@ static const struct cmd_struct commands[] = {
 	{"logs", cmd_logs, "read a build's log (aws logs get-log-events)"},
 	{"serve", cmd_serve, "serve the CodeBuild API over HTTP for the AWS CLI and SDKs"},
 	{"cache", cmd_cache, "the build cache: ls, explain, prune"},
+	{"replay", cmd_replay, "reproduce a CodeBuild build here and compare (batch-get-builds output)"},
+	{"webhook", cmd_webhook, "webhook test: would this event start a build? (filter groups, offline)"},
 	{"hash-files", cmd_hash_files, "SHA-256 over matched files, for cache keys (codebuild-hash-files)"},
 };
 

@@ -147,6 +147,8 @@ static int init_environment(runner_build *b, const runner_opts *opts, cbl_error 
 	int rc = check_assignments(&b->vars.overrides, opts->env_overrides, err);
 	if (!rc)
 		rc = check_assignments(&b->vars.project_env, opts->project_env, err);
+	if (!rc)
+		rc = check_assignments(&b->vars.webhook_env, opts->webhook_env, err);
 	return rc ? rc : runner_binds_init(b, opts->mounts, err);
 }
 
@@ -303,6 +305,7 @@ void runner_build_free(runner_build *b)
 	json_decref(b->cfg.record_base);
 	cbl_strv_release(&b->vars.overrides);
 	cbl_strv_release(&b->vars.project_env);
+	cbl_strv_release(&b->vars.webhook_env);
 	cbl_strv_release(&b->vars.env);
 	cbl_strv_release(&b->vars.exported_names);
 	cbl_strv_release(&b->vars.exported_values);

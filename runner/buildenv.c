@@ -9,6 +9,16 @@
 
 #include "util/banned.h"
 
+static void apply_assignments(cbl_strv *env, const cbl_strv *list)
+{
+	for (size_t i = 0; i < list->n; i++) {
+		const char *eq = strchr(list->v[i], '=');
+		char *name = cbl_xstrndup(list->v[i], (size_t)(eq - list->v[i]));
+		cbl_env_set(env, name, eq + 1);
+		free(name);
+	}
+}
+
 static void set_codebuild_env(runner_build *b)
 {
 	cbl_strv *e = &b->vars.env;
@@ -48,6 +58,7 @@ static void set_codebuild_env(runner_build *b)
 		    b->cfg.source_version ? b->cfg.source_version : (b->src.resolved_version ? b->src.resolved_version : ""));
 	cbl_env_set(e, "CODEBUILD_SRC_DIR", b->src.src_inner);
 	runner_sources_env(b);
+	apply_assignments(e, &b->vars.webhook_env);
 	if (b->sandbox) {
 		/* inside, the build is root like on the service */
 		cbl_env_set(e, "HOME", "/root");
@@ -59,15 +70,6 @@ static void set_codebuild_env(runner_build *b)
 	cbl_env_set(e, "CODEBUILD_START_TIME", buf);
 }
 
-static void apply_assignments(cbl_strv *env, const cbl_strv *list)
-{
-	for (size_t i = 0; i < list->n; i++) {
-		const char *eq = strchr(list->v[i], '=');
-		char *name = cbl_xstrndup(list->v[i], (size_t)(eq - list->v[i]));
-		cbl_env_set(env, name, eq + 1);
-		free(name);
-	}
-}
 
 static bool overridden(const runner_build *b, const char *name)
 {

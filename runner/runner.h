@@ -132,6 +132,8 @@ typedef struct runner_opts {
 	const char *source_version;  /* CODEBUILD_SOURCE_VERSION; NULL = none */
 	const char *const *env_overrides;  /* "NAME=VALUE" (highest precedence); NULL-terminated */
 	const char *const *project_env;    /* "NAME=VALUE" project variables; NULL-terminated */
+	const char *const *webhook_env;    /* "NAME=VALUE" CODEBUILD_WEBHOOK_* of a simulated webhook
+					      event (runner/webhook.h); NULL-terminated */
 	const char *secrets_file;    /* offline parameter-store / secrets-manager values */
 	int64_t timeout_ms;          /* 0 = 60 minutes */
 	const char *artifacts_dir;   /* -a: where artifacts go; NULL = <build dir>/artifacts */

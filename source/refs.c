@@ -131,7 +131,11 @@ int source_plan_resolve(const source_refs *a, const char *version, const char *d
 		}
 		p->kind = SOURCE_PLAN_COMMIT;
 		p->branch = cbl_xstrdup(!strncmp(branch, "refs/heads/", 11) ? branch + 11 : branch);
-		p->ref = cbl_xasprintf("refs/heads/%s", p->branch);
+		if (!strncmp(p->branch, "pr/", 3) && is_pr_number(p->branch + 3))
+			/* pr/N^{SHA}: SHA on the pull request's head */
+			p->ref = cbl_xasprintf("refs/pull/%s/head", p->branch + 3);
+		else
+			p->ref = cbl_xasprintf("refs/heads/%s", p->branch);
 		p->sha = lower_str(sha);
 		free(branch);
 		free(sha);

@@ -43,7 +43,8 @@ typedef struct source_git_opts {
 	 *   full or abbreviated commit SHA (7..40 hex digits) when no ref of that
 	 *                       name exists
 	 *   "branch^{SHA}"      CodeBuild's form: check out SHA, which must be
-	 *                       reachable from branch (error otherwise)
+	 *                       reachable from branch (error otherwise); "pr/7^{SHA}"
+	 *                       the same on refs/pull/7/head
 	 * HEAD is always detached at the resolved commit; for a branch the local
 	 * branch is also created with its upstream set (origin/<branch>). */
 	const char *version;
@@ -223,5 +224,35 @@ void source_worktree_release(source_worktree *w);
  * whose parent is not a directory of lower is skipped.  Works as root and
  * in a user namespace (Linux >= 5.8).  Errors: CBL_EIO. */
 int source_whiteouts(const char *lower, const char *upper, const char *const *paths, cbl_error **err);
+
+
+/* ------------------------------------------------------ history --- */
+
+/* What a webhook event would say of a repository's history, read from a
+ * local repository (a working tree or a bare one):
+ * head_rev: the event's head (a ref, a short or full id; NULL = HEAD);
+ * base_rev: a pull request's base (NULL = a push: the head's first parent).
+ * Fills the head commit's id and message, the previous commit (the push's
+ * parent, or the merge base of head and base for a pull request) and the
+ * paths changed between that commit and the head (as the provider lists them
+ * for the event: a rename is its new path), sorted.  Errors: CBL_ENOENT (not
+ * a repository, a revision it lacks), CBL_EIO. */
+typedef struct source_history {
+	char *head_commit;
+	char *message;
+	char *prev_commit;   /* NULL when the head has no parent */
+	cbl_strv changed;
+} source_history;
+
+#define SOURCE_HISTORY_INIT {NULL, NULL, NULL, CBL_STRV_INIT}
+
+int source_history_read(source_history *out, const char *repo_dir, const char *head_rev, const char *base_rev,
+			cbl_error **err);
+void source_history_release(source_history *h);
+
+/* Whether commit (a full id) is on a remote-tracking branch of the
+ * repository at repo_dir (it was pushed): 1 yes (*remote_ref = the first
+ * such ref, caller frees), 0 no, <0 error (CBL_ENOENT: not a repository). */
+int source_commit_pushed(const char *repo_dir, const char *commit, char **remote_ref, cbl_error **err);
 
 #endif
