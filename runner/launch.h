@@ -57,6 +57,8 @@ typedef struct runner_launcher_opts {
 	int max_running;     /* builds running at once (more wait QUEUED); 0 = no limit */
 	const char *region;  /* NULL = us-east-1 */
 	const char *account; /* the account of callers without a principal (NULL = 000000000000) */
+	const char *secrets_file; /* resolves the projects' and requests' PARAMETER_STORE and
+				     SECRETS_MANAGER variables (absolute path; NULL = none) */
 } runner_launcher_opts;
 
 int runner_launcher_new(runner_launcher **out, const runner_launcher_opts *o, cbl_error **err);
@@ -102,6 +104,7 @@ typedef struct runner_launch_info {
 	const char *region;   /* NULL = us-east-1 */
 	const char *account;  /* NULL = 000000000000 */
 	const char *initiator; /* the caller as the service names it (NULL = the user running it) */
+	const char *secrets_file; /* offline parameter-store / secrets-manager values (NULL = none) */
 	const char *uuid;     /* the build's uuid (NULL = the runner allocates one) */
 	int64_t number;       /* its build number (0 = the runner allocates one) */
 } runner_launch_info;
@@ -111,11 +114,12 @@ typedef struct runner_launch_mem {
 	cbl_strv strings;     /* paths and values the options point to */
 	cbl_strv env;         /* environmentVariablesOverride as NAME=VALUE */
 	cbl_strv project_env; /* the project's environmentVariables as NAME=VALUE */
+	cbl_strv project_secrets, override_secrets; /* "P NAME=REF" / "S NAME=REF" */
 	runner_secondary_source *secondary;
 	json_t *record;       /* runner_launch_record's fields */
 } runner_launch_mem;
 
-#define RUNNER_LAUNCH_MEM_INIT {NULL, CBL_STRV_INIT, CBL_STRV_INIT, CBL_STRV_INIT, NULL, NULL}
+#define RUNNER_LAUNCH_MEM_INIT {NULL, CBL_STRV_INIT, CBL_STRV_INIT, CBL_STRV_INIT, CBL_STRV_INIT, CBL_STRV_INIT, NULL, NULL}
 
 void runner_launch_mem_release(runner_launch_mem *mem);
 

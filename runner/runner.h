@@ -132,6 +132,10 @@ typedef struct runner_opts {
 	const char *source_version;  /* CODEBUILD_SOURCE_VERSION; NULL = none */
 	const char *const *env_overrides;  /* "NAME=VALUE" (highest precedence); NULL-terminated */
 	const char *const *project_env;    /* "NAME=VALUE" project variables; NULL-terminated */
+	const char *const *project_secrets;  /* "P NAME=PARAMETER" / "S NAME=SECRET-REF": a project's
+						PARAMETER_STORE / SECRETS_MANAGER variables, resolved
+						from secrets_file and masked; NULL-terminated */
+	const char *const *override_secrets; /* the same from StartBuild's overrides */
 	const char *secrets_file;    /* offline parameter-store / secrets-manager values */
 	int64_t timeout_ms;          /* 0 = 60 minutes */
 	const char *artifacts_dir;   /* -a: where artifacts go; NULL = <build dir>/artifacts */
