@@ -70,6 +70,7 @@ struct serve_ctx {
 	char *home;
 	runner_launcher *launcher; /* StartBuild, StopBuild, RetryBuild */
 	const cbl_strv *identities; /* "AKID=ARN" */
+	const char *account;        /* --account */
 };
 
 /* StartBuild & co. on behalf of the request's signer. */
@@ -84,13 +85,22 @@ static int serve_dispatch_caller(const char *target, json_t *request, const serv
 		if (!strncmp(e, caller->access_key_id, kl) && e[kl] == '=')
 			who.principal = e + kl + 1;
 	}
-	return runner_launcher_dispatch_as(ctx->launcher, target, request, &who, out, err);
+	if (runner_launcher_known(target))
+		return runner_launcher_dispatch_as(ctx->launcher, target, request, &who, out, err);
+	char *account = NULL, *initiator = NULL;
+	runner_principal_identity(who.principal, &account, &initiator);
+	int rc = store_api_dispatch_as(ctx->home, target, request, caller->region,
+				       account ? account : ctx->account, out, err);
+	free(account);
+	free(initiator);
+	return rc;
 }
 
+/* The operations whose answer depends on who asks: the ARNs they create. */
 static bool serve_caller_known(const char *target, void *payload)
 {
 	(void)payload;
-	return runner_launcher_known(target);
+	return runner_launcher_known(target) || (target && !strcmp(target, STORE_TARGET_CODEBUILD "CreateProject"));
 }
 
 static int serve_dispatch(const char *target, json_t *request, json_t **out, cbl_error **err,
@@ -349,6 +359,7 @@ int cmd_serve(int argc, char **argv)
 	so.dispatch_caller = serve_dispatch_caller;
 	so.caller_known = serve_caller_known;
 	ctx.identities = &f.identities;
+	ctx.account = f.account;
 	so.payload = &ctx;
 	so.log = serve_log;
 	so.access_log = !f.quiet;

@@ -776,16 +776,22 @@ static void caller_info(const runner_caller *caller, runner_launch_info *info, c
 		return;
 	if (caller->region && region_name_ok(caller->region))
 		info->region = caller->region;
-	const char *arn = caller->principal;
+	if (runner_principal_identity(caller->principal, account, initiator) == 0) {
+		info->account = *account;
+		info->initiator = *initiator;
+	}
+}
+
+int runner_principal_identity(const char *arn, char **account, char **initiator)
+{
 	/* arn:<partition>:<iam|sts>::<account>:<resource> */
 	const char *p = arn && !strncmp(arn, "arn:", 4) ? strchr(arn + 4, ':') : NULL;
 	const char *q = p ? strchr(p + 1, ':') : NULL;
 	const char *r = q ? strchr(q + 1, ':') : NULL;
 	const char *a = r ? strchr(r + 1, ':') : NULL;
-	if (!a)
-		return;
+	if (!a || !a[1])
+		return -1;
 	*account = cbl_xstrndup(r + 1, (size_t)(a - r - 1));
-	info->account = *account;
 	const char *res = a + 1, *slash = strchr(res, '/');
 	if (!strncmp(res, "assumed-role/", 13))
 		*initiator = cbl_xstrdup(res + 13);
@@ -793,7 +799,7 @@ static void caller_info(const runner_caller *caller, runner_launch_info *info, c
 		*initiator = cbl_xstrdup(strrchr(res, '/') + 1);
 	else
 		*initiator = cbl_xstrdup(res);
-	info->initiator = *initiator;
+	return 0;
 }
 
 /* Checks the request against the project (the launched runner maps it

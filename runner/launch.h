@@ -84,6 +84,10 @@ typedef struct runner_caller {
 				  name, "root" for the account's root; the account is the ARN's */
 } runner_caller;
 
+/* The account and initiator (both caller-freed) of an IAM principal ARN, as
+ * runner_caller describes; -1 (nothing allocated) when arn is no ARN. */
+int runner_principal_identity(const char *arn, char **account, char **initiator);
+
 /* The same on behalf of a caller (NULL = runner_launcher_dispatch). */
 int runner_launcher_dispatch_as(runner_launcher *l, const char *target, json_t *request,
 				const runner_caller *caller, json_t **out, cbl_error **err);

@@ -220,6 +220,9 @@ def test_region_of_the_signature_and_an_assumed_role(home, cbl):
                           artifacts={"type": "NO_ARTIFACTS"},
                           environment={"type": "LINUX_CONTAINER", "image": "host",
                                        "computeType": "BUILD_GENERAL1_SMALL"})
+        # the project's ARN too
+        assert cb.batch_get_projects(names=["eu"])["projects"][0]["arn"] == \
+            "arn:aws:codebuild:eu-west-1:210987654321:project/eu"
         a = cb.start_build(projectName="eu")["build"]
         assert a["arn"] == f"arn:aws:codebuild:eu-west-1:210987654321:build/{a['id']}"
         b = wait(cb, a["id"])
