@@ -8,10 +8,12 @@
  * in <build dir>/runner.pid; StopBuild flags the stop in the store and sends
  * SIGTERM, which the runner turns into a STOPPED build.
  *
- * StartBuild answers once the build's runner has written its first record
- * (so the Build returned is the one BatchGetBuilds shows), or, when
- * max_running builds already run, once a QUEUED record is written: queued
- * builds start in order as running ones end.  The request is kept in
+ * StartBuild answers once the build's runner has written its first record,
+ * or, when max_running builds already run, once a QUEUED record is written
+ * (queued builds start in order as running ones end); either way the answer
+ * is the build as it was queued (currentPhase QUEUED, QUEUED open), as the
+ * service's.  An idempotencyToken seen in the last 5 minutes with the same
+ * request answers that build; with another, InvalidInputException.  The request is kept in
  * <build dir>/request.json for RetryBuild.
  *
  * Each build's directory holds launch.json (runner_launch_save): the
@@ -24,7 +26,8 @@
  * Project -> run: source type/location (git URL, file:// directory,
  * NO_SOURCE with an inline buildspec), buildspec (a path in the source or
  * inline YAML), environment image/computeType/environmentVariables
- * (PLAINTEXT), timeoutInMinutes, gitCloneDepth, gitSubmodulesConfig,
+ * (PLAINTEXT; PARAMETER_STORE and SECRETS_MANAGER resolved by the runner from
+ * the launcher's secrets file), timeoutInMinutes, gitCloneDepth, gitSubmodulesConfig,
  * secondarySources and their versions, artifacts packaging, cache (NO_CACHE,
  * the default, ignores the buildspec's cache section as the service does; S3
  * or LOCAL with LOCAL_CUSTOM_CACHE use the local store), vpcConfig (not
