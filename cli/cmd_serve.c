@@ -54,6 +54,9 @@ static const char serve_usage[] =
 	"                           its account goes into the ARNs of the builds it starts\n"
 	"                           and the initiator is formed from it as the service\n"
 	"                           does (user/NAME -> NAME, assumed-role/R/S -> R/S)\n"
+	"  --secrets-file FILE      values of the projects' and StartBuild's PARAMETER_STORE\n"
+	"                           and SECRETS_MANAGER variables (run's --secrets-file\n"
+	"                           format), masked in the builds' logs\n"
 	"  --quiet                  no access log on stderr\n"
 	"\n"
 	"Requests are authenticated with AWS Signature Version 4 against the key pair in\n"
@@ -67,6 +70,7 @@ struct serve_ctx {
 	char *home;
 	runner_launcher *launcher; /* StartBuild, StopBuild, RetryBuild */
 	const cbl_strv *identities; /* "AKID=ARN" */
+	const char *account;        /* --account */
 };
 
 /* StartBuild & co. on behalf of the request's signer. */
@@ -81,13 +85,22 @@ static int serve_dispatch_caller(const char *target, json_t *request, const serv
 		if (!strncmp(e, caller->access_key_id, kl) && e[kl] == '=')
 			who.principal = e + kl + 1;
 	}
-	return runner_launcher_dispatch_as(ctx->launcher, target, request, &who, out, err);
+	if (runner_launcher_known(target))
+		return runner_launcher_dispatch_as(ctx->launcher, target, request, &who, out, err);
+	char *account = NULL, *initiator = NULL;
+	runner_principal_identity(who.principal, &account, &initiator);
+	int rc = store_api_dispatch_as(ctx->home, target, request, caller->region,
+				       account ? account : ctx->account, out, err);
+	free(account);
+	free(initiator);
+	return rc;
 }
 
+/* The operations whose answer depends on who asks: the ARNs they create. */
 static bool serve_caller_known(const char *target, void *payload)
 {
 	(void)payload;
-	return runner_launcher_known(target);
+	return runner_launcher_known(target) || (target && !strcmp(target, STORE_TARGET_CODEBUILD "CreateProject"));
 }
 
 static int serve_dispatch(const char *target, json_t *request, json_t **out, cbl_error **err,
@@ -137,6 +150,7 @@ static void serve_log(const char *line, void *payload)
 
 struct serve_flags {
 	const char *listen, *region, *account;
+	char *secrets_file;
 	cbl_strv identities;
 	bool no_auth, quiet;
 	unsigned threads;
@@ -159,7 +173,7 @@ static bool parse_count(const char *arg, long min, long max, long *out)
 static int parse_serve_options(int argc, char **argv, struct serve_flags *f, server_creds *creds)
 {
 	enum { OPT_LISTEN = 256, OPT_CREDS, OPT_NO_AUTH, OPT_REGION, OPT_THREADS, OPT_QUIET, OPT_MAX_BUILDS,
-	       OPT_ACCOUNT, OPT_IDENTITY };
+	       OPT_ACCOUNT, OPT_IDENTITY, OPT_SECRETS };
 	static const struct option longopts[] = {
 		{"listen", required_argument, NULL, OPT_LISTEN},
 		{"credentials-file", required_argument, NULL, OPT_CREDS},
@@ -170,6 +184,7 @@ static int parse_serve_options(int argc, char **argv, struct serve_flags *f, ser
 		{"max-builds", required_argument, NULL, OPT_MAX_BUILDS},
 		{"account", required_argument, NULL, OPT_ACCOUNT},
 		{"identity", required_argument, NULL, OPT_IDENTITY},
+		{"secrets-file", required_argument, NULL, OPT_SECRETS},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -222,6 +237,14 @@ static int parse_serve_options(int argc, char **argv, struct serve_flags *f, ser
 				return CLI_EXIT_USAGE;
 			}
 			f->account = optarg;
+			break;
+		case OPT_SECRETS:
+			free(f->secrets_file);
+			/* absolute: the builds' runners read it */
+			if (!(f->secrets_file = realpath(optarg, NULL))) {
+				cli_error("--secrets-file %s: %s", optarg, strerror(errno));
+				return CLI_EXIT_USAGE;
+			}
 			break;
 		case OPT_IDENTITY:
 			if (!strchr(optarg, '=') || strncmp(strchr(optarg, '=') + 1, "arn:", 4)) {
@@ -280,7 +303,7 @@ static int start_launcher(struct serve_ctx *ctx, const struct serve_flags *f)
 	long max_builds = f->max_builds;
 	runner_launcher_opts lo = {.home = ctx->home, .exe = exe,
 				   .max_running = max_builds < 1 ? 1 : (int)max_builds,
-				   .region = f->region, .account = f->account};
+				   .region = f->region, .account = f->account, .secrets_file = f->secrets_file};
 	int lrc = exe ? runner_launcher_new(&ctx->launcher, &lo, &err)
 		      : cbl_error_set_errno(&err, CBL_EIO, errno, "cannot find this program");
 	free(exe);
@@ -336,6 +359,7 @@ int cmd_serve(int argc, char **argv)
 	so.dispatch_caller = serve_dispatch_caller;
 	so.caller_known = serve_caller_known;
 	ctx.identities = &f.identities;
+	ctx.account = f.account;
 	so.payload = &ctx;
 	so.log = serve_log;
 	so.access_log = !f.quiet;
@@ -375,5 +399,6 @@ out:
 	cbl_error_free(err);
 	free(ctx.home);
 	cbl_strv_release(&f.identities);
+	free(f.secrets_file);
 	return rc;
 }

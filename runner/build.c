@@ -30,6 +30,16 @@ static int check_assignments(cbl_strv *out, const char *const *list, cbl_error *
 	return 0;
 }
 
+static int check_secret_refs(cbl_strv *out, const char *const *list, cbl_error **err)
+{
+	for (const char *const *e = list; e && *e; e++) {
+		if (((*e)[0] != 'P' && (*e)[0] != 'S') || (*e)[1] != ' ' || !strchr(*e + 2, '=') || (*e)[2] == '=')
+			return cbl_error_set(err, CBL_EINVAL, "invalid secret variable '%s' (expected P|S NAME=REF)", *e);
+		cbl_strv_push(out, *e);
+	}
+	return 0;
+}
+
 /* The primary source (a directory or a git URL) and the buildspec's path. */
 static int init_source(runner_build *b, const runner_opts *opts, cbl_error **err)
 {
@@ -149,6 +159,10 @@ static int init_environment(runner_build *b, const runner_opts *opts, cbl_error 
 		rc = check_assignments(&b->vars.project_env, opts->project_env, err);
 	if (!rc)
 		rc = check_assignments(&b->vars.webhook_env, opts->webhook_env, err);
+	if (!rc)
+		rc = check_secret_refs(&b->vars.project_secrets, opts->project_secrets, err);
+	if (!rc)
+		rc = check_secret_refs(&b->vars.override_secrets, opts->override_secrets, err);
 	return rc ? rc : runner_binds_init(b, opts->mounts, err);
 }
 
@@ -306,6 +320,8 @@ void runner_build_free(runner_build *b)
 	cbl_strv_release(&b->vars.overrides);
 	cbl_strv_release(&b->vars.project_env);
 	cbl_strv_release(&b->vars.webhook_env);
+	cbl_strv_release(&b->vars.project_secrets);
+	cbl_strv_release(&b->vars.override_secrets);
 	cbl_strv_release(&b->vars.env);
 	cbl_strv_release(&b->vars.exported_names);
 	cbl_strv_release(&b->vars.exported_values);

@@ -71,6 +71,18 @@ static void set_codebuild_env(runner_build *b)
 }
 
 
+/* True if StartBuild's overrides name a secret variable called name. */
+static bool override_secret(const runner_build *b, const char *name)
+{
+	size_t n = strlen(name);
+	for (size_t i = 0; i < b->vars.override_secrets.n; i++) {
+		const char *r = b->vars.override_secrets.v[i] + 2;
+		if (!strncmp(r, name, n) && r[n] == '=')
+			return true;
+	}
+	return false;
+}
+
 static bool overridden(const runner_build *b, const char *name)
 {
 	return cbl_env_get(&b->vars.overrides, name) || cbl_env_get(&b->vars.project_env, name);
@@ -149,6 +161,52 @@ out:
 	return rc;
 }
 
+/* The PARAMETER_STORE / SECRETS_MANAGER variables of a project (is_project:
+ * those an override names are left out) or of StartBuild's overrides, from
+ * the secrets file (`serve --secrets-file`), masked like the buildspec's. */
+static int resolve_api_secrets(runner_build *b, const cbl_strv *refs, bool is_project, runner_outcome *o)
+{
+	runner_secrets *secrets = NULL;
+	cbl_error *e = NULL;
+	int rc = 0;
+	if (!refs->n)
+		return 0;
+	if (b->cfg.secrets_file && runner_secrets_load(&secrets, b->cfg.secrets_file, &e) < 0) {
+		runner_outcome_set(b, o, "CLIENT_ERROR", e->msg);
+		cbl_error_free(e);
+		return -1;
+	}
+	for (size_t i = 0; i < refs->n && !rc; i++) {
+		const char *r = refs->v[i], *eq = strchr(r + 2, '=');
+		char *name = cbl_xstrndup(r + 2, (size_t)(eq - (r + 2))), *v = NULL;
+		bool param = r[0] == 'P';
+		if (is_project && (cbl_env_get(&b->vars.overrides, name) || override_secret(b, name))) {
+			free(name);
+			continue;
+		}
+		if ((param ? runner_secrets_parameter(secrets, eq + 1, &v, &e)
+			   : runner_secrets_secret(secrets, eq + 1, &v, &e)) < 0) {
+			char *m = cbl_xasprintf("%s%s%s", param ? "" : "ResourceNotFoundException: ", e->msg,
+						b->cfg.secrets_file ? "" : " (no --secrets-file given to serve: values are "
+									   "read from it offline)");
+			runner_outcome_set(b, o, param ? "Decrypted Variables Error" : "Secrets Manager Error", m);
+			free(m);
+			cbl_error_free(e);
+			e = NULL;
+			rc = -1;
+		} else {
+			runner_mask_add(&b->log.mask, v);
+			cbl_env_set(&b->vars.env, name, v);
+			cbl_strv_push(&b->vars.secret_names, name);
+			explicit_bzero(v, strlen(v));
+			free(v);
+		}
+		free(name);
+	}
+	runner_secrets_free(secrets);
+	return rc;
+}
+
 /* CodeBuild's git-credential-helper hands the source's credentials to the
  * build's git commands; locally those are the user's stored git
  * credentials, offered read-only through git's own store helper. */
@@ -200,6 +258,10 @@ runner_status runner_stage_env(runner_build *b, runner_outcome *o)
 		offer_git_credentials(b);
 	runner_cache_hash_files_tool(b);
 	apply_assignments(&b->vars.env, &b->vars.project_env);
+	if (resolve_api_secrets(b, &b->vars.project_secrets, true, o) < 0)
+		return RUNNER_STATUS_FAILED;
 	apply_assignments(&b->vars.env, &b->vars.overrides);
+	if (resolve_api_secrets(b, &b->vars.override_secrets, false, o) < 0)
+		return RUNNER_STATUS_FAILED;
 	return RUNNER_STATUS_SUCCEEDED;
 }

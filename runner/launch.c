@@ -39,7 +39,7 @@ typedef struct queued {
 } queued;
 
 struct runner_launcher {
-	char *home, *exe, *region, *account;
+	char *home, *exe, *region, *account, *secrets_file;
 	int max_running;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -48,7 +48,12 @@ struct runner_launcher {
 	bool stopping;
 	bool reaper_started;
 	pthread_t reaper;
+	/* StartBuild's idempotency tokens: token -> {"request", "id", "at"} */
+	pthread_mutex_t idem_mu;
+	json_t *tokens;
 };
+
+#define IDEMPOTENCY_MS (5 * 60 * 1000) /* a token is valid for 5 minutes (the model) */
 
 /* ------------------------------------------------------------ pidfile --- */
 
@@ -105,9 +110,10 @@ static int opt_int(const json_t *req, const char *key, long long lo, long long h
 	return 0;
 }
 
-/* NAME=VALUE entries from a list of EnvironmentVariable.  A local build has
- * no parameter store or secrets manager to resolve the other types with. */
-static int env_list(const json_t *list, const char *what, cbl_strv *out, cbl_error **err)
+/* NAME=VALUE entries from a list of EnvironmentVariable; PARAMETER_STORE and
+ * SECRETS_MANAGER ones go to *secrets as "P NAME=REF" / "S NAME=REF" (the
+ * runner resolves them from the secrets file). */
+static int env_list(const json_t *list, const char *what, cbl_strv *out, cbl_strv *secrets, cbl_error **err)
 {
 	if (!list || json_is_null(list))
 		return 0;
@@ -123,13 +129,13 @@ static int env_list(const json_t *list, const char *what, cbl_strv *out, cbl_err
 			return cbl_error_set(err, CBL_EINVAL, "%s[%zu] needs a name and a value", what, i);
 		if (strchr(name, '='))
 			return cbl_error_set(err, CBL_EINVAL, "%s[%zu]: invalid name '%s'", what, i, name);
-		if (type && strcmp(type, "PLAINTEXT"))
-			return cbl_error_set(err, CBL_EINVAL,
-					     "%s '%s': type %s needs the parameter or secret's value, which "
-					     "a local build has only from a buildspec's env with "
-					     "--secrets-file; use PLAINTEXT",
-					     what, name, type);
-		cbl_strv_push_take(out, cbl_xasprintf("%s=%s", name, json_string_value(value)));
+		if (type && (!strcmp(type, "PARAMETER_STORE") || !strcmp(type, "SECRETS_MANAGER")))
+			cbl_strv_push_take(secrets, cbl_xasprintf("%c %s=%s", type[0], name, json_string_value(value)));
+		else if (type && strcmp(type, "PLAINTEXT"))
+			return cbl_error_set(err, CBL_EINVAL, "%s '%s': type %s is not one of PLAINTEXT, "
+							      "PARAMETER_STORE, SECRETS_MANAGER", what, name, type);
+		else
+			cbl_strv_push_take(out, cbl_xasprintf("%s=%s", name, json_string_value(value)));
 	}
 	return 0;
 }
@@ -244,9 +250,9 @@ static int map_environment(launch_map *m, cbl_error **err)
 		priv = json_object_get(env, "privilegedMode");
 	m->o->privileged = json_is_true(priv);
 	if ((rc = env_list(json_object_get(env, "environmentVariables"), "environment variable",
-			   &m->mem->project_env, err)) ||
+			   &m->mem->project_env, &m->mem->project_secrets, err)) ||
 	    (rc = env_list(json_object_get(m->req, "environmentVariablesOverride"),
-			   "environmentVariablesOverride", &m->mem->env, err)))
+			   "environmentVariablesOverride", &m->mem->env, &m->mem->override_secrets, err)))
 		return rc;
 	return 0;
 }
@@ -426,6 +432,9 @@ int runner_launch_opts(runner_opts *out, runner_launch_mem *mem, const json_t *p
 		return rc;
 	out->env_overrides = (const char *const *)mem->env.v;
 	out->project_env = (const char *const *)mem->project_env.v;
+	out->project_secrets = (const char *const *)mem->project_secrets.v;
+	out->override_secrets = (const char *const *)mem->override_secrets.v;
+	out->secrets_file = info->secrets_file;
 	json_decref(mem->record);
 	mem->record = runner_launch_record(project, request, info);
 	out->record_base = mem->record;
@@ -448,6 +457,8 @@ void runner_launch_mem_release(runner_launch_mem *mem)
 	cbl_strv_release(&mem->strings);
 	cbl_strv_release(&mem->env);
 	cbl_strv_release(&mem->project_env);
+	cbl_strv_release(&mem->project_secrets);
+	cbl_strv_release(&mem->override_secrets);
 	free(mem->secondary);
 	*mem = (runner_launch_mem)RUNNER_LAUNCH_MEM_INIT;
 }
@@ -468,6 +479,8 @@ int runner_launch_save(const json_t *project, const json_t *request, const runne
 		json_object_set_new(doc, "account", json_string(info->account));
 	if (info->initiator)
 		json_object_set_new(doc, "initiator", json_string(info->initiator));
+	if (info->secrets_file)
+		json_object_set_new(doc, "secretsFile", json_string(info->secrets_file));
 	if (info->home)
 		json_object_set_new(doc, "home", json_string(info->home));
 	char *text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
@@ -498,6 +511,7 @@ int runner_launch_load(runner_opts *out, runner_launch_mem *mem, const char *dir
 		.region = cbl_json_str_nonempty(doc, "region"),
 		.account = cbl_json_str_nonempty(doc, "account"),
 		.initiator = cbl_json_str_nonempty(doc, "initiator"),
+		.secrets_file = cbl_json_str_nonempty(doc, "secretsFile"),
 		.uuid = cbl_json_str_nonempty(doc, "buildUuid"),
 		.number = json_is_integer(num) ? json_integer_value(num) : 0,
 	};
@@ -762,16 +776,22 @@ static void caller_info(const runner_caller *caller, runner_launch_info *info, c
 		return;
 	if (caller->region && region_name_ok(caller->region))
 		info->region = caller->region;
-	const char *arn = caller->principal;
+	if (runner_principal_identity(caller->principal, account, initiator) == 0) {
+		info->account = *account;
+		info->initiator = *initiator;
+	}
+}
+
+int runner_principal_identity(const char *arn, char **account, char **initiator)
+{
 	/* arn:<partition>:<iam|sts>::<account>:<resource> */
 	const char *p = arn && !strncmp(arn, "arn:", 4) ? strchr(arn + 4, ':') : NULL;
 	const char *q = p ? strchr(p + 1, ':') : NULL;
 	const char *r = q ? strchr(q + 1, ':') : NULL;
 	const char *a = r ? strchr(r + 1, ':') : NULL;
-	if (!a)
-		return;
+	if (!a || !a[1])
+		return -1;
 	*account = cbl_xstrndup(r + 1, (size_t)(a - r - 1));
-	info->account = *account;
 	const char *res = a + 1, *slash = strchr(res, '/');
 	if (!strncmp(res, "assumed-role/", 13))
 		*initiator = cbl_xstrdup(res + 13);
@@ -779,7 +799,7 @@ static void caller_info(const runner_caller *caller, runner_launch_info *info, c
 		*initiator = cbl_xstrdup(strrchr(res, '/') + 1);
 	else
 		*initiator = cbl_xstrdup(res);
-	info->initiator = *initiator;
+	return 0;
 }
 
 /* Checks the request against the project (the launched runner maps it
@@ -833,7 +853,7 @@ static int start_build(runner_launcher *l, json_t *req, const runner_caller *cal
 	    (rc = store_build_dir_create(l->home, name, uuid, &dir, err)))
 		goto out;
 	runner_launch_info info = {.dir = dir, .home = l->home, .region = l->region, .account = l->account,
-				   .uuid = uuid, .number = number};
+				   .secrets_file = l->secrets_file, .uuid = uuid, .number = number};
 	caller_info(caller, &info, &who_account, &who);
 	if ((rc = prepare_launch(l, req, proj, &info, &argv, err)))
 		goto fail_dir;
@@ -960,6 +980,52 @@ static int stop_build(runner_launcher *l, json_t *req, json_t **out, cbl_error *
 	return 0;
 }
 
+/* StartBuild with an idempotencyToken: the same token with the same request
+ * within 5 minutes answers the build it started; with another request, the
+ * service's parameter mismatch.  Such requests are serialized, so two at
+ * once start one build. */
+static int start_build_once(runner_launcher *l, json_t *req, const runner_caller *caller, json_t **out,
+			    cbl_error **err)
+{
+	const char *tok = json_is_object(req) ? cbl_json_str(req, "idempotencyToken") : NULL;
+	if (!tok)
+		return start_build(l, req, caller, out, err);
+	int64_t now = cbl_now_us() / 1000;
+	json_t *bare = json_deep_copy(req);
+	json_object_del(bare, "idempotencyToken");
+	if (caller && caller->principal)
+		json_object_set_new(bare, "@principal", json_string(caller->principal));
+	pthread_mutex_lock(&l->idem_mu);
+	const char *k;
+	json_t *v, *tmp;
+	json_object_foreach_safe(l->tokens, tmp, k, v) {
+		if (now - json_integer_value(json_object_get(v, "at")) > IDEMPOTENCY_MS)
+			json_object_del(l->tokens, k);
+	}
+	json_t *seen = json_object_get(l->tokens, tok);
+	int rc;
+	if (seen && !json_equal(json_object_get(seen, "request"), bare)) {
+		rc = cbl_error_set(err, CBL_EINVAL, "Idempotency token %s was used with different request "
+						    "parameters (parameter mismatch)", tok);
+	} else if (seen) {
+		json_t *rec = NULL;
+		rc = store_build_load(l->home, cbl_json_str(seen, "id"), &rec, err);
+		if (!rc) {
+			*out = json_object();
+			json_object_set_new(*out, "build", rec);
+		}
+	} else {
+		rc = start_build(l, req, caller, out, err);
+		const char *id = rc ? NULL : cbl_json_str(json_object_get(*out, "build"), "id");
+		if (id)
+			json_object_set_new(l->tokens, tok, json_pack("{s:O,s:s,s:I}", "request", bare, "id", id,
+								      "at", (json_int_t)now));
+	}
+	pthread_mutex_unlock(&l->idem_mu);
+	json_decref(bare);
+	return rc;
+}
+
 static int retry_build(runner_launcher *l, json_t *req, const runner_caller *caller, json_t **out,
 		       cbl_error **err)
 {
@@ -978,6 +1044,8 @@ static int retry_build(runner_launcher *l, json_t *req, const runner_caller *cal
 				   cbl_json_str(rec, "id"));
 		goto out;
 	}
+	/* a retry is a new build, whatever token the first one carried */
+	json_object_del(orig, "idempotencyToken");
 	rc = start_build(l, orig, caller, out, err);
 out:
 	json_decref(orig);
@@ -1009,7 +1077,7 @@ int runner_launcher_dispatch_as(runner_launcher *l, const char *target, json_t *
 		request = empty = json_object();
 	int rc;
 	if (!strcmp(target, STORE_TARGET_CODEBUILD "StartBuild"))
-		rc = start_build(l, request, caller, out, err);
+		rc = start_build_once(l, request, caller, out, err);
 	else if (!strcmp(target, STORE_TARGET_CODEBUILD "StopBuild"))
 		rc = stop_build(l, request, out, err);
 	else if (!strcmp(target, STORE_TARGET_CODEBUILD "RetryBuild"))
@@ -1029,8 +1097,11 @@ int runner_launcher_new(runner_launcher **out, const runner_launcher_opts *o, cb
 	l->exe = cbl_xstrdup(o->exe);
 	l->region = cbl_xstrdup(o->region ? o->region : "us-east-1");
 	l->account = o->account ? cbl_xstrdup(o->account) : NULL;
+	l->secrets_file = o->secrets_file ? cbl_xstrdup(o->secrets_file) : NULL;
 	l->max_running = o->max_running;
 	pthread_mutex_init(&l->mu, NULL);
+	pthread_mutex_init(&l->idem_mu, NULL);
+	l->tokens = json_object();
 	pthread_cond_init(&l->cv, NULL);
 	if (l->max_running > 0) {
 		if (pthread_create(&l->reaper, NULL, reaper_main, l) != 0) {
@@ -1070,10 +1141,13 @@ void runner_launcher_free(runner_launcher *l)
 		q = next;
 	}
 	pthread_mutex_destroy(&l->mu);
+	pthread_mutex_destroy(&l->idem_mu);
+	json_decref(l->tokens);
 	pthread_cond_destroy(&l->cv);
 	free(l->home);
 	free(l->exe);
 	free(l->region);
 	free(l->account);
+	free(l->secrets_file);
 	free(l);
 }

@@ -8,10 +8,12 @@
  * in <build dir>/runner.pid; StopBuild flags the stop in the store and sends
  * SIGTERM, which the runner turns into a STOPPED build.
  *
- * StartBuild answers once the build's runner has written its first record
- * (so the Build returned is the one BatchGetBuilds shows), or, when
- * max_running builds already run, once a QUEUED record is written: queued
- * builds start in order as running ones end.  The request is kept in
+ * StartBuild answers once the build's runner has written its first record,
+ * or, when max_running builds already run, once a QUEUED record is written
+ * (queued builds start in order as running ones end); either way the answer
+ * is the build as it was queued (currentPhase QUEUED, QUEUED open), as the
+ * service's.  An idempotencyToken seen in the last 5 minutes with the same
+ * request answers that build; with another, InvalidInputException.  The request is kept in
  * <build dir>/request.json for RetryBuild.
  *
  * Each build's directory holds launch.json (runner_launch_save): the
@@ -24,7 +26,8 @@
  * Project -> run: source type/location (git URL, file:// directory,
  * NO_SOURCE with an inline buildspec), buildspec (a path in the source or
  * inline YAML), environment image/computeType/environmentVariables
- * (PLAINTEXT), timeoutInMinutes, gitCloneDepth, gitSubmodulesConfig,
+ * (PLAINTEXT; PARAMETER_STORE and SECRETS_MANAGER resolved by the runner from
+ * the launcher's secrets file), timeoutInMinutes, gitCloneDepth, gitSubmodulesConfig,
  * secondarySources and their versions, artifacts packaging, cache (NO_CACHE,
  * the default, ignores the buildspec's cache section as the service does; S3
  * or LOCAL with LOCAL_CUSTOM_CACHE use the local store), vpcConfig (not
@@ -57,6 +60,8 @@ typedef struct runner_launcher_opts {
 	int max_running;     /* builds running at once (more wait QUEUED); 0 = no limit */
 	const char *region;  /* NULL = us-east-1 */
 	const char *account; /* the account of callers without a principal (NULL = 000000000000) */
+	const char *secrets_file; /* resolves the projects' and requests' PARAMETER_STORE and
+				     SECRETS_MANAGER variables (absolute path; NULL = none) */
 } runner_launcher_opts;
 
 int runner_launcher_new(runner_launcher **out, const runner_launcher_opts *o, cbl_error **err);
@@ -82,6 +87,10 @@ typedef struct runner_caller {
 				  name, "root" for the account's root; the account is the ARN's */
 } runner_caller;
 
+/* The account and initiator (both caller-freed) of an IAM principal ARN, as
+ * runner_caller describes; -1 (nothing allocated) when arn is no ARN. */
+int runner_principal_identity(const char *arn, char **account, char **initiator);
+
 /* The same on behalf of a caller (NULL = runner_launcher_dispatch). */
 int runner_launcher_dispatch_as(runner_launcher *l, const char *target, json_t *request,
 				const runner_caller *caller, json_t **out, cbl_error **err);
@@ -102,6 +111,7 @@ typedef struct runner_launch_info {
 	const char *region;   /* NULL = us-east-1 */
 	const char *account;  /* NULL = 000000000000 */
 	const char *initiator; /* the caller as the service names it (NULL = the user running it) */
+	const char *secrets_file; /* offline parameter-store / secrets-manager values (NULL = none) */
 	const char *uuid;     /* the build's uuid (NULL = the runner allocates one) */
 	int64_t number;       /* its build number (0 = the runner allocates one) */
 } runner_launch_info;
@@ -111,11 +121,12 @@ typedef struct runner_launch_mem {
 	cbl_strv strings;     /* paths and values the options point to */
 	cbl_strv env;         /* environmentVariablesOverride as NAME=VALUE */
 	cbl_strv project_env; /* the project's environmentVariables as NAME=VALUE */
+	cbl_strv project_secrets, override_secrets; /* "P NAME=REF" / "S NAME=REF" */
 	runner_secondary_source *secondary;
 	json_t *record;       /* runner_launch_record's fields */
 } runner_launch_mem;
 
-#define RUNNER_LAUNCH_MEM_INIT {NULL, CBL_STRV_INIT, CBL_STRV_INIT, CBL_STRV_INIT, NULL, NULL}
+#define RUNNER_LAUNCH_MEM_INIT {NULL, CBL_STRV_INIT, CBL_STRV_INIT, CBL_STRV_INIT, CBL_STRV_INIT, CBL_STRV_INIT, NULL, NULL}
 
 void runner_launch_mem_release(runner_launch_mem *mem);
 

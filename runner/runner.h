@@ -134,6 +134,10 @@ typedef struct runner_opts {
 	const char *const *project_env;    /* "NAME=VALUE" project variables; NULL-terminated */
 	const char *const *webhook_env;    /* "NAME=VALUE" CODEBUILD_WEBHOOK_* of a simulated webhook
 					      event (runner/webhook.h); NULL-terminated */
+	const char *const *project_secrets;  /* "P NAME=PARAMETER" / "S NAME=SECRET-REF": a project's
+						PARAMETER_STORE / SECRETS_MANAGER variables, resolved
+						from secrets_file and masked; NULL-terminated */
+	const char *const *override_secrets; /* the same from StartBuild's overrides */
 	const char *secrets_file;    /* offline parameter-store / secrets-manager values */
 	int64_t timeout_ms;          /* 0 = 60 minutes */
 	const char *artifacts_dir;   /* -a: where artifacts go; NULL = <build dir>/artifacts */

@@ -235,6 +235,7 @@ typedef struct runner_vars { /* buildenv.c; exported ones by phases.c */
 	cbl_strv env;            /* what every command starts with */
 	cbl_strv overrides, project_env; /* NAME=VALUE */
 	cbl_strv webhook_env;    /* NAME=VALUE: a simulated webhook event's CODEBUILD_WEBHOOK_* */
+	cbl_strv project_secrets, override_secrets; /* "P NAME=REF" / "S NAME=REF" */
 	cbl_strv exported_names, exported_values;
 	cbl_strv secret_names;   /* variables of env set from parameter-store / secrets-manager */
 } runner_vars;

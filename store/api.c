@@ -98,8 +98,20 @@ unsigned store_api_error_status(int code)
 	return 500;
 }
 
+static bool token_ok(const char *s, const char *chars, size_t max)
+{
+	size_t n = s ? strlen(s) : 0;
+	return n > 0 && n <= max && strspn(s, chars) == n;
+}
+
 int store_api_dispatch(const char *home, const char *target, json_t *request, json_t **out,
 		       cbl_error **err)
+{
+	return store_api_dispatch_as(home, target, request, NULL, NULL, out, err);
+}
+
+int store_api_dispatch_as(const char *home, const char *target, json_t *request, const char *region,
+			  const char *account, json_t **out, cbl_error **err)
 {
 	store_op_fn fn = find(target);
 	if (!fn)
@@ -115,7 +127,10 @@ int store_api_dispatch(const char *home, const char *target, json_t *request, js
 	int rc = store_db_acquire(home, &h, err);
 	if (!rc) {
 		json_t *res = NULL;
+		h->caller_region = token_ok(region, "abcdefghijklmnopqrstuvwxyz0123456789-", 32) ? region : NULL;
+		h->caller_account = token_ok(account, "0123456789", 12) ? account : NULL;
 		rc = fn(h, request, &res, err);
+		h->caller_region = h->caller_account = NULL;
 		store_db_release(h);
 		if (!rc)
 			*out = res;

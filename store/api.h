@@ -101,6 +101,12 @@ bool store_api_known(const char *target);
 int store_api_dispatch(const char *home, const char *target, json_t *request, json_t **out,
 		       cbl_error **err);
 
+/* The same on behalf of a caller: the region its request was signed for and
+ * its account go into the ARNs the operation creates (CreateProject); NULL,
+ * or a region / account of the wrong shape, = the defaults. */
+int store_api_dispatch_as(const char *home, const char *target, json_t *request, const char *region,
+			  const char *account, json_t **out, cbl_error **err);
+
 /* The same, with the response serialized (compact JSON, UTF-8, timestamps
  * as epoch-second numbers; *out caller-freed, *len its length).  The HTTP
  * server's fast path: BatchGetBuilds splices the stored records into the

@@ -124,9 +124,8 @@ static bool fpattern_match(const fpattern *p, const char *line, size_t len)
 
 typedef struct lstream {
 	char *name, *path, *arn; /* arn: the build's */
-	int64_t created_ms, start_ms;
-	bool complete;
-	int fd;
+	int64_t created_ms, start_ms, end_ms; /* end_ms: 0 while running */
+	bool complete, mapped;
 	char *map;
 	size_t map_len;
 } lstream;
@@ -142,8 +141,6 @@ static void lstreams_release(lstreams *ls)
 		lstream *s = &ls->s[i];
 		if (s->map)
 			munmap(s->map, s->map_len);
-		if (s->fd >= 0)
-			close(s->fd);
 		free(s->name);
 		free(s->path);
 		free(s->arn);
@@ -170,7 +167,7 @@ static int load_streams(store_db *h, const char *group, const char *prefix, cons
 		return rc;
 	rc = store_prepare(h->db,
 			   "SELECT s.stream_name, s.path, s.created_ms, b.start_ms, b.complete,"
-			   "       json_extract(b.record, '$.arn')"
+			   "       json_extract(b.record, '$.arn'), b.end_ms"
 			   " FROM log_streams s LEFT JOIN builds b ON b.id = s.build_id"
 			   " WHERE s.group_name = ?1 AND substr(s.stream_name, 1, length(?2)) = ?2"
 			   " ORDER BY s.stream_name",
@@ -193,7 +190,7 @@ static int load_streams(store_db *h, const char *group, const char *prefix, cons
 			       .created_ms = sqlite3_column_int64(st, 2),
 			       .start_ms = sqlite3_column_int64(st, 3),
 			       .complete = sqlite3_column_type(st, 4) == SQLITE_NULL || sqlite3_column_int(st, 4),
-			       .fd = -1};
+			       .end_ms = sqlite3_column_int64(st, 6)};
 	}
 	if (s != SQLITE_DONE)
 		rc = store_sql_error(h->db, err, "cannot read the log stream index");
@@ -207,11 +204,18 @@ static int load_streams(store_db *h, const char *group, const char *prefix, cons
 	return rc;
 }
 
+/* Maps the stream's log once; the descriptor is closed at once (the
+ * mapping stays), so a group of many streams holds no descriptors. */
 static int lstream_map(lstream *s, cbl_error **err)
 {
-	if (s->map || s->fd >= 0)
+	if (s->mapped)
 		return 0;
-	return store_logs_map(s->path, &s->fd, &s->map, &s->map_len, err);
+	int fd = -1;
+	int rc = store_logs_map(s->path, &fd, &s->map, &s->map_len, err);
+	if (fd >= 0)
+		close(fd);
+	s->mapped = rc == 0;
+	return rc;
 }
 
 static char *log_arn(const char *build_arn, const char *group)
@@ -294,6 +298,21 @@ static json_t *fevent_json(const lstreams *ls, const fevent *e)
 	return j;
 }
 
+/* A slack for the stream's bounds: its first lines carry the build's start
+ * time, its agent lines the runner's clock. */
+#define STREAM_SLACK_MS 60000
+
+/* False when the stream has no event in [t0, t1] for sure (a finished
+ * build ended before t0, or a build started after t1): not read at all,
+ * so a tail --since 10m of a group with thousands of builds reads only the
+ * recent ones. */
+static bool stream_in_window(const lstream *s, int64_t t0, int64_t t1)
+{
+	if (s->complete && s->end_ms > 0 && t0 != INT64_MIN && s->end_ms < t0 - STREAM_SLACK_MS)
+		return false;
+	return t1 == INT64_MAX || s->start_ms <= t1 + STREAM_SLACK_MS;
+}
+
 /* The matching events of every stream after the token, in [t0, t1]. */
 static int collect(lstreams *ls, const fpattern *p, const ftoken *tok, int64_t t0, int64_t t1,
 		   fevent **out, size_t *nout, cbl_error **err)
@@ -301,6 +320,8 @@ static int collect(lstreams *ls, const fpattern *p, const ftoken *tok, int64_t t
 	size_t cap = 0;
 	for (size_t si = 0; si < ls->n; si++) {
 		lstream *s = &ls->s[si];
+		if (!stream_in_window(s, t0, t1))
+			continue;
 		int rc = lstream_map(s, err);
 		if (rc)
 			return rc;
@@ -535,10 +556,13 @@ int store_op_describe_log_streams(store_db *h, json_t *req, json_t **out, cbl_er
 	rc = load_streams(h, group, prefix, NULL, &ls, err);
 	if (rc)
 		goto out;
+	/* the event times need the log files: all of them to order by time,
+	 * else only the page's */
 	info = cbl_xcalloc(ls.n ? ls.n : 1, sizeof(*info));
 	for (size_t i = 0; i < ls.n && !rc; i++) {
-		info[i].si = i;
-		rc = stream_times(&ls.s[i], &info[i], err);
+		info[i] = (sinfo){.si = i, .first = -2};
+		if (by_time)
+			rc = stream_times(&ls.s[i], &info[i], err);
 	}
 	if (rc)
 		goto out;
@@ -547,9 +571,16 @@ int store_op_describe_log_streams(store_db *h, json_t *req, json_t **out, cbl_er
 	size_t limit = (size_t)opt_int(in, "limit", DESCRIBE_MAX);
 	json_t *arr = json_array();
 	size_t i = pos;
-	for (; i < ls.n && i - pos < limit; i++) {
-		const sinfo *x = &info[desc ? ls.n - 1 - i : i];
-		json_array_append_new(arr, stream_json(&ls.s[x->si], x, group));
+	for (; i < ls.n && i - pos < limit && !rc; i++) {
+		sinfo *x = &info[desc ? ls.n - 1 - i : i];
+		if (x->first == -2)
+			rc = stream_times(&ls.s[x->si], x, err);
+		if (!rc)
+			json_array_append_new(arr, stream_json(&ls.s[x->si], x, group));
+	}
+	if (rc) {
+		json_decref(arr);
+		goto out;
 	}
 	*out = json_object();
 	json_object_set_new(*out, "logStreams", arr);

@@ -473,7 +473,8 @@ int store_op_create_project(store_db *h, json_t *req, json_t **out, cbl_error **
 	if (rc)
 		goto out;
 	int64_t now = cbl_now_us() / 1000;
-	rec = project_record(in, STORE_DEFAULT_REGION, STORE_DEFAULT_ACCOUNT, now, now);
+	rec = project_record(in, h->caller_region ? h->caller_region : STORE_DEFAULT_REGION,
+			     h->caller_account ? h->caller_account : STORE_DEFAULT_ACCOUNT, now, now);
 	rc = project_put(h->db,
 			 "INSERT INTO projects(name, created_ms, modified_ms, implicit, record)"
 			 " VALUES(?1, ?2, ?3, ?4, ?5)",

@@ -52,6 +52,9 @@ typedef struct store_db {
 		sqlite3_stmt *st;
 	} cache[STORE_STMT_CACHE];
 	size_t ncache;
+	/* the caller of the operation in progress (store_api_dispatch_as):
+	 * the region and account of the ARNs it creates; NULL = the defaults */
+	const char *caller_region, *caller_account;
 } store_db;
 
 /* Returns the (locked) handle of home's database, opening, creating and

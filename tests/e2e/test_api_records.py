@@ -220,6 +220,9 @@ def test_region_of_the_signature_and_an_assumed_role(home, cbl):
                           artifacts={"type": "NO_ARTIFACTS"},
                           environment={"type": "LINUX_CONTAINER", "image": "host",
                                        "computeType": "BUILD_GENERAL1_SMALL"})
+        # the project's ARN too
+        assert cb.batch_get_projects(names=["eu"])["projects"][0]["arn"] == \
+            "arn:aws:codebuild:eu-west-1:210987654321:project/eu"
         a = cb.start_build(projectName="eu")["build"]
         assert a["arn"] == f"arn:aws:codebuild:eu-west-1:210987654321:build/{a['id']}"
         b = wait(cb, a["id"])
@@ -239,3 +242,77 @@ def test_project_arn_of_a_run_build(cbl, tmp_path):
     d = cbl.project("runarn", INLINE)
     p = cbl("run", d, "--sandbox", "none", check=0)
     assert "parn=arn:aws:codebuild:us-east-1:000000000000:project/runarn" in p.stdout
+
+
+SECRET_SPEC = """version: 0.2
+phases:
+  build:
+    commands:
+      - echo "pw=$DBPW token=$TOKEN"
+      - echo "lens=${#DBPW},${#TOKEN}"
+"""
+
+
+def test_secrets_file_resolves_project_and_override_secrets(home, cbl, tmp_path):
+    secrets = tmp_path / "secrets.json"
+    secrets.write_text(json.dumps({"parameter-store": {"/app/db/password": "s3cr3t-pw"},
+                                   "secrets-manager": {"prod/db": json.dumps({"password": "tok-9876"})}}))
+    s = start_server(home, "--secrets-file", str(secrets))
+    try:
+        cb = boto(s.url)
+        cb.create_project(
+            name="sec", serviceRole=ROLE, source={"type": "NO_SOURCE", "buildspec": SECRET_SPEC},
+            artifacts={"type": "NO_ARTIFACTS"},
+            environment={"type": "LINUX_CONTAINER", "image": "host", "computeType": "BUILD_GENERAL1_SMALL",
+                         "environmentVariables": [{"name": "DBPW", "value": "/app/db/password",
+                                                   "type": "PARAMETER_STORE"},
+                                                  {"name": "TOKEN", "value": "plain", "type": "PLAINTEXT"}]})
+        over = [{"name": "TOKEN", "value": "prod/db:password", "type": "SECRETS_MANAGER"}]
+        b = wait(cb, cb.start_build(projectName="sec", environmentVariablesOverride=over)["build"]["id"])
+        assert b["buildStatus"] == "SUCCEEDED", b
+        text = log_of(s.url, b)
+        # resolved (their lengths), masked as in `run`
+        assert "lens=9,8" in text, text
+        assert "pw=*** token=***" in text
+        assert "s3cr3t-pw" not in text and "tok-9876" not in text
+        # the record names the references, never the values
+        assert b["environment"]["environmentVariables"] == [
+            {"name": "DBPW", "value": "/app/db/password", "type": "PARAMETER_STORE"},
+            {"name": "TOKEN", "value": "prod/db:password", "type": "SECRETS_MANAGER"}]
+        rec = json.dumps(b, default=str)
+        assert "s3cr3t-pw" not in rec and "tok-9876" not in rec
+        # an unknown parameter fails the build as the service does, naming it
+        bad = [{"name": "DBPW", "value": "/nope", "type": "PARAMETER_STORE"}]
+        f = wait(cb, cb.start_build(projectName="sec", environmentVariablesOverride=bad)["build"]["id"])
+        assert f["buildStatus"] == "FAILED"
+        ctx = [c for p in f["phases"] for c in p.get("contexts", []) if c["statusCode"]]
+        assert ctx and ctx[0]["statusCode"] == "Decrypted Variables Error" and "/nope" in ctx[0]["message"]
+        for p in home.rglob("*"):
+            if p.is_file():
+                data = p.read_bytes()
+                assert b"s3cr3t-pw" not in data and b"tok-9876" not in data, p
+    finally:
+        assert s.stop() == 0, s.stderr
+
+
+def test_idempotency_token(srv, cbl):
+    cb = boto(srv.url)
+    cb.create_project(name="idem", serviceRole=ROLE, source={"type": "NO_SOURCE", "buildspec": INLINE},
+                      artifacts={"type": "NO_ARTIFACTS"},
+                      environment={"type": "LINUX_CONTAINER", "image": "host",
+                                   "computeType": "BUILD_GENERAL1_SMALL"})
+    a = cb.start_build(projectName="idem", idempotencyToken="tok-1")["build"]
+    b = cb.start_build(projectName="idem", idempotencyToken="tok-1")["build"]
+    assert a["id"] == b["id"]
+    with pytest.raises(cb.exceptions.InvalidInputException) as e:
+        cb.start_build(projectName="idem", idempotencyToken="tok-1", sourceVersion="other")
+    assert "tok-1" in str(e.value)
+    c = cb.start_build(projectName="idem", idempotencyToken="tok-2")["build"]
+    assert c["id"] != a["id"]
+    for x in (a, c):
+        wait(cb, x["id"])
+    # a retry is a new build
+    r = cb.retry_build(id=a["id"])["build"]
+    assert r["id"] not in (a["id"], c["id"])
+    wait(cb, r["id"])
+    assert cb.list_builds_for_project(projectName="idem")["ids"].__len__() == 3

@@ -163,8 +163,8 @@ def test_start_build_errors(cbl, tmp_path, src):
     p = cbl("start-build", "--project-name", "errs", "--timeout-in-minutes-override", "2", check=2)
     assert "timeoutInMinutesOverride" in aws_error(p, "StartBuild", "InvalidInputException")
     p = cbl("start-build", "--project-name", "errs", "--environment-variables-override",
-            "name=X,value=/p,type=PARAMETER_STORE", check=2)
-    assert "PARAMETER_STORE" in aws_error(p, "StartBuild", "InvalidInputException")
+            "name=X,value=/p,type=FOO", check=2)
+    assert "FOO" in aws_error(p, "StartBuild", "InvalidInputException")
     p = cbl("stop-build", "--id", "errs:00000000-0000-0000-0000-000000000000", check=1)
     aws_error(p, "StopBuild", "ResourceNotFoundException")
     # a source the runner refuses: the error comes back, no build is left behind

@@ -314,11 +314,20 @@ static void test_invalid(void)
 	      "git type at a plain path");
 	fails(NULL, "{\"environmentVariablesOverride\": {\"A\": \"1\"}}", "environmentVariablesOverride must be a list",
 	      "variables not a list");
-	fails(NULL, "{\"environmentVariablesOverride\": [{\"name\": \"X\", \"value\": \"/p\", \"type\": \"PARAMETER_STORE\"}]}",
-	      "type PARAMETER_STORE needs the parameter", "PARAMETER_STORE override");
-	fails("{\"environment\": {\"environmentVariables\": [{\"name\": \"S\", \"value\": \"id\","
-	      " \"type\": \"SECRETS_MANAGER\"}]}}", NULL, "environment variable 'S': type SECRETS_MANAGER",
-	      "SECRETS_MANAGER project variable");
+	fails(NULL, "{\"environmentVariablesOverride\": [{\"name\": \"X\", \"value\": \"/p\", \"type\": \"FOO\"}]}",
+	      "type FOO is not one of PLAINTEXT, PARAMETER_STORE, SECRETS_MANAGER", "unknown variable type");
+	{
+		mapped m;
+		map(&m, "{\"environment\": {\"environmentVariables\": [{\"name\": \"S\", \"value\": \"id:k\","
+			" \"type\": \"SECRETS_MANAGER\"}]}}",
+		    "{\"environmentVariablesOverride\": [{\"name\": \"X\", \"value\": \"/p\", \"type\": "
+		    "\"PARAMETER_STORE\"}]}");
+		is_int(m.rc, 0, "secret variables map");
+		is_str(env_at(m.o.project_secrets, 0), "S S=id:k", "a project SECRETS_MANAGER variable to resolve");
+		is_str(env_at(m.o.override_secrets, 0), "P X=/p", "a PARAMETER_STORE override to resolve");
+		ok(!env_at(m.o.project_env, 0) && !env_at(m.o.env_overrides, 0), "neither is a plain variable");
+		unmap(&m);
+	}
 	fails(NULL, "{\"environmentVariablesOverride\": [{\"name\": \"X\"}]}", "[0] needs a name and a value",
 	      "variable without value");
 	fails(NULL, "{\"environmentVariablesOverride\": [{\"name\": \"\", \"value\": \"v\"}]}",

@@ -5,6 +5,7 @@
 #include "store/store.h"
 #include "store/store_internal.h"
 #include "util/alloc.h"
+#include "util/json.h"
 #include "util/array.h"
 #include "util/fs.h"
 #include "util/time.h"
@@ -781,6 +782,135 @@ static const char *msg_at(json_t *r, size_t i)
 	return json_string_value(json_object_get(json_array_get(json_object_get(r, "events"), i), "message"));
 }
 
+/* FilterLogEvents, DescribeLogStreams, DescribeLogGroups (store/logs_filter.c) */
+#define FLE STORE_TARGET_LOGS "FilterLogEvents"
+
+static json_t *fle(const char *home, const char *extra, int *rc, char **msg)
+{
+	char req[1024];
+	snprintf(req, sizeof(req), "{\"logGroupName\": \"/aws/codebuild/fl\"%s%s}", extra ? ", " : "",
+		 extra ? extra : "");
+	return call(home, FLE, req, rc, msg);
+}
+
+static size_t n_events(json_t *r) { return json_array_size(json_object_get(r, "events")); }
+
+static void test_filter_logs(void)
+{
+	char *home = new_home("filter");
+	char ua[37], ub[37], req[512];
+	int rc;
+	char *msg = NULL;
+	int64_t start = 1700000000000; /* 2023-11-14 22:13:20 UTC */
+	char *da = save_build(home, "fl", 1, start, true, ua);
+	write_log(da, 25, true);
+	char *db = save_build(home, "fl", 2, start + 3600000, true, ub);
+	char *path = cbl_path_join(db, "build.log");
+	cbl_error *e = NULL;
+	const char *blog = "[Container] 2023/11/14 23:13:20.500000 agent b\nERROR one\nWARN two\nERROR three\n";
+	cbl_write_file_atomic(path, blog, strlen(blog), 0644, false, &e);
+	free(path);
+
+	json_t *r = fle(home, NULL, &rc, &msg);
+	is_int(rc, 0, "FilterLogEvents over a group");
+	is_int((long long)n_events(r), 26 + 4, "every line of both streams");
+	json_t *ev = json_object_get(r, "events");
+	bool sorted = true;
+	for (size_t i = 1; i < json_array_size(ev); i++)
+		sorted &= json_integer_value(json_object_get(json_array_get(ev, i - 1), "timestamp")) <=
+			  json_integer_value(json_object_get(json_array_get(ev, i), "timestamp"));
+	ok(sorted, "interleaved by time");
+	is_str(msg_at(r, 29), "ERROR three\n", "the later build's lines last");
+	ok(strlen(cbl_json_str_or_empty(json_array_get(ev, 0), "eventId")) == 56, "eventId: 56 digits");
+	ok(!json_object_get(r, "nextToken"), "one page: no nextToken");
+	json_decref(r);
+
+	r = fle(home, "\"filterPattern\": \"ERROR\"", &rc, NULL);
+	is_int((long long)n_events(r), 2, "a term");
+	json_decref(r);
+	r = fle(home, "\"filterPattern\": \"\\\"agent 1\\\"\"", &rc, NULL);
+	is_int((long long)n_events(r), 3, "a quoted phrase (agent 1, 11, 16)");
+	json_decref(r);
+	r = fle(home, "\"filterPattern\": \"?WARN ?three\"", &rc, NULL);
+	is_int((long long)n_events(r), 2, "any of");
+	json_decref(r);
+	r = fle(home, "\"filterPattern\": \"agent -b -\\\"agent 11\\\"\"", &rc, NULL);
+	is_int((long long)n_events(r), 4, "none of");
+	json_decref(r);
+
+	/* pages of 7 give the same events */
+	json_t *all = fle(home, NULL, &rc, NULL), *tok = NULL;
+	size_t seen = 0, pages = 0;
+	r = NULL;
+	bool same = true;
+	do {
+		if (tok)
+			snprintf(req, sizeof(req), "\"limit\": 7, \"nextToken\": \"%s\"", json_string_value(tok));
+		else
+			snprintf(req, sizeof(req), "\"limit\": 7");
+		json_decref(r);
+		r = fle(home, req, &rc, NULL);
+		for (size_t i = 0; i < n_events(r); i++, seen++)
+			same &= json_equal(json_array_get(json_object_get(r, "events"), i),
+					   json_array_get(json_object_get(all, "events"), seen));
+		tok = json_object_get(r, "nextToken");
+		pages++;
+	} while (rc == 0 && tok && pages < 10);
+	ok(same && seen == 30 && pages == 5, "nextToken pages: every event once, in order (%zu in %zu)", seen,
+	   pages);
+	json_decref(r);
+	json_decref(all);
+
+	/* time window, inclusive: the agent line at :26.123 and its output */
+	snprintf(req, sizeof(req), "\"startTime\": %lld, \"endTime\": %lld", (long long)start + 6123,
+		 (long long)start + 6123);
+	r = fle(home, req, &rc, NULL);
+	is_int((long long)n_events(r), 5, "startTime..endTime");
+	json_decref(r);
+	snprintf(req, sizeof(req), "\"logStreamNames\": [\"%s\"]", ub);
+	r = fle(home, req, &rc, NULL);
+	is_int((long long)n_events(r), 4, "logStreamNames");
+	json_decref(r);
+	snprintf(req, sizeof(req), "\"logStreamNamePrefix\": \"%.8s\"", ua);
+	r = fle(home, req, &rc, NULL);
+	ok(n_events(r) >= 26, "logStreamNamePrefix");
+	json_decref(r);
+
+	snprintf(req, sizeof(req), "\"logStreamNames\": [\"%s\"], \"logStreamNamePrefix\": \"a\"", ub);
+	r = fle(home, req, &rc, &msg);
+	ok(rc == CBL_EINVAL && strstr(msg, "mutually exclusive"), "names and prefix: InvalidParameter");
+	free(msg);
+	r = fle(home, "\"nextToken\": \"x\"", &rc, &msg);
+	ok(rc == CBL_EINVAL && strstr(msg, "nextToken"), "a bad token");
+	free(msg);
+	r = fle(home, "\"filterPattern\": \"{ $.a = 1 }\"", &rc, &msg);
+	ok(rc == CBL_EINVAL && strstr(msg, "not supported"), "JSON patterns are refused");
+	free(msg);
+	r = call(home, FLE, "{\"logGroupName\": \"/aws/codebuild/none\"}", &rc, &msg);
+	ok(rc == CBL_ENOENT && !strcmp(msg, "The specified log group does not exist."), "unknown group");
+	free(msg);
+
+	r = call(home, STORE_TARGET_LOGS "DescribeLogStreams",
+		 "{\"logGroupName\": \"/aws/codebuild/fl\", \"orderBy\": \"LastEventTime\", \"descending\": true}", &rc,
+		 NULL);
+	json_t *ls = json_object_get(r, "logStreams");
+	is_int((long long)json_array_size(ls), 2, "two streams");
+	is_str(cbl_json_str(json_array_get(ls, 0), "logStreamName"), ub, "newest last event first");
+	is_int(json_integer_value(json_object_get(json_array_get(ls, 1), "lastEventTimestamp")), start + 21123,
+	       "the last event's time: the last agent line's");
+	is_int(json_integer_value(json_object_get(json_array_get(ls, 1), "firstEventTimestamp")), start,
+	       "the first event's time");
+	json_decref(r);
+	r = call(home, STORE_TARGET_LOGS "DescribeLogGroups", "{\"logGroupNamePrefix\": \"/aws/codebuild/f\"}", &rc,
+		 NULL);
+	is_str(cbl_json_str(json_array_get(json_object_get(r, "logGroups"), 0), "logGroupName"), "/aws/codebuild/fl",
+	       "DescribeLogGroups by prefix");
+	json_decref(r);
+	free(da);
+	free(db);
+	drop_home(home);
+}
+
 static void test_logs(void)
 {
 	char *home = new_home("logs");
@@ -939,6 +1069,7 @@ int main(void)
 	test_projects();
 	test_batch_builds();
 	test_logs();
+	test_filter_logs();
 	test_error_table();
 	return tap_done();
 }
