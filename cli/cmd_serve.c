@@ -66,8 +66,10 @@ static int serve_dispatch(const char *target, json_t *request, json_t **out, cbl
 			  void *payload)
 {
 	struct serve_ctx *ctx = payload;
-	if (runner_launcher_known(target))
-		return runner_launcher_dispatch(ctx->launcher, target, request, out, err);
+	if (runner_launcher_known(target)) {
+		int rc = store_api_validate(target, request, err);
+		return rc ? rc : runner_launcher_dispatch(ctx->launcher, target, request, out, err);
+	}
 	return store_api_dispatch(ctx->home, target, request, out, err);
 }
 
@@ -79,7 +81,9 @@ static int serve_dispatch_text(const char *target, json_t *request, char **out, 
 	struct serve_ctx *ctx = payload;
 	if (runner_launcher_known(target)) {
 		json_t *res = NULL;
-		int rc = runner_launcher_dispatch(ctx->launcher, target, request, &res, err);
+		int rc = store_api_validate(target, request, err);
+		if (!rc)
+			rc = runner_launcher_dispatch(ctx->launcher, target, request, &res, err);
 		if (rc)
 			return rc;
 		/* timestamps as the store writes them: epoch seconds, milliseconds */

@@ -108,6 +108,11 @@ int store_api_dispatch(const char *home, const char *target, json_t *request, js
 		json_decref(empty);
 		return cbl_error_set(err, CBL_EINVAL, "The request body must be a JSON object");
 	}
+	int vrc = store_api_validate(target, request, err);
+	if (vrc) {
+		json_decref(empty);
+		return vrc;
+	}
 	store_db *h = NULL;
 	int rc = store_db_acquire(home, &h, err);
 	if (!rc) {
@@ -141,7 +146,9 @@ int store_api_dispatch_text(const char *home, const char *target, json_t *reques
 	}
 	store_db *h = NULL;
 	cbl_buf b = CBL_BUF_INIT;
-	int rc = store_db_acquire(home, &h, err);
+	int rc = store_api_validate(target, request, err);
+	if (!rc)
+		rc = store_db_acquire(home, &h, err);
 	if (rc)
 		return rc;
 	rc = store_op_batch_get_builds_text(h, request, &b, err);

@@ -108,6 +108,17 @@ int store_api_dispatch(const char *home, const char *target, json_t *request, js
 int store_api_dispatch_text(const char *home, const char *target, json_t *request, char **out,
 			    size_t *len, cbl_error **err);
 
+/* Checks request (a JSON object; borrowed) against target's input shape in
+ * the service models (store/validate.c): required members, enums, lengths,
+ * ranges, patterns, nested structures, lists and maps.  0 if it conforms
+ * or the model does not know target; else CBL_EINVAL with the service's
+ * wording ("1 validation error detected: Value 'FOO' at
+ * 'environmentTypeOverride' failed to satisfy constraint: Member must
+ * satisfy enum value set: [...]", "2 validation errors detected: ...; ...").
+ * store_api_dispatch calls it; the faces call it for the launcher's
+ * operations (StartBuild, StopBuild, RetryBuild). */
+int store_api_validate(const char *target, const json_t *request, cbl_error **err);
+
 /* The one error -> AWS exception table (the server's and the CLI faces'),
  * for an error code from store_api_dispatch or a StartBuild / StopBuild /
  * RetryBuild launch on target:
