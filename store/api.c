@@ -31,6 +31,16 @@ static const struct {
 	{STORE_TARGET_CODEBUILD "DescribeTestCases", store_op_describe_test_cases},
 	{STORE_TARGET_CODEBUILD "DescribeCodeCoverages", store_op_describe_code_coverages},
 	{STORE_TARGET_CODEBUILD "GetReportGroupTrend", store_op_get_report_group_trend},
+	{STORE_TARGET_CODEBUILD "CreateReportGroup", store_op_create_report_group},
+	{STORE_TARGET_CODEBUILD "UpdateReportGroup", store_op_update_report_group},
+	{STORE_TARGET_CODEBUILD "DeleteReportGroup", store_op_delete_report_group},
+	{STORE_TARGET_CODEBUILD "DeleteReport", store_op_delete_report},
+	{STORE_TARGET_CODEBUILD "CreateWebhook", store_op_create_webhook},
+	{STORE_TARGET_CODEBUILD "UpdateWebhook", store_op_update_webhook},
+	{STORE_TARGET_CODEBUILD "DeleteWebhook", store_op_delete_webhook},
+	{STORE_TARGET_CODEBUILD "ImportSourceCredentials", store_op_import_source_credentials},
+	{STORE_TARGET_CODEBUILD "ListSourceCredentials", store_op_list_source_credentials},
+	{STORE_TARGET_CODEBUILD "DeleteSourceCredentials", store_op_delete_source_credentials},
 	{STORE_TARGET_LOGS "GetLogEvents", store_op_get_log_events},
 };
 

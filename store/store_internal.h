@@ -140,6 +140,12 @@ int store_db_project_get(store_db *h, const char *name, json_t **out, cbl_error 
 int store_db_project_ensure_implicit_raw(store_db *h, const char *name, const char *location,
 					 const char *source_type, const char *region,
 					 const char *account, cbl_error **err);
+/* Writes back a project record read with store_db_project_get (created and
+ * lastModified from the record; the implicit flag kept). */
+int store_db_project_replace(store_db *h, json_t *rec, cbl_error **err);
+/* A project record as the API returns it: without its webhook's secret
+ * (shown once, by CreateWebhook and a rotating UpdateWebhook). */
+void store_project_public(json_t *rec);
 /* ResourceNotFoundException's text for a project. */
 int store_project_not_found(const char *name, cbl_error **err);
 
@@ -261,6 +267,19 @@ int store_op_batch_get_reports(store_db *h, json_t *req, json_t **out, cbl_error
 int store_op_describe_test_cases(store_db *h, json_t *req, json_t **out, cbl_error **err);
 int store_op_describe_code_coverages(store_db *h, json_t *req, json_t **out, cbl_error **err);
 int store_op_get_report_group_trend(store_db *h, json_t *req, json_t **out, cbl_error **err);
+/* reportgroups.c */
+int store_op_create_report_group(store_db *h, json_t *req, json_t **out, cbl_error **err);
+int store_op_update_report_group(store_db *h, json_t *req, json_t **out, cbl_error **err);
+int store_op_delete_report_group(store_db *h, json_t *req, json_t **out, cbl_error **err);
+int store_op_delete_report(store_db *h, json_t *req, json_t **out, cbl_error **err);
+/* webhooks.c */
+int store_op_create_webhook(store_db *h, json_t *req, json_t **out, cbl_error **err);
+int store_op_update_webhook(store_db *h, json_t *req, json_t **out, cbl_error **err);
+int store_op_delete_webhook(store_db *h, json_t *req, json_t **out, cbl_error **err);
+/* credentials.c */
+int store_op_import_source_credentials(store_db *h, json_t *req, json_t **out, cbl_error **err);
+int store_op_list_source_credentials(store_db *h, json_t *req, json_t **out, cbl_error **err);
+int store_op_delete_source_credentials(store_db *h, json_t *req, json_t **out, cbl_error **err);
 
 /* ---- API helpers */
 int64_t store_json_time_ms(const json_t *t);
