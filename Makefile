@@ -124,6 +124,7 @@ bench: $(BIN)
 	bash bench/reports.sh
 	bash bench/images.sh $(BIN)
 	bash bench/api.sh $(BIN)
+	bash bench/validate.sh
 	BENCH_BIN=$(BIN) bash bench/cache.sh
 	bash bench/rootless.sh $(BIN)
 
