@@ -8,12 +8,20 @@
  *   ListBuildsForProject, BatchDeleteBuilds, ListReportGroups,
  *   BatchGetReportGroups, ListReports, ListReportsForReportGroup,
  *   BatchGetReports, DescribeTestCases, DescribeCodeCoverages,
- *   GetReportGroupTrend;  Logs_20140328.GetLogEvents.
- * StartBuild / StopBuild / RetryBuild launch builds and live in runner/.
+ *   GetReportGroupTrend, CreateReportGroup, UpdateReportGroup,
+ *   DeleteReportGroup, DeleteReport (store/reportgroups.c), CreateWebhook,
+ *   UpdateWebhook, DeleteWebhook (store/webhooks.c), ImportSourceCredentials,
+ *   ListSourceCredentials, DeleteSourceCredentials (store/credentials.c);
+ *   Logs_20140328.GetLogEvents.
+ * StartBuild / StopBuild / RetryBuild launch builds and live in runner/
+ * (launch.c), InvalidateProjectCache and ListCuratedEnvironmentImages too
+ * (apiops.c: they need the cache and the image catalog).
  *
- * Every request is validated here (clients check almost nothing): required
- * members, types, enums, ranges, name patterns, build ids <project>:<uuid>
- * (a build ARN is accepted too).  Unknown members are ignored.
+ * Every request is first checked against the service models
+ * (store_api_validate below: required members, enums, lengths, ranges,
+ * patterns, nested structures and lists, with the service's wording); the
+ * operations then check types and their local rules (build ids
+ * <project>:<uuid>, a build ARN accepted too).  Unknown members are ignored.
  *
  * Behaviour a caller may rely on (and local choices where the service
  * documents none):
