@@ -26,7 +26,12 @@ BUILD ?= build
 
 MODULES := util spec source sandbox runner store artifacts cache images server remote
 LIB_SRC := $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
-LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+# the request validator's tables, generated from the service models
+# (store/validate.c, scripts/gen-model.py)
+MODEL_JSON := store/model/codebuild.json store/model/logs.json
+MODEL_C := $(BUILD)/gen/store_model.c
+MODEL_OBJ := $(BUILD)/obj/gen/store_model.o
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(MODEL_OBJ)
 CLI_SRC := $(wildcard cli/*.c)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 LIB := $(BUILD)/libcodebuild-local.a
@@ -58,6 +63,13 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/tap.h $(LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) $(DL_LIBS)
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
+
+$(MODEL_C): scripts/gen-model.py $(MODEL_JSON)
+	@mkdir -p $(dir $@)
+	python3 scripts/gen-model.py c $@ $(MODEL_JSON)
+$(MODEL_OBJ): $(MODEL_C)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 # the catalog is embedded with .incbin, which -MMD does not see
 $(BUILD)/obj/images/catalog.o: images/catalog.json
@@ -113,6 +125,7 @@ bench: $(BIN)
 	bash bench/images.sh $(BIN)
 	bash bench/api.sh $(BIN)
 	bash bench/logs.sh $(BIN)
+	bash bench/validate.sh
 	BENCH_BIN=$(BIN) bash bench/cache.sh
 	bash bench/rootless.sh $(BIN)
 

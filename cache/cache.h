@@ -239,6 +239,9 @@ typedef struct cache_prune_opts {
 				 * until the objects still referenced add up to at most
 				 * this many bytes (apparent size) */
 	bool has_max_bytes;
+	const char *scope;      /* non-NULL: only the entries of this scope (a
+				 * project name) are considered */
+	bool all;               /* drop every entry considered (InvalidateProjectCache) */
 } cache_prune_opts;
 
 typedef struct cache_prune_result {

@@ -525,12 +525,14 @@ typedef struct pref {
 
 static void collect_pref(const char *scope, const char *version, const char *path, void *payload)
 {
-	(void)scope;
 	(void)version;
 	void **pp = payload;
 	cache_store *s = pp[0];
 	pref **v = pp[1];
 	size_t *n = pp[2], *cap = pp[3];
+	const char *only = pp[4];
+	if (only && strcmp(only, scope))
+		return;
 	cache_ref r;
 	if (cache_ref_read(path, &r, NULL) < 0)
 		return;
@@ -563,14 +565,15 @@ int cache_prune(cache_store *s, const cache_prune_opts *o, cache_prune_result *o
 	int lfd = cache_store_lock(s, true, false);
 	if (lfd < 0)
 		return cbl_error_set_errno(err, CBL_EIO, errno, "cache: cannot lock the store");
-	void *pp[4] = {s, &v, &n, &cap};
+	void *pp[5] = {s, &v, &n, &cap, o ? (void *)o->scope : NULL};
 	for_each_ref(s, collect_pref, pp);
 	if (n)
 		qsort(v, n, sizeof(*v), cmp_pref_recent);
 	int64_t now = cbl_now_us();
 	uint64_t total = 0;
 	for (size_t i = 0; i < n; i++) {
-		bool drop = o && o->older_than_ms > 0 && v[i].last_used < now - o->older_than_ms * 1000;
+		bool drop = o && (o->all || (o->older_than_ms > 0 &&
+						    v[i].last_used < now - o->older_than_ms * 1000));
 		if (!drop && o && o->has_max_bytes && !strv_has(&kept, v[i].object)) {
 			if (total + v[i].bytes > o->max_bytes)
 				drop = true;

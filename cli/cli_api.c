@@ -645,7 +645,7 @@ int cli_api_run(const cli_api_cmd *cmd, int argc, char **argv)
 	bool all_pages = cmd->paginate && !no_paginate && !json_object_get(req, "nextToken");
 	int (*dispatch)(const char *, const char *, json_t *, json_t **, cbl_error **) =
 		cmd->dispatch ? cmd->dispatch : store_api_dispatch;
-	if (dispatch(home, cmd->target, req, &res, &err))
+	if (store_api_validate(cmd->target, req, &err) || dispatch(home, cmd->target, req, &res, &err))
 		goto fail;
 	while (all_pages && json_is_string(json_object_get(res, "nextToken"))) {
 		json_t *next = NULL;

@@ -75,5 +75,18 @@ int cmd_batch_get_reports(int argc, char **argv);
 int cmd_describe_test_cases(int argc, char **argv);
 int cmd_describe_code_coverages(int argc, char **argv);
 int cmd_get_report_group_trend(int argc, char **argv);
+int cmd_create_report_group(int argc, char **argv);
+int cmd_update_report_group(int argc, char **argv);
+int cmd_delete_report_group(int argc, char **argv);
+int cmd_delete_report(int argc, char **argv);
+/* cli/cmd_webhooks.c */
+int cmd_create_webhook(int argc, char **argv);
+int cmd_update_webhook(int argc, char **argv);
+int cmd_delete_webhook(int argc, char **argv);
+int cmd_import_source_credentials(int argc, char **argv);
+int cmd_list_source_credentials(int argc, char **argv);
+int cmd_delete_source_credentials(int argc, char **argv);
+int cmd_invalidate_project_cache(int argc, char **argv);
+int cmd_list_curated_environment_images(int argc, char **argv);
 
 #endif

@@ -154,3 +154,55 @@ int cmd_batch_get_reports(int argc, char **argv) { return cli_api_run(&batch_get
 int cmd_describe_test_cases(int argc, char **argv) { return cli_api_run(&test_cases_cmd, argc, argv); }
 int cmd_describe_code_coverages(int argc, char **argv) { return cli_api_run(&coverages_cmd, argc, argv); }
 int cmd_get_report_group_trend(int argc, char **argv) { return cli_api_run(&trend_cmd, argc, argv); }
+
+/* ---- report group CRUD (store/reportgroups.c) */
+
+static const cli_api_arg create_group_args[] = {
+	{"name", "name", CA_STR, "the report group's name (2 to 128 characters), required"},
+	{"type", "type", CA_STR, "TEST | CODE_COVERAGE, required"},
+	{"export-config", "exportConfig", CA_STRUCT,
+	 "exportConfigType=NO_EXPORT | S3,s3Destination={...} (stored; nothing is exported), required"},
+	{"tags", "tags", CA_LIST_STRUCT, "key=K,value=V ..."},
+};
+static const cli_api_cmd create_group_cmd = {
+	"create-report-group", STORE_TARGET_CODEBUILD "CreateReportGroup",
+	"Creates a report group (aws codebuild create-report-group): prints {\"reportGroup\": {...}}.\n"
+	"A buildspec's reports join it when they name it by ARN, or by <name> when the group\n"
+	"is called <project>-<name>.",
+	create_group_args, ARRAY_SIZE(create_group_args), NULL,
+};
+
+static const cli_api_arg update_group_args[] = {
+	{"arn", "arn", CA_STR, "the report group's ARN, required"},
+	{"export-config", "exportConfig", CA_STRUCT, "exportConfigType=NO_EXPORT | S3,s3Destination={...}"},
+	{"tags", "tags", CA_LIST_STRUCT, "key=K,value=V ... (replace the group's tags)"},
+};
+static const cli_api_cmd update_group_cmd = {
+	"update-report-group", STORE_TARGET_CODEBUILD "UpdateReportGroup",
+	"Changes a report group's export configuration or tags (aws codebuild update-report-group).",
+	update_group_args, ARRAY_SIZE(update_group_args), NULL,
+};
+
+static const cli_api_arg delete_group_args[] = {
+	{"arn", "arn", CA_STR, "the report group's ARN, required"},
+	{"delete-reports", "deleteReports", CA_BOOL, "delete its reports too (else a group with reports is refused)"},
+};
+static const cli_api_cmd delete_group_cmd = {
+	"delete-report-group", STORE_TARGET_CODEBUILD "DeleteReportGroup",
+	"Deletes a report group (aws codebuild delete-report-group).",
+	delete_group_args, ARRAY_SIZE(delete_group_args), NULL,
+};
+
+static const cli_api_arg delete_report_args[] = {
+	{"arn", "arn", CA_STR, "the report's ARN, required"},
+};
+static const cli_api_cmd delete_report_cmd = {
+	"delete-report", STORE_TARGET_CODEBUILD "DeleteReport",
+	"Deletes a report, its test cases and coverages (aws codebuild delete-report).",
+	delete_report_args, ARRAY_SIZE(delete_report_args), NULL,
+};
+
+int cmd_create_report_group(int argc, char **argv) { return cli_api_run(&create_group_cmd, argc, argv); }
+int cmd_update_report_group(int argc, char **argv) { return cli_api_run(&update_group_cmd, argc, argv); }
+int cmd_delete_report_group(int argc, char **argv) { return cli_api_run(&delete_group_cmd, argc, argv); }
+int cmd_delete_report(int argc, char **argv) { return cli_api_run(&delete_report_cmd, argc, argv); }

@@ -4,6 +4,7 @@
  * The server (server/server.h) knows HTTP, SigV4 and the error shapes; the
  * operations are the store's dispatcher, wired in here. */
 #include "cli/cli.h"
+#include "runner/apiops.h"
 #include "runner/launch.h"
 #include "server/creds.h"
 #include "server/server.h"
@@ -107,8 +108,14 @@ static int serve_dispatch(const char *target, json_t *request, json_t **out, cbl
 			  void *payload)
 {
 	struct serve_ctx *ctx = payload;
-	if (runner_launcher_known(target))
-		return runner_launcher_dispatch(ctx->launcher, target, request, out, err);
+	if (runner_launcher_known(target)) {
+		int rc = store_api_validate(target, request, err);
+		return rc ? rc : runner_launcher_dispatch(ctx->launcher, target, request, out, err);
+	}
+	if (runner_api_known(target)) {
+		int rc = store_api_validate(target, request, err);
+		return rc ? rc : runner_api_dispatch(ctx->home, target, request, out, err);
+	}
 	return store_api_dispatch(ctx->home, target, request, out, err);
 }
 
@@ -118,9 +125,9 @@ static int serve_dispatch_text(const char *target, json_t *request, char **out, 
 			       cbl_error **err, void *payload)
 {
 	struct serve_ctx *ctx = payload;
-	if (runner_launcher_known(target)) {
+	if (runner_launcher_known(target) || runner_api_known(target)) {
 		json_t *res = NULL;
-		int rc = runner_launcher_dispatch(ctx->launcher, target, request, &res, err);
+		int rc = serve_dispatch(target, request, &res, err, payload);
 		if (rc)
 			return rc;
 		/* timestamps as the store writes them: epoch seconds, milliseconds */
@@ -137,7 +144,7 @@ static int serve_dispatch_text(const char *target, json_t *request, char **out, 
 static bool serve_known(const char *target, void *payload)
 {
 	(void)payload;
-	return store_api_known(target) || runner_launcher_known(target);
+	return store_api_known(target) || runner_launcher_known(target) || runner_api_known(target);
 }
 
 static void serve_log(const char *line, void *payload)

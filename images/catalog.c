@@ -57,6 +57,7 @@ struct images_curated {
 	curated_runtime *rt;
 	size_t nrt;
 	char *arch;      /* "amd64", "arm64"; NULL = unknown */
+	char *os;        /* "Ubuntu 22.04", ...; NULL = unknown */
 	bool maintained;
 	cbl_strv users;  /* the image's own, else the catalog's "users" */
 };
@@ -88,6 +89,7 @@ void images_catalog_free(images_catalog *c)
 		free(ci->name);
 		free(ci->location);
 		free(ci->arch);
+		free(ci->os);
 		cbl_strv_release(&ci->users);
 		cbl_strv_release(&ci->aliases);
 		cbl_strv_release(&ci->runtime_names);
@@ -145,6 +147,8 @@ int images_catalog_parse(const char *json, size_t len, images_catalog **out, cbl
 		const char *arch = cbl_json_str(im, "arch");
 		ci->arch = arch ? cbl_xstrdup(arch) : NULL;
 		ci->maintained = json_is_true(json_object_get(im, "maintained"));
+		const char *os = cbl_json_str(im, "os");
+		ci->os = os ? cbl_xstrdup(os) : NULL;
 		push_strings(&ci->aliases, json_object_get(im, "aliases"));
 		/* every curated Dockerfile has `RUN useradd codebuild-user`: the
 		 * catalog says so once ("users"), an image may say otherwise */
@@ -238,6 +242,14 @@ const char *images_catalog_endpoint(const images_catalog *c, const char *domain)
 
 const char *images_curated_name(const images_curated *ci) { return ci->name; }
 const char *images_curated_location(const images_curated *ci) { return ci->location; }
+const char *images_curated_os(const images_curated *ci) { return ci->os; }
+const char *images_curated_arch(const images_curated *ci) { return ci->arch; }
+bool images_curated_maintained(const images_curated *ci) { return ci->maintained; }
+size_t images_catalog_count(const images_catalog *c) { return c->n; }
+const images_curated *images_catalog_at(const images_catalog *c, size_t i)
+{
+	return i < c->n ? &c->img[i] : NULL;
+}
 
 const char *const *images_curated_runtimes(const images_curated *ci)
 {

@@ -186,6 +186,12 @@ void images_catalog_free(images_catalog *c);
 const images_curated *images_catalog_find(const images_catalog *c, const char *image);
 const char *images_curated_name(const images_curated *ci);      /* aws/codebuild/... */
 const char *images_curated_location(const images_curated *ci);  /* registry ref or NULL */
+const char *images_curated_os(const images_curated *ci);        /* "Ubuntu 22.04" or NULL */
+const char *images_curated_arch(const images_curated *ci);      /* "amd64", "arm64" or NULL */
+bool images_curated_maintained(const images_curated *ci);
+/* The catalog's images in catalog order: count, and the i-th (NULL past the end). */
+size_t images_catalog_count(const images_catalog *c);
+const images_curated *images_catalog_at(const images_catalog *c, size_t i);
 /* Runtime names the image offers, in catalog order (borrowed, NULL-terminated). */
 const char *const *images_curated_runtimes(const images_curated *ci);
 /* Versions of one runtime (borrowed, NULL-terminated) or NULL if unknown. */

@@ -126,7 +126,11 @@ static int init_environment(runner_build *b, const runner_opts *opts, cbl_error 
 	const runner_compute *ct = runner_compute_find(opts->compute_type ? opts->compute_type
 									  : "BUILD_GENERAL1_SMALL");
 	if (!ct)
-		return cbl_error_set(err, CBL_EINVAL, "unknown compute type '%s' (expected one of %s)",
+		/* an API request's value is one of the model's (store_api_validate):
+		 * what is left are the service's own (ATTRIBUTE_BASED_COMPUTE,
+		 * CUSTOM_INSTANCE_TYPE: fleets and attributes it provisions) */
+		return cbl_error_set(err, CBL_EINVAL,
+				     "compute type '%s' is not supported by codebuild-local (supported: %s)",
 				     opts->compute_type, runner_compute_names());
 	b->cfg.compute_type = cbl_xstrdup(ct->name);
 	b->cfg.compute_explicit = opts->compute_type != NULL;

@@ -7,6 +7,8 @@ PKGS=(
   build-essential pkg-config clang libclang-rt-14-dev
   libyaml-dev libarchive-dev libcurl4-openssl-dev libssl-dev
   libjansson-dev libsqlite3-dev libxml2-dev libexpat1-dev libseccomp-dev libmicrohttpd-dev
+  # python3 runs scripts/gen-model.py at build time (the request validator's tables)
+  python3
   git unzip zip python3-pytest python3-boto3 python3-yaml python3-venv python3-setuptools python3-coverage awscli
   docker-registry skopeo umoci busybox-static zstd openssh-server openssh-client wrk
   slirp4netns iproute2

@@ -31,6 +31,16 @@ static const struct {
 	{STORE_TARGET_CODEBUILD "DescribeTestCases", store_op_describe_test_cases},
 	{STORE_TARGET_CODEBUILD "DescribeCodeCoverages", store_op_describe_code_coverages},
 	{STORE_TARGET_CODEBUILD "GetReportGroupTrend", store_op_get_report_group_trend},
+	{STORE_TARGET_CODEBUILD "CreateReportGroup", store_op_create_report_group},
+	{STORE_TARGET_CODEBUILD "UpdateReportGroup", store_op_update_report_group},
+	{STORE_TARGET_CODEBUILD "DeleteReportGroup", store_op_delete_report_group},
+	{STORE_TARGET_CODEBUILD "DeleteReport", store_op_delete_report},
+	{STORE_TARGET_CODEBUILD "CreateWebhook", store_op_create_webhook},
+	{STORE_TARGET_CODEBUILD "UpdateWebhook", store_op_update_webhook},
+	{STORE_TARGET_CODEBUILD "DeleteWebhook", store_op_delete_webhook},
+	{STORE_TARGET_CODEBUILD "ImportSourceCredentials", store_op_import_source_credentials},
+	{STORE_TARGET_CODEBUILD "ListSourceCredentials", store_op_list_source_credentials},
+	{STORE_TARGET_CODEBUILD "DeleteSourceCredentials", store_op_delete_source_credentials},
 	{STORE_TARGET_LOGS "GetLogEvents", store_op_get_log_events},
 	{STORE_TARGET_LOGS "FilterLogEvents", store_op_filter_log_events},
 	{STORE_TARGET_LOGS "DescribeLogStreams", store_op_describe_log_streams},
@@ -123,6 +133,11 @@ int store_api_dispatch_as(const char *home, const char *target, json_t *request,
 		json_decref(empty);
 		return cbl_error_set(err, CBL_EINVAL, "The request body must be a JSON object");
 	}
+	int vrc = store_api_validate(target, request, err);
+	if (vrc) {
+		json_decref(empty);
+		return vrc;
+	}
 	store_db *h = NULL;
 	int rc = store_db_acquire(home, &h, err);
 	if (!rc) {
@@ -159,7 +174,9 @@ int store_api_dispatch_text(const char *home, const char *target, json_t *reques
 	}
 	store_db *h = NULL;
 	cbl_buf b = CBL_BUF_INIT;
-	int rc = store_db_acquire(home, &h, err);
+	int rc = store_api_validate(target, request, err);
+	if (!rc)
+		rc = store_db_acquire(home, &h, err);
 	if (rc)
 		return rc;
 	rc = store_op_batch_get_builds_text(h, request, &b, err);

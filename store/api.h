@@ -8,12 +8,20 @@
  *   ListBuildsForProject, BatchDeleteBuilds, ListReportGroups,
  *   BatchGetReportGroups, ListReports, ListReportsForReportGroup,
  *   BatchGetReports, DescribeTestCases, DescribeCodeCoverages,
- *   GetReportGroupTrend;  Logs_20140328.GetLogEvents.
- * StartBuild / StopBuild / RetryBuild launch builds and live in runner/.
+ *   GetReportGroupTrend, CreateReportGroup, UpdateReportGroup,
+ *   DeleteReportGroup, DeleteReport (store/reportgroups.c), CreateWebhook,
+ *   UpdateWebhook, DeleteWebhook (store/webhooks.c), ImportSourceCredentials,
+ *   ListSourceCredentials, DeleteSourceCredentials (store/credentials.c);
+ *   Logs_20140328.GetLogEvents.
+ * StartBuild / StopBuild / RetryBuild launch builds and live in runner/
+ * (launch.c), InvalidateProjectCache and ListCuratedEnvironmentImages too
+ * (apiops.c: they need the cache and the image catalog).
  *
- * Every request is validated here (clients check almost nothing): required
- * members, types, enums, ranges, name patterns, build ids <project>:<uuid>
- * (a build ARN is accepted too).  Unknown members are ignored.
+ * Every request is first checked against the service models
+ * (store_api_validate below: required members, enums, lengths, ranges,
+ * patterns, nested structures and lists, with the service's wording); the
+ * operations then check types and their local rules (build ids
+ * <project>:<uuid>, a build ARN accepted too).  Unknown members are ignored.
  *
  * Behaviour a caller may rely on (and local choices where the service
  * documents none):
@@ -113,6 +121,17 @@ int store_api_dispatch_as(const char *home, const char *target, json_t *request,
  * text without parsing them (~10x cheaper than building a json_t). */
 int store_api_dispatch_text(const char *home, const char *target, json_t *request, char **out,
 			    size_t *len, cbl_error **err);
+
+/* Checks request (a JSON object; borrowed) against target's input shape in
+ * the service models (store/validate.c): required members, enums, lengths,
+ * ranges, patterns, nested structures, lists and maps.  0 if it conforms
+ * or the model does not know target; else CBL_EINVAL with the service's
+ * wording ("1 validation error detected: Value 'FOO' at
+ * 'environmentTypeOverride' failed to satisfy constraint: Member must
+ * satisfy enum value set: [...]", "2 validation errors detected: ...; ...").
+ * store_api_dispatch calls it; the faces call it for the launcher's
+ * operations (StartBuild, StopBuild, RetryBuild). */
+int store_api_validate(const char *target, const json_t *request, cbl_error **err);
 
 /* The one error -> AWS exception table (the server's and the CLI faces'),
  * for an error code from store_api_dispatch or a StartBuild / StopBuild /

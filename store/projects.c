@@ -348,6 +348,7 @@ static json_t *project_record(const json_t *in, const char *region, const char *
 	json_object_set_new(p, "tags", obj_or_empty_list(in, "tags"));
 	json_object_set_new(p, "created", store_json_time(created_ms));
 	json_object_set_new(p, "lastModified", store_json_time(modified_ms));
+	copy_if(p, in, "webhook"); /* kept by UpdateProject (webhooks.c sets it) */
 	copy_if(p, in, "vpcConfig");
 	bool badge = json_is_true(json_object_get(in, "badgeEnabled"));
 	if (!json_object_get(in, "badgeEnabled"))
@@ -424,6 +425,19 @@ out:
 	sqlite3_finalize(st);
 	free(text);
 	return rc;
+}
+
+void store_project_public(json_t *rec)
+{
+	json_object_del(json_object_get(rec, "webhook"), "secret");
+}
+
+int store_db_project_replace(store_db *h, json_t *rec, cbl_error **err)
+{
+	return project_put(h->db,
+			   "UPDATE projects SET created_ms = ?2, modified_ms = ?3, record = ?5"
+			   " WHERE name = ?1 AND ?4 = ?4",
+			   rec, false, err);
 }
 
 static const char sql_project_exists[] = "SELECT 1 FROM projects WHERE name = ?1";
@@ -552,7 +566,8 @@ int store_op_update_project(store_db *h, json_t *req, json_t **out, cbl_error **
 	if (rc)
 		goto out;
 	*out = json_object();
-	json_object_set(*out, "project", rec);
+	json_object_set_new(*out, "project", json_deep_copy(rec));
+	store_project_public(json_object_get(*out, "project"));
 out:
 	store_rollback(h->db);
 	json_decref(in);
@@ -635,6 +650,7 @@ int store_op_batch_get_projects(store_db *h, json_t *req, json_t **out, cbl_erro
 			*err = e;
 			break;
 		}
+		store_project_public(rec);
 		json_array_append_new(found, rec);
 	}
 	if (!rc) {

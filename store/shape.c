@@ -15,6 +15,53 @@
 
 #include "util/banned.h"
 
+/* A value as the service's messages print it (Java's toString): strings
+ * bare, lists "[a, b]", structures "{k=v}", null "null". */
+static void value_text(cbl_buf *b, const json_t *value, int depth)
+{
+	const char *k;
+	json_t *x;
+	size_t i;
+	switch (json_typeof(value)) {
+	case JSON_STRING:
+		cbl_buf_append(b, json_string_value(value), json_string_length(value));
+		return;
+	case JSON_INTEGER:
+		cbl_buf_printf(b, "%lld", (long long)json_integer_value(value));
+		return;
+	case JSON_REAL:
+		cbl_buf_printf(b, "%.17g", json_real_value(value));
+		return;
+	case JSON_TRUE:
+	case JSON_FALSE:
+		cbl_buf_puts(b, json_is_true(value) ? "true" : "false");
+		return;
+	case JSON_NULL:
+		cbl_buf_puts(b, "null");
+		return;
+	case JSON_ARRAY:
+		cbl_buf_putc(b, '[');
+		json_array_foreach(value, i, x) {
+			if (i)
+				cbl_buf_puts(b, ", ");
+			if (depth < 8)
+				value_text(b, x, depth + 1);
+		}
+		cbl_buf_putc(b, ']');
+		return;
+	case JSON_OBJECT:
+		cbl_buf_putc(b, '{');
+		i = 0;
+		json_object_foreach((json_t *)value, k, x) {
+			cbl_buf_printf(b, "%s%s=", i++ ? ", " : "", k);
+			if (depth < 8)
+				value_text(b, x, depth + 1);
+		}
+		cbl_buf_putc(b, '}');
+		return;
+	}
+}
+
 void store_verr_add(store_verr *v, const char *path, const json_t *value, const char *fmt, ...)
 {
 	if (v->count)
@@ -22,19 +69,14 @@ void store_verr_add(store_verr *v, const char *path, const json_t *value, const 
 	v->count++;
 	if (!value || json_is_null(value)) {
 		cbl_buf_puts(&v->msg, "Value null");
-	} else if (json_is_string(value)) {
-		const char *s = json_string_value(value);
-		size_t n = strlen(s);
-		cbl_buf_puts(&v->msg, "Value '");
-		cbl_buf_append(&v->msg, s, n > 200 ? 200 : n);
-		cbl_buf_puts(&v->msg, n > 200 ? "...'" : "'");
 	} else {
-		char *s = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
-		size_t n = s ? strlen(s) : 0;
+		cbl_buf t = CBL_BUF_INIT;
+		value_text(&t, value, 0);
+		size_t n = t.len;
 		cbl_buf_puts(&v->msg, "Value '");
-		cbl_buf_append(&v->msg, s ? s : "", n > 200 ? 200 : n);
+		cbl_buf_append(&v->msg, t.ptr ? t.ptr : "", n > 200 ? 200 : n);
 		cbl_buf_puts(&v->msg, n > 200 ? "...'" : "'");
-		free(s);
+		cbl_buf_release(&t);
 	}
 	cbl_buf_printf(&v->msg, " at '%s' failed to satisfy constraint: ", path);
 	va_list ap;

@@ -990,12 +990,18 @@ static void test_logs(void)
 	/* identifiers, errors */
 	char req[512];
 	snprintf(req, sizeof(req),
-		 "{\"logGroupIdentifier\": \"arn:aws:logs:us-east-1:000000000000:log-group:/aws/codebuild/lg:*\","
+		 "{\"logGroupIdentifier\": \"arn:aws:logs:us-east-1:000000000000:log-group:/aws/codebuild/lg\","
 		 " \"logStreamName\": \"%s\", \"limit\": 1}",
 		 uuid);
 	r = call(home, LOGS, req, &rc, NULL);
 	ok(rc == 0 && json_array_size(json_object_get(r, "events")) == 1, "logGroupIdentifier as an ARN");
 	json_decref(r);
+	/* the service's pattern has no '*': "Don't include an * at the end" */
+	expect_invalid(home, LOGS,
+		       "{\"logGroupIdentifier\": \"arn:aws:logs:us-east-1:000000000000:log-group:/aws/codebuild/lg:*\","
+		       " \"logStreamName\": \"x\"}",
+		       "at 'logGroupIdentifier' failed to satisfy constraint: Member must satisfy regular "
+		       "expression pattern: [\\w#+=/:,.@-]*", "an ARN ending in :* is refused");
 	r = gle(home, "no-such-stream", NULL, &rc, &msg);
 	ok(rc == CBL_ENOENT && msg && !strcmp(msg, "The specified log stream does not exist."),
 	   "unknown stream");
