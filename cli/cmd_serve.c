@@ -86,8 +86,10 @@ static int serve_dispatch_caller(const char *target, json_t *request, const serv
 		if (!strncmp(e, caller->access_key_id, kl) && e[kl] == '=')
 			who.principal = e + kl + 1;
 	}
-	if (runner_launcher_known(target))
-		return runner_launcher_dispatch_as(ctx->launcher, target, request, &who, out, err);
+	if (runner_launcher_known(target)) {
+		int rc = store_api_validate(target, request, err);
+		return rc ? rc : runner_launcher_dispatch_as(ctx->launcher, target, request, &who, out, err);
+	}
 	char *account = NULL, *initiator = NULL;
 	runner_principal_identity(who.principal, &account, &initiator);
 	int rc = store_api_dispatch_as(ctx->home, target, request, caller->region,
