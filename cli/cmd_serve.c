@@ -48,6 +48,11 @@ static const char serve_usage[] =
 	"  --max-builds N           builds running at once (default: the number of CPUs);\n"
 	"                           StartBuild beyond that answers with a QUEUED build that\n"
 	"                           starts when a running one ends\n"
+	"  --max-connections N      client connections at once (default 1024); a quarter of\n"
+	"                           them is kept free of any one client address\n"
+	"  --header-timeout SECONDS a client must send a request's head within SECONDS of\n"
+	"                           connecting or of the previous reply (default 10), its\n"
+	"                           body within 30 s, or it is disconnected\n"
 	"  --quiet                  no access log on stderr\n"
 	"\n"
 	"Requests are authenticated with AWS Signature Version 4 against the key pair in\n"
@@ -111,7 +116,7 @@ struct serve_flags {
 	const char *listen, *region;
 	bool no_auth, quiet;
 	unsigned threads;
-	long max_builds;
+	long max_builds, max_connections, header_timeout;
 };
 
 /* *out = arg, a whole number from min to max; false when it is not one. */
@@ -129,7 +134,8 @@ static bool parse_count(const char *arg, long min, long max, long *out)
  * else the exit code. */
 static int parse_serve_options(int argc, char **argv, struct serve_flags *f, server_creds *creds)
 {
-	enum { OPT_LISTEN = 256, OPT_CREDS, OPT_NO_AUTH, OPT_REGION, OPT_THREADS, OPT_QUIET, OPT_MAX_BUILDS };
+	enum { OPT_LISTEN = 256, OPT_CREDS, OPT_NO_AUTH, OPT_REGION, OPT_THREADS, OPT_QUIET, OPT_MAX_BUILDS,
+	       OPT_MAX_CONNS, OPT_HEADER_TIMEOUT };
 	static const struct option longopts[] = {
 		{"listen", required_argument, NULL, OPT_LISTEN},
 		{"credentials-file", required_argument, NULL, OPT_CREDS},
@@ -138,6 +144,8 @@ static int parse_serve_options(int argc, char **argv, struct serve_flags *f, ser
 		{"threads", required_argument, NULL, OPT_THREADS},
 		{"quiet", no_argument, NULL, OPT_QUIET},
 		{"max-builds", required_argument, NULL, OPT_MAX_BUILDS},
+		{"max-connections", required_argument, NULL, OPT_MAX_CONNS},
+		{"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -181,6 +189,18 @@ static int parse_serve_options(int argc, char **argv, struct serve_flags *f, ser
 		case OPT_MAX_BUILDS:
 			if (!parse_count(optarg, 1, 1024, &f->max_builds)) {
 				cli_error("--max-builds wants a number from 1 to 1024");
+				return CLI_EXIT_USAGE;
+			}
+			break;
+		case OPT_MAX_CONNS:
+			if (!parse_count(optarg, 4, 65536, &f->max_connections)) {
+				cli_error("--max-connections wants a number from 4 to 65536");
+				return CLI_EXIT_USAGE;
+			}
+			break;
+		case OPT_HEADER_TIMEOUT:
+			if (!parse_count(optarg, 1, 3600, &f->header_timeout)) {
+				cli_error("--header-timeout wants a number of seconds from 1 to 3600");
 				return CLI_EXIT_USAGE;
 			}
 			break;
@@ -280,6 +300,8 @@ int cmd_serve(int argc, char **argv)
 	so.creds = f.no_auth ? NULL : creds;
 	so.region = f.region;
 	so.threads = f.threads;
+	so.max_connections = (unsigned)f.max_connections;
+	so.header_timeout = (unsigned)f.header_timeout;
 	so.dispatch = serve_dispatch;
 	so.dispatch_text = serve_dispatch_text;
 	so.known = serve_known;
