@@ -251,7 +251,8 @@ static int start_launcher(struct serve_ctx *ctx, long max_builds)
 	cbl_error *err = NULL;
 	char *exe = realpath("/proc/self/exe", NULL);
 	runner_launcher_opts lo = {.home = ctx->home, .exe = exe,
-				   .max_running = max_builds < 1 ? 1 : (int)max_builds};
+				   .max_running = max_builds < 1 ? 1 : (int)max_builds,
+				   .resume = true};
 	int lrc = exe ? runner_launcher_new(&ctx->launcher, &lo, &err)
 		      : cbl_error_set_errno(&err, CBL_EIO, errno, "cannot find this program");
 	free(exe);

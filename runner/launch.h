@@ -56,6 +56,12 @@ typedef struct runner_launcher_opts {
 	const char *exe;     /* this program: builds run as `exe run --launched DIR` */
 	int max_running;     /* builds running at once (more wait QUEUED); 0 = no limit */
 	const char *region;  /* NULL = us-east-1 */
+	/* A server's launcher: takes over the builds a previous server left
+	 * queued (they wait again, in order; a request that cannot be run any
+	 * more ends FAILED with the reason, one past its queuedTimeoutInMinutes
+	 * TIMED_OUT) and counts the builds it started that still run; its own
+	 * queue outlives it in the store (runner_launcher_free leaves it). */
+	bool resume;
 } runner_launcher_opts;
 
 int runner_launcher_new(runner_launcher **out, const runner_launcher_opts *o, cbl_error **err);
@@ -120,8 +126,9 @@ int runner_launch_load(runner_opts *out, runner_launch_mem *mem, const char *dir
  * git@host:path that is no existing path) from a directory. */
 bool runner_source_is_url(const char *s);
 
-/* Builds still queued end STOPPED (they never started); running builds go
- * on.  Waits for nothing. */
+/* Builds still queued end STOPPED (they never started), or stay QUEUED for
+ * the next server with opts.resume; running builds go on.  Waits for
+ * nothing. */
 void runner_launcher_free(runner_launcher *l);
 
 #endif
