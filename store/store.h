@@ -20,7 +20,10 @@
  * Crash safety: while a build is not complete its row names the runner
  * (pid + process start time); any read of a build whose runner is gone
  * finishes it as FAULT (or STOPPED if a stop was requested), so no build
- * stays IN_PROGRESS forever.
+ * stays IN_PROGRESS forever - except a build a server queued (QUEUED phase,
+ * launch.json in its directory, no stop requested): it waits for the next
+ * server (runner/launch.h, resume).  A damaged file fails every call with a
+ * message naming `codebuild-local store recover` (store_recover).
  *
  * Thread safety: every function may be called from any thread; a process
  * keeps one connection per state directory (store_internal.h).
