@@ -29,6 +29,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,9 +65,12 @@ enum conn_phase {
 
 struct conn {
 	int fd;
-	enum conn_phase phase;
-	int64_t since_us; /* when the current phase began */
-	struct conn *prev, *next;
+	/* written by the connection's thread without the lock (the hot path
+	 * takes none), read by the reaper: a stale pair at worst cuts a
+	 * connection one tick late or early within its phase */
+	_Atomic int phase;         /* enum conn_phase */
+	_Atomic int64_t since_us;  /* when the current phase began */
+	struct conn *prev, *next;  /* under the server's lock */
 };
 
 struct server {
@@ -79,10 +83,10 @@ struct server {
 	pthread_mutex_t lock;
 	pthread_cond_t idle;
 	unsigned inflight;
-	/* under lock: the connections, and the body bytes reserved */
+	/* under lock: the connections */
 	struct conn *conns;
 	unsigned nconns;
-	size_t body_reserved;
+	_Atomic size_t body_reserved; /* bytes of bodies being received */
 	/* the reaper thread (cuts slow connections) */
 	pthread_t reaper;
 	bool reaper_started, stopping;
@@ -394,16 +398,12 @@ out:
 
 /* ---- slow clients --------------------------------------------------------- */
 
-static void conn_set(server *s, struct conn *k, enum conn_phase phase)
+static void conn_set(struct conn *k, enum conn_phase phase)
 {
 	if (!k)
 		return;
-	pthread_mutex_lock(&s->lock);
-	if (k->phase != CONN_CUT) {
-		k->phase = phase;
-		k->since_us = cbl_mono_us();
-	}
-	pthread_mutex_unlock(&s->lock);
+	atomic_store_explicit(&k->since_us, cbl_mono_us(), memory_order_relaxed);
+	atomic_store_explicit(&k->phase, phase, memory_order_relaxed);
 }
 
 static struct conn *conn_of(struct MHD_Connection *c)
@@ -426,8 +426,8 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 		k = cbl_xcalloc(1, sizeof(*k));
 		k->fd = ci ? ci->connect_fd : -1;
-		k->phase = CONN_HEAD;
-		k->since_us = cbl_mono_us();
+		atomic_init(&k->phase, CONN_HEAD);
+		atomic_init(&k->since_us, cbl_mono_us());
 		pthread_mutex_lock(&s->lock);
 		k->next = s->conns;
 		if (s->conns)
@@ -459,19 +459,21 @@ static unsigned reap_once(server *s, int64_t now)
 {
 	unsigned waiting = 0, cut = 0;
 	for (struct conn *k = s->conns; k; k = k->next)
-		waiting += k->phase == CONN_HEAD;
+		waiting += atomic_load_explicit(&k->phase, memory_order_relaxed) == CONN_HEAD;
 	int64_t head_us = (int64_t)(waiting > s->opts.max_connections / 2
 					    ? PRESSURE_HEADER_TIMEOUT
 					    : s->opts.header_timeout) * 1000000;
 	int64_t body_us = (int64_t)s->opts.body_timeout * 1000000;
 	for (struct conn *k = s->conns; k; k = k->next) {
-		int64_t age = now - k->since_us;
-		if (k->fd < 0 || !((k->phase == CONN_HEAD && age > head_us) ||
-				   (k->phase == CONN_BODY && age > body_us)))
+		int phase = atomic_load_explicit(&k->phase, memory_order_relaxed);
+		int64_t age = now - atomic_load_explicit(&k->since_us, memory_order_relaxed);
+		if (k->fd < 0 || !((phase == CONN_HEAD && age > head_us) ||
+				   (phase == CONN_BODY && age > body_us)))
 			continue;
-		/* MHD's poll sees the end of the stream and closes it */
+		/* MHD's poll sees the end of the stream and closes it (the fd
+		 * is still open: "closed" takes the lock held here) */
 		shutdown(k->fd, SHUT_RDWR);
-		k->phase = CONN_CUT;
+		atomic_store_explicit(&k->phase, CONN_CUT, memory_order_relaxed);
 		cut++;
 	}
 	return cut;
@@ -510,15 +512,13 @@ static void *reaper_main(void *arg)
 /* Reserves n bytes of the body budget for r; false when they do not fit. */
 static bool reserve_body(server *s, struct req *r, size_t n)
 {
-	bool ok;
-	pthread_mutex_lock(&s->lock);
-	ok = s->body_reserved + n <= s->opts.body_budget;
-	if (ok) {
-		s->body_reserved += n;
-		r->reserved = n;
+	size_t before = atomic_fetch_add(&s->body_reserved, n);
+	if (before + n > s->opts.body_budget) {
+		atomic_fetch_sub(&s->body_reserved, n);
+		return false;
 	}
-	pthread_mutex_unlock(&s->lock);
-	return ok;
+	r->reserved = n;
+	return true;
 }
 
 /* Checks the Authorization header on the head (server_sigv4_verify's
@@ -631,7 +631,7 @@ static void access_log(server *s, struct MHD_Connection *c, const char *method,
 static enum MHD_Result answer_refusal(server *s, struct MHD_Connection *c, const char *url,
 				      const char *method, struct req *r)
 {
-	conn_set(s, r->conn, CONN_BUSY);
+	conn_set(r->conn, CONN_BUSY);
 	enum MHD_Result res = send_error(c, r->refused.status, r->refused.type, r->refused.msg);
 	const char *target = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Amz-Target");
 	access_log(s, c, method, target && *target ? target : url, r->refused.status, r, r->akid);
@@ -644,7 +644,7 @@ static enum MHD_Result begin_request(server *s, struct MHD_Connection *c, const 
 {
 	bool drain = true;
 	r->conn = conn_of(c);
-	conn_set(s, r->conn, CONN_BODY);
+	conn_set(r->conn, CONN_BODY);
 	if (!refuse_head(s, c, url, method, r, &r->refused, &drain, &r->akid))
 		return MHD_YES;
 	r->answered = true;
@@ -685,7 +685,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	unsigned status = 0;
 	const char *target = NULL;
 	char *akid = NULL;
-	conn_set(s, r->conn, CONN_BUSY);
+	conn_set(r->conn, CONN_BUSY);
 	enum MHD_Result res = handle(s, c, url, method, r, &status, &target, &akid);
 	access_log(s, c, method, target && *target ? target : url, status, r, akid);
 	free(akid);
@@ -701,12 +701,12 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	struct req *r = *req_cls;
 	if (!r)
 		return;
-	conn_set(s, r->conn, CONN_HEAD); /* a kept-alive connection waits for the next */
+	conn_set(r->conn, CONN_HEAD); /* a kept-alive connection waits for the next */
 	cbl_buf_release(&r->body);
 	free(r->refused.msg);
 	free(r->akid);
+	atomic_fetch_sub(&s->body_reserved, r->reserved);
 	pthread_mutex_lock(&s->lock);
-	s->body_reserved -= r->reserved;
 	if (s->inflight && --s->inflight == 0)
 		pthread_cond_broadcast(&s->idle);
 	pthread_mutex_unlock(&s->lock);
