@@ -131,6 +131,51 @@ def test_slowloris_does_not_keep_legitimate_requests_out(srv):
     assert f"closed" in srv.stderr and "too slow to send a request" in srv.stderr
 
 
+def test_connection_cap_is_cleared_when_slow_clients_fill_it(home, clean_aws_env):
+    """More trickling connections than the cap: the server holds no more than
+    the cap allows one address (3/4 of it), refuses the rest at once, and - more than half its slots waiting
+    for a head - cuts the waiting ones after 2 s instead of the usual 10, so
+    a legitimate client gets in within seconds, not after the attack."""
+    cap = 64
+    s = start_server(home, "--max-connections", str(cap))
+    try:
+        host, port = host_port(s.url)
+        fds_before = server_fds(s.proc.pid)
+        socks = []
+        t0 = time.monotonic()
+        for _ in range(3 * cap):
+            c = socket.create_connection((host, port), timeout=5)
+            try:
+                c.sendall(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            except OSError:
+                pass  # refused at the cap
+            socks.append(c)
+        time.sleep(0.3)
+        held = server_fds(s.proc.pid) - fds_before
+        # the attack ran: its address holds all it may (3/4 of the cap), no more
+        per_ip = cap - cap // 4
+        assert per_ip - 4 <= held <= per_ip, held
+        answered_at = None
+        while time.monotonic() - t0 < 8:
+            try:
+                client(s.url).list_projects()
+                answered_at = time.monotonic() - t0
+                break
+            except Exception:  # refused while the cap is full
+                time.sleep(0.2)
+        assert answered_at is not None and answered_at < 4, answered_at
+        # every trickling connection was cut or refused
+        for c in socks:
+            c.settimeout(5)
+            try:
+                assert c.recv(1) == b""
+            except ConnectionResetError:
+                pass
+            c.close()
+    finally:
+        assert s.stop() == 0, s.stderr
+
+
 def big_body_attack(url, headers_for, expect):
     """BIG_CONNS connections at once, each declaring and sending a BIG_BODY
     body; returns (answers, peak RSS of the server in kB)."""
