@@ -989,9 +989,10 @@ static void resume_queue(runner_launcher *l)
 		return;
 	pthread_mutex_lock(&l->mu);
 	for (size_t i = 0; i < n; i++) {
+		/* a launched runner (`run` builds of the CLI do not count) */
 		bool started = live_runner(v[i].dir) != 0;
 		if (!v[i].queued || started) {
-			if (started || v[i].owner_alive) {
+			if (started) {
 				cbl_strv_push(&l->adopted, v[i].dir);
 				l->running++;
 			}
