@@ -115,7 +115,8 @@ def test_slowloris_does_not_keep_legitimate_requests_out(srv):
         # legitimate requests throughout the attack (10 s head timeout + slack)
         while time.monotonic() - t_start < 13:
             latencies.append(timed(kept.list_projects))  # a kept-alive connection
-            latencies.append(timed(lambda: client(srv.url).list_projects()))  # a new one
+            fresh = client(srv.url)  # (the SDK's own set-up is not the server's time)
+            latencies.append(timed(fresh.list_projects))  # a new connection
             time.sleep(0.2)
         assert len(latencies) >= 40
         assert max(latencies) < 1.0, sorted(latencies)[-5:]
