@@ -48,8 +48,8 @@
 #define PRESSURE_HEADER_TIMEOUT 2u /* when more than half the slots wait for a head */
 #define IDLE_TIMEOUT 60u           /* MHD's own inactivity timeout, a backstop */
 #define REAPER_TICK_MS 250
-#define FD_RESERVE 64u
-#define PREAUTH_BODY (64u << 10)   /* drained, not kept, before a key is known */             /* descriptors kept for the store, builds, logs */
+#define FD_RESERVE 64u             /* descriptors kept for the store, builds, logs */
+#define PREAUTH_BODY (64u << 10)   /* drained, not kept, before a key is known */
 #define MAX_SKEW_SECONDS 900
 #define STOP_GRACE_MS 10000
 #define CONTENT_TYPE "application/x-amz-json-1.1"
@@ -66,8 +66,8 @@ enum conn_phase {
 struct conn {
 	int fd;
 	/* written by the connection's thread without the lock (the hot path
-	 * takes none), read by the reaper: a stale pair at worst cuts a
-	 * connection one tick late or early within its phase */
+	 * takes none), read by the reaper: since_us first, then phase with
+	 * release order, so a reaper that sees a phase sees its start */
 	_Atomic int phase;         /* enum conn_phase */
 	_Atomic int64_t since_us;  /* when the current phase began */
 	struct conn *prev, *next;  /* under the server's lock */
@@ -403,7 +403,7 @@ static void conn_set(struct conn *k, enum conn_phase phase)
 	if (!k)
 		return;
 	atomic_store_explicit(&k->since_us, cbl_mono_us(), memory_order_relaxed);
-	atomic_store_explicit(&k->phase, phase, memory_order_relaxed);
+	atomic_store_explicit(&k->phase, phase, memory_order_release);
 }
 
 static struct conn *conn_of(struct MHD_Connection *c)
@@ -465,7 +465,7 @@ static unsigned reap_once(server *s, int64_t now)
 					    : s->opts.header_timeout) * 1000000;
 	int64_t body_us = (int64_t)s->opts.body_timeout * 1000000;
 	for (struct conn *k = s->conns; k; k = k->next) {
-		int phase = atomic_load_explicit(&k->phase, memory_order_relaxed);
+		int phase = atomic_load_explicit(&k->phase, memory_order_acquire);
 		int64_t age = now - atomic_load_explicit(&k->since_us, memory_order_relaxed);
 		if (k->fd < 0 || !((phase == CONN_HEAD && age > head_us) ||
 				   (phase == CONN_BODY && age > body_us)))
