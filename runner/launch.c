@@ -981,12 +981,13 @@ static void resume_one(runner_launcher *l, const store_unfinished *b)
  * had queued wait again, in their order (those whose request cannot be run
  * any more end FAILED, those past their queue timeout TIMED_OUT), and
  * builds it started that still run count against max_running. */
-static void resume_queue(runner_launcher *l)
+static int resume_queue(runner_launcher *l, cbl_error **err)
 {
 	store_unfinished *v = NULL;
 	size_t n = 0;
-	if (store_builds_unfinished(l->home, &v, &n, NULL) < 0)
-		return;
+	int rc = store_builds_unfinished(l->home, &v, &n, err);
+	if (rc < 0)
+		return rc;
 	pthread_mutex_lock(&l->mu);
 	for (size_t i = 0; i < n; i++) {
 		/* a launched runner (`run` builds of the CLI do not count) */
@@ -1005,6 +1006,7 @@ static void resume_queue(runner_launcher *l)
 	pthread_cond_broadcast(&l->cv);
 	pthread_mutex_unlock(&l->mu);
 	store_unfinished_free(v, n);
+	return 0;
 }
 
 /* ------------------------------------------------------------- public --- */
@@ -1053,8 +1055,10 @@ int runner_launcher_new(runner_launcher **out, const runner_launcher_opts *o, cb
 		}
 		l->reaper_started = true;
 	}
-	if (l->resume)
-		resume_queue(l);
+	if (l->resume && resume_queue(l, err) < 0) {
+		runner_launcher_free(l);
+		return CBL_EIO;
+	}
 	*out = l;
 	return 0;
 }

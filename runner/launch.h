@@ -60,7 +60,8 @@ typedef struct runner_launcher_opts {
 	 * queued (they wait again, in order; a request that cannot be run any
 	 * more ends FAILED with the reason, one past its queuedTimeoutInMinutes
 	 * TIMED_OUT) and counts the builds it started that still run; its own
-	 * queue outlives it in the store (runner_launcher_free leaves it). */
+	 * queue outlives it in the store (runner_launcher_free leaves it).
+	 * runner_launcher_new fails (CBL_EIO) when the store cannot be read. */
 	bool resume;
 } runner_launcher_opts;
 

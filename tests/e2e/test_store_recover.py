@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from test_server import start_server
 from test_store_cli import BUILDSPEC, out_json, project_json, run_build
 
 
@@ -71,6 +72,11 @@ def test_damaged_database_is_detected_and_recovered(cbl, tmp_path, how):
     for args in failing[: 2 if how == "pages" else 3]:
         p = cbl(*args, check=3)
         assert "The database is damaged: `codebuild-local store recover` rebuilds it" in p.stderr
+
+    # and so does serve, before it listens
+    srv = start_server(cbl.home, expect_ready=False)
+    assert srv.proc.returncode == 3, srv.stderr
+    assert "`codebuild-local store recover` rebuilds it" in srv.stderr
 
     p = cbl("store", "recover", check=0)
     kept = [f for f in cbl.home.iterdir() if f.name.startswith("codebuild-local.db.damaged-")
