@@ -25,7 +25,8 @@
 #  4. The sleeping build must still be IN_PROGRESS after the load; then it
 #     is stopped, the server is stopped (SIGINT) and the state removed.
 #
-# Prints requests/s, p50/p90/p99/max latency and the non-2xx count next to
+# Prints requests/s, p50/p90/p99/max latency, the server's CPU time per
+# request (unmoved by other load on the machine) and the non-2xx count next to
 # the targets (>= 5,000 requests/s, p99 < 20 ms) with their ratios; exits 1
 # when a target is missed or a response was wrong.  Not part of `make test`.
 # The figures depend on what else the machine runs (the load generator
@@ -240,7 +241,12 @@ export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_M
 
 # ---- 3. the load
 echo "api.sh: wrk -t1 -c$CONNS -d${SECS}s, BatchGetBuilds on $url"
+# the server's CPU time over the load (utime + stime, clock ticks): a figure
+# the other processes on the machine do not move, unlike latency
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$srv_pid/stat"; }
+cpu0=$(cpu_ticks)
 wrk -t1 -c"$CONNS" -d"${SECS}s" -s "$work/req.lua" "$url/" > "$work/wrk.out" 2>&1 || { cat "$work/wrk.out"; exit 1; }
+cpu1=$(cpu_ticks)
 res=$(sed -n 's/^RESULT //p' "$work/wrk.out")
 [ -n "$res" ] || { cat "$work/wrk.out"; exit 1; }
 
@@ -266,6 +272,8 @@ printf 'requests:        %s in %.2f s\n' "$reqs" "$(awk -v d="$dur" 'BEGIN { pri
 printf 'latency:         p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms\n' \
   "$(awk -v v="$p50" 'BEGIN { print v / 1e3 }')" "$(awk -v v="$p90" 'BEGIN { print v / 1e3 }')" \
   "$(awk -v v="$p99" 'BEGIN { print v / 1e3 }')" "$(awk -v v="$max" 'BEGIN { print v / 1e3 }')"
+awk -v t="$((cpu1 - cpu0))" -v hz="$(getconf CLK_TCK)" -v r="$reqs" 'BEGIN {
+  printf "server CPU:      %.1f ms per 1,000 requests (%.2f s in all)\n", t / hz * 1e6 / r, t / hz }'
 echo "non-2xx:         $non2xx (other wrong replies: $wrong, socket errors: $sockerr)"
 awk -v r="$rps" -v p="$p99" 'BEGIN {
   printf "throughput:      %d requests/s (target >= 5,000: ratio %.2f)\n", r, r / 5000

@@ -58,6 +58,11 @@ static const char serve_usage[] =
 	"  --secrets-file FILE      values of the projects' and StartBuild's PARAMETER_STORE\n"
 	"                           and SECRETS_MANAGER variables (run's --secrets-file\n"
 	"                           format), masked in the builds' logs\n"
+	"  --max-connections N      client connections at once (default 1024); a quarter of\n"
+	"                           them is kept free of any one client address\n"
+	"  --header-timeout SECONDS a client must send a request's head within SECONDS of\n"
+	"                           connecting or of the previous reply (default 10), its\n"
+	"                           body within 30 s, or it is disconnected\n"
 	"  --quiet                  no access log on stderr\n"
 	"\n"
 	"Requests are authenticated with AWS Signature Version 4 against the key pair in\n"
@@ -163,7 +168,7 @@ struct serve_flags {
 	cbl_strv identities;
 	bool no_auth, quiet;
 	unsigned threads;
-	long max_builds;
+	long max_builds, max_connections, header_timeout;
 };
 
 /* *out = arg, a whole number from min to max; false when it is not one. */
@@ -182,7 +187,7 @@ static bool parse_count(const char *arg, long min, long max, long *out)
 static int parse_serve_options(int argc, char **argv, struct serve_flags *f, server_creds *creds)
 {
 	enum { OPT_LISTEN = 256, OPT_CREDS, OPT_NO_AUTH, OPT_REGION, OPT_THREADS, OPT_QUIET, OPT_MAX_BUILDS,
-	       OPT_ACCOUNT, OPT_IDENTITY, OPT_SECRETS };
+	       OPT_ACCOUNT, OPT_IDENTITY, OPT_SECRETS, OPT_MAX_CONNS, OPT_HEADER_TIMEOUT };
 	static const struct option longopts[] = {
 		{"listen", required_argument, NULL, OPT_LISTEN},
 		{"credentials-file", required_argument, NULL, OPT_CREDS},
@@ -194,6 +199,8 @@ static int parse_serve_options(int argc, char **argv, struct serve_flags *f, ser
 		{"account", required_argument, NULL, OPT_ACCOUNT},
 		{"identity", required_argument, NULL, OPT_IDENTITY},
 		{"secrets-file", required_argument, NULL, OPT_SECRETS},
+		{"max-connections", required_argument, NULL, OPT_MAX_CONNS},
+		{"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -263,6 +270,18 @@ static int parse_serve_options(int argc, char **argv, struct serve_flags *f, ser
 			}
 			cbl_strv_push(&f->identities, optarg);
 			break;
+		case OPT_MAX_CONNS:
+			if (!parse_count(optarg, 4, 65536, &f->max_connections)) {
+				cli_error("--max-connections wants a number from 4 to 65536");
+				return CLI_EXIT_USAGE;
+			}
+			break;
+		case OPT_HEADER_TIMEOUT:
+			if (!parse_count(optarg, 1, 3600, &f->header_timeout)) {
+				cli_error("--header-timeout wants a number of seconds from 1 to 3600");
+				return CLI_EXIT_USAGE;
+			}
+			break;
 		case 'h':
 			fputs(serve_usage, stdout);
 			return CLI_EXIT_OK;
@@ -312,7 +331,8 @@ static int start_launcher(struct serve_ctx *ctx, const struct serve_flags *f)
 	long max_builds = f->max_builds;
 	runner_launcher_opts lo = {.home = ctx->home, .exe = exe,
 				   .max_running = max_builds < 1 ? 1 : (int)max_builds,
-				   .region = f->region, .account = f->account, .secrets_file = f->secrets_file};
+				   .region = f->region, .account = f->account, .secrets_file = f->secrets_file,
+				   .resume = true};
 	int lrc = exe ? runner_launcher_new(&ctx->launcher, &lo, &err)
 		      : cbl_error_set_errno(&err, CBL_EIO, errno, "cannot find this program");
 	free(exe);
@@ -362,6 +382,8 @@ int cmd_serve(int argc, char **argv)
 	so.creds = f.no_auth ? NULL : creds;
 	so.region = f.region;
 	so.threads = f.threads;
+	so.max_connections = (unsigned)f.max_connections;
+	so.header_timeout = (unsigned)f.header_timeout;
 	so.dispatch = serve_dispatch;
 	so.dispatch_text = serve_dispatch_text;
 	so.known = serve_known;

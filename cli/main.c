@@ -16,6 +16,7 @@
 int cmd_images(int argc, char **argv); /* cli/cmd_images.c */
 int cmd_cache(int argc, char **argv); /* cli/cmd_cache.c */
 int cmd_hash_files(int argc, char **argv); /* cli/cmd_hash_files.c */
+int cmd_store(int argc, char **argv); /* cli/cmd_store.c */
 
 static const struct cmd_struct commands[] = {
 	{"run", cmd_run, "run a buildspec on a local directory, like CodeBuild would"},
@@ -68,6 +69,7 @@ static const struct cmd_struct commands[] = {
 	{"cache", cmd_cache, "the build cache: ls, explain, prune"},
 	{"replay", cmd_replay, "reproduce a CodeBuild build here and compare (batch-get-builds output)"},
 	{"webhook", cmd_webhook, "webhook test: would this event start a build? (filter groups, offline)"},
+	{"store", cmd_store, "the state directory's database: recover (rebuild it from build.json)"},
 	{"hash-files", cmd_hash_files, "SHA-256 over matched files, for cache keys (codebuild-hash-files)"},
 };
 

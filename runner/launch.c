@@ -45,6 +45,8 @@ struct runner_launcher {
 	pthread_cond_t cv;
 	int running;
 	queued *head, *tail;
+	cbl_strv adopted; /* directories of builds a previous server started, still running */
+	bool resume;
 	bool stopping;
 	bool reaper_started;
 	pthread_t reaper;
@@ -659,13 +661,14 @@ static json_t *start_answer(const json_t *rec)
 	return r;
 }
 
-static void finish_unstarted(const char *dir, json_t *rec, const char *code, const char *message)
+static void finish_unstarted(const char *dir, json_t *rec, const char *status, const char *code,
+			     const char *message)
 {
 	int64_t now = cbl_now_us();
 	json_t *t = json_real((double)(now / 1000) / 1e3);
 	json_t *phases = json_object_get(rec, "phases");
 	json_t *q = json_array_get(phases, json_array_size(phases) - 1);
-	json_object_set_new(q, "phaseStatus", json_string("STOPPED"));
+	json_object_set_new(q, "phaseStatus", json_string(status));
 	json_object_set(q, "endTime", t);
 	json_object_set_new(q, "durationInSeconds", json_integer(0));
 	json_t *ctxs = json_array(), *c = json_object();
@@ -673,7 +676,7 @@ static void finish_unstarted(const char *dir, json_t *rec, const char *code, con
 	json_object_set_new(c, "message", json_string(message));
 	json_array_append_new(ctxs, c);
 	json_object_set_new(q, "contexts", ctxs);
-	json_object_set_new(rec, "buildStatus", json_string("STOPPED"));
+	json_object_set_new(rec, "buildStatus", json_string(status));
 	json_object_set_new(rec, "currentPhase", json_string("COMPLETED"));
 	json_object_set_new(rec, "buildComplete", json_true());
 	json_object_set(rec, "endTime", t);
@@ -696,7 +699,7 @@ static void start_queued_locked(runner_launcher *l)
 		} else {
 			json_t *rec = NULL;
 			if (store_build_load(l->home, q->id, &rec, NULL) == 0) {
-				finish_unstarted(q->dir, rec, "CLIENT_ERROR", e->msg);
+				finish_unstarted(q->dir, rec, "FAILED", "CLIENT_ERROR", e->msg);
 				json_decref(rec);
 			}
 			cbl_error_free(e);
@@ -706,6 +709,27 @@ static void start_queued_locked(runner_launcher *l)
 		cbl_strv_release(&q->argv);
 		free(q);
 	}
+}
+
+/* Builds a previous server started are not our children: they count
+ * against max_running until their runner is gone.  Called with mu held. */
+static void reap_adopted_locked(runner_launcher *l)
+{
+	size_t j = 0;
+	for (size_t i = 0; i < l->adopted.n; i++) {
+		if (live_runner(l->adopted.v[i])) {
+			l->adopted.v[j++] = l->adopted.v[i];
+			continue;
+		}
+		free(l->adopted.v[i]);
+		if (l->running > 0)
+			l->running--;
+	}
+	if (j == l->adopted.n)
+		return;
+	l->adopted.n = j;
+	l->adopted.v[j] = NULL;
+	start_queued_locked(l);
 }
 
 static void *reaper_main(void *arg)
@@ -723,6 +747,7 @@ static void *reaper_main(void *arg)
 		if (pid <= 0) {
 			poll(NULL, 0, 50);
 			pthread_mutex_lock(&l->mu);
+			reap_adopted_locked(l);
 			continue;
 		}
 		pthread_mutex_lock(&l->mu);
@@ -802,6 +827,15 @@ int runner_principal_identity(const char *arn, char **account, char **initiator)
 	return 0;
 }
 
+/* The runner's command line: `exe run --launched DIR`. */
+static void launch_argv(const runner_launcher *l, const char *dir, cbl_strv *argv)
+{
+	cbl_strv_push(argv, l->exe);
+	cbl_strv_push(argv, "run");
+	cbl_strv_push(argv, "--launched");
+	cbl_strv_push(argv, dir);
+}
+
 /* Checks the request against the project (the launched runner maps it
  * again, from launch.json), keeps both in the build's directory, and gives
  * the runner's command line. */
@@ -823,11 +857,23 @@ static int prepare_launch(runner_launcher *l, json_t *req, json_t *proj, const r
 	free(rq);
 	if (rc)
 		return rc;
-	cbl_strv_push(argv, l->exe);
-	cbl_strv_push(argv, "run");
-	cbl_strv_push(argv, "--launched");
-	cbl_strv_push(argv, dir);
+	launch_argv(l, dir, argv);
 	return 0;
+}
+
+/* Appends a build to the queue; takes argv.  Called with mu held. */
+static void enqueue_locked(runner_launcher *l, const char *id, const char *dir, cbl_strv *argv)
+{
+	queued *q = cbl_xcalloc(1, sizeof(*q));
+	q->id = cbl_xstrdup(id);
+	q->dir = cbl_xstrdup(dir);
+	q->argv = *argv;
+	*argv = (cbl_strv)CBL_STRV_INIT;
+	if (l->tail)
+		l->tail->next = q;
+	else
+		l->head = q;
+	l->tail = q;
 }
 
 static int start_build(runner_launcher *l, json_t *req, const runner_caller *caller, json_t **out,
@@ -862,18 +908,8 @@ static int start_build(runner_launcher *l, json_t *req, const runner_caller *cal
 	if (!slot) {
 		rec = queued_record(proj, req, &info, id);
 		rc = store_build_save(dir, rec, false, err);
-		if (rc == 0) {
-			queued *q = cbl_xcalloc(1, sizeof(*q));
-			q->id = cbl_xstrdup(id);
-			q->dir = cbl_xstrdup(dir);
-			q->argv = argv;
-			argv = (cbl_strv)CBL_STRV_INIT;
-			if (l->tail)
-				l->tail->next = q;
-			else
-				l->head = q;
-			l->tail = q;
-		}
+		if (rc == 0)
+			enqueue_locked(l, id, dir, &argv);
 		pthread_mutex_unlock(&l->mu);
 		if (rc)
 			goto fail_dir;
@@ -946,7 +982,7 @@ static int stop_build(runner_launcher *l, json_t *req, json_t **out, cbl_error *
 	const char *id = cbl_json_str(rec, "id");
 	if (!json_is_true(json_object_get(rec, "buildComplete"))) {
 		if (dequeue(l, id)) {
-			finish_unstarted(dir, rec, "BUILD_STOPPED", "Build was stopped");
+			finish_unstarted(dir, rec, "STOPPED", "BUILD_STOPPED", "Build was stopped");
 		} else {
 			store_build_request_stop(l->home, id, NULL);
 			pid_t pid = live_runner(dir);
@@ -1055,6 +1091,88 @@ out:
 	return rc;
 }
 
+/* ------------------------------------------------------------- resume --- */
+
+/* Minutes a build may wait in the queue: the request's override, the
+ * project's queuedTimeoutInMinutes, else the service's default (8 hours). */
+static int64_t queued_timeout_minutes(const char *dir)
+{
+	char *path = cbl_path_join(dir, "launch.json");
+	json_t *doc = json_load_file(path, 0, NULL);
+	free(path);
+	json_t *v = json_object_get(json_object_get(doc, "request"), "queuedTimeoutInMinutesOverride");
+	if (!json_is_integer(v))
+		v = json_object_get(json_object_get(doc, "project"), "queuedTimeoutInMinutes");
+	int64_t m = json_is_integer(v) && json_integer_value(v) > 0 ? json_integer_value(v) : 480;
+	json_decref(doc);
+	return m;
+}
+
+/* One build the previous server had queued: back in the queue, or ended
+ * with the reason it cannot run.  Called with mu held. */
+static void resume_one(runner_launcher *l, const store_unfinished *b)
+{
+	json_t *rec = NULL;
+	runner_launch_mem mem = RUNNER_LAUNCH_MEM_INIT;
+	runner_opts o;
+	cbl_error *e = NULL;
+	if (store_build_load(l->home, b->id, &rec, NULL) < 0)
+		return;
+	int64_t queued_s = cbl_now_us() / 1000000 -
+			   (int64_t)json_number_value(json_object_get(rec, "startTime"));
+	if (queued_s > queued_timeout_minutes(b->dir) * 60) {
+		finish_unstarted(b->dir, rec, "TIMED_OUT", "BUILD_TIMED_OUT",
+				 "Build timed out in the queue (queuedTimeoutInMinutes) while "
+				 "codebuild-local serve was not running");
+	} else if (runner_launch_load(&o, &mem, b->dir, &e) < 0) {
+		char *msg = cbl_xasprintf("codebuild-local serve restarted and cannot run this queued "
+					  "build any more: %s", e ? e->msg : "its request is unreadable");
+		finish_unstarted(b->dir, rec, "FAILED", "CLIENT_ERROR", msg);
+		free(msg);
+	} else {
+		cbl_strv argv = CBL_STRV_INIT;
+		launch_argv(l, b->dir, &argv);
+		enqueue_locked(l, b->id, b->dir, &argv);
+		/* the row names this server as the build's owner again */
+		store_build_save(b->dir, rec, false, NULL);
+	}
+	runner_launch_mem_release(&mem);
+	cbl_error_free(e);
+	json_decref(rec);
+}
+
+/* A server coming back after a crash or a stop: the builds the previous one
+ * had queued wait again, in their order (those whose request cannot be run
+ * any more end FAILED, those past their queue timeout TIMED_OUT), and
+ * builds it started that still run count against max_running. */
+static int resume_queue(runner_launcher *l, cbl_error **err)
+{
+	store_unfinished *v = NULL;
+	size_t n = 0;
+	int rc = store_builds_unfinished(l->home, &v, &n, err);
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&l->mu);
+	for (size_t i = 0; i < n; i++) {
+		/* a launched runner (`run` builds of the CLI do not count) */
+		bool started = live_runner(v[i].dir) != 0;
+		if (!v[i].queued || started) {
+			if (started) {
+				cbl_strv_push(&l->adopted, v[i].dir);
+				l->running++;
+			}
+			continue;
+		}
+		if (!v[i].owner_alive) /* else another server still has it queued */
+			resume_one(l, &v[i]);
+	}
+	start_queued_locked(l);
+	pthread_cond_broadcast(&l->cv);
+	pthread_mutex_unlock(&l->mu);
+	store_unfinished_free(v, n);
+	return 0;
+}
+
 /* ------------------------------------------------------------- public --- */
 
 bool runner_launcher_known(const char *target)
@@ -1099,6 +1217,7 @@ int runner_launcher_new(runner_launcher **out, const runner_launcher_opts *o, cb
 	l->account = o->account ? cbl_xstrdup(o->account) : NULL;
 	l->secrets_file = o->secrets_file ? cbl_xstrdup(o->secrets_file) : NULL;
 	l->max_running = o->max_running;
+	l->resume = o->resume;
 	pthread_mutex_init(&l->mu, NULL);
 	pthread_mutex_init(&l->idem_mu, NULL);
 	l->tokens = json_object();
@@ -1109,6 +1228,10 @@ int runner_launcher_new(runner_launcher **out, const runner_launcher_opts *o, cb
 			return cbl_error_set(err, CBL_EIO, "cannot start the launcher's thread");
 		}
 		l->reaper_started = true;
+	}
+	if (l->resume && resume_queue(l, err) < 0) {
+		runner_launcher_free(l);
+		return CBL_EIO;
 	}
 	*out = l;
 	return 0;
@@ -1129,8 +1252,9 @@ void runner_launcher_free(runner_launcher *l)
 	while (q) {
 		queued *next = q->next;
 		json_t *rec = NULL;
-		if (store_build_load(l->home, q->id, &rec, NULL) == 0) {
-			finish_unstarted(q->dir, rec, "BUILD_STOPPED",
+		/* a resuming server's queue waits for the next one */
+		if (!l->resume && store_build_load(l->home, q->id, &rec, NULL) == 0) {
+			finish_unstarted(q->dir, rec, "STOPPED", "BUILD_STOPPED",
 					 "codebuild-local serve stopped before the build left the queue");
 			json_decref(rec);
 		}
@@ -1140,6 +1264,7 @@ void runner_launcher_free(runner_launcher *l)
 		free(q);
 		q = next;
 	}
+	cbl_strv_release(&l->adopted);
 	pthread_mutex_destroy(&l->mu);
 	pthread_mutex_destroy(&l->idem_mu);
 	json_decref(l->tokens);

@@ -62,6 +62,13 @@ typedef struct runner_launcher_opts {
 	const char *account; /* the account of callers without a principal (NULL = 000000000000) */
 	const char *secrets_file; /* resolves the projects' and requests' PARAMETER_STORE and
 				     SECRETS_MANAGER variables (absolute path; NULL = none) */
+	/* A server's launcher: takes over the builds a previous server left
+	 * queued (they wait again, in order; a request that cannot be run any
+	 * more ends FAILED with the reason, one past its queuedTimeoutInMinutes
+	 * TIMED_OUT) and counts the builds it started that still run; its own
+	 * queue outlives it in the store (runner_launcher_free leaves it).
+	 * runner_launcher_new fails (CBL_EIO) when the store cannot be read. */
+	bool resume;
 } runner_launcher_opts;
 
 int runner_launcher_new(runner_launcher **out, const runner_launcher_opts *o, cbl_error **err);
@@ -161,8 +168,9 @@ int runner_launch_load(runner_opts *out, runner_launch_mem *mem, const char *dir
  * git@host:path that is no existing path) from a directory. */
 bool runner_source_is_url(const char *s);
 
-/* Builds still queued end STOPPED (they never started); running builds go
- * on.  Waits for nothing. */
+/* Builds still queued end STOPPED (they never started), or stay QUEUED for
+ * the next server with opts.resume; running builds go on.  Waits for
+ * nothing. */
 void runner_launcher_free(runner_launcher *l);
 
 #endif

@@ -29,10 +29,12 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,10 +42,36 @@
 #include "util/banned.h"
 
 #define DEFAULT_MAX_BODY (8u << 20)
-#define DEFAULT_MAX_CONNECTIONS 256u
+#define DEFAULT_MAX_CONNECTIONS 1024u
+#define DEFAULT_HEADER_TIMEOUT 10u
+#define DEFAULT_BODY_TIMEOUT 30u
+#define PRESSURE_HEADER_TIMEOUT 2u /* when more than half the slots wait for a head */
+#define IDLE_TIMEOUT 60u           /* MHD's own inactivity timeout, a backstop */
+#define REAPER_TICK_MS 250
+#define FD_RESERVE 64u             /* descriptors kept for the store, builds, logs */
+#define PREAUTH_BODY (64u << 10)   /* drained, not kept, before a key is known */
 #define MAX_SKEW_SECONDS 900
 #define STOP_GRACE_MS 10000
 #define CONTENT_TYPE "application/x-amz-json-1.1"
+
+/* One client connection, from MHD's "started" to its "closed"
+ * notification (MHD's socket context). */
+enum conn_phase {
+	CONN_HEAD, /* waiting for a request's head (new or kept alive) */
+	CONN_BODY, /* head in, reading the body */
+	CONN_BUSY, /* the request is being answered: never cut */
+	CONN_CUT,  /* shut down by the reaper, waiting for MHD to close it */
+};
+
+struct conn {
+	int fd;
+	/* written by the connection's thread without the lock (the hot path
+	 * takes none), read by the reaper: since_us first, then phase with
+	 * release order, so a reaper that sees a phase sees its start */
+	_Atomic int phase;         /* enum conn_phase */
+	_Atomic int64_t since_us;  /* when the current phase began */
+	struct conn *prev, *next;  /* under the server's lock */
+};
 
 struct server {
 	struct server_opts opts;
@@ -55,6 +83,23 @@ struct server {
 	pthread_mutex_t lock;
 	pthread_cond_t idle;
 	unsigned inflight;
+	/* under lock: the connections */
+	struct conn *conns;
+	unsigned nconns;
+	_Atomic size_t body_reserved; /* bytes of bodies being received */
+	/* the reaper thread (cuts slow connections) */
+	pthread_t reaper;
+	bool reaper_started, stopping;
+	pthread_cond_t wake;
+};
+
+/* A refusal decided on the head: answered once the body is drained, or at
+ * once (the connection closed unread) for a client with no known key and a
+ * body over PREAUTH_BODY. */
+struct refusal {
+	unsigned status;
+	const char *type;
+	char *msg;
 };
 
 /* Per-request state, from the first access-handler call to MHD's
@@ -62,6 +107,11 @@ struct server {
 struct req {
 	cbl_buf body;
 	bool too_big;
+	bool answered;   /* refused on its head: the body is never kept */
+	struct refusal refused;
+	char *akid;      /* for the access log of a refusal */
+	size_t reserved; /* bytes of s->body_reserved held for this body */
+	struct conn *conn;
 	int64_t t0;
 };
 
@@ -246,6 +296,8 @@ static int authenticate(server *s, struct MHD_Connection *c, const char *url,
 	so.region = s->opts.region;
 	so.now = (int64_t)time(NULL);
 	so.max_skew = MAX_SKEW_SECONDS;
+	static const char *const must_sign[] = {"x-amz-target", "content-type", NULL};
+	so.must_sign = must_sign;
 	if (server_sigv4_verify(&sreq, &so, secret_lookup, (void *)s->opts.creds, &st, out_akid,
 				&err) < 0) {
 		*result = send_error(c, 400, server_sigv4_status_type(st),
@@ -283,17 +335,8 @@ static enum MHD_Result handle(server *s, struct MHD_Connection *c, const char *u
 	const char *target = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Amz-Target");
 	*out_target = target;
 
-	if (strcmp(method, "POST")) {
-		*out_status = 405;
-		return send_error(c, 405, "UnknownOperationException",
-				  "The AWS JSON protocol only uses POST /");
-	}
-	if (strcmp(url, "/")) {
-		*out_status = 404;
-		return send_error(c, 404, "UnknownOperationException",
-				  "The AWS JSON protocol only uses POST /");
-	}
-	if (r->too_big) {
+	/* method, path, declared size: refuse_head */
+	if (r->too_big) { /* a chunked body past the limit */
 		char msg[128];
 		snprintf(msg, sizeof(msg), "Request body is larger than the limit of %zu bytes",
 			 s->opts.max_body);
@@ -369,6 +412,214 @@ out:
 	return res;
 }
 
+/* ---- slow clients --------------------------------------------------------- */
+
+static void conn_set(struct conn *k, enum conn_phase phase)
+{
+	if (!k)
+		return;
+	atomic_store_explicit(&k->since_us, cbl_mono_us(), memory_order_relaxed);
+	atomic_store_explicit(&k->phase, phase, memory_order_release);
+}
+
+static struct conn *conn_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci ? ci->socket_context : NULL;
+}
+
+/* MHD calls "closed" before it closes the socket, and both calls take the
+ * lock the reaper holds while it shuts sockets down: the reaper never
+ * touches a descriptor that was closed (and perhaps reused). */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	server *s = cls;
+	struct conn *k = *socket_context;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		k = cbl_xcalloc(1, sizeof(*k));
+		k->fd = ci ? ci->connect_fd : -1;
+		atomic_init(&k->phase, CONN_HEAD);
+		atomic_init(&k->since_us, cbl_mono_us());
+		pthread_mutex_lock(&s->lock);
+		k->next = s->conns;
+		if (s->conns)
+			s->conns->prev = k;
+		s->conns = k;
+		s->nconns++;
+		pthread_mutex_unlock(&s->lock);
+		*socket_context = k;
+		return;
+	}
+	if (!k)
+		return;
+	pthread_mutex_lock(&s->lock);
+	if (k->prev)
+		k->prev->next = k->next;
+	else
+		s->conns = k->next;
+	if (k->next)
+		k->next->prev = k->prev;
+	s->nconns--;
+	pthread_mutex_unlock(&s->lock);
+	free(k);
+	*socket_context = NULL;
+}
+
+/* One pass: shuts down the connections past their phase's deadline.
+ * Called with the lock held; returns how many it cut. */
+static unsigned reap_once(server *s, int64_t now)
+{
+	unsigned waiting = 0, cut = 0;
+	for (struct conn *k = s->conns; k; k = k->next)
+		waiting += atomic_load_explicit(&k->phase, memory_order_relaxed) == CONN_HEAD;
+	int64_t head_us = (int64_t)(waiting > s->opts.max_connections / 2
+					    ? PRESSURE_HEADER_TIMEOUT
+					    : s->opts.header_timeout) * 1000000;
+	int64_t body_us = (int64_t)s->opts.body_timeout * 1000000;
+	for (struct conn *k = s->conns; k; k = k->next) {
+		int phase = atomic_load_explicit(&k->phase, memory_order_acquire);
+		int64_t age = now - atomic_load_explicit(&k->since_us, memory_order_relaxed);
+		if (k->fd < 0 || !((phase == CONN_HEAD && age > head_us) ||
+				   (phase == CONN_BODY && age > body_us)))
+			continue;
+		/* MHD's poll sees the end of the stream and closes it (the fd
+		 * is still open: "closed" takes the lock held here) */
+		shutdown(k->fd, SHUT_RDWR);
+		atomic_store_explicit(&k->phase, CONN_CUT, memory_order_relaxed);
+		cut++;
+	}
+	return cut;
+}
+
+static void *reaper_main(void *arg)
+{
+	server *s = arg;
+	pthread_mutex_lock(&s->lock);
+	while (!s->stopping) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += REAPER_TICK_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&s->wake, &s->lock, &ts);
+		if (s->stopping)
+			break;
+		unsigned cut = reap_once(s, cbl_mono_us());
+		if (cut) {
+			pthread_mutex_unlock(&s->lock);
+			logf_(s, "closed %u connection%s too slow to send a request (head within %us, "
+				 "body within %us)",
+			      cut, cut == 1 ? "" : "s", s->opts.header_timeout, s->opts.body_timeout);
+			pthread_mutex_lock(&s->lock);
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+/* ---- the request's head ------------------------------------------------- */
+
+/* Reserves n bytes of the body budget for r; false when they do not fit. */
+static bool reserve_body(server *s, struct req *r, size_t n)
+{
+	size_t before = atomic_fetch_add(&s->body_reserved, n);
+	if (before + n > s->opts.body_budget) {
+		atomic_fetch_sub(&s->body_reserved, n);
+		return false;
+	}
+	r->reserved = n;
+	return true;
+}
+
+/* Checks the Authorization header on the head (server_sigv4_verify's
+ * head_only): 0, or the refusal filled; *known: the key is one of ours. */
+static int check_head_auth(server *s, struct MHD_Connection *c, const char *url,
+			   const char *method, struct refusal *out, bool *known, char **out_akid)
+{
+	struct hdr_list hl = {0};
+	cbl_error *err = NULL;
+	enum server_sigv4_status st = SERVER_SIGV4_OK;
+	static const char *const must_sign[] = {"x-amz-target", "content-type", NULL};
+	*known = true;
+	if (!s->opts.creds)
+		return 0;
+	MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, &hl);
+	const char *target = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Amz-Target");
+	const struct service_prefix *svc = service_of(target);
+	struct server_sigv4_request sreq = {.method = method, .path = url,
+					    .headers = hl.v, .nheaders = hl.n};
+	struct server_sigv4_opts so = SERVER_SIGV4_OPTS_INIT;
+	so.service = svc ? svc->signing : NULL;
+	so.region = s->opts.region;
+	so.now = (int64_t)time(NULL);
+	so.max_skew = MAX_SKEW_SECONDS;
+	so.must_sign = must_sign;
+	so.head_only = true;
+	int rc = server_sigv4_verify(&sreq, &so, secret_lookup, (void *)s->opts.creds, &st,
+				     out_akid, &err);
+	free(hl.v);
+	if (rc < 0) {
+		*known = st == SERVER_SIGV4_BAD_SIGNATURE;
+		out->status = 400;
+		out->type = server_sigv4_status_type(st);
+		out->msg = cbl_xstrdup(err ? err->msg : "authentication failed");
+	}
+	cbl_error_free(err);
+	return rc < 0 ? -1 : 0;
+}
+
+/* What can be refused on the head alone, before any body is read: method,
+ * path, declared size, the Authorization header and the budget.  Returns
+ * true with the refusal filled; *drain: read (and drop) the body before
+ * answering, so that the client, still sending it, reads the answer. */
+static bool refuse_head(server *s, struct MHD_Connection *c, const char *url,
+			const char *method, struct req *r, struct refusal *out, bool *drain,
+			char **out_akid)
+{
+	struct refusal auth = {0};
+	bool known = true;
+	int auth_rc = check_head_auth(s, c, url, method, &auth, &known, out_akid);
+	const char *cl =
+		MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	unsigned long long declared = s->opts.max_body; /* chunked: the most it may be */
+	bool too_big = false;
+	if (cl) {
+		char *end;
+		errno = 0;
+		declared = strtoull(cl, &end, 10);
+		too_big = errno || *end || declared > s->opts.max_body;
+	}
+	*drain = known || (cl && !too_big && declared <= PREAUTH_BODY);
+	if (strcmp(method, "POST") || strcmp(url, "/")) {
+		out->status = strcmp(method, "POST") ? 405 : 404;
+		out->type = "UnknownOperationException";
+		out->msg = cbl_xstrdup("The AWS JSON protocol only uses POST /");
+	} else if (too_big) {
+		out->status = 413;
+		out->type = "RequestEntityTooLargeException";
+		out->msg = cbl_xasprintf("Request body is larger than the limit of %zu bytes",
+					 s->opts.max_body);
+	} else if (auth_rc < 0) {
+		*out = auth;
+		return true;
+	} else if (!reserve_body(s, r, (size_t)declared)) {
+		out->status = 400;
+		out->type = "ThrottlingException";
+		out->msg = cbl_xstrdup("Rate exceeded: too many request bodies are being received "
+				       "at once; retry later");
+	} else {
+		return false;
+	}
+	free(auth.msg);
+	return true;
+}
+
 /* Client-chosen text for the log: printable ASCII only, bounded, so a
  * request cannot forge log lines or send escape sequences to a terminal. */
 static void printable(char *out, size_t size, const char *in)
@@ -377,6 +628,46 @@ static void printable(char *out, size_t size, const char *in)
 	for (; *in && j + 1 < size; in++)
 		out[j++] = (*in >= 0x20 && *in < 0x7f) ? *in : '?';
 	out[j] = '\0';
+}
+
+static void access_log(server *s, struct MHD_Connection *c, const char *method,
+		       const char *what, unsigned status, const struct req *r, const char *akid)
+{
+	if (!s->opts.access_log || !s->opts.log)
+		return;
+	char addr[INET6_ADDRSTRLEN + 1], w[128], key[64], meth[16];
+	client_address(c, addr);
+	printable(meth, sizeof(meth), method);
+	printable(w, sizeof(w), what);
+	printable(key, sizeof(key), akid ? akid : "");
+	logf_(s, "%s %s %s %u %.1fms%s%s", addr, meth, w, status,
+	      (double)(cbl_mono_us() - r->t0) / 1000.0, akid ? " key=" : "", key);
+}
+
+static enum MHD_Result answer_refusal(server *s, struct MHD_Connection *c, const char *url,
+				      const char *method, struct req *r)
+{
+	conn_set(r->conn, CONN_BUSY);
+	enum MHD_Result res = send_error(c, r->refused.status, r->refused.type, r->refused.msg);
+	const char *target = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Amz-Target");
+	access_log(s, c, method, target && *target ? target : url, r->refused.status, r, r->akid);
+	return res;
+}
+
+/* The first call, once the head is in: refuses what it can now. */
+static enum MHD_Result begin_request(server *s, struct MHD_Connection *c, const char *url,
+				     const char *method, struct req *r)
+{
+	bool drain = true;
+	r->conn = conn_of(c);
+	conn_set(r->conn, CONN_BODY);
+	if (!refuse_head(s, c, url, method, r, &r->refused, &drain, &r->akid))
+		return MHD_YES;
+	r->answered = true;
+	if (drain)
+		return MHD_YES; /* answered after the body, unread */
+	/* MHD answers and closes the connection without reading the body */
+	return answer_refusal(s, c, url, method, r);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -394,39 +685,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		pthread_mutex_lock(&s->lock);
 		s->inflight++;
 		pthread_mutex_unlock(&s->lock);
-		const char *cl =
-			MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-		if (cl) {
-			char *end;
-			errno = 0;
-			unsigned long long n = strtoull(cl, &end, 10);
-			if (errno || *end || n > s->opts.max_body)
-				r->too_big = true;
-		}
-		return MHD_YES;
+		return begin_request(s, c, url, method, r);
 	}
 	if (*upload_data_size) {
-		if (!r->too_big && r->body.len + *upload_data_size <= s->opts.max_body)
+		if (!r->answered && !r->too_big && r->body.len + *upload_data_size <= r->reserved)
 			cbl_buf_append(&r->body, upload_data, *upload_data_size);
 		else
 			r->too_big = true;
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	if (r->answered)
+		return answer_refusal(s, c, url, method, r);
 
 	unsigned status = 0;
 	const char *target = NULL;
 	char *akid = NULL;
+	conn_set(r->conn, CONN_BUSY);
 	enum MHD_Result res = handle(s, c, url, method, r, &status, &target, &akid);
-	if (s->opts.access_log && s->opts.log) {
-		char addr[INET6_ADDRSTRLEN + 1], what[128], key[64], meth[16];
-		client_address(c, addr);
-		printable(meth, sizeof(meth), method);
-		printable(what, sizeof(what), target && *target ? target : url);
-		printable(key, sizeof(key), akid ? akid : "");
-		logf_(s, "%s %s %s %u %.1fms%s%s", addr, meth, what, status,
-		      (double)(cbl_mono_us() - r->t0) / 1000.0, akid ? " key=" : "", key);
-	}
+	access_log(s, c, method, target && *target ? target : url, status, r, akid);
 	free(akid);
 	return res;
 }
@@ -440,13 +717,17 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	struct req *r = *req_cls;
 	if (!r)
 		return;
+	conn_set(r->conn, CONN_HEAD); /* a kept-alive connection waits for the next */
 	cbl_buf_release(&r->body);
-	free(r);
-	*req_cls = NULL;
+	free(r->refused.msg);
+	free(r->akid);
+	atomic_fetch_sub(&s->body_reserved, r->reserved);
 	pthread_mutex_lock(&s->lock);
 	if (s->inflight && --s->inflight == 0)
 		pthread_cond_broadcast(&s->idle);
 	pthread_mutex_unlock(&s->lock);
+	free(r);
+	*req_cls = NULL;
 }
 
 /* ---- listening ---------------------------------------------------------- */
@@ -574,6 +855,35 @@ static int open_listener(server *s, cbl_error **err)
 	return 0;
 }
 
+/* Fills in the defaults; the connection cap stays under the descriptor
+ * limit (MHD would fail accept() past it, refusing legitimate clients in a
+ * burst of errors instead of queueing them). */
+static void apply_limits(struct server_opts *o)
+{
+	if (!o->max_body)
+		o->max_body = DEFAULT_MAX_BODY;
+	if (!o->max_connections)
+		o->max_connections = DEFAULT_MAX_CONNECTIONS;
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+		rlim_t room = rl.rlim_cur > 2 * FD_RESERVE ? rl.rlim_cur - FD_RESERVE : FD_RESERVE;
+		if (o->max_connections > room)
+			o->max_connections = (unsigned)room;
+	}
+	if (!o->max_per_ip)
+		o->max_per_ip = o->max_connections - o->max_connections / 4;
+	if (o->max_per_ip > o->max_connections)
+		o->max_per_ip = o->max_connections;
+	if (!o->header_timeout)
+		o->header_timeout = DEFAULT_HEADER_TIMEOUT;
+	if (!o->body_timeout)
+		o->body_timeout = DEFAULT_BODY_TIMEOUT;
+	if (!o->body_budget)
+		o->body_budget = 8 * o->max_body;
+	if (o->body_budget < o->max_body)
+		o->body_budget = o->max_body;
+}
+
 int server_start(const struct server_opts *opts, server **out, cbl_error **err)
 {
 	if (server_dl_load(err) < 0)
@@ -586,12 +896,14 @@ int server_start(const struct server_opts *opts, server **out, cbl_error **err)
 	server *s = cbl_xcalloc(1, sizeof(*s));
 	s->opts = *opts;
 	s->listen_fd = -1;
-	if (!s->opts.max_body)
-		s->opts.max_body = DEFAULT_MAX_BODY;
-	if (!s->opts.max_connections)
-		s->opts.max_connections = DEFAULT_MAX_CONNECTIONS;
+	apply_limits(&s->opts);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->idle, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->wake, &ca);
+	pthread_condattr_destroy(&ca);
 
 	rc = open_listener(s, err);
 	if (rc < 0)
@@ -610,13 +922,21 @@ int server_start(const struct server_opts *opts, server **out, cbl_error **err)
 		flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s,
 		MHD_OPTION_LISTEN_SOCKET, s->listen_fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
 		s, MHD_OPTION_UNESCAPE_CALLBACK, unescape_identity, NULL,
-		MHD_OPTION_CONNECTION_LIMIT, s->opts.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-		(unsigned)120, MHD_OPTION_ARRAY, s->opts.threads > 1 ? pool : pool + 1,
-		MHD_OPTION_END);
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_CONNECTION_LIMIT,
+		s->opts.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->opts.max_per_ip,
+		MHD_OPTION_CONNECTION_TIMEOUT, IDLE_TIMEOUT, MHD_OPTION_ARRAY,
+		s->opts.threads > 1 ? pool : pool + 1, MHD_OPTION_END);
 	if (!s->mhd) {
 		rc = cbl_error_set(err, CBL_EIO, "libmicrohttpd could not start on %s", s->url);
 		goto fail;
 	}
+	if (pthread_create(&s->reaper, NULL, reaper_main, s) != 0) {
+		MHD_stop_daemon(s->mhd);
+		s->listen_fd = -1; /* MHD closed it */
+		rc = cbl_error_set(err, CBL_EIO, "cannot start the server's reaper thread");
+		goto fail;
+	}
+	s->reaper_started = true;
 	*out = s;
 	return 0;
 fail:
@@ -624,6 +944,7 @@ fail:
 		close(s->listen_fd);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->idle);
+	pthread_cond_destroy(&s->wake);
 	free(s->url);
 	free(s);
 	return rc;
@@ -664,8 +985,16 @@ void server_stop(server *s)
 		pthread_mutex_unlock(&s->lock);
 		MHD_stop_daemon(s->mhd);
 	}
+	if (s->reaper_started) {
+		pthread_mutex_lock(&s->lock);
+		s->stopping = true;
+		pthread_cond_broadcast(&s->wake);
+		pthread_mutex_unlock(&s->lock);
+		pthread_join(s->reaper, NULL);
+	}
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->idle);
+	pthread_cond_destroy(&s->wake);
 	free(s->url);
 	free(s);
 }

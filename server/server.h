@@ -17,12 +17,33 @@
  *   bad signature, scope,  400 InvalidSignatureException
  *     clock skew > 15 min
  *   body over max_body     413 RequestEntityTooLargeException
+ *   bodies over the budget 400 ThrottlingException
  *   no / unknown target    400 UnknownOperationException
  *   body not a JSON object 400 SerializationException
  *   dispatch errors        store/api.h's table (store_api_error_type,
  *                              store_api_error_status): 400 with the
  *                              modeled exception, 500 for internal faults
  *   not POST               405; a path other than "/": 404 (both JSON errors)
+ *
+ * Hostile clients: a client cannot hold the server with slow or many
+ * connections, nor make it hold memory it has not been allowed:
+ * - every connection has its own thread (or, with threads > 0, sockets are
+ *   polled without blocking), so a slow one delays no other;
+ * - connections are capped in all and per client address (beyond the cap
+ *   the kernel queues them until a slot frees);
+ * - a request's head must arrive within header_timeout of the connection
+ *   (or of the previous reply on a kept-alive one), its body within
+ *   body_timeout: a client trickling bytes is disconnected then, however
+ *   steadily it sends (an inactivity timeout alone would not stop it); when
+ *   more than half the slots wait for a head, the wait is cut to 2 s;
+ * - the method, path, declared size and the Authorization header (present,
+ *   well formed, a known key, the scope, the clock, every header it names
+ *   present and X-Amz-Target / Content-Type among them) are checked as
+ *   soon as the head is in: a request that fails is answered then and its
+ *   body never read;
+ * - bodies held at once are bounded by body_budget (a request's declared
+ *   size is reserved before its body is read; beyond the budget the answer
+ *   is 400 ThrottlingException, which the SDKs retry with back-off).
  *
  * Thread safety: the dispatch, known and log callbacks are called
  * concurrently from several connection threads; they must be reentrant.
@@ -78,7 +99,14 @@ struct server_opts {
 	const char *region;
 	size_t max_body;          /* bytes; 0 = 8 MiB */
 	unsigned threads;         /* 0 = a thread per connection; N = N polling threads */
-	unsigned max_connections; /* 0 = 256 */
+	/* Limits against clients that hold connections or memory (see
+	 * "Hostile clients" above).  0 = the default in brackets. */
+	unsigned max_connections; /* connections at once [1024, at most the fd limit - 64] */
+	unsigned max_per_ip;      /* from one address [3/4 of max_connections] */
+	unsigned header_timeout;  /* seconds to send a request's head, counted from the
+				     connection or the previous reply [10] */
+	unsigned body_timeout;    /* seconds to send its body once the head is in [30] */
+	size_t body_budget;       /* bytes of request bodies held at once [8 x max_body] */
 	server_dispatch_fn dispatch;
 	server_dispatch_text_fn dispatch_text; /* used instead of dispatch when set */
 	server_known_fn known;

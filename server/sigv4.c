@@ -525,6 +525,27 @@ static int check_scope(const struct server_sigv4_auth *a, const char *amz_date,
 	return 0;
 }
 
+/* Every header the signature claims to cover is in the request (an absent
+ * one would be signed as empty and could be added later), and the headers
+ * that choose what the request does are covered. */
+static int check_signed_headers(const struct server_sigv4_request *req,
+				const struct server_sigv4_auth *a,
+				const struct server_sigv4_opts *opts, cbl_error **err)
+{
+	for (size_t i = 0; i < a->headers.n; i++)
+		if (!header_get(req, a->headers.v[i], NULL))
+			return cbl_error_set(err, CBL_EINVAL,
+					     "Header '%s' is listed in SignedHeaders but is not in the "
+					     "request.",
+					     a->headers.v[i]);
+	for (const char *const *h = opts->must_sign; h && *h; h++)
+		if (header_get(req, *h, NULL) && !signed_has(a, *h))
+			return cbl_error_set(err, CBL_EINVAL,
+					     "'%s' must be a 'SignedHeader' in the AWS Authorization.",
+					     *h);
+	return 0;
+}
+
 /* X-Amz-Date (t, as seconds) within opts->max_skew of opts->now. */
 static int check_skew(int64_t t, const char *amz_date, const struct server_sigv4_opts *opts,
 		      cbl_error **err)
@@ -634,7 +655,8 @@ int server_sigv4_verify(const struct server_sigv4_request *req,
 
 	st = SERVER_SIGV4_BAD_SIGNATURE;
 	if (check_scope(&a, amz_date, opts, err) < 0 || check_skew(t, amz_date, opts, err) < 0 ||
-	    check_signature(req, &a, amz_date, secret, opts, err) < 0)
+	    check_signed_headers(req, &a, opts, err) < 0 ||
+	    (!opts->head_only && check_signature(req, &a, amz_date, secret, opts, err) < 0))
 		goto out;
 	st = SERVER_SIGV4_OK;
 	rc = 0;

@@ -107,12 +107,23 @@ struct server_sigv4_opts {
 	int64_t now;            /* seconds since the epoch, to check X-Amz-Date against */
 	int64_t max_skew;       /* seconds of allowed clock skew; <= 0 = no check */
 	bool normalize;         /* path normalization (true for every non-S3 service) */
+	/* Lowercase header names that, when the request carries them, must be
+	 * among the signed headers (NULL-terminated; NULL = none): the JSON
+	 * protocol's x-amz-target and content-type, so a signature made for one
+	 * operation cannot be replayed with another target. */
+	const char *const *must_sign;
+	/* Everything but the body hash and the signature: what can be checked
+	 * once the head has arrived, before reading a body from someone whose
+	 * key is unknown. */
+	bool head_only;
 };
 
-#define SERVER_SIGV4_OPTS_INIT {NULL, NULL, 0, 900, true}
+#define SERVER_SIGV4_OPTS_INIT {NULL, NULL, 0, 900, true, NULL, false}
 
 /* Verifies a request: Authorization header, X-Amz-Date (format, scope date,
- * skew), scope (terminator, service, region), Host signed, the body against
+ * skew), scope (terminator, service, region), Host signed, every header
+ * named in SignedHeaders present in the request, opts->must_sign headers
+ * signed, the body against
  * x-amz-content-sha256 when present, then the signature (CRYPTO_memcmp).
  * Returns 0 when the request is authentic (*out_status = SERVER_SIGV4_OK),
  * else CBL_EINVAL with *out_status saying which exception to answer and

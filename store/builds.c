@@ -322,9 +322,24 @@ typedef struct dead_build {
 	char *dir;
 } dead_build;
 
-static const char sql_running_one[] = "SELECT id, runner_pid, runner_start, dir FROM builds"
-				     " WHERE complete = 0 AND id = ?1";
-static const char sql_running[] = "SELECT id, runner_pid, runner_start, dir FROM builds WHERE complete = 0";
+static const char sql_running_one[] = "SELECT id, runner_pid, runner_start, dir, phase, stop_requested"
+				     " FROM builds WHERE complete = 0 AND id = ?1";
+static const char sql_running[] = "SELECT id, runner_pid, runner_start, dir, phase, stop_requested"
+				 " FROM builds WHERE complete = 0";
+
+/* A build a server queued (launch.json) and did not start: it waits for
+ * the next server (runner/launch.h, resume) rather than being finished
+ * when the server that queued it is gone - unless a stop was asked. */
+static bool waits_for_a_server(sqlite3_stmt *st)
+{
+	const char *phase = (const char *)sqlite3_column_text(st, 4);
+	if (!phase || strcmp(phase, "QUEUED") || sqlite3_column_int(st, 5))
+		return false;
+	char *launch = cbl_path_join((const char *)sqlite3_column_text(st, 3), "launch.json");
+	bool queued = access(launch, F_OK) == 0;
+	free(launch);
+	return queued;
+}
 
 static int find_dead(store_db *h, const char *only_id, dead_build **out, size_t *nout,
 		     cbl_error **err)
@@ -342,7 +357,7 @@ static int find_dead(store_db *h, const char *only_id, dead_build **out, size_t 
 	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
 		long long pid = sqlite3_column_type(st, 1) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 1);
 		long long start = sqlite3_column_int64(st, 2);
-		if (store_runner_alive(pid, start))
+		if (store_runner_alive(pid, start) || waits_for_a_server(st))
 			continue;
 		CBL_GROW(v, n + 1, cap);
 		v[n].id = cbl_xstrdup((const char *)sqlite3_column_text(st, 0));

@@ -16,17 +16,30 @@
 
 /* ---------------------------------------------------------------- helpers */
 
+/* A file SQLite finds damaged (garbage, truncated, a page overwritten)
+ * fails every command the same way: say what to do about it. */
+static const char *damage_hint(sqlite3 *db)
+{
+	int code = sqlite3_errcode(db);
+	if (code != SQLITE_CORRUPT && code != SQLITE_NOTADB)
+		return "";
+	return ". The database is damaged: `codebuild-local store recover` rebuilds it from "
+	       "the builds' build.json files (the damaged file is kept aside)";
+}
+
 int store_sql_error(sqlite3 *db, cbl_error **err, const char *what)
 {
 	int code = sqlite3_extended_errcode(db);
-	return cbl_error_set(err, CBL_EIO, "%s: %s (SQLite %d)", what, sqlite3_errmsg(db), code);
+	return cbl_error_set(err, CBL_EIO, "%s: %s (SQLite %d)%s", what, sqlite3_errmsg(db), code,
+			     damage_hint(db));
 }
 
 int store_exec(sqlite3 *db, const char *sql, cbl_error **err)
 {
 	char *msg = NULL;
 	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		int rc = cbl_error_set(err, CBL_EIO, "database: %s", msg ? msg : sqlite3_errmsg(db));
+		int rc = cbl_error_set(err, CBL_EIO, "database: %s%s", msg ? msg : sqlite3_errmsg(db),
+				       damage_hint(db));
 		sqlite3_free(msg);
 		return rc;
 	}

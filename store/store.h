@@ -20,7 +20,10 @@
  * Crash safety: while a build is not complete its row names the runner
  * (pid + process start time); any read of a build whose runner is gone
  * finishes it as FAULT (or STOPPED if a stop was requested), so no build
- * stays IN_PROGRESS forever.
+ * stays IN_PROGRESS forever - except a build a server queued (QUEUED phase,
+ * launch.json in its directory, no stop requested): it waits for the next
+ * server (runner/launch.h, resume).  A damaged file fails every call with a
+ * message naming `codebuild-local store recover` (store_recover).
  *
  * Thread safety: every function may be called from any thread; a process
  * keeps one connection per state directory (store_internal.h).
@@ -88,5 +91,44 @@ int store_project_ensure_implicit(const char *home, const char *name, const char
 /* The stored Project (API shape) of a name; CBL_ENOENT (with the service's
  * "Project cannot be found: <arn>") if unknown.  *out is a new reference. */
 int store_project_get(const char *home, const char *name, json_t **out, cbl_error **err);
+
+/* ---- recovery (store/recover.c) */
+
+/* A build whose record is not complete, in the order the builds started. */
+typedef struct store_unfinished {
+	char *id;
+	char *dir;         /* builds/<project>/<uuid> */
+	bool queued;       /* still in the QUEUED phase: its runner never started */
+	bool owner_alive;  /* the process its row names (runner, or the server
+			      that queued it) still runs */
+} store_unfinished;
+
+/* Every unfinished build (a server coming back resumes its queue from
+ * these).  *out is freed with store_unfinished_free. */
+int store_builds_unfinished(const char *home, store_unfinished **out, size_t *n,
+			    cbl_error **err);
+void store_unfinished_free(store_unfinished *v, size_t n);
+
+typedef struct store_recover_report {
+	char *damaged_path;           /* where the old file went (NULL: there was none) */
+	size_t builds;                /* builds in the new database */
+	size_t projects;              /* projects in it, implicit ones included */
+	size_t projects_salvaged;     /* read back from the damaged file */
+	size_t projects_from_launches;/* from a build's launch.json */
+} store_recover_report;
+
+/* `codebuild-local store recover`: moves <home>/codebuild-local.db (and its
+ * -wal, -shm) aside as codebuild-local.db.damaged-<UTC time>, creates a new
+ * database from every builds/<project>/<uuid>/build.json (with its log
+ * stream, exported variables and reports) and the build counters, then puts
+ * the projects back: the rows SQLite can still read from the damaged file,
+ * else the project as the newest launch.json of a StartBuild recorded it,
+ * else the implicit project of the records.  Report groups created by
+ * CreateReportGroup (without a build) are not recovered.  Run it with no
+ * server or build using the state directory.  CBL_EIO when the file cannot
+ * be moved or the new one created.  Release the report with
+ * store_recover_report_release. */
+int store_recover(const char *home, store_recover_report *out, cbl_error **err);
+void store_recover_report_release(store_recover_report *r);
 
 #endif

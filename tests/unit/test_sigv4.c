@@ -483,6 +483,8 @@ static void test_rejections(void)
 
 /* Requests captured from the real clients (api.md section 3 and 6), secret
  * "test": the CLI signs 4 headers, the JS SDK 9 with x-amz-content-sha256. */
+#define SIG_ZEROES "0000000000000000000000000000000000000000000000000000000000000000"
+
 static void test_captured(void)
 {
 	struct keyset ks = {"test", "test"};
@@ -561,6 +563,53 @@ static void test_captured(void)
 	ok(rc < 0 && strstr(err->msg, "x-amz-content-sha256"), "... a swapped body is refused");
 	cbl_error_clear(&err);
 	(void)msg;
+
+	/* must_sign: the CLI request signs x-amz-target and content-type */
+	static const char *const must[] = {"x-amz-target", "content-type", NULL};
+	o.must_sign = must;
+	rc = server_sigv4_verify(&cli, &o, lookup, &ks, &st, NULL, &err);
+	ok(rc == 0, "must_sign: the CLI's request covers X-Amz-Target and Content-Type");
+	cbl_error_clear(&err);
+	/* a signature over host;x-amz-date only, with a target carried beside it */
+	struct server_sigv4_header bare_h[] = {
+		{"Host", "127.0.0.1:18787"},
+		{"X-Amz-Target", "CodeBuild_20161006.BatchDeleteBuilds"},
+		{"X-Amz-Date", "20261124T101437Z"},
+		{"Authorization",
+		 "AWS4-HMAC-SHA256 Credential=test/20261124/us-east-1/codebuild/aws4_request, "
+		 "SignedHeaders=host;x-amz-date, Signature=" SIG_ZEROES},
+	};
+	struct server_sigv4_request bare = {"POST", "/", "", bare_h, 4, cli_body, strlen(cli_body)};
+	rc = server_sigv4_verify(&bare, &o, lookup, &ks, &st, NULL, &err);
+	ok(rc < 0 && st == SERVER_SIGV4_BAD_SIGNATURE && err &&
+		   strstr(err->msg, "'x-amz-target' must be a 'SignedHeader'"),
+	   "an unsigned X-Amz-Target is refused before the signature (%s)", err ? err->msg : "");
+	cbl_error_clear(&err);
+	o.must_sign = NULL;
+	/* a header named in SignedHeaders but absent */
+	struct server_sigv4_header absent_h[] = {
+		{"Host", "127.0.0.1:18787"},
+		{"X-Amz-Date", "20261124T101437Z"},
+		{"Authorization",
+		 "AWS4-HMAC-SHA256 Credential=test/20261124/us-east-1/codebuild/aws4_request, "
+		 "SignedHeaders=host;x-amz-date;x-amz-target, Signature=" SIG_ZEROES},
+	};
+	struct server_sigv4_request absent = {"POST", "/", "", absent_h, 3, "{}", 2};
+	rc = server_sigv4_verify(&absent, &o, lookup, &ks, &st, NULL, &err);
+	ok(rc < 0 && err && strstr(err->msg, "'x-amz-target' is listed in SignedHeaders but is not"),
+	   "a signed header the request lacks is refused (%s)", err ? err->msg : "");
+	cbl_error_clear(&err);
+	/* head_only: everything but the signature, before the body is read */
+	o.head_only = true;
+	bare.nheaders = 4;
+	bare_h[1] = (struct server_sigv4_header){"X-Other", "x"};
+	rc = server_sigv4_verify(&bare, &o, lookup, &ks, &st, NULL, &err);
+	ok(rc == 0, "head_only: a wrong signature passes the head check%s", err ? err->msg : "");
+	cbl_error_clear(&err);
+	struct keyset nobody = {"nobody", "x"};
+	rc = server_sigv4_verify(&bare, &o, lookup, &nobody, &st, NULL, &err);
+	ok(rc < 0 && st == SERVER_SIGV4_UNKNOWN_KEY, "head_only: an unknown key is refused");
+	cbl_error_clear(&err);
 }
 
 static void test_canonical_details(void)

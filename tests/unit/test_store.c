@@ -1064,6 +1064,79 @@ static void test_error_table(void)
 	}
 }
 
+/* ---------------------------------------------------------------- recover */
+
+static void test_unfinished_and_recover(void)
+{
+	char *home = new_home("unfinished");
+	char u1[37], u2[37], u3[37];
+	cbl_error *e = NULL;
+	free(save_build(home, "pq", 1, 1700000000000, true, u1));
+	free(save_build(home, "pq", 2, 1700000001000, false, u2));
+	char *dir = save_build(home, "pq", 3, 1700000002000, false, u3);
+	json_t *r = make_record("pq", u3, 3, 1700000002000, false);
+	json_object_set_new(r, "currentPhase", json_string("QUEUED"));
+	store_build_save(dir, r, false, &e);
+	json_decref(r);
+	free(dir);
+	store_unfinished *v = NULL;
+	size_t n = 0;
+	is_int(store_builds_unfinished(home, &v, &n, &e), 0, "unfinished builds listed");
+	ok(n == 2 && strstr(v[0].id, u2) && !v[0].queued && v[0].owner_alive &&
+		   strstr(v[1].id, u3) && v[1].queued,
+	   "the running one, then the queued one, in start order");
+	store_unfinished_free(v, n);
+	drop_home(home);
+
+	/* a state directory this process never opened: build.json, launch.json
+	 * and a database of garbage */
+	home = new_home("recover");
+	char uuid[37];
+	cbl_uuid4(uuid);
+	char *bdir = cbl_xasprintf("%s/builds/proj/%s", home, uuid);
+	cbl_mkdir_p(bdir, 0755, &e);
+	r = make_record("proj", uuid, 4, 1700000000000, true);
+	char *path = cbl_path_join(bdir, "build.json");
+	json_dump_file(r, path, 0);
+	free(path);
+	json_decref(r);
+	json_t *launch = json_pack("{s:{s:s, s:s, s:{s:s}}, s:I}", "project", "name", "proj",
+				   "description", "from launch.json", "source", "type", "NO_SOURCE",
+				   "buildNumber", (json_int_t)4);
+	path = cbl_path_join(bdir, "launch.json");
+	json_dump_file(launch, path, 0);
+	free(path);
+	json_decref(launch);
+	path = cbl_path_join(home, "codebuild-local.db");
+	cbl_write_file_atomic(path, "garbage, not SQLite", 19, 0644, false, &e);
+	store_recover_report rep = {0};
+	is_int(store_recover(home, &rep, &e), 0, "store_recover on a garbage database");
+	ok(rep.damaged_path && strstr(rep.damaged_path, "codebuild-local.db.damaged-"),
+	   "the damaged file is kept aside");
+	char *kept = NULL;
+	size_t klen = 0;
+	ok(rep.damaged_path && cbl_read_file(rep.damaged_path, 0, &kept, &klen, &e) == 0 &&
+		   klen == 19 && !memcmp(kept, "garbage", 7),
+	   "... untouched");
+	free(kept);
+	ok(rep.builds == 1 && rep.projects == 1 && rep.projects_from_launches == 1 &&
+		   rep.projects_salvaged == 0,
+	   "one build, its project from launch.json");
+	store_recover_report_release(&rep);
+	json_t *proj = NULL;
+	is_int(store_project_get(home, "proj", &proj, &e), 0, "the project is back");
+	is_str(json_string_value(json_object_get(proj, "description")), "from launch.json",
+	       "... as launch.json had it");
+	json_decref(proj);
+	int64_t next = 0;
+	store_next_build_number(home, "proj", &next, &e);
+	is_int(next, 5, "numbering goes on after the recovered builds");
+	cbl_error_free(e);
+	free(path);
+	free(bdir);
+	drop_home(home);
+}
+
 int main(void)
 {
 	test_schema();
@@ -1077,5 +1150,6 @@ int main(void)
 	test_logs();
 	test_filter_logs();
 	test_error_table();
+	test_unfinished_and_recover();
 	return tap_done();
 }
