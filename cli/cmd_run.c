@@ -1,5 +1,7 @@
 /* cli/cmd_run.c - `codebuild-local run`: the main job. */
 #include "cli/cli.h"
+#include "cli/run_batch.h"
+#include "runner/batch.h"
 #include "runner/launch.h"
 #include "runner/runner.h"
 #include "util/alloc.h"
@@ -52,7 +54,11 @@ typedef struct run_args {
 	runner_secondary_source *secondary;
 	size_t n_secondary;
 	bool depth_set, json;
-	int n_opts;                  /* options given, --launched aside */
+	int n_opts;                  /* options given, --launched and a batch's aside */
+	const char *batch_build;     /* --batch-build ID */
+	const char *batch_of;        /* --batch-of ARN: a build the batch ARN runs */
+	bool no_batch, combine;
+	int max_parallel;
 } run_args;
 
 /* 0 = go on, -1 = usage error (said), 1 = done (--help) */
@@ -217,6 +223,42 @@ static int opt_launched(run_args *a, char *arg)
 	return 0;
 }
 
+static int opt_batch_build(run_args *a, char *arg)
+{
+	a->batch_build = arg;
+	return 0;
+}
+
+static int opt_batch_of(run_args *a, char *arg)
+{
+	a->batch_of = arg;
+	return 0;
+}
+
+static int opt_no_batch(run_args *a, char *arg)
+{
+	(void)arg;
+	a->no_batch = true;
+	return 0;
+}
+
+static int opt_combine(run_args *a, char *arg)
+{
+	(void)arg;
+	a->combine = true;
+	return 0;
+}
+
+static int opt_max_parallel(run_args *a, char *arg)
+{
+	char *end = NULL;
+	long n = strtol(arg, &end, 10);
+	if (!*arg || *end || n < 1 || n > 1000)
+		return cli_error("--max-parallel takes a number of builds from 1 to 1000, got '%s'", arg), -1;
+	a->max_parallel = (int)n;
+	return 0;
+}
+
 static int opt_help(run_args *a, char *arg);
 
 static const run_opt run_opts[] = {
@@ -292,11 +334,24 @@ static const run_opt run_opts[] = {
 	 "ignored files; mount: DIR itself, read-write"},
 	{"git-tracked-only", 0, NULL, FIELD(git_tracked_only), "show the build only what a clone of HEAD would contain"},
 	{"strict", 0, NULL, FIELD(strict), "buildspec warnings are errors"},
-	{"json", 0, NULL, FN(opt_json), "stream events as JSON lines, ending with {\"build\": {...}}"},
+	{"json", 0, NULL, FN(opt_json), "stream events as JSON lines, ending with {\"build\": {...}}\n"
+					"(a batch: each build's events with its \"identifier\",\n"
+					"ending with {\"buildBatch\": {...}})"},
+	{"batch-build", 0, "ID", FN(opt_batch_build), "a buildspec with batch: run its build ID alone (a\n"
+						      "build-list / build-graph identifier, matrix_N, shard_N)"},
+	{"no-batch", 0, NULL, FN(opt_no_batch), "run the top-level phases as one build, as StartBuild\n"
+						"does, even when the buildspec has a batch"},
+	{"max-parallel", 0, "N", FN(opt_max_parallel), "a batch: at most N builds at once (default: as many as\n"
+						       "the machine's CPUs and memory hold, by compute type)"},
+	{"combine-artifacts", 0, NULL, FN(opt_combine), "a batch: every build's artifacts in one zip,\n"
+							"-a DIR/artifacts.zip, a folder per identifier\n"
+							"(combineArtifacts); otherwise DIR/<identifier>/"},
 	{"help", 'h', NULL, FN(opt_help), "this help"},
 	/* a build started by StartBuild's launcher: everything else comes from
 	 * DIR/launch.json */
 	{"launched", 0, "DIR", FN(opt_launched), NULL},
+	/* a build of a batch, run by the batch's scheduler (runner/batch.h) */
+	{"batch-of", 0, "ARN", FN(opt_batch_of), NULL},
 };
 
 #define N_RUN_OPTS (ARRAY_SIZE(run_opts))
@@ -340,7 +395,13 @@ static int opt_help(run_args *a, char *arg)
 
 static int apply_opt(run_args *a, const run_opt *ro, char *arg)
 {
-	if (ro->fn != opt_launched)
+	/* what a batch's scheduler adds to a launched build's command */
+	static const char *const batch_added[] = {"launched", "batch-build", "batch-of", "json", "artifacts",
+						  "artifacts-packaging", NULL};
+	bool added = false;
+	for (const char *const *n = batch_added; *n && !added; n++)
+		added = !strcmp(*n, ro->name);
+	if (!added)
 		a->n_opts++;
 	if (ro->fn)
 		return ro->fn(a, arg);
@@ -426,6 +487,7 @@ typedef enum { OUT_PLAIN, OUT_TTY, OUT_JSON, OUT_NONE } out_mode;
 typedef struct view {
 	out_mode mode;
 	int ready_fd;        /* --launched: "ok" once the first record is saved */
+	bool batch_child;    /* --batch-of: the first line names the build */
 	bool color;
 	int64_t phase_start_us;
 	/* the terminal view (OUT_TTY) */
@@ -832,6 +894,17 @@ static int run_build(runner_opts *o, view *v)
 		goto out;
 	}
 	g_build = b;
+	if (v->batch_child) {
+		/* the batch's scheduler learns the build's id before its end */
+		json_t *j = json_pack("{s:s, s:s, s:s, s:s}", "event", "batch-build", "id", runner_build_id(b), "arn",
+				      cbl_json_str(runner_build_record(b), "arn"), "log", runner_build_log_path(b));
+		char *line = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+		if (line)
+			printf("%s\n", line);
+		fflush(stdout);
+		free(line);
+		json_decref(j);
+	}
 	if (v->mode == OUT_TTY)
 		timer_start(v);
 	struct sigaction sa = {0};
@@ -883,11 +956,60 @@ static int launched_opts(run_args *a, runner_launch_mem *mem, view *v, int argc)
 	return 0;
 }
 
+/* A batch (runner/batch.h): its builds run as this command again, with
+ * the same arguments (as given: option parsing changes some). */
+static int run_batch(run_args *a, char **orig, int argc, view *v)
+{
+	char *exe = realpath("/proc/self/exe", NULL);
+	if (!exe) {
+		cli_error("cannot find this program");
+		return CLI_EXIT_FAULT;
+	}
+	cbl_strv child = CBL_STRV_INIT;
+	cbl_strv_push(&child, exe);
+	cbl_strv_push(&child, "run");
+	for (int i = 1; i < argc; i++)
+		cbl_strv_push(&child, orig[i]);
+	free(exe);
+	runner_batch_opts bo = {.build = &a->o, .child_argv = (const char *const *)child.v,
+				.max_parallel = a->max_parallel, .combine_artifacts = a->combine};
+	int mode = v->mode == OUT_JSON ? RUN_BATCH_JSON : v->mode == OUT_TTY ? RUN_BATCH_TTY : RUN_BATCH_PLAIN;
+	int rc = cli_run_batch(&bo, mode, -1);
+	cbl_strv_release(&child);
+	return rc;
+}
+
+/* --batch-build ID: that build of the batch, alone or for the batch. */
+static int batch_build_opts(run_args *a, runner_batch_mem *bmem, view *v)
+{
+	cbl_error *err = NULL;
+	if (a->launched) {
+		/* the batch's launch document names the batch, not this build */
+		a->o.uuid = NULL;
+		a->o.number = 0;
+	}
+	if (runner_batch_build_opts(&a->o, bmem, a->batch_build, a->batch_of, &err) < 0) {
+		cli_report(err);
+		cbl_error_free(err);
+		return -1;
+	}
+	if (a->batch_of) {
+		v->batch_child = true;
+		v->mode = OUT_JSON;
+		v->ready_fd = -1;
+	}
+	return 0;
+}
+
 int cmd_run(int argc, char **argv)
 {
 	run_args a = {.o = RUNNER_OPTS_INIT, .env = CBL_STRV_INIT, .insecure = CBL_STRV_INIT, .mounts = CBL_STRV_INIT};
 	runner_launch_mem mem = RUNNER_LAUNCH_MEM_INIT;
+	runner_batch_mem bmem = RUNNER_BATCH_MEM_INIT;
 	view v = {.ready_fd = -1, .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+	cbl_strv orig = CBL_STRV_INIT;
+	for (int i = 0; i < argc; i++)
+		cbl_strv_push(&orig, argv[i]);
 	int rc = parse_opts(&a, argc, argv);
 	if (rc) {
 		rc = rc > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
@@ -899,15 +1021,22 @@ int cmd_run(int argc, char **argv)
 		rc = finish_opts(&a, argc, argv);
 		v.mode = a.json ? OUT_JSON : (isatty(1) ? OUT_TTY : OUT_PLAIN);
 	}
+	if (!rc && a.batch_build)
+		rc = batch_build_opts(&a, &bmem, &v);
 	if (rc) {
 		rc = CLI_EXIT_USAGE;
 		goto out;
 	}
 	v.color = v.mode == OUT_TTY && !getenv("NO_COLOR");
-	rc = run_build(&a.o, &v);
+	if (!a.batch_build && !a.no_batch && !a.launched && runner_batch_detect(&a.o))
+		rc = run_batch(&a, orig.v, argc, &v);
+	else
+		rc = run_build(&a.o, &v);
 out:
 	fflush(stdout);
 	runner_launch_mem_release(&mem);
+	runner_batch_mem_release(&bmem);
+	cbl_strv_release(&orig);
 	cbl_strv_release(&a.env);
 	cbl_strv_release(&a.insecure);
 	cbl_strv_release(&a.mounts);

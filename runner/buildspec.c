@@ -165,7 +165,7 @@ runner_status runner_stage_buildspec(runner_build *b, runner_outcome *o)
 	}
 	log_diags(b);
 	if (b->spec->has_phases == false && b->spec->batch.present)
-		runner_warn(b, "this buildspec only defines a batch; batch builds are not run by codebuild-local yet, "
-			       "so no phase has commands");
+		runner_warn(b, "this buildspec only defines a batch: as a single build no phase has commands "
+			       "(`run DIR` of a local directory or StartBuildBatch runs the batch)");
 	return RUNNER_STATUS_SUCCEEDED;
 }

@@ -201,6 +201,8 @@ static json_t *build_record(runner_build *b)
 		json_array_append_new(rarns, json_string(b->up.report_arns.v[i]));
 	json_object_set_new(r, "reportArns", rarns);
 	json_object_set_new(r, "fileSystemLocations", json_array());
+	if (b->cfg.batch_arn)
+		json_object_set_new(r, "buildBatchArn", json_string(b->cfg.batch_arn));
 	return r;
 }
 

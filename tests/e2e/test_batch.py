@@ -1,0 +1,228 @@
+"""Batch builds (issue 18): build-list, build-matrix, build-graph and
+build-fanout run by `run`, their records, artifacts and the API."""
+import json
+import zipfile
+
+import pytest
+
+
+def batch_of(p):
+    """The final {"buildBatch": ...} of a `run --json` of a batch."""
+    lines = [json.loads(x) for x in p.stdout.splitlines() if x.startswith("{")]
+    assert lines and "buildBatch" in lines[-1], p.output
+    return lines[-1]["buildBatch"], lines[:-1]
+
+
+def groups(batch):
+    return {g["identifier"]: g for g in batch["buildGroups"]}
+
+
+def status(g):
+    return g.get("currentBuildSummary", {}).get("buildStatus")
+
+
+def build_of(cbl, g):
+    arn = g["currentBuildSummary"]["arn"]
+    out = cbl("batch-get-builds", "--ids", arn.split("build/", 1)[1], check=0)
+    return json.loads(out.stdout)["builds"][0]
+
+
+LIST = """version: 0.2
+batch:
+  build-list:
+    - identifier: good
+      env:
+        variables:
+          WHO: first
+    - identifier: flaky
+      ignore-failure: true
+      env:
+        variables:
+          WHO: second
+          FAIL: "yes"
+phases:
+  build:
+    commands:
+      - echo "I am $CODEBUILD_BATCH_BUILD_IDENTIFIER, $WHO"
+      - test -z "$FAIL"
+"""
+
+
+def test_build_list_with_an_ignored_failure(cbl):
+    src = cbl.project("blist", LIST)
+    p = cbl("run", "--json", src, check=0)
+    b, events = batch_of(p)
+    assert b["buildBatchStatus"] == "SUCCEEDED" and b["complete"] is True
+    assert [ph["phaseType"] for ph in b["phases"]] == ["SUBMITTED", "DOWNLOAD_BATCHSPEC", "IN_PROGRESS", "SUCCEEDED"]
+    assert b["id"].startswith("blist:") and b["arn"].endswith(":build-batch/" + b["id"])
+    assert b["buildBatchNumber"] == 1
+    g = groups(b)
+    assert status(g["good"]) == "SUCCEEDED" and status(g["flaky"]) == "FAILED"
+    assert g["flaky"]["ignoreFailure"] is True
+    # each build's own record names the batch, and its variables reached it
+    good = build_of(cbl, g["good"])
+    assert good["buildBatchArn"] == b["arn"]
+    logs = [e["line"] for e in events if e.get("event") == "log" and e.get("identifier") == "good"]
+    assert "I am good, first" in logs
+    logs = [e["line"] for e in events if e.get("event") == "log" and e.get("identifier") == "flaky"]
+    assert "I am flaky, second" in logs
+    # every build event carries its identifier
+    assert all("identifier" in e for e in events if e.get("event") not in ("batch-phase",))
+    # the same failure without ignore-failure fails the batch (exit 1)
+    src2 = cbl.project("blist2", LIST.replace("ignore-failure: true", "ignore-failure: false"))
+    p = cbl("run", "--json", src2, check=1)
+    assert batch_of(p)[0]["buildBatchStatus"] == "FAILED"
+
+
+MATRIX = """version: 0.2
+batch:
+  build-matrix:
+    static:
+      ignore-failure: false
+    dynamic:
+      buildspec:
+        - one.yml
+        - two.yml
+      env:
+        variables:
+          FLAVOR:
+            - salt
+            - pepper
+            - cumin
+phases:
+  build:
+    commands:
+      - echo never runs as a batch build
+"""
+
+
+def spec(name):
+    return f"""version: 0.2
+phases:
+  build:
+    commands:
+      - echo "{name} $FLAVOR $CODEBUILD_BATCH_BUILD_IDENTIFIER" > out.txt
+      - cat out.txt
+artifacts:
+  files:
+    - out.txt
+"""
+
+
+def test_dynamic_matrix_crosses_buildspecs_and_variables(cbl, tmp_path):
+    src = cbl.project("matrix", MATRIX, {"one.yml": spec("one"), "two.yml": spec("two")})
+    art = tmp_path / "art"
+    p = cbl("run", "--json", "-a", art, src, check=0)
+    b, events = batch_of(p)
+    g = groups(b)
+    assert len(g) == 6 and all(status(x) == "SUCCEEDED" for x in g.values())
+    seen = set()
+    for ident in g:
+        z = zipfile.ZipFile(art / ident / "artifacts.zip")
+        name, flavor, who = z.read("out.txt").decode().split()
+        assert who == ident
+        seen.add((name, flavor))
+    assert seen == {(n, f) for n in ("one", "two") for f in ("salt", "pepper", "cumin")}
+    # the documented naming: matrix_1 .. matrix_6, buildspec outermost
+    assert sorted(g) == [f"matrix_{i}" for i in range(1, 7)]
+    assert zipfile.ZipFile(art / "matrix_4" / "artifacts.zip").read("out.txt").decode().startswith("two salt")
+
+
+def test_matrix_combined_artifacts_have_a_folder_per_identifier(cbl, tmp_path):
+    src = cbl.project("combine", MATRIX, {"one.yml": spec("one"), "two.yml": spec("two")})
+    art = tmp_path / "art"
+    p = cbl("run", "--json", "--combine-artifacts", "-a", art, src, check=0)
+    b, _ = batch_of(p)
+    assert "COMBINE_ARTIFACTS" in [ph["phaseType"] for ph in b["phases"]]
+    assert b["buildBatchConfig"]["combineArtifacts"] is True
+    z = zipfile.ZipFile(art / "artifacts.zip")
+    names = sorted(z.namelist())
+    assert names == sorted(f"matrix_{i}/out.txt" for i in range(1, 7)), names
+    assert z.read("matrix_2/out.txt").decode().split() == ["one", "pepper", "matrix_2"]
+
+
+GRAPH = """version: 0.2
+batch:
+  fast-fail: {ff}
+  build-graph:
+    - identifier: A
+    - identifier: B
+      depend-on: [A]
+      env:
+        variables:
+          SLOW: "yes"
+    - identifier: C
+      depend-on: [A]
+      env:
+        variables:
+          FAIL: "yes"
+    - identifier: D
+      depend-on: [B, C]
+phases:
+  build:
+    commands:
+      - echo "$CODEBUILD_BATCH_BUILD_IDENTIFIER ran" >> {log}
+      - if [ -n "$SLOW" ]; then sleep {slow}; fi
+      - test -z "$FAIL"
+"""
+
+
+def test_graph_failure_never_starts_the_dependents(cbl, tmp_path):
+    log = tmp_path / "ran.log"
+    src = cbl.project("graph", GRAPH.format(ff="false", log=log, slow=1))
+    p = cbl("run", "--json", "--sandbox", "none", src, check=1)
+    b, _ = batch_of(p)
+    g = groups(b)
+    assert b["buildBatchStatus"] == "FAILED"
+    assert status(g["A"]) == "SUCCEEDED" and status(g["B"]) == "SUCCEEDED" and status(g["C"]) == "FAILED"
+    assert "currentBuildSummary" not in g["D"]
+    assert g["D"]["dependsOn"] == ["B", "C"]
+    ran = log.read_text().split("\n")
+    assert "D ran" not in ran and {"A ran", "B ran", "C ran"} <= set(ran)
+    # A ran before both of its dependents
+    assert ran.index("A ran") < min(ran.index("B ran"), ran.index("C ran"))
+
+
+def test_graph_fast_fail_stops_the_running_builds(cbl, tmp_path):
+    log = tmp_path / "ran.log"
+    src = cbl.project("graphff", GRAPH.format(ff="true", log=log, slow=60))
+    p = cbl("run", "--json", "--sandbox", "none", src, check=1, timeout=50)
+    b, _ = batch_of(p)
+    g = groups(b)
+    assert b["buildBatchStatus"] == "FAILED"
+    assert status(g["C"]) == "FAILED" and status(g["B"]) == "STOPPED"
+    assert "currentBuildSummary" not in g["D"]
+    assert "D ran" not in log.read_text()
+
+
+def test_validate_rejects_cycles_and_unknown_ids(cbl, tmp_path):
+    src = cbl.project("cycle", """version: 0.2
+batch:
+  build-graph:
+    - identifier: a
+      depend-on: [b]
+    - identifier: b
+      depend-on: [a, nope]
+phases:
+  build:
+    commands: [true]
+""")
+    p = cbl("validate", src)
+    assert p.returncode == 2, p.output
+    assert "buildspec.yml:7:19: error: batch.build-graph: depend-on closes a cycle (a -> b -> a)" in p.output
+    assert "buildspec.yml:7:22: error: batch.build-graph: depend-on names 'nope'" in p.output
+    # and `run` of it fails (YAML_FILE_ERROR, exit 2) before any command runs
+    p = cbl("run", src, check=2)
+    assert "closes a cycle (a -> b -> a)" in p.output and "Running command" not in p.output
+
+
+def test_batch_build_alone_and_no_batch(cbl):
+    src = cbl.project("alone", LIST)
+    p = cbl("run", "--json", "--batch-build", "flaky", src, check=1)
+    lines = [json.loads(x) for x in p.stdout.splitlines()]
+    assert "I am flaky, second" in [e.get("line") for e in lines]
+    assert "buildBatchArn" not in lines[-1]["build"]
+    p = cbl("run", "--batch-build", "nosuch", src, check=2)
+    assert "the batch has no build 'nosuch' (its builds: good, flaky)" in p.output
+    p = cbl("run", "--json", "--no-batch", src, check=0)
+    assert "I am , " in [json.loads(x).get("line") for x in p.stdout.splitlines()]
