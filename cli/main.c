@@ -16,6 +16,8 @@
 int cmd_images(int argc, char **argv); /* cli/cmd_images.c */
 int cmd_cache(int argc, char **argv); /* cli/cmd_cache.c */
 int cmd_hash_files(int argc, char **argv); /* cli/cmd_hash_files.c */
+int cmd_tests_run(int argc, char **argv); /* cli/cmd_tests_run.c */
+int cmd_glob_search(int argc, char **argv); /* cli/cmd_tests_run.c */
 
 static const struct cmd_struct commands[] = {
 	{"run", cmd_run, "run a buildspec on a local directory, like CodeBuild would"},
@@ -126,6 +128,11 @@ int main(int argc, char **argv)
 	const char *prog = strrchr(argv[0], '/');
 	if (!strcmp(prog ? prog + 1 : argv[0], "codebuild-hash-files"))
 		return cmd_hash_files(argc, argv);
+	/* and the parallel tests' helpers (cli/cmd_tests_run.c) */
+	if (!strcmp(prog ? prog + 1 : argv[0], "codebuild-tests-run"))
+		return cmd_tests_run(argc, argv);
+	if (!strcmp(prog ? prog + 1 : argv[0], "codebuild-glob-search"))
+		return cmd_glob_search(argc, argv);
 	if (argc < 2) {
 		usage(stderr);
 		return CLI_EXIT_USAGE;

@@ -142,4 +142,16 @@ int runner_batch_build_opts(runner_opts *o, runner_batch_mem *mem, const char *i
 			    cbl_error **err);
 void runner_batch_mem_release(runner_batch_mem *mem);
 
+/* ---- build-fanout's test splitting (runner/shard.c) ---- */
+typedef enum runner_shard_strategy {
+	RUNNER_SHARD_EQUAL = 0,    /* equal-distribution */
+	RUNNER_SHARD_STABILITY,    /* stability */
+} runner_shard_strategy;
+
+/* The files (n, any order, distinct) shard `shard` of `count` (1-based)
+ * runs: their indices into files, in name order, written to out (room for
+ * n); returns how many.  Every file goes to exactly one shard. */
+size_t runner_shard_select(const char *const *files, size_t n, int shard, int count, runner_shard_strategy s,
+			   size_t *out);
+
 #endif

@@ -226,3 +226,65 @@ def test_batch_build_alone_and_no_batch(cbl):
     assert "the batch has no build 'nosuch' (its builds: good, flaky)" in p.output
     p = cbl("run", "--json", "--no-batch", src, check=0)
     assert "I am , " in [json.loads(x).get("line") for x in p.stdout.splitlines()]
+
+
+FANOUT = """version: 0.2
+batch:
+  fast-fail: false
+  build-fanout:
+    parallelism: 4
+    ignore-failure: false
+phases:
+  build:
+    commands:
+      - |
+        codebuild-tests-run \\
+          --test-command 'sh run.sh' \\
+          --files-search "codebuild-glob-search 'tests/**/*_test.sh'" \\
+          --sharding-strategy '{strategy}'
+reports:
+  unit:
+    files:
+      - junit.xml
+"""
+
+RUN_SH = """set -e
+n=0
+echo '<testsuite name="shard">' > junit.xml
+for f in "$@"; do
+  echo "RAN $f"
+  echo "<testcase name=\\"$f\\"/>" >> junit.xml
+  n=$((n+1))
+done
+echo '</testsuite>' >> junit.xml
+echo "SHARD $CODEBUILD_BATCH_SHARD_NUMBER/$CODEBUILD_BATCH_SHARD_COUNT has $n, env lists $(printf '%s\\n' "$CODEBUILD_CURRENT_SHARD_FILES" | wc -l)"
+"""
+
+
+@pytest.mark.parametrize("strategy", ["equal-distribution", "stability"])
+def test_fanout_splits_forty_tests_across_four_shards(cbl, strategy):
+    files = {f"tests/{'sub/' if i % 3 == 0 else ''}t{i:02d}_test.sh": "" for i in range(40)}
+    files["tests/README.md"] = "not a test"
+    files["run.sh"] = RUN_SH
+    src = cbl.project("fanout", FANOUT.format(strategy=strategy), files)
+    p = cbl("run", "--json", src, check=0, timeout=300)
+    b, events = batch_of(p)
+    g = groups(b)
+    assert sorted(g) == ["shard_1", "shard_2", "shard_3", "shard_4"]
+    assert all(status(x) == "SUCCEEDED" for x in g.values())
+    ran = [(e["identifier"], e["line"][4:]) for e in events if e.get("event") == "log" and e["line"].startswith("RAN ")]
+    assert sorted(f for _, f in ran) == sorted(k for k in files if k.endswith("_test.sh"))
+    per = {}
+    for ident, _ in ran:
+        per[ident] = per.get(ident, 0) + 1
+    assert set(per) == set(g), per  # every shard ran some
+    if strategy == "equal-distribution":
+        assert sorted(per.values()) == [10, 10, 10, 10]
+    says = [e["line"] for e in events if e.get("event") == "log" and e["line"].startswith("SHARD ")]
+    assert len(says) == 4
+    for line in says:
+        _, which, _, n, _, _, listed = line.split()
+        assert which.endswith("/4") and n.rstrip(",") == listed
+    # each shard its own report
+    arns = [build_of(cbl, x)["reportArns"] for x in g.values()]
+    assert all(len(a) == 1 for a in arns) and len({a[0] for a in arns}) == 4
