@@ -59,6 +59,8 @@ typedef struct run_args {
 	const char *batch_of;        /* --batch-of ARN: a build the batch ARN runs */
 	bool no_batch, combine;
 	int max_parallel;
+	bool batch_launched;         /* --launched DIR is a batch's (StartBuildBatch) */
+	const char *batch_retry;     /* RetryBuildBatch's retryType */
 } run_args;
 
 /* 0 = go on, -1 = usage error (said), 1 = done (--help) */
@@ -235,6 +237,19 @@ static int opt_batch_of(run_args *a, char *arg)
 	return 0;
 }
 
+static int opt_batch_launched(run_args *a, char *arg)
+{
+	(void)arg;
+	a->batch_launched = true;
+	return 0;
+}
+
+static int opt_batch_retry(run_args *a, char *arg)
+{
+	a->batch_retry = arg;
+	return 0;
+}
+
 static int opt_no_batch(run_args *a, char *arg)
 {
 	(void)arg;
@@ -352,6 +367,9 @@ static const run_opt run_opts[] = {
 	{"launched", 0, "DIR", FN(opt_launched), NULL},
 	/* a build of a batch, run by the batch's scheduler (runner/batch.h) */
 	{"batch-of", 0, "ARN", FN(opt_batch_of), NULL},
+	/* a batch started by StartBuildBatch / RetryBuildBatch's launcher */
+	{"batch-launched", 0, NULL, FN(opt_batch_launched), NULL},
+	{"batch-retry", 0, "TYPE", FN(opt_batch_retry), NULL},
 };
 
 #define N_RUN_OPTS (ARRAY_SIZE(run_opts))
@@ -397,7 +415,7 @@ static int apply_opt(run_args *a, const run_opt *ro, char *arg)
 {
 	/* what a batch's scheduler adds to a launched build's command */
 	static const char *const batch_added[] = {"launched", "batch-build", "batch-of", "json", "artifacts",
-						  "artifacts-packaging", NULL};
+						  "artifacts-packaging", "batch-launched", "batch-retry", NULL};
 	bool added = false;
 	for (const char *const *n = batch_added; *n && !added; n++)
 		added = !strcmp(*n, ro->name);
@@ -979,6 +997,45 @@ static int run_batch(run_args *a, char **orig, int argc, view *v)
 	return rc;
 }
 
+/* run --launched DIR --batch-launched: a batch StartBuildBatch started
+ * (runner/launch.h); its builds are `run --launched DIR --batch-build ID`. */
+static int run_launched_batch(run_args *a, runner_launch_mem *mem)
+{
+	char *exe = realpath("/proc/self/exe", NULL);
+	runner_batch_mem bmem = RUNNER_BATCH_MEM_INIT;
+	runner_batch_opts bo = {.build = &a->o, .uuid = a->o.uuid, .number = a->o.number};
+	json_t *prior = NULL;
+	cbl_error *err = NULL;
+	const char *slash = strrchr(a->launched, '/');
+	char *id = NULL;
+	int rc = CLI_EXIT_FAULT;
+	if (!exe || !slash || !a->o.uuid) {
+		dprintf(3, "error: not a batch's directory\n");
+		goto out;
+	}
+	/* <home>/batches/<project>/<uuid> */
+	const char *p = slash;
+	while (p > a->launched && p[-1] != '/')
+		p--;
+	id = cbl_xasprintf("%.*s:%s", (int)(slash - p), p, slash + 1);
+	if (runner_batch_launched_opts(&bo, &bmem, mem->doc, a->o.home, id, a->batch_retry, &prior, &err) < 0) {
+		dprintf(3, "error: %s\n", err->msg);
+		goto out;
+	}
+	const char *child[] = {exe, "run", "--launched", a->launched, NULL};
+	bo.child_argv = child;
+	a->o.uuid = NULL;
+	a->o.number = 0;
+	rc = cli_run_batch(&bo, RUN_BATCH_NONE, 3);
+out:
+	cbl_error_free(err);
+	json_decref(prior);
+	runner_batch_mem_release(&bmem);
+	free(id);
+	free(exe);
+	return rc;
+}
+
 /* --batch-build ID: that build of the batch, alone or for the batch. */
 static int batch_build_opts(run_args *a, runner_batch_mem *bmem, view *v)
 {
@@ -1016,7 +1073,14 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	if (a.launched) {
+		/* a batch's scheduler gives its builds their artifacts' place */
+		const char *art = a.o.artifacts_dir;
+		bool none = a.o.packaging_none;
 		rc = launched_opts(&a, &mem, &v, argc);
+		if (!rc && a.batch_of) {
+			a.o.artifacts_dir = art ? art : a.o.artifacts_dir;
+			a.o.packaging_none |= none;
+		}
 	} else {
 		rc = finish_opts(&a, argc, argv);
 		v.mode = a.json ? OUT_JSON : (isatty(1) ? OUT_TTY : OUT_PLAIN);
@@ -1028,7 +1092,9 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	v.color = v.mode == OUT_TTY && !getenv("NO_COLOR");
-	if (!a.batch_build && !a.no_batch && !a.launched && runner_batch_detect(&a.o))
+	if (a.launched && a.batch_launched)
+		rc = run_launched_batch(&a, &mem);
+	else if (!a.batch_build && !a.no_batch && !a.launched && runner_batch_detect(&a.o))
 		rc = run_batch(&a, orig.v, argc, &v);
 	else
 		rc = run_build(&a.o, &v);

@@ -18,6 +18,14 @@ int cmd_cache(int argc, char **argv); /* cli/cmd_cache.c */
 int cmd_hash_files(int argc, char **argv); /* cli/cmd_hash_files.c */
 int cmd_tests_run(int argc, char **argv); /* cli/cmd_tests_run.c */
 int cmd_glob_search(int argc, char **argv); /* cli/cmd_tests_run.c */
+/* cli/cmd_batches.c */
+int cmd_start_build_batch(int argc, char **argv);
+int cmd_stop_build_batch(int argc, char **argv);
+int cmd_retry_build_batch(int argc, char **argv);
+int cmd_batch_get_build_batches(int argc, char **argv);
+int cmd_list_build_batches(int argc, char **argv);
+int cmd_list_build_batches_for_project(int argc, char **argv);
+int cmd_delete_build_batch(int argc, char **argv);
 
 static const struct cmd_struct commands[] = {
 	{"run", cmd_run, "run a buildspec on a local directory, like CodeBuild would"},
@@ -36,6 +44,15 @@ static const struct cmd_struct commands[] = {
 	{"list-builds-for-project", cmd_list_builds_for_project,
 	 "list a project's build ids (aws codebuild list-builds-for-project)"},
 	{"batch-delete-builds", cmd_batch_delete_builds, "delete builds (aws codebuild batch-delete-builds)"},
+	{"start-build-batch", cmd_start_build_batch, "start a project's batch build (aws codebuild start-build-batch)"},
+	{"stop-build-batch", cmd_stop_build_batch, "stop a batch build (aws codebuild stop-build-batch)"},
+	{"retry-build-batch", cmd_retry_build_batch, "run a failed batch build again (aws codebuild retry-build-batch)"},
+	{"batch-get-build-batches", cmd_batch_get_build_batches,
+	 "print batch build records (aws codebuild batch-get-build-batches)"},
+	{"list-build-batches", cmd_list_build_batches, "list batch build ids (aws codebuild list-build-batches)"},
+	{"list-build-batches-for-project", cmd_list_build_batches_for_project,
+	 "list a project's batch build ids (aws codebuild list-build-batches-for-project)"},
+	{"delete-build-batch", cmd_delete_build_batch, "delete a batch build and its builds (aws codebuild delete-build-batch)"},
 	{"list-report-groups", cmd_list_report_groups, "list report group ARNs (aws codebuild list-report-groups)"},
 	{"batch-get-report-groups", cmd_batch_get_report_groups,
 	 "print report groups (aws codebuild batch-get-report-groups)"},

@@ -76,6 +76,7 @@ int runner_batch_new(runner_batch **out, const runner_batch_opts *o, cbl_error *
 	}
 	b->stop_r = p[0];
 	b->stop_w = p[1];
+	runner_write_pidfile(b->dir); /* StopBuildBatch signals it */
 	runner_batch_enter(b, "SUBMITTED", NULL, NULL, NULL);
 	*out = b;
 	return 0;

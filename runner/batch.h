@@ -142,6 +142,15 @@ int runner_batch_build_opts(runner_opts *o, runner_batch_mem *mem, const char *i
 			    cbl_error **err);
 void runner_batch_mem_release(runner_batch_mem *mem);
 
+/* ---- a batch started through the API (runner/launch.h) ----
+ * Fills bo's batch settings from the launch document doc: the request's
+ * buildBatchConfigOverride, else the project's buildBatchConfig.  With
+ * retry_type (RETRY_ALL_BUILDS / RETRY_FAILED_BUILDS), *prior gets the
+ * batch's record so far (caller decrefs; bo borrows it).  bo borrows from
+ * mem too. */
+int runner_batch_launched_opts(runner_batch_opts *bo, runner_batch_mem *mem, const json_t *doc, const char *home,
+			       const char *batch_id, const char *retry_type, json_t **prior, cbl_error **err);
+
 /* ---- build-fanout's test splitting (runner/shard.c) ---- */
 typedef enum runner_shard_strategy {
 	RUNNER_SHARD_EQUAL = 0,    /* equal-distribution */

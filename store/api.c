@@ -31,6 +31,10 @@ static const struct {
 	{STORE_TARGET_CODEBUILD "DescribeTestCases", store_op_describe_test_cases},
 	{STORE_TARGET_CODEBUILD "DescribeCodeCoverages", store_op_describe_code_coverages},
 	{STORE_TARGET_CODEBUILD "GetReportGroupTrend", store_op_get_report_group_trend},
+	{STORE_TARGET_CODEBUILD "BatchGetBuildBatches", store_op_batch_get_build_batches},
+	{STORE_TARGET_CODEBUILD "ListBuildBatches", store_op_list_build_batches},
+	{STORE_TARGET_CODEBUILD "ListBuildBatchesForProject", store_op_list_build_batches_for_project},
+	{STORE_TARGET_CODEBUILD "DeleteBuildBatch", store_op_delete_build_batch},
 	{STORE_TARGET_LOGS "GetLogEvents", store_op_get_log_events},
 };
 

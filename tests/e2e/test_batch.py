@@ -288,3 +288,107 @@ def test_fanout_splits_forty_tests_across_four_shards(cbl, strategy):
     # each shard its own report
     arns = [build_of(cbl, x)["reportArns"] for x in g.values()]
     assert all(len(a) == 1 for a in arns) and len({a[0] for a in arns}) == 4
+
+
+API_SPEC = """version: 0.2
+batch:
+  build-graph:
+    - identifier: first
+    - identifier: slow
+      depend-on: [first]
+      env:
+        variables:
+          NAP: "{nap}"
+    - identifier: flaky
+      depend-on: [first]
+      env:
+        variables:
+          FAIL_IF_MISSING: "yes"
+phases:
+  build:
+    commands:
+      - sleep ${{NAP:-0}}
+      - if [ -n "$FAIL_IF_MISSING" ]; then test -e {flag}; fi
+      - echo "$CODEBUILD_BATCH_BUILD_IDENTIFIER done"
+"""
+
+
+@pytest.fixture
+def api(home, cbl):
+    from test_server import start_server
+    s = start_server(home)
+    yield s
+    assert s.stop() == 0, s.stderr
+
+
+def aws_json(url, *args):
+    from test_server import aws
+    p = aws(url, "codebuild", *args)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout) if p.stdout.strip() else None
+
+
+def wait_batch(url, bid, timeout=120, until=lambda b: b["complete"]):
+    import time
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        b = aws_json(url, "batch-get-build-batches", "--ids", bid)["buildBatches"][0]
+        if until(b):
+            return b
+        time.sleep(0.2)
+    raise AssertionError("batch did not get there")
+
+
+def test_api_start_poll_stop_retry_with_the_aws_cli(api, cbl, tmp_path):
+    src = cbl.project("apibatch", API_SPEC.format(nap=0, flag="flag"))
+    flag = src / "flag"  # in the source: the build's snapshot of it sees it
+    aws_json(api.url, "create-project", "--name", "batchy",
+             "--source", f"type=NO_SOURCE,location=file://{src}",
+             "--artifacts", "type=NO_ARTIFACTS",
+             "--environment", "type=LINUX_CONTAINER,image=host,computeType=BUILD_GENERAL1_SMALL",
+             "--service-role", "arn:aws:iam::000000000000:role/cb",
+             "--build-batch-config", "serviceRole=arn:aws:iam::000000000000:role/cb,timeoutInMins=30")
+    # a batch that fails (flaky needs a file that is not there), polled to its end
+    env = "name=WHO,value=api,type=PLAINTEXT"
+    started = aws_json(api.url, "start-build-batch", "--project-name", "batchy",
+                       "--environment-variables-override", env)["buildBatch"]
+    assert started["id"].startswith("batchy:") and started["buildBatchStatus"] == "IN_PROGRESS"
+    assert started["buildBatchNumber"] == 1
+    b = wait_batch(api.url, started["id"])
+    g = groups(b)
+    assert b["buildBatchStatus"] == "FAILED"
+    assert status(g["first"]) == "SUCCEEDED" and status(g["slow"]) == "SUCCEEDED"
+    assert status(g["flaky"]) == "FAILED"
+    assert b["buildBatchConfig"]["timeoutInMins"] == 30
+    slow_arn = g["slow"]["currentBuildSummary"]["arn"]
+    # the lists see it
+    assert aws_json(api.url, "list-build-batches")["ids"] == [b["id"]]
+    assert aws_json(api.url, "list-build-batches-for-project", "--project-name", "batchy",
+                    "--filter", "status=FAILED")["ids"] == [b["id"]]
+    assert aws_json(api.url, "list-build-batches-for-project", "--project-name", "batchy",
+                    "--filter", "status=SUCCEEDED")["ids"] == []
+    # retried with the flag present: only what failed runs again
+    flag.write_text("")
+    r = aws_json(api.url, "retry-build-batch", "--id", b["id"], "--retry-type", "RETRY_FAILED_BUILDS")["buildBatch"]
+    assert r["id"] == b["id"]
+    b = wait_batch(api.url, b["id"], until=lambda x: x["complete"] and x["buildBatchStatus"] != "FAILED")
+    g = groups(b)
+    assert b["buildBatchStatus"] == "SUCCEEDED", json.dumps(b["phases"])
+    assert status(g["flaky"]) == "SUCCEEDED" and len(g["flaky"]["priorBuildSummaryList"]) == 1
+    assert g["flaky"]["priorBuildSummaryList"][0]["buildStatus"] == "FAILED"
+    assert g["slow"]["currentBuildSummary"]["arn"] == slow_arn and g["slow"]["priorBuildSummaryList"] == []
+    # a long batch, stopped while it runs
+    (src / "buildspec.yml").write_text(API_SPEC.format(nap=60, flag="flag"))
+    started = aws_json(api.url, "start-build-batch", "--project-name", "batchy")["buildBatch"]
+    wait_batch(api.url, started["id"], until=lambda x: status(groups(x)["slow"]) == "IN_PROGRESS")
+    stopped = aws_json(api.url, "stop-build-batch", "--id", started["id"])["buildBatch"]
+    assert stopped["buildBatchStatus"] == "STOPPED" and stopped["complete"] is True
+    assert status(groups(stopped)["slow"]) == "STOPPED"
+    assert stopped["phases"][-1]["phaseType"] == "STOPPED"
+    build = build_of(cbl, groups(stopped)["slow"])
+    assert build["buildStatus"] == "STOPPED" and build["buildBatchArn"] == stopped["arn"]
+    # delete: the batch and its builds
+    d = aws_json(api.url, "delete-build-batch", "--id", stopped["id"])
+    assert d["statusCode"] == "BATCH_DELETED" and len(d["buildsDeleted"]) == 3
+    nf = aws_json(api.url, "batch-get-build-batches", "--ids", stopped["id"])
+    assert nf["buildBatches"] == [] and nf["buildBatchesNotFound"] == [stopped["id"]]
