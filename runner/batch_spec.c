@@ -140,6 +140,7 @@ int runner_batch_build_opts(runner_opts *o, runner_batch_mem *mem, const char *i
 		push_env(mem, "CODEBUILD_BATCH_SHARD_COUNT", count);
 	}
 	o->env_overrides = (const char *const *)mem->env.v;
+	o->batch_member = true;
 	if (batch_arn) {
 		cbl_strv_push(&mem->strings, batch_arn);
 		o->batch_arn = mem->strings.v[mem->strings.n - 1];

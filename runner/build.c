@@ -137,6 +137,7 @@ static int init_environment(runner_build *b, const runner_opts *opts, cbl_error 
 	b->cfg.source_version = opts->source_version ? cbl_xstrdup(opts->source_version) : NULL;
 	b->cfg.secrets_file = opts->secrets_file ? cbl_xstrdup(opts->secrets_file) : NULL;
 	b->cfg.batch_arn = opts->batch_arn ? cbl_xstrdup(opts->batch_arn) : NULL;
+	b->cfg.batch_member = opts->batch_member;
 	b->cfg.timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : 60 * 60000;
 	b->cfg.strict = opts->strict;
 	b->cfg.host_runtimes = opts->host_runtimes;

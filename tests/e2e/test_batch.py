@@ -222,10 +222,14 @@ def test_batch_build_alone_and_no_batch(cbl):
     lines = [json.loads(x) for x in p.stdout.splitlines()]
     assert "I am flaky, second" in [e.get("line") for e in lines]
     assert "buildBatchArn" not in lines[-1]["build"]
+    assert not [e for e in lines if e.get("event") == "warning" and "defines a batch" in e["message"]]
     p = cbl("run", "--batch-build", "nosuch", src, check=2)
     assert "the batch has no build 'nosuch' (its builds: good, flaky)" in p.output
     p = cbl("run", "--json", "--no-batch", src, check=0)
-    assert "I am , " in [json.loads(x).get("line") for x in p.stdout.splitlines()]
+    lines = [json.loads(x) for x in p.stdout.splitlines()]
+    assert "I am , " in [e.get("line") for e in lines]
+    assert [e for e in lines if e.get("event") == "warning" and "defines a batch: this build runs its "
+            "top-level phases only" in e["message"]]
 
 
 FANOUT = """version: 0.2
