@@ -191,8 +191,8 @@ static void child_line(runner_batch *b, size_t i, const char *line)
 	json_t *j = json_loads(line, 0, NULL);
 	const char *ev = cbl_json_str(j, "event");
 	json_t *rec = json_object_get(j, "build");
-	bool changed = false;
-	if (ev && !strcmp(ev, "batch-build")) {
+	bool changed = false, named = ev && !strcmp(ev, "batch-build");
+	if (named) {
 		set_str(&x->build_id, cbl_json_str(j, "id"));
 		set_str(&x->build_arn, cbl_json_str(j, "arn"));
 		set_str(&x->log_path, cbl_json_str(j, "log"));
@@ -210,7 +210,7 @@ static void child_line(runner_batch *b, size_t i, const char *line)
 	json_decref(j);
 	runner_batch_emit(b, RUNNER_BATCH_EV_LINE, i, line);
 	if (changed) {
-		if (ev && !strcmp(ev, "batch-build"))
+		if (named)
 			runner_batch_save(b);
 		runner_batch_emit(b, RUNNER_BATCH_EV_BUILD, i, NULL);
 	}
