@@ -396,3 +396,77 @@ def test_api_start_poll_stop_retry_with_the_aws_cli(api, cbl, tmp_path):
     assert d["statusCode"] == "BATCH_DELETED" and len(d["buildsDeleted"]) == 3
     nf = aws_json(api.url, "batch-get-build-batches", "--ids", stopped["id"])
     assert nf["buildBatches"] == [] and nf["buildBatchesNotFound"] == [stopped["id"]]
+
+
+def test_interrupt_stops_every_build_and_leaves_no_process(cbl, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import time
+    from conftest import BIN
+    marker = f"{os.getpid()}{int(time.time() * 1000) % 100000}"
+    src = cbl.project("stopme", f"""version: 0.2
+batch:
+  build-list:
+    - identifier: one
+    - identifier: two
+    - identifier: three
+phases:
+  build:
+    commands:
+      - sleep 7{marker}
+""")
+    p = subprocess.Popen([str(BIN), "run", "--json", "--max-parallel", "2", str(src)], env=cbl.env(),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    started = set()
+    for line in p.stdout:
+        e = json.loads(line)
+        if e.get("event") == "command-start":
+            started.add(e["identifier"])
+        if len(started) == 2:
+            break
+    assert subprocess.run(["pgrep", "-f", f"sleep 7{marker}"], capture_output=True).returncode == 0
+    p.send_signal(signal.SIGINT)
+    rest = p.stdout.read()
+    assert p.wait(timeout=30) == 5, p.stderr.read()
+    b = json.loads(rest.strip().splitlines()[-1])["buildBatch"]
+    g = groups(b)
+    assert b["buildBatchStatus"] == "STOPPED" and b["phases"][-1]["phaseType"] == "STOPPED"
+    assert sorted(status(x) for x in g.values() if status(x)) == ["STOPPED", "STOPPED"]
+    assert [i for i, x in g.items() if not status(x)] == ["three"]
+    # the sandboxes and their commands are gone with the batch
+    assert subprocess.run(["pgrep", "-f", f"sleep 7{marker}"], capture_output=True).returncode == 1
+
+
+def test_terminal_view_redraws_one_line_per_build(cbl):
+    import os
+    import pty
+    import subprocess
+    from conftest import BIN
+    src = cbl.project("tty", LIST)
+    mfd, sfd = pty.openpty()
+    env = cbl.env({"NO_COLOR": "1"})
+    p = subprocess.Popen([str(BIN), "run", str(src)], env=env, stdin=subprocess.DEVNULL, stdout=sfd,
+                         stderr=sfd)
+    os.close(sfd)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(mfd, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    assert p.wait(timeout=60) == 0
+    text = out.decode(errors="replace")
+    assert "\x1b[2A" in text  # the two lines are redrawn in place
+    assert "\x1b[" + "32m" not in text  # NO_COLOR
+    import re
+    plain = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", text)
+    finals = [ln for ln in plain.replace("\r", "\n").splitlines() if "SUCCEEDED" in ln or "FAILED" in ln]
+    assert any(ln.split()[1:3] == ["good", "SUCCEEDED"] for ln in finals), finals
+    assert any(ln.split()[1:3] == ["flaky", "FAILED"] for ln in finals), finals
+    # the failing build's log, up to the phase that failed
+    assert "flaky FAILED (tty:" in text and "test -z \"$FAIL\"" in text
+    assert "Batch tty:" in text and " SUCCEEDED in " in text
