@@ -45,6 +45,8 @@ struct runner_launcher {
 	pthread_cond_t cv;
 	int running;
 	queued *head, *tail;
+	pid_t *batches;      /* batch runners not reaped yet (they hold no slot) */
+	size_t nbatches;
 	bool stopping;
 	bool reaper_started;
 	pthread_t reaper;
@@ -646,7 +648,7 @@ static void *reaper_main(void *arg)
 	runner_launcher *l = arg;
 	pthread_mutex_lock(&l->mu);
 	while (!l->stopping) {
-		if (l->running == 0) {
+		if (l->running == 0 && l->nbatches == 0) {
 			pthread_cond_wait(&l->cv, &l->mu);
 			continue;
 		}
@@ -659,7 +661,13 @@ static void *reaper_main(void *arg)
 			continue;
 		}
 		pthread_mutex_lock(&l->mu);
-		if (l->running > 0)
+		bool batch = false;
+		for (size_t i = 0; i < l->nbatches && !batch; i++)
+			if (l->batches[i] == pid) {
+				l->batches[i] = l->batches[--l->nbatches];
+				batch = true;
+			}
+		if (!batch && l->running > 0)
 			l->running--;
 		start_queued_locked(l);
 	}
@@ -912,7 +920,14 @@ static int spawn_batch(runner_launcher *l, const char *dir, const char *retry, c
 	}
 	pid_t pid;
 	int ready = -1;
+	pthread_mutex_lock(&l->mu);
 	int rc = spawn_runner(&argv, &ready, &pid, err);
+	if (!rc && l->reaper_started) {
+		l->batches = cbl_xreallocarray(l->batches, l->nbatches + 1, sizeof(pid_t));
+		l->batches[l->nbatches++] = pid;
+		pthread_cond_signal(&l->cv);
+	}
+	pthread_mutex_unlock(&l->mu);
 	cbl_strv_release(&argv);
 	if (!rc)
 		rc = wait_ready(ready, err);
@@ -947,10 +962,16 @@ static int start_build_batch(runner_launcher *l, json_t *req, json_t **out, cbl_
 	runner_launch_info info = {.dir = dir, .home = l->home, .region = l->region, .uuid = uuid, .number = number};
 	runner_launch_mem mem = RUNNER_LAUNCH_MEM_INIT;
 	runner_opts o;
-	rc = runner_launch_opts(&o, &mem, proj, req, &info, err);
+	/* StartBuildBatch names StartBuild's timeoutInMinutesOverride so */
+	json_t *breq = json_deep_copy(req);
+	json_t *bto = json_object_get(req, "buildTimeoutInMinutesOverride");
+	if (bto)
+		json_object_set(breq, "timeoutInMinutesOverride", bto);
+	rc = runner_launch_opts(&o, &mem, proj, breq, &info, err);
 	runner_launch_mem_release(&mem);
 	if (!rc)
-		rc = runner_launch_save(proj, req, &info, err);
+		rc = runner_launch_save(proj, breq, &info, err);
+	json_decref(breq);
 	if (!rc)
 		rc = spawn_batch(l, dir, NULL, id, out, err);
 	if (rc)
@@ -1126,6 +1147,7 @@ void runner_launcher_free(runner_launcher *l)
 	}
 	pthread_mutex_destroy(&l->mu);
 	pthread_cond_destroy(&l->cv);
+	free(l->batches);
 	free(l->home);
 	free(l->exe);
 	free(l->region);
