@@ -470,3 +470,25 @@ def test_terminal_view_redraws_one_line_per_build(cbl):
     # the failing build's log, up to the phase that failed
     assert "flaky FAILED (tty:" in text and "test -z \"$FAIL\"" in text
     assert "Batch tty:" in text and " SUCCEEDED in " in text
+
+
+def test_api_restrictions_and_combined_artifacts_from_the_project(api, cbl):
+    src = cbl.project("restrict", MATRIX, {"one.yml": spec("one"), "two.yml": spec("two")})
+    common = ["--source", f"type=NO_SOURCE,location=file://{src}", "--artifacts", "type=NO_ARTIFACTS",
+              "--environment", "type=LINUX_CONTAINER,image=host,computeType=BUILD_GENERAL1_SMALL",
+              "--service-role", "arn:aws:iam::000000000000:role/cb"]
+    aws_json(api.url, "create-project", "--name", "small", *common, "--build-batch-config",
+             '{"serviceRole": "arn:aws:iam::000000000000:role/cb", "restrictions": {"maximumBuildsAllowed": 4}}')
+    b = aws_json(api.url, "start-build-batch", "--project-name", "small")["buildBatch"]
+    b = wait_batch(api.url, b["id"])
+    assert b["buildBatchStatus"] == "FAILED" and b["buildGroups"] == []
+    failed = [p for p in b["phases"] if p.get("phaseStatus") == "FAILED"]
+    assert "more than the project allows (maximumBuildsAllowed 4)" in failed[0]["contexts"][0]["message"]
+    # the override lifts it and combines the artifacts
+    b = aws_json(api.url, "start-build-batch", "--project-name", "small", "--build-batch-config-override",
+                 '{"combineArtifacts": true, "restrictions": {"maximumBuildsAllowed": 6, '
+                 '"computeTypesAllowed": ["BUILD_GENERAL1_SMALL"]}}')["buildBatch"]
+    b = wait_batch(api.url, b["id"])
+    assert b["buildBatchStatus"] == "SUCCEEDED", json.dumps(b["phases"])
+    z = zipfile.ZipFile(b["artifacts"]["location"] + "/artifacts.zip")
+    assert len(z.namelist()) == 6
