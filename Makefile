@@ -128,6 +128,7 @@ bench: $(BIN)
 	bash bench/validate.sh
 	BENCH_BIN=$(BIN) bash bench/cache.sh
 	bash bench/rootless.sh $(BIN)
+	bash bench/batch.sh $(BIN)
 
 # `make fuzz` builds every tests/fuzz/fuzz_*.c target and runs FUZZ_TARGETS
 # (default fuzz_spec; "all" = every target; or a list such as

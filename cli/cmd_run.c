@@ -1,5 +1,7 @@
 /* cli/cmd_run.c - `codebuild-local run`: the main job. */
 #include "cli/cli.h"
+#include "cli/run_batch.h"
+#include "runner/batch.h"
 #include "runner/launch.h"
 #include "runner/runner.h"
 #include "util/alloc.h"
@@ -52,9 +54,15 @@ typedef struct run_args {
 	runner_secondary_source *secondary;
 	size_t n_secondary;
 	bool depth_set, json;
-	int n_opts;                  /* options given, --launched aside */
 	cli_webhook wh;              /* --webhook-event and its facts */
 	const char *remote, *endpoint, *profile; /* --remote PROJECT */
+	int n_opts;                  /* options given, --launched and a batch's aside */
+	const char *batch_build;     /* --batch-build ID */
+	const char *batch_of;        /* --batch-of ARN: a build the batch ARN runs */
+	bool no_batch, combine;
+	int max_parallel;
+	bool batch_launched;         /* --launched DIR is a batch's (StartBuildBatch) */
+	const char *batch_retry;     /* RetryBuildBatch's retryType */
 } run_args;
 
 /* 0 = go on, -1 = usage error (said), 1 = done (--help) */
@@ -219,6 +227,55 @@ static int opt_launched(run_args *a, char *arg)
 	return 0;
 }
 
+static int opt_batch_build(run_args *a, char *arg)
+{
+	a->batch_build = arg;
+	return 0;
+}
+
+static int opt_batch_of(run_args *a, char *arg)
+{
+	a->batch_of = arg;
+	return 0;
+}
+
+static int opt_batch_launched(run_args *a, char *arg)
+{
+	(void)arg;
+	a->batch_launched = true;
+	return 0;
+}
+
+static int opt_batch_retry(run_args *a, char *arg)
+{
+	a->batch_retry = arg;
+	return 0;
+}
+
+static int opt_no_batch(run_args *a, char *arg)
+{
+	(void)arg;
+	a->no_batch = true;
+	return 0;
+}
+
+static int opt_combine(run_args *a, char *arg)
+{
+	(void)arg;
+	a->combine = true;
+	return 0;
+}
+
+static int opt_max_parallel(run_args *a, char *arg)
+{
+	char *end = NULL;
+	long n = strtol(arg, &end, 10);
+	if (!*arg || *end || n < 1 || n > 1000)
+		return cli_error("--max-parallel takes a number of builds from 1 to 1000, got '%s'", arg), -1;
+	a->max_parallel = (int)n;
+	return 0;
+}
+
 static int opt_help(run_args *a, char *arg);
 
 static int opt_remote(run_args *a, char *arg) { return a->remote = arg, 0; }
@@ -329,11 +386,27 @@ static const run_opt run_opts[] = {
 	 "head's parent for a push, the merge base for a pull request)"},
 	{"tag-name", 0, "TAG", FN(opt_wh_tag), "a release event's tag"},
 	{"strict", 0, NULL, FIELD(strict), "buildspec warnings are errors"},
-	{"json", 0, NULL, FN(opt_json), "stream events as JSON lines, ending with {\"build\": {...}}"},
+	{"json", 0, NULL, FN(opt_json), "stream events as JSON lines, ending with {\"build\": {...}}\n"
+					"(a batch: each build's events with its \"identifier\",\n"
+					"ending with {\"buildBatch\": {...}})"},
+	{"batch-build", 0, "ID", FN(opt_batch_build), "a buildspec with batch: run its build ID alone (a\n"
+						      "build-list / build-graph identifier, matrix_N, shard_N)"},
+	{"no-batch", 0, NULL, FN(opt_no_batch), "run the top-level phases as one build, as StartBuild\n"
+						"does, even when the buildspec has a batch"},
+	{"max-parallel", 0, "N", FN(opt_max_parallel), "a batch: at most N builds at once (default: as many as\n"
+						       "the machine's CPUs and memory hold, by compute type)"},
+	{"combine-artifacts", 0, NULL, FN(opt_combine), "a batch: every build's artifacts in one zip,\n"
+							"-a DIR/artifacts.zip, a folder per identifier\n"
+							"(combineArtifacts); otherwise DIR/<identifier>/"},
 	{"help", 'h', NULL, FN(opt_help), "this help"},
 	/* a build started by StartBuild's launcher: everything else comes from
 	 * DIR/launch.json */
 	{"launched", 0, "DIR", FN(opt_launched), NULL},
+	/* a build of a batch, run by the batch's scheduler (runner/batch.h) */
+	{"batch-of", 0, "ARN", FN(opt_batch_of), NULL},
+	/* a batch started by StartBuildBatch / RetryBuildBatch's launcher */
+	{"batch-launched", 0, NULL, FN(opt_batch_launched), NULL},
+	{"batch-retry", 0, "TYPE", FN(opt_batch_retry), NULL},
 };
 
 #define N_RUN_OPTS (ARRAY_SIZE(run_opts))
@@ -377,7 +450,13 @@ static int opt_help(run_args *a, char *arg)
 
 static int apply_opt(run_args *a, const run_opt *ro, char *arg)
 {
-	if (ro->fn != opt_launched)
+	/* what a batch's scheduler adds to a launched build's command */
+	static const char *const batch_added[] = {"launched", "batch-build", "batch-of", "json", "artifacts",
+						  "artifacts-packaging", "batch-launched", "batch-retry", NULL};
+	bool added = false;
+	for (const char *const *n = batch_added; *n && !added; n++)
+		added = !strcmp(*n, ro->name);
+	if (!added)
 		a->n_opts++;
 	if (ro->fn)
 		return ro->fn(a, arg);
@@ -472,6 +551,7 @@ typedef enum { OUT_PLAIN, OUT_TTY, OUT_JSON, OUT_NONE } out_mode;
 typedef struct view {
 	out_mode mode;
 	int ready_fd;        /* --launched: "ok" once the first record is saved */
+	bool batch_child;    /* --batch-of: the first line names the build */
 	bool color;
 	int64_t phase_start_us;
 	/* the terminal view (OUT_TTY) */
@@ -879,6 +959,17 @@ static int run_build(runner_opts *o, view *v, json_t **record, char **log_path)
 		goto out;
 	}
 	g_build = b;
+	if (v->batch_child) {
+		/* the batch's scheduler learns the build's id before its end */
+		json_t *j = json_pack("{s:s, s:s, s:s, s:s}", "event", "batch-build", "id", runner_build_id(b), "arn",
+				      cbl_json_str(runner_build_record(b), "arn"), "log", runner_build_log_path(b));
+		char *line = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+		if (line)
+			printf("%s\n", line);
+		fflush(stdout);
+		free(line);
+		json_decref(j);
+	}
 	if (v->mode == OUT_TTY)
 		timer_start(v);
 	struct sigaction sa = {0};
@@ -966,11 +1057,100 @@ int cli_run_opts(runner_opts *o, bool quiet, json_t **record, char **log_path)
 	return run_build(o, &v, record, log_path);
 }
 
+
+/* A batch (runner/batch.h): its builds run as this command again, with
+ * the same arguments (as given: option parsing changes some). */
+static int run_batch(run_args *a, char **orig, int argc, view *v)
+{
+	char *exe = realpath("/proc/self/exe", NULL);
+	if (!exe) {
+		cli_error("cannot find this program");
+		return CLI_EXIT_FAULT;
+	}
+	cbl_strv child = CBL_STRV_INIT;
+	cbl_strv_push(&child, exe);
+	cbl_strv_push(&child, "run");
+	for (int i = 1; i < argc; i++)
+		cbl_strv_push(&child, orig[i]);
+	free(exe);
+	runner_batch_opts bo = {.build = &a->o, .child_argv = (const char *const *)child.v,
+				.max_parallel = a->max_parallel, .combine_artifacts = a->combine};
+	int mode = v->mode == OUT_JSON ? RUN_BATCH_JSON : v->mode == OUT_TTY ? RUN_BATCH_TTY : RUN_BATCH_PLAIN;
+	int rc = cli_run_batch(&bo, mode, -1);
+	cbl_strv_release(&child);
+	return rc;
+}
+
+/* run --launched DIR --batch-launched: a batch StartBuildBatch started
+ * (runner/launch.h); its builds are `run --launched DIR --batch-build ID`. */
+static int run_launched_batch(run_args *a, runner_launch_mem *mem)
+{
+	char *exe = realpath("/proc/self/exe", NULL);
+	runner_batch_mem bmem = RUNNER_BATCH_MEM_INIT;
+	runner_batch_opts bo = {.build = &a->o, .uuid = a->o.uuid, .number = a->o.number};
+	json_t *prior = NULL;
+	cbl_error *err = NULL;
+	const char *slash = strrchr(a->launched, '/');
+	char *id = NULL;
+	int rc = CLI_EXIT_FAULT;
+	if (!exe || !slash || !a->o.uuid) {
+		dprintf(3, "error: not a batch's directory\n");
+		goto out;
+	}
+	/* <home>/batches/<project>/<uuid> */
+	const char *p = slash;
+	while (p > a->launched && p[-1] != '/')
+		p--;
+	id = cbl_xasprintf("%.*s:%s", (int)(slash - p), p, slash + 1);
+	if (runner_batch_launched_opts(&bo, &bmem, mem->doc, a->o.home, id, a->batch_retry, &prior, &err) < 0) {
+		dprintf(3, "error: %s\n", err->msg);
+		goto out;
+	}
+	const char *child[] = {exe, "run", "--launched", a->launched, NULL};
+	bo.child_argv = child;
+	a->o.uuid = NULL;
+	a->o.number = 0;
+	rc = cli_run_batch(&bo, RUN_BATCH_NONE, 3);
+out:
+	cbl_error_free(err);
+	json_decref(prior);
+	runner_batch_mem_release(&bmem);
+	free(id);
+	free(exe);
+	return rc;
+}
+
+/* --batch-build ID: that build of the batch, alone or for the batch. */
+static int batch_build_opts(run_args *a, runner_batch_mem *bmem, view *v)
+{
+	cbl_error *err = NULL;
+	if (a->launched) {
+		/* the batch's launch document names the batch, not this build */
+		a->o.uuid = NULL;
+		a->o.number = 0;
+	}
+	if (runner_batch_build_opts(&a->o, bmem, a->batch_build, a->batch_of, &err) < 0) {
+		cli_report(err);
+		cbl_error_free(err);
+		return -1;
+	}
+	if (a->batch_of) {
+		v->batch_child = true;
+		v->mode = OUT_JSON;
+		v->ready_fd = -1;
+	}
+	return 0;
+}
+
 int cmd_run(int argc, char **argv)
 {
 	run_args a = {.o = RUNNER_OPTS_INIT, .env = CBL_STRV_INIT, .insecure = CBL_STRV_INIT, .mounts = CBL_STRV_INIT};
 	runner_launch_mem mem = RUNNER_LAUNCH_MEM_INIT;
+	runner_batch_mem bmem = RUNNER_BATCH_MEM_INIT;
 	view v = {.ready_fd = -1, .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+	cbl_strv orig = CBL_STRV_INIT;
+	for (int i = 0; i < argc; i++)
+		cbl_strv_push(&orig, argv[i]);
 	int rc = parse_opts(&a, argc, argv);
 	if (rc) {
 		rc = rc > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
@@ -981,20 +1161,36 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	if (a.launched) {
+		/* a batch's scheduler gives its builds their artifacts' place */
+		const char *art = a.o.artifacts_dir;
+		bool none = a.o.packaging_none;
 		rc = launched_opts(&a, &mem, &v, argc);
+		if (!rc && a.batch_of) {
+			a.o.artifacts_dir = art ? art : a.o.artifacts_dir;
+			a.o.packaging_none |= none;
+		}
 	} else {
 		rc = finish_opts(&a, argc, argv);
 		v.mode = a.json ? OUT_JSON : (isatty(1) ? OUT_TTY : OUT_PLAIN);
 	}
+	if (!rc && a.batch_build)
+		rc = batch_build_opts(&a, &bmem, &v);
 	if (rc) {
 		rc = CLI_EXIT_USAGE;
 		goto out;
 	}
 	v.color = v.mode == OUT_TTY && !getenv("NO_COLOR");
-	rc = run_build(&a.o, &v, NULL, NULL);
+	if (a.launched && a.batch_launched)
+		rc = run_launched_batch(&a, &mem);
+	else if (!a.batch_build && !a.no_batch && !a.launched && runner_batch_detect(&a.o))
+		rc = run_batch(&a, orig.v, argc, &v);
+	else
+		rc = run_build(&a.o, &v, NULL, NULL);
 out:
 	fflush(stdout);
 	runner_launch_mem_release(&mem);
+	runner_batch_mem_release(&bmem);
+	cbl_strv_release(&orig);
 	cbl_strv_release(&a.env);
 	cbl_strv_release(&a.insecure);
 	cbl_strv_release(&a.mounts);

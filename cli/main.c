@@ -17,6 +17,16 @@ int cmd_images(int argc, char **argv); /* cli/cmd_images.c */
 int cmd_cache(int argc, char **argv); /* cli/cmd_cache.c */
 int cmd_hash_files(int argc, char **argv); /* cli/cmd_hash_files.c */
 int cmd_store(int argc, char **argv); /* cli/cmd_store.c */
+int cmd_tests_run(int argc, char **argv); /* cli/cmd_tests_run.c */
+int cmd_glob_search(int argc, char **argv); /* cli/cmd_tests_run.c */
+/* cli/cmd_batches.c */
+int cmd_start_build_batch(int argc, char **argv);
+int cmd_stop_build_batch(int argc, char **argv);
+int cmd_retry_build_batch(int argc, char **argv);
+int cmd_batch_get_build_batches(int argc, char **argv);
+int cmd_list_build_batches(int argc, char **argv);
+int cmd_list_build_batches_for_project(int argc, char **argv);
+int cmd_delete_build_batch(int argc, char **argv);
 
 static const struct cmd_struct commands[] = {
 	{"run", cmd_run, "run a buildspec on a local directory, like CodeBuild would"},
@@ -35,6 +45,15 @@ static const struct cmd_struct commands[] = {
 	{"list-builds-for-project", cmd_list_builds_for_project,
 	 "list a project's build ids (aws codebuild list-builds-for-project)"},
 	{"batch-delete-builds", cmd_batch_delete_builds, "delete builds (aws codebuild batch-delete-builds)"},
+	{"start-build-batch", cmd_start_build_batch, "start a project's batch build (aws codebuild start-build-batch)"},
+	{"stop-build-batch", cmd_stop_build_batch, "stop a batch build (aws codebuild stop-build-batch)"},
+	{"retry-build-batch", cmd_retry_build_batch, "run a failed batch build again (aws codebuild retry-build-batch)"},
+	{"batch-get-build-batches", cmd_batch_get_build_batches,
+	 "print batch build records (aws codebuild batch-get-build-batches)"},
+	{"list-build-batches", cmd_list_build_batches, "list batch build ids (aws codebuild list-build-batches)"},
+	{"list-build-batches-for-project", cmd_list_build_batches_for_project,
+	 "list a project's batch build ids (aws codebuild list-build-batches-for-project)"},
+	{"delete-build-batch", cmd_delete_build_batch, "delete a batch build and its builds (aws codebuild delete-build-batch)"},
 	{"list-report-groups", cmd_list_report_groups, "list report group ARNs (aws codebuild list-report-groups)"},
 	{"batch-get-report-groups", cmd_batch_get_report_groups,
 	 "print report groups (aws codebuild batch-get-report-groups)"},
@@ -147,6 +166,11 @@ int main(int argc, char **argv)
 	const char *prog = strrchr(argv[0], '/');
 	if (!strcmp(prog ? prog + 1 : argv[0], "codebuild-hash-files"))
 		return cmd_hash_files(argc, argv);
+	/* and the parallel tests' helpers (cli/cmd_tests_run.c) */
+	if (!strcmp(prog ? prog + 1 : argv[0], "codebuild-tests-run"))
+		return cmd_tests_run(argc, argv);
+	if (!strcmp(prog ? prog + 1 : argv[0], "codebuild-glob-search"))
+		return cmd_glob_search(argc, argv);
 	if (argc < 2) {
 		usage(stderr);
 		return CLI_EXIT_USAGE;

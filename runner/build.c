@@ -153,6 +153,8 @@ static int init_environment(runner_build *b, const runner_opts *opts, cbl_error 
 	b->ident.initiator = opts->initiator ? cbl_xstrdup(opts->initiator) : runner_invoking_user();
 	b->cfg.source_version = opts->source_version ? cbl_xstrdup(opts->source_version) : NULL;
 	b->cfg.secrets_file = opts->secrets_file ? cbl_xstrdup(opts->secrets_file) : NULL;
+	b->cfg.batch_arn = opts->batch_arn ? cbl_xstrdup(opts->batch_arn) : NULL;
+	b->cfg.batch_member = opts->batch_member;
 	b->cfg.timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : 60 * 60000;
 	b->cfg.strict = opts->strict;
 	b->cfg.host_runtimes = opts->host_runtimes;
@@ -314,7 +316,7 @@ void runner_build_free(runner_build *b)
 	char **strs[] = {&b->ident.home, &b->ident.project, &b->ident.uuid, &b->ident.id, &b->ident.arn, &b->ident.dir, &b->ident.log_path,
 			 &b->ident.tmpdir, &b->src.source_dir, &b->src.buildspec_path, &b->src.buildspec_display,
 			 &b->cfg.image, &b->cfg.compute_type, &b->ident.region, &b->ident.account, &b->ident.initiator,
-			 &b->cfg.source_version, &b->cfg.secrets_file, &b->src.resolved_version, &b->src.repo_url,
+			 &b->cfg.source_version, &b->cfg.secrets_file, &b->cfg.batch_arn, &b->src.resolved_version, &b->src.repo_url,
 			 &b->up.artifacts_dir, &b->up.reports_dir, &b->src.src_inner, &b->src.scratch, &b->src.src_copy,
 			 &b->src.view, &b->src.tracked_dir, &b->src.git_url, &b->src.git_parent, &b->src.buildspec_arg,
 			 &b->src.source_cache_dir, &b->cfg.log_group, &b->cfg.log_stream};

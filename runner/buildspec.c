@@ -164,8 +164,9 @@ runner_status runner_stage_buildspec(runner_build *b, runner_outcome *o)
 		return RUNNER_STATUS_FAILED;
 	}
 	log_diags(b);
-	if (b->spec->has_phases == false && b->spec->batch.present)
-		runner_warn(b, "this buildspec only defines a batch; batch builds are not run by codebuild-local yet, "
-			       "so no phase has commands");
+	if (b->spec->batch.present && b->spec->batch.kind != SPEC_BATCH_NONE && !b->cfg.batch_member)
+		runner_warn(b, "this buildspec defines a batch: this build runs its top-level phases only%s "
+			       "(`run DIR` of a local directory or StartBuildBatch runs the batch)",
+			    b->spec->has_phases ? "" : ", and it has none");
 	return RUNNER_STATUS_SUCCEEDED;
 }

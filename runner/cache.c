@@ -74,12 +74,18 @@ void runner_cache_hash_files_tool(runner_build *b)
 	}
 	char *exe = realpath("/proc/self/exe", NULL);
 	char *bin = cbl_path_join(b->ident.tmpdir, "bin");
-	char *link = cbl_path_join(bin, "codebuild-hash-files");
-	if (exe && cbl_mkdir_p(bin, 0755, NULL) == 0 && (symlink(exe, link) == 0 || access(link, X_OK) == 0))
+	/* and the parallel tests' helpers (cli/cmd_tests_run.c) */
+	static const char *const tools[] = {"codebuild-hash-files", "codebuild-tests-run", "codebuild-glob-search"};
+	bool ok = exe && cbl_mkdir_p(bin, 0755, NULL) == 0;
+	for (size_t i = 0; ok && i < sizeof(tools) / sizeof(tools[0]); i++) {
+		char *link = cbl_path_join(bin, tools[i]);
+		ok = symlink(exe, link) == 0 || access(link, X_OK) == 0;
+		free(link);
+	}
+	if (ok)
 		path_append(b, bin);
 	free(exe);
 	free(bin);
-	free(link);
 }
 
 void runner_cache_restore(runner_build *b)

@@ -47,6 +47,8 @@ struct runner_launcher {
 	queued *head, *tail;
 	cbl_strv adopted; /* directories of builds a previous server started, still running */
 	bool resume;
+	pid_t *batches;      /* batch runners not reaped yet (they hold no slot) */
+	size_t nbatches;
 	bool stopping;
 	bool reaper_started;
 	pthread_t reaper;
@@ -737,7 +739,7 @@ static void *reaper_main(void *arg)
 	runner_launcher *l = arg;
 	pthread_mutex_lock(&l->mu);
 	while (!l->stopping) {
-		if (l->running == 0) {
+		if (l->running == 0 && l->nbatches == 0) {
 			pthread_cond_wait(&l->cv, &l->mu);
 			continue;
 		}
@@ -751,7 +753,13 @@ static void *reaper_main(void *arg)
 			continue;
 		}
 		pthread_mutex_lock(&l->mu);
-		if (l->running > 0)
+		bool batch = false;
+		for (size_t i = 0; i < l->nbatches && !batch; i++)
+			if (l->batches[i] == pid) {
+				l->batches[i] = l->batches[--l->nbatches];
+				batch = true;
+			}
+		if (!batch && l->running > 0)
 			l->running--;
 		start_queued_locked(l);
 	}
@@ -1173,12 +1181,177 @@ static int resume_queue(runner_launcher *l, cbl_error **err)
 	return 0;
 }
 
+/* ------------------------------------------------------------ batches --- *
+ * StartBuildBatch, StopBuildBatch, RetryBuildBatch: a batch runs as
+ * `exe run --launched <batch dir> --batch-launched`, whose scheduler runs
+ * its builds (runner/batch.h).  Batches are not queued behind max_running:
+ * their own scheduler keeps to the machine's budget. */
+
+static int spawn_batch(runner_launcher *l, const char *dir, const char *retry, const char *id, json_t **out,
+		       cbl_error **err)
+{
+	cbl_strv argv = CBL_STRV_INIT;
+	cbl_strv_push(&argv, l->exe);
+	cbl_strv_push(&argv, "run");
+	cbl_strv_push(&argv, "--launched");
+	cbl_strv_push(&argv, dir);
+	cbl_strv_push(&argv, "--batch-launched");
+	if (retry) {
+		cbl_strv_push(&argv, "--batch-retry");
+		cbl_strv_push(&argv, retry);
+	}
+	pid_t pid;
+	int ready = -1;
+	pthread_mutex_lock(&l->mu);
+	int rc = spawn_runner(&argv, &ready, &pid, err);
+	if (!rc && l->reaper_started) {
+		l->batches = cbl_xreallocarray(l->batches, l->nbatches + 1, sizeof(pid_t));
+		l->batches[l->nbatches++] = pid;
+		pthread_cond_signal(&l->cv);
+	}
+	pthread_mutex_unlock(&l->mu);
+	cbl_strv_release(&argv);
+	if (!rc)
+		rc = wait_ready(ready, err);
+	json_t *rec = NULL;
+	if (!rc)
+		rc = store_batch_load(l->home, id, &rec, err);
+	if (!rc) {
+		*out = json_object();
+		json_object_set_new(*out, "buildBatch", rec);
+	}
+	return rc;
+}
+
+static int start_build_batch(runner_launcher *l, json_t *req, json_t **out, cbl_error **err)
+{
+	json_t *proj = NULL;
+	char *dir = NULL, *id = NULL;
+	char uuid[37];
+	int64_t number = 0;
+	int rc;
+	const char *name = cbl_json_str_nonempty(req, "projectName");
+	if (!name)
+		return cbl_error_set(err, CBL_EINVAL, "1 validation error detected: Value null at 'projectName' "
+						      "failed to satisfy constraint: Member must not be null");
+	if ((rc = store_project_get(l->home, name, &proj, err)))
+		return rc;
+	cbl_uuid4(uuid);
+	id = cbl_xasprintf("%s:%s", name, uuid);
+	if ((rc = store_batch_next_number(l->home, name, &number, err)) ||
+	    (rc = store_batch_dir_create(l->home, name, uuid, &dir, err)))
+		goto out;
+	runner_launch_info info = {.dir = dir, .home = l->home, .region = l->region, .uuid = uuid, .number = number};
+	runner_launch_mem mem = RUNNER_LAUNCH_MEM_INIT;
+	runner_opts o;
+	/* StartBuildBatch names StartBuild's timeoutInMinutesOverride so */
+	json_t *breq = json_deep_copy(req);
+	json_t *bto = json_object_get(req, "buildTimeoutInMinutesOverride");
+	if (bto)
+		json_object_set(breq, "timeoutInMinutesOverride", bto);
+	rc = runner_launch_opts(&o, &mem, proj, breq, &info, err);
+	runner_launch_mem_release(&mem);
+	if (!rc)
+		rc = runner_launch_save(proj, breq, &info, err);
+	json_decref(breq);
+	if (!rc)
+		rc = spawn_batch(l, dir, NULL, id, out, err);
+	if (rc)
+		cbl_rm_rf(dir, NULL);
+out:
+	json_decref(proj);
+	free(dir);
+	free(id);
+	return rc;
+}
+
+/* The batch of request's id: its record and directory. */
+static int load_batch(runner_launcher *l, json_t *req, json_t **rec, char **dir, cbl_error **err)
+{
+	const char *id = cbl_json_str_nonempty(req, "id");
+	if (!id)
+		return cbl_error_set(err, CBL_EINVAL, "1 validation error detected: Value null at 'id' failed to "
+						      "satisfy constraint: Member must not be null");
+	int rc = store_batch_dir_of(l->home, id, dir, err);
+	if (!rc)
+		rc = store_batch_load(l->home, id, rec, err);
+	if (rc) {
+		free(*dir);
+		*dir = NULL;
+	}
+	return rc;
+}
+
+static int stop_build_batch(runner_launcher *l, json_t *req, json_t **out, cbl_error **err)
+{
+	json_t *rec = NULL;
+	char *dir = NULL;
+	int rc = load_batch(l, req, &rec, &dir, err);
+	if (rc)
+		return rc;
+	char *id = cbl_xstrdup(cbl_json_str_or_empty(rec, "id"));
+	if (!json_is_true(json_object_get(rec, "complete"))) {
+		char *stopf = cbl_path_join(dir, "stop");
+		cbl_write_file_atomic(stopf, "", 0, 0600, false, NULL);
+		free(stopf);
+		pid_t pid = live_runner(dir);
+		if (pid)
+			kill(pid, SIGTERM);
+		/* the builds stop within a second or two: answer with the
+		 * stopped batch when it is that quick */
+		int64_t until = cbl_mono_us() + 10000000;
+		while (cbl_mono_us() < until && !json_is_true(json_object_get(rec, "complete"))) {
+			poll(NULL, 0, 50);
+			json_t *now = NULL;
+			if (store_batch_load(l->home, id, &now, NULL) < 0)
+				break;
+			json_decref(rec);
+			rec = now;
+		}
+	}
+	*out = json_object();
+	json_object_set_new(*out, "buildBatch", rec);
+	free(id);
+	free(dir);
+	return 0;
+}
+
+static int retry_build_batch(runner_launcher *l, json_t *req, json_t **out, cbl_error **err)
+{
+	json_t *rec = NULL;
+	char *dir = NULL;
+	const char *type = cbl_json_str_nonempty(req, "retryType");
+	if (type && strcmp(type, "RETRY_ALL_BUILDS") && strcmp(type, "RETRY_FAILED_BUILDS"))
+		return cbl_error_set(err, CBL_EINVAL,
+				     "1 validation error detected: Value '%s' at 'retryType' failed to satisfy "
+				     "constraint: Member must satisfy enum value set: [RETRY_ALL_BUILDS, "
+				     "RETRY_FAILED_BUILDS]",
+				     type);
+	int rc = load_batch(l, req, &rec, &dir, err);
+	if (rc)
+		return rc;
+	const char *st = cbl_json_str_or_empty(rec, "buildBatchStatus");
+	if (!json_is_true(json_object_get(rec, "complete")) || !strcmp(st, "SUCCEEDED"))
+		rc = cbl_error_set(err, CBL_EINVAL, "Only batch builds that have failed can be retried (%s is %s)",
+				   cbl_json_str_or_empty(rec, "id"), st);
+	else
+		rc = spawn_batch(l, dir, type ? type : "RETRY_ALL_BUILDS", cbl_json_str(rec, "id"), out, err);
+	json_decref(rec);
+	free(dir);
+	return rc;
+}
+
 /* ------------------------------------------------------------- public --- */
 
 bool runner_launcher_known(const char *target)
 {
-	return target && (!strcmp(target, STORE_TARGET_CODEBUILD "StartBuild") || !strcmp(target, STORE_TARGET_CODEBUILD "StopBuild") ||
-			  !strcmp(target, STORE_TARGET_CODEBUILD "RetryBuild"));
+	static const char *const ops[] = {"StartBuild", "StopBuild", "RetryBuild", "StartBuildBatch",
+					  "StopBuildBatch", "RetryBuildBatch", NULL};
+	size_t pl = strlen(STORE_TARGET_CODEBUILD);
+	for (const char *const *o = ops; target && *o; o++)
+		if (!strncmp(target, STORE_TARGET_CODEBUILD, pl) && !strcmp(target + pl, *o))
+			return true;
+	return false;
 }
 
 int runner_launcher_dispatch(runner_launcher *l, const char *target, json_t *request, json_t **out,
@@ -1200,6 +1373,12 @@ int runner_launcher_dispatch_as(runner_launcher *l, const char *target, json_t *
 		rc = stop_build(l, request, out, err);
 	else if (!strcmp(target, STORE_TARGET_CODEBUILD "RetryBuild"))
 		rc = retry_build(l, request, caller, out, err);
+	else if (!strcmp(target, STORE_TARGET_CODEBUILD "StartBuildBatch"))
+		rc = start_build_batch(l, request, out, err);
+	else if (!strcmp(target, STORE_TARGET_CODEBUILD "StopBuildBatch"))
+		rc = stop_build_batch(l, request, out, err);
+	else if (!strcmp(target, STORE_TARGET_CODEBUILD "RetryBuildBatch"))
+		rc = retry_build_batch(l, request, out, err);
 	else
 		rc = cbl_error_set(err, CBL_EINVAL, "unknown operation %s", target);
 	json_decref(empty);
@@ -1269,6 +1448,7 @@ void runner_launcher_free(runner_launcher *l)
 	pthread_mutex_destroy(&l->idem_mu);
 	json_decref(l->tokens);
 	pthread_cond_destroy(&l->cv);
+	free(l->batches);
 	free(l->home);
 	free(l->exe);
 	free(l->region);

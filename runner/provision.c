@@ -222,7 +222,7 @@ static int source_mounts(runner_build *b, sandbox_mount **out, size_t *n_out, ch
 			return -1;
 		src_host = b->src.view;
 	}
-	sandbox_mount *m = cbl_xcalloc(9 + l->sandbox_binds.n / 2 + b->cfg.n_binds + l->nsrcs, sizeof(*m));
+	sandbox_mount *m = cbl_xcalloc(11 + l->sandbox_binds.n / 2 + b->cfg.n_binds + l->nsrcs, sizeof(*m));
 	size_t n = 0;
 	runner_masks(b, strs);
 	/* by its path: /proc/self/exe names the file on a mount of this
@@ -268,6 +268,8 @@ static int source_mounts(runner_build *b, sandbox_mount **out, size_t *n_out, ch
 		 * only the host's libraries run it: the host image only */
 		m[n++] = (sandbox_mount){SANDBOX_MOUNT_BIND_RO, strs[2], RUNNER_INNER_BIN "/codebuild-local", 0};
 		m[n++] = (sandbox_mount){SANDBOX_MOUNT_BIND_RO, strs[2], RUNNER_INNER_BIN "/codebuild-hash-files", 0};
+		m[n++] = (sandbox_mount){SANDBOX_MOUNT_BIND_RO, strs[2], RUNNER_INNER_BIN "/codebuild-tests-run", 0};
+		m[n++] = (sandbox_mount){SANDBOX_MOUNT_BIND_RO, strs[2], RUNNER_INNER_BIN "/codebuild-glob-search", 0};
 	}
 	for (size_t i = 0; i < b->cfg.n_binds; i++)
 		m[n++] = (sandbox_mount){b->cfg.binds[i].read_only ? SANDBOX_MOUNT_BIND_RO : SANDBOX_MOUNT_BIND,

@@ -226,6 +226,8 @@ static json_t *build_record(runner_build *b)
 	json_object_set_new(r, "reportArns", rarns);
 	json_object_set_new(r, "fileSystemLocations", json_array());
 	record_overlay(b, r);
+	if (b->cfg.batch_arn)
+		json_object_set_new(r, "buildBatchArn", json_string(b->cfg.batch_arn));
 	return r;
 }
 

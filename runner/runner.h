@@ -175,6 +175,8 @@ typedef struct runner_opts {
 	bool privileged;             /* --privileged / privilegedMode: the build's root keeps every
 					capability, no seccomp filter, /proc/sys writable (for
 					docker-in-docker); said in the log */
+	const char *batch_arn;       /* a build of a batch: its BuildBatch's ARN (buildBatchArn) */
+	bool batch_member;           /* one build of the buildspec's batch (run --batch-build) */
 	bool include_ignored;        /* --source-mode all: a snapshot of a local git working tree
 					keeps its git-ignored files (by default they are left out,
 					as a cloud build of a push would not have them) */

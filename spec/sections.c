@@ -327,66 +327,6 @@ static void walk_batch_env(spec_ctx *c, const spec_pair *p, const char *path, sp
 	spec_map_release(&m);
 }
 
-static int cmp_task_id(const void *a, const void *b)
-{
-	const spec_batch_task *x = *(const spec_batch_task *const *)a, *y = *(const spec_batch_task *const *)b;
-	int r = strcmp(x->identifier, y->identifier);
-	if (r)
-		return r;
-	return x < y ? -1 : x > y; /* document order among equals */
-}
-
-static const spec_batch_task *find_task(spec_batch_task **sorted, size_t n, const char *id)
-{
-	size_t lo = 0, hi = n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int r = strcmp(sorted[mid]->identifier, id);
-		if (r == 0)
-			return sorted[mid];
-		if (r < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-
-/* Duplicate identifiers and dependencies on unknown builds (warnings),
- * in O(n log n): a batch can be big. */
-static void check_task_ids(spec_ctx *c, spec_batch *b, const char *path, spec_batch_kind kind)
-{
-	spec_batch_task **sorted = NULL;
-	size_t n = 0;
-	if (!b->ntasks)
-		return;
-	sorted = cbl_xreallocarray(NULL, b->ntasks, sizeof(*sorted));
-	for (size_t i = 0; i < b->ntasks; i++)
-		if (b->tasks[i].identifier)
-			sorted[n++] = &b->tasks[i];
-	qsort(sorted, n, sizeof(*sorted), cmp_task_id);
-	for (size_t i = 1; i < n; i++) {
-		if (strcmp(sorted[i]->identifier, sorted[i - 1]->identifier) != 0)
-			continue;
-		char *d = spec_disp(sorted[i]->identifier, strlen(sorted[i]->identifier));
-		spec_warn(c, sorted[i]->pos, "%s: identifier '%s' is used more than once (also at line %d)", path, d,
-			  sorted[i - 1]->pos.line);
-		free(d);
-	}
-	for (size_t i = 0; kind == SPEC_BATCH_GRAPH && i < b->ntasks; i++) {
-		const spec_batch_task *t = &b->tasks[i];
-		for (size_t k = 0; k < t->depend_on.n; k++) {
-			if (find_task(sorted, n, t->depend_on.items[k].s))
-				continue;
-			char *d = spec_disp(t->depend_on.items[k].s, strlen(t->depend_on.items[k].s));
-			spec_warn(c, t->depend_on.items[k].pos, "%s: depend-on names '%s', which is not a build here", path,
-				  d);
-			free(d);
-		}
-	}
-	free(sorted);
-}
-
 static void walk_tasks(spec_ctx *c, const spec_pair *p, spec_batch_kind kind)
 {
 	static const char *const keys[] = {"identifier", "buildspec", "debug-session", "env", "ignore-failure",
@@ -449,7 +389,7 @@ static void walk_tasks(spec_ctx *c, const spec_pair *p, spec_batch_kind kind)
 		spec_map_release(&m);
 		free(ipath);
 	}
-	check_task_ids(c, b, path, kind);
+	spec_batch_check_tasks(c, b, path, kind == SPEC_BATCH_GRAPH);
 }
 
 static void walk_matrix_dynamic_env(spec_ctx *c, const spec_pair *p)

@@ -217,6 +217,29 @@ typedef struct spec_batch {
 	bool fanout_ignore_failure;
 } spec_batch;
 
+/* One build of a batch, after expansion (spec/batch.c): a build-list or
+ * build-graph task as written, one combination of a build-matrix, or one
+ * shard of a build-fanout. */
+typedef struct spec_batch_build {
+	char *identifier;          /* the task's; generated: matrix_N, shard_N */
+	char *label;               /* what it is, for a view: "VAR=a buildspec=b.yml" */
+	char *buildspec;           /* a path in the source; NULL = the batch's own buildspec */
+	char *compute_type, *image, *type; /* NULL = the project's */
+	bool privileged_mode, debug_session, ignore_failure;
+	spec_kvlist variables;     /* env.variables of the task / static + dynamic matrix */
+	char **depend_on;          /* build-graph: identifiers of builds that must succeed first */
+	size_t ndepend_on;
+	int shard;                 /* build-fanout: 1..parallelism; 0 otherwise */
+} spec_batch_build;
+
+typedef struct spec_batch_plan {
+	spec_batch_kind kind;
+	bool fast_fail;
+	int shards;                /* build-fanout: parallelism */
+	spec_batch_build *builds;  /* in document (or cross-product) order */
+	size_t n;
+} spec_batch_plan;
+
 typedef struct spec_buildspec {
 	char *file;                /* display name given to the parser */
 	spec_version version;
@@ -302,6 +325,16 @@ int spec_parse_fd(spec_buildspec **out, spec_diags *diags, int fd, const char *d
 /* Same for a file.  A file that cannot be read is CBL_ENOENT / CBL_EIO. */
 int spec_parse_file(spec_buildspec **out, spec_diags *diags, const char *path,
 		    const char *display_name, const spec_parse_opts *opts, cbl_error **err);
+
+/* Batch expansion ------------------------------------------------------ */
+
+/* The builds of bs's batch (a parsed, valid buildspec: graph identifiers,
+ * dependencies and cycles were checked by the parser).  CBL_ESPEC when bs
+ * has no batch or a matrix makes more than 1000 builds.  Caller frees. */
+int spec_batch_plan_new(spec_batch_plan **out, const spec_buildspec *bs, cbl_error **err);
+/* The build of that identifier, or NULL (borrowed). */
+const spec_batch_build *spec_batch_plan_find(const spec_batch_plan *p, const char *id);
+void spec_batch_plan_free(spec_batch_plan *p);
 
 /* ---- runtimes.yml ------------------------------------------------------
  * The curated images' runtime catalogue (/codebuild/image/config/runtimes.yml):

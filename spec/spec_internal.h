@@ -161,6 +161,8 @@ void spec_walk_artifacts(spec_ctx *c, const spec_pair *p);
 void spec_walk_reports(spec_ctx *c, const spec_pair *p);
 void spec_walk_cache(spec_ctx *c, const spec_pair *p);
 void spec_walk_batch(spec_ctx *c, const spec_pair *p);
+/* batch.c: duplicate identifiers; with graph, unknown depend-on names and cycles (errors). */
+void spec_batch_check_tasks(spec_ctx *c, const spec_batch *b, const char *path, bool graph);
 
 /* model.c --------------------------------------------------------------- */
 

@@ -130,5 +130,22 @@ typedef struct store_recover_report {
  * store_recover_report_release. */
 int store_recover(const char *home, store_recover_report *out, cbl_error **err);
 void store_recover_report_release(store_recover_report *r);
+/* ---- batches (store/batches.c): batches/<project>/<uuid>/batch.json ----
+ * A batch id is "<project>:<uuid>" (a build-batch ARN is accepted too). */
+/* Creates the batch's directory; *out its path (caller frees). */
+int store_batch_dir_create(const char *home, const char *project, const char *uuid, char **out,
+			   cbl_error **err);
+/* The directory of a batch id (not checked for existence); CBL_EINVAL for a
+ * malformed id. */
+int store_batch_dir_of(const char *home, const char *id, char **out, cbl_error **err);
+/* The next buildBatchNumber of a project (1, 2, ...; never reused). */
+int store_batch_next_number(const char *home, const char *project, int64_t *out, cbl_error **err);
+/* Writes the BuildBatch record atomically; while it is not complete the
+ * file also names this process as its runner.  A stop asked for is the
+ * file "stop" in the batch's directory (StopBuildBatch). */
+int store_batch_save(const char *home, json_t *record, cbl_error **err);
+/* The record of a batch (a batch whose runner died is finished FAILED, or
+ * STOPPED when a stop was asked for); CBL_ENOENT if unknown. */
+int store_batch_load(const char *home, const char *id, json_t **out, cbl_error **err);
 
 #endif

@@ -266,6 +266,11 @@ int store_op_list_builds(store_db *h, json_t *req, json_t **out, cbl_error **err
 int store_op_list_builds_for_project(store_db *h, json_t *req, json_t **out, cbl_error **err);
 int store_op_batch_delete_builds(store_db *h, json_t *req, json_t **out, cbl_error **err);
 int store_op_get_log_events(store_db *h, json_t *req, json_t **out, cbl_error **err);
+/* batches.c */
+int store_op_batch_get_build_batches(store_db *h, json_t *req, json_t **out, cbl_error **err);
+int store_op_list_build_batches(store_db *h, json_t *req, json_t **out, cbl_error **err);
+int store_op_list_build_batches_for_project(store_db *h, json_t *req, json_t **out, cbl_error **err);
+int store_op_delete_build_batch(store_db *h, json_t *req, json_t **out, cbl_error **err);
 int store_op_list_report_groups(store_db *h, json_t *req, json_t **out, cbl_error **err);
 int store_op_batch_get_report_groups(store_db *h, json_t *req, json_t **out, cbl_error **err);
 int store_op_list_reports(store_db *h, json_t *req, json_t **out, cbl_error **err);

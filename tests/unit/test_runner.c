@@ -2,6 +2,7 @@
  * offline secrets file, and the command model of runner/shell.c. */
 #include "tests/unit/tap.h"
 #include "runner/runner_internal.h"
+#include "runner/batch.h"
 #include "util/alloc.h"
 #include "util/fs.h"
 
@@ -355,8 +356,51 @@ static void test_shell_scratch(void)
 	free(tmp); free(src); free(host); free(envsh); free(script); free(dirtxt);
 }
 
+/* Every file in exactly one shard; equal-distribution's sizes differ by at
+ * most one; stability moves no file when another is added. */
+static void test_shards(void)
+{
+	char *files[41];
+	for (int i = 0; i < 41; i++)
+		files[i] = cbl_xasprintf("t/%02d_test.sh", 40 - i); /* not in name order */
+	for (int strat = 0; strat < 2; strat++) {
+		int owner[41], owner40[41];
+		size_t out[41], total = 0, min = 41, max = 0;
+		for (int pass = 0; pass < 2; pass++) {
+			size_t n = pass ? 41 : 40;
+			for (int s = 1; s <= 4; s++) {
+				size_t k = runner_shard_select((const char *const *)files, n, s, 4, strat, out);
+				if (!pass) {
+					total += k;
+					min = k < min ? k : min;
+					max = k > max ? k : max;
+				}
+				for (size_t i = 0; i < k; i++)
+					(pass ? owner40 : owner)[out[i]] = s;
+				for (size_t i = 1; i < k; i++)
+					ok(strcmp(files[out[i - 1]], files[out[i]]) < 0 || pass, "a shard's files in name order");
+			}
+		}
+		is_int((long)total, 40, "every file in one shard");
+		if (strat == RUNNER_SHARD_EQUAL) {
+			ok(max - min <= 1, "equal-distribution: sizes differ by at most one");
+		} else {
+			int moved = 0;
+			for (int i = 0; i < 40; i++)
+				moved += owner[i] != owner40[i];
+			is_int(moved, 0, "stability: adding a file moves no other");
+		}
+	}
+	size_t out[2];
+	is_int((long)runner_shard_select((const char *const *)files, 2, 5, 4, RUNNER_SHARD_EQUAL, out), 0,
+	       "a shard beyond the count gets nothing");
+	for (int i = 0; i < 41; i++)
+		free(files[i]);
+}
+
 int main(void)
 {
+	test_shards();
 	test_mask();
 	test_secret_ref();
 	test_secrets_file();

@@ -398,6 +398,11 @@ static void test_batch(void)
 		is_int(r.bs->batch.kind, SPEC_BATCH_FANOUT, "kind fanout");
 		is_int(r.bs->batch.fanout_parallelism, 5, "parallelism");
 		ok(r.bs->batch.fanout_ignore_failure, "fanout ignore-failure");
+		spec_batch_plan *p = NULL;
+		ok(spec_batch_plan_new(&p, r.bs, NULL) == 0 && p->n == 5 && p->builds[4].shard == 5 &&
+			   !strcmp(p->builds[4].identifier, "shard_5"),
+		   "fanout expands to shard_1..shard_5");
+		spec_batch_plan_free(p);
 	}
 	done(&r);
 
@@ -433,9 +438,54 @@ static void test_batch(void)
 
 	r = parse("version: 0.2\nbatch:\n  build-graph:\n    - identifier: a\n    - identifier: b\n"
 		  "      depend-on: [a, c]\n    - identifier: a\nphases: {build: {commands: [x]}}\n");
-	ok_parse(r, "graph with problems that are warnings");
-	ok_warn(r, 6, "depend-on names 'c', which is not a build here", "unknown dependency warns");
-	ok_warn(r, 7, "identifier 'a' is used more than once (also at line 4)", "duplicate identifier warns");
+	ok_err(r, 6, "depend-on names 'c', which is not a build of this graph", "unknown dependency is an error");
+	ok_err(r, 7, "identifier 'a' is used more than once (also at line 4)", "duplicate identifier is an error");
+	done(&r);
+
+	r = parse("version: 0.2\nbatch:\n  build-graph:\n    - identifier: a\n      depend-on: [c]\n"
+		  "    - identifier: b\n      depend-on: [a]\n    - identifier: c\n      depend-on:\n        - b\n"
+		  "phases: {build: {commands: [x]}}\n");
+	ok_err(r, 7, "depend-on closes a cycle (a -> c -> b -> a)", "a cycle is an error where it closes");
+	done(&r);
+
+	r = parse("version: 0.2\nbatch:\n  build-graph:\n    - identifier: a\n      depend-on: [a]\n"
+		  "phases: {build: {commands: [x]}}\n");
+	ok_err(r, 5, "closes a cycle (a -> a)", "a self-dependency is a cycle");
+	done(&r);
+
+	r = parse("version: 0.2\nbatch:\n  build-graph:\n    - identifier: A\n    - identifier: B\n      depend-on: [A]\n"
+		  "    - identifier: C\n      depend-on: [A]\n    - identifier: D\n      depend-on: [B, C]\n"
+		  "      ignore-failure: true\nphases: {build: {commands: [x]}}\n");
+	ok_parse(r, "a diamond graph");
+	if (r.bs) {
+		spec_batch_plan *p = NULL;
+		ok(spec_batch_plan_new(&p, r.bs, NULL) == 0, "diamond expands");
+		is_int(p ? p->n : 0, 4, "four builds");
+		const spec_batch_build *d = spec_batch_plan_find(p, "D");
+		ok(d && d->ndepend_on == 2 && !strcmp(d->depend_on[1], "C") && d->ignore_failure, "D depends on B and C");
+		spec_batch_plan_free(p);
+	}
+	done(&r);
+
+	r = parse("version: 0.2\nbatch:\n  build-matrix:\n    static: {ignore-failure: true, env: {variables: {S: s}}}\n"
+		  "    dynamic:\n      buildspec: [a.yml, b.yml]\n      env:\n        variables:\n          V: [1, 2, 3]\n"
+		  "phases: {build: {commands: [x]}}\n");
+	ok_parse(r, "a 2x3 matrix");
+	if (r.bs) {
+		spec_batch_plan *p = NULL;
+		ok(spec_batch_plan_new(&p, r.bs, NULL) == 0, "matrix expands");
+		is_int(p ? p->n : 0, 6, "six builds");
+		if (p && p->n == 6) {
+			is_str(p->builds[4].identifier, "matrix_5", "generated identifier");
+			is_str(p->builds[4].buildspec, "b.yml", "buildspec crossed");
+			is_str(p->builds[4].label, "buildspec=b.yml V=2", "label");
+			ok(p->builds[4].variables.n == 2 && !strcmp(p->builds[4].variables.items[1].value, "2") &&
+				   !strcmp(p->builds[4].variables.items[0].value, "s"),
+			   "static and dynamic variables");
+			ok(p->builds[0].ignore_failure, "static ignore-failure");
+		}
+		spec_batch_plan_free(p);
+	}
 	done(&r);
 
 	r = parse("version: 0.2\nbatch:\n  fast-fail: true\nphases: {build: {commands: [x]}}\n");

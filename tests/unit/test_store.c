@@ -9,6 +9,7 @@
 #include "util/array.h"
 #include "util/fs.h"
 #include "util/time.h"
+#include "util/json.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1134,11 +1135,103 @@ static void test_unfinished_and_recover(void)
 	cbl_error_free(e);
 	free(path);
 	free(bdir);
+/* BuildBatch records: save/load, a dead runner's batch finished, the lists'
+ * filter, order and pages, numbers per project. */
+static void test_build_batches(void)
+{
+	char *home = new_home("batches");
+	cbl_error *e = NULL;
+	int64_t n1 = 0, n2 = 0;
+	ok(store_batch_next_number(home, "bp", &n1, &e) == 0 && store_batch_next_number(home, "bp", &n2, &e) == 0 &&
+		   n1 == 1 && n2 == 2,
+	   "batch numbers count per project");
+	int64_t bn = 0;
+	ok(store_next_build_number(home, "bp", &bn, &e) == 0 && bn == 1, "build numbers are their own");
+	static const char *const st[] = {"SUCCEEDED", "FAILED", "SUCCEEDED"};
+	char ids[3][64];
+	for (int i = 0; i < 3; i++) {
+		snprintf(ids[i], sizeof(ids[i]), "bp:0000000%d-0000-4000-8000-000000000000", i);
+		json_t *r = json_pack("{s:s, s:f, s:s, s:b, s:[]}", "id", ids[i], "startTime", 1000.0 + i,
+				      "buildBatchStatus", st[i], "complete", 1, "buildGroups");
+		ok(store_batch_save(home, r, &e) == 0, "batch saved");
+		json_decref(r);
+	}
+	/* one whose runner is gone (a pid that is not running) */
+	json_t *r = json_pack("{s:s, s:f, s:s, s:s, s:b, s:[{s:s, s:f}]}", "id",
+			      "bp:00000009-0000-4000-8000-000000000000", "startTime", 999.0, "buildBatchStatus",
+			      "IN_PROGRESS", "currentPhase", "IN_PROGRESS", "complete", 0, "phases", "phaseType",
+			      "IN_PROGRESS", "startTime", 999.0);
+	store_batch_save(home, r, &e);
+	json_decref(r);
+	char *dir = NULL;
+	store_batch_dir_of(home, "bp:00000009-0000-4000-8000-000000000000", &dir, &e);
+	char *path = cbl_path_join(dir, "batch.json"), *data = NULL;
+	size_t len = 0;
+	cbl_read_file(path, 1 << 20, &data, &len, NULL);
+	json_t *doc = json_loads(data, 0, NULL);
+	json_object_set_new(json_object_get(doc, "_runner"), "pid", json_integer(999999));
+	char *txt = json_dumps(doc, JSON_COMPACT);
+	cbl_write_file_atomic(path, txt, strlen(txt), 0600, false, NULL);
+	free(txt);
+	free(data);
+	free(path);
+	free(dir);
+	json_decref(doc);
+	int rc;
+	json_t *out = call(home, CB "BatchGetBuildBatches",
+			   "{\"ids\": [\"bp:00000009-0000-4000-8000-000000000000\", "
+			   "\"arn:aws:codebuild:us-east-1:000000000000:build-batch/bp:00000001-0000-4000-8000-000000000000\", "
+			   "\"bp:0000000f-0000-4000-8000-000000000000\"]}",
+			   &rc, NULL);
+	json_t *got = json_object_get(out, "buildBatches");
+	ok(rc == 0 && json_array_size(got) == 2, "two found");
+	json_t *dead = json_array_get(got, 0);
+	ok(!strcmp(cbl_json_str_or_empty(dead, "buildBatchStatus"), "FAILED") &&
+		   json_is_true(json_object_get(dead, "complete")) && !json_object_get(dead, "_runner"),
+	   "a dead runner's batch ends FAILED, without the runner's member");
+	is_int((long)json_array_size(json_object_get(out, "buildBatchesNotFound")), 1, "one not found");
+	json_decref(out);
+	out = call(home, CB "ListBuildBatchesForProject",
+		   "{\"projectName\": \"bp\", \"maxResults\": 2, \"sortOrder\": \"ASCENDING\"}", &rc, NULL);
+	is_int(rc, CBL_ENOENT, "an unknown project");
+	json_decref(out);
+	store_project_ensure_implicit(home, "bp", "/nonexistent", &e);
+	out = call(home, CB "ListBuildBatchesForProject",
+		   "{\"projectName\": \"bp\", \"maxResults\": 2, \"sortOrder\": \"ASCENDING\"}", &rc, NULL);
+	const char *tok = cbl_json_str(out, "nextToken");
+	ok(rc == 0 && json_array_size(json_object_get(out, "ids")) == 2 && tok, "first page of two");
+	ok(!strcmp(json_string_value(json_array_get(json_object_get(out, "ids"), 0)),
+		   "bp:00000009-0000-4000-8000-000000000000"),
+	   "oldest first");
+	char *req = cbl_xasprintf("{\"projectName\": \"bp\", \"maxResults\": 2, \"sortOrder\": \"ASCENDING\", "
+				  "\"nextToken\": \"%s\"}",
+				  tok ? tok : "");
+	json_decref(out);
+	out = call(home, CB "ListBuildBatchesForProject", req, &rc, NULL);
+	ok(rc == 0 && json_array_size(json_object_get(out, "ids")) == 2 && !json_object_get(out, "nextToken"),
+	   "last page");
+	free(req);
+	json_decref(out);
+	out = call(home, CB "ListBuildBatches", "{\"filter\": {\"status\": \"SUCCEEDED\"}}", &rc, NULL);
+	json_t *sids = json_object_get(out, "ids");
+	ok(rc == 0 && json_array_size(sids) == 2 && !strcmp(json_string_value(json_array_get(sids, 0)), ids[2]),
+	   "filtered, newest first");
+	json_decref(out);
+	out = call(home, CB "DeleteBuildBatch", "{\"id\": \"bp:00000001-0000-4000-8000-000000000000\"}", &rc, NULL);
+	ok(rc == 0 && !strcmp(cbl_json_str_or_empty(out, "statusCode"), "BATCH_DELETED"), "deleted");
+	json_decref(out);
+	json_t *gone = NULL;
+	is_int(store_batch_load(home, ids[1], &gone, NULL), CBL_ENOENT, "and gone");
+	out = call(home, CB "BatchGetBuildBatches", "{\"ids\": [\"nope\"]}", &rc, NULL);
+	ok(rc == 0 && json_array_size(json_object_get(out, "buildBatchesNotFound")) == 1, "a malformed id is not found");
+	json_decref(out);
+	cbl_error_free(e);
 	drop_home(home);
 }
 
 int main(void)
 {
+	test_build_batches();
 	test_schema();
 	test_migrate_from_v1();
 	test_legacy_import();
