@@ -1135,6 +1135,9 @@ static void test_unfinished_and_recover(void)
 	cbl_error_free(e);
 	free(path);
 	free(bdir);
+	drop_home(home);
+}
+
 /* BuildBatch records: save/load, a dead runner's batch finished, the lists'
  * filter, order and pages, numbers per project. */
 static void test_build_batches(void)
