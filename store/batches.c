@@ -197,10 +197,10 @@ int store_batch_load(const char *home, const char *id, json_t **out, cbl_error *
 static json_t *ids_array(json_t *req, const char *key, cbl_error **err)
 {
 	json_t *ids = json_object_get(req, key);
-	if (!json_is_array(ids) || json_array_size(ids) < 1 || json_array_size(ids) > 100) {
-		cbl_error_set(err, CBL_EINVAL,
-			      "1 validation error detected: Value at '%s' failed to satisfy constraint: Member must "
-			      "have length between 1 and 100",
+	/* the model's constraints (0 to 100 ids) are store_api_validate's */
+	if (!json_is_array(ids)) {
+		cbl_error_set(err, CBL_EINVAL, "1 validation error detected: Value null at '%s' failed to satisfy "
+					       "constraint: Member must not be null",
 			      key);
 		return NULL;
 	}
