@@ -335,7 +335,7 @@ def test_unknown_operation(server, clean_aws_env):
     from botocore.exceptions import ClientError
 
     with pytest.raises(ClientError) as e:
-        client(server.url).list_curated_environment_images()
+        client(server.url).list_shared_projects()
     assert e.value.response["Error"]["Code"] == "UnknownOperationException"
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
 
