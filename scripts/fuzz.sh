@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes one libFuzzer target: the buildspec parser (fuzz_spec), the images'
-# runtimes.yml parser (fuzz_runtimes, seeded like fuzz_spec) or a report
-# parser (fuzz_report_<format>).
+# runtimes.yml parser (fuzz_runtimes, seeded like fuzz_spec), a report
+# parser (fuzz_report_<format>) or the API request validator (fuzz_validate,
+# seeded from tests/fuzz/validate/).
 # Usage: scripts/fuzz.sh BIN SECONDS
 #   BIN      a libFuzzer binary built from tests/fuzz/<name>.c (make fuzz)
 #   SECONDS  total fuzzing time (default 60)
@@ -45,6 +46,15 @@ seed() {
 
 dict=()
 case "$name" in
+fuzz_validate)
+  # a byte choosing the operation, then a JSON request body
+  corpus=build-fuzz/corpus-$name
+  artifacts=build-fuzz/artifacts-$name
+  mkdir -p "$corpus" "$artifacts"
+  while IFS= read -r -d '' f; do
+    seed "$f"
+  done < <(find tests/fuzz/validate -type f -print0)
+  ;;
 fuzz_report_*)
   corpus=build-fuzz/corpus-$name
   artifacts=build-fuzz/artifacts-$name

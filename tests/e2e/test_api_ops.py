@@ -299,3 +299,18 @@ def test_unsupported_operations_are_named_in_the_readme(world):
             if f"`{op}`" not in readme:
                 missing.append(op)
     assert unsupported > 0 and not missing, missing
+
+
+# ---- the faces print what aws prints ------------------------------------------------
+
+
+def test_faces_print_what_aws_prints(world):
+    w = world
+    w.cbl("create-report-group", "--name", "cmp-group", "--type", "TEST", "--export-config",
+          "exportConfigType=NO_EXPORT", "--tags", "key=a,value=b", check=0)
+    w.cbl("import-source-credentials", "--token", "t0ken", "--server-type", "GITLAB", "--auth-type",
+          "PERSONAL_ACCESS_TOKEN", check=0)
+    for args in (["list-curated-environment-images"], ["list-source-credentials"],
+                 ["batch-get-report-groups", "--report-group-arns", f"{ARN}:report-group/cmp-group"]):
+        mine = json.loads(w.cbl(*args, check=0).stdout)
+        assert mine == ok(w, *args), args
