@@ -701,7 +701,7 @@ static void start_queued_locked(runner_launcher *l)
 		} else {
 			json_t *rec = NULL;
 			if (store_build_load(l->home, q->id, &rec, NULL) == 0) {
-				finish_unstarted(q->dir, rec, "FAILED", "CLIENT_ERROR", e->msg);
+				finish_unstarted(q->dir, rec, "STOPPED", "CLIENT_ERROR", e->msg);
 				json_decref(rec);
 			}
 			cbl_error_free(e);

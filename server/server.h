@@ -30,7 +30,7 @@
  * - every connection has its own thread (or, with threads > 0, sockets are
  *   polled without blocking), so a slow one delays no other;
  * - connections are capped in all and per client address (beyond the cap
- *   the kernel queues them until a slot frees);
+ *   libmicrohttpd closes a new connection at once);
  * - a request's head must arrive within header_timeout of the connection
  *   (or of the previous reply on a kept-alive one), its body within
  *   body_timeout: a client trickling bytes is disconnected then, however

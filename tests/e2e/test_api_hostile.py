@@ -66,7 +66,15 @@ def srv(home, clean_aws_env):
     assert s.stop() == 0, s.stderr
 
 
-def test_slowloris_does_not_keep_legitimate_requests_out(srv):
+@pytest.fixture(params=[[], ["--threads", "2"]], ids=["thread-per-connection", "two-polling-threads"])
+def srv_modes(request, home, clean_aws_env):
+    s = start_server(home, *request.param)
+    yield s
+    assert s.stop() == 0, s.stderr
+
+
+def test_slowloris_does_not_keep_legitimate_requests_out(srv_modes):
+    srv = srv_modes
     host, port = host_port(srv.url)
     pid = srv.proc.pid
     fds_before = server_fds(pid)
