@@ -234,8 +234,9 @@ static void child_done(runner_batch *b, size_t i)
 	while (waitpid(x->pid, &ws, 0) < 0 && errno == EINTR)
 		;
 	x->pid = -1;
+	/* a build stopped by the batch that died of it before saying so */
 	if (!x->status)
-		set_str(&x->status, status_of_exit(ws));
+		set_str(&x->status, x->stop_sent && WIFSIGNALED(ws) ? "STOPPED" : status_of_exit(ws));
 	set_str(&x->phase, "COMPLETED");
 	x->state = BB_DONE;
 	x->end_us = cbl_now_us();
