@@ -83,6 +83,10 @@ static int spawn(runner_batch *b, runner_bb *x)
 	cbl_strv_push(&argv, "--batch-of");
 	cbl_strv_push(&argv, b->arn);
 	cbl_strv_push(&argv, "--json");
+	if (b->spec_copy) {
+		cbl_strv_push(&argv, "--batch-spec");
+		cbl_strv_push(&argv, b->spec_copy);
+	}
 	if (x->artifacts_dir) {
 		cbl_strv_push(&argv, "--artifacts");
 		cbl_strv_push(&argv, x->artifacts_dir);
