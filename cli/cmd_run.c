@@ -59,6 +59,7 @@ typedef struct run_args {
 	int n_opts;                  /* options given, --launched and a batch's aside */
 	const char *batch_build;     /* --batch-build ID */
 	const char *batch_of;        /* --batch-of ARN: a build the batch ARN runs */
+	const char *batch_spec;      /* --batch-spec FILE: the batch's copy of its batchspec */
 	bool no_batch, combine;
 	int max_parallel;
 	bool batch_launched;         /* --launched DIR is a batch's (StartBuildBatch) */
@@ -239,6 +240,12 @@ static int opt_batch_of(run_args *a, char *arg)
 	return 0;
 }
 
+static int opt_batch_spec(run_args *a, char *arg)
+{
+	a->batch_spec = arg;
+	return 0;
+}
+
 static int opt_batch_launched(run_args *a, char *arg)
 {
 	(void)arg;
@@ -404,6 +411,7 @@ static const run_opt run_opts[] = {
 	{"launched", 0, "DIR", FN(opt_launched), NULL},
 	/* a build of a batch, run by the batch's scheduler (runner/batch.h) */
 	{"batch-of", 0, "ARN", FN(opt_batch_of), NULL},
+	{"batch-spec", 0, "FILE", FN(opt_batch_spec), NULL},
 	/* a batch started by StartBuildBatch / RetryBuildBatch's launcher */
 	{"batch-launched", 0, NULL, FN(opt_batch_launched), NULL},
 	{"batch-retry", 0, "TYPE", FN(opt_batch_retry), NULL},
@@ -452,7 +460,8 @@ static int apply_opt(run_args *a, const run_opt *ro, char *arg)
 {
 	/* what a batch's scheduler adds to a launched build's command */
 	static const char *const batch_added[] = {"launched", "batch-build", "batch-of", "json", "artifacts",
-						  "artifacts-packaging", "batch-launched", "batch-retry", NULL};
+						  "artifacts-packaging", "batch-launched", "batch-retry",
+						  "batch-spec", NULL};
 	bool added = false;
 	for (const char *const *n = batch_added; *n && !added; n++)
 		added = !strcmp(*n, ro->name);
@@ -1129,7 +1138,7 @@ static int batch_build_opts(run_args *a, runner_batch_mem *bmem, view *v)
 		a->o.uuid = NULL;
 		a->o.number = 0;
 	}
-	if (runner_batch_build_opts(&a->o, bmem, a->batch_build, a->batch_of, &err) < 0) {
+	if (runner_batch_build_opts(&a->o, bmem, a->batch_build, a->batch_of, a->batch_spec, &err) < 0) {
 		cli_report(err);
 		cbl_error_free(err);
 		return -1;

@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@ typedef struct bview {
 	size_t drawn;         /* lines of the table on the screen */
 	char **last;          /* plain: the last line printed per build */
 	int ready_fd;
+	int cols, rows;       /* the terminal's size */
 } bview;
 
 static runner_batch *g_batch; /* for the signal handler only */
@@ -72,7 +74,22 @@ static void draw_tty(bview *v)
 	for (size_t i = 0; i < n; i++) {
 		char line[512];
 		fmt_build(v, i, line, sizeof(line));
-		printf("\r\033[K  %s\n", line);
+		/* one screen line each, or the redraw would climb too little;
+		 * the colour codes take no columns */
+		int width = 0, limit = v->cols > 12 ? v->cols - 3 : 77;
+		size_t k = 0;
+		for (; line[k] && width < limit; k++) {
+			if (line[k] == '\033') {
+				while (line[k] && line[k] != 'm')
+					k++;
+				continue;
+			}
+			if (((unsigned char)line[k] & 0xc0) != 0x80)
+				width++;
+		}
+		while (line[k] && ((unsigned char)line[k] & 0xc0) == 0x80)
+			k++;
+		printf("\r\033[K  %.*s%s\n", (int)k, line, col(v, "\033[0m"));
 	}
 	v->drawn = n;
 	fflush(stdout);
@@ -136,6 +153,9 @@ static void on_event(const runner_batch_event *ev, void *payload)
 	bview *v = payload;
 	if (!v->b)
 		return;
+	/* more builds than the screen has lines: a line per change instead */
+	if (v->mode == RUN_BATCH_TTY && (int)runner_batch_count(v->b) + 3 > v->rows)
+		v->mode = RUN_BATCH_PLAIN;
 	if (v->mode == RUN_BATCH_JSON)
 		on_json(v, ev);
 	else if (v->mode == RUN_BATCH_PLAIN)
@@ -224,7 +244,12 @@ static void say_ready(bview *v, const char *what)
 
 int cli_run_batch(runner_batch_opts *bo, int mode, int ready_fd)
 {
-	bview v = {.mode = mode, .ready_fd = ready_fd};
+	bview v = {.mode = mode, .ready_fd = ready_fd, .cols = 80, .rows = 24};
+	struct winsize ws;
+	if (mode == RUN_BATCH_TTY && ioctl(1, TIOCGWINSZ, &ws) == 0 && ws.ws_col && ws.ws_row) {
+		v.cols = ws.ws_col;
+		v.rows = ws.ws_row;
+	}
 	v.color = mode == RUN_BATCH_TTY && !getenv("NO_COLOR");
 	cbl_error *err = NULL;
 	bo->on_event = on_event;

@@ -4,6 +4,7 @@
 #include "runner/batch_internal.h"
 #include "runner/runner_internal.h"
 #include "artifacts/artifacts.h"
+#include "source/source.h"
 #include "store/store.h"
 #include "util/alloc.h"
 #include "util/fs.h"
@@ -256,12 +257,46 @@ static void finish(runner_batch *b)
 			   b->timed_out ? "the batch ran longer than its timeoutInMins" : NULL);
 }
 
+/* A git source's batchspec: a shallow clone of the commit in the batch's
+ * directory (each build clones the source again, as on the service). */
+static int load_git(runner_batch *b, cbl_error **err)
+{
+	source_git_opts go = SOURCE_GIT_OPTS_INIT;
+	go.url = b->build.git_url;
+	go.version = b->build.source_version;
+	go.depth = 1;
+	char *dest = cbl_path_join(b->dir, "batchspec-src");
+	int rc = cbl_rm_rf(dest, err);
+	if (!rc)
+		rc = source_git_fetch(&go, dest, NULL, err);
+	if (!rc) {
+		runner_opts o = b->build;
+		o.git_url = NULL;
+		o.source_dir = dest;
+		rc = runner_batch_load(&b->spec, &b->plan, &o, err);
+	}
+	/* its builds read it here: they clone the source once they run */
+	char *rel = cbl_path_join(dest, b->build.buildspec ? b->build.buildspec : "buildspec.yml");
+	char *data = NULL;
+	size_t len = 0;
+	if (!rc && cbl_read_regular_file(rel, 16u << 20, &data, &len, err) == 0) {
+		b->spec_copy = cbl_path_join(b->dir, "batchspec.yml");
+		rc = cbl_write_file_atomic(b->spec_copy, data, len, 0600, false, err);
+	}
+	free(data);
+	free(rel);
+	cbl_rm_rf(dest, NULL);
+	free(dest);
+	return rc;
+}
+
 int runner_batch_run(runner_batch *b, cbl_error **err)
 {
 	(void)err;
 	cbl_error *e = NULL;
 	runner_batch_enter(b, "DOWNLOAD_BATCHSPEC", "SUCCEEDED", NULL, NULL);
-	int rc = runner_batch_load(&b->spec, &b->plan, &b->build, &e);
+	int rc = b->build.git_url && !b->build.buildspec_inline ? load_git(b, &e)
+								: runner_batch_load(&b->spec, &b->plan, &b->build, &e);
 	if (!rc)
 		rc = check_restrictions(b, &e);
 	if (rc) {
@@ -340,7 +375,7 @@ void runner_batch_free(runner_batch *b)
 	spec_batch_plan_free(b->plan);
 	spec_buildspec_free(b->spec);
 	char *strs[] = {b->home, b->project, b->uuid, b->id, b->arn, b->dir, b->region, b->account, b->initiator,
-			b->art_dir, b->error, b->phase};
+			b->art_dir, b->error, b->phase, b->spec_copy};
 	for (size_t k = 0; k < sizeof(strs) / sizeof(strs[0]); k++)
 		free(strs[k]);
 	json_decref(b->phases);

@@ -128,7 +128,9 @@ void runner_batch_free(runner_batch *b);
  * -e / environmentVariablesOverride), CODEBUILD_BATCH_BUILD_IDENTIFIER,
  * build-fanout's shard variables (CODEBUILD_BATCH_SHARD_NUMBER 1..N,
  * CODEBUILD_BATCH_SHARD_COUNT N: ours, the service documents none) and
- * batch_arn (NULL = the build runs alone).  o points into mem afterwards.
+ * batch_arn (NULL = the build runs alone).  spec_file: the batch's copy of
+ * its batchspec (a git source's, which the build has not cloned yet); NULL =
+ * the buildspec in the source.  o points into mem afterwards.
  * CBL_ENOENT for an unknown identifier (the message lists the batch's),
  * CBL_ESPEC for a buildspec without a batch. */
 typedef struct runner_batch_mem {
@@ -139,7 +141,7 @@ typedef struct runner_batch_mem {
 #define RUNNER_BATCH_MEM_INIT {CBL_STRV_INIT, CBL_STRV_INIT}
 
 int runner_batch_build_opts(runner_opts *o, runner_batch_mem *mem, const char *identifier, const char *batch_arn,
-			    cbl_error **err);
+			    const char *spec_file, cbl_error **err);
 void runner_batch_mem_release(runner_batch_mem *mem);
 
 /* ---- a batch started through the API (runner/launch.h) ----

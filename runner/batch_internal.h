@@ -34,6 +34,7 @@ struct runner_batch {
 	runner_opts build;           /* o.build, copied */
 	char *home, *project, *uuid, *id, *arn, *dir, *region, *account, *initiator;
 	char *art_dir;               /* where builds' artifacts go */
+	char *spec_copy;             /* a git source's batchspec, kept for its builds, or NULL */
 	int64_t number;
 	spec_buildspec *spec;
 	spec_batch_plan *plan;
@@ -54,6 +55,9 @@ struct runner_batch {
 
 /* batch_spec.c: the buildspec and its plan (CBL_ESPEC with file:line:col). */
 int runner_batch_load(spec_buildspec **spec, spec_batch_plan **plan, const runner_opts *o, cbl_error **err);
+/* The same from a file as is (spec_file NULL: the one above). */
+int runner_batch_load_file(spec_buildspec **spec, spec_batch_plan **plan, const runner_opts *o, const char *spec_file,
+			   cbl_error **err);
 
 /* batch_record.c */
 void runner_batch_emit(runner_batch *b, runner_batch_event_kind kind, size_t index, const char *line);

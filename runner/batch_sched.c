@@ -83,6 +83,10 @@ static int spawn(runner_batch *b, runner_bb *x)
 	cbl_strv_push(&argv, "--batch-of");
 	cbl_strv_push(&argv, b->arn);
 	cbl_strv_push(&argv, "--json");
+	if (b->spec_copy) {
+		cbl_strv_push(&argv, "--batch-spec");
+		cbl_strv_push(&argv, b->spec_copy);
+	}
 	if (x->artifacts_dir) {
 		cbl_strv_push(&argv, "--artifacts");
 		cbl_strv_push(&argv, x->artifacts_dir);
@@ -234,8 +238,9 @@ static void child_done(runner_batch *b, size_t i)
 	while (waitpid(x->pid, &ws, 0) < 0 && errno == EINTR)
 		;
 	x->pid = -1;
+	/* a build stopped by the batch that died of it before saying so */
 	if (!x->status)
-		set_str(&x->status, status_of_exit(ws));
+		set_str(&x->status, x->stop_sent && WIFSIGNALED(ws) ? "STOPPED" : status_of_exit(ws));
 	set_str(&x->phase, "COMPLETED");
 	x->state = BB_DONE;
 	x->end_us = cbl_now_us();

@@ -49,10 +49,18 @@ static int open_spec(const runner_opts *o, const char **name, cbl_error **err)
 
 int runner_batch_load(spec_buildspec **spec, spec_batch_plan **plan, const runner_opts *o, cbl_error **err)
 {
-	const char *name = NULL;
+	return runner_batch_load_file(spec, plan, o, NULL, err);
+}
+
+int runner_batch_load_file(spec_buildspec **spec, spec_batch_plan **plan, const runner_opts *o, const char *spec_file,
+			   cbl_error **err)
+{
+	const char *name = "buildspec";
 	*spec = NULL;
 	*plan = NULL;
-	int fd = open_spec(o, &name, err);
+	int fd = spec_file ? open(spec_file, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC) : open_spec(o, &name, err);
+	if (spec_file && fd < 0)
+		return cbl_error_set(err, CBL_EIO, "cannot read %s: %s", spec_file, strerror(errno));
 	if (fd < 0)
 		return fd;
 	spec_parse_opts po = SPEC_PARSE_OPTS_INIT;
@@ -95,11 +103,11 @@ static void push_env(runner_batch_mem *mem, const char *name, const char *value)
 }
 
 int runner_batch_build_opts(runner_opts *o, runner_batch_mem *mem, const char *identifier, const char *batch_arn,
-			    cbl_error **err)
+			    const char *spec_file, cbl_error **err)
 {
 	spec_buildspec *bs = NULL;
 	spec_batch_plan *plan = NULL;
-	int rc = runner_batch_load(&bs, &plan, o, err);
+	int rc = runner_batch_load_file(&bs, &plan, o, spec_file, err);
 	if (rc)
 		return rc;
 	const spec_batch_build *t = spec_batch_plan_find(plan, identifier);

@@ -492,3 +492,44 @@ def test_api_restrictions_and_combined_artifacts_from_the_project(api, cbl):
     assert b["buildBatchStatus"] == "SUCCEEDED", json.dumps(b["phases"])
     z = zipfile.ZipFile(b["artifacts"]["location"] + "/artifacts.zip")
     assert len(z.namelist()) == 6
+
+
+def test_start_build_batch_of_a_git_source(cbl, tmp_path):
+    import subprocess
+    import time
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "buildspec.yml").write_text("""version: 0.2
+batch:
+  build-list:
+    - identifier: one
+    - identifier: two
+      buildspec: other.yml
+phases:
+  build:
+    commands:
+      - echo "main $CODEBUILD_BATCH_BUILD_IDENTIFIER"
+""")
+    (repo / "other.yml").write_text("version: 0.2\nphases:\n  build:\n    commands:\n"
+                                    "      - echo \"other $CODEBUILD_BATCH_BUILD_IDENTIFIER\"\n")
+    git = ["git", "-C", str(repo), "-c", "user.email=t@example.com", "-c", "user.name=t"]
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "batch"], check=True)
+    cbl("create-project", "--name", "gitbatch", "--source", f"type=GITHUB,location=file://{repo}",
+        "--artifacts", "type=NO_ARTIFACTS",
+        "--environment", "type=LINUX_CONTAINER,image=host,computeType=BUILD_GENERAL1_SMALL", check=0)
+    b = json.loads(cbl("start-build-batch", "--project-name", "gitbatch", check=0).stdout)["buildBatch"]
+    deadline = time.time() + 120
+    while not b["complete"] and time.time() < deadline:
+        time.sleep(0.2)
+        b = json.loads(cbl("batch-get-build-batches", "--ids", b["id"], check=0).stdout)["buildBatches"][0]
+    assert b["buildBatchStatus"] == "SUCCEEDED", json.dumps(b["phases"])
+    logs = {}
+    for ident, g in groups(b).items():
+        build = build_of(cbl, g)
+        assert build["source"]["location"] == f"file://{repo}"
+        ev = json.loads(cbl("logs", "get-log-events", "--log-group-name", build["logs"]["groupName"],
+                            "--log-stream-name", build["logs"]["streamName"], check=0).stdout)["events"]
+        logs[ident] = [e["message"].strip() for e in ev]
+    assert "main one" in logs["one"] and "other two" in logs["two"]

@@ -398,8 +398,106 @@ static void test_shards(void)
 		free(files[i]);
 }
 
+/* The batch scheduler with stand-in builds (a shell that prints a build's
+ * JSON stream): dependencies, a failure's dependents never started,
+ * --max-parallel, fast-fail and the record. */
+typedef struct sched_probe {
+	runner_batch *b;
+	size_t max_running;
+	char order[64];
+} sched_probe;
+
+static void sched_event(const runner_batch_event *ev, void *payload)
+{
+	sched_probe *p = payload;
+	if (ev->kind != RUNNER_BATCH_EV_BUILD || !p->b)
+		return;
+	size_t running = 0;
+	for (size_t i = 0; i < runner_batch_count(p->b); i++) {
+		runner_batch_info in;
+		runner_batch_build_info(p->b, i, &in);
+		running += !strcmp(in.state, "RUNNING");
+	}
+	p->max_running = running > p->max_running ? running : p->max_running;
+	runner_batch_info in;
+	runner_batch_build_info(p->b, ev->index, &in);
+	if (!strcmp(in.state, "RUNNING") && in.phase && !strcmp(in.phase, "SUBMITTED") &&
+	    strlen(p->order) + 2 < sizeof(p->order)) {
+		strncat(p->order, in.identifier, 1);
+	}
+}
+
+static runner_status run_sched(const char *dir, int max_parallel, bool fast_fail, sched_probe *p)
+{
+	char *spec = cbl_xasprintf("version: 0.2\nbatch:\n  fast-fail: %s\n  build-graph:\n"
+				   "    - identifier: A\n    - identifier: B\n      depend-on: [A]\n"
+				   "    - identifier: C\n      depend-on: [A]\n    - identifier: D\n"
+				   "      depend-on: [B, C]\n    - identifier: E\n",
+				   fast_fail ? "true" : "false");
+	char *path = cbl_path_join(dir, "buildspec.yml");
+	cbl_write_file_atomic(path, spec, strlen(spec), 0644, false, NULL);
+	free(path);
+	free(spec);
+	/* $2 is the identifier (--batch-build ID); C fails at once, B is slow */
+	static const char script[] =
+		"id=$2; st=SUCCEEDED; t=0.1; [ $id = C ] && st=FAILED t=0; [ $id = B ] && t=1;"
+		"printf '{\"event\":\"phase-start\",\"phase\":\"BUILD\"}\\n'; sleep $t;"
+		"printf '{\"build\":{\"id\":\"p:%s\",\"arn\":\"arn:p:%s\",\"buildStatus\":\"%s\"}}\\n' $id $id $st";
+	const char *argv[] = {"/bin/sh", "-c", script, "sh", NULL};
+	char *home = cbl_path_join(dir, "home");
+	runner_opts o = RUNNER_OPTS_INIT;
+	o.source_dir = dir;
+	o.home = home;
+	o.project_name = "sched";
+	runner_batch_opts bo = {.build = &o, .child_argv = argv, .max_parallel = max_parallel,
+				.on_event = sched_event, .payload = p};
+	cbl_error *e = NULL;
+	runner_status st = RUNNER_STATUS_FAULT;
+	if (runner_batch_new(&p->b, &bo, &e) == 0 && runner_batch_run(p->b, &e) == 0)
+		st = runner_batch_status(p->b);
+	cbl_error_free(e);
+	free(home);
+	return st;
+}
+
+static void test_batch_scheduler(void)
+{
+	char tmpl[] = "/tmp/test_batch.XXXXXX";
+	char *dir = mkdtemp(tmpl);
+	sched_probe p = {0};
+	is_int(run_sched(dir, 1, false, &p), RUNNER_STATUS_FAILED, "a graph with a failure fails");
+	is_int((long)p.max_running, 1, "--max-parallel 1: one build at a time");
+	ok(p.order[0] == 'A' || p.order[0] == 'E', "A (or the independent E) first");
+	ok(!strchr(p.order, 'D'), "D, after the failed C, never starts");
+	runner_batch_info in;
+	runner_batch_build_info(p.b, 3, &in);
+	ok(!strcmp(in.state, "NOT_STARTED") && !in.status, "D is NOT_STARTED, without a status");
+	runner_batch_build_info(p.b, 1, &in);
+	ok(in.status && !strcmp(in.status, "SUCCEEDED"), "without fast-fail the slow B finishes");
+	json_t *rec = runner_batch_record(p.b);
+	json_t *groups = json_object_get(rec, "buildGroups");
+	ok(json_array_size(groups) == 5 &&
+		   !json_object_get(json_array_get(groups, 3), "currentBuildSummary") &&
+		   json_is_true(json_object_get(rec, "complete")),
+	   "the record: five groups, D without a build");
+	runner_batch_free(p.b);
+
+	memset(&p, 0, sizeof(p));
+	is_int(run_sched(dir, 0, true, &p), RUNNER_STATUS_FAILED, "fast-fail fails the batch");
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	ok(p.max_running >= 1 && (long)p.max_running <= (ncpu > 1 ? ncpu : 1),
+	   "the default budget: at most one small build per CPU");
+	runner_batch_build_info(p.b, 1, &in);
+	ok(ncpu < 2 || (in.status && !strcmp(in.status, "STOPPED")), "fast-fail stops the running B");
+	runner_batch_free(p.b);
+	cbl_error *e = NULL;
+	cbl_rm_rf(dir, &e);
+	cbl_error_free(e);
+}
+
 int main(void)
 {
+	test_batch_scheduler();
 	test_shards();
 	test_mask();
 	test_secret_ref();
