@@ -19,6 +19,8 @@ int cmd_hash_files(int argc, char **argv); /* cli/cmd_hash_files.c */
 
 static const struct cmd_struct commands[] = {
 	{"run", cmd_run, "run a buildspec on a local directory, like CodeBuild would"},
+	{"attach", cmd_attach, "open a shell inside a running or paused build"},
+	{"exec", cmd_exec, "run one command inside a running or paused build"},
 	{"validate", cmd_validate, "check a buildspec offline and print every problem"},
 	{"images", cmd_images, "build images: ls, pull, import, rm, prune (no Docker needed)"},
 	{"create-project", cmd_create_project, "create a build project (aws codebuild create-project)"},

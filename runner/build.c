@@ -126,6 +126,8 @@ static int init_environment(runner_build *b, const runner_opts *opts, cbl_error 
 	b->cfg.network = opts->network;
 	b->cfg.vpc_config = opts->vpc_config;
 	b->cfg.privileged = opts->privileged;
+	b->debug = opts->debug;
+	b->debug_failures = opts->debug && opts->debug_failures;
 	if ((unsigned)opts->network > RUNNER_NETWORK_NONE)
 		return cbl_error_set(err, CBL_EINVAL, "unknown network mode %d", (int)opts->network);
 	if (b->cfg.network == RUNNER_NETWORK_NONE && b->cfg.sandbox_mode == RUNNER_SANDBOX_NONE)
@@ -283,6 +285,7 @@ void runner_build_free(runner_build *b)
 {
 	if (!b)
 		return;
+	runner_debug_close(b);
 	if (b->shell_ready)
 		runner_shell_release(&b->sh);
 	for (int i = 0; i < RUNNER_PHASE_COUNT; i++) {

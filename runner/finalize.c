@@ -11,6 +11,7 @@
 /* Everything the build started, its sandbox, and the trees it ran on. */
 static void tear_down(runner_build *b)
 {
+	runner_debug_close(b);
 	if (b->shell_ready) {
 		/* kill first: a background job flooding the pipe cannot hold
 		 * FINALIZING open; then take what is left in the pipe */

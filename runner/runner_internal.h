@@ -12,6 +12,7 @@
 #include "spec/spec.h"
 #include <jansson.h>
 #include <signal.h>
+#include <poll.h>
 
 /* ---- secret masking (runner/log.c) ---- */
 typedef struct runner_mask {
@@ -60,6 +61,14 @@ typedef struct runner_shell {
 	int val_fd;          /* a value script's FIFO while it runs (-1 otherwise) */
 	cbl_buf val_buf;     /* what came out of it */
 	bool val_overflow;
+	/* more descriptors to watch while a command runs (debug.c: the attach
+	 * socket and its clients): extra_fds fills at most max entries,
+	 * on_extra gets them back after each poll (and after the sandbox's
+	 * records were read: a session may have ended) */
+	size_t (*extra_fds)(struct pollfd *p, size_t max, void *payload);
+	void (*on_extra)(const struct pollfd *p, size_t n, void *payload);
+	void *extra_payload;
+	bool paused_output;  /* do not read the output pipe (a debug shell has the terminal) */
 } runner_shell;
 
 int runner_shell_init(runner_shell *sh, const char *tmpdir, const char *shell, bool carry,
@@ -96,6 +105,22 @@ void runner_shell_drain(runner_shell *sh, int wait_ms);
 /* Kills every process the build started (SIGKILL) and reaps them. */
 void runner_shell_kill_all(runner_shell *sh);
 void runner_shell_release(runner_shell *sh);
+
+/* ---- debugging (debug.c: the attach socket and pauses; attach.c: the wire) ---- */
+typedef struct runner_debug runner_debug;
+#define RUNNER_DEBUG_MARKER "resume"  /* in the scratch's debug-bin: codebuild-resume ran */
+typedef struct runner_debug_request {
+	uint32_t magic;      /* RUNNER_DEBUG_MAGIC */
+	uint32_t kind;       /* runner_debug_kind */
+	uint32_t flags;      /* RUNNER_DEBUG_TTY, ... */
+	uint32_t argc;
+	uint32_t len;        /* bytes of NUL-terminated argv strings that follow */
+} runner_debug_request;
+#define RUNNER_DEBUG_MAGIC 0x44424c43u
+/* Reads a request and its descriptors (up to 3): *strs holds the strings,
+ * *args (argc entries) points into it; the caller frees both. */
+int runner_debug_recv(int fd, runner_debug_request *rq, int fds[3], int *nfds, char **strs, char ***args,
+		      cbl_error **err);
 
 /* ---- environment (runner/env.c) ---- */
 typedef struct runner_secrets runner_secrets;
@@ -301,6 +326,8 @@ struct runner_build {
 	bool rofs_seen;          /* the running command's output said "read-only file
 				  * system" (or denied a system path) */
 	bool rofs_hinted;
+	runner_debug *dbg;       /* the attach socket (debug.c), NULL without a sandbox */
+	bool debug, debug_failures; /* runner_opts.debug, .debug_failures */
 };
 
 /* ---- the stages ----
@@ -347,6 +374,17 @@ typedef enum runner_cmds_result {
  * on failure *o holds the context. */
 runner_cmds_result runner_run_commands(runner_build *b, runner_phase_type p, const spec_strlist *cmds,
 				       runner_outcome *o);
+
+/* Listens on the build's debug.sock (with a sandbox; once the shell is up). */
+int runner_debug_listen(runner_build *b, cbl_error **err);
+/* The shell's waits serve the socket too. */
+void runner_debug_hook(runner_build *b);
+void runner_debug_close(runner_build *b);
+/* Pauses the build after cmd (failed, or a breakpoint) until resumed;
+ * RUNNER_CMD_STOPPED / TIMED_OUT when the build ends meanwhile. */
+runner_cmd_outcome runner_debug_pause(runner_build *b, runner_phase_type p, const char *cmd, bool breakpoint);
+/* True when cmd is `codebuild-breakpoint`. */
+bool runner_is_breakpoint(const char *cmd);
 
 /* ---- phases and the record (record.c) ---- */
 void runner_outcome_set(runner_build *b, runner_outcome *o, const char *code, const char *msg);

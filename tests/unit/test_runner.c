@@ -355,8 +355,19 @@ static void test_shell_scratch(void)
 	free(tmp); free(src); free(host); free(envsh); free(script); free(dirtxt);
 }
 
+/* codebuild-breakpoint is recognised as the whole command only. */
+static void test_breakpoint(void)
+{
+	ok(runner_is_breakpoint("codebuild-breakpoint"), "breakpoint");
+	ok(runner_is_breakpoint("  codebuild-breakpoint ;\n"), "breakpoint, with blanks");
+	ok(!runner_is_breakpoint("codebuild-breakpoints"), "not a longer name");
+	ok(!runner_is_breakpoint("codebuild-breakpoint && make"), "not part of a command");
+	ok(!runner_is_breakpoint("echo codebuild-breakpoint"), "not an argument");
+}
+
 int main(void)
 {
+	test_breakpoint();
 	test_mask();
 	test_secret_ref();
 	test_secrets_file();
