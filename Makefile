@@ -112,6 +112,7 @@ bench: $(BIN)
 	bash bench/reports.sh
 	bash bench/images.sh $(BIN)
 	bash bench/api.sh $(BIN)
+	bash bench/iterate.sh $(BIN)
 	BENCH_BIN=$(BIN) bash bench/cache.sh
 	bash bench/rootless.sh $(BIN)
 

@@ -51,7 +51,7 @@ typedef struct run_args {
 	const char *launched;        /* --launched DIR (runner/launch.h) */
 	runner_secondary_source *secondary;
 	size_t n_secondary;
-	bool depth_set, json;
+	bool depth_set, json, no_checkpoints;
 	int n_opts;                  /* options given, --launched aside */
 } run_args;
 
@@ -211,6 +211,25 @@ static int opt_json(run_args *a, char *arg)
 	return 0;
 }
 
+static int opt_from_phase(run_args *a, char *arg)
+{
+	static const runner_phase_type ps[] = {RUNNER_PHASE_INSTALL, RUNNER_PHASE_PRE_BUILD, RUNNER_PHASE_BUILD,
+					       RUNNER_PHASE_POST_BUILD};
+	for (size_t i = 0; i < ARRAY_SIZE(ps); i++)
+		if (!strcasecmp(arg, runner_phase_name(ps[i]))) {
+			a->o.from_phase = (int)ps[i];
+			return 0;
+		}
+	return cli_error("--from-phase takes INSTALL, PRE_BUILD, BUILD or POST_BUILD, got '%s'", arg), -1;
+}
+
+static int opt_no_checkpoints(run_args *a, char *arg)
+{
+	(void)arg;
+	a->no_checkpoints = true;
+	return 0;
+}
+
 static int opt_launched(run_args *a, char *arg)
 {
 	a->launched = arg;
@@ -292,6 +311,12 @@ static const run_opt run_opts[] = {
 	 "ignored files; mount: DIR itself, read-write"},
 	{"git-tracked-only", 0, NULL, FIELD(git_tracked_only), "show the build only what a clone of HEAD would contain"},
 	{"strict", 0, NULL, FIELD(strict), "buildspec warnings are errors"},
+	{"from-phase", 0, "PHASE", FN(opt_from_phase), "start at PHASE (PRE_BUILD, BUILD, POST_BUILD) on the newest\n"
+							"checkpoint of the phases before it, above the working tree\n"
+							"as it is now (or say why none matches)"},
+	{"no-checkpoints", 0, NULL, FN(opt_no_checkpoints), "keep no checkpoint at the end of each phase"},
+	{"checkpoint-secrets", 0, NULL, FIELD(checkpoint_secrets),
+	 "keep checkpoints even when the build has secrets"},
 	{"debug", 'd', NULL, FIELD(debug), "debugging: a failing command (and codebuild-breakpoint) pauses\n"
 					   "the build and opens a shell inside it at that point (without a\n"
 					   "terminal: waits, saying how to attach); exit or codebuild-resume\n"
@@ -410,6 +435,7 @@ static int finish_opts(run_args *a, int argc, char **argv)
 	a->o.secondary = a->secondary;
 	a->o.n_secondary = a->n_secondary;
 	a->o.debug_failures = a->o.debug; /* locally a failing command pauses too */
+	a->o.checkpoints = !a->no_checkpoints && !a->o.no_cache;
 	/* -e beats --env-file: the file first */
 	cbl_strv file_env = CBL_STRV_INIT;
 	if (a->env_file && cli_read_env_file(a->env_file, &file_env, &err) < 0) {

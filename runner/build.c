@@ -127,6 +127,9 @@ static int init_environment(runner_build *b, const runner_opts *opts, cbl_error 
 	b->cfg.vpc_config = opts->vpc_config;
 	b->cfg.privileged = opts->privileged;
 	b->debug = opts->debug;
+	b->ckpt.take = opts->checkpoints && !opts->from_phase; /* a started-late build mixes states */
+	b->ckpt.with_secrets = opts->checkpoint_secrets;
+	b->ckpt.from_phase = opts->from_phase;
 	b->debug_failures = opts->debug && opts->debug_failures;
 	if ((unsigned)opts->network > RUNNER_NETWORK_NONE)
 		return cbl_error_set(err, CBL_EINVAL, "unknown network mode %d", (int)opts->network);
@@ -286,6 +289,7 @@ void runner_build_free(runner_build *b)
 	if (!b)
 		return;
 	runner_debug_close(b);
+	runner_checkpoint_release(b);
 	if (b->shell_ready)
 		runner_shell_release(&b->sh);
 	for (int i = 0; i < RUNNER_PHASE_COUNT; i++) {

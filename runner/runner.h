@@ -165,6 +165,11 @@ typedef struct runner_opts {
 	bool privileged;             /* --privileged / privilegedMode: the build's root keeps every
 					capability, no seccomp filter, /proc/sys writable (for
 					docker-in-docker); said in the log */
+	int from_phase;              /* --from-phase: a runner_phase_type (PRE_BUILD .. POST_BUILD) to
+					start at, on the newest matching phase checkpoint; 0 = all */
+	bool checkpoints;            /* keep a checkpoint at the end of each successful phase with
+					commands (a snapshot source, as root) */
+	bool checkpoint_secrets;     /* ... even when the build has secrets */
 	bool debug;                  /* run --debug / debugSessionEnabled: a failing command and
 					codebuild-breakpoint pause the build until it is resumed
 					(codebuild-resume, or the end of a RESUME_ON_EXIT session);

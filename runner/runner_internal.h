@@ -291,6 +291,16 @@ typedef struct runner_log { /* log.c */
 	void *payload;
 } runner_log;
 
+typedef struct runner_ckpt_part { /* checkpoint.c */
+	bool take;               /* runner_opts.checkpoints */
+	bool with_secrets;       /* --checkpoint-secrets */
+	bool said_secrets;
+	int from_phase;          /* runner_phase_type to start at; 0 = a full run */
+	char *src_upper;         /* the primary source overlay's upper layer (host path), NULL = none */
+	char *dir, *layer;       /* the checkpoint restored, and its source layer */
+	json_t *meta;
+} runner_ckpt_part;
+
 struct runner_build {
 	runner_identity ident;
 	runner_config cfg;
@@ -326,6 +336,8 @@ struct runner_build {
 	bool rofs_seen;          /* the running command's output said "read-only file
 				  * system" (or denied a system path) */
 	bool rofs_hinted;
+	runner_ckpt_part ckpt;
+	bool git_held;           /* a libgit2 initialisation held for the build (provision.c) */
 	runner_debug *dbg;       /* the attach socket (debug.c), NULL without a sandbox */
 	bool debug, debug_failures; /* runner_opts.debug, .debug_failures */
 };
@@ -386,6 +398,22 @@ runner_cmd_outcome runner_debug_pause(runner_build *b, runner_phase_type p, cons
 /* True when cmd is `codebuild-breakpoint`. */
 bool runner_is_breakpoint(const char *cmd);
 
+/* Phase checkpoints (checkpoint.c).  lookup: in PROVISIONING, before the
+ * source view, finds the checkpoint --from-phase starts on (0), or says why
+ * none matches (-1, *why caller-freed). */
+int runner_checkpoint_lookup(runner_build *b, char **why);
+/* Leaves out of the snapshot's hidden paths those the checkpoint's layer has. */
+void runner_checkpoint_filter_hide(runner_build *b, cbl_strv *hide);
+/* Once the shell is up: the checkpoint's carried state. */
+void runner_checkpoint_restore_shell(runner_build *b);
+/* True (the phase logged as restored) when p comes before --from-phase. */
+bool runner_checkpoint_skips(runner_build *b, runner_phase_type p);
+/* After phase p succeeded: its checkpoint, when the build takes them. */
+void runner_checkpoint_take(runner_build *b, runner_phase_type p);
+void runner_checkpoint_release(runner_build *b);
+/* The buildspec parsed ahead of its stage (buildspec.c): 0, or -1 with *why. */
+int runner_buildspec_peek(runner_build *b, spec_buildspec **out, char **why);
+
 /* ---- phases and the record (record.c) ---- */
 void runner_outcome_set(runner_build *b, runner_outcome *o, const char *code, const char *msg);
 void runner_outcome_setf(runner_build *b, runner_outcome *o, const char *code, const char *fmt, ...)
@@ -431,6 +459,11 @@ int runner_sources_provision(runner_build *b, cbl_strv *binds, cbl_error **err);
  * (relative to lower, NULL-terminated, may be NULL) are whited out. */
 int runner_private_overlay(runner_build *b, const char *lower, const char *target, const char *const *hide,
 			   cbl_error **err);
+/* The same with a second read-only layer top above lower (NULL = none; a
+ * phase checkpoint's), and the upper layer's path in *upper_out (may be
+ * NULL; caller frees). */
+int runner_private_overlay2(runner_build *b, const char *top, const char *lower, const char *target,
+			    const char *const *hide, char **upper_out, cbl_error **err);
 /* What a snapshot of the local directory dir leaves out: its git-ignored
  * paths into *hide (sorted; empty when dir is not the top of a git working
  * tree, or with --source-mode all), said in the log; secondary names a

@@ -279,6 +279,8 @@ int sandbox_open_dir(sandbox_handle *s, const char *path, int *out, cbl_error **
 /* overlayfs mount options for one lower layer, with '\\', ',' and ':' in the
  * paths escaped as overlayfs expects.  Caller frees. */
 char *sandbox_overlay_opts(const char *lower, const char *upper, const char *work);
+/* The same with a second read-only layer, top, above lower (NULL: none). */
+char *sandbox_overlay_opts2(const char *top, const char *lower, const char *upper, const char *work);
 
 /* Mounts an overlay (lower read-only; upper and work: host directories) at
  * target, a path as the sandbox sees it, in the running sandbox's mount
