@@ -68,6 +68,8 @@ static int serve_dispatch(const char *target, json_t *request, json_t **out, cbl
 	struct serve_ctx *ctx = payload;
 	if (runner_launcher_known(target))
 		return runner_launcher_dispatch(ctx->launcher, target, request, out, err);
+	if (runner_sandbox_api_known(target))
+		return runner_sandbox_api_dispatch(ctx->launcher, ctx->home, target, request, out, err);
 	return store_api_dispatch(ctx->home, target, request, out, err);
 }
 
@@ -77,9 +79,9 @@ static int serve_dispatch_text(const char *target, json_t *request, char **out, 
 			       cbl_error **err, void *payload)
 {
 	struct serve_ctx *ctx = payload;
-	if (runner_launcher_known(target)) {
+	if (runner_launcher_known(target) || runner_sandbox_api_known(target)) {
 		json_t *res = NULL;
-		int rc = runner_launcher_dispatch(ctx->launcher, target, request, &res, err);
+		int rc = serve_dispatch(target, request, &res, err, payload);
 		if (rc)
 			return rc;
 		/* timestamps as the store writes them: epoch seconds, milliseconds */
@@ -96,7 +98,7 @@ static int serve_dispatch_text(const char *target, json_t *request, char **out, 
 static bool serve_known(const char *target, void *payload)
 {
 	(void)payload;
-	return store_api_known(target) || runner_launcher_known(target);
+	return store_api_known(target) || runner_launcher_known(target) || runner_sandbox_api_known(target);
 }
 
 static void serve_log(const char *line, void *payload)

@@ -67,6 +67,16 @@ bool runner_launcher_known(const char *target);
 int runner_launcher_dispatch(runner_launcher *l, const char *target, json_t *request, json_t **out,
 			     cbl_error **err);
 
+/* The sandbox API (runner/sandboxapi.c): StartSandbox, BatchGetSandboxes,
+ * ListSandboxes, ListSandboxesForProject, StopSandbox,
+ * StartCommandExecution, BatchGetCommandExecutions,
+ * ListCommandExecutionsForSandbox, on top of the launcher's StartBuild and
+ * StopBuild (a sandbox is a build that stays up).  *out as the service
+ * answers; errors as runner_launcher_dispatch's. */
+bool runner_sandbox_api_known(const char *target);
+int runner_sandbox_api_dispatch(runner_launcher *l, const char *home, const char *target, json_t *req, json_t **out,
+				cbl_error **err);
+
 /* ---------------------------------------------------- request -> options ---
  *
  * The one mapping of a Project and a StartBuild request to runner_opts.
