@@ -145,3 +145,31 @@ def test_sandbox_start_two_commands_status_output_stop(api, cbl, home):
     bad = subprocess.run([aws, "codebuild", "start-command-execution", "--sandbox-id", sid, "--command", "true",
                           "--endpoint-url", api.url, "--region", REGION], env=env(), capture_output=True, text=True)
     assert bad.returncode != 0 and "STOPPED" in bad.stderr
+
+
+def test_cli_faces(cbl, home):
+    """The same operations as codebuild-local subcommands (no server)."""
+    src = cbl.project("face-src", "version: 0.2\nphases:\n  build:\n    commands:\n      - echo never\n")
+    proj = {"name": "face", "source": {"type": "NO_SOURCE", "location": f"file://{src}"},
+            "artifacts": {"type": "NO_ARTIFACTS"},
+            "environment": {"type": "LINUX_CONTAINER", "image": "host", "computeType": "BUILD_GENERAL1_SMALL"},
+            "serviceRole": "arn:aws:iam::000000000000:role/codebuild"}
+    f = home.parent / "face.json"
+    f.write_text(json.dumps(proj))
+    cbl("create-project", "--cli-input-json", f"file://{f}", check=0)
+    sid = json.loads(cbl("start-sandbox", "--project-name", "face", check=0).stdout)["sandbox"]["id"]
+    c = json.loads(cbl("start-command-execution", "--sandbox-id", sid, "--command", "echo face-$((6*7))",
+                       check=0, timeout=360).stdout)["commandExecution"]
+    got = json.loads(cbl("batch-get-command-executions", "--sandbox-id", sid, "--command-execution-ids", c["id"],
+                         check=0).stdout)["commandExecutions"][0]
+    assert got["status"] == "SUCCEEDED" and got["standardOutputContent"] == "face-42\n", got
+    listed = json.loads(cbl("list-command-executions-for-sandbox", "--sandbox-id", sid, check=0).stdout)
+    assert [x["id"] for x in listed["commandExecutions"]] == [c["id"]]
+    assert json.loads(cbl("list-sandboxes-for-project", "--project-name", "face", check=0).stdout)["ids"] == [sid]
+    cbl("stop-sandbox", "--id", sid, check=0)
+    end = time.time() + 30
+    while json.loads(cbl("batch-get-sandboxes", "--ids", sid, check=0).stdout)["sandboxes"][0]["status"] != "STOPPED":
+        assert time.time() < end
+        time.sleep(0.2)
+    missing = cbl("start-command-execution", "--sandbox-id", "face:nope", "--command", "true")
+    assert missing.returncode != 0 and "does not exist" in missing.output
