@@ -44,7 +44,7 @@ class Pty:
     def __init__(self, argv, env):
         self.pid, self.fd = pty.fork()
         if self.pid == 0:
-            os.execve(argv[0], argv, env)
+            os.execvpe(argv[0], argv, env)
         self.buf = b""
 
     def expect(self, pattern, timeout=30):
@@ -100,7 +100,8 @@ class Pty:
         return self.buf.decode(errors="replace")
 
 
-def test_debug_shell_at_the_failing_command(cbl):
+def test_debug_shell_at_the_failing_command(cbl_as):
+    cbl = cbl_as
     src = cbl.project("dbg", FAILING)
     t = Pty(cbl.argv(["run", "--debug", src]), cbl.env())
     # what the failing command saw
@@ -276,3 +277,33 @@ def test_attach_and_exec_on_a_build_started_over_the_api(api, cbl, home):
     assert not sock.exists()
     gone = cbl("exec", bid, "--", "true")
     assert gone.returncode != 0 and "not running" in gone.stderr
+
+
+RUNNING = """version: 0.2
+phases:
+  build:
+    commands:
+      - export STAGE=running-now
+      - echo ready-for-exec; sleep 30
+"""
+
+
+def test_exec_into_a_running_build(cbl_as):
+    """Not paused: exec runs next to the command that runs (as root and as
+    a normal user, whose sandbox is a user namespace)."""
+    src = cbl_as.project("live", RUNNING)
+    run = subprocess.Popen(cbl_as.argv(["run", src]), env=cbl_as.env(), stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for line in run.stdout:
+            if "ready-for-exec" in line and "Running command" not in line:
+                break
+        builds = cbl_as.home / "builds" / "live"
+        bid = "live:" + next(builds.iterdir()).name
+        e = cbl_as("exec", bid, "--", "sh", "-c", 'echo "stage=$STAGE"; ps -e -o comm= | grep -c sleep')
+        assert e.returncode == 0, e.output
+        assert e.stdout.splitlines() == ["stage=running-now", "1"], e.output
+        assert run.poll() is None
+    finally:
+        run.kill()
+        run.wait()
