@@ -7,7 +7,10 @@
 # node -e 1" in the log), for a full run and for `run --from-phase BUILD`
 # (the newest checkpoint of INSTALL + PRE_BUILD, the working tree under it).
 # Target: --from-phase BUILD under 50 ms and at least 20x faster than the
-# full run.  N runs each (default 5), medians.  Root (checkpoints need the
+# full run.  N runs each (default 5), medians (and the best --from-phase
+# run: on a machine shared with other work the median mostly measures the
+# load; the floor line, a build of the same tree without INSTALL, says what
+# any build costs to reach its first command there).  Root (checkpoints need the
 # runner's readable source overlay).
 # Usage: bench/iterate.sh [BIN] [N]
 set -euo pipefail
@@ -59,17 +62,27 @@ print(int((seen - t0) * 1e6))
 PY
 }
 
+# the floor, for context: the same tree whose buildspec has only the BUILD
+# command (no INSTALL at all), run with --no-checkpoints
+floor_src="$work/floor"
+cp -a "$src" "$floor_src"
+printf 'version: 0.2\nphases:\n  build:\n    commands:\n      - node -e 1\n' > "$floor_src/buildspec.yml"
+
 to_build "$src" >/dev/null # warm: the checkpoint of INSTALL, and the page cache
-full=() from=()
+full=() from=() floor=()
 for _ in $(seq "$N"); do
   full+=("$(to_build "$src")")
   from+=("$(to_build --from-phase BUILD "$src")")
+  floor+=("$(to_build --no-checkpoints "$floor_src")")
 done
 full_med=$(printf '%s\n' "${full[@]}" | median)
 from_med=$(printf '%s\n' "${from[@]}" | median)
 pkgs=$(cd "$src" && node -e 'console.log(Object.keys(require("./package-lock.json").packages).length - 1)')
 echo "iterate: time to the first BUILD command, npm ci of $pkgs packages, median of $N"
 echo "  full run:              $(awk -v u="$full_med" 'BEGIN{printf "%.1f ms", u/1000}')"
-echo "  --from-phase BUILD:    $(awk -v u="$from_med" 'BEGIN{printf "%.1f ms", u/1000}')   (target < 50 ms)"
+from_min=$(printf '%s\n' "${from[@]}" | sort -n | head -1)
+echo "  --from-phase BUILD:    $(awk -v u="$from_med" 'BEGIN{printf "%.1f ms", u/1000}')   (target < 50 ms; best of $N: $(awk -v u="$from_min" 'BEGIN{printf "%.1f ms", u/1000}'))"
+floor_med=$(printf '%s\n' "${floor[@]}" | median)
+echo "  (floor: a build with no INSTALL at all: $(awk -v u="$floor_med" 'BEGIN{printf "%.1f ms", u/1000}'))"
 echo "  ratio: $(awk -v a="$full_med" -v b="$from_med" 'BEGIN{printf "%.1fx", a/b}') faster   (target >= 20x)"
-"$BIN" cache ls | sed -n '/PHASE CHECKPOINTS/,/^$/p'
+"$BIN" cache prune >/dev/null && "$BIN" cache ls | sed -n '/PHASE CHECKPOINTS/,/^$/p'
