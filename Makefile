@@ -126,6 +126,7 @@ bench: $(BIN)
 	bash bench/api.sh $(BIN)
 	bash bench/logs.sh $(BIN)
 	bash bench/validate.sh
+	bash bench/iterate.sh $(BIN)
 	BENCH_BIN=$(BIN) bash bench/cache.sh
 	bash bench/rootless.sh $(BIN)
 	bash bench/batch.sh $(BIN)

@@ -258,6 +258,60 @@ int cache_prune(cache_store *s, const cache_prune_opts *o, cache_prune_result *o
 /* Appends "12.3 MiB" style sizes (binary units; "512 B" below 1 KiB). */
 void cache_format_size(cbl_buf *b, uint64_t bytes);
 
+/* ------------------------------------------------------------ checkpoints
+ * Phase checkpoints (cache/checkpoint.c): the state a build had at the end
+ * of a phase, kept so that a later run starts the next phase on it.
+ *   checkpoints/<scope>/<key>/<id>/   immutable once published (built under
+ *       meta.json  layer/  env.sh  dir.txt   tmp/, renamed into place)
+ * layer/ is the source tree's changes, an overlay upper layer (whiteouts and
+ * opaque directories kept): mount it as a lower layer above the working
+ * tree.  The newest checkpoint of a key wins. */
+
+/* The key of a checkpoint from named parts (image, environment, each
+ * phase's commands, ...): SHA-256 of each, then of them all.  *parts_out
+ * (new reference) maps each name to its hash, kept in meta.json so that a
+ * miss can say which part differs. */
+void cache_checkpoint_key(const char *const *names, const char *const *values, size_t n, json_t **parts_out,
+			  char key[65]);
+
+typedef struct cache_checkpoint_opts {
+	const char *scope;       /* project name */
+	const char *key;         /* cache_checkpoint_key's */
+	const char *phase;       /* the phase it ends, e.g. "PRE_BUILD" */
+	const char *build_id;
+	const char *src_upper;   /* the source overlay's upper layer (a host path), or NULL */
+	const char *src_inner;   /* where the build saw its source */
+	const char *env_sh, *dir_txt; /* the carried shell state */
+	json_t *parts;           /* borrowed */
+} cache_checkpoint_opts;
+
+/* Copies and publishes a checkpoint.  CBL_EINVAL (scope or key not a
+ * name), CBL_EIO. */
+int cache_checkpoint_save(cache_store *s, const cache_checkpoint_opts *o, cbl_error **err);
+
+/* The newest checkpoint of scope and key: *dir_out its directory (caller
+ * frees), *meta_out its meta.json (new reference); marks it used now.
+ * CBL_ENOENT when there is none. */
+int cache_checkpoint_find(cache_store *s, const char *scope, const char *key, char **dir_out, json_t **meta_out,
+			  cbl_error **err);
+
+typedef struct cache_checkpoint_info {
+	char *scope, *key, *id, *phase, *build_id;
+	int64_t created_us, last_used_us;
+	uint64_t files, bytes;   /* of its layer */
+	bool newest;             /* the newest of its key (the one restored) */
+} cache_checkpoint_info;
+
+/* Every checkpoint, by scope, key, then age.  CBL_EIO. */
+int cache_checkpoint_list(cache_store *s, cache_checkpoint_info **out, size_t *n, cbl_error **err);
+void cache_checkpoint_list_free(cache_checkpoint_info *l, size_t n);
+
+/* Removes the checkpoints a newer one of the same key replaced, and with
+ * older_than_ms > 0 those not used for that long.  *removed and *bytes
+ * (may be NULL) say what went. */
+int cache_checkpoint_prune(cache_store *s, int64_t older_than_ms, size_t *removed, uint64_t *bytes,
+			   cbl_error **err);
+
 /* ------------------------------------------------------------ hash-files */
 
 /* codebuild-hash-files: the SHA-256 over the files that `patterns` select

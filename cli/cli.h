@@ -32,6 +32,12 @@ int cmd_webhook(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
 int cmd_batch_get_builds(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_attach(int argc, char **argv); /* cli/cmd_attach.c */
+int cmd_exec(int argc, char **argv);
+
+/* run --debug on a terminal: a shell in the paused build (cli/cmd_attach.c),
+ * whose end resumes it; its exit status, or -1 (said). */
+int cli_debug_terminal(const char *home, const char *build_id);
 
 /* Prints "codebuild-local: error: <msg>" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

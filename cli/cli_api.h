@@ -54,6 +54,15 @@ typedef struct cli_api_cmd {
 int cli_api_run(const cli_api_cmd *cmd, int argc, char **argv);
 
 int cmd_create_project(int argc, char **argv);
+/* cli/cmd_sandbox.c */
+int cmd_start_sandbox(int argc, char **argv);
+int cmd_batch_get_sandboxes(int argc, char **argv);
+int cmd_list_sandboxes(int argc, char **argv);
+int cmd_list_sandboxes_for_project(int argc, char **argv);
+int cmd_stop_sandbox(int argc, char **argv);
+int cmd_start_command_execution(int argc, char **argv);
+int cmd_batch_get_command_executions(int argc, char **argv);
+int cmd_list_command_executions_for_sandbox(int argc, char **argv);
 int cmd_update_project(int argc, char **argv);
 int cmd_delete_project(int argc, char **argv);
 int cmd_batch_get_projects(int argc, char **argv);

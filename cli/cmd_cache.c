@@ -211,6 +211,16 @@ static int do_prune(cache_store *st, const cache_prune_opts *po, bool has_age)
 	       res.refs_removed == 1 ? "y" : "ies", res.objects_removed, res.objects_removed == 1 ? "" : "s",
 	       cbl_buf_cstr(&size));
 	cbl_buf_release(&size);
+	/* phase checkpoints: those a newer one replaced, and by age */
+	size_t nc = 0;
+	uint64_t cbytes = 0;
+	if (cache_checkpoint_prune(st, has_age ? po->older_than_ms : 0, &nc, &cbytes, &err) < 0) {
+		cli_report_clear(&err);
+		return CLI_EXIT_FAULT;
+	}
+	cache_format_size(&size, cbytes);
+	printf("Removed %zu phase checkpoint%s (%s).\n", nc, nc == 1 ? "" : "s", cbl_buf_cstr(&size));
+	cbl_buf_release(&size);
 	if (has_age) {
 		/* the source cache's stores (run --source-cache) age the same way */
 		size_t n = 0;
@@ -227,6 +237,34 @@ static int do_prune(cache_store *st, const cache_prune_opts *po, bool has_age)
 		cbl_buf_release(&size);
 	}
 	return CLI_EXIT_OK;
+}
+
+/* The phase checkpoints (run --from-phase), after the entries. */
+static void ls_checkpoints(cache_store *st)
+{
+	cache_checkpoint_info *l = NULL;
+	size_t n = 0;
+	cbl_error *err = NULL;
+	if (cache_checkpoint_list(st, &l, &n, &err) < 0) {
+		cli_report_clear(&err);
+		return;
+	}
+	if (n)
+		printf("\nPHASE CHECKPOINTS (run --from-phase)\n%-24s %-10s %-12s %7s %10s  %-16s  %-16s  %s\n", "PROJECT",
+		       "END OF", "KEY", "FILES", "SIZE", "TAKEN", "LAST USED", "BUILD");
+	for (size_t i = 0; i < n; i++) {
+		cbl_buf size = CBL_BUF_INIT, c = CBL_BUF_INIT, u = CBL_BUF_INIT;
+		cache_format_size(&size, l[i].bytes);
+		fmt_time(&c, l[i].created_us);
+		fmt_time(&u, l[i].last_used_us);
+		printf("%-24s %-10s %-12.12s %7llu %10s  %-16s  %-16s  %s%s\n", l[i].scope, l[i].phase, l[i].key,
+		       (unsigned long long)l[i].files, cbl_buf_cstr(&size), cbl_buf_cstr(&c), cbl_buf_cstr(&u),
+		       l[i].build_id ? l[i].build_id : "-", l[i].newest ? "" : " (replaced)");
+		cbl_buf_release(&size);
+		cbl_buf_release(&c);
+		cbl_buf_release(&u);
+	}
+	cache_checkpoint_list_free(l, n);
 }
 
 /* The source cache's stores, after the entries (`cache ls`). */
@@ -326,8 +364,10 @@ int cmd_cache(int argc, char **argv)
 		rc = CLI_EXIT_FAULT;
 	} else if (is_ls) {
 		rc = do_ls(st, json);
-		if (rc == CLI_EXIT_OK && !json)
+		if (rc == CLI_EXIT_OK && !json) {
+			ls_checkpoints(st);
 			ls_source_caches(st);
+		}
 	} else if (is_explain) {
 		rc = do_explain(st, project, json);
 	} else {

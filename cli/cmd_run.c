@@ -53,7 +53,7 @@ typedef struct run_args {
 	const char *launched;        /* --launched DIR (runner/launch.h) */
 	runner_secondary_source *secondary;
 	size_t n_secondary;
-	bool depth_set, json;
+	bool depth_set, json, no_checkpoints;
 	cli_webhook wh;              /* --webhook-event and its facts */
 	const char *remote, *endpoint, *profile; /* --remote PROJECT */
 	int n_opts;                  /* options given, --launched and a batch's aside */
@@ -219,6 +219,25 @@ static int opt_json(run_args *a, char *arg)
 {
 	(void)arg;
 	a->json = true;
+	return 0;
+}
+
+static int opt_from_phase(run_args *a, char *arg)
+{
+	static const runner_phase_type ps[] = {RUNNER_PHASE_INSTALL, RUNNER_PHASE_PRE_BUILD, RUNNER_PHASE_BUILD,
+					       RUNNER_PHASE_POST_BUILD};
+	for (size_t i = 0; i < ARRAY_SIZE(ps); i++)
+		if (!strcasecmp(arg, runner_phase_name(ps[i]))) {
+			a->o.from_phase = (int)ps[i];
+			return 0;
+		}
+	return cli_error("--from-phase takes INSTALL, PRE_BUILD, BUILD or POST_BUILD, got '%s'", arg), -1;
+}
+
+static int opt_no_checkpoints(run_args *a, char *arg)
+{
+	(void)arg;
+	a->no_checkpoints = true;
 	return 0;
 }
 
@@ -405,6 +424,16 @@ static const run_opt run_opts[] = {
 	{"combine-artifacts", 0, NULL, FN(opt_combine), "a batch: every build's artifacts in one zip,\n"
 							"-a DIR/artifacts.zip, a folder per identifier\n"
 							"(combineArtifacts); otherwise DIR/<identifier>/"},
+	{"from-phase", 0, "PHASE", FN(opt_from_phase), "start at PHASE (PRE_BUILD, BUILD, POST_BUILD) on the newest\n"
+							"checkpoint of the phases before it, above the working tree\n"
+							"as it is now (or say why none matches)"},
+	{"no-checkpoints", 0, NULL, FN(opt_no_checkpoints), "keep no checkpoint at the end of each phase"},
+	{"checkpoint-secrets", 0, NULL, FIELD(checkpoint_secrets),
+	 "keep checkpoints even when the build has secrets"},
+	{"debug", 'd', NULL, FIELD(debug), "debugging: a failing command (and codebuild-breakpoint) pauses\n"
+					   "the build and opens a shell inside it at that point (without a\n"
+					   "terminal: waits, saying how to attach); exit or codebuild-resume\n"
+					   "goes on"},
 	{"help", 'h', NULL, FN(opt_help), "this help"},
 	/* a build started by StartBuild's launcher: everything else comes from
 	 * DIR/launch.json */
@@ -530,6 +559,8 @@ static int finish_opts(run_args *a, int argc, char **argv)
 		a->o.clone_depth = 1; /* CodeBuild's default git_clone_depth */
 	a->o.secondary = a->secondary;
 	a->o.n_secondary = a->n_secondary;
+	a->o.debug_failures = a->o.debug; /* locally a failing command pauses too */
+	a->o.checkpoints = !a->no_checkpoints && !a->o.no_cache;
 	/* -e beats --env-file: the file first */
 	cbl_strv file_env = CBL_STRV_INIT;
 	if (a->env_file && cli_read_env_file(a->env_file, &file_env, &err) < 0) {
@@ -577,6 +608,9 @@ typedef struct view {
 	int64_t cmd_start_mono_us, last_out_mono_us;
 	bool timer_shown;    /* the timer line is on the screen (no newline yet) */
 	int64_t timer_secs;
+	const char *home;    /* run --debug: where the build's socket is */
+	pthread_t debug_thr; /* run --debug: the shell of a pause, on this terminal */
+	bool debug_running;
 } view;
 
 static const char *c(const view *v, const char *code) { return v->color ? code : ""; }
@@ -584,7 +618,7 @@ static const char *c(const view *v, const char *code) { return v->color ? code :
 static void print_json_event(const runner_event *ev)
 {
 	static const char *const kinds[] = {"log", "phase-start", "phase-end", "command-start",
-					    "command-exit", "warning", "progress"};
+					    "command-exit", "warning", "progress", "paused"};
 	json_t *j = json_object();
 	char ts[32];
 	cbl_format_iso_time(ts, ev->time_us);
@@ -821,6 +855,9 @@ static void tty_event(view *v, const runner_event *ev)
 	case RUNNER_EV_WARNING:
 		tty_warning(v, ev->text);
 		break;
+	case RUNNER_EV_PAUSED:
+		printf("  %s⏸ paused: %s%s\n", c(v, "\033[33;1m"), ev->text, c(v, "\033[0m"));
+		break;
 	case RUNNER_EV_PROGRESS:
 		/* one line rewritten in place until it is done */
 		printf("\r\033[K  %s", ev->text);
@@ -830,9 +867,41 @@ static void tty_event(view *v, const runner_event *ev)
 	}
 }
 
+static void *debug_main(void *payload)
+{
+	view *v = payload;
+	cli_debug_terminal(v->home, runner_build_id(g_build));
+	return NULL;
+}
+
+/* run --debug on a terminal: the pause's shell runs in a thread of its own
+ * while the runner serves it (the runner prints nothing meanwhile). */
+static void debug_shell(view *v)
+{
+	if (v->debug_running)
+		pthread_join(v->debug_thr, NULL);
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	v->debug_running = pthread_create(&v->debug_thr, NULL, debug_main, v) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
 static void on_event(const runner_event *ev, void *payload)
 {
 	view *v = payload;
+	if (ev->kind == RUNNER_EV_PAUSED && v->mode != OUT_NONE && v->mode != OUT_JSON && isatty(0) && isatty(1)) {
+		if (v->mode == OUT_TTY) {
+			pthread_mutex_lock(&v->mu);
+			timer_clear(v, false);
+			tty_event(v, ev);
+			fflush(stdout);
+			pthread_mutex_unlock(&v->mu);
+		}
+		fflush(stdout);
+		debug_shell(v);
+		return;
+	}
 	if (v->mode == OUT_NONE) {
 		if (ev->kind == RUNNER_EV_LOG)
 			launched_say(v, "ok", NULL);
@@ -988,8 +1057,12 @@ static int run_build(runner_opts *o, view *v, json_t **record, char **log_path)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	v->home = o->home;
 	int ran = runner_build_run(b, &err);
 	timer_stop(v);
+	if (v->debug_running)
+		pthread_join(v->debug_thr, NULL);
+	v->debug_running = false;
 	if (ran < 0) {
 		launched_say(v, "error", err->msg);
 		cli_report(err);

@@ -123,6 +123,8 @@ static int serve_dispatch(const char *target, json_t *request, json_t **out, cbl
 		int rc = store_api_validate(target, request, err);
 		return rc ? rc : runner_api_dispatch(ctx->home, target, request, out, err);
 	}
+	if (runner_sandbox_api_known(target))
+		return runner_sandbox_api_dispatch(ctx->launcher, ctx->home, target, request, out, err);
 	return store_api_dispatch(ctx->home, target, request, out, err);
 }
 
@@ -132,7 +134,7 @@ static int serve_dispatch_text(const char *target, json_t *request, char **out, 
 			       cbl_error **err, void *payload)
 {
 	struct serve_ctx *ctx = payload;
-	if (runner_launcher_known(target) || runner_api_known(target)) {
+	if (runner_launcher_known(target) || runner_api_known(target) || runner_sandbox_api_known(target)) {
 		json_t *res = NULL;
 		int rc = serve_dispatch(target, request, &res, err, payload);
 		if (rc)
@@ -151,7 +153,8 @@ static int serve_dispatch_text(const char *target, json_t *request, char **out, 
 static bool serve_known(const char *target, void *payload)
 {
 	(void)payload;
-	return store_api_known(target) || runner_launcher_known(target) || runner_api_known(target);
+	return store_api_known(target) || runner_launcher_known(target) || runner_api_known(target) ||
+	       runner_sandbox_api_known(target);
 }
 
 static void serve_log(const char *line, void *payload)

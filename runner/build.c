@@ -143,6 +143,11 @@ static int init_environment(runner_build *b, const runner_opts *opts, cbl_error 
 	b->cfg.log_group = opts->log_group ? cbl_xstrdup(opts->log_group) : NULL;
 	b->cfg.log_stream = opts->log_stream ? cbl_xstrdup(opts->log_stream) : NULL;
 	b->cfg.record_base = opts->record_base ? json_deep_copy(opts->record_base) : NULL;
+	b->debug = opts->debug;
+	b->ckpt.take = opts->checkpoints && !opts->from_phase; /* a started-late build mixes states */
+	b->ckpt.with_secrets = opts->checkpoint_secrets;
+	b->ckpt.from_phase = opts->from_phase;
+	b->debug_failures = opts->debug && opts->debug_failures;
 	if ((unsigned)opts->network > RUNNER_NETWORK_NONE)
 		return cbl_error_set(err, CBL_EINVAL, "unknown network mode %d", (int)opts->network);
 	if (b->cfg.network == RUNNER_NETWORK_NONE && b->cfg.sandbox_mode == RUNNER_SANDBOX_NONE)
@@ -308,6 +313,8 @@ void runner_build_free(runner_build *b)
 {
 	if (!b)
 		return;
+	runner_debug_close(b);
+	runner_checkpoint_release(b);
 	if (b->shell_ready)
 		runner_shell_release(&b->sh);
 	for (int i = 0; i < RUNNER_PHASE_COUNT; i++) {

@@ -170,3 +170,27 @@ runner_status runner_stage_buildspec(runner_build *b, runner_outcome *o)
 			    b->spec->has_phases ? "" : ", and it has none");
 	return RUNNER_STATUS_SUCCEEDED;
 }
+
+/* The buildspec parsed ahead of its stage, for a checkpoint's key (nothing
+ * logged, nothing kept): 0, or -1 with *why (caller frees). */
+int runner_buildspec_peek(runner_build *b, spec_buildspec **out, char **why)
+{
+	runner_outcome o = {0};
+	runner_status st = RUNNER_STATUS_FAILED;
+	cbl_error *e = NULL;
+	int fd = open_buildspec(b, &o, &st);
+	if (fd < 0) {
+		*why = cbl_xstrdup(o.message ? o.message : "the buildspec cannot be read");
+		runner_outcome_release(&o);
+		return -1;
+	}
+	spec_parse_opts po = SPEC_PARSE_OPTS_INIT;
+	int rc = spec_parse_fd(out, NULL, fd, b->src.buildspec_display, &po, &e);
+	close(fd);
+	if (rc < 0) {
+		*why = cbl_xasprintf("the buildspec is invalid: %s", e->msg);
+		cbl_error_free(e);
+		return -1;
+	}
+	return 0;
+}

@@ -4,6 +4,7 @@
 #include "sandbox/sandbox.h"
 #include "util/fs.h"
 
+#include <git2.h>
 #include <unistd.h>
 
 #include "util/banned.h"
@@ -11,6 +12,10 @@
 /* Everything the build started, its sandbox, and the trees it ran on. */
 static void tear_down(runner_build *b)
 {
+	runner_debug_close(b);
+	if (b->git_held)
+		git_libgit2_shutdown();
+	b->git_held = false;
 	if (b->shell_ready) {
 		/* kill first: a background job flooding the pipe cannot hold
 		 * FINALIZING open; then take what is left in the pipe */

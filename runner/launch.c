@@ -253,6 +253,13 @@ static int map_environment(launch_map *m, cbl_error **err)
 	if (!json_is_boolean(priv))
 		priv = json_object_get(env, "privilegedMode");
 	m->o->privileged = json_is_true(priv);
+	/* debugSessionEnabled: codebuild-breakpoint pauses the build (attach /
+	 * exec enter it, codebuild-resume goes on), as a Session Manager
+	 * session would */
+	json_t *dbg = json_object_get(m->req, "debugSessionEnabled");
+	if (dbg && !json_is_null(dbg) && !json_is_boolean(dbg))
+		return cbl_error_set(err, CBL_EINVAL, "debugSessionEnabled must be a boolean");
+	m->o->debug = json_is_true(dbg);
 	if ((rc = env_list(json_object_get(env, "environmentVariables"), "environment variable",
 			   &m->mem->project_env, &m->mem->project_secrets, err)) ||
 	    (rc = env_list(json_object_get(m->req, "environmentVariablesOverride"),

@@ -101,6 +101,15 @@ int runner_principal_identity(const char *arn, char **account, char **initiator)
 /* The same on behalf of a caller (NULL = runner_launcher_dispatch). */
 int runner_launcher_dispatch_as(runner_launcher *l, const char *target, json_t *request,
 				const runner_caller *caller, json_t **out, cbl_error **err);
+/* The sandbox API (runner/sandboxapi.c): StartSandbox, BatchGetSandboxes,
+ * ListSandboxes, ListSandboxesForProject, StopSandbox,
+ * StartCommandExecution, BatchGetCommandExecutions,
+ * ListCommandExecutionsForSandbox, on top of the launcher's StartBuild and
+ * StopBuild (a sandbox is a build that stays up).  *out as the service
+ * answers; errors as runner_launcher_dispatch's. */
+bool runner_sandbox_api_known(const char *target);
+int runner_sandbox_api_dispatch(runner_launcher *l, const char *home, const char *target, json_t *req, json_t **out,
+				cbl_error **err);
 
 /* ---------------------------------------------------- request -> options ---
  *

@@ -59,6 +59,17 @@ static void rofs_hint(runner_build *b)
 		       "or a Debian image imported with `codebuild-local images import`), or run as root");
 }
 
+/* A stop or the deadline while the build was paused. */
+static runner_cmds_result paused_end(runner_build *b, runner_outcome *o, runner_cmd_outcome how)
+{
+	if (how == RUNNER_CMD_TIMED_OUT) {
+		runner_outcome_set(b, o, "BUILD_TIMED_OUT", "Build has timed out. ");
+		return RUNNER_CMDS_TIMED_OUT;
+	}
+	runner_outcome_set(b, o, "BUILD_STOPPED", "Build was stopped");
+	return RUNNER_CMDS_STOPPED;
+}
+
 runner_cmds_result runner_run_commands(runner_build *b, runner_phase_type p, const spec_strlist *cmds,
 				       runner_outcome *o)
 {
@@ -69,6 +80,13 @@ runner_cmds_result runner_run_commands(runner_build *b, runner_phase_type p, con
 			return RUNNER_CMDS_STOPPED;
 		}
 		runner_agent(b, "Running command %s", cmd);
+		if (runner_is_breakpoint(cmd)) {
+			/* as on the service: a pause with debugging on, else nothing */
+			runner_cmd_outcome how = b->debug ? runner_debug_pause(b, p, cmd, true) : RUNNER_CMD_EXITED;
+			if (how != RUNNER_CMD_EXITED)
+				return paused_end(b, o, how);
+			continue;
+		}
 		b->rofs_seen = false;
 		char *masked = runner_mask_apply(&b->log.mask, cmd, strlen(cmd));
 		runner_event ev = {.kind = RUNNER_EV_COMMAND_START, .phase = p, .text = masked};
@@ -121,6 +139,11 @@ runner_cmds_result runner_run_commands(runner_build *b, runner_phase_type p, con
 						  reason);
 			runner_outcome_set(b, o, "COMMAND_EXECUTION_ERROR", msg);
 			free(msg);
+			if (b->debug_failures) {
+				runner_cmd_outcome dh = runner_debug_pause(b, p, cmd, false);
+				if (dh != RUNNER_CMD_EXITED)
+					return paused_end(b, o, dh);
+			}
 			return RUNNER_CMDS_FAILED;
 		}
 	}

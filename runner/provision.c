@@ -57,7 +57,10 @@ static int setup_view(runner_build *b, cbl_error **err)
 	char *view = cbl_path_join(b->ident.dir, "view");
 	cbl_strv hide = CBL_STRV_INIT;
 	runner_snapshot_ignored(b, b->src.source_dir, NULL, &hide);
-	int rc = runner_private_overlay(b, b->src.source_dir, view, (const char *const *)hide.v, err);
+	runner_checkpoint_filter_hide(b, &hide);
+	/* a phase checkpoint's changes above the working tree */
+	int rc = runner_private_overlay2(b, b->ckpt.layer, b->src.source_dir, view, (const char *const *)hide.v,
+					 &b->ckpt.src_upper, err);
 	cbl_strv_release(&hide);
 	if (rc) {
 		free(view);
@@ -512,6 +515,20 @@ static runner_status provision_failed(runner_build *b, runner_outcome *o, runner
 runner_status runner_provision(runner_build *b, runner_outcome *o)
 {
 	cbl_error *e = NULL;
+	char *why = NULL;
+	/* one libgit2 initialisation for the whole build (the snapshot's
+	 * ignored paths, DOWNLOAD_SOURCE's HEAD and status): each one loads
+	 * the TLS trust store, some 10 ms */
+	if (!b->git_held && b->src.source_dir && runner_is_git_dir(b->src.source_dir)) {
+		git_libgit2_init();
+		b->git_held = true;
+	}
+	if (runner_checkpoint_lookup(b, &why) < 0) {
+		runner_outcome_setf(b, o, "CLIENT_ERROR", "--from-phase %s: %s", runner_phase_name(b->ckpt.from_phase),
+				    why);
+		free(why);
+		return RUNNER_STATUS_FAILED;
+	}
 	if (b->src.multi_root && runner_sources_provision(b, &b->src.sandbox_binds, &e) < 0)
 		return provision_failed(b, o, RUNNER_STATUS_FAULT, e);
 	if (b->src.git_parent && cbl_mkdir_p(b->src.git_parent, 0755, &e) < 0)

@@ -211,6 +211,14 @@ static json_t *build_record(runner_build *b)
 
 	json_object_set_new(r, "environment", record_environment(b));
 	json_object_set_new(r, "logs", record_logs(b));
+	if (b->debug) {
+		/* the service names a Session Manager target; locally the
+		 * build's id is what attach and exec take */
+		json_t *ds = json_object();
+		json_object_set_new(ds, "sessionEnabled", json_true());
+		json_object_set_new(ds, "sessionTarget", json_string(b->ident.id));
+		json_object_set_new(r, "debugSession", ds);
+	}
 
 	json_object_set_new(r, "timeoutInMinutes", json_integer((b->cfg.timeout_ms + 59999) / 60000));
 	json_object_set_new(r, "queuedTimeoutInMinutes", json_integer(480));

@@ -100,7 +100,11 @@ static void run_build_phases(runner_build *b)
 			upload = false;
 			break;
 		}
+		if (runner_checkpoint_skips(b, p))
+			continue;
 		runner_status st = runner_run_phase(b, p);
+		if (st == RUNNER_STATUS_SUCCEEDED)
+			runner_checkpoint_take(b, p);
 		save_progress(b);
 		if (!goes_on(b, p, st, &upload))
 			break;

@@ -82,6 +82,8 @@ typedef enum runner_event_kind {
 	RUNNER_EV_COMMAND_EXIT,
 	RUNNER_EV_WARNING,       /* something the local run cannot do like the cloud */
 	RUNNER_EV_PROGRESS,      /* transient progress (clone): text; not in the log */
+	RUNNER_EV_PAUSED,        /* debugging: the build waits (text: the command); the face
+				    may enter it (runner_attach_*: runner_build_dir's socket) */
 } runner_event_kind;
 
 typedef struct runner_event {
@@ -177,6 +179,17 @@ typedef struct runner_opts {
 					docker-in-docker); said in the log */
 	const char *batch_arn;       /* a build of a batch: its BuildBatch's ARN (buildBatchArn) */
 	bool batch_member;           /* one build of the buildspec's batch (run --batch-build) */
+	int from_phase;              /* --from-phase: a runner_phase_type (PRE_BUILD .. POST_BUILD) to
+					start at, on the newest matching phase checkpoint; 0 = all */
+	bool checkpoints;            /* keep a checkpoint at the end of each successful phase with
+					commands (a snapshot source, as root) */
+	bool checkpoint_secrets;     /* ... even when the build has secrets */
+	bool debug;                  /* run --debug / debugSessionEnabled: a failing command and
+					codebuild-breakpoint pause the build until it is resumed
+					(codebuild-resume, or the end of a RESUME_ON_EXIT session);
+					without it codebuild-breakpoint is a no-op */
+	bool debug_failures;         /* with debug: a failing command pauses too (run --debug;
+					the service pauses at breakpoints only) */
 	bool include_ignored;        /* --source-mode all: a snapshot of a local git working tree
 					keeps its git-ignored files (by default they are left out,
 					as a cloud build of a push would not have them) */
@@ -225,5 +238,41 @@ void runner_build_free(runner_build *b);
  * --host-runtimes goes on with the host's nodejs 20.20.2".  CBL_EIO when the
  * host's version cannot be read. */
 int runner_host_runtime_check(const char *runtime, const char *version, cbl_error **err);
+
+/* ---- entering a running build (runner/attach.c, served by runner/debug.c)
+ * A build with a sandbox listens on <build dir>/debug.sock for its own user
+ * and root: a session (a shell on a terminal the client made, or one
+ * command on the client's descriptors) starts in the build's sandbox with
+ * its environment, carried variables, directory and run-as user. */
+typedef enum runner_debug_kind {
+	RUNNER_DEBUG_SHELL = 1,  /* an interactive shell (the build's shell, -i) */
+	RUNNER_DEBUG_EXEC,       /* argv, through the build's shell setup */
+	RUNNER_DEBUG_RESUME,     /* a paused build goes on */
+} runner_debug_kind;
+enum {
+	RUNNER_DEBUG_TTY = 1,            /* one descriptor, a terminal: stdin, stdout, stderr */
+	RUNNER_DEBUG_RESUME_ON_EXIT = 2, /* the session's end resumes the paused build */
+};
+typedef enum runner_debug_answer {
+	RUNNER_DEBUG_STARTED = 1,  /* status: the session's pid inside */
+	RUNNER_DEBUG_EXITED,       /* status: its exit status (128 + signal) */
+	RUNNER_DEBUG_ERROR,        /* msg says why */
+} runner_debug_answer;
+typedef struct runner_debug_reply {
+	int32_t kind;
+	int32_t status;
+	char msg[248];
+} runner_debug_reply;
+
+/* Connects to the build id's socket under home (NULL = the default):
+ * CBL_ENOENT (no such build), CBL_EIO (not the user's: "permission denied", or not
+ * running, or no sandbox). */
+int runner_attach_connect(const char *home, const char *build_id, int *out, cbl_error **err);
+/* Sends the request: fds (nfds: 1 with RUNNER_DEBUG_TTY, else 3; 0 for
+ * RESUME) travel with it.  CBL_EIO. */
+int runner_attach_send(int fd, runner_debug_kind kind, unsigned flags, const char *const *argv, const int *fds,
+		       int nfds, cbl_error **err);
+/* Reads the next answer; CBL_EIO when the build went away. */
+int runner_attach_read(int fd, runner_debug_reply *r, cbl_error **err);
 
 #endif

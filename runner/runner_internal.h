@@ -12,6 +12,7 @@
 #include "spec/spec.h"
 #include <jansson.h>
 #include <signal.h>
+#include <poll.h>
 
 /* ---- secret masking (runner/log.c) ---- */
 typedef struct runner_mask {
@@ -60,6 +61,14 @@ typedef struct runner_shell {
 	int val_fd;          /* a value script's FIFO while it runs (-1 otherwise) */
 	cbl_buf val_buf;     /* what came out of it */
 	bool val_overflow;
+	/* more descriptors to watch while a command runs (debug.c: the attach
+	 * socket and its clients): extra_fds fills at most max entries,
+	 * on_extra gets them back after each poll (and after the sandbox's
+	 * records were read: a session may have ended) */
+	size_t (*extra_fds)(struct pollfd *p, size_t max, void *payload);
+	void (*on_extra)(const struct pollfd *p, size_t n, void *payload);
+	void *extra_payload;
+	bool paused_output;  /* do not read the output pipe (a debug shell has the terminal) */
 } runner_shell;
 
 int runner_shell_init(runner_shell *sh, const char *tmpdir, const char *shell, bool carry,
@@ -96,6 +105,22 @@ void runner_shell_drain(runner_shell *sh, int wait_ms);
 /* Kills every process the build started (SIGKILL) and reaps them. */
 void runner_shell_kill_all(runner_shell *sh);
 void runner_shell_release(runner_shell *sh);
+
+/* ---- debugging (debug.c: the attach socket and pauses; attach.c: the wire) ---- */
+typedef struct runner_debug runner_debug;
+#define RUNNER_DEBUG_MARKER "resume"  /* in the scratch's debug-bin: codebuild-resume ran */
+typedef struct runner_debug_request {
+	uint32_t magic;      /* RUNNER_DEBUG_MAGIC */
+	uint32_t kind;       /* runner_debug_kind */
+	uint32_t flags;      /* RUNNER_DEBUG_TTY, ... */
+	uint32_t argc;
+	uint32_t len;        /* bytes of NUL-terminated argv strings that follow */
+} runner_debug_request;
+#define RUNNER_DEBUG_MAGIC 0x44424c43u
+/* Reads a request and its descriptors (up to 3): *strs holds the strings,
+ * *args (argc entries) points into it; the caller frees both. */
+int runner_debug_recv(int fd, runner_debug_request *rq, int fds[3], int *nfds, char **strs, char ***args,
+		      cbl_error **err);
 
 /* ---- environment (runner/env.c) ---- */
 typedef struct runner_secrets runner_secrets;
@@ -272,6 +297,16 @@ typedef struct runner_log { /* log.c */
 	void *payload;
 } runner_log;
 
+typedef struct runner_ckpt_part { /* checkpoint.c */
+	bool take;               /* runner_opts.checkpoints */
+	bool with_secrets;       /* --checkpoint-secrets */
+	bool said_secrets;
+	int from_phase;          /* runner_phase_type to start at; 0 = a full run */
+	char *src_upper;         /* the primary source overlay's upper layer (host path), NULL = none */
+	char *dir, *layer;       /* the checkpoint restored, and its source layer */
+	json_t *meta;
+} runner_ckpt_part;
+
 struct runner_build {
 	runner_identity ident;
 	runner_config cfg;
@@ -307,6 +342,10 @@ struct runner_build {
 	bool rofs_seen;          /* the running command's output said "read-only file
 				  * system" (or denied a system path) */
 	bool rofs_hinted;
+	runner_ckpt_part ckpt;
+	bool git_held;           /* a libgit2 initialisation held for the build (provision.c) */
+	runner_debug *dbg;       /* the attach socket (debug.c), NULL without a sandbox */
+	bool debug, debug_failures; /* runner_opts.debug, .debug_failures */
 };
 
 /* ---- the stages ----
@@ -354,6 +393,33 @@ typedef enum runner_cmds_result {
 runner_cmds_result runner_run_commands(runner_build *b, runner_phase_type p, const spec_strlist *cmds,
 				       runner_outcome *o);
 
+/* Listens on the build's debug.sock (with a sandbox; once the shell is up). */
+int runner_debug_listen(runner_build *b, cbl_error **err);
+/* The shell's waits serve the socket too. */
+void runner_debug_hook(runner_build *b);
+void runner_debug_close(runner_build *b);
+/* Pauses the build after cmd (failed, or a breakpoint) until resumed;
+ * RUNNER_CMD_STOPPED / TIMED_OUT when the build ends meanwhile. */
+runner_cmd_outcome runner_debug_pause(runner_build *b, runner_phase_type p, const char *cmd, bool breakpoint);
+/* True when cmd is `codebuild-breakpoint`. */
+bool runner_is_breakpoint(const char *cmd);
+
+/* Phase checkpoints (checkpoint.c).  lookup: in PROVISIONING, before the
+ * source view, finds the checkpoint --from-phase starts on (0), or says why
+ * none matches (-1, *why caller-freed). */
+int runner_checkpoint_lookup(runner_build *b, char **why);
+/* Leaves out of the snapshot's hidden paths those the checkpoint's layer has. */
+void runner_checkpoint_filter_hide(runner_build *b, cbl_strv *hide);
+/* Once the shell is up: the checkpoint's carried state. */
+void runner_checkpoint_restore_shell(runner_build *b);
+/* True (the phase logged as restored) when p comes before --from-phase. */
+bool runner_checkpoint_skips(runner_build *b, runner_phase_type p);
+/* After phase p succeeded: its checkpoint, when the build takes them. */
+void runner_checkpoint_take(runner_build *b, runner_phase_type p);
+void runner_checkpoint_release(runner_build *b);
+/* The buildspec parsed ahead of its stage (buildspec.c): 0, or -1 with *why. */
+int runner_buildspec_peek(runner_build *b, spec_buildspec **out, char **why);
+
 /* ---- phases and the record (record.c) ---- */
 void runner_outcome_set(runner_build *b, runner_outcome *o, const char *code, const char *msg);
 void runner_outcome_setf(runner_build *b, runner_outcome *o, const char *code, const char *fmt, ...)
@@ -399,6 +465,11 @@ int runner_sources_provision(runner_build *b, cbl_strv *binds, cbl_error **err);
  * (relative to lower, NULL-terminated, may be NULL) are whited out. */
 int runner_private_overlay(runner_build *b, const char *lower, const char *target, const char *const *hide,
 			   cbl_error **err);
+/* The same with a second read-only layer top above lower (NULL = none; a
+ * phase checkpoint's), and the upper layer's path in *upper_out (may be
+ * NULL; caller frees). */
+int runner_private_overlay2(runner_build *b, const char *top, const char *lower, const char *target,
+			    const char *const *hide, char **upper_out, cbl_error **err);
 /* What a snapshot of the local directory dir leaves out: its git-ignored
  * paths into *hide (sorted; empty when dir is not the top of a git working
  * tree, or with --source-mode all), said in the log; secondary names a

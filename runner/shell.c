@@ -357,6 +357,8 @@ static void read_values(runner_shell *sh)
 	}
 }
 
+enum { EXTRA_MAX = 24 };
+
 static int wait_child(runner_shell *sh, pid_t pid, runner_cmd_outcome *how, int *status)
 {
 	/* in the sandbox the command is the init's child: its end arrives as a
@@ -365,10 +367,12 @@ static int wait_child(runner_shell *sh, pid_t pid, runner_cmd_outcome *how, int 
 	int ws = 0;
 	*how = RUNNER_CMD_EXITED;
 	for (;;) {
-		struct pollfd p[4];
+		struct pollfd p[4 + EXTRA_MAX];
 		nfds_t np = 0;
 		int i_pid = -1, i_stop = -1, i_val = -1;
-		p[np++] = (struct pollfd){.fd = sh->out_r, .events = POLLIN};
+		if (sh->sandbox && sandbox_command_ended(sh->sandbox))
+			goto reap;
+		p[np++] = (struct pollfd){.fd = sh->paused_output ? -1 : sh->out_r, .events = POLLIN};
 		if (pidfd >= 0) {
 			i_pid = (int)np;
 			p[np++] = (struct pollfd){.fd = pidfd, .events = POLLIN};
@@ -381,6 +385,9 @@ static int wait_child(runner_shell *sh, pid_t pid, runner_cmd_outcome *how, int 
 			i_val = (int)np;
 			p[np++] = (struct pollfd){.fd = sh->val_fd, .events = POLLIN};
 		}
+		nfds_t n_base = np;
+		if (sh->extra_fds)
+			np += sh->extra_fds(p + np, EXTRA_MAX, sh->extra_payload);
 		int timeout = pidfd >= 0 ? -1 : 20;
 		if (sh->deadline_mono_us) {
 			struct timespec ts;
@@ -410,13 +417,19 @@ static int wait_child(runner_shell *sh, pid_t pid, runner_cmd_outcome *how, int 
 		if (sh->sandbox) {
 			if (r > 0 && i_pid >= 0 && p[i_pid].revents) {
 				cbl_error *e = NULL;
-				if (sandbox_wait(sh->sandbox, &ws, &e) < 0)
-					sh->init_gone = true; /* not the command's fault */
+				int k = sandbox_service(sh->sandbox, &e);
 				cbl_error_free(e);
-				goto exited;
+				if (sh->on_extra)
+					sh->on_extra(p + n_base, 0, sh->extra_payload);
+				if (k != 0)
+					goto reap;
 			}
+			if (r > 0 && sh->on_extra && np > n_base)
+				sh->on_extra(p + n_base, np - n_base, sh->extra_payload);
 			continue;
 		}
+		if (r > 0 && sh->on_extra && np > n_base)
+			sh->on_extra(p + n_base, np - n_base, sh->extra_payload);
 		pid_t w = waitpid(pid, &ws, WNOHANG);
 		if (w == pid)
 			goto exited;
@@ -435,6 +448,13 @@ static int wait_child(runner_shell *sh, pid_t pid, runner_cmd_outcome *how, int 
 		while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
 			;
 	}
+	goto exited;
+reap: {
+	cbl_error *e = NULL;
+	if (sandbox_wait(sh->sandbox, &ws, &e) < 0)
+		sh->init_gone = true; /* not the command's fault */
+	cbl_error_free(e);
+}
 exited:
 	if (pidfd >= 0 && !sh->sandbox)
 		close(pidfd);

@@ -257,6 +257,12 @@ out:
 int runner_private_overlay(runner_build *b, const char *lower, const char *target, const char *const *hide,
 			   cbl_error **err)
 {
+	return runner_private_overlay2(b, NULL, lower, target, hide, NULL, err);
+}
+
+int runner_private_overlay2(runner_build *b, const char *top, const char *lower, const char *target,
+			    const char *const *hide, char **upper_out, cbl_error **err)
+{
 	char *tmp = cbl_path_join(b->ident.dir, "view-tmp");
 	char name[32];
 	char *upper = NULL, *work = NULL, *opts = NULL;
@@ -292,11 +298,13 @@ int runner_private_overlay(runner_build *b, const char *lower, const char *targe
 		rc = cbl_error_wrap(err, "the source snapshot of %s", lower);
 		goto out;
 	}
-	opts = sandbox_overlay_opts(lower, upper, work);
+	opts = sandbox_overlay_opts2(top, lower, upper, work);
 	if (mount("overlay", target, "overlay", 0, opts) < 0) {
 		rc = cbl_error_set_errno(err, CBL_EIO, errno, "sandbox: mount overlay on the source %s", lower);
 		goto out;
 	}
+	if (upper_out)
+		*upper_out = cbl_xstrdup(upper);
 out:
 	free(tmp);
 	free(upper);

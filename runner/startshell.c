@@ -29,6 +29,12 @@ runner_status runner_stage_shell(runner_build *b, runner_outcome *o)
 	b->sh.payload = b;
 	b->sh.deadline_mono_us = b->deadline_mono_us;
 	b->shell_ready = true;
+	if (runner_debug_listen(b, &e) < 0)
+		runner_warn_drop(b, &e, "codebuild-local attach and exec cannot enter this build: %s", e->msg);
+	runner_debug_hook(b);
+	runner_checkpoint_restore_shell(b);
+	if (b->debug && !b->sandbox)
+		runner_warn(b, "--debug needs the sandbox: without it the build neither pauses nor can be entered");
 	return RUNNER_STATUS_SUCCEEDED;
 }
 

@@ -36,6 +36,8 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -43,10 +45,41 @@
 
 #include "util/banned.h"
 
-/* Reads one length-prefixed request. */
-static char *read_request(int fd, uint32_t *len)
+/* Reads one length-prefixed request, and the descriptors sent with its
+ * first bytes (a session's: up to 3; more are closed). */
+static char *read_request(int fd, uint32_t *len, int fds[3], int *nfds)
 {
-	if (sandbox_read_full(fd, len, sizeof(*len)) < 0 || *len > (64u << 20))
+	union {
+		char buf[CMSG_SPACE(4 * sizeof(int))];
+		struct cmsghdr align;
+	} cm;
+	struct iovec iov = {.iov_base = len, .iov_len = sizeof(*len)};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
+			    .msg_controllen = sizeof(cm.buf)};
+	*nfds = 0;
+	ssize_t n;
+	do
+		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		return NULL;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		int got[4];
+		memcpy(got, CMSG_DATA(c), k * sizeof(int));
+		for (size_t i = 0; i < k; i++) {
+			if (*nfds < 3)
+				fds[(*nfds)++] = got[i];
+			else
+				close(got[i]);
+		}
+	}
+	if ((size_t)n < sizeof(*len) &&
+	    sandbox_read_full(fd, (char *)len + n, sizeof(*len) - (size_t)n) < 0)
+		return NULL;
+	if (*len > (64u << 20))
 		return NULL;
 	char *buf = malloc(*len + 1);
 	if (!buf)
@@ -57,6 +90,22 @@ static char *read_request(int fd, uint32_t *len)
 	}
 	buf[*len] = '\0';
 	return buf;
+}
+
+/* Switches to the user pw (NULL = stay root): 0, or -1 after saying why on
+ * stderr. */
+static int become(struct passwd *pw)
+{
+	if (!pw)
+		return 0;
+	if (setgroups(0, NULL) < 0 && errno != EPERM)
+		return -1;
+	initgroups(pw->pw_name, pw->pw_gid);
+	if (setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
+		dprintf(2, "run-as %s: %s\n", pw->pw_name, strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 static __attribute__((noreturn)) void exec_command(char *const f[4], struct passwd *pw, int out_fd,
@@ -76,15 +125,8 @@ static __attribute__((noreturn)) void exec_command(char *const f[4], struct pass
 	syscall(SYS_close_range, 3, ~0U, 0);
 	if (chdir(f[2]) < 0 && chdir("/") < 0)
 		_exit(126);
-	if (pw) {
-		if (setgroups(0, NULL) < 0 && errno != EPERM)
-			_exit(126);
-		initgroups(pw->pw_name, pw->pw_gid);
-		if (setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
-			dprintf(2, "run-as %s: %s\n", pw->pw_name, strerror(errno));
-			_exit(126);
-		}
-	}
+	if (become(pw) < 0)
+		_exit(126);
 	char *argv[] = {f[0], f[1], NULL};
 	execve(f[0], argv, envp);
 	dprintf(2, "%s: %s\n", f[0], strerror(errno));
@@ -137,6 +179,101 @@ static void spawn_command(int sock, int out_fd, char *req, uint32_t len, pid_t *
 	free(envp);
 	*cmd_pid = pid;
 	sandbox_send_rec(sock, SANDBOX_REC_STARTED, pid, 0, NULL);
+}
+
+static __attribute__((noreturn)) void exec_session(const int fds[3], bool tty, const char *cwd,
+						   struct passwd *pw, char **argv, char **envp)
+{
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	setsid();
+	for (int i = 0; i < 3; i++)
+		if (fds[i] != i && dup2(fds[i], i) < 0)
+			_exit(126);
+	syscall(SYS_close_range, 3, ~0U, 0);
+	if (tty)
+		ioctl(0, TIOCSCTTY, 0); /* job control; the shell works without it */
+	if (chdir(cwd) < 0 && chdir("/") < 0)
+		_exit(126);
+	if (become(pw) < 0)
+		_exit(126);
+	execve(argv[0], argv, envp);
+	dprintf(2, "%s: %s\n", argv[0], strerror(errno));
+	_exit(127);
+}
+
+/* X \0 flags \0 cwd \0 user \0 argc \0 argv... env...: a session, on the
+ * descriptors that came with the request. */
+static void spawn_session(int sock, char *req, uint32_t len, const int fds[3], int nfds, pid_t *sess)
+{
+	char *end = req + len, *p = req + 2, *f[4];
+	const char *bad = nfds == 3 ? NULL : "a session needs 3 descriptors";
+	for (int i = 0; !bad && i < 4; i++) {
+		f[i] = p;
+		p += strlen(p) + 1;
+		if (p > end)
+			bad = "malformed request";
+	}
+	long argc = bad ? 0 : strtol(f[3], NULL, 10);
+	size_t slot = SANDBOX_MAX_SESSIONS;
+	for (size_t i = 0; i < SANDBOX_MAX_SESSIONS; i++)
+		if (sess[i] <= 0) {
+			slot = i;
+			break;
+		}
+	if (!bad && slot == SANDBOX_MAX_SESSIONS)
+		bad = "too many sessions";
+	if (!bad && (argc < 1 || argc > 4096))
+		bad = "malformed request";
+	size_t nstr = 0;
+	for (char *q = p; !bad && q < end; q += strlen(q) + 1)
+		nstr++;
+	if (!bad && nstr < (size_t)argc)
+		bad = "malformed request";
+	char **argv = bad ? NULL : calloc(nstr + 2, sizeof(char *));
+	if (!bad && !argv)
+		bad = "out of memory";
+	struct passwd *pw = NULL;
+	if (!bad && *f[2] && !(pw = getpwnam(f[2])))
+		bad = "run-as: no such user in the image";
+	if (bad) {
+		free(argv);
+		sandbox_send_rec(sock, SANDBOX_REC_SPAWN_ERR, 0, EINVAL, bad);
+		return;
+	}
+	size_t k = 0;
+	for (char *q = p; q < end; q += strlen(q) + 1)
+		argv[k++] = q;
+	/* argv[0..argc-1], NULL, then the environment */
+	char **envp = argv + argc + 1;
+	memmove(envp, argv + argc, (nstr - (size_t)argc) * sizeof(char *));
+	envp[nstr - (size_t)argc] = NULL;
+	argv[argc] = NULL;
+	pid_t pid = fork();
+	if (pid == 0)
+		exec_session(fds, f[0][0] == 't', f[1], pw, argv, envp);
+	int e = errno;
+	free(argv);
+	if (pid < 0) {
+		sandbox_send_rec(sock, SANDBOX_REC_SPAWN_ERR, 0, e, "fork failed");
+		return;
+	}
+	sess[slot] = pid;
+	sandbox_send_rec(sock, SANDBOX_REC_STARTED, pid, 0, NULL);
+}
+
+/* H pid: kills a session's process group (its session leader's). */
+static void kill_session(const char *req, const pid_t *sess)
+{
+	pid_t pid;
+	memcpy(&pid, req + 1, sizeof(pid));
+	for (size_t i = 0; i < SANDBOX_MAX_SESSIONS; i++)
+		if (pid > 1 && sess[i] == pid) {
+			kill(-pid, SIGKILL);
+			kill(pid, SIGKILL);
+		}
 }
 
 static void kill_everything(void)
@@ -199,6 +336,7 @@ static __attribute__((noreturn)) void init_serve(int sock, int out_fd)
 	sandbox_send_rec(sock, SANDBOX_REC_READY, 0, 0, NULL);
 
 	pid_t cmd_pid = -1;
+	pid_t sess[SANDBOX_MAX_SESSIONS] = {0};
 	for (;;) {
 		struct pollfd pf[2] = {{.fd = sock, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
 		if (poll(pf, 2, -1) < 0 && errno != EINTR)
@@ -218,16 +356,28 @@ static __attribute__((noreturn)) void init_serve(int sock, int out_fd)
 				cmd_pid = -1;
 				sandbox_send_rec(sock, SANDBOX_REC_EXITED, ws, 0, NULL);
 			}
+			for (size_t i = 0; i < SANDBOX_MAX_SESSIONS; i++)
+				if (sess[i] == w) {
+					sess[i] = 0;
+					sandbox_send_rec(sock, SANDBOX_REC_SESSION_EXITED, ws, (int)w, NULL);
+				}
 		}
 		if (pf[0].revents & (POLLIN | POLLHUP | POLLERR)) {
 			uint32_t len = 0;
-			char *req = read_request(sock, &len);
+			int fds[3], nfds = 0;
+			char *req = read_request(sock, &len, fds, &nfds);
 			if (!req)
 				break; /* the parent went away */
 			if (len >= 1 && req[0] == 'S')
 				spawn_command(sock, out_fd, req, len, &cmd_pid);
+			else if (len >= 2 && req[0] == 'X')
+				spawn_session(sock, req, len, fds, nfds, sess);
 			else if (len >= 1 && req[0] == 'K')
 				kill_everything();
+			else if (len == 1 + sizeof(pid_t) && req[0] == 'H')
+				kill_session(req, sess);
+			for (int i = 0; i < nfds; i++)
+				close(fds[i]);
 			free(req);
 		}
 	}

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <poll.h>
 #include <linux/openat2.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -355,6 +356,35 @@ const char *const *sandbox_warnings(const sandbox_handle *s)
 
 /* ---------------------------------------------------------------- commands */
 
+/* Takes one record that is not the answer being waited for: a command's or
+ * a session's end, kept for sandbox_wait / sandbox_session_ended. */
+static void keep_rec(sandbox_handle *s, const sandbox_rec *r)
+{
+	if (r->kind == SANDBOX_REC_EXITED) {
+		s->cmd_ended = true;
+		s->cmd_ws = r->status;
+	} else if (r->kind == SANDBOX_REC_SESSION_EXITED && s->n_sess < SANDBOX_MAX_SESSIONS) {
+		s->sess_pid[s->n_sess] = r->err;
+		s->sess_ws[s->n_sess++] = r->status;
+	}
+}
+
+/* Reads records until the answer to a request (STARTED or SPAWN_ERR). */
+static int read_answer(sandbox_handle *s, sandbox_rec *r, cbl_error **err)
+{
+	for (;;) {
+		if (sandbox_read_full(s->sock, r, sizeof(*r)) < 0) {
+			s->gone = true;
+			return cbl_error_set(err, CBL_EIO, "sandbox: the init is gone");
+		}
+		if (r->kind == SANDBOX_REC_STARTED)
+			return 0;
+		if (r->kind == SANDBOX_REC_SPAWN_ERR)
+			return cbl_error_set(err, CBL_EIO, "%s", r->msg);
+		keep_rec(s, r);
+	}
+}
+
 int sandbox_spawn(sandbox_handle *s, const char *path, const char *arg, const char *cwd, const char *user,
 		  char *const envp[], cbl_error **err)
 {
@@ -374,18 +404,109 @@ int sandbox_spawn(sandbox_handle *s, const char *path, const char *arg, const ch
 		goto out;
 	}
 	sandbox_rec r;
-	if (sandbox_read_full(s->sock, &r, sizeof(r)) < 0) {
-		rc = cbl_error_set(err, CBL_EIO, "sandbox: the init is gone");
+	rc = read_answer(s, &r, err);
+	if (rc)
 		goto out;
-	}
-	if (r.kind == SANDBOX_REC_SPAWN_ERR) {
-		rc = cbl_error_set(err, CBL_EIO, "%s", r.msg);
-		goto out;
-	}
 	s->running = true;
+	s->cmd_ended = false;
 out:
 	cbl_buf_release(&req);
 	return rc;
+}
+
+int sandbox_session_start(sandbox_handle *s, const sandbox_session_opts *o, pid_t *pid, cbl_error **err)
+{
+	cbl_buf req = CBL_BUF_INIT;
+	size_t argc = 0;
+	while (o->argv[argc])
+		argc++;
+	char num[24];
+	snprintf(num, sizeof(num), "%zu", argc);
+	cbl_buf_append(&req, "\0\0\0\0X", 5);
+	cbl_buf_append(&req, "", 1);
+	const char *fields[] = {o->tty ? "t" : "-", o->cwd ? o->cwd : "/", o->user ? o->user : "", num};
+	for (int i = 0; i < 4; i++)
+		cbl_buf_append(&req, fields[i], strlen(fields[i]) + 1);
+	for (size_t i = 0; i < argc; i++)
+		cbl_buf_append(&req, o->argv[i], strlen(o->argv[i]) + 1);
+	for (size_t i = 0; o->envp && o->envp[i]; i++)
+		cbl_buf_append(&req, o->envp[i], strlen(o->envp[i]) + 1);
+	uint32_t len = (uint32_t)(req.len - 4);
+	memcpy(req.ptr, &len, 4);
+	/* the descriptors travel with the request's first bytes */
+	union {
+		char buf[CMSG_SPACE(3 * sizeof(int))];
+		struct cmsghdr align;
+	} cm;
+	memset(&cm, 0, sizeof(cm));
+	struct iovec iov = {.iov_base = req.ptr, .iov_len = req.len};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
+			    .msg_controllen = sizeof(cm.buf)};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(3 * sizeof(int));
+	memcpy(CMSG_DATA(c), o->fds, 3 * sizeof(int));
+	int rc = 0;
+	ssize_t n;
+	do
+		n = sendmsg(s->sock, &mh, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 || (n < (ssize_t)req.len && cbl_write_all(s->sock, req.ptr + n, req.len - (size_t)n) < 0)) {
+		rc = cbl_error_set_errno(err, CBL_EIO, errno, "sandbox: the init is gone");
+		goto out;
+	}
+	sandbox_rec r;
+	rc = read_answer(s, &r, err);
+	if (!rc)
+		*pid = r.status;
+out:
+	cbl_buf_release(&req);
+	return rc;
+}
+
+void sandbox_session_kill(sandbox_handle *s, pid_t pid)
+{
+	if (s->sock < 0)
+		return;
+	char msg[4 + 1 + sizeof(pid_t)];
+	uint32_t len = 1 + sizeof(pid_t);
+	memcpy(msg, &len, 4);
+	msg[4] = 'H';
+	memcpy(msg + 5, &pid, sizeof(pid));
+	cbl_write_all(s->sock, msg, sizeof(msg));
+}
+
+int sandbox_service(sandbox_handle *s, cbl_error **err)
+{
+	while (!s->gone) {
+		struct pollfd p = {.fd = s->sock, .events = POLLIN};
+		if (poll(&p, 1, 0) <= 0)
+			break;
+		sandbox_rec r;
+		if (sandbox_read_full(s->sock, &r, sizeof(r)) < 0) {
+			s->gone = true;
+			break;
+		}
+		keep_rec(s, &r);
+	}
+	if (s->gone)
+		return cbl_error_set(err, CBL_EIO, "sandbox: the init is gone");
+	return s->cmd_ended ? 1 : 0;
+}
+
+bool sandbox_command_ended(const sandbox_handle *s) { return s->cmd_ended || s->gone; }
+
+bool sandbox_session_ended(sandbox_handle *s, pid_t *pid, int *wstatus)
+{
+	if (!s->n_sess)
+		return false;
+	*pid = s->sess_pid[0];
+	*wstatus = s->sess_ws[0];
+	memmove(s->sess_pid, s->sess_pid + 1, (s->n_sess - 1) * sizeof(pid_t));
+	memmove(s->sess_ws, s->sess_ws + 1, (s->n_sess - 1) * sizeof(int));
+	s->n_sess--;
+	return true;
 }
 
 int sandbox_fd(const sandbox_handle *s) { return s->sock; }
@@ -402,18 +523,19 @@ bool sandbox_root_fuse(const sandbox_handle *s) { return s->fuse_pid > 0; }
 int sandbox_wait(sandbox_handle *s, int *wstatus, cbl_error **err)
 {
 	sandbox_rec r;
-	for (;;) {
-		if (sandbox_read_full(s->sock, &r, sizeof(r)) < 0) {
+	while (!s->cmd_ended) {
+		if (s->gone || sandbox_read_full(s->sock, &r, sizeof(r)) < 0) {
+			s->gone = true;
 			s->running = false;
 			*wstatus = SIGKILL; /* as if killed: the namespace is gone */
 			return cbl_error_set(err, CBL_EIO, "sandbox: the init is gone");
 		}
-		if (r.kind == SANDBOX_REC_EXITED) {
-			s->running = false;
-			*wstatus = r.status;
-			return 0;
-		}
+		keep_rec(s, &r);
 	}
+	s->cmd_ended = false;
+	s->running = false;
+	*wstatus = s->cmd_ws;
+	return 0;
 }
 
 void sandbox_kill_all(sandbox_handle *s)

@@ -196,6 +196,43 @@ int sandbox_fd(const sandbox_handle *s);
  * When the init is gone: CBL_EIO, and *wstatus says "killed by SIGKILL". */
 int sandbox_wait(sandbox_handle *s, int *wstatus, cbl_error **err);
 
+/* ---- sessions: processes started next to the running command (a debug
+ * shell, an exec into the build), with descriptors of the caller's choosing.
+ * They run under the init's confinement (namespaces, capabilities, seccomp,
+ * limits) like the commands; several at once, while a command runs or not.
+ * Their ends come back on sandbox_fd too: call sandbox_service when it is
+ * readable, then sandbox_session_ended. */
+typedef struct sandbox_session_opts {
+	const char *const *argv;   /* argv[0] is an absolute path inside; NULL-terminated */
+	const char *cwd;           /* / when missing */
+	const char *user;          /* NULL = root */
+	char *const *envp;         /* exactly this environment */
+	int fds[3];                /* its stdin, stdout, stderr (sent, not kept by the sandbox) */
+	bool tty;                  /* fds[0] is a terminal: it becomes the controlling terminal
+				    * of the session's new session (job control works) */
+} sandbox_session_opts;
+
+/* Starts a session; *pid is its PID inside the sandbox's PID namespace (an
+ * id for sandbox_session_kill / sandbox_session_ended).  CBL_EIO. */
+int sandbox_session_start(sandbox_handle *s, const sandbox_session_opts *o, pid_t *pid, cbl_error **err);
+
+/* Kills a session's process group (SIGKILL). */
+void sandbox_session_kill(sandbox_handle *s, pid_t pid);
+
+/* Reads the records waiting on sandbox_fd without blocking: sessions' ends
+ * are kept for sandbox_session_ended, the command's for sandbox_wait.
+ * Returns 1 when the running command has ended (sandbox_wait then returns at
+ * once), 0 when not, CBL_EIO when the init is gone. */
+int sandbox_service(sandbox_handle *s, cbl_error **err);
+
+/* True when the running command's end was read already (by
+ * sandbox_service, or while a session started): sandbox_wait returns at once. */
+bool sandbox_command_ended(const sandbox_handle *s);
+
+/* Pops one session's end: true with its pid and wait status, false when
+ * none has ended since. */
+bool sandbox_session_ended(sandbox_handle *s, pid_t *pid, int *wstatus);
+
 /* Kills every process inside except the init (SIGKILL). */
 void sandbox_kill_all(sandbox_handle *s);
 
@@ -242,6 +279,8 @@ int sandbox_open_dir(sandbox_handle *s, const char *path, int *out, cbl_error **
 /* overlayfs mount options for one lower layer, with '\\', ',' and ':' in the
  * paths escaped as overlayfs expects.  Caller frees. */
 char *sandbox_overlay_opts(const char *lower, const char *upper, const char *work);
+/* The same with a second read-only layer, top, above lower (NULL: none). */
+char *sandbox_overlay_opts2(const char *top, const char *lower, const char *upper, const char *work);
 
 /* Mounts an overlay (lower read-only; upper and work: host directories) at
  * target, a path as the sandbox sees it, in the running sandbox's mount

@@ -276,7 +276,10 @@ enum { SANDBOX_REC_READY = 1, SANDBOX_REC_SETUP_ERR, SANDBOX_REC_STARTED, SANDBO
        SANDBOX_REC_SPAWN_ERR, SANDBOX_REC_MOUNT_ERR,
        SANDBOX_REC_PARENT_STEP, /* during setup: status = the index of a step the parent does
 				 * (FUSE_ROOT); the parent answers one byte, 'c' to go on */
+       SANDBOX_REC_SESSION_EXITED, /* status = the wait status, err = the session's pid */
 };
+/* Sessions the init serves at once (sandbox_session_start). */
+enum { SANDBOX_MAX_SESSIONS = 32 };
 
 typedef struct sandbox_rec {
 	int32_t kind;
@@ -331,6 +334,12 @@ struct sandbox_handle {
 	pid_t init;
 	int sock;
 	bool running;          /* a command is running */
+	bool cmd_ended;        /* its EXITED record was read already: cmd_ws */
+	int cmd_ws;
+	bool gone;             /* the init's socket hit EOF */
+	pid_t sess_pid[SANDBOX_MAX_SESSIONS]; /* ended sessions not yet popped */
+	int sess_ws[SANDBOX_MAX_SESSIONS];
+	size_t n_sess;
 	int rlim_fallback;     /* SANDBOX_RLIM_* to apply in the init */
 	char *cg_mem, *cg_pids, *cg_v2; /* cgroup dirs we created */
 	char *cg_v2_parent;

@@ -48,8 +48,17 @@ void sandbox_put_escaped(cbl_buf *b, const char *path)
 
 char *sandbox_overlay_opts(const char *lower, const char *upper, const char *work)
 {
+	return sandbox_overlay_opts2(NULL, lower, upper, work);
+}
+
+char *sandbox_overlay_opts2(const char *top, const char *lower, const char *upper, const char *work)
+{
 	cbl_buf b = CBL_BUF_INIT;
 	cbl_buf_puts(&b, "lowerdir=");
+	if (top) {
+		sandbox_put_escaped(&b, top);
+		cbl_buf_putc(&b, ':');
+	}
 	sandbox_put_escaped(&b, lower);
 	cbl_buf_puts(&b, ",upperdir=");
 	sandbox_put_escaped(&b, upper);

@@ -1370,6 +1370,100 @@ static void test_symlinked_base(cache_store *st)
 	ok(system(out) != 0, "symlinked base: no host file saved into the cache");
 }
 
+/* Phase checkpoints: a key per part, a layer copied with its whiteouts
+ * and opaque directories, the newest of a key found, replaced ones pruned. */
+static void test_checkpoints(cache_store *st)
+{
+	const char *names[] = {"image", "INSTALL"}, *v1[] = {"host", "npm ci"}, *v2[] = {"host", "npm i"};
+	json_t *p1 = NULL, *p2 = NULL;
+	char k1[65], k1b[65], k2[65];
+	cache_checkpoint_key(names, v1, 2, &p1, k1);
+	json_t *tmp = NULL;
+	cache_checkpoint_key(names, v1, 2, &tmp, k1b);
+	json_decref(tmp);
+	cache_checkpoint_key(names, v2, 2, &p2, k2);
+	ok(!strcmp(k1, k1b) && strcmp(k1, k2), "checkpoint keys: stable, and a changed part changes them");
+	ok(json_equal(json_object_get(p1, "image"), json_object_get(p2, "image")) &&
+	   !json_equal(json_object_get(p1, "INSTALL"), json_object_get(p2, "INSTALL")), "each part hashed apart");
+	char *up = P("ckpt-upper");
+	char *sub = cbl_path_join(up, "node_modules/dep");
+	cbl_mkdir_p(sub, 0755, NULL);
+	char *f = cbl_path_join(sub, "index.js");
+	cbl_write_file_atomic(f, "x\n", 2, 0644, false, NULL);
+	char *nm = cbl_path_join(up, "node_modules");
+	bool root = geteuid() == 0;
+	if (root) {
+		setxattr(nm, "trusted.overlay.opaque", "y", 1, 0);
+		char *wo = cbl_path_join(up, "deleted.txt");
+		mknod(wo, S_IFCHR | 0, makedev(0, 0));
+		free(wo);
+	}
+	char *ln = cbl_path_join(up, "link");
+	(void)!symlink("/etc/passwd", ln);
+	cache_checkpoint_opts o = {.scope = "proj", .key = k1, .phase = "INSTALL", .build_id = "proj:1",
+				   .src_upper = up, .src_inner = "/codebuild/output/src1/src", .env_sh = "export A='1'\n",
+				   .dir_txt = "/codebuild/output/src1/src/sub", .parts = p1};
+	cbl_error *e = NULL;
+	is_int(cache_checkpoint_save(st, &o, &e), 0, "a checkpoint saved");
+	cbl_error_clear(&e);
+	char *dir = NULL;
+	json_t *meta = NULL;
+	is_int(cache_checkpoint_find(st, "proj", k1, &dir, &meta, &e), 0, "and found by its key");
+	cbl_error_clear(&e);
+	char *got = dir ? cbl_path_join(dir, "layer/node_modules/dep/index.js") : NULL;
+	ok(got && access(got, F_OK) == 0, "its layer has the files");
+	char *gl = dir ? cbl_path_join(dir, "layer/link") : NULL;
+	char target[64] = "";
+	ok(gl && readlink(gl, target, sizeof(target) - 1) > 0 && !strcmp(target, "/etc/passwd"),
+	   "a symlink stays a symlink, never followed");
+	if (root && dir) {
+		char *w = cbl_path_join(dir, "layer/deleted.txt"), *o2 = cbl_path_join(dir, "layer/node_modules");
+		struct stat sst;
+		char v[4] = "";
+		ok(lstat(w, &sst) == 0 && S_ISCHR(sst.st_mode) && sst.st_rdev == makedev(0, 0), "a whiteout kept");
+		ok(getxattr(o2, "trusted.overlay.opaque", v, sizeof(v)) == 1 && v[0] == 'y', "an opaque directory kept");
+		free(w);
+		free(o2);
+	}
+	ok(meta && !strcmp(json_string_value(json_object_get(meta, "phase")), "INSTALL") &&
+	   json_integer_value(json_object_get(meta, "files")) == 2, "its meta: phase, files");
+	char *dir2 = NULL;
+	json_t *m2 = NULL;
+	is_int(cache_checkpoint_find(st, "proj", k2, &dir2, &m2, &e), CBL_ENOENT, "another key: none");
+	cbl_error_clear(&e);
+	is_int(cache_checkpoint_find(st, "../x", k1, &dir2, &m2, &e), CBL_EINVAL, "a scope that is a path: refused");
+	cbl_error_clear(&e);
+	/* a newer one of the same key wins; the older is pruned */
+	o.build_id = "proj:2";
+	cache_checkpoint_save(st, &o, NULL);
+	char *dir3 = NULL;
+	json_t *m3 = NULL;
+	cache_checkpoint_find(st, "proj", k1, &dir3, &m3, NULL);
+	ok(m3 && !strcmp(json_string_value(json_object_get(m3, "buildId")), "proj:2"), "the newest wins");
+	cache_checkpoint_info *l = NULL;
+	size_t n = 0, removed = 0;
+	cache_checkpoint_list(st, &l, &n, NULL);
+	ok(n == 2 && !l[0].newest && l[1].newest, "both listed, the older as replaced");
+	cache_checkpoint_list_free(l, n);
+	cache_checkpoint_prune(st, 0, &removed, NULL, NULL);
+	cache_checkpoint_list(st, &l, &n, NULL);
+	ok(removed == 1 && n == 1 && l[0].newest, "prune drops the replaced one");
+	cache_checkpoint_list_free(l, n);
+	json_decref(p1);
+	json_decref(p2);
+	json_decref(meta);
+	json_decref(m3);
+	free(dir);
+	free(dir3);
+	free(got);
+	free(gl);
+	free(ln);
+	free(nm);
+	free(f);
+	free(sub);
+	free(up);
+}
+
 int main(void)
 {
 	char tmpl[] = "/tmp/cbl-test-cache-XXXXXX";
@@ -1407,6 +1501,7 @@ int main(void)
 	test_enospc();
 	test_concurrent();
 	test_prune();
+	test_checkpoints(st);
 	cache_store_free(st);
 	free(dir);
 	cbl_rm_rf(tmproot, NULL);

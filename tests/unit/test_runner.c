@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <string.h>
@@ -493,12 +494,64 @@ static void test_batch_scheduler(void)
 	cbl_error *e = NULL;
 	cbl_rm_rf(dir, &e);
 	cbl_error_free(e);
+/* codebuild-breakpoint is recognised as the whole command only. */
+static void test_breakpoint(void)
+{
+	ok(runner_is_breakpoint("codebuild-breakpoint"), "breakpoint");
+	ok(runner_is_breakpoint("  codebuild-breakpoint ;\n"), "breakpoint, with blanks");
+	ok(!runner_is_breakpoint("codebuild-breakpoints"), "not a longer name");
+	ok(!runner_is_breakpoint("codebuild-breakpoint && make"), "not part of a command");
+	ok(!runner_is_breakpoint("echo codebuild-breakpoint"), "not an argument");
+}
+
+/* The debug socket's wire: a request and its descriptors round-trip; a
+ * malformed one is refused, never trusted. */
+static void test_debug_wire(void)
+{
+	int sv[2];
+	ok(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0, "socketpair");
+	const char *argv[] = {"make", "test", NULL};
+	int fds[3] = {0, 1, 2}, got[3] = {-1, -1, -1}, n = 0;
+	cbl_error *e = NULL;
+	is_int(runner_attach_send(sv[0], RUNNER_DEBUG_EXEC, RUNNER_DEBUG_TTY, argv, fds, 3, &e), 0, "a request sent");
+	runner_debug_request rq;
+	char *strs = NULL, **args = NULL;
+	is_int(runner_debug_recv(sv[1], &rq, got, &n, &strs, &args, &e), 0, "and read");
+	ok(rq.kind == RUNNER_DEBUG_EXEC && rq.flags == RUNNER_DEBUG_TTY && rq.argc == 2 && n == 3 &&
+	   !strcmp(args[0], "make") && !strcmp(args[1], "test"), "kind, flags, argv and 3 descriptors");
+	for (int i = 0; i < n; i++)
+		close(got[i]);
+	free(args);
+	free(strs);
+	/* argc beyond the strings, a bad magic, a short header */
+	runner_debug_request bad = {.magic = RUNNER_DEBUG_MAGIC, .kind = RUNNER_DEBUG_EXEC, .argc = 3, .len = 2};
+	(void)!write(sv[0], &bad, sizeof(bad));
+	(void)!write(sv[0], "a", 2);
+	is_int(runner_debug_recv(sv[1], &rq, got, &n, &strs, &args, &e), CBL_EINVAL, "argc past the strings: refused");
+	cbl_error_clear(&e);
+	bad.magic = 1;
+	bad.argc = 0;
+	bad.len = 0;
+	(void)!write(sv[0], &bad, sizeof(bad));
+	is_int(runner_debug_recv(sv[1], &rq, got, &n, &strs, &args, &e), CBL_EINVAL, "a bad magic: refused");
+	cbl_error_clear(&e);
+	bad.magic = RUNNER_DEBUG_MAGIC;
+	bad.len = 1u << 30;
+	(void)!write(sv[0], &bad, sizeof(bad));
+	is_int(runner_debug_recv(sv[1], &rq, got, &n, &strs, &args, &e), CBL_EINVAL, "a huge length: refused");
+	cbl_error_clear(&e);
+	close(sv[0]);
+	is_int(runner_debug_recv(sv[1], &rq, got, &n, &strs, &args, &e), CBL_EINVAL, "a closed peer: refused");
+	cbl_error_clear(&e);
+	close(sv[1]);
 }
 
 int main(void)
 {
 	test_batch_scheduler();
 	test_shards();
+	test_breakpoint();
+	test_debug_wire();
 	test_mask();
 	test_secret_ref();
 	test_secrets_file();

@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <grp.h>
 #include <linux/capability.h>
 #include <sched.h>
@@ -721,6 +722,63 @@ static void check_init(pid_t init, const char *leak_path)
 	ok(!strncmp(exe, "/memfd:codebuild-local-init", 27), "the init runs the embedded program (%s)", exe);
 }
 
+/* Sessions next to a running command: their own descriptors, the
+ * confinement of the commands, their ends apart from the command's. */
+static void check_sessions(sandbox_handle *s, char *const env[], const char *rw)
+{
+	cbl_error *e = NULL;
+	int sp[2], ws = -1;
+	ok(pipe2(sp, O_CLOEXEC) == 0, "a session's pipe");
+	/* the command runs on while the session comes and goes */
+	write_script(rw, "slow.sh", "sleep 1; exit 9\n");
+	is_int(sandbox_spawn(s, "/bin/sh", "/rw/slow.sh", "/", NULL, env, &e), 0, "a command runs");
+	cbl_error_clear(&e);
+	const char *argv[] = {"/bin/sh", "-c", "echo in-session $FOO $(pwd); grep -E '^Seccomp:' /proc/self/status; exit 5",
+			      NULL};
+	int dn = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	sandbox_session_opts so = {.argv = argv, .cwd = "/rw", .envp = env, .fds = {dn, sp[1], sp[1]}};
+	pid_t pid = 0;
+	is_int(sandbox_session_start(s, &so, &pid, &e), 0, "a session starts");
+	cbl_error_clear(&e);
+	close(sp[1]);
+	close(dn);
+	ok(pid > 1, "its pid inside");
+	pid_t got = 0;
+	int sws = -1;
+	for (int i = 0; i < 200 && !sandbox_session_ended(s, &got, &sws); i++) {
+		struct pollfd p = {.fd = sandbox_fd(s), .events = POLLIN};
+		poll(&p, 1, 50);
+		sandbox_service(s, &e);
+		cbl_error_clear(&e);
+	}
+	ok(got == pid && WIFEXITED(sws) && WEXITSTATUS(sws) == 5, "its end, with its exit status");
+	ok(!sandbox_command_ended(s), "the command still runs");
+	char buf[256] = "";
+	ssize_t n = read(sp[0], buf, sizeof(buf) - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	ok(strstr(buf, "in-session bar /rw\nSeccomp:\t2\n") != NULL, "its descriptors, cwd, environment, filter");
+	close(sp[0]);
+	/* one that runs on: killed by its pid */
+	const char *argv2[] = {"/bin/sleep", "600", NULL};
+	int dn2 = open("/dev/null", O_RDWR | O_CLOEXEC);
+	sandbox_session_opts so2 = {.argv = argv2, .envp = env, .fds = {dn2, dn2, dn2}};
+	is_int(sandbox_session_start(s, &so2, &pid, &e), 0, "another session");
+	cbl_error_clear(&e);
+	close(dn2);
+	sandbox_session_kill(s, pid);
+	got = 0;
+	for (int i = 0; i < 200 && !sandbox_session_ended(s, &got, &sws); i++) {
+		struct pollfd p = {.fd = sandbox_fd(s), .events = POLLIN};
+		poll(&p, 1, 50);
+		sandbox_service(s, &e);
+		cbl_error_clear(&e);
+	}
+	ok(got == pid && WIFSIGNALED(sws) && WTERMSIG(sws) == SIGKILL, "sandbox_session_kill ends it");
+	is_int(sandbox_wait(s, &ws, &e), 0, "the command's end");
+	cbl_error_clear(&e);
+	ok(WIFEXITED(ws) && WEXITSTATUS(ws) == 9, "its own exit status, not a session's");
+}
+
 static void test_real(void)
 {
 	char t1[] = "/tmp/cbl-sbx-scratch-XXXXXX", t2[] = "/tmp/cbl-sbx-data-XXXXXX", t3[] = "/tmp/cbl-sbx-rw-XXXXXX";
@@ -800,6 +858,7 @@ static void test_real(void)
 	       "an unknown user");
 	ok(e && strstr(e->msg, "no-such-user-cbl"), "the error names it");
 	cbl_error_clear(&e);
+	check_sessions(s, env, rw);
 	pid_t init = sandbox_pid(s);
 	sandbox_free(s);
 	ok(kill(init, 0) < 0 && errno == ESRCH, "the init is gone after free");

@@ -1,0 +1,478 @@
+/* cache/checkpoint.c - phase checkpoints in the cache store.
+ *
+ *   checkpoints/<scope>/<key>/<created>-<random>/   one checkpoint, never
+ *       meta.json    changed once published: phase, key, its parts' hashes,
+ *                    build id, source path inside, size
+ *       layer/       the source tree's changes: an overlay upper layer as
+ *                    the build left it (whiteouts, opaque directories)
+ *       env.sh       the carried shell state
+ *       dir.txt
+ *
+ * Built under tmp/ (a crashed save leaves nothing but what the next
+ * cache_store_open removes), then renamed into place: a reader sees a whole
+ * checkpoint or none.  The newest of a key wins; cache_checkpoint_prune
+ * drops the ones a newer checkpoint of the same key replaced, and by age.
+ *
+ * The layer is copied beneath directory descriptors without following any
+ * symlink: it is what a build wrote, and the build may still be running
+ * background jobs that change it while it is copied.
+ */
+#include "cache/cache_internal.h"
+#include "util/alloc.h"
+#include "util/fs.h"
+#include "util/json.h"
+#include "util/time.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "util/banned.h"
+
+static const char *const opaque_attrs[] = {"trusted.overlay.opaque", "user.overlay.opaque"};
+
+static void sha256_hex(const char *data, size_t len, char hex[65])
+{
+	unsigned char d[32];
+	unsigned int dl = 0;
+	EVP_Digest(data, len, d, &dl, EVP_sha256(), NULL);
+	cache_hex(d, 32, hex);
+}
+
+void cache_checkpoint_key(const char *const *names, const char *const *values, size_t n, json_t **parts_out,
+			  char key[65])
+{
+	cbl_buf all = CBL_BUF_INIT;
+	json_t *parts = json_object();
+	for (size_t i = 0; i < n; i++) {
+		char h[65];
+		sha256_hex(values[i], strlen(values[i]), h);
+		json_object_set_new(parts, names[i], json_string(h));
+		cbl_buf_printf(&all, "%s\n%s\n", names[i], h);
+	}
+	sha256_hex(all.ptr ? all.ptr : "", all.len, key);
+	cbl_buf_release(&all);
+	*parts_out = parts;
+}
+
+/* A scope or key as a directory name: what the runner gives is a project
+ * name and a hex key, checked all the same. */
+static bool safe_name(const char *s)
+{
+	if (!s || !*s || !strcmp(s, ".") || !strcmp(s, "..") || strlen(s) > 255)
+		return false;
+	for (; *s; s++)
+		if (*s == '/')
+			return false;
+	return true;
+}
+
+typedef struct copy_stats {
+	uint64_t files, bytes;
+} copy_stats;
+
+static int copy_layer(int sfd, int dfd, copy_stats *cs, int depth, cbl_error **err);
+
+static void copy_opaque(int sfd, int dfd)
+{
+	char v[8];
+	for (size_t i = 0; i < 2; i++) {
+		ssize_t n = fgetxattr(sfd, opaque_attrs[i], v, sizeof(v));
+		if (n > 0)
+			(void)!fsetxattr(dfd, opaque_attrs[i], v, (size_t)n, 0);
+	}
+}
+
+static int copy_entry(int sfd, int dfd, const char *name, const struct stat *st, copy_stats *cs, int depth,
+		      cbl_error **err)
+{
+	if (S_ISDIR(st->st_mode)) {
+		if (mkdirat(dfd, name, 0700) < 0)
+			return cbl_error_set_errno(err, CBL_EIO, errno, "checkpoint: cannot create '%s'", name);
+		int s2 = openat(sfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int d2 = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int rc = 0;
+		if (s2 < 0 || d2 < 0)
+			rc = cbl_error_set_errno(err, CBL_EIO, errno, "checkpoint: cannot open '%s'", name);
+		else {
+			copy_opaque(s2, d2);
+			rc = copy_layer(s2, d2, cs, depth + 1, err);
+			(void)!fchown(d2, st->st_uid, st->st_gid);
+			fchmod(d2, st->st_mode & 07777);
+		}
+		if (s2 >= 0)
+			close(s2);
+		if (d2 >= 0)
+			close(d2);
+		return rc;
+	}
+	if (S_ISREG(st->st_mode)) {
+		int rc = cache_copy_file(sfd, name, dfd, name, st, NULL, err);
+		if (rc < 0)
+			return rc;
+		(void)!fchownat(dfd, name, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW);
+		(void)!fchmodat(dfd, name, st->st_mode & 07777, 0);
+		cs->files++;
+		cs->bytes += (uint64_t)st->st_size;
+		return 0;
+	}
+	if (S_ISLNK(st->st_mode)) {
+		char target[4096];
+		ssize_t n = readlinkat(sfd, name, target, sizeof(target) - 1);
+		if (n < 0)
+			return cbl_error_set_errno(err, CBL_EIO, errno, "checkpoint: cannot read the link '%s'", name);
+		target[n] = '\0';
+		if (symlinkat(target, dfd, name) < 0)
+			return cbl_error_set_errno(err, CBL_EIO, errno, "checkpoint: cannot create the link '%s'", name);
+		(void)!fchownat(dfd, name, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW);
+		cs->files++;
+		return 0;
+	}
+	if (S_ISCHR(st->st_mode) && st->st_rdev == makedev(0, 0)) {
+		/* a whiteout: the path is deleted in this layer */
+		if (mknodat(dfd, name, S_IFCHR | 0000, makedev(0, 0)) < 0)
+			return cbl_error_set_errno(err, CBL_EIO, errno, "checkpoint: cannot keep the deletion of '%s'",
+						   name);
+		return 0;
+	}
+	return 0; /* sockets, FIFOs, devices: not part of a source tree's state */
+}
+
+static int copy_layer(int sfd, int dfd, copy_stats *cs, int depth, cbl_error **err)
+{
+	if (depth > 256)
+		return cbl_error_set(err, CBL_EIO, "checkpoint: the source tree is nested too deep");
+	int fd = dup(sfd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return cbl_error_set_errno(err, CBL_EIO, errno, "checkpoint: cannot read a directory");
+	}
+	rewinddir(d);
+	int rc = 0;
+	struct dirent *de;
+	while (!rc && (de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		struct stat st;
+		if (fstatat(sfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue; /* gone meanwhile */
+		rc = copy_entry(sfd, dfd, de->d_name, &st, cs, depth, err);
+	}
+	closedir(d);
+	return rc;
+}
+
+static int write_file(int dfd, const char *name, const char *data, size_t len, cbl_error **err)
+{
+	int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 || cbl_write_all(fd, data, len) < 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		return cbl_error_set_errno(err, CBL_EIO, e, "checkpoint: cannot write %s", name);
+	}
+	close(fd);
+	return 0;
+}
+
+/* checkpoints/<scope>/<key>, created: a descriptor. */
+static int key_dir(cache_store *s, const char *scope, const char *key, bool create, cbl_error **err)
+{
+	const char *parts[] = {"checkpoints", scope, key};
+	int fd = dup(s->dirfd);
+	for (size_t i = 0; fd >= 0 && i < 3; i++) {
+		if (create && mkdirat(fd, parts[i], 0700) < 0 && errno != EEXIST) {
+			close(fd);
+			return cbl_error_set_errno(err, CBL_EIO, errno, "checkpoint: cannot create '%s'", parts[i]);
+		}
+		int n = openat(fd, parts[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		close(fd);
+		fd = n;
+	}
+	if (fd < 0)
+		return errno == ENOENT ? CBL_ENOENT
+				       : cbl_error_set_errno(err, CBL_EIO, errno, "checkpoint: cannot open the store");
+	return fd;
+}
+
+int cache_checkpoint_save(cache_store *s, const cache_checkpoint_opts *o, cbl_error **err)
+{
+	if (!safe_name(o->scope) || !safe_name(o->key))
+		return cbl_error_set(err, CBL_EINVAL, "checkpoint: invalid scope or key");
+	char *tmp = NULL;
+	int lock = -1, tfd = -1, lfd = -1, kfd = -1, sfd = -1, rc;
+	copy_stats cs = {0};
+	if ((rc = cache_tmp_create(s, &tmp, &lock, err)) < 0)
+		return rc;
+	tfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (tfd < 0 || mkdirat(tfd, "cp", 0700) < 0 || (lfd = openat(tfd, "cp", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+	    mkdirat(lfd, "layer", 0755) < 0) {
+		rc = cbl_error_set_errno(err, CBL_EIO, errno, "checkpoint: cannot stage in '%s'", tmp);
+		goto out;
+	}
+	if (o->src_upper) {
+		sfd = open(o->src_upper, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int dfd = openat(lfd, "layer", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (sfd < 0 || dfd < 0)
+			rc = cbl_error_set_errno(err, CBL_EIO, errno, "checkpoint: cannot open '%s'", o->src_upper);
+		else
+			rc = copy_layer(sfd, dfd, &cs, 0, err);
+		if (dfd >= 0)
+			close(dfd);
+		if (rc < 0)
+			goto out;
+	}
+	if ((rc = write_file(lfd, "env.sh", o->env_sh ? o->env_sh : "", o->env_sh ? strlen(o->env_sh) : 0, err)) ||
+	    (rc = write_file(lfd, "dir.txt", o->dir_txt ? o->dir_txt : "", o->dir_txt ? strlen(o->dir_txt) : 0, err)))
+		goto out;
+	int64_t now = cbl_now_us();
+	json_t *meta = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:I, s:I, s:I, s:O?}", "scope", o->scope, "key", o->key,
+				 "phase", o->phase, "buildId", o->build_id, "srcInner", o->src_inner, "created",
+				 (json_int_t)now, "files", (json_int_t)cs.files, "bytes", (json_int_t)cs.bytes, "parts",
+				 o->parts);
+	char *text = json_dumps(meta, JSON_INDENT(1) | JSON_SORT_KEYS);
+	json_decref(meta);
+	rc = write_file(lfd, "meta.json", text, strlen(text), err);
+	free(text);
+	if (rc)
+		goto out;
+	if (fsync(lfd) < 0) {
+		rc = cbl_error_set_errno(err, CBL_EIO, errno, "checkpoint: cannot sync");
+		goto out;
+	}
+	if ((kfd = key_dir(s, o->scope, o->key, true, err)) < 0) {
+		rc = kfd;
+		goto out;
+	}
+	char name[64], rnd[17];
+	cache_random_hex(rnd, 8);
+	snprintf(name, sizeof(name), "%016llx-%s", (unsigned long long)now, rnd);
+	if (renameat(tfd, "cp", kfd, name) < 0) {
+		rc = cbl_error_set_errno(err, CBL_EIO, errno, "checkpoint: cannot publish");
+		goto out;
+	}
+	fsync(kfd);
+out:
+	if (sfd >= 0)
+		close(sfd);
+	if (kfd >= 0)
+		close(kfd);
+	if (lfd >= 0)
+		close(lfd);
+	if (tfd >= 0)
+		close(tfd);
+	if (tmp)
+		cbl_rm_rf(tmp, NULL);
+	if (lock >= 0)
+		close(lock);
+	free(tmp);
+	return rc;
+}
+
+/* The names in a directory but hidden ones (a checkpoint being removed),
+ * sorted: the newest checkpoint of a key last. */
+static int sorted_names(int fd, cbl_strv *out, cbl_error **err)
+{
+	cbl_strv all = CBL_STRV_INIT;
+	int rc = cache_read_dir_sorted(fd, &all, err);
+	for (size_t i = 0; i < all.n; i++)
+		if (all.v[i][0] != '.')
+			cbl_strv_push(out, all.v[i]);
+	cbl_strv_release(&all);
+	return rc;
+}
+
+static json_t *read_meta(int kfd, const char *id)
+{
+	char *rel = cbl_xasprintf("%s/meta.json", id);
+	int fd = openat(kfd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	free(rel);
+	if (fd < 0)
+		return NULL;
+	char *text = NULL;
+	size_t len = 0;
+	json_t *j = NULL;
+	if (cbl_read_fd(fd, "meta.json", 1 << 20, &text, &len, NULL) == 0)
+		j = json_loadb(text, len, 0, NULL);
+	free(text);
+	close(fd);
+	return j;
+}
+
+int cache_checkpoint_find(cache_store *s, const char *scope, const char *key, char **dir_out, json_t **meta_out,
+			  cbl_error **err)
+{
+	if (!safe_name(scope) || !safe_name(key))
+		return cbl_error_set(err, CBL_EINVAL, "checkpoint: invalid scope or key");
+	int kfd = key_dir(s, scope, key, false, err);
+	if (kfd < 0)
+		return kfd == CBL_ENOENT ? cbl_error_set(err, CBL_ENOENT, "no checkpoint") : kfd;
+	cbl_strv ids = CBL_STRV_INIT;
+	int rc = sorted_names(kfd, &ids, err);
+	for (size_t i = ids.n; rc == 0 && i-- > 0;) {
+		json_t *m = read_meta(kfd, ids.v[i]);
+		if (!m)
+			continue;
+		*dir_out = cbl_xasprintf("%s/checkpoints/%s/%s/%s", s->dir, scope, key, ids.v[i]);
+		*meta_out = m;
+		/* last used: the prune's age (the checkpoint itself is unchanged) */
+		(void)!utimensat(kfd, ids.v[i], NULL, AT_SYMLINK_NOFOLLOW);
+		cbl_strv_release(&ids);
+		close(kfd);
+		return 0;
+	}
+	cbl_strv_release(&ids);
+	close(kfd);
+	return rc ? rc : cbl_error_set(err, CBL_ENOENT, "no checkpoint");
+}
+
+/* Calls fn for every checkpoint of the store (scope, key, id, its key
+ * directory, newest of its key or not). */
+typedef int (*ckpt_fn)(int kfd, const char *scope, const char *key, const char *id, bool newest, void *payload);
+
+static int each_checkpoint(cache_store *s, ckpt_fn fn, void *payload, cbl_error **err)
+{
+	int cfd = openat(s->dirfd, "checkpoints", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (cfd < 0)
+		return errno == ENOENT ? 0 : cbl_error_set_errno(err, CBL_EIO, errno, "checkpoint: cannot read the store");
+	cbl_strv scopes = CBL_STRV_INIT;
+	int rc = sorted_names(cfd, &scopes, err);
+	for (size_t i = 0; rc == 0 && i < scopes.n; i++) {
+		int sfd = openat(cfd, scopes.v[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		cbl_strv keys = CBL_STRV_INIT;
+		if (sfd < 0 || sorted_names(sfd, &keys, NULL) < 0) {
+			if (sfd >= 0)
+				close(sfd);
+			continue;
+		}
+		for (size_t k = 0; rc == 0 && k < keys.n; k++) {
+			int kfd = openat(sfd, keys.v[k], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			cbl_strv ids = CBL_STRV_INIT;
+			if (kfd < 0 || sorted_names(kfd, &ids, NULL) < 0) {
+				if (kfd >= 0)
+					close(kfd);
+				continue;
+			}
+			for (size_t j = 0; rc == 0 && j < ids.n; j++)
+				rc = fn(kfd, scopes.v[i], keys.v[k], ids.v[j], j + 1 == ids.n, payload);
+			cbl_strv_release(&ids);
+			close(kfd);
+		}
+		cbl_strv_release(&keys);
+		close(sfd);
+	}
+	cbl_strv_release(&scopes);
+	close(cfd);
+	return rc;
+}
+
+typedef struct list_ctx {
+	cache_checkpoint_info *v;
+	size_t n, cap;
+} list_ctx;
+
+static int list_one(int kfd, const char *scope, const char *key, const char *id, bool newest, void *payload)
+{
+	list_ctx *l = payload;
+	json_t *m = read_meta(kfd, id);
+	if (!m)
+		return 0;
+	CBL_GROW(l->v, l->n + 1, l->cap);
+	cache_checkpoint_info *c = &l->v[l->n++];
+	memset(c, 0, sizeof(*c));
+	c->scope = cbl_xstrdup(scope);
+	c->key = cbl_xstrdup(key);
+	c->id = cbl_xstrdup(id);
+	c->phase = cbl_xstrdup(cbl_json_str(m, "phase") ? cbl_json_str(m, "phase") : "?");
+	c->build_id = cbl_json_str(m, "buildId") ? cbl_xstrdup(cbl_json_str(m, "buildId")) : NULL;
+	c->created_us = json_integer_value(json_object_get(m, "created"));
+	c->files = (uint64_t)json_integer_value(json_object_get(m, "files"));
+	c->bytes = (uint64_t)json_integer_value(json_object_get(m, "bytes"));
+	c->newest = newest;
+	struct stat st;
+	c->last_used_us = fstatat(kfd, id, &st, AT_SYMLINK_NOFOLLOW) == 0
+				  ? (int64_t)st.st_mtim.tv_sec * 1000000 + st.st_mtim.tv_nsec / 1000
+				  : c->created_us;
+	json_decref(m);
+	return 0;
+}
+
+int cache_checkpoint_list(cache_store *s, cache_checkpoint_info **out, size_t *n, cbl_error **err)
+{
+	list_ctx l = {0};
+	int rc = each_checkpoint(s, list_one, &l, err);
+	*out = l.v;
+	*n = l.n;
+	return rc;
+}
+
+void cache_checkpoint_list_free(cache_checkpoint_info *l, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(l[i].scope);
+		free(l[i].key);
+		free(l[i].id);
+		free(l[i].phase);
+		free(l[i].build_id);
+	}
+	free(l);
+}
+
+typedef struct prune_ctx {
+	cache_store *s;
+	int64_t older_than_ms;
+	size_t removed;
+	uint64_t bytes;
+} prune_ctx;
+
+static int prune_one(int kfd, const char *scope, const char *key, const char *id, bool newest, void *payload)
+{
+	prune_ctx *p = payload;
+	(void)scope;
+	(void)key;
+	struct stat st;
+	if (fstatat(kfd, id, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return 0;
+	int64_t used_us = (int64_t)st.st_mtim.tv_sec * 1000000 + st.st_mtim.tv_nsec / 1000;
+	bool old = p->older_than_ms > 0 && cbl_now_us() - used_us > p->older_than_ms * 1000;
+	/* a newer checkpoint of the same key replaced it */
+	if (newest && !old)
+		return 0;
+	json_t *m = read_meta(kfd, id);
+	p->bytes += m ? (uint64_t)json_integer_value(json_object_get(m, "bytes")) : 0;
+	json_decref(m);
+	/* out of the readers' way first (a rename), then removed */
+	char gone[96];
+	snprintf(gone, sizeof(gone), ".gone-%s", id);
+	if (renameat(kfd, id, kfd, gone) == 0) {
+		char *path = cbl_fd_path(kfd);
+		char *full = cbl_path_join(path, gone);
+		cbl_rm_rf(full, NULL);
+		free(full);
+		free(path);
+		p->removed++;
+	}
+	return 0;
+}
+
+int cache_checkpoint_prune(cache_store *s, int64_t older_than_ms, size_t *removed, uint64_t *bytes,
+			   cbl_error **err)
+{
+	prune_ctx p = {.s = s, .older_than_ms = older_than_ms};
+	int rc = each_checkpoint(s, prune_one, &p, err);
+	if (removed)
+		*removed = p.removed;
+	if (bytes)
+		*bytes = p.bytes;
+	return rc;
+}

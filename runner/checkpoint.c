@@ -1,0 +1,329 @@
+/* runner/checkpoint.c - phase checkpoints: kept at the end of each
+ * successful phase that ran commands, and `run --from-phase PHASE` starting
+ * PHASE on the newest matching one (cache/checkpoint.c stores them).
+ *
+ * What a checkpoint holds: the changes the build made inside its source
+ * (the source overlay's upper layer: node_modules, build outputs), and the
+ * carried shell state (env.sh, dir.txt).  Its key: the image, the
+ * environment (the buildspec's env, the project's and -e variables, the
+ * shell, run-as) and every phase up to it that has commands (so an empty
+ * PRE_BUILD makes INSTALL's checkpoint the one BUILD starts from).  The
+ * working tree is not part of the key: a restored build sees the
+ * checkpoint's changes above the working tree as it is now (a file the
+ * earlier phases wrote wins over the working tree's; everything else is the
+ * working tree's).
+ *
+ * Not kept (said in the log when restoring): changes outside the source
+ * (the root overlay lives in the sandbox's private tmpfs), and background
+ * processes.  Only the primary source of a snapshot build run as root has
+ * an upper layer the runner can read; other builds take no checkpoints.
+ */
+#include "runner/runner_internal.h"
+#include "cache/cache.h"
+#include "util/alloc.h"
+#include "util/fs.h"
+#include "util/safeopen.h"
+#include "util/json.h"
+#include "util/time.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/banned.h"
+
+static void put_kv(cbl_buf *b, const spec_kvlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		cbl_buf_printf(b, "%s=%s\n", l->items[i].key, l->items[i].value ? l->items[i].value : "");
+}
+
+static void put_list(cbl_buf *b, const char *what, const spec_strlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		cbl_buf_printf(b, "%s %zu\n%s\n", what, strlen(l->items[i].s), l->items[i].s);
+}
+
+static bool phase_runs(const spec_phase *p)
+{
+	return p->present && (p->commands.n || p->finally.n || p->runtime_versions.n);
+}
+
+/* The key of the state at the end of spec phase upto (-1: before INSTALL). */
+static void key_of(runner_build *b, const spec_buildspec *sp, int upto, json_t **parts, char key[65])
+{
+	cbl_strv names = CBL_STRV_INIT, values = CBL_STRV_INIT;
+	cbl_buf v = CBL_BUF_INIT;
+	cbl_strv_push(&names, "image");
+	cbl_strv_push(&values, b->cfg.image ? b->cfg.image : "host");
+	cbl_buf_printf(&v, "version=%d\nshell=%s\nrun-as=%s\nprivileged=%d\n", (int)sp->version,
+		       sp->env.shell ? sp->env.shell : "", sp->run_as ? sp->run_as : "", b->cfg.privileged);
+	put_kv(&v, &sp->env.variables);
+	put_kv(&v, &sp->env.parameter_store);
+	put_kv(&v, &sp->env.secrets_manager);
+	for (size_t i = 0; i < b->vars.project_env.n; i++)
+		cbl_buf_printf(&v, "project %s\n", b->vars.project_env.v[i]);
+	for (size_t i = 0; i < b->vars.overrides.n; i++)
+		cbl_buf_printf(&v, "override %s\n", b->vars.overrides.v[i]);
+	cbl_strv_push(&names, "environment");
+	cbl_strv_push(&values, v.ptr ? v.ptr : "");
+	for (int i = 0; i <= upto && i < SPEC_PHASE_COUNT; i++) {
+		const spec_phase *p = &sp->phases[i];
+		if (!phase_runs(p))
+			continue;
+		cbl_buf_reset(&v);
+		cbl_buf_printf(&v, "run-as=%s\non-failure=%d\n", p->run_as ? p->run_as : "", (int)p->on_failure.kind);
+		put_kv(&v, &p->runtime_versions);
+		put_list(&v, "command", &p->commands);
+		put_list(&v, "finally", &p->finally);
+		cbl_strv_push(&names, spec_phase_api_name((spec_phase_id)i));
+		cbl_strv_push(&values, v.ptr);
+	}
+	cache_checkpoint_key((const char *const *)names.v, (const char *const *)values.v, names.n, parts, key);
+	cbl_buf_release(&v);
+	cbl_strv_release(&names);
+	cbl_strv_release(&values);
+}
+
+static int open_store(runner_build *b, cache_store **st, cbl_error **err)
+{
+	char *dir = b->cache.dir ? cbl_xstrdup(b->cache.dir) : cache_default_dir(b->ident.home);
+	int rc = cache_store_open(st, dir, err);
+	free(dir);
+	return rc;
+}
+
+/* The next phase after spec phase sp that runs commands, or -1. */
+static int next_running(const spec_buildspec *s, int sp)
+{
+	for (int i = sp + 1; i < SPEC_PHASE_COUNT; i++)
+		if (phase_runs(&s->phases[i]))
+			return i;
+	return -1;
+}
+
+void runner_checkpoint_take(runner_build *b, runner_phase_type p)
+{
+	int sp = (int)p - RUNNER_PHASE_INSTALL;
+	/* only where a later phase could start on it */
+	if (!b->ckpt.take || !b->shell_ready || !b->ckpt.src_upper || sp < 0 || sp >= SPEC_PHASE_COUNT ||
+	    !phase_runs(&b->spec->phases[sp]) || next_running(b->spec, sp) < 0)
+		return;
+	if (b->vars.secret_names.n && !b->ckpt.with_secrets) {
+		if (!b->ckpt.said_secrets)
+			runner_agent(b, "[codebuild-local] No checkpoint: the build has secrets (--checkpoint-secrets "
+					"keeps them anyway)");
+		b->ckpt.said_secrets = true;
+		return;
+	}
+	int64_t t0 = cbl_mono_us();
+	cbl_error *e = NULL;
+	char *env = NULL, *dir = NULL;
+	size_t len = 0;
+	cache_store *st = NULL;
+	json_t *parts = NULL;
+	char key[65];
+	key_of(b, b->spec, sp, &parts, key);
+	if (b->sh.carry && cbl_read_beneath(b->sh.tmp_fd, "env.sh", CBL_RESOLVE_NO_SYMLINKS, 64 << 20, &env, &len, &e) < 0)
+		goto out;
+	cache_checkpoint_opts o = {.scope = b->ident.project, .key = key, .phase = runner_phase_name(p),
+				   .build_id = b->ident.id, .src_upper = b->ckpt.src_upper, .src_inner = b->src.src_inner,
+				   .env_sh = env, .dir_txt = b->sh.cwd, .parts = parts};
+	if (open_store(b, &st, &e) < 0 || cache_checkpoint_save(st, &o, &e) < 0)
+		goto out;
+	runner_agent(b, "[codebuild-local] Checkpoint of %s kept (%.1f ms): `codebuild-local run --from-phase %s` "
+			"starts the next phase on it",
+		     runner_phase_name(p), (double)(cbl_mono_us() - t0) / 1000.0,
+		     runner_phase_name((runner_phase_type)(RUNNER_PHASE_INSTALL + next_running(b->spec, sp))));
+out:
+	if (e)
+		runner_warn_drop(b, &e, "no checkpoint of %s: %s", runner_phase_name(p), e->msg);
+	free(env);
+	free(dir);
+	json_decref(parts);
+	cache_store_free(st);
+}
+
+/* Why no checkpoint matches: the newest of the project, part by part. */
+static char *why_none(runner_build *b, cache_store *st, json_t *parts, const char *phase_before)
+{
+	cache_checkpoint_info *l = NULL;
+	size_t n = 0;
+	cbl_error *e = NULL;
+	const cache_checkpoint_info *newest = NULL;
+	if (cache_checkpoint_list(st, &l, &n, &e) == 0)
+		for (size_t i = 0; i < n; i++)
+			if (!strcmp(l[i].scope, b->ident.project) && (!newest || l[i].created_us > newest->created_us))
+				newest = &l[i];
+	cbl_error_free(e);
+	char *msg;
+	if (!newest) {
+		msg = cbl_xasprintf("no checkpoint of project %s yet: run it once in full (the end of %s is kept)",
+				    b->ident.project, phase_before);
+	} else {
+		char *dir = NULL;
+		json_t *meta = NULL;
+		cbl_buf diff = CBL_BUF_INIT;
+		if (cache_checkpoint_find(st, newest->scope, newest->key, &dir, &meta, NULL) == 0) {
+			json_t *mp = json_object_get(meta, "parts");
+			const char *k;
+			json_t *val;
+			json_object_foreach(parts, k, val)
+			{
+				json_t *o = json_object_get(mp, k);
+				if (!o || !json_equal(o, val))
+					cbl_buf_printf(&diff, "%s%s", diff.len ? ", " : "", k);
+			}
+			json_object_foreach(mp, k, val)
+			{
+				if (!json_object_get(parts, k))
+					cbl_buf_printf(&diff, "%s%s (not in this buildspec)", diff.len ? ", " : "", k);
+			}
+		}
+		msg = cbl_xasprintf("no checkpoint matches the end of %s: the newest of project %s (the end of %s, "
+				    "build %s) differs in: %s",
+				    phase_before, b->ident.project, newest->phase, newest->build_id ? newest->build_id : "?",
+				    diff.len ? diff.ptr : "the phases after it");
+		cbl_buf_release(&diff);
+		json_decref(meta);
+		free(dir);
+	}
+	cache_checkpoint_list_free(l, n);
+	return msg;
+}
+
+int runner_checkpoint_lookup(runner_build *b, char **why)
+{
+	if (!b->ckpt.from_phase)
+		return 0;
+	if (b->ckpt.from_phase <= RUNNER_PHASE_INSTALL) {
+		b->ckpt.from_phase = 0; /* from the first phase: a full run */
+		return 0;
+	}
+	spec_buildspec *sp = NULL;
+	if (runner_buildspec_peek(b, &sp, why) < 0)
+		return -1;
+	int upto = b->ckpt.from_phase - 1 - RUNNER_PHASE_INSTALL;
+	const char *before = runner_phase_name(b->ckpt.from_phase - 1);
+	json_t *parts = NULL;
+	char key[65];
+	key_of(b, sp, upto, &parts, key);
+	spec_buildspec_free(sp);
+	cache_store *st = NULL;
+	cbl_error *e = NULL;
+	int rc = -1;
+	if (open_store(b, &st, &e) < 0) {
+		*why = cbl_xstrdup(e->msg);
+		goto out;
+	}
+	if (cache_checkpoint_find(st, b->ident.project, key, &b->ckpt.dir, &b->ckpt.meta, &e) < 0) {
+		*why = e->code == CBL_ENOENT ? why_none(b, st, parts, before) : cbl_xstrdup(e->msg);
+		goto out;
+	}
+	b->ckpt.layer = cbl_path_join(b->ckpt.dir, "layer");
+	const char *inner = cbl_json_str(b->ckpt.meta, "srcInner");
+	/* the same source path as the checkpoint's build: its carried state
+	 * (cwd, variables holding paths) stays true */
+	if (inner && !b->src.multi_root && !strncmp(inner, "/codebuild/output/src", 21)) {
+		free(b->src.src_inner);
+		b->src.src_inner = cbl_xstrdup(inner);
+	}
+	rc = 0;
+out:
+	cbl_error_free(e);
+	json_decref(parts);
+	cache_store_free(st);
+	return rc;
+}
+
+/* Leaves out of hide what the checkpoint's layer has: its own version
+ * (npm ci's node_modules, made where the working tree's was hidden) shows. */
+void runner_checkpoint_filter_hide(runner_build *b, cbl_strv *hide)
+{
+	if (!b->ckpt.layer)
+		return;
+	size_t k = 0;
+	for (size_t i = 0; i < hide->n; i++) {
+		char *p = cbl_path_join(b->ckpt.layer, hide->v[i]);
+		struct stat st;
+		bool in_layer = lstat(p, &st) == 0;
+		free(p);
+		if (in_layer)
+			free(hide->v[i]);
+		else
+			hide->v[k++] = hide->v[i];
+	}
+	hide->n = k;
+	if (hide->v)
+		hide->v[k] = NULL;
+}
+
+void runner_checkpoint_restore_shell(runner_build *b)
+{
+	if (!b->ckpt.dir || !b->shell_ready)
+		return;
+	cbl_error *e = NULL;
+	char *path = cbl_path_join(b->ckpt.dir, "env.sh");
+	char *env = NULL;
+	size_t len = 0;
+	if (b->sh.carry && cbl_read_file(path, 64 << 20, &env, &len, &e) == 0) {
+		if (cbl_write_at_atomic(b->sh.tmp_fd, "env.sh", env, len, 0600, &e) == 0) {
+			/* this build's own CODEBUILD_* values beat the checkpoint's */
+			for (size_t i = 0; i < b->vars.env.n; i++) {
+				const char *kv = b->vars.env.v[i], *eq = strchr(kv, '=');
+				if (eq && !strncmp(kv, "CODEBUILD_", 10)) {
+					char *name = cbl_xstrndup(kv, (size_t)(eq - kv));
+					runner_shell_set_var(&b->sh, name, eq + 1, &e);
+					cbl_error_free(e);
+					e = NULL;
+					free(name);
+				}
+			}
+		}
+	}
+	free(env);
+	free(path);
+	cbl_error_free(e);
+	const char *cwd = NULL;
+	json_t *m = b->ckpt.meta;
+	char *dpath = cbl_path_join(b->ckpt.dir, "dir.txt");
+	char *dir = NULL;
+	e = NULL;
+	if (cbl_read_file(dpath, 1 << 16, &dir, &len, &e) == 0 && len)
+		cwd = dir;
+	if (cwd && b->sh.carry) {
+		free(b->sh.cwd);
+		b->sh.cwd = cbl_xstrdup(cwd);
+	}
+	free(dir);
+	free(dpath);
+	cbl_error_free(e);
+	char ts[32];
+	cbl_format_iso_time(ts, json_integer_value(json_object_get(m, "created")));
+	runner_agent(b, "[codebuild-local] Starting at %s on the checkpoint of %s from build %s (%s): the source's "
+			"changes and the carried variables and directory, above the working tree as it is now; "
+			"changes outside the source are not in checkpoints",
+		     runner_phase_name(b->ckpt.from_phase), cbl_json_str(m, "phase"), cbl_json_str(m, "buildId"), ts);
+}
+
+bool runner_checkpoint_skips(runner_build *b, runner_phase_type p)
+{
+	if (!b->ckpt.dir || p >= (runner_phase_type)b->ckpt.from_phase)
+		return false;
+	runner_phase_start(b, p);
+	runner_agent(b, "Entering phase %s", runner_phase_name(p));
+	runner_agent(b, "[codebuild-local] Restored from the checkpoint, not run");
+	runner_phase_end(b, p, RUNNER_STATUS_SUCCEEDED, true);
+	return true;
+}
+
+void runner_checkpoint_release(runner_build *b)
+{
+	free(b->ckpt.src_upper);
+	free(b->ckpt.dir);
+	free(b->ckpt.layer);
+	json_decref(b->ckpt.meta);
+	memset(&b->ckpt, 0, sizeof(b->ckpt));
+}

@@ -1,0 +1,120 @@
+"""Phase checkpoints: kept at the end of a successful phase, `run --from-phase`
+starting on the newest matching one above the working tree as it is now, a
+clear reason when none matches, nothing for builds with secrets unless asked,
+and `cache ls` / `cache prune` showing and pruning them."""
+import json
+import os
+import subprocess
+
+import pytest
+
+BUILDSPEC = """version: 0.2
+phases:
+  install:
+    commands:
+      - mkdir -p node_modules/dep && echo from-install > node_modules/dep/index.js
+      - export INSTALLED_BY=install-phase
+      - mkdir -p sub && cd sub
+  build:
+    commands:
+      - echo "dep=$(cat ../node_modules/dep/index.js) var=$INSTALLED_BY pwd=$(pwd) wt=$(cat ../wt.txt)"
+      - echo changed-by-build > ../node_modules/dep/index.js
+"""
+
+
+def git_project(cbl, name, buildspec=BUILDSPEC):
+    src = cbl.project(name, buildspec, {"wt.txt": "v1\n", ".gitignore": "node_modules/\n",
+                                        "node_modules/dep/index.js": "from-the-host\n"})
+    subprocess.run(["git", "init", "-q", str(src)], check=True)
+    return src
+
+
+def saw(p):
+    line = [l for l in p.stdout.splitlines() if l.startswith("dep=")]
+    assert line, p.output
+    return line[0]
+
+
+def checkpoints(home):
+    root = home / "cache" / "checkpoints"
+    return sorted(p for p in root.glob("*/*/*") if not p.name.startswith(".")) if root.exists() else []
+
+
+@pytest.fixture
+def root_only():
+    if os.geteuid() != 0:
+        pytest.skip("checkpoints need the runner's readable source overlay (root)")
+
+
+def test_from_phase_starts_on_the_checkpoint(cbl, home, root_only):
+    src = git_project(cbl, "app")
+    full = cbl("run", src, check=0)
+    assert "Checkpoint of INSTALL kept" in full.output
+    first = saw(full)
+    assert first.startswith("dep=from-install var=install-phase pwd=/codebuild/output/src")
+    assert first.endswith("/sub wt=v1")
+    assert len(checkpoints(home)) == 1  # none after BUILD: no later phase has commands
+    layer = checkpoints(home)[0] / "layer"
+    assert (layer / "node_modules" / "dep" / "index.js").read_text() == "from-install\n"
+
+    # the working tree changes; INSTALL does not run again
+    (src / "wt.txt").write_text("v2\n")
+    p = cbl("run", "--from-phase", "BUILD", src, check=0)
+    assert "Running command mkdir -p node_modules" not in p.output
+    assert "Restored from the checkpoint, not run" in p.output
+    assert saw(p) == first.replace("wt=v1", "wt=v2")  # same variables, directory, source path
+    # immutable: what the restored BUILD changed is not in the checkpoint
+    assert (layer / "node_modules" / "dep" / "index.js").read_text() == "from-install\n"
+    assert (src / "node_modules" / "dep" / "index.js").read_text() == "from-the-host\n"
+    assert len(checkpoints(home)) == 1  # a started-late build keeps none
+
+    # this build's own CODEBUILD_* values, not the checkpoint's
+    rec = json.loads(cbl("run", "--from-phase", "BUILD", "--json", src).stdout.splitlines()[-1])["build"]
+    assert rec["buildStatus"] == "SUCCEEDED"
+
+
+def test_no_matching_checkpoint_says_why(cbl, home, root_only):
+    src = git_project(cbl, "app2")
+    p = cbl("run", "--from-phase", "BUILD", src)
+    assert p.returncode == 1
+    assert "no checkpoint of project app2 yet" in p.output
+    cbl("run", src, check=0)
+    (src / "buildspec.yml").write_text(BUILDSPEC.replace("install-phase", "changed"))
+    p = cbl("run", "--from-phase", "BUILD", src)
+    assert p.returncode == 1
+    assert "differs in: INSTALL" in p.output, p.output
+    assert "dep=" not in p.stdout
+    # a different image: the environment's part
+    (src / "buildspec.yml").write_text(BUILDSPEC)
+    p = cbl("run", "--from-phase", "BUILD", "-e", "EXTRA=1", src)
+    assert p.returncode == 1 and "differs in: environment" in p.output, p.output
+    bad = cbl("run", "--from-phase", "LATER", src)
+    assert bad.returncode == 2 and "--from-phase takes" in bad.output
+
+
+def test_secrets_need_checkpoint_secrets(cbl, home, tmp_path, root_only):
+    spec = BUILDSPEC.replace("phases:", "env:\n  parameter-store:\n    TOKEN: /app/token\nphases:")
+    src = git_project(cbl, "sec", spec)
+    secrets = tmp_path / "secrets.json"
+    secrets.write_text(json.dumps({"parameter-store": {"/app/token": "s3cr3t-value"}}))
+    p = cbl("run", "--secrets-file", secrets, src, check=0)
+    assert "No checkpoint: the build has secrets" in p.output
+    assert checkpoints(home) == []
+    p = cbl("run", "--secrets-file", secrets, "--checkpoint-secrets", src, check=0)
+    assert len(checkpoints(home)) == 1
+    for f in checkpoints(home)[0].rglob("*"):
+        if f.is_file():
+            assert b"s3cr3t-value" not in f.read_bytes(), f
+
+
+def test_cache_ls_and_prune_show_checkpoints(cbl, home, root_only):
+    src = git_project(cbl, "lsapp")
+    cbl("run", src, check=0)
+    cbl("run", src, check=0)
+    assert len(checkpoints(home)) == 2
+    ls = cbl("cache", "ls", check=0)
+    assert "PHASE CHECKPOINTS" in ls.stdout and "lsapp" in ls.stdout and "(replaced)" in ls.stdout
+    pr = cbl("cache", "prune", check=0)
+    assert "Removed 1 phase checkpoint" in pr.stdout
+    assert len(checkpoints(home)) == 1
+    cbl("run", "--from-phase", "BUILD", src, check=0)  # the one kept still starts builds
