@@ -494,6 +494,8 @@ static void test_batch_scheduler(void)
 	cbl_error *e = NULL;
 	cbl_rm_rf(dir, &e);
 	cbl_error_free(e);
+}
+
 /* codebuild-breakpoint is recognised as the whole command only. */
 static void test_breakpoint(void)
 {
