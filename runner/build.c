@@ -160,6 +160,12 @@ static int init_environment(runner_build *b, const runner_opts *opts, cbl_error 
 	b->cfg.secrets_file = opts->secrets_file ? cbl_xstrdup(opts->secrets_file) : NULL;
 	b->cfg.batch_arn = opts->batch_arn ? cbl_xstrdup(opts->batch_arn) : NULL;
 	b->cfg.batch_member = opts->batch_member;
+	if (b->cfg.batch_arn || b->cfg.batch_member) {
+		/* a batch's launch record names the batch's stream: each build of
+		 * it logs to its own (<uuid> under the group) */
+		free(b->cfg.log_stream);
+		b->cfg.log_stream = NULL;
+	}
 	b->cfg.timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : 60 * 60000;
 	b->cfg.strict = opts->strict;
 	b->cfg.host_runtimes = opts->host_runtimes;

@@ -175,6 +175,8 @@ static void record_overlay(const runner_build *b, json_t *r)
 		if (v)
 			json_object_set_new(r, keys[i], json_deep_copy(v));
 	}
+	if (b->cfg.batch_arn || b->cfg.batch_member)
+		return; /* the batch's launch names its logs, not this build's */
 	json_t *logs = json_object_get(r, "logs");
 	const char *lk;
 	json_t *lv;

@@ -532,4 +532,4 @@ phases:
         ev = json.loads(cbl("logs", "get-log-events", "--log-group-name", build["logs"]["groupName"],
                             "--log-stream-name", build["logs"]["streamName"], check=0).stdout)["events"]
         logs[ident] = [e["message"].strip() for e in ev]
-    assert "main one" in logs["one"] and "other two" in logs["two"]
+    assert "main one" in logs["one"] and "other two" in logs["two"], json.dumps(logs, indent=1)
