@@ -49,11 +49,15 @@ static const char serve_usage[] =
 	"                           StartBuild beyond that answers with a QUEUED build that\n"
 	"                           starts when a running one ends\n"
 	"  --quiet                  no access log on stderr\n"
+	"  --no-dashboard           no web dashboard (the API only)\n"
 	"\n"
 	"Requests are authenticated with AWS Signature Version 4 against the key pair in\n"
 	"this process's AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and the credentials\n"
 	"files given.  Without any key the server refuses to start unless --no-auth.\n"
-	"Once ready it prints 'listening on http://HOST:PORT' on stdout.  SIGINT or\n"
+	"Once ready it prints 'listening on http://HOST:PORT' on stdout, then\n"
+	"'dashboard: http://HOST:PORT/login?token=...': the web dashboard (builds, live\n"
+	"logs, phase timelines, test reports, trends) on the same port.  The link works\n"
+	"once: it starts a browser session; restart serve for a new one.  SIGINT or\n"
 	"SIGTERM stop it after the requests in progress.\n"
 	"State: $CODEBUILD_LOCAL_HOME (default ~/.local/share/codebuild-local).\n";
 
@@ -109,7 +113,7 @@ static void serve_log(const char *line, void *payload)
 
 struct serve_flags {
 	const char *listen, *region;
-	bool no_auth, quiet;
+	bool no_auth, quiet, no_dashboard;
 	unsigned threads;
 	long max_builds;
 };
@@ -129,7 +133,8 @@ static bool parse_count(const char *arg, long min, long max, long *out)
  * else the exit code. */
 static int parse_serve_options(int argc, char **argv, struct serve_flags *f, server_creds *creds)
 {
-	enum { OPT_LISTEN = 256, OPT_CREDS, OPT_NO_AUTH, OPT_REGION, OPT_THREADS, OPT_QUIET, OPT_MAX_BUILDS };
+	enum { OPT_LISTEN = 256, OPT_CREDS, OPT_NO_AUTH, OPT_REGION, OPT_THREADS, OPT_QUIET, OPT_MAX_BUILDS,
+	       OPT_NO_DASHBOARD };
 	static const struct option longopts[] = {
 		{"listen", required_argument, NULL, OPT_LISTEN},
 		{"credentials-file", required_argument, NULL, OPT_CREDS},
@@ -138,6 +143,7 @@ static int parse_serve_options(int argc, char **argv, struct serve_flags *f, ser
 		{"threads", required_argument, NULL, OPT_THREADS},
 		{"quiet", no_argument, NULL, OPT_QUIET},
 		{"max-builds", required_argument, NULL, OPT_MAX_BUILDS},
+		{"no-dashboard", no_argument, NULL, OPT_NO_DASHBOARD},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -177,6 +183,9 @@ static int parse_serve_options(int argc, char **argv, struct serve_flags *f, ser
 			break;
 		case OPT_QUIET:
 			f->quiet = true;
+			break;
+		case OPT_NO_DASHBOARD:
+			f->no_dashboard = true;
 			break;
 		case OPT_MAX_BUILDS:
 			if (!parse_count(optarg, 1, 1024, &f->max_builds)) {
@@ -286,6 +295,7 @@ int cmd_serve(int argc, char **argv)
 	so.payload = &ctx;
 	so.log = serve_log;
 	so.access_log = !f.quiet;
+	so.dashboard_home = f.no_dashboard ? NULL : ctx.home;
 
 	/* Every thread the server starts inherits this mask, so SIGINT and
 	 * SIGTERM reach only sigwait below. */
@@ -306,6 +316,8 @@ int cmd_serve(int argc, char **argv)
 	}
 	warn_exposure(srv, f.no_auth);
 	printf("listening on %s\n", server_url(srv));
+	if (server_dashboard_url(srv))
+		printf("dashboard: %s\n", server_dashboard_url(srv));
 	fflush(stdout);
 
 	int sig = 0;
