@@ -232,10 +232,11 @@ int dash_build_page(const char *home, const char *id, struct dash_page *p, char 
 	cbl_buf_release(&crumb);
 	summary(p, rec, id);
 	timeline(&p->b, rec);
-	cbl_buf_puts(&p->b, "<section aria-labelledby=\"log-h\"><h2 id=\"log-h\">Log</h2>"
-			    "<p id=\"log-state\" role=\"status\">Loading the log...</p>"
-			    "<div id=\"log\" class=\"log\" role=\"log\" tabindex=\"0\" "
-			    "aria-label=\"Build log\" data-src=\"/builds/");
+	cbl_buf_printf(&p->b, "<section aria-labelledby=\"log-h\"><h2 id=\"log-h\">Log</h2>"
+			      "<p id=\"log-state\" role=\"status\">Loading the log...</p>"
+			      "<div id=\"log\" class=\"log\" role=\"log\" tabindex=\"0\" "
+			      "aria-label=\"Build log\" data-running=\"%d\" data-src=\"/builds/",
+		       !json_is_true(json_object_get(rec, "buildComplete")));
 	dash_esc(&p->b, id);
 	cbl_buf_puts(&p->b, "/log\"></div></section>");
 	env_section(&p->b, rec);

@@ -146,7 +146,7 @@ enum MHD_Result dash_send(struct MHD_Connection *c, unsigned status, const char 
 	MHD_add_response_header(r, "Content-Security-Policy", CSP);
 	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
 	MHD_add_response_header(r, "X-Frame-Options", "DENY");
-	MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+	MHD_add_response_header(r, "Referrer-Policy", "same-origin");
 	MHD_add_response_header(r, "Cache-Control", "no-store");
 	if (extra_name)
 		MHD_add_response_header(r, extra_name, extra_value);

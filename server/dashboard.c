@@ -435,7 +435,7 @@ static enum MHD_Result login(server_dash *d, struct MHD_Connection *c, unsigned 
 	}
 	MHD_add_response_header(r, "Set-Cookie", cookie);
 	MHD_add_response_header(r, "Location", "/");
-	MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+	MHD_add_response_header(r, "Referrer-Policy", "same-origin");
 	MHD_add_response_header(r, "Cache-Control", "no-store");
 	enum MHD_Result res = MHD_queue_response(c, 303, r);
 	MHD_destroy_response(r);

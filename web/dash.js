@@ -79,6 +79,28 @@
     if (atEnd) log.scrollTop = log.scrollHeight;
   }
 
+  /* the page's other parts (summary, actions, phases, environment,
+   * artifacts) again from the server, after a phase change or the end */
+  var pending = null;
+  var running = log.getAttribute("data-running") === "1";
+  function refresh(then) {
+    if (!running) { if (then) then(); return; }
+    fetch(location.pathname, {credentials: "same-origin"}).then(function (r) {
+      return r.ok ? r.text() : null;
+    }).then(function (html) {
+      if (!html) return;
+      var doc = new DOMParser().parseFromString(html, "text/html");
+      ["dl.summary", "div.actions", "#timeline", "#env", "#artifacts"].forEach(function (sel) {
+        var old = document.querySelector(sel), fresh = doc.querySelector(sel);
+        if (old && fresh && old.contains(document.activeElement) === false) old.replaceWith(fresh);
+      });
+    }).catch(function () {}).then(function () { if (then) then(); });
+  }
+  function soon() {
+    if (pending) return;
+    pending = setTimeout(function () { pending = null; refresh(); }, 200);
+  }
+
   function finished(status) {
     state.textContent = "Build finished: " + status + " (" + n + " lines)";
     var st = document.querySelector("#build-status .st");
@@ -93,8 +115,14 @@
 
   var es = new EventSource(log.getAttribute("data-src"));
   state.textContent = "Streaming the log...";
-  es.onmessage = function (e) { addLine(e.data); };
-  es.addEventListener("end", function (e) { es.close(); finished(e.data); });
+  es.onmessage = function (e) {
+    addLine(e.data);
+    if (/^\[Container\] \S+ \S+ (Phase complete|Entering phase)/.test(e.data)) soon();
+  };
+  es.addEventListener("end", function (e) {
+    es.close();
+    refresh(function () { finished(e.data); });
+  });
   es.onerror = function () {
     if (es.readyState === EventSource.CLOSED) state.textContent = "The log stream closed.";
     else state.textContent = "Reconnecting to the log...";
