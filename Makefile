@@ -115,6 +115,7 @@ bench: $(BIN)
 	bash bench/api.sh $(BIN)
 	BENCH_BIN=$(BIN) bash bench/cache.sh
 	bash bench/rootless.sh $(BIN)
+	bash bench/dashboard.sh $(BIN)
 
 # `make fuzz` builds every tests/fuzz/fuzz_*.c target and runs FUZZ_TARGETS
 # (default fuzz_spec; "all" = every target; or a list such as
