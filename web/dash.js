@@ -60,8 +60,30 @@
     put(text.slice(last).replace(/\x1b/g, ""));
   }
 
+  /* where each failed phase's last command starts in the log */
+  var lastCommand = 0, failedAt = {};
+  function note(text) {
+    if (/^\[Container\] \S+ \S+ Running command /.test(text)) lastCommand = n;
+    var m = /^\[Container\] \S+ \S+ Phase complete: (\S+) State: FAILED/.exec(text);
+    if (m) failedAt[m[1]] = lastCommand || n;
+  }
+  function linkFailures() {
+    Object.keys(failedAt).forEach(function (phase) {
+      var row = document.querySelector('#timeline tr[data-phase="' + phase + '"]');
+      var ctx = row && row.nextElementSibling;
+      if (!ctx || !ctx.classList.contains("context") || ctx.querySelector("a.to-log")) return;
+      var a = document.createElement("a");
+      a.className = "to-log";
+      a.href = "#L" + failedAt[phase];
+      a.textContent = "log line " + failedAt[phase];
+      ctx.firstElementChild.appendChild(document.createTextNode(" "));
+      ctx.firstElementChild.appendChild(a);
+    });
+  }
+
   function addLine(text) {
     n++;
+    note(text);
     var row = document.createElement("div");
     row.className = "ln";
     row.id = "L" + n;
@@ -107,6 +129,7 @@
     if (st && status) { st.textContent = status; st.className = "st st-" + status; }
     var stop = document.querySelector("form.stop");
     if (stop) stop.remove();
+    linkFailures();
     if (location.hash) {
       var t = document.getElementById(location.hash.slice(1));
       if (t) t.scrollIntoView();

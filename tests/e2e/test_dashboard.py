@@ -265,6 +265,13 @@ def test_timeline_shows_the_failing_phase(env, browser):
     assert "phase-failed" in row.get_attribute("class") and "FAILED" in row.text
     ctx = d.find_element(By.CSS_SELECTOR, "#timeline tr.context").text
     assert "BUILD failed" in ctx and "COMMAND_EXECUTION_ERROR" in ctx and "exit status 3" in ctx
+    # the context links to the failing command's line in the log
+    deadline = time.time() + 20
+    while not d.find_elements(By.CSS_SELECTOR, "#timeline tr.context a.to-log"):
+        assert time.time() < deadline, "no link from the failing phase to the log"
+        time.sleep(0.05)
+    target = d.find_element(By.CSS_SELECTOR, "#timeline tr.context a.to-log").get_attribute("href").split("#")[1]
+    assert "Running command if" in d.find_element(By.ID, target).text
     failed = [r.get_attribute("data-phase") for r in d.find_elements(By.CSS_SELECTOR, "#timeline tr.phase-failed")]
     assert failed == ["BUILD"]
     shot(d, "build-failed")
