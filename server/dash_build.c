@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "util/banned.h"
 
@@ -71,13 +72,26 @@ static void env_section(cbl_buf *b, json_t *rec)
 	cbl_buf_puts(b, "</tbody></table></section>");
 }
 
-static void artifact_row(cbl_buf *b, const char *what, json_t *a)
+static void artifact_row(cbl_buf *b, const char *home, json_t *rec, size_t n, const char *what)
 {
+	json_t *a = n ? json_array_get(json_object_get(rec, "secondaryArtifacts"), n - 1)
+		      : json_object_get(rec, "artifacts");
 	const char *loc = json_string_value(json_object_get(a, "location"));
+	const char *id = json_string_value(json_object_get(rec, "id"));
+	int fd;
+	long long size;
+	const char *name;
 	cbl_buf_puts(b, "<li>");
 	dash_esc(b, what);
 	cbl_buf_puts(b, ": ");
-	if (loc && *loc) {
+	if (dash_artifact_open(home, rec, n, &fd, &size, &name) == 0) {
+		close(fd);
+		cbl_buf_puts(b, "<a class=\"artifact\" href=\"/builds/");
+		dash_esc(b, id);
+		cbl_buf_printf(b, "/artifacts/%zu\" download>", n);
+		dash_esc(b, name);
+		cbl_buf_printf(b, "</a> (%lld bytes)", size);
+	} else if (loc && *loc) {
 		cbl_buf_puts(b, "<code>");
 		dash_esc(b, loc);
 		cbl_buf_puts(b, "</code>");
@@ -93,15 +107,16 @@ static void artifact_row(cbl_buf *b, const char *what, json_t *a)
 	cbl_buf_puts(b, "</li>");
 }
 
-static void artifacts_section(cbl_buf *b, json_t *rec)
+static void artifacts_section(cbl_buf *b, const char *home, json_t *rec)
 {
 	cbl_buf_puts(b, "<section aria-labelledby=\"art-h\"><h2 id=\"art-h\">Artifacts</h2><ul id=\""
 			"artifacts\">");
-	artifact_row(b, "primary", json_object_get(rec, "artifacts"));
+	artifact_row(b, home, rec, 0, "primary");
 	size_t i;
 	json_t *a;
 	json_array_foreach(json_object_get(rec, "secondaryArtifacts"), i, a)
-		artifact_row(b, json_string_value(json_object_get(a, "artifactIdentifier")), a);
+		artifact_row(b, home, rec, i + 1,
+			     json_string_value(json_object_get(a, "artifactIdentifier")));
 	cbl_buf_puts(b, "</ul>");
 	json_t *ex = json_object_get(rec, "exportedEnvironmentVariables");
 	if (json_array_size(ex)) {
@@ -240,7 +255,7 @@ int dash_build_page(const char *home, const char *id, struct dash_page *p, char 
 	dash_esc(&p->b, id);
 	cbl_buf_puts(&p->b, "/log\"></div></section>");
 	env_section(&p->b, rec);
-	artifacts_section(&p->b, rec);
+	artifacts_section(&p->b, home, rec);
 	dash_foot(p);
 	json_decref(rec);
 	return 0;

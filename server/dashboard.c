@@ -480,6 +480,12 @@ static enum MHD_Result get_page(server_dash *d, struct MHD_Connection *c, const 
 		char *id = cbl_xstrndup(path + 8, n - 16);
 		rc = dash_reports_page(d->home, id, &p, &errmsg);
 		free(id);
+	} else if (!strncmp(path, "/builds/", 8) && strstr(path + 8, "/artifacts/")) {
+		const char *sl = strstr(path + 8, "/artifacts/");
+		char *id = cbl_xstrndup(path + 8, (size_t)(sl - path - 8));
+		enum MHD_Result r = dash_artifact(c, d->home, id, sl + 11, status);
+		free(id);
+		return r;
 	} else if (!strncmp(path, "/builds/", 8) && !strchr(path + 8, '/')) {
 		rc = dash_build_page(d->home, path + 8, &p, &errmsg);
 	} else {

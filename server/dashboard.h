@@ -89,6 +89,16 @@ int dash_build_page(const char *home, const char *id, struct dash_page *p, char 
 enum MHD_Result dash_log_stream(struct MHD_Connection *c, const char *home, const char *id,
 				const volatile int *stopping);
 
+/* A build's artifact n (0 = the primary, then the secondary ones in the
+ * record's order) as a download, when it is a file in the build's own
+ * artifacts/ directory (never a path elsewhere, a link or a non-file). */
+enum MHD_Result dash_artifact(struct MHD_Connection *c, const char *home, const char *id,
+			      const char *n, unsigned *status);
+/* Opens artifact n of a record that way: 0 and *fd, *size, *name (its
+ * file name, borrowed from rec), or -1. */
+int dash_artifact_open(const char *home, json_t *rec, size_t n, int *fd, long long *size,
+		       const char **name);
+
 /* the reports and trends pages (dash_reports.c) */
 int dash_reports_page(const char *home, const char *id, struct dash_page *p, char **errmsg);
 int dash_trends_page(const char *home, struct dash_page *p, char **errmsg);

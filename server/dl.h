@@ -12,6 +12,7 @@
 	X(MHD_add_response_header) \
 	X(MHD_create_response_from_buffer) \
 	X(MHD_create_response_from_callback) \
+	X(MHD_create_response_from_fd64) \
 	X(MHD_create_post_processor) \
 	X(MHD_post_process) \
 	X(MHD_destroy_post_processor) \
@@ -71,6 +72,8 @@ int server_dl_load(cbl_error **err);
 #define MHD_destroy_post_processor (server_dl_table.MHD_destroy_post_processor)
 #undef MHD_http_unescape
 #define MHD_http_unescape (server_dl_table.MHD_http_unescape)
+#undef MHD_create_response_from_fd64
+#define MHD_create_response_from_fd64 (server_dl_table.MHD_create_response_from_fd64)
 #endif /* SERVER_DL_LOADER */
 
 #endif

@@ -8,6 +8,7 @@ screenshot of every page goes to <build dir>/screenshots/ for a person to look
 at.  The browser's tests are skipped (with the reason) when the browser or its
 driver is missing; the HTTP-level refusals run anyway."""
 import http.server
+import io
 import json
 import os
 import shutil
@@ -16,6 +17,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -48,6 +50,8 @@ phases:
       - 'for i in $(seq 1 ${LINES:-3}); do printf "\\033[32mline-%s\\033[0m %s\\n" $i "$GREETING"; sleep ${PAUSE:-0}; done'
       - 'if [ "$FAIL" = 1 ]; then echo "about to fail"; exit 3; fi'
       - sleep ${SLEEP:-0}
+artifacts:
+  files: [results/junit.xml]
 reports:
   unit:
     files: [junit.xml]
@@ -92,7 +96,7 @@ def env(tmp_path_factory):
     cbl = Runner(home, tmp)
     src = cbl.project("src", BUILDSPEC, {"results/junit.xml": JUNIT})
     doc = {"name": "web", "source": {"type": "NO_SOURCE", "location": f"file://{src}"},
-           "artifacts": {"type": "NO_ARTIFACTS"},
+           "artifacts": {"type": "S3", "location": "bucket"},  # locally: the build's directory
            "environment": {"type": "LINUX_CONTAINER", "image": "host", "computeType": "BUILD_GENERAL1_SMALL",
                            "environmentVariables": [
                                {"name": "GREETING", "value": "from-project", "type": "PLAINTEXT"},
@@ -314,6 +318,19 @@ def test_reports_page_shows_the_failing_test(env, browser):
     assert "ZeroDivisionError: division by zero" in cases[0].text
     assert 'File "calc.py", line 3' in cases[0].text
     shot(d, "reports")
+    # its artifact is listed and downloads (with the session only)
+    d.get(serve.url + "/builds/" + build_id)
+    link = d.find_element(By.CSS_SELECTOR, "#artifacts a.artifact")
+    assert link.text == "artifacts.zip"
+    href = link.get_attribute("href")
+    cookie = "cbl_session=" + d.get_cookie("cbl_session")["value"]
+    req = urllib.request.Request(href, headers={"Cookie": cookie})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        data = r.read()
+    assert zipfile.ZipFile(io.BytesIO(data)).namelist() == ["results/junit.xml"]
+    assert get(href)[0] == 401
+    for bad in ["/artifacts/7", "/artifacts/..%2f..%2fbuild.json", "/artifacts/-1", "/artifacts/"]:
+        assert get(serve.url + "/builds/" + build_id + bad, cookie=cookie)[0] == 404, bad
 
 
 def test_stop_and_retry(env, browser):
