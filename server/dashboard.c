@@ -418,9 +418,14 @@ static enum MHD_Result do_action(server_dash *d, struct MHD_Connection *c, const
 static enum MHD_Result login(server_dash *d, struct MHD_Connection *c, unsigned *status)
 {
 	char *token = arg(c, "token");
-	char sid[65];
+	char sid[65], csrf[65];
 	bool ok = server_sessions_login(d->sessions, token, sid);
 	free(token);
+	if (!ok && server_sessions_check(d->sessions,
+					 MHD_lookup_connection_value(c, MHD_COOKIE_KIND, COOKIE), csrf)) {
+		*status = 303; /* signed in already (the link opened again) */
+		return redirect(c, "/");
+	}
 	if (!ok) {
 		*status = 403;
 		return dash_send_error(c, 403, "This sign-in link is wrong or was used already: "

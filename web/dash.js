@@ -105,21 +105,25 @@
    * artifacts) again from the server, after a phase change or the end */
   var pending = null;
   var running = log.getAttribute("data-running") === "1";
+  var chain = Promise.resolve();  /* one refresh at a time, in order */
   function refresh(then) {
-    if (!running) { if (then) then(); return; }
-    fetch(location.pathname, {credentials: "same-origin"}).then(function (r) {
-      return r.ok ? r.text() : null;
-    }).then(function (html) {
-      if (!html) return;
-      var doc = new DOMParser().parseFromString(html, "text/html");
-      ["dl.summary", "div.actions", "#timeline", "#env", "#artifacts"].forEach(function (sel) {
-        var old = document.querySelector(sel), fresh = doc.querySelector(sel);
-        if (old && fresh && old.contains(document.activeElement) === false) old.replaceWith(fresh);
-      });
-    }).catch(function () {}).then(function () { if (then) then(); });
+    chain = chain.then(function () {
+      if (!running) return;
+      return fetch(location.pathname, {credentials: "same-origin"}).then(function (r) {
+        return r.ok ? r.text() : null;
+      }).then(function (html) {
+        if (!html) return;
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        ["dl.summary", "div.actions", "#timeline", "#env", "#artifacts"].forEach(function (sel) {
+          var old = document.querySelector(sel), fresh = doc.querySelector(sel);
+          if (old && fresh && !old.contains(document.activeElement)) old.replaceWith(fresh);
+        });
+      }).catch(function () {});
+    }).then(function () { if (then) then(); });
   }
+  var over = false;
   function soon() {
-    if (pending) return;
+    if (pending || over) return;
     pending = setTimeout(function () { pending = null; refresh(); }, 200);
   }
 
@@ -144,6 +148,8 @@
   };
   es.addEventListener("end", function (e) {
     es.close();
+    over = true;
+    if (pending) { clearTimeout(pending); pending = null; }
     refresh(function () { finished(e.data); });
   });
   es.onerror = function () {

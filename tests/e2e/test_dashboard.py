@@ -216,9 +216,11 @@ def test_login_once_then_projects_page(env, browser):
     assert "cbl_session" not in d.execute_script("return document.cookie")
     c = d.get_cookie("cbl_session")
     assert c["httpOnly"] and c["sameSite"] == "Strict"
-    # the link works once
+    # the link works once (the signed-in browser opening it again just goes on)
     st, body = get(serve.login)
     assert st == 403 and "used already" in body
+    d.get(serve.login)
+    assert d.current_url == serve.url + "/"
     # keyboard: the skip link is the first stop and leads to the content
     body = d.find_element(By.TAG_NAME, "body")
     body.send_keys(Keys.TAB)
@@ -354,6 +356,42 @@ def test_stop_and_retry(env, browser):
     assert not build_of(cbl, retried)["buildComplete"]
     click(d, By.ID, "stop-build")
     assert wait_done(cbl, retried, timeout=40)["buildStatus"] == "STOPPED"
+
+
+def test_log_stream_resumes_where_it_left_off(env, browser):
+    cbl, serve = env
+    d = browser
+    build_id = start_from_page(d, serve, "LINES=5")
+    wait_done(cbl, build_id)
+    cookie = "cbl_session=" + d.get_cookie("cbl_session")["value"]
+
+    def events(last=None):
+        h = {"Cookie": cookie}
+        if last is not None:
+            h["Last-Event-ID"] = str(last)
+        req = urllib.request.Request(serve.url + "/builds/" + build_id + "/log", headers=h)
+        with urllib.request.urlopen(req, timeout=20) as r:
+            assert r.headers["Content-Type"].startswith("text/event-stream")
+            text = r.read().decode()
+        out = []
+        for block in text.split("\n\n"):
+            fields = dict(l.split(": ", 1) for l in block.split("\n") if ": " in l and not l.startswith(":"))
+            if fields:
+                out.append(fields)
+        return out
+
+    every = events()
+    assert every[-1] == {"event": "end", "data": "SUCCEEDED"}
+    lines = [e for e in every if "id" in e]
+    # the same lines as GetLogEvents, in order
+    b = build_of(cbl, build_id)
+    p = cbl("logs", "get-log-events", "--log-group-name", b["logs"]["groupName"], "--log-stream-name",
+            b["logs"]["streamName"], "--start-from-head", check=0)
+    api = [e["message"].rstrip("\n") for e in json.loads(p.stdout)["events"]]
+    assert [e["data"] for e in lines] == [m.rstrip("\r") for m in api]
+    # a reconnection with the id of line 3 goes on with line 4, once
+    again = [e for e in events(lines[2]["id"]) if "id" in e]
+    assert again == lines[3:]
 
 
 def test_trends_page(env, browser):
