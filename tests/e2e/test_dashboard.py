@@ -48,6 +48,7 @@ phases:
   build:
     commands:
       - 'for i in $(seq 1 ${LINES:-3}); do printf "\\033[32mline-%s\\033[0m %s\\n" $i "$GREETING"; sleep ${PAUSE:-0}; done'
+      - echo '<img src=x onerror="document.title=1"><script>document.title=2</script>'
       - 'if [ "$FAIL" = 1 ]; then echo "about to fail"; exit 3; fi'
       - sleep ${SLEEP:-0}
 artifacts:
@@ -100,7 +101,8 @@ def env(tmp_path_factory):
            "environment": {"type": "LINUX_CONTAINER", "image": "host", "computeType": "BUILD_GENERAL1_SMALL",
                            "environmentVariables": [
                                {"name": "GREETING", "value": "from-project", "type": "PLAINTEXT"},
-                               {"name": "DB_PASSWORD", "value": "hunter2-secret", "type": "PLAINTEXT"}]}}
+                               {"name": "DB_PASSWORD", "value": "hunter2-secret", "type": "PLAINTEXT"},
+                               {"name": "MARKUP", "value": "<b id=injected>bold</b>", "type": "PLAINTEXT"}]}}
     (tmp / "p.json").write_text(json.dumps(doc))
     cbl("create-project", "--cli-input-json", f"file://{tmp / 'p.json'}", check=0)
     serve = Serve(home, tmp)
@@ -278,6 +280,11 @@ def test_start_with_override_and_watch_the_log_live(env, browser):
     env_rows = d.find_element(By.ID, "env").text
     assert "from-project" in env_rows and "DB_PASSWORD" in env_rows
     assert "hunter2-secret" not in d.page_source
+    # what a build prints or a project holds is text, never markup or script
+    assert '<img src=x onerror="document.title=1"><script>document.title=2</script>' in all_lines
+    assert not d.find_elements(By.CSS_SELECTOR, "#log img, #log script, #injected")
+    assert "<b id=injected>bold</b>" in env_rows
+    assert d.title.startswith("Build web")
     shot(d, "build")
 
 
