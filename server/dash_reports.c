@@ -88,7 +88,9 @@ static void coverages(cbl_buf *b, const char *home, const char *arn)
 			       (long long)json_integer_value(json_object_get(cc, "linesCovered")),
 			       (long long)(json_integer_value(json_object_get(cc, "linesCovered")) +
 					   json_integer_value(json_object_get(cc, "linesMissed"))));
-		if (json_object_get(cc, "branchCoveragePercentage"))
+		if (json_integer_value(json_object_get(cc, "branchesCovered")) +
+			    json_integer_value(json_object_get(cc, "branchesMissed")) >
+		    0)
 			cbl_buf_printf(b, "%.1f%%", json_number_value(json_object_get(
 							      cc, "branchCoveragePercentage")));
 		else
@@ -146,7 +148,11 @@ int dash_reports_page(const char *home, const char *id, struct dash_page *p, cha
 	long long number = (long long)json_integer_value(json_object_get(rec, "buildNumber"));
 	char *title = cbl_xasprintf("Reports of %s #%lld", project ? project : "", number);
 	cbl_buf crumb = CBL_BUF_INIT;
-	cbl_buf_puts(&crumb, "<a href=\"/\">Projects</a> / <a href=\"/builds/");
+	cbl_buf_puts(&crumb, "<a href=\"/\">Projects</a> / <a href=\"/projects/");
+	dash_esc(&crumb, project);
+	cbl_buf_puts(&crumb, "\">");
+	dash_esc(&crumb, project);
+	cbl_buf_puts(&crumb, "</a> / <a href=\"/builds/");
 	dash_esc(&crumb, id);
 	cbl_buf_printf(&crumb, "\">Build #%lld</a>", number);
 	dash_head(p, title, cbl_buf_cstr(&crumb));
@@ -167,58 +173,82 @@ int dash_reports_page(const char *home, const char *id, struct dash_page *p, cha
 
 /* ---- trends ---------------------------------------------------------------- */
 
-/* Bars: each build's duration (coloured by status); line: the success rate
- * of the last 10 builds at each build. */
-static void trend_chart(cbl_buf *b, const char *name, json_t *pts)
+static bool succeeded(json_t *o)
 {
-	size_t n = json_array_size(pts), i;
-	long long max = 1;
+	const char *st = json_string_value(json_object_get(o, "status"));
+	return st && !strcmp(st, "SUCCEEDED");
+}
+
+/* The success rate of the (up to) 10 builds ending at each build. */
+static void rate_line(cbl_buf *b, json_t *pts, double w)
+{
+	size_t i;
 	json_t *o;
-	json_array_foreach(pts, i, o)
-		if (json_integer_value(json_object_get(o, "durationMs")) > max)
-			max = json_integer_value(json_object_get(o, "durationMs"));
-	double w = n ? CHART_W / (double)n : CHART_W;
-	cbl_buf_printf(b, "<svg class=\"trend\" viewBox=\"0 0 %.0f %.0f\" width=\"%.0f\" height=\"%.0f\" "
-			  "role=\"img\" aria-labelledby=\"t-",
-		       CHART_W, CHART_H + 4, CHART_W, CHART_H + 4);
-	dash_esc(b, name);
-	cbl_buf_puts(b, "\"><title id=\"t-");
-	dash_esc(b, name);
-	cbl_buf_printf(b, "\">Durations of the last %zu builds of ", n);
-	dash_esc(b, name);
-	cbl_buf_puts(b, " (longest ");
-	dash_duration(b, max);
-	cbl_buf_puts(b, ") and their success rate over 10 builds</title>");
-	cbl_buf_puts(b, "<polyline class=\"rate\" fill=\"none\" points=\"");
 	int ok = 0;
+	cbl_buf_puts(b, "<polyline class=\"rate\" fill=\"none\" points=\"");
 	json_array_foreach(pts, i, o) {
-		const char *st = json_string_value(json_object_get(o, "status"));
-		ok += st && !strcmp(st, "SUCCEEDED");
-		if (i >= 10) {
-			const char *old = json_string_value(
-				json_object_get(json_array_get(pts, i - 10), "status"));
-			ok -= old && !strcmp(old, "SUCCEEDED");
-		}
+		ok += succeeded(o);
+		if (i >= 10)
+			ok -= succeeded(json_array_get(pts, i - 10));
 		size_t window = i + 1 < 10 ? i + 1 : 10;
 		cbl_buf_printf(b, "%.1f,%.1f ", (double)i * w + w / 2,
 			       CHART_H - (double)ok / (double)window * (CHART_H - 4));
 	}
 	cbl_buf_puts(b, "\"/>");
+}
+
+/* Each build's duration as a bar, green when it succeeded. */
+static void duration_bars(cbl_buf *b, json_t *pts, double w, long long max)
+{
+	size_t i;
+	json_t *o;
 	json_array_foreach(pts, i, o) {
-		const char *st = json_string_value(json_object_get(o, "status"));
 		long long d = json_integer_value(json_object_get(o, "durationMs"));
 		double h = (double)d / (double)max * (CHART_H - 4) + 1;
-		cbl_buf_printf(b, "<rect class=\"%s\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\">"
-				  "<title>#%lld ",
-			       st && !strcmp(st, "SUCCEEDED") ? "ok" : "bad", (double)i * w + 1,
-			       CHART_H - h, w > 3 ? w - 2 : 1, h,
+		cbl_buf_printf(b, "<rect class=\"%s\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
+				  "height=\"%.1f\"><title>#%lld ",
+			       succeeded(o) ? "ok" : "bad", (double)i * w + 1, CHART_H - h,
+			       w > 3 ? w - 2 : 1, h,
 			       (long long)json_integer_value(json_object_get(o, "number")));
-		dash_esc(b, st);
+		dash_esc(b, json_string_value(json_object_get(o, "status")));
 		cbl_buf_puts(b, " ");
 		dash_duration(b, d);
 		cbl_buf_puts(b, "</title></rect>");
 	}
-	cbl_buf_puts(b, "</svg>");
+}
+
+static void trend_chart(cbl_buf *b, const char *name, json_t *pts)
+{
+	size_t n = json_array_size(pts), i, ok = 0;
+	long long max = 1;
+	json_t *o;
+	json_array_foreach(pts, i, o) {
+		ok += succeeded(o);
+		if (json_integer_value(json_object_get(o, "durationMs")) > max)
+			max = json_integer_value(json_object_get(o, "durationMs"));
+	}
+	double w = n ? CHART_W / (double)n : CHART_W;
+	cbl_buf_printf(b, "<svg class=\"trend\" viewBox=\"0 0 %.0f %.0f\" width=\"%.0f\" "
+			  "height=\"%.0f\" role=\"img\" aria-labelledby=\"t-",
+		       CHART_W, CHART_H + 18, CHART_W, CHART_H + 18);
+	dash_esc(b, name);
+	cbl_buf_puts(b, "\"><title id=\"t-");
+	dash_esc(b, name);
+	cbl_buf_printf(b, "\">Durations of the last %zu builds of ", n);
+	dash_esc(b, name);
+	cbl_buf_puts(b, " and their success rate over 10 builds</title>");
+	duration_bars(b, pts, w, max);
+	rate_line(b, pts, w);
+	cbl_buf_printf(b, "<text x=\"2\" y=\"%.0f\" class=\"axis\">#%lld</text>"
+			  "<text x=\"%.0f\" y=\"%.0f\" class=\"axis\" text-anchor=\"end\">#%lld</text>"
+			  "</svg><p class=\"trend-sum\">Last %zu builds: %.0f%% succeeded; longest ",
+		       CHART_H + 14,
+		       (long long)json_integer_value(json_object_get(json_array_get(pts, 0), "number")),
+		       CHART_W - 2, CHART_H + 14,
+		       (long long)json_integer_value(json_object_get(json_array_get(pts, n - 1), "number")),
+		       n, n ? 100.0 * (double)ok / (double)n : 0.0);
+	dash_duration(b, max);
+	cbl_buf_puts(b, " (bar height), the line the success rate of 10 builds.</p>");
 }
 
 int dash_trends_page(const char *home, struct dash_page *p, char **errmsg)

@@ -58,6 +58,9 @@ reports:
     files: [junit.xml]
     base-directory: results
     file-format: JUNITXML
+  coverage:
+    files: [results/coverage.xml]
+    file-format: COBERTURAXML
 """
 
 JUNIT = """<?xml version="1.0"?>
@@ -67,6 +70,16 @@ JUNIT = """<?xml version="1.0"?>
   <failure message="ZeroDivisionError: division by zero">Traceback (most recent call last):
   File "calc.py", line 3, in div</failure></testcase>
 </testsuite>
+"""
+
+COBERTURA = """<?xml version="1.0"?>
+<coverage line-rate="0.6" branch-rate="0.5" version="7.2">
+<packages><package name="app"><classes>
+<class name="calc" filename="app/calc.py"><lines>
+  <line number="1" hits="1"/><line number="2" hits="1"/><line number="3" hits="0"/>
+  <line number="4" hits="1" branch="true" condition-coverage="50% (1/2)"/></lines></class>
+<class name="util" filename="app/util.py"><lines><line number="1" hits="3"/></lines></class>
+</classes></package></packages></coverage>
 """
 
 
@@ -95,7 +108,7 @@ def env(tmp_path_factory):
     home = tmp / "state"
     home.mkdir()
     cbl = Runner(home, tmp)
-    src = cbl.project("src", BUILDSPEC, {"results/junit.xml": JUNIT})
+    src = cbl.project("src", BUILDSPEC, {"results/junit.xml": JUNIT, "results/coverage.xml": COBERTURA})
     doc = {"name": "web", "source": {"type": "NO_SOURCE", "location": f"file://{src}"},
            "artifacts": {"type": "S3", "location": "bucket"},  # locally: the build's directory
            "environment": {"type": "LINUX_CONTAINER", "image": "host", "computeType": "BUILD_GENERAL1_SMALL",
@@ -326,6 +339,9 @@ def test_reports_page_shows_the_failing_test(env, browser):
     assert "test_div" in cases[0].text, "failures first"
     assert "ZeroDivisionError: division by zero" in cases[0].text
     assert 'File "calc.py", line 3' in cases[0].text
+    # coverage per file
+    cov = [r.text for r in d.find_elements(By.CSS_SELECTOR, "table.coverage tbody tr")]
+    assert len(cov) == 2 and cov[0].startswith("app/calc.py 75.0% (3/4)") and cov[1].startswith("app/util.py 100.0%"), cov
     shot(d, "reports")
     # its artifact is listed and downloads (with the session only)
     d.get(serve.url + "/builds/" + build_id)
