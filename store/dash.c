@@ -260,7 +260,9 @@ int store_dash_log_read(const char *home, const char *build_id, int64_t offset, 
 	free(path);
 	if (fd < 0)
 		return errno == ENOENT ? 0 : cbl_error_set_errno(err, CBL_EIO, errno, "build log");
-	size_t start = out->len, got = 0;
+	/* a line longer than max + 1 MiB comes in pieces (never the whole
+	 * file read again at every poll while a build writes no newline) */
+	size_t start = out->len, got = 0, hard = max + (1u << 20);
 	char chunk[16384];
 	for (;;) {
 		ssize_t n = pread(fd, chunk, sizeof(chunk), (off_t)(offset + (int64_t)got));
@@ -268,7 +270,7 @@ int store_dash_log_read(const char *home, const char *build_id, int64_t offset, 
 			break;
 		cbl_buf_append(out, chunk, (size_t)n);
 		got += (size_t)n;
-		if (got >= max && memchr(chunk, '\n', (size_t)n))
+		if ((got >= max && memchr(chunk, '\n', (size_t)n)) || got >= hard)
 			break;
 	}
 	close(fd);
@@ -280,7 +282,7 @@ int store_dash_log_read(const char *home, const char *build_id, int64_t offset, 
 		const char *nl = memrchr(base, '\n', lim);
 		if (!nl)
 			nl = memchr(base, '\n', got);
-		keep = nl ? (size_t)(nl - base) + 1 : (*complete ? got : 0);
+		keep = nl ? (size_t)(nl - base) + 1 : (*complete || got >= hard ? got : 0);
 	}
 	out->len = start + keep;
 	if (out->ptr)

@@ -153,6 +153,16 @@ static void test_log(const char *home)
 	is_str(cbl_buf_cstr(&out), "x\ny", "the last line too once complete");
 	ok(complete, "complete");
 	cbl_buf_reset(&out);
+	/* a running build's endless line comes in pieces of max + 1 MiB */
+	size_t big = 2u << 20;
+	char *huge = cbl_xmalloc(big + 1);
+	memset(huge, 'z', big);
+	huge[big] = '\0';
+	write_log(dir, huge);
+	free(huge);
+	ok(store_dash_log_read(home, id, 0, 100, &out, &complete, &e) == 0, "an endless line");
+	ok(out.len >= (1u << 20) + 100 && out.len < big, "read in a bounded piece");
+	cbl_buf_reset(&out);
 	is_int(store_dash_log_read(home, "qq:00000000-0000-0000-0000-000000000000", 0, 10, &out,
 				   &complete, &e),
 	       CBL_ENOENT, "unknown build");
