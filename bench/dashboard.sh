@@ -10,8 +10,8 @@
 #  3. Pages, each fetched REPS times on one keep-alive connection, timed by
 #     curl: time to first byte, and the complete page (the HTML, then its
 #     stylesheet and script).  The build list's first page, a page deep in
-#     the history (keyset: builds numbered below 200), a status filter that
-#     matches nothing (it walks the whole project), the projects page, a
+#     the history (keyset: builds numbered below 200), a status filter (a
+#     page of SUCCEEDED builds below 5000, and FAILED: none), the projects page, a
 #     build's page and the trends page.  Baseline in the same run: the API's
 #     ListBuildsForProject on the same project (first page, 100 ids), and what
 #     an API client needs for the same 50 rows (ListBuildsForProject +
@@ -128,6 +128,7 @@ assets=("$url/assets/dash.css" "$url/assets/dash.js")
   time_api list+get50
   time_page builds "$url/projects/bench-00" "${assets[@]}"
   time_page builds-deep "$url/projects/bench-00?before=200" "${assets[@]}"
+  time_page builds-filter "$url/projects/bench-00?status=SUCCEEDED&before=5000" "${assets[@]}"
   time_page builds-filter-none "$url/projects/bench-00?status=FAILED" "${assets[@]}"
   time_page projects "$url/" "${assets[@]}"
   time_page build "$url/builds/$some_id" "${assets[@]}"
@@ -216,7 +217,7 @@ echo
 echo "store:   $NBUILDS builds of one project (fill: $fill_line)"
 echo "rounds:  $REPS per page, one keep-alive connection each (page = HTML + CSS + JS)"
 printf '%-22s %28s %30s\n' "" "first byte ms (med p90 max)" "complete ms (med p90 max)"
-for n in api-list api-list+get50 builds builds-deep builds-filter-none projects build trends; do
+for n in api-list api-list+get50 builds builds-deep builds-filter builds-filter-none projects build trends; do
   printf '%-22s %28s %30s\n' "$n" "$(stat "$n" 2)" "$(stat "$n" 3)"
 done
 fail=0
@@ -226,7 +227,7 @@ read -r bl50_med _ _ <<< "$(stat api-list+get50 3)"
 awk -v p="$b_med" -v b="$bl_med" -v b50="$bl50_med" 'BEGIN {
   printf "build list vs the API: complete page %.1f ms / ListBuildsForProject %.1f ms = ratio %.2f;\n", p, b, p / b
   printf "                       / ListBuildsForProject + BatchGetBuilds(50) %.1f ms = ratio %.2f\n", b50, p / b50 }'
-for n in builds builds-deep builds-filter-none projects build trends; do
+for n in builds builds-deep builds-filter builds-filter-none projects build trends; do
   read -r _ _ mx <<< "$(stat "$n" 3)"
   read -r _ _ tmx <<< "$(stat "$n" 2)"
   ok=$(awk -v a="$mx" -v b="$tmx" 'BEGIN { print (a < 200 && b < 200) ? "PASS" : "FAIL" }')

@@ -128,16 +128,19 @@ static json_t *build_row(sqlite3_stmt *st)
 int store_dash_builds(const char *home, const char *project, const char *status, int64_t before,
 		      int limit, json_t **out, cbl_error **err)
 {
-	/* builds_project (project, number) serves both: the status filter
-	 * walks that index newest first until the page is full */
-	static const char sql[] =
-		"SELECT id, number, status, complete,"
-		" coalesce(json_extract(record, '$.resolvedSourceVersion'),"
-		"          json_extract(record, '$.sourceVersion')),"
-		" json_extract(record, '$.initiator'), start_ms,"
-		" CASE WHEN complete THEN end_ms - start_ms END"
-		" FROM builds WHERE project = ?1 AND number < ?2 AND (?3 IS NULL OR status = ?3)"
-		" ORDER BY number DESC LIMIT ?4";
+	/* index builds_project (project, number) serves the whole list,
+	 * builds_project_status (project, status, number) the filtered one */
+#define BUILD_COLS                                                      \
+	"SELECT id, number, status, complete,"                           \
+	" coalesce(json_extract(record, '$.resolvedSourceVersion'),"      \
+	"          json_extract(record, '$.sourceVersion')),"             \
+	" json_extract(record, '$.initiator'), start_ms,"                 \
+	" CASE WHEN complete THEN end_ms - start_ms END FROM builds"
+	static const char sql_all[] = BUILD_COLS
+		" WHERE project = ?1 AND number < ?2 ORDER BY number DESC LIMIT ?4";
+	static const char sql_status[] = BUILD_COLS
+		" WHERE project = ?1 AND status = ?3 AND number < ?2 ORDER BY number DESC LIMIT ?4";
+#undef BUILD_COLS
 	store_db *h;
 	sqlite3_stmt *st;
 	if (limit < 1 || limit > 500)
@@ -152,7 +155,7 @@ int store_dash_builds(const char *home, const char *project, const char *status,
 	int64_t last = 0;
 	rc = store_db_recover(h, NULL, err);
 	if (rc >= 0)
-		rc = store_prepare(h->db, sql, &st, err);
+		rc = store_prepare(h->db, status ? sql_status : sql_all, &st, err);
 	if (rc < 0)
 		goto out;
 	sqlite3_bind_text(st, 1, project, -1, SQLITE_STATIC);
