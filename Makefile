@@ -73,6 +73,7 @@ $(MODEL_OBJ): $(MODEL_C)
 
 # the catalog is embedded with .incbin, which -MMD does not see
 $(BUILD)/obj/images/catalog.o: images/catalog.json
+$(BUILD)/obj/server/dash_html.o: web/dash.css web/dash.js
 
 # The sandbox's init is a small program of its own (sandbox/initexe/main.c
 # with the util/ and sandbox/ objects it needs and libseccomp, nothing else),
@@ -130,6 +131,7 @@ bench: $(BIN)
 	BENCH_BIN=$(BIN) bash bench/cache.sh
 	bash bench/rootless.sh $(BIN)
 	bash bench/batch.sh $(BIN)
+	bash bench/dashboard.sh $(BIN)
 
 # `make fuzz` builds every tests/fuzz/fuzz_*.c target and runs FUZZ_TARGETS
 # (default fuzz_spec; "all" = every target; or a list such as

@@ -64,11 +64,15 @@ static const char serve_usage[] =
 	"                           connecting or of the previous reply (default 10), its\n"
 	"                           body within 30 s, or it is disconnected\n"
 	"  --quiet                  no access log on stderr\n"
+	"  --no-dashboard           no web dashboard (the API only)\n"
 	"\n"
 	"Requests are authenticated with AWS Signature Version 4 against the key pair in\n"
 	"this process's AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and the credentials\n"
 	"files given.  Without any key the server refuses to start unless --no-auth.\n"
-	"Once ready it prints 'listening on http://HOST:PORT' on stdout.  SIGINT or\n"
+	"Once ready it prints 'listening on http://HOST:PORT' on stdout, then\n"
+	"'dashboard: http://HOST:PORT/login?token=...': the web dashboard (builds, live\n"
+	"logs, phase timelines, test reports, trends) on the same port.  The link works\n"
+	"once: it starts a browser session; restart serve for a new one.  SIGINT or\n"
 	"SIGTERM stop it after the requests in progress.\n"
 	"State: $CODEBUILD_LOCAL_HOME (default ~/.local/share/codebuild-local).\n";
 
@@ -169,7 +173,7 @@ struct serve_flags {
 	const char *listen, *region, *account;
 	char *secrets_file;
 	cbl_strv identities;
-	bool no_auth, quiet;
+	bool no_auth, quiet, no_dashboard;
 	unsigned threads;
 	long max_builds, max_connections, header_timeout;
 };
@@ -190,7 +194,7 @@ static bool parse_count(const char *arg, long min, long max, long *out)
 static int parse_serve_options(int argc, char **argv, struct serve_flags *f, server_creds *creds)
 {
 	enum { OPT_LISTEN = 256, OPT_CREDS, OPT_NO_AUTH, OPT_REGION, OPT_THREADS, OPT_QUIET, OPT_MAX_BUILDS,
-	       OPT_ACCOUNT, OPT_IDENTITY, OPT_SECRETS, OPT_MAX_CONNS, OPT_HEADER_TIMEOUT };
+	       OPT_ACCOUNT, OPT_IDENTITY, OPT_SECRETS, OPT_MAX_CONNS, OPT_HEADER_TIMEOUT, OPT_NO_DASHBOARD };
 	static const struct option longopts[] = {
 		{"listen", required_argument, NULL, OPT_LISTEN},
 		{"credentials-file", required_argument, NULL, OPT_CREDS},
@@ -204,6 +208,7 @@ static int parse_serve_options(int argc, char **argv, struct serve_flags *f, ser
 		{"secrets-file", required_argument, NULL, OPT_SECRETS},
 		{"max-connections", required_argument, NULL, OPT_MAX_CONNS},
 		{"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
+		{"no-dashboard", no_argument, NULL, OPT_NO_DASHBOARD},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -243,6 +248,9 @@ static int parse_serve_options(int argc, char **argv, struct serve_flags *f, ser
 			break;
 		case OPT_QUIET:
 			f->quiet = true;
+			break;
+		case OPT_NO_DASHBOARD:
+			f->no_dashboard = true;
 			break;
 		case OPT_MAX_BUILDS:
 			if (!parse_count(optarg, 1, 1024, &f->max_builds)) {
@@ -397,6 +405,7 @@ int cmd_serve(int argc, char **argv)
 	so.payload = &ctx;
 	so.log = serve_log;
 	so.access_log = !f.quiet;
+	so.dashboard_home = f.no_dashboard ? NULL : ctx.home;
 
 	/* Every thread the server starts inherits this mask, so SIGINT and
 	 * SIGTERM reach only sigwait below. */
@@ -417,6 +426,8 @@ int cmd_serve(int argc, char **argv)
 	}
 	warn_exposure(srv, f.no_auth);
 	printf("listening on %s\n", server_url(srv));
+	if (server_dashboard_url(srv))
+		printf("dashboard: %s\n", server_dashboard_url(srv));
 	fflush(stdout);
 
 	int sig = 0;

@@ -24,6 +24,9 @@ PKGS=(
   # (pytest and coverage.py above; the npm ones come from the npm registry)
   golang-go gotestsum maven default-jdk-headless maven-debian-helper libsurefire-java junit4
   libmaven-compiler-plugin-java libmaven-resources-plugin-java libjacoco-java ant
+  # the dashboard's browser tests (tests/e2e/test_dashboard.py): headless Chromium
+  # driven by Selenium through chromedriver
+  chromium chromium-driver python3-selenium
 )
 BACKPORT_PKGS=(libgit2-dev)
 

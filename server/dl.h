@@ -11,6 +11,12 @@
 #define SERVER_DL_FUNCTIONS(X) \
 	X(MHD_add_response_header) \
 	X(MHD_create_response_from_buffer) \
+	X(MHD_create_response_from_callback) \
+	X(MHD_create_response_from_fd64) \
+	X(MHD_create_post_processor) \
+	X(MHD_post_process) \
+	X(MHD_destroy_post_processor) \
+	X(MHD_http_unescape) \
 	X(MHD_destroy_response) \
 	X(MHD_get_connection_info) \
 	X(MHD_get_connection_values) \
@@ -56,6 +62,18 @@ int server_dl_load(cbl_error **err);
 #define MHD_start_daemon (server_dl_table.MHD_start_daemon)
 #undef MHD_stop_daemon
 #define MHD_stop_daemon (server_dl_table.MHD_stop_daemon)
+#undef MHD_create_response_from_callback
+#define MHD_create_response_from_callback (server_dl_table.MHD_create_response_from_callback)
+#undef MHD_create_post_processor
+#define MHD_create_post_processor (server_dl_table.MHD_create_post_processor)
+#undef MHD_post_process
+#define MHD_post_process (server_dl_table.MHD_post_process)
+#undef MHD_destroy_post_processor
+#define MHD_destroy_post_processor (server_dl_table.MHD_destroy_post_processor)
+#undef MHD_http_unescape
+#define MHD_http_unescape (server_dl_table.MHD_http_unescape)
+#undef MHD_create_response_from_fd64
+#define MHD_create_response_from_fd64 (server_dl_table.MHD_create_response_from_fd64)
 #endif /* SERVER_DL_LOADER */
 
 #endif

@@ -15,6 +15,7 @@
  *   before MHD closes the connections.
  */
 #include "server/server.h"
+#include "server/dashboard.h"
 #include "server/sigv4.h"
 #include "store/api.h"
 #include "util/alloc.h"
@@ -80,6 +81,8 @@ struct server {
 	int port;
 	bool loopback;
 	char *url;
+	server_dash *dash;  /* NULL without a dashboard */
+	char *dash_url;
 	pthread_mutex_t lock;
 	pthread_cond_t idle;
 	unsigned inflight;
@@ -702,7 +705,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	const char *target = NULL;
 	char *akid = NULL;
 	conn_set(r->conn, CONN_BUSY);
-	enum MHD_Result res = handle(s, c, url, method, r, &status, &target, &akid);
+	enum MHD_Result res = s->dash && server_dash_wants(c, url, method)
+				      ? server_dash_handle(s->dash, c, url, method, &r->body, &status)
+				      : handle(s, c, url, method, r, &status, &target, &akid);
 	access_log(s, c, method, target && *target ? target : url, status, r, akid);
 	free(akid);
 	return res;
@@ -908,6 +913,15 @@ int server_start(const struct server_opts *opts, server **out, cbl_error **err)
 	rc = open_listener(s, err);
 	if (rc < 0)
 		goto fail;
+	if (s->opts.dashboard_home) {
+		s->dash = server_dash_new(s->opts.dashboard_home, s->opts.dispatch,
+					  s->opts.dispatch_text, s->opts.payload);
+		if (!s->dash) {
+			rc = cbl_error_set(err, CBL_EIO, "no randomness for the dashboard's token");
+			goto fail;
+		}
+		s->dash_url = cbl_xasprintf("%s/login?token=%s", s->url, server_dash_token(s->dash));
+	}
 
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
 	if (s->opts.threads)
@@ -942,6 +956,8 @@ int server_start(const struct server_opts *opts, server **out, cbl_error **err)
 fail:
 	if (s->listen_fd >= 0)
 		close(s->listen_fd);
+	server_dash_free(s->dash);
+	free(s->dash_url);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->idle);
 	pthread_cond_destroy(&s->wake);
@@ -965,11 +981,17 @@ bool server_is_loopback(const server *s)
 	return s->loopback;
 }
 
+const char *server_dashboard_url(const server *s)
+{
+	return s->dash_url;
+}
+
 void server_stop(server *s)
 {
 	if (!s)
 		return;
 	if (s->mhd) {
+		server_dash_shutdown(s->dash); /* live log streams end */
 		MHD_socket fd = MHD_quiesce_daemon(s->mhd);
 		if (fd != MHD_INVALID_SOCKET)
 			close(fd);
@@ -995,6 +1017,8 @@ void server_stop(server *s)
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->idle);
 	pthread_cond_destroy(&s->wake);
+	server_dash_free(s->dash);
+	free(s->dash_url);
 	free(s->url);
 	free(s);
 }

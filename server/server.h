@@ -116,6 +116,9 @@ struct server_opts {
 	void *payload;            /* passed to dispatch and known */
 	server_log_fn log;        /* optional */
 	bool access_log;          /* one log line per request */
+	/* non-NULL: serve the web dashboard (server/dashboard.h) from this
+	 * state directory on the same port; its actions go through dispatch */
+	const char *dashboard_home;
 	void *log_payload;
 };
 
@@ -136,6 +139,10 @@ const char *server_url(const server *s);
 /* False when the listen address is reachable from other machines
  * (not 127.0.0.0/8 or ::1): the caller should warn. */
 bool server_is_loopback(const server *s);
+
+/* The dashboard's one-time sign-in URL ("http://HOST:PORT/login?token=..."),
+ * NULL without dashboard_home; borrowed. */
+const char *server_dashboard_url(const server *s);
 
 /* Stops accepting, closes connections after their current request and
  * joins every thread, then frees s.  NULL is fine. */

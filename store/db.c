@@ -141,6 +141,9 @@ static const char schema_v3[] =
 	"CREATE INDEX report_groups_modified ON report_groups(modified_ms, arn);"
 	"CREATE INDEX reports_created ON reports(created_ms, arn);";
 
+/* 4: the dashboard's status filter walks only its status's builds of a project. */
+static const char schema_v4[] = "CREATE INDEX builds_project_status ON builds(project, status, number);";
+
 /* Earlier versions kept only builds/<project>/.counter and
  * builds/<project>/<uuid>/build.json: bring them in, so history, numbers and
  * logs survive the upgrade.  Unreadable leftovers are skipped. */
@@ -232,6 +235,8 @@ static int migrate_one(sqlite3 *db, int to, cbl_error **err)
 		int rc = store_exec(db, schema_v3, err);
 		return rc ? rc : store_db_reports_backfill(db, err);
 	}
+	case 4:
+		return store_exec(db, schema_v4, err);
 	default:
 		return cbl_error_set(err, CBL_EINTERNAL, "no migration to schema version %d", to);
 	}

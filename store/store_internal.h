@@ -29,8 +29,9 @@
 #define STORE_DB_FILE "codebuild-local.db"
 /* 1: projects, counters, builds, log streams; 2: exported variables (backfilled from the
  *    records), report groups, reports, test cases, code coverages; 3: report group names
- *    not unique, list indexes, reports of stored builds ingested from their directories. */
-#define STORE_SCHEMA_VERSION 3
+ *    not unique, list indexes, reports of stored builds ingested from their directories;
+ * 4: builds by (project, status, number) for the dashboard's status filter. */
+#define STORE_SCHEMA_VERSION 4
 
 #define STORE_DEFAULT_REGION "us-east-1"
 #define STORE_DEFAULT_ACCOUNT "000000000000"
