@@ -114,6 +114,7 @@ struct req {
 	struct refusal refused;
 	char *akid;      /* for the access log of a refusal */
 	size_t reserved; /* bytes of s->body_reserved held for this body */
+	bool dash;       /* the dashboard's (server/dashboard.c), not the API's */
 	struct conn *conn;
 	int64_t t0;
 };
@@ -664,6 +665,18 @@ static enum MHD_Result begin_request(server *s, struct MHD_Connection *c, const 
 	bool drain = true;
 	r->conn = conn_of(c);
 	conn_set(r->conn, CONN_BODY);
+	if (s->dash && server_dash_wants(c, url, method)) {
+		/* a page or a form post: its own authentication (the session),
+		 * a small body at most */
+		r->dash = true;
+		if (reserve_body(s, r, PREAUTH_BODY))
+			return MHD_YES;
+		r->refused.status = 400;
+		r->refused.type = "ThrottlingException";
+		r->refused.msg = cbl_xstrdup("Rate exceeded: too many request bodies are being received at once");
+		r->answered = true;
+		return answer_refusal(s, c, url, method, r);
+	}
 	if (!refuse_head(s, c, url, method, r, &r->refused, &drain, &r->akid))
 		return MHD_YES;
 	r->answered = true;
@@ -705,8 +718,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	const char *target = NULL;
 	char *akid = NULL;
 	conn_set(r->conn, CONN_BUSY);
-	enum MHD_Result res = s->dash && server_dash_wants(c, url, method)
-				      ? server_dash_handle(s->dash, c, url, method, &r->body, &status)
+	enum MHD_Result res = r->dash ? server_dash_handle(s->dash, c, url, method, &r->body, &status)
 				      : handle(s, c, url, method, r, &status, &target, &akid);
 	access_log(s, c, method, target && *target ? target : url, status, r, akid);
 	free(akid);

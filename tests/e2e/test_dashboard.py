@@ -291,7 +291,8 @@ def test_start_with_override_and_watch_the_log_live(env, browser):
     b = wait_done(cbl, build_id)
     assert b["buildStatus"] == "SUCCEEDED"
     env_rows = d.find_element(By.ID, "env").text
-    assert "from-project" in env_rows and "DB_PASSWORD" in env_rows
+    # the record's variables: the project's, the start's override replacing its namesake
+    assert "hello-from-page" in env_rows and "from-project" not in env_rows and "DB_PASSWORD" in env_rows
     assert "hunter2-secret" not in d.page_source
     # what a build prints or a project holds is text, never markup or script
     assert '<img src=x onerror="document.title=1"><script>document.title=2</script>' in all_lines
