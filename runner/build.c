@@ -138,6 +138,8 @@ static int init_environment(runner_build *b, const runner_opts *opts, cbl_error 
 	b->cfg.secrets_file = opts->secrets_file ? cbl_xstrdup(opts->secrets_file) : NULL;
 	b->cfg.batch_arn = opts->batch_arn ? cbl_xstrdup(opts->batch_arn) : NULL;
 	b->cfg.batch_member = opts->batch_member;
+	for (const char *const *n = opts->notes; n && *n; n++)
+		cbl_strv_push(&b->cfg.notes, *n);
 	b->cfg.timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : 60 * 60000;
 	b->cfg.strict = opts->strict;
 	b->cfg.host_runtimes = opts->host_runtimes;
@@ -300,6 +302,7 @@ void runner_build_free(runner_build *b)
 	for (size_t i = 0; i < ARRAY_SIZE(strs); i++)
 		free(*strs[i]);
 	cbl_strv_release(&b->vars.overrides);
+	cbl_strv_release(&b->cfg.notes);
 	cbl_strv_release(&b->vars.project_env);
 	cbl_strv_release(&b->vars.env);
 	cbl_strv_release(&b->vars.exported_names);

@@ -165,6 +165,8 @@ typedef struct runner_opts {
 					docker-in-docker); said in the log */
 	const char *batch_arn;       /* a build of a batch: its BuildBatch's ARN (buildBatchArn) */
 	bool batch_member;           /* one build of the buildspec's batch (run --batch-build) */
+	const char *const *notes;    /* NULL-terminated: what the caller could not apply, said in
+					the log as warnings (a batch task's env.type, ...) */
 	bool include_ignored;        /* --source-mode all: a snapshot of a local git working tree
 					keeps its git-ignored files (by default they are left out,
 					as a cloud build of a push would not have them) */
