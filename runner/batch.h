@@ -136,9 +136,10 @@ void runner_batch_free(runner_batch *b);
 typedef struct runner_batch_mem {
 	cbl_strv strings;
 	cbl_strv env;
+	cbl_strv notes;
 } runner_batch_mem;
 
-#define RUNNER_BATCH_MEM_INIT {CBL_STRV_INIT, CBL_STRV_INIT}
+#define RUNNER_BATCH_MEM_INIT {CBL_STRV_INIT, CBL_STRV_INIT, CBL_STRV_INIT}
 
 int runner_batch_build_opts(runner_opts *o, runner_batch_mem *mem, const char *identifier, const char *batch_arn,
 			    const char *spec_file, cbl_error **err);

@@ -135,6 +135,19 @@ int runner_batch_build_opts(runner_opts *o, runner_batch_mem *mem, const char *i
 		o->compute_type = mem->strings.v[mem->strings.n - 1];
 	}
 	o->privileged |= t->privileged_mode;
+	/* what a local build cannot do, said in its log */
+	for (const char *const *n = o->notes; n && *n; n++)
+		cbl_strv_push(&mem->notes, *n);
+	if (t->type && strcmp(t->type, "LINUX_CONTAINER"))
+		cbl_strv_pushf(&mem->notes, "batch build '%s': env.type %s is not applied; it runs as a "
+					    "LINUX_CONTAINER on this machine",
+			       t->identifier, t->type);
+	if (t->debug_session)
+		cbl_strv_pushf(&mem->notes, "batch build '%s': debug-session has no Session Manager locally; "
+					    "the build runs without one",
+			       t->identifier);
+	if (mem->notes.n)
+		o->notes = (const char *const *)mem->notes.v;
 	for (const char *const *e = o->env_overrides; e && *e; e++)
 		cbl_strv_push(&mem->env, *e);
 	for (size_t i = 0; i < t->variables.n; i++)
@@ -163,4 +176,5 @@ void runner_batch_mem_release(runner_batch_mem *mem)
 {
 	cbl_strv_release(&mem->strings);
 	cbl_strv_release(&mem->env);
+	cbl_strv_release(&mem->notes);
 }

@@ -166,6 +166,8 @@ static int init_environment(runner_build *b, const runner_opts *opts, cbl_error 
 		free(b->cfg.log_stream);
 		b->cfg.log_stream = NULL;
 	}
+	for (const char *const *n = opts->notes; n && *n; n++)
+		cbl_strv_push(&b->cfg.notes, *n);
 	b->cfg.timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : 60 * 60000;
 	b->cfg.strict = opts->strict;
 	b->cfg.host_runtimes = opts->host_runtimes;
@@ -337,6 +339,7 @@ void runner_build_free(runner_build *b)
 		free(*strs[i]);
 	json_decref(b->cfg.record_base);
 	cbl_strv_release(&b->vars.overrides);
+	cbl_strv_release(&b->cfg.notes);
 	cbl_strv_release(&b->vars.project_env);
 	cbl_strv_release(&b->vars.webhook_env);
 	cbl_strv_release(&b->vars.project_secrets);

@@ -338,6 +338,8 @@ static void network_notes(runner_build *b)
 			    : b->cfg.network == RUNNER_NETWORK_NONE	  ? "loopback only (--network none)"
 									  : "the default network (outbound through a "
 									    "NAT)");
+	for (size_t i = 0; i < b->cfg.notes.n; i++)
+		runner_warn(b, "%s", b->cfg.notes.v[i]);
 }
 
 /* Where the kernel refused an overlay of a source directory in the user

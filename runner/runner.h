@@ -190,6 +190,8 @@ typedef struct runner_opts {
 					without it codebuild-breakpoint is a no-op */
 	bool debug_failures;         /* with debug: a failing command pauses too (run --debug;
 					the service pauses at breakpoints only) */
+	const char *const *notes;    /* NULL-terminated: what the caller could not apply, said in
+					the log as warnings (a batch task's env.type, ...) */
 	bool include_ignored;        /* --source-mode all: a snapshot of a local git working tree
 					keeps its git-ignored files (by default they are left out,
 					as a cloud build of a push would not have them) */

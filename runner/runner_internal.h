@@ -200,6 +200,7 @@ typedef struct runner_config { /* build.c init_environment: what was asked for *
 	char *image, *compute_type, *secrets_file, *source_version;
 	char *batch_arn;         /* buildBatchArn, or NULL */
 	bool batch_member;       /* a build of the buildspec's batch */
+	cbl_strv notes;          /* runner_opts.notes, warned in PROVISIONING */
 	bool compute_explicit;   /* --compute-type given: enforce its memory/pids limits */
 	int sandbox_mode;        /* runner_sandbox_mode */
 	int network;             /* runner_network_mode */

@@ -36,7 +36,9 @@ batch:
           WHO: first
     - identifier: flaky
       ignore-failure: true
+      debug-session: true
       env:
+        type: ARM_CONTAINER
         variables:
           WHO: second
           FAIL: "yes"
@@ -66,6 +68,10 @@ def test_build_list_with_an_ignored_failure(cbl):
     assert "I am good, first" in logs
     logs = [e["line"] for e in events if e.get("event") == "log" and e.get("identifier") == "flaky"]
     assert "I am flaky, second" in logs
+    # what a local build cannot do is said in its log
+    warned = [e["message"] for e in events if e.get("event") == "warning" and e.get("identifier") == "flaky"]
+    assert any("env.type ARM_CONTAINER is not applied" in w for w in warned), warned
+    assert any("debug-session has no Session Manager" in w for w in warned), warned
     # every build event carries its identifier
     assert all("identifier" in e for e in events if e.get("event") not in ("batch-phase",))
     # the same failure without ignore-failure fails the batch (exit 1)
