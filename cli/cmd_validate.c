@@ -16,7 +16,7 @@
 #include "util/banned.h"
 
 static const char validate_usage[] =
-	"usage: codebuild-local validate [-b FILE] [-i IMAGE] [--strict] [DIR]\n"
+	"usage: codebuild-local validate [-b FILE] [-i IMAGE] [--strict [--secrets-file F]] [DIR]\n"
 	"\n"
 	"Checks a buildspec against CodeBuild's grammar (versions 0.1 and 0.2) without\n"
 	"running anything, and prints every problem as FILE:LINE:COL: error|warning: ...\n"
@@ -26,16 +26,22 @@ static const char validate_usage[] =
 	"                        IMAGE: a curated image (aws/codebuild/standard:7.0, ...)\n"
 	"                        by its catalog, or host by this machine (errors); without\n"
 	"                        -i, against the host, run's default (warnings)\n"
-	"      --strict          warnings (unknown keys, odd shapes CodeBuild tolerates)\n"
-	"                        are errors\n"
+	"      --strict          the fidelity report: also lists everything a local run\n"
+	"                        would fake or skip (the host image instead of a CodeBuild\n"
+	"                        one, runtimes the host lacks, S3 cache and artifacts,\n"
+	"                        secrets without a secrets file, batch settings, webhook\n"
+	"                        variables), each as FILE:LINE:COL: differs: ... (to do: ...)\n"
+	"      --secrets-file F  with --strict: the secrets file run would get\n"
 	"  -q, --quiet           print only errors\n"
 	"  -h, --help            this help\n"
 	"\n"
-	"Exit status: 0 valid (warnings allowed), 2 any error.\n";
+	"Exit status: 0 valid (warnings allowed; with --strict: nothing would be faked and\n"
+	"no warning), 1 with --strict: valid, but the report lists something, 2 any error.\n";
 
 static const struct option validate_options[] = {
 	{"buildspec", required_argument, NULL, 'b'},
 	{"strict", no_argument, NULL, 's'},
+	{"secrets-file", required_argument, NULL, 'S'},
 	{"image", required_argument, NULL, 'i'},
 	{"quiet", no_argument, NULL, 'q'},
 	{"help", no_argument, NULL, 'h'},
@@ -186,18 +192,41 @@ static void check_run_as(const spec_buildspec *bs, image_check *x)
 	images_catalog_free(cat);
 }
 
+/* The fidelity report (--strict): the findings, one line each, and how
+ * many. */
+static size_t print_report(const spec_buildspec *bs, const char *display, const char *image,
+			   const char *secrets_file)
+{
+	runner_findings f = RUNNER_FINDINGS_INIT;
+	runner_fidelity_opts o = RUNNER_FIDELITY_OPTS_INIT;
+	o.image = image;
+	o.secrets_file = secrets_file;
+	runner_fidelity_check(bs, &o, &f);
+	for (size_t i = 0; i < f.n; i++) {
+		const runner_finding *x = &f.items[i];
+		if (x->pos.line)
+			printf("%s:%d:%d: differs: %s (to do: %s)\n", display, x->pos.line, x->pos.col, x->what, x->todo);
+		else
+			printf("%s: differs: %s (to do: %s)\n", display, x->what, x->todo);
+	}
+	size_t n = f.n;
+	runner_findings_release(&f);
+	return n;
+}
+
 int cmd_validate(int argc, char **argv)
 {
-	const char *file = NULL, *image = NULL;
+	const char *file = NULL, *image = NULL, *secrets_file = NULL;
 	spec_parse_opts po = SPEC_PARSE_OPTS_INIT;
-	bool quiet = false;
+	bool quiet = false, strict = false;
 	int opt;
 	optind = 1;
 	while ((opt = cli_getopt("validate", argc, argv, "b:i:qh", validate_options)) != -1) {
 		switch (opt) {
 		case 'b': file = optarg; break;
 		case 'i': image = optarg; break;
-		case 's': po.strict = true; break;
+		case 's': strict = true; break;
+		case 'S': secrets_file = optarg; break;
 		case 'q': quiet = true; break;
 		case 'h': fputs(validate_usage, stdout); return CLI_EXIT_OK;
 		default: return CLI_EXIT_USAGE; /* said in one line by cli_getopt */
@@ -233,8 +262,10 @@ int cmd_validate(int argc, char **argv)
 		fprintf(diags.items[i].severity == SPEC_DIAG_ERROR ? stderr : stdout, "%s\n", line.ptr);
 		cbl_buf_release(&line);
 	}
-	image_check x = {.display = display, .image = image, .strict = po.strict, .quiet = quiet};
-	int no_catalog = rc == 0 ? check_runtimes(bs, &x) : 0;
+	image_check x = {.display = display, .image = image, .quiet = quiet};
+	/* with --strict the report says what the host lacks */
+	bool host = !image || images_classify(image) == IMAGES_KIND_HOST;
+	int no_catalog = rc == 0 && !(strict && host) ? check_runtimes(bs, &x) : 0;
 	if (rc == 0)
 		check_run_as(bs, &x);
 	if (no_catalog || x.errors) {
@@ -250,11 +281,15 @@ int cmd_validate(int argc, char **argv)
 			diags.nerrors == 1 ? "" : "s", diags.nwarnings, diags.nwarnings == 1 ? "" : "s");
 		rc = CLI_EXIT_USAGE;
 	} else {
+		size_t warnings = diags.nwarnings + (size_t)x.warnings;
+		size_t found = strict ? print_report(bs, display, image, secrets_file) : 0;
 		if (!quiet)
 			printf("%s: valid (version %s, %zu warning%s)\n", display,
-			       bs->version == SPEC_VERSION_0_1 ? "0.1" : "0.2", diags.nwarnings + (size_t)x.warnings,
-			       diags.nwarnings + (size_t)x.warnings == 1 ? "" : "s");
-		rc = CLI_EXIT_OK;
+			       bs->version == SPEC_VERSION_0_1 ? "0.1" : "0.2", warnings, warnings == 1 ? "" : "s");
+		if (strict)
+			printf("%s: %s%zu thing%s a local run would fake or skip\n", display, found ? "" : "nothing: ",
+			       found, found == 1 ? "" : "s");
+		rc = strict && (found || warnings) ? 1 : CLI_EXIT_OK;
 	}
 out:
 	spec_buildspec_free(bs);

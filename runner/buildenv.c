@@ -193,5 +193,7 @@ runner_status runner_stage_env(runner_build *b, runner_outcome *o)
 	runner_cache_hash_files_tool(b);
 	apply_assignments(&b->vars.env, &b->vars.project_env);
 	apply_assignments(&b->vars.env, &b->vars.overrides);
+	/* the service hides access key ids in the log, whatever their shape */
+	runner_mask_add(&b->log.mask, cbl_env_get(&b->vars.env, "AWS_ACCESS_KEY_ID"));
 	return RUNNER_STATUS_SUCCEEDED;
 }

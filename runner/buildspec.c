@@ -64,6 +64,10 @@ static runner_status yaml_file_error(runner_build *b, runner_outcome *o, const c
 /* The buildspec's path as the build sees it (caller frees). */
 static char *buildspec_inner(const runner_build *b)
 {
+	/* the service shows an inline (project or override) buildspec there
+	 * (reference §1.1) */
+	if (b->src.buildspec_inline)
+		return cbl_xstrdup("/codebuild/readonly/buildspec.yml");
 	size_t sl = strlen(b->src.source_dir);
 	if (!strncmp(b->src.buildspec_path, b->src.source_dir, sl) && b->src.buildspec_path[sl] == '/')
 		return cbl_xasprintf("%s%s", b->src.src_inner, b->src.buildspec_path + sl);
@@ -151,6 +155,7 @@ runner_status runner_stage_buildspec(runner_build *b, runner_outcome *o)
 	free(inner);
 	spec_parse_opts po = SPEC_PARSE_OPTS_INIT;
 	po.strict = b->cfg.strict;
+	po.upload_time = true;
 	int rc = spec_parse_fd(&b->spec, &b->diags, fd, b->src.buildspec_display, &po, &e);
 	close(fd);
 	if (rc < 0) {
@@ -164,6 +169,11 @@ runner_status runner_stage_buildspec(runner_build *b, runner_outcome *o)
 		return RUNNER_STATUS_FAILED;
 	}
 	log_diags(b);
+	/* the agent's line for a phase that is present without commands (only
+	 * runtime-versions or finally), right after `YAML location is` */
+	for (int i = 0; i < SPEC_PHASE_COUNT; i++)
+		if (b->spec->phases[i].present && !b->spec->phases[i].commands.n)
+			runner_agent(b, "No commands found for phase name: %s", spec_phase_yaml_name((spec_phase_id)i));
 	if (b->spec->has_phases == false && b->spec->batch.present)
 		runner_warn(b, "this buildspec only defines a batch; batch builds are not run by codebuild-local yet, "
 			       "so no phase has commands");

@@ -212,4 +212,34 @@ void runner_build_free(runner_build *b);
  * host's version cannot be read. */
 int runner_host_runtime_check(const char *runtime, const char *version, cbl_error **err);
 
+/* The fidelity report of one buildspec (`validate --strict`): everything a
+ * local run of it would fake or skip, each with the buildspec position it
+ * comes from (line 0: the whole build) and what to do about it. */
+typedef struct runner_finding {
+	spec_pos pos;
+	char *what; /* what a local run does instead of what the service does */
+	char *todo; /* what to do to match the service, or to live with it */
+} runner_finding;
+
+typedef struct runner_findings {
+	runner_finding *items;
+	size_t n;
+} runner_findings;
+
+#define RUNNER_FINDINGS_INIT {NULL, 0}
+
+typedef struct runner_fidelity_opts {
+	const char *image;        /* -i IMAGE as run would get it; NULL = the host image */
+	const char *secrets_file; /* --secrets-file as run would get it; NULL = none */
+} runner_fidelity_opts;
+
+#define RUNNER_FIDELITY_OPTS_INIT {NULL, NULL}
+
+/* Appends the findings for bs (a buildspec that parsed without errors) to
+ * out, in buildspec order.  The images catalog and the secrets file are read
+ * (their errors become findings); the host's runtimes are asked for their
+ * versions.  Never fails. */
+void runner_fidelity_check(const spec_buildspec *bs, const runner_fidelity_opts *o, runner_findings *out);
+void runner_findings_release(runner_findings *f);
+
 #endif

@@ -319,6 +319,11 @@ static runner_status upload_artifacts(runner_build *b, runner_outcome *o)
 {
 	const spec_artifacts *arts = &b->spec->artifacts;
 	cbl_error *e = NULL;
+	if (arts->primary_files_missing) {
+		/* the service's agent at this phase (reference §4.3, §5.3) */
+		runner_outcome_set(b, o, "CLIENT_ERROR", "no definition for primary artifacts in buildspec");
+		return RUNNER_STATUS_FAILED;
+	}
 	if (!arts->present || !arts->primary.files.n) {
 		if (!arts->nsecondary)
 			return RUNNER_STATUS_SUCCEEDED;

@@ -30,6 +30,7 @@ typedef struct spec_ctx {
 	yaml_document_t *doc;
 	spec_diags *diags;
 	bool strict;
+	bool upload_time;  /* spec_parse_opts.upload_time */
 	spec_buildspec *bs;
 	size_t nerrors;    /* every error, also those past SPEC_MAX_DIAGS */
 	bool truncated;    /* SPEC_MAX_DIAGS reached */

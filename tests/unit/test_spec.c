@@ -1080,6 +1080,18 @@ static void test_artifacts(void)
 	ok_err(r, 3, "artifacts.files is required, even when only secondary-artifacts are defined",
 	       "secondary-only artifacts rejected");
 	done(&r);
+	{ /* a run's parse leaves it to UPLOAD_ARTIFACTS, as the service does */
+		const char *y = "version: 0.2\nphases: {build: {commands: [a]}}\n"
+				"artifacts:\n  secondary-artifacts:\n    one:\n      files: [a]\n";
+		spec_parse_opts o = SPEC_PARSE_OPTS_INIT;
+		o.upload_time = true;
+		r = (result){0};
+		r.d = (spec_diags)SPEC_DIAGS_INIT;
+		r.rc = spec_parse_buffer(&r.bs, &r.d, "buildspec.yml", y, strlen(y), &o, &r.err);
+		ok(r.rc == 0 && r.d.n == 0, "upload_time: no diagnostic");
+		ok(r.bs && r.bs->artifacts.primary_files_missing, "upload_time: flagged for the runner");
+		done(&r);
+	}
 
 	r = parse("version: 0.2\nphases: {build: {commands: [a]}}\nartifacts:\n  type: NO_ARTIFACTS\n");
 	ok_parse(r, "NO_ARTIFACTS without files");

@@ -1,0 +1,376 @@
+"""The fidelity sweep: every [doc]/[obs] statement of the reference has a row
+in docs/fidelity.md, `validate --strict` reports what a local run fakes, and
+the log hides what the service hides."""
+import csv
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, SHARED, needs_shared
+
+SCRIPT = ROOT / "scripts" / "fidelity-count.py"
+needs_reference = pytest.mark.skipif(not (SHARED / "reference").is_dir(), reason=f"no reference in {SHARED}")
+
+
+def count(*args):
+    return subprocess.run(["/usr/bin/python3", str(SCRIPT), "--shared", str(SHARED), *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+@needs_reference
+def test_fidelity_table_covers_every_statement():
+    p = count()
+    assert p.returncode == 0, p.stdout + p.stderr
+    m = re.match(r"statements: (\d+)  rows: (\d+)  matched: (\d+)", p.stdout)
+    assert m and m.group(1) == m.group(2), p.stdout
+    listed = count("--list").stdout.splitlines()
+    assert len(listed) == int(m.group(1)) and len(listed) > 100, p.stdout
+
+
+@needs_reference
+def test_fidelity_count_catches_gaps(tmp_path):
+    """The check fails on a missing row, an unknown id and a test that does not exist."""
+    table = (ROOT / "docs" / "fidelity.md").read_text()
+    first = re.search(r"^\| (1\.1-1) \|.*$", table, re.M)
+    bad = tmp_path / "fidelity.md"
+    bad.write_text(table.replace(first.group(0), "| 99.9-1 | x | 99.9 | matched | "
+                                 "tests/e2e/test_fidelity.py::test_that_does_not_exist |"))
+    p = count("--table", bad)
+    assert p.returncode == 1, p.stdout
+    assert "no row for 1.1-1" in p.stdout
+    assert "99.9-1 is no statement of the reference" in p.stdout
+    assert "no test tests/e2e/test_fidelity.py::test_that_does_not_exist" in p.stdout
+
+
+# ------------------------------------------------------------ validate --strict
+
+def seed_buildspecs():
+    text = "".join(p.read_text() for p in sorted((SHARED / "seed").glob("*")))
+    return [b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if "phases:" in b]
+
+
+def wild_valid():
+    with open(SHARED / "wild-buildspecs" / "INDEX.tsv", newline="") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    return [r["file"] for r in rows if r["yaml_ok"] == "yes" and "INVALID:" not in r["notes"]]
+
+
+def strict(cbl, path, *args):
+    p = cbl("validate", "--strict", *args, "-b", path, check=None)
+    return p
+
+
+@needs_shared
+def test_strict_report_on_the_seed_and_the_wild(cbl, tmp_path):
+    seeds = seed_buildspecs()
+    assert len(seeds) == 3
+    files = []
+    for i, text in enumerate(seeds):
+        f = tmp_path / f"seed{i}.yml"
+        f.write_text(text)
+        files.append(f)
+    wild = wild_valid()
+    assert len(wild) == 151
+    files += [SHARED / "wild-buildspecs" / w for w in wild]
+    for f in files:
+        p = strict(cbl, f)
+        assert p.returncode in (0, 1), (f, p.output)
+        assert p.stderr == "", (f, p.stderr)
+        assert re.search(r": (nothing: )?\d+ things? a local run would fake or skip$", p.stdout, re.M), (f, p.output)
+        n = int(re.search(r"(\d+) things? a local run", p.stdout).group(1))
+        lines = [ln for ln in p.stdout.splitlines() if " differs: " in ln]
+        assert len(lines) == n and (p.returncode == 1) == bool(n or "warning:" in p.stdout), (f, p.output)
+        for ln in lines:
+            assert re.match(re.escape(str(f)) + r"(:\d+:\d+)?: differs: .+ \(to do: .+\)$", ln), ln
+
+
+# (line:col, the finding's start): runtime findings depend on the host's
+# runtimes, so only their subject is fixed
+EXPECTED = {
+    "022.yml": [("1:1", "the host image: the build runs on this machine's programs"),
+                ("8:5", "secrets-manager: no secrets file, so nothing resolves them"),
+                ("19:7", "runtime-versions python 3.11: "),
+                ("31:1", "cache: kept in this machine's cache store, not in the project's S3 bucket")],
+    "054.yml": [("1:1", "the host image"),
+                ("13:5", "parameter-store and secrets-manager: no secrets file"),
+                ("24:7", "runtime-versions java openjdk11: "),
+                ("66:1", "batch: batch builds are not run locally"),
+                ("66:1", "batch: the settings the project would hold (buildBatchConfig: serviceRole"),
+                ("69:7", "batch task static_analysis names the image aws/codebuild/amazonlinux2-x86_64-standard:3.0"),
+                ("74:7", "batch task ci_build names the image aws/codebuild/standard:3.0"),
+                ("81:7", "batch task validate_ci_openjdk8 names the image"),
+                ("91:7", "batch task validate_ci_openjdk11 names the image"),
+                ("100:7", "batch task validate_ci_corretto8 names the image"),
+                ("109:7", "batch task validate_ci_corretto11 names the image")],
+    "090.yml": [("2:1", "the host image"),
+                ("7:1", "batch: batch builds are not run locally"),
+                ("7:1", "batch: the settings the project would hold"),
+                ("17:7", "runtime-versions python 3.9: "),
+                ("36:9", "CODEBUILD_BATCH_BUILD_IDENTIFIER is empty"),
+                ("46:9", "webhook variables (CODEBUILD_WEBHOOK_*) are empty"),
+                ("53:1", "artifacts: written to the build's directory (or -a DIR), not uploaded to S3")],
+    "111.yml": [("2:1", "the host image"),
+                ("10:7", "runtime-versions nodejs 12.x: "),
+                ("21:9", "webhook variables (CODEBUILD_WEBHOOK_*) are empty"),
+                ("44:1", "artifacts: written to the build's directory"),
+                ("49:1", "cache: kept in this machine's cache store")],
+    "130.yml": [("1:1", "the host image"),
+                ("8:3", "git-credential-helper: the build's git gets this user's ~/.git-credentials"),
+                ("64:5", "secrets-manager: no secrets file"),
+                ("171:7", "runtime-versions nodejs 20: ")],
+}
+
+
+@needs_shared
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_strict_report_findings(cbl, name):
+    p = strict(cbl, SHARED / "wild-buildspecs" / name)
+    assert p.returncode == 1, p.output
+    got = re.findall(r"^.*?:(\d+:\d+): differs: (.*)$", p.stdout, re.M)
+    assert len(got) == len(EXPECTED[name]), p.stdout
+    for (pos, what), (epos, estart) in zip(got, EXPECTED[name]):
+        assert pos == epos and what.startswith(estart), (pos, what, epos, estart)
+        assert re.search(r" \(to do: [^)]", what), what
+
+
+def test_strict_exits_0_when_nothing_is_faked(cbl, tmp_path):
+    src = cbl.project("clean", "version: 0.2\nphases:\n  build:\n    commands:\n      - make\n")
+    p = cbl("validate", "--strict", "-i", "aws/codebuild/standard:7.0", src, check=0)
+    assert "nothing: 0 things a local run would fake or skip" in p.stdout, p.output
+    # secrets: faked without a secrets file; resolved from one, not
+    (src / "buildspec.yml").write_text("version: 0.2\nenv:\n  parameter-store:\n    PW: /app/pw\n"
+                                       "  secrets-manager:\n    TOK: prod/api:token\n"
+                                       "phases:\n  build:\n    commands:\n      - make\n")
+    p = cbl("validate", "--strict", "-i", "aws/codebuild/standard:7.0", src, check=1)
+    assert ("buildspec.yml:4:5: differs: parameter-store and secrets-manager: no secrets file, so nothing "
+            "resolves them") in p.stdout, p.output
+    secrets = tmp_path / "s.json"
+    secrets.write_text(json.dumps({"parameter-store": {"/app/pw": "x"}}))
+    p = cbl("validate", "--strict", "-i", "aws/codebuild/standard:7.0", "--secrets-file", secrets, src, check=1)
+    assert "buildspec.yml:6:5: differs: secrets-manager TOK: " in p.stdout, p.output
+    assert ":4:5: differs" not in p.stdout
+    secrets.write_text(json.dumps({"parameter-store": {"/app/pw": "x"},
+                                   "secrets-manager": {"prod/api": json.dumps({"token": "t"})}}))
+    p = cbl("validate", "--strict", "-i", "aws/codebuild/standard:7.0", "--secrets-file", secrets, src, check=0)
+    assert "differs" not in p.stdout, p.output
+
+
+# ------------------------------------------------------------------ masking
+
+KEY_A = "AKIAQ7EXAMPLE0KEY123"       # shaped like an access key id
+KEY_S = "ASIAZZ9EXAMPLE000000"       # a temporary one
+PLAIN_ID = "my-odd-key-id-77"         # AWS_ACCESS_KEY_ID's value, any shape
+
+
+def test_masking_plants_each_kind(cbl, tmp_path):
+    secrets = tmp_path / "s.json"
+    secrets.write_text(json.dumps({
+        "parameter-store": {"/app/pw": "ps-Secret-9931"},
+        "secrets-manager": {"prod/db": json.dumps({"password": "sm-Json-4417"}), "plain": "sm-Whole-5523"}}))
+    src = cbl.project("mask", f"""version: 0.2
+env:
+  parameter-store:
+    PW: /app/pw
+  secrets-manager:
+    DBPW: prod/db:password
+    WHOLE: plain
+phases:
+  build:
+    commands:
+      - echo "pw=$PW db=$DBPW whole=$WHOLE id=$AWS_ACCESS_KEY_ID"
+      - echo "inline {KEY_A} and x{KEY_S}y and ps-Secret-9931 in the command text"
+      - echo "url=https://{KEY_A}:s@example.invalid/"
+      - test "$PW" = ps-Secret-9931 && test "$DBPW" = sm-Json-4417 && echo CHECK resolved
+      - echo "{KEY_A}" >&2 && false
+""")
+    p = cbl("run", "--secrets-file", secrets, "-e", f"AWS_ACCESS_KEY_ID={PLAIN_ID}", "--json", src, check=1)
+    planted = ["ps-Secret-9931", "sm-Json-4417", "sm-Whole-5523", PLAIN_ID, KEY_A, KEY_S]
+    events = [json.loads(ln) for ln in p.stdout.splitlines() if ln.startswith("{")]
+    rec = events[-1]["build"]
+    log = Path(rec["logs"]["deepLink"][len("file://"):]).read_text()
+    assert "CHECK resolved" in log, "the values reached the commands"
+    for s in planted:
+        assert s not in p.output, s
+        assert s not in log, s
+        assert s not in json.dumps(rec), s
+    assert 'Running command echo "inline *** and x***y and *** in the command text"' in log
+    assert "\ninline *** and x***y and *** in the command text\n" in log
+    assert "pw=*** db=*** whole=*** id=***" in log
+    assert "url=https://***:s@example.invalid/" in log
+    assert re.search(r'Command did not exit successfully echo "\*\*\*" >&2 && false exit status 1', log), log
+
+
+# ------------------------------------------------------- errors at their moment
+
+def test_secondary_artifacts_without_primary_files_fail_at_upload(cbl):
+    """The service parses this buildspec, runs every phase, and fails
+    UPLOAD_ARTIFACTS (reference §4.3, §5.3); validate says so up front."""
+    src = cbl.project("seconly", """version: 0.2
+phases:
+  build:
+    commands:
+      - echo CHECK built > out.txt
+artifacts:
+  secondary-artifacts:
+    one:
+      files:
+        - out.txt
+""")
+    p = cbl("run", src, check=1)
+    lines = [re.sub(r"^\[Container\] \S+ \S+ ", "", ln) for ln in p.stdout.splitlines()]
+    i = lines.index("Phase complete: POST_BUILD State: SUCCEEDED")
+    assert lines[i + 1:i + 4] == ["Phase context status code:  Message: ",
+                                  "Phase complete: UPLOAD_ARTIFACTS State: FAILED",
+                                  "Phase context status code: CLIENT_ERROR Message: no definition for primary "
+                                  "artifacts in buildspec"], p.stdout
+    assert "Running command echo CHECK built > out.txt" in p.stdout
+    p = cbl("validate", src, check=2)
+    assert "buildspec.yml:6:1: error: artifacts.files is required, even when only secondary-artifacts are defined" \
+        in p.stderr, p.output
+
+
+# ------------------------------------------------------------------ the log
+
+def agent_lines(text):
+    """The log without timestamps: agent lines as `[Container] <message>`."""
+    return [re.sub(r"^\[Container\] \d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d{6} ", "[Container] ", ln)
+            for ln in text.splitlines()]
+
+
+def stored_log(cbl, p):
+    m = re.search(r"^Log:\s+(\S+)$", p.output, re.M)
+    return Path(m.group(1)).read_text()
+
+
+def test_log_templates_where_the_service_prints_them(cbl, tmp_path):
+    """The 4.2 template table: each line at the moment the service prints it."""
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "x.txt").write_text("x")
+    src = cbl.project("tmpl", """version: 0.2
+phases:
+  install:
+    runtime-versions:
+      python: latest
+  build:
+    commands:
+      - echo CHECK one > out.txt
+    finally:
+      - echo CHECK fin
+cache:
+  paths:
+    - 'cached/**/*'
+artifacts:
+  files:
+    - out.txt
+""")
+    p = cbl("run", "--secondary-source", f"lib={lib}", src, check=0)
+    lines = agent_lines(stored_log(cbl, p))
+    srcdir = re.search(r"^\[Container\] CODEBUILD_SRC_DIR=(\S+)$", "\n".join(lines), re.M).group(1)
+    # ours, not "Running on CodeBuild On-demand" (docs/fidelity.md T1)
+    assert re.match(r"\[Container\] Running on codebuild-local \S+ \(image host, ", lines[0]), lines[0]
+    want = ["[Container] Waiting for agent ping", "[Container] Waiting for DOWNLOAD_SOURCE",
+            "[Container] Phase is DOWNLOAD_SOURCE", f"[Container] CODEBUILD_SRC_DIR={srcdir}",
+            re.compile(r"\[Container\] CODEBUILD_SRC_DIR_lib=/codebuild/output/src\d+/src/s3/01$"),
+            re.compile(r"\[Container\] YAML location is /codebuild/output/src\d+/src/s3/00/buildspec\.yml$"),
+            "[Container] No commands found for phase name: install",
+            "[Container] Processing environment variables",
+            "[Container] Selecting 'python' runtime version 'latest' based on manual selections...",
+            f"[Container] Moving to directory {srcdir}",
+            "[Container] Expanded cache path cached/**/*",
+            "[Container] Registering with agent", "[Container] Phases found in YAML: 2",
+            "[Container]  INSTALL: 0 commands", "[Container]  BUILD: 1 commands",
+            "[Container] Phase complete: DOWNLOAD_SOURCE State: SUCCEEDED",
+            "[Container] Phase context status code:  Message: ",
+            "[Container] Entering phase INSTALL", "[Container] Phase complete: INSTALL State: SUCCEEDED",
+            "[Container] Phase context status code:  Message: ",
+            "[Container] Entering phase PRE_BUILD", "[Container] Phase complete: PRE_BUILD State: SUCCEEDED",
+            "[Container] Phase context status code:  Message: ",
+            "[Container] Entering phase BUILD", "[Container] Running command echo CHECK one > out.txt", "",
+            "[Container] Running command echo CHECK fin", "CHECK fin", "",
+            "[Container] Phase complete: BUILD State: SUCCEEDED",
+            "[Container] Phase context status code:  Message: ",
+            "[Container] Entering phase POST_BUILD", "[Container] Phase complete: POST_BUILD State: SUCCEEDED",
+            "[Container] Phase context status code:  Message: ",
+            "[Container] Expanding base directory path: .", "[Container] Assembling file list",
+            "[Container] Expanding .", "[Container] Expanding file paths for base directory .",
+            "[Container] Assembling file list", "[Container] Expanding out.txt", "[Container] Found 1 file(s)",
+            "[Container] No secondary artifacts defined in buildspec",
+            "[Container] Phase complete: UPLOAD_ARTIFACTS State: SUCCEEDED",
+            "[Container] Phase context status code:  Message: "]
+    # in this order, each once (lines of our own, [codebuild-local] ..., may come between)
+    at = 0
+    for w in want:
+        for k in range(at, len(lines)):
+            if (w.match(lines[k]) if isinstance(w, re.Pattern) else lines[k] == w):
+                at = k + 1
+                break
+        else:
+            pytest.fail(f"{w!r} missing after line {at}:\n" + "\n".join(lines))
+    # after UPLOAD_ARTIFACTS only the cache save (ours saves at the end, the
+    # service's S3 upload starts with POST_BUILD: docs/fidelity.md T19)
+    assert all(ln.startswith("[Container] Cache save ") for ln in lines[at:]), lines[at:]
+    assert not any("Entering phase UPLOAD_ARTIFACTS" in ln or "FINALIZING" in ln for ln in lines)
+
+
+def failure_tail(cbl, name, buildspec, check):
+    src = cbl.project(name, buildspec)
+    p = cbl("run", src, check=check)
+    return agent_lines(stored_log(cbl, p))
+
+
+def test_log_failure_examples_byte_for_byte(cbl):
+    """Section 4.4's three failure examples, apart from timestamps and paths."""
+    # a PRE_BUILD failure: the log ends at the context line
+    lines = failure_tail(cbl, "e1", """version: 0.2
+phases:
+  pre_build:
+    commands:
+      - sh -c 'exit 1' | cat && exit 1
+  build:
+    commands:
+      - echo never
+""", 1)
+    assert lines[-4:] == [
+        "",
+        "[Container] Command did not exit successfully sh -c 'exit 1' | cat && exit 1 exit status 1",
+        "[Container] Phase complete: PRE_BUILD State: FAILED",
+        "[Container] Phase context status code: COMMAND_EXECUTION_ERROR Message: Error while executing command: "
+        "sh -c 'exit 1' | cat && exit 1. Reason: exit status 1"], lines
+    # PWD: bash's message at line 4 of the script, then POST_BUILD
+    lines = failure_tail(cbl, "e2", "version: 0.2\nenv:\n  shell: bash\nphases:\n  build:\n    commands:\n"
+                                    "      - PWD\n", 1)
+    i = lines.index("[Container] Running command PWD")
+    assert lines[i:i + 9] == [
+        "[Container] Running command PWD",
+        "/codebuild/output/tmp/script.sh: line 4: PWD: command not found",
+        "",
+        "[Container] Command did not exit successfully PWD exit status 127",
+        "[Container] Phase complete: BUILD State: FAILED",
+        "[Container] Phase context status code: COMMAND_EXECUTION_ERROR Message: Error while executing command: "
+        "PWD. Reason: exit status 127",
+        "[Container] Entering phase POST_BUILD",
+        "[Container] Phase complete: POST_BUILD State: SUCCEEDED",
+        "[Container] Phase context status code:  Message: "], lines
+    # an artifact path that does not exist
+    lines = failure_tail(cbl, "e3", "version: 0.2\nphases:\n  build:\n    commands:\n      - 'true'\n"
+                                    "artifacts:\n  files:\n    - imagedefinitions.json\n", 1)
+    assert lines[-4:] == [
+        "[Container] Expanding imagedefinitions.json",
+        "[Container] Skipping invalid file path imagedefinitions.json",
+        "[Container] Phase complete: UPLOAD_ARTIFACTS State: FAILED",
+        "[Container] Phase context status code: CLIENT_ERROR Message: no matching artifact paths found"], lines
+
+
+def test_command_with_colon_space_must_be_quoted(cbl):
+    """Reference §1.9: `- echo a: b` is a mapping in YAML, not a command."""
+    src = cbl.project("colon", "version: 0.2\nphases:\n  build:\n    commands:\n      - echo a: b\n")
+    p = cbl("validate", src, check=2)
+    assert ("buildspec.yml:5:9: error: phases.build.commands[0] is a mapping, not a string: quote the command "
+            "(it contains ': ')") in p.stderr, p.output
+    (src / "buildspec.yml").write_text("version: 0.2\nphases:\n  build:\n    commands:\n      - 'echo CHECK a: b'\n")
+    p = cbl("run", src, check=0)
+    assert "\nCHECK a: b\n" in p.stdout
