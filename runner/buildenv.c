@@ -35,6 +35,11 @@ static void set_codebuild_env(runner_build *b)
 	cbl_env_set(e, "CODEBUILD_LAST_EXIT", "0");
 	cbl_env_set(e, "CODEBUILD_LOCAL_BUILD", "true");
 	cbl_env_set(e, "CODEBUILD_LOG_PATH", b->ident.uuid);
+	/* the current environment-variables page documents it */
+	char *project_arn = cbl_xasprintf("arn:aws:codebuild:%s:%s:project/%s", b->ident.region, b->ident.account,
+					  b->ident.project);
+	cbl_env_set(e, "CODEBUILD_PROJECT_ARN", project_arn);
+	free(project_arn);
 	if (b->src.resolved_version)
 		cbl_env_set(e, "CODEBUILD_RESOLVED_SOURCE_VERSION", b->src.resolved_version);
 	cbl_env_set(e, "CODEBUILD_SOURCE_REPO_URL", b->src.repo_url ? b->src.repo_url : "");

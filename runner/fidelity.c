@@ -208,5 +208,6 @@ void runner_fidelity_check(const spec_buildspec *bs, const runner_fidelity_opts 
 	check_outputs(bs, out);
 	check_commands(bs, out);
 	/* in buildspec order (findings on one position keep no set order) */
-	qsort(out->items + first, out->n - first, sizeof(*out->items), by_position);
+	if (out->n > first)
+		qsort(out->items + first, out->n - first, sizeof(*out->items), by_position);
 }

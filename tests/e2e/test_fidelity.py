@@ -374,3 +374,29 @@ def test_command_with_colon_space_must_be_quoted(cbl):
     (src / "buildspec.yml").write_text("version: 0.2\nphases:\n  build:\n    commands:\n      - 'echo CHECK a: b'\n")
     p = cbl("run", src, check=0)
     assert "\nCHECK a: b\n" in p.stdout
+
+
+# ------------------------------------------------- the environment variables page
+
+def test_current_environment_variables_page(cbl):
+    """The variables of the current documentation page (which has moved on
+    from the reference's 2022 copy: CODEBUILD_PROJECT_ARN), each as the page
+    describes it (docs/fidelity.md V rows)."""
+    src = cbl.project("envpage", "version: 0.2\nphases:\n  build:\n    commands:\n      - env | sort\n")
+    p = cbl("run", src, check=0)
+    env = dict(ln.split("=", 1) for ln in p.stdout.splitlines() if re.match(r"^[A-Z][A-Z0-9_]*=", ln))
+    rec = json.loads(Path(re.search(r"^Record:\s+(\S+)$", p.output, re.M).group(1)).read_text())
+    region, account = rec["arn"].split(":")[3:5]
+    assert env["AWS_DEFAULT_REGION"] == env["AWS_REGION"] == region
+    assert env["CODEBUILD_BUILD_ARN"] == rec["arn"] and env["CODEBUILD_BUILD_ID"] == rec["id"]
+    assert env["CODEBUILD_BUILD_ID"] == f"envpage:{env['CODEBUILD_LOG_PATH']}"
+    assert env["CODEBUILD_PROJECT_ARN"] == f"arn:aws:codebuild:{region}:{account}:project/envpage"
+    assert env["CODEBUILD_BUILD_IMAGE"] and env["CODEBUILD_BUILD_NUMBER"] == "1"
+    assert env["CODEBUILD_BUILD_SUCCEEDING"] == "1" and env["CODEBUILD_INITIATOR"]
+    assert re.fullmatch(r"arn:aws:kms:[^:]+:\d{12}:alias/aws/s3", env["CODEBUILD_KMS_KEY_ID"])
+    assert re.fullmatch(r"/codebuild/output/src\d+/src", env["CODEBUILD_SRC_DIR"])
+    assert re.fullmatch(r"\d{13}", env["CODEBUILD_START_TIME"]) and env["HOME"] == "/root"
+    # only set when public builds are on, or for a webhook / batch build: none here
+    for name in env:
+        assert not name.startswith("CODEBUILD_WEBHOOK_"), name
+    assert "CODEBUILD_PUBLIC_BUILD_URL" not in env and "CODEBUILD_BATCH_BUILD_IDENTIFIER" not in env
