@@ -169,7 +169,7 @@ static void offer_git_credentials(runner_build *b)
 		cbl_env_set(&b->vars.env, "GIT_CONFIG_COUNT", "1");
 		cbl_env_set(&b->vars.env, "GIT_CONFIG_KEY_0", "credential.helper");
 		cbl_env_set(&b->vars.env, "GIT_CONFIG_VALUE_0", helper);
-		runner_agent(b, "git-credential-helper: the build's git uses the credentials in %s", creds);
+		runner_agent(b, "[codebuild-local] git-credential-helper: the build's git uses the credentials in %s", creds);
 		free(helper);
 	} else {
 		runner_warn(b, "git-credential-helper: yes, but there is no ~/.git-credentials to offer "

@@ -26,7 +26,7 @@ static void log_diags(runner_build *b)
 			runner_event ev = {.kind = RUNNER_EV_WARNING, .phase = b->current, .text = s.ptr};
 			runner_emit(b, &ev);
 		} else {
-			runner_agent(b, "%s", s.ptr);
+			runner_agent(b, "%s", s.ptr); /* ours too: FILE:LINE:COL: error: (the TTY view shows them) */
 		}
 		cbl_buf_release(&s);
 	}

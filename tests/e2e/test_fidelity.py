@@ -298,21 +298,24 @@ artifacts:
             "[Container] Expanding base directory path: .", "[Container] Assembling file list",
             "[Container] Expanding .", "[Container] Expanding file paths for base directory .",
             "[Container] Assembling file list", "[Container] Expanding out.txt", "[Container] Found 1 file(s)",
+            "[Container] Preparing to copy secondary artifacts",
             "[Container] No secondary artifacts defined in buildspec",
             "[Container] Phase complete: UPLOAD_ARTIFACTS State: SUCCEEDED",
             "[Container] Phase context status code:  Message: "]
-    # in this order, each once (lines of our own, [codebuild-local] ..., may come between)
-    at = 0
+    # in this order, nothing else between but lines of our own ([codebuild-local] ...:
+    # the local cache's in place of the S3 cache's, docs/fidelity.md T12)
+    def own(ln):
+        return ln.startswith("[Container] [codebuild-local] ")
+    at = 1
     for w in want:
-        for k in range(at, len(lines)):
-            if (w.match(lines[k]) if isinstance(w, re.Pattern) else lines[k] == w):
-                at = k + 1
-                break
-        else:
-            pytest.fail(f"{w!r} missing after line {at}:\n" + "\n".join(lines))
+        while at < len(lines) and own(lines[at]):
+            at += 1
+        ok = at < len(lines) and (w.match(lines[at]) if isinstance(w, re.Pattern) else lines[at] == w)
+        assert ok, f"{w!r} expected at line {at}:\n" + "\n".join(lines)
+        at += 1
     # after UPLOAD_ARTIFACTS only the cache save (ours saves at the end, the
     # service's S3 upload starts with POST_BUILD: docs/fidelity.md T19)
-    assert all(ln.startswith("[Container] Cache save ") for ln in lines[at:]), lines[at:]
+    assert all(ln.startswith("[Container] [codebuild-local] Cache save ") for ln in lines[at:]), lines[at:]
     assert not any("Entering phase UPLOAD_ARTIFACTS" in ln or "FINALIZING" in ln for ln in lines)
 
 
