@@ -4,8 +4,10 @@
 #include "runner/runner.h"
 #include "sandbox/sandbox.h"
 #include "spec/spec.h"
+#include "store/store.h"
 #include "util/alloc.h"
 #include "util/buf.h"
+#include "util/json.h"
 
 #include <getopt.h>
 #include <stdarg.h>
@@ -32,6 +34,9 @@ static const char validate_usage[] =
 	"                        secrets without a secrets file, batch settings, webhook\n"
 	"                        variables), each as FILE:LINE:COL: differs: ... (to do: ...)\n"
 	"      --secrets-file F  with --strict: the secrets file run would get\n"
+	"      --project NAME    with --strict: also what the stored project holds that a\n"
+	"                        local build does without (VPC, webhook, S3 artifacts,\n"
+	"                        cache, logs, batch settings, secrets), and its image\n"
 	"  -q, --quiet           print only errors\n"
 	"  -h, --help            this help\n"
 	"\n"
@@ -42,6 +47,7 @@ static const struct option validate_options[] = {
 	{"buildspec", required_argument, NULL, 'b'},
 	{"strict", no_argument, NULL, 's'},
 	{"secrets-file", required_argument, NULL, 'S'},
+	{"project", required_argument, NULL, 'P'},
 	{"image", required_argument, NULL, 'i'},
 	{"quiet", no_argument, NULL, 'q'},
 	{"help", no_argument, NULL, 'h'},
@@ -195,19 +201,21 @@ static void check_run_as(const spec_buildspec *bs, image_check *x)
 /* The fidelity report (--strict): the findings, one line each, and how
  * many. */
 static size_t print_report(const spec_buildspec *bs, const char *display, const char *image,
-			   const char *secrets_file)
+			   const char *secrets_file, const json_t *project, const char *pname)
 {
 	runner_findings f = RUNNER_FINDINGS_INIT;
 	runner_fidelity_opts o = RUNNER_FIDELITY_OPTS_INIT;
 	o.image = image;
 	o.secrets_file = secrets_file;
+	o.project = project;
 	runner_fidelity_check(bs, &o, &f);
 	for (size_t i = 0; i < f.n; i++) {
 		const runner_finding *x = &f.items[i];
 		if (x->pos.line)
 			printf("%s:%d:%d: differs: %s (to do: %s)\n", display, x->pos.line, x->pos.col, x->what, x->todo);
 		else
-			printf("%s: differs: %s (to do: %s)\n", display, x->what, x->todo);
+			printf("%s: differs: %s%s%s%s (to do: %s)\n", display, pname ? "project " : "", pname ? pname : "",
+			       pname ? ": " : "", x->what, x->todo);
 	}
 	size_t n = f.n;
 	runner_findings_release(&f);
@@ -216,7 +224,8 @@ static size_t print_report(const spec_buildspec *bs, const char *display, const 
 
 int cmd_validate(int argc, char **argv)
 {
-	const char *file = NULL, *image = NULL, *secrets_file = NULL;
+	const char *file = NULL, *image = NULL, *secrets_file = NULL, *project_name = NULL;
+	json_t *project = NULL;
 	spec_parse_opts po = SPEC_PARSE_OPTS_INIT;
 	bool quiet = false, strict = false;
 	int opt;
@@ -227,6 +236,7 @@ int cmd_validate(int argc, char **argv)
 		case 'i': image = optarg; break;
 		case 's': strict = true; break;
 		case 'S': secrets_file = optarg; break;
+		case 'P': project_name = optarg; break;
 		case 'q': quiet = true; break;
 		case 'h': fputs(validate_usage, stdout); return CLI_EXIT_OK;
 		default: return CLI_EXIT_USAGE; /* said in one line by cli_getopt */
@@ -235,6 +245,19 @@ int cmd_validate(int argc, char **argv)
 	if (argc - optind > 1) {
 		cli_error("validate takes at most one directory");
 		return CLI_EXIT_USAGE;
+	}
+	if (project_name) {
+		cbl_error *pe = NULL;
+		char *home = store_default_home();
+		int prc = store_project_get(home, project_name, &project, &pe);
+		free(home);
+		if (prc < 0) {
+			cli_report(pe);
+			return CLI_EXIT_USAGE;
+		}
+		/* the project's image, unless -i names another */
+		if (!image)
+			image = cbl_json_str_nonempty(json_object_get(project, "environment"), "image");
 	}
 	char *path = NULL;
 	if (file && (file[0] == '/' || optind >= argc))
@@ -282,7 +305,7 @@ int cmd_validate(int argc, char **argv)
 		rc = CLI_EXIT_USAGE;
 	} else {
 		size_t warnings = diags.nwarnings + (size_t)x.warnings;
-		size_t found = strict ? print_report(bs, display, image, secrets_file) : 0;
+		size_t found = strict ? print_report(bs, display, image, secrets_file, project, project_name) : 0;
 		if (!quiet)
 			printf("%s: valid (version %s, %zu warning%s)\n", display,
 			       bs->version == SPEC_VERSION_0_1 ? "0.1" : "0.2", warnings, warnings == 1 ? "" : "s");
@@ -292,6 +315,7 @@ int cmd_validate(int argc, char **argv)
 		rc = strict && (found || warnings) ? 1 : CLI_EXIT_OK;
 	}
 out:
+	json_decref(project);
 	spec_buildspec_free(bs);
 	spec_diags_release(&diags);
 	cbl_error_free(err);

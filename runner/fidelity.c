@@ -7,6 +7,7 @@
 #include "images/images.h"
 #include "util/alloc.h"
 #include "util/buf.h"
+#include "util/json.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -46,14 +47,23 @@ static bool host_image(const char *image)
 	return !image || images_classify(image) == IMAGES_KIND_HOST;
 }
 
+/* The image the build would run on: -i, else the project's. */
+static const char *build_image(const runner_fidelity_opts *o)
+{
+	if (o->image)
+		return o->image;
+	return o->project ? cbl_json_str_nonempty(json_object_get(o->project, "environment"), "image") : NULL;
+}
+
 /* The image, and the runtimes it would not have. */
 static void check_image(const spec_buildspec *bs, const runner_fidelity_opts *o, runner_findings *f)
 {
 	const spec_kvlist *rv = &bs->phases[SPEC_PHASE_INSTALL].runtime_versions;
-	if (!host_image(o->image)) {
-		if (images_classify(o->image) == IMAGES_KIND_DIR)
+	const char *image = build_image(o);
+	if (!host_image(image)) {
+		if (images_classify(image) == IMAGES_KIND_DIR)
 			add(f, bs->version_pos, "pass -i with the image the project names (a curated name is pulled once)",
-			    "the build's root is the directory %s, not a CodeBuild image", o->image);
+			    "the build's root is the directory %s, not a CodeBuild image", image);
 		return;
 	}
 	add(f, bs->version_pos,
@@ -191,6 +201,70 @@ static void check_commands(const spec_buildspec *bs, runner_findings *f)
 	}
 }
 
+static bool has_secret_vars(const json_t *env)
+{
+	size_t i;
+	const json_t *v;
+	json_array_foreach(json_object_get(env, "environmentVariables"), i, v) {
+		const char *t = cbl_json_str(v, "type");
+		if (t && (!strcmp(t, "PARAMETER_STORE") || !strcmp(t, "SECRETS_MANAGER")))
+			return true;
+	}
+	return false;
+}
+
+static const char *type_of(const json_t *p, const char *key)
+{
+	return cbl_json_str_nonempty(json_object_get(p, key), "type");
+}
+
+/* What the project holds that a local build does without (no buildspec
+ * position: line 0). */
+static void check_project(const runner_fidelity_opts *o, runner_findings *f)
+{
+	const json_t *p = o->project, *vpc = json_object_get(p, "vpcConfig");
+	const json_t *env = json_object_get(p, "environment"), *logs = json_object_get(p, "logsConfig");
+	const spec_pos none = {0, 0};
+	const char *t;
+	if (!p)
+		return;
+	if (json_is_object(vpc) && (cbl_json_str_nonempty(vpc, "vpcId") || json_array_size(json_object_get(vpc, "subnets"))))
+		add(f, none, "make what the build reaches in the VPC reachable from this machine",
+		    "vpcConfig %s: the build is not placed in the VPC (subnets, security groups): it uses this "
+		    "machine's network", cbl_json_str_nonempty(vpc, "vpcId") ? cbl_json_str(vpc, "vpcId") : "");
+	if (json_is_object(json_object_get(p, "webhook")))
+		add(f, none, "start builds with start-build or run; pass CODEBUILD_WEBHOOK_* with -e when the build reads them",
+		    "webhook: no repository event starts a local build and its filter groups are not evaluated");
+	if (json_is_object(json_object_get(p, "buildBatchConfig")))
+		add(f, none, "nothing: they matter only on the service",
+		    "buildBatchConfig: the batch settings the project holds (serviceRole, combineArtifacts, restrictions, "
+		    "timeoutInMins, batchReportMode) have no local effect: batch builds are not run locally");
+	if ((t = cbl_json_str_nonempty(env, "type")) && !strncmp(t, "WINDOWS", 7))
+		add(f, none, "use the service for Windows builds", "environment type %s: Windows images do not run locally", t);
+	else if (t && strstr(t, "ARM"))
+		add(f, none, "run on an arm64 machine to match", "environment type %s: the build runs on this machine's "
+		    "architecture", t);
+	if (has_secret_vars(env) && !o->secrets_file)
+		add(f, none, "give --secrets-file FILE (serve --secrets-file for API builds)",
+		    "environment variables of type PARAMETER_STORE / SECRETS_MANAGER: no secrets file resolves them: "
+		    "the build fails DOWNLOAD_SOURCE");
+	if ((t = type_of(p, "artifacts")) && !strcmp(t, "S3"))
+		add(f, none, "read them from the build's directory (batch-get-builds names it)",
+		    "artifacts type S3 (%s): written to the build's directory, not uploaded",
+		    cbl_json_str_nonempty(json_object_get(p, "artifacts"), "location") ? cbl_json_str(json_object_get(p, "artifacts"), "location") : "no location");
+	if ((t = type_of(p, "source")) && !strcmp(t, "S3"))
+		add(f, none, "build from a directory or a git URL", "source type S3: S3 sources are not fetched");
+	if ((t = type_of(p, "cache")) && strcmp(t, "NO_CACHE"))
+		add(f, none, "nothing; `cache ls` shows what is stored",
+		    "cache type %s: kept in this machine's cache store%s", t,
+		    !strcmp(t, "LOCAL") ? " (LOCAL_DOCKER_LAYER_CACHE is not implemented)" : ", not in S3");
+	if (cbl_json_str_nonempty(json_object_get(logs, "s3Logs"), "status") &&
+	    !strcmp(cbl_json_str(json_object_get(logs, "s3Logs"), "status"), "ENABLED"))
+		add(f, none, "read the log with `logs` or GetLogEvents", "logsConfig s3Logs: the log is not written to S3");
+	if (json_array_size(json_object_get(p, "fileSystemLocations")))
+		add(f, none, "mount the data with --mount", "fileSystemLocations: EFS file systems are not mounted");
+}
+
 static int by_position(const void *a, const void *b)
 {
 	const runner_finding *x = a, *y = b;
@@ -210,4 +284,5 @@ void runner_fidelity_check(const spec_buildspec *bs, const runner_fidelity_opts 
 	/* in buildspec order (findings on one position keep no set order) */
 	if (out->n > first)
 		qsort(out->items + first, out->n - first, sizeof(*out->items), by_position);
+	check_project(o, out); /* then the project's, which have no line */
 }

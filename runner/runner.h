@@ -229,11 +229,14 @@ typedef struct runner_findings {
 #define RUNNER_FINDINGS_INIT {NULL, 0}
 
 typedef struct runner_fidelity_opts {
-	const char *image;        /* -i IMAGE as run would get it; NULL = the host image */
+	const char *image;        /* -i IMAGE as run would get it; NULL = the project's, else the host image */
 	const char *secrets_file; /* --secrets-file as run would get it; NULL = none */
+	const json_t *project;    /* the Project (API shape) the build would be started for; NULL = none
+				     (borrowed): its VPC, webhook, artifacts, cache, logs, batch and
+				     environment settings are reported too, at line 0 */
 } runner_fidelity_opts;
 
-#define RUNNER_FIDELITY_OPTS_INIT {NULL, NULL}
+#define RUNNER_FIDELITY_OPTS_INIT {NULL, NULL, NULL}
 
 /* Appends the findings for bs (a buildspec that parsed without errors) to
  * out, in buildspec order.  The images catalog and the secrets file are read

@@ -403,3 +403,41 @@ def test_current_environment_variables_page(cbl):
     for name in env:
         assert not name.startswith("CODEBUILD_WEBHOOK_"), name
     assert "CODEBUILD_PUBLIC_BUILD_URL" not in env and "CODEBUILD_BATCH_BUILD_IDENTIFIER" not in env
+
+
+def test_strict_report_with_the_project(cbl, tmp_path):
+    """--project NAME: what the stored project holds that a local build does
+    without, and its image instead of the host's."""
+    doc = {"name": "vpcproj",
+           "source": {"type": "NO_SOURCE", "buildspec": "version: 0.2\nphases:\n  build:\n    commands: [make]\n"},
+           "artifacts": {"type": "S3", "location": "my-bucket"},
+           "cache": {"type": "S3", "location": "my-bucket/cache"},
+           "environment": {"type": "LINUX_CONTAINER", "image": "aws/codebuild/standard:7.0",
+                           "computeType": "BUILD_GENERAL1_SMALL",
+                           "environmentVariables": [{"name": "PW", "value": "/app/pw", "type": "PARAMETER_STORE"}]},
+           "serviceRole": "arn:aws:iam::123456789012:role/r",
+           "vpcConfig": {"vpcId": "vpc-0123", "subnets": ["subnet-1"], "securityGroupIds": ["sg-1"]},
+           "logsConfig": {"s3Logs": {"status": "ENABLED", "location": "my-bucket/logs"}},
+           "fileSystemLocations": [{"type": "EFS", "location": "fs-1.efs.us-east-1.amazonaws.com:/",
+                                    "mountPoint": "/mnt/efs", "identifier": "efs1"}],
+           "buildBatchConfig": {"serviceRole": "arn:aws:iam::123456789012:role/r"}}
+    f = tmp_path / "p.json"
+    f.write_text(json.dumps(doc))
+    cbl("create-project", "--cli-input-json", f"file://{f}", check=0)
+    src = cbl.project("withproj", "version: 0.2\nphases:\n  build:\n    commands:\n      - make\n")
+    p = cbl("validate", "--strict", "--project", "vpcproj", src, check=1)
+    got = [ln.split(" differs: ", 1)[1] for ln in p.stdout.splitlines() if " differs: " in ln]
+    starts = ["project vpcproj: vpcConfig vpc-0123: the build is not placed in the VPC",
+              "project vpcproj: buildBatchConfig: the batch settings the project holds",
+              "project vpcproj: environment variables of type PARAMETER_STORE / SECRETS_MANAGER: no secrets file",
+              "project vpcproj: artifacts type S3 (my-bucket): written to the build's directory, not uploaded",
+              "project vpcproj: cache type S3: kept in this machine's cache store, not in S3",
+              "project vpcproj: logsConfig s3Logs: the log is not written to S3",
+              "project vpcproj: fileSystemLocations: EFS file systems are not mounted"]
+    assert len(got) == len(starts), p.stdout
+    for g, s in zip(got, starts):
+        assert g.startswith(s), (g, s)
+    assert "the host image" not in p.stdout, "the project names a CodeBuild image"
+    assert re.search(r"buildspec\.yml: differs: project vpcproj: vpcConfig .* \(to do: .+\)$", p.stdout, re.M)
+    p = cbl("validate", "--strict", "--project", "nope", src, check=2)
+    assert "Project cannot be found" in p.stderr
