@@ -136,6 +136,13 @@ typedef struct runner_opts {
 	int64_t timeout_ms;          /* 0 = 60 minutes */
 	const char *artifacts_dir;   /* -a: where artifacts go; NULL = <build dir>/artifacts */
 	bool packaging_none;         /* packaging NONE (directories) instead of ZIP */
+	/* a launched build: the primary artifact is named after the project's
+	 * artifacts.name unless its overrideArtifactName lets the buildspec's
+	 * artifacts/name win (reference §1.3, §5.2); run (no project) uses the
+	 * buildspec's */
+	bool project_artifacts;
+	bool override_artifact_name;
+	const char *project_artifact_name; /* NULL = none */
 	const char *reports_dir;     /* --reports: also write reports (API JSON + raw files) here */
 	runner_sandbox_mode sandbox;
 	runner_source_mode source_mode;

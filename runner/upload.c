@@ -216,6 +216,11 @@ static int one_artifact(runner_build *b, const spec_artifact *a, const char *out
 	rc = expand_artifact(b, a, &files, &base, &name, err);
 	if (rc)
 		goto out;
+	if (!a->identifier && b->up.project_artifacts && !b->up.override_artifact_name) {
+		/* the project's name: the buildspec's only with overrideArtifactName */
+		free(name);
+		name = b->up.project_artifact_name ? cbl_xstrdup(b->up.project_artifact_name) : NULL;
+	}
 	map_inner(b, &base);
 	rc = check_base(b, base, err);
 	if (rc)
@@ -278,7 +283,8 @@ static int one_artifact(runner_build *b, const spec_artifact *a, const char *out
 		json_object_set_new(*rec, "sha256sum", json_string(sha));
 		json_object_set_new(*rec, "md5sum", json_string(md5));
 	}
-	json_object_set_new(*rec, "overrideArtifactName", json_boolean(name != NULL));
+	json_object_set_new(*rec, "overrideArtifactName",
+			    json_boolean(b->up.project_artifacts && !a->identifier ? b->up.override_artifact_name : name != NULL));
 	json_object_set_new(*rec, "encryptionDisabled", json_false());
 	if (a->identifier)
 		json_object_set_new(*rec, "artifactIdentifier", json_string(a->identifier));

@@ -441,3 +441,36 @@ def test_strict_report_with_the_project(cbl, tmp_path):
     assert re.search(r"buildspec\.yml: differs: project vpcproj: vpcConfig .* \(to do: .+\)$", p.stdout, re.M)
     p = cbl("validate", "--strict", "--project", "nope", src, check=2)
     assert "Project cannot be found" in p.stderr
+
+
+# ------------------------------------------------------- artifact names (§1.3, §5.2)
+
+def test_project_artifact_name_unless_override(cbl, tmp_path):
+    """artifacts/name of the buildspec names the output only with the
+    project's overrideArtifactName; otherwise the project's name does."""
+    from test_launch import out_json, wait_done
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "buildspec.yml").write_text("version: 0.2\nphases:\n  build:\n    commands:\n      - echo x > out.txt\n"
+                                       "artifacts:\n  files: [out.txt]\n  name: bs-$CODEBUILD_BUILD_NUMBER.zip\n")
+    locations = {}
+    for override in (False, True):
+        name = f"art{int(override)}"
+        doc = {"name": name, "source": {"type": "NO_SOURCE", "location": f"file://{src}"},
+               "artifacts": {"type": "S3", "location": "bucket", "name": "project-name.zip",
+                             "overrideArtifactName": override},
+               "environment": {"type": "LINUX_CONTAINER", "image": "host", "computeType": "BUILD_GENERAL1_SMALL"}}
+        f = tmp_path / f"{name}.json"
+        f.write_text(json.dumps(doc))
+        out_json(cbl("create-project", "--cli-input-json", f"file://{f}"))
+        b = out_json(cbl("start-build", "--project-name", name))["build"]
+        done = wait_done(cbl, b["id"])
+        assert done["buildStatus"] == "SUCCEEDED", done
+        locations[override] = done["artifacts"]
+    assert locations[False]["location"].endswith("/project-name.zip"), locations
+    assert locations[False]["overrideArtifactName"] is False
+    assert locations[True]["location"].endswith("/bs-1.zip"), locations
+    assert locations[True]["overrideArtifactName"] is True
+    # run has no project: the buildspec's name, evaluated
+    p = cbl("run", src, check=0)
+    assert "Artifact name resolved to bs-" in p.output
