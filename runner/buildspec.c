@@ -160,7 +160,13 @@ runner_status runner_stage_buildspec(runner_build *b, runner_outcome *o)
 	close(fd);
 	if (rc < 0) {
 		log_diags(b);
-		if (e->file && e->line)
+		const spec_diag *first = NULL;
+		for (size_t i = 0; i < b->diags.n && !first; i++)
+			if (b->diags.items[i].severity == SPEC_DIAG_ERROR)
+				first = &b->diags.items[i];
+		if (first && first->service_len) /* the service's words: its message, as it is */
+			runner_outcome_setf(b, o, "YAML_FILE_ERROR", "%.*s", (int)first->service_len, first->msg);
+		else if (e->file && e->line)
 			runner_outcome_setf(b, o, "YAML_FILE_ERROR", "%s:%d:%d: %s", e->file, e->line, e->col, e->msg);
 		else
 			runner_outcome_set(b, o, "YAML_FILE_ERROR", e->msg);

@@ -380,13 +380,17 @@ static void walk_phases(spec_ctx *c, const spec_pair *p)
 			if (spec_name_is(e, phase_names[k]))
 				id = k;
 		if (id < 0) {
-			cbl_buf b = CBL_BUF_INIT;
-			cbl_buf_printf(&b, "Invalid buildspec phase name: %s. Expecting: BUILD,INSTALL,POST_BUILD,PRE_BUILD",
+			/* the agent's words, as a 2020 log has them (the name as
+			 * written, the list in lower case; a 2019 agent wrote both
+			 * upper-cased: reference §1.3, docs/fidelity.md) */
+			cbl_buf b = CBL_BUF_INIT, hint = CBL_BUF_INIT;
+			cbl_buf_printf(&b, "Invalid buildspec phase name: %s. Expecting: build,install,post_build,pre_build",
 				       e->disp);
 			if (strlen(e->name) == e->len)
-				spec_hint(&b, e->name, phase_names);
-			spec_err(c, spec_key_pos(e), "%s", cbl_buf_cstr(&b));
+				spec_hint(&hint, e->name, phase_names);
+			spec_err_service(c, spec_key_pos(e), cbl_buf_cstr(&b), hint.len ? cbl_buf_cstr(&hint) : NULL);
 			cbl_buf_release(&b);
+			cbl_buf_release(&hint);
 			continue;
 		}
 		walk_phase(c, (spec_phase_id)id, e);

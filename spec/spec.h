@@ -261,6 +261,8 @@ typedef struct spec_diag {
 	int line;
 	int col;
 	char *msg;    /* says what was wrong and what was expected */
+	size_t service_len; /* > 0: msg's first service_len bytes are the service's own words
+			       for it (its YAML_FILE_ERROR message); the rest is our hint */
 } spec_diag;
 
 typedef struct spec_diags {

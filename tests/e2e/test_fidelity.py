@@ -474,3 +474,20 @@ def test_project_artifact_name_unless_override(cbl, tmp_path):
     # run has no project: the buildspec's name, evaluated
     p = cbl("run", src, check=0)
     assert "Artifact name resolved to bs-" in p.output
+
+
+def test_invalid_phase_name_fails_download_source_in_the_agents_words(cbl):
+    """A 2020 log: the context message is the agent's own text; our position
+    and hint come on the line before it."""
+    src = cbl.project("badphase", "version: 0.2\nphases:\n  install:\n    commands: [a]\n  artifacts:\n"
+                                  "    files: ['**/*']\n")
+    p = cbl("run", src, check=2)
+    lines = agent_lines(stored_log(cbl, p))
+    assert lines[-3:] == [
+        "[Container] buildspec.yml:5:3: error: Invalid buildspec phase name: artifacts. Expecting: "
+        "build,install,post_build,pre_build",
+        "[Container] Phase complete: DOWNLOAD_SOURCE State: FAILED",
+        "[Container] Phase context status code: YAML_FILE_ERROR Message: Invalid buildspec phase name: artifacts. "
+        "Expecting: build,install,post_build,pre_build"], lines
+    assert re.search(r"^\[Container\] YAML location is /codebuild/output/src\d+/src/buildspec\.yml$",
+                     "\n".join(lines), re.M)

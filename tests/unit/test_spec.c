@@ -525,7 +525,7 @@ static void test_phase_names(void)
 	ok(g != NULL, "unknown phase name error at line 3");
 	if (g) {
 		is_str(g->msg,
-		       "Invalid buildspec phase name: pre-build. Expecting: BUILD,INSTALL,POST_BUILD,PRE_BUILD (did you mean 'pre_build'?)",
+		       "Invalid buildspec phase name: pre-build. Expecting: build,install,post_build,pre_build (did you mean 'pre_build'?)",
 		       "service-style message with hint");
 		is_int(g->col, 3, "phase name column");
 	}
