@@ -57,6 +57,21 @@ def _clean(text):
     return re.sub(r"\s+", " ", text).strip()
 
 
+def _continued(lines, i):
+    """The lines of the sentence that lines[i] continues (a wrapped bullet or
+    paragraph), joined; "" when lines[i] starts its own item."""
+    if re.match(r"^\s*(?:[-*]|\d+\.|\||#)", lines[i]):
+        return ""
+    k = i
+    while k > 0 and lines[k - 1].strip() and not lines[k - 1].startswith(("#", "|", "```")):
+        k -= 1
+        if re.match(r"^\s*(?:[-*]|\d+\.)\s", lines[k]):
+            break
+    joined = " ".join(ln.strip() for ln in lines[k:i])
+    tags = list(TAG.finditer(joined))  # only what follows an earlier statement
+    return joined[tags[-1].end():] if tags else joined
+
+
 def statements(ref_dir):
     """[(id, section, text)] for every [doc]/[obs] statement, in file order."""
     out = []
@@ -64,7 +79,7 @@ def statements(ref_dir):
         lines = md.read_text(encoding="utf-8").splitlines()
         section, title, rank, fence = None, "", {}, False
         prefix = "" if md.name == "buildspec.md" else md.stem + ":"
-        for line in lines:
+        for i, line in enumerate(lines):
             if line.startswith("```"):
                 fence = not fence
             if fence:
@@ -79,7 +94,7 @@ def statements(ref_dir):
             for m in TAG.finditer(line):
                 if _legend(line, m):
                     continue
-                text = _clean(line[start: m.start()])
+                text = _clean((_continued(lines, i) if start == 0 else "") + " " + line[start: m.start()])
                 start = m.end()
                 if len(text) < 3:  # a tag alone on its line covers the section
                     text = f"(the section) {title}"
