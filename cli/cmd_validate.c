@@ -252,7 +252,7 @@ int cmd_validate(int argc, char **argv)
 		int prc = store_project_get(home, project_name, &project, &pe);
 		free(home);
 		if (prc < 0) {
-			cli_report(pe);
+			cli_report_clear(&pe);
 			return CLI_EXIT_USAGE;
 		}
 		/* the project's image, unless -i names another */
