@@ -2,7 +2,7 @@
 """Counts the reference's [doc] and [obs] statements and the rows of
 docs/fidelity.md, and checks that they agree.
 
-    fidelity-count.py [--shared DIR] [--list] [--table FILE]
+    fidelity-count.py [--shared DIR] [--list | --pytest-ids] [--table FILE]
 
 The reference is DIR/reference/*.md (DIR: --shared, else $CBL_SHARED, else
 ../shared beside the checkout). A statement is one [doc ...] or [obs ...] tag
@@ -170,6 +170,9 @@ def main():
     ap.add_argument("--shared")
     ap.add_argument("--table", default=str(ROOT / "docs" / "fidelity.md"))
     ap.add_argument("--list", action="store_true", help="print the statements")
+    ap.add_argument("--pytest-ids", action="store_true",
+                    help="print the e2e tests the matched rows name, as pytest node ids "
+                         "(pytest $(fidelity-count.py --pytest-ids) runs them)")
     a = ap.parse_args()
     shared = shared_dir(a.shared)
     if not (shared / "reference").is_dir():
@@ -180,6 +183,11 @@ def main():
             print(f"{sid}\t{sec}\t{text}")
         return 0
     stmts, rows, problems = check(shared, a.table)
+    if a.pytest_ids:
+        ids = sorted({f"{f}::{n}{p}" for st, tests, _ in rows.values() if st.startswith("matched")
+                      for f, n, p in tests if f.endswith(".py")})
+        print("\n".join(ids))
+        return 0
     stmt_rows = {k: v for k, v in rows.items() if STATEMENT_ID.match(k)}
     counts = {s: sum(1 for r in stmt_rows.values() if r[0].startswith(s)) for s in STATUSES}
     print(f"statements: {len(stmts)}  rows: {len(stmt_rows)}  " +
