@@ -270,8 +270,9 @@ artifacts:
     p = cbl("run", "--secondary-source", f"lib={lib}", src, check=0)
     lines = agent_lines(stored_log(cbl, p))
     srcdir = re.search(r"^\[Container\] CODEBUILD_SRC_DIR=(\S+)$", "\n".join(lines), re.M).group(1)
-    # ours, not "Running on CodeBuild On-demand" (docs/fidelity.md T1)
-    assert re.match(r"\[Container\] Running on codebuild-local \S+ \(image host, ", lines[0]), lines[0]
+    # the service's first line, then ours: what really runs the build
+    assert lines[0] == "[Container] Running on CodeBuild On-demand", lines[0]
+    assert re.match(r"\[Container\] \[codebuild-local\] codebuild-local \S+ \(image host, ", lines[1]), lines[1]
     want = ["[Container] Waiting for agent ping", "[Container] Waiting for DOWNLOAD_SOURCE",
             "[Container] Phase is DOWNLOAD_SOURCE", f"[Container] CODEBUILD_SRC_DIR={srcdir}",
             re.compile(r"\[Container\] CODEBUILD_SRC_DIR_lib=/codebuild/output/src\d+/src/s3/01$"),
