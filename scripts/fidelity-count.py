@@ -30,7 +30,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TAG = re.compile(r"\[(?:doc|obs)(?:[\] ,/+][^\]\n]*)?\]")
+TAG = re.compile(r"\[(?:doc|obs)(?:[ ,/+][^\]\n]*)?\]")
 HEAD = re.compile(r"^#{2,6}\s+(\d+(?:\.\d+)*)\.?\s+(.*)")
 STATUSES = ("matched", "differs:", "not applicable locally")
 TEST_ID = re.compile(r"(tests/(?:e2e|unit)/[\w./-]+\.(?:py|c))::(\w+)(\[[^\]\s]*\])?")

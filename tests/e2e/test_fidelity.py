@@ -402,6 +402,7 @@ def test_current_environment_variables_page(cbl):
     assert re.fullmatch(r"arn:aws:kms:[^:]+:\d{12}:alias/aws/s3", env["CODEBUILD_KMS_KEY_ID"])
     assert re.fullmatch(r"/codebuild/output/src\d+/src", env["CODEBUILD_SRC_DIR"])
     assert re.fullmatch(r"\d{13}", env["CODEBUILD_START_TIME"]) and env["HOME"] == "/root"
+    assert env["OLDPWD"] == "/codebuild/readonly", "as in real env dumps (reference §2.1)"
     # only set when public builds are on, or for a webhook / batch build: none here
     for name in env:
         assert not name.startswith("CODEBUILD_WEBHOOK_"), name
@@ -494,3 +495,51 @@ def test_invalid_phase_name_fails_download_source_in_the_agents_words(cbl):
         "Expecting: build,install,post_build,pre_build"], lines
     assert re.search(r"^\[Container\] YAML location is /codebuild/output/src\d+/src/buildspec\.yml$",
                      "\n".join(lines), re.M)
+
+
+def test_fidelity_count_extraction_rules(tmp_path):
+    """What counts as a statement: [doc ...] and [obs ...] tags after the
+    first numbered section, outside code blocks, one per tag."""
+    ref = tmp_path / "shared" / "reference"
+    ref.mkdir(parents=True)
+    (ref / "buildspec.md").write_text("""# Title
+
+| tag | meaning |
+| **[doc]** | legend, not a statement [obs] / [src] |
+
+## 1. Keys
+
+### 1.1 First
+
+- One thing, wrapped
+  over two lines. [doc] Another thing. [obs 2020]
+- Not counted. [inferred] [doc-2022] [src]
+```
+[Container] a log line [doc]
+```
+
+### 1.2 Second
+
+[doc/API]
+
+| key | x | Table row. [doc, obs] |
+""")
+    (ref / "README.md").write_text("Every statement is tagged [doc] / [obs] / [src].\n")
+    p = subprocess.run(["/usr/bin/python3", str(SCRIPT), "--shared", str(tmp_path / "shared"), "--list"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    got = [ln.split("\t") for ln in p.stdout.splitlines()]
+    assert got == [["1.1-1", "1.1", "One thing, wrapped over two lines."],
+                   ["1.1-2", "1.1", "Another thing."],
+                   ["1.2-1", "1.2", "(the section) 1.2 Second"[len("(the section) 1.2 "):] and
+                    "(the section) Second"],
+                   ["1.2-2", "1.2", "key | x | Table row."]], got
+    table = tmp_path / "t.md"
+    table.write_text("| id | s | sec | status | test |\n| --- | --- | --- | --- | --- |\n"
+                     "| 1.1-1 | a | 1.1 | matched | tests/e2e/test_fidelity.py::test_fidelity_count_extraction_rules |\n"
+                     "| 1.1-2 | b | 1.1 | differs: why | |\n"
+                     "| 1.2-1 | c | 1.2 | not applicable locally: why | |\n"
+                     "| 1.2-2 | d | 1.2 | matched | |\n")
+    p = subprocess.run(["/usr/bin/python3", str(SCRIPT), "--shared", str(tmp_path / "shared"), "--table", table],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1 and "1.2-2 is matched but names no test" in p.stdout, p.stdout
