@@ -4,8 +4,10 @@
 #include "runner/runner.h"
 #include "sandbox/sandbox.h"
 #include "spec/spec.h"
+#include "store/store.h"
 #include "util/alloc.h"
 #include "util/buf.h"
+#include "util/json.h"
 
 #include <getopt.h>
 #include <stdarg.h>
@@ -16,7 +18,7 @@
 #include "util/banned.h"
 
 static const char validate_usage[] =
-	"usage: codebuild-local validate [-b FILE] [-i IMAGE] [--strict] [DIR]\n"
+	"usage: codebuild-local validate [-b FILE] [-i IMAGE] [--strict [--secrets-file F]] [DIR]\n"
 	"\n"
 	"Checks a buildspec against CodeBuild's grammar (versions 0.1 and 0.2) without\n"
 	"running anything, and prints every problem as FILE:LINE:COL: error|warning: ...\n"
@@ -26,16 +28,26 @@ static const char validate_usage[] =
 	"                        IMAGE: a curated image (aws/codebuild/standard:7.0, ...)\n"
 	"                        by its catalog, or host by this machine (errors); without\n"
 	"                        -i, against the host, run's default (warnings)\n"
-	"      --strict          warnings (unknown keys, odd shapes CodeBuild tolerates)\n"
-	"                        are errors\n"
+	"      --strict          the fidelity report: also lists everything a local run\n"
+	"                        would fake or skip (the host image instead of a CodeBuild\n"
+	"                        one, runtimes the host lacks, S3 cache and artifacts,\n"
+	"                        secrets without a secrets file, batch settings, webhook\n"
+	"                        variables), each as FILE:LINE:COL: differs: ... (to do: ...)\n"
+	"      --secrets-file F  with --strict: the secrets file run would get\n"
+	"      --project NAME    with --strict: also what the stored project holds that a\n"
+	"                        local build does without (VPC, webhook, S3 artifacts,\n"
+	"                        cache, logs, batch settings, secrets), and its image\n"
 	"  -q, --quiet           print only errors\n"
 	"  -h, --help            this help\n"
 	"\n"
-	"Exit status: 0 valid (warnings allowed), 2 any error.\n";
+	"Exit status: 0 valid (warnings allowed; with --strict: nothing would be faked and\n"
+	"no warning), 1 with --strict: valid, but the report lists something, 2 any error.\n";
 
 static const struct option validate_options[] = {
 	{"buildspec", required_argument, NULL, 'b'},
 	{"strict", no_argument, NULL, 's'},
+	{"secrets-file", required_argument, NULL, 'S'},
+	{"project", required_argument, NULL, 'P'},
 	{"image", required_argument, NULL, 'i'},
 	{"quiet", no_argument, NULL, 'q'},
 	{"help", no_argument, NULL, 'h'},
@@ -186,18 +198,45 @@ static void check_run_as(const spec_buildspec *bs, image_check *x)
 	images_catalog_free(cat);
 }
 
+/* The fidelity report (--strict): the findings, one line each, and how
+ * many. */
+static size_t print_report(const spec_buildspec *bs, const char *display, const char *image,
+			   const char *secrets_file, const json_t *project, const char *pname)
+{
+	runner_findings f = RUNNER_FINDINGS_INIT;
+	runner_fidelity_opts o = RUNNER_FIDELITY_OPTS_INIT;
+	o.image = image;
+	o.secrets_file = secrets_file;
+	o.project = project;
+	runner_fidelity_check(bs, &o, &f);
+	for (size_t i = 0; i < f.n; i++) {
+		const runner_finding *x = &f.items[i];
+		if (x->pos.line)
+			printf("%s:%d:%d: differs: %s (to do: %s)\n", display, x->pos.line, x->pos.col, x->what, x->todo);
+		else
+			printf("%s: differs: %s%s%s%s (to do: %s)\n", display, pname ? "project " : "", pname ? pname : "",
+			       pname ? ": " : "", x->what, x->todo);
+	}
+	size_t n = f.n;
+	runner_findings_release(&f);
+	return n;
+}
+
 int cmd_validate(int argc, char **argv)
 {
-	const char *file = NULL, *image = NULL;
+	const char *file = NULL, *image = NULL, *secrets_file = NULL, *project_name = NULL;
+	json_t *project = NULL;
 	spec_parse_opts po = SPEC_PARSE_OPTS_INIT;
-	bool quiet = false;
+	bool quiet = false, strict = false;
 	int opt;
 	optind = 1;
 	while ((opt = cli_getopt("validate", argc, argv, "b:i:qh", validate_options)) != -1) {
 		switch (opt) {
 		case 'b': file = optarg; break;
 		case 'i': image = optarg; break;
-		case 's': po.strict = true; break;
+		case 's': strict = true; break;
+		case 'S': secrets_file = optarg; break;
+		case 'P': project_name = optarg; break;
 		case 'q': quiet = true; break;
 		case 'h': fputs(validate_usage, stdout); return CLI_EXIT_OK;
 		default: return CLI_EXIT_USAGE; /* said in one line by cli_getopt */
@@ -206,6 +245,19 @@ int cmd_validate(int argc, char **argv)
 	if (argc - optind > 1) {
 		cli_error("validate takes at most one directory");
 		return CLI_EXIT_USAGE;
+	}
+	if (project_name) {
+		cbl_error *pe = NULL;
+		char *home = store_default_home();
+		int prc = store_project_get(home, project_name, &project, &pe);
+		free(home);
+		if (prc < 0) {
+			cli_report_clear(&pe);
+			return CLI_EXIT_USAGE;
+		}
+		/* the project's image, unless -i names another */
+		if (!image)
+			image = cbl_json_str_nonempty(json_object_get(project, "environment"), "image");
 	}
 	char *path = NULL;
 	if (file && (file[0] == '/' || optind >= argc))
@@ -233,8 +285,10 @@ int cmd_validate(int argc, char **argv)
 		fprintf(diags.items[i].severity == SPEC_DIAG_ERROR ? stderr : stdout, "%s\n", line.ptr);
 		cbl_buf_release(&line);
 	}
-	image_check x = {.display = display, .image = image, .strict = po.strict, .quiet = quiet};
-	int no_catalog = rc == 0 ? check_runtimes(bs, &x) : 0;
+	image_check x = {.display = display, .image = image, .quiet = quiet};
+	/* with --strict the report says what the host lacks */
+	bool host = !image || images_classify(image) == IMAGES_KIND_HOST;
+	int no_catalog = rc == 0 && !(strict && host) ? check_runtimes(bs, &x) : 0;
 	if (rc == 0)
 		check_run_as(bs, &x);
 	if (no_catalog || x.errors) {
@@ -250,13 +304,18 @@ int cmd_validate(int argc, char **argv)
 			diags.nerrors == 1 ? "" : "s", diags.nwarnings, diags.nwarnings == 1 ? "" : "s");
 		rc = CLI_EXIT_USAGE;
 	} else {
+		size_t warnings = diags.nwarnings + (size_t)x.warnings;
+		size_t found = strict ? print_report(bs, display, image, secrets_file, project, project_name) : 0;
 		if (!quiet)
 			printf("%s: valid (version %s, %zu warning%s)\n", display,
-			       bs->version == SPEC_VERSION_0_1 ? "0.1" : "0.2", diags.nwarnings + (size_t)x.warnings,
-			       diags.nwarnings + (size_t)x.warnings == 1 ? "" : "s");
-		rc = CLI_EXIT_OK;
+			       bs->version == SPEC_VERSION_0_1 ? "0.1" : "0.2", warnings, warnings == 1 ? "" : "s");
+		if (strict)
+			printf("%s: %s%zu thing%s a local run would fake or skip\n", display, found ? "" : "nothing: ",
+			       found, found == 1 ? "" : "s");
+		rc = strict && (found || warnings) ? 1 : CLI_EXIT_OK;
 	}
 out:
+	json_decref(project);
 	spec_buildspec_free(bs);
 	spec_diags_release(&diags);
 	cbl_error_free(err);

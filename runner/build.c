@@ -189,6 +189,9 @@ static int init_environment(runner_build *b, const runner_opts *opts, cbl_error 
 static void init_outputs(runner_build *b, const runner_opts *opts)
 {
 	b->up.packaging_none = opts->packaging_none;
+	b->up.project_artifacts = opts->project_artifacts;
+	b->up.override_artifact_name = opts->override_artifact_name;
+	b->up.project_artifact_name = opts->project_artifact_name ? cbl_xstrdup(opts->project_artifact_name) : NULL;
 	b->up.reports_dir = opts->reports_dir ? cbl_xstrdup(opts->reports_dir) : NULL;
 	b->up.artifacts_dir = opts->artifacts_dir ? cbl_xstrdup(opts->artifacts_dir) : NULL;
 	b->cache.off = opts->no_cache || opts->no_buildspec_cache;
@@ -332,7 +335,7 @@ void runner_build_free(runner_build *b)
 			 &b->ident.tmpdir, &b->src.source_dir, &b->src.buildspec_path, &b->src.buildspec_display,
 			 &b->cfg.image, &b->cfg.compute_type, &b->ident.region, &b->ident.account, &b->ident.initiator,
 			 &b->cfg.source_version, &b->cfg.secrets_file, &b->cfg.batch_arn, &b->src.resolved_version, &b->src.repo_url,
-			 &b->up.artifacts_dir, &b->up.reports_dir, &b->src.src_inner, &b->src.scratch, &b->src.src_copy,
+			 &b->up.artifacts_dir, &b->up.reports_dir, &b->up.project_artifact_name, &b->src.src_inner, &b->src.scratch, &b->src.src_copy,
 			 &b->src.view, &b->src.tracked_dir, &b->src.git_url, &b->src.git_parent, &b->src.buildspec_arg,
 			 &b->src.source_cache_dir, &b->cfg.log_group, &b->cfg.log_stream};
 	for (size_t i = 0; i < ARRAY_SIZE(strs); i++)

@@ -230,7 +230,7 @@ static void offer_git_credentials(runner_build *b)
 		cbl_env_set(&b->vars.env, "GIT_CONFIG_COUNT", "1");
 		cbl_env_set(&b->vars.env, "GIT_CONFIG_KEY_0", "credential.helper");
 		cbl_env_set(&b->vars.env, "GIT_CONFIG_VALUE_0", helper);
-		runner_agent(b, "git-credential-helper: the build's git uses the credentials in %s", creds);
+		runner_agent(b, "[codebuild-local] git-credential-helper: the build's git uses the credentials in %s", creds);
 		free(helper);
 	} else {
 		runner_warn(b, "git-credential-helper: yes, but there is no ~/.git-credentials to offer "
@@ -263,5 +263,7 @@ runner_status runner_stage_env(runner_build *b, runner_outcome *o)
 	apply_assignments(&b->vars.env, &b->vars.overrides);
 	if (resolve_api_secrets(b, &b->vars.override_secrets, false, o) < 0)
 		return RUNNER_STATUS_FAILED;
+	/* the service hides access key ids in the log, whatever their shape */
+	runner_mask_add(&b->log.mask, cbl_env_get(&b->vars.env, "AWS_ACCESS_KEY_ID"));
 	return RUNNER_STATUS_SUCCEEDED;
 }

@@ -26,7 +26,7 @@ static void log_diags(runner_build *b)
 			runner_event ev = {.kind = RUNNER_EV_WARNING, .phase = b->current, .text = s.ptr};
 			runner_emit(b, &ev);
 		} else {
-			runner_agent(b, "%s", s.ptr);
+			runner_agent(b, "%s", s.ptr); /* ours too: FILE:LINE:COL: error: (the TTY view shows them) */
 		}
 		cbl_buf_release(&s);
 	}
@@ -64,6 +64,10 @@ static runner_status yaml_file_error(runner_build *b, runner_outcome *o, const c
 /* The buildspec's path as the build sees it (caller frees). */
 static char *buildspec_inner(const runner_build *b)
 {
+	/* the service shows an inline (project or override) buildspec there
+	 * (reference §1.1) */
+	if (b->src.buildspec_inline)
+		return cbl_xstrdup("/codebuild/readonly/buildspec.yml");
 	size_t sl = strlen(b->src.source_dir);
 	if (!strncmp(b->src.buildspec_path, b->src.source_dir, sl) && b->src.buildspec_path[sl] == '/')
 		return cbl_xasprintf("%s%s", b->src.src_inner, b->src.buildspec_path + sl);
@@ -151,11 +155,18 @@ runner_status runner_stage_buildspec(runner_build *b, runner_outcome *o)
 	free(inner);
 	spec_parse_opts po = SPEC_PARSE_OPTS_INIT;
 	po.strict = b->cfg.strict;
+	po.upload_time = true;
 	int rc = spec_parse_fd(&b->spec, &b->diags, fd, b->src.buildspec_display, &po, &e);
 	close(fd);
 	if (rc < 0) {
 		log_diags(b);
-		if (e->file && e->line)
+		const spec_diag *first = NULL;
+		for (size_t i = 0; i < b->diags.n && !first; i++)
+			if (b->diags.items[i].severity == SPEC_DIAG_ERROR)
+				first = &b->diags.items[i];
+		if (first && first->service_len) /* the service's words: its message, as it is */
+			runner_outcome_setf(b, o, "YAML_FILE_ERROR", "%.*s", (int)first->service_len, first->msg);
+		else if (e->file && e->line)
 			runner_outcome_setf(b, o, "YAML_FILE_ERROR", "%s:%d:%d: %s", e->file, e->line, e->col, e->msg);
 		else
 			runner_outcome_set(b, o, "YAML_FILE_ERROR", e->msg);
@@ -164,6 +175,11 @@ runner_status runner_stage_buildspec(runner_build *b, runner_outcome *o)
 		return RUNNER_STATUS_FAILED;
 	}
 	log_diags(b);
+	/* the agent's line for a phase that is present without commands (only
+	 * runtime-versions or finally), right after `YAML location is` */
+	for (int i = 0; i < SPEC_PHASE_COUNT; i++)
+		if (b->spec->phases[i].present && !b->spec->phases[i].commands.n)
+			runner_agent(b, "No commands found for phase name: %s", spec_phase_yaml_name((spec_phase_id)i));
 	if (b->spec->batch.present && b->spec->batch.kind != SPEC_BATCH_NONE && !b->cfg.batch_member)
 		runner_warn(b, "this buildspec defines a batch: this build runs its top-level phases only%s "
 			       "(`run DIR` of a local directory or StartBuildBatch runs the batch)",

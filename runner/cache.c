@@ -36,7 +36,7 @@ static void log_stage(runner_build *b, cache_stage stage)
 	cbl_strv lines = CBL_STRV_INIT;
 	cache_session_log_lines(b->cache.sess, stage, &lines);
 	for (size_t i = 0; i < lines.n; i++)
-		runner_agent(b, "%s", lines.v[i]);
+		runner_agent(b, "[codebuild-local] %s", lines.v[i]); /* ours: the service downloads an archive */
 	cbl_strv_release(&lines);
 }
 
@@ -166,7 +166,7 @@ void runner_cache_save(runner_build *b)
 		return;
 	cbl_error *e = NULL;
 	if (b->status == RUNNER_STATUS_STOPPED || b->status == RUNNER_STATUS_TIMED_OUT) {
-		runner_agent(b, "Cache not saved: the build was %s", runner_status_name(b->status));
+		runner_agent(b, "[codebuild-local] Cache not saved: the build was %s", runner_status_name(b->status));
 	} else {
 		if (cache_save(b->cache.sess, &e) < 0) {
 			/* a warning, as the service treats cache failures */

@@ -45,10 +45,10 @@ static runner_status clone_source(runner_build *b, runner_outcome *o)
 	char *shown = runner_redact_url(b->src.git_url);
 	cbl_error *e = NULL;
 	if (b->src.clone_depth)
-		runner_agent(b, "Cloning %s%s%s (depth %d)", shown, b->cfg.source_version ? " at " : "",
+		runner_agent(b, "[codebuild-local] Cloning %s%s%s (depth %d)", shown, b->cfg.source_version ? " at " : "",
 			     b->cfg.source_version ? b->cfg.source_version : "", b->src.clone_depth);
 	else
-		runner_agent(b, "Cloning %s%s%s (full history)", shown, b->cfg.source_version ? " at " : "",
+		runner_agent(b, "[codebuild-local] Cloning %s%s%s (full history)", shown, b->cfg.source_version ? " at " : "",
 			     b->cfg.source_version ? b->cfg.source_version : "");
 	char *sha = NULL;
 	runner_status st = RUNNER_STATUS_SUCCEEDED;
@@ -58,7 +58,7 @@ static runner_status clone_source(runner_build *b, runner_outcome *o)
 		b->src.resolved_version = sha;
 		b->src.repo_url = shown;
 		shown = NULL;
-		runner_agent(b, "Checked out commit %s", b->src.resolved_version);
+		runner_agent(b, "[codebuild-local] Checked out commit %s", b->src.resolved_version);
 	}
 	free(shown);
 	return st;

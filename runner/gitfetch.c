@@ -66,9 +66,9 @@ int runner_fetch_git(runner_build *b, const char *url, const char *version, cons
 	if (b->src.source_cache_dir) {
 		char *line = source_git_cache_summary(&stats);
 		if (secondary)
-			runner_agent(b, "%s (secondary source %s)", line, secondary);
+			runner_agent(b, "[codebuild-local] %s (secondary source %s)", line, secondary);
 		else
-			runner_agent(b, "%s", line);
+			runner_agent(b, "[codebuild-local] %s", line);
 		free(line);
 	}
 	return rc;

@@ -86,10 +86,10 @@ int runner_image_resolve(runner_build *b, char **code, char **message)
 	for (size_t i = 0; i < b->img.root->warnings.n; i++)
 		runner_warn(b, "image %s", b->img.root->warnings.v[i]);
 	if (b->img.root->pulled)
-		runner_agent(b, "Pulled image %s%s%s in %.1fs", b->img.root->name, b->img.root->digest ? "@" : "",
+		runner_agent(b, "[codebuild-local] Pulled image %s%s%s in %.1fs", b->img.root->name, b->img.root->digest ? "@" : "",
 			     b->img.root->digest ? b->img.root->digest : "", (double)(cbl_mono_us() - t0) / 1e6);
 	else
-		runner_agent(b, "Using image %s%s%s", b->img.root->name, b->img.root->digest ? "@" : "",
+		runner_agent(b, "[codebuild-local] Using image %s%s%s", b->img.root->name, b->img.root->digest ? "@" : "",
 			     b->img.root->digest ? b->img.root->digest : "");
 	return 0;
 }

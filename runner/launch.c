@@ -437,6 +437,10 @@ int runner_launch_opts(runner_opts *out, runner_launch_mem *mem, const json_t *p
 	map_network(&m);
 	const char *packaging = cbl_json_str_nonempty(json_object_get(project, "artifacts"), "packaging");
 	out->packaging_none = packaging && !strcmp(packaging, "NONE");
+	const json_t *pa = json_object_get(project, "artifacts");
+	out->project_artifacts = true;
+	out->override_artifact_name = json_is_true(json_object_get(pa, "overrideArtifactName"));
+	out->project_artifact_name = cbl_json_str_nonempty(pa, "name");
 	if (!(out->project_name = cbl_json_str_nonempty(project, "name")))
 		return cbl_error_set(err, CBL_EINVAL, "the project has no name");
 	if ((rc = map_location(&m, err)))

@@ -1,7 +1,9 @@
 /* runner/log.c - the build's log and events, and secret masking.
- * Parameter Store and Secrets Manager values never reach the log: every
- * occurrence becomes "***" (the service masks them; its exact mask text is
- * undocumented, reference §3.3). */
+ * Parameter Store and Secrets Manager values, the value of AWS_ACCESS_KEY_ID
+ * and anything shaped like an AWS access key id never reach the log: every
+ * occurrence becomes "***", inside longer lines and in the echoed "Running
+ * command" text too (the service hides them, reference §3.3; "***" is what
+ * its logs show, e.g. `Running command echo "***"`). */
 #include "runner/runner_internal.h"
 #include "util/alloc.h"
 #include "util/fs.h"
@@ -57,6 +59,22 @@ static void mask_add_one(runner_mask *m, const char *secret)
 	}
 }
 
+static bool key_char(char c) { return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
+
+/* The length of an AWS access key id at s[i] (AKIA/ASIA and 16 upper-case
+ * letters or digits, not part of a longer such run), else 0. */
+static size_t access_key_at(const char *s, size_t i, size_t len)
+{
+	if (len - i < 20 || (i > 0 && key_char(s[i - 1])))
+		return 0;
+	if (memcmp(s + i, "AKIA", 4) != 0 && memcmp(s + i, "ASIA", 4) != 0)
+		return 0;
+	for (size_t k = 4; k < 20; k++)
+		if (!key_char(s[i + k]))
+			return 0;
+	return (i + 20 < len && key_char(s[i + 20])) ? 0 : 20;
+}
+
 char *runner_mask_apply(const runner_mask *m, const char *s, size_t len)
 {
 	cbl_buf out = CBL_BUF_INIT;
@@ -73,8 +91,13 @@ char *runner_mask_apply(const runner_mask *m, const char *s, size_t len)
 				break;
 			}
 		}
-		if (!hit)
+		size_t kl = hit ? 0 : access_key_at(s, i, len);
+		if (kl) {
+			cbl_buf_puts(&out, "***");
+			i += kl;
+		} else if (!hit) {
 			cbl_buf_putc(&out, s[i++]);
+		}
 	}
 	return cbl_buf_detach(&out);
 }

@@ -235,7 +235,7 @@ runner_status runner_run_phase(runner_build *b, runner_phase_type p)
 		runner_agent(b, "Phase complete: %s State: FAILED", runner_phase_name(p));
 		runner_agent(b, "Phase context status code: %s Message: %s", o->code ? o->code : "",
 			     o->message ? o->message : "");
-		runner_agent(b, "Retrying phase %s (attempt %d of %d)", runner_phase_name(p), attempt + 2,
+		runner_agent(b, "[codebuild-local] Retrying phase %s (attempt %d of %d)", runner_phase_name(p), attempt + 2,
 			     sp->on_failure.retry_count + 1);
 	}
 	b->sh.run_as = NULL; /* the agent's own steps run as root */

@@ -142,7 +142,10 @@ static int start(runner_build *b, cbl_error **err)
 		*err = e;
 		return rc;
 	}
-	runner_agent(b, "Running on codebuild-local %s (image %s, %s, %s)", CBL_VERSION, b->cfg.image,
+	/* the agent's first line for on-demand compute, which the compute
+	 * types emulate (reference §4.2); then what really runs it */
+	runner_agent(b, "Running on CodeBuild On-demand");
+	runner_agent(b, "[codebuild-local] codebuild-local %s (image %s, %s, %s)", CBL_VERSION, b->cfg.image,
 		     b->cfg.compute_type, b->cfg.sandbox_mode == RUNNER_SANDBOX_NONE ? "no sandbox" : "sandboxed");
 	return 0;
 }

@@ -144,6 +144,13 @@ typedef struct runner_opts {
 	int64_t timeout_ms;          /* 0 = 60 minutes */
 	const char *artifacts_dir;   /* -a: where artifacts go; NULL = <build dir>/artifacts */
 	bool packaging_none;         /* packaging NONE (directories) instead of ZIP */
+	/* a launched build: the primary artifact is named after the project's
+	 * artifacts.name unless its overrideArtifactName lets the buildspec's
+	 * artifacts/name win (reference §1.3, §5.2); run (no project) uses the
+	 * buildspec's */
+	bool project_artifacts;
+	bool override_artifact_name;
+	const char *project_artifact_name; /* NULL = none */
 	const char *reports_dir;     /* --reports: also write reports (API JSON + raw files) here */
 	runner_sandbox_mode sandbox;
 	runner_source_mode source_mode;
@@ -276,5 +283,38 @@ int runner_attach_send(int fd, runner_debug_kind kind, unsigned flags, const cha
 		       int nfds, cbl_error **err);
 /* Reads the next answer; CBL_EIO when the build went away. */
 int runner_attach_read(int fd, runner_debug_reply *r, cbl_error **err);
+
+/* The fidelity report of one buildspec (`validate --strict`): everything a
+ * local run of it would fake or skip, each with the buildspec position it
+ * comes from (line 0: the whole build) and what to do about it. */
+typedef struct runner_finding {
+	spec_pos pos;
+	char *what; /* what a local run does instead of what the service does */
+	char *todo; /* what to do to match the service, or to live with it */
+} runner_finding;
+
+typedef struct runner_findings {
+	runner_finding *items;
+	size_t n;
+} runner_findings;
+
+#define RUNNER_FINDINGS_INIT {NULL, 0}
+
+typedef struct runner_fidelity_opts {
+	const char *image;        /* -i IMAGE as run would get it; NULL = the project's, else the host image */
+	const char *secrets_file; /* --secrets-file as run would get it; NULL = none */
+	const json_t *project;    /* the Project (API shape) the build would be started for; NULL = none
+				     (borrowed): its VPC, webhook, artifacts, cache, logs, batch and
+				     environment settings are reported too, at line 0 */
+} runner_fidelity_opts;
+
+#define RUNNER_FIDELITY_OPTS_INIT {NULL, NULL, NULL}
+
+/* Appends the findings for bs (a buildspec that parsed without errors) to
+ * out, in buildspec order.  The images catalog and the secrets file are read
+ * (their errors become findings); the host's runtimes are asked for their
+ * versions.  Never fails. */
+void runner_fidelity_check(const spec_buildspec *bs, const runner_fidelity_opts *o, runner_findings *out);
+void runner_findings_release(runner_findings *f);
 
 #endif

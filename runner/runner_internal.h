@@ -271,6 +271,8 @@ typedef struct runner_vars { /* buildenv.c; exported ones by phases.c */
 typedef struct runner_uploads { /* upload.c */
 	char *artifacts_dir, *reports_dir;
 	bool packaging_none;
+	bool project_artifacts, override_artifact_name; /* runner_opts */
+	char *project_artifact_name;
 	json_t *artifacts_rec;   /* BuildArtifacts, NULL = none */
 	json_t *secondary_recs;  /* list of BuildArtifacts */
 	json_t *reports;         /* see runner_build_reports() */

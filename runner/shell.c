@@ -269,12 +269,15 @@ static void build_script(runner_shell *sh, const char *command, cbl_buf *s)
 		cbl_buf_shquote(s, sh->env_inner);
 		cbl_buf_puts(s, "\ncd -- ");
 		cbl_buf_shquote(s, sh->cwd);
-		cbl_buf_putc(s, '\n');
 	} else {
 		cbl_buf_puts(s, "set -a\n:\ncd -- ");
 		cbl_buf_shquote(s, sh->start_dir);
-		cbl_buf_putc(s, '\n');
 	}
+	/* the service's agent cds there from /codebuild/readonly: its
+	 * commands see that as OLDPWD (real env dumps, reference §2.1) */
+	if (sh->sandbox)
+		cbl_buf_puts(s, "; OLDPWD=/codebuild/readonly");
+	cbl_buf_putc(s, '\n');
 	cbl_buf_puts(s, command);
 	cbl_buf_putc(s, '\n');
 	cbl_buf_puts(s, "CODEBUILD_LAST_EXIT=$?\n");

@@ -404,7 +404,7 @@ runner_status runner_sources_download(runner_build *b, runner_outcome *o)
 		}
 		char *shown = runner_redact_url(s->git_url);
 		cbl_error *e = NULL;
-		runner_agent(b, "Cloning secondary source %s: %s%s%s", s->id, shown, s->version ? " at " : "",
+		runner_agent(b, "[codebuild-local] Cloning secondary source %s: %s%s%s", s->id, shown, s->version ? " at " : "",
 			     s->version ? s->version : "");
 		if (runner_fetch_git(b, s->git_url, s->version, s->host, s->id, &s->resolved, &e) < 0) {
 			free(shown);
@@ -413,7 +413,7 @@ runner_status runner_sources_download(runner_build *b, runner_outcome *o)
 			free(what);
 			return st;
 		}
-		runner_agent(b, "Checked out commit %s for secondary source %s", s->resolved, s->id);
+		runner_agent(b, "[codebuild-local] Checked out commit %s for secondary source %s", s->resolved, s->id);
 		s->repo_url = shown;
 	}
 	return RUNNER_STATUS_SUCCEEDED;

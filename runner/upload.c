@@ -216,6 +216,11 @@ static int one_artifact(runner_build *b, const spec_artifact *a, const char *out
 	rc = expand_artifact(b, a, &files, &base, &name, err);
 	if (rc)
 		goto out;
+	if (!a->identifier && b->up.project_artifacts && !b->up.override_artifact_name) {
+		/* the project's name: the buildspec's only with overrideArtifactName */
+		free(name);
+		name = b->up.project_artifact_name ? cbl_xstrdup(b->up.project_artifact_name) : NULL;
+	}
 	map_inner(b, &base);
 	rc = check_base(b, base, err);
 	if (rc)
@@ -241,7 +246,7 @@ static int one_artifact(runner_build *b, const spec_artifact *a, const char *out
 	}
 	if (rc)
 		goto out;
-	runner_agent(b, "Uploading artifact %s (%zu file(s)) to %s", a->identifier ? a->identifier : "primary",
+	runner_agent(b, "[codebuild-local] Uploading artifact %s (%zu file(s)) to %s", a->identifier ? a->identifier : "primary",
 		     list->n, dest);
 	const char *location = dest;
 	char *named = NULL;
@@ -278,12 +283,13 @@ static int one_artifact(runner_build *b, const spec_artifact *a, const char *out
 		json_object_set_new(*rec, "sha256sum", json_string(sha));
 		json_object_set_new(*rec, "md5sum", json_string(md5));
 	}
-	json_object_set_new(*rec, "overrideArtifactName", json_boolean(name != NULL));
+	json_object_set_new(*rec, "overrideArtifactName",
+			    json_boolean(b->up.project_artifacts && !a->identifier ? b->up.override_artifact_name : name != NULL));
 	json_object_set_new(*rec, "encryptionDisabled", json_false());
 	if (a->identifier)
 		json_object_set_new(*rec, "artifactIdentifier", json_string(a->identifier));
 	if (name)
-		runner_agent(b, "Artifact name resolved to %s", name);
+		runner_agent(b, "[codebuild-local] Artifact name resolved to %s", name);
 	free(named);
 out:
 	artifacts_list_free(list);
@@ -319,6 +325,11 @@ static runner_status upload_artifacts(runner_build *b, runner_outcome *o)
 {
 	const spec_artifacts *arts = &b->spec->artifacts;
 	cbl_error *e = NULL;
+	if (arts->primary_files_missing) {
+		/* the service's agent at this phase (reference §4.3, §5.3) */
+		runner_outcome_set(b, o, "CLIENT_ERROR", "no definition for primary artifacts in buildspec");
+		return RUNNER_STATUS_FAILED;
+	}
 	if (!arts->present || !arts->primary.files.n) {
 		if (!arts->nsecondary)
 			return RUNNER_STATUS_SUCCEEDED;
@@ -330,11 +341,12 @@ static runner_status upload_artifacts(runner_build *b, runner_outcome *o)
 		json_decref(b->up.artifacts_rec);
 		b->up.artifacts_rec = rec;
 	}
+	/* the agent says both when there are none (its logs, 2019-2024) */
+	runner_agent(b, "Preparing to copy secondary artifacts");
 	if (!arts->nsecondary) {
 		runner_agent(b, "No secondary artifacts defined in buildspec");
 		return RUNNER_STATUS_SUCCEEDED;
 	}
-	runner_agent(b, "Preparing to copy secondary artifacts");
 	for (size_t i = 0; i < arts->nsecondary; i++) {
 		const spec_artifact *a = &arts->secondary[i];
 		json_t *rec = NULL;
@@ -451,7 +463,7 @@ static const char *report_parse(runner_build *b, const spec_report *r, char **ex
 	if (rc) {
 		status = "INCOMPLETE";
 		cbl_buf_printf(reason, "%s", e->msg);
-		runner_agent(b, "Report group %s: %s", group_name, e->msg);
+		runner_agent(b, "[codebuild-local] Report group %s: %s", group_name, e->msg);
 		cbl_error_clear(&e);
 	}
 	for (size_t i = 0; *list && i < (*list)->n; i++) {
@@ -465,7 +477,7 @@ static const char *report_parse(runner_build *b, const spec_report *r, char **ex
 			close(fd);
 		if (prc < 0) {
 			status = "FAILED";
-			runner_agent(b, "Report %s: cannot parse %s: %s", group_name, it->name, e->msg);
+			runner_agent(b, "[codebuild-local] Report %s: cannot parse %s: %s", group_name, it->name, e->msg);
 			if (reason->len)
 				cbl_buf_puts(reason, "; ");
 			cbl_buf_puts(reason, e->msg);
@@ -540,7 +552,7 @@ static void one_report(runner_build *b, const spec_report *r)
 	cbl_uuid4(uuid);
 	char *arn = cbl_xasprintf("arn:aws:codebuild:%s:%s:report/%s:%s", b->ident.region, b->ident.account,
 				  group_name, uuid);
-	runner_agent(b, "Preparing to upload report group %s (%s)", group_name, spec_report_format_name(r->format));
+	runner_agent(b, "[codebuild-local] Preparing to upload report group %s (%s)", group_name, spec_report_format_name(r->format));
 
 	artifacts_report_meta meta = ARTIFACTS_REPORT_META_INIT;
 	meta.status = report_parse(b, r, exp, group_name, &rep, &list, &reason);
@@ -559,7 +571,7 @@ static void one_report(runner_build *b, const spec_report *r)
 
 	cbl_buf summary = CBL_BUF_INIT;
 	artifacts_report_summary_line(&rep, &summary);
-	runner_agent(b, "Report %s %s: %s", group_name, cbl_json_str(report, "status"),
+	runner_agent(b, "[codebuild-local] Report %s %s: %s", group_name, cbl_json_str(report, "status"),
 		     summary.ptr ? summary.ptr : "");
 
 	char *root = cbl_path_join(b->ident.dir, "reports");

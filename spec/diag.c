@@ -32,6 +32,7 @@ diag_addv(spec_ctx *c, spec_severity sev, spec_pos pos, const char *fmt, va_list
 	g->line = pos.line;
 	g->col = pos.col;
 	g->msg = cbl_buf_detach(&b);
+	g->service_len = 0;
 	if (sev == SPEC_DIAG_ERROR)
 		d->nerrors++;
 	else
@@ -52,6 +53,14 @@ void spec_err(spec_ctx *c, spec_pos pos, const char *fmt, ...)
 	va_start(ap, fmt);
 	diag_addv(c, SPEC_DIAG_ERROR, pos, fmt, ap);
 	va_end(ap);
+}
+
+void spec_err_service(spec_ctx *c, spec_pos pos, const char *words, const char *hint)
+{
+	size_t before = c->diags->n;
+	spec_err(c, pos, "%s%s", words, hint ? hint : "");
+	if (c->diags->n > before)
+		c->diags->items[before].service_len = strlen(words);
 }
 
 void spec_warn(spec_ctx *c, spec_pos pos, const char *fmt, ...)

@@ -380,13 +380,17 @@ static void walk_phases(spec_ctx *c, const spec_pair *p)
 			if (spec_name_is(e, phase_names[k]))
 				id = k;
 		if (id < 0) {
-			cbl_buf b = CBL_BUF_INIT;
-			cbl_buf_printf(&b, "Invalid buildspec phase name: %s. Expecting: BUILD,INSTALL,POST_BUILD,PRE_BUILD",
+			/* the agent's words, as a 2020 log has them (the name as
+			 * written, the list in lower case; a 2019 agent wrote both
+			 * upper-cased: reference §1.3, docs/fidelity.md) */
+			cbl_buf b = CBL_BUF_INIT, hint = CBL_BUF_INIT;
+			cbl_buf_printf(&b, "Invalid buildspec phase name: %s. Expecting: build,install,post_build,pre_build",
 				       e->disp);
 			if (strlen(e->name) == e->len)
-				spec_hint(&b, e->name, phase_names);
-			spec_err(c, spec_key_pos(e), "%s", cbl_buf_cstr(&b));
+				spec_hint(&hint, e->name, phase_names);
+			spec_err_service(c, spec_key_pos(e), cbl_buf_cstr(&b), hint.len ? cbl_buf_cstr(&hint) : NULL);
 			cbl_buf_release(&b);
+			cbl_buf_release(&hint);
 			continue;
 		}
 		walk_phase(c, (spec_phase_id)id, e);
@@ -474,6 +478,7 @@ static void walk_env(spec_ctx *c, const spec_pair *p)
 			walk_exported(c, e);
 		} else if (spec_name_is(e, "git-credential-helper")) {
 			spec_get_bool(c, e, "env.git-credential-helper", &bs->env.git_credential_helper);
+			bs->env.git_credential_helper_pos = spec_key_pos(e);
 		} else {
 			spec_unknown_key(c, e, "env", env_keys);
 		}
@@ -545,6 +550,7 @@ static void walk_proxy(spec_ctx *c, const spec_pair *p)
 		return;
 	}
 	spec_map_get(c, p->val, "proxy", &m);
+	c->bs->proxy.pos = spec_key_pos(p);
 	for (size_t i = 0; i < m.n; i++) {
 		const spec_pair *e = &m.p[i];
 		if (spec_name_is(e, "upload-artifacts"))
@@ -567,6 +573,7 @@ static void walk_version(spec_ctx *c, const spec_pair *vp, const yaml_node_t *ro
 		spec_err(c, spec_node_pos(root), "missing required 'version' (expected 0.1 or 0.2)");
 		return;
 	}
+	bs->version_pos = spec_key_pos(vp);
 	if (!spec_is_scalar(vp->val)) {
 		spec_err(c, spec_key_pos(vp), "version must be 0.1 or 0.2, not %s", spec_kind(vp->val));
 		return;
@@ -703,6 +710,7 @@ int spec_parse_buffer(spec_buildspec **out, spec_diags *diags, const char *displ
 	bs->version = SPEC_VERSION_0_2;
 	c.diags = &local;
 	c.strict = opts && opts->strict;
+	c.upload_time = opts && opts->upload_time;
 	c.bs = bs;
 
 	if (data && len > SPEC_MAX_FILE) {

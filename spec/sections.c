@@ -63,7 +63,11 @@ static void walk_artifact(spec_ctx *c, const spec_pair *p, const char *path, spe
 		free(kpath);
 	}
 	if (!files) {
-		if (primary && secondary)
+		/* the service finds this only at UPLOAD_ARTIFACTS (§5.3): a run
+		 * fails that phase, validate says it up front */
+		if (primary && secondary && c->upload_time)
+			c->bs->artifacts.primary_files_missing = true;
+		else if (primary && secondary)
 			spec_err(c, a->pos, "artifacts.files is required, even when only secondary-artifacts are defined");
 		else if (primary && a->type && !strcasecmp(a->type, "NO_ARTIFACTS"))
 			spec_warn(c, a->pos, "artifacts has no 'files' (type: NO_ARTIFACTS); nothing is uploaded");

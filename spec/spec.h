@@ -106,6 +106,7 @@ typedef struct spec_artifact {
 
 typedef struct spec_artifacts {
 	bool present;
+	bool primary_files_missing; /* secondary artifacts but no primary files (opts.upload_time) */
 	spec_artifact primary;
 	spec_artifact *secondary;
 	size_t nsecondary;
@@ -251,10 +252,12 @@ typedef struct spec_buildspec {
 		spec_kvlist secrets_manager;
 		spec_strlist exported_variables;
 		bool git_credential_helper;
+		spec_pos git_credential_helper_pos; /* of its key */
 	} env;
 	struct {
 		bool upload_artifacts;
 		bool logs;
+		spec_pos pos;      /* of the proxy key; line 0 if absent */
 	} proxy;
 	spec_batch batch;
 	bool has_phases;
@@ -264,6 +267,7 @@ typedef struct spec_buildspec {
 	spec_artifacts artifacts;
 	spec_cache cache;
 	spec_pos run_as_pos;       /* of the top-level run-as value */
+	spec_pos version_pos;      /* of the version key */
 } spec_buildspec;
 
 void spec_buildspec_free(spec_buildspec *bs);
@@ -280,6 +284,8 @@ typedef struct spec_diag {
 	int line;
 	int col;
 	char *msg;    /* says what was wrong and what was expected */
+	size_t service_len; /* > 0: msg's first service_len bytes are the service's own words
+			       for it (its YAML_FILE_ERROR message); the rest is our hint */
 } spec_diag;
 
 typedef struct spec_diags {
@@ -302,9 +308,14 @@ void spec_diag_format(const spec_diags *d, const spec_diag *diag, cbl_buf *out);
 
 typedef struct spec_parse_opts {
 	bool strict;  /* warnings that a local run would have to fake, and unknown keys, become errors */
+	/* a run's parse: problems the service finds only at UPLOAD_ARTIFACTS
+	 * (secondary artifacts without primary files) are no diagnostics but
+	 * flags of the spec (spec_artifacts.primary_files_missing), which the
+	 * runner turns into that phase's failure */
+	bool upload_time;
 } spec_parse_opts;
 
-#define SPEC_PARSE_OPTS_INIT {false}
+#define SPEC_PARSE_OPTS_INIT {false, false}
 
 /* Parses and validates a buildspec held in memory.  display_name is what
  * diagnostics and errors print (e.g. "buildspec.yml").

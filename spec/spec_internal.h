@@ -30,6 +30,7 @@ typedef struct spec_ctx {
 	yaml_document_t *doc;
 	spec_diags *diags;
 	bool strict;
+	bool upload_time;  /* spec_parse_opts.upload_time */
 	spec_buildspec *bs;
 	size_t nerrors;    /* every error, also those past SPEC_MAX_DIAGS */
 	bool truncated;    /* SPEC_MAX_DIAGS reached */
@@ -68,6 +69,9 @@ void spec_diag_add(spec_ctx *c, spec_severity sev, spec_pos pos, const char *fmt
 	__attribute__((format(printf, 4, 5)));
 void spec_err(spec_ctx *c, spec_pos pos, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* A warning; an error under opts.strict. */
+/* An error the service reports in these words (words: its message; hint:
+ * ours, appended, or NULL): spec_diag.service_len marks them. */
+void spec_err_service(spec_ctx *c, spec_pos pos, const char *words, const char *hint);
 void spec_warn(spec_ctx *c, spec_pos pos, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Stable sort of d->items by (line, col). */
 void spec_diags_sort(spec_diags *d);

@@ -117,6 +117,8 @@ def test_buildspec_override_and_git_source(cbl, tmp_path):
     b = out_json(cbl("start-build", "--project-name", "gitproj", "--buildspec-override", inline))["build"]
     done = wait_done(cbl, b["id"])
     assert "overridden-two" in log_text(cbl, done)
+    # the service shows an inline buildspec at this path (reference §1.1)
+    assert "YAML location is /codebuild/readonly/buildspec.yml" in log_text(cbl, done)
 
 
 def test_stop_build(cbl, tmp_path, src):

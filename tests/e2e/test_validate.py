@@ -44,8 +44,10 @@ phases:
 """)
     p = cbl("validate", src, check=0)
     assert re.search(r"buildspec\.yml:6:\d+: warning: .*finaly", p.output), p.output
-    p = cbl("validate", "--strict", src, check=2)
-    assert re.search(r"buildspec\.yml:6:\d+: error: .*finaly", p.output), p.output
+    # --strict is the fidelity report: the warning makes it exit 1, not invalid
+    p = cbl("validate", "--strict", "-i", "aws/codebuild/standard:7.0", src, check=1)
+    assert re.search(r"buildspec\.yml:6:\d+: warning: .*finaly", p.output), p.output
+    assert "nothing: 0 things a local run would fake or skip" in p.stdout, p.output
 
 
 def test_missing_and_bad_version(cbl):
@@ -95,9 +97,11 @@ phases:
                      r"'cobolscript'\. This build image has the following runtimes: .*\. No curated image has "
                      r"cobolscript 9; --host-runtimes goes on without cobolscript$", p.stdout, re.M), p.output
     assert re.search(r"valid \(version 0\.2, 1 warning\)", p.stdout), p.output
-    p = cbl("validate", "--strict", src, check=2)
-    assert "buildspec.yml:5:7: error: the host image (run's default): Unknown runtime named 'cobolscript'" \
-        in p.stderr, p.output
+    p = cbl("validate", "--strict", src, check=1)
+    assert re.search(r"buildspec\.yml:5:7: differs: runtime-versions cobolscript 9: the host lacks it, run fails "
+                     r"DOWNLOAD_SOURCE \(Unknown runtime named 'cobolscript'\. .*\(to do: pass -i with a curated "
+                     r"image that has it, or run --host-runtimes to go on\)$", p.stdout, re.M), p.output
+    assert "warning:" not in p.output, "the report says it once"
     p = cbl("validate", "-i", "host", src, check=2)
     assert "buildspec.yml:5:7: error: Unknown runtime named 'cobolscript'" in p.stderr, p.output
     assert "invalid for host (1 error against the image)" in p.stderr
@@ -136,7 +140,8 @@ def test_run_as_user_the_image_lacks(cbl, tmp_path):
     src = cbl.project("runas", RUN_AS.format(top="codebuild-user", phase="root"))
     p = cbl("validate", src, check=0)
     assert "warning:" not in p.output, p.output
-    cbl("validate", "--strict", src, check=0)
+    p = cbl("validate", "--strict", src, check=1)  # the host image is not a CodeBuild image
+    assert "run-as" not in p.output and "differs: the host image" in p.stdout, p.output
     # a user neither the host nor the view has
     assert not passwd_has("cbl-nobody-here")
     (src / "buildspec.yml").write_text(RUN_AS.format(top="cbl-nobody-here", phase="root"))
@@ -144,7 +149,8 @@ def test_run_as_user_the_image_lacks(cbl, tmp_path):
     assert ("buildspec.yml:2:9: warning: run-as 'cbl-nobody-here': the host image has no user 'cbl-nobody-here' "
             "(not in its /etc/passwd): the phase would fault") in p.stdout, p.output
     assert "valid (version 0.2, 1 warning)" in p.stdout
-    cbl("validate", "--strict", src, check=2)
+    p = cbl("validate", "--strict", src, check=1)
+    assert "warning: run-as 'cbl-nobody-here'" in p.stdout, p.output
     (src / "buildspec.yml").write_text(RUN_AS.format(top="codebuild-user", phase="root"))
     # the curated images have codebuild-user (and root)
     p = cbl("validate", "-i", "aws/codebuild/standard:7.0", src, check=0)

@@ -32,6 +32,15 @@ static void test_mask(void)
 	is_str(s, "nothing", "no secret, no change");
 	free(s);
 	runner_mask_release(&m);
+	/* access key ids are masked by their shape, with no secret registered */
+	const char *in = "id=AKIAIOSFODNN7EXAMPLE,ASIA0123456789ABCDEF;xAKIAIOSFODNN7EXAMPLEx";
+	s = runner_mask_apply(&m, in, strlen(in));
+	is_str(s, "id=***,***;x***x", "AKIA/ASIA key ids masked inside longer text");
+	free(s);
+	in = "AKIAIOSFODNN7EXAMPLEZ AKIAIOSFODNN7EXAMPL XAKIAIOSFODNN7EXAMPLE AKIAiosfodnn7example";
+	s = runner_mask_apply(&m, in, strlen(in));
+	is_str(s, in, "longer, shorter or lower-case runs are not key ids");
+	free(s);
 }
 
 static void test_secret_ref(void)

@@ -575,7 +575,7 @@ static void test_phase_names(void)
 	ok(g != NULL, "unknown phase name error at line 3");
 	if (g) {
 		is_str(g->msg,
-		       "Invalid buildspec phase name: pre-build. Expecting: BUILD,INSTALL,POST_BUILD,PRE_BUILD (did you mean 'pre_build'?)",
+		       "Invalid buildspec phase name: pre-build. Expecting: build,install,post_build,pre_build (did you mean 'pre_build'?)",
 		       "service-style message with hint");
 		is_int(g->col, 3, "phase name column");
 	}
@@ -1130,6 +1130,18 @@ static void test_artifacts(void)
 	ok_err(r, 3, "artifacts.files is required, even when only secondary-artifacts are defined",
 	       "secondary-only artifacts rejected");
 	done(&r);
+	{ /* a run's parse leaves it to UPLOAD_ARTIFACTS, as the service does */
+		const char *y = "version: 0.2\nphases: {build: {commands: [a]}}\n"
+				"artifacts:\n  secondary-artifacts:\n    one:\n      files: [a]\n";
+		spec_parse_opts o = SPEC_PARSE_OPTS_INIT;
+		o.upload_time = true;
+		r = (result){0};
+		r.d = (spec_diags)SPEC_DIAGS_INIT;
+		r.rc = spec_parse_buffer(&r.bs, &r.d, "buildspec.yml", y, strlen(y), &o, &r.err);
+		ok(r.rc == 0 && r.d.n == 0, "upload_time: no diagnostic");
+		ok(r.bs && r.bs->artifacts.primary_files_missing, "upload_time: flagged for the runner");
+		done(&r);
+	}
 
 	r = parse("version: 0.2\nphases: {build: {commands: [a]}}\nartifacts:\n  type: NO_ARTIFACTS\n");
 	ok_parse(r, "NO_ARTIFACTS without files");
