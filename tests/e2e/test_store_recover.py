@@ -36,6 +36,11 @@ def damage(db, how):
     # the WAL's pages into the file first, so the file alone is the database
     con = sqlite3.connect(db)
     con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    page = con.execute("PRAGMA page_size").fetchone()[0]
+    # the schema's and the projects' pages, wherever the migrations put them
+    # (the schema spills over page 1 once it has enough tables)
+    kept_pages = {r[0] for r in con.execute(
+        "SELECT pageno FROM dbstat WHERE name IN ('sqlite_schema', 'sqlite_master', 'projects')")}
     con.close()
     for extra in (db.parent / (db.name + "-wal"), db.parent / (db.name + "-shm")):
         extra.unlink(missing_ok=True)
@@ -44,8 +49,14 @@ def damage(db, how):
         db.write_bytes(os.urandom(len(data)))
     elif how == "truncated":  # cut short: the header and the first pages stay
         db.write_bytes(data[: len(data) // 3])
-    else:  # pages overwritten: the schema and the projects (page 2) stay readable
-        db.write_bytes(data[: 6 * 4096] + os.urandom(len(data) - 6 * 4096))
+    else:  # pages overwritten: every page but the schema's and the projects'
+        out = bytearray(data)
+        n = len(data) // page
+        assert n > 2 * len(kept_pages), (n, kept_pages)
+        for no in range(1, n + 1):
+            if no not in kept_pages:
+                out[(no - 1) * page:no * page] = os.urandom(page)
+        db.write_bytes(bytes(out))
     return db.read_bytes()
 
 
