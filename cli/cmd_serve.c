@@ -123,8 +123,10 @@ static int serve_dispatch(const char *target, json_t *request, json_t **out, cbl
 		int rc = store_api_validate(target, request, err);
 		return rc ? rc : runner_api_dispatch(ctx->home, target, request, out, err);
 	}
-	if (runner_sandbox_api_known(target))
-		return runner_sandbox_api_dispatch(ctx->launcher, ctx->home, target, request, out, err);
+	if (runner_sandbox_api_known(target)) {
+		int rc = store_api_validate(target, request, err);
+		return rc ? rc : runner_sandbox_api_dispatch(ctx->launcher, ctx->home, target, request, out, err);
+	}
 	return store_api_dispatch(ctx->home, target, request, out, err);
 }
 
