@@ -51,11 +51,22 @@ static int relay(int sock, int master)
 	int status = -1;
 	char buf[8192];
 	bool in_open = true;
+	struct winsize last = {0};
+	ioctl(0, TIOCGWINSZ, &last);
 	for (;;) {
 		struct pollfd p[3] = {{.fd = in_open ? 0 : -1, .events = POLLIN},
 				      {.fd = master, .events = POLLIN},
 				      {.fd = sock, .events = POLLIN}};
-		if (poll(p, 3, -1) < 0) {
+		/* the terminal's size follows ours (looked at four times a second:
+		 * run --debug's relay is a thread, SIGWINCH is not its) */
+		int pr = poll(p, 3, is_tty ? 250 : -1);
+		struct winsize now;
+		if (is_tty && master >= 0 && ioctl(0, TIOCGWINSZ, &now) == 0 &&
+		    (now.ws_row != last.ws_row || now.ws_col != last.ws_col)) {
+			ioctl(master, TIOCSWINSZ, &now);
+			last = now;
+		}
+		if (pr < 0) {
 			if (errno == EINTR)
 				continue;
 			break;

@@ -202,6 +202,15 @@ int runner_checkpoint_lookup(runner_build *b, char **why)
 		b->ckpt.from_phase = 0; /* from the first phase: a full run */
 		return 0;
 	}
+	const runner_layout *l = &b->src;
+	if (l->multi_root || l->source_mode != RUNNER_SOURCE_SNAPSHOT || l->src_copy || l->tracked_dir ||
+	    l->git_parent || l->sb_overlay || b->cfg.sandbox_mode != RUNNER_SANDBOX_NAMESPACES) {
+		/* the checkpoint's layer goes under the runner's overlay of a
+		 * local directory: nothing else could show it */
+		*why = cbl_xstrdup("checkpoints need a local source directory in snapshot mode, run as root with the "
+				   "sandbox and without secondary sources");
+		return -1;
+	}
 	spec_buildspec *sp = NULL;
 	if (runner_buildspec_peek(b, &sp, why) < 0)
 		return -1;

@@ -90,6 +90,11 @@ def test_no_matching_checkpoint_says_why(cbl, home, root_only):
     assert p.returncode == 1 and "differs in: environment" in p.output, p.output
     bad = cbl("run", "--from-phase", "LATER", src)
     assert bad.returncode == 2 and "--from-phase takes" in bad.output
+    # a source no checkpoint layer can go under: said, never run without it
+    for opts in (["--source-mode", "mount"], ["--sandbox", "none"]):
+        p = cbl("run", "--from-phase", "BUILD", *opts, src)
+        assert p.returncode == 1 and "checkpoints need a local source directory" in p.output, p.output
+        assert "dep=" not in p.stdout
 
 
 def test_secrets_need_checkpoint_secrets(cbl, home, tmp_path, root_only):

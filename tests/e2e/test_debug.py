@@ -3,13 +3,16 @@ real pseudo-terminal, driven with the pty module), codebuild-breakpoint and
 codebuild-resume, and attach / exec into a build started over the API with
 `aws codebuild start-build --debug-session-enabled`; only the build's user
 (or root) may enter it."""
+import fcntl
 import json
 import os
 import pty
 import re
 import select
 import shutil
+import struct
 import subprocess
+import termios
 import time
 
 import pytest
@@ -128,6 +131,15 @@ def test_breakpoint_pauses_and_codebuild_resume_continues(cbl):
     assert "after-bp bp-value" not in t.text()  # paused: the next command has not run
     t.send('echo "V$((2+3)) $FOO"\n')
     t.expect(r"V5 bp-value")
+    # the shell's terminal follows the size of ours
+    fcntl.ioctl(t.fd, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
+    for i in range(40):
+        t.send('echo "SZ$((1+%d)) $(stty size)"\n' % i)
+        m = t.expect(r"SZ%d (\d+ \d+)" % (i + 1))
+        if m.group(1) == b"33 101":
+            break
+        time.sleep(0.25)
+    assert m.group(1) == b"33 101", t.text()
     t.send("codebuild-resume\n")
     assert t.wait() == 0, t.text()
     assert "after-bp bp-value" in t.text()
