@@ -61,6 +61,7 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/tap.h $(LIB)
 
 # the catalog is embedded with .incbin, which -MMD does not see
 $(BUILD)/obj/images/catalog.o: images/catalog.json
+$(BUILD)/obj/runner/prices.o: runner/prices.json
 
 # The sandbox's init is a small program of its own (sandbox/initexe/main.c
 # with the util/ and sandbox/ objects it needs and libseccomp, nothing else),
