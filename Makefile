@@ -114,6 +114,7 @@ bench: $(BIN)
 	bash bench/images.sh $(BIN)
 	bash bench/api.sh $(BIN)
 	BENCH_BIN=$(BIN) bash bench/cache.sh
+	bash bench/metrics.sh $(BIN)
 	bash bench/rootless.sh $(BIN)
 
 # `make fuzz` builds every tests/fuzz/fuzz_*.c target and runs FUZZ_TARGETS

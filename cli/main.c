@@ -16,6 +16,7 @@
 int cmd_images(int argc, char **argv); /* cli/cmd_images.c */
 int cmd_cache(int argc, char **argv); /* cli/cmd_cache.c */
 int cmd_hash_files(int argc, char **argv); /* cli/cmd_hash_files.c */
+int cmd_metrics(int argc, char **argv); /* cli/cmd_metrics.c */
 
 static const struct cmd_struct commands[] = {
 	{"run", cmd_run, "run a buildspec on a local directory, like CodeBuild would"},
@@ -47,6 +48,7 @@ static const struct cmd_struct commands[] = {
 	{"get-report-group-trend", cmd_get_report_group_trend,
 	 "a report group's trend (aws codebuild get-report-group-trend)"},
 	{"logs", cmd_logs, "read a build's log (aws logs get-log-events)"},
+	{"metrics", cmd_metrics, "builds in figures: counts, success rate, durations, cost, trends"},
 	{"serve", cmd_serve, "serve the CodeBuild API over HTTP for the AWS CLI and SDKs"},
 	{"cache", cmd_cache, "the build cache: ls, explain, prune"},
 	{"hash-files", cmd_hash_files, "SHA-256 over matched files, for cache keys (codebuild-hash-files)"},

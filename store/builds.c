@@ -173,6 +173,8 @@ int store_db_build_upsert_raw(store_db *h, const char *build_dir, json_t *record
 	st = NULL;
 	if (complete) {
 		rc = replace_exported(h, id, record, err);
+		if (!rc && changed)
+			rc = store_db_metrics_record(h, record, err);
 		if (rc)
 			goto out;
 	}

@@ -141,6 +141,29 @@ static const char schema_v3[] =
 	"CREATE INDEX report_groups_modified ON report_groups(modified_ms, arn);"
 	"CREATE INDEX reports_created ON reports(created_ms, arn);";
 
+/* Clustered by end time: a window's rows are one range of the table. */
+static const char schema_v4[] =
+	"CREATE TABLE build_metrics ("
+	"  end_ms INTEGER NOT NULL,"
+	"  id TEXT NOT NULL,"
+	"  project TEXT NOT NULL,"
+	"  number INTEGER NOT NULL,"
+	"  start_ms INTEGER NOT NULL,"
+	"  status TEXT NOT NULL,"
+	"  compute_type TEXT,"
+	"  duration_ms INTEGER NOT NULL,"
+	/* per phase: NULL when the phase did not run */
+	"  queued_ms INTEGER, provisioning_ms INTEGER, download_source_ms INTEGER,"
+	"  install_ms INTEGER, pre_build_ms INTEGER, build_ms INTEGER, post_build_ms INTEGER,"
+	"  upload_artifacts_ms INTEGER, finalizing_ms INTEGER,"
+	/* the sandbox's counters; NULL when not measured */
+	"  cpu_us INTEGER, mem_peak INTEGER, read_bytes INTEGER, write_bytes INTEGER,"
+	/* NULL when the price table had no price */
+	"  cost REAL,"
+	"  PRIMARY KEY(end_ms, id)) WITHOUT ROWID;"
+	"CREATE UNIQUE INDEX build_metrics_id ON build_metrics(id);"
+	"CREATE INDEX build_metrics_project ON build_metrics(project, end_ms);";
+
 /* Earlier versions kept only builds/<project>/.counter and
  * builds/<project>/<uuid>/build.json: bring them in, so history, numbers and
  * logs survive the upgrade.  Unreadable leftovers are skipped. */
@@ -231,6 +254,10 @@ static int migrate_one(sqlite3 *db, int to, cbl_error **err)
 	case 3: {
 		int rc = store_exec(db, schema_v3, err);
 		return rc ? rc : store_db_reports_backfill(db, err);
+	}
+	case 4: {
+		int rc = store_exec(db, schema_v4, err);
+		return rc ? rc : store_db_metrics_backfill(db, err);
 	}
 	default:
 		return cbl_error_set(err, CBL_EINTERNAL, "no migration to schema version %d", to);

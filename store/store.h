@@ -89,4 +89,19 @@ int store_project_ensure_implicit(const char *home, const char *name, const char
  * "Project cannot be found: <arn>") if unknown.  *out is a new reference. */
 int store_project_get(const char *home, const char *name, json_t **out, cbl_error **err);
 
+/* ---- metrics (store/metrics.c) */
+typedef struct store_metrics_query {
+	const char *project; /* NULL = every project */
+	int64_t since_ms, until_ms; /* builds that ended in [since, until) */
+	int64_t period_ms;   /* the width of "periods" */
+} store_metrics_query;
+
+/* The window's builds in figures: builds, succeeded, failed, other,
+ * successRate, cost (of pricedBuilds), cpuSeconds, memoryPeakBytes,
+ * buildMinutes; durationMs.{TOTAL,QUEUED,PROVISIONING,...}.{count,p50,p95,
+ * max} (nearest rank); periods [{startMs, builds, succeeded, failed,
+ * durationAvgMs, cost}] (periods without builds left out); projects [...]
+ * (the 50 busiest).  CBL_EINVAL for an empty window or period. */
+int store_metrics_summary(const char *home, const store_metrics_query *q, json_t **out, cbl_error **err);
+
 #endif

@@ -30,7 +30,8 @@
 /* 1: projects, counters, builds, log streams; 2: exported variables (backfilled from the
  *    records), report groups, reports, test cases, code coverages; 3: report group names
  *    not unique, list indexes, reports of stored builds ingested from their directories. */
-#define STORE_SCHEMA_VERSION 3
+/* 4: build_metrics (store/metrics.c), backfilled from the complete builds' records. */
+#define STORE_SCHEMA_VERSION 4
 
 #define STORE_DEFAULT_REGION "us-east-1"
 #define STORE_DEFAULT_ACCOUNT "000000000000"
@@ -216,6 +217,16 @@ int store_op_batch_get_reports(store_db *h, json_t *req, json_t **out, cbl_error
 int store_op_describe_test_cases(store_db *h, json_t *req, json_t **out, cbl_error **err);
 int store_op_describe_code_coverages(store_db *h, json_t *req, json_t **out, cbl_error **err);
 int store_op_get_report_group_trend(store_db *h, json_t *req, json_t **out, cbl_error **err);
+
+/* ---- metrics (metrics.c) */
+/* The phases with a duration column: {phaseType, column}, in the table's order. */
+#define STORE_METRICS_NPHASES 9
+extern const char *const store_metrics_phase_cols[STORE_METRICS_NPHASES][2];
+/* The metrics row of a complete build's record (replaced), in the caller's
+ * transaction. */
+int store_db_metrics_record(store_db *h, const json_t *record, cbl_error **err);
+/* Migration 4: the rows of every complete build already stored. */
+int store_db_metrics_backfill(sqlite3 *db, cbl_error **err);
 
 /* ---- API helpers */
 int64_t store_json_time_ms(const json_t *t);
