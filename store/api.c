@@ -32,6 +32,9 @@ static const struct {
 	{STORE_TARGET_CODEBUILD "DescribeCodeCoverages", store_op_describe_code_coverages},
 	{STORE_TARGET_CODEBUILD "GetReportGroupTrend", store_op_get_report_group_trend},
 	{STORE_TARGET_LOGS "GetLogEvents", store_op_get_log_events},
+	{STORE_TARGET_CLOUDWATCH "GetMetricStatistics", store_op_get_metric_statistics},
+	{STORE_TARGET_CLOUDWATCH "GetMetricData", store_op_get_metric_data},
+	{STORE_TARGET_CLOUDWATCH "ListMetrics", store_op_list_metrics},
 };
 
 static store_op_fn find(const char *target)
@@ -81,6 +84,12 @@ static bool is_logs(const char *target)
 
 const char *store_api_error_type(const char *target, int code)
 {
+	/* CloudWatch's query-protocol codes (its JSON protocol keeps them) */
+	if (target && !strncmp(target, STORE_TARGET_CLOUDWATCH, strlen(STORE_TARGET_CLOUDWATCH)))
+		return code == CBL_EINVAL || code == CBL_ESPEC ? "InvalidParameterValue"
+		       : code == CBL_ENOENT		      ? "ResourceNotFound"
+		       : code == CBL_ELIMIT		      ? "LimitExceeded"
+							      : "InternalServiceFault";
 	for (size_t i = 0; i < ARRAY_SIZE(error_types); i++)
 		if (error_types[i].code == code)
 			return is_logs(target) ? error_types[i].logs : error_types[i].codebuild;

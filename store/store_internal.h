@@ -228,6 +228,11 @@ int store_db_metrics_record(store_db *h, const json_t *record, cbl_error **err);
 /* Migration 4: the rows of every complete build already stored. */
 int store_db_metrics_backfill(sqlite3 *db, cbl_error **err);
 
+/* ---- CloudWatch (cloudwatch.c) */
+int store_op_get_metric_statistics(store_db *h, json_t *req, json_t **out, cbl_error **err);
+int store_op_get_metric_data(store_db *h, json_t *req, json_t **out, cbl_error **err);
+int store_op_list_metrics(store_db *h, json_t *req, json_t **out, cbl_error **err);
+
 /* ---- API helpers */
 int64_t store_json_time_ms(const json_t *t);
 json_t *store_json_time(int64_t ms);
