@@ -120,37 +120,64 @@ static int dims_filter(const json_t *dims, const struct metric *m, struct filter
 	return 0;
 }
 
-/* The samples of m in [start, end) per period: rows of (bucket, n, sum,
- * min, max); bucket k starts at period_start(start, period) + k * period. */
+/* One period's samples. */
+struct bucket {
+	int64_t n;
+	double sum, min, max;
+};
+
+/* The samples of m in [start, end) per period, aggregated here from one
+ * ranged scan (GROUP BY would sort them once more): (*out)[k] is the
+ * period that starts at start - start % period_ms + k * period_ms. */
 static int series(store_db *h, const struct metric *m, const struct filter *f, int64_t start, int64_t end,
-		  int64_t period_ms, sqlite3_stmt **out, cbl_error **err)
+		  int64_t period_ms, struct bucket **out, size_t *nb, cbl_error **err)
 {
+	int64_t base = start - start % period_ms;
+	int64_t n = (end - base + period_ms - 1) / period_ms;
+	if (n > 100800)
+		return cbl_error_set(err, CBL_EINVAL, "Too many datapoints requested (%lld): increase the "
+						      "Period or shorten the time range",
+				     (long long)n);
 	cbl_buf sql = CBL_BUF_INIT;
-	cbl_buf_printf(&sql,
-		       "SELECT b, count(v), total(v), min(v), max(v) FROM (SELECT (end_ms - ?7) / ?3 AS b, %s AS v"
-		       " FROM build_metrics WHERE end_ms >= ?1 AND end_ms < ?2",
-		       m->expr);
+	cbl_buf_printf(&sql, "SELECT end_ms, %s FROM build_metrics WHERE end_ms >= ?1 AND end_ms < ?2", m->expr);
 	if (f->project)
 		cbl_buf_puts(&sql, " AND project = ?4");
 	if (f->build_id)
 		cbl_buf_puts(&sql, " AND id = ?5");
 	if (f->has_number)
 		cbl_buf_puts(&sql, " AND number = ?6");
-	cbl_buf_puts(&sql, ") WHERE v IS NOT NULL GROUP BY b ORDER BY b");
-	int rc = store_prepare(h->db, cbl_buf_cstr(&sql), out, err);
+	sqlite3_stmt *st = NULL;
+	int rc = store_prepare(h->db, cbl_buf_cstr(&sql), &st, err);
 	cbl_buf_release(&sql);
 	if (rc)
 		return rc;
-	sqlite3_bind_int64(*out, 1, start);
-	sqlite3_bind_int64(*out, 2, end);
-	sqlite3_bind_int64(*out, 3, period_ms);
-	sqlite3_bind_int64(*out, 7, start - start % period_ms);
+	sqlite3_bind_int64(st, 1, start);
+	sqlite3_bind_int64(st, 2, end);
 	if (f->project)
-		sqlite3_bind_text(*out, 4, f->project, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, f->project, -1, SQLITE_STATIC);
 	if (f->build_id)
-		sqlite3_bind_text(*out, 5, f->build_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 5, f->build_id, -1, SQLITE_STATIC);
 	if (f->has_number)
-		sqlite3_bind_int64(*out, 6, f->number);
+		sqlite3_bind_int64(st, 6, f->number);
+	struct bucket *b = cbl_xcalloc((size_t)n + 1, sizeof(*b));
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (sqlite3_column_type(st, 1) == SQLITE_NULL)
+			continue;
+		int64_t k = (sqlite3_column_int64(st, 0) - base) / period_ms;
+		double v = sqlite3_column_double(st, 1);
+		if (k < 0 || k >= n)
+			continue;
+		struct bucket *x = &b[k];
+		if (!x->n || v < x->min)
+			x->min = v;
+		if (!x->n || v > x->max)
+			x->max = v;
+		x->sum += v;
+		x->n++;
+	}
+	sqlite3_finalize(st);
+	*out = b;
+	*nb = (size_t)n;
 	return 0;
 }
 
@@ -164,15 +191,14 @@ static int stat_index(const char *s)
 	return -1;
 }
 
-static double stat_value(sqlite3_stmt *st, int which)
+static double stat_value(const struct bucket *b, int which)
 {
-	double n = (double)sqlite3_column_int64(st, 1);
 	switch (which) {
-	case 0: return n;
-	case 1: return sqlite3_column_double(st, 2) / n;
-	case 2: return sqlite3_column_double(st, 2);
-	case 3: return sqlite3_column_double(st, 3);
-	default: return sqlite3_column_double(st, 4);
+	case 0: return (double)b->n;
+	case 1: return b->sum / (double)b->n;
+	case 2: return b->sum;
+	case 3: return b->min;
+	default: return b->max;
 	}
 }
 
@@ -240,19 +266,22 @@ int store_op_get_metric_statistics(store_db *h, json_t *req, json_t **out, cbl_e
 		return cbl_error_set(err, CBL_EINVAL, "Either Statistics or ExtendedStatistics must be given.");
 	json_t *points = json_array();
 	struct filter f;
-	sqlite3_stmt *st = NULL;
+	struct bucket *b = NULL;
+	size_t nb = 0;
 	if (m && !(rc = dims_filter(json_object_get(req, "Dimensions"), m, &f, err)) &&
-	    !(rc = series(h, m, &f, start, end, period * 1000, &st, err))) {
-		while (sqlite3_step(st) == SQLITE_ROW) {
+	    !(rc = series(h, m, &f, start, end, period * 1000, &b, &nb, err))) {
+		for (size_t k = 0; k < nb; k++) {
+			if (!b[k].n)
+				continue;
 			json_t *p = json_object();
 			json_object_set_new(p, "Timestamp", store_json_time(start - start % (period * 1000) +
-									    sqlite3_column_int64(st, 0) * period * 1000));
-			for (int k = 0; k < nwant; k++)
-				json_object_set_new(p, stat_names[want[k]], json_real(stat_value(st, want[k])));
+									    (int64_t)k * period * 1000));
+			for (int w = 0; w < nwant; w++)
+				json_object_set_new(p, stat_names[want[w]], json_real(stat_value(&b[k], want[w])));
 			json_object_set_new(p, "Unit", json_string(m->unit));
 			json_array_append_new(points, p);
 		}
-		sqlite3_finalize(st);
+		free(b);
 	}
 	if (rc) {
 		json_decref(points);
@@ -292,12 +321,15 @@ static int data_query(store_db *h, const json_t *q, int64_t start, int64_t end, 
 		return rc;
 	json_t *ts = json_array(), *vals = json_array();
 	struct filter f;
-	sqlite3_stmt *st = NULL;
+	struct bucket *b = NULL;
+	size_t nb = 0;
 	if (m && !(rc = dims_filter(json_object_get(metric, "Dimensions"), m, &f, err)) &&
-	    !(rc = series(h, m, &f, start, end, period * 1000, &st, err))) {
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			json_t *t = store_json_time(start - start % (period * 1000) + sqlite3_column_int64(st, 0) * period * 1000);
-			json_t *v = json_real(stat_value(st, which));
+	    !(rc = series(h, m, &f, start, end, period * 1000, &b, &nb, err))) {
+		for (size_t k = 0; k < nb; k++) {
+			if (!b[k].n)
+				continue;
+			json_t *t = store_json_time(start - start % (period * 1000) + (int64_t)k * period * 1000);
+			json_t *v = json_real(stat_value(&b[k], which));
 			if (ascending) {
 				json_array_append_new(ts, t);
 				json_array_append_new(vals, v);
@@ -306,7 +338,7 @@ static int data_query(store_db *h, const json_t *q, int64_t start, int64_t end, 
 				json_array_insert_new(vals, 0, v);
 			}
 		}
-		sqlite3_finalize(st);
+		free(b);
 	}
 	if (rc) {
 		json_decref(ts);
