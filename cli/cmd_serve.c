@@ -6,10 +6,12 @@
 #include "cli/cli.h"
 #include "runner/launch.h"
 #include "server/creds.h"
+#include "server/events.h"
 #include "server/server.h"
 #include "store/api.h"
 #include "store/store.h"
 #include "util/alloc.h"
+#include "util/strv.h"
 #include "util/time.h"
 
 #include <errno.h>
@@ -29,9 +31,10 @@ static const char serve_usage[] =
 	"usage: codebuild-local serve [--listen HOST:PORT] [--credentials-file FILE]...\n"
 	"                             [--no-auth] [--region REGION] [--quiet]\n"
 	"\n"
-	"Serves the CodeBuild API (AWS JSON 1.1, X-Amz-Target " STORE_TARGET_CODEBUILD "*) and\n"
-	"CloudWatch Logs GetLogEvents (" STORE_TARGET_LOGS "*) on one port, for the AWS CLI and\n"
-	"SDKs pointed at it with --endpoint-url / endpoint_url:\n"
+	"Serves the CodeBuild API (AWS JSON 1.1, X-Amz-Target " STORE_TARGET_CODEBUILD "*),\n"
+	"CloudWatch Logs GetLogEvents (" STORE_TARGET_LOGS "*) and CloudWatch's metrics and\n"
+	"alarms of AWS/CodeBuild (the query protocol, signed for monitoring, and " STORE_TARGET_CLOUDWATCH "*)\n"
+	"on one port, for the AWS CLI and SDKs pointed at it with --endpoint-url / endpoint_url:\n"
 	"\n"
 	"  aws codebuild list-projects --endpoint-url http://127.0.0.1:8787 --region us-east-1\n"
 	"\n"
@@ -49,6 +52,12 @@ static const char serve_usage[] =
 	"                           StartBuild beyond that answers with a QUEUED build that\n"
 	"                           starts when a running one ends\n"
 	"  --quiet                  no access log on stderr\n"
+	"  --events-webhook URL     POST the builds' EventBridge events (\"CodeBuild Build State\n"
+	"                           Change\", \"CodeBuild Build Phase Change\") to URL, in order,\n"
+	"                           retried until delivered; kept in the store meanwhile\n"
+	"  --sns-topic ARN=URL      deliver a CloudWatch alarm's notifications for the SNS topic\n"
+	"                           ARN (its AlarmActions / OKActions) as POSTs to URL; may be\n"
+	"                           repeated\n"
 	"\n"
 	"Requests are authenticated with AWS Signature Version 4 against the key pair in\n"
 	"this process's AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and the credentials\n"
@@ -108,7 +117,8 @@ static void serve_log(const char *line, void *payload)
 }
 
 struct serve_flags {
-	const char *listen, *region;
+	const char *listen, *region, *events_url;
+	cbl_strv topics;
 	bool no_auth, quiet;
 	unsigned threads;
 	long max_builds;
@@ -129,7 +139,8 @@ static bool parse_count(const char *arg, long min, long max, long *out)
  * else the exit code. */
 static int parse_serve_options(int argc, char **argv, struct serve_flags *f, server_creds *creds)
 {
-	enum { OPT_LISTEN = 256, OPT_CREDS, OPT_NO_AUTH, OPT_REGION, OPT_THREADS, OPT_QUIET, OPT_MAX_BUILDS };
+	enum { OPT_LISTEN = 256, OPT_CREDS, OPT_NO_AUTH, OPT_REGION, OPT_THREADS, OPT_QUIET, OPT_MAX_BUILDS,
+	       OPT_EVENTS, OPT_SNS };
 	static const struct option longopts[] = {
 		{"listen", required_argument, NULL, OPT_LISTEN},
 		{"credentials-file", required_argument, NULL, OPT_CREDS},
@@ -138,6 +149,8 @@ static int parse_serve_options(int argc, char **argv, struct serve_flags *f, ser
 		{"threads", required_argument, NULL, OPT_THREADS},
 		{"quiet", no_argument, NULL, OPT_QUIET},
 		{"max-builds", required_argument, NULL, OPT_MAX_BUILDS},
+		{"events-webhook", required_argument, NULL, OPT_EVENTS},
+		{"sns-topic", required_argument, NULL, OPT_SNS},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -183,6 +196,12 @@ static int parse_serve_options(int argc, char **argv, struct serve_flags *f, ser
 				cli_error("--max-builds wants a number from 1 to 1024");
 				return CLI_EXIT_USAGE;
 			}
+			break;
+		case OPT_EVENTS:
+			f->events_url = optarg;
+			break;
+		case OPT_SNS:
+			cbl_strv_push(&f->topics, optarg);
 			break;
 		case 'h':
 			fputs(serve_usage, stdout);
@@ -265,6 +284,7 @@ int cmd_serve(int argc, char **argv)
 	struct serve_ctx ctx = {0};
 	server_creds *creds = server_creds_new();
 	server *srv = NULL;
+	server_events *events = NULL;
 	cbl_error *err = NULL;
 	int rc;
 	sigset_t sigs;
@@ -304,6 +324,14 @@ int cmd_serve(int argc, char **argv)
 		rc = err && err->code == CBL_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAULT;
 		goto out;
 	}
+	server_events_opts eo = {.home = ctx.home, .events_url = f.events_url,
+				 .topics = (const char *const *)f.topics.v, .n_topics = f.topics.n,
+				 .log = serve_log};
+	if (server_events_start(&eo, &events, &err) < 0) {
+		cli_report(err);
+		rc = err && err->code == CBL_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAULT;
+		goto out;
+	}
 	warn_exposure(srv, f.no_auth);
 	printf("listening on %s\n", server_url(srv));
 	fflush(stdout);
@@ -312,11 +340,15 @@ int cmd_serve(int argc, char **argv)
 	while (sigwait(&sigs, &sig) != 0)
 		;
 	fprintf(stderr, "codebuild-local: %s received, stopping\n", strsignal(sig));
+	server_events_stop(events);
+	events = NULL;
 	server_stop(srv);
 	srv = NULL;
 	rc = CLI_EXIT_OK;
 out:
+	server_events_stop(events);
 	server_stop(srv);
+	cbl_strv_release(&f.topics);
 	runner_launcher_free(ctx.launcher);
 	server_creds_free(creds);
 	cbl_error_free(err);

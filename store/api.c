@@ -35,6 +35,10 @@ static const struct {
 	{STORE_TARGET_CLOUDWATCH "GetMetricStatistics", store_op_get_metric_statistics},
 	{STORE_TARGET_CLOUDWATCH "GetMetricData", store_op_get_metric_data},
 	{STORE_TARGET_CLOUDWATCH "ListMetrics", store_op_list_metrics},
+	{STORE_TARGET_CLOUDWATCH "PutMetricAlarm", store_op_put_metric_alarm},
+	{STORE_TARGET_CLOUDWATCH "DescribeAlarms", store_op_describe_alarms},
+	{STORE_TARGET_CLOUDWATCH "DeleteAlarms", store_op_delete_alarms},
+	{STORE_TARGET_CLOUDWATCH "SetAlarmState", store_op_set_alarm_state},
 };
 
 static store_op_fn find(const char *target)

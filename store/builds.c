@@ -98,6 +98,22 @@ static const char sql_upsert[] =
 	"   runner_start = excluded.runner_start, dir = excluded.dir, record = excluded.record"
 	/* a record finished by recovery stays finished */
 	" WHERE builds.complete = 0 OR excluded.complete = 1";
+static const char sql_previous[] = "SELECT record FROM builds WHERE id = ?1";
+
+/* The record as stored before this save (NULL: a new build). */
+static json_t *previous_record(store_db *h, const char *id)
+{
+	sqlite3_stmt *st = NULL;
+	json_t *r = NULL;
+	if (store_stmt(h, sql_previous, &st, NULL) == 0) {
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			r = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
+	}
+	store_stmt_done(st);
+	return r;
+}
+
 static const char sql_stream[] = "INSERT OR IGNORE INTO log_streams(group_name, stream_name, build_id,"
 				 " path, created_ms) VALUES(?1, ?2, ?3, ?4, ?5)";
 
@@ -108,6 +124,7 @@ int store_db_build_upsert_raw(store_db *h, const char *build_dir, json_t *record
 	sqlite3_stmt *st = NULL;
 	char *text = NULL, *project = NULL, *uuid = NULL, *group = NULL, *log = NULL;
 	char *region = NULL, *account = NULL, *location = NULL;
+	json_t *old = NULL;
 	const char *id = cbl_json_str_or_empty(record, "id");
 	int rc = store_split_build_id(id, &project, &uuid, err);
 	if (rc)
@@ -119,6 +136,7 @@ int store_db_build_upsert_raw(store_db *h, const char *build_dir, json_t *record
 		rc = cbl_error_set(err, CBL_EINTERNAL, "cannot serialize build record");
 		goto out;
 	}
+	old = previous_record(h, id);
 	rc = store_stmt(h, sql_upsert, &st, err);
 	if (rc)
 		goto out;
@@ -146,6 +164,11 @@ int store_db_build_upsert_raw(store_db *h, const char *build_dir, json_t *record
 	bool changed = sqlite3_changes(db) > 0;
 	store_stmt_done(st);
 	st = NULL;
+	if (changed) {
+		rc = store_db_events_build(h, old, record, err);
+		if (rc)
+			goto out;
+	}
 
 	/* the log stream index: CloudWatch's names for build.log */
 	const json_t *logs = json_object_get(record, "logs");
@@ -200,6 +223,7 @@ out:
 	free(log);
 	free(region);
 	free(account);
+	json_decref(old);
 	free(location);
 	return rc;
 }

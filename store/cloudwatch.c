@@ -14,7 +14,6 @@
 #include "util/buf.h"
 #include "util/json.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -25,10 +24,7 @@
 /* CloudWatch's limit on the datapoints of one answer */
 #define MAX_DATAPOINTS 1440
 
-static const struct metric {
-	const char *name, *expr, *unit;
-	bool resource; /* BuildId / BuildNumber dimensions too */
-} metrics[] = {
+static const struct store_cw_metric metrics[] = {
 	{"Builds", "1", "Count", false},
 	{"SucceededBuilds", "(status = 'SUCCEEDED')", "Count", false},
 	{"FailedBuilds", "(status = 'FAILED')", "Count", false},
@@ -48,7 +44,7 @@ static const struct metric {
 	{"StorageWriteBytes", "write_bytes", "Bytes", true},
 };
 
-static const struct metric *metric_find(const char *name)
+const struct store_cw_metric *store_cw_metric_find(const char *name)
 {
 	for (size_t i = 0; name && i < ARRAY_SIZE(metrics); i++)
 		if (!strcmp(metrics[i].name, name))
@@ -88,14 +84,8 @@ static int req_int(const json_t *req, const char *key, int64_t *out)
 	return 0;
 }
 
-/* The metric's filter: {project, build id, build number} from Dimensions. */
-struct filter {
-	const char *project, *build_id;
-	int64_t number;
-	bool has_number;
-};
 
-static int dims_filter(const json_t *dims, const struct metric *m, struct filter *f, cbl_error **err)
+int store_cw_dims_filter(const json_t *dims, const struct store_cw_metric *m, struct store_cw_filter *f, cbl_error **err)
 {
 	size_t i;
 	json_t *d;
@@ -120,17 +110,12 @@ static int dims_filter(const json_t *dims, const struct metric *m, struct filter
 	return 0;
 }
 
-/* One period's samples. */
-struct bucket {
-	int64_t n;
-	double sum, min, max;
-};
 
 /* The samples of m in [start, end) per period, aggregated here from one
  * ranged scan (GROUP BY would sort them once more): (*out)[k] is the
  * period that starts at start - start % period_ms + k * period_ms. */
-static int series(store_db *h, const struct metric *m, const struct filter *f, int64_t start, int64_t end,
-		  int64_t period_ms, struct bucket **out, size_t *nb, cbl_error **err)
+int store_cw_series(store_db *h, const struct store_cw_metric *m, const struct store_cw_filter *f, int64_t start, int64_t end,
+		  int64_t period_ms, struct store_cw_bucket **out, size_t *nb, cbl_error **err)
 {
 	int64_t base = start - start % period_ms;
 	int64_t n = (end - base + period_ms - 1) / period_ms;
@@ -159,7 +144,7 @@ static int series(store_db *h, const struct metric *m, const struct filter *f, i
 		sqlite3_bind_text(st, 5, f->build_id, -1, SQLITE_STATIC);
 	if (f->has_number)
 		sqlite3_bind_int64(st, 6, f->number);
-	struct bucket *b = cbl_xcalloc((size_t)n + 1, sizeof(*b));
+	struct store_cw_bucket *b = cbl_xcalloc((size_t)n + 1, sizeof(*b));
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		if (sqlite3_column_type(st, 1) == SQLITE_NULL)
 			continue;
@@ -167,7 +152,7 @@ static int series(store_db *h, const struct metric *m, const struct filter *f, i
 		double v = sqlite3_column_double(st, 1);
 		if (k < 0 || k >= n)
 			continue;
-		struct bucket *x = &b[k];
+		struct store_cw_bucket *x = &b[k];
 		if (!x->n || v < x->min)
 			x->min = v;
 		if (!x->n || v > x->max)
@@ -183,7 +168,7 @@ static int series(store_db *h, const struct metric *m, const struct filter *f, i
 
 static const char *const stat_names[] = {"SampleCount", "Average", "Sum", "Minimum", "Maximum"};
 
-static int stat_index(const char *s)
+int store_cw_stat_index(const char *s)
 {
 	for (size_t i = 0; s && i < ARRAY_SIZE(stat_names); i++)
 		if (!strcmp(stat_names[i], s))
@@ -191,7 +176,7 @@ static int stat_index(const char *s)
 	return -1;
 }
 
-static double stat_value(const struct bucket *b, int which)
+double store_cw_stat_value(const struct store_cw_bucket *b, int which)
 {
 	switch (which) {
 	case 0: return (double)b->n;
@@ -227,21 +212,21 @@ static int window(const json_t *req, int64_t *start, int64_t *end, int64_t *peri
 	return 0;
 }
 
-static int check_namespace(const json_t *req, const char *name, const struct metric **m, cbl_error **err)
+static int check_namespace(const json_t *req, const char *name, const struct store_cw_metric **m, cbl_error **err)
 {
 	const char *ns = cbl_json_str(req, "Namespace");
 	if (!ns || strcmp(ns, NAMESPACE))
 		return cbl_error_set(err, CBL_EINVAL,
 				     "codebuild-local serves only the %s namespace (asked for %s)", NAMESPACE,
 				     ns ? ns : "none");
-	*m = metric_find(name);
+	*m = store_cw_metric_find(name);
 	return 0;
 }
 
 int store_op_get_metric_statistics(store_db *h, json_t *req, json_t **out, cbl_error **err)
 {
 	const char *name = cbl_json_str(req, "MetricName");
-	const struct metric *m = NULL;
+	const struct store_cw_metric *m = NULL;
 	int64_t start = 0, end = 0, period = 0;
 	int rc = check_namespace(req, name, &m, err);
 	if (!rc)
@@ -256,7 +241,7 @@ int store_op_get_metric_statistics(store_db *h, json_t *req, json_t **out, cbl_e
 	json_t *s;
 	json_array_foreach(json_object_get(req, "Statistics"), i, s)
 	{
-		int k = stat_index(json_string_value(s));
+		int k = store_cw_stat_index(json_string_value(s));
 		if (k < 0 || nwant == (int)ARRAY_SIZE(stat_names))
 			return cbl_error_set(err, CBL_EINVAL, "The parameter Statistics has an invalid value: %s",
 					     json_string_value(s) ? json_string_value(s) : "(not a string)");
@@ -265,11 +250,11 @@ int store_op_get_metric_statistics(store_db *h, json_t *req, json_t **out, cbl_e
 	if (!nwant)
 		return cbl_error_set(err, CBL_EINVAL, "Either Statistics or ExtendedStatistics must be given.");
 	json_t *points = json_array();
-	struct filter f;
-	struct bucket *b = NULL;
+	struct store_cw_filter f;
+	struct store_cw_bucket *b = NULL;
 	size_t nb = 0;
-	if (m && !(rc = dims_filter(json_object_get(req, "Dimensions"), m, &f, err)) &&
-	    !(rc = series(h, m, &f, start, end, period * 1000, &b, &nb, err))) {
+	if (m && !(rc = store_cw_dims_filter(json_object_get(req, "Dimensions"), m, &f, err)) &&
+	    !(rc = store_cw_series(h, m, &f, start, end, period * 1000, &b, &nb, err))) {
 		for (size_t k = 0; k < nb; k++) {
 			if (!b[k].n)
 				continue;
@@ -277,7 +262,7 @@ int store_op_get_metric_statistics(store_db *h, json_t *req, json_t **out, cbl_e
 			json_object_set_new(p, "Timestamp", store_json_time(start - start % (period * 1000) +
 									    (int64_t)k * period * 1000));
 			for (int w = 0; w < nwant; w++)
-				json_object_set_new(p, stat_names[want[w]], json_real(stat_value(&b[k], want[w])));
+				json_object_set_new(p, stat_names[want[w]], json_real(store_cw_stat_value(&b[k], want[w])));
 			json_object_set_new(p, "Unit", json_string(m->unit));
 			json_array_append_new(points, p);
 		}
@@ -307,12 +292,12 @@ static int data_query(store_db *h, const json_t *q, int64_t start, int64_t end, 
 				     "MetricDataQuery %s: codebuild-local answers MetricStat queries only, "
 				     "not Expression",
 				     id);
-	const struct metric *m = NULL;
+	const struct store_cw_metric *m = NULL;
 	int64_t period = 0;
 	int rc = check_namespace(metric, cbl_json_str(metric, "MetricName"), &m, err);
 	if (!rc && (req_int(ms, "Period", &period) < 0 || period < 1))
 		rc = cbl_error_set(err, CBL_EINVAL, "MetricDataQuery %s: the parameter Period must be > 0", id);
-	int which = stat_index(cbl_json_str(ms, "Stat"));
+	int which = store_cw_stat_index(cbl_json_str(ms, "Stat"));
 	if (!rc && which < 0)
 		rc = cbl_error_set(err, CBL_EINVAL, "MetricDataQuery %s: Stat %s is not supported (SampleCount, "
 						    "Average, Sum, Minimum, Maximum)",
@@ -320,16 +305,16 @@ static int data_query(store_db *h, const json_t *q, int64_t start, int64_t end, 
 	if (rc)
 		return rc;
 	json_t *ts = json_array(), *vals = json_array();
-	struct filter f;
-	struct bucket *b = NULL;
+	struct store_cw_filter f;
+	struct store_cw_bucket *b = NULL;
 	size_t nb = 0;
-	if (m && !(rc = dims_filter(json_object_get(metric, "Dimensions"), m, &f, err)) &&
-	    !(rc = series(h, m, &f, start, end, period * 1000, &b, &nb, err))) {
+	if (m && !(rc = store_cw_dims_filter(json_object_get(metric, "Dimensions"), m, &f, err)) &&
+	    !(rc = store_cw_series(h, m, &f, start, end, period * 1000, &b, &nb, err))) {
 		for (size_t k = 0; k < nb; k++) {
 			if (!b[k].n)
 				continue;
 			json_t *t = store_json_time(start - start % (period * 1000) + (int64_t)k * period * 1000);
-			json_t *v = json_real(stat_value(&b[k], which));
+			json_t *v = json_real(store_cw_stat_value(&b[k], which));
 			if (ascending) {
 				json_array_append_new(ts, t);
 				json_array_append_new(vals, v);

@@ -162,7 +162,23 @@ static const char schema_v4[] =
 	"  cost REAL,"
 	"  PRIMARY KEY(end_ms, id)) WITHOUT ROWID;"
 	"CREATE UNIQUE INDEX build_metrics_id ON build_metrics(id);"
-	"CREATE INDEX build_metrics_project ON build_metrics(project, end_ms);";
+	"CREATE INDEX build_metrics_project ON build_metrics(project, end_ms);"
+	/* store/events.c */
+	"CREATE TABLE event_outbox ("
+	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  dest TEXT NOT NULL,"
+	"  created_ms INTEGER NOT NULL,"
+	"  body TEXT NOT NULL,"
+	"  attempts INTEGER NOT NULL DEFAULT 0,"
+	"  next_ms INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX event_outbox_dest ON event_outbox(dest, seq);"
+	/* store/alarms.c */
+	"CREATE TABLE alarms ("
+	"  name TEXT PRIMARY KEY,"
+	"  state TEXT NOT NULL,"
+	"  reason TEXT NOT NULL,"
+	"  state_ms INTEGER NOT NULL,"
+	"  record TEXT NOT NULL);";
 
 /* Earlier versions kept only builds/<project>/.counter and
  * builds/<project>/<uuid>/build.json: bring them in, so history, numbers and
