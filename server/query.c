@@ -32,8 +32,13 @@ bool server_query_is_form(const char *ct)
 }
 
 /* %-decoded, '+' as a space; NULL when malformed. */
+static bool is_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+
 static char *unescape(const char *s, size_t n)
 {
+	for (size_t i = 0; i < n; i++)
+		if (s[i] == '%' && (i + 2 >= n || !is_hex(s[i + 1]) || !is_hex(s[i + 2])))
+			return NULL;
 	char *t = cbl_xstrndup(s, n);
 	for (char *p = t; *p; p++)
 		if (*p == '+')
