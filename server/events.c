@@ -3,7 +3,16 @@
 #include "server/dl.h"
 #include "store/store.h"
 #include "util/alloc.h"
+#include "util/fs.h"
+#include "util/spawn.h"
 #include "util/time.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -76,6 +85,59 @@ static int post(const char *url, const char *body, char *msg, size_t msg_size)
 	return ret;
 }
 
+extern char **environ;
+
+/* Runs `/bin/sh -c command` with body on its stdin (and in
+ * $CODEBUILD_LOCAL_NOTIFICATION): 0 when it exits 0, else -1 with why. */
+static int run_command(const char *command, const char *body, char *msg, size_t msg_size)
+{
+	int in[2];
+	if (pipe2(in, O_CLOEXEC) < 0) {
+		snprintf(msg, msg_size, "pipe: %s", strerror(errno));
+		return -1;
+	}
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+	posix_spawnattr_t at;
+	cbl_spawnattr_clean(&at, 0);
+	cbl_strv env = CBL_STRV_INIT;
+	for (char **e = environ; *e; e++)
+		if (strncmp(*e, "AWS_", 4)) /* serve's keys are not the command's */
+			cbl_strv_push(&env, *e);
+	cbl_strv_pushf(&env, "CODEBUILD_LOCAL_NOTIFICATION=%s", body);
+	char *argv[] = {(char *)"sh", (char *)"-c", (char *)command, NULL};
+	pid_t pid = -1;
+	int rc = posix_spawn(&pid, "/bin/sh", &fa, &at, argv, env.v);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	cbl_strv_release(&env);
+	close(in[0]);
+	if (rc == 0)
+		cbl_write_all(in[1], body, strlen(body));
+	close(in[1]);
+	if (rc) {
+		snprintf(msg, msg_size, "cannot run /bin/sh: %s", strerror(rc));
+		return -1;
+	}
+	int ws = 0;
+	while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
+		;
+	if (WIFEXITED(ws) && WEXITSTATUS(ws) == 0)
+		return 0;
+	snprintf(msg, msg_size, "the command %s %d", WIFEXITED(ws) ? "exited" : "was killed by signal",
+		 WIFEXITED(ws) ? WEXITSTATUS(ws) : WTERMSIG(ws));
+	return -1;
+}
+
+/* Delivers body to where (a URL, or "exec:COMMAND"). */
+static int deliver_one(const char *where, const char *body, char *msg, size_t msg_size)
+{
+	if (!strncmp(where, "exec:", 5))
+		return run_command(where + 5, body, msg, msg_size);
+	return post(where, body, msg, msg_size);
+}
+
 static const char *url_of(const server_events *e, const char *dest)
 {
 	if (!strcmp(dest, "events"))
@@ -108,7 +170,7 @@ static void deliver(server_events *e)
 				continue; /* no webhook: they wait for one */
 			if (!url)
 				say(e, "alarm action %s: no --sns-topic maps it: notification dropped", items[i].dest);
-			else if (post(url, items[i].body, why, sizeof(why)) < 0) {
+			else if (deliver_one(url, items[i].body, why, sizeof(why)) < 0) {
 				int a = items[i].attempts < 6 ? items[i].attempts : 6;
 				retry = cbl_now_us() / 1000 + (1000LL << a > 60000 ? 60000 : 1000LL << a);
 				say(e, "events: delivery to %s failed (%s): retried in %lld s", url, why,
@@ -170,16 +232,18 @@ int server_events_start(const server_events_opts *o, server_events **out, cbl_er
 		rc = cbl_error_set(err, CBL_EINVAL, "--events-webhook %s: want an http:// or https:// URL", o->events_url);
 	for (size_t i = 0; !rc && i < o->n_topics; i++) {
 		const char *eq = strchr(o->topics[i], '=');
-		if (!eq || strncmp(o->topics[i], "arn:", 4) || !is_http_url(eq + 1)) {
+		if (!eq || strncmp(o->topics[i], "arn:", 4) ||
+		    (!is_http_url(eq + 1) && (strncmp(eq + 1, "exec:", 5) || !eq[6]))) {
 			rc = cbl_error_set(err, CBL_EINVAL,
-					   "--sns-topic %s: want ARN=URL (arn:aws:sns:REGION:ACCOUNT:TOPIC=http://...)",
+					   "--sns-topic %s: want ARN=URL or ARN=exec:COMMAND "
+					   "(arn:aws:sns:REGION:ACCOUNT:TOPIC=http://...)",
 					   o->topics[i]);
 			break;
 		}
 		e->arns[i] = cbl_xstrndup(o->topics[i], (size_t)(eq - o->topics[i]));
 		e->urls[i] = cbl_xstrdup(eq + 1);
 	}
-	if (!rc && (o->events_url || o->n_topics))
+	if (!rc && (o->events_url || o->n_topics)) /* (exec: alone needs none; loading is cheap) */
 		rc = server_curl_load(err);
 	pthread_mutex_init(&e->mu, NULL);
 	pthread_cond_init(&e->cv, NULL);

@@ -169,3 +169,31 @@ def test_bad_alarm_and_mapping_errors(cbl, home):
         assert p.returncode != 0 and "Period must be 10, 30 or a multiple of 60" in p.stderr
     finally:
         assert s.stop() == 0
+
+
+def test_alarm_action_to_a_command(cbl, home, tmp_path):
+    out = tmp_path / "notes"
+    leaked = tmp_path / "aws-vars"
+    cmd = f"env | grep -c '^AWS_' > {leaked}; cat >> {out}; echo >> {out}"
+    s = start_server(home, "--sns-topic", f"{TOPIC}=exec:{cmd}")
+    try:
+        p = aws(s.url, "cloudwatch", "put-metric-alarm", "--alarm-name", "by-hand", "--namespace",
+                "AWS/CodeBuild", "--metric-name", "Builds", "--statistic", "Sum", "--period", "60",
+                "--evaluation-periods", "1", "--threshold", "100", "--comparison-operator",
+                "GreaterThanThreshold", "--treat-missing-data", "ignore", "--alarm-actions", TOPIC)
+        assert p.returncode == 0, p.stderr
+        p = aws(s.url, "cloudwatch", "set-alarm-state", "--alarm-name", "by-hand", "--state-value", "ALARM",
+                "--state-reason", "by hand")
+        assert p.returncode == 0, p.stderr
+        deadline = time.time() + 20
+        while time.time() < deadline and not (out.exists() and out.read_text().strip()):
+            time.sleep(0.1)
+        note = json.loads(out.read_text().splitlines()[0])
+        assert note["TopicArn"] == TOPIC and json.loads(note["Message"])["NewStateReason"] == "by hand"
+        assert leaked.read_text().strip() == "0"  # serve's keys stay out of the command's environment
+        # treat-missing-data ignore: no data keeps the state set by hand
+        time.sleep(2)
+        p = aws(s.url, "cloudwatch", "describe-alarms", "--alarm-names", "by-hand")
+        assert json.loads(p.stdout)["MetricAlarms"][0]["StateValue"] == "ALARM"
+    finally:
+        assert s.stop() == 0, s.stderr
