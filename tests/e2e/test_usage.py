@@ -19,10 +19,14 @@ phases:
 
 
 def record_of(cbl, p):
-    m = re.search(r"Build (\S+:[0-9a-f-]{36}) ", p.output)
+    """build.json: the record with codebuild-local's own "codebuildLocal"
+    (BatchGetBuilds answers the service's Build shape, without it)."""
+    m = re.search(r"^Record: (\S+)$", p.output, re.M)
     assert m, p.output
-    out = cbl("batch-get-builds", "--ids", m.group(1), check=0)
-    return json.loads(out.stdout)["builds"][0]
+    rec = json.loads(open(m.group(1)).read())
+    api = json.loads(cbl("batch-get-builds", "--ids", rec["id"], check=0).stdout)["builds"][0]
+    assert "codebuildLocal" not in api and api["id"] == rec["id"]
+    return rec
 
 
 def test_memory_peak_within_ten_percent(cbl):
