@@ -297,7 +297,9 @@ static enum MHD_Result handle_query(server *s, struct MHD_Connection *c, const c
 	*out_target = target;
 	if (!rc && !s->opts.known(target, s->opts.payload))
 		rc = cbl_error_set(&err, CBL_EINVAL, "Operation %s is not supported by codebuild-local", target);
-	if (!rc)
+	if (!rc && !s->opts.dispatch)
+		rc = cbl_error_set(&err, CBL_EINTERNAL, "this server answers no query-protocol operation");
+	else if (!rc)
 		rc = s->opts.dispatch(target, request, &response, &err, s->opts.payload);
 	*out_status = rc ? store_api_error_status(rc) : 200;
 	body = rc ? server_query_error(store_api_error_type(target ? target : STORE_TARGET_CLOUDWATCH, rc),
