@@ -4,8 +4,8 @@
  * from them).  Every finished build is one sample of each metric at its end
  * time: Builds 1, SucceededBuilds and FailedBuilds 1 or 0, the durations
  * in seconds (a phase's only when it ran), CPUUtilized (the vCPUs it used
- * on average), MemoryUtilized (its peak in megabytes), StorageReadBytes and
- * StorageWriteBytes.  Dimensions: none (every project), ProjectName,
+ * on average), MemoryUtilized (its peak in megabytes), their percentages of
+ * its compute type's, StorageReadBytes and StorageWriteBytes.  Dimensions: none (every project), ProjectName,
  * BuildId, or ProjectName with BuildNumber. */
 #include "store/store.h"
 #include "store/store_internal.h"
@@ -24,6 +24,19 @@
 /* CloudWatch's limit on the datapoints of one answer */
 #define MAX_DATAPOINTS 1440
 
+/* The compute types' vCPUs and memory (runner/compute.c's figures; NULL
+ * for a type without: no percentage) */
+#define VCPUS                                                                                          \
+	"(CASE compute_type WHEN 'BUILD_GENERAL1_SMALL' THEN 2 WHEN 'BUILD_GENERAL1_MEDIUM' THEN 4"    \
+	" WHEN 'BUILD_GENERAL1_LARGE' THEN 8 WHEN 'BUILD_GENERAL1_XLARGE' THEN 36"                     \
+	" WHEN 'BUILD_GENERAL1_2XLARGE' THEN 72 END)"
+#define MEMORY_GB                                                                                      \
+	"(CASE compute_type WHEN 'BUILD_GENERAL1_SMALL' THEN 3 WHEN 'BUILD_GENERAL1_MEDIUM' THEN 7"    \
+	" WHEN 'BUILD_GENERAL1_LARGE' THEN 15 WHEN 'BUILD_GENERAL1_XLARGE' THEN 70"                    \
+	" WHEN 'BUILD_GENERAL1_2XLARGE' THEN 145 WHEN 'BUILD_LAMBDA_1GB' THEN 1"                       \
+	" WHEN 'BUILD_LAMBDA_2GB' THEN 2 WHEN 'BUILD_LAMBDA_4GB' THEN 4 WHEN 'BUILD_LAMBDA_8GB' THEN 8" \
+	" WHEN 'BUILD_LAMBDA_10GB' THEN 10 END)"
+
 static const struct store_cw_metric metrics[] = {
 	{"Builds", "1", "Count", false},
 	{"SucceededBuilds", "(status = 'SUCCEEDED')", "Count", false},
@@ -39,7 +52,9 @@ static const struct store_cw_metric metrics[] = {
 	{"UploadArtifactsDuration", "upload_artifacts_ms / 1000.0", "Seconds", false},
 	{"FinalizingDuration", "finalizing_ms / 1000.0", "Seconds", false},
 	{"CPUUtilized", "cpu_us / (1000.0 * nullif(duration_ms, 0))", "None", true},
+	{"CPUUtilizedPercent", "100.0 * cpu_us / (1000.0 * nullif(duration_ms, 0)) / " VCPUS, "Percent", true},
 	{"MemoryUtilized", "mem_peak / 1048576.0", "Megabytes", true},
+	{"MemoryUtilizedPercent", "100.0 * mem_peak / (1073741824.0 * " MEMORY_GB ")", "Percent", true},
 	{"StorageReadBytes", "read_bytes", "Bytes", true},
 	{"StorageWriteBytes", "write_bytes", "Bytes", true},
 };

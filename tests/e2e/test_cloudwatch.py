@@ -74,6 +74,15 @@ def test_cli_get_metric_statistics(stored):
             "--end-time", iso(end), "--period", "7200", "--statistics", "Average", "Maximum")
     for dp in json.loads(p.stdout)["Datapoints"]:
         assert 0 < dp["Average"] <= dp["Maximum"] < 60 and dp["Unit"] == "Seconds"
+    # the memory peak, and its share of the compute type's (SMALL: 3 GB)
+    peaks = {}
+    for metric in ("MemoryUtilized", "MemoryUtilizedPercent"):
+        p = aws(stored.url, "cloudwatch", "get-metric-statistics", "--namespace", NS, "--metric-name", metric,
+                "--dimensions", "Name=ProjectName,Value=beta", "--start-time", iso(start), "--end-time",
+                iso(end), "--period", "7200", "--statistics", "Maximum")
+        peaks[metric] = max(d["Maximum"] for d in json.loads(p.stdout)["Datapoints"])
+    assert peaks["MemoryUtilized"] > 0
+    assert peaks["MemoryUtilizedPercent"] == pytest.approx(peaks["MemoryUtilized"] / (3 * 1024) * 100)
 
 
 def test_cli_get_metric_data_and_list_metrics(stored):
@@ -105,7 +114,7 @@ def test_cli_get_metric_data_and_list_metrics(stored):
             "Name=ProjectName,Value=beta")
     names = {m["MetricName"] for m in json.loads(p.stdout)["Metrics"]}
     assert {"Builds", "SucceededBuilds", "FailedBuilds", "Duration", "BuildDuration", "QueuedDuration",
-            "CPUUtilized", "MemoryUtilized"} <= names
+            "CPUUtilized", "MemoryUtilized", "CPUUtilizedPercent", "MemoryUtilizedPercent"} <= names
 
 
 def test_cli_errors_are_cloudwatch_errors(stored):
