@@ -318,6 +318,20 @@ char *runner_build_usage_text(runner_build *b)
 			       json_number_value(json_object_get(u, "cpuSeconds")),
 			       json_number_value(json_object_get(u, "averageVcpus")), peak, rd, wr,
 			       cbl_json_str_or_empty(u, "source"));
+		/* the phases that ran commands: CPU and peak of each */
+		const char *k;
+		json_t *ph;
+		const char *sep = "  by phase:";
+		json_object_foreach(json_object_get(u, "phases"), k, ph)
+		{
+			char pk[32];
+			human_bytes(pk, sizeof(pk), (double)json_integer_value(json_object_get(ph, "memoryPeakBytes")));
+			cbl_buf_printf(&out, "%s %s %.2f s %s", sep, k, json_number_value(json_object_get(ph, "cpuSeconds")),
+				       pk);
+			sep = ",";
+		}
+		if (strcmp(sep, "  by phase:"))
+			cbl_buf_puts(&out, "\n");
 	}
 	if (cost && json_is_number(json_object_get(cost, "amount")))
 		cbl_buf_printf(&out, "Cost:      %.4f %s on %s (price table of %s)\n",

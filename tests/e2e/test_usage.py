@@ -42,6 +42,7 @@ def test_memory_peak_within_ten_percent(cbl):
     assert local["cost"]["amount"] == 0.005 and local["cost"]["currency"] == "USD"
     assert local["cost"]["priceDate"] and local["cost"]["priceSource"]
     assert re.search(r"^Resources: CPU [0-9.]+ s .* memory peak 4[01][0-9]\.[0-9] MB", p.output, re.M), p.output
+    assert re.search(r"^  by phase: BUILD [0-9.]+ s 4[01][0-9]\.[0-9] MB$", p.output, re.M), p.output
     assert "Cost:      0.0050 USD on BUILD_GENERAL1_SMALL" in p.output
 
 
