@@ -245,6 +245,8 @@ int server_events_start(const server_events_opts *o, server_events **out, cbl_er
 	}
 	if (!rc && (o->events_url || o->n_topics)) /* (exec: alone needs none; loading is cheap) */
 		rc = server_curl_load(err);
+	if (!rc && o->events_url)
+		rc = store_events_enable(o->home, err);
 	pthread_mutex_init(&e->mu, NULL);
 	pthread_cond_init(&e->cv, NULL);
 	if (!rc && pthread_create(&e->thread, NULL, run, e) != 0)

@@ -172,6 +172,8 @@ static const char schema_v4[] =
 	"  attempts INTEGER NOT NULL DEFAULT 0,"
 	"  next_ms INTEGER NOT NULL DEFAULT 0);"
 	"CREATE INDEX event_outbox_dest ON event_outbox(dest, seq);"
+	/* "events" = "1" from the first serve --events-webhook on */
+	"CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
 	/* store/alarms.c */
 	"CREATE TABLE alarms ("
 	"  name TEXT PRIMARY KEY,"

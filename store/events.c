@@ -3,8 +3,9 @@
  * in their documented shape) and the alarms' notifications, written in the
  * transaction that saves what they report, delivered in order by `serve`
  * (server/events.c) and deleted once delivered: none is lost to a
- * restart.  Without a consumer the outbox keeps the newest
- * STORE_OUTBOX_MAX. */
+ * restart.  The builds' events are queued from the first
+ * serve --events-webhook on (store_events_enable); without a consumer the
+ * outbox keeps the newest STORE_OUTBOX_MAX. */
 #include "store/store.h"
 #include "store/store_internal.h"
 #include "util/alloc.h"
@@ -156,8 +157,16 @@ static int state_event(store_db *h, const json_t *rec, cbl_error **err)
 	return rc;
 }
 
+static const char sql_events_on[] = "SELECT 1 FROM settings WHERE key = 'events' AND value = '1'";
+
 int store_db_events_build(store_db *h, const json_t *old, const json_t *rec, cbl_error **err)
 {
+	/* nothing queued for a store no webhook was ever set for */
+	sqlite3_stmt *on = NULL;
+	bool enabled = store_stmt(h, sql_events_on, &on, NULL) == 0 && sqlite3_step(on) == SQLITE_ROW;
+	store_stmt_done(on);
+	if (!enabled)
+		return 0;
 	/* the service tells of a build's start and of its end: its status
 	 * while it runs (FAILED from a failed phase on) waits for the end */
 	bool done = json_is_true(json_object_get(rec, "buildComplete"));

@@ -73,3 +73,14 @@ int store_outbox_done(const char *home, int64_t seq, int64_t retry_at_ms, cbl_er
 	store_db_release(h);
 	return rc;
 }
+
+int store_events_enable(const char *home, cbl_error **err)
+{
+	store_db *h = NULL;
+	int rc = store_db_acquire(home, &h, err);
+	if (rc)
+		return rc;
+	rc = store_exec(h->db, "INSERT OR REPLACE INTO settings(key, value) VALUES('events', '1')", err);
+	store_db_release(h);
+	return rc;
+}

@@ -117,6 +117,8 @@ typedef struct store_outbox_item {
  * come (<= now_ms), oldest first. */
 int store_outbox_heads(const char *home, int64_t now_ms, store_outbox_item **out, size_t *n, cbl_error **err);
 void store_outbox_items_free(store_outbox_item *items, size_t n);
+/* From now on the builds' events are queued (serve --events-webhook). */
+int store_events_enable(const char *home, cbl_error **err);
 /* Item seq delivered (retry_at_ms 0: removed), or to be retried at retry_at_ms. */
 int store_outbox_done(const char *home, int64_t seq, int64_t retry_at_ms, cbl_error **err);
 

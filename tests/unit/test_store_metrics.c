@@ -53,6 +53,8 @@ int main(void)
 	char tmpl[] = "/tmp/test_store_metrics.XXXXXX";
 	char *home = cbl_xstrdup(mkdtemp(tmpl));
 	int64_t now = cbl_now_us() / 1000, hour = now - now % 3600000;
+	cbl_error *e0 = NULL;
+	ok(store_events_enable(home, &e0) == 0, "events queued from now on");
 	save(home, "alpha", 1, "SUCCEEDED", hour + 1000, 2000);
 	save(home, "alpha", 2, "FAILED", hour + 2000, 4000);
 	save(home, "alpha", 3, "SUCCEEDED", hour + 3000, 6000);
