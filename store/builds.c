@@ -392,6 +392,22 @@ static int find_dead(store_db *h, const char *only_id, dead_build **out, size_t 
 	return rc;
 }
 
+/* What a save of the finished record would have added: the metrics row
+ * and the events (none on a database at an older schema). */
+static int finished_elsewhere(store_db *h, const json_t *before, const json_t *rec, cbl_error **err)
+{
+	if (sqlite3_table_column_metadata(h->db, NULL, "event_outbox", "seq", NULL, NULL, NULL, NULL, NULL) !=
+	    SQLITE_OK)
+		return 0;
+	int rc = store_db_metrics_record(h, rec, err);
+	if (rc == CBL_EINVAL && err) { /* a record without an id: no row, not a failure */
+		cbl_error_free(*err);
+		*err = NULL;
+		rc = 0;
+	}
+	return rc ? rc : store_db_events_build(h, before, rec, err);
+}
+
 int store_db_recover(store_db *h, const char *only_id, cbl_error **err)
 {
 	sqlite3 *db = h->db;
@@ -437,6 +453,7 @@ int store_db_recover(store_db *h, const char *only_id, cbl_error **err)
 		json_t *rec = json_loads((const char *)sqlite3_column_text(sel, 3), 0, NULL);
 		if (!rec)
 			rec = json_object();
+		json_t *before = json_deep_copy(rec);
 		store_record_finish_dead(rec, stop, now_ms);
 		char *text = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(13));
 		sqlite3_reset(upd);
@@ -447,11 +464,15 @@ int store_db_recover(store_db *h, const char *only_id, cbl_error **err)
 		free(text);
 		if (sqlite3_step(upd) != SQLITE_DONE) {
 			json_decref(rec);
+			json_decref(before);
 			rc = store_sql_error(db, err, "cannot finish a dead build");
 			break;
 		}
 		fixed[i] = rec;
 		done++;
+		/* its metrics row, and its end's events (after its last phases') */
+		rc = finished_elsewhere(h, before, rec, err);
+		json_decref(before);
 	}
 	if (!rc)
 		rc = store_commit(db, err);

@@ -33,7 +33,7 @@ static const char sql_metric_upsert[] =
 	" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,"
 	" ?21, ?22)";
 
-static int metric_bind(sqlite3 *db, sqlite3_stmt *st, const json_t *record, cbl_error **err)
+static int metric_bind(sqlite3_stmt *st, const json_t *record, cbl_error **err)
 {
 	const char *id = cbl_json_str_or_empty(record, "id");
 	const char *colon = strchr(id, ':');
@@ -72,7 +72,6 @@ static int metric_bind(sqlite3 *db, sqlite3_stmt *st, const json_t *record, cbl_
 	const json_t *cost = json_object_get(json_object_get(local, "cost"), "amount");
 	if (json_is_number(cost))
 		sqlite3_bind_double(st, 22, json_number_value(cost));
-	(void)db;
 	return 0;
 }
 
@@ -81,7 +80,7 @@ int store_db_metrics_record(store_db *h, const json_t *record, cbl_error **err)
 	sqlite3_stmt *st = NULL;
 	int rc = store_stmt(h, sql_metric_upsert, &st, err);
 	if (!rc)
-		rc = metric_bind(h->db, st, record, err);
+		rc = metric_bind(st, record, err);
 	if (!rc && sqlite3_step(st) != SQLITE_DONE)
 		rc = store_sql_error(h->db, err, "cannot save the build's metrics");
 	store_stmt_done(st);
@@ -98,7 +97,7 @@ int store_db_metrics_backfill(sqlite3 *db, cbl_error **err)
 		json_t *r = json_loads((const char *)sqlite3_column_text(sel, 0), 0, NULL);
 		cbl_error *e = NULL;
 		/* a record without an end is left out, not an error */
-		if (r && metric_bind(db, ins, r, &e) == 0 && sqlite3_step(ins) != SQLITE_DONE)
+		if (r && metric_bind(ins, r, &e) == 0 && sqlite3_step(ins) != SQLITE_DONE)
 			rc = store_sql_error(db, err, "cannot backfill the builds' metrics");
 		cbl_error_free(e);
 		sqlite3_reset(ins);
