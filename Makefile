@@ -74,6 +74,7 @@ $(MODEL_OBJ): $(MODEL_C)
 # the catalog is embedded with .incbin, which -MMD does not see
 $(BUILD)/obj/images/catalog.o: images/catalog.json
 $(BUILD)/obj/server/dash_html.o: web/dash.css web/dash.js
+$(BUILD)/obj/runner/prices.o: runner/prices.json
 
 # The sandbox's init is a small program of its own (sandbox/initexe/main.c
 # with the util/ and sandbox/ objects it needs and libseccomp, nothing else),
@@ -129,6 +130,7 @@ bench: $(BIN)
 	bash bench/validate.sh
 	bash bench/iterate.sh $(BIN)
 	BENCH_BIN=$(BIN) bash bench/cache.sh
+	bash bench/metrics.sh $(BIN)
 	bash bench/rootless.sh $(BIN)
 	bash bench/batch.sh $(BIN)
 	bash bench/dashboard.sh $(BIN)

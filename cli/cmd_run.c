@@ -1018,6 +1018,10 @@ static void print_result(runner_build *b, view *v)
 	fprintf(f, "%sBuild %s %s%s in %.2fs\n", v->color ? (good ? "\033[32;1m" : "\033[31;1m") : "",
 		runner_build_id(b), st, v->color ? "\033[0m" : "", secs);
 	print_reports(f, runner_build_reports(b), v);
+	char *usage = runner_build_usage_text(b);
+	if (usage)
+		fputs(usage, f);
+	free(usage);
 	fprintf(f, "Record: %s/build.json\nLog:    %s\n", runner_build_dir(b), runner_build_log_path(b));
 }
 

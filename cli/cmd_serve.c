@@ -7,10 +7,12 @@
 #include "runner/apiops.h"
 #include "runner/launch.h"
 #include "server/creds.h"
+#include "server/events.h"
 #include "server/server.h"
 #include "store/api.h"
 #include "store/store.h"
 #include "util/alloc.h"
+#include "util/strv.h"
 #include "util/time.h"
 
 #include <errno.h>
@@ -30,10 +32,11 @@ static const char serve_usage[] =
 	"usage: codebuild-local serve [--listen HOST:PORT] [--credentials-file FILE]...\n"
 	"                             [--no-auth] [--region REGION] [--quiet]\n"
 	"\n"
-	"Serves the CodeBuild API (AWS JSON 1.1, X-Amz-Target " STORE_TARGET_CODEBUILD "*) and\n"
+	"Serves the CodeBuild API (AWS JSON 1.1, X-Amz-Target " STORE_TARGET_CODEBUILD "*),\n"
 	"CloudWatch Logs GetLogEvents, FilterLogEvents, DescribeLogStreams and DescribeLogGroups\n"
-	"(" STORE_TARGET_LOGS "*) on one port, for the AWS CLI and\n"
-	"SDKs pointed at it with --endpoint-url / endpoint_url:\n"
+	"(" STORE_TARGET_LOGS "*) and CloudWatch's metrics and alarms of AWS/CodeBuild (the query\n"
+	"protocol, signed for monitoring, and " STORE_TARGET_CLOUDWATCH "*) on one port, for the\n"
+	"AWS CLI and SDKs pointed at it with --endpoint-url / endpoint_url:\n"
 	"\n"
 	"  aws codebuild list-projects --endpoint-url http://127.0.0.1:8787 --region us-east-1\n"
 	"\n"
@@ -65,6 +68,13 @@ static const char serve_usage[] =
 	"                           body within 30 s, or it is disconnected\n"
 	"  --quiet                  no access log on stderr\n"
 	"  --no-dashboard           no web dashboard (the API only)\n"
+	"  --events-webhook URL     POST the builds' EventBridge events (\"CodeBuild Build State\n"
+	"                           Change\", \"CodeBuild Build Phase Change\") to URL, in order,\n"
+	"                           retried until delivered; kept in the store meanwhile\n"
+	"  --sns-topic ARN=URL      deliver a CloudWatch alarm's notifications for the SNS topic\n"
+	"                           ARN (its AlarmActions / OKActions) as POSTs to URL, or with\n"
+	"                           ARN=exec:COMMAND to /bin/sh -c COMMAND on its stdin (and in\n"
+	"                           $CODEBUILD_LOCAL_NOTIFICATION); may be repeated\n"
 	"\n"
 	"Requests are authenticated with AWS Signature Version 4 against the key pair in\n"
 	"this process's AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and the credentials\n"
@@ -172,9 +182,9 @@ static void serve_log(const char *line, void *payload)
 }
 
 struct serve_flags {
-	const char *listen, *region, *account;
+	const char *listen, *region, *account, *events_url;
 	char *secrets_file;
-	cbl_strv identities;
+	cbl_strv identities, topics;
 	bool no_auth, quiet, no_dashboard;
 	unsigned threads;
 	long max_builds, max_connections, header_timeout;
@@ -196,7 +206,8 @@ static bool parse_count(const char *arg, long min, long max, long *out)
 static int parse_serve_options(int argc, char **argv, struct serve_flags *f, server_creds *creds)
 {
 	enum { OPT_LISTEN = 256, OPT_CREDS, OPT_NO_AUTH, OPT_REGION, OPT_THREADS, OPT_QUIET, OPT_MAX_BUILDS,
-	       OPT_ACCOUNT, OPT_IDENTITY, OPT_SECRETS, OPT_MAX_CONNS, OPT_HEADER_TIMEOUT, OPT_NO_DASHBOARD };
+	       OPT_ACCOUNT, OPT_IDENTITY, OPT_SECRETS, OPT_MAX_CONNS, OPT_HEADER_TIMEOUT, OPT_NO_DASHBOARD,
+	       OPT_EVENTS, OPT_SNS };
 	static const struct option longopts[] = {
 		{"listen", required_argument, NULL, OPT_LISTEN},
 		{"credentials-file", required_argument, NULL, OPT_CREDS},
@@ -211,6 +222,8 @@ static int parse_serve_options(int argc, char **argv, struct serve_flags *f, ser
 		{"max-connections", required_argument, NULL, OPT_MAX_CONNS},
 		{"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
 		{"no-dashboard", no_argument, NULL, OPT_NO_DASHBOARD},
+		{"events-webhook", required_argument, NULL, OPT_EVENTS},
+		{"sns-topic", required_argument, NULL, OPT_SNS},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -294,6 +307,12 @@ static int parse_serve_options(int argc, char **argv, struct serve_flags *f, ser
 				cli_error("--header-timeout wants a number of seconds from 1 to 3600");
 				return CLI_EXIT_USAGE;
 			}
+			break;
+		case OPT_EVENTS:
+			f->events_url = optarg;
+			break;
+		case OPT_SNS:
+			cbl_strv_push(&f->topics, optarg);
 			break;
 		case 'h':
 			fputs(serve_usage, stdout);
@@ -380,6 +399,7 @@ int cmd_serve(int argc, char **argv)
 	struct serve_ctx ctx = {0};
 	server_creds *creds = server_creds_new();
 	server *srv = NULL;
+	server_events *events = NULL;
 	cbl_error *err = NULL;
 	int rc;
 	sigset_t sigs;
@@ -426,6 +446,14 @@ int cmd_serve(int argc, char **argv)
 		rc = err && err->code == CBL_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAULT;
 		goto out;
 	}
+	server_events_opts eo = {.home = ctx.home, .events_url = f.events_url,
+				 .topics = (const char *const *)f.topics.v, .n_topics = f.topics.n,
+				 .log = serve_log};
+	if (server_events_start(&eo, &events, &err) < 0) {
+		cli_report(err);
+		rc = err && err->code == CBL_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAULT;
+		goto out;
+	}
 	warn_exposure(srv, f.no_auth);
 	printf("listening on %s\n", server_url(srv));
 	if (server_dashboard_url(srv))
@@ -436,11 +464,15 @@ int cmd_serve(int argc, char **argv)
 	while (sigwait(&sigs, &sig) != 0)
 		;
 	fprintf(stderr, "codebuild-local: %s received, stopping\n", strsignal(sig));
+	server_events_stop(events);
+	events = NULL;
 	server_stop(srv);
 	srv = NULL;
 	rc = CLI_EXIT_OK;
 out:
+	server_events_stop(events);
 	server_stop(srv);
+	cbl_strv_release(&f.topics);
 	runner_launcher_free(ctx.launcher);
 	server_creds_free(creds);
 	cbl_error_free(err);

@@ -27,6 +27,7 @@ int cmd_batch_get_build_batches(int argc, char **argv);
 int cmd_list_build_batches(int argc, char **argv);
 int cmd_list_build_batches_for_project(int argc, char **argv);
 int cmd_delete_build_batch(int argc, char **argv);
+int cmd_metrics(int argc, char **argv); /* cli/cmd_metrics.c */
 
 static const struct cmd_struct commands[] = {
 	{"run", cmd_run, "run a buildspec on a local directory, like CodeBuild would"},
@@ -97,6 +98,7 @@ static const struct cmd_struct commands[] = {
 	{"list-curated-environment-images", cmd_list_curated_environment_images,
 	 "list the curated images (aws codebuild list-curated-environment-images)"},
 	{"logs", cmd_logs, "read a build's log (aws logs get-log-events)"},
+	{"metrics", cmd_metrics, "builds in figures: counts, success rate, durations, cost, trends"},
 	{"serve", cmd_serve, "serve the CodeBuild API over HTTP for the AWS CLI and SDKs"},
 	{"cache", cmd_cache, "the build cache: ls, explain, prune"},
 	{"replay", cmd_replay, "reproduce a CodeBuild build here and compare (batch-get-builds output)"},

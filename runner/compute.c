@@ -31,6 +31,11 @@ const runner_compute *runner_compute_find(const char *name)
 	return NULL;
 }
 
+const runner_compute *runner_compute_at(size_t i)
+{
+	return i < ARRAY_SIZE(compute_types) ? &compute_types[i] : NULL;
+}
+
 const char *runner_compute_names(void)
 {
 	return "BUILD_GENERAL1_SMALL, BUILD_GENERAL1_MEDIUM, BUILD_GENERAL1_LARGE, "

@@ -101,6 +101,7 @@ runner_cmds_result runner_run_commands(runner_build *b, runner_phase_type p, con
 			free(masked);
 			return RUNNER_CMDS_FAULT;
 		}
+		runner_usage_command(b, p);
 		/* recent agents write one empty line after each command's output */
 		runner_log_line(b, "", 0, false);
 		runner_event ev2 = {.kind = RUNNER_EV_COMMAND_EXIT, .phase = p, .text = masked,

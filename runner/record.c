@@ -2,6 +2,9 @@
 #include "runner/runner_internal.h"
 #include "store/store.h"
 #include "util/alloc.h"
+#include "util/buf.h"
+#include "util/json.h"
+#include <stdio.h>
 #include "util/time.h"
 #include <stdarg.h>
 #include <stdlib.h>
@@ -183,6 +186,23 @@ static void record_overlay(const runner_build *b, json_t *r)
 	json_object_foreach(json_object_get(base, "logs"), lk, lv) json_object_set_new(logs, lk, json_deep_copy(lv));
 }
 
+/* "codebuildLocal": resource use (with the phases'), cost, advice. */
+static json_t *record_local(const runner_build *b)
+{
+	json_t *local = runner_usage_json(b);
+	json_t *usage = json_object_get(local, "resourceUsage");
+	if (usage) {
+		json_t *ph = json_object();
+		for (int p = 0; p < RUNNER_PHASE_COUNT; p++) {
+			json_t *u = runner_usage_phase_json(b, p);
+			if (u)
+				json_object_set_new(ph, phase_names[p], u);
+		}
+		json_object_set_new(usage, "phases", ph);
+	}
+	return local;
+}
+
 static json_t *build_record(runner_build *b)
 {
 	json_t *r = json_object();
@@ -238,6 +258,8 @@ static json_t *build_record(runner_build *b)
 	record_overlay(b, r);
 	if (b->cfg.batch_arn)
 		json_object_set_new(r, "buildBatchArn", json_string(b->cfg.batch_arn));
+	/* ours, not the service's: resource use, cost, right-sizing */
+	json_object_set_new(r, "codebuildLocal", record_local(b));
 	return r;
 }
 
@@ -273,6 +295,7 @@ void runner_phase_start(runner_build *b, runner_phase_type p)
 void runner_phase_end(runner_build *b, runner_phase_type p, runner_status st, bool log)
 {
 	phase_rec *pr = &b->phases[p];
+	runner_usage_sample(b);
 	pr->ended = true;
 	pr->status = st;
 	pr->end_us = cbl_now_us();
@@ -299,4 +322,62 @@ json_t *runner_build_record(runner_build *b)
 	if (!b->record)
 		b->record = build_record(b);
 	return b->record;
+}
+
+/* ---------------------------------------------------------------- summary */
+
+static void human_bytes(char *out, size_t n, double v)
+{
+	const char *units[] = {"B", "KB", "MB", "GB", "TB"};
+	size_t i = 0;
+	while (v >= 1024 && i < 4) {
+		v /= 1024;
+		i++;
+	}
+	snprintf(out, n, i ? "%.1f %s" : "%.0f %s", v, units[i]);
+}
+
+char *runner_build_usage_text(runner_build *b)
+{
+	const json_t *o = json_object_get(runner_build_record(b), "codebuildLocal");
+	const json_t *u = json_object_get(o, "resourceUsage");
+	const json_t *cost = json_object_get(o, "cost");
+	const json_t *rec = json_object_get(o, "recommendation");
+	if (!u && !cost)
+		return NULL;
+	cbl_buf out = CBL_BUF_INIT;
+	if (u) {
+		char peak[32], rd[32], wr[32];
+		human_bytes(peak, sizeof(peak), (double)json_integer_value(json_object_get(u, "memoryPeakBytes")));
+		human_bytes(rd, sizeof(rd), (double)json_integer_value(json_object_get(u, "readBytes")));
+		human_bytes(wr, sizeof(wr), (double)json_integer_value(json_object_get(u, "writeBytes")));
+		cbl_buf_printf(&out, "Resources: CPU %.2f s (%.2f vCPUs on average), memory peak %s, read %s, written %s (%s)\n",
+			       json_number_value(json_object_get(u, "cpuSeconds")),
+			       json_number_value(json_object_get(u, "averageVcpus")), peak, rd, wr,
+			       cbl_json_str_or_empty(u, "source"));
+		/* the phases that ran commands: CPU and peak of each */
+		const char *k;
+		json_t *ph;
+		const char *sep = "  by phase:";
+		json_object_foreach(json_object_get(u, "phases"), k, ph)
+		{
+			char pk[32];
+			human_bytes(pk, sizeof(pk), (double)json_integer_value(json_object_get(ph, "memoryPeakBytes")));
+			cbl_buf_printf(&out, "%s %s %.2f s %s", sep, k, json_number_value(json_object_get(ph, "cpuSeconds")),
+				       pk);
+			sep = ",";
+		}
+		if (strcmp(sep, "  by phase:"))
+			cbl_buf_puts(&out, "\n");
+	}
+	if (cost && json_is_number(json_object_get(cost, "amount")))
+		cbl_buf_printf(&out, "Cost:      %.4f %s on %s (price table of %s)\n",
+			       json_number_value(json_object_get(cost, "amount")), cbl_json_str_or_empty(cost, "currency"),
+			       cbl_json_str_or_empty(cost, "computeType"), cbl_json_str_or_empty(cost, "priceDate"));
+	else if (cost)
+		cbl_buf_printf(&out, "Cost:      unknown: %s\n",
+			       cbl_json_str(cost, "reason") ? cbl_json_str(cost, "reason") : cbl_json_str_or_empty(cost, "error"));
+	if (rec)
+		cbl_buf_printf(&out, "Right-size: %s\n", cbl_json_str_or_empty(rec, "reason"));
+	return cbl_buf_detach(&out);
 }

@@ -233,6 +233,11 @@ const char *runner_build_log_path(const runner_build *b);
  * lines (borrowed; NULL before UPLOAD_ARTIFACTS ran). */
 json_t *runner_build_reports(const runner_build *b);
 
+/* The end-of-build summary's lines on resource use, cost and right-sizing
+ * (from the record's "codebuildLocal"); NULL when nothing was measured.
+ * Caller frees. */
+char *runner_build_usage_text(runner_build *b);
+
 /* The Build record in the CodeBuild API's shape (borrowed; valid until free). */
 json_t *runner_build_record(runner_build *b);
 

@@ -150,6 +150,8 @@ typedef struct runner_compute {
 } runner_compute;
 
 const runner_compute *runner_compute_find(const char *name);
+/* The i-th compute type, smallest first within a family; NULL past the end. */
+const runner_compute *runner_compute_at(size_t i);
 const char *runner_compute_names(void);
 
 /* ---- the build object (runner/runner.c) ---- */
@@ -180,6 +182,35 @@ typedef struct phase_rec {
 	int64_t start_us, end_us;
 	runner_outcome ctx;
 } phase_rec;
+
+/* ---- resource use, cost, right-sizing (runner/usage.c, runner/prices.c) ---- */
+typedef struct runner_usage {
+	bool measured;
+	int64_t cpu_us, mem_peak, read_bytes, write_bytes;
+} runner_usage;
+
+typedef struct runner_usage_part { /* usage.c */
+	runner_usage phase[RUNNER_PHASE_COUNT]; /* the phase's commands' process trees */
+	runner_usage total;                     /* the sandbox's, at the last phase end */
+	const char *source;                     /* static: how it was counted */
+} runner_usage_part;
+
+/* After a command of phase p: what it used, added to the phase's. */
+void runner_usage_command(runner_build *b, runner_phase_type p);
+/* At a phase's end (while the sandbox is up): the sandbox's use so far. */
+void runner_usage_sample(runner_build *b);
+/* The record's "codebuildLocal" object: usage, and once the build has
+ * ended its cost and the right-sizing advice.  New reference. */
+json_t *runner_usage_json(const runner_build *b);
+/* Phase p's use, or NULL when nothing was measured in it.  New reference. */
+json_t *runner_usage_phase_json(const runner_build *b, runner_phase_type p);
+
+/* The price table (prices.c): the embedded one, or the file
+ * CODEBUILD_LOCAL_PRICES names.  CBL_EINVAL with file:line:col. */
+int runner_prices_load(json_t **out, cbl_error **err);
+/* A build of duration_us on compute_type: false when the table has no price for it. */
+bool runner_prices_cost(const json_t *table, const char *compute_type, int64_t duration_us, double *cost);
+bool runner_prices_per_minute(const json_t *table, const char *compute_type, double *per_minute);
 
 /* The build object, in parts each filled by one stage or initialiser (the
  * comment says which); the others read them. */
@@ -349,6 +380,7 @@ struct runner_build {
 	bool git_held;           /* a libgit2 initialisation held for the build (provision.c) */
 	runner_debug *dbg;       /* the attach socket (debug.c), NULL without a sandbox */
 	bool debug, debug_failures; /* runner_opts.debug, .debug_failures */
+	runner_usage_part usage;
 };
 
 /* ---- the stages ----

@@ -100,6 +100,7 @@ static bool v2_limits(sandbox_handle *s, const char *pid, const char *name, int6
 	sandbox_write_str("/sys/fs/cgroup/cgroup.subtree_control", "+memory +pids");
 	char *sub = cbl_path_join(s->cg_v2_parent, "cgroup.subtree_control");
 	sandbox_write_str(sub, "+memory +pids");
+	sandbox_write_str(sub, "+io"); /* io.stat, for the build's usage; optional */
 	free(sub);
 	s->cg_v2 = cbl_path_join(s->cg_v2_parent, name);
 	if (mkdir(s->cg_v2, 0755) == 0) {
@@ -185,6 +186,81 @@ bool sandbox_oom(sandbox_handle *s)
 		return hit;
 	}
 	return false;
+}
+
+/* One number in the file dir/name; false when it is missing. */
+static bool read_num(const char *dir, const char *name, long long *out)
+{
+	char *f = cbl_path_join(dir, name);
+	char *data = NULL;
+	size_t len = 0;
+	cbl_error *e = NULL;
+	bool ok = cbl_read_file(f, 64, &data, &len, &e) == 0 && len > 0;
+	if (ok)
+		*out = strtoll(data, NULL, 10);
+	cbl_error_free(e);
+	free(data);
+	free(f);
+	return ok;
+}
+
+/* io.stat's rbytes= and wbytes=, added up over its devices. */
+static void v2_io(const char *dir, sandbox_usage *u)
+{
+	char *f = cbl_path_join(dir, "io.stat");
+	char *data = NULL;
+	size_t len = 0;
+	cbl_error *e = NULL;
+	if (cbl_read_file(f, 1 << 16, &data, &len, &e) == 0) {
+		long long r = 0, w = 0;
+		for (const char *p = data; (p = strstr(p, "bytes=")); p += 6) {
+			if (p - data >= 1 && p[-1] == 'r')
+				r += strtoll(p + 6, NULL, 10);
+			else if (p - data >= 1 && p[-1] == 'w')
+				w += strtoll(p + 6, NULL, 10);
+		}
+		u->read_bytes = r;
+		u->write_bytes = w;
+	}
+	cbl_error_free(e);
+	free(data);
+	free(f);
+}
+
+bool sandbox_cgroups_usage(const sandbox_handle *s, sandbox_usage *u)
+{
+	long long n = 0;
+	if (s->cg_v2) {
+		char *f = cbl_path_join(s->cg_v2, "cpu.stat");
+		if (read_counter(f, "usage_usec", &n)) {
+			u->cpu_us = n;
+			if (read_counter(f, "user_usec", &n))
+				u->user_us = n;
+			if (read_counter(f, "system_usec", &n))
+				u->system_us = n;
+		}
+		free(f);
+		if (read_num(s->cg_v2, "memory.peak", &n))
+			u->mem_peak = n;
+		v2_io(s->cg_v2, u);
+		u->source = "cgroup v2";
+		return true;
+	}
+	if (s->cg_mem && read_num(s->cg_mem, "memory.max_usage_in_bytes", &n)) {
+		u->mem_peak = n;
+		u->source = "cgroup v1 memory, process tree CPU and I/O";
+		return true;
+	}
+	return false;
+}
+
+void sandbox_cgroups_reset_peak(const sandbox_handle *s)
+{
+	if (!s->cg_mem)
+		return;
+	char *f = cbl_path_join(s->cg_mem, "memory.max_usage_in_bytes");
+	sandbox_write_str(f, "0");
+	free(f);
 }
 
 void sandbox_cgroups_remove(sandbox_handle *s)

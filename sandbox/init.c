@@ -22,6 +22,7 @@
  * It reports over the socket as typed records (sandbox_internal.h).
  */
 #include "sandbox/sandbox_internal.h"
+#include "util/fs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -326,6 +327,22 @@ static void init_setup(const sandbox_plan *p, int sock, int sync)
 	}
 }
 
+/* The command's end, with what wait4 counted for it. */
+static void send_exited(int sock, int ws, const struct rusage *ru)
+{
+	sandbox_rec r = {SANDBOX_REC_EXITED, ws, 0, {0}};
+	sandbox_rec_usage u = {
+		.utime_us = (int64_t)ru->ru_utime.tv_sec * 1000000 + ru->ru_utime.tv_usec,
+		.stime_us = (int64_t)ru->ru_stime.tv_sec * 1000000 + ru->ru_stime.tv_usec,
+		.maxrss_kb = ru->ru_maxrss,
+		.inblock = ru->ru_inblock,
+		.oublock = ru->ru_oublock,
+	};
+	_Static_assert(sizeof(u) <= sizeof(r.msg), "usage fits a record");
+	memcpy(r.msg, &u, sizeof(u));
+	cbl_write_all(sock, &r, sizeof(r));
+}
+
 static __attribute__((noreturn)) void init_serve(int sock, int out_fd)
 {
 	sigset_t chld;
@@ -349,12 +366,13 @@ static __attribute__((noreturn)) void init_serve(int sock, int out_fd)
 		/* reap everything: commands and orphaned daemons alike */
 		for (;;) {
 			int ws;
-			pid_t w = waitpid(-1, &ws, WNOHANG);
+			struct rusage ru;
+			pid_t w = wait4(-1, &ws, WNOHANG, &ru);
 			if (w <= 0)
 				break;
 			if (w == cmd_pid) {
 				cmd_pid = -1;
-				sandbox_send_rec(sock, SANDBOX_REC_EXITED, ws, 0, NULL);
+				send_exited(sock, ws, &ru);
 			}
 			for (size_t i = 0; i < SANDBOX_MAX_SESSIONS; i++)
 				if (sess[i] == w) {

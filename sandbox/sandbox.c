@@ -358,11 +358,14 @@ const char *const *sandbox_warnings(const sandbox_handle *s)
 
 /* Takes one record that is not the answer being waited for: a command's or
  * a session's end, kept for sandbox_wait / sandbox_session_ended. */
+static void add_usage(sandbox_handle *s, const sandbox_rec *r);
+
 static void keep_rec(sandbox_handle *s, const sandbox_rec *r)
 {
 	if (r->kind == SANDBOX_REC_EXITED) {
 		s->cmd_ended = true;
 		s->cmd_ws = r->status;
+		add_usage(s, r);
 	} else if (r->kind == SANDBOX_REC_SESSION_EXITED && s->n_sess < SANDBOX_MAX_SESSIONS) {
 		s->sess_pid[s->n_sess] = r->err;
 		s->sess_ws[s->n_sess++] = r->status;
@@ -520,6 +523,29 @@ bool sandbox_can_overlay(void) { return geteuid() == 0; }
 bool sandbox_root_readonly(const sandbox_handle *s) { return s->root_ro; }
 bool sandbox_root_fuse(const sandbox_handle *s) { return s->fuse_pid > 0; }
 
+/* What the init counted for the command that ended (r: its EXITED record). */
+static void add_usage(sandbox_handle *s, const sandbox_rec *r)
+{
+	sandbox_rec_usage ru;
+	memcpy(&ru, r->msg, sizeof(ru));
+	sandbox_usage *l = &s->last;
+	*l = (sandbox_usage){.user_us = ru.utime_us,
+			     .system_us = ru.stime_us,
+			     .cpu_us = ru.utime_us + ru.stime_us,
+			     .mem_peak = ru.maxrss_kb * 1024,
+			     .read_bytes = ru.inblock * 512,
+			     .write_bytes = ru.oublock * 512,
+			     .source = "process tree"};
+	s->sum.user_us += l->user_us;
+	s->sum.system_us += l->system_us;
+	s->sum.cpu_us += l->cpu_us;
+	s->sum.read_bytes += l->read_bytes;
+	s->sum.write_bytes += l->write_bytes;
+	if (l->mem_peak > s->sum.mem_peak)
+		s->sum.mem_peak = l->mem_peak;
+	s->sum.source = l->source;
+}
+
 int sandbox_wait(sandbox_handle *s, int *wstatus, cbl_error **err)
 {
 	sandbox_rec r;
@@ -536,6 +562,20 @@ int sandbox_wait(sandbox_handle *s, int *wstatus, cbl_error **err)
 	s->running = false;
 	*wstatus = s->cmd_ws;
 	return 0;
+}
+
+void sandbox_usage_last(const sandbox_handle *s, sandbox_usage *out) { *out = s->last; }
+
+void sandbox_usage_total(const sandbox_handle *s, sandbox_usage *out)
+{
+	*out = s->sum;
+	sandbox_cgroups_usage(s, out);
+}
+
+void sandbox_usage_reset_peak(sandbox_handle *s)
+{
+	s->sum.mem_peak = 0;
+	sandbox_cgroups_reset_peak(s);
 }
 
 void sandbox_kill_all(sandbox_handle *s)

@@ -239,6 +239,31 @@ void sandbox_kill_all(sandbox_handle *s);
 /* True when the memory limit was hit (an OOM kill happened). */
 bool sandbox_oom(sandbox_handle *s);
 
+/* Resource use, as the kernel counts it.  With a cgroup (a memory limit
+ * was asked for) it is the whole sandbox's, daemons included; without,
+ * the commands' process trees as wait4 reports them (what a command
+ * leaves running, unwaited, is not counted; the peak is the largest
+ * single process's resident set, not the tree's sum). */
+typedef struct sandbox_usage {
+	int64_t cpu_us;      /* user + system CPU time */
+	int64_t user_us, system_us;
+	int64_t mem_peak;    /* bytes */
+	int64_t read_bytes;  /* from storage (not the page cache) */
+	int64_t write_bytes;
+	const char *source;  /* static: "cgroup v2", "cgroup v1", "process tree" */
+} sandbox_usage;
+
+/* The last command's use (its process tree).  Zeros before any. */
+void sandbox_usage_last(const sandbox_handle *s, sandbox_usage *out);
+
+/* The sandbox's use since it started: its cgroup's counters where it has
+ * one, else every command's added up. */
+void sandbox_usage_total(const sandbox_handle *s, sandbox_usage *out);
+
+/* Starts a new memory peak for sandbox_usage_total (cgroup v1 only: the
+ * others keep the highest since the start). */
+void sandbox_usage_reset_peak(sandbox_handle *s);
+
 /* True when the build's / is read-only: unprivileged with the host's /
  * and no usable fuse-overlayfs, or an image whose overlay was refused. */
 bool sandbox_root_readonly(const sandbox_handle *s);

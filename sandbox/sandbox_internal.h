@@ -288,6 +288,14 @@ typedef struct sandbox_rec {
 	char msg[244];
 } sandbox_rec;
 
+/* In a SANDBOX_REC_EXITED record's msg: the command's resource use as wait4
+ * counts it (the command and the descendants it waited for). */
+typedef struct sandbox_rec_usage {
+	int64_t utime_us, stime_us;
+	int64_t maxrss_kb;
+	int64_t inblock, oublock; /* 512-byte blocks */
+} sandbox_rec_usage;
+
 int sandbox_send_rec(int fd, int kind, int status, int err, const char *msg);
 int sandbox_read_full(int fd, void *buf, size_t len);
 /* Writes s to the existing file path: 0, or -1 with errno. */
@@ -329,6 +337,11 @@ void sandbox_fuse_stop(sandbox_handle *s);
 void sandbox_cgroups_apply(sandbox_handle *s, pid_t pid, const char *name, int64_t memory_bytes,
 			   int64_t pids_max);
 void sandbox_cgroups_remove(sandbox_handle *s);
+/* The cgroup's counters into *u (fields it has not left as they are);
+ * false without a cgroup that counts. */
+bool sandbox_cgroups_usage(const sandbox_handle *s, sandbox_usage *u);
+/* Starts a new peak (cgroup v1 memory.max_usage_in_bytes). */
+void sandbox_cgroups_reset_peak(const sandbox_handle *s);
 
 struct sandbox_handle {
 	pid_t init;
@@ -344,6 +357,8 @@ struct sandbox_handle {
 	char *cg_mem, *cg_pids, *cg_v2; /* cgroup dirs we created */
 	char *cg_v2_parent;
 	cbl_strv warnings;
+	sandbox_usage last;    /* the last command's use (its process tree) */
+	sandbox_usage sum;     /* every command's, added up (peak: the highest) */
 	bool userns;           /* an unprivileged user namespace */
 	char **mount_errs;     /* per caller's mount: why an optional overlay is not there */
 	size_t n_mounts;

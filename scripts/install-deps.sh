@@ -12,6 +12,8 @@ PKGS=(
   git unzip zip python3-pytest python3-boto3 python3-yaml python3-venv python3-setuptools python3-coverage awscli
   docker-registry skopeo umoci busybox-static zstd openssh-server openssh-client wrk
   slirp4netns iproute2
+  # bench/metrics.sh's baseline (a plain count over the store's database)
+  sqlite3
   # used by the builds the tests run: pip by the seed guide's Python example
   # (examples/python), strace by the sandbox's ptrace test
   python3-pip strace

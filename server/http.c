@@ -26,6 +26,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include "server/dl.h"
+#include "server/query.h"
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -127,6 +128,7 @@ struct service_prefix {
 static const struct service_prefix services[] = {
 	{STORE_TARGET_CODEBUILD, "codebuild"},
 	{STORE_TARGET_LOGS, "logs"},
+	{STORE_TARGET_CLOUDWATCH, "monitoring"},
 };
 
 static const struct service_prefix *service_of(const char *target)
@@ -329,6 +331,58 @@ static int dispatch_as_caller(server *s, struct MHD_Connection *c, const char *t
 	return rc;
 }
 
+/* Takes body (malloc'ed): an XML answer of the query protocol. */
+static enum MHD_Result send_xml(struct MHD_Connection *c, unsigned status, char *body, size_t len,
+				const char *rid)
+{
+	struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, "Content-Type", "text/xml");
+	MHD_add_response_header(resp, "x-amzn-RequestId", rid);
+	enum MHD_Result res = MHD_queue_response(c, status, resp);
+	MHD_destroy_response(resp);
+	return res;
+}
+
+/* CloudWatch's query protocol (server/query.c): signed for "monitoring",
+ * the form becomes the JSON protocol's target and request for the same
+ * dispatch, and its answer XML. */
+static enum MHD_Result handle_query(server *s, struct MHD_Connection *c, const char *url, const char *method,
+				    struct req *r, unsigned *out_status, const char **out_target, char **out_akid)
+{
+	enum MHD_Result res = MHD_NO;
+	json_t *request = NULL, *response = NULL;
+	cbl_error *err = NULL;
+	const char *target = NULL;
+	char rid[37], *body = NULL;
+	size_t len = 0;
+	cbl_uuid4(rid);
+	if (s->opts.creds && authenticate(s, c, url, method, STORE_TARGET_CLOUDWATCH, r, &res, out_akid)) {
+		*out_status = 400;
+		return res;
+	}
+	int rc = server_query_parse(r->body.ptr ? r->body.ptr : "", r->body.len, &target, &request, &err);
+	*out_target = target;
+	if (!rc && !s->opts.known(target, s->opts.payload))
+		rc = cbl_error_set(&err, CBL_EINVAL, "Operation %s is not supported by codebuild-local", target);
+	if (!rc && !s->opts.dispatch)
+		rc = cbl_error_set(&err, CBL_EINTERNAL, "this server answers no query-protocol operation");
+	else if (!rc)
+		rc = s->opts.dispatch(target, request, &response, &err, s->opts.payload);
+	*out_status = rc ? store_api_error_status(rc) : 200;
+	body = rc ? server_query_error(store_api_error_type(target ? target : STORE_TARGET_CLOUDWATCH, rc),
+				       err ? err->msg : "internal error", *out_status < 500, rid, &len)
+		  : server_query_response(target, response, rid, &len);
+	res = send_xml(c, *out_status, body, len, rid);
+	cbl_error_free(err);
+	json_decref(request);
+	json_decref(response);
+	return res;
+}
+
 static enum MHD_Result handle(server *s, struct MHD_Connection *c, const char *url,
 			      const char *method, struct req *r, unsigned *out_status,
 			      const char **out_target, char **out_akid)
@@ -347,6 +401,9 @@ static enum MHD_Result handle(server *s, struct MHD_Connection *c, const char *u
 		*out_status = 413;
 		return send_error(c, 413, "RequestEntityTooLargeException", msg);
 	}
+	/* CloudWatch's query protocol: a form, no X-Amz-Target */
+	if (!target && server_query_is_form(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type")))
+		return handle_query(s, c, url, method, r, out_status, out_target, out_akid);
 	if (s->opts.creds && authenticate(s, c, url, method, target, r, &res, out_akid)) {
 		*out_status = 400;
 		return res;

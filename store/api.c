@@ -49,6 +49,13 @@ static const struct {
 	{STORE_TARGET_LOGS "FilterLogEvents", store_op_filter_log_events},
 	{STORE_TARGET_LOGS "DescribeLogStreams", store_op_describe_log_streams},
 	{STORE_TARGET_LOGS "DescribeLogGroups", store_op_describe_log_groups},
+	{STORE_TARGET_CLOUDWATCH "GetMetricStatistics", store_op_get_metric_statistics},
+	{STORE_TARGET_CLOUDWATCH "GetMetricData", store_op_get_metric_data},
+	{STORE_TARGET_CLOUDWATCH "ListMetrics", store_op_list_metrics},
+	{STORE_TARGET_CLOUDWATCH "PutMetricAlarm", store_op_put_metric_alarm},
+	{STORE_TARGET_CLOUDWATCH "DescribeAlarms", store_op_describe_alarms},
+	{STORE_TARGET_CLOUDWATCH "DeleteAlarms", store_op_delete_alarms},
+	{STORE_TARGET_CLOUDWATCH "SetAlarmState", store_op_set_alarm_state},
 };
 
 static store_op_fn find(const char *target)
@@ -98,6 +105,12 @@ static bool is_logs(const char *target)
 
 const char *store_api_error_type(const char *target, int code)
 {
+	/* CloudWatch's query-protocol codes (its JSON protocol keeps them) */
+	if (target && !strncmp(target, STORE_TARGET_CLOUDWATCH, strlen(STORE_TARGET_CLOUDWATCH)))
+		return code == CBL_EINVAL || code == CBL_ESPEC ? "InvalidParameterValue"
+		       : code == CBL_ENOENT		      ? "ResourceNotFound"
+		       : code == CBL_ELIMIT		      ? "LimitExceeded"
+							      : "InternalServiceFault";
 	for (size_t i = 0; i < ARRAY_SIZE(error_types); i++)
 		if (error_types[i].code == code)
 			return is_logs(target) ? error_types[i].logs : error_types[i].codebuild;

@@ -96,6 +96,9 @@
  * spelling of the API versions: STORE_TARGET_CODEBUILD "ListProjects". */
 #define STORE_TARGET_CODEBUILD "CodeBuild_20161006."
 #define STORE_TARGET_LOGS "Logs_20140328."
+/* CloudWatch's JSON-protocol prefix (store/cloudwatch.c); server/query.c
+ * maps its query protocol's Action onto it */
+#define STORE_TARGET_CLOUDWATCH "GraniteServiceVersion20100801."
 
 /* True if target (the X-Amz-Target value) is one of the operations above. */
 bool store_api_known(const char *target);

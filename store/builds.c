@@ -98,6 +98,22 @@ static const char sql_upsert[] =
 	"   runner_start = excluded.runner_start, dir = excluded.dir, record = excluded.record"
 	/* a record finished by recovery stays finished */
 	" WHERE builds.complete = 0 OR excluded.complete = 1";
+static const char sql_previous[] = "SELECT record FROM builds WHERE id = ?1";
+
+/* The record as stored before this save (NULL: a new build). */
+static json_t *previous_record(store_db *h, const char *id)
+{
+	sqlite3_stmt *st = NULL;
+	json_t *r = NULL;
+	if (store_stmt(h, sql_previous, &st, NULL) == 0) {
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			r = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
+	}
+	store_stmt_done(st);
+	return r;
+}
+
 static const char sql_stream[] = "INSERT OR IGNORE INTO log_streams(group_name, stream_name, build_id,"
 				 " path, created_ms) VALUES(?1, ?2, ?3, ?4, ?5)";
 
@@ -108,17 +124,24 @@ int store_db_build_upsert_raw(store_db *h, const char *build_dir, json_t *record
 	sqlite3_stmt *st = NULL;
 	char *text = NULL, *project = NULL, *uuid = NULL, *group = NULL, *log = NULL;
 	char *region = NULL, *account = NULL, *location = NULL;
+	json_t *old = NULL;
 	const char *id = cbl_json_str_or_empty(record, "id");
 	int rc = store_split_build_id(id, &project, &uuid, err);
 	if (rc)
 		return cbl_error_wrap(err, "build record in '%s'", build_dir);
 	bool complete = json_is_true(json_object_get(record, "buildComplete"));
 	const json_t *end = json_object_get(record, "endTime");
-	text = json_dumps(record, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(13));
+	/* the API's Build shape: codebuild-local's own object (resource use,
+	 * cost) stays in build.json and the metrics, out of BatchGetBuilds */
+	json_t *api = json_copy(record);
+	json_object_del(api, "codebuildLocal");
+	text = json_dumps(api, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(13));
+	json_decref(api);
 	if (!text) {
 		rc = cbl_error_set(err, CBL_EINTERNAL, "cannot serialize build record");
 		goto out;
 	}
+	old = previous_record(h, id);
 	rc = store_stmt(h, sql_upsert, &st, err);
 	if (rc)
 		goto out;
@@ -146,6 +169,15 @@ int store_db_build_upsert_raw(store_db *h, const char *build_dir, json_t *record
 	bool changed = sqlite3_changes(db) > 0;
 	store_stmt_done(st);
 	st = NULL;
+	/* (a database still at an older schema, as the migration tests make
+	 * one, has no outbox or metrics yet) */
+	bool v4 = sqlite3_table_column_metadata(db, NULL, "event_outbox", "seq", NULL, NULL, NULL, NULL, NULL) ==
+		  SQLITE_OK;
+	if (changed && v4) {
+		rc = store_db_events_build(h, old, record, err);
+		if (rc)
+			goto out;
+	}
 
 	/* the log stream index: CloudWatch's names for build.log */
 	const json_t *logs = json_object_get(record, "logs");
@@ -173,6 +205,8 @@ int store_db_build_upsert_raw(store_db *h, const char *build_dir, json_t *record
 	st = NULL;
 	if (complete) {
 		rc = replace_exported(h, id, record, err);
+		if (!rc && changed && v4)
+			rc = store_db_metrics_record(h, record, err);
 		if (rc)
 			goto out;
 	}
@@ -198,6 +232,7 @@ out:
 	free(log);
 	free(region);
 	free(account);
+	json_decref(old);
 	free(location);
 	return rc;
 }
@@ -372,6 +407,22 @@ static int find_dead(store_db *h, const char *only_id, dead_build **out, size_t 
 	return rc;
 }
 
+/* What a save of the finished record would have added: the metrics row
+ * and the events (none on a database at an older schema). */
+static int finished_elsewhere(store_db *h, const json_t *before, const json_t *rec, cbl_error **err)
+{
+	if (sqlite3_table_column_metadata(h->db, NULL, "event_outbox", "seq", NULL, NULL, NULL, NULL, NULL) !=
+	    SQLITE_OK)
+		return 0;
+	int rc = store_db_metrics_record(h, rec, err);
+	if (rc == CBL_EINVAL && err) { /* a record without an id: no row, not a failure */
+		cbl_error_free(*err);
+		*err = NULL;
+		rc = 0;
+	}
+	return rc ? rc : store_db_events_build(h, before, rec, err);
+}
+
 int store_db_recover(store_db *h, const char *only_id, cbl_error **err)
 {
 	sqlite3 *db = h->db;
@@ -417,6 +468,7 @@ int store_db_recover(store_db *h, const char *only_id, cbl_error **err)
 		json_t *rec = json_loads((const char *)sqlite3_column_text(sel, 3), 0, NULL);
 		if (!rec)
 			rec = json_object();
+		json_t *before = json_deep_copy(rec);
 		store_record_finish_dead(rec, stop, now_ms);
 		char *text = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(13));
 		sqlite3_reset(upd);
@@ -427,11 +479,15 @@ int store_db_recover(store_db *h, const char *only_id, cbl_error **err)
 		free(text);
 		if (sqlite3_step(upd) != SQLITE_DONE) {
 			json_decref(rec);
+			json_decref(before);
 			rc = store_sql_error(db, err, "cannot finish a dead build");
 			break;
 		}
 		fixed[i] = rec;
 		done++;
+		/* its metrics row, and its end's events (after its last phases') */
+		rc = finished_elsewhere(h, before, rec, err);
+		json_decref(before);
 	}
 	if (!rc)
 		rc = store_commit(db, err);

@@ -143,6 +143,46 @@ static const char schema_v3[] =
 
 /* 4: the dashboard's status filter walks only its status's builds of a project. */
 static const char schema_v4[] = "CREATE INDEX builds_project_status ON builds(project, status, number);";
+/* 5: build_metrics, the events outbox, settings, alarms.  Clustered by end time: a window's rows are one range of the table. */
+static const char schema_v5[] =
+	"CREATE TABLE build_metrics ("
+	"  end_ms INTEGER NOT NULL,"
+	"  id TEXT NOT NULL,"
+	"  project TEXT NOT NULL,"
+	"  number INTEGER NOT NULL,"
+	"  start_ms INTEGER NOT NULL,"
+	"  status TEXT NOT NULL,"
+	"  compute_type TEXT,"
+	"  duration_ms INTEGER NOT NULL,"
+	/* per phase: NULL when the phase did not run */
+	"  queued_ms INTEGER, provisioning_ms INTEGER, download_source_ms INTEGER,"
+	"  install_ms INTEGER, pre_build_ms INTEGER, build_ms INTEGER, post_build_ms INTEGER,"
+	"  upload_artifacts_ms INTEGER, finalizing_ms INTEGER,"
+	/* the sandbox's counters; NULL when not measured */
+	"  cpu_us INTEGER, mem_peak INTEGER, read_bytes INTEGER, write_bytes INTEGER,"
+	/* NULL when the price table had no price */
+	"  cost REAL,"
+	"  PRIMARY KEY(end_ms, id)) WITHOUT ROWID;"
+	"CREATE UNIQUE INDEX build_metrics_id ON build_metrics(id);"
+	"CREATE INDEX build_metrics_project ON build_metrics(project, end_ms);"
+	/* store/events.c */
+	"CREATE TABLE event_outbox ("
+	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  dest TEXT NOT NULL,"
+	"  created_ms INTEGER NOT NULL,"
+	"  body TEXT NOT NULL,"
+	"  attempts INTEGER NOT NULL DEFAULT 0,"
+	"  next_ms INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX event_outbox_dest ON event_outbox(dest, seq);"
+	/* "events" = "1" from the first serve --events-webhook on */
+	"CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+	/* store/alarms.c */
+	"CREATE TABLE alarms ("
+	"  name TEXT PRIMARY KEY,"
+	"  state TEXT NOT NULL,"
+	"  reason TEXT NOT NULL,"
+	"  state_ms INTEGER NOT NULL,"
+	"  record TEXT NOT NULL);";
 
 /* Earlier versions kept only builds/<project>/.counter and
  * builds/<project>/<uuid>/build.json: bring them in, so history, numbers and
@@ -237,6 +277,10 @@ static int migrate_one(sqlite3 *db, int to, cbl_error **err)
 	}
 	case 4:
 		return store_exec(db, schema_v4, err);
+	case 5: {
+		int rc = store_exec(db, schema_v5, err);
+		return rc ? rc : store_db_metrics_backfill(db, err);
+	}
 	default:
 		return cbl_error_set(err, CBL_EINTERNAL, "no migration to schema version %d", to);
 	}

@@ -147,5 +147,41 @@ int store_batch_save(const char *home, json_t *record, cbl_error **err);
 /* The record of a batch (a batch whose runner died is finished FAILED, or
  * STOPPED when a stop was asked for); CBL_ENOENT if unknown. */
 int store_batch_load(const char *home, const char *id, json_t **out, cbl_error **err);
+/* ---- metrics (store/metrics.c) */
+typedef struct store_metrics_query {
+	const char *project; /* NULL = every project */
+	int64_t since_ms, until_ms; /* builds that ended in [since, until) */
+	int64_t period_ms;   /* the width of "periods" */
+} store_metrics_query;
+
+/* The window's builds in figures: builds, succeeded, failed, other,
+ * successRate, cost (of pricedBuilds), cpuSeconds, memoryPeakBytes,
+ * buildMinutes; durationMs.{TOTAL,QUEUED,PROVISIONING,...}.{count,p50,p95,
+ * max} (nearest rank); periods [{startMs, builds, succeeded, failed,
+ * durationAvgMs, cost}] (periods without builds left out); projects [...]
+ * (the 50 busiest).  CBL_EINVAL for an empty window or period. */
+int store_metrics_summary(const char *home, const store_metrics_query *q, json_t **out, cbl_error **err);
+
+/* ---- the outbox (store/events.c, store/outbox.c): events and alarm
+ * notifications, durable until delivered.  dest is "events" (the builds'
+ * EventBridge events) or an alarm action's ARN. */
+typedef struct store_outbox_item {
+	int64_t seq;
+	char *dest, *body; /* body: the JSON to deliver */
+	int attempts;
+} store_outbox_item;
+
+/* The oldest undelivered item of each destination whose retry time has
+ * come (<= now_ms), oldest first. */
+int store_outbox_heads(const char *home, int64_t now_ms, store_outbox_item **out, size_t *n, cbl_error **err);
+void store_outbox_items_free(store_outbox_item *items, size_t n);
+/* From now on the builds' events are queued (serve --events-webhook). */
+int store_events_enable(const char *home, cbl_error **err);
+/* Item seq delivered (retry_at_ms 0: removed), or to be retried at retry_at_ms. */
+int store_outbox_done(const char *home, int64_t seq, int64_t retry_at_ms, cbl_error **err);
+
+/* Evaluates every alarm (store/alarms.c) at now_ms: a state change is
+ * stored and queues its actions' notifications in the outbox. */
+int store_alarms_evaluate(const char *home, int64_t now_ms, cbl_error **err);
 
 #endif

@@ -30,8 +30,10 @@
 /* 1: projects, counters, builds, log streams; 2: exported variables (backfilled from the
  *    records), report groups, reports, test cases, code coverages; 3: report group names
  *    not unique, list indexes, reports of stored builds ingested from their directories;
- * 4: builds by (project, status, number) for the dashboard's status filter. */
-#define STORE_SCHEMA_VERSION 4
+ * 4: builds by (project, status, number) for the dashboard's status filter;
+ * 5: build_metrics (store/metrics.c), backfilled from the complete builds' records, the
+ *    events outbox, settings and alarms. */
+#define STORE_SCHEMA_VERSION 5
 
 #define STORE_DEFAULT_REGION "us-east-1"
 #define STORE_DEFAULT_ACCOUNT "000000000000"
@@ -322,6 +324,59 @@ void store_logs_scan(const char *map, size_t map_len, bool complete, int64_t sta
 int store_op_filter_log_events(store_db *h, json_t *req, json_t **out, cbl_error **err);
 int store_op_describe_log_streams(store_db *h, json_t *req, json_t **out, cbl_error **err);
 int store_op_describe_log_groups(store_db *h, json_t *req, json_t **out, cbl_error **err);
+
+/* ---- metrics (metrics.c) */
+/* The phases with a duration column: {phaseType, column}, in the table's order. */
+#define STORE_METRICS_NPHASES 9
+extern const char *const store_metrics_phase_cols[STORE_METRICS_NPHASES][2];
+/* The metrics row of a complete build's record (replaced), in the caller's
+ * transaction. */
+int store_db_metrics_record(store_db *h, const json_t *record, cbl_error **err);
+/* Migration 4: the rows of every complete build already stored. */
+int store_db_metrics_backfill(sqlite3 *db, cbl_error **err);
+
+/* ---- the outbox (events.c) */
+/* Queues body for dest, in the caller's transaction. */
+int store_db_outbox_put(store_db *h, const char *dest, json_t *body, cbl_error **err);
+/* The events of a build's save: a Phase Change for every phase that ended
+ * since old (NULL: a new build), a State Change when it starts and ends. */
+int store_db_events_build(store_db *h, const json_t *old, const json_t *rec, cbl_error **err);
+
+/* ---- CloudWatch (cloudwatch.c) */
+struct store_cw_metric {
+	const char *name, *expr, *unit;
+	bool resource; /* BuildId / BuildNumber dimensions too */
+};
+/* The metric's filter: {project, build id, build number} from Dimensions. */
+struct store_cw_filter {
+	const char *project, *build_id;
+	int64_t number;
+	bool has_number;
+};
+/* One period's samples. */
+struct store_cw_bucket {
+	int64_t n;
+	double sum, min, max;
+};
+/* AWS/CodeBuild's metric of that name, or NULL. */
+const struct store_cw_metric *store_cw_metric_find(const char *name);
+int store_cw_dims_filter(const json_t *dims, const struct store_cw_metric *m, struct store_cw_filter *f,
+			 cbl_error **err);
+/* m's samples in [start, end) per period (see cloudwatch.c); *out: *nb buckets, caller frees. */
+int store_cw_series(store_db *h, const struct store_cw_metric *m, const struct store_cw_filter *f, int64_t start,
+		    int64_t end, int64_t period_ms, struct store_cw_bucket **out, size_t *nb, cbl_error **err);
+/* "SampleCount", "Average", "Sum", "Minimum", "Maximum": 0..4, else -1. */
+int store_cw_stat_index(const char *s);
+double store_cw_stat_value(const struct store_cw_bucket *b, int which);
+
+int store_op_get_metric_statistics(store_db *h, json_t *req, json_t **out, cbl_error **err);
+int store_op_get_metric_data(store_db *h, json_t *req, json_t **out, cbl_error **err);
+int store_op_list_metrics(store_db *h, json_t *req, json_t **out, cbl_error **err);
+/* alarms.c */
+int store_op_put_metric_alarm(store_db *h, json_t *req, json_t **out, cbl_error **err);
+int store_op_describe_alarms(store_db *h, json_t *req, json_t **out, cbl_error **err);
+int store_op_delete_alarms(store_db *h, json_t *req, json_t **out, cbl_error **err);
+int store_op_set_alarm_state(store_db *h, json_t *req, json_t **out, cbl_error **err);
 
 /* ---- API helpers */
 int64_t store_json_time_ms(const json_t *t);

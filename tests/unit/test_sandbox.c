@@ -790,6 +790,7 @@ static void test_real(void)
 		     "echo hi; cat /data/f; (echo x > /data/g) 2>/dev/null || echo ro-ok; echo pid=$$; "
 		     "hostname; pwd; echo env=$FOO; touch /cbl-sbx-escape && echo wrote-root; exit 3\n");
 	write_script(rw, "kill.sh", "kill -9 $$\n");
+	write_script(rw, "mem.sh", "python3 -c \"b = b'x' * (64 << 20); print(len(b))\"\n");
 	write_script(rw, "confined.sh",
 		     "grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status; "
 		     "cat /proc/1/environ >/dev/null 2>&1 || echo environ-denied; "
@@ -854,6 +855,21 @@ static void test_real(void)
 	free(text);
 	is_int(run(s, "/rw/kill.sh", env, &ws), 0, "a command killed by a signal");
 	ok(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL, "its wait status says so");
+	sandbox_usage before, u, total;
+	sandbox_usage_total(s, &before);
+	is_int(run(s, "/rw/mem.sh", env, &ws), 0, "a command that allocates 64 MB");
+	sandbox_usage_last(s, &u);
+	sandbox_usage_total(s, &total);
+	free(slurp_nonblock(out[0]));
+	ok(u.mem_peak >= 64 << 20 && u.mem_peak < (64 << 20) * 11 / 10 + (16 << 20),
+	   "its peak, as wait4 counts it: %lld bytes", (long long)u.mem_peak);
+	ok(u.cpu_us > 0 && u.cpu_us == u.user_us + u.system_us, "its CPU time: %lld us", (long long)u.cpu_us);
+	ok(u.source && !strcmp(u.source, "process tree"), "counted from the process tree");
+	ok(total.cpu_us >= before.cpu_us + u.cpu_us && total.mem_peak >= u.mem_peak,
+	   "the sandbox's total adds it up (no cgroup without a limit)");
+	sandbox_usage_reset_peak(s);
+	sandbox_usage_total(s, &total);
+	ok(total.mem_peak == 0, "a new peak starts");
 	is_int(sandbox_spawn(s, "/bin/sh", "/rw/main.sh", "/", "no-such-user-cbl", env, &e), CBL_EIO,
 	       "an unknown user");
 	ok(e && strstr(e->msg, "no-such-user-cbl"), "the error names it");
