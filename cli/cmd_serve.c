@@ -201,13 +201,55 @@ static bool parse_count(const char *arg, long min, long max, long *out)
 	return true;
 }
 
+enum { OPT_LISTEN = 256, OPT_CREDS, OPT_NO_AUTH, OPT_REGION, OPT_THREADS, OPT_QUIET, OPT_MAX_BUILDS,
+       OPT_ACCOUNT, OPT_IDENTITY, OPT_SECRETS, OPT_MAX_CONNS, OPT_HEADER_TIMEOUT, OPT_NO_DASHBOARD,
+       OPT_EVENTS, OPT_SNS };
+
+/* The options about the builds and what they tell: -1 to go on, else the
+ * exit code. */
+static int build_option(struct serve_flags *f, int c)
+{
+	switch (c) {
+	case OPT_ACCOUNT:
+		if (strlen(optarg) != 12 || strspn(optarg, "0123456789") != 12) {
+			cli_error("--account wants a 12-digit AWS account id, got '%s'", optarg);
+			return CLI_EXIT_USAGE;
+		}
+		f->account = optarg;
+		break;
+	case OPT_SECRETS:
+		free(f->secrets_file);
+		/* absolute: the builds' runners read it */
+		if (!(f->secrets_file = realpath(optarg, NULL))) {
+			cli_error("--secrets-file %s: %s", optarg, strerror(errno));
+			return CLI_EXIT_USAGE;
+		}
+		break;
+	case OPT_IDENTITY:
+		if (!strchr(optarg, '=') || strncmp(strchr(optarg, '=') + 1, "arn:", 4)) {
+			cli_error("--identity wants AKID=ARN (e.g. AKID=arn:aws:iam::123456789012:user/alice), "
+				  "got '%s'",
+				  optarg);
+			return CLI_EXIT_USAGE;
+		}
+		cbl_strv_push(&f->identities, optarg);
+		break;
+	case OPT_EVENTS:
+		f->events_url = optarg;
+		break;
+	case OPT_SNS:
+		cbl_strv_push(&f->topics, optarg);
+		break;
+	default:
+		break;
+	}
+	return -1;
+}
+
 /* Parses the options into f (credentials files into creds); -1 to go on,
  * else the exit code. */
 static int parse_serve_options(int argc, char **argv, struct serve_flags *f, server_creds *creds)
 {
-	enum { OPT_LISTEN = 256, OPT_CREDS, OPT_NO_AUTH, OPT_REGION, OPT_THREADS, OPT_QUIET, OPT_MAX_BUILDS,
-	       OPT_ACCOUNT, OPT_IDENTITY, OPT_SECRETS, OPT_MAX_CONNS, OPT_HEADER_TIMEOUT, OPT_NO_DASHBOARD,
-	       OPT_EVENTS, OPT_SNS };
 	static const struct option longopts[] = {
 		{"listen", required_argument, NULL, OPT_LISTEN},
 		{"credentials-file", required_argument, NULL, OPT_CREDS},
@@ -274,28 +316,15 @@ static int parse_serve_options(int argc, char **argv, struct serve_flags *f, ser
 			}
 			break;
 		case OPT_ACCOUNT:
-			if (strlen(optarg) != 12 || strspn(optarg, "0123456789") != 12) {
-				cli_error("--account wants a 12-digit AWS account id, got '%s'", optarg);
-				return CLI_EXIT_USAGE;
-			}
-			f->account = optarg;
-			break;
 		case OPT_SECRETS:
-			free(f->secrets_file);
-			/* absolute: the builds' runners read it */
-			if (!(f->secrets_file = realpath(optarg, NULL))) {
-				cli_error("--secrets-file %s: %s", optarg, strerror(errno));
-				return CLI_EXIT_USAGE;
-			}
-			break;
 		case OPT_IDENTITY:
-			if (!strchr(optarg, '=') || strncmp(strchr(optarg, '=') + 1, "arn:", 4)) {
-				cli_error("--identity wants AKID=ARN (e.g. AKID=arn:aws:iam::123456789012:user/alice), "
-					  "got '%s'", optarg);
-				return CLI_EXIT_USAGE;
-			}
-			cbl_strv_push(&f->identities, optarg);
+		case OPT_EVENTS:
+		case OPT_SNS: {
+			int rc = build_option(f, c);
+			if (rc >= 0)
+				return rc;
 			break;
+		}
 		case OPT_MAX_CONNS:
 			if (!parse_count(optarg, 4, 65536, &f->max_connections)) {
 				cli_error("--max-connections wants a number from 4 to 65536");
@@ -307,12 +336,6 @@ static int parse_serve_options(int argc, char **argv, struct serve_flags *f, ser
 				cli_error("--header-timeout wants a number of seconds from 1 to 3600");
 				return CLI_EXIT_USAGE;
 			}
-			break;
-		case OPT_EVENTS:
-			f->events_url = optarg;
-			break;
-		case OPT_SNS:
-			cbl_strv_push(&f->topics, optarg);
 			break;
 		case 'h':
 			fputs(serve_usage, stdout);
