@@ -22,6 +22,7 @@ phases:
       - test -f ok.txt
       - echo "secondary $(cat $CODEBUILD_SRC_DIR_extra/extra.txt)"
       - echo "built $(cat ok.txt)"
+      - test "$TOKEN" = t0k3n-value && echo "token ok"
 """
 
 
@@ -54,9 +55,19 @@ def repos(tmp_path):
     return main, extra
 
 
+SECRETS = {"parameter-store": {"/app/token": "t0k3n-value"}}
+
+
 @pytest.fixture
-def api(home):
-    s = start_server(home, "--max-builds", "2")
+def secrets(tmp_path):
+    f = tmp_path / "secrets.json"
+    f.write_text(json.dumps(SECRETS))
+    return f
+
+
+@pytest.fixture
+def api(home, secrets):
+    s = start_server(home, "--max-builds", "2", "--secrets-file", str(secrets))
     yield s
     s.stop()
 
@@ -77,7 +88,9 @@ def cloud_build(api, repos):
         "--artifacts", "type=NO_ARTIFACTS",
         "--environment", json.dumps({"type": "LINUX_CONTAINER", "image": "host",
                                      "computeType": "BUILD_GENERAL1_SMALL",
-                                     "environmentVariables": [{"name": "GREETING", "value": "project"}]}),
+                                     "environmentVariables": [{"name": "GREETING", "value": "project"},
+                                                              {"name": "TOKEN", "value": "/app/token",
+                                                               "type": "PARAMETER_STORE"}]}),
         "--service-role", "arn:aws:iam::000000000000:role/codebuild")
     b = cli(api.url, "start-build", "--project-name", "app", "--source-version", "pr/7",
             "--environment-variables-override", "name=GREETING,value=override,type=PLAINTEXT")["build"]
@@ -94,20 +107,24 @@ def statuses(cmp):
     return {r["phaseType"]: (r["cloud"] or {}).get("status") for r in cmp["phases"]}
 
 
-def test_replay_batch_get_builds_output(api, repos, cbl, tmp_path):
+def test_replay_batch_get_builds_output(api, repos, cbl, tmp_path, secrets):
     out = cloud_build(api, repos)
     build = out["builds"][0]
     assert build["buildStatus"] == "SUCCEEDED", build
     f = tmp_path / "builds.json"
     f.write_text(json.dumps(out))
-    p = cbl("replay", f, "--json")
+    # the parameter-store variable is named up front; its value comes from a secrets file
+    p = cbl("replay", f)
+    assert p.returncode == 2 and "secret: PARAMETER_STORE TOKEN (parameter /app/token)" in p.stdout, p.output
+    p = cbl("replay", f, "--json", "--secrets-file", secrets)
     assert p.returncode == 0, p.output
     cmp = json.loads(p.stdout)
     assert cmp["sameStatus"] and cmp["local"]["status"] == "SUCCEEDED"
     assert all(r["same"] for r in cmp["phases"] if r["phaseType"] not in ("QUEUED",)), cmp["phases"]
     # the text view: the table and the verdict, and the local build ran pr/7's commit
-    p = cbl("replay", f)
+    p = cbl("replay", f, "--secrets-file", secrets)
     assert p.returncode == 0, p.output
+    assert "token ok" in p.output and "t0k3n-value" not in p.output
     assert "Reproduced: the cloud build ended SUCCEEDED, the local one SUCCEEDED." in p.stdout
     assert "built v2" in p.output and "installing for override" in p.output
     assert "source version pr/7" in p.output
@@ -125,11 +142,11 @@ def aws_home(tmp_path):
             "AWS_CONFIG_FILE": str(home / ".aws" / "config"), "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}
 
 
-def test_replay_from_aws_with_a_profile(api, repos, cbl, tmp_path):
+def test_replay_from_aws_with_a_profile(api, repos, cbl, tmp_path, secrets):
     build = cloud_build(api, repos)["builds"][0]
     env = aws_home(tmp_path)
     p = cbl("replay", "--from-aws", build["id"], "--profile", "replayer", "--endpoint-url", api.url, "--json",
-            env=env)
+            "--secrets-file", secrets, env=env)
     assert p.returncode == 0, p.output
     cmp = json.loads(p.stdout)
     assert cmp["sameStatus"] and cmp["logCompared"]
@@ -141,7 +158,7 @@ def test_replay_from_aws_with_a_profile(api, repos, cbl, tmp_path):
     assert "UnrecognizedClientException" in p.stderr or "InvalidSignatureException" in p.stderr, p.output
 
 
-def test_a_local_source_that_differs_names_the_first_divergent_command(api, repos, cbl, tmp_path):
+def test_a_local_source_that_differs_names_the_first_divergent_command(api, repos, cbl, tmp_path, secrets):
     build = cloud_build(api, repos)["builds"][0]
     main, _ = repos
     local = tmp_path / "checkout"
@@ -150,7 +167,7 @@ def test_a_local_source_that_differs_names_the_first_divergent_command(api, repo
     os.remove(local / "ok.txt")  # on purpose: `test -f ok.txt` now fails
     env = aws_home(tmp_path)
     p = cbl("replay", "--from-aws", build["id"], "--profile", "replayer", "--endpoint-url", api.url,
-            "--source", local, "--json", env=env)
+            "--source", local, "--json", "--secrets-file", secrets, env=env)
     assert p.returncode == 1, p.output
     cmp = json.loads(p.stdout)
     assert not cmp["sameStatus"]
