@@ -266,42 +266,41 @@ static const char *value_of(const runner_webhook_event *ev, const char *type, ch
 	return NULL;
 }
 
+/* The next comma-separated name of an EVENT pattern: [*s, *e) trimmed;
+ * false at the end. */
+static bool next_event(const char **p, const char **s, const char **e)
+{
+	while (**p == ' ' || **p == ',')
+		(*p)++;
+	if (!**p)
+		return false;
+	*s = *p;
+	while (**p && **p != ',')
+		(*p)++;
+	*e = *p;
+	while (*e > *s && (*e)[-1] == ' ')
+		(*e)--;
+	return true;
+}
+
 static bool event_listed(const char *pattern, const char *event)
 {
-	const char *p = pattern;
-	while (*p) {
-		while (*p == ' ' || *p == ',')
-			p++;
-		const char *s = p;
-		while (*p && *p != ',')
-			p++;
-		const char *e = p;
-		while (e > s && e[-1] == ' ')
-			e--;
+	const char *p = pattern, *s, *e;
+	while (next_event(&p, &s, &e))
 		if ((size_t)(e - s) == strlen(event) && !strncmp(s, event, (size_t)(e - s)))
 			return true;
-	}
 	return false;
 }
 
 static int check_events(const char *pattern, size_t g, size_t i, cbl_error **err)
 {
-	const char *p = pattern;
-	while (*p) {
-		while (*p == ' ' || *p == ',')
-			p++;
-		const char *s = p;
-		while (*p && *p != ',')
-			p++;
-		const char *e = p;
-		while (e > s && e[-1] == ' ')
-			e--;
-		if (e > s && !known_event(s, (size_t)(e - s)))
+	const char *p = pattern, *s, *e;
+	while (next_event(&p, &s, &e))
+		if (!known_event(s, (size_t)(e - s)))
 			return cbl_error_set(err, CBL_EINVAL,
 					     "filter group %zu, filter %zu: unknown event '%.*s' in EVENT "
 					     "pattern '%s'",
 					     g + 1, i + 1, (int)(e - s), s, pattern);
-	}
 	return 0;
 }
 
