@@ -134,22 +134,62 @@ static void check_secrets(const spec_buildspec *bs, const runner_fidelity_opts *
 	runner_secrets_free(s);
 }
 
-static void check_batch(const spec_buildspec *bs, runner_findings *f)
+/* A batch runs locally, each build of its own (README "Batch builds"): only
+ * what it does otherwise than the service is a finding. */
+static void check_batch_tasks(const spec_batch *b, runner_findings *f)
 {
-	if (!bs->batch.present)
+	for (size_t i = 0; i < b->ntasks; i++) {
+		const spec_batch_task *t = &b->tasks[i];
+		if (t->env.type && strcmp(t->env.type, "LINUX_CONTAINER"))
+			add(f, t->pos, "run it on a machine of that kind, or use the service for that task",
+			    "batch task %s: env.type %s is not applied: the build is a LINUX_CONTAINER on this "
+			    "machine's architecture", t->identifier, t->env.type);
+		if (t->debug_session)
+			add(f, t->pos, "run --batch-build ID --debug pauses that build at a failing command",
+			    "batch task %s: debug-session: there is no Session Manager session; the build runs "
+			    "without one", t->identifier);
+	}
+	if (b->kind == SPEC_BATCH_MATRIX && b->matrix_static_env.type &&
+	    strcmp(b->matrix_static_env.type, "LINUX_CONTAINER"))
+		add(f, b->pos, "run it on a machine of that kind, or use the service",
+		    "batch: build-matrix static env.type %s is not applied: the builds are LINUX_CONTAINERs on "
+		    "this machine's architecture", b->matrix_static_env.type);
+}
+
+static void check_batch(const spec_buildspec *bs, const runner_fidelity_opts *o, runner_findings *f)
+{
+	const spec_batch *b = &bs->batch;
+	if (!b->present)
 		return;
-	add(f, bs->batch.pos,
-	    "start the batch's builds one by one (run -b BUILDSPEC -e NAME=VALUE per task), or use the service",
-	    "batch: batch builds are not run locally: run builds this buildspec once, ignoring the batch's tasks, "
-	    "fast-fail and ignore-failure, and CODEBUILD_BATCH_BUILD_IDENTIFIER is empty");
-	add(f, bs->batch.pos, "nothing: they matter only on the service",
-	    "batch: the settings the project would hold (buildBatchConfig: serviceRole, combineArtifacts, "
-	    "restrictions, timeoutInMins, batchReportMode) have no local equivalent");
-	for (size_t i = 0; i < bs->batch.ntasks; i++)
-		if (bs->batch.tasks[i].env.image)
-			add(f, bs->batch.tasks[i].pos, "run -i IMAGE -b BUILDSPEC for that task",
-			    "batch task %s names the image %s; it is not pulled nor used", bs->batch.tasks[i].identifier,
-			    bs->batch.tasks[i].env.image);
+	check_batch_tasks(b, f);
+	if (b->kind == SPEC_BATCH_MATRIX || b->kind == SPEC_BATCH_FANOUT) {
+		spec_batch_plan *plan = NULL;
+		cbl_error *e = NULL;
+		const char *kind = b->kind == SPEC_BATCH_MATRIX ? "matrix" : "shard";
+		if (spec_batch_plan_new(&plan, bs, &e) == 0)
+			add(f, b->pos, "read CODEBUILD_BATCH_BUILD_IDENTIFIER rather than expecting a name; "
+			    "run --batch-build ID runs one of them",
+			    "batch: %s: its %zu builds are named %s_1 .. %s_%zu, our naming (the service documents "
+			    "none for generated builds)", b->kind == SPEC_BATCH_MATRIX ? "build-matrix" : "build-fanout",
+			    plan->n, kind, kind, plan->n);
+		cbl_error_free(e);
+		spec_batch_plan_free(plan);
+	}
+	if (b->kind == SPEC_BATCH_FANOUT && !host_image(build_image(o)))
+		add(f, b->pos, "run the shards on the host image (no -i), or install the helpers in the image",
+		    "batch: build-fanout: codebuild-tests-run and codebuild-glob-search are on the PATH of "
+		    "host-image builds only, not in the image %s", build_image(o));
+	const json_t *cfg = o->project ? json_object_get(o->project, "buildBatchConfig") : NULL;
+	if (bs->artifacts.nsecondary && (!o->project || json_is_true(json_object_get(cfg, "combineArtifacts"))))
+		add(f, bs->artifacts.primary.pos,
+		    "collect the secondary artifacts from each build's folder (-a DIR/<identifier>/)",
+		    "batch: combined artifacts (run --combine-artifacts, the project's combineArtifacts) hold each "
+		    "build's primary artifact only, not its secondary artifacts");
+	if (bs->nreports && cbl_json_str_nonempty(cfg, "batchReportMode") &&
+	    !strcmp(cbl_json_str(cfg, "batchReportMode"), "REPORT_AGGREGATED_BATCH"))
+		add(f, b->pos, "read each build's reports (batch-get-builds reportArns)",
+		    "batch: the project's batchReportMode REPORT_AGGREGATED_BATCH is not applied: each build of the "
+		    "batch keeps its own reports (REPORT_INDIVIDUAL_BUILDS)");
 }
 
 static void check_outputs(const spec_buildspec *bs, runner_findings *f)
@@ -176,14 +216,15 @@ static void check_outputs(const spec_buildspec *bs, runner_findings *f)
 }
 
 /* Variables a local build leaves empty because their event never happens
- * here: the first command that reads one. */
+ * here: the first command that reads one.  (CODEBUILD_BATCH_BUILD_IDENTIFIER
+ * is not one: a local batch sets it, and a build outside a batch has none on
+ * the service either.) */
 static void check_commands(const spec_buildspec *bs, runner_findings *f)
 {
 	static const struct { const char *var, *what, *todo; } empty[] = {
-		{"CODEBUILD_WEBHOOK_", "webhook variables (CODEBUILD_WEBHOOK_*) are empty: no webhook event starts a local build",
-		 "set them with -e (e.g. -e CODEBUILD_WEBHOOK_EVENT=PUSH -e CODEBUILD_WEBHOOK_HEAD_REF=refs/heads/main)"},
-		{"CODEBUILD_BATCH_BUILD_IDENTIFIER", "CODEBUILD_BATCH_BUILD_IDENTIFIER is empty: batch builds are not run locally",
-		 "set it with -e CODEBUILD_BATCH_BUILD_IDENTIFIER=NAME"},
+		{"CODEBUILD_WEBHOOK_", "webhook variables (CODEBUILD_WEBHOOK_*) are empty unless the build is run as a "
+		 "webhook's: no repository event starts a local build",
+		 "run --webhook-event EVENT (--head-ref, --base-ref, --pr N ...) sets them as the event's build has them"},
 		{"CODEBUILD_PUBLIC_BUILD_URL", "CODEBUILD_PUBLIC_BUILD_URL is empty: there are no public builds locally",
 		 "set it with -e if the build needs one"},
 	};
@@ -213,6 +254,21 @@ static bool has_secret_vars(const json_t *env)
 	return false;
 }
 
+/* The project's webhook (CreateWebhook keeps it in the project): stored,
+ * never delivered. */
+static void check_webhook(const json_t *p, runner_findings *f)
+{
+	const spec_pos none = {0, 0};
+	const char *name = cbl_json_str_nonempty(p, "name") ? cbl_json_str(p, "name") : "NAME";
+	size_t groups = json_array_size(json_object_get(json_object_get(p, "webhook"), "filterGroups"));
+	char *todo = cbl_xasprintf("simulate an event: `codebuild-local webhook test --project %s --event EVENT ...` "
+				   "says whether it would start a build, `codebuild-local run --webhook-event EVENT ...` "
+				   "runs that build with its CODEBUILD_WEBHOOK_* variables", name);
+	add(f, none, todo, "webhook (%zu filter group%s): webhooks are not delivered locally: no repository event "
+	    "reaches this machine, so no push or pull request starts a build", groups, groups == 1 ? "" : "s");
+	free(todo);
+}
+
 static const char *type_of(const json_t *p, const char *key)
 {
 	return cbl_json_str_nonempty(json_object_get(p, key), "type");
@@ -233,12 +289,7 @@ static void check_project(const runner_fidelity_opts *o, runner_findings *f)
 		    "vpcConfig %s: the build is not placed in the VPC (subnets, security groups): it uses this "
 		    "machine's network", cbl_json_str_nonempty(vpc, "vpcId") ? cbl_json_str(vpc, "vpcId") : "");
 	if (json_is_object(json_object_get(p, "webhook")))
-		add(f, none, "start builds with start-build or run; pass CODEBUILD_WEBHOOK_* with -e when the build reads them",
-		    "webhook: no repository event starts a local build and its filter groups are not evaluated");
-	if (json_is_object(json_object_get(p, "buildBatchConfig")))
-		add(f, none, "nothing: they matter only on the service",
-		    "buildBatchConfig: the batch settings the project holds (serviceRole, combineArtifacts, restrictions, "
-		    "timeoutInMins, batchReportMode) have no local effect: batch builds are not run locally");
+		check_webhook(p, f);
 	if ((t = cbl_json_str_nonempty(env, "type")) && !strncmp(t, "WINDOWS", 7))
 		add(f, none, "use the service for Windows builds", "environment type %s: Windows images do not run locally", t);
 	else if (t && strstr(t, "ARM"))
@@ -278,7 +329,7 @@ void runner_fidelity_check(const spec_buildspec *bs, const runner_fidelity_opts 
 	size_t first = out->n;
 	check_image(bs, o, out);
 	check_secrets(bs, o, out);
-	check_batch(bs, out);
+	check_batch(bs, o, out);
 	check_outputs(bs, out);
 	check_commands(bs, out);
 	/* in buildspec order (findings on one position keep no set order) */

@@ -94,22 +94,13 @@ EXPECTED = {
                 ("8:5", "secrets-manager: no secrets file, so nothing resolves them"),
                 ("19:7", "runtime-versions python 3.11: "),
                 ("31:1", "cache: kept in this machine's cache store, not in the project's S3 bucket")],
+    # its batch (a build-graph of tasks with their own images) runs as the
+    # service's would: nothing of it is a finding
     "054.yml": [("1:1", "the host image"),
                 ("13:5", "parameter-store and secrets-manager: no secrets file"),
-                ("24:7", "runtime-versions java openjdk11: "),
-                ("66:1", "batch: batch builds are not run locally"),
-                ("66:1", "batch: the settings the project would hold (buildBatchConfig: serviceRole"),
-                ("69:7", "batch task static_analysis names the image aws/codebuild/amazonlinux2-x86_64-standard:3.0"),
-                ("74:7", "batch task ci_build names the image aws/codebuild/standard:3.0"),
-                ("81:7", "batch task validate_ci_openjdk8 names the image"),
-                ("91:7", "batch task validate_ci_openjdk11 names the image"),
-                ("100:7", "batch task validate_ci_corretto8 names the image"),
-                ("109:7", "batch task validate_ci_corretto11 names the image")],
+                ("24:7", "runtime-versions java openjdk11: ")],
     "090.yml": [("2:1", "the host image"),
-                ("7:1", "batch: batch builds are not run locally"),
-                ("7:1", "batch: the settings the project would hold"),
                 ("17:7", "runtime-versions python 3.9: "),
-                ("36:9", "CODEBUILD_BATCH_BUILD_IDENTIFIER is empty"),
                 ("46:9", "webhook variables (CODEBUILD_WEBHOOK_*) are empty"),
                 ("53:1", "artifacts: written to the build's directory (or -a DIR), not uploaded to S3")],
     "111.yml": [("2:1", "the host image"),
@@ -117,10 +108,15 @@ EXPECTED = {
                 ("21:9", "webhook variables (CODEBUILD_WEBHOOK_*) are empty"),
                 ("44:1", "artifacts: written to the build's directory"),
                 ("49:1", "cache: kept in this machine's cache store")],
+    "121.yml": [("1:1", "the host image"),
+                ("2:1", "batch: build-matrix: its 16 builds are named matrix_1 .. matrix_16, our naming"),
+                ("35:7", "runtime-versions nodejs 10: ")],
     "130.yml": [("1:1", "the host image"),
                 ("8:3", "git-credential-helper: the build's git gets this user's ~/.git-credentials"),
                 ("64:5", "secrets-manager: no secrets file"),
                 ("171:7", "runtime-versions nodejs 20: ")],
+    "180.yml": [("1:1", "the host image"),
+                ("3:1", "batch: build-fanout: its 3 builds are named shard_1 .. shard_3, our naming")],
 }
 
 
@@ -432,7 +428,6 @@ def test_strict_report_with_the_project(cbl, tmp_path):
     p = cbl("validate", "--strict", "--project", "vpcproj", src, check=1)
     got = [ln.split(" differs: ", 1)[1] for ln in p.stdout.splitlines() if " differs: " in ln]
     starts = ["project vpcproj: vpcConfig vpc-0123: the build is not placed in the VPC",
-              "project vpcproj: buildBatchConfig: the batch settings the project holds",
               "project vpcproj: environment variables of type PARAMETER_STORE / SECRETS_MANAGER: no secrets file",
               "project vpcproj: artifacts type S3 (my-bucket): written to the build's directory, not uploaded",
               "project vpcproj: cache type S3: kept in this machine's cache store, not in S3",
@@ -445,6 +440,95 @@ def test_strict_report_with_the_project(cbl, tmp_path):
     assert re.search(r"buildspec\.yml: differs: project vpcproj: vpcConfig .* \(to do: .+\)$", p.stdout, re.M)
     p = cbl("validate", "--strict", "--project", "nope", src, check=2)
     assert "Project cannot be found" in p.stderr
+
+
+BATCH_SPEC = """version: 0.2
+batch:
+  build-list:
+    - identifier: plain
+    - identifier: arm
+      debug-session: true
+      env:
+        type: ARM_CONTAINER
+phases:
+  build:
+    commands:
+      - echo "$CODEBUILD_BATCH_BUILD_IDENTIFIER" > out.txt
+reports:
+  unit:
+    files: [junit.xml]
+artifacts:
+  files: [out.txt]
+  secondary-artifacts:
+    extra:
+      files: [out.txt]
+"""
+
+
+def test_strict_report_of_a_batch_and_a_webhook(cbl):
+    """Batch builds run locally: --strict names only what the local batch does
+    otherwise (a task's env.type and debug-session, the combined zip without
+    secondary artifacts, batchReportMode REPORT_AGGREGATED_BATCH), never that
+    the batch is not run. The project's webhook, stored by `create-webhook`,
+    is a finding: no event is delivered locally; `webhook test` and `run
+    --webhook-event` simulate one."""
+    src = cbl.project("batchhook", BATCH_SPEC)
+    p = cbl("validate", "--strict", "-i", "aws/codebuild/standard:7.0", src, check=1)
+    got = re.findall(r"^.*?/buildspec\.yml:(\d+:\d+): differs: (batch.*)$", p.stdout, re.M)
+    assert [pos for pos, _ in got] == ["5:7", "5:7", "16:1"], p.stdout
+    assert got[0][1].startswith("batch task arm: env.type ARM_CONTAINER is not applied: the build is a "
+                                "LINUX_CONTAINER on this machine's architecture"), got
+    assert got[1][1].startswith("batch task arm: debug-session: there is no Session Manager session"), got
+    assert got[2][1].startswith("batch: combined artifacts (run --combine-artifacts, the project's "
+                                "combineArtifacts) hold each build's primary artifact only"), got
+    assert "not run" not in p.stdout and "CODEBUILD_BATCH_BUILD_IDENTIFIER is empty" not in p.stdout, p.stdout
+    # a fanout: its generated names, and its helpers only on the host image
+    fan = cbl.project("fan", "version: 0.2\nbatch:\n  build-fanout:\n    parallelism: 2\n"
+                      "phases:\n  build:\n    commands:\n      - echo $CODEBUILD_BATCH_BUILD_IDENTIFIER\n")
+    p = cbl("validate", "--strict", "-i", "aws/codebuild/standard:7.0", fan, check=1)
+    got = re.findall(r"^.*?/buildspec\.yml:(\d+:\d+): differs: (.*)$", p.stdout, re.M)
+    assert [g[1].split(" (to do")[0] for g in got] == [
+        "batch: build-fanout: its 2 builds are named shard_1 .. shard_2, our naming (the service documents none "
+        "for generated builds)",
+        "batch: build-fanout: codebuild-tests-run and codebuild-glob-search are on the PATH of host-image builds "
+        "only, not in the image aws/codebuild/standard:7.0"], p.stdout
+    assert [g[0] for g in got] == ["2:1", "2:1"]
+    # the project: its batch settings and its webhook, made with the CLI faces
+    cbl("create-project", "--name", "hooked", "--source", f"type=NO_SOURCE,buildspec={BATCH_SPEC}",
+        "--artifacts", "type=NO_ARTIFACTS",
+        "--environment", "type=LINUX_CONTAINER,image=aws/codebuild/standard:7.0,computeType=BUILD_GENERAL1_SMALL",
+        "--service-role", "arn:aws:iam::123456789012:role/r",
+        "--build-batch-config", json.dumps({"serviceRole": "arn:aws:iam::123456789012:role/r",
+                                            "combineArtifacts": False,
+                                            "batchReportMode": "REPORT_AGGREGATED_BATCH"}), check=0)
+    p = cbl("validate", "--strict", "--project", "hooked", src, check=1)
+    assert "webhook" not in p.stdout, p.stdout
+    hook = cbl("create-webhook", "--project-name", "hooked", "--filter-groups",
+               '[[{"type": "EVENT", "pattern": "PUSH"}], [{"type": "EVENT", "pattern": "PULL_REQUEST_CREATED"}]]',
+               check=0)
+    assert json.loads(hook.stdout)["webhook"]["payloadUrl"] == "/webhooks/hooked"
+    p = cbl("validate", "--strict", "--project", "hooked", src, check=1)
+    lines = [ln.split(f"{src}/", 1)[-1] for ln in p.stdout.splitlines() if " differs: " in ln]
+    # combineArtifacts is off: the secondary artifacts stay in each build's folder, no finding
+    assert not [ln for ln in lines if "combined artifacts" in ln], p.stdout
+    assert [ln for ln in lines if ln.startswith("buildspec.yml:2:1: differs: batch: the project's batchReportMode "
+                                                "REPORT_AGGREGATED_BATCH is not applied: each build of the batch "
+                                                "keeps its own reports")], p.stdout
+    hooks = [ln for ln in lines if "webhook" in ln]
+    assert hooks == [
+        "buildspec.yml: differs: project hooked: webhook (2 filter groups): webhooks are not delivered locally: "
+        "no repository event reaches this machine, so no push or pull request starts a build (to do: simulate an "
+        "event: `codebuild-local webhook test --project hooked --event EVENT ...` says whether it would start a "
+        "build, `codebuild-local run --webhook-event EVENT ...` runs that build with its CODEBUILD_WEBHOOK_* "
+        "variables)"], p.stdout
+    # what the finding says to do works: webhook test reads the stored filter groups
+    t = cbl("webhook", "test", "--project", "hooked", "--source", src, "--event", "PUSH", "--head-ref", "main",
+            check=None)
+    assert t.returncode == 0, t.output
+    # deleted, the webhook is no finding any more
+    cbl("delete-webhook", "--project-name", "hooked", check=0)
+    p = cbl("validate", "--strict", "--project", "hooked", src, check=1)
+    assert "webhook" not in p.stdout, p.stdout
 
 
 # ------------------------------------------------------- artifact names (§1.3, §5.2)
