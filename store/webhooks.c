@@ -4,10 +4,10 @@
  * member (Webhook shape, model member order), so BatchGetProjects returns
  * it.  Nothing is registered with a repository host: every webhook is what
  * the service calls a manual one, whose payloadUrl and secret the caller
- * sets up on the host.  payloadUrl is the path `serve` takes deliveries on
- * ("/webhooks/<project>", relative to the server's address); filter groups
- * are stored as given (their evaluation belongs to the webhook delivery
- * code).  The secret (32 random bytes, hex) is answered by CreateWebhook and
+ * sets up on the host.  payloadUrl names "/webhooks/<project>" (relative to
+ * the server's address), but `serve` takes no deliveries: events are
+ * simulated with `run --webhook-event` and the filter groups, stored as
+ * given, are evaluated offline by `webhook test` (runner/webhook.c).  The secret (32 random bytes, hex) is answered by CreateWebhook and
  * by an UpdateWebhook with rotateSecret, never by BatchGetProjects. */
 #include "store/store_internal.h"
 #include "util/alloc.h"
