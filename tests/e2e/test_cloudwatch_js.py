@@ -23,7 +23,7 @@ const mk = (secret) => new cw.CloudWatchClient({
   credentials: { accessKeyId: process.env.AKID, secretAccessKey: secret },
 });
 const fail = (e) => ({ ok: false, name: e.name, status: e.$metadata && e.$metadata.httpStatusCode,
-                       message: e.message });
+                       message: e.message, code: e.Code, type: e.Type });
 (async () => {
   const c = mk(process.env.SECRET);
   const start = new Date(Number(process.env.START) * 1000), end = new Date(Number(process.env.END) * 1000);
@@ -109,5 +109,7 @@ def test_js_sdk_v3_cloudwatch(stored, clean_aws_env):  # noqa: F811
     # the SDK maps the query-protocol code back to the model's exception
     assert (bad["ok"], bad["name"], bad["status"]) == (False, "InvalidParameterValueException", 400), bad
     assert "AWS/CodeBuild" in bad["message"]
+    # and the query code from x-amzn-query-error, as CloudWatch sends it
+    assert (bad["code"], bad["type"]) == ("InvalidParameterValue", "Sender"), bad
     assert out["badSignature"]["ok"] is False and out["badSignature"]["status"] in (400, 403), out
     assert "Signature" in out["badSignature"]["name"], out["badSignature"]
