@@ -400,9 +400,11 @@ static int data_query(store_db *h, const json_t *q, int64_t start, int64_t end, 
 	if (!rc && (req_int(ms, "Period", &period) < 0 || period < 1))
 		rc = cbl_error_set(err, CBL_EINVAL, "MetricDataQuery %s: the parameter Period must be > 0", id);
 	int which = store_cw_stat_index(cbl_json_str(ms, "Stat"));
-	if (!rc && which < 0)
+	double pct = 0;
+	bool percentile = which < 0 && !store_cw_percentile_parse(cbl_json_str(ms, "Stat"), &pct);
+	if (!rc && which < 0 && !percentile)
 		rc = cbl_error_set(err, CBL_EINVAL, "MetricDataQuery %s: Stat %s is not supported (SampleCount, "
-						    "Average, Sum, Minimum, Maximum)",
+						    "Average, Sum, Minimum, Maximum, p0 to p100)",
 				   id, cbl_json_str(ms, "Stat") ? cbl_json_str(ms, "Stat") : "(none)");
 	if (rc)
 		return rc;
@@ -410,13 +412,17 @@ static int data_query(store_db *h, const json_t *q, int64_t start, int64_t end, 
 	struct store_cw_filter f;
 	struct store_cw_bucket *b = NULL;
 	size_t nb = 0;
-	if (m && !(rc = store_cw_dims_filter(json_object_get(metric, "Dimensions"), m, &f, err)) &&
-	    !(rc = store_cw_series(h, m, &f, start, end, period * 1000, &b, &nb, err))) {
+	if (m && !(rc = store_cw_dims_filter(json_object_get(metric, "Dimensions"), m, &f, err))) {
+		f.keep_values = percentile;
+		rc = store_cw_series(h, m, &f, start, end, period * 1000, &b, &nb, err);
+	}
+	if (!rc) {
 		for (size_t k = 0; k < nb; k++) {
 			if (!b[k].n)
 				continue;
 			json_t *t = store_json_time(start - start % (period * 1000) + (int64_t)k * period * 1000);
-			json_t *v = json_real(store_cw_stat_value(&b[k], which));
+			json_t *v = json_real(percentile ? store_cw_percentile(&b[k], pct)
+							 : store_cw_stat_value(&b[k], which));
 			if (ascending) {
 				json_array_append_new(ts, t);
 				json_array_append_new(vals, v);
@@ -425,7 +431,7 @@ static int data_query(store_db *h, const json_t *q, int64_t start, int64_t end, 
 				json_array_insert_new(vals, 0, v);
 			}
 		}
-		free(b);
+		store_cw_buckets_free(b, nb);
 	}
 	if (rc) {
 		json_decref(ts);

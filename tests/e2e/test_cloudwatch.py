@@ -182,6 +182,16 @@ def test_cli_extended_statistics(stored):
         assert dps[0]["ExtendedStatistics"] == {"p0": 0.0, "p50": 0.0, "p66": 0.0, "p66.7": 1.0, "p90": 1.0,
                                                 "p100": 1.0}, dps
         assert "Sum" not in dps[0] and dps[0]["Unit"] == "Count"
+    # GetMetricData's Stat may be a percentile too
+    queries = [{"Id": i, "MetricStat": {"Metric": {"Namespace": NS, "MetricName": "FailedBuilds", "Dimensions": [
+        {"Name": "ProjectName", "Value": "alpha"}]}, "Period": WEEK, "Stat": st}}
+        for i, st in (("a", "p66"), ("b", "p66.7"))]
+    p = aws(stored.url, "cloudwatch", "get-metric-data", "--start-time", iso(start), "--end-time", iso(end),
+            "--metric-data-queries", json.dumps(queries))
+    assert p.returncode == 0, p.stderr
+    res = {r["Id"]: r["Values"] for r in json.loads(p.stdout)["MetricDataResults"]}
+    if len(res["a"]) == 1:
+        assert res == {"a": [0.0], "b": [1.0]}, res
     dps = ext("alpha", "SucceededBuilds", "p33", "p34", "p99.9")
     if len(dps) == 1:
         assert dps[0]["ExtendedStatistics"] == {"p33": 0.0, "p34": 1.0, "p99.9": 1.0}, dps
