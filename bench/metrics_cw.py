@@ -67,6 +67,16 @@ def main(url, n):
     total = sum(d["SampleCount"] for d in got["Datapoints"])
     print(f"check datapoints={len(got['Datapoints'])} builds={total:.0f}", flush=True)
     print("GetMetricStatistics %d %d %d" % replay(url, body, hdrs, n, check_cw), flush=True)
+    # the same window's percentiles (ExtendedStatistics): every sample kept and sorted
+    form = {k: v for k, v in form.items() if not k.startswith("Statistics.")}
+    form.update({"ExtendedStatistics.member.1": "p50", "ExtendedStatistics.member.2": "p90",
+                 "ExtendedStatistics.member.3": "p99"})
+    ebody = urllib.parse.urlencode(form)
+    ehdrs = signed(url, "monitoring", ebody, {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
+
+    def check_ext(status, data):
+        assert status == 200 and b"<key>p99</key>" in data, (status, data[:300])
+    print("ExtendedStatistics %d %d %d" % replay(url, ebody, ehdrs, n, check_ext), flush=True)
     jbody = json.dumps({})
     jh = signed(url, "codebuild", jbody, {"Content-Type": "application/x-amz-json-1.1",
                                          "X-Amz-Target": "CodeBuild_20161006.ListProjects"})

@@ -202,8 +202,10 @@ static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, char
 	return r;
 }
 
-static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *type,
-				  const char *message)
+/* An error in the JSON protocol; query_error: CloudWatch's query-compatible
+ * x-amzn-query-error ("Code;Sender"), which the SDKs read the code from. */
+static enum MHD_Result send_error_as(struct MHD_Connection *c, unsigned status, const char *type,
+				     const char *message, const char *query_error)
 {
 	json_t *o = json_object();
 	json_object_set_new(o, "__type", json_string(type));
@@ -216,8 +218,16 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, con
 	json_decref(o);
 	if (!body)
 		return MHD_NO;
+	if (query_error)
+		return send_json(c, status, body, strlen(body), type, "x-amzn-query-error", query_error);
 	return send_json(c, status, body, strlen(body), type, status == 405 ? "Allow" : NULL,
 			 status == 405 ? "POST" : NULL);
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *type,
+				  const char *message)
+{
+	return send_error_as(c, status, type, message, NULL);
 }
 
 /* ---- request helpers ------------------------------------------------------ */
@@ -450,7 +460,10 @@ static enum MHD_Result handle(server *s, struct MHD_Connection *c, const char *u
 		const char *type = store_api_error_type(target, rc);
 		free(body);
 		*out_status = st;
-		res = send_error(c, st, type, err ? err->msg : "internal error");
+		char qerr[96];
+		snprintf(qerr, sizeof(qerr), "%s;%s", type, st < 500 ? "Sender" : "Receiver");
+		res = send_error_as(c, st, type, err ? err->msg : "internal error",
+				    strcmp(service_of(target)->signing, "monitoring") ? NULL : qerr);
 		goto out;
 	}
 	if (!body) {

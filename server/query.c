@@ -174,10 +174,33 @@ static bool is_time_key(const char *k)
 
 static void write_value(xmlTextWriterPtr w, const json_t *v, bool time);
 
+/* The answers' maps (a datapoint's ExtendedStatistics): entry, key, value. */
+static bool is_map_key(const char *k)
+{
+	return !strcmp(k, "ExtendedStatistics");
+}
+
+static void write_map(xmlTextWriterPtr w, const json_t *v)
+{
+	const char *k;
+	json_t *c;
+	json_object_foreach((json_t *)v, k, c)
+	{
+		xmlTextWriterStartElement(w, BAD_CAST "entry");
+		xmlTextWriterWriteElement(w, BAD_CAST "key", BAD_CAST k);
+		xmlTextWriterStartElement(w, BAD_CAST "value");
+		write_value(w, c, false);
+		xmlTextWriterEndElement(w);
+		xmlTextWriterEndElement(w);
+	}
+}
+
 static void write_members(xmlTextWriterPtr w, const char *name, const json_t *v, bool time)
 {
 	xmlTextWriterStartElement(w, BAD_CAST name);
-	if (json_is_array(v)) {
+	if (json_is_object(v) && is_map_key(name)) {
+		write_map(w, v);
+	} else if (json_is_array(v)) {
 		size_t i;
 		json_t *item;
 		json_array_foreach(v, i, item)

@@ -174,6 +174,13 @@ int store_cw_series(store_db *h, const struct store_cw_metric *m, const struct s
 			x->max = v;
 		x->sum += v;
 		x->n++;
+		if (f->keep_values) {
+			if ((size_t)x->n > x->cap) {
+				x->cap = x->cap ? x->cap * 2 : 8;
+				x->v = cbl_xrealloc(x->v, x->cap * sizeof(*x->v));
+			}
+			x->v[x->n - 1] = v;
+		}
 	}
 	sqlite3_finalize(st);
 	*out = b;
@@ -200,6 +207,46 @@ double store_cw_stat_value(const struct store_cw_bucket *b, int which)
 	case 3: return b->min;
 	default: return b->max;
 	}
+}
+
+int store_cw_percentile_parse(const char *s, double *p)
+{
+	/* CloudWatch's p(\d{1,2}(\.\d{0,10})?|100) */
+	if (!s || s[0] != 'p' || !s[1])
+		return -1;
+	size_t digits = strspn(s + 1, "0123456789");
+	const char *dot = s + 1 + digits;
+	if (!digits || digits > 3 || (*dot && (*dot != '.' || strspn(dot + 1, "0123456789") != strlen(dot + 1) ||
+					      strlen(dot + 1) > 10)))
+		return -1;
+	*p = strtod(s + 1, NULL);
+	return *p >= 0 && *p <= 100 && (digits < 3 || !*dot) ? 0 : -1;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+double store_cw_percentile(struct store_cw_bucket *b, double p)
+{
+	if (!b->sorted)
+		qsort(b->v, (size_t)b->n, sizeof(*b->v), cmp_double);
+	b->sorted = true;
+	/* nearest rank: the smallest sample with at least p% of them at or below it */
+	double rank = p / 100.0 * (double)b->n;
+	int64_t k = (int64_t)rank;
+	if ((double)k < rank)
+		k++;
+	return b->v[k < 1 ? 0 : k > b->n ? b->n - 1 : k - 1];
+}
+
+void store_cw_buckets_free(struct store_cw_bucket *b, size_t nb)
+{
+	for (size_t k = 0; b && k < nb; k++)
+		free(b[k].v);
+	free(b);
 }
 
 /* StartTime, EndTime, Period of a request, checked as CloudWatch does. */
@@ -238,51 +285,91 @@ static int check_namespace(const json_t *req, const char *name, const struct sto
 	return 0;
 }
 
+/* Statistics and ExtendedStatistics: want[] indexes stat_names, pct[] the
+ * percentiles of ext (its strings). */
+struct wanted {
+	int want[5], nwant;
+	double pct[10];
+	const char *ext[10];
+	int npct;
+};
+
+static int wanted_stats(const json_t *req, struct wanted *w, cbl_error **err)
+{
+	size_t i;
+	json_t *s;
+	memset(w, 0, sizeof(*w));
+	json_array_foreach(json_object_get(req, "Statistics"), i, s)
+	{
+		int k = store_cw_stat_index(json_string_value(s));
+		if (k < 0 || w->nwant == (int)ARRAY_SIZE(w->want))
+			return cbl_error_set(err, CBL_EINVAL, "The parameter Statistics has an invalid value: %s",
+					     json_string_value(s) ? json_string_value(s) : "(not a string)");
+		w->want[w->nwant++] = k;
+	}
+	json_array_foreach(json_object_get(req, "ExtendedStatistics"), i, s)
+	{
+		const char *e = json_string_value(s);
+		if (w->npct == (int)ARRAY_SIZE(w->pct))
+			return cbl_error_set(err, CBL_EINVAL, "The parameter ExtendedStatistics has more than 10 members.");
+		if (store_cw_percentile_parse(e, &w->pct[w->npct]))
+			return cbl_error_set(err, CBL_EINVAL,
+					     "The parameter ExtendedStatistics has an invalid value: %s (codebuild-local "
+					     "computes percentiles, p0 to p100; not trimmed or winsorized means)",
+					     e ? e : "(not a string)");
+		w->ext[w->npct++] = e;
+	}
+	if (w->nwant && w->npct)
+		return cbl_error_set(err, CBL_EINVAL, "The parameters Statistics and ExtendedStatistics are "
+						      "mutually exclusive: give one of them.");
+	if (!w->nwant && !w->npct)
+		return cbl_error_set(err, CBL_EINVAL, "Either Statistics or ExtendedStatistics must be given.");
+	return 0;
+}
+
+static json_t *datapoint(struct store_cw_bucket *b, int64_t t, const struct wanted *w, const char *unit)
+{
+	json_t *p = json_object();
+	json_object_set_new(p, "Timestamp", store_json_time(t));
+	for (int i = 0; i < w->nwant; i++)
+		json_object_set_new(p, stat_names[w->want[i]], json_real(store_cw_stat_value(b, w->want[i])));
+	if (w->npct) {
+		json_t *ext = json_object();
+		for (int i = 0; i < w->npct; i++)
+			json_object_set_new(ext, w->ext[i], json_real(store_cw_percentile(b, w->pct[i])));
+		json_object_set_new(p, "ExtendedStatistics", ext);
+	}
+	json_object_set_new(p, "Unit", json_string(unit));
+	return p;
+}
+
 int store_op_get_metric_statistics(store_db *h, json_t *req, json_t **out, cbl_error **err)
 {
 	const char *name = cbl_json_str(req, "MetricName");
 	const struct store_cw_metric *m = NULL;
 	int64_t start = 0, end = 0, period = 0;
+	struct wanted w;
 	int rc = check_namespace(req, name, &m, err);
 	if (!rc)
 		rc = window(req, &start, &end, &period, true, err);
+	if (!rc)
+		rc = wanted_stats(req, &w, err);
 	if (rc)
 		return rc;
-	if (json_array_size(json_object_get(req, "ExtendedStatistics")))
-		return cbl_error_set(err, CBL_EINVAL, "codebuild-local does not compute ExtendedStatistics "
-						      "(percentiles): use `codebuild-local metrics` for p50/p95");
-	int want[ARRAY_SIZE(stat_names)], nwant = 0;
-	size_t i;
-	json_t *s;
-	json_array_foreach(json_object_get(req, "Statistics"), i, s)
-	{
-		int k = store_cw_stat_index(json_string_value(s));
-		if (k < 0 || nwant == (int)ARRAY_SIZE(stat_names))
-			return cbl_error_set(err, CBL_EINVAL, "The parameter Statistics has an invalid value: %s",
-					     json_string_value(s) ? json_string_value(s) : "(not a string)");
-		want[nwant++] = k;
-	}
-	if (!nwant)
-		return cbl_error_set(err, CBL_EINVAL, "Either Statistics or ExtendedStatistics must be given.");
 	json_t *points = json_array();
 	struct store_cw_filter f;
 	struct store_cw_bucket *b = NULL;
 	size_t nb = 0;
-	if (m && !(rc = store_cw_dims_filter(json_object_get(req, "Dimensions"), m, &f, err)) &&
-	    !(rc = store_cw_series(h, m, &f, start, end, period * 1000, &b, &nb, err))) {
-		for (size_t k = 0; k < nb; k++) {
-			if (!b[k].n)
-				continue;
-			json_t *p = json_object();
-			json_object_set_new(p, "Timestamp", store_json_time(start - start % (period * 1000) +
-									    (int64_t)k * period * 1000));
-			for (int w = 0; w < nwant; w++)
-				json_object_set_new(p, stat_names[want[w]], json_real(store_cw_stat_value(&b[k], want[w])));
-			json_object_set_new(p, "Unit", json_string(m->unit));
-			json_array_append_new(points, p);
-		}
-		free(b);
+	if (m && !(rc = store_cw_dims_filter(json_object_get(req, "Dimensions"), m, &f, err))) {
+		f.keep_values = w.npct > 0;
+		rc = store_cw_series(h, m, &f, start, end, period * 1000, &b, &nb, err);
 	}
+	for (size_t k = 0; !rc && k < nb; k++)
+		if (b[k].n)
+			json_array_append_new(points, datapoint(&b[k], start - start % (period * 1000) +
+									       (int64_t)k * period * 1000,
+								&w, m->unit));
+	store_cw_buckets_free(b, nb);
 	if (rc) {
 		json_decref(points);
 		return rc;
@@ -313,9 +400,11 @@ static int data_query(store_db *h, const json_t *q, int64_t start, int64_t end, 
 	if (!rc && (req_int(ms, "Period", &period) < 0 || period < 1))
 		rc = cbl_error_set(err, CBL_EINVAL, "MetricDataQuery %s: the parameter Period must be > 0", id);
 	int which = store_cw_stat_index(cbl_json_str(ms, "Stat"));
-	if (!rc && which < 0)
+	double pct = 0;
+	bool percentile = which < 0 && !store_cw_percentile_parse(cbl_json_str(ms, "Stat"), &pct);
+	if (!rc && which < 0 && !percentile)
 		rc = cbl_error_set(err, CBL_EINVAL, "MetricDataQuery %s: Stat %s is not supported (SampleCount, "
-						    "Average, Sum, Minimum, Maximum)",
+						    "Average, Sum, Minimum, Maximum, p0 to p100)",
 				   id, cbl_json_str(ms, "Stat") ? cbl_json_str(ms, "Stat") : "(none)");
 	if (rc)
 		return rc;
@@ -323,13 +412,17 @@ static int data_query(store_db *h, const json_t *q, int64_t start, int64_t end, 
 	struct store_cw_filter f;
 	struct store_cw_bucket *b = NULL;
 	size_t nb = 0;
-	if (m && !(rc = store_cw_dims_filter(json_object_get(metric, "Dimensions"), m, &f, err)) &&
-	    !(rc = store_cw_series(h, m, &f, start, end, period * 1000, &b, &nb, err))) {
+	if (m && !(rc = store_cw_dims_filter(json_object_get(metric, "Dimensions"), m, &f, err))) {
+		f.keep_values = percentile;
+		rc = store_cw_series(h, m, &f, start, end, period * 1000, &b, &nb, err);
+	}
+	if (!rc) {
 		for (size_t k = 0; k < nb; k++) {
 			if (!b[k].n)
 				continue;
 			json_t *t = store_json_time(start - start % (period * 1000) + (int64_t)k * period * 1000);
-			json_t *v = json_real(store_cw_stat_value(&b[k], which));
+			json_t *v = json_real(percentile ? store_cw_percentile(&b[k], pct)
+							 : store_cw_stat_value(&b[k], which));
 			if (ascending) {
 				json_array_append_new(ts, t);
 				json_array_append_new(vals, v);
@@ -338,7 +431,7 @@ static int data_query(store_db *h, const json_t *q, int64_t start, int64_t end, 
 				json_array_insert_new(vals, 0, v);
 			}
 		}
-		free(b);
+		store_cw_buckets_free(b, nb);
 	}
 	if (rc) {
 		json_decref(ts);

@@ -352,11 +352,15 @@ struct store_cw_filter {
 	const char *project, *build_id;
 	int64_t number;
 	bool has_number;
+	bool keep_values; /* store_cw_series keeps each bucket's samples (percentiles) */
 };
-/* One period's samples. */
+/* One period's samples; v: their values when the filter keeps them. */
 struct store_cw_bucket {
 	int64_t n;
 	double sum, min, max;
+	double *v;
+	size_t cap;
+	bool sorted;
 };
 /* AWS/CodeBuild's metric of that name, or NULL. */
 const struct store_cw_metric *store_cw_metric_find(const char *name);
@@ -368,6 +372,11 @@ int store_cw_series(store_db *h, const struct store_cw_metric *m, const struct s
 /* "SampleCount", "Average", "Sum", "Minimum", "Maximum": 0..4, else -1. */
 int store_cw_stat_index(const char *s);
 double store_cw_stat_value(const struct store_cw_bucket *b, int which);
+/* "pNN" or "pNN.NN" (0 to 100): 0 and *p, else -1. */
+int store_cw_percentile_parse(const char *s, double *p);
+/* The p-th percentile of a kept bucket's samples (nearest rank; sorts them). */
+double store_cw_percentile(struct store_cw_bucket *b, double p);
+void store_cw_buckets_free(struct store_cw_bucket *b, size_t nb);
 
 int store_op_get_metric_statistics(store_db *h, json_t *req, json_t **out, cbl_error **err);
 int store_op_get_metric_data(store_db *h, json_t *req, json_t **out, cbl_error **err);

@@ -153,3 +153,80 @@ def test_boto3_and_the_json_protocol(stored, clean_aws_env):
     assert st == 200 and total(res["Datapoints"], "Sum") == 2.0, res
     st, _, res = raw(stored.url, "GraniteServiceVersion20100801.GetMetricStatistics", body, service="codebuild")
     assert st == 400 and "monitoring" in res.get("message", ""), res
+
+
+WEEK = 7 * 86400
+
+
+def week():
+    """One period of a week, aligned to the epoch as CloudWatch's periods are:
+    every build of the fixture is in it but on a run across its boundary."""
+    now = int(datetime.datetime.now(datetime.timezone.utc).timestamp())
+    start = datetime.datetime.fromtimestamp(now - now % WEEK, datetime.timezone.utc)
+    return start, start + datetime.timedelta(seconds=WEEK)
+
+
+def test_cli_extended_statistics(stored):
+    start, end = week()
+
+    def ext(project, metric, *stats):
+        p = aws(stored.url, "cloudwatch", "get-metric-statistics", "--namespace", NS, "--metric-name", metric,
+                "--dimensions", f"Name=ProjectName,Value={project}", "--start-time", iso(start), "--end-time",
+                iso(end), "--period", str(WEEK), "--extended-statistics", *stats)
+        assert p.returncode == 0, p.stderr
+        return json.loads(p.stdout)["Datapoints"]
+
+    # alpha's FailedBuilds samples are 0, 0, 1; its SucceededBuilds 1, 1, 0 (nearest rank)
+    dps = ext("alpha", "FailedBuilds", "p0", "p50", "p66", "p66.7", "p90", "p100")
+    if len(dps) == 1:
+        assert dps[0]["ExtendedStatistics"] == {"p0": 0.0, "p50": 0.0, "p66": 0.0, "p66.7": 1.0, "p90": 1.0,
+                                                "p100": 1.0}, dps
+        assert "Sum" not in dps[0] and dps[0]["Unit"] == "Count"
+    # GetMetricData's Stat may be a percentile too
+    queries = [{"Id": i, "MetricStat": {"Metric": {"Namespace": NS, "MetricName": "FailedBuilds", "Dimensions": [
+        {"Name": "ProjectName", "Value": "alpha"}]}, "Period": WEEK, "Stat": st}}
+        for i, st in (("a", "p66"), ("b", "p66.7"))]
+    p = aws(stored.url, "cloudwatch", "get-metric-data", "--start-time", iso(start), "--end-time", iso(end),
+            "--metric-data-queries", json.dumps(queries))
+    assert p.returncode == 0, p.stderr
+    res = {r["Id"]: r["Values"] for r in json.loads(p.stdout)["MetricDataResults"]}
+    if len(res["a"]) == 1:
+        assert res == {"a": [0.0], "b": [1.0]}, res
+    dps = ext("alpha", "SucceededBuilds", "p33", "p34", "p99.9")
+    if len(dps) == 1:
+        assert dps[0]["ExtendedStatistics"] == {"p33": 0.0, "p34": 1.0, "p99.9": 1.0}, dps
+    # durations: p50 <= p99 <= the maximum, p100 is it
+    dps = ext("alpha", "Duration", "p50", "p99", "p100")
+    p = aws(stored.url, "cloudwatch", "get-metric-statistics", "--namespace", NS, "--metric-name", "Duration",
+            "--dimensions", "Name=ProjectName,Value=alpha", "--start-time", iso(start), "--end-time", iso(end),
+            "--period", str(WEEK), "--statistics", "Maximum")
+    maxima = {d["Timestamp"]: d["Maximum"] for d in json.loads(p.stdout)["Datapoints"]}
+    assert dps and len(maxima) == len(dps)
+    for d in dps:
+        e = d["ExtendedStatistics"]
+        assert 0 < e["p50"] <= e["p99"] <= e["p100"] == maxima[d["Timestamp"]], (d, maxima)
+    # refused, with CloudWatch's code: both kinds at once, what is not a percentile
+    for args in (("--statistics", "Sum", "--extended-statistics", "p90"), ("--extended-statistics", "tm90"),
+                 ("--extended-statistics", "p101")):
+        p = aws(stored.url, "cloudwatch", "get-metric-statistics", "--namespace", NS, "--metric-name", "Builds",
+                "--start-time", iso(start), "--end-time", iso(end), "--period", str(WEEK), *args)
+        assert p.returncode != 0 and "InvalidParameterValue" in p.stderr, (args, p.stderr)
+        assert "ExtendedStatistics" in p.stderr, p.stderr
+
+
+def test_boto3_extended_statistics_both_protocols(stored, clean_aws_env):
+    start, end = week()
+    cw = client(stored.url, "cloudwatch")
+    dps = cw.get_metric_statistics(Namespace=NS, MetricName="FailedBuilds", StartTime=start, EndTime=end,
+                                   Period=WEEK, ExtendedStatistics=["p50", "p90"])["Datapoints"]
+    # every project: 3 failed of 6 builds
+    if len(dps) == 1:
+        assert dps[0]["ExtendedStatistics"] == {"p50": 0.0, "p90": 1.0}, dps
+    assert all(set(d["ExtendedStatistics"]) == {"p50", "p90"} for d in dps) and dps
+    body = json.dumps({"Namespace": NS, "MetricName": "FailedBuilds", "StartTime": start.timestamp(),
+                       "EndTime": end.timestamp(), "Period": WEEK, "ExtendedStatistics": ["p33", "p50"],
+                       "Dimensions": [{"Name": "ProjectName", "Value": "beta"}]})
+    st, _, res = raw(stored.url, "GraniteServiceVersion20100801.GetMetricStatistics", body, service="monitoring")
+    assert st == 200 and res["Datapoints"], res
+    if len(res["Datapoints"]) == 1:
+        assert res["Datapoints"][0]["ExtendedStatistics"] == {"p33": 0.0, "p50": 1.0}, res  # 0, 1, 1

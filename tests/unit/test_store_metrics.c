@@ -96,6 +96,27 @@ int main(void)
 			    "StartTime", "2026-01-01T00:00:00Z", "EndTime", "2025-01-01T00:00:00Z", "Period", 60,
 			    "Statistics", "Sum"));
 	ok(!st, "StartTime after EndTime is refused");
+	st = call(home, CW "GetMetricStatistics",
+		  json_pack("{s:s, s:s, s:f, s:f, s:i, s:[s, s, s, s, s], s:[{s:s, s:s}]}", "Namespace", "AWS/CodeBuild",
+			    "MetricName", "BuildDuration", "StartTime", (double)hour / 1e3, "EndTime",
+			    (double)(hour + 3600000) / 1e3, "Period", 3600, "ExtendedStatistics", "p0", "p33.3", "p34",
+			    "p66.7", "p100", "Dimensions", "Name", "ProjectName", "Value", "alpha"));
+	json_t *ext = json_object_get(json_array_get(json_object_get(st, "Datapoints"), 0), "ExtendedStatistics");
+	ok(json_real_value(json_object_get(ext, "p0")) == 2.0 && json_real_value(json_object_get(ext, "p33.3")) == 2.0 &&
+		   json_real_value(json_object_get(ext, "p34")) == 4.0 &&
+		   json_real_value(json_object_get(ext, "p66.7")) == 6.0 &&
+		   json_real_value(json_object_get(ext, "p100")) == 6.0,
+	   "ExtendedStatistics: nearest-rank percentiles of 2, 4, 6 s");
+	json_decref(st);
+	static const char *const bad_ext[] = {"p101", "p100.0", "p", "p.5", "tm90", "p50.12345678901", "P50"};
+	for (size_t i = 0; i < sizeof(bad_ext) / sizeof(bad_ext[0]); i++) {
+		st = call(home, CW "GetMetricStatistics",
+			  json_pack("{s:s, s:s, s:f, s:f, s:i, s:[s]}", "Namespace", "AWS/CodeBuild", "MetricName",
+				    "Builds", "StartTime", (double)hour / 1e3, "EndTime", (double)(hour + 3600000) / 1e3,
+				    "Period", 3600, "ExtendedStatistics", bad_ext[i]));
+		ok(!st, "ExtendedStatistics %s is refused", bad_ext[i]);
+		json_decref(st);
+	}
 
 	json_t *put = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:[s], s:[{s:s, s:s}]}", "AlarmName",
 				"a", "Namespace", "AWS/CodeBuild", "MetricName", "FailedBuilds", "Statistic", "Sum",
