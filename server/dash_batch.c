@@ -107,6 +107,55 @@ static void group_item(cbl_buf *b, json_t *g)
 	cbl_buf_puts(b, "</li>");
 }
 
+#define NODE_W 150
+#define NODE_H 28
+#define COL_W 200
+#define ROW_H 44
+
+/* The same graph drawn (left to right by level, an edge per dependency);
+ * hidden from screen readers: the table above says it all. */
+static void draw(cbl_buf *b, json_t *groups, const size_t *lv, size_t depth)
+{
+	size_t n = json_array_size(groups), rows = 0;
+	size_t *row = cbl_xcalloc(n, sizeof(*row)), *count = cbl_xcalloc(depth, sizeof(*count));
+	for (size_t i = 0; i < n; i++) {
+		row[i] = count[lv[i]]++;
+		if (count[lv[i]] > rows)
+			rows = count[lv[i]];
+	}
+	cbl_buf_printf(b, "<svg id=\"batch-svg\" class=\"graph\" width=\"%zu\" height=\"%zu\" "
+			  "aria-hidden=\"true\" focusable=\"false\">",
+		       depth * COL_W, rows * ROW_H + 4);
+	for (size_t i = 0; i < n; i++) {
+		size_t k;
+		json_t *dep;
+		json_array_foreach(json_object_get(json_array_get(groups, i), "dependsOn"), k, dep) {
+			long j = find_group(groups, json_string_value(dep));
+			if (j >= 0)
+				cbl_buf_printf(b, "<line class=\"edge\" x1=\"%zu\" y1=\"%zu\" x2=\"%zu\" "
+						  "y2=\"%zu\"/>", lv[j] * COL_W + NODE_W,
+					       row[j] * ROW_H + 2 + NODE_H / 2, lv[i] * COL_W,
+					       row[i] * ROW_H + 2 + NODE_H / 2);
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_t *g = json_array_get(groups, i);
+		json_t *cur = json_object_get(g, "currentBuildSummary");
+		const char *st = cur ? json_string_value(json_object_get(cur, "buildStatus")) : NULL;
+		cbl_buf_printf(b, "<rect class=\"node st-");
+		dash_esc(b, st ? st : "NOT_STARTED");
+		cbl_buf_printf(b, "\" x=\"%zu\" y=\"%zu\" width=\"%d\" height=\"%d\" rx=\"4\"/>"
+				  "<text x=\"%zu\" y=\"%zu\">",
+			       lv[i] * COL_W + 1, row[i] * ROW_H + 2, NODE_W - 2, NODE_H, lv[i] * COL_W + 8,
+			       row[i] * ROW_H + 20);
+		dash_esc(b, json_string_value(json_object_get(g, "identifier")));
+		cbl_buf_puts(b, "</text>");
+	}
+	cbl_buf_puts(b, "</svg>");
+	free(row);
+	free(count);
+}
+
 static void graph(cbl_buf *b, json_t *groups)
 {
 	size_t depth, n = json_array_size(groups);
@@ -115,6 +164,8 @@ static void graph(cbl_buf *b, json_t *groups)
 	if (!n)
 		cbl_buf_puts(b, "<p>No builds yet.</p>");
 	else
+		draw(b, groups, lv, depth);
+	if (n)
 		cbl_buf_puts(b, "<table id=\"batch-graph\"><caption>The batch's builds by level: a build "
 				"starts once the builds it comes after are done</caption><thead><tr>"
 				"<th scope=\"col\">Level</th><th scope=\"col\">Builds</th></tr></thead>"

@@ -141,6 +141,11 @@ def test_batch_graph_page_and_the_project_list(env, browser):
         levels[int(row.get_attribute("data-level"))] = [
             li.get_attribute("data-identifier") for li in row.find_elements(By.CSS_SELECTOR, "li.group")]
     assert levels == {0: ["first"], 1: ["second", "breaks"], 2: ["last"]}, levels
+    # drawn too: a node per build, an edge per dependency
+    svg = d.find_element(By.ID, "batch-svg")
+    assert [t.text for t in svg.find_elements(By.TAG_NAME, "text")] == ["first", "second", "breaks", "last"]
+    assert len(svg.find_elements(By.CSS_SELECTOR, "line.edge")) == 4
+    assert "st-FAILED" in svg.find_elements(By.TAG_NAME, "rect")[2].get_attribute("class")
     for ident in ["first", "second", "breaks"]:
         li = d.find_element(By.ID, "g-" + ident)
         want = g[ident]["currentBuildSummary"]["buildStatus"]

@@ -78,6 +78,8 @@ int main(void)
 	ok(strstr(html, "href=\"/builds/p:a-id\"") != NULL, "a links to its build");
 	ok(strstr(html, "NOT_STARTED") != NULL, "c never started");
 	ok(strstr(html, "id=\"g-x\"") && strstr(html, "id=\"g-y\""), "a cycle still shows, bounded");
+	ok(strstr(html, "<text x=\"8\" y=\"20\">a</text>") != NULL, "drawn: a first");
+	ok(strstr(html, "<text x=\"208\" y=\"20\">&lt;script&gt;x") != NULL, "a drawn hostile name is escaped");
 	ok(strstr(html, "<dt>Duration</dt><dd>2.5 s</dd>") != NULL, "its duration");
 	free(html);
 	html = page(home, "proj:99999999-2222-3333-4444-555555555555", &rc);
