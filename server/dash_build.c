@@ -215,12 +215,120 @@ static void summary(struct dash_page *p, json_t *rec, const char *id)
 	cbl_buf_puts(b, "<input type=\"hidden\" name=\"id\" value=\"");
 	dash_esc(b, id);
 	cbl_buf_puts(b, "\"><button type=\"submit\" id=\"retry-build\">Retry build</button></form>");
+	const char *batch = json_string_value(json_object_get(rec, "buildBatchArn"));
+	if (batch && strstr(batch, ":build-batch/")) {
+		cbl_buf_puts(b, "<a id=\"batch-link\" href=\"/batches/");
+		dash_esc(b, strstr(batch, ":build-batch/") + 13);
+		cbl_buf_puts(b, "\">Its batch</a>");
+	}
 	if (json_array_size(json_object_get(rec, "reportArns"))) {
 		cbl_buf_puts(b, "<a id=\"reports-link\" href=\"/builds/");
 		dash_esc(b, id);
 		cbl_buf_puts(b, "/reports\">Test reports</a>");
 	}
 	cbl_buf_puts(b, "</div>");
+}
+
+/* ---- resource use (the record's codebuildLocal, never in the API copy) ---- */
+
+static void bytes_cell(cbl_buf *b, json_t *v)
+{
+	static const char *const units[] = {"B", "KB", "MB", "GB", "TB"};
+	if (!json_is_integer(v)) {
+		cbl_buf_puts(b, "<td>-</td>");
+		return;
+	}
+	double x = (double)json_integer_value(v);
+	size_t u = 0;
+	while (x >= 1024.0 && u + 1 < sizeof(units) / sizeof(*units)) {
+		x /= 1024.0;
+		u++;
+	}
+	cbl_buf_printf(b, "<td data-bytes=\"%lld\">%.1f %s</td>", (long long)json_integer_value(v), x,
+		       units[u]);
+}
+
+static void usage_row(cbl_buf *b, const char *what, json_t *u)
+{
+	json_t *cpu = json_object_get(u, "cpuSeconds");
+	cbl_buf_puts(b, "<tr data-phase=\"");
+	dash_esc(b, what);
+	cbl_buf_puts(b, "\"><th scope=\"row\">");
+	dash_esc(b, what);
+	if (json_is_number(cpu))
+		cbl_buf_printf(b, "</th><td>%.2f</td>", json_number_value(cpu));
+	else
+		cbl_buf_puts(b, "</th><td>-</td>");
+	bytes_cell(b, json_object_get(u, "memoryPeakBytes"));
+	bytes_cell(b, json_object_get(u, "readBytes"));
+	bytes_cell(b, json_object_get(u, "writeBytes"));
+	cbl_buf_puts(b, "</tr>");
+}
+
+static void cost_and_advice(cbl_buf *b, json_t *local)
+{
+	json_t *cost = json_object_get(local, "cost"), *amount = json_object_get(cost, "amount");
+	json_t *adv = json_object_get(local, "recommendation");
+	cbl_buf_puts(b, "<dl class=\"summary\"><dt>Cost</dt><dd id=\"cost\">");
+	if (json_is_number(amount)) {
+		cbl_buf_printf(b, "%.4f ", json_number_value(amount));
+		dash_esc(b, json_string_value(json_object_get(cost, "currency")));
+		cbl_buf_puts(b, " on ");
+		dash_esc(b, json_string_value(json_object_get(cost, "computeType")));
+		cbl_buf_puts(b, " <small>(prices: ");
+		dash_esc(b, json_string_value(json_object_get(cost, "priceSource")));
+		cbl_buf_puts(b, ", ");
+		dash_esc(b, json_string_value(json_object_get(cost, "priceDate")));
+		cbl_buf_puts(b, ")</small>");
+	} else {
+		json_t *why = json_object_get(cost, "reason");
+		dash_esc(b, cost ? json_string_value(why ? why : json_object_get(cost, "error"))
+				 : "not known until the build ends");
+	}
+	cbl_buf_puts(b, "</dd><dt>Right-sizing</dt><dd id=\"advice\">");
+	if (adv) {
+		const char *to = json_string_value(json_object_get(adv, "computeType"));
+		if (to) {
+			cbl_buf_puts(b, "<strong>");
+			dash_esc(b, to);
+			cbl_buf_puts(b, "</strong>: ");
+		}
+		dash_esc(b, json_string_value(json_object_get(adv, "reason")));
+	} else {
+		cbl_buf_puts(b, "nothing to advise");
+	}
+	cbl_buf_puts(b, "</dd></dl>");
+}
+
+static void usage_section(cbl_buf *b, json_t *rec)
+{
+	json_t *local = json_object_get(rec, "codebuildLocal");
+	json_t *u = json_object_get(local, "resourceUsage");
+	cbl_buf_puts(b, "<section aria-labelledby=\"use-h\"><h2 id=\"use-h\">Resource use</h2>");
+	if (!u) {
+		cbl_buf_puts(b, "<p id=\"usage-none\">Not measured (yet) for this build.</p>");
+	} else {
+		json_t *avg = json_object_get(u, "averageVcpus");
+		cbl_buf_puts(b, "<table id=\"usage\"><caption>Measured in the build's sandbox (");
+		dash_esc(b, json_string_value(json_object_get(u, "source")));
+		if (json_is_number(avg))
+			cbl_buf_printf(b, "; %.2f vCPUs on average", json_number_value(avg));
+		cbl_buf_puts(b, ")</caption><thead><tr><th scope=\"col\">Phase</th><th scope=\"col\">"
+				"CPU seconds</th><th scope=\"col\">Peak memory</th><th scope=\"col\">Read"
+				"</th><th scope=\"col\">Written</th></tr></thead><tbody>");
+		usage_row(b, "Whole build", u);
+		json_t *per = json_object_get(u, "phases"), *ph;
+		size_t i;
+		json_array_foreach(json_object_get(rec, "phases"), i, ph) {
+			const char *type = json_string_value(json_object_get(ph, "phaseType"));
+			json_t *pu = type ? json_object_get(per, type) : NULL;
+			if (pu)
+				usage_row(b, type, pu);
+		}
+		cbl_buf_puts(b, "</tbody></table>");
+	}
+	cost_and_advice(b, local);
+	cbl_buf_puts(b, "</section>");
 }
 
 int dash_build_page(const char *home, const char *id, struct dash_page *p, char **errmsg)
@@ -254,6 +362,13 @@ int dash_build_page(const char *home, const char *id, struct dash_page *p, char 
 		       !json_is_true(json_object_get(rec, "buildComplete")));
 	dash_esc(&p->b, id);
 	cbl_buf_puts(&p->b, "/log\"></div></section>");
+	json_t *local = NULL;
+	cbl_error_free(err);
+	err = NULL;
+	if (store_dash_build_local(home, id, &local, &err) == 0 && local)
+		json_object_set_new(rec, "codebuildLocal", local);
+	cbl_error_free(err);
+	usage_section(&p->b, rec);
 	env_section(&p->b, rec);
 	artifacts_section(&p->b, home, rec);
 	dash_foot(p);

@@ -223,6 +223,43 @@ static void build_rows(cbl_buf *b, json_t *builds)
 	}
 }
 
+/* The project's latest batch builds (ListBuildBatchesForProject and
+ * BatchGetBuildBatches, as the API answers them). */
+static void batches_section(server_dash *d, cbl_buf *b, const char *project)
+{
+	json_t *req = json_pack("{s:s, s:i}", "projectName", project, "maxResults", 20);
+	json_t *ids = NULL, *got = NULL;
+	char *errmsg = NULL;
+	if (api_call(d, "ListBuildBatchesForProject", req, &ids, &errmsg) == 0 &&
+	    json_array_size(json_object_get(ids, "ids"))) {
+		json_t *breq = json_pack("{s:O}", "ids", json_object_get(ids, "ids"));
+		free(errmsg);
+		errmsg = NULL;
+		if (api_call(d, "BatchGetBuildBatches", breq, &got, &errmsg) < 0)
+			got = NULL;
+		json_decref(breq);
+	}
+	json_decref(req);
+	json_t *list = json_object_get(got, "buildBatches");
+	cbl_buf_puts(b, "<section aria-labelledby=\"batches-h\"><h2 id=\"batches-h\">Batch builds"
+			"</h2>");
+	if (!json_array_size(list)) {
+		cbl_buf_puts(b, "<p id=\"no-batches\">None.</p>");
+	} else {
+		cbl_buf_puts(b, "<table id=\"batches\"><caption>The latest batch builds, newest first"
+				"</caption><thead><tr><th scope=\"col\">Status</th><th scope=\"col\">"
+				"Batch</th><th scope=\"col\">Builds</th><th scope=\"col\">Source "
+				"version</th><th scope=\"col\">Duration</th><th scope=\"col\">Started"
+				"</th></tr></thead><tbody>");
+		dash_batch_rows(b, list);
+		cbl_buf_puts(b, "</tbody></table>");
+	}
+	cbl_buf_puts(b, "</section>");
+	free(errmsg);
+	json_decref(ids);
+	json_decref(got);
+}
+
 static int builds_page(server_dash *d, struct MHD_Connection *c, const char *project,
 		       struct dash_page *p, char **errmsg)
 {
@@ -270,6 +307,8 @@ static int builds_page(server_dash *d, struct MHD_Connection *c, const char *pro
 		cbl_buf_puts(b, "\">Older builds</a>");
 	}
 	cbl_buf_puts(b, "</nav></section>");
+	if (before <= 0)
+		batches_section(d, b, project);
 	dash_foot(p);
 	json_decref(page);
 	free(status);
@@ -491,6 +530,8 @@ static enum MHD_Result get_page(server_dash *d, struct MHD_Connection *c, const 
 		enum MHD_Result r = dash_artifact(c, d->home, id, sl + 11, status);
 		free(id);
 		return r;
+	} else if (!strncmp(path, "/batches/", 9) && n > 9 && !strchr(path + 9, '/')) {
+		rc = dash_batch_page(d->home, path + 9, &p, &errmsg);
 	} else if (!strncmp(path, "/builds/", 8) && !strchr(path + 8, '/')) {
 		rc = dash_build_page(d->home, path + 8, &p, &errmsg);
 	} else {

@@ -99,6 +99,11 @@ enum MHD_Result dash_artifact(struct MHD_Connection *c, const char *home, const 
 int dash_artifact_open(const char *home, json_t *rec, size_t n, int *fd, long long *size,
 		       const char **name);
 
+/* the batch pages (dash_batch.c): a batch's page (its builds by level of
+ * the dependency graph) and a project's list rows from BuildBatch records */
+int dash_batch_page(const char *home, const char *id, struct dash_page *p, char **errmsg);
+void dash_batch_rows(cbl_buf *b, json_t *batches);
+
 /* the reports and trends pages (dash_reports.c) */
 int dash_reports_page(const char *home, const char *id, struct dash_page *p, char **errmsg);
 int dash_trends_page(const char *home, struct dash_page *p, char **errmsg);

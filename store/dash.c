@@ -2,6 +2,7 @@
 #include "store/dash.h"
 #include "store/store_internal.h"
 #include "util/alloc.h"
+#include "util/fs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -291,4 +292,43 @@ int store_dash_log_read(const char *home, const char *build_id, int64_t offset, 
 	if (out->ptr)
 		out->ptr[out->len] = '\0';
 	return 0;
+}
+
+int store_dash_build_local(const char *home, const char *build_id, json_t **out, cbl_error **err)
+{
+	static const char sql[] = "SELECT dir FROM builds WHERE id = ?1";
+	store_db *h;
+	sqlite3_stmt *st;
+	char *dir = NULL;
+	*out = NULL;
+	int rc = store_db_acquire(home, &h, err);
+	if (rc < 0)
+		return rc;
+	if (store_prepare(h->db, sql, &st, err) < 0) {
+		store_db_release(h);
+		return CBL_EIO;
+	}
+	sqlite3_bind_text(st, 1, build_id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_text(st, 0))
+		dir = cbl_xstrdup((const char *)sqlite3_column_text(st, 0));
+	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+		rc = dir ? 0 : cbl_error_set(err, CBL_ENOENT, "Build not found: %s", build_id);
+	else
+		rc = store_sql_error(h->db, err, "reading a build's directory");
+	sqlite3_finalize(st);
+	store_db_release(h);
+	if (rc < 0)
+		return rc;
+	char *path = cbl_path_join(dir, "build.json");
+	json_error_t jerr;
+	json_t *rec = json_load_file(path, 0, &jerr);
+	if (!rec)
+		rc = cbl_error_set(err, CBL_EIO, "%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
+	else if (json_is_object(json_object_get(rec, "codebuildLocal")))
+		*out = json_incref(json_object_get(rec, "codebuildLocal"));
+	json_decref(rec);
+	free(path);
+	free(dir);
+	return rc;
 }

@@ -44,4 +44,10 @@ int store_dash_trend(const char *home, const char *project, int limit, json_t **
 int store_dash_log_read(const char *home, const char *build_id, int64_t offset, size_t max,
 			cbl_buf *out, bool *complete, cbl_error **err);
 
+/* The build's "codebuildLocal" object (resource use, per phase, cost,
+ * right-sizing advice) from its build.json: the database's copy is the
+ * API's, without it.  *out NULL when the record has none (yet); CBL_ENOENT
+ * for an unknown build, CBL_EIO when build.json cannot be read. */
+int store_dash_build_local(const char *home, const char *build_id, json_t **out, cbl_error **err);
+
 #endif

@@ -172,6 +172,39 @@ static void test_log(const char *home)
 	free(done_dir);
 }
 
+/* codebuildLocal comes from build.json; the database's copy (the API's)
+ * never has it. */
+static void test_local(const char *home)
+{
+	char id[80], plain_id[80], uuid[37], *dir = NULL;
+	cbl_error *e = NULL;
+	free(save(home, "loc", 1, false, plain_id));
+	cbl_uuid4(uuid);
+	snprintf(id, sizeof(id), "loc:%s", uuid);
+	if (store_build_dir_create(home, "loc", uuid, &dir, &e))
+		abort();
+	json_t *r = json_pack("{s:s, s:i, s:o, s:o, s:s, s:s, s:b, s:{s:{s:f, s:i}}}", "id", id,
+			      "buildNumber", 2, "startTime", store_json_time(1700000000000),
+			      "endTime", store_json_time(1700000001000), "buildStatus", "SUCCEEDED",
+			      "projectName", "loc", "buildComplete", 1, "codebuildLocal",
+			      "resourceUsage", "cpuSeconds", 1.5, "memoryPeakBytes", 4096);
+	ok(store_build_save(dir, r, true, &e) == 0, "saved with codebuildLocal");
+	json_decref(r);
+	json_t *local = NULL, *rec = NULL;
+	ok(store_dash_build_local(home, id, &local, &e) == 0, "read codebuildLocal");
+	json_t *u = json_object_get(local, "resourceUsage");
+	is_int(json_integer_value(json_object_get(u, "memoryPeakBytes")), 4096, "its figures");
+	ok(store_build_load(home, id, &rec, &e) == 0 && !json_object_get(rec, "codebuildLocal"),
+	   "the database's copy has none");
+	json_decref(local);
+	json_decref(rec);
+	ok(store_dash_build_local(home, plain_id, &local, &e) == 0 && !local, "none: NULL");
+	is_int(store_dash_build_local(home, "loc:00000000-0000-0000-0000-000000000000", &local, &e),
+	       CBL_ENOENT, "unknown build");
+	cbl_error_free(e);
+	free(dir);
+}
+
 int main(void)
 {
 	char tmpl[] = "/tmp/test_store_dash.XXXXXX";
@@ -181,6 +214,7 @@ int main(void)
 	char *home = cbl_xasprintf("%s/home", d);
 	test_pages(home);
 	test_log(home);
+	test_local(home);
 	cbl_error *e = NULL;
 	cbl_rm_rf(d, &e);
 	cbl_error_free(e);
