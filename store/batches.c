@@ -310,7 +310,8 @@ static int list_batches(store_db *h, json_t *req, const char *project, json_t **
 			closedir(d);
 		free(root);
 	}
-	qsort(rows, n, sizeof(*rows), cmp_row);
+	if (n > 1) /* no rows: rows is NULL, which qsort must not get */
+		qsort(rows, n, sizeof(*rows), cmp_row);
 	bool asc = order && !strcmp(order, "ASCENDING");
 	json_t *ids = json_array();
 	long long seen = 0, taken = 0;

@@ -231,7 +231,7 @@ static int cmp_double(const void *a, const void *b)
 
 double store_cw_percentile(struct store_cw_bucket *b, double p)
 {
-	if (!b->sorted)
+	if (!b->sorted && b->n > 1)
 		qsort(b->v, (size_t)b->n, sizeof(*b->v), cmp_double);
 	b->sorted = true;
 	/* nearest rank: the smallest sample with at least p% of them at or below it */

@@ -566,7 +566,8 @@ int store_op_describe_log_streams(store_db *h, json_t *req, json_t **out, cbl_er
 	}
 	if (rc)
 		goto out;
-	qsort(info, ls.n, sizeof(*info), by_time ? sinfo_by_time : sinfo_by_name);
+	if (ls.n > 1)
+		qsort(info, ls.n, sizeof(*info), by_time ? sinfo_by_time : sinfo_by_name);
 	bool desc = json_is_true(json_object_get(in, "descending"));
 	size_t limit = (size_t)opt_int(in, "limit", DESCRIBE_MAX);
 	json_t *arr = json_array();
