@@ -263,6 +263,9 @@ static void plan_root_overlay(sandbox_plan *p, const sandbox_opts *o, const char
 		sandbox_put_escaped(&b, upper);
 		cbl_buf_puts(&b, ",workdir=");
 		sandbox_put_escaped(&b, work);
+		/* a plain layer the caller can copy: a renamed directory is
+		 * copied, not a redirect xattr; no metadata-only copy-up */
+		cbl_buf_puts(&b, ",redirect_dir=off,metacopy=off");
 		opts = cbl_buf_detach(&b);
 		free(mask);
 	} else {

@@ -8,6 +8,8 @@ import subprocess
 
 import pytest
 
+from conftest import UserRunner, rootless_user
+
 BUILDSPEC = """version: 0.2
 phases:
   install:
@@ -180,3 +182,19 @@ def test_changes_outside_the_source_are_kept(cbl, home, root_only):
     assert (layer / "root" / ".cache" / "cbl-ckpt-x").read_text() == "cached-in-home\n"
     assert not os.path.exists("/usr/local/bin/cbl-ckpt-tool")
     assert len(checkpoints(home)) == 1
+
+
+def test_a_normal_user_keeps_no_checkpoint(root_only):
+    """As a normal user the runner cannot read the sandbox's layers: no
+    checkpoint, and --from-phase says it cannot start from one."""
+    user = UserRunner(rootless_user())
+    try:
+        src = user.project("nu", OUTSIDE.replace("/usr/local/bin", "$HOME/bin").replace("rm -f /etc/issue && ", ""), {})
+        full = user("run", src)
+        assert "Checkpoint of INSTALL kept" not in full.output
+        p = user("run", "--from-phase", "BUILD", src)
+        assert p.returncode == 1, p.output
+        assert "outside=" not in p.stdout
+        assert "checkpoints need a local source directory in snapshot mode, run as root" in p.output, p.output
+    finally:
+        user.cleanup()

@@ -194,7 +194,7 @@ static void test_plan_root_upper(void)
 	sandbox_plan p = SANDBOX_PLAN_INIT;
 	is_int(sandbox_plan_build(&p, &o, 0, 0, NULL), 0, "root_upper: planned");
 	long ov = find(&p, SANDBOX_STEP_OVERLAY, ROOT);
-	is_str(ov >= 0 ? p.v[ov].arg : NULL, "lowerdir=/keep/mask:/,upperdir=/keep/upper,workdir=/keep/work",
+	is_str(ov >= 0 ? p.v[ov].arg : NULL, "lowerdir=/keep/mask:/,upperdir=/keep/upper,workdir=/keep/work,redirect_dir=off,metacopy=off",
 	       "root_upper: the upper layer and work directory the caller reads, the mask above /");
 	struct stat rst, st;
 	if (stat("/", &rst) == 0 && lstat("/root", &st) == 0 && S_ISDIR(st.st_mode) && st.st_dev == rst.st_dev)
@@ -205,14 +205,16 @@ static void test_plan_root_upper(void)
 	sandbox_plan_build(&p, &o, 0, 0, NULL);
 	ov = find(&p, SANDBOX_STEP_OVERLAY, ROOT);
 	is_str(ov >= 0 ? p.v[ov].arg : NULL,
-	       "lowerdir=/ckpt/root-layer:/keep/mask:/,upperdir=/keep/upper,workdir=/keep/work",
+	       "lowerdir=/ckpt/root-layer:/keep/mask:/,upperdir=/keep/upper,workdir=/keep/work,redirect_dir=off,"
+	       "metacopy=off",
 	       "root_lower: the kept layer on top");
 	sandbox_plan_release(&p);
 	o.rootfs = "/images/x/rootfs";
 	sandbox_plan_build(&p, &o, 0, 0, NULL);
 	ov = find(&p, SANDBOX_STEP_OVERLAY, ROOT);
 	is_str(ov >= 0 ? p.v[ov].arg : NULL,
-	       "lowerdir=/ckpt/root-layer:/images/x/rootfs,upperdir=/keep/upper,workdir=/keep/work",
+	       "lowerdir=/ckpt/root-layer:/images/x/rootfs,upperdir=/keep/upper,workdir=/keep/work,"
+	       "redirect_dir=off,metacopy=off",
 	       "an image: no mask, its own /root shows");
 	sandbox_plan_release(&p);
 	sandbox_plan_build(&p, &o, 1000, 1000, NULL);
