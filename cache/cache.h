@@ -280,6 +280,8 @@ typedef struct cache_checkpoint_opts {
 	const char *phase;       /* the phase it ends, e.g. "PRE_BUILD" */
 	const char *build_id;
 	const char *src_upper;   /* the source overlay's upper layer (a host path), or NULL */
+	const char *root_upper;  /* the root overlay's upper layer (a host path: what the
+				  * build changed outside its source), or NULL */
 	const char *src_inner;   /* where the build saw its source */
 	const char *env_sh, *dir_txt; /* the carried shell state */
 	json_t *parts;           /* borrowed */
@@ -288,6 +290,11 @@ typedef struct cache_checkpoint_opts {
 /* Copies and publishes a checkpoint.  CBL_EINVAL (scope or key not a
  * name), CBL_EIO. */
 int cache_checkpoint_save(cache_store *s, const cache_checkpoint_opts *o, cbl_error **err);
+
+/* Copies the upper layer src (a checkpoint's root-layer/) to dest (created,
+ * 0755), whiteouts and opaque directories kept, beneath descriptors.
+ * CBL_EIO. */
+int cache_checkpoint_copy_layer(const char *src, const char *dest, cbl_error **err);
 
 /* The newest checkpoint of scope and key: *dir_out its directory (caller
  * frees), *meta_out its meta.json (new reference); marks it used now.

@@ -5,6 +5,8 @@
  *                    build id, source path inside, size
  *       layer/       the source tree's changes: an overlay upper layer as
  *                    the build left it (whiteouts, opaque directories)
+ *       root-layer/  the changes outside the source (the root overlay's
+ *                    upper layer: installed packages, /root), when kept
  *       env.sh       the carried shell state
  *       dir.txt
  *
@@ -185,6 +187,47 @@ static int write_file(int dfd, const char *name, const char *data, size_t len, c
 	return 0;
 }
 
+/* The upper layer at src (NULL: none) into lfd's name (made here unless
+ * "layer", which always exists). */
+static int copy_upper(const char *src, int lfd, const char *name, copy_stats *cs, cbl_error **err)
+{
+	if (!src)
+		return 0;
+	if (strcmp(name, "layer") && mkdirat(lfd, name, 0755) < 0)
+		return cbl_error_set_errno(err, CBL_EIO, errno, "checkpoint: cannot create '%s'", name);
+	int sfd = open(src, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int dfd = openat(lfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int rc;
+	if (sfd < 0 || dfd < 0)
+		rc = cbl_error_set_errno(err, CBL_EIO, errno, "checkpoint: cannot open '%s'", src);
+	else
+		rc = copy_layer(sfd, dfd, cs, 0, err);
+	if (sfd >= 0)
+		close(sfd);
+	if (dfd >= 0)
+		close(dfd);
+	return rc;
+}
+
+int cache_checkpoint_copy_layer(const char *src, const char *dest, cbl_error **err)
+{
+	if (mkdir(dest, 0755) < 0)
+		return cbl_error_set_errno(err, CBL_EIO, errno, "checkpoint: cannot create '%s'", dest);
+	int sfd = open(src, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int dfd = open(dest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	copy_stats cs = {0};
+	int rc;
+	if (sfd < 0 || dfd < 0)
+		rc = cbl_error_set_errno(err, CBL_EIO, errno, "checkpoint: cannot open '%s'", sfd < 0 ? src : dest);
+	else
+		rc = copy_layer(sfd, dfd, &cs, 0, err);
+	if (sfd >= 0)
+		close(sfd);
+	if (dfd >= 0)
+		close(dfd);
+	return rc;
+}
+
 /* checkpoints/<scope>/<key>, created: a descriptor. */
 static int key_dir(cache_store *s, const char *scope, const char *key, bool create, cbl_error **err)
 {
@@ -210,7 +253,7 @@ int cache_checkpoint_save(cache_store *s, const cache_checkpoint_opts *o, cbl_er
 	if (!safe_name(o->scope) || !safe_name(o->key))
 		return cbl_error_set(err, CBL_EINVAL, "checkpoint: invalid scope or key");
 	char *tmp = NULL;
-	int lock = -1, tfd = -1, lfd = -1, kfd = -1, sfd = -1, rc;
+	int lock = -1, tfd = -1, lfd = -1, kfd = -1, rc;
 	copy_stats cs = {0};
 	if ((rc = cache_tmp_create(s, &tmp, &lock, err)) < 0)
 		return rc;
@@ -220,18 +263,9 @@ int cache_checkpoint_save(cache_store *s, const cache_checkpoint_opts *o, cbl_er
 		rc = cbl_error_set_errno(err, CBL_EIO, errno, "checkpoint: cannot stage in '%s'", tmp);
 		goto out;
 	}
-	if (o->src_upper) {
-		sfd = open(o->src_upper, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		int dfd = openat(lfd, "layer", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (sfd < 0 || dfd < 0)
-			rc = cbl_error_set_errno(err, CBL_EIO, errno, "checkpoint: cannot open '%s'", o->src_upper);
-		else
-			rc = copy_layer(sfd, dfd, &cs, 0, err);
-		if (dfd >= 0)
-			close(dfd);
-		if (rc < 0)
-			goto out;
-	}
+	if ((rc = copy_upper(o->src_upper, lfd, "layer", &cs, err)) < 0 ||
+	    (o->root_upper && (rc = copy_upper(o->root_upper, lfd, "root-layer", &cs, err)) < 0))
+		goto out;
 	if ((rc = write_file(lfd, "env.sh", o->env_sh ? o->env_sh : "", o->env_sh ? strlen(o->env_sh) : 0, err)) ||
 	    (rc = write_file(lfd, "dir.txt", o->dir_txt ? o->dir_txt : "", o->dir_txt ? strlen(o->dir_txt) : 0, err)))
 		goto out;
@@ -263,8 +297,6 @@ int cache_checkpoint_save(cache_store *s, const cache_checkpoint_opts *o, cbl_er
 	}
 	fsync(kfd);
 out:
-	if (sfd >= 0)
-		close(sfd);
 	if (kfd >= 0)
 		close(kfd);
 	if (lfd >= 0)

@@ -13,13 +13,19 @@
  * earlier phases wrote wins over the working tree's; everything else is the
  * working tree's).
  *
- * Not kept (said in the log when restoring): changes outside the source
- * (the root overlay lives in the sandbox's private tmpfs), and background
- * processes.  Only the primary source of a snapshot build run as root has
- * an upper layer the runner can read; other builds take no checkpoints.
+ * Changes outside the source: as root, the root overlay's upper layer is
+ * in the runner's private view-tmp (sandbox_opts.root_upper: a tmpfs of
+ * the runner's own mount namespace, 0700, that the build cannot reach), so
+ * a checkpoint copies it too (root-layer/: installed packages, /root) and a
+ * restored build gets it as a read-only layer below its own upper layer.
+ * Not kept: /tmp, /home (run-as codebuild-user's home) and the other
+ * private tmpfs directories, and background processes.  Only the primary
+ * source of a snapshot build run as root has an upper layer the runner can
+ * read; other builds take no checkpoints.
  */
 #include "runner/runner_internal.h"
 #include "cache/cache.h"
+#include "sandbox/sandbox.h"
 #include "util/alloc.h"
 #include "util/fs.h"
 #include "util/safeopen.h"
@@ -104,6 +110,62 @@ static int next_running(const spec_buildspec *s, int sp)
 	return -1;
 }
 
+/* The restored checkpoint's root-layer/ as a lower layer of the root
+ * overlay, or NULL.  Overlayfs refuses a lower layer inside another one
+ * ("overlapping lowerdir path"): a cache store on the filesystem of / gets
+ * a copy in view-tmp (a tmpfs), taken in the time it takes to copy it. */
+static char *root_layer_of(runner_build *b)
+{
+	char *layer = cbl_path_join(b->ckpt.dir, "root-layer");
+	struct stat st, rst;
+	if (lstat(layer, &st) < 0 || !S_ISDIR(st.st_mode) || stat("/", &rst) < 0) {
+		free(layer);
+		return NULL;
+	}
+	if (st.st_dev != rst.st_dev)
+		return layer;
+	char *copy = cbl_path_join(b->ckpt.root_dir, "restored");
+	cbl_error *e = NULL;
+	int64_t t0 = cbl_mono_us();
+	if (cache_checkpoint_copy_layer(layer, copy, &e) < 0) {
+		runner_warn_drop(b, &e, "the checkpoint's changes outside the source are not restored: %s", e->msg);
+		free(copy);
+		copy = NULL;
+	} else {
+		runner_agent(b, "[codebuild-local] The checkpoint's changes outside the source copied to a tmpfs "
+				"(%.1f ms): the cache store is on the filesystem of /, which overlayfs cannot stack",
+			     (double)(cbl_mono_us() - t0) / 1000.0);
+	}
+	free(layer);
+	return copy;
+}
+
+void runner_checkpoint_root(runner_build *b, sandbox_opts *so)
+{
+	if (b->ckpt.root_dir) { /* again, after a fallback */
+		so->root_upper = b->ckpt.root_dir;
+		so->root_lower = b->ckpt.root_layer;
+		return;
+	}
+	if (geteuid() != 0 || !b->src.private_ns || !((b->ckpt.take && b->ckpt.src_upper) || b->ckpt.dir))
+		return;
+	/* view-tmp: the runner's private tmpfs (runner_private_overlay2) */
+	char *tmp = cbl_path_join(b->ident.dir, "view-tmp");
+	b->ckpt.root_dir = cbl_path_join(tmp, "rootfs");
+	free(tmp);
+	if (mkdir(b->ckpt.root_dir, 0700) < 0) {
+		runner_warn(b, "no checkpoint of what the build changes outside its source: cannot create %s",
+			    b->ckpt.root_dir);
+		free(b->ckpt.root_dir);
+		b->ckpt.root_dir = NULL;
+		return;
+	}
+	b->ckpt.root_upper = cbl_path_join(b->ckpt.root_dir, "upper");
+	so->root_upper = b->ckpt.root_dir;
+	if (b->ckpt.dir)
+		so->root_lower = b->ckpt.root_layer = root_layer_of(b);
+}
+
 void runner_checkpoint_take(runner_build *b, runner_phase_type p)
 {
 	int sp = (int)p - RUNNER_PHASE_INSTALL;
@@ -130,6 +192,7 @@ void runner_checkpoint_take(runner_build *b, runner_phase_type p)
 		goto out;
 	cache_checkpoint_opts o = {.scope = b->ident.project, .key = key, .phase = runner_phase_name(p),
 				   .build_id = b->ident.id, .src_upper = b->ckpt.src_upper, .src_inner = b->src.src_inner,
+				   .root_upper = b->ckpt.root_upper,
 				   .env_sh = env, .dir_txt = b->sh.cwd, .parts = parts};
 	if (open_store(b, &st, &e) < 0 || cache_checkpoint_save(st, &o, &e) < 0)
 		goto out;
@@ -312,9 +375,11 @@ void runner_checkpoint_restore_shell(runner_build *b)
 	char ts[32];
 	cbl_format_iso_time(ts, json_integer_value(json_object_get(m, "created")));
 	runner_agent(b, "[codebuild-local] Starting at %s on the checkpoint of %s from build %s (%s): the source's "
-			"changes and the carried variables and directory, above the working tree as it is now; "
-			"changes outside the source are not in checkpoints",
-		     runner_phase_name(b->ckpt.from_phase), cbl_json_str(m, "phase"), cbl_json_str(m, "buildId"), ts);
+			"changes and the carried variables and directory, above the working tree as it is now; %s",
+		     runner_phase_name(b->ckpt.from_phase), cbl_json_str(m, "phase"), cbl_json_str(m, "buildId"), ts,
+		     b->ckpt.root_layer ? "the changes outside the source (installed packages, /root) too, but "
+					  "/tmp's and /home's"
+					: "changes outside the source are not in this checkpoint");
 }
 
 bool runner_checkpoint_skips(runner_build *b, runner_phase_type p)
@@ -331,6 +396,9 @@ bool runner_checkpoint_skips(runner_build *b, runner_phase_type p)
 void runner_checkpoint_release(runner_build *b)
 {
 	free(b->ckpt.src_upper);
+	free(b->ckpt.root_dir);
+	free(b->ckpt.root_upper);
+	free(b->ckpt.root_layer);
 	free(b->ckpt.dir);
 	free(b->ckpt.layer);
 	json_decref(b->ckpt.meta);

@@ -472,6 +472,7 @@ static int provision_sandbox(runner_build *b, cbl_error **err)
 	for (;;) {
 		if (source_mounts(b, &mounts, &nm, &src_parent, strs, err) < 0)
 			return -1;
+		runner_checkpoint_root(b, &so); /* after the source's view */
 		so.mounts = mounts;
 		so.n_mounts = nm;
 		rc = sandbox_start(&b->sandbox, &so, err);

@@ -337,6 +337,9 @@ typedef struct runner_ckpt_part { /* checkpoint.c */
 	bool said_secrets;
 	int from_phase;          /* runner_phase_type to start at; 0 = a full run */
 	char *src_upper;         /* the primary source overlay's upper layer (host path), NULL = none */
+	char *root_dir;          /* sandbox_opts.root_upper (in view-tmp), NULL = none */
+	char *root_upper;        /* its upper/: what the build changed outside the source */
+	char *root_layer;        /* the restored checkpoint's root-layer/, NULL = none */
 	char *dir, *layer;       /* the checkpoint restored, and its source layer */
 	json_t *meta;
 } runner_ckpt_part;
@@ -449,6 +452,10 @@ void runner_checkpoint_filter_hide(runner_build *b, cbl_strv *hide);
 void runner_checkpoint_restore_shell(runner_build *b);
 /* True (the phase logged as restored) when p comes before --from-phase. */
 bool runner_checkpoint_skips(runner_build *b, runner_phase_type p);
+/* Before the sandbox starts: as root, the root overlay's upper layer where
+ * a checkpoint can copy it, and the restored checkpoint's below it. */
+struct sandbox_opts;
+void runner_checkpoint_root(runner_build *b, struct sandbox_opts *so);
 /* After phase p succeeded: its checkpoint, when the build takes them. */
 void runner_checkpoint_take(runner_build *b, runner_phase_type p);
 void runner_checkpoint_release(runner_build *b);

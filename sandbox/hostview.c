@@ -501,6 +501,14 @@ static void keep_resolv_conf(sandbox_plan *p, const char *root)
 
 static void plan_view_users(sandbox_plan *p, const sandbox_opts *o, const char *root, bool userns);
 
+/* st is on the filesystem of /, not a mount of its own (whose files the
+ * root overlay's mask could not hide: the submounts bind it) */
+static bool same_fs_as_root(const struct stat *st)
+{
+	struct stat rst;
+	return stat("/", &rst) == 0 && rst.st_dev == st->st_dev;
+}
+
 void sandbox_plan_host_private(sandbox_plan *p, const sandbox_opts *o, const char *root, bool userns)
 {
 	struct stat st;
@@ -511,6 +519,8 @@ void sandbox_plan_host_private(sandbox_plan *p, const sandbox_opts *o, const cha
 		const char *path = real ? real : d->path;
 		if (!real && (d->system || lstat(d->path, &st) < 0 || !S_ISDIR(st.st_mode)))
 			continue;
+		if (!real && o->root_upper && !strcmp(d->path, "/root") && same_fs_as_root(&st))
+			continue; /* hidden by root_upper's mask: its changes stay readable */
 		sandbox_plan_add_in(p, root, SANDBOX_STEP_MKDIR, NULL, path, 0);
 		sandbox_plan_add_in(p, root, SANDBOX_STEP_TMPFS, NULL, path, d->mode);
 		free(real);

@@ -242,7 +242,35 @@ static const char *hostname_of(const sandbox_opts *o)
 static void plan_root_overlay(sandbox_plan *p, const sandbox_opts *o, const char *root, const char *upper,
 			      const char *work, bool userns)
 {
-	char *opts = sandbox_overlay_opts(o->rootfs ? o->rootfs : "/", upper, work);
+	char *opts;
+	if (o->root_upper) {
+		/* the kept layer, then the mask hiding the host's /root (an
+		 * image's own /root shows), then the root
+		 * (sandbox_opts.root_upper) */
+		cbl_buf b = CBL_BUF_INIT;
+		char *mask = cbl_path_join(o->root_upper, "mask");
+		cbl_buf_puts(&b, "lowerdir=");
+		if (o->root_lower) {
+			sandbox_put_escaped(&b, o->root_lower);
+			cbl_buf_putc(&b, ':');
+		}
+		if (!o->rootfs) {
+			sandbox_put_escaped(&b, mask);
+			cbl_buf_putc(&b, ':');
+		}
+		sandbox_put_escaped(&b, o->rootfs ? o->rootfs : "/");
+		cbl_buf_puts(&b, ",upperdir=");
+		sandbox_put_escaped(&b, upper);
+		cbl_buf_puts(&b, ",workdir=");
+		sandbox_put_escaped(&b, work);
+		/* a plain layer the caller can copy: a renamed directory is
+		 * copied, not a redirect xattr; no metadata-only copy-up */
+		cbl_buf_puts(&b, ",redirect_dir=off,metacopy=off");
+		opts = cbl_buf_detach(&b);
+		free(mask);
+	} else {
+		opts = sandbox_overlay_opts(o->rootfs ? o->rootfs : "/", upper, work);
+	}
 	if (userns) {
 		char *u = cbl_xasprintf("%s,userxattr", opts);
 		free(opts);
@@ -608,20 +636,28 @@ int sandbox_plan_build_ids(sandbox_plan *p, const sandbox_opts *o, const sandbox
 	int rc = check_opts(o, err);
 	if (rc)
 		return rc;
-	char *upper = cbl_path_join(o->scratch, "upper");
-	char *work = cbl_path_join(o->scratch, "work");
-	char *root = cbl_path_join(o->scratch, "root");
 	/* unprivileged, an image's root is an overlay like root's (its files
 	 * belong to the caller and its subordinate ids); the host's / is
 	 * fuse-overlayfs where the caller may use it, else bound read-only,
 	 * piece by piece */
 	bool fuse = !o->rootfs && ids->fuse_overlayfs[0] && (userns || o->fuse_root);
 	bool ro_root = userns && !fuse && (!o->rootfs || o->ro_root);
+	sandbox_opts kept = *o;
+	if (userns || fuse || ro_root || (o->root_upper && o->root_upper[0] != '/'))
+		kept.root_upper = kept.root_lower = NULL; /* only the kernel's overlay as root */
+	if (!kept.root_upper)
+		kept.root_lower = NULL;
+	o = &kept;
+	char *upper = cbl_path_join(o->root_upper ? o->root_upper : o->scratch, "upper");
+	char *work = cbl_path_join(o->root_upper ? o->root_upper : o->scratch, "work");
+	char *root = cbl_path_join(o->scratch, "root");
 	plan_clone(p, o, ids);
 	sandbox_plan_add(p, SANDBOX_STEP_PRIVATE, NULL, NULL, 0);
 	sandbox_plan_add(p, SANDBOX_STEP_TMPFS, NULL, o->scratch, 0755);
-	sandbox_plan_add(p, SANDBOX_STEP_MKDIR, NULL, upper, 0);
-	sandbox_plan_add(p, SANDBOX_STEP_MKDIR, NULL, work, 0);
+	if (!o->root_upper) { /* else made by sandbox_start */
+		sandbox_plan_add(p, SANDBOX_STEP_MKDIR, NULL, upper, 0);
+		sandbox_plan_add(p, SANDBOX_STEP_MKDIR, NULL, work, 0);
+	}
 	sandbox_plan_add(p, SANDBOX_STEP_MKDIR, NULL, root, 0);
 	if (fuse)
 		plan_root_fuse(p, o, ids, root, upper, work);

@@ -26,6 +26,8 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "util/banned.h"
@@ -309,10 +311,44 @@ fail:
 	return rc;
 }
 
+/* root_upper's upper/, work/ and mask/root (opaque: the host's /root is
+ * not shown), beneath its descriptor; again after a fallback: kept. */
+static int prepare_root_upper(const char *dir, cbl_error **err)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), m = -1, r = -1;
+	int rc = 0;
+	static const char *const names[] = {"upper", "work", "mask"};
+	for (size_t i = 0; fd >= 0 && !rc && i < 3; i++)
+		if (mkdirat(fd, names[i], i == 1 ? 0700 : 0755) < 0 && errno != EEXIST)
+			rc = -1;
+	if (fd < 0 || rc || (m = openat(fd, "mask", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+	    (mkdirat(m, "root", 0700) < 0 && errno != EEXIST) ||
+	    (r = openat(m, "root", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+	    fsetxattr(r, "trusted.overlay.opaque", "y", 1, 0) < 0 || fchmod(m, 0755) < 0 || fchmod(r, 0700) < 0)
+		rc = cbl_error_set_errno(err, CBL_EIO, errno, "sandbox: cannot prepare the root's upper layer in '%s'",
+					 dir);
+	if (rc == 0) {
+		int u = openat(fd, "upper", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (u < 0 || fchmod(u, 0755) < 0)
+			rc = cbl_error_set_errno(err, CBL_EIO, errno, "sandbox: cannot prepare '%s/upper'", dir);
+		if (u >= 0)
+			close(u);
+	}
+	if (r >= 0)
+		close(r);
+	if (m >= 0)
+		close(m);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
 int sandbox_start(sandbox_handle **out, const sandbox_opts *o, cbl_error **err)
 {
 	sandbox_ids ids;
 	sandbox_ids_probe(&ids);
+	if (o->root_upper && ids.uid == 0 && prepare_root_upper(o->root_upper, err) < 0)
+		return CBL_EIO;
 	bool refused = false;
 	cbl_error *first = NULL;
 	int rc = start(out, o, &ids, &refused, &first);

@@ -163,6 +163,18 @@ typedef struct sandbox_opts {
 				    * read-only on a tmpfs root instead of an overlay (what
 				    * sandbox_start falls back to, with a warning, when
 				    * overlayfs refuses rootfs in a user namespace) */
+	const char *root_upper;    /* as root with the kernel's overlay at the root: a
+				    * directory of the caller's (0700, empty, on a
+				    * filesystem with trusted.* xattrs) that gets upper/
+				    * (the root overlay's upper layer, readable by the
+				    * caller: what the commands wrote outside the mounts,
+				    * /root included), work/ and mask/ (an opaque root/
+				    * that hides the host's /root instead of a tmpfs);
+				    * NULL = all in the private tmpfs.  Ignored
+				    * unprivileged and with fuse-overlayfs */
+	const char *root_lower;    /* with root_upper: an overlay upper layer kept from
+				    * an earlier sandbox (whiteouts, opaque directories),
+				    * stacked read-only above the root; NULL = none */
 } sandbox_opts;
 
 #define SANDBOX_OPTS_INIT {0}

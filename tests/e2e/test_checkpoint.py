@@ -8,6 +8,8 @@ import subprocess
 
 import pytest
 
+from conftest import UserRunner, rootless_user
+
 BUILDSPEC = """version: 0.2
 phases:
   install:
@@ -123,3 +125,76 @@ def test_cache_ls_and_prune_show_checkpoints(cbl, home, root_only):
     assert "Removed 1 phase checkpoint" in pr.stdout
     assert len(checkpoints(home)) == 1
     cbl("run", "--from-phase", "BUILD", src, check=0)  # the one kept still starts builds
+
+
+OUTSIDE = """version: 0.2
+phases:
+  install:
+    commands:
+      - echo "root-before=[$(ls -A /root | tr '\\n' ' ')]"
+      - mkdir -p /usr/local/bin ~/.cache && printf '#!/bin/sh\\necho tool-ran\\n' > /usr/local/bin/cbl-ckpt-tool
+      - chmod 755 /usr/local/bin/cbl-ckpt-tool && echo cached-in-home > ~/.cache/cbl-ckpt-x
+      - rm -f /etc/issue && cp /bin/true /usr/local/bin/cbl-ckpt-suid && chmod 4755 /usr/local/bin/cbl-ckpt-suid
+  build:
+    commands:
+      - echo "outside=$(cbl-ckpt-tool) home=$(cat ~/.cache/cbl-ckpt-x) root=[$(ls -A /root | tr '\\n' ' ')]"
+      - test ! -e /etc/issue && echo issue-deleted
+      - echo changed-by-build > ~/.cache/cbl-ckpt-x
+"""
+
+
+def test_changes_outside_the_source_are_kept(cbl, home, root_only):
+    """An INSTALL that installs a tool under /usr/local/bin and writes in
+    ~/.cache: `run --from-phase BUILD` sees both, the host sees neither, and
+    the host's /root stays hidden from the build."""
+    assert not os.path.exists("/usr/local/bin/cbl-ckpt-tool")
+    assert os.listdir(os.path.expanduser("~root")), "the host's /root has files the build must not see"
+    issue = os.path.exists("/etc/issue")
+    src = git_project(cbl, "outside", OUTSIDE)
+    full = cbl("run", src, check=0)
+    assert "Checkpoint of INSTALL kept" in full.output, full.output
+    # the build's /root starts empty: the host's is not shown
+    assert "root-before=[]" in full.stdout, full.output
+    line = [l for l in full.stdout.splitlines() if l.startswith("outside=")]
+    assert line == ["outside=tool-ran home=cached-in-home root=[.cache ]"], full.output
+    layer = checkpoints(home)[0] / "root-layer"
+    assert (layer / "usr" / "local" / "bin" / "cbl-ckpt-tool").is_file()
+    assert (layer / "root" / ".cache" / "cbl-ckpt-x").read_text() == "cached-in-home\n"
+    # a setuid file the build made is kept as it is, in directories only
+    # root may enter
+    suid = layer / "usr" / "local" / "bin" / "cbl-ckpt-suid"
+    assert suid.stat().st_mode & 0o4000
+    assert any(d.stat().st_mode & 0o077 == 0 for d in suid.parents if str(d).startswith(str(home)))
+    # nothing reached the host
+    assert os.path.exists("/etc/issue") == issue
+    assert not os.path.exists("/usr/local/bin/cbl-ckpt-tool")
+    assert not os.path.exists(os.path.expanduser("~root/.cache/cbl-ckpt-x"))
+
+    p = cbl("run", "--from-phase", "BUILD", src, check=0)
+    assert "Restored from the checkpoint, not run" in p.output
+    assert "Running command mkdir -p /usr/local/bin" not in p.output
+    assert "installed packages, /root) too" in p.output, p.output
+    line = [l for l in p.stdout.splitlines() if l.startswith("outside=")]
+    assert line == ["outside=tool-ran home=cached-in-home root=[.cache ]"], p.output
+    if issue:  # a deletion outside the source is kept too
+        assert "issue-deleted" in p.stdout, p.output
+    # the checkpoint is a read-only layer: BUILD's change is not in it
+    assert (layer / "root" / ".cache" / "cbl-ckpt-x").read_text() == "cached-in-home\n"
+    assert not os.path.exists("/usr/local/bin/cbl-ckpt-tool")
+    assert len(checkpoints(home)) == 1
+
+
+def test_a_normal_user_keeps_no_checkpoint(root_only):
+    """As a normal user the runner cannot read the sandbox's layers: no
+    checkpoint, and --from-phase says it cannot start from one."""
+    user = UserRunner(rootless_user())
+    try:
+        src = user.project("nu", OUTSIDE.replace("/usr/local/bin", "$HOME/bin").replace("rm -f /etc/issue && ", ""), {})
+        full = user("run", src)
+        assert "Checkpoint of INSTALL kept" not in full.output
+        p = user("run", "--from-phase", "BUILD", src)
+        assert p.returncode == 1, p.output
+        assert "outside=" not in p.stdout
+        assert "checkpoints need a local source directory in snapshot mode, run as root" in p.output, p.output
+    finally:
+        user.cleanup()

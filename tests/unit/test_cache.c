@@ -1372,6 +1372,38 @@ static void test_symlinked_base(cache_store *st)
 
 /* Phase checkpoints: a key per part, a layer copied with its whiteouts
  * and opaque directories, the newest of a key found, replaced ones pruned. */
+
+/* dir's root-layer/ as the upper layer it copied (node_modules/dep/index.js,
+ * and as root the whiteout and the opaque directory), and again through
+ * cache_checkpoint_copy_layer */
+static bool has_root_layer(const char *dir)
+{
+	bool good = true;
+	char *rl = cbl_path_join(dir, "root-layer");
+	char *copy = cbl_xasprintf("%s-copy", dir);
+	const char *both[] = {rl, copy};
+	if (cache_checkpoint_copy_layer(rl, copy, NULL) < 0)
+		good = false;
+	for (size_t i = 0; i < 2 && good; i++) {
+		char *f = cbl_path_join(both[i], "node_modules/dep/index.js");
+		good = access(f, F_OK) == 0;
+		free(f);
+		if (good && geteuid() == 0) {
+			char *w = cbl_path_join(both[i], "deleted.txt"), *nm = cbl_path_join(both[i], "node_modules");
+			struct stat sst;
+			char v[4] = "";
+			good = lstat(w, &sst) == 0 && S_ISCHR(sst.st_mode) && sst.st_rdev == makedev(0, 0) &&
+			       getxattr(nm, "trusted.overlay.opaque", v, sizeof(v)) == 1 && v[0] == 'y';
+			free(w);
+			free(nm);
+		}
+	}
+	cbl_rm_rf(copy, NULL);
+	free(copy);
+	free(rl);
+	return good;
+}
+
 static void test_checkpoints(cache_store *st)
 {
 	const char *names[] = {"image", "INSTALL"}, *v1[] = {"host", "npm ci"}, *v2[] = {"host", "npm i"};
@@ -1435,11 +1467,14 @@ static void test_checkpoints(cache_store *st)
 	cbl_error_clear(&e);
 	/* a newer one of the same key wins; the older is pruned */
 	o.build_id = "proj:2";
+	o.root_upper = up; /* the changes outside the source: the same kind of layer */
 	cache_checkpoint_save(st, &o, NULL);
 	char *dir3 = NULL;
 	json_t *m3 = NULL;
 	cache_checkpoint_find(st, "proj", k1, &dir3, &m3, NULL);
 	ok(m3 && !strcmp(json_string_value(json_object_get(m3, "buildId")), "proj:2"), "the newest wins");
+	ok(dir && !has_root_layer(dir), "no root_upper: no root-layer");
+	ok(dir3 && has_root_layer(dir3), "root_upper: copied into root-layer, whiteouts and opaque directories kept");
 	cache_checkpoint_info *l = NULL;
 	size_t n = 0, removed = 0;
 	cache_checkpoint_list(st, &l, &n, NULL);

@@ -182,6 +182,52 @@ static void test_plan_root_host(void)
 	ok(p.v == NULL && p.n == 0, "released plan is empty");
 }
 
+/* root_upper: the root's upper layer in the caller's directory, the mask
+ * hiding the host's /root instead of a tmpfs, the kept layer on top; an
+ * image keeps its /root; unprivileged, ignored */
+static void test_plan_root_upper(void)
+{
+	sandbox_opts o = SANDBOX_OPTS_INIT;
+	o.scratch = SCRATCH;
+	o.network = SANDBOX_NET_HOST;
+	o.root_upper = "/keep";
+	sandbox_plan p = SANDBOX_PLAN_INIT;
+	is_int(sandbox_plan_build(&p, &o, 0, 0, NULL), 0, "root_upper: planned");
+	long ov = find(&p, SANDBOX_STEP_OVERLAY, ROOT);
+	is_str(ov >= 0 ? p.v[ov].arg : NULL, "lowerdir=/keep/mask:/,upperdir=/keep/upper,workdir=/keep/work,redirect_dir=off,metacopy=off",
+	       "root_upper: the upper layer and work directory the caller reads, the mask above /");
+	struct stat rst, st;
+	if (stat("/", &rst) == 0 && lstat("/root", &st) == 0 && S_ISDIR(st.st_mode) && st.st_dev == rst.st_dev)
+		ok(find(&p, SANDBOX_STEP_TMPFS, ROOT "/root") < 0, "root_upper: /root hidden by the mask, no tmpfs");
+	ok(find(&p, SANDBOX_STEP_TMPFS, ROOT "/tmp") >= 0, "root_upper: /tmp still a private tmpfs");
+	sandbox_plan_release(&p);
+	o.root_lower = "/ckpt/root-layer";
+	sandbox_plan_build(&p, &o, 0, 0, NULL);
+	ov = find(&p, SANDBOX_STEP_OVERLAY, ROOT);
+	is_str(ov >= 0 ? p.v[ov].arg : NULL,
+	       "lowerdir=/ckpt/root-layer:/keep/mask:/,upperdir=/keep/upper,workdir=/keep/work,redirect_dir=off,"
+	       "metacopy=off",
+	       "root_lower: the kept layer on top");
+	sandbox_plan_release(&p);
+	o.rootfs = "/images/x/rootfs";
+	sandbox_plan_build(&p, &o, 0, 0, NULL);
+	ov = find(&p, SANDBOX_STEP_OVERLAY, ROOT);
+	is_str(ov >= 0 ? p.v[ov].arg : NULL,
+	       "lowerdir=/ckpt/root-layer:/images/x/rootfs,upperdir=/keep/upper,workdir=/keep/work,"
+	       "redirect_dir=off,metacopy=off",
+	       "an image: no mask, its own /root shows");
+	sandbox_plan_release(&p);
+	sandbox_plan_build(&p, &o, 1000, 1000, NULL);
+	ov = find(&p, SANDBOX_STEP_OVERLAY, ROOT);
+	ok(ov < 0 || !strstr(p.v[ov].arg, "/keep"), "unprivileged: root_upper ignored");
+	o.rootfs = NULL;
+	sandbox_plan_release(&p);
+	sandbox_plan_build(&p, &o, 1000, 1000, NULL);
+	ok(find(&p, SANDBOX_STEP_TMPFS, ROOT "/root") >= 0 || lstat("/root", &st) < 0,
+	   "unprivileged: the host's /root still a private tmpfs");
+	sandbox_plan_release(&p);
+}
+
 static void test_plan_root_image(void)
 {
 	sandbox_opts o = SANDBOX_OPTS_INIT;
@@ -1775,6 +1821,7 @@ int main(int argc, char **argv)
 	test_tables();
 	test_plan_root_host();
 	test_plan_root_image();
+	test_plan_root_upper();
 	test_plan_unprivileged();
 	test_plan_network_none();
 	test_plan_mounts();
