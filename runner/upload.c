@@ -671,7 +671,7 @@ static bool discover_candidate(const artifacts_entry *it)
 
 /* Parses one file as each format in turn: the first it parses as, with at
  * least one test case or covered file, takes it. */
-static void discover_file(runner_build *b, const artifacts_entry *it, discovered *d, const upload_claims *cl)
+static void discover_file(const artifacts_entry *it, discovered *d, const upload_claims *cl)
 {
 	struct stat st;
 	int fd = -1;
@@ -700,7 +700,6 @@ static void discover_file(runner_build *b, const artifacts_entry *it, discovered
 		cbl_error_clear(&e);
 	}
 	close(fd);
-	(void)b;
 }
 
 /* CODEBUILD_CONFIG_AUTO_DISCOVER and _DIR as the build's shell last had
@@ -781,7 +780,7 @@ static void auto_discover(runner_build *b, const upload_claims *cl)
 				 &e) == 0) {
 		for (size_t i = 0; i < list->n && cbl_mono_us() < end; i++)
 			if (discover_candidate(&list->items[i]))
-				discover_file(b, &list->items[i], &d, cl);
+				discover_file(&list->items[i], &d, cl);
 	}
 	cbl_error_free(e);
 	for (size_t f = 0; f < NDISCOVER; f++)
