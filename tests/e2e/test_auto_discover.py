@@ -119,3 +119,33 @@ phases:
     assert got[len(BLOCK) + 1] == "[Container] No matching auto-discover report paths found", got
     assert TOOK.match(got[len(BLOCK) + 2]) and len(got) == len(BLOCK) + 3, got
     assert "AutoDiscovered" not in p.output
+
+
+COBERTURA = ("<coverage line-rate='0.5' branch-rate='0' version='7'><packages><package name='p'><classes>"
+             "<class name='c' filename='app/c.py'><lines><line number='1' hits='1'/><line number='2' hits='0'/>"
+             "</lines></class></classes></package></packages></coverage>")
+
+
+def test_the_dir_variable_and_a_coverage_format(cbl, tmp_path):
+    """CODEBUILD_CONFIG_AUTO_DISCOVER_DIR (a glob, set in the project's
+    variables here) narrows the search: a Cobertura file there becomes
+    <project>-COBERTURAXML-AutoDiscovered, a JUnit file elsewhere is not read."""
+    src = cbl.project("addir", f"""version: 0.2
+env:
+  variables:
+    CODEBUILD_CONFIG_AUTO_DISCOVER_DIR: 'output/*xml'
+phases:
+  build:
+    commands:
+      - mkdir -p output elsewhere
+      - printf '%s' "{COBERTURA}" > output/coverage.xml
+      - printf '%s' "{JUNIT}" > elsewhere/junit.xml
+""")
+    p = cbl("run", "--sandbox", "none", "--reports", tmp_path / "rep", src, check=0)
+    got = upload_lines(p, cbl)
+    assert "[Container] Expanding output/*xml" in got and "[Container] Expanding **/*" not in got, got
+    assert sorted(d.name for d in (tmp_path / "rep").iterdir()) == ["addir-COBERTURAXML-AutoDiscovered"], got
+    rep = json.loads((tmp_path / "rep" / "addir-COBERTURAXML-AutoDiscovered" / "report.json").read_text())
+    rep = rep["reports"][0]
+    assert rep["type"] == "CODE_COVERAGE", rep
+    assert rep["codeCoverageSummary"]["linesCovered"] == 1 and rep["codeCoverageSummary"]["linesMissed"] == 1, rep
