@@ -771,6 +771,7 @@ static void auto_discover(runner_build *b, const upload_claims *cl)
 	const char *const none[] = {NULL};
 	if (b->sandbox)
 		where.bounds = none;
+	where.deadline_mono_us = end; /* the walk too is bounded */
 	discovered d;
 	memset(&d, 0, sizeof(d));
 	for (size_t f = 0; f < NDISCOVER; f++)
