@@ -34,8 +34,8 @@ def upload_lines(p, cbl):
 def test_junit_left_in_the_source_is_discovered(cbl, tmp_path):
     """A JUnit file the build writes, no reports: section: the group
     <project>-JUNITXML-AutoDiscovered with its cases, listed over the API;
-    a symlink to a JUnit file outside is not followed, a pom.xml or an empty
-    JSON array is no report, and a file a buildspec group reads is left to it."""
+    a symlink to a JUnit file outside is not followed, a FIFO is not opened
+    (nothing blocks), a pom.xml or an empty JSON array is no report, and a file a buildspec group reads is left to it."""
     outside = tmp_path / "outside.xml"
     outside.write_text(JUNIT.replace("app.A", "outside.X"))
     src = cbl.project("adisc", f"""version: 0.2
@@ -46,6 +46,8 @@ phases:
       - printf '%s' "{JUNIT}" > build/test-results/TEST-app.xml
       - printf '%s' "{JUNIT}" > claimed/mine.xml
       - ln -s {outside} build/test-results/link.xml
+      - mkfifo build/test-results/TEST-fifo.xml
+      - test -L build/test-results/link.xml && test -p build/test-results/TEST-fifo.xml && echo ATTACKS' 'IN PLACE
       - printf '<project><modelVersion>4.0.0</modelVersion></project>' > pom.xml
       - printf '[]' > empty.json
 reports:
@@ -53,6 +55,8 @@ reports:
     files: ['claimed/*.xml']
 """)
     p = cbl("run", "--sandbox", "none", "--reports", tmp_path / "rep", src, check=0)
+    # the attacks were there: a symlink to a report outside, a FIFO (no reader: never opened)
+    assert "\nATTACKS IN PLACE\n" in p.output, p.output
     got = upload_lines(p, cbl)
     # after the buildspec group's lines (its files are read first)
     assert "[Container] [codebuild-local] Report adisc-mine FAILED" in " ".join(got[:got.index(BLOCK[0])]), got
