@@ -134,6 +134,7 @@ bench: $(BIN)
 	bash bench/rootless.sh $(BIN)
 	bash bench/batch.sh $(BIN)
 	bash bench/dashboard.sh $(BIN)
+	bash bench/autodiscover.sh $(BIN)
 
 # `make fuzz` builds every tests/fuzz/fuzz_*.c target and runs FUZZ_TARGETS
 # (default fuzz_spec; "all" = every target; or a list such as

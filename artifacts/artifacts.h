@@ -159,9 +159,12 @@ typedef struct artifacts_roots {
 				    * base-directory may lie in besides src_dir, each read
 				    * beneath its own descriptor (the secondary sources);
 				    * NULL = anywhere (no bound, as artifacts_collect) */
+	int64_t deadline_mono_us;  /* CLOCK_MONOTONIC (util/time.h cbl_mono_us) after which
+				    * the walk stops with CBL_ETIMEDOUT (checked per
+				    * directory); 0 = none */
 } artifacts_roots;
 
-#define ARTIFACTS_ROOTS_INIT {-1, NULL}
+#define ARTIFACTS_ROOTS_INIT {-1, NULL, 0}
 
 /* artifacts_collect, reading only beneath src_dir (or where->src_fd) and
  * the bounds: an absolute base-directory elsewhere is CBL_EINVAL ("outside

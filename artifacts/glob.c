@@ -22,6 +22,7 @@
 #include "util/fs.h"
 #include "util/safeopen.h"
 #include "util/strv.h"
+#include "util/time.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -403,6 +404,7 @@ typedef struct walk_ctx {
 	artifacts_log_fn log;
 	void *payload;
 	cbl_error **err;
+	int64_t deadline;      // artifacts_roots.deadline_mono_us (0 = none)
 } walk_ctx;
 
 static void emit(artifacts_log_fn log, void *payload, const char *fmt, ...)
@@ -665,6 +667,10 @@ static int walk_dir(walk_ctx *c, int dfd, const char *disk, const char *rel, con
 		goto out;
 	if (depth > WALK_MAX_DEPTH) {
 		rc = cbl_error_set(c->err, CBL_EIO, "directory tree too deep at '%s'", disk);
+		goto out;
+	}
+	if (c->deadline && cbl_mono_us() >= c->deadline) {
+		rc = cbl_error_set(c->err, CBL_ETIMEDOUT, "the file list was not complete in time (at '%s')", disk);
 		goto out;
 	}
 	struct stat dst;
@@ -1115,6 +1121,7 @@ static int collect_pattern(collect_ctx *c, const found *base, const char *logica
 	w.root_idx = ri;
 	w.follow = !a->enable_symlinks;
 	w.discard = a->discard_paths;
+	w.deadline = c->where ? c->where->deadline_mono_us : 0;
 	w.inc = &fp;
 	w.exc = c->exc;
 	w.nexc = c->nexc;

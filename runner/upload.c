@@ -1,5 +1,6 @@
 /* runner/upload.c - UPLOAD_ARTIFACTS: the primary and secondary artifacts,
- * then the reports (reference buildspec.md §5, §6).
+ * then the reports, then report auto-discover (reference buildspec.md §5,
+ * §6.1; the service's "Auto-discover reports" page).
  *
  * Artifact strings (files, base-directory, name) are shell-expanded first,
  * as the service does (§1.8).  Nothing matched fails the phase with
@@ -31,6 +32,7 @@
 #include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "util/json.h"
@@ -442,11 +444,35 @@ static void report_group_names(const runner_build *b, const char *key, char **na
 	}
 }
 
+/* The files the buildspec's report groups read (by device and inode):
+ * auto-discover leaves them to their groups. */
+typedef struct upload_claims {
+	struct stat *v;
+	size_t n, cap;
+} upload_claims;
+
+static void claim(upload_claims *c, const struct stat *st)
+{
+	if (c->n == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 16;
+		c->v = cbl_xrealloc(c->v, c->cap * sizeof(*c->v));
+	}
+	c->v[c->n++] = *st;
+}
+
+static bool claimed(const upload_claims *c, const struct stat *st)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (c->v[i].st_dev == st->st_dev && c->v[i].st_ino == st->st_ino)
+			return true;
+	return false;
+}
+
 /* The report's files found and parsed into rep; returns the status that
  * overrides the parsed one (INCOMPLETE: files missing, FAILED: a file does
  * not parse), with the reason, or NULL. */
 static const char *report_parse(runner_build *b, const spec_report *r, char **exp, const char *group_name,
-				artifacts_report *rep, artifacts_list **list, cbl_buf *reason)
+				artifacts_report *rep, artifacts_list **list, cbl_buf *reason, upload_claims *cl)
 {
 	const char *status = NULL;
 	cbl_error *e = NULL;
@@ -471,8 +497,10 @@ static const char *report_parse(runner_build *b, const spec_report *r, char **ex
 		struct stat st;
 		int fd = -1;
 		int prc = artifacts_entry_open(it, &fd, &st, &e);
-		if (prc == 0)
+		if (prc == 0) {
+			claim(cl, &st);
 			prc = artifacts_report_parse_fd(rep, r->format, fd, it->name, &e);
+		}
 		if (fd >= 0)
 			close(fd);
 		if (prc < 0) {
@@ -515,7 +543,10 @@ static json_t *report_entry(const json_t *report, const artifacts_report *rep, c
 	return entry;
 }
 
-static void one_report(runner_build *b, const spec_report *r)
+static void publish_report(runner_build *b, const char *group_name, const char *group_arn, artifacts_report *rep,
+			   const artifacts_list *list, const char *status, cbl_buf *reason);
+
+static void one_report(runner_build *b, const spec_report *r, upload_claims *cl)
 {
 	cbl_error *e = NULL;
 	char **exp = NULL;
@@ -548,29 +579,43 @@ static void one_report(runner_build *b, const spec_report *r)
 	}
 	char *group_name, *group_arn;
 	report_group_names(b, exp[0], &group_name, &group_arn);
+	runner_agent(b, "[codebuild-local] Preparing to upload report group %s (%s)", group_name, spec_report_format_name(r->format));
+	const char *status = report_parse(b, r, exp, group_name, &rep, &list, &reason, cl);
+	publish_report(b, group_name, group_arn, &rep, list, status, &reason);
+	cbl_buf_release(&reason);
+	free(group_name);
+	free(group_arn);
+	free_strs(exp);
+	artifacts_list_free(list);
+	artifacts_report_release(&rep);
+}
+
+/* Stores one parsed report (the build's record, the reports directories)
+ * for its group: the buildspec's groups and the auto-discovered ones. */
+static void publish_report(runner_build *b, const char *group_name, const char *group_arn, artifacts_report *rep,
+			   const artifacts_list *list, const char *status, cbl_buf *reason)
+{
 	char uuid[37];
 	cbl_uuid4(uuid);
 	char *arn = cbl_xasprintf("arn:aws:codebuild:%s:%s:report/%s:%s", b->ident.region, b->ident.account,
 				  group_name, uuid);
-	runner_agent(b, "[codebuild-local] Preparing to upload report group %s (%s)", group_name, spec_report_format_name(r->format));
-
 	artifacts_report_meta meta = ARTIFACTS_REPORT_META_INIT;
-	meta.status = report_parse(b, r, exp, group_name, &rep, &list, &reason);
-	for (size_t i = 0; i < rep.nwarnings; i++) {
-		runner_warn(b, "report %s: %s", group_name, rep.warnings[i]);
-		cbl_buf_printf(&reason, "%s%s", reason.len ? "; " : "", rep.warnings[i]);
+	meta.status = status;
+	for (size_t i = 0; i < rep->nwarnings; i++) {
+		runner_warn(b, "report %s: %s", group_name, rep->warnings[i]);
+		cbl_buf_printf(reason, "%s%s", reason->len ? "; " : "", rep->warnings[i]);
 	}
 	meta.arn = arn;
 	meta.name = group_name;
 	meta.report_group_arn = group_arn;
 	meta.execution_id = b->ident.arn;
 	meta.created_us = cbl_now_us();
-	json_t *report = artifacts_report_to_json(&rep, &meta);
-	json_t *cases = rep.type == ARTIFACTS_REPORT_TEST ? artifacts_report_test_cases_json(&rep, &meta) : NULL;
-	json_t *cov = rep.type == ARTIFACTS_REPORT_TEST ? NULL : artifacts_report_coverages_json(&rep, &meta);
+	json_t *report = artifacts_report_to_json(rep, &meta);
+	json_t *cases = rep->type == ARTIFACTS_REPORT_TEST ? artifacts_report_test_cases_json(rep, &meta) : NULL;
+	json_t *cov = rep->type == ARTIFACTS_REPORT_TEST ? NULL : artifacts_report_coverages_json(rep, &meta);
 
 	cbl_buf summary = CBL_BUF_INIT;
-	artifacts_report_summary_line(&rep, &summary);
+	artifacts_report_summary_line(rep, &summary);
 	runner_agent(b, "[codebuild-local] Report %s %s: %s", group_name, cbl_json_str(report, "status"),
 		     summary.ptr ? summary.ptr : "");
 
@@ -579,20 +624,181 @@ static void one_report(runner_build *b, const spec_report *r)
 	free(root);
 	if (b->up.reports_dir)
 		save_report(b, b->up.reports_dir, group_name, report, cases, cov, list);
-	json_array_append_new(b->up.reports, report_entry(report, &rep, summary.ptr, &reason));
+	json_array_append_new(b->up.reports, report_entry(report, rep, summary.ptr, reason));
 	cbl_strv_push(&b->up.report_arns, arn);
 
 	cbl_buf_release(&summary);
-	cbl_buf_release(&reason);
 	json_decref(report);
 	json_decref(cases);
 	json_decref(cov);
-	free(group_name);
-	free(group_arn);
 	free(arn);
-	free_strs(exp);
+}
+
+/* ---------------------------------------------------------- auto-discover */
+
+/* The formats auto-discover tries, tests first; a file is the first format
+ * it parses as (its root element or JSON shape decides). */
+static const spec_report_format discover_formats[] = {
+	SPEC_REPORT_JUNITXML,	  SPEC_REPORT_NUNIT3XML,    SPEC_REPORT_NUNITXML,	 SPEC_REPORT_TESTNGXML,
+	SPEC_REPORT_VISUALSTUDIOTRX, SPEC_REPORT_CUCUMBERJSON, SPEC_REPORT_COBERTURAXML, SPEC_REPORT_JACOCOXML,
+	SPEC_REPORT_CLOVERXML,	  SPEC_REPORT_SIMPLECOV,
+};
+#define NDISCOVER (sizeof(discover_formats) / sizeof(discover_formats[0]))
+#define DISCOVER_TIMEOUT_US (5LL * 1000000)
+
+typedef struct discovered {
+	artifacts_report rep[NDISCOVER];
+	artifacts_list files[NDISCOVER]; /* entries borrowed from the walk's list */
+} discovered;
+
+/* The walk's lines as the service prints them for auto-discover: two
+ * spaces after "path:". */
+static void discover_log(const char *line, void *payload)
+{
+	static const char pre[] = "Expanding base directory path: ";
+	if (!strncmp(line, pre, sizeof(pre) - 1))
+		runner_agent(payload, "Expanding base directory path:  %s", line + sizeof(pre) - 1);
+	else
+		collect_log(line, payload);
+}
+
+/* Only names a supported format can have are read. */
+static bool discover_candidate(const artifacts_entry *it)
+{
+	const char *dot = strrchr(it->name, '.');
+	return !it->is_symlink && dot && (!strcmp(dot, ".xml") || !strcmp(dot, ".trx") || !strcmp(dot, ".json"));
+}
+
+/* Parses one file as each format in turn: the first it parses as, with at
+ * least one test case or covered file, takes it. */
+static void discover_file(const artifacts_entry *it, discovered *d, const upload_claims *cl)
+{
+	struct stat st;
+	int fd = -1;
+	cbl_error *e = NULL;
+	if (artifacts_entry_open(it, &fd, &st, &e) < 0 || claimed(cl, &st)) {
+		cbl_error_free(e);
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	for (size_t f = 0; f < NDISCOVER; f++) {
+		if (lseek(fd, 0, SEEK_SET) != 0)
+			break;
+		artifacts_report one;
+		artifacts_report_init(&one, discover_formats[f]);
+		int rc = artifacts_report_parse_fd(&one, discover_formats[f], fd, it->name, &e);
+		bool some = one.test.total || one.nfiles; /* a "[]" or "<testsuites/>" is no report */
+		artifacts_report_release(&one);
+		if (rc == 0 && some && lseek(fd, 0, SEEK_SET) == 0 &&
+		    artifacts_report_parse_fd(&d->rep[f], discover_formats[f], fd, it->name, &e) == 0) {
+			artifacts_list *l = &d->files[f];
+			l->items = cbl_xrealloc(l->items, (l->n + 1) * sizeof(*l->items));
+			l->items[l->n++] = *it;
+			break;
+		}
+		cbl_error_clear(&e);
+	}
+	close(fd);
+}
+
+/* CODEBUILD_CONFIG_AUTO_DISCOVER and _DIR as the build's shell last had
+ * them (the buildspec may change them); false when it is "false". */
+static bool discover_enabled(runner_build *b, char **dir)
+{
+	const char *names[] = {"CODEBUILD_CONFIG_AUTO_DISCOVER", "CODEBUILD_CONFIG_AUTO_DISCOVER_DIR"};
+	char **vals = NULL;
+	cbl_error *e = NULL;
+	*dir = NULL;
+	if (!b->shell_ready || runner_shell_read_vars(&b->sh, b->vars.env.v, names, 2, &vals, &e) < 0) {
+		cbl_error_free(e);
+		return false;
+	}
+	bool on = strcasecmp(vals[0], "false") != 0;
+	if (on && vals[1][0])
+		*dir = cbl_xstrdup(vals[1]);
+	free(vals[0]);
+	free(vals[1]);
+	free(vals);
+	return on;
+}
+
+static void discover_publish(runner_build *b, discovered *d)
+{
+	for (size_t f = 0; f < NDISCOVER; f++) {
+		if (!d->files[f].n)
+			continue;
+		char *key = cbl_xasprintf("%s-AutoDiscovered", spec_report_format_name(discover_formats[f]));
+		char *group_name, *group_arn;
+		cbl_buf reason = CBL_BUF_INIT;
+		report_group_names(b, key, &group_name, &group_arn);
+		runner_agent(b, "[codebuild-local] Preparing to upload report group %s (%s, %zu auto-discovered file(s))",
+			     group_name, spec_report_format_name(discover_formats[f]), d->files[f].n);
+		publish_report(b, group_name, group_arn, &d->rep[f], &d->files[f], NULL, &reason);
+		cbl_buf_release(&reason);
+		free(group_name);
+		free(group_arn);
+		free(key);
+	}
+}
+
+/* Report auto-discover (the service's "Auto-discover reports"): every file
+ * under the source (or CODEBUILD_CONFIG_AUTO_DISCOVER_DIR) that parses as
+ * a supported format and no buildspec report group read becomes part of
+ * the report of the group <project>-<FORMAT>-AutoDiscovered.  Symlinks are
+ * never followed; the walk and the parsing stop after 5 seconds. */
+static void auto_discover(runner_build *b, const upload_claims *cl)
+{
+	char *dir = NULL;
+	if (!discover_enabled(b, &dir))
+		return;
+	int64_t t0 = cbl_mono_us(), end = t0 + DISCOVER_TIMEOUT_US;
+	if (b->deadline_mono_us && b->deadline_mono_us < end)
+		end = b->deadline_mono_us;
+	runner_agent(b, "Set report auto-discover timeout to 5 seconds");
+	spec_str pat = {0};
+	pat.s = dir ? dir : (char *)"**/*";
+	char *files[] = {NULL, NULL};
+	files[0] = cbl_xstrdup(pat.s);
+	map_inner(b, &files[0]);
+	spec_artifact sa = {0};
+	sa.files.items = &pat;
+	sa.files.n = 1;
+	sa.enable_symlinks = true; /* a symlink is an entry, never followed */
+	artifacts_list *list = NULL;
+	cbl_error *e = NULL;
+	artifacts_roots where = ARTIFACTS_ROOTS_INIT;
+	const char *const none[] = {NULL};
+	if (b->sandbox)
+		where.bounds = none;
+	where.deadline_mono_us = end; /* the walk too is bounded */
+	discovered d;
+	memset(&d, 0, sizeof(d));
+	for (size_t f = 0; f < NDISCOVER; f++)
+		artifacts_report_init(&d.rep[f], discover_formats[f]);
+	size_t found = 0;
+	if (artifacts_collect_in(&list, b->src.view, &where, &sa, (const char *const *)files, ".", discover_log, b,
+				 &e) == 0) {
+		for (size_t i = 0; i < list->n && cbl_mono_us() < end; i++)
+			if (discover_candidate(&list->items[i]))
+				discover_file(&list->items[i], &d, cl);
+	}
+	cbl_error_free(e);
+	for (size_t f = 0; f < NDISCOVER; f++)
+		found += d.files[f].n;
+	if (cbl_mono_us() >= end)
+		runner_agent(b, "[codebuild-local] Report auto-discover stopped after its timeout");
+	if (!found)
+		runner_agent(b, "No matching auto-discover report paths found");
+	runner_agent(b, "Report auto-discover file discovery took %.6f seconds", (double)(cbl_mono_us() - t0) / 1e6);
+	discover_publish(b, &d);
+	for (size_t f = 0; f < NDISCOVER; f++) {
+		free(d.files[f].items);
+		artifacts_report_release(&d.rep[f]);
+	}
 	artifacts_list_free(list);
-	artifacts_report_release(&rep);
+	free(files[0]);
+	free(dir);
 }
 
 runner_status runner_upload(runner_build *b, runner_outcome *o)
@@ -602,6 +808,7 @@ runner_status runner_upload(runner_build *b, runner_outcome *o)
 	if (!b->up.reports)
 		b->up.reports = json_array();
 	runner_status st = upload_artifacts(b, o);
+	upload_claims cl = {0};
 	/* reports are uploaded whether or not the artifacts were, within the
 	 * build's time */
 	for (size_t i = 0; i < b->spec->nreports; i++) {
@@ -610,8 +817,13 @@ runner_status runner_upload(runner_build *b, runner_outcome *o)
 				    b->spec->reports[i].group);
 			break;
 		}
-		one_report(b, &b->spec->reports[i]);
+		one_report(b, &b->spec->reports[i], &cl);
 	}
+	/* the service's logs of a failed artifact upload end at its failure:
+	 * auto-discover runs after artifacts that were uploaded (reference §4.4) */
+	if (st == RUNNER_STATUS_SUCCEEDED && !past_deadline(b))
+		auto_discover(b, &cl);
+	free(cl.v);
 	if (st == RUNNER_STATUS_SUCCEEDED && past_deadline(b)) {
 		runner_outcome_set(b, o, "BUILD_TIMED_OUT", "Build has timed out. ");
 		st = RUNNER_STATUS_TIMED_OUT;

@@ -299,6 +299,14 @@ artifacts:
             "[Container] Assembling file list", "[Container] Expanding out.txt", "[Container] Found 1 file(s)",
             "[Container] Preparing to copy secondary artifacts",
             "[Container] No secondary artifacts defined in buildspec",
+            # report auto-discover (T21): two spaces after "path:"
+            "[Container] Set report auto-discover timeout to 5 seconds",
+            "[Container] Expanding base directory path:  .", "[Container] Assembling file list",
+            "[Container] Expanding .", "[Container] Expanding file paths for base directory .",
+            "[Container] Assembling file list", "[Container] Expanding **/*",
+            re.compile(r"\[Container\] Found \d+ file\(s\)$"),
+            "[Container] No matching auto-discover report paths found",
+            re.compile(r"\[Container\] Report auto-discover file discovery took \d+\.\d{6} seconds$"),
             "[Container] Phase complete: UPLOAD_ARTIFACTS State: SUCCEEDED",
             "[Container] Phase context status code:  Message: "]
     # in this order, nothing else between but lines of our own ([codebuild-local] ...:

@@ -1398,6 +1398,14 @@ static void test_races(void)
 	   "an absolute base inside the source works");
 	cbl_error_clear(&e);
 	artifacts_list_free(l);
+	l = NULL;
+	where.deadline_mono_us = 1; /* long past */
+	ok(artifacts_collect_in(&l, src, &where, &a, NULL, inbase, NULL, NULL, &e) == CBL_ETIMEDOUT && e &&
+		   e->code == CBL_ETIMEDOUT,
+	   "a walk past its deadline stops with CBL_ETIMEDOUT");
+	cbl_error_clear(&e);
+	artifacts_list_free(l);
+	where.deadline_mono_us = 0;
 	free(src); free(host); free(d); free(dold); free(zip); free(outdir); free(rx);
 	free(hostbase); free(outbase); free(inbase);
 }
