@@ -345,11 +345,7 @@ int dash_build_page(const char *home, const char *id, struct dash_page *p, char 
 	char *title = cbl_xasprintf("Build %s #%lld", project ? project : "",
 				    (long long)json_integer_value(json_object_get(rec, "buildNumber")));
 	cbl_buf crumb = CBL_BUF_INIT;
-	cbl_buf_puts(&crumb, "<a href=\"/\">Projects</a> / <a href=\"/projects/");
-	dash_esc(&crumb, project);
-	cbl_buf_puts(&crumb, "\">");
-	dash_esc(&crumb, project);
-	cbl_buf_puts(&crumb, "</a>");
+	dash_crumb_project(&crumb, project);
 	dash_head(p, title, cbl_buf_cstr(&crumb));
 	free(title);
 	cbl_buf_release(&crumb);

@@ -83,6 +83,15 @@ void dash_head(struct dash_page *p, const char *title, const char *crumb_html)
 	cbl_buf_puts(b, "</h1>");
 }
 
+void dash_crumb_project(cbl_buf *crumb, const char *project)
+{
+	cbl_buf_puts(crumb, "<a href=\"/\">Projects</a> / <a href=\"/projects/");
+	dash_esc(crumb, project);
+	cbl_buf_puts(crumb, "\">");
+	dash_esc(crumb, project);
+	cbl_buf_puts(crumb, "</a>");
+}
+
 void dash_foot(struct dash_page *p)
 {
 	cbl_buf_puts(&p->b, "</main></body></html>\n");

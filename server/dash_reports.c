@@ -148,11 +148,8 @@ int dash_reports_page(const char *home, const char *id, struct dash_page *p, cha
 	long long number = (long long)json_integer_value(json_object_get(rec, "buildNumber"));
 	char *title = cbl_xasprintf("Reports of %s #%lld", project ? project : "", number);
 	cbl_buf crumb = CBL_BUF_INIT;
-	cbl_buf_puts(&crumb, "<a href=\"/\">Projects</a> / <a href=\"/projects/");
-	dash_esc(&crumb, project);
-	cbl_buf_puts(&crumb, "\">");
-	dash_esc(&crumb, project);
-	cbl_buf_puts(&crumb, "</a> / <a href=\"/builds/");
+	dash_crumb_project(&crumb, project);
+	cbl_buf_puts(&crumb, " / <a href=\"/builds/");
 	dash_esc(&crumb, id);
 	cbl_buf_printf(&crumb, "\">Build #%lld</a>", number);
 	dash_head(p, title, cbl_buf_cstr(&crumb));

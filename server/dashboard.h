@@ -68,6 +68,8 @@ struct dash_page {
 void dash_esc(cbl_buf *b, const char *s);
 void dash_head(struct dash_page *p, const char *title, const char *crumb_html);
 void dash_foot(struct dash_page *p);
+/* "Projects / <project>" as breadcrumb links (escaped), appended to crumb. */
+void dash_crumb_project(cbl_buf *crumb, const char *project);
 /* "1m 05s", "850 ms"; "-" for < 0 */
 void dash_duration(cbl_buf *b, long long ms);
 void dash_time(cbl_buf *b, long long ms);
