@@ -7,6 +7,10 @@
  *                    the build left it (whiteouts, opaque directories)
  *       root-layer/  the changes outside the source (the root overlay's
  *                    upper layer: installed packages, /root), when kept
+ *       private/<name>/  the contents of the build's private directories
+ *                    (sandbox_private_dirs(): tmp, var-tmp, home, run,
+ *                    srv, mnt, media) as the phase left them: plain trees
+ *                    (no whiteouts), given back as sandbox_opts.private_lower
  *       env.sh       the carried shell state
  *       dir.txt
  *
