@@ -285,6 +285,15 @@ typedef struct cache_checkpoint_opts {
 	const char *src_inner;   /* where the build saw its source */
 	const char *env_sh, *dir_txt; /* the carried shell state */
 	json_t *parts;           /* borrowed */
+	const char *private_root; /* a directory (the sandbox's root as the runner sees it:
+				  * /proc/<init>/root), or NULL: its private_paths[i]
+				  * (relative, e.g. "var/tmp") kept as
+				  * private/<private_names[i]>/ (read beneath it, no
+				  * symlink followed, the mounts under them left out;
+				  * a missing one is not kept) */
+	const char *const *private_paths;
+	const char *const *private_names;
+	size_t n_private;
 } cache_checkpoint_opts;
 
 /* Copies and publishes a checkpoint.  CBL_EINVAL (scope or key not a

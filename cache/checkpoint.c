@@ -26,6 +26,7 @@
 #include "cache/cache_internal.h"
 #include "util/alloc.h"
 #include "util/fs.h"
+#include "util/safeopen.h"
 #include "util/json.h"
 #include "util/time.h"
 
@@ -36,7 +37,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -83,6 +86,8 @@ static bool safe_name(const char *s)
 
 typedef struct copy_stats {
 	uint64_t files, bytes;
+	dev_t dev; /* not 0: the directories of another filesystem (a mount
+		    * under the tree copied) are left out, but tmpfs ones */
 } copy_stats;
 
 static int copy_layer(int sfd, int dfd, copy_stats *cs, int depth, cbl_error **err);
@@ -101,9 +106,21 @@ static int copy_entry(int sfd, int dfd, const char *name, const struct stat *st,
 		      cbl_error **err)
 {
 	if (S_ISDIR(st->st_mode)) {
-		if (mkdirat(dfd, name, 0700) < 0)
-			return cbl_error_set_errno(err, CBL_EIO, errno, "checkpoint: cannot create '%s'", name);
 		int s2 = openat(sfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		struct statfs sfs;
+		if (s2 >= 0 && cs->dev && st->st_dev != cs->dev &&
+		    (fstatfs(s2, &sfs) < 0 || sfs.f_type != TMPFS_MAGIC)) {
+			/* a mount of the sandbox's or a bind of a host
+			 * directory: not the tree's (a tmpfs, like a view
+			 * user's home, is the build's own state) */
+			close(s2);
+			return 0;
+		}
+		if (mkdirat(dfd, name, 0700) < 0) {
+			if (s2 >= 0)
+				close(s2);
+			return cbl_error_set_errno(err, CBL_EIO, errno, "checkpoint: cannot create '%s'", name);
+		}
 		int d2 = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		int rc = 0;
 		if (s2 < 0 || d2 < 0)
@@ -213,6 +230,58 @@ static int copy_upper(const char *src, int lfd, const char *name, copy_stats *cs
 	return rc;
 }
 
+/* One private directory: rfd's path as lfd's private/name. */
+static int copy_private_one(int rfd, const char *path, int pfd, const char *name, copy_stats *cs, cbl_error **err)
+{
+	cbl_error *e = NULL;
+	/* the build may have made any component a symlink (/var -> /etc):
+	 * none is followed; gone or not a directory: not kept */
+	int sfd = cbl_open_dir_beneath(rfd, path, CBL_RESOLVE_NO_SYMLINKS, &e);
+	if (sfd < 0) {
+		cbl_error_free(e);
+		return 0;
+	}
+	struct stat st;
+	int dfd = -1, rc = 0;
+	if (fstat(sfd, &st) < 0 || mkdirat(pfd, name, 0700) < 0 ||
+	    (dfd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		rc = cbl_error_set_errno(err, CBL_EIO, errno, "checkpoint: cannot keep /%s", path);
+	} else {
+		dev_t outer = cs->dev;
+		cs->dev = st.st_dev;
+		rc = copy_layer(sfd, dfd, cs, 0, err);
+		cs->dev = outer;
+		(void)!fchown(dfd, st.st_uid, st.st_gid);
+		fchmod(dfd, st.st_mode & 07777);
+	}
+	close(sfd);
+	if (dfd >= 0)
+		close(dfd);
+	return rc;
+}
+
+static int copy_private(const cache_checkpoint_opts *o, int lfd, copy_stats *cs, cbl_error **err)
+{
+	if (!o->private_root || !o->n_private)
+		return 0;
+	int rfd = open(o->private_root, O_PATH | O_DIRECTORY | O_CLOEXEC), pfd = -1, rc = 0;
+	if (rfd < 0 || mkdirat(lfd, "private", 0755) < 0 ||
+	    (pfd = openat(lfd, "private", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		rc = cbl_error_set_errno(err, CBL_EIO, errno, "checkpoint: cannot read '%s'", o->private_root);
+	for (size_t i = 0; !rc && i < o->n_private; i++) {
+		const char *path = o->private_paths[i];
+		if (!safe_name(o->private_names[i]) || !*path || *path == '/')
+			rc = cbl_error_set(err, CBL_EINVAL, "checkpoint: invalid private directory '%s'", path);
+		else
+			rc = copy_private_one(rfd, path, pfd, o->private_names[i], cs, err);
+	}
+	if (rfd >= 0)
+		close(rfd);
+	if (pfd >= 0)
+		close(pfd);
+	return rc;
+}
+
 int cache_checkpoint_copy_layer(const char *src, const char *dest, cbl_error **err)
 {
 	if (mkdir(dest, 0755) < 0)
@@ -268,7 +337,8 @@ int cache_checkpoint_save(cache_store *s, const cache_checkpoint_opts *o, cbl_er
 		goto out;
 	}
 	if ((rc = copy_upper(o->src_upper, lfd, "layer", &cs, err)) < 0 ||
-	    (o->root_upper && (rc = copy_upper(o->root_upper, lfd, "root-layer", &cs, err)) < 0))
+	    (o->root_upper && (rc = copy_upper(o->root_upper, lfd, "root-layer", &cs, err)) < 0) ||
+	    (rc = copy_private(o, lfd, &cs, err)) < 0)
 		goto out;
 	if ((rc = write_file(lfd, "env.sh", o->env_sh ? o->env_sh : "", o->env_sh ? strlen(o->env_sh) : 0, err)) ||
 	    (rc = write_file(lfd, "dir.txt", o->dir_txt ? o->dir_txt : "", o->dir_txt ? strlen(o->dir_txt) : 0, err)))

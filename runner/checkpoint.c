@@ -18,8 +18,13 @@
  * the runner's own mount namespace, 0700, that the build cannot reach), so
  * a checkpoint copies it too (root-layer/: installed packages, /root) and a
  * restored build gets it as a read-only layer below its own upper layer.
- * Not kept: /tmp, /home (run-as codebuild-user's home) and the other
- * private tmpfs directories, and background processes.  Only the primary
+ * The private tmpfs directories (/tmp, /var/tmp, /home with run-as
+ * codebuild-user's home, /run, /srv, /mnt, /media; an image's /tmp) are
+ * copied too, as root through the init's /proc/PID/root beneath it and
+ * without following any symlink (the build may have planted one to a host
+ * file: kept as a link), FIFOs, sockets and devices left out: private/<name>/,
+ * each one the read-only lower layer of its tmpfs in the restored build
+ * (sandbox_opts.private_lower).  Not kept: background processes.  Only the primary
  * source of a snapshot build run as root has an upper layer the runner can
  * read; other builds take no checkpoints.
  */
@@ -142,6 +147,17 @@ static char *root_layer_of(runner_build *b)
 
 void runner_checkpoint_root(runner_build *b, sandbox_opts *so)
 {
+	if (b->ckpt.dir && !b->ckpt.private_lower) {
+		/* the private directories' contents: each one's kept copy the
+		 * read-only lower layer of its tmpfs (the sandbox's plan) */
+		char *pl = cbl_path_join(b->ckpt.dir, "private");
+		struct stat pst;
+		if (lstat(pl, &pst) == 0 && S_ISDIR(pst.st_mode))
+			b->ckpt.private_lower = pl;
+		else
+			free(pl);
+	}
+	so->private_lower = b->ckpt.private_lower;
 	if (b->ckpt.root_dir) { /* again, after a fallback */
 		so->root_upper = b->ckpt.root_dir;
 		so->root_lower = b->ckpt.root_layer;
@@ -162,8 +178,33 @@ void runner_checkpoint_root(runner_build *b, sandbox_opts *so)
 	}
 	b->ckpt.root_upper = cbl_path_join(b->ckpt.root_dir, "upper");
 	so->root_upper = b->ckpt.root_dir;
-	if (b->ckpt.dir)
+	if (b->ckpt.dir) {
 		so->root_lower = b->ckpt.root_layer = root_layer_of(b);
+		b->ckpt.root_restored = b->ckpt.root_layer != NULL;
+	}
+}
+
+/* The private directories the checkpoint keeps (read through the init's
+ * /proc/PID/root: the sandbox's view, beneath it, no symlink followed):
+ * the host view's tmpfs ones (/tmp, /home, /run ...: sandbox_private_dirs;
+ * /root is in root-layer/), an image's /tmp (its other directories are in
+ * root-layer/).  As root only, where /proc/PID/root is the runner's to
+ * read.  Returns how many (paths and names: room for all of them). */
+static size_t private_of(runner_build *b, char **root, const char **paths, const char **names)
+{
+	size_t n = 0, k = 0;
+	const sandbox_private_dir *d = sandbox_private_dirs(&n);
+	*root = NULL;
+	if (geteuid() != 0 || !b->sandbox)
+		return 0;
+	*root = cbl_xasprintf("/proc/%d/root", (int)sandbox_pid(b->sandbox));
+	for (size_t i = 0; i < n; i++) {
+		if (runner_image_rootfs(b) && strcmp(d[i].path, "/tmp"))
+			continue;
+		paths[k] = d[i].path + 1;
+		names[k++] = d[i].name;
+	}
+	return k;
 }
 
 void runner_checkpoint_take(runner_build *b, runner_phase_type p)
@@ -188,12 +229,19 @@ void runner_checkpoint_take(runner_build *b, runner_phase_type p)
 	json_t *parts = NULL;
 	char key[65];
 	key_of(b, b->spec, sp, &parts, key);
+	size_t np = 0;
+	sandbox_private_dirs(&np);
+	const char **ppaths = cbl_xcalloc(np + 1, sizeof(*ppaths)), **pnames = cbl_xcalloc(np + 1, sizeof(*pnames));
+	char *proot = NULL;
+	np = private_of(b, &proot, ppaths, pnames);
 	if (b->sh.carry && cbl_read_beneath(b->sh.tmp_fd, "env.sh", CBL_RESOLVE_NO_SYMLINKS, 64 << 20, &env, &len, &e) < 0)
 		goto out;
 	cache_checkpoint_opts o = {.scope = b->ident.project, .key = key, .phase = runner_phase_name(p),
 				   .build_id = b->ident.id, .src_upper = b->ckpt.src_upper, .src_inner = b->src.src_inner,
 				   .root_upper = b->ckpt.root_upper,
-				   .env_sh = env, .dir_txt = b->sh.cwd, .parts = parts};
+				   .env_sh = env, .dir_txt = b->sh.cwd, .parts = parts,
+				   .private_root = proot, .private_paths = ppaths, .private_names = pnames,
+				   .n_private = np};
 	if (open_store(b, &st, &e) < 0 || cache_checkpoint_save(st, &o, &e) < 0)
 		goto out;
 	runner_agent(b, "[codebuild-local] Checkpoint of %s kept (%.1f ms): `codebuild-local run --from-phase %s` "
@@ -205,6 +253,9 @@ out:
 		runner_warn_drop(b, &e, "no checkpoint of %s: %s", runner_phase_name(p), e->msg);
 	free(env);
 	free(dir);
+	free(proot);
+	free(ppaths);
+	free(pnames);
 	json_decref(parts);
 	cache_store_free(st);
 }
@@ -332,6 +383,33 @@ void runner_checkpoint_filter_hide(runner_build *b, cbl_strv *hide)
 		hide->v[k] = NULL;
 }
 
+/* What else the restored build gets, for the restore message: what it
+ * has, not what it might have. */
+static char *restored_what(runner_build *b)
+{
+	cbl_buf w = CBL_BUF_INIT, dirs = CBL_BUF_INIT;
+	size_t n = 0;
+	const sandbox_private_dir *d = sandbox_private_dirs(&n);
+	for (size_t i = 0; b->ckpt.private_lower && i < n; i++) {
+		char *p = cbl_path_join(b->ckpt.private_lower, d[i].name);
+		struct stat st;
+		if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
+			cbl_buf_printf(&dirs, "%s%s", dirs.len ? ", " : "", d[i].path);
+		free(p);
+	}
+	if (b->ckpt.root_restored)
+		cbl_buf_puts(&w, "the changes outside the source (installed packages, /root) too");
+	else
+		cbl_buf_puts(&w, "no changes outside the source (not in this checkpoint)");
+	if (dirs.len)
+		cbl_buf_printf(&w, ", and the contents of %s as the phase left them", dirs.ptr);
+	else
+		cbl_buf_puts(&w, ", private directories (/tmp, /home) empty (not in this checkpoint)");
+	cbl_buf_puts(&w, "; background processes are not restored");
+	cbl_buf_release(&dirs);
+	return cbl_buf_detach(&w);
+}
+
 void runner_checkpoint_restore_shell(runner_build *b)
 {
 	if (!b->ckpt.dir || !b->shell_ready)
@@ -374,12 +452,12 @@ void runner_checkpoint_restore_shell(runner_build *b)
 	cbl_error_free(e);
 	char ts[32];
 	cbl_format_iso_time(ts, json_integer_value(json_object_get(m, "created")));
+	char *what = restored_what(b);
 	runner_agent(b, "[codebuild-local] Starting at %s on the checkpoint of %s from build %s (%s): the source's "
 			"changes and the carried variables and directory, above the working tree as it is now; %s",
 		     runner_phase_name(b->ckpt.from_phase), cbl_json_str(m, "phase"), cbl_json_str(m, "buildId"), ts,
-		     b->ckpt.root_layer ? "the changes outside the source (installed packages, /root) too, but "
-					  "/tmp's and /home's"
-					: "changes outside the source are not in this checkpoint");
+		     what);
+	free(what);
 }
 
 bool runner_checkpoint_skips(runner_build *b, runner_phase_type p)
@@ -401,6 +479,7 @@ void runner_checkpoint_release(runner_build *b)
 	free(b->ckpt.root_layer);
 	free(b->ckpt.dir);
 	free(b->ckpt.layer);
+	free(b->ckpt.private_lower);
 	json_decref(b->ckpt.meta);
 	memset(&b->ckpt, 0, sizeof(b->ckpt));
 }

@@ -341,6 +341,8 @@ typedef struct runner_ckpt_part { /* checkpoint.c */
 	char *root_upper;        /* its upper/: what the build changed outside the source */
 	char *root_layer;        /* the restored checkpoint's root-layer/, NULL = none */
 	char *dir, *layer;       /* the checkpoint restored, and its source layer */
+	char *private_lower;     /* its private/ (sandbox_opts.private_lower), NULL = none */
+	bool root_restored;      /* its root-layer/ is in the restored build's root */
 	json_t *meta;
 } runner_ckpt_part;
 

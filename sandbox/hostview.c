@@ -680,6 +680,19 @@ static void replace_view_file(sandbox_plan *p, const sandbox_opts *o, const char
 	free(name);
 }
 
+/* private_lower's /home holds the view user's home (its owner and mode
+ * kept): that, not a fresh tmpfs of the user's */
+static bool kept_home(const sandbox_opts *o, const char *home)
+{
+	if (!o->private_lower || strncmp(home, "/home/", 6))
+		return false;
+	char *p = cbl_path_join(o->private_lower, home + 1);
+	struct stat st;
+	bool kept = lstat(p, &st) == 0 && S_ISDIR(st.st_mode);
+	free(p);
+	return kept;
+}
+
 static void plan_view_users(sandbox_plan *p, const sandbox_opts *o, const char *root, bool userns)
 {
 	char *passwd = NULL, *group = NULL;
@@ -714,7 +727,7 @@ static void plan_view_users(sandbox_plan *p, const sandbox_opts *o, const char *
 		changed = true;
 		if (home_dir) {
 			sandbox_plan_add_in(p, root, SANDBOX_STEP_MKDIR, NULL, u->home, 0);
-			if (!userns) {
+			if (!userns && !kept_home(o, u->home)) {
 				char *own = cbl_xasprintf("uid=%u,gid=%ld", u->uid, gid);
 				sandbox_plan_add_in(p, root, SANDBOX_STEP_TMPFS, own, u->home, 0750);
 				free(own);

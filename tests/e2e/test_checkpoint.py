@@ -198,3 +198,127 @@ def test_a_normal_user_keeps_no_checkpoint(root_only):
         assert "checkpoints need a local source directory in snapshot mode, run as root" in p.output, p.output
     finally:
         user.cleanup()
+
+
+def _deletable():
+    """A host file under /etc a build can delete (a whiteout in root-layer/)
+    and a directory of /etc with files it can replace (an opaque one)."""
+    f = next((p for p in ("/etc/issue", "/etc/debian_version", "/etc/hostname", "/etc/adduser.conf")
+              if os.path.isfile(p)), None)
+    d = next((p for p in ("/etc/default", "/etc/cron.d", "/etc/apt/apt.conf.d")
+              if os.path.isdir(p) and os.listdir(p)), None)
+    if not f or not d:
+        pytest.skip("no host file and directory under /etc to delete and replace")
+    return f, d
+
+
+PRIVATE = """version: 0.2
+phases:
+  install:
+    commands:
+      - echo in-tmp > /tmp/x && mkdir -p /home/u /var/tmp/v && echo in-home > /home/u/y && echo in-run > /run/z
+      - echo in-var-tmp > /var/tmp/v/w && chmod 640 /home/u/y
+      - rm -f DELETED && rm -rf REPLACED && mkdir REPLACED && echo only > REPLACED/only
+  pre_build:
+    run-as: codebuild-user
+    commands:
+      - echo as-user > /home/codebuild-user/cu && id -u
+  build:
+    commands:
+      - echo "saw tmp=$(cat /tmp/x) home=$(cat /home/u/y) run=$(cat /run/z) vt=$(cat /var/tmp/v/w) cu=$(cat /home/codebuild-user/cu) cu-owner=$(stat -c %u /home/codebuild-user/cu) mode=$(stat -c %a /home/u/y) tmp-mode=$(stat -c %a /tmp)"
+      - test ! -e DELETED && echo deleted-stays-deleted
+      - echo "replaced=[$(ls -A REPLACED | tr '\\n' ' ')]"
+      - echo by-build > /tmp/x && rm /home/u/y && echo new > /run/new
+  post_build:
+    commands:
+      - echo post
+"""
+
+
+def test_private_directories_are_kept(cbl, home, root_only):
+    """INSTALL writes /tmp, /home, /run and /var/tmp, deletes a host file and
+    replaces a directory; PRE_BUILD (as codebuild-user) writes its home: the
+    checkpoint keeps it all (private/<name>/), `--from-phase BUILD` sees it
+    all as the phase left it, and what BUILD writes stays out of the
+    checkpoint."""
+    deleted, replaced = _deletable()
+    entries = sorted(os.listdir(replaced))
+    spec = PRIVATE.replace("DELETED", deleted).replace("REPLACED", replaced)
+    src = git_project(cbl, "priv", spec)
+    full = cbl("run", src, check=0)
+    assert "Checkpoint of PRE_BUILD kept" in full.output, full.output
+    want = [l for l in full.stdout.splitlines() if l.startswith("saw ")]
+    assert want == ["saw tmp=in-tmp home=in-home run=in-run vt=in-var-tmp cu=as-user cu-owner=1000 mode=640 "
+                    "tmp-mode=1777"], full.output
+    ckpt = [c for c in checkpoints(home) if json.loads((c / "meta.json").read_text())["phase"] == "PRE_BUILD"]
+    assert len(ckpt) == 1
+    priv = ckpt[0] / "private"
+    assert (priv / "tmp" / "x").read_text() == "in-tmp\n"
+    assert (priv / "home" / "u" / "y").read_text() == "in-home\n"
+    assert (priv / "home" / "codebuild-user" / "cu").stat().st_uid == 1000
+    assert (priv / "run" / "z").read_text() == "in-run\n"
+    assert (priv / "var-tmp" / "v" / "w").read_text() == "in-var-tmp\n"
+    assert not (priv / "root").exists()  # /root is in root-layer/, once
+    # nothing reached the host
+    assert os.path.exists(deleted) and sorted(os.listdir(replaced)) == entries
+
+    p = cbl("run", "--from-phase", "BUILD", src, check=0)
+    assert "Restored from the checkpoint, not run" in p.output
+    assert "Running command echo in-tmp" not in p.output
+    assert "the contents of /tmp" in p.output and "/home" in p.output, p.output
+    assert "/tmp's and /home's" not in p.output
+    got = [l for l in p.stdout.splitlines() if l.startswith("saw ")]
+    assert got == want, p.output
+    assert "deleted-stays-deleted" in p.stdout, p.output
+    assert "replaced=[only ]" in p.stdout, p.output
+    assert p.returncode == 0, p.output
+    # BUILD's writes are not in the checkpoint
+    assert (priv / "tmp" / "x").read_text() == "in-tmp\n"
+    assert (priv / "home" / "u" / "y").read_text() == "in-home\n"
+    assert not (priv / "run" / "new").exists()
+    assert not (ckpt[0] / "root-layer" / "tmp").exists()
+    assert os.path.exists(deleted) and sorted(os.listdir(replaced)) == entries
+
+
+LEAKY = """version: 0.2
+phases:
+  install:
+    commands:
+      - ln -s /etc/shadow /tmp/leak && ln -s HOSTFILE /home/l && mkfifo /tmp/fifo /home/fifo
+      - mkdir -p /tmp/d && ln -s /etc /tmp/d/etc-link
+      - (while :; do echo spin >> /tmp/d/grow; sleep 0.05; done) &
+  build:
+    commands:
+      - echo "leak=$(readlink /tmp/leak) l=$(readlink /home/l) fifo=$(test -e /tmp/fifo && echo kept || echo gone)"
+"""
+
+
+def test_private_symlinks_are_kept_never_followed(cbl, home, tmp_path, root_only):
+    """Attack: INSTALL plants symlinks in /tmp and /home to /etc/shadow and to
+    a host file the build cannot read, and FIFOs.  The checkpoint keeps the
+    links as links (the runner reads /proc/<init>/root, where an absolute
+    link would resolve on the host) and no content of their targets, and
+    the runner does not block on the FIFOs."""
+    secret = tmp_path / "host-only"  # the build's /tmp is its own: unreachable
+    secret.write_text("host-secret-8d1f0c\n")
+    secret.chmod(0o600)
+    with open("/etc/shadow", "rb") as f:
+        shadow = f.read()
+    spec = LEAKY.replace("HOSTFILE", str(secret))
+    src = git_project(cbl, "leaky", spec)
+    full = cbl("run", src, check=0, timeout=90)
+    assert "Checkpoint of INSTALL kept" in full.output, full.output
+    priv = checkpoints(home)[0] / "private"
+    assert os.readlink(priv / "tmp" / "leak") == "/etc/shadow"
+    assert os.readlink(priv / "home" / "l") == str(secret)
+    assert os.readlink(priv / "tmp" / "d" / "etc-link") == "/etc"
+    assert not os.path.lexists(priv / "tmp" / "fifo") and not os.path.lexists(priv / "home" / "fifo")
+    lines = [l for l in shadow.splitlines() if l.strip()]
+    for f in checkpoints(home)[0].rglob("*"):
+        if f.is_file() and not f.is_symlink():
+            data = f.read_bytes()
+            assert b"host-secret-8d1f0c" not in data, f
+            assert not any(l in data for l in lines if b":" in l and len(l) > 8), f
+    p = cbl("run", "--from-phase", "BUILD", src, check=0, timeout=90)
+    assert f"leak=/etc/shadow l={secret} fifo=gone" in p.stdout, p.output
+    assert secret.read_text() == "host-secret-8d1f0c\n"

@@ -1404,6 +1404,63 @@ static bool has_root_layer(const char *dir)
 	return good;
 }
 
+/* Private directories kept: read beneath a root without following any
+ * symlink (a /var made a symlink: /var/tmp not kept), links kept as links,
+ * FIFOs left out. */
+static void test_checkpoint_private(cache_store *st)
+{
+	char *r = P("ckpt-private-root");
+	const char *mk[] = {"tmp/d", "home/u", "etc-like"};
+	for (size_t i = 0; i < 3; i++) {
+		char *d = cbl_path_join(r, mk[i]);
+		cbl_mkdir_p(d, 0755, NULL);
+		free(d);
+	}
+	char *x = cbl_path_join(r, "tmp/d/x"), *y = cbl_path_join(r, "home/u/y"), *s = cbl_path_join(r, "etc-like/s");
+	cbl_write_file_atomic(x, "x\n", 2, 0644, false, NULL);
+	cbl_write_file_atomic(y, "y\n", 2, 0600, false, NULL);
+	cbl_write_file_atomic(s, "secret\n", 7, 0600, false, NULL);
+	char *leak = cbl_path_join(r, "tmp/leak"), *fifo = cbl_path_join(r, "tmp/fifo"), *var = cbl_path_join(r, "var");
+	(void)!symlink("/etc/passwd", leak);
+	mkfifo(fifo, 0644);
+	(void)!symlink("etc-like", var); /* var/tmp -> etc-like/tmp: never followed */
+	const char *paths[] = {"tmp", "var/tmp", "home", "srv"}, *names[] = {"tmp", "var-tmp", "home", "srv"};
+	json_t *parts = json_object();
+	cache_checkpoint_opts o = {.scope = "priv", .key = "k", .phase = "INSTALL", .parts = parts,
+				   .private_root = r, .private_paths = paths, .private_names = names, .n_private = 4};
+	cbl_error *e = NULL;
+	is_int(cache_checkpoint_save(st, &o, &e), 0, "private directories: saved");
+	cbl_error_clear(&e);
+	char *dir = NULL;
+	json_t *meta = NULL;
+	cache_checkpoint_find(st, "priv", "k", &dir, &meta, NULL);
+	char *gx = cbl_xasprintf("%s/private/tmp/d/x", dir ? dir : "?"), *gy = cbl_xasprintf("%s/private/home/u/y", dir ? dir : "?");
+	char *gl = cbl_xasprintf("%s/private/tmp/leak", dir ? dir : "?"), *gf = cbl_xasprintf("%s/private/tmp/fifo", dir ? dir : "?");
+	char *gv = cbl_xasprintf("%s/private/var-tmp", dir ? dir : "?"), *gs = cbl_xasprintf("%s/private/srv", dir ? dir : "?");
+	struct stat sy;
+	ok(access(gx, F_OK) == 0 && lstat(gy, &sy) == 0 && (sy.st_mode & 0777) == 0600,
+	   "private directories: their files as private/<name>/, modes kept");
+	char target[64] = "";
+	ok(readlink(gl, target, sizeof(target) - 1) > 0 && !strcmp(target, "/etc/passwd"),
+	   "private directories: a symlink kept as a symlink");
+	struct stat sf;
+	ok(lstat(gf, &sf) < 0, "private directories: a FIFO left out, never opened");
+	ok(lstat(gv, &sf) < 0, "private directories: one reached through a symlink (/var) not kept");
+	ok(lstat(gs, &sf) < 0, "private directories: a missing one not kept");
+	const char *bad[] = {"../x"}, *badn[] = {"x/y"};
+	o.private_paths = bad;
+	o.private_names = badn;
+	o.n_private = 1;
+	is_int(cache_checkpoint_save(st, &o, &e), CBL_EINVAL, "private directories: a name that is a path refused");
+	cbl_error_clear(&e);
+	json_decref(parts);
+	json_decref(meta);
+	free(dir);
+	const char *fr[] = {gx, gy, gl, gf, gv, gs, x, y, s, leak, fifo, var, r};
+	for (size_t i = 0; i < sizeof(fr) / sizeof(*fr); i++)
+		free((void *)fr[i]);
+}
+
 static void test_checkpoints(cache_store *st)
 {
 	const char *names[] = {"image", "INSTALL"}, *v1[] = {"host", "npm ci"}, *v2[] = {"host", "npm i"};
@@ -1537,6 +1594,7 @@ int main(void)
 	test_concurrent();
 	test_prune();
 	test_checkpoints(st);
+	test_checkpoint_private(st);
 	cache_store_free(st);
 	free(dir);
 	cbl_rm_rf(tmproot, NULL);

@@ -260,6 +260,15 @@ static void test_plan_private_lower(void)
 	ov = find(&p, SANDBOX_STEP_OVERLAY, ROOT "/tmp");
 	ok(ov >= 0 && strstr(p.v[ov].arg, ",userxattr"), "private_lower: userxattr in a user namespace");
 	sandbox_plan_release(&p);
+	char *cu = cbl_path_join(base, "home/codebuild-user");
+	cbl_mkdir_p(cu, 0750, NULL);
+	sandbox_plan_build(&p, &o, 0, 0, NULL);
+	if (lstat("/home", &st) == 0 && S_ISDIR(st.st_mode) && find(&p, SANDBOX_STEP_MKDIR, ROOT "/home/codebuild-user") >= 0)
+		ok(find(&p, SANDBOX_STEP_TMPFS, ROOT "/home/codebuild-user") < 0 &&
+		   find(&p, SANDBOX_STEP_OVERLAY, ROOT "/home") >= 0,
+		   "private_lower: a kept home of codebuild-user, not a fresh tmpfs of its own");
+	sandbox_plan_release(&p);
+	free(cu);
 	o.rootfs = "/images/x/rootfs";
 	sandbox_plan_build(&p, &o, 0, 0, NULL);
 	ok(find(&p, SANDBOX_STEP_OVERLAY, ROOT "/tmp") >= 0, "private_lower: an image's /tmp too");
