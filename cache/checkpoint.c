@@ -14,6 +14,14 @@
  *       env.sh       the carried shell state
  *       dir.txt
  *
+ *   checkpoints/<scope>/<key>/.spare-<created>-<random>.<boot id>/   its
+ *       spare: a writable copy of root-layer/ one restored build takes as
+ *       its upper layer (cache_checkpoint_claim_spare), made again in the
+ *       background.  Not synced (a sync of the filesystem costs more than
+ *       the copy on a busy machine): only one made since the machine last
+ *       booted is used, so a power loss cannot hand out a half-written
+ *       one
+ *
  * Built under tmp/ (a crashed save leaves nothing but what the next
  * cache_store_open removes), then renamed into place: a reader sees a whole
  * checkpoint or none.  The newest of a key wins; cache_checkpoint_prune
@@ -336,18 +344,21 @@ int cache_checkpoint_save(cache_store *s, const cache_checkpoint_opts *o, cbl_er
 		rc = cbl_error_set_errno(err, CBL_EIO, errno, "checkpoint: cannot stage in '%s'", tmp);
 		goto out;
 	}
+	copy_stats rs = {0};
 	if ((rc = copy_upper(o->src_upper, lfd, "layer", &cs, err)) < 0 ||
-	    (o->root_upper && (rc = copy_upper(o->root_upper, lfd, "root-layer", &cs, err)) < 0) ||
+	    (o->root_upper && (rc = copy_upper(o->root_upper, lfd, "root-layer", &rs, err)) < 0) ||
 	    (rc = copy_private(o, lfd, &cs, err)) < 0)
 		goto out;
+	cs.files += rs.files;
+	cs.bytes += rs.bytes;
 	if ((rc = write_file(lfd, "env.sh", o->env_sh ? o->env_sh : "", o->env_sh ? strlen(o->env_sh) : 0, err)) ||
 	    (rc = write_file(lfd, "dir.txt", o->dir_txt ? o->dir_txt : "", o->dir_txt ? strlen(o->dir_txt) : 0, err)))
 		goto out;
 	int64_t now = cbl_now_us();
-	json_t *meta = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:I, s:I, s:I, s:O?}", "scope", o->scope, "key", o->key,
-				 "phase", o->phase, "buildId", o->build_id, "srcInner", o->src_inner, "created",
-				 (json_int_t)now, "files", (json_int_t)cs.files, "bytes", (json_int_t)cs.bytes, "parts",
-				 o->parts);
+	json_t *meta = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:I, s:I, s:I, s:I, s:O?}", "scope", o->scope, "key",
+				 o->key, "phase", o->phase, "buildId", o->build_id, "srcInner", o->src_inner, "created",
+				 (json_int_t)now, "files", (json_int_t)cs.files, "bytes", (json_int_t)cs.bytes,
+				 "rootBytes", (json_int_t)rs.bytes, "parts", o->parts);
 	char *text = json_dumps(meta, JSON_INDENT(1) | JSON_SORT_KEYS);
 	json_decref(meta);
 	rc = write_file(lfd, "meta.json", text, strlen(text), err);
@@ -482,6 +493,8 @@ static int each_checkpoint(cache_store *s, ckpt_fn fn, void *payload, cbl_error 
 	return rc;
 }
 
+static void spare_name(const char *id, char *out, size_t n);
+
 typedef struct list_ctx {
 	cache_checkpoint_info *v;
 	size_t n, cap;
@@ -506,6 +519,12 @@ static int list_one(int kfd, const char *scope, const char *key, const char *id,
 	c->bytes = (uint64_t)json_integer_value(json_object_get(m, "bytes"));
 	c->newest = newest;
 	struct stat st;
+	char spare[160];
+	spare_name(id, spare, sizeof(spare));
+	if (fstatat(kfd, spare, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		c->spare_bytes = (uint64_t)json_integer_value(json_object_get(m, "rootBytes"));
+		c->bytes += c->spare_bytes;
+	}
 	c->last_used_us = fstatat(kfd, id, &st, AT_SYMLINK_NOFOLLOW) == 0
 				  ? (int64_t)st.st_mtim.tv_sec * 1000000 + st.st_mtim.tv_nsec / 1000
 				  : c->created_us;
@@ -534,6 +553,171 @@ void cache_checkpoint_list_free(cache_checkpoint_info *l, size_t n)
 	free(l);
 }
 
+/* The name of checkpoint id's spare made since this boot. */
+static void spare_name(const char *id, char *out, size_t n)
+{
+	char *text = NULL, boot[40];
+	size_t len = 0, k = 0;
+	if (cbl_read_file("/proc/sys/kernel/random/boot_id", 256, &text, &len, NULL) == 0)
+		for (size_t i = 0; i < len && k + 1 < sizeof(boot); i++)
+			if ((text[i] >= '0' && text[i] <= '9') || (text[i] >= 'a' && text[i] <= 'f'))
+				boot[k++] = text[i];
+	boot[k] = '\0';
+	free(text);
+	snprintf(out, n, ".spare-%s.%s", id, k ? boot : "0");
+}
+
+/* Removes the spares of checkpoint id of the key directory kfd (only those
+ * of an earlier boot: stale_only). */
+static void remove_spares(int kfd, const char *id, bool stale_only)
+{
+	char cur[160], prefix[112];
+	spare_name(id, cur, sizeof(cur));
+	snprintf(prefix, sizeof(prefix), ".spare-%s.", id);
+	cbl_strv all = CBL_STRV_INIT;
+	cache_read_dir_sorted(kfd, &all, NULL);
+	for (size_t i = 0; i < all.n; i++) {
+		if (strncmp(all.v[i], prefix, strlen(prefix)) || (stale_only && !strcmp(all.v[i], cur)))
+			continue;
+		char *gone = cbl_xasprintf(".gone%s", all.v[i]);
+		if (renameat(kfd, all.v[i], kfd, gone) == 0) {
+			char *path = cbl_fd_path(kfd);
+			char *full = cbl_path_join(path, gone);
+			cbl_rm_rf(full, NULL);
+			free(full);
+			free(path);
+		}
+		free(gone);
+	}
+	cbl_strv_release(&all);
+}
+
+/* ckpt_dir (a checkpoint of s) split: its key directory's descriptor and
+ * its id.  CBL_EINVAL when it is not one of s's. */
+static int spare_parts(cache_store *s, const char *ckpt_dir, int *kfd, char **id, cbl_error **err)
+{
+	char *prefix = cbl_path_join(s->dir, "checkpoints");
+	size_t pl = strlen(prefix);
+	const char *rel = !strncmp(ckpt_dir, prefix, pl) && ckpt_dir[pl] == '/' ? ckpt_dir + pl + 1 : NULL;
+	free(prefix);
+	char *parts[3] = {NULL, NULL, NULL};
+	const char *c = rel;
+	for (int i = 0; c && i < 3; i++) {
+		const char *slash = strchr(c, '/');
+		if ((i < 2) != (slash != NULL))
+			break;
+		parts[i] = slash ? cbl_xstrndup(c, (size_t)(slash - c)) : cbl_xstrdup(c);
+		c = slash ? slash + 1 : NULL;
+	}
+	int rc = 0;
+	if (!parts[2] || !safe_name(parts[0]) || !safe_name(parts[1]) || !safe_name(parts[2]) || parts[2][0] == '.' ||
+	    strlen(parts[2]) > 64)
+		rc = cbl_error_set(err, CBL_EINVAL, "checkpoint: '%s' is not a checkpoint of the store", ckpt_dir);
+	else if ((*kfd = key_dir(s, parts[0], parts[1], false, err)) < 0)
+		rc = *kfd == CBL_ENOENT ? cbl_error_set(err, CBL_ENOENT, "checkpoint: '%s' is gone", ckpt_dir) : *kfd;
+	if (rc == 0)
+		*id = parts[2];
+	else
+		free(parts[2]);
+	free(parts[0]);
+	free(parts[1]);
+	return rc;
+}
+
+int cache_checkpoint_make_spare(cache_store *s, const char *ckpt_dir, cbl_error **err)
+{
+	int kfd = -1, lock = -1, rc;
+	char *id = NULL, *tmp = NULL, *layer = NULL, *dest = NULL;
+	if ((rc = spare_parts(s, ckpt_dir, &kfd, &id, err)) < 0)
+		return rc;
+	char spare[160];
+	spare_name(id, spare, sizeof(spare));
+	struct stat st;
+	layer = cbl_xasprintf("%s/root-layer", id);
+	if (fstatat(kfd, spare, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		goto out; /* ready */
+	remove_spares(kfd, id, true);
+	if (fstatat(kfd, layer, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode)) {
+		rc = cbl_error_set(err, CBL_ENOENT, "checkpoint: no root-layer in '%s'", ckpt_dir);
+		goto out;
+	}
+	free(layer);
+	layer = cbl_path_join(ckpt_dir, "root-layer");
+	if ((rc = cache_tmp_create(s, &tmp, &lock, err)) < 0)
+		goto out;
+	dest = cbl_path_join(tmp, "upper");
+	if ((rc = cache_checkpoint_copy_layer(layer, dest, err)) < 0)
+		goto out;
+	if (renameat2(AT_FDCWD, dest, kfd, spare, RENAME_NOREPLACE) < 0 && errno != EEXIST && errno != ENOTEMPTY) {
+		rc = cbl_error_set_errno(err, CBL_EIO, errno, "checkpoint: cannot publish a spare");
+		goto out;
+	}
+	/* pruned meanwhile: not left behind (cache_checkpoint_prune removes
+	 * the spare after the checkpoint) */
+	char *meta = cbl_xasprintf("%s/meta.json", id);
+	if (fstatat(kfd, meta, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		remove_spares(kfd, id, false);
+		rc = cbl_error_set(err, CBL_ENOENT, "checkpoint: '%s' is gone", ckpt_dir);
+	}
+	free(meta);
+out:
+	if (tmp)
+		cbl_rm_rf(tmp, NULL);
+	if (lock >= 0)
+		close(lock);
+	if (kfd >= 0)
+		close(kfd);
+	free(tmp);
+	free(dest);
+	free(layer);
+	free(id);
+	return rc;
+}
+
+int cache_checkpoint_claim_spare(cache_store *s, const char *ckpt_dir, char **dir_out, int *lock_out,
+				 cbl_error **err)
+{
+	int kfd = -1, lock = -1, tfd = -1, rc;
+	char *id = NULL, *tmp = NULL;
+	if ((rc = spare_parts(s, ckpt_dir, &kfd, &id, err)) < 0)
+		return rc;
+	char spare[160];
+	spare_name(id, spare, sizeof(spare));
+	if ((rc = cache_tmp_create(s, &tmp, &lock, err)) < 0)
+		goto out;
+	tfd = open(tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (tfd < 0) {
+		rc = cbl_error_set_errno(err, CBL_EIO, errno, "checkpoint: cannot open '%s'", tmp);
+		goto out;
+	}
+	/* the claim: one rename, which one caller wins */
+	if (renameat(kfd, spare, tfd, "upper") < 0) {
+		rc = errno == ENOENT ? cbl_error_set(err, CBL_ENOENT, "checkpoint: no spare ready")
+				     : cbl_error_set_errno(err, CBL_EIO, errno, "checkpoint: cannot claim a spare");
+		goto out;
+	}
+	if (mkdirat(tfd, "work", 0700) < 0) {
+		rc = cbl_error_set_errno(err, CBL_EIO, errno, "checkpoint: cannot create '%s/work'", tmp);
+		goto out;
+	}
+	*dir_out = tmp;
+	*lock_out = lock;
+	tmp = NULL;
+	lock = -1;
+out:
+	if (tmp)
+		cbl_rm_rf(tmp, NULL);
+	if (lock >= 0)
+		close(lock);
+	if (tfd >= 0)
+		close(tfd);
+	if (kfd >= 0)
+		close(kfd);
+	free(tmp);
+	free(id);
+	return rc;
+}
+
 typedef struct prune_ctx {
 	cache_store *s;
 	int64_t older_than_ms;
@@ -552,8 +736,10 @@ static int prune_one(int kfd, const char *scope, const char *key, const char *id
 	int64_t used_us = (int64_t)st.st_mtim.tv_sec * 1000000 + st.st_mtim.tv_nsec / 1000;
 	bool old = p->older_than_ms > 0 && cbl_now_us() - used_us > p->older_than_ms * 1000;
 	/* a newer checkpoint of the same key replaced it */
-	if (newest && !old)
+	if (newest && !old) {
+		remove_spares(kfd, id, true); /* of an earlier boot */
 		return 0;
+	}
 	json_t *m = read_meta(kfd, id);
 	p->bytes += m ? (uint64_t)json_integer_value(json_object_get(m, "bytes")) : 0;
 	json_decref(m);
@@ -567,6 +753,9 @@ static int prune_one(int kfd, const char *scope, const char *key, const char *id
 		free(full);
 		free(path);
 		p->removed++;
+		/* after the checkpoint: a spare published meanwhile finds it
+		 * gone and removes itself (cache_checkpoint_make_spare) */
+		remove_spares(kfd, id, false);
 	}
 	return 0;
 }

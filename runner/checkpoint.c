@@ -115,34 +115,88 @@ static int next_running(const spec_buildspec *s, int sp)
 	return -1;
 }
 
-/* The restored checkpoint's root-layer/ as a lower layer of the root
- * overlay, or NULL.  Overlayfs refuses a lower layer inside another one
- * ("overlapping lowerdir path"): a cache store on the filesystem of / gets
- * a copy in view-tmp (a tmpfs), taken in the time it takes to copy it. */
-static char *root_layer_of(runner_build *b)
+/* A detached process's work: the spare of a checkpoint made (the store and
+ * the checkpoint's directory). */
+typedef struct spare_job {
+	char *store, *dir;
+} spare_job;
+
+static void make_spare(void *arg)
+{
+	spare_job *j = arg;
+	cache_store *st = NULL;
+	if (cache_store_open(&st, j->store, NULL) == 0)
+		cache_checkpoint_make_spare(st, j->dir, NULL);
+	cache_store_free(st);
+}
+
+/* A spare of the checkpoint at dir made in the background, for the next
+ * restore (none when one is ready, or it has no root-layer/). */
+static void spare_later(runner_build *b, const char *dir)
+{
+	spare_job j = {.store = b->cache.dir ? cbl_xstrdup(b->cache.dir) : cache_default_dir(b->ident.home),
+		       .dir = (char *)dir};
+	runner_detached(make_spare, &j);
+	free(j.store);
+}
+
+/* The restored checkpoint's root-layer/ as the build's root overlay's
+ * upper layer, with its whiteouts and opaque directories: the build sees
+ * exactly what the checkpoint had, and writes a copy, never the checkpoint.
+ *
+ * Not stacked read-only: overlayfs refuses a lower layer that lies under
+ * another one ("overlapping lowerdir path"), and with the store on the
+ * filesystem of /, root-layer/ lies under /.  Nor mounted as an overlay
+ * of its own below (a new superblock would not overlap): that inner
+ * overlay would consume the layer's whiteouts and opaque directories
+ * itself, unless they were stored escaped (trusted.overlay.overlay.*,
+ * kernel 6.7), which the layer's own upper-layer format rules out.  An
+ * upper layer only has to be unused (upperdir and workdir get no overlap
+ * check against the lower layers), so a writable copy of root-layer/ on
+ * the store's filesystem is one: the checkpoint's spare, made in the
+ * background when it was taken and after every restore, claimed here with
+ * one rename (of two builds starting together, one gets it).  Without a
+ * ready one, a copy into view-tmp now (what it costs is said). */
+static void restore_root_layer(runner_build *b, sandbox_opts *so)
 {
 	char *layer = cbl_path_join(b->ckpt.dir, "root-layer");
-	struct stat st, rst;
-	if (lstat(layer, &st) < 0 || !S_ISDIR(st.st_mode) || stat("/", &rst) < 0) {
-		free(layer);
-		return NULL;
-	}
-	if (st.st_dev != rst.st_dev)
-		return layer;
-	char *copy = cbl_path_join(b->ckpt.root_dir, "restored");
-	cbl_error *e = NULL;
-	int64_t t0 = cbl_mono_us();
-	if (cache_checkpoint_copy_layer(layer, copy, &e) < 0) {
-		runner_warn_drop(b, &e, "the checkpoint's changes outside the source are not restored: %s", e->msg);
-		free(copy);
-		copy = NULL;
-	} else {
-		runner_agent(b, "[codebuild-local] The checkpoint's changes outside the source copied to a tmpfs "
-				"(%.1f ms): the cache store is on the filesystem of /, which overlayfs cannot stack",
-			     (double)(cbl_mono_us() - t0) / 1000.0);
-	}
+	struct stat st;
+	bool has = lstat(layer, &st) == 0 && S_ISDIR(st.st_mode);
 	free(layer);
-	return copy;
+	if (!has)
+		return;
+	int64_t t0 = cbl_mono_us();
+	cache_store *cs = NULL;
+	cbl_error *e = NULL;
+	if (open_store(b, &cs, &e) == 0 &&
+	    cache_checkpoint_claim_spare(cs, b->ckpt.dir, &b->ckpt.claim_dir, &b->ckpt.claim_lock, &e) == 0) {
+		so->root_upper_in = b->ckpt.claim_dir;
+		free(b->ckpt.root_upper);
+		b->ckpt.root_upper = cbl_path_join(b->ckpt.claim_dir, "upper");
+		b->ckpt.root_restored = true;
+		runner_agent(b, "[codebuild-local] The checkpoint's changes outside the source: its ready copy is the "
+				"build's upper layer (%.1f ms)",
+			     (double)(cbl_mono_us() - t0) / 1000.0);
+	} else {
+		cbl_error_free(e);
+		e = NULL;
+		layer = cbl_path_join(b->ckpt.dir, "root-layer");
+		if (cache_checkpoint_copy_layer(layer, b->ckpt.root_upper, &e) < 0) {
+			runner_warn_drop(b, &e, "the checkpoint's changes outside the source are not restored: %s",
+					 e->msg);
+			cbl_rm_rf(b->ckpt.root_upper, NULL);
+		} else {
+			b->ckpt.root_restored = true;
+			runner_agent(b, "[codebuild-local] The checkpoint's changes outside the source copied as the "
+					"build's upper layer (%.1f ms): no ready copy (another build took it, or it is "
+					"still being made)",
+				     (double)(cbl_mono_us() - t0) / 1000.0);
+		}
+		free(layer);
+	}
+	cbl_error_free(e);
+	cache_store_free(cs);
+	spare_later(b, b->ckpt.dir); /* for the next restore */
 }
 
 void runner_checkpoint_root(runner_build *b, sandbox_opts *so)
@@ -160,7 +214,7 @@ void runner_checkpoint_root(runner_build *b, sandbox_opts *so)
 	so->private_lower = b->ckpt.private_lower;
 	if (b->ckpt.root_dir) { /* again, after a fallback */
 		so->root_upper = b->ckpt.root_dir;
-		so->root_lower = b->ckpt.root_layer;
+		so->root_upper_in = b->ckpt.claim_dir;
 		return;
 	}
 	if (geteuid() != 0 || !b->src.private_ns || !((b->ckpt.take && b->ckpt.src_upper) || b->ckpt.dir))
@@ -178,10 +232,8 @@ void runner_checkpoint_root(runner_build *b, sandbox_opts *so)
 	}
 	b->ckpt.root_upper = cbl_path_join(b->ckpt.root_dir, "upper");
 	so->root_upper = b->ckpt.root_dir;
-	if (b->ckpt.dir) {
-		so->root_lower = b->ckpt.root_layer = root_layer_of(b);
-		b->ckpt.root_restored = b->ckpt.root_layer != NULL;
-	}
+	if (b->ckpt.dir)
+		restore_root_layer(b, so);
 }
 
 /* The private directories the checkpoint keeps (read through the init's
@@ -244,6 +296,23 @@ void runner_checkpoint_take(runner_build *b, runner_phase_type p)
 				   .n_private = np};
 	if (open_store(b, &st, &e) < 0 || cache_checkpoint_save(st, &o, &e) < 0)
 		goto out;
+	if (b->ckpt.root_upper) {
+		/* its spare, ready for the first restore: made here, not in
+		 * the background, as the next run is often `--from-phase`
+		 * right after this one (a low-priority copy on a busy machine
+		 * was not ready in time for most of those in bench/iterate.sh);
+		 * the ones after a restore are made in the background */
+		char *saved = NULL;
+		json_t *m = NULL;
+		cbl_error *se = NULL;
+		if (cache_checkpoint_find(st, b->ident.project, key, &saved, &m, NULL) == 0 &&
+		    cache_checkpoint_make_spare(st, saved, &se) < 0)
+			runner_warn_drop(b, &se, "no ready copy of the checkpoint's changes outside the source: %s",
+					 se->msg);
+		cbl_error_free(se);
+		free(saved);
+		json_decref(m);
+	}
 	runner_agent(b, "[codebuild-local] Checkpoint of %s kept (%.1f ms): `codebuild-local run --from-phase %s` "
 			"starts the next phase on it",
 		     runner_phase_name(p), (double)(cbl_mono_us() - t0) / 1000.0,
@@ -473,10 +542,14 @@ bool runner_checkpoint_skips(runner_build *b, runner_phase_type p)
 
 void runner_checkpoint_release(runner_build *b)
 {
+	if (b->ckpt.claim_dir) {
+		runner_discard_tree(b, b->ckpt.claim_dir);
+		close(b->ckpt.claim_lock);
+		free(b->ckpt.claim_dir);
+	}
 	free(b->ckpt.src_upper);
 	free(b->ckpt.root_dir);
 	free(b->ckpt.root_upper);
-	free(b->ckpt.root_layer);
 	free(b->ckpt.dir);
 	free(b->ckpt.layer);
 	free(b->ckpt.private_lower);
