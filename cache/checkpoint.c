@@ -742,6 +742,11 @@ static int prune_one(int kfd, const char *scope, const char *key, const char *id
 	}
 	json_t *m = read_meta(kfd, id);
 	p->bytes += m ? (uint64_t)json_integer_value(json_object_get(m, "bytes")) : 0;
+	char spare[160];
+	struct stat sst;
+	spare_name(id, spare, sizeof(spare));
+	if (m && fstatat(kfd, spare, &sst, AT_SYMLINK_NOFOLLOW) == 0)
+		p->bytes += (uint64_t)json_integer_value(json_object_get(m, "rootBytes"));
 	json_decref(m);
 	/* out of the readers' way first (a rename), then removed */
 	char gone[96];

@@ -322,3 +322,48 @@ def test_private_symlinks_are_kept_never_followed(cbl, home, tmp_path, root_only
     p = cbl("run", "--from-phase", "BUILD", src, check=0, timeout=90)
     assert f"leak=/etc/shadow l={secret} fifo=gone" in p.stdout, p.output
     assert secret.read_text() == "host-secret-8d1f0c\n"
+
+
+def spares(home):
+    root = home / "cache" / "checkpoints"
+    return sorted(root.glob("*/*/.spare-*")) if root.exists() else []
+
+
+def test_spares_claimed_by_one_build_each(cbl, home, root_only):
+    """The checkpoint's spare (a writable copy of root-layer/ beside it) is
+    made with it; two `--from-phase BUILD` runs started together both
+    succeed with the checkpoint's view (one takes the spare, the other
+    copies the layer); neither changes the checkpoint; `cache ls` counts the
+    spare and `cache prune` removes it with its checkpoint."""
+    issue = os.path.exists("/etc/issue")
+    src = git_project(cbl, "spare", OUTSIDE)
+    cbl("run", src, check=0)
+    ckpt = checkpoints(home)[0]
+    assert [s.name.startswith(f".spare-{ckpt.name}.") for s in spares(home)] == [True]
+    tool = ckpt / "root-layer" / "usr" / "local" / "bin" / "cbl-ckpt-tool"
+    before = tool.read_bytes()
+    ls = cbl("cache", "ls", check=0).stdout
+    assert "spare" in ls, ls
+
+    procs = [subprocess.Popen(cbl.argv(["run", "--from-phase", "BUILD", src]), stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, env=cbl.env())
+             for _ in range(2)]
+    outs = [p.communicate(timeout=120)[0] for p in procs]
+    for p, out in zip(procs, outs):
+        assert p.returncode == 0, out
+        assert "outside=tool-ran home=cached-in-home root=[.cache ]" in out, out
+        if issue:
+            assert "issue-deleted" in out, out
+    assert sum("its ready copy is the build's upper layer" in o for o in outs) >= 1, outs
+    assert tool.read_bytes() == before
+    assert (ckpt / "root-layer" / "root" / ".cache" / "cbl-ckpt-x").read_text() == "cached-in-home\n"
+    assert not os.path.exists("/usr/local/bin/cbl-ckpt-tool")
+
+    # a newer checkpoint of the key: the older one and its spare pruned
+    cbl("run", src, check=0)
+    assert len(checkpoints(home)) == 2
+    cbl("cache", "prune", check=0)
+    left = checkpoints(home)
+    assert len(left) == 1 and left[0].name != ckpt.name
+    assert not [s for s in spares(home) if s.name.startswith(f".spare-{ckpt.name}.")]
+    assert [s for s in spares(home) if s.name.startswith(f".spare-{left[0].name}.")]

@@ -1461,6 +1461,97 @@ static void test_checkpoint_private(cache_store *st)
 		free((void *)fr[i]);
 }
 
+/* Spares: made beside the checkpoint (which stays as it was), claimed by
+ * one caller only, counted by the list, removed with their checkpoint. */
+static void test_checkpoint_spares(cache_store *st)
+{
+	char *up = P("spare-upper");
+	char *sub = cbl_path_join(up, "usr/local/bin");
+	cbl_mkdir_p(sub, 0755, NULL);
+	char *f = cbl_path_join(sub, "tool");
+	cbl_write_file_atomic(f, "v1\n", 3, 0755, false, NULL);
+	json_t *parts = json_object();
+	cache_checkpoint_opts o = {.scope = "sp", .key = "k1", .phase = "INSTALL", .parts = parts, .root_upper = up};
+	cache_checkpoint_save(st, &o, NULL);
+	char *dir = NULL, *none = NULL;
+	json_t *meta = NULL;
+	cache_checkpoint_find(st, "sp", "k1", &dir, &meta, NULL);
+	cbl_error *e = NULL;
+	int lock = -1;
+	is_int(cache_checkpoint_claim_spare(st, dir, &none, &lock, &e), CBL_ENOENT, "spares: none ready, none claimed");
+	cbl_error_clear(&e);
+	is_int(cache_checkpoint_make_spare(st, dir, &e), 0, "spares: one made");
+	cbl_error_clear(&e);
+	is_int(cache_checkpoint_make_spare(st, dir, &e), 0, "spares: again, one is ready");
+	cbl_error_clear(&e);
+	cache_checkpoint_info *l = NULL;
+	size_t n = 0;
+	cache_checkpoint_list(st, &l, &n, NULL);
+	bool counted = false;
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(l[i].scope, "sp"))
+			counted = l[i].spare_bytes == 3 && l[i].bytes == 6;
+	ok(counted, "spares: counted in the checkpoint's size");
+	cache_checkpoint_list_free(l, n);
+	char *claimed = NULL, *other = NULL;
+	int lock2 = -1;
+	is_int(cache_checkpoint_claim_spare(st, dir, &claimed, &lock, &e), 0, "spares: claimed");
+	cbl_error_clear(&e);
+	is_int(cache_checkpoint_claim_spare(st, dir, &other, &lock2, &e), CBL_ENOENT, "spares: claimed once only");
+	cbl_error_clear(&e);
+	char *cf = claimed ? cbl_path_join(claimed, "upper/usr/local/bin/tool") : NULL;
+	char *cw = claimed ? cbl_path_join(claimed, "work") : NULL;
+	ok(cf && access(cf, F_OK) == 0 && access(cw, F_OK) == 0, "spares: the claim holds upper/ (the layer) and work/");
+	if (cf)
+		cbl_write_file_atomic(cf, "changed\n", 8, 0755, false, NULL);
+	char *orig = cbl_path_join(dir, "root-layer/usr/local/bin/tool"), *text = NULL;
+	size_t len = 0;
+	cbl_read_file(orig, 64, &text, &len, NULL);
+	ok(text && !strcmp(text, "v1\n"), "spares: writing the claimed copy leaves the checkpoint as it was");
+	free(text);
+	/* a checkpoint that is not the store's */
+	is_int(cache_checkpoint_make_spare(st, "/etc", &e), CBL_EINVAL, "spares: a directory outside the store refused");
+	cbl_error_clear(&e);
+	char *evil = cbl_xasprintf("%s/../../x", dir);
+	is_int(cache_checkpoint_claim_spare(st, evil, &other, &lock2, &e), CBL_EINVAL, "spares: a path with .. refused");
+	cbl_error_clear(&e);
+	free(evil);
+	/* replaced by a newer one and pruned: its spare goes with it */
+	cache_checkpoint_make_spare(st, dir, NULL);
+	cache_checkpoint_save(st, &o, NULL);
+	size_t removed = 0;
+	uint64_t bytes = 0;
+	cache_checkpoint_prune(st, 0, &removed, &bytes, NULL);
+	char *kd = cbl_xstrdup(dir);
+	*strrchr(kd, '/') = '\0';
+	cbl_strv names = CBL_STRV_INIT;
+	int kfd = open(kd, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (kfd >= 0) {
+		cache_read_dir_sorted(kfd, &names, NULL);
+		close(kfd);
+	}
+	bool left = false;
+	for (size_t i = 0; i < names.n; i++)
+		left |= !strncmp(names.v[i], ".spare-", 7);
+	ok(removed == 1 && bytes == 6 && names.n == 1 && !left, "spares: pruned with their checkpoint");
+	cbl_strv_release(&names);
+	if (claimed)
+		cbl_rm_rf(claimed, NULL);
+	if (lock >= 0)
+		close(lock);
+	free(kd);
+	free(orig);
+	free(cf);
+	free(cw);
+	free(claimed);
+	free(dir);
+	json_decref(meta);
+	json_decref(parts);
+	free(f);
+	free(sub);
+	free(up);
+}
+
 static void test_checkpoints(cache_store *st)
 {
 	const char *names[] = {"image", "INSTALL"}, *v1[] = {"host", "npm ci"}, *v2[] = {"host", "npm i"};
@@ -1595,6 +1686,7 @@ int main(void)
 	test_prune();
 	test_checkpoints(st);
 	test_checkpoint_private(st);
+	test_checkpoint_spares(st);
 	cache_store_free(st);
 	free(dir);
 	cbl_rm_rf(tmproot, NULL);

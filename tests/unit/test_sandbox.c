@@ -201,6 +201,15 @@ static void test_plan_root_upper(void)
 		ok(find(&p, SANDBOX_STEP_TMPFS, ROOT "/root") < 0, "root_upper: /root hidden by the mask, no tmpfs");
 	ok(find(&p, SANDBOX_STEP_TMPFS, ROOT "/tmp") >= 0, "root_upper: /tmp still a private tmpfs");
 	sandbox_plan_release(&p);
+	o.root_upper_in = "/store/tmp/claimed";
+	sandbox_plan_build(&p, &o, 0, 0, NULL);
+	ov = find(&p, SANDBOX_STEP_OVERLAY, ROOT);
+	is_str(ov >= 0 ? p.v[ov].arg : NULL,
+	       "lowerdir=/keep/mask:/,upperdir=/store/tmp/claimed/upper,workdir=/store/tmp/claimed/work,"
+	       "redirect_dir=off,metacopy=off",
+	       "root_upper_in: the upper layer and work directory there, the mask still in root_upper");
+	sandbox_plan_release(&p);
+	o.root_upper_in = NULL;
 	o.root_lower = "/ckpt/root-layer";
 	sandbox_plan_build(&p, &o, 0, 0, NULL);
 	ov = find(&p, SANDBOX_STEP_OVERLAY, ROOT);
