@@ -148,11 +148,12 @@ static void spare_later(runner_build *b, const char *dir)
  * another one ("overlapping lowerdir path"), and with the store on the
  * filesystem of /, root-layer/ lies under /.  Nor mounted as an overlay
  * of its own below (a new superblock would not overlap): that inner
- * overlay would consume the layer's whiteouts and opaque directories
- * itself, unless they were stored escaped (trusted.overlay.overlay.*,
- * kernel 6.7), which the layer's own upper-layer format rules out.  An
+ * overlay consumes the layer's whiteouts and opaque directories itself
+ * (tried: a file deleted in INSTALL shows again through it), unless they
+ * were stored escaped (trusted.overlay.overlay.*, kernel 6.7 and later),
+ * a second format for the layer that the kernels before cannot read.  An
  * upper layer only has to be unused (upperdir and workdir get no overlap
- * check against the lower layers), so a writable copy of root-layer/ on
+ * check against the lower layers: tried), so a writable copy of root-layer/ on
  * the store's filesystem is one: the checkpoint's spare, made in the
  * background when it was taken and after every restore, claimed here with
  * one rename (of two builds starting together, one gets it).  Without a
