@@ -155,7 +155,8 @@ static void spare_later(runner_build *b, const char *dir)
  * upper layer only has to be unused (upperdir and workdir get no overlap
  * check against the lower layers: tried), so a writable copy of root-layer/ on
  * the store's filesystem is one: the checkpoint's spare, made in the
- * background when it was taken and after every restore, claimed here with
+ * runner when it was taken and in the background after every restore (at
+ * the end of the restored build), claimed here with
  * one rename (of two builds starting together, one gets it).  Without a
  * ready one, a copy into view-tmp now (what it costs is said). */
 static void restore_root_layer(runner_build *b, sandbox_opts *so)
@@ -197,7 +198,7 @@ static void restore_root_layer(runner_build *b, sandbox_opts *so)
 	}
 	cbl_error_free(e);
 	cache_store_free(cs);
-	spare_later(b, b->ckpt.dir); /* for the next restore */
+	b->ckpt.spare_wanted = true; /* for the next restore: made at the end */
 }
 
 void runner_checkpoint_root(runner_build *b, sandbox_opts *so)
@@ -543,6 +544,11 @@ bool runner_checkpoint_skips(runner_build *b, runner_phase_type p)
 
 void runner_checkpoint_release(runner_build *b)
 {
+	/* the next restore's spare: after the build, whose end kills every
+	 * process re-parented to the runner (a child subreaper), and out of
+	 * its way */
+	if (b->ckpt.spare_wanted && b->ckpt.dir)
+		spare_later(b, b->ckpt.dir);
 	if (b->ckpt.claim_dir) {
 		runner_discard_tree(b, b->ckpt.claim_dir);
 		close(b->ckpt.claim_lock);

@@ -344,7 +344,8 @@ typedef struct runner_ckpt_part { /* checkpoint.c */
 	bool root_restored;      /* its root-layer/ is in the restored build's root */
 	char *claim_dir;         /* its spare claimed: the store's tmp/ directory with upper/
 				  * (sandbox_opts.root_upper_in), removed at the end */
-	int claim_lock;          /* that directory's lock (-1 = none) */
+	int claim_lock;          /* that directory's lock (with claim_dir only) */
+	bool spare_wanted;       /* a restore: make the checkpoint's next spare at the end */
 	json_t *meta;
 } runner_ckpt_part;
 
