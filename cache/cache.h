@@ -289,8 +289,9 @@ typedef struct cache_checkpoint_opts {
 				  * /proc/<init>/root), or NULL: its private_paths[i]
 				  * (relative, e.g. "var/tmp") kept as
 				  * private/<private_names[i]>/ (read beneath it, no
-				  * symlink followed, the mounts under them left out;
-				  * a missing one is not kept) */
+				  * symlink followed, the mounts under them but tmpfs
+				  * ones left out; a missing or empty one is not
+				  * kept) */
 	const char *const *private_paths;
 	const char *const *private_names;
 	size_t n_private;

@@ -10,7 +10,8 @@
  *       private/<name>/  the contents of the build's private directories
  *                    (sandbox_private_dirs(): tmp, var-tmp, home, run,
  *                    srv, mnt, media) as the phase left them: plain trees
- *                    (no whiteouts), given back as sandbox_opts.private_lower
+ *                    (no whiteouts), given back as sandbox_opts.private_lower;
+ *                    an empty one is not kept
  *       env.sh       the carried shell state
  *       dir.txt
  *
@@ -265,6 +266,10 @@ static int copy_private_one(int rfd, const char *path, int pfd, const char *name
 	close(sfd);
 	if (dfd >= 0)
 		close(dfd);
+	/* left empty: not kept, the restored one is a fresh tmpfs anyway
+	 * (one mount less at the restore) */
+	if (rc == 0 && dfd >= 0)
+		(void)!unlinkat(pfd, name, AT_REMOVEDIR);
 	return rc;
 }
 

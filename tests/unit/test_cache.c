@@ -1410,8 +1410,8 @@ static bool has_root_layer(const char *dir)
 static void test_checkpoint_private(cache_store *st)
 {
 	char *r = P("ckpt-private-root");
-	const char *mk[] = {"tmp/d", "home/u", "etc-like"};
-	for (size_t i = 0; i < 3; i++) {
+	const char *mk[] = {"tmp/d", "home/u", "etc-like", "mnt"};
+	for (size_t i = 0; i < 4; i++) {
 		char *d = cbl_path_join(r, mk[i]);
 		cbl_mkdir_p(d, 0755, NULL);
 		free(d);
@@ -1424,10 +1424,10 @@ static void test_checkpoint_private(cache_store *st)
 	(void)!symlink("/etc/passwd", leak);
 	mkfifo(fifo, 0644);
 	(void)!symlink("etc-like", var); /* var/tmp -> etc-like/tmp: never followed */
-	const char *paths[] = {"tmp", "var/tmp", "home", "srv"}, *names[] = {"tmp", "var-tmp", "home", "srv"};
+	const char *paths[] = {"tmp", "var/tmp", "home", "srv", "mnt"}, *names[] = {"tmp", "var-tmp", "home", "srv", "mnt"};
 	json_t *parts = json_object();
 	cache_checkpoint_opts o = {.scope = "priv", .key = "k", .phase = "INSTALL", .parts = parts,
-				   .private_root = r, .private_paths = paths, .private_names = names, .n_private = 4};
+				   .private_root = r, .private_paths = paths, .private_names = names, .n_private = 5};
 	cbl_error *e = NULL;
 	is_int(cache_checkpoint_save(st, &o, &e), 0, "private directories: saved");
 	cbl_error_clear(&e);
@@ -1447,6 +1447,9 @@ static void test_checkpoint_private(cache_store *st)
 	ok(lstat(gf, &sf) < 0, "private directories: a FIFO left out, never opened");
 	ok(lstat(gv, &sf) < 0, "private directories: one reached through a symlink (/var) not kept");
 	ok(lstat(gs, &sf) < 0, "private directories: a missing one not kept");
+	char *gm = cbl_xasprintf("%s/private/mnt", dir ? dir : "?");
+	ok(lstat(gm, &sf) < 0, "private directories: an empty one not kept");
+	free(gm);
 	const char *bad[] = {"../x"}, *badn[] = {"x/y"};
 	o.private_paths = bad;
 	o.private_names = badn;
