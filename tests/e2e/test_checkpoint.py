@@ -367,3 +367,27 @@ def test_spares_claimed_by_one_build_each(cbl, home, root_only):
     assert len(left) == 1 and left[0].name != ckpt.name
     assert not [s for s in spares(home) if s.name.startswith(f".spare-{ckpt.name}.")]
     assert [s for s in spares(home) if s.name.startswith(f".spare-{left[0].name}.")]
+
+
+def test_spare_on_the_filesystem_of_root_is_hidden(cbl, root_only):
+    """A cache store on the filesystem of / (where overlayfs refuses the
+    checkpoint's layer as a lower one): the spare is the build's upper layer,
+    and the build sees neither the store nor the spare (the store is
+    masked)."""
+    import shutil
+    import tempfile
+    # not under /tmp, /var/tmp or /home, which the build has private anyway
+    if not os.path.isdir("/var/cache") or os.stat("/var/cache").st_dev != os.stat("/").st_dev:
+        pytest.skip("/var/cache is not on the filesystem of /")
+    store = tempfile.mkdtemp(prefix="cbl-ckpt-store-", dir="/var/cache")
+    try:
+        spec = OUTSIDE + f"      - echo \"store=$(ls -A {store} | wc -l) $(test -d {store} && echo there)\"\n"
+        src = git_project(cbl, "spareroot", spec)
+        cbl("run", "--cache-dir", store, src, check=0)
+        assert [p.name for p in __import__("pathlib").Path(store).glob("checkpoints/*/*/.spare-*")], "no spare"
+        p = cbl("run", "--cache-dir", store, "--from-phase", "BUILD", src, check=0)
+        assert "its ready copy is the build's upper layer" in p.output, p.output
+        assert "outside=tool-ran home=cached-in-home root=[.cache ]" in p.stdout, p.output
+        assert "store=0 there" in p.stdout, p.output  # an empty directory: the mask
+    finally:
+        shutil.rmtree(store, ignore_errors=True)
