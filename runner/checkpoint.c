@@ -17,7 +17,7 @@
  * in the runner's private view-tmp (sandbox_opts.root_upper: a tmpfs of
  * the runner's own mount namespace, 0700, that the build cannot reach), so
  * a checkpoint copies it too (root-layer/: installed packages, /root) and a
- * restored build gets it as a read-only layer below its own upper layer.
+ * restored build gets a copy of it as its upper layer (restore_root_layer).
  * The private tmpfs directories (/tmp, /var/tmp, /home with run-as
  * codebuild-user's home, /run, /srv, /mnt, /media; an image's /tmp) are
  * copied too, as root through the init's /proc/PID/root beneath it and
@@ -153,12 +153,13 @@ static void spare_later(runner_build *b, const char *dir)
  * were stored escaped (trusted.overlay.overlay.*, kernel 6.7 and later),
  * a second format for the layer that the kernels before cannot read.  An
  * upper layer only has to be unused (upperdir and workdir get no overlap
- * check against the lower layers: tried), so a writable copy of root-layer/ on
- * the store's filesystem is one: the checkpoint's spare, made in the
- * runner when it was taken and in the background after every restore (at
- * the end of the restored build), claimed here with
- * one rename (of two builds starting together, one gets it).  Without a
- * ready one, a copy into view-tmp now (what it costs is said). */
+ * check against the lower layers: tried), so a writable copy of
+ * root-layer/ on the store's filesystem is one: the checkpoint's spare,
+ * made by the runner when it was taken and in the background after every
+ * restore (at the end of the restored build), claimed here with one rename
+ * (of two builds starting together, one gets it).  Without a ready one: a
+ * store on another filesystem than / stacks root-layer/ read-only, else a
+ * copy into view-tmp now (what it costs is said). */
 static void restore_root_layer(runner_build *b, sandbox_opts *so)
 {
 	char *layer = cbl_path_join(b->ckpt.dir, "root-layer");
@@ -183,7 +184,12 @@ static void restore_root_layer(runner_build *b, sandbox_opts *so)
 		cbl_error_free(e);
 		e = NULL;
 		layer = cbl_path_join(b->ckpt.dir, "root-layer");
-		if (cache_checkpoint_copy_layer(layer, b->ckpt.root_upper, &e) < 0) {
+		struct stat rst;
+		if (stat("/", &rst) == 0 && lstat(layer, &st) == 0 && st.st_dev != rst.st_dev && !runner_image_rootfs(b)) {
+			so->root_lower = b->ckpt.root_lower = layer; /* no overlap: stacked as it is */
+			b->ckpt.root_restored = true;
+			layer = NULL;
+		} else if (cache_checkpoint_copy_layer(layer, b->ckpt.root_upper, &e) < 0) {
 			runner_warn_drop(b, &e, "the checkpoint's changes outside the source are not restored: %s",
 					 e->msg);
 			cbl_rm_rf(b->ckpt.root_upper, NULL);
@@ -217,6 +223,7 @@ void runner_checkpoint_root(runner_build *b, sandbox_opts *so)
 	if (b->ckpt.root_dir) { /* again, after a fallback */
 		so->root_upper = b->ckpt.root_dir;
 		so->root_upper_in = b->ckpt.claim_dir;
+		so->root_lower = b->ckpt.root_lower;
 		return;
 	}
 	if (geteuid() != 0 || !b->src.private_ns || !((b->ckpt.take && b->ckpt.src_upper) || b->ckpt.dir))
@@ -560,6 +567,7 @@ void runner_checkpoint_release(runner_build *b)
 	free(b->ckpt.dir);
 	free(b->ckpt.layer);
 	free(b->ckpt.private_lower);
+	free(b->ckpt.root_lower);
 	json_decref(b->ckpt.meta);
 	memset(&b->ckpt, 0, sizeof(b->ckpt));
 }

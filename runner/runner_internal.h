@@ -342,6 +342,8 @@ typedef struct runner_ckpt_part { /* checkpoint.c */
 	char *dir, *layer;       /* the checkpoint restored, and its source layer */
 	char *private_lower;     /* its private/ (sandbox_opts.private_lower), NULL = none */
 	bool root_restored;      /* its root-layer/ is in the restored build's root */
+	char *root_lower;        /* its root-layer/ stacked read-only (no spare ready, the store
+				  * on another filesystem than /), NULL = none */
 	char *claim_dir;         /* its spare claimed: the store's tmp/ directory with upper/
 				  * (sandbox_opts.root_upper_in), removed at the end */
 	int claim_lock;          /* that directory's lock (with claim_dir only) */
