@@ -391,3 +391,29 @@ def test_spare_on_the_filesystem_of_root_is_hidden(cbl, root_only):
         assert "store=0 there" in p.stdout, p.output  # an empty directory: the mask
     finally:
         shutil.rmtree(store, ignore_errors=True)
+
+
+def test_no_spare_ready_still_restores_everything(cbl, home, root_only):
+    """No spare ready (taken by another build, or removed): the layer is
+    copied at the start (store on the filesystem of /) or stacked read-only
+    (another filesystem), with the same view: installed files, deletions."""
+    import shutil
+    import tempfile
+    issue = os.path.exists("/etc/issue")
+    stores = [str(home / "cache")]
+    if os.path.isdir("/dev/shm") and os.stat("/dev/shm").st_dev != os.stat("/").st_dev:
+        stores.append(tempfile.mkdtemp(prefix="cbl-ckpt-", dir="/dev/shm"))
+    try:
+        for i, store in enumerate(stores):
+            src = git_project(cbl, f"nospare{i}", OUTSIDE)
+            cbl("run", "--cache-dir", store, src, check=0)
+            for s in __import__("pathlib").Path(store).glob("checkpoints/*/*/.spare-*"):
+                shutil.rmtree(s)
+            p = cbl("run", "--cache-dir", store, "--from-phase", "BUILD", src, check=0)
+            assert "its ready copy" not in p.output
+            assert "outside=tool-ran home=cached-in-home root=[.cache ]" in p.stdout, p.output
+            if issue:
+                assert "issue-deleted" in p.stdout, p.output
+    finally:
+        for store in stores[1:]:
+            shutil.rmtree(store, ignore_errors=True)
