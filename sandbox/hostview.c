@@ -7,7 +7,9 @@
  * password hashes or host keys.  So the view:
  *   - mounts an empty tmpfs on each private directory (the table below), as
  *     root and unprivileged alike; one that is a symlink (/var/run -> /run,
- *     /home -> /var/home) hides what it points to;
+ *     /home -> /var/home) hides what it points to; with
+ *     sandbox_opts.private_lower, the kept contents of one as the read-only
+ *     lower layer of an overlay on its tmpfs;
  *   - masks the files that hold secrets: as root (the view is an overlay)
  *     each is replaced by an empty file in the overlay, so a build may still
  *     run useradd or apt-get, which rewrite them; unprivileged (a read-only
@@ -21,7 +23,8 @@
  *     unprivileged generated files bound over them read-only), before any
  *     host entry with the same id so the id's name is codebuild-user, and
  *     an empty home, /home/codebuild-user (its own tmpfs, owned by it; a
- *     directory of the private /home unprivileged, where 1000 is not mapped);
+ *     directory of the private /home unprivileged, where 1000 is not mapped;
+ *     the kept one when private_lower's home/ has it);
  *   - as root, shows the host's other mounts: the root overlay is one
  *     filesystem, so a separate /opt, /usr/local, /boot or a bind mount
  *     would be an empty directory.  Each real filesystem in
