@@ -4,6 +4,7 @@ clear reason when none matches, nothing for builds with secrets unless asked,
 and `cache ls` / `cache prune` showing and pruning them."""
 import json
 import os
+import pathlib
 import subprocess
 
 import pytest
@@ -324,6 +325,20 @@ def test_private_symlinks_are_kept_never_followed(cbl, home, tmp_path, root_only
     assert secret.read_text() == "host-secret-8d1f0c\n"
 
 
+def remove_store(store):
+    """Removes a cache store once the spare a restored build makes at its
+    end (a detached process working in the store's tmp/) is done."""
+    import shutil
+    import time
+    tmp = os.path.join(store, "tmp")
+    for _ in range(100):
+        if not os.path.isdir(tmp) or not os.listdir(tmp):
+            break
+        time.sleep(0.1)
+    time.sleep(0.2)
+    shutil.rmtree(store, ignore_errors=True)
+
+
 def spares(home):
     root = home / "cache" / "checkpoints"
     return sorted(root.glob("*/*/.spare-*")) if root.exists() else []
@@ -374,7 +389,6 @@ def test_spare_on_the_filesystem_of_root_is_hidden(cbl, root_only):
     checkpoint's layer as a lower one): the spare is the build's upper layer,
     and the build sees neither the store nor the spare (the store is
     masked)."""
-    import shutil
     import tempfile
     # not under /tmp, /var/tmp or /home, which the build has private anyway
     if not os.path.isdir("/var/cache") or os.stat("/var/cache").st_dev != os.stat("/").st_dev:
@@ -384,13 +398,13 @@ def test_spare_on_the_filesystem_of_root_is_hidden(cbl, root_only):
         spec = OUTSIDE + f"      - echo \"store=$(ls -A {store} | wc -l) $(test -d {store} && echo there)\"\n"
         src = git_project(cbl, "spareroot", spec)
         cbl("run", "--cache-dir", store, src, check=0)
-        assert [p.name for p in __import__("pathlib").Path(store).glob("checkpoints/*/*/.spare-*")], "no spare"
+        assert [p.name for p in pathlib.Path(store).glob("checkpoints/*/*/.spare-*")], "no spare"
         p = cbl("run", "--cache-dir", store, "--from-phase", "BUILD", src, check=0)
         assert "its ready copy is the build's upper layer" in p.output, p.output
         assert "outside=tool-ran home=cached-in-home root=[.cache ]" in p.stdout, p.output
         assert "store=0 there" in p.stdout, p.output  # an empty directory: the mask
     finally:
-        shutil.rmtree(store, ignore_errors=True)
+        remove_store(store)
 
 
 def test_no_spare_ready_still_restores_everything(cbl, home, root_only):
@@ -407,7 +421,7 @@ def test_no_spare_ready_still_restores_everything(cbl, home, root_only):
         for i, store in enumerate(stores):
             src = git_project(cbl, f"nospare{i}", OUTSIDE)
             cbl("run", "--cache-dir", store, src, check=0)
-            for s in __import__("pathlib").Path(store).glob("checkpoints/*/*/.spare-*"):
+            for s in pathlib.Path(store).glob("checkpoints/*/*/.spare-*"):
                 shutil.rmtree(s)
             p = cbl("run", "--cache-dir", store, "--from-phase", "BUILD", src, check=0)
             assert "its ready copy" not in p.output
@@ -416,4 +430,4 @@ def test_no_spare_ready_still_restores_everything(cbl, home, root_only):
                 assert "issue-deleted" in p.stdout, p.output
     finally:
         for store in stores[1:]:
-            shutil.rmtree(store, ignore_errors=True)
+            remove_store(store)
