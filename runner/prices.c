@@ -32,7 +32,10 @@ int runner_prices_load(json_t **out, cbl_error **err)
 	json_error_t je;
 	json_t *t;
 	if (path && *path) {
-		if (cbl_json_load_file(&t, path, 0, NULL, err) < 0)
+		int rc = cbl_json_load_file(&t, path, 0, NULL, err);
+		if (rc == CBL_EINVAL) /* PATH:LINE:COL first */
+			return rc;
+		if (rc < 0)
 			return cbl_error_wrap(err, "CODEBUILD_LOCAL_PRICES");
 	} else {
 		t = json_loadb(runner_prices_json_start,

@@ -92,3 +92,8 @@ def test_price_table_override_and_its_errors(cbl, tmp_path):
     p = cbl("run", src, env={"CODEBUILD_LOCAL_PRICES": str(table)}, check=0)
     cost = record_of(cbl, p)["codebuildLocal"]["cost"]
     assert cost["error"].startswith(f"{table}:1:"), cost
+    # a table that cannot be opened: the reason, no jansson -1:-1 position
+    missing = tmp_path / "none.json"
+    p = cbl("run", src, env={"CODEBUILD_LOCAL_PRICES": str(missing)}, check=0)
+    cost = record_of(cbl, p)["codebuildLocal"]["cost"]
+    assert cost["error"] == f"CODEBUILD_LOCAL_PRICES: cannot open '{missing}': No such file or directory", cost
