@@ -512,12 +512,12 @@ int runner_launch_load(runner_opts *out, runner_launch_mem *mem, const char *dir
 {
 	static const runner_opts init = RUNNER_OPTS_INIT;
 	char *path = cbl_path_join(dir, "launch.json");
+	json_error_t je;
 	*out = init;
-	json_t *doc = NULL;
-	int rc = cbl_json_load_file(&doc, path, 0, NULL, err);
+	json_t *doc = json_load_file(path, 0, &je);
 	free(path);
-	if (rc < 0)
-		return rc;
+	if (!doc)
+		return cbl_error_set(err, CBL_EINVAL, "%s/launch.json: %s", dir, je.text);
 	mem->doc = doc;
 	json_t *num = json_object_get(doc, "buildNumber");
 	runner_launch_info info = {
