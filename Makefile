@@ -2,7 +2,7 @@
 CC ?= cc
 PKGS := yaml-0.1 libgit2 openssl jansson libxml-2.0 libseccomp zlib sqlite3
 # loaded with dlopen when an image is pulled or unpacked, or `serve` starts
-# (util/dl.c, from images/dl.c and server/dl.c): not a cost of every start of the program
+# (util/dl.c, from util/curl.c, images/dl.c and server/dl.c): not a cost of every start of the program
 DL_PKGS := libarchive libcurl libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) $(DL_PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)

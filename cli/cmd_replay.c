@@ -9,6 +9,7 @@
 #include "store/store.h"
 #include "util/alloc.h"
 #include "util/fs.h"
+#include "util/json.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -112,11 +113,15 @@ static void split_lines(cbl_strv *out, const char *data)
 
 static json_t *load_json(const char *path, cbl_error **err)
 {
+	json_t *j = NULL;
+	if (strcmp(path, "-")) {
+		cbl_json_load_file(&j, path, 0, NULL, err);
+		return j;
+	}
 	json_error_t je;
-	json_t *j = !strcmp(path, "-") ? json_loadf(stdin, 0, &je) : json_load_file(path, 0, &je);
+	j = json_loadf(stdin, 0, &je);
 	if (!j)
-		cbl_error_set(err, CBL_EINVAL, "%s:%d:%d: %s", !strcmp(path, "-") ? "<stdin>" : path, je.line,
-			      je.column, je.text);
+		cbl_error_set(err, CBL_EINVAL, "<stdin>:%d:%d: %s", je.line, je.column, je.text);
 	return j;
 }
 

@@ -7,6 +7,7 @@
 #include "store/store.h"
 #include "util/alloc.h"
 #include "util/fs.h"
+#include "util/json.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -167,9 +168,14 @@ typedef struct wt_args {
 static json_t *load_groups(const wt_args *a, cbl_error **err)
 {
 	if (a->filter_groups) {
+		if (!strncmp(a->filter_groups, "file://", 7)) {
+			json_t *j = NULL;
+			if (cbl_json_load_file(&j, a->filter_groups + 7, 0, NULL, err) < 0)
+				cbl_error_wrap(err, "--filter-groups");
+			return j;
+		}
 		json_error_t je;
-		json_t *j = !strncmp(a->filter_groups, "file://", 7) ? json_load_file(a->filter_groups + 7, 0, &je)
-								      : json_loads(a->filter_groups, 0, &je);
+		json_t *j = json_loads(a->filter_groups, 0, &je);
 		if (!j)
 			cbl_error_set(err, CBL_EINVAL, "--filter-groups: invalid JSON at %d:%d: %s", je.line,
 				      je.column, je.text);

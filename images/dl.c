@@ -7,7 +7,7 @@
 
 images_dl_fns images_dl_table;
 
-static const char *const sonames[] = {"libcurl.so.4", "libarchive.so.13"};
+static const char *const sonames[] = {"libarchive.so.13"};
 
 static const cbl_dl_sym syms[] = {
 #define SYM(f) {#f, (void **)&images_dl_table.f},

@@ -1,39 +1,17 @@
-/* images/dl.h - libcurl and libarchive, loaded when an image is pulled,
- * imported or unpacked rather than at every start of the program (each
+/* images/dl.h - libarchive, loaded when an image is imported or unpacked
+ * rather than at every start of the program (each
  * shared library costs every `run` its mappings and relocations).  A .c file
- * that includes this header calls them by their usual names. */
+ * that includes this header calls it by its usual names.  (libcurl, for
+ * registry pulls, is util/curl.h's.) */
 #ifndef IMAGES_DL_H
 #define IMAGES_DL_H
 
-#define CURL_DISABLE_TYPECHECK
 #include <archive.h>
 #include <archive_entry.h>
-#include <curl/curl.h>
 
 #include "util/error.h"
 
 #define IMAGES_DL_FUNCTIONS(X) \
-	X(curl_easy_cleanup) \
-	X(curl_easy_escape) \
-	X(curl_easy_getinfo) \
-	X(curl_easy_init) \
-	X(curl_easy_perform) \
-	X(curl_easy_reset) \
-	X(curl_easy_setopt) \
-	X(curl_easy_strerror) \
-	X(curl_free) \
-	X(curl_global_init) \
-	X(curl_multi_add_handle) \
-	X(curl_multi_cleanup) \
-	X(curl_multi_info_read) \
-	X(curl_multi_init) \
-	X(curl_multi_perform) \
-	X(curl_multi_poll) \
-	X(curl_multi_remove_handle) \
-	X(curl_multi_setopt) \
-	X(curl_multi_strerror) \
-	X(curl_slist_append) \
-	X(curl_slist_free_all) \
 	X(archive_entry_filetype) \
 	X(archive_entry_hardlink) \
 	X(archive_entry_pathname) \
@@ -74,55 +52,13 @@ typedef struct images_dl_fns {
 /* The table, filled once by images_dl_load (then read-only). */
 extern images_dl_fns images_dl_table;
 
-/* Loads libcurl and libarchive (dlopen) and fills the table; safe to call from any thread,
+/* Loads libarchive (dlopen) and fills the table; safe to call from any thread,
  * any number of times: the first call does the work.  CBL_EIO naming the
  * library when it cannot be loaded. */
 int images_dl_load(cbl_error **err);
 
 /* the usual names call through the table (not in the loader itself) */
 #ifndef IMAGES_DL_LOADER
-#undef curl_easy_cleanup
-#define curl_easy_cleanup (images_dl_table.curl_easy_cleanup)
-#undef curl_easy_escape
-#define curl_easy_escape (images_dl_table.curl_easy_escape)
-#undef curl_easy_getinfo
-#define curl_easy_getinfo (images_dl_table.curl_easy_getinfo)
-#undef curl_easy_init
-#define curl_easy_init (images_dl_table.curl_easy_init)
-#undef curl_easy_perform
-#define curl_easy_perform (images_dl_table.curl_easy_perform)
-#undef curl_easy_reset
-#define curl_easy_reset (images_dl_table.curl_easy_reset)
-#undef curl_easy_setopt
-#define curl_easy_setopt (images_dl_table.curl_easy_setopt)
-#undef curl_easy_strerror
-#define curl_easy_strerror (images_dl_table.curl_easy_strerror)
-#undef curl_free
-#define curl_free (images_dl_table.curl_free)
-#undef curl_global_init
-#define curl_global_init (images_dl_table.curl_global_init)
-#undef curl_multi_add_handle
-#define curl_multi_add_handle (images_dl_table.curl_multi_add_handle)
-#undef curl_multi_cleanup
-#define curl_multi_cleanup (images_dl_table.curl_multi_cleanup)
-#undef curl_multi_info_read
-#define curl_multi_info_read (images_dl_table.curl_multi_info_read)
-#undef curl_multi_init
-#define curl_multi_init (images_dl_table.curl_multi_init)
-#undef curl_multi_perform
-#define curl_multi_perform (images_dl_table.curl_multi_perform)
-#undef curl_multi_poll
-#define curl_multi_poll (images_dl_table.curl_multi_poll)
-#undef curl_multi_remove_handle
-#define curl_multi_remove_handle (images_dl_table.curl_multi_remove_handle)
-#undef curl_multi_setopt
-#define curl_multi_setopt (images_dl_table.curl_multi_setopt)
-#undef curl_multi_strerror
-#define curl_multi_strerror (images_dl_table.curl_multi_strerror)
-#undef curl_slist_append
-#define curl_slist_append (images_dl_table.curl_slist_append)
-#undef curl_slist_free_all
-#define curl_slist_free_all (images_dl_table.curl_slist_free_all)
 #undef archive_entry_filetype
 #define archive_entry_filetype (images_dl_table.archive_entry_filetype)
 #undef archive_entry_hardlink

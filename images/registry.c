@@ -25,13 +25,12 @@
 #include "images/images_internal.h"
 #include "util/alloc.h"
 #include "util/buf.h"
+#include "util/curl.h"
 #include "util/fs.h"
 #include "util/json.h"
 
 #include <ctype.h>
-#include "images/dl.h"
 #include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,9 +55,6 @@ struct images_registry {
 	const char *const *insecure_list;
 	CURL *h;         /* small requests: manifests, tokens */
 };
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
 /* ---- WWW-Authenticate ------------------------------------------------- */
 
@@ -201,9 +197,8 @@ static void load_docker_auth(images_registry *r)
 int images_registry_open(images_registry **out, const images_ref *ref, const images_catalog *cat,
 			 const images_resolve_opts *o, cbl_error **err)
 {
-	if (images_dl_load(err) < 0)
+	if (cbl_curl_load(err) < 0)
 		return CBL_EIO;
-	pthread_once(&curl_once, curl_init_once);
 	images_registry *r = cbl_xcalloc(1, sizeof(*r));
 	r->domain = cbl_xstrdup(ref->domain);
 	r->endpoint = cbl_xstrdup(images_catalog_endpoint(cat, ref->domain));

@@ -1,13 +1,12 @@
 /* remote/client.c - JSON 1.1 calls signed with SigV4, with retries (see
  * remote.h). */
-#include "remote/dl.h"
 #include "remote/remote.h"
 #include "server/sigv4.h"
 #include "util/alloc.h"
 #include "util/buf.h"
+#include "util/curl.h"
 
 #include <openssl/rand.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,15 +28,11 @@ struct remote_client {
 	int attempts;
 };
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
-
 int remote_client_new(remote_client **out, const remote_creds *c, const char *endpoint_url, cbl_error **err)
 {
-	int rc = remote_dl_load(err);
+	int rc = cbl_curl_load(err);
 	if (rc < 0)
 		return rc;
-	pthread_once(&curl_once, curl_init_once);
 	if (endpoint_url && strncmp(endpoint_url, "http://", 7) && strncmp(endpoint_url, "https://", 8))
 		return cbl_error_set(err, CBL_EINVAL, "--endpoint-url must be an http:// or https:// URL, got '%s'",
 				     endpoint_url);

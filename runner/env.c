@@ -2,6 +2,7 @@
  * host image's base environment. */
 #include "runner/runner_internal.h"
 #include "util/alloc.h"
+#include "util/json.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -17,11 +18,10 @@ struct runner_secrets {
 
 int runner_secrets_load(runner_secrets **out, const char *path, cbl_error **err)
 {
-	json_error_t je;
-	json_t *root = json_load_file(path, 0, &je);
-	if (!root)
-		return cbl_error_set(err, CBL_EINVAL, "%s:%d:%d: invalid secrets file: %s", path,
-				     je.line, je.column, je.text);
+	json_t *root = NULL;
+	int rc = cbl_json_load_file(&root, path, 0, "invalid secrets file", err);
+	if (rc < 0)
+		return rc;
 	if (!json_is_object(root)) {
 		json_decref(root);
 		return cbl_error_set(err, CBL_EINVAL,
@@ -31,7 +31,7 @@ int runner_secrets_load(runner_secrets **out, const char *path, cbl_error **err)
 	}
 	const char *k;
 	json_t *v;
-	int rc = 0;
+	rc = 0;
 	json_object_foreach(root, k, v)
 	{
 		if (strcmp(k, "parameter-store") && strcmp(k, "secrets-manager")) {

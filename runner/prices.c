@@ -4,6 +4,7 @@
  * date, which every cost figure carries along. */
 #include "runner/runner_internal.h"
 #include "util/alloc.h"
+#include "util/json.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -31,9 +32,11 @@ int runner_prices_load(json_t **out, cbl_error **err)
 	json_error_t je;
 	json_t *t;
 	if (path && *path) {
-		t = json_load_file(path, 0, &je);
-		if (!t)
-			return cbl_error_set(err, CBL_EINVAL, "%s:%d:%d: %s", path, je.line, je.column, je.text);
+		int rc = cbl_json_load_file(&t, path, 0, NULL, err);
+		if (rc == CBL_EINVAL) /* PATH:LINE:COL first */
+			return rc;
+		if (rc < 0)
+			return cbl_error_wrap(err, "CODEBUILD_LOCAL_PRICES");
 	} else {
 		t = json_loadb(runner_prices_json_start,
 			       (size_t)(runner_prices_json_end - runner_prices_json_start), 0, &je);

@@ -193,6 +193,7 @@ typedef struct runner_usage_part { /* usage.c */
 	runner_usage phase[RUNNER_PHASE_COUNT]; /* the phase's commands' process trees */
 	runner_usage total;                     /* the sandbox's, at the last phase end */
 	const char *source;                     /* static: how it was counted */
+	const char *peak_source;                /* static: where total.mem_peak comes from */
 } runner_usage_part;
 
 /* After a command of phase p: what it used, added to the phase's. */

@@ -36,6 +36,55 @@ void runner_usage_command(runner_build *b, runner_phase_type p)
 		ph->mem_peak = u.mem_peak;
 }
 
+/* Where the sandbox's own peak comes from, by its source. */
+static const char *total_peak_source(const char *source)
+{
+	if (!strncmp(source, "cgroup v2", 9))
+		return "cgroup v2 memory.peak";
+	if (!strncmp(source, "cgroup v1", 9))
+		return "cgroup v1 memory.max_usage_in_bytes";
+	return "process tree ru_maxrss";
+}
+
+/* The build's figures are the sandbox's (sandbox_usage_total: its cgroup's
+ * counters, daemons included, where it has one; else every command's
+ * process tree added up), a phase's are always its commands' process trees
+ * (wait4's rusage, runner_usage_command).  The two count different things:
+ * memory.peak / memory.max_usage_in_bytes is the memory charged to the
+ * cgroup, and a page already in the page cache, charged to whoever read it
+ * first (a library, a file the host had read), is not; ru_maxrss is the
+ * largest process's resident set, those shared pages included.  io.stat's
+ * wbytes is what the cgroup's writeback sent to a disk by now (flushed);
+ * ru_oublock is what the commands dirtied in the page cache of a disk's
+ * file system, counted when written, flushed or not.  So the build's figure
+ * is never let below its phases': its peak is at least the largest phase
+ * peak (peak_source says which count it is), its CPU and bytes at least
+ * their sum. */
+static void fold_phases(runner_usage_part *up)
+{
+	runner_usage *t = &up->total;
+	int64_t cpu = 0, rd = 0, wr = 0;
+	up->peak_source = total_peak_source(up->source);
+	for (int p = 0; p < RUNNER_PHASE_COUNT; p++) {
+		const runner_usage *ph = &up->phase[p];
+		if (!ph->measured)
+			continue;
+		cpu += ph->cpu_us;
+		rd += ph->read_bytes;
+		wr += ph->write_bytes;
+		if (ph->mem_peak > t->mem_peak) {
+			t->mem_peak = ph->mem_peak;
+			up->peak_source = "process tree ru_maxrss";
+		}
+	}
+	if (cpu > t->cpu_us)
+		t->cpu_us = cpu;
+	if (rd > t->read_bytes)
+		t->read_bytes = rd;
+	if (wr > t->write_bytes)
+		t->write_bytes = wr;
+}
+
 void runner_usage_sample(runner_build *b)
 {
 	if (!b->sandbox)
@@ -46,6 +95,7 @@ void runner_usage_sample(runner_build *b)
 		return; /* nothing ran yet */
 	b->usage.total = (runner_usage){true, u.cpu_us, u.mem_peak, u.read_bytes, u.write_bytes};
 	b->usage.source = u.source;
+	fold_phases(&b->usage);
 }
 
 static json_t *usage_obj(const runner_usage *u)
@@ -183,6 +233,7 @@ json_t *runner_usage_json(const runner_build *b)
 		int64_t t = command_time_us(b);
 		json_object_set_new(u, "averageVcpus", json_real(t > 0 ? (double)b->usage.total.cpu_us / (double)t : 0));
 		json_object_set_new(u, "source", json_string(b->usage.source));
+		json_object_set_new(u, "memoryPeakSource", json_string(b->usage.peak_source));
 		json_object_set_new(o, "resourceUsage", u);
 	}
 	if (b->end_us)

@@ -40,32 +40,6 @@ extern server_dl_fns server_dl_table;
  * library when it cannot be loaded. */
 int server_dl_load(cbl_error **err);
 
-/* libcurl, for server/events.c's deliveries (its own table: loaded when
- * serve has somewhere to deliver to) */
-#define CURL_DISABLE_TYPECHECK
-#include <curl/curl.h>
-
-#define SERVER_CURL_FUNCTIONS(X) \
-	X(curl_easy_cleanup) \
-	X(curl_easy_getinfo) \
-	X(curl_easy_init) \
-	X(curl_easy_perform) \
-	X(curl_easy_setopt) \
-	X(curl_easy_strerror) \
-	X(curl_slist_append) \
-	X(curl_slist_free_all)
-
-typedef struct server_curl_fns {
-#define SERVER_DL_FIELD(f) __typeof__(f) *f;
-	SERVER_CURL_FUNCTIONS(SERVER_DL_FIELD)
-#undef SERVER_DL_FIELD
-} server_curl_fns;
-
-extern server_curl_fns server_curl_table;
-
-/* Loads libcurl (dlopen) into server_curl_table, as server_dl_load does. */
-int server_curl_load(cbl_error **err);
-
 /* the usual names call through the table (not in the loader itself) */
 #ifndef SERVER_DL_LOADER
 #undef MHD_add_response_header
@@ -100,22 +74,6 @@ int server_curl_load(cbl_error **err);
 #define MHD_http_unescape (server_dl_table.MHD_http_unescape)
 #undef MHD_create_response_from_fd64
 #define MHD_create_response_from_fd64 (server_dl_table.MHD_create_response_from_fd64)
-#undef curl_easy_cleanup
-#define curl_easy_cleanup (server_curl_table.curl_easy_cleanup)
-#undef curl_easy_getinfo
-#define curl_easy_getinfo (server_curl_table.curl_easy_getinfo)
-#undef curl_easy_init
-#define curl_easy_init (server_curl_table.curl_easy_init)
-#undef curl_easy_perform
-#define curl_easy_perform (server_curl_table.curl_easy_perform)
-#undef curl_easy_setopt
-#define curl_easy_setopt (server_curl_table.curl_easy_setopt)
-#undef curl_easy_strerror
-#define curl_easy_strerror (server_curl_table.curl_easy_strerror)
-#undef curl_slist_append
-#define curl_slist_append (server_curl_table.curl_slist_append)
-#undef curl_slist_free_all
-#define curl_slist_free_all (server_curl_table.curl_slist_free_all)
 #endif /* SERVER_DL_LOADER */
 
 #endif

@@ -1,8 +1,8 @@
 /* server/events.c - see server/events.h. */
 #include "server/events.h"
-#include "server/dl.h"
 #include "store/store.h"
 #include "util/alloc.h"
+#include "util/curl.h"
 #include "util/fs.h"
 #include "util/spawn.h"
 #include "util/time.h"
@@ -244,7 +244,7 @@ int server_events_start(const server_events_opts *o, server_events **out, cbl_er
 		e->urls[i] = cbl_xstrdup(eq + 1);
 	}
 	if (!rc && (o->events_url || o->n_topics)) /* (exec: alone needs none; loading is cheap) */
-		rc = server_curl_load(err);
+		rc = cbl_curl_load(err);
 	if (!rc && o->events_url)
 		rc = store_events_enable(o->home, err);
 	pthread_mutex_init(&e->mu, NULL);

@@ -558,25 +558,21 @@ int store_db_build_get(store_db *h, const char *id, json_t **out, cbl_error **er
 
 /* ---------------------------------------------------------------- operations */
 
-/* ids: required list of 1..100 non-empty strings.  *out: the de-duplicated
- * list in request order (borrowed strings). */
+/* ids: a list of strings.  Its presence, length (1..100) and the strings'
+ * (non-empty) are the model's, checked by store_api_validate before any
+ * operation runs; it leaves the JSON types to the operation.  *out: the
+ * de-duplicated list in request order (borrowed strings). */
 static int check_ids(json_t *req, const char ***out, size_t *nout, cbl_error **err)
 {
 	json_t *ids = json_object_get(req, "ids");
 	store_verr v = STORE_VERR_INIT;
-	if (!ids)
-		store_verr_add(&v, "ids", NULL, "Member must not be null");
-	else if (!json_is_array(ids))
+	if (!json_is_array(ids))
 		store_verr_add(&v, "ids", ids, "Member must be a list");
-	else if (json_array_size(ids) < 1)
-		store_verr_add(&v, "ids", ids, "Member must have length greater than or equal to 1");
-	else if (json_array_size(ids) > 100)
-		store_verr_add(&v, "ids", ids, "Member must have length less than or equal to 100");
 	else {
 		size_t i;
 		json_t *x;
 		json_array_foreach(ids, i, x) {
-			if (!json_is_string(x) || !json_string_length(x)) {
+			if (!json_is_string(x)) {
 				store_verr_add(&v, "ids", ids,
 					       "Member must satisfy constraint: [Member must have length "
 					       "greater than or equal to 1]");
@@ -817,12 +813,9 @@ int store_op_list_builds_for_project(store_db *h, json_t *req, json_t **out, cbl
 	char *after = NULL;
 	json_t *pn = json_object_get(req, "projectName");
 	store_verr v = STORE_VERR_INIT;
-	if (!pn)
-		store_verr_add(&v, "projectName", NULL, "Member must not be null");
-	else if (!json_is_string(pn))
+	/* present and non-empty: store_api_validate's (the model's) */
+	if (!json_is_string(pn))
 		store_verr_add(&v, "projectName", pn, "Member must be a string");
-	else if (!json_string_length(pn))
-		store_verr_add(&v, "projectName", pn, "Member must have length greater than or equal to 1");
 	int rc = store_verr_finish(&v, err);
 	if (!rc)
 		rc = check_sort_order(req, &desc, err);

@@ -583,12 +583,8 @@ static int check_name_member(json_t *req, const char *member, cbl_error **err)
 	json_t *n = json_is_object(req) ? json_object_get(req, member) : NULL;
 	if (!json_is_object(req))
 		store_verr_add(&v, "input", req, "Member must be a structure");
-	else if (!n || json_is_null(n))
-		store_verr_add(&v, member, NULL, "Member must not be null");
-	else if (!json_is_string(n))
+	else if (!json_is_string(n)) /* present and non-empty: store_api_validate's */
 		store_verr_add(&v, member, n, "Member must be a string");
-	else if (!json_string_length(n))
-		store_verr_add(&v, member, n, "Member must have length greater than or equal to 1");
 	return store_verr_finish(&v, err);
 }
 
@@ -615,21 +611,15 @@ int store_op_delete_project(store_db *h, json_t *req, json_t **out, cbl_error **
 
 int store_op_batch_get_projects(store_db *h, json_t *req, json_t **out, cbl_error **err)
 {
-	static const store_field f[] = {{"names", SF_LIST_STR, true, .min = 1, .max = 100}};
+	/* 1..100 non-empty names: store_api_validate's (the model's); the shape
+	 * check, the JSON types */
+	static const store_field f[] = {{"names", SF_LIST_STR, true}};
 	static const store_shape s = SHAPE(f);
 	store_verr v = STORE_VERR_INIT;
 	json_t *in = NULL;
 	store_shape_check(&s, "", req, &in, &v);
 	size_t i;
 	json_t *x;
-	json_array_foreach(json_object_get(in, "names"), i, x) {
-		if (!json_string_length(x)) {
-			store_verr_add(&v, "names", json_object_get(in, "names"),
-				       "Member must satisfy constraint: [Member must have length greater "
-				       "than or equal to 1]");
-			break;
-		}
-	}
 	int rc = store_verr_finish(&v, err);
 	if (rc) {
 		json_decref(in);

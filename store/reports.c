@@ -547,24 +547,17 @@ out:
 	return rc;
 }
 
-/* The de-duplicated list member (1..100 non-empty strings), borrowed. */
+/* The de-duplicated list member, borrowed.  1..100 non-empty strings:
+ * store_api_validate's (the model's); the shape check, the JSON types. */
 static int check_arn_list(json_t *req, const char *member, json_t **in, cbl_error **err)
 {
-	store_field f[] = {{member, SF_LIST_STR, true, .min = 1, .max = 100}};
+	store_field f[] = {{member, SF_LIST_STR, true}};
 	store_shape s = {f, 1};
 	store_verr v = STORE_VERR_INIT;
 	store_shape_check(&s, "", req, in, &v);
 	json_t *list = json_object_get(*in, member);
 	size_t i;
 	json_t *x;
-	json_array_foreach(list, i, x) {
-		if (!json_string_length(x)) {
-			store_verr_add(&v, member, list,
-				       "Member must satisfy constraint: [Member must have length greater "
-				       "than or equal to 1]");
-			break;
-		}
-	}
 	int rc = store_verr_finish(&v, err);
 	if (rc) {
 		json_decref(*in);
@@ -861,7 +854,8 @@ static json_t *coverage_row(sqlite3_stmt *st, const char *arn)
 	return o;
 }
 
-/* A Percentage member: a number in [0, 100]; *have false when absent. */
+/* A Percentage member: a number (in [0, 100]: store_api_validate's, the
+ * model's); *have false when absent. */
 static void check_percentage(json_t *req, const char *k, double *out, bool *have, store_verr *v)
 {
 	json_t *x = json_object_get(req, k);
@@ -870,10 +864,6 @@ static void check_percentage(json_t *req, const char *k, double *out, bool *have
 		return;
 	if (!json_is_number(x))
 		store_verr_add(v, k, x, "Member must be a number");
-	else if (json_number_value(x) < 0)
-		store_verr_add(v, k, x, "Member must have value greater than or equal to 0");
-	else if (json_number_value(x) > 100)
-		store_verr_add(v, k, x, "Member must have value less than or equal to 100");
 	else {
 		*out = json_number_value(x);
 		*have = true;

@@ -1,6 +1,7 @@
 /* util/dl.h - the one dlopen loader: a table of function pointers filled
  * from a list of shared libraries, once, the first time a feature needs
- * them (images/dl.h: libcurl + libarchive; server/dl.h: libmicrohttpd), so
+ * them (util/curl.h: libcurl; images/dl.h: libarchive; server/dl.h:
+ * libmicrohttpd), so
  * that they cost nothing to the runs that never use them.
  *
  * A module describes its libraries and functions with a cbl_dl_lib (static

@@ -2,6 +2,9 @@
 #include "util/json.h"
 #include "util/buf.h"
 
+#include <errno.h>
+#include <stdio.h>
+
 #include "util/banned.h"
 
 const char *cbl_json_str(const json_t *o, const char *key)
@@ -43,4 +46,27 @@ const char *cbl_json_str_nonempty(const json_t *o, const char *key)
 {
 	const char *s = cbl_json_str(o, key);
 	return s && *s ? s : NULL;
+}
+
+int cbl_json_load_file(json_t **out, const char *path, size_t flags, const char *what, cbl_error **err)
+{
+	*out = NULL;
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return cbl_error_set_errno(err, errno == ENOENT ? CBL_ENOENT : CBL_EIO, errno, "cannot open '%s'",
+					   path);
+	json_error_t je;
+	errno = 0;
+	json_t *j = json_loadf(f, flags, &je);
+	int read_errno = ferror(f) ? (errno ? errno : EIO) : 0;
+	fclose(f);
+	if (read_errno) { /* a directory opens, then fails to read (EISDIR) */
+		json_decref(j);
+		return cbl_error_set_errno(err, CBL_EIO, read_errno, "cannot read '%s'", path);
+	}
+	if (!j)
+		return cbl_error_set(err, CBL_EINVAL, "%s:%d:%d: %s%s%s", path, je.line, je.column,
+				     what ? what : "", what ? ": " : "", je.text);
+	*out = j;
+	return 0;
 }

@@ -10,6 +10,8 @@
 
 #include <jansson.h>
 
+#include "util/error.h"
+
 /* The string member o[key], borrowed; NULL when o is not an object, has no
  * such member, or the member is not a string. */
 const char *cbl_json_str(const json_t *o, const char *key);
@@ -29,5 +31,13 @@ json_t *cbl_json_string_lossy(const char *s);
 
 /* Sets o[key] to the string s when s is not NULL (nothing when it is). */
 void cbl_json_set_str(json_t *o, const char *key, const char *s);
+
+/* *out = the JSON document in the file at path (json_loadf with flags), a
+ * new reference; 0, or a negative code and *out = NULL.  A file that cannot be opened
+ * or read is CBL_ENOENT / CBL_EIO "cannot open 'PATH': <strerror>" (no
+ * position: jansson's -1:-1 means nothing); a syntax error is CBL_EINVAL
+ * "PATH:LINE:COL: [WHAT: ]<jansson's message>" (what: e.g. "invalid
+ * secrets file", NULL for none). */
+int cbl_json_load_file(json_t **out, const char *path, size_t flags, const char *what, cbl_error **err);
 
 #endif

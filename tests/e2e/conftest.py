@@ -100,6 +100,48 @@ def rootless_user():
         return pwd.getpwnam(ROOTLESS_USER)
 
 
+# ---- /dev/fuse: whether a normal user's build overlays the host's / --------------
+
+FUSE_OVERLAYFS = ("/usr/bin/fuse-overlayfs", "/bin/fuse-overlayfs", "/usr/local/bin/fuse-overlayfs")
+
+
+def fuse_usable(*setpriv, prefix=()):
+    """Whether a normal user's build gets the host's / writable through
+    fuse-overlayfs, asked of the kernel the way sandbox/fuse.c asks: the
+    program installed, and /dev/fuse opened read-write as that user (setpriv's
+    arguments, as the test runs the binary: its mode, ACL and the user's
+    groups all count).  A machine may lend /dev/fuse to everyone (0666): the
+    tests expect what this says, not what a default Debian has."""
+    if not any(os.path.isfile(p) and os.access(p, os.X_OK) for p in FUSE_OVERLAYFS):
+        return False
+    p = subprocess.run([*prefix, "setpriv", *setpriv, "/usr/bin/python3", "-c",
+                        "import os; os.close(os.open('/dev/fuse', os.O_RDWR))"], capture_output=True)
+    return p.returncode == 0
+
+
+@pytest.fixture
+def fuse_node():
+    """fuse_node(mode) -> an argv prefix that runs its command in a private
+    mount namespace whose /dev/fuse is a node of the same device with that
+    mode (0o666: a machine that lends it to every user, 0o600: one that does
+    not), so that both cases are tested on any machine without touching the
+    host's /dev/fuse, which other tests and users share."""
+    if not os.path.exists("/dev/fuse") or not shutil.which("unshare") or os.geteuid() != 0:
+        pytest.skip("needs root, unshare and /dev/fuse to give a test its own /dev/fuse")
+    rdev = os.stat("/dev/fuse").st_rdev
+    dirs = []
+
+    def make(mode):
+        d = tempfile.mkdtemp(prefix="cbl-fuse-node-")
+        dirs.append(d)
+        script = ('mount -t tmpfs -o mode=0700 none "$0" && mknod -m %o "$0/fuse" c %d %d && '
+                  'mount --bind "$0/fuse" /dev/fuse && exec "$@"') % (mode, os.major(rdev), os.minor(rdev))
+        return ["unshare", "-m", "--propagation", "private", "sh", "-c", script, d]
+    yield make
+    for d in dirs:
+        os.rmdir(d)
+
+
 def chown_tree(path, uid, gid):
     os.chown(path, uid, gid, follow_symlinks=False)
     for d, dirs, files in os.walk(path):

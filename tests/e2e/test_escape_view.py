@@ -31,7 +31,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from conftest import BIN
+from conftest import BIN, FUSE_OVERLAYFS, fuse_usable
 
 sys.path.insert(0, os.path.dirname(__file__))
 import registry as R  # noqa: E402
@@ -131,7 +131,9 @@ class Mode:
     def __init__(self, host, name):
         self.host = host
         self.name = name
-        self.user = name == "user"
+        self.user = name.startswith("user")
+        self.prefix = []
+        self.setpriv = ["--reuid", USER, "--regid", USER, "--init-groups"]
         self.state = host.base / (name + "-state")
         self.src = host.base / (name + "-src")
         for d in (self.state, self.src):
@@ -150,7 +152,7 @@ class Mode:
     def argv(self, args):
         cmd = [str(BIN), *[str(a) for a in args]]
         if self.user:
-            cmd = ["setpriv", "--reuid", USER, "--regid", USER, "--init-groups"] + cmd
+            cmd = self.prefix + ["setpriv", *self.setpriv] + cmd
         return cmd
 
     def __call__(self, *args, check=None, timeout=120):
@@ -201,9 +203,18 @@ class Mode:
                         assert s.encode() not in fh.read(), f"{s} leaked into {f}"
 
 
-@pytest.fixture(params=["root", "user"])
+@pytest.fixture(params=["root", "user", "user-fuse"])
 def mode(request, host):
-    return Mode(host, request.param)
+    """root; the normal user as this machine's /dev/fuse has it (Debian's
+    0600: a read-only host root); the user with a /dev/fuse of the test's own
+    it may open (0666: the host's / overlaid by fuse-overlayfs), so that both
+    of a normal user's roots meet every attack whatever the machine's mode."""
+    m = Mode(host, request.param)
+    if request.param == "user-fuse":
+        if not any(os.path.isfile(f) for f in FUSE_OVERLAYFS):
+            pytest.skip("needs fuse-overlayfs (scripts/install-deps.sh)")
+        m.prefix = request.getfixturevalue("fuse_node")(0o666)
+    return m
 
 
 def lines(p, prefix):
@@ -338,7 +349,13 @@ def test_artifact_links_out_of_the_view_are_not_followed(mode, host):
 # ---- what the build is shown ----------------------------------------------------------
 
 
-def test_host_submount_is_shown(mode, host):
+def test_host_submount_is_shown(mode, host, request):
+    if mode.name == "user-fuse" or (mode.name == "user" and fuse_usable(*mode.setpriv)):
+        # strict: passes once fixed, and then fails until this line goes
+        request.applymarker(pytest.mark.xfail(strict=True, reason=(
+            "open bug (sandbox/fuse.c): through fuse-overlayfs a host bind mount whose source "
+            "directory lies beside the state directory (/var/lib/X/submount-src next to "
+            "/var/lib/X/user-state) shows empty: cat says No such file or directory")))
     p = mode.attack("submount", [
         'echo "SEEN $(cat %s/marker)"' % SUBMOUNT,
         "(echo from-build > %s/new) 2>/dev/null; echo tried" % SUBMOUNT,

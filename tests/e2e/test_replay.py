@@ -276,6 +276,39 @@ def test_secrets_are_named_before_anything_runs(cbl, tmp_path):
     assert "Entering phase" not in p.output  # nothing ran
 
 
+def test_a_record_that_cannot_be_read_is_named_without_a_position(cbl, tmp_path):
+    """jansson reports an open failure at -1:-1: no position then, only the
+    system's reason; a syntax error keeps its line:column."""
+    missing = tmp_path / "missing.json"
+    p = cbl("replay", missing)
+    assert p.returncode == 2, p.output
+    assert f"cannot open '{missing}': No such file or directory" in p.stderr, p.stderr
+    assert ":-1:-1:" not in p.stderr, p.stderr
+    p = cbl("replay", tmp_path)
+    assert p.returncode == 2 and f"cannot read '{tmp_path}': Is a directory" in p.stderr, p.output
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"builds": [\n  {"id": }\n')
+    p = cbl("replay", bad)
+    assert p.returncode == 2 and f"{bad}:2:10: unexpected token" in p.stderr, p.output
+    p = cbl("webhook", "test", "--filter-groups", f"file://{missing}", "--event", "PUSH", "--head-ref", "refs/heads/main")
+    assert p.returncode == 2, p.output
+    assert f"--filter-groups: cannot open '{missing}': No such file or directory" in p.stderr, p.stderr
+
+
+def test_a_record_the_user_may_not_read(tmp_path):
+    from conftest import UserRunner, rootless_user
+    r = UserRunner(rootless_user())
+    try:
+        secret = r.tmp_path / "root-only.json"
+        secret.write_text("{}")
+        os.chmod(secret, 0o600)  # root's: the user cannot open it
+        p = r("replay", secret)
+        assert p.returncode == 2, p.output
+        assert f"cannot open '{secret}': Permission denied" in p.stderr, p.stderr
+    finally:
+        r.cleanup()
+
+
 def test_credential_chain_errors(cbl, tmp_path):
     env = aws_home(tmp_path)
     (tmp_path / "userhome" / ".aws" / "config").write_text(

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, ROOT
+from conftest import BIN, FUSE_OVERLAYFS, ROOT, fuse_usable
 
 IDS_USER = "cbl-rootless-ids"
 NOIDS_USER = "cbl-rootless-noids"
@@ -88,6 +88,7 @@ class As:
         self.state = self.base / "state"
         self.state.mkdir()
         self.n = 0
+        self.prefix = []  # e.g. fuse_node's: the binary then sees a /dev/fuse of the test's
         if user:
             for p in (self.base, self.state):
                 os.chown(p, user.pw_uid, user.pw_gid)
@@ -111,7 +112,10 @@ class As:
             envs = " ".join(f"{k}={shlex_quote(v)}" for k, v in self.env().items())
             return ["su", "-s", "/bin/sh", self.user.pw_name, "-c",
                     f"echo SESSION-NOFILE=$(ulimit -n); exec env -i {envs} " + " ".join(map(shlex_quote, argv))]
-        return ["setpriv", f"--reuid={self.user.pw_uid}", f"--regid={self.user.pw_gid}", "--init-groups", *argv]
+        return [*self.prefix, "setpriv", *self.setpriv(), *argv]
+
+    def setpriv(self):
+        return [f"--reuid={self.user.pw_uid}", f"--regid={self.user.pw_gid}", "--init-groups"]
 
     def cli(self, *args, timeout=300):
         p = subprocess.run(self.argv(*args), env=self.env(), stdin=subprocess.DEVNULL, capture_output=True,
@@ -382,9 +386,12 @@ def test_initiator_and_home_rule(user, root):
     assert rec["initiator"] == IDS_USER
 
 
-def test_read_only_host_root_says_why_once(user):
+def test_read_only_host_root_says_why_once(user, fuse_node):
+    # a machine whose /dev/fuse the user may not open (Debian's 0600): the test's own node
+    user.prefix = fuse_node(0o600)
+    assert not fuse_usable(*user.setpriv(), prefix=user.prefix)
     p0 = user.run(buildspec("true"))
-    assert "/dev/fuse cannot be opened" in p0.output, "why the host root is read-only"
+    assert "/dev/fuse cannot be opened: Permission denied" in p0.output, "why the host root is read-only"
     p = user.run(buildspec("echo ok", "touch /usr/local/bin/x", post=("mkdir /etc/y",)))
     assert p.returncode == 1, p.output
     lines = p.output.splitlines()
@@ -414,23 +421,13 @@ def test_files_of_other_ids_do_not_outlive_the_build(user):
     assert not trash.exists() or not list(trash.iterdir()), list(trash.iterdir())
 
 
-@pytest.fixture
-def fuse_lent(ids_user):
-    """/dev/fuse lent to the test user (an ACL entry) for one test, as a
-    machine whose /dev/fuse the user may open; the ACL is restored after."""
-    if not shutil.which("setfacl") or not shutil.which("getfacl"):
-        pytest.skip("needs setfacl/getfacl (Debian's acl) to lend /dev/fuse to the test user")
-    if not os.path.exists("/usr/bin/fuse-overlayfs") or not os.path.exists("/dev/fuse"):
-        pytest.skip("needs fuse-overlayfs and /dev/fuse")
-    saved = subprocess.run(["getfacl", "-p", "/dev/fuse"], capture_output=True, text=True, check=True).stdout
-    subprocess.run(["setfacl", "-m", f"u:{IDS_USER}:rw", "/dev/fuse"], check=True)
-    try:
-        yield
-    finally:
-        subprocess.run(["setfacl", "--restore=-"], input=saved, text=True, check=True)
-
-
-def test_host_root_writable_through_fuse_overlayfs(user, fuse_lent):
+def test_host_root_writable_through_fuse_overlayfs(user, fuse_node):
+    # a machine that lends /dev/fuse to every user (0666): the test's own node, the
+    # host's /dev/fuse untouched
+    if not any(os.path.isfile(f) for f in FUSE_OVERLAYFS):
+        pytest.skip("needs fuse-overlayfs (scripts/install-deps.sh)")
+    user.prefix = fuse_node(0o666)
+    assert fuse_usable(*user.setpriv(), prefix=user.prefix)
     p = user.run(buildspec("echo ROOTFS=$(grep -E '^[0-9]+ [0-9]+ [^ ]+ [^ ]+ / ' /proc/self/mountinfo | tail -1 "
                            "| sed 's/.* - //; s/ .*//')",
                            "touch /usr/local/bin/cbl-fuse-x /etc/cbl-fuse-x /opt/cbl-fuse-x && echo WROTE=yes",
@@ -446,6 +443,21 @@ def test_host_root_writable_through_fuse_overlayfs(user, fuse_lent):
         assert not os.path.exists(f), f"{f} reached the host"
     assert not subprocess.run(["pgrep", "-u", IDS_USER, "fuse-overlayfs"], capture_output=True).stdout, \
         "no daemon outlives the build"
+
+
+def test_host_root_as_this_machines_dev_fuse_allows(user):
+    """This machine's own /dev/fuse, as it is: the build follows what the
+    kernel answers the user (the two cases above, each forced)."""
+    usable = fuse_usable(*user.setpriv())
+    p = user.run(buildspec("touch /usr/local/bin/cbl-fuse-machine && echo WROTE=yes"))
+    assert not os.path.exists("/usr/local/bin/cbl-fuse-machine"), "a build's write reached the host"
+    if usable:
+        assert p.returncode == 0 and said(p, "WROTE") == "yes", p.output
+        assert "writable through fuse-overlayfs" in p.output and HINT not in p.output, p.output
+    else:
+        assert p.returncode == 1, p.output
+        assert "/dev/fuse cannot be opened" in p.output or "fuse-overlayfs is not installed" in p.output, p.output
+        assert HINT in p.output, p.output
 
 
 def test_user_without_subordinate_ids_gets_one_id_and_says_so(noids):

@@ -61,3 +61,12 @@ def test_source_and_sandbox_know_nothing_of_builds():
         for f in glob.glob(str(ROOT / d / "*.[ch]")):
             text = Path(f).read_text()
             assert "runner_build" not in text and '#include "runner/' not in text, f
+
+
+def test_libcurl_has_one_table():
+    # one dlopen table for libcurl (util/curl.h), used by images/, remote/ and server/:
+    # a second copy drifts (a missing curl_global_init, a function one copy lacks)
+    owners = [f for f in glob.glob(str(ROOT / "*/*.[ch]"))
+              if (f.endswith(".c") and '"libcurl.so' in Path(f).read_text())
+              or re.search(r"#define curl_easy_init\b", Path(f).read_text())]
+    assert sorted(Path(f).relative_to(ROOT).as_posix() for f in owners) == ["util/curl.c", "util/curl.h"]

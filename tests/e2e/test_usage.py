@@ -92,3 +92,42 @@ def test_price_table_override_and_its_errors(cbl, tmp_path):
     p = cbl("run", src, env={"CODEBUILD_LOCAL_PRICES": str(table)}, check=0)
     cost = record_of(cbl, p)["codebuildLocal"]["cost"]
     assert cost["error"].startswith(f"{table}:1:"), cost
+    # a table that cannot be opened: the reason, no jansson -1:-1 position
+    missing = tmp_path / "none.json"
+    p = cbl("run", src, env={"CODEBUILD_LOCAL_PRICES": str(missing)}, check=0)
+    cost = record_of(cbl, p)["codebuildLocal"]["cost"]
+    assert cost["error"] == f"CODEBUILD_LOCAL_PRICES: cannot open '{missing}': No such file or directory", cost
+
+
+def test_the_builds_peak_is_at_least_its_phases(cbl, tmp_path):
+    """A file the host has read is in the page cache, charged to the host's
+    cgroup: a build that maps it has it in its resident set (the phase's
+    figure, wait4's ru_maxrss) but a memory cgroup is not charged for it (the
+    build's, with --compute-type): the build's peak must still be at least
+    the phase's, and say which count it is."""
+    src = cbl.project("mapper", """version: 0.2
+phases:
+  build:
+    commands:
+      - python3 -c "import mmap; f = open('big.bin', 'rb'); m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ); print(sum(m[i] for i in range(0, len(m), 4096)))"
+      - head -c 20000000 /dev/zero > /codebuild/output/tmp/w.bin
+""")
+    with open(src / "big.bin", "wb") as f:
+        f.write(b"\1" * (120 * MB))
+    (src / "big.bin").read_bytes()  # in the host's page cache
+    p = cbl("run", "--compute-type", "BUILD_GENERAL1_SMALL", src, check=0)
+    assert p.returncode == 0, p.output
+    u = record_of(cbl, p)["codebuildLocal"]["resourceUsage"]
+    ph = u["phases"]["BUILD"]
+    assert ph["memoryPeakBytes"] >= 110 * MB, u  # the mapping was resident
+    assert u["memoryPeakBytes"] >= ph["memoryPeakBytes"], u
+    assert u["memoryPeakSource"] in ("cgroup v2 memory.peak", "cgroup v1 memory.max_usage_in_bytes",
+                                     "process tree ru_maxrss"), u
+    if u["memoryPeakBytes"] > ph["memoryPeakBytes"]:
+        assert u["memoryPeakSource"].startswith("cgroup"), u
+    # written: counted when written into the page cache of a disk's file system, not
+    # when flushed (nothing syncs here); the build's at least the sum of its phases'
+    assert ph["writeBytes"] >= 20 * 1000 * 1000, u
+    assert u["writeBytes"] >= ph["writeBytes"] and u["cpuSeconds"] >= ph["cpuSeconds"], u
+    m = re.search(r"memory peak ([0-9.]+) MB", p.output)
+    assert m and float(m.group(1)) >= 110, p.output

@@ -3,8 +3,11 @@
 #include "store/api.h"
 #include "store/store_internal.h"
 #include "tap.h"
+#include "util/alloc.h"
+#include "util/buf.h"
 
 #include <jansson.h>
+#include <stdarg.h>
 
 #define CB STORE_TARGET_CODEBUILD
 
@@ -29,8 +32,15 @@ static char *verdict(const char *target, const char *request)
 	return msg;
 }
 
-static void expect(const char *target, const char *request, const char *want, const char *what)
+static void expect(const char *target, const char *request, const char *want, const char *whatf, ...)
+	__attribute__((format(printf, 4, 5)));
+static void expect(const char *target, const char *request, const char *want, const char *whatf, ...)
 {
+	char what[256];
+	va_list ap;
+	va_start(ap, whatf);
+	vsnprintf(what, sizeof(what), whatf, ap);
+	va_end(ap);
 	char *got = verdict(target, request);
 	if (!want)
 		ok(!got, "%s passes", what);
@@ -157,10 +167,113 @@ static void test_messages(void)
 	       "pattern, serviceRole optional locally");
 }
 
+/* What the operations used to check by hand before the validator: the
+ * validator alone now gives the service's error for each (every path to
+ * them, serve's API and the CLI's, runs it first: store_api_dispatch_as,
+ * store_api_dispatch_text, cli_api.c, cmd_serve.c). */
+static void test_owned_by_the_validator(void)
+{
+	static const char *const lists[][2] = {{"BatchGetBuilds", "ids"}, {"BatchGetProjects", "names"},
+					       {"BatchGetReports", "reportArns"},
+					       {"BatchGetReportGroups", "reportGroupArns"}};
+	for (size_t k = 0; k < sizeof(lists) / sizeof(*lists); k++) {
+		char *target = cbl_xasprintf(CB "%s", lists[k][0]);
+		cbl_buf req = CBL_BUF_INIT, want = CBL_BUF_INIT;
+		cbl_buf_printf(&want, "1 validation error detected: Value null at '%s' failed to satisfy "
+				      "constraint: Member must not be null", lists[k][1]);
+		expect(target, "{}", cbl_buf_cstr(&want), "%s: %s required", lists[k][0], lists[k][1]);
+		cbl_buf_printf(&req, "{\"%s\": null}", lists[k][1]);
+		expect(target, cbl_buf_cstr(&req), cbl_buf_cstr(&want), "%s: %s JSON null is absent", lists[k][0],
+		       lists[k][1]);
+		cbl_buf_reset(&want);
+		cbl_buf_reset(&req);
+		cbl_buf_printf(&req, "{\"%s\": []}", lists[k][1]);
+		cbl_buf_printf(&want, "1 validation error detected: Value '[]' at '%s' failed to satisfy "
+				      "constraint: Member must have length greater than or equal to 1", lists[k][1]);
+		expect(target, cbl_buf_cstr(&req), cbl_buf_cstr(&want), "%s: at least one", lists[k][0]);
+		cbl_buf_reset(&req);
+		cbl_buf_printf(&req, "{\"%s\": [\"a\"", lists[k][1]);
+		for (int i = 1; i < 101; i++)
+			cbl_buf_printf(&req, ",\"a\"");
+		cbl_buf_printf(&req, "]}");
+		char *got = verdict(target, cbl_buf_cstr(&req));
+		ok(got && strstr(got, "failed to satisfy constraint: Member must have length less than or equal to 100"),
+		   "%s: at most 100 (%s)", lists[k][0], got ? got : "passed");
+		free(got);
+		cbl_buf_release(&req);
+		cbl_buf_release(&want);
+		free(target);
+	}
+	expect(CB "ListBuildsForProject", "{}",
+	       "1 validation error detected: Value null at 'projectName' failed to satisfy constraint: "
+	       "Member must not be null",
+	       "ListBuildsForProject: projectName required");
+	expect(CB "ListBuildsForProject", "{\"projectName\":null}",
+	       "1 validation error detected: Value null at 'projectName' failed to satisfy constraint: "
+	       "Member must not be null",
+	       "ListBuildsForProject: projectName JSON null");
+	expect(CB "ListBuildsForProject", "{\"projectName\":\"\"}",
+	       "1 validation error detected: Value '' at 'projectName' failed to satisfy constraint: "
+	       "Member must have length greater than or equal to 1",
+	       "ListBuildsForProject: projectName not empty");
+	expect(CB "ListBuildsForProject", "{\"projectName\":\"p\",\"sortOrder\":\"UP\"}",
+	       "1 validation error detected: Value 'UP' at 'sortOrder' failed to satisfy constraint: "
+	       "Member must satisfy enum value set: [ASCENDING, DESCENDING]",
+	       "ListBuildsForProject: sortOrder enum");
+	expect(CB "BatchGetProjects", "{\"names\":[\"a\",\"\"]}",
+	       "1 validation error detected: Value '[a, ]' at 'names' failed to satisfy constraint: "
+	       "Member must satisfy constraint: [Member must have length greater than or equal to 1]",
+	       "BatchGetProjects: names not empty");
+	expect(CB "DeleteProject", "{}",
+	       "1 validation error detected: Value null at 'name' failed to satisfy constraint: "
+	       "Member must not be null",
+	       "DeleteProject: name required");
+	expect(CB "DeleteProject", "{\"name\":null}",
+	       "1 validation error detected: Value null at 'name' failed to satisfy constraint: "
+	       "Member must not be null",
+	       "DeleteProject: name JSON null");
+	expect(CB "DeleteProject", "{\"name\":\"\"}",
+	       "1 validation error detected: Value '' at 'name' failed to satisfy constraint: "
+	       "Member must have length greater than or equal to 1",
+	       "DeleteProject: name not empty");
+	expect(CB "BatchGetReports", "{\"reportArns\":[\"\"]}",
+	       "1 validation error detected: Value '[]' at 'reportArns' failed to satisfy constraint: "
+	       "Member must satisfy constraint: [Member must have length greater than or equal to 1]",
+	       "BatchGetReports: ARNs not empty");
+	expect(CB "BatchGetReportGroups", "{\"reportGroupArns\":[\"\"]}",
+	       "1 validation error detected: Value '[]' at 'reportGroupArns' failed to satisfy constraint: "
+	       "Member must satisfy constraint: [Member must have length greater than or equal to 1]",
+	       "BatchGetReportGroups: ARNs not empty");
+	expect(CB "DescribeCodeCoverages", "{\"reportArn\":\"r\",\"minLineCoveragePercentage\":-1,"
+	       "\"maxLineCoveragePercentage\":101}",
+	       "2 validation errors detected: Value '-1' at 'minLineCoveragePercentage' failed to satisfy "
+	       "constraint: Member must have value greater than or equal to 0; Value '101' at "
+	       "'maxLineCoveragePercentage' failed to satisfy constraint: Member must have value less than "
+	       "or equal to 100",
+	       "DescribeCodeCoverages: percentages in [0, 100]");
+	expect(CB "StopBuild", "{}",
+	       "1 validation error detected: Value null at 'id' failed to satisfy constraint: "
+	       "Member must not be null",
+	       "StopBuild: id required");
+	expect(CB "StartBuildBatch", "{}",
+	       "1 validation error detected: Value null at 'projectName' failed to satisfy constraint: "
+	       "Member must not be null",
+	       "StartBuildBatch: projectName required");
+	expect(CB "StopBuildBatch", "{}",
+	       "1 validation error detected: Value null at 'id' failed to satisfy constraint: "
+	       "Member must not be null",
+	       "StopBuildBatch: id required");
+	expect(CB "RetryBuildBatch", "{\"id\":\"b\",\"retryType\":\"X\"}",
+	       "1 validation error detected: Value 'X' at 'retryType' failed to satisfy constraint: "
+	       "Member must satisfy enum value set: [RETRY_ALL_BUILDS, RETRY_FAILED_BUILDS]",
+	       "RetryBuildBatch: retryType enum");
+}
+
 int main(void)
 {
 	test_tables();
 	test_patterns();
 	test_messages();
+	test_owned_by_the_validator();
 	return tap_done();
 }

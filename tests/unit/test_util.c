@@ -266,6 +266,43 @@ static void test_json(void)
 	is_str(cbl_json_str(o, "set"), "v", "cbl_json_set_str sets a string");
 	ok(json_object_get(o, "unset") == NULL, "cbl_json_set_str(NULL) sets nothing");
 	json_decref(o);
+
+	/* cbl_json_load_file: no jansson position (-1:-1) for a file that cannot be opened */
+	char tmpl[] = "/tmp/cbl-json-XXXXXX";
+	char *dir = mkdtemp(tmpl);
+	ok(dir != NULL, "mkdtemp");
+	char *missing = cbl_path_join(dir, "missing.json"), *bad = cbl_path_join(dir, "bad.json");
+	cbl_error *e = NULL;
+	j = (json_t *)1;
+	is_int(cbl_json_load_file(&j, missing, 0, NULL, &e), CBL_ENOENT, "cbl_json_load_file: a missing file is CBL_ENOENT");
+	ok(j == NULL, "... and *out is NULL");
+	ok(e && strstr(e->msg, "cannot open '") && strstr(e->msg, "No such file or directory") && !strstr(e->msg, ":-1"),
+	   "... named with the system's reason and no position: %s", e ? e->msg : "");
+	cbl_error_free(e);
+	e = NULL;
+	is_int(cbl_json_load_file(&j, dir, 0, NULL, &e), CBL_EIO, "a directory is CBL_EIO");
+	ok(e && strstr(e->msg, "Is a directory"), "... that says so: %s", e ? e->msg : "");
+	cbl_error_free(e);
+	e = NULL;
+	FILE *f = fopen(bad, "w");
+	fputs("{\n  \"a\": ]\n", f);
+	fclose(f);
+	is_int(cbl_json_load_file(&j, bad, 0, "invalid thing", &e), CBL_EINVAL, "a syntax error is CBL_EINVAL");
+	char *want = cbl_xasprintf("%s:2:8: invalid thing: ", bad);
+	ok(e && !strncmp(e->msg, want, strlen(want)), "... at its line:column: %s", e ? e->msg : "");
+	free(want);
+	cbl_error_free(e);
+	e = NULL;
+	f = fopen(bad, "w");
+	fputs("{\"a\": 1}", f);
+	fclose(f);
+	is_int(cbl_json_load_file(&j, bad, 0, NULL, &e), 0, "a good file loads");
+	ok(json_integer_value(json_object_get(j, "a")) == 1, "... with its content");
+	json_decref(j);
+	unlink(bad);
+	rmdir(dir);
+	free(missing);
+	free(bad);
 }
 
 static void test_dl(void)
