@@ -140,11 +140,35 @@ static char *root_layer_of(runner_build *b)
 	return copy;
 }
 
+/* Not root: the sandbox keeps its private tmpfs reachable (the source
+ * overlay's upper layer, an image root's) for sandbox_copy_out; a restored
+ * checkpoint's root-layer/ goes above an image's root. */
+static void checkpoint_root_user(runner_build *b, sandbox_opts *so)
+{
+	if (b->ckpt.take && b->src.sb_overlay && !b->src.multi_root)
+		so->keep_scratch = b->ckpt.sb_take = true;
+	if (b->ckpt.dir && so->rootfs) {
+		char *layer = cbl_path_join(b->ckpt.dir, "root-layer");
+		struct stat st;
+		if (lstat(layer, &st) == 0 && S_ISDIR(st.st_mode)) {
+			free(b->ckpt.root_layer);
+			b->ckpt.root_layer = layer;
+			so->root_lower = layer;
+		} else {
+			free(layer);
+		}
+	}
+}
+
 void runner_checkpoint_root(runner_build *b, sandbox_opts *so)
 {
 	if (b->ckpt.root_dir) { /* again, after a fallback */
 		so->root_upper = b->ckpt.root_dir;
 		so->root_lower = b->ckpt.root_layer;
+		return;
+	}
+	if (geteuid() != 0 && b->cfg.sandbox_mode == RUNNER_SANDBOX_NAMESPACES) {
+		checkpoint_root_user(b, so);
 		return;
 	}
 	if (geteuid() != 0 || !b->src.private_ns || !((b->ckpt.take && b->ckpt.src_upper) || b->ckpt.dir))
@@ -166,11 +190,65 @@ void runner_checkpoint_root(runner_build *b, sandbox_opts *so)
 		so->root_lower = b->ckpt.root_layer = root_layer_of(b);
 }
 
+/* The private tmpfs directories of a normal user's sandbox whose content a
+ * checkpoint keeps (private/<name>/): where its / is read-only (the host's,
+ * or an image's that overlayfs refused) the host view's, else an image
+ * root's /tmp (the rest is in the root overlay's upper layer). */
+static const struct {
+	const char *path, *name;
+	bool image;
+} private_dirs[] = {
+	{"/tmp", "tmp", true},  {"/var/tmp", "var-tmp", true}, {"/root", "root", true}, {"/home", "home", false},
+	{"/srv", "srv", false}, {"/mnt", "mnt", false},        {"/media", "media", false},
+};
+
+/* What the sandbox shows changed, into the staging checkpoint
+ * (cache_checkpoint_opts.fill): the copies run in its user namespace. */
+static int fill_from_sandbox(void *arg, cache_checkpoint_stage *stage, cbl_error **err)
+{
+	runner_build *b = arg;
+	bool image = runner_image_rootfs(b) != NULL;
+	int fd = -1, rc = 0;
+	sandbox_copy_stats cs = {0};
+	if ((rc = cache_checkpoint_stage_dir(stage, CACHE_CHECKPOINT_LAYER, NULL, &fd, err)) < 0)
+		return rc;
+	rc = sandbox_copy_out(b->sandbox, SANDBOX_COPY_MOUNT_UPPER, (size_t)b->ckpt.src_mount, NULL, fd, &cs, err);
+	close(fd);
+	cache_checkpoint_stage_count(stage, cs.files, cs.bytes);
+	if (rc == 0 && image && !b->ro_root) {
+		memset(&cs, 0, sizeof(cs));
+		if ((rc = cache_checkpoint_stage_dir(stage, CACHE_CHECKPOINT_ROOT_LAYER, NULL, &fd, err)) < 0)
+			return rc;
+		rc = sandbox_copy_out(b->sandbox, SANDBOX_COPY_ROOT_UPPER, 0, NULL, fd, &cs, err);
+		close(fd);
+		cache_checkpoint_stage_count(stage, cs.files, cs.bytes);
+	}
+	for (size_t i = 0; rc == 0 && i < sizeof(private_dirs) / sizeof(*private_dirs); i++) {
+		if (image && (!private_dirs[i].image || (!b->ro_root && strcmp(private_dirs[i].path, "/tmp"))))
+			continue;
+		memset(&cs, 0, sizeof(cs));
+		if ((rc = cache_checkpoint_stage_dir(stage, CACHE_CHECKPOINT_PRIVATE, private_dirs[i].name, &fd, err)) < 0)
+			return rc;
+		cbl_error *e = NULL;
+		rc = sandbox_copy_out(b->sandbox, SANDBOX_COPY_PATH, 0, private_dirs[i].path, fd, &cs, &e);
+		close(fd);
+		cache_checkpoint_stage_count(stage, cs.files, cs.bytes);
+		if (rc == CBL_ENOENT) { /* not in this view */
+			cbl_error_free(e);
+			rc = 0;
+		} else if (rc < 0) {
+			cbl_error_set(err, rc, "%s", e->msg);
+			cbl_error_free(e);
+		}
+	}
+	return rc;
+}
+
 void runner_checkpoint_take(runner_build *b, runner_phase_type p)
 {
 	int sp = (int)p - RUNNER_PHASE_INSTALL;
 	/* only where a later phase could start on it */
-	if (!b->ckpt.take || !b->shell_ready || !b->ckpt.src_upper || sp < 0 || sp >= SPEC_PHASE_COUNT ||
+	if (!b->ckpt.take || !b->shell_ready || (!b->ckpt.src_upper && !b->ckpt.sb_take) || sp < 0 || sp >= SPEC_PHASE_COUNT ||
 	    !phase_runs(&b->spec->phases[sp]) || next_running(b->spec, sp) < 0)
 		return;
 	if (b->vars.secret_names.n && !b->ckpt.with_secrets) {
@@ -193,7 +271,17 @@ void runner_checkpoint_take(runner_build *b, runner_phase_type p)
 	cache_checkpoint_opts o = {.scope = b->ident.project, .key = key, .phase = runner_phase_name(p),
 				   .build_id = b->ident.id, .src_upper = b->ckpt.src_upper, .src_inner = b->src.src_inner,
 				   .root_upper = b->ckpt.root_upper,
-				   .env_sh = env, .dir_txt = b->sh.cwd, .parts = parts};
+				   .env_sh = env, .dir_txt = b->sh.cwd, .parts = parts,
+				   .taken_as = geteuid() == 0 ? "root" : "user"};
+	if (b->ckpt.sb_take) {
+		o.fill = fill_from_sandbox;
+		o.fill_arg = b;
+		if (!b->ckpt.said_fuse && !runner_image_rootfs(b) && sandbox_root_fuse(b->sandbox))
+			runner_warn(b, "the checkpoint keeps the source's changes and /tmp, /root, /home (the private "
+				       "directories), not the changes to the rest of the host's / through "
+				       "fuse-overlayfs (not implemented for checkpoints)");
+		b->ckpt.said_fuse = true;
+	}
 	if (open_store(b, &st, &e) < 0 || cache_checkpoint_save(st, &o, &e) < 0)
 		goto out;
 	runner_agent(b, "[codebuild-local] Checkpoint of %s kept (%.1f ms): `codebuild-local run --from-phase %s` "
@@ -266,12 +354,14 @@ int runner_checkpoint_lookup(runner_build *b, char **why)
 		return 0;
 	}
 	const runner_layout *l = &b->src;
+	bool user = geteuid() != 0;
 	if (l->multi_root || l->source_mode != RUNNER_SOURCE_SNAPSHOT || l->src_copy || l->tracked_dir ||
-	    l->git_parent || l->sb_overlay || b->cfg.sandbox_mode != RUNNER_SANDBOX_NAMESPACES) {
-		/* the checkpoint's layer goes under the runner's overlay of a
-		 * local directory: nothing else could show it */
-		*why = cbl_xstrdup("checkpoints need a local source directory in snapshot mode, run as root with the "
-				   "sandbox and without secondary sources");
+	    l->git_parent || l->sb_overlay != user || b->cfg.sandbox_mode != RUNNER_SANDBOX_NAMESPACES) {
+		/* the checkpoint's layer goes under the overlay of a local
+		 * directory (the runner's as root, the sandbox's in its user
+		 * namespace otherwise): nothing else could show it */
+		*why = cbl_xstrdup("checkpoints need a local source directory in snapshot mode, with the sandbox and "
+				   "without secondary sources");
 		return -1;
 	}
 	spec_buildspec *sp = NULL;
@@ -292,6 +382,20 @@ int runner_checkpoint_lookup(runner_build *b, char **why)
 	}
 	if (cache_checkpoint_find(st, b->ident.project, key, &b->ckpt.dir, &b->ckpt.meta, &e) < 0) {
 		*why = e->code == CBL_ENOENT ? why_none(b, st, parts, before) : cbl_xstrdup(e->msg);
+		goto out;
+	}
+	/* a normal user's checkpoint holds files of its subordinate ids
+	 * and user.* overlay attributes, root's trusted.* ones: neither
+	 * serves the other */
+	const char *taken = cbl_json_str(b->ckpt.meta, "takenAs");
+	if (!taken)
+		taken = "root"; /* before takenAs, only root took checkpoints */
+	if (strcmp(taken, user ? "user" : "root")) {
+		*why = cbl_xasprintf("the checkpoint of the end of %s (build %s) was taken by %s; a build run %s cannot "
+				     "start on it: run it once in full this way",
+				     before, cbl_json_str(b->ckpt.meta, "buildId") ? cbl_json_str(b->ckpt.meta, "buildId") : "?",
+				     !strcmp(taken, "root") ? "a build run as root" : "a normal user's build",
+				     user ? "as a normal user" : "as root");
 		goto out;
 	}
 	b->ckpt.layer = cbl_path_join(b->ckpt.dir, "layer");
@@ -330,6 +434,22 @@ void runner_checkpoint_filter_hide(runner_build *b, cbl_strv *hide)
 	hide->n = k;
 	if (hide->v)
 		hide->v[k] = NULL;
+}
+
+/* What of the changes outside the source a restored build has, for its log. */
+static const char *restored_outside(runner_build *b)
+{
+	if (geteuid() == 0)
+		return b->ckpt.root_layer ? "the changes outside the source (installed packages, /root) too, but "
+					    "/tmp's and /home's"
+					  : "changes outside the source are not in this checkpoint";
+	bool priv = b->ckpt.private_dir != NULL;
+	if (b->ckpt.root_layer)
+		return priv ? "the changes outside the source (the image's root, /tmp) too"
+			    : "the changes to the image's root too";
+	return priv ? "the changes outside the source (/root, /tmp, /home and the host view's other private "
+		      "directories) too"
+		    : "changes outside the source are not in this checkpoint";
 }
 
 void runner_checkpoint_restore_shell(runner_build *b)
@@ -377,9 +497,7 @@ void runner_checkpoint_restore_shell(runner_build *b)
 	runner_agent(b, "[codebuild-local] Starting at %s on the checkpoint of %s from build %s (%s): the source's "
 			"changes and the carried variables and directory, above the working tree as it is now; %s",
 		     runner_phase_name(b->ckpt.from_phase), cbl_json_str(m, "phase"), cbl_json_str(m, "buildId"), ts,
-		     b->ckpt.root_layer ? "the changes outside the source (installed packages, /root) too, but "
-					  "/tmp's and /home's"
-					: "changes outside the source are not in this checkpoint");
+		     restored_outside(b));
 }
 
 bool runner_checkpoint_skips(runner_build *b, runner_phase_type p)
@@ -401,6 +519,7 @@ void runner_checkpoint_release(runner_build *b)
 	free(b->ckpt.root_layer);
 	free(b->ckpt.dir);
 	free(b->ckpt.layer);
+	free(b->ckpt.private_dir);
 	json_decref(b->ckpt.meta);
 	memset(&b->ckpt, 0, sizeof(b->ckpt));
 }

@@ -342,6 +342,10 @@ typedef struct runner_ckpt_part { /* checkpoint.c */
 	char *root_layer;        /* the restored checkpoint's root-layer/, NULL = none */
 	char *dir, *layer;       /* the checkpoint restored, and its source layer */
 	json_t *meta;
+	bool said_fuse;
+	char *private_dir;       /* the restored checkpoint's private/, NULL = none */
+	bool sb_take;            /* not root: taken from the sandbox (sandbox_copy_out) */
+	long src_mount;          /* the sandbox's mount of the primary source overlay, or -1 */
 } runner_ckpt_part;
 
 struct runner_build {
