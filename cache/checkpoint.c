@@ -7,9 +7,12 @@
  *                    the build left it (whiteouts, opaque directories)
  *       root-layer/  the changes outside the source (the root overlay's
  *                    upper layer: installed packages, /root), when kept
- *       private/<name>/  a private tmpfs directory's content (/tmp, /root,
- *                    /home: a normal user's build, whose / is read-only),
- *                    when kept
+ *       private/<name>/  the contents of the build's private directories
+ *                    (sandbox_private_dirs(): tmp, var-tmp, root, home,
+ *                    run, srv, mnt, media) as the phase left them (a normal
+ *                    user's build, whose / is read-only, keeps them all; a
+ *                    copy in its user namespace keeps their owners), given
+ *                    back as sandbox_opts.private_lower
  *       env.sh       the carried shell state
  *       dir.txt
  *

@@ -147,6 +147,15 @@ static void checkpoint_root_user(runner_build *b, sandbox_opts *so)
 {
 	if (b->ckpt.take && b->src.sb_overlay && !b->src.multi_root)
 		so->keep_scratch = b->ckpt.sb_take = true;
+	if (b->ckpt.dir && !b->ckpt.private_dir) {
+		char *priv = cbl_path_join(b->ckpt.dir, "private");
+		struct stat st;
+		if (lstat(priv, &st) == 0 && S_ISDIR(st.st_mode))
+			b->ckpt.private_dir = priv;
+		else
+			free(priv);
+	}
+	so->private_lower = b->ckpt.private_dir;
 	if (b->ckpt.dir && so->rootfs) {
 		char *layer = cbl_path_join(b->ckpt.dir, "root-layer");
 		struct stat st;
@@ -190,17 +199,17 @@ void runner_checkpoint_root(runner_build *b, sandbox_opts *so)
 		so->root_lower = b->ckpt.root_layer = root_layer_of(b);
 }
 
-/* The private tmpfs directories of a normal user's sandbox whose content a
- * checkpoint keeps (private/<name>/): where its / is read-only (the host's,
- * or an image's that overlayfs refused) the host view's, else an image
- * root's /tmp (the rest is in the root overlay's upper layer). */
-static const struct {
-	const char *path, *name;
-	bool image;
-} private_dirs[] = {
-	{"/tmp", "tmp", true},  {"/var/tmp", "var-tmp", true}, {"/root", "root", true}, {"/home", "home", false},
-	{"/srv", "srv", false}, {"/mnt", "mnt", false},        {"/media", "media", false},
-};
+/* Whether a normal user's checkpoint keeps the private directory path
+ * (private/<name>/, sandbox_private_dirs()): all of them where its / is
+ * read-only (the host's, or an image's that overlayfs refused: its /tmp,
+ * /var/tmp and /root), else an image root's /tmp (the rest is in the root
+ * overlay's upper layer). */
+static bool keeps_private(runner_build *b, const char *path)
+{
+	if (!runner_image_rootfs(b))
+		return true;
+	return !strcmp(path, "/tmp") || (b->ro_root && (!strcmp(path, "/var/tmp") || !strcmp(path, "/root")));
+}
 
 /* What the sandbox shows changed, into the staging checkpoint
  * (cache_checkpoint_opts.fill): the copies run in its user namespace. */
@@ -223,14 +232,16 @@ static int fill_from_sandbox(void *arg, cache_checkpoint_stage *stage, cbl_error
 		close(fd);
 		cache_checkpoint_stage_count(stage, cs.files, cs.bytes);
 	}
-	for (size_t i = 0; rc == 0 && i < sizeof(private_dirs) / sizeof(*private_dirs); i++) {
-		if (image && (!private_dirs[i].image || (!b->ro_root && strcmp(private_dirs[i].path, "/tmp"))))
+	size_t n = 0;
+	const sandbox_private_dir *pd = sandbox_private_dirs(&n);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		if (!keeps_private(b, pd[i].path))
 			continue;
 		memset(&cs, 0, sizeof(cs));
-		if ((rc = cache_checkpoint_stage_dir(stage, CACHE_CHECKPOINT_PRIVATE, private_dirs[i].name, &fd, err)) < 0)
+		if ((rc = cache_checkpoint_stage_dir(stage, CACHE_CHECKPOINT_PRIVATE, pd[i].name, &fd, err)) < 0)
 			return rc;
 		cbl_error *e = NULL;
-		rc = sandbox_copy_out(b->sandbox, SANDBOX_COPY_PATH, 0, private_dirs[i].path, fd, &cs, &e);
+		rc = sandbox_copy_out(b->sandbox, SANDBOX_COPY_PATH, 0, pd[i].path, fd, &cs, &e);
 		close(fd);
 		cache_checkpoint_stage_count(stage, cs.files, cs.bytes);
 		if (rc == CBL_ENOENT) { /* not in this view */

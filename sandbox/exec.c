@@ -298,7 +298,9 @@ int sandbox_step_run(const sandbox_step *s)
 {
 	switch (s->kind) {
 	case SANDBOX_STEP_MKDIR:
-		return cbl_mkdir_p(s->path, 0755, NULL) < 0 ? -1 : 0;
+		if (cbl_mkdir_p(s->path, 0755, NULL) < 0)
+			return -1;
+		return s->num ? chmod(s->path, (mode_t)s->num) : 0;
 	case SANDBOX_STEP_SYMLINK:
 		return symlink(s->arg, s->path) < 0 && errno != EEXIST ? -1 : 0;
 	case SANDBOX_STEP_WRITE:

@@ -509,7 +509,54 @@ static bool same_fs_as_root(const struct stat *st)
 	return stat("/", &rst) == 0 && rst.st_dev == st->st_dev;
 }
 
-void sandbox_plan_host_private(sandbox_plan *p, const sandbox_opts *o, const char *root, bool userns)
+static const sandbox_private_dir kept_private[] = {
+	{"/tmp", "tmp"}, {"/var/tmp", "var-tmp"}, {"/root", "root"}, {"/home", "home"},
+	{"/run", "run"}, {"/srv", "srv"},         {"/mnt", "mnt"},   {"/media", "media"},
+};
+
+const sandbox_private_dir *sandbox_private_dirs(size_t *n)
+{
+	*n = N(kept_private);
+	return kept_private;
+}
+
+void sandbox_plan_private_lower(sandbox_plan *p, const sandbox_opts *o, const char *root, const char *dir,
+				const char *path, unsigned mode, bool in_userns)
+{
+	const char *name = NULL;
+	for (size_t i = 0; i < N(kept_private) && !name; i++)
+		if (!strcmp(kept_private[i].path, dir))
+			name = kept_private[i].name;
+	if (!o->private_lower || !name)
+		return;
+	char *lower = cbl_path_join(o->private_lower, name);
+	struct stat st;
+	if (lstat(lower, &st) == 0 && S_ISDIR(st.st_mode)) {
+		/* upper and work in the tmpfs just mounted on path, which the
+		 * overlay then covers (overlayfs holds them from its mount);
+		 * the upper's root gives the directory its mode */
+		char *in_u = cbl_xasprintf("%s/.cbl-upper", path), *in_w = cbl_xasprintf("%s/.cbl-work", path);
+		char *u = cbl_xasprintf("%s%s", root, in_u), *w = cbl_xasprintf("%s%s", root, in_w);
+		sandbox_plan_add(p, SANDBOX_STEP_MKDIR, NULL, u, mode ? mode : 0755);
+		sandbox_plan_add(p, SANDBOX_STEP_MKDIR, NULL, w, 0700);
+		char *opts = sandbox_overlay_opts(lower, u, w);
+		if (in_userns) {
+			char *x = cbl_xasprintf("%s,userxattr", opts);
+			free(opts);
+			opts = x;
+		}
+		sandbox_plan_add_in(p, root, SANDBOX_STEP_OVERLAY, opts, path, 0);
+		free(opts);
+		free(in_u);
+		free(in_w);
+		free(u);
+		free(w);
+	}
+	free(lower);
+}
+
+void sandbox_plan_host_private(sandbox_plan *p, const sandbox_opts *o, const char *root, bool userns,
+			       bool in_userns)
 {
 	struct stat st;
 	char *maskf = NULL;
@@ -523,6 +570,7 @@ void sandbox_plan_host_private(sandbox_plan *p, const sandbox_opts *o, const cha
 			continue; /* hidden by root_upper's mask: its changes stay readable */
 		sandbox_plan_add_in(p, root, SANDBOX_STEP_MKDIR, NULL, path, 0);
 		sandbox_plan_add_in(p, root, SANDBOX_STEP_TMPFS, NULL, path, d->mode);
+		sandbox_plan_private_lower(p, o, root, d->path, path, d->mode, in_userns);
 		free(real);
 	}
 	keep_resolv_conf(p, root);

@@ -174,6 +174,9 @@ static int check_opts(const sandbox_opts *o, cbl_error **err)
 {
 	if (!o->scratch || !*o->scratch)
 		return cbl_error_set(err, CBL_EINVAL, "sandbox: no scratch directory");
+	if (o->private_lower && o->private_lower[0] != '/')
+		return cbl_error_set(err, CBL_EINVAL, "sandbox: the private directories' layers %s are not absolute",
+				     o->private_lower);
 	if (o->cwd && o->cwd[0] != '/')
 		return cbl_error_set(err, CBL_EINVAL, "sandbox: the working directory %s is not absolute", o->cwd);
 	if (o->memory_bytes < 0 || o->pids_max < 0 || o->cpus < 0)
@@ -389,7 +392,7 @@ static void plan_root_userns(sandbox_plan *p, const sandbox_opts *o, const char 
 /* /proc, a minimal /dev, private /tmp (and /root, /var/tmp in an image's
  * root when it is read-only, o->ro_root; the host's view has its own
  * private directories) */
-static void plan_system(sandbox_plan *p, const sandbox_opts *o, const char *root, bool ro_root)
+static void plan_system(sandbox_plan *p, const sandbox_opts *o, const char *root, bool ro_root, bool userns)
 {
 	sandbox_plan_add_in(p, root, SANDBOX_STEP_MKDIR, NULL, "/proc", 0);
 	sandbox_plan_add_in(p, root, SANDBOX_STEP_PROC, NULL, "/proc", 0);
@@ -412,11 +415,15 @@ static void plan_system(sandbox_plan *p, const sandbox_opts *o, const char *root
 	sandbox_plan_add_in(p, root, SANDBOX_STEP_SYMLINK, "/proc/self/fd/2", "/dev/stderr", 0);
 	sandbox_plan_add_in(p, root, SANDBOX_STEP_MKDIR, NULL, "/tmp", 0);
 	sandbox_plan_add_in(p, root, SANDBOX_STEP_TMPFS, NULL, "/tmp", 01777);
+	sandbox_plan_private_lower(p, o, root, "/tmp", "/tmp", 01777, userns);
 	if (ro_root && o->rootfs) {
 		sandbox_plan_add_in(p, root, SANDBOX_STEP_TMPFS, NULL, "/root", 0700);
+		sandbox_plan_private_lower(p, o, root, "/root", "/root", 0700, userns);
 		char *vt = cbl_path_join(o->rootfs, "var/tmp");
-		if (access(vt, F_OK) == 0)
+		if (access(vt, F_OK) == 0) {
 			sandbox_plan_add_in(p, root, SANDBOX_STEP_TMPFS, NULL, "/var/tmp", 01777);
+			sandbox_plan_private_lower(p, o, root, "/var/tmp", "/var/tmp", 01777, userns);
+		}
 		free(vt);
 	}
 }
@@ -673,12 +680,12 @@ int sandbox_plan_build_ids(sandbox_plan *p, const sandbox_opts *o, const sandbox
 		plan_root_overlay(p, o, root, upper, work, userns);
 	if (!o->rootfs && !userns && !fuse)
 		sandbox_plan_submounts(p, o, root);
-	plan_system(p, o, root, ro_root);
+	plan_system(p, o, root, ro_root, userns);
 	/* the secret files covered, not replaced, where the root cannot
 	 * replace them: read-only, or fuse-overlayfs, which runs as the user
 	 * and cannot open them (/etc/shadow is not the user's to read) */
 	if (!o->rootfs)
-		sandbox_plan_host_private(p, o, root, ro_root || (fuse && userns));
+		sandbox_plan_host_private(p, o, root, ro_root || (fuse && userns), userns);
 	plan_mounts(p, o, root, userns);
 	if (!o->privileged)
 		plan_masks(p, root);

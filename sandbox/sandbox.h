@@ -184,7 +184,30 @@ typedef struct sandbox_opts {
 	bool keep_scratch;         /* the private tmpfs stays reachable by sandbox_copy_out
 				    * (the caller's overlays' upper layers, an image's root
 				    * overlay's): the parent holds a descriptor of it */
+	const char *private_lower; /* a host directory holding, for each private directory
+				    * of the view (sandbox_private_dirs(): /tmp as "tmp",
+				    * /var/tmp as "var-tmp", /home as "home", ...) that
+				    * should not start empty, a subdirectory of that name:
+				    * the read-only lower layer of an overlay mounted on
+				    * the directory's fresh tmpfs, whose upper and work
+				    * directories are in that tmpfs (writes vanish with
+				    * the sandbox; "userxattr" in a user namespace).  An
+				    * absent subdirectory: the plain tmpfs.  NULL = none */
 } sandbox_opts;
+
+/* The private directories of a sandbox (fresh tmpfs mounts: the host's
+ * view's /tmp, /var/tmp, /home, /run, /srv, /mnt, /media; an image's /tmp)
+ * whose contents a caller may keep (sandbox_copy_out, SANDBOX_COPY_PATH) and
+ * give back to a later sandbox as sandbox_opts.private_lower/<name>.  /root
+ * is one where it is a private tmpfs (unprivileged: the host's view, an
+ * image's read-only root); as root with root_upper it is in that layer. */
+typedef struct sandbox_private_dir {
+	const char *path; /* inside, absolute: "/var/tmp" */
+	const char *name; /* its subdirectory of private_lower: "var-tmp" */
+} sandbox_private_dir;
+
+/* The table above: *n entries, static. */
+const sandbox_private_dir *sandbox_private_dirs(size_t *n);
 
 #define SANDBOX_OPTS_INIT {0}
 

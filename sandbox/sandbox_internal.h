@@ -54,7 +54,8 @@ typedef enum sandbox_step_kind {
 	SANDBOX_STEP_MEMORY_LIMIT, /* arg = cgroup name, num = bytes (RLIMIT_AS without cgroup) */
 	SANDBOX_STEP_PIDS_LIMIT,   /* arg = cgroup name, num = processes (RLIMIT_NPROC without) */
 	SANDBOX_STEP_PRIVATE,      /* make / recursively private */
-	SANDBOX_STEP_MKDIR,        /* path (mkdir -p) */
+	SANDBOX_STEP_MKDIR,        /* path (mkdir -p); num = 0, or the mode path gets
+				    * (chmod, whatever the umask) */
 	SANDBOX_STEP_TMPFS,        /* path, num = mode; arg = more tmpfs options (uid=,gid=) or NULL */
 	SANDBOX_STEP_OVERLAY,      /* arg = overlayfs options, path; num = 0, or 1 + the index
 				    * of the caller's optional mount: its failure is reported
@@ -192,7 +193,15 @@ bool sandbox_host_private_top(const char *name);
  * after the root overlay), then (after the system mounts) the private
  * directories, the masked files and the view's users. */
 void sandbox_plan_submounts(sandbox_plan *p, const sandbox_opts *o, const char *root);
-void sandbox_plan_host_private(sandbox_plan *p, const sandbox_opts *o, const char *root, bool userns);
+void sandbox_plan_host_private(sandbox_plan *p, const sandbox_opts *o, const char *root, bool userns,
+			       bool in_userns);
+/* After the tmpfs of mode mode on path (inside) for the private directory
+ * dir (the same, or where a symlink dir points): opts->private_lower/<dir's
+ * name> (when that is a directory) as the lower layer of an overlay on
+ * path, upper and work in the tmpfs; in_userns: in a user namespace
+ * ("userxattr"). */
+void sandbox_plan_private_lower(sandbox_plan *p, const sandbox_opts *o, const char *root, const char *dir,
+				const char *path, unsigned mode, bool in_userns);
 /* A SANDBOX_MOUNT_MASK: the host path target (symlinks resolved) hidden
  * under root: a directory by an empty tmpfs of its mode, a file by an empty
  * read-only file; nothing when target does not exist. */

@@ -4,11 +4,13 @@ clear reason when none matches, nothing for builds with secrets unless asked,
 and `cache ls` / `cache prune` showing and pruning them."""
 import json
 import os
+import stat
 import subprocess
+from pathlib import Path
 
 import pytest
 
-from conftest import UserRunner, rootless_user
+from conftest import Runner, UserRunner, rootless_user
 
 BUILDSPEC = """version: 0.2
 phases:
@@ -184,17 +186,173 @@ def test_changes_outside_the_source_are_kept(cbl, home, root_only):
     assert len(checkpoints(home)) == 1
 
 
-def test_a_normal_user_keeps_no_checkpoint(root_only):
-    """As a normal user the runner cannot read the sandbox's layers: no
-    checkpoint, and --from-phase says it cannot start from one."""
-    user = UserRunner(rootless_user())
+# ---- a normal user's checkpoints: the sandbox's layers, copied in its user
+# namespace (the runner cannot read them itself)
+
+USER_SPEC = """version: 0.2
+phases:
+  install:
+    commands:
+      - mkdir -p node_modules/dep && echo from-install > node_modules/dep/index.js
+      - rm gone.txt
+      - mkdir -p ~/.npm && echo npm-cache > ~/.npm/entry
+      - echo in-tmp > /tmp/cbl-ckpt-tmp && mkdir -p /home/cbl-ckpt && echo in-home > /home/cbl-ckpt/f
+      - export INSTALLED_BY=install-phase
+  build:
+    commands:
+      - echo "dep=$(cat node_modules/dep/index.js) npm=$(cat ~/.npm/entry) tmp=$(cat /tmp/cbl-ckpt-tmp) home=$(cat /home/cbl-ckpt/f) gone=$(test -e gone.txt && echo present || echo deleted) var=$INSTALLED_BY"
+      - echo changed-by-build > node_modules/dep/index.js && echo changed > /tmp/cbl-ckpt-tmp && echo changed > ~/.npm/entry
+"""
+
+
+@pytest.fixture
+def user():
+    u = UserRunner(rootless_user())
+    yield u
+    u.cleanup()
+
+
+def user_project(user, name, spec, files=None):
+    src = user.project(name, spec, {"gone.txt": "tracked\n", ".gitignore": "node_modules/\n",
+                                    "node_modules/dep/index.js": "from-the-host\n", **(files or {})})
+    subprocess.run(["git", "init", "-q", str(src)], check=True)
+    return user.own(src)
+
+
+def test_a_normal_user_gets_checkpoints(user):
+    """As a normal user: the source's changes (node_modules, a deletion) and
+    what INSTALL wrote in /root (~/.npm), /tmp and /home are there for BUILD
+    under --from-phase, and what BUILD writes stays out of the checkpoint."""
+    src = user_project(user, "nu", USER_SPEC)
+    full = user("run", src, check=0)
+    assert "Checkpoint of INSTALL kept" in full.output, full.output
+    want = "dep=from-install npm=npm-cache tmp=in-tmp home=in-home gone=deleted var=install-phase"
+    assert saw(full) == want, full.output
+    cps = checkpoints(user.home)
+    assert len(cps) == 1
+    cp = cps[0]
+    assert json.loads((cp / "meta.json").read_text())["takenAs"] == "user"
+    assert (cp / "layer" / "node_modules" / "dep" / "index.js").read_text() == "from-install\n"
+    wh = os.lstat(cp / "layer" / "gone.txt")  # a whiteout: the deletion
+    assert stat.S_ISCHR(wh.st_mode) and wh.st_rdev == 0
+    assert (cp / "private" / "root" / ".npm" / "entry").read_text() == "npm-cache\n"
+    assert (cp / "private" / "tmp" / "cbl-ckpt-tmp").read_text() == "in-tmp\n"
+    assert (cp / "private" / "home" / "cbl-ckpt" / "f").read_text() == "in-home\n"
+
+    (src / "wt.txt").write_text("v2\n")
+    p = user("run", "--from-phase", "BUILD", src, check=0)
+    assert "Restored from the checkpoint, not run" in p.output, p.output
+    assert "Running command mkdir -p node_modules" not in p.output
+    assert saw(p) == want, p.output
+    assert "(/root, /tmp, /home and the host view's other private directories) too" in p.output, p.output
+    # immutable: the restored BUILD's writes went to its own layers
+    assert (cp / "layer" / "node_modules" / "dep" / "index.js").read_text() == "from-install\n"
+    assert (cp / "private" / "tmp" / "cbl-ckpt-tmp").read_text() == "in-tmp\n"
+    assert (cp / "private" / "root" / ".npm" / "entry").read_text() == "npm-cache\n"
+    assert (src / "node_modules" / "dep" / "index.js").read_text() == "from-the-host\n"
+    assert (src / "gone.txt").read_text() == "tracked\n"
+    assert len(checkpoints(user.home)) == 1
+    # cache prune removes what a newer checkpoint replaced, files of the
+    # user's subordinate ids included
+    user("run", src, check=0)
+    assert len(checkpoints(user.home)) == 2
+    assert "Removed 1 phase checkpoint" in user("cache", "prune", check=0).stdout
+    assert len(checkpoints(user.home)) == 1
+
+
+def subid_base(name):
+    for line in Path("/etc/subuid").read_text().splitlines():
+        f = line.split(":")
+        if f[0] == name:
+            return int(f[1])
+    return None
+
+
+IDS_SPEC = """version: 0.2
+phases:
+  install:
+    run-as: codebuild-user
+    commands:
+      - echo only-codebuild-user > /tmp/cbl-owned && chmod 600 /tmp/cbl-owned
+      - mkdir -p /tmp/cbl-private && chmod 700 /tmp/cbl-private && echo deep > /tmp/cbl-private/f && chmod 600 /tmp/cbl-private/f
+  build:
+    commands:
+      - echo "owned=$(stat -c '%U %a' /tmp/cbl-owned) $(cat /tmp/cbl-owned) deep=$(stat -c '%U %a' /tmp/cbl-private/f)"
+"""
+
+
+def test_a_normal_users_checkpoint_keeps_owners(user):
+    """With subordinate ids, a 0600 file codebuild-user (run-as) wrote is
+    kept with its owner and mode, and BUILD sees it so."""
+    base = subid_base(user.pw.pw_name)
+    if base is None:
+        pytest.skip(f"{user.pw.pw_name} has no subordinate ids")
+    src = user_project(user, "ids", IDS_SPEC)
+    full = user("run", src, check=0)
+    assert "Checkpoint of INSTALL kept" in full.output, full.output
+    cp = checkpoints(user.home)[0]
+    f = os.lstat(cp / "private" / "tmp" / "cbl-owned")
+    assert (f.st_uid, stat.S_IMODE(f.st_mode)) == (base + 999, 0o600)  # ids 1.. map onto the range
+    d = os.lstat(cp / "private" / "tmp" / "cbl-private")
+    assert (d.st_uid, stat.S_IMODE(d.st_mode)) == (base + 999, 0o700)
+    p = user("run", "--from-phase", "BUILD", src, check=0)
+    line = [l for l in p.stdout.splitlines() if l.startswith("owned=")]
+    assert line == ["owned=codebuild-user 600 only-codebuild-user deep=codebuild-user 600"], p.output
+    # a normal user's checkpoint is not root's to start on (and the other
+    # way round): said, never used
+    root = Runner(user.home, user.tmp_path)
+    p = root("run", "--from-phase", "BUILD", src)
+    assert p.returncode == 1, p.output
+    assert "was taken by a normal user's build; a build run as root cannot start on it" in p.output, p.output
+    assert "owned=" not in p.stdout
+
+
+ATTACK_SPEC = """version: 0.2
+phases:
+  install:
+    commands:
+      - mkdir -p node_modules
+      - ln -s SECRET node_modules/secret-link && ln -s READABLE node_modules/readable-link
+      - ln -s SECRET /tmp/secret-link && ln -s READABLE /tmp/readable-link && ln -s / /tmp/root-link
+      - mkfifo node_modules/fifo /tmp/fifo
+      - echo planted
+  build:
+    commands:
+      - ls -l node_modules/ /tmp/
+"""
+
+
+def test_a_normal_users_checkpoint_copies_links_as_links(user, tmp_path):
+    """A hostile INSTALL plants symlinks to a host file the user cannot read
+    and to one it can (in its own home on the host, outside the build), in
+    the source and in /tmp, and FIFOs: the checkpoint holds the links as
+    links, none of the targets' content, and the FIFOs hang nothing."""
+    tag = os.urandom(8).hex()
+    secret = Path("/var/lib") / f"cbl-ckpt-secret-{tag}"
+    secret.write_text(f"host-secret-{tag}\n")
+    os.chmod(secret, 0o600)
+    readable = Path(user.pw.pw_dir) / f"cbl-ckpt-readable-{tag}"
+    readable.write_text(f"users-own-{tag}\n")
+    user.own(readable)
     try:
-        src = user.project("nu", OUTSIDE.replace("/usr/local/bin", "$HOME/bin").replace("rm -f /etc/issue && ", ""), {})
-        full = user("run", src)
-        assert "Checkpoint of INSTALL kept" not in full.output
-        p = user("run", "--from-phase", "BUILD", src)
-        assert p.returncode == 1, p.output
-        assert "outside=" not in p.stdout
-        assert "checkpoints need a local source directory in snapshot mode, run as root" in p.output, p.output
+        spec = ATTACK_SPEC.replace("SECRET", str(secret)).replace("READABLE", str(readable))
+        src = user_project(user, "atk", spec)
+        full = user("run", src, check=0, timeout=60)
+        assert "planted" in full.stdout, full.output  # the attack ran
+        assert "Checkpoint of INSTALL kept" in full.output, full.output
+        cp = checkpoints(user.home)[0]
+        for d in (cp / "layer" / "node_modules", cp / "private" / "tmp"):
+            assert os.readlink(d / "secret-link") == str(secret)
+            assert os.readlink(d / "readable-link") == str(readable)
+            assert not os.path.lexists(d / "fifo")
+        assert os.readlink(cp / "private" / "tmp" / "root-link") == "/"
+        for f in cp.rglob("*"):
+            if f.is_file() and not f.is_symlink():
+                data = f.read_bytes()
+                assert tag.encode() not in data or f.name == "env.sh", f
+        # the restored build gets the links, still links
+        p = user("run", "--from-phase", "BUILD", src, check=0, timeout=60)
+        assert "secret-link -> " + str(secret) in p.stdout, p.output
     finally:
-        user.cleanup()
+        secret.unlink()
+        readable.unlink()

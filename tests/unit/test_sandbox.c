@@ -228,6 +228,59 @@ static void test_plan_root_upper(void)
 	sandbox_plan_release(&p);
 }
 
+/* private_lower: a kept copy as the lower layer of a private directory's
+ * tmpfs (upper and work in it, the directory's mode on the upper), absent
+ * subdirectories a plain tmpfs; userxattr in a user namespace */
+static void test_plan_private_lower(void)
+{
+	char t[] = "/var/tmp/cbl-sbx-pl-XXXXXX";
+	char *base = mkdtemp(t);
+	char *tmpd = cbl_path_join(base, "tmp"), *vt = cbl_path_join(base, "var-tmp");
+	mkdir(tmpd, 0755);
+	mkdir(vt, 0755);
+	sandbox_opts o = SANDBOX_OPTS_INIT;
+	o.scratch = SCRATCH;
+	o.network = SANDBOX_NET_HOST;
+	o.private_lower = base;
+	sandbox_plan p = SANDBOX_PLAN_INIT;
+	is_int(sandbox_plan_build(&p, &o, 0, 0, NULL), 0, "private_lower: planned");
+	long tm = find(&p, SANDBOX_STEP_TMPFS, ROOT "/tmp"), ov = find(&p, SANDBOX_STEP_OVERLAY, ROOT "/tmp");
+	char *want = cbl_xasprintf("lowerdir=%s,upperdir=" ROOT "/tmp/.cbl-upper,workdir=" ROOT "/tmp/.cbl-work", tmpd);
+	is_str(ov >= 0 ? p.v[ov].arg : NULL, want, "private_lower: /tmp's kept copy below its tmpfs");
+	free(want);
+	ok(tm >= 0 && ov > tm, "private_lower: the overlay after the tmpfs it keeps its layers in");
+	long mk = find(&p, SANDBOX_STEP_MKDIR, ROOT "/tmp/.cbl-upper");
+	ok(mk > tm && mk < ov && p.v[mk].num == 01777, "private_lower: the upper layer gets /tmp's mode");
+	ok(find(&p, SANDBOX_STEP_OVERLAY, ROOT "/home") < 0, "private_lower: no home/ kept, /home a plain tmpfs");
+	struct stat st;
+	if (lstat("/var/tmp", &st) == 0 && S_ISDIR(st.st_mode))
+		ok(find(&p, SANDBOX_STEP_OVERLAY, ROOT "/var/tmp") >= 0, "private_lower: var-tmp/ for /var/tmp");
+	sandbox_plan_release(&p);
+	sandbox_plan_build(&p, &o, 1000, 1000, NULL);
+	ov = find(&p, SANDBOX_STEP_OVERLAY, ROOT "/tmp");
+	ok(ov >= 0 && strstr(p.v[ov].arg, ",userxattr"), "private_lower: userxattr in a user namespace");
+	sandbox_plan_release(&p);
+	o.rootfs = "/images/x/rootfs";
+	sandbox_plan_build(&p, &o, 0, 0, NULL);
+	ok(find(&p, SANDBOX_STEP_OVERLAY, ROOT "/tmp") >= 0, "private_lower: an image's /tmp too");
+	sandbox_plan_release(&p);
+	o.rootfs = NULL;
+	o.private_lower = "rel";
+	cbl_error *e = NULL;
+	is_int(sandbox_plan_build(&p, &o, 0, 0, &e), CBL_EINVAL, "private_lower: a relative path refused");
+	cbl_error_free(e);
+	sandbox_plan_release(&p);
+	size_t n = 0;
+	const sandbox_private_dir *d = sandbox_private_dirs(&n);
+	bool root_kept = false;
+	for (size_t i = 0; i < n; i++)
+		root_kept |= !strcmp(d[i].path, "/root");
+	ok(n == 7 && !strcmp(d[0].name, "tmp") && !root_kept, "private_lower: the names, /root not one of them");
+	cbl_rm_rf(base, NULL);
+	free(tmpd);
+	free(vt);
+}
+
 static void test_plan_root_image(void)
 {
 	sandbox_opts o = SANDBOX_OPTS_INIT;
@@ -1053,6 +1106,133 @@ done:
 	return res;
 }
 
+/* A sandbox with private_lower: its /tmp and /home show the kept files
+ * (mode 1777 for /tmp), take writes and deletions, and the kept copy stays
+ * as it was.  NULL when so, else why not. */
+static const char *private_scenario(const char *scratch, const char *pl)
+{
+	static char why[256];
+	int out[2] = {-1, -1};
+	sandbox_handle *s = NULL;
+	cbl_error *e = NULL;
+	const char *res = NULL;
+	sandbox_opts o = SANDBOX_OPTS_INIT;
+	o.scratch = scratch;
+	o.network = SANDBOX_NET_NONE;
+	o.private_lower = pl;
+	if (pipe2(out, O_CLOEXEC) < 0)
+		return "pipe";
+	o.out_fd = out[1];
+	if (sandbox_start(&s, &o, &e) < 0) {
+		snprintf(why, sizeof(why), "start: %s", e ? e->msg : "?");
+		res = why;
+		goto done;
+	}
+	char path[] = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
+	char *env[] = {path, NULL};
+	int ws = -1;
+	if (sandbox_spawn(s, "/bin/sh", "/tmp/s.sh", "/", NULL, env, &e) < 0 || sandbox_wait(s, &ws, &e) < 0 ||
+	    !WIFEXITED(ws) || WEXITSTATUS(ws)) {
+		snprintf(why, sizeof(why), "the script's check %d failed", WIFEXITED(ws) ? WEXITSTATUS(ws) : -1);
+		res = why;
+	}
+done:
+	cbl_error_free(e);
+	sandbox_free(s);
+	close(out[0]);
+	close(out[1]);
+	return res;
+}
+
+static void test_real_private_lower(void)
+{
+	char t1[] = "/var/tmp/cbl-sbx-pv-XXXXXX";
+	char *base = mkdtemp(t1);
+	char *scratch = cbl_path_join(base, "scratch"), *pl = cbl_path_join(base, "pl");
+	static const char sh[] = "test \"$(cat /tmp/x)\" = kept || exit 1\n"
+				 "test \"$(cat /home/u/y)\" = y || exit 2\n"
+				 "test \"$(stat -c %a /tmp)\" = 1777 || exit 3\n"
+				 "echo new > /tmp/x && rm /home/u/y && echo z > /tmp/z || exit 4\n"
+				 "test \"$(cat /tmp/x)\" = new && ! test -e /home/u/y || exit 5\n";
+	const char *files[][2] = {{"tmp/x", "kept"}, {"home/u/y", "y"}, {"tmp/s.sh", sh}};
+	for (int pass = 0; pass < 2; pass++) {
+		cbl_rm_rf(scratch, NULL);
+		cbl_rm_rf(pl, NULL);
+		cbl_mkdir_p(scratch, 0755, NULL);
+		cbl_mkdir_p(pl, 0755, NULL);
+		for (size_t i = 0; i < 3; i++) {
+			char *f = cbl_path_join(pl, files[i][0]), *d = cbl_xstrdup(f);
+			*strrchr(d, '/') = '\0';
+			cbl_mkdir_p(d, 0755, NULL);
+			cbl_write_file_atomic(f, files[i][1], strlen(files[i][1]), 0644, false, NULL);
+			free(f);
+			free(d);
+		}
+		if (pass == 0) {
+			sandbox_handle *probe = NULL;
+			sandbox_opts po = SANDBOX_OPTS_INIT;
+			po.scratch = scratch;
+			po.network = SANDBOX_NET_NONE;
+			po.out_fd = -1;
+			if (sandbox_start(&probe, &po, NULL) < 0) {
+				printf("# skipped the real private_lower: no sandbox here\n");
+				break;
+			}
+			sandbox_free(probe);
+			const char *why = private_scenario(scratch, pl);
+			ok(!why, "private_lower: the kept /tmp and /home, writable, the copy unchanged%s%s",
+			   why ? ": " : "", why ? why : "");
+		} else {
+			if (geteuid() != 0)
+				break;
+			/* as a normal user (nobody), whose directories these are */
+			const char *own[] = {base, scratch, pl, "tmp", "home", "home/u", "tmp/x", "tmp/s.sh", "home/u/y"};
+			bool chowned = true;
+			for (size_t i = 0; i < sizeof(own) / sizeof(*own); i++) {
+				char *p = i < 3 ? cbl_xstrdup(own[i]) : cbl_path_join(pl, own[i]);
+				chowned &= chown(p, 65534, 65534) == 0;
+				free(p);
+			}
+			if (!chowned)
+				break;
+			int rp[2];
+			if (pipe(rp) < 0)
+				break;
+			pid_t pid = fork();
+			if (pid == 0) {
+				close(rp[0]);
+				const char *r = "cannot become nobody";
+				if (setgroups(0, NULL) == 0 && setresgid(65534, 65534, 65534) == 0 &&
+				    setresuid(65534, 65534, 65534) == 0 && prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) == 0)
+					r = private_scenario(scratch, pl);
+				if (r)
+					cbl_write_all(rp[1], r, strlen(r));
+				_exit(0);
+			}
+			close(rp[1]);
+			char msg[512] = "";
+			ssize_t n = read(rp[0], msg, sizeof(msg) - 1);
+			msg[n > 0 ? n : 0] = '\0';
+			close(rp[0]);
+			waitpid(pid, NULL, 0);
+			ok(!*msg, "private_lower as a normal user, in the user namespace%s%s", *msg ? ": " : "", msg);
+		}
+		char *x = NULL, *z = cbl_path_join(pl, "tmp/z"), *y = cbl_path_join(pl, "home/u/y"),
+		     *xp = cbl_path_join(pl, "tmp/x");
+		size_t len = 0;
+		cbl_read_file(xp, 64, &x, &len, NULL);
+		ok(x && !strcmp(x, "kept") && access(z, F_OK) < 0 && access(y, F_OK) == 0,
+		   "private_lower (%s): the kept copy is unchanged", pass ? "normal user" : "root");
+		free(x);
+		free(z);
+		free(y);
+		free(xp);
+	}
+	cbl_rm_rf(base, NULL);
+	free(scratch);
+	free(pl);
+}
+
 static void test_real_overlays(void)
 {
 	char t1[] = "/var/tmp/cbl-sbx-ov-XXXXXX";
@@ -1822,6 +2002,7 @@ int main(int argc, char **argv)
 	test_plan_root_host();
 	test_plan_root_image();
 	test_plan_root_upper();
+	test_plan_private_lower();
 	test_plan_unprivileged();
 	test_plan_network_none();
 	test_plan_mounts();
@@ -1835,6 +2016,7 @@ int main(int argc, char **argv)
 	test_confinement_tables();
 	test_real();
 	test_real_overlays();
+	test_real_private_lower();
 	test_net();
 	test_real_privileged();
 	test_ids();
