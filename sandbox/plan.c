@@ -656,8 +656,8 @@ int sandbox_plan_build_ids(sandbox_plan *p, const sandbox_opts *o, const sandbox
 	bool lower_userns = userns && o->rootfs && !ro_root && o->root_lower && o->root_lower[0] == '/';
 	if (userns || fuse || ro_root || (o->root_upper && o->root_upper[0] != '/'))
 		kept.root_upper = kept.root_lower = NULL; /* only the kernel's overlay as root */
-	if (!kept.root_upper && !lower_userns)
-		kept.root_lower = NULL;
+	if (!kept.root_upper)
+		kept.root_lower = lower_userns ? o->root_lower : NULL;
 	o = &kept;
 	char *upper = cbl_path_join(o->root_upper ? o->root_upper : o->scratch, "upper");
 	char *work = cbl_path_join(o->root_upper ? o->root_upper : o->scratch, "work");

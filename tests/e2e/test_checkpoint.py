@@ -6,6 +6,7 @@ import json
 import os
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -356,3 +357,49 @@ def test_a_normal_users_checkpoint_copies_links_as_links(user, tmp_path):
     finally:
         secret.unlink()
         readable.unlink()
+
+
+IMAGE_SPEC = """version: 0.2
+phases:
+  install:
+    commands:
+      - mkdir -p /usr/local/bin node_modules && echo image-tool > /usr/local/bin/tool && rm /etc/os-release
+      - echo in-root > /root/r && echo in-tmp > /tmp/t && echo nm > node_modules/x
+  build:
+    commands:
+      - echo "img=$(cat /usr/local/bin/tool) root=$(cat /root/r) tmp=$(cat /tmp/t) osr=$(test -e /etc/os-release && echo present || echo deleted) nm=$(cat node_modules/x)"
+      - echo changed > /usr/local/bin/tool
+"""
+
+
+def test_a_normal_users_image_build_keeps_the_roots_changes(user):
+    """With an image (-i) the root is an overlay in the user namespace: its
+    upper layer (a tool in /usr/local/bin, a deletion, /root) is kept as
+    root-layer/, /tmp as private/tmp, and BUILD gets both back."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import registry as R
+    if not os.path.exists(R.BUSYBOX):
+        pytest.skip("needs busybox-static")
+    applets = ["cat", "echo", "mkdir", "rm", "test", "ls", "stat", "id"]
+    entries = R.base_entries("cbltest") + [("bin/" + a, "l", "busybox") for a in applets] + \
+        [("root", "d", None), ("usr", "d", None), ("usr/local", "d", None)]
+    lay = R.Layout(str(user.tmp_path / "oci"))
+    lay.tag(lay.image([(entries, "none")], arch=R.host_arch()), "v1")
+    user.own(user.tmp_path / "oci")
+    imp = user("images", "import", "--name", "cbl-ckpt/busybox:v1", user.tmp_path / "oci", check=0)
+    src = user_project(user, "img", IMAGE_SPEC)
+    full = user("run", "-i", "cbl-ckpt/busybox:v1", src, check=0)
+    assert "Checkpoint of INSTALL kept" in full.output, full.output + imp.output
+    want = "img=image-tool root=in-root tmp=in-tmp osr=deleted nm=nm"
+    assert [l for l in full.stdout.splitlines() if l.startswith("img=")] == [want], full.output
+    cp = checkpoints(user.home)[0]
+    assert (cp / "root-layer" / "usr" / "local" / "bin" / "tool").read_text() == "image-tool\n"
+    assert (cp / "root-layer" / "root" / "r").read_text() == "in-root\n"
+    wh = os.lstat(cp / "root-layer" / "etc" / "os-release")
+    assert stat.S_ISCHR(wh.st_mode) and wh.st_rdev == 0
+    assert (cp / "private" / "tmp" / "t").read_text() == "in-tmp\n"
+    p = user("run", "-i", "cbl-ckpt/busybox:v1", "--from-phase", "BUILD", src, check=0)
+    assert "Restored from the checkpoint, not run" in p.output, p.output
+    assert [l for l in p.stdout.splitlines() if l.startswith("img=")] == [want], p.output
+    assert (cp / "root-layer" / "usr" / "local" / "bin" / "tool").read_text() == "image-tool\n"
+    user("images", "prune")

@@ -228,6 +228,43 @@ static void test_plan_root_upper(void)
 	sandbox_plan_release(&p);
 }
 
+/* a normal user's checkpoints: keep_scratch holds the private tmpfs before
+ * the pivot, lower_top goes above a source overlay's directory, root_lower
+ * above an image's root in a user namespace (never the host's) */
+static void test_plan_checkpoint_layers(void)
+{
+	sandbox_mount m[] = {{SANDBOX_MOUNT_OVERLAY, "/src", "/codebuild/src", 0, true, NULL, "/ckpt/layer"}};
+	sandbox_opts o = SANDBOX_OPTS_INIT;
+	o.scratch = SCRATCH;
+	o.network = SANDBOX_NET_HOST;
+	o.mounts = m;
+	o.n_mounts = 1;
+	o.keep_scratch = true;
+	sandbox_plan p = SANDBOX_PLAN_INIT;
+	is_int(sandbox_plan_build(&p, &o, 1000, 1000, NULL), 0, "checkpoint layers: planned");
+	long hold = find(&p, SANDBOX_STEP_HOLD_SCRATCH, SCRATCH), tm = find(&p, SANDBOX_STEP_TMPFS, SCRATCH);
+	ok(hold > tm && tm >= 0 && hold < find(&p, SANDBOX_STEP_PIVOT, ROOT), "keep_scratch: held after its mount");
+	long ov = find(&p, SANDBOX_STEP_OVERLAY, ROOT "/codebuild/src");
+	is_str(ov >= 0 ? p.v[ov].arg : NULL,
+	       "lowerdir=/ckpt/layer:/src,upperdir=" SCRATCH "/overlay0-upper,workdir=" SCRATCH "/overlay0-work,userxattr",
+	       "lower_top: the kept layer above the source, in the user namespace");
+	sandbox_plan_release(&p);
+	o.keep_scratch = false;
+	o.root_lower = "/ckpt/root-layer";
+	sandbox_plan_build(&p, &o, 1000, 1000, NULL);
+	ok(find(&p, SANDBOX_STEP_HOLD_SCRATCH, SCRATCH) < 0, "keep_scratch: nothing held unless asked");
+	ov = find(&p, SANDBOX_STEP_OVERLAY, ROOT);
+	ok(ov < 0 || !strstr(p.v[ov].arg, "/ckpt/root-layer"), "root_lower: never above the host's / unprivileged");
+	sandbox_plan_release(&p);
+	o.rootfs = "/images/x/rootfs";
+	sandbox_plan_build(&p, &o, 1000, 1000, NULL);
+	ov = find(&p, SANDBOX_STEP_OVERLAY, ROOT);
+	is_str(ov >= 0 ? p.v[ov].arg : NULL,
+	       "lowerdir=/ckpt/root-layer:/images/x/rootfs,upperdir=" SCRATCH "/upper,workdir=" SCRATCH "/work,userxattr",
+	       "root_lower: above an image's root in a user namespace");
+	sandbox_plan_release(&p);
+}
+
 /* private_lower: a kept copy as the lower layer of a private directory's
  * tmpfs (upper and work in it, the directory's mode on the upper), absent
  * subdirectories a plain tmpfs; userxattr in a user namespace */
@@ -275,7 +312,8 @@ static void test_plan_private_lower(void)
 	bool root_kept = false;
 	for (size_t i = 0; i < n; i++)
 		root_kept |= !strcmp(d[i].path, "/root");
-	ok(n == 7 && !strcmp(d[0].name, "tmp") && !root_kept, "private_lower: the names, /root not one of them");
+	/* /root: a private tmpfs where a normal user's / is read-only */
+	ok(n == 8 && !strcmp(d[0].name, "tmp") && root_kept, "private_lower: the names, /root one of them");
 	cbl_rm_rf(base, NULL);
 	free(tmpd);
 	free(vt);
@@ -2003,6 +2041,7 @@ int main(int argc, char **argv)
 	test_plan_root_image();
 	test_plan_root_upper();
 	test_plan_private_lower();
+	test_plan_checkpoint_layers();
 	test_plan_unprivileged();
 	test_plan_network_none();
 	test_plan_mounts();
