@@ -10,8 +10,8 @@
 # full run.  N runs each (default 5), medians (and the best --from-phase
 # run: on a machine shared with other work the median mostly measures the
 # load; the floor line, a build of the same tree without INSTALL, says what
-# any build costs to reach its first command there).  Root (checkpoints need the
-# runner's readable source overlay).
+# any build costs to reach its first command there).  As root or as a normal
+# user (bench/iterate-user.sh runs it as one).
 # Usage: bench/iterate.sh [BIN] [N]
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
