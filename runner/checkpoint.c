@@ -19,9 +19,23 @@
  * a checkpoint copies it too (root-layer/: installed packages, /root) and a
  * restored build gets it as a read-only layer below its own upper layer.
  * Not kept: /tmp, /home (run-as codebuild-user's home) and the other
- * private tmpfs directories, and background processes.  Only the primary
- * source of a snapshot build run as root has an upper layer the runner can
- * read; other builds take no checkpoints.
+ * private tmpfs directories, and background processes.
+ *
+ * A normal user's build: the sandbox mounts the source overlay in its user
+ * namespace, its upper layer in the sandbox's private tmpfs, and the host's
+ * / is read-only with private tmpfs directories (/root, /tmp, /home ...),
+ * files of the user's subordinate ids among them.  The sandbox keeps its
+ * tmpfs reachable (sandbox_opts.keep_scratch) and sandbox_copy_out copies,
+ * in a child that joined its user namespace, the source overlay's upper
+ * layer to layer/, the private directories to private/<name>/ and, with an
+ * image, the root overlay's upper layer to root-layer/ (the cache's staging
+ * directory filled by a callback).  A restored build gets layer/ as the
+ * sandbox mount's lower_top, private/ as private_lower and root-layer/ as
+ * root_lower above the image: no copy.  Not kept: the host's / changed
+ * through fuse-overlayfs (said once per build).  meta.json's takenAs keeps
+ * root's and a normal user's checkpoints apart (their layers differ: trusted.*
+ * or user.* overlay attributes, subordinate ids).  Only the primary source
+ * of a snapshot build has a layer to keep; other builds take no checkpoints.
  */
 #include "runner/runner_internal.h"
 #include "cache/cache.h"
