@@ -159,8 +159,10 @@ static char *root_layer_of(runner_build *b)
  * checkpoint's root-layer/ goes above an image's root. */
 static void checkpoint_root_user(runner_build *b, sandbox_opts *so)
 {
-	if (b->ckpt.take && b->src.sb_overlay && !b->src.multi_root)
-		so->keep_scratch = b->ckpt.sb_take = true;
+	/* again after a fallback: a source the kernel would not overlay is a
+	 * copy, no layer to keep */
+	so->keep_scratch = b->ckpt.sb_take = b->ckpt.take && b->src.sb_overlay && !b->src.multi_root &&
+					     b->ckpt.src_mount >= 0;
 	if (b->ckpt.dir && !b->ckpt.private_dir) {
 		char *priv = cbl_path_join(b->ckpt.dir, "private");
 		struct stat st;

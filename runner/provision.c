@@ -228,6 +228,7 @@ static int source_mounts(runner_build *b, sandbox_mount **out, size_t *n_out, ch
 		src_host = b->src.view;
 	}
 	sandbox_mount *m = cbl_xcalloc(11 + l->sandbox_binds.n / 2 + b->cfg.n_binds + l->nsrcs, sizeof(*m));
+	b->ckpt.src_mount = -1;
 	size_t n = 0;
 	runner_masks(b, strs);
 	/* by its path: /proc/self/exe names the file on a mount of this

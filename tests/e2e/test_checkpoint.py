@@ -202,6 +202,7 @@ phases:
   build:
     commands:
       - echo "dep=$(cat node_modules/dep/index.js) npm=$(cat ~/.npm/entry) tmp=$(cat /tmp/cbl-ckpt-tmp) home=$(cat /home/cbl-ckpt/f) gone=$(test -e gone.txt && echo present || echo deleted) var=$INSTALLED_BY"
+      - echo "host-only=$(cat node_modules/host-only.js 2>/dev/null || echo absent)"
       - echo changed-by-build > node_modules/dep/index.js && echo changed > /tmp/cbl-ckpt-tmp && echo changed > ~/.npm/entry
 """
 
@@ -224,7 +225,7 @@ def test_a_normal_user_gets_checkpoints(user):
     """As a normal user: the source's changes (node_modules, a deletion) and
     what INSTALL wrote in /root (~/.npm), /tmp and /home are there for BUILD
     under --from-phase, and what BUILD writes stays out of the checkpoint."""
-    src = user_project(user, "nu", USER_SPEC)
+    src = user_project(user, "nu", USER_SPEC, {"node_modules/host-only.js": "host\n"})
     full = user("run", src, check=0)
     assert "Checkpoint of INSTALL kept" in full.output, full.output
     want = "dep=from-install npm=npm-cache tmp=in-tmp home=in-home gone=deleted var=install-phase"
@@ -234,6 +235,9 @@ def test_a_normal_user_gets_checkpoints(user):
     cp = cps[0]
     assert json.loads((cp / "meta.json").read_text())["takenAs"] == "user"
     assert (cp / "layer" / "node_modules" / "dep" / "index.js").read_text() == "from-install\n"
+    # made where the snapshot left the git-ignored host copy out: opaque,
+    # so the host's node_modules never shows through on a restore
+    assert os.getxattr(cp / "layer" / "node_modules", "user.overlay.opaque") == b"y"
     wh = os.lstat(cp / "layer" / "gone.txt")  # a whiteout: the deletion
     assert stat.S_ISCHR(wh.st_mode) and wh.st_rdev == 0
     assert (cp / "private" / "root" / ".npm" / "entry").read_text() == "npm-cache\n"
@@ -245,6 +249,7 @@ def test_a_normal_user_gets_checkpoints(user):
     assert "Restored from the checkpoint, not run" in p.output, p.output
     assert "Running command mkdir -p node_modules" not in p.output
     assert saw(p) == want, p.output
+    assert "host-only=absent" in p.stdout, p.output
     assert "(/root, /tmp, /home and the host view's other private directories) too" in p.output, p.output
     # immutable: the restored BUILD's writes went to its own layers
     assert (cp / "layer" / "node_modules" / "dep" / "index.js").read_text() == "from-install\n"
