@@ -304,6 +304,11 @@ def test_a_normal_users_checkpoint_keeps_owners(user):
     p = user("run", "--from-phase", "BUILD", src, check=0)
     line = [l for l in p.stdout.splitlines() if l.startswith("owned=")]
     assert line == ["owned=codebuild-user 600 only-codebuild-user deep=codebuild-user 600"], p.output
+    # pruned whole, the subordinate ids' 0700 directory included
+    user("run", src, check=0)
+    assert "Removed 1 phase checkpoint" in user("cache", "prune", check=0).stdout
+    left = [str(x) for x in (user.home / "cache" / "checkpoints").rglob("*") if "cbl-private" in str(x)]
+    assert len(left) == 2, left  # the newest checkpoint's directory and file only
     # a normal user's checkpoint is not root's to start on (and the other
     # way round): said, never used
     root = Runner(user.home, user.tmp_path)
