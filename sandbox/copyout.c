@@ -48,6 +48,7 @@ typedef struct copy_report {
 	int err;    /* errno of the failure */
 	uint64_t files, bytes;
 	bool no_source; /* the source directory does not exist */
+	bool no_cfr;    /* copy_file_range refused (another filesystem): read and write */
 	char msg[256];
 } copy_report;
 
@@ -86,7 +87,10 @@ static int copy_file(int sfd, int dfd, const char *name, copy_report *r)
 		rc = fail(r, "cannot create", name);
 	} else {
 		for (;;) {
-			ssize_t n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
+			ssize_t n = -1;
+			errno = EXDEV;
+			if (!r->no_cfr)
+				n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
 			if (n == 0)
 				break;
 			if (n > 0) {
@@ -99,6 +103,7 @@ static int copy_file(int sfd, int dfd, const char *name, copy_report *r)
 				rc = fail(r, "cannot copy", name);
 				break;
 			}
+			r->no_cfr = true;
 			char buf[65536];
 			ssize_t k;
 			while ((k = read(in, buf, sizeof(buf))) > 0) {
