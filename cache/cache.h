@@ -298,6 +298,16 @@ typedef struct cache_checkpoint_opts {
 	 * return (with *err set) abandons the checkpoint. */
 	int (*fill)(void *arg, cache_checkpoint_stage *stage, cbl_error **err);
 	void *fill_arg;
+	const char *private_root; /* a directory (the sandbox's root as the runner sees it:
+				  * /proc/<init>/root), or NULL: its private_paths[i]
+				  * (relative, e.g. "var/tmp") kept as
+				  * private/<private_names[i]>/ (read beneath it, no
+				  * symlink followed, the mounts under them but tmpfs
+				  * ones left out; a missing or empty one is not
+				  * kept) */
+	const char *const *private_paths;
+	const char *const *private_names;
+	size_t n_private;
 } cache_checkpoint_opts;
 
 /* The parts of a checkpoint a fill callback may create. */
@@ -324,6 +334,31 @@ int cache_checkpoint_save(cache_store *s, const cache_checkpoint_opts *o, cbl_er
  * CBL_EIO. */
 int cache_checkpoint_copy_layer(const char *src, const char *dest, cbl_error **err);
 
+/* A checkpoint's spare: a writable copy of its root-layer/ (checkpoints/
+ * <scope>/<key>/.spare-<id>, beside it: the checkpoint itself never
+ * changes), which one restored build takes as its root overlay's upper
+ * layer instead of stacking the checkpoint's layer read-only (which
+ * overlayfs refuses on the filesystem of /: "overlapping lowerdir path") or
+ * copying it at its start.  Listed with its checkpoint's size, pruned with
+ * it.
+ *
+ * cache_checkpoint_make_spare: made (a copy in tmp/, synced, then renamed
+ * into place: a spare is whole or absent) unless one is there; meant for a
+ * detached low-priority process.  0 when one is ready; CBL_ENOENT when
+ * ckpt_dir (a directory cache_checkpoint_find gave) has no root-layer/ or is
+ * gone; CBL_EINVAL when ckpt_dir is not a checkpoint of s; CBL_EIO. */
+int cache_checkpoint_make_spare(cache_store *s, const char *ckpt_dir, cbl_error **err);
+
+/* Claims the spare of ckpt_dir with one rename (of two builds claiming it,
+ * one gets it): *dir_out (caller frees) a fresh directory of the store's
+ * tmp/ holding it as upper/ and an empty work/ (both on the store's
+ * filesystem), *lock_out its lock: keep it open while the directory is in
+ * use (a store opened meanwhile leaves it alone), then remove the
+ * directory and close the lock.  CBL_ENOENT when no spare is ready (none
+ * made yet, or claimed), CBL_EINVAL, CBL_EIO. */
+int cache_checkpoint_claim_spare(cache_store *s, const char *ckpt_dir, char **dir_out, int *lock_out,
+				 cbl_error **err);
+
 /* The newest checkpoint of scope and key: *dir_out its directory (caller
  * frees), *meta_out its meta.json (new reference); marks it used now.
  * CBL_ENOENT when there is none. */
@@ -333,7 +368,8 @@ int cache_checkpoint_find(cache_store *s, const char *scope, const char *key, ch
 typedef struct cache_checkpoint_info {
 	char *scope, *key, *id, *phase, *build_id;
 	int64_t created_us, last_used_us;
-	uint64_t files, bytes;   /* of its layer */
+	uint64_t files, bytes;   /* of its layers, its spare's included */
+	uint64_t spare_bytes;    /* of its spare (0: none ready) */
 	bool newest;             /* the newest of its key (the one restored) */
 } cache_checkpoint_info;
 

@@ -9,12 +9,21 @@
  *                    upper layer: installed packages, /root), when kept
  *       private/<name>/  the contents of the build's private directories
  *                    (sandbox_private_dirs(): tmp, var-tmp, root, home,
- *                    run, srv, mnt, media) as the phase left them (a normal
- *                    user's build, whose / is read-only, keeps them all; a
- *                    copy in its user namespace keeps their owners), given
- *                    back as sandbox_opts.private_lower
+ *                    run, srv, mnt, media) as the phase left them: plain trees
+ *                    (no whiteouts), given back as sandbox_opts.private_lower;
+ *                    an empty one is not kept.  A normal user's build, whose /
+ *                    is read-only, keeps them all (/root too), copied in its
+ *                    user namespace with their owners (a fill callback)
  *       env.sh       the carried shell state
  *       dir.txt
+ *
+ *   checkpoints/<scope>/<key>/.spare-<created>-<random>.<boot id>/   its
+ *       spare: a writable copy of root-layer/ one restored build takes as
+ *       its upper layer (cache_checkpoint_claim_spare), made again in the
+ *       background.  Not synced (a sync of the filesystem costs more than
+ *       the copy on a busy machine): only one made since the machine last
+ *       booted is used, so a power loss cannot hand out a half-written
+ *       one
  *
  * Built under tmp/ (a crashed save leaves nothing but what the next
  * cache_store_open removes), then renamed into place: a reader sees a whole
@@ -29,6 +38,7 @@
 #include "sandbox/sandbox.h"
 #include "util/alloc.h"
 #include "util/fs.h"
+#include "util/safeopen.h"
 #include "util/json.h"
 #include "util/time.h"
 
@@ -39,7 +49,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -86,6 +98,8 @@ static bool safe_name(const char *s)
 
 typedef struct copy_stats {
 	uint64_t files, bytes;
+	dev_t dev; /* not 0: the directories of another filesystem (a mount
+		    * under the tree copied) are left out, but tmpfs ones */
 } copy_stats;
 
 static int copy_layer(int sfd, int dfd, copy_stats *cs, int depth, cbl_error **err);
@@ -104,9 +118,21 @@ static int copy_entry(int sfd, int dfd, const char *name, const struct stat *st,
 		      cbl_error **err)
 {
 	if (S_ISDIR(st->st_mode)) {
-		if (mkdirat(dfd, name, 0700) < 0)
-			return cbl_error_set_errno(err, CBL_EIO, errno, "checkpoint: cannot create '%s'", name);
 		int s2 = openat(sfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		struct statfs sfs;
+		if (s2 >= 0 && cs->dev && st->st_dev != cs->dev &&
+		    (fstatfs(s2, &sfs) < 0 || sfs.f_type != TMPFS_MAGIC)) {
+			/* a mount of the sandbox's or a bind of a host
+			 * directory: not the tree's (a tmpfs, like a view
+			 * user's home, is the build's own state) */
+			close(s2);
+			return 0;
+		}
+		if (mkdirat(dfd, name, 0700) < 0) {
+			if (s2 >= 0)
+				close(s2);
+			return cbl_error_set_errno(err, CBL_EIO, errno, "checkpoint: cannot create '%s'", name);
+		}
 		int d2 = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		int rc = 0;
 		if (s2 < 0 || d2 < 0)
@@ -216,6 +242,78 @@ static int copy_upper(const char *src, int lfd, const char *name, copy_stats *cs
 	return rc;
 }
 
+/* One private directory: rfd's path as lfd's private/name. */
+static int copy_private_one(int rfd, const char *path, int pfd, const char *name, copy_stats *cs, cbl_error **err)
+{
+	cbl_error *e = NULL;
+	/* the build may have made any component a symlink (/var -> /etc):
+	 * none is followed; gone or not a directory: not kept */
+	int sfd = cbl_open_dir_beneath(rfd, path, CBL_RESOLVE_NO_SYMLINKS, &e);
+	if (sfd < 0) {
+		cbl_error_free(e);
+		return 0;
+	}
+	struct stat st;
+	int dfd = -1, rc = 0;
+	if (fstat(sfd, &st) < 0 || mkdirat(pfd, name, 0700) < 0 ||
+	    (dfd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		rc = cbl_error_set_errno(err, CBL_EIO, errno, "checkpoint: cannot keep /%s", path);
+	} else {
+		dev_t outer = cs->dev;
+		cs->dev = st.st_dev;
+		rc = copy_layer(sfd, dfd, cs, 0, err);
+		cs->dev = outer;
+		(void)!fchown(dfd, st.st_uid, st.st_gid);
+		fchmod(dfd, st.st_mode & 07777);
+	}
+	close(sfd);
+	if (dfd >= 0)
+		close(dfd);
+	/* left empty: not kept, the restored one is a fresh tmpfs anyway
+	 * (one mount less at the restore) */
+	if (rc == 0 && dfd >= 0)
+		(void)!unlinkat(pfd, name, AT_REMOVEDIR);
+	return rc;
+}
+
+/* After a fill: an empty private/<name>/ (and an empty private/) is not
+ * kept, as copy_private leaves it out (a mount less at the restore). */
+static void drop_empty_private(int lfd)
+{
+	int pfd = openat(lfd, "private", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (pfd < 0)
+		return;
+	cbl_strv names = CBL_STRV_INIT;
+	if (cache_read_dir_sorted(pfd, &names, NULL) == 0)
+		for (size_t i = 0; i < names.n; i++)
+			(void)unlinkat(pfd, names.v[i], AT_REMOVEDIR); /* fails when not empty */
+	cbl_strv_release(&names);
+	close(pfd);
+	(void)unlinkat(lfd, "private", AT_REMOVEDIR);
+}
+
+static int copy_private(const cache_checkpoint_opts *o, int lfd, copy_stats *cs, cbl_error **err)
+{
+	if (!o->private_root || !o->n_private)
+		return 0;
+	int rfd = open(o->private_root, O_PATH | O_DIRECTORY | O_CLOEXEC), pfd = -1, rc = 0;
+	if (rfd < 0 || mkdirat(lfd, "private", 0755) < 0 ||
+	    (pfd = openat(lfd, "private", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		rc = cbl_error_set_errno(err, CBL_EIO, errno, "checkpoint: cannot read '%s'", o->private_root);
+	for (size_t i = 0; !rc && i < o->n_private; i++) {
+		const char *path = o->private_paths[i];
+		if (!safe_name(o->private_names[i]) || !*path || *path == '/')
+			rc = cbl_error_set(err, CBL_EINVAL, "checkpoint: invalid private directory '%s'", path);
+		else
+			rc = copy_private_one(rfd, path, pfd, o->private_names[i], cs, err);
+	}
+	if (rfd >= 0)
+		close(rfd);
+	if (pfd >= 0)
+		close(pfd);
+	return rc;
+}
+
 int cache_checkpoint_copy_layer(const char *src, const char *dest, cbl_error **err)
 {
 	if (mkdir(dest, 0755) < 0)
@@ -315,24 +413,30 @@ int cache_checkpoint_save(cache_store *s, const cache_checkpoint_opts *o, cbl_er
 		rc = cbl_error_set_errno(err, CBL_EIO, errno, "checkpoint: cannot stage in '%s'", tmp);
 		goto out;
 	}
+	copy_stats rs = {0};
 	if (o->fill) {
 		cache_checkpoint_stage stage = {.lfd = lfd};
 		rc = o->fill(o->fill_arg, &stage, err);
 		cs = stage.cs;
 		if (rc < 0)
 			goto out;
+		drop_empty_private(lfd);
 	} else if ((rc = copy_upper(o->src_upper, lfd, "layer", &cs, err)) < 0 ||
-		   (o->root_upper && (rc = copy_upper(o->root_upper, lfd, "root-layer", &cs, err)) < 0)) {
+		   (o->root_upper && (rc = copy_upper(o->root_upper, lfd, "root-layer", &rs, err)) < 0) ||
+		   (rc = copy_private(o, lfd, &cs, err)) < 0) {
 		goto out;
 	}
+	cs.files += rs.files;
+	cs.bytes += rs.bytes;
 	if ((rc = write_file(lfd, "env.sh", o->env_sh ? o->env_sh : "", o->env_sh ? strlen(o->env_sh) : 0, err)) ||
 	    (rc = write_file(lfd, "dir.txt", o->dir_txt ? o->dir_txt : "", o->dir_txt ? strlen(o->dir_txt) : 0, err)))
 		goto out;
 	int64_t now = cbl_now_us();
-	json_t *meta = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:I, s:I, s:I, s:O?, s:s}", "scope", o->scope, "key",
-				 o->key, "phase", o->phase, "buildId", o->build_id, "srcInner", o->src_inner, "created",
-				 (json_int_t)now, "files", (json_int_t)cs.files, "bytes", (json_int_t)cs.bytes, "parts",
-				 o->parts, "takenAs", o->taken_as ? o->taken_as : "root");
+	json_t *meta = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:I, s:I, s:I, s:I, s:O?, s:s}", "scope", o->scope,
+				 "key", o->key, "phase", o->phase, "buildId", o->build_id, "srcInner", o->src_inner,
+				 "created", (json_int_t)now, "files", (json_int_t)cs.files, "bytes", (json_int_t)cs.bytes,
+				 "rootBytes", (json_int_t)rs.bytes, "parts", o->parts, "takenAs",
+				 o->taken_as ? o->taken_as : "root");
 	char *text = json_dumps(meta, JSON_INDENT(1) | JSON_SORT_KEYS);
 	json_decref(meta);
 	rc = write_file(lfd, "meta.json", text, strlen(text), err);
@@ -467,6 +571,8 @@ static int each_checkpoint(cache_store *s, ckpt_fn fn, void *payload, cbl_error 
 	return rc;
 }
 
+static void spare_name(const char *id, char *out, size_t n);
+
 typedef struct list_ctx {
 	cache_checkpoint_info *v;
 	size_t n, cap;
@@ -491,6 +597,12 @@ static int list_one(int kfd, const char *scope, const char *key, const char *id,
 	c->bytes = (uint64_t)json_integer_value(json_object_get(m, "bytes"));
 	c->newest = newest;
 	struct stat st;
+	char spare[160];
+	spare_name(id, spare, sizeof(spare));
+	if (fstatat(kfd, spare, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		c->spare_bytes = (uint64_t)json_integer_value(json_object_get(m, "rootBytes"));
+		c->bytes += c->spare_bytes;
+	}
 	c->last_used_us = fstatat(kfd, id, &st, AT_SYMLINK_NOFOLLOW) == 0
 				  ? (int64_t)st.st_mtim.tv_sec * 1000000 + st.st_mtim.tv_nsec / 1000
 				  : c->created_us;
@@ -519,6 +631,171 @@ void cache_checkpoint_list_free(cache_checkpoint_info *l, size_t n)
 	free(l);
 }
 
+/* The name of checkpoint id's spare made since this boot. */
+static void spare_name(const char *id, char *out, size_t n)
+{
+	char *text = NULL, boot[40];
+	size_t len = 0, k = 0;
+	if (cbl_read_file("/proc/sys/kernel/random/boot_id", 256, &text, &len, NULL) == 0)
+		for (size_t i = 0; i < len && k + 1 < sizeof(boot); i++)
+			if ((text[i] >= '0' && text[i] <= '9') || (text[i] >= 'a' && text[i] <= 'f'))
+				boot[k++] = text[i];
+	boot[k] = '\0';
+	free(text);
+	snprintf(out, n, ".spare-%s.%s", id, k ? boot : "0");
+}
+
+/* Removes the spares of checkpoint id of the key directory kfd (only those
+ * of an earlier boot: stale_only). */
+static void remove_spares(int kfd, const char *id, bool stale_only)
+{
+	char cur[160], prefix[112];
+	spare_name(id, cur, sizeof(cur));
+	snprintf(prefix, sizeof(prefix), ".spare-%s.", id);
+	cbl_strv all = CBL_STRV_INIT;
+	cache_read_dir_sorted(kfd, &all, NULL);
+	for (size_t i = 0; i < all.n; i++) {
+		if (strncmp(all.v[i], prefix, strlen(prefix)) || (stale_only && !strcmp(all.v[i], cur)))
+			continue;
+		char *gone = cbl_xasprintf(".gone%s", all.v[i]);
+		if (renameat(kfd, all.v[i], kfd, gone) == 0) {
+			char *path = cbl_fd_path(kfd);
+			char *full = cbl_path_join(path, gone);
+			cbl_rm_rf(full, NULL);
+			free(full);
+			free(path);
+		}
+		free(gone);
+	}
+	cbl_strv_release(&all);
+}
+
+/* ckpt_dir (a checkpoint of s) split: its key directory's descriptor and
+ * its id.  CBL_EINVAL when it is not one of s's. */
+static int spare_parts(cache_store *s, const char *ckpt_dir, int *kfd, char **id, cbl_error **err)
+{
+	char *prefix = cbl_path_join(s->dir, "checkpoints");
+	size_t pl = strlen(prefix);
+	const char *rel = !strncmp(ckpt_dir, prefix, pl) && ckpt_dir[pl] == '/' ? ckpt_dir + pl + 1 : NULL;
+	free(prefix);
+	char *parts[3] = {NULL, NULL, NULL};
+	const char *c = rel;
+	for (int i = 0; c && i < 3; i++) {
+		const char *slash = strchr(c, '/');
+		if ((i < 2) != (slash != NULL))
+			break;
+		parts[i] = slash ? cbl_xstrndup(c, (size_t)(slash - c)) : cbl_xstrdup(c);
+		c = slash ? slash + 1 : NULL;
+	}
+	int rc = 0;
+	if (!parts[2] || !safe_name(parts[0]) || !safe_name(parts[1]) || !safe_name(parts[2]) || parts[2][0] == '.' ||
+	    strlen(parts[2]) > 64)
+		rc = cbl_error_set(err, CBL_EINVAL, "checkpoint: '%s' is not a checkpoint of the store", ckpt_dir);
+	else if ((*kfd = key_dir(s, parts[0], parts[1], false, err)) < 0)
+		rc = *kfd == CBL_ENOENT ? cbl_error_set(err, CBL_ENOENT, "checkpoint: '%s' is gone", ckpt_dir) : *kfd;
+	if (rc == 0)
+		*id = parts[2];
+	else
+		free(parts[2]);
+	free(parts[0]);
+	free(parts[1]);
+	return rc;
+}
+
+int cache_checkpoint_make_spare(cache_store *s, const char *ckpt_dir, cbl_error **err)
+{
+	int kfd = -1, lock = -1, rc;
+	char *id = NULL, *tmp = NULL, *layer = NULL, *dest = NULL;
+	if ((rc = spare_parts(s, ckpt_dir, &kfd, &id, err)) < 0)
+		return rc;
+	char spare[160];
+	spare_name(id, spare, sizeof(spare));
+	struct stat st;
+	layer = cbl_xasprintf("%s/root-layer", id);
+	if (fstatat(kfd, spare, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		goto out; /* ready */
+	remove_spares(kfd, id, true);
+	if (fstatat(kfd, layer, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode)) {
+		rc = cbl_error_set(err, CBL_ENOENT, "checkpoint: no root-layer in '%s'", ckpt_dir);
+		goto out;
+	}
+	free(layer);
+	layer = cbl_path_join(ckpt_dir, "root-layer");
+	if ((rc = cache_tmp_create(s, &tmp, &lock, err)) < 0)
+		goto out;
+	dest = cbl_path_join(tmp, "upper");
+	if ((rc = cache_checkpoint_copy_layer(layer, dest, err)) < 0)
+		goto out;
+	if (renameat2(AT_FDCWD, dest, kfd, spare, RENAME_NOREPLACE) < 0 && errno != EEXIST && errno != ENOTEMPTY) {
+		rc = cbl_error_set_errno(err, CBL_EIO, errno, "checkpoint: cannot publish a spare");
+		goto out;
+	}
+	/* pruned meanwhile: not left behind (cache_checkpoint_prune removes
+	 * the spare after the checkpoint) */
+	char *meta = cbl_xasprintf("%s/meta.json", id);
+	if (fstatat(kfd, meta, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		remove_spares(kfd, id, false);
+		rc = cbl_error_set(err, CBL_ENOENT, "checkpoint: '%s' is gone", ckpt_dir);
+	}
+	free(meta);
+out:
+	if (tmp)
+		cbl_rm_rf(tmp, NULL);
+	if (lock >= 0)
+		close(lock);
+	if (kfd >= 0)
+		close(kfd);
+	free(tmp);
+	free(dest);
+	free(layer);
+	free(id);
+	return rc;
+}
+
+int cache_checkpoint_claim_spare(cache_store *s, const char *ckpt_dir, char **dir_out, int *lock_out,
+				 cbl_error **err)
+{
+	int kfd = -1, lock = -1, tfd = -1, rc;
+	char *id = NULL, *tmp = NULL;
+	if ((rc = spare_parts(s, ckpt_dir, &kfd, &id, err)) < 0)
+		return rc;
+	char spare[160];
+	spare_name(id, spare, sizeof(spare));
+	if ((rc = cache_tmp_create(s, &tmp, &lock, err)) < 0)
+		goto out;
+	tfd = open(tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (tfd < 0) {
+		rc = cbl_error_set_errno(err, CBL_EIO, errno, "checkpoint: cannot open '%s'", tmp);
+		goto out;
+	}
+	/* the claim: one rename, which one caller wins */
+	if (renameat(kfd, spare, tfd, "upper") < 0) {
+		rc = errno == ENOENT ? cbl_error_set(err, CBL_ENOENT, "checkpoint: no spare ready")
+				     : cbl_error_set_errno(err, CBL_EIO, errno, "checkpoint: cannot claim a spare");
+		goto out;
+	}
+	if (mkdirat(tfd, "work", 0700) < 0) {
+		rc = cbl_error_set_errno(err, CBL_EIO, errno, "checkpoint: cannot create '%s/work'", tmp);
+		goto out;
+	}
+	*dir_out = tmp;
+	*lock_out = lock;
+	tmp = NULL;
+	lock = -1;
+out:
+	if (tmp)
+		cbl_rm_rf(tmp, NULL);
+	if (lock >= 0)
+		close(lock);
+	if (tfd >= 0)
+		close(tfd);
+	if (kfd >= 0)
+		close(kfd);
+	free(tmp);
+	free(id);
+	return rc;
+}
+
 typedef struct prune_ctx {
 	cache_store *s;
 	int64_t older_than_ms;
@@ -537,10 +814,17 @@ static int prune_one(int kfd, const char *scope, const char *key, const char *id
 	int64_t used_us = (int64_t)st.st_mtim.tv_sec * 1000000 + st.st_mtim.tv_nsec / 1000;
 	bool old = p->older_than_ms > 0 && cbl_now_us() - used_us > p->older_than_ms * 1000;
 	/* a newer checkpoint of the same key replaced it */
-	if (newest && !old)
+	if (newest && !old) {
+		remove_spares(kfd, id, true); /* of an earlier boot */
 		return 0;
+	}
 	json_t *m = read_meta(kfd, id);
 	p->bytes += m ? (uint64_t)json_integer_value(json_object_get(m, "bytes")) : 0;
+	char spare[160];
+	struct stat sst;
+	spare_name(id, spare, sizeof(spare));
+	if (m && fstatat(kfd, spare, &sst, AT_SYMLINK_NOFOLLOW) == 0)
+		p->bytes += (uint64_t)json_integer_value(json_object_get(m, "rootBytes"));
 	json_decref(m);
 	/* out of the readers' way first (a rename), then removed */
 	char gone[96];
@@ -552,6 +836,9 @@ static int prune_one(int kfd, const char *scope, const char *key, const char *id
 		free(full);
 		free(path);
 		p->removed++;
+		/* after the checkpoint: a spare published meanwhile finds it
+		 * gone and removes itself (cache_checkpoint_make_spare) */
+		remove_spares(kfd, id, false);
 	}
 	return 0;
 }

@@ -257,9 +257,16 @@ static void ls_checkpoints(cache_store *st)
 		cache_format_size(&size, l[i].bytes);
 		fmt_time(&c, l[i].created_us);
 		fmt_time(&u, l[i].last_used_us);
-		printf("%-24s %-10s %-12.12s %7llu %10s  %-16s  %-16s  %s%s\n", l[i].scope, l[i].phase, l[i].key,
+		cbl_buf spare = CBL_BUF_INIT;
+		if (l[i].spare_bytes) {
+			cbl_buf_puts(&spare, " (its size counts a spare copy of ");
+			cache_format_size(&spare, l[i].spare_bytes);
+			cbl_buf_puts(&spare, ")");
+		}
+		printf("%-24s %-10s %-12.12s %7llu %10s  %-16s  %-16s  %s%s%s\n", l[i].scope, l[i].phase, l[i].key,
 		       (unsigned long long)l[i].files, cbl_buf_cstr(&size), cbl_buf_cstr(&c), cbl_buf_cstr(&u),
-		       l[i].build_id ? l[i].build_id : "-", l[i].newest ? "" : " (replaced)");
+		       l[i].build_id ? l[i].build_id : "-", l[i].newest ? "" : " (replaced)", cbl_buf_cstr(&spare));
+		cbl_buf_release(&spare);
 		cbl_buf_release(&size);
 		cbl_buf_release(&c);
 		cbl_buf_release(&u);

@@ -17,9 +17,16 @@
  * in the runner's private view-tmp (sandbox_opts.root_upper: a tmpfs of
  * the runner's own mount namespace, 0700, that the build cannot reach), so
  * a checkpoint copies it too (root-layer/: installed packages, /root) and a
- * restored build gets it as a read-only layer below its own upper layer.
- * Not kept: /tmp, /home (run-as codebuild-user's home) and the other
- * private tmpfs directories, and background processes.
+ * restored build gets a copy of it as its upper layer (restore_root_layer).
+ * The private tmpfs directories (/tmp, /var/tmp, /home with run-as
+ * codebuild-user's home, /run, /srv, /mnt, /media; an image's /tmp) are
+ * copied too, as root through the init's /proc/PID/root beneath it and
+ * without following any symlink (the build may have planted one to a host
+ * file: kept as a link), FIFOs, sockets and devices left out: private/<name>/,
+ * each one the read-only lower layer of its tmpfs in the restored build
+ * (sandbox_opts.private_lower).  Not kept: background processes.  Only the primary
+ * source of a snapshot build run as root has an upper layer the runner can
+ * read; other builds take no checkpoints.
  *
  * A normal user's build: the sandbox mounts the source overlay in its user
  * namespace, its upper layer in the sandbox's private tmpfs, and the host's
@@ -31,7 +38,7 @@
  * image, the root overlay's upper layer to root-layer/ (the cache's staging
  * directory filled by a callback).  A restored build gets layer/ as the
  * sandbox mount's lower_top, private/ as private_lower and root-layer/ as
- * root_lower above the image: no copy.  Not kept: the host's / changed
+ * root_lower above the image: no copy (and no spare).  Not kept: the host's / changed
  * through fuse-overlayfs (said once per build).  meta.json's takenAs keeps
  * root's and a normal user's checkpoints apart (their layers differ: trusted.*
  * or user.* overlay attributes, subordinate ids).  Only the primary source
@@ -124,34 +131,96 @@ static int next_running(const spec_buildspec *s, int sp)
 	return -1;
 }
 
-/* The restored checkpoint's root-layer/ as a lower layer of the root
- * overlay, or NULL.  Overlayfs refuses a lower layer inside another one
- * ("overlapping lowerdir path"): a cache store on the filesystem of / gets
- * a copy in view-tmp (a tmpfs), taken in the time it takes to copy it. */
-static char *root_layer_of(runner_build *b)
+/* A detached process's work: the spare of a checkpoint made (the store and
+ * the checkpoint's directory). */
+typedef struct spare_job {
+	char *store, *dir;
+} spare_job;
+
+static void make_spare(void *arg)
+{
+	spare_job *j = arg;
+	cache_store *st = NULL;
+	if (cache_store_open(&st, j->store, NULL) == 0)
+		cache_checkpoint_make_spare(st, j->dir, NULL);
+	cache_store_free(st);
+}
+
+/* A spare of the checkpoint at dir made in the background, for the next
+ * restore (none when one is ready, or it has no root-layer/). */
+static void spare_later(runner_build *b, const char *dir)
+{
+	spare_job j = {.store = b->cache.dir ? cbl_xstrdup(b->cache.dir) : cache_default_dir(b->ident.home),
+		       .dir = (char *)dir};
+	runner_detached(make_spare, &j);
+	free(j.store);
+}
+
+/* The restored checkpoint's root-layer/ as the build's root overlay's
+ * upper layer, with its whiteouts and opaque directories: the build sees
+ * exactly what the checkpoint had, and writes a copy, never the checkpoint.
+ *
+ * Not stacked read-only: overlayfs refuses a lower layer that lies under
+ * another one ("overlapping lowerdir path"), and with the store on the
+ * filesystem of /, root-layer/ lies under /.  Nor mounted as an overlay
+ * of its own below (a new superblock would not overlap): that inner
+ * overlay consumes the layer's whiteouts and opaque directories itself
+ * (tried: a file deleted in INSTALL shows again through it), unless they
+ * were stored escaped (trusted.overlay.overlay.*, kernel 6.7 and later),
+ * a second format for the layer that the kernels before cannot read.  An
+ * upper layer only has to be unused (upperdir and workdir get no overlap
+ * check against the lower layers: tried), so a writable copy of
+ * root-layer/ on the store's filesystem is one: the checkpoint's spare,
+ * made by the runner when it was taken and in the background after every
+ * restore (at the end of the restored build), claimed here with one rename
+ * (of two builds starting together, one gets it).  Without a ready one: a
+ * store on another filesystem than / stacks root-layer/ read-only, else a
+ * copy into view-tmp now (what it costs is said). */
+static void restore_root_layer(runner_build *b, sandbox_opts *so)
 {
 	char *layer = cbl_path_join(b->ckpt.dir, "root-layer");
-	struct stat st, rst;
-	if (lstat(layer, &st) < 0 || !S_ISDIR(st.st_mode) || stat("/", &rst) < 0) {
-		free(layer);
-		return NULL;
-	}
-	if (st.st_dev != rst.st_dev)
-		return layer;
-	char *copy = cbl_path_join(b->ckpt.root_dir, "restored");
-	cbl_error *e = NULL;
-	int64_t t0 = cbl_mono_us();
-	if (cache_checkpoint_copy_layer(layer, copy, &e) < 0) {
-		runner_warn_drop(b, &e, "the checkpoint's changes outside the source are not restored: %s", e->msg);
-		free(copy);
-		copy = NULL;
-	} else {
-		runner_agent(b, "[codebuild-local] The checkpoint's changes outside the source copied to a tmpfs "
-				"(%.1f ms): the cache store is on the filesystem of /, which overlayfs cannot stack",
-			     (double)(cbl_mono_us() - t0) / 1000.0);
-	}
+	struct stat st;
+	bool has = lstat(layer, &st) == 0 && S_ISDIR(st.st_mode);
 	free(layer);
-	return copy;
+	if (!has)
+		return;
+	int64_t t0 = cbl_mono_us();
+	cache_store *cs = NULL;
+	cbl_error *e = NULL;
+	if (open_store(b, &cs, &e) == 0 &&
+	    cache_checkpoint_claim_spare(cs, b->ckpt.dir, &b->ckpt.claim_dir, &b->ckpt.claim_lock, &e) == 0) {
+		so->root_upper_in = b->ckpt.claim_dir;
+		free(b->ckpt.root_upper);
+		b->ckpt.root_upper = cbl_path_join(b->ckpt.claim_dir, "upper");
+		b->ckpt.root_restored = true;
+		runner_agent(b, "[codebuild-local] The checkpoint's changes outside the source: its ready copy is the "
+				"build's upper layer (%.1f ms)",
+			     (double)(cbl_mono_us() - t0) / 1000.0);
+	} else {
+		cbl_error_free(e);
+		e = NULL;
+		layer = cbl_path_join(b->ckpt.dir, "root-layer");
+		struct stat rst;
+		if (stat("/", &rst) == 0 && lstat(layer, &st) == 0 && st.st_dev != rst.st_dev && !runner_image_rootfs(b)) {
+			so->root_lower = b->ckpt.root_lower = layer; /* no overlap: stacked as it is */
+			b->ckpt.root_restored = true;
+			layer = NULL;
+		} else if (cache_checkpoint_copy_layer(layer, b->ckpt.root_upper, &e) < 0) {
+			runner_warn_drop(b, &e, "the checkpoint's changes outside the source are not restored: %s",
+					 e->msg);
+			cbl_rm_rf(b->ckpt.root_upper, NULL);
+		} else {
+			b->ckpt.root_restored = true;
+			runner_agent(b, "[codebuild-local] The checkpoint's changes outside the source copied as the "
+					"build's upper layer (%.1f ms): no ready copy (another build took it, or it is "
+					"still being made)",
+				     (double)(cbl_mono_us() - t0) / 1000.0);
+		}
+		free(layer);
+	}
+	cbl_error_free(e);
+	cache_store_free(cs);
+	b->ckpt.spare_wanted = true; /* for the next restore: made at the end */
 }
 
 /* Not root: the sandbox keeps its private tmpfs reachable (the source
@@ -163,33 +232,36 @@ static void checkpoint_root_user(runner_build *b, sandbox_opts *so)
 	 * copy, no layer to keep */
 	so->keep_scratch = b->ckpt.sb_take = b->ckpt.take && b->src.sb_overlay && !b->src.multi_root &&
 					     b->ckpt.src_mount >= 0;
-	if (b->ckpt.dir && !b->ckpt.private_dir) {
-		char *priv = cbl_path_join(b->ckpt.dir, "private");
-		struct stat st;
-		if (lstat(priv, &st) == 0 && S_ISDIR(st.st_mode))
-			b->ckpt.private_dir = priv;
-		else
-			free(priv);
-	}
-	so->private_lower = b->ckpt.private_dir;
-	if (b->ckpt.dir && so->rootfs) {
+	if (b->ckpt.dir && so->rootfs && !b->ckpt.root_lower) {
 		char *layer = cbl_path_join(b->ckpt.dir, "root-layer");
 		struct stat st;
 		if (lstat(layer, &st) == 0 && S_ISDIR(st.st_mode)) {
-			free(b->ckpt.root_layer);
-			b->ckpt.root_layer = layer;
-			so->root_lower = layer;
+			b->ckpt.root_lower = layer;
+			b->ckpt.root_restored = true;
 		} else {
 			free(layer);
 		}
 	}
+	so->root_lower = b->ckpt.root_lower;
 }
 
 void runner_checkpoint_root(runner_build *b, sandbox_opts *so)
 {
+	if (b->ckpt.dir && !b->ckpt.private_lower) {
+		/* the private directories' contents: each one's kept copy the
+		 * read-only lower layer of its tmpfs (the sandbox's plan) */
+		char *pl = cbl_path_join(b->ckpt.dir, "private");
+		struct stat pst;
+		if (lstat(pl, &pst) == 0 && S_ISDIR(pst.st_mode))
+			b->ckpt.private_lower = pl;
+		else
+			free(pl);
+	}
+	so->private_lower = b->ckpt.private_lower;
 	if (b->ckpt.root_dir) { /* again, after a fallback */
 		so->root_upper = b->ckpt.root_dir;
-		so->root_lower = b->ckpt.root_layer;
+		so->root_upper_in = b->ckpt.claim_dir;
+		so->root_lower = b->ckpt.root_lower;
 		return;
 	}
 	if (geteuid() != 0 && b->cfg.sandbox_mode == RUNNER_SANDBOX_NAMESPACES) {
@@ -212,7 +284,30 @@ void runner_checkpoint_root(runner_build *b, sandbox_opts *so)
 	b->ckpt.root_upper = cbl_path_join(b->ckpt.root_dir, "upper");
 	so->root_upper = b->ckpt.root_dir;
 	if (b->ckpt.dir)
-		so->root_lower = b->ckpt.root_layer = root_layer_of(b);
+		restore_root_layer(b, so);
+}
+
+/* The private directories the checkpoint keeps (read through the init's
+ * /proc/PID/root: the sandbox's view, beneath it, no symlink followed):
+ * the host view's tmpfs ones (/tmp, /home, /run ...: sandbox_private_dirs;
+ * /root is in root-layer/), an image's /tmp (its other directories are in
+ * root-layer/).  As root only, where /proc/PID/root is the runner's to
+ * read.  Returns how many (paths and names: room for all of them). */
+static size_t private_of(runner_build *b, char **root, const char **paths, const char **names)
+{
+	size_t n = 0, k = 0;
+	const sandbox_private_dir *d = sandbox_private_dirs(&n);
+	*root = NULL;
+	if (geteuid() != 0 || !b->sandbox)
+		return 0;
+	*root = cbl_xasprintf("/proc/%d/root", (int)sandbox_pid(b->sandbox));
+	for (size_t i = 0; i < n; i++) {
+		if ((runner_image_rootfs(b) && strcmp(d[i].path, "/tmp")) || !strcmp(d[i].path, "/root"))
+			continue; /* /root: in root-layer/ (root_upper's mask) */
+		paths[k] = d[i].path + 1;
+		names[k++] = d[i].name;
+	}
+	return k;
 }
 
 /* Whether a normal user's checkpoint keeps the private directory path
@@ -293,13 +388,19 @@ void runner_checkpoint_take(runner_build *b, runner_phase_type p)
 	json_t *parts = NULL;
 	char key[65];
 	key_of(b, b->spec, sp, &parts, key);
+	size_t np = 0;
+	sandbox_private_dirs(&np);
+	const char **ppaths = cbl_xcalloc(np + 1, sizeof(*ppaths)), **pnames = cbl_xcalloc(np + 1, sizeof(*pnames));
+	char *proot = NULL;
+	np = private_of(b, &proot, ppaths, pnames);
 	if (b->sh.carry && cbl_read_beneath(b->sh.tmp_fd, "env.sh", CBL_RESOLVE_NO_SYMLINKS, 64 << 20, &env, &len, &e) < 0)
 		goto out;
 	cache_checkpoint_opts o = {.scope = b->ident.project, .key = key, .phase = runner_phase_name(p),
 				   .build_id = b->ident.id, .src_upper = b->ckpt.src_upper, .src_inner = b->src.src_inner,
 				   .root_upper = b->ckpt.root_upper,
 				   .env_sh = env, .dir_txt = b->sh.cwd, .parts = parts,
-				   .taken_as = geteuid() == 0 ? "root" : "user"};
+				   .private_root = proot, .private_paths = ppaths, .private_names = pnames,
+				   .n_private = np, .taken_as = geteuid() == 0 ? "root" : "user"};
 	if (b->ckpt.sb_take) {
 		o.fill = fill_from_sandbox;
 		o.fill_arg = b;
@@ -311,6 +412,23 @@ void runner_checkpoint_take(runner_build *b, runner_phase_type p)
 	}
 	if (open_store(b, &st, &e) < 0 || cache_checkpoint_save(st, &o, &e) < 0)
 		goto out;
+	if (b->ckpt.root_upper) {
+		/* its spare, ready for the first restore: made here, not in
+		 * the background, as the next run is often `--from-phase`
+		 * right after this one (a low-priority copy on a busy machine
+		 * was not ready in time for most of those in bench/iterate.sh);
+		 * the ones after a restore are made in the background */
+		char *saved = NULL;
+		json_t *m = NULL;
+		cbl_error *se = NULL;
+		if (cache_checkpoint_find(st, b->ident.project, key, &saved, &m, NULL) == 0 &&
+		    cache_checkpoint_make_spare(st, saved, &se) < 0)
+			runner_warn_drop(b, &se, "no ready copy of the checkpoint's changes outside the source: %s",
+					 se->msg);
+		cbl_error_free(se);
+		free(saved);
+		json_decref(m);
+	}
 	runner_agent(b, "[codebuild-local] Checkpoint of %s kept (%.1f ms): `codebuild-local run --from-phase %s` "
 			"starts the next phase on it",
 		     runner_phase_name(p), (double)(cbl_mono_us() - t0) / 1000.0,
@@ -320,6 +438,9 @@ out:
 		runner_warn_drop(b, &e, "no checkpoint of %s: %s", runner_phase_name(p), e->msg);
 	free(env);
 	free(dir);
+	free(proot);
+	free(ppaths);
+	free(pnames);
 	json_decref(parts);
 	cache_store_free(st);
 }
@@ -463,20 +584,33 @@ void runner_checkpoint_filter_hide(runner_build *b, cbl_strv *hide)
 		hide->v[k] = NULL;
 }
 
-/* What of the changes outside the source a restored build has, for its log. */
-static const char *restored_outside(runner_build *b)
+/* What else the restored build gets, for the restore message: what it
+ * has, not what it might have. */
+static char *restored_what(runner_build *b)
 {
-	if (geteuid() == 0)
-		return b->ckpt.root_layer ? "the changes outside the source (installed packages, /root) too, but "
-					    "/tmp's and /home's"
-					  : "changes outside the source are not in this checkpoint";
-	bool priv = b->ckpt.private_dir != NULL;
-	if (b->ckpt.root_layer)
-		return priv ? "the changes outside the source (the image's root, /tmp) too"
-			    : "the changes to the image's root too";
-	return priv ? "the changes outside the source (/root, /tmp, /home and the host view's other private "
-		      "directories) too"
-		    : "changes outside the source are not in this checkpoint";
+	cbl_buf w = CBL_BUF_INIT, dirs = CBL_BUF_INIT;
+	size_t n = 0;
+	const sandbox_private_dir *d = sandbox_private_dirs(&n);
+	for (size_t i = 0; b->ckpt.private_lower && i < n; i++) {
+		char *p = cbl_path_join(b->ckpt.private_lower, d[i].name);
+		struct stat st;
+		if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
+			cbl_buf_printf(&dirs, "%s%s", dirs.len ? ", " : "", d[i].path);
+		free(p);
+	}
+	if (b->ckpt.root_restored)
+		cbl_buf_puts(&w, "the changes outside the source (installed packages, /root) too");
+	else if (geteuid() != 0 && !runner_image_rootfs(b))
+		cbl_buf_puts(&w, "outside the source the host's / read-only as in every normal user's build");
+	else
+		cbl_buf_puts(&w, "no changes outside the source (not in this checkpoint)");
+	if (dirs.len)
+		cbl_buf_printf(&w, ", and the contents of %s as the phase left them", dirs.ptr);
+	else
+		cbl_buf_puts(&w, ", private directories (/tmp, /home) empty (not in this checkpoint)");
+	cbl_buf_puts(&w, "; background processes are not restored");
+	cbl_buf_release(&dirs);
+	return cbl_buf_detach(&w);
 }
 
 void runner_checkpoint_restore_shell(runner_build *b)
@@ -521,10 +655,12 @@ void runner_checkpoint_restore_shell(runner_build *b)
 	cbl_error_free(e);
 	char ts[32];
 	cbl_format_iso_time(ts, json_integer_value(json_object_get(m, "created")));
+	char *what = restored_what(b);
 	runner_agent(b, "[codebuild-local] Starting at %s on the checkpoint of %s from build %s (%s): the source's "
 			"changes and the carried variables and directory, above the working tree as it is now; %s",
 		     runner_phase_name(b->ckpt.from_phase), cbl_json_str(m, "phase"), cbl_json_str(m, "buildId"), ts,
-		     restored_outside(b));
+		     what);
+	free(what);
 }
 
 bool runner_checkpoint_skips(runner_build *b, runner_phase_type p)
@@ -540,13 +676,23 @@ bool runner_checkpoint_skips(runner_build *b, runner_phase_type p)
 
 void runner_checkpoint_release(runner_build *b)
 {
+	/* the next restore's spare: after the build, whose end kills every
+	 * process re-parented to the runner (a child subreaper), and out of
+	 * its way */
+	if (b->ckpt.spare_wanted && b->ckpt.dir)
+		spare_later(b, b->ckpt.dir);
+	if (b->ckpt.claim_dir) {
+		runner_discard_tree(b, b->ckpt.claim_dir);
+		close(b->ckpt.claim_lock);
+		free(b->ckpt.claim_dir);
+	}
 	free(b->ckpt.src_upper);
 	free(b->ckpt.root_dir);
 	free(b->ckpt.root_upper);
-	free(b->ckpt.root_layer);
 	free(b->ckpt.dir);
 	free(b->ckpt.layer);
-	free(b->ckpt.private_dir);
+	free(b->ckpt.private_lower);
+	free(b->ckpt.root_lower);
 	json_decref(b->ckpt.meta);
 	memset(&b->ckpt, 0, sizeof(b->ckpt));
 }

@@ -339,11 +339,17 @@ typedef struct runner_ckpt_part { /* checkpoint.c */
 	char *src_upper;         /* the primary source overlay's upper layer (host path), NULL = none */
 	char *root_dir;          /* sandbox_opts.root_upper (in view-tmp), NULL = none */
 	char *root_upper;        /* its upper/: what the build changed outside the source */
-	char *root_layer;        /* the restored checkpoint's root-layer/, NULL = none */
 	char *dir, *layer;       /* the checkpoint restored, and its source layer */
+	char *private_lower;     /* its private/ (sandbox_opts.private_lower), NULL = none */
+	bool root_restored;      /* its root-layer/ is in the restored build's root */
+	char *root_lower;        /* its root-layer/ stacked read-only (no spare ready, the store
+				  * on another filesystem than /), NULL = none */
+	char *claim_dir;         /* its spare claimed: the store's tmp/ directory with upper/
+				  * (sandbox_opts.root_upper_in), removed at the end */
+	int claim_lock;          /* that directory's lock (with claim_dir only) */
+	bool spare_wanted;       /* a restore: make the checkpoint's next spare at the end */
 	json_t *meta;
 	bool said_fuse;
-	char *private_dir;       /* the restored checkpoint's private/, NULL = none */
 	bool sb_take;            /* not root: taken from the sandbox (sandbox_copy_out) */
 	long src_mount;          /* the sandbox's mount of the primary source overlay, or -1 */
 } runner_ckpt_part;
@@ -550,6 +556,10 @@ void runner_sources_free(runner_build *b);
  * wait: renamed into <home>/trash (same filesystem, atomic) and removed by a
  * detached low-priority process; removed here when that cannot be done. */
 void runner_discard_tree(runner_build *b, const char *path);
+/* Runs fn(arg) in a detached process (its own session, stdio on /dev/null,
+ * no other descriptor, nice 19 and idle I/O priority) that nothing waits
+ * for, and returns at once; -1 when it cannot fork. */
+int runner_detached(void (*fn)(void *), void *arg);
 /* runner/image.c: the build image. */
 bool runner_image_is_host(const char *image);
 /* PROVISIONING: resolves (pulls, unpacks) the image; on failure *code and

@@ -507,9 +507,7 @@ void runner_sources_free(runner_build *b)
 	cbl_strv_release(&b->src.map_host);
 }
 
-/* A detached, low-priority process that removes dir (the runner does not
- * wait for it, nor does anything else). */
-static int spawn_remover(const char *dir)
+int runner_detached(void (*fn)(void *), void *arg)
 {
 	pid_t pid = fork();
 	if (pid < 0)
@@ -528,13 +526,25 @@ static int spawn_remover(const char *dir)
 		setpriority(PRIO_PROCESS, 0, 19);
 		/* IOPRIO_WHO_PROCESS, class IDLE */
 		syscall(SYS_ioprio_set, 1, 0, 3 << 13);
-		sandbox_ids_rm_rf(dir, NULL); /* files of the user's other ids too */
+		fn(arg);
 		_exit(0);
 	}
 	int st;
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
 	return 0;
+}
+
+static void remove_tree(void *dir)
+{
+	sandbox_ids_rm_rf(dir, NULL); /* files of the user's other ids too */
+}
+
+/* A detached, low-priority process that removes dir (the runner does not
+ * wait for it, nor does anything else). */
+static int spawn_remover(const char *dir)
+{
+	return runner_detached(remove_tree, (void *)dir);
 }
 
 void runner_discard_tree(runner_build *b, const char *path)

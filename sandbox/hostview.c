@@ -7,7 +7,9 @@
  * password hashes or host keys.  So the view:
  *   - mounts an empty tmpfs on each private directory (the table below), as
  *     root and unprivileged alike; one that is a symlink (/var/run -> /run,
- *     /home -> /var/home) hides what it points to;
+ *     /home -> /var/home) hides what it points to; with
+ *     sandbox_opts.private_lower, the kept contents of one as the read-only
+ *     lower layer of an overlay on its tmpfs;
  *   - masks the files that hold secrets: as root (the view is an overlay)
  *     each is replaced by an empty file in the overlay, so a build may still
  *     run useradd or apt-get, which rewrite them; unprivileged (a read-only
@@ -21,7 +23,8 @@
  *     unprivileged generated files bound over them read-only), before any
  *     host entry with the same id so the id's name is codebuild-user, and
  *     an empty home, /home/codebuild-user (its own tmpfs, owned by it; a
- *     directory of the private /home unprivileged, where 1000 is not mapped);
+ *     directory of the private /home unprivileged, where 1000 is not mapped;
+ *     the kept one when private_lower's home/ has it);
  *   - as root, shows the host's other mounts: the root overlay is one
  *     filesystem, so a separate /opt, /usr/local, /boot or a bind mount
  *     would be an empty directory.  Each real filesystem in
@@ -680,6 +683,19 @@ static void replace_view_file(sandbox_plan *p, const sandbox_opts *o, const char
 	free(name);
 }
 
+/* private_lower's /home holds the view user's home (its owner and mode
+ * kept): that, not a fresh tmpfs of the user's */
+static bool kept_home(const sandbox_opts *o, const char *home)
+{
+	if (!o->private_lower || strncmp(home, "/home/", 6))
+		return false;
+	char *p = cbl_path_join(o->private_lower, home + 1);
+	struct stat st;
+	bool kept = lstat(p, &st) == 0 && S_ISDIR(st.st_mode);
+	free(p);
+	return kept;
+}
+
 static void plan_view_users(sandbox_plan *p, const sandbox_opts *o, const char *root, bool userns)
 {
 	char *passwd = NULL, *group = NULL;
@@ -714,7 +730,7 @@ static void plan_view_users(sandbox_plan *p, const sandbox_opts *o, const char *
 		changed = true;
 		if (home_dir) {
 			sandbox_plan_add_in(p, root, SANDBOX_STEP_MKDIR, NULL, u->home, 0);
-			if (!userns) {
+			if (!userns && !kept_home(o, u->home)) {
 				char *own = cbl_xasprintf("uid=%u,gid=%ld", u->uid, gid);
 				sandbox_plan_add_in(p, root, SANDBOX_STEP_TMPFS, own, u->home, 0750);
 				free(own);

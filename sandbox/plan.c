@@ -177,6 +177,8 @@ static int check_opts(const sandbox_opts *o, cbl_error **err)
 	if (o->private_lower && o->private_lower[0] != '/')
 		return cbl_error_set(err, CBL_EINVAL, "sandbox: the private directories' layers %s are not absolute",
 				     o->private_lower);
+	if (o->root_upper_in && o->root_upper_in[0] != '/')
+		return cbl_error_set(err, CBL_EINVAL, "sandbox: the root's layers %s are not absolute", o->root_upper_in);
 	if (o->cwd && o->cwd[0] != '/')
 		return cbl_error_set(err, CBL_EINVAL, "sandbox: the working directory %s is not absolute", o->cwd);
 	if (o->memory_bytes < 0 || o->pids_max < 0 || o->cpus < 0)
@@ -659,8 +661,9 @@ int sandbox_plan_build_ids(sandbox_plan *p, const sandbox_opts *o, const sandbox
 	if (!kept.root_upper)
 		kept.root_lower = lower_userns ? o->root_lower : NULL;
 	o = &kept;
-	char *upper = cbl_path_join(o->root_upper ? o->root_upper : o->scratch, "upper");
-	char *work = cbl_path_join(o->root_upper ? o->root_upper : o->scratch, "work");
+	const char *layers = o->root_upper ? (o->root_upper_in ? o->root_upper_in : o->root_upper) : o->scratch;
+	char *upper = cbl_path_join(layers, "upper");
+	char *work = cbl_path_join(layers, "work");
 	char *root = cbl_path_join(o->scratch, "root");
 	plan_clone(p, o, ids);
 	sandbox_plan_add(p, SANDBOX_STEP_PRIVATE, NULL, NULL, 0);

@@ -345,26 +345,29 @@ fail:
 	return rc;
 }
 
-/* root_upper's upper/, work/ and mask/root (opaque: the host's /root is
- * not shown), beneath its descriptor; again after a fallback: kept. */
-static int prepare_root_upper(const char *dir, cbl_error **err)
+/* root_upper's mask/root (opaque: the host's /root is not shown), and
+ * upper/ and work/ in root_upper_in (or root_upper), beneath their
+ * descriptors; again after a fallback: kept. */
+static int prepare_root_upper(const char *dir, const char *in, cbl_error **err)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), m = -1, r = -1;
+	int lfd = in ? open(in, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : fd;
 	int rc = 0;
-	static const char *const names[] = {"upper", "work", "mask"};
-	for (size_t i = 0; fd >= 0 && !rc && i < 3; i++)
-		if (mkdirat(fd, names[i], i == 1 ? 0700 : 0755) < 0 && errno != EEXIST)
+	static const char *const names[] = {"upper", "work"};
+	for (size_t i = 0; lfd >= 0 && !rc && i < 2; i++)
+		if (mkdirat(lfd, names[i], i == 1 ? 0700 : 0755) < 0 && errno != EEXIST)
 			rc = -1;
-	if (fd < 0 || rc || (m = openat(fd, "mask", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+	if (fd < 0 || lfd < 0 || rc || (mkdirat(fd, "mask", 0755) < 0 && errno != EEXIST) ||
+	    (m = openat(fd, "mask", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
 	    (mkdirat(m, "root", 0700) < 0 && errno != EEXIST) ||
 	    (r = openat(m, "root", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
 	    fsetxattr(r, "trusted.overlay.opaque", "y", 1, 0) < 0 || fchmod(m, 0755) < 0 || fchmod(r, 0700) < 0)
 		rc = cbl_error_set_errno(err, CBL_EIO, errno, "sandbox: cannot prepare the root's upper layer in '%s'",
 					 dir);
 	if (rc == 0) {
-		int u = openat(fd, "upper", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int u = openat(lfd, "upper", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (u < 0 || fchmod(u, 0755) < 0)
-			rc = cbl_error_set_errno(err, CBL_EIO, errno, "sandbox: cannot prepare '%s/upper'", dir);
+			rc = cbl_error_set_errno(err, CBL_EIO, errno, "sandbox: cannot prepare '%s/upper'", in ? in : dir);
 		if (u >= 0)
 			close(u);
 	}
@@ -372,6 +375,8 @@ static int prepare_root_upper(const char *dir, cbl_error **err)
 		close(r);
 	if (m >= 0)
 		close(m);
+	if (lfd >= 0 && lfd != fd)
+		close(lfd);
 	if (fd >= 0)
 		close(fd);
 	return rc;
@@ -381,7 +386,7 @@ int sandbox_start(sandbox_handle **out, const sandbox_opts *o, cbl_error **err)
 {
 	sandbox_ids ids;
 	sandbox_ids_probe(&ids);
-	if (o->root_upper && ids.uid == 0 && prepare_root_upper(o->root_upper, err) < 0)
+	if (o->root_upper && ids.uid == 0 && prepare_root_upper(o->root_upper, o->root_upper_in, err) < 0)
 		return CBL_EIO;
 	bool refused = false;
 	cbl_error *first = NULL;

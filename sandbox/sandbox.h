@@ -184,6 +184,16 @@ typedef struct sandbox_opts {
 	bool keep_scratch;         /* the private tmpfs stays reachable by sandbox_copy_out
 				    * (the caller's overlays' upper layers, an image's root
 				    * overlay's): the parent holds a descriptor of it */
+	const char *root_upper_in; /* with root_upper: the directory that holds upper/ and
+				    * work/ instead of root_upper (whose mask stays
+				    * there), e.g. on another filesystem: overlayfs
+				    * refuses a lower layer on the filesystem of / (it
+				    * lies under /, another lower layer), not an upper
+				    * one.  An upper/ already there is the upper layer as
+				    * it is (a writable copy of a kept layer, with its
+				    * whiteouts and opaque directories: nothing to stack
+				    * read-only or to copy at the start).  NULL = in
+				    * root_upper */
 	const char *private_lower; /* a host directory holding, for each private directory
 				    * of the view (sandbox_private_dirs(): /tmp as "tmp",
 				    * /var/tmp as "var-tmp", /home as "home", ...) that

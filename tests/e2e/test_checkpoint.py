@@ -250,7 +250,7 @@ def test_a_normal_user_gets_checkpoints(user):
     assert "Running command mkdir -p node_modules" not in p.output
     assert saw(p) == want, p.output
     assert "host-only=absent" in p.stdout, p.output
-    assert "(/root, /tmp, /home and the host view's other private directories) too" in p.output, p.output
+    assert "and the contents of /tmp, /root, /home as the phase left them" in p.output, p.output
     # immutable: the restored BUILD's writes went to its own layers
     assert (cp / "layer" / "node_modules" / "dep" / "index.js").read_text() == "from-install\n"
     assert (cp / "private" / "tmp" / "cbl-ckpt-tmp").read_text() == "in-tmp\n"
@@ -413,3 +413,222 @@ def test_a_normal_users_image_build_keeps_the_roots_changes(user):
     assert [l for l in p.stdout.splitlines() if l.startswith("img=")] == [want], p.output
     assert (cp / "root-layer" / "usr" / "local" / "bin" / "tool").read_text() == "image-tool\n"
     user("images", "prune")
+
+
+def _deletable():
+    """A host file under /etc a build can delete (a whiteout in root-layer/)
+    and a directory of /etc with files it can replace (an opaque one)."""
+    f = next((p for p in ("/etc/issue", "/etc/debian_version", "/etc/hostname", "/etc/adduser.conf")
+              if os.path.isfile(p)), None)
+    d = next((p for p in ("/etc/default", "/etc/cron.d", "/etc/apt/apt.conf.d")
+              if os.path.isdir(p) and os.listdir(p)), None)
+    if not f or not d:
+        pytest.skip("no host file and directory under /etc to delete and replace")
+    return f, d
+
+
+PRIVATE = """version: 0.2
+phases:
+  install:
+    commands:
+      - echo in-tmp > /tmp/x && mkdir -p /home/u /var/tmp/v && echo in-home > /home/u/y && echo in-run > /run/z
+      - echo in-var-tmp > /var/tmp/v/w && chmod 640 /home/u/y
+      - rm -f DELETED && rm -rf REPLACED && mkdir REPLACED && echo only > REPLACED/only
+  pre_build:
+    run-as: codebuild-user
+    commands:
+      - echo as-user > /home/codebuild-user/cu && id -u
+  build:
+    commands:
+      - echo "saw tmp=$(cat /tmp/x) home=$(cat /home/u/y) run=$(cat /run/z) vt=$(cat /var/tmp/v/w) cu=$(cat /home/codebuild-user/cu) cu-owner=$(stat -c %u /home/codebuild-user/cu) mode=$(stat -c %a /home/u/y) tmp-mode=$(stat -c %a /tmp)"
+      - test ! -e DELETED && echo deleted-stays-deleted
+      - echo "replaced=[$(ls -A REPLACED | tr '\\n' ' ')]"
+      - echo by-build > /tmp/x && rm /home/u/y && echo new > /run/new
+  post_build:
+    commands:
+      - echo post
+"""
+
+
+def test_private_directories_are_kept(cbl, home, root_only):
+    """INSTALL writes /tmp, /home, /run and /var/tmp, deletes a host file and
+    replaces a directory; PRE_BUILD (as codebuild-user) writes its home: the
+    checkpoint keeps it all (private/<name>/), `--from-phase BUILD` sees it
+    all as the phase left it, and what BUILD writes stays out of the
+    checkpoint."""
+    deleted, replaced = _deletable()
+    entries = sorted(os.listdir(replaced))
+    spec = PRIVATE.replace("DELETED", deleted).replace("REPLACED", replaced)
+    src = git_project(cbl, "priv", spec)
+    full = cbl("run", src, check=0)
+    assert "Checkpoint of PRE_BUILD kept" in full.output, full.output
+    want = [l for l in full.stdout.splitlines() if l.startswith("saw ")]
+    assert want == ["saw tmp=in-tmp home=in-home run=in-run vt=in-var-tmp cu=as-user cu-owner=1000 mode=640 "
+                    "tmp-mode=1777"], full.output
+    ckpt = [c for c in checkpoints(home) if json.loads((c / "meta.json").read_text())["phase"] == "PRE_BUILD"]
+    assert len(ckpt) == 1
+    priv = ckpt[0] / "private"
+    assert (priv / "tmp" / "x").read_text() == "in-tmp\n"
+    assert (priv / "home" / "u" / "y").read_text() == "in-home\n"
+    assert (priv / "home" / "codebuild-user" / "cu").stat().st_uid == 1000
+    assert (priv / "run" / "z").read_text() == "in-run\n"
+    assert (priv / "var-tmp" / "v" / "w").read_text() == "in-var-tmp\n"
+    assert not (priv / "root").exists()  # /root is in root-layer/, once
+    # nothing reached the host
+    assert os.path.exists(deleted) and sorted(os.listdir(replaced)) == entries
+
+    p = cbl("run", "--from-phase", "BUILD", src, check=0)
+    assert "Restored from the checkpoint, not run" in p.output
+    assert "Running command echo in-tmp" not in p.output
+    assert "the contents of /tmp" in p.output and "/home" in p.output, p.output
+    assert "/tmp's and /home's" not in p.output
+    got = [l for l in p.stdout.splitlines() if l.startswith("saw ")]
+    assert got == want, p.output
+    assert "deleted-stays-deleted" in p.stdout, p.output
+    assert "replaced=[only ]" in p.stdout, p.output
+    assert p.returncode == 0, p.output
+    # BUILD's writes are not in the checkpoint
+    assert (priv / "tmp" / "x").read_text() == "in-tmp\n"
+    assert (priv / "home" / "u" / "y").read_text() == "in-home\n"
+    assert not (priv / "run" / "new").exists()
+    assert not (ckpt[0] / "root-layer" / "tmp").exists()
+    assert os.path.exists(deleted) and sorted(os.listdir(replaced)) == entries
+
+
+LEAKY = """version: 0.2
+phases:
+  install:
+    commands:
+      - ln -s /etc/shadow /tmp/leak && ln -s HOSTFILE /home/l && mkfifo /tmp/fifo /home/fifo
+      - mkdir -p /tmp/d && ln -s /etc /tmp/d/etc-link
+      - (while :; do echo spin >> /tmp/d/grow; sleep 0.05; done) &
+  build:
+    commands:
+      - echo "leak=$(readlink /tmp/leak) l=$(readlink /home/l) fifo=$(test -e /tmp/fifo && echo kept || echo gone)"
+"""
+
+
+def test_private_symlinks_are_kept_never_followed(cbl, home, tmp_path, root_only):
+    """Attack: INSTALL plants symlinks in /tmp and /home to /etc/shadow and to
+    a host file the build cannot read, and FIFOs.  The checkpoint keeps the
+    links as links (the runner reads /proc/<init>/root, where an absolute
+    link would resolve on the host) and no content of their targets, and
+    the runner does not block on the FIFOs."""
+    secret = tmp_path / "host-only"  # the build's /tmp is its own: unreachable
+    secret.write_text("host-secret-8d1f0c\n")
+    secret.chmod(0o600)
+    with open("/etc/shadow", "rb") as f:
+        shadow = f.read()
+    spec = LEAKY.replace("HOSTFILE", str(secret))
+    src = git_project(cbl, "leaky", spec)
+    full = cbl("run", src, check=0, timeout=90)
+    assert "Checkpoint of INSTALL kept" in full.output, full.output
+    priv = checkpoints(home)[0] / "private"
+    assert os.readlink(priv / "tmp" / "leak") == "/etc/shadow"
+    assert os.readlink(priv / "home" / "l") == str(secret)
+    assert os.readlink(priv / "tmp" / "d" / "etc-link") == "/etc"
+    assert not os.path.lexists(priv / "tmp" / "fifo") and not os.path.lexists(priv / "home" / "fifo")
+    lines = [l for l in shadow.splitlines() if l.strip()]
+    for f in checkpoints(home)[0].rglob("*"):
+        if f.is_file() and not f.is_symlink():
+            data = f.read_bytes()
+            assert b"host-secret-8d1f0c" not in data, f
+            assert not any(l in data for l in lines if b":" in l and len(l) > 8), f
+    p = cbl("run", "--from-phase", "BUILD", src, check=0, timeout=90)
+    assert f"leak=/etc/shadow l={secret} fifo=gone" in p.stdout, p.output
+    assert secret.read_text() == "host-secret-8d1f0c\n"
+
+
+def spares(home):
+    root = home / "cache" / "checkpoints"
+    return sorted(root.glob("*/*/.spare-*")) if root.exists() else []
+
+
+def test_spares_claimed_by_one_build_each(cbl, home, root_only):
+    """The checkpoint's spare (a writable copy of root-layer/ beside it) is
+    made with it; two `--from-phase BUILD` runs started together both
+    succeed with the checkpoint's view (one takes the spare, the other
+    copies the layer); neither changes the checkpoint; `cache ls` counts the
+    spare and `cache prune` removes it with its checkpoint."""
+    issue = os.path.exists("/etc/issue")
+    src = git_project(cbl, "spare", OUTSIDE)
+    cbl("run", src, check=0)
+    ckpt = checkpoints(home)[0]
+    assert [s.name.startswith(f".spare-{ckpt.name}.") for s in spares(home)] == [True]
+    tool = ckpt / "root-layer" / "usr" / "local" / "bin" / "cbl-ckpt-tool"
+    before = tool.read_bytes()
+    ls = cbl("cache", "ls", check=0).stdout
+    assert "spare" in ls, ls
+
+    procs = [subprocess.Popen(cbl.argv(["run", "--from-phase", "BUILD", src]), stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, env=cbl.env())
+             for _ in range(2)]
+    outs = [p.communicate(timeout=120)[0] for p in procs]
+    for p, out in zip(procs, outs):
+        assert p.returncode == 0, out
+        assert "outside=tool-ran home=cached-in-home root=[.cache ]" in out, out
+        if issue:
+            assert "issue-deleted" in out, out
+    assert sum("its ready copy is the build's upper layer" in o for o in outs) >= 1, outs
+    assert tool.read_bytes() == before
+    assert (ckpt / "root-layer" / "root" / ".cache" / "cbl-ckpt-x").read_text() == "cached-in-home\n"
+    assert not os.path.exists("/usr/local/bin/cbl-ckpt-tool")
+
+    # a newer checkpoint of the key: the older one and its spare pruned
+    cbl("run", src, check=0)
+    assert len(checkpoints(home)) == 2
+    cbl("cache", "prune", check=0)
+    left = checkpoints(home)
+    assert len(left) == 1 and left[0].name != ckpt.name
+    assert not [s for s in spares(home) if s.name.startswith(f".spare-{ckpt.name}.")]
+    assert [s for s in spares(home) if s.name.startswith(f".spare-{left[0].name}.")]
+
+
+def test_spare_on_the_filesystem_of_root_is_hidden(cbl, root_only):
+    """A cache store on the filesystem of / (where overlayfs refuses the
+    checkpoint's layer as a lower one): the spare is the build's upper layer,
+    and the build sees neither the store nor the spare (the store is
+    masked)."""
+    import shutil
+    import tempfile
+    # not under /tmp, /var/tmp or /home, which the build has private anyway
+    if not os.path.isdir("/var/cache") or os.stat("/var/cache").st_dev != os.stat("/").st_dev:
+        pytest.skip("/var/cache is not on the filesystem of /")
+    store = tempfile.mkdtemp(prefix="cbl-ckpt-store-", dir="/var/cache")
+    try:
+        spec = OUTSIDE + f"      - echo \"store=$(ls -A {store} | wc -l) $(test -d {store} && echo there)\"\n"
+        src = git_project(cbl, "spareroot", spec)
+        cbl("run", "--cache-dir", store, src, check=0)
+        assert [p.name for p in __import__("pathlib").Path(store).glob("checkpoints/*/*/.spare-*")], "no spare"
+        p = cbl("run", "--cache-dir", store, "--from-phase", "BUILD", src, check=0)
+        assert "its ready copy is the build's upper layer" in p.output, p.output
+        assert "outside=tool-ran home=cached-in-home root=[.cache ]" in p.stdout, p.output
+        assert "store=0 there" in p.stdout, p.output  # an empty directory: the mask
+    finally:
+        shutil.rmtree(store, ignore_errors=True)
+
+
+def test_no_spare_ready_still_restores_everything(cbl, home, root_only):
+    """No spare ready (taken by another build, or removed): the layer is
+    copied at the start (store on the filesystem of /) or stacked read-only
+    (another filesystem), with the same view: installed files, deletions."""
+    import shutil
+    import tempfile
+    issue = os.path.exists("/etc/issue")
+    stores = [str(home / "cache")]
+    if os.path.isdir("/dev/shm") and os.stat("/dev/shm").st_dev != os.stat("/").st_dev:
+        stores.append(tempfile.mkdtemp(prefix="cbl-ckpt-", dir="/dev/shm"))
+    try:
+        for i, store in enumerate(stores):
+            src = git_project(cbl, f"nospare{i}", OUTSIDE)
+            cbl("run", "--cache-dir", store, src, check=0)
+            for s in __import__("pathlib").Path(store).glob("checkpoints/*/*/.spare-*"):
+                shutil.rmtree(s)
+            p = cbl("run", "--cache-dir", store, "--from-phase", "BUILD", src, check=0)
+            assert "its ready copy" not in p.output
+            assert "outside=tool-ran home=cached-in-home root=[.cache ]" in p.stdout, p.output
+            if issue:
+                assert "issue-deleted" in p.stdout, p.output
+    finally:
+        for store in stores[1:]:
+            shutil.rmtree(store, ignore_errors=True)

@@ -1430,6 +1430,157 @@ static int fill_parts(void *arg, cache_checkpoint_stage *stage, cbl_error **err)
 	return strcmp(arg, "fail") ? 0 : cbl_error_set(err, CBL_EIO, "the copy failed");
 }
 
+/* Private directories kept: read beneath a root without following any
+ * symlink (a /var made a symlink: /var/tmp not kept), links kept as links,
+ * FIFOs left out. */
+static void test_checkpoint_private(cache_store *st)
+{
+	char *r = P("ckpt-private-root");
+	const char *mk[] = {"tmp/d", "home/u", "etc-like", "mnt"};
+	for (size_t i = 0; i < 4; i++) {
+		char *d = cbl_path_join(r, mk[i]);
+		cbl_mkdir_p(d, 0755, NULL);
+		free(d);
+	}
+	char *x = cbl_path_join(r, "tmp/d/x"), *y = cbl_path_join(r, "home/u/y"), *s = cbl_path_join(r, "etc-like/s");
+	cbl_write_file_atomic(x, "x\n", 2, 0644, false, NULL);
+	cbl_write_file_atomic(y, "y\n", 2, 0600, false, NULL);
+	cbl_write_file_atomic(s, "secret\n", 7, 0600, false, NULL);
+	char *leak = cbl_path_join(r, "tmp/leak"), *fifo = cbl_path_join(r, "tmp/fifo"), *var = cbl_path_join(r, "var");
+	(void)!symlink("/etc/passwd", leak);
+	mkfifo(fifo, 0644);
+	(void)!symlink("etc-like", var); /* var/tmp -> etc-like/tmp: never followed */
+	const char *paths[] = {"tmp", "var/tmp", "home", "srv", "mnt"}, *names[] = {"tmp", "var-tmp", "home", "srv", "mnt"};
+	json_t *parts = json_object();
+	cache_checkpoint_opts o = {.scope = "priv", .key = "k", .phase = "INSTALL", .parts = parts,
+				   .private_root = r, .private_paths = paths, .private_names = names, .n_private = 5};
+	cbl_error *e = NULL;
+	is_int(cache_checkpoint_save(st, &o, &e), 0, "private directories: saved");
+	cbl_error_clear(&e);
+	char *dir = NULL;
+	json_t *meta = NULL;
+	cache_checkpoint_find(st, "priv", "k", &dir, &meta, NULL);
+	char *gx = cbl_xasprintf("%s/private/tmp/d/x", dir ? dir : "?"), *gy = cbl_xasprintf("%s/private/home/u/y", dir ? dir : "?");
+	char *gl = cbl_xasprintf("%s/private/tmp/leak", dir ? dir : "?"), *gf = cbl_xasprintf("%s/private/tmp/fifo", dir ? dir : "?");
+	char *gv = cbl_xasprintf("%s/private/var-tmp", dir ? dir : "?"), *gs = cbl_xasprintf("%s/private/srv", dir ? dir : "?");
+	struct stat sy;
+	ok(access(gx, F_OK) == 0 && lstat(gy, &sy) == 0 && (sy.st_mode & 0777) == 0600,
+	   "private directories: their files as private/<name>/, modes kept");
+	char target[64] = "";
+	ok(readlink(gl, target, sizeof(target) - 1) > 0 && !strcmp(target, "/etc/passwd"),
+	   "private directories: a symlink kept as a symlink");
+	struct stat sf;
+	ok(lstat(gf, &sf) < 0, "private directories: a FIFO left out, never opened");
+	ok(lstat(gv, &sf) < 0, "private directories: one reached through a symlink (/var) not kept");
+	ok(lstat(gs, &sf) < 0, "private directories: a missing one not kept");
+	char *gm = cbl_xasprintf("%s/private/mnt", dir ? dir : "?");
+	ok(lstat(gm, &sf) < 0, "private directories: an empty one not kept");
+	free(gm);
+	const char *bad[] = {"../x"}, *badn[] = {"x/y"};
+	o.private_paths = bad;
+	o.private_names = badn;
+	o.n_private = 1;
+	is_int(cache_checkpoint_save(st, &o, &e), CBL_EINVAL, "private directories: a name that is a path refused");
+	cbl_error_clear(&e);
+	json_decref(parts);
+	json_decref(meta);
+	free(dir);
+	const char *fr[] = {gx, gy, gl, gf, gv, gs, x, y, s, leak, fifo, var, r};
+	for (size_t i = 0; i < sizeof(fr) / sizeof(*fr); i++)
+		free((void *)fr[i]);
+}
+
+/* Spares: made beside the checkpoint (which stays as it was), claimed by
+ * one caller only, counted by the list, removed with their checkpoint. */
+static void test_checkpoint_spares(cache_store *st)
+{
+	char *up = P("spare-upper");
+	char *sub = cbl_path_join(up, "usr/local/bin");
+	cbl_mkdir_p(sub, 0755, NULL);
+	char *f = cbl_path_join(sub, "tool");
+	cbl_write_file_atomic(f, "v1\n", 3, 0755, false, NULL);
+	json_t *parts = json_object();
+	cache_checkpoint_opts o = {.scope = "sp", .key = "k1", .phase = "INSTALL", .parts = parts, .root_upper = up};
+	cache_checkpoint_save(st, &o, NULL);
+	char *dir = NULL, *none = NULL;
+	json_t *meta = NULL;
+	cache_checkpoint_find(st, "sp", "k1", &dir, &meta, NULL);
+	cbl_error *e = NULL;
+	int lock = -1;
+	is_int(cache_checkpoint_claim_spare(st, dir, &none, &lock, &e), CBL_ENOENT, "spares: none ready, none claimed");
+	cbl_error_clear(&e);
+	is_int(cache_checkpoint_make_spare(st, dir, &e), 0, "spares: one made");
+	cbl_error_clear(&e);
+	is_int(cache_checkpoint_make_spare(st, dir, &e), 0, "spares: again, one is ready");
+	cbl_error_clear(&e);
+	cache_checkpoint_info *l = NULL;
+	size_t n = 0;
+	cache_checkpoint_list(st, &l, &n, NULL);
+	bool counted = false;
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(l[i].scope, "sp"))
+			counted = l[i].spare_bytes == 3 && l[i].bytes == 6;
+	ok(counted, "spares: counted in the checkpoint's size");
+	cache_checkpoint_list_free(l, n);
+	char *claimed = NULL, *other = NULL;
+	int lock2 = -1;
+	is_int(cache_checkpoint_claim_spare(st, dir, &claimed, &lock, &e), 0, "spares: claimed");
+	cbl_error_clear(&e);
+	is_int(cache_checkpoint_claim_spare(st, dir, &other, &lock2, &e), CBL_ENOENT, "spares: claimed once only");
+	cbl_error_clear(&e);
+	char *cf = claimed ? cbl_path_join(claimed, "upper/usr/local/bin/tool") : NULL;
+	char *cw = claimed ? cbl_path_join(claimed, "work") : NULL;
+	ok(cf && access(cf, F_OK) == 0 && access(cw, F_OK) == 0, "spares: the claim holds upper/ (the layer) and work/");
+	if (cf)
+		cbl_write_file_atomic(cf, "changed\n", 8, 0755, false, NULL);
+	char *orig = cbl_path_join(dir, "root-layer/usr/local/bin/tool"), *text = NULL;
+	size_t len = 0;
+	cbl_read_file(orig, 64, &text, &len, NULL);
+	ok(text && !strcmp(text, "v1\n"), "spares: writing the claimed copy leaves the checkpoint as it was");
+	free(text);
+	/* a checkpoint that is not the store's */
+	is_int(cache_checkpoint_make_spare(st, "/etc", &e), CBL_EINVAL, "spares: a directory outside the store refused");
+	cbl_error_clear(&e);
+	char *evil = cbl_xasprintf("%s/../../x", dir);
+	is_int(cache_checkpoint_claim_spare(st, evil, &other, &lock2, &e), CBL_EINVAL, "spares: a path with .. refused");
+	cbl_error_clear(&e);
+	free(evil);
+	/* replaced by a newer one and pruned: its spare goes with it */
+	cache_checkpoint_make_spare(st, dir, NULL);
+	cache_checkpoint_save(st, &o, NULL);
+	size_t removed = 0;
+	uint64_t bytes = 0;
+	cache_checkpoint_prune(st, 0, &removed, &bytes, NULL);
+	char *kd = cbl_xstrdup(dir);
+	*strrchr(kd, '/') = '\0';
+	cbl_strv names = CBL_STRV_INIT;
+	int kfd = open(kd, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (kfd >= 0) {
+		cache_read_dir_sorted(kfd, &names, NULL);
+		close(kfd);
+	}
+	bool left = false;
+	for (size_t i = 0; i < names.n; i++)
+		left |= !strncmp(names.v[i], ".spare-", 7);
+	ok(removed == 1 && bytes == 6 && names.n == 1 && !left, "spares: pruned with their checkpoint");
+	cbl_strv_release(&names);
+	if (claimed)
+		cbl_rm_rf(claimed, NULL);
+	if (lock >= 0)
+		close(lock);
+	free(kd);
+	free(orig);
+	free(cf);
+	free(cw);
+	free(claimed);
+	free(dir);
+	json_decref(meta);
+	json_decref(parts);
+	free(f);
+	free(sub);
+	free(up);
+}
+
 static void test_checkpoints(cache_store *st)
 {
 	const char *names[] = {"image", "INSTALL"}, *v1[] = {"host", "npm ci"}, *v2[] = {"host", "npm i"};
@@ -1512,6 +1663,7 @@ static void test_checkpoints(cache_store *st)
 	cache_checkpoint_list_free(l, n);
 	/* filled by the caller (a normal user's: the sandbox copies its
 	 * layers into the staging directory), who took it in meta.json */
+	o.scope = "fillproj"; /* its own: the spares' test counts proj's */
 	o.fill = fill_parts;
 	o.fill_arg = (void *)(uintptr_t)"fill";
 	o.taken_as = "user";
@@ -1520,7 +1672,7 @@ static void test_checkpoints(cache_store *st)
 	cbl_error_clear(&e);
 	char *dir4 = NULL;
 	json_t *m4 = NULL;
-	cache_checkpoint_find(st, "proj", k1, &dir4, &m4, NULL);
+	cache_checkpoint_find(st, "fillproj", k1, &dir4, &m4, NULL);
 	char *pf = dir4 ? cbl_path_join(dir4, "private/tmp/f") : NULL, *lf = dir4 ? cbl_path_join(dir4, "layer/f") : NULL;
 	ok(pf && lf && access(pf, F_OK) == 0 && access(lf, F_OK) == 0 && !has_root_layer(dir4),
 	   "the callback's parts: layer/, private/tmp/ (no src_upper, root_upper copy)");
@@ -1534,9 +1686,10 @@ static void test_checkpoints(cache_store *st)
 	cbl_error_clear(&e);
 	char *dir5 = NULL;
 	json_t *m5 = NULL;
-	cache_checkpoint_find(st, "proj", k1, &dir5, &m5, NULL);
+	cache_checkpoint_find(st, "fillproj", k1, &dir5, &m5, NULL);
 	ok(m5 && !strcmp(json_string_value(json_object_get(m5, "buildId")), "proj:3"), "the last good one stays newest");
 	o.fill = NULL;
+	o.scope = "proj";
 	free(pf);
 	free(lf);
 	free(dir4);
@@ -1596,6 +1749,8 @@ int main(void)
 	test_concurrent();
 	test_prune();
 	test_checkpoints(st);
+	test_checkpoint_private(st);
+	test_checkpoint_spares(st);
 	cache_store_free(st);
 	free(dir);
 	cbl_rm_rf(tmproot, NULL);

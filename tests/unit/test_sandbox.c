@@ -202,6 +202,15 @@ static void test_plan_root_upper(void)
 		ok(find(&p, SANDBOX_STEP_TMPFS, ROOT "/root") < 0, "root_upper: /root hidden by the mask, no tmpfs");
 	ok(find(&p, SANDBOX_STEP_TMPFS, ROOT "/tmp") >= 0, "root_upper: /tmp still a private tmpfs");
 	sandbox_plan_release(&p);
+	o.root_upper_in = "/store/tmp/claimed";
+	sandbox_plan_build(&p, &o, 0, 0, NULL);
+	ov = find(&p, SANDBOX_STEP_OVERLAY, ROOT);
+	is_str(ov >= 0 ? p.v[ov].arg : NULL,
+	       "lowerdir=/keep/mask:/,upperdir=/store/tmp/claimed/upper,workdir=/store/tmp/claimed/work,"
+	       "redirect_dir=off,metacopy=off",
+	       "root_upper_in: the upper layer and work directory there, the mask still in root_upper");
+	sandbox_plan_release(&p);
+	o.root_upper_in = NULL;
 	o.root_lower = "/ckpt/root-layer";
 	sandbox_plan_build(&p, &o, 0, 0, NULL);
 	ov = find(&p, SANDBOX_STEP_OVERLAY, ROOT);
@@ -298,6 +307,15 @@ static void test_plan_private_lower(void)
 	ov = find(&p, SANDBOX_STEP_OVERLAY, ROOT "/tmp");
 	ok(ov >= 0 && strstr(p.v[ov].arg, ",userxattr"), "private_lower: userxattr in a user namespace");
 	sandbox_plan_release(&p);
+	char *cu = cbl_path_join(base, "home/codebuild-user");
+	cbl_mkdir_p(cu, 0750, NULL);
+	sandbox_plan_build(&p, &o, 0, 0, NULL);
+	if (lstat("/home", &st) == 0 && S_ISDIR(st.st_mode) && find(&p, SANDBOX_STEP_MKDIR, ROOT "/home/codebuild-user") >= 0)
+		ok(find(&p, SANDBOX_STEP_TMPFS, ROOT "/home/codebuild-user") < 0 &&
+		   find(&p, SANDBOX_STEP_OVERLAY, ROOT "/home") >= 0,
+		   "private_lower: a kept home of codebuild-user, not a fresh tmpfs of its own");
+	sandbox_plan_release(&p);
+	free(cu);
 	o.rootfs = "/images/x/rootfs";
 	sandbox_plan_build(&p, &o, 0, 0, NULL);
 	ok(find(&p, SANDBOX_STEP_OVERLAY, ROOT "/tmp") >= 0, "private_lower: an image's /tmp too");
