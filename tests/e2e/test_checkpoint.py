@@ -48,7 +48,7 @@ def checkpoints(home):
 @pytest.fixture
 def root_only():
     if os.geteuid() != 0:
-        pytest.skip("checkpoints need the runner's readable source overlay (root)")
+        pytest.skip("root's checkpoints (the normal user's tests below make their user as root)")
 
 
 def test_from_phase_starts_on_the_checkpoint(cbl, home, root_only):
