@@ -240,6 +240,9 @@ static __attribute__((noreturn)) void copy_child(sandbox_handle *s, int usfd, in
 	copy_report r;
 	memset(&r, 0, sizeof(r));
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	/* in the build's user namespace: not traceable from it (the runner's
+	 * memory is this process's too) */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	int src = -1;
 	if (usfd >= 0 && setns(usfd, CLONE_NEWUSER) < 0)
 		fail(&r, "cannot join", "the sandbox's user namespace");
