@@ -129,6 +129,7 @@ bench: $(BIN)
 	bash bench/logs.sh $(BIN)
 	bash bench/validate.sh
 	bash bench/iterate.sh $(BIN)
+	bash bench/iterate-user.sh $(BIN)
 	BENCH_BIN=$(BIN) bash bench/cache.sh
 	bash bench/metrics.sh $(BIN)
 	bash bench/rootless.sh $(BIN)

@@ -14,8 +14,9 @@
 # under load: a busy-looping process per core at the default priority (no
 # nice), reported apart with its own ratio, and how many --from-phase runs
 # found the checkpoint's spare copy ready (the rest copied its root-layer/
-# at their start).  Root (checkpoints need the runner's readable source
-# overlay).
+# at their start; as root only: a normal user's build stacks its layers
+# without a copy).  As root or as a normal user (bench/iterate-user.sh runs
+# it as one).
 # Usage: bench/iterate.sh [BIN] [N]
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -105,7 +106,12 @@ echo "  full run:              $(ms "$full_med")"
 echo "  --from-phase BUILD:    $(ms "$from_med")   (target < 50 ms; best of $N: $(ms "$from_min"))"
 echo "  (floor: a build with no INSTALL at all: $(ms "$floor_med"))"
 echo "  ratio: $(awk -v a="$full_med" -v b="$from_med" 'BEGIN{printf "%.1fx", a/b}') faster   (target >= 20x)"
-echo "  (the spare copy of the checkpoint's root layer ready for $spares of $N --from-phase runs)"
+# a normal user's restore stacks the checkpoint's layers: no spare to claim
+spare_line() {
+  if [ "$(id -u)" = 0 ]; then echo "$1(the spare copy of the checkpoint's root layer ready for $spares of $N --from-phase runs)"
+  else echo "$1(a normal user's restore stacks the checkpoint's layers read-only: no spare, no copy)"; fi
+}
+spare_line "  "
 
 # under load: a CPU hog per core, at the default priority
 hogs=()
@@ -122,5 +128,5 @@ echo "    full run:            $(ms "$full_med")"
 echo "    --from-phase BUILD:  $(ms "$from_med")   (target < 50 ms; best of $N: $(ms "$from_min"))"
 echo "    (floor: $(ms "$floor_med"))"
 echo "    ratio: $(awk -v a="$full_med" -v b="$from_med" 'BEGIN{printf "%.1fx", a/b}') faster   (target >= 20x)"
-echo "    (the spare ready for $spares of $N --from-phase runs)"
+spare_line "    "
 "$BIN" cache prune >/dev/null && "$BIN" cache ls | sed -n '/PHASE CHECKPOINTS/,/^$/p'

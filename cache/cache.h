@@ -265,7 +265,9 @@ void cache_format_size(cbl_buf *b, uint64_t bytes);
  *       meta.json  layer/  env.sh  dir.txt   tmp/, renamed into place)
  * layer/ is the source tree's changes, an overlay upper layer (whiteouts and
  * opaque directories kept): mount it as a lower layer above the working
- * tree.  The newest checkpoint of a key wins. */
+ * tree.  root-layer/ (the root overlay's changes) and private/<name>/ (the
+ * contents of a private tmpfs directory such as /tmp, /root, /home) when
+ * kept.  The newest checkpoint of a key wins. */
 
 /* The key of a checkpoint from named parts (image, environment, each
  * phase's commands, ...): SHA-256 of each, then of them all.  *parts_out
@@ -273,6 +275,8 @@ void cache_format_size(cbl_buf *b, uint64_t bytes);
  * miss can say which part differs. */
 void cache_checkpoint_key(const char *const *names, const char *const *values, size_t n, json_t **parts_out,
 			  char key[65]);
+
+typedef struct cache_checkpoint_stage cache_checkpoint_stage;
 
 typedef struct cache_checkpoint_opts {
 	const char *scope;       /* project name */
@@ -285,6 +289,15 @@ typedef struct cache_checkpoint_opts {
 	const char *src_inner;   /* where the build saw its source */
 	const char *env_sh, *dir_txt; /* the carried shell state */
 	json_t *parts;           /* borrowed */
+	const char *taken_as;    /* who took it, kept in meta.json as "takenAs" (e.g. "root",
+				  * "user"); NULL = "root" */
+	/* With fill, the layers come from the caller instead of src_upper and
+	 * root_upper: called once with the staging directory, it gets each
+	 * part's directory with cache_checkpoint_stage_dir and fills it (e.g.
+	 * with sandbox_copy_out), then counts what it copied.  A negative
+	 * return (with *err set) abandons the checkpoint. */
+	int (*fill)(void *arg, cache_checkpoint_stage *stage, cbl_error **err);
+	void *fill_arg;
 	const char *private_root; /* a directory (the sandbox's root as the runner sees it:
 				  * /proc/<init>/root), or NULL: its private_paths[i]
 				  * (relative, e.g. "var/tmp") kept as
@@ -296,6 +309,21 @@ typedef struct cache_checkpoint_opts {
 	const char *const *private_names;
 	size_t n_private;
 } cache_checkpoint_opts;
+
+/* The parts of a checkpoint a fill callback may create. */
+typedef enum cache_checkpoint_part {
+	CACHE_CHECKPOINT_LAYER,      /* layer/: the source tree's changes (always there, empty) */
+	CACHE_CHECKPOINT_ROOT_LAYER, /* root-layer/: the root overlay's changes */
+	CACHE_CHECKPOINT_PRIVATE,    /* private/<name>/: a private directory's content (name: one
+				      * path component, e.g. "tmp") */
+} cache_checkpoint_part;
+
+/* A part's directory in the staging checkpoint (created, 0755, but layer/),
+ * opened: *fd_out (the caller closes it).  CBL_EINVAL (a bad name), CBL_EIO. */
+int cache_checkpoint_stage_dir(cache_checkpoint_stage *stage, cache_checkpoint_part part, const char *name,
+			       int *fd_out, cbl_error **err);
+/* Adds to the files and bytes meta.json records. */
+void cache_checkpoint_stage_count(cache_checkpoint_stage *stage, uint64_t files, uint64_t bytes);
 
 /* Copies and publishes a checkpoint.  CBL_EINVAL (scope or key not a
  * name), CBL_EIO. */

@@ -8,10 +8,12 @@
  *       root-layer/  the changes outside the source (the root overlay's
  *                    upper layer: installed packages, /root), when kept
  *       private/<name>/  the contents of the build's private directories
- *                    (sandbox_private_dirs(): tmp, var-tmp, home, run,
- *                    srv, mnt, media) as the phase left them: plain trees
+ *                    (sandbox_private_dirs(): tmp, var-tmp, root, home,
+ *                    run, srv, mnt, media) as the phase left them: plain trees
  *                    (no whiteouts), given back as sandbox_opts.private_lower;
- *                    an empty one is not kept
+ *                    an empty one is not kept.  A normal user's build, whose /
+ *                    is read-only, keeps them all (/root too), copied in its
+ *                    user namespace with their owners (a fill callback)
  *       env.sh       the carried shell state
  *       dir.txt
  *
@@ -33,6 +35,7 @@
  * background jobs that change it while it is copied.
  */
 #include "cache/cache_internal.h"
+#include "sandbox/sandbox.h"
 #include "util/alloc.h"
 #include "util/fs.h"
 #include "util/safeopen.h"
@@ -273,6 +276,22 @@ static int copy_private_one(int rfd, const char *path, int pfd, const char *name
 	return rc;
 }
 
+/* After a fill: an empty private/<name>/ (and an empty private/) is not
+ * kept, as copy_private leaves it out (a mount less at the restore). */
+static void drop_empty_private(int lfd)
+{
+	int pfd = openat(lfd, "private", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (pfd < 0)
+		return;
+	cbl_strv names = CBL_STRV_INIT;
+	if (cache_read_dir_sorted(pfd, &names, NULL) == 0)
+		for (size_t i = 0; i < names.n; i++)
+			(void)unlinkat(pfd, names.v[i], AT_REMOVEDIR); /* fails when not empty */
+	cbl_strv_release(&names);
+	close(pfd);
+	(void)unlinkat(lfd, "private", AT_REMOVEDIR);
+}
+
 static int copy_private(const cache_checkpoint_opts *o, int lfd, copy_stats *cs, cbl_error **err)
 {
 	if (!o->private_root || !o->n_private)
@@ -314,6 +333,51 @@ int cache_checkpoint_copy_layer(const char *src, const char *dest, cbl_error **e
 	return rc;
 }
 
+struct cache_checkpoint_stage {
+	int lfd; /* the staging checkpoint */
+	copy_stats cs;
+};
+
+int cache_checkpoint_stage_dir(cache_checkpoint_stage *stage, cache_checkpoint_part part, const char *name,
+			       int *fd_out, cbl_error **err)
+{
+	int pfd = dup(stage->lfd);
+	const char *dir = part == CACHE_CHECKPOINT_LAYER ? "layer" : part == CACHE_CHECKPOINT_ROOT_LAYER ? "root-layer"
+												      : "private";
+	if (part == CACHE_CHECKPOINT_PRIVATE && !safe_name(name)) {
+		close(pfd);
+		return cbl_error_set(err, CBL_EINVAL, "checkpoint: invalid private directory name");
+	}
+	if (pfd < 0 || (part != CACHE_CHECKPOINT_LAYER && mkdirat(pfd, dir, 0755) < 0 && errno != EEXIST))
+		goto fail;
+	int fd = openat(pfd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	close(pfd);
+	pfd = fd;
+	if (pfd >= 0 && part == CACHE_CHECKPOINT_PRIVATE) {
+		if (mkdirat(pfd, name, 0755) < 0)
+			goto fail;
+		fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		close(pfd);
+		pfd = fd;
+	}
+	if (pfd < 0)
+		goto fail;
+	*fd_out = pfd;
+	return 0;
+fail:;
+	int e = errno;
+	if (pfd >= 0)
+		close(pfd);
+	return cbl_error_set_errno(err, CBL_EIO, e, "checkpoint: cannot create %s%s%s", dir, name ? "/" : "",
+				   name ? name : "");
+}
+
+void cache_checkpoint_stage_count(cache_checkpoint_stage *stage, uint64_t files, uint64_t bytes)
+{
+	stage->cs.files += files;
+	stage->cs.bytes += bytes;
+}
+
 /* checkpoints/<scope>/<key>, created: a descriptor. */
 static int key_dir(cache_store *s, const char *scope, const char *key, bool create, cbl_error **err)
 {
@@ -350,20 +414,29 @@ int cache_checkpoint_save(cache_store *s, const cache_checkpoint_opts *o, cbl_er
 		goto out;
 	}
 	copy_stats rs = {0};
-	if ((rc = copy_upper(o->src_upper, lfd, "layer", &cs, err)) < 0 ||
-	    (o->root_upper && (rc = copy_upper(o->root_upper, lfd, "root-layer", &rs, err)) < 0) ||
-	    (rc = copy_private(o, lfd, &cs, err)) < 0)
+	if (o->fill) {
+		cache_checkpoint_stage stage = {.lfd = lfd};
+		rc = o->fill(o->fill_arg, &stage, err);
+		cs = stage.cs;
+		if (rc < 0)
+			goto out;
+		drop_empty_private(lfd);
+	} else if ((rc = copy_upper(o->src_upper, lfd, "layer", &cs, err)) < 0 ||
+		   (o->root_upper && (rc = copy_upper(o->root_upper, lfd, "root-layer", &rs, err)) < 0) ||
+		   (rc = copy_private(o, lfd, &cs, err)) < 0) {
 		goto out;
+	}
 	cs.files += rs.files;
 	cs.bytes += rs.bytes;
 	if ((rc = write_file(lfd, "env.sh", o->env_sh ? o->env_sh : "", o->env_sh ? strlen(o->env_sh) : 0, err)) ||
 	    (rc = write_file(lfd, "dir.txt", o->dir_txt ? o->dir_txt : "", o->dir_txt ? strlen(o->dir_txt) : 0, err)))
 		goto out;
 	int64_t now = cbl_now_us();
-	json_t *meta = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:I, s:I, s:I, s:I, s:O?}", "scope", o->scope, "key",
-				 o->key, "phase", o->phase, "buildId", o->build_id, "srcInner", o->src_inner, "created",
-				 (json_int_t)now, "files", (json_int_t)cs.files, "bytes", (json_int_t)cs.bytes,
-				 "rootBytes", (json_int_t)rs.bytes, "parts", o->parts);
+	json_t *meta = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:I, s:I, s:I, s:I, s:O?, s:s}", "scope", o->scope,
+				 "key", o->key, "phase", o->phase, "buildId", o->build_id, "srcInner", o->src_inner,
+				 "created", (json_int_t)now, "files", (json_int_t)cs.files, "bytes", (json_int_t)cs.bytes,
+				 "rootBytes", (json_int_t)rs.bytes, "parts", o->parts, "takenAs",
+				 o->taken_as ? o->taken_as : "root");
 	char *text = json_dumps(meta, JSON_INDENT(1) | JSON_SORT_KEYS);
 	json_decref(meta);
 	rc = write_file(lfd, "meta.json", text, strlen(text), err);
@@ -393,8 +466,8 @@ out:
 		close(lfd);
 	if (tfd >= 0)
 		close(tfd);
-	if (tmp)
-		cbl_rm_rf(tmp, NULL);
+	if (tmp) /* files of the user's other ids too (a normal user's build) */
+		sandbox_ids_rm_rf(tmp, NULL);
 	if (lock >= 0)
 		close(lock);
 	free(tmp);
@@ -759,7 +832,7 @@ static int prune_one(int kfd, const char *scope, const char *key, const char *id
 	if (renameat(kfd, id, kfd, gone) == 0) {
 		char *path = cbl_fd_path(kfd);
 		char *full = cbl_path_join(path, gone);
-		cbl_rm_rf(full, NULL);
+		sandbox_ids_rm_rf(full, NULL); /* files of the user's other ids too */
 		free(full);
 		free(path);
 		p->removed++;

@@ -147,6 +147,7 @@ static int init_environment(runner_build *b, const runner_opts *opts, cbl_error 
 	b->ckpt.take = opts->checkpoints && !opts->from_phase; /* a started-late build mixes states */
 	b->ckpt.with_secrets = opts->checkpoint_secrets;
 	b->ckpt.from_phase = opts->from_phase;
+	b->ckpt.src_mount = -1;
 	b->debug_failures = opts->debug && opts->debug_failures;
 	if ((unsigned)opts->network > RUNNER_NETWORK_NONE)
 		return cbl_error_set(err, CBL_EINVAL, "unknown network mode %d", (int)opts->network);

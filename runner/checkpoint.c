@@ -27,6 +27,22 @@
  * (sandbox_opts.private_lower).  Not kept: background processes.  Only the primary
  * source of a snapshot build run as root has an upper layer the runner can
  * read; other builds take no checkpoints.
+ *
+ * A normal user's build: the sandbox mounts the source overlay in its user
+ * namespace, its upper layer in the sandbox's private tmpfs, and the host's
+ * / is read-only with private tmpfs directories (/root, /tmp, /home ...),
+ * files of the user's subordinate ids among them.  The sandbox keeps its
+ * tmpfs reachable (sandbox_opts.keep_scratch) and sandbox_copy_out copies,
+ * in a child that joined its user namespace, the source overlay's upper
+ * layer to layer/, the private directories to private/<name>/ and, with an
+ * image, the root overlay's upper layer to root-layer/ (the cache's staging
+ * directory filled by a callback).  A restored build gets layer/ as the
+ * sandbox mount's lower_top, private/ as private_lower and root-layer/ as
+ * root_lower above the image: no copy (and no spare).  Not kept: the host's / changed
+ * through fuse-overlayfs (said once per build).  meta.json's takenAs keeps
+ * root's and a normal user's checkpoints apart (their layers differ: trusted.*
+ * or user.* overlay attributes, subordinate ids).  Only the primary source
+ * of a snapshot build has a layer to keep; other builds take no checkpoints.
  */
 #include "runner/runner_internal.h"
 #include "cache/cache.h"
@@ -207,6 +223,28 @@ static void restore_root_layer(runner_build *b, sandbox_opts *so)
 	b->ckpt.spare_wanted = true; /* for the next restore: made at the end */
 }
 
+/* Not root: the sandbox keeps its private tmpfs reachable (the source
+ * overlay's upper layer, an image root's) for sandbox_copy_out; a restored
+ * checkpoint's root-layer/ goes above an image's root. */
+static void checkpoint_root_user(runner_build *b, sandbox_opts *so)
+{
+	/* again after a fallback: a source the kernel would not overlay is a
+	 * copy, no layer to keep */
+	so->keep_scratch = b->ckpt.sb_take = b->ckpt.take && b->src.sb_overlay && !b->src.multi_root &&
+					     b->ckpt.src_mount >= 0;
+	if (b->ckpt.dir && so->rootfs && !b->ckpt.root_lower) {
+		char *layer = cbl_path_join(b->ckpt.dir, "root-layer");
+		struct stat st;
+		if (lstat(layer, &st) == 0 && S_ISDIR(st.st_mode)) {
+			b->ckpt.root_lower = layer;
+			b->ckpt.root_restored = true;
+		} else {
+			free(layer);
+		}
+	}
+	so->root_lower = b->ckpt.root_lower;
+}
+
 void runner_checkpoint_root(runner_build *b, sandbox_opts *so)
 {
 	if (b->ckpt.dir && !b->ckpt.private_lower) {
@@ -224,6 +262,10 @@ void runner_checkpoint_root(runner_build *b, sandbox_opts *so)
 		so->root_upper = b->ckpt.root_dir;
 		so->root_upper_in = b->ckpt.claim_dir;
 		so->root_lower = b->ckpt.root_lower;
+		return;
+	}
+	if (geteuid() != 0 && b->cfg.sandbox_mode == RUNNER_SANDBOX_NAMESPACES) {
+		checkpoint_root_user(b, so);
 		return;
 	}
 	if (geteuid() != 0 || !b->src.private_ns || !((b->ckpt.take && b->ckpt.src_upper) || b->ckpt.dir))
@@ -260,19 +302,75 @@ static size_t private_of(runner_build *b, char **root, const char **paths, const
 		return 0;
 	*root = cbl_xasprintf("/proc/%d/root", (int)sandbox_pid(b->sandbox));
 	for (size_t i = 0; i < n; i++) {
-		if (runner_image_rootfs(b) && strcmp(d[i].path, "/tmp"))
-			continue;
+		if ((runner_image_rootfs(b) && strcmp(d[i].path, "/tmp")) || !strcmp(d[i].path, "/root"))
+			continue; /* /root: in root-layer/ (root_upper's mask) */
 		paths[k] = d[i].path + 1;
 		names[k++] = d[i].name;
 	}
 	return k;
 }
 
+/* Whether a normal user's checkpoint keeps the private directory path
+ * (private/<name>/, sandbox_private_dirs()): all of them where its / is
+ * read-only (the host's, or an image's that overlayfs refused: its /tmp,
+ * /var/tmp and /root), else an image root's /tmp (the rest is in the root
+ * overlay's upper layer). */
+static bool keeps_private(runner_build *b, const char *path)
+{
+	if (!runner_image_rootfs(b))
+		return true;
+	return !strcmp(path, "/tmp") || (b->ro_root && (!strcmp(path, "/var/tmp") || !strcmp(path, "/root")));
+}
+
+/* What the sandbox shows changed, into the staging checkpoint
+ * (cache_checkpoint_opts.fill): the copies run in its user namespace. */
+static int fill_from_sandbox(void *arg, cache_checkpoint_stage *stage, cbl_error **err)
+{
+	runner_build *b = arg;
+	bool image = runner_image_rootfs(b) != NULL;
+	int fd = -1, rc = 0;
+	sandbox_copy_stats cs = {0};
+	if ((rc = cache_checkpoint_stage_dir(stage, CACHE_CHECKPOINT_LAYER, NULL, &fd, err)) < 0)
+		return rc;
+	rc = sandbox_copy_out(b->sandbox, SANDBOX_COPY_MOUNT_UPPER, (size_t)b->ckpt.src_mount, NULL, fd, &cs, err);
+	close(fd);
+	cache_checkpoint_stage_count(stage, cs.files, cs.bytes);
+	if (rc == 0 && image && !b->ro_root) {
+		memset(&cs, 0, sizeof(cs));
+		if ((rc = cache_checkpoint_stage_dir(stage, CACHE_CHECKPOINT_ROOT_LAYER, NULL, &fd, err)) < 0)
+			return rc;
+		rc = sandbox_copy_out(b->sandbox, SANDBOX_COPY_ROOT_UPPER, 0, NULL, fd, &cs, err);
+		close(fd);
+		cache_checkpoint_stage_count(stage, cs.files, cs.bytes);
+	}
+	size_t n = 0;
+	const sandbox_private_dir *pd = sandbox_private_dirs(&n);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		if (!keeps_private(b, pd[i].path))
+			continue;
+		memset(&cs, 0, sizeof(cs));
+		if ((rc = cache_checkpoint_stage_dir(stage, CACHE_CHECKPOINT_PRIVATE, pd[i].name, &fd, err)) < 0)
+			return rc;
+		cbl_error *e = NULL;
+		rc = sandbox_copy_out(b->sandbox, SANDBOX_COPY_PATH, 0, pd[i].path, fd, &cs, &e);
+		close(fd);
+		cache_checkpoint_stage_count(stage, cs.files, cs.bytes);
+		if (rc == CBL_ENOENT) { /* not in this view */
+			cbl_error_free(e);
+			rc = 0;
+		} else if (rc < 0) {
+			cbl_error_set(err, rc, "%s", e->msg);
+			cbl_error_free(e);
+		}
+	}
+	return rc;
+}
+
 void runner_checkpoint_take(runner_build *b, runner_phase_type p)
 {
 	int sp = (int)p - RUNNER_PHASE_INSTALL;
 	/* only where a later phase could start on it */
-	if (!b->ckpt.take || !b->shell_ready || !b->ckpt.src_upper || sp < 0 || sp >= SPEC_PHASE_COUNT ||
+	if (!b->ckpt.take || !b->shell_ready || (!b->ckpt.src_upper && !b->ckpt.sb_take) || sp < 0 || sp >= SPEC_PHASE_COUNT ||
 	    !phase_runs(&b->spec->phases[sp]) || next_running(b->spec, sp) < 0)
 		return;
 	if (b->vars.secret_names.n && !b->ckpt.with_secrets) {
@@ -302,7 +400,16 @@ void runner_checkpoint_take(runner_build *b, runner_phase_type p)
 				   .root_upper = b->ckpt.root_upper,
 				   .env_sh = env, .dir_txt = b->sh.cwd, .parts = parts,
 				   .private_root = proot, .private_paths = ppaths, .private_names = pnames,
-				   .n_private = np};
+				   .n_private = np, .taken_as = geteuid() == 0 ? "root" : "user"};
+	if (b->ckpt.sb_take) {
+		o.fill = fill_from_sandbox;
+		o.fill_arg = b;
+		if (!b->ckpt.said_fuse && !runner_image_rootfs(b) && sandbox_root_fuse(b->sandbox))
+			runner_warn(b, "the checkpoint keeps the source's changes and /tmp, /root, /home (the private "
+				       "directories), not the changes to the rest of the host's / through "
+				       "fuse-overlayfs (not implemented for checkpoints)");
+		b->ckpt.said_fuse = true;
+	}
 	if (open_store(b, &st, &e) < 0 || cache_checkpoint_save(st, &o, &e) < 0)
 		goto out;
 	if (b->ckpt.root_upper) {
@@ -395,12 +502,14 @@ int runner_checkpoint_lookup(runner_build *b, char **why)
 		return 0;
 	}
 	const runner_layout *l = &b->src;
+	bool user = geteuid() != 0;
 	if (l->multi_root || l->source_mode != RUNNER_SOURCE_SNAPSHOT || l->src_copy || l->tracked_dir ||
-	    l->git_parent || l->sb_overlay || b->cfg.sandbox_mode != RUNNER_SANDBOX_NAMESPACES) {
-		/* the checkpoint's layer goes under the runner's overlay of a
-		 * local directory: nothing else could show it */
-		*why = cbl_xstrdup("checkpoints need a local source directory in snapshot mode, run as root with the "
-				   "sandbox and without secondary sources");
+	    l->git_parent || l->sb_overlay != user || b->cfg.sandbox_mode != RUNNER_SANDBOX_NAMESPACES) {
+		/* the checkpoint's layer goes under the overlay of a local
+		 * directory (the runner's as root, the sandbox's in its user
+		 * namespace otherwise): nothing else could show it */
+		*why = cbl_xstrdup("checkpoints need a local source directory in snapshot mode, with the sandbox and "
+				   "without secondary sources");
 		return -1;
 	}
 	spec_buildspec *sp = NULL;
@@ -421,6 +530,20 @@ int runner_checkpoint_lookup(runner_build *b, char **why)
 	}
 	if (cache_checkpoint_find(st, b->ident.project, key, &b->ckpt.dir, &b->ckpt.meta, &e) < 0) {
 		*why = e->code == CBL_ENOENT ? why_none(b, st, parts, before) : cbl_xstrdup(e->msg);
+		goto out;
+	}
+	/* a normal user's checkpoint holds files of its subordinate ids
+	 * and user.* overlay attributes, root's trusted.* ones: neither
+	 * serves the other */
+	const char *taken = cbl_json_str(b->ckpt.meta, "takenAs");
+	if (!taken)
+		taken = "root"; /* before takenAs, only root took checkpoints */
+	if (strcmp(taken, user ? "user" : "root")) {
+		*why = cbl_xasprintf("the checkpoint of the end of %s (build %s) was taken by %s; a build run %s cannot "
+				     "start on it: run it once in full this way",
+				     before, cbl_json_str(b->ckpt.meta, "buildId") ? cbl_json_str(b->ckpt.meta, "buildId") : "?",
+				     !strcmp(taken, "root") ? "a build run as root" : "a normal user's build",
+				     user ? "as a normal user" : "as root");
 		goto out;
 	}
 	b->ckpt.layer = cbl_path_join(b->ckpt.dir, "layer");
@@ -477,6 +600,8 @@ static char *restored_what(runner_build *b)
 	}
 	if (b->ckpt.root_restored)
 		cbl_buf_puts(&w, "the changes outside the source (installed packages, /root) too");
+	else if (geteuid() != 0 && !runner_image_rootfs(b))
+		cbl_buf_puts(&w, "outside the source the host's / read-only as in every normal user's build");
 	else
 		cbl_buf_puts(&w, "no changes outside the source (not in this checkpoint)");
 	if (dirs.len)

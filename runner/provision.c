@@ -195,8 +195,10 @@ static void sb_hides(runner_build *b)
 	if (l->sb_hide)
 		return;
 	l->sb_hide = cbl_xcalloc(l->nsrcs + 1, sizeof(cbl_strv));
-	if (l->sb_overlay)
+	if (l->sb_overlay) {
 		runner_snapshot_ignored(b, l->source_dir, NULL, &l->sb_hide[0]);
+		runner_checkpoint_filter_hide(b, &l->sb_hide[0]);
+	}
 	for (size_t i = 0; i < l->nsrcs; i++)
 		if (l->srcs[i].sb_overlay)
 			runner_snapshot_ignored(b, l->srcs[i].dir, l->srcs[i].id, &l->sb_hide[1 + i]);
@@ -226,6 +228,7 @@ static int source_mounts(runner_build *b, sandbox_mount **out, size_t *n_out, ch
 		src_host = b->src.view;
 	}
 	sandbox_mount *m = cbl_xcalloc(11 + l->sandbox_binds.n / 2 + b->cfg.n_binds + l->nsrcs, sizeof(*m));
+	b->ckpt.src_mount = -1;
 	size_t n = 0;
 	runner_masks(b, strs);
 	/* by its path: /proc/self/exe names the file on a mount of this
@@ -250,8 +253,12 @@ static int source_mounts(runner_build *b, sandbox_mount **out, size_t *n_out, ch
 	m[n++] = (sandbox_mount){SANDBOX_MOUNT_TMPFS, NULL, "/codebuild/output", 0755};
 	if (l->git_parent)
 		m[n++] = (sandbox_mount){SANDBOX_MOUNT_BIND, l->git_parent, parent, 0};
-	else if (l->sb_overlay && !l->multi_root)
-		m[n++] = (sandbox_mount){SANDBOX_MOUNT_OVERLAY, l->source_dir, src_inner, 0, true, hide_of(l, 0)};
+	else if (l->sb_overlay && !l->multi_root) {
+		/* a phase checkpoint's changes above the working tree */
+		b->ckpt.src_mount = (long)n;
+		m[n++] = (sandbox_mount){SANDBOX_MOUNT_OVERLAY, l->source_dir, src_inner, 0, true, hide_of(l, 0),
+					 b->ckpt.layer};
+	}
 	else
 		m[n++] = (sandbox_mount){SANDBOX_MOUNT_BIND, src_host, src_inner, 0};
 	for (const char *const *bd = binds; bd && bd[0] && bd[1]; bd += 2)
@@ -359,6 +366,10 @@ static int snapshot_fallbacks(runner_build *b, const sandbox_mount *m, size_t nm
 			if (b->src.srcs[k].sb_overlay && !strcmp(b->src.srcs[k].inner, m[i].target))
 				s2 = &b->src.srcs[k];
 		const char *dir = s2 ? s2->dir : b->src.source_dir;
+		if (!s2 && b->ckpt.layer)
+			return cbl_error_set(err, CBL_EIO, "source snapshot of %s: the kernel refused an overlay in the "
+							   "user namespace (%s): the checkpoint's changes cannot go above it",
+					     dir, why);
 		runner_warn(b, "source snapshot of %s: the kernel refused an overlay in the user namespace (%s): "
 			       "the build gets a copy instead",
 			    dir, why);

@@ -513,8 +513,8 @@ static bool same_fs_as_root(const struct stat *st)
 }
 
 static const sandbox_private_dir kept_private[] = {
-	{"/tmp", "tmp"}, {"/var/tmp", "var-tmp"}, {"/home", "home"}, {"/run", "run"},
-	{"/srv", "srv"}, {"/mnt", "mnt"},         {"/media", "media"},
+	{"/tmp", "tmp"}, {"/var/tmp", "var-tmp"}, {"/root", "root"}, {"/home", "home"},
+	{"/run", "run"}, {"/srv", "srv"},         {"/mnt", "mnt"},   {"/media", "media"},
 };
 
 const sandbox_private_dir *sandbox_private_dirs(size_t *n)

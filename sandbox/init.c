@@ -303,9 +303,10 @@ static void init_setup(const sandbox_plan *p, int sock, int sync)
 			rlimit_fallback(st, sync);
 			continue;
 		}
-		if (st->kind == SANDBOX_STEP_FUSE_ROOT) {
-			/* the parent mounts it (fuse.c), then says go on; on its
-			 * failure it reports the error itself */
+		if (st->kind == SANDBOX_STEP_FUSE_ROOT || st->kind == SANDBOX_STEP_HOLD_SCRATCH) {
+			/* the parent mounts it (fuse.c) or opens the scratch,
+			 * then says go on; on its failure it reports the error
+			 * itself */
 			char c = 0;
 			if (sandbox_send_rec(sock, SANDBOX_REC_PARENT_STEP, (int)i, 0, NULL) < 0 ||
 			    sandbox_read_full(sock, &c, 1) < 0 || c != 'c')

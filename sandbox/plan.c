@@ -90,6 +90,7 @@ static const struct step_kind {
 	[SANDBOX_STEP_WHITEOUT] = {"whiteout", SANDBOX_IN_INIT, false},
 	[SANDBOX_STEP_NOFILE] = {"nofile", SANDBOX_IN_INIT, false},
 	[SANDBOX_STEP_FUSE_ROOT] = {"fuse-root", SANDBOX_IN_INIT, true},
+	[SANDBOX_STEP_HOLD_SCRATCH] = {"hold-scratch", SANDBOX_IN_INIT, false},
 };
 
 sandbox_side sandbox_step_side(sandbox_step_kind kind)
@@ -150,6 +151,7 @@ const char *sandbox_step_describe(const sandbox_step *s, char *buf, size_t len)
 		break;
 	case SANDBOX_STEP_NOFILE: snprintf(buf, len, "raise the open files limit to %lld", (long long)s->num); break;
 	case SANDBOX_STEP_FUSE_ROOT: snprintf(buf, len, "mount the root with %s", s->src ? s->src : "fuse-overlayfs"); break;
+	case SANDBOX_STEP_HOLD_SCRATCH: snprintf(buf, len, "keep %s open", s->path); break;
 	default: snprintf(buf, len, "step of kind %d", (int)s->kind); break;
 	}
 	return buf;
@@ -274,7 +276,7 @@ static void plan_root_overlay(sandbox_plan *p, const sandbox_opts *o, const char
 		opts = cbl_buf_detach(&b);
 		free(mask);
 	} else {
-		opts = sandbox_overlay_opts(o->rootfs ? o->rootfs : "/", upper, work);
+		opts = sandbox_overlay_opts2(o->root_lower, o->rootfs ? o->rootfs : "/", upper, work);
 	}
 	if (userns) {
 		char *u = cbl_xasprintf("%s,userxattr", opts);
@@ -418,6 +420,7 @@ static void plan_system(sandbox_plan *p, const sandbox_opts *o, const char *root
 	sandbox_plan_private_lower(p, o, root, "/tmp", "/tmp", 01777, userns);
 	if (ro_root && o->rootfs) {
 		sandbox_plan_add_in(p, root, SANDBOX_STEP_TMPFS, NULL, "/root", 0700);
+		sandbox_plan_private_lower(p, o, root, "/root", "/root", 0700, userns);
 		char *vt = cbl_path_join(o->rootfs, "var/tmp");
 		if (access(vt, F_OK) == 0) {
 			sandbox_plan_add_in(p, root, SANDBOX_STEP_TMPFS, NULL, "/var/tmp", 01777);
@@ -550,7 +553,7 @@ static void plan_mounts(sandbox_plan *p, const sandbox_opts *o, const char *root
 				sandbox_plan_add(p, SANDBOX_STEP_WHITEOUT, m->source, upper, 0);
 				p->v[p->n - 1].src = cbl_xstrdup(*h);
 			}
-			char *opts = sandbox_overlay_opts(m->source, upper, work);
+			char *opts = sandbox_overlay_opts2(m->lower_top, m->source, upper, work);
 			if (userns) {
 				char *u = cbl_xasprintf("%s,userxattr", opts);
 				free(opts);
@@ -651,10 +654,12 @@ int sandbox_plan_build_ids(sandbox_plan *p, const sandbox_opts *o, const sandbox
 	bool fuse = !o->rootfs && ids->fuse_overlayfs[0] && (userns || o->fuse_root);
 	bool ro_root = userns && !fuse && (!o->rootfs || o->ro_root);
 	sandbox_opts kept = *o;
+	/* root_lower: also above an image's root in a user namespace */
+	bool lower_userns = userns && o->rootfs && !ro_root && o->root_lower && o->root_lower[0] == '/';
 	if (userns || fuse || ro_root || (o->root_upper && o->root_upper[0] != '/'))
 		kept.root_upper = kept.root_lower = NULL; /* only the kernel's overlay as root */
 	if (!kept.root_upper)
-		kept.root_lower = NULL;
+		kept.root_lower = lower_userns ? o->root_lower : NULL;
 	o = &kept;
 	const char *layers = o->root_upper ? (o->root_upper_in ? o->root_upper_in : o->root_upper) : o->scratch;
 	char *upper = cbl_path_join(layers, "upper");
@@ -668,6 +673,8 @@ int sandbox_plan_build_ids(sandbox_plan *p, const sandbox_opts *o, const sandbox
 		sandbox_plan_add(p, SANDBOX_STEP_MKDIR, NULL, work, 0);
 	}
 	sandbox_plan_add(p, SANDBOX_STEP_MKDIR, NULL, root, 0);
+	if (o->keep_scratch)
+		sandbox_plan_add(p, SANDBOX_STEP_HOLD_SCRATCH, NULL, o->scratch, 0);
 	if (fuse)
 		plan_root_fuse(p, o, ids, root, upper, work);
 	else if (ro_root)

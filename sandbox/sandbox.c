@@ -154,6 +154,30 @@ static __attribute__((noreturn)) void exec_init(init_exec *x, int sock, int out_
 	_exit(127);
 }
 
+/* The init's private tmpfs, mounted at path in its mount namespace (not
+ * pivoted into yet: nothing of the build runs), opened through its
+ * /proc/PID/root and kept: after the pivot it is reachable by nothing
+ * else, and the descriptor keeps it alive, out of the commands' reach. */
+static int hold_scratch(sandbox_handle *s, const char *path, cbl_error **err)
+{
+	char root[64];
+	snprintf(root, sizeof(root), "/proc/%ld/root", (long)s->init);
+	int rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	const char *rel = path;
+	while (*rel == '/')
+		rel++;
+	int fd = rfd < 0 ? -1 : openat(rfd, *rel ? rel : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int e = errno;
+	if (rfd >= 0)
+		close(rfd);
+	if (fd < 0)
+		return cbl_error_set_errno(err, CBL_EIO, e, "sandbox: cannot open the private tmpfs %s", path);
+	if (s->scratch_fd >= 0)
+		close(s->scratch_fd);
+	s->scratch_fd = fd;
+	return 0;
+}
+
 /* Lets the init go on (the go byte, the limits it applies itself, the
  * plan), does the steps it hands back (the root's fuse-overlayfs), and
  * reads its report of the setup: the optional overlays that failed, then
@@ -196,9 +220,9 @@ static int release_init(sandbox_handle *s, const sandbox_opts *o, const sandbox_
 		if (r.kind != SANDBOX_REC_PARENT_STEP)
 			break;
 		const sandbox_step *st = r.status >= 0 && (size_t)r.status < p->n ? &p->v[r.status] : NULL;
-		int rc = st && st->kind == SANDBOX_STEP_FUSE_ROOT
-				 ? sandbox_fuse_start(s, st, s->init, err)
-				 : cbl_error_set(err, CBL_EIO, "sandbox: the init asked for step %d", (int)r.status);
+		int rc = st && st->kind == SANDBOX_STEP_FUSE_ROOT	   ? sandbox_fuse_start(s, st, s->init, err)
+			 : st && st->kind == SANDBOX_STEP_HOLD_SCRATCH ? hold_scratch(s, st->path, err)
+			 : cbl_error_set(err, CBL_EIO, "sandbox: the init asked for step %d", (int)r.status);
 		/* the init goes on, or exits at the 'x' */
 		if (cbl_write_all(s->sock, rc ? "x" : "c", 1) < 0 && !rc)
 			rc = cbl_error_set_errno(err, CBL_EIO, errno, "sandbox: the init is gone");
@@ -242,6 +266,11 @@ static int start(sandbox_handle **out, const sandbox_opts *o, const sandbox_ids 
 	s->fuse_pid = -1;
 	s->fuse_pidfd = -1;
 	s->fuse_log = -1;
+	s->scratch_fd = -1;
+	s->mount_upper = cbl_xcalloc(o->n_mounts ? o->n_mounts : 1, sizeof(char *));
+	for (size_t i = 0; i < o->n_mounts; i++)
+		if (o->mounts[i].kind == SANDBOX_MOUNT_OVERLAY)
+			s->mount_upper[i] = cbl_xasprintf("overlay%zu-upper", i);
 	int rc = sandbox_plan_build_ids(&p, o, ids, err);
 	if (rc)
 		goto fail;
@@ -250,8 +279,13 @@ static int start(sandbox_handle **out, const sandbox_opts *o, const sandbox_ids 
 	s->root_ro = s->userns;
 	for (size_t i = 0; i < p.n; i++)
 		if ((p.v[i].kind == SANDBOX_STEP_OVERLAY || p.v[i].kind == SANDBOX_STEP_FUSE_ROOT) && p.v[i].path &&
-		    !strcmp(p.v[i].path, newroot))
+		    !strcmp(p.v[i].path, newroot)) {
 			s->root_ro = false;
+			/* the kernel's overlay with its upper layer in the
+			 * private tmpfs (not root_upper's, not fuse-overlayfs's) */
+			if (p.v[i].kind == SANDBOX_STEP_OVERLAY && (s->userns || !o->root_upper || o->root_upper[0] != '/'))
+				s->root_upper_name = cbl_xstrdup("upper");
+		}
 	free(newroot);
 	plan = sandbox_plan_encode(&p, &plan_len);
 	if (plan_len > SANDBOX_PLAN_MAX) {
@@ -843,8 +877,15 @@ void sandbox_free(sandbox_handle *s)
 		close(s->sock);
 	sandbox_cgroups_remove(s);
 	cbl_strv_release(&s->warnings);
-	for (size_t i = 0; i < s->n_mounts; i++)
+	for (size_t i = 0; i < s->n_mounts; i++) {
 		free(s->mount_errs[i]);
+		if (s->mount_upper)
+			free(s->mount_upper[i]);
+	}
 	free(s->mount_errs);
+	free(s->mount_upper);
+	free(s->root_upper_name);
+	if (s->scratch_fd >= 0)
+		close(s->scratch_fd);
 	free(s);
 }

@@ -125,6 +125,10 @@ typedef struct sandbox_mount {
 	const char *const *hide;   /* OVERLAY: NULL-terminated paths relative to source that the
 				    * view leaves out (a whiteout each in the upper layer: a
 				    * directory costs one entry, never read), or NULL */
+	const char *lower_top;     /* OVERLAY: a second read-only layer above source (an overlay
+				    * upper layer kept from an earlier sandbox, e.g. by
+				    * sandbox_copy_out: whiteouts and opaque directories
+				    * apply), or NULL.  Unprivileged it must be the caller's */
 } sandbox_mount;
 
 /* The network a sandbox gets.  The zero value is the default. */
@@ -174,7 +178,12 @@ typedef struct sandbox_opts {
 				    * unprivileged and with fuse-overlayfs */
 	const char *root_lower;    /* with root_upper: an overlay upper layer kept from
 				    * an earlier sandbox (whiteouts, opaque directories),
-				    * stacked read-only above the root; NULL = none */
+				    * stacked read-only above the root; unprivileged the
+				    * same above an image's root (rootfs: the caller's
+				    * files, user.* overlay attributes); NULL = none */
+	bool keep_scratch;         /* the private tmpfs stays reachable by sandbox_copy_out
+				    * (the caller's overlays' upper layers, an image's root
+				    * overlay's): the parent holds a descriptor of it */
 	const char *root_upper_in; /* with root_upper: the directory that holds upper/ and
 				    * work/ instead of root_upper (whose mask stays
 				    * there), e.g. on another filesystem: overlayfs
@@ -198,10 +207,10 @@ typedef struct sandbox_opts {
 
 /* The private directories of a sandbox (fresh tmpfs mounts: the host's
  * view's /tmp, /var/tmp, /home, /run, /srv, /mnt, /media; an image's /tmp)
- * whose contents a caller may keep (reading them through
- * /proc/<sandbox_pid>/root/<path>) and give back to a later sandbox as
- * sandbox_opts.private_lower/<name>.  /root is not one: as root it is in
- * root_upper's layer. */
+ * whose contents a caller may keep (sandbox_copy_out, SANDBOX_COPY_PATH) and
+ * give back to a later sandbox as sandbox_opts.private_lower/<name>.  /root
+ * is one where it is a private tmpfs (unprivileged: the host's view, an
+ * image's read-only root); as root with root_upper it is in that layer. */
 typedef struct sandbox_private_dir {
 	const char *path; /* inside, absolute: "/var/tmp" */
 	const char *name; /* its subdirectory of private_lower: "var-tmp" */
@@ -345,6 +354,38 @@ bool sandbox_can_overlay(void);
  * SANDBOX_MOUNT_OVERLAY stays readable with the changes the build made
  * (not the mounts under path: they go with the sandbox).  CBL_EIO. */
 int sandbox_open_dir(sandbox_handle *s, const char *path, int *out, cbl_error **err);
+
+/* What sandbox_copy_out copies. */
+typedef enum sandbox_copy_from {
+	SANDBOX_COPY_MOUNT_UPPER, /* the upper layer of the caller's SANDBOX_MOUNT_OVERLAY
+				   * mounts[index] (needs keep_scratch) */
+	SANDBOX_COPY_ROOT_UPPER,  /* the root overlay's upper layer when it is in the private
+				   * tmpfs: an image's root (also unprivileged), the host's /
+				   * as root without root_upper (needs keep_scratch) */
+	SANDBOX_COPY_PATH,        /* the directory path as the sandbox sees it (absolute; no
+				   * symlink followed, not even in its leading components) */
+} sandbox_copy_from;
+
+typedef struct sandbox_copy_stats {
+	uint64_t files, bytes;    /* regular files and symlinks copied, and the files' bytes */
+} sandbox_copy_stats;
+
+/* Copies a directory of the sandbox into dest_fd (an empty directory of the
+ * caller's, opened by it) as an overlay layer: directories, regular files,
+ * symlinks as symlinks (never followed), whiteouts (character devices 0:0)
+ * and opaque directories (the overlay.opaque xattrs), with their modes,
+ * owners (as ids of the sandbox's user namespace: the caller's subordinate
+ * ids where they are mapped) and modification times; FIFOs, sockets and
+ * other devices are left out, and so is a file that changes type while it
+ * is copied (the commands may still be running).  The copy runs in a child
+ * that joined the sandbox's user namespace (and its mount namespace for a
+ * path), so that files of its other ids that the caller could not read are
+ * copied too; nothing is ever read on the caller's side of the namespace.
+ * 256 directories deep at most.  *st (may be NULL): what was copied.
+ * CBL_ENOENT when the source directory does not exist (nothing copied),
+ * CBL_EIO (dest_fd may then hold a part: the caller removes it). */
+int sandbox_copy_out(sandbox_handle *s, sandbox_copy_from from, size_t index, const char *path, int dest_fd,
+		     sandbox_copy_stats *st, cbl_error **err);
 
 /* overlayfs mount options for one lower layer, with '\\', ',' and ':' in the
  * paths escaped as overlayfs expects.  Caller frees. */

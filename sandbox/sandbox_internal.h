@@ -103,6 +103,9 @@ typedef enum sandbox_step_kind {
 	SANDBOX_STEP_FUSE_ROOT,    /* src = fuse-overlayfs, arg = its options, path = the new
 				    * root (made): the init asks the parent, which mounts it
 				    * in the init's namespaces and starts the daemon (fuse.c) */
+	SANDBOX_STEP_HOLD_SCRATCH, /* path = the private tmpfs (mounted): the init asks the
+				    * parent, which opens it through /proc/<init>/root and
+				    * keeps the descriptor (sandbox_opts.keep_scratch) */
 	SANDBOX_STEP_KIND_COUNT
 } sandbox_step_kind;
 
@@ -377,6 +380,10 @@ struct sandbox_handle {
 	int fuse_pidfd;        /* a pidfd of it, or -1 */
 	int fuse_log;          /* its stderr (read end, never read once it runs), or -1 */
 	bool root_ro;          /* the build's / is read-only */
+	int scratch_fd;        /* the private tmpfs (O_PATH), kept_scratch; or -1 */
+	char **mount_upper;    /* per caller's mount: its overlay's upper layer in the
+				* private tmpfs (a name in it), or NULL */
+	char *root_upper_name; /* the root overlay's upper layer in it, or NULL */
 	pid_t nat_pid;         /* the NAT helper (net.c), or -1 */
 	int nat_pidfd;         /* a pidfd of it (signals never reach a reused pid), or -1 */
 	int nat_ready;         /* its readiness pipe (read end), or -1 */

@@ -5,11 +5,14 @@ and `cache ls` / `cache prune` showing and pruning them."""
 import json
 import os
 import pathlib
+import stat
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from conftest import UserRunner, rootless_user
+from conftest import Runner, UserRunner, rootless_user
 
 BUILDSPEC = """version: 0.2
 phases:
@@ -46,7 +49,7 @@ def checkpoints(home):
 @pytest.fixture
 def root_only():
     if os.geteuid() != 0:
-        pytest.skip("checkpoints need the runner's readable source overlay (root)")
+        pytest.skip("root's checkpoints (the normal user's tests below make their user as root)")
 
 
 def test_from_phase_starts_on_the_checkpoint(cbl, home, root_only):
@@ -185,20 +188,232 @@ def test_changes_outside_the_source_are_kept(cbl, home, root_only):
     assert len(checkpoints(home)) == 1
 
 
-def test_a_normal_user_keeps_no_checkpoint(root_only):
-    """As a normal user the runner cannot read the sandbox's layers: no
-    checkpoint, and --from-phase says it cannot start from one."""
-    user = UserRunner(rootless_user())
+# ---- a normal user's checkpoints: the sandbox's layers, copied in its user
+# namespace (the runner cannot read them itself)
+
+USER_SPEC = """version: 0.2
+phases:
+  install:
+    commands:
+      - mkdir -p node_modules/dep && echo from-install > node_modules/dep/index.js
+      - rm gone.txt
+      - mkdir -p ~/.npm && echo npm-cache > ~/.npm/entry
+      - echo in-tmp > /tmp/cbl-ckpt-tmp && mkdir -p /home/cbl-ckpt && echo in-home > /home/cbl-ckpt/f
+      - export INSTALLED_BY=install-phase
+  build:
+    commands:
+      - echo "dep=$(cat node_modules/dep/index.js) npm=$(cat ~/.npm/entry) tmp=$(cat /tmp/cbl-ckpt-tmp) home=$(cat /home/cbl-ckpt/f) gone=$(test -e gone.txt && echo present || echo deleted) var=$INSTALLED_BY"
+      - echo "host-only=$(cat node_modules/host-only.js 2>/dev/null || echo absent)"
+      - echo changed-by-build > node_modules/dep/index.js && echo changed > /tmp/cbl-ckpt-tmp && echo changed > ~/.npm/entry
+"""
+
+
+@pytest.fixture
+def user():
+    u = UserRunner(rootless_user())
+    yield u
+    u.cleanup()
+
+
+def user_project(user, name, spec, files=None):
+    src = user.project(name, spec, {"gone.txt": "tracked\n", ".gitignore": "node_modules/\n",
+                                    "node_modules/dep/index.js": "from-the-host\n", **(files or {})})
+    subprocess.run(["git", "init", "-q", str(src)], check=True)
+    return user.own(src)
+
+
+def test_a_normal_user_gets_checkpoints(user):
+    """As a normal user: the source's changes (node_modules, a deletion) and
+    what INSTALL wrote in /root (~/.npm), /tmp and /home are there for BUILD
+    under --from-phase, and what BUILD writes stays out of the checkpoint."""
+    src = user_project(user, "nu", USER_SPEC, {"node_modules/host-only.js": "host\n"})
+    full = user("run", src, check=0)
+    assert "Checkpoint of INSTALL kept" in full.output, full.output
+    want = "dep=from-install npm=npm-cache tmp=in-tmp home=in-home gone=deleted var=install-phase"
+    assert saw(full) == want, full.output
+    cps = checkpoints(user.home)
+    assert len(cps) == 1
+    cp = cps[0]
+    assert json.loads((cp / "meta.json").read_text())["takenAs"] == "user"
+    assert (cp / "layer" / "node_modules" / "dep" / "index.js").read_text() == "from-install\n"
+    # made where the snapshot left the git-ignored host copy out: opaque,
+    # so the host's node_modules never shows through on a restore
+    assert os.getxattr(cp / "layer" / "node_modules", "user.overlay.opaque") == b"y"
+    wh = os.lstat(cp / "layer" / "gone.txt")  # a whiteout: the deletion
+    assert stat.S_ISCHR(wh.st_mode) and wh.st_rdev == 0
+    assert (cp / "private" / "root" / ".npm" / "entry").read_text() == "npm-cache\n"
+    assert (cp / "private" / "tmp" / "cbl-ckpt-tmp").read_text() == "in-tmp\n"
+    assert (cp / "private" / "home" / "cbl-ckpt" / "f").read_text() == "in-home\n"
+
+    (src / "wt.txt").write_text("v2\n")
+    p = user("run", "--from-phase", "BUILD", src, check=0)
+    assert "Restored from the checkpoint, not run" in p.output, p.output
+    assert "Running command mkdir -p node_modules" not in p.output
+    assert saw(p) == want, p.output
+    assert "host-only=absent" in p.stdout, p.output
+    assert "and the contents of /tmp, /root, /home as the phase left them" in p.output, p.output
+    # immutable: the restored BUILD's writes went to its own layers
+    assert (cp / "layer" / "node_modules" / "dep" / "index.js").read_text() == "from-install\n"
+    assert (cp / "private" / "tmp" / "cbl-ckpt-tmp").read_text() == "in-tmp\n"
+    assert (cp / "private" / "root" / ".npm" / "entry").read_text() == "npm-cache\n"
+    assert (src / "node_modules" / "dep" / "index.js").read_text() == "from-the-host\n"
+    assert (src / "gone.txt").read_text() == "tracked\n"
+    assert len(checkpoints(user.home)) == 1
+    # cache prune removes what a newer checkpoint replaced, files of the
+    # user's subordinate ids included
+    user("run", src, check=0)
+    assert len(checkpoints(user.home)) == 2
+    assert "Removed 1 phase checkpoint" in user("cache", "prune", check=0).stdout
+    assert len(checkpoints(user.home)) == 1
+
+
+def subid_base(name):
+    for line in Path("/etc/subuid").read_text().splitlines():
+        f = line.split(":")
+        if f[0] == name:
+            return int(f[1])
+    return None
+
+
+IDS_SPEC = """version: 0.2
+phases:
+  install:
+    run-as: codebuild-user
+    commands:
+      - echo only-codebuild-user > /tmp/cbl-owned && chmod 600 /tmp/cbl-owned
+      - mkdir -p /tmp/cbl-private && chmod 700 /tmp/cbl-private && echo deep > /tmp/cbl-private/f && chmod 600 /tmp/cbl-private/f
+  build:
+    commands:
+      - echo "owned=$(stat -c '%U %a' /tmp/cbl-owned) $(cat /tmp/cbl-owned) deep=$(stat -c '%U %a' /tmp/cbl-private/f)"
+"""
+
+
+def test_a_normal_users_checkpoint_keeps_owners(user):
+    """With subordinate ids, a 0600 file codebuild-user (run-as) wrote is
+    kept with its owner and mode, and BUILD sees it so."""
+    base = subid_base(user.pw.pw_name)
+    if base is None:
+        pytest.skip(f"{user.pw.pw_name} has no subordinate ids")
+    src = user_project(user, "ids", IDS_SPEC)
+    full = user("run", src, check=0)
+    assert "Checkpoint of INSTALL kept" in full.output, full.output
+    cp = checkpoints(user.home)[0]
+    f = os.lstat(cp / "private" / "tmp" / "cbl-owned")
+    assert (f.st_uid, stat.S_IMODE(f.st_mode)) == (base + 999, 0o600)  # ids 1.. map onto the range
+    d = os.lstat(cp / "private" / "tmp" / "cbl-private")
+    assert (d.st_uid, stat.S_IMODE(d.st_mode)) == (base + 999, 0o700)
+    p = user("run", "--from-phase", "BUILD", src, check=0)
+    line = [l for l in p.stdout.splitlines() if l.startswith("owned=")]
+    assert line == ["owned=codebuild-user 600 only-codebuild-user deep=codebuild-user 600"], p.output
+    # pruned whole, the subordinate ids' 0700 directory included
+    user("run", src, check=0)
+    assert "Removed 1 phase checkpoint" in user("cache", "prune", check=0).stdout
+    left = [str(x) for x in (user.home / "cache" / "checkpoints").rglob("*") if "cbl-private" in str(x)]
+    assert len(left) == 2, left  # the newest checkpoint's directory and file only
+    # a normal user's checkpoint is not root's to start on (and the other
+    # way round): said, never used
+    root = Runner(user.home, user.tmp_path)
+    p = root("run", "--from-phase", "BUILD", src)
+    assert p.returncode == 1, p.output
+    assert "was taken by a normal user's build; a build run as root cannot start on it" in p.output, p.output
+    assert "owned=" not in p.stdout
+
+
+ATTACK_SPEC = """version: 0.2
+phases:
+  install:
+    commands:
+      - mkdir -p node_modules
+      - ln -s SECRET node_modules/secret-link && ln -s READABLE node_modules/readable-link
+      - ln -s SECRET /tmp/secret-link && ln -s READABLE /tmp/readable-link && ln -s / /tmp/root-link
+      - mkfifo node_modules/fifo /tmp/fifo
+      - echo planted
+  build:
+    commands:
+      - ls -l node_modules/ /tmp/
+"""
+
+
+def test_a_normal_users_checkpoint_copies_links_as_links(user, tmp_path):
+    """A hostile INSTALL plants symlinks to a host file the user cannot read
+    and to one it can (in its own home on the host, outside the build), in
+    the source and in /tmp, and FIFOs: the checkpoint holds the links as
+    links, none of the targets' content, and the FIFOs hang nothing."""
+    tag = os.urandom(8).hex()
+    secret = Path("/var/lib") / f"cbl-ckpt-secret-{tag}"
+    secret.write_text(f"host-secret-{tag}\n")
+    os.chmod(secret, 0o600)
+    readable = Path(user.pw.pw_dir) / f"cbl-ckpt-readable-{tag}"
+    readable.write_text(f"users-own-{tag}\n")
+    user.own(readable)
     try:
-        src = user.project("nu", OUTSIDE.replace("/usr/local/bin", "$HOME/bin").replace("rm -f /etc/issue && ", ""), {})
-        full = user("run", src)
-        assert "Checkpoint of INSTALL kept" not in full.output
-        p = user("run", "--from-phase", "BUILD", src)
-        assert p.returncode == 1, p.output
-        assert "outside=" not in p.stdout
-        assert "checkpoints need a local source directory in snapshot mode, run as root" in p.output, p.output
+        spec = ATTACK_SPEC.replace("SECRET", str(secret)).replace("READABLE", str(readable))
+        src = user_project(user, "atk", spec)
+        full = user("run", src, check=0, timeout=60)
+        assert "planted" in full.stdout, full.output  # the attack ran
+        assert "Checkpoint of INSTALL kept" in full.output, full.output
+        cp = checkpoints(user.home)[0]
+        for d in (cp / "layer" / "node_modules", cp / "private" / "tmp"):
+            assert os.readlink(d / "secret-link") == str(secret)
+            assert os.readlink(d / "readable-link") == str(readable)
+            assert not os.path.lexists(d / "fifo")
+        assert os.readlink(cp / "private" / "tmp" / "root-link") == "/"
+        for f in cp.rglob("*"):
+            if f.is_file() and not f.is_symlink():
+                data = f.read_bytes()
+                assert tag.encode() not in data or f.name == "env.sh", f
+        # the restored build gets the links, still links
+        p = user("run", "--from-phase", "BUILD", src, check=0, timeout=60)
+        assert "secret-link -> " + str(secret) in p.stdout, p.output
     finally:
-        user.cleanup()
+        secret.unlink()
+        readable.unlink()
+
+
+IMAGE_SPEC = """version: 0.2
+phases:
+  install:
+    commands:
+      - mkdir -p /usr/local/bin node_modules && echo image-tool > /usr/local/bin/tool && rm /etc/os-release
+      - echo in-root > /root/r && echo in-tmp > /tmp/t && echo nm > node_modules/x
+  build:
+    commands:
+      - echo "img=$(cat /usr/local/bin/tool) root=$(cat /root/r) tmp=$(cat /tmp/t) osr=$(test -e /etc/os-release && echo present || echo deleted) nm=$(cat node_modules/x)"
+      - echo changed > /usr/local/bin/tool
+"""
+
+
+def test_a_normal_users_image_build_keeps_the_roots_changes(user):
+    """With an image (-i) the root is an overlay in the user namespace: its
+    upper layer (a tool in /usr/local/bin, a deletion, /root) is kept as
+    root-layer/, /tmp as private/tmp, and BUILD gets both back."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import registry as R
+    if not os.path.exists(R.BUSYBOX):
+        pytest.skip("needs busybox-static")
+    applets = ["cat", "echo", "mkdir", "rm", "test", "ls", "stat", "id"]
+    entries = R.base_entries("cbltest") + [("bin/" + a, "l", "busybox") for a in applets] + \
+        [("root", "d", None), ("usr", "d", None), ("usr/local", "d", None)]
+    lay = R.Layout(str(user.tmp_path / "oci"))
+    lay.tag(lay.image([(entries, "none")], arch=R.host_arch()), "v1")
+    user.own(user.tmp_path / "oci")
+    imp = user("images", "import", "--name", "cbl-ckpt/busybox:v1", user.tmp_path / "oci", check=0)
+    src = user_project(user, "img", IMAGE_SPEC)
+    full = user("run", "-i", "cbl-ckpt/busybox:v1", src, check=0)
+    assert "Checkpoint of INSTALL kept" in full.output, full.output + imp.output
+    want = "img=image-tool root=in-root tmp=in-tmp osr=deleted nm=nm"
+    assert [l for l in full.stdout.splitlines() if l.startswith("img=")] == [want], full.output
+    cp = checkpoints(user.home)[0]
+    assert (cp / "root-layer" / "usr" / "local" / "bin" / "tool").read_text() == "image-tool\n"
+    assert (cp / "root-layer" / "root" / "r").read_text() == "in-root\n"
+    wh = os.lstat(cp / "root-layer" / "etc" / "os-release")
+    assert stat.S_ISCHR(wh.st_mode) and wh.st_rdev == 0
+    assert (cp / "private" / "tmp" / "t").read_text() == "in-tmp\n"
+    p = user("run", "-i", "cbl-ckpt/busybox:v1", "--from-phase", "BUILD", src, check=0)
+    assert "Restored from the checkpoint, not run" in p.output, p.output
+    assert [l for l in p.stdout.splitlines() if l.startswith("img=")] == [want], p.output
+    assert (cp / "root-layer" / "usr" / "local" / "bin" / "tool").read_text() == "image-tool\n"
+    user("images", "prune")
 
 
 def _deletable():

@@ -1404,6 +1404,32 @@ static bool has_root_layer(const char *dir)
 	return good;
 }
 
+/* A fill callback: a file in layer/ and in private/tmp/, "../x" refused
+ * as a private name; "fail": an error after the parts. */
+static int fill_parts(void *arg, cache_checkpoint_stage *stage, cbl_error **err)
+{
+	int fd = -1;
+	if (cache_checkpoint_stage_dir(stage, CACHE_CHECKPOINT_LAYER, NULL, &fd, err) < 0)
+		return -1;
+	int f = openat(fd, "f", O_WRONLY | O_CREAT | O_EXCL, 0644);
+	(void)!write(f, "abc", 3);
+	close(f);
+	close(fd);
+	if (cache_checkpoint_stage_dir(stage, CACHE_CHECKPOINT_PRIVATE, "tmp", &fd, err) < 0)
+		return -1;
+	f = openat(fd, "f", O_WRONLY | O_CREAT | O_EXCL, 0644);
+	(void)!write(f, "defg", 4);
+	close(f);
+	close(fd);
+	cbl_error *e = NULL;
+	int bad = cache_checkpoint_stage_dir(stage, CACHE_CHECKPOINT_PRIVATE, "..", &fd, &e);
+	cbl_error_free(e);
+	if (bad != CBL_EINVAL)
+		return cbl_error_set(err, CBL_EIO, "a private name '..' was taken");
+	cache_checkpoint_stage_count(stage, 2, 7);
+	return strcmp(arg, "fail") ? 0 : cbl_error_set(err, CBL_EIO, "the copy failed");
+}
+
 /* Private directories kept: read beneath a root without following any
  * symlink (a /var made a symlink: /var/tmp not kept), links kept as links,
  * FIFOs left out. */
@@ -1635,6 +1661,41 @@ static void test_checkpoints(cache_store *st)
 	cache_checkpoint_list(st, &l, &n, NULL);
 	ok(removed == 1 && n == 1 && l[0].newest, "prune drops the replaced one");
 	cache_checkpoint_list_free(l, n);
+	/* filled by the caller (a normal user's: the sandbox copies its
+	 * layers into the staging directory), who took it in meta.json */
+	o.scope = "fillproj"; /* its own: the spares' test counts proj's */
+	o.fill = fill_parts;
+	o.fill_arg = (void *)(uintptr_t)"fill";
+	o.taken_as = "user";
+	o.build_id = "proj:3";
+	is_int(cache_checkpoint_save(st, &o, &e), 0, "a checkpoint filled by a callback");
+	cbl_error_clear(&e);
+	char *dir4 = NULL;
+	json_t *m4 = NULL;
+	cache_checkpoint_find(st, "fillproj", k1, &dir4, &m4, NULL);
+	char *pf = dir4 ? cbl_path_join(dir4, "private/tmp/f") : NULL, *lf = dir4 ? cbl_path_join(dir4, "layer/f") : NULL;
+	ok(pf && lf && access(pf, F_OK) == 0 && access(lf, F_OK) == 0 && !has_root_layer(dir4),
+	   "the callback's parts: layer/, private/tmp/ (no src_upper, root_upper copy)");
+	ok(m4 && !strcmp(json_string_value(json_object_get(m4, "takenAs")), "user") &&
+	   json_integer_value(json_object_get(m4, "files")) == 2 && json_integer_value(json_object_get(m4, "bytes")) == 7,
+	   "its meta: takenAs, the files and bytes the callback counted");
+	ok(m3 && !strcmp(json_string_value(json_object_get(m3, "takenAs")), "root"), "takenAs: root by default");
+	o.fill_arg = (void *)(uintptr_t)"fail";
+	o.build_id = "proj:4";
+	is_int(cache_checkpoint_save(st, &o, &e), CBL_EIO, "a failing callback: no checkpoint");
+	cbl_error_clear(&e);
+	char *dir5 = NULL;
+	json_t *m5 = NULL;
+	cache_checkpoint_find(st, "fillproj", k1, &dir5, &m5, NULL);
+	ok(m5 && !strcmp(json_string_value(json_object_get(m5, "buildId")), "proj:3"), "the last good one stays newest");
+	o.fill = NULL;
+	o.scope = "proj";
+	free(pf);
+	free(lf);
+	free(dir4);
+	free(dir5);
+	json_decref(m4);
+	json_decref(m5);
 	json_decref(p1);
 	json_decref(p2);
 	json_decref(meta);

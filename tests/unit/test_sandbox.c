@@ -26,6 +26,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -237,6 +238,43 @@ static void test_plan_root_upper(void)
 	sandbox_plan_release(&p);
 }
 
+/* a normal user's checkpoints: keep_scratch holds the private tmpfs before
+ * the pivot, lower_top goes above a source overlay's directory, root_lower
+ * above an image's root in a user namespace (never the host's) */
+static void test_plan_checkpoint_layers(void)
+{
+	sandbox_mount m[] = {{SANDBOX_MOUNT_OVERLAY, "/src", "/codebuild/src", 0, true, NULL, "/ckpt/layer"}};
+	sandbox_opts o = SANDBOX_OPTS_INIT;
+	o.scratch = SCRATCH;
+	o.network = SANDBOX_NET_HOST;
+	o.mounts = m;
+	o.n_mounts = 1;
+	o.keep_scratch = true;
+	sandbox_plan p = SANDBOX_PLAN_INIT;
+	is_int(sandbox_plan_build(&p, &o, 1000, 1000, NULL), 0, "checkpoint layers: planned");
+	long hold = find(&p, SANDBOX_STEP_HOLD_SCRATCH, SCRATCH), tm = find(&p, SANDBOX_STEP_TMPFS, SCRATCH);
+	ok(hold > tm && tm >= 0 && hold < find(&p, SANDBOX_STEP_PIVOT, ROOT), "keep_scratch: held after its mount");
+	long ov = find(&p, SANDBOX_STEP_OVERLAY, ROOT "/codebuild/src");
+	is_str(ov >= 0 ? p.v[ov].arg : NULL,
+	       "lowerdir=/ckpt/layer:/src,upperdir=" SCRATCH "/overlay0-upper,workdir=" SCRATCH "/overlay0-work,userxattr",
+	       "lower_top: the kept layer above the source, in the user namespace");
+	sandbox_plan_release(&p);
+	o.keep_scratch = false;
+	o.root_lower = "/ckpt/root-layer";
+	sandbox_plan_build(&p, &o, 1000, 1000, NULL);
+	ok(find(&p, SANDBOX_STEP_HOLD_SCRATCH, SCRATCH) < 0, "keep_scratch: nothing held unless asked");
+	ov = find(&p, SANDBOX_STEP_OVERLAY, ROOT);
+	ok(ov < 0 || !strstr(p.v[ov].arg, "/ckpt/root-layer"), "root_lower: never above the host's / unprivileged");
+	sandbox_plan_release(&p);
+	o.rootfs = "/images/x/rootfs";
+	sandbox_plan_build(&p, &o, 1000, 1000, NULL);
+	ov = find(&p, SANDBOX_STEP_OVERLAY, ROOT);
+	is_str(ov >= 0 ? p.v[ov].arg : NULL,
+	       "lowerdir=/ckpt/root-layer:/images/x/rootfs,upperdir=" SCRATCH "/upper,workdir=" SCRATCH "/work,userxattr",
+	       "root_lower: above an image's root in a user namespace");
+	sandbox_plan_release(&p);
+}
+
 /* private_lower: a kept copy as the lower layer of a private directory's
  * tmpfs (upper and work in it, the directory's mode on the upper), absent
  * subdirectories a plain tmpfs; userxattr in a user namespace */
@@ -293,7 +331,8 @@ static void test_plan_private_lower(void)
 	bool root_kept = false;
 	for (size_t i = 0; i < n; i++)
 		root_kept |= !strcmp(d[i].path, "/root");
-	ok(n == 7 && !strcmp(d[0].name, "tmp") && !root_kept, "private_lower: the names, /root not one of them");
+	/* /root: a private tmpfs where a normal user's / is read-only */
+	ok(n == 8 && !strcmp(d[0].name, "tmp") && root_kept, "private_lower: the names, /root one of them");
 	cbl_rm_rf(base, NULL);
 	free(tmpd);
 	free(vt);
@@ -1162,6 +1201,96 @@ done:
 	return res;
 }
 
+/* sandbox_copy_out on a real sandbox: the source overlay's upper layer
+ * (from the held private tmpfs) and /tmp (a path inside), as layers: a
+ * whiteout, an opaque directory, a symlink never followed, owners and
+ * modes, no FIFO; the copy happens while the sandbox runs. */
+static void test_real_copy_out(void)
+{
+	char t1[] = "/var/tmp/cbl-sbx-co-XXXXXX";
+	char *base = mkdtemp(t1);
+	char *scratch = cbl_path_join(base, "scratch"), *src = cbl_path_join(base, "src");
+	char *d1 = cbl_path_join(base, "d1"), *d2 = cbl_path_join(base, "d2");
+	cbl_mkdir_p(scratch, 0755, NULL);
+	cbl_mkdir_p(src, 0755, NULL);
+	mkdir(d1, 0755);
+	mkdir(d2, 0755);
+	char *old = cbl_path_join(src, "old"), *dd = cbl_path_join(src, "dir");
+	cbl_write_file_atomic(old, "old", 3, 0644, false, NULL);
+	mkdir(dd, 0755);
+	char *ddf = cbl_path_join(dd, "under");
+	cbl_write_file_atomic(ddf, "u", 1, 0644, false, NULL);
+	sandbox_mount m[] = {{SANDBOX_MOUNT_OVERLAY, src, "/src", 0, false, NULL, NULL}};
+	sandbox_opts o = SANDBOX_OPTS_INIT;
+	o.scratch = scratch;
+	o.network = SANDBOX_NET_NONE;
+	o.out_fd = -1;
+	o.mounts = m;
+	o.n_mounts = 1;
+	o.keep_scratch = true;
+	sandbox_handle *s = NULL;
+	cbl_error *e = NULL;
+	if (sandbox_start(&s, &o, &e) < 0) {
+		printf("# skipped the real copy out: %s\n", e ? e->msg : "no sandbox here");
+		cbl_error_free(e);
+		goto out;
+	}
+	char path[] = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
+	char *env[] = {path, NULL};
+	int ws = -1;
+	const char *script = "rm /src/old && rm -r /src/dir && mkdir /src/dir && echo new > /src/dir/new && "
+			     "ln -s /etc/hostname /src/link && mkfifo /src/fifo /tmp/fifo && "
+			     "echo secret > /tmp/t && chmod 600 /tmp/t && chown 1234:1234 /tmp/t || exit 1";
+	/* sandbox_spawn runs `path arg`: the script goes through a file */
+	char *sf = cbl_path_join(src, "s.sh");
+	cbl_write_file_atomic(sf, script, strlen(script), 0644, false, NULL);
+	ok(sandbox_spawn(s, "/bin/sh", "/src/s.sh", "/", NULL, env, &e) == 0 && sandbox_wait(s, &ws, &e) == 0 &&
+	       WIFEXITED(ws) && WEXITSTATUS(ws) == 0,
+	   "copy out: the build changed its source and /tmp");
+	cbl_error_clear(&e);
+	int f1 = open(d1, O_RDONLY | O_DIRECTORY), f2 = open(d2, O_RDONLY | O_DIRECTORY);
+	sandbox_copy_stats cs = {0};
+	is_int(sandbox_copy_out(s, SANDBOX_COPY_MOUNT_UPPER, 0, NULL, f1, &cs, &e), 0, "copy out: the upper layer");
+	cbl_error_clear(&e);
+	is_int(sandbox_copy_out(s, SANDBOX_COPY_PATH, 0, "/tmp", f2, NULL, &e), 0, "copy out: /tmp");
+	cbl_error_clear(&e);
+	is_int(sandbox_copy_out(s, SANDBOX_COPY_PATH, 0, "/no-such-dir", f2, NULL, &e), CBL_ENOENT,
+	       "copy out: a missing path is CBL_ENOENT");
+	cbl_error_clear(&e);
+	struct stat st;
+	char v[4] = "", target[64] = "";
+	ok(fstatat(f1, "old", &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISCHR(st.st_mode) && st.st_rdev == 0,
+	   "copy out: a deletion is a whiteout");
+	int dfd = openat(f1, "dir", O_RDONLY | O_DIRECTORY);
+	ok(dfd >= 0 && (fgetxattr(dfd, "trusted.overlay.opaque", v, sizeof(v)) == 1 ||
+			fgetxattr(dfd, "user.overlay.opaque", v, sizeof(v)) == 1) && v[0] == 'y' &&
+	       faccessat(dfd, "new", F_OK, 0) == 0,
+	   "copy out: a directory made again is opaque");
+	ok(readlinkat(f1, "link", target, sizeof(target) - 1) > 0 && !strcmp(target, "/etc/hostname"),
+	   "copy out: a symlink stays a link");
+	ok(fstatat(f1, "fifo", &st, AT_SYMLINK_NOFOLLOW) < 0 && fstatat(f2, "fifo", &st, AT_SYMLINK_NOFOLLOW) < 0,
+	   "copy out: FIFOs left out");
+	ok(fstatat(f2, "t", &st, AT_SYMLINK_NOFOLLOW) == 0 && (st.st_mode & 07777) == 0600 &&
+	       (geteuid() != 0 || st.st_uid == 1234),
+	   "copy out: a file keeps its mode and owner");
+	ok(cs.files == 2 && cs.bytes == 4, "copy out: counted (dir/new and the link)");
+	if (dfd >= 0)
+		close(dfd);
+	close(f1);
+	close(f2);
+	free(sf);
+	sandbox_free(s);
+out:
+	cbl_rm_rf(base, NULL);
+	free(scratch);
+	free(src);
+	free(d1);
+	free(d2);
+	free(old);
+	free(dd);
+	free(ddf);
+}
+
 static void test_real_private_lower(void)
 {
 	char t1[] = "/var/tmp/cbl-sbx-pv-XXXXXX";
@@ -2021,6 +2150,7 @@ int main(int argc, char **argv)
 	test_plan_root_image();
 	test_plan_root_upper();
 	test_plan_private_lower();
+	test_plan_checkpoint_layers();
 	test_plan_unprivileged();
 	test_plan_network_none();
 	test_plan_mounts();
@@ -2035,6 +2165,7 @@ int main(int argc, char **argv)
 	test_real();
 	test_real_overlays();
 	test_real_private_lower();
+	test_real_copy_out();
 	test_net();
 	test_real_privileged();
 	test_ids();
