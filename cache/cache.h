@@ -308,6 +308,12 @@ typedef struct cache_checkpoint_opts {
 	const char *const *private_paths;
 	const char *const *private_names;
 	size_t n_private;
+	/* Without fill: a restored build's older layers (an earlier
+	 * checkpoint's layer/ and root-layer/ that were read-only below
+	 * src_upper and root_upper), or NULL: flattened under the copies
+	 * (sandbox_layer_merge), so that the checkpoint holds what the build
+	 * saw.  Never changed (hard links to their files). */
+	const char *base_layer, *base_root_layer;
 } cache_checkpoint_opts;
 
 /* The parts of a checkpoint a fill callback may create. */

@@ -30,6 +30,10 @@
  * checkpoint or none.  The newest of a key wins; cache_checkpoint_prune
  * drops the ones a newer checkpoint of the same key replaced, and by age.
  *
+ * A restored build's checkpoint flattens its upper layers onto the restored
+ * checkpoint's (base_layer, base_root_layer: sandbox_layer_merge, hard links
+ * to the older checkpoint's files, which never change).
+ *
  * The layer is copied beneath directory descriptors without following any
  * symlink: it is what a build wrote, and the build may still be running
  * background jobs that change it while it is copied.
@@ -314,6 +318,32 @@ static int copy_private(const cache_checkpoint_opts *o, int lfd, copy_stats *cs,
 	return rc;
 }
 
+/* The older layer base flattened under lfd's name (created when missing). */
+static int merge_base(const char *base, int lfd, const char *name, const cache_checkpoint_opts *o, copy_stats *cs,
+		      cbl_error **err)
+{
+	if (!base)
+		return 0;
+	if (mkdirat(lfd, name, 0755) < 0 && errno != EEXIST)
+		return cbl_error_set_errno(err, CBL_EIO, errno, "checkpoint: cannot create '%s'", name);
+	int ofd = open(base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int dfd = openat(lfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int rc;
+	sandbox_copy_stats st = {0};
+	if (ofd < 0 || dfd < 0)
+		rc = cbl_error_set_errno(err, CBL_EIO, errno, "checkpoint: cannot open '%s'", ofd < 0 ? base : name);
+	else
+		rc = sandbox_layer_merge(ofd, dfd, o->taken_as && !strcmp(o->taken_as, "user") ? SANDBOX_MERGE_USER_XATTR : 0,
+					 &st, err);
+	cs->files += st.files;
+	cs->bytes += st.bytes;
+	if (ofd >= 0)
+		close(ofd);
+	if (dfd >= 0)
+		close(dfd);
+	return rc;
+}
+
 int cache_checkpoint_copy_layer(const char *src, const char *dest, cbl_error **err)
 {
 	if (mkdir(dest, 0755) < 0)
@@ -422,7 +452,9 @@ int cache_checkpoint_save(cache_store *s, const cache_checkpoint_opts *o, cbl_er
 			goto out;
 		drop_empty_private(lfd);
 	} else if ((rc = copy_upper(o->src_upper, lfd, "layer", &cs, err)) < 0 ||
+		   (rc = merge_base(o->base_layer, lfd, "layer", o, &cs, err)) < 0 ||
 		   (o->root_upper && (rc = copy_upper(o->root_upper, lfd, "root-layer", &rs, err)) < 0) ||
+		   (rc = merge_base(o->base_root_layer, lfd, "root-layer", o, &rs, err)) < 0 ||
 		   (rc = copy_private(o, lfd, &cs, err)) < 0) {
 		goto out;
 	}

@@ -144,7 +144,7 @@ static int init_environment(runner_build *b, const runner_opts *opts, cbl_error 
 	b->cfg.log_stream = opts->log_stream ? cbl_xstrdup(opts->log_stream) : NULL;
 	b->cfg.record_base = opts->record_base ? json_deep_copy(opts->record_base) : NULL;
 	b->debug = opts->debug;
-	b->ckpt.take = opts->checkpoints && !opts->from_phase; /* a started-late build mixes states */
+	b->ckpt.take = opts->checkpoints; /* a restored build keeps its own too: flattened (runner/checkpoint.c) */
 	b->ckpt.with_secrets = opts->checkpoint_secrets;
 	b->ckpt.from_phase = opts->from_phase;
 	b->ckpt.src_mount = -1;

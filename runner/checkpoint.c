@@ -43,6 +43,15 @@
  * root's and a normal user's checkpoints apart (their layers differ: trusted.*
  * or user.* overlay attributes, subordinate ids).  Only the primary source
  * of a snapshot build has a layer to keep; other builds take no checkpoints.
+ *
+ * A restored build (--from-phase) keeps checkpoints too, with the same keys:
+ * its layered parts are flattened, its upper layer above the restored
+ * checkpoint's (sandbox_layer_merge: the source's layer/ always; root-layer/
+ * where it was stacked read-only, root's on another filesystem without a
+ * spare or a normal user's image root; a claimed or copied spare already
+ * holds both, the private directories are read through the merged view).
+ * Root's in cache_checkpoint_save (base_layer, base_root_layer), a normal
+ * user's in fill_from_sandbox, in the sandbox's user namespace.
  */
 #include "runner/runner_internal.h"
 #include "cache/cache.h"
@@ -53,6 +62,8 @@
 #include "util/json.h"
 #include "util/time.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -322,6 +333,31 @@ static bool keeps_private(runner_build *b, const char *path)
 	return !strcmp(path, "/tmp") || (b->ro_root && (!strcmp(path, "/var/tmp") || !strcmp(path, "/root")));
 }
 
+/* A restored build's checkpoint: the restored one's layer base (NULL:
+ * none) flattened under the copy of this build's upper layer (part), in
+ * the sandbox's user namespace (base's files of the user's subordinate
+ * ids, hard-linked or copied). */
+static int flatten_restored(runner_build *b, cache_checkpoint_stage *stage, cache_checkpoint_part part,
+			    const char *base, cbl_error **err)
+{
+	if (!base)
+		return 0;
+	int fd = -1, rc;
+	sandbox_copy_stats cs = {0};
+	if ((rc = cache_checkpoint_stage_dir(stage, part, NULL, &fd, err)) < 0)
+		return rc;
+	int ofd = open(base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (ofd < 0)
+		rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot open the restored checkpoint's %s", base);
+	else
+		rc = sandbox_merge_out(b->sandbox, ofd, fd, SANDBOX_MERGE_USER_XATTR, &cs, err);
+	if (ofd >= 0)
+		close(ofd);
+	close(fd);
+	cache_checkpoint_stage_count(stage, cs.files, cs.bytes);
+	return rc;
+}
+
 /* What the sandbox shows changed, into the staging checkpoint
  * (cache_checkpoint_opts.fill): the copies run in its user namespace. */
 static int fill_from_sandbox(void *arg, cache_checkpoint_stage *stage, cbl_error **err)
@@ -335,6 +371,8 @@ static int fill_from_sandbox(void *arg, cache_checkpoint_stage *stage, cbl_error
 	rc = sandbox_copy_out(b->sandbox, SANDBOX_COPY_MOUNT_UPPER, (size_t)b->ckpt.src_mount, NULL, fd, &cs, err);
 	close(fd);
 	cache_checkpoint_stage_count(stage, cs.files, cs.bytes);
+	if (rc == 0)
+		rc = flatten_restored(b, stage, CACHE_CHECKPOINT_LAYER, b->ckpt.layer, err);
 	if (rc == 0 && image && !b->ro_root) {
 		memset(&cs, 0, sizeof(cs));
 		if ((rc = cache_checkpoint_stage_dir(stage, CACHE_CHECKPOINT_ROOT_LAYER, NULL, &fd, err)) < 0)
@@ -342,6 +380,8 @@ static int fill_from_sandbox(void *arg, cache_checkpoint_stage *stage, cbl_error
 		rc = sandbox_copy_out(b->sandbox, SANDBOX_COPY_ROOT_UPPER, 0, NULL, fd, &cs, err);
 		close(fd);
 		cache_checkpoint_stage_count(stage, cs.files, cs.bytes);
+		if (rc == 0)
+			rc = flatten_restored(b, stage, CACHE_CHECKPOINT_ROOT_LAYER, b->ckpt.root_lower, err);
 	}
 	size_t n = 0;
 	const sandbox_private_dir *pd = sandbox_private_dirs(&n);
@@ -400,7 +440,11 @@ void runner_checkpoint_take(runner_build *b, runner_phase_type p)
 				   .root_upper = b->ckpt.root_upper,
 				   .env_sh = env, .dir_txt = b->sh.cwd, .parts = parts,
 				   .private_root = proot, .private_paths = ppaths, .private_names = pnames,
-				   .n_private = np, .taken_as = geteuid() == 0 ? "root" : "user"};
+				   .n_private = np, .taken_as = geteuid() == 0 ? "root" : "user",
+				   /* a restored build: what it saw was its upper layers
+				    * above the restored ones (a claimed or copied
+				    * root-layer/ already holds both) */
+				   .base_layer = b->ckpt.layer, .base_root_layer = b->ckpt.root_lower};
 	if (b->ckpt.sb_take) {
 		o.fill = fill_from_sandbox;
 		o.fill_arg = b;

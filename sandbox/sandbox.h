@@ -387,6 +387,35 @@ typedef struct sandbox_copy_stats {
 int sandbox_copy_out(sandbox_handle *s, sandbox_copy_from from, size_t index, const char *path, int dest_fd,
 		     sandbox_copy_stats *st, cbl_error **err);
 
+/* sandbox_layer_merge's flags. */
+enum {
+	SANDBOX_MERGE_USER_XATTR = 1, /* an opaque mark it adds is user.overlay.opaque (an
+				       * overlay with "userxattr"), else trusted.* */
+	SANDBOX_MERGE_NO_LINKS = 2,   /* copies only, no hard link to the old layer */
+};
+
+/* Flattens two overlay layers: dest_fd holds the upper one (a copy), old_fd
+ * is the read-only layer that was below it; every entry of old_fd that
+ * dest_fd does not hide is added to dest_fd, so that dest_fd alone shows
+ * what the two showed.  An entry dest_fd lacks is taken from old_fd (a hard
+ * link where the kernel allows it: old_fd must never change afterwards;
+ * else a copy with its owner, mode and times; a directory with its opaque
+ * mark); a directory in both, non-opaque in dest_fd, is merged recursively
+ * (and made opaque when old_fd's is); dest_fd's file, symlink, whiteout or
+ * opaque directory wins (a whiteout stays one: it still hides what is below
+ * both); a directory of dest_fd over a non-directory of old_fd is made
+ * opaque (the old entry hid what is below).  Nothing is followed; 256
+ * levels at most.  *st (may be NULL) is added what was taken from old_fd.
+ * CBL_EIO (dest_fd may hold a part). */
+int sandbox_layer_merge(int old_fd, int dest_fd, unsigned flags, sandbox_copy_stats *st, cbl_error **err);
+
+/* sandbox_layer_merge in a child that joined the sandbox's user namespace
+ * (as sandbox_copy_out: old_fd's files of the caller's subordinate ids,
+ * unreadable or not the caller's to link, are taken too); in this process
+ * when the sandbox has no user namespace of its own. */
+int sandbox_merge_out(sandbox_handle *s, int old_fd, int dest_fd, unsigned flags, sandbox_copy_stats *st,
+		      cbl_error **err);
+
 /* overlayfs mount options for one lower layer, with '\\', ',' and ':' in the
  * paths escaped as overlayfs expects.  Caller frees. */
 char *sandbox_overlay_opts(const char *lower, const char *upper, const char *work);

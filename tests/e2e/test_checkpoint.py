@@ -72,7 +72,7 @@ def test_from_phase_starts_on_the_checkpoint(cbl, home, root_only):
     # immutable: what the restored BUILD changed is not in the checkpoint
     assert (layer / "node_modules" / "dep" / "index.js").read_text() == "from-install\n"
     assert (src / "node_modules" / "dep" / "index.js").read_text() == "from-the-host\n"
-    assert len(checkpoints(home)) == 1  # a started-late build keeps none
+    assert len(checkpoints(home)) == 1  # none after BUILD: no later phase has commands
 
     # this build's own CODEBUILD_* values, not the checkpoint's
     rec = json.loads(cbl("run", "--from-phase", "BUILD", "--json", src).stdout.splitlines()[-1])["build"]
@@ -646,3 +646,136 @@ def test_no_spare_ready_still_restores_everything(cbl, home, root_only):
     finally:
         for store in stores[1:]:
             remove_store(store)
+
+
+# ---- a restored build keeps checkpoints too: its own upper layer flattened
+# onto the restored checkpoint's layers
+
+CHAIN_SPEC = """version: 0.2
+phases:
+  install:
+    commands:
+      - mkdir -p out/keep out/nested/deep out/opq && echo install-keep > out/keep/a.txt
+      - echo install-over > out/over.txt && echo install-del > out/del.txt && echo install-n > out/nested/deep/n.txt
+      - echo install-old > out/opq/old.txt && echo install-home > ~/.cbl-chain-install
+      - export FROM_INSTALL=install-var
+  build:
+    commands:
+      - echo build-new > out/new.txt && echo build-b > out/nested/deep/b.txt && echo build-over > out/over.txt
+      - rm out/del.txt wt-del.txt && rm -rf out/opq && mkdir out/opq && echo build-fresh > out/opq/fresh.txt
+      - echo build-home > ~/.cbl-chain-build
+  post_build:
+    commands:
+      - echo "post=$(cd out && find . -type f | sort | tr '\\n' ' ')over=$(cat out/over.txt) wt-del=$(test -e wt-del.txt && echo present || echo deleted) wt=$(cat wt.txt) home=$(cat ~/.cbl-chain-install ~/.cbl-chain-build | tr '\\n' ' ')var=$FROM_INSTALL"
+"""
+
+CHAIN_WANT = ("post=./keep/a.txt ./nested/deep/b.txt ./nested/deep/n.txt ./new.txt ./opq/fresh.txt ./over.txt "
+              "over=build-over wt-del=deleted wt=v1 home=install-home build-home var=install-var")
+
+
+def tree_state(root):
+    """Every entry under root: its type and content (a file's text, a
+    link's target, a directory's opaque mark)."""
+    out = {}
+    for p in sorted(pathlib.Path(root).rglob("*")):
+        st = os.lstat(p)
+        rel = str(p.relative_to(root))
+        if stat.S_ISREG(st.st_mode):
+            out[rel] = ("file", p.read_bytes(), stat.S_IMODE(st.st_mode), st.st_uid)
+        elif stat.S_ISLNK(st.st_mode):
+            out[rel] = ("link", os.readlink(p))
+        elif stat.S_ISDIR(st.st_mode):
+            out[rel] = ("dir", sorted(os.listxattr(p, follow_symlinks=False)), stat.S_IMODE(st.st_mode))
+        else:
+            out[rel] = ("other", st.st_mode, st.st_rdev)
+    return out
+
+
+def by_phase(home):
+    return {json.loads((c / "meta.json").read_text())["phase"]: c for c in checkpoints(home)}
+
+
+def chain(run, home, src, opaque_attr, store_args=(), stacked=False):
+    """Full run; the full run's BUILD checkpoint removed; `--from-phase
+    BUILD` keeps its own; `--from-phase POST_BUILD` starts on that one and
+    sees INSTALL's then BUILD's state."""
+    import shutil
+    full = run("run", *store_args, src, check=0)
+    post = [l for l in full.stdout.splitlines() if l.startswith("post=")]
+    assert post == [CHAIN_WANT], full.output
+    cps = by_phase(home)
+    assert set(cps) == {"INSTALL", "BUILD"}, cps
+    shutil.rmtree(cps["BUILD"])
+    install_before = tree_state(cps["INSTALL"])
+
+    p = run("run", *store_args, "--from-phase", "BUILD", src, check=0)
+    assert "Restored from the checkpoint, not run" in p.output, p.output
+    assert not stacked or "its ready copy" not in p.output, p.output
+    assert "Checkpoint of BUILD kept" in p.output, p.output
+    cps = by_phase(home)
+    assert set(cps) == {"INSTALL", "BUILD"}, cps
+    assert tree_state(cps["INSTALL"]) == install_before  # the restored one unchanged
+    bid = json.loads((cps["BUILD"] / "meta.json").read_text())["buildId"]
+    layer = cps["BUILD"] / "layer"
+    # flattened: INSTALL's untouched files, BUILD's, the deletions kept as
+    # whiteouts, BUILD's new out/opq opaque over INSTALL's
+    assert (layer / "out" / "keep" / "a.txt").read_text() == "install-keep\n"
+    assert (layer / "out" / "nested" / "deep" / "n.txt").read_text() == "install-n\n"
+    assert (layer / "out" / "nested" / "deep" / "b.txt").read_text() == "build-b\n"
+    assert (layer / "out" / "over.txt").read_text() == "build-over\n"
+    for gone in ("out/del.txt", "wt-del.txt"):
+        wh = os.lstat(layer / gone)
+        assert stat.S_ISCHR(wh.st_mode) and wh.st_rdev == 0, gone
+    assert sorted(x.name for x in (layer / "out" / "opq").iterdir()) == ["fresh.txt"]
+    assert os.getxattr(layer / "out" / "opq", opaque_attr) == b"y"
+
+    p = run("run", *store_args, "--from-phase", "POST_BUILD", src, check=0)
+    assert f"on the checkpoint of BUILD from build {bid}" in p.output, p.output
+    assert "Running command echo build-new" not in p.output
+    post = [l for l in p.stdout.splitlines() if l.startswith("post=")]
+    assert post == [CHAIN_WANT], p.output
+    assert tree_state(cps["INSTALL"]) == install_before
+    ls = run("cache", "ls", *store_args, check=0).stdout
+    assert "INSTALL" in ls and "BUILD" in ls, ls
+
+
+CHAIN_FILES = {"wt.txt": "v1\n", "wt-del.txt": "working-tree\n"}
+
+
+def test_a_restored_build_keeps_checkpoints(cbl, home, root_only):
+    src = cbl.project("chain", CHAIN_SPEC, CHAIN_FILES)
+    subprocess.run(["git", "init", "-q", str(src)], check=True)
+    chain(cbl, home, src, "trusted.overlay.opaque")
+    assert (src / "wt-del.txt").read_text() == "working-tree\n"
+
+
+def test_a_restored_build_keeps_checkpoints_stacked_root_layer(cbl, home, tmp_path, root_only):
+    """No spare ready and the store on another filesystem than /: the
+    checkpoint's root-layer/ is stacked read-only below the build's upper
+    layer, and the new checkpoint holds both."""
+    import shutil
+    import tempfile
+    if not os.path.isdir("/dev/shm") or os.stat("/dev/shm").st_dev == os.stat("/").st_dev:
+        pytest.skip("no /dev/shm on another filesystem than /")
+    store = tempfile.mkdtemp(prefix="cbl-chain-", dir="/dev/shm")
+    orig = cbl
+
+    def run(*args, **kw):
+        for s in pathlib.Path(store).glob("checkpoints/*/*/.spare-*"):
+            shutil.rmtree(s)  # never ready: stacked
+        return orig(*args, **kw)
+    try:
+        src = cbl.project("chainro", CHAIN_SPEC, CHAIN_FILES)
+        subprocess.run(["git", "init", "-q", str(src)], check=True)
+        home2 = tmp_path / "h2"  # checkpoints(home2): the store's
+        home2.mkdir()
+        os.symlink(store, home2 / "cache")
+        chain(run, home2, src, "trusted.overlay.opaque", ("--cache-dir", store), stacked=True)
+    finally:
+        remove_store(store)
+
+
+def test_a_normal_users_restored_build_keeps_checkpoints(user):
+    src = user_project(user, "chainu", CHAIN_SPEC, CHAIN_FILES)
+    chain(user, user.home, src, "user.overlay.opaque")
+    assert (src / "wt-del.txt").read_text() == "working-tree\n"
