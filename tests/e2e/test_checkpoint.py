@@ -779,3 +779,52 @@ def test_a_normal_users_restored_build_keeps_checkpoints(user):
     src = user_project(user, "chainu", CHAIN_SPEC, CHAIN_FILES)
     chain(user, user.home, src, "user.overlay.opaque")
     assert (src / "wt-del.txt").read_text() == "working-tree\n"
+
+
+SUBID_CHAIN_SPEC = """version: 0.2
+phases:
+  install:
+    commands:
+      - mkdir -p sec && echo only-codebuild-user > sec/f && chmod 600 sec/f && chown -R codebuild-user sec && chmod 700 sec
+  build:
+    commands:
+      - echo from-build > sec/g && chown codebuild-user sec/g && chmod 600 sec/g
+  post_build:
+    run-as: codebuild-user
+    commands:
+      - echo "sec=$(cat sec/f sec/g | tr '\\n' ' ')owner=$(stat -c '%U %a' sec/f)"
+"""
+
+
+def test_a_normal_users_restored_build_flattens_subordinate_id_files(user):
+    """INSTALL leaves a 0600 file of codebuild-user (one of the user's
+    subordinate ids) in a 0700 directory of it, which the runner can neither
+    read nor link (protected_hardlinks); the restored BUILD adds one beside
+    it: its checkpoint holds both (the old one linked in the sandbox's user
+    namespace), and POST_BUILD as codebuild-user reads them."""
+    base = subid_base(user.pw.pw_name)
+    if base is None:
+        pytest.skip(f"{user.pw.pw_name} has no subordinate ids")
+    import shutil
+    src = user_project(user, "chainids", SUBID_CHAIN_SPEC)
+    want = "sec=only-codebuild-user from-build owner=codebuild-user 600"
+    full = user("run", src, check=0)
+    assert [l for l in full.stdout.splitlines() if l.startswith("sec=")] == [want], full.output
+    cps = by_phase(user.home)
+    shutil.rmtree(cps["BUILD"])
+    old = cps["INSTALL"] / "layer" / "sec" / "f"
+    st = os.lstat(old)
+    assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (base + 999, 0o600)
+    before = tree_state(cps["INSTALL"])
+    p = user("run", "--from-phase", "BUILD", src, check=0)
+    assert "Checkpoint of BUILD kept" in p.output, p.output
+    cps = by_phase(user.home)
+    new = cps["BUILD"] / "layer" / "sec" / "f"
+    nst = os.lstat(new)
+    assert (nst.st_uid, stat.S_IMODE(nst.st_mode)) == (base + 999, 0o600)
+    # linked, in the sandbox's user namespace (the runner itself may not:
+    # protected_hardlinks, a file it cannot read)
+    assert nst.st_ino == st.st_ino
+    assert tree_state(cps["INSTALL"]) == before
+    p = user("run", "--from-phase", "POST_BUILD", src, check=0)
+    assert [l for l in p.stdout.splitlines() if l.startswith("sec=")] == [want], p.output
