@@ -828,3 +828,56 @@ def test_a_normal_users_restored_build_flattens_subordinate_id_files(user):
     assert tree_state(cps["INSTALL"]) == before
     p = user("run", "--from-phase", "POST_BUILD", src, check=0)
     assert [l for l in p.stdout.splitlines() if l.startswith("sec=")] == [want], p.output
+
+
+IMAGE_CHAIN_SPEC = """version: 0.2
+phases:
+  install:
+    commands:
+      - mkdir -p /usr/local/bin /usr/local/lib && echo image-tool > /usr/local/bin/tool && echo lib > /usr/local/lib/l
+      - rm /etc/os-release && echo in-root > /root/r
+  build:
+    commands:
+      - echo build-tool > /usr/local/bin/b && echo changed > /root/r && rm /usr/local/lib/l
+  post_build:
+    commands:
+      - echo "img=$(cat /usr/local/bin/tool)+$(cat /usr/local/bin/b) root=$(cat /root/r) osr=$(test -e /etc/os-release && echo present || echo deleted) lib=$(test -e /usr/local/lib/l && echo present || echo deleted)"
+"""
+
+
+def test_a_normal_users_restored_image_build_flattens_the_root_layer(user):
+    """With an image, a restored build's root overlay stacks the
+    checkpoint's root-layer/ below its own upper layer: its checkpoint holds
+    both (INSTALL's tool and deletion, BUILD's file, change and deletion)."""
+    import shutil
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import registry as R
+    if not os.path.exists(R.BUSYBOX):
+        pytest.skip("needs busybox-static")
+    applets = ["cat", "echo", "mkdir", "rm", "test", "ls", "stat", "id"]
+    entries = R.base_entries("cbltest") + [("bin/" + a, "l", "busybox") for a in applets] + \
+        [("root", "d", None), ("usr", "d", None), ("usr/local", "d", None)]
+    lay = R.Layout(str(user.tmp_path / "oci"))
+    lay.tag(lay.image([(entries, "none")], arch=R.host_arch()), "v1")
+    user.own(user.tmp_path / "oci")
+    user("images", "import", "--name", "cbl-ckpt/chain:v1", user.tmp_path / "oci", check=0)
+    src = user_project(user, "imgchain", IMAGE_CHAIN_SPEC)
+    want = "img=image-tool+build-tool root=changed osr=deleted lib=deleted"
+    full = user("run", "-i", "cbl-ckpt/chain:v1", src, check=0)
+    assert [l for l in full.stdout.splitlines() if l.startswith("img=")] == [want], full.output
+    cps = by_phase(user.home)
+    shutil.rmtree(cps["BUILD"])
+    before = tree_state(cps["INSTALL"])
+    p = user("run", "-i", "cbl-ckpt/chain:v1", "--from-phase", "BUILD", src, check=0)
+    assert "Checkpoint of BUILD kept" in p.output, p.output
+    rl = by_phase(user.home)["BUILD"] / "root-layer"
+    assert (rl / "usr" / "local" / "bin" / "tool").read_text() == "image-tool\n"
+    assert (rl / "usr" / "local" / "bin" / "b").read_text() == "build-tool\n"
+    assert (rl / "root" / "r").read_text() == "changed\n"
+    for gone in ("etc/os-release", "usr/local/lib/l"):
+        wh = os.lstat(rl / gone)
+        assert stat.S_ISCHR(wh.st_mode) and wh.st_rdev == 0, gone
+    assert tree_state(cps["INSTALL"]) == before
+    p = user("run", "-i", "cbl-ckpt/chain:v1", "--from-phase", "POST_BUILD", src, check=0)
+    assert [l for l in p.stdout.splitlines() if l.startswith("img=")] == [want], p.output
+    user("images", "prune")
