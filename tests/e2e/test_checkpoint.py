@@ -735,8 +735,9 @@ def chain(run, home, src, opaque_attr, store_args=(), stacked=False):
     post = [l for l in p.stdout.splitlines() if l.startswith("post=")]
     assert post == [CHAIN_WANT], p.output
     assert tree_state(cps["INSTALL"]) == install_before
-    ls = run("cache", "ls", *store_args, check=0).stdout
-    assert "INSTALL" in ls and "BUILD" in ls, ls
+    ls = [l.split() for l in run("cache", "ls", *store_args, check=0).stdout.splitlines()]
+    assert [f for f in ls if f[:2] == [src.name, "INSTALL"]], ls
+    assert [f for f in ls if f[:2] == [src.name, "BUILD"] and bid in f], ls
 
 
 CHAIN_FILES = {"wt.txt": "v1\n", "wt-del.txt": "working-tree\n"}
