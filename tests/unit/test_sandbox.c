@@ -2064,6 +2064,20 @@ static void test_ids_fuse_plan(void)
 	sandbox_plan_release(&q);
 	free(bytes);
 	sandbox_plan_release(&p);
+	/* a kept fuse-overlayfs layer above the host's / (a checkpoint) */
+	o.root_lower = "/var/cache/cbl,ck/root-layer";
+	is_int(sandbox_plan_build_ids(&p, &o, &ids, NULL), 0, "fuse: with a kept layer, planned");
+	fr = find(&p, SANDBOX_STEP_FUSE_ROOT, ROOT);
+	ok(fr >= 0 && strstr(p.v[fr].arg, "lowerdir=/var/cache/cbl\\,ck/root-layer:/,upperdir="),
+	   "the kept layer above the host's /, its comma escaped");
+	sandbox_plan_release(&p);
+	o.root_lower = "/var/cache/a:b/root-layer";
+	cbl_error *e = NULL;
+	is_int(sandbox_plan_build_ids(&p, &o, &ids, &e), CBL_EINVAL, "fuse: a layer path with ':' refused");
+	ok(e && strstr(e->msg, "no escape for ':'"), "and why");
+	cbl_error_free(e);
+	sandbox_plan_release(&p);
+	o.root_lower = NULL;
 	ids.fuse_overlayfs[0] = '\0';
 	is_int(sandbox_plan_build_ids(&p, &o, &ids, NULL), 0, "fuse: not usable, planned");
 	ok(find(&p, SANDBOX_STEP_FUSE_ROOT, NULL) < 0 && find(&p, SANDBOX_STEP_TMPFS, ROOT) >= 0,
