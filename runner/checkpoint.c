@@ -656,7 +656,7 @@ static char *restored_what(runner_build *b)
 				 "the host's / is read-only)");
 	else if (b->ckpt.root_restored)
 		cbl_buf_puts(&w, "the changes outside the source (installed packages, /root) too");
-	else if (geteuid() != 0 && !runner_image_rootfs(b))
+	else if (geteuid() != 0 && !runner_image_rootfs(b) && !sandbox_root_fuse(b->sandbox))
 		cbl_buf_puts(&w, "outside the source the host's / read-only as in every normal user's build");
 	else
 		cbl_buf_puts(&w, "no changes outside the source (not in this checkpoint)");

@@ -501,6 +501,14 @@ def test_a_normal_users_fuse_root_changes_are_kept(user, fuse_node):
         p = user("run", "--from-phase", "BUILD", src, check=1, timeout=120)
         assert "changed the host's / through fuse-overlayfs, which this build cannot use" in p.output, p.output
         assert "tool=" not in p.stdout
+        # nor a kernel overlay's layer to fuse-overlayfs (a meta.json without the format)
+        fuse_user(user, fuse_node)
+        del meta["rootLayerFormat"]
+        (cp / "meta.json").write_text(json.dumps(meta))
+        p = user("run", "--from-phase", "BUILD", src, check=1, timeout=120)
+        assert "keeps its changes outside the source in the kernel's overlay's format, and this build's root " \
+            "is fuse-overlayfs" in p.output, p.output
+        assert "tool=" not in p.stdout
     finally:
         secret.unlink()
 
