@@ -651,7 +651,8 @@ static char *restored_what(runner_build *b)
 			cbl_buf_printf(&dirs, "%s%s", dirs.len ? ", " : "", d[i].path);
 		free(p);
 	}
-	if (b->ckpt.root_restored && b->ckpt.root_lower && !runner_image_rootfs(b) && !sandbox_root_fuse(b->sandbox))
+	if (b->ckpt.root_restored && b->ckpt.root_lower && geteuid() != 0 && !runner_image_rootfs(b) &&
+	    !sandbox_root_fuse(b->sandbox))
 		cbl_buf_puts(&w, "NOT the changes to the host's / (fuse-overlayfs, which took them, did not start: "
 				 "the host's / is read-only)");
 	else if (b->ckpt.root_restored)
