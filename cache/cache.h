@@ -291,6 +291,10 @@ typedef struct cache_checkpoint_opts {
 	json_t *parts;           /* borrowed */
 	const char *taken_as;    /* who took it, kept in meta.json as "takenAs" (e.g. "root",
 				  * "user"); NULL = "root" */
+	const char *root_format; /* root-layer/'s format, kept in meta.json as
+				  * "rootLayerFormat": "fuse-overlayfs" (its whiteouts,
+				  * opaque markers and owners as fuse-overlayfs writes
+				  * them), NULL = the kernel's overlay */
 	/* With fill, the layers come from the caller instead of src_upper and
 	 * root_upper: called once with the staging directory, it gets each
 	 * part's directory with cache_checkpoint_stage_dir and fills it (e.g.

@@ -6,7 +6,9 @@
  *       layer/       the source tree's changes: an overlay upper layer as
  *                    the build left it (whiteouts, opaque directories)
  *       root-layer/  the changes outside the source (the root overlay's
- *                    upper layer: installed packages, /root), when kept
+ *                    upper layer: installed packages, /root), when kept;
+ *                    a normal user's host root is fuse-overlayfs's upper
+ *                    layer, in its own format (meta.json's rootLayerFormat)
  *       private/<name>/  the contents of the build's private directories
  *                    (sandbox_private_dirs(): tmp, var-tmp, root, home,
  *                    run, srv, mnt, media) as the phase left them: plain trees
@@ -464,11 +466,11 @@ int cache_checkpoint_save(cache_store *s, const cache_checkpoint_opts *o, cbl_er
 	    (rc = write_file(lfd, "dir.txt", o->dir_txt ? o->dir_txt : "", o->dir_txt ? strlen(o->dir_txt) : 0, err)))
 		goto out;
 	int64_t now = cbl_now_us();
-	json_t *meta = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:I, s:I, s:I, s:I, s:O?, s:s}", "scope", o->scope,
+	json_t *meta = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:I, s:I, s:I, s:I, s:O?, s:s, s:s?}", "scope", o->scope,
 				 "key", o->key, "phase", o->phase, "buildId", o->build_id, "srcInner", o->src_inner,
 				 "created", (json_int_t)now, "files", (json_int_t)cs.files, "bytes", (json_int_t)cs.bytes,
 				 "rootBytes", (json_int_t)rs.bytes, "parts", o->parts, "takenAs",
-				 o->taken_as ? o->taken_as : "root");
+				 o->taken_as ? o->taken_as : "root", "rootLayerFormat", o->root_format);
 	char *text = json_dumps(meta, JSON_INDENT(1) | JSON_SORT_KEYS);
 	json_decref(meta);
 	rc = write_file(lfd, "meta.json", text, strlen(text), err);

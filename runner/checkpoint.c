@@ -38,8 +38,14 @@
  * image, the root overlay's upper layer to root-layer/ (the cache's staging
  * directory filled by a callback).  A restored build gets layer/ as the
  * sandbox mount's lower_top, private/ as private_lower and root-layer/ as
- * root_lower above the image: no copy (and no spare).  Not kept: the host's / changed
- * through fuse-overlayfs (said once per build).  meta.json's takenAs keeps
+ * root_lower above the image: no copy (and no spare).  Where the host's / is
+ * fuse-overlayfs (sandbox/fuse.c), its upper layer (in the same private
+ * tmpfs) is copied to root-layer/ as fuse-overlayfs wrote it (whiteout
+ * devices or .wh. files, opaque markers, the owners of the user's ids) and
+ * given back to fuse-overlayfs as a lower layer above the host's /
+ * (root_lower); meta.json's rootLayerFormat says so, and such a layer is
+ * never given to the kernel's overlay, nor the kernel's to fuse-overlayfs
+ * (root_layer_mismatch).  meta.json's takenAs keeps
  * root's and a normal user's checkpoints apart (their layers differ: trusted.*
  * or user.* overlay attributes, subordinate ids).  Only the primary source
  * of a snapshot build has a layer to keep; other builds take no checkpoints.
@@ -71,6 +77,9 @@
 #include <unistd.h>
 
 #include "util/banned.h"
+
+/* meta.json's rootLayerFormat of a root-layer/ fuse-overlayfs wrote */
+#define CKPT_FUSE_FORMAT "fuse-overlayfs"
 
 static void put_kv(cbl_buf *b, const spec_kvlist *l)
 {
@@ -235,15 +244,17 @@ static void restore_root_layer(runner_build *b, sandbox_opts *so)
 }
 
 /* Not root: the sandbox keeps its private tmpfs reachable (the source
- * overlay's upper layer, an image root's) for sandbox_copy_out; a restored
- * checkpoint's root-layer/ goes above an image's root. */
+ * overlay's upper layer, an image root's or fuse-overlayfs's) for
+ * sandbox_copy_out; a restored checkpoint's root-layer/ goes above an
+ * image's root, or above the host's / under fuse-overlayfs (its format
+ * checked by runner_checkpoint_lookup). */
 static void checkpoint_root_user(runner_build *b, sandbox_opts *so)
 {
 	/* again after a fallback: a source the kernel would not overlay is a
 	 * copy, no layer to keep */
 	so->keep_scratch = b->ckpt.sb_take = b->ckpt.take && b->src.sb_overlay && !b->src.multi_root &&
 					     b->ckpt.src_mount >= 0;
-	if (b->ckpt.dir && so->rootfs && !b->ckpt.root_lower) {
+	if (b->ckpt.dir && !b->ckpt.root_lower) {
 		char *layer = cbl_path_join(b->ckpt.dir, "root-layer");
 		struct stat st;
 		if (lstat(layer, &st) == 0 && S_ISDIR(st.st_mode)) {
@@ -338,7 +349,7 @@ static bool keeps_private(runner_build *b, const char *path)
  * the sandbox's user namespace (base's files of the user's subordinate
  * ids, hard-linked or copied). */
 static int flatten_restored(runner_build *b, cache_checkpoint_stage *stage, cache_checkpoint_part part,
-			    const char *base, cbl_error **err)
+			    const char *base, unsigned how, cbl_error **err)
 {
 	if (!base)
 		return 0;
@@ -350,7 +361,7 @@ static int flatten_restored(runner_build *b, cache_checkpoint_stage *stage, cach
 	if (ofd < 0)
 		rc = cbl_error_set_errno(err, CBL_EIO, errno, "cannot open the restored checkpoint's %s", base);
 	else
-		rc = sandbox_merge_out(b->sandbox, ofd, fd, SANDBOX_MERGE_USER_XATTR, &cs, err);
+		rc = sandbox_merge_out(b->sandbox, ofd, fd, how, &cs, err);
 	if (ofd >= 0)
 		close(ofd);
 	close(fd);
@@ -364,6 +375,7 @@ static int fill_from_sandbox(void *arg, cache_checkpoint_stage *stage, cbl_error
 {
 	runner_build *b = arg;
 	bool image = runner_image_rootfs(b) != NULL;
+	bool fuse = !image && sandbox_root_fuse(b->sandbox);
 	int fd = -1, rc = 0;
 	sandbox_copy_stats cs = {0};
 	if ((rc = cache_checkpoint_stage_dir(stage, CACHE_CHECKPOINT_LAYER, NULL, &fd, err)) < 0)
@@ -372,8 +384,8 @@ static int fill_from_sandbox(void *arg, cache_checkpoint_stage *stage, cbl_error
 	close(fd);
 	cache_checkpoint_stage_count(stage, cs.files, cs.bytes);
 	if (rc == 0)
-		rc = flatten_restored(b, stage, CACHE_CHECKPOINT_LAYER, b->ckpt.layer, err);
-	if (rc == 0 && image && !b->ro_root) {
+		rc = flatten_restored(b, stage, CACHE_CHECKPOINT_LAYER, b->ckpt.layer, SANDBOX_MERGE_USER_XATTR, err);
+	if (rc == 0 && ((image && !b->ro_root) || fuse)) {
 		memset(&cs, 0, sizeof(cs));
 		if ((rc = cache_checkpoint_stage_dir(stage, CACHE_CHECKPOINT_ROOT_LAYER, NULL, &fd, err)) < 0)
 			return rc;
@@ -381,7 +393,8 @@ static int fill_from_sandbox(void *arg, cache_checkpoint_stage *stage, cbl_error
 		close(fd);
 		cache_checkpoint_stage_count(stage, cs.files, cs.bytes);
 		if (rc == 0)
-			rc = flatten_restored(b, stage, CACHE_CHECKPOINT_ROOT_LAYER, b->ckpt.root_lower, err);
+			rc = flatten_restored(b, stage, CACHE_CHECKPOINT_ROOT_LAYER, b->ckpt.root_lower,
+					      fuse ? SANDBOX_MERGE_FUSE : SANDBOX_MERGE_USER_XATTR, err);
 	}
 	size_t n = 0;
 	const sandbox_private_dir *pd = sandbox_private_dirs(&n);
@@ -448,11 +461,8 @@ void runner_checkpoint_take(runner_build *b, runner_phase_type p)
 	if (b->ckpt.sb_take) {
 		o.fill = fill_from_sandbox;
 		o.fill_arg = b;
-		if (!b->ckpt.said_fuse && !runner_image_rootfs(b) && sandbox_root_fuse(b->sandbox))
-			runner_warn(b, "the checkpoint keeps the source's changes and /tmp, /root, /home (the private "
-				       "directories), not the changes to the rest of the host's / through "
-				       "fuse-overlayfs (not implemented for checkpoints)");
-		b->ckpt.said_fuse = true;
+		if (!runner_image_rootfs(b) && sandbox_root_fuse(b->sandbox))
+			o.root_format = CKPT_FUSE_FORMAT;
 	}
 	if (open_store(b, &st, &e) < 0 || cache_checkpoint_save(st, &o, &e) < 0)
 		goto out;
@@ -537,6 +547,48 @@ static char *why_none(runner_build *b, cache_store *st, json_t *parts, const cha
 	return msg;
 }
 
+/* Why the checkpoint's root-layer/ cannot be this build's (NULL: it can,
+ * or it has none).  fuse-overlayfs, where it cannot make a whiteout device
+ * or set an attribute, records a deletion as a .wh.NAME file and an opaque
+ * directory as a .wh..wh..opq file, which the kernel's overlay shows as
+ * plain files (the deleted ones back); the kernel's layer as root keeps
+ * them in trusted.overlay.* attributes, which fuse-overlayfs run by a
+ * normal user cannot read.  So a layer goes only to the overlay that wrote
+ * it: fuse-overlayfs's to a normal user's host root through it, the
+ * kernel's to the rest. */
+static char *root_layer_mismatch(runner_build *b, const char *before)
+{
+	char *layer = cbl_path_join(b->ckpt.dir, "root-layer");
+	struct stat st;
+	bool has = lstat(layer, &st) == 0 && S_ISDIR(st.st_mode);
+	free(layer);
+	if (!has)
+		return NULL;
+	const char *fmt = cbl_json_str(b->ckpt.meta, "rootLayerFormat");
+	bool is_fuse = fmt && !strcmp(fmt, CKPT_FUSE_FORMAT);
+	sandbox_ids ids;
+	bool want_fuse = false;
+	bool host = !b->cfg.image || runner_image_is_host(b->cfg.image);
+	if (geteuid() != 0 && host) {
+		sandbox_ids_probe(&ids);
+		want_fuse = ids.fuse_overlayfs[0] != '\0';
+	}
+	if (is_fuse == want_fuse)
+		return NULL;
+	const char *id = cbl_json_str(b->ckpt.meta, "buildId") ? cbl_json_str(b->ckpt.meta, "buildId") : "?";
+	if (is_fuse && geteuid() != 0 && host)
+		return cbl_xasprintf("the checkpoint of the end of %s (build %s) changed the host's / through "
+				     "fuse-overlayfs, which this build cannot use (%s): its / would be read-only, without "
+				     "those changes; run it once in full this way",
+				     before, id, ids.fuse_missing[0] ? ids.fuse_missing : "not usable");
+	return cbl_xasprintf("the checkpoint of the end of %s (build %s) keeps its changes outside the source in "
+			     "%s's format, and this build's root is %s: fuse-overlayfs may keep deletions as .wh.NAME "
+			     "files that the kernel's overlay shows as plain files, and the kernel's overlay keeps them "
+			     "in attributes fuse-overlayfs does not read unprivileged; run it once in full this way",
+			     before, id, is_fuse ? "fuse-overlayfs" : "the kernel's overlay",
+			     want_fuse ? "fuse-overlayfs" : "the kernel's overlay");
+}
+
 int runner_checkpoint_lookup(runner_build *b, char **why)
 {
 	if (!b->ckpt.from_phase)
@@ -590,6 +642,8 @@ int runner_checkpoint_lookup(runner_build *b, char **why)
 				     user ? "as a normal user" : "as root");
 		goto out;
 	}
+	if ((*why = root_layer_mismatch(b, before)))
+		goto out;
 	b->ckpt.layer = cbl_path_join(b->ckpt.dir, "layer");
 	const char *inner = cbl_json_str(b->ckpt.meta, "srcInner");
 	/* the same source path as the checkpoint's build: its carried state
@@ -642,9 +696,13 @@ static char *restored_what(runner_build *b)
 			cbl_buf_printf(&dirs, "%s%s", dirs.len ? ", " : "", d[i].path);
 		free(p);
 	}
-	if (b->ckpt.root_restored)
+	if (b->ckpt.root_restored && b->ckpt.root_lower && geteuid() != 0 && !runner_image_rootfs(b) &&
+	    !sandbox_root_fuse(b->sandbox))
+		cbl_buf_puts(&w, "NOT the changes to the host's / (fuse-overlayfs, which took them, did not start: "
+				 "the host's / is read-only)");
+	else if (b->ckpt.root_restored)
 		cbl_buf_puts(&w, "the changes outside the source (installed packages, /root) too");
-	else if (geteuid() != 0 && !runner_image_rootfs(b))
+	else if (geteuid() != 0 && !runner_image_rootfs(b) && !sandbox_root_fuse(b->sandbox))
 		cbl_buf_puts(&w, "outside the source the host's / read-only as in every normal user's build");
 	else
 		cbl_buf_puts(&w, "no changes outside the source (not in this checkpoint)");

@@ -350,7 +350,6 @@ typedef struct runner_ckpt_part { /* checkpoint.c */
 	int claim_lock;          /* that directory's lock (with claim_dir only) */
 	bool spare_wanted;       /* a restore: make the checkpoint's next spare at the end */
 	json_t *meta;
-	bool said_fuse;
 	bool sb_take;            /* not root: taken from the sandbox (sandbox_copy_out) */
 	long src_mount;          /* the sandbox's mount of the primary source overlay, or -1 */
 } runner_ckpt_part;

@@ -25,6 +25,14 @@
  * mountinfo or the child dies (at most SANDBOX_FUSE_TIMEOUT_MS), then lets
  * the init go on.  The daemon stays the parent's child (-f) until
  * sandbox_free.
+ *
+ * fuse-overlayfs knows a directory by its device and inode: a bind mount
+ * of a directory of the root's filesystem (or a filesystem mounted twice)
+ * is to it a second name of the same directory, taken for a hard link, and
+ * one of the two names is lost (the build saw an empty mount point).  In
+ * its own mount namespace, before the exec, each such mount is covered by
+ * a read-only overlay of itself (sandbox_fuse_aliases, cover_aliases):
+ * the same files, directories of a device of their own.
  */
 #include "sandbox/sandbox_internal.h"
 #include "util/alloc.h"
@@ -117,6 +125,55 @@ static bool fuse_mounted(pid_t pid, const char *path)
 	return yes;
 }
 
+/* What the daemon's namespace covers (cover_aliases), made before the
+ * fork. */
+typedef struct fuse_covers {
+	char *empty;  /* an empty directory in the scratch */
+	char **paths; /* the mount points */
+	char **opts;  /* each one's overlay options */
+	size_t n;
+} fuse_covers;
+
+static void covers_make(fuse_covers *c, pid_t init, const char *mountpoint)
+{
+	char proc[64], *text = NULL;
+	size_t len = 0;
+	memset(c, 0, sizeof(*c));
+	snprintf(proc, sizeof(proc), "/proc/%ld/mountinfo", (long)init);
+	if (cbl_read_file(proc, 16 << 20, &text, &len, NULL) < 0)
+		return;
+	cbl_strv paths = CBL_STRV_INIT;
+	sandbox_fuse_aliases(text, &paths);
+	free(text);
+	const char *slash = strrchr(mountpoint, '/');
+	c->empty = cbl_xasprintf("%.*s/fuse-empty", slash ? (int)(slash - mountpoint) : 0, mountpoint);
+	c->paths = cbl_xcalloc(paths.n + 1, sizeof(char *));
+	c->opts = cbl_xcalloc(paths.n + 1, sizeof(char *));
+	for (size_t i = 0; i < paths.n; i++) {
+		cbl_buf b = CBL_BUF_INIT;
+		cbl_buf_puts(&b, "lowerdir=");
+		sandbox_put_escaped(&b, paths.v[i]);
+		cbl_buf_putc(&b, ':');
+		sandbox_put_escaped(&b, c->empty);
+		c->opts[i] = cbl_buf_detach(&b);
+		c->paths[i] = cbl_xstrdup(paths.v[i]);
+	}
+	c->n = paths.n;
+	cbl_strv_release(&paths);
+}
+
+static void covers_release(fuse_covers *c)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		free(c->paths[i]);
+		free(c->opts[i]);
+	}
+	free(c->paths);
+	free(c->opts);
+	free(c->empty);
+	memset(c, 0, sizeof(*c));
+}
+
 static void close_fd(int *fd)
 {
 	if (*fd >= 0)
@@ -130,8 +187,26 @@ static void close_fd(int *fd)
  * tmpfs): the init's pivot_root and its unmount of the old root (the
  * daemon's lower layer) must not reach the daemon.  Then the daemon on that
  * descriptor (libfuse's /dev/fd/N mount point). */
+/* In the daemon's own mount namespace: each mount that could be another
+ * name of a directory (sandbox_fuse_aliases) covered by a read-only
+ * overlay of itself and an empty directory, whose directories have the
+ * overlay's device: fuse-overlayfs then sees one directory per name.  One
+ * the kernel refuses stays as it is. */
+static void cover_aliases(const fuse_covers *c)
+{
+	if (!c->n)
+		return;
+	if (mkdir(c->empty, 0755) < 0 && errno != EEXIST)
+		return;
+	for (size_t i = 0; i < c->n; i++) {
+		struct stat st;
+		if (stat(c->paths[i], &st) == 0 && S_ISDIR(st.st_mode))
+			(void)!mount("overlay", c->paths[i], "overlay", MS_RDONLY | MS_NODEV, c->opts[i]);
+	}
+}
+
 static __attribute__((noreturn)) void fuse_child(int userfd, int mntfd, int log_w, const char *mountpoint,
-						 char *const argv[])
+						 char *const argv[], const fuse_covers *covers)
 {
 	const char *what = "join the sandbox's namespaces";
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
@@ -151,6 +226,7 @@ static __attribute__((noreturn)) void fuse_child(int userfd, int mntfd, int log_
 	what = "make its own mount namespace";
 	if (unshare(CLONE_NEWNS) < 0 || chdir("/") < 0)
 		goto fail;
+	cover_aliases(covers);
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	what = "set up its descriptors";
 	if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(log_w, 2) < 0 || dup2(dev, 3) < 0)
@@ -185,6 +261,7 @@ static void read_log(int fd, char *buf, size_t size)
 int sandbox_fuse_start(sandbox_handle *s, const sandbox_step *st, pid_t init, cbl_error **err)
 {
 	int userfd = -1, mntfd = -1, logp[2] = {-1, -1}, rc = 0;
+	fuse_covers covers = {0};
 	char path[64];
 	if (s->userns) {
 		snprintf(path, sizeof(path), "/proc/%ld/ns/user", (long)init);
@@ -199,6 +276,7 @@ int sandbox_fuse_start(sandbox_handle *s, const sandbox_step *st, pid_t init, cb
 		goto out;
 	}
 	char *argv[] = {st->src, (char *)"-f", (char *)"-o", st->arg, (char *)"/dev/fd/3", NULL};
+	covers_make(&covers, init, st->path);
 	/* fork: the child only joins namespaces, mounts and execs */
 	pid_t pid = fork();
 	if (pid < 0) {
@@ -206,7 +284,7 @@ int sandbox_fuse_start(sandbox_handle *s, const sandbox_step *st, pid_t init, cb
 		goto out;
 	}
 	if (pid == 0)
-		fuse_child(userfd, mntfd, logp[1], st->path, argv);
+		fuse_child(userfd, mntfd, logp[1], st->path, argv, &covers);
 	close_fd(&logp[1]);
 	/* its stderr stays ours while it runs (no SIGPIPE for a word it says
 	 * later), never read again: a chatty daemon gets EAGAIN, not blocked */
@@ -238,6 +316,7 @@ int sandbox_fuse_start(sandbox_handle *s, const sandbox_step *st, pid_t init, cb
 	s->fuse_log = logp[0];
 	logp[0] = -1;
 out:
+	covers_release(&covers);
 	close_fd(&userfd);
 	close_fd(&mntfd);
 	close_fd(&logp[0]);

@@ -197,7 +197,7 @@ static unsigned long mount_flags(const char *opts, size_t len)
 
 typedef struct mi_entry {
 	long id, parent;
-	char *path, *fstype;
+	char *path, *fstype, *root, *dev;
 	unsigned long flags;
 	enum { MI_UNDECIDED, MI_ROOT, MI_SHOWN, MI_LEFT_OUT } state;
 } mi_entry;
@@ -246,10 +246,23 @@ static bool parse_line(const char *line, size_t len, mi_entry *e)
 	if (endp != f[1] + fl[1])
 		return false;
 	e->path = unescape(f[4], fl[4]);
+	e->root = unescape(f[3], fl[3]);
+	e->dev = cbl_xstrndup(f[2], fl[2]);
 	e->fstype = unescape(fstype, fstype_len);
 	e->flags = mount_flags(f[5], fl[5]);
 	e->state = MI_UNDECIDED;
 	return true;
+}
+
+static void mi_release(mi_entry *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].path);
+		free(v[i].fstype);
+		free(v[i].root);
+		free(v[i].dev);
+	}
+	free(v);
 }
 
 static mi_entry *find_id(mi_entry *v, size_t n, long id)
@@ -326,11 +339,54 @@ void sandbox_submounts_parse(sandbox_submounts *out, const char *text, const cha
 			cbl_xstrdup(v[i].path), v[i].flags,
 			!(v[i].flags & MS_RDONLY) && !in_list(v[i].fstype, no_overlay_fs, N(no_overlay_fs))};
 	}
-	for (size_t i = 0; i < n; i++) {
-		free(v[i].path);
-		free(v[i].fstype);
+	mi_release(v, n);
+}
+
+/* A directory reachable under two names, as a bind mount makes it (the same
+ * device and inode at its source and at its mount point), is one to
+ * fuse-overlayfs: it takes the second for a hard link of the first and
+ * keeps one name (register_inode; tried: with /var/lib/X/src bound at
+ * /opt/y, /opt/y is gone once /var/lib/X was listed, and a kernel mount on
+ * the sandbox's /opt/y is detached with it).  So, for the daemon's own
+ * mount namespace (sandbox/fuse.c), the host's mounts that may be such
+ * another name: a bind of a directory (root not "/") or a filesystem
+ * mounted more than once, topmost on its mount point, with no mount
+ * beneath it (an overlay on it would hide those), outside the private
+ * directories (covered in the view anyway). */
+void sandbox_fuse_aliases(const char *text, cbl_strv *out)
+{
+	mi_entry *v = NULL;
+	size_t n = 0, cap = 0;
+	for (const char *line = text; line && *line;) {
+		const char *nl = strchr(line, '\n');
+		size_t len = nl ? (size_t)(nl - line) : strlen(line);
+		mi_entry e;
+		if (parse_line(line, len, &e)) {
+			CBL_GROW(v, n + 1, cap);
+			v[n++] = e;
+		}
+		line = nl ? nl + 1 : NULL;
 	}
-	free(v);
+	for (size_t i = 0; i < n; i++) {
+		const mi_entry *e = &v[i];
+		if (e->path[0] != '/' || !strcmp(e->path, "/") || in_list(e->fstype, pseudo_fs, N(pseudo_fs)) ||
+		    under_private(e->path))
+			continue;
+		bool alias = strcmp(e->root, "/") != 0, alone = true;
+		for (size_t k = 0; k < n && alone; k++) {
+			if (k == i)
+				continue;
+			if (!strcmp(v[k].dev, e->dev))
+				alias = true;
+			/* covered later, or a mount beneath it */
+			if ((k > i && !strcmp(v[k].path, e->path)) ||
+			    (strcmp(v[k].path, e->path) && under(v[k].path, e->path)))
+				alone = false;
+		}
+		if (alias && alone)
+			cbl_strv_push(out, e->path);
+	}
+	mi_release(v, n);
 }
 
 void sandbox_submounts_release(sandbox_submounts *s)

@@ -54,8 +54,12 @@ static bool is_whiteout(const struct stat *st)
 	return S_ISCHR(st->st_mode) && st->st_rdev == makedev(0, 0);
 }
 
-static bool is_opaque(int dfd)
+#define FUSE_OPAQUE ".wh..wh..opq"
+
+static bool is_opaque(const merge_ctx *c, int dfd)
 {
+	if ((c->flags & SANDBOX_MERGE_FUSE) && faccessat(dfd, FUSE_OPAQUE, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+		return true;
 	char v[8];
 	for (size_t i = 0; i < 2; i++) {
 		ssize_t n = fgetxattr(dfd, merge_opaque_attrs[i], v, sizeof(v));
@@ -149,11 +153,44 @@ static int put_other(int ofd, int dfd, const char *name, const struct stat *st, 
 	return 0;
 }
 
+/* An opaque mark on the new layer's directory d2 (named name, for errors). */
+static int mark_opaque(merge_ctx *c, int d2, const char *name)
+{
+	if (is_opaque(c, d2))
+		return 0;
+	if (c->flags & SANDBOX_MERGE_FUSE) {
+		int fd = openat(d2, FUSE_OPAQUE, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return merge_fail(c, "cannot mark opaque", name);
+		close(fd);
+		return 0;
+	}
+	if (fsetxattr(d2, merge_opaque_attrs[(c->flags & SANDBOX_MERGE_USER_XATTR) ? 1 : 0], "y", 1, 0) < 0)
+		return merge_fail(c, "cannot mark opaque", name);
+	return 0;
+}
+
+/* Whether the new layer hides name with fuse-overlayfs's ".wh.NAME" file. */
+static bool fuse_hidden(const merge_ctx *c, int dfd, const char *name)
+{
+	if (!(c->flags & SANDBOX_MERGE_FUSE) || strlen(name) > 250)
+		return false;
+	char wh[256];
+	snprintf(wh, sizeof(wh), ".wh.%s", name);
+	return faccessat(dfd, wh, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
 /* One entry of the old layer (ost) onto the new one's. */
 static int merge_entry(int ofd, int dfd, const char *name, const struct stat *ost, merge_ctx *c, int depth)
 {
 	struct stat dst;
 	bool in_new = fstatat(dfd, name, &dst, AT_SYMLINK_NOFOLLOW) == 0;
+	if (!in_new && fuse_hidden(c, dfd, name))
+		return 0; /* deleted above it, in fuse-overlayfs's file form */
+	struct stat again;
+	if (!in_new && (c->flags & SANDBOX_MERGE_FUSE) && !strncmp(name, ".wh.", 4) && strcmp(name, FUSE_OPAQUE) &&
+	    fstatat(dfd, name + 4, &again, AT_SYMLINK_NOFOLLOW) == 0)
+		return 0; /* an old deletion of what the new layer made again */
 	if (in_new && !S_ISDIR(dst.st_mode))
 		return 0; /* a file, a link or a whiteout of the new layer: it wins */
 	if (!in_new && !S_ISDIR(ost->st_mode))
@@ -167,10 +204,8 @@ static int merge_entry(int ofd, int dfd, const char *name, const struct stat *os
 	if (!S_ISDIR(ost->st_mode)) {
 		/* a new directory where the old layer had a file or a
 		 * whiteout: it hid the working tree's entry, and still does */
-		if (!is_opaque(d2) &&
-		    fsetxattr(d2, merge_opaque_attrs[(c->flags & SANDBOX_MERGE_USER_XATTR) ? 1 : 0], "y", 1, 0) < 0)
-			rc = merge_fail(c, "cannot mark opaque", name);
-	} else if (!in_new || !is_opaque(d2)) {
+		rc = mark_opaque(c, d2, name);
+	} else if (!in_new || !is_opaque(c, d2)) {
 		int o2 = openat(ofd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (o2 < 0) {
 			rc = merge_fail(c, "cannot read", name);

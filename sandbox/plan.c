@@ -304,12 +304,19 @@ static void plan_root_overlay(sandbox_plan *p, const sandbox_opts *o, const char
 
 /* Unprivileged, the host's / through fuse-overlayfs where the caller can
  * use it (sandbox/fuse.c): writable like root's overlay, every file shown
- * as root's (squash_to_root), the host's submounts seen through it. */
+ * as root's (squash_to_root), the host's submounts seen through it;
+ * root_lower (a layer an earlier fuse-overlayfs root left) above it. */
 static void plan_root_fuse(sandbox_plan *p, const sandbox_opts *o, const sandbox_ids *ids, const char *root,
 			   const char *upper, const char *work)
 {
 	cbl_buf opts = CBL_BUF_INIT;
-	cbl_buf_puts(&opts, "lowerdir=/,upperdir=");
+	cbl_buf_puts(&opts, "lowerdir=");
+	if (o->root_lower) {
+		/* a kept upper layer above the host's / (check_opts: no ':') */
+		sandbox_put_escaped(&opts, o->root_lower);
+		cbl_buf_putc(&opts, ':');
+	}
+	cbl_buf_puts(&opts, "/,upperdir=");
 	sandbox_put_escaped(&opts, upper);
 	cbl_buf_puts(&opts, ",workdir=");
 	sandbox_put_escaped(&opts, work);
@@ -653,13 +660,18 @@ int sandbox_plan_build_ids(sandbox_plan *p, const sandbox_opts *o, const sandbox
 	 * piece by piece */
 	bool fuse = !o->rootfs && ids->fuse_overlayfs[0] && (userns || o->fuse_root);
 	bool ro_root = userns && !fuse && (!o->rootfs || o->ro_root);
+	if (fuse && o->root_lower && strchr(o->root_lower, ':'))
+		return cbl_error_set(err, CBL_EINVAL, "sandbox: fuse-overlayfs cannot take the layer %s above the host's "
+						      "/: its lowerdir option has no escape for ':'",
+				     o->root_lower);
 	sandbox_opts kept = *o;
 	/* root_lower: also above an image's root in a user namespace */
 	bool lower_userns = userns && o->rootfs && !ro_root && o->root_lower && o->root_lower[0] == '/';
 	if (userns || fuse || ro_root || (o->root_upper && o->root_upper[0] != '/'))
 		kept.root_upper = kept.root_lower = NULL; /* only the kernel's overlay as root */
 	if (!kept.root_upper)
-		kept.root_lower = lower_userns ? o->root_lower : NULL;
+		kept.root_lower = lower_userns || (fuse && o->root_lower && o->root_lower[0] == '/') ? o->root_lower
+												   : NULL;
 	o = &kept;
 	const char *layers = o->root_upper ? (o->root_upper_in ? o->root_upper_in : o->root_upper) : o->scratch;
 	char *upper = cbl_path_join(layers, "upper");

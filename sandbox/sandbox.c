@@ -281,9 +281,10 @@ static int start(sandbox_handle **out, const sandbox_opts *o, const sandbox_ids 
 		if ((p.v[i].kind == SANDBOX_STEP_OVERLAY || p.v[i].kind == SANDBOX_STEP_FUSE_ROOT) && p.v[i].path &&
 		    !strcmp(p.v[i].path, newroot)) {
 			s->root_ro = false;
-			/* the kernel's overlay with its upper layer in the
-			 * private tmpfs (not root_upper's, not fuse-overlayfs's) */
-			if (p.v[i].kind == SANDBOX_STEP_OVERLAY && (s->userns || !o->root_upper || o->root_upper[0] != '/'))
+			/* the kernel's overlay or fuse-overlayfs with its upper
+			 * layer in the private tmpfs (not root_upper's) */
+			if (p.v[i].kind == SANDBOX_STEP_FUSE_ROOT || s->userns || !o->root_upper ||
+			    o->root_upper[0] != '/')
 				s->root_upper_name = cbl_xstrdup("upper");
 		}
 	free(newroot);

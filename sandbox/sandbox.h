@@ -180,7 +180,10 @@ typedef struct sandbox_opts {
 				    * an earlier sandbox (whiteouts, opaque directories),
 				    * stacked read-only above the root; unprivileged the
 				    * same above an image's root (rootfs: the caller's
-				    * files, user.* overlay attributes); NULL = none */
+				    * files, user.* overlay attributes); with fuse-overlayfs
+				    * at the root, its lower layer above the host's / (a
+				    * layer fuse-overlayfs wrote: SANDBOX_COPY_ROOT_UPPER;
+				    * no ':' in its path); NULL = none */
 	bool keep_scratch;         /* the private tmpfs stays reachable by sandbox_copy_out
 				    * (the caller's overlays' upper layers, an image's root
 				    * overlay's): the parent holds a descriptor of it */
@@ -361,7 +364,8 @@ typedef enum sandbox_copy_from {
 				   * mounts[index] (needs keep_scratch) */
 	SANDBOX_COPY_ROOT_UPPER,  /* the root overlay's upper layer when it is in the private
 				   * tmpfs: an image's root (also unprivileged), the host's /
-				   * as root without root_upper (needs keep_scratch) */
+				   * as root without root_upper, fuse-overlayfs's upper layer
+				   * (its own format: sandbox/fuse.c) (needs keep_scratch) */
 	SANDBOX_COPY_PATH,        /* the directory path as the sandbox sees it (absolute; no
 				   * symlink followed, not even in its leading components) */
 } sandbox_copy_from;
@@ -392,6 +396,9 @@ enum {
 	SANDBOX_MERGE_USER_XATTR = 1, /* an opaque mark it adds is user.overlay.opaque (an
 				       * overlay with "userxattr"), else trusted.* */
 	SANDBOX_MERGE_NO_LINKS = 2,   /* copies only, no hard link to the old layer */
+	SANDBOX_MERGE_FUSE = 4,       /* fuse-overlayfs's layers: a directory holding a
+				       * ".wh..wh..opq" file is opaque (the mark it adds), a
+				       * ".wh.NAME" file hides NAME */
 };
 
 /* Flattens two overlay layers: dest_fd holds the upper one (a copy), old_fd

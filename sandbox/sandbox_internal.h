@@ -184,6 +184,13 @@ typedef struct sandbox_submounts {
 void sandbox_submounts_parse(sandbox_submounts *out, const char *mountinfo, const char *const *hidden);
 void sandbox_submounts_release(sandbox_submounts *s);
 
+/* The mount points of mountinfo's mounts that fuse-overlayfs could take for
+ * another name of a directory it sees elsewhere (a bind of a directory, a
+ * filesystem mounted twice), each without mounts beneath it: the daemon's
+ * namespace covers each with a read-only overlay of itself, whose
+ * directories have a device of their own (sandbox/fuse.c). */
+void sandbox_fuse_aliases(const char *mountinfo, cbl_strv *out);
+
 /* True when path is (or is under) a private directory of the host view. */
 bool sandbox_host_private(const char *path);
 /* True when name (a top-level entry of the host's /) is a private directory

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Runner, UserRunner, rootless_user
+from conftest import FUSE_OVERLAYFS, Runner, UserRunner, fuse_usable, rootless_user
 
 BUILDSPEC = """version: 0.2
 phases:
@@ -414,6 +414,103 @@ def test_a_normal_users_image_build_keeps_the_roots_changes(user):
     assert [l for l in p.stdout.splitlines() if l.startswith("img=")] == [want], p.output
     assert (cp / "root-layer" / "usr" / "local" / "bin" / "tool").read_text() == "image-tool\n"
     user("images", "prune")
+
+
+FUSE_SPEC = """version: 0.2
+phases:
+  install:
+    commands:
+      - mkdir -p /usr/local/bin /opt/cbl-ckpt-x && echo fuse-tool > /usr/local/bin/cbl-ckpt-tool && chmod 755 /usr/local/bin/cbl-ckpt-tool
+      - echo in-opt > /opt/cbl-ckpt-x/f && rm /etc/debian_version && echo in-root > /root/r
+      - ln -s SECRET /usr/local/cbl-ckpt-leak && echo planted
+  build:
+    commands:
+      - echo "tool=$(cbl-ckpt-tool 2>&1 | head -c 0; cat /usr/local/bin/cbl-ckpt-tool) opt=$(cat /opt/cbl-ckpt-x/f) deb=$(test -e /etc/debian_version && echo present || echo deleted) root=$(cat /root/r) leak=$(readlink /usr/local/cbl-ckpt-leak)"
+      - echo "leaked=$(cat /usr/local/cbl-ckpt-leak 2>/dev/null | wc -c)"
+      - echo changed > /usr/local/bin/cbl-ckpt-tool && rm -r /opt/cbl-ckpt-x && echo new > /usr/local/bin/cbl-ckpt-new
+"""
+
+
+def fuse_user(user, fuse_node, mode=0o666):
+    if not any(os.path.isfile(f) for f in FUSE_OVERLAYFS):
+        pytest.skip("needs fuse-overlayfs (scripts/install-deps.sh)")
+    if not os.path.exists("/etc/debian_version"):
+        pytest.skip("needs a Debian host (/etc/debian_version is the file deleted)")
+    prefix = fuse_node(mode)
+    base = getattr(user, "plain_argv", user.argv)
+    user.plain_argv = base
+    user.argv = lambda args: [*prefix, *base(args)]  # the binary sees the test's /dev/fuse
+    setpriv = ["--reuid", str(user.pw.pw_uid), "--regid", str(user.pw.pw_gid), "--init-groups"]
+    assert fuse_usable(*setpriv, prefix=prefix) == (mode == 0o666)
+
+
+def test_a_normal_users_fuse_root_changes_are_kept(user, fuse_node):
+    """A normal user whose host / is fuse-overlayfs (a machine that lends
+    /dev/fuse to everyone: the test's own 0666 node): what INSTALL changed
+    on / (a tool in /usr/local/bin, /opt, the deletion of a host file) is
+    kept as fuse-overlayfs's upper layer and given back to fuse-overlayfs
+    as a lower layer; a link INSTALL planted to a host file the user cannot
+    read is kept as a link, none of its content; BUILD's writes stay out of
+    the checkpoint."""
+    fuse_user(user, fuse_node)
+    tag = os.urandom(8).hex()
+    secret = Path("/var/lib") / f"cbl-ckpt-fuse-secret-{tag}"
+    secret.write_text(f"host-secret-{tag}\n")
+    os.chmod(secret, 0o600)
+    try:
+        src = user_project(user, "fz", FUSE_SPEC.replace("SECRET", str(secret)))
+        full = user("run", src, check=0, timeout=120)
+        assert "planted" in full.stdout, full.output  # the attack ran
+        assert "Checkpoint of INSTALL kept" in full.output, full.output
+        assert "not kept" not in full.output and "fuse-overlayfs (not implemented" not in full.output, full.output
+        want = f"tool=fuse-tool opt=in-opt deb=deleted root=in-root leak={secret}"
+        line = [l for l in full.stdout.splitlines() if l.startswith("tool=")]
+        assert line == [want], full.output
+        cp = checkpoints(user.home)[0]
+        meta = json.loads((cp / "meta.json").read_text())
+        assert meta["takenAs"] == "user" and meta["rootLayerFormat"] == "fuse-overlayfs", meta
+        rl = cp / "root-layer"
+        assert (rl / "usr" / "local" / "bin" / "cbl-ckpt-tool").read_text() == "fuse-tool\n"
+        assert (rl / "opt" / "cbl-ckpt-x" / "f").read_text() == "in-opt\n"
+        # the deletion, as fuse-overlayfs wrote it: a whiteout device or a .wh. file
+        wh = rl / "etc" / "debian_version"
+        assert (os.path.lexists(wh) and stat.S_ISCHR(os.lstat(wh).st_mode) and os.lstat(wh).st_rdev == 0) or \
+            os.path.lexists(rl / "etc" / ".wh.debian_version"), list((rl / "etc").iterdir())
+        assert os.readlink(rl / "usr" / "local" / "cbl-ckpt-leak") == str(secret)
+        for f in cp.rglob("*"):
+            if f.is_file() and not f.is_symlink():
+                assert tag.encode() not in f.read_bytes() or f.name == "env.sh", f
+        assert (cp / "private" / "root" / "r").read_text() == "in-root\n"
+
+        p = user("run", "--from-phase", "BUILD", src, check=0, timeout=120)
+        assert "Restored from the checkpoint, not run" in p.output, p.output
+        assert "Running command mkdir -p /usr/local/bin" not in p.output
+        line = [l for l in p.stdout.splitlines() if l.startswith("tool=")]
+        assert line == [want], p.output
+        assert [l for l in p.stdout.splitlines() if l.startswith("leaked=")] == ["leaked=0"], p.output
+        assert "the changes outside the source (installed packages, /root) too" in p.output, p.output
+        # immutable: BUILD's writes went to its own upper layer
+        assert (rl / "usr" / "local" / "bin" / "cbl-ckpt-tool").read_text() == "fuse-tool\n"
+        assert (rl / "opt" / "cbl-ckpt-x" / "f").read_text() == "in-opt\n"
+        assert not os.path.lexists(rl / "usr" / "local" / "bin" / "cbl-ckpt-new")
+        assert os.path.exists("/etc/debian_version") and not os.path.exists("/usr/local/bin/cbl-ckpt-tool")
+        assert len(checkpoints(user.home)) == 1
+
+        # where the user may not open /dev/fuse, / would be read-only: said, never started on
+        fuse_user(user, fuse_node, 0o600)
+        p = user("run", "--from-phase", "BUILD", src, check=1, timeout=120)
+        assert "changed the host's / through fuse-overlayfs, which this build cannot use" in p.output, p.output
+        assert "tool=" not in p.stdout
+        # nor a kernel overlay's layer to fuse-overlayfs (a meta.json without the format)
+        fuse_user(user, fuse_node)
+        del meta["rootLayerFormat"]
+        (cp / "meta.json").write_text(json.dumps(meta))
+        p = user("run", "--from-phase", "BUILD", src, check=1, timeout=120)
+        assert "keeps its changes outside the source in the kernel's overlay's format, and this build's root " \
+            "is fuse-overlayfs" in p.output, p.output
+        assert "tool=" not in p.stdout
+    finally:
+        secret.unlink()
 
 
 def _deletable():

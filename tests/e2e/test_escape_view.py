@@ -31,7 +31,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from conftest import BIN, FUSE_OVERLAYFS, fuse_usable
+from conftest import BIN, FUSE_OVERLAYFS
 
 sys.path.insert(0, os.path.dirname(__file__))
 import registry as R  # noqa: E402
@@ -349,18 +349,24 @@ def test_artifact_links_out_of_the_view_are_not_followed(mode, host):
 # ---- what the build is shown ----------------------------------------------------------
 
 
-def test_host_submount_is_shown(mode, host, request):
-    if mode.name == "user-fuse" or (mode.name == "user" and fuse_usable(*mode.setpriv)):
-        # strict: passes once fixed, and then fails until this line goes
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "open bug (sandbox/fuse.c): through fuse-overlayfs a host bind mount whose source "
-            "directory lies beside the state directory (/var/lib/X/submount-src next to "
-            "/var/lib/X/user-state) shows empty: cat says No such file or directory")))
+def test_host_submount_is_shown(mode, host):
+    """A bind mount of a directory of the root's filesystem (its source
+    /var/lib/X/submount-src beside the state directory, which the view masks:
+    the runner's lookup lists /var/lib/X): shown at its mount point, and its
+    source too (through fuse-overlayfs both were one directory to the daemon,
+    and one name was lost)."""
     p = mode.attack("submount", [
         'echo "SEEN $(cat %s/marker)"' % SUBMOUNT,
+        'echo "LISTED $(ls %s | grep -c submount-src)"' % host.base,
         "(echo from-build > %s/new) 2>/dev/null; echo tried" % SUBMOUNT,
+        'echo "SOURCE $(cat %s/submount-src/marker 2>/dev/null || echo hidden)"' % host.base,
+        'echo "AGAIN $(cat %s/marker)"' % SUBMOUNT,
     ])
     assert lines(p, "SEEN") == [host.submount_marker], p.output
+    assert lines(p, "AGAIN") == [host.submount_marker], p.output
+    # the source directory is not private: shown as on the host
+    assert lines(p, "LISTED") == ["1"], p.output
+    assert lines(p, "SOURCE") == [host.submount_marker], p.output
     # as root an overlay (writes vanish), unprivileged read-only: never the host's
     assert not (host.base / "submount-src" / "new").exists()
 

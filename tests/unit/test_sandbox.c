@@ -623,6 +623,35 @@ static const char mountinfo[] =
 	"58 27 0:62 / /usr/local rw shared:5 master:1 - ext4 /dev/vdl rw\n"
 	"not a mountinfo line\n";
 
+/* The mounts fuse-overlayfs would take for another name of a directory
+ * (sandbox/fuse.c covers each in the daemon's namespace). */
+static void test_fuse_aliases(void)
+{
+	static const char text[] =
+		"27 1 254:0 / / rw - ext4 /dev/vda rw\n"
+		"22 27 0:21 / /proc rw - proc proc rw\n"
+		"60 27 254:0 /var/lib/x/src /opt/y rw - ext4 /dev/vda rw\n"
+		"62 27 254:3 / /data1 rw - ext4 /dev/vdb rw\n"
+		"63 27 254:3 / /data\\0402 rw - ext4 /dev/vdb rw\n"
+		"64 27 254:0 /var/lib/x/other /opt/z rw - ext4 /dev/vda rw\n"
+		"65 64 0:70 / /opt/z/in rw - tmpfs tmpfs rw\n"
+		"66 27 254:0 /srv/a /home/u/b rw - ext4 /dev/vda rw\n"
+		"68 27 254:0 /var/lib/x/src /opt/w rw - ext4 /dev/vda rw\n"
+		"69 27 0:71 / /opt/w rw - tmpfs tmpfs rw\n"
+		"70 27 0:72 / /usr/local rw - ext4 /dev/vdc rw\n"
+		"not a mountinfo line\n";
+	cbl_strv v = CBL_STRV_INIT;
+	sandbox_fuse_aliases(text, &v);
+	is_int((int)v.n, 3, "fuse aliases: a bind of a directory, a filesystem mounted twice");
+	ok(v.n == 3 && !strcmp(v.v[0], "/opt/y") && !strcmp(v.v[1], "/data1") && !strcmp(v.v[2], "/data 2"),
+	   "fuse aliases: not the root, a pseudo filesystem, one with a mount beneath, a private one, a covered "
+	   "one, a filesystem mounted once");
+	cbl_strv_release(&v);
+	sandbox_fuse_aliases("", &v);
+	is_int((int)v.n, 0, "fuse aliases: none in nothing");
+	cbl_strv_release(&v);
+}
+
 static void test_submounts_parse(void)
 {
 	const char *hidden[] = {"/var/lib/cbl-state", NULL};
@@ -2064,6 +2093,20 @@ static void test_ids_fuse_plan(void)
 	sandbox_plan_release(&q);
 	free(bytes);
 	sandbox_plan_release(&p);
+	/* a kept fuse-overlayfs layer above the host's / (a checkpoint) */
+	o.root_lower = "/var/cache/cbl,ck/root-layer";
+	is_int(sandbox_plan_build_ids(&p, &o, &ids, NULL), 0, "fuse: with a kept layer, planned");
+	fr = find(&p, SANDBOX_STEP_FUSE_ROOT, ROOT);
+	ok(fr >= 0 && strstr(p.v[fr].arg, "lowerdir=/var/cache/cbl\\,ck/root-layer:/,upperdir="),
+	   "the kept layer above the host's /, its comma escaped");
+	sandbox_plan_release(&p);
+	o.root_lower = "/var/cache/a:b/root-layer";
+	cbl_error *e = NULL;
+	is_int(sandbox_plan_build_ids(&p, &o, &ids, &e), CBL_EINVAL, "fuse: a layer path with ':' refused");
+	ok(e && strstr(e->msg, "no escape for ':'"), "and why");
+	cbl_error_free(e);
+	sandbox_plan_release(&p);
+	o.root_lower = NULL;
 	ids.fuse_overlayfs[0] = '\0';
 	is_int(sandbox_plan_build_ids(&p, &o, &ids, NULL), 0, "fuse: not usable, planned");
 	ok(find(&p, SANDBOX_STEP_FUSE_ROOT, NULL) < 0 && find(&p, SANDBOX_STEP_TMPFS, ROOT) >= 0,
@@ -2157,6 +2200,7 @@ int main(int argc, char **argv)
 	test_plan_host_view();
 	test_plan_targets_through_links();
 	test_submounts_parse();
+	test_fuse_aliases();
 	test_plan_limits();
 	test_plan_invalid();
 	test_plan_privileged();
