@@ -245,8 +245,47 @@ static void test_depth(void)
 	free(neu);
 }
 
+/* fuse-overlayfs's layers: its opaque directories are marked with a
+ * ".wh..wh..opq" file, a deletion may be a ".wh.NAME" file. */
+static void test_fuse_forms(void)
+{
+	char t[] = "/var/tmp/cbl-merge-XXXXXX";
+	char *base = mkdtemp(t);
+	char *old = at(base, "old"), *neu = at(base, "new");
+	mkdir(old, 0755);
+	mkdir(neu, 0755);
+	dir(old, "opq", false);
+	put(old, "opq/old.txt", "old\n", 0644);
+	put(old, "gone.txt", "old-gone\n", 0644);
+	put(old, "was-file", "old-file\n", 0644);
+	dir(old, "oldopq", false);
+	put(old, "oldopq/.wh..wh..opq", "", 0600);
+	put(old, ".wh.again.txt", "", 0600);
+	dir(neu, "opq", false);
+	put(neu, "opq/.wh..wh..opq", "", 0600);
+	put(neu, "opq/new.txt", "new\n", 0644);
+	put(neu, ".wh.gone.txt", "", 0600);
+	dir(neu, "was-file", false);
+	dir(neu, "oldopq", false);
+	put(neu, "again.txt", "made again\n", 0644);
+	cbl_error *e = NULL;
+	is_int(merge(old, neu, SANDBOX_MERGE_FUSE, NULL, &e), 0, "fuse: merged");
+	cbl_error_free(e);
+	ok(!exists(neu, "opq/old.txt"), "fuse: a directory with .wh..wh..opq is opaque: the old entries stay hidden");
+	ok(!exists(neu, "gone.txt"), "fuse: a .wh.NAME file of the new layer hides the old NAME");
+	ok(exists(neu, "was-file/.wh..wh..opq"), "fuse: a new directory over an old file is marked opaque its way");
+	ok(!opaque(neu, "was-file"), "fuse: no overlayfs xattr on it");
+	ok(exists(neu, "oldopq/.wh..wh..opq"), "fuse: an old opaque directory keeps hiding under a transparent new one");
+	ok(!exists(neu, ".wh.again.txt"), "fuse: an old deletion of what the new layer made again is dropped");
+	is_text(neu, "again.txt", "made again\n", "fuse: the new layer's file is kept");
+	cbl_rm_rf(base, NULL);
+	free(old);
+	free(neu);
+}
+
 int main(void)
 {
+	test_fuse_forms();
 	test_merge(0, true);
 	test_merge(SANDBOX_MERGE_NO_LINKS, false);
 	test_depth();
