@@ -979,3 +979,48 @@ def test_a_normal_users_restored_image_build_flattens_the_root_layer(user):
     p = user("run", "-i", "cbl-ckpt/chain:v1", "--from-phase", "POST_BUILD", src, check=0)
     assert [l for l in p.stdout.splitlines() if l.startswith("img=")] == [want], p.output
     user("images", "prune")
+
+
+FUSE_CHAIN_SPEC = """version: 0.2
+phases:
+  install:
+    commands:
+      - mkdir -p /opt/cbl-fz/keep /opt/cbl-fz/opq && echo install-keep > /opt/cbl-fz/keep/a && echo install-old > /opt/cbl-fz/opq/old
+      - echo install-del > /opt/cbl-fz/del && rm /etc/debian_version
+  build:
+    commands:
+      - echo build-new > /opt/cbl-fz/keep/b && rm /opt/cbl-fz/del && rm -rf /opt/cbl-fz/opq && mkdir /opt/cbl-fz/opq
+      - echo fresh > /opt/cbl-fz/opq/fresh
+  post_build:
+    commands:
+      - echo "post=$(ls /opt/cbl-fz/keep | tr '\\n' ,) opq=$(ls /opt/cbl-fz/opq | tr '\\n' ,) del=$(test -e /opt/cbl-fz/del && echo present || echo deleted) deb=$(test -e /etc/debian_version && echo present || echo deleted)"
+"""
+
+
+def test_a_normal_users_restored_fuse_build_flattens_the_root_layer(user, fuse_node):
+    """Through fuse-overlayfs: a restored BUILD's checkpoint holds INSTALL's
+    root changes under its own (fuse-overlayfs's forms: a directory BUILD
+    replaced stays opaque, the deletions stay deleted), so POST_BUILD under
+    --from-phase sees exactly INSTALL's then BUILD's state."""
+    import shutil
+    fuse_user(user, fuse_node)
+    want = "post=a,b, opq=fresh, del=deleted deb=deleted"
+    src = user_project(user, "fzc", FUSE_CHAIN_SPEC)
+    full = user("run", src, check=0, timeout=120)
+    assert [l for l in full.stdout.splitlines() if l.startswith("post=")] == [want], full.output
+    cps = by_phase(user.home)
+    assert set(cps) == {"INSTALL", "BUILD"}, cps
+    shutil.rmtree(cps["BUILD"])
+    install_before = tree_state(cps["INSTALL"])
+    p = user("run", "--from-phase", "BUILD", src, check=0, timeout=120)
+    assert "Checkpoint of BUILD kept" in p.output, p.output
+    cps = by_phase(user.home)
+    assert tree_state(cps["INSTALL"]) == install_before  # the restored one unchanged
+    rl = cps["BUILD"] / "root-layer"
+    assert (rl / "opt" / "cbl-fz" / "keep" / "a").read_text() == "install-keep\n"  # from INSTALL's layer
+    assert (rl / "opt" / "cbl-fz" / "keep" / "b").read_text() == "build-new\n"
+    assert not (rl / "opt" / "cbl-fz" / "opq" / "old").exists()
+    p = user("run", "--from-phase", "POST_BUILD", src, check=0, timeout=120)
+    assert "Restored from the checkpoint, not run" in p.output, p.output
+    assert [l for l in p.stdout.splitlines() if l.startswith("post=")] == [want], p.output
+    assert os.path.exists("/etc/debian_version") and not os.path.exists("/opt/cbl-fz")
