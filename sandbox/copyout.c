@@ -17,20 +17,16 @@
  * one a user namespace can set).
  */
 #include "sandbox/sandbox_internal.h"
-#include "util/fs.h"
+#include "util/alloc.h"
 #include "util/tree.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
-#include <sched.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "util/banned.h"
@@ -73,32 +69,34 @@ static int open_source(sandbox_handle *s, sandbox_copy_from from, size_t index, 
 	return fd;
 }
 
-static __attribute__((noreturn)) void copy_child(sandbox_handle *s, int usfd, int nsfd, sandbox_copy_from from,
-						 size_t index, const char *path, int dest_fd, int report_fd)
+/* What the child copies. */
+typedef struct copy_job {
+	sandbox_handle *s;
+	sandbox_copy_from from;
+	size_t index;
+	const char *path;
+	int dest_fd;
+} copy_job;
+
+/* In the child, in the sandbox's namespaces (sandbox_in_namespaces). */
+static void copy_child(void *arg, void *report, const char *failed)
 {
-	copy_report r;
-	memset(&r, 0, sizeof(r));
+	const copy_job *j = arg;
+	copy_report *r = report;
 	/* what a build still running changes meanwhile is left out; only
 	 * the user.* opaque mark can be set in its user namespace */
 	cbl_tree_copy t;
 	memset(&t, 0, sizeof(t));
 	t.flags = CBL_TREE_SKIP_UNREADABLE | CBL_TREE_NEED_USER_OPAQUE;
-	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-	/* in the build's user namespace: not traceable from it (the runner's
-	 * memory is this process's too) */
-	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	int src = -1;
-	if (usfd >= 0 && setns(usfd, CLONE_NEWUSER) < 0)
-		r.rc = cbl_tree_fail(&t, "cannot join", "the sandbox's user namespace");
-	else if (nsfd >= 0 && setns(nsfd, CLONE_NEWNS) < 0)
-		r.rc = cbl_tree_fail(&t, "cannot join", "the sandbox's mount namespace");
-	else if ((src = open_source(s, from, index, path)) < 0) {
-		r.no_source = errno == ENOENT;
-		r.rc = cbl_tree_fail(&t, "cannot open", from == SANDBOX_COPY_PATH ? path : "the upper layer");
+	if (failed)
+		r->rc = cbl_tree_fail(&t, "cannot join", failed);
+	else if ((src = open_source(j->s, j->from, j->index, j->path)) < 0) {
+		r->no_source = errno == ENOENT;
+		r->rc = cbl_tree_fail(&t, "cannot open", j->from == SANDBOX_COPY_PATH ? j->path : "the upper layer");
 	} else
-		r.rc = cbl_tree_copy_dir(&t, src, dest_fd);
-	r.t = t.r;
-	_exit(cbl_write_all(report_fd, &r, sizeof(r)) < 0 ? 1 : 0);
+		r->rc = cbl_tree_copy_dir(&t, src, j->dest_fd);
+	r->t = t.r;
 }
 
 int sandbox_copy_out(sandbox_handle *s, sandbox_copy_from from, size_t index, const char *path, int dest_fd,
@@ -107,50 +105,16 @@ int sandbox_copy_out(sandbox_handle *s, sandbox_copy_from from, size_t index, co
 	if (from == SANDBOX_COPY_PATH && (!path || path[0] != '/'))
 		return cbl_error_set(err, CBL_EINVAL, "sandbox: copy out: not an absolute path");
 	const char *what = from == SANDBOX_COPY_PATH ? path : "an upper layer";
-	char ns[64];
-	int usfd = -1, nsfd = -1, p[2] = {-1, -1};
-	if (s->userns) {
-		snprintf(ns, sizeof(ns), "/proc/%ld/ns/user", (long)s->init);
-		usfd = open(ns, O_RDONLY | O_CLOEXEC);
+	char *who = cbl_xasprintf("sandbox: copy out %s", what);
+	copy_job j = {.s = s, .from = from, .index = index, .path = path, .dest_fd = dest_fd};
+	copy_report r;
+	int rc = sandbox_in_namespaces(s, from == SANDBOX_COPY_PATH, copy_child, &j, &r, sizeof(r), who, err);
+	if (rc == 0 && r.rc < 0)
+		rc = cbl_tree_error(&r.t, r.no_source ? CBL_ENOENT : CBL_EIO, who, err);
+	else if (rc == 0 && st) {
+		st->files = r.t.files;
+		st->bytes = r.t.bytes;
 	}
-	if (from == SANDBOX_COPY_PATH) {
-		snprintf(ns, sizeof(ns), "/proc/%ld/ns/mnt", (long)s->init);
-		nsfd = open(ns, O_RDONLY | O_CLOEXEC);
-	}
-	int rc = 0;
-	pid_t pid = -1;
-	if ((s->userns && usfd < 0) || (from == SANDBOX_COPY_PATH && nsfd < 0) || pipe2(p, O_CLOEXEC) < 0 ||
-	    (pid = fork()) < 0)
-		rc = cbl_error_set_errno(err, CBL_EIO, errno, "sandbox: copy out %s: cannot reach the sandbox", what);
-	if (pid == 0) {
-		close(p[0]);
-		copy_child(s, usfd, nsfd, from, index, path, dest_fd, p[1]);
-	}
-	if (p[1] >= 0)
-		close(p[1]);
-	if (pid > 0) {
-		copy_report r;
-		memset(&r, 0, sizeof(r));
-		bool got = sandbox_read_full(p[0], &r, sizeof(r)) == 0;
-		int ws = 0;
-		while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
-			;
-		if (!got || !WIFEXITED(ws)) {
-			rc = cbl_error_set(err, CBL_EIO, "sandbox: copy out %s: the helper process failed", what);
-		} else if (r.rc < 0) {
-			r.t.msg[sizeof(r.t.msg) - 1] = '\0';
-			rc = cbl_error_set_errno(err, r.no_source ? CBL_ENOENT : CBL_EIO, r.t.err,
-						 "sandbox: copy out %s: %s", what, r.t.msg);
-		} else if (st) {
-			st->files = r.t.files;
-			st->bytes = r.t.bytes;
-		}
-	}
-	if (p[0] >= 0)
-		close(p[0]);
-	if (usfd >= 0)
-		close(usfd);
-	if (nsfd >= 0)
-		close(nsfd);
+	free(who);
 	return rc;
 }

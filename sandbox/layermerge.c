@@ -12,19 +12,13 @@
  * are util/tree.c's.
  */
 #include "sandbox/sandbox_internal.h"
-#include "util/fs.h"
 #include "util/tree.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
-#include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "util/banned.h"
@@ -116,54 +110,39 @@ typedef struct merge_report {
 	cbl_tree_report t;
 } merge_report;
 
+typedef struct merge_job {
+	unsigned flags;
+	int old_fd, dest_fd;
+} merge_job;
+
+/* In the child, in the sandbox's user namespace (sandbox_in_namespaces). */
+static void merge_child(void *arg, void *report, const char *failed)
+{
+	merge_job *j = arg;
+	merge_report *r = report;
+	cbl_tree_copy t;
+	if (failed) {
+		memset(&t, 0, sizeof(t));
+		r->rc = cbl_tree_fail(&t, "cannot join", failed);
+	} else {
+		r->rc = merge_run(&t, &j->flags, j->old_fd, j->dest_fd);
+	}
+	r->t = t.r;
+}
+
 int sandbox_merge_out(sandbox_handle *s, int old_fd, int dest_fd, unsigned flags, sandbox_copy_stats *st,
 		      cbl_error **err)
 {
 	if (!s->userns)
 		return sandbox_layer_merge(old_fd, dest_fd, flags, st, err);
-	char ns[64];
-	snprintf(ns, sizeof(ns), "/proc/%ld/ns/user", (long)s->init);
-	int usfd = open(ns, O_RDONLY | O_CLOEXEC), p[2] = {-1, -1}, rc = 0;
-	pid_t pid = -1;
-	if (usfd < 0 || pipe2(p, O_CLOEXEC) < 0 || (pid = fork()) < 0)
-		rc = cbl_error_set_errno(err, CBL_EIO, errno, "layer merge: cannot reach the sandbox");
-	if (pid == 0) {
-		merge_report r;
-		memset(&r, 0, sizeof(r));
-		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0); /* not traceable from the build */
-		close(p[0]);
-		cbl_tree_copy t;
-		if (setns(usfd, CLONE_NEWUSER) < 0) {
-			memset(&t, 0, sizeof(t));
-			r.rc = cbl_tree_fail(&t, "cannot join", "the sandbox's user namespace");
-		} else {
-			r.rc = merge_run(&t, &flags, old_fd, dest_fd);
-		}
-		r.t = t.r;
-		_exit(cbl_write_all(p[1], &r, sizeof(r)) < 0 ? 1 : 0);
+	merge_job j = {.flags = flags, .old_fd = old_fd, .dest_fd = dest_fd};
+	merge_report r;
+	int rc = sandbox_in_namespaces(s, false, merge_child, &j, &r, sizeof(r), "layer merge", err);
+	if (rc == 0 && r.rc < 0)
+		rc = cbl_tree_error(&r.t, CBL_EIO, "layer merge", err);
+	else if (rc == 0 && st) {
+		st->files += r.t.files;
+		st->bytes += r.t.bytes;
 	}
-	if (p[1] >= 0)
-		close(p[1]);
-	if (pid > 0) {
-		merge_report r;
-		memset(&r, 0, sizeof(r));
-		bool got = sandbox_read_full(p[0], &r, sizeof(r)) == 0;
-		int ws = 0;
-		while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
-			;
-		if (!got || !WIFEXITED(ws))
-			rc = cbl_error_set(err, CBL_EIO, "layer merge: the helper process failed");
-		else if (r.rc < 0)
-			rc = cbl_tree_error(&r.t, CBL_EIO, "layer merge", err);
-		else if (st) {
-			st->files += r.t.files;
-			st->bytes += r.t.bytes;
-		}
-	}
-	if (p[0] >= 0)
-		close(p[0]);
-	if (usfd >= 0)
-		close(usfd);
 	return rc;
 }
