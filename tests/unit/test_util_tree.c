@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -252,6 +253,76 @@ static void test_depth(const char *tmp)
 	free(dst);
 }
 
+/* The directories of another filesystem (t.dev) and a user.overlay.opaque
+ * that cannot be set (CBL_TREE_NEED_USER_OPAQUE): ramfs has no user xattrs. */
+static void test_mounts(const char *tmp)
+{
+	if (geteuid() != 0) {
+		skip("not root: cannot mount");
+		return;
+	}
+	char *src = at(tmp, "m-src"), *ram = at(src, "ram"), *tfs = at(src, "tfs");
+	mkdir(src, 0755);
+	mkdir(ram, 0755);
+	mkdir(tfs, 0755);
+	if (mount("none", ram, "ramfs", 0, NULL) < 0 || mount("none", tfs, "tmpfs", 0, NULL) < 0) {
+		skip("cannot mount here: %s", strerror(errno));
+		umount2(ram, MNT_DETACH);
+		free(src), free(ram), free(tfs);
+		return;
+	}
+	put(ram, "f", "a mount's");
+	put(tfs, "f", "tmpfs");
+	put(src, "f", "the tree's");
+	char *o = at(src, "o");
+	mkdir(o, 0755);
+	bool user_x = setxattr(o, "user.overlay.opaque", "y", 1, 0) == 0;
+	struct stat sst;
+	stat(src, &sst);
+	char *dst = at(tmp, "m-dst");
+	mkdir(dst, 0755);
+	cbl_tree_copy t;
+	memset(&t, 0, sizeof(t));
+	t.dev = sst.st_dev;
+	int s = open_dir(src), d = open_dir(dst);
+	int rc = cbl_tree_copy_dir(&t, s, d);
+	close(d);
+	struct stat st;
+	ok(rc == 0 && lstat_at(dst, "f", &st) && lstat_at(dst, "tfs/f", &st) && !lstat_at(dst, "ram", &st),
+	   "dev: another filesystem's directory left out, a tmpfs kept");
+	char *dst2 = at(tmp, "m-dst2");
+	rc = copy(src, dst2, 0, &t);
+	ok(rc == 0 && lstat_at(dst2, "ram/f", &st), "no dev: every directory copied");
+	umount2(ram, MNT_DETACH);
+	umount2(tfs, MNT_DETACH);
+
+	/* onto a filesystem without user xattrs */
+	char *rdst = at(tmp, "m-ramdst");
+	mkdir(rdst, 0755);
+	if (!user_x || mount("none", rdst, "ramfs", 0, NULL) < 0) {
+		skip("no user xattrs or cannot mount");
+	} else {
+		struct stat ost;
+		stat(o, &ost);
+		memset(&t, 0, sizeof(t));
+		d = open_dir(rdst);
+		int rc1 = cbl_tree_copy_entry(&t, s, d, "o", &ost, 0);
+		ok(rc1 == 0, "a user.overlay.opaque that cannot be set: ignored by default");
+		memset(&t, 0, sizeof(t));
+		t.flags = CBL_TREE_NEED_USER_OPAQUE;
+		char *o2 = at(rdst, "o");
+		rmdir(o2);
+		free(o2);
+		int rc2 = cbl_tree_copy_entry(&t, s, d, "o", &ost, 0);
+		ok(rc2 == -1 && strstr(t.r.msg, "cannot mark opaque 'o'"),
+		   "CBL_TREE_NEED_USER_OPAQUE: an error (%s)", t.r.msg);
+		close(d);
+		umount2(rdst, MNT_DETACH);
+	}
+	close(s);
+	free(src), free(ram), free(tfs), free(o), free(dst), free(dst2), free(rdst);
+}
+
 int main(void)
 {
 	char tmpl[] = "/tmp/cbl-tree-XXXXXX";
@@ -261,6 +332,7 @@ int main(void)
 	test_layer(tmp);
 	test_gone(tmp);
 	test_depth(tmp);
+	test_mounts(tmp);
 	cbl_rm_rf(tmp, NULL);
 	return tap_done();
 }
