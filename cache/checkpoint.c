@@ -101,8 +101,10 @@ typedef struct copy_stats {
 		    * under the tree copied) are left out, but tmpfs ones */
 } copy_stats;
 
-/* The layer at sfd into dfd (util/tree.c): an entry the build removed or
- * replaced while it is copied is an error here, as it always was. */
+/* The layer at sfd into dfd (util/tree.c).  An entry gone before it is
+ * listed, or replaced by another type before it is opened, is left out; one
+ * listed that cannot be opened or read is an error here (as it always was;
+ * sandbox_copy_out leaves it out). */
 static int copy_layer(int sfd, int dfd, copy_stats *cs, cbl_error **err)
 {
 	cbl_tree_copy t;
