@@ -47,6 +47,7 @@
 #include "util/safeopen.h"
 #include "util/json.h"
 #include "util/time.h"
+#include "util/tree.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -55,16 +56,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/magic.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
-#include <sys/sysmacros.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "util/banned.h"
-
-static const char *const opaque_attrs[] = {"trusted.overlay.opaque", "user.overlay.opaque"};
 
 static void sha256_hex(const char *data, size_t len, char hex[65])
 {
@@ -108,109 +103,19 @@ typedef struct copy_stats {
 		    * under the tree copied) are left out, but tmpfs ones */
 } copy_stats;
 
-static int copy_layer(int sfd, int dfd, copy_stats *cs, int depth, cbl_error **err);
-
-static void copy_opaque(int sfd, int dfd)
+/* The layer at sfd into dfd (util/tree.c).  An entry gone before it is
+ * listed, or replaced by another type before it is opened, is left out; one
+ * listed that cannot be opened or read is an error here (as it always was;
+ * sandbox_copy_out leaves it out). */
+static int copy_layer(int sfd, int dfd, copy_stats *cs, cbl_error **err)
 {
-	char v[8];
-	for (size_t i = 0; i < 2; i++) {
-		ssize_t n = fgetxattr(sfd, opaque_attrs[i], v, sizeof(v));
-		if (n > 0)
-			(void)!fsetxattr(dfd, opaque_attrs[i], v, (size_t)n, 0);
-	}
-}
-
-static int copy_entry(int sfd, int dfd, const char *name, const struct stat *st, copy_stats *cs, int depth,
-		      cbl_error **err)
-{
-	if (S_ISDIR(st->st_mode)) {
-		int s2 = openat(sfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		struct statfs sfs;
-		if (s2 >= 0 && cs->dev && st->st_dev != cs->dev &&
-		    (fstatfs(s2, &sfs) < 0 || sfs.f_type != TMPFS_MAGIC)) {
-			/* a mount of the sandbox's or a bind of a host
-			 * directory: not the tree's (a tmpfs, like a view
-			 * user's home, is the build's own state) */
-			close(s2);
-			return 0;
-		}
-		if (mkdirat(dfd, name, 0700) < 0) {
-			if (s2 >= 0)
-				close(s2);
-			return cbl_error_set_errno(err, CBL_EIO, errno, "checkpoint: cannot create '%s'", name);
-		}
-		int d2 = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		int rc = 0;
-		if (s2 < 0 || d2 < 0)
-			rc = cbl_error_set_errno(err, CBL_EIO, errno, "checkpoint: cannot open '%s'", name);
-		else {
-			copy_opaque(s2, d2);
-			rc = copy_layer(s2, d2, cs, depth + 1, err);
-			(void)!fchown(d2, st->st_uid, st->st_gid);
-			fchmod(d2, st->st_mode & 07777);
-		}
-		if (s2 >= 0)
-			close(s2);
-		if (d2 >= 0)
-			close(d2);
-		return rc;
-	}
-	if (S_ISREG(st->st_mode)) {
-		int rc = cache_copy_file(sfd, name, dfd, name, st, NULL, err);
-		if (rc < 0)
-			return rc;
-		(void)!fchownat(dfd, name, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW);
-		(void)!fchmodat(dfd, name, st->st_mode & 07777, 0);
-		cs->files++;
-		cs->bytes += (uint64_t)st->st_size;
-		return 0;
-	}
-	if (S_ISLNK(st->st_mode)) {
-		char target[4096];
-		ssize_t n = readlinkat(sfd, name, target, sizeof(target) - 1);
-		if (n < 0)
-			return cbl_error_set_errno(err, CBL_EIO, errno, "checkpoint: cannot read the link '%s'", name);
-		target[n] = '\0';
-		if (symlinkat(target, dfd, name) < 0)
-			return cbl_error_set_errno(err, CBL_EIO, errno, "checkpoint: cannot create the link '%s'", name);
-		(void)!fchownat(dfd, name, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW);
-		cs->files++;
-		return 0;
-	}
-	if (S_ISCHR(st->st_mode) && st->st_rdev == makedev(0, 0)) {
-		/* a whiteout: the path is deleted in this layer */
-		if (mknodat(dfd, name, S_IFCHR | 0000, makedev(0, 0)) < 0)
-			return cbl_error_set_errno(err, CBL_EIO, errno, "checkpoint: cannot keep the deletion of '%s'",
-						   name);
-		return 0;
-	}
-	return 0; /* sockets, FIFOs, devices: not part of a source tree's state */
-}
-
-static int copy_layer(int sfd, int dfd, copy_stats *cs, int depth, cbl_error **err)
-{
-	if (depth > 256)
-		return cbl_error_set(err, CBL_EIO, "checkpoint: the source tree is nested too deep");
-	int fd = dup(sfd);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
-		return cbl_error_set_errno(err, CBL_EIO, errno, "checkpoint: cannot read a directory");
-	}
-	rewinddir(d);
-	int rc = 0;
-	struct dirent *de;
-	while (!rc && (de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		struct stat st;
-		if (fstatat(sfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			continue; /* gone meanwhile */
-		rc = copy_entry(sfd, dfd, de->d_name, &st, cs, depth, err);
-	}
-	closedir(d);
-	return rc;
+	cbl_tree_copy t;
+	memset(&t, 0, sizeof(t));
+	t.dev = cs->dev;
+	int rc = cbl_tree_copy_dir(&t, sfd, dfd);
+	cs->files += t.r.files;
+	cs->bytes += t.r.bytes;
+	return rc < 0 ? cbl_tree_error(&t.r, CBL_EIO, "checkpoint", err) : 0;
 }
 
 static int write_file(int dfd, const char *name, const char *data, size_t len, cbl_error **err)
@@ -240,7 +145,7 @@ static int copy_upper(const char *src, int lfd, const char *name, copy_stats *cs
 	if (sfd < 0 || dfd < 0)
 		rc = cbl_error_set_errno(err, CBL_EIO, errno, "checkpoint: cannot open '%s'", src);
 	else
-		rc = copy_layer(sfd, dfd, cs, 0, err);
+		rc = copy_layer(sfd, dfd, cs, err);
 	if (sfd >= 0)
 		close(sfd);
 	if (dfd >= 0)
@@ -267,7 +172,7 @@ static int copy_private_one(int rfd, const char *path, int pfd, const char *name
 	} else {
 		dev_t outer = cs->dev;
 		cs->dev = st.st_dev;
-		rc = copy_layer(sfd, dfd, cs, 0, err);
+		rc = copy_layer(sfd, dfd, cs, err);
 		cs->dev = outer;
 		(void)!fchown(dfd, st.st_uid, st.st_gid);
 		fchmod(dfd, st.st_mode & 07777);
@@ -357,7 +262,7 @@ int cache_checkpoint_copy_layer(const char *src, const char *dest, cbl_error **e
 	if (sfd < 0 || dfd < 0)
 		rc = cbl_error_set_errno(err, CBL_EIO, errno, "checkpoint: cannot open '%s'", sfd < 0 ? src : dest);
 	else
-		rc = copy_layer(sfd, dfd, &cs, 0, err);
+		rc = copy_layer(sfd, dfd, &cs, err);
 	if (sfd >= 0)
 		close(sfd);
 	if (dfd >= 0)

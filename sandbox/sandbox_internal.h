@@ -320,6 +320,17 @@ int sandbox_read_full(int fd, void *buf, size_t len);
 /* Writes s to the existing file path: 0, or -1 with errno. */
 int sandbox_write_str(const char *path, const char *s);
 
+/* ---- work in a sandbox's namespaces (nschild.c) */
+/* Runs in the child: fills report (zeroed); failed names the namespace it
+ * could not join (errno set), NULL once in them. */
+typedef void (*sandbox_ns_fn)(void *arg, void *report, const char *failed);
+/* fn in a forked child (killed with this process, not traceable from the
+ * build) that joined s's user namespace when s has one and, when mnt, its
+ * mount namespace; the child's report (size bytes) comes back in report.
+ * 0, or an error "who: ..." when the child cannot run or report. */
+int sandbox_in_namespaces(sandbox_handle *s, bool mnt, sandbox_ns_fn fn, void *arg, void *report, size_t size,
+			  const char *who, cbl_error **err);
+
 /* ---- the network (net.c) */
 /* slirp4netns's fixed addresses (its defaults for 10.0.2.0/24) */
 #define SANDBOX_NAT_DNS "10.0.2.3"
