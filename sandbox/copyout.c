@@ -18,15 +18,14 @@
  */
 #include "sandbox/sandbox_internal.h"
 #include "util/alloc.h"
+#include "util/safeopen.h"
 #include "util/tree.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "util/banned.h"
@@ -54,15 +53,10 @@ static int open_source(sandbox_handle *s, sandbox_copy_from from, size_t index, 
 	const char *rel = path;
 	while (*rel == '/')
 		rel++;
-	struct open_how how = {
-		.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
-		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
-	};
 	int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (root < 0)
 		return -1;
-	int fd = *rel ? (int)syscall(SYS_openat2, root, rel, &how, sizeof(how))
-		      : openat(root, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = cbl_open_dir_beneath(root, rel, CBL_RESOLVE_NO_SYMLINKS, NULL);
 	int e = errno;
 	close(root);
 	errno = e;

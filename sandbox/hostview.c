@@ -317,7 +317,8 @@ static int decide(mi_entry *v, size_t n, size_t i, const char *const *hidden, in
 	return e->state;
 }
 
-void sandbox_submounts_parse(sandbox_submounts *out, const char *text, const char *const *hidden)
+/* Every line of a mountinfo text that parses (caller releases: mi_release). */
+static mi_entry *parse_all(const char *text, size_t *n_out)
 {
 	mi_entry *v = NULL;
 	size_t n = 0, cap = 0;
@@ -331,6 +332,14 @@ void sandbox_submounts_parse(sandbox_submounts *out, const char *text, const cha
 		}
 		line = nl ? nl + 1 : NULL;
 	}
+	*n_out = n;
+	return v;
+}
+
+void sandbox_submounts_parse(sandbox_submounts *out, const char *text, const char *const *hidden)
+{
+	size_t n = 0;
+	mi_entry *v = parse_all(text, &n);
 	for (size_t i = 0; i < n; i++) {
 		if (decide(v, n, i, hidden, 0) != MI_SHOWN)
 			continue;
@@ -355,18 +364,8 @@ void sandbox_submounts_parse(sandbox_submounts *out, const char *text, const cha
  * directories (covered in the view anyway). */
 void sandbox_fuse_aliases(const char *text, cbl_strv *out)
 {
-	mi_entry *v = NULL;
-	size_t n = 0, cap = 0;
-	for (const char *line = text; line && *line;) {
-		const char *nl = strchr(line, '\n');
-		size_t len = nl ? (size_t)(nl - line) : strlen(line);
-		mi_entry e;
-		if (parse_line(line, len, &e)) {
-			CBL_GROW(v, n + 1, cap);
-			v[n++] = e;
-		}
-		line = nl ? nl + 1 : NULL;
-	}
+	size_t n = 0;
+	mi_entry *v = parse_all(text, &n);
 	for (size_t i = 0; i < n; i++) {
 		const mi_entry *e = &v[i];
 		if (e->path[0] != '/' || !strcmp(e->path, "/") || in_list(e->fstype, pseudo_fs, N(pseudo_fs)) ||

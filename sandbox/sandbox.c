@@ -9,6 +9,7 @@
 #include "util/alloc.h"
 #include "util/buf.h"
 #include "util/fs.h"
+#include "util/safeopen.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,7 +20,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <poll.h>
-#include <linux/openat2.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -833,14 +833,8 @@ int sandbox_open_dir(sandbox_handle *s, const char *path, int *out, cbl_error **
 	const char *rel = path;
 	while (*rel == '/')
 		rel++;
-	struct open_how how = {
-		.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
-		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
-	};
-	int fd = *rel ? (int)syscall(SYS_openat2, rfd, rel, &how, sizeof(how))
-		      : openat(rfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 && errno == ENOSYS) /* before Linux 5.6: the last component, at least */
-		fd = openat(rfd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	/* no symlink anywhere (openat2, or a walk before Linux 5.6) */
+	int fd = cbl_open_dir_beneath(rfd, rel, CBL_RESOLVE_NO_SYMLINKS, NULL);
 	int e = errno;
 	close(rfd);
 	if (fd < 0 && e == EACCES && s->userns) {
