@@ -317,6 +317,15 @@ def test_a_normal_users_checkpoint_keeps_owners(user):
     assert p.returncode == 1, p.output
     assert "was taken by a normal user's build; a build run as root cannot start on it" in p.output, p.output
     assert "owned=" not in p.stdout
+    # and one root took (its takenAs) is not the normal user's to start on
+    newest = max(checkpoints(user.home), key=lambda c: json.loads((c / "meta.json").read_text())["created"])
+    meta = json.loads((newest / "meta.json").read_text())
+    meta["takenAs"] = "root"
+    (newest / "meta.json").write_text(json.dumps(meta))
+    p = user("run", "--from-phase", "BUILD", src)
+    assert p.returncode == 1, p.output
+    assert "was taken by a build run as root; a build run as a normal user cannot start on it" in p.output, p.output
+    assert "owned=" not in p.stdout
 
 
 ATTACK_SPEC = """version: 0.2
