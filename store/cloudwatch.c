@@ -202,7 +202,13 @@ double store_cw_stat_value(const struct store_cw_bucket *b, int which)
 {
 	switch (which) {
 	case 0: return (double)b->n;
-	case 1: return b->sum / (double)b->n;
+	case 1: {
+		/* a sum of doubles over a count can round past the extremes
+		 * (3 x 0.003 / 3 = 0.0030000000000000005): an average never
+		 * lies outside its own minimum and maximum */
+		double avg = b->sum / (double)b->n;
+		return avg > b->max ? b->max : avg < b->min ? b->min : avg;
+	}
 	case 2: return b->sum;
 	case 3: return b->min;
 	default: return b->max;

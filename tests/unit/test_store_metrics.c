@@ -158,6 +158,22 @@ int main(void)
 	store_outbox_items_free(items, n);
 	json_decref(call(home, CW "DeleteAlarms", json_pack("{s:[s]}", "AlarmNames", "a")));
 	ok(!call(home, CW "DeleteAlarms", json_pack("{s:[s]}", "AlarmNames", "a")), "deleting a missing alarm fails");
+
+	/* three 3 ms builds: 0.003 * 3 / 3 rounds to 0.0030000000000000005 in
+	 * doubles; the average stays within its minimum and maximum */
+	for (int i = 1; i <= 3; i++)
+		save(home, "gamma", i, "SUCCEEDED", hour + 6000 + i, 3);
+	st = call(home, CW "GetMetricStatistics",
+		  json_pack("{s:s, s:s, s:f, s:f, s:i, s:[s, s, s], s:[{s:s, s:s}]}", "Namespace", "AWS/CodeBuild",
+			    "MetricName", "BuildDuration", "StartTime", (double)hour / 1e3, "EndTime",
+			    (double)(hour + 3600000) / 1e3, "Period", 3600, "Statistics", "Average", "Minimum", "Maximum",
+			    "Dimensions", "Name", "ProjectName", "Value", "gamma"));
+	dp = json_array_get(json_object_get(st, "Datapoints"), 0);
+	double avg = json_real_value(json_object_get(dp, "Average")), mx = json_real_value(json_object_get(dp, "Maximum")),
+	       mn = json_real_value(json_object_get(dp, "Minimum"));
+	ok(dp && mn > 0 && mn <= avg && avg <= mx, "the average within its minimum and maximum (%.19g <= %.19g <= %.19g)",
+	   mn, avg, mx);
+	json_decref(st);
 	cbl_rm_rf(home, NULL);
 	free(home);
 	return tap_done();
