@@ -209,19 +209,10 @@ int dash_batch_page(const char *home, const char *id, struct dash_page *p, char 
 	json_t *rec = NULL;
 	cbl_error *err = NULL;
 	int rc = store_batch_load(home, id, &rec, &err);
-	if (rc < 0) {
-		*errmsg = cbl_xstrdup(err ? err->msg : "no such batch");
-		cbl_error_free(err);
-		return rc == CBL_ENOENT ? -2 : -1;
-	}
-	const char *project = json_string_value(json_object_get(rec, "projectName"));
-	char *title = cbl_xasprintf("Batch %s #%lld", project ? project : "",
-				    (long long)json_integer_value(json_object_get(rec, "buildBatchNumber")));
-	cbl_buf crumb = CBL_BUF_INIT;
-	dash_crumb_project(&crumb, project);
-	dash_head(p, title, cbl_buf_cstr(&crumb));
-	free(title);
-	cbl_buf_release(&crumb);
+	if (rc < 0)
+		return dash_load_failed(rc, err, "no such batch", errmsg);
+	dash_head_record(p, "Batch", json_string_value(json_object_get(rec, "projectName")),
+			 (long long)json_integer_value(json_object_get(rec, "buildBatchNumber")), NULL);
 	batch_summary(&p->b, rec);
 	graph(&p->b, json_object_get(rec, "buildGroups"));
 	dash_foot(p);

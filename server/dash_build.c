@@ -336,19 +336,10 @@ int dash_build_page(const char *home, const char *id, struct dash_page *p, char 
 	json_t *rec = NULL;
 	cbl_error *err = NULL;
 	int rc = store_build_load(home, id, &rec, &err);
-	if (rc < 0) {
-		*errmsg = cbl_xstrdup(err ? err->msg : "no such build");
-		cbl_error_free(err);
-		return rc == CBL_ENOENT ? -2 : -1;
-	}
-	const char *project = json_string_value(json_object_get(rec, "projectName"));
-	char *title = cbl_xasprintf("Build %s #%lld", project ? project : "",
-				    (long long)json_integer_value(json_object_get(rec, "buildNumber")));
-	cbl_buf crumb = CBL_BUF_INIT;
-	dash_crumb_project(&crumb, project);
-	dash_head(p, title, cbl_buf_cstr(&crumb));
-	free(title);
-	cbl_buf_release(&crumb);
+	if (rc < 0)
+		return dash_load_failed(rc, err, "no such build", errmsg);
+	dash_head_record(p, "Build", json_string_value(json_object_get(rec, "projectName")),
+			 (long long)json_integer_value(json_object_get(rec, "buildNumber")), NULL);
 	summary(p, rec, id);
 	timeline(&p->b, rec);
 	cbl_buf_printf(&p->b, "<section aria-labelledby=\"log-h\"><h2 id=\"log-h\">Log</h2>"

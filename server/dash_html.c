@@ -92,6 +92,26 @@ void dash_crumb_project(cbl_buf *crumb, const char *project)
 	cbl_buf_puts(crumb, "</a>");
 }
 
+void dash_head_record(struct dash_page *p, const char *what, const char *project, long long number,
+		      const char *extra_crumb)
+{
+	char *title = cbl_xasprintf("%s %s #%lld", what, project ? project : "", number);
+	cbl_buf crumb = CBL_BUF_INIT;
+	dash_crumb_project(&crumb, project);
+	if (extra_crumb)
+		cbl_buf_puts(&crumb, extra_crumb);
+	dash_head(p, title, cbl_buf_cstr(&crumb));
+	free(title);
+	cbl_buf_release(&crumb);
+}
+
+int dash_load_failed(int rc, cbl_error *err, const char *fallback, char **errmsg)
+{
+	*errmsg = cbl_xstrdup(err ? err->msg : fallback);
+	cbl_error_free(err);
+	return rc == CBL_ENOENT ? -2 : -1;
+}
+
 void dash_foot(struct dash_page *p)
 {
 	cbl_buf_puts(&p->b, "</main></body></html>\n");

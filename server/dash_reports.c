@@ -144,16 +144,13 @@ int dash_reports_page(const char *home, const char *id, struct dash_page *p, cha
 	json_t *res = json_array_size(arns)
 			      ? read_op(home, "BatchGetReports", json_pack("{s:O}", "reportArns", arns))
 			      : NULL;
-	const char *project = json_string_value(json_object_get(rec, "projectName"));
 	long long number = (long long)json_integer_value(json_object_get(rec, "buildNumber"));
-	char *title = cbl_xasprintf("Reports of %s #%lld", project ? project : "", number);
 	cbl_buf crumb = CBL_BUF_INIT;
-	dash_crumb_project(&crumb, project);
 	cbl_buf_puts(&crumb, " / <a href=\"/builds/");
 	dash_esc(&crumb, id);
 	cbl_buf_printf(&crumb, "\">Build #%lld</a>", number);
-	dash_head(p, title, cbl_buf_cstr(&crumb));
-	free(title);
+	dash_head_record(p, "Reports of", json_string_value(json_object_get(rec, "projectName")), number,
+			 cbl_buf_cstr(&crumb));
 	cbl_buf_release(&crumb);
 	json_t *reports = json_object_get(res, "reports");
 	if (!json_array_size(reports))

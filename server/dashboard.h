@@ -70,6 +70,13 @@ void dash_head(struct dash_page *p, const char *title, const char *crumb_html);
 void dash_foot(struct dash_page *p);
 /* "Projects / <project>" as breadcrumb links (escaped), appended to crumb. */
 void dash_crumb_project(cbl_buf *crumb, const char *project);
+/* A record's page head: the title "<what> <project> #<number>" under the
+ * project's breadcrumb, then extra_crumb (HTML, may be NULL). */
+void dash_head_record(struct dash_page *p, const char *what, const char *project, long long number,
+		      const char *extra_crumb);
+/* A record that could not be loaded (rc < 0, err taken): *errmsg, and -2
+ * where there is none (a 404), else -1. */
+int dash_load_failed(int rc, cbl_error *err, const char *fallback, char **errmsg);
 /* "1m 05s", "850 ms"; "-" for < 0 */
 void dash_duration(cbl_buf *b, long long ms);
 void dash_time(cbl_buf *b, long long ms);
