@@ -215,6 +215,22 @@ def user():
     u.cleanup()
 
 
+def busybox_image(user, name):
+    """A busybox image (tests/e2e/registry.py's layout) imported as name by
+    the normal user; skips without busybox-static.  Returns the import."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import registry as R
+    if not os.path.exists(R.BUSYBOX):
+        pytest.skip("needs busybox-static")
+    applets = ["cat", "echo", "mkdir", "rm", "test", "ls", "stat", "id"]
+    entries = R.base_entries("cbltest") + [("bin/" + a, "l", "busybox") for a in applets] + \
+        [("root", "d", None), ("usr", "d", None), ("usr/local", "d", None)]
+    lay = R.Layout(str(user.tmp_path / "oci"))
+    lay.tag(lay.image([(entries, "none")], arch=R.host_arch()), "v1")
+    user.own(user.tmp_path / "oci")
+    return user("images", "import", "--name", name, user.tmp_path / "oci", check=0)
+
+
 def user_project(user, name, spec, files=None):
     src = user.project(name, spec, {"gone.txt": "tracked\n", ".gitignore": "node_modules/\n",
                                     "node_modules/dep/index.js": "from-the-host\n", **(files or {})})
@@ -396,17 +412,7 @@ def test_a_normal_users_image_build_keeps_the_roots_changes(user):
     """With an image (-i) the root is an overlay in the user namespace: its
     upper layer (a tool in /usr/local/bin, a deletion, /root) is kept as
     root-layer/, /tmp as private/tmp, and BUILD gets both back."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import registry as R
-    if not os.path.exists(R.BUSYBOX):
-        pytest.skip("needs busybox-static")
-    applets = ["cat", "echo", "mkdir", "rm", "test", "ls", "stat", "id"]
-    entries = R.base_entries("cbltest") + [("bin/" + a, "l", "busybox") for a in applets] + \
-        [("root", "d", None), ("usr", "d", None), ("usr/local", "d", None)]
-    lay = R.Layout(str(user.tmp_path / "oci"))
-    lay.tag(lay.image([(entries, "none")], arch=R.host_arch()), "v1")
-    user.own(user.tmp_path / "oci")
-    imp = user("images", "import", "--name", "cbl-ckpt/busybox:v1", user.tmp_path / "oci", check=0)
+    imp = busybox_image(user, "cbl-ckpt/busybox:v1")
     src = user_project(user, "img", IMAGE_SPEC)
     full = user("run", "-i", "cbl-ckpt/busybox:v1", src, check=0)
     assert "Checkpoint of INSTALL kept" in full.output, full.output + imp.output
@@ -957,17 +963,7 @@ def test_a_normal_users_restored_image_build_flattens_the_root_layer(user):
     checkpoint's root-layer/ below its own upper layer: its checkpoint holds
     both (INSTALL's tool and deletion, BUILD's file, change and deletion)."""
     import shutil
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import registry as R
-    if not os.path.exists(R.BUSYBOX):
-        pytest.skip("needs busybox-static")
-    applets = ["cat", "echo", "mkdir", "rm", "test", "ls", "stat", "id"]
-    entries = R.base_entries("cbltest") + [("bin/" + a, "l", "busybox") for a in applets] + \
-        [("root", "d", None), ("usr", "d", None), ("usr/local", "d", None)]
-    lay = R.Layout(str(user.tmp_path / "oci"))
-    lay.tag(lay.image([(entries, "none")], arch=R.host_arch()), "v1")
-    user.own(user.tmp_path / "oci")
-    user("images", "import", "--name", "cbl-ckpt/chain:v1", user.tmp_path / "oci", check=0)
+    busybox_image(user, "cbl-ckpt/chain:v1")
     src = user_project(user, "imgchain", IMAGE_CHAIN_SPEC)
     want = "img=image-tool+build-tool root=changed osr=deleted lib=deleted"
     full = user("run", "-i", "cbl-ckpt/chain:v1", src, check=0)
